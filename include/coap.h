@@ -1,0 +1,11 @@
+/* coaps — CoAP (RFC 7252) over UDP and DTLS 1.2.
+ * The one header an application includes. */
+#ifndef COAPS_COAP_H
+#define COAPS_COAP_H
+
+#include "coaps/error.h"
+#include "coaps/wire.h"
+#include "coaps/context.h"
+#include "coaps/io.h"
+
+#endif

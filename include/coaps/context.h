@@ -1,0 +1,319 @@
+/* coaps — the context: one CoAP node (server and client at once).
+ *
+ * The context is a sans-I/O engine: it is given datagrams and the time, and
+ * it hands datagrams to a transport. Two ways to drive it:
+ *
+ *  1. With the built-in I/O shell (coaps/io.h): coap_context_listen() binds
+ *     UDP sockets, coap_run() loops until SIGINT/SIGTERM or
+ *     coap_context_stop(); coap_context_fd()/coap_context_process() embed
+ *     it into an application's own poll loop.
+ *  2. Fully embedded: install a coap_transport_t, feed received datagrams
+ *     with coap_context_input(), call coap_context_handle_timeouts() when
+ *     coap_context_next_timeout() says so. Tests drive a whole network of
+ *     contexts this way with a virtual clock.
+ */
+#ifndef COAPS_CONTEXT_H
+#define COAPS_CONTEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "coaps/error.h"
+#include "coaps/wire.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct coap_context coap_context_t;
+typedef struct coap_endpoint coap_endpoint_t;
+typedef struct coap_resource coap_resource_t;
+typedef struct coap_request coap_request_t;
+typedef struct coap_response coap_response_t;
+typedef struct coap_deferred coap_deferred_t;
+
+/* ---- addresses ---- */
+
+typedef struct coap_address {
+  socklen_t size;
+  union {
+    struct sockaddr sa;
+    struct sockaddr_in sin;
+    struct sockaddr_in6 sin6;
+    struct sockaddr_storage st;
+  } addr;
+} coap_address_t;
+
+/* The IPv6 any-address (dual stack), port 0. */
+void coap_address_init(coap_address_t *addr);
+/* Set the port (host order), keeping the address. */
+void coap_address_set_port(coap_address_t *addr, uint16_t port);
+uint16_t coap_address_get_port(const coap_address_t *addr);
+/* Parse a numeric IPv4/IPv6 literal (no name resolution). 0 or
+ * COAP_E_INVALID_ARG. */
+int coap_address_from_string(coap_address_t *addr, const char *host,
+                             uint16_t port);
+/* "192.0.2.1:5683" or "[2001:db8::1]:5684"; returns |buf|. */
+const char *coap_address_format(const coap_address_t *addr, char *buf,
+                                size_t cap);
+int coap_address_equal(const coap_address_t *a, const coap_address_t *b);
+
+/* ---- environment injected into a context ---- */
+
+typedef enum coap_log_level {
+  COAP_LOG_ERROR = 0,
+  COAP_LOG_WARNING = 1,
+  COAP_LOG_INFO = 2,
+  COAP_LOG_DEBUG = 3
+} coap_log_level_t;
+
+typedef void (*coap_log_fn)(void *user, coap_log_level_t level,
+                            const char *line);
+/* Fill |buf| with |len| unpredictable bytes. */
+typedef void (*coap_rand_fn)(void *user, uint8_t *buf, size_t len);
+/* Resolve |host| to an address for |port|; used for host names in URIs. */
+typedef int (*coap_resolve_fn)(void *user, const char *host, uint16_t port,
+                               coap_address_t *out);
+
+/* ---- transmission parameters (RFC 7252 §4.8) ---- */
+
+typedef struct coap_tx_params {
+  uint32_t ack_timeout_ms;        /* ACK_TIMEOUT, default 2000 */
+  uint32_t ack_random_factor_pm;  /* ACK_RANDOM_FACTOR in per mille, 1500 */
+  uint8_t max_retransmit;         /* MAX_RETRANSMIT, default 4 */
+  uint8_t nstart;                 /* NSTART, default 1 */
+  uint32_t separate_delay_ms;     /* wait before an empty ACK, default 300 */
+  uint32_t response_timeout_ms;   /* wait for a response after the ACK or
+                                     for a NON request, default 93000
+                                     (MAX_TRANSMIT_WAIT) */
+  uint8_t token_len;              /* random token length, 4..8, default 4 */
+  uint16_t dedup_capacity;        /* remembered message IDs per peer, 64 */
+} coap_tx_params_t;
+
+/* Fill |p| with the RFC 7252 defaults. */
+void coap_tx_params_default(coap_tx_params_t *p);
+
+/* ---- context ---- */
+
+typedef struct coap_context_config {
+  coap_tx_params_t tx;
+  size_t max_peers;           /* default 100000 */
+  uint32_t peer_idle_ms;      /* forget an idle peer, default 300000 */
+  size_t max_payload;         /* largest request payload accepted, 1024 */
+  coap_log_fn log;            /* default: stderr */
+  void *log_user;
+  coap_log_level_t log_level; /* default COAP_LOG_WARNING */
+  coap_rand_fn rand;          /* default: the system's CSPRNG */
+  void *rand_user;
+  coap_resolve_fn resolve;    /* default: getaddrinfo */
+  void *resolve_user;
+} coap_context_config_t;
+
+void coap_context_config_default(coap_context_config_t *cfg);
+
+/* NULL |cfg| means defaults. Returns NULL only when out of memory. */
+coap_context_t *coap_context_new(const coap_context_config_t *cfg);
+/* Closes endpoints and sockets, fails outstanding requests with
+ * COAP_E_CANCELLED, frees everything. NULL is accepted. */
+void coap_context_free(coap_context_t *ctx);
+
+int coap_context_set_tx_params(coap_context_t *ctx, const coap_tx_params_t *p);
+void coap_context_set_log_level(coap_context_t *ctx, coap_log_level_t level);
+
+/* ---- transport (embedding without the I/O shell) ---- */
+
+typedef enum coap_proto {
+  COAP_PROTO_UDP = 0,  /* coap:// */
+  COAP_PROTO_DTLS = 1  /* coaps:// */
+} coap_proto_t;
+
+typedef struct coap_transport {
+  /* Send one datagram from |ep| to |to|. Return 0 or a negative error;
+   * -ECONNREFUSED style failures are reported as COAP_E_UNREACHABLE. */
+  int (*send)(void *user, coap_endpoint_t *ep, const coap_address_t *to,
+              const uint8_t *data, size_t len);
+  /* The client needs a local endpoint for |proto| and the address family
+   * of |dest|: create one (coap_context_add_endpoint) and return it. */
+  int (*open_client_endpoint)(void *user, coap_context_t *ctx,
+                              coap_proto_t proto, const coap_address_t *dest,
+                              coap_endpoint_t **out);
+} coap_transport_t;
+
+void coap_context_set_transport(coap_context_t *ctx,
+                                const coap_transport_t *t, void *user);
+
+/* Register a local endpoint (a bound socket, or a simulated one).
+ * |local| is informative (logs). */
+coap_endpoint_t *coap_context_add_endpoint(coap_context_t *ctx,
+                                           coap_proto_t proto,
+                                           const coap_address_t *local);
+coap_proto_t coap_endpoint_proto(const coap_endpoint_t *ep);
+const coap_address_t *coap_endpoint_address(const coap_endpoint_t *ep);
+/* Opaque slot for the transport (e.g. the socket). */
+void coap_endpoint_set_transport_data(coap_endpoint_t *ep, void *data);
+void *coap_endpoint_transport_data(const coap_endpoint_t *ep);
+
+/* One datagram received on |ep| from |from| at monotonic time |now_ms|. */
+int coap_context_input(coap_context_t *ctx, coap_endpoint_t *ep,
+                       const coap_address_t *from, const uint8_t *data,
+                       size_t len, uint64_t now_ms);
+/* The transport learnt that |to| is unreachable (ICMP error). */
+void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
+                                    const coap_address_t *to, uint64_t now_ms);
+/* Earliest time coap_context_handle_timeouts must be called; UINT64_MAX
+ * when nothing is pending. */
+uint64_t coap_context_next_timeout(const coap_context_t *ctx);
+void coap_context_handle_timeouts(coap_context_t *ctx, uint64_t now_ms);
+
+/* ---- server: resources ---- */
+
+/* Called for each request to a resource. Fill |resp| with the
+ * coap_response_* calls (the code defaults by method, see below), or call
+ * coap_request_defer() and answer later. */
+typedef void (*coap_handler_fn)(coap_context_t *ctx, coap_resource_t *res,
+                                const coap_request_t *req,
+                                coap_response_t *resp, void *user);
+
+/* Register |path| ("temp", "/sensors/temp"; "" is the root). Returns NULL
+ * on allocation failure or when the path is already registered. */
+coap_resource_t *coap_resource_add(coap_context_t *ctx, const char *path);
+coap_resource_t *coap_resource_find(coap_context_t *ctx, const char *path);
+int coap_resource_remove(coap_context_t *ctx, coap_resource_t *res);
+/* |method| is COAP_GET..COAP_IPATCH. */
+int coap_resource_set_handler(coap_resource_t *res, uint8_t method,
+                              coap_handler_fn fn, void *user);
+/* Link-format attribute for /.well-known/core: "rt", "if", "ct", "sz",
+ * "title", "obs" (value NULL for a flag). Values are copied. */
+int coap_resource_set_attr(coap_resource_t *res, const char *name,
+                           const char *value);
+/* Content-Formats accepted in request payloads (POST/PUT/FETCH/PATCH/
+ * iPATCH); other formats get 4.15. No list: everything is accepted. */
+int coap_resource_set_accepted_formats(coap_resource_t *res,
+                                       const int *formats, size_t n);
+/* Hide from /.well-known/core. */
+void coap_resource_set_hidden(coap_resource_t *res, int hidden);
+const char *coap_resource_path(const coap_resource_t *res);
+
+/* ---- server: reading a request ---- */
+
+const coap_msg_t *coap_request_msg(const coap_request_t *req);
+uint8_t coap_request_method(const coap_request_t *req);
+const coap_address_t *coap_request_peer(const coap_request_t *req);
+coap_proto_t coap_request_proto(const coap_request_t *req);
+const uint8_t *coap_request_payload(const coap_request_t *req, size_t *len);
+/* Value of query parameter |name| ("name=value" or bare "name" → "").
+ * Returns the length, COAP_E_NOT_FOUND or COAP_E_BUFFER_TOO_SMALL. */
+int coap_request_query(const coap_request_t *req, const char *name, char *buf,
+                       size_t cap);
+
+/* ---- server: writing a response ---- */
+
+/* Values are copied into the response; the default code is 2.05 for GET
+ * and FETCH, 2.04 for PUT/POST/PATCH/iPATCH, 2.02 for DELETE. */
+void coap_response_set_code(coap_response_t *resp, uint8_t code);
+/* |format| COAP_FORMAT_NONE omits Content-Format. */
+int coap_response_set_payload(coap_response_t *resp, int format,
+                              const void *data, size_t len);
+int coap_response_add_option(coap_response_t *resp, uint16_t number,
+                             const void *value, size_t len);
+int coap_response_add_uint(coap_response_t *resp, uint16_t number,
+                           uint32_t value);
+int coap_response_set_max_age(coap_response_t *resp, uint32_t seconds);
+int coap_response_set_etag(coap_response_t *resp, const void *etag,
+                           size_t len);
+int coap_response_add_location_path(coap_response_t *resp,
+                                    const char *segment);
+
+/* Answer later (separate response, RFC 7252 §5.2.2): the context sends an
+ * empty ACK if the answer takes longer than separate_delay_ms. Returns NULL
+ * when called outside a handler or twice. */
+coap_deferred_t *coap_request_defer(const coap_request_t *req,
+                                    coap_response_t *resp);
+/* The response to fill for a deferred request. */
+coap_response_t *coap_deferred_response(coap_deferred_t *d);
+/* Send it; |d| is gone afterwards. */
+int coap_deferred_send(coap_context_t *ctx, coap_deferred_t *d);
+
+/* ---- client ---- */
+
+typedef struct coap_reply {
+  int status;          /* 0, or COAP_E_TIMEOUT, COAP_E_RESET, ... */
+  uint8_t code;        /* response code when status == 0 */
+  int content_format;  /* COAP_FORMAT_NONE when absent */
+  const coap_msg_t *msg; /* the whole response (valid in the callback only) */
+  const uint8_t *payload;
+  size_t payload_len;
+} coap_reply_t;
+
+typedef void (*coap_reply_fn)(coap_context_t *ctx, const coap_reply_t *reply,
+                              void *user);
+
+typedef struct coap_request_opts {
+  uint8_t method;           /* COAP_GET .. COAP_IPATCH */
+  const char *uri;          /* coap://host[:port]/path?query */
+  int confirmable;          /* 1: CON (default), 0: NON */
+  int content_format;       /* COAP_FORMAT_NONE: omitted */
+  int accept;               /* COAP_FORMAT_NONE: omitted */
+  const void *payload;
+  size_t payload_len;
+  const coap_option_t *options; /* extra options (copied) */
+  size_t n_options;
+  uint32_t timeout_ms;      /* 0: the context's tx parameters decide */
+} coap_request_opts_t;
+
+void coap_request_opts_init(coap_request_opts_t *o, uint8_t method,
+                            const char *uri);
+
+typedef uint64_t coap_request_id_t;
+
+/* Start a request; |cb| is called exactly once with the reply or the error
+ * (also on coap_context_free, with COAP_E_CANCELLED). Errors found before
+ * anything is sent (bad URI, unresolvable host, no credentials for
+ * coaps://) are returned here and |cb| is not called. */
+int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
+                      coap_reply_fn cb, void *user, coap_request_id_t *id);
+int coap_cancel_request(coap_context_t *ctx, coap_request_id_t id);
+
+/* Blocking convenience (needs the I/O shell): send and run the loop until
+ * the reply. |out| receives a copy of the response (free with
+ * coap_response_copy_clear). Returns 0 or the error. */
+typedef struct coap_response_copy {
+  uint8_t code;
+  int content_format;
+  uint8_t *payload;   /* NUL terminated for convenience */
+  size_t payload_len;
+  uint8_t *raw;       /* the response datagram */
+  size_t raw_len;
+} coap_response_copy_t;
+int coap_request_blocking(coap_context_t *ctx, const coap_request_opts_t *o,
+                          coap_response_copy_t *out);
+void coap_response_copy_clear(coap_response_copy_t *r);
+
+/* Called for every message the context sends or receives, after DTLS
+ * decryption (for verbose tools). |outgoing| is 1 for sent messages. */
+typedef void (*coap_trace_fn)(void *user, int outgoing,
+                              const coap_address_t *peer,
+                              const coap_msg_t *msg);
+void coap_context_set_trace(coap_context_t *ctx, coap_trace_fn fn, void *user);
+
+/* ---- statistics ---- */
+
+typedef struct coap_stats {
+  uint64_t rx_datagrams, tx_datagrams;
+  uint64_t rx_malformed;      /* rejected by the codec */
+  uint64_t rx_duplicates;     /* CON/NON seen before */
+  uint64_t retransmissions;
+  uint64_t requests_handled, requests_sent;
+  uint64_t timeouts, resets_received, resets_sent;
+  uint64_t peers;             /* current */
+  uint64_t peers_rejected;    /* over max_peers */
+} coap_stats_t;
+
+void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

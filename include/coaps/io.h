@@ -1,0 +1,42 @@
+/* coaps — the I/O shell: UDP sockets (IPv4 and dual-stack IPv6), an epoll
+ * loop, the monotonic clock and signals. The only part of the library that
+ * makes system calls for the network.
+ */
+#ifndef COAPS_IO_H
+#define COAPS_IO_H
+
+#include "coaps/context.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bind a UDP socket for |proto| on |addr| (coap_address_init + port; the
+ * IPv6 any-address accepts IPv4 too). Port 0 picks a free port: read it back
+ * with coap_endpoint_address(). Installs the I/O shell as the context's
+ * transport on first use. Returns the endpoint or NULL (errno set; the
+ * context logs why). */
+coap_endpoint_t *coap_context_listen(coap_context_t *ctx, coap_proto_t proto,
+                                     const coap_address_t *addr);
+
+/* A file descriptor that becomes readable when coap_context_process has
+ * work (an epoll fd covering every socket); for an application's own loop. */
+int coap_context_fd(coap_context_t *ctx);
+/* Milliseconds until the next timer (-1: none) — the poll timeout to use. */
+int coap_context_timeout_ms(coap_context_t *ctx);
+/* Wait up to |timeout_ms| (0: do not wait, -1: until something happens)
+ * for datagrams, handle them and due timers. Returns 0 or a negative error. */
+int coap_context_process(coap_context_t *ctx, int timeout_ms);
+
+/* Run until coap_context_stop() or SIGINT/SIGTERM. Returns 0 on a clean
+ * stop. */
+int coap_run(coap_context_t *ctx);
+void coap_context_stop(coap_context_t *ctx);
+
+/* Monotonic clock in milliseconds (what the shell passes as |now|). */
+uint64_t coap_clock_now_ms(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,24 @@
+/* Levelled logging with a per-peer prefix, redirected through the
+ * context's callback. */
+#ifndef COAPS_COMMON_LOG_H
+#define COAPS_COMMON_LOG_H
+
+#include "coaps/context.h"
+
+typedef struct coap_logger {
+  coap_log_fn fn;   /* NULL: stderr */
+  void *user;
+  coap_log_level_t level;
+} coap_logger_t;
+
+/* |prefix| (e.g. "[192.0.2.1:5683]") may be NULL. */
+void coap_logf(const coap_logger_t *log, coap_log_level_t level,
+               const char *prefix, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static inline int coap_log_enabled(const coap_logger_t *log,
+                                   coap_log_level_t level) {
+  return log && level <= log->level;
+}
+
+#endif

@@ -1,0 +1,126 @@
+/* The CoAP message layer (RFC 7252 §4): CON/NON/ACK/RST, retransmission with
+ * exponential back-off, deduplication, message IDs and tokens, NSTART,
+ * piggy-backed and separate responses.
+ *
+ * Sans-I/O: it is given plaintext datagrams and |now| (monotonic ms), it
+ * hands datagrams to cb->send and reports events through callbacks. Its
+ * timers live in the context's timer heap. Per-peer state (coap_exch_peer_t)
+ * is embedded in the peer table's entries; the layer never looks up peers
+ * itself.
+ */
+#ifndef COAPS_EXCHANGE_H
+#define COAPS_EXCHANGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coaps/context.h"
+#include "coaps/wire.h"
+#include "common/log.h"
+#include "common/timer.h"
+
+typedef struct coap_exch coap_exch_t;
+typedef struct coap_exch_in coap_exch_in_t;   /* request awaiting our answer */
+typedef struct coap_exch_out coap_exch_out_t; /* our request awaiting answer */
+typedef struct coap_exch_dedup coap_exch_dedup_t;
+
+/* Per-peer message-layer state, embedded in the peer entry. Treat as
+ * opaque outside src/exchange. */
+typedef struct coap_exch_peer {
+  uint16_t next_mid;
+  uint16_t cons_in_flight;       /* our CON requests not yet ACKed (NSTART) */
+  coap_exch_out_t *out_head;     /* requests awaiting a response */
+  coap_exch_out_t *queue_head;   /* waiting for NSTART */
+  coap_exch_out_t *queue_tail;
+  coap_exch_in_t *in_head;       /* requests awaiting our response */
+  coap_exch_dedup_t *dedup;      /* ring of recently seen MIDs, lazily made */
+  uint16_t dedup_len, dedup_cap, dedup_pos;
+} coap_exch_peer_t;
+
+typedef struct coap_exch_callbacks {
+  /* Put one datagram on the wire to |peer|. Return 0 or a negative error
+   * (logged; retransmission goes on). */
+  int (*send)(void *user, coap_exch_peer_t *peer, const uint8_t *data,
+              size_t len);
+  /* A new request (duplicates never get here). The upper layer answers with
+   * coap_exch_respond(in) exactly once, or coap_exch_drop(in); inside this
+   * callback for a piggy-backed response, later for a separate one. */
+  void (*on_request)(void *user, coap_exch_peer_t *peer, coap_exch_in_t *in,
+                     const coap_msg_t *req, uint64_t now);
+  /* A response to one of our requests (|msg| != NULL, err == 0), or its
+   * end: err COAP_E_TIMEOUT, COAP_E_RESET, COAP_E_BAD_RESPONSE,
+   * COAP_E_UNREACHABLE, COAP_E_CANCELLED (|msg| == NULL). Return 1 to keep
+   * the request registered for more responses (Observe), 0 to finish it;
+   * after an error it is always finished and freed. */
+  int (*on_response)(void *user, coap_exch_out_t *out, const coap_msg_t *msg,
+                     int err, uint64_t now);
+  /* Every message sent (outgoing = 1) or accepted (0), for tracing; may be
+   * NULL. */
+  void (*on_trace)(void *user, coap_exch_peer_t *peer, int outgoing,
+                   const coap_msg_t *msg);
+  /* "[addr:port]" for log lines; may be NULL. */
+  const char *(*peer_name)(void *user, const coap_exch_peer_t *peer);
+} coap_exch_callbacks_t;
+
+typedef struct coap_exch_stats {
+  uint64_t rx_malformed, rx_duplicates, rx_unmatched;
+  uint64_t retransmissions, timeouts, resets_sent, resets_received;
+  uint64_t requests_in, requests_out;
+} coap_exch_stats_t;
+
+/* Returns NULL when out of memory. |timers| and |log| must outlive it. */
+coap_exch_t *coap_exch_new(const coap_tx_params_t *params,
+                           const coap_exch_callbacks_t *cb, void *user,
+                           coap_timer_heap_t *timers, const coap_logger_t *log,
+                           coap_rand_fn rand, void *rand_user);
+void coap_exch_free(coap_exch_t *ex);
+void coap_exch_set_params(coap_exch_t *ex, const coap_tx_params_t *params);
+const coap_exch_stats_t *coap_exch_stats(const coap_exch_t *ex);
+
+void coap_exch_peer_init(coap_exch_t *ex, coap_exch_peer_t *peer);
+/* Cancel the peer's timers, end its requests with COAP_E_CANCELLED (or
+ * |err| when non-zero, e.g. COAP_E_UNREACHABLE), forget pending incoming
+ * requests (their coap_exch_in_t become invalid) and free its caches. */
+void coap_exch_peer_clear(coap_exch_t *ex, coap_exch_peer_t *peer, int err);
+/* Fail the peer's outstanding requests with |err| without clearing the
+ * rest (e.g. ICMP unreachable). */
+void coap_exch_peer_fail(coap_exch_t *ex, coap_exch_peer_t *peer, int err,
+                         uint64_t now);
+/* True when nothing is outstanding in either direction (the dedup cache
+ * does not count). */
+int coap_exch_peer_idle(const coap_exch_peer_t *peer);
+
+/* A plaintext datagram from |peer|. Malformed input is answered as RFC 7252
+ * §4.2/§4.3 say (RST for a CON, nothing for the rest), counted and logged
+ * at debug level. Returns 0 or the codec's error. */
+int coap_exch_receive(coap_exch_t *ex, coap_exch_peer_t *peer,
+                      const uint8_t *data, size_t len, uint64_t now);
+
+/* Send a request (req->type CON or NON). The layer assigns the message ID
+ * and, when req->token_len == 0, a random token unique among the peer's
+ * outstanding requests; |req| is encoded at once and may be discarded on
+ * return. Subject to NSTART (queued when over). |user| is kept for the
+ * caller (coap_exch_out_user). Returns 0, COAP_E_NOMEM,
+ * COAP_E_BUFFER_TOO_SMALL. */
+int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req,
+                      void *user, coap_exch_out_t **out, uint64_t now);
+void *coap_exch_out_user(const coap_exch_out_t *out);
+coap_exch_peer_t *coap_exch_out_peer(const coap_exch_out_t *out);
+/* Forget the request: no further callback. */
+void coap_exch_cancel(coap_exch_t *ex, coap_exch_out_t *out);
+
+/* Answer |in|. The layer sets type, message ID and token: a piggy-backed
+ * ACK while the CON has not been acknowledged yet, otherwise a separate
+ * response (CON by default, NON when resp->type is preset to NON or the
+ * request was NON). The answer is remembered so that a duplicate request
+ * gets it again. |in| is gone afterwards. */
+int coap_exch_respond(coap_exch_t *ex, coap_exch_in_t *in, coap_msg_t *resp,
+                      uint64_t now);
+/* Forget |in| without answering (still deduplicated). */
+void coap_exch_drop(coap_exch_t *ex, coap_exch_in_t *in);
+coap_exch_peer_t *coap_exch_in_peer(const coap_exch_in_t *in);
+/* Opaque slot for the upper layer (e.g. its deferred-response object). */
+void coap_exch_in_set_user(coap_exch_in_t *in, void *user);
+void *coap_exch_in_user(const coap_exch_in_t *in);
+
+#endif
