@@ -7,5 +7,6 @@
 #include "coaps/wire.h"
 #include "coaps/context.h"
 #include "coaps/io.h"
+#include "coaps/seed.h"
 
 #endif

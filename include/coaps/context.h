@@ -73,6 +73,9 @@ typedef void (*coap_log_fn)(void *user, coap_log_level_t level,
                             const char *line);
 /* Fill |buf| with |len| unpredictable bytes. */
 typedef void (*coap_rand_fn)(void *user, uint8_t *buf, size_t len);
+/* Monotonic milliseconds; calls that take no |now| (coap_send_request)
+ * ask it. Tests inject a virtual clock. */
+typedef uint64_t (*coap_clock_fn)(void *user);
 /* Resolve |host| to an address for |port|; used for host names in URIs. */
 typedef int (*coap_resolve_fn)(void *user, const char *host, uint16_t port,
                                coap_address_t *out);
@@ -109,6 +112,8 @@ typedef struct coap_context_config {
   void *rand_user;
   coap_resolve_fn resolve;    /* default: getaddrinfo */
   void *resolve_user;
+  coap_clock_fn clock;        /* default: CLOCK_MONOTONIC */
+  void *clock_user;
 } coap_context_config_t;
 
 void coap_context_config_default(coap_context_config_t *cfg);
@@ -231,7 +236,8 @@ int coap_response_add_location_path(coap_response_t *resp,
  * when called outside a handler or twice. */
 coap_deferred_t *coap_request_defer(const coap_request_t *req,
                                     coap_response_t *resp);
-/* The response to fill for a deferred request. */
+/* The response to fill for a deferred request: a fresh one with the
+ * method's default code (what the handler put in |resp| is not kept). */
 coap_response_t *coap_deferred_response(coap_deferred_t *d);
 /* Send it; |d| is gone afterwards. */
 int coap_deferred_send(coap_context_t *ctx, coap_deferred_t *d);

@@ -1,0 +1,193 @@
+/* Client requests: URI → destination and options, one request object per
+ * call, the reply handed to the caller exactly once. */
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "context/context_internal.h"
+
+struct coap_client_req {
+  coap_client_req_t *prev, *next;
+  coap_context_t *ctx;
+  coap_request_id_t id;
+  coap_reply_fn cb;
+  void *user;
+  coap_exch_out_t *out;
+  coap_timer_t deadline;
+};
+
+void coap_request_opts_init(coap_request_opts_t *o, uint8_t method,
+                            const char *uri) {
+  memset(o, 0, sizeof(*o));
+  o->method = method;
+  o->uri = uri;
+  o->confirmable = 1;
+  o->content_format = COAP_FORMAT_NONE;
+  o->accept = COAP_FORMAT_NONE;
+}
+
+int coap_getaddrinfo_resolve(void *user, const char *host, uint16_t port,
+                             coap_address_t *out) {
+  (void)user;
+  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_family = AF_UNSPEC};
+  struct addrinfo *res = NULL;
+  if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) return COAP_E_RESOLVE;
+  memset(out, 0, sizeof(*out));
+  memcpy(&out->addr.st, res->ai_addr, res->ai_addrlen);
+  out->size = (socklen_t)res->ai_addrlen;
+  freeaddrinfo(res);
+  coap_address_set_port(out, port);
+  return 0;
+}
+
+static void req_unlink(coap_client_req_t *r) {
+  coap_context_t *ctx = r->ctx;
+  coap_timer_cancel(&ctx->timers, &r->deadline);
+  if (r->prev) r->prev->next = r->next;
+  else ctx->requests = r->next;
+  if (r->next) r->next->prev = r->prev;
+}
+
+/* Hand the outcome to the caller and forget the request. */
+static void req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err) {
+  coap_reply_t reply = {.status = err, .content_format = COAP_FORMAT_NONE};
+  if (msg && err == 0) {
+    reply.code = msg->code;
+    reply.content_format = coap_msg_content_format(msg);
+    reply.msg = msg;
+    reply.payload = msg->payload;
+    reply.payload_len = msg->payload_len;
+  }
+  req_unlink(r);
+  coap_reply_fn cb = r->cb;
+  void *user = r->user;
+  coap_context_t *ctx = r->ctx;
+  free(r);
+  if (cb) cb(ctx, &reply, user);
+}
+
+int coap_client_on_response(void *user, coap_exch_out_t *out,
+                            const coap_msg_t *msg, int err, uint64_t now) {
+  (void)user;
+  (void)now;
+  coap_client_req_t *r = coap_exch_out_user(out);
+  if (!r) return 0;
+  req_finish(r, msg, err);
+  return 0;
+}
+
+static void req_deadline(coap_timer_t *t, uint64_t now, void *user) {
+  (void)now;
+  coap_client_req_t *r = user;
+  coap_exch_cancel(r->ctx->exch, r->out);
+  req_finish(r, NULL, COAP_E_TIMEOUT);
+}
+
+static int resolve_destination(coap_context_t *ctx, const coap_uri_t *uri,
+                               coap_address_t *dest) {
+  if (coap_address_from_string(dest, uri->host, uri->port) == 0) return 0;
+  if (uri->host_is_literal) return COAP_E_URI_HOST;
+  return ctx->cfg.resolve(ctx->cfg.resolve_user, uri->host, uri->port, dest);
+}
+
+static int client_endpoint(coap_context_t *ctx, coap_proto_t proto,
+                           const coap_address_t *dest, coap_endpoint_t **out) {
+  for (coap_endpoint_t *ep = ctx->endpoints; ep; ep = ep->next) {
+    if (ep->client && ep->proto == proto &&
+        ep->local.addr.sa.sa_family == dest->addr.sa.sa_family) {
+      *out = ep;
+      return 0;
+    }
+  }
+  if (!ctx->transport.open_client_endpoint) return COAP_E_STATE;
+  int rc = ctx->transport.open_client_endpoint(ctx->transport_user, ctx, proto,
+                                               dest, out);
+  if (rc < 0) return rc;
+  (*out)->client = 1;
+  return 0;
+}
+
+static int build_request(const coap_request_opts_t *o, const coap_uri_t *uri,
+                         coap_msg_t *msg, uint8_t *store, size_t cap) {
+  coap_msg_init(msg, o->confirmable ? COAP_TYPE_CON : COAP_TYPE_NON, o->method, 0);
+  int rc = coap_uri_to_options(uri, msg, store, cap);
+  if (rc < 0) return rc;
+  if (o->content_format != COAP_FORMAT_NONE &&
+      (rc = coap_msg_add_uint(msg, COAP_OPTION_CONTENT_FORMAT,
+                              (uint32_t)o->content_format)) < 0)
+    return rc;
+  if (o->accept != COAP_FORMAT_NONE &&
+      (rc = coap_msg_add_uint(msg, COAP_OPTION_ACCEPT, (uint32_t)o->accept)) < 0)
+    return rc;
+  for (size_t i = 0; i < o->n_options; i++) {
+    rc = coap_msg_add_option(msg, o->options[i].number, o->options[i].value,
+                             o->options[i].length);
+    if (rc < 0) return rc;
+  }
+  if (o->payload_len) coap_msg_set_payload(msg, o->payload, o->payload_len);
+  return 0;
+}
+
+int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
+                      coap_reply_fn cb, void *user, coap_request_id_t *id) {
+  if (!ctx || !o || !o->uri || o->method < COAP_GET || o->method > COAP_IPATCH ||
+      (o->payload_len && !o->payload))
+    return COAP_E_INVALID_ARG;
+  coap_uri_t uri;
+  int rc = coap_uri_parse(&uri, o->uri);
+  if (rc < 0) return rc;
+  coap_proto_t proto = uri.scheme == COAP_SCHEME_COAPS ? COAP_PROTO_DTLS : COAP_PROTO_UDP;
+  if (proto == COAP_PROTO_DTLS) {
+    /* Nothing to authenticate with: fail now, before a packet leaves,
+     * rather than let a handshake time out. */
+    return COAP_E_DTLS_NO_CREDENTIALS;
+  }
+  coap_address_t dest;
+  if ((rc = resolve_destination(ctx, &uri, &dest)) < 0) return rc;
+  uint64_t now = coap_context_now(ctx);
+  coap_endpoint_t *ep;
+  if ((rc = client_endpoint(ctx, proto, &dest, &ep)) < 0) return rc;
+  coap_peer_t *peer = coap_context_peer(ctx, ep, &dest, now);
+  if (!peer) return COAP_E_LIMIT;
+
+  coap_msg_t msg;
+  uint8_t store[2048];
+  if ((rc = build_request(o, &uri, &msg, store, sizeof store)) < 0) return rc;
+  coap_client_req_t *r = calloc(1, sizeof(*r));
+  if (!r) return COAP_E_NOMEM;
+  r->ctx = ctx;
+  r->cb = cb;
+  r->user = user;
+  r->id = ctx->next_request_id++;
+  coap_timer_init(&r->deadline, req_deadline, r);
+  r->next = ctx->requests;
+  if (r->next) r->next->prev = r;
+  ctx->requests = r;
+  if ((rc = coap_exch_request(ctx->exch, &peer->exch, &msg, r, &r->out, now)) < 0) {
+    req_unlink(r);
+    free(r);
+    return rc;
+  }
+  if (o->timeout_ms) coap_timer_arm(&ctx->timers, &r->deadline, now + o->timeout_ms);
+  if (id) *id = r->id;
+  return 0;
+}
+
+int coap_cancel_request(coap_context_t *ctx, coap_request_id_t id) {
+  for (coap_client_req_t *r = ctx->requests; r; r = r->next) {
+    if (r->id != id) continue;
+    coap_exch_cancel(ctx->exch, r->out);
+    req_unlink(r);
+    free(r);
+    return 0;
+  }
+  return COAP_E_NOT_FOUND;
+}
+
+void coap_client_cancel_all(coap_context_t *ctx) {
+  while (ctx->requests) {
+    coap_client_req_t *r = ctx->requests;
+    coap_exch_cancel(ctx->exch, r->out);
+    req_finish(r, NULL, COAP_E_CANCELLED);
+  }
+}

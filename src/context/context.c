@@ -1,0 +1,331 @@
+/* Context life cycle, the datagram path (endpoint → peer → message layer →
+ * server/client) and the timers. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/util.h"
+#include "context/context_internal.h"
+
+static uint64_t monotonic_ms(void *user) {
+  (void)user;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void coap_context_config_default(coap_context_config_t *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  coap_tx_params_default(&cfg->tx);
+  cfg->max_peers = 100000;
+  cfg->peer_idle_ms = 300000;
+  cfg->max_payload = 1024;
+  cfg->log_level = COAP_LOG_WARNING;
+  cfg->rand = coap_system_rand;
+  cfg->resolve = coap_getaddrinfo_resolve;
+  cfg->clock = monotonic_ms;
+}
+
+uint64_t coap_context_now(coap_context_t *ctx) {
+  uint64_t now = ctx->cfg.clock(ctx->cfg.clock_user);
+  if (now > ctx->now) ctx->now = now;
+  return ctx->now;
+}
+
+/* ---- message-layer callbacks ---- */
+
+static coap_peer_t *peer_of(coap_exch_peer_t *xp) {
+  return COAP_CONTAINER_OF(xp, coap_peer_t, exch);
+}
+
+static int exch_send(void *user, coap_exch_peer_t *xp, const uint8_t *data,
+                     size_t len) {
+  coap_context_t *ctx = user;
+  coap_peer_t *peer = peer_of(xp);
+  if (!ctx->transport.send) return COAP_E_STATE;
+  ctx->tx_datagrams++;
+  return ctx->transport.send(ctx->transport_user, peer->ep, &peer->addr, data,
+                             len);
+}
+
+static void exch_trace(void *user, coap_exch_peer_t *xp, int outgoing,
+                       const coap_msg_t *msg) {
+  coap_context_t *ctx = user;
+  if (ctx->trace) ctx->trace(ctx->trace_user, outgoing, &peer_of(xp)->addr, msg);
+}
+
+static const char *exch_peer_name(void *user, const coap_exch_peer_t *xp) {
+  (void)user;
+  return peer_of((coap_exch_peer_t *)xp)->name;
+}
+
+static coap_deferred_t *defer_request(const coap_request_t *req,
+                                      coap_response_t *resp) {
+  coap_context_t *ctx = req->ctx;
+  coap_deferred_t *d = calloc(1, sizeof(*d));
+  if (!d) return NULL;
+  d->in = req->defer_user;
+  (void)resp; /* the deferred answer starts afresh in its own storage */
+  coap_response_init(&d->resp, req->msg, d->store, sizeof d->store);
+  d->next = ctx->deferred;
+  if (d->next) d->next->prev = d;
+  ctx->deferred = d;
+  coap_exch_in_set_user(d->in, d);
+  return d;
+}
+
+static void deferred_unlink(coap_context_t *ctx, coap_deferred_t *d) {
+  if (d->prev) d->prev->next = d->next;
+  else ctx->deferred = d->next;
+  if (d->next) d->next->prev = d->prev;
+  free(d);
+}
+
+static void exch_on_request(void *user, coap_exch_peer_t *xp,
+                            coap_exch_in_t *in, const coap_msg_t *msg,
+                            uint64_t now) {
+  coap_context_t *ctx = user;
+  coap_peer_t *peer = peer_of(xp);
+  coap_request_t req = {
+      .ctx = ctx,
+      .msg = msg,
+      .peer = &peer->addr,
+      .proto = peer->ep->proto,
+      .defer = defer_request,
+      .defer_user = in,
+  };
+  coap_response_t resp;
+  coap_response_init(&resp, msg, ctx->resp_store, sizeof ctx->resp_store);
+  coap_server_dispatch(&ctx->server, &req, &resp);
+  if (req.deferred) return;
+  /* RFC 7967 No-Response is left to a later change; answer everything. */
+  int rc = coap_exch_respond(ctx->exch, in, &resp.msg, now);
+  if (rc < 0)
+    coap_logf(&ctx->log, COAP_LOG_WARNING, peer->name,
+              "could not send the response: %s", coap_strerror(rc));
+}
+
+coap_response_t *coap_deferred_response(coap_deferred_t *d) {
+  return d ? &d->resp : NULL;
+}
+
+int coap_deferred_send(coap_context_t *ctx, coap_deferred_t *d) {
+  if (!ctx || !d) return COAP_E_INVALID_ARG;
+  int rc = coap_exch_respond(ctx->exch, d->in, &d->resp.msg,
+                             coap_context_now(ctx));
+  deferred_unlink(ctx, d);
+  return rc;
+}
+
+/* ---- peers ---- */
+
+static void peer_idle_check(coap_timer_t *t, uint64_t now, void *user);
+
+static void peer_destroy(coap_context_t *ctx, coap_peer_t *peer) {
+  coap_timer_cancel(&ctx->timers, &peer->idle_timer);
+  coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
+  coap_peer_table_remove(&ctx->peers, peer);
+}
+
+/* Fires at last_active + idle; a peer that was active since, or still has
+ * exchanges open, gets another period. */
+static void peer_idle_check(coap_timer_t *t, uint64_t now, void *user) {
+  coap_context_t *ctx = user;
+  coap_peer_t *peer = COAP_CONTAINER_OF(t, coap_peer_t, idle_timer);
+  uint64_t due = peer->last_active + ctx->cfg.peer_idle_ms;
+  if (due > now || !coap_exch_peer_idle(&peer->exch)) {
+    coap_timer_arm(&ctx->timers, t, due > now ? due : now + ctx->cfg.peer_idle_ms);
+    return;
+  }
+  coap_logf(&ctx->log, COAP_LOG_DEBUG, peer->name, "idle, forgotten");
+  peer_destroy(ctx, peer);
+}
+
+coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep,
+                               const coap_address_t *addr, uint64_t now) {
+  coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, addr);
+  if (peer) {
+    peer->last_active = now;
+    return peer;
+  }
+  if (ctx->peers.count >= ctx->cfg.max_peers) {
+    ctx->peers_rejected++;
+    if (!ctx->peers_full_logged)
+      coap_logf(&ctx->log, COAP_LOG_WARNING, NULL,
+                "peer limit (%zu) reached: datagrams from new peers are "
+                "dropped (raise max_peers)", ctx->cfg.max_peers);
+    ctx->peers_full_logged = 1;
+    return NULL;
+  }
+  peer = coap_peer_table_add(&ctx->peers, ep, addr);
+  if (!peer) return NULL;
+  char text[sizeof peer->name - 2];
+  coap_address_format(addr, text, sizeof text);
+  snprintf(peer->name, sizeof peer->name, "[%s]", text);
+  coap_exch_peer_init(ctx->exch, &peer->exch);
+  peer->last_active = now;
+  coap_timer_init(&peer->idle_timer, peer_idle_check, ctx);
+  if (coap_timer_arm(&ctx->timers, &peer->idle_timer, now + ctx->cfg.peer_idle_ms) < 0) {
+    coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
+    coap_peer_table_remove(&ctx->peers, peer);
+    return NULL;
+  }
+  return peer;
+}
+
+/* ---- life cycle ---- */
+
+coap_context_t *coap_context_new(const coap_context_config_t *cfg) {
+  coap_context_t *ctx = calloc(1, sizeof(*ctx));
+  if (!ctx) return NULL;
+  if (cfg)
+    ctx->cfg = *cfg;
+  else
+    coap_context_config_default(&ctx->cfg);
+  if (!ctx->cfg.rand) ctx->cfg.rand = coap_system_rand;
+  if (!ctx->cfg.clock) ctx->cfg.clock = monotonic_ms;
+  if (!ctx->cfg.resolve) ctx->cfg.resolve = coap_getaddrinfo_resolve;
+  ctx->log = (coap_logger_t){ctx->cfg.log, ctx->cfg.log_user, ctx->cfg.log_level};
+  coap_timer_heap_init(&ctx->timers);
+  static const coap_exch_callbacks_t cb = {
+      .send = exch_send,
+      .on_request = exch_on_request,
+      .on_response = coap_client_on_response,
+      .on_trace = exch_trace,
+      .peer_name = exch_peer_name,
+  };
+  uint64_t seed;
+  ctx->cfg.rand(ctx->cfg.rand_user, (uint8_t *)&seed, sizeof seed);
+  ctx->exch = coap_exch_new(&ctx->cfg.tx, &cb, ctx, &ctx->timers, &ctx->log,
+                            ctx->cfg.rand, ctx->cfg.rand_user);
+  if (!ctx->exch || coap_peer_table_init(&ctx->peers, seed) < 0 ||
+      coap_server_init(&ctx->server, ctx->cfg.max_payload, &ctx->log) < 0) {
+    coap_context_free(ctx);
+    return NULL;
+  }
+  ctx->next_request_id = 1;
+  ctx->now = coap_context_now(ctx);
+  return ctx;
+}
+
+void coap_context_free(coap_context_t *ctx) {
+  if (!ctx) return;
+  if (ctx->exch) coap_client_cancel_all(ctx);
+  while (ctx->deferred) deferred_unlink(ctx, ctx->deferred);
+  if (ctx->peers.buckets) {
+    coap_peer_t *p;
+    while ((p = coap_peer_table_any(&ctx->peers))) peer_destroy(ctx, p);
+  }
+  coap_peer_table_free(&ctx->peers);
+  if (ctx->io_free) ctx->io_free(ctx->io);
+  while (ctx->endpoints) {
+    coap_endpoint_t *next = ctx->endpoints->next;
+    free(ctx->endpoints);
+    ctx->endpoints = next;
+  }
+  coap_server_free(&ctx->server);
+  coap_exch_free(ctx->exch);
+  coap_timer_heap_free(&ctx->timers);
+  free(ctx);
+}
+
+int coap_context_set_tx_params(coap_context_t *ctx, const coap_tx_params_t *p) {
+  if (!ctx || !p || p->ack_timeout_ms == 0 || p->ack_random_factor_pm < 1000 ||
+      p->nstart == 0 || p->token_len < 1 || p->token_len > 8)
+    return COAP_E_INVALID_ARG;
+  ctx->cfg.tx = *p;
+  coap_exch_set_params(ctx->exch, p);
+  return 0;
+}
+
+int coap_context_dtls_ready(const coap_context_t *ctx) {
+  (void)ctx;
+  return 0; /* coaps:// arrives with the security layer */
+}
+
+void coap_context_set_log_level(coap_context_t *ctx, coap_log_level_t level) {
+  ctx->cfg.log_level = level;
+  ctx->log.level = level;
+}
+
+void coap_context_set_trace(coap_context_t *ctx, coap_trace_fn fn, void *user) {
+  ctx->trace = fn;
+  ctx->trace_user = user;
+}
+
+/* ---- transport ---- */
+
+void coap_context_set_transport(coap_context_t *ctx, const coap_transport_t *t,
+                                void *user) {
+  ctx->transport = *t;
+  ctx->transport_user = user;
+}
+
+coap_endpoint_t *coap_context_add_endpoint(coap_context_t *ctx,
+                                           coap_proto_t proto,
+                                           const coap_address_t *local) {
+  coap_endpoint_t *ep = calloc(1, sizeof(*ep));
+  if (!ep) return NULL;
+  ep->proto = proto;
+  if (local) ep->local = *local;
+  ep->next = ctx->endpoints;
+  ctx->endpoints = ep;
+  return ep;
+}
+
+coap_proto_t coap_endpoint_proto(const coap_endpoint_t *ep) { return ep->proto; }
+const coap_address_t *coap_endpoint_address(const coap_endpoint_t *ep) {
+  return &ep->local;
+}
+void coap_endpoint_set_transport_data(coap_endpoint_t *ep, void *data) {
+  ep->transport_data = data;
+}
+void *coap_endpoint_transport_data(const coap_endpoint_t *ep) {
+  return ep->transport_data;
+}
+
+int coap_context_input(coap_context_t *ctx, coap_endpoint_t *ep,
+                       const coap_address_t *from, const uint8_t *data,
+                       size_t len, uint64_t now_ms) {
+  if (now_ms > ctx->now) ctx->now = now_ms;
+  ctx->rx_datagrams++;
+  coap_peer_t *peer = coap_context_peer(ctx, ep, from, now_ms);
+  if (!peer) return COAP_E_LIMIT;
+  return coap_exch_receive(ctx->exch, &peer->exch, data, len, now_ms);
+}
+
+void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
+                                    const coap_address_t *to, uint64_t now_ms) {
+  coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, to);
+  if (!peer) return;
+  coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
+            "unreachable (ICMP): failing its requests");
+  coap_exch_peer_fail(ctx->exch, &peer->exch, COAP_E_UNREACHABLE, now_ms);
+}
+
+uint64_t coap_context_next_timeout(const coap_context_t *ctx) {
+  return coap_timer_heap_next(&ctx->timers);
+}
+
+void coap_context_handle_timeouts(coap_context_t *ctx, uint64_t now_ms) {
+  if (now_ms > ctx->now) ctx->now = now_ms;
+  coap_timer_heap_run(&ctx->timers, now_ms);
+}
+
+void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out) {
+  const coap_exch_stats_t *x = coap_exch_stats(ctx->exch);
+  memset(out, 0, sizeof(*out));
+  out->rx_datagrams = ctx->rx_datagrams;
+  out->tx_datagrams = ctx->tx_datagrams;
+  out->rx_malformed = x->rx_malformed;
+  out->rx_duplicates = x->rx_duplicates;
+  out->retransmissions = x->retransmissions;
+  out->requests_handled = x->requests_in;
+  out->requests_sent = x->requests_out;
+  out->timeouts = x->timeouts;
+  out->resets_received = x->resets_received;
+  out->resets_sent = x->resets_sent;
+  out->peers = ctx->peers.count;
+  out->peers_rejected = ctx->peers_rejected;
+}

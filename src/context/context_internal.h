@@ -1,0 +1,69 @@
+/* The context: composes the message layer, the peer table, the server and
+ * the client into one sans-I/O node, and hands datagrams to a transport. */
+#ifndef COAPS_CONTEXT_INTERNAL_H
+#define COAPS_CONTEXT_INTERNAL_H
+
+#include "coaps/context.h"
+#include "common/log.h"
+#include "common/timer.h"
+#include "exchange/exchange.h"
+#include "peer/peer_table.h"
+#include "server/server.h"
+
+typedef struct coap_client_req coap_client_req_t;
+
+struct coap_endpoint {
+  coap_endpoint_t *next;
+  coap_proto_t proto;
+  coap_address_t local;
+  void *transport_data;
+  int client; /* opened for our own requests */
+};
+
+struct coap_deferred {
+  coap_deferred_t *prev, *next; /* the context's list, freed with it */
+  coap_exch_in_t *in;
+  coap_response_t resp;
+  uint8_t store[COAP_RESPONSE_STORE];
+};
+
+struct coap_context {
+  coap_context_config_t cfg;
+  coap_logger_t log;
+  coap_timer_heap_t timers;
+  coap_exch_t *exch;
+  coap_peer_table_t peers;
+  coap_server_t server;
+  coap_endpoint_t *endpoints;
+  coap_transport_t transport;
+  void *transport_user;
+  coap_trace_fn trace;
+  void *trace_user;
+  coap_client_req_t *requests;    /* outstanding client requests */
+  coap_request_id_t next_request_id;
+  coap_deferred_t *deferred;
+  uint64_t now;                    /* last time seen */
+  uint64_t rx_datagrams, tx_datagrams, peers_rejected;
+  int peers_full_logged;
+  uint8_t resp_store[COAP_RESPONSE_STORE];
+  /* Where coap_start() listens (the guide's coap_new_context argument). */
+  coap_address_t listen_addr;
+  /* The I/O shell's state when it drives this context. */
+  void *io;
+  void (*io_free)(void *io);
+};
+
+uint64_t coap_context_now(coap_context_t *ctx);
+/* A DTLS configuration with credentials is attached. */
+int coap_context_dtls_ready(const coap_context_t *ctx);
+coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep,
+                               const coap_address_t *addr, uint64_t now);
+
+/* client.c */
+int coap_getaddrinfo_resolve(void *user, const char *host, uint16_t port,
+                             coap_address_t *out);
+int coap_client_on_response(void *user, coap_exch_out_t *out,
+                            const coap_msg_t *msg, int err, uint64_t now);
+void coap_client_cancel_all(coap_context_t *ctx);
+
+#endif

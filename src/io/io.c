@@ -1,0 +1,364 @@
+/* The I/O shell: the only code with sockets, epoll and signals. It feeds
+ * the sans-I/O context with datagrams and the time, and is the context's
+ * transport. ICMP errors are read from each socket's error queue so that
+ * "nothing listening" is reported at once instead of as a timeout. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <time.h>
+#include <limits.h>
+#include <linux/errqueue.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coaps/io.h"
+#include "context/context_internal.h"
+
+#define RX_BATCH 32
+#define RX_DATAGRAM_MAX 2048
+
+typedef struct io_socket {
+  struct io_socket *next;
+  int fd;
+  coap_endpoint_t *ep;
+} io_socket_t;
+
+typedef struct io_state {
+  coap_context_t *ctx;
+  int epfd;
+  int stop;
+  io_socket_t *sockets;
+  uint8_t rx_buf[RX_BATCH][RX_DATAGRAM_MAX];
+  coap_address_t rx_addr[RX_BATCH];
+  struct mmsghdr rx_msgs[RX_BATCH];
+  struct iovec rx_iov[RX_BATCH];
+} io_state_t;
+
+uint64_t coap_clock_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void io_free(void *p) {
+  io_state_t *io = p;
+  while (io->sockets) {
+    io_socket_t *s = io->sockets;
+    io->sockets = s->next;
+    close(s->fd);
+    free(s);
+  }
+  if (io->epfd >= 0) close(io->epfd);
+  free(io);
+}
+
+static int io_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
+                   const uint8_t *data, size_t len) {
+  (void)user;
+  io_socket_t *s = coap_endpoint_transport_data(ep);
+  if (!s) return COAP_E_STATE;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    ssize_t n = sendto(s->fd, data, len, 0, &to->addr.sa, to->size);
+    if (n >= 0) return 0;
+    /* A pending ICMP error of an earlier datagram surfaces here once;
+     * the error queue reports it properly, so just send again. */
+    if (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+      return COAP_E_LIMIT;
+    return COAP_E_SYSTEM;
+  }
+  return COAP_E_UNREACHABLE;
+}
+
+static io_socket_t *open_socket(io_state_t *io, coap_proto_t proto,
+                                const coap_address_t *addr, int client);
+
+static int io_open_client(void *user, coap_context_t *ctx, coap_proto_t proto,
+                          const coap_address_t *dest, coap_endpoint_t **out) {
+  io_state_t *io = user;
+  coap_address_t any;
+  memset(&any, 0, sizeof any);
+  if (dest->addr.sa.sa_family == AF_INET) {
+    any.addr.sin.sin_family = AF_INET;
+    any.size = sizeof(struct sockaddr_in);
+  } else {
+    coap_address_init(&any);
+  }
+  io_socket_t *s = open_socket(io, proto, &any, 1);
+  if (!s) return COAP_E_SYSTEM;
+  (void)ctx;
+  *out = s->ep;
+  return 0;
+}
+
+static io_state_t *io_attach(coap_context_t *ctx) {
+  if (ctx->io) return ctx->io;
+  if (ctx->transport.send) return NULL; /* someone else's transport */
+  io_state_t *io = calloc(1, sizeof(*io));
+  if (!io) return NULL;
+  io->ctx = ctx;
+  io->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (io->epfd < 0) {
+    free(io);
+    return NULL;
+  }
+  for (int i = 0; i < RX_BATCH; i++) {
+    io->rx_iov[i].iov_base = io->rx_buf[i];
+    io->rx_iov[i].iov_len = RX_DATAGRAM_MAX;
+  }
+  ctx->io = io;
+  ctx->io_free = io_free;
+  coap_transport_t t = {.send = io_send, .open_client_endpoint = io_open_client};
+  coap_context_set_transport(ctx, &t, io);
+  return io;
+}
+
+static int set_socket_options(int fd, int family, int bind_any_v6) {
+  int on = 1, off = 0;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0) return -1;
+  if (family == AF_INET6) {
+    if (bind_any_v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0)
+      return -1;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof on);
+  }
+  /* Dual-stack sockets get IPv4 ICMP errors through IP_RECVERR. */
+  setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof on);
+  return 0;
+}
+
+static io_socket_t *open_socket(io_state_t *io, coap_proto_t proto,
+                                const coap_address_t *addr, int client) {
+  coap_context_t *ctx = io->ctx;
+  int family = addr->addr.sa.sa_family;
+  int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return NULL;
+  int any6 = family == AF_INET6 &&
+             memcmp(&addr->addr.sin6.sin6_addr, &in6addr_any, sizeof(in6addr_any)) == 0;
+  coap_address_t local = *addr;
+  local.size = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+  io_socket_t *s = calloc(1, sizeof(*s));
+  struct epoll_event ev = {.events = EPOLLIN};
+  if (!s || set_socket_options(fd, family, any6) < 0 ||
+      bind(fd, &local.addr.sa, local.size) < 0 ||
+      getsockname(fd, &local.addr.sa, &local.size) < 0) {
+    int saved = errno;
+    char text[64];
+    coap_logf(&ctx->log, COAP_LOG_ERROR, NULL, "cannot bind %s: %s",
+              coap_address_format(addr, text, sizeof text), strerror(saved));
+    free(s);
+    close(fd);
+    errno = saved;
+    return NULL;
+  }
+  s->fd = fd;
+  s->ep = coap_context_add_endpoint(ctx, proto, &local);
+  ev.data.ptr = s;
+  if (!s->ep || epoll_ctl(io->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    /* The endpoint (if made) stays listed but has no socket: sends fail. */
+    free(s);
+    close(fd);
+    return NULL;
+  }
+  s->ep->client = client;
+  coap_endpoint_set_transport_data(s->ep, s);
+  s->next = io->sockets;
+  io->sockets = s;
+  return s;
+}
+
+coap_endpoint_t *coap_context_listen(coap_context_t *ctx, coap_proto_t proto,
+                                     const coap_address_t *addr) {
+  io_state_t *io = io_attach(ctx);
+  if (!io || !addr) return NULL;
+  io_socket_t *s = open_socket(io, proto, addr, 0);
+  return s ? s->ep : NULL;
+}
+
+/* ICMP errors: each names the destination of a datagram that could not be
+ * delivered; the context fails that peer's requests at once. */
+static void drain_errors(io_state_t *io, io_socket_t *s) {
+  for (int i = 0; i < 16; i++) {
+    coap_address_t dest;
+    memset(&dest, 0, sizeof dest);
+    char control[512];
+    uint8_t scratch[64];
+    struct iovec iov = {scratch, sizeof scratch};
+    struct msghdr mh = {.msg_name = &dest.addr.st, .msg_namelen = sizeof dest.addr.st,
+                        .msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = control, .msg_controllen = sizeof control};
+    if (recvmsg(s->fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return;
+    dest.size = mh.msg_namelen;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+      if (!((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+            (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)))
+        continue;
+      const struct sock_extended_err *ee = (const void *)CMSG_DATA(c);
+      if (ee->ee_origin == SO_EE_ORIGIN_ICMP || ee->ee_origin == SO_EE_ORIGIN_ICMP6)
+        coap_context_input_unreachable(io->ctx, s->ep, &dest,
+                                       coap_context_now(io->ctx));
+    }
+  }
+}
+
+static void receive_batch(io_state_t *io, io_socket_t *s) {
+  for (;;) {
+    for (int i = 0; i < RX_BATCH; i++) {
+      struct msghdr *h = &io->rx_msgs[i].msg_hdr;
+      memset(h, 0, sizeof(*h));
+      h->msg_name = &io->rx_addr[i].addr.st;
+      h->msg_namelen = sizeof io->rx_addr[i].addr.st;
+      h->msg_iov = &io->rx_iov[i];
+      h->msg_iovlen = 1;
+    }
+    int n = recvmmsg(s->fd, io->rx_msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ECONNREFUSED || errno == EHOSTUNREACH) {
+        drain_errors(io, s);
+        continue;
+      }
+      return; /* EAGAIN: drained */
+    }
+    uint64_t now = coap_context_now(io->ctx);
+    for (int i = 0; i < n; i++) {
+      struct msghdr *h = &io->rx_msgs[i].msg_hdr;
+      if (h->msg_flags & MSG_TRUNC) continue; /* larger than any we accept */
+      io->rx_addr[i].size = h->msg_namelen;
+      coap_context_input(io->ctx, s->ep, &io->rx_addr[i], io->rx_buf[i],
+                         io->rx_msgs[i].msg_len, now);
+    }
+    if (n < RX_BATCH) return;
+  }
+}
+
+int coap_context_fd(coap_context_t *ctx) {
+  io_state_t *io = io_attach(ctx);
+  return io ? io->epfd : COAP_E_STATE;
+}
+
+int coap_context_timeout_ms(coap_context_t *ctx) {
+  uint64_t next = coap_context_next_timeout(ctx);
+  if (next == UINT64_MAX) return -1;
+  uint64_t now = coap_context_now(ctx);
+  if (next <= now) return 0;
+  return next - now > INT_MAX ? INT_MAX : (int)(next - now);
+}
+
+static int wait_and_handle(io_state_t *io, int timeout_ms, int sigfd) {
+  struct epoll_event events[16];
+  int n = epoll_wait(io->epfd, events, 16, timeout_ms);
+  if (n < 0 && errno != EINTR) return COAP_E_SYSTEM;
+  for (int i = 0; i < n; i++) {
+    if (sigfd >= 0 && events[i].data.ptr == NULL) {
+      struct signalfd_siginfo si;
+      if (read(sigfd, &si, sizeof si) > 0) io->stop = 1;
+      continue;
+    }
+    io_socket_t *s = events[i].data.ptr;
+    if (events[i].events & EPOLLERR) drain_errors(io, s);
+    if (events[i].events & EPOLLIN) receive_batch(io, s);
+  }
+  coap_context_handle_timeouts(io->ctx, coap_context_now(io->ctx));
+  return 0;
+}
+
+int coap_context_process(coap_context_t *ctx, int timeout_ms) {
+  io_state_t *io = io_attach(ctx);
+  if (!io) return COAP_E_STATE;
+  int next = coap_context_timeout_ms(ctx);
+  if (next >= 0 && (timeout_ms < 0 || next < timeout_ms)) timeout_ms = next;
+  return wait_and_handle(io, timeout_ms, -1);
+}
+
+int coap_run(coap_context_t *ctx) {
+  io_state_t *io = io_attach(ctx);
+  if (!io) return COAP_E_STATE;
+  sigset_t mask, old;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &mask, &old);
+  int sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  if (sigfd < 0 || epoll_ctl(io->epfd, EPOLL_CTL_ADD, sigfd, &ev) < 0) {
+    if (sigfd >= 0) close(sigfd);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return COAP_E_SYSTEM;
+  }
+  io->stop = 0;
+  int rc = 0;
+  while (!io->stop && rc == 0) rc = wait_and_handle(io, coap_context_timeout_ms(ctx), sigfd);
+  epoll_ctl(io->epfd, EPOLL_CTL_DEL, sigfd, NULL);
+  close(sigfd);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
+}
+
+void coap_context_stop(coap_context_t *ctx) {
+  io_state_t *io = ctx->io;
+  if (io) io->stop = 1;
+}
+
+/* ---- the blocking convenience call ---- */
+
+typedef struct blocking_wait {
+  int done;
+  coap_response_copy_t *out;
+  int status;
+} blocking_wait_t;
+
+static void blocking_reply(coap_context_t *ctx, const coap_reply_t *reply,
+                           void *user) {
+  (void)ctx;
+  blocking_wait_t *w = user;
+  w->done = 1;
+  w->status = reply->status;
+  if (reply->status < 0) return;
+  coap_response_copy_t *out = w->out;
+  out->code = reply->code;
+  out->content_format = reply->content_format;
+  out->payload = malloc(reply->payload_len + 1);
+  size_t raw_cap = coap_msg_encoded_size(reply->msg);
+  out->raw = malloc(raw_cap ? raw_cap : 1);
+  if (!out->payload || !out->raw) {
+    w->status = COAP_E_NOMEM;
+    return;
+  }
+  if (reply->payload_len) memcpy(out->payload, reply->payload, reply->payload_len);
+  out->payload[reply->payload_len] = '\0';
+  out->payload_len = reply->payload_len;
+  int n = coap_msg_encode(reply->msg, out->raw, raw_cap);
+  out->raw_len = n > 0 ? (size_t)n : 0;
+}
+
+int coap_request_blocking(coap_context_t *ctx, const coap_request_opts_t *o,
+                          coap_response_copy_t *out) {
+  if (!ctx || !o || !out) return COAP_E_INVALID_ARG;
+  memset(out, 0, sizeof(*out));
+  out->content_format = COAP_FORMAT_NONE;
+  io_state_t *io = io_attach(ctx);
+  if (!io) return COAP_E_STATE;
+  blocking_wait_t w = {.out = out};
+  int rc = coap_send_request(ctx, o, blocking_reply, &w, NULL);
+  if (rc < 0) return rc;
+  while (!w.done) {
+    rc = coap_context_process(ctx, -1);
+    if (rc < 0) return rc;
+  }
+  if (w.status < 0) coap_response_copy_clear(out);
+  return w.status;
+}
+
+void coap_response_copy_clear(coap_response_copy_t *r) {
+  if (!r) return;
+  free(r->payload);
+  free(r->raw);
+  memset(r, 0, sizeof(*r));
+  r->content_format = COAP_FORMAT_NONE;
+}

@@ -1,0 +1,114 @@
+#include "peer/peer_table.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "coaps/error.h"
+
+#define INITIAL_BUCKETS 64
+
+/* A keyed 64-bit mix (splitmix-style finaliser over the address words):
+ * cheap, and the per-table seed keeps remote hosts from steering entries
+ * into one bucket. */
+static uint64_t mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h;
+}
+
+static uint64_t hash_key(uint64_t seed, const coap_endpoint_t *ep,
+                         const coap_address_t *a) {
+  uint64_t h = mix(seed, (uint64_t)(uintptr_t)ep);
+  if (a->addr.sa.sa_family == AF_INET) {
+    h = mix(h, a->addr.sin.sin_addr.s_addr);
+    return mix(h, a->addr.sin.sin_port);
+  }
+  uint64_t words[2];
+  memcpy(words, &a->addr.sin6.sin6_addr, sizeof words);
+  h = mix(h, words[0]);
+  h = mix(h, words[1]);
+  return mix(h, a->addr.sin6.sin6_port);
+}
+
+int coap_peer_table_init(coap_peer_table_t *t, uint64_t seed) {
+  t->buckets = calloc(INITIAL_BUCKETS, sizeof(*t->buckets));
+  if (!t->buckets) return COAP_E_NOMEM;
+  t->n_buckets = INITIAL_BUCKETS;
+  t->count = 0;
+  t->seed = seed;
+  return 0;
+}
+
+void coap_peer_table_free(coap_peer_table_t *t) {
+  free(t->buckets);
+  t->buckets = NULL;
+  t->n_buckets = t->count = 0;
+}
+
+static size_t bucket_of(const coap_peer_table_t *t, const coap_endpoint_t *ep,
+                        const coap_address_t *a) {
+  return (size_t)(hash_key(t->seed, ep, a) & (t->n_buckets - 1));
+}
+
+coap_peer_t *coap_peer_table_find(const coap_peer_table_t *t,
+                                  const coap_endpoint_t *ep,
+                                  const coap_address_t *addr) {
+  for (coap_peer_t *p = t->buckets[bucket_of(t, ep, addr)]; p; p = p->hash_next)
+    if (p->ep == ep && coap_address_equal(&p->addr, addr)) return p;
+  return NULL;
+}
+
+/* Doubling keeps chains short; a failed grow leaves the table as it was
+ * (only slower). */
+static void grow(coap_peer_table_t *t) {
+  size_t n = t->n_buckets * 2;
+  coap_peer_t **nb = calloc(n, sizeof(*nb));
+  if (!nb) return;
+  coap_peer_t **old = t->buckets;
+  size_t old_n = t->n_buckets;
+  t->buckets = nb;
+  t->n_buckets = n;
+  for (size_t i = 0; i < old_n; i++) {
+    coap_peer_t *p = old[i];
+    while (p) {
+      coap_peer_t *next = p->hash_next;
+      size_t b = bucket_of(t, p->ep, &p->addr);
+      p->hash_next = nb[b];
+      nb[b] = p;
+      p = next;
+    }
+  }
+  free(old);
+}
+
+coap_peer_t *coap_peer_table_add(coap_peer_table_t *t, coap_endpoint_t *ep,
+                                 const coap_address_t *addr) {
+  coap_peer_t *p = calloc(1, sizeof(*p));
+  if (!p) return NULL;
+  p->ep = ep;
+  p->addr = *addr;
+  if (t->count >= t->n_buckets) grow(t);
+  size_t b = bucket_of(t, ep, addr);
+  p->hash_next = t->buckets[b];
+  t->buckets[b] = p;
+  t->count++;
+  return p;
+}
+
+void coap_peer_table_remove(coap_peer_table_t *t, coap_peer_t *p) {
+  coap_peer_t **link = &t->buckets[bucket_of(t, p->ep, &p->addr)];
+  while (*link && *link != p) link = &(*link)->hash_next;
+  if (*link) {
+    *link = p->hash_next;
+    t->count--;
+  }
+  free(p);
+}
+
+coap_peer_t *coap_peer_table_any(const coap_peer_table_t *t) {
+  for (size_t i = 0; i < t->n_buckets; i++)
+    if (t->buckets[i]) return t->buckets[i];
+  return NULL;
+}

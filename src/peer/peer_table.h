@@ -1,0 +1,52 @@
+/* The peer table: one entry per (local endpoint, remote address), found by
+ * hashing so per-packet cost does not grow with the number of peers. An
+ * entry holds the peer's message-layer state and, for coaps://, its DTLS
+ * session. The hash is keyed with a random seed so remote addresses cannot
+ * be chosen to collide. */
+#ifndef COAPS_PEER_TABLE_H
+#define COAPS_PEER_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coaps/context.h"
+#include "common/timer.h"
+#include "exchange/exchange.h"
+
+typedef struct coap_peer {
+  struct coap_peer *hash_next;
+  coap_endpoint_t *ep;
+  coap_address_t addr;
+  coap_exch_peer_t exch;
+  void *security;          /* the peer's DTLS session, NULL for coap:// */
+  coap_timer_t idle_timer; /* fires to check whether the peer can go */
+  uint64_t last_active;
+  char name[56];           /* "[addr:port]" for log lines */
+} coap_peer_t;
+
+typedef struct coap_peer_table {
+  coap_peer_t **buckets;
+  size_t n_buckets;  /* power of two */
+  size_t count;
+  uint64_t seed;
+} coap_peer_table_t;
+
+/* Returns 0 or COAP_E_NOMEM. */
+int coap_peer_table_init(coap_peer_table_t *t, uint64_t seed);
+/* Frees the bucket array only; the caller frees entries first
+ * (coap_peer_table_first / remove). */
+void coap_peer_table_free(coap_peer_table_t *t);
+
+coap_peer_t *coap_peer_table_find(const coap_peer_table_t *t,
+                                  const coap_endpoint_t *ep,
+                                  const coap_address_t *addr);
+/* Allocate a zeroed entry for (ep, addr) and link it. Grows the table when
+ * the load passes 1. Returns NULL when out of memory. */
+coap_peer_t *coap_peer_table_add(coap_peer_table_t *t, coap_endpoint_t *ep,
+                                 const coap_address_t *addr);
+/* Unlink and free |p| (the caller has cleared its state). */
+void coap_peer_table_remove(coap_peer_table_t *t, coap_peer_t *p);
+/* Any entry, or NULL when empty (for tear-down). */
+coap_peer_t *coap_peer_table_any(const coap_peer_table_t *t);
+
+#endif

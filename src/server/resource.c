@@ -1,0 +1,226 @@
+/* Resource registry: a hash map from normalised path to resource, plus a
+ * list in registration order for /.well-known/core. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "context/context_internal.h"
+#include "server/server.h"
+
+#define MAX_ATTRS 8
+#define MAX_FORMATS 8
+
+struct coap_resource {
+  coap_resource_t *next, *hash_next;
+  char *path;  /* without leading or trailing '/' */
+  struct {
+    coap_handler_fn fn;
+    void *user;
+  } handlers[COAP_IPATCH + 1];
+  coap_link_attr_t attrs[MAX_ATTRS];
+  size_t n_attrs;
+  int formats[MAX_FORMATS];
+  size_t n_formats;
+  int hidden;
+};
+
+static uint64_t path_hash(const char *p, size_t len) {
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+  for (size_t i = 0; i < len; i++) {
+    h ^= (uint8_t)p[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+static void normalise(const char *path, const char **start, size_t *len) {
+  while (*path == '/') path++;
+  size_t n = strlen(path);
+  while (n > 0 && path[n - 1] == '/') n--;
+  *start = path;
+  *len = n;
+}
+
+int coap_server_init(coap_server_t *s, size_t max_payload,
+                     const coap_logger_t *log) {
+  memset(s, 0, sizeof(*s));
+  s->n_buckets = 64;
+  s->buckets = calloc(s->n_buckets, sizeof(*s->buckets));
+  s->max_payload = max_payload;
+  s->log = log;
+  return s->buckets ? 0 : COAP_E_NOMEM;
+}
+
+static void resource_free(coap_resource_t *r) {
+  for (size_t i = 0; i < r->n_attrs; i++) {
+    free((char *)r->attrs[i].name);
+    free((char *)r->attrs[i].value);
+  }
+  free(r->path);
+  free(r);
+}
+
+void coap_server_free(coap_server_t *s) {
+  coap_resource_t *r = s->first;
+  while (r) {
+    coap_resource_t *next = r->next;
+    resource_free(r);
+    r = next;
+  }
+  free(s->buckets);
+  memset(s, 0, sizeof(*s));
+}
+
+coap_resource_t *coap_server_lookup(const coap_server_t *s, const char *path,
+                                    size_t len) {
+  size_t b = (size_t)(path_hash(path, len) & (s->n_buckets - 1));
+  for (coap_resource_t *r = s->buckets[b]; r; r = r->hash_next)
+    if (strlen(r->path) == len && memcmp(r->path, path, len) == 0) return r;
+  return NULL;
+}
+
+static void link_bucket(coap_server_t *s, coap_resource_t *r) {
+  size_t b = (size_t)(path_hash(r->path, strlen(r->path)) & (s->n_buckets - 1));
+  r->hash_next = s->buckets[b];
+  s->buckets[b] = r;
+}
+
+static void grow(coap_server_t *s) {
+  coap_resource_t **nb = calloc(s->n_buckets * 2, sizeof(*nb));
+  if (!nb) return;
+  free(s->buckets);
+  s->buckets = nb;
+  s->n_buckets *= 2;
+  for (coap_resource_t *r = s->first; r; r = r->next) link_bucket(s, r);
+}
+
+coap_resource_t *coap_resource_add(coap_context_t *ctx, const char *path) {
+  if (!ctx || !path) return NULL;
+  coap_server_t *s = &ctx->server;
+  const char *p;
+  size_t len;
+  normalise(path, &p, &len);
+  if (coap_server_lookup(s, p, len)) return NULL;
+  coap_resource_t *r = calloc(1, sizeof(*r));
+  if (!r || !(r->path = strndup(p, len))) {
+    free(r);
+    return NULL;
+  }
+  if (s->count >= s->n_buckets) grow(s);
+  link_bucket(s, r);
+  if (s->last)
+    s->last->next = r;
+  else
+    s->first = r;
+  s->last = r;
+  s->count++;
+  return r;
+}
+
+coap_resource_t *coap_resource_find(coap_context_t *ctx, const char *path) {
+  const char *p;
+  size_t len;
+  if (!ctx || !path) return NULL;
+  normalise(path, &p, &len);
+  return coap_server_lookup(&ctx->server, p, len);
+}
+
+int coap_resource_remove(coap_context_t *ctx, coap_resource_t *res) {
+  coap_server_t *s = &ctx->server;
+  coap_resource_t **link = &s->first, *prev = NULL;
+  while (*link && *link != res) {
+    prev = *link;
+    link = &(*link)->next;
+  }
+  if (!*link) return COAP_E_NOT_FOUND;
+  *link = res->next;
+  if (s->last == res) s->last = prev;
+  size_t b = (size_t)(path_hash(res->path, strlen(res->path)) & (s->n_buckets - 1));
+  coap_resource_t **h = &s->buckets[b];
+  while (*h != res) h = &(*h)->hash_next;
+  *h = res->hash_next;
+  s->count--;
+  resource_free(res);
+  return 0;
+}
+
+int coap_resource_set_handler(coap_resource_t *res, uint8_t method,
+                              coap_handler_fn fn, void *user) {
+  if (!res || method < COAP_GET || method > COAP_IPATCH)
+    return COAP_E_INVALID_ARG;
+  res->handlers[method].fn = fn;
+  res->handlers[method].user = user;
+  return 0;
+}
+
+int coap_resource_set_attr(coap_resource_t *res, const char *name,
+                           const char *value) {
+  if (!res || !name || !*name) return COAP_E_INVALID_ARG;
+  for (size_t i = 0; i < res->n_attrs; i++) {
+    if (strcmp(res->attrs[i].name, name) != 0) continue;
+    char *v = value ? strdup(value) : NULL;
+    if (value && !v) return COAP_E_NOMEM;
+    free((char *)res->attrs[i].value);
+    res->attrs[i].value = v;
+    return 0;
+  }
+  if (res->n_attrs == MAX_ATTRS) return COAP_E_LIMIT;
+  char *n = strdup(name), *v = value ? strdup(value) : NULL;
+  if (!n || (value && !v)) {
+    free(n);
+    free(v);
+    return COAP_E_NOMEM;
+  }
+  res->attrs[res->n_attrs].name = n;
+  res->attrs[res->n_attrs].value = v;
+  res->n_attrs++;
+  return 0;
+}
+
+int coap_resource_set_accepted_formats(coap_resource_t *res, const int *formats,
+                                       size_t n) {
+  if (!res || n > MAX_FORMATS || (n && !formats)) return COAP_E_INVALID_ARG;
+  memcpy(res->formats, formats, n * sizeof(*formats));
+  res->n_formats = n;
+  return 0;
+}
+
+void coap_resource_set_hidden(coap_resource_t *res, int hidden) {
+  if (res) res->hidden = hidden;
+}
+
+const char *coap_resource_path(const coap_resource_t *res) {
+  return res ? res->path : NULL;
+}
+
+/* ---- used by dispatch ---- */
+
+coap_handler_fn coap_resource_handler(const coap_resource_t *r, uint8_t method,
+                                      void **user) {
+  if (method < COAP_GET || method > COAP_IPATCH) return NULL;
+  *user = r->handlers[method].user;
+  return r->handlers[method].fn;
+}
+
+int coap_resource_accepts_format(const coap_resource_t *r, int format) {
+  if (r->n_formats == 0) return 1;
+  for (size_t i = 0; i < r->n_formats; i++)
+    if (r->formats[i] == format) return 1;
+  return 0;
+}
+
+/* Append every visible resource matching |query| as a link. */
+int coap_server_write_links(const coap_server_t *s, const char *query,
+                            char *buf, size_t cap, size_t *len) {
+  for (const coap_resource_t *r = s->first; r; r = r->next) {
+    if (r->hidden) continue;
+    char href[512];
+    size_t plen = strlen(r->path);
+    if (plen + 2 > sizeof href) continue;
+    href[0] = '/';
+    memcpy(href + 1, r->path, plen + 1);
+    if (!coap_link_matches(href, r->attrs, r->n_attrs, query)) continue;
+    int rc = coap_link_append(buf, cap, len, href, r->attrs, r->n_attrs);
+    if (rc < 0) return rc;
+  }
+  return 0;
+}

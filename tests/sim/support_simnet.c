@@ -1,0 +1,152 @@
+#include "support_simnet.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t simnet_clock(void *user) { return ((simnet_t *)user)->now; }
+
+void simnet_rand(void *user, uint8_t *buf, size_t len) {
+  simnet_t *net = user;
+  for (size_t i = 0; i < len; i++) {
+    net->rand_state = net->rand_state * 1103515245u + 12345u;
+    buf[i] = (uint8_t)(net->rand_state >> 16);
+  }
+}
+
+void simnet_init(simnet_t *net) {
+  memset(net, 0, sizeof(*net));
+  net->now = 1000000;
+  net->latency_ms = 10;
+  net->rand_state = 42;
+}
+
+static simnet_node_t *node_by_addr(simnet_t *net, const coap_address_t *a) {
+  for (size_t i = 0; i < net->n_nodes; i++)
+    if (coap_address_equal(&net->nodes[i].addr, a)) return &net->nodes[i];
+  return NULL;
+}
+
+static void enqueue(simnet_t *net, simnet_node_t *to, const coap_address_t *from,
+                    const uint8_t *data, size_t len) {
+  if (net->queued == SIMNET_MAX_QUEUE || len > sizeof net->queue[0].data) {
+    net->dropped++;
+    return;
+  }
+  size_t i = net->queued++;
+  net->queue[i].at = net->now + net->latency_ms;
+  net->queue[i].to = to;
+  net->queue[i].from = *from;
+  net->queue[i].len = len;
+  memcpy(net->queue[i].data, data, len);
+}
+
+static int sim_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
+                    const uint8_t *data, size_t len) {
+  simnet_node_t *from = user;
+  simnet_t *net = from->net;
+  unsigned seq = net->seq++;
+  int fate = net->filter ? net->filter(net->filter_user, from, to, data, len, seq) : 0;
+  simnet_node_t *dest = node_by_addr(net, to);
+  if (fate == 1 || !dest) {
+    net->dropped++;
+    return 0;
+  }
+  enqueue(net, dest, &from->addr, data, len);
+  if (fate == 2) enqueue(net, dest, &from->addr, data, len);
+  return 0;
+}
+
+static int sim_open_client(void *user, coap_context_t *ctx, coap_proto_t proto,
+                           const coap_address_t *dest, coap_endpoint_t **out) {
+  simnet_node_t *node = user;
+  if (coap_endpoint_proto(node->ep) != proto) return COAP_E_STATE;
+  *out = node->ep;
+  return 0;
+}
+
+simnet_node_t *simnet_add_node(simnet_t *net, uint16_t port, coap_proto_t proto,
+                               coap_context_config_t *cfg) {
+  if (net->n_nodes == SIMNET_MAX_NODES) return NULL;
+  simnet_node_t *node = &net->nodes[net->n_nodes];
+  coap_context_config_t dflt;
+  if (!cfg) {
+    coap_context_config_default(&dflt);
+    cfg = &dflt;
+  }
+  cfg->clock = simnet_clock;
+  cfg->clock_user = net;
+  cfg->rand = simnet_rand;
+  cfg->rand_user = net;
+  node->net = net;
+  node->ctx = coap_context_new(cfg);
+  if (!node->ctx) return NULL;
+  char host[32];
+  snprintf(host, sizeof host, "10.0.0.%zu", net->n_nodes + 1);
+  coap_address_from_string(&node->addr, host, port);
+  node->ep = coap_context_add_endpoint(node->ctx, proto, &node->addr);
+  coap_transport_t t = {.send = sim_send, .open_client_endpoint = sim_open_client};
+  coap_context_set_transport(node->ctx, &t, node);
+  net->n_nodes++;
+  return node;
+}
+
+/* The earliest event: a queued datagram or a node's timer. */
+static uint64_t next_event(simnet_t *net) {
+  uint64_t next = UINT64_MAX;
+  for (size_t i = 0; i < net->queued; i++)
+    if (net->queue[i].at < next) next = net->queue[i].at;
+  for (size_t i = 0; i < net->n_nodes; i++) {
+    uint64_t t = coap_context_next_timeout(net->nodes[i].ctx);
+    if (t < next) next = t;
+  }
+  return next;
+}
+
+static void step(simnet_t *net) {
+  /* Deliver in send order everything due now. */
+  for (size_t i = 0; i < net->queued;) {
+    if (net->queue[i].at > net->now) {
+      i++;
+      continue;
+    }
+    simnet_node_t *to = net->queue[i].to;
+    coap_address_t from = net->queue[i].from;
+    size_t len = net->queue[i].len;
+    uint8_t data[1500];
+    memcpy(data, net->queue[i].data, len);
+    memmove(&net->queue[i], &net->queue[i + 1],
+            (net->queued - i - 1) * sizeof net->queue[0]);
+    net->queued--;
+    net->delivered++;
+    coap_context_input(to->ctx, to->ep, &from, data, len, net->now);
+  }
+  for (size_t i = 0; i < net->n_nodes; i++)
+    coap_context_handle_timeouts(net->nodes[i].ctx, net->now);
+}
+
+void simnet_run_until(simnet_t *net, uint64_t until) {
+  for (;;) {
+    uint64_t next = next_event(net);
+    if (next > until) break;
+    if (next > net->now) net->now = next;
+    step(net);
+  }
+  if (until > net->now) net->now = until;
+}
+
+int simnet_run_until_flag(simnet_t *net, const int *flag, uint64_t limit) {
+  uint64_t end = net->now + limit;
+  while (!*flag) {
+    uint64_t next = next_event(net);
+    if (next > end) break;
+    if (next > net->now) net->now = next;
+    step(net);
+  }
+  return *flag != 0;
+}
+
+void simnet_free(simnet_t *net) {
+  for (size_t i = 0; i < net->n_nodes; i++) coap_context_free(net->nodes[i].ctx);
+  net->n_nodes = 0;
+}

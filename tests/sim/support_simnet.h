@@ -1,0 +1,66 @@
+/* A simulated UDP network for whole contexts: datagrams queue in memory,
+ * a virtual clock advances only when the test says so, and loss,
+ * duplication and reordering are programmable. */
+#ifndef SUPPORT_SIMNET_H
+#define SUPPORT_SIMNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coaps/context.h"
+
+#define SIMNET_MAX_NODES 8
+#define SIMNET_MAX_QUEUE 4096
+
+typedef struct simnet simnet_t;
+
+typedef struct simnet_node {
+  simnet_t *net;
+  coap_context_t *ctx;
+  coap_endpoint_t *ep;   /* its one endpoint */
+  coap_address_t addr;
+} simnet_node_t;
+
+/* Decide a datagram's fate: return 0 to deliver, 1 to drop, 2 to deliver
+ * twice. |seq| counts datagrams sent on the network since creation. */
+typedef int (*simnet_filter_fn)(void *user, const simnet_node_t *from,
+                                const coap_address_t *to, const uint8_t *data,
+                                size_t len, unsigned seq);
+
+struct simnet {
+  uint64_t now;
+  uint64_t latency_ms;
+  unsigned seq;
+  simnet_node_t nodes[SIMNET_MAX_NODES];
+  size_t n_nodes;
+  simnet_filter_fn filter;
+  void *filter_user;
+  struct {
+    uint64_t at;
+    simnet_node_t *to;
+    coap_address_t from;
+    size_t len;
+    uint8_t data[1500];
+  } queue[SIMNET_MAX_QUEUE];
+  size_t queued;
+  unsigned delivered, dropped;
+  uint32_t rand_state;
+};
+
+void simnet_init(simnet_t *net);
+/* A context on 10.0.0.<n>:<port> (a plain address: nothing is bound).
+ * |cfg| NULL: defaults with the virtual clock and a seeded rand. */
+simnet_node_t *simnet_add_node(simnet_t *net, uint16_t port, coap_proto_t proto,
+                               coap_context_config_t *cfg);
+/* Deliver due datagrams and fire due timers until nothing is left before
+ * |until| (virtual ms). */
+void simnet_run_until(simnet_t *net, uint64_t until);
+/* Run until |*flag| becomes non-zero or |limit| ms of virtual time pass.
+ * Returns 1 when the flag was set. */
+int simnet_run_until_flag(simnet_t *net, const int *flag, uint64_t limit);
+void simnet_free(simnet_t *net);
+/* Virtual clock and rand callbacks, for custom configurations. */
+uint64_t simnet_clock(void *user);
+void simnet_rand(void *user, uint8_t *buf, size_t len);
+
+#endif
