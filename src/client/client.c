@@ -99,6 +99,8 @@ static int client_endpoint(coap_context_t *ctx, coap_proto_t proto,
       return 0;
     }
   }
+  if (!ctx->transport.open_client_endpoint && coap_io_attach_default(ctx) < 0)
+    return COAP_E_STATE;
   if (!ctx->transport.open_client_endpoint) return COAP_E_STATE;
   int rc = ctx->transport.open_client_endpoint(ctx->transport_user, ctx, proto,
                                                dest, out);

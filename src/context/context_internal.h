@@ -59,6 +59,10 @@ int coap_context_dtls_ready(const coap_context_t *ctx);
 coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep,
                                const coap_address_t *addr, uint64_t now);
 
+/* io.c: make the built-in I/O shell the transport of a context that has
+ * none (a client request made before any coap_context_listen/process). */
+int coap_io_attach_default(coap_context_t *ctx);
+
 /* client.c */
 int coap_getaddrinfo_resolve(void *user, const char *host, uint16_t port,
                              coap_address_t *out);

@@ -119,6 +119,10 @@ static io_state_t *io_attach(coap_context_t *ctx) {
   return io;
 }
 
+int coap_io_attach_default(coap_context_t *ctx) {
+  return io_attach(ctx) ? 0 : COAP_E_STATE;
+}
+
 static int set_socket_options(int fd, int family, int bind_any_v6) {
   int on = 1, off = 0;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0) return -1;

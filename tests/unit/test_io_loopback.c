@@ -67,9 +67,9 @@ static void pump(box_t *b, int ms) {
   }
 }
 
-static void get(const char *host_fmt, box_t *b) {
+static void get(const char *host, box_t *b) {
   char uri[128];
-  snprintf(uri, sizeof uri, host_fmt, server_port);
+  snprintf(uri, sizeof uri, "coap://%s:%u/ping", host, server_port);
   coap_request_opts_t o;
   coap_request_opts_init(&o, COAP_GET, uri);
   memset(b, 0, sizeof(*b));
@@ -79,7 +79,7 @@ static void get(const char *host_fmt, box_t *b) {
 
 static void test_ipv4_to_dual_stack(void **state) {
   box_t b;
-  get("coap://127.0.0.1:%u/ping", &b);
+  get("127.0.0.1", &b);
   assert_true(b.done);
   assert_int_equal(b.status, 0);
   assert_int_equal(b.code, COAP_CONTENT);
@@ -88,7 +88,7 @@ static void test_ipv4_to_dual_stack(void **state) {
 
 static void test_ipv6(void **state) {
   box_t b;
-  get("coap://[::1]:%u/ping", &b);
+  get("[::1]", &b);
   assert_true(b.done);
   assert_int_equal(b.code, COAP_CONTENT);
 }

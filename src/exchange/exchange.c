@@ -1,0 +1,761 @@
+/* The CoAP message layer (RFC 7252 §4 and §5.2). See exchange.h. */
+#include "exchange/exchange.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+
+#define FREE_LIST_MAX 256
+#define SCRATCH_SIZE 65536
+
+typedef enum dedup_state {
+  DEDUP_PENDING,  /* request handed up, nothing sent yet */
+  DEDUP_REPLIED   /* |reply| holds what a duplicate gets */
+} dedup_state_t;
+
+struct coap_exch_dedup {
+  uint16_t mid;
+  uint8_t type;
+  uint8_t state;
+  uint64_t expires;
+  coap_exch_in_t *in; /* while the request is pending */
+  uint8_t *reply;
+  size_t reply_len, reply_cap;
+};
+
+struct coap_exch_out {
+  coap_exch_out_t *next, *prev;
+  coap_exch_peer_t *peer;
+  void *user;
+  uint16_t mid;
+  uint8_t type;        /* CON or NON */
+  uint8_t token_len;
+  uint8_t token[COAP_MAX_TOKEN_LEN];
+  uint8_t is_response; /* a separate CON response we retransmit */
+  uint8_t acked;       /* CON acknowledged: only the response is awaited */
+  uint8_t queued;      /* waiting for NSTART */
+  uint8_t in_flight;   /* counted in peer->cons_in_flight */
+  unsigned retransmits;
+  uint32_t timeout_ms;
+  coap_timer_t timer;
+  coap_exch_t *ex;
+  uint8_t *bytes;
+  size_t len, cap;
+};
+
+struct coap_exch_in {
+  coap_exch_in_t *next, *prev;
+  coap_exch_peer_t *peer;
+  coap_exch_t *ex;
+  coap_exch_dedup_t *dedup;
+  void *user;
+  uint16_t mid;
+  uint8_t type;
+  uint8_t ack_sent;
+  uint8_t token_len;
+  uint8_t token[COAP_MAX_TOKEN_LEN];
+  coap_timer_t separate_timer;
+};
+
+struct coap_exch {
+  coap_tx_params_t p;
+  coap_exch_callbacks_t cb;
+  void *user;
+  coap_timer_heap_t *timers;
+  const coap_logger_t *log;
+  coap_rand_fn rand;
+  void *rand_user;
+  coap_exch_stats_t stats;
+  coap_exch_out_t *out_free;
+  coap_exch_in_t *in_free;
+  size_t n_out_free, n_in_free;
+  uint8_t *scratch;
+  uint64_t now; /* latest time seen, for calls that take none */
+};
+
+/* ---- helpers ---- */
+
+static const char *name_of(coap_exch_t *ex, const coap_exch_peer_t *peer) {
+  return ex->cb.peer_name ? ex->cb.peer_name(ex->user, peer) : NULL;
+}
+
+/* EXCHANGE_LIFETIME and NON_LIFETIME (RFC 7252 §4.8.2) from the
+ * parameters in force; MAX_LATENCY is 100 s, PROCESSING_DELAY is
+ * ACK_TIMEOUT. */
+static uint64_t max_transmit_span(const coap_tx_params_t *p) {
+  return (uint64_t)p->ack_timeout_ms * ((1u << p->max_retransmit) - 1) *
+         p->ack_random_factor_pm / 1000;
+}
+static uint64_t exchange_lifetime(const coap_tx_params_t *p) {
+  return max_transmit_span(p) + 2 * 100000ull + p->ack_timeout_ms;
+}
+static uint64_t non_lifetime(const coap_tx_params_t *p) {
+  return max_transmit_span(p) + 100000ull;
+}
+
+static void trace(coap_exch_t *ex, coap_exch_peer_t *peer, int outgoing,
+                  const uint8_t *data, size_t len) {
+  if (!ex->cb.on_trace) return;
+  coap_msg_t msg;
+  if (coap_msg_parse(&msg, data, len) == 0) ex->cb.on_trace(ex->user, peer, outgoing, &msg);
+}
+
+static void transmit(coap_exch_t *ex, coap_exch_peer_t *peer, const uint8_t *data,
+                     size_t len) {
+  trace(ex, peer, 1, data, len);
+  int rc = ex->cb.send(ex->user, peer, data, len);
+  if (rc < 0)
+    coap_logf(ex->log, COAP_LOG_DEBUG, name_of(ex, peer), "send failed: %s",
+              coap_strerror(rc));
+}
+
+/* An empty ACK or RST for |mid|, written into |buf| (4 bytes). */
+static void empty_message(uint8_t *buf, coap_type_t type, uint16_t mid) {
+  buf[0] = (uint8_t)(COAP_VERSION << 6 | type << 4);
+  buf[1] = COAP_CODE_EMPTY;
+  buf[2] = (uint8_t)(mid >> 8);
+  buf[3] = (uint8_t)mid;
+}
+
+static void send_empty(coap_exch_t *ex, coap_exch_peer_t *peer, coap_type_t type,
+                       uint16_t mid) {
+  uint8_t buf[4];
+  empty_message(buf, type, mid);
+  if (type == COAP_TYPE_RST) ex->stats.resets_sent++;
+  transmit(ex, peer, buf, sizeof buf);
+}
+
+/* ---- dedup ring ---- */
+
+static coap_exch_dedup_t *dedup_find(coap_exch_peer_t *peer, uint16_t mid,
+                                     uint64_t now) {
+  for (uint16_t i = 0; i < peer->dedup_len; i++) {
+    coap_exch_dedup_t *d = &peer->dedup[i];
+    if (d->mid == mid && d->expires > now) return d;
+  }
+  return NULL;
+}
+
+/* A slot for a new MID: the oldest one is recycled (its reply buffer
+ * kept for reuse). Returns NULL only when out of memory. */
+static coap_exch_dedup_t *dedup_add(coap_exch_t *ex, coap_exch_peer_t *peer,
+                                    uint16_t mid, uint8_t type, uint64_t now) {
+  if (!peer->dedup) {
+    uint16_t cap = ex->p.dedup_capacity ? ex->p.dedup_capacity : 1;
+    peer->dedup = calloc(cap, sizeof(*peer->dedup));
+    if (!peer->dedup) return NULL;
+    peer->dedup_cap = cap;
+  }
+  coap_exch_dedup_t *d;
+  if (peer->dedup_len < peer->dedup_cap) {
+    d = &peer->dedup[peer->dedup_len++];
+  } else {
+    d = &peer->dedup[peer->dedup_pos];
+    peer->dedup_pos = (uint16_t)((peer->dedup_pos + 1) % peer->dedup_cap);
+    if (d->in) d->in->dedup = NULL;
+  }
+  d->mid = mid;
+  d->type = type;
+  d->state = DEDUP_PENDING;
+  d->in = NULL;
+  d->reply_len = 0;
+  d->expires = now + (type == COAP_TYPE_CON ? exchange_lifetime(&ex->p)
+                                            : non_lifetime(&ex->p));
+  return d;
+}
+
+static void dedup_store(coap_exch_dedup_t *d, const uint8_t *data, size_t len) {
+  if (!d) return;
+  d->state = DEDUP_REPLIED;
+  d->in = NULL;
+  if (len > d->reply_cap) {
+    uint8_t *r = realloc(d->reply, len);
+    if (!r) { /* a duplicate then gets nothing: it retransmits, no harm */
+      d->reply_len = 0;
+      return;
+    }
+    d->reply = r;
+    d->reply_cap = len;
+  }
+  memcpy(d->reply, data, len);
+  d->reply_len = len;
+}
+
+static void dedup_free(coap_exch_peer_t *peer) {
+  for (uint16_t i = 0; i < peer->dedup_len; i++) free(peer->dedup[i].reply);
+  free(peer->dedup);
+  peer->dedup = NULL;
+  peer->dedup_len = peer->dedup_cap = peer->dedup_pos = 0;
+}
+
+/* ---- object pools: no allocation per message after warm-up ---- */
+
+static void out_timer_fired(coap_timer_t *t, uint64_t now, void *user);
+static void in_separate_fired(coap_timer_t *t, uint64_t now, void *user);
+
+static coap_exch_out_t *out_alloc(coap_exch_t *ex, size_t len) {
+  coap_exch_out_t *o = ex->out_free;
+  if (o) {
+    ex->out_free = o->next;
+    ex->n_out_free--;
+  } else if (!(o = calloc(1, sizeof(*o)))) {
+    return NULL;
+  }
+  uint8_t *bytes = o->bytes;
+  size_t cap = o->cap;
+  memset(o, 0, sizeof(*o));
+  o->bytes = bytes;
+  o->cap = cap;
+  if (len > o->cap) {
+    uint8_t *b = realloc(o->bytes, len);
+    if (!b) {
+      free(o->bytes);
+      free(o);
+      return NULL;
+    }
+    o->bytes = b;
+    o->cap = len;
+  }
+  o->ex = ex;
+  coap_timer_init(&o->timer, out_timer_fired, o);
+  return o;
+}
+
+static void out_release(coap_exch_t *ex, coap_exch_out_t *o) {
+  coap_timer_cancel(ex->timers, &o->timer);
+  if (ex->n_out_free < FREE_LIST_MAX && o->cap <= 2048) {
+    o->next = ex->out_free;
+    ex->out_free = o;
+    ex->n_out_free++;
+    return;
+  }
+  free(o->bytes);
+  free(o);
+}
+
+static coap_exch_in_t *in_alloc(coap_exch_t *ex) {
+  coap_exch_in_t *in = ex->in_free;
+  if (in) {
+    ex->in_free = in->next;
+    ex->n_in_free--;
+    memset(in, 0, sizeof(*in));
+  } else if (!(in = calloc(1, sizeof(*in)))) {
+    return NULL;
+  }
+  in->ex = ex;
+  coap_timer_init(&in->separate_timer, in_separate_fired, in);
+  return in;
+}
+
+static void in_release(coap_exch_t *ex, coap_exch_in_t *in) {
+  coap_timer_cancel(ex->timers, &in->separate_timer);
+  if (ex->n_in_free < FREE_LIST_MAX) {
+    in->next = ex->in_free;
+    ex->in_free = in;
+    ex->n_in_free++;
+    return;
+  }
+  free(in);
+}
+
+/* ---- lists ---- */
+
+static void out_link(coap_exch_out_t **head, coap_exch_out_t *o) {
+  o->prev = NULL;
+  o->next = *head;
+  if (*head) (*head)->prev = o;
+  *head = o;
+}
+
+static void out_unlink(coap_exch_peer_t *peer, coap_exch_out_t *o) {
+  if (o->queued) {
+    coap_exch_out_t **link = &peer->queue_head;
+    coap_exch_out_t *prev = NULL;
+    while (*link && *link != o) {
+      prev = *link;
+      link = &(*link)->next;
+    }
+    if (*link) *link = o->next;
+    if (peer->queue_tail == o) peer->queue_tail = prev;
+    o->queued = 0;
+    return;
+  }
+  if (o->prev) o->prev->next = o->next;
+  else if (peer->out_head == o) peer->out_head = o->next;
+  if (o->next) o->next->prev = o->prev;
+  o->next = o->prev = NULL;
+}
+
+/* ---- life cycle ---- */
+
+coap_exch_t *coap_exch_new(const coap_tx_params_t *params,
+                           const coap_exch_callbacks_t *cb, void *user,
+                           coap_timer_heap_t *timers, const coap_logger_t *log,
+                           coap_rand_fn rand, void *rand_user) {
+  coap_exch_t *ex = calloc(1, sizeof(*ex));
+  if (!ex) return NULL;
+  ex->scratch = malloc(SCRATCH_SIZE);
+  if (!ex->scratch) {
+    free(ex);
+    return NULL;
+  }
+  ex->p = *params;
+  ex->cb = *cb;
+  ex->user = user;
+  ex->timers = timers;
+  ex->log = log;
+  ex->rand = rand ? rand : coap_system_rand;
+  ex->rand_user = rand_user;
+  return ex;
+}
+
+void coap_exch_free(coap_exch_t *ex) {
+  if (!ex) return;
+  while (ex->out_free) {
+    coap_exch_out_t *o = ex->out_free;
+    ex->out_free = o->next;
+    free(o->bytes);
+    free(o);
+  }
+  while (ex->in_free) {
+    coap_exch_in_t *in = ex->in_free;
+    ex->in_free = in->next;
+    free(in);
+  }
+  free(ex->scratch);
+  free(ex);
+}
+
+void coap_exch_set_params(coap_exch_t *ex, const coap_tx_params_t *params) {
+  ex->p = *params;
+}
+
+const coap_exch_stats_t *coap_exch_stats(const coap_exch_t *ex) { return &ex->stats; }
+
+void coap_exch_peer_init(coap_exch_t *ex, coap_exch_peer_t *peer) {
+  memset(peer, 0, sizeof(*peer));
+  ex->rand(ex->rand_user, (uint8_t *)&peer->next_mid, sizeof peer->next_mid);
+}
+
+int coap_exch_peer_idle(const coap_exch_peer_t *peer) {
+  return !peer->out_head && !peer->queue_head && !peer->in_head;
+}
+
+/* ---- outgoing: requests and separate CON responses ---- */
+
+static uint32_t initial_timeout(coap_exch_t *ex) {
+  uint32_t spread = (uint32_t)((uint64_t)ex->p.ack_timeout_ms *
+                               (ex->p.ack_random_factor_pm - 1000) / 1000);
+  uint32_t r = 0;
+  if (spread) {
+    ex->rand(ex->rand_user, (uint8_t *)&r, sizeof r);
+    r %= spread + 1;
+  }
+  return ex->p.ack_timeout_ms + r;
+}
+
+static void pump_queue(coap_exch_t *ex, coap_exch_peer_t *peer, uint64_t now);
+
+/* Put a CON on the wire for the first time and start its back-off. */
+static void start_con(coap_exch_t *ex, coap_exch_out_t *o, uint64_t now) {
+  o->timeout_ms = initial_timeout(ex);
+  o->retransmits = 0;
+  transmit(ex, o->peer, o->bytes, o->len);
+  coap_timer_arm(ex->timers, &o->timer, now + o->timeout_ms);
+}
+
+static void release_nstart(coap_exch_out_t *o) {
+  if (o->in_flight) {
+    o->in_flight = 0;
+    o->peer->cons_in_flight--;
+  }
+}
+
+/* End a request: tell the caller (unless it asked for silence) and free. */
+static void out_finish(coap_exch_t *ex, coap_exch_out_t *o, int err, uint64_t now,
+                       int notify) {
+  coap_exch_peer_t *peer = o->peer;
+  release_nstart(o);
+  out_unlink(peer, o);
+  coap_timer_cancel(ex->timers, &o->timer);
+  if (notify && !o->is_response && ex->cb.on_response)
+    ex->cb.on_response(ex->user, o, NULL, err, now);
+  out_release(ex, o);
+}
+
+/* The CON was acknowledged (empty ACK, or implied by a response). */
+static void out_acked(coap_exch_t *ex, coap_exch_out_t *o, uint64_t now) {
+  o->acked = 1;
+  release_nstart(o);
+  coap_timer_cancel(ex->timers, &o->timer);
+}
+
+static void out_timer_fired(coap_timer_t *t, uint64_t now, void *user) {
+  coap_exch_out_t *o = user;
+  coap_exch_t *ex = o->ex;
+  if (now > ex->now) ex->now = now;
+  coap_exch_peer_t *peer = o->peer;
+  if (o->type == COAP_TYPE_CON && !o->acked && o->retransmits < ex->p.max_retransmit) {
+    o->retransmits++;
+    o->timeout_ms *= 2;
+    ex->stats.retransmissions++;
+    transmit(ex, peer, o->bytes, o->len);
+    coap_timer_arm(ex->timers, &o->timer, now + o->timeout_ms);
+    return;
+  }
+  ex->stats.timeouts++;
+  coap_logf(ex->log, COAP_LOG_DEBUG, name_of(ex, peer), "mid 0x%04x: %s", o->mid,
+            o->acked || o->type == COAP_TYPE_NON ? "no response in time"
+                                                 : "no ACK after all retransmissions");
+  out_finish(ex, o, COAP_E_TIMEOUT, now, 1);
+  pump_queue(ex, peer, now);
+}
+
+static void pump_queue(coap_exch_t *ex, coap_exch_peer_t *peer, uint64_t now) {
+  while (peer->queue_head && peer->cons_in_flight < ex->p.nstart) {
+    coap_exch_out_t *o = peer->queue_head;
+    peer->queue_head = o->next;
+    if (!peer->queue_head) peer->queue_tail = NULL;
+    o->queued = 0;
+    out_link(&peer->out_head, o);
+    o->in_flight = 1;
+    peer->cons_in_flight++;
+    start_con(ex, o, now);
+  }
+}
+
+static int token_in_use(const coap_exch_peer_t *peer, const uint8_t *token,
+                        size_t len) {
+  for (int pass = 0; pass < 2; pass++)
+    for (const coap_exch_out_t *o = pass ? peer->queue_head : peer->out_head; o; o = o->next)
+      if (!o->is_response && o->token_len == len && memcmp(o->token, token, len) == 0)
+        return 1;
+  return 0;
+}
+
+static void choose_token(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req) {
+  uint8_t len = ex->p.token_len >= 1 && ex->p.token_len <= 8 ? ex->p.token_len : 4;
+  do {
+    ex->rand(ex->rand_user, req->token, len);
+  } while (token_in_use(peer, req->token, len));
+  req->token_len = len;
+}
+
+int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req,
+                      void *user, coap_exch_out_t **out, uint64_t now) {
+  if (req->type != COAP_TYPE_CON && req->type != COAP_TYPE_NON) return COAP_E_INVALID_ARG;
+  if (now > ex->now) ex->now = now;
+  if (req->token_len == 0) choose_token(ex, peer, req);
+  req->mid = peer->next_mid++;
+  size_t len = coap_msg_encoded_size(req);
+  coap_exch_out_t *o = out_alloc(ex, len);
+  if (!o) return COAP_E_NOMEM;
+  int n = coap_msg_encode(req, o->bytes, o->cap);
+  if (n < 0) {
+    out_release(ex, o);
+    return n;
+  }
+  o->len = (size_t)n;
+  o->peer = peer;
+  o->user = user;
+  o->mid = req->mid;
+  o->type = req->type;
+  o->token_len = req->token_len;
+  memcpy(o->token, req->token, req->token_len);
+  ex->stats.requests_out++;
+  if (out) *out = o;
+  if (req->type == COAP_TYPE_NON) {
+    out_link(&peer->out_head, o);
+    transmit(ex, peer, o->bytes, o->len);
+    coap_timer_arm(ex->timers, &o->timer, now + ex->p.response_timeout_ms);
+    return 0;
+  }
+  o->queued = 1;
+  o->next = NULL;
+  if (peer->queue_tail) peer->queue_tail->next = o;
+  else peer->queue_head = o;
+  peer->queue_tail = o;
+  pump_queue(ex, peer, now);
+  return 0;
+}
+
+void *coap_exch_out_user(const coap_exch_out_t *out) { return out->user; }
+coap_exch_peer_t *coap_exch_out_peer(const coap_exch_out_t *out) { return out->peer; }
+
+void coap_exch_cancel(coap_exch_t *ex, coap_exch_out_t *out) {
+  if (!out) return;
+  coap_exch_peer_t *peer = out->peer;
+  out_finish(ex, out, COAP_E_CANCELLED, ex->now, 0);
+  pump_queue(ex, peer, ex->now);
+}
+
+/* ---- incoming requests and our answers ---- */
+
+static void in_unlink(coap_exch_peer_t *peer, coap_exch_in_t *in) {
+  if (in->prev) in->prev->next = in->next;
+  else peer->in_head = in->next;
+  if (in->next) in->next->prev = in->prev;
+}
+
+static void in_finish(coap_exch_t *ex, coap_exch_in_t *in) {
+  in_unlink(in->peer, in);
+  if (in->dedup && in->dedup->in == in) in->dedup->in = NULL;
+  in_release(ex, in);
+}
+
+/* Send the empty ACK of a separate response and keep it for duplicates. */
+static void in_send_empty_ack(coap_exch_t *ex, coap_exch_in_t *in) {
+  uint8_t buf[4];
+  empty_message(buf, COAP_TYPE_ACK, in->mid);
+  in->ack_sent = 1;
+  coap_exch_dedup_t *d = in->dedup;
+  if (d) {
+    dedup_store(d, buf, sizeof buf);
+    d->state = DEDUP_PENDING; /* still ours to answer */
+    d->in = in;
+  }
+  transmit(ex, in->peer, buf, sizeof buf);
+}
+
+static void in_separate_fired(coap_timer_t *t, uint64_t now, void *user) {
+  coap_exch_in_t *in = user;
+  if (!in->ack_sent) in_send_empty_ack(in->ex, in);
+}
+
+int coap_exch_respond(coap_exch_t *ex, coap_exch_in_t *in, coap_msg_t *resp,
+                      uint64_t now) {
+  coap_exch_peer_t *peer = in->peer;
+  coap_msg_set_token(resp, in->token, in->token_len);
+  int piggyback = in->type == COAP_TYPE_CON && !in->ack_sent;
+  if (piggyback) {
+    resp->type = COAP_TYPE_ACK;
+    resp->mid = in->mid;
+  } else {
+    if (resp->type != COAP_TYPE_NON)
+      resp->type = in->type == COAP_TYPE_NON ? COAP_TYPE_NON : COAP_TYPE_CON;
+    resp->mid = peer->next_mid++;
+  }
+  int n = coap_msg_encode(resp, ex->scratch, SCRATCH_SIZE);
+  if (n < 0) {
+    /* Too large to send: answer 5.00 so the client is not left waiting. */
+    coap_msg_init(resp, (coap_type_t)resp->type, COAP_INTERNAL_SERVER_ERROR, resp->mid);
+    coap_msg_set_token(resp, in->token, in->token_len);
+    n = coap_msg_encode(resp, ex->scratch, SCRATCH_SIZE);
+    if (n < 0) {
+      in_finish(ex, in);
+      return n;
+    }
+  }
+  if (piggyback || resp->type == COAP_TYPE_NON) {
+    if (piggyback || in->type == COAP_TYPE_NON) dedup_store(in->dedup, ex->scratch, (size_t)n);
+    transmit(ex, peer, ex->scratch, (size_t)n);
+    in_finish(ex, in);
+    return 0;
+  }
+  /* Separate CON response: retransmitted until the client ACKs it; a
+   * duplicate request still gets the empty ACK kept in the dedup entry. */
+  if (in->dedup) in->dedup->state = DEDUP_REPLIED;
+  coap_exch_out_t *o = out_alloc(ex, (size_t)n);
+  if (!o) {
+    in_finish(ex, in);
+    return COAP_E_NOMEM;
+  }
+  memcpy(o->bytes, ex->scratch, (size_t)n);
+  o->len = (size_t)n;
+  o->peer = peer;
+  o->mid = resp->mid;
+  o->type = COAP_TYPE_CON;
+  o->is_response = 1;
+  out_link(&peer->out_head, o);
+  in_finish(ex, in);
+  start_con(ex, o, now);
+  return 0;
+}
+
+void coap_exch_drop(coap_exch_t *ex, coap_exch_in_t *in) {
+  /* A CON is still acknowledged so the client stops retransmitting. */
+  if (in->type == COAP_TYPE_CON && !in->ack_sent) in_send_empty_ack(ex, in);
+  if (in->dedup) in->dedup->state = DEDUP_REPLIED;
+  in_finish(ex, in);
+}
+
+coap_exch_peer_t *coap_exch_in_peer(const coap_exch_in_t *in) { return in->peer; }
+void coap_exch_in_set_user(coap_exch_in_t *in, void *user) { in->user = user; }
+void *coap_exch_in_user(const coap_exch_in_t *in) { return in->user; }
+
+/* ---- receiving ---- */
+
+static coap_exch_out_t *find_by_mid(coap_exch_peer_t *peer, uint16_t mid) {
+  for (coap_exch_out_t *o = peer->out_head; o; o = o->next)
+    if (o->mid == mid && o->type == COAP_TYPE_CON && !o->acked) return o;
+  return NULL;
+}
+
+static coap_exch_out_t *find_by_token(coap_exch_peer_t *peer, const coap_msg_t *msg) {
+  for (coap_exch_out_t *o = peer->out_head; o; o = o->next)
+    if (!o->is_response && o->token_len == msg->token_len &&
+        memcmp(o->token, msg->token, msg->token_len) == 0)
+      return o;
+  return NULL;
+}
+
+static void handle_request(coap_exch_t *ex, coap_exch_peer_t *peer,
+                           const coap_msg_t *msg, uint64_t now) {
+  coap_exch_dedup_t *d = dedup_find(peer, msg->mid, now);
+  if (d) {
+    ex->stats.rx_duplicates++;
+    if (msg->type == COAP_TYPE_NON) return;
+    if (d->reply_len)
+      transmit(ex, peer, d->reply, d->reply_len);
+    else if (d->in && !d->in->ack_sent)
+      in_send_empty_ack(ex, d->in); /* the handler is slow: stop retransmissions */
+    return;
+  }
+  coap_exch_in_t *in = in_alloc(ex);
+  d = dedup_add(ex, peer, msg->mid, msg->type, now);
+  if (!in || !d) {
+    if (in) in_release(ex, in);
+    return; /* out of memory: the client retransmits */
+  }
+  in->peer = peer;
+  in->dedup = d;
+  in->mid = msg->mid;
+  in->type = msg->type;
+  in->token_len = msg->token_len;
+  memcpy(in->token, msg->token, msg->token_len);
+  d->in = in;
+  in->next = peer->in_head;
+  if (in->next) in->next->prev = in;
+  peer->in_head = in;
+  ex->stats.requests_in++;
+  ex->cb.on_request(ex->user, peer, in, msg, now);
+  /* Still unanswered: it is a separate response; ACK a CON soon. */
+  if (d->in == in && in->type == COAP_TYPE_CON && !in->ack_sent)
+    coap_timer_arm(ex->timers, &in->separate_timer, now + ex->p.separate_delay_ms);
+}
+
+/* Hand a response to the requester; it may keep listening (Observe). */
+static void deliver(coap_exch_t *ex, coap_exch_out_t *o, const coap_msg_t *msg,
+                    uint64_t now) {
+  coap_exch_peer_t *peer = o->peer;
+  if (o->type == COAP_TYPE_CON && !o->acked) out_acked(ex, o, now);
+  coap_timer_cancel(ex->timers, &o->timer);
+  if (coap_msg_unknown_critical(msg, NULL, 0)) {
+    coap_logf(ex->log, COAP_LOG_INFO, name_of(ex, peer),
+              "response with an unrecognized critical option rejected");
+    out_finish(ex, o, COAP_E_BAD_RESPONSE, now, 1);
+  } else if (ex->cb.on_response(ex->user, o, msg, 0, now) == 0) {
+    out_finish(ex, o, 0, now, 0);
+  }
+  pump_queue(ex, peer, now);
+}
+
+static void handle_empty(coap_exch_t *ex, coap_exch_peer_t *peer,
+                         const coap_msg_t *msg, uint64_t now) {
+  if (msg->type == COAP_TYPE_CON) { /* a ping: answer RST (§4.3) */
+    send_empty(ex, peer, COAP_TYPE_RST, msg->mid);
+    return;
+  }
+  if (msg->type == COAP_TYPE_NON) return;
+  coap_exch_out_t *o = find_by_mid(peer, msg->mid);
+  if (!o) {
+    if (msg->type == COAP_TYPE_RST) ex->stats.resets_received++;
+    ex->stats.rx_unmatched++;
+    return;
+  }
+  if (msg->type == COAP_TYPE_RST) {
+    ex->stats.resets_received++;
+    out_finish(ex, o, COAP_E_RESET, now, 1);
+  } else if (o->is_response) {
+    out_finish(ex, o, 0, now, 0);
+  } else {
+    out_acked(ex, o, now); /* the response comes separately */
+    coap_timer_arm(ex->timers, &o->timer, now + ex->p.response_timeout_ms);
+  }
+  pump_queue(ex, peer, now);
+}
+
+static void handle_response(coap_exch_t *ex, coap_exch_peer_t *peer,
+                            const coap_msg_t *msg, uint64_t now) {
+  if (msg->type == COAP_TYPE_RST) return;
+  if (msg->type == COAP_TYPE_ACK) {
+    coap_exch_out_t *o = find_by_mid(peer, msg->mid);
+    if (!o || o->is_response || o->token_len != msg->token_len ||
+        memcmp(o->token, msg->token, msg->token_len) != 0) {
+      ex->stats.rx_unmatched++;
+      return;
+    }
+    deliver(ex, o, msg, now);
+    return;
+  }
+  /* CON or NON: a separate response or a notification. */
+  coap_exch_dedup_t *d = dedup_find(peer, msg->mid, now);
+  if (d) {
+    ex->stats.rx_duplicates++;
+    if (msg->type == COAP_TYPE_CON && d->reply_len) transmit(ex, peer, d->reply, d->reply_len);
+    return;
+  }
+  coap_exch_out_t *o = find_by_token(peer, msg);
+  if (!o) {
+    ex->stats.rx_unmatched++;
+    if (msg->type == COAP_TYPE_CON) send_empty(ex, peer, COAP_TYPE_RST, msg->mid);
+    return;
+  }
+  d = dedup_add(ex, peer, msg->mid, msg->type, now);
+  if (msg->type == COAP_TYPE_CON) {
+    uint8_t buf[4];
+    int reject = coap_msg_unknown_critical(msg, NULL, 0) != NULL;
+    empty_message(buf, reject ? COAP_TYPE_RST : COAP_TYPE_ACK, msg->mid);
+    if (reject) ex->stats.resets_sent++;
+    dedup_store(d, buf, sizeof buf);
+    transmit(ex, peer, buf, sizeof buf);
+  } else if (d) {
+    d->state = DEDUP_REPLIED;
+  }
+  deliver(ex, o, msg, now);
+}
+
+int coap_exch_receive(coap_exch_t *ex, coap_exch_peer_t *peer, const uint8_t *data,
+                      size_t len, uint64_t now) {
+  if (now > ex->now) ex->now = now;
+  coap_msg_t msg;
+  int rc = coap_msg_parse(&msg, data, len);
+  if (rc < 0) {
+    ex->stats.rx_malformed++;
+    coap_logf(ex->log, COAP_LOG_DEBUG, name_of(ex, peer), "malformed message: %s",
+              coap_strerror(rc));
+    /* §4.2: a CON we cannot process is rejected with RST; the rest are
+     * dropped silently. A wrong version is ignored whatever its type. */
+    if (len >= COAP_HEADER_LEN && rc != COAP_E_BAD_VERSION && msg.type == COAP_TYPE_CON)
+      send_empty(ex, peer, COAP_TYPE_RST, msg.mid);
+    return rc;
+  }
+  if (ex->cb.on_trace) ex->cb.on_trace(ex->user, peer, 0, &msg);
+  unsigned cls = COAP_CODE_CLASS(msg.code);
+  if (msg.code == COAP_CODE_EMPTY)
+    handle_empty(ex, peer, &msg, now);
+  else if (cls == 0)
+    msg.type == COAP_TYPE_CON || msg.type == COAP_TYPE_NON
+        ? handle_request(ex, peer, &msg, now)
+        : (void)ex->stats.rx_unmatched++;
+  else
+    handle_response(ex, peer, &msg, now);
+  return 0;
+}
+
+/* ---- tear-down ---- */
+
+void coap_exch_peer_fail(coap_exch_t *ex, coap_exch_peer_t *peer, int err,
+                         uint64_t now) {
+  coap_exch_out_t *o;
+  while ((o = peer->queue_head)) out_finish(ex, o, err, now, 1);
+  while ((o = peer->out_head)) out_finish(ex, o, err, now, 1);
+  peer->cons_in_flight = 0;
+}
+
+void coap_exch_peer_clear(coap_exch_t *ex, coap_exch_peer_t *peer, int err) {
+  coap_exch_peer_fail(ex, peer, err ? err : COAP_E_CANCELLED, 0);
+  while (peer->in_head) in_finish(ex, peer->in_head);
+  dedup_free(peer);
+}
