@@ -6,9 +6,11 @@
 #include "coaps/error.h"
 #include "coaps/wire.h"
 
-/* Attributes whose values are written unquoted (numbers). */
-static int unquoted(const char *name) {
-  return strcmp(name, "ct") == 0 || strcmp(name, "sz") == 0;
+/* ct and sz hold a number and go unquoted; a list of numbers ("0 50")
+ * needs quotes (RFC 7252 §7.2.1). */
+static int unquoted(const char *name, const char *value) {
+  if (strcmp(name, "ct") != 0 && strcmp(name, "sz") != 0) return 0;
+  return *value && strspn(value, "0123456789") == strlen(value);
 }
 
 int coap_link_append(char *buf, size_t cap, size_t *len, const char *href,
@@ -21,7 +23,7 @@ int coap_link_append(char *buf, size_t cap, size_t *len, const char *href,
     const coap_link_attr_t *a = &attrs[i];
     if (!a->value)
       n = snprintf(buf + at, cap - at, ";%s", a->name);
-    else if (unquoted(a->name))
+    else if (unquoted(a->name, a->value))
       n = snprintf(buf + at, cap - at, ";%s=%s", a->name, a->value);
     else
       n = snprintf(buf + at, cap - at, ";%s=\"%s\"", a->name, a->value);

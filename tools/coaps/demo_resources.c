@@ -1,0 +1,145 @@
+/* The demo resources of 'coaps serve': a simulated sensor, the time, a
+ * store that accepts PUT/POST/DELETE, and an echo. */
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+#define STORE_MAX 1024
+
+static struct {
+  uint8_t data[STORE_MAX];
+  size_t len;
+  int format;
+  int exists;
+} store;
+
+/* A reading that drifts slowly and smoothly, like a room sensor. */
+static double simulated_temperature(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  double t = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+  return 21.5 + 1.5 * sin(t / 60.0) + 0.2 * sin(t / 7.0);
+}
+
+static void temp_get(coap_context_t *ctx, coap_resource_t *res,
+                     const coap_request_t *req, coap_response_t *resp,
+                     void *user) {
+  char text[64];
+  int n;
+  int accept = (int)coap_msg_get_uint(coap_request_msg(req), COAP_OPTION_ACCEPT,
+                                      COAP_FORMAT_TEXT_PLAIN);
+  if (accept == COAP_FORMAT_JSON) {
+    n = snprintf(text, sizeof text, "{\"temperature\":%.1f,\"unit\":\"C\"}",
+                 simulated_temperature());
+  } else if (accept == COAP_FORMAT_TEXT_PLAIN) {
+    n = snprintf(text, sizeof text, "%.1f C", simulated_temperature());
+  } else {
+    coap_response_set_code(resp, COAP_NOT_ACCEPTABLE);
+    coap_response_set_payload(resp, COAP_FORMAT_NONE, "text or json only", 17);
+    return;
+  }
+  coap_response_set_payload(resp, accept, text, (size_t)n);
+  coap_response_set_max_age(resp, 5);
+}
+
+static void time_get(coap_context_t *ctx, coap_resource_t *res,
+                     const coap_request_t *req, coap_response_t *resp,
+                     void *user) {
+  char text[32];
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  size_t n = strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, text, n);
+  coap_response_set_max_age(resp, 1);
+}
+
+static void store_get(coap_context_t *ctx, coap_resource_t *res,
+                      const coap_request_t *req, coap_response_t *resp,
+                      void *user) {
+  if (!store.exists) {
+    coap_response_set_code(resp, COAP_NOT_FOUND);
+    coap_response_set_payload(resp, COAP_FORMAT_NONE, "store is empty: PUT something", 29);
+    return;
+  }
+  coap_response_set_payload(resp, store.format, store.data, store.len);
+}
+
+static int store_write(const coap_request_t *req, coap_response_t *resp, int append) {
+  size_t len;
+  const uint8_t *p = coap_request_payload(req, &len);
+  size_t base = append && store.exists ? store.len : 0;
+  if (base + len > STORE_MAX) {
+    coap_response_set_code(resp, COAP_REQUEST_ENTITY_TOO_LARGE);
+    coap_response_add_uint(resp, COAP_OPTION_SIZE1, STORE_MAX);
+    return -1;
+  }
+  memcpy(store.data + base, p, len);
+  store.len = base + len;
+  store.format = coap_msg_content_format(coap_request_msg(req));
+  return 0;
+}
+
+static void store_put(coap_context_t *ctx, coap_resource_t *res,
+                      const coap_request_t *req, coap_response_t *resp,
+                      void *user) {
+  int created = !store.exists;
+  if (store_write(req, resp, 0) < 0) return;
+  store.exists = 1;
+  coap_response_set_code(resp, created ? COAP_CREATED : COAP_CHANGED);
+}
+
+static void store_post(coap_context_t *ctx, coap_resource_t *res,
+                       const coap_request_t *req, coap_response_t *resp,
+                       void *user) {
+  int created = !store.exists;
+  if (store_write(req, resp, 1) < 0) return;
+  store.exists = 1;
+  coap_response_set_code(resp, created ? COAP_CREATED : COAP_CHANGED);
+}
+
+static void store_delete(coap_context_t *ctx, coap_resource_t *res,
+                         const coap_request_t *req, coap_response_t *resp,
+                         void *user) {
+  store.exists = 0;
+  store.len = 0;
+  coap_response_set_code(resp, COAP_DELETED);
+}
+
+static void echo(coap_context_t *ctx, coap_resource_t *res,
+                 const coap_request_t *req, coap_response_t *resp, void *user) {
+  size_t len;
+  const uint8_t *p = coap_request_payload(req, &len);
+  coap_response_set_code(resp, COAP_CONTENT);
+  coap_response_set_payload(resp, coap_msg_content_format(coap_request_msg(req)), p, len);
+}
+
+void demo_resources_register(coap_context_t *ctx) {
+  coap_resource_t *r = coap_resource_add(ctx, "temp");
+  coap_resource_set_handler(r, COAP_GET, temp_get, NULL);
+  coap_resource_set_attr(r, "rt", "temperature-c");
+  coap_resource_set_attr(r, "if", "sensor");
+  coap_resource_set_attr(r, "ct", "0 50");
+  coap_resource_set_attr(r, "title", "Simulated temperature");
+
+  r = coap_resource_add(ctx, "time");
+  coap_resource_set_handler(r, COAP_GET, time_get, NULL);
+  coap_resource_set_attr(r, "rt", "time");
+  coap_resource_set_attr(r, "ct", "0");
+
+  r = coap_resource_add(ctx, "store");
+  coap_resource_set_handler(r, COAP_GET, store_get, NULL);
+  coap_resource_set_handler(r, COAP_PUT, store_put, NULL);
+  coap_resource_set_handler(r, COAP_POST, store_post, NULL);
+  coap_resource_set_handler(r, COAP_DELETE, store_delete, NULL);
+  coap_resource_set_attr(r, "rt", "store");
+  coap_resource_set_attr(r, "title", "PUT/POST/DELETE storage");
+
+  r = coap_resource_add(ctx, "echo");
+  coap_resource_set_handler(r, COAP_POST, echo, NULL);
+  coap_resource_set_handler(r, COAP_PUT, echo, NULL);
+  coap_resource_set_handler(r, COAP_FETCH, echo, NULL);
+  coap_resource_set_attr(r, "rt", "echo");
+}

@@ -1,0 +1,76 @@
+/* coaps — CoAP and CoAP over DTLS from the command line. */
+#include <stdarg.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define COAPS_TOOL_VERSION "0.1.0"
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: coaps <command> [options]\n"
+          "\n"
+          "Commands:\n"
+          "  get URI          GET a resource\n"
+          "  post URI         POST a payload (-d)\n"
+          "  put URI          PUT a payload (-d)\n"
+          "  delete URI       DELETE a resource\n"
+          "  fetch URI        FETCH with a payload (-d)\n"
+          "  patch URI        PATCH with a payload (-d)\n"
+          "  ipatch URI       iPATCH with a payload (-d)\n"
+          "  serve            run a CoAP server with demo resources\n"
+          "\n"
+          "Run 'coaps <command> --help' for the options of a command.\n"
+          "\n"
+          "Exit codes: 0 2.xx response, 1 4.xx, 2 5.xx, 3 timeout (no response),\n"
+          "4 network error (unreachable, reset, unknown host), 5 security (DTLS)\n"
+          "failure, 64 bad usage.\n");
+}
+
+void cli_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("coaps: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+int cli_exit_for_error(int err) {
+  switch (err) {
+    case COAP_E_TIMEOUT: return EXIT_TIMEOUT;
+    case COAP_E_UNREACHABLE:
+    case COAP_E_RESET:
+    case COAP_E_RESOLVE:
+    case COAP_E_BAD_RESPONSE: return EXIT_NETWORK;
+    default: break;
+  }
+  if (err <= COAP_E_DTLS_NO_CREDENTIALS && err > COAP_E_FATAL_THRESHOLD && err >= -99)
+    return EXIT_SECURITY;
+  if (err <= COAP_E_URI_SCHEME && err >= COAP_E_URI_ENCODING) return EXIT_USAGE;
+  return EXIT_NETWORK;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return EXIT_USAGE;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (strcmp(cmd, "--version") == 0) {
+    printf("coaps %s\n", COAPS_TOOL_VERSION);
+    return 0;
+  }
+  static const char *const methods[] = {"get", "post", "put", "delete",
+                                        "fetch", "patch", "ipatch"};
+  for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+    if (strcmp(cmd, methods[i]) == 0) return cmd_request(cmd, argc - 1, argv + 1);
+  if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
+  cli_error("unknown command '%s'", cmd);
+  usage(stderr);
+  return EXIT_USAGE;
+}
