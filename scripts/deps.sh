@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install what coaps needs to build, test and interoperate, from Debian's
+# packages. Skips apt entirely when everything is already there.
+set -euo pipefail
+packages=(
+  gcc make cmake pkg-config          # build
+  libgnutls28-dev                    # DTLS
+  libcmocka-dev                      # unit tests
+  clang libclang-rt-14-dev           # libFuzzer and sanitizer runtimes
+  libcoap3-bin gnutls-bin openssl    # real peers for interop tests
+  iproute2 util-linux                # ip, ss, unshare: namespaced tests
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,79 @@
+# Shared helpers for the shell tests (sourced, not a test itself); $BUILD is
+# the build directory.
+set -euo pipefail
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+
+# A real peer must be there: an interop test never skips quietly.
+need() {
+  command -v "$1" >/dev/null 2>&1 ||
+    fail "$1 is not installed: run 'bash scripts/test.sh', which installs ${2:-it}"
+}
+
+declare -a BG_PIDS=()
+cleanup_bg() {
+  for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${BG_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup_bg EXIT
+
+# start_coaps_serve OUTFILE ARGS...: start our server on an ephemeral port
+# and set SERVE_PORT from its "listening on coap://...:PORT" line.
+start_coaps_serve() {
+  local out=$1; shift
+  "$BUILD/coaps" serve --port 0 "$@" >"$out" 2>&1 &
+  BG_PIDS+=($!)
+  for _ in $(seq 100); do
+    SERVE_PORT=$(grep -m1 -oE 'listening on coap://.*:[0-9]+' "$out" | grep -oE '[0-9]+$' || true)
+    [ -n "$SERVE_PORT" ] && return 0
+    sleep 0.05
+  done
+  cat "$out" >&2
+  fail "coaps serve did not print its listening line"
+}
+
+# A UDP port nobody on this host is bound to.
+pick_free_udp_port() {
+  local port
+  for _ in $(seq 50); do
+    port=$((20000 + RANDOM % 40000))
+    ss -Hlun "sport = :$port" | grep -q . || { echo "$port"; return 0; }
+  done
+  fail "no free UDP port found"
+}
+
+# wait_udp_port PORT: until something listens on it.
+wait_udp_port() {
+  for _ in $(seq 100); do
+    ss -Hlun "sport = :$1" | grep -q . && return 0
+    sleep 0.05
+  done
+  fail "nothing started listening on UDP port $1"
+}
+
+# expect_eq WHAT EXPECTED ACTUAL
+expect_eq() {
+  [ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"
+  pass "$1"
+}
+
+# expect_contains WHAT NEEDLE HAYSTACK
+expect_contains() {
+  grep -qF -- "$2" <<<"$3" || fail "$1: expected to contain '$2', got '$3'"
+  pass "$1"
+}
+
+# start_blackhole: a loopback UDP port that never answers; sets HOLE_PORT.
+start_blackhole() {
+  local out
+  out=$(mktemp)
+  "$BUILD/udp_blackhole" >"$out" &
+  BG_PIDS+=($!)
+  for _ in $(seq 100); do
+    HOLE_PORT=$(head -1 "$out")
+    [ -n "$HOLE_PORT" ] && return 0
+    sleep 0.05
+  done
+  fail "udp_blackhole did not start"
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The coaps tool as a script sees it: help, usage errors, exit codes,
+# payload sources, verbose output, and errors that say what is wrong.
+BUILD=$1
+. "$(dirname "$0")/lib.bash"
+coaps() { "$BUILD/coaps" "$@"; }
+work=$(mktemp -d)
+
+# rc CMD...: run, capture exit status in RC, stdout in OUT, stderr in ERR.
+rc() { set +e; "$@" >"$work/out" 2>"$work/err"; RC=$?; set -e; OUT=$(cat "$work/out"); ERR=$(cat "$work/err"); }
+
+for sub in "" get post put delete fetch patch ipatch serve; do
+  rc coaps $sub --help
+  expect_eq "coaps $sub --help exits 0" 0 "$RC"
+  expect_contains "coaps $sub --help prints usage" "usage: coaps" "$OUT"
+done
+
+rc coaps
+expect_eq "no command exits 64" 64 "$RC"
+rc coaps frobnicate
+expect_eq "unknown command exits 64" 64 "$RC"
+expect_contains "unknown command is named" "unknown command 'frobnicate'" "$ERR"
+rc coaps get
+expect_eq "missing URI exits 64" 64 "$RC"
+expect_contains "missing URI is said" "missing URI" "$ERR"
+rc coaps get --bogus coap://127.0.0.1/
+expect_eq "unknown flag exits 64" 64 "$RC"
+rc coaps get http://example.com/
+expect_eq "bad scheme exits 64" 64 "$RC"
+expect_contains "bad scheme is explained" "coap:// or coaps://" "$ERR"
+rc coaps get coap://127.0.0.1:99999/
+expect_eq "bad port exits 64" 64 "$RC"
+expect_contains "bad port is explained" "port" "$ERR"
+rc coaps get -A nonsense coap://127.0.0.1/
+expect_eq "unknown format exits 64" 64 "$RC"
+rc coaps serve --port 70000
+expect_eq "serve with a bad port exits 64" 64 "$RC"
+
+start_coaps_serve "$work/serve.log"
+base="coap://127.0.0.1:$SERVE_PORT"
+
+rc coaps get "$base/temp"
+expect_eq "GET /temp exits 0" 0 "$RC"
+[[ "$OUT" =~ ^[0-9]+\.[0-9]\ C$ ]] || fail "GET /temp payload: '$OUT'"
+rc coaps get -A json "$base/temp"
+expect_contains "Accept: json gives JSON" '"temperature":' "$OUT"
+
+rc coaps put "$base/store" -d "first" -f text
+expect_eq "PUT /store exits 0" 0 "$RC"
+rc coaps get "$base/store"
+expect_eq "GET /store returns the PUT" "first" "$OUT"
+printf 'from-stdin' | { rc coaps post "$base/echo" -d @-; expect_eq "POST -d @- echoes stdin" "from-stdin" "$OUT"; }
+printf 'from-file' >"$work/payload"
+rc coaps post "$base/echo" -d "@$work/payload"
+expect_eq "POST -d @FILE echoes the file" "from-file" "$OUT"
+rc coaps post "$base/echo" -d "@$work/missing"
+expect_eq "missing payload file exits 64" 64 "$RC"
+expect_contains "missing payload file is named" "missing" "$ERR"
+rc coaps delete "$base/store"
+expect_eq "DELETE /store exits 0" 0 "$RC"
+
+rc coaps get "$base/store"
+expect_eq "4.04 exits 1" 1 "$RC"
+expect_contains "4.04 is one line on stderr" "4.04 Not Found" "$ERR"
+rc coaps delete "$base/temp"
+expect_eq "4.05 exits 1" 1 "$RC"
+
+rc coaps get -v "$base/time"
+expect_contains "verbose shows the request" "> CON GET" "$ERR"
+expect_contains "verbose shows the response" "< ACK 2.05 Content" "$ERR"
+expect_contains "verbose shows options" "Uri-Path:time" "$ERR"
+
+# Nothing listening: ICMP port unreachable is reported at once.
+dead=$(pick_free_udp_port)
+start=$SECONDS
+rc coaps get "coap://127.0.0.1:$dead/temp"
+expect_eq "nothing listening exits 4" 4 "$RC"
+expect_contains "nothing listening is explained" "nothing listening" "$ERR"
+[ $((SECONDS - start)) -lt 3 ] || fail "unreachable took $((SECONDS - start)) s"
+pass "unreachable reported within 3 s"
+
+# A peer that swallows everything: the -t deadline, exit 3.
+start_blackhole
+rc coaps get -t 1 "coap://127.0.0.1:$HOLE_PORT/temp"
+expect_eq "no answer within -t exits 3" 3 "$RC"
+expect_contains "timeout is said" "no response within 1 s" "$ERR"
+
+# coaps:// with no credentials: immediate, exit 5, says what to configure.
+start=$SECONDS
+rc coaps get "coaps://127.0.0.1:$SERVE_PORT/temp"
+expect_eq "coaps:// without credentials exits 5" 5 "$RC"
+expect_contains "it names what to configure" "pre-shared key" "$ERR"
+[ $((SECONDS - start)) -lt 2 ] || fail "coaps:// without credentials was not immediate"
