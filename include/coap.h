@@ -7,6 +7,7 @@
 #include "coaps/wire.h"
 #include "coaps/context.h"
 #include "coaps/io.h"
+#include "coaps/dtls.h"
 #include "coaps/seed.h"
 
 #endif

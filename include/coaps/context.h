@@ -251,6 +251,9 @@ typedef struct coap_reply {
   const coap_msg_t *msg; /* the whole response (valid in the callback only) */
   const uint8_t *payload;
   size_t payload_len;
+  /* For a failure, why in words (e.g. the DTLS handshake's reason), or
+   * NULL. Valid in the callback only. */
+  const char *detail;
 } coap_reply_t;
 
 typedef void (*coap_reply_fn)(coap_context_t *ctx, const coap_reply_t *reply,
@@ -303,6 +306,10 @@ typedef void (*coap_trace_fn)(void *user, int outgoing,
                               const coap_address_t *peer,
                               const coap_msg_t *msg);
 void coap_context_set_trace(coap_context_t *ctx, coap_trace_fn fn, void *user);
+
+/* Why the most recent request of this context failed, in words ("" when
+ * there is nothing more to say than coap_strerror). */
+const char *coap_context_last_error(const coap_context_t *ctx);
 
 /* ---- statistics ---- */
 

@@ -57,6 +57,9 @@ static void req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err) {
     reply.msg = msg;
     reply.payload = msg->payload;
     reply.payload_len = msg->payload_len;
+  } else if (err <= COAP_E_DTLS_NO_CREDENTIALS && err >= COAP_E_DTLS_RECORD &&
+             r->ctx->last_error[0]) {
+    reply.detail = r->ctx->last_error;
   }
   req_unlink(r);
   coap_reply_fn cb = r->cb;
@@ -139,11 +142,10 @@ int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
   int rc = coap_uri_parse(&uri, o->uri);
   if (rc < 0) return rc;
   coap_proto_t proto = uri.scheme == COAP_SCHEME_COAPS ? COAP_PROTO_DTLS : COAP_PROTO_UDP;
-  if (proto == COAP_PROTO_DTLS) {
-    /* Nothing to authenticate with: fail now, before a packet leaves,
-     * rather than let a handshake time out. */
+  /* Nothing to authenticate the server with: fail now, before a packet
+   * leaves, rather than let a handshake time out. */
+  if (proto == COAP_PROTO_DTLS && !coap_dtls_can_connect(ctx->dtls))
     return COAP_E_DTLS_NO_CREDENTIALS;
-  }
   coap_address_t dest;
   if ((rc = resolve_destination(ctx, &uri, &dest)) < 0) return rc;
   uint64_t now = coap_context_now(ctx);
@@ -151,6 +153,8 @@ int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
   if ((rc = client_endpoint(ctx, proto, &dest, &ep)) < 0) return rc;
   coap_peer_t *peer = coap_context_peer(ctx, ep, &dest, now);
   if (!peer) return COAP_E_LIMIT;
+  if (proto == COAP_PROTO_DTLS && (rc = coap_secure_connect(ctx, peer, uri.host, now)) < 0)
+    return rc;
 
   coap_msg_t msg;
   uint8_t store[2048];

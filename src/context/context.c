@@ -44,6 +44,7 @@ static int exch_send(void *user, coap_exch_peer_t *xp, const uint8_t *data,
   coap_context_t *ctx = user;
   coap_peer_t *peer = peer_of(xp);
   if (!ctx->transport.send) return COAP_E_STATE;
+  if (peer->ep->proto == COAP_PROTO_DTLS) return coap_secure_send(ctx, peer, data, len);
   ctx->tx_datagrams++;
   return ctx->transport.send(ctx->transport_user, peer->ep, &peer->addr, data,
                              len);
@@ -124,6 +125,7 @@ static void peer_idle_check(coap_timer_t *t, uint64_t now, void *user);
 
 static void peer_destroy(coap_context_t *ctx, coap_peer_t *peer) {
   coap_timer_cancel(&ctx->timers, &peer->idle_timer);
+  coap_secure_peer_free(ctx, peer, 1);
   coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
   coap_peer_table_remove(&ctx->peers, peer);
 }
@@ -225,6 +227,8 @@ void coap_context_free(coap_context_t *ctx) {
     ctx->endpoints = next;
   }
   coap_server_free(&ctx->server);
+  coap_dtls_context_free(ctx->dtls);
+  coap_dtls_context_free(ctx->dtls_spare);
   coap_exch_free(ctx->exch);
   coap_timer_heap_free(&ctx->timers);
   free(ctx);
@@ -237,11 +241,6 @@ int coap_context_set_tx_params(coap_context_t *ctx, const coap_tx_params_t *p) {
   ctx->cfg.tx = *p;
   coap_exch_set_params(ctx->exch, p);
   return 0;
-}
-
-int coap_context_dtls_ready(const coap_context_t *ctx) {
-  (void)ctx;
-  return 0; /* coaps:// arrives with the security layer */
 }
 
 void coap_context_set_log_level(coap_context_t *ctx, coap_log_level_t level) {
@@ -290,6 +289,7 @@ int coap_context_input(coap_context_t *ctx, coap_endpoint_t *ep,
                        size_t len, uint64_t now_ms) {
   if (now_ms > ctx->now) ctx->now = now_ms;
   ctx->rx_datagrams++;
+  if (ep->proto == COAP_PROTO_DTLS) return coap_secure_input(ctx, ep, from, data, len, now_ms);
   coap_peer_t *peer = coap_context_peer(ctx, ep, from, now_ms);
   if (!peer) return COAP_E_LIMIT;
   return coap_exch_receive(ctx->exch, &peer->exch, data, len, now_ms);

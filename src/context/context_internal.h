@@ -8,6 +8,7 @@
 #include "common/timer.h"
 #include "exchange/exchange.h"
 #include "peer/peer_table.h"
+#include "security/security.h"
 #include "server/server.h"
 
 typedef struct coap_client_req coap_client_req_t;
@@ -46,6 +47,11 @@ struct coap_context {
   uint64_t rx_datagrams, tx_datagrams, peers_rejected;
   int peers_full_logged;
   uint8_t resp_store[COAP_RESPONSE_STORE];
+  /* DTLS: the active configuration (owned) and one made by
+   * coap_dtls_new_context() but not attached yet (owned too). */
+  coap_dtls_context_t *dtls, *dtls_spare;
+  /* Why the last request failed, in words (DTLS failures). */
+  char last_error[512];
   /* Where coap_start() listens (the guide's coap_new_context argument). */
   coap_address_t listen_addr;
   /* The I/O shell's state when it drives this context. */
@@ -58,6 +64,17 @@ uint64_t coap_context_now(coap_context_t *ctx);
 int coap_context_dtls_ready(const coap_context_t *ctx);
 coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep,
                                const coap_address_t *addr, uint64_t now);
+
+/* secure.c: coaps:// */
+int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep,
+                      const coap_address_t *from, const uint8_t *data, size_t len,
+                      uint64_t now);
+int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data,
+                     size_t len);
+/* Start a client handshake with |peer| unless one exists. */
+int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer,
+                        const char *server_name, uint64_t now);
+void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_close);
 
 /* io.c: make the built-in I/O shell the transport of a context that has
  * none (a client request made before any coap_context_listen/process). */

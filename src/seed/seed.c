@@ -1,5 +1,6 @@
 /* The guide's names: thin wrappers, no logic of their own beyond choosing
  * the standard ports. */
+#include "coaps/dtls.h"
 #include "coaps/io.h"
 #include "coaps/seed.h"
 #include "context/context_internal.h"

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "security_flags.h"
 
 #define MAX_EXTRA_OPTIONS 16
 
@@ -20,6 +21,7 @@ typedef struct request_args {
   coap_option_t extra[MAX_EXTRA_OPTIONS];
   uint8_t extra_store[MAX_EXTRA_OPTIONS][256];
   size_t n_extra;
+  security_flags_t sec;
 } request_args_t;
 
 static void request_usage(FILE *out, const char *method) {
@@ -39,6 +41,10 @@ static void request_usage(FILE *out, const char *method) {
           "  -v, --verbose            show every message sent and received on stderr\n"
           "  -q, --quiet              do not print the response payload\n"
           "  -h, --help               this help\n"
+          "\n",
+          method);
+  security_flags_usage(out, 0);
+  fprintf(out,
           "\n"
           "The response payload goes to standard output. Exit codes: 0 2.xx,\n"
           "1 4.xx, 2 5.xx, 3 timeout, 4 network error, 5 security failure, 64 usage.\n"
@@ -46,8 +52,9 @@ static void request_usage(FILE *out, const char *method) {
           "Examples:\n"
           "  coaps get coap://127.0.0.1/temp\n"
           "  coaps put coap://127.0.0.1/store -d 'hello' -f text\n"
-          "  echo '{\"on\":true}' | coaps post coap://[::1]/echo -d @- -f json -v\n",
-          method);
+          "  echo '{\"on\":true}' | coaps post coap://[::1]/echo -d @- -f json -v\n"
+          "  coaps get coaps://127.0.0.1/temp --psk-identity me --psk secret\n"
+          "  coaps get coaps://localhost/temp --cacert ca-cert.pem\n");
 }
 
 static uint8_t method_code(const char *m) {
@@ -121,7 +128,7 @@ static int parse_format(const char *flag, const char *text, int *out) {
 
 /* Returns 0, 1 for --help, or -1 on bad usage (already reported). */
 static int parse_args(request_args_t *a, const char *method, int argc, char **argv) {
-  static const struct option longopts[] = {
+  static const struct option base_options[] = {
       {"data", required_argument, NULL, 'd'},
       {"content-format", required_argument, NULL, 'f'},
       {"accept", required_argument, NULL, 'A'},
@@ -131,7 +138,11 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
       {"verbose", no_argument, NULL, 'v'},
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  };
+  struct option longopts[32];
+  size_t n = sizeof base_options / sizeof base_options[0];
+  memcpy(longopts, base_options, sizeof base_options);
+  security_options_merge(longopts, n, sizeof longopts / sizeof longopts[0]);
   memset(a, 0, sizeof(*a));
   a->method = method_code(method);
   a->content_format = a->accept = COAP_FORMAT_NONE;
@@ -159,6 +170,7 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
       case 'q': a->quiet = 1; break;
       case 'h': return 1;
       default:
+        if (security_flags_take(&a->sec, c, optarg)) break;
         cli_error("unknown or incomplete option '%s'", argv[optind - 1]);
         return -1;
     }
@@ -250,11 +262,16 @@ static void print_payload(const coap_response_copy_t *r) {
   fflush(stdout);
 }
 
-static void explain_failure(const request_args_t *a, int rc) {
+static void explain_failure(const request_args_t *a, coap_context_t *ctx, int rc) {
   if (rc == COAP_E_DTLS_NO_CREDENTIALS) {
-    cli_error("%s: coaps:// needs credentials, and none were given. Configure a "
-              "pre-shared key (PSK identity and key), a CA certificate to verify "
-              "the server, or the server's pinned raw public key", a->uri);
+    cli_error("%s: coaps:// needs credentials, and none were given: a pre-shared "
+              "key (--psk-identity ID --psk KEY) or a CA certificate to verify the "
+              "server (--cacert FILE)", a->uri);
+    return;
+  }
+  const char *detail = coap_context_last_error(ctx);
+  if (rc <= COAP_E_DTLS_CREDENTIALS && rc >= COAP_E_DTLS_RECORD && detail[0]) {
+    cli_error("%s: %s: %s", a->uri, coap_strerror(rc), detail);
     return;
   }
   if (rc == COAP_E_TIMEOUT && a->timeout_s > 0) {
@@ -272,14 +289,24 @@ static int run_request(const request_args_t *a) {
   uint8_t *payload;
   size_t payload_len;
   if (load_payload(a->data, &payload, &payload_len) < 0) return EXIT_USAGE;
-  coap_context_t *ctx = coap_context_new(NULL);
+  coap_context_config_t cfg;
+  coap_context_config_default(&cfg);
+  /* The tool reports failures itself, in one line; the library's own log
+   * lines are for -v. */
+  cfg.log_level = a->verbose > 1 ? COAP_LOG_DEBUG : a->verbose ? COAP_LOG_INFO : COAP_LOG_ERROR;
+  coap_context_t *ctx = coap_context_new(&cfg);
   if (!ctx) {
     free(payload);
     cli_error("out of memory");
     return EXIT_NETWORK;
   }
+  int sec = security_flags_apply(&a->sec, ctx, 0);
+  if (sec != 0) {
+    coap_context_free(ctx);
+    free(payload);
+    return sec;
+  }
   if (a->verbose) coap_context_set_trace(ctx, trace, NULL);
-  if (a->verbose > 1) coap_context_set_log_level(ctx, COAP_LOG_DEBUG);
   coap_request_opts_t o;
   coap_request_opts_init(&o, a->method, a->uri);
   o.confirmable = a->confirmable;
@@ -294,7 +321,7 @@ static int run_request(const request_args_t *a) {
   int rc = coap_request_blocking(ctx, &o, &r);
   int status;
   if (rc < 0) {
-    explain_failure(a, rc);
+    explain_failure(a, ctx, rc);
     status = cli_exit_for_error(rc);
   } else {
     status = exit_for_code(r.code);

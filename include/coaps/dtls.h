@@ -1,0 +1,96 @@
+/* coaps — CoAP over DTLS 1.2 (coaps://, RFC 7252 §9): the security
+ * configuration of a context.
+ *
+ * One coap_dtls_context_t holds every credential a node uses, as client and
+ * as server at once: a pre-shared key (identity + key), an X.509
+ * certificate chain with its key and the CAs that verify the peer. Setters
+ * check what they are given at once and fail with COAP_E_DTLS_CREDENTIALS
+ * and a message (coap_dtls_context_last_error) naming the file and the
+ * problem, so a bad key is found at start-up, not at the first handshake.
+ */
+#ifndef COAPS_DTLS_H
+#define COAPS_DTLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coaps/context.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct coap_dtls_context coap_dtls_context_t;
+
+/* A configuration owned by |ctx| (freed with it; may be NULL, then the
+ * caller frees it with coap_dtls_context_free). The guide's name. */
+coap_dtls_context_t *coap_dtls_new_context(coap_context_t *ctx);
+coap_dtls_context_t *coap_dtls_context_new(void);
+void coap_dtls_context_free(coap_dtls_context_t *d);
+
+/* Make |d| the context's security configuration: coaps:// requests use
+ * it and coap_start() serves coaps:// on 5684 with it. The context takes
+ * ownership. */
+int coap_context_set_dtls_context(coap_context_t *ctx, coap_dtls_context_t *d);
+
+/* What the last failed setter found, e.g. "server-key.pem: the private key
+ * does not match the certificate in server-cert.pem". */
+const char *coap_dtls_context_last_error(const coap_dtls_context_t *d);
+
+/* ---- pre-shared keys (TLS_PSK_WITH_AES_128_CCM_8 first) ---- */
+
+/* As a client: the identity (NUL-terminated) and key to present. As a
+ * server: one identity the server accepts, with its key. Call again to add
+ * more identities for the server; the last one is the client's. */
+int coap_dtls_set_psk(coap_dtls_context_t *d, const uint8_t *identity,
+                      const uint8_t *key, size_t key_len);
+/* The same with the key in hex ("00a1ff..."). */
+int coap_dtls_set_psk_hex(coap_dtls_context_t *d, const char *identity,
+                          const char *hex_key);
+/* Identity hint a server sends (optional). */
+int coap_dtls_set_psk_hint(coap_dtls_context_t *d, const char *hint);
+
+/* ---- X.509 certificates (TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 first) ---- */
+
+/* Own chain and private key, PEM or DER; |key_password| may be NULL. */
+int coap_dtls_set_cert(coap_dtls_context_t *d, const char *cert_file,
+                       const char *key_file, const char *key_password);
+/* CAs that verify the peer: a PEM file, or a directory of them. A client
+ * with a CA verifies the server's chain, validity dates and that the
+ * certificate names the URI's host; a server with a CA asks clients for a
+ * certificate (see coap_dtls_set_client_cert). */
+int coap_dtls_set_ca(coap_dtls_context_t *d, const char *ca_file_or_dir);
+
+typedef enum coap_dtls_client_cert {
+  COAP_DTLS_CLIENT_CERT_NONE = 0,     /* do not ask */
+  COAP_DTLS_CLIENT_CERT_OPTIONAL = 1, /* ask; verify one if sent (default
+                                         when a CA is set) */
+  COAP_DTLS_CLIENT_CERT_REQUIRED = 2  /* refuse clients without one */
+} coap_dtls_client_cert_t;
+int coap_dtls_set_client_cert(coap_dtls_context_t *d, coap_dtls_client_cert_t p);
+
+/* Check that the server certificate names the host (default on). */
+int coap_dtls_set_verify_peer_name(coap_dtls_context_t *d, int on);
+
+/* ---- transport tuning ---- */
+
+/* Path MTU for handshake fragmentation (default 1280). */
+int coap_dtls_set_mtu(coap_dtls_context_t *d, unsigned mtu);
+/* First flight retransmission and total handshake time (defaults 1000 ms
+ * and 30000 ms). */
+int coap_dtls_set_handshake_timeouts(coap_dtls_context_t *d,
+                                     unsigned retransmit_ms, unsigned total_ms);
+/* A GnuTLS priority string replacing the default (AEAD suites, DTLS 1.2,
+ * CCM_8 first). Checked at once. */
+int coap_dtls_set_priority(coap_dtls_context_t *d, const char *priority);
+
+/* True when |d| has something to authenticate a server with (a PSK, or a
+ * CA) — what a coaps:// request needs. */
+int coap_dtls_can_connect(const coap_dtls_context_t *d);
+/* True when |d| can serve coaps:// (a PSK table or a certificate). */
+int coap_dtls_can_serve(const coap_dtls_context_t *d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

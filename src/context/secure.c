@@ -1,0 +1,239 @@
+/* coaps:// in the context: DTLS endpoints, the stateless cookie before any
+ * peer state, one session per peer with its timer in the context's heap,
+ * requests held back until the handshake completes, and handshake failures
+ * handed to the waiting requests with their reason. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "context/context_internal.h"
+
+/* Requests a client may queue while its handshake is running. */
+#define PENDING_MAX 16
+
+typedef struct peer_dtls {
+  coap_context_t *ctx;
+  coap_peer_t *peer;
+  coap_dtls_session_t *session;
+  coap_timer_t timer;
+  uint8_t *pending[PENDING_MAX];
+  size_t pending_len[PENDING_MAX];
+  size_t n_pending;
+} peer_dtls_t;
+
+/* ---- configuration ---- */
+
+coap_dtls_context_t *coap_dtls_new_context(coap_context_t *ctx) {
+  coap_dtls_context_t *d = coap_dtls_context_new();
+  if (!d || !ctx) return d;
+  coap_dtls_context_set_logger(d, &ctx->log);
+  if (ctx->dtls_spare) coap_dtls_context_free(ctx->dtls_spare);
+  ctx->dtls_spare = d;
+  return d;
+}
+
+int coap_context_set_dtls_context(coap_context_t *ctx, coap_dtls_context_t *d) {
+  if (!ctx || !d) return COAP_E_INVALID_ARG;
+  if (d == ctx->dtls) return 0;
+  if (d == ctx->dtls_spare) ctx->dtls_spare = NULL;
+  if (ctx->dtls) coap_dtls_context_free(ctx->dtls);
+  ctx->dtls = d;
+  coap_dtls_context_set_logger(d, &ctx->log);
+  return 0;
+}
+
+int coap_context_dtls_ready(const coap_context_t *ctx) {
+  return coap_dtls_can_serve(ctx->dtls);
+}
+
+const char *coap_context_last_error(const coap_context_t *ctx) {
+  return ctx->last_error;
+}
+
+/* ---- per-peer session ---- */
+
+static void arm_timer(peer_dtls_t *pd) {
+  uint64_t t = pd->session ? coap_dtls_session_next_timeout(pd->session) : UINT64_MAX;
+  if (t == UINT64_MAX)
+    coap_timer_cancel(&pd->ctx->timers, &pd->timer);
+  else
+    coap_timer_arm(&pd->ctx->timers, &pd->timer, t);
+}
+
+static void drop_pending(peer_dtls_t *pd) {
+  for (size_t i = 0; i < pd->n_pending; i++) free(pd->pending[i]);
+  pd->n_pending = 0;
+}
+
+void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_close) {
+  peer_dtls_t *pd = peer->security;
+  if (!pd) return;
+  coap_timer_cancel(&ctx->timers, &pd->timer);
+  if (send_close) coap_dtls_session_close(pd->session);
+  coap_dtls_session_free(pd->session);
+  drop_pending(pd);
+  free(pd);
+  peer->security = NULL;
+}
+
+/* The session failed or closed: say why, end the peer's requests with the
+ * reason, and forget the session (a new request starts a new handshake). */
+static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
+  coap_context_t *ctx = pd->ctx;
+  coap_peer_t *peer = pd->peer;
+  const char *why = coap_dtls_session_error(pd->session);
+  int client = coap_dtls_session_is_client(pd->session);
+  snprintf(ctx->last_error, sizeof ctx->last_error, "%s", why);
+  coap_logf(&ctx->log, err == COAP_E_DTLS_CLOSED ? COAP_LOG_INFO : COAP_LOG_WARNING,
+            peer->name, "DTLS %s: %s", err == COAP_E_DTLS_CLOSED ? "closed" : "handshake failed",
+            why);
+  coap_secure_peer_free(ctx, peer, 0);
+  if (client) coap_exch_peer_fail(ctx->exch, &peer->exch, err, now);
+}
+
+static int peer_send_raw(void *user, const uint8_t *data, size_t len) {
+  peer_dtls_t *pd = user;
+  coap_context_t *ctx = pd->ctx;
+  ctx->tx_datagrams++;
+  return ctx->transport.send(ctx->transport_user, pd->peer->ep, &pd->peer->addr, data, len);
+}
+
+static void on_established(void *user) {
+  peer_dtls_t *pd = user;
+  for (size_t i = 0; i < pd->n_pending; i++)
+    coap_dtls_session_write(pd->session, pd->pending[i], pd->pending_len[i]);
+  drop_pending(pd);
+}
+
+static void on_data(void *user, const uint8_t *data, size_t len) {
+  peer_dtls_t *pd = user;
+  coap_exch_receive(pd->ctx->exch, &pd->peer->exch, data, len, pd->ctx->now);
+}
+
+static void timer_fired(coap_timer_t *t, uint64_t now, void *user) {
+  peer_dtls_t *pd = user;
+  int rc = coap_dtls_session_handle_timeout(pd->session, now);
+  if (rc < 0)
+    session_ended(pd, rc, now);
+  else
+    arm_timer(pd);
+}
+
+static peer_dtls_t *peer_dtls_new(coap_context_t *ctx, coap_peer_t *peer) {
+  peer_dtls_t *pd = calloc(1, sizeof(*pd));
+  if (!pd) return NULL;
+  pd->ctx = ctx;
+  pd->peer = peer;
+  coap_timer_init(&pd->timer, timer_fired, pd);
+  return pd;
+}
+
+static const coap_dtls_session_cb_t session_cb = {
+    .send = peer_send_raw,
+    .on_established = on_established,
+    .on_data = on_data,
+};
+
+int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer,
+                        const char *server_name, uint64_t now) {
+  if (peer->security) return 0;
+  if (!coap_dtls_can_connect(ctx->dtls)) return COAP_E_DTLS_NO_CREDENTIALS;
+  peer_dtls_t *pd = peer_dtls_new(ctx, peer);
+  if (!pd) return COAP_E_NOMEM;
+  peer->security = pd;
+  int rc = coap_dtls_session_new_client(ctx->dtls, server_name, &session_cb, pd, now,
+                                        &pd->session);
+  if (rc < 0) {
+    free(pd);
+    peer->security = NULL;
+    return rc;
+  }
+  arm_timer(pd);
+  return 0;
+}
+
+int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data,
+                     size_t len) {
+  peer_dtls_t *pd = peer->security;
+  if (!pd) return COAP_E_STATE; /* no session: the datagram is dropped */
+  if (coap_dtls_session_established(pd->session))
+    return coap_dtls_session_write(pd->session, data, len);
+  if (pd->n_pending == PENDING_MAX) return COAP_E_LIMIT;
+  uint8_t *copy = malloc(len);
+  if (!copy) return COAP_E_NOMEM;
+  memcpy(copy, data, len);
+  pd->pending[pd->n_pending] = copy;
+  pd->pending_len[pd->n_pending++] = len;
+  return 0;
+}
+
+/* ---- input ---- */
+
+typedef struct cookie_dest {
+  coap_context_t *ctx;
+  coap_endpoint_t *ep;
+  const coap_address_t *to;
+} cookie_dest_t;
+
+static int send_to_address(void *user, const uint8_t *data, size_t len) {
+  cookie_dest_t *dest = user;
+  dest->ctx->tx_datagrams++;
+  return dest->ctx->transport.send(dest->ctx->transport_user, dest->ep, dest->to, data, len);
+}
+
+/* A datagram from an address without a session: only a ClientHello with a
+ * valid cookie creates state. */
+static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep,
+                      const coap_address_t *from, const uint8_t *data, size_t len,
+                      uint64_t now) {
+  if (!coap_dtls_can_serve(ctx->dtls)) {
+    coap_logf(&ctx->log, COAP_LOG_DEBUG, NULL,
+              "DTLS datagram on an endpoint with no server credentials: dropped");
+    return COAP_E_DTLS_NO_CREDENTIALS;
+  }
+  cookie_dest_t dest = {ctx, ep, from};
+  int rc = coap_dtls_accept(ctx->dtls, &from->addr, from->size, data, len,
+                            send_to_address, &dest);
+  if (rc != COAP_DTLS_ACCEPT) return rc < 0 ? rc : 0;
+  coap_peer_t *peer = coap_context_peer(ctx, ep, from, now);
+  if (!peer) return COAP_E_LIMIT;
+  peer_dtls_t *pd = peer_dtls_new(ctx, peer);
+  if (!pd) return COAP_E_NOMEM;
+  if ((rc = coap_dtls_session_new_server(ctx->dtls, &session_cb, pd, now, &pd->session)) < 0) {
+    free(pd);
+    return rc;
+  }
+  peer->security = pd;
+  rc = coap_dtls_session_input(pd->session, data, len, now);
+  if (rc < 0)
+    session_ended(pd, rc, now);
+  else
+    arm_timer(pd);
+  return rc;
+}
+
+int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep,
+                      const coap_address_t *from, const uint8_t *data, size_t len,
+                      uint64_t now) {
+  coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, from);
+  peer_dtls_t *pd = peer ? peer->security : NULL;
+  if (pd && !coap_dtls_session_is_client(pd->session) &&
+      coap_dtls_session_established(pd->session) && coap_dtls_is_client_hello(data, len)) {
+    /* The client restarted and starts over from the same address
+     * (RFC 6347 §4.2.8): its old session and exchanges are gone. */
+    coap_logf(&ctx->log, COAP_LOG_INFO, peer->name, "new ClientHello: replacing the session");
+    coap_secure_peer_free(ctx, peer, 0);
+    coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
+    coap_exch_peer_init(ctx->exch, &peer->exch);
+    pd = NULL;
+  }
+  if (!pd) return accept_new(ctx, ep, from, data, len, now);
+  peer->last_active = now;
+  int rc = coap_dtls_session_input(pd->session, data, len, now);
+  if (rc < 0)
+    session_ended(pd, rc, now);
+  else
+    arm_timer(pd);
+  return rc;
+}

@@ -1,0 +1,288 @@
+/* The security configuration: credentials, checked when they are set so
+ * that mistakes surface at start-up with the file and the problem named. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "security/dtls_internal.h"
+
+/* AEAD suites only, DTLS 1.2 only, the RFC 7925 mandatory CCM_8 suites
+ * first; ECDHE-PSK and GCM follow for peers that prefer them. */
+static const char default_priority[] =
+    "NORMAL:-VERS-ALL:+VERS-DTLS1.2:"
+    "-KX-ALL:+ECDHE-ECDSA:+PSK:+ECDHE-PSK:+ECDHE-RSA:"
+    "-CIPHER-ALL:+AES-128-CCM-8:+AES-128-GCM:+AES-256-CCM-8:+AES-128-CCM:"
+    "+AES-256-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:"
+    "+CTYPE-ALL:%SERVER_PRECEDENCE";
+
+__attribute__((format(printf, 2, 3))) static int fail(coap_dtls_context_t *d,
+                                                      const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(d->error, sizeof d->error, fmt, ap);
+  va_end(ap);
+  coap_logf(d->log, COAP_LOG_ERROR, NULL, "%s", d->error);
+  return COAP_E_DTLS_CREDENTIALS;
+}
+
+static int global_init(void) {
+  /* GnuTLS initialises itself when the library loads (3.x); nothing else
+   * to do, but keep one place to say so. */
+  return 0;
+}
+
+coap_dtls_context_t *coap_dtls_context_new(void) {
+  if (global_init() < 0) return NULL;
+  coap_dtls_context_t *d = calloc(1, sizeof(*d));
+  if (!d) return NULL;
+  d->verify_name = 1;
+  d->mtu = 1280;
+  d->retransmit_ms = 1000;
+  d->total_ms = 30000;
+  if (gnutls_priority_init(&d->priority, default_priority, NULL) < 0 ||
+      gnutls_key_generate(&d->cookie_key, GNUTLS_COOKIE_KEY_SIZE) < 0 ||
+      gnutls_session_ticket_key_generate(&d->ticket_key) < 0) {
+    coap_dtls_context_free(d);
+    return NULL;
+  }
+  return d;
+}
+
+void coap_dtls_context_set_logger(coap_dtls_context_t *d, const coap_logger_t *log) {
+  d->log = log;
+}
+
+static void psk_entry_clear(psk_entry_t *e) {
+  free(e->identity);
+  coap_memzero(e->key, e->key_len);
+  free(e->key);
+}
+
+void coap_dtls_context_free(coap_dtls_context_t *d) {
+  if (!d) return;
+  for (size_t i = 0; i < d->n_psk; i++) psk_entry_clear(&d->psk[i]);
+  free(d->psk);
+  free(d->psk_hint);
+  if (d->psk_server) gnutls_psk_free_server_credentials(d->psk_server);
+  if (d->psk_client) gnutls_psk_free_client_credentials(d->psk_client);
+  if (d->cert) gnutls_certificate_free_credentials(d->cert);
+  if (d->priority) gnutls_priority_deinit(d->priority);
+  if (d->cookie_key.data) {
+    coap_memzero(d->cookie_key.data, d->cookie_key.size);
+    gnutls_free(d->cookie_key.data);
+  }
+  if (d->ticket_key.data) {
+    coap_memzero(d->ticket_key.data, d->ticket_key.size);
+    gnutls_free(d->ticket_key.data);
+  }
+  free(d);
+}
+
+const char *coap_dtls_context_last_error(const coap_dtls_context_t *d) {
+  return d && d->error[0] ? d->error : "no error";
+}
+
+/* ---- PSK ---- */
+
+const psk_entry_t *coap_dtls_psk_find(const coap_dtls_context_t *d,
+                                      const char *identity) {
+  for (size_t i = 0; i < d->n_psk; i++)
+    if (strcmp(d->psk[i].identity, identity) == 0) return &d->psk[i];
+  return NULL;
+}
+
+/* GnuTLS asks the server for the key of the identity a client sent. */
+static int server_psk_lookup(gnutls_session_t session, const char *username,
+                             gnutls_datum_t *key) {
+  const coap_dtls_context_t *d = gnutls_session_get_ptr(session);
+  const psk_entry_t *e = d ? coap_dtls_psk_find(d, username) : NULL;
+  if (!e) return -1; /* unknown identity: the handshake fails */
+  key->data = gnutls_malloc(e->key_len);
+  if (!key->data) return -1;
+  memcpy(key->data, e->key, e->key_len);
+  key->size = (unsigned)e->key_len;
+  return 0;
+}
+
+static int ensure_psk_credentials(coap_dtls_context_t *d) {
+  if (!d->psk_server) {
+    if (gnutls_psk_allocate_server_credentials(&d->psk_server) < 0) return COAP_E_NOMEM;
+    gnutls_psk_set_server_credentials_function(d->psk_server, server_psk_lookup);
+  }
+  if (!d->psk_client && gnutls_psk_allocate_client_credentials(&d->psk_client) < 0)
+    return COAP_E_NOMEM;
+  return 0;
+}
+
+int coap_dtls_set_psk(coap_dtls_context_t *d, const uint8_t *identity,
+                      const uint8_t *key, size_t key_len) {
+  if (!d) return COAP_E_INVALID_ARG;
+  if (!identity || !*identity) return fail(d, "PSK identity is empty: give the identity the server knows you by");
+  if (!key || key_len == 0) return fail(d, "PSK key for identity '%s' is empty", (const char *)identity);
+  if (strlen((const char *)identity) > 128)
+    return fail(d, "PSK identity is longer than 128 bytes");
+  if (key_len > 64) return fail(d, "PSK key is longer than 64 bytes");
+  int rc = ensure_psk_credentials(d);
+  if (rc < 0) return rc;
+  psk_entry_t *e = (psk_entry_t *)coap_dtls_psk_find(d, (const char *)identity);
+  if (!e) {
+    psk_entry_t *grown = realloc(d->psk, (d->n_psk + 1) * sizeof(*grown));
+    if (!grown) return COAP_E_NOMEM;
+    d->psk = grown;
+    e = &d->psk[d->n_psk];
+    memset(e, 0, sizeof(*e));
+    if (!(e->identity = strdup((const char *)identity))) return COAP_E_NOMEM;
+    d->n_psk++;
+  } else {
+    coap_memzero(e->key, e->key_len);
+    free(e->key);
+  }
+  if (!(e->key = malloc(key_len))) return COAP_E_NOMEM;
+  memcpy(e->key, key, key_len);
+  e->key_len = key_len;
+  gnutls_datum_t k = {e->key, (unsigned)key_len};
+  if (gnutls_psk_set_client_credentials(d->psk_client, e->identity, &k,
+                                        GNUTLS_PSK_KEY_RAW) < 0)
+    return fail(d, "GnuTLS refused the PSK for identity '%s'", e->identity);
+  return 0;
+}
+
+int coap_dtls_set_psk_hex(coap_dtls_context_t *d, const char *identity,
+                          const char *hex) {
+  if (!d || !hex) return COAP_E_INVALID_ARG;
+  size_t n = strlen(hex);
+  uint8_t key[64];
+  if (n == 0 || n % 2 || n / 2 > sizeof key)
+    return fail(d, "PSK hex key must have an even number of hex digits, 2 to 128");
+  for (size_t i = 0; i < n / 2; i++) {
+    unsigned v;
+    if (sscanf(hex + 2 * i, "%2x", &v) != 1 || !isxdigit((unsigned char)hex[2 * i]) ||
+        !isxdigit((unsigned char)hex[2 * i + 1]))
+      return fail(d, "PSK hex key has a non-hex character near position %zu", 2 * i);
+    key[i] = (uint8_t)v;
+  }
+  int rc = coap_dtls_set_psk(d, (const uint8_t *)identity, key, n / 2);
+  coap_memzero(key, sizeof key);
+  return rc;
+}
+
+int coap_dtls_set_psk_hint(coap_dtls_context_t *d, const char *hint) {
+  if (!d || !hint) return COAP_E_INVALID_ARG;
+  int rc = ensure_psk_credentials(d);
+  if (rc < 0) return rc;
+  if (gnutls_psk_set_server_credentials_hint(d->psk_server, hint) < 0)
+    return fail(d, "GnuTLS refused the PSK identity hint");
+  return 0;
+}
+
+/* ---- certificates ---- */
+
+static int check_readable(coap_dtls_context_t *d, const char *what, const char *file) {
+  if (!file || !*file) return fail(d, "no %s file given", what);
+  if (access(file, R_OK) != 0)
+    return fail(d, "cannot read %s file '%s': %s", what, file, strerror(errno));
+  return 0;
+}
+
+static int ensure_cert_credentials(coap_dtls_context_t *d) {
+  if (!d->cert && gnutls_certificate_allocate_credentials(&d->cert) < 0) return COAP_E_NOMEM;
+  return 0;
+}
+
+int coap_dtls_set_cert(coap_dtls_context_t *d, const char *cert_file,
+                       const char *key_file, const char *key_password) {
+  if (!d) return COAP_E_INVALID_ARG;
+  int rc;
+  if ((rc = check_readable(d, "certificate", cert_file)) < 0 ||
+      (rc = check_readable(d, "private key", key_file)) < 0 ||
+      (rc = ensure_cert_credentials(d)) < 0)
+    return rc;
+  rc = gnutls_certificate_set_x509_key_file2(d->cert, cert_file, key_file,
+                                             GNUTLS_X509_FMT_PEM, key_password, 0);
+  if (rc < 0 && rc != GNUTLS_E_CERTIFICATE_KEY_MISMATCH)
+    rc = gnutls_certificate_set_x509_key_file2(d->cert, cert_file, key_file,
+                                               GNUTLS_X509_FMT_DER, key_password, 0);
+  if (rc == GNUTLS_E_CERTIFICATE_KEY_MISMATCH)
+    return fail(d, "%s: the private key does not match the certificate in %s",
+                key_file, cert_file);
+  if (rc == GNUTLS_E_DECRYPTION_FAILED)
+    return fail(d, "%s: wrong password for the private key", key_file);
+  if (rc < 0)
+    return fail(d, "%s / %s: not a valid PEM or DER certificate and private key (%s)",
+                cert_file, key_file, gnutls_strerror(rc));
+  d->has_cert = 1;
+  return 0;
+}
+
+int coap_dtls_set_ca(coap_dtls_context_t *d, const char *ca) {
+  if (!d) return COAP_E_INVALID_ARG;
+  int rc;
+  if ((rc = check_readable(d, "CA", ca)) < 0 || (rc = ensure_cert_credentials(d)) < 0)
+    return rc;
+  struct stat st;
+  int n;
+  if (stat(ca, &st) == 0 && S_ISDIR(st.st_mode)) {
+    n = gnutls_certificate_set_x509_trust_dir(d->cert, ca, GNUTLS_X509_FMT_PEM);
+  } else {
+    n = gnutls_certificate_set_x509_trust_file(d->cert, ca, GNUTLS_X509_FMT_PEM);
+    if (n <= 0) n = gnutls_certificate_set_x509_trust_file(d->cert, ca, GNUTLS_X509_FMT_DER);
+  }
+  if (n < 0) return fail(d, "%s: not a valid CA certificate file (%s)", ca, gnutls_strerror(n));
+  if (n == 0) return fail(d, "%s: contains no CA certificate", ca);
+  d->has_ca = 1;
+  if (!d->client_cert_explicit) d->client_cert = COAP_DTLS_CLIENT_CERT_OPTIONAL;
+  return 0;
+}
+
+int coap_dtls_set_client_cert(coap_dtls_context_t *d, coap_dtls_client_cert_t p) {
+  if (!d || p < COAP_DTLS_CLIENT_CERT_NONE || p > COAP_DTLS_CLIENT_CERT_REQUIRED)
+    return COAP_E_INVALID_ARG;
+  d->client_cert = p;
+  d->client_cert_explicit = 1;
+  return 0;
+}
+
+int coap_dtls_set_verify_peer_name(coap_dtls_context_t *d, int on) {
+  if (!d) return COAP_E_INVALID_ARG;
+  d->verify_name = on != 0;
+  return 0;
+}
+
+int coap_dtls_set_mtu(coap_dtls_context_t *d, unsigned mtu) {
+  if (!d || mtu < 256 || mtu > 65535) return COAP_E_INVALID_ARG;
+  d->mtu = mtu;
+  return 0;
+}
+
+int coap_dtls_set_handshake_timeouts(coap_dtls_context_t *d, unsigned retransmit_ms,
+                                     unsigned total_ms) {
+  if (!d || retransmit_ms < 10 || total_ms < retransmit_ms) return COAP_E_INVALID_ARG;
+  d->retransmit_ms = retransmit_ms;
+  d->total_ms = total_ms;
+  return 0;
+}
+
+int coap_dtls_set_priority(coap_dtls_context_t *d, const char *priority) {
+  if (!d || !priority) return COAP_E_INVALID_ARG;
+  gnutls_priority_t p;
+  const char *where = NULL;
+  if (gnutls_priority_init(&p, priority, &where) < 0)
+    return fail(d, "bad cipher suite priority string near '%s'", where ? where : priority);
+  gnutls_priority_deinit(d->priority);
+  d->priority = p;
+  return 0;
+}
+
+int coap_dtls_can_connect(const coap_dtls_context_t *d) {
+  return d && (d->n_psk > 0 || d->has_ca);
+}
+
+int coap_dtls_can_serve(const coap_dtls_context_t *d) {
+  return d && (d->n_psk > 0 || d->has_cert);
+}

@@ -1,0 +1,83 @@
+/* The security layer: GnuTLS behind a narrow, sans-I/O interface. GnuTLS
+ * reads from and writes to our buffers through its transport callbacks;
+ * nothing outside src/security includes a GnuTLS header. */
+#ifndef COAPS_SECURITY_H
+#define COAPS_SECURITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coaps/dtls.h"
+#include "common/log.h"
+
+typedef struct coap_dtls_session coap_dtls_session_t;
+
+/* Put one datagram on the wire towards the session's peer. */
+typedef int (*coap_dtls_send_fn)(void *user, const uint8_t *data, size_t len);
+
+typedef struct coap_dtls_session_cb {
+  coap_dtls_send_fn send;
+  /* Handshake complete: queued application data may go now. */
+  void (*on_established)(void *user);
+  /* One decrypted application datagram. */
+  void (*on_data)(void *user, const uint8_t *data, size_t len);
+} coap_dtls_session_cb_t;
+
+/* Results of coap_dtls_accept. */
+#define COAP_DTLS_ACCEPT 1      /* valid cookie: create the session now */
+#define COAP_DTLS_COOKIE_SENT 0 /* HelloVerifyRequest sent, nothing kept */
+
+void coap_dtls_context_set_logger(coap_dtls_context_t *d, const coap_logger_t *log);
+
+/* A datagram from an address with no session. Checks the stateless cookie
+ * (RFC 6347 §4.2.1) before anything is allocated: COAP_DTLS_ACCEPT when
+ * the ClientHello carries a valid cookie (then call
+ * coap_dtls_session_new_server and feed it the same datagram),
+ * COAP_DTLS_COOKIE_SENT when a HelloVerifyRequest went out through
+ * |send|, or a negative code for anything else (dropped). */
+int coap_dtls_accept(coap_dtls_context_t *d, const void *addr, size_t addr_len,
+                     const uint8_t *data, size_t len, coap_dtls_send_fn send,
+                     void *send_user);
+
+/* A client session towards |server_name| (a host name or literal: used for
+ * SNI and certificate name checks); sends the ClientHello. */
+int coap_dtls_session_new_client(coap_dtls_context_t *d, const char *server_name,
+                                 const coap_dtls_session_cb_t *cb, void *user,
+                                 uint64_t now, coap_dtls_session_t **out);
+/* A server session for the ClientHello just accepted. */
+int coap_dtls_session_new_server(coap_dtls_context_t *d,
+                                 const coap_dtls_session_cb_t *cb, void *user,
+                                 uint64_t now, coap_dtls_session_t **out);
+void coap_dtls_session_free(coap_dtls_session_t *s);
+
+/* One datagram from the peer. Returns 0, or a negative COAP_E_DTLS_* code
+ * when the session failed or was closed (the caller frees it; the reason is
+ * in coap_dtls_session_error). Callbacks run inside. */
+int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data,
+                            size_t len, uint64_t now);
+/* Protect and send one application datagram (session established). */
+int coap_dtls_session_write(coap_dtls_session_t *s, const uint8_t *data,
+                            size_t len);
+/* When coap_dtls_session_handle_timeout is due; UINT64_MAX: never. */
+uint64_t coap_dtls_session_next_timeout(const coap_dtls_session_t *s);
+/* Retransmit a flight or give up; same returns as _input. */
+int coap_dtls_session_handle_timeout(coap_dtls_session_t *s, uint64_t now);
+/* Send close_notify (best effort). */
+void coap_dtls_session_close(coap_dtls_session_t *s);
+
+int coap_dtls_session_established(const coap_dtls_session_t *s);
+int coap_dtls_session_is_client(const coap_dtls_session_t *s);
+/* "why it failed" for logs and errors; "" when it has not. */
+const char *coap_dtls_session_error(const coap_dtls_session_t *s);
+/* "TLS_PSK_WITH_AES_128_CCM_8"-style name of the negotiated suite. */
+const char *coap_dtls_session_suite(const coap_dtls_session_t *s);
+int coap_dtls_session_resumed(const coap_dtls_session_t *s);
+
+/* Is |data| a DTLS ClientHello of epoch 0 (a client starting over from an
+ * address that has a session: RFC 6347 §4.2.8)? */
+int coap_dtls_is_client_hello(const uint8_t *data, size_t len);
+/* Does |data| look like a DTLS record at all (content type 20..25,
+ * version 254.x)? Used to tell a CoAP peer from a DTLS one. */
+int coap_dtls_looks_like_record(const uint8_t *data, size_t len);
+
+#endif

@@ -1,0 +1,98 @@
+#include "security_flags.h"
+
+#include <string.h>
+
+enum {
+  OPT_PSK_IDENTITY = SECURITY_OPTION_FIRST,
+  OPT_PSK,
+  OPT_PSK_HEX,
+  OPT_CERT,
+  OPT_KEY,
+  OPT_CACERT,
+  OPT_REQUIRE_CLIENT_CERT
+};
+
+static const struct option security_options[] = {
+    {"psk-identity", required_argument, NULL, OPT_PSK_IDENTITY},
+    {"psk", required_argument, NULL, OPT_PSK},
+    {"psk-hex", required_argument, NULL, OPT_PSK_HEX},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"cacert", required_argument, NULL, OPT_CACERT},
+    {"require-client-cert", no_argument, NULL, OPT_REQUIRE_CLIENT_CERT},
+};
+
+size_t security_options_merge(struct option *dst, size_t n, size_t cap) {
+  for (size_t i = 0; i < sizeof security_options / sizeof security_options[0] && n + 1 < cap; i++)
+    dst[n++] = security_options[i];
+  memset(&dst[n], 0, sizeof dst[n]);
+  return n;
+}
+
+int security_flags_take(security_flags_t *f, int id, const char *arg) {
+  switch (id) {
+    case OPT_PSK_IDENTITY: f->psk_identity = arg; break;
+    case OPT_PSK: f->psk = arg; break;
+    case OPT_PSK_HEX: f->psk_hex = arg; break;
+    case OPT_CERT: f->cert = arg; break;
+    case OPT_KEY: f->key = arg; break;
+    case OPT_CACERT: f->cacert = arg; break;
+    case OPT_REQUIRE_CLIENT_CERT: f->client_cert_required = 1; break;
+    default: return 0;
+  }
+  f->any = 1;
+  return 1;
+}
+
+void security_flags_usage(FILE *out, int server) {
+  fprintf(out,
+          "DTLS (coaps://) credentials:\n"
+          "      --psk-identity ID    pre-shared key identity\n"
+          "      --psk KEY            pre-shared key as text\n"
+          "      --psk-hex HEX        pre-shared key in hex\n"
+          "      --cert FILE          own certificate chain (PEM or DER)\n"
+          "      --key FILE           private key of --cert\n"
+          "      --cacert FILE|DIR    CA certificates that verify the %s\n",
+          server ? "client's certificate (asked for, verified when sent)"
+                 : "server (chain, dates and the URI's host name)");
+  if (server)
+    fprintf(out, "      --require-client-cert  refuse clients without a certificate\n");
+}
+
+static int usage_error(const char *msg) {
+  cli_error("%s", msg);
+  return EXIT_USAGE;
+}
+
+int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int server) {
+  if (!f->any) return 0;
+  if ((f->psk || f->psk_hex) && !f->psk_identity)
+    return usage_error("--psk/--psk-hex need --psk-identity too");
+  if (f->psk_identity && !f->psk && !f->psk_hex)
+    return usage_error("--psk-identity needs --psk or --psk-hex too");
+  if (f->psk && f->psk_hex) return usage_error("give --psk or --psk-hex, not both");
+  if (!f->cert != !f->key) return usage_error("--cert and --key go together");
+  if (server && f->client_cert_required && !f->cacert)
+    return usage_error("--require-client-cert needs --cacert to verify them with");
+  coap_dtls_context_t *d = coap_dtls_new_context(ctx);
+  if (!d) {
+    cli_error("out of memory");
+    return EXIT_SECURITY;
+  }
+  int rc = 0;
+  if (f->psk)
+    rc = coap_dtls_set_psk(d, (const uint8_t *)f->psk_identity, (const uint8_t *)f->psk,
+                           strlen(f->psk));
+  else if (f->psk_hex)
+    rc = coap_dtls_set_psk_hex(d, f->psk_identity, f->psk_hex);
+  if (rc == 0 && f->cert) rc = coap_dtls_set_cert(d, f->cert, f->key, NULL);
+  if (rc == 0 && f->cacert) rc = coap_dtls_set_ca(d, f->cacert);
+  if (rc == 0 && f->client_cert_required)
+    rc = coap_dtls_set_client_cert(d, COAP_DTLS_CLIENT_CERT_REQUIRED);
+  if (rc < 0) {
+    cli_error("%s", coap_dtls_context_last_error(d));
+    return EXIT_SECURITY;
+  }
+  coap_context_set_dtls_context(ctx, d);
+  return 0;
+}

@@ -1,0 +1,28 @@
+/* DTLS credential flags shared by the client commands and serve. */
+#ifndef COAPS_TOOL_SECURITY_FLAGS_H
+#define COAPS_TOOL_SECURITY_FLAGS_H
+
+#include <getopt.h>
+
+#include "cli.h"
+
+typedef struct security_flags {
+  const char *psk_identity, *psk, *psk_hex;
+  const char *cert, *key, *cacert;
+  int client_cert_required;
+  int any;
+} security_flags_t;
+
+/* getopt_long entries for the flags (ids from 0x100 up), terminated by an
+ * all-zero entry; merge into a command's table with security_options_merge. */
+#define SECURITY_OPTION_FIRST 0x100
+size_t security_options_merge(struct option *dst, size_t n, size_t cap);
+/* Handle option |id| if it is one of ours: 1 handled, 0 not ours. */
+int security_flags_take(security_flags_t *f, int id, const char *arg);
+/* Help text lines for the flags. */
+void security_flags_usage(FILE *out, int server);
+/* Check the combination and build the DTLS configuration into |ctx|.
+ * Returns 0, or the exit code after printing one line. */
+int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int server);
+
+#endif
