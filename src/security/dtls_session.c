@@ -127,7 +127,7 @@ static int handshake_failed(coap_dtls_session_t *s, int rc) {
       say(s, "no security mode or cipher suite in common with the peer (%s)",
           gnutls_strerror(rc));
       break;
-    case GNUTLS_E_ERROR_IN_PASSWORD_FILE:
+    case GNUTLS_E_KEYFILE_ERROR: /* what the PSK lookup failing turns into */
       say(s, "the client's PSK identity is not known here");
       break;
     case GNUTLS_E_TIMEDOUT:
