@@ -191,7 +191,9 @@ static int check_readable(coap_dtls_context_t *d, const char *what, const char *
 }
 
 static int ensure_cert_credentials(coap_dtls_context_t *d) {
-  if (!d->cert && gnutls_certificate_allocate_credentials(&d->cert) < 0) return COAP_E_NOMEM;
+  if (d->cert) return 0;
+  if (gnutls_certificate_allocate_credentials(&d->cert) < 0) return COAP_E_NOMEM;
+  gnutls_certificate_set_verify_function(d->cert, coap_dtls_verify_peer);
   return 0;
 }
 

@@ -33,6 +33,9 @@ struct coap_dtls_context {
   char error[512];
 };
 
+/* The certificate verify callback installed on the credentials. */
+int coap_dtls_verify_peer(gnutls_session_t tls);
+
 /* Look up the key of |identity| (server side). NULL when unknown. */
 const psk_entry_t *coap_dtls_psk_find(const coap_dtls_context_t *d,
                                       const char *identity);

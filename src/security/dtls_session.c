@@ -24,6 +24,10 @@ struct coap_dtls_session {
   int client, established, failed;
   uint64_t deadline;        /* handshake gives up */
   uint64_t next_retransmit; /* GnuTLS wants to be called again */
+  unsigned verify_status;   /* GnuTLS status bits when the peer's
+                               certificate was rejected */
+  int no_peer_cert;         /* rejected because none was sent */
+  char server_name[256];
   char error[384];
 };
 
@@ -96,8 +100,13 @@ static void describe_alert(coap_dtls_session_t *s) {
 }
 
 static void describe_verification(coap_dtls_session_t *s) {
-  unsigned status = gnutls_session_get_verify_cert_status(s->tls);
+  unsigned status = s->verify_status;
   gnutls_datum_t text = {NULL, 0};
+  if (s->no_peer_cert) {
+    say(s, s->client ? "the server sent no certificate"
+                     : "the client sent no certificate, and one is required");
+    return;
+  }
   if (status &&
       gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0) == 0) {
     say(s, "the %s certificate was rejected: %s", s->client ? "server's" : "client's",
@@ -140,6 +149,35 @@ static int handshake_failed(coap_dtls_session_t *s, int rc) {
   /* Tell the peer, or it only sees silence until its own timeout. */
   gnutls_alert_send_appropriate(s->tls, rc);
   return COAP_E_DTLS_HANDSHAKE;
+}
+
+/* ---- peer certificate checks ---- */
+
+/* GnuTLS calls this with the peer's certificate during the handshake: the
+ * chain, the validity dates and (client side) the host name are checked
+ * here, so the reason for a rejection can be reported. Returns 0 to go on,
+ * -1 to fail the handshake (GnuTLS sends bad_certificate). */
+int coap_dtls_verify_peer(gnutls_session_t tls) {
+  coap_dtls_session_t *s = gnutls_transport_get_ptr(tls);
+  const coap_dtls_context_t *d = s->d;
+  unsigned n = 0;
+  gnutls_certificate_get_peers(tls, &n);
+  if (n == 0) {
+    int required = s->client || d->client_cert == COAP_DTLS_CLIENT_CERT_REQUIRED;
+    s->no_peer_cert = required;
+    return required ? -1 : 0;
+  }
+  if (!d->has_ca) {
+    s->verify_status = GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNER_NOT_FOUND;
+    return -1;
+  }
+  const char *name = s->client && d->verify_name && s->server_name[0] ? s->server_name : NULL;
+  unsigned status = 0;
+  if (gnutls_certificate_verify_peers3(tls, name, &status) < 0 || status) {
+    s->verify_status = status ? status : GNUTLS_CERT_INVALID;
+    return -1;
+  }
+  return 0;
 }
 
 /* ---- creation ---- */
@@ -195,12 +233,9 @@ int coap_dtls_session_new_client(coap_dtls_context_t *d, const char *server_name
   coap_dtls_session_t *s;
   int rc = session_init(d, 1, cb, user, now, &s);
   if (rc < 0) return rc;
-  if (server_name && *server_name && !literal_address(server_name))
-    gnutls_server_name_set(s->tls, GNUTLS_NAME_DNS, server_name, strlen(server_name));
-  /* Chain, validity dates and, unless turned off, the host name (DNS or
-   * IP SAN) are checked inside the handshake. */
-  if (d->has_ca)
-    gnutls_session_set_verify_cert(s->tls, d->verify_name ? server_name : NULL, 0);
+  if (server_name) snprintf(s->server_name, sizeof s->server_name, "%s", server_name);
+  if (s->server_name[0] && !literal_address(s->server_name))
+    gnutls_server_name_set(s->tls, GNUTLS_NAME_DNS, s->server_name, strlen(s->server_name));
   *out = s;
   rc = drive_handshake(s, now); /* sends the ClientHello */
   if (rc < 0) {
@@ -217,12 +252,10 @@ int coap_dtls_session_new_server(coap_dtls_context_t *d,
   coap_dtls_session_t *s;
   int rc = session_init(d, 0, cb, user, now, &s);
   if (rc < 0) return rc;
-  if (d->cert && d->has_ca && d->client_cert != COAP_DTLS_CLIENT_CERT_NONE) {
+  if (d->cert && d->has_ca && d->client_cert != COAP_DTLS_CLIENT_CERT_NONE)
     gnutls_certificate_server_set_request(
         s->tls, d->client_cert == COAP_DTLS_CLIENT_CERT_REQUIRED ? GNUTLS_CERT_REQUIRE
                                                                  : GNUTLS_CERT_REQUEST);
-    gnutls_session_set_verify_cert(s->tls, NULL, 0);
-  }
   gnutls_session_ticket_enable_server(s->tls, &d->ticket_key);
   /* Continue the sequence numbers of the stateless cookie exchange. */
   gnutls_dtls_prestate_set(s->tls, &d->prestate);

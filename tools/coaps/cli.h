@@ -24,6 +24,7 @@ int cli_exit_for_error(int err);
 
 int cmd_request(const char *method, int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 
 void demo_resources_register(coap_context_t *ctx);
 

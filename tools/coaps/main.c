@@ -19,6 +19,7 @@ static void usage(FILE *out) {
           "  patch URI        PATCH with a payload (-d)\n"
           "  ipatch URI       iPATCH with a payload (-d)\n"
           "  serve            run a CoAP server with demo resources\n"
+          "  keygen           write demo credentials (CA, certificates, PSK)\n"
           "\n"
           "Run 'coaps <command> --help' for the options of a command.\n"
           "\n"
@@ -70,6 +71,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     if (strcmp(cmd, methods[i]) == 0) return cmd_request(cmd, argc - 1, argv + 1);
   if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
+  if (strcmp(cmd, "keygen") == 0) return cmd_keygen(argc - 1, argv + 1);
   cli_error("unknown command '%s'", cmd);
   usage(stderr);
   return EXIT_USAGE;

@@ -1,0 +1,206 @@
+/* coaps keygen: demo credentials for every coaps:// mode — a P-256 CA, a
+ * server and a client certificate signed by it, and a pre-shared key. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define MAX_HOSTS 8
+#define VALID_DAYS 365
+
+typedef struct keygen_args {
+  const char *out;
+  const char *hosts[MAX_HOSTS];
+  size_t n_hosts;
+  int force;
+} keygen_args_t;
+
+static void keygen_usage(FILE *out) {
+  fprintf(out,
+          "usage: coaps keygen [--out DIR] [--host NAME]... [--force]\n"
+          "\n"
+          "Write demo credentials for coaps:// into DIR (default ./coaps-demo-creds):\n"
+          "  ca-cert.pem, ca-key.pem          a P-256 ECDSA CA\n"
+          "  server-cert.pem, server-key.pem  signed by the CA; names: each --host\n"
+          "                                   (default localhost), 127.0.0.1, ::1\n"
+          "  client-cert.pem, client-key.pem  signed by the CA (CN coaps-client)\n"
+          "  psk.txt                          identity coaps-demo and a random key (hex)\n"
+          "Valid from an hour ago for %d days. Existing files are kept unless --force.\n",
+          VALID_DAYS);
+}
+
+static int write_file(const keygen_args_t *a, const char *name, const void *data,
+                      size_t len, mode_t mode) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", a->out, name);
+  if (!a->force && access(path, F_OK) == 0) {
+    cli_error("%s exists already (use --force to overwrite)", path);
+    return -2;
+  }
+  FILE *f = fopen(path, "wb");
+  if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0) {
+    cli_error("cannot write %s: %s", path, strerror(errno));
+    if (f) fclose(f);
+    return -1;
+  }
+  chmod(path, mode);
+  printf("wrote %s\n", path);
+  return 0;
+}
+
+/* -1 on failure, -2 when the file exists and --force was not given. */
+static int write_datum(const keygen_args_t *a, const char *name, gnutls_datum_t *d,
+                       mode_t mode) {
+  int rc = write_file(a, name, d->data, d->size, mode);
+  gnutls_free(d->data);
+  d->data = NULL;
+  return rc;
+}
+
+static int new_key(gnutls_x509_privkey_t *key) {
+  if (gnutls_x509_privkey_init(key) < 0) return -1;
+  return gnutls_x509_privkey_generate(*key, GNUTLS_PK_ECDSA,
+                                      GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0);
+}
+
+static int set_serial(gnutls_x509_crt_t crt) {
+  uint8_t serial[16];
+  if (gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof serial) < 0) return -1;
+  serial[0] &= 0x7F; /* positive */
+  return gnutls_x509_crt_set_serial(crt, serial, sizeof serial);
+}
+
+/* A certificate for |key| named |cn|, issued by (ca, ca_key) or self-signed. */
+static int make_cert(gnutls_x509_crt_t *crt, gnutls_x509_privkey_t key, const char *cn,
+                     int is_ca, gnutls_x509_crt_t ca, gnutls_x509_privkey_t ca_key,
+                     const keygen_args_t *a) {
+  time_t now = time(NULL);
+  int rc = gnutls_x509_crt_init(crt);
+  if (rc >= 0) rc = gnutls_x509_crt_set_version(*crt, 3);
+  if (rc >= 0) rc = set_serial(*crt);
+  if (rc >= 0) rc = gnutls_x509_crt_set_activation_time(*crt, now - 3600);
+  if (rc >= 0) rc = gnutls_x509_crt_set_expiration_time(*crt, now + VALID_DAYS * 86400L);
+  if (rc >= 0)
+    rc = gnutls_x509_crt_set_dn_by_oid(*crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, strlen(cn));
+  if (rc >= 0) rc = gnutls_x509_crt_set_key(*crt, key);
+  if (rc >= 0) rc = gnutls_x509_crt_set_basic_constraints(*crt, is_ca, -1);
+  if (rc >= 0)
+    rc = gnutls_x509_crt_set_key_usage(*crt, is_ca ? GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN
+                                                   : GNUTLS_KEY_DIGITAL_SIGNATURE);
+  if (rc >= 0 && !is_ca && a) { /* a server: its names */
+    for (size_t i = 0; rc >= 0 && i < a->n_hosts; i++)
+      rc = gnutls_x509_crt_set_subject_alt_name(*crt, GNUTLS_SAN_DNSNAME, a->hosts[i],
+                                                strlen(a->hosts[i]), GNUTLS_FSAN_APPEND);
+    unsigned char v4[4], v6[16];
+    inet_pton(AF_INET, "127.0.0.1", v4);
+    inet_pton(AF_INET6, "::1", v6);
+    if (rc >= 0)
+      rc = gnutls_x509_crt_set_subject_alt_name(*crt, GNUTLS_SAN_IPADDRESS, v4, 4, GNUTLS_FSAN_APPEND);
+    if (rc >= 0)
+      rc = gnutls_x509_crt_set_subject_alt_name(*crt, GNUTLS_SAN_IPADDRESS, v6, 16, GNUTLS_FSAN_APPEND);
+  }
+  if (rc >= 0 && !is_ca)
+    rc = gnutls_x509_crt_set_key_purpose_oid(*crt, a ? GNUTLS_KP_TLS_WWW_SERVER
+                                                     : GNUTLS_KP_TLS_WWW_CLIENT, 0);
+  if (rc >= 0)
+    rc = gnutls_x509_crt_sign2(*crt, ca ? ca : *crt, ca ? ca_key : key, GNUTLS_DIG_SHA256, 0);
+  return rc;
+}
+
+static int export_pair(const keygen_args_t *a, const char *cert_name, gnutls_x509_crt_t crt,
+                       const char *key_name, gnutls_x509_privkey_t key) {
+  gnutls_datum_t d;
+  int rc = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &d) < 0 ? -1
+           : write_datum(a, cert_name, &d, 0644);
+  if (rc < 0) return rc;
+  if (gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &d) < 0) return -1;
+  return write_datum(a, key_name, &d, 0600);
+}
+
+static int write_psk(const keygen_args_t *a) {
+  uint8_t key[16];
+  char text[128];
+  if (gnutls_rnd(GNUTLS_RND_KEY, key, sizeof key) < 0) return -1;
+  int n = snprintf(text, sizeof text, "identity=coaps-demo\nkey_hex=");
+  for (size_t i = 0; i < sizeof key; i++) n += snprintf(text + n, sizeof text - (size_t)n, "%02x", key[i]);
+  n += snprintf(text + n, sizeof text - (size_t)n, "\n");
+  return write_file(a, "psk.txt", text, (size_t)n, 0600);
+}
+
+static int generate(const keygen_args_t *a) {
+  gnutls_x509_privkey_t ca_key = NULL, srv_key = NULL, cli_key = NULL;
+  gnutls_x509_crt_t ca = NULL, srv = NULL, cli = NULL;
+  int rc = -1;
+  if (new_key(&ca_key) < 0 || new_key(&srv_key) < 0 || new_key(&cli_key) < 0 ||
+      make_cert(&ca, ca_key, "coaps demo CA", 1, NULL, NULL, NULL) < 0 ||
+      make_cert(&srv, srv_key, a->hosts[0], 0, ca, ca_key, a) < 0 ||
+      make_cert(&cli, cli_key, "coaps-client", 0, ca, ca_key, NULL) < 0) {
+    cli_error("generating keys and certificates failed");
+    goto out;
+  }
+  if ((rc = export_pair(a, "ca-cert.pem", ca, "ca-key.pem", ca_key)) < 0 ||
+      (rc = export_pair(a, "server-cert.pem", srv, "server-key.pem", srv_key)) < 0 ||
+      (rc = export_pair(a, "client-cert.pem", cli, "client-key.pem", cli_key)) < 0 ||
+      (rc = write_psk(a)) < 0)
+    goto out;
+out:
+  if (ca) gnutls_x509_crt_deinit(ca);
+  if (srv) gnutls_x509_crt_deinit(srv);
+  if (cli) gnutls_x509_crt_deinit(cli);
+  if (ca_key) gnutls_x509_privkey_deinit(ca_key);
+  if (srv_key) gnutls_x509_privkey_deinit(srv_key);
+  if (cli_key) gnutls_x509_privkey_deinit(cli_key);
+  return rc;
+}
+
+int cmd_keygen(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"out", required_argument, NULL, 'o'},
+      {"host", required_argument, NULL, 'H'},
+      {"force", no_argument, NULL, 'f'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  keygen_args_t a = {.out = "coaps-demo-creds"};
+  optind = 0;
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, "o:H:fh", longopts, NULL)) != -1) {
+    switch (c) {
+      case 'o': a.out = optarg; break;
+      case 'H':
+        if (a.n_hosts == MAX_HOSTS) {
+          cli_error("at most %d --host names", MAX_HOSTS);
+          return EXIT_USAGE;
+        }
+        a.hosts[a.n_hosts++] = optarg;
+        break;
+      case 'f': a.force = 1; break;
+      case 'h': keygen_usage(stdout); return 0;
+      default:
+        cli_error("unknown or incomplete option '%s'", argv[optind - 1]);
+        fprintf(stderr, "usage: coaps keygen [--out DIR] [--host NAME]... [--force]\n");
+        return EXIT_USAGE;
+    }
+  }
+  if (optind < argc) {
+    cli_error("unexpected argument '%s'", argv[optind]);
+    return EXIT_USAGE;
+  }
+  if (a.n_hosts == 0) a.hosts[a.n_hosts++] = "localhost";
+  if (mkdir(a.out, 0755) < 0 && errno != EEXIST) {
+    cli_error("cannot create directory %s: %s", a.out, strerror(errno));
+    return EXIT_USAGE;
+  }
+  int rc = generate(&a);
+  return rc == -2 ? EXIT_USAGE : rc < 0 ? EXIT_SECURITY : 0;
+}
