@@ -1,9 +1,22 @@
 #!/usr/bin/env bash
-# Build coaps and run the demo server: coap:// on 5683 with the demo
-# resources, printing how to reach it. Extra arguments go to 'coaps serve'.
+# Build coaps and run the demo server: coap:// on 5683 and coaps:// on 5684
+# with demo credentials (made once with 'coaps keygen' into build/demo-creds),
+# printing how to reach it in each security mode. Extra arguments go to
+# 'coaps serve' (e.g. --port 5690 --dtls-port 5691 -v).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc 2>/dev/null || echo 2)" --target coaps >/dev/null
-exec ./build/coaps serve "$@"
+creds=build/demo-creds
+[ -f "$creds/psk.txt" ] || ./build/coaps keygen --out "$creds" --host localhost >/dev/null
+psk_hex=$(sed -n 's/^key_hex=//p' "$creds/psk.txt")
+cat <<EOT
+Demo credentials in $creds. Once the server is up, from another terminal:
+  PSK:                 build/coaps get coaps://127.0.0.1/temp --psk-identity coaps-demo --psk-hex $psk_hex
+  certificate:         build/coaps get coaps://localhost/temp --cacert $creds/ca-cert.pem
+  mutual certificates: build/coaps get coaps://localhost/temp --cacert $creds/ca-cert.pem --cert $creds/client-cert.pem --key $creds/client-key.pem
+  libcoap:             coap-client-gnutls -R $creds/ca-cert.pem -m get coaps://localhost/temp
+EOT
+exec ./build/coaps serve --psk-identity coaps-demo --psk-hex "$psk_hex" \
+  --cert "$creds/server-cert.pem" --key "$creds/server-key.pem" --cacert "$creds/ca-cert.pem" "$@"

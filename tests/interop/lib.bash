@@ -77,3 +77,24 @@ start_blackhole() {
   done
   fail "udp_blackhole did not start"
 }
+
+# start_coaps_serve_dtls OUTFILE ARGS...: like start_coaps_serve, with a
+# coaps:// endpoint too; sets SERVE_PORT and DTLS_PORT.
+start_coaps_serve_dtls() {
+  local out=$1; shift
+  "$BUILD/coaps" serve --port 0 --dtls-port 0 "$@" >"$out" 2>&1 &
+  BG_PIDS+=($!)
+  for _ in $(seq 100); do
+    DTLS_PORT=$(grep -m1 -oE 'listening on coaps://.*:[0-9]+' "$out" | grep -oE '[0-9]+$' || true)
+    SERVE_PORT=$(grep -m1 -oE 'listening on coap://.*:[0-9]+' "$out" | grep -oE '[0-9]+$' || true)
+    [ -n "$DTLS_PORT" ] && [ -n "$SERVE_PORT" ] && return 0
+    sleep 0.05
+  done
+  cat "$out" >&2
+  fail "coaps serve did not print its coaps:// listening line"
+}
+
+# make_creds DIR: demo credentials from coaps keygen.
+make_creds() {
+  "$BUILD/coaps" keygen --out "$1" --host localhost >/dev/null || fail "coaps keygen failed"
+}

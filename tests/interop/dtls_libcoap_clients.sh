@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# libcoap's coap-client-gnutls and coap-client-openssl against our server:
+# PSK, certificates without and with a client certificate.
+BUILD=$1
+. "$(dirname "$0")/lib.bash"
+need coap-client-gnutls libcoap3-bin
+need coap-client-openssl libcoap3-bin
+work=$(mktemp -d)
+make_creds "$work/c"
+K=$work/c
+start_coaps_serve_dtls "$work/serve.log" --psk-identity interop --psk s3cret \
+  --cert "$K/server-cert.pem" --key "$K/server-key.pem" --cacert "$K/ca-cert.pem" -v
+url="coaps://127.0.0.1:$DTLS_PORT"
+
+for flavour in gnutls openssl; do
+  client=coap-client-$flavour
+  out=$($client -B 10 -u interop -k s3cret -m get "$url/time" 2>&1)
+  [[ "$out" =~ ^20[0-9]{2}-[0-9]{2}-[0-9]{2}T ]] || fail "$client PSK GET /time: '$out'"
+  pass "$client PSK"
+  out=$($client -B 10 -R "$K/ca-cert.pem" -m get "$url/time" 2>&1)
+  [[ "$out" =~ ^20[0-9]{2}- ]] || fail "$client certificate GET /time: '$out'"
+  pass "$client certificate, no client certificate"
+  out=$($client -B 10 -c "$K/client-cert.pem" -j "$K/client-key.pem" -R "$K/ca-cert.pem" \
+    -m put -e "via-$flavour" "$url/store" 2>&1)
+  out=$($client -B 10 -c "$K/client-cert.pem" -j "$K/client-key.pem" -R "$K/ca-cert.pem" \
+    -m get "$url/store" 2>&1)
+  expect_eq "$client mutual certificates PUT+GET" "via-$flavour" "$out"
+done
+
+# Our server named the suite it negotiated: the RFC 7925 mandatory ones.
+expect_contains "PSK ran TLS_PSK_WITH_AES_128_CCM_8" "PSK_AES_128_CCM_8" "$(cat "$work/serve.log")"
+expect_contains "certificates ran ECDHE_ECDSA_AES_128_CCM_8" "ECDHE_ECDSA_AES_128_CCM_8" "$(cat "$work/serve.log")"

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# coaps:// between our own client and server: each mode, and the failures a
+# user meets, each with its exit code and a message that names the cause.
+BUILD=$1
+. "$(dirname "$0")/lib.bash"
+work=$(mktemp -d)
+make_creds "$work/c"
+K=$work/c
+coaps() { "$BUILD/coaps" "$@"; }
+rc() { set +e; "$@" >"$work/out" 2>"$work/err"; RC=$?; set -e; OUT=$(cat "$work/out"); ERR=$(cat "$work/err"); }
+
+start_coaps_serve_dtls "$work/serve.log" --psk-identity me --psk secret \
+  --cert "$K/server-cert.pem" --key "$K/server-key.pem" --cacert "$K/ca-cert.pem"
+url="coaps://127.0.0.1:$DTLS_PORT"
+
+rc coaps get "$url/temp" --psk-identity me --psk secret
+expect_eq "PSK GET exits 0" 0 "$RC"
+[[ "$OUT" =~ ^[0-9]+\.[0-9]\ C$ ]] || fail "PSK GET payload: '$OUT'"
+rc coaps get "$url/temp" --psk-identity me --psk-hex 736563726574
+expect_eq "PSK given in hex" 0 "$RC"
+rc coaps get "coaps://localhost:$DTLS_PORT/temp" --cacert "$K/ca-cert.pem"
+expect_eq "certificate GET by host name exits 0" 0 "$RC"
+rc coaps get "$url/temp" --cacert "$K/ca-cert.pem"
+expect_eq "certificate GET by IP (IP SAN) exits 0" 0 "$RC"
+rc coaps put "$url/store" -d secure --cacert "$K/ca-cert.pem" --cert "$K/client-cert.pem" --key "$K/client-key.pem"
+expect_eq "mutual certificates PUT exits 0" 0 "$RC"
+rc coaps get -v "$url/store" --psk-identity me --psk secret
+expect_eq "GET over PSK sees the PUT over certificates" "secure" "$OUT"
+expect_contains "verbose shows the decrypted CoAP" "< ACK 2.05 Content" "$ERR"
+
+# Failures.
+rc coaps get "$url/temp"
+expect_eq "no credentials exits 5" 5 "$RC"
+expect_contains "no credentials names what to give" "--psk-identity" "$ERR"
+rc coaps get "$url/temp" --psk-identity stranger --psk secret
+expect_eq "unknown PSK identity exits 5" 5 "$RC"
+expect_contains "unknown PSK identity is named" "PSK identity" "$ERR"
+rc coaps get "$url/temp" --cacert /etc/ssl/certs/ca-certificates.crt
+expect_eq "untrusted CA exits 5" 5 "$RC"
+expect_contains "untrusted CA is named" "issuer is unknown" "$ERR"
+make_creds "$work/other"
+rc coaps get "$url/temp" --cacert "$work/other/ca-cert.pem"
+expect_eq "certificate from another CA exits 5" 5 "$RC"
+
+# A server whose certificate names only device.example, reached as localhost.
+"$BUILD/coaps" keygen --out "$work/dev" --host device.example >/dev/null
+first_port=$DTLS_PORT
+start_coaps_serve_dtls "$work/serve2.log" --cert "$work/dev/server-cert.pem" --key "$work/dev/server-key.pem"
+rc coaps get "coaps://localhost:$DTLS_PORT/temp" --cacert "$work/dev/ca-cert.pem"
+expect_eq "certificate for another name exits 5" 5 "$RC"
+expect_contains "name mismatch is named" "name in the certificate does not match" "$ERR"
+DTLS_PORT=$first_port
+
+# Bad configuration is caught before anything is sent.
+rc coaps get "$url/temp" --cacert "$work/nonexistent.pem"
+expect_eq "missing CA file exits 5" 5 "$RC"
+expect_contains "missing CA file is named" "nonexistent.pem" "$ERR"
+printf 'not a certificate\n' >"$work/garbage.pem"
+rc coaps get "$url/temp" --cacert "$work/garbage.pem"
+expect_eq "CA file without a certificate exits 5" 5 "$RC"
+expect_contains "CA file without a certificate is said" "garbage.pem" "$ERR"
+rc coaps serve --port 0 --dtls-port 0 --cert "$K/server-cert.pem" --key "$K/client-key.pem"
+expect_eq "key that does not match its certificate exits 5" 5 "$RC"
+expect_contains "mismatch is named" "does not match" "$ERR"
+rc coaps get "$url/temp" --psk-identity me
+expect_eq "--psk-identity without a key exits 64" 64 "$RC"
+rc coaps get "$url/temp" --psk-identity me --psk-hex 12zz
+expect_eq "bad hex key exits 5" 5 "$RC"
+expect_contains "bad hex key is said" "hex" "$ERR"
+
+# keygen refuses to overwrite.
+rc coaps keygen --out "$K"
+expect_eq "keygen refuses to overwrite" 64 "$RC"
+expect_contains "keygen names the file it keeps" "exists already" "$ERR"
