@@ -65,6 +65,27 @@ static int sim_open_client(void *user, coap_context_t *ctx, coap_proto_t proto,
   return 0;
 }
 
+static void attach(simnet_node_t *node, coap_proto_t proto) {
+  node->ep = coap_context_add_endpoint(node->ctx, proto, &node->addr);
+  coap_transport_t t = {.send = sim_send, .open_client_endpoint = sim_open_client};
+  coap_context_set_transport(node->ctx, &t, node);
+}
+
+int simnet_node_restart(simnet_node_t *node) {
+  coap_proto_t proto = coap_endpoint_proto(node->ep);
+  coap_context_free(node->ctx);
+  coap_context_config_t cfg;
+  coap_context_config_default(&cfg);
+  cfg.clock = simnet_clock;
+  cfg.clock_user = node->net;
+  cfg.rand = simnet_rand;
+  cfg.rand_user = node->net;
+  node->ctx = coap_context_new(&cfg);
+  if (!node->ctx) return -1;
+  attach(node, proto);
+  return 0;
+}
+
 simnet_node_t *simnet_add_node(simnet_t *net, uint16_t port, coap_proto_t proto,
                                coap_context_config_t *cfg) {
   if (net->n_nodes == SIMNET_MAX_NODES) return NULL;
@@ -84,9 +105,7 @@ simnet_node_t *simnet_add_node(simnet_t *net, uint16_t port, coap_proto_t proto,
   char host[32];
   snprintf(host, sizeof host, "10.0.0.%zu", net->n_nodes + 1);
   coap_address_from_string(&node->addr, host, port);
-  node->ep = coap_context_add_endpoint(node->ctx, proto, &node->addr);
-  coap_transport_t t = {.send = sim_send, .open_client_endpoint = sim_open_client};
-  coap_context_set_transport(node->ctx, &t, node);
+  attach(node, proto);
   net->n_nodes++;
   return node;
 }

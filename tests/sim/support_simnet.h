@@ -52,6 +52,9 @@ void simnet_init(simnet_t *net);
  * |cfg| NULL: defaults with the virtual clock and a seeded rand. */
 simnet_node_t *simnet_add_node(simnet_t *net, uint16_t port, coap_proto_t proto,
                                coap_context_config_t *cfg);
+/* The node's process restarts: a fresh context (defaults) at the same
+ * address, remembering nothing. Returns 0 or -1. */
+int simnet_node_restart(simnet_node_t *node);
 /* Deliver due datagrams and fire due timers until nothing is left before
  * |until| (virtual ms). */
 void simnet_run_until(simnet_t *net, uint64_t until);

@@ -1,0 +1,227 @@
+/* coaps:// between whole nodes on the simulated network: handshake and
+ * request, the stateless cookie under a ClientHello flood, garbage and
+ * replayed records, failures with their reason, a client that restarts,
+ * and credentials rejected when they are set. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "coaps/dtls.h"
+#include "support_simnet.h"
+
+static simnet_t net;
+static simnet_node_t *server, *client;
+static int handler_calls;
+
+typedef struct reply_box {
+  int done, status, calls;
+  uint8_t code;
+  char detail[512];
+} reply_box_t;
+
+static void on_reply(coap_context_t *ctx, const coap_reply_t *r, void *user) {
+  reply_box_t *b = user;
+  b->done = 1;
+  b->calls++;
+  b->status = r->status;
+  b->code = r->code;
+  snprintf(b->detail, sizeof b->detail, "%s", r->detail ? r->detail : "");
+}
+
+static void hello(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                  coap_response_t *resp, void *user) {
+  handler_calls++;
+  coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, "secure hello", 12);
+}
+
+/* Record what the network carries so tests can replay it. */
+static uint8_t captured[8][1500];
+static size_t captured_len[8];
+static const simnet_node_t *captured_from[8];
+static unsigned n_captured;
+
+static int capture(void *user, const simnet_node_t *from, const coap_address_t *to,
+                   const uint8_t *data, size_t len, unsigned seq) {
+  if (n_captured < 8 && len <= sizeof captured[0]) {
+    memcpy(captured[n_captured], data, len);
+    captured_len[n_captured] = len;
+    captured_from[n_captured++] = from;
+  }
+  return 0;
+}
+
+static void set_psk(coap_context_t *ctx, const char *id, const char *key) {
+  coap_dtls_context_t *d = coap_dtls_new_context(ctx);
+  assert_non_null(d);
+  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)id, (const uint8_t *)key, strlen(key)), 0);
+  assert_int_equal(coap_context_set_dtls_context(ctx, d), 0);
+}
+
+static int setup(void **state) {
+  simnet_init(&net);
+  server = simnet_add_node(&net, 5684, COAP_PROTO_DTLS, NULL);
+  client = simnet_add_node(&net, 40000, COAP_PROTO_DTLS, NULL);
+  set_psk(server->ctx, "device-1", "0123456789abcdef");
+  coap_resource_t *r = coap_resource_add(server->ctx, "hello");
+  coap_resource_set_handler(r, COAP_GET, hello, NULL);
+  handler_calls = 0;
+  n_captured = 0;
+  return 0;
+}
+
+static int teardown(void **state) {
+  simnet_free(&net);
+  return 0;
+}
+
+static void get(reply_box_t *b) {
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/hello");
+  memset(b, 0, sizeof(*b));
+  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, b, NULL), 0);
+  assert_true(simnet_run_until_flag(&net, &b->done, 60000));
+}
+
+static void test_psk_request(void **state) {
+  set_psk(client->ctx, "device-1", "0123456789abcdef");
+  net.filter = capture;
+  reply_box_t b;
+  get(&b);
+  assert_int_equal(b.status, 0);
+  assert_int_equal(b.code, COAP_CONTENT);
+  assert_int_equal(handler_calls, 1);
+  /* The first datagram is a ClientHello, answered by a HelloVerifyRequest
+   * (handshake type 3) before the server keeps anything. */
+  assert_true(n_captured >= 3);
+  assert_ptr_equal(captured_from[0], client);
+  assert_int_equal(captured[0][0], 22);
+  assert_ptr_equal(captured_from[1], server);
+  assert_int_equal(captured[1][13], 3);
+}
+
+static void test_client_hello_flood_leaves_no_state(void **state) {
+  set_psk(client->ctx, "device-1", "0123456789abcdef");
+  net.filter = capture;
+  reply_box_t b;
+  get(&b); /* to capture a genuine first ClientHello */
+  const uint8_t *hello_dgram = captured[0];
+  size_t hello_len = captured_len[0];
+  coap_stats_t before, after;
+  coap_context_get_stats(server->ctx, &before);
+  for (int i = 0; i < 500; i++) {
+    coap_address_t spoofed;
+    char host[32];
+    snprintf(host, sizeof host, "10.1.%d.%d", i / 250, i % 250 + 1);
+    coap_address_from_string(&spoofed, host, 50000);
+    coap_context_input(server->ctx, server->ep, &spoofed, hello_dgram, hello_len, net.now);
+  }
+  coap_context_get_stats(server->ctx, &after);
+  assert_int_equal(after.peers, before.peers); /* nothing kept per address */
+  assert_int_equal(after.tx_datagrams - before.tx_datagrams, 500); /* one HVR each */
+}
+
+static void test_garbage_and_replay_are_dropped(void **state) {
+  set_psk(client->ctx, "device-1", "0123456789abcdef");
+  net.filter = capture;
+  reply_box_t b;
+  get(&b);
+  coap_stats_t before, after;
+  coap_context_get_stats(server->ctx, &before);
+  /* Garbage from a new address: no state, no answer. */
+  coap_address_t stranger;
+  coap_address_from_string(&stranger, "10.9.9.9", 1234);
+  const uint8_t junk[] = {0x17, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 9, 0, 3, 1, 2, 3};
+  coap_context_input(server->ctx, server->ep, &stranger, junk, sizeof junk, net.now);
+  const uint8_t coap_get[] = {0x40, 0x01, 0x12, 0x34};
+  coap_context_input(server->ctx, server->ep, &stranger, coap_get, sizeof coap_get, net.now);
+  /* Every record the client sent, replayed on its session. */
+  for (unsigned i = 0; i < n_captured; i++)
+    if (captured_from[i] == client)
+      coap_context_input(server->ctx, server->ep, &client->addr, captured[i],
+                         captured_len[i], net.now);
+  simnet_run_until(&net, net.now + 1000);
+  coap_context_get_stats(server->ctx, &after);
+  assert_int_equal(after.peers, before.peers);
+  assert_int_equal(handler_calls, 1); /* the replayed request ran no handler */
+}
+
+static void test_unknown_identity_is_explained(void **state) {
+  set_psk(client->ctx, "intruder", "0123456789abcdef");
+  reply_box_t b;
+  get(&b);
+  assert_int_equal(b.status, COAP_E_DTLS_HANDSHAKE);
+  assert_non_null(strstr(b.detail, "PSK identity"));
+  assert_int_equal(handler_calls, 0);
+}
+
+static void test_no_credentials_sends_nothing(void **state) {
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/hello");
+  reply_box_t b = {0};
+  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, &b, NULL),
+                   COAP_E_DTLS_NO_CREDENTIALS);
+  simnet_run_until(&net, net.now + 1000);
+  assert_int_equal(net.delivered, 0);
+}
+
+static void test_restarted_client_gets_a_new_session(void **state) {
+  set_psk(client->ctx, "device-1", "0123456789abcdef");
+  reply_box_t b;
+  get(&b);
+  assert_int_equal(b.code, COAP_CONTENT);
+  /* The client process restarts: same address, no memory of the session;
+   * its new ClientHello replaces the server's session (RFC 6347 §4.2.8). */
+  assert_int_equal(simnet_node_restart(client), 0);
+  set_psk(client->ctx, "device-1", "0123456789abcdef");
+  get(&b);
+  assert_int_equal(b.code, COAP_CONTENT);
+  assert_int_equal(handler_calls, 2);
+}
+
+static void test_bad_credentials_fail_when_set(void **state) {
+  coap_dtls_context_t *d = coap_dtls_context_new();
+  assert_non_null(d);
+  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"id", (const uint8_t *)"", 0),
+                   COAP_E_DTLS_CREDENTIALS);
+  assert_non_null(strstr(coap_dtls_context_last_error(d), "empty"));
+  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"", (const uint8_t *)"k", 1),
+                   COAP_E_DTLS_CREDENTIALS);
+  assert_int_equal(coap_dtls_set_psk_hex(d, "id", "abc"), COAP_E_DTLS_CREDENTIALS);
+  assert_int_equal(coap_dtls_set_psk_hex(d, "id", "zz"), COAP_E_DTLS_CREDENTIALS);
+  assert_int_equal(coap_dtls_set_ca(d, "/nonexistent/ca.pem"), COAP_E_DTLS_CREDENTIALS);
+  assert_non_null(strstr(coap_dtls_context_last_error(d), "/nonexistent/ca.pem"));
+  char path[] = "/tmp/coaps-test-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, "not a certificate\n", 18), 18);
+  close(fd);
+  assert_int_equal(coap_dtls_set_ca(d, path), COAP_E_DTLS_CREDENTIALS);
+  assert_non_null(strstr(coap_dtls_context_last_error(d), path));
+  assert_int_equal(coap_dtls_set_cert(d, path, path, NULL), COAP_E_DTLS_CREDENTIALS);
+  assert_int_equal(coap_dtls_set_priority(d, "NORMAL:+NONSENSE"), COAP_E_DTLS_CREDENTIALS);
+  unlink(path);
+  assert_false(coap_dtls_can_connect(d));
+  assert_int_equal(coap_dtls_set_psk_hex(d, "id", "00ff"), 0);
+  assert_true(coap_dtls_can_connect(d));
+  assert_true(coap_dtls_can_serve(d));
+  coap_dtls_context_free(d);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_psk_request, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_client_hello_flood_leaves_no_state, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_garbage_and_replay_are_dropped, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_unknown_identity_is_explained, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_no_credentials_sends_nothing, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_restarted_client_gets_a_new_session, setup, teardown),
+      cmocka_unit_test(test_bad_credentials_fail_when_set),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
