@@ -169,13 +169,15 @@ int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
   r->next = ctx->requests;
   if (r->next) r->next->prev = r;
   ctx->requests = r;
+  /* Everything that touches |r| happens before the request goes out: a
+   * transport may deliver the reply (and so free |r|) before send returns. */
+  if (id) *id = r->id;
+  if (o->timeout_ms) coap_timer_arm(&ctx->timers, &r->deadline, now + o->timeout_ms);
   if ((rc = coap_exch_request(ctx->exch, &peer->exch, &msg, r, &r->out, now)) < 0) {
     req_unlink(r);
     free(r);
     return rc;
   }
-  if (o->timeout_ms) coap_timer_arm(&ctx->timers, &r->deadline, now + o->timeout_ms);
-  if (id) *id = r->id;
   return 0;
 }
 

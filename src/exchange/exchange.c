@@ -357,12 +357,14 @@ static uint32_t initial_timeout(coap_exch_t *ex) {
 
 static void pump_queue(coap_exch_t *ex, coap_exch_peer_t *peer, uint64_t now);
 
-/* Put a CON on the wire for the first time and start its back-off. */
+/* Put a CON on the wire for the first time and start its back-off. The
+ * timer is armed first: a transport may deliver the answer before send
+ * returns, and then |o| may already be finished. */
 static void start_con(coap_exch_t *ex, coap_exch_out_t *o, uint64_t now) {
   o->timeout_ms = initial_timeout(ex);
   o->retransmits = 0;
-  transmit(ex, o->peer, o->bytes, o->len);
   coap_timer_arm(ex->timers, &o->timer, now + o->timeout_ms);
+  transmit(ex, o->peer, o->bytes, o->len);
 }
 
 static void release_nstart(coap_exch_out_t *o) {
@@ -400,8 +402,8 @@ static void out_timer_fired(coap_timer_t *t, uint64_t now, void *user) {
     o->retransmits++;
     o->timeout_ms *= 2;
     ex->stats.retransmissions++;
-    transmit(ex, peer, o->bytes, o->len);
     coap_timer_arm(ex->timers, &o->timer, now + o->timeout_ms);
+    transmit(ex, peer, o->bytes, o->len); /* last: |o| may end inside */
     return;
   }
   ex->stats.timeouts++;
@@ -467,8 +469,8 @@ int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req,
   if (out) *out = o;
   if (req->type == COAP_TYPE_NON) {
     out_link(&peer->out_head, o);
-    transmit(ex, peer, o->bytes, o->len);
     coap_timer_arm(ex->timers, &o->timer, now + ex->p.response_timeout_ms);
+    transmit(ex, peer, o->bytes, o->len); /* last: |o| may end inside */
     return 0;
   }
   o->queued = 1;
