@@ -322,6 +322,10 @@ typedef struct coap_stats {
   uint64_t timeouts, resets_received, resets_sent;
   uint64_t peers;             /* current */
   uint64_t peers_rejected;    /* over max_peers */
+  uint64_t dtls_handshakes;   /* completed, as client or server */
+  uint64_t dtls_resumed;      /* of those, abbreviated (resumed) ones */
+  uint64_t dtls_failures;     /* handshakes that failed */
+  uint64_t dtls_cookies_sent; /* HelloVerifyRequests (no state kept) */
 } coap_stats_t;
 
 void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out);

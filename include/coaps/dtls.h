@@ -72,6 +72,16 @@ int coap_dtls_set_client_cert(coap_dtls_context_t *d, coap_dtls_client_cert_t p)
 /* Check that the server certificate names the host (default on). */
 int coap_dtls_set_verify_peer_name(coap_dtls_context_t *d, int on);
 
+/* ---- session resumption (RFC 5077 tickets) ---- */
+
+/* Servers issue session tickets (on by default); clients keep the last
+ * session per server name in memory and resume it on reconnect — an
+ * abbreviated handshake, one round trip fewer. With a file, a client also
+ * loads the session from |path| before its first handshake and writes it
+ * back after each full one, so a new process resumes too. Session data is
+ * secret: the file is created mode 0600. */
+int coap_dtls_set_session_file(coap_dtls_context_t *d, const char *path);
+
 /* ---- transport tuning ---- */
 
 /* Path MTU for handshake fragmentation (default 1280). */

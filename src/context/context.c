@@ -328,4 +328,8 @@ void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out) {
   out->resets_sent = x->resets_sent;
   out->peers = ctx->peers.count;
   out->peers_rejected = ctx->peers_rejected;
+  out->dtls_handshakes = ctx->dtls_handshakes;
+  out->dtls_resumed = ctx->dtls_resumed;
+  out->dtls_failures = ctx->dtls_failures;
+  out->dtls_cookies_sent = ctx->dtls_cookies_sent;
 }

@@ -45,6 +45,7 @@ struct coap_context {
   coap_deferred_t *deferred;
   uint64_t now;                    /* last time seen */
   uint64_t rx_datagrams, tx_datagrams, peers_rejected;
+  uint64_t dtls_handshakes, dtls_resumed, dtls_failures, dtls_cookies_sent;
   int peers_full_logged;
   uint8_t resp_store[COAP_RESPONSE_STORE];
   /* DTLS: the active configuration (owned) and one made by

@@ -85,6 +85,7 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
   const char *why = coap_dtls_session_error(pd->session);
   int client = coap_dtls_session_is_client(pd->session);
   snprintf(ctx->last_error, sizeof ctx->last_error, "%s", why);
+  if (err != COAP_E_DTLS_CLOSED) ctx->dtls_failures++;
   coap_logf(&ctx->log, err == COAP_E_DTLS_CLOSED ? COAP_LOG_INFO : COAP_LOG_WARNING,
             peer->name, "DTLS %s: %s", err == COAP_E_DTLS_CLOSED ? "closed" : "handshake failed",
             why);
@@ -101,6 +102,8 @@ static int peer_send_raw(void *user, const uint8_t *data, size_t len) {
 
 static void on_established(void *user) {
   peer_dtls_t *pd = user;
+  pd->ctx->dtls_handshakes++;
+  if (coap_dtls_session_resumed(pd->session)) pd->ctx->dtls_resumed++;
   for (size_t i = 0; i < pd->n_pending; i++)
     coap_dtls_session_write(pd->session, pd->pending[i], pd->pending_len[i]);
   drop_pending(pd);
@@ -195,6 +198,7 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep,
   cookie_dest_t dest = {ctx, ep, from};
   int rc = coap_dtls_accept(ctx->dtls, &from->addr, from->size, data, len,
                             send_to_address, &dest);
+  if (rc == COAP_DTLS_COOKIE_SENT) ctx->dtls_cookies_sent++;
   if (rc != COAP_DTLS_ACCEPT) return rc < 0 ? rc : 0;
   coap_peer_t *peer = coap_context_peer(ctx, ep, from, now);
   if (!peer) return COAP_E_LIMIT;

@@ -66,6 +66,7 @@ static void psk_entry_clear(psk_entry_t *e) {
 
 void coap_dtls_context_free(coap_dtls_context_t *d) {
   if (!d) return;
+  coap_dtls_cache_clear(d);
   for (size_t i = 0; i < d->n_psk; i++) psk_entry_clear(&d->psk[i]);
   free(d->psk);
   free(d->psk_hint);

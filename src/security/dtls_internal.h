@@ -13,7 +13,19 @@ typedef struct psk_entry {
   size_t key_len;
 } psk_entry_t;
 
+#define SESSION_CACHE_SIZE 16
+
+/* A client's last session with one server, for resumption. */
+typedef struct session_cache_entry {
+  char *server_name;
+  gnutls_datum_t data;
+} session_cache_entry_t;
+
 struct coap_dtls_context {
+  session_cache_entry_t cache[SESSION_CACHE_SIZE];
+  size_t cache_next;        /* slot replaced next when the cache is full */
+  char *session_file;
+  int session_file_loaded;
   psk_entry_t *psk;           /* accepted identities; the last is ours */
   size_t n_psk;
   char *psk_hint;
@@ -35,6 +47,12 @@ struct coap_dtls_context {
 
 /* The certificate verify callback installed on the credentials. */
 int coap_dtls_verify_peer(gnutls_session_t tls);
+
+/* Resumption data for |server_name| (NULL when none), and storing it. */
+const gnutls_datum_t *coap_dtls_cache_find(coap_dtls_context_t *d, const char *server_name);
+void coap_dtls_cache_clear(coap_dtls_context_t *d);
+void coap_dtls_cache_store(coap_dtls_context_t *d, const char *server_name,
+                           const gnutls_datum_t *data);
 
 /* Look up the key of |identity| (server side). NULL when unknown. */
 const psk_entry_t *coap_dtls_psk_find(const coap_dtls_context_t *d,

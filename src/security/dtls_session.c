@@ -236,6 +236,8 @@ int coap_dtls_session_new_client(coap_dtls_context_t *d, const char *server_name
   if (server_name) snprintf(s->server_name, sizeof s->server_name, "%s", server_name);
   if (s->server_name[0] && !literal_address(s->server_name))
     gnutls_server_name_set(s->tls, GNUTLS_NAME_DNS, s->server_name, strlen(s->server_name));
+  const gnutls_datum_t *resume = coap_dtls_cache_find(d, s->server_name);
+  if (resume) gnutls_session_set_data(s->tls, resume->data, resume->size);
   *out = s;
   rc = drive_handshake(s, now); /* sends the ClientHello */
   if (rc < 0) {
@@ -271,6 +273,14 @@ void coap_dtls_session_free(coap_dtls_session_t *s) {
 
 /* ---- driving ---- */
 
+/* Keep the session (with its ticket) for the next connection. */
+static void remember_session(coap_dtls_session_t *s) {
+  gnutls_datum_t data = {NULL, 0};
+  if (gnutls_session_get_data2(s->tls, &data) < 0) return;
+  coap_dtls_cache_store(s->d, s->server_name, &data);
+  gnutls_free(data.data);
+}
+
 static int drive_handshake(coap_dtls_session_t *s, uint64_t now) {
   int rc;
   do {
@@ -283,6 +293,7 @@ static int drive_handshake(coap_dtls_session_t *s, uint64_t now) {
       coap_logf(s->d->log, COAP_LOG_INFO, NULL, "DTLS %s established: %s%s",
                 s->client ? "client" : "server", coap_dtls_session_suite(s),
                 coap_dtls_session_resumed(s) ? " (resumed)" : "");
+    if (s->client) remember_session(s);
     if (s->cb.on_established) s->cb.on_established(s->user);
     return 0;
   }

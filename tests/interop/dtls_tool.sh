@@ -28,6 +28,16 @@ rc coaps get -v "$url/store" --psk-identity me --psk secret
 expect_eq "GET over PSK sees the PUT over certificates" "secure" "$OUT"
 expect_contains "verbose shows the decrypted CoAP" "< ACK 2.05 Content" "$ERR"
 
+# Resumption across processes: the second run's handshake is abbreviated.
+rc coaps get -v "$url/time" --psk-identity me --psk secret --session "$work/session"
+expect_eq "first run with --session exits 0" 0 "$RC"
+[ -s "$work/session" ] || fail "--session did not write the session file"
+[ "$(stat -c %a "$work/session")" = 600 ] || fail "session file is not private (mode 600)"
+grep -q "(resumed)" <<<"$ERR" && fail "the first handshake cannot be resumed"
+rc coaps get -v "$url/time" --psk-identity me --psk secret --session "$work/session"
+expect_eq "second run with --session exits 0" 0 "$RC"
+expect_contains "second run resumed the session" "(resumed)" "$ERR"
+
 # Failures.
 rc coaps get "$url/temp"
 expect_eq "no credentials exits 5" 5 "$RC"

@@ -184,6 +184,51 @@ static void test_restarted_client_gets_a_new_session(void **state) {
   assert_int_equal(handler_calls, 2);
 }
 
+static void test_resumption_in_memory(void **state) {
+  coap_context_config_t cfg;
+  coap_context_config_default(&cfg);
+  cfg.peer_idle_ms = 5000; /* the client forgets the server quickly */
+  simnet_node_t *c = simnet_add_node(&net, 40002, COAP_PROTO_DTLS, &cfg);
+  client = c;
+  set_psk(client->ctx, "device-1", "0123456789abcdef");
+  reply_box_t b;
+  get(&b);
+  assert_int_equal(b.code, COAP_CONTENT);
+  simnet_run_until(&net, net.now + 400000); /* idle: session closed, peer gone */
+  coap_stats_t st;
+  coap_context_get_stats(client->ctx, &st);
+  assert_int_equal(st.peers, 0);
+  get(&b);
+  assert_int_equal(b.code, COAP_CONTENT);
+  coap_context_get_stats(server->ctx, &st);
+  assert_int_equal(st.dtls_handshakes, 2);
+  assert_int_equal(st.dtls_resumed, 1); /* the second was abbreviated */
+}
+
+static void test_resumption_across_restart(void **state) {
+  char path[] = "/tmp/coaps-session-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  unlink(path); /* the first run finds no file */
+  for (int run = 0; run < 2; run++) {
+    if (run) assert_int_equal(simnet_node_restart(client), 0);
+    coap_dtls_context_t *d = coap_dtls_new_context(client->ctx);
+    coap_dtls_set_psk(d, (const uint8_t *)"device-1", (const uint8_t *)"0123456789abcdef", 16);
+    assert_int_equal(coap_dtls_set_session_file(d, path), 0);
+    coap_context_set_dtls_context(client->ctx, d);
+    reply_box_t b;
+    get(&b);
+    assert_int_equal(b.code, COAP_CONTENT);
+  }
+  coap_stats_t st;
+  coap_context_get_stats(server->ctx, &st);
+  assert_int_equal(st.dtls_resumed, 1);
+  coap_context_get_stats(client->ctx, &st);
+  assert_int_equal(st.dtls_resumed, 1);
+  unlink(path);
+}
+
 static void test_bad_credentials_fail_when_set(void **state) {
   coap_dtls_context_t *d = coap_dtls_context_new();
   assert_non_null(d);
@@ -221,6 +266,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_unknown_identity_is_explained, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_credentials_sends_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restarted_client_gets_a_new_session, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_resumption_in_memory, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_resumption_across_restart, setup, teardown),
       cmocka_unit_test(test_bad_credentials_fail_when_set),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,7 +9,8 @@ enum {
   OPT_CERT,
   OPT_KEY,
   OPT_CACERT,
-  OPT_REQUIRE_CLIENT_CERT
+  OPT_REQUIRE_CLIENT_CERT,
+  OPT_SESSION
 };
 
 static const struct option security_options[] = {
@@ -20,6 +21,7 @@ static const struct option security_options[] = {
     {"key", required_argument, NULL, OPT_KEY},
     {"cacert", required_argument, NULL, OPT_CACERT},
     {"require-client-cert", no_argument, NULL, OPT_REQUIRE_CLIENT_CERT},
+    {"session", required_argument, NULL, OPT_SESSION},
 };
 
 size_t security_options_merge(struct option *dst, size_t n, size_t cap) {
@@ -38,6 +40,7 @@ int security_flags_take(security_flags_t *f, int id, const char *arg) {
     case OPT_KEY: f->key = arg; break;
     case OPT_CACERT: f->cacert = arg; break;
     case OPT_REQUIRE_CLIENT_CERT: f->client_cert_required = 1; break;
+    case OPT_SESSION: f->session_file = arg; break;
     default: return 0;
   }
   f->any = 1;
@@ -57,6 +60,9 @@ void security_flags_usage(FILE *out, int server) {
                  : "server (chain, dates and the URI's host name)");
   if (server)
     fprintf(out, "      --require-client-cert  refuse clients without a certificate\n");
+  else
+    fprintf(out, "      --session FILE       keep the DTLS session in FILE and resume it\n"
+                 "                           next time (abbreviated handshake)\n");
 }
 
 static int usage_error(const char *msg) {
@@ -72,6 +78,9 @@ int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int ser
     return usage_error("--psk-identity needs --psk or --psk-hex too");
   if (f->psk && f->psk_hex) return usage_error("give --psk or --psk-hex, not both");
   if (!f->cert != !f->key) return usage_error("--cert and --key go together");
+  if (server && f->session_file) return usage_error("--session is a client option");
+  if (f->session_file && !f->psk_identity && !f->cacert)
+    return usage_error("--session needs credentials (--psk-identity or --cacert) to resume");
   if (server && f->client_cert_required && !f->cacert)
     return usage_error("--require-client-cert needs --cacert to verify them with");
   coap_dtls_context_t *d = coap_dtls_new_context(ctx);
@@ -87,6 +96,7 @@ int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int ser
     rc = coap_dtls_set_psk_hex(d, f->psk_identity, f->psk_hex);
   if (rc == 0 && f->cert) rc = coap_dtls_set_cert(d, f->cert, f->key, NULL);
   if (rc == 0 && f->cacert) rc = coap_dtls_set_ca(d, f->cacert);
+  if (rc == 0 && f->session_file) rc = coap_dtls_set_session_file(d, f->session_file);
   if (rc == 0 && f->client_cert_required)
     rc = coap_dtls_set_client_cert(d, COAP_DTLS_CLIENT_CERT_REQUIRED);
   if (rc < 0) {

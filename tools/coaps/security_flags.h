@@ -9,6 +9,7 @@
 typedef struct security_flags {
   const char *psk_identity, *psk, *psk_hex;
   const char *cert, *key, *cacert;
+  const char *session_file;
   int client_cert_required;
   int any;
 } security_flags_t;
