@@ -28,6 +28,21 @@ rc coaps get -v "$url/store" --psk-identity me --psk secret
 expect_eq "GET over PSK sees the PUT over certificates" "secure" "$OUT"
 expect_contains "verbose shows the decrypted CoAP" "< ACK 2.05 Content" "$ERR"
 
+# A path that drops datagrams over 400 bytes: the certificate flight does
+# not fit, so without fragmentation the handshake cannot finish; with a
+# 300-byte MTU on both sides it is fragmented (RFC 6347 §4.2.3) and does.
+start_coaps_serve_dtls "$work/serve_small.log" --cert "$K/server-cert.pem" --key "$K/server-key.pem"
+start_relay "$DTLS_PORT" 400
+rc coaps get -t 3 "coaps://127.0.0.1:$RELAY_PORT/temp" --cacert "$K/ca-cert.pem"
+[ "$RC" -ne 0 ] || fail "the certificate flight crossed a 400-byte path without fragmentation?"
+pass "an unfragmented certificate flight does not cross a 400-byte path"
+start_coaps_serve_dtls "$work/serve_mtu.log" --mtu 300 \
+  --cert "$K/server-cert.pem" --key "$K/server-key.pem"
+start_relay "$DTLS_PORT" 400
+rc coaps get -t 10 "coaps://127.0.0.1:$RELAY_PORT/temp" --cacert "$K/ca-cert.pem" --mtu 300
+expect_eq "fragmented certificate handshake over a 400-byte path exits 0" 0 "$RC"
+DTLS_PORT=${url##*:}
+
 # Resumption across processes: the second run's handshake is abbreviated.
 rc coaps get -v "$url/time" --psk-identity me --psk secret --session "$work/session"
 expect_eq "first run with --session exits 0" 0 "$RC"

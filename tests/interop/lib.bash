@@ -98,3 +98,18 @@ start_coaps_serve_dtls() {
 make_creds() {
   "$BUILD/coaps" keygen --out "$1" --host localhost >/dev/null || fail "coaps keygen failed"
 }
+
+# start_relay TARGET_PORT MAX: a path to TARGET_PORT that drops datagrams
+# over MAX bytes; sets RELAY_PORT.
+start_relay() {
+  local out
+  out=$(mktemp)
+  "$BUILD/udp_relay" "$1" "$2" >"$out" &
+  BG_PIDS+=($!)
+  for _ in $(seq 100); do
+    RELAY_PORT=$(head -1 "$out")
+    [ -n "$RELAY_PORT" ] && return 0
+    sleep 0.05
+  done
+  fail "udp_relay did not start"
+}

@@ -1,5 +1,6 @@
 #include "security_flags.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 enum {
@@ -10,7 +11,8 @@ enum {
   OPT_KEY,
   OPT_CACERT,
   OPT_REQUIRE_CLIENT_CERT,
-  OPT_SESSION
+  OPT_SESSION,
+  OPT_MTU
 };
 
 static const struct option security_options[] = {
@@ -22,6 +24,7 @@ static const struct option security_options[] = {
     {"cacert", required_argument, NULL, OPT_CACERT},
     {"require-client-cert", no_argument, NULL, OPT_REQUIRE_CLIENT_CERT},
     {"session", required_argument, NULL, OPT_SESSION},
+    {"mtu", required_argument, NULL, OPT_MTU},
 };
 
 size_t security_options_merge(struct option *dst, size_t n, size_t cap) {
@@ -41,6 +44,7 @@ int security_flags_take(security_flags_t *f, int id, const char *arg) {
     case OPT_CACERT: f->cacert = arg; break;
     case OPT_REQUIRE_CLIENT_CERT: f->client_cert_required = 1; break;
     case OPT_SESSION: f->session_file = arg; break;
+    case OPT_MTU: f->mtu = strtol(arg, NULL, 10) > 0 ? strtol(arg, NULL, 10) : -1; break;
     default: return 0;
   }
   f->any = 1;
@@ -55,7 +59,8 @@ void security_flags_usage(FILE *out, int server) {
           "      --psk-hex HEX        pre-shared key in hex\n"
           "      --cert FILE          own certificate chain (PEM or DER)\n"
           "      --key FILE           private key of --cert\n"
-          "      --cacert FILE|DIR    CA certificates that verify the %s\n",
+          "      --cacert FILE|DIR    CA certificates that verify the %s\n"
+          "      --mtu N              path MTU for handshake fragmentation (default 1280)\n",
           server ? "client's certificate (asked for, verified when sent)"
                  : "server (chain, dates and the URI's host name)");
   if (server)
@@ -78,6 +83,8 @@ int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int ser
     return usage_error("--psk-identity needs --psk or --psk-hex too");
   if (f->psk && f->psk_hex) return usage_error("give --psk or --psk-hex, not both");
   if (!f->cert != !f->key) return usage_error("--cert and --key go together");
+  if (f->mtu < 0 || f->mtu > 65535 || (f->mtu && f->mtu < 256))
+    return usage_error("--mtu wants a number of bytes from 256 to 65535");
   if (server && f->session_file) return usage_error("--session is a client option");
   if (f->session_file && !f->psk_identity && !f->cacert)
     return usage_error("--session needs credentials (--psk-identity or --cacert) to resume");
@@ -96,6 +103,7 @@ int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int ser
     rc = coap_dtls_set_psk_hex(d, f->psk_identity, f->psk_hex);
   if (rc == 0 && f->cert) rc = coap_dtls_set_cert(d, f->cert, f->key, NULL);
   if (rc == 0 && f->cacert) rc = coap_dtls_set_ca(d, f->cacert);
+  if (rc == 0 && f->mtu) rc = coap_dtls_set_mtu(d, (unsigned)f->mtu);
   if (rc == 0 && f->session_file) rc = coap_dtls_set_session_file(d, f->session_file);
   if (rc == 0 && f->client_cert_required)
     rc = coap_dtls_set_client_cert(d, COAP_DTLS_CLIENT_CERT_REQUIRED);

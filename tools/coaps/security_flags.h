@@ -10,6 +10,7 @@ typedef struct security_flags {
   const char *psk_identity, *psk, *psk_hex;
   const char *cert, *key, *cacert;
   const char *session_file;
+  long mtu;
   int client_cert_required;
   int any;
 } security_flags_t;
