@@ -326,6 +326,8 @@ typedef struct coap_stats {
   uint64_t dtls_resumed;      /* of those, abbreviated (resumed) ones */
   uint64_t dtls_failures;     /* handshakes that failed */
   uint64_t dtls_cookies_sent; /* HelloVerifyRequests (no state kept) */
+  uint64_t dtls_refused;      /* ClientHellos dropped: too many handshakes
+                                 in progress */
 } coap_stats_t;
 
 void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out);

@@ -90,6 +90,11 @@ int coap_dtls_set_mtu(coap_dtls_context_t *d, unsigned mtu);
  * and 30000 ms). */
 int coap_dtls_set_handshake_timeouts(coap_dtls_context_t *d,
                                      unsigned retransmit_ms, unsigned total_ms);
+/* Server handshakes in progress at once (default 256): a ClientHello with
+ * a valid cookie beyond that is dropped (the client retries), so a flood
+ * of handshakes cannot exhaust memory or CPU. */
+int coap_dtls_set_max_handshakes(coap_dtls_context_t *d, unsigned max);
+
 /* A GnuTLS priority string replacing the default (AEAD suites, DTLS 1.2,
  * CCM_8 first). Checked at once. */
 int coap_dtls_set_priority(coap_dtls_context_t *d, const char *priority);

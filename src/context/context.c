@@ -332,4 +332,5 @@ void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out) {
   out->dtls_resumed = ctx->dtls_resumed;
   out->dtls_failures = ctx->dtls_failures;
   out->dtls_cookies_sent = ctx->dtls_cookies_sent;
+  out->dtls_refused = ctx->dtls_refused;
 }

@@ -46,6 +46,9 @@ struct coap_context {
   uint64_t now;                    /* last time seen */
   uint64_t rx_datagrams, tx_datagrams, peers_rejected;
   uint64_t dtls_handshakes, dtls_resumed, dtls_failures, dtls_cookies_sent;
+  uint64_t dtls_refused;
+  unsigned handshakes_in_progress; /* server side */
+  int handshake_limit_logged;
   int peers_full_logged;
   uint8_t resp_store[COAP_RESPONSE_STORE];
   /* DTLS: the active configuration (owned) and one made by

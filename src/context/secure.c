@@ -17,6 +17,7 @@ typedef struct peer_dtls {
   coap_peer_t *peer;
   coap_dtls_session_t *session;
   coap_timer_t timer;
+  int counted;       /* a server handshake counted as in progress */
   uint8_t *pending[PENDING_MAX];
   size_t pending_len[PENDING_MAX];
   size_t n_pending;
@@ -66,9 +67,15 @@ static void drop_pending(peer_dtls_t *pd) {
   pd->n_pending = 0;
 }
 
+static void handshake_done(peer_dtls_t *pd) {
+  if (pd->counted) pd->ctx->handshakes_in_progress--;
+  pd->counted = 0;
+}
+
 void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_close) {
   peer_dtls_t *pd = peer->security;
   if (!pd) return;
+  handshake_done(pd);
   coap_timer_cancel(&ctx->timers, &pd->timer);
   if (send_close) coap_dtls_session_close(pd->session);
   coap_dtls_session_free(pd->session);
@@ -103,6 +110,7 @@ static int peer_send_raw(void *user, const uint8_t *data, size_t len) {
 static void on_established(void *user) {
   peer_dtls_t *pd = user;
   pd->ctx->dtls_handshakes++;
+  handshake_done(pd);
   if (coap_dtls_session_resumed(pd->session)) pd->ctx->dtls_resumed++;
   for (size_t i = 0; i < pd->n_pending; i++)
     coap_dtls_session_write(pd->session, pd->pending[i], pd->pending_len[i]);
@@ -200,6 +208,16 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep,
                             send_to_address, &dest);
   if (rc == COAP_DTLS_COOKIE_SENT) ctx->dtls_cookies_sent++;
   if (rc != COAP_DTLS_ACCEPT) return rc < 0 ? rc : 0;
+  if (ctx->handshakes_in_progress >= coap_dtls_max_handshakes(ctx->dtls)) {
+    ctx->dtls_refused++;
+    if (!ctx->handshake_limit_logged)
+      coap_logf(&ctx->log, COAP_LOG_WARNING, NULL,
+                "%u DTLS handshakes in progress: new ones are dropped until some "
+                "finish (raise it with coap_dtls_set_max_handshakes)",
+                ctx->handshakes_in_progress);
+    ctx->handshake_limit_logged = 1;
+    return COAP_E_LIMIT;
+  }
   coap_peer_t *peer = coap_context_peer(ctx, ep, from, now);
   if (!peer) return COAP_E_LIMIT;
   peer_dtls_t *pd = peer_dtls_new(ctx, peer);
@@ -209,6 +227,8 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep,
     return rc;
   }
   peer->security = pd;
+  pd->counted = 1;
+  ctx->handshakes_in_progress++;
   rc = coap_dtls_session_input(pd->session, data, len, now);
   if (rc < 0)
     session_ended(pd, rc, now);

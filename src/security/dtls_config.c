@@ -45,6 +45,7 @@ coap_dtls_context_t *coap_dtls_context_new(void) {
   d->mtu = 1280;
   d->retransmit_ms = 1000;
   d->total_ms = 30000;
+  d->max_handshakes = 256;
   if (gnutls_priority_init(&d->priority, default_priority, NULL) < 0 ||
       gnutls_key_generate(&d->cookie_key, GNUTLS_COOKIE_KEY_SIZE) < 0 ||
       gnutls_session_ticket_key_generate(&d->ticket_key) < 0) {
@@ -269,6 +270,16 @@ int coap_dtls_set_handshake_timeouts(coap_dtls_context_t *d, unsigned retransmit
   d->retransmit_ms = retransmit_ms;
   d->total_ms = total_ms;
   return 0;
+}
+
+int coap_dtls_set_max_handshakes(coap_dtls_context_t *d, unsigned max) {
+  if (!d || max == 0) return COAP_E_INVALID_ARG;
+  d->max_handshakes = max;
+  return 0;
+}
+
+unsigned coap_dtls_max_handshakes(const coap_dtls_context_t *d) {
+  return d->max_handshakes;
 }
 
 int coap_dtls_set_priority(coap_dtls_context_t *d, const char *priority) {

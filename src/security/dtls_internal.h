@@ -37,6 +37,7 @@ struct coap_dtls_context {
   int client_cert_explicit;
   int verify_name;
   unsigned mtu, retransmit_ms, total_ms;
+  unsigned max_handshakes;
   gnutls_priority_t priority;
   gnutls_datum_t cookie_key;
   gnutls_datum_t ticket_key;

@@ -27,6 +27,7 @@ typedef struct coap_dtls_session_cb {
 #define COAP_DTLS_ACCEPT 1      /* valid cookie: create the session now */
 #define COAP_DTLS_COOKIE_SENT 0 /* HelloVerifyRequest sent, nothing kept */
 
+unsigned coap_dtls_max_handshakes(const coap_dtls_context_t *d);
 void coap_dtls_context_set_logger(coap_dtls_context_t *d, const coap_logger_t *log);
 
 /* A datagram from an address with no session. Checks the stateless cookie

@@ -229,6 +229,40 @@ static void test_resumption_across_restart(void **state) {
   unlink(path);
 }
 
+/* Server answers to the first client never arrive after the cookie: its
+ * handshake stays in progress on the server. */
+static const simnet_node_t *stalled;
+static int stall_first_client(void *user, const simnet_node_t *from,
+                              const coap_address_t *to, const uint8_t *data, size_t len,
+                              unsigned seq) {
+  if (from == server && coap_address_equal(to, &stalled->addr) && data[13] != 3) return 1;
+  return 0;
+}
+
+static void test_handshakes_in_progress_are_bounded(void **state) {
+  coap_dtls_context_t *d = coap_dtls_new_context(server->ctx);
+  coap_dtls_set_psk(d, (const uint8_t *)"device-1", (const uint8_t *)"0123456789abcdef", 16);
+  assert_int_equal(coap_dtls_set_max_handshakes(d, 1), 0);
+  coap_context_set_dtls_context(server->ctx, d);
+  set_psk(client->ctx, "device-1", "0123456789abcdef");
+  simnet_node_t *second = simnet_add_node(&net, 40003, COAP_PROTO_DTLS, NULL);
+  set_psk(second->ctx, "device-1", "0123456789abcdef");
+  stalled = client;
+  net.filter = stall_first_client;
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/hello");
+  reply_box_t a = {0}, b = {0};
+  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, &a, NULL), 0);
+  simnet_run_until(&net, net.now + 100);
+  assert_int_equal(coap_send_request(second->ctx, &o, on_reply, &b, NULL), 0);
+  simnet_run_until(&net, net.now + 100);
+  coap_stats_t st;
+  coap_context_get_stats(server->ctx, &st);
+  assert_int_equal(st.peers, 1);        /* only the first got state */
+  assert_true(st.dtls_refused >= 1);    /* the second was turned away */
+  assert_false(b.done);
+}
+
 static void test_bad_credentials_fail_when_set(void **state) {
   coap_dtls_context_t *d = coap_dtls_context_new();
   assert_non_null(d);
@@ -268,6 +302,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_restarted_client_gets_a_new_session, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resumption_in_memory, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resumption_across_restart, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_handshakes_in_progress_are_bounded, setup, teardown),
       cmocka_unit_test(test_bad_credentials_fail_when_set),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
