@@ -280,6 +280,8 @@ static void explain_failure(const request_args_t *a, coap_context_t *ctx, int rc
   }
   if (rc <= COAP_E_URI_SCHEME && rc >= COAP_E_URI_ENCODING) {
     cli_error("bad URI '%s': %s", a->uri, coap_strerror(rc));
+    fprintf(stderr, "usage: coaps %s coap[s]://host[:port]/path[?query] [options]\n",
+            coap_code_name(a->method));
     return;
   }
   cli_error("%s: %s", a->uri, coap_strerror(rc));
