@@ -82,6 +82,22 @@ int coap_dtls_set_verify_peer_name(coap_dtls_context_t *d, int on);
  * secret: the file is created mode 0600. */
 int coap_dtls_set_session_file(coap_dtls_context_t *d, const char *path);
 
+/* ---- raw public keys (RFC 7250) ---- */
+
+/* Authenticate with a bare key instead of a certificate: |key_file| is an
+ * EC P-256 private key (PEM or DER); its public key is derived from it. */
+int coap_dtls_set_rpk(coap_dtls_context_t *d, const char *key_file);
+/* Trust the peer whose public key is in |spki_file| (a PEM "PUBLIC KEY" or
+ * DER SubjectPublicKeyInfo). Repeatable. A server with such a list asks
+ * clients for their key (optional unless coap_dtls_set_client_cert says
+ * required). A peer presenting any other raw
+ * key is refused, and the error shows that key's SHA-256 fingerprint so it
+ * can be pinned. */
+int coap_dtls_add_trusted_rpk(coap_dtls_context_t *d, const char *spki_file);
+/* "sha256:ab:cd:..." of the own raw public key into |buf|; 0 or an error
+ * when no RPK is set. */
+int coap_dtls_rpk_fingerprint(const coap_dtls_context_t *d, char *buf, size_t cap);
+
 /* ---- transport tuning ---- */
 
 /* Path MTU for handshake fragmentation (default 1280). */
@@ -99,10 +115,11 @@ int coap_dtls_set_max_handshakes(coap_dtls_context_t *d, unsigned max);
  * CCM_8 first). Checked at once. */
 int coap_dtls_set_priority(coap_dtls_context_t *d, const char *priority);
 
-/* True when |d| has something to authenticate a server with (a PSK, or a
- * CA) — what a coaps:// request needs. */
+/* True when |d| has something to authenticate a server with (a PSK, a CA,
+ * or a trusted raw public key) — what a coaps:// request needs. */
 int coap_dtls_can_connect(const coap_dtls_context_t *d);
-/* True when |d| can serve coaps:// (a PSK table or a certificate). */
+/* True when |d| can serve coaps:// (a PSK table, a certificate or a raw
+ * public key). */
 int coap_dtls_can_serve(const coap_dtls_context_t *d);
 
 #ifdef __cplusplus

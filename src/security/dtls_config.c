@@ -68,6 +68,7 @@ static void psk_entry_clear(psk_entry_t *e) {
 void coap_dtls_context_free(coap_dtls_context_t *d) {
   if (!d) return;
   coap_dtls_cache_clear(d);
+  coap_dtls_rpk_clear(d);
   for (size_t i = 0; i < d->n_psk; i++) psk_entry_clear(&d->psk[i]);
   free(d->psk);
   free(d->psk_hint);
@@ -192,7 +193,7 @@ static int check_readable(coap_dtls_context_t *d, const char *what, const char *
   return 0;
 }
 
-static int ensure_cert_credentials(coap_dtls_context_t *d) {
+int coap_dtls_ensure_cert_credentials(coap_dtls_context_t *d) {
   if (d->cert) return 0;
   if (gnutls_certificate_allocate_credentials(&d->cert) < 0) return COAP_E_NOMEM;
   gnutls_certificate_set_verify_function(d->cert, coap_dtls_verify_peer);
@@ -205,7 +206,7 @@ int coap_dtls_set_cert(coap_dtls_context_t *d, const char *cert_file,
   int rc;
   if ((rc = check_readable(d, "certificate", cert_file)) < 0 ||
       (rc = check_readable(d, "private key", key_file)) < 0 ||
-      (rc = ensure_cert_credentials(d)) < 0)
+      (rc = coap_dtls_ensure_cert_credentials(d)) < 0)
     return rc;
   rc = gnutls_certificate_set_x509_key_file2(d->cert, cert_file, key_file,
                                              GNUTLS_X509_FMT_PEM, key_password, 0);
@@ -227,7 +228,7 @@ int coap_dtls_set_cert(coap_dtls_context_t *d, const char *cert_file,
 int coap_dtls_set_ca(coap_dtls_context_t *d, const char *ca) {
   if (!d) return COAP_E_INVALID_ARG;
   int rc;
-  if ((rc = check_readable(d, "CA", ca)) < 0 || (rc = ensure_cert_credentials(d)) < 0)
+  if ((rc = check_readable(d, "CA", ca)) < 0 || (rc = coap_dtls_ensure_cert_credentials(d)) < 0)
     return rc;
   struct stat st;
   int n;
@@ -294,9 +295,9 @@ int coap_dtls_set_priority(coap_dtls_context_t *d, const char *priority) {
 }
 
 int coap_dtls_can_connect(const coap_dtls_context_t *d) {
-  return d && (d->n_psk > 0 || d->has_ca);
+  return d && (d->n_psk > 0 || d->has_ca || d->n_trusted_rpk > 0);
 }
 
 int coap_dtls_can_serve(const coap_dtls_context_t *d) {
-  return d && (d->n_psk > 0 || d->has_cert);
+  return d && (d->n_psk > 0 || d->has_cert || d->has_rpk);
 }

@@ -32,7 +32,10 @@ struct coap_dtls_context {
   gnutls_psk_server_credentials_t psk_server;
   gnutls_psk_client_credentials_t psk_client;
   gnutls_certificate_credentials_t cert;
-  int has_cert, has_ca;
+  int has_cert, has_ca, has_rpk;
+  gnutls_datum_t own_spki;        /* DER, for the fingerprint */
+  gnutls_datum_t *trusted_rpk;    /* DER SubjectPublicKeyInfo each */
+  size_t n_trusted_rpk;
   coap_dtls_client_cert_t client_cert;
   int client_cert_explicit;
   int verify_name;
@@ -46,8 +49,16 @@ struct coap_dtls_context {
   char error[512];
 };
 
+/* Certificate credentials (with our verify callback), made on first use. */
+int coap_dtls_ensure_cert_credentials(coap_dtls_context_t *d);
+
 /* The certificate verify callback installed on the credentials. */
 int coap_dtls_verify_peer(gnutls_session_t tls);
+
+/* "sha256:aa:bb:..." of a DER SubjectPublicKeyInfo. */
+void coap_dtls_spki_fingerprint(const gnutls_datum_t *spki, char *buf, size_t cap);
+void coap_dtls_rpk_clear(coap_dtls_context_t *d);
+int coap_dtls_rpk_trusted(const coap_dtls_context_t *d, const uint8_t *spki, size_t len);
 
 /* Resumption data for |server_name| (NULL when none), and storing it. */
 const gnutls_datum_t *coap_dtls_cache_find(coap_dtls_context_t *d, const char *server_name);

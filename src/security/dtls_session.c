@@ -27,6 +27,7 @@ struct coap_dtls_session {
   unsigned verify_status;   /* GnuTLS status bits when the peer's
                                certificate was rejected */
   int no_peer_cert;         /* rejected because none was sent */
+  char untrusted_rpk[112];  /* fingerprint of a raw key not in the list */
   char server_name[256];
   char error[384];
 };
@@ -102,6 +103,12 @@ static void describe_alert(coap_dtls_session_t *s) {
 static void describe_verification(coap_dtls_session_t *s) {
   unsigned status = s->verify_status;
   gnutls_datum_t text = {NULL, 0};
+  if (s->untrusted_rpk[0]) {
+    say(s, "the %s raw public key is not trusted here (%s); pin it with "
+           "coap_dtls_add_trusted_rpk / --trust-rpk if it is the right peer",
+        s->client ? "server's" : "client's", s->untrusted_rpk);
+    return;
+  }
   if (s->no_peer_cert) {
     say(s, s->client ? "the server sent no certificate"
                      : "the client sent no certificate, and one is required");
@@ -161,7 +168,12 @@ int coap_dtls_verify_peer(gnutls_session_t tls) {
   coap_dtls_session_t *s = gnutls_transport_get_ptr(tls);
   const coap_dtls_context_t *d = s->d;
   unsigned n = 0;
-  gnutls_certificate_get_peers(tls, &n);
+  const gnutls_datum_t *peers = gnutls_certificate_get_peers(tls, &n);
+  if (n > 0 && gnutls_certificate_type_get2(tls, GNUTLS_CTYPE_PEERS) == GNUTLS_CRT_RAWPK) {
+    if (coap_dtls_rpk_trusted(d, peers[0].data, peers[0].size)) return 0;
+    coap_dtls_spki_fingerprint(&peers[0], s->untrusted_rpk, sizeof s->untrusted_rpk);
+    return -1;
+  }
   if (n == 0) {
     int required = s->client || d->client_cert == COAP_DTLS_CLIENT_CERT_REQUIRED;
     s->no_peer_cert = required;
@@ -199,6 +211,7 @@ static int session_init(coap_dtls_context_t *d, int client,
   s->deadline = now + d->total_ms;
   s->next_retransmit = UINT64_MAX;
   unsigned flags = (client ? GNUTLS_CLIENT : GNUTLS_SERVER) | GNUTLS_DATAGRAM | GNUTLS_NONBLOCK;
+  if (d->has_rpk || d->n_trusted_rpk) flags |= GNUTLS_ENABLE_RAWPK;
   if (gnutls_init(&s->tls, flags) < 0) {
     free(s);
     return COAP_E_NOMEM;
@@ -254,7 +267,7 @@ int coap_dtls_session_new_server(coap_dtls_context_t *d,
   coap_dtls_session_t *s;
   int rc = session_init(d, 0, cb, user, now, &s);
   if (rc < 0) return rc;
-  if (d->cert && d->has_ca && d->client_cert != COAP_DTLS_CLIENT_CERT_NONE)
+  if (d->cert && (d->has_ca || d->n_trusted_rpk) && d->client_cert != COAP_DTLS_CLIENT_CERT_NONE)
     gnutls_certificate_server_set_request(
         s->tls, d->client_cert == COAP_DTLS_CLIENT_CERT_REQUIRED ? GNUTLS_CERT_REQUIRE
                                                                  : GNUTLS_CERT_REQUEST);

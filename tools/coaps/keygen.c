@@ -34,6 +34,8 @@ static void keygen_usage(FILE *out) {
           "  server-cert.pem, server-key.pem  signed by the CA; names: each --host\n"
           "                                   (default localhost), 127.0.0.1, ::1\n"
           "  client-cert.pem, client-key.pem  signed by the CA (CN coaps-client)\n"
+          "  rpk-server-key.pem, rpk-server-pub.pem  raw public key pairs (RFC 7250)\n"
+          "  rpk-client-key.pem, rpk-client-pub.pem  (the -pub files are what peers pin)\n"
           "  psk.txt                          identity coaps-demo and a random key (hex)\n"
           "Valid from an hour ago for %d days. Existing files are kept unless --force.\n",
           VALID_DAYS);
@@ -127,6 +129,32 @@ static int export_pair(const keygen_args_t *a, const char *cert_name, gnutls_x50
   return write_datum(a, key_name, &d, 0600);
 }
 
+/* An EC P-256 key pair for raw public keys: the private key and its
+ * SubjectPublicKeyInfo ("PUBLIC KEY"), the file a peer pins. */
+static int write_rpk_pair(const keygen_args_t *a, const char *who) {
+  gnutls_x509_privkey_t key = NULL;
+  gnutls_privkey_t abstract = NULL;
+  gnutls_pubkey_t pub = NULL;
+  gnutls_datum_t d;
+  char key_name[64], pub_name[64];
+  snprintf(key_name, sizeof key_name, "rpk-%s-key.pem", who);
+  snprintf(pub_name, sizeof pub_name, "rpk-%s-pub.pem", who);
+  int rc = new_key(&key) < 0 || gnutls_privkey_init(&abstract) < 0 ||
+                   gnutls_privkey_import_x509(abstract, key, 0) < 0 ||
+                   gnutls_pubkey_init(&pub) < 0 ||
+                   gnutls_pubkey_import_privkey(pub, abstract, 0, 0) < 0
+               ? -1
+               : 0;
+  if (rc == 0 && gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &d) < 0) rc = -1;
+  if (rc == 0) rc = write_datum(a, key_name, &d, 0600);
+  if (rc == 0 && gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_PEM, &d) < 0) rc = -1;
+  if (rc == 0) rc = write_datum(a, pub_name, &d, 0644);
+  if (pub) gnutls_pubkey_deinit(pub);
+  if (abstract) gnutls_privkey_deinit(abstract);
+  if (key) gnutls_x509_privkey_deinit(key);
+  return rc;
+}
+
 static int write_psk(const keygen_args_t *a) {
   uint8_t key[16];
   char text[128];
@@ -151,6 +179,7 @@ static int generate(const keygen_args_t *a) {
   if ((rc = export_pair(a, "ca-cert.pem", ca, "ca-key.pem", ca_key)) < 0 ||
       (rc = export_pair(a, "server-cert.pem", srv, "server-key.pem", srv_key)) < 0 ||
       (rc = export_pair(a, "client-cert.pem", cli, "client-key.pem", cli_key)) < 0 ||
+      (rc = write_rpk_pair(a, "server")) < 0 || (rc = write_rpk_pair(a, "client")) < 0 ||
       (rc = write_psk(a)) < 0)
     goto out;
 out:

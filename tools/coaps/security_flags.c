@@ -12,7 +12,9 @@ enum {
   OPT_CACERT,
   OPT_REQUIRE_CLIENT_CERT,
   OPT_SESSION,
-  OPT_MTU
+  OPT_MTU,
+  OPT_RPK,
+  OPT_TRUST_RPK
 };
 
 static const struct option security_options[] = {
@@ -25,6 +27,8 @@ static const struct option security_options[] = {
     {"require-client-cert", no_argument, NULL, OPT_REQUIRE_CLIENT_CERT},
     {"session", required_argument, NULL, OPT_SESSION},
     {"mtu", required_argument, NULL, OPT_MTU},
+    {"rpk", no_argument, NULL, OPT_RPK},
+    {"trust-rpk", required_argument, NULL, OPT_TRUST_RPK},
 };
 
 size_t security_options_merge(struct option *dst, size_t n, size_t cap) {
@@ -44,6 +48,14 @@ int security_flags_take(security_flags_t *f, int id, const char *arg) {
     case OPT_CACERT: f->cacert = arg; break;
     case OPT_REQUIRE_CLIENT_CERT: f->client_cert_required = 1; break;
     case OPT_SESSION: f->session_file = arg; break;
+    case OPT_RPK: f->rpk = 1; break;
+    case OPT_TRUST_RPK:
+      if (f->n_trust_rpk == sizeof f->trust_rpk / sizeof f->trust_rpk[0]) {
+        cli_error("at most %zu --trust-rpk keys", sizeof f->trust_rpk / sizeof f->trust_rpk[0]);
+        return -1;
+      }
+      f->trust_rpk[f->n_trust_rpk++] = arg;
+      break;
     case OPT_MTU: f->mtu = strtol(arg, NULL, 10) > 0 ? strtol(arg, NULL, 10) : -1; break;
     default: return 0;
   }
@@ -60,6 +72,8 @@ void security_flags_usage(FILE *out, int server) {
           "      --cert FILE          own certificate chain (PEM or DER)\n"
           "      --key FILE           private key of --cert\n"
           "      --cacert FILE|DIR    CA certificates that verify the %s\n"
+          "      --rpk                use --key as a raw public key (RFC 7250), no certificate\n"
+          "      --trust-rpk FILE     trust the peer with this public key (PEM); repeatable\n"
           "      --mtu N              path MTU for handshake fragmentation (default 1280)\n",
           server ? "client's certificate (asked for, verified when sent)"
                  : "server (chain, dates and the URI's host name)");
@@ -82,11 +96,13 @@ int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int ser
   if (f->psk_identity && !f->psk && !f->psk_hex)
     return usage_error("--psk-identity needs --psk or --psk-hex too");
   if (f->psk && f->psk_hex) return usage_error("give --psk or --psk-hex, not both");
-  if (!f->cert != !f->key) return usage_error("--cert and --key go together");
+  if (f->rpk && f->cert) return usage_error("--rpk uses --key alone: drop --cert");
+  if (f->rpk && !f->key) return usage_error("--rpk needs --key FILE (an EC P-256 private key)");
+  if (!f->rpk && !f->cert != !f->key) return usage_error("--cert and --key go together");
   if (f->mtu < 0 || f->mtu > 65535 || (f->mtu && f->mtu < 256))
     return usage_error("--mtu wants a number of bytes from 256 to 65535");
   if (server && f->session_file) return usage_error("--session is a client option");
-  if (f->session_file && !f->psk_identity && !f->cacert)
+  if (f->session_file && !f->psk_identity && !f->cacert && !f->n_trust_rpk)
     return usage_error("--session needs credentials (--psk-identity or --cacert) to resume");
   if (server && f->client_cert_required && !f->cacert)
     return usage_error("--require-client-cert needs --cacert to verify them with");
@@ -102,6 +118,9 @@ int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int ser
   else if (f->psk_hex)
     rc = coap_dtls_set_psk_hex(d, f->psk_identity, f->psk_hex);
   if (rc == 0 && f->cert) rc = coap_dtls_set_cert(d, f->cert, f->key, NULL);
+  if (rc == 0 && f->rpk) rc = coap_dtls_set_rpk(d, f->key);
+  for (size_t i = 0; rc == 0 && i < f->n_trust_rpk; i++)
+    rc = coap_dtls_add_trusted_rpk(d, f->trust_rpk[i]);
   if (rc == 0 && f->cacert) rc = coap_dtls_set_ca(d, f->cacert);
   if (rc == 0 && f->mtu) rc = coap_dtls_set_mtu(d, (unsigned)f->mtu);
   if (rc == 0 && f->session_file) rc = coap_dtls_set_session_file(d, f->session_file);

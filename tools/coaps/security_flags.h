@@ -10,6 +10,9 @@ typedef struct security_flags {
   const char *psk_identity, *psk, *psk_hex;
   const char *cert, *key, *cacert;
   const char *session_file;
+  int rpk;
+  const char *trust_rpk[8];
+  size_t n_trust_rpk;
   long mtu;
   int client_cert_required;
   int any;
@@ -19,7 +22,8 @@ typedef struct security_flags {
  * all-zero entry; merge into a command's table with security_options_merge. */
 #define SECURITY_OPTION_FIRST 0x100
 size_t security_options_merge(struct option *dst, size_t n, size_t cap);
-/* Handle option |id| if it is one of ours: 1 handled, 0 not ours. */
+/* Handle option |id| if it is one of ours: 1 handled, 0 not ours, -1
+ * ours but refused (too many --trust-rpk). */
 int security_flags_take(security_flags_t *f, int id, const char *arg);
 /* Help text lines for the flags. */
 void security_flags_usage(FILE *out, int server);

@@ -75,7 +75,9 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv) {
       case 'v': a->verbose++; break;
       case 'h': return 1;
       default:
-        if (security_flags_take(&a->sec, c, optarg)) break;
+        int taken = security_flags_take(&a->sec, c, optarg);
+        if (taken > 0) break;
+        if (taken < 0) return -1;
         cli_error("unknown or incomplete option '%s'", argv[optind - 1]);
         return -1;
     }
@@ -115,6 +117,9 @@ static void print_hints(const serve_args_t *a, uint16_t port, uint16_t dtls_port
   if (a->sec.cert)
     printf("  coaps get coaps://localhost%s/temp --cacert <the CA that signed %s>\n", dp,
            a->sec.cert);
+  if (a->sec.rpk)
+    printf("  coaps get coaps://127.0.0.1%s/temp --trust-rpk <the public key of %s>\n", dp,
+           a->sec.key);
 }
 
 int cmd_serve(int argc, char **argv) {
