@@ -18,6 +18,10 @@ typedef struct peer_dtls {
   coap_dtls_session_t *session;
   coap_timer_t timer;
   int counted;       /* a server handshake counted as in progress */
+  /* Client: detecting a server that lost our session (it restarted). */
+  uint64_t unanswered_since; /* first send since the peer last spoke, 0: none */
+  int reconnected;           /* a fresh handshake was tried for this silence */
+  char server_name[256];
   uint8_t *pending[PENDING_MAX];
   size_t pending_len[PENDING_MAX];
   size_t n_pending;
@@ -91,6 +95,17 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
   coap_peer_t *peer = pd->peer;
   const char *why = coap_dtls_session_error(pd->session);
   int client = coap_dtls_session_is_client(pd->session);
+  if (client && err == COAP_E_DTLS_CLOSED && !coap_exch_peer_idle(&peer->exch)) {
+    /* The server closed (e.g. a graceful restart) while we still have
+     * requests out: carry on over a new session; their retransmissions
+     * go out on it. */
+    char name[sizeof pd->server_name];
+    memcpy(name, pd->server_name, sizeof name);
+    coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
+              "server closed the DTLS session with requests outstanding: new handshake");
+    coap_secure_peer_free(ctx, peer, 0);
+    if (coap_secure_connect(ctx, peer, name, now) == 0) return;
+  }
   snprintf(ctx->last_error, sizeof ctx->last_error, "%s", why);
   if (err != COAP_E_DTLS_CLOSED) ctx->dtls_failures++;
   coap_logf(&ctx->log, err == COAP_E_DTLS_CLOSED ? COAP_LOG_INFO : COAP_LOG_WARNING,
@@ -153,6 +168,7 @@ int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer,
   peer_dtls_t *pd = peer_dtls_new(ctx, peer);
   if (!pd) return COAP_E_NOMEM;
   peer->security = pd;
+  snprintf(pd->server_name, sizeof pd->server_name, "%s", server_name ? server_name : "");
   int rc = coap_dtls_session_new_client(ctx->dtls, server_name, &session_cb, pd, now,
                                         &pd->session);
   if (rc < 0) {
@@ -164,12 +180,35 @@ int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer,
   return 0;
 }
 
-int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data,
-                     size_t len) {
-  peer_dtls_t *pd = peer->security;
-  if (!pd) return COAP_E_STATE; /* no session: the datagram is dropped */
-  if (coap_dtls_session_established(pd->session))
-    return coap_dtls_session_write(pd->session, data, len);
+static int queue_pending(peer_dtls_t *pd, const uint8_t *data, size_t len);
+
+/* The server has said nothing for an ACK timeout although we keep
+ * sending: it may have restarted and dropped our session, and it drops
+ * our records silently (it can do nothing else). Start a fresh handshake
+ * once per such silence; the datagram goes out on the new session. */
+static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len) {
+  coap_context_t *ctx = pd->ctx;
+  uint64_t now = ctx->now;
+  if (!pd->unanswered_since) {
+    pd->unanswered_since = now ? now : 1;
+    return 0;
+  }
+  if (pd->reconnected || now - pd->unanswered_since < ctx->cfg.tx.ack_timeout_ms) return 0;
+  coap_dtls_session_t *fresh;
+  if (coap_dtls_session_new_client(ctx->dtls, pd->server_name, &session_cb, pd, now, &fresh) < 0)
+    return 0;
+  coap_logf(&ctx->log, COAP_LOG_INFO, pd->peer->name,
+            "no answer on the DTLS session for %llu ms: new handshake (server restarted?)",
+            (unsigned long long)(now - pd->unanswered_since));
+  coap_dtls_session_free(pd->session);
+  pd->session = fresh;
+  pd->reconnected = 1;
+  arm_timer(pd);
+  queue_pending(pd, data, len);
+  return 1;
+}
+
+static int queue_pending(peer_dtls_t *pd, const uint8_t *data, size_t len) {
   if (pd->n_pending == PENDING_MAX) return COAP_E_LIMIT;
   uint8_t *copy = malloc(len);
   if (!copy) return COAP_E_NOMEM;
@@ -177,6 +216,18 @@ int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data
   pd->pending[pd->n_pending] = copy;
   pd->pending_len[pd->n_pending++] = len;
   return 0;
+}
+
+int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data,
+                     size_t len) {
+  peer_dtls_t *pd = peer->security;
+  if (!pd) return COAP_E_STATE; /* no session: the datagram is dropped */
+  if (coap_dtls_session_established(pd->session)) {
+    if (coap_dtls_session_is_client(pd->session) && reconnect_if_silent(pd, data, len))
+      return 0;
+    return coap_dtls_session_write(pd->session, data, len);
+  }
+  return queue_pending(pd, data, len);
 }
 
 /* ---- input ---- */
@@ -254,6 +305,8 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep,
   }
   if (!pd) return accept_new(ctx, ep, from, data, len, now);
   peer->last_active = now;
+  pd->unanswered_since = 0; /* the peer spoke */
+  pd->reconnected = 0;
   int rc = coap_dtls_session_input(pd->session, data, len, now);
   if (rc < 0)
     session_ended(pd, rc, now);

@@ -184,6 +184,38 @@ static void test_restarted_client_gets_a_new_session(void **state) {
   assert_int_equal(handler_calls, 2);
 }
 
+static int server_silenced;
+static int silence_server(void *user, const simnet_node_t *from, const coap_address_t *to,
+                          const uint8_t *data, size_t len, unsigned seq) {
+  return server_silenced && from == server;
+}
+
+/* |crash|: the old server's close_notify never arrives. */
+static void server_restart_case(int crash) {
+  set_psk(client->ctx, "device-1", "0123456789abcdef");
+  net.filter = silence_server;
+  reply_box_t b;
+  get(&b);
+  assert_int_equal(b.code, COAP_CONTENT);
+  /* The server restarts: same address, new process, no sessions. */
+  server_silenced = crash;
+  assert_int_equal(simnet_node_restart(server), 0);
+  server_silenced = 0;
+  set_psk(server->ctx, "device-1", "0123456789abcdef");
+  coap_resource_t *r = coap_resource_add(server->ctx, "hello");
+  coap_resource_set_handler(r, COAP_GET, hello, NULL);
+  get(&b);
+  assert_int_equal(b.status, 0);
+  assert_int_equal(b.code, COAP_CONTENT);
+  coap_stats_t st;
+  coap_context_get_stats(client->ctx, &st);
+  assert_int_equal(st.dtls_handshakes, 2); /* a new handshake carried it */
+  assert_int_equal(handler_calls, 2);
+}
+
+static void test_client_survives_server_restart(void **state) { server_restart_case(0); }
+static void test_client_survives_server_crash(void **state) { server_restart_case(1); }
+
 static void test_resumption_in_memory(void **state) {
   coap_context_config_t cfg;
   coap_context_config_default(&cfg);
@@ -300,6 +332,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_unknown_identity_is_explained, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_credentials_sends_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restarted_client_gets_a_new_session, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_client_survives_server_restart, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_client_survives_server_crash, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resumption_in_memory, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resumption_across_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_handshakes_in_progress_are_bounded, setup, teardown),
