@@ -169,12 +169,13 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
       case 'v': a->verbose++; break;
       case 'q': a->quiet = 1; break;
       case 'h': return 1;
-      default:
+      default: {
         int taken = security_flags_take(&a->sec, c, optarg);
         if (taken > 0) break;
         if (taken < 0) return -1;
         cli_error("unknown or incomplete option '%s'", argv[optind - 1]);
         return -1;
+      }
     }
   }
   /* GNU getopt moves the non-option arguments to the end: the URI. */

@@ -74,12 +74,13 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv) {
       case 'a': a->address = optarg; break;
       case 'v': a->verbose++; break;
       case 'h': return 1;
-      default:
+      default: {
         int taken = security_flags_take(&a->sec, c, optarg);
         if (taken > 0) break;
         if (taken < 0) return -1;
         cli_error("unknown or incomplete option '%s'", argv[optind - 1]);
         return -1;
+      }
     }
   }
   if (optind < argc) {
