@@ -47,6 +47,15 @@ int coap_dtls_set_psk(coap_dtls_context_t *d, const uint8_t *identity,
 /* The same with the key in hex ("00a1ff..."). */
 int coap_dtls_set_psk_hex(coap_dtls_context_t *d, const char *identity,
                           const char *hex_key);
+/* Server: look up keys of identities not in the table (e.g. from a
+ * device database). Write the key for |identity| into |key| (|cap| bytes)
+ * and return its length, or return a negative value for an unknown
+ * identity (the handshake fails). */
+typedef int (*coap_dtls_psk_lookup_fn)(void *user, const char *identity,
+                                       uint8_t *key, size_t cap);
+int coap_dtls_set_psk_lookup(coap_dtls_context_t *d, coap_dtls_psk_lookup_fn fn,
+                             void *user);
+
 /* Identity hint a server sends (optional). */
 int coap_dtls_set_psk_hint(coap_dtls_context_t *d, const char *hint);
 
@@ -94,6 +103,12 @@ int coap_dtls_set_rpk(coap_dtls_context_t *d, const char *key_file);
  * key is refused, and the error shows that key's SHA-256 fingerprint so it
  * can be pinned. */
 int coap_dtls_add_trusted_rpk(coap_dtls_context_t *d, const char *spki_file);
+/* Decide about a raw public key not in the trust list: |spki| is its DER
+ * SubjectPublicKeyInfo, |fingerprint| "sha256:..". Return 1 to accept. */
+typedef int (*coap_dtls_rpk_verify_fn)(void *user, const uint8_t *spki, size_t len,
+                                       const char *fingerprint);
+int coap_dtls_set_rpk_verify(coap_dtls_context_t *d, coap_dtls_rpk_verify_fn fn,
+                             void *user);
 /* "sha256:ab:cd:..." of the own raw public key into |buf|; 0 or an error
  * when no RPK is set. */
 int coap_dtls_rpk_fingerprint(const coap_dtls_context_t *d, char *buf, size_t cap);
@@ -118,6 +133,7 @@ int coap_dtls_set_priority(coap_dtls_context_t *d, const char *priority);
 /* True when |d| has something to authenticate a server with (a PSK, a CA,
  * or a trusted raw public key) — what a coaps:// request needs. */
 int coap_dtls_can_connect(const coap_dtls_context_t *d);
+/* (A context whose only trust is an RPK verify callback can connect too.) */
 /* True when |d| can serve coaps:// (a PSK table, a certificate or a raw
  * public key). */
 int coap_dtls_can_serve(const coap_dtls_context_t *d);

@@ -105,6 +105,18 @@ static int server_psk_lookup(gnutls_session_t session, const char *username,
                              gnutls_datum_t *key) {
   const coap_dtls_context_t *d = gnutls_session_get_ptr(session);
   const psk_entry_t *e = d ? coap_dtls_psk_find(d, username) : NULL;
+  if (!e && d && d->psk_lookup) {
+    uint8_t buf[64];
+    int n = d->psk_lookup(d->psk_lookup_user, username, buf, sizeof buf);
+    if (n <= 0 || (size_t)n > sizeof buf || !(key->data = gnutls_malloc((size_t)n))) {
+      coap_memzero(buf, sizeof buf);
+      return -1;
+    }
+    memcpy(key->data, buf, (size_t)n);
+    key->size = (unsigned)n;
+    coap_memzero(buf, sizeof buf);
+    return 0;
+  }
   if (!e) return -1; /* unknown identity: the handshake fails */
   key->data = gnutls_malloc(e->key_len);
   if (!key->data) return -1;
@@ -173,6 +185,16 @@ int coap_dtls_set_psk_hex(coap_dtls_context_t *d, const char *identity,
   int rc = coap_dtls_set_psk(d, (const uint8_t *)identity, key, n / 2);
   coap_memzero(key, sizeof key);
   return rc;
+}
+
+int coap_dtls_set_psk_lookup(coap_dtls_context_t *d, coap_dtls_psk_lookup_fn fn,
+                             void *user) {
+  if (!d) return COAP_E_INVALID_ARG;
+  int rc = ensure_psk_credentials(d);
+  if (rc < 0) return rc;
+  d->psk_lookup = fn;
+  d->psk_lookup_user = user;
+  return 0;
 }
 
 int coap_dtls_set_psk_hint(coap_dtls_context_t *d, const char *hint) {
@@ -295,9 +317,9 @@ int coap_dtls_set_priority(coap_dtls_context_t *d, const char *priority) {
 }
 
 int coap_dtls_can_connect(const coap_dtls_context_t *d) {
-  return d && (d->n_psk > 0 || d->has_ca || d->n_trusted_rpk > 0);
+  return d && (d->n_psk > 0 || d->has_ca || d->n_trusted_rpk > 0 || d->rpk_verify);
 }
 
 int coap_dtls_can_serve(const coap_dtls_context_t *d) {
-  return d && (d->n_psk > 0 || d->has_cert || d->has_rpk);
+  return d && (d->n_psk > 0 || d->psk_lookup || d->has_cert || d->has_rpk);
 }

@@ -36,6 +36,10 @@ struct coap_dtls_context {
   gnutls_datum_t own_spki;        /* DER, for the fingerprint */
   gnutls_datum_t *trusted_rpk;    /* DER SubjectPublicKeyInfo each */
   size_t n_trusted_rpk;
+  coap_dtls_rpk_verify_fn rpk_verify;
+  void *rpk_verify_user;
+  coap_dtls_psk_lookup_fn psk_lookup;
+  void *psk_lookup_user;
   coap_dtls_client_cert_t client_cert;
   int client_cert_explicit;
   int verify_name;

@@ -122,6 +122,20 @@ int coap_dtls_rpk_trusted(const coap_dtls_context_t *d, const uint8_t *spki, siz
   for (size_t i = 0; i < d->n_trusted_rpk; i++)
     if (d->trusted_rpk[i].size == len && coap_ct_memcmp(d->trusted_rpk[i].data, spki, len) == 0)
       return 1;
+  if (!d->rpk_verify) return 0;
+  char fp[112];
+  gnutls_datum_t key = {(unsigned char *)spki, (unsigned)len};
+  coap_dtls_spki_fingerprint(&key, fp, sizeof fp);
+  return d->rpk_verify(d->rpk_verify_user, spki, len, fp) == 1;
+}
+
+int coap_dtls_set_rpk_verify(coap_dtls_context_t *d, coap_dtls_rpk_verify_fn fn, void *user) {
+  if (!d) return COAP_E_INVALID_ARG;
+  int rc = coap_dtls_ensure_cert_credentials(d);
+  if (rc < 0) return rc;
+  d->rpk_verify = fn;
+  d->rpk_verify_user = user;
+  if (fn && !d->client_cert_explicit) d->client_cert = COAP_DTLS_CLIENT_CERT_OPTIONAL;
   return 0;
 }
 

@@ -28,6 +28,7 @@ struct coap_dtls_session {
                                certificate was rejected */
   int no_peer_cert;         /* rejected because none was sent */
   char untrusted_rpk[112];  /* fingerprint of a raw key not in the list */
+  char peer_rpk[112];       /* fingerprint of the peer's accepted raw key */
   char server_name[256];
   char error[384];
 };
@@ -170,7 +171,10 @@ int coap_dtls_verify_peer(gnutls_session_t tls) {
   unsigned n = 0;
   const gnutls_datum_t *peers = gnutls_certificate_get_peers(tls, &n);
   if (n > 0 && gnutls_certificate_type_get2(tls, GNUTLS_CTYPE_PEERS) == GNUTLS_CRT_RAWPK) {
-    if (coap_dtls_rpk_trusted(d, peers[0].data, peers[0].size)) return 0;
+    if (coap_dtls_rpk_trusted(d, peers[0].data, peers[0].size)) {
+      coap_dtls_spki_fingerprint(&peers[0], s->peer_rpk, sizeof s->peer_rpk);
+      return 0;
+    }
     coap_dtls_spki_fingerprint(&peers[0], s->untrusted_rpk, sizeof s->untrusted_rpk);
     return -1;
   }
@@ -179,7 +183,7 @@ int coap_dtls_verify_peer(gnutls_session_t tls) {
     s->no_peer_cert = required;
     return required ? -1 : 0;
   }
-  if (!d->has_ca) {
+  if (!d->has_ca) { /* an X.509 certificate and no CA to check it with */
     s->verify_status = GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNER_NOT_FOUND;
     return -1;
   }
@@ -211,7 +215,7 @@ static int session_init(coap_dtls_context_t *d, int client,
   s->deadline = now + d->total_ms;
   s->next_retransmit = UINT64_MAX;
   unsigned flags = (client ? GNUTLS_CLIENT : GNUTLS_SERVER) | GNUTLS_DATAGRAM | GNUTLS_NONBLOCK;
-  if (d->has_rpk || d->n_trusted_rpk) flags |= GNUTLS_ENABLE_RAWPK;
+  if (d->has_rpk || d->n_trusted_rpk || d->rpk_verify) flags |= GNUTLS_ENABLE_RAWPK;
   if (gnutls_init(&s->tls, flags) < 0) {
     free(s);
     return COAP_E_NOMEM;
@@ -224,7 +228,8 @@ static int session_init(coap_dtls_context_t *d, int client,
   gnutls_dtls_set_mtu(s->tls, d->mtu);
   gnutls_dtls_set_timeouts(s->tls, d->retransmit_ms, d->total_ms);
   int rc = gnutls_priority_set(s->tls, d->priority);
-  if (rc >= 0 && d->n_psk)
+  /* A client needs its own identity; a server a table or a lookup. */
+  if (rc >= 0 && (d->n_psk || (!client && d->psk_lookup)))
     rc = gnutls_credentials_set(s->tls, GNUTLS_CRD_PSK,
                                 client ? (void *)d->psk_client : (void *)d->psk_server);
   if (rc >= 0 && d->cert) rc = gnutls_credentials_set(s->tls, GNUTLS_CRD_CERTIFICATE, d->cert);
@@ -267,7 +272,8 @@ int coap_dtls_session_new_server(coap_dtls_context_t *d,
   coap_dtls_session_t *s;
   int rc = session_init(d, 0, cb, user, now, &s);
   if (rc < 0) return rc;
-  if (d->cert && (d->has_ca || d->n_trusted_rpk) && d->client_cert != COAP_DTLS_CLIENT_CERT_NONE)
+  if (d->cert && (d->has_ca || d->n_trusted_rpk || d->rpk_verify) &&
+      d->client_cert != COAP_DTLS_CLIENT_CERT_NONE)
     gnutls_certificate_server_set_request(
         s->tls, d->client_cert == COAP_DTLS_CLIENT_CERT_REQUIRED ? GNUTLS_CERT_REQUIRE
                                                                  : GNUTLS_CERT_REQUEST);
@@ -303,9 +309,10 @@ static int drive_handshake(coap_dtls_session_t *s, uint64_t now) {
     s->established = 1;
     s->next_retransmit = UINT64_MAX;
     if (s->d->log && coap_log_enabled(s->d->log, COAP_LOG_INFO))
-      coap_logf(s->d->log, COAP_LOG_INFO, NULL, "DTLS %s established: %s%s",
+      coap_logf(s->d->log, COAP_LOG_INFO, NULL, "DTLS %s established: %s%s%s%s",
                 s->client ? "client" : "server", coap_dtls_session_suite(s),
-                coap_dtls_session_resumed(s) ? " (resumed)" : "");
+                coap_dtls_session_resumed(s) ? " (resumed)" : "",
+                s->peer_rpk[0] ? ", peer raw public key " : "", s->peer_rpk);
     if (s->client) remember_session(s);
     if (s->cb.on_established) s->cb.on_established(s->user);
     return 0;

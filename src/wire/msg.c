@@ -45,7 +45,10 @@ static int parse_options(coap_msg_t *msg, const uint8_t *p, const uint8_t *end) 
     if (rc < 0) return rc;
     if ((rc = read_extended(len_nibble, &p, end, &len)) < 0) return rc;
     number += delta;
-    if (number > 0xFFFF || len > (size_t)(end - p)) return COAP_E_BAD_OPTION;
+    /* A length past 65535 (possible with nibble 14) cannot be held in
+     * coap_option_t.length: reject it instead of truncating it. */
+    if (number > 0xFFFF || len > 0xFFFF || len > (size_t)(end - p))
+      return COAP_E_BAD_OPTION;
     if (msg->n_options == COAP_MAX_OPTIONS) return COAP_E_TOO_MANY_OPTIONS;
     coap_option_t *o = &msg->options[msg->n_options++];
     o->number = (uint16_t)number;

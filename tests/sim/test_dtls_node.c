@@ -12,6 +12,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
 #include "coaps/dtls.h"
 #include "support_simnet.h"
 
@@ -295,6 +298,90 @@ static void test_handshakes_in_progress_are_bounded(void **state) {
   assert_false(b.done);
 }
 
+static int lookup_device_key(void *user, const char *identity, uint8_t *key, size_t cap) {
+  (*(int *)user)++;
+  if (strncmp(identity, "dyn-", 4) != 0 || cap < 8) return -1;
+  memcpy(key, "dyn-key!", 8);
+  return 8;
+}
+
+static void test_psk_lookup_callback(void **state) {
+  int lookups = 0;
+  coap_dtls_context_t *d = coap_dtls_new_context(server->ctx);
+  assert_int_equal(coap_dtls_set_psk_lookup(d, lookup_device_key, &lookups), 0);
+  assert_true(coap_dtls_can_serve(d));
+  coap_context_set_dtls_context(server->ctx, d);
+  set_psk(client->ctx, "dyn-42", "dyn-key!");
+  reply_box_t b;
+  get(&b);
+  assert_int_equal(b.code, COAP_CONTENT);
+  assert_true(lookups >= 1);
+  assert_int_equal(simnet_node_restart(client), 0);
+  set_psk(client->ctx, "static-1", "dyn-key!");
+  get(&b);
+  assert_int_equal(b.status, COAP_E_DTLS_HANDSHAKE);
+}
+
+/* Write a fresh EC P-256 private key as PEM to |path|. */
+static void write_p256_key(const char *path) {
+  gnutls_x509_privkey_t key;
+  gnutls_datum_t pem;
+  assert_int_equal(gnutls_x509_privkey_init(&key), 0);
+  assert_int_equal(gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+                       GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0), 0);
+  assert_int_equal(gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &pem), 0);
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(pem.data, 1, pem.size, f), pem.size);
+  fclose(f);
+  gnutls_free(pem.data);
+  gnutls_x509_privkey_deinit(key);
+}
+
+typedef struct rpk_seen {
+  int calls, accept;
+  char fingerprint[128];
+} rpk_seen_t;
+
+static int decide_rpk(void *user, const uint8_t *spki, size_t len, const char *fp) {
+  rpk_seen_t *seen = user;
+  seen->calls++;
+  snprintf(seen->fingerprint, sizeof seen->fingerprint, "%s", fp);
+  return seen->accept;
+}
+
+static void rpk_callback_case(int accept) {
+  char path[] = "/tmp/coaps-rpk-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  write_p256_key(path);
+  coap_dtls_context_t *sd = coap_dtls_new_context(server->ctx);
+  assert_int_equal(coap_dtls_set_rpk(sd, path), 0);
+  unlink(path);
+  char server_fp[128];
+  assert_int_equal(coap_dtls_rpk_fingerprint(sd, server_fp, sizeof server_fp), 0);
+  coap_context_set_dtls_context(server->ctx, sd);
+  rpk_seen_t seen = {.accept = accept};
+  coap_dtls_context_t *cd = coap_dtls_new_context(client->ctx);
+  assert_int_equal(coap_dtls_set_rpk_verify(cd, decide_rpk, &seen), 0);
+  assert_true(coap_dtls_can_connect(cd));
+  coap_context_set_dtls_context(client->ctx, cd);
+  reply_box_t b;
+  get(&b);
+  assert_int_equal(seen.calls, 1);
+  assert_string_equal(seen.fingerprint, server_fp); /* the callback saw the server's key */
+  if (accept) {
+    assert_int_equal(b.code, COAP_CONTENT);
+  } else {
+    assert_int_equal(b.status, COAP_E_DTLS_HANDSHAKE);
+    assert_non_null(strstr(b.detail, server_fp));
+  }
+}
+
+static void test_rpk_verify_callback_accepts(void **state) { rpk_callback_case(1); }
+static void test_rpk_verify_callback_refuses(void **state) { rpk_callback_case(0); }
+
 static void test_bad_credentials_fail_when_set(void **state) {
   coap_dtls_context_t *d = coap_dtls_context_new();
   assert_non_null(d);
@@ -337,6 +424,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_resumption_in_memory, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resumption_across_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_handshakes_in_progress_are_bounded, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_psk_lookup_callback, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rpk_verify_callback_accepts, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rpk_verify_callback_refuses, setup, teardown),
       cmocka_unit_test(test_bad_credentials_fail_when_set),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
