@@ -151,6 +151,26 @@ static void test_retransmission_schedule(void **state) {
   assert_int_equal(net.now - start, 31 * t0);
 }
 
+static void test_tx_params_per_context(void **state) {
+  coap_tx_params_t p;
+  coap_tx_params_default(&p);
+  p.ack_timeout_ms = 500;
+  p.max_retransmit = 2;
+  assert_int_equal(coap_context_set_tx_params(client->ctx, &p), 0);
+  p.nstart = 0;
+  assert_int_equal(coap_context_set_tx_params(client->ctx, &p), COAP_E_INVALID_ARG);
+  drop_all = 1;
+  box_t b;
+  uint64_t start = net.now;
+  send_get(&b);
+  assert_true(simnet_run_until_flag(&net, &b.done, 200000));
+  assert_int_equal(b.status, COAP_E_TIMEOUT);
+  assert_int_equal(n_sent, 3); /* the first try and MAX_RETRANSMIT = 2 */
+  uint64_t t0 = sent[1].at - sent[0].at;
+  assert_true(t0 >= 500 && t0 <= 750);
+  assert_int_equal(net.now - start, 7 * t0);
+}
+
 static void test_nstart_one_queues_the_second(void **state) {
   drop_all = 1;
   box_t a, b;
@@ -209,6 +229,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_duplicate_non_dropped, setup, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_con_rst_non_silent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_retransmission_schedule, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_tx_params_per_context, setup, teardown),
       cmocka_unit_test_setup_teardown(test_nstart_one_queues_the_second, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unknown_critical_option_in_response, setup, teardown),
   };
