@@ -26,9 +26,21 @@ int coap_link_append(char *buf, size_t cap, size_t *len, const char *href,
     else if (unquoted(a->name, a->value))
       n = snprintf(buf + at, cap - at, ";%s=%s", a->name, a->value);
     else
-      n = snprintf(buf + at, cap - at, ";%s=\"%s\"", a->name, a->value);
+      n = snprintf(buf + at, cap - at, ";%s=\"", a->name);
     if (n < 0 || at + (size_t)n >= cap) return COAP_E_BUFFER_TOO_SMALL;
     at += (size_t)n;
+    if (!a->value || unquoted(a->name, a->value)) continue;
+    /* quoted-string (RFC 6690 §2): '"' and '\' inside need a backslash,
+     * or a value could end the string early and inject links. */
+    for (const char *v = a->value; *v; v++) {
+      size_t need = (*v == '"' || *v == '\\') ? 2 : 1;
+      if (at + need >= cap) return COAP_E_BUFFER_TOO_SMALL;
+      if (need == 2) buf[at++] = '\\';
+      buf[at++] = *v;
+    }
+    if (at + 1 >= cap) return COAP_E_BUFFER_TOO_SMALL;
+    buf[at++] = '"';
+    buf[at] = '\0';
   }
   *len = at;
   return 0;
