@@ -46,7 +46,8 @@ coap_dtls_context_t *coap_dtls_context_new(void) {
   d->retransmit_ms = 1000;
   d->total_ms = 30000;
   d->max_handshakes = 256;
-  if (gnutls_priority_init(&d->priority, default_priority, NULL) < 0 ||
+  if (!(d->priority_string = strdup(default_priority)) ||
+      gnutls_priority_init(&d->priority, default_priority, NULL) < 0 ||
       gnutls_key_generate(&d->cookie_key, GNUTLS_COOKIE_KEY_SIZE) < 0 ||
       gnutls_session_ticket_key_generate(&d->ticket_key) < 0) {
     coap_dtls_context_free(d);
@@ -76,6 +77,7 @@ void coap_dtls_context_free(coap_dtls_context_t *d) {
   if (d->psk_client) gnutls_psk_free_client_credentials(d->psk_client);
   if (d->cert) gnutls_certificate_free_credentials(d->cert);
   if (d->priority) gnutls_priority_deinit(d->priority);
+  free(d->priority_string);
   if (d->cookie_key.data) {
     coap_memzero(d->cookie_key.data, d->cookie_key.size);
     gnutls_free(d->cookie_key.data);
@@ -311,8 +313,15 @@ int coap_dtls_set_priority(coap_dtls_context_t *d, const char *priority) {
   const char *where = NULL;
   if (gnutls_priority_init(&p, priority, &where) < 0)
     return fail(d, "bad cipher suite priority string near '%s'", where ? where : priority);
+  char *text = strdup(priority);
+  if (!text) {
+    gnutls_priority_deinit(p);
+    return COAP_E_NOMEM;
+  }
   gnutls_priority_deinit(d->priority);
+  free(d->priority_string);
   d->priority = p;
+  d->priority_string = text;
   return 0;
 }
 

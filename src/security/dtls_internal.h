@@ -46,6 +46,7 @@ struct coap_dtls_context {
   unsigned mtu, retransmit_ms, total_ms;
   unsigned max_handshakes;
   gnutls_priority_t priority;
+  char *priority_string;          /* the same, as text, to extend per session */
   gnutls_datum_t cookie_key;
   gnutls_datum_t ticket_key;
   gnutls_dtls_prestate_st prestate; /* of the ClientHello just accepted */

@@ -73,6 +73,13 @@ static void say(coap_dtls_session_t *s, const char *fmt, ...) {
 
 static void describe_alert(coap_dtls_session_t *s) {
   gnutls_alert_description_t a = gnutls_alert_get(s->tls);
+  if (s->client && gnutls_certificate_client_get_request_status(s->tls) &&
+      !s->d->has_cert && !s->d->has_rpk) {
+    say(s, "the server requires a client certificate and none is configured "
+           "(alert %d, %s): give a certificate and key (--cert/--key) or a raw key (--rpk)",
+        (int)a, gnutls_alert_get_name(a));
+    return;
+  }
   const char *name = gnutls_alert_get_name(a);
   const char *hint = "";
   switch ((int)a) {
@@ -144,6 +151,11 @@ static int handshake_failed(coap_dtls_session_t *s, int rc) {
       say(s, "no security mode or cipher suite in common with the peer (%s)",
           gnutls_strerror(rc));
       break;
+    case GNUTLS_E_NO_CERTIFICATE_FOUND:
+      say(s, "the client sent no certificate, and one is required here");
+      /* RFC 5246 §7.4.6: the answer to a missing client certificate. */
+      gnutls_alert_send(s->tls, GNUTLS_AL_FATAL, GNUTLS_A_HANDSHAKE_FAILURE);
+      return COAP_E_DTLS_HANDSHAKE;
     case GNUTLS_E_KEYFILE_ERROR: /* what the PSK lookup failing turns into */
       say(s, "the client's PSK identity is not known here");
       break;
@@ -203,6 +215,21 @@ static int literal_address(const char *name) {
   return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
 }
 
+/* A client asks only for what it can check: a server raw key when pinned
+ * keys are its only trust, and offers only a raw key of its own when it
+ * has no certificate. Servers take the common priority. */
+static int set_priority(coap_dtls_session_t *s, const coap_dtls_context_t *d) {
+  int rpk_trust_only = (d->n_trusted_rpk || d->rpk_verify) && !d->has_ca;
+  int rpk_own_only = d->has_rpk && !d->has_cert;
+  if (!s->client || (!rpk_trust_only && !rpk_own_only))
+    return gnutls_priority_set(s->tls, d->priority);
+  char text[1024];
+  snprintf(text, sizeof text, "%s%s%s", d->priority_string,
+           rpk_trust_only ? ":-CTYPE-SRV-ALL:+CTYPE-SRV-RAWPK" : "",
+           rpk_own_only ? ":-CTYPE-CLI-ALL:+CTYPE-CLI-RAWPK" : "");
+  return gnutls_priority_set_direct(s->tls, text, NULL);
+}
+
 static int session_init(coap_dtls_context_t *d, int client,
                         const coap_dtls_session_cb_t *cb, void *user, uint64_t now,
                         coap_dtls_session_t **out) {
@@ -227,7 +254,7 @@ static int session_init(coap_dtls_context_t *d, int client,
   gnutls_transport_set_pull_timeout_function(s->tls, pull_timeout);
   gnutls_dtls_set_mtu(s->tls, d->mtu);
   gnutls_dtls_set_timeouts(s->tls, d->retransmit_ms, d->total_ms);
-  int rc = gnutls_priority_set(s->tls, d->priority);
+  int rc = set_priority(s, d);
   /* A client needs its own identity; a server a table or a lookup. */
   if (rc >= 0 && (d->n_psk || (!client && d->psk_lookup)))
     rc = gnutls_credentials_set(s->tls, GNUTLS_CRD_PSK,

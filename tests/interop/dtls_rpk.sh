@@ -62,4 +62,4 @@ rc coaps get -t 10 "coaps://127.0.0.1:$((port + 1))/time" --rpk --key "$K/rpk-cl
 expect_eq "our RPK client to coap-server-gnutls" 0 "$RC"
 rc coaps get -t 10 "coaps://127.0.0.1:$((port + 1))/time" --trust-rpk "$K/rpk-server-pub.pem"
 expect_eq "coap-server-gnutls requires a client key: exits 5" 5 "$RC"
-expect_contains "...and the reason says so" "requires one" "$ERR"
+expect_contains "...and the reason says so" "requires a client certificate" "$ERR"

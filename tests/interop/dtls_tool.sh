@@ -43,6 +43,19 @@ rc coaps get -t 10 "coaps://127.0.0.1:$RELAY_PORT/temp" --cacert "$K/ca-cert.pem
 expect_eq "fragmented certificate handshake over a 400-byte path exits 0" 0 "$RC"
 DTLS_PORT=${url##*:}
 
+# A server that requires client certificates; CAs given as a directory.
+mkdir -p "$work/cadir" && cp "$K/ca-cert.pem" "$work/cadir/"
+start_coaps_serve_dtls "$work/serve_req.log" --cert "$K/server-cert.pem" --key "$K/server-key.pem" \
+  --cacert "$work/cadir" --require-client-cert
+rc coaps get "coaps://127.0.0.1:$DTLS_PORT/temp" --cacert "$work/cadir"
+expect_eq "no client certificate for a server that requires one exits 5" 5 "$RC"
+expect_contains "...and says the server wants one" "requires a client certificate" "$ERR"
+expect_contains "the server logs that none was sent" "sent no certificate" "$(cat "$work/serve_req.log")"
+rc coaps get "coaps://127.0.0.1:$DTLS_PORT/temp" --cacert "$work/cadir" \
+  --cert "$K/client-cert.pem" --key "$K/client-key.pem"
+expect_eq "with a client certificate (CAs from a directory) exits 0" 0 "$RC"
+DTLS_PORT=${url##*:}
+
 # Resumption across processes: the second run's handshake is abbreviated.
 rc coaps get -v "$url/time" --psk-identity me --psk secret --session "$work/session"
 expect_eq "first run with --session exits 0" 0 "$RC"

@@ -33,6 +33,7 @@ static void keygen_usage(FILE *out) {
           "  ca-cert.pem, ca-key.pem          a P-256 ECDSA CA\n"
           "  server-cert.pem, server-key.pem  signed by the CA; names: each --host\n"
           "                                   (default localhost), 127.0.0.1, ::1\n"
+          "  server-pub.pem                   its public key, to pin as a raw key\n"
           "  client-cert.pem, client-key.pem  signed by the CA (CN coaps-client)\n"
           "  rpk-server-key.pem, rpk-server-pub.pem  raw public key pairs (RFC 7250)\n"
           "  rpk-client-key.pem, rpk-client-pub.pem  (the -pub files are what peers pin)\n"
@@ -119,6 +120,22 @@ static int make_cert(gnutls_x509_crt_t *crt, gnutls_x509_privkey_t key, const ch
   return rc;
 }
 
+/* The SubjectPublicKeyInfo of |key|, for peers that pin it as a raw key. */
+static int export_spki(const keygen_args_t *a, const char *name, gnutls_x509_privkey_t key) {
+  gnutls_privkey_t abstract = NULL;
+  gnutls_pubkey_t pub = NULL;
+  gnutls_datum_t d;
+  int rc = gnutls_privkey_init(&abstract) < 0 || gnutls_privkey_import_x509(abstract, key, 0) < 0 ||
+                   gnutls_pubkey_init(&pub) < 0 ||
+                   gnutls_pubkey_import_privkey(pub, abstract, 0, 0) < 0 ||
+                   gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_PEM, &d) < 0
+               ? -1
+               : write_datum(a, name, &d, 0644);
+  if (pub) gnutls_pubkey_deinit(pub);
+  if (abstract) gnutls_privkey_deinit(abstract);
+  return rc;
+}
+
 static int export_pair(const keygen_args_t *a, const char *cert_name, gnutls_x509_crt_t crt,
                        const char *key_name, gnutls_x509_privkey_t key) {
   gnutls_datum_t d;
@@ -178,6 +195,7 @@ static int generate(const keygen_args_t *a) {
   }
   if ((rc = export_pair(a, "ca-cert.pem", ca, "ca-key.pem", ca_key)) < 0 ||
       (rc = export_pair(a, "server-cert.pem", srv, "server-key.pem", srv_key)) < 0 ||
+      (rc = export_spki(a, "server-pub.pem", srv_key)) < 0 ||
       (rc = export_pair(a, "client-cert.pem", cli, "client-key.pem", cli_key)) < 0 ||
       (rc = write_rpk_pair(a, "server")) < 0 || (rc = write_rpk_pair(a, "client")) < 0 ||
       (rc = write_psk(a)) < 0)

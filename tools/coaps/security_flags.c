@@ -72,7 +72,8 @@ void security_flags_usage(FILE *out, int server) {
           "      --cert FILE          own certificate chain (PEM or DER)\n"
           "      --key FILE           private key of --cert\n"
           "      --cacert FILE|DIR    CA certificates that verify the %s\n"
-          "      --rpk                use --key as a raw public key (RFC 7250), no certificate\n"
+          "      --rpk                use --key as a raw public key (RFC 7250) too, or\n"
+          "                           alone without --cert\n"
           "      --trust-rpk FILE     trust the peer with this public key (PEM); repeatable\n"
           "      --mtu N              path MTU for handshake fragmentation (default 1280)\n",
           server ? "client's certificate (asked for, verified when sent)"
@@ -96,9 +97,10 @@ int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int ser
   if (f->psk_identity && !f->psk && !f->psk_hex)
     return usage_error("--psk-identity needs --psk or --psk-hex too");
   if (f->psk && f->psk_hex) return usage_error("give --psk or --psk-hex, not both");
-  if (f->rpk && f->cert) return usage_error("--rpk uses --key alone: drop --cert");
+  /* --rpk with --cert: the certificate's key doubles as the raw key. */
   if (f->rpk && !f->key) return usage_error("--rpk needs --key FILE (an EC P-256 private key)");
-  if (!f->rpk && !f->cert != !f->key) return usage_error("--cert and --key go together");
+  if (f->cert && !f->key) return usage_error("--cert needs --key FILE (its private key)");
+  if (!f->rpk && f->key && !f->cert) return usage_error("--key goes with --cert (or --rpk)");
   if (f->mtu < 0 || f->mtu > 65535 || (f->mtu && f->mtu < 256))
     return usage_error("--mtu wants a number of bytes from 256 to 65535");
   if (server && f->session_file) return usage_error("--session is a client option");
