@@ -44,6 +44,7 @@ typedef enum coap_error {
   COAP_E_URI_PORT = -42,         /* port not a number in 1..65535 */
   COAP_E_URI_ENCODING = -43,     /* bad percent-encoding or fragment present */
   COAP_E_RESOLVE = -44,          /* host name could not be resolved */
+  COAP_E_URI_TOO_LONG = -45,     /* path or query over 1023 characters */
 
   /* message layer */
   COAP_E_TIMEOUT = -60,          /* no response after MAX_RETRANSMIT / timeout */

@@ -249,7 +249,8 @@ typedef struct coap_uri {
   char query[1024];     /* still percent-encoded, without '?' or empty */
 } coap_uri_t;
 
-/* Parse an absolute coap:// or coaps:// URI. Returns 0 or COAP_E_URI_*. */
+/* Parse an absolute coap:// or coaps:// URI. Returns 0 or COAP_E_URI_*
+ * (COAP_E_URI_TOO_LONG for a path or query over 1023 characters). */
 int coap_uri_parse(coap_uri_t *uri, const char *text);
 
 /* Add Uri-Host (only when the host is a name: a literal equals the

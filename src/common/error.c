@@ -29,6 +29,7 @@ const char *coap_strerror(int code) {
     case COAP_E_URI_PORT: return "URI port is not a number from 1 to 65535";
     case COAP_E_URI_ENCODING: return "URI has bad percent-encoding or a fragment";
     case COAP_E_RESOLVE: return "host name could not be resolved";
+    case COAP_E_URI_TOO_LONG: return "URI path or query is longer than 1023 characters";
     case COAP_E_TIMEOUT: return "no response: request timed out";
     case COAP_E_RESET: return "the peer rejected the message with RST";
     case COAP_E_BAD_RESPONSE: return "response rejected (malformed or unknown critical option)";

@@ -80,8 +80,10 @@ int coap_link_matches(const char *href, const coap_link_attr_t *attrs,
     if (strlen(a->name) != name_len || memcmp(a->name, query, name_len) != 0) continue;
     if (!eq) return 1;
     const char *v = a->value ? a->value : "";
+    /* rt, if, rel and ct may hold space-separated lists (RFC 6690 §3,
+     * RFC 7252 §7.2.1): any entry may match. */
     if (strcmp(a->name, "rt") == 0 || strcmp(a->name, "if") == 0 ||
-        strcmp(a->name, "rel") == 0) {
+        strcmp(a->name, "rel") == 0 || strcmp(a->name, "ct") == 0) {
       if (list_matches(v, pattern, plen)) return 1;
     } else if (value_matches(v, strlen(v), pattern, plen)) {
       return 1;

@@ -122,7 +122,7 @@ static int parse_authority(coap_uri_t *uri, const char *s, size_t n) {
 
 static int copy_part(char *dst, size_t cap, const char *s, size_t n) {
   if (check_encoded(s, n) < 0) return COAP_E_URI_ENCODING;
-  if (n >= cap) return COAP_E_BUFFER_TOO_SMALL;
+  if (n >= cap) return COAP_E_URI_TOO_LONG;
   memcpy(dst, s, n);
   dst[n] = '\0';
   return 0;

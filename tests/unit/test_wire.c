@@ -251,6 +251,10 @@ static void test_uri_parse(void **state) {
   assert_int_equal(coap_uri_parse(&u, "coap://h/a%2"), COAP_E_URI_ENCODING);
   assert_int_equal(coap_uri_parse(&u, "coap://h/a%zz"), COAP_E_URI_ENCODING);
   assert_int_equal(coap_uri_parse(&u, "coap://user@h/"), COAP_E_URI_HOST);
+  char long_uri[1200] = "coap://h/";
+  memset(long_uri + 9, 'a', 1100);
+  long_uri[1109] = '\0';
+  assert_int_equal(coap_uri_parse(&u, long_uri), COAP_E_URI_TOO_LONG);
 }
 
 static void test_uri_to_options_and_back(void **state) {
@@ -311,6 +315,8 @@ static void test_link_format(void **state) {
   assert_false(coap_link_matches("/temp", a1, 3, "href=/time"));
   assert_true(coap_link_matches("/temp", a1, 3, "ct=0"));
   assert_false(coap_link_matches("/temp", a1, 3, "if=x"));
+  assert_true(coap_link_matches("/time", a2, 2, "ct=50")); /* one entry of "0 50" */
+  assert_false(coap_link_matches("/time", a2, 2, "ct=40"));
 
   size_t cursor = 0;
   const char *href, *attrs;

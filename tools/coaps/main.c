@@ -48,7 +48,7 @@ int cli_exit_for_error(int err) {
   }
   if (err <= COAP_E_DTLS_NO_CREDENTIALS && err > COAP_E_FATAL_THRESHOLD && err >= -99)
     return EXIT_SECURITY;
-  if (err <= COAP_E_URI_SCHEME && err >= COAP_E_URI_ENCODING) return EXIT_USAGE;
+  if ((err <= COAP_E_URI_SCHEME && err >= COAP_E_URI_ENCODING) || err == COAP_E_URI_TOO_LONG) return EXIT_USAGE;
   return EXIT_NETWORK;
 }
 

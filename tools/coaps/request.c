@@ -281,7 +281,7 @@ static void explain_failure(const request_args_t *a, coap_context_t *ctx, int rc
     cli_error("%s: no response within %g s", a->uri, a->timeout_s);
     return;
   }
-  if (rc <= COAP_E_URI_SCHEME && rc >= COAP_E_URI_ENCODING) {
+  if ((rc <= COAP_E_URI_SCHEME && rc >= COAP_E_URI_ENCODING) || rc == COAP_E_URI_TOO_LONG) {
     cli_error("bad URI '%s': %s", a->uri, coap_strerror(rc));
     fprintf(stderr, "usage: coaps %s coap[s]://host[:port]/path[?query] [options]\n",
             coap_code_name(a->method));
