@@ -30,6 +30,13 @@ expect_eq "RPK both ways" 0 "$RC"
 rc coaps get "$url/temp" --psk-identity mixed --psk secret
 expect_eq "the RPK endpoint also serves PSK" 0 "$RC"
 
+# The same keys in DER: a DER private key and a DER SubjectPublicKeyInfo.
+need openssl openssl
+openssl pkey -in "$K/rpk-client-key.pem" -outform DER -out "$work/client-key.der"
+openssl pkey -pubin -in "$K/rpk-server-pub.pem" -outform DER -out "$work/server-pub.der"
+rc coaps get "$url/temp" --rpk --key "$work/client-key.der" --trust-rpk "$work/server-pub.der"
+expect_eq "RPK key and pinned key in DER" 0 "$RC"
+
 # The wrong pinned key: refused, with the fingerprint of the key to pin.
 rc coaps get "$url/temp" --trust-rpk "$K/rpk-client-pub.pem"
 expect_eq "untrusted server key exits 5" 5 "$RC"

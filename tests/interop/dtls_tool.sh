@@ -56,6 +56,15 @@ rc coaps get "coaps://127.0.0.1:$DTLS_PORT/temp" --cacert "$work/cadir" \
 expect_eq "with a client certificate (CAs from a directory) exits 0" 0 "$RC"
 DTLS_PORT=${url##*:}
 
+# Certificates, keys and CAs in DER work as well as PEM.
+openssl x509 -in "$K/ca-cert.pem" -outform DER -out "$work/ca.der"
+openssl x509 -in "$K/server-cert.pem" -outform DER -out "$work/server-cert.der"
+openssl pkey -in "$K/server-key.pem" -outform DER -out "$work/server-key.der"
+start_coaps_serve_dtls "$work/serve_der.log" --cert "$work/server-cert.der" --key "$work/server-key.der"
+rc coaps get "coaps://localhost:$DTLS_PORT/temp" --cacert "$work/ca.der"
+expect_eq "DER certificate, key and CA" 0 "$RC"
+DTLS_PORT=${url##*:}
+
 # Resumption across processes: the second run's handshake is abbreviated.
 rc coaps get -v "$url/time" --psk-identity me --psk secret --session "$work/session"
 expect_eq "first run with --session exits 0" 0 "$RC"

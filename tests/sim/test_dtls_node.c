@@ -92,6 +92,10 @@ static void get(reply_box_t *b) {
 }
 
 static void test_psk_request(void **state) {
+  coap_dtls_context_t *sd = coap_dtls_new_context(server->ctx);
+  coap_dtls_set_psk(sd, (const uint8_t *)"device-1", (const uint8_t *)"0123456789abcdef", 16);
+  assert_int_equal(coap_dtls_set_psk_hint(sd, "coaps-sim"), 0); /* a hint changes nothing */
+  coap_context_set_dtls_context(server->ctx, sd);
   set_psk(client->ctx, "device-1", "0123456789abcdef");
   net.filter = capture;
   reply_box_t b;
