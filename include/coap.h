@@ -3,6 +3,7 @@
 #ifndef COAPS_COAP_H
 #define COAPS_COAP_H
 
+#include "coaps/diag.h"
 #include "coaps/error.h"
 #include "coaps/wire.h"
 #include "coaps/context.h"

@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "coaps/diag.h"
 #include "coaps/error.h"
 #include "coaps/wire.h"
 
@@ -254,6 +255,9 @@ typedef struct coap_reply {
   /* For a failure, why in words (e.g. the DTLS handshake's reason), or
    * NULL. Valid in the callback only. */
   const char *detail;
+  /* For a failure with a diagnosis (DTLS, unreachable, wrong protocol,
+   * no answer): the cause, step and fix. NULL otherwise. */
+  const coap_diag_t *diag;
 } coap_reply_t;
 
 typedef void (*coap_reply_fn)(coap_context_t *ctx, const coap_reply_t *reply,
@@ -310,6 +314,13 @@ void coap_context_set_trace(coap_context_t *ctx, coap_trace_fn fn, void *user);
 /* Why the most recent request of this context failed, in words ("" when
  * there is nothing more to say than coap_strerror). */
 const char *coap_context_last_error(const coap_context_t *ctx);
+/* The diagnosis of the most recent failure (as client or server): 0, or
+ * COAP_E_NOT_FOUND when nothing has failed. */
+int coap_context_last_diag(const coap_context_t *ctx, coap_diag_t *out);
+/* The report of the most recent client handshake (finished or failed):
+ * 0, or COAP_E_NOT_FOUND when there was none. */
+int coap_context_last_handshake(const coap_context_t *ctx,
+                                coap_handshake_report_t *out);
 
 /* ---- statistics ---- */
 
@@ -328,6 +339,11 @@ typedef struct coap_stats {
   uint64_t dtls_cookies_sent; /* HelloVerifyRequests (no state kept) */
   uint64_t dtls_refused;      /* ClientHellos dropped: too many handshakes
                                  in progress */
+  uint64_t dtls_reconnects;   /* client: fresh handshakes after the server
+                                 lost the session */
+  /* Failed handshakes and connections per cause, as client and server
+   * (index: coap_cause_t). */
+  uint64_t failures_by_cause[COAP_CAUSE_COUNT];
 } coap_stats_t;
 
 void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out);

@@ -51,6 +51,7 @@ typedef enum coap_error {
   COAP_E_RESET = -61,            /* the peer answered with RST */
   COAP_E_BAD_RESPONSE = -62,     /* response rejected (e.g. unknown critical option) */
   COAP_E_UNREACHABLE = -63,      /* ICMP port/host unreachable */
+  COAP_E_WRONG_PROTOCOL = -64,   /* coaps:// to a plain CoAP port, or the reverse */
 
   /* security (DTLS); the structured diagnosis says more */
   COAP_E_DTLS_NO_CREDENTIALS = -80, /* coaps:// with nothing configured */

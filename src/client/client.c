@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/diag.h"
 #include "context/context_internal.h"
 
 struct coap_client_req {
@@ -14,6 +15,9 @@ struct coap_client_req {
   void *user;
   coap_exch_out_t *out;
   coap_timer_t deadline;
+  coap_endpoint_t *ep;  /* where it went: to find its peer again */
+  coap_address_t dest;
+  uint64_t sent_at;
 };
 
 void coap_request_opts_init(coap_request_opts_t *o, uint8_t method,
@@ -57,9 +61,8 @@ static void req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err) {
     reply.msg = msg;
     reply.payload = msg->payload;
     reply.payload_len = msg->payload_len;
-  } else if (err <= COAP_E_DTLS_NO_CREDENTIALS && err >= COAP_E_DTLS_RECORD &&
-             r->ctx->last_error[0]) {
-    reply.detail = r->ctx->last_error;
+  } else if ((reply.diag = coap_context_current_diag(r->ctx, err))) {
+    reply.detail = reply.diag->explanation;
   }
   req_unlink(r);
   coap_reply_fn cb = r->cb;
@@ -69,21 +72,47 @@ static void req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err) {
   if (cb) cb(ctx, &reply, user);
 }
 
+/* A coap:// request that timed out without a single datagram from the
+ * peer: say that it was silence, and what was tried. */
+static void note_silence(coap_client_req_t *r, uint64_t now) {
+  coap_context_t *ctx = r->ctx;
+  coap_peer_t *peer = coap_peer_table_find(&ctx->peers, r->ep, &r->dest);
+  if (!peer || peer->rx) return;
+  coap_diag_t g;
+  coap_diag_begin(&g, COAP_CAUSE_NO_ANSWER, COAP_STEP_NONE, COAP_DETECTED_NETWORK,
+                  COAP_E_TIMEOUT);
+  coap_diag_explain(&g, "no answer from %s in %.1f s%s", peer->name,
+                    (double)(now - r->sent_at) / 1000.0,
+                    peer->probed ? ", neither to the request nor to a DTLS probe" : "");
+  coap_context_note_failure(ctx, &g, peer->name, now);
+  ctx->diag_current = 1;
+}
+
 int coap_client_on_response(void *user, coap_exch_out_t *out,
                             const coap_msg_t *msg, int err, uint64_t now) {
   (void)user;
   (void)now;
   coap_client_req_t *r = coap_exch_out_user(out);
   if (!r) return 0;
+  coap_context_t *ctx = r->ctx;
+  int noted = err == COAP_E_TIMEOUT && !ctx->diag_current;
+  if (noted) note_silence(r, now);
   req_finish(r, msg, err);
+  if (noted) ctx->diag_current = 0;
   return 0;
 }
 
 static void req_deadline(coap_timer_t *t, uint64_t now, void *user) {
-  (void)now;
   coap_client_req_t *r = user;
-  coap_exch_cancel(r->ctx->exch, r->out);
+  coap_context_t *ctx = r->ctx;
+  coap_peer_t *peer = coap_peer_table_find(&ctx->peers, r->ep, &r->dest);
+  /* A handshake still running when the caller's patience ends: end it and
+   * say what the silence means (the request ends with it). */
+  if (peer && coap_secure_handshaking(peer) && coap_secure_give_up(ctx, peer, now)) return;
+  coap_exch_cancel(ctx->exch, r->out);
+  note_silence(r, now);
   req_finish(r, NULL, COAP_E_TIMEOUT);
+  ctx->diag_current = 0;
 }
 
 static int resolve_destination(coap_context_t *ctx, const coap_uri_t *uri,
@@ -144,8 +173,15 @@ int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
   coap_proto_t proto = uri.scheme == COAP_SCHEME_COAPS ? COAP_PROTO_DTLS : COAP_PROTO_UDP;
   /* Nothing to authenticate the server with: fail now, before a packet
    * leaves, rather than let a handshake time out. */
-  if (proto == COAP_PROTO_DTLS && !coap_dtls_can_connect(ctx->dtls))
+  if (proto == COAP_PROTO_DTLS && !coap_dtls_can_connect(ctx->dtls)) {
+    coap_diag_t g;
+    coap_diag_begin(&g, COAP_CAUSE_NO_CREDENTIALS, COAP_STEP_NONE, COAP_DETECTED_CONFIG,
+                    COAP_E_DTLS_NO_CREDENTIALS);
+    coap_diag_explain(&g, "%s is a coaps:// URI and this context has no credentials to "
+                          "authenticate a server with; nothing was sent", o->uri);
+    coap_context_note_failure(ctx, &g, NULL, coap_context_now(ctx));
     return COAP_E_DTLS_NO_CREDENTIALS;
+  }
   coap_address_t dest;
   if ((rc = resolve_destination(ctx, &uri, &dest)) < 0) return rc;
   uint64_t now = coap_context_now(ctx);
@@ -165,6 +201,9 @@ int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
   r->cb = cb;
   r->user = user;
   r->id = ctx->next_request_id++;
+  r->ep = ep;
+  r->dest = dest;
+  r->sent_at = now;
   coap_timer_init(&r->deadline, req_deadline, r);
   r->next = ctx->requests;
   if (r->next) r->next->prev = r;

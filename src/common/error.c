@@ -34,6 +34,7 @@ const char *coap_strerror(int code) {
     case COAP_E_RESET: return "the peer rejected the message with RST";
     case COAP_E_BAD_RESPONSE: return "response rejected (malformed or unknown critical option)";
     case COAP_E_UNREACHABLE: return "peer unreachable: nothing listening on that port (ICMP)";
+    case COAP_E_WRONG_PROTOCOL: return "the port speaks the other protocol (coap:// vs coaps://)";
     case COAP_E_DTLS_NO_CREDENTIALS: return "coaps:// needs credentials: a PSK, a CA to verify the server, or a pinned raw public key";
     case COAP_E_DTLS_CREDENTIALS: return "DTLS credentials could not be loaded";
     case COAP_E_DTLS_HANDSHAKE: return "DTLS handshake failed";

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/diag.h"
 #include "common/util.h"
 #include "context/context_internal.h"
 
@@ -46,8 +47,10 @@ static int exch_send(void *user, coap_exch_peer_t *xp, const uint8_t *data,
   if (!ctx->transport.send) return COAP_E_STATE;
   if (peer->ep->proto == COAP_PROTO_DTLS) return coap_secure_send(ctx, peer, data, len);
   ctx->tx_datagrams++;
-  return ctx->transport.send(ctx->transport_user, peer->ep, &peer->addr, data,
-                             len);
+  if (!peer->rx && !peer->first_tx) peer->first_tx = ctx->now ? ctx->now : 1;
+  int rc = ctx->transport.send(ctx->transport_user, peer->ep, &peer->addr, data, len);
+  coap_context_plain_probe(ctx, peer);
+  return rc;
 }
 
 static void exch_trace(void *user, coap_exch_peer_t *xp, int outgoing,
@@ -290,8 +293,11 @@ int coap_context_input(coap_context_t *ctx, coap_endpoint_t *ep,
   if (now_ms > ctx->now) ctx->now = now_ms;
   ctx->rx_datagrams++;
   if (ep->proto == COAP_PROTO_DTLS) return coap_secure_input(ctx, ep, from, data, len, now_ms);
+  if (coap_context_plain_sees_dtls(ctx, ep, from, data, len, now_ms)) return 0;
   coap_peer_t *peer = coap_context_peer(ctx, ep, from, now_ms);
   if (!peer) return COAP_E_LIMIT;
+  if (peer->rx < UINT32_MAX) peer->rx++;
+  peer->tx_unanswered = 0;
   return coap_exch_receive(ctx->exch, &peer->exch, data, len, now_ms);
 }
 
@@ -299,9 +305,16 @@ void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
                                     const coap_address_t *to, uint64_t now_ms) {
   coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, to);
   if (!peer) return;
-  coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
-            "unreachable (ICMP): failing its requests");
-  coap_exch_peer_fail(ctx->exch, &peer->exch, COAP_E_UNREACHABLE, now_ms);
+  if (now_ms > ctx->now) ctx->now = now_ms;
+  if (ep->proto == COAP_PROTO_DTLS && coap_secure_unreachable(ctx, peer, now_ms)) return;
+  if (coap_exch_peer_idle(&peer->exch)) return;
+  coap_diag_t g;
+  coap_diag_begin(&g, COAP_CAUSE_PORT_UNREACHABLE, COAP_STEP_NONE, COAP_DETECTED_NETWORK,
+                  COAP_E_UNREACHABLE);
+  coap_diag_explain(&g, "ICMP port unreachable from %s: nothing listens on UDP port %u there",
+                    peer->name, coap_address_get_port(&peer->addr));
+  coap_context_note_failure(ctx, &g, peer->name, now_ms);
+  coap_context_fail_peer(ctx, peer, COAP_E_UNREACHABLE, now_ms);
 }
 
 uint64_t coap_context_next_timeout(const coap_context_t *ctx) {
@@ -333,4 +346,6 @@ void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out) {
   out->dtls_failures = ctx->dtls_failures;
   out->dtls_cookies_sent = ctx->dtls_cookies_sent;
   out->dtls_refused = ctx->dtls_refused;
+  out->dtls_reconnects = ctx->dtls_reconnects;
+  memcpy(out->failures_by_cause, ctx->failures_by_cause, sizeof out->failures_by_cause);
 }

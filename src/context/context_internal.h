@@ -55,7 +55,18 @@ struct coap_context {
    * coap_dtls_new_context() but not attached yet (owned too). */
   coap_dtls_context_t *dtls, *dtls_spare;
   /* Why the last request failed, in words (DTLS failures). */
-  char last_error[512];
+  char last_error[640];
+  /* The last failure's diagnosis; diag_current while it is being handed
+   * to the requests it ends. */
+  coap_diag_t last_diag;
+  int has_diag, diag_current;
+  coap_handshake_report_t last_report; /* of the last client handshake */
+  int has_report;
+  uint64_t failures_by_cause[COAP_CAUSE_COUNT];
+  uint64_t dtls_reconnects;
+  /* Failure log lines: at most FAILURE_LOG_BURST per window. */
+  uint64_t failure_window_start;
+  unsigned failure_lines, failures_unlogged;
   /* Where coap_start() listens (the guide's coap_new_context argument). */
   coap_address_t listen_addr;
   /* The I/O shell's state when it drives this context. */
@@ -79,6 +90,33 @@ int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data
 int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer,
                         const char *server_name, uint64_t now);
 void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_close);
+
+/* End the DTLS handshake with |peer| now if it has not completed (a
+ * request's own deadline passed): the session fails with a diagnosis of
+ * the silence and its requests end. Returns 1 when it did. */
+int coap_secure_give_up(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
+/* ICMP unreachable for a DTLS peer: end its handshake with that cause. */
+int coap_secure_unreachable(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
+/* Handshake still running with |peer| (client side). */
+int coap_secure_handshaking(const coap_peer_t *peer);
+
+/* diagnosis.c: keep, count and log a failure. |peer_name| may be NULL. */
+void coap_context_note_failure(coap_context_t *ctx, const coap_diag_t *g,
+                               const char *peer_name, uint64_t now);
+/* Fail every request to |peer| with |err| and the diagnosis |g| (already
+ * noted), so their callbacks see it. */
+void coap_context_fail_peer(coap_context_t *ctx, coap_peer_t *peer, int err,
+                            uint64_t now);
+/* The diagnosis for a request ending now with |err|, or NULL. */
+const coap_diag_t *coap_context_current_diag(const coap_context_t *ctx, int err);
+/* coap:// datagrams: a DTLS record from a peer we sent requests to means a
+ * DTLS server listens there. Returns 1 when the datagram was handled. */
+int coap_context_plain_sees_dtls(coap_context_t *ctx, coap_endpoint_t *ep,
+                                 const coap_address_t *from, const uint8_t *data,
+                                 size_t len, uint64_t now);
+/* A coap:// request went out again unanswered: once per peer, also send a
+ * DTLS ClientHello to find out whether a DTLS server listens there. */
+void coap_context_plain_probe(coap_context_t *ctx, coap_peer_t *peer);
 
 /* io.c: make the built-in I/O shell the transport of a context that has
  * none (a client request made before any coap_context_listen/process). */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/diag.h"
 #include "common/util.h"
 #include "context/context_internal.h"
 
@@ -21,6 +22,7 @@ typedef struct peer_dtls {
   /* Client: detecting a server that lost our session (it restarted). */
   uint64_t unanswered_since; /* first send since the peer last spoke, 0: none */
   int reconnected;           /* a fresh handshake was tried for this silence */
+  int probed;                /* a CoAP ping went to the port */
   char server_name[256];
   uint8_t *pending[PENDING_MAX];
   size_t pending_len[PENDING_MAX];
@@ -88,12 +90,18 @@ void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_clos
   peer->security = NULL;
 }
 
+static void keep_report(peer_dtls_t *pd) {
+  const coap_handshake_report_t *rep = coap_dtls_session_report(pd->session);
+  if (!rep) return;
+  pd->ctx->last_report = *rep;
+  pd->ctx->has_report = 1;
+}
+
 /* The session failed or closed: say why, end the peer's requests with the
  * reason, and forget the session (a new request starts a new handshake). */
 static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
   coap_context_t *ctx = pd->ctx;
   coap_peer_t *peer = pd->peer;
-  const char *why = coap_dtls_session_error(pd->session);
   int client = coap_dtls_session_is_client(pd->session);
   if (client && err == COAP_E_DTLS_CLOSED && !coap_exch_peer_idle(&peer->exch)) {
     /* The server closed (e.g. a graceful restart) while we still have
@@ -106,13 +114,34 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
     coap_secure_peer_free(ctx, peer, 0);
     if (coap_secure_connect(ctx, peer, name, now) == 0) return;
   }
-  snprintf(ctx->last_error, sizeof ctx->last_error, "%s", why);
+  coap_diag_t g;
+  const coap_diag_t *sd = coap_dtls_session_diag(pd->session);
+  if (sd) {
+    g = *sd;
+  } else {
+    coap_diag_begin(&g, err == COAP_E_DTLS_CLOSED ? COAP_CAUSE_PEER_CLOSED : COAP_CAUSE_PROTOCOL,
+                    COAP_STEP_NONE, COAP_DETECTED_LOCAL, err);
+  }
+  g.error = err;
+  if (client) keep_report(pd);
   if (err != COAP_E_DTLS_CLOSED) ctx->dtls_failures++;
-  coap_logf(&ctx->log, err == COAP_E_DTLS_CLOSED ? COAP_LOG_INFO : COAP_LOG_WARNING,
-            peer->name, "DTLS %s: %s", err == COAP_E_DTLS_CLOSED ? "closed" : "handshake failed",
-            why);
+  coap_context_note_failure(ctx, &g, peer->name, now);
   coap_secure_peer_free(ctx, peer, 0);
-  if (client) coap_exch_peer_fail(ctx->exch, &peer->exch, err, now);
+  if (client) coap_context_fail_peer(ctx, peer, err, now);
+}
+
+/* End the handshake with a diagnosis made here (not by the session). */
+static void session_ended_with(peer_dtls_t *pd, const coap_diag_t *g, uint64_t now) {
+  coap_context_t *ctx = pd->ctx;
+  coap_peer_t *peer = pd->peer;
+  ctx->dtls_failures++;
+  if (coap_dtls_session_is_client(pd->session)) {
+    keep_report(pd);
+    ctx->last_report.diag = *g;
+  }
+  coap_context_note_failure(ctx, g, peer->name, now);
+  coap_secure_peer_free(ctx, peer, 0);
+  coap_context_fail_peer(ctx, peer, g->error, now);
 }
 
 static int peer_send_raw(void *user, const uint8_t *data, size_t len) {
@@ -126,6 +155,7 @@ static void on_established(void *user) {
   peer_dtls_t *pd = user;
   pd->ctx->dtls_handshakes++;
   handshake_done(pd);
+  if (coap_dtls_session_is_client(pd->session)) keep_report(pd);
   if (coap_dtls_session_resumed(pd->session)) pd->ctx->dtls_resumed++;
   for (size_t i = 0; i < pd->n_pending; i++)
     coap_dtls_session_write(pd->session, pd->pending[i], pd->pending_len[i]);
@@ -137,13 +167,33 @@ static void on_data(void *user, const uint8_t *data, size_t len) {
   coap_exch_receive(pd->ctx->exch, &pd->peer->exch, data, len, pd->ctx->now);
 }
 
+/* A client whose ClientHello gets no answer also sends a CoAP ping (an
+ * empty CON): a plain CoAP server answers it with RST, which tells "wrong
+ * port" from "nobody there" long before the handshake times out. */
+static void probe_plain_coap(peer_dtls_t *pd) {
+  coap_dtls_session_t *s = pd->session;
+  if (pd->probed || !coap_dtls_session_is_client(s) || coap_dtls_session_established(s) ||
+      coap_dtls_session_rx(s) || coap_dtls_session_flights(s) < 2)
+    return;
+  coap_context_t *ctx = pd->ctx;
+  uint8_t ping[4] = {0x40, 0x00, 0, 0}; /* version 1, CON, 0.00 */
+  ctx->cfg.rand(ctx->cfg.rand_user, ping + 2, 2);
+  pd->probed = 1;
+  coap_logf(&ctx->log, COAP_LOG_DEBUG, pd->peer->name,
+            "no answer to the ClientHello yet: probing for a plain CoAP server");
+  ctx->tx_datagrams++;
+  ctx->transport.send(ctx->transport_user, pd->peer->ep, &pd->peer->addr, ping, sizeof ping);
+}
+
 static void timer_fired(coap_timer_t *t, uint64_t now, void *user) {
   peer_dtls_t *pd = user;
   int rc = coap_dtls_session_handle_timeout(pd->session, now);
-  if (rc < 0)
+  if (rc < 0) {
     session_ended(pd, rc, now);
-  else
-    arm_timer(pd);
+    return;
+  }
+  probe_plain_coap(pd);
+  arm_timer(pd);
 }
 
 static peer_dtls_t *peer_dtls_new(coap_context_t *ctx, coap_peer_t *peer) {
@@ -198,8 +248,11 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
   if (coap_dtls_session_new_client(ctx->dtls, pd->server_name, &session_cb, pd, now, &fresh) < 0)
     return 0;
   coap_logf(&ctx->log, COAP_LOG_INFO, pd->peer->name,
-            "no answer on the DTLS session for %llu ms: new handshake (server restarted?)",
+            "[%s] no answer on the DTLS session for %llu ms: the server may have lost it "
+            "(restarted); new handshake", coap_cause_name(COAP_CAUSE_SESSION_LOST),
             (unsigned long long)(now - pd->unanswered_since));
+  ctx->dtls_reconnects++;
+  ctx->failures_by_cause[COAP_CAUSE_SESSION_LOST]++;
   coap_dtls_session_free(pd->session);
   pd->session = fresh;
   pd->reconnected = 1;
@@ -288,6 +341,31 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep,
   return rc;
 }
 
+/* A client in its handshake gets a datagram that is no DTLS record but a
+ * CoAP message (the answer to our ping, or to nothing): a plain CoAP
+ * server listens on the port. */
+static int answered_by_plain_coap(peer_dtls_t *pd, const uint8_t *data, size_t len,
+                                  uint64_t now) {
+  coap_dtls_session_t *s = pd->session;
+  if (!coap_dtls_session_is_client(s) || coap_dtls_session_established(s) ||
+      coap_dtls_looks_like_record(data, len) || len < 4 || (data[0] >> 6) != 1)
+    return 0;
+  coap_msg_t msg;
+  const char *what = coap_msg_parse(&msg, data, len) == 0 && msg.type == COAP_TYPE_RST
+                         ? "a CoAP RST" : "a CoAP message";
+  coap_diag_t g;
+  coap_diag_begin(&g, COAP_CAUSE_PLAIN_COAP_PEER, COAP_STEP_HELLO, COAP_DETECTED_NETWORK,
+                  COAP_E_WRONG_PROTOCOL);
+  coap_diag_explain(&g, "port %u answered with %s, not DTLS: a plain CoAP (coap://) "
+                        "server listens there",
+                    coap_address_get_port(&pd->peer->addr), what);
+  coap_diag_fix(&g, "use coap:// for port %u, or the server's coaps:// port (5684 by default)",
+                coap_address_get_port(&pd->peer->addr));
+  g.flights = coap_dtls_session_flights(s);
+  session_ended_with(pd, &g, now);
+  return 1;
+}
+
 int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep,
                       const coap_address_t *from, const uint8_t *data, size_t len,
                       uint64_t now) {
@@ -305,6 +383,7 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep,
   }
   if (!pd) return accept_new(ctx, ep, from, data, len, now);
   peer->last_active = now;
+  if (answered_by_plain_coap(pd, data, len, now)) return COAP_E_WRONG_PROTOCOL;
   pd->unanswered_since = 0; /* the peer spoke */
   pd->reconnected = 0;
   int rc = coap_dtls_session_input(pd->session, data, len, now);
@@ -313,4 +392,29 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep,
   else
     arm_timer(pd);
   return rc;
+}
+
+int coap_secure_handshaking(const coap_peer_t *peer) {
+  const peer_dtls_t *pd = peer->security;
+  return pd && !coap_dtls_session_established(pd->session);
+}
+
+int coap_secure_give_up(coap_context_t *ctx, coap_peer_t *peer, uint64_t now) {
+  peer_dtls_t *pd = peer->security;
+  if (!pd || coap_dtls_session_established(pd->session)) return 0;
+  session_ended(pd, coap_dtls_session_give_up(pd->session, now), now);
+  return 1;
+}
+
+int coap_secure_unreachable(coap_context_t *ctx, coap_peer_t *peer, uint64_t now) {
+  peer_dtls_t *pd = peer->security;
+  if (!pd || coap_dtls_session_established(pd->session)) return 0;
+  coap_diag_t g;
+  coap_diag_begin(&g, COAP_CAUSE_PORT_UNREACHABLE, COAP_STEP_HELLO, COAP_DETECTED_NETWORK,
+                  COAP_E_UNREACHABLE);
+  coap_diag_explain(&g, "ICMP port unreachable from %s: nothing listens on UDP port %u there",
+                    peer->name, coap_address_get_port(&peer->addr));
+  g.flights = coap_dtls_session_flights(pd->session);
+  session_ended_with(pd, &g, now);
+  return 1;
 }

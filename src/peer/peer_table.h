@@ -21,6 +21,10 @@ typedef struct coap_peer {
   void *security;          /* the peer's DTLS session, NULL for coap:// */
   coap_timer_t idle_timer; /* fires to check whether the peer can go */
   uint64_t last_active;
+  uint64_t first_tx;       /* first datagram sent to a peer not heard yet */
+  unsigned rx;             /* datagrams received from it (saturating) */
+  unsigned tx_unanswered;  /* coap:// sends since it last spoke */
+  int probed;              /* the other protocol was probed for */
   char name[56];           /* "[addr:port]" for log lines */
 } coap_peer_t;
 

@@ -106,6 +106,7 @@ const psk_entry_t *coap_dtls_psk_find(const coap_dtls_context_t *d,
 static int server_psk_lookup(gnutls_session_t session, const char *username,
                              gnutls_datum_t *key) {
   const coap_dtls_context_t *d = gnutls_session_get_ptr(session);
+  coap_dtls_session_note_identity(session, username);
   const psk_entry_t *e = d ? coap_dtls_psk_find(d, username) : NULL;
   if (!e && d && d->psk_lookup) {
     uint8_t buf[64];

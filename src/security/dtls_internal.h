@@ -5,6 +5,7 @@
 #include <gnutls/dtls.h>
 #include <gnutls/gnutls.h>
 
+#include "common/diag.h"
 #include "security/security.h"
 
 typedef struct psk_entry {
@@ -54,11 +55,76 @@ struct coap_dtls_context {
   char error[512];
 };
 
+/* What only a client session keeps: the name it checks and the report of
+ * its handshake (a server holds thousands of sessions and keeps neither). */
+typedef struct client_side {
+  char server_name[256];
+  coap_handshake_report_t report;
+} client_side_t;
+
+struct coap_dtls_session {
+  gnutls_session_t tls;
+  coap_dtls_context_t *d;
+  coap_dtls_session_cb_t cb;
+  void *user;
+  const uint8_t *in;   /* the datagram GnuTLS may pull, NULL once taken */
+  size_t in_len;
+  const uint8_t *cur;  /* the datagram being handled (for diagnosis) */
+  size_t cur_len;
+  int client, established, failed;
+  int pushed;               /* this drive sent a datagram: one more flight */
+  uint64_t started;         /* first flight */
+  uint64_t now;             /* last time we were given */
+  uint64_t deadline;        /* handshake gives up */
+  uint64_t next_retransmit; /* GnuTLS wants to be called again */
+  unsigned flights;         /* flights sent, resends included */
+  unsigned rx;              /* datagrams received from the peer */
+  unsigned repeats_after_finished; /* client: server flight seen again */
+  unsigned discards_after_kx;      /* server: records lost after the key exchange */
+  unsigned largest_datagram;       /* of what we sent */
+  coap_dtls_step_t step;
+  char psk_identity[64];    /* server: the identity the client sent */
+  client_side_t *cs;        /* NULL on a server */
+  coap_diag_t *diag;        /* made when the session fails */
+};
+
+/* The PSK identity a client sent (the server's lookup callback). */
+void coap_dtls_session_note_identity(gnutls_session_t tls, const char *identity);
+
 /* Certificate credentials (with our verify callback), made on first use. */
 int coap_dtls_ensure_cert_credentials(coap_dtls_context_t *d);
 
 /* The certificate verify callback installed on the credentials. */
 int coap_dtls_verify_peer(gnutls_session_t tls);
+
+/* dtls_diagnose.c: the diagnosis of a failed session (allocated on first
+ * use; NULL when out of memory — callers then report the bare code). */
+coap_diag_t *coap_dtls_diag_start(coap_dtls_session_t *s, coap_cause_t cause,
+                                  coap_detector_t by);
+/* A fatal GnuTLS error from the handshake: diagnose it, tell the peer with
+ * the fitting alert, return the COAP_E code. */
+int coap_dtls_diagnose_failure(coap_dtls_session_t *s, int gnutls_rc, uint64_t now);
+/* The handshake ran out of time: say what the silence most likely means. */
+int coap_dtls_diagnose_stall(coap_dtls_session_t *s, uint64_t now);
+/* Look at a datagram before GnuTLS does (repeated flights); returns a
+ * COAP_E code when it shows the handshake cannot succeed. */
+int coap_dtls_watch_input(coap_dtls_session_t *s, const uint8_t *data, size_t len,
+                          uint64_t now);
+/* After GnuTLS took a datagram: a server notices a Finished it could not
+ * decrypt (wrong PSK). */
+int coap_dtls_watch_discards(coap_dtls_session_t *s, unsigned discarded_before,
+                             int last_in_before, uint64_t now);
+/* The peer certificate checks of the verify callback (X.509). */
+int coap_dtls_check_x509(coap_dtls_session_t *s, const gnutls_datum_t *peers,
+                         unsigned n);
+/* Record the chain in the client's report. */
+void coap_dtls_note_chain(coap_dtls_session_t *s, const gnutls_datum_t *peers,
+                          unsigned n);
+/* "PSK (TLS_PSK_WITH_AES_128_CCM_8, ...), ECDHE-ECDSA (...)" from a ClientHello. */
+void coap_dtls_hello_offer(const uint8_t *data, size_t len, char *out, size_t cap);
+/* What this configuration can do as |client| or server, in words. */
+void coap_dtls_describe_modes(const coap_dtls_context_t *d, int client, char *out,
+                              size_t cap);
 
 /* "sha256:aa:bb:..." of a DER SubjectPublicKeyInfo. */
 void coap_dtls_spki_fingerprint(const gnutls_datum_t *spki, char *buf, size_t cap);

@@ -14,29 +14,15 @@
 #define RETRANSMIT_FLOOR_MS 10
 #define RECORD_MAX 16384
 
-struct coap_dtls_session {
-  gnutls_session_t tls;
-  coap_dtls_context_t *d;
-  coap_dtls_session_cb_t cb;
-  void *user;
-  const uint8_t *in;   /* the datagram GnuTLS may pull, NULL once taken */
-  size_t in_len;
-  int client, established, failed;
-  uint64_t deadline;        /* handshake gives up */
-  uint64_t next_retransmit; /* GnuTLS wants to be called again */
-  unsigned verify_status;   /* GnuTLS status bits when the peer's
-                               certificate was rejected */
-  int no_peer_cert;         /* rejected because none was sent */
-  char untrusted_rpk[112];  /* fingerprint of a raw key not in the list */
-  char peer_rpk[112];       /* fingerprint of the peer's accepted raw key */
-  char server_name[256];
-  char error[384];
-};
-
 /* ---- transport callbacks ---- */
 
 static ssize_t push(gnutls_transport_ptr_t ptr, const void *data, size_t len) {
   coap_dtls_session_t *s = ptr;
+  if (!s->established) {
+    if (!s->pushed) s->flights++;
+    s->pushed = 1;
+    if (len > s->largest_datagram) s->largest_datagram = (unsigned)len;
+  }
   /* A datagram lost here is like one lost on the way: DTLS retransmits. */
   (void)s->cb.send(s->user, data, len);
   return (ssize_t)len;
@@ -60,117 +46,6 @@ static int pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms) {
   return ((coap_dtls_session_t *)ptr)->in ? 1 : 0;
 }
 
-/* ---- failure classification ---- */
-
-static void say(coap_dtls_session_t *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void say(coap_dtls_session_t *s, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(s->error, sizeof s->error, fmt, ap);
-  va_end(ap);
-}
-
-static void describe_alert(coap_dtls_session_t *s) {
-  gnutls_alert_description_t a = gnutls_alert_get(s->tls);
-  if (s->client && gnutls_certificate_client_get_request_status(s->tls) &&
-      !s->d->has_cert && !s->d->has_rpk) {
-    say(s, "the server requires a client certificate and none is configured "
-           "(alert %d, %s): give a certificate and key (--cert/--key) or a raw key (--rpk)",
-        (int)a, gnutls_alert_get_name(a));
-    return;
-  }
-  const char *name = gnutls_alert_get_name(a);
-  const char *hint = "";
-  switch ((int)a) {
-    case GNUTLS_A_HANDSHAKE_FAILURE:
-      hint = ": no security mode or cipher suite in common (e.g. PSK offered, "
-             "certificates expected)";
-      break;
-    case GNUTLS_A_BAD_CERTIFICATE:
-    case GNUTLS_A_UNKNOWN_CA:
-    case GNUTLS_A_CERTIFICATE_EXPIRED:
-    case GNUTLS_A_CERTIFICATE_UNKNOWN:
-      hint = s->client ? ": the server rejected our certificate (or requires one)"
-                       : ": the client rejected our certificate (untrusted CA, "
-                         "expired, or wrong name)";
-      break;
-    case GNUTLS_A_DECRYPT_ERROR:
-      hint = ": the pre-shared keys differ";
-      break;
-    case GNUTLS_A_UNKNOWN_PSK_IDENTITY:
-    case GNUTLS_A_INTERNAL_ERROR:
-      hint = s->client ? ": the server may not know our PSK identity" : "";
-      break;
-    default: break;
-  }
-  say(s, "the peer ended the handshake with alert %d (%s)%s", (int)a,
-      name ? name : "unknown", hint);
-}
-
-static void describe_verification(coap_dtls_session_t *s) {
-  unsigned status = s->verify_status;
-  gnutls_datum_t text = {NULL, 0};
-  if (s->untrusted_rpk[0]) {
-    say(s, "the %s raw public key is not trusted here (%s); pin it with "
-           "coap_dtls_add_trusted_rpk / --trust-rpk if it is the right peer",
-        s->client ? "server's" : "client's", s->untrusted_rpk);
-    return;
-  }
-  if (s->no_peer_cert) {
-    say(s, s->client ? "the server sent no certificate"
-                     : "the client sent no certificate, and one is required");
-    return;
-  }
-  if (status &&
-      gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0) == 0) {
-    say(s, "the %s certificate was rejected: %s", s->client ? "server's" : "client's",
-        (const char *)text.data);
-    gnutls_free(text.data);
-  } else {
-    say(s, "the %s certificate could not be verified",
-        s->client ? "server's" : "client's");
-  }
-}
-
-/* Record why the handshake failed and return the error to report. */
-static int handshake_failed(coap_dtls_session_t *s, int rc) {
-  s->failed = 1;
-  switch (rc) {
-    case GNUTLS_E_FATAL_ALERT_RECEIVED:
-      describe_alert(s);
-      return COAP_E_DTLS_HANDSHAKE;
-    case GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR:
-    case GNUTLS_E_CERTIFICATE_ERROR:
-      describe_verification(s);
-      break;
-    case GNUTLS_E_NO_CIPHER_SUITES:
-    case GNUTLS_E_UNKNOWN_CIPHER_SUITE:
-    case GNUTLS_E_INSUFFICIENT_CREDENTIALS:
-    case GNUTLS_E_NO_COMMON_KEY_SHARE:
-      say(s, "no security mode or cipher suite in common with the peer (%s)",
-          gnutls_strerror(rc));
-      break;
-    case GNUTLS_E_NO_CERTIFICATE_FOUND:
-      say(s, "the client sent no certificate, and one is required here");
-      /* RFC 5246 §7.4.6: the answer to a missing client certificate. */
-      gnutls_alert_send(s->tls, GNUTLS_AL_FATAL, GNUTLS_A_HANDSHAKE_FAILURE);
-      return COAP_E_DTLS_HANDSHAKE;
-    case GNUTLS_E_KEYFILE_ERROR: /* what the PSK lookup failing turns into */
-      say(s, "the client's PSK identity is not known here");
-      break;
-    case GNUTLS_E_TIMEDOUT:
-      say(s, "the handshake timed out: the peer stopped answering");
-      return COAP_E_DTLS_TIMEOUT;
-    default:
-      say(s, "%s", gnutls_strerror(rc));
-      break;
-  }
-  /* Tell the peer, or it only sees silence until its own timeout. */
-  gnutls_alert_send_appropriate(s->tls, rc);
-  return COAP_E_DTLS_HANDSHAKE;
-}
-
 /* ---- peer certificate checks ---- */
 
 /* GnuTLS calls this with the peer's certificate during the handshake: the
@@ -183,29 +58,31 @@ int coap_dtls_verify_peer(gnutls_session_t tls) {
   unsigned n = 0;
   const gnutls_datum_t *peers = gnutls_certificate_get_peers(tls, &n);
   if (n > 0 && gnutls_certificate_type_get2(tls, GNUTLS_CTYPE_PEERS) == GNUTLS_CRT_RAWPK) {
-    if (coap_dtls_rpk_trusted(d, peers[0].data, peers[0].size)) {
-      coap_dtls_spki_fingerprint(&peers[0], s->peer_rpk, sizeof s->peer_rpk);
-      return 0;
+    char fp[112];
+    coap_dtls_spki_fingerprint(&peers[0], fp, sizeof fp);
+    if (s->cs) snprintf(s->cs->report.peer_rpk, sizeof s->cs->report.peer_rpk, "%s", fp);
+    if (coap_dtls_rpk_trusted(d, peers[0].data, peers[0].size)) return 0;
+    coap_diag_t *g = coap_dtls_diag_start(s, COAP_CAUSE_RPK_UNTRUSTED, COAP_DETECTED_LOCAL);
+    if (g) {
+      coap_diag_explain(g, "the %s raw public key %s is not in the trust list",
+                        s->client ? "server's" : "client's", fp);
+      coap_diag_fix(g, "if this is the right %s, pin its key: --trust-rpk FILE "
+                       "(coap_dtls_add_trusted_rpk), fingerprint %s",
+                    s->client ? "server" : "client", fp);
     }
-    coap_dtls_spki_fingerprint(&peers[0], s->untrusted_rpk, sizeof s->untrusted_rpk);
     return -1;
   }
   if (n == 0) {
-    int required = s->client || d->client_cert == COAP_DTLS_CLIENT_CERT_REQUIRED;
-    s->no_peer_cert = required;
-    return required ? -1 : 0;
-  }
-  if (!d->has_ca) { /* an X.509 certificate and no CA to check it with */
-    s->verify_status = GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNER_NOT_FOUND;
+    if (!s->client && d->client_cert != COAP_DTLS_CLIENT_CERT_REQUIRED) return 0;
+    coap_diag_t *g = coap_dtls_diag_start(
+        s, s->client ? COAP_CAUSE_CERT_INVALID : COAP_CAUSE_CLIENT_CERT_MISSING,
+        COAP_DETECTED_LOCAL);
+    if (g) coap_diag_explain(g, s->client ? "the server sent no certificate"
+                                          : "the client sent no certificate, and one is required here");
     return -1;
   }
-  const char *name = s->client && d->verify_name && s->server_name[0] ? s->server_name : NULL;
-  unsigned status = 0;
-  if (gnutls_certificate_verify_peers3(tls, name, &status) < 0 || status) {
-    s->verify_status = status ? status : GNUTLS_CERT_INVALID;
-    return -1;
-  }
-  return 0;
+  if (s->cs) coap_dtls_note_chain(s, peers, n);
+  return coap_dtls_check_x509(s, peers, n);
 }
 
 /* ---- creation ---- */
@@ -235,15 +112,22 @@ static int session_init(coap_dtls_context_t *d, int client,
                         coap_dtls_session_t **out) {
   coap_dtls_session_t *s = calloc(1, sizeof(*s));
   if (!s) return COAP_E_NOMEM;
+  if (client && !(s->cs = calloc(1, sizeof(*s->cs)))) {
+    free(s);
+    return COAP_E_NOMEM;
+  }
   s->d = d;
   s->cb = *cb;
   s->user = user;
   s->client = client;
+  s->started = s->now = now;
   s->deadline = now + d->total_ms;
   s->next_retransmit = UINT64_MAX;
+  s->step = client ? COAP_STEP_HELLO : COAP_STEP_COOKIE;
   unsigned flags = (client ? GNUTLS_CLIENT : GNUTLS_SERVER) | GNUTLS_DATAGRAM | GNUTLS_NONBLOCK;
   if (d->has_rpk || d->n_trusted_rpk || d->rpk_verify) flags |= GNUTLS_ENABLE_RAWPK;
   if (gnutls_init(&s->tls, flags) < 0) {
+    free(s->cs);
     free(s);
     return COAP_E_NOMEM;
   }
@@ -262,6 +146,7 @@ static int session_init(coap_dtls_context_t *d, int client,
   if (rc >= 0 && d->cert) rc = gnutls_credentials_set(s->tls, GNUTLS_CRD_CERTIFICATE, d->cert);
   if (rc < 0) {
     gnutls_deinit(s->tls);
+    free(s->cs);
     free(s);
     return COAP_E_DTLS_HANDSHAKE;
   }
@@ -278,10 +163,15 @@ int coap_dtls_session_new_client(coap_dtls_context_t *d, const char *server_name
   coap_dtls_session_t *s;
   int rc = session_init(d, 1, cb, user, now, &s);
   if (rc < 0) return rc;
-  if (server_name) snprintf(s->server_name, sizeof s->server_name, "%s", server_name);
-  if (s->server_name[0] && !literal_address(s->server_name))
-    gnutls_server_name_set(s->tls, GNUTLS_NAME_DNS, s->server_name, strlen(s->server_name));
-  const gnutls_datum_t *resume = coap_dtls_cache_find(d, s->server_name);
+  char *name = s->cs->server_name;
+  if (server_name) snprintf(name, sizeof s->cs->server_name, "%s", server_name);
+  coap_handshake_report_t *rep = &s->cs->report;
+  rep->attempted = 1;
+  rep->step = COAP_STEP_HELLO;
+  snprintf(rep->server_name, sizeof rep->server_name, "%s", name);
+  if (name[0] && !literal_address(name))
+    gnutls_server_name_set(s->tls, GNUTLS_NAME_DNS, name, strlen(name));
+  const gnutls_datum_t *resume = coap_dtls_cache_find(d, name);
   if (resume) gnutls_session_set_data(s->tls, resume->data, resume->size);
   *out = s;
   rc = drive_handshake(s, now); /* sends the ClientHello */
@@ -314,6 +204,8 @@ int coap_dtls_session_new_server(coap_dtls_context_t *d,
 void coap_dtls_session_free(coap_dtls_session_t *s) {
   if (!s) return;
   gnutls_deinit(s->tls);
+  free(s->cs);
+  free(s->diag);
   free(s);
 }
 
@@ -323,25 +215,91 @@ void coap_dtls_session_free(coap_dtls_session_t *s) {
 static void remember_session(coap_dtls_session_t *s) {
   gnutls_datum_t data = {NULL, 0};
   if (gnutls_session_get_data2(s->tls, &data) < 0) return;
-  coap_dtls_cache_store(s->d, s->server_name, &data);
+  coap_dtls_cache_store(s->d, s->cs->server_name, &data);
   gnutls_free(data.data);
+}
+
+static void reach_step(coap_dtls_session_t *s, coap_dtls_step_t step, uint64_t now) {
+  if (step <= s->step) return;
+  s->step = step;
+  if (!s->cs) return;
+  coap_handshake_report_t *rep = &s->cs->report;
+  rep->step = step;
+  uint64_t ms = now - s->started;
+  rep->step_ms[step] = (uint32_t)(ms ? ms : 1);
+  if (step == COAP_STEP_COOKIE) rep->cookie = 1;
+}
+
+/* The handshake messages seen so far tell how far it got. */
+static void track_step(coap_dtls_session_t *s, uint64_t now) {
+  int in = (int)gnutls_handshake_get_last_in(s->tls);
+  int out = (int)gnutls_handshake_get_last_out(s->tls);
+  switch (in) {
+    case GNUTLS_HANDSHAKE_HELLO_VERIFY_REQUEST: reach_step(s, COAP_STEP_COOKIE, now); break;
+    case GNUTLS_HANDSHAKE_SERVER_HELLO:
+    case GNUTLS_HANDSHAKE_CLIENT_HELLO: reach_step(s, COAP_STEP_NEGOTIATION, now); break;
+    case GNUTLS_HANDSHAKE_CERTIFICATE_PKT:
+    case GNUTLS_HANDSHAKE_SERVER_KEY_EXCHANGE:
+    case GNUTLS_HANDSHAKE_CERTIFICATE_REQUEST:
+    case GNUTLS_HANDSHAKE_SERVER_HELLO_DONE:
+    case GNUTLS_HANDSHAKE_CLIENT_KEY_EXCHANGE:
+    case GNUTLS_HANDSHAKE_CERTIFICATE_VERIFY:
+      reach_step(s, COAP_STEP_NEGOTIATION, now);
+      reach_step(s, COAP_STEP_AUTHENTICATION, now);
+      break;
+    case GNUTLS_HANDSHAKE_FINISHED:
+    case GNUTLS_HANDSHAKE_NEW_SESSION_TICKET:
+      reach_step(s, COAP_STEP_FINISHED, now);
+      break;
+    default: break;
+  }
+  if (out == GNUTLS_HANDSHAKE_FINISHED) reach_step(s, COAP_STEP_FINISHED, now);
+}
+
+static void fill_report(coap_dtls_session_t *s) {
+  coap_handshake_report_t *rep = &s->cs->report;
+  rep->established = 1;
+  rep->resumed = coap_dtls_session_resumed(s);
+  rep->flights = s->flights;
+  const char *v = gnutls_protocol_get_name(gnutls_protocol_get_version(s->tls));
+  snprintf(rep->version, sizeof rep->version, "%s", v ? v : "?");
+  snprintf(rep->suite, sizeof rep->suite, "%s", coap_dtls_session_suite(s));
+  gnutls_kx_algorithm_t kx = gnutls_kx_get(s->tls);
+  const char *mode = kx == GNUTLS_KX_PSK || kx == GNUTLS_KX_ECDHE_PSK || kx == GNUTLS_KX_DHE_PSK
+                         ? "psk"
+                     : gnutls_certificate_type_get2(s->tls, GNUTLS_CTYPE_SERVER) == GNUTLS_CRT_RAWPK
+                         ? "rpk"
+                         : "x509";
+  snprintf(rep->mode, sizeof rep->mode, "%s", mode);
+}
+
+static void established(coap_dtls_session_t *s, uint64_t now) {
+  s->established = 1;
+  s->next_retransmit = UINT64_MAX;
+  reach_step(s, COAP_STEP_FINISHED, now);
+  reach_step(s, COAP_STEP_ESTABLISHED, now);
+  if (s->d->log && coap_log_enabled(s->d->log, COAP_LOG_INFO))
+    coap_logf(s->d->log, COAP_LOG_INFO, NULL, "DTLS %s established: %s%s%s%s",
+              s->client ? "client" : "server", coap_dtls_session_suite(s),
+              coap_dtls_session_resumed(s) ? " (resumed)" : "",
+              s->cs && s->cs->report.peer_rpk[0] ? ", peer raw public key " : "",
+              s->cs ? s->cs->report.peer_rpk : "");
+  if (s->client) {
+    fill_report(s);
+    remember_session(s);
+  }
+  if (s->cb.on_established) s->cb.on_established(s->user);
 }
 
 static int drive_handshake(coap_dtls_session_t *s, uint64_t now) {
   int rc;
+  s->pushed = 0;
   do {
     rc = gnutls_handshake(s->tls);
   } while (rc == GNUTLS_E_INTERRUPTED);
+  track_step(s, now);
   if (rc == 0) {
-    s->established = 1;
-    s->next_retransmit = UINT64_MAX;
-    if (s->d->log && coap_log_enabled(s->d->log, COAP_LOG_INFO))
-      coap_logf(s->d->log, COAP_LOG_INFO, NULL, "DTLS %s established: %s%s%s%s",
-                s->client ? "client" : "server", coap_dtls_session_suite(s),
-                coap_dtls_session_resumed(s) ? " (resumed)" : "",
-                s->peer_rpk[0] ? ", peer raw public key " : "", s->peer_rpk);
-    if (s->client) remember_session(s);
-    if (s->cb.on_established) s->cb.on_established(s->user);
+    established(s, now);
     return 0;
   }
   if (rc == GNUTLS_E_AGAIN || !gnutls_error_is_fatal(rc)) {
@@ -349,7 +307,22 @@ static int drive_handshake(coap_dtls_session_t *s, uint64_t now) {
     s->next_retransmit = now + (t < RETRANSMIT_FLOOR_MS ? RETRANSMIT_FLOOR_MS : t);
     return 0;
   }
-  return handshake_failed(s, rc);
+  s->failed = 1;
+  return coap_dtls_diagnose_failure(s, rc, now);
+}
+
+static int record_failed(coap_dtls_session_t *s, coap_cause_t cause, int err,
+                         const char *text) {
+  s->failed = 1;
+  coap_diag_t *g = coap_dtls_diag_start(s, cause, cause == COAP_CAUSE_PEER_CLOSED
+                                                      ? COAP_DETECTED_PEER_ALERT
+                                                      : COAP_DETECTED_LOCAL);
+  if (g) {
+    g->error = err;
+    g->step = COAP_STEP_ESTABLISHED;
+    coap_diag_explain(g, "%s", text);
+  }
+  return err;
 }
 
 /* Read every record GnuTLS can make of the datagram we were given. */
@@ -361,10 +334,9 @@ static int drive_records(coap_dtls_session_t *s) {
       if (s->cb.on_data) s->cb.on_data(s->user, buf, (size_t)n);
       continue;
     }
-    if (n == 0) {
-      say(s, "the peer closed the session (close_notify)");
-      return COAP_E_DTLS_CLOSED;
-    }
+    if (n == 0)
+      return record_failed(s, COAP_CAUSE_PEER_CLOSED, COAP_E_DTLS_CLOSED,
+                           "the peer closed the session (close_notify)");
     if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) return 0;
     if (n == GNUTLS_E_REHANDSHAKE) {
       /* No renegotiation (RFC 7925): refuse politely, keep the session. */
@@ -372,21 +344,30 @@ static int drive_records(coap_dtls_session_t *s) {
       continue;
     }
     if (!gnutls_error_is_fatal((int)n)) continue;
-    say(s, "session failed: %s", gnutls_strerror((int)n));
-    s->failed = 1;
-    return COAP_E_DTLS_RECORD;
+    char text[160];
+    snprintf(text, sizeof text, "the session failed: %s", gnutls_strerror((int)n));
+    return record_failed(s, COAP_CAUSE_PROTOCOL, COAP_E_DTLS_RECORD, text);
   }
 }
 
 int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data, size_t len,
                             uint64_t now) {
   if (s->failed) return COAP_E_DTLS_HANDSHAKE;
-  s->in = data;
-  s->in_len = len;
-  int rc = s->established ? drive_records(s) : drive_handshake(s, now);
+  s->now = now;
+  s->rx++;
+  int rc = 0;
+  if (!s->established) rc = coap_dtls_watch_input(s, data, len, now);
+  if (rc < 0) return rc;
+  unsigned discarded = gnutls_record_get_discarded(s->tls);
+  int last_in = (int)gnutls_handshake_get_last_in(s->tls);
+  s->in = s->cur = data;
+  s->in_len = s->cur_len = len;
+  rc = s->established ? drive_records(s) : drive_handshake(s, now);
+  if (rc == 0 && !s->established)
+    rc = coap_dtls_watch_discards(s, discarded, last_in, now);
   /* A handshake that just completed may have data behind it. */
   if (rc == 0 && s->established && s->in) rc = drive_records(s);
-  s->in = NULL;
+  s->in = s->cur = NULL;
   return rc;
 }
 
@@ -404,13 +385,17 @@ uint64_t coap_dtls_session_next_timeout(const coap_dtls_session_t *s) {
 
 int coap_dtls_session_handle_timeout(coap_dtls_session_t *s, uint64_t now) {
   if (s->established || s->failed) return 0;
-  if (now >= s->deadline) {
-    s->failed = 1;
-    say(s, "no answer to the handshake within %u ms", s->d->total_ms);
-    return COAP_E_DTLS_TIMEOUT;
-  }
+  s->now = now;
+  if (now >= s->deadline) return coap_dtls_session_give_up(s, now);
   if (now < s->next_retransmit) return 0;
   return drive_handshake(s, now);
+}
+
+int coap_dtls_session_give_up(coap_dtls_session_t *s, uint64_t now) {
+  if (s->established || s->failed) return 0;
+  s->failed = 1;
+  s->now = now;
+  return coap_dtls_diagnose_stall(s, now);
 }
 
 void coap_dtls_session_close(coap_dtls_session_t *s) {
@@ -419,7 +404,25 @@ void coap_dtls_session_close(coap_dtls_session_t *s) {
 
 int coap_dtls_session_established(const coap_dtls_session_t *s) { return s->established; }
 int coap_dtls_session_is_client(const coap_dtls_session_t *s) { return s->client; }
-const char *coap_dtls_session_error(const coap_dtls_session_t *s) { return s->error; }
+unsigned coap_dtls_session_rx(const coap_dtls_session_t *s) { return s->rx; }
+unsigned coap_dtls_session_flights(const coap_dtls_session_t *s) { return s->flights; }
+
+const coap_diag_t *coap_dtls_session_diag(const coap_dtls_session_t *s) {
+  return s->diag;
+}
+
+const coap_handshake_report_t *coap_dtls_session_report(coap_dtls_session_t *s) {
+  if (!s->cs) return NULL;
+  coap_handshake_report_t *rep = &s->cs->report;
+  rep->flights = s->flights;
+  if (s->diag) rep->diag = *s->diag;
+  return rep;
+}
+
+void coap_dtls_session_note_identity(gnutls_session_t tls, const char *identity) {
+  coap_dtls_session_t *s = gnutls_transport_get_ptr(tls);
+  if (s && identity) snprintf(s->psk_identity, sizeof s->psk_identity, "%s", identity);
+}
 
 const char *coap_dtls_session_suite(const coap_dtls_session_t *s) {
   const char *name = gnutls_cipher_suite_get_name(
@@ -471,4 +474,55 @@ int coap_dtls_accept(coap_dtls_context_t *d, const void *addr, size_t addr_len,
   gnutls_dtls_cookie_send(&d->cookie_key, (void *)addr, addr_len, &d->prestate,
                           &sink, cookie_push);
   return COAP_DTLS_COOKIE_SENT;
+}
+
+/* ---- probing a port ---- */
+
+typedef struct probe_sink {
+  uint8_t *buf;
+  size_t cap, len;
+} probe_sink_t;
+
+static ssize_t probe_push(gnutls_transport_ptr_t ptr, const void *data, size_t len) {
+  probe_sink_t *sink = ptr;
+  if (!sink->len && len <= sink->cap) {
+    memcpy(sink->buf, data, len);
+    sink->len = len;
+  }
+  return (ssize_t)len;
+}
+
+static ssize_t probe_pull(gnutls_transport_ptr_t ptr, void *buf, size_t size) {
+  (void)ptr;
+  (void)buf;
+  (void)size;
+  errno = EAGAIN;
+  return -1;
+}
+
+static int probe_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms) {
+  (void)ptr;
+  (void)ms;
+  return 0;
+}
+
+int coap_dtls_probe_hello(uint8_t *buf, size_t cap) {
+  gnutls_session_t tls;
+  gnutls_certificate_credentials_t cred;
+  probe_sink_t sink = {buf, cap, 0};
+  if (gnutls_certificate_allocate_credentials(&cred) < 0) return COAP_E_NOMEM;
+  if (gnutls_init(&tls, GNUTLS_CLIENT | GNUTLS_DATAGRAM | GNUTLS_NONBLOCK) < 0) {
+    gnutls_certificate_free_credentials(cred);
+    return COAP_E_NOMEM;
+  }
+  gnutls_priority_set_direct(tls, "NORMAL:-VERS-ALL:+VERS-DTLS1.2", NULL);
+  gnutls_credentials_set(tls, GNUTLS_CRD_CERTIFICATE, cred);
+  gnutls_transport_set_ptr(tls, &sink);
+  gnutls_transport_set_push_function(tls, probe_push);
+  gnutls_transport_set_pull_function(tls, probe_pull);
+  gnutls_transport_set_pull_timeout_function(tls, probe_pull_timeout);
+  (void)gnutls_handshake(tls); /* sends the ClientHello, then would wait */
+  gnutls_deinit(tls);
+  gnutls_certificate_free_credentials(cred);
+  return sink.len ? (int)sink.len : COAP_E_INTERNAL;
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "coaps/diag.h"
 #include "coaps/dtls.h"
 #include "common/log.h"
 
@@ -53,7 +54,7 @@ void coap_dtls_session_free(coap_dtls_session_t *s);
 
 /* One datagram from the peer. Returns 0, or a negative COAP_E_DTLS_* code
  * when the session failed or was closed (the caller frees it; the reason is
- * in coap_dtls_session_error). Callbacks run inside. */
+ * in coap_dtls_session_diag). Callbacks run inside. */
 int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data,
                             size_t len, uint64_t now);
 /* Protect and send one application datagram (session established). */
@@ -63,13 +64,22 @@ int coap_dtls_session_write(coap_dtls_session_t *s, const uint8_t *data,
 uint64_t coap_dtls_session_next_timeout(const coap_dtls_session_t *s);
 /* Retransmit a flight or give up; same returns as _input. */
 int coap_dtls_session_handle_timeout(coap_dtls_session_t *s, uint64_t now);
+/* End a handshake that is taking too long now (the caller's own deadline):
+ * the session fails with a diagnosis of the silence. Returns the code. */
+int coap_dtls_session_give_up(coap_dtls_session_t *s, uint64_t now);
 /* Send close_notify (best effort). */
 void coap_dtls_session_close(coap_dtls_session_t *s);
 
 int coap_dtls_session_established(const coap_dtls_session_t *s);
 int coap_dtls_session_is_client(const coap_dtls_session_t *s);
-/* "why it failed" for logs and errors; "" when it has not. */
-const char *coap_dtls_session_error(const coap_dtls_session_t *s);
+/* Why it failed; NULL while it has not (or the diagnosis could not be
+ * allocated). */
+const coap_diag_t *coap_dtls_session_diag(const coap_dtls_session_t *s);
+/* A client's handshake report (NULL for a server session). */
+const coap_handshake_report_t *coap_dtls_session_report(coap_dtls_session_t *s);
+/* Datagrams received from the peer, and handshake flights sent. */
+unsigned coap_dtls_session_rx(const coap_dtls_session_t *s);
+unsigned coap_dtls_session_flights(const coap_dtls_session_t *s);
 /* "TLS_PSK_WITH_AES_128_CCM_8"-style name of the negotiated suite. */
 const char *coap_dtls_session_suite(const coap_dtls_session_t *s);
 int coap_dtls_session_resumed(const coap_dtls_session_t *s);
@@ -80,5 +90,8 @@ int coap_dtls_is_client_hello(const uint8_t *data, size_t len);
 /* Does |data| look like a DTLS record at all (content type 20..25,
  * version 254.x)? Used to tell a CoAP peer from a DTLS one. */
 int coap_dtls_looks_like_record(const uint8_t *data, size_t len);
+/* A DTLS 1.2 ClientHello to probe whether a DTLS server listens on a port
+ * (any DTLS server answers it); its length, or a negative code. */
+int coap_dtls_probe_hello(uint8_t *buf, size_t cap);
 
 #endif

@@ -40,13 +40,13 @@ expect_eq "RPK key and pinned key in DER" 0 "$RC"
 # The wrong pinned key: refused, with the fingerprint of the key to pin.
 rc coaps get "$url/temp" --trust-rpk "$K/rpk-client-pub.pem"
 expect_eq "untrusted server key exits 5" 5 "$RC"
-expect_contains "untrusted key is explained" "raw public key is not trusted" "$ERR"
+expect_contains "untrusted key is explained" "[rpk-untrusted]" "$ERR"
 expect_contains "the fingerprint to pin is shown" "sha256:" "$ERR"
 # A client key the server does not trust.
 make_creds "$work/other"
 rc coaps get "$url/temp" --rpk --key "$work/other/rpk-client-key.pem" --trust-rpk "$K/rpk-server-pub.pem"
 expect_eq "untrusted client key exits 5" 5 "$RC"
-expect_contains "server's log names the untrusted client key" "raw public key is not trusted" "$(cat "$work/serve_rpk.log")"
+expect_contains "server's log names the untrusted client key" "rpk-untrusted" "$(cat "$work/serve_rpk.log")"
 # A certificate key is not a P-256 RPK... and a missing file is named.
 rc coaps get "$url/temp" --rpk --key "$work/missing.pem" --trust-rpk "$K/rpk-server-pub.pem"
 expect_eq "missing RPK key exits 5" 5 "$RC"
@@ -69,4 +69,4 @@ rc coaps get -t 10 "coaps://127.0.0.1:$((port + 1))/time" --rpk --key "$K/rpk-cl
 expect_eq "our RPK client to coap-server-gnutls" 0 "$RC"
 rc coaps get -t 10 "coaps://127.0.0.1:$((port + 1))/time" --trust-rpk "$K/rpk-server-pub.pem"
 expect_eq "coap-server-gnutls requires a client key: exits 5" 5 "$RC"
-expect_contains "...and the reason says so" "requires a client certificate" "$ERR"
+expect_contains "...and the reason says so" "[client-cert-missing]" "$ERR"

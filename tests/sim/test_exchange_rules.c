@@ -22,10 +22,15 @@ typedef struct sent {
 } sent_t;
 static sent_t sent[64];
 static unsigned n_sent;
+static unsigned n_probes; /* DTLS ClientHellos probing an unanswered port */
 static int drop_all;
 
 static int record(void *user, const simnet_node_t *from, const coap_address_t *to,
                   const uint8_t *data, size_t len, unsigned seq) {
+  if (len > 13 && data[0] == 22 && data[1] == 0xFE) {
+    n_probes++;
+    return drop_all;
+  }
   if (n_sent < 64 && len <= sizeof sent[0].raw) {
     sent_t *s = &sent[n_sent++];
     s->from = from;
@@ -52,6 +57,7 @@ static int setup(void **state) {
   coap_resource_set_handler(r, COAP_POST, hello, NULL);
   handler_calls = 0;
   n_sent = 0;
+  n_probes = 0;
   drop_all = 0;
   net.filter = record;
   return 0;
@@ -143,6 +149,9 @@ static void test_retransmission_schedule(void **state) {
   assert_true(simnet_run_until_flag(&net, &b.done, 200000));
   assert_int_equal(b.status, COAP_E_TIMEOUT);
   assert_int_equal(n_sent, 5);
+  /* After the first retransmission, one DTLS ClientHello asks whether a
+   * coaps:// server sits on the port. */
+  assert_int_equal(n_probes, 1);
   uint64_t t0 = sent[1].at - sent[0].at; /* the initial timeout */
   assert_true(t0 >= 2000 && t0 <= 3000);
   for (unsigned i = 1; i < 4; i++) assert_int_equal(sent[i + 1].at - sent[i].at, t0 << i);

@@ -22,6 +22,14 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The exit code for a library error. */
 int cli_exit_for_error(int err);
 
+/* The exit code for a failure with a diagnosis (by its cause's class),
+ * or for the bare error when |g| is NULL. */
+int cli_exit_for_diag(const coap_diag_t *g, int err);
+/* Three lines on stderr: the cause, why, the fix. */
+void cli_print_diag(const char *uri, const coap_diag_t *g);
+/* Who noticed, at which step, after how long. */
+void cli_diag_origin(const coap_diag_t *g, char *out, size_t cap);
+
 int cmd_request(const char *method, int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);

@@ -265,29 +265,24 @@ static void print_payload(const coap_response_copy_t *r) {
   fflush(stdout);
 }
 
-static void explain_failure(const request_args_t *a, coap_context_t *ctx, int rc) {
-  if (rc == COAP_E_DTLS_NO_CREDENTIALS) {
-    cli_error("%s: coaps:// needs credentials, and none were given: a pre-shared "
-              "key (--psk-identity ID --psk KEY) or a CA certificate to verify the "
-              "server (--cacert FILE)", a->uri);
-    return;
-  }
-  const char *detail = coap_context_last_error(ctx);
-  if (rc <= COAP_E_DTLS_CREDENTIALS && rc >= COAP_E_DTLS_RECORD && detail[0]) {
-    cli_error("%s: %s: %s", a->uri, coap_strerror(rc), detail);
-    return;
+/* Says why the request failed; returns the exit code. */
+static int explain_failure(const request_args_t *a, coap_context_t *ctx, int rc) {
+  coap_diag_t g;
+  if (coap_context_last_diag(ctx, &g) == 0 && g.error == rc) {
+    cli_print_diag(a->uri, &g);
+    return cli_exit_for_diag(&g, rc);
   }
   if (rc == COAP_E_TIMEOUT && a->timeout_s > 0) {
     cli_error("%s: no response within %g s", a->uri, a->timeout_s);
-    return;
-  }
-  if ((rc <= COAP_E_URI_SCHEME && rc >= COAP_E_URI_ENCODING) || rc == COAP_E_URI_TOO_LONG) {
+  } else if ((rc <= COAP_E_URI_SCHEME && rc >= COAP_E_URI_ENCODING) ||
+             rc == COAP_E_URI_TOO_LONG) {
     cli_error("bad URI '%s': %s", a->uri, coap_strerror(rc));
     fprintf(stderr, "usage: coaps %s coap[s]://host[:port]/path[?query] [options]\n",
             coap_code_name(a->method));
-    return;
+  } else {
+    cli_error("%s: %s", a->uri, coap_strerror(rc));
   }
-  cli_error("%s: %s", a->uri, coap_strerror(rc));
+  return cli_exit_for_error(rc);
 }
 
 static int run_request(const request_args_t *a) {
@@ -326,8 +321,7 @@ static int run_request(const request_args_t *a) {
   int rc = coap_request_blocking(ctx, &o, &r);
   int status;
   if (rc < 0) {
-    explain_failure(a, ctx, rc);
-    status = cli_exit_for_error(rc);
+    status = explain_failure(a, ctx, rc);
   } else {
     status = exit_for_code(r.code);
     if (status != EXIT_2XX && !a->verbose)

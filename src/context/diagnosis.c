@@ -1,0 +1,122 @@
+/* Failures of the node, told once: the last diagnosis for the API,
+ * counters per cause, a rate-limited log line per failure, and the checks
+ * that tell a coap:// port from a coaps:// one. */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/diag.h"
+#include "context/context_internal.h"
+
+/* At most this many failure lines per window; the rest are counted. */
+#define FAILURE_LOG_BURST 10
+#define FAILURE_LOG_WINDOW_MS 10000
+
+static int failure_log_allowed(coap_context_t *ctx, uint64_t now) {
+  if (now - ctx->failure_window_start >= FAILURE_LOG_WINDOW_MS || !ctx->failure_window_start) {
+    if (ctx->failures_unlogged)
+      coap_logf(&ctx->log, COAP_LOG_WARNING, NULL,
+                "%u more failed handshakes or requests were not logged (see the "
+                "per-cause counters of coap_context_get_stats)",
+                ctx->failures_unlogged);
+    ctx->failure_window_start = now ? now : 1;
+    ctx->failure_lines = 0;
+    ctx->failures_unlogged = 0;
+  }
+  if (ctx->failure_lines < FAILURE_LOG_BURST) {
+    ctx->failure_lines++;
+    return 1;
+  }
+  ctx->failures_unlogged++;
+  return 0;
+}
+
+void coap_context_note_failure(coap_context_t *ctx, const coap_diag_t *g,
+                               const char *peer_name, uint64_t now) {
+  ctx->last_diag = *g;
+  if (peer_name) snprintf(ctx->last_diag.peer, sizeof ctx->last_diag.peer, "%s", peer_name);
+  ctx->has_diag = 1;
+  snprintf(ctx->last_error, sizeof ctx->last_error, "%s", g->explanation);
+  if ((int)g->cause > 0 && g->cause < COAP_CAUSE_COUNT) ctx->failures_by_cause[g->cause]++;
+  int quiet = g->cause == COAP_CAUSE_PEER_CLOSED;
+  coap_log_level_t level = quiet ? COAP_LOG_INFO : COAP_LOG_WARNING;
+  if (!coap_log_enabled(&ctx->log, level) || (!quiet && !failure_log_allowed(ctx, now)))
+    return;
+  char alert[64] = "";
+  if (g->alert >= 0)
+    snprintf(alert, sizeof alert, " (alert %s %s)", g->alert_name,
+             g->detected_by == COAP_DETECTED_PEER_ALERT ? "received" : "sent");
+  coap_logf(&ctx->log, level, peer_name, "%s failed [%s]: %s%s",
+            g->is_server ? "the client's DTLS handshake" : "connection",
+            coap_cause_name(g->cause), g->explanation, alert);
+}
+
+void coap_context_fail_peer(coap_context_t *ctx, coap_peer_t *peer, int err, uint64_t now) {
+  ctx->diag_current = 1;
+  coap_exch_peer_fail(ctx->exch, &peer->exch, err, now);
+  ctx->diag_current = 0;
+}
+
+const coap_diag_t *coap_context_current_diag(const coap_context_t *ctx, int err) {
+  if (!ctx->has_diag || !ctx->diag_current || ctx->last_diag.error != err) return NULL;
+  return &ctx->last_diag;
+}
+
+int coap_context_last_diag(const coap_context_t *ctx, coap_diag_t *out) {
+  if (!ctx || !out) return COAP_E_INVALID_ARG;
+  if (!ctx->has_diag) return COAP_E_NOT_FOUND;
+  *out = ctx->last_diag;
+  return 0;
+}
+
+int coap_context_last_handshake(const coap_context_t *ctx, coap_handshake_report_t *out) {
+  if (!ctx || !out) return COAP_E_INVALID_ARG;
+  if (!ctx->has_report) return COAP_E_NOT_FOUND;
+  *out = ctx->last_report;
+  return 0;
+}
+
+/* ---- coap:// and coaps:// on the wrong port ---- */
+
+static uint16_t port_of(const coap_peer_t *peer) { return coap_address_get_port(&peer->addr); }
+
+int coap_context_plain_sees_dtls(coap_context_t *ctx, coap_endpoint_t *ep,
+                                 const coap_address_t *from, const uint8_t *data,
+                                 size_t len, uint64_t now) {
+  if (!coap_dtls_looks_like_record(data, len)) return 0;
+  coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, from);
+  if (!peer || coap_exch_peer_idle(&peer->exch)) {
+    /* We are the server: a client says coaps:// with our coap:// port.
+     * No peer state for it; it learns the same from our silence or its
+     * own probe. */
+    if (coap_dtls_is_client_hello(data, len) && failure_log_allowed(ctx, now)) {
+      char addr[64];
+      coap_logf(&ctx->log, COAP_LOG_WARNING, NULL,
+                "a DTLS ClientHello from %s arrived at a coap:// endpoint: that client "
+                "uses coaps:// with a plain CoAP port (coaps:// is 5684 by default)",
+                coap_address_format(from, addr, sizeof addr));
+    }
+    return 1;
+  }
+  coap_diag_t g;
+  coap_diag_begin(&g, COAP_CAUSE_DTLS_PEER, COAP_STEP_NONE, COAP_DETECTED_NETWORK,
+                  COAP_E_WRONG_PROTOCOL);
+  coap_diag_explain(&g, "port %u answered with a DTLS record, not CoAP: a DTLS (coaps://) "
+                        "server listens there", port_of(peer));
+  coap_diag_fix(&g, "use coaps://%s with credentials, or the server's coap:// port "
+                    "(5683 by default)", peer->name);
+  coap_context_note_failure(ctx, &g, peer->name, now);
+  coap_context_fail_peer(ctx, peer, COAP_E_WRONG_PROTOCOL, now);
+  return 1;
+}
+
+void coap_context_plain_probe(coap_context_t *ctx, coap_peer_t *peer) {
+  if (peer->rx || peer->probed || ++peer->tx_unanswered < 2) return;
+  peer->probed = 1;
+  uint8_t hello[512];
+  int n = coap_dtls_probe_hello(hello, sizeof hello);
+  if (n <= 0) return;
+  coap_logf(&ctx->log, COAP_LOG_DEBUG, peer->name,
+            "no answer yet: probing for a DTLS server on that port");
+  ctx->tx_datagrams++;
+  ctx->transport.send(ctx->transport_user, peer->ep, &peer->addr, hello, (size_t)n);
+}

@@ -1,0 +1,526 @@
+/* Why a DTLS handshake failed, in the terms of the cause table: GnuTLS
+ * errors, the alerts peers send, and what silence or repeated flights mean.
+ * The side that finds a problem sends the alert that names it best, so a
+ * peer running coaps can tell the user the same cause. */
+#include <arpa/inet.h>
+#include <gnutls/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "security/dtls_internal.h"
+
+/* A client that sees the server's hello flight this often after sending
+ * its Finished concludes the server cannot read that Finished. */
+#define REPEATS_FOR_KEY_MISMATCH 2
+
+coap_diag_t *coap_dtls_diag_start(coap_dtls_session_t *s, coap_cause_t cause,
+                                  coap_detector_t by) {
+  if (!s->diag && !(s->diag = malloc(sizeof(*s->diag)))) return NULL;
+  coap_diag_begin(s->diag, cause, s->step, by, COAP_E_DTLS_HANDSHAKE);
+  s->diag->is_server = !s->client;
+  s->diag->flights = s->flights;
+  s->diag->elapsed_ms = (uint32_t)(s->now - s->started);
+  return s->diag;
+}
+
+static void set_alert(coap_diag_t *g, int alert) {
+  const char *name = gnutls_alert_get_name((gnutls_alert_description_t)alert);
+  g->alert = alert;
+  snprintf(g->alert_name, sizeof g->alert_name, "%s", name ? name : "unknown");
+}
+
+static int negotiated_psk(const coap_dtls_session_t *s) {
+  gnutls_kx_algorithm_t kx = gnutls_kx_get(s->tls);
+  return kx == GNUTLS_KX_PSK || kx == GNUTLS_KX_ECDHE_PSK || kx == GNUTLS_KX_DHE_PSK;
+}
+
+static const char *our_identity(const coap_dtls_session_t *s) {
+  if (!s->client) return s->psk_identity;
+  return s->d->n_psk ? s->d->psk[s->d->n_psk - 1].identity : "";
+}
+
+static const char *peer_word(const coap_dtls_session_t *s) {
+  return s->client ? "server" : "client";
+}
+
+void coap_dtls_describe_modes(const coap_dtls_context_t *d, int client, char *out,
+                              size_t cap) {
+  const char *parts[3];
+  size_t n = 0;
+  if (d->n_psk || (!client && d->psk_lookup)) parts[n++] = "PSK";
+  if (client ? d->has_ca : d->has_cert) parts[n++] = "certificates (ECDHE-ECDSA/RSA)";
+  if (client ? (d->n_trusted_rpk || d->rpk_verify) : d->has_rpk) parts[n++] = "raw public keys";
+  if (n == 0) parts[n++] = "nothing";
+  snprintf(out, cap, "%s%s%s%s%s", parts[0], n > 1 ? ", " : "", n > 1 ? parts[1] : "",
+           n > 2 ? ", " : "", n > 2 ? parts[2] : "");
+}
+
+/* ---- the ClientHello's cipher suites, grouped by key exchange ---- */
+
+static const char *suite_kx(unsigned id, const char **suite_name) {
+  unsigned char cs[2];
+  gnutls_kx_algorithm_t kx;
+  for (size_t i = 0;; i++) {
+    const char *name = gnutls_cipher_suite_info(i, cs, &kx, NULL, NULL, NULL);
+    if (!name) return NULL;
+    if (cs[0] == (id >> 8) && cs[1] == (id & 0xFF)) {
+      *suite_name = name;
+      return gnutls_kx_get_name(kx);
+    }
+  }
+}
+
+void coap_dtls_hello_offer(const uint8_t *data, size_t len, char *out, size_t cap) {
+  /* record header 13, handshake header 12, version 2, random 32 */
+  size_t off = 13 + 12 + 2 + 32;
+  snprintf(out, cap, "an unreadable ClientHello");
+  if (len < off + 1) return;
+  off += 1 + data[off];                       /* session id */
+  if (len < off + 1) return;
+  off += 1 + data[off];                       /* cookie */
+  if (len < off + 2) return;
+  size_t n = ((size_t)data[off] << 8 | data[off + 1]) / 2;
+  off += 2;
+  const char *kx_seen[8];
+  const char *first[8];
+  unsigned count[8];
+  size_t groups = 0;
+  for (size_t i = 0; i < n && off + 2 * i + 1 < len; i++) {
+    unsigned id = (unsigned)data[off + 2 * i] << 8 | data[off + 2 * i + 1];
+    const char *name = NULL;
+    const char *kx = suite_kx(id, &name);
+    if (!kx) continue; /* signalling values, suites GnuTLS does not know */
+    size_t g = 0;
+    while (g < groups && strcmp(kx_seen[g], kx) != 0) g++;
+    if (g == groups) {
+      if (groups == 8) continue;
+      kx_seen[g] = kx;
+      first[g] = name;
+      count[g] = 0;
+      groups++;
+    }
+    count[g]++;
+  }
+  size_t used = 0;
+  out[0] = '\0';
+  for (size_t g = 0; g < groups && used < cap; g++) {
+    int w = snprintf(out + used, cap - used, "%s%s (%s%s)", g ? ", " : "", kx_seen[g],
+                     first[g], count[g] > 1 ? " and more" : "");
+    if (w < 0) break;
+    used += (size_t)w;
+  }
+  if (!groups) snprintf(out, cap, "no cipher suite known here");
+}
+
+/* ---- certificates ---- */
+
+static void format_time(time_t t, char *buf, size_t cap) {
+  struct tm tm;
+  if (t == (time_t)-1 || !gmtime_r(&t, &tm) ||
+      strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+    snprintf(buf, cap, "(unknown)");
+}
+
+/* "DNS:a.example, IP:192.0.2.1" and the CN when there is no DNS name. */
+static void cert_names(gnutls_x509_crt_t crt, char *out, size_t cap) {
+  size_t used = 0;
+  out[0] = '\0';
+  for (unsigned i = 0; used < cap; i++) {
+    char buf[256];
+    size_t size = sizeof buf - 1;
+    int type = gnutls_x509_crt_get_subject_alt_name(crt, i, buf, &size, NULL);
+    if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) break;
+    if (type < 0) continue;
+    char text[72];
+    const char *kind = NULL;
+    if (type == GNUTLS_SAN_DNSNAME) {
+      buf[size] = '\0';
+      kind = "DNS";
+      snprintf(text, sizeof text, "%.60s", buf);
+    } else if (type == GNUTLS_SAN_IPADDRESS && (size == 4 || size == 16)) {
+      kind = "IP";
+      inet_ntop(size == 4 ? AF_INET : AF_INET6, buf, text, sizeof text);
+    }
+    if (!kind) continue;
+    int w = snprintf(out + used, cap - used, "%s%s:%s", used ? ", " : "", kind, text);
+    if (w < 0) break;
+    used += (size_t)w;
+  }
+  if (used) return;
+  char cn[128];
+  size_t size = sizeof cn;
+  if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &size) == 0)
+    snprintf(out, cap, "CN:%s (no subjectAltName)", cn);
+  else
+    snprintf(out, cap, "no names");
+}
+
+static void cert_dn(gnutls_x509_crt_t crt, int issuer, char *out, size_t cap) {
+  size_t size = cap;
+  int rc = issuer ? gnutls_x509_crt_get_issuer_dn(crt, out, &size)
+                  : gnutls_x509_crt_get_dn(crt, out, &size);
+  if (rc < 0) snprintf(out, cap, "(unreadable)");
+}
+
+void coap_dtls_note_chain(coap_dtls_session_t *s, const gnutls_datum_t *peers, unsigned n) {
+  coap_handshake_report_t *rep = &s->cs->report;
+  rep->n_certs = 0;
+  for (unsigned i = 0; i < n && rep->n_certs < COAP_REPORT_MAX_CERTS; i++) {
+    gnutls_x509_crt_t crt;
+    if (gnutls_x509_crt_init(&crt) < 0) return;
+    if (gnutls_x509_crt_import(crt, &peers[i], GNUTLS_X509_FMT_DER) == 0) {
+      coap_peer_cert_info_t *c = &rep->certs[rep->n_certs++];
+      cert_dn(crt, 0, c->subject, sizeof c->subject);
+      cert_dn(crt, 1, c->issuer, sizeof c->issuer);
+      c->not_before = gnutls_x509_crt_get_activation_time(crt);
+      c->not_after = gnutls_x509_crt_get_expiration_time(crt);
+      cert_names(crt, c->names, sizeof c->names);
+    }
+    gnutls_x509_crt_deinit(crt);
+  }
+}
+
+/* The verification said no: name the reason, with what the certificate
+ * says, and choose the alert that tells the peer the same. */
+static void explain_rejection(coap_dtls_session_t *s, gnutls_x509_crt_t crt,
+                              unsigned status) {
+  char subject[256], issuer[256], from[40], until[40], clock_now[40], names[256];
+  cert_dn(crt, 0, subject, sizeof subject);
+  cert_dn(crt, 1, issuer, sizeof issuer);
+  format_time(gnutls_x509_crt_get_activation_time(crt), from, sizeof from);
+  format_time(gnutls_x509_crt_get_expiration_time(crt), until, sizeof until);
+  format_time(time(NULL), clock_now, sizeof clock_now);
+  cert_names(crt, names, sizeof names);
+  const char *whose = s->client ? "server's" : "client's";
+  coap_diag_t *g;
+  if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA)) {
+    if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_CERT_UNTRUSTED, COAP_DETECTED_LOCAL))) return;
+    coap_diag_explain(g, "the %s certificate \"%s\" is issued by \"%s\", which no CA "
+                         "configured here vouches for", whose, subject, issuer);
+    coap_diag_fix(g, "give the CA certificate of \"%s\" (--cacert FILE or DIR)", issuer);
+    set_alert(g, GNUTLS_A_UNKNOWN_CA);
+  } else if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED)) {
+    int expired = (status & GNUTLS_CERT_EXPIRED) != 0;
+    if (!(g = coap_dtls_diag_start(s, expired ? COAP_CAUSE_CERT_EXPIRED
+                                              : COAP_CAUSE_CERT_NOT_YET_VALID,
+                                   COAP_DETECTED_LOCAL)))
+      return;
+    coap_diag_explain(g, "the %s certificate \"%s\" is %s: valid from %s until %s, and "
+                         "this machine's clock says %s",
+                      whose, subject, expired ? "expired" : "not valid yet", from, until,
+                      clock_now);
+    coap_diag_fix(g, expired ? "renew the certificate; if those dates should include "
+                               "now, this machine's clock is wrong (check: date -u)"
+                             : "check this machine's clock (clock skew, check: date -u); "
+                               "if it is right, reissue the certificate with an earlier "
+                               "start date");
+    set_alert(g, GNUTLS_A_CERTIFICATE_EXPIRED);
+  } else if (status & GNUTLS_CERT_UNEXPECTED_OWNER) {
+    if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_CERT_NAME_MISMATCH, COAP_DETECTED_LOCAL)))
+      return;
+    coap_diag_explain(g, "the server's certificate names %s, not \"%s\"", names,
+                      s->cs ? s->cs->server_name : "");
+    coap_diag_fix(g, "use a host the certificate names in the URI (%s), or reissue it "
+                     "with \"%s\" in its subjectAltName",
+                  names, s->cs ? s->cs->server_name : "");
+    set_alert(g, GNUTLS_A_BAD_CERTIFICATE);
+  } else {
+    gnutls_datum_t text = {NULL, 0};
+    if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_CERT_INVALID, COAP_DETECTED_LOCAL))) return;
+    if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0) == 0) {
+      coap_diag_explain(g, "the %s certificate \"%s\" was rejected: %s", whose, subject,
+                        (const char *)text.data);
+      gnutls_free(text.data);
+    }
+    set_alert(g, GNUTLS_A_BAD_CERTIFICATE);
+  }
+}
+
+int coap_dtls_check_x509(coap_dtls_session_t *s, const gnutls_datum_t *peers, unsigned n) {
+  const coap_dtls_context_t *d = s->d;
+  unsigned status = 0;
+  if (!d->has_ca) {
+    /* A certificate and no CA to check it with: as good as untrusted. */
+    status = GNUTLS_CERT_INVALID | GNUTLS_CERT_SIGNER_NOT_FOUND;
+  } else {
+    const char *name =
+        s->client && d->verify_name && s->cs->server_name[0] ? s->cs->server_name : NULL;
+    if (gnutls_certificate_verify_peers3(s->tls, name, &status) < 0 && !status)
+      status = GNUTLS_CERT_INVALID;
+  }
+  if (!status) return 0;
+  gnutls_x509_crt_t crt;
+  if (gnutls_x509_crt_init(&crt) < 0) return -1;
+  if (gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) == 0)
+    explain_rejection(s, crt, status);
+  gnutls_x509_crt_deinit(crt);
+  (void)n;
+  return -1;
+}
+
+/* ---- alerts from the peer ---- */
+
+static int cert_alert(int a) {
+  return a == GNUTLS_A_BAD_CERTIFICATE || a == GNUTLS_A_UNSUPPORTED_CERTIFICATE ||
+         a == GNUTLS_A_CERTIFICATE_REVOKED || a == GNUTLS_A_CERTIFICATE_EXPIRED ||
+         a == GNUTLS_A_CERTIFICATE_UNKNOWN || a == GNUTLS_A_UNKNOWN_CA ||
+         a == GNUTLS_A_ACCESS_DENIED;
+}
+
+static const char *cert_alert_reason(int a) {
+  switch (a) {
+    case GNUTLS_A_UNKNOWN_CA: return "it does not trust the CA that signed it";
+    case GNUTLS_A_CERTIFICATE_EXPIRED: return "it finds it expired or not valid yet";
+    case GNUTLS_A_CERTIFICATE_REVOKED: return "it finds it revoked";
+    default: return "it does not trust it or finds it invalid (untrusted raw key, "
+                    "CA, name or dates)";
+  }
+}
+
+/* The client: did it send a certificate or raw key of its own? */
+static int sent_own_cert(const coap_dtls_session_t *s) {
+  return gnutls_certificate_client_get_request_status(s->tls) &&
+         (s->d->has_cert || s->d->has_rpk);
+}
+
+static coap_diag_t *client_alert(coap_dtls_session_t *s, int a) {
+  int psk = negotiated_psk(s);
+  int requested = gnutls_certificate_client_get_request_status(s->tls) != 0;
+  coap_diag_t *g;
+  char offered[160];
+  if (a == GNUTLS_A_UNKNOWN_PSK_IDENTITY ||
+      (a == GNUTLS_A_INTERNAL_ERROR && psk && s->step >= COAP_STEP_AUTHENTICATION)) {
+    if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_PSK_UNKNOWN_IDENTITY, COAP_DETECTED_PEER_ALERT)))
+      return NULL;
+    coap_diag_explain(g, "the server has no key for the PSK identity \"%s\"%s", our_identity(s),
+                      a == GNUTLS_A_INTERNAL_ERROR
+                          ? " (it answered internal_error, which is what GnuTLS-based "
+                            "servers send for an unknown identity)"
+                          : "");
+  } else if ((a == GNUTLS_A_DECRYPT_ERROR || a == GNUTLS_A_BAD_RECORD_MAC) && psk) {
+    if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_PSK_KEY_MISMATCH, COAP_DETECTED_PEER_ALERT)))
+      return NULL;
+    coap_diag_explain(g, "the server could not decrypt our Finished message: its key for "
+                         "identity \"%s\" differs from ours", our_identity(s));
+  } else if (a == GNUTLS_A_HANDSHAKE_FAILURE && requested && !s->d->has_cert && !s->d->has_rpk) {
+    g = coap_dtls_diag_start(s, COAP_CAUSE_CLIENT_CERT_MISSING, COAP_DETECTED_PEER_ALERT);
+  } else if ((a == GNUTLS_A_HANDSHAKE_FAILURE && s->step < COAP_STEP_NEGOTIATION) ||
+             a == GNUTLS_A_INSUFFICIENT_SECURITY || a == GNUTLS_A_PROTOCOL_VERSION) {
+    if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_NO_COMMON_SUITE, COAP_DETECTED_PEER_ALERT)))
+      return NULL;
+    coap_dtls_describe_modes(s->d, 1, offered, sizeof offered);
+    coap_diag_explain(g, "we offered %s; the server accepts none of it (it probably "
+                         "expects another security mode)", offered);
+  } else if (cert_alert(a) && sent_own_cert(s)) {
+    if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_CLIENT_CERT_REJECTED, COAP_DETECTED_PEER_ALERT)))
+      return NULL;
+    char fp[112] = "";
+    if (s->d->has_rpk && !s->d->has_cert) coap_dtls_spki_fingerprint(&s->d->own_spki, fp, sizeof fp);
+    coap_diag_explain(g, "the server rejected our %s%s%s: %s", fp[0] ? "raw public key " : "certificate",
+                      fp, "", fp[0] ? "it is not in the server's trust list" : cert_alert_reason(a));
+    if (fp[0]) coap_diag_fix(g, "have the server pin our raw public key (%s)", fp);
+  } else if (cert_alert(a) && requested) {
+    g = coap_dtls_diag_start(s, COAP_CAUSE_CLIENT_CERT_MISSING, COAP_DETECTED_PEER_ALERT);
+  } else if (a == GNUTLS_A_CLOSE_NOTIFY) {
+    g = coap_dtls_diag_start(s, COAP_CAUSE_PEER_CLOSED, COAP_DETECTED_PEER_ALERT);
+  } else {
+    if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_PROTOCOL, COAP_DETECTED_PEER_ALERT))) return NULL;
+    coap_diag_explain(g, "the server ended the handshake with alert %s at the %s step",
+                      gnutls_alert_get_name((gnutls_alert_description_t)a), coap_step_name(s->step));
+  }
+  return g;
+}
+
+static coap_diag_t *server_alert(coap_dtls_session_t *s, int a) {
+  coap_diag_t *g;
+  if (cert_alert(a)) {
+    if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_SERVER_CERT_REJECTED, COAP_DETECTED_PEER_ALERT)))
+      return NULL;
+    coap_diag_explain(g, "the client rejected our certificate or raw key: %s",
+                      cert_alert_reason(a));
+  } else if (a == GNUTLS_A_CLOSE_NOTIFY) {
+    g = coap_dtls_diag_start(s, COAP_CAUSE_PEER_CLOSED, COAP_DETECTED_PEER_ALERT);
+  } else {
+    if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_PROTOCOL, COAP_DETECTED_PEER_ALERT))) return NULL;
+    coap_diag_explain(g, "the client ended the handshake with alert %s at the %s step",
+                      gnutls_alert_get_name((gnutls_alert_description_t)a), coap_step_name(s->step));
+  }
+  return g;
+}
+
+/* ---- fatal GnuTLS errors ---- */
+
+static int fail_with_alert(coap_dtls_session_t *s, coap_diag_t *g, int alert) {
+  if (g && g->alert < 0) set_alert(g, alert);
+  gnutls_alert_send(s->tls, GNUTLS_AL_FATAL,
+                    (gnutls_alert_description_t)(g ? g->alert : alert));
+  return COAP_E_DTLS_HANDSHAKE;
+}
+
+static coap_diag_t *no_common_suite(coap_dtls_session_t *s, int rc) {
+  coap_diag_t *g = coap_dtls_diag_start(s, COAP_CAUSE_NO_COMMON_SUITE, COAP_DETECTED_LOCAL);
+  if (!g) return NULL;
+  char ours[160], theirs[320];
+  coap_dtls_describe_modes(s->d, s->client, ours, sizeof ours);
+  if (!s->client && s->cur) {
+    coap_dtls_hello_offer(s->cur, s->cur_len, theirs, sizeof theirs);
+    coap_diag_explain(g, "the client offered %s; this server accepts %s", theirs, ours);
+  } else {
+    coap_diag_explain(g, "no security mode or cipher suite in common: we offered %s (%s)",
+                      ours, gnutls_strerror(rc));
+  }
+  return g;
+}
+
+int coap_dtls_diagnose_failure(coap_dtls_session_t *s, int rc, uint64_t now) {
+  s->now = now;
+  coap_diag_t *g;
+  switch (rc) {
+    case GNUTLS_E_FATAL_ALERT_RECEIVED: {
+      int a = (int)gnutls_alert_get(s->tls);
+      g = s->client ? client_alert(s, a) : server_alert(s, a);
+      if (g) set_alert(g, a);
+      return COAP_E_DTLS_HANDSHAKE;
+    }
+    case GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR:
+    case GNUTLS_E_CERTIFICATE_ERROR:
+      g = s->diag;
+      if (!g && (g = coap_dtls_diag_start(s, COAP_CAUSE_CERT_INVALID, COAP_DETECTED_LOCAL)))
+        coap_diag_explain(g, "the %s certificate could not be verified", peer_word(s));
+      /* RFC 5246 §7.4.6: a missing client certificate is a handshake_failure. */
+      return fail_with_alert(s, g, g && g->cause == COAP_CAUSE_CLIENT_CERT_MISSING
+                                       ? GNUTLS_A_HANDSHAKE_FAILURE
+                                       : GNUTLS_A_BAD_CERTIFICATE);
+    case GNUTLS_E_NO_CIPHER_SUITES:
+    case GNUTLS_E_UNKNOWN_CIPHER_SUITE:
+    case GNUTLS_E_INSUFFICIENT_CREDENTIALS:
+    case GNUTLS_E_NO_COMMON_KEY_SHARE:
+    case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
+      return fail_with_alert(s, no_common_suite(s, rc), GNUTLS_A_HANDSHAKE_FAILURE);
+    case GNUTLS_E_NO_CERTIFICATE_FOUND:
+      g = coap_dtls_diag_start(s, COAP_CAUSE_CLIENT_CERT_MISSING, COAP_DETECTED_LOCAL);
+      if (g) coap_diag_explain(g, "the client sent no certificate, and one is required here");
+      return fail_with_alert(s, g, GNUTLS_A_HANDSHAKE_FAILURE);
+    case GNUTLS_E_KEYFILE_ERROR: /* what a failed PSK lookup turns into */
+      g = coap_dtls_diag_start(s, COAP_CAUSE_PSK_UNKNOWN_IDENTITY, COAP_DETECTED_LOCAL);
+      if (g) {
+        g->step = COAP_STEP_AUTHENTICATION;
+        coap_diag_explain(g, "the client's PSK identity \"%s\" is not known here",
+                          s->psk_identity);
+        coap_diag_fix(g, "add identity \"%s\" with its key to this server, or give the "
+                         "client an identity it knows", s->psk_identity);
+      }
+      return fail_with_alert(s, g, GNUTLS_A_UNKNOWN_PSK_IDENTITY);
+    case GNUTLS_E_TIMEDOUT:
+      return coap_dtls_diagnose_stall(s, now);
+    default:
+      g = coap_dtls_diag_start(s, COAP_CAUSE_PROTOCOL, COAP_DETECTED_LOCAL);
+      if (g) coap_diag_explain(g, "%s", gnutls_strerror(rc));
+      /* Tell the peer, or it only sees silence until its own timeout. */
+      gnutls_alert_send_appropriate(s->tls, rc);
+      return COAP_E_DTLS_HANDSHAKE;
+  }
+}
+
+/* ---- silence and repetition ---- */
+
+static int psk_mismatch_by_repeats(coap_dtls_session_t *s) {
+  coap_diag_t *g = coap_dtls_diag_start(s, COAP_CAUSE_PSK_KEY_MISMATCH, COAP_DETECTED_NETWORK);
+  if (g)
+    coap_diag_explain(g, "the server sent its hello flight %u more times after our "
+                         "Finished and never accepted it: it cannot decrypt our "
+                         "Finished, so its key for identity \"%s\" differs from ours",
+                      s->repeats_after_finished, our_identity(s));
+  return COAP_E_DTLS_HANDSHAKE;
+}
+
+int coap_dtls_diagnose_stall(coap_dtls_session_t *s, uint64_t now) {
+  s->now = now;
+  double secs = (double)(now - s->started) / 1000.0;
+  coap_diag_t *g;
+  if (s->client && s->repeats_after_finished && negotiated_psk(s)) {
+    psk_mismatch_by_repeats(s);
+    return COAP_E_DTLS_HANDSHAKE;
+  }
+  int certificates = s->client ? (s->d->has_ca || s->d->n_trusted_rpk || s->d->rpk_verify)
+                               : s->d->has_cert || s->d->has_rpk;
+  if (s->client && s->rx && s->step <= COAP_STEP_COOKIE && certificates) {
+    if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_MTU, COAP_DETECTED_NETWORK)))
+      return COAP_E_DTLS_TIMEOUT;
+    coap_diag_explain(g, "the server answered our first flight (%s) but its next flight, "
+                         "which carries its certificate, never arrived whole in %.1f s "
+                         "(%u flights sent): datagrams larger than the path MTU are "
+                         "probably dropped on the way",
+                      s->step == COAP_STEP_COOKIE ? "cookie exchange" : "partly", secs,
+                      s->flights);
+    coap_diag_fix(g, "lower the server's DTLS MTU (coaps serve --mtu 500, "
+                     "coap_dtls_set_mtu), use raw public keys (--rpk) or a shorter "
+                     "certificate chain");
+  } else if (!s->client && s->step == COAP_STEP_NEGOTIATION && s->rx > 1 &&
+             s->largest_datagram > 576) {
+    if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_MTU, COAP_DETECTED_NETWORK)))
+      return COAP_E_DTLS_TIMEOUT;
+    coap_diag_explain(g, "the client kept repeating its ClientHello: our flight (datagrams "
+                         "up to %u bytes) does not reach it", s->largest_datagram);
+    coap_diag_fix(g, "lower this server's DTLS MTU (--mtu 500, coap_dtls_set_mtu) or "
+                     "use raw public keys");
+  } else {
+    if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_NO_ANSWER, COAP_DETECTED_NETWORK)))
+      return COAP_E_DTLS_TIMEOUT;
+    if (!s->rx)
+      coap_diag_explain(g, "no answer to %u flights over %.1f s", s->flights, secs);
+    else
+      coap_diag_explain(g, "the %s answered up to the %s step, then went silent; "
+                           "%u flights over %.1f s",
+                        peer_word(s), coap_step_name(s->step), s->flights, secs);
+  }
+  g->error = COAP_E_DTLS_TIMEOUT;
+  return COAP_E_DTLS_TIMEOUT;
+}
+
+#define RECORD_HEADER 13
+#define CONTENT_HANDSHAKE 22
+
+int coap_dtls_watch_input(coap_dtls_session_t *s, const uint8_t *data, size_t len,
+                          uint64_t now) {
+  s->now = now;
+  if (!s->client || s->step < COAP_STEP_FINISHED || len <= RECORD_HEADER) return 0;
+  /* An epoch-0 ServerHello again, after our Finished went out: the server
+   * is still waiting for a Finished it can read. */
+  int server_hello = data[0] == CONTENT_HANDSHAKE && data[3] == 0 && data[4] == 0 &&
+                     data[RECORD_HEADER] == GNUTLS_HANDSHAKE_SERVER_HELLO;
+  if (!server_hello || gnutls_session_is_resumed(s->tls) || !negotiated_psk(s)) return 0;
+  if (++s->repeats_after_finished < REPEATS_FOR_KEY_MISMATCH) return 0;
+  s->failed = 1;
+  return psk_mismatch_by_repeats(s);
+}
+
+int coap_dtls_watch_discards(coap_dtls_session_t *s, unsigned discarded_before,
+                             int last_in_before, uint64_t now) {
+  if (s->client || !negotiated_psk(s) ||
+      gnutls_handshake_get_last_in(s->tls) != GNUTLS_HANDSHAKE_CLIENT_KEY_EXCHANGE ||
+      gnutls_record_get_discarded(s->tls) == discarded_before)
+    return 0;
+  /* After a good key exchange the next record is the client's Finished,
+   * the first one under the new keys. Undecryptable in the same datagram
+   * as the key exchange, or twice, it means the keys differ (a single
+   * record from a reordered retransmission could be innocent). */
+  s->discards_after_kx++;
+  if (last_in_before == GNUTLS_HANDSHAKE_CLIENT_KEY_EXCHANGE &&
+      s->discards_after_kx < 2)
+    return 0;
+  s->failed = 1;
+  s->now = now;
+  s->step = COAP_STEP_FINISHED;
+  coap_diag_t *g = coap_dtls_diag_start(s, COAP_CAUSE_PSK_KEY_MISMATCH, COAP_DETECTED_LOCAL);
+  if (g) {
+    coap_diag_explain(g, "the client used PSK identity \"%s\", but its key differs from "
+                         "ours: its Finished message could not be decrypted",
+                      s->psk_identity);
+    coap_diag_fix(g, "give the client the key this server has for \"%s\" (or change it here)",
+                  s->psk_identity);
+  }
+  return fail_with_alert(s, g, GNUTLS_A_DECRYPT_ERROR);
+}
