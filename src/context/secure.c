@@ -362,6 +362,7 @@ static int answered_by_plain_coap(peer_dtls_t *pd, const uint8_t *data, size_t l
   coap_diag_fix(&g, "use coap:// for port %u, or the server's coaps:// port (5684 by default)",
                 coap_address_get_port(&pd->peer->addr));
   g.flights = coap_dtls_session_flights(s);
+  g.elapsed_ms = coap_dtls_session_elapsed(s, now);
   session_ended_with(pd, &g, now);
   return 1;
 }
@@ -415,6 +416,7 @@ int coap_secure_unreachable(coap_context_t *ctx, coap_peer_t *peer, uint64_t now
   coap_diag_explain(&g, "ICMP port unreachable from %s: nothing listens on UDP port %u there",
                     peer->name, coap_address_get_port(&peer->addr));
   g.flights = coap_dtls_session_flights(pd->session);
+  g.elapsed_ms = coap_dtls_session_elapsed(pd->session, now);
   session_ended_with(pd, &g, now);
   return 1;
 }

@@ -25,10 +25,39 @@ coap_diag_t *coap_dtls_diag_start(coap_dtls_session_t *s, coap_cause_t cause,
   return s->diag;
 }
 
+/* The RFC 5246 / 4279 names: what peers' logs and specifications say. */
+static const char *alert_name(int a) {
+  switch (a) {
+    case 0: return "close_notify";
+    case 10: return "unexpected_message";
+    case 20: return "bad_record_mac";
+    case 22: return "record_overflow";
+    case 40: return "handshake_failure";
+    case 42: return "bad_certificate";
+    case 43: return "unsupported_certificate";
+    case 44: return "certificate_revoked";
+    case 45: return "certificate_expired";
+    case 46: return "certificate_unknown";
+    case 47: return "illegal_parameter";
+    case 48: return "unknown_ca";
+    case 49: return "access_denied";
+    case 50: return "decode_error";
+    case 51: return "decrypt_error";
+    case 70: return "protocol_version";
+    case 71: return "insufficient_security";
+    case 80: return "internal_error";
+    case 90: return "user_canceled";
+    case 100: return "no_renegotiation";
+    case 110: return "unsupported_extension";
+    case 112: return "unrecognized_name";
+    case 115: return "unknown_psk_identity";
+    default: return "unknown alert";
+  }
+}
+
 static void set_alert(coap_diag_t *g, int alert) {
-  const char *name = gnutls_alert_get_name((gnutls_alert_description_t)alert);
   g->alert = alert;
-  snprintf(g->alert_name, sizeof g->alert_name, "%s", name ? name : "unknown");
+  snprintf(g->alert_name, sizeof g->alert_name, "%s", alert_name(alert));
 }
 
 static int negotiated_psk(const coap_dtls_session_t *s) {
@@ -294,6 +323,7 @@ static coap_diag_t *client_alert(coap_dtls_session_t *s, int a) {
       (a == GNUTLS_A_INTERNAL_ERROR && psk && s->step >= COAP_STEP_AUTHENTICATION)) {
     if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_PSK_UNKNOWN_IDENTITY, COAP_DETECTED_PEER_ALERT)))
       return NULL;
+    g->step = COAP_STEP_AUTHENTICATION;
     coap_diag_explain(g, "the server has no key for the PSK identity \"%s\"%s", our_identity(s),
                       a == GNUTLS_A_INTERNAL_ERROR
                           ? " (it answered internal_error, which is what GnuTLS-based "
@@ -328,7 +358,7 @@ static coap_diag_t *client_alert(coap_dtls_session_t *s, int a) {
   } else {
     if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_PROTOCOL, COAP_DETECTED_PEER_ALERT))) return NULL;
     coap_diag_explain(g, "the server ended the handshake with alert %s at the %s step",
-                      gnutls_alert_get_name((gnutls_alert_description_t)a), coap_step_name(s->step));
+                      alert_name(a), coap_step_name(s->step));
   }
   return g;
 }
@@ -345,7 +375,7 @@ static coap_diag_t *server_alert(coap_dtls_session_t *s, int a) {
   } else {
     if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_PROTOCOL, COAP_DETECTED_PEER_ALERT))) return NULL;
     coap_diag_explain(g, "the client ended the handshake with alert %s at the %s step",
-                      gnutls_alert_get_name((gnutls_alert_description_t)a), coap_step_name(s->step));
+                      alert_name(a), coap_step_name(s->step));
   }
   return g;
 }
@@ -416,6 +446,18 @@ int coap_dtls_diagnose_failure(coap_dtls_session_t *s, int rc, uint64_t now) {
     case GNUTLS_E_TIMEDOUT:
       return coap_dtls_diagnose_stall(s, now);
     default:
+      if (s->client && s->step == COAP_STEP_FINISHED && negotiated_psk(s) &&
+          !gnutls_session_is_resumed(s->tls)) {
+        /* The server gave up after our Finished without a fatal alert
+         * (libcoap's servers close): it could not read that Finished. */
+        g = coap_dtls_diag_start(s, COAP_CAUSE_PSK_KEY_MISMATCH, COAP_DETECTED_NETWORK);
+        if (g)
+          coap_diag_explain(g, "the server gave up the handshake after our Finished "
+                               "without accepting it (%s): it could not decrypt our "
+                               "Finished, so its key for identity \"%s\" differs from ours",
+                            gnutls_strerror(rc), our_identity(s));
+        return COAP_E_DTLS_HANDSHAKE;
+      }
       g = coap_dtls_diag_start(s, COAP_CAUSE_PROTOCOL, COAP_DETECTED_LOCAL);
       if (g) coap_diag_explain(g, "%s", gnutls_strerror(rc));
       /* Tell the peer, or it only sees silence until its own timeout. */
@@ -497,20 +539,32 @@ int coap_dtls_watch_input(coap_dtls_session_t *s, const uint8_t *data, size_t le
   return psk_mismatch_by_repeats(s);
 }
 
+/* Which records a datagram holds: a ChangeCipherSpec, anything under a
+ * later epoch. */
+static void scan_records(const uint8_t *d, size_t len, int *ccs, int *epoch1) {
+  *ccs = *epoch1 = 0;
+  for (size_t o = 0; o + RECORD_HEADER <= len;
+       o += RECORD_HEADER + ((size_t)d[o + 11] << 8 | d[o + 12])) {
+    if (d[o] == 20) *ccs = 1;
+    if (d[o + 3] || d[o + 4]) *epoch1 = 1;
+  }
+}
+
 int coap_dtls_watch_discards(coap_dtls_session_t *s, unsigned discarded_before,
                              int last_in_before, uint64_t now) {
-  if (s->client || !negotiated_psk(s) ||
-      gnutls_handshake_get_last_in(s->tls) != GNUTLS_HANDSHAKE_CLIENT_KEY_EXCHANGE ||
-      gnutls_record_get_discarded(s->tls) == discarded_before)
+  (void)last_in_before;
+  if (s->client || !s->cur || !negotiated_psk(s) ||
+      gnutls_handshake_get_last_in(s->tls) != GNUTLS_HANDSHAKE_CLIENT_KEY_EXCHANGE)
     return 0;
-  /* After a good key exchange the next record is the client's Finished,
-   * the first one under the new keys. Undecryptable in the same datagram
-   * as the key exchange, or twice, it means the keys differ (a single
-   * record from a reordered retransmission could be innocent). */
-  s->discards_after_kx++;
-  if (last_in_before == GNUTLS_HANDSHAKE_CLIENT_KEY_EXCHANGE &&
-      s->discards_after_kx < 2)
-    return 0;
+  int ccs, epoch1;
+  scan_records(s->cur, s->cur_len, &ccs, &epoch1);
+  /* A ChangeCipherSpec taken after the key exchange: the next record is
+   * the client's Finished, the first one under the new keys. */
+  if (ccs) s->ccs_after_kx = 1;
+  if (!epoch1 || gnutls_record_get_discarded(s->tls) == discarded_before) return 0;
+  /* Undecryptable after the CCS, or twice (a Finished that overtook its
+   * CCS is discarded innocently once), it means the keys differ. */
+  if (!s->ccs_after_kx && ++s->discards_after_kx < 2) return 0;
   s->failed = 1;
   s->now = now;
   s->step = COAP_STEP_FINISHED;

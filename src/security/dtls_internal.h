@@ -81,6 +81,7 @@ struct coap_dtls_session {
   unsigned rx;              /* datagrams received from the peer */
   unsigned repeats_after_finished; /* client: server flight seen again */
   unsigned discards_after_kx;      /* server: records lost after the key exchange */
+  int ccs_after_kx;                /* server: ChangeCipherSpec seen after it */
   unsigned largest_datagram;       /* of what we sent */
   coap_dtls_step_t step;
   char psk_identity[64];    /* server: the identity the client sent */

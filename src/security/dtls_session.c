@@ -52,8 +52,12 @@ static int pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms) {
  * chain, the validity dates and (client side) the host name are checked
  * here, so the reason for a rejection can be reported. Returns 0 to go on,
  * -1 to fail the handshake (GnuTLS sends bad_certificate). */
+static void reach_step(coap_dtls_session_t *s, coap_dtls_step_t step, uint64_t now);
+
 int coap_dtls_verify_peer(gnutls_session_t tls) {
   coap_dtls_session_t *s = gnutls_transport_get_ptr(tls);
+  reach_step(s, COAP_STEP_NEGOTIATION, s->now);
+  reach_step(s, COAP_STEP_AUTHENTICATION, s->now);
   const coap_dtls_context_t *d = s->d;
   unsigned n = 0;
   const gnutls_datum_t *peers = gnutls_certificate_get_peers(tls, &n);
@@ -406,6 +410,9 @@ int coap_dtls_session_established(const coap_dtls_session_t *s) { return s->esta
 int coap_dtls_session_is_client(const coap_dtls_session_t *s) { return s->client; }
 unsigned coap_dtls_session_rx(const coap_dtls_session_t *s) { return s->rx; }
 unsigned coap_dtls_session_flights(const coap_dtls_session_t *s) { return s->flights; }
+uint32_t coap_dtls_session_elapsed(const coap_dtls_session_t *s, uint64_t now) {
+  return now > s->started ? (uint32_t)(now - s->started) : 0;
+}
 
 const coap_diag_t *coap_dtls_session_diag(const coap_dtls_session_t *s) {
   return s->diag;

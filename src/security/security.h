@@ -80,6 +80,8 @@ const coap_handshake_report_t *coap_dtls_session_report(coap_dtls_session_t *s);
 /* Datagrams received from the peer, and handshake flights sent. */
 unsigned coap_dtls_session_rx(const coap_dtls_session_t *s);
 unsigned coap_dtls_session_flights(const coap_dtls_session_t *s);
+/* Milliseconds since the first flight. */
+uint32_t coap_dtls_session_elapsed(const coap_dtls_session_t *s, uint64_t now);
 /* "TLS_PSK_WITH_AES_128_CCM_8"-style name of the negotiated suite. */
 const char *coap_dtls_session_suite(const coap_dtls_session_t *s);
 int coap_dtls_session_resumed(const coap_dtls_session_t *s);

@@ -14,7 +14,8 @@ enum {
   OPT_SESSION,
   OPT_MTU,
   OPT_RPK,
-  OPT_TRUST_RPK
+  OPT_TRUST_RPK,
+  OPT_HANDSHAKE_TIMEOUT
 };
 
 static const struct option security_options[] = {
@@ -29,6 +30,7 @@ static const struct option security_options[] = {
     {"mtu", required_argument, NULL, OPT_MTU},
     {"rpk", no_argument, NULL, OPT_RPK},
     {"trust-rpk", required_argument, NULL, OPT_TRUST_RPK},
+    {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
 };
 
 size_t security_options_merge(struct option *dst, size_t n, size_t cap) {
@@ -56,6 +58,16 @@ int security_flags_take(security_flags_t *f, int id, const char *arg) {
       }
       f->trust_rpk[f->n_trust_rpk++] = arg;
       break;
+    case OPT_HANDSHAKE_TIMEOUT: {
+      char *end;
+      double s = strtod(arg, &end);
+      if (*end || s < 0.1 || s > 3600) {
+        cli_error("--handshake-timeout wants seconds from 0.1 to 3600, got '%s'", arg);
+        return -1;
+      }
+      f->handshake_timeout_ms = (unsigned)(s * 1000);
+      break;
+    }
     case OPT_MTU: f->mtu = strtol(arg, NULL, 10) > 0 ? strtol(arg, NULL, 10) : -1; break;
     default: return 0;
   }
@@ -75,7 +87,9 @@ void security_flags_usage(FILE *out, int server) {
           "      --rpk                use --key as a raw public key (RFC 7250) too, or\n"
           "                           alone without --cert\n"
           "      --trust-rpk FILE     trust the peer with this public key (PEM); repeatable\n"
-          "      --mtu N              path MTU for handshake fragmentation (default 1280)\n",
+          "      --mtu N              path MTU for handshake fragmentation (default 1280)\n"
+          "      --handshake-timeout S  give up a DTLS handshake after S seconds\n"
+          "                           (default 30); flights are resent from 1 s on\n",
           server ? "client's certificate (asked for, verified when sent)"
                  : "server (chain, dates and the URI's host name)");
   if (server)
@@ -125,6 +139,11 @@ int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int ser
     rc = coap_dtls_add_trusted_rpk(d, f->trust_rpk[i]);
   if (rc == 0 && f->cacert) rc = coap_dtls_set_ca(d, f->cacert);
   if (rc == 0 && f->mtu) rc = coap_dtls_set_mtu(d, (unsigned)f->mtu);
+  if (rc == 0 && f->handshake_timeout_ms) {
+    /* Short budgets still see a few resends. */
+    unsigned total = f->handshake_timeout_ms;
+    rc = coap_dtls_set_handshake_timeouts(d, total < 4000 ? total / 4 : 1000, total);
+  }
   if (rc == 0 && f->session_file) rc = coap_dtls_set_session_file(d, f->session_file);
   if (rc == 0 && f->client_cert_required)
     rc = coap_dtls_set_client_cert(d, COAP_DTLS_CLIENT_CERT_REQUIRED);

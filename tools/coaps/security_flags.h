@@ -14,6 +14,7 @@ typedef struct security_flags {
   const char *trust_rpk[8];
   size_t n_trust_rpk;
   long mtu;
+  unsigned handshake_timeout_ms;
   int client_cert_required;
   int any;
 } security_flags_t;
