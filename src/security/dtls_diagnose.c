@@ -230,6 +230,16 @@ static void explain_rejection(coap_dtls_session_t *s, gnutls_x509_crt_t crt,
                          "configured here vouches for", whose, subject, issuer);
     coap_diag_fix(g, "give the CA certificate of \"%s\" (--cacert FILE or DIR)", issuer);
     set_alert(g, GNUTLS_A_UNKNOWN_CA);
+  } else if (status & GNUTLS_CERT_SIGNATURE_FAILURE) {
+    /* An issuer of that name is configured, but it did not sign this:
+     * typically a CA regenerated under the same name. */
+    if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_CERT_UNTRUSTED, COAP_DETECTED_LOCAL))) return;
+    coap_diag_explain(g, "the %s certificate \"%s\" is issued by \"%s\", but the CA of "
+                         "that name configured here did not sign it (the signature does not "
+                         "verify: a different CA with the same name, e.g. regenerated)",
+                      whose, subject, issuer);
+    coap_diag_fix(g, "give the CA certificate that really signed it (--cacert FILE or DIR)");
+    set_alert(g, GNUTLS_A_UNKNOWN_CA);
   } else if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED)) {
     int expired = (status & GNUTLS_CERT_EXPIRED) != 0;
     if (!(g = coap_dtls_diag_start(s, expired ? COAP_CAUSE_CERT_EXPIRED
@@ -488,14 +498,16 @@ int coap_dtls_diagnose_stall(coap_dtls_session_t *s, uint64_t now) {
   }
   int certificates = s->client ? (s->d->has_ca || s->d->n_trusted_rpk || s->d->rpk_verify)
                                : s->d->has_cert || s->d->has_rpk;
-  if (s->client && s->rx && s->step <= COAP_STEP_COOKIE && certificates) {
+  /* Answers stopped before the server's certificate arrived: the flight
+   * that carries it is the largest of the handshake. */
+  if (s->client && s->rx && s->step <= COAP_STEP_NEGOTIATION && certificates) {
     if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_MTU, COAP_DETECTED_NETWORK)))
       return COAP_E_DTLS_TIMEOUT;
     coap_diag_explain(g, "the server answered our first flight (%s) but its next flight, "
                          "which carries its certificate, never arrived whole in %.1f s "
                          "(%u flights sent): datagrams larger than the path MTU are "
                          "probably dropped on the way",
-                      s->step == COAP_STEP_COOKIE ? "cookie exchange" : "partly", secs,
+                      s->step == COAP_STEP_NEGOTIATION ? "ServerHello" : "cookie exchange", secs,
                       s->flights);
     coap_diag_fix(g, "lower the server's DTLS MTU (coaps serve --mtu 500, "
                      "coap_dtls_set_mtu), use raw public keys (--rpk) or a shorter "
