@@ -1,0 +1,932 @@
+/* coaps-bench — a CoAP / CoAP-over-DTLS load generator.
+ *
+ * One thread drives many client sessions. Each session is its own
+ * coap_context_t with its own UDP socket (a distinct source port, so a
+ * distinct session on the server), driven through the embedding API: our
+ * transport queues datagrams and flushes them with sendmmsg, received
+ * datagrams are read with recvmmsg and fed to coap_context_input(), and the
+ * contexts' next deadlines sit in one min-heap so that the loop never walks
+ * every session. Latencies go into a log-linear histogram (no allocation per
+ * sample).
+ *
+ * Modes:
+ *   steady      --sessions N --window W, for --duration S or --requests C:
+ *               requests/s once every session is established.
+ *   handshakes  --handshakes C --parallel P: C fresh sessions (a new
+ *               context, socket and full handshake each) doing one GET,
+ *               at most P at once: handshakes/s.
+ *   hold        --hold S: establish --sessions N (P at once), print the
+ *               report, then keep them idle S seconds (0: until SIGINT or
+ *               SIGTERM) — idle load for memory and scaling figures.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <coap.h>
+
+#define MAX_WINDOW 64
+#define RX_BATCH 16
+#define DGRAM_MAX 2048
+#define TXQ_MAX 64
+#define EVENTS_MAX 256
+
+/* ---- options ---- */
+
+typedef struct bench_opts {
+  const char *uri;
+  long sessions, window, parallel;
+  double duration_s;
+  long long requests, handshakes;
+  double hold_s; /* < 0: no hold mode */
+  const char *psk_identity, *psk, *psk_hex;
+  const char *cacert, *cert, *key, *rpk, *trust_rpk;
+  int json, verbose;
+} bench_opts_t;
+
+/* ---- latency histogram: 64 linear sub-buckets per power of two, so any
+ * value is known within 1/64 (1.6 %) with 3776 counters and no per-sample
+ * allocation. ---- */
+
+#define HIST_SUB_BITS 6
+#define HIST_BUCKETS ((64 - HIST_SUB_BITS - 1) * 64 + 128)
+
+typedef struct histogram {
+  uint64_t count, max;
+  uint64_t bucket[HIST_BUCKETS];
+} histogram_t;
+
+static unsigned hist_index(uint64_t v) {
+  if (v < 128) return (unsigned)v;
+  unsigned shift = (unsigned)(63 - __builtin_clzll(v)) - HIST_SUB_BITS;
+  return shift * 64 + (unsigned)(v >> shift);
+}
+
+/* The largest value a bucket holds: percentiles are reported pessimistically. */
+static uint64_t hist_bucket_high(unsigned idx) {
+  if (idx < 128) return idx;
+  unsigned shift = idx / 64 - 1;
+  uint64_t mant = idx - shift * 64;
+  return ((mant + 1) << shift) - 1;
+}
+
+static void hist_add(histogram_t *h, uint64_t v) {
+  h->bucket[hist_index(v)]++;
+  h->count++;
+  if (v > h->max) h->max = v;
+}
+
+static uint64_t hist_percentile(const histogram_t *h, double p) {
+  if (!h->count) return 0;
+  uint64_t target = (uint64_t)ceil(p * (double)h->count), seen = 0;
+  if (target == 0) target = 1;
+  for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+    seen += h->bucket[i];
+    if (seen >= target) return hist_bucket_high(i) < h->max ? hist_bucket_high(i) : h->max;
+  }
+  return h->max;
+}
+
+/* ---- state ---- */
+
+typedef struct bench bench_t;
+typedef struct session session_t;
+
+typedef struct slot {
+  session_t *s;
+  uint64_t sent_us; /* 0: sent before the measurement started */
+} slot_t;
+
+enum session_state { S_CONNECTING, S_READY, S_DONE };
+
+struct session {
+  bench_t *b;
+  coap_context_t *ctx;
+  coap_endpoint_t *ep;
+  int fd;
+  enum session_state state;
+  uint64_t busy;    /* bit i: slots[i] has a request in flight */
+  uint64_t deadline;
+  size_t heap_idx;
+  slot_t slots[MAX_WINDOW];
+};
+
+typedef struct tx_queue {
+  unsigned n;
+  int fd[TXQ_MAX];
+  struct mmsghdr msgs[TXQ_MAX];
+  struct iovec iov[TXQ_MAX];
+  uint8_t buf[TXQ_MAX][DGRAM_MAX];
+} tx_queue_t;
+
+typedef struct counters {
+  uint64_t completed;      /* 2.xx replies to measured requests */
+  uint64_t handshakes;     /* sessions whose first request succeeded */
+  uint64_t timeouts, handshake_failures, non_2xx, other_errors;
+  uint64_t retransmissions, tx_dropped;
+} counters_t;
+
+struct bench {
+  bench_opts_t o;
+  coap_address_t dest;
+  int epfd;
+  volatile sig_atomic_t *stop;
+  int stopping;            /* freeing: cancelled replies are not errors */
+  session_t **heap;        /* min-heap on deadline */
+  size_t heap_len, heap_cap;
+  long started, connecting, finished; /* sessions launched / handshaking / over */
+  long target_sessions;
+  uint64_t t0_us, t_end_us, last_done_us;
+  int measuring;
+  long long issued;        /* measured requests sent (--requests) */
+  uint64_t in_flight_measured;
+  counters_t c;
+  histogram_t lat;
+  tx_queue_t txq;
+  uint8_t rx_buf[RX_BATCH][DGRAM_MAX];
+  struct mmsghdr rx_msgs[RX_BATCH];
+  struct iovec rx_iov[RX_BATCH];
+};
+
+static volatile sig_atomic_t g_stop;
+
+static uint64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- deadline heap: the loop sleeps until the earliest context timer
+ * and wakes only the contexts that are due. ---- */
+
+static void heap_swap(bench_t *b, size_t i, size_t j) {
+  session_t *t = b->heap[i];
+  b->heap[i] = b->heap[j];
+  b->heap[j] = t;
+  b->heap[i]->heap_idx = i;
+  b->heap[j]->heap_idx = j;
+}
+
+static void heap_fix(bench_t *b, size_t i) {
+  while (i > 0 && b->heap[(i - 1) / 2]->deadline > b->heap[i]->deadline) {
+    heap_swap(b, i, (i - 1) / 2);
+    i = (i - 1) / 2;
+  }
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < b->heap_len && b->heap[l]->deadline < b->heap[m]->deadline) m = l;
+    if (r < b->heap_len && b->heap[r]->deadline < b->heap[m]->deadline) m = r;
+    if (m == i) return;
+    heap_swap(b, i, m);
+    i = m;
+  }
+}
+
+static int heap_push(bench_t *b, session_t *s) {
+  if (b->heap_len == b->heap_cap) {
+    size_t cap = b->heap_cap ? b->heap_cap * 2 : 64;
+    session_t **h = realloc(b->heap, cap * sizeof *h);
+    if (!h) return -1;
+    b->heap = h;
+    b->heap_cap = cap;
+  }
+  s->heap_idx = b->heap_len;
+  b->heap[b->heap_len++] = s;
+  heap_fix(b, s->heap_idx);
+  return 0;
+}
+
+static void heap_remove(bench_t *b, session_t *s) {
+  size_t i = s->heap_idx, last = b->heap_len - 1;
+  if (i != last) heap_swap(b, i, last);
+  b->heap_len--;
+  if (i < b->heap_len) heap_fix(b, i);
+}
+
+/* ---- transmit queue: datagrams a context sends while handling one
+ * socket's batch go out in one sendmmsg. ---- */
+
+static int send_one(int fd, struct mmsghdr *m, unsigned n) {
+  for (int attempt = 0; attempt < 2; attempt++) {
+    int r = sendmmsg(fd, m, n, 0);
+    if (r >= 0) return r;
+    /* An earlier datagram's ICMP error surfaces once on a connected
+     * socket; the datagram itself was not sent: try again. */
+    if (errno != ECONNREFUSED && errno != EINTR) break;
+  }
+  return -1;
+}
+
+static void txq_flush(bench_t *b) {
+  tx_queue_t *q = &b->txq;
+  unsigned i = 0;
+  while (i < q->n) {
+    unsigned run = 1;
+    while (i + run < q->n && q->fd[i + run] == q->fd[i]) run++;
+    int r = send_one(q->fd[i], &q->msgs[i], run);
+    /* UDP: a datagram the kernel refused (ENOBUFS) is lost like on the
+     * wire; CoAP and DTLS retransmit it. */
+    if (r <= 0) {
+      b->c.tx_dropped++;
+      r = 1;
+    }
+    i += (unsigned)r;
+  }
+  q->n = 0;
+}
+
+static int txq_push(bench_t *b, int fd, const uint8_t *data, size_t len) {
+  tx_queue_t *q = &b->txq;
+  if (len > DGRAM_MAX) {
+    txq_flush(b);
+    return send(fd, data, len, 0) < 0 ? COAP_E_LIMIT : 0;
+  }
+  if (q->n == TXQ_MAX) txq_flush(b);
+  unsigned i = q->n++;
+  memcpy(q->buf[i], data, len);
+  q->fd[i] = fd;
+  q->iov[i] = (struct iovec){q->buf[i], len};
+  memset(&q->msgs[i], 0, sizeof q->msgs[i]);
+  q->msgs[i].msg_hdr.msg_iov = &q->iov[i];
+  q->msgs[i].msg_hdr.msg_iovlen = 1;
+  return 0;
+}
+
+/* ---- the transport installed in every session's context ---- */
+
+static int tr_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
+                   const uint8_t *data, size_t len) {
+  session_t *s = coap_endpoint_transport_data(ep);
+  if (!s || s->fd < 0) return COAP_E_STATE;
+  /* The socket is connected to |to| (the only peer a session talks to). */
+  return txq_push(s->b, s->fd, data, len);
+}
+
+static int tr_open(void *user, coap_context_t *ctx, coap_proto_t proto,
+                   const coap_address_t *dest, coap_endpoint_t **out) {
+  session_t *s = user;
+  if (s->fd >= 0) return COAP_E_STATE; /* one endpoint per session */
+  int fd = socket(dest->addr.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return COAP_E_SYSTEM;
+  /* connect(): the kernel filters other senders, skips a route lookup per
+   * datagram and reports "nothing listening" as ECONNREFUSED. */
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
+  coap_address_t local;
+  local.size = sizeof local.addr.st;
+  if (connect(fd, &dest->addr.sa, dest->size) < 0 ||
+      getsockname(fd, &local.addr.sa, &local.size) < 0 ||
+      epoll_ctl(s->b->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    close(fd);
+    return COAP_E_SYSTEM;
+  }
+  coap_endpoint_t *ep = coap_context_add_endpoint(ctx, proto, &local);
+  if (!ep) {
+    close(fd);
+    return COAP_E_NOMEM;
+  }
+  coap_endpoint_set_transport_data(ep, s);
+  s->fd = fd;
+  s->ep = ep;
+  *out = ep;
+  return 0;
+}
+
+/* Host names are resolved once at start-up: a getaddrinfo per request
+ * would make the load generator the bottleneck. */
+static int cached_resolve(void *user, const char *host, uint16_t port, coap_address_t *out) {
+  const bench_t *b = user;
+  *out = b->dest;
+  coap_address_set_port(out, port);
+  return 0;
+}
+
+/* ---- credentials ---- */
+
+/* A fresh DTLS configuration per context: coap_context_set_dtls_context
+ * takes ownership, so one cannot be shared. */
+static int make_dtls(const bench_opts_t *o, coap_dtls_context_t **out, char *err, size_t cap) {
+  coap_dtls_context_t *d = coap_dtls_context_new();
+  if (!d) {
+    snprintf(err, cap, "out of memory");
+    return COAP_E_NOMEM;
+  }
+  int rc = 0;
+  if (o->psk_identity && o->psk)
+    rc = coap_dtls_set_psk(d, (const uint8_t *)o->psk_identity, (const uint8_t *)o->psk,
+                           strlen(o->psk));
+  else if (o->psk_identity && o->psk_hex)
+    rc = coap_dtls_set_psk_hex(d, o->psk_identity, o->psk_hex);
+  if (rc == 0 && o->cert) rc = coap_dtls_set_cert(d, o->cert, o->key, NULL);
+  if (rc == 0 && o->rpk) rc = coap_dtls_set_rpk(d, o->rpk);
+  if (rc == 0 && o->trust_rpk) rc = coap_dtls_add_trusted_rpk(d, o->trust_rpk);
+  if (rc == 0 && o->cacert) rc = coap_dtls_set_ca(d, o->cacert);
+  if (rc < 0) {
+    snprintf(err, cap, "%s", coap_dtls_context_last_error(d));
+    coap_dtls_context_free(d);
+    return rc;
+  }
+  *out = d;
+  return 0;
+}
+
+/* ---- sessions ---- */
+
+static void on_reply(coap_context_t *ctx, const coap_reply_t *r, void *user);
+
+static int send_get(session_t *s) {
+  bench_t *b = s->b;
+  unsigned i = (unsigned)__builtin_ctzll(~s->busy);
+  slot_t *sl = &s->slots[i];
+  sl->s = s;
+  sl->sent_us = 0;
+  if (b->measuring) {
+    sl->sent_us = now_us();
+    b->issued++;
+    b->in_flight_measured++;
+  }
+  coap_request_opts_t ro;
+  coap_request_opts_init(&ro, COAP_GET, b->o.uri);
+  s->busy |= 1ull << i;
+  int rc = coap_send_request(s->ctx, &ro, on_reply, sl, NULL);
+  if (rc < 0) {
+    /* Refused before anything was sent (no callback will come). */
+    s->busy &= ~(1ull << i);
+    if (sl->sent_us) b->in_flight_measured--;
+    b->c.other_errors++;
+    if (b->o.verbose) fprintf(stderr, "coaps-bench: request refused: %s\n", coap_strerror(rc));
+  }
+  return rc;
+}
+
+/* Keep the window full while the measurement wants more requests. */
+static void session_refill(session_t *s) {
+  bench_t *b = s->b;
+  if (s->state != S_READY || b->o.handshakes > 0 || b->o.hold_s >= 0) return;
+  long w = b->o.window;
+  while (__builtin_popcountll(s->busy) < w && !b->stopping) {
+    if (b->measuring && b->o.requests > 0 && b->issued >= b->o.requests) return;
+    if (send_get(s) < 0) return;
+  }
+}
+
+static void session_free(bench_t *b, session_t *s) {
+  coap_stats_t st;
+  coap_context_get_stats(s->ctx, &st);
+  b->c.retransmissions += st.retransmissions;
+  int was_stopping = b->stopping;
+  b->stopping = 1; /* outstanding requests come back as cancelled */
+  coap_context_free(s->ctx); /* may send a close_notify through the queue */
+  b->stopping = was_stopping;
+  txq_flush(b);
+  if (s->fd >= 0) close(s->fd);
+  heap_remove(b, s);
+  free(s);
+}
+
+/* After anything that ran a session's context: send what it queued,
+ * top up its window, re-key its deadline. A finished --handshakes session
+ * is freed here, outside the library's call stack. Returns 1 if freed. */
+static int session_after(bench_t *b, session_t *s) {
+  if (s->state == S_DONE && b->o.handshakes > 0) {
+    session_free(b, s);
+    return 1;
+  }
+  session_refill(s);
+  txq_flush(b);
+  uint64_t d = coap_context_next_timeout(s->ctx);
+  if (d != s->deadline) {
+    s->deadline = d;
+    heap_fix(b, s->heap_idx);
+  }
+  return 0;
+}
+
+static session_t *session_new(bench_t *b) {
+  session_t *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->b = b;
+  s->fd = -1;
+  s->deadline = UINT64_MAX;
+  coap_context_config_t cfg;
+  coap_context_config_default(&cfg);
+  cfg.log_level = b->o.verbose ? COAP_LOG_INFO : COAP_LOG_ERROR;
+  cfg.max_peers = 4;
+  cfg.resolve = cached_resolve;
+  cfg.resolve_user = b;
+  /* The window is the session's concurrency: NSTART must allow it. */
+  cfg.tx.nstart = (uint8_t)b->o.window;
+  s->ctx = coap_context_new(&cfg);
+  char err[256];
+  coap_dtls_context_t *d = NULL;
+  if (!s->ctx || heap_push(b, s) < 0) {
+    coap_context_free(s->ctx);
+    free(s);
+    return NULL;
+  }
+  if (strncmp(b->o.uri, "coaps:", 6) == 0) {
+    if (make_dtls(&b->o, &d, err, sizeof err) < 0) {
+      session_free(b, s);
+      return NULL;
+    }
+    coap_context_set_dtls_context(s->ctx, d);
+  }
+  coap_transport_t t = {.send = tr_send, .open_client_endpoint = tr_open};
+  coap_context_set_transport(s->ctx, &t, s);
+  return s;
+}
+
+/* Start sessions while fewer than --parallel are handshaking. */
+static void launch_sessions(bench_t *b) {
+  while (!b->stopping && b->started < b->target_sessions && b->connecting < b->o.parallel) {
+    session_t *s = session_new(b);
+    b->started++;
+    if (!s) {
+      b->c.other_errors++;
+      b->finished++;
+      continue;
+    }
+    b->connecting++;
+    if (send_get(s) < 0) {
+      b->connecting--;
+      b->finished++;
+      s->state = S_DONE;
+      session_free(b, s);
+      continue;
+    }
+    session_after(b, s);
+  }
+}
+
+static void count_failure(bench_t *b, const coap_reply_t *r) {
+  if (r->status == COAP_E_TIMEOUT)
+    b->c.timeouts++;
+  else if (r->status <= COAP_E_DTLS_NO_CREDENTIALS && r->status >= COAP_E_DTLS_RECORD)
+    b->c.handshake_failures++; /* failed, timed out or lost DTLS session */
+  else
+    b->c.other_errors++;
+  if (b->o.verbose)
+    fprintf(stderr, "coaps-bench: request failed: %s%s%s\n", coap_strerror(r->status),
+            r->detail ? ": " : "", r->detail ? r->detail : "");
+}
+
+/* The first reply of a session ends its handshake (or its first round
+ * trip, for coap://). */
+static void session_established(bench_t *b, session_t *s, int ok) {
+  b->connecting--;
+  if (ok) {
+    b->c.handshakes++;
+    s->state = b->o.handshakes > 0 ? S_DONE : S_READY;
+  } else {
+    s->state = S_DONE;
+  }
+  if (b->o.handshakes > 0 || !ok) b->finished++;
+}
+
+static void on_reply(coap_context_t *ctx, const coap_reply_t *r, void *user) {
+  slot_t *sl = user;
+  session_t *s = sl->s;
+  bench_t *b = s->b;
+  s->busy &= ~(1ull << (sl - s->slots));
+  if (b->stopping && r->status == COAP_E_CANCELLED) return;
+  uint64_t t = now_us();
+  int ok = r->status == 0 && r->code >> 5 == 2;
+  if (r->status < 0) count_failure(b, r);
+  else if (!ok) b->c.non_2xx++;
+  if (sl->sent_us) {
+    b->in_flight_measured--;
+    if (ok && (!b->t_end_us || t <= b->t_end_us)) {
+      b->c.completed++;
+      hist_add(&b->lat, t - sl->sent_us);
+      b->last_done_us = t;
+    }
+  }
+  if (s->state == S_CONNECTING) session_established(b, s, r->status == 0);
+}
+
+/* ---- the loop ---- */
+
+static void receive_batch(bench_t *b, session_t *s) {
+  for (;;) {
+    for (int i = 0; i < RX_BATCH; i++) {
+      memset(&b->rx_msgs[i].msg_hdr, 0, sizeof b->rx_msgs[i].msg_hdr);
+      b->rx_msgs[i].msg_hdr.msg_iov = &b->rx_iov[i];
+      b->rx_msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n = recvmmsg(s->fd, b->rx_msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ECONNREFUSED && s->ep)
+        coap_context_input_unreachable(s->ctx, s->ep, &b->dest, coap_clock_now_ms());
+      return;
+    }
+    uint64_t now = coap_clock_now_ms();
+    for (int i = 0; i < n; i++) {
+      if (b->rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue;
+      coap_context_input(s->ctx, s->ep, &b->dest, b->rx_buf[i], b->rx_msgs[i].msg_len, now);
+    }
+    if (n < RX_BATCH) return;
+  }
+}
+
+static void run_timers(bench_t *b) {
+  uint64_t now = coap_clock_now_ms();
+  /* Bounded: a context whose timer stays due cannot spin the loop. */
+  for (size_t n = b->heap_len; n > 0 && b->heap_len && b->heap[0]->deadline <= now; n--) {
+    session_t *s = b->heap[0];
+    coap_context_handle_timeouts(s->ctx, now);
+    if (session_after(b, s)) continue;
+    if (s->deadline <= now) { /* nothing ran: look again next tick */
+      s->deadline = now + 1;
+      heap_fix(b, s->heap_idx);
+    }
+  }
+}
+
+static int poll_timeout_ms(const bench_t *b, uint64_t wake_us) {
+  uint64_t now = coap_clock_now_ms();
+  uint64_t next = b->heap_len ? b->heap[0]->deadline : UINT64_MAX;
+  if (wake_us) {
+    uint64_t w = wake_us / 1000 + 1;
+    if (w < next) next = w;
+  }
+  if (next == UINT64_MAX) return 100;
+  if (next <= now) return 0;
+  return next - now > 100 ? 100 : (int)(next - now);
+}
+
+static void poll_once(bench_t *b, uint64_t wake_us) {
+  struct epoll_event ev[EVENTS_MAX];
+  int n = epoll_wait(b->epfd, ev, EVENTS_MAX, poll_timeout_ms(b, wake_us));
+  for (int i = 0; i < n; i++) {
+    session_t *s = ev[i].data.ptr;
+    receive_batch(b, s);
+    session_after(b, s);
+  }
+  run_timers(b);
+}
+
+/* Steady mode: the measurement starts when every session has finished
+ * its handshake, so handshakes do not dilute requests/s. */
+static void maybe_start_measuring(bench_t *b) {
+  if (b->measuring || b->connecting || b->started < b->target_sessions) return;
+  if (b->finished >= b->target_sessions) return; /* every session failed */
+  b->measuring = 1;
+  b->t0_us = now_us();
+  if (b->o.requests <= 0) b->t_end_us = b->t0_us + (uint64_t)(b->o.duration_s * 1e6);
+  /* Windows are already full (sessions start sending once established);
+   * requests sent from now on are the measured ones. */
+}
+
+static int steady_done(const bench_t *b) {
+  if (!b->measuring) return b->finished >= b->target_sessions; /* all failed */
+  if (b->o.requests > 0) return b->issued >= b->o.requests && !b->in_flight_measured;
+  return now_us() >= b->t_end_us;
+}
+
+static void run_steady(bench_t *b) {
+  b->target_sessions = b->o.sessions;
+  while (!*b->stop) {
+    launch_sessions(b);
+    maybe_start_measuring(b);
+    if (steady_done(b)) break;
+    poll_once(b, b->t_end_us);
+  }
+  if (!b->t_end_us || (b->o.requests > 0 && b->last_done_us)) b->t_end_us = b->last_done_us;
+  if (*b->stop && b->measuring) b->t_end_us = now_us();
+}
+
+static void run_handshakes(bench_t *b) {
+  b->target_sessions = b->o.handshakes;
+  b->measuring = 1;
+  b->t0_us = now_us();
+  while (!*b->stop && b->finished < b->target_sessions) {
+    launch_sessions(b);
+    poll_once(b, 0);
+  }
+  b->t_end_us = now_us();
+}
+
+static void run_hold(bench_t *b) {
+  b->target_sessions = b->o.sessions;
+  b->t0_us = now_us();
+  while (!*b->stop && b->started < b->target_sessions) {
+    launch_sessions(b);
+    poll_once(b, 0);
+  }
+  while (!*b->stop && b->connecting) poll_once(b, 0);
+  b->t_end_us = now_us();
+}
+
+/* ---- report ---- */
+
+static double elapsed_s(const bench_t *b) {
+  return b->t_end_us > b->t0_us ? (double)(b->t_end_us - b->t0_us) / 1e6 : 0;
+}
+
+static uint64_t errors_total(const counters_t *c) {
+  return c->timeouts + c->handshake_failures + c->non_2xx + c->other_errors;
+}
+
+static const char *mode_name(const bench_opts_t *o) {
+  return o->handshakes > 0 ? "handshakes" : o->hold_s >= 0 ? "hold" : "steady";
+}
+
+static void report(const bench_t *b, FILE *out) {
+  const counters_t *c = &b->c;
+  double t = elapsed_s(b);
+  double rps = t > 0 ? (double)c->completed / t : 0;
+  double hps = t > 0 && b->o.handshakes > 0 ? (double)c->handshakes / t : 0;
+  if (b->o.hold_s >= 0 && t > 0) hps = (double)c->handshakes / t;
+  uint64_t p50 = hist_percentile(&b->lat, 0.50), p90 = hist_percentile(&b->lat, 0.90);
+  uint64_t p99 = hist_percentile(&b->lat, 0.99);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+               ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+  if (b->o.json) {
+    fprintf(out,
+            "{\"mode\":\"%s\",\"uri\":\"%s\",\"sessions\":%ld,\"window\":%ld,"
+            "\"parallel\":%ld,\"seconds\":%.3f,\"requests\":%" PRIu64 ","
+            "\"requests_per_s\":%.1f,\"handshakes\":%" PRIu64 ",\"handshakes_per_s\":%.1f,"
+            "\"latency_us\":{\"p50\":%" PRIu64 ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64
+            ",\"max\":%" PRIu64 "},\"retransmissions\":%" PRIu64 ",\"errors\":%" PRIu64 ","
+            "\"timeouts\":%" PRIu64 ",\"handshake_failures\":%" PRIu64 ",\"non_2xx\":%" PRIu64
+            ",\"other_errors\":%" PRIu64 ",\"tx_dropped\":%" PRIu64 ",\"generator_cpu_s\":%.3f}\n",
+            mode_name(&b->o), b->o.uri, b->o.sessions, b->o.window, b->o.parallel, t, c->completed,
+            rps, c->handshakes, hps, p50, p90, p99, b->lat.max, c->retransmissions,
+            errors_total(c), c->timeouts, c->handshake_failures, c->non_2xx, c->other_errors,
+            c->tx_dropped, cpu);
+  } else {
+    fprintf(out, "%s %s: %.3f s\n", mode_name(&b->o), b->o.uri, t);
+    fprintf(out, "  requests      %" PRIu64 " (%.1f/s)\n", c->completed, rps);
+    if (b->o.handshakes > 0 || b->o.hold_s >= 0)
+      fprintf(out, "  handshakes    %" PRIu64 " (%.1f/s)\n", c->handshakes, hps);
+    fprintf(out, "  latency (us)  p50 %" PRIu64 "  p90 %" PRIu64 "  p99 %" PRIu64 "  max %" PRIu64 "\n",
+            p50, p90, p99, b->lat.max);
+    fprintf(out, "  retransmissions %" PRIu64 "\n", c->retransmissions);
+    fprintf(out, "  errors        %" PRIu64 " (timeouts %" PRIu64 ", failed handshakes %" PRIu64
+                 ", non-2.xx %" PRIu64 ", other %" PRIu64 ")\n",
+            errors_total(c), c->timeouts, c->handshake_failures, c->non_2xx, c->other_errors);
+    fprintf(out, "  generator CPU %.2f s\n", cpu);
+  }
+  fflush(out);
+}
+
+/* ---- set-up ---- */
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: coaps-bench URI [options]\n"
+          "\n"
+          "Sends GET requests (CON) to URI (coap:// or coaps://) from many client\n"
+          "sessions, each its own UDP socket, and reports requests/s, latency\n"
+          "percentiles, retransmissions and errors.\n"
+          "\n"
+          "  --sessions N        client sessions (default 50)\n"
+          "  --window W          requests in flight per session (default 4, max 64)\n"
+          "  --duration S        measure for S seconds (default 10)\n"
+          "  --requests C        measure C requests instead\n"
+          "  --handshakes C      C fresh sessions (full handshake + one GET each):\n"
+          "                      measure handshakes/s\n"
+          "  --parallel P        sessions handshaking at once (default 16)\n"
+          "  --hold S            establish --sessions N, report, keep them idle S\n"
+          "                      seconds (0: until SIGINT/SIGTERM)\n"
+          "  --psk-identity ID --psk KEY | --psk-hex HEX\n"
+          "  --cacert FILE       CA that verifies the server\n"
+          "  --cert FILE --key FILE   client certificate\n"
+          "  --rpk KEYFILE       own raw public key;  --trust-rpk PUBFILE  server's key\n"
+          "  --json              one JSON object on standard output\n"
+          "  -v, --verbose       log failures\n");
+}
+
+enum { O_SESSIONS = 256, O_WINDOW, O_DURATION, O_REQUESTS, O_HANDSHAKES, O_PARALLEL, O_HOLD,
+       O_PSK_ID, O_PSK, O_PSK_HEX, O_CACERT, O_CERT, O_KEY, O_RPK, O_TRUST_RPK, O_JSON };
+
+static int parse_number(const char *flag, const char *text, double min, double max, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (errno || end == text || *end || v < min || v > max) {
+    fprintf(stderr, "coaps-bench: %s wants a number from %g to %g, got '%s'\n", flag, min, max,
+            text);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+static int take_option(bench_opts_t *o, int c, const char *arg) {
+  double v;
+  switch (c) {
+    case O_SESSIONS: if (parse_number("--sessions", arg, 1, 1e6, &v) < 0) return -1; o->sessions = (long)v; break;
+    case O_WINDOW: if (parse_number("--window", arg, 1, MAX_WINDOW, &v) < 0) return -1; o->window = (long)v; break;
+    case O_DURATION: if (parse_number("--duration", arg, 0.01, 1e6, &o->duration_s) < 0) return -1; break;
+    case O_REQUESTS: if (parse_number("--requests", arg, 1, 1e15, &v) < 0) return -1; o->requests = (long long)v; break;
+    case O_HANDSHAKES: if (parse_number("--handshakes", arg, 1, 1e12, &v) < 0) return -1; o->handshakes = (long long)v; break;
+    case O_PARALLEL: if (parse_number("--parallel", arg, 1, 1e6, &v) < 0) return -1; o->parallel = (long)v; break;
+    case O_HOLD: if (parse_number("--hold", arg, 0, 1e9, &o->hold_s) < 0) return -1; break;
+    case O_PSK_ID: o->psk_identity = arg; break;
+    case O_PSK: o->psk = arg; break;
+    case O_PSK_HEX: o->psk_hex = arg; break;
+    case O_CACERT: o->cacert = arg; break;
+    case O_CERT: o->cert = arg; break;
+    case O_KEY: o->key = arg; break;
+    case O_RPK: o->rpk = arg; break;
+    case O_TRUST_RPK: o->trust_rpk = arg; break;
+    case O_JSON: o->json = 1; break;
+    case 'v': o->verbose++; break;
+    default: return -1;
+  }
+  return 0;
+}
+
+/* 0, 1 for --help, -1 for bad usage (reported). */
+static int parse_args(bench_opts_t *o, int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"sessions", required_argument, NULL, O_SESSIONS},
+      {"window", required_argument, NULL, O_WINDOW},
+      {"duration", required_argument, NULL, O_DURATION},
+      {"requests", required_argument, NULL, O_REQUESTS},
+      {"handshakes", required_argument, NULL, O_HANDSHAKES},
+      {"parallel", required_argument, NULL, O_PARALLEL},
+      {"hold", required_argument, NULL, O_HOLD},
+      {"psk-identity", required_argument, NULL, O_PSK_ID},
+      {"psk", required_argument, NULL, O_PSK},
+      {"psk-hex", required_argument, NULL, O_PSK_HEX},
+      {"cacert", required_argument, NULL, O_CACERT},
+      {"cert", required_argument, NULL, O_CERT},
+      {"key", required_argument, NULL, O_KEY},
+      {"rpk", required_argument, NULL, O_RPK},
+      {"trust-rpk", required_argument, NULL, O_TRUST_RPK},
+      {"json", no_argument, NULL, O_JSON},
+      {"verbose", no_argument, NULL, 'v'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  *o = (bench_opts_t){.sessions = 50, .window = 4, .parallel = 16, .duration_s = 10,
+                      .hold_s = -1};
+  int c;
+  while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+    if (c == 'h') return 1;
+    if (c == '?' || take_option(o, c, optarg) < 0) return -1;
+  }
+  if (optind + 1 != argc) {
+    fprintf(stderr, "coaps-bench: give exactly one URI\n");
+    return -1;
+  }
+  o->uri = argv[optind];
+  if ((o->psk || o->psk_hex) != !!o->psk_identity) {
+    fprintf(stderr, "coaps-bench: --psk-identity goes with --psk or --psk-hex\n");
+    return -1;
+  }
+  if (!!o->cert != !!o->key) {
+    fprintf(stderr, "coaps-bench: --cert goes with --key\n");
+    return -1;
+  }
+  if (o->handshakes > 0 && o->hold_s >= 0) {
+    fprintf(stderr, "coaps-bench: --handshakes and --hold are separate modes\n");
+    return -1;
+  }
+  return 0;
+}
+
+/* Find the server's address once (see cached_resolve) and check the URI. */
+static int resolve_uri(bench_t *b) {
+  coap_uri_t uri;
+  int rc = coap_uri_parse(&uri, b->o.uri);
+  if (rc < 0) {
+    fprintf(stderr, "coaps-bench: %s: %s\n", b->o.uri, coap_strerror(rc));
+    return -1;
+  }
+  if (coap_address_from_string(&b->dest, uri.host, uri.port) == 0) return 0;
+  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res = NULL;
+  if (getaddrinfo(uri.host, NULL, &hints, &res) != 0 || !res) {
+    fprintf(stderr, "coaps-bench: cannot resolve '%s'\n", uri.host);
+    return -1;
+  }
+  memset(&b->dest, 0, sizeof b->dest);
+  memcpy(&b->dest.addr.st, res->ai_addr, res->ai_addrlen);
+  b->dest.size = (socklen_t)res->ai_addrlen;
+  freeaddrinfo(res);
+  coap_address_set_port(&b->dest, uri.port);
+  return 0;
+}
+
+/* Check the credentials once, so a bad file is reported at start-up. */
+static int check_credentials(const bench_t *b) {
+  if (strncmp(b->o.uri, "coaps:", 6) != 0) return 0;
+  char err[256];
+  coap_dtls_context_t *d = NULL;
+  if (make_dtls(&b->o, &d, err, sizeof err) < 0) {
+    fprintf(stderr, "coaps-bench: %s\n", err);
+    return -1;
+  }
+  int ok = coap_dtls_can_connect(d);
+  coap_dtls_context_free(d);
+  if (!ok) {
+    fprintf(stderr, "coaps-bench: coaps:// needs credentials: --psk-identity ID --psk KEY, "
+                    "--cacert FILE or --trust-rpk FILE\n");
+    return -1;
+  }
+  return 0;
+}
+
+/* One descriptor per session, plus a few. */
+static void raise_nofile(long need) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return;
+  rlim_t want = (rlim_t)need + 64;
+  if (rl.rlim_cur >= want) return;
+  if (rl.rlim_max < want) {
+    struct rlimit more = {want, want};
+    if (setrlimit(RLIMIT_NOFILE, &more) == 0) return; /* root may raise it */
+  }
+  rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < want)
+    fprintf(stderr, "coaps-bench: warning: only %lu file descriptors for %ld sessions\n",
+            (unsigned long)rl.rlim_cur, need);
+}
+
+static void on_signal(int sig) {
+  (void)sig;
+  g_stop = 1;
+}
+
+static void install_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal; /* no SA_RESTART: epoll_wait returns EINTR */
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+static void hold_idle(bench_t *b) {
+  uint64_t until = b->o.hold_s > 0 ? now_us() + (uint64_t)(b->o.hold_s * 1e6) : UINT64_MAX;
+  while (!g_stop && now_us() < until) poll_once(b, 0);
+}
+
+static void free_all(bench_t *b) {
+  b->stopping = 1;
+  while (b->heap_len) session_free(b, b->heap[b->heap_len - 1]);
+  free(b->heap);
+}
+
+static bench_t *bench_new(const bench_opts_t *o) {
+  bench_t *b = calloc(1, sizeof *b);
+  if (!b) return NULL;
+  b->o = *o;
+  b->stop = &g_stop;
+  for (int i = 0; i < RX_BATCH; i++) b->rx_iov[i] = (struct iovec){b->rx_buf[i], DGRAM_MAX};
+  b->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (b->epfd < 0) {
+    free(b);
+    return NULL;
+  }
+  return b;
+}
+
+int main(int argc, char **argv) {
+  bench_opts_t o;
+  int rc = parse_args(&o, argc, argv);
+  if (rc != 0) {
+    usage(rc > 0 ? stdout : stderr);
+    return rc > 0 ? 0 : 64;
+  }
+  bench_t *b = bench_new(&o);
+  if (!b) return 1;
+  if (resolve_uri(b) < 0 || check_credentials(b) < 0) {
+    close(b->epfd);
+    free(b);
+    return 64;
+  }
+  install_signals();
+  raise_nofile(o.handshakes > 0 ? o.parallel : o.sessions);
+  if (o.handshakes > 0) run_handshakes(b);
+  else if (o.hold_s >= 0) run_hold(b);
+  else run_steady(b);
+  if (o.hold_s >= 0 && !g_stop) {
+    report(b, stdout);
+    hold_idle(b);
+  }
+  free_all(b);
+  if (o.hold_s < 0) report(b, stdout);
+  int failed = errors_total(&b->c) > 0 || (o.hold_s < 0 && b->c.completed == 0 &&
+                                          b->c.handshakes == 0);
+  close(b->epfd);
+  free(b);
+  return failed ? 1 : 0;
+}

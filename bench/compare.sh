@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: our server ('coaps serve') against libcoap's
+# coap-server-notls, -gnutls and -openssl, each started fresh and pinned to
+# CPU 0, driven by coaps-bench pinned to CPU 1. Prints one table with the
+# ratio ours/libcoap per figure (see bench/README.md for what each means).
+#
+# usage: bench/compare.sh [--quick] [--sessions-idle N] [--duration S]
+#                         [--build-dir DIR]
+# Exits non-zero when a step cannot run (a server does not start, a run
+# produces no result); a slow figure is not a failure.
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$SRC/build-release
+QUICK=0
+IDLE=
+DURATION=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) QUICK=1 ;;
+    --sessions-idle) IDLE=${2:?--sessions-idle wants a number}; shift ;;
+    --duration) DURATION=${2:?--duration wants seconds}; shift ;;
+    --build-dir) BUILD=${2:?--build-dir wants a directory}; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "compare.sh: unknown option '$1'" >&2; exit 64 ;;
+  esac
+  shift
+done
+
+if [ "$QUICK" = 1 ]; then
+  : "${DURATION:=0.5}" "${IDLE:=200}"
+  HANDSHAKES=200 CERT_HANDSHAKES=40 IDLE_SMALL=10
+else
+  : "${DURATION:=10}" "${IDLE:=10000}"
+  HANDSHAKES=5000 CERT_HANDSHAKES=1000 IDLE_SMALL=100
+fi
+
+fail() { echo "compare.sh: FAIL: $*" >&2; exit 1; }
+note() { echo "compare.sh: $*" >&2; }
+
+# ---- build and prerequisites ----
+
+# An existing build directory keeps its own configuration (and source).
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+  cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null || fail "cmake configure"
+fi
+cmake --build "$BUILD" -j"$(nproc)" --target coaps coaps-bench >/dev/null || fail "build"
+COAPS=$BUILD/coaps
+BENCH=$BUILD/coaps-bench
+
+if ! command -v coap-server-gnutls >/dev/null || ! command -v coap-server-openssl >/dev/null ||
+   ! command -v coap-server-notls >/dev/null; then
+  note "installing libcoap3-bin"
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get install -y libcoap3-bin >/dev/null 2>&1 || fail "apt-get install libcoap3-bin"
+fi
+
+# Server on CPU 0, load on CPU 1: neither steals the other's core.
+if [ "$(nproc)" -ge 2 ]; then
+  PIN_SERVER=(taskset -c 0) PIN_LOAD=(taskset -c 1)
+else
+  note "one CPU only: server and load generator share it"
+  PIN_SERVER=() PIN_LOAD=()
+fi
+
+work=$(mktemp -d)
+SERVER_PID=
+HOLD_PID=
+cleanup() {
+  for p in $HOLD_PID $SERVER_PID; do kill "$p" 2>/dev/null || true; done
+  for p in $HOLD_PID $SERVER_PID; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$COAPS" keygen --out "$work/creds" >/dev/null || fail "coaps keygen"
+K=$work/creds
+PSK_ID=bench
+PSK=coaps-bench-secret
+PSK_ARGS=(--psk-identity "$PSK_ID" --psk "$PSK")
+CERT_ARGS=(--cacert "$K/ca-cert.pem")
+
+# ---- servers ----
+
+free_port_pair() {
+  local p
+  for _ in $(seq 100); do
+    p=$((20000 + RANDOM % 40000))
+    ss -Hlun "sport = :$p" | grep -q . || ss -Hlun "sport = :$((p + 1))" | grep -q . ||
+      { echo "$p"; return 0; }
+  done
+  fail "no free UDP port pair"
+}
+
+wait_port() {
+  for _ in $(seq 100); do
+    ss -Hlun "sport = :$1" | grep -q . && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# start_server KIND: KIND is ours, notls, gnutls or openssl. Sets SERVER_PID,
+# PLAIN_PORT and DTLS_PORT (empty for notls). PSK and certificates are
+# served together by both, clients' certificates are not asked for.
+start_server() {
+  local kind=$1 log=$work/server-$1.log
+  if [ "$kind" = ours ]; then
+    "${PIN_SERVER[@]}" "$COAPS" serve --address 127.0.0.1 --port 0 --dtls-port 0 \
+      "${PSK_ARGS[@]}" --cert "$K/server-cert.pem" --key "$K/server-key.pem" >"$log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 100); do
+      PLAIN_PORT=$(grep -m1 -oE 'listening on coap://[^ ]*:[0-9]+' "$log" | grep -oE '[0-9]+$' || true)
+      DTLS_PORT=$(grep -m1 -oE 'listening on coaps://[^ ]*:[0-9]+' "$log" | grep -oE '[0-9]+$' || true)
+      [ -n "$PLAIN_PORT" ] && [ -n "$DTLS_PORT" ] && return 0
+      sleep 0.05
+    done
+    cat "$log" >&2
+    fail "coaps serve did not start"
+  fi
+  PLAIN_PORT=$(free_port_pair)
+  DTLS_PORT=$((PLAIN_PORT + 1)) # libcoap serves coaps:// on the next port
+  local args=(-A 127.0.0.1 -p "$PLAIN_PORT")
+  [ "$kind" = notls ] ||
+    args+=(-k "$PSK" -c "$K/server-cert.pem" -j "$K/server-key.pem" -n)
+  "${PIN_SERVER[@]}" "coap-server-$kind" "${args[@]}" >"$log" 2>&1 &
+  SERVER_PID=$!
+  wait_port "$PLAIN_PORT" || { cat "$log" >&2; fail "coap-server-$kind did not start"; }
+  if [ "$kind" = notls ]; then DTLS_PORT=; else
+    wait_port "$DTLS_PORT" || fail "coap-server-$kind did not listen for coaps://"
+  fi
+}
+
+stop_server() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=
+}
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# utime + stime of a process in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+field() { grep -oE "\"$1\":[0-9.]+" <<<"$2" | head -1 | cut -d: -f2; }
+
+# bench NAME FIGURE ARGS...: run coaps-bench against the running server and
+# echo FIGURE from its JSON. Logs the server's CPU use next to the
+# generator's, so a figure bounded by the generator can be told apart.
+bench() {
+  local name=$1 figure=$2; shift 2
+  local t0 c0 out t1 c1
+  t0=$(date +%s.%N) c0=$(cpu_ticks "$SERVER_PID")
+  out=$("${PIN_LOAD[@]}" "$BENCH" --json "$@" 2>"$work/bench.err") || true
+  t1=$(date +%s.%N) c1=$(cpu_ticks "$SERVER_PID")
+  local value errors
+  value=$(field "$figure" "$out")
+  [ -n "$value" ] || { cat "$work/bench.err" >&2; fail "$name: coaps-bench gave no result"; }
+  errors=$(field errors "$out")
+  awk -v n="$name" -v v="$value" -v f="$figure" -v e="$errors" -v c="$(field generator_cpu_s "$out")" \
+    -v sc=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v t0="$t0" -v t1="$t1" \
+    'BEGIN { wall = t1 - t0;
+             printf "  %-40s %12.1f %s  errors %s  server CPU %.0f%%  generator CPU %.0f%%\n",
+                    n, v, f, e, 100 * sc / hz / wall, 100 * c / wall }' >&2
+  [ "$errors" = 0 ] || note "$name: $errors errors (figure kept, see above)"
+  echo "$value"
+}
+
+# hold_sessions N: N idle DTLS-PSK sessions held open by a second
+# coaps-bench until stop_hold; waits until all are established.
+hold_sessions() {
+  local n=$1 out=$work/hold.json
+  : >"$out"
+  "${PIN_LOAD[@]}" "$BENCH" --json "coaps://127.0.0.1:$DTLS_PORT/time" "${PSK_ARGS[@]}" \
+    --sessions "$n" --parallel 32 --hold 0 >"$out" 2>"$work/hold.err" &
+  HOLD_PID=$!
+  for _ in $(seq 1200); do
+    grep -q '"mode"' "$out" && break
+    kill -0 "$HOLD_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  local got
+  got=$(field handshakes "$(cat "$out")")
+  [ -n "$got" ] || { cat "$work/hold.err" >&2; fail "holding $n sessions: no result"; }
+  [ "$got" = "$n" ] || note "holding $n sessions: only $got established"
+  HELD=$got
+}
+
+stop_hold() {
+  kill "$HOLD_PID" 2>/dev/null || true
+  wait "$HOLD_PID" 2>/dev/null || true
+  HOLD_PID=
+}
+
+declare -A R
+
+plain_uri() { echo "coap://127.0.0.1:$PLAIN_PORT/time"; }
+dtls_uri() { echo "coaps://127.0.0.1:$DTLS_PORT/time"; }
+
+measure_plain() {
+  local kind=$1
+  start_server "$kind"
+  R[plain,$kind]=$(bench "$kind plain GET 50x4" requests_per_s "$(plain_uri)" \
+    --sessions 50 --window 4 --duration "$DURATION")
+  stop_server
+}
+
+# The DTLS figures of one server, each on a fresh process.
+measure_dtls() {
+  local kind=$1
+  start_server "$kind"
+  R[psk,$kind]=$(bench "$kind DTLS-PSK GET 50x4" requests_per_s "$(dtls_uri)" "${PSK_ARGS[@]}" \
+    --sessions 50 --window 4 --duration "$DURATION")
+  stop_server
+  start_server "$kind"
+  R[pskhs,$kind]=$(bench "$kind PSK handshakes (16 in flight)" handshakes_per_s "$(dtls_uri)" \
+    "${PSK_ARGS[@]}" --handshakes "$HANDSHAKES" --parallel 16)
+  stop_server
+  start_server "$kind"
+  R[cerths,$kind]=$(bench "$kind ECDHE-ECDSA handshakes (16)" handshakes_per_s "$(dtls_uri)" \
+    "${CERT_ARGS[@]}" --handshakes "$CERT_HANDSHAKES" --parallel 16)
+  stop_server
+
+  start_server "$kind"
+  hold_sessions "$IDLE_SMALL"
+  R[idle_small,$kind]=$(bench "$kind DTLS GET, $IDLE_SMALL idle" requests_per_s "$(dtls_uri)" \
+    "${PSK_ARGS[@]}" --sessions 50 --window 4 --duration "$DURATION")
+  stop_hold
+  stop_server
+
+  start_server "$kind"
+  sleep 0.2
+  local before after
+  before=$(rss_kb "$SERVER_PID")
+  hold_sessions "$IDLE"
+  sleep 0.5 # let the last sessions settle
+  after=$(rss_kb "$SERVER_PID")
+  R[mem,$kind]=$(awk -v a="$after" -v b="$before" -v n="$HELD" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
+  echo "  $kind: VmRSS $before kB -> $after kB with $HELD sessions" >&2
+  R[idle_big,$kind]=$(bench "$kind DTLS GET, $IDLE idle" requests_per_s "$(dtls_uri)" \
+    "${PSK_ARGS[@]}" --sessions 50 --window 4 --duration "$DURATION")
+  stop_hold
+  stop_server
+}
+
+echo "coaps-bench: ${DURATION}s runs, $HANDSHAKES PSK / $CERT_HANDSHAKES certificate handshakes," \
+     "$IDLE idle sessions$([ "$QUICK" = 1 ] && echo ' (--quick)')" >&2
+for kind in ours notls gnutls openssl; do measure_plain "$kind"; done
+for kind in ours gnutls openssl; do measure_dtls "$kind"; done
+
+# ---- the table ----
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+row() {
+  local label=$1 key=$2 line kind v
+  line=$(printf "%-42s %10s" "$label" "${R[$key,ours]}")
+  for kind in notls gnutls openssl; do
+    v=${R[$key,$kind]:-}
+    if [ -n "$v" ]; then line+=$(printf " %10s %6s" "$v" "$(ratio "${R[$key,ours]}" "$v")")
+    else line+=$(printf " %10s %6s" - -); fi
+  done
+  echo "$line"
+}
+echo
+printf "%-42s %10s %10s %6s %10s %6s %10s %6s\n" figure ours notls ratio gnutls ratio openssl ratio
+row "plain GET req/s, 50x4" plain
+row "DTLS-PSK GET req/s, 50x4" psk
+row "PSK handshakes/s, 16 in flight" pskhs
+row "ECDHE-ECDSA handshakes/s, 16 in flight" cerths
+row "server bytes per DTLS session ($IDLE held)" mem
+row "DTLS GET req/s, $IDLE_SMALL idle sessions" idle_small
+row "DTLS GET req/s, $IDLE idle sessions" idle_big
+echo "(libcoap 4.3.1 servers; ratio = ours / libcoap: higher is better for"
+echo " rates, lower for bytes)"

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Smoke test of the load generator (CTest bench_smoke): about a second each
+# of plain GET, DTLS-PSK GET and fresh PSK handshakes against 'coaps serve';
+# each run must complete requests and report no errors.
+# usage: bench/smoke.sh BUILD_DIR
+set -euo pipefail
+BUILD=${1:?usage: smoke.sh BUILD_DIR}
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$BUILD/coaps" serve --address 127.0.0.1 --port 0 --dtls-port 0 \
+  --psk-identity smoke --psk smoke-secret >"$work/serve.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 100); do
+  port=$(grep -m1 -oE 'listening on coap://[^ ]*:[0-9]+' "$work/serve.log" | grep -oE '[0-9]+$' || true)
+  dport=$(grep -m1 -oE 'listening on coaps://[^ ]*:[0-9]+' "$work/serve.log" | grep -oE '[0-9]+$' || true)
+  [ -n "$port" ] && [ -n "$dport" ] && break
+  sleep 0.05
+done
+[ -n "${dport:-}" ] || { cat "$work/serve.log" >&2; fail "coaps serve did not start"; }
+
+field() { grep -oE "\"$1\":[0-9.]+" <<<"$2" | head -1 | cut -d: -f2; }
+
+# run NAME FIGURE ARGS...: run coaps-bench --json, check FIGURE > 0 and errors == 0.
+run() {
+  local name=$1 figure=$2; shift 2
+  local out
+  out=$(timeout 30 "$BUILD/coaps-bench" --json "$@") || fail "$name: coaps-bench failed: $out"
+  local value errors
+  value=$(field "$figure" "$out")
+  errors=$(field errors "$out")
+  [ -n "$value" ] && awk -v v="$value" 'BEGIN { exit !(v > 0) }' ||
+    fail "$name: $figure is not positive: $out"
+  [ "$errors" = 0 ] || fail "$name: $errors errors: $out"
+  echo "ok: $name: $figure $value"
+}
+
+psk=(--psk-identity smoke --psk smoke-secret)
+run "plain GET" requests_per_s "coap://127.0.0.1:$port/time" --sessions 8 --window 4 --duration 1
+run "DTLS-PSK GET" requests_per_s "coaps://127.0.0.1:$dport/time" --sessions 8 --window 4 \
+  --duration 1 "${psk[@]}"
+run "PSK handshakes" handshakes_per_s "coaps://127.0.0.1:$dport/time" --handshakes 100 \
+  --parallel 8 "${psk[@]}"
+run "hold" handshakes_per_s "coaps://127.0.0.1:$dport/time" --sessions 20 --hold 0.2 "${psk[@]}"
