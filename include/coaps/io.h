@@ -33,6 +33,29 @@ int coap_context_process(coap_context_t *ctx, int timeout_ms);
 int coap_run(coap_context_t *ctx);
 void coap_context_stop(coap_context_t *ctx);
 
+/* ---- probing a port (blocking; for diagnostics) ---- */
+
+typedef enum coap_probe_answer {
+  COAP_PROBE_SILENT = 0,  /* nothing within the timeout */
+  COAP_PROBE_REFUSED,     /* ICMP port unreachable: nothing listens */
+  COAP_PROBE_COAP,        /* a CoAP message came back (a plain CoAP server) */
+  COAP_PROBE_DTLS,        /* a DTLS record came back (a DTLS server) */
+  COAP_PROBE_OTHER        /* something else answered */
+} coap_probe_answer_t;
+
+typedef struct coap_probe_result {
+  coap_probe_answer_t answer;
+  uint32_t ms;            /* until the answer (or the timeout) */
+  char detail[96];        /* "a CoAP RST", "a HelloVerifyRequest (cookie)" */
+} coap_probe_result_t;
+
+/* Send a DTLS ClientHello (when |dtls| is given) and a CoAP ping, an
+ * empty CON (when |coap| is given), to |addr| at once and say what answers
+ * each within |timeout_ms|. Once one is answered, the other gets 50 ms
+ * more. Blocks. Returns 0 (see the results) or a negative code. */
+int coap_probe_port(const coap_address_t *addr, unsigned timeout_ms,
+                    coap_probe_result_t *dtls, coap_probe_result_t *coap);
+
 /* Monotonic clock in milliseconds (what the shell passes as |now|). */
 uint64_t coap_clock_now_ms(void);
 

@@ -223,6 +223,8 @@ static void remember_session(coap_dtls_session_t *s) {
   gnutls_free(data.data);
 }
 
+static void note_negotiated(coap_dtls_session_t *s);
+
 static void reach_step(coap_dtls_session_t *s, coap_dtls_step_t step, uint64_t now) {
   if (step <= s->step) return;
   s->step = step;
@@ -232,6 +234,7 @@ static void reach_step(coap_dtls_session_t *s, coap_dtls_step_t step, uint64_t n
   uint64_t ms = now - s->started;
   rep->step_ms[step] = (uint32_t)(ms ? ms : 1);
   if (step == COAP_STEP_COOKIE) rep->cookie = 1;
+  if (step == COAP_STEP_NEGOTIATION && s->client) note_negotiated(s);
 }
 
 /* The handshake messages seen so far tell how far it got. */
@@ -260,11 +263,9 @@ static void track_step(coap_dtls_session_t *s, uint64_t now) {
   if (out == GNUTLS_HANDSHAKE_FINISHED) reach_step(s, COAP_STEP_FINISHED, now);
 }
 
-static void fill_report(coap_dtls_session_t *s) {
+/* What the ServerHello settled: version, suite, mode. */
+static void note_negotiated(coap_dtls_session_t *s) {
   coap_handshake_report_t *rep = &s->cs->report;
-  rep->established = 1;
-  rep->resumed = coap_dtls_session_resumed(s);
-  rep->flights = s->flights;
   const char *v = gnutls_protocol_get_name(gnutls_protocol_get_version(s->tls));
   snprintf(rep->version, sizeof rep->version, "%s", v ? v : "?");
   snprintf(rep->suite, sizeof rep->suite, "%s", coap_dtls_session_suite(s));
@@ -275,6 +276,14 @@ static void fill_report(coap_dtls_session_t *s) {
                          ? "rpk"
                          : "x509";
   snprintf(rep->mode, sizeof rep->mode, "%s", mode);
+}
+
+static void fill_report(coap_dtls_session_t *s) {
+  coap_handshake_report_t *rep = &s->cs->report;
+  rep->established = 1;
+  rep->resumed = coap_dtls_session_resumed(s);
+  rep->flights = s->flights;
+  note_negotiated(s);
 }
 
 static void established(coap_dtls_session_t *s, uint64_t now) {
@@ -432,8 +441,11 @@ void coap_dtls_session_note_identity(gnutls_session_t tls, const char *identity)
 }
 
 const char *coap_dtls_session_suite(const coap_dtls_session_t *s) {
-  const char *name = gnutls_cipher_suite_get_name(
-      gnutls_kx_get(s->tls), gnutls_cipher_get(s->tls), gnutls_mac_get(s->tls));
+  /* The IANA name ("TLS_PSK_WITH_AES_128_CCM_8"), what specs and peers say. */
+  const char *name = gnutls_ciphersuite_get(s->tls);
+  if (!name)
+    name = gnutls_cipher_suite_get_name(gnutls_kx_get(s->tls), gnutls_cipher_get(s->tls),
+                                        gnutls_mac_get(s->tls));
   return name ? name : "unknown";
 }
 

@@ -14,6 +14,8 @@ enum {
   EXIT_TIMEOUT = 3,
   EXIT_NETWORK = 4,
   EXIT_SECURITY = 5,
+  EXIT_NEGOTIATION = 6, /* coaps doctor: no common mode or suite */
+  EXIT_CONFIG = 7,      /* coaps doctor: local configuration */
   EXIT_USAGE = 64
 };
 
@@ -33,6 +35,7 @@ void cli_diag_origin(const coap_diag_t *g, char *out, size_t cap);
 int cmd_request(const char *method, int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 void demo_resources_register(coap_context_t *ctx);
 

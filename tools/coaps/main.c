@@ -20,6 +20,7 @@ static void usage(FILE *out) {
           "  ipatch URI       iPATCH with a payload (-d)\n"
           "  serve            run a CoAP server with demo resources\n"
           "  keygen           write demo credentials (CA, certificates, PSK)\n"
+          "  doctor URI       check a connection step by step: where and why it fails\n"
           "\n"
           "Run 'coaps <command> --help' for the options of a command.\n"
           "\n"
@@ -72,6 +73,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, methods[i]) == 0) return cmd_request(cmd, argc - 1, argv + 1);
   if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);
   if (strcmp(cmd, "keygen") == 0) return cmd_keygen(argc - 1, argv + 1);
+  if (strcmp(cmd, "doctor") == 0) return cmd_doctor(argc - 1, argv + 1);
   cli_error("unknown command '%s'", cmd);
   usage(stderr);
   return EXIT_USAGE;
