@@ -9,6 +9,7 @@ packages=(
   clang libclang-rt-14-dev           # libFuzzer and sanitizer runtimes
   libcoap3-bin gnutls-bin openssl    # real peers for interop tests
   iproute2 util-linux                # ip, ss, unshare: namespaced tests
+  jq                                 # checks the tools' JSON output
 )
 missing=()
 for p in "${packages[@]}"; do
