@@ -124,8 +124,13 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
   }
   g.error = err;
   if (client) keep_report(pd);
-  if (err != COAP_E_DTLS_CLOSED) ctx->dtls_failures++;
-  coap_context_note_failure(ctx, &g, peer->name, now);
+  if (err == COAP_E_DTLS_CLOSED && coap_dtls_session_established(pd->session)) {
+    /* An orderly end, not a failure. */
+    coap_logf(&ctx->log, COAP_LOG_INFO, peer->name, "DTLS session closed by the peer");
+  } else {
+    if (err != COAP_E_DTLS_CLOSED) ctx->dtls_failures++;
+    coap_context_note_failure(ctx, &g, peer->name, now);
+  }
   coap_secure_peer_free(ctx, peer, 0);
   if (client) coap_context_fail_peer(ctx, peer, err, now);
 }

@@ -318,10 +318,12 @@ static const char *cert_alert_reason(int a) {
   }
 }
 
-/* The client: did it send a certificate or raw key of its own? */
+/* The client: did it send a certificate or raw key of its own? (GnuTLS
+ * sends none when the server's CertificateRequest names CAs ours is not
+ * from.) */
 static int sent_own_cert(const coap_dtls_session_t *s) {
   return gnutls_certificate_client_get_request_status(s->tls) &&
-         (s->d->has_cert || s->d->has_rpk);
+         gnutls_certificate_get_ours(s->tls) != NULL;
 }
 
 static coap_diag_t *client_alert(coap_dtls_session_t *s, int a) {
@@ -344,8 +346,13 @@ static coap_diag_t *client_alert(coap_dtls_session_t *s, int a) {
       return NULL;
     coap_diag_explain(g, "the server could not decrypt our Finished message: its key for "
                          "identity \"%s\" differs from ours", our_identity(s));
-  } else if (a == GNUTLS_A_HANDSHAKE_FAILURE && requested && !s->d->has_cert && !s->d->has_rpk) {
-    g = coap_dtls_diag_start(s, COAP_CAUSE_CLIENT_CERT_MISSING, COAP_DETECTED_PEER_ALERT);
+  } else if (a == GNUTLS_A_HANDSHAKE_FAILURE && requested && !sent_own_cert(s)) {
+    if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_CLIENT_CERT_MISSING, COAP_DETECTED_PEER_ALERT)))
+      return NULL;
+    if (s->d->has_cert)
+      coap_diag_explain(g, "the server requires a client certificate from a CA it trusts; "
+                           "ours is not issued by one of the CAs it named, so none was sent");
+    g->step = COAP_STEP_AUTHENTICATION;
   } else if ((a == GNUTLS_A_HANDSHAKE_FAILURE && s->step < COAP_STEP_NEGOTIATION) ||
              a == GNUTLS_A_INSUFFICIENT_SECURITY || a == GNUTLS_A_PROTOCOL_VERSION) {
     if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_NO_COMMON_SUITE, COAP_DETECTED_PEER_ALERT)))

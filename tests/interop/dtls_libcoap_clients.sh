@@ -28,5 +28,5 @@ for flavour in gnutls openssl; do
 done
 
 # Our server named the suite it negotiated: the RFC 7925 mandatory ones.
-expect_contains "PSK ran TLS_PSK_WITH_AES_128_CCM_8" "PSK_AES_128_CCM_8" "$(cat "$work/serve.log")"
-expect_contains "certificates ran ECDHE_ECDSA_AES_128_CCM_8" "ECDHE_ECDSA_AES_128_CCM_8" "$(cat "$work/serve.log")"
+expect_contains "PSK ran TLS_PSK_WITH_AES_128_CCM_8" "TLS_PSK_WITH_AES_128_CCM_8" "$(cat "$work/serve.log")"
+expect_contains "certificates ran TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8" "TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8" "$(cat "$work/serve.log")"
