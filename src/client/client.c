@@ -77,7 +77,8 @@ static void req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err) {
 static void note_silence(coap_client_req_t *r, uint64_t now) {
   coap_context_t *ctx = r->ctx;
   coap_peer_t *peer = coap_peer_table_find(&ctx->peers, r->ep, &r->dest);
-  if (!peer || peer->rx) return;
+  /* (DTLS peers: a silent handshake is diagnosed by the session.) */
+  if (!peer || peer->rx || r->ep->proto != COAP_PROTO_UDP) return;
   coap_diag_t g;
   coap_diag_begin(&g, COAP_CAUSE_NO_ANSWER, COAP_STEP_NONE, COAP_DETECTED_NETWORK,
                   COAP_E_TIMEOUT);
