@@ -56,6 +56,8 @@ coap_dtls_context_t *coap_dtls_context_new(void) {
   return d;
 }
 
+uint64_t coap_dtls_compacted(const coap_dtls_context_t *d) { return d ? d->compacted : 0; }
+
 void coap_dtls_context_set_logger(coap_dtls_context_t *d, const coap_logger_t *log) {
   d->log = log;
 }

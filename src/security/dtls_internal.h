@@ -6,6 +6,7 @@
 #include <gnutls/gnutls.h>
 
 #include "common/diag.h"
+#include "security/dtls_record.h"
 #include "security/security.h"
 
 typedef struct psk_entry {
@@ -52,6 +53,7 @@ struct coap_dtls_context {
   gnutls_datum_t ticket_key;
   gnutls_dtls_prestate_st prestate; /* of the ClientHello just accepted */
   const coap_logger_t *log;
+  uint64_t compacted;             /* server sessions moved to exported keys */
   char error[512];
 };
 
@@ -87,6 +89,12 @@ struct coap_dtls_session {
   char psk_identity[64];    /* server: the identity the client sent */
   client_side_t *cs;        /* NULL on a server */
   coap_diag_t *diag;        /* made when the session fails */
+  /* A server session, once the client has sent application data (so it
+   * has our last flight), drops its GnuTLS session (tls = NULL) and runs
+   * on exported keys: a fraction of the memory. */
+  coap_dtls_keys_t *keys;
+  int slim_wanted, slim_refused, resumed;
+  const char *suite;        /* static storage (GnuTLS's name table) */
 };
 
 /* The PSK identity a client sent (the server's lookup callback). */

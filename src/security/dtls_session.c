@@ -207,7 +207,11 @@ int coap_dtls_session_new_server(coap_dtls_context_t *d,
 
 void coap_dtls_session_free(coap_dtls_session_t *s) {
   if (!s) return;
-  gnutls_deinit(s->tls);
+  if (s->tls) gnutls_deinit(s->tls);
+  if (s->keys) {
+    coap_dtls_keys_free(s->keys);
+    free(s->keys);
+  }
   free(s->cs);
   free(s->diag);
   free(s);
@@ -288,6 +292,8 @@ static void fill_report(coap_dtls_session_t *s) {
 
 static void established(coap_dtls_session_t *s, uint64_t now) {
   s->established = 1;
+  s->suite = coap_dtls_session_suite(s);
+  s->resumed = gnutls_session_is_resumed(s->tls) != 0;
   s->next_retransmit = UINT64_MAX;
   reach_step(s, COAP_STEP_FINISHED, now);
   reach_step(s, COAP_STEP_ESTABLISHED, now);
@@ -344,6 +350,7 @@ static int drive_records(coap_dtls_session_t *s) {
   for (;;) {
     ssize_t n = gnutls_record_recv(s->tls, buf, sizeof buf);
     if (n > 0) {
+      if (!s->client) s->slim_wanted = 1;
       if (s->cb.on_data) s->cb.on_data(s->user, buf, (size_t)n);
       continue;
     }
@@ -363,11 +370,67 @@ static int drive_records(coap_dtls_session_t *s) {
   }
 }
 
+/* The client has our last flight (it sent application data): from now on
+ * the session needs only its keys. */
+static void go_slim(coap_dtls_session_t *s) {
+  s->slim_wanted = 0;
+  if (s->slim_refused || s->keys || !s->tls) return;
+  coap_dtls_keys_t *k = malloc(sizeof(*k));
+  if (!k || coap_dtls_keys_export(s->tls, k) < 0) {
+    free(k);
+    s->slim_refused = 1; /* e.g. a suite without AEAD: GnuTLS carries on */
+    return;
+  }
+  gnutls_deinit(s->tls);
+  s->tls = NULL;
+  s->keys = k;
+  s->d->compacted++;
+}
+
+#define TYPE_ALERT 21
+#define TYPE_APPLICATION 23
+#define ALERT_FATAL 2
+
+static int slim_alert(coap_dtls_session_t *s, const uint8_t *a, size_t len) {
+  if (len < 2) return 0;
+  if (a[1] == GNUTLS_A_CLOSE_NOTIFY)
+    return record_failed(s, COAP_CAUSE_PEER_CLOSED, COAP_E_DTLS_CLOSED,
+                         "the peer closed the session (close_notify)");
+  if (a[0] != ALERT_FATAL) return 0;
+  char text[96];
+  snprintf(text, sizeof text, "the peer ended the session with fatal alert %u", a[1]);
+  return record_failed(s, COAP_CAUSE_PROTOCOL, COAP_E_DTLS_RECORD, text);
+}
+
+/* Every record of the datagram, on the exported keys. Records of other
+ * epochs, replays and forgeries are dropped one by one (RFC 6347 §4.1.2.7). */
+static int slim_input(coap_dtls_session_t *s, const uint8_t *data, size_t len) {
+  uint8_t plain[RECORD_MAX];
+  for (size_t off = 0; off < len;) {
+    size_t rec_len, plain_len = sizeof plain;
+    uint8_t type;
+    int r = coap_dtls_keys_unprotect(s->keys, data + off, len - off, &rec_len, &type, plain,
+                                     &plain_len);
+    if (r == COAP_DTLS_RECORD_MALFORMED) return 0;
+    off += rec_len;
+    if (r != COAP_DTLS_RECORD_OK) continue;
+    if (type == TYPE_APPLICATION && s->cb.on_data) {
+      s->cb.on_data(s->user, plain, plain_len);
+    } else if (type == TYPE_ALERT) {
+      int rc = slim_alert(s, plain, plain_len);
+      if (rc < 0) return rc;
+    }
+    if (s->failed) return COAP_E_DTLS_RECORD;
+  }
+  return 0;
+}
+
 int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data, size_t len,
                             uint64_t now) {
   if (s->failed) return COAP_E_DTLS_HANDSHAKE;
   s->now = now;
   s->rx++;
+  if (s->keys) return slim_input(s, data, len);
   int rc = 0;
   if (!s->established) rc = coap_dtls_watch_input(s, data, len, now);
   if (rc < 0) return rc;
@@ -381,11 +444,20 @@ int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data, size_t 
   /* A handshake that just completed may have data behind it. */
   if (rc == 0 && s->established && s->in) rc = drive_records(s);
   s->in = s->cur = NULL;
+  if (rc == 0 && s->slim_wanted) go_slim(s);
   return rc;
+}
+
+static int slim_send(coap_dtls_session_t *s, uint8_t type, const uint8_t *data, size_t len) {
+  uint8_t rec[RECORD_MAX + 64];
+  int n = coap_dtls_keys_protect(s->keys, type, data, len, rec, sizeof rec);
+  if (n < 0) return COAP_E_BUFFER_TOO_SMALL;
+  return s->cb.send(s->user, rec, (size_t)n) < 0 ? COAP_E_SYSTEM : 0;
 }
 
 int coap_dtls_session_write(coap_dtls_session_t *s, const uint8_t *data, size_t len) {
   if (!s->established || s->failed) return COAP_E_STATE;
+  if (s->keys) return slim_send(s, TYPE_APPLICATION, data, len);
   ssize_t n = gnutls_record_send(s->tls, data, len);
   if (n < 0) return n == GNUTLS_E_LARGE_PACKET ? COAP_E_BUFFER_TOO_SMALL : COAP_E_DTLS_RECORD;
   return 0;
@@ -412,7 +484,12 @@ int coap_dtls_session_give_up(coap_dtls_session_t *s, uint64_t now) {
 }
 
 void coap_dtls_session_close(coap_dtls_session_t *s) {
-  if (s && s->established && !s->failed) gnutls_bye(s->tls, GNUTLS_SHUT_WR);
+  if (!s || !s->established || s->failed) return;
+  static const uint8_t close_notify[2] = {1, GNUTLS_A_CLOSE_NOTIFY};
+  if (s->keys)
+    slim_send(s, TYPE_ALERT, close_notify, sizeof close_notify);
+  else
+    gnutls_bye(s->tls, GNUTLS_SHUT_WR);
 }
 
 int coap_dtls_session_established(const coap_dtls_session_t *s) { return s->established; }
@@ -441,6 +518,7 @@ void coap_dtls_session_note_identity(gnutls_session_t tls, const char *identity)
 }
 
 const char *coap_dtls_session_suite(const coap_dtls_session_t *s) {
+  if (!s->tls) return s->suite ? s->suite : "unknown";
   /* The IANA name ("TLS_PSK_WITH_AES_128_CCM_8"), what specs and peers say. */
   const char *name = gnutls_ciphersuite_get(s->tls);
   if (!name)
@@ -450,6 +528,7 @@ const char *coap_dtls_session_suite(const coap_dtls_session_t *s) {
 }
 
 int coap_dtls_session_resumed(const coap_dtls_session_t *s) {
+  if (!s->tls) return s->resumed;
   return gnutls_session_is_resumed(s->tls) != 0;
 }
 

@@ -29,6 +29,8 @@ typedef struct coap_dtls_session_cb {
 #define COAP_DTLS_COOKIE_SENT 0 /* HelloVerifyRequest sent, nothing kept */
 
 unsigned coap_dtls_max_handshakes(const coap_dtls_context_t *d);
+/* Server sessions moved to exported keys so far. */
+uint64_t coap_dtls_compacted(const coap_dtls_context_t *d);
 void coap_dtls_context_set_logger(coap_dtls_context_t *d, const coap_logger_t *log);
 
 /* A datagram from an address with no session. Checks the stateless cookie
