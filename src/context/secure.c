@@ -23,11 +23,18 @@ typedef struct peer_dtls {
   uint64_t unanswered_since; /* first send since the peer last spoke, 0: none */
   int reconnected;           /* a fresh handshake was tried for this silence */
   int probed;                /* a CoAP ping went to the port */
-  char server_name[256];
-  uint8_t *pending[PENDING_MAX];
-  size_t pending_len[PENDING_MAX];
+  char *server_name;         /* client: for SNI and the name check */
+  /* Client: datagrams held back until the handshake completes (a server
+   * never has any: it answers established sessions only). */
+  struct pending *pending, **pending_tail;
   size_t n_pending;
 } peer_dtls_t;
+
+typedef struct pending {
+  struct pending *next;
+  size_t len;
+  uint8_t data[];
+} pending_t;
 
 /* ---- configuration ---- */
 
@@ -69,7 +76,12 @@ static void arm_timer(peer_dtls_t *pd) {
 }
 
 static void drop_pending(peer_dtls_t *pd) {
-  for (size_t i = 0; i < pd->n_pending; i++) free(pd->pending[i]);
+  while (pd->pending) {
+    pending_t *next = pd->pending->next;
+    free(pd->pending);
+    pd->pending = next;
+  }
+  pd->pending_tail = &pd->pending;
   pd->n_pending = 0;
 }
 
@@ -86,6 +98,7 @@ void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_clos
   if (send_close) coap_dtls_session_close(pd->session);
   coap_dtls_session_free(pd->session);
   drop_pending(pd);
+  free(pd->server_name);
   free(pd);
   peer->security = NULL;
 }
@@ -107,8 +120,8 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
     /* The server closed (e.g. a graceful restart) while we still have
      * requests out: carry on over a new session; their retransmissions
      * go out on it. */
-    char name[sizeof pd->server_name];
-    memcpy(name, pd->server_name, sizeof name);
+    char name[256];
+    snprintf(name, sizeof name, "%s", pd->server_name ? pd->server_name : "");
     coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
               "server closed the DTLS session with requests outstanding: new handshake");
     coap_secure_peer_free(ctx, peer, 0);
@@ -162,8 +175,8 @@ static void on_established(void *user) {
   handshake_done(pd);
   if (coap_dtls_session_is_client(pd->session)) keep_report(pd);
   if (coap_dtls_session_resumed(pd->session)) pd->ctx->dtls_resumed++;
-  for (size_t i = 0; i < pd->n_pending; i++)
-    coap_dtls_session_write(pd->session, pd->pending[i], pd->pending_len[i]);
+  for (pending_t *p = pd->pending; p; p = p->next)
+    coap_dtls_session_write(pd->session, p->data, p->len);
   drop_pending(pd);
 }
 
@@ -206,6 +219,7 @@ static peer_dtls_t *peer_dtls_new(coap_context_t *ctx, coap_peer_t *peer) {
   if (!pd) return NULL;
   pd->ctx = ctx;
   pd->peer = peer;
+  pd->pending_tail = &pd->pending;
   coap_timer_init(&pd->timer, timer_fired, pd);
   return pd;
 }
@@ -223,10 +237,15 @@ int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer,
   peer_dtls_t *pd = peer_dtls_new(ctx, peer);
   if (!pd) return COAP_E_NOMEM;
   peer->security = pd;
-  snprintf(pd->server_name, sizeof pd->server_name, "%s", server_name ? server_name : "");
+  if (!(pd->server_name = strdup(server_name ? server_name : ""))) {
+    free(pd);
+    peer->security = NULL;
+    return COAP_E_NOMEM;
+  }
   int rc = coap_dtls_session_new_client(ctx->dtls, server_name, &session_cb, pd, now,
                                         &pd->session);
   if (rc < 0) {
+    free(pd->server_name);
     free(pd);
     peer->security = NULL;
     return rc;
@@ -268,11 +287,14 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
 
 static int queue_pending(peer_dtls_t *pd, const uint8_t *data, size_t len) {
   if (pd->n_pending == PENDING_MAX) return COAP_E_LIMIT;
-  uint8_t *copy = malloc(len);
-  if (!copy) return COAP_E_NOMEM;
-  memcpy(copy, data, len);
-  pd->pending[pd->n_pending] = copy;
-  pd->pending_len[pd->n_pending++] = len;
+  pending_t *p = malloc(sizeof(*p) + len);
+  if (!p) return COAP_E_NOMEM;
+  p->next = NULL;
+  p->len = len;
+  memcpy(p->data, data, len);
+  *pd->pending_tail = p;
+  pd->pending_tail = &p->next;
+  pd->n_pending++;
   return 0;
 }
 
