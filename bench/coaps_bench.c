@@ -30,7 +30,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -43,6 +46,9 @@
 #define DGRAM_MAX 2048
 #define TXQ_MAX 64
 #define EVENTS_MAX 256
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
 
 /* ---- options ---- */
 
@@ -126,10 +132,19 @@ struct session {
 
 typedef struct tx_queue {
   unsigned n;
+  int no_gso; /* the kernel refused UDP_SEGMENT: one datagram per message */
   int fd[TXQ_MAX];
   struct mmsghdr msgs[TXQ_MAX];
   struct iovec iov[TXQ_MAX];
   uint8_t buf[TXQ_MAX][DGRAM_MAX];
+  /* Messages of one flush: each carries one datagram or, with UDP GSO,
+   * several of the same length (the last may be shorter). */
+  struct mmsghdr groups[TXQ_MAX];
+  unsigned group_first[TXQ_MAX], group_count[TXQ_MAX];
+  union {
+    char space[CMSG_SPACE(sizeof(uint16_t))];
+    struct cmsghdr align;
+  } control[TXQ_MAX];
 } tx_queue_t;
 
 typedef struct counters {
@@ -141,6 +156,11 @@ typedef struct counters {
 
 struct bench {
   bench_opts_t o;
+  uint64_t rand_state;     /* tokens and retransmission jitter, see bench_rand */
+  /* The time a socket's batch was read (0: none being handled): its
+   * replies arrived then, and the requests that refill the window go out
+   * right after, so one clock reading serves them all. */
+  uint64_t batch_us;
   coap_address_t dest;
   int epfd;
   volatile sig_atomic_t *stop;
@@ -217,7 +237,12 @@ static void heap_remove(bench_t *b, session_t *s) {
 }
 
 /* ---- transmit queue: datagrams a context sends while handling one
- * socket's batch go out in one sendmmsg. ---- */
+ * socket's batch go out in one sendmmsg; consecutive ones of the same
+ * length (a session's window of requests) share one UDP GSO message, so
+ * the kernel routes and queues them once and cuts them apart on delivery —
+ * the server receives the same separate datagrams either way. ---- */
+
+#define GSO_SEGMENTS_MAX 64
 
 static int send_one(int fd, struct mmsghdr *m, unsigned n) {
   for (int attempt = 0; attempt < 2; attempt++) {
@@ -230,20 +255,77 @@ static int send_one(int fd, struct mmsghdr *m, unsigned n) {
   return -1;
 }
 
+/* End (exclusive) of the datagrams from |first| that can share one GSO
+ * message: same socket, each as long as the first but a shorter last one. */
+static unsigned gso_group_end(const tx_queue_t *q, unsigned first, unsigned end) {
+  size_t seg = q->iov[first].iov_len;
+  unsigned j = first + 1;
+  if (q->no_gso) return j;
+  while (j < end && j - first < GSO_SEGMENTS_MAX && q->iov[j].iov_len <= seg)
+    if (q->iov[j++].iov_len < seg) break;
+  return j;
+}
+
+static void make_group(tx_queue_t *q, unsigned g, unsigned first, unsigned count) {
+  struct msghdr *h = &q->groups[g].msg_hdr;
+  *h = q->msgs[first].msg_hdr;
+  h->msg_iovlen = count;
+  q->group_first[g] = first;
+  q->group_count[g] = count;
+  if (count == 1) return;
+  h->msg_control = q->control[g].space;
+  h->msg_controllen = sizeof q->control[g].space;
+  struct cmsghdr *c = CMSG_FIRSTHDR(h);
+  c->cmsg_level = SOL_UDP;
+  c->cmsg_type = UDP_SEGMENT;
+  c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+  uint16_t seg = (uint16_t)q->iov[first].iov_len;
+  memcpy(CMSG_DATA(c), &seg, sizeof seg);
+}
+
+/* Datagrams [start, end) of one socket. A GSO message the kernel refuses
+ * goes out again one datagram at a time (and GSO stays off); any other
+ * refusal (ENOBUFS) loses the datagrams like the wire would — CoAP and
+ * DTLS retransmit them. */
+static void flush_run(bench_t *b, unsigned start, unsigned end) {
+  tx_queue_t *q = &b->txq;
+  int fd = q->fd[start];
+  unsigned n_groups = 0;
+  for (unsigned i = start; i < end;) {
+    unsigned j = gso_group_end(q, i, end);
+    make_group(q, n_groups++, i, j - i);
+    i = j;
+  }
+  unsigned g = 0;
+  while (g < n_groups) {
+    int r = send_one(fd, &q->groups[g], n_groups - g);
+    if (r > 0) {
+      g += (unsigned)r;
+      continue;
+    }
+    unsigned first = q->group_first[g], count = q->group_count[g];
+    if (count > 1 && errno != ENOBUFS && errno != EAGAIN) {
+      q->no_gso = 1;
+      for (unsigned k = 0; k < count;) {
+        int one = send_one(fd, &q->msgs[first + k], count - k);
+        if (one <= 0) b->c.tx_dropped++;
+        k += one > 0 ? (unsigned)one : 1;
+      }
+    } else {
+      b->c.tx_dropped += count;
+    }
+    g++;
+  }
+}
+
 static void txq_flush(bench_t *b) {
   tx_queue_t *q = &b->txq;
   unsigned i = 0;
   while (i < q->n) {
-    unsigned run = 1;
-    while (i + run < q->n && q->fd[i + run] == q->fd[i]) run++;
-    int r = send_one(q->fd[i], &q->msgs[i], run);
-    /* UDP: a datagram the kernel refused (ENOBUFS) is lost like on the
-     * wire; CoAP and DTLS retransmit it. */
-    if (r <= 0) {
-      b->c.tx_dropped++;
-      r = 1;
-    }
-    i += (unsigned)r;
+    unsigned end = i + 1;
+    while (end < q->n && q->fd[end] == q->fd[i]) end++;
+    flush_run(b, i, end);
+    i = end;
   }
   q->n = 0;
 }
@@ -353,7 +435,7 @@ static int send_get(session_t *s) {
   sl->s = s;
   sl->sent_us = 0;
   if (b->measuring) {
-    sl->sent_us = now_us();
+    sl->sent_us = b->batch_us ? b->batch_us : now_us();
     b->issued++;
     b->in_flight_measured++;
   }
@@ -414,6 +496,25 @@ static int session_after(bench_t *b, session_t *s) {
   return 0;
 }
 
+/* Tokens and back-off jitter for the generator's own requests. The
+ * library's default asks the kernel (getrandom) for every token, which cost
+ * the generator a sixth of its CPU; a load generator needs tokens that are
+ * distinct, not unpredictable, so a splitmix64 stream seeded once from the
+ * kernel does. */
+static void bench_rand(void *user, uint8_t *buf, size_t len) {
+  bench_t *b = user;
+  while (len) {
+    uint64_t z = (b->rand_state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    size_t n = len < sizeof z ? len : sizeof z;
+    memcpy(buf, &z, n);
+    buf += n;
+    len -= n;
+  }
+}
+
 static session_t *session_new(bench_t *b) {
   session_t *s = calloc(1, sizeof *s);
   if (!s) return NULL;
@@ -426,6 +527,8 @@ static session_t *session_new(bench_t *b) {
   cfg.max_peers = 4;
   cfg.resolve = cached_resolve;
   cfg.resolve_user = b;
+  cfg.rand = bench_rand;
+  cfg.rand_user = b;
   /* The window is the session's concurrency: NSTART must allow it. */
   cfg.tx.nstart = (uint8_t)b->o.window;
   s->ctx = coap_context_new(&cfg);
@@ -501,7 +604,7 @@ static void on_reply(coap_context_t *ctx, const coap_reply_t *r, void *user) {
   bench_t *b = s->b;
   s->busy &= ~(1ull << (sl - s->slots));
   if (b->stopping && r->status == COAP_E_CANCELLED) return;
-  uint64_t t = now_us();
+  uint64_t t = b->batch_us ? b->batch_us : now_us();
   int ok = r->status == 0 && r->code >> 5 == 2;
   if (r->status < 0) count_failure(b, r);
   else if (!ok) b->c.non_2xx++;
@@ -532,7 +635,8 @@ static void receive_batch(bench_t *b, session_t *s) {
         coap_context_input_unreachable(s->ctx, s->ep, &b->dest, coap_clock_now_ms());
       return;
     }
-    uint64_t now = coap_clock_now_ms();
+    b->batch_us = now_us();
+    uint64_t now = b->batch_us / 1000; /* the clock coap_clock_now_ms reads */
     for (int i = 0; i < n; i++) {
       if (b->rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue;
       coap_context_input(s->ctx, s->ep, &b->dest, b->rx_buf[i], b->rx_msgs[i].msg_len, now);
@@ -574,6 +678,7 @@ static void poll_once(bench_t *b, uint64_t wake_us) {
     session_t *s = ev[i].data.ptr;
     receive_batch(b, s);
     session_after(b, s);
+    b->batch_us = 0;
   }
   run_timers(b);
 }
@@ -890,6 +995,8 @@ static bench_t *bench_new(const bench_opts_t *o) {
   if (!b) return NULL;
   b->o = *o;
   b->stop = &g_stop;
+  if (getrandom(&b->rand_state, sizeof b->rand_state, 0) != sizeof b->rand_state)
+    b->rand_state = now_us(); /* distinct is all the generator needs */
   for (int i = 0; i < RX_BATCH; i++) b->rx_iov[i] = (struct iovec){b->rx_buf[i], DGRAM_MAX};
   b->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (b->epfd < 0) {

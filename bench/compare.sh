@@ -161,6 +161,10 @@ bench() {
              printf "  %-40s %12.1f %s  errors %s  server CPU %.0f%%  generator CPU %.0f%%\n",
                     n, v, f, e, 100 * sc / hz / wall, 100 * c / wall }' >&2
   [ "$errors" = 0 ] || note "$name: $errors errors (figure kept, see above)"
+  # The server's CPU time per measured request, for the steady runs: unlike
+  # a rate it does not depend on how busy the generator or the machine was.
+  awk -v sc=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="$(field requests "$out")" \
+    'BEGIN { if (n > 0) printf "%.2f", 1e6 * sc / hz / n; else print "-" }' >"$work/cpu_per_request"
   echo "$value"
 }
 
@@ -200,6 +204,7 @@ measure_plain() {
   start_server "$kind"
   R[plain,$kind]=$(bench "$kind plain GET 50x4" requests_per_s "$(plain_uri)" \
     --sessions 50 --window 4 --duration "$DURATION")
+  R[plaincpu,$kind]=$(cat "$work/cpu_per_request")
   stop_server
 }
 
@@ -209,6 +214,7 @@ measure_dtls() {
   start_server "$kind"
   R[psk,$kind]=$(bench "$kind DTLS-PSK GET 50x4" requests_per_s "$(dtls_uri)" "${PSK_ARGS[@]}" \
     --sessions 50 --window 4 --duration "$DURATION")
+  R[pskcpu,$kind]=$(cat "$work/cpu_per_request")
   stop_server
   start_server "$kind"
   R[pskhs,$kind]=$(bench "$kind PSK handshakes (16 in flight)" handshakes_per_s "$(dtls_uri)" \
@@ -263,10 +269,12 @@ echo
 printf "%-42s %10s %10s %6s %10s %6s %10s %6s\n" figure ours notls ratio gnutls ratio openssl ratio
 row "plain GET req/s, 50x4" plain
 row "DTLS-PSK GET req/s, 50x4" psk
+row "server CPU µs per plain GET" plaincpu
+row "server CPU µs per DTLS-PSK GET" pskcpu
 row "PSK handshakes/s, 16 in flight" pskhs
 row "ECDHE-ECDSA handshakes/s, 16 in flight" cerths
 row "server bytes per DTLS session ($IDLE held)" mem
 row "DTLS GET req/s, $IDLE_SMALL idle sessions" idle_small
 row "DTLS GET req/s, $IDLE idle sessions" idle_big
 echo "(libcoap 4.3.1 servers; ratio = ours / libcoap: higher is better for"
-echo " rates, lower for bytes)"
+echo " rates, lower for bytes and CPU per request)"

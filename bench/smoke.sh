@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of the load generator (CTest bench_smoke): about a second each
-# of plain GET, DTLS-PSK GET and fresh PSK handshakes against 'coaps serve';
-# each run must complete requests and report no errors.
+# of plain GET, DTLS-PSK GET and fresh PSK handshakes against 'coaps serve',
+# then plain and DTLS-PSK GET against 'coaps serve --workers 2'; each run
+# must complete requests and report no errors.
 # usage: bench/smoke.sh BUILD_DIR
 set -euo pipefail
 BUILD=${1:?usage: smoke.sh BUILD_DIR}
@@ -15,16 +16,27 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$BUILD/coaps" serve --address 127.0.0.1 --port 0 --dtls-port 0 \
-  --psk-identity smoke --psk smoke-secret >"$work/serve.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 100); do
-  port=$(grep -m1 -oE 'listening on coap://[^ ]*:[0-9]+' "$work/serve.log" | grep -oE '[0-9]+$' || true)
-  dport=$(grep -m1 -oE 'listening on coaps://[^ ]*:[0-9]+' "$work/serve.log" | grep -oE '[0-9]+$' || true)
-  [ -n "$port" ] && [ -n "$dport" ] && break
-  sleep 0.05
-done
-[ -n "${dport:-}" ] || { cat "$work/serve.log" >&2; fail "coaps serve did not start"; }
+# start_server ARGS...: a fresh 'coaps serve' on free ports; sets
+# server_pid, port and dport.
+start_server() {
+  "$BUILD/coaps" serve --address 127.0.0.1 --port 0 --dtls-port 0 \
+    --psk-identity smoke --psk smoke-secret "$@" >"$work/serve.log" 2>&1 &
+  server_pid=$!
+  port= dport=
+  for _ in $(seq 100); do
+    port=$(grep -m1 -oE 'listening on coap://[^ ]*:[0-9]+' "$work/serve.log" | grep -oE '[0-9]+$' || true)
+    dport=$(grep -m1 -oE 'listening on coaps://[^ ]*:[0-9]+' "$work/serve.log" | grep -oE '[0-9]+$' || true)
+    [ -n "$port" ] && [ -n "$dport" ] && break
+    sleep 0.05
+  done
+  [ -n "${dport:-}" ] || { cat "$work/serve.log" >&2; fail "coaps serve $* did not start"; }
+}
+
+stop_server() {
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=
+}
 
 field() { grep -oE "\"$1\":[0-9.]+" <<<"$2" | head -1 | cut -d: -f2; }
 
@@ -43,9 +55,17 @@ run() {
 }
 
 psk=(--psk-identity smoke --psk smoke-secret)
+start_server
 run "plain GET" requests_per_s "coap://127.0.0.1:$port/time" --sessions 8 --window 4 --duration 1
 run "DTLS-PSK GET" requests_per_s "coaps://127.0.0.1:$dport/time" --sessions 8 --window 4 \
   --duration 1 "${psk[@]}"
 run "PSK handshakes" handshakes_per_s "coaps://127.0.0.1:$dport/time" --handshakes 100 \
   --parallel 8 "${psk[@]}"
 run "hold" handshakes_per_s "coaps://127.0.0.1:$dport/time" --sessions 20 --hold 0.2 "${psk[@]}"
+stop_server
+
+start_server --workers 2
+run "plain GET, 2 workers" requests_per_s "coap://127.0.0.1:$port/time" --sessions 8 --window 4 \
+  --duration 0.5
+run "DTLS-PSK GET, 2 workers" requests_per_s "coaps://127.0.0.1:$dport/time" --sessions 8 \
+  --window 4 --duration 0.5 "${psk[@]}"

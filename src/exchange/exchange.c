@@ -18,6 +18,7 @@ struct coap_exch_dedup {
   uint16_t mid;
   uint8_t type;
   uint8_t state;
+  uint16_t chain; /* next entry in the same MID bucket, as index + 1; 0 ends */
   uint64_t expires;
   coap_exch_in_t *in; /* while the request is pending */
   uint8_t *reply;
@@ -126,35 +127,91 @@ static void send_empty(coap_exch_t *ex, coap_exch_peer_t *peer, coap_type_t type
   transmit(ex, peer, buf, sizeof buf);
 }
 
-/* ---- dedup ring ---- */
+/* ---- dedup ring ----
+ * The peer's last message IDs, oldest recycled first, found through a
+ * small hash index (bucket = MID modulo a power of two, chains through the
+ * entries) so that a lookup costs the same for a full ring as for an empty
+ * one. The ring starts small and doubles up to dedup_capacity: a peer that
+ * sent one request holds a few entries, not the whole capacity. */
+
+#define DEDUP_INITIAL 4
+
+/* The power of two at or above |cap|, at most 32768 (a larger ring just
+ * has chains of two). */
+static uint16_t dedup_buckets_for(uint16_t cap) {
+  uint16_t n = 1;
+  while (n < cap && n < 32768) n = (uint16_t)(n << 1);
+  return n;
+}
+
+static uint16_t *dedup_head(coap_exch_peer_t *peer, uint16_t mid) {
+  return &peer->dedup_heads[mid & (peer->dedup_buckets - 1)];
+}
+
+static void dedup_link(coap_exch_peer_t *peer, uint16_t idx) {
+  uint16_t *head = dedup_head(peer, peer->dedup[idx].mid);
+  peer->dedup[idx].chain = *head;
+  *head = (uint16_t)(idx + 1);
+}
+
+static void dedup_unlink(coap_exch_peer_t *peer, uint16_t idx) {
+  uint16_t *link = dedup_head(peer, peer->dedup[idx].mid);
+  while (*link && *link != idx + 1) link = &peer->dedup[*link - 1].chain;
+  if (*link) *link = peer->dedup[idx].chain;
+}
 
 static coap_exch_dedup_t *dedup_find(coap_exch_peer_t *peer, uint16_t mid,
                                      uint64_t now) {
-  for (uint16_t i = 0; i < peer->dedup_len; i++) {
-    coap_exch_dedup_t *d = &peer->dedup[i];
+  if (!peer->dedup) return NULL;
+  for (uint16_t i = *dedup_head(peer, mid); i; i = peer->dedup[i - 1].chain) {
+    coap_exch_dedup_t *d = &peer->dedup[i - 1];
     if (d->mid == mid && d->expires > now) return d;
   }
   return NULL;
 }
 
-/* A slot for a new MID: the oldest one is recycled (its reply buffer
- * kept for reuse). Returns NULL only when out of memory. */
+/* Room for |cap| entries (more than today's). Entries move, so the
+ * pending requests' back-pointers follow them, and the index is rebuilt.
+ * Returns 0, or COAP_E_NOMEM with the ring unchanged. */
+static int dedup_grow(coap_exch_peer_t *peer, uint16_t cap) {
+  coap_exch_dedup_t *d = realloc(peer->dedup, cap * sizeof(*d));
+  if (!d) return COAP_E_NOMEM;
+  peer->dedup = d;
+  for (uint16_t i = 0; i < peer->dedup_len; i++)
+    if (d[i].in) d[i].in->dedup = &d[i]; /* the entries moved */
+  uint16_t buckets = dedup_buckets_for(cap);
+  uint16_t *heads = realloc(peer->dedup_heads, buckets * sizeof(*heads));
+  if (!heads) return COAP_E_NOMEM; /* the ring keeps its old size */
+  memset(d + peer->dedup_len, 0, (size_t)(cap - peer->dedup_len) * sizeof(*d));
+  memset(heads, 0, buckets * sizeof(*heads));
+  peer->dedup_heads = heads;
+  peer->dedup_buckets = buckets;
+  peer->dedup_cap = cap;
+  for (uint16_t i = 0; i < peer->dedup_len; i++) dedup_link(peer, i);
+  return 0;
+}
+
+/* A slot for a new MID: a fresh one while the ring may still grow, else
+ * the oldest is recycled (its reply buffer kept for reuse). Returns NULL
+ * only when out of memory. */
 static coap_exch_dedup_t *dedup_add(coap_exch_t *ex, coap_exch_peer_t *peer,
                                     uint16_t mid, uint8_t type, uint64_t now) {
-  if (!peer->dedup) {
-    uint16_t cap = ex->p.dedup_capacity ? ex->p.dedup_capacity : 1;
-    peer->dedup = calloc(cap, sizeof(*peer->dedup));
-    if (!peer->dedup) return NULL;
-    peer->dedup_cap = cap;
+  uint16_t max = ex->p.dedup_capacity ? ex->p.dedup_capacity : 1;
+  if (peer->dedup_len == peer->dedup_cap && peer->dedup_cap < max) {
+    uint16_t cap = peer->dedup_cap ? peer->dedup_cap : DEDUP_INITIAL / 2;
+    cap = cap * 2 < max ? (uint16_t)(cap * 2) : max;
+    if (dedup_grow(peer, cap) < 0 && !peer->dedup_len) return NULL;
   }
-  coap_exch_dedup_t *d;
+  uint16_t idx;
   if (peer->dedup_len < peer->dedup_cap) {
-    d = &peer->dedup[peer->dedup_len++];
+    idx = peer->dedup_len++;
   } else {
-    d = &peer->dedup[peer->dedup_pos];
+    idx = peer->dedup_pos;
     peer->dedup_pos = (uint16_t)((peer->dedup_pos + 1) % peer->dedup_cap);
-    if (d->in) d->in->dedup = NULL;
+    dedup_unlink(peer, idx);
+    if (peer->dedup[idx].in) peer->dedup[idx].in->dedup = NULL;
   }
+  coap_exch_dedup_t *d = &peer->dedup[idx];
   d->mid = mid;
   d->type = type;
   d->state = DEDUP_PENDING;
@@ -162,6 +219,7 @@ static coap_exch_dedup_t *dedup_add(coap_exch_t *ex, coap_exch_peer_t *peer,
   d->reply_len = 0;
   d->expires = now + (type == COAP_TYPE_CON ? exchange_lifetime(&ex->p)
                                             : non_lifetime(&ex->p));
+  dedup_link(peer, idx);
   return d;
 }
 
@@ -185,8 +243,10 @@ static void dedup_store(coap_exch_dedup_t *d, const uint8_t *data, size_t len) {
 static void dedup_free(coap_exch_peer_t *peer) {
   for (uint16_t i = 0; i < peer->dedup_len; i++) free(peer->dedup[i].reply);
   free(peer->dedup);
+  free(peer->dedup_heads);
   peer->dedup = NULL;
-  peer->dedup_len = peer->dedup_cap = peer->dedup_pos = 0;
+  peer->dedup_heads = NULL;
+  peer->dedup_len = peer->dedup_cap = peer->dedup_pos = peer->dedup_buckets = 0;
 }
 
 /* ---- object pools: no allocation per message after warm-up ---- */

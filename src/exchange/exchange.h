@@ -33,8 +33,9 @@ typedef struct coap_exch_peer {
   coap_exch_out_t *queue_head;   /* waiting for NSTART */
   coap_exch_out_t *queue_tail;
   coap_exch_in_t *in_head;       /* requests awaiting our response */
-  coap_exch_dedup_t *dedup;      /* ring of recently seen MIDs, lazily made */
-  uint16_t dedup_len, dedup_cap, dedup_pos;
+  coap_exch_dedup_t *dedup;      /* ring of recently seen MIDs, grown on use */
+  uint16_t *dedup_heads;         /* MID buckets: first entry's index + 1 */
+  uint16_t dedup_len, dedup_cap, dedup_pos, dedup_buckets;
 } coap_exch_peer_t;
 
 typedef struct coap_exch_callbacks {

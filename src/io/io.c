@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <linux/errqueue.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +20,18 @@
 
 #include "coaps/io.h"
 #include "context/context_internal.h"
+#include "io/io_stats.h"
+#include "io/tx_batch.h"
 
-#define RX_BATCH 32
+#define RX_BATCH 64
 #define RX_DATAGRAM_MAX 2048
+/* A receive slot holds one datagram, or with UDP GRO a run of them from
+ * one sender glued together: up to a 64 KB UDP payload. */
+#define RX_SLOT_SIZE 65536
+
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 typedef struct io_socket {
   struct io_socket *next;
@@ -34,10 +44,18 @@ typedef struct io_state {
   int epfd;
   int stop;
   io_socket_t *sockets;
-  uint8_t rx_buf[RX_BATCH][RX_DATAGRAM_MAX];
+  uint8_t *rx_area; /* RX_BATCH slots of RX_SLOT_SIZE; pages used on demand */
   coap_address_t rx_addr[RX_BATCH];
+  union {
+    char space[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } rx_control[RX_BATCH];
   struct mmsghdr rx_msgs[RX_BATCH];
   struct iovec rx_iov[RX_BATCH];
+  /* While set, datagrams sent are queued in |tx| and go out together when
+   * the batch of input that caused them has been handled. */
+  int batching;
+  coap_tx_batch_t tx;
 } io_state_t;
 
 uint64_t coap_clock_now_ms(void) {
@@ -48,6 +66,7 @@ uint64_t coap_clock_now_ms(void) {
 
 static void io_free(void *p) {
   io_state_t *io = p;
+  coap_tx_batch_flush(&io->tx); /* before the sockets close */
   while (io->sockets) {
     io_socket_t *s = io->sockets;
     io->sockets = s->next;
@@ -55,25 +74,25 @@ static void io_free(void *p) {
     free(s);
   }
   if (io->epfd >= 0) close(io->epfd);
+  free(io->rx_area);
   free(io);
 }
 
+/* Inside the loop (a received batch, due timers) datagrams are queued and
+ * flushed together; a send from the application's own code (a request, a
+ * deferred response) goes out at once, as nothing would flush it later. */
 static int io_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
                    const uint8_t *data, size_t len) {
-  (void)user;
+  io_state_t *io = user;
   io_socket_t *s = coap_endpoint_transport_data(ep);
   if (!s) return COAP_E_STATE;
-  for (int attempt = 0; attempt < 2; attempt++) {
-    ssize_t n = sendto(s->fd, data, len, 0, &to->addr.sa, to->size);
-    if (n >= 0) return 0;
-    /* A pending ICMP error of an earlier datagram surfaces here once;
-     * the error queue reports it properly, so just send again. */
-    if (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
-      return COAP_E_LIMIT;
-    return COAP_E_SYSTEM;
-  }
-  return COAP_E_UNREACHABLE;
+  if (io->batching) return coap_tx_batch_add(&io->tx, s->fd, to, data, len);
+  return coap_tx_send_now(&io->tx, s->fd, to, data, len);
+}
+
+const coap_tx_stats_t *coap_io_tx_stats(const coap_context_t *ctx) {
+  const io_state_t *io = ctx->io;
+  return io ? &io->tx.stats : NULL;
 }
 
 static io_socket_t *open_socket(io_state_t *io, coap_proto_t proto,
@@ -103,15 +122,18 @@ static io_state_t *io_attach(coap_context_t *ctx) {
   io_state_t *io = calloc(1, sizeof(*io));
   if (!io) return NULL;
   io->ctx = ctx;
-  io->epfd = epoll_create1(EPOLL_CLOEXEC);
+  io->rx_area = malloc((size_t)RX_BATCH * RX_SLOT_SIZE);
+  io->epfd = io->rx_area ? epoll_create1(EPOLL_CLOEXEC) : -1;
   if (io->epfd < 0) {
+    free(io->rx_area);
     free(io);
     return NULL;
   }
   for (int i = 0; i < RX_BATCH; i++) {
-    io->rx_iov[i].iov_base = io->rx_buf[i];
-    io->rx_iov[i].iov_len = RX_DATAGRAM_MAX;
+    io->rx_iov[i].iov_base = io->rx_area + (size_t)i * RX_SLOT_SIZE;
+    io->rx_iov[i].iov_len = RX_SLOT_SIZE;
   }
+  coap_tx_batch_init(&io->tx);
   ctx->io = io;
   ctx->io_free = io_free;
   coap_transport_t t = {.send = io_send, .open_client_endpoint = io_open_client};
@@ -123,9 +145,20 @@ int coap_io_attach_default(coap_context_t *ctx) {
   return io_attach(ctx) ? 0 : COAP_E_STATE;
 }
 
-static int set_socket_options(int fd, int family, int bind_any_v6) {
+static int set_socket_options(int fd, int family, int bind_any_v6, int client) {
   int on = 1, off = 0;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0) return -1;
+  /* Listening sockets join a SO_REUSEPORT group: one loop per worker
+   * thread, each with its own context and socket on the same port; the
+   * kernel spreads remote addresses over them by hash, so a peer (and its
+   * DTLS session) always lands on the same worker. The kernel only groups
+   * sockets of the same user. Our own client sockets get private ports. */
+  if (!client && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) return -1;
+  /* UDP GRO: a run of datagrams a client sent in one go (GSO, or merged
+   * by the NIC) arrives as one buffer, split again in receive_batch —
+   * one receive instead of one per datagram. Older kernels lack it:
+   * harmless. */
+  if (!client) setsockopt(fd, IPPROTO_UDP, UDP_GRO, &on, sizeof on);
   if (family == AF_INET6) {
     if (bind_any_v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0)
       return -1;
@@ -148,7 +181,7 @@ static io_socket_t *open_socket(io_state_t *io, coap_proto_t proto,
   local.size = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
   io_socket_t *s = calloc(1, sizeof(*s));
   struct epoll_event ev = {.events = EPOLLIN};
-  if (!s || set_socket_options(fd, family, any6) < 0 ||
+  if (!s || set_socket_options(fd, family, any6, client) < 0 ||
       bind(fd, &local.addr.sa, local.size) < 0 ||
       getsockname(fd, &local.addr.sa, &local.size) < 0) {
     int saved = errno;
@@ -210,6 +243,36 @@ static void drain_errors(io_state_t *io, io_socket_t *s) {
   }
 }
 
+/* The segment size of a GRO buffer, 0 when |h| holds one datagram. */
+static size_t gro_segment_size(struct msghdr *h) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level != IPPROTO_UDP || c->cmsg_type != UDP_GRO) continue;
+    int seg;
+    memcpy(&seg, CMSG_DATA(c), sizeof seg);
+    return seg > 0 ? (size_t)seg : 0;
+  }
+  return 0;
+}
+
+/* Hand slot |i| to the context: one datagram, or each datagram of a GRO
+ * buffer in order. Datagrams larger than any we accept are dropped. */
+static void deliver_slot(io_state_t *io, io_socket_t *s, int i, uint64_t now) {
+  struct msghdr *h = &io->rx_msgs[i].msg_hdr;
+  const uint8_t *data = io->rx_iov[i].iov_base;
+  size_t len = io->rx_msgs[i].msg_len;
+  if (h->msg_flags & MSG_TRUNC) return;
+  size_t seg = gro_segment_size(h);
+  if (!seg) seg = len;
+  if (seg > RX_DATAGRAM_MAX) return;
+  io->rx_addr[i].size = h->msg_namelen;
+  size_t off = 0;
+  do { /* at least once: an empty datagram is input too (and counted) */
+    size_t n = len - off < seg ? len - off : seg;
+    coap_context_input(io->ctx, s->ep, &io->rx_addr[i], data + off, n, now);
+    off += n;
+  } while (off < len);
+}
+
 static void receive_batch(io_state_t *io, io_socket_t *s) {
   for (;;) {
     for (int i = 0; i < RX_BATCH; i++) {
@@ -219,6 +282,8 @@ static void receive_batch(io_state_t *io, io_socket_t *s) {
       h->msg_namelen = sizeof io->rx_addr[i].addr.st;
       h->msg_iov = &io->rx_iov[i];
       h->msg_iovlen = 1;
+      h->msg_control = io->rx_control[i].space;
+      h->msg_controllen = sizeof io->rx_control[i].space;
     }
     int n = recvmmsg(s->fd, io->rx_msgs, RX_BATCH, MSG_DONTWAIT, NULL);
     if (n < 0) {
@@ -229,14 +294,10 @@ static void receive_batch(io_state_t *io, io_socket_t *s) {
       }
       return; /* EAGAIN: drained */
     }
+    /* One clock reading for the whole batch: the datagrams arrived together. */
     uint64_t now = coap_context_now(io->ctx);
-    for (int i = 0; i < n; i++) {
-      struct msghdr *h = &io->rx_msgs[i].msg_hdr;
-      if (h->msg_flags & MSG_TRUNC) continue; /* larger than any we accept */
-      io->rx_addr[i].size = h->msg_namelen;
-      coap_context_input(io->ctx, s->ep, &io->rx_addr[i], io->rx_buf[i],
-                         io->rx_msgs[i].msg_len, now);
-    }
+    for (int i = 0; i < n; i++) deliver_slot(io, s, i, now);
+    coap_tx_batch_flush(&io->tx); /* the answers to this batch, together */
     if (n < RX_BATCH) return;
   }
 }
@@ -258,6 +319,8 @@ static int wait_and_handle(io_state_t *io, int timeout_ms, int sigfd) {
   struct epoll_event events[16];
   int n = epoll_wait(io->epfd, events, 16, timeout_ms);
   if (n < 0 && errno != EINTR) return COAP_E_SYSTEM;
+  int outer_batching = io->batching; /* a blocking call inside a handler nests */
+  io->batching = 1;
   for (int i = 0; i < n; i++) {
     if (sigfd >= 0 && events[i].data.ptr == NULL) {
       struct signalfd_siginfo si;
@@ -269,6 +332,8 @@ static int wait_and_handle(io_state_t *io, int timeout_ms, int sigfd) {
     if (events[i].events & EPOLLIN) receive_batch(io, s);
   }
   coap_context_handle_timeouts(io->ctx, coap_context_now(io->ctx));
+  coap_tx_batch_flush(&io->tx);
+  io->batching = outer_batching;
   return 0;
 }
 
