@@ -125,6 +125,13 @@ static void make_creds(creds_t *c) {
   make_cert_creds(c);
 }
 
+static void free_creds(creds_t *c) {
+  gnutls_psk_free_server_credentials(c->psk_server);
+  gnutls_psk_free_client_credentials(c->psk_client);
+  gnutls_certificate_free_credentials(c->cert_server);
+  gnutls_certificate_free_credentials(c->cert_client);
+}
+
 static gnutls_session_t new_session(int server, int cert, const creds_t *c, end_t *e) {
   gnutls_session_t s;
   gnutls_init(&s, (server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_DATAGRAM | GNUTLS_NONBLOCK);
@@ -222,5 +229,6 @@ int main(int argc, char **argv) {
     printf("  ECDHE-ECDSA-AES128-CCM8:  server %7.1f us, client %7.1f us -> server limit %6.0f/s per core\n",
            ecdsa.server_us, ecdsa.client_us, 1e6 / ecdsa.server_us);
   }
+  free_creds(&c);
   return 0;
 }

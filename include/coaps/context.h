@@ -311,6 +311,10 @@ typedef void (*coap_trace_fn)(void *user, int outgoing,
                               const coap_msg_t *msg);
 void coap_context_set_trace(coap_context_t *ctx, coap_trace_fn fn, void *user);
 
+/* The DTLS configuration attached to |ctx| (NULL when none): e.g. to
+ * share its keys with another context (coap_dtls_share_keys). */
+struct coap_dtls_context *coap_context_dtls(coap_context_t *ctx);
+
 /* Why the most recent request of this context failed, in words ("" when
  * there is nothing more to say than coap_strerror). */
 const char *coap_context_last_error(const coap_context_t *ctx);

@@ -91,6 +91,12 @@ int coap_dtls_set_verify_peer_name(coap_dtls_context_t *d, int on);
  * secret: the file is created mode 0600. */
 int coap_dtls_set_session_file(coap_dtls_context_t *d, const char *path);
 
+/* Servers sharing a port (worker threads with SO_REUSEPORT, a cluster
+ * behind one address): use |from|'s cookie and session-ticket keys, so
+ * each accepts the others' cookies and resumes the others' sessions. The
+ * keys are copied; |from| stays usable. */
+int coap_dtls_share_keys(coap_dtls_context_t *d, const coap_dtls_context_t *from);
+
 /* ---- raw public keys (RFC 7250) ---- */
 
 /* Authenticate with a bare key instead of a certificate: |key_file| is an

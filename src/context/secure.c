@@ -57,6 +57,8 @@ int coap_context_set_dtls_context(coap_context_t *ctx, coap_dtls_context_t *d) {
   return 0;
 }
 
+coap_dtls_context_t *coap_context_dtls(coap_context_t *ctx) { return ctx ? ctx->dtls : NULL; }
+
 int coap_context_dtls_ready(const coap_context_t *ctx) {
   return coap_dtls_can_serve(ctx->dtls);
 }

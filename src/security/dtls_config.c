@@ -56,6 +56,19 @@ coap_dtls_context_t *coap_dtls_context_new(void) {
   return d;
 }
 
+static int copy_key(gnutls_datum_t *dst, const gnutls_datum_t *src) {
+  if (dst->size != src->size || !dst->data || !src->data) return COAP_E_STATE;
+  memcpy(dst->data, src->data, src->size);
+  return 0;
+}
+
+int coap_dtls_share_keys(coap_dtls_context_t *d, const coap_dtls_context_t *from) {
+  if (!d || !from) return COAP_E_INVALID_ARG;
+  if (d == from) return 0;
+  int rc = copy_key(&d->cookie_key, &from->cookie_key);
+  return rc < 0 ? rc : copy_key(&d->ticket_key, &from->ticket_key);
+}
+
 uint64_t coap_dtls_compacted(const coap_dtls_context_t *d) { return d ? d->compacted : 0; }
 
 void coap_dtls_context_set_logger(coap_dtls_context_t *d, const coap_logger_t *log) {

@@ -1,6 +1,7 @@
 /* The demo resources of 'coaps serve': a simulated sensor, the time, a
  * store that accepts PUT/POST/DELETE, and an echo. */
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -14,6 +15,8 @@ static struct {
   int format;
   int exists;
 } store;
+/* `coaps serve --workers N` runs the handlers on N threads: one store. */
+static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* A reading that drifts slowly and smoothly, like a room sensor. */
 static double simulated_temperature(void) {
@@ -56,7 +59,7 @@ static void time_get(coap_context_t *ctx, coap_resource_t *res,
   coap_response_set_max_age(resp, 1);
 }
 
-static void store_get(coap_context_t *ctx, coap_resource_t *res,
+static void store_get_locked(coap_context_t *ctx, coap_resource_t *res,
                       const coap_request_t *req, coap_response_t *resp,
                       void *user) {
   if (!store.exists) {
@@ -82,7 +85,7 @@ static int store_write(const coap_request_t *req, coap_response_t *resp, int app
   return 0;
 }
 
-static void store_put(coap_context_t *ctx, coap_resource_t *res,
+static void store_put_locked(coap_context_t *ctx, coap_resource_t *res,
                       const coap_request_t *req, coap_response_t *resp,
                       void *user) {
   int created = !store.exists;
@@ -91,7 +94,7 @@ static void store_put(coap_context_t *ctx, coap_resource_t *res,
   coap_response_set_code(resp, created ? COAP_CREATED : COAP_CHANGED);
 }
 
-static void store_post(coap_context_t *ctx, coap_resource_t *res,
+static void store_post_locked(coap_context_t *ctx, coap_resource_t *res,
                        const coap_request_t *req, coap_response_t *resp,
                        void *user) {
   int created = !store.exists;
@@ -100,7 +103,7 @@ static void store_post(coap_context_t *ctx, coap_resource_t *res,
   coap_response_set_code(resp, created ? COAP_CREATED : COAP_CHANGED);
 }
 
-static void store_delete(coap_context_t *ctx, coap_resource_t *res,
+static void store_delete_locked(coap_context_t *ctx, coap_resource_t *res,
                          const coap_request_t *req, coap_response_t *resp,
                          void *user) {
   store.exists = 0;
@@ -114,6 +117,34 @@ static void echo(coap_context_t *ctx, coap_resource_t *res,
   const uint8_t *p = coap_request_payload(req, &len);
   coap_response_set_code(resp, COAP_CONTENT);
   coap_response_set_payload(resp, coap_msg_content_format(coap_request_msg(req)), p, len);
+}
+
+static void store_get(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                      coap_response_t *resp, void *user) {
+  pthread_mutex_lock(&store_lock);
+  store_get_locked(ctx, res, req, resp, user);
+  pthread_mutex_unlock(&store_lock);
+}
+
+static void store_put(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                      coap_response_t *resp, void *user) {
+  pthread_mutex_lock(&store_lock);
+  store_put_locked(ctx, res, req, resp, user);
+  pthread_mutex_unlock(&store_lock);
+}
+
+static void store_post(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                      coap_response_t *resp, void *user) {
+  pthread_mutex_lock(&store_lock);
+  store_post_locked(ctx, res, req, resp, user);
+  pthread_mutex_unlock(&store_lock);
+}
+
+static void store_delete(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                      coap_response_t *resp, void *user) {
+  pthread_mutex_lock(&store_lock);
+  store_delete_locked(ctx, res, req, resp, user);
+  pthread_mutex_unlock(&store_lock);
 }
 
 void demo_resources_register(coap_context_t *ctx) {

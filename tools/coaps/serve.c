@@ -1,14 +1,23 @@
-/* coaps serve: a CoAP server with the demo resources. */
+/* coaps serve: a CoAP server with the demo resources, on one thread or on
+ * several workers (one context and one socket per port each, the sockets
+ * sharing the port through SO_REUSEPORT). */
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "security_flags.h"
 
+#define MAX_WORKERS 64
+
 typedef struct serve_args {
   const char *address;
   long port, dtls_port;
+  long workers;
   int verbose;
   security_flags_t sec;
 } serve_args_t;
@@ -24,6 +33,12 @@ static void serve_usage(FILE *out) {
           "      --dtls-port N  coaps:// port (default 5684; 0 picks a free one),\n"
           "                     served when credentials are given\n"
           "  -a, --address ADDR address to bind (default :: — IPv6 and IPv4)\n"
+          "  -w, --workers N    serve from N threads (default: one per core, at\n"
+          "                     most 64), each with its own sockets on the same\n"
+          "                     ports; the kernel spreads clients over them by\n"
+          "                     address, so a client always meets the same worker.\n"
+          "                     The workers share the resources and the DTLS cookie\n"
+          "                     and ticket keys\n"
           "  -v, --verbose      log handshakes and failures (-vv: debug)\n"
           "  -h, --help         this help\n"
           "\n");
@@ -48,11 +63,23 @@ static int parse_port(const char *flag, const char *text, long *out) {
   return 0;
 }
 
+static int parse_workers(const char *text, long *out) {
+  char *end;
+  long v = strtol(text, &end, 10);
+  if (*text == '\0' || *end || v < 1 || v > MAX_WORKERS) {
+    cli_error("--workers wants a number from 1 to %d, got '%s'", MAX_WORKERS, text);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
 static int parse_serve_args(serve_args_t *a, int argc, char **argv) {
   static const struct option base_options[] = {
       {"port", required_argument, NULL, 'p'},
       {"dtls-port", required_argument, NULL, 'D'},
       {"address", required_argument, NULL, 'a'},
+      {"workers", required_argument, NULL, 'w'},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
   };
@@ -64,14 +91,17 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv) {
   a->address = "::";
   a->port = COAP_DEFAULT_PORT;
   a->dtls_port = COAPS_DEFAULT_PORT;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  a->workers = cores < 1 ? 1 : cores > MAX_WORKERS ? MAX_WORKERS : cores;
   optind = 0;
   opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, "p:a:vh", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "p:a:w:vh", longopts, NULL)) != -1) {
     switch (c) {
       case 'p': if (parse_port("--port", optarg, &a->port) < 0) return -1; break;
       case 'D': if (parse_port("--dtls-port", optarg, &a->dtls_port) < 0) return -1; break;
       case 'a': a->address = optarg; break;
+      case 'w': if (parse_workers(optarg, &a->workers) < 0) return -1; break;
       case 'v': a->verbose++; break;
       case 'h': return 1;
       default: {
@@ -123,6 +153,113 @@ static void print_hints(const serve_args_t *a, uint16_t port, uint16_t dtls_port
            a->sec.key);
 }
 
+/* One worker: a context of its own with the demo resources, the
+ * credentials and its sockets. */
+typedef struct worker {
+  coap_context_t *ctx;
+  coap_endpoint_t *ep, *sep; /* coap:// and coaps:// (NULL without credentials) */
+  pthread_t thread;
+  int rc;
+} worker_t;
+
+/* Set once SIGINT or SIGTERM arrives: every worker's loop ends. */
+static atomic_int g_workers_stop;
+
+/* Make |w|'s context and bind its ports (0 picks a free one; the workers
+ * after the first bind the ports the first one got). Returns 0 or an exit
+ * code, with the reason printed. */
+static int worker_open(worker_t *w, const worker_t *first, const serve_args_t *a,
+                       coap_address_t addr, uint16_t port, uint16_t dtls_port) {
+  coap_context_config_t cfg;
+  coap_context_config_default(&cfg);
+  cfg.log_level = a->verbose > 1 ? COAP_LOG_DEBUG : a->verbose ? COAP_LOG_INFO : COAP_LOG_WARNING;
+  w->ctx = coap_context_new(&cfg);
+  if (!w->ctx) {
+    cli_error("out of memory");
+    return EXIT_NETWORK;
+  }
+  demo_resources_register(w->ctx);
+  int rc = security_flags_apply(&a->sec, w->ctx, 1);
+  if (rc != 0) return rc;
+  /* One set of cookie and ticket keys for all workers: a client that
+   * comes back from another port (another worker) still resumes. */
+  if (first && coap_context_dtls(w->ctx) &&
+      coap_dtls_share_keys(coap_context_dtls(w->ctx), coap_context_dtls(first->ctx)) < 0) {
+    cli_error("cannot share the DTLS keys between workers");
+    return EXIT_SECURITY;
+  }
+  coap_address_set_port(&addr, port);
+  w->ep = coap_context_listen(w->ctx, COAP_PROTO_UDP, &addr);
+  if (!w->ep) {
+    cli_error("cannot listen on %s port %u (see the message above; is another "
+              "server using it? try --port)", a->address, port);
+    return EXIT_NETWORK;
+  }
+  if (!a->sec.any) return 0;
+  coap_address_set_port(&addr, dtls_port);
+  w->sep = coap_context_listen(w->ctx, COAP_PROTO_DTLS, &addr);
+  if (!w->sep) {
+    cli_error("cannot listen on %s port %u for coaps:// (is another server "
+              "using it? try --dtls-port)", a->address, dtls_port);
+    return EXIT_NETWORK;
+  }
+  return 0;
+}
+
+static uint16_t bound_port(coap_endpoint_t *ep) {
+  return ep ? coap_address_get_port(coap_endpoint_address(ep)) : 0;
+}
+
+/* Open every worker; the first one decides the ports. */
+static int workers_open(worker_t *w, const serve_args_t *a, const coap_address_t *addr) {
+  int rc = worker_open(&w[0], NULL, a, *addr, (uint16_t)a->port, (uint16_t)a->dtls_port);
+  for (long i = 1; rc == 0 && i < a->workers; i++)
+    rc = worker_open(&w[i], &w[0], a, *addr, bound_port(w[0].ep), bound_port(w[0].sep));
+  return rc;
+}
+
+static void workers_free(worker_t *w, long n) {
+  for (long i = 0; i < n; i++) coap_context_free(w[i].ctx);
+  free(w);
+}
+
+/* A worker's loop. The wait is bounded so that it notices the stop flag
+ * when idle; under load it never waits that long. */
+static void *worker_main(void *arg) {
+  worker_t *w = arg;
+  while (!atomic_load(&g_workers_stop)) {
+    w->rc = coap_context_process(w->ctx, 200);
+    if (w->rc < 0) {
+      kill(getpid(), SIGTERM); /* wake the main thread: the server stops */
+      break;
+    }
+  }
+  return NULL;
+}
+
+/* Several workers: the signals are blocked in every thread and taken by
+ * the main one, which then stops and joins the workers. */
+static int workers_run(worker_t *w, long n) {
+  sigset_t mask, old;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &mask, &old);
+  long started = 0;
+  while (started < n && pthread_create(&w[started].thread, NULL, worker_main, &w[started]) == 0)
+    started++;
+  int sig;
+  if (started == n) sigwait(&mask, &sig);
+  atomic_store(&g_workers_stop, 1);
+  int rc = started == n ? 0 : COAP_E_SYSTEM;
+  for (long i = 0; i < started; i++) {
+    pthread_join(w[i].thread, NULL);
+    if (w[i].rc < 0) rc = w[i].rc;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
+}
+
 int cmd_serve(int argc, char **argv) {
   serve_args_t a;
   int rc = parse_serve_args(&a, argc, argv);
@@ -139,44 +276,21 @@ int cmd_serve(int argc, char **argv) {
     cli_error("--address wants a numeric IPv4 or IPv6 address, got '%s'", a.address);
     return EXIT_USAGE;
   }
-  coap_context_config_t cfg;
-  coap_context_config_default(&cfg);
-  cfg.log_level = a.verbose > 1 ? COAP_LOG_DEBUG : a.verbose ? COAP_LOG_INFO : COAP_LOG_WARNING;
-  coap_context_t *ctx = coap_context_new(&cfg);
-  if (!ctx) {
+  worker_t *w = calloc((size_t)a.workers, sizeof(*w));
+  if (!w) {
     cli_error("out of memory");
     return EXIT_NETWORK;
   }
-  demo_resources_register(ctx);
-  if ((rc = security_flags_apply(&a.sec, ctx, 1)) != 0) {
-    coap_context_free(ctx);
+  if ((rc = workers_open(w, &a, &addr)) != 0) {
+    workers_free(w, a.workers);
     return rc;
   }
-  coap_endpoint_t *ep = coap_context_listen(ctx, COAP_PROTO_UDP, &addr);
-  if (!ep) {
-    cli_error("cannot listen on %s port %ld (see the message above; is another "
-              "server using it? try --port)", a.address, a.port);
-    coap_context_free(ctx);
-    return EXIT_NETWORK;
-  }
-  print_endpoint("coap", ep);
-  uint16_t dtls_port = 0;
-  if (a.sec.any) {
-    coap_address_set_port(&addr, (uint16_t)a.dtls_port);
-    coap_endpoint_t *sep = coap_context_listen(ctx, COAP_PROTO_DTLS, &addr);
-    if (!sep) {
-      cli_error("cannot listen on %s port %ld for coaps:// (is another server "
-                "using it? try --dtls-port)", a.address, a.dtls_port);
-      coap_context_free(ctx);
-      return EXIT_NETWORK;
-    }
-    print_endpoint("coaps", sep);
-    dtls_port = coap_address_get_port(coap_endpoint_address(sep));
-  }
-  print_hints(&a, coap_address_get_port(coap_endpoint_address(ep)), dtls_port);
+  print_endpoint("coap", w[0].ep);
+  if (w[0].sep) print_endpoint("coaps", w[0].sep);
+  print_hints(&a, bound_port(w[0].ep), bound_port(w[0].sep));
   fflush(stdout);
-  rc = coap_run(ctx);
-  coap_context_free(ctx);
+  rc = a.workers == 1 ? coap_run(w[0].ctx) : workers_run(w, a.workers);
+  workers_free(w, a.workers);
   if (rc < 0) {
     cli_error("server stopped: %s", coap_strerror(rc));
     return EXIT_NETWORK;
