@@ -102,11 +102,11 @@ wait_port() {
 
 # start_server KIND: KIND is ours, notls, gnutls or openssl. Sets SERVER_PID,
 # PLAIN_PORT and DTLS_PORT (empty for notls). PSK and certificates are
-# served together by both, clients' certificates are not asked for.
+# served together by both (ours on one worker: one CPU, like libcoap), clients' certificates are not asked for.
 start_server() {
   local kind=$1 log=$work/server-$1.log
   if [ "$kind" = ours ]; then
-    "${PIN_SERVER[@]}" "$COAPS" serve --address 127.0.0.1 --port 0 --dtls-port 0 \
+    "${PIN_SERVER[@]}" "$COAPS" serve --workers 1 --address 127.0.0.1 --port 0 --dtls-port 0 \
       "${PSK_ARGS[@]}" --cert "$K/server-cert.pem" --key "$K/server-key.pem" >"$log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 100); do
