@@ -18,6 +18,8 @@ Demo credentials in $creds. Once the server is up, from another terminal:
   mutual certificates: build/coaps get coaps://localhost/temp --cacert $creds/ca-cert.pem --cert $creds/client-cert.pem --key $creds/client-key.pem
   raw public keys:     build/coaps get coaps://127.0.0.1/temp --rpk --key $creds/rpk-client-key.pem --trust-rpk $creds/server-pub.pem
   libcoap:             coap-client-gnutls -R $creds/ca-cert.pem -m get coaps://localhost/temp
+  step by step:        build/coaps doctor coaps://localhost/temp --cacert $creds/ca-cert.pem
+  a failure, named:    build/coaps get coaps://127.0.0.1/temp --psk-identity coaps-demo --psk wrong
 EOT
 exec ./build/coaps serve --psk-identity coaps-demo --psk-hex "$psk_hex" \
   --cert "$creds/server-cert.pem" --key "$creds/server-key.pem" --cacert "$creds/ca-cert.pem" \
