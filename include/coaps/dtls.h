@@ -132,6 +132,23 @@ int coap_dtls_set_handshake_timeouts(coap_dtls_context_t *d,
  * of handshakes cannot exhaust memory or CPU. */
 int coap_dtls_set_max_handshakes(coap_dtls_context_t *d, unsigned max);
 
+/* When a server asks a new client for a cookie (the HelloVerifyRequest
+ * round trip, RFC 6347 §4.2.1), which proves the client's address before
+ * the server keeps anything or sends its larger flight:
+ *  - ALWAYS (default): every new handshake;
+ *  - UNDER_LOAD: only while |load| or more handshakes are in progress
+ *    (0: a quarter of coap_dtls_set_max_handshakes), like QUIC's Retry —
+ *    a round trip less per handshake when the server is not flooded;
+ *  - NEVER: for networks where spoofed source addresses cannot occur
+ *    (without cookies the server's first flight can be aimed at others). */
+typedef enum coap_dtls_cookie_policy {
+  COAP_DTLS_COOKIE_ALWAYS = 0,
+  COAP_DTLS_COOKIE_UNDER_LOAD = 1,
+  COAP_DTLS_COOKIE_NEVER = 2
+} coap_dtls_cookie_policy_t;
+int coap_dtls_set_cookie_policy(coap_dtls_context_t *d, coap_dtls_cookie_policy_t policy,
+                                unsigned load);
+
 /* A GnuTLS priority string replacing the default (AEAD suites, DTLS 1.2,
  * CCM_8 first). Checked at once. */
 int coap_dtls_set_priority(coap_dtls_context_t *d, const char *priority);

@@ -337,7 +337,8 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep,
     return COAP_E_DTLS_NO_CREDENTIALS;
   }
   cookie_dest_t dest = {ctx, ep, from};
-  int rc = coap_dtls_accept(ctx->dtls, &from->addr, from->size, data, len,
+  int require = coap_dtls_cookie_required(ctx->dtls, ctx->handshakes_in_progress);
+  int rc = coap_dtls_accept(ctx->dtls, &from->addr, from->size, data, len, require,
                             send_to_address, &dest);
   if (rc == COAP_DTLS_COOKIE_SENT) ctx->dtls_cookies_sent++;
   if (rc != COAP_DTLS_ACCEPT) return rc < 0 ? rc : 0;

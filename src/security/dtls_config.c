@@ -319,6 +319,24 @@ int coap_dtls_set_max_handshakes(coap_dtls_context_t *d, unsigned max) {
   return 0;
 }
 
+int coap_dtls_set_cookie_policy(coap_dtls_context_t *d, coap_dtls_cookie_policy_t policy,
+                                unsigned load) {
+  if (!d || policy < COAP_DTLS_COOKIE_ALWAYS || policy > COAP_DTLS_COOKIE_NEVER)
+    return COAP_E_INVALID_ARG;
+  d->cookie_policy = policy;
+  d->cookie_load = load;
+  return 0;
+}
+
+int coap_dtls_cookie_required(const coap_dtls_context_t *d, unsigned in_progress) {
+  switch (d->cookie_policy) {
+    case COAP_DTLS_COOKIE_NEVER: return 0;
+    case COAP_DTLS_COOKIE_UNDER_LOAD:
+      return in_progress >= (d->cookie_load ? d->cookie_load : d->max_handshakes / 4);
+    default: return 1;
+  }
+}
+
 unsigned coap_dtls_max_handshakes(const coap_dtls_context_t *d) {
   return d->max_handshakes;
 }

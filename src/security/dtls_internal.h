@@ -52,6 +52,9 @@ struct coap_dtls_context {
   gnutls_datum_t cookie_key;
   gnutls_datum_t ticket_key;
   gnutls_dtls_prestate_st prestate; /* of the ClientHello just accepted */
+  int prestate_valid;             /* it came with a valid cookie */
+  coap_dtls_cookie_policy_t cookie_policy;
+  unsigned cookie_load;           /* under-load policy: handshakes in progress */
   const coap_logger_t *log;
   uint64_t compacted;             /* server sessions moved to exported keys */
   char error[512];

@@ -200,7 +200,7 @@ int coap_dtls_session_new_server(coap_dtls_context_t *d,
                                                                  : GNUTLS_CERT_REQUEST);
   gnutls_session_ticket_enable_server(s->tls, &d->ticket_key);
   /* Continue the sequence numbers of the stateless cookie exchange. */
-  gnutls_dtls_prestate_set(s->tls, &d->prestate);
+  if (d->prestate_valid) gnutls_dtls_prestate_set(s->tls, &d->prestate);
   *out = s;
   return 0;
 }
@@ -560,14 +560,20 @@ static ssize_t cookie_push(gnutls_transport_ptr_t ptr, const void *data, size_t 
 }
 
 int coap_dtls_accept(coap_dtls_context_t *d, const void *addr, size_t addr_len,
-                     const uint8_t *data, size_t len, coap_dtls_send_fn send,
-                     void *send_user) {
+                     const uint8_t *data, size_t len, int require_cookie,
+                     coap_dtls_send_fn send, void *send_user) {
   if (!coap_dtls_is_client_hello(data, len)) return COAP_E_DTLS_RECORD;
   memset(&d->prestate, 0, sizeof d->prestate);
+  d->prestate_valid = 0;
   int rc = gnutls_dtls_cookie_verify(&d->cookie_key, (void *)addr, addr_len,
                                      (void *)data, len, &d->prestate);
-  if (rc == 0) return COAP_DTLS_ACCEPT;
+  if (rc == 0) {
+    d->prestate_valid = 1;
+    return COAP_DTLS_ACCEPT;
+  }
   if (rc != GNUTLS_E_BAD_COOKIE) return COAP_E_DTLS_RECORD;
+  /* No cookie asked for (policy): the handshake starts at this hello. */
+  if (!require_cookie) return COAP_DTLS_ACCEPT;
   cookie_sink_t sink = {send, send_user};
   gnutls_dtls_cookie_send(&d->cookie_key, (void *)addr, addr_len, &d->prestate,
                           &sink, cookie_push);

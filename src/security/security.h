@@ -35,13 +35,17 @@ void coap_dtls_context_set_logger(coap_dtls_context_t *d, const coap_logger_t *l
 
 /* A datagram from an address with no session. Checks the stateless cookie
  * (RFC 6347 §4.2.1) before anything is allocated: COAP_DTLS_ACCEPT when
- * the ClientHello carries a valid cookie (then call
- * coap_dtls_session_new_server and feed it the same datagram),
- * COAP_DTLS_COOKIE_SENT when a HelloVerifyRequest went out through
- * |send|, or a negative code for anything else (dropped). */
+ * the ClientHello carries a valid cookie, or carries none and
+ * |require_cookie| is 0 (then call coap_dtls_session_new_server and feed
+ * it the same datagram), COAP_DTLS_COOKIE_SENT when a HelloVerifyRequest
+ * went out through |send|, or a negative code for anything else
+ * (dropped). */
 int coap_dtls_accept(coap_dtls_context_t *d, const void *addr, size_t addr_len,
-                     const uint8_t *data, size_t len, coap_dtls_send_fn send,
-                     void *send_user);
+                     const uint8_t *data, size_t len, int require_cookie,
+                     coap_dtls_send_fn send, void *send_user);
+/* Does a new ClientHello need a cookie, with |in_progress| handshakes
+ * running? (The context's cookie policy.) */
+int coap_dtls_cookie_required(const coap_dtls_context_t *d, unsigned in_progress);
 
 /* A client session towards |server_name| (a host name or literal: used for
  * SNI and certificate name checks); sends the ClientHello. */

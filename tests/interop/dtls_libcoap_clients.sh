@@ -30,3 +30,12 @@ done
 # Our server named the suite it negotiated: the RFC 7925 mandatory ones.
 expect_contains "PSK ran TLS_PSK_WITH_AES_128_CCM_8" "TLS_PSK_WITH_AES_128_CCM_8" "$(cat "$work/serve.log")"
 expect_contains "certificates ran TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8" "TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8" "$(cat "$work/serve.log")"
+
+# A server that asks for cookies only under load: libcoap's clients
+# handshake without the HelloVerifyRequest round trip.
+start_coaps_serve_dtls "$work/serve_nocookie.log" --psk-identity interop --psk s3cret --cookie under-load
+for flavour in gnutls openssl; do
+  out=$(coap-client-$flavour -B 10 -u interop -k s3cret -m get "coaps://127.0.0.1:$DTLS_PORT/time" 2>&1)
+  [[ "$out" =~ ^20[0-9]{2}- ]] || fail "coap-client-$flavour without a cookie: '$out'"
+  pass "coap-client-$flavour PSK with --cookie under-load"
+done

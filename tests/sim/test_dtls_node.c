@@ -391,6 +391,69 @@ static void rpk_callback_case(int accept) {
 static void test_rpk_verify_callback_accepts(void **state) { rpk_callback_case(1); }
 static void test_rpk_verify_callback_refuses(void **state) { rpk_callback_case(0); }
 
+static simnet_node_t *half_open;
+static unsigned half_open_sent;
+
+static int capture_but_stall(void *user, const simnet_node_t *from, const coap_address_t *to,
+                             const uint8_t *data, size_t len, unsigned seq) {
+  if (from == half_open && half_open_sent++ > 0) return 1;
+  return capture(user, from, to, data, len, seq);
+}
+
+static void cookie_policy(coap_dtls_cookie_policy_t policy, unsigned load) {
+  coap_dtls_context_t *sd = coap_dtls_new_context(server->ctx);
+  coap_dtls_set_psk(sd, (const uint8_t *)"device-1", (const uint8_t *)"0123456789abcdef", 16);
+  assert_int_equal(coap_dtls_set_cookie_policy(sd, policy, load), 0);
+  coap_context_set_dtls_context(server->ctx, sd);
+  set_psk(client->ctx, "device-1", "0123456789abcdef");
+  net.filter = capture;
+}
+
+/* Not flooded: the server answers the first ClientHello with its
+ * ServerHello, a round trip less; with a handshake in progress (the
+ * threshold here is 1) the next client is asked for a cookie. */
+static void test_cookie_only_under_load(void **state) {
+  cookie_policy(COAP_DTLS_COOKIE_UNDER_LOAD, 1);
+  reply_box_t b;
+  get(&b);
+  assert_int_equal(b.code, COAP_CONTENT);
+  assert_ptr_equal(captured_from[1], server);
+  assert_int_equal(captured[1][13], 2); /* ServerHello, no HelloVerifyRequest */
+  coap_stats_t st;
+  coap_context_get_stats(server->ctx, &st);
+  assert_int_equal(st.dtls_cookies_sent, 0);
+  /* Another client whose handshake goes no further than its hello: one
+   * handshake in progress on the server. */
+  half_open = simnet_add_node(&net, 40001, COAP_PROTO_DTLS, NULL);
+  set_psk(half_open->ctx, "device-1", "0123456789abcdef");
+  net.filter = capture_but_stall;
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/hello");
+  static reply_box_t never; /* answered (cancelled) at teardown */
+  half_open_sent = 0;
+  assert_int_equal(coap_send_request(half_open->ctx, &o, on_reply, &never, NULL), 0);
+  simnet_run_until(&net, net.now + 100);
+  assert_int_equal(simnet_node_restart(client), 0);
+  set_psk(client->ctx, "device-1", "0123456789abcdef");
+  n_captured = 0;
+  get(&b);
+  assert_int_equal(b.code, COAP_CONTENT);
+  assert_int_equal(captured[1][13], 3); /* HelloVerifyRequest now */
+  coap_context_get_stats(server->ctx, &st);
+  assert_int_equal(st.dtls_cookies_sent, 1);
+}
+
+static void test_cookie_never(void **state) {
+  cookie_policy(COAP_DTLS_COOKIE_NEVER, 0);
+  reply_box_t b;
+  get(&b);
+  assert_int_equal(b.code, COAP_CONTENT);
+  coap_stats_t st;
+  coap_context_get_stats(server->ctx, &st);
+  assert_int_equal(st.dtls_cookies_sent, 0);
+  assert_int_equal(st.dtls_handshakes, 1);
+}
+
 static void test_bad_credentials_fail_when_set(void **state) {
   coap_dtls_context_t *d = coap_dtls_context_new();
   assert_non_null(d);
@@ -435,6 +498,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_handshakes_in_progress_are_bounded, setup, teardown),
       cmocka_unit_test_setup_teardown(test_psk_lookup_callback, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rpk_verify_callback_accepts, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cookie_only_under_load, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cookie_never, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rpk_verify_callback_refuses, setup, teardown),
       cmocka_unit_test(test_bad_credentials_fail_when_set),
   };

@@ -15,7 +15,8 @@ enum {
   OPT_MTU,
   OPT_RPK,
   OPT_TRUST_RPK,
-  OPT_HANDSHAKE_TIMEOUT
+  OPT_HANDSHAKE_TIMEOUT,
+  OPT_COOKIE
 };
 
 static const struct option security_options[] = {
@@ -31,6 +32,7 @@ static const struct option security_options[] = {
     {"rpk", no_argument, NULL, OPT_RPK},
     {"trust-rpk", required_argument, NULL, OPT_TRUST_RPK},
     {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
+    {"cookie", required_argument, NULL, OPT_COOKIE},
 };
 
 size_t security_options_merge(struct option *dst, size_t n, size_t cap) {
@@ -68,6 +70,15 @@ int security_flags_take(security_flags_t *f, int id, const char *arg) {
       f->handshake_timeout_ms = (unsigned)(s * 1000);
       break;
     }
+    case OPT_COOKIE:
+      if (strcmp(arg, "always") == 0) f->cookie = 1 + COAP_DTLS_COOKIE_ALWAYS;
+      else if (strcmp(arg, "under-load") == 0) f->cookie = 1 + COAP_DTLS_COOKIE_UNDER_LOAD;
+      else if (strcmp(arg, "never") == 0) f->cookie = 1 + COAP_DTLS_COOKIE_NEVER;
+      else {
+        cli_error("--cookie wants always, under-load or never, got '%s'", arg);
+        return -1;
+      }
+      break;
     case OPT_MTU: f->mtu = strtol(arg, NULL, 10) > 0 ? strtol(arg, NULL, 10) : -1; break;
     default: return 0;
   }
@@ -93,7 +104,11 @@ void security_flags_usage(FILE *out, int server) {
           server ? "client's certificate (asked for, verified when sent)"
                  : "server (chain, dates and the URI's host name)");
   if (server)
-    fprintf(out, "      --require-client-cert  refuse clients without a certificate\n");
+    fprintf(out, "      --require-client-cert  refuse clients without a certificate\n"
+                 "      --cookie POLICY      ask new clients for a cookie (a round trip that\n"
+                 "                           proves their address): always (default),\n"
+                 "                           under-load (only while many handshakes run),\n"
+                 "                           never (trusted networks only)\n");
   else
     fprintf(out, "      --session FILE       keep the DTLS session in FILE and resume it\n"
                  "                           next time (abbreviated handshake)\n");
@@ -118,6 +133,7 @@ int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int ser
   if (f->mtu < 0 || f->mtu > 65535 || (f->mtu && f->mtu < 256))
     return usage_error("--mtu wants a number of bytes from 256 to 65535");
   if (server && f->session_file) return usage_error("--session is a client option");
+  if (!server && f->cookie) return usage_error("--cookie is a server option");
   if (f->session_file && !f->psk_identity && !f->cacert && !f->n_trust_rpk)
     return usage_error("--session needs credentials (--psk-identity or --cacert) to resume");
   if (server && f->client_cert_required && !f->cacert)
@@ -145,6 +161,8 @@ int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int ser
     rc = coap_dtls_set_handshake_timeouts(d, total < 4000 ? total / 4 : 1000, total);
   }
   if (rc == 0 && f->session_file) rc = coap_dtls_set_session_file(d, f->session_file);
+  if (rc == 0 && f->cookie)
+    rc = coap_dtls_set_cookie_policy(d, (coap_dtls_cookie_policy_t)(f->cookie - 1), 0);
   if (rc == 0 && f->client_cert_required)
     rc = coap_dtls_set_client_cert(d, COAP_DTLS_CLIENT_CERT_REQUIRED);
   if (rc < 0) {

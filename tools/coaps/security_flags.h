@@ -15,6 +15,7 @@ typedef struct security_flags {
   size_t n_trust_rpk;
   long mtu;
   unsigned handshake_timeout_ms;
+  int cookie; /* 1 + coap_dtls_cookie_policy_t; 0: not given */
   int client_cert_required;
   int any;
 } security_flags_t;
