@@ -21,6 +21,10 @@ enum {
 
 /* One line on stderr: "coaps: <message>". */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "2.5" seconds for |flag| into milliseconds, within [min_s, max_s];
+ * 0, or -1 after saying what is wrong. */
+int cli_parse_seconds(const char *flag, const char *text, double min_s, double max_s,
+                      unsigned *ms);
 /* The exit code for a library error. */
 int cli_exit_for_error(int err);
 

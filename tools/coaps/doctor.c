@@ -38,17 +38,6 @@ static void doctor_usage(FILE *out) {
 
 enum { OPT_JSON = 0x200, OPT_PROBE_TIMEOUT, OPT_CAUSES, OPT_MARKDOWN };
 
-static int parse_seconds(const char *flag, const char *text, unsigned *ms) {
-  char *end;
-  double s = strtod(text, &end);
-  if (*end || s <= 0 || s > 3600) {
-    cli_error("%s wants seconds (0 < S <= 3600), got '%s'", flag, text);
-    return -1;
-  }
-  *ms = (unsigned)(s * 1000);
-  return 0;
-}
-
 /* 0, 1 for --help, 2 for --causes, -1 on bad usage. */
 static int parse_doctor_args(doctor_args_t *a, int argc, char **argv) {
   static const struct option base_options[] = {
@@ -71,9 +60,10 @@ static int parse_doctor_args(doctor_args_t *a, int argc, char **argv) {
   int c, causes = 0;
   while ((c = getopt_long(argc, argv, "t:h", longopts, NULL)) != -1) {
     switch (c) {
-      case 't': if (parse_seconds("-t", optarg, &a->timeout_ms) < 0) return -1; break;
+      case 't': if (cli_parse_seconds("-t", optarg, 0.001, 3600, &a->timeout_ms) < 0) return -1; break;
       case OPT_PROBE_TIMEOUT:
-        if (parse_seconds("--probe-timeout", optarg, &a->probe_timeout_ms) < 0) return -1;
+        if (cli_parse_seconds("--probe-timeout", optarg, 0.01, 60, &a->probe_timeout_ms) < 0)
+          return -1;
         break;
       case OPT_JSON: a->json = 1; break;
       case OPT_CAUSES: causes = 1; break;
@@ -88,10 +78,20 @@ static int parse_doctor_args(doctor_args_t *a, int argc, char **argv) {
       }
     }
   }
-  if (causes) return optind < argc ? (cli_error("--causes takes no URI"), -1) : 2;
-  if (optind >= argc) return cli_error("missing URI"), -1;
+  if (causes && optind < argc) {
+    cli_error("--causes takes no URI");
+    return -1;
+  }
+  if (causes) return 2;
+  if (optind >= argc) {
+    cli_error("missing URI");
+    return -1;
+  }
   a->uri = argv[optind++];
-  if (optind < argc) return cli_error("unexpected argument '%s'", argv[optind]), -1;
+  if (optind < argc) {
+    cli_error("unexpected argument '%s'", argv[optind]);
+    return -1;
+  }
   return 0;
 }
 

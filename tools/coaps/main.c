@@ -1,5 +1,6 @@
 /* coaps — CoAP and CoAP over DTLS from the command line. */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -36,6 +37,18 @@ void cli_error(const char *fmt, ...) {
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
   va_end(ap);
+}
+
+int cli_parse_seconds(const char *flag, const char *text, double min_s, double max_s,
+                      unsigned *ms) {
+  char *end;
+  double s = strtod(text, &end);
+  if (end == text || *end || s < min_s || s > max_s) {
+    cli_error("%s wants seconds from %g to %g, got '%s'", flag, min_s, max_s, text);
+    return -1;
+  }
+  *ms = (unsigned)(s * 1000);
+  return 0;
 }
 
 int cli_exit_for_error(int err) {

@@ -157,12 +157,9 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
       case 'A': if (parse_format("-A", optarg, &a->accept) < 0) return -1; break;
       case 'N': a->confirmable = 0; break;
       case 't': {
-        char *end;
-        a->timeout_s = strtod(optarg, &end);
-        if (*end || a->timeout_s <= 0 || a->timeout_s > 86400) {
-          cli_error("-t wants a number of seconds, got '%s'", optarg);
-          return -1;
-        }
+        unsigned ms;
+        if (cli_parse_seconds("-t", optarg, 0.001, 86400, &ms) < 0) return -1;
+        a->timeout_s = ms / 1000.0;
         break;
       }
       case 'O': if (parse_extra_option(a, optarg) < 0) return -1; break;

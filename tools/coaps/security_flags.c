@@ -60,16 +60,10 @@ int security_flags_take(security_flags_t *f, int id, const char *arg) {
       }
       f->trust_rpk[f->n_trust_rpk++] = arg;
       break;
-    case OPT_HANDSHAKE_TIMEOUT: {
-      char *end;
-      double s = strtod(arg, &end);
-      if (*end || s < 0.1 || s > 3600) {
-        cli_error("--handshake-timeout wants seconds from 0.1 to 3600, got '%s'", arg);
+    case OPT_HANDSHAKE_TIMEOUT:
+      if (cli_parse_seconds("--handshake-timeout", arg, 0.1, 3600, &f->handshake_timeout_ms) < 0)
         return -1;
-      }
-      f->handshake_timeout_ms = (unsigned)(s * 1000);
       break;
-    }
     case OPT_COOKIE:
       if (strcmp(arg, "always") == 0) f->cookie = 1 + COAP_DTLS_COOKIE_ALWAYS;
       else if (strcmp(arg, "under-load") == 0) f->cookie = 1 + COAP_DTLS_COOKIE_UNDER_LOAD;
