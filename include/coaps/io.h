@@ -19,6 +19,13 @@ extern "C" {
 coap_endpoint_t *coap_context_listen(coap_context_t *ctx, coap_proto_t proto,
                                      const coap_address_t *addr);
 
+/* Let several contexts (worker threads, one each) listen on the same
+ * ports: the kernel spreads clients over them by address, so a client
+ * always reaches the same one (SO_REUSEPORT). Off by default: binding a
+ * port in use then fails instead of silently sharing it. Call before
+ * coap_context_listen. */
+int coap_context_set_reuse_port(coap_context_t *ctx, int on);
+
 /* A file descriptor that becomes readable when coap_context_process has
  * work (an epoll fd covering every socket); for an application's own loop. */
 int coap_context_fd(coap_context_t *ctx);

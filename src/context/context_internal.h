@@ -69,6 +69,7 @@ struct coap_context {
   unsigned failure_lines, failures_unlogged;
   /* Where coap_start() listens (the guide's coap_new_context argument). */
   coap_address_t listen_addr;
+  int reuse_port;                  /* listening sockets join a SO_REUSEPORT group */
   /* The I/O shell's state when it drives this context. */
   void *io;
   void (*io_free)(void *io);

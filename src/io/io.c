@@ -145,15 +145,16 @@ int coap_io_attach_default(coap_context_t *ctx) {
   return io_attach(ctx) ? 0 : COAP_E_STATE;
 }
 
-static int set_socket_options(int fd, int family, int bind_any_v6, int client) {
+static int set_socket_options(int fd, int family, int bind_any_v6, int client,
+                              int reuse_port) {
   int on = 1, off = 0;
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0) return -1;
-  /* Listening sockets join a SO_REUSEPORT group: one loop per worker
-   * thread, each with its own context and socket on the same port; the
-   * kernel spreads remote addresses over them by hash, so a peer (and its
-   * DTLS session) always lands on the same worker. The kernel only groups
-   * sockets of the same user. Our own client sockets get private ports. */
-  if (!client && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) return -1;
+  /* Workers (coap_context_set_reuse_port) join a SO_REUSEPORT group: one
+   * loop per thread, each with its own context and socket on the same
+   * port; the kernel spreads remote addresses over them by hash, so a peer
+   * (and its DTLS session) always lands on the same worker. Without it a
+   * port in use is an error, not a silent share with another server. */
+  if (!client && reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0)
+    return -1;
   /* UDP GRO: a run of datagrams a client sent in one go (GSO, or merged
    * by the NIC) arrives as one buffer, split again in receive_batch —
    * one receive instead of one per datagram. Older kernels lack it:
@@ -181,7 +182,7 @@ static io_socket_t *open_socket(io_state_t *io, coap_proto_t proto,
   local.size = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
   io_socket_t *s = calloc(1, sizeof(*s));
   struct epoll_event ev = {.events = EPOLLIN};
-  if (!s || set_socket_options(fd, family, any6, client) < 0 ||
+  if (!s || set_socket_options(fd, family, any6, client, ctx->reuse_port) < 0 ||
       bind(fd, &local.addr.sa, local.size) < 0 ||
       getsockname(fd, &local.addr.sa, &local.size) < 0) {
     int saved = errno;
@@ -430,4 +431,10 @@ void coap_response_copy_clear(coap_response_copy_t *r) {
   free(r->raw);
   memset(r, 0, sizeof(*r));
   r->content_format = COAP_FORMAT_NONE;
+}
+
+int coap_context_set_reuse_port(coap_context_t *ctx, int on) {
+  if (!ctx) return COAP_E_INVALID_ARG;
+  ctx->reuse_port = on != 0;
+  return 0;
 }

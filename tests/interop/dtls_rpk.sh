@@ -46,7 +46,7 @@ expect_contains "the fingerprint to pin is shown" "sha256:" "$ERR"
 make_creds "$work/other"
 rc coaps get "$url/temp" --rpk --key "$work/other/rpk-client-key.pem" --trust-rpk "$K/rpk-server-pub.pem"
 expect_eq "untrusted client key exits 5" 5 "$RC"
-expect_contains "server's log names the untrusted client key" "rpk-untrusted" "$(cat "$work/serve_rpk.log")"
+expect_log "server's log names the untrusted client key" "rpk-untrusted" "$work/serve_rpk.log"
 # A certificate key is not a P-256 RPK... and a missing file is named.
 rc coaps get "$url/temp" --rpk --key "$work/missing.pem" --trust-rpk "$K/rpk-server-pub.pem"
 expect_eq "missing RPK key exits 5" 5 "$RC"

@@ -113,3 +113,13 @@ start_relay() {
   done
   fail "udp_relay did not start"
 }
+
+# expect_log WHAT NEEDLE FILE: a server's log gets NEEDLE within 3 s (it
+# handles the client's last datagram after the client has exited).
+expect_log() {
+  for _ in $(seq 60); do
+    grep -qF -- "$2" "$3" 2>/dev/null && { pass "$1"; return 0; }
+    sleep 0.05
+  done
+  fail "$1: expected the log to contain '$2', got '$(cat "$3")'"
+}

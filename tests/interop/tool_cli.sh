@@ -91,3 +91,9 @@ rc coaps get "coaps://127.0.0.1:$SERVE_PORT/temp"
 expect_eq "coaps:// without credentials exits 5" 5 "$RC"
 expect_contains "it names what to configure" "pre-shared key" "$ERR"
 [ $((SECONDS - start)) -lt 2 ] || fail "coaps:// without credentials was not immediate"
+
+# A second server on a port in use: refused and said, not a silent share
+# of the port (workers of one server share it on purpose).
+rc coaps serve --port "$SERVE_PORT"
+expect_eq "a port in use exits 4" 4 "$RC"
+expect_contains "the port in use is said" "Address already in use" "$ERR"

@@ -33,6 +33,7 @@ static coap_context_t *server_on(uint16_t port, uint16_t *bound) {
   assert_non_null(ctx);
   coap_resource_t *r = coap_resource_add(ctx, "ping");
   coap_resource_set_handler(r, COAP_GET, pong, NULL);
+  assert_int_equal(coap_context_set_reuse_port(ctx, 1), 0);
   coap_address_t addr;
   assert_int_equal(coap_address_from_string(&addr, "127.0.0.1", port), 0);
   coap_endpoint_t *ep = coap_context_listen(ctx, COAP_PROTO_UDP, &addr);

@@ -1,7 +1,9 @@
 /* coaps serve: a CoAP server with the demo resources, on one thread or on
  * several workers (one context and one socket per port each, the sockets
  * sharing the port through SO_REUSEPORT). */
+#include <errno.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -179,6 +181,7 @@ static int worker_open(worker_t *w, const worker_t *first, const serve_args_t *a
     return EXIT_NETWORK;
   }
   demo_resources_register(w->ctx);
+  if (a->workers > 1) coap_context_set_reuse_port(w->ctx, 1);
   int rc = security_flags_apply(&a->sec, w->ctx, 1);
   if (rc != 0) return rc;
   /* One set of cookie and ticket keys for all workers: a client that
@@ -211,7 +214,30 @@ static uint16_t bound_port(coap_endpoint_t *ep) {
 }
 
 /* Open every worker; the first one decides the ports. */
+/* Workers share their ports through SO_REUSEPORT, which would also let
+ * them join another server already on the port: make sure nobody is. */
+static int port_taken(const coap_address_t *addr, const char *text, long port) {
+  if (port == 0) return 0;
+  coap_address_t a = *addr;
+  coap_address_set_port(&a, (uint16_t)port);
+  int fd = socket(a.addr.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  int off = 0;
+  if (a.addr.sa.sa_family == AF_INET6)
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off); /* as the workers bind */
+  int taken = bind(fd, &a.addr.sa, a.size) < 0 && errno == EADDRINUSE;
+  close(fd);
+  if (taken)
+    cli_error("cannot listen on %s port %ld: Address already in use (is another server "
+              "using it? try --port/--dtls-port)", text, port);
+  return taken;
+}
+
 static int workers_open(worker_t *w, const serve_args_t *a, const coap_address_t *addr) {
+  if (a->workers > 1 &&
+      (port_taken(addr, a->address, a->port) ||
+       (a->sec.any && port_taken(addr, a->address, a->dtls_port))))
+    return EXIT_NETWORK;
   int rc = worker_open(&w[0], NULL, a, *addr, (uint16_t)a->port, (uint16_t)a->dtls_port);
   for (long i = 1; rc == 0 && i < a->workers; i++)
     rc = worker_open(&w[i], &w[0], a, *addr, bound_port(w[0].ep), bound_port(w[0].sep));
