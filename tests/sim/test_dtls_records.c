@@ -114,7 +114,10 @@ static void test_chacha20_poly1305(void **state) { many_requests(ONLY("CHACHA20-
 static void test_replayed_record_is_dropped(void **state) {
   psk(server, NULL);
   psk(client, NULL);
-  get_ok(1);
+  get_ok(1); /* read by GnuTLS; the session is compacted after it */
+  uint8_t first[1500];
+  size_t first_len = last_from_client_len;
+  memcpy(first, last_from_client, first_len);
   get_ok(2); /* this one went to the exported keys */
   coap_stats_t st;
   coap_context_get_stats(server->ctx, &st);
@@ -125,6 +128,9 @@ static void test_replayed_record_is_dropped(void **state) {
   coap_stats_t before, after;
   coap_context_get_stats(server->ctx, &before);
   coap_context_input(server->ctx, server->ep, &client->addr, replay, len, net.now);
+  /* The record GnuTLS read before the keys were exported: the window
+   * knows it too. */
+  coap_context_input(server->ctx, server->ep, &client->addr, first, first_len, net.now);
   /* The same record with one bit flipped in its ciphertext: forged. */
   replay[len - 1] ^= 1;
   coap_context_input(server->ctx, server->ep, &client->addr, replay, len, net.now);
