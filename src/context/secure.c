@@ -440,6 +440,10 @@ int coap_secure_give_up(coap_context_t *ctx, coap_peer_t *peer, uint64_t now) {
 int coap_secure_unreachable(coap_context_t *ctx, coap_peer_t *peer, uint64_t now) {
   peer_dtls_t *pd = peer->security;
   if (!pd || coap_dtls_session_established(pd->session)) return 0;
+  /* A server does not end a handshake on ICMP (forgeable, and it often
+   * races the client's own alert, which says more); the handshake times
+   * out if the client is really gone. */
+  if (!coap_dtls_session_is_client(pd->session)) return 1;
   coap_diag_t g;
   coap_diag_begin(&g, COAP_CAUSE_PORT_UNREACHABLE, COAP_STEP_HELLO, COAP_DETECTED_NETWORK,
                   COAP_E_UNREACHABLE);
