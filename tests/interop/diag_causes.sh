@@ -59,7 +59,7 @@ within 1000 "no credentials fails at once"
 start_coaps_serve_dtls "$work/serve.log" --psk-identity me --psk secret \
   --cert "$K/server-cert.pem" --key "$K/server-key.pem" --cacert "$K/ca-cert.pem"
 url="coaps://localhost:$DTLS_PORT/temp"
-plain_port=$SERVE_PORT; dtls_port=$DTLS_PORT
+plain_port=$SERVE_PORT; dtls_port=$DTLS_PORT; main_server=$SERVE_PID
 
 # ---- 2. wrong key ----
 rc coaps get "$url" --psk-identity me --psk wrong
@@ -168,3 +168,10 @@ for flavour in gnutls openssl; do
   rc coaps get "coap://127.0.0.1:$((port + 1))/"
   expect_cause "coap:// to coap-server-$flavour's DTLS port" dtls-peer 4 "coaps://"
 done
+
+# ---- the main server, stopped, sums up what failed and why ----
+kill -TERM "$main_server"
+wait "$main_server" 2>/dev/null || true
+expect_log "server's summary on the way out" \
+  "failed connections by cause: psk-key-mismatch 1, psk-unknown-identity 1, server-cert-rejected 1" \
+  "$work/serve.log"

@@ -83,6 +83,7 @@ start_blackhole() {
 start_coaps_serve_dtls() {
   local out=$1; shift
   "$BUILD/coaps" serve --port 0 --dtls-port 0 "$@" >"$out" 2>&1 &
+  SERVE_PID=$!
   BG_PIDS+=($!)
   for _ in $(seq 100); do
     DTLS_PORT=$(grep -m1 -oE 'listening on coaps://.*:[0-9]+' "$out" | grep -oE '[0-9]+$' || true)

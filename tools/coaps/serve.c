@@ -49,6 +49,9 @@ static void serve_usage(FILE *out) {
           "\n"
           "For each endpoint a line 'coaps: listening on coap://ADDR:PORT' (or\n"
           "coaps://) is printed on standard output with the port actually bound.\n"
+          "Each failed handshake is logged on standard error (at most ten lines\n"
+          "per ten seconds) with its cause; on SIGINT or SIGTERM the server prints\n"
+          "how many connections failed, by cause.\n"
           "\n"
           "Example: coaps serve --psk-identity me --psk secret \\\n"
           "           --cert server-cert.pem --key server-key.pem\n");
@@ -286,6 +289,26 @@ static int workers_run(worker_t *w, long n) {
   return rc;
 }
 
+/* On the way out: how many connections failed, and why (all workers). */
+static void print_failures(const worker_t *w, long n) {
+  uint64_t by_cause[COAP_CAUSE_COUNT] = {0}, total = 0;
+  for (long i = 0; i < n; i++) {
+    coap_stats_t st;
+    coap_context_get_stats(w[i].ctx, &st);
+    for (int c = 1; c < COAP_CAUSE_COUNT; c++) by_cause[c] += st.failures_by_cause[c];
+  }
+  char line[1024];
+  size_t used = 0;
+  for (int c = 1; c < COAP_CAUSE_COUNT && used < sizeof line; c++) {
+    if (!by_cause[c]) continue;
+    total += by_cause[c];
+    int k = snprintf(line + used, sizeof line - used, "%s %s %llu", used ? "," : "",
+                     coap_cause_name((coap_cause_t)c), (unsigned long long)by_cause[c]);
+    if (k > 0) used += (size_t)k;
+  }
+  if (total) fprintf(stderr, "coaps: failed connections by cause:%s\n", line);
+}
+
 int cmd_serve(int argc, char **argv) {
   serve_args_t a;
   int rc = parse_serve_args(&a, argc, argv);
@@ -316,6 +339,7 @@ int cmd_serve(int argc, char **argv) {
   print_hints(&a, bound_port(w[0].ep), bound_port(w[0].sep));
   fflush(stdout);
   rc = a.workers == 1 ? coap_run(w[0].ctx) : workers_run(w, a.workers);
+  print_failures(w, a.workers);
   workers_free(w, a.workers);
   if (rc < 0) {
     cli_error("server stopped: %s", coap_strerror(rc));
