@@ -25,6 +25,9 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * 0, or -1 after saying what is wrong. */
 int cli_parse_seconds(const char *flag, const char *text, double min_s, double max_s,
                       unsigned *ms);
+/* After getopt_long: the one non-option argument, the URI (GNU getopt
+ * has moved it to the end). 0, or -1 after saying what is wrong. */
+int cli_take_uri(int argc, char **argv, const char **uri);
 /* The exit code for a library error. */
 int cli_exit_for_error(int err);
 

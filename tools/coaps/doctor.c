@@ -83,16 +83,7 @@ static int parse_doctor_args(doctor_args_t *a, int argc, char **argv) {
     return -1;
   }
   if (causes) return 2;
-  if (optind >= argc) {
-    cli_error("missing URI");
-    return -1;
-  }
-  a->uri = argv[optind++];
-  if (optind < argc) {
-    cli_error("unexpected argument '%s'", argv[optind]);
-    return -1;
-  }
-  return 0;
+  return cli_take_uri(argc, argv, &a->uri);
 }
 
 static long now_ms(void) {

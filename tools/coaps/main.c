@@ -1,4 +1,5 @@
 /* coaps — CoAP and CoAP over DTLS from the command line. */
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,19 @@ int cli_parse_seconds(const char *flag, const char *text, double min_s, double m
     return -1;
   }
   *ms = (unsigned)(s * 1000);
+  return 0;
+}
+
+int cli_take_uri(int argc, char **argv, const char **uri) {
+  if (optind >= argc) {
+    cli_error("missing URI");
+    return -1;
+  }
+  *uri = argv[optind++];
+  if (optind < argc) {
+    cli_error("unexpected argument '%s'", argv[optind]);
+    return -1;
+  }
   return 0;
 }
 

@@ -175,17 +175,7 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
       }
     }
   }
-  /* GNU getopt moves the non-option arguments to the end: the URI. */
-  if (optind >= argc) {
-    cli_error("missing URI");
-    return -1;
-  }
-  a->uri = argv[optind++];
-  if (optind < argc) {
-    cli_error("unexpected argument '%s'", argv[optind]);
-    return -1;
-  }
-  return 0;
+  return cli_take_uri(argc, argv, &a->uri);
 }
 
 static int read_all(FILE *f, uint8_t **out, size_t *len) {
