@@ -345,9 +345,9 @@ typedef struct coap_stats {
                                  in progress */
   uint64_t dtls_reconnects;   /* client: fresh handshakes after the server
                                  lost the session */
-  uint64_t dtls_compacted;    /* server sessions that, once the client
-                                 sent data, dropped their GnuTLS state for
-                                 exported keys (a few hundred bytes) */
+  uint64_t dtls_compacted;    /* sessions that, once the peer sent data,
+                                 dropped their GnuTLS state for exported
+                                 keys (a few hundred bytes) */
   /* Failed handshakes and connections per cause, as client and server
    * (index: coap_cause_t). */
   uint64_t failures_by_cause[COAP_CAUSE_COUNT];

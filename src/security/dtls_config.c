@@ -319,6 +319,12 @@ int coap_dtls_set_max_handshakes(coap_dtls_context_t *d, unsigned max) {
   return 0;
 }
 
+int coap_dtls_set_compact_sessions(coap_dtls_context_t *d, int on) {
+  if (!d) return COAP_E_INVALID_ARG;
+  d->keep_gnutls = !on;
+  return 0;
+}
+
 int coap_dtls_set_cookie_policy(coap_dtls_context_t *d, coap_dtls_cookie_policy_t policy,
                                 unsigned load) {
   if (!d || policy < COAP_DTLS_COOKIE_ALWAYS || policy > COAP_DTLS_COOKIE_NEVER)

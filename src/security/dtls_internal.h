@@ -56,7 +56,8 @@ struct coap_dtls_context {
   coap_dtls_cookie_policy_t cookie_policy;
   unsigned cookie_load;           /* under-load policy: handshakes in progress */
   const coap_logger_t *log;
-  uint64_t compacted;             /* server sessions moved to exported keys */
+  int keep_gnutls;                /* compact sessions turned off */
+  uint64_t compacted;             /* sessions moved to exported keys */
   char error[512];
 };
 
@@ -92,9 +93,9 @@ struct coap_dtls_session {
   char psk_identity[64];    /* server: the identity the client sent */
   client_side_t *cs;        /* NULL on a server */
   coap_diag_t *diag;        /* made when the session fails */
-  /* A server session, once the client has sent application data (so it
-   * has our last flight), drops its GnuTLS session (tls = NULL) and runs
-   * on exported keys: a fraction of the memory. */
+  /* A session, once the peer has sent application data (so it has
+   * finished the handshake), drops its GnuTLS session (tls = NULL) and
+   * runs on exported keys: a fraction of the memory. */
   coap_dtls_keys_t *keys;
   int slim_wanted, slim_refused, resumed;
   const char *suite;        /* static storage (GnuTLS's name table) */

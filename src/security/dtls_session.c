@@ -350,7 +350,7 @@ static int drive_records(coap_dtls_session_t *s) {
   for (;;) {
     ssize_t n = gnutls_record_recv(s->tls, buf, sizeof buf);
     if (n > 0) {
-      if (!s->client) s->slim_wanted = 1;
+      s->slim_wanted = !s->d->keep_gnutls;
       if (s->cb.on_data) s->cb.on_data(s->user, buf, (size_t)n);
       continue;
     }
@@ -370,8 +370,9 @@ static int drive_records(coap_dtls_session_t *s) {
   }
 }
 
-/* The client has our last flight (it sent application data): from now on
- * the session needs only its keys. */
+/* The peer has sent application data, so it has finished the handshake
+ * and needs no flight of ours again (whichever side sent the last one):
+ * from now on the session needs only its keys. */
 static void go_slim(coap_dtls_session_t *s) {
   s->slim_wanted = 0;
   if (s->slim_refused || s->keys || !s->tls) return;

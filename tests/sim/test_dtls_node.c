@@ -249,6 +249,43 @@ static void test_resumption_in_memory(void **state) {
   assert_int_equal(st.dtls_resumed, 1); /* the second was abbreviated */
 }
 
+/* In an abbreviated handshake the client sends the last flight. Lose it:
+ * the client must still answer the server's repeated flight, so it keeps
+ * GnuTLS until the server's first reply shows the handshake is over, and
+ * only then moves to exported keys. */
+static unsigned client_ccs_dropped;
+static int drop_client_ccs_once(void *user, const simnet_node_t *from, const coap_address_t *to,
+                                const uint8_t *data, size_t len, unsigned seq) {
+  if (from != client || client_ccs_dropped || len == 0 || data[0] != 20) return 0;
+  client_ccs_dropped++;
+  return 1;
+}
+
+static void test_resumption_with_last_flight_lost(void **state) {
+  coap_context_config_t cfg;
+  coap_context_config_default(&cfg);
+  cfg.peer_idle_ms = 5000;
+  client = simnet_add_node(&net, 40003, COAP_PROTO_DTLS, &cfg);
+  set_psk(client->ctx, "device-1", "0123456789abcdef");
+  reply_box_t b;
+  get(&b);
+  assert_int_equal(b.code, COAP_CONTENT);
+  simnet_run_until(&net, net.now + 400000);
+  client_ccs_dropped = 0;
+  net.filter = drop_client_ccs_once;
+  get(&b);
+  assert_int_equal(b.status, 0);
+  assert_int_equal(b.code, COAP_CONTENT);
+  assert_int_equal(client_ccs_dropped, 1);
+  get(&b); /* on the exported keys now */
+  assert_int_equal(b.code, COAP_CONTENT);
+  coap_stats_t st;
+  coap_context_get_stats(client->ctx, &st);
+  assert_int_equal(st.dtls_resumed, 1);
+  assert_int_equal(st.dtls_failures, 0);
+  assert_int_equal(st.dtls_compacted, 2); /* each session, after its first reply */
+}
+
 static void test_resumption_across_restart(void **state) {
   char path[] = "/tmp/coaps-session-XXXXXX";
   int fd = mkstemp(path);
@@ -494,6 +531,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_client_survives_server_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_client_survives_server_crash, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resumption_in_memory, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_resumption_with_last_flight_lost, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resumption_across_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_handshakes_in_progress_are_bounded, setup, teardown),
       cmocka_unit_test_setup_teardown(test_psk_lookup_callback, setup, teardown),
