@@ -216,7 +216,7 @@ coap_context_t *coap_context_new(const coap_context_config_t *cfg) {
 
 void coap_context_free(coap_context_t *ctx) {
   if (!ctx) return;
-  if (ctx->exch) coap_client_cancel_all(ctx);
+  coap_client_free(ctx);
   while (ctx->deferred) deferred_unlink(ctx, ctx->deferred);
   if (ctx->peers.buckets) {
     coap_peer_t *p;

@@ -41,6 +41,7 @@ struct coap_context {
   coap_trace_fn trace;
   void *trace_user;
   coap_client_req_t *requests;    /* outstanding client requests */
+  struct coap_uri_memo *uri_memo; /* the last request URI, parsed */
   coap_request_id_t next_request_id;
   coap_deferred_t *deferred;
   uint64_t now;                    /* last time seen */
@@ -128,6 +129,8 @@ int coap_getaddrinfo_resolve(void *user, const char *host, uint16_t port,
                              coap_address_t *out);
 int coap_client_on_response(void *user, coap_exch_out_t *out,
                             const coap_msg_t *msg, int err, uint64_t now);
-void coap_client_cancel_all(coap_context_t *ctx);
+/* Ends every outstanding request (COAP_E_CANCELLED) and frees what the
+ * client side keeps; for coap_context_free. */
+void coap_client_free(coap_context_t *ctx);
 
 #endif
