@@ -69,6 +69,14 @@ rc coaps get -v "$base/time"
 expect_contains "verbose shows the request" "> CON GET" "$ERR"
 expect_contains "verbose shows the response" "< ACK 2.05 Content" "$ERR"
 expect_contains "verbose shows options" "Uri-Path:time" "$ERR"
+# /time formats its text once a second: it must still change every second.
+rc coaps get "$base/time"
+first=$OUT
+sleep 1.1
+rc coaps get "$base/time"
+[[ "$OUT" =~ ^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$ ]] || fail "GET /time: got '$OUT'"
+[ "$OUT" != "$first" ] || fail "GET /time gave '$OUT' twice, 1.1 s apart"
+pass "GET /time changes every second"
 
 # Nothing listening: ICMP port unreachable is reported at once.
 dead=$(pick_free_udp_port)

@@ -50,12 +50,17 @@ static void temp_get(coap_context_t *ctx, coap_resource_t *res,
 static void time_get(coap_context_t *ctx, coap_resource_t *res,
                      const coap_request_t *req, coap_response_t *resp,
                      void *user) {
-  char text[32];
+  /* The text changes once a second: format it then, not per request
+   * (per worker thread: workers share nothing). */
+  static _Thread_local struct { time_t at; size_t len; char text[32]; } shown;
   time_t now = time(NULL);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  size_t n = strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, text, n);
+  if (now != shown.at || !shown.len) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    shown.len = strftime(shown.text, sizeof shown.text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    shown.at = now;
+  }
+  coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, shown.text, shown.len);
   coap_response_set_max_age(resp, 1);
 }
 
