@@ -8,7 +8,9 @@
  *     coap_context_stop(); coap_context_fd()/coap_context_process() embed
  *     it into an application's own poll loop.
  *  2. Fully embedded: install a coap_transport_t, feed received datagrams
- *     with coap_context_input(), call coap_context_handle_timeouts() when
+ *     with coap_context_input() (or coap_context_input_to() with the
+ *     address they were sent to, for a wildcard-bound socket), call
+ *     coap_context_handle_timeouts() when
  *     coap_context_next_timeout() says so. Tests drive a whole network of
  *     contexts this way with a virtual clock.
  */
@@ -145,6 +147,17 @@ typedef struct coap_transport {
   int (*open_client_endpoint)(void *user, coap_context_t *ctx,
                               coap_proto_t proto, const coap_address_t *dest,
                               coap_endpoint_t **out);
+  /* Optional. Send one datagram from |ep| to |to| with |local| as its
+   * source address: the address |to|'s datagrams arrived at, as given to
+   * coap_context_input_to() (its port is the endpoint's). A socket bound
+   * to a wildcard address must answer from the address it was asked at,
+   * or the peer (a connected socket, a DTLS client) drops the answer; the
+   * I/O shell uses IP_PKTINFO/IPV6_PKTINFO. Used instead of |send| for
+   * every datagram to a peer that has a local address (replies, separate
+   * responses, DTLS records, the HelloVerifyRequest); a transport without
+   * it (NULL) gets everything through |send|. Same return values. */
+  int (*send_from)(void *user, coap_endpoint_t *ep, const coap_address_t *local,
+                   const coap_address_t *to, const uint8_t *data, size_t len);
 } coap_transport_t;
 
 void coap_context_set_transport(coap_context_t *ctx,
@@ -165,6 +178,18 @@ void *coap_endpoint_transport_data(const coap_endpoint_t *ep);
 int coap_context_input(coap_context_t *ctx, coap_endpoint_t *ep,
                        const coap_address_t *from, const uint8_t *data,
                        size_t len, uint64_t now_ms);
+/* The same, for an endpoint bound to a wildcard address (or several
+ * addresses): |local| is the address the datagram was sent to (its port
+ * is ignored). The context remembers it per peer and hands it to the
+ * transport's send_from for whatever it sends that peer. A coap:// peer
+ * takes the local address of its latest datagram; a coaps:// peer the one
+ * its handshake started at (a datagram that may be forged changes
+ * nothing), and the HelloVerifyRequest goes from the ClientHello's. NULL
+ * |local| is coap_context_input (and leaves what a peer has unchanged). */
+int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep,
+                          const coap_address_t *from,
+                          const coap_address_t *local, const uint8_t *data,
+                          size_t len, uint64_t now_ms);
 /* The transport learnt that |to| is unreachable (ICMP error). */
 void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
                                     const coap_address_t *to, uint64_t now_ms);

@@ -12,10 +12,13 @@ extern "C" {
 #endif
 
 /* Bind a UDP socket for |proto| on |addr| (coap_address_init + port; the
- * IPv6 any-address accepts IPv4 too). Port 0 picks a free port: read it back
- * with coap_endpoint_address(). Installs the I/O shell as the context's
- * transport on first use. Returns the endpoint or NULL (errno set; the
- * context logs why). */
+ * IPv6 any-address accepts IPv4 too). On a wildcard address ([::],
+ * 0.0.0.0) every answer leaves from the address its peer sent to
+ * (IP_PKTINFO/IPV6_PKTINFO), so clients of any of the host's addresses
+ * (127.0.0.2, a second interface) accept it. Port 0 picks a free port:
+ * read it back with coap_endpoint_address(). Installs the I/O shell as the
+ * context's transport on first use. Returns the endpoint or NULL (errno
+ * set; the context logs why). */
 coap_endpoint_t *coap_context_listen(coap_context_t *ctx, coap_proto_t proto,
                                      const coap_address_t *addr);
 

@@ -46,11 +46,21 @@ static int exch_send(void *user, coap_exch_peer_t *xp, const uint8_t *data,
   coap_peer_t *peer = peer_of(xp);
   if (!ctx->transport.send) return COAP_E_STATE;
   if (peer->ep->proto == COAP_PROTO_DTLS) return coap_secure_send(ctx, peer, data, len);
-  ctx->tx_datagrams++;
   if (!peer->rx && !peer->first_tx) peer->first_tx = ctx->now ? ctx->now : 1;
-  int rc = ctx->transport.send(ctx->transport_user, peer->ep, &peer->addr, data, len);
+  int rc = coap_context_send_to_peer(ctx, peer, data, len);
   coap_context_plain_probe(ctx, peer);
   return rc;
+}
+
+int coap_context_send_to_peer(coap_context_t *ctx, coap_peer_t *peer,
+                              const uint8_t *data, size_t len) {
+  ctx->tx_datagrams++;
+  coap_address_t local;
+  if (peer->local_family && ctx->transport.send_from &&
+      coap_peer_get_local(peer, coap_address_get_port(&peer->ep->local), &local))
+    return ctx->transport.send_from(ctx->transport_user, peer->ep, &local, &peer->addr,
+                                    data, len);
+  return ctx->transport.send(ctx->transport_user, peer->ep, &peer->addr, data, len);
 }
 
 static void exch_trace(void *user, coap_exch_peer_t *xp, int outgoing,
@@ -290,12 +300,21 @@ void *coap_endpoint_transport_data(const coap_endpoint_t *ep) {
 int coap_context_input(coap_context_t *ctx, coap_endpoint_t *ep,
                        const coap_address_t *from, const uint8_t *data,
                        size_t len, uint64_t now_ms) {
+  return coap_context_input_to(ctx, ep, from, NULL, data, len, now_ms);
+}
+
+int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep,
+                          const coap_address_t *from,
+                          const coap_address_t *local, const uint8_t *data,
+                          size_t len, uint64_t now_ms) {
   if (now_ms > ctx->now) ctx->now = now_ms;
   ctx->rx_datagrams++;
-  if (ep->proto == COAP_PROTO_DTLS) return coap_secure_input(ctx, ep, from, data, len, now_ms);
+  if (ep->proto == COAP_PROTO_DTLS)
+    return coap_secure_input(ctx, ep, from, local, data, len, now_ms);
   if (coap_context_plain_sees_dtls(ctx, ep, from, data, len, now_ms)) return 0;
   coap_peer_t *peer = coap_context_peer(ctx, ep, from, now_ms);
   if (!peer) return COAP_E_LIMIT;
+  coap_peer_set_local(peer, local); /* coap://: where it spoke last */
   if (peer->rx < UINT32_MAX) peer->rx++;
   peer->tx_unanswered = 0;
   return coap_exch_receive(ctx->exch, &peer->exch, data, len, now_ms);

@@ -81,11 +81,17 @@ uint64_t coap_context_now(coap_context_t *ctx);
 int coap_context_dtls_ready(const coap_context_t *ctx);
 coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep,
                                const coap_address_t *addr, uint64_t now);
+/* Hand one datagram for |peer| to the transport and count it: through
+ * send_from with the peer's local address when it has one and the
+ * transport has send_from, through send otherwise. */
+int coap_context_send_to_peer(coap_context_t *ctx, coap_peer_t *peer,
+                              const uint8_t *data, size_t len);
 
 /* secure.c: coaps:// */
+/* |local|: where the datagram arrived (NULL: not known). */
 int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep,
-                      const coap_address_t *from, const uint8_t *data, size_t len,
-                      uint64_t now);
+                      const coap_address_t *from, const coap_address_t *local,
+                      const uint8_t *data, size_t len, uint64_t now);
 int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data,
                      size_t len);
 /* Start a client handshake with |peer| unless one exists. */

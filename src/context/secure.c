@@ -164,11 +164,10 @@ static void session_ended_with(peer_dtls_t *pd, const coap_diag_t *g, uint64_t n
   coap_context_fail_peer(ctx, peer, g->error, now);
 }
 
+/* Records (and alerts) to the peer: from its local address, if it has one. */
 static int peer_send_raw(void *user, const uint8_t *data, size_t len) {
   peer_dtls_t *pd = user;
-  coap_context_t *ctx = pd->ctx;
-  ctx->tx_datagrams++;
-  return ctx->transport.send(ctx->transport_user, pd->peer->ep, &pd->peer->addr, data, len);
+  return coap_context_send_to_peer(pd->ctx, pd->peer, data, len);
 }
 
 static void on_established(void *user) {
@@ -201,8 +200,7 @@ static void probe_plain_coap(peer_dtls_t *pd) {
   pd->probed = 1;
   coap_logf(&ctx->log, COAP_LOG_DEBUG, pd->peer->name,
             "no answer to the ClientHello yet: probing for a plain CoAP server");
-  ctx->tx_datagrams++;
-  ctx->transport.send(ctx->transport_user, pd->peer->ep, &pd->peer->addr, ping, sizeof ping);
+  coap_context_send_to_peer(ctx, pd->peer, ping, sizeof ping);
 }
 
 static void timer_fired(coap_timer_t *t, uint64_t now, void *user) {
@@ -318,25 +316,32 @@ typedef struct cookie_dest {
   coap_context_t *ctx;
   coap_endpoint_t *ep;
   const coap_address_t *to;
+  const coap_address_t *local; /* where the hello arrived, or NULL */
 } cookie_dest_t;
 
+/* The HelloVerifyRequest: there is no peer yet, so it leaves from the
+ * address the ClientHello was sent to, straight from the input. */
 static int send_to_address(void *user, const uint8_t *data, size_t len) {
   cookie_dest_t *dest = user;
-  dest->ctx->tx_datagrams++;
-  return dest->ctx->transport.send(dest->ctx->transport_user, dest->ep, dest->to, data, len);
+  coap_context_t *ctx = dest->ctx;
+  ctx->tx_datagrams++;
+  if (dest->local && ctx->transport.send_from)
+    return ctx->transport.send_from(ctx->transport_user, dest->ep, dest->local, dest->to,
+                                    data, len);
+  return ctx->transport.send(ctx->transport_user, dest->ep, dest->to, data, len);
 }
 
 /* A datagram from an address without a session: only a ClientHello with a
  * valid cookie creates state. */
 static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep,
-                      const coap_address_t *from, const uint8_t *data, size_t len,
-                      uint64_t now) {
+                      const coap_address_t *from, const coap_address_t *local,
+                      const uint8_t *data, size_t len, uint64_t now) {
   if (!coap_dtls_can_serve(ctx->dtls)) {
     coap_logf(&ctx->log, COAP_LOG_DEBUG, NULL,
               "DTLS datagram on an endpoint with no server credentials: dropped");
     return COAP_E_DTLS_NO_CREDENTIALS;
   }
-  cookie_dest_t dest = {ctx, ep, from};
+  cookie_dest_t dest = {ctx, ep, from, local};
   int require = coap_dtls_cookie_required(ctx->dtls, ctx->handshakes_in_progress);
   int rc = coap_dtls_accept(ctx->dtls, &from->addr, from->size, data, len, require,
                             send_to_address, &dest);
@@ -354,6 +359,9 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep,
   }
   coap_peer_t *peer = coap_context_peer(ctx, ep, from, now);
   if (!peer) return COAP_E_LIMIT;
+  /* Only here, where a valid cookie (or the policy) let the hello in: a
+   * forged record later cannot move where the session's answers go from. */
+  coap_peer_set_local(peer, local);
   peer_dtls_t *pd = peer_dtls_new(ctx, peer);
   if (!pd) return COAP_E_NOMEM;
   if ((rc = coap_dtls_session_new_server(ctx->dtls, &session_cb, pd, now, &pd->session)) < 0) {
@@ -398,8 +406,8 @@ static int answered_by_plain_coap(peer_dtls_t *pd, const uint8_t *data, size_t l
 }
 
 int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep,
-                      const coap_address_t *from, const uint8_t *data, size_t len,
-                      uint64_t now) {
+                      const coap_address_t *from, const coap_address_t *local,
+                      const uint8_t *data, size_t len, uint64_t now) {
   coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, from);
   peer_dtls_t *pd = peer ? peer->security : NULL;
   if (pd && !coap_dtls_session_is_client(pd->session) &&
@@ -412,7 +420,7 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep,
     coap_exch_peer_init(ctx->exch, &peer->exch);
     pd = NULL;
   }
-  if (!pd) return accept_new(ctx, ep, from, data, len, now);
+  if (!pd) return accept_new(ctx, ep, from, local, data, len, now);
   peer->last_active = now;
   if (answered_by_plain_coap(pd, data, len, now)) return COAP_E_WRONG_PROTOCOL;
   pd->unanswered_since = 0; /* the peer spoke */

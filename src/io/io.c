@@ -37,6 +37,10 @@ typedef struct io_socket {
   struct io_socket *next;
   int fd;
   coap_endpoint_t *ep;
+  /* Bound to a wildcard address (a server's [::] or 0.0.0.0): each
+   * datagram says where it was sent to (IP_PKTINFO/IPV6_PKTINFO) and the
+   * answers leave from there. A socket bound to one address needs none. */
+  int pktinfo;
 } io_socket_t;
 
 typedef struct io_state {
@@ -46,8 +50,9 @@ typedef struct io_state {
   io_socket_t *sockets;
   uint8_t *rx_area; /* RX_BATCH slots of RX_SLOT_SIZE; pages used on demand */
   coap_address_t rx_addr[RX_BATCH];
-  union {
-    char space[CMSG_SPACE(sizeof(int))];
+  union { /* UDP_GRO; IPV6_PKTINFO and (v4 on a v6 socket) IP_PKTINFO */
+    char space[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+               CMSG_SPACE(sizeof(struct in_pktinfo))];
     struct cmsghdr align;
   } rx_control[RX_BATCH];
   struct mmsghdr rx_msgs[RX_BATCH];
@@ -88,6 +93,18 @@ static int io_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
   if (!s) return COAP_E_STATE;
   if (io->batching) return coap_tx_batch_add(&io->tx, s->fd, to, data, len);
   return coap_tx_send_now(&io->tx, s->fd, to, data, len);
+}
+
+/* An answer to a peer that wrote to |local|: from there, on a wildcard
+ * socket (the context only has a local address for peers of those). */
+static int io_send_from(void *user, coap_endpoint_t *ep, const coap_address_t *local,
+                        const coap_address_t *to, const uint8_t *data, size_t len) {
+  io_state_t *io = user;
+  io_socket_t *s = coap_endpoint_transport_data(ep);
+  if (!s) return COAP_E_STATE;
+  if (!s->pktinfo) local = NULL;
+  if (io->batching) return coap_tx_batch_add_from(&io->tx, s->fd, local, to, data, len);
+  return coap_tx_send_now_from(&io->tx, s->fd, local, to, data, len);
 }
 
 const coap_tx_stats_t *coap_io_tx_stats(const coap_context_t *ctx) {
@@ -136,13 +153,32 @@ static io_state_t *io_attach(coap_context_t *ctx) {
   coap_tx_batch_init(&io->tx);
   ctx->io = io;
   ctx->io_free = io_free;
-  coap_transport_t t = {.send = io_send, .open_client_endpoint = io_open_client};
+  coap_transport_t t = {.send = io_send,
+                        .open_client_endpoint = io_open_client,
+                        .send_from = io_send_from};
   coap_context_set_transport(ctx, &t, io);
   return io;
 }
 
 int coap_io_attach_default(coap_context_t *ctx) {
   return io_attach(ctx) ? 0 : COAP_E_STATE;
+}
+
+/* A server socket bound to a wildcard address is told each datagram's
+ * destination: IPV6_PKTINFO on IPv6 (with the IPv4 address v4-mapped for
+ * IPv4 clients of a dual-stack socket), IP_PKTINFO on IPv4 — and on a
+ * dual-stack socket too, whose IPv4 datagrams then also carry the local
+ * address the kernel would answer from (ipi_spec_dst: for a datagram to a
+ * broadcast address, the interface's own, not the broadcast address).
+ * Returns 1 when the socket reports destinations. */
+static int want_pktinfo(int fd, int family) {
+  int on = 1;
+  if (family == AF_INET6) {
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof on) < 0) return 0;
+    setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on); /* older kernels: v6 only */
+    return 1;
+  }
+  return setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on) == 0;
 }
 
 static int set_socket_options(int fd, int family, int bind_any_v6, int client,
@@ -178,6 +214,7 @@ static io_socket_t *open_socket(io_state_t *io, coap_proto_t proto,
   if (fd < 0) return NULL;
   int any6 = family == AF_INET6 &&
              memcmp(&addr->addr.sin6.sin6_addr, &in6addr_any, sizeof(in6addr_any)) == 0;
+  int any4 = family == AF_INET && addr->addr.sin.sin_addr.s_addr == htonl(INADDR_ANY);
   coap_address_t local = *addr;
   local.size = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
   io_socket_t *s = calloc(1, sizeof(*s));
@@ -195,6 +232,9 @@ static io_socket_t *open_socket(io_state_t *io, coap_proto_t proto,
     return NULL;
   }
   s->fd = fd;
+  /* A client's socket (wildcard too) sends its requests with the source
+   * the kernel picks, and that is where the server answers: nothing to do. */
+  s->pktinfo = !client && (any4 || any6) && want_pktinfo(fd, family);
   s->ep = coap_context_add_endpoint(ctx, proto, &local);
   ev.data.ptr = s;
   if (!s->ep || epoll_ctl(io->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -244,32 +284,79 @@ static void drain_errors(io_state_t *io, io_socket_t *s) {
   }
 }
 
-/* The segment size of a GRO buffer, 0 when |h| holds one datagram. */
-static size_t gro_segment_size(struct msghdr *h) {
+/* What the control messages of a received datagram say: the segment size
+ * of a GRO buffer (0 when |h| holds one datagram) and, on a wildcard
+ * socket, the local address it was sent to (*has_local). */
+typedef struct rx_info {
+  size_t seg;
+  int has_local;
+  coap_address_t local;
+} rx_info_t;
+
+static void parse_control(struct msghdr *h, int pktinfo, rx_info_t *info) {
+  info->seg = 0;
+  info->has_local = 0;
+  int have_v4 = 0;
   for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
-    if (c->cmsg_level != IPPROTO_UDP || c->cmsg_type != UDP_GRO) continue;
-    int seg;
-    memcpy(&seg, CMSG_DATA(c), sizeof seg);
-    return seg > 0 ? (size_t)seg : 0;
+    if (c->cmsg_level == IPPROTO_UDP && c->cmsg_type == UDP_GRO) {
+      int seg;
+      memcpy(&seg, CMSG_DATA(c), sizeof seg);
+      info->seg = seg > 0 ? (size_t)seg : 0;
+    } else if (!pktinfo) {
+      continue;
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO && !have_v4) {
+      struct in6_pktinfo pi;
+      memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      /* Answers never leave from a multicast address: let the kernel pick. */
+      if (IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr)) continue;
+      memset(&info->local.addr.sin6, 0, sizeof info->local.addr.sin6);
+      info->local.addr.sin6.sin6_family = AF_INET6;
+      info->local.addr.sin6.sin6_addr = pi.ipi6_addr;
+      if (IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr))
+        info->local.addr.sin6.sin6_scope_id = (uint32_t)pi.ipi6_ifindex;
+      info->local.size = sizeof(struct sockaddr_in6);
+      info->has_local = 1;
+    } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      /* ipi_spec_dst: the local address to answer from (for a broadcast
+       * datagram the interface's address, not the header's). */
+      struct in_pktinfo pi;
+      memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      if (h->msg_namelen == sizeof(struct sockaddr_in)) { /* an IPv4 socket */
+        memset(&info->local.addr.sin, 0, sizeof info->local.addr.sin);
+        info->local.addr.sin.sin_family = AF_INET;
+        info->local.addr.sin.sin_addr = pi.ipi_spec_dst;
+        info->local.size = sizeof(struct sockaddr_in);
+      } else { /* v4-mapped, as the sender's address is on this socket */
+        memset(&info->local.addr.sin6, 0, sizeof info->local.addr.sin6);
+        info->local.addr.sin6.sin6_family = AF_INET6;
+        info->local.addr.sin6.sin6_addr.s6_addr[10] = 0xff;
+        info->local.addr.sin6.sin6_addr.s6_addr[11] = 0xff;
+        memcpy(&info->local.addr.sin6.sin6_addr.s6_addr[12], &pi.ipi_spec_dst, 4);
+        info->local.size = sizeof(struct sockaddr_in6);
+      }
+      info->has_local = have_v4 = 1;
+    }
   }
-  return 0;
 }
 
 /* Hand slot |i| to the context: one datagram, or each datagram of a GRO
- * buffer in order. Datagrams larger than any we accept are dropped. */
+ * buffer in order (one sender, one destination: one local address).
+ * Datagrams larger than any we accept are dropped. */
 static void deliver_slot(io_state_t *io, io_socket_t *s, int i, uint64_t now) {
   struct msghdr *h = &io->rx_msgs[i].msg_hdr;
   const uint8_t *data = io->rx_iov[i].iov_base;
   size_t len = io->rx_msgs[i].msg_len;
   if (h->msg_flags & MSG_TRUNC) return;
-  size_t seg = gro_segment_size(h);
-  if (!seg) seg = len;
+  rx_info_t info;
+  parse_control(h, s->pktinfo, &info);
+  size_t seg = info.seg ? info.seg : len;
   if (seg > RX_DATAGRAM_MAX) return;
   io->rx_addr[i].size = h->msg_namelen;
+  const coap_address_t *local = info.has_local ? &info.local : NULL;
   size_t off = 0;
   do { /* at least once: an empty datagram is input too (and counted) */
     size_t n = len - off < seg ? len - off : seg;
-    coap_context_input(io->ctx, s->ep, &io->rx_addr[i], data + off, n, now);
+    coap_context_input_to(io->ctx, s->ep, &io->rx_addr[i], local, data + off, n, now);
     off += n;
   } while (off < len);
 }

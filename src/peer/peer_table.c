@@ -107,6 +107,51 @@ void coap_peer_table_remove(coap_peer_table_t *t, coap_peer_t *p) {
   free(p);
 }
 
+void coap_peer_set_local(coap_peer_t *p, const coap_address_t *local) {
+  if (!local) return;
+  const void *ip;
+  size_t n;
+  uint32_t scope = 0;
+  if (local->addr.sa.sa_family == AF_INET) {
+    ip = &local->addr.sin.sin_addr;
+    n = 4;
+  } else if (local->addr.sa.sa_family == AF_INET6) {
+    ip = &local->addr.sin6.sin6_addr;
+    n = 16;
+    scope = local->addr.sin6.sin6_scope_id;
+  } else {
+    return;
+  }
+  /* Usually the same as last time: compare before writing. */
+  if (p->local_family == local->addr.sa.sa_family && p->local_scope == scope &&
+      memcmp(p->local_ip, ip, n) == 0)
+    return;
+  p->local_family = (uint8_t)local->addr.sa.sa_family;
+  p->local_scope = scope;
+  memcpy(p->local_ip, ip, n);
+}
+
+int coap_peer_get_local(const coap_peer_t *p, uint16_t port, coap_address_t *out) {
+  if (p->local_family == AF_INET) {
+    memset(&out->addr.sin, 0, sizeof out->addr.sin);
+    out->addr.sin.sin_family = AF_INET;
+    out->addr.sin.sin_port = htons(port);
+    memcpy(&out->addr.sin.sin_addr, p->local_ip, 4);
+    out->size = sizeof(struct sockaddr_in);
+    return 1;
+  }
+  if (p->local_family == AF_INET6) {
+    memset(&out->addr.sin6, 0, sizeof out->addr.sin6);
+    out->addr.sin6.sin6_family = AF_INET6;
+    out->addr.sin6.sin6_port = htons(port);
+    memcpy(&out->addr.sin6.sin6_addr, p->local_ip, 16);
+    out->addr.sin6.sin6_scope_id = p->local_scope;
+    out->size = sizeof(struct sockaddr_in6);
+    return 1;
+  }
+  return 0;
+}
+
 coap_peer_t *coap_peer_table_any(const coap_peer_table_t *t) {
   for (size_t i = 0; i < t->n_buckets; i++)
     if (t->buckets[i]) return t->buckets[i];

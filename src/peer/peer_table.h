@@ -24,7 +24,13 @@ typedef struct coap_peer {
   uint64_t first_tx;       /* first datagram sent to a peer not heard yet */
   unsigned rx;             /* datagrams received from it (saturating) */
   unsigned tx_unanswered;  /* coap:// sends since it last spoke */
-  int probed;              /* the other protocol was probed for */
+  /* The local address its datagrams arrive at, when the transport said
+   * (a wildcard-bound socket): replies leave from it. Kept compact (no
+   * coap_address_t): family 0 means none; the port is the endpoint's. */
+  uint32_t local_scope;    /* IPv6 scope (interface) id */
+  uint8_t local_ip[16];    /* 4 bytes for AF_INET */
+  uint8_t local_family;    /* 0, AF_INET or AF_INET6 */
+  uint8_t probed;          /* the other protocol was probed for */
   char name[56];           /* "[addr:port]" for log lines */
 } coap_peer_t;
 
@@ -50,6 +56,12 @@ coap_peer_t *coap_peer_table_add(coap_peer_table_t *t, coap_endpoint_t *ep,
                                  const coap_address_t *addr);
 /* Unlink and free |p| (the caller has cleared its state). */
 void coap_peer_table_remove(coap_peer_table_t *t, coap_peer_t *p);
+/* Remember |local| (an IPv4 or IPv6 address; the port is ignored) as the
+ * address |p|'s datagrams arrive at. NULL or another family: no change. */
+void coap_peer_set_local(coap_peer_t *p, const coap_address_t *local);
+/* The address remembered by coap_peer_set_local, with the port |port|, in
+ * |out|. Returns 1, or 0 when there is none (|out| untouched). */
+int coap_peer_get_local(const coap_peer_t *p, uint16_t port, coap_address_t *out);
 /* Any entry, or NULL when empty (for tear-down). */
 coap_peer_t *coap_peer_table_any(const coap_peer_table_t *t);
 

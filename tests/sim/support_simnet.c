@@ -49,14 +49,21 @@ void simnet_init(simnet_t *net) {
   use_virtual_clock_in_gnutls(net);
 }
 
+static int node_has_addr(const simnet_node_t *node, const coap_address_t *a) {
+  if (coap_address_equal(&node->addr, a)) return 1;
+  for (size_t j = 0; j < node->n_aliases; j++)
+    if (coap_address_equal(&node->aliases[j], a)) return 1;
+  return 0;
+}
+
 static simnet_node_t *node_by_addr(simnet_t *net, const coap_address_t *a) {
   for (size_t i = 0; i < net->n_nodes; i++)
-    if (coap_address_equal(&net->nodes[i].addr, a)) return &net->nodes[i];
+    if (node_has_addr(&net->nodes[i], a)) return &net->nodes[i];
   return NULL;
 }
 
-static void enqueue(simnet_t *net, simnet_node_t *to, const coap_address_t *from,
-                    const uint8_t *data, size_t len) {
+static void enqueue(simnet_t *net, simnet_node_t *to, const coap_address_t *dst,
+                    const coap_address_t *from, const uint8_t *data, size_t len) {
   if (net->queued == SIMNET_MAX_QUEUE || len > sizeof net->queue[0].data) {
     net->dropped++;
     return;
@@ -65,13 +72,14 @@ static void enqueue(simnet_t *net, simnet_node_t *to, const coap_address_t *from
   net->queue[i].at = net->now + net->latency_ms;
   net->queue[i].to = to;
   net->queue[i].from = *from;
+  net->queue[i].dst = *dst;
   net->queue[i].len = len;
   memcpy(net->queue[i].data, data, len);
 }
 
-static int sim_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
-                    const uint8_t *data, size_t len) {
-  simnet_node_t *from = user;
+/* One datagram from |from| (the node), leaving from its address |src|. */
+static int sim_transmit(simnet_node_t *from, const coap_address_t *src,
+                        const coap_address_t *to, const uint8_t *data, size_t len) {
   simnet_t *net = from->net;
   unsigned seq = net->seq++;
   int fate = net->filter ? net->filter(net->filter_user, from, to, data, len, seq) : 0;
@@ -80,9 +88,30 @@ static int sim_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
     net->dropped++;
     return 0;
   }
-  enqueue(net, dest, &from->addr, data, len);
-  if (fate == 2) enqueue(net, dest, &from->addr, data, len);
+  enqueue(net, dest, to, src, data, len);
+  if (fate == 2) enqueue(net, dest, to, src, data, len);
   return 0;
+}
+
+static int sim_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
+                    const uint8_t *data, size_t len) {
+  simnet_node_t *from = user;
+  from->sent_plain++;
+  return sim_transmit(from, &from->addr, to, data, len);
+}
+
+/* Like sendmsg with IP_PKTINFO: the source must be one of the node's own
+ * addresses (the port is the node's), or the "kernel" refuses. */
+static int sim_send_from(void *user, coap_endpoint_t *ep, const coap_address_t *local,
+                         const coap_address_t *to, const uint8_t *data, size_t len) {
+  simnet_node_t *from = user;
+  if (!node_has_addr(from, local)) {
+    from->net->dropped++;
+    return COAP_E_SYSTEM;
+  }
+  from->sent_from_local++;
+  from->last_local = *local;
+  return sim_transmit(from, local, to, data, len);
 }
 
 static int sim_open_client(void *user, coap_context_t *ctx, coap_proto_t proto,
@@ -95,7 +124,9 @@ static int sim_open_client(void *user, coap_context_t *ctx, coap_proto_t proto,
 
 static void attach(simnet_node_t *node, coap_proto_t proto) {
   node->ep = coap_context_add_endpoint(node->ctx, proto, &node->addr);
-  coap_transport_t t = {.send = sim_send, .open_client_endpoint = sim_open_client};
+  coap_transport_t t = {.send = sim_send,
+                        .open_client_endpoint = sim_open_client,
+                        .send_from = sim_send_from};
   coap_context_set_transport(node->ctx, &t, node);
 }
 
@@ -138,6 +169,14 @@ simnet_node_t *simnet_add_node(simnet_t *net, uint16_t port, coap_proto_t proto,
   return node;
 }
 
+int simnet_node_add_alias(simnet_node_t *node, const char *host) {
+  if (node->n_aliases == SIMNET_MAX_ALIASES) return -1;
+  coap_address_t *a = &node->aliases[node->n_aliases];
+  if (coap_address_from_string(a, host, coap_address_get_port(&node->addr)) < 0) return -1;
+  node->n_aliases++;
+  return 0;
+}
+
 /* The earliest event: a queued datagram or a node's timer. */
 static uint64_t next_event(simnet_t *net) {
   uint64_t next = UINT64_MAX;
@@ -158,7 +197,7 @@ static void step(simnet_t *net) {
       continue;
     }
     simnet_node_t *to = net->queue[i].to;
-    coap_address_t from = net->queue[i].from;
+    coap_address_t from = net->queue[i].from, dst = net->queue[i].dst;
     size_t len = net->queue[i].len;
     uint8_t data[1500];
     memcpy(data, net->queue[i].data, len);
@@ -166,7 +205,10 @@ static void step(simnet_t *net) {
             (net->queued - i - 1) * sizeof net->queue[0]);
     net->queued--;
     net->delivered++;
-    coap_context_input(to->ctx, to->ep, &from, data, len, net->now);
+    if (to->n_aliases) /* a wildcard socket: it knows where the datagram went */
+      coap_context_input_to(to->ctx, to->ep, &from, &dst, data, len, net->now);
+    else
+      coap_context_input(to->ctx, to->ep, &from, data, len, net->now);
   }
   for (size_t i = 0; i < net->n_nodes; i++)
     coap_context_handle_timeouts(net->nodes[i].ctx, net->now);

@@ -11,6 +11,7 @@
 
 #define SIMNET_MAX_NODES 8
 #define SIMNET_MAX_QUEUE 4096
+#define SIMNET_MAX_ALIASES 4
 
 typedef struct simnet simnet_t;
 
@@ -19,6 +20,15 @@ typedef struct simnet_node {
   coap_context_t *ctx;
   coap_endpoint_t *ep;   /* its one endpoint */
   coap_address_t addr;
+  /* Further addresses (simnet_node_add_alias): the node then acts as a
+   * socket bound to a wildcard address on a multi-homed host. */
+  coap_address_t aliases[SIMNET_MAX_ALIASES];
+  size_t n_aliases;
+  /* Datagrams it sent through the transport's send_from (from a local
+   * address the context chose; the last one in |last_local|) and through
+   * send (the "kernel" picks |addr| as the source). */
+  unsigned sent_from_local, sent_plain;
+  coap_address_t last_local;
 } simnet_node_t;
 
 /* Decide a datagram's fate: return 0 to deliver, 1 to drop, 2 to deliver
@@ -39,6 +49,7 @@ struct simnet {
     uint64_t at;
     simnet_node_t *to;
     coap_address_t from;
+    coap_address_t dst; /* the address it was sent to (|to|'s, or an alias) */
     size_t len;
     uint8_t data[1500];
   } queue[SIMNET_MAX_QUEUE];
@@ -52,6 +63,14 @@ void simnet_init(simnet_t *net);
  * |cfg| NULL: defaults with the virtual clock and a seeded rand. */
 simnet_node_t *simnet_add_node(simnet_t *net, uint16_t port, coap_proto_t proto,
                                coap_context_config_t *cfg);
+/* Give |node| another address, |host| (a numeric literal) with the node's
+ * port: datagrams to it reach the node. From then on the node is like a
+ * socket bound to a wildcard address: every datagram it receives is handed
+ * to coap_context_input_to with the address it was sent to, and a datagram
+ * it sends through send_from leaves from the local address given (which
+ * must be one of its own); through send it leaves from |addr|. Returns 0
+ * or -1. */
+int simnet_node_add_alias(simnet_node_t *node, const char *host);
 /* The node's process restarts: a fresh context (defaults) at the same
  * address, remembering nothing. Returns 0 or -1. */
 int simnet_node_restart(simnet_node_t *node);
