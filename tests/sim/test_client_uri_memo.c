@@ -36,8 +36,8 @@ static void on_reply(coap_context_t *ctx, const coap_reply_t *r, void *user) {
 static void whoami(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
                    coap_response_t *resp, void *user) {
   char text[64];
-  int n = snprintf(text, sizeof text, "%s:%s", (const char *)user, coap_resource_path(res));
-  coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, text, (size_t)n);
+  snprintf(text, sizeof text, "%s:%s", (const char *)user, coap_resource_path(res));
+  coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, text, strlen(text));
 }
 
 static void serve(simnet_node_t *node, const char *name, const char *path) {
