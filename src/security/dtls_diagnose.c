@@ -460,6 +460,20 @@ int coap_dtls_diagnose_failure(coap_dtls_session_t *s, int rc, uint64_t now) {
                          "client an identity it knows", s->psk_identity);
       }
       return fail_with_alert(s, g, GNUTLS_A_UNKNOWN_PSK_IDENTITY);
+    case GNUTLS_E_RECEIVED_DISALLOWED_NAME:
+      /* libcoap's clients send the URI's host even when it is an IPv6
+       * literal; GnuTLS refuses it and cannot be told otherwise. */
+      g = coap_dtls_diag_start(s, COAP_CAUSE_PROTOCOL, COAP_DETECTED_LOCAL);
+      if (g) {
+        g->step = COAP_STEP_HELLO;
+        coap_diag_explain(g, "the client sent a TLS server name (SNI) that is not a host "
+                             "name, such as an IPv6 address literal (RFC 6066 §3 allows "
+                             "only host names), and GnuTLS refuses it");
+        coap_diag_fix(g, "let the client reach this server by a host name (an /etc/hosts "
+                         "entry will do) or by an IPv4 address, or make it send no server "
+                         "name");
+      }
+      return fail_with_alert(s, g, GNUTLS_A_ILLEGAL_PARAMETER);
     case GNUTLS_E_TIMEDOUT:
       return coap_dtls_diagnose_stall(s, now);
     default:
