@@ -230,7 +230,8 @@ void coap_context_free(coap_context_t *ctx) {
   while (ctx->deferred) deferred_unlink(ctx, ctx->deferred);
   if (ctx->peers.buckets) {
     coap_peer_t *p;
-    while ((p = coap_peer_table_any(&ctx->peers))) peer_destroy(ctx, p);
+    size_t cursor = 0;
+    while ((p = coap_peer_table_any(&ctx->peers, &cursor))) peer_destroy(ctx, p);
   }
   coap_peer_table_free(&ctx->peers);
   if (ctx->io_free) ctx->io_free(ctx->io);

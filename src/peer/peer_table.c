@@ -152,8 +152,8 @@ int coap_peer_get_local(const coap_peer_t *p, uint16_t port, coap_address_t *out
   return 0;
 }
 
-coap_peer_t *coap_peer_table_any(const coap_peer_table_t *t) {
-  for (size_t i = 0; i < t->n_buckets; i++)
-    if (t->buckets[i]) return t->buckets[i];
+coap_peer_t *coap_peer_table_any(const coap_peer_table_t *t, size_t *cursor) {
+  for (; *cursor < t->n_buckets; ++*cursor)
+    if (t->buckets[*cursor]) return t->buckets[*cursor];
   return NULL;
 }

@@ -62,7 +62,10 @@ void coap_peer_set_local(coap_peer_t *p, const coap_address_t *local);
 /* The address remembered by coap_peer_set_local, with the port |port|, in
  * |out|. Returns 1, or 0 when there is none (|out| untouched). */
 int coap_peer_get_local(const coap_peer_t *p, uint16_t port, coap_address_t *out);
-/* Any entry, or NULL when empty (for tear-down). */
-coap_peer_t *coap_peer_table_any(const coap_peer_table_t *t);
+/* For tear-down: an entry in bucket *cursor or a later one (the cursor
+ * moves to it), or NULL when there is none. Start at 0 and remove each
+ * entry returned: the walk over all buckets is done once, not once per
+ * entry. */
+coap_peer_t *coap_peer_table_any(const coap_peer_table_t *t, size_t *cursor);
 
 #endif
