@@ -25,12 +25,37 @@ typedef struct coap_dtls_context coap_dtls_context_t;
 /* A configuration owned by |ctx| (freed with it; may be NULL, then the
  * caller frees it with coap_dtls_context_free). The guide's name. */
 coap_dtls_context_t *coap_dtls_new_context(coap_context_t *ctx);
+/* A configuration holding one reference, the caller's. */
 coap_dtls_context_t *coap_dtls_context_new(void);
+/* Drop one reference; the last one frees the configuration. */
 void coap_dtls_context_free(coap_dtls_context_t *d);
+/* Take one more reference to |d| (returned), to share it: one
+ * configuration — credentials parsed once, one GnuTLS priority cache —
+ * can serve any number of contexts, e.g. a client that opens many
+ * contexts, each handing its reference back when it is freed:
+ *
+ *   coap_dtls_context_t *d = coap_dtls_context_new();   // 1 reference
+ *   coap_dtls_set_psk(d, ...);
+ *   coap_context_set_dtls_context(ctx1, coap_dtls_context_ref(d));
+ *   coap_context_set_dtls_context(ctx2, d);            // hands ours over
+ *   coap_context_free(ctx1);                           // ctx2 goes on
+ *
+ * What a shared configuration holds is shared too: the client session
+ * cache (contexts resume each other's sessions to the same server name;
+ * coap_dtls_set_resumption(d, 0) to avoid it), the counters the contexts'
+ * stats read from it (dtls_compacted is the sum over its contexts), and
+ * the logger of whichever context took it last (a context that lets go
+ * leaves a copy of it: callback, user pointer and level). Nothing in it is
+ * locked: contexts that share a configuration must run on one thread
+ * (worker threads each take their own, with coap_dtls_share_keys). */
+coap_dtls_context_t *coap_dtls_context_ref(coap_dtls_context_t *d);
 
 /* Make |d| the context's security configuration: coaps:// requests use
  * it and coap_start() serves coaps:// on 5684 with it. The context takes
- * ownership. */
+ * over one reference (the caller's: call coap_dtls_context_ref first to
+ * keep using |d| or to give it to several contexts) and drops it when it
+ * is freed or given another configuration. Giving a context the
+ * configuration it already has changes nothing and takes no reference. */
 int coap_context_set_dtls_context(coap_context_t *ctx, coap_dtls_context_t *d);
 
 /* What the last failed setter found, e.g. "server-key.pem: the private key
@@ -90,6 +115,15 @@ int coap_dtls_set_verify_peer_name(coap_dtls_context_t *d, int on);
  * back after each full one, so a new process resumes too. Session data is
  * secret: the file is created mode 0600. */
 int coap_dtls_set_session_file(coap_dtls_context_t *d, const char *path);
+
+/* Client session resumption (default on). Off (|on| = 0): a client
+ * neither offers a kept session nor keeps one (nor reads or writes the
+ * session file), so every handshake is a full one — for a load generator
+ * measuring full handshakes through one shared configuration, or when
+ * handshakes must not be linkable to earlier ones. The ClientHello is
+ * unchanged (a server may still send a ticket; it is dropped). Servers
+ * are not affected: they still issue tickets to clients that ask. */
+int coap_dtls_set_resumption(coap_dtls_context_t *d, int on);
 
 /* Servers sharing a port (worker threads with SO_REUSEPORT, a cluster
  * behind one address): use |from|'s cookie and session-ticket keys, so

@@ -41,6 +41,7 @@ coap_dtls_context_t *coap_dtls_context_new(void) {
   if (global_init() < 0) return NULL;
   coap_dtls_context_t *d = calloc(1, sizeof(*d));
   if (!d) return NULL;
+  d->refs = 1;
   d->verify_name = 1;
   d->mtu = 1280;
   d->retransmit_ms = 1000;
@@ -75,6 +76,17 @@ void coap_dtls_context_set_logger(coap_dtls_context_t *d, const coap_logger_t *l
   d->log = log;
 }
 
+coap_dtls_context_t *coap_dtls_context_ref(coap_dtls_context_t *d) {
+  if (d) d->refs++;
+  return d;
+}
+
+int coap_dtls_set_resumption(coap_dtls_context_t *d, int on) {
+  if (!d) return COAP_E_INVALID_ARG;
+  d->no_resume = !on;
+  return 0;
+}
+
 static void psk_entry_clear(psk_entry_t *e) {
   free(e->identity);
   coap_memzero(e->key, e->key_len);
@@ -83,6 +95,18 @@ static void psk_entry_clear(psk_entry_t *e) {
 
 void coap_dtls_context_free(coap_dtls_context_t *d) {
   if (!d) return;
+  if (d->refs > 1) {
+    /* Another holder goes on. Every holder that is a context lets go
+     * while it is still alive, and a context only points d->log at its
+     * own logger while it holds a reference: so the logger is still
+     * valid here, and a copy of it outlives whichever context goes. */
+    d->refs--;
+    if (d->log && d->log != &d->log_copy) {
+      d->log_copy = *d->log;
+      d->log = &d->log_copy;
+    }
+    return;
+  }
   coap_dtls_cache_clear(d);
   coap_dtls_rpk_clear(d);
   for (size_t i = 0; i < d->n_psk; i++) psk_entry_clear(&d->psk[i]);

@@ -55,7 +55,14 @@ struct coap_dtls_context {
   int prestate_valid;             /* it came with a valid cookie */
   coap_dtls_cookie_policy_t cookie_policy;
   unsigned cookie_load;           /* under-load policy: handshakes in progress */
+  /* The logger of the context that took this configuration last, or
+   * &log_copy: when a context lets go of a configuration others still
+   * hold, its logger is copied (by value) so that nothing here points
+   * into a freed context. */
   const coap_logger_t *log;
+  coap_logger_t log_copy;
+  unsigned refs;                  /* coap_dtls_context_ref; freed at 0 */
+  int no_resume;                  /* clients neither resume nor keep sessions */
   int keep_gnutls;                /* compact sessions turned off */
   uint64_t compacted;             /* sessions moved to exported keys */
   char error[512];

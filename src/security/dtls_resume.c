@@ -96,6 +96,7 @@ static void save_file(coap_dtls_context_t *d, const char *name, const gnutls_dat
 }
 
 const gnutls_datum_t *coap_dtls_cache_find(coap_dtls_context_t *d, const char *name) {
+  if (d->no_resume) return NULL;
   if (d->session_file && !d->session_file_loaded) load_file(d);
   for (size_t i = 0; i < SESSION_CACHE_SIZE; i++)
     if (d->cache[i].server_name && strcmp(d->cache[i].server_name, name) == 0)
@@ -105,7 +106,7 @@ const gnutls_datum_t *coap_dtls_cache_find(coap_dtls_context_t *d, const char *n
 
 void coap_dtls_cache_store(coap_dtls_context_t *d, const char *name,
                            const gnutls_datum_t *data) {
-  if (!data->size || data->size >= SESSION_DATA_MAX) return;
+  if (d->no_resume || !data->size || data->size >= SESSION_DATA_MAX) return;
   put(d, name, data->data, data->size);
   if (d->session_file) save_file(d, name, data);
 }
