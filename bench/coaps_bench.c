@@ -44,10 +44,16 @@
 #define MAX_WINDOW 64
 #define RX_BATCH 16
 #define DGRAM_MAX 2048
+/* A receive slot with UDP_GRO: one buffer may hold a whole GSO message
+ * (up to 64 segments, at most a UDP payload's 65507 bytes). */
+#define GRO_SLOT 65536
 #define TXQ_MAX 64
 #define EVENTS_MAX 256
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
 #endif
 
 /* ---- options ---- */
@@ -61,6 +67,7 @@ typedef struct bench_opts {
   const char *psk_identity, *psk, *psk_hex;
   const char *cacert, *cert, *key, *rpk, *trust_rpk;
   int json, verbose;
+  int no_gro;
 } bench_opts_t;
 
 /* ---- latency histogram: 64 linear sub-buckets per power of two, so any
@@ -162,6 +169,7 @@ struct bench {
    * right after, so one clock reading serves them all. */
   uint64_t batch_us;
   coap_address_t dest;
+  coap_dtls_context_t *dtls; /* coaps://: shared by every session */
   int epfd;
   volatile sig_atomic_t *stop;
   int stopping;            /* freeing: cancelled replies are not errors */
@@ -176,9 +184,17 @@ struct bench {
   counters_t c;
   histogram_t lat;
   tx_queue_t txq;
-  uint8_t rx_buf[RX_BATCH][DGRAM_MAX];
+  /* UDP_GRO on the sockets (not --no-gro, and the kernel took it): a
+   * server's GSO message arrives as one buffer, split here. */
+  int gro;
+  size_t rx_slot;          /* bytes per receive buffer */
+  uint8_t *rx_buf;         /* RX_BATCH slots */
   struct mmsghdr rx_msgs[RX_BATCH];
   struct iovec rx_iov[RX_BATCH];
+  union {
+    char space[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } rx_control[RX_BATCH];
 };
 
 static volatile sig_atomic_t g_stop;
@@ -368,6 +384,11 @@ static int tr_open(void *user, coap_context_t *ctx, coap_proto_t proto,
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
   coap_address_t local;
   local.size = sizeof local.addr.st;
+  /* GRO: the answers a server sends to this socket as one GSO message
+   * stay one buffer up to our recvmmsg, instead of being cut apart by the
+   * kernel on the server's CPU (see bench/README.md). */
+  int on = 1;
+  if (s->b->gro && setsockopt(fd, IPPROTO_UDP, UDP_GRO, &on, sizeof on) < 0) s->b->gro = 0;
   if (connect(fd, &dest->addr.sa, dest->size) < 0 ||
       getsockname(fd, &local.addr.sa, &local.size) < 0 ||
       epoll_ctl(s->b->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -397,8 +418,11 @@ static int cached_resolve(void *user, const char *host, uint16_t port, coap_addr
 
 /* ---- credentials ---- */
 
-/* A fresh DTLS configuration per context: coap_context_set_dtls_context
- * takes ownership, so one cannot be shared. */
+/* The DTLS configuration, made once (credentials read and checked once,
+ * one GnuTLS priority cache) and shared by every session's context, each
+ * holding a reference. Resumption is off: a session shares the
+ * configuration with the earlier ones, not their session cache, so every
+ * handshake is a full one. */
 static int make_dtls(const bench_opts_t *o, coap_dtls_context_t **out, char *err, size_t cap) {
   coap_dtls_context_t *d = coap_dtls_context_new();
   if (!d) {
@@ -415,6 +439,10 @@ static int make_dtls(const bench_opts_t *o, coap_dtls_context_t **out, char *err
   if (rc == 0 && o->rpk) rc = coap_dtls_set_rpk(d, o->rpk);
   if (rc == 0 && o->trust_rpk) rc = coap_dtls_add_trusted_rpk(d, o->trust_rpk);
   if (rc == 0 && o->cacert) rc = coap_dtls_set_ca(d, o->cacert);
+  if (rc == 0) rc = coap_dtls_set_resumption(d, 0);
+  /* A fresh session is freed right after its one GET: moving it to
+   * exported keys first would be work for nothing. */
+  if (rc == 0 && o->handshakes > 0) rc = coap_dtls_set_compact_sessions(d, 0);
   if (rc < 0) {
     snprintf(err, cap, "%s", coap_dtls_context_last_error(d));
     coap_dtls_context_free(d);
@@ -532,20 +560,12 @@ static session_t *session_new(bench_t *b) {
   /* The window is the session's concurrency: NSTART must allow it. */
   cfg.tx.nstart = (uint8_t)b->o.window;
   s->ctx = coap_context_new(&cfg);
-  char err[256];
-  coap_dtls_context_t *d = NULL;
   if (!s->ctx || heap_push(b, s) < 0) {
     coap_context_free(s->ctx);
     free(s);
     return NULL;
   }
-  if (strncmp(b->o.uri, "coaps:", 6) == 0) {
-    if (make_dtls(&b->o, &d, err, sizeof err) < 0) {
-      session_free(b, s);
-      return NULL;
-    }
-    coap_context_set_dtls_context(s->ctx, d);
-  }
+  if (b->dtls) coap_context_set_dtls_context(s->ctx, coap_dtls_context_ref(b->dtls));
   coap_transport_t t = {.send = tr_send, .open_client_endpoint = tr_open};
   coap_context_set_transport(s->ctx, &t, s);
   return s;
@@ -621,12 +641,27 @@ static void on_reply(coap_context_t *ctx, const coap_reply_t *r, void *user) {
 
 /* ---- the loop ---- */
 
+/* The segment size of a GRO buffer (every datagram in it that long but
+ * the last, which may be shorter), or 0 when it holds one datagram. */
+static size_t gro_segment(struct msghdr *h) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level != IPPROTO_UDP || c->cmsg_type != UDP_GRO) continue;
+    int seg;
+    memcpy(&seg, CMSG_DATA(c), sizeof seg);
+    return seg > 0 ? (size_t)seg : 0;
+  }
+  return 0;
+}
+
 static void receive_batch(bench_t *b, session_t *s) {
   for (;;) {
     for (int i = 0; i < RX_BATCH; i++) {
-      memset(&b->rx_msgs[i].msg_hdr, 0, sizeof b->rx_msgs[i].msg_hdr);
-      b->rx_msgs[i].msg_hdr.msg_iov = &b->rx_iov[i];
-      b->rx_msgs[i].msg_hdr.msg_iovlen = 1;
+      struct msghdr *h = &b->rx_msgs[i].msg_hdr;
+      memset(h, 0, sizeof *h);
+      h->msg_iov = &b->rx_iov[i];
+      h->msg_iovlen = 1;
+      h->msg_control = b->rx_control[i].space;
+      h->msg_controllen = sizeof b->rx_control[i].space;
     }
     int n = recvmmsg(s->fd, b->rx_msgs, RX_BATCH, MSG_DONTWAIT, NULL);
     if (n < 0) {
@@ -638,8 +673,16 @@ static void receive_batch(bench_t *b, session_t *s) {
     b->batch_us = now_us();
     uint64_t now = b->batch_us / 1000; /* the clock coap_clock_now_ms reads */
     for (int i = 0; i < n; i++) {
-      if (b->rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue;
-      coap_context_input(s->ctx, s->ep, &b->dest, b->rx_buf[i], b->rx_msgs[i].msg_len, now);
+      struct msghdr *h = &b->rx_msgs[i].msg_hdr;
+      if (h->msg_flags & MSG_TRUNC) continue;
+      const uint8_t *p = b->rx_iov[i].iov_base;
+      size_t len = b->rx_msgs[i].msg_len;
+      size_t seg = gro_segment(h);
+      if (!seg || seg > len) seg = len;
+      /* One datagram, or the datagrams of a GRO buffer one by one. */
+      for (size_t off = 0; off < len; off += seg)
+        coap_context_input(s->ctx, s->ep, &b->dest, p + off, len - off < seg ? len - off : seg,
+                           now);
     }
     if (n < RX_BATCH) return;
   }
@@ -769,11 +812,12 @@ static void report(const bench_t *b, FILE *out) {
             "\"latency_us\":{\"p50\":%" PRIu64 ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64
             ",\"max\":%" PRIu64 "},\"retransmissions\":%" PRIu64 ",\"errors\":%" PRIu64 ","
             "\"timeouts\":%" PRIu64 ",\"handshake_failures\":%" PRIu64 ",\"non_2xx\":%" PRIu64
-            ",\"other_errors\":%" PRIu64 ",\"tx_dropped\":%" PRIu64 ",\"generator_cpu_s\":%.3f}\n",
+            ",\"other_errors\":%" PRIu64 ",\"tx_dropped\":%" PRIu64 ",\"generator_cpu_s\":%.3f,"
+            "\"gro\":%d}\n",
             mode_name(&b->o), b->o.uri, b->o.sessions, b->o.window, b->o.parallel, t, c->completed,
             rps, c->handshakes, hps, p50, p90, p99, b->lat.max, c->retransmissions,
             errors_total(c), c->timeouts, c->handshake_failures, c->non_2xx, c->other_errors,
-            c->tx_dropped, cpu);
+            c->tx_dropped, cpu, b->gro);
   } else {
     fprintf(out, "%s %s: %.3f s\n", mode_name(&b->o), b->o.uri, t);
     fprintf(out, "  requests      %" PRIu64 " (%.1f/s)\n", c->completed, rps);
@@ -813,12 +857,15 @@ static void usage(FILE *out) {
           "  --cacert FILE       CA that verifies the server\n"
           "  --cert FILE --key FILE   client certificate\n"
           "  --rpk KEYFILE       own raw public key;  --trust-rpk PUBFILE  server's key\n"
+          "  --no-gro            no UDP_GRO on the sockets: the kernel cuts a server's\n"
+          "                      GSO answers apart before they are queued\n"
           "  --json              one JSON object on standard output\n"
           "  -v, --verbose       log failures\n");
 }
 
 enum { O_SESSIONS = 256, O_WINDOW, O_DURATION, O_REQUESTS, O_HANDSHAKES, O_PARALLEL, O_HOLD,
-       O_PSK_ID, O_PSK, O_PSK_HEX, O_CACERT, O_CERT, O_KEY, O_RPK, O_TRUST_RPK, O_JSON };
+       O_PSK_ID, O_PSK, O_PSK_HEX, O_CACERT, O_CERT, O_KEY, O_RPK, O_TRUST_RPK, O_JSON,
+       O_NO_GRO };
 
 static int parse_number(const char *flag, const char *text, double min, double max, double *out) {
   char *end;
@@ -852,6 +899,7 @@ static int take_option(bench_opts_t *o, int c, const char *arg) {
     case O_RPK: o->rpk = arg; break;
     case O_TRUST_RPK: o->trust_rpk = arg; break;
     case O_JSON: o->json = 1; break;
+    case O_NO_GRO: o->no_gro = 1; break;
     case 'v': o->verbose++; break;
     default: return -1;
   }
@@ -877,6 +925,7 @@ static int parse_args(bench_opts_t *o, int argc, char **argv) {
       {"rpk", required_argument, NULL, O_RPK},
       {"trust-rpk", required_argument, NULL, O_TRUST_RPK},
       {"json", no_argument, NULL, O_JSON},
+      {"no-gro", no_argument, NULL, O_NO_GRO},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
@@ -929,18 +978,16 @@ static int resolve_uri(bench_t *b) {
   return 0;
 }
 
-/* Check the credentials once, so a bad file is reported at start-up. */
-static int check_credentials(const bench_t *b) {
+/* Read and check the credentials once (a bad file is reported at
+ * start-up); every session shares the configuration. */
+static int load_credentials(bench_t *b) {
   if (strncmp(b->o.uri, "coaps:", 6) != 0) return 0;
   char err[256];
-  coap_dtls_context_t *d = NULL;
-  if (make_dtls(&b->o, &d, err, sizeof err) < 0) {
+  if (make_dtls(&b->o, &b->dtls, err, sizeof err) < 0) {
     fprintf(stderr, "coaps-bench: %s\n", err);
     return -1;
   }
-  int ok = coap_dtls_can_connect(d);
-  coap_dtls_context_free(d);
-  if (!ok) {
+  if (!coap_dtls_can_connect(b->dtls)) {
     fprintf(stderr, "coaps-bench: coaps:// needs credentials: --psk-identity ID --psk KEY, "
                     "--cacert FILE or --trust-rpk FILE\n");
     return -1;
@@ -990,6 +1037,13 @@ static void free_all(bench_t *b) {
   free(b->heap);
 }
 
+static void bench_free(bench_t *b) {
+  coap_dtls_context_free(b->dtls); /* the last reference */
+  if (b->epfd >= 0) close(b->epfd);
+  free(b->rx_buf);
+  free(b);
+}
+
 static bench_t *bench_new(const bench_opts_t *o) {
   bench_t *b = calloc(1, sizeof *b);
   if (!b) return NULL;
@@ -997,12 +1051,18 @@ static bench_t *bench_new(const bench_opts_t *o) {
   b->stop = &g_stop;
   if (getrandom(&b->rand_state, sizeof b->rand_state, 0) != sizeof b->rand_state)
     b->rand_state = now_us(); /* distinct is all the generator needs */
-  for (int i = 0; i < RX_BATCH; i++) b->rx_iov[i] = (struct iovec){b->rx_buf[i], DGRAM_MAX};
+  b->gro = !o->no_gro;
+  /* Address space only: the pages of a slot are touched as far as the
+   * kernel writes into them. */
+  b->rx_slot = b->gro ? GRO_SLOT : DGRAM_MAX;
+  b->rx_buf = malloc(RX_BATCH * b->rx_slot);
   b->epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (b->epfd < 0) {
-    free(b);
+  if (!b->rx_buf || b->epfd < 0) {
+    bench_free(b);
     return NULL;
   }
+  for (int i = 0; i < RX_BATCH; i++)
+    b->rx_iov[i] = (struct iovec){b->rx_buf + (size_t)i * b->rx_slot, b->rx_slot};
   return b;
 }
 
@@ -1015,9 +1075,8 @@ int main(int argc, char **argv) {
   }
   bench_t *b = bench_new(&o);
   if (!b) return 1;
-  if (resolve_uri(b) < 0 || check_credentials(b) < 0) {
-    close(b->epfd);
-    free(b);
+  if (resolve_uri(b) < 0 || load_credentials(b) < 0) {
+    bench_free(b);
     return 64;
   }
   install_signals();
@@ -1033,7 +1092,6 @@ int main(int argc, char **argv) {
   if (o.hold_s < 0) report(b, stdout);
   int failed = errors_total(&b->c) > 0 || (o.hold_s < 0 && b->c.completed == 0 &&
                                           b->c.handshakes == 0);
-  close(b->epfd);
-  free(b);
+  bench_free(b);
   return failed ? 1 : 0;
 }

@@ -2,7 +2,8 @@
 # Side-by-side benchmark: our server ('coaps serve') against libcoap's
 # coap-server-notls, -gnutls and -openssl, each started fresh and pinned to
 # CPU 0, driven by coaps-bench pinned to CPU 1. Prints one table with the
-# ratio ours/libcoap per figure (see bench/README.md for what each means).
+# ratio ours/libcoap per figure (see bench/README.md for what each means),
+# then each server's CPU per handshake against GnuTLS's in-process limit.
 #
 # usage: bench/compare.sh [--quick] [--sessions-idle N] [--duration S]
 #                         [--build-dir DIR]
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
     --sessions-idle) IDLE=${2:?--sessions-idle wants a number}; shift ;;
     --duration) DURATION=${2:?--duration wants seconds}; shift ;;
     --build-dir) BUILD=${2:?--build-dir wants a directory}; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option '$1'" >&2; exit 64 ;;
   esac
   shift
@@ -29,10 +30,10 @@ done
 
 if [ "$QUICK" = 1 ]; then
   : "${DURATION:=0.5}" "${IDLE:=200}"
-  HANDSHAKES=200 CERT_HANDSHAKES=40 IDLE_SMALL=10
+  HANDSHAKES=200 CERT_HANDSHAKES=40 IDLE_SMALL=10 INPROCESS=50
 else
   : "${DURATION:=10}" "${IDLE:=10000}"
-  HANDSHAKES=5000 CERT_HANDSHAKES=1000 IDLE_SMALL=100
+  HANDSHAKES=5000 CERT_HANDSHAKES=1000 IDLE_SMALL=100 INPROCESS=1000
 fi
 
 fail() { echo "compare.sh: FAIL: $*" >&2; exit 1; }
@@ -44,9 +45,11 @@ note() { echo "compare.sh: $*" >&2; }
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null || fail "cmake configure"
 fi
-cmake --build "$BUILD" -j"$(nproc)" --target coaps coaps-bench >/dev/null || fail "build"
+cmake --build "$BUILD" -j"$(nproc)" --target coaps coaps-bench handshake-cost >/dev/null ||
+  fail "build"
 COAPS=$BUILD/coaps
 BENCH=$BUILD/coaps-bench
+HANDSHAKE_COST=$BUILD/handshake-cost
 
 if ! command -v coap-server-gnutls >/dev/null || ! command -v coap-server-openssl >/dev/null ||
    ! command -v coap-server-notls >/dev/null; then
@@ -138,33 +141,46 @@ stop_server() {
 }
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-# utime + stime of a process in clock ticks.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# CPU time (user + system) of a process, all its threads, in ns: the
+# scheduler's run time from /proc/PID/task/*/schedstat, which is what
+# utime + stime of /proc/PID/stat add up to, without their 10 ms ticks
+# (a few hundred handshakes are a few ticks). Falls back to the ticks.
+cpu_ns() {
+  local ns
+  ns=$(cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }')
+  if [ "${ns:-0}" -gt 0 ]; then echo "$ns"; else
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f", ($14 + $15) * 1e9 / hz }' "/proc/$1/stat"
+  fi
+}
 field() { grep -oE "\"$1\":[0-9.]+" <<<"$2" | head -1 | cut -d: -f2; }
 
 # bench NAME FIGURE ARGS...: run coaps-bench against the running server and
 # echo FIGURE from its JSON. Logs the server's CPU use next to the
-# generator's, so a figure bounded by the generator can be told apart.
+# generator's, so a figure bounded by the generator can be told apart, and
+# leaves the server's CPU µs per operation (request in steady mode,
+# handshake in handshakes mode) in $work/cpu_per_op.
 bench() {
   local name=$1 figure=$2; shift 2
-  local t0 c0 out t1 c1
-  t0=$(date +%s.%N) c0=$(cpu_ticks "$SERVER_PID")
+  local t0 c0 out t1 c1 ops
+  t0=$(date +%s.%N) c0=$(cpu_ns "$SERVER_PID")
   out=$("${PIN_LOAD[@]}" "$BENCH" --json "$@" 2>"$work/bench.err") || true
-  t1=$(date +%s.%N) c1=$(cpu_ticks "$SERVER_PID")
+  t1=$(date +%s.%N) c1=$(cpu_ns "$SERVER_PID")
   local value errors
   value=$(field "$figure" "$out")
   [ -n "$value" ] || { cat "$work/bench.err" >&2; fail "$name: coaps-bench gave no result"; }
   errors=$(field errors "$out")
+  if [ "$figure" = handshakes_per_s ]; then ops=$(field handshakes "$out"); else
+    ops=$(field requests "$out"); fi
   awk -v n="$name" -v v="$value" -v f="$figure" -v e="$errors" -v c="$(field generator_cpu_s "$out")" \
-    -v sc=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v t0="$t0" -v t1="$t1" \
-    'BEGIN { wall = t1 - t0;
-             printf "  %-40s %12.1f %s  errors %s  server CPU %.0f%%  generator CPU %.0f%%\n",
-                    n, v, f, e, 100 * sc / hz / wall, 100 * c / wall }' >&2
+    -v sc=$((c1 - c0)) -v t0="$t0" -v t1="$t1" -v ops="$ops" \
+    'BEGIN { wall = t1 - t0; per = ops > 0 ? 1e6 / ops : 0;
+             printf "  %-40s %12.1f %s  errors %s  CPU %%, µs/op: server %.0f%% %.2f, generator %.0f%% %.2f\n",
+                    n, v, f, e, 100 * sc / 1e9 / wall, sc / 1e9 * per, 100 * c / wall, c * per }' >&2
   [ "$errors" = 0 ] || note "$name: $errors errors (figure kept, see above)"
-  # The server's CPU time per measured request, for the steady runs: unlike
-  # a rate it does not depend on how busy the generator or the machine was.
-  awk -v sc=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v n="$(field requests "$out")" \
-    'BEGIN { if (n > 0) printf "%.2f", 1e6 * sc / hz / n; else print "-" }' >"$work/cpu_per_request"
+  # The server's CPU time per measured request or handshake: unlike a rate
+  # it does not depend on how busy the generator or the machine was.
+  awk -v sc=$((c1 - c0)) -v n="$ops" \
+    'BEGIN { if (n > 0) printf "%.2f", sc / 1e3 / n; else print "-" }' >"$work/cpu_per_op"
   echo "$value"
 }
 
@@ -196,6 +212,9 @@ stop_hold() {
 
 declare -A R
 
+# per_second US: the rate one core would reach at US µs of CPU each.
+per_second() { awk -v us="$1" 'BEGIN { if (us > 0) printf "%.0f", 1e6 / us; else print "-" }'; }
+
 plain_uri() { echo "coap://127.0.0.1:$PLAIN_PORT/time"; }
 dtls_uri() { echo "coaps://127.0.0.1:$DTLS_PORT/time"; }
 
@@ -204,7 +223,7 @@ measure_plain() {
   start_server "$kind"
   R[plain,$kind]=$(bench "$kind plain GET 50x4" requests_per_s "$(plain_uri)" \
     --sessions 50 --window 4 --duration "$DURATION")
-  R[plaincpu,$kind]=$(cat "$work/cpu_per_request")
+  R[plaincpu,$kind]=$(cat "$work/cpu_per_op")
   stop_server
 }
 
@@ -214,15 +233,19 @@ measure_dtls() {
   start_server "$kind"
   R[psk,$kind]=$(bench "$kind DTLS-PSK GET 50x4" requests_per_s "$(dtls_uri)" "${PSK_ARGS[@]}" \
     --sessions 50 --window 4 --duration "$DURATION")
-  R[pskcpu,$kind]=$(cat "$work/cpu_per_request")
+  R[pskcpu,$kind]=$(cat "$work/cpu_per_op")
   stop_server
   start_server "$kind"
   R[pskhs,$kind]=$(bench "$kind PSK handshakes (16 in flight)" handshakes_per_s "$(dtls_uri)" \
     "${PSK_ARGS[@]}" --handshakes "$HANDSHAKES" --parallel 16)
+  R[pskhscpu,$kind]=$(cat "$work/cpu_per_op")
+  R[pskhsbound,$kind]=$(per_second "${R[pskhscpu,$kind]}")
   stop_server
   start_server "$kind"
   R[cerths,$kind]=$(bench "$kind ECDHE-ECDSA handshakes (16)" handshakes_per_s "$(dtls_uri)" \
     "${CERT_ARGS[@]}" --handshakes "$CERT_HANDSHAKES" --parallel 16)
+  R[certhscpu,$kind]=$(cat "$work/cpu_per_op")
+  R[certhsbound,$kind]=$(per_second "${R[certhscpu,$kind]}")
   stop_server
 
   start_server "$kind"
@@ -249,6 +272,15 @@ measure_dtls() {
 
 echo "coaps-bench: ${DURATION}s runs, $HANDSHAKES PSK / $CERT_HANDSHAKES certificate handshakes," \
      "$IDLE idle sessions$([ "$QUICK" = 1 ] && echo ' (--quick)')" >&2
+
+# The crypto ceiling: GnuTLS alone, client and server in one process, no
+# sockets (bench/handshake_cost.c), pinned like the servers.
+hc=$("${PIN_SERVER[@]}" "$HANDSHAKE_COST" --count "$INPROCESS" --json) || fail "handshake-cost"
+LIMIT_PSK_US=$(grep -oE '"psk":\{"server_us":[0-9.]+' <<<"$hc" | grep -oE '[0-9.]+$')
+LIMIT_ECDHE_US=$(grep -oE '"ecdhe_ecdsa":\{"server_us":[0-9.]+' <<<"$hc" | grep -oE '[0-9.]+$')
+[ -n "$LIMIT_PSK_US" ] && [ -n "$LIMIT_ECDHE_US" ] || fail "handshake-cost gave no result: $hc"
+echo "  GnuTLS alone, server CPU per handshake: PSK $LIMIT_PSK_US µs," \
+     "ECDHE-ECDSA $LIMIT_ECDHE_US µs" >&2
 for kind in ours notls gnutls openssl; do measure_plain "$kind"; done
 for kind in ours gnutls openssl; do measure_dtls "$kind"; done
 
@@ -272,9 +304,24 @@ row "DTLS-PSK GET req/s, 50x4" psk
 row "server CPU µs per plain GET" plaincpu
 row "server CPU µs per DTLS-PSK GET" pskcpu
 row "PSK handshakes/s, 16 in flight" pskhs
+row "server CPU µs per PSK handshake" pskhscpu
+row "server-bound PSK handshakes/s (1 / CPU)" pskhsbound
 row "ECDHE-ECDSA handshakes/s, 16 in flight" cerths
+row "server CPU µs per ECDHE-ECDSA handshake" certhscpu
+row "server-bound ECDHE-ECDSA handshakes/s" certhsbound
 row "server bytes per DTLS session ($IDLE held)" mem
 row "DTLS GET req/s, $IDLE_SMALL idle sessions" idle_small
 row "DTLS GET req/s, $IDLE idle sessions" idle_big
 echo "(libcoap 4.3.1 servers; ratio = ours / libcoap: higher is better for"
-echo " rates, lower for bytes and CPU per request)"
+echo " rates, lower for bytes and CPU per request or handshake)"
+# How close each server's own cost comes to the crypto: the in-process
+# GnuTLS limit over the server's CPU per handshake on the sockets.
+of_limit() { awk -v l="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f %%", 100 * l / s; else print "-" }'; }
+echo
+printf "%-42s %10s %10s %10s %10s\n" "GnuTLS alone, in process (1 core)" limit ours gnutls openssl
+for hs in psk:pskhscpu:"$LIMIT_PSK_US" ecdhe:certhscpu:"$LIMIT_ECDHE_US"; do
+  IFS=: read -r label key us <<<"$hs"
+  printf "%-42s %10s %10s %10s %10s\n" "$([ "$label" = psk ] && echo PSK || echo ECDHE-ECDSA) handshakes/s, % of it" \
+    "$(per_second "$us")" "$(of_limit "$us" "${R[$key,ours]}")" \
+    "$(of_limit "$us" "${R[$key,gnutls]}")" "$(of_limit "$us" "${R[$key,openssl]}")"
+done

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Smoke test of the load generator (CTest bench_smoke): about a second each
-# of plain GET, DTLS-PSK GET and fresh PSK handshakes against 'coaps serve',
-# then plain and DTLS-PSK GET against 'coaps serve --workers 2'; each run
-# must complete requests and report no errors.
+# of plain GET, DTLS-PSK GET (with and without UDP_GRO) and fresh PSK
+# handshakes against 'coaps serve', then plain and DTLS-PSK GET against
+# 'coaps serve --workers 2'; each run must complete requests and report no
+# errors.
 # usage: bench/smoke.sh BUILD_DIR
 set -euo pipefail
 BUILD=${1:?usage: smoke.sh BUILD_DIR}
@@ -59,6 +60,8 @@ start_server
 run "plain GET" requests_per_s "coap://127.0.0.1:$port/time" --sessions 8 --window 4 --duration 1
 run "DTLS-PSK GET" requests_per_s "coaps://127.0.0.1:$dport/time" --sessions 8 --window 4 \
   --duration 1 "${psk[@]}"
+run "DTLS-PSK GET, --no-gro" requests_per_s "coaps://127.0.0.1:$dport/time" --sessions 8 \
+  --window 4 --duration 0.5 --no-gro "${psk[@]}"
 run "PSK handshakes" handshakes_per_s "coaps://127.0.0.1:$dport/time" --handshakes 100 \
   --parallel 8 "${psk[@]}"
 run "hold" handshakes_per_s "coaps://127.0.0.1:$dport/time" --sessions 20 --hold 0.2 "${psk[@]}"
