@@ -120,9 +120,9 @@ int coap_dtls_set_session_file(coap_dtls_context_t *d, const char *path);
  * neither offers a kept session nor keeps one (nor reads or writes the
  * session file), so every handshake is a full one — for a load generator
  * measuring full handshakes through one shared configuration, or when
- * handshakes must not be linkable to earlier ones. The ClientHello is
- * unchanged (a server may still send a ticket; it is dropped). Servers
- * are not affected: they still issue tickets to clients that ask. */
+ * handshakes must not be linkable to earlier ones. The client asks for
+ * no session ticket either (so the server makes none). Servers are not
+ * affected: they still issue tickets to clients that ask. */
 int coap_dtls_set_resumption(coap_dtls_context_t *d, int on);
 
 /* Servers sharing a port (worker threads with SO_REUSEPORT, a cluster

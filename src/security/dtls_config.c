@@ -109,6 +109,7 @@ void coap_dtls_context_free(coap_dtls_context_t *d) {
   }
   coap_dtls_cache_clear(d);
   coap_dtls_rpk_clear(d);
+  free(d->flight);
   for (size_t i = 0; i < d->n_psk; i++) psk_entry_clear(&d->psk[i]);
   free(d->psk);
   free(d->psk_hint);

@@ -64,6 +64,12 @@ struct coap_dtls_context {
   unsigned refs;                  /* coap_dtls_context_ref; freed at 0 */
   int no_resume;                  /* clients neither resume nor keep sessions */
   int keep_gnutls;                /* compact sessions turned off */
+  /* The records of the flight being sent, gathered into datagrams of up
+   * to mtu bytes (one buffer for all sessions: a configuration is used
+   * on one thread, and one session is driven at a time). */
+  uint8_t *flight;
+  size_t flight_len, flight_cap;
+  struct coap_dtls_session *flight_owner; /* NULL: not gathering */
   uint64_t compacted;             /* sessions moved to exported keys */
   char error[512];
 };
