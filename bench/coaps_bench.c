@@ -18,6 +18,14 @@
  *   hold        --hold S: establish --sessions N (P at once), print the
  *               report, then keep them idle S seconds (0: until SIGINT or
  *               SIGTERM) — idle load for memory and scaling figures.
+ *
+ * --source-addresses K (steady and hold modes, a server on 127.0.0.0/8):
+ * the sessions share K sockets bound to 0.0.0.0 instead of one socket
+ * each, and differ by source address: session i sends from
+ * 127.(1 + i / 65536).(i / 256 % 256).(i % 256) on socket i % K
+ * (IP_PKTINFO on sendmmsg), and the address a reply was sent to (the
+ * IP_PKTINFO of recvmmsg) gives i back — an index, no search. So the
+ * number of sessions is not bounded by RLIMIT_NOFILE.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/epoll.h>
@@ -68,6 +77,7 @@ typedef struct bench_opts {
   const char *cacert, *cert, *key, *rpk, *trust_rpk;
   int json, verbose;
   int no_gro;
+  long shared_sockets; /* --source-addresses K; 0: a socket per session */
 } bench_opts_t;
 
 /* ---- latency histogram: 64 linear sub-buckets per power of two, so any
@@ -129,7 +139,9 @@ struct session {
   bench_t *b;
   coap_context_t *ctx;
   coap_endpoint_t *ep;
-  int fd;
+  int fd;           /* own connected socket, or -1 */
+  uint32_t src;     /* --source-addresses: source address (network order), else 0 */
+  long idx;         /* launch order: the source address and shared socket */
   enum session_state state;
   uint64_t busy;    /* bit i: slots[i] has a request in flight */
   uint64_t deadline;
@@ -137,10 +149,15 @@ struct session {
   slot_t slots[MAX_WINDOW];
 };
 
+/* Room for the control messages of one sent message: the source address
+ * (IP_PKTINFO, --source-addresses) and the GSO segment size. */
+#define TX_CONTROL (CMSG_SPACE(sizeof(struct in_pktinfo)) + CMSG_SPACE(sizeof(uint16_t)))
+
 typedef struct tx_queue {
   unsigned n;
   int no_gso; /* the kernel refused UDP_SEGMENT: one datagram per message */
   int fd[TXQ_MAX];
+  uint32_t src[TXQ_MAX]; /* source address on a shared socket, 0: connected socket */
   struct mmsghdr msgs[TXQ_MAX];
   struct iovec iov[TXQ_MAX];
   uint8_t buf[TXQ_MAX][DGRAM_MAX];
@@ -149,10 +166,17 @@ typedef struct tx_queue {
   struct mmsghdr groups[TXQ_MAX];
   unsigned group_first[TXQ_MAX], group_count[TXQ_MAX];
   union {
-    char space[CMSG_SPACE(sizeof(uint16_t))];
+    char space[TX_CONTROL];
     struct cmsghdr align;
-  } control[TXQ_MAX];
+  } control[TXQ_MAX], src_control[TXQ_MAX];
 } tx_queue_t;
+
+/* --source-addresses: one of the sockets the sessions share. */
+typedef struct shared_socket {
+  int fd;
+  uint16_t port; /* host order */
+  long index;
+} shared_socket_t;
 
 typedef struct counters {
   uint64_t completed;      /* 2.xx replies to measured requests */
@@ -192,9 +216,19 @@ struct bench {
   struct mmsghdr rx_msgs[RX_BATCH];
   struct iovec rx_iov[RX_BATCH];
   union {
-    char space[CMSG_SPACE(sizeof(int))];
+    char space[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
     struct cmsghdr align;
   } rx_control[RX_BATCH];
+  /* --source-addresses: the shared sockets, the session of each source
+   * address by index (NULL: none yet or freed), the server's address as
+   * a sendmmsg destination, and where a received message came from. */
+  shared_socket_t *shared;
+  long n_shared;
+  session_t **by_index;
+  long by_index_len;
+  struct sockaddr_in dest_in;
+  struct sockaddr_in rx_from[RX_BATCH];
+  session_t *touched[RX_BATCH]; /* sessions fed by one shared socket's batch */
 };
 
 static volatile sig_atomic_t g_stop;
@@ -272,14 +306,29 @@ static int send_one(int fd, struct mmsghdr *m, unsigned n) {
 }
 
 /* End (exclusive) of the datagrams from |first| that can share one GSO
- * message: same socket, each as long as the first but a shorter last one. */
+ * message: same socket and source address, each as long as the first but a
+ * shorter last one. */
 static unsigned gso_group_end(const tx_queue_t *q, unsigned first, unsigned end) {
   size_t seg = q->iov[first].iov_len;
   unsigned j = first + 1;
   if (q->no_gso) return j;
-  while (j < end && j - first < GSO_SEGMENTS_MAX && q->iov[j].iov_len <= seg)
+  while (j < end && j - first < GSO_SEGMENTS_MAX && q->iov[j].iov_len <= seg &&
+         q->src[j] == q->src[first])
     if (q->iov[j++].iov_len < seg) break;
   return j;
+}
+
+/* An IP_PKTINFO control message at |space| asking for source address
+ * |src| (network order); returns the bytes it takes. */
+static size_t put_pktinfo(void *space, uint32_t src) {
+  struct cmsghdr *c = space;
+  c->cmsg_level = IPPROTO_IP;
+  c->cmsg_type = IP_PKTINFO;
+  c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+  struct in_pktinfo pi = {.ipi_ifindex = 0};
+  pi.ipi_spec_dst.s_addr = src;
+  memcpy(CMSG_DATA(c), &pi, sizeof pi);
+  return CMSG_SPACE(sizeof(struct in_pktinfo));
 }
 
 static void make_group(tx_queue_t *q, unsigned g, unsigned first, unsigned count) {
@@ -289,9 +338,10 @@ static void make_group(tx_queue_t *q, unsigned g, unsigned first, unsigned count
   q->group_first[g] = first;
   q->group_count[g] = count;
   if (count == 1) return;
+  size_t at = q->src[first] ? put_pktinfo(q->control[g].space, q->src[first]) : 0;
   h->msg_control = q->control[g].space;
-  h->msg_controllen = sizeof q->control[g].space;
-  struct cmsghdr *c = CMSG_FIRSTHDR(h);
+  h->msg_controllen = at + CMSG_SPACE(sizeof(uint16_t));
+  struct cmsghdr *c = (struct cmsghdr *)(q->control[g].space + at);
   c->cmsg_level = SOL_UDP;
   c->cmsg_type = UDP_SEGMENT;
   c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
@@ -346,20 +396,39 @@ static void txq_flush(bench_t *b) {
   q->n = 0;
 }
 
-static int txq_push(bench_t *b, int fd, const uint8_t *data, size_t len) {
+/* Queue a datagram for |fd|: a connected socket (|src| 0), or a shared
+ * one, sending to the server from source address |src|. */
+static int txq_push(bench_t *b, int fd, uint32_t src, const uint8_t *data, size_t len) {
   tx_queue_t *q = &b->txq;
   if (len > DGRAM_MAX) {
     txq_flush(b);
-    return send(fd, data, len, 0) < 0 ? COAP_E_LIMIT : 0;
+    if (!src) return send(fd, data, len, 0) < 0 ? COAP_E_LIMIT : 0;
+    union {
+      char space[TX_CONTROL];
+      struct cmsghdr align;
+    } control;
+    struct iovec iov = {(void *)data, len};
+    struct msghdr h = {.msg_name = &b->dest_in, .msg_namelen = sizeof b->dest_in,
+                       .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space};
+    h.msg_controllen = put_pktinfo(control.space, src);
+    return sendmsg(fd, &h, 0) < 0 ? COAP_E_LIMIT : 0;
   }
   if (q->n == TXQ_MAX) txq_flush(b);
   unsigned i = q->n++;
   memcpy(q->buf[i], data, len);
   q->fd[i] = fd;
+  q->src[i] = src;
   q->iov[i] = (struct iovec){q->buf[i], len};
-  memset(&q->msgs[i], 0, sizeof q->msgs[i]);
-  q->msgs[i].msg_hdr.msg_iov = &q->iov[i];
-  q->msgs[i].msg_hdr.msg_iovlen = 1;
+  struct msghdr *h = &q->msgs[i].msg_hdr;
+  memset(h, 0, sizeof *h);
+  h->msg_iov = &q->iov[i];
+  h->msg_iovlen = 1;
+  if (src) {
+    h->msg_name = &b->dest_in;
+    h->msg_namelen = sizeof b->dest_in;
+    h->msg_control = q->src_control[i].space;
+    h->msg_controllen = put_pktinfo(q->src_control[i].space, src);
+  }
   return 0;
 }
 
@@ -368,14 +437,56 @@ static int txq_push(bench_t *b, int fd, const uint8_t *data, size_t len) {
 static int tr_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
                    const uint8_t *data, size_t len) {
   session_t *s = coap_endpoint_transport_data(ep);
-  if (!s || s->fd < 0) return COAP_E_STATE;
-  /* The socket is connected to |to| (the only peer a session talks to). */
-  return txq_push(s->b, s->fd, data, len);
+  if (!s) return COAP_E_STATE;
+  /* The socket is connected to |to| (the only peer a session talks to);
+   * a shared socket sends to it from the session's address. */
+  if (s->src) return txq_push(s->b, s->b->shared[s->idx % s->b->n_shared].fd, s->src, data, len);
+  if (s->fd < 0) return COAP_E_STATE;
+  return txq_push(s->b, s->fd, 0, data, len);
+}
+
+/* --source-addresses: session i's source address, 127.(1 + i / 65536).
+ * (i / 256 % 256).(i % 256) in network order (127.0.0.0/16, where servers
+ * listen, is left out), and back: the session index of an address, or -1. */
+static uint32_t index_address(long i) {
+  return htonl(0x7f000000u | (uint32_t)(i + 65536));
+}
+
+static long address_index(uint32_t addr) {
+  uint32_t a = ntohl(addr);
+  if (a >> 24 != 127 || (a & 0xffffff) < 65536) return -1;
+  return (long)(a & 0xffffff) - 65536;
+}
+
+/* A shared socket's session: its own coap_context_t with an endpoint that
+ * stands for its source address on the socket (the address the server
+ * sees); nothing to open. */
+static int open_shared(session_t *s, coap_context_t *ctx, coap_proto_t proto,
+                       const coap_address_t *dest, coap_endpoint_t **out) {
+  bench_t *b = s->b;
+  if (s->src || dest->addr.sa.sa_family != AF_INET || s->idx >= b->by_index_len)
+    return COAP_E_STATE;
+  const shared_socket_t *sh = &b->shared[s->idx % b->n_shared];
+  coap_address_t local;
+  memset(&local, 0, sizeof local);
+  local.addr.sin.sin_family = AF_INET;
+  local.addr.sin.sin_addr.s_addr = index_address(s->idx);
+  local.addr.sin.sin_port = htons(sh->port);
+  local.size = sizeof local.addr.sin;
+  coap_endpoint_t *ep = coap_context_add_endpoint(ctx, proto, &local);
+  if (!ep) return COAP_E_NOMEM;
+  coap_endpoint_set_transport_data(ep, s);
+  s->src = local.addr.sin.sin_addr.s_addr;
+  s->ep = ep;
+  b->by_index[s->idx] = s;
+  *out = ep;
+  return 0;
 }
 
 static int tr_open(void *user, coap_context_t *ctx, coap_proto_t proto,
                    const coap_address_t *dest, coap_endpoint_t **out) {
   session_t *s = user;
+  if (s->b->n_shared) return open_shared(s, ctx, proto, dest, out);
   if (s->fd >= 0) return COAP_E_STATE; /* one endpoint per session */
   int fd = socket(dest->addr.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return COAP_E_SYSTEM;
@@ -502,20 +613,23 @@ static void session_free(bench_t *b, session_t *s) {
   b->stopping = was_stopping;
   txq_flush(b);
   if (s->fd >= 0) close(s->fd);
+  if (s->src) b->by_index[s->idx] = NULL;
   heap_remove(b, s);
   free(s);
 }
 
 /* After anything that ran a session's context: send what it queued,
  * top up its window, re-key its deadline. A finished --handshakes session
- * is freed here, outside the library's call stack. Returns 1 if freed. */
+ * is freed here, outside the library's call stack. Returns 1 if freed.
+ * What a session on a shared socket queued waits for the caller's
+ * txq_flush, so that one sendmmsg carries many sessions' datagrams. */
 static int session_after(bench_t *b, session_t *s) {
   if (s->state == S_DONE && b->o.handshakes > 0) {
     session_free(b, s);
     return 1;
   }
   session_refill(s);
-  txq_flush(b);
+  if (!s->src) txq_flush(b);
   uint64_t d = coap_context_next_timeout(s->ctx);
   if (d != s->deadline) {
     s->deadline = d;
@@ -543,11 +657,12 @@ static void bench_rand(void *user, uint8_t *buf, size_t len) {
   }
 }
 
-static session_t *session_new(bench_t *b) {
+static session_t *session_new(bench_t *b, long idx) {
   session_t *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   s->b = b;
   s->fd = -1;
+  s->idx = idx;
   s->deadline = UINT64_MAX;
   coap_context_config_t cfg;
   coap_context_config_default(&cfg);
@@ -574,7 +689,7 @@ static session_t *session_new(bench_t *b) {
 /* Start sessions while fewer than --parallel are handshaking. */
 static void launch_sessions(bench_t *b) {
   while (!b->stopping && b->started < b->target_sessions && b->connecting < b->o.parallel) {
-    session_t *s = session_new(b);
+    session_t *s = session_new(b, b->started);
     b->started++;
     if (!s) {
       b->c.other_errors++;
@@ -591,6 +706,7 @@ static void launch_sessions(bench_t *b) {
     }
     session_after(b, s);
   }
+  txq_flush(b);
 }
 
 static void count_failure(bench_t *b, const coap_reply_t *r) {
@@ -688,6 +804,70 @@ static void receive_batch(bench_t *b, session_t *s) {
   }
 }
 
+/* The address a datagram was sent to (IP_PKTINFO), network order; 0 if
+ * the kernel did not say. */
+static uint32_t pktinfo_dst(struct msghdr *h) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level != IPPROTO_IP || c->cmsg_type != IP_PKTINFO) continue;
+    struct in_pktinfo pi;
+    memcpy(&pi, CMSG_DATA(c), sizeof pi);
+    return pi.ipi_addr.s_addr;
+  }
+  return 0;
+}
+
+/* --source-addresses: a shared socket's datagrams go to the session their
+ * destination address names (address_index); what the sessions send in
+ * answer leaves in one sendmmsg per batch. Datagrams from anyone but the
+ * server, or to an address no session of this socket has, are dropped. */
+static void receive_shared(bench_t *b, shared_socket_t *sh) {
+  for (;;) {
+    for (int i = 0; i < RX_BATCH; i++) {
+      struct msghdr *h = &b->rx_msgs[i].msg_hdr;
+      memset(h, 0, sizeof *h);
+      h->msg_name = &b->rx_from[i];
+      h->msg_namelen = sizeof b->rx_from[i];
+      h->msg_iov = &b->rx_iov[i];
+      h->msg_iovlen = 1;
+      h->msg_control = b->rx_control[i].space;
+      h->msg_controllen = sizeof b->rx_control[i].space;
+    }
+    int n = recvmmsg(sh->fd, b->rx_msgs, RX_BATCH, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    b->batch_us = now_us();
+    uint64_t now = b->batch_us / 1000;
+    int n_touched = 0;
+    for (int i = 0; i < n; i++) {
+      struct msghdr *h = &b->rx_msgs[i].msg_hdr;
+      if (h->msg_flags & MSG_TRUNC || h->msg_namelen != sizeof b->dest_in ||
+          b->rx_from[i].sin_addr.s_addr != b->dest_in.sin_addr.s_addr ||
+          b->rx_from[i].sin_port != b->dest_in.sin_port)
+        continue;
+      long idx = address_index(pktinfo_dst(h));
+      if (idx < 0 || idx >= b->by_index_len || idx % b->n_shared != sh->index) continue;
+      session_t *s = b->by_index[idx];
+      if (!s) continue;
+      const uint8_t *p = b->rx_iov[i].iov_base;
+      size_t len = b->rx_msgs[i].msg_len;
+      size_t seg = gro_segment(h);
+      if (!seg || seg > len) seg = len;
+      for (size_t off = 0; off < len; off += seg)
+        coap_context_input(s->ctx, s->ep, &b->dest, p + off, len - off < seg ? len - off : seg,
+                           now);
+      int seen = 0;
+      for (int k = 0; k < n_touched && !seen; k++) seen = b->touched[k] == s;
+      if (!seen) b->touched[n_touched++] = s;
+    }
+    for (int k = 0; k < n_touched; k++) session_after(b, b->touched[k]);
+    txq_flush(b);
+    b->batch_us = 0;
+    if (n < RX_BATCH) return;
+  }
+}
+
 static void run_timers(bench_t *b) {
   uint64_t now = coap_clock_now_ms();
   /* Bounded: a context whose timer stays due cannot spin the loop. */
@@ -700,6 +880,7 @@ static void run_timers(bench_t *b) {
       heap_fix(b, s->heap_idx);
     }
   }
+  txq_flush(b); /* what sessions on shared sockets sent */
 }
 
 static int poll_timeout_ms(const bench_t *b, uint64_t wake_us) {
@@ -718,6 +899,10 @@ static void poll_once(bench_t *b, uint64_t wake_us) {
   struct epoll_event ev[EVENTS_MAX];
   int n = epoll_wait(b->epfd, ev, EVENTS_MAX, poll_timeout_ms(b, wake_us));
   for (int i = 0; i < n; i++) {
+    if (b->n_shared) {
+      receive_shared(b, ev[i].data.ptr);
+      continue;
+    }
     session_t *s = ev[i].data.ptr;
     receive_batch(b, s);
     session_after(b, s);
@@ -813,11 +998,13 @@ static void report(const bench_t *b, FILE *out) {
             ",\"max\":%" PRIu64 "},\"retransmissions\":%" PRIu64 ",\"errors\":%" PRIu64 ","
             "\"timeouts\":%" PRIu64 ",\"handshake_failures\":%" PRIu64 ",\"non_2xx\":%" PRIu64
             ",\"other_errors\":%" PRIu64 ",\"tx_dropped\":%" PRIu64 ",\"generator_cpu_s\":%.3f,"
-            "\"gro\":%d}\n",
+            "\"gro\":%d,\"shared_sockets\":%ld,\"source_addresses\":%ld,"
+            "\"generator_rss_kb\":%ld}\n",
             mode_name(&b->o), b->o.uri, b->o.sessions, b->o.window, b->o.parallel, t, c->completed,
             rps, c->handshakes, hps, p50, p90, p99, b->lat.max, c->retransmissions,
             errors_total(c), c->timeouts, c->handshake_failures, c->non_2xx, c->other_errors,
-            c->tx_dropped, cpu, b->gro);
+            c->tx_dropped, cpu, b->gro, b->n_shared, b->n_shared ? b->started : 0,
+            ru.ru_maxrss);
   } else {
     fprintf(out, "%s %s: %.3f s\n", mode_name(&b->o), b->o.uri, t);
     fprintf(out, "  requests      %" PRIu64 " (%.1f/s)\n", c->completed, rps);
@@ -829,7 +1016,10 @@ static void report(const bench_t *b, FILE *out) {
     fprintf(out, "  errors        %" PRIu64 " (timeouts %" PRIu64 ", failed handshakes %" PRIu64
                  ", non-2.xx %" PRIu64 ", other %" PRIu64 ")\n",
             errors_total(c), c->timeouts, c->handshake_failures, c->non_2xx, c->other_errors);
-    fprintf(out, "  generator CPU %.2f s\n", cpu);
+    if (b->n_shared)
+      fprintf(out, "  sockets       %ld shared by %ld source addresses (127.1.0.0 on)\n",
+              b->n_shared, b->started);
+    fprintf(out, "  generator CPU %.2f s, peak RSS %ld kB\n", cpu, ru.ru_maxrss);
   }
   fflush(out);
 }
@@ -841,8 +1031,8 @@ static void usage(FILE *out) {
           "usage: coaps-bench URI [options]\n"
           "\n"
           "Sends GET requests (CON) to URI (coap:// or coaps://) from many client\n"
-          "sessions, each its own UDP socket, and reports requests/s, latency\n"
-          "percentiles, retransmissions and errors.\n"
+          "sessions, each its own UDP socket (or sharing a few: --source-addresses),\n"
+          "and reports requests/s, latency percentiles, retransmissions and errors.\n"
           "\n"
           "  --sessions N        client sessions (default 50)\n"
           "  --window W          requests in flight per session (default 4, max 64)\n"
@@ -859,13 +1049,17 @@ static void usage(FILE *out) {
           "  --rpk KEYFILE       own raw public key;  --trust-rpk PUBFILE  server's key\n"
           "  --no-gro            no UDP_GRO on the sockets: the kernel cuts a server's\n"
           "                      GSO answers apart before they are queued\n"
+          "  --source-addresses K  steady and hold modes, server on 127.0.0.0/8: the\n"
+          "                      sessions share K sockets (bound to 0.0.0.0) and each\n"
+          "                      sends from its own address, 127.1.0.0, 127.1.0.1, ...\n"
+          "                      (IP_PKTINFO): more sessions than file descriptors\n"
           "  --json              one JSON object on standard output\n"
           "  -v, --verbose       log failures\n");
 }
 
 enum { O_SESSIONS = 256, O_WINDOW, O_DURATION, O_REQUESTS, O_HANDSHAKES, O_PARALLEL, O_HOLD,
        O_PSK_ID, O_PSK, O_PSK_HEX, O_CACERT, O_CERT, O_KEY, O_RPK, O_TRUST_RPK, O_JSON,
-       O_NO_GRO };
+       O_NO_GRO, O_SOURCE_ADDRESSES };
 
 static int parse_number(const char *flag, const char *text, double min, double max, double *out) {
   char *end;
@@ -900,6 +1094,7 @@ static int take_option(bench_opts_t *o, int c, const char *arg) {
     case O_TRUST_RPK: o->trust_rpk = arg; break;
     case O_JSON: o->json = 1; break;
     case O_NO_GRO: o->no_gro = 1; break;
+    case O_SOURCE_ADDRESSES: if (parse_number("--source-addresses", arg, 1, 1024, &v) < 0) return -1; o->shared_sockets = (long)v; break;
     case 'v': o->verbose++; break;
     default: return -1;
   }
@@ -926,6 +1121,7 @@ static int parse_args(bench_opts_t *o, int argc, char **argv) {
       {"trust-rpk", required_argument, NULL, O_TRUST_RPK},
       {"json", no_argument, NULL, O_JSON},
       {"no-gro", no_argument, NULL, O_NO_GRO},
+      {"source-addresses", required_argument, NULL, O_SOURCE_ADDRESSES},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
@@ -953,6 +1149,11 @@ static int parse_args(bench_opts_t *o, int argc, char **argv) {
     fprintf(stderr, "coaps-bench: --handshakes and --hold are separate modes\n");
     return -1;
   }
+  if (o->handshakes > 0 && o->shared_sockets) {
+    fprintf(stderr, "coaps-bench: --source-addresses is for --sessions (steady and hold modes)\n");
+    return -1;
+  }
+  if (o->shared_sockets > o->sessions) o->shared_sockets = o->sessions;
   return 0;
 }
 
@@ -995,6 +1196,57 @@ static int load_credentials(bench_t *b) {
   return 0;
 }
 
+/* --source-addresses K: K sockets bound to 0.0.0.0 (any 127.x.y.z is
+ * theirs to send from and to receive at) on loopback only
+ * (SO_BINDTODEVICE, where allowed), each with IP_PKTINFO so that a reply
+ * tells which session's address it went to, a larger receive buffer (K
+ * sockets queue what N would), and UDP_GRO like the others. */
+static int open_shared_sockets(bench_t *b) {
+  long k = b->o.shared_sockets;
+  if (!k) return 0;
+  uint32_t dest = b->dest.addr.sin.sin_addr.s_addr;
+  if (b->dest.addr.sa.sa_family != AF_INET || ntohl(dest) >> 24 != 127) {
+    fprintf(stderr, "coaps-bench: --source-addresses needs a server on 127.0.0.0/8\n");
+    return -1;
+  }
+  long di = address_index(dest);
+  if (di >= 0 && di < b->o.sessions) {
+    fprintf(stderr, "coaps-bench: --source-addresses: the server's address is one of the "
+                    "sessions' (127.1.0.0 on); use one in 127.0.0.0/16\n");
+    return -1;
+  }
+  b->dest_in = b->dest.addr.sin;
+  b->shared = calloc((size_t)k, sizeof *b->shared);
+  b->by_index = calloc((size_t)b->o.sessions, sizeof *b->by_index);
+  if (!b->shared || !b->by_index) return -1;
+  b->by_index_len = b->o.sessions;
+  for (long i = 0; i < k; i++) {
+    shared_socket_t *sh = &b->shared[b->n_shared];
+    sh->index = i;
+    sh->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (sh->fd < 0) goto fail;
+    b->n_shared++;
+    int on = 1, size = 4 << 20;
+    struct sockaddr_in any = {.sin_family = AF_INET};
+    socklen_t len = sizeof any;
+    if (setsockopt(sh->fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on) < 0) goto fail;
+    if (b->gro && setsockopt(sh->fd, IPPROTO_UDP, UDP_GRO, &on, sizeof on) < 0) b->gro = 0;
+    if (setsockopt(sh->fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
+      setsockopt(sh->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    setsockopt(sh->fd, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = sh};
+    if (bind(sh->fd, (struct sockaddr *)&any, sizeof any) < 0 ||
+        getsockname(sh->fd, (struct sockaddr *)&any, &len) < 0 ||
+        epoll_ctl(b->epfd, EPOLL_CTL_ADD, sh->fd, &ev) < 0)
+      goto fail;
+    sh->port = ntohs(any.sin_port);
+  }
+  return 0;
+fail:
+  fprintf(stderr, "coaps-bench: --source-addresses: socket set-up: %s\n", strerror(errno));
+  return -1;
+}
+
 /* One descriptor per session, plus a few. */
 static void raise_nofile(long need) {
   struct rlimit rl;
@@ -1008,7 +1260,8 @@ static void raise_nofile(long need) {
   rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
   setrlimit(RLIMIT_NOFILE, &rl);
   if (rl.rlim_cur < want)
-    fprintf(stderr, "coaps-bench: warning: only %lu file descriptors for %ld sessions\n",
+    fprintf(stderr, "coaps-bench: warning: only %lu file descriptors for %ld sessions "
+                    "(--source-addresses K: K sockets for all of them)\n",
             (unsigned long)rl.rlim_cur, need);
 }
 
@@ -1039,6 +1292,9 @@ static void free_all(bench_t *b) {
 
 static void bench_free(bench_t *b) {
   coap_dtls_context_free(b->dtls); /* the last reference */
+  for (long i = 0; i < b->n_shared; i++) close(b->shared[i].fd);
+  free(b->shared);
+  free(b->by_index);
   if (b->epfd >= 0) close(b->epfd);
   free(b->rx_buf);
   free(b);
@@ -1075,12 +1331,12 @@ int main(int argc, char **argv) {
   }
   bench_t *b = bench_new(&o);
   if (!b) return 1;
-  if (resolve_uri(b) < 0 || load_credentials(b) < 0) {
+  if (resolve_uri(b) < 0 || load_credentials(b) < 0 || open_shared_sockets(b) < 0) {
     bench_free(b);
     return 64;
   }
   install_signals();
-  raise_nofile(o.handshakes > 0 ? o.parallel : o.sessions);
+  raise_nofile(o.handshakes > 0 ? o.parallel : o.shared_sockets ? 0 : o.sessions);
   if (o.handshakes > 0) run_handshakes(b);
   else if (o.hold_s >= 0) run_hold(b);
   else run_steady(b);

@@ -5,34 +5,44 @@
 # ratio ours/libcoap per figure (see bench/README.md for what each means),
 # then each server's CPU per handshake against GnuTLS's in-process limit.
 #
-# usage: bench/compare.sh [--quick] [--sessions-idle N] [--duration S]
-#                         [--build-dir DIR]
-# Exits non-zero when a step cannot run (a server does not start, a run
-# produces no result); a slow figure is not a failure.
+# usage: bench/compare.sh [--quick] [--idle-only] [--sessions-idle N[,M]]
+#                         [--duration S] [--build-dir DIR]
+# N idle sessions (10000) on every server; M (100000) on ours only, held
+# with coaps-bench --source-addresses. --idle-only: only the figures with
+# idle sessions (memory, GET req/s with 100 / N / M idle). Exits non-zero
+# when a step cannot run (a server does not start, a run produces no
+# result); a slow figure is not a failure.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$SRC/build-release
 QUICK=0
+IDLE_ONLY=0
 IDLE=
+IDLE_HUGE=
 DURATION=
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) QUICK=1 ;;
-    --sessions-idle) IDLE=${2:?--sessions-idle wants a number}; shift ;;
+    --idle-only) IDLE_ONLY=1 ;;
+    --sessions-idle)
+      IDLE=${2:?--sessions-idle wants N or N,M}; shift
+      if [[ $IDLE == *,* ]]; then IDLE_HUGE=${IDLE#*,} IDLE=${IDLE%%,*}; else IDLE_HUGE=-; fi
+      [[ $IDLE =~ ^[1-9][0-9]*$ && $IDLE_HUGE =~ ^([1-9][0-9]*|-)$ ]] ||
+        { echo "compare.sh: --sessions-idle wants N or N,M (numbers)" >&2; exit 64; } ;;
     --duration) DURATION=${2:?--duration wants seconds}; shift ;;
     --build-dir) BUILD=${2:?--build-dir wants a directory}; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option '$1'" >&2; exit 64 ;;
   esac
   shift
 done
 
 if [ "$QUICK" = 1 ]; then
-  : "${DURATION:=0.5}" "${IDLE:=200}"
+  : "${DURATION:=0.5}" "${IDLE:=200}" "${IDLE_HUGE:=300}"
   HANDSHAKES=200 CERT_HANDSHAKES=40 IDLE_SMALL=10 INPROCESS=50
 else
-  : "${DURATION:=10}" "${IDLE:=10000}"
+  : "${DURATION:=10}" "${IDLE:=10000}" "${IDLE_HUGE:=100000}"
   HANDSHAKES=5000 CERT_HANDSHAKES=1000 IDLE_SMALL=100 INPROCESS=1000
 fi
 
@@ -184,15 +194,27 @@ bench() {
   echo "$value"
 }
 
-# hold_sessions N: N idle DTLS-PSK sessions held open by a second
-# coaps-bench until stop_hold; waits until all are established.
+# hold_sessions N [shared]: N idle DTLS-PSK sessions held open by a second
+# coaps-bench until stop_hold; waits until all are established. A socket
+# per session as long as the file descriptor limit allows; beyond it, or
+# with "shared", the sessions share SHARED_SOCKETS sockets and differ by
+# source address (coaps-bench --source-addresses). Sets HELD, HOLD_S (the
+# seconds establishing them took) and HOLD_RSS_KB (the generator's).
+SHARED_SOCKETS=8
 hold_sessions() {
-  local n=$1 out=$work/hold.json
+  local n=$1 out=$work/hold.json share=()
+  local fds
+  fds=$(ulimit -Hn)
+  if [ "${2:-}" = shared ] || { [ "$fds" != unlimited ] && [ $((n + 100)) -gt "$fds" ]; }; then
+    share=(--source-addresses "$SHARED_SOCKETS")
+  fi
   : >"$out"
   "${PIN_LOAD[@]}" "$BENCH" --json "coaps://127.0.0.1:$DTLS_PORT/time" "${PSK_ARGS[@]}" \
-    --sessions "$n" --parallel 32 --hold 0 >"$out" 2>"$work/hold.err" &
+    --sessions "$n" --parallel 32 "${share[@]}" --hold 0 >"$out" 2>"$work/hold.err" &
   HOLD_PID=$!
-  for _ in $(seq 1200); do
+  # 2 minutes, and a second more per 500 sessions (a few thousand a second
+  # are established).
+  for _ in $(seq $((1200 + n / 50))); do
     grep -q '"mode"' "$out" && break
     kill -0 "$HOLD_PID" 2>/dev/null || break
     sleep 0.1
@@ -202,6 +224,10 @@ hold_sessions() {
   [ -n "$got" ] || { cat "$work/hold.err" >&2; fail "holding $n sessions: no result"; }
   [ "$got" = "$n" ] || note "holding $n sessions: only $got established"
   HELD=$got
+  HOLD_S=$(field seconds "$(cat "$out")")
+  HOLD_RSS_KB=$(field generator_rss_kb "$(cat "$out")")
+  echo "  holding $got sessions${share:+ (${share[1]} shared sockets, one source address each)}:" \
+    "established in $HOLD_S s, generator RSS $HOLD_RSS_KB kB" >&2
 }
 
 stop_hold() {
@@ -247,7 +273,11 @@ measure_dtls() {
   R[certhscpu,$kind]=$(cat "$work/cpu_per_op")
   R[certhsbound,$kind]=$(per_second "${R[certhscpu,$kind]}")
   stop_server
+}
 
+# The figures of one server with idle sessions present.
+measure_idle() {
+  local kind=$1
   start_server "$kind"
   hold_sessions "$IDLE_SMALL"
   R[idle_small,$kind]=$(bench "$kind DTLS GET, $IDLE_SMALL idle" requests_per_s "$(dtls_uri)" \
@@ -270,19 +300,55 @@ measure_dtls() {
   stop_server
 }
 
-echo "coaps-bench: ${DURATION}s runs, $HANDSHAKES PSK / $CERT_HANDSHAKES certificate handshakes," \
-     "$IDLE idle sessions$([ "$QUICK" = 1 ] && echo ' (--quick)')" >&2
+# Our server with IDLE_HUGE idle sessions (libcoap's are not measured:
+# establishing them would take over half an hour each, see
+# bench/README.md). They share
+# SHARED_SOCKETS sockets of the holding coaps-bench, one source address
+# each: the file descriptor limit (20000 here) does not allow a socket per
+# session. The server's peer limit (max_peers, 100000 by default, which
+# 'coaps serve' keeps) counts the 50 measured sessions too, so at most
+# 100000 - 50 are held.
+measure_huge() {
+  local kind=ours n=$IDLE_HUGE limit=$((OURS_MAX_PEERS - 50))
+  if [ "$n" -gt "$limit" ]; then
+    note "holding $limit idle sessions, not $n: with the 50 measured ones that is" \
+         "the server's peer limit ($OURS_MAX_PEERS)"
+    n=$limit
+  fi
+  start_server "$kind"
+  sleep 0.2
+  local before after
+  before=$(rss_kb "$SERVER_PID")
+  hold_sessions "$n" shared
+  HUGE_HELD=$HELD HUGE_S=$HOLD_S HUGE_GEN_KB=$HOLD_RSS_KB
+  sleep 0.5
+  after=$(rss_kb "$SERVER_PID")
+  R[memhuge,$kind]=$(awk -v a="$after" -v b="$before" -v n="$HELD" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
+  echo "  $kind: VmRSS $before kB -> $after kB with $HELD sessions" >&2
+  R[idle_huge,$kind]=$(bench "$kind DTLS GET, $HELD idle" requests_per_s "$(dtls_uri)" \
+    "${PSK_ARGS[@]}" --sessions 50 --window 4 --duration "$DURATION")
+  stop_hold
+  stop_server
+}
+OURS_MAX_PEERS=100000
 
-# The crypto ceiling: GnuTLS alone, client and server in one process, no
-# sockets (bench/handshake_cost.c), pinned like the servers.
-hc=$("${PIN_SERVER[@]}" "$HANDSHAKE_COST" --count "$INPROCESS" --json) || fail "handshake-cost"
-LIMIT_PSK_US=$(grep -oE '"psk":\{"server_us":[0-9.]+' <<<"$hc" | grep -oE '[0-9.]+$')
-LIMIT_ECDHE_US=$(grep -oE '"ecdhe_ecdsa":\{"server_us":[0-9.]+' <<<"$hc" | grep -oE '[0-9.]+$')
-[ -n "$LIMIT_PSK_US" ] && [ -n "$LIMIT_ECDHE_US" ] || fail "handshake-cost gave no result: $hc"
-echo "  GnuTLS alone, server CPU per handshake: PSK $LIMIT_PSK_US µs," \
-     "ECDHE-ECDSA $LIMIT_ECDHE_US µs" >&2
-for kind in ours notls gnutls openssl; do measure_plain "$kind"; done
-for kind in ours gnutls openssl; do measure_dtls "$kind"; done
+echo "coaps-bench: ${DURATION}s runs, $HANDSHAKES PSK / $CERT_HANDSHAKES certificate handshakes," \
+     "$IDLE$([ "$IDLE_HUGE" = - ] || echo " and $IDLE_HUGE (ours)") idle sessions$([ "$QUICK" = 1 ] && echo ' (--quick)')" >&2
+
+if [ "$IDLE_ONLY" = 0 ]; then
+  # The crypto ceiling: GnuTLS alone, client and server in one process, no
+  # sockets (bench/handshake_cost.c), pinned like the servers.
+  hc=$("${PIN_SERVER[@]}" "$HANDSHAKE_COST" --count "$INPROCESS" --json) || fail "handshake-cost"
+  LIMIT_PSK_US=$(grep -oE '"psk":\{"server_us":[0-9.]+' <<<"$hc" | grep -oE '[0-9.]+$')
+  LIMIT_ECDHE_US=$(grep -oE '"ecdhe_ecdsa":\{"server_us":[0-9.]+' <<<"$hc" | grep -oE '[0-9.]+$')
+  [ -n "$LIMIT_PSK_US" ] && [ -n "$LIMIT_ECDHE_US" ] || fail "handshake-cost gave no result: $hc"
+  echo "  GnuTLS alone, server CPU per handshake: PSK $LIMIT_PSK_US µs," \
+       "ECDHE-ECDSA $LIMIT_ECDHE_US µs" >&2
+  for kind in ours notls gnutls openssl; do measure_plain "$kind"; done
+  for kind in ours gnutls openssl; do measure_dtls "$kind"; done
+fi
+for kind in ours gnutls openssl; do measure_idle "$kind"; done
+[ "$IDLE_HUGE" = - ] || measure_huge
 
 # ---- the table ----
 
@@ -299,21 +365,34 @@ row() {
 }
 echo
 printf "%-42s %10s %10s %6s %10s %6s %10s %6s\n" figure ours notls ratio gnutls ratio openssl ratio
-row "plain GET req/s, 50x4" plain
-row "DTLS-PSK GET req/s, 50x4" psk
-row "server CPU µs per plain GET" plaincpu
-row "server CPU µs per DTLS-PSK GET" pskcpu
-row "PSK handshakes/s, 16 in flight" pskhs
-row "server CPU µs per PSK handshake" pskhscpu
-row "server-bound PSK handshakes/s (1 / CPU)" pskhsbound
-row "ECDHE-ECDSA handshakes/s, 16 in flight" cerths
-row "server CPU µs per ECDHE-ECDSA handshake" certhscpu
-row "server-bound ECDHE-ECDSA handshakes/s" certhsbound
+if [ "$IDLE_ONLY" = 0 ]; then
+  row "plain GET req/s, 50x4" plain
+  row "DTLS-PSK GET req/s, 50x4" psk
+  row "server CPU µs per plain GET" plaincpu
+  row "server CPU µs per DTLS-PSK GET" pskcpu
+  row "PSK handshakes/s, 16 in flight" pskhs
+  row "server CPU µs per PSK handshake" pskhscpu
+  row "server-bound PSK handshakes/s (1 / CPU)" pskhsbound
+  row "ECDHE-ECDSA handshakes/s, 16 in flight" cerths
+  row "server CPU µs per ECDHE-ECDSA handshake" certhscpu
+  row "server-bound ECDHE-ECDSA handshakes/s" certhsbound
+fi
 row "server bytes per DTLS session ($IDLE held)" mem
 row "DTLS GET req/s, $IDLE_SMALL idle sessions" idle_small
 row "DTLS GET req/s, $IDLE idle sessions" idle_big
+if [ "$IDLE_HUGE" != - ]; then
+  row "server bytes per DTLS session ($HUGE_HELD held)" memhuge
+  row "DTLS GET req/s, $HUGE_HELD idle sessions" idle_huge
+fi
 echo "(libcoap 4.3.1 servers; ratio = ours / libcoap: higher is better for"
 echo " rates, lower for bytes and CPU per request or handshake)"
+if [ "$IDLE_HUGE" != - ]; then
+  awk -v n="$HUGE_HELD" -v s="$HUGE_S" -v kb="$HUGE_GEN_KB" -v k="$SHARED_SOCKETS" \
+    'BEGIN { printf "(%d idle sessions on ours only, over %d sockets of the generator, one source\n" \
+                    " address each: established in %.2f s; generator RSS %.0f MB, %.1f KB per session;\n" \
+                    " libcoap not measured there, see bench/README.md)\n", n, k, s, kb / 1024, kb / n }'
+fi
+[ "$IDLE_ONLY" = 0 ] || exit 0
 # How close each server's own cost comes to the crypto: the in-process
 # GnuTLS limit over the server's CPU per handshake on the sockets.
 of_limit() { awk -v l="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.0f %%", 100 * l / s; else print "-" }'; }

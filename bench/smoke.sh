@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Smoke test of the load generator (CTest bench_smoke): about a second each
 # of plain GET, DTLS-PSK GET (with and without UDP_GRO) and fresh PSK
-# handshakes against 'coaps serve', then plain and DTLS-PSK GET against
-# 'coaps serve --workers 2'; each run must complete requests and report no
-# errors.
+# handshakes against 'coaps serve', holding sessions (a socket each, and
+# 300 sessions sharing 2 sockets by source address: --source-addresses),
+# then plain and DTLS-PSK GET against 'coaps serve --workers 2'; each run
+# must complete requests and report no errors.
 # usage: bench/smoke.sh BUILD_DIR
 set -euo pipefail
 BUILD=${1:?usage: smoke.sh BUILD_DIR}
@@ -53,6 +54,12 @@ run() {
     fail "$name: $figure is not positive: $out"
   [ "$errors" = 0 ] || fail "$name: $errors errors: $out"
   echo "ok: $name: $figure $value"
+  last=$out
+}
+
+# expect NAME FIELD VALUE: FIELD of the last run's report is VALUE.
+expect() {
+  [ "$(field "$2" "$last")" = "$3" ] || fail "$1: $2 is not $3: $last"
 }
 
 psk=(--psk-identity smoke --psk smoke-secret)
@@ -65,6 +72,16 @@ run "DTLS-PSK GET, --no-gro" requests_per_s "coaps://127.0.0.1:$dport/time" --se
 run "PSK handshakes" handshakes_per_s "coaps://127.0.0.1:$dport/time" --handshakes 100 \
   --parallel 8 "${psk[@]}"
 run "hold" handshakes_per_s "coaps://127.0.0.1:$dport/time" --sessions 20 --hold 0.2 "${psk[@]}"
+# 300 sessions on 2 sockets, one source address each (127.1.0.0 on): each
+# must reach the server as a session of its own and be answered.
+run "hold, --source-addresses" handshakes_per_s "coaps://127.0.0.1:$dport/time" --sessions 300 \
+  --parallel 32 --source-addresses 2 --hold 0.2 "${psk[@]}"
+expect "hold, --source-addresses" handshakes 300
+expect "hold, --source-addresses" shared_sockets 2
+expect "hold, --source-addresses" source_addresses 300
+run "DTLS-PSK GET, --source-addresses" requests_per_s "coaps://127.0.0.1:$dport/time" \
+  --sessions 8 --window 4 --duration 0.5 --source-addresses 2 "${psk[@]}"
+expect "DTLS-PSK GET, --source-addresses" handshakes 8
 stop_server
 
 start_server --workers 2
