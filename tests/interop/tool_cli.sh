@@ -105,3 +105,15 @@ expect_contains "it names what to configure" "pre-shared key" "$ERR"
 rc coaps serve --port "$SERVE_PORT"
 expect_eq "a port in use exits 4" 4 "$RC"
 expect_contains "the port in use is said" "Address already in use" "$ERR"
+
+# --max-peers: one client at a time; the next is refused (no answer) and
+# counted, the first still served.
+rc coaps serve --max-peers 0
+expect_eq "--max-peers 0 is a usage error" 64 "$RC"
+start_coaps_serve "$work/one_peer.log" --max-peers 1 --workers 1
+one="coap://127.0.0.1:$SERVE_PORT"
+rc coaps get "$one/time"
+expect_eq "the first client is served" 0 "$RC"
+rc coaps get -t 1 "$one/time"
+expect_eq "a second client beyond --max-peers gets no answer" 3 "$RC"
+expect_log "the peer limit is logged" "peer limit (1) reached" "$work/one_peer.log"

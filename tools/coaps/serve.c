@@ -20,6 +20,7 @@ typedef struct serve_args {
   const char *address;
   long port, dtls_port;
   long workers;
+  long max_peers;
   int verbose;
   security_flags_t sec;
 } serve_args_t;
@@ -41,6 +42,10 @@ static void serve_usage(FILE *out) {
           "                     address, so a client always meets the same worker.\n"
           "                     The workers share the resources and the DTLS cookie\n"
           "                     and ticket keys\n"
+          "      --max-peers N  clients each worker keeps state for at once\n"
+          "                     (default 100000, about 2 KB each for a DTLS\n"
+          "                     session); a new client beyond that is refused\n"
+          "                     and counted until an idle one expires\n"
           "  -v, --verbose      log handshakes and failures (-vv: debug)\n"
           "  -h, --help         this help\n"
           "\n");
@@ -79,12 +84,24 @@ static int parse_workers(const char *text, long *out) {
   return 0;
 }
 
+static int parse_max_peers(const char *text, long *out) {
+  char *end;
+  long v = strtol(text, &end, 10);
+  if (*text == '\0' || *end || v < 1 || v > 100000000) {
+    cli_error("--max-peers wants a number from 1 to 100000000, got '%s'", text);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
 static int parse_serve_args(serve_args_t *a, int argc, char **argv) {
   static const struct option base_options[] = {
       {"port", required_argument, NULL, 'p'},
       {"dtls-port", required_argument, NULL, 'D'},
       {"address", required_argument, NULL, 'a'},
       {"workers", required_argument, NULL, 'w'},
+      {"max-peers", required_argument, NULL, 'M'},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
   };
@@ -107,6 +124,7 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv) {
       case 'D': if (parse_port("--dtls-port", optarg, &a->dtls_port) < 0) return -1; break;
       case 'a': a->address = optarg; break;
       case 'w': if (parse_workers(optarg, &a->workers) < 0) return -1; break;
+      case 'M': if (parse_max_peers(optarg, &a->max_peers) < 0) return -1; break;
       case 'v': a->verbose++; break;
       case 'h': return 1;
       default: {
@@ -178,6 +196,7 @@ static int worker_open(worker_t *w, const worker_t *first, const serve_args_t *a
   coap_context_config_t cfg;
   coap_context_config_default(&cfg);
   cfg.log_level = a->verbose > 1 ? COAP_LOG_DEBUG : a->verbose ? COAP_LOG_INFO : COAP_LOG_WARNING;
+  if (a->max_peers) cfg.max_peers = (size_t)a->max_peers;
   w->ctx = coap_context_new(&cfg);
   if (!w->ctx) {
     cli_error("out of memory");
