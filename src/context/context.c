@@ -109,8 +109,13 @@ static void exch_on_request(void *user, coap_exch_peer_t *xp,
       .defer = defer_request,
       .defer_user = in,
   };
+  if (!ctx->resp_store && !(ctx->resp_store = malloc(COAP_RESPONSE_STORE))) {
+    coap_logf(&ctx->log, COAP_LOG_WARNING, peer->name,
+              "out of memory for a response: request dropped (the client retransmits)");
+    return;
+  }
   coap_response_t resp;
-  coap_response_init(&resp, msg, ctx->resp_store, sizeof ctx->resp_store);
+  coap_response_init(&resp, msg, ctx->resp_store, COAP_RESPONSE_STORE);
   coap_server_dispatch(&ctx->server, &req, &resp);
   if (req.deferred) return;
   /* RFC 7967 No-Response is left to a later change; answer everything. */
@@ -241,6 +246,7 @@ void coap_context_free(coap_context_t *ctx) {
     ctx->endpoints = next;
   }
   coap_server_free(&ctx->server);
+  free(ctx->resp_store);
   coap_dtls_context_free(ctx->dtls);
   coap_dtls_context_free(ctx->dtls_spare);
   coap_exch_free(ctx->exch);

@@ -51,7 +51,9 @@ struct coap_context {
   unsigned handshakes_in_progress; /* server side */
   int handshake_limit_logged;
   int peers_full_logged;
-  uint8_t resp_store[COAP_RESPONSE_STORE];
+  /* COAP_RESPONSE_STORE bytes where a response is built, made when the
+   * first request is served: a client-only context never needs it. */
+  uint8_t *resp_store;
   /* DTLS: the active configuration (owned) and one made by
    * coap_dtls_new_context() but not attached yet (owned too). */
   coap_dtls_context_t *dtls, *dtls_spare;
