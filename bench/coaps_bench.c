@@ -769,16 +769,26 @@ static size_t gro_segment(struct msghdr *h) {
   return 0;
 }
 
+/* Ready the receive slots for one recvmmsg: buffer and control space,
+ * and the sender's address when |with_sender| (shared sockets). */
+static void reset_rx(bench_t *b, int with_sender) {
+  for (int i = 0; i < RX_BATCH; i++) {
+    struct msghdr *h = &b->rx_msgs[i].msg_hdr;
+    memset(h, 0, sizeof *h);
+    if (with_sender) {
+      h->msg_name = &b->rx_from[i];
+      h->msg_namelen = sizeof b->rx_from[i];
+    }
+    h->msg_iov = &b->rx_iov[i];
+    h->msg_iovlen = 1;
+    h->msg_control = b->rx_control[i].space;
+    h->msg_controllen = sizeof b->rx_control[i].space;
+  }
+}
+
 static void receive_batch(bench_t *b, session_t *s) {
   for (;;) {
-    for (int i = 0; i < RX_BATCH; i++) {
-      struct msghdr *h = &b->rx_msgs[i].msg_hdr;
-      memset(h, 0, sizeof *h);
-      h->msg_iov = &b->rx_iov[i];
-      h->msg_iovlen = 1;
-      h->msg_control = b->rx_control[i].space;
-      h->msg_controllen = sizeof b->rx_control[i].space;
-    }
+    reset_rx(b, 0);
     int n = recvmmsg(s->fd, b->rx_msgs, RX_BATCH, MSG_DONTWAIT, NULL);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -822,16 +832,7 @@ static uint32_t pktinfo_dst(struct msghdr *h) {
  * server, or to an address no session of this socket has, are dropped. */
 static void receive_shared(bench_t *b, shared_socket_t *sh) {
   for (;;) {
-    for (int i = 0; i < RX_BATCH; i++) {
-      struct msghdr *h = &b->rx_msgs[i].msg_hdr;
-      memset(h, 0, sizeof *h);
-      h->msg_name = &b->rx_from[i];
-      h->msg_namelen = sizeof b->rx_from[i];
-      h->msg_iov = &b->rx_iov[i];
-      h->msg_iovlen = 1;
-      h->msg_control = b->rx_control[i].space;
-      h->msg_controllen = sizeof b->rx_control[i].space;
-    }
+    reset_rx(b, 1);
     int n = recvmmsg(sh->fd, b->rx_msgs, RX_BATCH, MSG_DONTWAIT, NULL);
     if (n < 0) {
       if (errno == EINTR) continue;
