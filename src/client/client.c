@@ -225,17 +225,21 @@ int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
     coap_context_note_failure(ctx, &g, NULL, coap_context_now(ctx));
     return COAP_E_DTLS_NO_CREDENTIALS;
   }
+  /* Everything taken from |uri| before any callback runs (opening an
+   * endpoint, a handshake's failure): one may send another request, and
+   * the memo |uri| points into would then hold another URI. */
+  coap_msg_t msg;
+  uint8_t store[2048];
+  if ((rc = build_request(o, uri, &msg, store, sizeof store)) < 0) return rc;
+  char host[sizeof uri->host];
+  if (proto == COAP_PROTO_DTLS) memcpy(host, uri->host, strlen(uri->host) + 1);
   uint64_t now = coap_context_now(ctx);
   coap_endpoint_t *ep;
   if ((rc = client_endpoint(ctx, proto, &dest, &ep)) < 0) return rc;
   coap_peer_t *peer = coap_context_peer(ctx, ep, &dest, now);
   if (!peer) return COAP_E_LIMIT;
-  if (proto == COAP_PROTO_DTLS && (rc = coap_secure_connect(ctx, peer, uri->host, now)) < 0)
+  if (proto == COAP_PROTO_DTLS && (rc = coap_secure_connect(ctx, peer, host, now)) < 0)
     return rc;
-
-  coap_msg_t msg;
-  uint8_t store[2048];
-  if ((rc = build_request(o, uri, &msg, store, sizeof store)) < 0) return rc;
   coap_client_req_t *r = calloc(1, sizeof(*r));
   if (!r) return COAP_E_NOMEM;
   r->ctx = ctx;

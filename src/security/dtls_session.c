@@ -24,10 +24,11 @@ static void count_datagram(coap_dtls_session_t *s, size_t len) {
 }
 
 /* GnuTLS pushes each record of a flight on its own. Sent as they come, a
- * PSK handshake is seven datagrams from the server and five from the
- * client; gathered into datagrams of up to the MTU (RFC 6347 §4.1.1
- * allows several records in one), it is three and two — fewer sends and
- * wake-ups on both sides, and fewer chances to lose a part of a flight. */
+ * PSK handshake after the cookie exchange is five datagrams from the
+ * server and four from the client (with its first ClientHello, five);
+ * gathered into datagrams of up to the MTU (RFC 6347 §4.1.1 allows
+ * several records in one), it is two and two — fewer sends and wake-ups
+ * on both sides, and fewer chances to lose a part of a flight. */
 static void gather_start(coap_dtls_session_t *s) {
   coap_dtls_context_t *d = s->d;
   if (d->flight_owner) return; /* another session's drive (never nested today) */
