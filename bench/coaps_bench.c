@@ -19,13 +19,14 @@
  *               report, then keep them idle S seconds (0: until SIGINT or
  *               SIGTERM) — idle load for memory and scaling figures.
  *
- * --source-addresses K (steady and hold modes, a server on 127.0.0.0/8):
- * the sessions share K sockets bound to 0.0.0.0 instead of one socket
- * each, and differ by source address: session i sends from
+ * --source-addresses K (a server on 127.0.0.0/8): the sessions share K
+ * sockets bound to 0.0.0.0 instead of one socket each, and differ by
+ * source address: session i sends from
  * 127.(1 + i / 65536).(i / 256 % 256).(i % 256) on socket i % K
  * (IP_PKTINFO on sendmmsg), and the address a reply was sent to (the
  * IP_PKTINFO of recvmmsg) gives i back — an index, no search. So the
- * number of sessions is not bounded by RLIMIT_NOFILE.
+ * number of sessions is not bounded by RLIMIT_NOFILE, and a fresh
+ * session (--handshakes) costs no socket of its own.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -1050,10 +1051,11 @@ static void usage(FILE *out) {
           "  --rpk KEYFILE       own raw public key;  --trust-rpk PUBFILE  server's key\n"
           "  --no-gro            no UDP_GRO on the sockets: the kernel cuts a server's\n"
           "                      GSO answers apart before they are queued\n"
-          "  --source-addresses K  steady and hold modes, server on 127.0.0.0/8: the\n"
-          "                      sessions share K sockets (bound to 0.0.0.0) and each\n"
-          "                      sends from its own address, 127.1.0.0, 127.1.0.1, ...\n"
-          "                      (IP_PKTINFO): more sessions than file descriptors\n"
+          "  --source-addresses K  server on 127.0.0.0/8: the sessions share K sockets\n"
+          "                      (bound to 0.0.0.0) and each sends from its own\n"
+          "                      address, 127.1.0.0, 127.1.0.1, ... (IP_PKTINFO): more\n"
+          "                      sessions than file descriptors, and no socket to\n"
+          "                      open and close per fresh session (--handshakes)\n"
           "  --json              one JSON object on standard output\n"
           "  -v, --verbose       log failures\n");
 }
@@ -1103,6 +1105,12 @@ static int take_option(bench_opts_t *o, int c, const char *arg) {
 }
 
 /* 0, 1 for --help, -1 for bad usage (reported). */
+/* How many sessions a run starts: --handshakes C fresh ones, or
+ * --sessions N (each gets a source address with --source-addresses). */
+static long session_count(const bench_opts_t *o) {
+  return o->handshakes > 0 ? o->handshakes : o->sessions;
+}
+
 static int parse_args(bench_opts_t *o, int argc, char **argv) {
   static const struct option longopts[] = {
       {"sessions", required_argument, NULL, O_SESSIONS},
@@ -1150,11 +1158,7 @@ static int parse_args(bench_opts_t *o, int argc, char **argv) {
     fprintf(stderr, "coaps-bench: --handshakes and --hold are separate modes\n");
     return -1;
   }
-  if (o->handshakes > 0 && o->shared_sockets) {
-    fprintf(stderr, "coaps-bench: --source-addresses is for --sessions (steady and hold modes)\n");
-    return -1;
-  }
-  if (o->shared_sockets > o->sessions) o->shared_sockets = o->sessions;
+  if (o->shared_sockets > session_count(o)) o->shared_sockets = session_count(o);
   return 0;
 }
 
@@ -1203,6 +1207,7 @@ static int load_credentials(bench_t *b) {
  * tells which session's address it went to, a larger receive buffer (K
  * sockets queue what N would), and UDP_GRO like the others. */
 static int open_shared_sockets(bench_t *b) {
+  long n = session_count(&b->o);
   long k = b->o.shared_sockets;
   if (!k) return 0;
   uint32_t dest = b->dest.addr.sin.sin_addr.s_addr;
@@ -1211,16 +1216,16 @@ static int open_shared_sockets(bench_t *b) {
     return -1;
   }
   long di = address_index(dest);
-  if (di >= 0 && di < b->o.sessions) {
+  if (di >= 0 && di < n) {
     fprintf(stderr, "coaps-bench: --source-addresses: the server's address is one of the "
                     "sessions' (127.1.0.0 on); use one in 127.0.0.0/16\n");
     return -1;
   }
   b->dest_in = b->dest.addr.sin;
   b->shared = calloc((size_t)k, sizeof *b->shared);
-  b->by_index = calloc((size_t)b->o.sessions, sizeof *b->by_index);
+  b->by_index = calloc((size_t)n, sizeof *b->by_index);
   if (!b->shared || !b->by_index) return -1;
-  b->by_index_len = b->o.sessions;
+  b->by_index_len = n;
   for (long i = 0; i < k; i++) {
     shared_socket_t *sh = &b->shared[b->n_shared];
     sh->index = i;

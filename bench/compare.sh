@@ -264,13 +264,13 @@ measure_dtls() {
   stop_server
   start_server "$kind"
   R[pskhs,$kind]=$(bench "$kind PSK handshakes (16 in flight)" handshakes_per_s "$(dtls_uri)" \
-    "${PSK_ARGS[@]}" --handshakes "$HANDSHAKES" --parallel 16)
+    "${PSK_ARGS[@]}" --handshakes "$HANDSHAKES" --parallel 16 --source-addresses 8)
   R[pskhscpu,$kind]=$(cat "$work/cpu_per_op")
   R[pskhsbound,$kind]=$(per_second "${R[pskhscpu,$kind]}")
   stop_server
   start_server "$kind"
   R[cerths,$kind]=$(bench "$kind ECDHE-ECDSA handshakes (16)" handshakes_per_s "$(dtls_uri)" \
-    "${CERT_ARGS[@]}" --handshakes "$CERT_HANDSHAKES" --parallel 16)
+    "${CERT_ARGS[@]}" --handshakes "$CERT_HANDSHAKES" --parallel 16 --source-addresses 8)
   R[certhscpu,$kind]=$(cat "$work/cpu_per_op")
   R[certhsbound,$kind]=$(per_second "${R[certhscpu,$kind]}")
   stop_server

@@ -71,6 +71,11 @@ run "DTLS-PSK GET, --no-gro" requests_per_s "coaps://127.0.0.1:$dport/time" --se
   --window 4 --duration 0.5 --no-gro "${psk[@]}"
 run "PSK handshakes" handshakes_per_s "coaps://127.0.0.1:$dport/time" --handshakes 100 \
   --parallel 8 "${psk[@]}"
+run "PSK handshakes, --source-addresses 4" handshakes_per_s "coaps://127.0.0.1:$dport/time" \
+  --handshakes 100 --parallel 8 --source-addresses 4 "${psk[@]}"
+expect "fresh sessions on shared sockets" handshakes 100
+expect "fresh sessions on shared sockets" shared_sockets 4
+expect "fresh sessions on shared sockets" source_addresses 100
 run "hold" handshakes_per_s "coaps://127.0.0.1:$dport/time" --sessions 20 --hold 0.2 "${psk[@]}"
 # 300 sessions on 2 sockets, one source address each (127.1.0.0 on): each
 # must reach the server as a session of its own and be answered.
