@@ -787,6 +787,17 @@ static void reset_rx(bench_t *b, int with_sender) {
   }
 }
 
+/* Hand receive slot |i| to |s|'s context: one datagram, or the datagrams
+ * of a GRO buffer one by one. */
+static void input_slot(bench_t *b, session_t *s, int i, uint64_t now) {
+  const uint8_t *p = b->rx_iov[i].iov_base;
+  size_t len = b->rx_msgs[i].msg_len;
+  size_t seg = gro_segment(&b->rx_msgs[i].msg_hdr);
+  if (!seg || seg > len) seg = len;
+  for (size_t off = 0; off < len; off += seg)
+    coap_context_input(s->ctx, s->ep, &b->dest, p + off, len - off < seg ? len - off : seg, now);
+}
+
 static void receive_batch(bench_t *b, session_t *s) {
   for (;;) {
     reset_rx(b, 0);
@@ -802,14 +813,7 @@ static void receive_batch(bench_t *b, session_t *s) {
     for (int i = 0; i < n; i++) {
       struct msghdr *h = &b->rx_msgs[i].msg_hdr;
       if (h->msg_flags & MSG_TRUNC) continue;
-      const uint8_t *p = b->rx_iov[i].iov_base;
-      size_t len = b->rx_msgs[i].msg_len;
-      size_t seg = gro_segment(h);
-      if (!seg || seg > len) seg = len;
-      /* One datagram, or the datagrams of a GRO buffer one by one. */
-      for (size_t off = 0; off < len; off += seg)
-        coap_context_input(s->ctx, s->ep, &b->dest, p + off, len - off < seg ? len - off : seg,
-                           now);
+      input_slot(b, s, i, now);
     }
     if (n < RX_BATCH) return;
   }
@@ -852,13 +856,7 @@ static void receive_shared(bench_t *b, shared_socket_t *sh) {
       if (idx < 0 || idx >= b->by_index_len || idx % b->n_shared != sh->index) continue;
       session_t *s = b->by_index[idx];
       if (!s) continue;
-      const uint8_t *p = b->rx_iov[i].iov_base;
-      size_t len = b->rx_msgs[i].msg_len;
-      size_t seg = gro_segment(h);
-      if (!seg || seg > len) seg = len;
-      for (size_t off = 0; off < len; off += seg)
-        coap_context_input(s->ctx, s->ep, &b->dest, p + off, len - off < seg ? len - off : seg,
-                           now);
+      input_slot(b, s, i, now);
       int seen = 0;
       for (int k = 0; k < n_touched && !seen; k++) seen = b->touched[k] == s;
       if (!seen) b->touched[n_touched++] = s;

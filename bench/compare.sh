@@ -262,17 +262,22 @@ measure_dtls() {
     --sessions 50 --window 4 --duration "$DURATION")
   R[pskcpu,$kind]=$(cat "$work/cpu_per_op")
   stop_server
+  measure_handshakes "$kind" pskhs "PSK handshakes (16 in flight)" "$HANDSHAKES" "${PSK_ARGS[@]}"
+  measure_handshakes "$kind" cerths "ECDHE-ECDSA handshakes (16)" "$CERT_HANDSHAKES" \
+    "${CERT_ARGS[@]}"
+}
+
+# measure_handshakes KIND KEY NAME COUNT CREDENTIALS...: COUNT fresh
+# sessions, 16 in flight, on a fresh server; R[KEY], R[KEYcpu] (server CPU
+# per handshake) and R[KEYbound] (the rate that CPU allows).
+measure_handshakes() {
+  local kind=$1 key=$2 name=$3 count=$4
+  shift 4
   start_server "$kind"
-  R[pskhs,$kind]=$(bench "$kind PSK handshakes (16 in flight)" handshakes_per_s "$(dtls_uri)" \
-    "${PSK_ARGS[@]}" --handshakes "$HANDSHAKES" --parallel 16 --source-addresses 8)
-  R[pskhscpu,$kind]=$(cat "$work/cpu_per_op")
-  R[pskhsbound,$kind]=$(per_second "${R[pskhscpu,$kind]}")
-  stop_server
-  start_server "$kind"
-  R[cerths,$kind]=$(bench "$kind ECDHE-ECDSA handshakes (16)" handshakes_per_s "$(dtls_uri)" \
-    "${CERT_ARGS[@]}" --handshakes "$CERT_HANDSHAKES" --parallel 16 --source-addresses 8)
-  R[certhscpu,$kind]=$(cat "$work/cpu_per_op")
-  R[certhsbound,$kind]=$(per_second "${R[certhscpu,$kind]}")
+  R[$key,$kind]=$(bench "$kind $name" handshakes_per_s "$(dtls_uri)" "$@" \
+    --handshakes "$count" --parallel 16 --source-addresses 8)
+  R[${key}cpu,$kind]=$(cat "$work/cpu_per_op")
+  R[${key}bound,$kind]=$(per_second "${R[${key}cpu,$kind]}")
   stop_server
 }
 
