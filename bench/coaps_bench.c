@@ -14,7 +14,9 @@
  *               requests/s once every session is established.
  *   handshakes  --handshakes C --parallel P: C fresh sessions (a new
  *               context, socket and full handshake each) doing one GET,
- *               at most P at once: handshakes/s.
+ *               at most P at once: handshakes/s. --leave-open: they end
+ *               without close_notify and pile up on the server, like
+ *               devices that lose power; --duration S caps the run.
  *   hold        --hold S: establish --sessions N (P at once), print the
  *               report, then keep them idle S seconds (0: until SIGINT or
  *               SIGTERM) — idle load for memory and scaling figures.
@@ -72,7 +74,9 @@ typedef struct bench_opts {
   const char *uri;
   long sessions, window, parallel;
   double duration_s;
+  int duration_set;  /* --duration given: also caps --handshakes */
   long long requests, handshakes;
+  int leave_open;    /* --handshakes: no close_notify, the server keeps the session */
   double hold_s; /* < 0: no hold mode */
   const char *psk_identity, *psk, *psk_hex;
   const char *cacert, *cert, *key, *rpk, *trust_rpk;
@@ -147,6 +151,7 @@ struct session {
   uint64_t busy;    /* bit i: slots[i] has a request in flight */
   uint64_t deadline;
   size_t heap_idx;
+  int mute;         /* --leave-open: freed without a word to the server */
   slot_t slots[MAX_WINDOW];
 };
 
@@ -439,6 +444,7 @@ static int tr_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
                    const uint8_t *data, size_t len) {
   session_t *s = coap_endpoint_transport_data(ep);
   if (!s) return COAP_E_STATE;
+  if (s->mute) return 0; /* its close_notify: the device is gone */
   /* The socket is connected to |to| (the only peer a session talks to);
    * a shared socket sends to it from the session's address. */
   if (s->src) return txq_push(s->b, s->b->shared[s->idx % s->b->n_shared].fd, s->src, data, len);
@@ -610,6 +616,7 @@ static void session_free(bench_t *b, session_t *s) {
   b->c.retransmissions += st.retransmissions;
   int was_stopping = b->stopping;
   b->stopping = 1; /* outstanding requests come back as cancelled */
+  s->mute = b->o.leave_open;
   coap_context_free(s->ctx); /* may send a close_notify through the queue */
   b->stopping = was_stopping;
   txq_flush(b);
@@ -941,13 +948,18 @@ static void run_steady(bench_t *b) {
   if (*b->stop && b->measuring) b->t_end_us = now_us();
 }
 
+/* Ends after C sessions, or at --duration if given: a server that slows
+ * down as sessions pile up (--leave-open) may never get through C.
+ * Sessions still handshaking at the cap are not counted. */
 static void run_handshakes(bench_t *b) {
   b->target_sessions = b->o.handshakes;
   b->measuring = 1;
   b->t0_us = now_us();
+  uint64_t cap = b->o.duration_set ? b->t0_us + (uint64_t)(b->o.duration_s * 1e6) : 0;
   while (!*b->stop && b->finished < b->target_sessions) {
     launch_sessions(b);
-    poll_once(b, 0);
+    poll_once(b, cap);
+    if (cap && now_us() >= cap) break;
   }
   b->t_end_us = now_us();
 }
@@ -999,17 +1011,18 @@ static void report(const bench_t *b, FILE *out) {
             "\"timeouts\":%" PRIu64 ",\"handshake_failures\":%" PRIu64 ",\"non_2xx\":%" PRIu64
             ",\"other_errors\":%" PRIu64 ",\"tx_dropped\":%" PRIu64 ",\"generator_cpu_s\":%.3f,"
             "\"gro\":%d,\"shared_sockets\":%ld,\"source_addresses\":%ld,"
-            "\"generator_rss_kb\":%ld}\n",
+            "\"close_notify\":%d,\"generator_rss_kb\":%ld}\n",
             mode_name(&b->o), b->o.uri, b->o.sessions, b->o.window, b->o.parallel, t, c->completed,
             rps, c->handshakes, hps, p50, p90, p99, b->lat.max, c->retransmissions,
             errors_total(c), c->timeouts, c->handshake_failures, c->non_2xx, c->other_errors,
             c->tx_dropped, cpu, b->gro, b->n_shared, b->n_shared ? b->started : 0,
-            ru.ru_maxrss);
+            !b->o.leave_open, ru.ru_maxrss);
   } else {
     fprintf(out, "%s %s: %.3f s\n", mode_name(&b->o), b->o.uri, t);
     fprintf(out, "  requests      %" PRIu64 " (%.1f/s)\n", c->completed, rps);
     if (b->o.handshakes > 0 || b->o.hold_s >= 0)
-      fprintf(out, "  handshakes    %" PRIu64 " (%.1f/s)\n", c->handshakes, hps);
+      fprintf(out, "  handshakes    %" PRIu64 " (%.1f/s)%s\n", c->handshakes, hps,
+              b->o.leave_open ? ", sessions left open (no close_notify)" : "");
     fprintf(out, "  latency (us)  p50 %" PRIu64 "  p90 %" PRIu64 "  p99 %" PRIu64 "  max %" PRIu64 "\n",
             p50, p90, p99, b->lat.max);
     fprintf(out, "  retransmissions %" PRIu64 "\n", c->retransmissions);
@@ -1036,11 +1049,15 @@ static void usage(FILE *out) {
           "\n"
           "  --sessions N        client sessions (default 50)\n"
           "  --window W          requests in flight per session (default 4, max 64)\n"
-          "  --duration S        measure for S seconds (default 10)\n"
+          "  --duration S        measure for S seconds (default 10); with\n"
+          "                      --handshakes: stop after S seconds at the latest\n"
           "  --requests C        measure C requests instead\n"
           "  --handshakes C      C fresh sessions (full handshake + one GET each):\n"
           "                      measure handshakes/s\n"
           "  --parallel P        sessions handshaking at once (default 16)\n"
+          "  --leave-open        with --handshakes: sessions end without close_notify\n"
+          "                      (devices that lose power), so they pile up on the\n"
+          "                      server until its idle timeout\n"
           "  --hold S            establish --sessions N, report, keep them idle S\n"
           "                      seconds (0: until SIGINT/SIGTERM)\n"
           "  --psk-identity ID --psk KEY | --psk-hex HEX\n"
@@ -1060,7 +1077,7 @@ static void usage(FILE *out) {
 
 enum { O_SESSIONS = 256, O_WINDOW, O_DURATION, O_REQUESTS, O_HANDSHAKES, O_PARALLEL, O_HOLD,
        O_PSK_ID, O_PSK, O_PSK_HEX, O_CACERT, O_CERT, O_KEY, O_RPK, O_TRUST_RPK, O_JSON,
-       O_NO_GRO, O_SOURCE_ADDRESSES };
+       O_NO_GRO, O_SOURCE_ADDRESSES, O_LEAVE_OPEN };
 
 static int parse_number(const char *flag, const char *text, double min, double max, double *out) {
   char *end;
@@ -1080,7 +1097,7 @@ static int take_option(bench_opts_t *o, int c, const char *arg) {
   switch (c) {
     case O_SESSIONS: if (parse_number("--sessions", arg, 1, 1e6, &v) < 0) return -1; o->sessions = (long)v; break;
     case O_WINDOW: if (parse_number("--window", arg, 1, MAX_WINDOW, &v) < 0) return -1; o->window = (long)v; break;
-    case O_DURATION: if (parse_number("--duration", arg, 0.01, 1e6, &o->duration_s) < 0) return -1; break;
+    case O_DURATION: if (parse_number("--duration", arg, 0.01, 1e6, &o->duration_s) < 0) return -1; o->duration_set = 1; break;
     case O_REQUESTS: if (parse_number("--requests", arg, 1, 1e15, &v) < 0) return -1; o->requests = (long long)v; break;
     case O_HANDSHAKES: if (parse_number("--handshakes", arg, 1, 1e12, &v) < 0) return -1; o->handshakes = (long long)v; break;
     case O_PARALLEL: if (parse_number("--parallel", arg, 1, 1e6, &v) < 0) return -1; o->parallel = (long)v; break;
@@ -1095,6 +1112,7 @@ static int take_option(bench_opts_t *o, int c, const char *arg) {
     case O_TRUST_RPK: o->trust_rpk = arg; break;
     case O_JSON: o->json = 1; break;
     case O_NO_GRO: o->no_gro = 1; break;
+    case O_LEAVE_OPEN: o->leave_open = 1; break;
     case O_SOURCE_ADDRESSES: if (parse_number("--source-addresses", arg, 1, 1024, &v) < 0) return -1; o->shared_sockets = (long)v; break;
     case 'v': o->verbose++; break;
     default: return -1;
@@ -1128,6 +1146,7 @@ static int parse_args(bench_opts_t *o, int argc, char **argv) {
       {"trust-rpk", required_argument, NULL, O_TRUST_RPK},
       {"json", no_argument, NULL, O_JSON},
       {"no-gro", no_argument, NULL, O_NO_GRO},
+      {"leave-open", no_argument, NULL, O_LEAVE_OPEN},
       {"source-addresses", required_argument, NULL, O_SOURCE_ADDRESSES},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
@@ -1154,6 +1173,10 @@ static int parse_args(bench_opts_t *o, int argc, char **argv) {
   }
   if (o->handshakes > 0 && o->hold_s >= 0) {
     fprintf(stderr, "coaps-bench: --handshakes and --hold are separate modes\n");
+    return -1;
+  }
+  if (o->leave_open && o->handshakes <= 0) {
+    fprintf(stderr, "coaps-bench: --leave-open goes with --handshakes\n");
     return -1;
   }
   if (o->shared_sockets > session_count(o)) o->shared_sockets = session_count(o);

@@ -3,7 +3,7 @@
 # of plain GET, DTLS-PSK GET (with and without UDP_GRO) and fresh PSK
 # handshakes against 'coaps serve', holding sessions (a socket each, and
 # 300 sessions sharing 2 sockets by source address: --source-addresses),
-# then plain and DTLS-PSK GET against 'coaps serve --workers 2'; each run
+# fresh sessions left open (--leave-open, no close_notify), then plain and DTLS-PSK GET against 'coaps serve --workers 2'; each run
 # must complete requests and report no errors.
 # usage: bench/smoke.sh BUILD_DIR
 set -euo pipefail
@@ -87,6 +87,27 @@ expect "hold, --source-addresses" source_addresses 300
 run "DTLS-PSK GET, --source-addresses" requests_per_s "coaps://127.0.0.1:$dport/time" \
   --sessions 8 --window 4 --duration 0.5 --source-addresses 2 "${psk[@]}"
 expect "DTLS-PSK GET, --source-addresses" handshakes 8
+stop_server
+
+# --leave-open: the sessions end without close_notify, so the server (-v
+# logs each close_notify it gets) hears of the first run's 20 closing and
+# of none of the second's; --duration caps a run of far more handshakes.
+start_server -v
+run "PSK handshakes, closed" handshakes_per_s "coaps://127.0.0.1:$dport/time" --handshakes 20 \
+  --parallel 4 --source-addresses 2 "${psk[@]}"
+expect "PSK handshakes, closed" close_notify 1
+run "PSK handshakes, --leave-open" handshakes_per_s "coaps://127.0.0.1:$dport/time" \
+  --handshakes 20 --parallel 4 --source-addresses 2 --leave-open "${psk[@]}"
+expect "PSK handshakes, --leave-open" close_notify 0
+expect "PSK handshakes, --leave-open" handshakes 20
+sleep 0.2
+closed=$(grep -c "DTLS session closed by the peer" "$work/serve.log" || true)
+[ "$closed" = 20 ] || fail "--leave-open: the server saw $closed close_notify, not 20"
+echo "ok: --leave-open: the server saw 20 close_notify, from the first run only"
+run "PSK handshakes, --duration cap" handshakes_per_s "coaps://127.0.0.1:$dport/time" \
+  --handshakes 100000000 --parallel 4 --source-addresses 2 --leave-open --duration 0.3 "${psk[@]}"
+awk -v s="$(field seconds "$last")" 'BEGIN { exit !(s >= 0.3 && s < 2) }' ||
+  fail "--duration 0.3 with --handshakes: the run took $(field seconds "$last") s"
 stop_server
 
 start_server --workers 2
