@@ -10,27 +10,13 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "support_reply.h"
 #include "support_simnet.h"
 
 static simnet_t net;
 static simnet_node_t *server1, *server3, *client;
 static int resolve_calls;
 static const char *resolve_to = "10.0.0.1";
-
-typedef struct reply_box {
-  int done, status;
-  uint8_t code;
-  char payload[64];
-} reply_box_t;
-
-static void on_reply(coap_context_t *ctx, const coap_reply_t *r, void *user) {
-  reply_box_t *b = user;
-  b->done = 1;
-  b->status = r->status;
-  b->code = r->code;
-  snprintf(b->payload, sizeof b->payload, "%.*s", (int)r->payload_len,
-           (const char *)r->payload);
-}
 
 /* Answers "<server>:<path>", so a reply says where the request went. */
 static void whoami(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
@@ -74,11 +60,8 @@ static int teardown(void **state) {
 }
 
 static void get(const char *uri, const char *want) {
-  coap_request_opts_t o;
-  coap_request_opts_init(&o, COAP_GET, uri);
-  reply_box_t b = {0};
-  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, &b, NULL), 0);
-  assert_true(simnet_run_until_flag(&net, &b.done, 60000));
+  sim_reply_t b;
+  sim_get(client, uri, &b, 60000);
   assert_int_equal(b.status, 0);
   assert_int_equal(b.code, COAP_CONTENT);
   assert_string_equal(b.payload, want);
@@ -102,13 +85,13 @@ static void test_name_resolved_every_time(void **state) {
 static void test_bad_uri_between_good_ones(void **state) {
   get("coap://10.0.0.1/a", "one:a");
   coap_request_opts_t o;
-  reply_box_t b = {0};
+  sim_reply_t b = {0};
   coap_request_opts_init(&o, COAP_GET, "coap://10.0.0.1:99999/a");
-  assert_true(coap_send_request(client->ctx, &o, on_reply, &b, NULL) < 0);
+  assert_true(coap_send_request(client->ctx, &o, sim_on_reply, &b, NULL) < 0);
   coap_request_opts_init(&o, COAP_GET, "coap://[10.0.0.1/a");
-  assert_true(coap_send_request(client->ctx, &o, on_reply, &b, NULL) < 0);
+  assert_true(coap_send_request(client->ctx, &o, sim_on_reply, &b, NULL) < 0);
   coap_request_opts_init(&o, COAP_GET, "");
-  assert_true(coap_send_request(client->ctx, &o, on_reply, &b, NULL) < 0);
+  assert_true(coap_send_request(client->ctx, &o, sim_on_reply, &b, NULL) < 0);
   assert_false(b.done);
   get("coap://10.0.0.1/a", "one:a");
   get("coap://10.0.0.1/b", "one:b");
@@ -123,12 +106,9 @@ static void test_long_uri(void **state) {
   char uri[512], want[512];
   snprintf(uri, sizeof uri, "coap://10.0.0.1/%s", path);
   snprintf(want, sizeof want, "one:%s", path);
-  want[63] = '\0'; /* the reply box keeps 63 characters */
-  coap_request_opts_t o;
-  coap_request_opts_init(&o, COAP_GET, uri);
-  reply_box_t b = {0};
-  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, &b, NULL), 0);
-  assert_true(simnet_run_until_flag(&net, &b.done, 60000));
+  want[63] = '\0'; /* whoami's answer keeps 63 characters */
+  sim_reply_t b;
+  sim_get(client, uri, &b, 60000);
   assert_int_equal(b.code, COAP_CONTENT);
   assert_string_equal(b.payload, want);
   get("coap://10.0.0.1/b", "one:b");

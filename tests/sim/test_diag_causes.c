@@ -14,6 +14,7 @@
 
 #include "coaps/dtls.h"
 #include "support_certs.h"
+#include "support_reply.h"
 #include "support_simnet.h"
 
 static simnet_t net;
@@ -21,24 +22,6 @@ static simnet_node_t *server, *client;
 static test_ca_t ca, other_ca;
 static char server_cert[256], server_key[256];
 static unsigned server_log_failures;
-
-typedef struct reply_box {
-  int done, status;
-  uint8_t code;
-  int has_diag;
-  coap_diag_t diag;
-} reply_box_t;
-
-static void on_reply(coap_context_t *ctx, const coap_reply_t *r, void *user) {
-  reply_box_t *b = user;
-  b->done = 1;
-  b->status = r->status;
-  b->code = r->code;
-  if (r->diag) {
-    b->has_diag = 1;
-    b->diag = *r->diag;
-  }
-}
 
 static void hello(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
                   coap_response_t *resp, void *user) {
@@ -105,18 +88,14 @@ static void trust_ca(simnet_node_t *node, const char *ca_path) {
   attach(node, d);
 }
 
-static void get_uri(simnet_node_t *from, const char *uri, reply_box_t *b) {
-  coap_request_opts_t o;
-  coap_request_opts_init(&o, COAP_GET, uri);
-  memset(b, 0, sizeof(*b));
-  assert_int_equal(coap_send_request(from->ctx, &o, on_reply, b, NULL), 0);
-  assert_true(simnet_run_until_flag(&net, &b->done, 120000));
+static void get_uri(simnet_node_t *from, const char *uri, sim_reply_t *b) {
+  sim_get(from, uri, b, 120000);
 }
 
-static void get(reply_box_t *b) { get_uri(client, "coaps://10.0.0.1/hello", b); }
+static void get(sim_reply_t *b) { get_uri(client, "coaps://10.0.0.1/hello", b); }
 
 /* The client's failure: |cause|, with |words| in the explanation or fix. */
-static void expect_client(const reply_box_t *b, int status, coap_cause_t cause,
+static void expect_client(const sim_reply_t *b, int status, coap_cause_t cause,
                           coap_detector_t by, const char *words) {
   assert_int_equal(b->status, status);
   assert_true(b->has_diag);
@@ -162,7 +141,7 @@ static void test_no_credentials(void **state) {
   psk(server, "me", "secret");
   coap_request_opts_t o;
   coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/hello");
-  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, NULL, NULL),
+  assert_int_equal(coap_send_request(client->ctx, &o, sim_on_reply, NULL, NULL),
                    COAP_E_DTLS_NO_CREDENTIALS);
   coap_diag_t g;
   assert_int_equal(coap_context_last_diag(client->ctx, &g), 0);
@@ -178,7 +157,7 @@ static void test_no_credentials(void **state) {
 static void test_wrong_psk(void **state) {
   psk(server, "me", "secret");
   psk(client, "me", "wrong");
-  reply_box_t b;
+  sim_reply_t b;
   uint64_t t0 = net.now;
   get(&b);
   expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_PSK_KEY_MISMATCH,
@@ -193,7 +172,7 @@ static void test_wrong_psk(void **state) {
 static void test_unknown_identity(void **state) {
   psk(server, "me", "secret");
   psk(client, "stranger", "secret");
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_PSK_UNKNOWN_IDENTITY,
                 COAP_DETECTED_PEER_ALERT, "\"stranger\"");
@@ -207,7 +186,7 @@ static void test_unknown_identity(void **state) {
 static void test_untrusted_ca(void **state) {
   serve_cert(server_cert, server_key, NULL, 0);
   trust_ca(client, other_ca.cert_path);
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_CERT_UNTRUSTED, COAP_DETECTED_LOCAL,
                 "CN=test CA");
@@ -233,7 +212,7 @@ static void dated_server_cert(time_t from, time_t until) {
 
 static void test_expired(void **state) {
   dated_server_cert(1577836800 /* 2020-01-01 */, 1609459200 /* 2021-01-01 */);
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_CERT_EXPIRED, COAP_DETECTED_LOCAL,
                 "until 2021-01-01 00:00:00 UTC");
@@ -244,7 +223,7 @@ static void test_expired(void **state) {
 
 static void test_not_yet_valid(void **state) {
   dated_server_cert(4102444800 /* 2100-01-01 */, 4133980800);
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_CERT_NOT_YET_VALID,
                 COAP_DETECTED_LOCAL, "valid from 2100-01-01");
@@ -258,7 +237,7 @@ static void test_name_mismatch(void **state) {
               now + 86400, cert, key);
   serve_cert(cert, key, NULL, 0);
   trust_ca(client, ca.cert_path);
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_CERT_NAME_MISMATCH,
                 COAP_DETECTED_LOCAL, "IP:10.0.0.9");
@@ -269,7 +248,7 @@ static void test_name_mismatch(void **state) {
 static void test_client_cert_missing(void **state) {
   serve_cert(server_cert, server_key, ca.cert_path, 1);
   trust_ca(client, ca.cert_path);
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_CLIENT_CERT_MISSING,
                 COAP_DETECTED_PEER_ALERT, "--cert");
@@ -290,7 +269,7 @@ static void client_cert(const test_ca_t *issuer, time_t from, time_t until) {
 static void test_client_cert_rejected(void **state) {
   serve_cert(server_cert, server_key, ca.cert_path, 1);
   client_cert(&ca, 1577836800, 1609459200); /* expired in 2021 */
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_CLIENT_CERT_REJECTED,
                 COAP_DETECTED_PEER_ALERT, "expired");
@@ -302,7 +281,7 @@ static void test_client_cert_from_another_ca(void **state) {
   serve_cert(server_cert, server_key, ca.cert_path, 1);
   time_t now = time(NULL);
   client_cert(&other_ca, now - 60, now + 86400);
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_CLIENT_CERT_MISSING,
                 COAP_DETECTED_PEER_ALERT, "not issued by one of the CAs");
@@ -322,7 +301,7 @@ static void test_rpk_untrusted(void **state) {
   coap_dtls_context_t *cd = dtls(client);
   assert_int_equal(coap_dtls_add_trusted_rpk(cd, other_pub), 0); /* not the server's key */
   attach(client, cd);
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_RPK_UNTRUSTED, COAP_DETECTED_LOCAL, fp);
   assert_non_null(strstr(b.diag.fix, "--trust-rpk"));
@@ -333,7 +312,7 @@ static void test_rpk_untrusted(void **state) {
 static void test_no_common_suite(void **state) {
   serve_cert(server_cert, server_key, NULL, 0);
   psk(client, "me", "secret");
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_NO_COMMON_SUITE,
                 COAP_DETECTED_PEER_ALERT, "we offered PSK");
@@ -358,7 +337,7 @@ static void test_no_answer(void **state) {
   attach(client, d);
   net.filter = drop_all;
   uint64_t t0 = net.now;
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   expect_client(&b, COAP_E_DTLS_TIMEOUT, COAP_CAUSE_NO_ANSWER, COAP_DETECTED_NETWORK,
                 "no answer to");
@@ -375,8 +354,8 @@ static void test_request_deadline_ends_the_handshake(void **state) {
   coap_request_opts_t o;
   coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/hello");
   o.timeout_ms = 2500;
-  reply_box_t b = {0};
-  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, &b, NULL), 0);
+  sim_reply_t b;
+  sim_send(client, &o, &b);
   assert_true(simnet_run_until_flag(&net, &b.done, 60000));
   expect_client(&b, COAP_E_DTLS_TIMEOUT, COAP_CAUSE_NO_ANSWER, COAP_DETECTED_NETWORK, "flights");
   assert_int_equal(b.diag.elapsed_ms, 2500);
@@ -394,7 +373,7 @@ static void test_mtu(void **state) {
   assert_int_equal(coap_dtls_set_handshake_timeouts(d, 500, 4000), 0);
   attach(client, d);
   net.filter = drop_big_from_server;
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   expect_client(&b, COAP_E_DTLS_TIMEOUT, COAP_CAUSE_MTU, COAP_DETECTED_NETWORK, "MTU");
   assert_non_null(strstr(b.diag.fix, "coap_dtls_set_mtu"));
@@ -404,8 +383,8 @@ static void test_port_unreachable(void **state) {
   psk(client, "me", "secret");
   coap_request_opts_t o;
   coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.7/hello");
-  reply_box_t b = {0};
-  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, &b, NULL), 0);
+  sim_reply_t b;
+  sim_send(client, &o, &b);
   /* What the I/O shell does when the ICMP error comes back. */
   coap_address_t dest;
   coap_address_from_string(&dest, "10.0.0.7", 5684);
@@ -422,7 +401,7 @@ static void test_coaps_to_plain_coap_port(void **state) {
   assert_non_null(plain);
   psk(client, "me", "secret");
   uint64_t t0 = net.now;
-  reply_box_t b;
+  sim_reply_t b;
   get_uri(client, "coaps://10.0.0.3:5683/hello", &b);
   expect_client(&b, COAP_E_WRONG_PROTOCOL, COAP_CAUSE_PLAIN_COAP_PEER, COAP_DETECTED_NETWORK,
                 "CoAP RST");
@@ -433,7 +412,7 @@ static void test_coap_to_dtls_port(void **state) {
   psk(server, "me", "secret");
   simnet_node_t *plain = simnet_add_node(&net, 40001, COAP_PROTO_UDP, NULL);
   assert_non_null(plain);
-  reply_box_t b;
+  sim_reply_t b;
   get_uri(plain, "coap://10.0.0.1:5684/hello", &b);
   assert_int_equal(b.status, COAP_E_WRONG_PROTOCOL);
   assert_true(b.has_diag);
@@ -451,7 +430,7 @@ static void test_failure_log_is_rate_limited(void **state) {
   for (int i = 0; i < 15; i++) {
     assert_int_equal(simnet_node_restart(client), 0);
     psk(client, "me", "wrong");
-    reply_box_t b;
+    sim_reply_t b;
     get(&b);
     assert_int_equal(b.diag.cause, COAP_CAUSE_PSK_KEY_MISMATCH);
   }

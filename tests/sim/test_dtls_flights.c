@@ -14,6 +14,7 @@
 
 #include "coaps/dtls.h"
 #include "support_certs.h"
+#include "support_reply.h"
 #include "support_simnet.h"
 
 static simnet_t net;
@@ -69,24 +70,9 @@ static int teardown(void **state) {
   return 0;
 }
 
-typedef struct box {
-  int done, status;
-  uint8_t code;
-} box_t;
-
-static void on_reply(coap_context_t *ctx, const coap_reply_t *r, void *user) {
-  box_t *b = user;
-  b->done = 1;
-  b->status = r->status;
-  b->code = r->code;
-}
-
 static void get_ok(const char *uri) {
-  coap_request_opts_t o;
-  coap_request_opts_init(&o, COAP_GET, uri);
-  box_t b = {0};
-  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, &b, NULL), 0);
-  assert_true(simnet_run_until_flag(&net, &b.done, 60000));
+  sim_reply_t b;
+  sim_get(client, uri, &b, 60000);
   assert_int_equal(b.status, 0);
   assert_int_equal(b.code, COAP_CONTENT);
 }

@@ -16,26 +16,12 @@
 #include <gnutls/x509.h>
 
 #include "coaps/dtls.h"
+#include "support_reply.h"
 #include "support_simnet.h"
 
 static simnet_t net;
 static simnet_node_t *server, *client;
 static int handler_calls;
-
-typedef struct reply_box {
-  int done, status, calls;
-  uint8_t code;
-  char detail[512];
-} reply_box_t;
-
-static void on_reply(coap_context_t *ctx, const coap_reply_t *r, void *user) {
-  reply_box_t *b = user;
-  b->done = 1;
-  b->calls++;
-  b->status = r->status;
-  b->code = r->code;
-  snprintf(b->detail, sizeof b->detail, "%s", r->detail ? r->detail : "");
-}
 
 static void hello(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
                   coap_response_t *resp, void *user) {
@@ -83,13 +69,7 @@ static int teardown(void **state) {
   return 0;
 }
 
-static void get(reply_box_t *b) {
-  coap_request_opts_t o;
-  coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/hello");
-  memset(b, 0, sizeof(*b));
-  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, b, NULL), 0);
-  assert_true(simnet_run_until_flag(&net, &b->done, 60000));
-}
+static void get(sim_reply_t *b) { sim_get(client, "coaps://10.0.0.1/hello", b, 60000); }
 
 static void test_psk_request(void **state) {
   coap_dtls_context_t *sd = coap_dtls_new_context(server->ctx);
@@ -98,7 +78,7 @@ static void test_psk_request(void **state) {
   coap_context_set_dtls_context(server->ctx, sd);
   set_psk(client->ctx, "device-1", "0123456789abcdef");
   net.filter = capture;
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   assert_int_equal(b.status, 0);
   assert_int_equal(b.code, COAP_CONTENT);
@@ -115,7 +95,7 @@ static void test_psk_request(void **state) {
 static void test_client_hello_flood_leaves_no_state(void **state) {
   set_psk(client->ctx, "device-1", "0123456789abcdef");
   net.filter = capture;
-  reply_box_t b;
+  sim_reply_t b;
   get(&b); /* to capture a genuine first ClientHello */
   const uint8_t *hello_dgram = captured[0];
   size_t hello_len = captured_len[0];
@@ -136,7 +116,7 @@ static void test_client_hello_flood_leaves_no_state(void **state) {
 static void test_garbage_and_replay_are_dropped(void **state) {
   set_psk(client->ctx, "device-1", "0123456789abcdef");
   net.filter = capture;
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   coap_stats_t before, after;
   coap_context_get_stats(server->ctx, &before);
@@ -160,7 +140,7 @@ static void test_garbage_and_replay_are_dropped(void **state) {
 
 static void test_unknown_identity_is_explained(void **state) {
   set_psk(client->ctx, "intruder", "0123456789abcdef");
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   assert_int_equal(b.status, COAP_E_DTLS_HANDSHAKE);
   assert_non_null(strstr(b.detail, "PSK identity"));
@@ -170,8 +150,8 @@ static void test_unknown_identity_is_explained(void **state) {
 static void test_no_credentials_sends_nothing(void **state) {
   coap_request_opts_t o;
   coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/hello");
-  reply_box_t b = {0};
-  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, &b, NULL),
+  sim_reply_t b = {0};
+  assert_int_equal(coap_send_request(client->ctx, &o, sim_on_reply, &b, NULL),
                    COAP_E_DTLS_NO_CREDENTIALS);
   simnet_run_until(&net, net.now + 1000);
   assert_int_equal(net.delivered, 0);
@@ -179,7 +159,7 @@ static void test_no_credentials_sends_nothing(void **state) {
 
 static void test_restarted_client_gets_a_new_session(void **state) {
   set_psk(client->ctx, "device-1", "0123456789abcdef");
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   assert_int_equal(b.code, COAP_CONTENT);
   /* The client process restarts: same address, no memory of the session;
@@ -201,7 +181,7 @@ static int silence_server(void *user, const simnet_node_t *from, const coap_addr
 static void server_restart_case(int crash) {
   set_psk(client->ctx, "device-1", "0123456789abcdef");
   net.filter = silence_server;
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   assert_int_equal(b.code, COAP_CONTENT);
   /* The server restarts: same address, new process, no sessions. */
@@ -235,7 +215,7 @@ static void test_resumption_in_memory(void **state) {
   simnet_node_t *c = simnet_add_node(&net, 40002, COAP_PROTO_DTLS, &cfg);
   client = c;
   set_psk(client->ctx, "device-1", "0123456789abcdef");
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   assert_int_equal(b.code, COAP_CONTENT);
   simnet_run_until(&net, net.now + 400000); /* idle: session closed, peer gone */
@@ -267,7 +247,7 @@ static void test_resumption_with_last_flight_lost(void **state) {
   cfg.peer_idle_ms = 5000;
   client = simnet_add_node(&net, 40003, COAP_PROTO_DTLS, &cfg);
   set_psk(client->ctx, "device-1", "0123456789abcdef");
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   assert_int_equal(b.code, COAP_CONTENT);
   simnet_run_until(&net, net.now + 400000);
@@ -298,7 +278,7 @@ static void test_resumption_across_restart(void **state) {
     coap_dtls_set_psk(d, (const uint8_t *)"device-1", (const uint8_t *)"0123456789abcdef", 16);
     assert_int_equal(coap_dtls_set_session_file(d, path), 0);
     coap_context_set_dtls_context(client->ctx, d);
-    reply_box_t b;
+    sim_reply_t b;
     get(&b);
     assert_int_equal(b.code, COAP_CONTENT);
   }
@@ -332,10 +312,10 @@ static void test_handshakes_in_progress_are_bounded(void **state) {
   net.filter = stall_first_client;
   coap_request_opts_t o;
   coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/hello");
-  reply_box_t a = {0}, b = {0};
-  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, &a, NULL), 0);
+  static sim_reply_t a, b; /* answered (cancelled) at teardown */
+  sim_send(client, &o, &a);
   simnet_run_until(&net, net.now + 100);
-  assert_int_equal(coap_send_request(second->ctx, &o, on_reply, &b, NULL), 0);
+  sim_send(second, &o, &b);
   simnet_run_until(&net, net.now + 100);
   coap_stats_t st;
   coap_context_get_stats(server->ctx, &st);
@@ -358,7 +338,7 @@ static void test_psk_lookup_callback(void **state) {
   assert_true(coap_dtls_can_serve(d));
   coap_context_set_dtls_context(server->ctx, d);
   set_psk(client->ctx, "dyn-42", "dyn-key!");
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   assert_int_equal(b.code, COAP_CONTENT);
   assert_true(lookups >= 1);
@@ -413,7 +393,7 @@ static void rpk_callback_case(int accept) {
   assert_int_equal(coap_dtls_set_rpk_verify(cd, decide_rpk, &seen), 0);
   assert_true(coap_dtls_can_connect(cd));
   coap_context_set_dtls_context(client->ctx, cd);
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   assert_int_equal(seen.calls, 1);
   assert_string_equal(seen.fingerprint, server_fp); /* the callback saw the server's key */
@@ -451,7 +431,7 @@ static void cookie_policy(coap_dtls_cookie_policy_t policy, unsigned load) {
  * threshold here is 1) the next client is asked for a cookie. */
 static void test_cookie_only_under_load(void **state) {
   cookie_policy(COAP_DTLS_COOKIE_UNDER_LOAD, 1);
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   assert_int_equal(b.code, COAP_CONTENT);
   assert_ptr_equal(captured_from[1], server);
@@ -466,9 +446,9 @@ static void test_cookie_only_under_load(void **state) {
   net.filter = capture_but_stall;
   coap_request_opts_t o;
   coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/hello");
-  static reply_box_t never; /* answered (cancelled) at teardown */
+  static sim_reply_t never; /* answered (cancelled) at teardown */
   half_open_sent = 0;
-  assert_int_equal(coap_send_request(half_open->ctx, &o, on_reply, &never, NULL), 0);
+  sim_send(half_open, &o, &never);
   simnet_run_until(&net, net.now + 100);
   assert_int_equal(simnet_node_restart(client), 0);
   set_psk(client->ctx, "device-1", "0123456789abcdef");
@@ -482,7 +462,7 @@ static void test_cookie_only_under_load(void **state) {
 
 static void test_cookie_never(void **state) {
   cookie_policy(COAP_DTLS_COOKIE_NEVER, 0);
-  reply_box_t b;
+  sim_reply_t b;
   get(&b);
   assert_int_equal(b.code, COAP_CONTENT);
   coap_stats_t st;

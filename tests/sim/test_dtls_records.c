@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "coaps/dtls.h"
+#include "support_reply.h"
 #include "support_simnet.h"
 
 static simnet_t net;
@@ -68,27 +69,9 @@ static int teardown(void **state) {
   return 0;
 }
 
-typedef struct box {
-  int done, status;
-  uint8_t code;
-  char payload[32];
-} box_t;
-
-static void on_reply(coap_context_t *ctx, const coap_reply_t *r, void *user) {
-  box_t *b = user;
-  b->done = 1;
-  b->status = r->status;
-  b->code = r->code;
-  snprintf(b->payload, sizeof b->payload, "%.*s", (int)r->payload_len,
-           (const char *)r->payload);
-}
-
 static void get_ok(int expected_call) {
-  coap_request_opts_t o;
-  coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/hello");
-  box_t b = {0};
-  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, &b, NULL), 0);
-  assert_true(simnet_run_until_flag(&net, &b.done, 60000));
+  sim_reply_t b;
+  sim_get(client, "coaps://10.0.0.1/hello", &b, 60000);
   assert_int_equal(b.status, 0);
   assert_int_equal(b.code, COAP_CONTENT);
   char want[32];

@@ -14,22 +14,11 @@
 #include <cmocka.h>
 
 #include "coaps/dtls.h"
+#include "support_reply.h"
 #include "support_simnet.h"
 
 static simnet_t net;
 static simnet_node_t *server, *a, *b;
-
-typedef struct reply_box {
-  int done, status;
-  uint8_t code;
-} reply_box_t;
-
-static void on_reply(coap_context_t *ctx, const coap_reply_t *r, void *user) {
-  reply_box_t *box = user;
-  box->done = 1;
-  box->status = r->status;
-  box->code = r->code;
-}
 
 static void hello(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
                   coap_response_t *resp, void *user) {
@@ -88,11 +77,8 @@ static coap_dtls_context_t *client_config(int resumption) {
 }
 
 static void get_ok(simnet_node_t *node) {
-  coap_request_opts_t o;
-  coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/hello");
-  reply_box_t box = {0};
-  assert_int_equal(coap_send_request(node->ctx, &o, on_reply, &box, NULL), 0);
-  assert_true(simnet_run_until_flag(&net, &box.done, 60000));
+  sim_reply_t box;
+  sim_get(node, "coaps://10.0.0.1/hello", &box, 60000);
   assert_int_equal(box.status, 0);
   assert_int_equal(box.code, COAP_CONTENT);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "support_reply.h"
 #include "support_simnet.h"
 
 static simnet_t net;
@@ -126,24 +127,15 @@ static void test_malformed_con_rst_non_silent(void **state) {
   assert_int_equal(sent[0].msg.mid, 9);
 }
 
-typedef struct box { int done, status; uint8_t code; } box_t;
-static void on_reply(coap_context_t *ctx, const coap_reply_t *r, void *user) {
-  box_t *b = user;
-  b->done = 1;
-  b->status = r->status;
-  b->code = r->code;
-}
-
-static void send_get(box_t *b) {
+static void send_get(sim_reply_t *b) {
   coap_request_opts_t o;
   coap_request_opts_init(&o, COAP_GET, "coap://10.0.0.1/hello");
-  memset(b, 0, sizeof(*b));
-  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, b, NULL), 0);
+  sim_send(client, &o, b);
 }
 
 static void test_retransmission_schedule(void **state) {
   drop_all = 1;
-  box_t b;
+  sim_reply_t b;
   uint64_t start = net.now;
   send_get(&b);
   assert_true(simnet_run_until_flag(&net, &b.done, 200000));
@@ -169,7 +161,7 @@ static void test_tx_params_per_context(void **state) {
   p.nstart = 0;
   assert_int_equal(coap_context_set_tx_params(client->ctx, &p), COAP_E_INVALID_ARG);
   drop_all = 1;
-  box_t b;
+  sim_reply_t b;
   uint64_t start = net.now;
   send_get(&b);
   assert_true(simnet_run_until_flag(&net, &b.done, 200000));
@@ -182,7 +174,7 @@ static void test_tx_params_per_context(void **state) {
 
 static void test_nstart_one_queues_the_second(void **state) {
   drop_all = 1;
-  box_t a, b;
+  sim_reply_t a, b;
   send_get(&a);
   send_get(&b);
   simnet_run_until(&net, net.now + 1);
@@ -218,7 +210,7 @@ static int reject_with_unknown_option(void *user, const simnet_node_t *from,
 
 static void test_unknown_critical_option_in_response(void **state) {
   net.filter = reject_with_unknown_option;
-  box_t b;
+  sim_reply_t b;
   send_get(&b);
   assert_true(simnet_run_until_flag(&net, &b.done, 10000));
   assert_int_equal(b.status, COAP_E_BAD_RESPONSE);

@@ -17,27 +17,12 @@
 #include <cmocka.h>
 
 #include "coaps/dtls.h"
+#include "support_reply.h"
 #include "support_simnet.h"
 
 static simnet_t net;
 static simnet_node_t *server, *client;
 static coap_deferred_t *pending;
-
-typedef struct reply_box {
-  int done, status;
-  uint8_t code;
-  char payload[64];
-} reply_box_t;
-
-static void on_reply(coap_context_t *ctx, const coap_reply_t *r, void *user) {
-  reply_box_t *b = user;
-  b->done = 1;
-  b->status = r->status;
-  b->code = r->code;
-  size_t n = r->payload_len < sizeof b->payload - 1 ? r->payload_len : sizeof b->payload - 1;
-  if (n) memcpy(b->payload, r->payload, n);
-  b->payload[n] = '\0';
-}
 
 static void hello(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
                   coap_response_t *resp, void *user) {
@@ -81,17 +66,9 @@ static int teardown(void **state) {
   return 0;
 }
 
-static void get(const char *uri, reply_box_t *b) {
-  coap_request_opts_t o;
-  coap_request_opts_init(&o, COAP_GET, uri);
-  memset(b, 0, sizeof(*b));
-  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, b, NULL), 0);
-  assert_true(simnet_run_until_flag(&net, &b->done, 120000));
-}
-
 static void expect_hello(const char *uri) {
-  reply_box_t b;
-  get(uri, &b);
+  sim_reply_t b;
+  sim_get(client, uri, &b, 120000);
   assert_int_equal(b.status, 0);
   assert_int_equal(b.code, COAP_CODE(2, 5));
   assert_string_equal(b.payload, "hello");
@@ -126,9 +103,8 @@ static void test_plain_separate_response(void **state) {
   make_nodes(COAP_PROTO_UDP, 5683);
   coap_request_opts_t o;
   coap_request_opts_init(&o, COAP_GET, "coap://10.0.0.8:5683/slow");
-  reply_box_t b;
-  memset(&b, 0, sizeof b);
-  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, &b, NULL), 0);
+  sim_reply_t b;
+  sim_send(client, &o, &b);
   simnet_run_until(&net, net.now + 2000); /* past separate_delay: empty ACK sent */
   assert_non_null(pending);
   assert_int_equal(server->sent_from_local, 1);
@@ -162,9 +138,8 @@ static void test_dtls_reply_from_the_address_asked(void **state) {
    * response must still leave from where the client talks to. */
   coap_request_opts_t o;
   coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.7:5684/slow");
-  reply_box_t b;
-  memset(&b, 0, sizeof b);
-  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, &b, NULL), 0);
+  sim_reply_t b;
+  sim_send(client, &o, &b);
   simnet_run_until(&net, net.now + 2000);
   assert_non_null(pending);
   const uint8_t junk[] = {23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 9, 0, 3, 1, 2, 3};

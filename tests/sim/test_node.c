@@ -9,34 +9,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "support_reply.h"
 #include "support_simnet.h"
 
 static simnet_t net;
-
-typedef struct reply_box {
-  int done;
-  int status;
-  uint8_t code;
-  int format;
-  char payload[2048];
-  size_t payload_len;
-  int calls;
-  coap_cause_t cause;
-} reply_box_t;
-
-static void on_reply(coap_context_t *ctx, const coap_reply_t *r, void *user) {
-  reply_box_t *box = user;
-  box->done = 1;
-  box->calls++;
-  box->status = r->status;
-  box->cause = r->diag ? r->diag->cause : COAP_CAUSE_NONE;
-  box->code = r->code;
-  box->format = r->content_format;
-  box->payload_len = r->payload_len < sizeof box->payload - 1 ? r->payload_len
-                                                              : sizeof box->payload - 1;
-  if (r->payload_len) memcpy(box->payload, r->payload, box->payload_len);
-  box->payload[box->payload_len] = '\0';
-}
 
 static int handler_calls;
 
@@ -99,24 +75,23 @@ static int teardown(void **state) {
   return 0;
 }
 
-static void request(uint8_t method, const char *uri, reply_box_t *box,
+static void request(uint8_t method, const char *uri, sim_reply_t *box,
                     const coap_request_opts_t *extra) {
   coap_request_opts_t o;
   if (extra)
     o = *extra;
   else
     coap_request_opts_init(&o, method, uri);
-  memset(box, 0, sizeof(*box));
-  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, box, NULL), 0);
+  sim_send(client, &o, box);
 }
 
 static void test_get_piggybacked(void **state) {
-  reply_box_t box;
+  sim_reply_t box;
   request(COAP_GET, "coap://10.0.0.1/hello?who=sim", &box, NULL);
   assert_true(simnet_run_until_flag(&net, &box.done, 1000));
   assert_int_equal(box.status, 0);
   assert_int_equal(box.code, COAP_CONTENT);
-  assert_int_equal(box.format, COAP_FORMAT_TEXT_PLAIN);
+  assert_int_equal(box.content_format, COAP_FORMAT_TEXT_PLAIN);
   assert_string_equal(box.payload, "hello sim");
   assert_int_equal(handler_calls, 1);
   /* One request, one piggy-backed answer: two datagrams in all. */
@@ -124,7 +99,7 @@ static void test_get_piggybacked(void **state) {
 }
 
 static void test_not_found_and_method(void **state) {
-  reply_box_t box;
+  sim_reply_t box;
   request(COAP_GET, "coap://10.0.0.1/nothing/here", &box, NULL);
   assert_true(simnet_run_until_flag(&net, &box.done, 1000));
   assert_int_equal(box.code, COAP_NOT_FOUND);
@@ -140,7 +115,7 @@ static void test_bad_option_and_format(void **state) {
   coap_option_t crit = {.number = 2049, .length = 1, .value = (const uint8_t *)"x"};
   o.options = &crit;
   o.n_options = 1;
-  reply_box_t box;
+  sim_reply_t box;
   request(0, NULL, &box, &o);
   assert_true(simnet_run_until_flag(&net, &box.done, 1000));
   assert_int_equal(box.code, COAP_BAD_OPTION);
@@ -168,7 +143,7 @@ static void test_payload_too_large(void **state) {
   coap_request_opts_init(&o, COAP_PUT, "coap://10.0.0.1/store");
   o.payload = big;
   o.payload_len = 1100; /* over the default max_payload of 1024 */
-  reply_box_t box;
+  sim_reply_t box;
   request(0, NULL, &box, &o);
   assert_true(simnet_run_until_flag(&net, &box.done, 1000));
   assert_int_equal(box.code, COAP_REQUEST_ENTITY_TOO_LARGE);
@@ -176,11 +151,11 @@ static void test_payload_too_large(void **state) {
 }
 
 static void test_discovery(void **state) {
-  reply_box_t box;
+  sim_reply_t box;
   request(COAP_GET, "coap://10.0.0.1/.well-known/core", &box, NULL);
   assert_true(simnet_run_until_flag(&net, &box.done, 1000));
   assert_int_equal(box.code, COAP_CONTENT);
-  assert_int_equal(box.format, COAP_FORMAT_LINK_FORMAT);
+  assert_int_equal(box.content_format, COAP_FORMAT_LINK_FORMAT);
   assert_non_null(strstr(box.payload, "</hello>"));
   assert_non_null(strstr(box.payload, "rt=\"greeting\""));
   assert_non_null(strstr(box.payload, "</store>"));
@@ -192,7 +167,7 @@ static void test_discovery(void **state) {
 }
 
 static void test_separate_response(void **state) {
-  reply_box_t box;
+  sim_reply_t box;
   request(COAP_GET, "coap://10.0.0.1/slow", &box, NULL);
   simnet_run_until(&net, net.now + 1000);
   assert_non_null(pending);
@@ -231,7 +206,7 @@ static void test_lost_ack(void **state) {
   int dropped = 0;
   net.filter = drop_first_reply;
   net.filter_user = &dropped;
-  reply_box_t box;
+  sim_reply_t box;
   request(COAP_GET, "coap://10.0.0.1/hello", &box, NULL);
   assert_true(simnet_run_until_flag(&net, &box.done, 10000));
   assert_int_equal(box.code, COAP_CONTENT);
@@ -256,7 +231,7 @@ static void test_timeout_when_nobody_answers(void **state) {
   net.filter = drop_everything;
   net.filter_user = &sent;
   uint64_t start = net.now;
-  reply_box_t box;
+  sim_reply_t box;
   request(COAP_GET, "coap://10.0.0.1/hello", &box, NULL);
   assert_true(simnet_run_until_flag(&net, &box.done, 200000));
   assert_int_equal(box.status, COAP_E_TIMEOUT);
@@ -274,7 +249,7 @@ static void test_request_deadline(void **state) {
   coap_request_opts_t o;
   coap_request_opts_init(&o, COAP_GET, "coap://10.0.0.1/hello");
   o.timeout_ms = 5000;
-  reply_box_t box;
+  sim_reply_t box;
   uint64_t start = net.now;
   request(0, NULL, &box, &o);
   assert_true(simnet_run_until_flag(&net, &box.done, 100000));
@@ -285,12 +260,12 @@ static void test_request_deadline(void **state) {
 
 static void test_bad_uri_and_no_credentials(void **state) {
   coap_request_opts_t o;
-  reply_box_t box = {0};
+  sim_reply_t box = {0};
   coap_request_opts_init(&o, COAP_GET, "http://10.0.0.1/x");
-  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, &box, NULL),
+  assert_int_equal(coap_send_request(client->ctx, &o, sim_on_reply, &box, NULL),
                    COAP_E_URI_SCHEME);
   coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/x");
-  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, &box, NULL),
+  assert_int_equal(coap_send_request(client->ctx, &o, sim_on_reply, &box, NULL),
                    COAP_E_DTLS_NO_CREDENTIALS);
   /* Nothing went out and the callback was never called. */
   simnet_run_until(&net, net.now + 1000);
@@ -322,7 +297,7 @@ static void test_peer_limit_and_idle_expiry(void **state) {
   assert_non_null(small);
   coap_resource_t *r = coap_resource_add(small->ctx, "hello");
   coap_resource_set_handler(r, COAP_GET, hello_get, NULL);
-  reply_box_t box;
+  sim_reply_t box;
   request(COAP_GET, "coap://10.0.0.3/hello", &box, NULL);
   assert_true(simnet_run_until_flag(&net, &box.done, 1000));
   assert_int_equal(box.code, COAP_CONTENT);
