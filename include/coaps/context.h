@@ -107,6 +107,14 @@ typedef struct coap_context_config {
   coap_tx_params_t tx;
   size_t max_peers;           /* default 100000 */
   uint32_t peer_idle_ms;      /* forget an idle peer, default 300000 */
+  /* With max_peers reached, a datagram from a new peer makes room by
+   * forgetting the peer silent longest, if that one has been silent for
+   * peer_evict_ms and has no exchange open (a DTLS session gets a
+   * close_notify). Clients that vanish without closing (power loss, a
+   * new address) then cannot lock new ones out until they expire.
+   * Default 30000; 0: never, new peers are refused while the table is
+   * full. Only datagrams received make room, never requests sent. */
+  uint32_t peer_evict_ms;
   size_t max_payload;         /* largest request payload accepted, 1024 */
   coap_log_fn log;            /* default: stderr */
   void *log_user;
@@ -361,7 +369,8 @@ typedef struct coap_stats {
   uint64_t requests_handled, requests_sent;
   uint64_t timeouts, resets_received, resets_sent;
   uint64_t peers;             /* current */
-  uint64_t peers_rejected;    /* over max_peers */
+  uint64_t peers_rejected;    /* over max_peers, nobody silent enough to evict */
+  uint64_t peers_evicted;     /* forgotten to make room (peer_evict_ms) */
   uint64_t dtls_handshakes;   /* completed, as client or server */
   uint64_t dtls_resumed;      /* of those, abbreviated (resumed) ones */
   uint64_t dtls_failures;     /* handshakes that failed */

@@ -21,6 +21,7 @@ void coap_context_config_default(coap_context_config_t *cfg) {
   coap_tx_params_default(&cfg->tx);
   cfg->max_peers = 100000;
   cfg->peer_idle_ms = 300000;
+  cfg->peer_evict_ms = 30000;
   cfg->max_payload = 1024;
   cfg->log_level = COAP_LOG_WARNING;
   cfg->rand = coap_system_rand;
@@ -162,19 +163,55 @@ static void peer_idle_check(coap_timer_t *t, uint64_t now, void *user) {
   peer_destroy(ctx, peer);
 }
 
-coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep,
-                               const coap_address_t *addr, uint64_t now) {
+void coap_context_peer_active(coap_context_t *ctx, coap_peer_t *peer, uint64_t now) {
+  peer->last_active = now;
+  coap_peer_table_touch(&ctx->peers, peer);
+}
+
+/* How many of the least recent peers a newcomer looks at for one to evict:
+ * a few with exchanges still open (a deferred response, say) must not
+ * block eviction, and a bound keeps the cost per datagram constant. */
+#define EVICT_CANDIDATES 8
+
+/* The table is full: forget the peer silent longest, if it has been silent
+ * for peer_evict_ms and has nothing open. Returns 1 if room was made. */
+static int evict_silent_peer(coap_context_t *ctx, uint64_t now) {
+  uint32_t min_silence = ctx->cfg.peer_evict_ms;
+  if (!min_silence) return 0;
+  coap_peer_t *p = coap_peer_table_oldest(&ctx->peers);
+  for (int i = 0; p && i < EVICT_CANDIDATES; i++, p = coap_peer_newer(p)) {
+    /* Oldest first: once one is too recent, so are the rest. */
+    if (now < p->last_active + min_silence) return 0;
+    if (!coap_exch_peer_idle(&p->exch)) continue;
+    ctx->peers_evicted++;
+    if (!ctx->peers_evict_logged)
+      coap_logf(&ctx->log, COAP_LOG_WARNING, NULL,
+                "peer limit (%zu) reached: each new peer replaces the one silent "
+                "longest (silent for %u s or more; raise max_peers to keep more)",
+                ctx->cfg.max_peers, (unsigned)(min_silence / 1000));
+    ctx->peers_evict_logged = 1;
+    coap_logf(&ctx->log, COAP_LOG_DEBUG, p->name, "silent longest, forgotten to make room");
+    peer_destroy(ctx, p);
+    return 1;
+  }
+  return 0;
+}
+
+static coap_peer_t *find_or_add_peer(coap_context_t *ctx, coap_endpoint_t *ep,
+                                     const coap_address_t *addr, uint64_t now,
+                                     int may_evict) {
   coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, addr);
   if (peer) {
-    peer->last_active = now;
+    coap_context_peer_active(ctx, peer, now);
     return peer;
   }
-  if (ctx->peers.count >= ctx->cfg.max_peers) {
+  if (ctx->peers.count >= ctx->cfg.max_peers && !(may_evict && evict_silent_peer(ctx, now))) {
     ctx->peers_rejected++;
     if (!ctx->peers_full_logged)
       coap_logf(&ctx->log, COAP_LOG_WARNING, NULL,
-                "peer limit (%zu) reached: datagrams from new peers are "
-                "dropped (raise max_peers)", ctx->cfg.max_peers);
+                "peer limit (%zu) reached and no peer silent long enough to make "
+                "room: datagrams from new peers are dropped (raise max_peers)",
+                ctx->cfg.max_peers);
     ctx->peers_full_logged = 1;
     return NULL;
   }
@@ -192,6 +229,16 @@ coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep,
     return NULL;
   }
   return peer;
+}
+
+coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep,
+                               const coap_address_t *addr, uint64_t now) {
+  return find_or_add_peer(ctx, ep, addr, now, 0);
+}
+
+coap_peer_t *coap_context_peer_for_input(coap_context_t *ctx, coap_endpoint_t *ep,
+                                         const coap_address_t *addr, uint64_t now) {
+  return find_or_add_peer(ctx, ep, addr, now, 1);
 }
 
 /* ---- life cycle ---- */
@@ -319,7 +366,7 @@ int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep,
   if (ep->proto == COAP_PROTO_DTLS)
     return coap_secure_input(ctx, ep, from, local, data, len, now_ms);
   if (coap_context_plain_sees_dtls(ctx, ep, from, data, len, now_ms)) return 0;
-  coap_peer_t *peer = coap_context_peer(ctx, ep, from, now_ms);
+  coap_peer_t *peer = coap_context_peer_for_input(ctx, ep, from, now_ms);
   if (!peer) return COAP_E_LIMIT;
   coap_peer_set_local(peer, local); /* coap://: where it spoke last */
   if (peer->rx < UINT32_MAX) peer->rx++;
@@ -367,6 +414,7 @@ void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out) {
   out->resets_sent = x->resets_sent;
   out->peers = ctx->peers.count;
   out->peers_rejected = ctx->peers_rejected;
+  out->peers_evicted = ctx->peers_evicted;
   out->dtls_handshakes = ctx->dtls_handshakes;
   out->dtls_resumed = ctx->dtls_resumed;
   out->dtls_failures = ctx->dtls_failures;

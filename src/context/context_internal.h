@@ -45,12 +45,12 @@ struct coap_context {
   coap_request_id_t next_request_id;
   coap_deferred_t *deferred;
   uint64_t now;                    /* last time seen */
-  uint64_t rx_datagrams, tx_datagrams, peers_rejected;
+  uint64_t rx_datagrams, tx_datagrams, peers_rejected, peers_evicted;
   uint64_t dtls_handshakes, dtls_resumed, dtls_failures, dtls_cookies_sent;
   uint64_t dtls_refused;
   unsigned handshakes_in_progress; /* server side */
   int handshake_limit_logged;
-  int peers_full_logged;
+  int peers_full_logged, peers_evict_logged;
   /* COAP_RESPONSE_STORE bytes where a response is built, made when the
    * first request is served: a client-only context never needs it. */
   uint8_t *resp_store;
@@ -81,8 +81,17 @@ struct coap_context {
 uint64_t coap_context_now(coap_context_t *ctx);
 /* A DTLS configuration with credentials is attached. */
 int coap_context_dtls_ready(const coap_context_t *ctx);
+/* The peer at (ep, addr), made if new: NULL when out of memory or when
+ * max_peers is reached (counted and logged). For requests we send. */
 coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep,
                                const coap_address_t *addr, uint64_t now);
+/* The same for a datagram just received, where a full table may make room
+ * (peer_evict_ms). Only from the input path: the peer evicted must not be
+ * one a caller up the stack is using. */
+coap_peer_t *coap_context_peer_for_input(coap_context_t *ctx, coap_endpoint_t *ep,
+                                         const coap_address_t *addr, uint64_t now);
+/* |peer| spoke (or we sent it a request): it is the most recent now. */
+void coap_context_peer_active(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
 /* Hand one datagram for |peer| to the transport and count it: through
  * send_from with the peer's local address when it has one and the
  * transport has send_from, through send otherwise. */

@@ -357,7 +357,7 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep,
     ctx->handshake_limit_logged = 1;
     return COAP_E_LIMIT;
   }
-  coap_peer_t *peer = coap_context_peer(ctx, ep, from, now);
+  coap_peer_t *peer = coap_context_peer_for_input(ctx, ep, from, now);
   if (!peer) return COAP_E_LIMIT;
   /* Only here, where a valid cookie (or the policy) let the hello in: a
    * forged record later cannot move where the session's answers go from. */
@@ -421,7 +421,7 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep,
     pd = NULL;
   }
   if (!pd) return accept_new(ctx, ep, from, local, data, len, now);
-  peer->last_active = now;
+  coap_context_peer_active(ctx, peer, now);
   if (answered_by_plain_coap(pd, data, len, now)) return COAP_E_WRONG_PROTOCOL;
   pd->unanswered_since = 0; /* the peer spoke */
   pd->reconnected = 0;

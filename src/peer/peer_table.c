@@ -38,6 +38,7 @@ int coap_peer_table_init(coap_peer_table_t *t, uint64_t seed) {
   t->n_buckets = INITIAL_BUCKETS;
   t->count = 0;
   t->seed = seed;
+  t->oldest = t->newest = NULL;
   return 0;
 }
 
@@ -45,6 +46,7 @@ void coap_peer_table_free(coap_peer_table_t *t) {
   free(t->buckets);
   t->buckets = NULL;
   t->n_buckets = t->count = 0;
+  t->oldest = t->newest = NULL;
 }
 
 static size_t bucket_of(const coap_peer_table_t *t, const coap_endpoint_t *ep,
@@ -83,6 +85,22 @@ static void grow(coap_peer_table_t *t) {
   free(old);
 }
 
+static void recency_link_newest(coap_peer_table_t *t, coap_peer_t *p) {
+  p->older = t->newest;
+  p->newer = NULL;
+  if (t->newest) t->newest->newer = p;
+  else t->oldest = p;
+  t->newest = p;
+}
+
+static void recency_unlink(coap_peer_table_t *t, coap_peer_t *p) {
+  if (p->older) p->older->newer = p->newer;
+  else t->oldest = p->newer;
+  if (p->newer) p->newer->older = p->older;
+  else t->newest = p->older;
+  p->older = p->newer = NULL;
+}
+
 coap_peer_t *coap_peer_table_add(coap_peer_table_t *t, coap_endpoint_t *ep,
                                  const coap_address_t *addr) {
   coap_peer_t *p = calloc(1, sizeof(*p));
@@ -94,6 +112,7 @@ coap_peer_t *coap_peer_table_add(coap_peer_table_t *t, coap_endpoint_t *ep,
   p->hash_next = t->buckets[b];
   t->buckets[b] = p;
   t->count++;
+  recency_link_newest(t, p);
   return p;
 }
 
@@ -103,8 +122,15 @@ void coap_peer_table_remove(coap_peer_table_t *t, coap_peer_t *p) {
   if (*link) {
     *link = p->hash_next;
     t->count--;
+    recency_unlink(t, p);
   }
   free(p);
+}
+
+void coap_peer_table_touch(coap_peer_table_t *t, coap_peer_t *p) {
+  if (t->newest == p) return; /* the usual case under load: the same peer again */
+  recency_unlink(t, p);
+  recency_link_newest(t, p);
 }
 
 void coap_peer_set_local(coap_peer_t *p, const coap_address_t *local) {

@@ -15,6 +15,9 @@
 
 typedef struct coap_peer {
   struct coap_peer *hash_next;
+  /* Recency order, oldest first: which peer has been silent longest, in
+   * O(1), when the table is full and a newcomer needs room. */
+  struct coap_peer *older, *newer;
   coap_endpoint_t *ep;
   coap_address_t addr;
   coap_exch_peer_t exch;
@@ -39,6 +42,7 @@ typedef struct coap_peer_table {
   size_t n_buckets;  /* power of two */
   size_t count;
   uint64_t seed;
+  coap_peer_t *oldest, *newest; /* the recency list */
 } coap_peer_table_t;
 
 /* Returns 0 or COAP_E_NOMEM. */
@@ -50,12 +54,20 @@ void coap_peer_table_free(coap_peer_table_t *t);
 coap_peer_t *coap_peer_table_find(const coap_peer_table_t *t,
                                   const coap_endpoint_t *ep,
                                   const coap_address_t *addr);
-/* Allocate a zeroed entry for (ep, addr) and link it. Grows the table when
- * the load passes 1. Returns NULL when out of memory. */
+/* Allocate a zeroed entry for (ep, addr) and link it, as the newest. Grows
+ * the table when the load passes 1. Returns NULL when out of memory. */
 coap_peer_t *coap_peer_table_add(coap_peer_table_t *t, coap_endpoint_t *ep,
                                  const coap_address_t *addr);
 /* Unlink and free |p| (the caller has cleared its state). */
 void coap_peer_table_remove(coap_peer_table_t *t, coap_peer_t *p);
+/* |p| was just heard from: it becomes the newest. O(1). */
+void coap_peer_table_touch(coap_peer_table_t *t, coap_peer_t *p);
+/* The entry touched (or added) least recently, or NULL; coap_peer_newer
+ * walks on towards the newest. */
+static inline coap_peer_t *coap_peer_table_oldest(const coap_peer_table_t *t) {
+  return t->oldest;
+}
+static inline coap_peer_t *coap_peer_newer(const coap_peer_t *p) { return p->newer; }
 /* Remember |local| (an IPv4 or IPv6 address; the port is ignored) as the
  * address |p|'s datagrams arrive at. NULL or another family: no change. */
 void coap_peer_set_local(coap_peer_t *p, const coap_address_t *local);

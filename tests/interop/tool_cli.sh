@@ -117,3 +117,22 @@ expect_eq "the first client is served" 0 "$RC"
 rc coaps get -t 1 "$one/time"
 expect_eq "a second client beyond --max-peers gets no answer" 3 "$RC"
 expect_log "the peer limit is logged" "peer limit (1) reached" "$work/one_peer.log"
+
+# --evict-after: with the table full, a client silent that long makes room
+# for a new one (logged); 0 turns that off.
+rc coaps serve --evict-after -1
+expect_eq "--evict-after -1 is a usage error" 64 "$RC"
+start_coaps_serve "$work/evict.log" --max-peers 1 --workers 1 --evict-after 0.3
+one="coap://127.0.0.1:$SERVE_PORT"
+rc coaps get "$one/time"
+expect_eq "the first client is served" 0 "$RC"
+sleep 0.5
+rc coaps get -t 2 "$one/time"
+expect_eq "a new client replaces one silent for --evict-after" 0 "$RC"
+expect_log "the eviction is logged" "each new peer replaces the one silent longest" "$work/evict.log"
+start_coaps_serve "$work/no_evict.log" --max-peers 1 --workers 1 --evict-after 0
+one="coap://127.0.0.1:$SERVE_PORT"
+rc coaps get "$one/time"
+sleep 0.5
+rc coaps get -t 1 "$one/time"
+expect_eq "--evict-after 0: the new client is refused" 3 "$RC"

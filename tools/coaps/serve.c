@@ -21,6 +21,7 @@ typedef struct serve_args {
   long port, dtls_port;
   long workers;
   long max_peers;
+  long evict_after_ms; /* -1: the library's default */
   int verbose;
   security_flags_t sec;
 } serve_args_t;
@@ -44,8 +45,14 @@ static void serve_usage(FILE *out) {
           "                     and ticket keys\n"
           "      --max-peers N  clients each worker keeps state for at once\n"
           "                     (default 100000, about 2 KB each for a DTLS\n"
-          "                     session); a new client beyond that is refused\n"
-          "                     and counted until an idle one expires\n"
+          "                     session); beyond that a new client replaces the\n"
+          "                     one silent longest, if silent long enough (see\n"
+          "                     --evict-after), or is refused and counted\n"
+          "      --evict-after S  with --max-peers reached, a client silent for\n"
+          "                     S seconds (default 30) may be forgotten to make\n"
+          "                     room (its DTLS session gets a close_notify);\n"
+          "                     0: never, new clients wait until one expires\n"
+          "                     (5 minutes idle)\n"
           "  -v, --verbose      log handshakes and failures (-vv: debug)\n"
           "  -h, --help         this help\n"
           "\n");
@@ -95,6 +102,19 @@ static int parse_max_peers(const char *text, long *out) {
   return 0;
 }
 
+static int parse_evict_after(const char *text, long *out_ms) {
+  char *end;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (*text == '\0' || *end || errno || !(v >= 0 && v <= 86400)) {
+    cli_error("--evict-after wants seconds from 0 to 86400, got '%s'", text);
+    return -1;
+  }
+  *out_ms = (long)(v * 1000 + 0.5);
+  if (v > 0 && *out_ms == 0) *out_ms = 1; /* not "never" */
+  return 0;
+}
+
 static int parse_serve_args(serve_args_t *a, int argc, char **argv) {
   static const struct option base_options[] = {
       {"port", required_argument, NULL, 'p'},
@@ -102,6 +122,7 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv) {
       {"address", required_argument, NULL, 'a'},
       {"workers", required_argument, NULL, 'w'},
       {"max-peers", required_argument, NULL, 'M'},
+      {"evict-after", required_argument, NULL, 'E'},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
   };
@@ -113,6 +134,7 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv) {
   a->address = "::";
   a->port = COAP_DEFAULT_PORT;
   a->dtls_port = COAPS_DEFAULT_PORT;
+  a->evict_after_ms = -1;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   a->workers = cores < 1 ? 1 : cores > MAX_WORKERS ? MAX_WORKERS : cores;
   optind = 0;
@@ -125,6 +147,7 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv) {
       case 'a': a->address = optarg; break;
       case 'w': if (parse_workers(optarg, &a->workers) < 0) return -1; break;
       case 'M': if (parse_max_peers(optarg, &a->max_peers) < 0) return -1; break;
+      case 'E': if (parse_evict_after(optarg, &a->evict_after_ms) < 0) return -1; break;
       case 'v': a->verbose++; break;
       case 'h': return 1;
       default: {
@@ -197,6 +220,7 @@ static int worker_open(worker_t *w, const worker_t *first, const serve_args_t *a
   coap_context_config_default(&cfg);
   cfg.log_level = a->verbose > 1 ? COAP_LOG_DEBUG : a->verbose ? COAP_LOG_INFO : COAP_LOG_WARNING;
   if (a->max_peers) cfg.max_peers = (size_t)a->max_peers;
+  if (a->evict_after_ms >= 0) cfg.peer_evict_ms = (uint32_t)a->evict_after_ms;
   w->ctx = coap_context_new(&cfg);
   if (!w->ctx) {
     cli_error("out of memory");
