@@ -1,7 +1,8 @@
 /* Fuzz the whole receive path of a node: each input is split into
- * datagrams from a few peers, fed to a server context with resources
+ * datagrams from up to 8 peers, fed to a server context with resources
  * (including a deferred one), with the virtual clock moving between them so
- * retransmission, dedup and idle timers run too. */
+ * retransmission, dedup and idle timers run too. The table holds only 3
+ * peers, so newcomers are refused or evict the peer silent longest. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   cfg.rand = fuzz_rand;
   cfg.log = quiet;
   cfg.log_level = COAP_LOG_DEBUG;
+  cfg.max_peers = 3;
+  cfg.peer_evict_ms = 2000;
   fake_now = 1000;
   parked = NULL;
   coap_context_t *ctx = coap_context_new(&cfg);
@@ -62,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* Framing: [peer:1][advance:1][len:2][bytes] repeated. */
   size_t pos = 0;
   while (pos + 4 <= size) {
-    uint8_t peer = data[pos] & 3, advance = data[pos + 1];
+    uint8_t peer = data[pos] & 7, advance = data[pos + 1];
     size_t len = (size_t)data[pos + 2] << 8 | data[pos + 3];
     pos += 4;
     if (len > size - pos) len = size - pos;
