@@ -130,9 +130,13 @@ sleep 0.5
 rc coaps get -t 2 "$one/time"
 expect_eq "a new client replaces one silent for --evict-after" 0 "$RC"
 expect_log "the eviction is logged" "each new peer replaces the one silent longest" "$work/evict.log"
+kill "${BG_PIDS[-1]}" && wait "${BG_PIDS[-1]}" || true
+expect_log "the exit summary counts it" "0 datagrams from new clients dropped, 1 silent clients forgotten" "$work/evict.log"
 start_coaps_serve "$work/no_evict.log" --max-peers 1 --workers 1 --evict-after 0
 one="coap://127.0.0.1:$SERVE_PORT"
 rc coaps get "$one/time"
 sleep 0.5
 rc coaps get -t 1 "$one/time"
 expect_eq "--evict-after 0: the new client is refused" 3 "$RC"
+kill "${BG_PIDS[-1]}" && wait "${BG_PIDS[-1]}" || true
+expect_log "the exit summary counts the refusals" " datagrams from new clients dropped, 0 silent clients forgotten" "$work/no_evict.log"

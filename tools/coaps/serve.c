@@ -63,7 +63,7 @@ static void serve_usage(FILE *out) {
           "coaps://) is printed on standard output with the port actually bound.\n"
           "Each failed handshake is logged on standard error (at most ten lines\n"
           "per ten seconds) with its cause; on SIGINT or SIGTERM the server prints\n"
-          "how many connections failed, by cause.\n"
+          "how many connections failed, by cause, and what the peer limit did.\n"
           "\n"
           "Example: coaps serve --psk-identity me --psk secret \\\n"
           "           --cert server-cert.pem --key server-key.pem\n");
@@ -332,14 +332,21 @@ static int workers_run(worker_t *w, long n) {
   return rc;
 }
 
-/* On the way out: how many connections failed, and why (all workers). */
+/* On the way out: how many connections failed, and why, and what the
+ * peer limit did (all workers). */
 static void print_failures(const worker_t *w, long n) {
-  uint64_t by_cause[COAP_CAUSE_COUNT] = {0}, total = 0;
+  uint64_t by_cause[COAP_CAUSE_COUNT] = {0}, total = 0, rejected = 0, evicted = 0;
   for (long i = 0; i < n; i++) {
     coap_stats_t st;
     coap_context_get_stats(w[i].ctx, &st);
     for (int c = 1; c < COAP_CAUSE_COUNT; c++) by_cause[c] += st.failures_by_cause[c];
+    rejected += st.peers_rejected;
+    evicted += st.peers_evicted;
   }
+  if (rejected || evicted)
+    fprintf(stderr, "coaps: peer limit: %llu datagrams from new clients dropped, %llu silent "
+                    "clients forgotten to make room\n",
+            (unsigned long long)rejected, (unsigned long long)evicted);
   char line[1024];
   size_t used = 0;
   for (int c = 1; c < COAP_CAUSE_COUNT && used < sizeof line; c++) {
