@@ -15,7 +15,8 @@
 int coap_ct_memcmp(const void *a, const void *b, size_t len);
 /* Zeroise memory the compiler may not elide (key material). */
 void coap_memzero(void *p, size_t len);
-/* Default randomness: getrandom(2). */
+/* Default randomness: the kernel's (getrandom(2)), through a small pool per
+ * thread for requests of up to 64 bytes; fork-safe. */
 void coap_system_rand(void *user, uint8_t *buf, size_t len);
 /* Lower-case hex of |len| bytes into |out| (2*len+1 bytes). */
 void coap_hex(const uint8_t *data, size_t len, char *out);
