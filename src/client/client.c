@@ -44,6 +44,31 @@ int coap_getaddrinfo_resolve(void *user, const char *host, uint16_t port,
   return 0;
 }
 
+/* Finished request records are kept for the next requests, as the
+ * exchange layer keeps its message records: a client sending requests
+ * steadily allocates nothing per request. The bound keeps a burst from
+ * pinning its peak. */
+#define REQ_FREE_MAX 256
+
+static coap_client_req_t *req_alloc(coap_context_t *ctx) {
+  coap_client_req_t *r = ctx->req_free;
+  if (!r) return calloc(1, sizeof(*r));
+  ctx->req_free = r->next;
+  ctx->n_req_free--;
+  memset(r, 0, sizeof(*r));
+  return r;
+}
+
+static void req_release(coap_context_t *ctx, coap_client_req_t *r) {
+  if (ctx->n_req_free >= REQ_FREE_MAX) {
+    free(r);
+    return;
+  }
+  r->next = ctx->req_free;
+  ctx->req_free = r;
+  ctx->n_req_free++;
+}
+
 static void req_unlink(coap_client_req_t *r) {
   coap_context_t *ctx = r->ctx;
   coap_timer_cancel(&ctx->timers, &r->deadline);
@@ -68,7 +93,7 @@ static void req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err) {
   coap_reply_fn cb = r->cb;
   void *user = r->user;
   coap_context_t *ctx = r->ctx;
-  free(r);
+  req_release(ctx, r);
   if (cb) cb(ctx, &reply, user);
 }
 
@@ -240,7 +265,7 @@ int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
   if (!peer) return COAP_E_LIMIT;
   if (proto == COAP_PROTO_DTLS && (rc = coap_secure_connect(ctx, peer, host, now)) < 0)
     return rc;
-  coap_client_req_t *r = calloc(1, sizeof(*r));
+  coap_client_req_t *r = req_alloc(ctx);
   if (!r) return COAP_E_NOMEM;
   r->ctx = ctx;
   r->cb = cb;
@@ -259,7 +284,7 @@ int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
   if (o->timeout_ms) coap_timer_arm(&ctx->timers, &r->deadline, now + o->timeout_ms);
   if ((rc = coap_exch_request(ctx->exch, &peer->exch, &msg, r, &r->out, now)) < 0) {
     req_unlink(r);
-    free(r);
+    req_release(ctx, r);
     return rc;
   }
   return 0;
@@ -270,7 +295,7 @@ int coap_cancel_request(coap_context_t *ctx, coap_request_id_t id) {
     if (r->id != id) continue;
     coap_exch_cancel(ctx->exch, r->out);
     req_unlink(r);
-    free(r);
+    req_release(ctx, r);
     return 0;
   }
   return COAP_E_NOT_FOUND;
@@ -282,6 +307,12 @@ void coap_client_free(coap_context_t *ctx) {
     coap_exch_cancel(ctx->exch, r->out);
     req_finish(r, NULL, COAP_E_CANCELLED);
   }
+  while (ctx->req_free) {
+    coap_client_req_t *r = ctx->req_free;
+    ctx->req_free = r->next;
+    free(r);
+  }
+  ctx->n_req_free = 0;
   free(ctx->uri_memo);
   ctx->uri_memo = NULL;
 }

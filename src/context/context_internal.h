@@ -41,6 +41,8 @@ struct coap_context {
   coap_trace_fn trace;
   void *trace_user;
   coap_client_req_t *requests;    /* outstanding client requests */
+  coap_client_req_t *req_free;    /* finished ones, for reuse (no malloc per request) */
+  unsigned n_req_free;
   struct coap_uri_memo *uri_memo; /* the last request URI, parsed */
   coap_request_id_t next_request_id;
   coap_deferred_t *deferred;
