@@ -119,3 +119,12 @@ expect_contains "bad hex key is said" "hex" "$ERR"
 rc coaps keygen --out "$K"
 expect_eq "keygen refuses to overwrite" 64 "$RC"
 expect_contains "keygen names the file it keeps" "exists already" "$ERR"
+# Private keys and the PSK are created readable by their owner only, even
+# with a permissive umask; certificates are public.
+(umask 000 && "$BUILD/coaps" keygen --out "$work/perm" >/dev/null) || fail "keygen under umask 000"
+for f in ca-key.pem server-key.pem client-key.pem rpk-server-key.pem psk.txt; do
+  expect_eq "$f is private" 600 "$(stat -c %a "$work/perm/$f")"
+done
+expect_eq "a certificate is readable" 644 "$(stat -c %a "$work/perm/server-cert.pem")"
+(umask 000 && "$BUILD/coaps" keygen --out "$work/perm" --force >/dev/null) || fail "keygen --force"
+expect_eq "--force keeps a key private" 600 "$(stat -c %a "$work/perm/server-key.pem")"

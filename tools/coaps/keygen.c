@@ -2,6 +2,7 @@
  * server and a client certificate signed by it, and a pre-shared key. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
@@ -50,13 +51,25 @@ static int write_file(const keygen_args_t *a, const char *name, const void *data
     cli_error("%s exists already (use --force to overwrite)", path);
     return -2;
   }
-  FILE *f = fopen(path, "wb");
-  if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0) {
-    cli_error("cannot write %s: %s", path, strerror(errno));
-    if (f) fclose(f);
+  /* Created with its final mode: a private key is never readable by
+   * others, not even between creation and a chmod. */
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  int ok = fd >= 0 && fchmod(fd, mode) == 0; /* an existing file (--force) too */
+  for (size_t done = 0; ok && done < len;) {
+    ssize_t n = write(fd, (const char *)data + done, len - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += (size_t)n;
+  }
+  int saved = errno;
+  if (fd >= 0 && close(fd) != 0 && ok) {
+    ok = 0;
+    saved = errno;
+  }
+  if (!ok) {
+    cli_error("cannot write %s: %s", path, strerror(saved));
     return -1;
   }
-  chmod(path, mode);
   printf("wrote %s\n", path);
   return 0;
 }
@@ -65,6 +78,7 @@ static int write_file(const keygen_args_t *a, const char *name, const void *data
 static int write_datum(const keygen_args_t *a, const char *name, gnutls_datum_t *d,
                        mode_t mode) {
   int rc = write_file(a, name, d->data, d->size, mode);
+  if (!(mode & 0044)) explicit_bzero(d->data, d->size); /* a private key */
   gnutls_free(d->data);
   d->data = NULL;
   return rc;
@@ -179,7 +193,10 @@ static int write_psk(const keygen_args_t *a) {
   int n = snprintf(text, sizeof text, "identity=coaps-demo\nkey_hex=");
   for (size_t i = 0; i < sizeof key; i++) n += snprintf(text + n, sizeof text - (size_t)n, "%02x", key[i]);
   n += snprintf(text + n, sizeof text - (size_t)n, "\n");
-  return write_file(a, "psk.txt", text, (size_t)n, 0600);
+  int rc = write_file(a, "psk.txt", text, (size_t)n, 0600);
+  explicit_bzero(key, sizeof key);
+  explicit_bzero(text, sizeof text);
+  return rc;
 }
 
 static int generate(const keygen_args_t *a) {
