@@ -67,7 +67,7 @@ static double cpu_us(void) {
   return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-static void die(const char *what, int rc) {
+static _Noreturn void die(const char *what, int rc) {
   fprintf(stderr, "handshake-cost: %s: %s\n", what, gnutls_strerror(rc));
   exit(1);
 }
