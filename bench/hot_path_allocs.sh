@@ -12,42 +12,26 @@ BUILD=${1:?usage: hot_path_allocs.sh BUILD_DIR}
 PRELOAD=$BUILD/alloc_count.so
 N=5000
 SLACK=100
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "$0")/lib.bash"
 [ -f "$PRELOAD" ] || fail "$PRELOAD is missing (not built under the sanitizers)"
 
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-field() { grep -oE "\"$1\":[0-9.]+" <<<"$2" | head -1 | cut -d: -f2; }
 total() { awk '{ print $1 + $2 + $3 }' "$1"; }
 
 # run SCHEME REQUESTS TAG: a fresh counted server, a counted coaps-bench of
 # REQUESTS requests; leaves $work/TAG.server and $work/TAG.client.
 run() {
-  local scheme=$1 requests=$2 tag=$3 port out
-  ALLOC_COUNT_FILE=$work/$tag.server LD_PRELOAD=$PRELOAD "$BUILD/coaps" serve --workers 1 \
-    --address 127.0.0.1 --port 0 --dtls-port 0 --psk-identity alloc --psk alloc-secret \
-    >"$work/serve.log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 100); do
-    port=$(grep -m1 -oE "listening on $scheme://[^ ]*:[0-9]+" "$work/serve.log" | grep -oE '[0-9]+$' || true)
-    [ -n "$port" ] && break
-    sleep 0.05
-  done
-  [ -n "$port" ] || { cat "$work/serve.log" >&2; fail "coaps serve did not start"; }
+  local scheme=$1 requests=$2 tag=$3 out
+  SERVER_PREFIX=(env "ALLOC_COUNT_FILE=$work/$tag.server" "LD_PRELOAD=$PRELOAD")
+  start_server --workers 1 --psk-identity alloc --psk alloc-secret
+  SERVER_PREFIX=()
+  local p=$port
+  [ "$scheme" = coap ] || p=$dport
   out=$(ALLOC_COUNT_FILE=$work/$tag.client LD_PRELOAD=$PRELOAD "$BUILD/coaps-bench" --json \
-    "$scheme://127.0.0.1:$port/time" --psk-identity alloc --psk alloc-secret \
+    "$scheme://127.0.0.1:$p/time" --psk-identity alloc --psk alloc-secret \
     --sessions 20 --window 4 --requests "$requests") || fail "$tag: coaps-bench failed: $out"
   [ "$(field requests "$out")" = "$requests" ] || fail "$tag: not all requests answered: $out"
   [ "$(field errors "$out")" = 0 ] || fail "$tag: errors: $out"
-  kill -INT "$server_pid"
-  wait "$server_pid" || true
-  server_pid=
+  stop_server INT # a normal exit: the module writes its counts
   [ -s "$work/$tag.server" ] && [ -s "$work/$tag.client" ] || fail "$tag: no counts written"
 }
 

@@ -3,44 +3,13 @@
 # of plain GET, DTLS-PSK GET (with and without UDP_GRO) and fresh PSK
 # handshakes against 'coaps serve', holding sessions (a socket each, and
 # 300 sessions sharing 2 sockets by source address: --source-addresses),
-# fresh sessions left open (--leave-open, no close_notify), then plain and DTLS-PSK GET against 'coaps serve --workers 2'; each run
-# must complete requests and report no errors.
+# fresh sessions left open (--leave-open, no close_notify), then plain
+# and DTLS-PSK GET against 'coaps serve --workers 2'; each run must
+# complete requests and report no errors.
 # usage: bench/smoke.sh BUILD_DIR
 set -euo pipefail
 BUILD=${1:?usage: smoke.sh BUILD_DIR}
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-work=$(mktemp -d)
-server_pid=
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# start_server ARGS...: a fresh 'coaps serve' on free ports; sets
-# server_pid, port and dport.
-start_server() {
-  "$BUILD/coaps" serve --address 127.0.0.1 --port 0 --dtls-port 0 \
-    --psk-identity smoke --psk smoke-secret "$@" >"$work/serve.log" 2>&1 &
-  server_pid=$!
-  port= dport=
-  for _ in $(seq 100); do
-    port=$(grep -m1 -oE 'listening on coap://[^ ]*:[0-9]+' "$work/serve.log" | grep -oE '[0-9]+$' || true)
-    dport=$(grep -m1 -oE 'listening on coaps://[^ ]*:[0-9]+' "$work/serve.log" | grep -oE '[0-9]+$' || true)
-    [ -n "$port" ] && [ -n "$dport" ] && break
-    sleep 0.05
-  done
-  [ -n "${dport:-}" ] || { cat "$work/serve.log" >&2; fail "coaps serve $* did not start"; }
-}
-
-stop_server() {
-  kill "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=
-}
-
-field() { grep -oE "\"$1\":[0-9.]+" <<<"$2" | head -1 | cut -d: -f2; }
+. "$(dirname "$0")/lib.bash"
 
 # run NAME FIGURE ARGS...: run coaps-bench --json, check FIGURE > 0 and errors == 0.
 run() {
@@ -63,7 +32,7 @@ expect() {
 }
 
 psk=(--psk-identity smoke --psk smoke-secret)
-start_server
+start_server "${psk[@]}"
 run "plain GET" requests_per_s "coap://127.0.0.1:$port/time" --sessions 8 --window 4 --duration 1
 run "DTLS-PSK GET" requests_per_s "coaps://127.0.0.1:$dport/time" --sessions 8 --window 4 \
   --duration 1 "${psk[@]}"
@@ -92,7 +61,7 @@ stop_server
 # --leave-open: the sessions end without close_notify, so the server (-v
 # logs each close_notify it gets) hears of the first run's 20 closing and
 # of none of the second's; --duration caps a run of far more handshakes.
-start_server -v
+start_server -v "${psk[@]}"
 run "PSK handshakes, closed" handshakes_per_s "coaps://127.0.0.1:$dport/time" --handshakes 20 \
   --parallel 4 --source-addresses 2 "${psk[@]}"
 expect "PSK handshakes, closed" close_notify 1
@@ -110,7 +79,7 @@ awk -v s="$(field seconds "$last")" 'BEGIN { exit !(s >= 0.3 && s < 2) }' ||
   fail "--duration 0.3 with --handshakes: the run took $(field seconds "$last") s"
 stop_server
 
-start_server --workers 2
+start_server --workers 2 "${psk[@]}"
 run "plain GET, 2 workers" requests_per_s "coap://127.0.0.1:$port/time" --sessions 8 --window 4 \
   --duration 0.5
 run "DTLS-PSK GET, 2 workers" requests_per_s "coaps://127.0.0.1:$dport/time" --sessions 8 \
