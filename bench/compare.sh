@@ -297,16 +297,25 @@ measure_idle() {
   stop_hold
   stop_server
 
+  held_figures "$kind" "$IDLE" mem idle_big
+}
+
+# held_figures KIND N MEMKEY RATEKEY [shared]: on a fresh server, what N
+# held idle sessions cost it in resident bytes each (R[MEMKEY]) and the
+# DTLS GET rate beside them (R[RATEKEY]); HELD, HOLD_S and HOLD_RSS_KB as
+# hold_sessions leaves them.
+held_figures() {
+  local kind=$1 n=$2 memkey=$3 ratekey=$4 share=${5:-}
   start_server "$kind"
   sleep 0.2
   local before after
   before=$(rss_kb "$SERVER_PID")
-  hold_sessions "$IDLE"
+  hold_sessions "$n" $share
   sleep 0.5 # let the last sessions settle
   after=$(rss_kb "$SERVER_PID")
-  R[mem,$kind]=$(awk -v a="$after" -v b="$before" -v n="$HELD" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
+  R[$memkey,$kind]=$(awk -v a="$after" -v b="$before" -v n="$HELD" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
   echo "  $kind: VmRSS $before kB -> $after kB with $HELD sessions" >&2
-  R[idle_big,$kind]=$(bench "$kind DTLS GET, $IDLE idle" requests_per_s "$(dtls_uri)" \
+  R[$ratekey,$kind]=$(bench "$kind DTLS GET, $HELD idle" requests_per_s "$(dtls_uri)" \
     "${PSK_ARGS[@]}" --sessions 50 --window 4 --duration "$DURATION")
   stop_hold
   stop_server
@@ -326,20 +335,8 @@ measure_huge() {
          "the server's peer limit ($OURS_MAX_PEERS)"
     n=$limit
   fi
-  start_server "$kind"
-  sleep 0.2
-  local before after
-  before=$(rss_kb "$SERVER_PID")
-  hold_sessions "$n" shared
+  held_figures "$kind" "$n" memhuge idle_huge shared
   HUGE_HELD=$HELD HUGE_S=$HOLD_S HUGE_GEN_KB=$HOLD_RSS_KB
-  sleep 0.5
-  after=$(rss_kb "$SERVER_PID")
-  R[memhuge,$kind]=$(awk -v a="$after" -v b="$before" -v n="$HELD" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }')
-  echo "  $kind: VmRSS $before kB -> $after kB with $HELD sessions" >&2
-  R[idle_huge,$kind]=$(bench "$kind DTLS GET, $HELD idle" requests_per_s "$(dtls_uri)" \
-    "${PSK_ARGS[@]}" --sessions 50 --window 4 --duration "$DURATION")
-  stop_hold
-  stop_server
 }
 
 echo "coaps-bench: ${DURATION}s runs, $HANDSHAKES PSK / $CERT_HANDSHAKES certificate handshakes," \
