@@ -84,7 +84,9 @@ static int store_write(const coap_request_t *req, coap_response_t *resp, int app
     coap_response_add_uint(resp, COAP_OPTION_SIZE1, STORE_MAX);
     return -1;
   }
-  memcpy(store.data + base, p, len);
+  /* An empty payload comes as NULL: memcpy must not see it, even for 0
+   * bytes (an empty PUT is a valid way to make the store empty). */
+  if (len) memcpy(store.data + base, p, len);
   store.len = base + len;
   store.format = coap_msg_content_format(coap_request_msg(req));
   return 0;

@@ -246,7 +246,7 @@ static int exit_for_code(uint8_t code) {
 }
 
 static void print_payload(const coap_response_copy_t *r) {
-  fwrite(r->payload, 1, r->payload_len, stdout);
+  if (r->payload_len) fwrite(r->payload, 1, r->payload_len, stdout);
   if (r->payload_len && r->payload[r->payload_len - 1] != '\n' && isatty(STDOUT_FILENO))
     fputc('\n', stdout);
   fflush(stdout);
@@ -313,7 +313,7 @@ static int run_request(const request_args_t *a) {
     status = exit_for_code(r.code);
     if (status != EXIT_2XX && !a->verbose)
       cli_error("%s%s%.*s", coap_code_name(r.code), r.payload_len ? ": " : "",
-                (int)r.payload_len, (const char *)r.payload);
+                (int)r.payload_len, r.payload_len ? (const char *)r.payload : "");
     else if (!a->quiet)
       print_payload(&r);
     if (a->verbose) fprintf(stderr, "coaps: %s\n", coap_code_name(r.code));
