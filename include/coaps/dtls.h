@@ -134,7 +134,10 @@ int coap_dtls_share_keys(coap_dtls_context_t *d, const coap_dtls_context_t *from
 /* ---- raw public keys (RFC 7250) ---- */
 
 /* Authenticate with a bare key instead of a certificate: |key_file| is an
- * EC P-256 private key (PEM or DER); its public key is derived from it. */
+ * unencrypted EC P-256 private key in any format coap_dtls_set_cert takes
+ * (PEM "EC PRIVATE KEY" or PKCS#8 "PRIVATE KEY", or DER); its public key
+ * is derived from it. A missing file, a directory, an encrypted or
+ * unparsable key or another curve fail with COAP_E_DTLS_CREDENTIALS. */
 int coap_dtls_set_rpk(coap_dtls_context_t *d, const char *key_file);
 /* Trust the peer whose public key is in |spki_file| (a PEM "PUBLIC KEY" or
  * DER SubjectPublicKeyInfo). Repeatable. A server with such a list asks

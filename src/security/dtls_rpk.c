@@ -3,25 +3,43 @@
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/x509.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/util.h"
 #include "security/dtls_internal.h"
 
+/* 0, or -1 with errno saying why. A directory opens and then fails to
+ * read ("Error while reading file."): it is named for what it is. */
 static int read_file(const char *path, gnutls_datum_t *out) {
-  return gnutls_load_file(path, out) < 0 ? -1 : 0;
+  struct stat st;
+  if (stat(path, &st) < 0) return -1;
+  if (S_ISDIR(st.st_mode)) {
+    errno = EISDIR;
+    return -1;
+  }
+  errno = 0;
+  if (gnutls_load_file(path, out) < 0) {
+    if (!errno) errno = EIO;
+    return -1;
+  }
+  return 0;
 }
 
-/* Import a private key file (PEM or DER) and derive its SPKI (DER). */
+/* Import a private key file and derive its SPKI (DER). Every format
+ * --cert/--key takes: PEM "EC PRIVATE KEY" (SEC1) or "PRIVATE KEY"
+ * (PKCS#8, what openssl genpkey writes), or either in DER. */
 static int key_and_spki(const gnutls_datum_t *raw, gnutls_x509_privkey_t *key,
                         gnutls_datum_t *spki) {
   gnutls_pubkey_t pub = NULL;
   int rc = gnutls_x509_privkey_init(key);
   if (rc >= 0) {
-    rc = gnutls_x509_privkey_import(*key, raw, GNUTLS_X509_FMT_PEM);
-    if (rc < 0) rc = gnutls_x509_privkey_import(*key, raw, GNUTLS_X509_FMT_DER);
+    rc = gnutls_x509_privkey_import2(*key, raw, GNUTLS_X509_FMT_PEM, NULL, 0);
+    if (rc < 0 && rc != GNUTLS_E_DECRYPTION_FAILED)
+      rc = gnutls_x509_privkey_import2(*key, raw, GNUTLS_X509_FMT_DER, NULL, 0);
   }
   gnutls_privkey_t abstract = NULL;
   if (rc >= 0) rc = gnutls_privkey_init(&abstract);
@@ -40,11 +58,25 @@ int coap_dtls_set_rpk(coap_dtls_context_t *d, const char *key_file) {
   gnutls_x509_privkey_t key = NULL;
   int rc = COAP_E_DTLS_CREDENTIALS;
   if (read_file(key_file, &raw) < 0) {
-    snprintf(d->error, sizeof d->error, "cannot read raw public key file '%s'", key_file);
+    if (errno == EISDIR)
+      snprintf(d->error, sizeof d->error,
+               "raw public key file '%s' is a directory: give the private key file", key_file);
+    else
+      snprintf(d->error, sizeof d->error, "cannot read raw public key file '%s': %s",
+               key_file, strerror(errno));
     goto out;
   }
-  if (key_and_spki(&raw, &key, &spki) < 0) {
-    snprintf(d->error, sizeof d->error, "%s: not a valid private key (PEM or DER)", key_file);
+  int imported = key_and_spki(&raw, &key, &spki);
+  if (imported == GNUTLS_E_DECRYPTION_FAILED) {
+    snprintf(d->error, sizeof d->error,
+             "%s: the private key is encrypted; raw public keys take an unencrypted key "
+             "(openssl pkey -in %s -out plain-key.pem)", key_file, key_file);
+    goto out;
+  }
+  if (imported < 0) {
+    snprintf(d->error, sizeof d->error,
+             "%s: not a valid private key (PEM \"EC PRIVATE KEY\" or PKCS#8 \"PRIVATE KEY\", "
+             "or DER)", key_file);
     goto out;
   }
   unsigned bits = 0;
@@ -57,7 +89,11 @@ int coap_dtls_set_rpk(coap_dtls_context_t *d, const char *key_file) {
     rc = COAP_E_NOMEM;
     goto out;
   }
-  if (gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_DER, &key_der) < 0 ||
+  /* PKCS#8, not SEC1: a key read from PKCS#8 has its curve in the
+   * algorithm identifier only, and a SEC1 export of it lacks the curve
+   * that GnuTLS then needs to import it again. */
+  if (gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_DER, NULL, GNUTLS_PKCS_PLAIN,
+                                        &key_der) < 0 ||
       gnutls_certificate_set_rawpk_key_mem(d->cert, &spki, &key_der, GNUTLS_X509_FMT_DER,
                                            NULL, 0, NULL, 0, 0) < 0) {
     snprintf(d->error, sizeof d->error, "%s: GnuTLS refused the raw public key", key_file);

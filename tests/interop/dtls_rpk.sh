@@ -70,3 +70,27 @@ expect_eq "our RPK client to coap-server-gnutls" 0 "$RC"
 rc coaps get -t 10 "coaps://127.0.0.1:$((port + 1))/time" --trust-rpk "$K/rpk-server-pub.pem"
 expect_eq "coap-server-gnutls requires a client key: exits 5" 5 "$RC"
 expect_contains "...and the reason says so" "[client-cert-missing]" "$ERR"
+
+# What openssl genpkey writes by default: PKCS#8 "PRIVATE KEY" (the curve
+# only in the algorithm identifier), on both ends, in PEM and in DER.
+for who in server client; do
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/p8-$who.pem"
+  openssl pkey -in "$work/p8-$who.pem" -pubout -out "$work/p8-$who-pub.pem"
+done
+grep -q -- "-----BEGIN PRIVATE KEY-----" "$work/p8-client.pem" ||
+  fail "openssl genpkey did not write a PKCS#8 key: '$(head -1 "$work/p8-client.pem")'"
+openssl pkey -in "$work/p8-client.pem" -outform DER -out "$work/p8-client.der"
+start_coaps_serve_dtls "$work/serve_p8.log" --rpk --key "$work/p8-server.pem" \
+  --trust-rpk "$work/p8-client-pub.pem"
+rc coaps get "coaps://127.0.0.1:$DTLS_PORT/temp" --rpk --key "$work/p8-client.pem" \
+  --trust-rpk "$work/p8-server-pub.pem"
+expect_eq "RPK handshake with PKCS#8 keys from openssl genpkey" 0 "$RC"
+rc coaps get "coaps://127.0.0.1:$DTLS_PORT/temp" --rpk --key "$work/p8-client.der" \
+  --trust-rpk "$work/p8-server-pub.pem"
+expect_eq "RPK handshake with a PKCS#8 key in DER" 0 "$RC"
+# An encrypted key is refused at start, and says so.
+openssl pkey -in "$work/p8-client.pem" -aes128 -passout pass:secret -out "$work/p8-enc.pem"
+rc coaps get "coaps://127.0.0.1:$DTLS_PORT/temp" --rpk --key "$work/p8-enc.pem" \
+  --trust-rpk "$work/p8-server-pub.pem"
+expect_eq "an encrypted RPK key exits 5" 5 "$RC"
+expect_contains "an encrypted RPK key is named as such" "the private key is encrypted" "$ERR"
