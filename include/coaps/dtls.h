@@ -113,7 +113,15 @@ int coap_dtls_set_verify_peer_name(coap_dtls_context_t *d, int on);
  * abbreviated handshake, one round trip fewer. With a file, a client also
  * loads the session from |path| before its first handshake and writes it
  * back after each full one, so a new process resumes too. Session data is
- * secret: the file is created mode 0600. */
+ * secret: each save writes a new file of mode 0600 next to |path| (created
+ * exclusively), syncs it and renames it over |path|, so an existing file
+ * of any mode ends up 0600 and a reader never sees half a session.
+ * |path| is checked at once: a symbolic link (never followed nor written
+ * through), a directory, a non-empty file that is not a session file (not
+ * overwritten), an unreadable file or a directory that cannot be written
+ * fail with COAP_E_DTLS_CREDENTIALS and coap_dtls_context_last_error
+ * saying why. A later failure to read or save is logged as an error; the
+ * handshake then is a full one. */
 int coap_dtls_set_session_file(coap_dtls_context_t *d, const char *path);
 
 /* Client session resumption (default on). Off (|on| = 0): a client

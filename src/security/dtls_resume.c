@@ -4,9 +4,12 @@
  * data. */
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/crypto.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -57,42 +60,156 @@ static void put(coap_dtls_context_t *d, const char *name, const uint8_t *data, s
   e->data.size = (unsigned)len;
 }
 
-static void load_file(coap_dtls_context_t *d) {
-  d->session_file_loaded = 1;
-  FILE *f = fopen(d->session_file, "rb");
-  if (!f) return; /* first run: nothing saved yet */
-  char header[320];
-  uint8_t *data = malloc(SESSION_DATA_MAX);
-  size_t len = 0;
-  if (data && fgets(header, sizeof header, f) &&
-      strncmp(header, FILE_MAGIC, strlen(FILE_MAGIC)) == 0) {
-    header[strcspn(header, "\n")] = '\0';
-    len = fread(data, 1, SESSION_DATA_MAX, f);
-    if (len > 0 && len < SESSION_DATA_MAX) put(d, header + strlen(FILE_MAGIC), data, len);
+/* The directory part of |path| into |dir| ("." for a bare name). */
+static void dir_of(const char *path, char *dir, size_t cap) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) {
+    snprintf(dir, cap, ".");
+  } else if (slash == path) {
+    snprintf(dir, cap, "/");
   } else {
-    coap_logf(d->log, COAP_LOG_WARNING, NULL,
-              "%s is not a coaps session file: ignored (a full handshake follows)",
-              d->session_file);
+    snprintf(dir, cap, "%.*s", (int)(slash - path), path);
   }
-  if (data) {
-    coap_memzero(data, SESSION_DATA_MAX);
-    free(data);
-  }
-  fclose(f);
 }
 
-static void save_file(coap_dtls_context_t *d, const char *name, const gnutls_datum_t *data) {
-  int fd = open(d->session_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-  if (!f || fprintf(f, "%s%s\n", FILE_MAGIC, name) < 0 ||
-      fwrite(data->data, 1, data->size, f) != data->size) {
-    coap_logf(d->log, COAP_LOG_WARNING, NULL, "cannot save the session to %s: %s",
-              d->session_file, strerror(errno));
-  }
-  if (f)
-    fclose(f);
-  else if (fd >= 0)
+/* The file's bytes, at most |cap|, through a descriptor that never
+ * follows a symbolic link. Returns the length, or -1 with errno set. */
+static ssize_t read_session_file(const char *path, uint8_t *buf, size_t cap) {
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return -1;
+  struct stat st;
+  int err = fstat(fd, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR
+                                       : !S_ISREG(st.st_mode) ? EINVAL : 0;
+  if (err) {
     close(fd);
+    errno = err;
+    return -1;
+  }
+  size_t len = 0;
+  ssize_t n = 0;
+  while (len < cap && (n = read(fd, buf + len, cap - len)) > 0) len += (size_t)n;
+  err = errno;
+  close(fd);
+  if (n < 0) {
+    errno = err;
+    return -1;
+  }
+  return (ssize_t)len;
+}
+
+#define FILE_MAX (320 + SESSION_DATA_MAX)
+
+static void load_file(coap_dtls_context_t *d) {
+  d->session_file_loaded = 1;
+  uint8_t *buf = malloc(FILE_MAX);
+  if (!buf) return; /* a full handshake, nothing worse */
+  ssize_t n = read_session_file(d->session_file, buf, FILE_MAX);
+  size_t magic = strlen(FILE_MAGIC);
+  uint8_t *eol = n > 0 ? memchr(buf, '\n', (size_t)n) : NULL;
+  /* No file or an empty one (nothing saved yet): no session, no word. */
+  if (n < 0 && errno != ENOENT) {
+    coap_logf(d->log, COAP_LOG_ERROR, NULL,
+              "cannot read the session file %s: %s (a full handshake follows)",
+              d->session_file, strerror(errno));
+  } else if (n > 0 && (!eol || (size_t)(eol - buf) < magic ||
+                       memcmp(buf, FILE_MAGIC, magic) != 0 || (size_t)n >= FILE_MAX)) {
+    coap_logf(d->log, COAP_LOG_ERROR, NULL,
+              "%s is not a coaps session file: ignored (a full handshake follows)",
+              d->session_file);
+  } else if (n > 0) {
+    *eol = '\0';
+    size_t data_len = (size_t)n - (size_t)(eol + 1 - buf);
+    if (data_len > 0 && data_len < SESSION_DATA_MAX)
+      put(d, (const char *)buf + magic, eol + 1, data_len);
+  }
+  coap_memzero(buf, FILE_MAX);
+  free(buf);
+}
+
+static int write_all(int fd, const void *p, size_t len) {
+  const uint8_t *b = p;
+  while (len) {
+    ssize_t n = write(fd, b, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    b += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* A new file, mode 0600 from its first byte, next to |path| (a rename is
+ * atomic only within one file system). Returns its descriptor and name
+ * in |tmp|, or -1 with errno set. */
+static int create_temp(const char *path, char *tmp, size_t cap) {
+  char dir[PATH_MAX];
+  dir_of(path, dir, sizeof dir);
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  for (int attempt = 0; attempt < 8; attempt++) {
+    uint8_t r[6];
+    if (gnutls_rnd(GNUTLS_RND_NONCE, r, sizeof r) < 0) {
+      errno = EIO;
+      return -1;
+    }
+    int k = snprintf(tmp, cap, "%s/.%s.%02x%02x%02x%02x%02x%02x", dir, base, r[0], r[1],
+                     r[2], r[3], r[4], r[5]);
+    if (k < 0 || (size_t)k >= cap) {
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0 || errno != EEXIST) return fd;
+  }
+  return -1;
+}
+
+/* Why |path| cannot take the session file's place, or NULL. A symbolic
+ * link is never followed (nor replaced): whoever planted it would choose
+ * where the session's master secret goes. */
+static const char *target_refused(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) < 0) return errno == ENOENT ? NULL : strerror(errno);
+  if (S_ISLNK(st.st_mode))
+    return "it is a symbolic link (refused: session secrets go only to a regular file; "
+           "give the link's target instead)";
+  if (S_ISDIR(st.st_mode)) return "it is a directory (give a file name)";
+  if (!S_ISREG(st.st_mode)) return "it is not a regular file";
+  return NULL;
+}
+
+/* Write to a new 0600 file, fsync, then rename it over the target: a
+ * reader sees the old session or the new one, never half of one, and an
+ * existing file of any mode is replaced by a 0600 one. */
+static void save_file(coap_dtls_context_t *d, const char *name, const gnutls_datum_t *data) {
+  char tmp[PATH_MAX + 32], dir[PATH_MAX];
+  const char *why = target_refused(d->session_file);
+  int fd = why ? -1 : create_temp(d->session_file, tmp, sizeof tmp);
+  if (!why && fd < 0) why = strerror(errno);
+  if (!why && (write_all(fd, FILE_MAGIC, strlen(FILE_MAGIC)) < 0 ||
+               write_all(fd, name, strlen(name)) < 0 || write_all(fd, "\n", 1) < 0 ||
+               write_all(fd, data->data, data->size) < 0 || fsync(fd) < 0))
+    why = strerror(errno);
+  if (fd >= 0 && close(fd) < 0 && !why) why = strerror(errno);
+  /* Once more just before the rename, which replaces a link rather than
+   * following it, so a link planted in between is still not written
+   * through. */
+  if (!why) why = target_refused(d->session_file);
+  if (!why && rename(tmp, d->session_file) < 0) why = strerror(errno);
+  if (why) {
+    if (fd >= 0) unlink(tmp);
+    coap_logf(d->log, COAP_LOG_ERROR, NULL,
+              "cannot save the session to %s: %s (the next run makes a full handshake)",
+              d->session_file, why);
+    return;
+  }
+  /* The rename itself must reach the disk too. */
+  dir_of(d->session_file, dir, sizeof dir);
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
 }
 
 const gnutls_datum_t *coap_dtls_cache_find(coap_dtls_context_t *d, const char *name) {
@@ -111,8 +228,55 @@ void coap_dtls_cache_store(coap_dtls_context_t *d, const char *name,
   if (d->session_file) save_file(d, name, data);
 }
 
+/* Whether |path| can hold the session: a regular file that is empty or
+ * ours (never someone's document mistyped as the session file), or a new
+ * name in a directory we may write (the temporary file and the rename
+ * need that in both cases). 0, or -1 with d->error saying why. */
+static int check_session_path(coap_dtls_context_t *d, const char *path) {
+  const char *why = target_refused(path);
+  if (why) {
+    snprintf(d->error, sizeof d->error, "session file %s: %s", path, why);
+    return -1;
+  }
+  uint8_t head[sizeof FILE_MAGIC];
+  ssize_t n = read_session_file(path, head, sizeof head - 1);
+  if (n < 0 && errno != ENOENT) {
+    snprintf(d->error, sizeof d->error, "cannot read the session file %s: %s", path,
+             strerror(errno));
+    return -1;
+  }
+  if (n > 0 && ((size_t)n < strlen(FILE_MAGIC) || memcmp(head, FILE_MAGIC, strlen(FILE_MAGIC)))) {
+    snprintf(d->error, sizeof d->error,
+             "session file %s exists and is not a coaps session file: not overwriting it "
+             "(remove it or give another name)", path);
+    return -1;
+  }
+  char dir[PATH_MAX];
+  dir_of(path, dir, sizeof dir);
+  struct stat st;
+  int err = stat(dir, &st) < 0 ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR : 0;
+  if (err) {
+    snprintf(d->error, sizeof d->error,
+             "cannot write the session file %s: its directory is missing or not a directory (%s)",
+             path, strerror(err));
+    return -1;
+  }
+  if (access(dir, W_OK | X_OK) < 0) {
+    snprintf(d->error, sizeof d->error,
+             "cannot write the session file %s: its directory is not writable (%s)", path,
+             strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
 int coap_dtls_set_session_file(coap_dtls_context_t *d, const char *path) {
   if (!d || !path || !*path) return COAP_E_INVALID_ARG;
+  if (strlen(path) >= PATH_MAX) return COAP_E_INVALID_ARG;
+  if (check_session_path(d, path) < 0) {
+    coap_logf(d->log, COAP_LOG_ERROR, NULL, "%s", d->error);
+    return COAP_E_DTLS_CREDENTIALS;
+  }
   char *copy = strdup(path);
   if (!copy) return COAP_E_NOMEM;
   free(d->session_file);

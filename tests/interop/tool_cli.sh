@@ -158,3 +158,80 @@ rc coaps get -t 1 "$one/time"
 expect_eq "--evict-after 0: the new client is refused" 3 "$RC"
 kill "${BG_PIDS[-1]}" && wait "${BG_PIDS[-1]}" || true
 expect_log "the exit summary counts the refusals" " datagrams from new clients dropped, 0 silent clients forgotten" "$work/no_evict.log"
+
+# --session FILE holds the session's master secret: written as a new 0600
+# file renamed over the old one, never through a symbolic link, and a
+# path that cannot hold it is refused before anything is sent.
+start_coaps_serve_dtls "$work/psk.log" --workers 1 --psk-identity me --psk secret
+surl="coaps://127.0.0.1:$DTLS_PORT/time"
+psk=(--psk-identity me --psk secret)
+: >"$work/session"
+chmod 0644 "$work/session"
+rc coaps get "$surl" "${psk[@]}" --session "$work/session"
+expect_eq "GET with --session exits 0" 0 "$RC"
+expect_eq "an existing 0644 session file ends 0600" 600 "$(stat -c %a "$work/session")"
+expect_eq "the session file holds the session" "coaps-session 1 127.0.0.1" "$(head -1 "$work/session" | tr -d '\0')"
+rc coaps get -v "$surl" "${psk[@]}" --session "$work/session"
+expect_contains "the next run resumes from the file" "(resumed)" "$ERR"
+left=$(find "$work" -maxdepth 1 -name '.session.*')
+expect_eq "no temporary session file is left behind" "" "$left"
+
+printf 'not yours\n' >"$work/target"
+chmod 0644 "$work/target"
+ln -s "$work/target" "$work/link"
+ln -s "$work/nothing-here" "$work/dangling"
+for l in link dangling; do
+  rc coaps get "$surl" "${psk[@]}" --session "$work/$l"
+  expect_eq "a symbolic link as session file ($l) exits 5" 5 "$RC"
+  expect_contains "the symbolic link ($l) is refused, saying so" "is a symbolic link" "$ERR"
+  [ -L "$work/$l" ] || fail "the symbolic link $l was replaced"
+done
+expect_eq "the link's target is untouched" "not yours" "$(cat "$work/target")"
+expect_eq "the link's target keeps its mode" 644 "$(stat -c %a "$work/target")"
+[ ! -e "$work/nothing-here" ] || fail "a dangling link's target was created"
+pass "a dangling link's target is not created"
+
+mkdir "$work/sessions"
+rc coaps get "$surl" "${psk[@]}" --session "$work/sessions"
+expect_eq "a directory as session file exits 5" 5 "$RC"
+expect_contains "a directory as session file is named" "is a directory" "$ERR"
+
+printf 'my notes\n' >"$work/notes.txt"
+rc coaps get "$surl" "${psk[@]}" --session "$work/notes.txt"
+expect_eq "a file that is not a session file exits 5" 5 "$RC"
+expect_contains "...is not overwritten, saying so" "not a coaps session file: not overwriting it" "$ERR"
+expect_eq "...and keeps its content" "my notes" "$(cat "$work/notes.txt")"
+
+rc coaps get "$surl" "${psk[@]}" --session "$work/no/such/dir/session"
+expect_eq "a session file in a missing directory exits 5" 5 "$RC"
+expect_contains "the missing directory is said" "its directory is missing" "$ERR"
+# A directory we may not write (for root, whom permissions do not stop,
+# run as nobody; the directory is outside $work, which nobody cannot enter).
+ro=$(mktemp -d)
+chmod 0555 "$ro"
+as_user=()
+[ "$(id -u)" != 0 ] || as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+set +e
+${as_user[@]+"${as_user[@]}"} "$BUILD/coaps" get "$surl" "${psk[@]}" --session "$ro/session" >"$work/out" 2>"$work/err"
+RC=$?
+set -e
+ERR=$(cat "$work/err")
+rmdir "$ro"
+expect_eq "a session file in an unwritable directory exits 5" 5 "$RC"
+expect_contains "the unwritable directory is said" "its directory is not writable (Permission denied)" "$ERR"
+
+# A key or certificate path that is a directory is named as one, not as
+# "Error while reading file.".
+make_creds "$work/c"
+rc coaps get "$surl" --cert "$work/c" --key "$work/c/client-key.pem" --cacert "$work/c/ca-cert.pem"
+expect_eq "--cert DIR exits 5" 5 "$RC"
+expect_contains "--cert DIR is named" "--cert $work/c: is a directory" "$ERR"
+rc coaps get "$surl" --cert "$work/c/client-cert.pem" --key "$work/c" --cacert "$work/c/ca-cert.pem"
+expect_eq "--key DIR exits 5" 5 "$RC"
+expect_contains "--key DIR is named" "--key $work/c: is a directory" "$ERR"
+rc coaps get "$surl" --rpk --key "$work/c" --trust-rpk "$work/c/rpk-server-pub.pem"
+expect_eq "--rpk --key DIR exits 5" 5 "$RC"
+expect_contains "--rpk --key DIR is named" "--key $work/c: is a directory" "$ERR"
+rc coaps serve --port 0 --dtls-port 0 --cert "$work/c/server-cert.pem" --key "$work/c"
+expect_eq "serve --key DIR exits 5" 5 "$RC"
+expect_contains "serve --key DIR is named" "--key $work/c: is a directory" "$ERR"

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum {
   OPT_PSK_IDENTITY = SECURITY_OPTION_FIRST,
@@ -105,12 +106,28 @@ void security_flags_usage(FILE *out, int server) {
                  "                           never (trusted networks only)\n");
   else
     fprintf(out, "      --session FILE       keep the DTLS session in FILE and resume it\n"
-                 "                           next time (abbreviated handshake)\n");
+                 "                           next time (abbreviated handshake). FILE holds\n"
+                 "                           a secret: it is replaced atomically by a new\n"
+                 "                           file of mode 0600. A symbolic link, a directory,\n"
+                 "                           a file that is not a session file or a directory\n"
+                 "                           we cannot write is refused before anything is\n"
+                 "                           sent (exit 5); a save that fails later is said\n"
+                 "                           on stderr, the exit code staying the response's\n");
 }
 
 static int usage_error(const char *msg) {
   cli_error("%s", msg);
   return EXIT_USAGE;
+}
+
+/* A directory passes the library's readability check and then fails in
+ * GnuTLS as "Error while reading file.": name it before that. Anything
+ * else wrong with the file is the library's to say. */
+static int refuse_directory(const char *flag, const char *path, const char *want) {
+  struct stat st;
+  if (!path || stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
+  cli_error("%s %s: is a directory (give %s)", flag, path, want);
+  return -1;
 }
 
 int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int server) {
@@ -132,6 +149,9 @@ int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int ser
     return usage_error("--session needs credentials (--psk-identity or --cacert) to resume");
   if (server && f->client_cert_required && !f->cacert)
     return usage_error("--require-client-cert needs --cacert to verify them with");
+  if (refuse_directory("--cert", f->cert, "the certificate file") < 0 ||
+      refuse_directory("--key", f->key, "the private key file") < 0)
+    return EXIT_SECURITY;
   coap_dtls_context_t *d = coap_dtls_new_context(ctx);
   if (!d) {
     cli_error("out of memory");
