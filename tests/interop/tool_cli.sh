@@ -235,3 +235,29 @@ expect_contains "--rpk --key DIR is named" "--key $work/c: is a directory" "$ERR
 rc coaps serve --port 0 --dtls-port 0 --cert "$work/c/server-cert.pem" --key "$work/c"
 expect_eq "serve --key DIR exits 5" 5 "$RC"
 expect_contains "serve --key DIR is named" "--key $work/c: is a directory" "$ERR"
+
+# A certificate outside its validity period: the server starts (the dates
+# are the client's to check), but says so at once, with the dates and
+# what the clock says.
+need certtool gnutls-bin
+certtool --generate-privkey --key-type ecdsa --curve secp256r1 --outfile "$work/dated-key.pem" 2>/dev/null
+for kind in expired future; do
+  if [ $kind = expired ]; then from="2020-01-01 00:00:00" until="2020-01-02 00:00:00"
+  else from="2099-01-01 00:00:00" until="2099-12-31 00:00:00"; fi
+  printf 'cn = "%s.example"\nactivation_date = "%s"\nexpiration_date = "%s"\n' \
+    $kind "$from" "$until" >"$work/$kind.tmpl"
+  certtool --generate-self-signed --load-privkey "$work/dated-key.pem" \
+    --template "$work/$kind.tmpl" --outfile "$work/$kind-cert.pem" 2>/dev/null
+  start_coaps_serve_dtls "$work/$kind.log" --workers 1 --cert "$work/$kind-cert.pem" \
+    --key "$work/dated-key.pem"
+  expect_log "the $kind certificate is warned about with its subject" \
+    "coaps: warning: the certificate in $work/$kind-cert.pem (subject CN=$kind.example)" "$work/$kind.log"
+  expect_log "...and its dates" "valid from $from UTC to $until UTC" "$work/$kind.log"
+  expect_log "...and what the clock says" "this host's clock says $(date -u +%Y-)" "$work/$kind.log"
+done
+expect_log "an expired certificate is called expired" "has expired" "$work/expired.log"
+expect_log "a future certificate is called not valid yet" "is not valid yet" "$work/future.log"
+start_coaps_serve_dtls "$work/valid.log" --workers 1 --cert "$work/c/server-cert.pem" \
+  --key "$work/c/server-key.pem"
+grep -q "warning" "$work/valid.log" && fail "a valid certificate was warned about: $(cat "$work/valid.log")"
+pass "a valid certificate starts without a warning"

@@ -3,12 +3,15 @@
  * sharing the port through SO_REUSEPORT). */
 #include <errno.h>
 #include <getopt.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -64,6 +67,8 @@ static void serve_usage(FILE *out) {
           "Each failed handshake is logged on standard error (at most ten lines\n"
           "per ten seconds) with its cause; on SIGINT or SIGTERM the server prints\n"
           "how many connections failed, by cause, and what the peer limit did.\n"
+          "A --cert outside its validity period (expired, or not valid yet) is\n"
+          "named at start on standard error, with its dates and the clock's.\n"
           "\n"
           "Example: coaps serve --psk-identity me --psk secret \\\n"
           "           --cert server-cert.pem --key server-key.pem\n");
@@ -197,6 +202,55 @@ static void print_hints(const serve_args_t *a, uint16_t port, uint16_t dtls_port
   if (a->sec.rpk)
     printf("  coaps get coaps://127.0.0.1%s/temp --trust-rpk <the public key of %s>\n", dp,
            a->sec.key);
+}
+
+static void utc_text(time_t t, char *buf, size_t cap) {
+  struct tm tm;
+  if (t == (time_t)-1 || !gmtime_r(&t, &tm) || !strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm))
+    snprintf(buf, cap, "(unknown)");
+}
+
+/* The library takes a certificate out of its validity period (the dates
+ * are the client's to check), so the server would start and every client
+ * would refuse it, each with its own words: say it here, once, with what
+ * the certificate and this host's clock say, since either may be wrong.
+ * Only dates: a file that does not load at all is the library's to
+ * report. */
+static void warn_cert_dates(const char *file) {
+  gnutls_datum_t raw = {NULL, 0};
+  if (gnutls_load_file(file, &raw) < 0) return;
+  gnutls_x509_crt_t *crts = NULL;
+  unsigned n = 0;
+  if (gnutls_x509_crt_list_import2(&crts, &n, &raw, GNUTLS_X509_FMT_PEM, 0) < 0 &&
+      gnutls_x509_crt_list_import2(&crts, &n, &raw, GNUTLS_X509_FMT_DER, 0) < 0) {
+    crts = NULL;
+    n = 0;
+  }
+  gnutls_free(raw.data);
+  time_t now = time(NULL);
+  for (unsigned i = 0; i < n; i++) {
+    time_t from = gnutls_x509_crt_get_activation_time(crts[i]);
+    time_t until = gnutls_x509_crt_get_expiration_time(crts[i]);
+    int early = from != (time_t)-1 && now < from;
+    int late = until != (time_t)-1 && now > until;
+    if (early || late) {
+      char a[40], b[40], c[40];
+      gnutls_datum_t dn = {NULL, 0};
+      utc_text(from, a, sizeof a);
+      utc_text(until, b, sizeof b);
+      utc_text(now, c, sizeof c);
+      if (gnutls_x509_crt_get_dn3(crts[i], &dn, 0) < 0) dn.data = NULL;
+      fprintf(stderr,
+              "coaps: warning: %s in %s (subject %s) %s: valid from %s to %s, and this "
+              "host's clock says %s; clients checking dates will refuse it (%s)\n",
+              i == 0 ? "the certificate" : "a CA certificate of the chain", file,
+              dn.data ? (const char *)dn.data : "unknown", late ? "has expired" : "is not valid yet",
+              a, b, c, late ? "renew it, or check the clock" : "check the clock");
+      gnutls_free(dn.data);
+    }
+    gnutls_x509_crt_deinit(crts[i]);
+  }
+  gnutls_free(crts);
 }
 
 /* One worker: a context of its own with the demo resources, the
@@ -384,6 +438,7 @@ int cmd_serve(int argc, char **argv) {
     workers_free(w, a.workers);
     return rc;
   }
+  if (a.sec.cert) warn_cert_dates(a.sec.cert);
   print_endpoint("coap", w[0].ep);
   if (w[0].sep) print_endpoint("coaps", w[0].sep);
   print_hints(&a, bound_port(w[0].ep), bound_port(w[0].sep));
