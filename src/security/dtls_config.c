@@ -9,11 +9,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gnutls/x509.h>
+
 #include "common/util.h"
 #include "security/dtls_internal.h"
 
 /* AEAD suites only, DTLS 1.2 only, the RFC 7925 mandatory CCM_8 suites
- * first; ECDHE-PSK and GCM follow for peers that prefer them. */
+ * first; ECDHE-PSK and GCM follow for peers that prefer them. Sessions
+ * get it narrowed to their credentials (coap_dtls_role_priority). */
 static const char default_priority[] =
     "NORMAL:-VERS-ALL:+VERS-DTLS1.2:"
     "-KX-ALL:+ECDHE-ECDSA:+PSK:+ECDHE-PSK:+ECDHE-RSA:"
@@ -117,6 +120,8 @@ void coap_dtls_context_free(coap_dtls_context_t *d) {
   if (d->psk_client) gnutls_psk_free_client_credentials(d->psk_client);
   if (d->cert) gnutls_certificate_free_credentials(d->cert);
   if (d->priority) gnutls_priority_deinit(d->priority);
+  for (int i = 0; i < 2; i++)
+    if (d->role_priority[i]) gnutls_priority_deinit(d->role_priority[i]);
   free(d->priority_string);
   if (d->cookie_key.data) {
     coap_memzero(d->cookie_key.data, d->cookie_key.size);
@@ -262,7 +267,31 @@ int coap_dtls_ensure_cert_credentials(coap_dtls_context_t *d) {
   if (d->cert) return 0;
   if (gnutls_certificate_allocate_credentials(&d->cert) < 0) return COAP_E_NOMEM;
   gnutls_certificate_set_verify_function(d->cert, coap_dtls_verify_peer);
+  /* Key loaders then return the index of what they added, which is how
+   * set_cert finds the key it has to classify. */
+  gnutls_certificate_set_flags(d->cert, GNUTLS_CERTIFICATE_API_V2);
   return 0;
+}
+
+/* The key exchanges the certificate at |idx| can sign for. A key type we
+ * do not know is left to GnuTLS's own certificate selection. */
+static unsigned cert_kx_at(gnutls_certificate_credentials_t c, unsigned idx) {
+  gnutls_x509_crt_t *crts = NULL;
+  unsigned n = 0;
+  int pk = -1;
+  if (gnutls_certificate_get_x509_crt(c, idx, &crts, &n) >= 0) {
+    if (n > 0) pk = gnutls_x509_crt_get_pk_algorithm(crts[0], NULL);
+    for (unsigned i = 0; i < n; i++) gnutls_x509_crt_deinit(crts[i]);
+    gnutls_free(crts);
+  }
+  switch (pk) {
+    case GNUTLS_PK_RSA:
+    case GNUTLS_PK_RSA_PSS: return COAP_DTLS_KX_RSA;
+    case GNUTLS_PK_ECDSA:
+    case GNUTLS_PK_EDDSA_ED25519:
+    case GNUTLS_PK_EDDSA_ED448: return COAP_DTLS_KX_ECDSA;
+    default: return COAP_DTLS_KX_ECDSA | COAP_DTLS_KX_RSA;
+  }
 }
 
 int coap_dtls_set_cert(coap_dtls_context_t *d, const char *cert_file,
@@ -286,6 +315,7 @@ int coap_dtls_set_cert(coap_dtls_context_t *d, const char *cert_file,
   if (rc < 0)
     return fail(d, "%s / %s: not a valid PEM or DER certificate and private key (%s)",
                 cert_file, key_file, gnutls_strerror(rc));
+  d->cert_kx |= cert_kx_at(d->cert, (unsigned)rc);
   d->has_cert = 1;
   return 0;
 }
@@ -387,7 +417,95 @@ int coap_dtls_set_priority(coap_dtls_context_t *d, const char *priority) {
   free(d->priority_string);
   d->priority = p;
   d->priority_string = text;
+  for (int i = 0; i < 2; i++) {
+    if (d->role_priority[i]) gnutls_priority_deinit(d->role_priority[i]);
+    d->role_priority[i] = NULL;
+    d->role_made_for[i] = 0;
+  }
   return 0;
+}
+
+/* ---- the priority of each role ---- */
+
+#define SRV_RAWPK_ONLY 0x08u /* a client: the server's raw key is all it can check */
+#define CLI_RAWPK_ONLY 0x10u /* a client: a raw key is all it can show */
+#define ROLE_MADE 0x80u
+
+/* What a role's credentials let it complete. A server needs the key the
+ * exchange signs with (its own raw key is P-256, RFC 7252 §9.1.3.2); a
+ * client a way to authenticate the server: a CA, or pinned raw keys,
+ * which may be of any type. */
+static unsigned role_needs(const coap_dtls_context_t *d, int client) {
+  unsigned kx = 0;
+  if (client) {
+    if (d->n_psk) kx |= COAP_DTLS_KX_PSK;
+    if (d->has_ca || d->n_trusted_rpk || d->rpk_verify)
+      kx |= COAP_DTLS_KX_ECDSA | COAP_DTLS_KX_RSA;
+    /* It asks only for what it can check, and offers only a raw key of
+     * its own when it has no certificate. */
+    if ((d->n_trusted_rpk || d->rpk_verify) && !d->has_ca) kx |= SRV_RAWPK_ONLY;
+    if (d->has_rpk && !d->has_cert) kx |= CLI_RAWPK_ONLY;
+  } else {
+    if (d->n_psk || d->psk_lookup) kx |= COAP_DTLS_KX_PSK;
+    if (d->has_cert) kx |= d->cert_kx;
+    if (d->has_rpk) kx |= COAP_DTLS_KX_ECDSA;
+  }
+  return kx | ROLE_MADE;
+}
+
+/* gnutls_priority_init accepts a string that leaves no DTLS 1.2 suite. */
+static int has_suite(gnutls_priority_t p) {
+  for (unsigned i = 0;; i++) {
+    unsigned sidx;
+    gnutls_kx_algorithm_t kx = GNUTLS_KX_UNKNOWN;
+    int rc = gnutls_priority_get_cipher_suite_index(p, i, &sidx);
+    if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) return 0;
+    if (rc >= 0 && gnutls_cipher_suite_info(sidx, NULL, &kx, NULL, NULL, NULL) &&
+        kx != GNUTLS_KX_UNKNOWN)
+      return 1;
+  }
+}
+
+/* Only removals are appended: the configured order (%SERVER_PRECEDENCE,
+ * the RFC 7925 CCM_8 suites first) stays as it was. */
+static gnutls_priority_t role_priority_make(const char *base, unsigned need, int narrow) {
+  size_t cap = strlen(base) + 256;
+  char *text = malloc(cap);
+  if (!text) return NULL;
+  snprintf(text, cap, "%s%s%s%s%s%s", base,
+           narrow && !(need & COAP_DTLS_KX_PSK) ? ":-PSK:-ECDHE-PSK:-DHE-PSK:-RSA-PSK" : "",
+           narrow && !(need & COAP_DTLS_KX_ECDSA) ? ":-ECDHE-ECDSA" : "",
+           narrow && !(need & COAP_DTLS_KX_RSA) ? ":-ECDHE-RSA:-DHE-RSA:-RSA:-RSA-PSK" : "",
+           need & SRV_RAWPK_ONLY ? ":-CTYPE-SRV-ALL:+CTYPE-SRV-RAWPK" : "",
+           need & CLI_RAWPK_ONLY ? ":-CTYPE-CLI-ALL:+CTYPE-CLI-RAWPK" : "");
+  gnutls_priority_t p = NULL;
+  if (gnutls_priority_init(&p, text, NULL) < 0) {
+    p = NULL;
+  } else if (narrow && !has_suite(p)) {
+    gnutls_priority_deinit(p);
+    p = NULL;
+  }
+  free(text);
+  return p;
+}
+
+gnutls_priority_t coap_dtls_role_priority(coap_dtls_context_t *d, int client) {
+  client = client != 0;
+  unsigned need = role_needs(d, client);
+  if (d->role_priority[client] && d->role_made_for[client] == need)
+    return d->role_priority[client];
+  gnutls_priority_t p = role_priority_make(d->priority_string, need, 1);
+  if (!p && (p = role_priority_make(d->priority_string, need, 0)))
+    /* A priority set by hand with no suite these credentials can
+     * complete: keep it whole, and the handshake names the mismatch. */
+    coap_logf(d->log, COAP_LOG_WARNING, NULL,
+              "the cipher suite priority has no key exchange the %s's credentials "
+              "can complete", client ? "client" : "server");
+  if (!p) return NULL;
+  if (d->role_priority[client]) gnutls_priority_deinit(d->role_priority[client]);
+  d->role_priority[client] = p;
+  d->role_made_for[client] = need;
+  return p;
 }
 
 int coap_dtls_can_connect(const coap_dtls_context_t *d) {

@@ -49,6 +49,15 @@ struct coap_dtls_context {
   unsigned max_handshakes;
   gnutls_priority_t priority;
   char *priority_string;          /* the same, as text, to extend per session */
+  /* GnuTLS 3.7's server picks a certificate suite when it has no
+   * certificate credentials at all (and a PSK suite without PSK ones),
+   * then fails: so each role gets the priority above narrowed to the key
+   * exchanges its credentials can complete. Built on first use and again
+   * whenever the credentials it was made for differ (role_made_for), so
+   * every setter, in any file, is covered. [0] server, [1] client. */
+  gnutls_priority_t role_priority[2];
+  unsigned role_made_for[2];
+  unsigned cert_kx;               /* COAP_DTLS_KX_* the X.509 keys serve */
   gnutls_datum_t cookie_key;
   gnutls_datum_t ticket_key;
   gnutls_dtls_prestate_st prestate; /* of the ClientHello just accepted */
@@ -116,6 +125,15 @@ struct coap_dtls_session {
 
 /* The PSK identity a client sent (the server's lookup callback). */
 void coap_dtls_session_note_identity(gnutls_session_t tls, const char *identity);
+
+/* Key exchanges, as credentials allow them (role_made_for, cert_kx). */
+#define COAP_DTLS_KX_PSK 1u    /* PSK, ECDHE-PSK */
+#define COAP_DTLS_KX_ECDSA 2u  /* ECDHE-ECDSA: an EC or EdDSA key, or a raw key */
+#define COAP_DTLS_KX_RSA 4u    /* ECDHE-RSA: an RSA key */
+
+/* The priority for a new session of |client| or a server: the configured
+ * one narrowed to what the credentials can complete (cached in |d|). */
+gnutls_priority_t coap_dtls_role_priority(coap_dtls_context_t *d, int client);
 
 /* Certificate credentials (with our verify callback), made on first use. */
 int coap_dtls_ensure_cert_credentials(coap_dtls_context_t *d);

@@ -141,19 +141,12 @@ static int literal_address(const char *name) {
   return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
 }
 
-/* A client asks only for what it can check: a server raw key when pinned
- * keys are its only trust, and offers only a raw key of its own when it
- * has no certificate. Servers take the common priority. */
-static int set_priority(coap_dtls_session_t *s, const coap_dtls_context_t *d) {
-  int rpk_trust_only = (d->n_trusted_rpk || d->rpk_verify) && !d->has_ca;
-  int rpk_own_only = d->has_rpk && !d->has_cert;
-  if (!s->client || (!rpk_trust_only && !rpk_own_only))
-    return gnutls_priority_set(s->tls, d->priority);
-  char text[1024];
-  snprintf(text, sizeof text, "%s%s%s", d->priority_string,
-           rpk_trust_only ? ":-CTYPE-SRV-ALL:+CTYPE-SRV-RAWPK" : "",
-           rpk_own_only ? ":-CTYPE-CLI-ALL:+CTYPE-CLI-RAWPK" : "");
-  return gnutls_priority_set_direct(s->tls, text, NULL);
+/* Each role offers and accepts only what its credentials can complete
+ * (coap_dtls_role_priority): a GnuTLS server left to the full list picks
+ * a certificate suite with no certificate, then fails. */
+static int set_priority(coap_dtls_session_t *s, coap_dtls_context_t *d) {
+  gnutls_priority_t p = coap_dtls_role_priority(d, s->client);
+  return p ? gnutls_priority_set(s->tls, p) : GNUTLS_E_MEMORY_ERROR;
 }
 
 static int session_init(coap_dtls_context_t *d, int client,
