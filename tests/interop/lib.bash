@@ -124,3 +124,19 @@ expect_log() {
   done
   fail "$1: expected the log to contain '$2', got '$(cat "$3")'"
 }
+
+# need_shared_peers NAME...: peers built for tests that no Debian package
+# provides (../shared/peers/bin from the project root, or
+# $COAPS_PEERS_DIR/bin); sets PEERS_BIN. Under CI a missing one fails the
+# test; elsewhere the test is skipped, naming what is missing.
+need_shared_peers() {
+  local root dir p missing=()
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  dir=${COAPS_PEERS_DIR:-$root/../shared/peers}/bin
+  for p in "$@"; do [ -x "$dir/$p" ] || missing+=("$dir/$p"); done
+  PEERS_BIN=$dir
+  [ ${#missing[@]} -eq 0 ] && return 0
+  [ -n "${CI:-}" ] && fail "missing peer(s): ${missing[*]} (see ../shared/peers/README.md)"
+  echo "SKIP: missing peer(s): ${missing[*]} (set COAPS_PEERS_DIR to the directory holding bin/)"
+  exit 0
+}
