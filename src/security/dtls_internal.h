@@ -83,6 +83,9 @@ struct coap_dtls_context {
   char error[512];
 };
 
+/* Send times of our Finished flight's copies kept per client session. */
+#define COAP_DTLS_FINAL_COPIES_KEPT 8
+
 /* What only a client session keeps: the name it checks and the report of
  * its handshake (a server holds thousands of sessions and keeps neither). */
 typedef struct client_side {
@@ -108,8 +111,18 @@ struct coap_dtls_session {
   unsigned flights;         /* flights sent, resends included */
   unsigned rx;              /* datagrams received from the peer */
   unsigned repeats_after_finished; /* client: server flight seen again */
-  unsigned discards_after_kx;      /* server: records lost after the key exchange */
-  int ccs_after_kx;                /* server: ChangeCipherSpec seen after it */
+  int ccs_after_kx;                /* server: a ChangeCipherSpec taken after it */
+  /* Client: evidence that loss cannot make, for a server that never says
+   * "wrong key" (see dtls_diagnose.c). The round trip of a flight sent
+   * once, and when each copy of our last flight (with the Finished) went
+   * out: a copy counts as lost only once the server's answer to it had
+   * time to come back. */
+  uint64_t flight_at;              /* our current flight first went out */
+  int flight_resent;               /* ... and was sent again since */
+  uint32_t rtt_ms;                 /* largest clean sample, 0: none yet */
+  unsigned final_copies;           /* copies of our Finished flight sent */
+  int send_twice;                  /* this drive sends each datagram twice */
+  uint64_t final_at[COAP_DTLS_FINAL_COPIES_KEPT];
   unsigned largest_datagram;       /* of what we sent */
   coap_dtls_step_t step;
   char psk_identity[64];    /* server: the identity the client sent */
@@ -154,10 +167,12 @@ int coap_dtls_diagnose_stall(coap_dtls_session_t *s, uint64_t now);
  * COAP_E code when it shows the handshake cannot succeed. */
 int coap_dtls_watch_input(coap_dtls_session_t *s, const uint8_t *data, size_t len,
                           uint64_t now);
-/* After GnuTLS took a datagram: a server notices a Finished it could not
- * decrypt (wrong PSK). */
-int coap_dtls_watch_discards(coap_dtls_session_t *s, unsigned discarded_before,
-                             int last_in_before, uint64_t now);
+/* After GnuTLS took one record of a datagram: a server notices a Finished
+ * it could not decrypt under keys it has switched to (wrong PSK). */
+int coap_dtls_watch_discards(coap_dtls_session_t *s, const uint8_t *record, size_t len,
+                             unsigned discarded_before, int last_in_before, uint64_t now);
+/* Client: our Finished flight went out again (|copies| datagrams). */
+void coap_dtls_note_final_copy(coap_dtls_session_t *s, unsigned copies, uint64_t now);
 /* The peer certificate checks of the verify callback (X.509). */
 int coap_dtls_check_x509(coap_dtls_session_t *s, const gnutls_datum_t *peers,
                          unsigned n);

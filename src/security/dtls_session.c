@@ -41,12 +41,16 @@ static void gather_start(coap_dtls_session_t *s) {
   d->flight_owner = s;
 }
 
+/* A datagram lost here is like one lost on the way: DTLS retransmits. */
+static void send_datagram(coap_dtls_session_t *s, const void *data, size_t len) {
+  count_datagram(s, len);
+  (void)s->cb.send(s->user, data, len);
+  if (s->send_twice) (void)s->cb.send(s->user, data, len);
+}
+
 static void gather_flush(coap_dtls_context_t *d) {
   if (!d->flight_len) return;
-  coap_dtls_session_t *s = d->flight_owner;
-  count_datagram(s, d->flight_len);
-  /* A datagram lost here is like one lost on the way: DTLS retransmits. */
-  (void)s->cb.send(s->user, d->flight, d->flight_len);
+  send_datagram(d->flight_owner, d->flight, d->flight_len);
   d->flight_len = 0;
 }
 
@@ -68,8 +72,7 @@ static ssize_t push(gnutls_transport_ptr_t ptr, const void *data, size_t len) {
     return (ssize_t)len;
   }
   if (d->flight_owner == s) gather_flush(d); /* keep the records in order */
-  count_datagram(s, len);
-  (void)s->cb.send(s->user, data, len);
+  send_datagram(s, data, len);
   return (ssize_t)len;
 }
 
@@ -351,15 +354,41 @@ static void established(coap_dtls_session_t *s, uint64_t now) {
   if (s->cb.on_established) s->cb.on_established(s->user);
 }
 
-static int drive_handshake(coap_dtls_session_t *s, uint64_t now) {
+/* A client's Finished flight sent again means the server has not taken
+ * it yet: from then on each copy goes out twice, so that a lossy path
+ * needs far fewer rounds to get one through, and a server that keeps
+ * refusing it has seen more copies before we call the key wrong. */
+static int resending_final_flight(const coap_dtls_session_t *s) {
+  return s->client && s->final_copies > 0;
+}
+
+/* What this drive sent: the time of a new flight (for the round trip) or
+ * a resend, and each copy of the Finished flight. |resend|: the drive
+ * came from the retransmission timer. */
+static void note_flight_sent(coap_dtls_session_t *s, int resend, uint64_t now) {
+  if (!s->pushed || !s->client) return;
+  if (s->step >= COAP_STEP_FINISHED && !s->established) {
+    coap_dtls_note_final_copy(s, s->send_twice ? 2 : 1, now);
+  } else if (resend) {
+    s->flight_resent = 1;
+  } else {
+    s->flight_at = now;
+    s->flight_resent = 0;
+  }
+}
+
+static int drive_handshake_from(coap_dtls_session_t *s, int resend, uint64_t now) {
   int rc;
   s->pushed = 0;
+  s->send_twice = resending_final_flight(s);
   gather_start(s);
   do {
     rc = gnutls_handshake(s->tls);
   } while (rc == GNUTLS_E_INTERRUPTED);
   gather_end(s);
   track_step(s, now);
+  note_flight_sent(s, resend, now);
+  s->send_twice = 0;
   if (rc == 0) {
     established(s, now);
     return 0;
@@ -371,6 +400,10 @@ static int drive_handshake(coap_dtls_session_t *s, uint64_t now) {
   }
   s->failed = 1;
   return coap_dtls_diagnose_failure(s, rc, now);
+}
+
+static int drive_handshake(coap_dtls_session_t *s, uint64_t now) {
+  return drive_handshake_from(s, 0, now);
 }
 
 static int record_failed(coap_dtls_session_t *s, coap_cause_t cause, int err,
@@ -387,8 +420,20 @@ static int record_failed(coap_dtls_session_t *s, coap_cause_t cause, int err,
   return err;
 }
 
-/* Read every record GnuTLS can make of the datagram we were given. */
+static int read_records(coap_dtls_session_t *s);
+
+/* Read every record GnuTLS can make of the datagram we were given. Our
+ * last handshake flight, if the peer's resend makes GnuTLS send it again
+ * from here, goes out gathered too: a flight split into one datagram per
+ * record reaches the peer whole far less often on a lossy path. */
 static int drive_records(coap_dtls_session_t *s) {
+  gather_start(s);
+  int rc = read_records(s);
+  gather_end(s);
+  return rc;
+}
+
+static int read_records(coap_dtls_session_t *s) {
   uint8_t buf[RECORD_MAX];
   for (;;) {
     ssize_t n = gnutls_record_recv(s->tls, buf, sizeof buf);
@@ -469,6 +514,49 @@ static int slim_input(coap_dtls_session_t *s, const uint8_t *data, size_t len) {
   return 0;
 }
 
+/* The first answer to a flight we sent only once: a round trip no
+ * retransmission can have shortened (Karn). The largest sample is kept:
+ * the rules it serves must not think a copy had time to arrive when it
+ * had not. */
+static void note_round_trip(coap_dtls_session_t *s, uint64_t now) {
+  if (!s->client || !s->flight_at || s->flight_resent || s->step >= COAP_STEP_FINISHED)
+    return;
+  uint64_t rtt = now > s->flight_at ? now - s->flight_at : 1;
+  if (rtt > s->rtt_ms) s->rtt_ms = (uint32_t)rtt;
+  s->flight_at = 0;
+}
+
+#define DTLS_RECORD_HEADER 13
+
+/* The bytes of the record at the start of |data|; the rest of the
+ * datagram when its header does not add up (GnuTLS then drops it). */
+static size_t record_span(const uint8_t *data, size_t len) {
+  if (len < DTLS_RECORD_HEADER) return len;
+  size_t n = DTLS_RECORD_HEADER + ((size_t)data[11] << 8 | data[12]);
+  return n <= len ? n : len;
+}
+
+/* GnuTLS is given one record at a time. Given a whole datagram, it stops
+ * at the first record it discards (an old epoch, a replay) and keeps the
+ * rest unread until the next datagram: a server whose last flight was
+ * lost would not see the Finished behind the client's resent key
+ * exchange, and so never resend that flight. One record at a time also
+ * tells exactly which record GnuTLS dropped. */
+static int input_record(coap_dtls_session_t *s, const uint8_t *rec, size_t len,
+                        uint64_t now) {
+  s->in = rec;
+  s->in_len = len;
+  if (s->established) return drive_records(s);
+  unsigned discarded = gnutls_record_get_discarded(s->tls);
+  int last_in = (int)gnutls_handshake_get_last_in(s->tls);
+  int rc = drive_handshake(s, now);
+  if (rc == 0 && !s->established)
+    rc = coap_dtls_watch_discards(s, rec, len, discarded, last_in, now);
+  /* A handshake that just completed may have data behind it. */
+  if (rc == 0 && s->established && s->in) rc = drive_records(s);
+  return rc;
+}
+
 int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data, size_t len,
                             uint64_t now) {
   if (s->failed) return COAP_E_DTLS_HANDSHAKE;
@@ -476,17 +564,18 @@ int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data, size_t 
   s->rx++;
   if (s->keys) return slim_input(s, data, len);
   int rc = 0;
-  if (!s->established) rc = coap_dtls_watch_input(s, data, len, now);
+  if (!s->established) {
+    note_round_trip(s, now);
+    rc = coap_dtls_watch_input(s, data, len, now);
+  }
   if (rc < 0) return rc;
-  unsigned discarded = gnutls_record_get_discarded(s->tls);
-  int last_in = (int)gnutls_handshake_get_last_in(s->tls);
-  s->in = s->cur = data;
-  s->in_len = s->cur_len = len;
-  rc = s->established ? drive_records(s) : drive_handshake(s, now);
-  if (rc == 0 && !s->established)
-    rc = coap_dtls_watch_discards(s, discarded, last_in, now);
-  /* A handshake that just completed may have data behind it. */
-  if (rc == 0 && s->established && s->in) rc = drive_records(s);
+  s->cur = data;
+  s->cur_len = len;
+  for (size_t off = 0; rc == 0 && off < len;) {
+    size_t n = record_span(data + off, len - off);
+    rc = input_record(s, data + off, n, now);
+    off += n;
+  }
   s->in = s->cur = NULL;
   if (rc == 0 && s->slim_wanted) go_slim(s);
   return rc;
@@ -517,7 +606,7 @@ int coap_dtls_session_handle_timeout(coap_dtls_session_t *s, uint64_t now) {
   s->now = now;
   if (now >= s->deadline) return coap_dtls_session_give_up(s, now);
   if (now < s->next_retransmit) return 0;
-  return drive_handshake(s, now);
+  return drive_handshake_from(s, 1, now);
 }
 
 int coap_dtls_session_give_up(coap_dtls_session_t *s, uint64_t now) {
@@ -578,7 +667,6 @@ int coap_dtls_session_resumed(const coap_dtls_session_t *s) {
 
 /* ---- stateless checks ---- */
 
-#define DTLS_RECORD_HEADER 13
 #define CONTENT_HANDSHAKE 22
 #define HANDSHAKE_CLIENT_HELLO 1
 
