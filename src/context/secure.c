@@ -412,6 +412,34 @@ static int answered_by_plain_coap(peer_dtls_t *pd, const uint8_t *data, size_t l
   return 1;
 }
 
+/* A ClientHello from the address of an established session: the client
+ * restarted and starts over (RFC 6347 §4.2.8), or anyone forged its
+ * address. The session is given up only once the hello brings a valid
+ * cookie, which proves the sender receives at that address; whatever the
+ * cookie policy, since one forged datagram must not end a session. Until
+ * then the old session keeps working. Returns 1 when the datagram was
+ * dealt with here. */
+static int hello_on_session(coap_context_t *ctx, coap_endpoint_t *ep, coap_peer_t *peer,
+                            const coap_address_t *from, const coap_address_t *local,
+                            const uint8_t *data, size_t len) {
+  cookie_dest_t dest = {ctx, ep, from, local};
+  int rc = coap_dtls_accept(ctx->dtls, &from->addr, from->size, data, len, 1,
+                            send_to_address, &dest);
+  if (rc == COAP_DTLS_COOKIE_SENT) {
+    ctx->dtls_cookies_sent++;
+    coap_logf(&ctx->log, COAP_LOG_DEBUG, peer->name,
+              "ClientHello on an established session: cookie asked, session kept");
+    return 1;
+  }
+  if (rc != COAP_DTLS_ACCEPT) return 1; /* not a hello GnuTLS can read: dropped */
+  coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
+            "new ClientHello with a valid cookie: the client restarted, replacing its session");
+  coap_secure_peer_free(ctx, peer, 0);
+  coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
+  coap_exch_peer_init(ctx->exch, &peer->exch);
+  return 0;
+}
+
 int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep,
                       const coap_address_t *from, const coap_address_t *local,
                       const uint8_t *data, size_t len, uint64_t now) {
@@ -419,12 +447,7 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep,
   peer_dtls_t *pd = peer ? peer->security : NULL;
   if (pd && !coap_dtls_session_is_client(pd->session) &&
       coap_dtls_session_established(pd->session) && coap_dtls_is_client_hello(data, len)) {
-    /* The client restarted and starts over from the same address
-     * (RFC 6347 §4.2.8): its old session and exchanges are gone. */
-    coap_logf(&ctx->log, COAP_LOG_INFO, peer->name, "new ClientHello: replacing the session");
-    coap_secure_peer_free(ctx, peer, 0);
-    coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
-    coap_exch_peer_init(ctx->exch, &peer->exch);
+    if (hello_on_session(ctx, ep, peer, from, local, data, len)) return 0;
     pd = NULL;
   }
   if (!pd) return accept_new(ctx, ep, from, local, data, len, now);

@@ -171,6 +171,45 @@ static void test_restarted_client_gets_a_new_session(void **state) {
   assert_int_equal(handler_calls, 2);
 }
 
+/* One forged datagram from an established client's address, a cookieless
+ * ClientHello, must not end its session (RFC 6347 §4.2.8), whatever the
+ * cookie policy: the server asks for a cookie (the forger never sees it)
+ * and the client's next request is answered at once on its session. */
+static void forged_hello_case(coap_dtls_cookie_policy_t policy) {
+  coap_dtls_context_t *sd = coap_dtls_new_context(server->ctx);
+  coap_dtls_set_psk(sd, (const uint8_t *)"device-1", (const uint8_t *)"0123456789abcdef", 16);
+  assert_int_equal(coap_dtls_set_cookie_policy(sd, policy, 0), 0);
+  coap_context_set_dtls_context(server->ctx, sd);
+  set_psk(client->ctx, "device-1", "0123456789abcdef");
+  net.filter = capture;
+  sim_reply_t b;
+  get(&b);
+  assert_int_equal(b.code, COAP_CONTENT);
+  assert_int_equal(captured[0][13], 1); /* the client's first ClientHello */
+  coap_stats_t before, after, client_st;
+  coap_context_get_stats(server->ctx, &before);
+  for (int i = 0; i < 3; i++)
+    coap_context_input(server->ctx, server->ep, &client->addr, captured[0], captured_len[0],
+                       net.now);
+  uint64_t t0 = net.now;
+  get(&b);
+  assert_int_equal(b.code, COAP_CONTENT);
+  assert_true(net.now - t0 <= 2 * net.latency_ms); /* one round trip: no handshake */
+  coap_context_get_stats(server->ctx, &after);
+  assert_int_equal(after.dtls_handshakes, before.dtls_handshakes);
+  assert_int_equal(after.dtls_cookies_sent - before.dtls_cookies_sent, 3);
+  coap_context_get_stats(client->ctx, &client_st);
+  assert_int_equal(client_st.dtls_handshakes, 1);
+  assert_int_equal(handler_calls, 2);
+}
+
+static void test_forged_hello_keeps_session(void **state) {
+  forged_hello_case(COAP_DTLS_COOKIE_ALWAYS);
+}
+static void test_forged_hello_keeps_session_without_cookies(void **state) {
+  forged_hello_case(COAP_DTLS_COOKIE_NEVER);
+}
+
 static int server_silenced;
 static int silence_server(void *user, const simnet_node_t *from, const coap_address_t *to,
                           const uint8_t *data, size_t len, unsigned seq) {
@@ -508,6 +547,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_unknown_identity_is_explained, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_credentials_sends_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restarted_client_gets_a_new_session, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_forged_hello_keeps_session, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_forged_hello_keeps_session_without_cookies, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_client_survives_server_restart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_client_survives_server_crash, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resumption_in_memory, setup, teardown),
