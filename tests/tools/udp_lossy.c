@@ -23,6 +23,9 @@
  *   --seed N        random seed (default 1)
  *   --lifetime S    exit after S seconds (required)
  *   --port N        front port (default 0: any free one) */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* ppoll */
+#endif
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
@@ -212,8 +215,14 @@ int main(int argc, char **argv) {
     perror("udp_lossy");
     return 1;
   }
-  /* No SA_RESTART: the signal has to cut poll() short. */
+  /* The signals stay blocked except inside ppoll(), so one that arrives
+   * between the loop's check and the wait still ends the wait. */
   struct sigaction sa = {.sa_handler = on_signal};
+  sigset_t block, waitmask;
+  sigemptyset(&block);
+  sigaddset(&block, SIGTERM);
+  sigaddset(&block, SIGINT);
+  sigprocmask(SIG_BLOCK, &block, &waitmask);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
 
@@ -244,7 +253,9 @@ int main(int argc, char **argv) {
     pfd[0] = (struct pollfd){fs, POLLIN, 0};
     for (size_t i = 0; i < n_clients; i++) pfd[i + 1] = (struct pollfd){clients[i]->fd, POLLIN, 0};
     size_t polled = n_clients;
-    if (poll(pfd, polled + 1, (int)(wake - now)) < 0 && errno != EINTR) {
+    struct timespec ts = {.tv_sec = (time_t)((wake - now) / 1000),
+                          .tv_nsec = (long)((wake - now) % 1000) * 1000000};
+    if (ppoll(pfd, polled + 1, &ts, &waitmask) < 0 && errno != EINTR) {
       perror("udp_lossy: poll");
       return 1;
     }
