@@ -30,10 +30,14 @@ expect_cause() {
   expect_contains "$what: a fix" "  fix: " "$ERR"
   for w in "$@"; do expect_contains "$what: says '$w'" "$w" "$ERR"; done
 }
-# within MS_MAX WHAT: the last run took less than MS_MAX milliseconds.
-within() {
-  [ "$MS" -lt "$1" ] || fail "$2: took $MS ms, expected under $1 ms"
-  pass "$2 (${MS} ms)"
+# before TIMEOUT_S WHAT: the last run ended in under a third of TIMEOUT_S,
+# the timeout it was given, so it was not ended by that timeout. Found at
+# once is a few ms, yet a sanitized run on a loaded machine can take
+# seconds: the bound is set by the timeout, never a small absolute figure.
+before() {
+  local max=$(($1 * 1000 / 3))
+  [ "$MS" -lt "$max" ] || fail "$2: took $MS ms, expected under $max ms (a third of the $1 s timeout)"
+  pass "$2 (${MS} ms, the timeout is $1 s)"
 }
 
 # certificates that are expired and not valid yet, from the demo CA
@@ -51,9 +55,9 @@ cert_with_dates future "2099-01-01 00:00:00 UTC" "2100-01-01 00:00:00 UTC"
 
 # ---- 1. no credentials: an error before any packet leaves ----
 start_blackhole
-rc coaps get "coaps://127.0.0.1:$HOLE_PORT/temp"
+rc coaps get "coaps://127.0.0.1:$HOLE_PORT/temp" --handshake-timeout 20
 expect_cause "no credentials" no-credentials 5 "nothing was sent" "--psk-identity" "--cacert"
-within 1000 "no credentials fails at once"
+before 20 "no credentials fails at once, not by a handshake with the silent port"
 
 # ---- our server with PSK, certificates and a CA for clients ----
 start_coaps_serve_dtls "$work/serve.log" --psk-identity me --psk secret \
@@ -62,9 +66,9 @@ url="coaps://localhost:$DTLS_PORT/temp"
 plain_port=$SERVE_PORT; dtls_port=$DTLS_PORT; main_server=$SERVE_PID
 
 # ---- 2. wrong key ----
-rc coaps get "$url" --psk-identity me --psk wrong
+rc coaps get "$url" --psk-identity me --psk wrong --handshake-timeout 20
 expect_cause "wrong PSK" psk-key-mismatch 5 'identity "me"' "decrypt_error"
-within 2000 "wrong PSK is found at once, not after a timeout"
+before 20 "wrong PSK is found at once, not after a timeout"
 expect_log "server logs the wrong key" 'psk-key-mismatch]: the client used PSK identity "me"' "$work/serve.log"
 
 # ---- 3. unknown identity ----
@@ -118,18 +122,20 @@ expect_log "...and what it accepts" "this server accepts certificates" "$work/se
 
 # ---- 10. nothing listening: ICMP, at once ----
 free=$(pick_free_udp_port)
-rc coaps get "coaps://127.0.0.1:$free/temp" --psk-identity me --psk secret
+rc coaps get "coaps://127.0.0.1:$free/temp" --psk-identity me --psk secret --handshake-timeout 20
 expect_cause "nothing listening" port-unreachable 4 "port $free"
-within 2000 "nothing listening is found at once"
+before 20 "nothing listening is found at once"
 
 # ---- 11. the wrong port for the scheme, both ways, ours and libcoap's ----
-rc coaps get "coaps://127.0.0.1:$plain_port/temp" --psk-identity me --psk secret
+# Both are found by a probe sent when the first attempt goes unanswered
+# (after a second or two), not by waiting out the timeout.
+rc coaps get "coaps://127.0.0.1:$plain_port/temp" --psk-identity me --psk secret --handshake-timeout 30
 expect_cause "coaps:// to our coap:// port" plain-coap-peer 4 "coap://" "CoAP RST"
-within 5000 "the plain port is found in seconds"
+before 30 "the plain port is found by a probe, not by the handshake timeout"
 expect_log "server logs the ClientHello at its coap:// port" "arrived at a coap:// endpoint" "$work/serve.log"
-rc coaps get "coap://127.0.0.1:$dtls_port/temp"
+rc coaps get -t 30 "coap://127.0.0.1:$dtls_port/temp"
 expect_cause "coap:// to our coaps:// port" dtls-peer 4 "coaps://"
-within 10000 "the DTLS port is found in seconds"
+before 30 "the DTLS port is found by a probe, not by the request timeout"
 lport=$(pick_free_udp_port)
 coap-server-notls -A 127.0.0.1 -p "$lport" >/dev/null 2>&1 &
 BG_PIDS+=($!)
@@ -146,11 +152,13 @@ expect_cause "silent host (coap://)" no-answer 3 "neither to the request nor to 
 # ---- 13. handshake flights over the path MTU ----
 start_coaps_serve_dtls "$work/serve_big.log" --cert "$K/server-cert.pem" --key "$K/server-key.pem"
 start_relay "$DTLS_PORT" 400
-rc coaps get "coaps://127.0.0.1:$RELAY_PORT/temp" --cacert "$K/ca-cert.pem" --handshake-timeout 3
+# The cause is concluded when the handshake times out; the budget only
+# needs room for the cookie exchange, which crosses the path.
+rc coaps get "coaps://127.0.0.1:$RELAY_PORT/temp" --cacert "$K/ca-cert.pem" --handshake-timeout 6
 expect_cause "flights over the MTU" mtu 4 "certificate" "--mtu 500"
 start_coaps_serve_dtls "$work/serve_small.log" --mtu 300 --cert "$K/server-cert.pem" --key "$K/server-key.pem"
 start_relay "$DTLS_PORT" 400
-rc coaps get "coaps://127.0.0.1:$RELAY_PORT/temp" --cacert "$K/ca-cert.pem" --handshake-timeout 10
+rc coaps get "coaps://127.0.0.1:$RELAY_PORT/temp" --cacert "$K/ca-cert.pem" --handshake-timeout 30
 expect_eq "the fix works: a smaller server MTU crosses the path" 0 "$RC"
 
 # ---- libcoap's servers as the peer: wrong key, untrusted CA ----
@@ -160,9 +168,12 @@ for flavour in gnutls openssl; do
     -c "$K/server-cert.pem" -j "$K/server-key.pem" -C "$K/ca-cert.pem" -n >/dev/null 2>&1 &
   BG_PIDS+=($!)
   wait_udp_port $((port + 1))
-  rc coaps get "coaps://127.0.0.1:$((port + 1))/" --psk-identity anyone --psk wrong --handshake-timeout 15
+  # libcoap's servers send no alert: the key is judged from the server
+  # repeating its flight after enough copies of our Finished could have
+  # reached it, a few seconds into the retransmission schedule.
+  rc coaps get "coaps://127.0.0.1:$((port + 1))/" --psk-identity anyone --psk wrong --handshake-timeout 60
   expect_cause "wrong PSK against coap-server-$flavour" psk-key-mismatch 5 'identity "anyone"'
-  within 12000 "wrong PSK against coap-server-$flavour is found before the handshake timeout"
+  before 60 "wrong PSK against coap-server-$flavour is found before the handshake timeout"
   rc coaps get "coaps://127.0.0.1:$((port + 1))/" --cacert "$work/other/ca-cert.pem"
   expect_cause "untrusted CA of coap-server-$flavour" cert-untrusted 5 "CN=coaps demo CA"
   rc coaps get "coap://127.0.0.1:$((port + 1))/"

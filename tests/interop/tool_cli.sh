@@ -6,8 +6,24 @@ BUILD=$1
 coaps() { "$BUILD/coaps" "$@"; }
 work=$(mktemp -d)
 
-# rc CMD...: run, capture exit status in RC, stdout in OUT, stderr in ERR.
-rc() { set +e; "$@" >"$work/out" 2>"$work/err"; RC=$?; set -e; OUT=$(cat "$work/out"); ERR=$(cat "$work/err"); }
+# rc CMD...: run, capture exit status in RC, stdout in OUT, stderr in ERR,
+# and how long it took in MS.
+rc() {
+  local t0
+  t0=$(date +%s%N)
+  set +e; "$@" >"$work/out" 2>"$work/err"; RC=$?; set -e
+  MS=$((($(date +%s%N) - t0) / 1000000))
+  OUT=$(cat "$work/out"); ERR=$(cat "$work/err")
+}
+# before TIMEOUT_S WHAT: the last run ended in under a third of TIMEOUT_S,
+# the timeout it was given, so that timeout did not end it. A sanitized
+# run on a loaded machine can take seconds where a few ms are usual: the
+# bound comes from the timeout, never from a small absolute figure.
+before() {
+  local max=$(($1 * 1000 / 3))
+  [ "$MS" -lt "$max" ] || fail "$2: took $MS ms, expected under $max ms (a third of the $1 s timeout)"
+  pass "$2 (${MS} ms, the timeout is $1 s)"
+}
 
 for sub in "" get post put delete fetch patch ipatch serve; do
   rc coaps $sub --help
@@ -98,12 +114,10 @@ pass "GET /time changes every second"
 
 # Nothing listening: ICMP port unreachable is reported at once.
 dead=$(pick_free_udp_port)
-start=$SECONDS
-rc coaps get "coap://127.0.0.1:$dead/temp"
+rc coaps get -t 30 "coap://127.0.0.1:$dead/temp"
 expect_eq "nothing listening exits 4" 4 "$RC"
 expect_contains "nothing listening is explained" "[port-unreachable]" "$ERR"
-[ $((SECONDS - start)) -lt 3 ] || fail "unreachable took $((SECONDS - start)) s"
-pass "unreachable reported within 3 s"
+before 30 "unreachable is reported at once, not at the -t deadline"
 
 # A peer that swallows everything: the -t deadline, exit 3.
 start_blackhole
@@ -112,11 +126,10 @@ expect_eq "no answer within -t exits 3" 3 "$RC"
 expect_contains "timeout is said" "in 1.0 s" "$ERR"
 
 # coaps:// with no credentials: immediate, exit 5, says what to configure.
-start=$SECONDS
-rc coaps get "coaps://127.0.0.1:$SERVE_PORT/temp"
+rc coaps get --handshake-timeout 20 "coaps://127.0.0.1:$SERVE_PORT/temp"
 expect_eq "coaps:// without credentials exits 5" 5 "$RC"
 expect_contains "it names what to configure" "pre-shared key" "$ERR"
-[ $((SECONDS - start)) -lt 2 ] || fail "coaps:// without credentials was not immediate"
+before 20 "coaps:// without credentials fails at once, not by a handshake timeout"
 
 # A second server on a port in use: refused and said, not a silent share
 # of the port (workers of one server share it on purpose).
@@ -145,7 +158,7 @@ one="coap://127.0.0.1:$SERVE_PORT"
 rc coaps get "$one/time"
 expect_eq "the first client is served" 0 "$RC"
 sleep 0.5
-rc coaps get -t 2 "$one/time"
+rc coaps get -t 30 "$one/time"
 expect_eq "a new client replaces one silent for --evict-after" 0 "$RC"
 expect_log "the eviction is logged" "each new peer replaces the one silent longest" "$work/evict.log"
 kill "${BG_PIDS[-1]}" && wait "${BG_PIDS[-1]}" || true

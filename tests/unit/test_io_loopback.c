@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -59,7 +60,10 @@ static int teardown(void **state) {
   return 0;
 }
 
-/* Drive both contexts until |b| is done or |ms| pass. */
+/* Drive both contexts until |b| is done or about |ms| pass. The limits
+ * given are generous: a pump ends as soon as the reply is there, and a
+ * sanitized run on a loaded machine can take seconds for what takes
+ * milliseconds alone. */
 static void pump(box_t *b, int ms) {
   for (int i = 0; i < ms / 5 && !b->done; i++) {
     coap_context_process(server, 0);
@@ -74,7 +78,7 @@ static void get(const char *host, box_t *b) {
   coap_request_opts_init(&o, COAP_GET, uri);
   memset(b, 0, sizeof(*b));
   assert_int_equal(coap_send_request(client, &o, on_reply, b, NULL), 0);
-  pump(b, 3000);
+  pump(b, 20000);
 }
 
 static void test_ipv4_to_dual_stack(void **state) {
@@ -107,13 +111,22 @@ static void test_port_unreachable_is_immediate(void **state) {
   snprintf(uri, sizeof uri, "coap://127.0.0.1:%u/ping", dead);
   coap_request_opts_t o;
   coap_request_opts_init(&o, COAP_GET, uri);
+  /* Without the ICMP error this request would end at its 30 s timeout. */
+  o.timeout_ms = 30000;
   box_t b = {0};
   uint64_t start = coap_clock_now_ms();
   assert_int_equal(coap_send_request(client, &o, on_reply, &b, NULL), 0);
-  pump(&b, 1500);
+  pump(&b, 40000);
   assert_true(b.done);
   assert_int_equal(b.status, COAP_E_UNREACHABLE);
-  assert_true(coap_clock_now_ms() - start < 1500); /* not a 93 s timeout */
+  /* At once: the error of the first datagram ended it, not a resend's
+   * (the socket's errors are read before due timers are run, so this
+   * holds however late the loop gets to run), and the timeout did not. */
+  coap_stats_t st;
+  coap_context_get_stats(client, &st);
+  assert_int_equal(st.retransmissions, 0);
+  assert_int_equal(st.timeouts, 0);
+  assert_true(coap_clock_now_ms() - start < o.timeout_ms / 3);
 }
 
 static void test_embedding_api(void **state) {
@@ -126,23 +139,30 @@ static void test_embedding_api(void **state) {
   coap_request_opts_init(&o, COAP_GET, uri);
   box_t b = {0};
   assert_int_equal(coap_send_request(client, &o, on_reply, &b, NULL), 0);
-  /* The client now has a retransmission timer. */
+  /* The client now has a retransmission timer (due within ACK_TIMEOUT
+   * times ACK_RANDOM_FACTOR; 0 if a stalled machine let it come due). */
   int t = coap_context_timeout_ms(client);
-  assert_true(t > 0 && t <= 3000);
+  assert_true(t >= 0 && t <= 3000);
   struct pollfd p = {.fd = fd, .events = POLLIN};
-  assert_int_equal(poll(&p, 1, 2000), 1); /* the request woke the server */
+  assert_int_equal(poll(&p, 1, 20000), 1); /* the request woke the server */
   assert_int_equal(coap_context_process(server, 0), 0);
-  pump(&b, 2000);
+  pump(&b, 20000);
   assert_int_equal(b.code, COAP_CONTENT);
 }
 
 static void test_blocking_call(void **state) {
-  /* The server must answer while the client blocks: fork it. */
+  /* The server must answer while the client blocks: fork it. It serves
+   * until it has answered (with a generous limit should the client never
+   * ask), not for a fixed time the client might overrun on a busy machine. */
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
-    for (int i = 0; i < 400; i++) coap_context_process(server, 5);
-    _exit(0);
+    coap_stats_t st = {0};
+    for (int i = 0; i < 12000 && !st.requests_handled; i++) {
+      coap_context_process(server, 5);
+      coap_context_get_stats(server, &st);
+    }
+    _exit(st.requests_handled ? 0 : 1);
   }
   char uri[64];
   snprintf(uri, sizeof uri, "coap://127.0.0.1:%u/ping", server_port);
@@ -155,6 +175,9 @@ static void test_blocking_call(void **state) {
   assert_true(out.raw_len > 4);
   coap_response_copy_clear(&out);
   assert_null(out.payload);
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 int main(void) {
