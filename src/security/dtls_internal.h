@@ -122,6 +122,16 @@ struct coap_dtls_session {
   uint32_t rtt_ms;                 /* largest clean sample, 0: none yet */
   unsigned final_copies;           /* copies of our Finished flight sent */
   int send_twice;                  /* this drive sends each datagram twice */
+  /* Server: a handshake that began without a valid cookie talks to an
+   * address nobody has shown to be the sender's. Until the client's
+   * Finished proves it, we send it no more bytes than it sent us, and
+   * resend nothing on our own timer (no amplification, no reflection). */
+  int unverified;
+  size_t unverified_in, unverified_out;
+  /* ... and the one datagram it last sent there, to send again when the
+   * client resends its hello (GnuTLS resends only on its own timer). */
+  uint8_t *unverified_flight;
+  size_t unverified_flight_len;
   uint64_t final_at[COAP_DTLS_FINAL_COPIES_KEPT];
   unsigned largest_datagram;       /* of what we sent */
   coap_dtls_step_t step;

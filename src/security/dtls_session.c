@@ -41,8 +41,54 @@ static void gather_start(coap_dtls_session_t *s) {
   d->flight_owner = s;
 }
 
+/* May this datagram go to a peer whose address is not verified? Once
+ * GnuTLS has taken the client's Finished, the address is the client's
+ * (a forger cannot make a Finished that decrypts). By the time GnuTLS
+ * sends the flight that follows it, it has already cleared what it last
+ * received (GNUTLS_HANDSHAKE_ANY); before that it says CLIENT_HELLO, the
+ * only message a server answers with a flight. */
+static int within_budget(coap_dtls_session_t *s, size_t len) {
+  if (!s->unverified) return 1;
+  gnutls_handshake_description_t in = gnutls_handshake_get_last_in(s->tls);
+  if (in == GNUTLS_HANDSHAKE_FINISHED || in == GNUTLS_HANDSHAKE_ANY) {
+    s->unverified = 0;
+    return 1;
+  }
+  if (s->unverified_out + len > s->unverified_in) return 0;
+  s->unverified_out += len;
+  return 1;
+}
+
+static void forget_unverified_flight(coap_dtls_session_t *s) {
+  free(s->unverified_flight);
+  s->unverified_flight = NULL;
+  s->unverified_flight_len = 0;
+}
+
+/* Kept only while the address is unverified, and only a flight of one
+ * datagram (a hello's worth of bytes: more would not be sent anyway). */
+static void keep_unverified_flight(coap_dtls_session_t *s, const void *data, size_t len) {
+  if (!s->unverified) {
+    forget_unverified_flight(s);
+    return;
+  }
+  uint8_t *copy = s->pushed ? NULL : malloc(len); /* a second datagram: keep none */
+  if (copy) memcpy(copy, data, len);
+  forget_unverified_flight(s);
+  s->unverified_flight = copy;
+  s->unverified_flight_len = copy ? len : 0;
+}
+
 /* A datagram lost here is like one lost on the way: DTLS retransmits. */
 static void send_datagram(coap_dtls_session_t *s, const void *data, size_t len) {
+  if (!within_budget(s, len)) {
+    if (s->d->log)
+      coap_logf(s->d->log, COAP_LOG_DEBUG, NULL,
+                "%zu bytes to an unverified address held back: it sent only %zu", len,
+                s->unverified_in);
+    return;
+  }
+  if (!s->client) keep_unverified_flight(s, data, len);
   count_datagram(s, len);
   (void)s->cb.send(s->user, data, len);
   if (s->send_twice) (void)s->cb.send(s->user, data, len);
@@ -245,6 +291,7 @@ int coap_dtls_session_new_server(coap_dtls_context_t *d,
   gnutls_session_ticket_enable_server(s->tls, &d->ticket_key);
   /* Continue the sequence numbers of the stateless cookie exchange. */
   if (d->prestate_valid) gnutls_dtls_prestate_set(s->tls, &d->prestate);
+  s->unverified = !d->prestate_valid;
   *out = s;
   return 0;
 }
@@ -256,6 +303,7 @@ void coap_dtls_session_free(coap_dtls_session_t *s) {
     coap_dtls_keys_free(s->keys);
     free(s->keys);
   }
+  free(s->unverified_flight);
   free(s->cs);
   free(s->diag);
   free(s);
@@ -557,12 +605,27 @@ static int input_record(coap_dtls_session_t *s, const uint8_t *rec, size_t len,
   return rc;
 }
 
+/* The client of an unverified handshake sent its hello again and GnuTLS
+ * answered nothing (it resends only when its own timer runs out, and a
+ * datagram arriving restarts that timer): our flight was lost, so it goes
+ * again now, as an answer, within the bytes the client has sent. */
+static void answer_resent_hello(coap_dtls_session_t *s, const uint8_t *data, size_t len) {
+  if (!s->unverified || s->client || s->pushed || !s->unverified_flight ||
+      !coap_dtls_is_client_hello(data, len))
+    return;
+  size_t n = s->unverified_flight_len;
+  if (s->unverified_out + n > s->unverified_in) return;
+  s->unverified_out += n;
+  (void)s->cb.send(s->user, s->unverified_flight, n);
+}
+
 int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data, size_t len,
                             uint64_t now) {
   if (s->failed) return COAP_E_DTLS_HANDSHAKE;
   s->now = now;
   s->rx++;
   if (s->keys) return slim_input(s, data, len);
+  if (s->unverified) s->unverified_in += len;
   int rc = 0;
   if (!s->established) {
     note_round_trip(s, now);
@@ -571,11 +634,13 @@ int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data, size_t 
   if (rc < 0) return rc;
   s->cur = data;
   s->cur_len = len;
+  s->pushed = 0;
   for (size_t off = 0; rc == 0 && off < len;) {
     size_t n = record_span(data + off, len - off);
     rc = input_record(s, data + off, n, now);
     off += n;
   }
+  if (rc == 0) answer_resent_hello(s, data, len);
   s->in = s->cur = NULL;
   if (rc == 0 && s->slim_wanted) go_slim(s);
   return rc;
@@ -606,6 +671,13 @@ int coap_dtls_session_handle_timeout(coap_dtls_session_t *s, uint64_t now) {
   s->now = now;
   if (now >= s->deadline) return coap_dtls_session_give_up(s, now);
   if (now < s->next_retransmit) return 0;
+  if (s->unverified) {
+    /* Resending to an address that never showed it is the client's would
+     * make us a reflector; a real client resends its hello, and the
+     * answer to that goes out with the bytes it brings. */
+    s->next_retransmit = UINT64_MAX;
+    return 0;
+  }
   return drive_handshake_from(s, 1, now);
 }
 
@@ -691,6 +763,38 @@ static ssize_t cookie_push(gnutls_transport_ptr_t ptr, const void *data, size_t 
   return (ssize_t)len;
 }
 
+#define KX_WITHOUT_CERTIFICATE(kx) \
+  ((kx) == GNUTLS_KX_PSK || (kx) == GNUTLS_KX_ECDHE_PSK || (kx) == GNUTLS_KX_DHE_PSK)
+
+/* Could this ClientHello get a certificate (or raw key) flight from us:
+ * does it offer a suite that needs one, to a server that has one? Such a
+ * flight is many times the hello's size, so it goes only to an address
+ * that answered a cookie. An unreadable list of suites counts as yes. */
+static int hello_may_get_certificate(const coap_dtls_context_t *d, const uint8_t *data,
+                                     size_t len) {
+  if (!d->has_cert && !d->has_rpk) return 0;
+  size_t off = DTLS_RECORD_HEADER + 12 + 2 + 32; /* handshake header, version, random */
+  if (len < off + 1) return 1;
+  off += 1 + data[off]; /* session id */
+  if (len < off + 1) return 1;
+  off += 1 + data[off]; /* cookie */
+  if (len < off + 2) return 1;
+  size_t n = ((size_t)data[off] << 8 | data[off + 1]) / 2;
+  off += 2;
+  if (len < off + 2 * n) return 1;
+  for (size_t i = 0; i < n; i++) {
+    const uint8_t *id = data + off + 2 * i;
+    unsigned char cs[2];
+    gnutls_kx_algorithm_t kx;
+    for (size_t k = 0; gnutls_cipher_suite_info(k, cs, &kx, NULL, NULL, NULL); k++) {
+      if (cs[0] != id[0] || cs[1] != id[1]) continue;
+      if (!KX_WITHOUT_CERTIFICATE(kx)) return 1;
+      break;
+    }
+  }
+  return 0;
+}
+
 int coap_dtls_accept(coap_dtls_context_t *d, const void *addr, size_t addr_len,
                      const uint8_t *data, size_t len, int require_cookie,
                      coap_dtls_send_fn send, void *send_user) {
@@ -704,8 +808,9 @@ int coap_dtls_accept(coap_dtls_context_t *d, const void *addr, size_t addr_len,
     return COAP_DTLS_ACCEPT;
   }
   if (rc != GNUTLS_E_BAD_COOKIE) return COAP_E_DTLS_RECORD;
-  /* No cookie asked for (policy): the handshake starts at this hello. */
-  if (!require_cookie) return COAP_DTLS_ACCEPT;
+  /* No cookie asked for (policy): the handshake starts at this hello,
+   * unless our answer would be a certificate flight. */
+  if (!require_cookie && !hello_may_get_certificate(d, data, len)) return COAP_DTLS_ACCEPT;
   cookie_sink_t sink = {send, send_user};
   gnutls_dtls_cookie_send(&d->cookie_key, (void *)addr, addr_len, &d->prestate,
                           &sink, cookie_push);
