@@ -382,6 +382,10 @@ typedef struct coap_stats {
   uint64_t dtls_compacted;    /* sessions that, once the peer sent data,
                                  dropped their GnuTLS state for exported
                                  keys (a few hundred bytes) */
+  uint64_t dtls_half_open_evicted; /* server handshakes ended unfinished to
+                                      make room for a new verified client
+                                      (the oldest, or the oldest of an
+                                      address holding too many) */
   /* Failed handshakes and connections per cause, as client and server
    * (index: coap_cause_t). */
   uint64_t failures_by_cause[COAP_CAUSE_COUNT];

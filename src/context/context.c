@@ -420,6 +420,7 @@ void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out) {
   out->dtls_failures = ctx->dtls_failures;
   out->dtls_cookies_sent = ctx->dtls_cookies_sent;
   out->dtls_refused = ctx->dtls_refused;
+  out->dtls_half_open_evicted = ctx->dtls_half_open_evicted;
   out->dtls_reconnects = ctx->dtls_reconnects;
   out->dtls_compacted = coap_dtls_compacted(ctx->dtls);
   memcpy(out->failures_by_cause, ctx->failures_by_cause, sizeof out->failures_by_cause);

@@ -51,7 +51,11 @@ struct coap_context {
   uint64_t dtls_handshakes, dtls_resumed, dtls_failures, dtls_cookies_sent;
   uint64_t dtls_refused;
   unsigned handshakes_in_progress; /* server side */
-  int handshake_limit_logged;
+  /* Those handshakes, oldest first: a full table makes room for a new
+   * verified client by ending the oldest (secure.c). */
+  struct peer_dtls *half_open_oldest, *half_open_newest;
+  uint64_t dtls_half_open_evicted;
+  int handshake_limit_logged, half_open_evict_logged;
   int peers_full_logged, peers_evict_logged;
   /* COAP_RESPONSE_STORE bytes where a response is built, made when the
    * first request is served: a client-only context never needs it. */

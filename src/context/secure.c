@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "common/diag.h"
 #include "common/util.h"
@@ -28,6 +30,9 @@ typedef struct peer_dtls {
    * never has any: it answers established sessions only). */
   struct pending *pending, **pending_tail;
   size_t n_pending;
+  /* Server: while its handshake is in progress, its place in the
+   * context's list of half-open handshakes, oldest first. */
+  struct peer_dtls *half_open_older, *half_open_newer;
 } peer_dtls_t;
 
 typedef struct pending {
@@ -87,8 +92,32 @@ static void drop_pending(peer_dtls_t *pd) {
   pd->n_pending = 0;
 }
 
+static void half_open_append(peer_dtls_t *pd) {
+  coap_context_t *ctx = pd->ctx;
+  pd->counted = 1;
+  ctx->handshakes_in_progress++;
+  pd->half_open_older = ctx->half_open_newest;
+  pd->half_open_newer = NULL;
+  if (ctx->half_open_newest)
+    ctx->half_open_newest->half_open_newer = pd;
+  else
+    ctx->half_open_oldest = pd;
+  ctx->half_open_newest = pd;
+}
+
 static void handshake_done(peer_dtls_t *pd) {
-  if (pd->counted) pd->ctx->handshakes_in_progress--;
+  if (!pd->counted) return;
+  coap_context_t *ctx = pd->ctx;
+  ctx->handshakes_in_progress--;
+  if (pd->half_open_older)
+    pd->half_open_older->half_open_newer = pd->half_open_newer;
+  else
+    ctx->half_open_oldest = pd->half_open_newer;
+  if (pd->half_open_newer)
+    pd->half_open_newer->half_open_older = pd->half_open_older;
+  else
+    ctx->half_open_newest = pd->half_open_older;
+  pd->half_open_older = pd->half_open_newer = NULL;
   pd->counted = 0;
 }
 
@@ -338,6 +367,56 @@ static int send_to_address(void *user, const uint8_t *data, size_t len) {
   return ctx->transport.send(ctx->transport_user, dest->ep, dest->to, data, len);
 }
 
+static int same_host(const coap_address_t *a, const coap_address_t *b) {
+  if (a->addr.sa.sa_family != b->addr.sa.sa_family) return 0;
+  if (a->addr.sa.sa_family == AF_INET)
+    return a->addr.sin.sin_addr.s_addr == b->addr.sin.sin_addr.s_addr;
+  return memcmp(&a->addr.sin6.sin6_addr, &b->addr.sin6.sin6_addr, 16) == 0;
+}
+
+/* End a server handshake that has not finished, to give its place to a
+ * newer one: silently (the client, if there is one, times out or starts
+ * over; telling it would be a datagram to an address of anyone's
+ * choosing). */
+static void evict_half_open(coap_context_t *ctx, peer_dtls_t *pd, const char *why) {
+  ctx->dtls_half_open_evicted++;
+  if (!ctx->half_open_evict_logged)
+    coap_logf(&ctx->log, COAP_LOG_WARNING, pd->peer->name,
+              "unfinished DTLS handshake ended to make room for a new client (%s); "
+              "logged once, counted in dtls_half_open_evicted", why);
+  ctx->half_open_evict_logged = 1;
+  coap_secure_peer_free(ctx, pd->peer, 0);
+}
+
+/* Half-open handshakes are what a flood of hellos (from addresses that do
+ * answer cookies) piles up: each would hold its place for the whole
+ * handshake timeout, and a few a second kept every new client out. A new
+ * client with a valid cookie therefore takes the place of the oldest
+ * unfinished handshake when all are taken, and of the oldest one from its
+ * own host when that host holds its share already, so one host cannot
+ * hold them all. A legitimate handshake needs two round trips after the
+ * cookie; to end it first, an attacker must push a whole table's worth of
+ * verified hellos through in that time. Without a cookie (a policy that
+ * skips it) nothing is evicted: the newcomer is refused. Returns 0 when
+ * there is no room. */
+static int make_room_for_handshake(coap_context_t *ctx, const coap_address_t *from,
+                                   int verified) {
+  unsigned max = coap_dtls_max_handshakes(ctx->dtls);
+  if (!verified) return ctx->handshakes_in_progress < max;
+  unsigned per_host = coap_dtls_max_handshakes_per_address(ctx->dtls), same = 0;
+  peer_dtls_t *oldest_same = NULL;
+  for (peer_dtls_t *pd = ctx->half_open_oldest; pd; pd = pd->half_open_newer) {
+    if (!same_host(&pd->peer->addr, from)) continue;
+    if (!oldest_same) oldest_same = pd;
+    same++;
+  }
+  if (same >= per_host)
+    evict_half_open(ctx, oldest_same, "its host holds its share of unfinished handshakes");
+  else if (ctx->handshakes_in_progress >= max && ctx->half_open_oldest)
+    evict_half_open(ctx, ctx->half_open_oldest, "all places taken: the oldest goes");
+  return ctx->handshakes_in_progress < max;
+}
+
 /* A datagram from an address without a session: only a ClientHello with a
  * valid cookie creates state. */
 static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep,
@@ -354,12 +433,12 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep,
                             send_to_address, &dest);
   if (rc == COAP_DTLS_COOKIE_SENT) ctx->dtls_cookies_sent++;
   if (rc != COAP_DTLS_ACCEPT) return rc < 0 ? rc : 0;
-  if (ctx->handshakes_in_progress >= coap_dtls_max_handshakes(ctx->dtls)) {
+  if (!make_room_for_handshake(ctx, from, coap_dtls_accepted_with_cookie(ctx->dtls))) {
     ctx->dtls_refused++;
     if (!ctx->handshake_limit_logged)
       coap_logf(&ctx->log, COAP_LOG_WARNING, NULL,
-                "%u DTLS handshakes in progress: new ones are dropped until some "
-                "finish (raise it with coap_dtls_set_max_handshakes)",
+                "%u DTLS handshakes in progress: new ones without a cookie are dropped "
+                "until some finish (raise it with coap_dtls_set_max_handshakes)",
                 ctx->handshakes_in_progress);
     ctx->handshake_limit_logged = 1;
     return COAP_E_LIMIT;
@@ -376,8 +455,7 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep,
     return rc;
   }
   peer->security = pd;
-  pd->counted = 1;
-  ctx->handshakes_in_progress++;
+  half_open_append(pd);
   rc = coap_dtls_session_input(pd->session, data, len, now);
   if (rc < 0)
     session_ended(pd, rc, now);

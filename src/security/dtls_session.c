@@ -795,6 +795,15 @@ static int hello_may_get_certificate(const coap_dtls_context_t *d, const uint8_t
   return 0;
 }
 
+int coap_dtls_accepted_with_cookie(const coap_dtls_context_t *d) { return d->prestate_valid; }
+
+/* An eighth of all, at least 4: room for several devices behind one NAT
+ * starting at once, while one attacking host holds at most an eighth. */
+unsigned coap_dtls_max_handshakes_per_address(const coap_dtls_context_t *d) {
+  unsigned n = d->max_handshakes / 8;
+  return n < 4 ? 4 : n;
+}
+
 int coap_dtls_accept(coap_dtls_context_t *d, const void *addr, size_t addr_len,
                      const uint8_t *data, size_t len, int require_cookie,
                      coap_dtls_send_fn send, void *send_user) {

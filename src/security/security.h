@@ -43,6 +43,12 @@ void coap_dtls_context_set_logger(coap_dtls_context_t *d, const coap_logger_t *l
 int coap_dtls_accept(coap_dtls_context_t *d, const void *addr, size_t addr_len,
                      const uint8_t *data, size_t len, int require_cookie,
                      coap_dtls_send_fn send, void *send_user);
+/* Did the ClientHello coap_dtls_accept just accepted bring a valid cookie
+ * (its sender receives at its address)? */
+int coap_dtls_accepted_with_cookie(const coap_dtls_context_t *d);
+/* Half-open server handshakes one source address (host, any port) may
+ * hold at once. */
+unsigned coap_dtls_max_handshakes_per_address(const coap_dtls_context_t *d);
 /* Does a new ClientHello need a cookie, with |in_progress| handshakes
  * running? (The context's cookie policy.) */
 int coap_dtls_cookie_required(const coap_dtls_context_t *d, unsigned in_progress);

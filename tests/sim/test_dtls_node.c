@@ -339,10 +339,15 @@ static int stall_first_client(void *user, const simnet_node_t *from,
   return 0;
 }
 
-static void test_handshakes_in_progress_are_bounded(void **state) {
+/* One place for handshakes in progress, the first client's stalled in it.
+ * |policy| ALWAYS: the second client, verified by its cookie, takes the
+ * place (the stalled one is ended); NEVER: an unverified newcomer evicts
+ * nobody and is turned away. */
+static void bounded_case(coap_dtls_cookie_policy_t policy) {
   coap_dtls_context_t *d = coap_dtls_new_context(server->ctx);
   coap_dtls_set_psk(d, (const uint8_t *)"device-1", (const uint8_t *)"0123456789abcdef", 16);
   assert_int_equal(coap_dtls_set_max_handshakes(d, 1), 0);
+  assert_int_equal(coap_dtls_set_cookie_policy(d, policy, 0), 0);
   coap_context_set_dtls_context(server->ctx, d);
   set_psk(client->ctx, "device-1", "0123456789abcdef");
   simnet_node_t *second = simnet_add_node(&net, 40003, COAP_PROTO_DTLS, NULL);
@@ -355,12 +360,26 @@ static void test_handshakes_in_progress_are_bounded(void **state) {
   sim_send(client, &o, &a);
   simnet_run_until(&net, net.now + 100);
   sim_send(second, &o, &b);
-  simnet_run_until(&net, net.now + 100);
+  simnet_run_until(&net, net.now + 1000);
   coap_stats_t st;
   coap_context_get_stats(server->ctx, &st);
-  assert_int_equal(st.peers, 1);        /* only the first got state */
-  assert_true(st.dtls_refused >= 1);    /* the second was turned away */
-  assert_false(b.done);
+  if (policy == COAP_DTLS_COOKIE_ALWAYS) {
+    assert_true(b.done);
+    assert_int_equal(b.code, COAP_CONTENT);
+    assert_int_equal(st.dtls_half_open_evicted, 1);
+    assert_int_equal(st.dtls_refused, 0);
+  } else {
+    assert_false(b.done);
+    assert_true(st.dtls_refused >= 1);
+    assert_int_equal(st.dtls_half_open_evicted, 0);
+  }
+}
+
+static void test_full_handshake_table_makes_room_for_verified(void **state) {
+  bounded_case(COAP_DTLS_COOKIE_ALWAYS);
+}
+static void test_full_handshake_table_refuses_unverified(void **state) {
+  bounded_case(COAP_DTLS_COOKIE_NEVER);
 }
 
 static int lookup_device_key(void *user, const char *identity, uint8_t *key, size_t cap) {
@@ -555,7 +574,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_resumption_in_memory, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resumption_with_last_flight_lost, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resumption_across_restart, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_handshakes_in_progress_are_bounded, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_full_handshake_table_makes_room_for_verified, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_full_handshake_table_refuses_unverified, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_psk_lookup_callback, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rpk_verify_callback_accepts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cookie_only_under_load, setup, teardown),
