@@ -256,10 +256,17 @@ int coap_dtls_set_psk_hint(coap_dtls_context_t *d, const char *hint) {
 
 /* ---- certificates ---- */
 
-static int check_readable(coap_dtls_context_t *d, const char *what, const char *file) {
+/* |dir_ok|: the path may name a directory (a CA directory). Elsewhere a
+ * directory passes access(R_OK) and GnuTLS then fails on it with "Error
+ * while reading file.", which names neither the path nor the mistake. */
+static int check_readable(coap_dtls_context_t *d, const char *what, const char *file,
+                          int dir_ok) {
   if (!file || !*file) return fail(d, "no %s file given", what);
   if (access(file, R_OK) != 0)
     return fail(d, "cannot read %s file '%s': %s", what, file, strerror(errno));
+  struct stat st;
+  if (!dir_ok && stat(file, &st) == 0 && S_ISDIR(st.st_mode))
+    return fail(d, "%s: is a directory (give the %s file)", file, what);
   return 0;
 }
 
@@ -298,8 +305,8 @@ int coap_dtls_set_cert(coap_dtls_context_t *d, const char *cert_file,
                        const char *key_file, const char *key_password) {
   if (!d) return COAP_E_INVALID_ARG;
   int rc;
-  if ((rc = check_readable(d, "certificate", cert_file)) < 0 ||
-      (rc = check_readable(d, "private key", key_file)) < 0 ||
+  if ((rc = check_readable(d, "certificate", cert_file, 0)) < 0 ||
+      (rc = check_readable(d, "private key", key_file, 0)) < 0 ||
       (rc = coap_dtls_ensure_cert_credentials(d)) < 0)
     return rc;
   rc = gnutls_certificate_set_x509_key_file2(d->cert, cert_file, key_file,
@@ -323,7 +330,7 @@ int coap_dtls_set_cert(coap_dtls_context_t *d, const char *cert_file,
 int coap_dtls_set_ca(coap_dtls_context_t *d, const char *ca) {
   if (!d) return COAP_E_INVALID_ARG;
   int rc;
-  if ((rc = check_readable(d, "CA", ca)) < 0 || (rc = coap_dtls_ensure_cert_credentials(d)) < 0)
+  if ((rc = check_readable(d, "CA", ca, 1)) < 0 || (rc = coap_dtls_ensure_cert_credentials(d)) < 0)
     return rc;
   struct stat st;
   int n;
