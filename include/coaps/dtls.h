@@ -202,7 +202,23 @@ int coap_dtls_set_cookie_policy(coap_dtls_context_t *d, coap_dtls_cookie_policy_
 int coap_dtls_set_compact_sessions(coap_dtls_context_t *d, int on);
 
 /* A GnuTLS priority string replacing the default (AEAD suites, DTLS 1.2,
- * CCM_8 first). Checked at once. */
+ * CCM_8 first). Checked at once.
+ *
+ * Each session narrows it to the key exchanges its own credentials can
+ * complete, by removals appended to the string, so the order it gives
+ * (and %SERVER_PRECEDENCE, which the default has) is kept. A server keeps
+ * the PSK exchanges if it has PSK identities or a lookup callback,
+ * ECDHE-ECDSA for an EC or EdDSA certificate or a raw public key, and
+ * ECDHE-RSA for an RSA certificate; a client keeps PSK if it has a key,
+ * and the certificate exchanges if it can authenticate a server (a CA,
+ * trusted raw keys or a raw-key callback), asking only for raw keys when
+ * those are all it can check and showing only its raw key when it has
+ * no certificate. Without this, GnuTLS's server would pick a suite it has
+ * no credentials for, then fail. A string with no key exchange the
+ * credentials can complete is used whole, with a warning logged, and the
+ * handshake then names the mismatch. The narrowing follows the
+ * credentials as they are set, in any order; a new string applies to
+ * sessions started after this call, not to ones already under way. */
 int coap_dtls_set_priority(coap_dtls_context_t *d, const char *priority);
 
 /* True when |d| has something to authenticate a server with (a PSK, a CA,
