@@ -88,9 +88,24 @@ struct coap_dtls_context {
 
 /* What only a client session keeps: the name it checks and the report of
  * its handshake (a server holds thousands of sessions and keeps neither). */
+#define COAP_DTLS_OWN_FLIGHT_MAX 4096
+#define COAP_DTLS_OWN_FLIGHT_DATAGRAMS 8
+
 typedef struct client_side {
   char server_name[256];
   coap_handshake_report_t report;
+  /* Our last flight as sent, to send again ourselves when GnuTLS will not:
+   * once part of the server's next flight has come, it waits for the
+   * rest forever (a server that resends only when asked, like libcoap's,
+   * then never completes). Made on first use. */
+  uint8_t *own_flight;
+  size_t own_flight_len;
+  uint16_t own_dgram_len[COAP_DTLS_OWN_FLIGHT_DATAGRAMS];
+  unsigned own_dgrams;
+  int own_resending;         /* sending from the copy: do not copy again */
+  uint64_t own_sent_at;      /* the flight last went out */
+  unsigned rx_at_send;       /* datagrams received by then */
+  uint32_t own_resend_ms;    /* our own back-off for such resends */
 } client_side_t;
 
 struct coap_dtls_session {

@@ -13,6 +13,7 @@
  * are discarded; never poll faster than this. */
 #define RETRANSMIT_FLOOR_MS 10
 #define RECORD_MAX 16384
+#define DTLS_RECORD_HEADER 13
 
 /* ---- transport callbacks ---- */
 
@@ -79,6 +80,79 @@ static void keep_unverified_flight(coap_dtls_session_t *s, const void *data, siz
   s->unverified_flight_len = copy ? len : 0;
 }
 
+/* A client keeps the datagrams of its current flight (see client_side_t):
+ * the first datagram of a drive starts a new copy. */
+static void keep_own_flight(coap_dtls_session_t *s, const void *data, size_t len) {
+  client_side_t *cs = s->cs;
+  if (!cs || cs->own_resending || s->established) return;
+  if (!s->pushed) {
+    cs->own_flight_len = 0;
+    cs->own_dgrams = 0;
+    cs->own_sent_at = s->now;
+    cs->rx_at_send = s->rx;
+    cs->own_resend_ms = 0;
+  }
+  if (!cs->own_flight && !(cs->own_flight = malloc(COAP_DTLS_OWN_FLIGHT_MAX))) return;
+  if (cs->own_dgrams == COAP_DTLS_OWN_FLIGHT_DATAGRAMS ||
+      cs->own_flight_len + len > COAP_DTLS_OWN_FLIGHT_MAX) {
+    cs->own_dgrams = 0; /* too large to keep whole: keep none */
+    cs->own_flight_len = COAP_DTLS_OWN_FLIGHT_MAX;
+    return;
+  }
+  memcpy(cs->own_flight + cs->own_flight_len, data, len);
+  cs->own_flight_len += len;
+  cs->own_dgram_len[cs->own_dgrams++] = (uint16_t)len;
+}
+
+static void send_datagram(coap_dtls_session_t *s, const void *data, size_t len);
+
+/* The retransmission timer ran out and GnuTLS sent nothing although the
+ * server has answered part of its flight since ours went out: GnuTLS
+ * waits for the rest and never resends (RFC 6347 §4.2.4 wants the flight
+ * resent while the peer's is incomplete). Send our copy, on a back-off of
+ * our own; a server resends its whole flight when our flight comes again. */
+/* Give every record of our copy the next sequence numbers of GnuTLS's
+ * epoch 0, and move GnuTLS past them: the server drops a record whose
+ * number it has seen as a replay. Only plaintext records can be renumbered
+ * (under a key the number is bound to the record): returns 0 when the copy
+ * holds anything else. */
+static int renumber_own_flight(coap_dtls_session_t *s) {
+  client_side_t *cs = s->cs;
+  for (size_t o = 0; o + DTLS_RECORD_HEADER <= cs->own_flight_len;
+       o += DTLS_RECORD_HEADER + ((size_t)cs->own_flight[o + 11] << 8 | cs->own_flight[o + 12]))
+    if (cs->own_flight[o + 3] || cs->own_flight[o + 4]) return 0;
+  unsigned char seq[8];
+  if (gnutls_record_get_state(s->tls, 0, NULL, NULL, NULL, seq) < 0) return 0;
+  uint64_t next = 0;
+  for (int i = 2; i < 8; i++) next = next << 8 | seq[i];
+  for (size_t o = 0; o + DTLS_RECORD_HEADER <= cs->own_flight_len;
+       o += DTLS_RECORD_HEADER + ((size_t)cs->own_flight[o + 11] << 8 | cs->own_flight[o + 12])) {
+    for (int i = 0; i < 6; i++) cs->own_flight[o + 5 + i] = (uint8_t)(next >> (40 - 8 * i));
+    next++;
+  }
+  for (int i = 7; i >= 2; i--, next >>= 8) seq[i] = (unsigned char)next;
+  return gnutls_record_set_state(s->tls, 0, seq) == 0;
+}
+
+static void resend_own_flight(coap_dtls_session_t *s, uint64_t now) {
+  client_side_t *cs = s->cs;
+  if (!cs || s->pushed || !cs->own_dgrams || s->rx == cs->rx_at_send) return;
+  uint32_t wait = cs->own_resend_ms ? cs->own_resend_ms : s->d->retransmit_ms;
+  if (now < cs->own_sent_at + wait || !renumber_own_flight(s)) return;
+  cs->own_resend_ms = wait * 2 > 60000 ? 60000 : wait * 2;
+  cs->own_sent_at = now;
+  cs->own_resending = 1;
+  size_t off = 0;
+  for (unsigned i = 0; i < cs->own_dgrams; i++) {
+    send_datagram(s, cs->own_flight + off, cs->own_dgram_len[i]);
+    off += cs->own_dgram_len[i];
+  }
+  cs->own_resending = 0;
+  if (s->d->log)
+    coap_logf(s->d->log, COAP_LOG_DEBUG, NULL,
+              "the server's flight came in part only: our flight sent again");
+}
+
 /* A datagram lost here is like one lost on the way: DTLS retransmits. */
 static void send_datagram(coap_dtls_session_t *s, const void *data, size_t len) {
   if (!within_budget(s, len)) {
@@ -89,6 +163,7 @@ static void send_datagram(coap_dtls_session_t *s, const void *data, size_t len) 
     return;
   }
   if (!s->client) keep_unverified_flight(s, data, len);
+  keep_own_flight(s, data, len);
   count_datagram(s, len);
   (void)s->cb.send(s->user, data, len);
   if (s->send_twice) (void)s->cb.send(s->user, data, len);
@@ -304,6 +379,7 @@ void coap_dtls_session_free(coap_dtls_session_t *s) {
     free(s->keys);
   }
   free(s->unverified_flight);
+  if (s->cs) free(s->cs->own_flight);
   free(s->cs);
   free(s->diag);
   free(s);
@@ -433,6 +509,7 @@ static int drive_handshake_from(coap_dtls_session_t *s, int resend, uint64_t now
   do {
     rc = gnutls_handshake(s->tls);
   } while (rc == GNUTLS_E_INTERRUPTED);
+  if (resend && rc == GNUTLS_E_AGAIN) resend_own_flight(s, now);
   gather_end(s);
   track_step(s, now);
   note_flight_sent(s, resend, now);
@@ -573,8 +650,6 @@ static void note_round_trip(coap_dtls_session_t *s, uint64_t now) {
   if (rtt > s->rtt_ms) s->rtt_ms = (uint32_t)rtt;
   s->flight_at = 0;
 }
-
-#define DTLS_RECORD_HEADER 13
 
 /* The bytes of the record at the start of |data|; the rest of the
  * datagram when its header does not add up (GnuTLS then drops it). */

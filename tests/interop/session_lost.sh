@@ -20,8 +20,10 @@ mkfifo "$work/in"
 CLIENT=$!
 BG_PIDS+=($CLIENT)
 exec 3>"$work/in"
+# The client gives a silent session up after three lost round trips of its
+# request (its fourth send, 14-21 s), then makes a new handshake.
 wait_line() {
-  for _ in $(seq 200); do
+  for _ in $(seq 600); do
     [ "$(grep -c . "$work/out" || true)" -ge "$1" ] && return 0
     sleep 0.1
   done
