@@ -279,6 +279,7 @@ int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer,
     peer->security = NULL;
     return rc;
   }
+  coap_dtls_session_set_peer_name(pd->session, peer->name);
   arm_timer(pd);
   return 0;
 }
@@ -315,6 +316,7 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
   ctx->failures_by_cause[COAP_CAUSE_SESSION_LOST]++;
   coap_dtls_session_free(pd->session);
   pd->session = fresh;
+  coap_dtls_session_set_peer_name(fresh, pd->peer->name);
   pd->reconnected = 1;
   arm_timer(pd);
   queue_pending(pd, data, len);
@@ -454,6 +456,7 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep,
     free(pd);
     return rc;
   }
+  coap_dtls_session_set_peer_name(pd->session, peer->name);
   peer->security = pd;
   half_open_append(pd);
   rc = coap_dtls_session_input(pd->session, data, len, now);

@@ -90,7 +90,14 @@ void coap_dtls_describe_modes(const coap_dtls_context_t *d, int client, char *ou
   const char *parts[3];
   size_t n = 0;
   if (d->n_psk || (!client && d->psk_lookup)) parts[n++] = "PSK";
-  if (client ? d->has_ca : d->has_cert) parts[n++] = "certificates (ECDHE-ECDSA/RSA)";
+  /* A server names only the key exchanges its certificates serve: one
+   * with only an ECDSA certificate must not suggest RSA would work. */
+  unsigned kx = client ? COAP_DTLS_KX_ECDSA | COAP_DTLS_KX_RSA : d->cert_kx;
+  if (client ? d->has_ca : d->has_cert)
+    parts[n++] = (kx & COAP_DTLS_KX_ECDSA) && (kx & COAP_DTLS_KX_RSA) ? "certificates (ECDHE-ECDSA/RSA)"
+                 : kx & COAP_DTLS_KX_RSA                            ? "certificates (ECDHE-RSA)"
+                 : kx & COAP_DTLS_KX_ECDSA                          ? "certificates (ECDHE-ECDSA)"
+                                                                    : "certificates";
   if (client ? (d->n_trusted_rpk || d->rpk_verify) : d->has_rpk) parts[n++] = "raw public keys";
   if (n == 0) parts[n++] = "nothing";
   snprintf(out, cap, "%s%s%s%s%s", parts[0], n > 1 ? ", " : "", n > 1 ? parts[1] : "",

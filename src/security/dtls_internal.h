@@ -151,6 +151,7 @@ struct coap_dtls_session {
   unsigned largest_datagram;       /* of what we sent */
   coap_dtls_step_t step;
   char psk_identity[64];    /* server: the identity the client sent */
+  const char *peer_name;    /* "[addr:port]" for log lines (the caller's), or NULL */
   client_side_t *cs;        /* NULL on a server */
   coap_diag_t *diag;        /* made when the session fails */
   /* A session, once the peer has sent application data (so it has

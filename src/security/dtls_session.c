@@ -149,7 +149,7 @@ static void resend_own_flight(coap_dtls_session_t *s, uint64_t now) {
   }
   cs->own_resending = 0;
   if (s->d->log)
-    coap_logf(s->d->log, COAP_LOG_DEBUG, NULL,
+    coap_logf(s->d->log, COAP_LOG_DEBUG, s->peer_name,
               "the server's flight came in part only: our flight sent again");
 }
 
@@ -157,7 +157,7 @@ static void resend_own_flight(coap_dtls_session_t *s, uint64_t now) {
 static void send_datagram(coap_dtls_session_t *s, const void *data, size_t len) {
   if (!within_budget(s, len)) {
     if (s->d->log)
-      coap_logf(s->d->log, COAP_LOG_DEBUG, NULL,
+      coap_logf(s->d->log, COAP_LOG_DEBUG, s->peer_name,
                 "%zu bytes to an unverified address held back: it sent only %zu", len,
                 s->unverified_in);
     return;
@@ -371,6 +371,10 @@ int coap_dtls_session_new_server(coap_dtls_context_t *d,
   return 0;
 }
 
+void coap_dtls_session_set_peer_name(coap_dtls_session_t *s, const char *name) {
+  s->peer_name = name;
+}
+
 void coap_dtls_session_free(coap_dtls_session_t *s) {
   if (!s) return;
   if (s->tls) gnutls_deinit(s->tls);
@@ -466,7 +470,7 @@ static void established(coap_dtls_session_t *s, uint64_t now) {
   reach_step(s, COAP_STEP_FINISHED, now);
   reach_step(s, COAP_STEP_ESTABLISHED, now);
   if (s->d->log && coap_log_enabled(s->d->log, COAP_LOG_INFO))
-    coap_logf(s->d->log, COAP_LOG_INFO, NULL, "DTLS %s established: %s%s%s%s",
+    coap_logf(s->d->log, COAP_LOG_INFO, s->peer_name, "DTLS %s established: %s%s%s%s",
               s->client ? "client" : "server", coap_dtls_session_suite(s),
               coap_dtls_session_resumed(s) ? " (resumed)" : "",
               s->cs && s->cs->report.peer_rpk[0] ? ", peer raw public key " : "",

@@ -63,6 +63,8 @@ int coap_dtls_session_new_server(coap_dtls_context_t *d,
                                  const coap_dtls_session_cb_t *cb, void *user,
                                  uint64_t now, coap_dtls_session_t **out);
 void coap_dtls_session_free(coap_dtls_session_t *s);
+/* The peer's name for the session's log lines; |name| must outlive it. */
+void coap_dtls_session_set_peer_name(coap_dtls_session_t *s, const char *name);
 
 /* One datagram from the peer. Returns 0, or a negative COAP_E_DTLS_* code
  * when the session failed or was closed (the caller frees it; the reason is
