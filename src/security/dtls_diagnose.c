@@ -433,7 +433,9 @@ static coap_diag_t *no_common_suite(coap_dtls_session_t *s, int rc) {
   coap_dtls_describe_modes(s->d, s->client, ours, sizeof ours);
   if (!s->client && s->cur) {
     coap_dtls_hello_offer(s->cur, s->cur_len, theirs, sizeof theirs);
-    coap_diag_explain(g, "the client offered %s; this server accepts %s", theirs, ours);
+    coap_diag_explain(g, "the client offered %s; this server accepts %s, over DTLS 1.2 "
+                         "with AEAD ciphers only (AES-CCM, AES-GCM, ChaCha20-Poly1305)",
+                      theirs, ours);
   } else {
     coap_diag_explain(g, "no security mode or cipher suite in common: we offered %s (%s)",
                       ours, gnutls_strerror(rc));

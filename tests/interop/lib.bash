@@ -24,7 +24,7 @@ start_coaps_serve() {
   local out=$1; shift
   "$BUILD/coaps" serve --port 0 "$@" >"$out" 2>&1 &
   BG_PIDS+=($!)
-  for _ in $(seq 100); do
+  for _ in $(seq 600); do
     SERVE_PORT=$(grep -m1 -oE 'listening on coap://.*:[0-9]+' "$out" | grep -oE '[0-9]+$' || true)
     [ -n "$SERVE_PORT" ] && return 0
     sleep 0.05
@@ -64,6 +64,12 @@ expect_contains() {
   pass "$1"
 }
 
+# expect_not_contains WHAT NEEDLE HAYSTACK
+expect_not_contains() {
+  if grep -qF -- "$2" <<<"$3"; then fail "$1: expected no '$2', got '$3'"; fi
+  pass "$1"
+}
+
 # start_blackhole: a loopback UDP port that never answers; sets HOLE_PORT.
 start_blackhole() {
   local out
@@ -85,7 +91,7 @@ start_coaps_serve_dtls() {
   "$BUILD/coaps" serve --port 0 --dtls-port 0 "$@" >"$out" 2>&1 &
   SERVE_PID=$!
   BG_PIDS+=($!)
-  for _ in $(seq 100); do
+  for _ in $(seq 600); do
     DTLS_PORT=$(grep -m1 -oE 'listening on coaps://.*:[0-9]+' "$out" | grep -oE '[0-9]+$' || true)
     SERVE_PORT=$(grep -m1 -oE 'listening on coap://.*:[0-9]+' "$out" | grep -oE '[0-9]+$' || true)
     [ -n "$DTLS_PORT" ] && [ -n "$SERVE_PORT" ] && return 0
@@ -118,7 +124,7 @@ start_relay() {
 # expect_log WHAT NEEDLE FILE: a server's log gets NEEDLE within 3 s (it
 # handles the client's last datagram after the client has exited).
 expect_log() {
-  for _ in $(seq 60); do
+  for _ in $(seq 600); do
     grep -qF -- "$2" "$3" 2>/dev/null && { pass "$1"; return 0; }
     sleep 0.05
   done
