@@ -172,9 +172,15 @@ int coap_dtls_set_mtu(coap_dtls_context_t *d, unsigned mtu);
  * and 30000 ms). */
 int coap_dtls_set_handshake_timeouts(coap_dtls_context_t *d,
                                      unsigned retransmit_ms, unsigned total_ms);
-/* Server handshakes in progress at once (default 256): a ClientHello with
- * a valid cookie beyond that is dropped (the client retries), so a flood
- * of handshakes cannot exhaust memory or CPU. */
+/* Server handshakes in progress at once (default 256), so a flood of
+ * handshakes cannot exhaust memory or CPU. When all places are taken, a
+ * ClientHello with a valid cookie takes the place of the oldest unfinished
+ * handshake (which ends silently), and of the oldest from its own host
+ * once that host holds an eighth of the places (at least 4): clients that
+ * start handshakes and go silent cannot lock others out
+ * (coap_stats_t.dtls_half_open_evicted). A hello without a cookie (see the
+ * cookie policy) takes no one's place: it is dropped and the client
+ * retries. */
 int coap_dtls_set_max_handshakes(coap_dtls_context_t *d, unsigned max);
 
 /* When a server asks a new client for a cookie (the HelloVerifyRequest
@@ -184,8 +190,13 @@ int coap_dtls_set_max_handshakes(coap_dtls_context_t *d, unsigned max);
  *  - UNDER_LOAD: only while |load| or more handshakes are in progress
  *    (0: a quarter of coap_dtls_set_max_handshakes), like QUIC's Retry —
  *    a round trip less per handshake when the server is not flooded;
- *  - NEVER: for networks where spoofed source addresses cannot occur
- *    (without cookies the server's first flight can be aimed at others). */
+ *  - NEVER: for networks where spoofed source addresses cannot occur.
+ * Whatever the policy, a hello that could get a certificate or raw-key
+ * flight (larger than the hello) is asked for a cookie; a handshake begun
+ * without one sends its address no more bytes than it received until the
+ * client's Finished has been taken, and resends nothing on its own timer;
+ * and a ClientHello from the address of an established session always
+ * needs a cookie before it can replace that session (RFC 6347 §4.2.8). */
 typedef enum coap_dtls_cookie_policy {
   COAP_DTLS_COOKIE_ALWAYS = 0,
   COAP_DTLS_COOKIE_UNDER_LOAD = 1,

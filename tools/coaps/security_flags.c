@@ -103,7 +103,8 @@ void security_flags_usage(FILE *out, int server) {
                  "      --cookie POLICY      ask new clients for a cookie (a round trip that\n"
                  "                           proves their address): always (default),\n"
                  "                           under-load (only while many handshakes run),\n"
-                 "                           never (trusted networks only)\n");
+                 "                           never (trusted networks only); certificate\n"
+                 "                           and raw-key handshakes always get one\n");
   else
     fprintf(out, "      --session FILE       keep the DTLS session in FILE and resume it\n"
                  "                           next time (abbreviated handshake). FILE holds\n"
