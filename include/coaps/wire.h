@@ -221,6 +221,29 @@ const coap_option_t *coap_msg_unknown_critical(const coap_msg_t *msg,
                                                const uint16_t *known,
                                                size_t n_known);
 
+/* ---- Block1 / Block2 (RFC 7959 §2.2) ---- */
+
+typedef struct coap_block {
+  uint32_t num;  /* block number, 0..2^20-1 */
+  uint8_t more;  /* M: more blocks follow (Block1: more to come; Block2: more exist) */
+  uint8_t szx;   /* size exponent 0..6: blocks of 2^(szx+4) bytes, 16..1024 */
+} coap_block_t;
+
+/* Block size in bytes for |szx| (0..6), 0 for anything else. */
+size_t coap_block_size(uint8_t szx);
+/* The largest szx whose blocks are at most |bytes| (16 at least). */
+uint8_t coap_block_szx_for(size_t bytes);
+/* Decode a Block1/Block2 option value (0..3 bytes). Returns 0, or
+ * COAP_E_OPTION_VALUE for a value over 3 bytes or the reserved szx 7
+ * (the RFC's 4.00 Bad Request). */
+int coap_block_decode(const coap_option_t *opt, coap_block_t *out);
+/* Encode |b| into |out| (3 bytes at most, minimal length: block 0 of
+ * szx 0 without M is the empty value). Returns the length, or
+ * COAP_E_OPTION_VALUE when num is over 2^20-1 or szx over 6. */
+int coap_block_encode(const coap_block_t *b, uint8_t out[3]);
+/* Add a Block1/Block2 option for |b| to |msg| (value in msg->scratch). */
+int coap_msg_add_block(coap_msg_t *msg, uint16_t number, const coap_block_t *b);
+
 /* Bytes coap_msg_encode would write. */
 size_t coap_msg_encoded_size(const coap_msg_t *msg);
 /* Write the datagram. Returns the length or COAP_E_BUFFER_TOO_SMALL. */

@@ -332,9 +332,54 @@ static void test_link_format(void **state) {
   assert_true(coap_link_next("no-brackets", 11, &cursor, &href, &href_len, &attrs, &attrs_len) < 0);
 }
 
+/* RFC 7959 §2.2: NUM/M/SZX packing, minimal length, the reserved SZX. */
+static void test_block_option(void **state) {
+  assert_int_equal(coap_block_size(0), 16);
+  assert_int_equal(coap_block_size(6), 1024);
+  assert_int_equal(coap_block_size(7), 0);
+  assert_int_equal(coap_block_szx_for(1024), 6);
+  assert_int_equal(coap_block_szx_for(1000), 5);
+  assert_int_equal(coap_block_szx_for(5), 0);
+  uint8_t v[3];
+  coap_block_t b = {0, 0, 0};
+  assert_int_equal(coap_block_encode(&b, v), 0); /* block 0, 16 bytes, no M: empty */
+  b = (coap_block_t){1, 1, 6};
+  assert_int_equal(coap_block_encode(&b, v), 1);
+  assert_int_equal(v[0], 0x1E);
+  b = (coap_block_t){(1u << 20) - 1, 0, 2};
+  assert_int_equal(coap_block_encode(&b, v), 3);
+  coap_option_t opt = {COAP_OPTION_BLOCK2, 3, v};
+  coap_block_t d;
+  assert_int_equal(coap_block_decode(&opt, &d), 0);
+  assert_int_equal(d.num, (1u << 20) - 1);
+  assert_int_equal(d.more, 0);
+  assert_int_equal(d.szx, 2);
+  b = (coap_block_t){1u << 20, 0, 0};
+  assert_int_equal(coap_block_encode(&b, v), COAP_E_OPTION_VALUE);
+  b = (coap_block_t){0, 0, 7};
+  assert_int_equal(coap_block_encode(&b, v), COAP_E_OPTION_VALUE);
+  uint8_t reserved[1] = {0x07}, four[4] = {0, 0, 0, 0x16};
+  opt = (coap_option_t){COAP_OPTION_BLOCK1, 1, reserved};
+  assert_int_equal(coap_block_decode(&opt, &d), COAP_E_OPTION_VALUE);
+  opt = (coap_option_t){COAP_OPTION_BLOCK1, 4, four};
+  assert_int_equal(coap_block_decode(&opt, &d), COAP_E_OPTION_VALUE);
+  opt = (coap_option_t){COAP_OPTION_BLOCK1, 0, NULL};
+  assert_int_equal(coap_block_decode(&opt, &d), 0);
+  assert_int_equal(d.num + d.more + d.szx, 0);
+  coap_msg_t m;
+  coap_msg_init(&m, COAP_TYPE_CON, COAP_GET, 1);
+  b = (coap_block_t){5, 1, 4};
+  assert_int_equal(coap_msg_add_block(&m, COAP_OPTION_BLOCK2, &b), 0);
+  assert_int_equal(coap_block_decode(coap_msg_find_option(&m, COAP_OPTION_BLOCK2), &d), 0);
+  assert_int_equal(d.num, 5);
+  assert_int_equal(d.more, 1);
+  assert_int_equal(d.szx, 4);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rfc7252_example_encode),
+      cmocka_unit_test(test_block_option),
       cmocka_unit_test(test_rfc7252_example_parse),
       cmocka_unit_test(test_every_option_form),
       cmocka_unit_test(test_options_sorted_and_stable),
