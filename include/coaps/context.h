@@ -116,6 +116,14 @@ typedef struct coap_context_config {
    * full. Only datagrams received make room, never requests sent. */
   uint32_t peer_evict_ms;
   size_t max_payload;         /* largest request payload accepted, 1024 */
+  /* Block-wise transfer (RFC 7959). */
+  uint16_t block_size;        /* preferred block size, 16..1024 (a power of
+                                 two), default 1024: the largest a response
+                                 or request block this side sends */
+  size_t max_body;            /* largest body reassembled or served block-wise,
+                                 as client and server, default 1 MiB */
+  size_t max_reassembly;      /* all Block1 bodies being reassembled at once,
+                                 in bytes, default 8 MiB */
   coap_log_fn log;            /* default: stderr */
   void *log_user;
   coap_log_level_t log_level; /* default COAP_LOG_WARNING */

@@ -23,6 +23,9 @@ void coap_context_config_default(coap_context_config_t *cfg) {
   cfg->peer_idle_ms = 300000;
   cfg->peer_evict_ms = 30000;
   cfg->max_payload = 1024;
+  cfg->block_size = 1024;
+  cfg->max_body = 1u << 20;
+  cfg->max_reassembly = 8u << 20;
   cfg->log_level = COAP_LOG_WARNING;
   cfg->rand = coap_system_rand;
   cfg->resolve = coap_getaddrinfo_resolve;
