@@ -29,7 +29,9 @@ int main(int argc, char **argv) {
   while (fgets(line, sizeof line, stdin)) {
     coap_request_opts_t o;
     coap_request_opts_init(&o, COAP_GET, argv[1]);
-    o.timeout_ms = 20000;
+    /* Room for the client to give a silent session up (after three lost
+     * round trips of the request, 14-21 s) and make a new handshake. */
+    o.timeout_ms = 60000;
     coap_response_copy_t r;
     int rc = coap_request_blocking(ctx, &o, &r);
     coap_diag_t g;
