@@ -52,6 +52,12 @@ typedef enum coap_error {
   COAP_E_BAD_RESPONSE = -62,     /* response rejected (e.g. unknown critical option) */
   COAP_E_UNREACHABLE = -63,      /* ICMP port/host unreachable */
   COAP_E_WRONG_PROTOCOL = -64,   /* coaps:// to a plain CoAP port, or the reverse */
+  COAP_E_TOO_LARGE = -65,        /* a response body over max_body, or a request
+                                    that fits no datagram even in 16-byte blocks */
+  COAP_E_BLOCKWISE = -66,        /* a block-wise transfer (RFC 7959) could not be
+                                    completed: blocks that do not fit together, a
+                                    representation that kept changing, a server
+                                    that ignored Block1 */
 
   /* security (DTLS); the structured diagnosis says more */
   COAP_E_DTLS_NO_CREDENTIALS = -80, /* coaps:// with nothing configured */
