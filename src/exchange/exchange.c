@@ -545,6 +545,11 @@ int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req,
 void *coap_exch_out_user(const coap_exch_out_t *out) { return out->user; }
 coap_exch_peer_t *coap_exch_out_peer(const coap_exch_out_t *out) { return out->peer; }
 
+const uint8_t *coap_exch_out_bytes(const coap_exch_out_t *out, size_t *len) {
+  *len = out->len;
+  return out->bytes;
+}
+
 void coap_exch_cancel(coap_exch_t *ex, coap_exch_out_t *out) {
   if (!out) return;
   coap_exch_peer_t *peer = out->peer;

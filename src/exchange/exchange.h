@@ -107,6 +107,10 @@ int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req,
                       void *user, coap_exch_out_t **out, uint64_t now);
 void *coap_exch_out_user(const coap_exch_out_t *out);
 coap_exch_peer_t *coap_exch_out_peer(const coap_exch_out_t *out);
+/* The request as encoded and sent (plaintext), |*len| bytes; valid until
+ * the request finishes (in on_response too). A block-wise client builds
+ * its follow-up requests from it. */
+const uint8_t *coap_exch_out_bytes(const coap_exch_out_t *out, size_t *len);
 /* Forget the request: no further callback. */
 void coap_exch_cancel(coap_exch_t *ex, coap_exch_out_t *out);
 

@@ -409,6 +409,13 @@ unsigned coap_dtls_max_handshakes(const coap_dtls_context_t *d) {
   return d->max_handshakes;
 }
 
+/* 13 bytes of record header, 8 of explicit nonce (CCM, GCM), 16 of tag. */
+#define RECORD_OVERHEAD_MAX 37
+
+size_t coap_dtls_record_room(const coap_dtls_context_t *d) {
+  return d->mtu - RECORD_OVERHEAD_MAX;
+}
+
 int coap_dtls_set_priority(coap_dtls_context_t *d, const char *priority) {
   if (!d || !priority) return COAP_E_INVALID_ARG;
   gnutls_priority_t p;

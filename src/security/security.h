@@ -29,6 +29,11 @@ typedef struct coap_dtls_session_cb {
 #define COAP_DTLS_COOKIE_SENT 0 /* HelloVerifyRequest sent, nothing kept */
 
 unsigned coap_dtls_max_handshakes(const coap_dtls_context_t *d);
+/* The largest CoAP message one record carries at the configured MTU,
+ * whatever AEAD suite is agreed (header, explicit nonce and a 16-byte tag
+ * counted): GnuTLS refuses to send a bigger one, so a client must split
+ * its request into blocks of at most that. */
+size_t coap_dtls_record_room(const coap_dtls_context_t *d);
 /* Server sessions moved to exported keys so far. */
 uint64_t coap_dtls_compacted(const coap_dtls_context_t *d);
 void coap_dtls_context_set_logger(coap_dtls_context_t *d, const coap_logger_t *log);
