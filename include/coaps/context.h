@@ -286,19 +286,41 @@ int coap_deferred_send(coap_context_t *ctx, coap_deferred_t *d);
 
 /* ---- client ---- */
 
+/* Block-wise transfers (RFC 7959) are the client's business, not the
+ * caller's: a response with Block2 "more" makes the client fetch the
+ * following blocks (the same request with Block2 num n, in the block size
+ * the server chose, a fresh token each) and the callback gets one reply
+ * with the whole body; a request payload larger than the block size (or
+ * than a DTLS record holds) goes out in Block1 blocks, following a smaller
+ * block size the server asks for (2.31 Continue), and the callback gets
+ * the final response (itself reassembled when it is block-wise). Blocks of
+ * a representation whose ETag changes are fetched again from block 0 (at
+ * most 3 times, then COAP_E_BLOCKWISE); a body over max_body (Size2 tells
+ * early) ends with COAP_E_TOO_LARGE; a request that fits no datagram even
+ * in 16-byte blocks is refused by coap_send_request at once. */
 typedef struct coap_reply {
   int status;          /* 0, or COAP_E_TIMEOUT, COAP_E_RESET, ... */
   uint8_t code;        /* response code when status == 0 */
   int content_format;  /* COAP_FORMAT_NONE when absent */
-  const coap_msg_t *msg; /* the whole response (valid in the callback only) */
+  /* The response (valid in the callback only); of a block-wise body, the
+   * last block's response. */
+  const coap_msg_t *msg;
+  /* The response body, valid in the callback only: the whole body
+   * reassembled from its blocks when the response was block-wise. */
   const uint8_t *payload;
   size_t payload_len;
   /* For a failure, why in words (e.g. the DTLS handshake's reason), or
-   * NULL. Valid in the callback only. */
+   * NULL. Also set with status 0 when a block-wise request ended with the
+   * server's 4.08 or 4.13 (what it said: the size it takes, the block it
+   * missed) or with an error code in the middle of the transfer. Valid in
+   * the callback only. */
   const char *detail;
   /* For a failure with a diagnosis (DTLS, unreachable, wrong protocol,
    * no answer): the cause, step and fix. NULL otherwise. */
   const coap_diag_t *diag;
+  /* Request/response exchanges the reply took: 1, or more for a
+   * block-wise transfer (each block sent or fetched, restarts included). */
+  unsigned exchanges;
 } coap_reply_t;
 
 typedef void (*coap_reply_fn)(coap_context_t *ctx, const coap_reply_t *reply,
@@ -310,11 +332,20 @@ typedef struct coap_request_opts {
   int confirmable;          /* 1: CON (default), 0: NON */
   int content_format;       /* COAP_FORMAT_NONE: omitted */
   int accept;               /* COAP_FORMAT_NONE: omitted */
-  const void *payload;
+  const void *payload;      /* copied: the buffer may go once
+                               coap_send_request returns */
   size_t payload_len;
   const coap_option_t *options; /* extra options (copied) */
   size_t n_options;
-  uint32_t timeout_ms;      /* 0: the context's tx parameters decide */
+  uint32_t timeout_ms;      /* 0: the context's tx parameters decide; a
+                               block-wise transfer must end within it */
+  /* Preferred block size for this request (RFC 7959): 0 takes the
+   * context's block_size; else 16..1024, a power of two (anything else is
+   * COAP_E_INVALID_ARG). Request payloads larger than it go out in Block1
+   * blocks of that size (smaller when the server asks, or when a DTLS
+   * record cannot hold it); below 1024 a GET or FETCH also asks for
+   * response blocks of that size from the first request (Block2 num 0). */
+  uint16_t block_size;
 } coap_request_opts_t;
 
 void coap_request_opts_init(coap_request_opts_t *o, uint8_t method,

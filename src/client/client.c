@@ -1,24 +1,13 @@
 /* Client requests: URI → destination and options, one request object per
- * call, the reply handed to the caller exactly once. */
+ * call, the reply handed to the caller exactly once. Block-wise transfers
+ * are in block.c. */
 #include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/client.h"
 #include "common/diag.h"
-#include "context/context_internal.h"
-
-struct coap_client_req {
-  coap_client_req_t *prev, *next;
-  coap_context_t *ctx;
-  coap_request_id_t id;
-  coap_reply_fn cb;
-  void *user;
-  coap_exch_out_t *out;
-  coap_timer_t deadline;
-  coap_endpoint_t *ep;  /* where it went: to find its peer again */
-  coap_address_t dest;
-  uint64_t sent_at;
-};
 
 void coap_request_opts_init(coap_request_opts_t *o, uint8_t method,
                             const char *uri) {
@@ -77,9 +66,9 @@ static void req_unlink(coap_client_req_t *r) {
   if (r->next) r->next->prev = r->prev;
 }
 
-/* Hand the outcome to the caller and forget the request. */
-static void req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err) {
-  coap_reply_t reply = {.status = err, .content_format = COAP_FORMAT_NONE};
+void coap_client_req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err,
+                            const char *detail) {
+  coap_reply_t reply = {.status = err, .content_format = COAP_FORMAT_NONE, .exchanges = 1};
   if (msg && err == 0) {
     reply.code = msg->code;
     reply.content_format = coap_msg_content_format(msg);
@@ -89,12 +78,30 @@ static void req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err) {
   } else if ((reply.diag = coap_context_current_diag(r->ctx, err))) {
     reply.detail = reply.diag->explanation;
   }
+  if (!reply.detail) reply.detail = detail;
+  /* The body lives in the block state until the callback has returned. */
+  coap_client_block_t *blk = r->blk;
+  r->blk = NULL;
+  if (blk) {
+    const uint8_t *body;
+    size_t len;
+    coap_client_block_result(blk, &body, &len, &reply.exchanges);
+    if (body && err == 0) {
+      reply.payload = body;
+      reply.payload_len = len;
+    }
+  }
   req_unlink(r);
   coap_reply_fn cb = r->cb;
   void *user = r->user;
   coap_context_t *ctx = r->ctx;
   req_release(ctx, r);
   if (cb) cb(ctx, &reply, user);
+  coap_client_block_free(blk);
+}
+
+static void req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err) {
+  coap_client_req_finish(r, msg, err, NULL);
 }
 
 /* A coap:// request that timed out without a single datagram from the
@@ -121,6 +128,13 @@ int coap_client_on_response(void *user, coap_exch_out_t *out,
   coap_client_req_t *r = coap_exch_out_user(out);
   if (!r) return 0;
   coap_context_t *ctx = r->ctx;
+  if (err == 0 && (r->blk || coap_client_block_wanted(r, msg))) {
+    const char *detail;
+    int rc = coap_client_block_response(r, out, msg, now, &detail);
+    if (rc == 1) return 0; /* the next block's request is out; this one is done */
+    coap_client_req_finish(r, rc < 0 ? NULL : msg, rc < 0 ? rc : 0, detail);
+    return 0;
+  }
   int noted = err == COAP_E_TIMEOUT && !ctx->diag_current;
   if (noted) note_silence(r, now);
   req_finish(r, msg, err);
@@ -224,6 +238,48 @@ static int build_request(const coap_request_opts_t *o, const coap_uri_t *uri,
                              o->options[i].length);
     if (rc < 0) return rc;
   }
+  return 0;
+}
+
+size_t coap_client_room(const coap_context_t *ctx, coap_proto_t proto, int *hard) {
+  if (proto == COAP_PROTO_DTLS && ctx->dtls) {
+    *hard = 1;
+    return coap_dtls_record_room(ctx->dtls);
+  }
+  *hard = 0;
+  return 1152;
+}
+
+/* 0, or the block size in bytes, 16..1024 and a power of two. */
+static int valid_block_size(uint16_t size) {
+  return size == 0 || (size >= 16 && size <= 1024 && (size & (size - 1)) == 0);
+}
+
+static uint16_t preferred_block_size(const coap_context_t *ctx, const coap_request_opts_t *o) {
+  size_t size = o->block_size ? o->block_size : ctx->cfg.block_size ? ctx->cfg.block_size : 1024;
+  return (uint16_t)coap_block_size(coap_block_szx_for(size > 1024 ? 1024 : size));
+}
+
+/* Put the payload into |msg|, or decide it goes in Block1 blocks: returns
+ * 0 (one message), the Block1 szx + 1, or COAP_E_TOO_LARGE when neither
+ * can be sent (the reason in ctx->last_error). A request that cannot go
+ * out is refused here, before a handshake starts: it would otherwise be
+ * dropped below us and end in a timeout. */
+static int place_payload(coap_context_t *ctx, coap_proto_t proto, const coap_request_opts_t *o,
+                         uint16_t pref, coap_msg_t *msg) {
+  int hard;
+  size_t room = coap_client_room(ctx, proto, &hard);
+  size_t head = coap_msg_encoded_size(msg);
+  if (o->payload_len > pref || (hard && head + 1 + o->payload_len > room)) {
+    if (!o->payload_len) {
+      snprintf(ctx->last_error, sizeof ctx->last_error,
+               "the request's options take %zu bytes, more than the %zu a DTLS record holds "
+               "at this MTU; nothing was sent", head, room);
+      return COAP_E_TOO_LARGE;
+    }
+    int szx = coap_client_block1_plan(ctx, proto, msg, o->payload_len, pref);
+    return szx < 0 ? szx : szx + 1;
+  }
   if (o->payload_len) coap_msg_set_payload(msg, o->payload, o->payload_len);
   return 0;
 }
@@ -231,7 +287,7 @@ static int build_request(const coap_request_opts_t *o, const coap_uri_t *uri,
 int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
                       coap_reply_fn cb, void *user, coap_request_id_t *id) {
   if (!ctx || !o || !o->uri || o->method < COAP_GET || o->method > COAP_IPATCH ||
-      (o->payload_len && !o->payload))
+      (o->payload_len && !o->payload) || !valid_block_size(o->block_size))
     return COAP_E_INVALID_ARG;
   coap_uri_t scratch;
   const coap_uri_t *uri;
@@ -256,6 +312,14 @@ int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
   coap_msg_t msg;
   uint8_t store[2048];
   if ((rc = build_request(o, uri, &msg, store, sizeof store)) < 0) return rc;
+  uint16_t pref = preferred_block_size(ctx, o);
+  /* Early negotiation (RFC 7959 §2.4): the server sends blocks no larger. */
+  if (pref < 1024 && (o->method == COAP_GET || o->method == COAP_FETCH)) {
+    coap_block_t b2 = {.num = 0, .more = 0, .szx = coap_block_szx_for(pref)};
+    if ((rc = coap_msg_add_block(&msg, COAP_OPTION_BLOCK2, &b2)) < 0) return rc;
+  }
+  int block1 = place_payload(ctx, proto, o, pref, &msg);
+  if (block1 < 0) return block1;
   char host[sizeof uri->host];
   if (proto == COAP_PROTO_DTLS) memcpy(host, uri->host, strlen(uri->host) + 1);
   uint64_t now = coap_context_now(ctx);
@@ -274,6 +338,9 @@ int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
   r->ep = ep;
   r->dest = dest;
   r->sent_at = now;
+  r->method = o->method;
+  r->payload_len = o->payload_len;
+  r->block_size = pref;
   coap_timer_init(&r->deadline, req_deadline, r);
   r->next = ctx->requests;
   if (r->next) r->next->prev = r;
@@ -282,7 +349,12 @@ int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
    * transport may deliver the reply (and so free |r|) before send returns. */
   if (id) *id = r->id;
   if (o->timeout_ms) coap_timer_arm(&ctx->timers, &r->deadline, now + o->timeout_ms);
-  if ((rc = coap_exch_request(ctx->exch, &peer->exch, &msg, r, &r->out, now)) < 0) {
+  if (block1)
+    rc = coap_client_block1_start(r, &peer->exch, &msg, o->payload, o->payload_len,
+                                  (uint8_t)(block1 - 1), now);
+  else
+    rc = coap_exch_request(ctx->exch, &peer->exch, &msg, r, &r->out, now);
+  if (rc < 0) {
     req_unlink(r);
     req_release(ctx, r);
     return rc;
@@ -295,6 +367,7 @@ int coap_cancel_request(coap_context_t *ctx, coap_request_id_t id) {
     if (r->id != id) continue;
     coap_exch_cancel(ctx->exch, r->out);
     req_unlink(r);
+    coap_client_block_free(r->blk);
     req_release(ctx, r);
     return 0;
   }

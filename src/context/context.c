@@ -84,8 +84,11 @@ static coap_deferred_t *defer_request(const coap_request_t *req,
   coap_deferred_t *d = calloc(1, sizeof(*d));
   if (!d) return NULL;
   d->in = req->defer_user;
-  (void)resp; /* the deferred answer starts afresh in its own storage */
+  /* The deferred answer starts afresh in its own storage, with the same
+   * limits (a large body gets a buffer of its own). */
   coap_response_init(&d->resp, req->msg, d->store, sizeof d->store);
+  coap_response_set_limits(&d->resp, &d->body, resp->max_body, resp->szx_max);
+  d->resp.asked = resp->asked;
   d->next = ctx->deferred;
   if (d->next) d->next->prev = d;
   ctx->deferred = d;
@@ -97,7 +100,21 @@ static void deferred_unlink(coap_context_t *ctx, coap_deferred_t *d) {
   if (d->prev) d->prev->next = d->next;
   else ctx->deferred = d->next;
   if (d->next) d->next->prev = d->prev;
+  free(d->body.data);
   free(d);
+}
+
+/* The largest block (as SZX) an answer to |peer| may carry: the
+ * configured block_size and, over DTLS, what one record holds at the MTU
+ * with room for the CoAP header and options. */
+#define COAP_HEADER_ROOM 128
+static uint8_t response_szx(const coap_context_t *ctx, const coap_peer_t *peer) {
+  uint8_t szx = coap_block_szx_for(ctx->cfg.block_size ? ctx->cfg.block_size : 1024);
+  if (peer->ep->proto != COAP_PROTO_DTLS || !ctx->dtls) return szx;
+  size_t room = coap_dtls_record_room(ctx->dtls);
+  room = room > COAP_HEADER_ROOM + 16 ? room - COAP_HEADER_ROOM : 16;
+  while (szx > 0 && coap_block_size(szx) > room) szx--;
+  return szx;
 }
 
 static void exch_on_request(void *user, coap_exch_peer_t *xp,
@@ -110,6 +127,9 @@ static void exch_on_request(void *user, coap_exch_peer_t *xp,
       .msg = msg,
       .peer = &peer->addr,
       .proto = peer->ep->proto,
+      .peer_key = peer,
+      .session_key = peer->security,
+      .now = now,
       .defer = defer_request,
       .defer_user = in,
   };
@@ -120,6 +140,7 @@ static void exch_on_request(void *user, coap_exch_peer_t *xp,
   }
   coap_response_t resp;
   coap_response_init(&resp, msg, ctx->resp_store, COAP_RESPONSE_STORE);
+  coap_response_set_limits(&resp, &ctx->resp_body, ctx->cfg.max_body, response_szx(ctx, peer));
   coap_server_dispatch(&ctx->server, &req, &resp);
   if (req.deferred) return;
   /* RFC 7967 No-Response is left to a later change; answer everything. */
@@ -135,6 +156,7 @@ coap_response_t *coap_deferred_response(coap_deferred_t *d) {
 
 int coap_deferred_send(coap_context_t *ctx, coap_deferred_t *d) {
   if (!ctx || !d) return COAP_E_INVALID_ARG;
+  coap_response_finish(&d->resp);
   int rc = coap_exch_respond(ctx->exch, d->in, &d->resp.msg,
                              coap_context_now(ctx));
   deferred_unlink(ctx, d);
@@ -145,10 +167,17 @@ int coap_deferred_send(coap_context_t *ctx, coap_deferred_t *d) {
 
 static void peer_idle_check(coap_timer_t *t, uint64_t now, void *user);
 
+/* Nothing open with |peer|: no exchange, no Block1 body, no answer kept
+ * for its later blocks. */
+static int peer_idle(const coap_context_t *ctx, const coap_peer_t *peer) {
+  return coap_exch_peer_idle(&peer->exch) && !coap_server_peer_busy(&ctx->server, peer);
+}
+
 static void peer_destroy(coap_context_t *ctx, coap_peer_t *peer) {
   coap_timer_cancel(&ctx->timers, &peer->idle_timer);
   coap_secure_peer_free(ctx, peer, 1);
   coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
+  coap_server_peer_gone(&ctx->server, peer);
   coap_peer_table_remove(&ctx->peers, peer);
 }
 
@@ -158,7 +187,7 @@ static void peer_idle_check(coap_timer_t *t, uint64_t now, void *user) {
   coap_context_t *ctx = user;
   coap_peer_t *peer = COAP_CONTAINER_OF(t, coap_peer_t, idle_timer);
   uint64_t due = peer->last_active + ctx->cfg.peer_idle_ms;
-  if (due > now || !coap_exch_peer_idle(&peer->exch)) {
+  if (due > now || !peer_idle(ctx, peer)) {
     coap_timer_arm(&ctx->timers, t, due > now ? due : now + ctx->cfg.peer_idle_ms);
     return;
   }
@@ -185,7 +214,7 @@ static int evict_silent_peer(coap_context_t *ctx, uint64_t now) {
   for (int i = 0; p && i < EVICT_CANDIDATES; i++, p = coap_peer_newer(p)) {
     /* Oldest first: once one is too recent, so are the rest. */
     if (now < p->last_active + min_silence) return 0;
-    if (!coap_exch_peer_idle(&p->exch)) continue;
+    if (!peer_idle(ctx, p)) continue;
     ctx->peers_evicted++;
     if (!ctx->peers_evict_logged)
       coap_logf(&ctx->log, COAP_LOG_WARNING, NULL,
@@ -274,6 +303,7 @@ coap_context_t *coap_context_new(const coap_context_config_t *cfg) {
     coap_context_free(ctx);
     return NULL;
   }
+  coap_server_configure(&ctx->server, &ctx->cfg, &ctx->timers);
   ctx->next_request_id = 1;
   ctx->now = coap_context_now(ctx);
   return ctx;
@@ -297,6 +327,7 @@ void coap_context_free(coap_context_t *ctx) {
   }
   coap_server_free(&ctx->server);
   free(ctx->resp_store);
+  free(ctx->resp_body.data);
   coap_dtls_context_free(ctx->dtls);
   coap_dtls_context_free(ctx->dtls_spare);
   coap_exch_free(ctx->exch);
@@ -426,5 +457,6 @@ void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out) {
   out->dtls_half_open_evicted = ctx->dtls_half_open_evicted;
   out->dtls_reconnects = ctx->dtls_reconnects;
   out->dtls_compacted = coap_dtls_compacted(ctx->dtls);
+  out->rx_too_large = ctx->rx_too_large;
   memcpy(out->failures_by_cause, ctx->failures_by_cause, sizeof out->failures_by_cause);
 }

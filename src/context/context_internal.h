@@ -26,6 +26,7 @@ struct coap_deferred {
   coap_exch_in_t *in;
   coap_response_t resp;
   uint8_t store[COAP_RESPONSE_STORE];
+  coap_body_buf_t body; /* its payload when larger than the store */
 };
 
 struct coap_context {
@@ -60,6 +61,11 @@ struct coap_context {
   /* COAP_RESPONSE_STORE bytes where a response is built, made when the
    * first request is served: a client-only context never needs it. */
   uint8_t *resp_store;
+  /* Where responses larger than the store are built (up to max_body),
+   * grown on first need and kept. */
+  coap_body_buf_t resp_body;
+  /* Datagrams the I/O shell dropped for being larger than it receives. */
+  uint64_t rx_too_large;
   /* DTLS: the active configuration (owned) and one made by
    * coap_dtls_new_context() but not attached yet (owned too). */
   coap_dtls_context_t *dtls, *dtls_spare;

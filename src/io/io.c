@@ -24,7 +24,9 @@
 #include "io/tx_batch.h"
 
 #define RX_BATCH 64
-#define RX_DATAGRAM_MAX 2048
+/* The largest UDP payload: anything a peer can send is taken (a request
+ * too large for the server is then answered 4.13, not dropped unseen). */
+#define RX_DATAGRAM_MAX 65535
 /* A receive slot holds one datagram, or with UDP GRO a run of them from
  * one sender glued together: up to a 64 KB UDP payload. */
 #define RX_SLOT_SIZE 65536
@@ -341,16 +343,23 @@ static void parse_control(struct msghdr *h, int pktinfo, rx_info_t *info) {
 
 /* Hand slot |i| to the context: one datagram, or each datagram of a GRO
  * buffer in order (one sender, one destination: one local address).
- * Datagrams larger than any we accept are dropped. */
+ * Datagrams larger than any we accept (cut by the kernel) are dropped and
+ * counted (coap_stats_t.rx_too_large). */
 static void deliver_slot(io_state_t *io, io_socket_t *s, int i, uint64_t now) {
   struct msghdr *h = &io->rx_msgs[i].msg_hdr;
   const uint8_t *data = io->rx_iov[i].iov_base;
   size_t len = io->rx_msgs[i].msg_len;
-  if (h->msg_flags & MSG_TRUNC) return;
+  if (h->msg_flags & MSG_TRUNC) {
+    io->ctx->rx_too_large++;
+    return;
+  }
   rx_info_t info;
   parse_control(h, s->pktinfo, &info);
   size_t seg = info.seg ? info.seg : len;
-  if (seg > RX_DATAGRAM_MAX) return;
+  if (seg > RX_DATAGRAM_MAX) {
+    io->ctx->rx_too_large++;
+    return;
+  }
   io->rx_addr[i].size = h->msg_namelen;
   const coap_address_t *local = info.has_local ? &info.local : NULL;
   size_t off = 0;

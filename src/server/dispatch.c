@@ -1,90 +1,13 @@
-/* From request to response: path lookup, the automatic error answers of
- * RFC 7252 §5.8/§5.9 and RFC 6690 discovery, then the handler. */
+/* From request to response: options (RFC 7252 §5.4), path lookup, the
+ * automatic error answers of §5.8/§5.9, RFC 6690 discovery, Block1
+ * reassembly and preconditions, then the handler, then the response's
+ * shape for the wire (Block2). */
 #include <stdio.h>
 #include <string.h>
 
 #include "server/server.h"
 
 #define WELL_KNOWN_CORE ".well-known/core"
-
-static uint8_t default_code(uint8_t method) {
-  switch (method) {
-    case COAP_GET:
-    case COAP_FETCH: return COAP_CONTENT;
-    case COAP_DELETE: return COAP_DELETED;
-    default: return COAP_CHANGED;
-  }
-}
-
-void coap_response_init(coap_response_t *resp, const coap_msg_t *req,
-                        uint8_t *store, size_t cap) {
-  coap_msg_init(&resp->msg, COAP_TYPE_ACK, default_code(req->code), 0);
-  coap_msg_set_token(&resp->msg, req->token, req->token_len);
-  resp->store = store;
-  resp->cap = cap;
-  resp->used = 0;
-}
-
-/* Copy |len| bytes into the response's store; NULL when it is full. */
-static const void *keep(coap_response_t *resp, const void *data, size_t len) {
-  if (len > resp->cap - resp->used) return NULL;
-  uint8_t *dst = resp->store + resp->used;
-  if (len) memcpy(dst, data, len);
-  resp->used += len;
-  return dst;
-}
-
-void coap_response_set_code(coap_response_t *resp, uint8_t code) {
-  resp->msg.code = code;
-}
-
-int coap_response_add_option(coap_response_t *resp, uint16_t number,
-                             const void *value, size_t len) {
-  const void *v = keep(resp, value, len);
-  if (!v) return COAP_E_BUFFER_TOO_SMALL;
-  return coap_msg_add_option(&resp->msg, number, v, len);
-}
-
-int coap_response_add_uint(coap_response_t *resp, uint16_t number,
-                           uint32_t value) {
-  uint8_t be[4];
-  size_t n = 0;
-  for (int shift = 24; shift >= 0; shift -= 8)
-    if (n || (value >> shift) & 0xFF) be[n++] = (uint8_t)(value >> shift);
-  return coap_response_add_option(resp, number, be, n);
-}
-
-int coap_response_set_payload(coap_response_t *resp, int format,
-                              const void *data, size_t len) {
-  if (format != COAP_FORMAT_NONE) {
-    coap_msg_remove_option(&resp->msg, COAP_OPTION_CONTENT_FORMAT);
-    int rc = coap_response_add_uint(resp, COAP_OPTION_CONTENT_FORMAT,
-                                    (uint32_t)format);
-    if (rc < 0) return rc;
-  }
-  const void *p = keep(resp, data, len);
-  if (!p) return COAP_E_BUFFER_TOO_SMALL;
-  coap_msg_set_payload(&resp->msg, p, len);
-  return 0;
-}
-
-int coap_response_set_max_age(coap_response_t *resp, uint32_t seconds) {
-  coap_msg_remove_option(&resp->msg, COAP_OPTION_MAX_AGE);
-  return coap_response_add_uint(resp, COAP_OPTION_MAX_AGE, seconds);
-}
-
-int coap_response_set_etag(coap_response_t *resp, const void *etag,
-                           size_t len) {
-  if (len < 1 || len > 8) return COAP_E_INVALID_ARG;
-  coap_msg_remove_option(&resp->msg, COAP_OPTION_ETAG);
-  return coap_response_add_option(resp, COAP_OPTION_ETAG, etag, len);
-}
-
-int coap_response_add_location_path(coap_response_t *resp,
-                                    const char *segment) {
-  return coap_response_add_option(resp, COAP_OPTION_LOCATION_PATH, segment,
-                                  strlen(segment));
-}
 
 /* ---- reading a request ---- */
 
@@ -131,23 +54,18 @@ coap_deferred_t *coap_request_defer(const coap_request_t *req,
 
 /* ---- dispatch ---- */
 
-static void answer_error(coap_response_t *resp, uint8_t code,
-                         const char *diagnostic) {
-  coap_msg_t *m = &resp->msg;
-  coap_msg_remove_option(m, COAP_OPTION_CONTENT_FORMAT);
-  m->code = code;
-  /* A diagnostic payload (RFC 7252 §5.5.2) tells a human what was wrong. */
-  coap_response_set_payload(resp, COAP_FORMAT_NONE, diagnostic,
-                            strlen(diagnostic));
-}
-
-/* Join the Uri-Path segments with '/' into |buf|; -1 when too long. */
+/* Join the Uri-Path segments with '/' into |buf|; -1 when too long. Every
+ * segment counts, empty ones too: "//time" (segments "" and "time") is
+ * not "/time" (RFC 7252 §6.4). A lone empty segment is the root, as no
+ * segment at all. */
 static int request_path(const coap_msg_t *req, char *buf, size_t cap) {
   size_t len = 0;
+  int first = 1;
   for (const coap_option_t *o = coap_msg_find_option(req, COAP_OPTION_URI_PATH);
        o; o = coap_msg_next_option(req, o)) {
     if (len + o->length + 2 > cap) return -1;
-    if (len) buf[len++] = '/';
+    if (!first) buf[len++] = '/';
+    first = 0;
     memcpy(buf + len, o->value, o->length);
     len += o->length;
   }
@@ -158,7 +76,7 @@ static int request_path(const coap_msg_t *req, char *buf, size_t cap) {
 static void serve_discovery(coap_server_t *s, const coap_msg_t *req,
                             coap_response_t *resp) {
   if (req->code != COAP_GET) {
-    answer_error(resp, COAP_METHOD_NOT_ALLOWED, "only GET on /.well-known/core");
+    coap_response_error(resp, COAP_METHOD_NOT_ALLOWED, "only GET on /.well-known/core");
     return;
   }
   char query[256] = "";
@@ -174,7 +92,7 @@ static void serve_discovery(coap_server_t *s, const coap_msg_t *req,
   char *links = (char *)resp->store + resp->used + reserve;
   size_t cap = resp->cap - resp->used - reserve, len = 0;
   if (coap_server_write_links(s, query, links, cap, &len) < 0) {
-    answer_error(resp, COAP_INTERNAL_SERVER_ERROR, "link format too large");
+    coap_response_error(resp, COAP_INTERNAL_SERVER_ERROR, "link format too large");
     return;
   }
   resp->msg.code = COAP_CONTENT;
@@ -189,48 +107,171 @@ static int payload_method(uint8_t m) {
          m == COAP_PATCH || m == COAP_IPATCH;
 }
 
-void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
-                          coap_response_t *resp) {
-  const coap_msg_t *m = req->msg;
-  const coap_option_t *bad = coap_msg_unknown_critical(m, NULL, 0);
-  if (bad) {
-    char text[64];
-    snprintf(text, sizeof text, "unrecognized critical option %u", bad->number);
-    answer_error(resp, COAP_BAD_OPTION, text);
+static int unsafe_method(uint8_t m) {
+  return m != COAP_GET && m != COAP_FETCH;
+}
+
+/* Block1/Block2 values with the reserved SZX 7 (BERT, for reliable
+ * transports only): 4.00 (RFC 7959 §2.2). Fills |b1| and sets |*has_b1|. */
+static int check_blocks(const coap_msg_t *m, coap_block_t *b1, int *has_b1,
+                        coap_response_t *resp) {
+  static const uint16_t numbers[] = {COAP_OPTION_BLOCK1, COAP_OPTION_BLOCK2};
+  *has_b1 = 0;
+  for (size_t i = 0; i < 2; i++) {
+    const coap_option_t *o = coap_msg_find_option(m, numbers[i]);
+    coap_block_t b;
+    if (!o) continue;
+    if (coap_block_decode(o, &b) < 0) {
+      coap_response_error(resp, COAP_BAD_REQUEST,
+                          i == 0 ? "Block1 with the reserved SZX 7"
+                                 : "Block2 with the reserved SZX 7");
+      return -1;
+    }
+    if (i == 0) {
+      *b1 = b;
+      *has_b1 = 1;
+    }
+  }
+  return 0;
+}
+
+/* A single-message body over max_payload: 4.13 with Size1 (RFC 7252
+ * §5.9.2.9). Up to max_body it may come block-wise: Block1 names the size
+ * to use (RFC 7959 §2.9.3). */
+static void answer_too_large(coap_server_t *s, const coap_request_t *req,
+                             coap_response_t *resp) {
+  size_t len = req->msg->payload_len, max_body = s->cfg ? s->cfg->max_body : 0;
+  char text[96];
+  snprintf(text, sizeof text, "payload of %zu bytes: at most %zu in one message%s", len,
+           s->max_payload, len <= max_body ? ", more with Block1" : "");
+  coap_response_error(resp, COAP_REQUEST_ENTITY_TOO_LARGE, text);
+  if (len > max_body) {
+    coap_response_add_uint(resp, COAP_OPTION_SIZE1,
+                           (uint32_t)(max_body > s->max_payload ? max_body : s->max_payload));
     return;
   }
+  coap_response_add_uint(resp, COAP_OPTION_SIZE1, (uint32_t)s->max_payload);
+  coap_block_t b = {0, 0, resp->szx_max};
+  uint8_t v[3];
+  int n = coap_block_encode(&b, v);
+  if (n >= 0) coap_response_add_option(resp, COAP_OPTION_BLOCK1, v, (size_t)n);
+}
+
+typedef struct target {
+  coap_resource_t *res;
+  coap_handler_fn fn;
+  void *user;
   char path[1024];
-  int len = request_path(m, path, sizeof path);
+  size_t path_len;
+} target_t;
+
+/* Find the resource and handler; answers 4.04/4.05 or discovery itself.
+ * Returns 0 when there is a handler to run. */
+static int find_target(coap_server_t *s, const coap_msg_t *m, target_t *t,
+                       coap_response_t *resp) {
+  int len = request_path(m, t->path, sizeof t->path);
   if (len < 0) {
-    answer_error(resp, COAP_NOT_FOUND, "path too long");
-    return;
+    coap_response_error(resp, COAP_NOT_FOUND, "path too long");
+    return -1;
   }
-  coap_resource_t *r = coap_server_lookup(s, path, (size_t)len);
-  if (!r) {
-    if (strcmp(path, WELL_KNOWN_CORE) == 0)
+  t->path_len = (size_t)len;
+  t->res = coap_server_lookup(s, t->path, t->path_len);
+  if (!t->res) {
+    if (strcmp(t->path, WELL_KNOWN_CORE) == 0)
       serve_discovery(s, m, resp);
     else
-      answer_error(resp, COAP_NOT_FOUND, "no such resource");
+      coap_response_error(resp, COAP_NOT_FOUND, "no such resource");
+    return -1;
+  }
+  t->fn = coap_resource_handler(t->res, m->code, &t->user);
+  if (!t->fn) {
+    coap_response_error(resp, COAP_METHOD_NOT_ALLOWED, "method not allowed here");
+    return -1;
+  }
+  return 0;
+}
+
+/* The request's own checks before any body is taken: options, block
+ * values, target, Content-Format. Returns 0 to go on. */
+static int admit(coap_server_t *s, coap_request_t *req, coap_msg_t *scratch,
+                 target_t *t, coap_block_t *b1, int *has_b1, coap_response_t *resp) {
+  char why[128];
+  int code = coap_server_check_options(req->msg, scratch, &req->msg, why, sizeof why);
+  if (code) {
+    coap_response_error(resp, (uint8_t)code, why);
+    return -1;
+  }
+  coap_response_note_request(resp, req->msg);
+  if (check_blocks(req->msg, b1, has_b1, resp) < 0) return -1;
+  if (find_target(s, req->msg, t, resp) < 0) return -1;
+  const coap_msg_t *m = req->msg;
+  if (*has_b1 && !payload_method(m->code)) {
+    coap_response_error(resp, COAP_BAD_OPTION, "Block1 on a request without a body");
+    return -1;
+  }
+  int cf = coap_msg_content_format(m);
+  if (payload_method(m->code) && cf != COAP_FORMAT_NONE &&
+      !coap_resource_accepts_format(t->res, cf)) {
+    coap_response_error(resp, COAP_UNSUPPORTED_CONTENT_FORMAT,
+                        "content-format not accepted here");
+    return -1;
+  }
+  return 0;
+}
+
+static void run_handler(coap_server_t *s, coap_request_t *req, target_t *t,
+                        coap_response_t *resp) {
+  uint8_t method = req->msg->code;
+  if (unsafe_method(method) && coap_server_precondition_before(s, t->res, req, resp))
+    return;
+  t->fn(req->ctx, t->res, req, resp, t->user);
+  if (req->deferred) return;
+  if (!unsafe_method(method)) coap_server_precondition_after(req, resp);
+}
+
+void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
+                          coap_response_t *resp) {
+  coap_msg_t scratch, whole;
+  target_t t;
+  coap_block_t b1;
+  int has_b1;
+  if (admit(s, req, &scratch, &t, &b1, &has_b1, resp) < 0) {
+    coap_response_finish(resp);
     return;
   }
-  void *user = NULL;
-  coap_handler_fn fn = coap_resource_handler(r, m->code, &user);
-  if (!fn) {
-    answer_error(resp, COAP_METHOD_NOT_ALLOWED, "method not allowed here");
+  const coap_msg_t *m = req->msg;
+  if (unsafe_method(m->code) && !has_b1 && resp->asked.block2 && resp->asked.b2_num > 0) {
+    if (!coap_b1_serve_kept(s, req, t.path, t.path_len, resp))
+      coap_response_error(resp, COAP_BAD_REQUEST,
+                          "no answer to continue: its blocks expired or never existed");
+    coap_response_finish(resp);
     return;
   }
-  if (payload_method(m->code)) {
-    if (m->payload_len > s->max_payload) {
-      answer_error(resp, COAP_REQUEST_ENTITY_TOO_LARGE, "payload too large");
-      coap_response_add_uint(resp, COAP_OPTION_SIZE1, (uint32_t)s->max_payload);
+  if (has_b1) {
+    const uint8_t *body;
+    size_t len;
+    if (coap_b1_receive(s, req, t.path, t.path_len, &b1, resp, &body, &len) ==
+        COAP_B1_ANSWERED) {
+      coap_response_finish(resp);
       return;
     }
-    int cf = coap_msg_content_format(m);
-    if (cf != COAP_FORMAT_NONE && !coap_resource_accepts_format(r, cf)) {
-      answer_error(resp, COAP_UNSUPPORTED_CONTENT_FORMAT,
-                   "content-format not accepted here");
-      return;
-    }
+    /* The handler sees one request carrying the whole body. */
+    whole = *m;
+    coap_msg_set_payload(&whole, body, len);
+    req->msg = &whole;
+    resp->asked.block1_echo = 1;
+    resp->asked.b1 = b1;
+  } else if (payload_method(m->code) && m->payload_len > s->max_payload) {
+    answer_too_large(s, req, resp);
+    coap_response_finish(resp);
+    return;
   }
-  fn(req->ctx, r, req, resp, user);
+  run_handler(s, req, &t, resp);
+  if (req->deferred) {
+    if (has_b1) coap_b1_answered(s, req, t.path, t.path_len, NULL);
+    return;
+  }
+  if (has_b1 || unsafe_method(req->msg->code))
+    coap_b1_answered(s, req, t.path, t.path_len, resp);
+  coap_response_finish(resp);
 }

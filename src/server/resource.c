@@ -50,6 +50,16 @@ int coap_server_init(coap_server_t *s, size_t max_payload,
   return s->buckets ? 0 : COAP_E_NOMEM;
 }
 
+void coap_server_configure(coap_server_t *s, const coap_context_config_t *cfg,
+                           coap_timer_heap_t *timers) {
+  s->cfg = cfg;
+  s->timers = timers;
+}
+
+size_t coap_context_max_body(const coap_context_t *ctx) {
+  return ctx ? ctx->cfg.max_body : 0;
+}
+
 static void resource_free(coap_resource_t *r) {
   for (size_t i = 0; i < r->n_attrs; i++) {
     free((char *)r->attrs[i].name);
@@ -66,6 +76,7 @@ void coap_server_free(coap_server_t *s) {
     resource_free(r);
     r = next;
   }
+  coap_b1_free_all(s);
   free(s->buckets);
   memset(s, 0, sizeof(*s));
 }

@@ -1,20 +1,45 @@
 /* The server: resources by path, handler dispatch, the automatic answers
- * (4.04, 4.05, 4.02, 4.13, 4.15) and /.well-known/core. It turns a request
- * into a response and knows nothing of peers, retransmission or sockets. */
+ * (4.04, 4.05, 4.02, 4.12, 4.13, 4.15, 5.05), block-wise transfer (RFC
+ * 7959) and /.well-known/core. It turns a request into a response and
+ * knows nothing of retransmission or sockets; peers are opaque keys. */
 #ifndef COAPS_SERVER_H
 #define COAPS_SERVER_H
 
 #include "coaps/context.h"
 #include "common/log.h"
+#include "common/timer.h"
 
-/* Largest response payload + options a handler may write in one message
- * (without Block2). */
+/* Room for a response's option values and a small payload: a body that
+ * does not fit goes to the growable body buffer (coap_body_buf_t). */
 #define COAP_RESPONSE_STORE 16384
+
+/* A buffer grown on demand for bodies larger than the store, kept for
+ * reuse: after warm-up a large answer allocates nothing. */
+typedef struct coap_body_buf {
+  uint8_t *data;
+  size_t cap;
+} coap_body_buf_t;
+
+/* What the request asked of the response's shape, noted when the response
+ * starts so that a deferred answer still knows it. */
+typedef struct coap_resp_asked {
+  uint8_t block2;       /* the request carried Block2 (num, szx below) */
+  uint8_t b2_szx;
+  uint32_t b2_num;
+  uint8_t size2;        /* the request carried Size2 */
+  uint8_t block1_echo;  /* answer to a Block1 body's last block: echo it */
+  coap_block_t b1;
+} coap_resp_asked_t;
 
 struct coap_response {
   coap_msg_t msg;
-  uint8_t *store;   /* copies of option values and the payload */
+  uint8_t *store;   /* copies of option values and small payloads */
   size_t cap, used;
+  coap_body_buf_t *big; /* larger payloads (NULL: the store only) */
+  size_t max_body;      /* the most |big| may hold */
+  uint8_t szx_max;      /* largest block the server sends on this path */
+  int error;            /* a payload could not be kept: answered 5.00 */
+  coap_resp_asked_t asked;
 };
 
 struct coap_request {
@@ -22,11 +47,27 @@ struct coap_request {
   const coap_msg_t *msg;
   const coap_address_t *peer;
   coap_proto_t proto;
+  /* Who asked, as identities only: the peer entry and its DTLS session
+   * (NULL for coap://). Block1 bodies are kept per peer and session. */
+  const void *peer_key, *session_key;
+  uint64_t now;              /* when it came (virtual in tests) */
   /* Set by the context: turns this request into a deferred one. */
   coap_deferred_t *(*defer)(const coap_request_t *req, coap_response_t *resp);
   void *defer_user;
   coap_deferred_t *deferred; /* set once deferred */
 };
+
+typedef struct coap_b1_entry coap_b1_entry_t;
+
+/* Block1 bodies being reassembled, and answers to unsafe requests kept
+ * for their Block2 follow-ups (block1.c). Hashed by peer. */
+typedef struct coap_b1_table {
+  coap_b1_entry_t **buckets;
+  size_t n_buckets, count;
+  size_t bytes;          /* charged against max_reassembly */
+  uint64_t stamp;        /* entries numbered in order of creation */
+  int full_logged;
+} coap_b1_table_t;
 
 typedef struct coap_server {
   coap_resource_t *first, *last; /* registration order, for discovery */
@@ -34,23 +75,48 @@ typedef struct coap_server {
   size_t n_buckets, count;
   size_t max_payload;
   const coap_logger_t *log;
+  /* Set by coap_server_configure: the context's limits and timers. */
+  const coap_context_config_t *cfg;
+  coap_timer_heap_t *timers;
+  coap_b1_table_t b1;
 } coap_server_t;
 
 int coap_server_init(coap_server_t *s, size_t max_payload,
                      const coap_logger_t *log);
+/* Block-wise transfer needs the limits of |cfg| (block_size, max_body,
+ * max_reassembly, tx for EXCHANGE_LIFETIME) and a heap for its expiry
+ * timers; both must outlive |s|. */
+void coap_server_configure(coap_server_t *s, const coap_context_config_t *cfg,
+                           coap_timer_heap_t *timers);
 void coap_server_free(coap_server_t *s);
 
 /* Start |resp| as the answer to |req|: its store, the method's default
- * code, the request's token. */
+ * code, the request's token, and what the request asked of its shape
+ * (Block2, Size2). Bodies beyond the store need coap_response_set_limits. */
 void coap_response_init(coap_response_t *resp, const coap_msg_t *req,
                         uint8_t *store, size_t cap);
+/* Let |resp| hold bodies up to |max_body| in |big|, and send blocks of at
+ * most 2^(szx_max+4) bytes. */
+void coap_response_set_limits(coap_response_t *resp, coap_body_buf_t *big,
+                              size_t max_body, uint8_t szx_max);
+/* Shape the response for the wire: a body larger than a block (or one
+ * asked for with Block2) becomes the block asked for, with Block2, ETag
+ * and Size2 (RFC 7959 §2.4, §4); the last block of a Block1 body gets its
+ * Block1 echoed; a payload that could not be kept becomes 5.00. */
+void coap_response_finish(coap_response_t *resp);
 
-/* Handle |req->msg|: fill |resp| or leave it to a deferred answer
- * (req->deferred set). */
+/* Handle |req->msg|: fill |resp| ready to send (finished), or leave it to a
+ * deferred answer (req->deferred set). */
 void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
                           coap_response_t *resp);
 
-/* ---- between resource.c and dispatch.c ---- */
+/* A peer goes away: forget its Block1 bodies and kept answers. */
+void coap_server_peer_gone(coap_server_t *s, const void *peer_key);
+/* 1 while |peer_key| has a Block1 body or a kept answer: an open exchange,
+ * so the peer table must not evict it. */
+int coap_server_peer_busy(const coap_server_t *s, const void *peer_key);
+
+/* ---- between the server's files ---- */
 coap_resource_t *coap_server_lookup(const coap_server_t *s, const char *path,
                                     size_t len);
 coap_handler_fn coap_resource_handler(const coap_resource_t *r, uint8_t method,
@@ -58,5 +124,61 @@ coap_handler_fn coap_resource_handler(const coap_resource_t *r, uint8_t method,
 int coap_resource_accepts_format(const coap_resource_t *r, int format);
 int coap_server_write_links(const coap_server_t *s, const char *query,
                             char *buf, size_t cap, size_t *len);
+
+/* Replace whatever |resp| holds by the error |code| with a diagnostic
+ * payload (RFC 7252 §5.5.2). */
+void coap_response_error(coap_response_t *resp, uint8_t code,
+                         const char *diagnostic);
+/* Back to a fresh answer to |req| (the method's code, no options, no
+ * payload), keeping the store, the body buffer and the limits. */
+void coap_response_reset(coap_response_t *resp, const coap_msg_t *req);
+/* Note what |req| asks of the response's shape (Block2, Size2). */
+void coap_response_note_request(coap_response_t *resp, const coap_msg_t *req);
+
+/* options.c: RFC 7252 §5.4 on a request. Returns 0 when every option can
+ * be acted upon as the server does, with |clean| set to |req| or, when
+ * elective options must be ignored (unrecognised, repeated or out of
+ * their length range), to |scratch| holding a copy without them;
+ * otherwise the error code to answer (4.02, 5.05, 4.00) with |why| set. */
+int coap_server_check_options(const coap_msg_t *req, coap_msg_t *scratch,
+                              const coap_msg_t **clean, char *why, size_t why_cap);
+
+/* block2.c: an ETag for a representation that has none (8 bytes). */
+void coap_body_etag(const uint8_t *data, size_t len, uint8_t out[8]);
+/* The representation's entity tag: the one set, else the hash; returns
+ * its length (0 when |resp| is no 2.xx with a body). */
+size_t coap_response_etag(const coap_response_t *resp, uint8_t out[8]);
+
+/* precondition.c: If-Match / If-None-Match (RFC 7252 §5.10.8). Before
+ * an unsafe method's handler: the GET handler (when the resource has one)
+ * tells whether a representation exists and its ETag. Returns 1 when
+ * |resp| holds the 4.12 answer, 0 to go on. */
+int coap_server_precondition_before(coap_server_t *s, coap_resource_t *r,
+                                    coap_request_t *req, coap_response_t *resp);
+/* After a safe method's handler: its own answer is the representation.
+ * Replaces |resp| by 4.12 when a condition fails. */
+void coap_server_precondition_after(const coap_request_t *req,
+                                    coap_response_t *resp);
+
+/* block1.c: a request with Block1 (RFC 7959 §2.3, §2.5). */
+typedef enum coap_b1_result {
+  COAP_B1_ANSWERED,  /* |resp| holds the answer (2.31, 4.00, 4.08, 4.13, 5.03) */
+  COAP_B1_COMPLETE   /* the whole body is in |body|, |len|: run the handler */
+} coap_b1_result_t;
+coap_b1_result_t coap_b1_receive(coap_server_t *s, const coap_request_t *req,
+                                 const char *path, size_t path_len,
+                                 const coap_block_t *b, coap_response_t *resp,
+                                 const uint8_t **body, size_t *len);
+/* After the handler of a completed body (or of any unsafe request):
+ * forget the body, and keep the answer when it goes block-wise, so that
+ * its later blocks come without running the handler again. */
+void coap_b1_answered(coap_server_t *s, const coap_request_t *req,
+                      const char *path, size_t path_len,
+                      const coap_response_t *resp);
+/* An unsafe request asking for a later block of a kept answer: fill
+ * |resp| from it. Returns 1 when it did, 0 when there is none. */
+int coap_b1_serve_kept(coap_server_t *s, const coap_request_t *req,
+                       const char *path, size_t path_len, coap_response_t *resp);
+void coap_b1_free_all(coap_server_t *s);
 
 #endif

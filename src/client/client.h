@@ -1,0 +1,72 @@
+/* The client's request records, shared by client.c (sending, matching,
+ * delivering exactly once) and block.c (block-wise transfers, RFC 7959). */
+#ifndef COAPS_CLIENT_H
+#define COAPS_CLIENT_H
+
+#include "context/context_internal.h"
+
+typedef struct coap_client_block coap_client_block_t;
+
+struct coap_client_req {
+  coap_client_req_t *prev, *next;
+  coap_context_t *ctx;
+  coap_request_id_t id;
+  coap_reply_fn cb;
+  void *user;
+  coap_exch_out_t *out; /* the exchange in flight: a block-wise transfer moves on */
+  coap_timer_t deadline;
+  coap_endpoint_t *ep;  /* where it went: to find its peer again */
+  coap_address_t dest;
+  uint64_t sent_at;
+  /* Block-wise state, made only when a transfer needs it: a request that
+   * fits one datagram and gets one back costs no allocation. */
+  coap_client_block_t *blk;
+  size_t payload_len;   /* of the request, for a 4.13 that asks for Block1 */
+  uint16_t block_size;  /* preferred block size in bytes */
+  uint8_t method;
+};
+
+/* Give the caller the outcome and forget |r|: |msg| the response (status
+ * 0) or NULL with |err|; |detail| (may be NULL) says more. A block-wise
+ * body is handed over from |r|'s block state. */
+void coap_client_req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err,
+                            const char *detail);
+
+/* The largest message worth sending |proto|'s way: a DTLS record at the
+ * configured MTU, or RFC 7252 §4.6's 1152 bytes for coap://. |hard| is
+ * set when a larger one cannot be sent at all (DTLS). */
+size_t coap_client_room(const coap_context_t *ctx, coap_proto_t proto, int *hard);
+
+/* block.c */
+
+/* The block size for sending |len| payload bytes with |msg| (every option
+ * built, no payload) block-wise: the largest at most |pref| whose block
+ * messages fit the datagram room of |proto|. Returns the szx, or
+ * COAP_E_TOO_LARGE with the reason in ctx->last_error when none fits a
+ * DTLS record or the body needs more than 2^20 blocks. Nothing is sent. */
+int coap_client_block1_plan(coap_context_t *ctx, coap_proto_t proto, const coap_msg_t *msg,
+                            size_t len, uint16_t pref);
+/* Send |payload| with |msg|'s options in Block1 blocks of |szx| (from
+ * coap_client_block1_plan), the first one now. Returns 0, or
+ * COAP_E_NOMEM or an exchange error, and then nothing was sent and |r|
+ * has no block state. */
+int coap_client_block1_start(coap_client_req_t *r, coap_exch_peer_t *peer,
+                             const coap_msg_t *msg, const uint8_t *payload, size_t len,
+                             uint8_t szx, uint64_t now);
+/* Does |msg|, the answer to |r| (which has no block state), call for
+ * block-wise work: Block2 with more to come, or a 4.13 hinting at Block1? */
+int coap_client_block_wanted(const coap_client_req_t *r, const coap_msg_t *msg);
+/* A response in a block-wise transfer (or one that starts it), to the
+ * request |out|. Returns 1 when the next request went out (|r| may be
+ * gone already: touch nothing), 0 when |msg| is the final response to
+ * deliver, or a negative error to end the request with. |*detail| is
+ * NULL or the words for the caller (in ctx->last_error). */
+int coap_client_block_response(coap_client_req_t *r, coap_exch_out_t *out,
+                               const coap_msg_t *msg, uint64_t now, const char **detail);
+/* For the reply: the reassembled body (|*body| NULL when the last
+ * response's payload is the body) and the requests the transfer sent. */
+void coap_client_block_result(const coap_client_block_t *b, const uint8_t **body,
+                              size_t *len, unsigned *exchanges);
+void coap_client_block_free(coap_client_block_t *b);
+
+#endif

@@ -1,0 +1,429 @@
+/* Block1 on the server (RFC 7959 §2.3, §2.5): the blocks of a request
+ * body are gathered per (peer, DTLS session, method, path, Request-Tag)
+ * and the handler runs once, with the whole body, when the last block
+ * comes. Tokens are not part of the key: a client may use a new token for
+ * each block (libcoap does), and RFC 9175 §3.3 matches blocks by request
+ * and Request-Tag. Duplicates of a block are answered by the message
+ * layer's deduplication; a block sent again with a new message ID finds
+ * its bytes already there and gets 2.31 again, nothing is appended twice.
+ *
+ * The same table keeps the answer to an unsafe request when it goes
+ * block-wise, so that the client's requests for its later blocks are
+ * answered from it instead of running the handler (a POST) again.
+ *
+ * Bounded: at most PER_PEER entries a peer (a new body replaces that
+ * peer's oldest), max_body a body and max_reassembly bytes in all (then
+ * 5.03); an entry expires EXCHANGE_LIFETIME after its last block, and
+ * goes with its peer. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+
+#define PER_PEER 4
+#define TAG_MAX 8
+
+typedef enum kind { RECEIVING, ANSWER } kind_t;
+
+struct coap_b1_entry {
+  coap_b1_entry_t *hash_next;
+  coap_server_t *srv;
+  coap_timer_t timer;
+  const void *peer, *session;
+  uint64_t born;            /* for the per-peer replacement: the oldest goes */
+  kind_t kind;
+  uint8_t method, tag_len;
+  uint8_t tag[TAG_MAX];
+  uint8_t code;             /* ANSWER: the response's code, format, ETag */
+  int content_format;
+  uint8_t etag[8];
+  size_t etag_len;
+  size_t len, cap;          /* bytes held (RECEIVING: contiguous from 0) */
+  uint8_t *data;
+  size_t charged;           /* counted in the table's bytes */
+  size_t path_len;
+  char path[];
+};
+
+static uint64_t lifetime_ms(const coap_server_t *s) {
+  /* EXCHANGE_LIFETIME (RFC 7252 §4.8.2): a client still retransmitting
+   * a block is heard within it. */
+  const coap_tx_params_t *p = &s->cfg->tx;
+  uint64_t span = (uint64_t)p->ack_timeout_ms * ((1u << p->max_retransmit) - 1) *
+                  p->ack_random_factor_pm / 1000;
+  return span + 2 * 100000ull + p->ack_timeout_ms;
+}
+
+static size_t bucket_of(const coap_b1_table_t *t, const void *peer) {
+  uint64_t h = (uint64_t)(uintptr_t)peer * 0x9E3779B97F4A7C15ull;
+  return (size_t)(h >> 32) & (t->n_buckets - 1);
+}
+
+static void unlink_entry(coap_b1_table_t *t, coap_b1_entry_t *e) {
+  coap_b1_entry_t **p = &t->buckets[bucket_of(t, e->peer)];
+  while (*p != e) p = &(*p)->hash_next;
+  *p = e->hash_next;
+  t->count--;
+}
+
+static void entry_free(coap_server_t *s, coap_b1_entry_t *e) {
+  coap_timer_cancel(s->timers, &e->timer);
+  unlink_entry(&s->b1, e);
+  s->b1.bytes -= e->charged;
+  free(e->data);
+  free(e);
+}
+
+static void expired(coap_timer_t *t, uint64_t now, void *user) {
+  (void)t;
+  (void)now;
+  coap_b1_entry_t *e = user;
+  coap_server_t *s = e->srv;
+  coap_logf(s->log, COAP_LOG_DEBUG, NULL, "%s /%s: forgotten after EXCHANGE_LIFETIME",
+            e->kind == RECEIVING ? "unfinished Block1 body" : "block-wise answer",
+            e->path);
+  entry_free(s, e);
+}
+
+static int grow_table(coap_b1_table_t *t) {
+  size_t n = t->n_buckets ? t->n_buckets * 2 : 16;
+  coap_b1_entry_t **nb = calloc(n, sizeof(*nb));
+  if (!nb) return t->n_buckets ? 0 : COAP_E_NOMEM;
+  coap_b1_entry_t **old = t->buckets;
+  size_t old_n = t->n_buckets;
+  t->buckets = nb;
+  t->n_buckets = n;
+  for (size_t i = 0; i < old_n; i++)
+    for (coap_b1_entry_t *e = old[i], *next; e; e = next) {
+      next = e->hash_next;
+      size_t b = bucket_of(t, e->peer);
+      e->hash_next = nb[b];
+      nb[b] = e;
+    }
+  free(old);
+  return 0;
+}
+
+/* The request's Request-Tag (RFC 9175): absent and empty differ. */
+static int request_tag(const coap_msg_t *m, uint8_t tag[TAG_MAX], uint8_t *len) {
+  const coap_option_t *o = coap_msg_find_option(m, COAP_OPTION_REQUEST_TAG);
+  if (!o) return 0;
+  *len = (uint8_t)(o->length > TAG_MAX ? TAG_MAX : o->length);
+  memcpy(tag, o->value, *len);
+  return 1;
+}
+
+static coap_b1_entry_t *find(coap_server_t *s, const coap_request_t *req,
+                             const char *path, size_t path_len) {
+  coap_b1_table_t *t = &s->b1;
+  if (!t->n_buckets) return NULL;
+  uint8_t tag[TAG_MAX], tag_len = 0;
+  int has_tag = request_tag(req->msg, tag, &tag_len);
+  for (coap_b1_entry_t *e = t->buckets[bucket_of(t, req->peer_key)]; e; e = e->hash_next) {
+    if (e->peer != req->peer_key || e->session != req->session_key ||
+        e->method != req->msg->code || e->path_len != path_len ||
+        memcmp(e->path, path, path_len) != 0)
+      continue;
+    int e_has_tag = e->tag_len != 0xFF;
+    if (e_has_tag != has_tag || (has_tag && (e->tag_len != tag_len ||
+                                             memcmp(e->tag, tag, tag_len) != 0)))
+      continue;
+    return e;
+  }
+  return NULL;
+}
+
+/* Make room for one more entry of |peer|: its oldest goes when it holds
+ * PER_PEER already (a client that started more bodies than that has
+ * abandoned the oldest). */
+static void limit_peer(coap_server_t *s, const void *peer) {
+  coap_b1_table_t *t = &s->b1;
+  unsigned n = 0;
+  coap_b1_entry_t *oldest = NULL;
+  for (coap_b1_entry_t *e = t->buckets[bucket_of(t, peer)]; e; e = e->hash_next) {
+    if (e->peer != peer) continue;
+    n++;
+    if (!oldest || e->born < oldest->born) oldest = e;
+  }
+  if (n >= PER_PEER && oldest) entry_free(s, oldest);
+}
+
+static int budget_allows(coap_server_t *s, size_t more) {
+  coap_b1_table_t *t = &s->b1;
+  if (t->bytes + more <= s->cfg->max_reassembly) return 1;
+  if (!t->full_logged)
+    coap_logf(s->log, COAP_LOG_WARNING, NULL,
+              "block-wise bodies hold max_reassembly (%zu bytes): new ones are "
+              "answered 5.03 until some finish or expire (raise max_reassembly)",
+              s->cfg->max_reassembly);
+  t->full_logged = 1;
+  return 0;
+}
+
+static coap_b1_entry_t *entry_new(coap_server_t *s, const coap_request_t *req,
+                                  const char *path, size_t path_len, kind_t kind) {
+  coap_b1_table_t *t = &s->b1;
+  size_t charge = sizeof(coap_b1_entry_t) + path_len + 1;
+  if (t->count >= t->n_buckets && grow_table(t) < 0) return NULL;
+  limit_peer(s, req->peer_key);
+  if (!budget_allows(s, charge)) return NULL;
+  coap_b1_entry_t *e = calloc(1, sizeof(*e) + path_len + 1);
+  if (!e) return NULL;
+  e->srv = s;
+  e->peer = req->peer_key;
+  e->session = req->session_key;
+  e->born = ++t->stamp;
+  e->kind = kind;
+  e->method = req->msg->code;
+  if (!request_tag(req->msg, e->tag, &e->tag_len)) e->tag_len = 0xFF;
+  e->content_format = COAP_FORMAT_NONE;
+  e->path_len = path_len;
+  memcpy(e->path, path, path_len);
+  e->charged = charge;
+  coap_timer_init(&e->timer, expired, e);
+  size_t b = bucket_of(t, e->peer);
+  e->hash_next = t->buckets[b];
+  t->buckets[b] = e;
+  t->count++;
+  t->bytes += charge;
+  return e;
+}
+
+/* Room for |need| bytes in |e|'s buffer, within the budget. */
+static int reserve(coap_server_t *s, coap_b1_entry_t *e, size_t need) {
+  if (need <= e->cap) return 0;
+  size_t cap = e->cap ? e->cap * 2 : 4096;
+  while (cap < need) cap *= 2;
+  if (cap > s->cfg->max_body && need <= s->cfg->max_body) cap = s->cfg->max_body;
+  if (!budget_allows(s, cap - e->cap)) return COAP_E_LIMIT;
+  uint8_t *p = realloc(e->data, cap);
+  if (!p) return COAP_E_NOMEM;
+  s->b1.bytes += cap - e->cap;
+  e->charged += cap - e->cap;
+  e->data = p;
+  e->cap = cap;
+  return 0;
+}
+
+static void add_block(coap_response_t *resp, uint16_t number, uint32_t num,
+                      int more, uint8_t szx) {
+  coap_block_t b = {num, (uint8_t)(more ? 1 : 0), szx};
+  uint8_t v[3];
+  int n = coap_block_encode(&b, v);
+  if (n >= 0) coap_response_add_option(resp, number, v, (size_t)n);
+}
+
+static void too_large(coap_server_t *s, coap_response_t *resp, uint64_t size) {
+  char text[96];
+  snprintf(text, sizeof text, "body of %llu bytes or more: at most %zu",
+           (unsigned long long)size, s->cfg->max_body);
+  coap_response_error(resp, COAP_REQUEST_ENTITY_TOO_LARGE, text);
+  coap_response_add_uint(resp, COAP_OPTION_SIZE1, (uint32_t)s->cfg->max_body);
+}
+
+__attribute__((format(printf, 2, 3)))
+static coap_b1_result_t incomplete(coap_response_t *resp, const char *fmt, ...) {
+  char text[160];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  coap_response_error(resp, COAP_REQUEST_ENTITY_INCOMPLETE, text);
+  return COAP_B1_ANSWERED;
+}
+
+static coap_b1_result_t unavailable(coap_response_t *resp) {
+  coap_response_error(resp, COAP_SERVICE_UNAVAILABLE,
+                      "too many block-wise bodies in progress: try again later");
+  coap_response_add_uint(resp, COAP_OPTION_MAX_AGE, 30);
+  return COAP_B1_ANSWERED;
+}
+
+/* Block 0 again for a body already under way: a copy of the first block
+ * (a resend with a new message ID) changes nothing; different bytes
+ * start the body afresh. */
+static int same_start(const coap_b1_entry_t *e, const coap_msg_t *m) {
+  return e->kind == RECEIVING && e->len >= m->payload_len &&
+         (m->payload_len == 0 || memcmp(e->data, m->payload, m->payload_len) == 0);
+}
+
+/* Take the block at |off| into |e|: the bytes it shares with what is
+ * there must be the same (a resend, or blocks of another size covering
+ * them); the rest is appended. Returns 0, or a 4.08 already answered. */
+static int take(coap_server_t *s, coap_b1_entry_t *e, uint64_t off,
+                const coap_msg_t *m, coap_response_t *resp, coap_b1_result_t *r) {
+  size_t len = m->payload_len;
+  if (off > e->len) {
+    *r = incomplete(resp, "Block1: the block at byte %llu came before the bytes from %llu",
+                    (unsigned long long)off, (unsigned long long)e->len);
+    return -1;
+  }
+  size_t shared = e->len - (size_t)off < len ? e->len - (size_t)off : len;
+  if (shared && memcmp(e->data + off, m->payload, shared) != 0) {
+    *r = incomplete(resp, "Block1: the block at byte %llu differs from the bytes "
+                    "received there (%llu of them)", (unsigned long long)off,
+                    (unsigned long long)shared);
+    entry_free(s, e);
+    return -1;
+  }
+  if (len > shared) {
+    int rc = reserve(s, e, (size_t)off + len);
+    if (rc < 0) {
+      *r = unavailable(resp);
+      entry_free(s, e);
+      return -1;
+    }
+    memcpy(e->data + e->len, m->payload + shared, len - shared);
+    e->len = (size_t)off + len;
+  }
+  return 0;
+}
+
+/* Checks on the block itself: its size and the body's announced size. */
+static int block_valid(coap_server_t *s, const coap_block_t *b, const coap_msg_t *m,
+                       coap_response_t *resp) {
+  size_t size = coap_block_size(b->szx), len = m->payload_len;
+  uint64_t off = (uint64_t)b->num * size;
+  if ((b->more && len != size) || (!b->more && len > size)) {
+    char text[128];
+    snprintf(text, sizeof text, "Block1 %u%s carries %zu bytes for a block size of %zu",
+             (unsigned)b->num, b->more ? " (not the last)" : "", len, size);
+    coap_response_error(resp, COAP_BAD_REQUEST, text);
+    return -1;
+  }
+  int64_t size1 = coap_msg_get_uint(m, COAP_OPTION_SIZE1, -1);
+  if (off + len > s->cfg->max_body || (size1 >= 0 && (uint64_t)size1 > s->cfg->max_body)) {
+    too_large(s, resp, size1 > (int64_t)(off + len) ? (uint64_t)size1 : off + len);
+    return -1;
+  }
+  return 0;
+}
+
+coap_b1_result_t coap_b1_receive(coap_server_t *s, const coap_request_t *req,
+                                 const char *path, size_t path_len,
+                                 const coap_block_t *b, coap_response_t *resp,
+                                 const uint8_t **body, size_t *len) {
+  const coap_msg_t *m = req->msg;
+  if (block_valid(s, b, m, resp) < 0) return COAP_B1_ANSWERED;
+  coap_b1_entry_t *e = find(s, req, path, path_len);
+  if (b->num == 0 && !b->more) {
+    if (e) entry_free(s, e); /* a one-block body replaces one under way */
+    *body = m->payload;
+    *len = m->payload_len;
+    return COAP_B1_COMPLETE;
+  }
+  if (b->num == 0 && e && !same_start(e, m)) {
+    entry_free(s, e);
+    e = NULL;
+  }
+  if (!e && b->num == 0) {
+    e = entry_new(s, req, path, path_len, RECEIVING);
+    int64_t size1 = coap_msg_get_uint(m, COAP_OPTION_SIZE1, -1);
+    if (!e || (size1 > 0 && reserve(s, e, (size_t)size1) < 0)) {
+      if (e) entry_free(s, e);
+      return unavailable(resp);
+    }
+  }
+  if (!e || e->kind != RECEIVING)
+    return incomplete(resp, "Block1 block %llu (at byte %llu) without the blocks before it",
+                      (unsigned long long)b->num, (unsigned long long)b->num * coap_block_size(b->szx));
+  coap_b1_result_t r;
+  uint64_t off = (uint64_t)b->num * coap_block_size(b->szx);
+  if (take(s, e, off, m, resp, &r) < 0) return r;
+  coap_timer_arm(s->timers, &e->timer, req->now + lifetime_ms(s));
+  if (b->more) {
+    coap_response_set_code(resp, COAP_CONTINUE);
+    /* RFC 7959 §2.5: our preferred size, when smaller, in the answer. */
+    add_block(resp, COAP_OPTION_BLOCK1, b->num, 1,
+              b->szx < resp->szx_max ? b->szx : resp->szx_max);
+    return COAP_B1_ANSWERED;
+  }
+  if (off + m->payload_len < e->len)
+    return incomplete(resp, "Block1: the last block ends at byte %llu, before the %llu "
+                      "bytes received", (unsigned long long)(off + m->payload_len),
+                      (unsigned long long)e->len);
+  *body = e->data;
+  *len = e->len;
+  return COAP_B1_COMPLETE;
+}
+
+/* ---- answers kept for their later blocks ---- */
+
+/* Will coap_response_finish cut |resp| into blocks? */
+static int goes_blockwise(const coap_response_t *resp) {
+  uint8_t szx = resp->szx_max;
+  if (resp->asked.block2 && resp->asked.b2_szx < szx) szx = resp->asked.b2_szx;
+  return !resp->error && COAP_CODE_CLASS(resp->msg.code) == 2 &&
+         resp->msg.payload_len > coap_block_size(szx);
+}
+
+void coap_b1_answered(coap_server_t *s, const coap_request_t *req,
+                      const char *path, size_t path_len,
+                      const coap_response_t *resp) {
+  coap_b1_entry_t *e = find(s, req, path, path_len);
+  if (e) entry_free(s, e);
+  if (!resp || !goes_blockwise(resp)) return;
+  size_t len = resp->msg.payload_len;
+  e = entry_new(s, req, path, path_len, ANSWER);
+  if (!e || reserve(s, e, len) < 0) {
+    /* The first block still goes out; a later one is then refused (4.00)
+     * rather than run the handler again. */
+    if (e) entry_free(s, e);
+    coap_logf(s->log, COAP_LOG_WARNING, NULL,
+              "/%s: no room to keep a %zu-byte answer for its later blocks", path, len);
+    return;
+  }
+  memcpy(e->data, resp->msg.payload, len);
+  e->len = len;
+  e->code = resp->msg.code;
+  e->content_format = coap_msg_content_format(&resp->msg);
+  e->etag_len = coap_response_etag(resp, e->etag);
+  coap_timer_arm(s->timers, &e->timer, req->now + lifetime_ms(s));
+}
+
+int coap_b1_serve_kept(coap_server_t *s, const coap_request_t *req,
+                       const char *path, size_t path_len, coap_response_t *resp) {
+  coap_b1_entry_t *e = find(s, req, path, path_len);
+  if (!e || e->kind != ANSWER) return 0;
+  coap_response_set_code(resp, e->code);
+  if (e->etag_len) coap_response_set_etag(resp, e->etag, e->etag_len);
+  /* The bytes stay in the entry until the answer is encoded: it is freed
+   * only by a later request or a timer, never before this one is sent. */
+  coap_response_set_payload(resp, COAP_FORMAT_NONE, NULL, 0);
+  if (e->content_format != COAP_FORMAT_NONE)
+    coap_response_add_uint(resp, COAP_OPTION_CONTENT_FORMAT, (uint32_t)e->content_format);
+  coap_msg_set_payload(&resp->msg, e->data, e->len);
+  coap_timer_arm(s->timers, &e->timer, req->now + lifetime_ms(s));
+  return 1;
+}
+
+/* ---- peers ---- */
+
+void coap_server_peer_gone(coap_server_t *s, const void *peer_key) {
+  coap_b1_table_t *t = &s->b1;
+  if (!t->n_buckets) return;
+  coap_b1_entry_t *e = t->buckets[bucket_of(t, peer_key)];
+  while (e) {
+    coap_b1_entry_t *next = e->hash_next;
+    if (e->peer == peer_key) entry_free(s, e);
+    e = next;
+  }
+}
+
+int coap_server_peer_busy(const coap_server_t *s, const void *peer_key) {
+  const coap_b1_table_t *t = &s->b1;
+  if (!t->count) return 0;
+  for (const coap_b1_entry_t *e = t->buckets[bucket_of(t, peer_key)]; e; e = e->hash_next)
+    if (e->peer == peer_key) return 1;
+  return 0;
+}
+
+void coap_b1_free_all(coap_server_t *s) {
+  coap_b1_table_t *t = &s->b1;
+  for (size_t i = 0; i < t->n_buckets; i++)
+    while (t->buckets[i]) entry_free(s, t->buckets[i]);
+  free(t->buckets);
+  memset(t, 0, sizeof(*t));
+}
