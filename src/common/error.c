@@ -35,7 +35,7 @@ const char *coap_strerror(int code) {
     case COAP_E_BAD_RESPONSE: return "response rejected (malformed or unknown critical option)";
     case COAP_E_UNREACHABLE: return "peer unreachable: nothing listening on that port (ICMP)";
     case COAP_E_WRONG_PROTOCOL: return "the port speaks the other protocol (coap:// vs coaps://)";
-    case COAP_E_TOO_LARGE: return "too large: a response body over the maximum, or a request that fits no datagram";
+    case COAP_E_TOO_LARGE: return "too large to send or to take";
     case COAP_E_BLOCKWISE: return "block-wise transfer failed";
     case COAP_E_DTLS_NO_CREDENTIALS: return "coaps:// needs credentials: a PSK, a CA to verify the server, or a pinned raw public key";
     case COAP_E_DTLS_CREDENTIALS: return "DTLS credentials could not be loaded";
