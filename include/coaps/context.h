@@ -115,15 +115,34 @@ typedef struct coap_context_config {
    * Default 30000; 0: never, new peers are refused while the table is
    * full. Only datagrams received make room, never requests sent. */
   uint32_t peer_evict_ms;
-  size_t max_payload;         /* largest request payload accepted, 1024 */
+  /* Largest request payload a server takes in one message (without
+   * Block1), default 1024. A larger one is answered 4.13 with Size1 (and,
+   * up to max_body, a Block1 option naming the block size to send it in,
+   * RFC 7959 §2.9.3); bodies that come block-wise are bounded by max_body
+   * instead. */
+  size_t max_payload;
   /* Block-wise transfer (RFC 7959). */
   uint16_t block_size;        /* preferred block size, 16..1024 (a power of
                                  two), default 1024: the largest a response
-                                 or request block this side sends */
+                                 or request block this side sends. A server
+                                 answers in the client's Block2 size when
+                                 smaller, and over DTLS in no more than a
+                                 record holds at the MTU (coap_dtls_set_mtu);
+                                 it asks for it in 2.31 when a client's
+                                 Block1 blocks are larger (§2.5) */
   size_t max_body;            /* largest body reassembled or served block-wise,
-                                 as client and server, default 1 MiB */
-  size_t max_reassembly;      /* all Block1 bodies being reassembled at once,
-                                 in bytes, default 8 MiB */
+                                 as client and server, default 1 MiB: a
+                                 larger request body (or its Size1) gets
+                                 4.13 with Size1, a larger response body
+                                 5.00 */
+  size_t max_reassembly;      /* all Block1 bodies being reassembled at once
+                                 (and answers to unsafe requests kept for
+                                 their later Block2 blocks), in bytes,
+                                 default 8 MiB; beyond it a new body is
+                                 answered 5.03. Each peer has at most 4 under
+                                 way (a fifth replaces its oldest); one
+                                 expires EXCHANGE_LIFETIME after its last
+                                 block */
   coap_log_fn log;            /* default: stderr */
   void *log_user;
   coap_log_level_t log_level; /* default COAP_LOG_WARNING */
@@ -218,7 +237,34 @@ void coap_context_handle_timeouts(coap_context_t *ctx, uint64_t now_ms);
 
 /* Called for each request to a resource. Fill |resp| with the
  * coap_response_* calls (the code defaults by method, see below), or call
- * coap_request_defer() and answer later. */
+ * coap_request_defer() and answer later.
+ *
+ * Block-wise transfer (RFC 7959) happens around the handler:
+ *  - Block1: the blocks of a request body are gathered (per peer, DTLS
+ *    session, method, path and Request-Tag; 2.31 Continue meanwhile) and
+ *    the handler runs once, when the last block came, with the whole body
+ *    (coap_request_payload, and coap_request_msg's payload); a
+ *    retransmitted or duplicated block never runs it again. A missing or
+ *    out-of-order block gets 4.08, a body over max_body 4.13 with Size1.
+ *  - Block2: the handler builds the whole representation (up to max_body);
+ *    when it is larger than a block, the client gets the block it asked
+ *    for, with Block2, an ETag (a hash of the representation unless the
+ *    handler set one) and Size2. The server keeps nothing between the
+ *    blocks of a GET or FETCH: the handler runs again for each block and
+ *    must build the same representation, or one whose ETag differs (the
+ *    client then starts over). The answer to a POST, PUT, PATCH, iPATCH or
+ *    DELETE that goes block-wise is kept instead (max_reassembly counts
+ *    it) and its later blocks come from the copy, so the handler runs
+ *    once.
+ *
+ * The server answers by itself: 4.02 for a critical option it does not
+ * act on (OSCORE, Q-Block1/2, any number it does not know), one repeated
+ * though not repeatable, or one whose value length is out of range
+ * (elective ones are then ignored, RFC 7252 §5.4); 5.05 for Proxy-Uri and
+ * Proxy-Scheme; 4.00 for the reserved block size SZX 7 and for a Block2
+ * number past the end; 4.12 when If-Match or If-None-Match fails, judged
+ * against what the resource's GET handler answers (its ETag, or the hash
+ * above; without a GET handler the handler judges). */
 typedef void (*coap_handler_fn)(coap_context_t *ctx, coap_resource_t *res,
                                 const coap_request_t *req,
                                 coap_response_t *resp, void *user);
@@ -242,6 +288,9 @@ int coap_resource_set_accepted_formats(coap_resource_t *res,
 /* Hide from /.well-known/core. */
 void coap_resource_set_hidden(coap_resource_t *res, int hidden);
 const char *coap_resource_path(const coap_resource_t *res);
+/* The largest body a handler is given (Block1) or may answer with: the
+ * configuration's max_body. */
+size_t coap_context_max_body(const coap_context_t *ctx);
 
 /* ---- server: reading a request ---- */
 
@@ -249,6 +298,8 @@ const coap_msg_t *coap_request_msg(const coap_request_t *req);
 uint8_t coap_request_method(const coap_request_t *req);
 const coap_address_t *coap_request_peer(const coap_request_t *req);
 coap_proto_t coap_request_proto(const coap_request_t *req);
+/* The request body: for a Block1 transfer the whole body, reassembled.
+ * Valid during the handler only (a deferring handler copies it). */
 const uint8_t *coap_request_payload(const coap_request_t *req, size_t *len);
 /* Value of query parameter |name| ("name=value" or bare "name" → "").
  * Returns the length, COAP_E_NOT_FOUND or COAP_E_BUFFER_TOO_SMALL. */
@@ -260,7 +311,12 @@ int coap_request_query(const coap_request_t *req, const char *name, char *buf,
 /* Values are copied into the response; the default code is 2.05 for GET
  * and FETCH, 2.04 for PUT/POST/PATCH/iPATCH, 2.02 for DELETE. */
 void coap_response_set_code(coap_response_t *resp, uint8_t code);
-/* |format| COAP_FORMAT_NONE omits Content-Format. */
+/* |format| COAP_FORMAT_NONE omits Content-Format. The body is copied: up
+ * to the context's max_body bytes (a large one into a buffer the context
+ * keeps for reuse); larger than a block, it goes block-wise (see
+ * coap_handler_fn). Over max_body, or out of memory, it returns
+ * COAP_E_LIMIT or COAP_E_NOMEM and the client gets 5.00, never a cut
+ * body. */
 int coap_response_set_payload(coap_response_t *resp, int format,
                               const void *data, size_t len);
 int coap_response_add_option(coap_response_t *resp, uint16_t number,
@@ -425,6 +481,9 @@ typedef struct coap_stats {
                                       make room for a new verified client
                                       (the oldest, or the oldest of an
                                       address holding too many) */
+  uint64_t rx_too_large;      /* datagrams the I/O shell dropped for being
+                                 larger than it receives (65535 bytes, the
+                                 largest UDP payload: none on UDP) */
   /* Failed handshakes and connections per cause, as client and server
    * (index: coap_cause_t). */
   uint64_t failures_by_cause[COAP_CAUSE_COUNT];
