@@ -18,6 +18,8 @@ typedef struct request_args {
   int confirmable;
   double timeout_s;
   int verbose, quiet;
+  unsigned block_size;  /* 0: the library's (1024) */
+  size_t max_body;      /* 0: the library's (1 MiB) */
   coap_option_t extra[MAX_EXTRA_OPTIONS];
   uint8_t extra_store[MAX_EXTRA_OPTIONS][256];
   size_t n_extra;
@@ -38,6 +40,12 @@ static void request_usage(FILE *out, const char *method) {
           "                           retransmission schedule, about 93 s)\n"
           "  -O, --option NUM,VALUE   add option NUM (VALUE as text, a number for uint\n"
           "                           options, or 0x-prefixed hex); repeatable\n"
+          "  -b, --block-size N       block size for block-wise transfer (RFC 7959): 16,\n"
+          "                           32, 64, 128, 256, 512 or 1024 (default 1024). A\n"
+          "                           payload larger than it goes in Block1 blocks; a\n"
+          "                           response in Block2 blocks is fetched whole, in\n"
+          "                           blocks of N asked for from the first request\n"
+          "      --max-body BYTES     largest response body taken (default 1048576)\n"
           "  -v, --verbose            show every message sent and received on stderr\n"
           "  -q, --quiet              do not print the response payload\n"
           "  -h, --help               this help\n"
@@ -46,12 +54,15 @@ static void request_usage(FILE *out, const char *method) {
   security_flags_usage(out, 0);
   fprintf(out,
           "\n"
-          "The response payload goes to standard output. Exit codes: 0 2.xx,\n"
-          "1 4.xx, 2 5.xx, 3 timeout, 4 network error, 5 security failure, 64 usage.\n"
+          "The response payload goes to standard output, the whole body also when the\n"
+          "server sends it in blocks (-v shows each block's exchange). Exit codes: 0 2.xx,\n"
+          "1 4.xx, 2 5.xx, 3 timeout, 4 network error (also a body over --max-body, or a\n"
+          "block-wise transfer that failed), 5 security failure, 64 usage.\n"
           "\n"
           "Examples:\n"
           "  coaps get coap://127.0.0.1/temp\n"
           "  coaps put coap://127.0.0.1/store -d 'hello' -f text\n"
+          "  coaps put coap://127.0.0.1/store -d @firmware.bin -f octet --block-size 256\n"
           "  echo '{\"on\":true}' | coaps post coap://[::1]/echo -d @- -f json -v\n"
           "  coaps get coaps://127.0.0.1/temp --psk-identity me --psk secret\n"
           "  coaps get coaps://localhost/temp --cacert ca-cert.pem\n");
@@ -118,6 +129,29 @@ static int parse_extra_option(request_args_t *a, const char *text) {
   return 0;
 }
 
+/* --block-size: a block size RFC 7959 can express. */
+static int parse_block_size(const char *text, unsigned *out) {
+  char *end;
+  unsigned long v = strtoul(text, &end, 10);
+  if (end != text && !*end && v >= 16 && v <= 1024 && (v & (v - 1)) == 0) {
+    *out = (unsigned)v;
+    return 0;
+  }
+  cli_error("--block-size wants 16, 32, 64, 128, 256, 512 or 1024, got '%s'", text);
+  return -1;
+}
+
+static int parse_max_body(const char *text, size_t *out) {
+  char *end;
+  unsigned long long v = strtoull(text, &end, 10);
+  if (end != text && !*end && text[0] != '-' && v >= 1 && v <= (1ull << 30)) {
+    *out = (size_t)v;
+    return 0;
+  }
+  cli_error("--max-body wants a number of bytes from 1 to 1073741824, got '%s'", text);
+  return -1;
+}
+
 static int parse_format(const char *flag, const char *text, int *out) {
   *out = coap_content_format_parse(text);
   if (*out != COAP_FORMAT_NONE) return 0;
@@ -135,6 +169,8 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
       {"non", no_argument, NULL, 'N'},
       {"timeout", required_argument, NULL, 't'},
       {"option", required_argument, NULL, 'O'},
+      {"block-size", required_argument, NULL, 'b'},
+      {"max-body", required_argument, NULL, 'M'},
       {"verbose", no_argument, NULL, 'v'},
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
@@ -150,7 +186,7 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
   optind = 0; /* GNU getopt: full re-initialisation */
   opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, "d:f:A:t:O:vqh", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "d:f:A:t:O:b:vqh", longopts, NULL)) != -1) {
     switch (c) {
       case 'd': a->data = optarg; break;
       case 'f': if (parse_format("-f", optarg, &a->content_format) < 0) return -1; break;
@@ -163,6 +199,8 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
         break;
       }
       case 'O': if (parse_extra_option(a, optarg) < 0) return -1; break;
+      case 'b': if (parse_block_size(optarg, &a->block_size) < 0) return -1; break;
+      case 'M': if (parse_max_body(optarg, &a->max_body) < 0) return -1; break;
       case 'v': a->verbose++; break;
       case 'q': a->quiet = 1; break;
       case 'h': return 1;
@@ -229,12 +267,29 @@ static int load_payload(const char *data, uint8_t **out, size_t *len) {
   return rc;
 }
 
+/* " [Block2 3/more/1024]": which block a message carries or asks for. */
+static void describe_blocks(const coap_msg_t *msg, char *out, size_t cap) {
+  static const uint16_t numbers[] = {COAP_OPTION_BLOCK1, COAP_OPTION_BLOCK2};
+  static const char *const names[] = {"Block1", "Block2"};
+  size_t len = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < 2 && len < cap; i++) {
+    const coap_option_t *o = coap_msg_find_option(msg, numbers[i]);
+    coap_block_t b;
+    if (!o || coap_block_decode(o, &b) < 0) continue;
+    int n = snprintf(out + len, cap - len, " [%s %u/%s/%zu]", names[i], b.num,
+                     b.more ? "more" : "last", coap_block_size(b.szx));
+    if (n > 0) len += (size_t)n;
+  }
+}
+
 static void trace(void *user, int outgoing, const coap_address_t *peer,
                   const coap_msg_t *msg) {
-  char line[1024], addr[64];
+  char line[1024], addr[64], blocks[96];
   coap_msg_format(msg, line, sizeof line);
-  fprintf(stderr, "%s %s %s\n", outgoing ? ">" : "<", line,
-          coap_address_format(peer, addr, sizeof addr));
+  describe_blocks(msg, blocks, sizeof blocks);
+  fprintf(stderr, "%s %s %s%s\n", outgoing ? ">" : "<", line,
+          coap_address_format(peer, addr, sizeof addr), blocks);
 }
 
 static int exit_for_code(uint8_t code) {
@@ -245,7 +300,32 @@ static int exit_for_code(uint8_t code) {
   }
 }
 
-static void print_payload(const coap_response_copy_t *r) {
+/* What the request's callback was told, kept past it. */
+typedef struct request_outcome {
+  int done, status;
+  uint8_t code;
+  uint8_t *payload;
+  size_t payload_len;
+  char detail[640];
+} request_outcome_t;
+
+static void on_reply(coap_context_t *ctx, const coap_reply_t *reply, void *user) {
+  (void)ctx;
+  request_outcome_t *out = user;
+  out->done = 1;
+  out->status = reply->status;
+  if (reply->detail) snprintf(out->detail, sizeof out->detail, "%s", reply->detail);
+  if (reply->status < 0) return;
+  out->code = reply->code;
+  if (!(out->payload = malloc(reply->payload_len + 1))) {
+    out->status = COAP_E_NOMEM;
+    return;
+  }
+  if (reply->payload_len) memcpy(out->payload, reply->payload, reply->payload_len);
+  out->payload_len = reply->payload_len;
+}
+
+static void print_payload(const request_outcome_t *r) {
   if (r->payload_len) fwrite(r->payload, 1, r->payload_len, stdout);
   if (r->payload_len && r->payload[r->payload_len - 1] != '\n' && isatty(STDOUT_FILENO))
     fputc('\n', stdout);
@@ -253,7 +333,8 @@ static void print_payload(const coap_response_copy_t *r) {
 }
 
 /* Says why the request failed; returns the exit code. */
-static int explain_failure(const request_args_t *a, coap_context_t *ctx, int rc) {
+static int explain_failure(const request_args_t *a, coap_context_t *ctx, int rc,
+                           const char *detail) {
   coap_diag_t g;
   if (coap_context_last_diag(ctx, &g) == 0 && g.error == rc) {
     cli_print_diag(a->uri, &g);
@@ -266,34 +347,39 @@ static int explain_failure(const request_args_t *a, coap_context_t *ctx, int rc)
     cli_error("bad URI '%s': %s", a->uri, coap_strerror(rc));
     fprintf(stderr, "usage: coaps %s coap[s]://host[:port]/path[?query] [options]\n",
             coap_code_name(a->method));
+  } else if (detail && *detail) {
+    cli_error("%s: %s: %s%s", a->uri, coap_strerror(rc), detail,
+              strstr(detail, "max_body") ? " (--max-body raises it)" : "");
   } else {
     cli_error("%s: %s", a->uri, coap_strerror(rc));
   }
   return cli_exit_for_error(rc);
 }
 
-static int run_request(const request_args_t *a) {
-  uint8_t *payload;
-  size_t payload_len;
-  if (load_payload(a->data, &payload, &payload_len) < 0) return EXIT_USAGE;
+static void report_response(const request_args_t *a, const request_outcome_t *r) {
+  int status = exit_for_code(r->code);
+  if (status != EXIT_2XX && !a->verbose)
+    cli_error("%s%s%.*s", coap_code_name(r->code), r->payload_len ? ": " : "",
+              (int)r->payload_len, r->payload_len ? (const char *)r->payload : "");
+  else if (!a->quiet)
+    print_payload(r);
+  if (a->verbose) fprintf(stderr, "coaps: %s\n", coap_code_name(r->code));
+  if (r->detail[0]) cli_error("%s", r->detail);
+}
+
+static coap_context_t *request_context(const request_args_t *a) {
   coap_context_config_t cfg;
   coap_context_config_default(&cfg);
   /* The tool reports failures itself, in one line; the library's own log
    * lines are for -v. */
   cfg.log_level = a->verbose > 1 ? COAP_LOG_DEBUG : a->verbose ? COAP_LOG_INFO : COAP_LOG_ERROR;
-  coap_context_t *ctx = coap_context_new(&cfg);
-  if (!ctx) {
-    free(payload);
-    cli_error("out of memory");
-    return EXIT_NETWORK;
-  }
-  int sec = security_flags_apply(&a->sec, ctx, 0);
-  if (sec != 0) {
-    coap_context_free(ctx);
-    free(payload);
-    return sec;
-  }
-  if (a->verbose) coap_context_set_trace(ctx, trace, NULL);
+  if (a->max_body) cfg.max_body = a->max_body;
+  return coap_context_new(&cfg);
+}
+
+/* Send and run the loop until the callback has run; 0 or the error. */
+static int exchange(const request_args_t *a, coap_context_t *ctx, const uint8_t *payload,
+                    size_t payload_len, request_outcome_t *out) {
   coap_request_opts_t o;
   coap_request_opts_init(&o, a->method, a->uri);
   o.confirmable = a->confirmable;
@@ -304,21 +390,44 @@ static int run_request(const request_args_t *a) {
   o.options = a->extra;
   o.n_options = a->n_extra;
   o.timeout_ms = (uint32_t)(a->timeout_s * 1000);
-  coap_response_copy_t r;
-  int rc = coap_request_blocking(ctx, &o, &r);
-  int status;
+  o.block_size = (uint16_t)a->block_size;
+  int rc = coap_send_request(ctx, &o, on_reply, out, NULL);
   if (rc < 0) {
-    status = explain_failure(a, ctx, rc);
-  } else {
-    status = exit_for_code(r.code);
-    if (status != EXIT_2XX && !a->verbose)
-      cli_error("%s%s%.*s", coap_code_name(r.code), r.payload_len ? ": " : "",
-                (int)r.payload_len, r.payload_len ? (const char *)r.payload : "");
-    else if (!a->quiet)
-      print_payload(&r);
-    if (a->verbose) fprintf(stderr, "coaps: %s\n", coap_code_name(r.code));
-    coap_response_copy_clear(&r);
+    /* Refused before anything was sent: the context says why. */
+    snprintf(out->detail, sizeof out->detail, "%s", coap_context_last_error(ctx));
+    return rc;
   }
+  while (!out->done)
+    if ((rc = coap_context_process(ctx, -1)) < 0) return rc;
+  return out->status;
+}
+
+static int run_request(const request_args_t *a) {
+  uint8_t *payload;
+  size_t payload_len;
+  if (load_payload(a->data, &payload, &payload_len) < 0) return EXIT_USAGE;
+  coap_context_t *ctx = request_context(a);
+  if (!ctx) {
+    free(payload);
+    cli_error("out of memory");
+    return EXIT_NETWORK;
+  }
+  int status = security_flags_apply(&a->sec, ctx, 0);
+  if (status != 0) {
+    coap_context_free(ctx);
+    free(payload);
+    return status;
+  }
+  if (a->verbose) coap_context_set_trace(ctx, trace, NULL);
+  request_outcome_t r = {0};
+  int rc = exchange(a, ctx, payload, payload_len, &r);
+  if (rc < 0) {
+    status = explain_failure(a, ctx, rc, r.detail);
+  } else {
+    report_response(a, &r);
+    status = exit_for_code(r.code);
+  }
+  free(r.payload);
   coap_context_free(ctx);
   free(payload);
   return status;
