@@ -2,18 +2,20 @@
  * store that accepts PUT/POST/DELETE, and an echo. */
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli.h"
 
-#define STORE_MAX 1024
-
+/* Bodies up to the context's max_body: large ones come and go block-wise
+ * (the library reassembles Block1 and cuts Block2). */
 static struct {
-  uint8_t data[STORE_MAX];
-  size_t len;
+  uint8_t *data;
+  size_t len, cap;
   int format;
   int exists;
+  uint64_t version; /* the ETag: a conditional PUT (If-Match) needs one */
 } store;
 /* `coaps serve --workers N` runs the handlers on N threads: one store. */
 static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -50,6 +52,13 @@ static void temp_get(coap_context_t *ctx, coap_resource_t *res,
 static void time_get(coap_context_t *ctx, coap_resource_t *res,
                      const coap_request_t *req, coap_response_t *resp,
                      void *user) {
+  int accept = (int)coap_msg_get_uint(coap_request_msg(req), COAP_OPTION_ACCEPT,
+                                      COAP_FORMAT_TEXT_PLAIN);
+  if (accept != COAP_FORMAT_TEXT_PLAIN) {
+    coap_response_set_code(resp, COAP_NOT_ACCEPTABLE);
+    coap_response_set_payload(resp, COAP_FORMAT_NONE, "text only", 9);
+    return;
+  }
   /* The text changes once a second: format it then, not per request
    * (per worker thread: workers share nothing). */
   static _Thread_local struct { time_t at; size_t len; char text[32]; } shown;
@@ -64,6 +73,17 @@ static void time_get(coap_context_t *ctx, coap_resource_t *res,
   coap_response_set_max_age(resp, 1);
 }
 
+/* A new version for every change; the first one differs from run to run,
+ * so an ETag from a former run matches nothing. */
+static void store_changed(void) {
+  if (!store.version) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    store.version = (uint64_t)ts.tv_sec << 20 ^ (uint64_t)ts.tv_nsec;
+  }
+  store.version++;
+}
+
 static void store_get_locked(coap_context_t *ctx, coap_resource_t *res,
                       const coap_request_t *req, coap_response_t *resp,
                       void *user) {
@@ -72,23 +92,40 @@ static void store_get_locked(coap_context_t *ctx, coap_resource_t *res,
     coap_response_set_payload(resp, COAP_FORMAT_NONE, "store is empty: PUT something", 29);
     return;
   }
+  uint8_t tag[8];
+  for (int i = 0; i < 8; i++) tag[i] = (uint8_t)(store.version >> (56 - 8 * i));
+  coap_response_set_etag(resp, tag, sizeof tag);
   coap_response_set_payload(resp, store.format, store.data, store.len);
 }
 
-static int store_write(const coap_request_t *req, coap_response_t *resp, int append) {
+static int store_write(coap_context_t *ctx, const coap_request_t *req,
+                       coap_response_t *resp, int append) {
   size_t len;
   const uint8_t *p = coap_request_payload(req, &len);
   size_t base = append && store.exists ? store.len : 0;
-  if (base + len > STORE_MAX) {
+  size_t max = coap_context_max_body(ctx);
+  if (base + len > max) {
     coap_response_set_code(resp, COAP_REQUEST_ENTITY_TOO_LARGE);
-    coap_response_add_uint(resp, COAP_OPTION_SIZE1, STORE_MAX);
+    coap_response_add_uint(resp, COAP_OPTION_SIZE1, (uint32_t)max);
     return -1;
+  }
+  if (base + len > store.cap) {
+    size_t cap = store.cap ? store.cap : 1024;
+    while (cap < base + len) cap *= 2;
+    uint8_t *d = realloc(store.data, cap);
+    if (!d) {
+      coap_response_set_code(resp, COAP_SERVICE_UNAVAILABLE);
+      return -1;
+    }
+    store.data = d;
+    store.cap = cap;
   }
   /* An empty payload comes as NULL: memcpy must not see it, even for 0
    * bytes (an empty PUT is a valid way to make the store empty). */
   if (len) memcpy(store.data + base, p, len);
   store.len = base + len;
   store.format = coap_msg_content_format(coap_request_msg(req));
+  store_changed();
   return 0;
 }
 
@@ -96,7 +133,7 @@ static void store_put_locked(coap_context_t *ctx, coap_resource_t *res,
                       const coap_request_t *req, coap_response_t *resp,
                       void *user) {
   int created = !store.exists;
-  if (store_write(req, resp, 0) < 0) return;
+  if (store_write(ctx, req, resp, 0) < 0) return;
   store.exists = 1;
   coap_response_set_code(resp, created ? COAP_CREATED : COAP_CHANGED);
 }
@@ -105,7 +142,7 @@ static void store_post_locked(coap_context_t *ctx, coap_resource_t *res,
                        const coap_request_t *req, coap_response_t *resp,
                        void *user) {
   int created = !store.exists;
-  if (store_write(req, resp, 1) < 0) return;
+  if (store_write(ctx, req, resp, 1) < 0) return;
   store.exists = 1;
   coap_response_set_code(resp, created ? COAP_CREATED : COAP_CHANGED);
 }
@@ -115,6 +152,7 @@ static void store_delete_locked(coap_context_t *ctx, coap_resource_t *res,
                          void *user) {
   store.exists = 0;
   store.len = 0;
+  store_changed();
   coap_response_set_code(resp, COAP_DELETED);
 }
 

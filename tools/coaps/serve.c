@@ -25,6 +25,7 @@ typedef struct serve_args {
   long workers;
   long max_peers;
   long evict_after_ms; /* -1: the library's default */
+  size_t max_body;     /* 0: the library's default */
   int verbose;
   security_flags_t sec;
 } serve_args_t;
@@ -56,6 +57,15 @@ static void serve_usage(FILE *out) {
           "                     room (its DTLS session gets a close_notify);\n"
           "                     0: never, new clients wait until one expires\n"
           "                     (5 minutes idle)\n"
+          "      --max-body N   largest body /store takes and any resource answers\n"
+          "                     with, in bytes (K and M suffixes for KiB, MiB;\n"
+          "                     default 1M). Bodies larger than a block (1024\n"
+          "                     bytes, less when the client or the DTLS MTU asks)\n"
+          "                     go block-wise (RFC 7959): a request body in Block1\n"
+          "                     blocks is gathered (2.31 Continue) and handled once\n"
+          "                     it is whole, 4.08 for a missing block, 4.13 with\n"
+          "                     Size1 over N; an answer goes in Block2 blocks,\n"
+          "                     any of them on request, with an ETag and Size2\n"
           "  -v, --verbose      log handshakes and failures (-vv: debug)\n"
           "  -h, --help         this help\n"
           "\n");
@@ -69,6 +79,14 @@ static void serve_usage(FILE *out) {
           "how many connections failed, by cause, and what the peer limit did.\n"
           "A --cert outside its validity period (expired, or not valid yet) is\n"
           "named at start on standard error, with its dates and the clock's.\n"
+          "\n"
+          "Requests are answered as RFC 7252 says for what the server does not\n"
+          "do: 4.02 for a critical option it does not act on (OSCORE, Q-Block1/2,\n"
+          "unknown ones), repeated though not repeatable, or with a value length\n"
+          "out of range (elective ones are ignored); 5.05 for Proxy-Uri and\n"
+          "Proxy-Scheme; 4.12 when If-Match or If-None-Match fails (/store has\n"
+          "an ETag); 4.06 for an Accept /time or /temp cannot give; 4.04 for a\n"
+          "path with an empty segment (//time is not /time).\n"
           "\n"
           "Example: coaps serve --psk-identity me --psk secret \\\n"
           "           --cert server-cert.pem --key server-key.pem\n");
@@ -120,6 +138,23 @@ static int parse_evict_after(const char *text, long *out_ms) {
   return 0;
 }
 
+/* Bytes, with an optional K or M suffix (KiB, MiB). */
+static int parse_max_body(const char *text, size_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(text, &end, 10);
+  unsigned long long unit = 1;
+  if (*end == 'k' || *end == 'K') unit = 1024, end++;
+  else if (*end == 'm' || *end == 'M') unit = 1024 * 1024, end++;
+  if (*text == '\0' || *text == '-' || *end || errno || v == 0 || v > (1ull << 30) / unit) {
+    cli_error("--max-body wants a number of bytes from 1 to 1G (K and M suffixes "
+              "allowed), got '%s'", text);
+    return -1;
+  }
+  *out = (size_t)(v * unit);
+  return 0;
+}
+
 static int parse_serve_args(serve_args_t *a, int argc, char **argv) {
   static const struct option base_options[] = {
       {"port", required_argument, NULL, 'p'},
@@ -128,6 +163,7 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv) {
       {"workers", required_argument, NULL, 'w'},
       {"max-peers", required_argument, NULL, 'M'},
       {"evict-after", required_argument, NULL, 'E'},
+      {"max-body", required_argument, NULL, 'B'},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
   };
@@ -153,6 +189,7 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv) {
       case 'w': if (parse_workers(optarg, &a->workers) < 0) return -1; break;
       case 'M': if (parse_max_peers(optarg, &a->max_peers) < 0) return -1; break;
       case 'E': if (parse_evict_after(optarg, &a->evict_after_ms) < 0) return -1; break;
+      case 'B': if (parse_max_body(optarg, &a->max_body) < 0) return -1; break;
       case 'v': a->verbose++; break;
       case 'h': return 1;
       default: {
@@ -275,6 +312,11 @@ static int worker_open(worker_t *w, const worker_t *first, const serve_args_t *a
   cfg.log_level = a->verbose > 1 ? COAP_LOG_DEBUG : a->verbose ? COAP_LOG_INFO : COAP_LOG_WARNING;
   if (a->max_peers) cfg.max_peers = (size_t)a->max_peers;
   if (a->evict_after_ms >= 0) cfg.peer_evict_ms = (uint32_t)a->evict_after_ms;
+  if (a->max_body) {
+    cfg.max_body = a->max_body;
+    /* Room for a few such bodies under way at once. */
+    if (cfg.max_reassembly < 4 * a->max_body) cfg.max_reassembly = 4 * a->max_body;
+  }
   w->ctx = coap_context_new(&cfg);
   if (!w->ctx) {
     cli_error("out of memory");
