@@ -243,7 +243,8 @@ void coap_context_handle_timeouts(coap_context_t *ctx, uint64_t now_ms);
  *  - Block1: the blocks of a request body are gathered (per peer, DTLS
  *    session, method, path and Request-Tag; 2.31 Continue meanwhile) and
  *    the handler runs once, when the last block came, with the whole body
- *    (coap_request_payload, and coap_request_msg's payload); a
+ *    (coap_request_payload, and coap_request_msg's payload, a message
+ *    without Block1, as if the body had come in one); a
  *    retransmitted or duplicated block never runs it again. A missing or
  *    out-of-order block gets 4.08, a body over max_body 4.13 with Size1.
  *  - Block2: the handler builds the whole representation (up to max_body);

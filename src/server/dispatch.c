@@ -255,8 +255,10 @@ void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
       coap_response_finish(resp);
       return;
     }
-    /* The handler sees one request carrying the whole body. */
+    /* The handler sees one request carrying the whole body, as if it had
+     * come in one message: the blocks are the server's business. */
     whole = *m;
+    coap_msg_remove_option(&whole, COAP_OPTION_BLOCK1);
     coap_msg_set_payload(&whole, body, len);
     req->msg = &whole;
     resp->asked.block1_echo = 1;

@@ -80,8 +80,10 @@ static void sink_put(coap_context_t *c, coap_resource_t *r, const coap_request_t
   size_t len;
   const uint8_t *p = coap_request_payload(req, &len);
   assert_true(len <= sizeof sink);
-  /* The message a handler reads carries the whole body as well. */
+  /* The message a handler reads carries the whole body as well, and no
+   * Block1: the blocks were the server's business. */
   assert_int_equal(coap_request_msg(req)->payload_len, len);
+  assert_null(coap_msg_find_option(coap_request_msg(req), COAP_OPTION_BLOCK1));
   if (len) memcpy(sink, p, len);
   sink_len = len;
 }
