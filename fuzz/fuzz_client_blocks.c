@@ -1,0 +1,128 @@
+/* Fuzz the client's answer path, block-wise transfers (RFC 7959) above
+ * all: one request goes out (a GET asking for small blocks, or a PUT/POST
+ * whose body goes in Block1 blocks), and the fuzzer writes the server's
+ * side. Each answer it writes is made to match the request last sent (its
+ * token, and its message ID for an ACK), so the fuzzer spends its time on
+ * what the client does with codes, block options, ETags and sizes rather
+ * than on guessing tokens. The callback must run exactly once, with a body
+ * no larger than max_body.
+ *
+ * Input: [request:1][block:1] then frames [code:1][flags:1][len:1][bytes]:
+ * the answer's code, type (flags & 3), a clock step (flags >> 2, × 250 ms),
+ * and the options and payload after the token. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coaps/context.h"
+
+#define MAX_BODY 16384
+
+static struct {
+  uint64_t now;
+  uint32_t rand_state;
+  coap_endpoint_t *ep;
+  uint8_t last[2048]; /* the client's last datagram */
+  size_t last_len;
+  int calls;
+} f;
+
+static uint64_t clock_fn(void *user) { return f.now; }
+
+static void rand_fn(void *user, uint8_t *buf, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    f.rand_state = f.rand_state * 1103515245u + 12345u;
+    buf[i] = (uint8_t)(f.rand_state >> 16);
+  }
+}
+
+static int send_fn(void *user, coap_endpoint_t *ep, const coap_address_t *to, const uint8_t *data,
+                   size_t len) {
+  if (len <= sizeof f.last) {
+    memcpy(f.last, data, len);
+    f.last_len = len;
+  }
+  return 0;
+}
+
+static int open_fn(void *user, coap_context_t *ctx, coap_proto_t proto, const coap_address_t *dest,
+                   coap_endpoint_t **out) {
+  *out = f.ep;
+  return 0;
+}
+
+static void on_reply(coap_context_t *ctx, const coap_reply_t *reply, void *user) {
+  f.calls++;
+  if (f.calls > 1 || reply->payload_len > MAX_BODY) abort();
+  if (reply->status == 0 && reply->payload_len && !reply->payload) abort();
+}
+
+static coap_context_t *client_context(void) {
+  coap_context_config_t cfg;
+  coap_context_config_default(&cfg);
+  cfg.clock = clock_fn;
+  cfg.rand = rand_fn;
+  cfg.max_body = MAX_BODY;
+  cfg.log_level = COAP_LOG_ERROR;
+  coap_context_t *ctx = coap_context_new(&cfg);
+  if (!ctx) abort();
+  coap_address_t local;
+  coap_address_from_string(&local, "10.0.0.2", 40000);
+  f.ep = coap_context_add_endpoint(ctx, COAP_PROTO_UDP, &local);
+  coap_transport_t t = {.send = send_fn, .open_client_endpoint = open_fn};
+  coap_context_set_transport(ctx, &t, NULL);
+  return ctx;
+}
+
+static void start_request(coap_context_t *ctx, uint8_t which, uint8_t block) {
+  static uint8_t body[6000];
+  for (size_t i = 0; i < sizeof body; i++) body[i] = (uint8_t)i;
+  static const uint8_t methods[] = {COAP_GET, COAP_PUT, COAP_POST, COAP_FETCH};
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, methods[which & 3], "coap://10.0.0.1/x?y");
+  o.block_size = (uint16_t)(16 << (block % 7));
+  o.confirmable = !(which & 4);
+  if (o.method != COAP_GET) {
+    o.payload = body;
+    o.payload_len = 1 + (size_t)(which >> 3) * 190;
+  }
+  if (coap_send_request(ctx, &o, on_reply, NULL, NULL) < 0) abort();
+}
+
+/* The answer to the last request: its token, its message ID for an ACK. */
+static size_t answer(const uint8_t *frame, size_t n, uint8_t *out) {
+  uint8_t tkl = f.last[0] & 0x0F, type = frame[1] & 3;
+  if (f.last_len < 4u + tkl) return 0;
+  out[0] = (uint8_t)(0x40 | type << 4 | tkl);
+  out[1] = frame[0];
+  out[2] = type == COAP_TYPE_ACK ? f.last[2] : (uint8_t)(f.rand_state >> 8);
+  out[3] = type == COAP_TYPE_ACK ? f.last[3] : (uint8_t)f.rand_state;
+  memcpy(out + 4, f.last + 4, tkl);
+  memcpy(out + 4 + tkl, frame + 3, n);
+  return 4u + tkl + n;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size < 2) return 0;
+  memset(&f, 0, sizeof f);
+  f.now = 1000000;
+  f.rand_state = 1;
+  coap_context_t *ctx = client_context();
+  coap_address_t server;
+  coap_address_from_string(&server, "10.0.0.1", 5683);
+  start_request(ctx, data[0], data[1]);
+  size_t pos = 2;
+  while (pos + 3 <= size && !f.calls) {
+    size_t n = data[pos + 2];
+    if (pos + 3 + n > size) n = size - pos - 3;
+    uint8_t dgram[2048];
+    size_t len = answer(data + pos, n, dgram);
+    if (len) coap_context_input(ctx, f.ep, &server, dgram, len, f.now);
+    f.now += (uint64_t)(data[pos + 1] >> 2) * 250;
+    coap_context_handle_timeouts(ctx, f.now);
+    pos += 3 + n;
+  }
+  coap_context_free(ctx);
+  if (f.calls != 1) abort();
+  return 0;
+}
