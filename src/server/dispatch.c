@@ -141,7 +141,7 @@ static int check_blocks(const coap_msg_t *m, coap_block_t *b1, int *has_b1,
 static void answer_too_large(coap_server_t *s, const coap_request_t *req,
                              coap_response_t *resp) {
   size_t len = req->msg->payload_len, max_body = s->cfg ? s->cfg->max_body : 0;
-  char text[96];
+  char text[128];
   snprintf(text, sizeof text, "payload of %zu bytes: at most %zu in one message%s", len,
            s->max_payload, len <= max_body ? ", more with Block1" : "");
   coap_response_error(resp, COAP_REQUEST_ENTITY_TOO_LARGE, text);
