@@ -503,6 +503,15 @@ static int answered_by_plain_coap(peer_dtls_t *pd, const uint8_t *data, size_t l
 static int hello_on_session(coap_context_t *ctx, coap_endpoint_t *ep, coap_peer_t *peer,
                             const coap_address_t *from, const coap_address_t *local,
                             const uint8_t *data, size_t len) {
+  peer_dtls_t *pd = peer->security;
+  if (coap_dtls_session_own_hello(pd->session, data, len)) {
+    /* The client resent its hello before the handshake ended and that copy
+     * came after the rest (reordered): it has a valid cookie, but the
+     * client did not restart. */
+    coap_logf(&ctx->log, COAP_LOG_DEBUG, peer->name,
+              "a late copy of this session's own ClientHello: ignored");
+    return 1;
+  }
   cookie_dest_t dest = {ctx, ep, from, local};
   int rc = coap_dtls_accept(ctx->dtls, &from->addr, from->size, data, len, 1,
                             send_to_address, &dest);

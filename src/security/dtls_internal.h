@@ -152,6 +152,9 @@ struct coap_dtls_session {
   coap_dtls_step_t step;
   char psk_identity[64];    /* server: the identity the client sent */
   const char *peer_name;    /* "[addr:port]" for log lines (the caller's), or NULL */
+  /* Server: the start of the client's random from this session's hello,
+   * to tell a late copy of that hello from a restarted client's. */
+  uint8_t hello_random[8];
   client_side_t *cs;        /* NULL on a server */
   coap_diag_t *diag;        /* made when the session fails */
   /* A session, once the peer has sent application data (so it has

@@ -462,8 +462,25 @@ static void fill_report(coap_dtls_session_t *s) {
   note_negotiated(s);
 }
 
+/* Record header, handshake header, client_version: then the random. */
+#define HELLO_RANDOM_AT (DTLS_RECORD_HEADER + 12 + 2)
+
+static void keep_hello_random(coap_dtls_session_t *s) {
+  gnutls_datum_t client, server;
+  gnutls_session_get_random(s->tls, &client, &server);
+  if (client.size >= sizeof s->hello_random)
+    memcpy(s->hello_random, client.data, sizeof s->hello_random);
+}
+
+int coap_dtls_session_own_hello(const coap_dtls_session_t *s, const uint8_t *data,
+                                size_t len) {
+  return !s->client && len >= HELLO_RANDOM_AT + sizeof s->hello_random &&
+         memcmp(data + HELLO_RANDOM_AT, s->hello_random, sizeof s->hello_random) == 0;
+}
+
 static void established(coap_dtls_session_t *s, uint64_t now) {
   s->established = 1;
+  if (!s->client) keep_hello_random(s);
   s->suite = coap_dtls_session_suite(s);
   s->resumed = gnutls_session_is_resumed(s->tls) != 0;
   s->next_retransmit = UINT64_MAX;

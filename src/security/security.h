@@ -68,6 +68,12 @@ int coap_dtls_session_new_server(coap_dtls_context_t *d,
                                  const coap_dtls_session_cb_t *cb, void *user,
                                  uint64_t now, coap_dtls_session_t **out);
 void coap_dtls_session_free(coap_dtls_session_t *s);
+/* Is the ClientHello in |data| a copy of the one this (server) session
+ * was made from (the same client random)? Such a copy, arriving late
+ * (resent before the handshake ended, then reordered), says nothing about
+ * a restart. */
+int coap_dtls_session_own_hello(const coap_dtls_session_t *s, const uint8_t *data,
+                                size_t len);
 /* The peer's name for the session's log lines; |name| must outlive it. */
 void coap_dtls_session_set_peer_name(coap_dtls_session_t *s, const char *name);
 

@@ -122,13 +122,38 @@ static unsigned hash_addr(const struct sockaddr_in *a) {
   return (h ^ (h >> 16)) % BUCKETS;
 }
 
+/* A DTLS client's very first datagram: an epoch-0 ClientHello with record
+ * sequence 0 and message_seq 0. */
+static int first_client_hello(const uint8_t *d, size_t n) {
+  if (n < 13 + 12 || d[0] != 22 || d[13] != 1) return 0;
+  for (int i = 3; i <= 10; i++)
+    if (d[i]) return 0;
+  return d[17] == 0 && d[18] == 0;
+}
+
+static void forget_client(client_t *c) {
+  for (client_t **link = &buckets[hash_addr(&c->addr)]; *link; link = &(*link)->next)
+    if (*link == c) {
+      *link = c->next;
+      break;
+    }
+  c->next = NULL; /* its back socket stays open, so late answers drain */
+}
+
 /* The client's back socket, made on its first datagram; NULL when no more
- * sockets can be had (the datagram is then counted as refused). */
-static client_t *client_for(const struct sockaddr_in *from) {
+ * sockets can be had (the datagram is then counted as refused). A new
+ * process that happens to get an earlier one's port (likely over hundreds
+ * of runs) starts with a fresh ClientHello: it gets a back socket of its
+ * own, as it would get a new mapping from a NAT, instead of inheriting the
+ * earlier client's address at the target. */
+static client_t *client_for(const struct sockaddr_in *from, const uint8_t *d, size_t n) {
   unsigned b = hash_addr(from);
   for (client_t *c = buckets[b]; c; c = c->next)
-    if (c->addr.sin_addr.s_addr == from->sin_addr.s_addr && c->addr.sin_port == from->sin_port)
-      return c;
+    if (c->addr.sin_addr.s_addr == from->sin_addr.s_addr && c->addr.sin_port == from->sin_port) {
+      if (!first_client_hello(d, n)) return c;
+      forget_client(c);
+      break;
+    }
   if (n_clients == MAX_CLIENTS) return NULL;
   struct sockaddr_in any = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
@@ -269,7 +294,7 @@ int main(int argc, char **argv) {
         ssize_t n = recvfrom(pfd[i].fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
         if (n < 0) break;
         int dir = i == 0 ? UP : DOWN;
-        client_t *c = i == 0 ? client_for(&from) : clients[i - 1];
+        client_t *c = i == 0 ? client_for(&from, buf, (size_t)n) : clients[i - 1];
         if (!c) {
           refused++;
           continue;
