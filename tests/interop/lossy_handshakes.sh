@@ -24,7 +24,12 @@
 # in all (dtls_timeout_count > max_retransmit, 4), about 5 s; at 18 % loss a
 # third of its handshakes die of that alone. So its runs get the same path
 # with at most two datagrams lost per client (--max-drops 2): at most two
-# timeouts on either side, and any failure left is ours to explain.
+# timeouts on either side, and any failure left is ours to explain. Its
+# GnuTLS server also never sends its last flight again when our Finished
+# flight comes again (it discards it as undecryptable), so a lost last
+# flight is fatal there: toward coap-server-gnutls only our datagrams are
+# lost, and without jitter, whose reordering of its three-datagram flight
+# makes handshakes slow enough to run out of those five timeouts.
 #
 # A stall is a run over STALL_S = 45 s: the three DTLS round trips (cookie,
 # hello, Finished) done by their fourth try at 7 s each (21 s), the CoAP
@@ -68,10 +73,11 @@ start_lossy() {
   fail "udp_lossy did not start"
 }
 
-# stop_lossy MIN_PERCENT: its counts, and a check that the path really was
-# lossy (a forwarder that lost nothing would make this test pass for nothing).
+# stop_lossy MIN_UP MIN_DOWN: its counts, and a check that the path really
+# lost that many percent each way (a forwarder that lost nothing would make
+# this test pass for nothing).
 stop_lossy() {
-  local min=$1
+  local min_up=$1 min_down=$2
   kill -TERM "$LOSSY_PID"
   wait "$LOSSY_PID" || fail "udp_lossy exited with $?: $(cat "$LOSSY_ERR")"
   local line up_f up_d dn_f dn_d
@@ -83,8 +89,8 @@ stop_lossy() {
   echo "  path: $line"
   echo "  path: lost $((100 * up_d / (up_f + up_d))) % toward the server," \
     "$((100 * dn_d / (dn_f + dn_d))) % toward the clients"
-  [ $((100 * up_d)) -ge $((min * (up_f + up_d))) ] && [ $((100 * dn_d)) -ge $((min * (dn_f + dn_d))) ] ||
-    fail "the path lost less than $min % of datagrams: $line"
+  [ $((100 * up_d)) -ge $((min_up * (up_f + up_d))) ] && [ $((100 * dn_d)) -ge $((min_down * (dn_f + dn_d))) ] ||
+    fail "the path lost less than $min_up % toward the server or $min_down % toward the clients: $line"
 }
 
 # run_one PEER I: one run, its output in $work/PEER/I.out, "RC MS" in I.res.
@@ -135,7 +141,9 @@ judge() {
     case $peer in
     libcoap-*)
       # coap-client exits 0 whatever happened: it is judged on what it printed.
-      if grep -qE "Alert|[Dd]ecrypt" <<<"$out"; then verdict=false-cause
+      # An alert from our server names a cause; "Discarded ... invalid
+      # decryption" is a record dropped, a cause named by nobody.
+      if grep -q "Alert" <<<"$out"; then verdict=false-cause
       elif ! grep -qE "t:(ACK|CON|NON) c:2\.0[0-9]" <<<"$out"; then verdict=no-answer
       elif ((i % 2 == 0)) && ! grep -qE "^[0-9]+\.[0-9] C$" <<<"$out"; then verdict=other
       fi ;;
@@ -176,7 +184,8 @@ judge() {
 # once (a retransmitted request must not be served twice).
 check_store() {
   local stored tag dup missing=0 twice=0 i
-  stored=$("$BUILD/coaps" get "coap://127.0.0.1:$1/store" -t 10) || fail "GET /store failed"
+  stored=$("$BUILD/coaps" get "coap://127.0.0.1:$1/store" -t 10 -v 2>"$work/store.err") ||
+    fail "GET /store failed: $(cat "$work/store.err")"
   for i in $(seq 1 2 "$3"); do
     tag="$2$i"
     dup=$(tr ',' '\n' <<<"$stored" | grep -cx "$tag" || true)
@@ -218,7 +227,7 @@ for peer in ours-ours libcoap-ours; do
   start_coaps_serve_dtls "$work/serve.$peer.log" --psk-identity "$ID" --psk "$KEY" -v
   start_lossy "$DTLS_PORT" "$seed" "${path[@]}"
   run_many "$peer" "$n"
-  stop_lossy "$floor"
+  stop_lossy "$floor" "$floor"
   judge "$peer" "$n"
   check_store "$SERVE_PORT" "$tag" "$n"
   stop_server "$work/serve.$peer.log"
@@ -229,14 +238,25 @@ for flavour in gnutls openssl; do
   peer=ours-coap-server-$flavour
   echo "== $peer: 50 runs"
   port=$(pick_free_udp_port)
-  coap-server-$flavour -A 127.0.0.1 -p "$port" -k "$KEY" >"$work/$peer.log" 2>&1 &
+  # -v 4: its warnings (records it could not decrypt, handshakes it gave
+  # up) are the evidence when a run fails.
+  coap-server-$flavour -A 127.0.0.1 -p "$port" -k "$KEY" -v 4 >"$work/$peer.log" 2>&1 &
   server=$!
   BG_PIDS+=($server)
   wait_udp_port $((port + 1))
-  start_lossy $((port + 1)) 13 --max-drops 2
+  case $flavour in
+  gnutls) path=(--max-drops 2 --loss-down 0 --jitter 0) floor=(6 0) ;;
+  *) path=(--max-drops 2) floor=(6 6) ;;
+  esac
+  start_lossy $((port + 1)) 13 "${path[@]}"
   run_many "$peer" 50
-  stop_lossy 6
+  stop_lossy "${floor[@]}"
+  before=$failures
   judge "$peer" 50
+  if [ "$failures" != "$before" ]; then
+    echo "--- coap-server-$flavour's warnings:"
+    grep -E "WARN|ERR" "$work/$peer.log" | head -30
+  fi
   kill "$server"
 done
 
