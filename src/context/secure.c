@@ -124,6 +124,10 @@ static void handshake_done(peer_dtls_t *pd) {
 void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_close) {
   peer_dtls_t *pd = peer->security;
   if (!pd) return;
+  /* Block1 bodies and kept answers belong to the session that carried
+   * them; a later session (a pointer that may even be the same) must not
+   * continue them. */
+  if (!coap_dtls_session_is_client(pd->session)) coap_server_peer_gone(&ctx->server, peer);
   handshake_done(pd);
   coap_timer_cancel(&ctx->timers, &pd->timer);
   if (send_close) coap_dtls_session_close(pd->session);
