@@ -207,14 +207,6 @@ static int reserve(coap_server_t *s, coap_b1_entry_t *e, size_t need) {
   return 0;
 }
 
-static void add_block(coap_response_t *resp, uint16_t number, uint32_t num,
-                      int more, uint8_t szx) {
-  coap_block_t b = {num, (uint8_t)(more ? 1 : 0), szx};
-  uint8_t v[3];
-  int n = coap_block_encode(&b, v);
-  if (n >= 0) coap_response_add_option(resp, number, v, (size_t)n);
-}
-
 static void too_large(coap_server_t *s, coap_response_t *resp, uint64_t size) {
   char text[96];
   snprintf(text, sizeof text, "body of %llu bytes or more: at most %zu",
@@ -336,7 +328,7 @@ coap_b1_result_t coap_b1_receive(coap_server_t *s, const coap_request_t *req,
   if (b->more) {
     coap_response_set_code(resp, COAP_CONTINUE);
     /* RFC 7959 §2.5: our preferred size, when smaller, in the answer. */
-    add_block(resp, COAP_OPTION_BLOCK1, b->num, 1,
+    coap_response_add_block(resp, COAP_OPTION_BLOCK1, b->num, 1,
               b->szx < resp->szx_max ? b->szx : resp->szx_max);
     return COAP_B1_ANSWERED;
   }

@@ -41,14 +41,6 @@ size_t coap_response_etag(const coap_response_t *resp, uint8_t out[8]) {
   return 8;
 }
 
-static void add_block(coap_response_t *resp, uint16_t number, uint32_t num,
-                      int more, uint8_t szx) {
-  coap_block_t b = {num, (uint8_t)(more ? 1 : 0), szx};
-  uint8_t v[3];
-  int n = coap_block_encode(&b, v);
-  if (n >= 0) coap_response_add_option(resp, number, v, (size_t)n);
-}
-
 /* The block size of this answer: the client's (early negotiation, or the
  * size of the blocks it continues with) when smaller than ours. */
 static uint8_t answer_szx(const coap_response_t *resp) {
@@ -74,7 +66,7 @@ static void cut_block(coap_response_t *resp, size_t off, uint8_t szx) {
     coap_msg_remove_option(&resp->msg, COAP_OPTION_SIZE2);
     coap_response_add_uint(resp, COAP_OPTION_SIZE2, (uint32_t)len);
   }
-  add_block(resp, COAP_OPTION_BLOCK2, num, off + n < len, szx);
+  coap_response_add_block(resp, COAP_OPTION_BLOCK2, num, off + n < len, szx);
   coap_msg_set_payload(&resp->msg, n ? body + off : NULL, n);
 }
 
@@ -92,7 +84,7 @@ void coap_response_finish(coap_response_t *resp) {
   if (resp->error) answer_body_error(resp);
   if (resp->asked.block1_echo) {
     coap_msg_remove_option(&resp->msg, COAP_OPTION_BLOCK1);
-    add_block(resp, COAP_OPTION_BLOCK1, resp->asked.b1.num, 0, resp->asked.b1.szx);
+    coap_response_add_block(resp, COAP_OPTION_BLOCK1, resp->asked.b1.num, 0, resp->asked.b1.szx);
   }
   uint8_t szx = answer_szx(resp);
   size_t len = resp->msg.payload_len, size = coap_block_size(szx);

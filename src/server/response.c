@@ -154,3 +154,11 @@ void coap_response_error(coap_response_t *resp, uint8_t code,
   coap_response_set_payload(resp, COAP_FORMAT_NONE, diagnostic,
                             strlen(diagnostic));
 }
+
+void coap_response_add_block(coap_response_t *resp, uint16_t number, uint32_t num,
+                             int more, uint8_t szx) {
+  coap_block_t b = {num, (uint8_t)(more ? 1 : 0), szx};
+  uint8_t v[3];
+  int n = coap_block_encode(&b, v);
+  if (n >= 0) coap_response_add_option(resp, number, v, (size_t)n);
+}

@@ -110,6 +110,10 @@ void coap_response_finish(coap_response_t *resp);
 void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
                           coap_response_t *resp);
 
+/* Add a Block1/Block2 option (NUM, M, SZX) to |resp|. */
+void coap_response_add_block(coap_response_t *resp, uint16_t number, uint32_t num,
+                             int more, uint8_t szx);
+
 /* A peer goes away: forget its Block1 bodies and kept answers. */
 void coap_server_peer_gone(coap_server_t *s, const void *peer_key);
 /* 1 while |peer_key| has a Block1 body or a kept answer: an open exchange,
