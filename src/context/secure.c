@@ -324,6 +324,9 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
   pd->reconnected = 1;
   arm_timer(pd);
   queue_pending(pd, data, len);
+  /* The silence used up most of the requests' retransmissions: on the new
+   * session they get the whole schedule again, within their deadlines. */
+  coap_exch_peer_restart(ctx->exch, &pd->peer->exch, now);
   return 1;
 }
 

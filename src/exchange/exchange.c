@@ -427,6 +427,15 @@ static void start_con(coap_exch_t *ex, coap_exch_out_t *o, uint64_t now) {
   transmit(ex, o->peer, o->bytes, o->len);
 }
 
+void coap_exch_peer_restart(coap_exch_t *ex, coap_exch_peer_t *peer, uint64_t now) {
+  for (coap_exch_out_t *o = peer->out_head; o; o = o->next) {
+    if (o->type != COAP_TYPE_CON || o->acked || o->is_response) continue;
+    o->retransmits = 0;
+    o->timeout_ms = initial_timeout(ex);
+    coap_timer_arm(ex->timers, &o->timer, now + o->timeout_ms);
+  }
+}
+
 static void release_nstart(coap_exch_out_t *o) {
   if (o->in_flight) {
     o->in_flight = 0;

@@ -140,7 +140,7 @@ static void one_run(tally_t *t, unsigned seed, unsigned pct) {
    * session and made a new one (a new epoch is a new endpoint). */
   if (st.dtls_reconnects) t->reconnected++;
   if (handler_calls > 1) t->served_twice++;
-  if (getenv("LOSSY_TRACE") && (handler_calls != 1 || !b.done || b.cause != COAP_CAUSE_NONE || took > 20000))
+  if (getenv("LOSSY_TRACE") && (handler_calls != 1 || !b.done || b.cause != COAP_CAUSE_NONE || took > 20000 || st.dtls_reconnects))
     printf("seed %u pct %u: done %d status %d cause %s calls %u took %llu ms: %s\n", seed, pct, b.done,
            b.status, coap_cause_name(b.cause), handler_calls, (unsigned long long)took, b.detail);
   simnet_free(&net);
