@@ -25,11 +25,14 @@
 # third of its handshakes die of that alone. So its runs get the same path
 # with at most two datagrams lost per client (--max-drops 2): at most two
 # timeouts on either side, and any failure left is ours to explain. Its
-# GnuTLS server also never sends its last flight again when our Finished
-# flight comes again (it discards it as undecryptable), so a lost last
-# flight is fatal there: toward coap-server-gnutls only our datagrams are
+# GnuTLS server, once established, drops the rest of a datagram after a
+# record it cannot read ("Discarded message[4] due to invalid decryption",
+# "remaining data 95"): our Finished flight sent again in one datagram
+# (ClientKeyExchange, ChangeCipherSpec, Finished) after its last flight was
+# lost never reaches its GnuTLS, which so never sends that flight again, and
+# the handshake dies. So toward coap-server-gnutls only our datagrams are
 # lost, and without jitter, whose reordering of its three-datagram flight
-# makes handshakes slow enough to run out of those five timeouts.
+# makes our handshakes slow enough (about 7 s) to run out of its timeouts.
 #
 # A stall is a run over STALL_S = 45 s: the three DTLS round trips (cookie,
 # hello, Finished) done by their fourth try at 7 s each (21 s), the CoAP
