@@ -498,6 +498,22 @@ int coap_dtls_diagnose_failure(coap_dtls_session_t *s, int rc, uint64_t now) {
       return fail_with_alert(s, g, GNUTLS_A_ILLEGAL_PARAMETER);
     case GNUTLS_E_TIMEDOUT:
       return coap_dtls_diagnose_stall(s, now);
+    case GNUTLS_E_SESSION_EOF:
+      if (s->client && s->step == COAP_STEP_FINISHED && negotiated_psk(s) &&
+          !gnutls_session_is_resumed(s->tls))
+        return server_ignored_finished(s, "the server closed the handshake without "
+                                          "accepting our Finished", now);
+      /* A close_notify in the middle of the handshake: the peer gave it up
+       * (libcoap's servers do after a few seconds of loss), no protocol
+       * fault of either side. */
+      g = coap_dtls_diag_start(s, COAP_CAUSE_PEER_CLOSED, COAP_DETECTED_PEER_ALERT);
+      if (g) {
+        set_alert(g, GNUTLS_A_CLOSE_NOTIFY);
+        coap_diag_explain(g, "the %s closed the connection (close_notify) during the "
+                             "handshake, at the %s step: it gave the handshake up",
+                          peer_word(s), coap_step_name(s->step));
+      }
+      return COAP_E_DTLS_HANDSHAKE;
     default:
       if (s->client && s->step == COAP_STEP_FINISHED && negotiated_psk(s) &&
           !gnutls_session_is_resumed(s->tls)) {

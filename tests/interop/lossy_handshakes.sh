@@ -38,11 +38,18 @@
 # hello, Finished) done by their fourth try at 7 s each (21 s), the CoAP
 # request by its fourth try at 21 s (ACK_TIMEOUT 2 s times ACK_RANDOM_FACTOR
 # 1.5, doubling: 3 + 6 + 12 s), and 3 s to start a sanitized process on a
-# busy machine. A run that ends without an answer (exit 3) fails whatever it
-# took: through this path the retransmissions always get through.
+# busy machine; 30 s more for a run whose client gave its session up after
+# three lost round trips (which this path allows, rarely: at most 3 % of
+# runs) and made a new one. Against our server a run that ends without an
+# answer (exit 3) fails whatever it took: the retransmissions always get
+# through. libcoap's servers give handshakes up on their own, so against
+# them two runs of 50 may end unanswered or with the server's close_notify
+# (named as such, never as a wrong key).
 #
 # "Exactly once": every other run is a POST of its own tag to /store, which
-# appends; at the end the store must hold each tag once.
+# appends; at the end the store must hold each tag once, or more only for a
+# run whose client made a new session (to the server a request on a new
+# session is a new request, RFC 7252 §9.1.1).
 BUILD=$1
 . "$(dirname "$0")/lib.bash"
 need coap-client-gnutls libcoap3-bin
@@ -55,6 +62,7 @@ PARALLEL=16
 STALL_S=45
 SHOW_SLOW_S=20 # runs this slow show their log, even when they pass
 ID=lossy KEY=lossy-key-0123
+RELOST_POSTS=0 # POST runs whose client made a new session (judge counts them)
 work=$(mktemp -d)
 failures=0
 
@@ -140,7 +148,7 @@ run_many() {
 # or a slow run.
 judge() {
   local peer=$1 n=$2 i rc ms out err ok=0 false=0 noanswer=0 stalls=0 other=0 max=0 verdict
-  local relost=0
+  local relost=0 gaveup=0
   for i in $(seq "$n"); do
     read -r rc ms <"$work/$peer/$i.res"
     out=$(cat "$work/$peer/$i.out")
@@ -159,16 +167,24 @@ judge() {
     *)
       # Any cause named, even on the way to a success, except silence and
       # the new handshake the client makes after it (counted apart).
-      local causes
+      local causes gaveup_re='\[peer-closed\]|without accepting our Finished'
       causes=$(grep -oE '\[[a-z0-9-]+\]' <<<"$err" | grep -vxE '\[(no-answer|session-lost)\]' || true)
-      # Our server keeps every session to the end of the test, so there
-      # "[session-lost]" is a wrong verdict too: four unanswered sends of one
-      # request take two losses in a row one way, which this path never makes.
+      # The client gives a session up after three lost round trips of a
+      # request and makes a new one. This path allows that (request lost,
+      # answer lost, request lost: never two in a row one way), rarely: a
+      # few in 200 runs. On the new session the request is a new one to the
+      # server (RFC 7252 §9.1.1), so a POST may run twice: check_store
+      # allows that for these runs only.
       if grep -qF '[session-lost]' <<<"$err"; then
         relost=$((relost + 1))
-        [ "$peer" = ours-ours ] && causes="$causes [session-lost]"
+        ((i % 2)) && RELOST_POSTS=$((RELOST_POSTS + 1))
       fi
-      if [ "$rc" = 5 ] || [ -n "$causes" ]; then verdict=false-cause
+      # libcoap's servers give a handshake up after a few seconds of loss
+      # (a close_notify in the middle of it): our client names that truly,
+      # and it is theirs, counted apart.
+      if [[ $peer = ours-coap-server-* ]] && [ "$rc" = 5 ] && grep -qE "$gaveup_re" <<<"$err"; then
+        verdict=gave-up
+      elif [ "$rc" = 5 ] || [ -n "$causes" ]; then verdict=false-cause
       elif [ "$rc" = 3 ]; then verdict=no-answer
       elif [ "$rc" != 0 ]; then verdict=other
       elif [ "$peer" = ours-ours ] && ((i % 2 == 0)) && ! grep -qE "^[0-9]+\.[0-9] C$" <<<"$out"; then
@@ -176,9 +192,14 @@ judge() {
       elif [[ $peer = ours-coap-server-* ]] && ! grep -q libcoap <<<"$out"; then verdict=other
       fi ;;
     esac
-    ((ms > STALL_S * 1000)) && [ "$verdict" = ok ] && verdict=stall
+    # A new session after [session-lost] costs the silence that led to it
+    # (14-21 s) and a handshake more: 30 s more before it is a stall.
+    local limit=$STALL_S
+    grep -qF '[session-lost]' <<<"$err" && limit=$((STALL_S + 30))
+    ((ms > limit * 1000)) && [ "$verdict" = ok ] && verdict=stall
     case $verdict in
     ok) ok=$((ok + 1)) ;;
+    gave-up) gaveup=$((gaveup + 1)) ;;
     false-cause) false=$((false + 1)) ;;
     no-answer) noanswer=$((noanswer + 1)) ;;
     stall) stalls=$((stalls + 1)) ;;
@@ -194,9 +215,18 @@ judge() {
   local slow
   slow=$(cat "$work/$peer"/*.res | awk -v s=8000 '$2 > s' | wc -l)
   echo "SUMMARY $peer: runs $n, ok $ok, false causes $false, no answer $noanswer," \
-    "stalls (> ${STALL_S} s) $stalls, other failures $other, max duration $max ms," \
-    "runs over 8 s $slow, new handshakes after [session-lost] $relost"
-  ((ok == n)) || failures=$((failures + 1))
+    "stalls (> ${STALL_S} s) $stalls, other failures $other, server gave up $gaveup," \
+    "max duration $max ms, runs over 8 s $slow, new handshakes after [session-lost] $relost"
+  # Never a false cause, a stall or anything unexplained. Against our own
+  # server every request is answered; libcoap's give handshakes up on their
+  # own (after four resends in all) and may leave a run or two unanswered.
+  ((false == 0 && stalls == 0 && other == 0)) || failures=$((failures + 1))
+  if [ "$peer" = ours-ours ]; then
+    ((noanswer == 0)) || failures=$((failures + 1))
+    ((relost * 100 <= n * 3)) || { echo "--- $relost new handshakes after [session-lost]: over 3 %"; failures=$((failures + 1)); }
+  else
+    ((noanswer + gaveup <= 2)) || { echo "--- $((noanswer + gaveup)) runs unanswered or given up: over 2"; failures=$((failures + 1)); }
+  fi
 }
 
 # check_store SERVE_PORT PREFIX N: each POST of the N runs appended its tag
@@ -220,8 +250,9 @@ check_store() {
       echo "--- request $tag was served $dup times"
     fi
   done
-  echo "  store: $(((${3} + 1) / 2)) POSTs, $missing not stored, $twice stored more than once"
-  [ "$twice" = 0 ] || failures=$((failures + 1))
+  echo "  store: $(((${3} + 1) / 2)) POSTs, $missing not stored, $twice stored more than once" \
+    "($RELOST_POSTS of them made a new session)"
+  [ "$missing" = 0 ] && [ "$twice" -le "$RELOST_POSTS" ] || failures=$((failures + 1))
 }
 
 # stop_server: its exit summary must name no failed connection at all (a
@@ -249,6 +280,7 @@ for peer in ours-ours libcoap-ours; do
   *) n=50 seed=12 tag=l path=(--max-drops 2) floor=6 ;;
   esac
   echo "== $peer: $n runs"
+  RELOST_POSTS=0
   start_coaps_serve_dtls "$work/serve.$peer.log" --psk-identity "$ID" --psk "$KEY" -v
   start_lossy "$DTLS_PORT" "$seed" "${path[@]}"
   run_many "$peer" "$n"
