@@ -62,7 +62,8 @@ PARALLEL=16
 STALL_S=45
 SHOW_SLOW_S=20 # runs this slow show their log, even when they pass
 ID=lossy KEY=lossy-key-0123
-RELOST_POSTS=0 # POST runs whose client made a new session (judge counts them)
+RELOST_POSTS=0     # POST runs whose client made a new session (judge counts them)
+UNANSWERED_POSTS=0 # POST runs that ended without an answer (ditto)
 work=$(mktemp -d)
 failures=0
 
@@ -197,6 +198,9 @@ judge() {
     local limit=$STALL_S
     grep -qF '[session-lost]' <<<"$err" && limit=$((STALL_S + 30))
     ((ms > limit * 1000)) && [ "$verdict" = ok ] && verdict=stall
+    # A POST its client gave up (libcoap's, within its allowance) may
+    # never have reached the store.
+    [ "$verdict" != ok ] && ((i % 2)) && UNANSWERED_POSTS=$((UNANSWERED_POSTS + 1))
     case $verdict in
     ok) ok=$((ok + 1)) ;;
     gave-up) gaveup=$((gaveup + 1)) ;;
@@ -252,18 +256,24 @@ check_store() {
   done
   echo "  store: $(((${3} + 1) / 2)) POSTs, $missing not stored, $twice stored more than once" \
     "($RELOST_POSTS of them made a new session)"
-  [ "$missing" = 0 ] && [ "$twice" -le "$RELOST_POSTS" ] || failures=$((failures + 1))
+  [ "$missing" -le "$UNANSWERED_POSTS" ] && [ "$twice" -le "$RELOST_POSTS" ] ||
+    failures=$((failures + 1))
 }
 
-# stop_server: its exit summary must name no failed connection at all (a
-# lossy link is no cause), and it must exit cleanly (the sanitizers).
+# stop_server LOG ALLOWED: its exit summary must name no failed connection
+# (a lossy link is no cause) beyond ALLOWED handshakes the client gave up
+# with a close_notify (libcoap's client does after four resends), and it
+# must exit cleanly (the sanitizers).
 stop_server() {
-  local rc=0
+  local rc=0 allowed=${2:-0}
   kill -TERM "$SERVE_PID"
   wait "$SERVE_PID" || rc=$?
-  local summary
+  local summary closed
   summary=$(grep -E '^coaps: (failed connections|peer limit)' "$1" || true)
   echo "  server: exit $rc; ${summary:-no failed connections}"
+  closed=$(grep -oE '^coaps: failed connections by cause: peer-closed [0-9]+$' <<<"$summary" |
+    grep -oE '[0-9]+$' || true)
+  [ -n "$closed" ] && [ "$closed" -le "$allowed" ] && summary=""
   if [ -n "$summary" ] || [ "$rc" != 0 ]; then
     echo "--- server log (failures and the exit summary):"
     grep -vE 'DTLS server established|DTLS session closed by the peer|^  coaps |^try:|listening on' "$1" | head -60
@@ -280,14 +290,15 @@ for peer in ours-ours libcoap-ours; do
   *) n=50 seed=12 tag=l path=(--max-drops 2) floor=6 ;;
   esac
   echo "== $peer: $n runs"
-  RELOST_POSTS=0
+  RELOST_POSTS=0 UNANSWERED_POSTS=0
   start_coaps_serve_dtls "$work/serve.$peer.log" --psk-identity "$ID" --psk "$KEY" -v
   start_lossy "$DTLS_PORT" "$seed" "${path[@]}"
   run_many "$peer" "$n"
   stop_lossy "$floor" "$floor"
   judge "$peer" "$n"
   check_store "$SERVE_PORT" "$tag" "$n"
-  stop_server "$work/serve.$peer.log"
+  # libcoap's client may give up as many handshakes as it left unanswered.
+  stop_server "$work/serve.$peer.log" "$([ "$peer" = ours-ours ] && echo 0 || echo 2)"
 done
 
 # Our client against libcoap's servers (coaps:// on the port after coap://).
