@@ -106,11 +106,6 @@ static void keep_own_flight(coap_dtls_session_t *s, const void *data, size_t len
 
 static void send_datagram(coap_dtls_session_t *s, const void *data, size_t len);
 
-/* The retransmission timer ran out and GnuTLS sent nothing although the
- * server has answered part of its flight since ours went out: GnuTLS
- * waits for the rest and never resends (RFC 6347 §4.2.4 wants the flight
- * resent while the peer's is incomplete). Send our copy, on a back-off of
- * our own; a server resends its whole flight when our flight comes again. */
 /* Give every record of our copy the next sequence numbers of GnuTLS's
  * epoch 0, and move GnuTLS past them: the server drops a record whose
  * number it has seen as a replay. Only plaintext records can be renumbered
@@ -134,6 +129,11 @@ static int renumber_own_flight(coap_dtls_session_t *s) {
   return gnutls_record_set_state(s->tls, 0, seq) == 0;
 }
 
+/* The retransmission timer ran out and GnuTLS sent nothing although the
+ * server has answered part of its flight since ours went out: GnuTLS
+ * waits for the rest and never resends (RFC 6347 §4.2.4 wants the flight
+ * resent while the peer's is incomplete). Send our copy, on a back-off of
+ * our own; a server resends its whole flight when our flight comes again. */
 static void resend_own_flight(coap_dtls_session_t *s, uint64_t now) {
   client_side_t *cs = s->cs;
   if (!cs || s->pushed || !cs->own_dgrams || s->rx == cs->rx_at_send) return;
