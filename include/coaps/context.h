@@ -143,6 +143,20 @@ typedef struct coap_context_config {
                                  way (a fifth replaces its oldest); one
                                  expires EXCHANGE_LIFETIME after its last
                                  block */
+  /* Observe (RFC 7641), as server. */
+  size_t max_observers;       /* observations at once in the context,
+                                 default 100000; a registration beyond it
+                                 is served as a plain GET (no Observe in the
+                                 answer: the client knows it is not
+                                 registered, §4.1) and the limit is logged
+                                 once */
+  uint16_t max_observers_per_peer; /* per peer (address and DTLS session),
+                                 default 64; beyond it the same */
+  uint16_t observe_con_every; /* every Nth notification to an observer is
+                                 CON, to find out whether it is still there
+                                 (§4.5); default 20; 1: all CON */
+  uint32_t observe_con_interval_s; /* and at least one CON per this many
+                                 seconds, default 86400 (24 h) */
   coap_log_fn log;            /* default: stderr */
   void *log_user;
   coap_log_level_t log_level; /* default COAP_LOG_WARNING */
@@ -293,12 +307,49 @@ const char *coap_resource_path(const coap_resource_t *res);
  * configuration's max_body. */
 size_t coap_context_max_body(const coap_context_t *ctx);
 
+/* ---- server: Observe (RFC 7641) ---- */
+
+/* Make |res| observable (or not): a GET (or FETCH) with Observe=0
+ * registers its sender, who then gets a notification each time
+ * coap_resource_notify() is called, built by calling the resource's GET
+ * (FETCH) handler again with the registration request (so Accept, the
+ * query and the content format hold per observer). Adds the "obs"
+ * link attribute. Turning it off ends every observation: each observer
+ * gets a last answer from the GET handler without Observe (RFC 7641
+ * §3.2). Returns 0 or COAP_E_INVALID_ARG.
+ *
+ * The server keeps the rules of RFC 7641 by itself: Observe=1 (or an RST
+ * to a notification) deregisters; the same token again re-registers (no
+ * duplicate); notifications carry a 24-bit sequence number (and the
+ * handler's Max-Age, 60 s by default); at most one CON notification is in
+ * flight per observer and a newer state replaces one waiting behind it
+ * (the client always ends with the latest state); every
+ * observe_con_every-th notification, and one at least every
+ * observe_con_interval_s, is CON, and a CON that is not acknowledged or
+ * an RST removes the observer; a 4.xx/5.xx answer from the handler is
+ * sent and ends the observation; removing the resource notifies 4.04. An
+ * observer's peer is not evicted while observing, and its DTLS session
+ * ending (close_notify, eviction, expiry) ends its observations. A
+ * notification larger than a block carries the first block (RFC 7959
+ * §3.4). */
+int coap_resource_set_observable(coap_resource_t *res, int observable);
+/* The state of |res| changed: notify every observer. Returns the number
+ * of observers notified (0 with none), or a negative error. Must be
+ * called from the thread that drives the context. */
+int coap_resource_notify(coap_resource_t *res);
+/* Observations of |res| at this moment. */
+size_t coap_resource_observer_count(const coap_resource_t *res);
+
 /* ---- server: reading a request ---- */
 
 const coap_msg_t *coap_request_msg(const coap_request_t *req);
 uint8_t coap_request_method(const coap_request_t *req);
 const coap_address_t *coap_request_peer(const coap_request_t *req);
 coap_proto_t coap_request_proto(const coap_request_t *req);
+/* 1 when the handler runs to build a notification for an observer (the
+ * request is the observer's registration; coap_request_defer is then
+ * refused), 0 for a request that came from the network. */
+int coap_request_is_notification(const coap_request_t *req);
 /* The request body: for a Block1 transfer the whole body, reassembled.
  * Valid during the handler only (a deferring handler copies it). */
 const uint8_t *coap_request_payload(const coap_request_t *req, size_t *len);
@@ -378,6 +429,19 @@ typedef struct coap_reply {
   /* Request/response exchanges the reply took: 1, or more for a
    * block-wise transfer (each block sent or fetched, restarts included). */
   unsigned exchanges;
+  /* Observe (coap_request_opts_t.observe): 1 while the observation goes
+   * on, so the callback will be called again (the registration's answer
+   * carried Observe, and each notification); 0 on the last call, which
+   * says why it ended (status COAP_E_CANCELLED after coap_observe_cancel
+   * or coap_context_free, the server's answer without Observe or with an
+   * error code, COAP_E_TIMEOUT when re-registering failed, ...). Always 0
+   * for a request without observe. */
+  int observing;
+  /* The notification's Observe sequence number (24 bits) when
+   * has_observe is 1. Notifications older than one already delivered
+   * (RFC 7641 §3.4) are never delivered. */
+  int has_observe;
+  uint32_t observe;
 } coap_reply_t;
 
 typedef void (*coap_reply_fn)(coap_context_t *ctx, const coap_reply_t *reply,
@@ -403,6 +467,20 @@ typedef struct coap_request_opts {
    * record cannot hold it); below 1024 a GET or FETCH also asks for
    * response blocks of that size from the first request (Block2 num 0). */
   uint16_t block_size;
+  /* Observe (RFC 7641), GET and FETCH only: 1 registers (Observe=0) and
+   * the callback is called for the answer and for every notification
+   * (coap_reply_t.observing) until the observation ends. The client
+   * re-registers when the last notification's Max-Age passes without a
+   * new one, and after the DTLS session with the server was made again;
+   * coap_observe_cancel() deregisters. */
+  int observe;
+  /* No-Response (RFC 7967): the response classes the server should not
+   * send, an OR of COAP_NO_RESPONSE_2XX, _4XX and _5XX (0: the option is
+   * not sent). A request whose every class is suppressed is NON and its
+   * callback is called once it is sent (status 0, code 0); otherwise a
+   * suppressed answer that does not come ends the request without error
+   * at the response timeout (code 0). */
+  uint8_t no_response;
 } coap_request_opts_t;
 
 void coap_request_opts_init(coap_request_opts_t *o, uint8_t method,
@@ -417,6 +495,13 @@ typedef uint64_t coap_request_id_t;
 int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
                       coap_reply_fn cb, void *user, coap_request_id_t *id);
 int coap_cancel_request(coap_context_t *ctx, coap_request_id_t id);
+/* End the observation |id| politely: a GET with Observe=1 deregisters at
+ * the server (RFC 7641 §3.6) and the callback is called a last time
+ * (observing 0) with that answer. Returns 0, COAP_E_NOT_FOUND, or
+ * COAP_E_INVALID_ARG when |id| is no observation. coap_cancel_request()
+ * instead forgets it at once, without a callback: the server's next
+ * notification is answered with RST, which deregisters too. */
+int coap_observe_cancel(coap_context_t *ctx, coap_request_id_t id);
 
 /* Blocking convenience (needs the I/O shell): send and run the loop until
  * the reply. |out| receives a copy of the response (free with
@@ -482,6 +567,15 @@ typedef struct coap_stats {
                                       make room for a new verified client
                                       (the oldest, or the oldest of an
                                       address holding too many) */
+  uint64_t observers;         /* observations held as server, current */
+  uint64_t notifications_sent;
+  uint64_t observers_removed; /* ended by an RST, an unacknowledged CON
+                                 notification, the session's end or a
+                                 limit (not by the client's Observe=1) */
+  uint64_t observations;      /* as client, current */
+  uint64_t reassembly_bytes;  /* held now for block-wise transfers (Block1
+                                 bodies and kept answers as server, bodies
+                                 being fetched as client) */
   uint64_t rx_too_large;      /* datagrams the I/O shell dropped for being
                                  larger than it receives (65535 bytes, the
                                  largest UDP payload: none on UDP) */

@@ -147,6 +147,14 @@ enum coap_content_format {
   COAP_FORMAT_NONE = -1
 };
 
+/* No-Response (RFC 7967) option value bits: the response classes a
+ * request does not want. */
+enum {
+  COAP_NO_RESPONSE_2XX = 0x02,
+  COAP_NO_RESPONSE_4XX = 0x08,
+  COAP_NO_RESPONSE_5XX = 0x10
+};
+
 /* "application/json" for 50, NULL when unknown. */
 const char *coap_content_format_name(int format);
 /* Inverse of coap_content_format_name; also accepts a decimal number and the
@@ -220,6 +228,14 @@ int coap_msg_content_format(const coap_msg_t *msg);
 const coap_option_t *coap_msg_unknown_critical(const coap_msg_t *msg,
                                                const uint16_t *known,
                                                size_t n_known);
+
+/* ---- Observe (RFC 7641) ---- */
+
+/* Is the notification with sequence number |v2| received at |t2| (ms)
+ * newer than the one with |v1| received at |t1|? The 24-bit numbers wrap:
+ * RFC 7641 §3.4 (newer when ahead by less than 2^23, or when 128 s have
+ * passed). */
+int coap_observe_is_newer(uint32_t v1, uint64_t t1, uint32_t v2, uint64_t t2);
 
 /* ---- Block1 / Block2 (RFC 7959 §2.2) ---- */
 
