@@ -1,0 +1,326 @@
+#!/usr/bin/env bash
+# Block-wise transfer (RFC 7959) side by side with libcoap 4.3.1: the wall
+# time of a 1 MiB Block2 GET and a 1 MiB Block1 PUT over loopback, for
+#   ours   -> ours     coaps get/put        against coaps serve (/store)
+#   libcoap-> libcoap  coap-client-* -b 1024 against coap-server-* -d (a
+#                      resource made by the PUT, then read back)
+#   ours   -> libcoap  coaps get/put        against coap-server-* -d
+# on coap:// (coap-*-notls) and coaps:// with PSK (coap-*-gnutls); then a
+# smaller GET through a path that delays each datagram by half the RTT
+# (tests/tools/udp_lossy, no loss), beside the lock-step bound of RFC 7959
+# (one round trip per block).
+#
+# Servers are pinned to CPU 0 and clients to CPU 1, as in compare.sh. Every
+# run moves a fresh random body and compares it byte for byte with what
+# comes back (cmp), so a fast wrong transfer fails the script instead of
+# giving a figure. Runs of the three pairs are interleaved; each figure is
+# the median of --runs runs. Times include starting the client process
+# (the "1-block GET" row shows that fixed part).
+#
+# usage: bench/blockwise.sh [--quick] [--build-dir DIR] [--runs N]
+#                           [--size BYTES] [--rtt-ms MS] [--rtt-size BYTES]
+# --quick: 64 KiB, one run, 4 KiB over a 20 ms RTT (the smoke test).
+# Exits non-zero when a step cannot run or a body comes back different; a
+# slow figure is not a failure.
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$SRC/build-release
+QUICK=0 RUNS= SIZE= RTT_MS= RTT_SIZE=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) QUICK=1 ;;
+    --build-dir) BUILD=${2:?--build-dir wants a directory}; shift ;;
+    --runs) RUNS=${2:?--runs wants a number}; shift ;;
+    --size) SIZE=${2:?--size wants bytes}; shift ;;
+    --rtt-ms) RTT_MS=${2:?--rtt-ms wants milliseconds}; shift ;;
+    --rtt-size) RTT_SIZE=${2:?--rtt-size wants bytes}; shift ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    *) echo "blockwise.sh: unknown option '$1'" >&2; exit 64 ;;
+  esac
+  shift
+done
+if [ "$QUICK" = 1 ]; then
+  : "${RUNS:=1}" "${SIZE:=65536}" "${RTT_MS:=20}" "${RTT_SIZE:=4096}"
+else
+  : "${RUNS:=5}" "${SIZE:=1048576}" "${RTT_MS:=100}" "${RTT_SIZE:=65536}"
+fi
+for v in "$RUNS" "$SIZE" "$RTT_MS" "$RTT_SIZE"; do
+  [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "blockwise.sh: '$v' is not a positive number" >&2; exit 64; }
+done
+[ $((RTT_MS % 2)) = 0 ] || { echo "blockwise.sh: --rtt-ms must be even (half each way)" >&2; exit 64; }
+
+fail() { echo "blockwise.sh: FAIL: $*" >&2; exit 1; }
+note() { echo "blockwise.sh: $*" >&2; }
+
+# ---- build and prerequisites ----
+
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+  cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null || fail "cmake configure"
+fi
+cmake --build "$BUILD" -j2 --target coaps udp_lossy >/dev/null || fail "build"
+COAPS=$BUILD/coaps
+LOSSY=$BUILD/udp_lossy
+
+if ! command -v coap-server-notls >/dev/null || ! command -v coap-server-gnutls >/dev/null ||
+   ! command -v coap-client-notls >/dev/null || ! command -v coap-client-gnutls >/dev/null; then
+  note "installing libcoap3-bin"
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get install -y libcoap3-bin >/dev/null 2>&1 || fail "apt-get install libcoap3-bin"
+fi
+
+if [ "$(nproc)" -ge 2 ]; then
+  PIN_SERVER=(taskset -c 0) PIN_CLIENT=(taskset -c 1)
+else
+  note "one CPU only: servers and clients share it"
+  PIN_SERVER=() PIN_CLIENT=()
+fi
+
+work=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+PSK_ID=bench
+PSK=coaps-bench-secret
+OUR_PSK=(--psk-identity "$PSK_ID" --psk "$PSK")
+LC_PSK=(-u "$PSK_ID" -k "$PSK")
+
+# ---- servers (all on CPU 0; only the one measured is busy) ----
+
+wait_port() {
+  for _ in $(seq 100); do
+    ss -Hlun "sport = :$1" | grep -q . && return 0
+    sleep 0.05
+  done
+  return 1
+}
+free_port_pair() {
+  local p
+  for _ in $(seq 100); do
+    p=$((20000 + RANDOM % 40000))
+    ss -Hlun "sport = :$p" | grep -q . || ss -Hlun "sport = :$((p + 1))" | grep -q . ||
+      { echo "$p"; return 0; }
+  done
+  fail "no free UDP port pair"
+}
+
+# Ours: one worker (one CPU, like libcoap), /store taking the body.
+"${PIN_SERVER[@]}" "$COAPS" serve --workers 1 --address 127.0.0.1 --port 0 --dtls-port 0 \
+  --max-body $((SIZE > RTT_SIZE ? SIZE : RTT_SIZE)) "${OUR_PSK[@]}" >"$work/ours.log" 2>&1 &
+OURS_PID=$!
+PIDS+=("$OURS_PID")
+for _ in $(seq 100); do
+  OURS_PORT=$(grep -m1 -oE 'listening on coap://[^ ]*:[0-9]+' "$work/ours.log" | grep -oE '[0-9]+$' || true)
+  OURS_DPORT=$(grep -m1 -oE 'listening on coaps://[^ ]*:[0-9]+' "$work/ours.log" | grep -oE '[0-9]+$' || true)
+  [ -n "$OURS_PORT" ] && [ -n "$OURS_DPORT" ] && break
+  sleep 0.05
+done
+[ -n "$OURS_DPORT" ] || { cat "$work/ours.log" >&2; fail "coaps serve did not start"; }
+
+# libcoap: -d lets a PUT create a resource that holds the body and serves
+# it in blocks. coap-server-gnutls serves coaps:// on the port after -p.
+LC_PORT=$(free_port_pair)
+"${PIN_SERVER[@]}" coap-server-notls -A 127.0.0.1 -p "$LC_PORT" -d 10 >"$work/notls.log" 2>&1 &
+LC_PID=$!
+PIDS+=("$LC_PID")
+wait_port "$LC_PORT" || { cat "$work/notls.log" >&2; fail "coap-server-notls did not start"; }
+LCG_PORT=$(free_port_pair)
+"${PIN_SERVER[@]}" coap-server-gnutls -A 127.0.0.1 -p "$LCG_PORT" -k "$PSK" -d 10 \
+  >"$work/gnutls.log" 2>&1 &
+LCG_PID=$!
+PIDS+=("$LCG_PID")
+LCG_DPORT=$((LCG_PORT + 1))
+wait_port "$LCG_DPORT" || { cat "$work/gnutls.log" >&2; fail "coap-server-gnutls did not start"; }
+
+# server_uri PAIR SCHEME [PORT]: where PAIR's server keeps the body.
+server_uri() {
+  local pair=$1 scheme=$2 port=${3:-}
+  case $pair,$scheme in
+    ours,coap) echo "coap://127.0.0.1:${port:-$OURS_PORT}/store" ;;
+    ours,coaps) echo "coaps://127.0.0.1:${port:-$OURS_DPORT}/store" ;;
+    *,coap) echo "coap://127.0.0.1:${port:-$LC_PORT}/$pair" ;;
+    *,coaps) echo "coaps://127.0.0.1:${port:-$LCG_DPORT}/$pair" ;;
+  esac
+}
+server_pid() {
+  case $1,$2 in ours,*) echo "$OURS_PID" ;; *,coap) echo "$LC_PID" ;; *) echo "$LCG_PID" ;; esac
+}
+
+# The pairs: client->server. A libcoap server gets one resource per pair.
+PAIRS=(ours libcoap mixed)
+client_of() { case $1 in libcoap) echo libcoap ;; *) echo ours ;; esac; }
+
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
+now_ns() { date +%s%N; }
+
+# client_cmd PAIR SCHEME METHOD URI FILE: the client command that PUTs FILE
+# to URI or GETs URI into FILE (array CMD).
+client_cmd() {
+  local pair=$1 scheme=$2 method=$3 uri=$4 file=$5 lc=notls
+  [ "$scheme" = coap ] || lc=gnutls
+  if [ "$(client_of "$pair")" = ours ]; then
+    CMD=("$COAPS" "$method" -t 300 "$uri")
+    [ "$method" = put ] && CMD+=(-d @"$file" -f octet -q)
+    [ "$scheme" = coap ] || CMD+=("${OUR_PSK[@]}")
+  else
+    CMD=("coap-client-$lc" -b 1024 -B 300 -m "$method")
+    if [ "$method" = put ]; then CMD+=(-f "$file"); else CMD+=(-o "$file"); fi
+    [ "$scheme" = coap ] || CMD+=("${LC_PSK[@]}")
+    CMD+=("$uri")
+  fi
+}
+
+# timed NAME PID CMD...: run CMD pinned to the client CPU; sets MS (wall
+# time) and SMS (PID's CPU time meanwhile, ms). stdout of CMD to $OUT.
+OUT=/dev/null
+timed() {
+  local name=$1 pid=$2; shift 2
+  local t0 c0 t1 c1
+  c0=$(cpu_ns "$pid") t0=$(now_ns)
+  "${PIN_CLIENT[@]}" "$@" >"$OUT" 2>"$work/client.err" ||
+    { cat "$work/client.err" >&2; fail "$name: the client failed"; }
+  t1=$(now_ns) c1=$(cpu_ns "$pid")
+  MS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
+  SMS=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
+}
+
+declare -A V # V[key] = space-separated samples
+add() { V[$1]="${V[$1]:-} $2"; }
+median() {
+  tr ' ' '\n' <<<"${V[$1]:-}" | grep . | sort -g |
+    awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2];
+                              else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# transfer PAIR SCHEME SIZE TAG [PORT]: PUT a fresh random body of SIZE
+# bytes, then GET it back; both timed (under TAG) and the body compared.
+# With PORT (a delaying path in front of the server) only the GET goes
+# through it and is timed: the PUT goes direct.
+transfer() {
+  local pair=$1 scheme=$2 size=$3 tag=$4 port=${5:-} pid uri
+  pid=$(server_pid "$pair" "$scheme")
+  head -c "$size" /dev/urandom >"$work/body"
+  uri=$(server_uri "$pair" "$scheme")
+  client_cmd "$pair" "$scheme" put "$uri" "$work/body"
+  OUT=/dev/null
+  timed "$pair $scheme PUT" "$pid" "${CMD[@]}"
+  if [ -z "$port" ]; then add "$tag,put,$pair" "$MS"; add "$tag,putcpu,$pair" "$SMS"; fi
+  uri=$(server_uri "$pair" "$scheme" "$port")
+  rm -f "$work/got"
+  client_cmd "$pair" "$scheme" get "$uri" "$work/got"
+  [ "$(client_of "$pair")" = ours ] && OUT=$work/got
+  timed "$pair $scheme GET" "$pid" "${CMD[@]}"
+  OUT=/dev/null
+  add "$tag,get,$pair" "$MS"
+  add "$tag,getcpu,$pair" "$SMS"
+  cmp -s "$work/body" "$work/got" ||
+    fail "$pair $scheme: the body read back differs ($(stat -c %s "$work/got" 2>/dev/null || echo 0) bytes, $size PUT)"
+}
+
+# small_get PAIR SCHEME TAG: a GET of a 1-block resource, the fixed cost
+# of a client run (process start, DTLS handshake). /time on libcoap's,
+# a 100-byte /store on ours.
+small_get() {
+  local pair=$1 scheme=$2 tag=$3 pid uri
+  pid=$(server_pid "$pair" "$scheme")
+  uri=$(server_uri "$pair" "$scheme")
+  [ "$pair" = ours ] || uri=${uri%/*}/time
+  client_cmd "$pair" "$scheme" get "$uri" "$work/small"
+  timed "$pair $scheme small GET" "$pid" "${CMD[@]}"
+  add "$tag,small,$pair" "$MS"
+}
+
+echo "block-wise: ${SIZE}-byte bodies over loopback, $RUNS run(s) each, median;" \
+     "${RTT_SIZE}-byte GET over a ${RTT_MS} ms RTT$([ "$QUICK" = 1 ] && echo ' (--quick)')" >&2
+
+for scheme in coap coaps; do
+  for run in $(seq "$RUNS"); do
+    for pair in "${PAIRS[@]}"; do
+      transfer "$pair" "$scheme" "$SIZE" "$scheme"
+      if [ "$pair" = ours ]; then head -c 100 /dev/urandom >"$work/small.body"
+        client_cmd ours "$scheme" put "$(server_uri ours "$scheme")" "$work/small.body"
+        timed "ours $scheme small PUT" "$OURS_PID" "${CMD[@]}"
+      fi
+      small_get "$pair" "$scheme" "$scheme"
+    done
+    echo "  $scheme:// run $run of $RUNS done" >&2
+  done
+done
+
+# ---- the delaying path: one udp_lossy per server port, no loss ----
+
+# lossy_front TARGET_PORT: start a path delaying RTT_MS/2 each way; echo
+# its front port.
+lossy_front() {
+  local out=$work/lossy.$1
+  "$LOSSY" --delay $((RTT_MS / 2)) --lifetime 3600 "$1" >"$out" 2>"$out.err" &
+  PIDS+=($!)
+  for _ in $(seq 100); do
+    [ -s "$out" ] && { head -1 "$out"; return 0; }
+    sleep 0.05
+  done
+  fail "udp_lossy $1 did not start"
+}
+declare -A FRONT
+FRONT[ours,coap]=$(lossy_front "$OURS_PORT")
+FRONT[ours,coaps]=$(lossy_front "$OURS_DPORT")
+FRONT[lc,coap]=$(lossy_front "$LC_PORT")
+FRONT[lc,coaps]=$(lossy_front "$LCG_DPORT")
+for scheme in coap coaps; do
+  for pair in "${PAIRS[@]}"; do
+    side=lc; [ "$pair" = ours ] && side=ours
+    transfer "$pair" "$scheme" "$RTT_SIZE" "rtt$scheme" "${FRONT[$side,$scheme]}"
+  done
+  echo "  $scheme:// over ${RTT_MS} ms RTT done" >&2
+done
+
+# ---- the table ----
+
+# speedup A B: how many times faster A is than B (B / A).
+speedup() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", b / a; else print "-" }'; }
+row() { # row LABEL KEY
+  local o l m
+  o=$(median "$2,ours") l=$(median "$2,libcoap") m=$(median "$2,mixed")
+  printf "%-34s %10s %10s %7s %10s %7s\n" "$1" "$o" "$l" "$(speedup "$o" "$l")" "$m" "$(speedup "$m" "$l")"
+}
+human() { awk -v b="$1" 'BEGIN { if (b >= 1048576 && b % 1048576 == 0) printf "%d MiB", b / 1048576;
+                                 else if (b >= 1024 && b % 1024 == 0) printf "%d KiB", b / 1024;
+                                 else printf "%d B", b }'; }
+S=$(human "$SIZE") RS=$(human "$RTT_SIZE")
+echo
+printf "%-34s %10s %10s %7s %10s %7s\n" "ms (median of $RUNS)" "ours" "libcoap" "×" "ours→lc" "×"
+for scheme in coap coaps; do
+  row "$scheme:// $S GET (Block2)" "$scheme,get"
+  row "$scheme:// $S PUT (Block1)" "$scheme,put"
+  row "$scheme:// 1-block GET" "$scheme,small"
+  row "$scheme:// server CPU, $S GET" "$scheme,getcpu"
+  row "$scheme:// server CPU, $S PUT" "$scheme,putcpu"
+done
+BLOCKS=$(((RTT_SIZE + 1023) / 1024))
+for scheme in coap coaps; do
+  row "$scheme:// $RS GET, ${RTT_MS} ms RTT" "rtt$scheme,get"
+done
+echo "(ours: coaps get/put -> coaps serve; libcoap: coap-client-notls/-gnutls -b 1024 ->"
+echo " coap-server-notls/-gnutls -d; ours→lc: coaps get/put -> libcoap's server. × = libcoap's"
+echo " time / that column's: above 1 is faster than libcoap's client against libcoap's server."
+echo " Times are whole client runs, process start included: see the 1-block GET.)"
+awk -v n="$BLOCKS" -v r="$RTT_MS" -v s="$RS" 'BEGIN {
+  printf "RFC 7959 lock-step bound for %s in 1024-byte blocks: %d blocks x %d ms = %d ms\n", s, n, r, n * r
+  printf " (coaps:// adds the DTLS handshake: 3 round trips with the cookie, %d ms)\n", (n + 3) * r }'
+# The targets of issue 12, said, not asserted (figures of a shared machine).
+verdict() { awk -v v="$2" -v t="$3" -v w="$1" 'BEGIN { if (v == "-") printf "  %s: no figure\n", w;
+            else printf "  %s: %s (target >= %s) %s\n", w, v, t, (v + 0 >= t + 0 ? "met" : "NOT met") }'; }
+echo "issue 12 targets:"
+for scheme in coap coaps; do
+  for m in get put; do
+    verdict "$scheme:// ${m^^} ours→ours vs libcoap→libcoap" \
+      "$(speedup "$(median "$scheme,$m,ours")" "$(median "$scheme,$m,libcoap")")" 3
+    verdict "$scheme:// ${m^^} ours→libcoap vs libcoap→libcoap" \
+      "$(speedup "$(median "$scheme,$m,mixed")" "$(median "$scheme,$m,libcoap")")" 1
+  done
+done

@@ -1,0 +1,416 @@
+/* What does a notification cost the server, next to a GET?
+ *
+ * In one process, without sockets: a coaps server context, N client
+ * contexts (10,000 by default), each with its own DTLS-PSK session to the
+ * server from an address of its own, each observing one resource (RFC
+ * 7641). Then, interleaved round by round:
+ *  - notify: the resource changes, coap_resource_notify() sends every
+ *    observer a notification; the clients take them (and ACK the CON
+ *    ones, one in observe_con_every) and the server takes those ACKs;
+ *  - GET: every client GETs a resource with the same handler (not
+ *    observed), the server answers each.
+ * The server's CPU time is measured around its own calls only (input,
+ * notify, timeouts; CLOCK_THREAD_CPUTIME_ID), so the clients' work is
+ * left out. Printed: µs per notification, µs per DTLS GET and their
+ * ratio (issue 12's target: at most 1.2).
+ *
+ * Memory per observation, beyond its peer: the bytes the allocator holds
+ * for the server (mallinfo2: in use, chunk headers included), added up
+ * over the server's calls while the N observations are registered and
+ * the first notification goes out, on sessions that had already done a
+ * GET of the same resource; divided by N (target: at most 128 bytes).
+ *
+ * Every notification is checked: each client must end each round holding
+ * the value just published, and the run fails (exit 1) when one did not,
+ * when a registration was refused or when a datagram could not be queued.
+ *
+ * usage: observe-cost [--observers N] [--rounds R] [--json]
+ * Public API only (coap.h). */
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "coap.h"
+
+#define SLOT 1400 /* larger than any datagram here (MTU 1280) */
+
+/* ---- an in-memory network: datagrams wait in a queue per direction ---- */
+
+typedef struct datagram {
+  coap_address_t from, to;
+  size_t len;
+  uint8_t data[SLOT];
+} datagram_t;
+
+/* Allocated once, before anything is measured: the queues must not make
+ * the server's allocations look bigger. */
+typedef struct queue {
+  datagram_t *q;
+  size_t n, cap;
+  unsigned long dropped;
+} queue_t;
+
+typedef struct node {
+  coap_context_t *ctx;
+  coap_endpoint_t *ep;
+  coap_address_t addr;
+  queue_t *out;
+  /* client side: the observation */
+  unsigned notified, last_value, replies, failed;
+  int observing;
+} node_t;
+
+static queue_t to_server, to_clients;
+static node_t server;
+static node_t *clients;
+static unsigned n_clients;
+
+static int queue_init(queue_t *q, size_t cap) {
+  q->q = malloc(cap * sizeof *q->q);
+  q->cap = cap;
+  return q->q ? 0 : -1;
+}
+
+static int net_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
+                    const uint8_t *data, size_t len) {
+  node_t *n = user;
+  if (n->out->n == n->out->cap || len > SLOT) {
+    n->out->dropped++; /* reported: the run fails */
+    return 0;
+  }
+  datagram_t *d = &n->out->q[n->out->n++];
+  d->from = n->addr;
+  d->to = *to;
+  d->len = len;
+  memcpy(d->data, data, len);
+  return 0;
+}
+
+static int net_open(void *user, coap_context_t *ctx, coap_proto_t proto,
+                    const coap_address_t *dest, coap_endpoint_t **out) {
+  node_t *n = user;
+  *out = n->ep;
+  return 0;
+}
+
+static uint64_t fake_now = 1000;
+static uint64_t fake_clock(void *user) { return fake_now; }
+
+static double cpu_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static size_t heap_bytes(void) {
+  struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
+
+/* Client i lives at 10.(1 + i / 65536).(i / 256 % 256).(i % 256):5000,
+ * so a datagram's destination names its client without a lookup table. */
+static void client_ip(unsigned i, char *buf, size_t cap) {
+  snprintf(buf, cap, "10.%u.%u.%u", 1 + i / 65536, (i / 256) % 256, i % 256);
+}
+static node_t *client_at(const coap_address_t *a) {
+  if (a->addr.sa.sa_family != AF_INET) return NULL;
+  uint32_t ip = ntohl(a->addr.sin.sin_addr.s_addr);
+  unsigned i = (((ip >> 16) & 255) - 1) * 65536 + ((ip >> 8) & 255) * 256 + (ip & 255);
+  return i < n_clients ? &clients[i] : NULL;
+}
+
+static int node_init(node_t *n, const char *ip, uint16_t port, queue_t *out, unsigned peers,
+                     coap_dtls_context_t *shared) {
+  coap_context_config_t cfg;
+  coap_context_config_default(&cfg);
+  cfg.clock = fake_clock;
+  cfg.log_level = COAP_LOG_ERROR;
+  cfg.max_peers = peers;
+  cfg.peer_idle_ms = 24u * 3600 * 1000;
+  cfg.max_observers = peers;
+  n->ctx = coap_context_new(&cfg);
+  if (!n->ctx) return -1;
+  coap_address_from_string(&n->addr, ip, port);
+  n->ep = coap_context_add_endpoint(n->ctx, COAP_PROTO_DTLS, &n->addr);
+  n->out = out;
+  coap_transport_t t = {.send = net_send, .open_client_endpoint = net_open};
+  coap_context_set_transport(n->ctx, &t, n);
+  coap_dtls_context_t *d = shared ? coap_dtls_context_ref(shared) : coap_dtls_context_new();
+  if (!d || (!shared && coap_dtls_set_psk(d, (const uint8_t *)"bench",
+                                          (const uint8_t *)"bench-secret", 12) < 0) ||
+      coap_context_set_dtls_context(n->ctx, d) < 0)
+    return -1;
+  return n->ep ? 0 : -1;
+}
+
+/* One DTLS configuration for all the clients (credentials parsed once);
+ * without resumption, so that each makes a full handshake of its own. */
+static coap_dtls_context_t *client_dtls(void) {
+  coap_dtls_context_t *d = coap_dtls_context_new();
+  if (!d || coap_dtls_set_psk(d, (const uint8_t *)"bench", (const uint8_t *)"bench-secret", 12) < 0 ||
+      coap_dtls_set_resumption(d, 0) < 0)
+    return NULL;
+  return d;
+}
+
+/* ---- the server's calls, timed (and their allocations added up) ---- */
+
+static double server_cpu;
+static long long server_heap; /* bytes the server's calls left allocated */
+static int count_heap;
+
+static void server_begin(double *t0, size_t *h0) {
+  *h0 = count_heap ? heap_bytes() : 0;
+  *t0 = cpu_us();
+}
+static void server_end(double t0, size_t h0) {
+  server_cpu += cpu_us() - t0;
+  if (count_heap) server_heap += (long long)heap_bytes() - (long long)h0;
+}
+
+static void server_timeouts(void) {
+  if (coap_context_next_timeout(server.ctx) > fake_now) return;
+  double t0;
+  size_t h0;
+  server_begin(&t0, &h0);
+  coap_context_handle_timeouts(server.ctx, fake_now);
+  server_end(t0, h0);
+}
+
+/* Deliver until both directions are quiet: the server's share timed. */
+static void pump(void) {
+  server_timeouts();
+  while (to_server.n || to_clients.n) {
+    double t0;
+    size_t h0;
+    server_begin(&t0, &h0);
+    for (size_t i = 0; i < to_server.n; i++) {
+      datagram_t *d = &to_server.q[i];
+      coap_context_input(server.ctx, server.ep, &d->from, d->data, d->len, fake_now);
+    }
+    server_end(t0, h0);
+    to_server.n = 0;
+    /* The clients answer into to_server, which is empty now; what the
+     * server sends meanwhile (nothing: it is not called) cannot mix in. */
+    size_t n = to_clients.n;
+    to_clients.n = 0;
+    static datagram_t *batch;
+    static size_t batch_cap;
+    if (n > batch_cap) { /* grows before the measured rounds, not in them */
+      free(batch);
+      batch = malloc(n * sizeof *batch);
+      batch_cap = batch ? n : 0;
+      if (!batch) {
+        to_clients.dropped += n;
+        return;
+      }
+    }
+    memcpy(batch, to_clients.q, n * sizeof *batch);
+    for (size_t i = 0; i < n; i++) {
+      node_t *c = client_at(&batch[i].to);
+      if (c) coap_context_input(c->ctx, c->ep, &batch[i].from, batch[i].data, batch[i].len,
+                                fake_now);
+      else to_clients.dropped++;
+    }
+    server_timeouts();
+  }
+}
+
+/* ---- resources and replies ---- */
+
+static unsigned state; /* the observed value */
+
+static void handle_value(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                         coap_response_t *resp, void *user) {
+  char buf[16];
+  int len = snprintf(buf, sizeof buf, "%u", state);
+  coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, buf, (size_t)len);
+}
+
+static unsigned parse_value(const coap_reply_t *r) {
+  unsigned v = 0;
+  for (size_t i = 0; i < r->payload_len && r->payload[i] >= '0' && r->payload[i] <= '9'; i++)
+    v = v * 10 + (unsigned)(r->payload[i] - '0');
+  return v;
+}
+
+static void on_get(coap_context_t *ctx, const coap_reply_t *r, void *user) {
+  node_t *c = user;
+  if (r->status == 0 && r->code == COAP_CONTENT) c->replies++;
+  else c->failed++;
+}
+
+static void on_notify(coap_context_t *ctx, const coap_reply_t *r, void *user) {
+  node_t *c = user;
+  c->observing = r->observing;
+  if (r->status != 0 || r->code != COAP_CONTENT) {
+    c->failed++;
+    return;
+  }
+  c->notified++;
+  c->last_value = parse_value(r);
+}
+
+static int send_get(node_t *c, const char *uri, int observe) {
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, uri);
+  o.observe = observe;
+  return coap_send_request(c->ctx, &o, observe ? on_notify : on_get, c, NULL);
+}
+
+/* Every client sends a GET of |uri| (observing or not), then all are
+ * delivered. Returns the clients that got no 2.05. */
+static unsigned get_round(const char *uri, int observe) {
+  unsigned bad = 0;
+  for (unsigned i = 0; i < n_clients; i++) {
+    clients[i].replies = clients[i].failed = 0;
+    if (send_get(&clients[i], uri, observe) < 0) clients[i].failed++;
+  }
+  pump();
+  for (unsigned i = 0; i < n_clients; i++)
+    if (clients[i].failed || (observe ? !clients[i].observing : clients[i].replies != 1)) bad++;
+  return bad;
+}
+
+/* The value changes and every observer is notified. Returns the clients
+ * that do not hold the new value afterwards. */
+static unsigned notify_round(coap_resource_t *res, int *notified) {
+  state++;
+  double t0;
+  size_t h0;
+  server_begin(&t0, &h0);
+  *notified = coap_resource_notify(res);
+  server_end(t0, h0);
+  pump();
+  unsigned bad = 0;
+  for (unsigned i = 0; i < n_clients; i++)
+    if (clients[i].last_value != state || !clients[i].observing || clients[i].failed) bad++;
+  return bad;
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: observe-cost [--observers N] [--rounds R] [--json]\n");
+  exit(64);
+}
+
+int main(int argc, char **argv) {
+  unsigned rounds = 20;
+  int json = 0;
+  n_clients = 10000;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--observers") && i + 1 < argc) n_clients = (unsigned)atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = (unsigned)atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--json")) json = 1;
+    else usage();
+  }
+  if (n_clients < 1 || n_clients > 200 * 65536 || rounds < 1) usage();
+
+  if (queue_init(&to_server, n_clients + 64) < 0 || queue_init(&to_clients, n_clients + 64) < 0 ||
+      !(clients = calloc(n_clients, sizeof *clients)))
+    return fprintf(stderr, "observe-cost: out of memory\n"), 1;
+  if (node_init(&server, "10.0.0.1", 5684, &to_clients, n_clients + 16, NULL) < 0)
+    return fprintf(stderr, "observe-cost: server context failed\n"), 1;
+  coap_resource_t *obs = coap_resource_add(server.ctx, "obs");
+  coap_resource_t *plain = coap_resource_add(server.ctx, "plain");
+  if (!obs || !plain || coap_resource_set_handler(obs, COAP_GET, handle_value, NULL) < 0 ||
+      coap_resource_set_handler(plain, COAP_GET, handle_value, NULL) < 0 ||
+      coap_resource_set_observable(obs, 1) < 0)
+    return fprintf(stderr, "observe-cost: resources failed\n"), 1;
+
+  /* Sessions: a handshake and a GET of /obs (not observing) each, one
+   * client at a time. */
+  coap_dtls_context_t *cd = client_dtls();
+  if (!cd) return fprintf(stderr, "observe-cost: client DTLS configuration failed\n"), 1;
+  server_cpu = 0;
+  for (unsigned i = 0; i < n_clients; i++) {
+    char ip[32];
+    client_ip(i, ip, sizeof ip);
+    node_t *c = &clients[i];
+    if (node_init(c, ip, 5000, &to_server, 4, cd) < 0 ||
+        send_get(c, "coaps://10.0.0.1/obs", 0) < 0)
+      return fprintf(stderr, "observe-cost: client %u failed\n", i), 1;
+    pump();
+    if (c->replies != 1)
+      return fprintf(stderr, "observe-cost: client %u got no answer to its first GET\n", i), 1;
+  }
+  double handshake_us = server_cpu / n_clients;
+
+  /* Registration and the first notification: the allocations counted. */
+  server_cpu = 0;
+  server_heap = 0;
+  count_heap = 1;
+  unsigned bad = get_round("coaps://10.0.0.1/obs", 1);
+  if (bad) return fprintf(stderr, "observe-cost: %u of %u registrations failed\n", bad, n_clients), 1;
+  int notified = 0;
+  bad = notify_round(obs, &notified);
+  count_heap = 0;
+  coap_stats_t st;
+  coap_context_get_stats(server.ctx, &st);
+  size_t observers = coap_resource_observer_count(obs);
+  if (observers != n_clients || st.observers != n_clients || (unsigned)notified != n_clients || bad)
+    return fprintf(stderr,
+                   "observe-cost: %zu observers (stats %llu), %d notified, %u without the new "
+                   "value, of %u\n",
+                   observers, (unsigned long long)st.observers, notified, bad, n_clients),
+           1;
+  double bytes_per_observation = (double)server_heap / n_clients;
+
+  /* The measured rounds, interleaved so both see the same machine. */
+  double notify_cpu = 0, get_cpu = 0;
+  unsigned long notifications = 0, gets = 0, stale = 0, get_failed = 0;
+  uint64_t sent0 = st.notifications_sent;
+  for (unsigned r = 0; r < rounds; r++) {
+    fake_now += 10;
+    server_cpu = 0;
+    stale += notify_round(obs, &notified);
+    notify_cpu += server_cpu;
+    notifications += notified > 0 ? (unsigned)notified : 0;
+    fake_now += 10;
+    server_cpu = 0;
+    get_failed += get_round("coaps://10.0.0.1/plain", 0);
+    get_cpu += server_cpu;
+    gets += n_clients;
+  }
+  coap_context_get_stats(server.ctx, &st);
+  uint64_t sent = st.notifications_sent - sent0;
+  double notify_us = notifications ? notify_cpu / notifications : 0;
+  double get_us = gets ? get_cpu / gets : 0;
+  double ratio = get_us > 0 ? notify_us / get_us : 0;
+  unsigned long dropped = to_server.dropped + to_clients.dropped;
+  int ok = !stale && !get_failed && !dropped && sent == notifications &&
+           st.observers == n_clients && st.observers_removed == 0;
+
+  if (json)
+    printf("{\"observers\":%u,\"rounds\":%u,\"server_us_per_notification\":%.3f,"
+           "\"server_us_per_get\":%.3f,\"ratio\":%.3f,\"bytes_per_observation\":%.1f,"
+           "\"server_us_per_psk_handshake\":%.1f,\"notifications\":%lu,"
+           "\"notifications_sent\":%llu,\"stale\":%lu,\"get_failed\":%lu,\"dropped\":%lu,"
+           "\"observers_removed\":%llu,\"ok\":%d}\n",
+           n_clients, rounds, notify_us, get_us, ratio, bytes_per_observation, handshake_us,
+           notifications, (unsigned long long)sent, stale, get_failed, dropped,
+           (unsigned long long)st.observers_removed, ok);
+  else {
+    printf("%u observers over coaps:// (PSK), %u rounds\n", n_clients, rounds);
+    printf("server CPU per notification:  %.3f us (%lu notifications)\n", notify_us,
+           notifications);
+    printf("server CPU per DTLS GET:      %.3f us (%lu GETs)\n", get_us, gets);
+    printf("ratio notification / GET:     %.2f (target <= 1.2)\n", ratio);
+    printf("memory per observation:       %.1f bytes (target <= 128)\n",
+           bytes_per_observation);
+    printf("server CPU per PSK handshake (with its first GET): %.1f us\n", handshake_us);
+    if (!ok)
+      printf("FAILED: %lu stale observers, %lu failed GETs, %lu datagrams dropped, %llu sent "
+             "for %lu notified, %llu observers removed\n",
+             stale, get_failed, dropped, (unsigned long long)sent, notifications,
+             (unsigned long long)st.observers_removed);
+  }
+  for (unsigned i = 0; i < n_clients; i++) coap_context_free(clients[i].ctx);
+  coap_dtls_context_free(cd);
+  coap_context_free(server.ctx);
+  free(clients);
+  free(to_server.q);
+  free(to_clients.q);
+  return ok ? 0 : 1;
+}
