@@ -45,5 +45,11 @@ int cmd_keygen(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 
 void demo_resources_register(coap_context_t *ctx);
+/* The paths of the resources that change every second and are
+ * observable, and the call that notifies their observers (once a second,
+ * from the thread that drives |ctx|). */
+#define DEMO_OBSERVABLE_COUNT 2
+extern const char *const demo_observable[DEMO_OBSERVABLE_COUNT];
+void demo_resources_tick(coap_context_t *ctx);
 
 #endif

@@ -20,12 +20,13 @@ static struct {
 /* `coaps serve --workers N` runs the handlers on N threads: one store. */
 static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* A reading that drifts slowly and smoothly, like a room sensor. */
+/* A reading that drifts like a room sensor's, plus a little noise that
+ * moves it from one second to the next (what an observer of /temp, told
+ * every second, can see change). One value per second, the same for every
+ * request within it, as a sensor sampled once a second would give. */
 static double simulated_temperature(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  double t = (double)ts.tv_sec + ts.tv_nsec / 1e9;
-  return 21.5 + 1.5 * sin(t / 60.0) + 0.2 * sin(t / 7.0);
+  double t = (double)time(NULL);
+  return 21.5 + 1.5 * sin(t / 60.0) + 0.2 * sin(t / 7.0) + 0.15 * sin(t * 2.3);
 }
 
 static void temp_get(coap_context_t *ctx, coap_resource_t *res,
@@ -192,9 +193,21 @@ static void store_delete(coap_context_t *ctx, coap_resource_t *res, const coap_r
   pthread_mutex_unlock(&store_lock);
 }
 
+/* The observable resources (RFC 7641): 'coaps serve' notifies their
+ * observers once a second (demo_resources_tick). */
+const char *const demo_observable[DEMO_OBSERVABLE_COUNT] = {"temp", "time"};
+
+void demo_resources_tick(coap_context_t *ctx) {
+  for (size_t i = 0; i < DEMO_OBSERVABLE_COUNT; i++) {
+    coap_resource_t *r = coap_resource_find(ctx, demo_observable[i]);
+    if (r) coap_resource_notify(r);
+  }
+}
+
 void demo_resources_register(coap_context_t *ctx) {
   coap_resource_t *r = coap_resource_add(ctx, "temp");
   coap_resource_set_handler(r, COAP_GET, temp_get, NULL);
+  coap_resource_set_observable(r, 1);
   coap_resource_set_attr(r, "rt", "temperature-c");
   coap_resource_set_attr(r, "if", "sensor");
   coap_resource_set_attr(r, "ct", "0 50");
@@ -202,6 +215,7 @@ void demo_resources_register(coap_context_t *ctx) {
 
   r = coap_resource_add(ctx, "time");
   coap_resource_set_handler(r, COAP_GET, time_get, NULL);
+  coap_resource_set_observable(r, 1);
   coap_resource_set_attr(r, "rt", "time");
   coap_resource_set_attr(r, "ct", "0");
 

@@ -17,6 +17,7 @@ static void usage(FILE *out) {
           "  post URI         POST a payload (-d)\n"
           "  put URI          PUT a payload (-d)\n"
           "  delete URI       DELETE a resource\n"
+          "  observe URI      observe a resource (get --observe): each notification\n"
           "  fetch URI        FETCH with a payload (-d)\n"
           "  patch URI        PATCH with a payload (-d)\n"
           "  ipatch URI       iPATCH with a payload (-d)\n"
@@ -95,7 +96,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   static const char *const methods[] = {"get", "post", "put", "delete",
-                                        "fetch", "patch", "ipatch"};
+                                        "fetch", "patch", "ipatch", "observe"};
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     if (strcmp(cmd, methods[i]) == 0) return cmd_request(cmd, argc - 1, argv + 1);
   if (strcmp(cmd, "serve") == 0) return cmd_serve(argc - 1, argv + 1);

@@ -1,30 +1,11 @@
-/* coaps get|post|put|delete|fetch|patch|ipatch URI */
+/* coaps get|post|put|delete|fetch|patch|ipatch|observe URI */
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "security_flags.h"
-
-#define MAX_EXTRA_OPTIONS 16
-
-typedef struct request_args {
-  uint8_t method;
-  const char *uri;
-  const char *data;
-  int content_format, accept;
-  int confirmable;
-  double timeout_s;
-  int verbose, quiet;
-  unsigned block_size;  /* 0: the library's (1024) */
-  size_t max_body;      /* 0: the library's (1 MiB) */
-  coap_option_t extra[MAX_EXTRA_OPTIONS];
-  uint8_t extra_store[MAX_EXTRA_OPTIONS][256];
-  size_t n_extra;
-  security_flags_t sec;
-} request_args_t;
+#include "request.h"
 
 static void request_usage(FILE *out, const char *method) {
   fprintf(out,
@@ -46,7 +27,22 @@ static void request_usage(FILE *out, const char *method) {
           "                           response in Block2 blocks is fetched whole, in\n"
           "                           blocks of N asked for from the first request\n"
           "      --max-body BYTES     largest response body taken (default 1048576)\n"
-          "  -v, --verbose            show every message sent and received on stderr\n"
+          "      --observe            (get, fetch) observe the resource (RFC 7641):\n"
+          "                           print its representation, then each notification,\n"
+          "                           one line each; 'coaps observe URI' is the same\n"
+          "      --count N            with --observe: stop after N representations, the\n"
+          "                           registration's answer included (1: that answer)\n"
+          "      --duration SECONDS   with --observe: stop after this long\n"
+          "      --json               print each response as one JSON object on one\n"
+          "                           line: code, observe, max_age, format, size and\n"
+          "                           payload (payload_hex when it is no UTF-8 text)\n"
+          "      --no-response CLASSES  ask the server not to answer with these\n"
+          "                           classes (RFC 7967): 2xx, 4xx, 5xx, comma-separated,\n"
+          "                           or all. With all the request goes NON and the\n"
+          "                           tool exits 0 once it is sent, printing nothing\n"
+          "  -v, --verbose            show every message sent and received on stderr,\n"
+          "                           and each response's code, Observe, Max-Age,\n"
+          "                           format and size\n"
           "  -q, --quiet              do not print the response payload\n"
           "  -h, --help               this help\n"
           "\n",
@@ -59,16 +55,35 @@ static void request_usage(FILE *out, const char *method) {
           "1 4.xx, 2 5.xx, 3 timeout, 4 network error (also a body over --max-body, or a\n"
           "block-wise transfer that failed), 5 security failure, 64 usage.\n"
           "\n"
+          "Observing: each representation is printed on one line as it arrives (a\n"
+          "newline or other control byte in it shows as \\n, \\xNN), or as one JSON\n"
+          "object a line with --json. The observation ends after --count\n"
+          "representations, after --duration, on SIGINT (Ctrl-C) or SIGTERM, or when\n"
+          "the server ends it; the tool then deregisters (a GET with Observe=1),\n"
+          "waits at most 2 s for the answer and exits 0. A server that answers\n"
+          "without Observe has not registered the observation: that answer is\n"
+          "printed, stderr says so, and the exit code is the answer's (0 for 2.xx,\n"
+          "as RFC 7641 allows a server to decline). An error code from the server\n"
+          "ends it with that code's exit status; -t bounds the first answer.\n"
+          "\n"
+          "--no-response with classes that are not all suppressed: a suppressed\n"
+          "answer that does not come ends the request at the response timeout\n"
+          "with exit 0 and nothing printed (-v says so).\n"
+          "\n"
           "Examples:\n"
           "  coaps get coap://127.0.0.1/temp\n"
           "  coaps put coap://127.0.0.1/store -d 'hello' -f text\n"
           "  coaps put coap://127.0.0.1/store -d @firmware.bin -f octet --block-size 256\n"
           "  echo '{\"on\":true}' | coaps post coap://[::1]/echo -d @- -f json -v\n"
           "  coaps get coaps://127.0.0.1/temp --psk-identity me --psk secret\n"
-          "  coaps get coaps://localhost/temp --cacert ca-cert.pem\n");
+          "  coaps get coaps://localhost/temp --cacert ca-cert.pem\n"
+          "  coaps get --observe coap://127.0.0.1/temp --count 5\n"
+          "  coaps observe coap://127.0.0.1/time --duration 30 --json\n"
+          "  coaps post coap://127.0.0.1/store -d reading --no-response 2xx\n");
 }
 
 static uint8_t method_code(const char *m) {
+  if (strcmp(m, "observe") == 0) return COAP_GET;
   static const char *const names[] = {"get", "post", "put", "delete",
                                       "fetch", "patch", "ipatch"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -152,6 +167,56 @@ static int parse_max_body(const char *text, size_t *out) {
   return -1;
 }
 
+/* --no-response "2xx,4xx" or "all" into COAP_NO_RESPONSE_* bits. */
+static int parse_no_response(const char *text, uint8_t *out) {
+  static const struct { const char *name; uint8_t bits; } classes[] = {
+      {"2xx", COAP_NO_RESPONSE_2XX}, {"4xx", COAP_NO_RESPONSE_4XX},
+      {"5xx", COAP_NO_RESPONSE_5XX},
+      {"all", COAP_NO_RESPONSE_2XX | COAP_NO_RESPONSE_4XX | COAP_NO_RESPONSE_5XX}};
+  *out = 0;
+  for (const char *p = text;; p++) {
+    size_t len = strcspn(p, ","), i;
+    for (i = 0; i < sizeof classes / sizeof classes[0]; i++)
+      if (len == 3 && strncmp(p, classes[i].name, 3) == 0) break;
+    if (i == sizeof classes / sizeof classes[0]) {
+      cli_error("--no-response wants 2xx, 4xx, 5xx (comma-separated) or all, got '%.*s' "
+                "in '%s'", (int)len, p, text);
+      return -1;
+    }
+    *out |= classes[i].bits;
+    p += len;
+    if (!*p) return 0;
+  }
+}
+
+static int parse_count(const char *text, unsigned *out) {
+  char *end;
+  unsigned long v = strtoul(text, &end, 10);
+  if (end != text && !*end && text[0] != '-' && v >= 1 && v <= 1000000000ul) {
+    *out = (unsigned)v;
+    return 0;
+  }
+  cli_error("--count wants a number from 1 to 1000000000, got '%s'", text);
+  return -1;
+}
+
+/* Flags that only make sense together. 0, or -1 after saying why. */
+static int check_combination(const request_args_t *a) {
+  if (a->observe && a->method != COAP_GET && a->method != COAP_FETCH) {
+    cli_error("--observe is for get and fetch (RFC 7641 observes a representation)");
+    return -1;
+  }
+  if (!a->observe && (a->count || a->duration_ms)) {
+    cli_error("%s is for an observation: add --observe", a->count ? "--count" : "--duration");
+    return -1;
+  }
+  if (a->observe && a->no_response) {
+    cli_error("--no-response cannot be combined with --observe");
+    return -1;
+  }
+  return 0;
+}
+
 static int parse_format(const char *flag, const char *text, int *out) {
   *out = coap_content_format_parse(text);
   if (*out != COAP_FORMAT_NONE) return 0;
@@ -161,8 +226,15 @@ static int parse_format(const char *flag, const char *text, int *out) {
 }
 
 /* Returns 0, 1 for --help, or -1 on bad usage (already reported). */
+enum { OPT_OBSERVE = 0x300, OPT_COUNT, OPT_DURATION, OPT_JSON, OPT_NO_RESPONSE };
+
 static int parse_args(request_args_t *a, const char *method, int argc, char **argv) {
   static const struct option base_options[] = {
+      {"observe", no_argument, NULL, OPT_OBSERVE},
+      {"count", required_argument, NULL, OPT_COUNT},
+      {"duration", required_argument, NULL, OPT_DURATION},
+      {"json", no_argument, NULL, OPT_JSON},
+      {"no-response", required_argument, NULL, OPT_NO_RESPONSE},
       {"data", required_argument, NULL, 'd'},
       {"content-format", required_argument, NULL, 'f'},
       {"accept", required_argument, NULL, 'A'},
@@ -175,7 +247,7 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
   };
-  struct option longopts[32];
+  struct option longopts[48];
   size_t n = sizeof base_options / sizeof base_options[0];
   memcpy(longopts, base_options, sizeof base_options);
   security_options_merge(longopts, n, sizeof longopts / sizeof longopts[0]);
@@ -183,6 +255,7 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
   a->method = method_code(method);
   a->content_format = a->accept = COAP_FORMAT_NONE;
   a->confirmable = 1;
+  a->observe = strcmp(method, "observe") == 0;
   optind = 0; /* GNU getopt: full re-initialisation */
   opterr = 0;
   int c;
@@ -204,6 +277,17 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
       case 'v': a->verbose++; break;
       case 'q': a->quiet = 1; break;
       case 'h': return 1;
+      case OPT_OBSERVE: a->observe = 1; break;
+      case OPT_COUNT: if (parse_count(optarg, &a->count) < 0) return -1; break;
+      case OPT_DURATION:
+        if (cli_parse_seconds("--duration", optarg, 0.001, 604800, &a->duration_ms) < 0)
+          return -1;
+        break;
+      case OPT_JSON: a->json = 1; break;
+      case OPT_NO_RESPONSE:
+        if (parse_no_response(optarg, &a->no_response) < 0) return -1;
+        a->no_response_text = optarg;
+        break;
       default: {
         int taken = security_flags_take(&a->sec, c, optarg);
         if (taken > 0) break;
@@ -213,6 +297,7 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
       }
     }
   }
+  if (check_combination(a) < 0) return -1;
   return cli_take_uri(argc, argv, &a->uri);
 }
 
@@ -292,22 +377,43 @@ static void trace(void *user, int outgoing, const coap_address_t *peer,
           coap_address_format(peer, addr, sizeof addr), blocks);
 }
 
-static int exit_for_code(uint8_t code) {
+int request_exit_for_code(uint8_t code) {
   switch (COAP_CODE_CLASS(code)) {
+    case 0: return EXIT_2XX; /* no response, as --no-response asked */
     case 2: return EXIT_2XX;
     case 4: return EXIT_4XX;
     default: return EXIT_5XX;
   }
 }
 
-/* What the request's callback was told, kept past it. */
+/* What the request's callback was told, kept past it (the response itself
+ * is printed in the callback, where it is valid). */
 typedef struct request_outcome {
+  const request_args_t *a;
   int done, status;
   uint8_t code;
-  uint8_t *payload;
-  size_t payload_len;
   char detail[640];
 } request_outcome_t;
+
+/* The response: its payload on stdout for 2.xx (and with -v or --json for
+ * any code), else one line on stderr. */
+static void report_response(const request_args_t *a, const coap_reply_t *r) {
+  if (r->code == 0) { /* --no-response: nothing came, as asked */
+    if (a->verbose && a->no_response == (COAP_NO_RESPONSE_2XX | COAP_NO_RESPONSE_4XX |
+                                         COAP_NO_RESPONSE_5XX))
+      fprintf(stderr, "coaps: sent (NON); no response expected (--no-response %s)\n",
+              a->no_response_text);
+    else if (a->verbose)
+      fprintf(stderr, "coaps: no response by the response timeout, as --no-response %s "
+                      "allows\n", a->no_response_text);
+    return;
+  }
+  if (COAP_CODE_CLASS(r->code) != 2 && !a->verbose && !a->json)
+    cli_error("%s%s%.*s", coap_code_name(r->code), r->payload_len ? ": " : "",
+              (int)r->payload_len, r->payload_len ? (const char *)r->payload : "");
+  else
+    reply_print(a, r, PRINT_RAW);
+}
 
 static void on_reply(coap_context_t *ctx, const coap_reply_t *reply, void *user) {
   (void)ctx;
@@ -317,24 +423,12 @@ static void on_reply(coap_context_t *ctx, const coap_reply_t *reply, void *user)
   if (reply->detail) snprintf(out->detail, sizeof out->detail, "%s", reply->detail);
   if (reply->status < 0) return;
   out->code = reply->code;
-  if (!(out->payload = malloc(reply->payload_len + 1))) {
-    out->status = COAP_E_NOMEM;
-    return;
-  }
-  if (reply->payload_len) memcpy(out->payload, reply->payload, reply->payload_len);
-  out->payload_len = reply->payload_len;
+  report_response(out->a, reply);
+  if (out->detail[0]) cli_error("%s", out->detail);
 }
 
-static void print_payload(const request_outcome_t *r) {
-  if (r->payload_len) fwrite(r->payload, 1, r->payload_len, stdout);
-  if (r->payload_len && r->payload[r->payload_len - 1] != '\n' && isatty(STDOUT_FILENO))
-    fputc('\n', stdout);
-  fflush(stdout);
-}
-
-/* Says why the request failed; returns the exit code. */
-static int explain_failure(const request_args_t *a, coap_context_t *ctx, int rc,
-                           const char *detail) {
+int request_explain_failure(const request_args_t *a, coap_context_t *ctx, int rc,
+                            const char *detail) {
   coap_diag_t g;
   if (coap_context_last_diag(ctx, &g) == 0 && g.error == rc) {
     cli_print_diag(a->uri, &g);
@@ -356,17 +450,6 @@ static int explain_failure(const request_args_t *a, coap_context_t *ctx, int rc,
   return cli_exit_for_error(rc);
 }
 
-static void report_response(const request_args_t *a, const request_outcome_t *r) {
-  int status = exit_for_code(r->code);
-  if (status != EXIT_2XX && !a->verbose)
-    cli_error("%s%s%.*s", coap_code_name(r->code), r->payload_len ? ": " : "",
-              (int)r->payload_len, r->payload_len ? (const char *)r->payload : "");
-  else if (!a->quiet)
-    print_payload(r);
-  if (a->verbose) fprintf(stderr, "coaps: %s\n", coap_code_name(r->code));
-  if (r->detail[0]) cli_error("%s", r->detail);
-}
-
 static coap_context_t *request_context(const request_args_t *a) {
   coap_context_config_t cfg;
   coap_context_config_default(&cfg);
@@ -377,21 +460,26 @@ static coap_context_t *request_context(const request_args_t *a) {
   return coap_context_new(&cfg);
 }
 
+static void request_opts(const request_args_t *a, const uint8_t *payload, size_t payload_len,
+                         coap_request_opts_t *o) {
+  coap_request_opts_init(o, a->method, a->uri);
+  o->confirmable = a->confirmable;
+  o->content_format = a->content_format;
+  o->accept = a->accept;
+  o->payload = payload;
+  o->payload_len = payload_len;
+  o->options = a->extra;
+  o->n_options = a->n_extra;
+  o->timeout_ms = (uint32_t)(a->timeout_s * 1000);
+  o->block_size = (uint16_t)a->block_size;
+  o->observe = a->observe;
+  o->no_response = a->no_response;
+}
+
 /* Send and run the loop until the callback has run; 0 or the error. */
-static int exchange(const request_args_t *a, coap_context_t *ctx, const uint8_t *payload,
-                    size_t payload_len, request_outcome_t *out) {
-  coap_request_opts_t o;
-  coap_request_opts_init(&o, a->method, a->uri);
-  o.confirmable = a->confirmable;
-  o.content_format = a->content_format;
-  o.accept = a->accept;
-  o.payload = payload;
-  o.payload_len = payload_len;
-  o.options = a->extra;
-  o.n_options = a->n_extra;
-  o.timeout_ms = (uint32_t)(a->timeout_s * 1000);
-  o.block_size = (uint16_t)a->block_size;
-  int rc = coap_send_request(ctx, &o, on_reply, out, NULL);
+static int exchange(coap_context_t *ctx, const coap_request_opts_t *o,
+                    request_outcome_t *out) {
+  int rc = coap_send_request(ctx, o, on_reply, out, NULL);
   if (rc < 0) {
     /* Refused before anything was sent: the context says why. */
     snprintf(out->detail, sizeof out->detail, "%s", coap_context_last_error(ctx));
@@ -419,15 +507,15 @@ static int run_request(const request_args_t *a) {
     return status;
   }
   if (a->verbose) coap_context_set_trace(ctx, trace, NULL);
-  request_outcome_t r = {0};
-  int rc = exchange(a, ctx, payload, payload_len, &r);
-  if (rc < 0) {
-    status = explain_failure(a, ctx, rc, r.detail);
+  coap_request_opts_t o;
+  request_opts(a, payload, payload_len, &o);
+  if (a->observe) {
+    status = observe_run(a, ctx, &o);
   } else {
-    report_response(a, &r);
-    status = exit_for_code(r.code);
+    request_outcome_t r = {.a = a};
+    int rc = exchange(ctx, &o, &r);
+    status = rc < 0 ? request_explain_failure(a, ctx, rc, r.detail) : request_exit_for_code(r.code);
   }
-  free(r.payload);
   coap_context_free(ctx);
   free(payload);
   return status;

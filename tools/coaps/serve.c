@@ -35,7 +35,9 @@ static void serve_usage(FILE *out) {
           "usage: coaps serve [options]\n"
           "\n"
           "Serve the demo resources /temp, /time, /store, /echo and\n"
-          "/.well-known/core until SIGINT or SIGTERM.\n"
+          "/.well-known/core until SIGINT or SIGTERM. /temp (a simulated sensor)\n"
+          "and /time change every second and are observable (RFC 7641): their\n"
+          "observers get a notification every second.\n"
           "\n"
           "  -p, --port N       coap:// port (default 5683; 0 picks a free one)\n"
           "      --dtls-port N  coaps:// port (default 5684; 0 picks a free one),\n"
@@ -66,7 +68,9 @@ static void serve_usage(FILE *out) {
           "                     it is whole, 4.08 for a missing block, 4.13 with\n"
           "                     Size1 over N; an answer goes in Block2 blocks,\n"
           "                     any of them on request, with an ETag and Size2\n"
-          "  -v, --verbose      log handshakes and failures (-vv: debug)\n"
+          "  -v, --verbose      log handshakes and failures, and the number of\n"
+          "                     observers of /temp and /time when it changes\n"
+          "                     (-vv: debug)\n"
           "  -h, --help         this help\n"
           "\n");
   security_flags_usage(out, 1);
@@ -86,7 +90,8 @@ static void serve_usage(FILE *out) {
           "out of range (elective ones are ignored); 5.05 for Proxy-Uri and\n"
           "Proxy-Scheme; 4.12 when If-Match or If-None-Match fails (/store has\n"
           "an ETag); 4.06 for an Accept /time or /temp cannot give; 4.04 for a\n"
-          "path with an empty segment (//time is not /time).\n"
+          "path with an empty segment (//time is not /time). A request with\n"
+          "No-Response (RFC 7967) gets no answer of the classes it names.\n"
           "\n"
           "Example: coaps serve --psk-identity me --psk secret \\\n"
           "           --cert server-cert.pem --key server-key.pem\n");
@@ -224,13 +229,14 @@ static void print_hints(const serve_args_t *a, uint16_t port, uint16_t dtls_port
   port_suffix(p, sizeof p, port, COAP_DEFAULT_PORT);
   printf("try:\n"
          "  coaps get coap://127.0.0.1%s/temp\n"
+         "  coaps get --observe coap://127.0.0.1%s/temp --count 5\n"
          "  coaps get coap://127.0.0.1%s/.well-known/core\n"
          "  coaps put coap://127.0.0.1%s/store -d hello\n",
-         p, p, p);
+         p, p, p, p);
   if (!dtls_port) return;
   port_suffix(dp, sizeof dp, dtls_port, COAPS_DEFAULT_PORT);
   if (a->sec.psk_identity)
-    printf("  coaps get coaps://127.0.0.1%s/temp --psk-identity '%s' %s '%s'\n", dp,
+    printf("  coaps get --observe coaps://127.0.0.1%s/time --psk-identity '%s' %s '%s'\n", dp,
            a->sec.psk_identity, a->sec.psk ? "--psk" : "--psk-hex",
            a->sec.psk ? a->sec.psk : a->sec.psk_hex);
   if (a->sec.cert)
@@ -297,6 +303,10 @@ typedef struct worker {
   coap_endpoint_t *ep, *sep; /* coap:// and coaps:// (NULL without credentials) */
   pthread_t thread;
   int rc;
+  long index, of;            /* worker index, and how many there are */
+  int verbose;
+  long tick;                 /* the second of the last notification (tick_now) */
+  size_t observers[DEMO_OBSERVABLE_COUNT]; /* as last logged */
 } worker_t;
 
 /* Set once SIGINT or SIGTERM arrives: every worker's loop ends. */
@@ -317,6 +327,8 @@ static int worker_open(worker_t *w, const worker_t *first, const serve_args_t *a
     /* Room for a few such bodies under way at once. */
     if (cfg.max_reassembly < 4 * a->max_body) cfg.max_reassembly = 4 * a->max_body;
   }
+  w->verbose = a->verbose;
+  w->of = a->workers;
   w->ctx = coap_context_new(&cfg);
   if (!w->ctx) {
     cli_error("out of memory");
@@ -381,8 +393,10 @@ static int workers_open(worker_t *w, const serve_args_t *a, const coap_address_t
        (a->sec.any && port_taken(addr, a->address, a->dtls_port))))
     return EXIT_NETWORK;
   int rc = worker_open(&w[0], NULL, a, *addr, (uint16_t)a->port, (uint16_t)a->dtls_port);
-  for (long i = 1; rc == 0 && i < a->workers; i++)
+  for (long i = 1; rc == 0 && i < a->workers; i++) {
+    w[i].index = i;
     rc = worker_open(&w[i], &w[0], a, *addr, bound_port(w[0].ep), bound_port(w[0].sep));
+  }
   return rc;
 }
 
@@ -391,22 +405,62 @@ static void workers_free(worker_t *w, long n) {
   free(w);
 }
 
+/* The demo's observable resources change with the wall clock's second
+ * (/time shows it): the tick comes TICK_LAG_MS after each second begins,
+ * late enough that time(), which may read a coarse clock, has moved on. */
+#define TICK_LAG_MS 20
+
+/* The current tick (seconds), and the milliseconds until the next one. */
+static long tick_now(int *wait_ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  long long ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - TICK_LAG_MS;
+  *wait_ms = (int)(1000 - ms % 1000);
+  return (long)(ms / 1000);
+}
+
+/* -v: a line when the number of observers of a resource changes, so
+ * that registrations and deregistrations can be seen from outside. */
+static void log_observers(worker_t *w) {
+  for (size_t i = 0; i < DEMO_OBSERVABLE_COUNT; i++) {
+    coap_resource_t *r = coap_resource_find(w->ctx, demo_observable[i]);
+    size_t n = r ? coap_resource_observer_count(r) : 0;
+    if (n == w->observers[i]) continue;
+    w->observers[i] = n;
+    if (w->of > 1)
+      fprintf(stderr, "coaps: worker %ld: /%s: %zu observer%s\n", w->index, demo_observable[i],
+              n, n == 1 ? "" : "s");
+    else
+      fprintf(stderr, "coaps: /%s: %zu observer%s\n", demo_observable[i], n, n == 1 ? "" : "s");
+  }
+}
+
 /* A worker's loop. The wait is bounded so that it notices the stop flag
- * when idle; under load it never waits that long. */
+ * when idle (under load it never waits that long), and ends at the next
+ * tick, when the observers of /temp and /time are notified. */
 static void *worker_main(void *arg) {
   worker_t *w = arg;
+  int wait_ms;
+  w->tick = tick_now(&wait_ms);
   while (!atomic_load(&g_workers_stop)) {
-    w->rc = coap_context_process(w->ctx, 200);
+    w->rc = coap_context_process(w->ctx, wait_ms < 200 ? wait_ms : 200);
     if (w->rc < 0) {
       kill(getpid(), SIGTERM); /* wake the main thread: the server stops */
       break;
     }
+    long tick = tick_now(&wait_ms);
+    if (tick != w->tick) {
+      w->tick = tick;
+      demo_resources_tick(w->ctx);
+    }
+    if (w->verbose) log_observers(w);
   }
   return NULL;
 }
 
-/* Several workers: the signals are blocked in every thread and taken by
- * the main one, which then stops and joins the workers. */
+/* The workers (one is a thread too: its loop has the tick that
+ * coap_run() does not): the signals are blocked in every thread and taken
+ * by the main one, which then stops and joins the workers. */
 static int workers_run(worker_t *w, long n) {
   sigset_t mask, old;
   sigemptyset(&mask);
@@ -485,7 +539,7 @@ int cmd_serve(int argc, char **argv) {
   if (w[0].sep) print_endpoint("coaps", w[0].sep);
   print_hints(&a, bound_port(w[0].ep), bound_port(w[0].sep));
   fflush(stdout);
-  rc = a.workers == 1 ? coap_run(w[0].ctx) : workers_run(w, a.workers);
+  rc = workers_run(w, a.workers);
   print_failures(w, a.workers);
   workers_free(w, a.workers);
   if (rc < 0) {
