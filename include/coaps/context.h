@@ -137,7 +137,8 @@ typedef struct coap_context_config {
                                  5.00 */
   size_t max_reassembly;      /* all Block1 bodies being reassembled at once
                                  (and answers to unsafe requests kept for
-                                 their later Block2 blocks), in bytes,
+                                 their later Block2 blocks, and the GET/
+                                 FETCH copies of coap_handler_fn), in bytes,
                                  default 8 MiB; beyond it a new body is
                                  answered 5.03. Each peer has at most 4 under
                                  way (a fifth replaces its oldest); one
@@ -264,13 +265,22 @@ void coap_context_handle_timeouts(coap_context_t *ctx, uint64_t now_ms);
  *  - Block2: the handler builds the whole representation (up to max_body);
  *    when it is larger than a block, the client gets the block it asked
  *    for, with Block2, an ETag (a hash of the representation unless the
- *    handler set one) and Size2. The server keeps nothing between the
- *    blocks of a GET or FETCH: the handler runs again for each block and
- *    must build the same representation, or one whose ETag differs (the
- *    client then starts over). The answer to a POST, PUT, PATCH, iPATCH or
- *    DELETE that goes block-wise is kept instead (max_reassembly counts
- *    it) and its later blocks come from the copy, so the handler runs
- *    once.
+ *    handler set one) and Size2. A GET or FETCH answer that goes
+ *    block-wise is kept for 5 s (less when its Max-Age is shorter; Max-Age
+ *    0: not kept), keyed by method, path and every request option that is
+ *    part of the cache key (query, Accept, Uri-Host, ...; not Block2, Size2
+ *    or Observe) and a FETCH's body: a request for block 1 or later with
+ *    the same key is answered from the copy without running the handler,
+ *    if the asking peer (and DTLS session) got that same representation
+ *    from the handler (at block 0, or at a block the copy did not serve).
+ *    A request for block 0 always runs the handler, and so does any other;
+ *    a different ETag replaces the copy, so the client sees the change and
+ *    starts over. Between, a client gets one consistent snapshot at most
+ *    5 s old. The context keeps at most 8 copies (the oldest goes); their
+ *    bytes count in max_reassembly and give way to Block1 bodies. The
+ *    answer to a POST, PUT, PATCH, iPATCH or DELETE that goes block-wise
+ *    is kept instead for the peer that sent it (max_reassembly counts it)
+ *    and its later blocks come from the copy, so the handler runs once.
  *
  * The server answers by itself: 4.02 for a critical option it does not
  * act on (OSCORE, Q-Block1/2, any number it does not know), one repeated

@@ -152,7 +152,8 @@ static void limit_peer(coap_server_t *s, const void *peer) {
 
 static int budget_allows(coap_server_t *s, size_t more) {
   coap_b1_table_t *t = &s->b1;
-  if (t->bytes + more <= s->cfg->max_reassembly) return 1;
+  /* Cached Block2 representations give way: they can be built again. */
+  if (coap_b2_cache_make_room(s, more)) return 1;
   if (!t->full_logged)
     coap_logf(s->log, COAP_LOG_WARNING, NULL,
               "block-wise bodies hold max_reassembly (%zu bytes): new ones are "
@@ -356,7 +357,10 @@ void coap_b1_answered(coap_server_t *s, const coap_request_t *req,
                       const coap_response_t *resp) {
   coap_b1_entry_t *e = find(s, req, path, path_len);
   if (e) entry_free(s, e);
-  if (!resp || !goes_blockwise(resp)) return;
+  /* A GET or FETCH answer is kept by the Block2 cache instead, for any
+   * peer that builds the same (block2.c). */
+  uint8_t m = req->msg->code;
+  if (!resp || !goes_blockwise(resp) || m == COAP_GET || m == COAP_FETCH) return;
   size_t len = resp->msg.payload_len;
   e = entry_new(s, req, path, path_len, ANSWER);
   if (!e || reserve(s, e, len) < 0) {
@@ -394,6 +398,7 @@ int coap_b1_serve_kept(coap_server_t *s, const coap_request_t *req,
 /* ---- peers ---- */
 
 void coap_server_peer_gone(coap_server_t *s, const void *peer_key) {
+  coap_b2_cache_peer_gone(s, peer_key);
   coap_b1_table_t *t = &s->b1;
   if (!t->n_buckets) return;
   coap_b1_entry_t *e = t->buckets[bucket_of(t, peer_key)];
@@ -413,6 +418,7 @@ int coap_server_peer_busy(const coap_server_t *s, const void *peer_key) {
 }
 
 void coap_b1_free_all(coap_server_t *s) {
+  coap_b2_cache_free(s); /* its bytes are counted in the table's */
   coap_b1_table_t *t = &s->b1;
   for (size_t i = 0; i < t->n_buckets; i++)
     while (t->buckets[i]) entry_free(s, t->buckets[i]);

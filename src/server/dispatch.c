@@ -268,6 +268,12 @@ void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
     coap_response_finish(resp);
     return;
   }
+  /* A later block of a GET/FETCH answer: from the copy when fresh (block2.c). */
+  if (!unsafe_method(req->msg->code) && resp->asked.b2_num > 0 &&
+      coap_b2_cache_serve(s, req, resp)) {
+    coap_response_finish(resp);
+    return;
+  }
   run_handler(s, req, &t, resp);
   if (req->deferred) {
     if (has_b1) coap_b1_answered(s, req, t.path, t.path_len, NULL);
@@ -275,5 +281,6 @@ void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
   }
   if (has_b1 || unsafe_method(req->msg->code))
     coap_b1_answered(s, req, t.path, t.path_len, resp);
+  if (!unsafe_method(req->msg->code)) coap_b2_cache_keep(s, req, resp);
   coap_response_finish(resp);
 }

@@ -79,6 +79,7 @@ typedef struct coap_server {
   const coap_context_config_t *cfg;
   coap_timer_heap_t *timers;
   coap_b1_table_t b1;
+  struct coap_b2_cache *b2_cache; /* block2.c, made on first need */
 } coap_server_t;
 
 int coap_server_init(coap_server_t *s, size_t max_payload,
@@ -184,5 +185,24 @@ void coap_b1_answered(coap_server_t *s, const coap_request_t *req,
 int coap_b1_serve_kept(coap_server_t *s, const coap_request_t *req,
                        const char *path, size_t path_len, coap_response_t *resp);
 void coap_b1_free_all(coap_server_t *s);
+
+/* block2.c: the last few block-wise representations of GET and FETCH
+ * answers, kept a few seconds so that their later blocks do not run the
+ * handler again (the rules are in block2.c). Their bytes count in
+ * max_reassembly (b1.bytes) and give way to Block1 bodies. */
+typedef struct coap_b2_cache coap_b2_cache_t;
+/* A GET/FETCH asking for a block after the first: fill |resp| (not
+ * finished) from a fresh copy made for this peer. Returns 1 when it did. */
+int coap_b2_cache_serve(coap_server_t *s, const coap_request_t *req,
+                        coap_response_t *resp);
+/* After a GET/FETCH handler answered |req| (before finishing |resp|):
+ * keep the representation when it goes block-wise (adds its ETag). */
+void coap_b2_cache_keep(coap_server_t *s, const coap_request_t *req,
+                        coap_response_t *resp);
+/* Free copies (oldest first) until |need| more bytes fit max_reassembly;
+ * returns 1 when they do. */
+int coap_b2_cache_make_room(coap_server_t *s, size_t need);
+void coap_b2_cache_peer_gone(coap_server_t *s, const void *peer_key);
+void coap_b2_cache_free(coap_server_t *s);
 
 #endif

@@ -315,8 +315,9 @@ static void test_block2_whole_body(void **state) {
   assert_int_equal(got_len, 5000);
   fill_big();
   assert_memory_equal(got, big_body, 5000);
-  /* Stateless: the handler ran for each block. */
-  assert_int_equal(big_calls, 5);
+  /* The handler ran for block 0 only: the later blocks came from the
+   * copy kept for this peer. */
+  assert_int_equal(big_calls, 1);
 }
 
 /* Early negotiation: block 0 of size s asks for blocks of s; any block
@@ -415,17 +416,249 @@ static void test_block2_past_end_and_reserved_szx(void **state) {
   assert_int_equal(ask(&m)->code, COAP_BAD_OPTION);
 }
 
-/* The representation changes between blocks: the ETag says so. */
+/* The representation changes between blocks: within the copy's few
+ * seconds the client gets the snapshot it started (one ETag, the old
+ * bytes); once the copy is stale the handler runs and the ETag says the
+ * representation changed. */
 static void test_block2_etag_follows_changes(void **state) {
   uint8_t a[8], b[8];
   coap_msg_t m;
   begin(&m, COAP_GET, "big");
   assert_int_equal(etag_of(ask(&m), a), 8);
+  fill_big();
+  static uint8_t old_body[BIG_MAX];
+  memcpy(old_body, big_body, big_len);
   big_version = 1;
+  vnow += 4000;
+  coap_context_handle_timeouts(ctx, vnow);
   begin(&m, COAP_GET, "big");
   opt_block(&m, COAP_OPTION_BLOCK2, 1, 0, 6);
-  assert_int_equal(etag_of(ask(&m), b), 8);
+  const coap_msg_t *r = ask(&m);
+  assert_int_equal(etag_of(r, b), 8);
+  assert_memory_equal(a, b, 8);
+  assert_memory_equal(r->payload, old_body + 1024, 1024);
+  assert_int_equal(big_calls, 1);
+  vnow += 1001; /* 5 s after block 0: stale */
+  coap_context_handle_timeouts(ctx, vnow);
+  begin(&m, COAP_GET, "big");
+  opt_block(&m, COAP_OPTION_BLOCK2, 2, 0, 6);
+  r = ask(&m);
+  assert_int_equal(etag_of(r, b), 8);
   assert_memory_not_equal(a, b, 8);
+  fill_big();
+  assert_memory_equal(r->payload, big_body + 2048, 1024);
+  assert_int_equal(big_calls, 2);
+}
+
+/* ---- the Block2 copies (block2.c) ---- */
+
+static void fill_body(size_t len, unsigned seed);
+static const coap_msg_t *upload(uint8_t method, const char *path, size_t len, uint8_t szx);
+
+/* A representation that depends on the query and on a FETCH's body. */
+static unsigned shaped_calls;
+static void shaped_fill(const coap_request_t *req, coap_response_t *resp, uint8_t seed) {
+  shaped_calls++;
+  static uint8_t rep[4000];
+  char v[16] = "";
+  if (coap_request_query(req, "v", v, sizeof v) > 0) seed = (uint8_t)(seed + v[0]);
+  for (size_t i = 0; i < sizeof rep; i++) rep[i] = (uint8_t)(i * 3 + seed);
+  coap_response_set_payload(resp, COAP_FORMAT_OCTET_STREAM, rep, sizeof rep);
+}
+static void shaped_get(coap_context_t *c, coap_resource_t *r, const coap_request_t *req,
+                       coap_response_t *resp, void *user) {
+  int accept = (int)coap_msg_get_uint(coap_request_msg(req), COAP_OPTION_ACCEPT, 0);
+  shaped_fill(req, resp, (uint8_t)accept);
+}
+static void shaped_fetch(coap_context_t *c, coap_resource_t *r, const coap_request_t *req,
+                         coap_response_t *resp, void *user) {
+  size_t len;
+  const uint8_t *p = coap_request_payload(req, &len);
+  shaped_fill(req, resp, len ? p[len - 1] : 0);
+}
+static void fresh_never_get(coap_context_t *c, coap_resource_t *r, const coap_request_t *req,
+                            coap_response_t *resp, void *user) {
+  big_get(c, r, req, resp, user);
+  coap_response_set_max_age(resp, 0);
+}
+
+static void add_shaped(void) {
+  coap_resource_t *r = coap_resource_add(ctx, "shaped");
+  coap_resource_set_handler(r, COAP_GET, shaped_get, NULL);
+  coap_resource_set_handler(r, COAP_FETCH, shaped_fetch, NULL);
+  r = coap_resource_add(ctx, "volatile");
+  coap_resource_set_handler(r, COAP_GET, fresh_never_get, NULL);
+  shaped_calls = 0;
+}
+
+/* Block |num| (1024 bytes) of /shaped with an optional query, Accept
+ * and FETCH body |fb|, from peer |peer|: its first byte. */
+static int shaped_block(int peer, uint8_t method, uint32_t num, const char *query, int accept,
+                        const char *fb) {
+  coap_msg_t m;
+  begin(&m, method, "shaped");
+  if (query) opt(&m, COAP_OPTION_URI_QUERY, query, strlen(query));
+  if (accept >= 0) opt_uint(&m, COAP_OPTION_ACCEPT, (uint32_t)accept);
+  if (num) opt_block(&m, COAP_OPTION_BLOCK2, num, 0, 6);
+  if (fb) set_payload(&m, fb, strlen(fb));
+  const coap_msg_t *r = ask_from(&m, peer);
+  assert_non_null(r);
+  assert_int_equal(r->code, COAP_CONTENT);
+  assert_int_equal(r->payload_len, num < 3 ? 1024 : 4000 - 3072);
+  return r->payload[0];
+}
+
+/* The copy is chosen by everything that shapes the representation: the
+ * query, Accept, a FETCH's body; never by Size2 or Observe. */
+static void test_b2_cache_keyed_by_request(void **state) {
+  add_shaped();
+  uint8_t first = (uint8_t)(1024 * 3);
+  assert_int_equal(shaped_block(9, COAP_GET, 0, "v=a", -1, NULL), (uint8_t)(first + 'a'));
+  assert_int_equal(shaped_block(9, COAP_GET, 0, "v=b", -1, NULL), (uint8_t)(first + 'b'));
+  assert_int_equal(shaped_block(9, COAP_GET, 0, NULL, 40, NULL), (uint8_t)(first + 40));
+  assert_int_equal(shaped_calls, 3);
+  uint8_t at1 = (uint8_t)(1024 * 3);
+  assert_int_equal(shaped_block(9, COAP_GET, 1, "v=a", -1, NULL), (uint8_t)(at1 + 'a'));
+  assert_int_equal(shaped_block(9, COAP_GET, 2, "v=b", -1, NULL), (uint8_t)(2048 * 3 + 'b'));
+  assert_int_equal(shaped_block(9, COAP_GET, 3, NULL, 40, NULL), (uint8_t)(3072 * 3 + 40));
+  assert_int_equal(shaped_calls, 3);
+  /* Another Accept than block 0's: another representation, built. */
+  assert_int_equal(shaped_block(9, COAP_GET, 1, NULL, 41, NULL), (uint8_t)(at1 + 41));
+  assert_int_equal(shaped_calls, 4);
+  /* FETCH: the body is part of the key (RFC 8132 §2). */
+  assert_int_equal(shaped_block(9, COAP_FETCH, 0, NULL, -1, "x"), (uint8_t)(first + 'x'));
+  assert_int_equal(shaped_block(9, COAP_FETCH, 0, NULL, -1, "y"), (uint8_t)(first + 'y'));
+  assert_int_equal(shaped_block(9, COAP_FETCH, 1, NULL, -1, "x"), (uint8_t)(at1 + 'x'));
+  assert_int_equal(shaped_block(9, COAP_FETCH, 1, NULL, -1, "y"), (uint8_t)(at1 + 'y'));
+  assert_int_equal(shaped_calls, 6);
+  /* Size2 and Observe in a request change nothing of the key. */
+  coap_msg_t m;
+  begin(&m, COAP_GET, "shaped");
+  opt(&m, COAP_OPTION_URI_QUERY, "v=a", 3);
+  opt_block(&m, COAP_OPTION_BLOCK2, 3, 0, 6);
+  opt_uint(&m, COAP_OPTION_SIZE2, 0);
+  const coap_msg_t *r = ask(&m);
+  assert_int_equal(r->payload[0], (uint8_t)(3072 * 3 + 'a'));
+  assert_int_equal(coap_msg_get_uint(r, COAP_OPTION_SIZE2, -1), 4000);
+  assert_int_equal(shaped_calls, 6);
+}
+
+/* One peer is never served a copy built for another: a handler may
+ * answer peers differently. A peer asking for a later block first gets
+ * it built, and is then served from the copy if the handler built the
+ * same (same ETag). A peer that goes is struck from the copy. */
+static void test_b2_cache_per_peer(void **state) {
+  coap_msg_t m;
+  begin(&m, COAP_GET, "big");
+  ask_from(&m, 1);
+  assert_int_equal(big_calls, 1);
+  begin(&m, COAP_GET, "big");
+  opt_block(&m, COAP_OPTION_BLOCK2, 1, 0, 6);
+  ask_from(&m, 2);
+  assert_int_equal(big_calls, 2); /* built for peer 2: not peer 1's copy */
+  begin(&m, COAP_GET, "big");
+  opt_block(&m, COAP_OPTION_BLOCK2, 2, 0, 6);
+  ask_from(&m, 2);
+  begin(&m, COAP_GET, "big");
+  opt_block(&m, COAP_OPTION_BLOCK2, 2, 0, 6);
+  ask_from(&m, 1);
+  assert_int_equal(big_calls, 2); /* the same representation: one copy */
+  /* Peer 1 goes: its next block is built again. */
+  coap_address_t a1;
+  peer_addr(&a1, 1);
+  coap_peer_t *p1 = coap_peer_table_find(&ctx->peers, ep, &a1);
+  assert_non_null(p1);
+  coap_server_peer_gone(&ctx->server, p1);
+  begin(&m, COAP_GET, "big");
+  opt_block(&m, COAP_OPTION_BLOCK2, 3, 0, 6);
+  ask_from(&m, 1);
+  assert_int_equal(big_calls, 3);
+  /* Block 0 always runs the handler: a client starting over sees now. */
+  begin(&m, COAP_GET, "big");
+  ask_from(&m, 2);
+  assert_int_equal(big_calls, 4);
+}
+
+/* Bounded: Max-Age 0 is never kept; the copies' bytes count in
+ * max_reassembly and give way to a Block1 body; stale ones are freed. */
+static void test_b2_cache_bounds(void **state) {
+  add_shaped();
+  coap_msg_t m;
+  for (int i = 0; i < 2; i++) {
+    begin(&m, COAP_GET, "volatile");
+    if (i) opt_block(&m, COAP_OPTION_BLOCK2, 1, 0, 6);
+    assert_int_equal(ask(&m)->code, COAP_CONTENT);
+  }
+  assert_int_equal(big_calls, 2);
+  assert_int_equal(ctx->server.b1.bytes, 0);
+
+  begin(&m, COAP_GET, "big");
+  ask(&m);
+  assert_true(ctx->server.b1.bytes > 5000);
+  vnow += 5000;
+  coap_context_handle_timeouts(ctx, vnow);
+  assert_int_equal(ctx->server.b1.bytes, 0);
+
+  /* At most 8 copies: a ninth representation replaces the oldest. */
+  char q[8];
+  for (int i = 0; i < 9; i++) {
+    snprintf(q, sizeof q, "v=%c", 'a' + i);
+    shaped_block(9, COAP_GET, 0, q, -1, NULL);
+  }
+  assert_int_equal(shaped_calls, 9);
+  shaped_block(9, COAP_GET, 1, "v=i", -1, NULL);
+  assert_int_equal(shaped_calls, 9);
+  shaped_block(9, COAP_GET, 1, "v=a", -1, NULL);
+  assert_int_equal(shaped_calls, 10);
+
+  /* A budget that holds a copy or a body, not both: the body wins. */
+  coap_context_free(ctx);
+  coap_context_config_t cfg;
+  coap_context_config_default(&cfg);
+  cfg.max_reassembly = 9000;
+  server_new(&cfg);
+  big_calls = 0;
+  begin(&m, COAP_GET, "big");
+  ask(&m);
+  assert_true(ctx->server.b1.bytes > 5000);
+  fill_body(3000, 4);
+  const coap_msg_t *r = upload(COAP_PUT, "sink", 3000, 6);
+  assert_int_equal(r->code, COAP_CHANGED);
+  assert_int_equal(sink_len, 3000);
+  begin(&m, COAP_GET, "big");
+  opt_block(&m, COAP_OPTION_BLOCK2, 1, 0, 6);
+  ask(&m);
+  assert_int_equal(big_calls, 2); /* the copy had given way */
+  /* A representation larger than the whole budget is just not kept. */
+  big_len = 20000;
+  for (uint32_t num = 0; num < 3; num++) {
+    begin(&m, COAP_GET, "big");
+    if (num) opt_block(&m, COAP_OPTION_BLOCK2, num, 0, 6);
+    assert_int_equal(ask(&m)->code, COAP_CONTENT);
+  }
+  assert_int_equal(big_calls, 5);
+}
+
+/* The point of it: a large body in many blocks builds once. */
+static void test_b2_cache_large_get(void **state) {
+  big_len = BIG_MAX;
+  static uint8_t got[BIG_MAX];
+  size_t got_len = 0;
+  coap_block_t b = {0, 1, 4};
+  coap_msg_t m;
+  for (uint32_t num = 0; b.more; num++) {
+    begin(&m, COAP_GET, "big");
+    opt_block(&m, COAP_OPTION_BLOCK2, num, 0, 4); /* 256-byte blocks */
+    const coap_msg_t *r = ask(&m);
+    assert_true(get_block(r, COAP_OPTION_BLOCK2, &b));
+    memcpy(got + got_len, r->payload, r->payload_len);
+    got_len += r->payload_len;
+    vnow += 10;
+  }
+  assert_int_equal(got_len, BIG_MAX);
+  fill_big();
+  assert_memory_equal(got, big_body, BIG_MAX);
+  assert_int_equal(big_calls, 1);
 }
 
 /* A deferred answer is shaped the same way when it is sent. */
@@ -1028,6 +1261,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_block2_server_prefers_smaller, setup, teardown),
       cmocka_unit_test_setup_teardown(test_block2_past_end_and_reserved_szx, setup, teardown),
       cmocka_unit_test_setup_teardown(test_block2_etag_follows_changes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_b2_cache_keyed_by_request, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_b2_cache_per_peer, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_b2_cache_bounds, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_b2_cache_large_get, setup, teardown),
       cmocka_unit_test_setup_teardown(test_block2_deferred, setup, teardown),
       cmocka_unit_test_setup_teardown(test_block2_over_max_body, setup, teardown),
       cmocka_unit_test_setup_teardown(test_block1_put, setup, teardown),
