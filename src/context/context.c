@@ -156,6 +156,8 @@ coap_response_t *coap_deferred_response(coap_deferred_t *d) {
 
 int coap_deferred_send(coap_context_t *ctx, coap_deferred_t *d) {
   if (!ctx || !d) return COAP_E_INVALID_ARG;
+  /* Kept, like a synchronous answer, when it goes block-wise. */
+  coap_b1_deferred_answered(&ctx->server, &d->resp, coap_context_now(ctx));
   coap_response_finish(&d->resp);
   int rc = coap_exch_respond(ctx->exch, d->in, &d->resp.msg,
                              coap_context_now(ctx));

@@ -25,7 +25,9 @@
 #define PER_PEER 4
 #define TAG_MAX 8
 
-typedef enum kind { RECEIVING, ANSWER } kind_t;
+/* AWAITING: a deferred answer to an unsafe request is still to come;
+ * the entry holds its key until coap_deferred_send. */
+typedef enum kind { RECEIVING, ANSWER, AWAITING } kind_t;
 
 struct coap_b1_entry {
   coap_b1_entry_t *hash_next;
@@ -82,7 +84,9 @@ static void expired(coap_timer_t *t, uint64_t now, void *user) {
   coap_b1_entry_t *e = user;
   coap_server_t *s = e->srv;
   coap_logf(s->log, COAP_LOG_DEBUG, NULL, "%s /%s: forgotten after EXCHANGE_LIFETIME",
-            e->kind == RECEIVING ? "unfinished Block1 body" : "block-wise answer",
+            e->kind == RECEIVING ? "unfinished Block1 body"
+            : e->kind == ANSWER  ? "block-wise answer"
+                                 : "place for a deferred answer",
             e->path);
   entry_free(s, e);
 }
@@ -352,6 +356,33 @@ static int goes_blockwise(const coap_response_t *resp) {
          resp->msg.payload_len > coap_block_size(szx);
 }
 
+static void no_room_to_keep(coap_server_t *s, const char *path, size_t len) {
+  /* The first block still goes out; a later one is then refused (4.00)
+   * rather than run the handler again. */
+  coap_logf(s->log, COAP_LOG_WARNING, NULL,
+            "/%s: no room to keep a %zu-byte answer for its later blocks", path, len);
+}
+
+/* Make |e| the kept copy of |resp| (not finished yet). Returns 0, or -1
+ * when there is no room, and then |e| is gone. */
+static int keep_answer(coap_server_t *s, coap_b1_entry_t *e, const coap_response_t *resp,
+                       uint64_t now) {
+  size_t len = resp->msg.payload_len;
+  if (reserve(s, e, len) < 0) {
+    no_room_to_keep(s, e->path, len);
+    entry_free(s, e);
+    return -1;
+  }
+  e->kind = ANSWER;
+  memcpy(e->data, resp->msg.payload, len);
+  e->len = len;
+  e->code = resp->msg.code;
+  e->content_format = coap_msg_content_format(&resp->msg);
+  e->etag_len = coap_response_etag(resp, e->etag);
+  coap_timer_arm(s->timers, &e->timer, now + lifetime_ms(s));
+  return 0;
+}
+
 void coap_b1_answered(coap_server_t *s, const coap_request_t *req,
                       const char *path, size_t path_len,
                       const coap_response_t *resp) {
@@ -361,22 +392,47 @@ void coap_b1_answered(coap_server_t *s, const coap_request_t *req,
    * peer that builds the same (block2.c). */
   uint8_t m = req->msg->code;
   if (!resp || !goes_blockwise(resp) || m == COAP_GET || m == COAP_FETCH) return;
-  size_t len = resp->msg.payload_len;
   e = entry_new(s, req, path, path_len, ANSWER);
-  if (!e || reserve(s, e, len) < 0) {
-    /* The first block still goes out; a later one is then refused (4.00)
-     * rather than run the handler again. */
-    if (e) entry_free(s, e);
-    coap_logf(s->log, COAP_LOG_WARNING, NULL,
-              "/%s: no room to keep a %zu-byte answer for its later blocks", path, len);
+  if (!e) {
+    no_room_to_keep(s, path, resp->msg.payload_len);
     return;
   }
-  memcpy(e->data, resp->msg.payload, len);
-  e->len = len;
-  e->code = resp->msg.code;
-  e->content_format = coap_msg_content_format(&resp->msg);
-  e->etag_len = coap_response_etag(resp, e->etag);
+  keep_answer(s, e, resp, req->now);
+}
+
+void coap_b1_deferred(coap_server_t *s, const coap_request_t *req,
+                      const char *path, size_t path_len, coap_response_t *later) {
+  coap_b1_answered(s, req, path, path_len, NULL); /* the body is the handler's now */
+  uint8_t m = req->msg->code;
+  if (!later || m == COAP_GET || m == COAP_FETCH) return;
+  coap_b1_entry_t *e = entry_new(s, req, path, path_len, AWAITING);
+  if (!e) return; /* (said when the answer comes, if it goes block-wise) */
+  later->asked.kept_ticket = e->born;
+  later->asked.kept_peer = e->peer;
+  /* A handler that never answers leaves nothing behind for long. */
   coap_timer_arm(s->timers, &e->timer, req->now + lifetime_ms(s));
+}
+
+void coap_b1_deferred_answered(coap_server_t *s, const coap_response_t *resp, uint64_t now) {
+  coap_b1_table_t *t = &s->b1;
+  uint64_t ticket = resp->asked.kept_ticket;
+  if (!ticket || !t->n_buckets) return;
+  coap_b1_entry_t *e = t->buckets[bucket_of(t, resp->asked.kept_peer)];
+  while (e && !(e->born == ticket && e->kind == AWAITING)) e = e->hash_next;
+  int blockwise = goes_blockwise(resp);
+  if (!e) {
+    /* Expired, or replaced by a newer body of the same key. */
+    if (blockwise)
+      coap_logf(s->log, COAP_LOG_WARNING, NULL,
+                "a deferred %zu-byte answer came after its place was given up (expired or "
+                "replaced): its later blocks get 4.00", resp->msg.payload_len);
+    return;
+  }
+  if (!blockwise) {
+    entry_free(s, e);
+    return;
+  }
+  keep_answer(s, e, resp, now);
 }
 
 int coap_b1_serve_kept(coap_server_t *s, const coap_request_t *req,

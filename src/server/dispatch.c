@@ -276,7 +276,8 @@ void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
   }
   run_handler(s, req, &t, resp);
   if (req->deferred) {
-    if (has_b1) coap_b1_answered(s, req, t.path, t.path_len, NULL);
+    if (has_b1 || unsafe_method(req->msg->code))
+      coap_b1_deferred(s, req, t.path, t.path_len, coap_deferred_response(req->deferred));
     return;
   }
   if (has_b1 || unsafe_method(req->msg->code))

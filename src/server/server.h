@@ -29,6 +29,10 @@ typedef struct coap_resp_asked {
   uint8_t size2;        /* the request carried Size2 */
   uint8_t block1_echo;  /* answer to a Block1 body's last block: echo it */
   coap_block_t b1;
+  /* A deferred answer to an unsafe request: the Block1 table's place
+   * for it (block1.c; ticket 0: none). */
+  uint64_t kept_ticket;
+  const void *kept_peer;
 } coap_resp_asked_t;
 
 struct coap_response {
@@ -184,6 +188,15 @@ void coap_b1_answered(coap_server_t *s, const coap_request_t *req,
  * |resp| from it. Returns 1 when it did, 0 when there is none. */
 int coap_b1_serve_kept(coap_server_t *s, const coap_request_t *req,
                        const char *path, size_t path_len, coap_response_t *resp);
+/* The handler of |req| deferred: forget the body, and hold a place for
+ * the answer |later| (an unsafe method's) so that, sent block-wise, its
+ * later blocks come from a copy as a synchronous answer's do. */
+void coap_b1_deferred(coap_server_t *s, const coap_request_t *req,
+                      const char *path, size_t path_len, coap_response_t *later);
+/* coap_deferred_send, before finishing |resp|: keep it in its place when
+ * it goes block-wise. */
+void coap_b1_deferred_answered(coap_server_t *s, const coap_response_t *resp,
+                               uint64_t now);
 void coap_b1_free_all(coap_server_t *s);
 
 /* block2.c: the last few block-wise representations of GET and FETCH

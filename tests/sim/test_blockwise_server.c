@@ -134,6 +134,18 @@ static void slow_get(coap_context_t *c, coap_resource_t *r, const coap_request_t
   pending = coap_request_defer(req, resp);
 }
 
+/* A POST that answers later with its body echoed. */
+static uint8_t slow_body[BIG_MAX];
+static size_t slow_len;
+static unsigned slow_post_calls;
+static void slow_post(coap_context_t *c, coap_resource_t *r, const coap_request_t *req,
+                      coap_response_t *resp, void *user) {
+  slow_post_calls++;
+  const uint8_t *p = coap_request_payload(req, &slow_len);
+  memcpy(slow_body, p, slow_len); /* valid during the handler only */
+  pending = coap_request_defer(req, resp);
+}
+
 static void server_new(const coap_context_config_t *extra) {
   coap_context_config_t cfg;
   coap_context_config_default(&cfg);
@@ -163,6 +175,7 @@ static void server_new(const coap_context_config_t *extra) {
   coap_resource_set_handler(r, COAP_GET, hello_get, NULL);
   r = coap_resource_add(ctx, "slow");
   coap_resource_set_handler(r, COAP_GET, slow_get, NULL);
+  coap_resource_set_handler(r, COAP_POST, slow_post, NULL);
 }
 
 static int setup(void **state) {
@@ -170,7 +183,7 @@ static int setup(void **state) {
   n_out = 0;
   big_len = 5000;
   big_version = 0;
-  big_calls = sink_calls = echo_calls = doc_puts = hello_calls = 0;
+  big_calls = sink_calls = echo_calls = doc_puts = hello_calls = slow_post_calls = 0;
   sink_len = 0;
   doc_exists = 0;
   doc_version = 1;
@@ -1072,6 +1085,104 @@ static void test_block1_with_block2_answer(void **state) {
   assert_int_equal(echo_calls, 1);
 }
 
+/* Fetch blocks 1.. of a POST answer to /|path| kept by the server, after
+ * block 0 in |r|; append them to |got| (block 0 already there). */
+static size_t fetch_kept(const char *path, const coap_msg_t *r, uint8_t *got, uint8_t code) {
+  coap_block_t b2;
+  uint8_t tag0[8], tag[8];
+  assert_true(get_block(r, COAP_OPTION_BLOCK2, &b2));
+  assert_int_equal(b2.num, 0);
+  assert_int_equal(etag_of(r, tag0), 8);
+  size_t got_len = r->payload_len;
+  memcpy(got, r->payload, got_len);
+  for (uint32_t num = 1; b2.more; num++) {
+    coap_msg_t m;
+    begin(&m, COAP_POST, path);
+    opt_block(&m, COAP_OPTION_BLOCK2, num, 0, 6);
+    r = ask(&m);
+    assert_int_equal(r->code, code);
+    assert_true(get_block(r, COAP_OPTION_BLOCK2, &b2));
+    assert_int_equal(b2.num, num);
+    assert_int_equal(etag_of(r, tag), 8);
+    assert_memory_equal(tag, tag0, 8);
+    memcpy(got + got_len, r->payload, r->payload_len);
+    got_len += r->payload_len;
+  }
+  return got_len;
+}
+
+/* A POST whose handler defers, with a body in Block1 and an answer that
+ * goes block-wise: the later blocks come from the kept answer, as for a
+ * synchronous one, never 4.00 and never the handler again. */
+static void test_block1_deferred_block2_answer(void **state) {
+  static uint8_t got[BIG_MAX];
+  fill_body(3000, 12);
+  size_t size = 1024;
+  coap_msg_t m;
+  for (uint32_t num = 0; num < 3; num++) {
+    size_t off = num * size, n = 3000 - off < size ? 3000 - off : size;
+    send_block(&m, COAP_POST, "slow", num, num < 2, 6, off, n);
+    const coap_msg_t *r = ask_from(&m, 9);
+    if (num < 2) assert_int_equal(r->code, COAP_CONTINUE);
+  }
+  assert_non_null(pending);
+  assert_int_equal(slow_post_calls, 1);
+  assert_int_equal(slow_len, 3000);
+  vnow += 500;
+  coap_response_t *resp = coap_deferred_response(pending);
+  coap_response_set_code(resp, COAP_CHANGED);
+  assert_int_equal(coap_response_set_payload(resp, COAP_FORMAT_OCTET_STREAM, slow_body, slow_len), 0);
+  unsigned before = n_out;
+  assert_int_equal(coap_deferred_send(ctx, pending), 0);
+  assert_int_equal(n_out, before + 1);
+  assert_int_equal(coap_msg_parse(&reply, out, out_len), 0);
+  assert_int_equal(reply.code, COAP_CHANGED);
+  coap_block_t b1;
+  assert_true(get_block(&reply, COAP_OPTION_BLOCK1, &b1));
+  assert_int_equal(b1.num, 2);
+  coap_msg_t first = reply;
+  assert_int_equal(fetch_kept("slow", &first, got, COAP_CHANGED), 3000);
+  assert_memory_equal(got, body, 3000);
+  assert_int_equal(slow_post_calls, 1);
+
+  /* A one-message POST deferred likewise. */
+  pending = NULL;
+  begin(&m, COAP_POST, "slow");
+  set_payload(&m, body, 1000);
+  ask_from(&m, 9);
+  assert_non_null(pending);
+  resp = coap_deferred_response(pending);
+  static uint8_t twice[2000];
+  memcpy(twice, body, 1000);
+  memcpy(twice + 1000, body, 1000);
+  coap_response_set_payload(resp, COAP_FORMAT_NONE, twice, 2000);
+  assert_int_equal(coap_deferred_send(ctx, pending), 0);
+  assert_int_equal(coap_msg_parse(&reply, out, out_len), 0);
+  first = reply;
+  assert_int_equal(fetch_kept("slow", &first, got, COAP_CHANGED), 2000);
+  assert_memory_equal(got, twice, 2000);
+  assert_int_equal(slow_post_calls, 2);
+
+  /* A deferred answer that fits one block keeps nothing; one that never
+   * comes leaves nothing behind after EXCHANGE_LIFETIME. */
+  pending = NULL;
+  begin(&m, COAP_POST, "slow");
+  set_payload(&m, body, 10);
+  ask_from(&m, 9);
+  resp = coap_deferred_response(pending);
+  coap_response_set_payload(resp, COAP_FORMAT_NONE, body, 10);
+  assert_int_equal(coap_deferred_send(ctx, pending), 0);
+  pending = NULL;
+  begin(&m, COAP_POST, "slow");
+  set_payload(&m, body, 10);
+  opt(&m, COAP_OPTION_REQUEST_TAG, "t", 1);
+  ask_from(&m, 9);
+  assert_non_null(pending);
+  vnow += 300000;
+  coap_context_handle_timeouts(ctx, vnow);
+  assert_int_equal(ctx->server.b1.count, 0);
+}
+
 /* ---- RFC 7252 §5.4 and the rest of issue 12's list ---- */
 
 static uint8_t code_for(uint16_t number, const void *v, size_t n) {
@@ -1277,6 +1388,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_block1_expiry, setup, teardown),
       cmocka_unit_test_setup_teardown(test_block1_spares_peer_from_eviction, setup, teardown),
       cmocka_unit_test_setup_teardown(test_block1_with_block2_answer, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_block1_deferred_block2_answer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_options_not_acted_on, setup, teardown),
       cmocka_unit_test_setup_teardown(test_repeated_options, setup, teardown),
       cmocka_unit_test_setup_teardown(test_empty_path_segments, setup, teardown),
