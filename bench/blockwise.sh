@@ -78,6 +78,7 @@ fi
 
 work=$(mktemp -d)
 PIDS=()
+export TIMES=$work/times
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -176,17 +177,22 @@ client_cmd() {
 }
 
 # timed NAME PID CMD...: run CMD pinned to the client CPU; sets MS (wall
-# time) and SMS (PID's CPU time meanwhile, ms). stdout of CMD to $OUT.
+# time), SMS (PID's CPU time meanwhile) and CMS (the client's CPU time,
+# user + system, from the shell's 'times'), all in ms. stdout of CMD to
+# $OUT.
 OUT=/dev/null
 timed() {
   local name=$1 pid=$2; shift 2
   local t0 c0 t1 c1
   c0=$(cpu_ns "$pid") t0=$(now_ns)
-  "${PIN_CLIENT[@]}" "$@" >"$OUT" 2>"$work/client.err" ||
-    { cat "$work/client.err" >&2; fail "$name: the client failed"; }
+  "${PIN_CLIENT[@]}" bash -c '"$@" >"$0" || exit; times >"$TIMES"' "$OUT" "$@" \
+    2>"$work/client.err" || { cat "$work/client.err" >&2; fail "$name: the client failed"; }
   t1=$(now_ns) c1=$(cpu_ns "$pid")
   MS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
   SMS=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
+  # 'times' prints the shell's then its children's "user system" as 0m0.012s.
+  CMS=$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); t += p[1] * 60 + p[2] }
+                       printf "%.1f", t * 1000 }' "$TIMES")
 }
 
 declare -A V # V[key] = space-separated samples
@@ -209,7 +215,9 @@ transfer() {
   client_cmd "$pair" "$scheme" put "$uri" "$work/body"
   OUT=/dev/null
   timed "$pair $scheme PUT" "$pid" "${CMD[@]}"
-  if [ -z "$port" ]; then add "$tag,put,$pair" "$MS"; add "$tag,putcpu,$pair" "$SMS"; fi
+  if [ -z "$port" ]; then
+    add "$tag,put,$pair" "$MS"; add "$tag,putcpu,$pair" "$SMS"; add "$tag,putccpu,$pair" "$CMS"
+  fi
   uri=$(server_uri "$pair" "$scheme" "$port")
   rm -f "$work/got"
   client_cmd "$pair" "$scheme" get "$uri" "$work/got"
@@ -218,6 +226,7 @@ transfer() {
   OUT=/dev/null
   add "$tag,get,$pair" "$MS"
   add "$tag,getcpu,$pair" "$SMS"
+  add "$tag,getccpu,$pair" "$CMS"
   cmp -s "$work/body" "$work/got" ||
     fail "$pair $scheme: the body read back differs ($(stat -c %s "$work/got" 2>/dev/null || echo 0) bytes, $size PUT)"
 }
@@ -233,6 +242,7 @@ small_get() {
   client_cmd "$pair" "$scheme" get "$uri" "$work/small"
   timed "$pair $scheme small GET" "$pid" "${CMD[@]}"
   add "$tag,small,$pair" "$MS"
+  add "$tag,smallccpu,$pair" "$CMS"
 }
 
 echo "block-wise: ${SIZE}-byte bodies over loopback, $RUNS run(s) each, median;" \
@@ -298,8 +308,11 @@ for scheme in coap coaps; do
   row "$scheme:// $S GET (Block2)" "$scheme,get"
   row "$scheme:// $S PUT (Block1)" "$scheme,put"
   row "$scheme:// 1-block GET" "$scheme,small"
+  row "$scheme:// client CPU, 1-block GET" "$scheme,smallccpu"
   row "$scheme:// server CPU, $S GET" "$scheme,getcpu"
   row "$scheme:// server CPU, $S PUT" "$scheme,putcpu"
+  row "$scheme:// client CPU, $S GET" "$scheme,getccpu"
+  row "$scheme:// client CPU, $S PUT" "$scheme,putccpu"
 done
 BLOCKS=$(((RTT_SIZE + 1023) / 1024))
 for scheme in coap coaps; do
