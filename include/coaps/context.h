@@ -280,7 +280,8 @@ void coap_context_handle_timeouts(coap_context_t *ctx, uint64_t now_ms);
  *    bytes count in max_reassembly and give way to Block1 bodies. The
  *    answer to a POST, PUT, PATCH, iPATCH or DELETE that goes block-wise
  *    is kept instead for the peer that sent it (max_reassembly counts it)
- *    and its later blocks come from the copy, so the handler runs once.
+ *    and its later blocks come from the copy, so the handler runs once (a
+ *    deferred answer's too, from coap_deferred_send).
  *
  * The server answers by itself: 4.02 for a critical option it does not
  * act on (OSCORE, Q-Block1/2, any number it does not know), one repeated
@@ -411,7 +412,11 @@ int coap_deferred_send(coap_context_t *ctx, coap_deferred_t *d);
  * with the whole body; a request payload larger than the block size (or
  * than a DTLS record holds) goes out in Block1 blocks, following a smaller
  * block size the server asks for (2.31 Continue), and the callback gets
- * the final response (itself reassembled when it is block-wise). Blocks of
+ * the final response (itself reassembled when it is block-wise). A body
+ * sent while another of the context goes to the same server and path
+ * carries a Request-Tag of its own (RFC 9175 §3), so the server keeps the
+ * two apart; a lone body carries none (a server that knows no Request-Tag
+ * would refuse it as a critical option). Blocks of
  * a representation whose ETag changes are fetched again from block 0 (at
  * most 3 times, then COAP_E_BLOCKWISE); a body over max_body (Size2 tells
  * early) ends with COAP_E_TOO_LARGE; a request that fits no datagram even

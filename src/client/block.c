@@ -149,6 +149,60 @@ static int send_block2(coap_client_req_t *r, coap_exch_peer_t *peer, uint32_t nu
   return send_request(r, peer, &m, now);
 }
 
+/* ---- Request-Tag (RFC 9175 §3) ---- */
+
+static int same_path(const coap_msg_t *a, const coap_msg_t *b) {
+  const coap_option_t *x = coap_msg_find_option(a, COAP_OPTION_URI_PATH);
+  const coap_option_t *y = coap_msg_find_option(b, COAP_OPTION_URI_PATH);
+  for (; x && y; x = coap_msg_next_option(a, x), y = coap_msg_next_option(b, y))
+    if (x->length != y->length || (x->length && memcmp(x->value, y->value, x->length) != 0))
+      return 0;
+  return !x && !y;
+}
+
+/* Is another body of this context on its way to the same server and
+ * path (being sent, or its answer fetched)? The server would then take
+ * the blocks of both for one body, or the second would replace the
+ * first's kept answer. */
+static int body_clash(const coap_client_req_t *r, const coap_msg_t *msg) {
+  for (const coap_client_req_t *o = r->ctx->requests; o; o = o->next) {
+    coap_msg_t t;
+    if (o == r || !o->blk || !o->blk->body || o->ep != r->ep ||
+        !coap_address_equal(&o->dest, &r->dest))
+      continue;
+    if (coap_msg_parse(&t, o->blk->tmpl, o->blk->tmpl_len) == 0 && same_path(&t, msg))
+      return 1;
+  }
+  return 0;
+}
+
+/* A body sent while another goes to the same place gets a Request-Tag of
+ * its own (its request id, unique in the context, never empty), so the
+ * server keeps the two apart (RFC 9175 §3.3). A lone body gets none: a
+ * server that knows no Request-Tag (a critical option) would refuse it. */
+static int tag_if_needed(coap_client_req_t *r, coap_client_block_t *b) {
+  coap_msg_t m;
+  if (coap_msg_parse(&m, b->tmpl, b->tmpl_len) < 0) return COAP_E_INTERNAL;
+  if (coap_msg_find_option(&m, COAP_OPTION_REQUEST_TAG) || !body_clash(r, &m)) return 0;
+  uint8_t tag[8];
+  size_t n = 0;
+  for (int shift = 56; shift >= 0; shift -= 8)
+    if (n || (r->id >> shift) & 0xFF || shift == 0) tag[n++] = (uint8_t)(r->id >> shift);
+  int rc = coap_msg_add_option(&m, COAP_OPTION_REQUEST_TAG, tag, n);
+  if (rc < 0) return rc;
+  size_t len = coap_msg_encoded_size(&m);
+  uint8_t *t = malloc(len);
+  if (!t) return COAP_E_NOMEM;
+  if ((rc = coap_msg_encode(&m, t, len)) < 0) {
+    free(t);
+    return rc;
+  }
+  free(b->tmpl);
+  b->tmpl = t;
+  b->tmpl_len = (size_t)rc;
+  return 0;
+}
+
 /* ---- Block1: sending a body ---- */
 
 int coap_client_block1_plan(coap_context_t *ctx, coap_proto_t proto, const coap_msg_t *msg,
@@ -213,7 +267,8 @@ int coap_client_block1_start(coap_client_req_t *r, coap_exch_peer_t *peer, const
   coap_client_block_t *b = rc < 0 ? NULL : block_new(r, tmpl, (size_t)rc);
   free(tmpl);
   if (!b) return rc < 0 ? rc : COAP_E_NOMEM;
-  if ((rc = start_sending(r, b, payload, len, szx)) < 0) {
+  if ((rc = start_sending(r, b, payload, len, szx)) < 0 || (rc = tag_if_needed(r, b)) < 0) {
+    r->blk = NULL;
     coap_client_block_free(b);
     return rc;
   }
@@ -463,6 +518,7 @@ static int retry_in_blocks(coap_client_req_t *r, coap_exch_peer_t *peer, const c
   if ((rc = start_sending(r, b, req->payload, req->payload_len, (uint8_t)szx)) < 0) return rc;
   /* The body is copied: the template keeps the options only. */
   b->tmpl_len = (size_t)(req->payload - b->tmpl) - 1;
+  if ((rc = tag_if_needed(r, b)) < 0) return rc;
   return went_out(send_block1(r, peer, now));
 }
 

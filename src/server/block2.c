@@ -285,6 +285,9 @@ static void peer_add(cache_entry_t *e, const coap_request_t *req) {
 
 int coap_b2_cache_serve(coap_server_t *s, const coap_request_t *req,
                         coap_response_t *resp) {
+  /* A registration (odd with a later block) goes to the handler and the
+   * Observe rules (RFC 7641). */
+  if (coap_msg_find_option(req->msg, COAP_OPTION_OBSERVE)) return 0;
   int i = cache_find(s, req->msg);
   if (i < 0) return 0;
   const cache_entry_t *e = s->b2_cache->slot[i];

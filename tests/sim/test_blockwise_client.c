@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "coaps/dtls.h"
+#include "support_reply.h"
 #include "support_simnet.h"
 
 #define BODY_MAX 40000
@@ -688,6 +689,81 @@ static void test_dtls_request_fits_records(void **state) {
   assert_int_equal(box.exchanges, (5000 + 63) / 64);
 }
 
+/* ---- concurrent bodies to our own server (Request-Tag, RFC 9175 §3) ---- */
+
+#define N_BODIES 3
+static uint8_t bodies[N_BODIES][3000];
+static uint8_t got_bodies[N_BODIES][3000];
+static unsigned n_got;
+static void collect_post(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                         coap_response_t *resp, void *user) {
+  size_t len;
+  const uint8_t *p = coap_request_payload(req, &len);
+  assert_int_equal(len, 3000);
+  assert_true(n_got < N_BODIES);
+  memcpy(got_bodies[n_got++], p, len);
+  coap_response_set_code(resp, COAP_CHANGED);
+}
+
+static int lossy(void *user, const simnet_node_t *from, const coap_address_t *to,
+                 const uint8_t *data, size_t len, unsigned seq) {
+  return seq % 7 == 3 ? 1 : seq % 11 == 5 ? 2 : 0; /* lost, doubled */
+}
+
+static unsigned tagged_blocks, untagged_blocks;
+static void count_tags(void *user, int outgoing, const coap_address_t *peer, const coap_msg_t *m) {
+  if (!outgoing || !coap_msg_find_option(m, COAP_OPTION_BLOCK1)) return;
+  if (coap_msg_find_option(m, COAP_OPTION_REQUEST_TAG)) tagged_blocks++;
+  else untagged_blocks++;
+}
+
+/* Three POSTs of different bodies to one path at once, in blocks, over a
+ * network that loses and reorders: each arrives whole, once, because all
+ * but one carry a Request-Tag of their own. A lone POST carries none. */
+static void test_block1_concurrent_bodies_tagged(void **state) {
+  net.filter = lossy; /* our own server answers */
+  coap_resource_t *r = coap_resource_add(server->ctx, "collect");
+  coap_resource_set_handler(r, COAP_POST, collect_post, NULL);
+  coap_context_set_trace(client->ctx, count_tags, NULL);
+  sim_reply_t boxes[N_BODIES];
+  for (int i = 0; i < N_BODIES; i++) {
+    fill(bodies[i], sizeof bodies[i], 100u + (unsigned)i * 31);
+    coap_request_opts_t o;
+    coap_request_opts_init(&o, COAP_POST, "coap://10.0.0.2/collect");
+    o.payload = bodies[i];
+    o.payload_len = sizeof bodies[i];
+    o.block_size = 256;
+    sim_send(client, &o, &boxes[i]);
+  }
+  for (int i = 0; i < N_BODIES; i++) {
+    assert_true(simnet_run_until_flag(&net, &boxes[i].done, 600000));
+    assert_int_equal(boxes[i].status, 0);
+    assert_int_equal(boxes[i].code, COAP_CHANGED);
+  }
+  assert_int_equal(n_got, N_BODIES);
+  for (int i = 0; i < N_BODIES; i++) {
+    int found = 0;
+    for (int k = 0; k < N_BODIES; k++) found += memcmp(got_bodies[k], bodies[i], 3000) == 0;
+    assert_int_equal(found, 1);
+  }
+  assert_true(tagged_blocks >= 2 * 12); /* two bodies of 12 blocks, resends too */
+  assert_true(untagged_blocks >= 12);
+  /* Alone, no tag. */
+  tagged_blocks = untagged_blocks = 0;
+  n_got = 0;
+  sim_reply_t box1;
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_POST, "coap://10.0.0.2/collect");
+  o.payload = bodies[0];
+  o.payload_len = 3000;
+  o.block_size = 256;
+  sim_send(client, &o, &box1);
+  assert_true(simnet_run_until_flag(&net, &box1.done, 600000));
+  assert_int_equal(box1.code, COAP_CHANGED);
+  assert_int_equal(tagged_blocks, 0);
+  assert_memory_equal(got_bodies[0], bodies[0], 3000);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_block2_reassembled, setup, teardown),
@@ -711,6 +787,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_deadline_covers_transfer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_block_size, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dtls_request_fits_records, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_block1_concurrent_bodies_tagged, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
