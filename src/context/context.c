@@ -26,6 +26,10 @@ void coap_context_config_default(coap_context_config_t *cfg) {
   cfg->block_size = 1024;
   cfg->max_body = 1u << 20;
   cfg->max_reassembly = 8u << 20;
+  cfg->max_observers = 100000;
+  cfg->max_observers_per_peer = 64;
+  cfg->observe_con_every = 20;
+  cfg->observe_con_interval_s = 86400;
   cfg->log_level = COAP_LOG_WARNING;
   cfg->rand = coap_system_rand;
   cfg->resolve = coap_getaddrinfo_resolve;
@@ -104,6 +108,54 @@ static void deferred_unlink(coap_context_t *ctx, coap_deferred_t *d) {
   free(d);
 }
 
+/* ---- Observe: what the server's observer registry asks of us ---- */
+
+static int obs_send(void *user, const void *peer_key, int con, uint8_t code,
+                    const uint8_t *token, uint8_t token_len, const uint8_t *rest,
+                    size_t rest_len, coap_observer_t *obs, void **handle, uint16_t *mid) {
+  coap_context_t *ctx = user;
+  coap_peer_t *peer = (coap_peer_t *)peer_key;
+  coap_exch_out_t *out = NULL;
+  int rc = coap_exch_notify(ctx->exch, &peer->exch, con ? COAP_TYPE_CON : COAP_TYPE_NON, code,
+                            token, token_len, rest, rest_len, obs, &out, mid,
+                            coap_context_now(ctx));
+  if (handle) *handle = out;
+  if (rc < 0)
+    coap_logf(&ctx->log, COAP_LOG_WARNING, peer->name, "could not send a notification: %s",
+              coap_strerror(rc));
+  return rc;
+}
+
+static void obs_cancel(void *user, void *handle) {
+  coap_context_t *ctx = user;
+  coap_exch_cancel(ctx->exch, handle);
+}
+
+static const coap_address_t *obs_peer_addr(void *user, const void *peer_key) {
+  return &((const coap_peer_t *)peer_key)->addr;
+}
+
+static uint64_t obs_now(void *user) { return coap_context_now(user); }
+
+static const coap_obs_ops_t obs_ops = {
+    .send = obs_send,
+    .cancel = obs_cancel,
+    .peer_addr = obs_peer_addr,
+    .now = obs_now,
+};
+
+static void exch_notify_done(void *user, void *notify_user, int err, uint64_t now) {
+  coap_context_t *ctx = user;
+  coap_observe_con_done(&ctx->server, notify_user, err);
+}
+
+static void exch_on_reset(void *user, coap_exch_peer_t *xp, uint16_t mid, uint64_t now) {
+  coap_context_t *ctx = user;
+  if (coap_observe_reset(&ctx->server, peer_of(xp), mid))
+    coap_logf(&ctx->log, COAP_LOG_DEBUG, peer_of(xp)->name,
+              "RST to a notification: observer removed");
+}
+
 /* The largest block (as SZX) an answer to |peer| may carry: the
  * configured block_size and, over DTLS, what one record holds at the MTU
  * with room for the CoAP header and options. */
@@ -115,6 +167,24 @@ static uint8_t response_szx(const coap_context_t *ctx, const coap_peer_t *peer) 
   room = room > COAP_HEADER_ROOM + 16 ? room - COAP_HEADER_ROOM : 16;
   while (szx > 0 && coap_block_size(szx) > room) szx--;
   return szx;
+}
+
+/* No-Response (RFC 7967): the classes the request does not want
+ * answered (0..1 byte; 0, absent or malformed: none). */
+static uint8_t no_response_bits(const coap_msg_t *msg) {
+  const coap_option_t *o = coap_msg_find_option(msg, COAP_OPTION_NO_RESPONSE);
+  if (!o || o->length > 1) return 0;
+  return o->length ? o->value[0] : 0;
+}
+
+/* Is |resp| of a class the request said not to send? The option is
+ * about the request's final answer (RFC 7967 §2.1): a 2.31 Continue,
+ * which asks the client for its next Block1 block, is part of the
+ * transfer and always goes. */
+static int suppressed(uint8_t no_response, const coap_msg_t *resp) {
+  unsigned cls = COAP_CODE_CLASS(resp->code);
+  if (!no_response || resp->code == COAP_CONTINUE || cls < 1 || cls > 7) return 0;
+  return (no_response >> (cls - 1)) & 1;
 }
 
 static void exch_on_request(void *user, coap_exch_peer_t *xp,
@@ -142,8 +212,15 @@ static void exch_on_request(void *user, coap_exch_peer_t *xp,
   coap_response_init(&resp, msg, ctx->resp_store, COAP_RESPONSE_STORE);
   coap_response_set_limits(&resp, &ctx->resp_body, ctx->cfg.max_body, response_szx(ctx, peer));
   coap_server_dispatch(&ctx->server, &req, &resp);
-  if (req.deferred) return;
-  /* RFC 7967 No-Response is left to a later change; answer everything. */
+  uint8_t no_response = no_response_bits(msg);
+  if (req.deferred) {
+    req.deferred->no_response = no_response;
+    return;
+  }
+  if (suppressed(no_response, &resp.msg)) {
+    coap_exch_drop(ctx->exch, in); /* a CON still gets its empty ACK */
+    return;
+  }
   int rc = coap_exch_respond(ctx->exch, in, &resp.msg, now);
   if (rc < 0)
     coap_logf(&ctx->log, COAP_LOG_WARNING, peer->name,
@@ -159,8 +236,11 @@ int coap_deferred_send(coap_context_t *ctx, coap_deferred_t *d) {
   /* Kept, like a synchronous answer, when it goes block-wise. */
   coap_b1_deferred_answered(&ctx->server, &d->resp, coap_context_now(ctx));
   coap_response_finish(&d->resp);
-  int rc = coap_exch_respond(ctx->exch, d->in, &d->resp.msg,
-                             coap_context_now(ctx));
+  int rc = 0;
+  if (suppressed(d->no_response, &d->resp.msg))
+    coap_exch_drop(ctx->exch, d->in);
+  else
+    rc = coap_exch_respond(ctx->exch, d->in, &d->resp.msg, coap_context_now(ctx));
   deferred_unlink(ctx, d);
   return rc;
 }
@@ -170,16 +250,18 @@ int coap_deferred_send(coap_context_t *ctx, coap_deferred_t *d) {
 static void peer_idle_check(coap_timer_t *t, uint64_t now, void *user);
 
 /* Nothing open with |peer|: no exchange, no Block1 body, no answer kept
- * for its later blocks. */
+ * for its later blocks, no observation (an observer whose client vanished
+ * goes when a CON notification is not acknowledged). */
 static int peer_idle(const coap_context_t *ctx, const coap_peer_t *peer) {
-  return coap_exch_peer_idle(&peer->exch) && !coap_server_peer_busy(&ctx->server, peer);
+  return coap_exch_peer_idle(&peer->exch) && !coap_server_peer_busy(&ctx->server, peer) &&
+         !coap_observe_peer_busy(&ctx->server, peer);
 }
 
 static void peer_destroy(coap_context_t *ctx, coap_peer_t *peer) {
   coap_timer_cancel(&ctx->timers, &peer->idle_timer);
   coap_secure_peer_free(ctx, peer, 1);
   coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
-  coap_server_peer_gone(&ctx->server, peer);
+  coap_server_peer_gone(&ctx->server, peer); /* its observations too */
   coap_peer_table_remove(&ctx->peers, peer);
 }
 
@@ -277,6 +359,15 @@ coap_peer_t *coap_context_peer_for_input(coap_context_t *ctx, coap_endpoint_t *e
 
 /* ---- life cycle ---- */
 
+/* A configuration from a caller written before Observe has zeros there,
+ * which mean nothing: the defaults. */
+static void observe_defaults(coap_context_config_t *c) {
+  if (!c->max_observers) c->max_observers = 100000;
+  if (!c->max_observers_per_peer) c->max_observers_per_peer = 64;
+  if (!c->observe_con_every) c->observe_con_every = 20;
+  if (!c->observe_con_interval_s) c->observe_con_interval_s = 86400;
+}
+
 coap_context_t *coap_context_new(const coap_context_config_t *cfg) {
   coap_context_t *ctx = calloc(1, sizeof(*ctx));
   if (!ctx) return NULL;
@@ -287,6 +378,7 @@ coap_context_t *coap_context_new(const coap_context_config_t *cfg) {
   if (!ctx->cfg.rand) ctx->cfg.rand = coap_system_rand;
   if (!ctx->cfg.clock) ctx->cfg.clock = monotonic_ms;
   if (!ctx->cfg.resolve) ctx->cfg.resolve = coap_getaddrinfo_resolve;
+  observe_defaults(&ctx->cfg);
   ctx->log = (coap_logger_t){ctx->cfg.log, ctx->cfg.log_user, ctx->cfg.log_level};
   coap_timer_heap_init(&ctx->timers);
   static const coap_exch_callbacks_t cb = {
@@ -295,6 +387,8 @@ coap_context_t *coap_context_new(const coap_context_config_t *cfg) {
       .on_response = coap_client_on_response,
       .on_trace = exch_trace,
       .peer_name = exch_peer_name,
+      .on_notify_done = exch_notify_done,
+      .on_reset = exch_on_reset,
   };
   uint64_t seed;
   ctx->cfg.rand(ctx->cfg.rand_user, (uint8_t *)&seed, sizeof seed);
@@ -306,6 +400,7 @@ coap_context_t *coap_context_new(const coap_context_config_t *cfg) {
     return NULL;
   }
   coap_server_configure(&ctx->server, &ctx->cfg, &ctx->timers);
+  coap_observe_set_ops(&ctx->server, &obs_ops, ctx, ctx);
   ctx->next_request_id = 1;
   ctx->now = coap_context_now(ctx);
   return ctx;
@@ -460,5 +555,11 @@ void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out) {
   out->dtls_reconnects = ctx->dtls_reconnects;
   out->dtls_compacted = coap_dtls_compacted(ctx->dtls);
   out->rx_too_large = ctx->rx_too_large;
+  out->observers = ctx->server.obs.count;
+  out->notifications_sent = ctx->server.obs.sent;
+  out->observers_removed = ctx->server.obs.removed;
+  /* The client's part (coap_client_reassembly_bytes, src/client/block.c)
+   * is added here once it exists: + coap_client_reassembly_bytes(ctx). */
+  out->reassembly_bytes = ctx->server.b1.bytes;
   memcpy(out->failures_by_cause, ctx->failures_by_cause, sizeof out->failures_by_cause);
 }

@@ -27,6 +27,7 @@ struct coap_deferred {
   coap_response_t resp;
   uint8_t store[COAP_RESPONSE_STORE];
   coap_body_buf_t body; /* its payload when larger than the store */
+  uint8_t no_response;  /* classes the request said not to answer (RFC 7967) */
 };
 
 struct coap_context {
@@ -152,6 +153,10 @@ void coap_context_plain_probe(coap_context_t *ctx, coap_peer_t *peer);
 /* io.c: make the built-in I/O shell the transport of a context that has
  * none (a client request made before any coap_context_listen/process). */
 int coap_io_attach_default(coap_context_t *ctx);
+
+/* The bytes the client holds for block-wise bodies being fetched
+ * (src/client/block.c), for coap_stats_t.reassembly_bytes. */
+size_t coap_client_reassembly_bytes(const coap_context_t *ctx);
 
 /* client.c */
 int coap_getaddrinfo_resolve(void *user, const char *host, uint16_t port,

@@ -34,6 +34,7 @@ struct coap_exch_out {
   uint8_t token_len;
   uint8_t token[COAP_MAX_TOKEN_LEN];
   uint8_t is_response; /* a separate CON response we retransmit */
+  uint8_t is_notification; /* ... that is an Observe notification */
   uint8_t acked;       /* CON acknowledged: only the response is awaited */
   uint8_t queued;      /* waiting for NSTART */
   uint8_t in_flight;   /* counted in peer->cons_in_flight */
@@ -450,7 +451,9 @@ static void out_finish(coap_exch_t *ex, coap_exch_out_t *o, int err, uint64_t no
   release_nstart(o);
   out_unlink(peer, o);
   coap_timer_cancel(ex->timers, &o->timer);
-  if (notify && !o->is_response && ex->cb.on_response)
+  if (notify && o->is_notification && ex->cb.on_notify_done)
+    ex->cb.on_notify_done(ex->user, o->user, err, now);
+  else if (notify && !o->is_response && ex->cb.on_response)
     ex->cb.on_response(ex->user, o, NULL, err, now);
   out_release(ex, o);
 }
@@ -559,6 +562,8 @@ const uint8_t *coap_exch_out_bytes(const coap_exch_out_t *out, size_t *len) {
   return out->bytes;
 }
 
+int coap_exch_out_acked(const coap_exch_out_t *out) { return out->acked; }
+
 void coap_exch_cancel(coap_exch_t *ex, coap_exch_out_t *out) {
   if (!out) return;
   coap_exch_peer_t *peer = out->peer;
@@ -649,6 +654,62 @@ int coap_exch_respond(coap_exch_t *ex, coap_exch_in_t *in, coap_msg_t *resp,
   return 0;
 }
 
+/* Header and token, then |rest|, into |buf| (|cap| bytes). Returns the
+ * length or COAP_E_BUFFER_TOO_SMALL. */
+static int write_notification(uint8_t *buf, size_t cap, uint8_t type, uint8_t code,
+                              uint16_t mid, const uint8_t *token, uint8_t token_len,
+                              const uint8_t *rest, size_t rest_len) {
+  size_t n = COAP_HEADER_LEN + token_len + rest_len;
+  if (n > cap) return COAP_E_BUFFER_TOO_SMALL;
+  buf[0] = (uint8_t)(COAP_VERSION << 6 | type << 4 | token_len);
+  buf[1] = code;
+  buf[2] = (uint8_t)(mid >> 8);
+  buf[3] = (uint8_t)mid;
+  memcpy(buf + COAP_HEADER_LEN, token, token_len);
+  if (rest_len) memcpy(buf + COAP_HEADER_LEN + token_len, rest, rest_len);
+  return (int)n;
+}
+
+int coap_exch_notify(coap_exch_t *ex, coap_exch_peer_t *peer, uint8_t type,
+                     uint8_t code, const uint8_t *token, uint8_t token_len,
+                     const uint8_t *rest, size_t rest_len, void *user,
+                     coap_exch_out_t **out, uint16_t *mid, uint64_t now) {
+  if ((type != COAP_TYPE_CON && type != COAP_TYPE_NON) || token_len > COAP_MAX_TOKEN_LEN)
+    return COAP_E_INVALID_ARG;
+  if (now > ex->now) ex->now = now;
+  if (out) *out = NULL;
+  uint16_t m = peer->next_mid++;
+  if (mid) *mid = m;
+  if (type == COAP_TYPE_NON) {
+    int n = write_notification(ex->scratch, SCRATCH_SIZE, type, code, m, token, token_len,
+                               rest, rest_len);
+    if (n < 0) return n;
+    transmit(ex, peer, ex->scratch, (size_t)n);
+    return 0;
+  }
+  coap_exch_out_t *o = out_alloc(ex, COAP_HEADER_LEN + token_len + rest_len);
+  if (!o) return COAP_E_NOMEM;
+  int n = write_notification(o->bytes, o->cap, type, code, m, token, token_len, rest,
+                             rest_len);
+  if (n < 0) {
+    out_release(ex, o);
+    return n;
+  }
+  o->len = (size_t)n;
+  o->peer = peer;
+  o->user = user;
+  o->mid = m;
+  o->type = COAP_TYPE_CON;
+  o->token_len = token_len;
+  memcpy(o->token, token, token_len);
+  o->is_response = 1;
+  o->is_notification = 1;
+  out_link(&peer->out_head, o);
+  if (out) *out = o;
+  start_con(ex, o, now); /* last: |o| may end inside */
+  return 0;
+}
+
 void coap_exch_drop(coap_exch_t *ex, coap_exch_in_t *in) {
   /* A CON is still acknowledged so the client stops retransmitting. */
   if (in->type == COAP_TYPE_CON && !in->ack_sent) in_send_empty_ack(ex, in);
@@ -736,15 +797,20 @@ static void handle_empty(coap_exch_t *ex, coap_exch_peer_t *peer,
   if (msg->type == COAP_TYPE_NON) return;
   coap_exch_out_t *o = find_by_mid(peer, msg->mid);
   if (!o) {
-    if (msg->type == COAP_TYPE_RST) ex->stats.resets_received++;
     ex->stats.rx_unmatched++;
+    if (msg->type == COAP_TYPE_RST) {
+      ex->stats.resets_received++;
+      /* Perhaps the answer to a NON notification, which keeps no state
+       * here: the upper layer matches its message ID. */
+      if (ex->cb.on_reset) ex->cb.on_reset(ex->user, peer, msg->mid, now);
+    }
     return;
   }
   if (msg->type == COAP_TYPE_RST) {
     ex->stats.resets_received++;
     out_finish(ex, o, COAP_E_RESET, now, 1);
   } else if (o->is_response) {
-    out_finish(ex, o, 0, now, 0);
+    out_finish(ex, o, 0, now, o->is_notification);
   } else {
     out_acked(ex, o, now); /* the response comes separately */
     coap_timer_arm(ex->timers, &o->timer, now + ex->p.response_timeout_ms);
@@ -774,8 +840,11 @@ static void handle_response(coap_exch_t *ex, coap_exch_peer_t *peer,
   }
   coap_exch_out_t *o = find_by_token(peer, msg);
   if (!o) {
+    /* No request of ours has this token: RST, for a NON as well (RFC
+     * 7641 §3.6: that is how a client that forgot an observation ends
+     * it, whatever the type of the next notification). */
     ex->stats.rx_unmatched++;
-    if (msg->type == COAP_TYPE_CON) send_empty(ex, peer, COAP_TYPE_RST, msg->mid);
+    send_empty(ex, peer, COAP_TYPE_RST, msg->mid);
     return;
   }
   d = dedup_add(ex, peer, msg->mid, msg->type, now);

@@ -61,6 +61,15 @@ typedef struct coap_exch_callbacks {
                    const coap_msg_t *msg);
   /* "[addr:port]" for log lines; may be NULL. */
   const char *(*peer_name)(void *user, const coap_exch_peer_t *peer);
+  /* A CON notification (coap_exch_notify) ended: err 0 when ACKed,
+   * COAP_E_RESET, COAP_E_TIMEOUT (no ACK after MAX_RETRANSMIT), or the
+   * error a peer's requests fail with (coap_exch_peer_fail/clear).
+   * |notify_user| is the one given to coap_exch_notify. Never called for
+   * coap_exch_cancel. May be NULL. */
+  void (*on_notify_done)(void *user, void *notify_user, int err, uint64_t now);
+  /* An RST that matches no CON of ours in flight: it may answer a NON
+   * (a notification, RFC 7641 §3.6). May be NULL. */
+  void (*on_reset)(void *user, coap_exch_peer_t *peer, uint16_t mid, uint64_t now);
 } coap_exch_callbacks_t;
 
 typedef struct coap_exch_stats {
@@ -116,6 +125,8 @@ coap_exch_peer_t *coap_exch_out_peer(const coap_exch_out_t *out);
  * the request finishes (in on_response too). A block-wise client builds
  * its follow-up requests from it. */
 const uint8_t *coap_exch_out_bytes(const coap_exch_out_t *out, size_t *len);
+/* 1 once a CON request was acknowledged (the peer has it), else 0. */
+int coap_exch_out_acked(const coap_exch_out_t *out);
 /* Forget the request: no further callback. */
 void coap_exch_cancel(coap_exch_t *ex, coap_exch_out_t *out);
 
@@ -126,6 +137,20 @@ void coap_exch_cancel(coap_exch_t *ex, coap_exch_out_t *out);
  * gets it again. |in| is gone afterwards. */
 int coap_exch_respond(coap_exch_t *ex, coap_exch_in_t *in, coap_msg_t *resp,
                       uint64_t now);
+/* Send a response that answers no request of |in|'s kind: an Observe
+ * notification (RFC 7641 §4.2). |rest| is the message as encoded after
+ * the header and token (options, payload marker, payload), so that one
+ * encoding serves many observers; the layer writes the header (|type|
+ * CON or NON, |code|, a new message ID, stored in |*mid|) and |token|.
+ * NON is sent and forgotten. CON is retransmitted like a separate
+ * response until ACKed, reset or timed out, and then on_notify_done gets
+ * |user|; |*out| lets the caller cancel it silently (coap_exch_cancel).
+ * Returns 0, COAP_E_INVALID_ARG, COAP_E_NOMEM or COAP_E_BUFFER_TOO_SMALL. */
+int coap_exch_notify(coap_exch_t *ex, coap_exch_peer_t *peer, uint8_t type,
+                     uint8_t code, const uint8_t *token, uint8_t token_len,
+                     const uint8_t *rest, size_t rest_len, void *user,
+                     coap_exch_out_t **out, uint16_t *mid, uint64_t now);
+
 /* Forget |in| without answering (still deduplicated). */
 void coap_exch_drop(coap_exch_t *ex, coap_exch_in_t *in);
 coap_exch_peer_t *coap_exch_in_peer(const coap_exch_in_t *in);

@@ -454,6 +454,7 @@ int coap_b1_serve_kept(coap_server_t *s, const coap_request_t *req,
 /* ---- peers ---- */
 
 void coap_server_peer_gone(coap_server_t *s, const void *peer_key) {
+  coap_observe_peer_gone(s, peer_key); /* its observations end with it (observe.c) */
   coap_b2_cache_peer_gone(s, peer_key);
   coap_b1_table_t *t = &s->b1;
   if (!t->n_buckets) return;

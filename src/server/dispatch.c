@@ -17,6 +17,9 @@ const coap_address_t *coap_request_peer(const coap_request_t *req) {
   return req->peer;
 }
 coap_proto_t coap_request_proto(const coap_request_t *req) { return req->proto; }
+int coap_request_is_notification(const coap_request_t *req) {
+  return req && req->is_notification;
+}
 
 const uint8_t *coap_request_payload(const coap_request_t *req, size_t *len) {
   *len = req->msg->payload_len;
@@ -47,7 +50,8 @@ int coap_request_query(const coap_request_t *req, const char *name, char *buf,
 coap_deferred_t *coap_request_defer(const coap_request_t *req,
                                     coap_response_t *resp) {
   coap_request_t *r = (coap_request_t *)req;
-  if (!r || !r->defer || r->deferred) return NULL;
+  /* A notification has no request to answer later: it is built now. */
+  if (!r || r->is_notification || !r->defer || r->deferred) return NULL;
   r->deferred = r->defer(r, resp);
   return r->deferred;
 }
@@ -226,7 +230,12 @@ static void run_handler(coap_server_t *s, coap_request_t *req, target_t *t,
     return;
   t->fn(req->ctx, t->res, req, resp, t->user);
   if (req->deferred) return;
-  if (!unsafe_method(method)) coap_server_precondition_after(req, resp);
+  if (!unsafe_method(method)) {
+    coap_server_precondition_after(req, resp);
+    /* Observe (RFC 7641): register, re-register or deregister on the
+     * final answer; a deferred answer is no registration. */
+    coap_observe_request(s, t->res, req, resp);
+  }
 }
 
 void coap_server_dispatch(coap_server_t *s, coap_request_t *req,

@@ -21,6 +21,8 @@ struct coap_resource {
   int formats[MAX_FORMATS];
   size_t n_formats;
   int hidden;
+  coap_server_t *server;
+  coap_obs_res_t obs; /* Observe (observe.c) */
 };
 
 static uint64_t path_hash(const char *p, size_t len) {
@@ -70,6 +72,7 @@ static void resource_free(coap_resource_t *r) {
 }
 
 void coap_server_free(coap_server_t *s) {
+  coap_observe_free_all(s); /* before the resources its groups point to */
   coap_resource_t *r = s->first;
   while (r) {
     coap_resource_t *next = r->next;
@@ -116,6 +119,7 @@ coap_resource_t *coap_resource_add(coap_context_t *ctx, const char *path) {
     free(r);
     return NULL;
   }
+  r->server = s;
   if (s->count >= s->n_buckets) grow(s);
   link_bucket(s, r);
   if (s->last)
@@ -143,6 +147,8 @@ int coap_resource_remove(coap_context_t *ctx, coap_resource_t *res) {
     link = &(*link)->next;
   }
   if (!*link) return COAP_E_NOT_FOUND;
+  /* Its observers learn that it is gone (RFC 7641 §3.2: 4.04 ends it). */
+  coap_observe_end_all(s, res, COAP_NOT_FOUND);
   *link = res->next;
   if (s->last == res) s->last = prev;
   size_t b = (size_t)(path_hash(res->path, strlen(res->path)) & (s->n_buckets - 1));
@@ -160,6 +166,34 @@ int coap_resource_set_handler(coap_resource_t *res, uint8_t method,
     return COAP_E_INVALID_ARG;
   res->handlers[method].fn = fn;
   res->handlers[method].user = user;
+  return 0;
+}
+
+/* Drop the attribute |name| if it is there. */
+static void remove_attr(coap_resource_t *res, const char *name) {
+  for (size_t i = 0; i < res->n_attrs; i++) {
+    if (strcmp(res->attrs[i].name, name) != 0) continue;
+    free((char *)res->attrs[i].name);
+    free((char *)res->attrs[i].value);
+    memmove(&res->attrs[i], &res->attrs[i + 1], (res->n_attrs - i - 1) * sizeof res->attrs[0]);
+    res->n_attrs--;
+    return;
+  }
+}
+
+int coap_resource_set_observable(coap_resource_t *res, int observable) {
+  if (!res) return COAP_E_INVALID_ARG;
+  if (!observable) {
+    /* A last answer from the GET handler, without Observe, ends each
+     * observation (RFC 7641 §3.2). */
+    coap_observe_end_all(res->server, res, 0);
+    res->obs.observable = 0;
+    remove_attr(res, "obs");
+    return 0;
+  }
+  int rc = coap_resource_set_attr(res, "obs", NULL);
+  if (rc < 0) return rc;
+  res->obs.observable = 1;
   return 0;
 }
 
@@ -203,7 +237,10 @@ const char *coap_resource_path(const coap_resource_t *res) {
   return res ? res->path : NULL;
 }
 
-/* ---- used by dispatch ---- */
+/* ---- used by dispatch and observe ---- */
+
+coap_obs_res_t *coap_resource_obs(coap_resource_t *r) { return &r->obs; }
+coap_server_t *coap_resource_server(const coap_resource_t *r) { return r->server; }
 
 coap_handler_fn coap_resource_handler(const coap_resource_t *r, uint8_t method,
                                       void **user) {

@@ -59,6 +59,7 @@ struct coap_request {
   coap_deferred_t *(*defer)(const coap_request_t *req, coap_response_t *resp);
   void *defer_user;
   coap_deferred_t *deferred; /* set once deferred */
+  int is_notification;       /* built for observers (observe.c): no defer */
 };
 
 typedef struct coap_b1_entry coap_b1_entry_t;
@@ -73,6 +74,53 @@ typedef struct coap_b1_table {
   int full_logged;
 } coap_b1_table_t;
 
+/* ---- Observe (RFC 7641), observe.c ---- */
+
+typedef struct coap_observer coap_observer_t;
+typedef struct coap_obs_group coap_obs_group_t;
+
+/* What the context does for the observer registry, which has no I/O of
+ * its own: it hands over finished notifications. */
+typedef struct coap_obs_ops {
+  /* Send a notification to |peer_key|: CON when |con|, else NON; |rest|
+   * is the message after header and token. For a CON, *|handle| receives
+   * what cancel() takes, and coap_observe_con_done(obs) must follow when
+   * it ends (ACK, RST, timeout). *|mid| receives its message ID. Returns
+   * 0 or a negative error. */
+  int (*send)(void *user, const void *peer_key, int con, uint8_t code,
+              const uint8_t *token, uint8_t token_len, const uint8_t *rest,
+              size_t rest_len, coap_observer_t *obs, void **handle, uint16_t *mid);
+  /* Forget a CON notification in flight, with no callback. */
+  void (*cancel)(void *user, void *handle);
+  /* The peer's address (for coap_request_peer in the handler). */
+  const coap_address_t *(*peer_addr)(void *user, const void *peer_key);
+  uint64_t (*now)(void *user);
+} coap_obs_ops_t;
+
+/* Per resource (embedded in it). */
+typedef struct coap_obs_res {
+  coap_obs_group_t *groups; /* observers with byte-identical requests */
+  size_t count;
+  uint32_t seq;             /* the last Observe value given out */
+  int observable;
+} coap_obs_res_t;
+
+/* Every observer of the context, hashed by peer. */
+typedef struct coap_obs_table {
+  coap_observer_t **buckets;
+  size_t n_buckets, count;
+  size_t bytes;            /* what observers and groups hold (heap) */
+  uint64_t sent, removed;  /* notifications_sent, observers_removed */
+  const coap_obs_ops_t *ops;
+  void *user;
+  uint8_t *store;          /* COAP_RESPONSE_STORE, made on first notification */
+  coap_body_buf_t big;
+  uint8_t *wire;           /* one encoded notification */
+  size_t wire_cap;
+  int limit_logged, peer_limit_logged;
+  coap_context_t *ctx;     /* handed to handlers */
+} coap_obs_table_t;
+
 typedef struct coap_server {
   coap_resource_t *first, *last; /* registration order, for discovery */
   coap_resource_t **buckets;     /* by path */
@@ -84,6 +132,7 @@ typedef struct coap_server {
   coap_timer_heap_t *timers;
   coap_b1_table_t b1;
   struct coap_b2_cache *b2_cache; /* block2.c, made on first need */
+  coap_obs_table_t obs;
 } coap_server_t;
 
 int coap_server_init(coap_server_t *s, size_t max_payload,
@@ -125,7 +174,37 @@ void coap_server_peer_gone(coap_server_t *s, const void *peer_key);
  * so the peer table must not evict it. */
 int coap_server_peer_busy(const coap_server_t *s, const void *peer_key);
 
+/* ---- Observe (observe.c) ---- */
+
+void coap_observe_set_ops(coap_server_t *s, const coap_obs_ops_t *ops, void *user,
+                          coap_context_t *ctx);
+/* After the GET/FETCH handler of an observable resource answered |req|
+ * (not deferred), before coap_response_finish: register, re-register or
+ * deregister as the request's Observe option says, and add Observe (and
+ * Max-Age 60 when the handler set none) to a registration's answer. */
+void coap_observe_request(coap_server_t *s, coap_resource_t *r,
+                          const coap_request_t *req, coap_response_t *resp);
+/* coap_resource_notify. Returns the observers notified. */
+int coap_observe_notify(coap_server_t *s, coap_resource_t *r);
+/* End every observation of |r|: a last notification with |code| (4.04
+ * when the resource goes) or, with code 0, the GET handler's answer
+ * without Observe; then forget them. */
+void coap_observe_end_all(coap_server_t *s, coap_resource_t *r, uint8_t code);
+/* A CON notification ended: err 0 (ACKed) or why not. */
+void coap_observe_con_done(coap_server_t *s, coap_observer_t *obs, int err);
+/* An RST with |mid| from |peer_key| that matched no CON: if it answers a
+ * NON notification, its observer goes. Returns 1 when it did. */
+int coap_observe_reset(coap_server_t *s, const void *peer_key, uint16_t mid);
+/* The peer (or its DTLS session) is gone: forget its observers, no
+ * message. */
+void coap_observe_peer_gone(coap_server_t *s, const void *peer_key);
+/* 1 while |peer_key| observes something: an open exchange. */
+int coap_observe_peer_busy(const coap_server_t *s, const void *peer_key);
+void coap_observe_free_all(coap_server_t *s);
+
 /* ---- between the server's files ---- */
+coap_obs_res_t *coap_resource_obs(coap_resource_t *r);
+coap_server_t *coap_resource_server(const coap_resource_t *r);
 coap_resource_t *coap_server_lookup(const coap_server_t *s, const char *path,
                                     size_t len);
 coap_handler_fn coap_resource_handler(const coap_resource_t *r, uint8_t method,

@@ -1,0 +1,565 @@
+/* Observe on the server (RFC 7641): the registry of observers and the
+ * building of notifications. No I/O: a finished notification goes to the
+ * context through coap_obs_ops_t.send, which hands it to the message
+ * layer.
+ *
+ * Memory. An observer keeps only its identity (peer, DTLS session,
+ * token), what congestion control needs (the CON in flight, NONs since
+ * the last CON, the last NON message IDs for matching an RST) and a
+ * pointer to its group: the registration request as encoded (no token,
+ * no Observe, Block2 as block 0), shared by every observer of the
+ * resource whose request has the same bytes. coap_observer_t is 80 bytes
+ * on LP64, a 96-byte heap chunk, plus 8 bytes of hash bucket: 104 bytes
+ * an observation when many share a group (the common case: one path, no
+ * query; tests/sim/test_observe_server.c measures it with
+ * coap_obs_table_t.bytes). A lone observer also pays for its group, 64
+ * bytes for a short path.
+ *
+ * Cost of a notification. The handler runs once per group and the answer
+ * is encoded once without a token; the message layer writes each
+ * observer's header and token in front of those bytes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+
+/* Longest registration request kept (a FETCH body counts). */
+#define OBS_MAX_REQUEST 2048
+/* Max-Age of a notification when the handler sets none (RFC 7252 §5.10.5). */
+#define OBS_DEFAULT_MAX_AGE 60
+#define OBS_SEQ_MASK 0xFFFFFFu
+
+struct coap_obs_group {
+  coap_obs_group_t *next;     /* the resource's groups */
+  coap_resource_t *res;
+  coap_observer_t *first;     /* its observers */
+  uint32_t hash;
+  uint16_t len;
+  uint8_t szx, proto;         /* block size and protocol of its peers */
+  uint8_t req[];              /* the request as encoded */
+};
+
+struct coap_observer {
+  coap_observer_t *next, *prev; /* in the group */
+  coap_observer_t *hash_next;   /* in the table's bucket (by peer) */
+  coap_obs_group_t *group;
+  const void *peer_key, *session_key;
+  void *con;                    /* the CON notification in flight */
+  uint32_t last_con_s;          /* when the last CON went out, in s */
+  uint16_t nons;                /* NONs sent since */
+  uint16_t mids[2];             /* the last two NONs' message IDs */
+  uint8_t n_mids;
+  uint8_t pending : 1;          /* a newer state waits for the CON's ACK */
+  uint8_t token_len : 4;
+  uint8_t token[COAP_MAX_TOKEN_LEN];
+};
+
+/* What a heap block of |n| bytes costs with glibc (header, 16-byte
+ * alignment, 32 at least): the figure the memory test checks. */
+static size_t chunk(size_t n) {
+  size_t c = (n + 8 + 15) & ~(size_t)15;
+  return c < 32 ? 32 : c;
+}
+
+static uint32_t hash_bytes(const uint8_t *p, size_t n, uint32_t h) {
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u; /* FNV-1a */
+  return h;
+}
+
+static size_t bucket_of(const coap_obs_table_t *t, const void *peer_key) {
+  uint64_t k = (uint64_t)(uintptr_t)peer_key;
+  k ^= k >> 29;
+  k *= 0xBF58476D1CE4E5B9ull;
+  k ^= k >> 32;
+  return (size_t)(k & (t->n_buckets - 1));
+}
+
+void coap_observe_set_ops(coap_server_t *s, const coap_obs_ops_t *ops, void *user,
+                          coap_context_t *ctx) {
+  s->obs.ops = ops;
+  s->obs.user = user;
+  s->obs.ctx = ctx;
+}
+
+static uint64_t now_ms(const coap_server_t *s) {
+  return s->obs.ops && s->obs.ops->now ? s->obs.ops->now(s->obs.user) : 0;
+}
+
+/* ---- the table ---- */
+
+static int table_grow(coap_obs_table_t *t) {
+  size_t n = t->n_buckets ? t->n_buckets * 2 : 64;
+  coap_observer_t **b = calloc(n, sizeof(*b));
+  if (!b) return t->n_buckets ? 0 : COAP_E_NOMEM; /* longer chains will do */
+  coap_observer_t **old = t->buckets;
+  size_t n_old = t->n_buckets;
+  t->buckets = b;
+  t->n_buckets = n;
+  for (size_t i = 0; i < n_old; i++) {
+    coap_observer_t *o = old[i];
+    while (o) {
+      coap_observer_t *next = o->hash_next;
+      size_t k = bucket_of(t, o->peer_key);
+      o->hash_next = b[k];
+      b[k] = o;
+      o = next;
+    }
+  }
+  free(old);
+  t->bytes += n * sizeof(*b) - n_old * sizeof(*b);
+  return 0;
+}
+
+static coap_observer_t *find_observer(const coap_obs_table_t *t, const void *peer_key,
+                                      const void *session_key, const uint8_t *token,
+                                      size_t token_len) {
+  if (!t->count) return NULL;
+  for (coap_observer_t *o = t->buckets[bucket_of(t, peer_key)]; o; o = o->hash_next)
+    if (o->peer_key == peer_key && o->session_key == session_key &&
+        o->token_len == token_len && memcmp(o->token, token, token_len) == 0)
+      return o;
+  return NULL;
+}
+
+static size_t count_for_peer(const coap_obs_table_t *t, const void *peer_key,
+                             const void *session_key) {
+  size_t n = 0;
+  if (!t->count) return 0;
+  for (coap_observer_t *o = t->buckets[bucket_of(t, peer_key)]; o; o = o->hash_next)
+    n += o->peer_key == peer_key && o->session_key == session_key;
+  return n;
+}
+
+static void group_unlink_observer(coap_server_t *s, coap_observer_t *o) {
+  coap_obs_group_t *g = o->group;
+  coap_obs_res_t *ro = coap_resource_obs(g->res);
+  if (o->prev) o->prev->next = o->next;
+  else g->first = o->next;
+  if (o->next) o->next->prev = o->prev;
+  ro->count--;
+  o->group = NULL;
+  if (g->first) return;
+  coap_obs_group_t **link = &ro->groups;
+  while (*link != g) link = &(*link)->next;
+  *link = g->next;
+  s->obs.bytes -= chunk(sizeof(*g) + g->len);
+  free(g);
+}
+
+static void group_link_observer(coap_obs_group_t *g, coap_observer_t *o) {
+  o->group = g;
+  o->prev = NULL;
+  o->next = g->first;
+  if (g->first) g->first->prev = o;
+  g->first = o;
+  coap_resource_obs(g->res)->count++;
+}
+
+/* Forget |o|; |counted|: it ends for a reason observers_removed counts.
+ * |cancel|: a CON in flight is cancelled at the message layer (not at
+ * tear-down, when that layer may be gone). */
+static void observer_free(coap_server_t *s, coap_observer_t *o, int counted, int cancel) {
+  coap_obs_table_t *t = &s->obs;
+  if (o->con && cancel && t->ops && t->ops->cancel) t->ops->cancel(t->user, o->con);
+  o->con = NULL;
+  group_unlink_observer(s, o);
+  coap_observer_t **link = &t->buckets[bucket_of(t, o->peer_key)];
+  while (*link != o) link = &(*link)->hash_next;
+  *link = o->hash_next;
+  t->count--;
+  t->bytes -= chunk(sizeof(*o));
+  if (counted) t->removed++;
+  free(o);
+}
+
+/* ---- groups: the stored registration ---- */
+
+/* Keep from the registration what the handler reads: everything but the
+ * Observe option, with a Block2 block number of 0 (its size stays: the
+ * client asked for blocks that small). Encoded without token and with
+ * message ID 0, so that equal requests have equal bytes. Returns the
+ * length, or -1 when it is too long to keep. */
+static int encode_request(const coap_msg_t *req, uint8_t *buf, size_t cap) {
+  coap_msg_t m = *req;
+  m.type = COAP_TYPE_CON;
+  m.mid = 0;
+  m.token_len = 0;
+  coap_msg_remove_option(&m, COAP_OPTION_OBSERVE);
+  const coap_option_t *b2 = coap_msg_find_option(req, COAP_OPTION_BLOCK2);
+  coap_block_t b;
+  if (b2 && coap_block_decode(b2, &b) == 0) {
+    coap_msg_remove_option(&m, COAP_OPTION_BLOCK2);
+    coap_block_t first = {0, 0, b.szx};
+    coap_msg_add_block(&m, COAP_OPTION_BLOCK2, &first);
+  }
+  if (coap_msg_encoded_size(&m) > cap) return -1;
+  int n = coap_msg_encode(&m, buf, cap);
+  return n < 0 ? -1 : n;
+}
+
+static coap_obs_group_t *group_for(coap_server_t *s, coap_resource_t *r,
+                                   const uint8_t *req, size_t len, uint8_t szx,
+                                   uint8_t proto) {
+  coap_obs_res_t *ro = coap_resource_obs(r);
+  uint32_t h = hash_bytes(req, len, 2166136261u ^ szx ^ (uint32_t)proto << 8);
+  for (coap_obs_group_t *g = ro->groups; g; g = g->next)
+    if (g->hash == h && g->len == len && g->szx == szx && g->proto == proto &&
+        memcmp(g->req, req, len) == 0)
+      return g;
+  coap_obs_group_t *g = malloc(sizeof(*g) + len);
+  if (!g) return NULL;
+  g->res = r;
+  g->first = NULL;
+  g->hash = h;
+  g->len = (uint16_t)len;
+  g->szx = szx;
+  g->proto = proto;
+  memcpy(g->req, req, len);
+  g->next = ro->groups;
+  ro->groups = g;
+  s->obs.bytes += chunk(sizeof(*g) + len);
+  return g;
+}
+
+/* ---- building a notification ---- */
+
+static uint32_t next_seq(coap_resource_t *r) {
+  coap_obs_res_t *ro = coap_resource_obs(r);
+  ro->seq = (ro->seq + 1) & OBS_SEQ_MASK;
+  return ro->seq;
+}
+
+/* A success gets the Observe sequence number and a Max-Age. */
+static void add_observe(coap_resource_t *r, coap_response_t *resp) {
+  coap_response_add_uint(resp, COAP_OPTION_OBSERVE, next_seq(r));
+  if (!coap_msg_find_option(&resp->msg, COAP_OPTION_MAX_AGE))
+    coap_response_add_uint(resp, COAP_OPTION_MAX_AGE, OBS_DEFAULT_MAX_AGE);
+}
+
+typedef struct built {
+  uint8_t code;
+  const uint8_t *rest;
+  size_t rest_len;
+  int ends; /* no Observe in it: the observation ends with it */
+} built_t;
+
+/* Run the handler of |g|'s resource on the stored request (as if |who|
+ * had asked) or, with |code|, make that error; shape the answer as any
+ * (Block2 block 0 when large) and encode it without token into the
+ * table's wire buffer. |observe|: a success carries Observe. Returns 0 or
+ * a negative error. */
+static int build(coap_server_t *s, coap_obs_group_t *g, const coap_observer_t *who,
+                 uint8_t code, int observe, built_t *out) {
+  coap_obs_table_t *t = &s->obs;
+  if (!t->store && !(t->store = malloc(COAP_RESPONSE_STORE))) return COAP_E_NOMEM;
+  coap_msg_t req;
+  if (coap_msg_parse(&req, g->req, g->len) < 0) return COAP_E_INVALID_ARG;
+  coap_response_t resp;
+  coap_response_init(&resp, &req, t->store, COAP_RESPONSE_STORE);
+  coap_response_set_limits(&resp, &t->big, s->cfg ? s->cfg->max_body : 0, g->szx);
+  void *user = NULL;
+  coap_handler_fn fn = code ? NULL : coap_resource_handler(g->res, req.code, &user);
+  if (code) {
+    coap_response_error(&resp, code, code == COAP_NOT_FOUND ? "resource removed" : "");
+  } else if (!fn) {
+    coap_response_error(&resp, COAP_METHOD_NOT_ALLOWED, "method not allowed here");
+  } else {
+    coap_request_t rq = {
+        .ctx = t->ctx,
+        .msg = &req,
+        .peer = t->ops && t->ops->peer_addr ? t->ops->peer_addr(t->user, who->peer_key) : NULL,
+        .proto = (coap_proto_t)g->proto,
+        .peer_key = who->peer_key,
+        .session_key = who->session_key,
+        .now = now_ms(s),
+        .is_notification = 1, /* no defer: coap_request_defer gets no hook */
+    };
+    fn(t->ctx, g->res, &rq, &resp, user);
+  }
+  int success = COAP_CODE_CLASS(resp.msg.code) == 2 && !resp.error;
+  if (success && observe) add_observe(g->res, &resp);
+  coap_response_finish(&resp);
+  out->ends = !(observe && COAP_CODE_CLASS(resp.msg.code) == 2);
+  resp.msg.type = COAP_TYPE_NON;
+  resp.msg.mid = 0;
+  resp.msg.token_len = 0;
+  size_t need = coap_msg_encoded_size(&resp.msg);
+  if (need > t->wire_cap) {
+    uint8_t *w = realloc(t->wire, need);
+    if (!w) return COAP_E_NOMEM;
+    t->wire = w;
+    t->wire_cap = need;
+  }
+  int n = coap_msg_encode(&resp.msg, t->wire, t->wire_cap);
+  if (n < COAP_HEADER_LEN) return n < 0 ? n : COAP_E_INVALID_ARG;
+  out->code = resp.msg.code;
+  out->rest = t->wire + COAP_HEADER_LEN;
+  out->rest_len = (size_t)n - COAP_HEADER_LEN;
+  return 0;
+}
+
+/* CON every observe_con_every-th notification and at least every
+ * observe_con_interval_s (RFC 7641 §4.5): an observer that is gone is
+ * found out. */
+static int wants_con(const coap_server_t *s, const coap_observer_t *o, uint32_t now_s) {
+  uint32_t every = s->cfg && s->cfg->observe_con_every ? s->cfg->observe_con_every : 20;
+  uint32_t interval = s->cfg && s->cfg->observe_con_interval_s ? s->cfg->observe_con_interval_s
+                                                                : 86400;
+  return o->nons + 1u >= every || now_s - o->last_con_s >= interval;
+}
+
+/* Send |b| to |o|. A last message (|b->ends|) asks for no completion:
+ * the observer is forgotten right after. */
+static int send_one(coap_server_t *s, coap_observer_t *o, const built_t *b) {
+  coap_obs_table_t *t = &s->obs;
+  if (!t->ops || !t->ops->send) return COAP_E_STATE;
+  uint32_t now_s = (uint32_t)(now_ms(s) / 1000);
+  int con = wants_con(s, o, now_s);
+  void *handle = NULL;
+  uint16_t mid = 0;
+  int rc = t->ops->send(t->user, o->peer_key, con, b->code, o->token, o->token_len, b->rest,
+                        b->rest_len, b->ends ? NULL : o, b->ends ? NULL : &handle, &mid);
+  if (rc < 0) return rc;
+  t->sent++;
+  if (con) {
+    o->con = handle;
+    o->nons = 0;
+    o->last_con_s = now_s;
+  } else {
+    o->nons++;
+    o->mids[1] = o->mids[0];
+    o->mids[0] = mid;
+    if (o->n_mids < 2) o->n_mids++;
+  }
+  return 0;
+}
+
+/* Build for |o| alone and send (a state that waited for a CON's ACK). */
+static void send_latest(coap_server_t *s, coap_observer_t *o) {
+  built_t b;
+  o->pending = 0;
+  if (build(s, o->group, o, 0, 1, &b) < 0) return;
+  send_one(s, o, &b);
+  if (b.ends) observer_free(s, o, 0, 1);
+}
+
+int coap_observe_notify(coap_server_t *s, coap_resource_t *r) {
+  coap_obs_res_t *ro = coap_resource_obs(r);
+  int notified = 0;
+  coap_obs_group_t *g = ro->groups;
+  while (g) {
+    coap_obs_group_t *gnext = g->next; /* |g| goes when its last observer does */
+    built_t b;
+    int built = 0;
+    for (coap_observer_t *o = g->first, *onext; o; o = onext) {
+      onext = o->next;
+      if (o->con) { /* §4.5.1: one CON in flight; the newest state waits */
+        o->pending = 1;
+        continue;
+      }
+      if (!built) {
+        if (build(s, g, o, 0, 1, &b) < 0) break;
+        built = 1;
+      }
+      o->pending = 0;
+      if (send_one(s, o, &b) == 0) notified++;
+      if (b.ends) observer_free(s, o, 0, 1); /* a 4.xx/5.xx ends it (§3.2) */
+    }
+    g = gnext;
+  }
+  return notified;
+}
+
+void coap_observe_end_all(coap_server_t *s, coap_resource_t *r, uint8_t code) {
+  coap_obs_res_t *ro = coap_resource_obs(r);
+  while (ro->groups) {
+    coap_obs_group_t *g = ro->groups;
+    built_t b;
+    int ok = g->first && build(s, g, g->first, code, 0, &b) == 0;
+    while (ro->groups == g) { /* freeing its last observer frees |g| */
+      coap_observer_t *o = g->first;
+      if (o->con && s->obs.ops && s->obs.ops->cancel) s->obs.ops->cancel(s->obs.user, o->con);
+      o->con = NULL;
+      if (ok) send_one(s, o, &b);
+      observer_free(s, o, 0, 0);
+    }
+  }
+}
+
+void coap_observe_con_done(coap_server_t *s, coap_observer_t *o, int err) {
+  if (!o) return; /* a last notification: nobody waits for it */
+  o->con = NULL;
+  if (err) {
+    /* No ACK after MAX_RETRANSMIT, or an RST: the client is gone or no
+     * longer interested (§4.5, §3.6). */
+    coap_logf(s->log, COAP_LOG_DEBUG, NULL, "observer removed: %s", coap_strerror(err));
+    observer_free(s, o, 1, 0);
+    return;
+  }
+  if (o->pending) send_latest(s, o);
+}
+
+int coap_observe_reset(coap_server_t *s, const void *peer_key, uint16_t mid) {
+  coap_obs_table_t *t = &s->obs;
+  if (!t->count) return 0;
+  for (coap_observer_t *o = t->buckets[bucket_of(t, peer_key)]; o; o = o->hash_next) {
+    if (o->peer_key != peer_key) continue;
+    if ((o->n_mids > 0 && o->mids[0] == mid) || (o->n_mids > 1 && o->mids[1] == mid)) {
+      observer_free(s, o, 1, 1);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+void coap_observe_peer_gone(coap_server_t *s, const void *peer_key) {
+  coap_obs_table_t *t = &s->obs;
+  if (!t->count) return;
+  coap_observer_t *o = t->buckets[bucket_of(t, peer_key)];
+  while (o) {
+    coap_observer_t *next = o->hash_next;
+    if (o->peer_key == peer_key) observer_free(s, o, 1, 1);
+    o = next;
+  }
+}
+
+int coap_observe_peer_busy(const coap_server_t *s, const void *peer_key) {
+  const coap_obs_table_t *t = &s->obs;
+  if (!t->count) return 0;
+  for (const coap_observer_t *o = t->buckets[bucket_of(t, peer_key)]; o; o = o->hash_next)
+    if (o->peer_key == peer_key) return 1;
+  return 0;
+}
+
+void coap_observe_free_all(coap_server_t *s) {
+  coap_obs_table_t *t = &s->obs;
+  for (size_t i = 0; i < t->n_buckets; i++)
+    while (t->buckets[i]) observer_free(s, t->buckets[i], 0, 0);
+  free(t->buckets);
+  free(t->store);
+  free(t->big.data);
+  free(t->wire);
+  const coap_obs_ops_t *ops = t->ops;
+  void *user = t->user;
+  coap_context_t *ctx = t->ctx;
+  memset(t, 0, sizeof(*t));
+  t->ops = ops;
+  t->user = user;
+  t->ctx = ctx;
+}
+
+/* ---- registration ---- */
+
+/* Note a limit once (DESIGN: every limit is logged once). */
+static int over_limit(coap_server_t *s, const coap_request_t *req) {
+  coap_obs_table_t *t = &s->obs;
+  size_t max = s->cfg && s->cfg->max_observers ? s->cfg->max_observers : 100000;
+  size_t per_peer = s->cfg && s->cfg->max_observers_per_peer ? s->cfg->max_observers_per_peer
+                                                               : 64;
+  if (t->count >= max) {
+    if (!t->limit_logged)
+      coap_logf(s->log, COAP_LOG_WARNING, NULL,
+                "observer limit (%zu) reached: registrations are answered without "
+                "Observe (raise max_observers)", max);
+    t->limit_logged = 1;
+    return 1;
+  }
+  if (count_for_peer(t, req->peer_key, req->session_key) >= per_peer) {
+    if (!t->peer_limit_logged)
+      coap_logf(s->log, COAP_LOG_WARNING, NULL,
+                "a peer reached the observer limit per peer (%zu): its further "
+                "registrations are answered without Observe (max_observers_per_peer)",
+                per_peer);
+    t->peer_limit_logged = 1;
+    return 1;
+  }
+  return 0;
+}
+
+static coap_observer_t *observer_new(coap_server_t *s, const coap_request_t *req) {
+  coap_obs_table_t *t = &s->obs;
+  if ((t->count >= t->n_buckets && table_grow(t) < 0) || !t->n_buckets) return NULL;
+  coap_observer_t *o = calloc(1, sizeof(*o));
+  if (!o) return NULL;
+  o->peer_key = req->peer_key;
+  o->session_key = req->session_key;
+  o->token_len = req->msg->token_len & 0xF;
+  memcpy(o->token, req->msg->token, req->msg->token_len);
+  size_t k = bucket_of(t, o->peer_key);
+  o->hash_next = t->buckets[k];
+  t->buckets[k] = o;
+  t->count++;
+  t->bytes += chunk(sizeof(*o));
+  return o;
+}
+
+/* A registration (Observe=0) answered with success: the observer now, or
+ * again with this request (the same token re-registers, §4.1). Returns 1
+ * when the answer carries Observe. */
+static int do_register(coap_server_t *s, coap_resource_t *r, const coap_request_t *req,
+                       coap_response_t *resp, coap_observer_t *o) {
+  uint8_t bytes[OBS_MAX_REQUEST];
+  int n = encode_request(req->msg, bytes, sizeof bytes);
+  if (n < 0) {
+    coap_logf(s->log, COAP_LOG_INFO, NULL,
+              "registration request over %d bytes: answered without Observe", OBS_MAX_REQUEST);
+    if (o) observer_free(s, o, 0, 1);
+    return 0;
+  }
+  if (!o && over_limit(s, req)) return 0;
+  coap_obs_group_t *g = group_for(s, r, bytes, (size_t)n, resp->szx_max, (uint8_t)req->proto);
+  if (!g) {
+    if (o) observer_free(s, o, 0, 1);
+    return 0;
+  }
+  if (!o && !(o = observer_new(s, req))) {
+    if (!g->first) { /* made for nothing: drop it again */
+      coap_obs_res_t *ro = coap_resource_obs(r);
+      ro->groups = g->next;
+      s->obs.bytes -= chunk(sizeof(*g) + g->len);
+      free(g);
+    }
+    return 0;
+  }
+  if (o->group != g) {
+    if (o->group) group_unlink_observer(s, o); /* may free the old group, never |g| */
+    group_link_observer(g, o);
+  }
+  o->last_con_s = (uint32_t)(req->now / 1000);
+  o->nons = 0;
+  o->pending = 0;
+  return 1;
+}
+
+void coap_observe_request(coap_server_t *s, coap_resource_t *r,
+                          const coap_request_t *req, coap_response_t *resp) {
+  const coap_msg_t *m = req->msg;
+  if (req->is_notification || (m->code != COAP_GET && m->code != COAP_FETCH)) return;
+  if (!coap_msg_find_option(m, COAP_OPTION_OBSERVE)) return;
+  int64_t v = coap_msg_get_uint(m, COAP_OPTION_OBSERVE, -1);
+  coap_observer_t *o = find_observer(&s->obs, req->peer_key, req->session_key, m->token,
+                                     m->token_len);
+  if (o && o->group->res != r) o = NULL; /* a token reused elsewhere: not this one */
+  if (v != 0) {
+    if (o && v == 1) observer_free(s, o, 0, 1); /* deregistration (§3.6) */
+    return;
+  }
+  if (!coap_resource_obs(r)->observable) return;
+  coap_block_t b2;
+  const coap_option_t *b2o = coap_msg_find_option(m, COAP_OPTION_BLOCK2);
+  if (b2o && coap_block_decode(b2o, &b2) == 0 && b2.num > 0) return; /* a later block */
+  if (COAP_CODE_CLASS(resp->msg.code) != 2 || resp->error) {
+    if (o) observer_free(s, o, 0, 1); /* an error is never a registration */
+    return;
+  }
+  if (do_register(s, r, req, resp, o)) add_observe(r, resp);
+}
+
+size_t coap_resource_observer_count(const coap_resource_t *res) {
+  return res ? coap_resource_obs((coap_resource_t *)res)->count : 0;
+}
+
+int coap_resource_notify(coap_resource_t *res) {
+  if (!res) return COAP_E_INVALID_ARG;
+  return coap_observe_notify(coap_resource_server(res), res);
+}
