@@ -143,7 +143,10 @@ typedef struct coap_context_config {
                                  answered 5.03. Each peer has at most 4 under
                                  way (a fifth replaces its oldest); one
                                  expires EXCHANGE_LIFETIME after its last
-                                 block */
+                                 block. As client: the response bodies
+                                 being fetched (Block2) at once, together;
+                                 a transfer that would pass it ends with
+                                 COAP_E_TOO_LARGE and a detail saying so */
   /* Observe (RFC 7641), as server. */
   size_t max_observers;       /* observations at once in the context,
                                  default 100000; a registration beyond it
@@ -416,11 +419,13 @@ int coap_deferred_send(coap_context_t *ctx, coap_deferred_t *d);
  * sent while another of the context goes to the same server and path
  * carries a Request-Tag of its own (RFC 9175 §3), so the server keeps the
  * two apart; a lone body carries none (a server that knows no Request-Tag
- * would refuse it as a critical option). Blocks of
- * a representation whose ETag changes are fetched again from block 0 (at
- * most 3 times, then COAP_E_BLOCKWISE); a body over max_body (Size2 tells
- * early) ends with COAP_E_TOO_LARGE; a request that fits no datagram even
- * in 16-byte blocks is refused by coap_send_request at once. */
+ * would refuse it as a critical option). Blocks of a representation whose
+ * ETag changes are fetched again from block 0 (at most 3 times, then
+ * COAP_E_BLOCKWISE); a body over max_body (Size2 tells early) ends with
+ * COAP_E_TOO_LARGE, and so does one for which the bodies the context is
+ * fetching at once leave no room within max_reassembly; a request that
+ * fits no datagram even in 16-byte blocks is refused by coap_send_request
+ * at once. */
 typedef struct coap_reply {
   int status;          /* 0, or COAP_E_TIMEOUT, COAP_E_RESET, ... */
   uint8_t code;        /* response code when status == 0 */

@@ -394,6 +394,29 @@ static int restart_fetch(coap_client_req_t *r, coap_exch_peer_t *peer, uint32_t 
   return went_out(send_block2(r, peer, 0, b->szx2, now));
 }
 
+size_t coap_client_reassembly_bytes(const coap_context_t *ctx) {
+  size_t n = 0;
+  for (const coap_client_req_t *r = ctx->requests; r; r = r->next)
+    if (r->blk) n += r->blk->cap;
+  return n;
+}
+
+/* Would |r|'s buffer at |cap| bytes keep the context's bodies being
+ * fetched within max_reassembly? (Counted at each growth only: the
+ * buffer doubles, so a transfer looks a few times, not at each block.) */
+static int within_reassembly(coap_client_req_t *r, size_t cap) {
+  size_t held = coap_client_reassembly_bytes(r->ctx) - r->blk->cap;
+  return held + cap <= r->ctx->cfg.max_reassembly;
+}
+
+static int over_reassembly(coap_client_req_t *r, size_t need) {
+  size_t max = r->ctx->cfg.max_reassembly;
+  say(r, "the response bodies this client is fetching hold %zu of max_reassembly (%zu bytes): "
+         "no room for this one's %zu (raise max_reassembly, or fetch fewer at once)",
+      coap_client_reassembly_bytes(r->ctx) - r->blk->cap, max, need);
+  return COAP_E_TOO_LARGE;
+}
+
 static int append(coap_client_req_t *r, const uint8_t *data, size_t n) {
   coap_client_block_t *b = r->blk;
   size_t max = r->ctx->cfg.max_body;
@@ -405,6 +428,9 @@ static int append(coap_client_req_t *r, const uint8_t *data, size_t n) {
     size_t cap = b->cap ? b->cap : b->size2 > BODY_CAP_MIN ? b->size2 : BODY_CAP_MIN;
     while (cap < b->len + n) cap *= 2;
     if (cap > max) cap = max;
+    /* Short of room: no spare capacity, only what is there. */
+    if (!within_reassembly(r, cap)) cap = b->len + n;
+    if (!within_reassembly(r, cap)) return over_reassembly(r, cap);
     uint8_t *p = realloc(b->buf, cap);
     if (!p) return COAP_E_NOMEM;
     b->buf = p;
@@ -444,6 +470,8 @@ static int first_block(coap_client_req_t *r, const coap_msg_t *msg) {
         (long long)size2, r->ctx->cfg.max_body);
     return COAP_E_TOO_LARGE;
   }
+  if (size2 > 0 && !within_reassembly(r, (size_t)size2))
+    return over_reassembly(r, (size_t)size2);
   if (size2 > 0) b->size2 = (size_t)size2;
   return 0;
 }

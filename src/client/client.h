@@ -68,5 +68,8 @@ int coap_client_block_response(coap_client_req_t *r, coap_exch_out_t *out,
 void coap_client_block_result(const coap_client_block_t *b, const uint8_t **body,
                               size_t *len, unsigned *exchanges);
 void coap_client_block_free(coap_client_block_t *b);
+/* Bytes held now for response bodies being fetched (Block2), bounded by
+ * the configuration's max_reassembly (coap_stats_t.reassembly_bytes). */
+size_t coap_client_reassembly_bytes(const coap_context_t *ctx);
 
 #endif

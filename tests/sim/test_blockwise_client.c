@@ -12,6 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "client/client.h"
 #include "coaps/dtls.h"
 #include "support_reply.h"
 #include "support_simnet.h"
@@ -689,6 +690,55 @@ static void test_dtls_request_fits_records(void **state) {
   assert_int_equal(box.exchanges, (5000 + 63) / 64);
 }
 
+/* ---- the context's bound on bodies being fetched ---- */
+
+static size_t peak_held;
+static int watch_held(void *user, const simnet_node_t *from, const coap_address_t *to,
+                      const uint8_t *data, size_t len, unsigned seq) {
+  size_t held = coap_client_reassembly_bytes(client->ctx);
+  if (held > peak_held) peak_held = held;
+  return raw_server(user, from, to, data, len, seq);
+}
+
+/* Two GETs at once whose bodies fit max_body each but not max_reassembly
+ * together: one comes whole, the other ends with COAP_E_TOO_LARGE and
+ * says why; the bound is never passed; once the first is done there is
+ * room again. With Size2 the refusal comes at the first block. */
+static void test_block2_context_reassembly_bound(void **state) {
+  teardown(state);
+  coap_context_config_t cfg;
+  coap_context_config_default(&cfg);
+  cfg.max_body = 10000;
+  cfg.max_reassembly = 12000;
+  setup_with(&cfg);
+  net.filter = watch_held;
+  for (int size2 = 0; size2 < 2; size2++) {
+    reset_server(8000);
+    srv.send_size2 = size2;
+    peak_held = 0;
+    sim_reply_t a, b;
+    coap_request_opts_t o;
+    coap_request_opts_init(&o, COAP_GET, "coap://10.0.0.2/big");
+    sim_send(client, &o, &a);
+    sim_send(client, &o, &b);
+    assert_true(simnet_run_until_flag(&net, &a.done, 600000));
+    assert_true(simnet_run_until_flag(&net, &b.done, 600000));
+    sim_reply_t *ok = a.status == 0 ? &a : &b, *refused = a.status == 0 ? &b : &a;
+    assert_int_equal(ok->status, 0);
+    assert_int_equal(ok->code, COAP_CONTENT);
+    assert_int_equal(ok->payload_len, SIM_REPLY_PAYLOAD_MAX - 1); /* the box keeps a prefix */
+    assert_memory_equal(ok->payload, srv.body, ok->payload_len);
+    assert_int_equal(refused->status, COAP_E_TOO_LARGE);
+    assert_non_null(strstr(refused->detail, "max_reassembly"));
+    assert_true(peak_held > 0 && peak_held <= 12000);
+    assert_int_equal(coap_client_reassembly_bytes(client->ctx), 0);
+  }
+  /* Alone, the same body fits. */
+  request(COAP_GET, "/big", NULL, 0, 0);
+  assert_int_equal(box.status, 0);
+  assert_body(srv.body, 8000);
+}
+
 /* ---- concurrent bodies to our own server (Request-Tag, RFC 9175 §3) ---- */
 
 #define N_BODIES 3
@@ -774,6 +824,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_block2_etag_change_restarts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_block2_etag_keeps_changing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_block2_max_body, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_block2_context_reassembly_bound, setup, teardown),
       cmocka_unit_test_setup_teardown(test_block1_continue, setup, teardown),
       cmocka_unit_test_setup_teardown(test_block1_request_block_size, setup, teardown),
       cmocka_unit_test_setup_teardown(test_block1_server_asks_smaller, setup, teardown),
