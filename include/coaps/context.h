@@ -411,7 +411,9 @@ int coap_deferred_send(coap_context_t *ctx, coap_deferred_t *d);
 /* Block-wise transfers (RFC 7959) are the client's business, not the
  * caller's: a response with Block2 "more" makes the client fetch the
  * following blocks (the same request with Block2 num n, in the block size
- * the server chose, a fresh token each) and the callback gets one reply
+ * the server chose, a fresh token each; a FETCH carries its body again,
+ * RFC 8132 §2, in Block1 blocks with Block2 on the last when the body
+ * took blocks) and the callback gets one reply
  * with the whole body; a request payload larger than the block size (or
  * than a DTLS record holds) goes out in Block1 blocks, following a smaller
  * block size the server asks for (2.31 Continue), and the callback gets

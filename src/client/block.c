@@ -7,7 +7,10 @@
  * payload part of what is asked, GET and FETCH), with the block options
  * replaced and a fresh token: the requests of a transfer are sequential
  * and independent (§2.4), and a late answer to an earlier block then
- * matches nothing instead of passing for the block asked now. */
+ * matches nothing instead of passing for the block asked now. A FETCH's
+ * body is part of what it asks (RFC 8132 §2): when it went in Block1
+ * blocks, each answer block is asked for by sending it again, Block2 on
+ * its last block. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +37,11 @@ struct coap_client_block {
   uint8_t *body;
   size_t body_len, sent, in_flight;
   uint8_t szx1, in_flight_more;
+  /* A FETCH's body is part of what it asks (RFC 8132 §2): each answer
+   * block is asked for by sending the body again, with Block2 on its last
+   * block. */
+  uint8_t b2_wanted, b2_want_szx;
+  uint32_t b2_want;
   /* Block2: the response body so far, the block size the server uses, the
    * first block's code and ETag. */
   uint8_t *buf;
@@ -132,6 +140,9 @@ static int send_block1(coap_client_req_t *r, coap_exch_peer_t *peer, uint64_t no
    * it before it is sent (§4). */
   if (b1.num == 0 && (rc = coap_msg_add_uint(&m, COAP_OPTION_SIZE1, (uint32_t)b->body_len)) < 0)
     return rc;
+  coap_block_t b2 = {.num = b->b2_want, .more = 0, .szx = b->b2_want_szx};
+  if (!b1.more && b->b2_wanted && (rc = coap_msg_add_block(&m, COAP_OPTION_BLOCK2, &b2)) < 0)
+    return rc;
   coap_msg_set_payload(&m, b->body + b->sent, n);
   b->in_flight = n;
   b->in_flight_more = b1.more;
@@ -141,6 +152,16 @@ static int send_block1(coap_client_req_t *r, coap_exch_peer_t *peer, uint64_t no
 static int send_block2(coap_client_req_t *r, coap_exch_peer_t *peer, uint32_t num, uint8_t szx,
                        uint64_t now) {
   coap_client_block_t *b = r->blk;
+  if (b->method == COAP_FETCH && b->body) {
+    /* The body went in Block1 blocks: it goes again, the block wanted
+     * named on its last one. */
+    b->b2_wanted = 1;
+    b->b2_want = num;
+    b->b2_want_szx = szx;
+    b->sent = 0;
+    b->phase = SENDING;
+    return send_block1(r, peer, now);
+  }
   coap_msg_t m;
   int rc = from_template(b, &m, b->method == COAP_GET || b->method == COAP_FETCH);
   if (rc < 0) return rc;

@@ -280,6 +280,7 @@ void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
   /* A later block of a GET/FETCH answer: from the copy when fresh (block2.c). */
   if (!unsafe_method(req->msg->code) && resp->asked.b2_num > 0 &&
       coap_b2_cache_serve(s, req, resp)) {
+    if (has_b1) coap_b1_answered(s, req, t.path, t.path_len, NULL);
     coap_response_finish(resp);
     return;
   }
@@ -289,8 +290,10 @@ void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
       coap_b1_deferred(s, req, t.path, t.path_len, coap_deferred_response(req->deferred));
     return;
   }
+  /* (The copy first: a FETCH's key is its body, which the Block1 entry
+   * holds until coap_b1_answered.) */
+  if (!unsafe_method(req->msg->code)) coap_b2_cache_keep(s, req, resp);
   if (has_b1 || unsafe_method(req->msg->code))
     coap_b1_answered(s, req, t.path, t.path_len, resp);
-  if (!unsafe_method(req->msg->code)) coap_b2_cache_keep(s, req, resp);
   coap_response_finish(resp);
 }
