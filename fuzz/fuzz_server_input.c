@@ -1,6 +1,7 @@
 /* Fuzz the whole receive path of a node (node_driver.c: datagrams from up
  * to 8 peers, a table of 3, a moving virtual clock) with resources that
- * echo every method, read the query, and answer later (deferred). */
+ * echo every method, read the query, and answer later (deferred); /echo
+ * is observable and every unsafe request to it notifies its observers. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@ static void echo(coap_context_t *ctx, coap_resource_t *res,
   char q[16];
   coap_request_query(req, "q", q, sizeof q);
   coap_response_set_payload(resp, coap_msg_content_format(coap_request_msg(req)), p, len);
+  uint8_t m = coap_request_method(req);
+  if (m != COAP_GET && m != COAP_FETCH) coap_resource_notify(res); /* its observers */
 }
 
 static void deferred(coap_context_t *ctx, coap_resource_t *res,
@@ -32,6 +35,7 @@ static void setup(coap_context_t *ctx, coap_endpoint_t *ep, uint64_t now) {
   coap_resource_t *r = coap_resource_add(ctx, "echo");
   for (uint8_t m = COAP_GET; m <= COAP_IPATCH; m++) coap_resource_set_handler(r, m, echo, NULL);
   coap_resource_set_attr(r, "rt", "echo");
+  coap_resource_set_observable(r, 1);
   r = coap_resource_add(ctx, "later");
   coap_resource_set_handler(r, COAP_GET, deferred, NULL);
 }

@@ -330,14 +330,26 @@ size_t coap_context_max_body(const coap_context_t *ctx);
  * query and the content format hold per observer). Adds the "obs"
  * link attribute. Turning it off ends every observation: each observer
  * gets a last answer from the GET handler without Observe (RFC 7641
- * §3.2). Returns 0 or COAP_E_INVALID_ARG.
+ * §3.2). Returns 0, COAP_E_INVALID_ARG, or COAP_E_STATE when called
+ * from a handler building a notification (coap_resource_remove too).
+ *
+ * Only a 2.xx answered at once registers: a handler that defers a
+ * registration answers it as a plain GET (without Observe). Observers
+ * whose registrations are byte-identical (options but the token and
+ * Observe, a FETCH's body) share one run of the handler per
+ * notification; coap_request_peer() then gives one of them, so a handler
+ * whose answer depends on the client's address must not be observable.
+ * A No-Response option (RFC 7967) in the registration applies to its
+ * answer, not to the notifications the client asked for.
  *
  * The server keeps the rules of RFC 7641 by itself: Observe=1 (or an RST
  * to a notification) deregisters; the same token again re-registers (no
  * duplicate); notifications carry a 24-bit sequence number (and the
  * handler's Max-Age, 60 s by default); at most one CON notification is in
  * flight per observer and a newer state replaces one waiting behind it
- * (the client always ends with the latest state); every
+ * (the client always ends with the latest state; a CON being
+ * retransmitted is not replaced by the newer state, RFC 7641 §4.5.2's
+ * option: the newer one goes when it is acknowledged); every
  * observe_con_every-th notification, and one at least every
  * observe_con_interval_s, is CON, and a CON that is not acknowledged or
  * an RST removes the observer; a 4.xx/5.xx answer from the handler is
@@ -348,8 +360,11 @@ size_t coap_context_max_body(const coap_context_t *ctx);
  * §3.4). */
 int coap_resource_set_observable(coap_resource_t *res, int observable);
 /* The state of |res| changed: notify every observer. Returns the number
- * of observers notified (0 with none), or a negative error. Must be
- * called from the thread that drives the context. */
+ * of observers sent a notification now (0 with none; one whose CON is
+ * still in flight gets this state when it is acknowledged), or a
+ * negative error (COAP_E_STATE from a handler building a notification).
+ * Must be called from the thread that drives the context; a handler may
+ * call it (a PUT that changes the state). */
 int coap_resource_notify(coap_resource_t *res);
 /* Observations of |res| at this moment. */
 size_t coap_resource_observer_count(const coap_resource_t *res);

@@ -274,7 +274,9 @@ static int build(coap_server_t *s, coap_obs_group_t *g, const coap_observer_t *w
         .now = now_ms(s),
         .is_notification = 1, /* no defer: coap_request_defer gets no hook */
     };
+    t->building = 1; /* the store is in use until the answer is encoded */
     fn(t->ctx, g->res, &rq, &resp, user);
+    t->building = 0;
   }
   int success = COAP_CODE_CLASS(resp.msg.code) == 2 && !resp.error;
   if (success && observe) add_observe(g->res, &resp);
@@ -345,6 +347,9 @@ static void send_latest(coap_server_t *s, coap_observer_t *o) {
 
 int coap_observe_notify(coap_server_t *s, coap_resource_t *r) {
   coap_obs_res_t *ro = coap_resource_obs(r);
+  /* From a handler building a notification: its answer would be built
+   * over the one under way. */
+  if (s->obs.building) return COAP_E_STATE;
   int notified = 0;
   coap_obs_group_t *g = ro->groups;
   while (g) {
@@ -396,7 +401,7 @@ void coap_observe_con_done(coap_server_t *s, coap_observer_t *o, int err) {
     observer_free(s, o, 1, 0);
     return;
   }
-  if (o->pending) send_latest(s, o);
+  if (o->pending && !s->obs.building) send_latest(s, o);
 }
 
 int coap_observe_reset(coap_server_t *s, const void *peer_key, uint16_t mid) {

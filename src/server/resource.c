@@ -147,6 +147,7 @@ int coap_resource_remove(coap_context_t *ctx, coap_resource_t *res) {
     link = &(*link)->next;
   }
   if (!*link) return COAP_E_NOT_FOUND;
+  if (s->obs.building) return COAP_E_STATE; /* from a handler building a notification */
   /* Its observers learn that it is gone (RFC 7641 §3.2: 4.04 ends it). */
   coap_observe_end_all(s, res, COAP_NOT_FOUND);
   *link = res->next;
@@ -183,6 +184,7 @@ static void remove_attr(coap_resource_t *res, const char *name) {
 
 int coap_resource_set_observable(coap_resource_t *res, int observable) {
   if (!res) return COAP_E_INVALID_ARG;
+  if (res->server->obs.building) return COAP_E_STATE; /* see coap_resource_remove */
   if (!observable) {
     /* A last answer from the GET handler, without Observe, ends each
      * observation (RFC 7641 §3.2). */

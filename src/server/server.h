@@ -118,6 +118,7 @@ typedef struct coap_obs_table {
   uint8_t *wire;           /* one encoded notification */
   size_t wire_cap;
   int limit_logged, peer_limit_logged;
+  int building;            /* a notification is being built: no re-entry */
   coap_context_t *ctx;     /* handed to handlers */
 } coap_obs_table_t;
 

@@ -75,6 +75,10 @@ static void temp_get(coap_context_t *c, coap_resource_t *r, const coap_request_t
     temp_notif_calls++;
     /* Nothing to answer later: the notification is built now. */
     assert_null(coap_request_defer(req, resp));
+    /* Nor can a notification start another or take its resource away. */
+    assert_int_equal(coap_resource_notify(r), COAP_E_STATE);
+    assert_int_equal(coap_resource_remove(c, r), COAP_E_STATE);
+    assert_int_equal(coap_resource_set_observable(r, 0), COAP_E_STATE);
   }
   if (temp_error) {
     coap_response_set_code(resp, temp_error);
@@ -91,6 +95,17 @@ static void temp_get(coap_context_t *c, coap_resource_t *r, const coap_request_t
                ? COAP_FORMAT_JSON
                : COAP_FORMAT_TEXT_PLAIN;
   coap_response_set_payload(resp, cf, text, (size_t)n);
+}
+
+/* The usual way to use it: a PUT changes the state and notifies. */
+static int put_notified;
+static void temp_put(coap_context_t *c, coap_resource_t *r, const coap_request_t *req,
+                     coap_response_t *resp, void *user) {
+  size_t len;
+  const uint8_t *p = coap_request_payload(req, &len);
+  temp_state = 0;
+  for (size_t i = 0; i < len; i++) temp_state = temp_state * 10 + (p[i] - '0');
+  put_notified = coap_resource_notify(r);
 }
 
 #define BIG_LEN 3000
@@ -131,6 +146,7 @@ static void server_new(const coap_context_config_t *extra) {
   temp_res = coap_resource_add(ctx, "temp");
   coap_resource_set_handler(temp_res, COAP_GET, temp_get, NULL);
   coap_resource_set_handler(temp_res, COAP_FETCH, temp_get, NULL);
+  coap_resource_set_handler(temp_res, COAP_PUT, temp_put, NULL);
   assert_int_equal(coap_resource_set_observable(temp_res, 1), 0);
   big_res = coap_resource_add(ctx, "big");
   coap_resource_set_handler(big_res, COAP_GET, big_get, NULL);
@@ -292,6 +308,37 @@ static void test_register_and_notify(void **state) {
   }
   assert_int_equal(stats().notifications_sent, 3);
   assert_int_equal(temp_notif_calls, 3);
+}
+
+/* A handler that changes the state notifies from inside: the observers
+ * get the new state, the PUT its own answer. A FETCH registers too. */
+static void test_notify_from_put_handler(void **state) {
+  observe("temp", 0, 0xA3, 1);
+  coap_msg_t m;
+  begin(&m, COAP_TYPE_CON, COAP_FETCH, "temp", 0xA4);
+  opt_uint(&m, COAP_OPTION_OBSERVE, 0);
+  coap_msg_set_payload(&m, keep("q", 1), 1);
+  assert_true(observe_of(ask(&m, 2)) >= 0);
+  begin(&m, COAP_TYPE_CON, COAP_PUT, "temp", 0xA5);
+  coap_msg_set_payload(&m, keep("77", 2), 2);
+  unsigned before = n_sent;
+  feed(&m, 3);
+  assert_int_equal(put_notified, 2);
+  assert_int_equal(n_sent, before + 3);
+  int notes = 0;
+  for (unsigned i = before; i < n_sent; i++) {
+    const coap_msg_t *n = &sent[i].msg;
+    if (has_token(n, 0xA5)) {
+      assert_int_equal(n->type, COAP_TYPE_ACK);
+      assert_int_equal(n->code, COAP_CHANGED);
+      continue;
+    }
+    assert_true(has_token(n, 0xA3) || has_token(n, 0xA4));
+    assert_int_equal(n->payload_len, 4);
+    assert_memory_equal(n->payload, "t=77", 4);
+    notes++;
+  }
+  assert_int_equal(notes, 2);
 }
 
 /* A Max-Age set by the handler is kept in notifications. */
@@ -904,6 +951,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_register_and_notify, setup, teardown),
       cmocka_unit_test_setup_teardown(test_handler_max_age, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_notify_from_put_handler, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reregister_and_deregister, setup, teardown),
       cmocka_unit_test_setup_teardown(test_plain_answers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_grouping_and_accept, setup, teardown),
