@@ -750,6 +750,21 @@ static void test_no_response(void **state) {
   assert_int_equal(ask(&m, 1)->code, COAP_CHANGED);
 }
 
+/* The new counters: a Block1 body under way counts in reassembly_bytes. */
+static void test_stats_reassembly_bytes(void **state) {
+  assert_int_equal(stats().reassembly_bytes, 0);
+  coap_msg_t m;
+  begin(&m, COAP_TYPE_CON, COAP_PUT, "temp", 0x76);
+  coap_block_t b = {0, 1, 0};
+  uint8_t v[3];
+  int n = coap_block_encode(&b, v);
+  opt(&m, COAP_OPTION_BLOCK1, v, (size_t)n);
+  coap_msg_set_payload(&m, keep("1111111111111111", 16), 16);
+  assert_int_equal(ask(&m, 1)->code, COAP_CONTINUE);
+  assert_true(stats().reassembly_bytes >= 16);
+  assert_int_equal(stats().reassembly_bytes, ctx->server.b1.bytes);
+}
+
 /* ---- the message layer ---- */
 
 /* A NON response whose token we never used gets an RST, like a CON one
@@ -968,6 +983,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_eviction_spares_observer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_block2_notification, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_response, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stats_reassembly_bytes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unknown_token_non_gets_rst, setup, teardown),
       cmocka_unit_test_setup_teardown(test_memory_per_observation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_latest_state_under_loss, setup, teardown),
