@@ -27,7 +27,10 @@
  * the value just published, and the run fails (exit 1) when one did not,
  * when a registration was refused or when a datagram could not be queued.
  *
- * usage: observe-cost [--observers N] [--rounds R] [--json]
+ * --con-every K sets the server's observe_con_every (default 20, the
+ * library's; 1: every notification CON, each with its ACK to take).
+ *
+ * usage: observe-cost [--observers N] [--rounds R] [--con-every K] [--json]
  * Public API only (coap.h). */
 #include <malloc.h>
 #include <stdio.h>
@@ -99,6 +102,7 @@ static int net_open(void *user, coap_context_t *ctx, coap_proto_t proto,
 }
 
 static uint64_t fake_now = 1000;
+static int con_every; /* 0: the library's default */
 static uint64_t fake_clock(void *user) { return fake_now; }
 
 static double cpu_us(void) {
@@ -133,6 +137,7 @@ static int node_init(node_t *n, const char *ip, uint16_t port, queue_t *out, uns
   cfg.max_peers = peers;
   cfg.peer_idle_ms = 24u * 3600 * 1000;
   cfg.max_observers = peers;
+  if (con_every) cfg.observe_con_every = (uint16_t)con_every;
   n->ctx = coap_context_new(&cfg);
   if (!n->ctx) return -1;
   coap_address_from_string(&n->addr, ip, port);
@@ -294,7 +299,7 @@ static unsigned notify_round(coap_resource_t *res, int *notified) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: observe-cost [--observers N] [--rounds R] [--json]\n");
+  fprintf(stderr, "usage: observe-cost [--observers N] [--rounds R] [--con-every K] [--json]\n");
   exit(64);
 }
 
@@ -305,10 +310,13 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--observers") && i + 1 < argc) n_clients = (unsigned)atoi(argv[++i]);
     else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = (unsigned)atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--con-every") && i + 1 < argc) con_every = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--json")) json = 1;
     else usage();
   }
-  if (n_clients < 1 || n_clients > 200 * 65536 || rounds < 1) usage();
+  if (n_clients < 1 || n_clients > 200 * 65536 || rounds < 1 || con_every < 0 ||
+      con_every > 65535)
+    usage();
 
   if (queue_init(&to_server, n_clients + 64) < 0 || queue_init(&to_clients, n_clients + 64) < 0 ||
       !(clients = calloc(n_clients, sizeof *clients)))
@@ -401,24 +409,28 @@ int main(int argc, char **argv) {
   double get_us = gets ? get_cpu / gets : 0;
   double ratio = get_us > 0 ? notify_us / get_us : 0;
   unsigned long dropped = to_server.dropped + to_clients.dropped;
+  coap_context_config_t defaults;
+  coap_context_config_default(&defaults);
+  int shown_con_every = con_every ? con_every : defaults.observe_con_every;
   char bytes[32];
   snprintf(bytes, sizeof bytes, "%.1f", bytes_per_observation);
   int ok = !stale && !get_failed && !dropped && sent == notifications &&
            st.observers == n_clients && st.observers_removed == 0;
 
   if (json)
-    printf("{\"observers\":%u,\"rounds\":%u,\"server_us_per_notification\":%.3f,"
+    printf("{\"observers\":%u,\"rounds\":%u,\"con_every\":%d,\"server_us_per_notification\":%.3f,"
            "\"server_us_per_get\":%.3f,\"ratio\":%.3f,\"bytes_per_observation\":%s,"
            "\"server_us_per_psk_handshake\":%.1f,\"notifications\":%lu,"
            "\"notifications_sent\":%llu,\"stale\":%lu,\"get_failed\":%lu,\"dropped\":%lu,"
            "\"observers_removed\":%llu,\"heap_registration\":%lld,"
            "\"heap_control_get\":[%lld,%lld],\"control_steady\":%d,\"ok\":%d}\n",
-           n_clients, rounds, notify_us, get_us, ratio, have_heap ? bytes : "null", handshake_us,
+           n_clients, rounds, shown_con_every, notify_us, get_us, ratio, have_heap ? bytes : "null", handshake_us,
            notifications, (unsigned long long)sent, stale, get_failed, dropped,
            (unsigned long long)st.observers_removed, registered, control_before, control_after,
            control_steady, ok);
   else {
-    printf("%u observers over coaps:// (PSK), %u rounds\n", n_clients, rounds);
+    printf("%u observers over coaps:// (PSK), %u rounds, observe_con_every %d%s\n", n_clients,
+           rounds, shown_con_every, con_every ? "" : " (the default)");
     printf("server CPU per notification:  %.3f us (%lu notifications)\n", notify_us,
            notifications);
     printf("server CPU per DTLS GET:      %.3f us (%lu GETs)\n", get_us, gets);
