@@ -214,10 +214,13 @@ static int key_equal(const coap_msg_t *m, const uint8_t *key, size_t len) {
 }
 
 /* The response's options as kept: all but the block-wise ones and Size2,
- * which each block gets afresh (and the ETag, kept apart). */
+ * which each block gets afresh, the ETag (kept apart) and Observe (a
+ * registration's answer carries it; the later blocks are no
+ * notifications, RFC 7959 §3.4). */
 static int kept_option(uint16_t number) {
   return number != COAP_OPTION_BLOCK1 && number != COAP_OPTION_BLOCK2 &&
-         number != COAP_OPTION_SIZE2 && number != COAP_OPTION_ETAG;
+         number != COAP_OPTION_SIZE2 && number != COAP_OPTION_ETAG &&
+         number != COAP_OPTION_OBSERVE;
 }
 
 static size_t opts_write(const coap_msg_t *m, uint8_t *dst) {

@@ -652,6 +652,47 @@ static void test_b2_cache_bounds(void **state) {
   assert_int_equal(big_calls, 5);
 }
 
+/* A representation with options of its own: later blocks from the copy
+ * carry them (Content-Format, Max-Age, the handler's ETag, any other),
+ * but not an Observe the first answer had (they are no notifications). */
+static void optioned_get(coap_context_t *c, coap_resource_t *r, const coap_request_t *req,
+                         coap_response_t *resp, void *user) {
+  big_get(c, r, req, resp, user);
+  coap_response_set_max_age(resp, 30);
+  coap_response_set_etag(resp, "e1", 2);
+  coap_response_add_uint(resp, COAP_OPTION_OBSERVE, 7);
+  coap_response_add_option(resp, 65000, "x", 1);
+}
+
+static void test_b2_cache_options_replayed(void **state) {
+  coap_resource_t *res = coap_resource_add(ctx, "optioned");
+  coap_resource_set_handler(res, COAP_GET, optioned_get, NULL);
+  coap_msg_t m;
+  begin(&m, COAP_GET, "optioned");
+  const coap_msg_t *r = ask(&m);
+  assert_int_equal(coap_msg_get_uint(r, COAP_OPTION_OBSERVE, -1), 7);
+  for (uint32_t num = 1; num < 5; num++) {
+    begin(&m, COAP_GET, "optioned");
+    opt_block(&m, COAP_OPTION_BLOCK2, num, 0, 6);
+    r = ask(&m);
+    assert_int_equal(r->code, COAP_CONTENT);
+    assert_int_equal(coap_msg_content_format(r), COAP_FORMAT_OCTET_STREAM);
+    assert_int_equal(coap_msg_get_uint(r, COAP_OPTION_MAX_AGE, -1), 30);
+    uint8_t tag[8];
+    assert_int_equal(etag_of(r, tag), 2);
+    assert_memory_equal(tag, "e1", 2);
+    assert_null(coap_msg_find_option(r, COAP_OPTION_OBSERVE));
+    const coap_option_t *o = coap_msg_find_option(r, 65000);
+    assert_non_null(o);
+    assert_int_equal(o->length, 1);
+    coap_block_t b;
+    assert_true(get_block(r, COAP_OPTION_BLOCK2, &b));
+    assert_int_equal(b.num, num);
+    assert_int_equal(b.more, num < 4);
+  }
+  assert_int_equal(big_calls, 1);
+}
+
 /* The point of it: a large body in many blocks builds once. */
 static void test_b2_cache_large_get(void **state) {
   big_len = BIG_MAX;
@@ -1376,6 +1417,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_b2_cache_per_peer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_b2_cache_bounds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_b2_cache_large_get, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_b2_cache_options_replayed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_block2_deferred, setup, teardown),
       cmocka_unit_test_setup_teardown(test_block2_over_max_body, setup, teardown),
       cmocka_unit_test_setup_teardown(test_block1_put, setup, teardown),
