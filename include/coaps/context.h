@@ -346,7 +346,8 @@ size_t coap_context_max_body(const coap_context_t *ctx);
  * to a notification) deregisters; the same token again re-registers (no
  * duplicate); notifications carry a 24-bit sequence number (and the
  * handler's Max-Age, 60 s by default); at most one CON notification is in
- * flight per observer and a newer state replaces one waiting behind it
+ * flight per client (RFC 7641 §4.5.1: another of its observations due
+ * for CON waits for the ACK) and a newer state replaces one waiting
  * (the client always ends with the latest state; a CON being
  * retransmitted is not replaced by the newer state, RFC 7641 §4.5.2's
  * option: the newer one goes when it is acknowledged); every
@@ -360,8 +361,8 @@ size_t coap_context_max_body(const coap_context_t *ctx);
  * §3.4). */
 int coap_resource_set_observable(coap_resource_t *res, int observable);
 /* The state of |res| changed: notify every observer. Returns the number
- * of observers sent a notification now (0 with none; one whose CON is
- * still in flight gets this state when it is acknowledged), or a
+ * of observers sent a notification now (0 with none; one that waits for
+ * a CON's ACK, §4.5.1, gets the newest state then), or a
  * negative error (COAP_E_STATE from a handler building a notification).
  * Must be called from the thread that drives the context; a handler may
  * call it (a PUT that changes the state). */

@@ -310,13 +310,31 @@ static int wants_con(const coap_server_t *s, const coap_observer_t *o, uint32_t 
   return o->nons + 1u >= every || now_s - o->last_con_s >= interval;
 }
 
+/* Has an observation of |peer_key| a CON notification in flight? The
+ * peer's observers share a bucket: at most max_observers_per_peer
+ * entries to look at. */
+static int peer_con_in_flight(const coap_obs_table_t *t, const void *peer_key) {
+  for (const coap_observer_t *o = t->buckets[bucket_of(t, peer_key)]; o; o = o->hash_next)
+    if (o->peer_key == peer_key && o->con) return 1;
+  return 0;
+}
+
+/* §4.5.1: one CON notification in flight per client. |o| may be sent a
+ * notification now unless its own CON is in flight, or this one is due
+ * as CON and another of its peer's is. Otherwise it waits (pending) for
+ * that ACK, and then gets the newest state. */
+static int may_send(const coap_server_t *s, const coap_observer_t *o, uint32_t now_s) {
+  if (o->con) return 0;
+  return !wants_con(s, o, now_s) || !peer_con_in_flight(&s->obs, o->peer_key);
+}
+
 /* Send |b| to |o|. A last message (|b->ends|) asks for no completion:
  * the observer is forgotten right after. */
 static int send_one(coap_server_t *s, coap_observer_t *o, const built_t *b) {
   coap_obs_table_t *t = &s->obs;
   if (!t->ops || !t->ops->send) return COAP_E_STATE;
   uint32_t now_s = (uint32_t)(now_ms(s) / 1000);
-  int con = wants_con(s, o, now_s);
+  int con = wants_con(s, o, now_s) && !peer_con_in_flight(t, o->peer_key);
   void *handle = NULL;
   uint16_t mid = 0;
   int rc = t->ops->send(t->user, o->peer_key, con, b->code, o->token, o->token_len, b->rest,
@@ -345,6 +363,21 @@ static void send_latest(coap_server_t *s, coap_observer_t *o) {
   if (b.ends) observer_free(s, o, 0, 1);
 }
 
+/* A CON of |peer_key| ended: the states that waited for it go, the
+ * other observations of the peer first (so that one observation's CONs
+ * cannot keep the rest waiting), |last| (may be NULL) after them. */
+static void flush_peer(coap_server_t *s, const void *peer_key, coap_observer_t *last) {
+  coap_obs_table_t *t = &s->obs;
+  if (!t->count) return;
+  uint32_t now_s = (uint32_t)(now_ms(s) / 1000);
+  for (coap_observer_t *o = t->buckets[bucket_of(t, peer_key)], *next; o; o = next) {
+    next = o->hash_next; /* |o| may go (an error answer ends it) */
+    if (o != last && o->peer_key == peer_key && o->pending && may_send(s, o, now_s))
+      send_latest(s, o);
+  }
+  if (last && last->pending && may_send(s, last, now_s)) send_latest(s, last);
+}
+
 int coap_observe_notify(coap_server_t *s, coap_resource_t *r) {
   coap_obs_res_t *ro = coap_resource_obs(r);
   /* From a handler building a notification: its answer would be built
@@ -356,9 +389,10 @@ int coap_observe_notify(coap_server_t *s, coap_resource_t *r) {
     coap_obs_group_t *gnext = g->next; /* |g| goes when its last observer does */
     built_t b;
     int built = 0;
+    uint32_t now_s = (uint32_t)(now_ms(s) / 1000);
     for (coap_observer_t *o = g->first, *onext; o; o = onext) {
       onext = o->next;
-      if (o->con) { /* §4.5.1: one CON in flight; the newest state waits */
+      if (!may_send(s, o, now_s)) { /* the newest state waits for the ACK */
         o->pending = 1;
         continue;
       }
@@ -394,14 +428,15 @@ void coap_observe_end_all(coap_server_t *s, coap_resource_t *r, uint8_t code) {
 void coap_observe_con_done(coap_server_t *s, coap_observer_t *o, int err) {
   if (!o) return; /* a last notification: nobody waits for it */
   o->con = NULL;
+  const void *peer_key = o->peer_key;
   if (err) {
     /* No ACK after MAX_RETRANSMIT, or an RST: the client is gone or no
      * longer interested (§4.5, §3.6). */
     coap_logf(s->log, COAP_LOG_DEBUG, NULL, "observer removed: %s", coap_strerror(err));
     observer_free(s, o, 1, 0);
-    return;
+    o = NULL;
   }
-  if (o->pending && !s->obs.building) send_latest(s, o);
+  if (!s->obs.building) flush_peer(s, peer_key, o);
 }
 
 int coap_observe_reset(coap_server_t *s, const void *peer_key, uint16_t mid) {

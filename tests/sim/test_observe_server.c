@@ -562,6 +562,49 @@ static void test_one_con_in_flight_latest_state(void **state) {
   assert_int_equal(n_sent, before + 2); /* nothing else waited */
 }
 
+/* One CON in flight per client (§4.5.1), not just per observation: a
+ * second observation of the same peer due for CON waits for the first's
+ * ACK and then gets the newest state; the two take turns. Another peer
+ * is not held up. */
+static void test_one_con_per_peer(void **state) {
+  all_con();
+  observe("temp", 0, 0xF5, 1);
+  observe("temp", 0, 0xF6, 1);
+  observe("temp", 0, 0xF7, 2);
+  temp_state = 1;
+  unsigned before = n_sent;
+  assert_int_equal(coap_resource_notify(temp_res), 2);
+  assert_int_equal(n_sent, before + 2);
+  const sent_t *to1 = is_from_peer(&sent[before], 1) ? &sent[before] : &sent[before + 1];
+  assert_true(is_from_peer(to1, 1));
+  assert_int_equal(to1->msg.type, COAP_TYPE_CON);
+  uint8_t first = to1->msg.token[0];
+  uint8_t other = first == 0xF5 ? 0xF6 : 0xF5;
+  temp_state = 2; /* the waiting one gets this state, not the first */
+  feed_empty(COAP_TYPE_ACK, to1->msg.mid, 1);
+  assert_int_equal(n_sent, before + 3);
+  const coap_msg_t *n = &sent[n_sent - 1].msg;
+  assert_int_equal(n->type, COAP_TYPE_CON);
+  assert_true(has_token(n, other));
+  assert_memory_equal(n->payload, "t=2", 3);
+  /* Both want the next state; the one that waited last goes first. */
+  uint16_t mid = n->mid;
+  temp_state = 3;
+  before = n_sent;
+  coap_resource_notify(temp_res);
+  for (unsigned i = before; i < n_sent; i++) assert_false(is_from_peer(&sent[i], 1));
+  feed_empty(COAP_TYPE_ACK, mid, 1);
+  n = &sent[n_sent - 1].msg;
+  assert_true(has_token(n, first));
+  assert_memory_equal(n->payload, "t=3", 3);
+  mid = n->mid;
+  before = n_sent;
+  feed_empty(COAP_TYPE_ACK, mid, 1);
+  assert_int_equal(n_sent, before + 1);
+  assert_true(has_token(&sent[before].msg, other));
+  assert_memory_equal(sent[before].msg.payload, "t=3", 3);
+}
+
 /* ---- ends ---- */
 
 /* A 4.xx/5.xx from the handler is sent, without Observe, and ends it. */
@@ -976,6 +1019,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_rst_to_con_removes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_con_timeout_removes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_one_con_in_flight_latest_state, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_one_con_per_peer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_error_ends_observation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resource_removal_404, setup, teardown),
       cmocka_unit_test_setup_teardown(test_set_observable_off, setup, teardown),
