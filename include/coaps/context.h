@@ -348,9 +348,9 @@ size_t coap_context_max_body(const coap_context_t *ctx);
  * handler's Max-Age, 60 s by default); at most one CON notification is in
  * flight per client (RFC 7641 §4.5.1: another of its observations due
  * for CON waits for the ACK) and a newer state replaces one waiting
- * (the client always ends with the latest state; a CON being
- * retransmitted is not replaced by the newer state, RFC 7641 §4.5.2's
- * option: the newer one goes when it is acknowledged); every
+ * (the client always ends with the latest state; a CON already
+ * retransmitted carries the newer state from its next retransmission on,
+ * RFC 7641 §4.5.2); every
  * observe_con_every-th notification, and one at least every
  * observe_con_interval_s, is CON, and a CON that is not acknowledged or
  * an RST removes the observer; a 4.xx/5.xx answer from the handler is

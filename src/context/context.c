@@ -131,6 +131,16 @@ static void obs_cancel(void *user, void *handle) {
   coap_exch_cancel(ctx->exch, handle);
 }
 
+static int obs_replace(void *user, void *handle, uint8_t code, const uint8_t *rest,
+                       size_t rest_len, uint16_t *mid) {
+  coap_context_t *ctx = user;
+  return coap_exch_notify_replace(ctx->exch, handle, code, rest, rest_len, mid);
+}
+
+static int obs_retransmitting(void *user, void *handle) {
+  return coap_exch_notify_retransmitting(handle);
+}
+
 static const coap_address_t *obs_peer_addr(void *user, const void *peer_key) {
   return &((const coap_peer_t *)peer_key)->addr;
 }
@@ -140,6 +150,8 @@ static uint64_t obs_now(void *user) { return coap_context_now(user); }
 static const coap_obs_ops_t obs_ops = {
     .send = obs_send,
     .cancel = obs_cancel,
+    .replace = obs_replace,
+    .retransmitting = obs_retransmitting,
     .peer_addr = obs_peer_addr,
     .now = obs_now,
 };

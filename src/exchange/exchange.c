@@ -710,6 +710,31 @@ int coap_exch_notify(coap_exch_t *ex, coap_exch_peer_t *peer, uint8_t type,
   return 0;
 }
 
+int coap_exch_notify_retransmitting(const coap_exch_out_t *o) {
+  return o && o->is_notification && !o->acked && o->retransmits > 0;
+}
+
+int coap_exch_notify_replace(coap_exch_t *ex, coap_exch_out_t *o, uint8_t code,
+                             const uint8_t *rest, size_t rest_len, uint16_t *mid) {
+  if (!o || !o->is_notification || o->acked) return COAP_E_INVALID_ARG;
+  if (!coap_exch_notify_retransmitting(o)) return 0;
+  size_t need = COAP_HEADER_LEN + o->token_len + rest_len;
+  if (need > o->cap) {
+    uint8_t *b = realloc(o->bytes, need);
+    if (!b) return COAP_E_NOMEM;
+    o->bytes = b;
+    o->cap = need;
+  }
+  uint16_t m = o->peer->next_mid++;
+  int n = write_notification(o->bytes, o->cap, COAP_TYPE_CON, code, m, o->token, o->token_len,
+                             rest, rest_len);
+  if (n < 0) return n;
+  o->len = (size_t)n;
+  o->mid = m;
+  if (mid) *mid = m;
+  return 1;
+}
+
 void coap_exch_drop(coap_exch_t *ex, coap_exch_in_t *in) {
   /* A CON is still acknowledged so the client stops retransmitting. */
   if (in->type == COAP_TYPE_CON && !in->ack_sent) in_send_empty_ack(ex, in);

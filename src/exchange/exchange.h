@@ -151,6 +151,18 @@ int coap_exch_notify(coap_exch_t *ex, coap_exch_peer_t *peer, uint8_t type,
                      const uint8_t *rest, size_t rest_len, void *user,
                      coap_exch_out_t **out, uint16_t *mid, uint64_t now);
 
+/* A CON notification not acknowledged after at least one retransmission
+ * gets a newer state in its place (RFC 7641 §4.5.2): |rest| as for
+ * coap_exch_notify, the same token, a new message ID (in |*mid|); the
+ * retransmission counter and timer go on, so the next retransmission
+ * carries it and no datagram more is sent. Returns 1 when replaced, 0
+ * when |out| has not been retransmitted yet (its ACK is awaited first),
+ * or COAP_E_INVALID_ARG, COAP_E_NOMEM, COAP_E_BUFFER_TOO_SMALL. */
+int coap_exch_notify_replace(coap_exch_t *ex, coap_exch_out_t *out, uint8_t code,
+                             const uint8_t *rest, size_t rest_len, uint16_t *mid);
+/* 1 when coap_exch_notify_replace would replace |out| now. */
+int coap_exch_notify_retransmitting(const coap_exch_out_t *out);
+
 /* Forget |in| without answering (still deduplicated). */
 void coap_exch_drop(coap_exch_t *ex, coap_exch_in_t *in);
 coap_exch_peer_t *coap_exch_in_peer(const coap_exch_in_t *in);

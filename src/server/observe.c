@@ -354,6 +354,23 @@ static int send_one(coap_server_t *s, coap_observer_t *o, const built_t *b) {
   return 0;
 }
 
+static int can_replace(const coap_server_t *s, const coap_observer_t *o) {
+  const coap_obs_table_t *t = &s->obs;
+  return o->con && t->ops && t->ops->retransmitting && t->ops->retransmitting(t->user, o->con);
+}
+
+/* |o|'s CON is in flight: if it is being retransmitted, the next
+ * retransmission carries |b| instead (RFC 7641 §4.5.2), so a state lost
+ * on the way is not waited for behind it. Returns 1 when done. */
+static int replace_con(coap_server_t *s, coap_observer_t *o, const built_t *b) {
+  coap_obs_table_t *t = &s->obs;
+  uint16_t mid;
+  if (b->ends || !t->ops || !t->ops->replace) return 0; /* an error goes after the ACK */
+  if (t->ops->replace(t->user, o->con, b->code, b->rest, b->rest_len, &mid) != 1) return 0;
+  t->sent++;
+  return 1;
+}
+
 /* Build for |o| alone and send (a state that waited for a CON's ACK). */
 static void send_latest(coap_server_t *s, coap_observer_t *o) {
   built_t b;
@@ -392,13 +409,18 @@ int coap_observe_notify(coap_server_t *s, coap_resource_t *r) {
     uint32_t now_s = (uint32_t)(now_ms(s) / 1000);
     for (coap_observer_t *o = g->first, *onext; o; o = onext) {
       onext = o->next;
-      if (!may_send(s, o, now_s)) { /* the newest state waits for the ACK */
+      int now_ok = may_send(s, o, now_s);
+      if (!now_ok && !can_replace(s, o)) { /* the newest state waits for the ACK */
         o->pending = 1;
         continue;
       }
       if (!built) {
         if (build(s, g, o, 0, 1, &b) < 0) break;
         built = 1;
+      }
+      if (!now_ok) { /* its own CON is in flight */
+        o->pending = !replace_con(s, o, &b);
+        continue;
       }
       o->pending = 0;
       if (send_one(s, o, &b) == 0) notified++;

@@ -92,6 +92,13 @@ typedef struct coap_obs_ops {
               size_t rest_len, coap_observer_t *obs, void **handle, uint16_t *mid);
   /* Forget a CON notification in flight, with no callback. */
   void (*cancel)(void *user, void *handle);
+  /* Put a newer state in place of the CON in flight |handle| if it is
+   * being retransmitted (RFC 7641 §4.5.2): 1 when done (*|mid| its new
+   * message ID), 0 when its ACK is to be awaited, or a negative error. */
+  int (*replace)(void *user, void *handle, uint8_t code, const uint8_t *rest,
+                 size_t rest_len, uint16_t *mid);
+  /* 1 when replace() would replace |handle| now. */
+  int (*retransmitting)(void *user, void *handle);
   /* The peer's address (for coap_request_peer in the handler). */
   const coap_address_t *(*peer_addr)(void *user, const void *peer_key);
   uint64_t (*now)(void *user);

@@ -605,6 +605,40 @@ static void test_one_con_per_peer(void **state) {
   assert_memory_equal(sent[before].msg.payload, "t=3", 3);
 }
 
+/* §4.5.2: a CON being retransmitted (its state perhaps lost) is not
+ * waited for: the next retransmission carries the newer state, under a
+ * new message ID, and no datagram more goes out. */
+static void test_con_retransmission_replaced(void **state) {
+  all_con();
+  observe("temp", 0, 0xF8, 1);
+  temp_state = 1;
+  coap_resource_notify(temp_res);
+  const coap_msg_t first = sent[n_sent - 1].msg;
+  vnow += 3100; /* the first retransmission, still state 1 */
+  coap_context_handle_timeouts(ctx, vnow);
+  assert_int_equal(sent[n_sent - 1].msg.mid, first.mid);
+  unsigned before = n_sent;
+  temp_state = 2;
+  assert_int_equal(coap_resource_notify(temp_res), 0);
+  assert_int_equal(n_sent, before);
+  vnow += 6100;
+  coap_context_handle_timeouts(ctx, vnow);
+  assert_int_equal(n_sent, before + 1);
+  const coap_msg_t *n = &sent[n_sent - 1].msg;
+  assert_int_equal(n->type, COAP_TYPE_CON);
+  assert_int_not_equal(n->mid, first.mid);
+  assert_true(observe_of(n) > observe_of(&first));
+  assert_memory_equal(n->payload, "t=2", 3);
+  /* A late ACK of the first is nothing now; the new one's ends it. */
+  feed_empty(COAP_TYPE_ACK, first.mid, 1);
+  feed_empty(COAP_TYPE_ACK, n->mid, 1);
+  assert_int_equal(n_sent, before + 1);
+  vnow += 60000;
+  coap_context_handle_timeouts(ctx, vnow);
+  assert_int_equal(n_sent, before + 1);
+  assert_int_equal(coap_resource_observer_count(temp_res), 1);
+}
+
 /* ---- ends ---- */
 
 /* A 4.xx/5.xx from the handler is sent, without Observe, and ends it. */
@@ -1020,6 +1054,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_con_timeout_removes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_one_con_in_flight_latest_state, setup, teardown),
       cmocka_unit_test_setup_teardown(test_one_con_per_peer, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_con_retransmission_replaced, setup, teardown),
       cmocka_unit_test_setup_teardown(test_error_ends_observation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resource_removal_404, setup, teardown),
       cmocka_unit_test_setup_teardown(test_set_observable_off, setup, teardown),
