@@ -4,12 +4,15 @@
  * side. Each answer it writes is made to match the request last sent (its
  * token, and its message ID for an ACK), so the fuzzer spends its time on
  * what the client does with codes, block options, ETags and sizes rather
- * than on guessing tokens. The callback must run exactly once, with a body
- * no larger than max_body.
+ * than on guessing tokens. The callback must run exactly once per request,
+ * with a body no larger than max_body.
  *
  * Input: [request:1][block:1] then frames [code:1][flags:1][len:1][bytes]:
  * the answer's code, type (flags & 3), a clock step (flags >> 2, × 250 ms),
- * and the options and payload after the token. */
+ * and the options and payload after the token. With block & 0x80 a second
+ * request of the same kind goes out at once (a second body to the same
+ * path gets a Request-Tag; two bodies fetched at once meet the context's
+ * max_reassembly, set just above one max_body). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +27,7 @@ static struct {
   coap_endpoint_t *ep;
   uint8_t last[2048]; /* the client's last datagram */
   size_t last_len;
-  int calls;
+  int calls, expect;
 } f;
 
 static uint64_t clock_fn(void *user) { return f.now; }
@@ -53,7 +56,7 @@ static int open_fn(void *user, coap_context_t *ctx, coap_proto_t proto, const co
 
 static void on_reply(coap_context_t *ctx, const coap_reply_t *reply, void *user) {
   f.calls++;
-  if (f.calls > 1 || reply->payload_len > MAX_BODY) abort();
+  if (f.calls > f.expect || reply->payload_len > MAX_BODY) abort();
   if (reply->status == 0 && reply->payload_len && !reply->payload) abort();
 }
 
@@ -63,6 +66,7 @@ static coap_context_t *client_context(void) {
   cfg.clock = clock_fn;
   cfg.rand = rand_fn;
   cfg.max_body = MAX_BODY;
+  cfg.max_reassembly = MAX_BODY + 4096;
   cfg.log_level = COAP_LOG_ERROR;
   coap_context_t *ctx = coap_context_new(&cfg);
   if (!ctx) abort();
@@ -87,6 +91,7 @@ static void start_request(coap_context_t *ctx, uint8_t which, uint8_t block) {
     o.payload_len = 1 + (size_t)(which >> 3) * 190;
   }
   if (coap_send_request(ctx, &o, on_reply, NULL, NULL) < 0) abort();
+  if ((block & 0x80) && coap_send_request(ctx, &o, on_reply, NULL, NULL) < 0) abort();
 }
 
 /* The answer to the last request: its token, its message ID for an ACK. */
@@ -110,9 +115,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   coap_context_t *ctx = client_context();
   coap_address_t server;
   coap_address_from_string(&server, "10.0.0.1", 5683);
+  f.expect = data[1] & 0x80 ? 2 : 1;
   start_request(ctx, data[0], data[1]);
   size_t pos = 2;
-  while (pos + 3 <= size && !f.calls) {
+  while (pos + 3 <= size && f.calls < f.expect) {
     size_t n = data[pos + 2];
     if (pos + 3 + n > size) n = size - pos - 3;
     uint8_t dgram[2048];
@@ -123,6 +129,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     pos += 3 + n;
   }
   coap_context_free(ctx);
-  if (f.calls != 1) abort();
+  if (f.calls != f.expect) abort();
   return 0;
 }

@@ -139,7 +139,7 @@ void coap_response_finish(coap_response_t *resp) {
  * bodies, which come first: a body that needs the room frees copies. */
 
 #define CACHE_ENTRIES 8
-#define CACHE_PEERS 16
+#define CACHE_PEERS 64
 #define CACHE_FRESH_MS 5000
 
 typedef struct cache_peer {
