@@ -176,14 +176,19 @@ client_cmd() {
   fi
 }
 
+# user_sys PID: its user and system time so far, in clock ticks.
+user_sys() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
+
 # timed NAME PID CMD...: run CMD pinned to the client CPU; sets MS (wall
 # time), SMS (PID's CPU time meanwhile) and CMS (the client's CPU time,
-# user + system, from the shell's 'times'), all in ms. stdout of CMD to
-# $OUT.
+# user + system, from the shell's 'times'), all in ms; SUS and CUS: the
+# server's user and system ticks meanwhile, the client's user and system
+# ms (for the kernel's share). stdout of CMD to $OUT.
 OUT=/dev/null
 timed() {
   local name=$1 pid=$2; shift 2
-  local t0 c0 t1 c1
+  local t0 c0 t1 c1 us0
+  us0=$(user_sys "$pid")
   c0=$(cpu_ns "$pid") t0=$(now_ns)
   "${PIN_CLIENT[@]}" bash -c '"$@" >"$0" || exit; times >"$TIMES"' "$OUT" "$@" \
     2>"$work/client.err" || { cat "$work/client.err" >&2; fail "$name: the client failed"; }
@@ -193,6 +198,8 @@ timed() {
   # 'times' prints the shell's then its children's "user system" as 0m0.012s.
   CMS=$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); t += p[1] * 60 + p[2] }
                        printf "%.1f", t * 1000 }' "$TIMES")
+  CUS=$(awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, p, "m"); printf "%.1f ", (p[1] * 60 + p[2]) * 1000 } }' "$TIMES")
+  SUS=$(paste -d' ' <(echo "$us0") <(user_sys "$pid") | awk '{ print $3 - $1, $4 - $2 }')
 }
 
 declare -A V # V[key] = space-separated samples
@@ -201,6 +208,19 @@ median() {
   tr ' ' '\n' <<<"${V[$1]:-}" | grep . | sort -g |
     awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2];
                               else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# kernel_share KEY: add the last run's user and system times (server
+# ticks, client ms) to KEY's totals, for the share of the kernel over all
+# runs (a run is a few ticks: only the sum says something).
+declare -A KU KS
+kernel_share() {
+  local su ss cu cs
+  read -r su ss <<<"$SUS"
+  read -r cu cs <<<"$CUS"
+  KU[s,$1]=$(( ${KU[s,$1]:-0} + su )) KS[s,$1]=$(( ${KS[s,$1]:-0} + ss ))
+  KU[c,$1]=$(awk -v a="${KU[c,$1]:-0}" -v b="$cu" 'BEGIN { print a + b }')
+  KS[c,$1]=$(awk -v a="${KS[c,$1]:-0}" -v b="$cs" 'BEGIN { print a + b }')
 }
 
 # transfer PAIR SCHEME SIZE TAG [PORT]: PUT a fresh random body of SIZE
@@ -217,6 +237,7 @@ transfer() {
   timed "$pair $scheme PUT" "$pid" "${CMD[@]}"
   if [ -z "$port" ]; then
     add "$tag,put,$pair" "$MS"; add "$tag,putcpu,$pair" "$SMS"; add "$tag,putccpu,$pair" "$CMS"
+    kernel_share "$tag,put,$pair"
   fi
   uri=$(server_uri "$pair" "$scheme" "$port")
   rm -f "$work/got"
@@ -227,6 +248,7 @@ transfer() {
   add "$tag,get,$pair" "$MS"
   add "$tag,getcpu,$pair" "$SMS"
   add "$tag,getccpu,$pair" "$CMS"
+  [ -n "$port" ] || kernel_share "$tag,get,$pair"
   cmp -s "$work/body" "$work/got" ||
     fail "$pair $scheme: the body read back differs ($(stat -c %s "$work/got" 2>/dev/null || echo 0) bytes, $size PUT)"
 }
@@ -314,6 +336,18 @@ for scheme in coap coaps; do
   row "$scheme:// client CPU, $S GET" "$scheme,getccpu"
   row "$scheme:// client CPU, $S PUT" "$scheme,putccpu"
 done
+# share_row LABEL KEY: the system (kernel) share of the server's and the
+# client's CPU time over all runs, per pair.
+share() { awk -v u="$1" -v s="$2" 'BEGIN { if (u + s > 0) printf "%.0f%%", 100 * s / (u + s); else print "-" }'; }
+share_row() {
+  local line pair k
+  line=$(printf "%-34s" "$1")
+  for pair in "${PAIRS[@]}"; do
+    k=$2,$pair
+    line+=$(printf " %17s" "$(share "${KU[s,$k]:-0}" "${KS[s,$k]:-0}") / $(share "${KU[c,$k]:-0}" "${KS[c,$k]:-0}")")
+  done
+  echo "$line"
+}
 BLOCKS=$(((RTT_SIZE + 1023) / 1024))
 for scheme in coap coaps; do
   row "$scheme:// $RS GET, ${RTT_MS} ms RTT" "rtt$scheme,get"
@@ -325,6 +359,13 @@ echo " Times are whole client runs, process start included: see the 1-block GET.
 awk -v n="$BLOCKS" -v r="$RTT_MS" -v s="$RS" 'BEGIN {
   printf "RFC 7959 lock-step bound for %s in 1024-byte blocks: %d blocks x %d ms = %d ms\n", s, n, r, n * r
   printf " (coaps:// adds the DTLS handshake: 3 round trips with the cookie, %d ms)\n", (n + 3) * r }'
+echo
+printf "%-34s %17s %17s %17s\n" "kernel share of CPU, all runs" "ours srv / cli" "libcoap srv / cli" "ours→lc srv / cli"
+for scheme in coap coaps; do
+  share_row "$scheme:// $S GET" "$scheme,get"
+  share_row "$scheme:// $S PUT" "$scheme,put"
+done
+echo "(system time over user + system: the server's from /proc/PID/stat, the client's from times)"
 # The targets of issue 12, said, not asserted (figures of a shared machine).
 verdict() { awk -v v="$2" -v t="$3" -v w="$1" 'BEGIN { if (v == "-") printf "  %s: no figure\n", w;
             else printf "  %s: %s (target >= %s) %s\n", w, v, t, (v + 0 >= t + 0 ? "met" : "NOT met") }'; }
