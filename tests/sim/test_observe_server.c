@@ -128,6 +128,13 @@ static void any_post(coap_context_t *c, coap_resource_t *r, const coap_request_t
   coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, "ok", 2);
 }
 
+static coap_deferred_t *parked;
+static void slow_post(coap_context_t *c, coap_resource_t *r, const coap_request_t *req,
+                      coap_response_t *resp, void *user) {
+  parked = coap_request_defer(req, resp);
+  assert_non_null(parked);
+}
+
 static coap_resource_t *temp_res, *big_res;
 
 static void server_new(const coap_context_config_t *extra) {
@@ -154,6 +161,8 @@ static void server_new(const coap_context_config_t *extra) {
   coap_resource_t *r = coap_resource_add(ctx, "plain");
   coap_resource_set_handler(r, COAP_GET, plain_get, NULL);
   coap_resource_set_handler(r, COAP_POST, any_post, NULL);
+  r = coap_resource_add(ctx, "slow");
+  coap_resource_set_handler(r, COAP_POST, slow_post, NULL);
 }
 
 static int setup(void **state) {
@@ -711,6 +720,27 @@ static void test_set_observable_off(void **state) {
 
 /* ---- limits ---- */
 
+/* A configuration written before Observe existed has zeros there: the
+ * defaults hold (registration works; notifications NON, the 20th CON). */
+static void test_zero_config_means_defaults(void **state) {
+  coap_context_config_t cfg;
+  coap_context_config_default(&cfg);
+  assert_int_equal(cfg.max_observers, 100000);
+  assert_int_equal(cfg.max_observers_per_peer, 64);
+  assert_int_equal(cfg.observe_con_every, 20);
+  assert_int_equal(cfg.observe_con_interval_s, 86400);
+  cfg.max_observers = 0;
+  cfg.max_observers_per_peer = 0;
+  cfg.observe_con_every = 0;
+  cfg.observe_con_interval_s = 0;
+  server_with(&cfg);
+  assert_true(observe_of(observe("temp", 0, 0x40, 1)) >= 0);
+  for (int i = 1; i <= 20; i++) {
+    coap_resource_notify(temp_res);
+    assert_int_equal(sent[n_sent - 1].msg.type, i < 20 ? COAP_TYPE_NON : COAP_TYPE_CON);
+  }
+}
+
 static void test_limits(void **state) {
   coap_context_config_t cfg;
   coap_context_config_default(&cfg);
@@ -821,6 +851,21 @@ static void test_no_response(void **state) {
   feed(&m, 1);
   assert_int_equal(n_sent, before);
   assert_int_equal(post_calls, 2);
+  /* A deferred answer is judged when it is sent. */
+  begin(&m, COAP_TYPE_CON, COAP_POST, "slow", 0x76);
+  opt_uint(&m, COAP_OPTION_NO_RESPONSE, COAP_NO_RESPONSE_2XX);
+  before = n_sent;
+  feed(&m, 1);
+  assert_int_equal(n_sent, before);
+  assert_int_equal(coap_deferred_send(ctx, parked), 0);
+  assert_int_equal(n_sent, before + 1);
+  assert_int_equal(sent[before].msg.type, COAP_TYPE_ACK);
+  assert_int_equal(sent[before].msg.code, 0);
+  begin(&m, COAP_TYPE_CON, COAP_POST, "slow", 0x77);
+  opt_uint(&m, COAP_OPTION_NO_RESPONSE, COAP_NO_RESPONSE_4XX);
+  feed(&m, 1);
+  assert_int_equal(coap_deferred_send(ctx, parked), 0);
+  assert_int_equal(sent[n_sent - 1].msg.code, COAP_CHANGED);
   /* Value 0: interested in everything. */
   begin(&m, COAP_TYPE_NON, COAP_POST, "plain", 0x75);
   opt(&m, COAP_OPTION_NO_RESPONSE, NULL, 0);
@@ -1058,6 +1103,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_error_ends_observation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resource_removal_404, setup, teardown),
       cmocka_unit_test_setup_teardown(test_set_observable_off, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_zero_config_means_defaults, setup, teardown),
       cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
       cmocka_unit_test_setup_teardown(test_eviction_spares_observer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_block2_notification, setup, teardown),
