@@ -303,155 +303,194 @@ static void usage(void) {
   exit(64);
 }
 
-int main(int argc, char **argv) {
+/* Everything the run found, for the report. */
+typedef struct results {
+  unsigned rounds;
+  double handshake_us, notify_us, get_us;
+  int have_heap, control_steady;
+  long long registered, control_before, control_after; /* heap bytes */
+  double bytes_per_observation;
+  unsigned long notifications, gets, stale, get_failed, dropped;
+  unsigned long long sent, removed;
+  int ok;
+} results_t;
+
+static unsigned parse_args(int argc, char **argv, int *json) {
   unsigned rounds = 20;
-  int json = 0;
   n_clients = 10000;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--observers") && i + 1 < argc) n_clients = (unsigned)atoi(argv[++i]);
     else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = (unsigned)atoi(argv[++i]);
     else if (!strcmp(argv[i], "--con-every") && i + 1 < argc) con_every = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--json")) json = 1;
+    else if (!strcmp(argv[i], "--json")) *json = 1;
     else usage();
   }
   if (n_clients < 1 || n_clients > 200 * 65536 || rounds < 1 || con_every < 0 ||
       con_every > 65535)
     usage();
+  return rounds;
+}
 
-  if (queue_init(&to_server, n_clients + 64) < 0 || queue_init(&to_clients, n_clients + 64) < 0 ||
-      !(clients = calloc(n_clients, sizeof *clients)))
-    return fprintf(stderr, "observe-cost: out of memory\n"), 1;
-  if (node_init(&server, "10.0.0.1", 5684, &to_clients, n_clients + 16, NULL) < 0)
-    return fprintf(stderr, "observe-cost: server context failed\n"), 1;
+/* The server with /obs (observable) and /plain, the same handler. */
+static coap_resource_t *make_server(void) {
+  if (node_init(&server, "10.0.0.1", 5684, &to_clients, n_clients + 16, NULL) < 0) return NULL;
   coap_resource_t *obs = coap_resource_add(server.ctx, "obs");
   coap_resource_t *plain = coap_resource_add(server.ctx, "plain");
   if (!obs || !plain || coap_resource_set_handler(obs, COAP_GET, handle_value, NULL) < 0 ||
       coap_resource_set_handler(plain, COAP_GET, handle_value, NULL) < 0 ||
       coap_resource_set_observable(obs, 1) < 0)
-    return fprintf(stderr, "observe-cost: resources failed\n"), 1;
+    return NULL;
+  return obs;
+}
 
-  /* Sessions: a handshake and a GET of /obs (not observing) each, one
-   * client at a time. */
-  coap_dtls_context_t *cd = client_dtls();
-  if (!cd) return fprintf(stderr, "observe-cost: client DTLS configuration failed\n"), 1;
+/* Sessions: a handshake and a GET of /obs (not observing) each, one
+ * client at a time. Returns the server's CPU per session, or -1. */
+static double make_sessions(coap_dtls_context_t *cd) {
   server_cpu = 0;
   for (unsigned i = 0; i < n_clients; i++) {
     char ip[32];
     client_ip(i, ip, sizeof ip);
     node_t *c = &clients[i];
     if (node_init(c, ip, 5000, &to_server, 4, cd) < 0 ||
-        send_get(c, "coaps://10.0.0.1/obs", 0) < 0)
-      return fprintf(stderr, "observe-cost: client %u failed\n", i), 1;
-    pump();
-    if (c->replies != 1)
-      return fprintf(stderr, "observe-cost: client %u got no answer to its first GET\n", i), 1;
+        send_get(c, "coaps://10.0.0.1/obs", 0) < 0 || (pump(), c->replies != 1)) {
+      fprintf(stderr, "observe-cost: client %u got no session or no answer\n", i);
+      return -1;
+    }
   }
-  double handshake_us = server_cpu / n_clients;
+  return server_cpu / n_clients;
+}
 
-  /* Registration and the first notification: the allocations counted,
-   * between two control rounds of plain GETs. Each request, the
-   * registration too, leaves the message layer's duplicate cache an entry
-   * (it holds a peer's recent requests): what a control round leaves is
-   * the request's share, not the observation's, and is subtracted. */
+/* Registration and the first notification, their allocations counted
+ * between two control rounds of plain GETs. Each request, the
+ * registration too, leaves the message layer's duplicate cache an entry
+ * (it holds a peer's recent requests): what a control round leaves is the
+ * request's share, not the observation's, and is subtracted — the smaller
+ * control, so that what it leaves out counts against the observation,
+ * never for it. Returns 0, or -1 when not every client observes. */
+static int register_all(coap_resource_t *obs, results_t *r) {
   count_heap = 1;
   server_heap = 0;
   unsigned bad = get_round("coaps://10.0.0.1/plain", 0);
-  long long control_before = server_heap;
+  r->control_before = server_heap;
   server_heap = 0;
   bad += get_round("coaps://10.0.0.1/obs", 1);
-  if (bad) return fprintf(stderr, "observe-cost: %u of %u registrations failed\n", bad, n_clients), 1;
   int notified = 0;
-  bad = notify_round(obs, &notified);
-  long long registered = server_heap;
+  bad += notify_round(obs, &notified);
+  r->registered = server_heap;
   server_heap = 0;
   bad += get_round("coaps://10.0.0.1/plain", 0);
-  long long control_after = server_heap;
+  r->control_after = server_heap;
   count_heap = 0;
   coap_stats_t st;
   coap_context_get_stats(server.ctx, &st);
   size_t observers = coap_resource_observer_count(obs);
-  if (observers != n_clients || st.observers != n_clients || (unsigned)notified != n_clients || bad)
-    return fprintf(stderr,
-                   "observe-cost: %zu observers (stats %llu), %d notified, %u failed or without "
-                   "the new value, of %u\n",
-                   observers, (unsigned long long)st.observers, notified, bad, n_clients),
-           1;
+  if (observers != n_clients || st.observers != n_clients || (unsigned)notified != n_clients ||
+      bad) {
+    fprintf(stderr,
+            "observe-cost: %zu observers (stats %llu), %d notified, %u failed or without the new "
+            "value, of %u\n",
+            observers, (unsigned long long)st.observers, notified, bad, n_clients);
+    return -1;
+  }
   /* Under the sanitizers the allocator is theirs and mallinfo2 says 0:
    * no figure then, rather than a false one. */
-  int have_heap = heap_bytes() > 0;
-  /* The smaller control: what it leaves out counts against the
-   * observation, never for it. */
-  double control = (double)(control_before < control_after ? control_before : control_after);
-  double bytes_per_observation = (registered - control) / n_clients;
-  /* Control rounds that differ (a cache that doubled in one) are said,
-   * not hidden. */
-  int control_steady = llabs(control_before - control_after) <= 8ll * n_clients;
+  r->have_heap = heap_bytes() > 0;
+  long long control = r->control_before < r->control_after ? r->control_before : r->control_after;
+  r->bytes_per_observation = (double)(r->registered - control) / n_clients;
+  /* Control rounds that differ (a cache that doubled in one) are said. */
+  r->control_steady = llabs(r->control_before - r->control_after) <= 8ll * n_clients;
+  return 0;
+}
 
-  /* The measured rounds, interleaved so both see the same machine. */
-  double notify_cpu = 0, get_cpu = 0;
-  unsigned long notifications = 0, gets = 0, stale = 0, get_failed = 0;
+/* The measured rounds, notify and GET interleaved so both see the same
+ * machine. */
+static void measure(coap_resource_t *obs, results_t *r) {
+  coap_stats_t st;
+  coap_context_get_stats(server.ctx, &st);
   uint64_t sent0 = st.notifications_sent;
-  for (unsigned r = 0; r < rounds; r++) {
+  double notify_cpu = 0, get_cpu = 0;
+  for (unsigned i = 0; i < r->rounds; i++) {
+    int notified = 0;
     fake_now += 10;
     server_cpu = 0;
-    stale += notify_round(obs, &notified);
+    r->stale += notify_round(obs, &notified);
     notify_cpu += server_cpu;
-    notifications += notified > 0 ? (unsigned)notified : 0;
+    r->notifications += notified > 0 ? (unsigned)notified : 0;
     fake_now += 10;
     server_cpu = 0;
-    get_failed += get_round("coaps://10.0.0.1/plain", 0);
+    r->get_failed += get_round("coaps://10.0.0.1/plain", 0);
     get_cpu += server_cpu;
-    gets += n_clients;
+    r->gets += n_clients;
   }
   coap_context_get_stats(server.ctx, &st);
-  uint64_t sent = st.notifications_sent - sent0;
-  double notify_us = notifications ? notify_cpu / notifications : 0;
-  double get_us = gets ? get_cpu / gets : 0;
-  double ratio = get_us > 0 ? notify_us / get_us : 0;
-  unsigned long dropped = to_server.dropped + to_clients.dropped;
+  r->sent = st.notifications_sent - sent0;
+  r->removed = st.observers_removed;
+  r->notify_us = r->notifications ? notify_cpu / r->notifications : 0;
+  r->get_us = r->gets ? get_cpu / r->gets : 0;
+  r->dropped = to_server.dropped + to_clients.dropped;
+  r->ok = !r->stale && !r->get_failed && !r->dropped && r->sent == r->notifications &&
+          st.observers == n_clients && r->removed == 0;
+}
+
+static void report_json(const results_t *r, int shown_con_every) {
+  char bytes[32];
+  snprintf(bytes, sizeof bytes, "%.1f", r->bytes_per_observation);
+  printf("{\"observers\":%u,\"rounds\":%u,\"con_every\":%d,\"server_us_per_notification\":%.3f,"
+         "\"server_us_per_get\":%.3f,\"ratio\":%.3f,\"bytes_per_observation\":%s,"
+         "\"server_us_per_psk_handshake\":%.1f,\"notifications\":%lu,"
+         "\"notifications_sent\":%llu,\"stale\":%lu,\"get_failed\":%lu,\"dropped\":%lu,"
+         "\"observers_removed\":%llu,\"heap_registration\":%lld,"
+         "\"heap_control_get\":[%lld,%lld],\"control_steady\":%d,\"ok\":%d}\n",
+         n_clients, r->rounds, shown_con_every, r->notify_us, r->get_us,
+         r->get_us > 0 ? r->notify_us / r->get_us : 0, r->have_heap ? bytes : "null",
+         r->handshake_us, r->notifications, r->sent, r->stale, r->get_failed, r->dropped,
+         r->removed, r->registered, r->control_before, r->control_after, r->control_steady,
+         r->ok);
+}
+
+static void report_text(const results_t *r, int shown_con_every) {
+  double n = n_clients;
+  printf("%u observers over coaps:// (PSK), %u rounds, observe_con_every %d%s\n", n_clients,
+         r->rounds, shown_con_every, con_every ? "" : " (the default)");
+  printf("server CPU per notification:  %.3f us (%lu notifications)\n", r->notify_us,
+         r->notifications);
+  printf("server CPU per DTLS GET:      %.3f us (%lu GETs)\n", r->get_us, r->gets);
+  printf("ratio notification / GET:     %.2f (target <= 1.2)\n",
+         r->get_us > 0 ? r->notify_us / r->get_us : 0);
+  if (r->have_heap)
+    printf("memory per observation:       %.1f bytes (target <= 128): %.1f a registration with "
+           "its first notification, less the smaller control of %.1f and %.1f (plain GETs)\n",
+           r->bytes_per_observation, r->registered / n, r->control_before / n,
+           r->control_after / n);
+  else
+    printf("memory per observation:       not measured (mallinfo2 says nothing: a sanitizer's "
+           "allocator)\n");
+  printf("server CPU per PSK handshake (with its first GET): %.1f us\n", r->handshake_us);
+  if (!r->ok)
+    printf("FAILED: %lu stale observers, %lu failed GETs, %lu datagrams dropped, %llu sent for "
+           "%lu notified, %llu observers removed\n",
+           r->stale, r->get_failed, r->dropped, r->sent, r->notifications, r->removed);
+}
+
+int main(int argc, char **argv) {
+  int json = 0;
+  results_t r = {0};
+  r.rounds = parse_args(argc, argv, &json);
+  if (queue_init(&to_server, n_clients + 64) < 0 || queue_init(&to_clients, n_clients + 64) < 0 ||
+      !(clients = calloc(n_clients, sizeof *clients)))
+    return fprintf(stderr, "observe-cost: out of memory\n"), 1;
+  coap_resource_t *obs = make_server();
+  if (!obs) return fprintf(stderr, "observe-cost: server context or resources failed\n"), 1;
+  coap_dtls_context_t *cd = client_dtls();
+  if (!cd) return fprintf(stderr, "observe-cost: client DTLS configuration failed\n"), 1;
+  if ((r.handshake_us = make_sessions(cd)) < 0 || register_all(obs, &r) < 0) return 1;
+  measure(obs, &r);
   coap_context_config_t defaults;
   coap_context_config_default(&defaults);
   int shown_con_every = con_every ? con_every : defaults.observe_con_every;
-  char bytes[32];
-  snprintf(bytes, sizeof bytes, "%.1f", bytes_per_observation);
-  int ok = !stale && !get_failed && !dropped && sent == notifications &&
-           st.observers == n_clients && st.observers_removed == 0;
-
-  if (json)
-    printf("{\"observers\":%u,\"rounds\":%u,\"con_every\":%d,\"server_us_per_notification\":%.3f,"
-           "\"server_us_per_get\":%.3f,\"ratio\":%.3f,\"bytes_per_observation\":%s,"
-           "\"server_us_per_psk_handshake\":%.1f,\"notifications\":%lu,"
-           "\"notifications_sent\":%llu,\"stale\":%lu,\"get_failed\":%lu,\"dropped\":%lu,"
-           "\"observers_removed\":%llu,\"heap_registration\":%lld,"
-           "\"heap_control_get\":[%lld,%lld],\"control_steady\":%d,\"ok\":%d}\n",
-           n_clients, rounds, shown_con_every, notify_us, get_us, ratio, have_heap ? bytes : "null", handshake_us,
-           notifications, (unsigned long long)sent, stale, get_failed, dropped,
-           (unsigned long long)st.observers_removed, registered, control_before, control_after,
-           control_steady, ok);
-  else {
-    printf("%u observers over coaps:// (PSK), %u rounds, observe_con_every %d%s\n", n_clients,
-           rounds, shown_con_every, con_every ? "" : " (the default)");
-    printf("server CPU per notification:  %.3f us (%lu notifications)\n", notify_us,
-           notifications);
-    printf("server CPU per DTLS GET:      %.3f us (%lu GETs)\n", get_us, gets);
-    printf("ratio notification / GET:     %.2f (target <= 1.2)\n", ratio);
-    if (have_heap)
-      printf("memory per observation:       %.1f bytes (target <= 128): %.1f a registration "
-             "with its first notification, less %.1f a plain GET\n",
-             bytes_per_observation, (double)registered / n_clients, control / n_clients);
-    else
-      printf("memory per observation:       not measured (mallinfo2 says nothing: a "
-             "sanitizer's allocator)\n");
-    if (!control_steady)
-      printf("  (the two control rounds differ: %.1f and %.1f bytes a client)\n",
-             (double)control_before / n_clients, (double)control_after / n_clients);
-    printf("server CPU per PSK handshake (with its first GET): %.1f us\n", handshake_us);
-    if (!ok)
-      printf("FAILED: %lu stale observers, %lu failed GETs, %lu datagrams dropped, %llu sent "
-             "for %lu notified, %llu observers removed\n",
-             stale, get_failed, dropped, (unsigned long long)sent, notifications,
-             (unsigned long long)st.observers_removed);
-  }
+  if (json) report_json(&r, shown_con_every);
+  else report_text(&r, shown_con_every);
+  int ok = r.ok;
   for (unsigned i = 0; i < n_clients; i++) coap_context_free(clients[i].ctx);
   coap_dtls_context_free(cd);
   coap_context_free(server.ctx);
