@@ -272,8 +272,10 @@ static int peer_idle(const coap_context_t *ctx, const coap_peer_t *peer) {
 static void peer_destroy(coap_context_t *ctx, coap_peer_t *peer) {
   coap_timer_cancel(&ctx->timers, &peer->idle_timer);
   coap_secure_peer_free(ctx, peer, 1);
+  /* Its observations first (silently, their CONs cancelled): the message
+   * layer's tear-down must not find notifications to end. */
+  coap_server_peer_gone(&ctx->server, peer);
   coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
-  coap_server_peer_gone(&ctx->server, peer); /* its observations too */
   coap_peer_table_remove(&ctx->peers, peer);
 }
 

@@ -451,6 +451,12 @@ void coap_observe_con_done(coap_server_t *s, coap_observer_t *o, int err) {
   if (!o) return; /* a last notification: nobody waits for it */
   o->con = NULL;
   const void *peer_key = o->peer_key;
+  if (err && err != COAP_E_TIMEOUT && err != COAP_E_RESET) {
+    /* The peer's exchanges are torn down or it is unreachable (ICMP):
+     * every observation of it ends, with nothing more sent. */
+    coap_observe_peer_gone(s, peer_key);
+    return;
+  }
   if (err) {
     /* No ACK after MAX_RETRANSMIT, or an RST: the client is gone or no
      * longer interested (§4.5, §3.6). */

@@ -614,6 +614,25 @@ static void test_one_con_per_peer(void **state) {
   assert_memory_equal(sent[before].msg.payload, "t=3", 3);
 }
 
+/* ICMP port unreachable while a CON notification is out: the client is
+ * gone, all of its observations end (nothing more is sent to it); a peer
+ * torn down with one out (context freed) is no trouble either. */
+static void test_unreachable_ends_peer_observations(void **state) {
+  all_con();
+  observe("temp", 0, 0xF9, 1);
+  observe("temp", 0, 0xFA, 1);
+  observe("temp", 0, 0xFB, 2);
+  assert_int_equal(coap_resource_notify(temp_res), 2);
+  coap_address_t a;
+  peer_addr(&a, 1);
+  unsigned before = n_sent;
+  coap_context_input_unreachable(ctx, ep, &a, vnow);
+  assert_int_equal(n_sent, before);
+  assert_int_equal(coap_resource_observer_count(temp_res), 1);
+  assert_int_equal(stats().observers_removed, 2);
+  /* teardown frees the context with peer 2's CON still out */
+}
+
 /* §4.5.2: a CON being retransmitted (its state perhaps lost) is not
  * waited for: the next retransmission carries the newer state, under a
  * new message ID, and no datagram more goes out. */
@@ -1099,6 +1118,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_con_timeout_removes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_one_con_in_flight_latest_state, setup, teardown),
       cmocka_unit_test_setup_teardown(test_one_con_per_peer, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_unreachable_ends_peer_observations, setup, teardown),
       cmocka_unit_test_setup_teardown(test_con_retransmission_replaced, setup, teardown),
       cmocka_unit_test_setup_teardown(test_error_ends_observation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resource_removal_404, setup, teardown),
