@@ -58,7 +58,8 @@ note() { echo "blockwise.sh: $*" >&2; }
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null || fail "cmake configure"
 fi
-cmake --build "$BUILD" -j2 --target coaps udp_lossy >/dev/null || fail "build"
+cmake --build "$BUILD" -j2 --target coaps udp_lossy >/dev/null ||
+  fail "build of coaps and udp_lossy in $BUILD (udp_lossy, tests/tools, needs COAPS_TESTS=ON)"
 COAPS=$BUILD/coaps
 LOSSY=$BUILD/udp_lossy
 
