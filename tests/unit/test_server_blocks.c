@@ -173,6 +173,114 @@ static void test_finish_cuts_blocks(void **state) {
   free(b.big.data);
 }
 
+/* ---- the Block2 copies' key (block2.c) ---- */
+
+static coap_server_t cache_srv;
+static coap_timer_heap_t cache_heap;
+static coap_context_config_t cache_cfg;
+static const coap_logger_t quiet = {NULL, NULL, COAP_LOG_ERROR};
+static int peer_a, peer_b, session_x; /* identities: their addresses */
+
+/* A request: |method|, Uri-Path "r", then |n| options given as number and
+ * string, and a payload (FETCH). */
+static void request_of(coap_msg_t *m, uint8_t method, const char *payload, size_t n, ...) {
+  coap_msg_init(m, COAP_TYPE_CON, method, 1);
+  assert_int_equal(coap_msg_add_option(m, COAP_OPTION_URI_PATH, "r", 1), 0);
+  va_list ap;
+  va_start(ap, n);
+  for (size_t i = 0; i < n; i++) {
+    int number = va_arg(ap, int);
+    const char *v = va_arg(ap, const char *);
+    assert_int_equal(coap_msg_add_option(m, (uint16_t)number, v, strlen(v)), 0);
+  }
+  va_end(ap);
+  if (payload) coap_msg_set_payload(m, payload, strlen(payload));
+}
+
+static void cache_keep_for(const coap_msg_t *m, const void *peer, const void *session) {
+  static uint8_t store[COAP_RESPONSE_STORE], body[3000];
+  static coap_body_buf_t big;
+  coap_request_t req = {.msg = m, .peer_key = peer, .session_key = session, .now = 1000};
+  coap_response_t resp;
+  coap_response_init(&resp, m, store, sizeof store);
+  coap_response_set_limits(&resp, &big, 1 << 20, 6);
+  memset(body, m->n_options, sizeof body);
+  assert_int_equal(coap_response_set_payload(&resp, COAP_FORMAT_TEXT_PLAIN, body, sizeof body), 0);
+  coap_b2_cache_keep(&cache_srv, &req, &resp);
+  free(big.data);
+  big.data = NULL;
+  big.cap = 0;
+}
+
+/* Would block 1 of |m| from |peer| come from a copy? */
+static int cache_serves(const coap_msg_t *m, const void *peer, const void *session) {
+  static uint8_t store[COAP_RESPONSE_STORE];
+  coap_msg_t ask = *m;
+  coap_block_t b = {1, 0, 6};
+  assert_int_equal(coap_msg_add_block(&ask, COAP_OPTION_BLOCK2, &b), 0);
+  coap_request_t req = {.msg = &ask, .peer_key = peer, .session_key = session, .now = 1001};
+  coap_response_t resp;
+  coap_response_init(&resp, &ask, store, sizeof store);
+  int served = coap_b2_cache_serve(&cache_srv, &req, &resp);
+  if (served) {
+    assert_int_equal(resp.msg.payload_len, 3000);
+    assert_int_equal(coap_msg_content_format(&resp.msg), COAP_FORMAT_TEXT_PLAIN);
+    assert_non_null(coap_msg_find_option(&resp.msg, COAP_OPTION_ETAG));
+  }
+  return served;
+}
+
+/* What makes two requests the same representation's: the options in the
+ * cache key with their order and exact values, a FETCH's body, the
+ * method; what does not: NoCacheKey options (Echo, Size1), Observe in the
+ * first. And only for a peer (and session) the copy was built for. */
+static void test_b2_cache_key(void **state) {
+  coap_context_config_default(&cache_cfg);
+  coap_timer_heap_init(&cache_heap);
+  assert_int_equal(coap_server_init(&cache_srv, 1024, &quiet), 0);
+  coap_server_configure(&cache_srv, &cache_cfg, &cache_heap);
+  coap_msg_t first, later;
+
+  request_of(&first, COAP_GET, NULL, 2, COAP_OPTION_URI_QUERY, "a", COAP_OPTION_URI_QUERY, "b");
+  cache_keep_for(&first, &peer_a, NULL);
+  assert_true(cache_serves(&first, &peer_a, NULL));
+  assert_false(cache_serves(&first, &peer_b, NULL));
+  assert_false(cache_serves(&first, &peer_a, &session_x));
+  request_of(&later, COAP_GET, NULL, 2, COAP_OPTION_URI_QUERY, "b", COAP_OPTION_URI_QUERY, "a");
+  assert_false(cache_serves(&later, &peer_a, NULL)); /* order matters */
+  request_of(&later, COAP_GET, NULL, 1, COAP_OPTION_URI_QUERY, "ab");
+  assert_false(cache_serves(&later, &peer_a, NULL)); /* "a","b" is not "ab" */
+  request_of(&later, COAP_GET, NULL, 3, COAP_OPTION_URI_QUERY, "a", COAP_OPTION_URI_QUERY, "b",
+             COAP_OPTION_ECHO, "echo");
+  assert_true(cache_serves(&later, &peer_a, NULL)); /* Echo: NoCacheKey */
+  request_of(&later, COAP_FETCH, NULL, 2, COAP_OPTION_URI_QUERY, "a", COAP_OPTION_URI_QUERY, "b");
+  assert_false(cache_serves(&later, &peer_a, NULL)); /* another method */
+
+  /* Observe in the first request is not part of the key; a later block
+   * that asks to observe goes to the handler. */
+  request_of(&first, COAP_GET, NULL, 1, COAP_OPTION_OBSERVE, "");
+  cache_keep_for(&first, &peer_a, NULL);
+  request_of(&later, COAP_GET, NULL, 0);
+  assert_true(cache_serves(&later, &peer_a, NULL));
+  assert_false(cache_serves(&first, &peer_a, NULL));
+
+  request_of(&first, COAP_FETCH, "abc", 0);
+  cache_keep_for(&first, &peer_a, NULL);
+  assert_true(cache_serves(&first, &peer_a, NULL));
+  request_of(&later, COAP_FETCH, "abd", 0);
+  assert_false(cache_serves(&later, &peer_a, NULL));
+  request_of(&later, COAP_FETCH, "ab", 0);
+  assert_false(cache_serves(&later, &peer_a, NULL));
+
+  /* All of it in max_reassembly's count, and gone when stale. */
+  assert_true(cache_srv.b1.bytes >= 3 * 3000);
+  coap_timer_heap_run(&cache_heap, 1000 + 5000);
+  assert_int_equal(cache_srv.b1.bytes, 0);
+  assert_false(cache_serves(&first, &peer_a, NULL));
+  coap_server_free(&cache_srv);
+  coap_timer_heap_free(&cache_heap);
+}
+
 static void store_put(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
                       coap_response_t *resp, void *user) {
   (*(int *)user)++;
@@ -230,6 +338,7 @@ int main(void) {
       cmocka_unit_test(test_etag),
       cmocka_unit_test(test_option_verdicts),
       cmocka_unit_test(test_finish_cuts_blocks),
+      cmocka_unit_test(test_b2_cache_key),
       cmocka_unit_test(test_shell_takes_large_datagrams),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
