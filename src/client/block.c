@@ -97,6 +97,8 @@ static int from_template(const coap_client_block_t *b, coap_msg_t *m, int keep_p
   coap_msg_remove_option(m, COAP_OPTION_BLOCK2);
   coap_msg_remove_option(m, COAP_OPTION_SIZE1);
   coap_msg_remove_option(m, COAP_OPTION_SIZE2);
+  /* The rest of a notification's body is fetched without Observe (RFC 7959 §3.4). */
+  coap_msg_remove_option(m, COAP_OPTION_OBSERVE);
   if (!keep_payload) coap_msg_set_payload(m, NULL, 0);
   return 0;
 }

@@ -66,19 +66,36 @@ static void req_unlink(coap_client_req_t *r) {
   if (r->next) r->next->prev = r->prev;
 }
 
+void coap_client_reply_init(coap_reply_t *reply, const coap_msg_t *msg) {
+  memset(reply, 0, sizeof(*reply));
+  reply->content_format = COAP_FORMAT_NONE;
+  reply->exchanges = 1;
+  if (!msg) return;
+  reply->code = msg->code;
+  reply->content_format = coap_msg_content_format(msg);
+  reply->msg = msg;
+  reply->payload = msg->payload;
+  reply->payload_len = msg->payload_len;
+  /* An Observe value longer than 3 bytes is out of the option's range:
+   * treated as absent (RFC 7252 §5.4.3). */
+  const coap_option_t *obs = coap_msg_find_option(msg, COAP_OPTION_OBSERVE);
+  if (obs && obs->length <= 3) {
+    reply->has_observe = 1;
+    reply->observe = (uint32_t)coap_option_uint(obs);
+  }
+}
+
 void coap_client_req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err,
                             const char *detail) {
-  coap_reply_t reply = {.status = err, .content_format = COAP_FORMAT_NONE, .exchanges = 1};
-  if (msg && err == 0) {
-    reply.code = msg->code;
-    reply.content_format = coap_msg_content_format(msg);
-    reply.msg = msg;
-    reply.payload = msg->payload;
-    reply.payload_len = msg->payload_len;
-  } else if ((reply.diag = coap_context_current_diag(r->ctx, err))) {
+  coap_reply_t reply;
+  coap_client_reply_init(&reply, err == 0 ? msg : NULL);
+  reply.status = err;
+  /* (status 0 without a message: No-Response silence, code 0.) */
+  if (err && (reply.diag = coap_context_current_diag(r->ctx, err)))
     reply.detail = reply.diag->explanation;
-  }
   if (!reply.detail) reply.detail = detail;
+  /* The last call of an observation: observing stays 0. */
+  if (r->obs) coap_client_obs_free(r);
   /* The body lives in the block state until the callback has returned. */
   coap_client_block_t *blk = r->blk;
   r->blk = NULL;
@@ -121,18 +138,33 @@ static void note_silence(coap_client_req_t *r, uint64_t now) {
   ctx->diag_current = 1;
 }
 
-int coap_client_on_response(void *user, coap_exch_out_t *out,
-                            const coap_msg_t *msg, int err, uint64_t now) {
-  (void)user;
-  (void)now;
-  coap_client_req_t *r = coap_exch_out_user(out);
-  if (!r) return 0;
+/* No-Response (RFC 7967): has the silence of the server at the end of
+ * |r|'s wait been asked for? Some class is suppressed, and the request
+ * reached the server as far as we can tell: a CON was acknowledged (the
+ * server got it and chose not to answer); a NON's loss cannot be told
+ * from a suppressed answer, so its silence is taken as asked. */
+static int silence_asked(const coap_client_req_t *r, const coap_exch_out_t *out) {
+  if (!r->no_response || !out) return 0;
+  size_t len;
+  const uint8_t *bytes = coap_exch_out_bytes(out, &len);
+  int con = len && ((bytes[0] >> 4) & 3) == COAP_TYPE_CON;
+  return !con || coap_exch_out_acked(out);
+}
+
+#define SILENCE_DETAIL "no response, as the request's No-Response option allowed"
+
+int coap_client_plain_response(coap_client_req_t *r, coap_exch_out_t *out,
+                               const coap_msg_t *msg, int err, uint64_t now) {
   coap_context_t *ctx = r->ctx;
   if (err == 0 && (r->blk || coap_client_block_wanted(r, msg))) {
     const char *detail;
     int rc = coap_client_block_response(r, out, msg, now, &detail);
     if (rc == 1) return 0; /* the next block's request is out; this one is done */
     coap_client_req_finish(r, rc < 0 ? NULL : msg, rc < 0 ? rc : 0, detail);
+    return 0;
+  }
+  if (err == COAP_E_TIMEOUT && silence_asked(r, out)) {
+    coap_client_req_finish(r, NULL, 0, SILENCE_DETAIL);
     return 0;
   }
   int noted = err == COAP_E_TIMEOUT && !ctx->diag_current;
@@ -142,13 +174,36 @@ int coap_client_on_response(void *user, coap_exch_out_t *out,
   return 0;
 }
 
+int coap_client_on_response(void *user, coap_exch_out_t *out,
+                            const coap_msg_t *msg, int err, uint64_t now) {
+  (void)user;
+  coap_client_req_t *r = coap_exch_out_user(out);
+  if (!r) return 0;
+  if (r->parent) return coap_client_obs_fetch_response(r, out, msg, err, now);
+  if (r->obs) return coap_client_obs_response(r, out, msg, err, now);
+  return coap_client_plain_response(r, out, msg, err, now);
+}
+
 static void req_deadline(coap_timer_t *t, uint64_t now, void *user) {
   coap_client_req_t *r = user;
   coap_context_t *ctx = r->ctx;
   coap_peer_t *peer = coap_peer_table_find(&ctx->peers, r->ep, &r->dest);
+  int handshaking = peer && coap_secure_handshaking(peer);
+  /* Every class suppressed: the request is out (the handshake, if any,
+   * is done) and nothing will come back. */
+  if ((r->no_response & COAP_NO_RESPONSE_ALL) == COAP_NO_RESPONSE_ALL && !handshaking) {
+    coap_exch_cancel(ctx->exch, r->out);
+    coap_client_req_finish(r, NULL, 0, "sent; the No-Response option suppresses every answer");
+    return;
+  }
   /* A handshake still running when the caller's patience ends: end it and
    * say what the silence means (the request ends with it). */
-  if (peer && coap_secure_handshaking(peer) && coap_secure_give_up(ctx, peer, now)) return;
+  if (handshaking && coap_secure_give_up(ctx, peer, now)) return;
+  if (silence_asked(r, r->out)) {
+    coap_exch_cancel(ctx->exch, r->out);
+    coap_client_req_finish(r, NULL, 0, SILENCE_DETAIL);
+    return;
+  }
   coap_exch_cancel(ctx->exch, r->out);
   note_silence(r, now);
   req_finish(r, NULL, COAP_E_TIMEOUT);
@@ -223,9 +278,16 @@ static int client_endpoint(coap_context_t *ctx, coap_proto_t proto,
 
 static int build_request(const coap_request_opts_t *o, const coap_uri_t *uri,
                          coap_msg_t *msg, uint8_t *store, size_t cap) {
-  coap_msg_init(msg, o->confirmable ? COAP_TYPE_CON : COAP_TYPE_NON, o->method, 0);
+  /* Nothing will answer a request that suppresses every class: a CON
+   * would only be retransmitted until its ACK (RFC 7967 §2.1 advises NON). */
+  int con = o->confirmable && (o->no_response & COAP_NO_RESPONSE_ALL) != COAP_NO_RESPONSE_ALL;
+  coap_msg_init(msg, con ? COAP_TYPE_CON : COAP_TYPE_NON, o->method, 0);
   int rc = coap_uri_to_options(uri, msg, store, cap);
   if (rc < 0) return rc;
+  if (o->observe && (rc = coap_msg_add_uint(msg, COAP_OPTION_OBSERVE, 0)) < 0) return rc;
+  if (o->no_response &&
+      (rc = coap_msg_add_uint(msg, COAP_OPTION_NO_RESPONSE, o->no_response)) < 0)
+    return rc;
   if (o->content_format != COAP_FORMAT_NONE &&
       (rc = coap_msg_add_uint(msg, COAP_OPTION_CONTENT_FORMAT,
                               (uint32_t)o->content_format)) < 0)
@@ -284,10 +346,20 @@ static int place_payload(coap_context_t *ctx, coap_proto_t proto, const coap_req
   return 0;
 }
 
+/* Observe only on GET and FETCH (RFC 7641 §2, RFC 8132 §2.4), and not
+ * with No-Response (a suppressed notification would end nothing and say
+ * nothing); No-Response only with its three defined bits. */
+static int valid_extras(const coap_request_opts_t *o) {
+  if (o->observe && ((o->method != COAP_GET && o->method != COAP_FETCH) || o->no_response))
+    return 0;
+  return (o->no_response & ~COAP_NO_RESPONSE_ALL) == 0;
+}
+
 int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
                       coap_reply_fn cb, void *user, coap_request_id_t *id) {
   if (!ctx || !o || !o->uri || o->method < COAP_GET || o->method > COAP_IPATCH ||
-      (o->payload_len && !o->payload) || !valid_block_size(o->block_size))
+      (o->payload_len && !o->payload) || !valid_block_size(o->block_size) ||
+      !valid_extras(o))
     return COAP_E_INVALID_ARG;
   coap_uri_t scratch;
   const coap_uri_t *uri;
@@ -320,6 +392,13 @@ int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
   }
   int block1 = place_payload(ctx, proto, o, pref, &msg);
   if (block1 < 0) return block1;
+  /* The blocks of a body wait for 2.31 Continue, which No-Response may
+   * suppress: such a body must fit one message. */
+  if (block1 && o->no_response) {
+    snprintf(ctx->last_error, sizeof ctx->last_error,
+             "a request with No-Response must fit one message; this body goes block-wise");
+    return COAP_E_INVALID_ARG;
+  }
   char host[sizeof uri->host];
   if (proto == COAP_PROTO_DTLS) memcpy(host, uri->host, strlen(uri->host) + 1);
   uint64_t now = coap_context_now(ctx);
@@ -341,14 +420,25 @@ int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
   r->method = o->method;
   r->payload_len = o->payload_len;
   r->block_size = pref;
+  r->no_response = o->no_response;
   coap_timer_init(&r->deadline, req_deadline, r);
+  if (o->observe && coap_client_obs_new(r) < 0) {
+    req_release(ctx, r);
+    return COAP_E_NOMEM;
+  }
   r->next = ctx->requests;
   if (r->next) r->next->prev = r;
   ctx->requests = r;
   /* Everything that touches |r| happens before the request goes out: a
    * transport may deliver the reply (and so free |r|) before send returns. */
   if (id) *id = r->id;
-  if (o->timeout_ms) coap_timer_arm(&ctx->timers, &r->deadline, now + o->timeout_ms);
+  /* Every class suppressed: done once sent (after the handshake, if one
+   * is running: coap_client_session_up). */
+  int silent = (o->no_response & COAP_NO_RESPONSE_ALL) == COAP_NO_RESPONSE_ALL;
+  if (silent && !coap_secure_handshaking(peer))
+    coap_timer_arm(&ctx->timers, &r->deadline, now);
+  else if (o->timeout_ms)
+    coap_timer_arm(&ctx->timers, &r->deadline, now + o->timeout_ms);
   if (block1)
     rc = coap_client_block1_start(r, &peer->exch, &msg, o->payload, o->payload_len,
                                   (uint8_t)(block1 - 1), now);
@@ -356,6 +446,7 @@ int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
     rc = coap_exch_request(ctx->exch, &peer->exch, &msg, r, &r->out, now);
   if (rc < 0) {
     req_unlink(r);
+    if (r->obs) coap_client_obs_free(r);
     req_release(ctx, r);
     return rc;
   }
@@ -365,6 +456,9 @@ int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
 int coap_cancel_request(coap_context_t *ctx, coap_request_id_t id) {
   for (coap_client_req_t *r = ctx->requests; r; r = r->next) {
     if (r->id != id) continue;
+    /* An observation is forgotten here, silently too: the server's next
+     * notification gets RST (RFC 7641 §3.6). */
+    if (r->obs) coap_client_obs_free(r);
     coap_exch_cancel(ctx->exch, r->out);
     req_unlink(r);
     coap_client_block_free(r->blk);
@@ -374,9 +468,41 @@ int coap_cancel_request(coap_context_t *ctx, coap_request_id_t id) {
   return COAP_E_NOT_FOUND;
 }
 
+coap_client_req_t *coap_client_req_child(coap_client_req_t *parent) {
+  coap_context_t *ctx = parent->ctx;
+  coap_client_req_t *f = req_alloc(ctx);
+  if (!f) return NULL;
+  f->ctx = ctx;
+  f->id = 0; /* no caller's id: coap_cancel_request never finds it */
+  f->ep = parent->ep;
+  f->dest = parent->dest;
+  f->sent_at = coap_context_now(ctx);
+  f->method = parent->method;
+  f->block_size = parent->block_size;
+  f->parent = parent;
+  coap_timer_init(&f->deadline, req_deadline, f); /* never armed: the parent's timers rule */
+  f->next = ctx->requests;
+  if (f->next) f->next->prev = f;
+  ctx->requests = f;
+  return f;
+}
+
+void coap_client_req_child_free(coap_client_req_t *f, int cancel) {
+  if (cancel) coap_exch_cancel(f->ctx->exch, f->out);
+  req_unlink(f);
+  coap_client_block_free(f->blk);
+  req_release(f->ctx, f);
+}
+
 void coap_client_free(coap_context_t *ctx) {
   while (ctx->exch && ctx->requests) {
+    /* A fetch for an observation ends with it. */
     coap_client_req_t *r = ctx->requests;
+    while (r && r->parent) r = r->next;
+    if (!r) {
+      coap_client_req_child_free(ctx->requests, 1); /* (an orphan: cannot happen) */
+      continue;
+    }
     coap_exch_cancel(ctx->exch, r->out);
     req_finish(r, NULL, COAP_E_CANCELLED);
   }
@@ -388,4 +514,15 @@ void coap_client_free(coap_context_t *ctx) {
   ctx->n_req_free = 0;
   free(ctx->uri_memo);
   ctx->uri_memo = NULL;
+}
+
+int coap_client_req_to_peer(const coap_client_req_t *r, const coap_peer_t *peer) {
+  return r->ep == peer->ep && coap_address_equal(&r->dest, &peer->addr);
+}
+
+void coap_client_session_up(coap_context_t *ctx, coap_peer_t *peer, uint64_t now) {
+  for (coap_client_req_t *r = ctx->requests; r; r = r->next)
+    if ((r->no_response & COAP_NO_RESPONSE_ALL) == COAP_NO_RESPONSE_ALL &&
+        coap_client_req_to_peer(r, peer))
+      coap_timer_arm(&ctx->timers, &r->deadline, now);
 }

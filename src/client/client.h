@@ -6,6 +6,7 @@
 #include "context/context_internal.h"
 
 typedef struct coap_client_block coap_client_block_t;
+typedef struct coap_client_obs coap_client_obs_t;
 
 struct coap_client_req {
   coap_client_req_t *prev, *next;
@@ -24,13 +25,41 @@ struct coap_client_req {
   size_t payload_len;   /* of the request, for a 4.13 that asks for Block1 */
   uint16_t block_size;  /* preferred block size in bytes */
   uint8_t method;
+  uint8_t no_response;  /* the No-Response value sent (RFC 7967), 0: none */
+  /* Observe (observe.c): the observation, NULL for a plain request. */
+  coap_client_obs_t *obs;
+  /* Set for a fetch of a notification's further blocks: the observation
+   * it completes, which owns it. It has no id and no callback of its own. */
+  coap_client_req_t *parent;
 };
+
+/* Every response class suppressed (RFC 7967): nothing will come back. */
+#define COAP_NO_RESPONSE_ALL \
+  (COAP_NO_RESPONSE_2XX | COAP_NO_RESPONSE_4XX | COAP_NO_RESPONSE_5XX)
 
 /* Give the caller the outcome and forget |r|: |msg| the response (status
  * 0) or NULL with |err|; |detail| (may be NULL) says more. A block-wise
  * body is handed over from |r|'s block state. */
 void coap_client_req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err,
                             const char *detail);
+
+/* A reply describing |msg| (status 0) with nothing else set, for a
+ * notification the observation hands over while it goes on. */
+void coap_client_reply_init(coap_reply_t *reply, const coap_msg_t *msg);
+
+/* The response path of a request that is no observation (any more):
+ * block-wise transfers, No-Response silence, the final reply. Returns
+ * what the message layer's on_response returns. */
+int coap_client_plain_response(coap_client_req_t *r, coap_exch_out_t *out,
+                               const coap_msg_t *msg, int err, uint64_t now);
+
+/* A record for fetching the rest of a notification of observation
+ * |parent|: in the context's list (its blocks count in
+ * coap_client_reassembly_bytes) with no id and no callback. NULL when out
+ * of memory. */
+coap_client_req_t *coap_client_req_child(coap_client_req_t *parent);
+/* Forget it, its block state, and (|cancel|) its exchange. */
+void coap_client_req_child_free(coap_client_req_t *f, int cancel);
 
 /* The largest message worth sending |proto|'s way: a DTLS record at the
  * configured MTU, or RFC 7252 §4.6's 1152 bytes for coap://. |hard| is
@@ -71,5 +100,32 @@ void coap_client_block_free(coap_client_block_t *b);
 /* Bytes held now for response bodies being fetched (Block2), bounded by
  * the configuration's max_reassembly (coap_stats_t.reassembly_bytes). */
 size_t coap_client_reassembly_bytes(const coap_context_t *ctx);
+
+/* observe.c (RFC 7641) */
+
+/* Make |r|, not sent yet, an observation waiting for its registration's
+ * answer. Returns 0 or COAP_E_NOMEM. */
+int coap_client_obs_new(coap_client_req_t *r);
+/* Forget |r|'s observation: its timer, a fetch of blocks in progress
+ * (cancelled, silently). |r| itself and r->out are the caller's. */
+void coap_client_obs_free(coap_client_req_t *r);
+/* An answer (or the end, |err|) for the exchange of observation |r|, or
+ * of a block fetch whose parent is an observation. Return what the
+ * message layer's on_response returns (1: keep the exchange). */
+int coap_client_obs_response(coap_client_req_t *r, coap_exch_out_t *out,
+                             const coap_msg_t *msg, int err, uint64_t now);
+int coap_client_obs_fetch_response(coap_client_req_t *f, coap_exch_out_t *out,
+                                   const coap_msg_t *msg, int err, uint64_t now);
+/* The DTLS session with |peer| was made anew (the server lost ours, or
+ * closed it): its observations re-register now (from the timer heap, not
+ * from inside the caller). */
+void coap_client_observe_reconnected(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
+/* A client session with |peer| is established: requests whose every
+ * response class is suppressed (No-Response) have gone out and end now. */
+void coap_client_session_up(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
+/* Observations held as a client now (coap_stats_t.observations). */
+size_t coap_client_observations(const coap_context_t *ctx);
+/* Does request |r| go to |peer|? */
+int coap_client_req_to_peer(const coap_client_req_t *r, const coap_peer_t *peer);
 
 #endif

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "client/client.h"
 #include "common/diag.h"
 #include "common/util.h"
 #include "context/context_internal.h"
@@ -160,7 +161,10 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
     coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
               "server closed the DTLS session with requests outstanding: new handshake");
     coap_secure_peer_free(ctx, peer, 0);
-    if (coap_secure_connect(ctx, peer, name, now) == 0) return;
+    if (coap_secure_connect(ctx, peer, name, now) == 0) {
+      coap_client_observe_reconnected(ctx, peer, now);
+      return;
+    }
   }
   coap_diag_t g;
   const coap_diag_t *sd = coap_dtls_session_diag(pd->session);
@@ -212,6 +216,9 @@ static void on_established(void *user) {
   for (pending_t *p = pd->pending; p; p = p->next)
     coap_dtls_session_write(pd->session, p->data, p->len);
   drop_pending(pd);
+  /* Requests that wait for nothing (No-Response) are done once sent. */
+  if (coap_dtls_session_is_client(pd->session))
+    coap_client_session_up(pd->ctx, pd->peer, pd->ctx->now);
 }
 
 static void on_data(void *user, const uint8_t *data, size_t len) {
@@ -327,6 +334,8 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
   /* The silence used up most of the requests' retransmissions: on the new
    * session they get the whole schedule again, within their deadlines. */
   coap_exch_peer_restart(ctx->exch, &pd->peer->exch, now);
+  /* The server lost its observers with our session (RFC 7641 §3.3.1). */
+  coap_client_observe_reconnected(ctx, pd->peer, now);
   return 1;
 }
 
