@@ -1,9 +1,11 @@
 /* The server side of block-wise transfer (RFC 7959) and of the option
  * rules of RFC 7252 §5.4, driven with hand-built request datagrams (so the
  * client's own block-wise logic plays no part) on a virtual clock: Block2
- * blocks on request with ETag and Size2, early negotiation, Block1
+ * blocks on request with ETag and Size2, early negotiation, the copies
+ * that spare the handler a run per block (key, peers, bounds), Block1
  * reassembly under loss, duplication and resends, 2.31/4.08/4.13/5.03,
- * limits, expiry, eviction, combined Block1+Block2, preconditions, the
+ * limits, expiry, eviction, combined Block1+Block2 (a deferred answer
+ * too), preconditions, the
  * options a server must refuse, and a DTLS server keeping blocks under its
  * MTU. */
 #include <setjmp.h>

@@ -1,6 +1,7 @@
 /* The server's block-wise and option helpers on their own: the ETag hash,
  * the RFC 7252 §5.4 verdicts on a request's options, a response cut into
- * the block asked for, a body over max_body turned into 5.00; and the I/O
+ * the block asked for, a body over max_body turned into 5.00, the key of
+ * the Block2 copies kept for GET and FETCH; and the I/O
  * shell taking a datagram larger than 2048 bytes from a real socket. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
