@@ -5,9 +5,8 @@
  * that spare the handler a run per block (key, peers, bounds), Block1
  * reassembly under loss, duplication and resends, 2.31/4.08/4.13/5.03,
  * limits, expiry, eviction, combined Block1+Block2 (a deferred answer
- * too), preconditions, the
- * options a server must refuse, and a DTLS server keeping blocks under its
- * MTU. */
+ * too), preconditions, the options a server must refuse, and a DTLS
+ * server keeping blocks under its MTU. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
