@@ -608,8 +608,11 @@ typedef struct coap_stats {
   uint64_t observers;         /* observations held as server, current */
   uint64_t notifications_sent;
   uint64_t observers_removed; /* ended by an RST, an unacknowledged CON
-                                 notification, the session's end or a
-                                 limit (not by the client's Observe=1) */
+                                 notification, the session's or the
+                                 peer's end or an ICMP unreachable (not
+                                 by the client's Observe=1, an error
+                                 notification or the resource's removal;
+                                 a limit refuses, it removes nobody) */
   uint64_t observations;      /* as client, current */
   uint64_t reassembly_bytes;  /* held now for block-wise transfers (Block1
                                  bodies and kept answers as server, bodies
