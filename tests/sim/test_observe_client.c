@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "client/client.h"
+#include "coaps/dtls.h"
 #include "support_simnet.h"
 
 static simnet_t net;
@@ -748,6 +749,140 @@ static void test_lossy_run_ends_with_the_latest_state(void **state) {
   }
 }
 
+/* ---- coaps://: the server restarts, the client re-registers ----
+ * Against our own server (src/server/observe.c), over DTLS: a restarted
+ * server has lost its observers with our session; the client makes a
+ * new session and registers again, with the same token. */
+
+static coap_resource_t *temp;
+static int temp_value;
+static int server_silenced; /* the old server's close_notify is lost */
+
+static void temp_get(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                     coap_response_t *resp, void *user) {
+  char text[32];
+  int n = snprintf(text, sizeof text, "t=%d", temp_value);
+  coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, text, (size_t)n);
+}
+
+static void set_psk(coap_context_t *ctx) {
+  coap_dtls_context_t *d = coap_dtls_new_context(ctx);
+  assert_non_null(d);
+  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"sensor-1",
+                                     (const uint8_t *)"0123456789abcdef", 16), 0);
+  assert_int_equal(coap_context_set_dtls_context(ctx, d), 0);
+}
+
+static void serve_temp(void) {
+  set_psk(server->ctx);
+  temp = coap_resource_add(server->ctx, "temp");
+  assert_non_null(temp);
+  assert_int_equal(coap_resource_set_handler(temp, COAP_GET, temp_get, NULL), 0);
+  assert_int_equal(coap_resource_set_observable(temp, 1), 0);
+}
+
+static int silence_old_server(void *user, const simnet_node_t *from, const coap_address_t *to,
+                              const uint8_t *data, size_t len, unsigned seq) {
+  return server_silenced && from == server;
+}
+
+static int setup_dtls(void **state) {
+  simnet_init(&net);
+  server = simnet_add_node(&net, 5684, COAP_PROTO_DTLS, NULL); /* 10.0.0.1 */
+  client = simnet_add_node(&net, 40000, COAP_PROTO_DTLS, NULL);
+  assert_non_null(server);
+  assert_non_null(client);
+  serve_temp();
+  set_psk(client->ctx);
+  net.filter = silence_old_server;
+  server_silenced = 0;
+  temp_value = 20;
+  memset(ev, 0, sizeof ev);
+  n_ev = finals = 0;
+  return 0;
+}
+
+static void restart_case(int crash) {
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/temp");
+  o.observe = 1;
+  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, NULL, NULL), 0);
+  run(5000);
+  assert_int_equal(n_ev, 1);
+  assert_int_equal(ev[0].observing, 1);
+  assert_string_equal(ev[0].payload, "t=20");
+  for (temp_value = 21; temp_value <= 25; temp_value++) {
+    assert_int_equal(coap_resource_notify(temp), 1);
+    run(1000);
+  }
+  assert_int_equal(n_ev, 6);
+  uint32_t old_seq = ev[5].observe;
+  assert_true(old_seq >= 5);
+  /* The server restarts: same address, no sessions, no observers. */
+  server_silenced = crash;
+  assert_int_equal(simnet_node_restart(server), 0);
+  server_silenced = 0;
+  serve_temp();
+  temp_value = 30;
+  /* A clean restart closes the session and the client reconnects at
+   * once; after a crash the client finds out when its re-registration
+   * (Max-Age, 60 s) goes unanswered on the old session. */
+  uint64_t t0 = net.now;
+  for (int i = 0; i < 200 && coap_resource_observer_count(temp) == 0; i++) run(1000);
+  assert_int_equal(coap_resource_observer_count(temp), 1);
+  if (!crash) assert_true(net.now - t0 <= 5000);
+  /* Its answer is delivered although the new server counts from 1
+   * again: a new session starts the order anew. */
+  assert_int_equal(n_ev, 7);
+  assert_int_equal(ev[6].observing, 1);
+  assert_string_equal(ev[6].payload, "t=30");
+  assert_true(ev[6].observe < old_seq);
+  temp_value = 31;
+  assert_int_equal(coap_resource_notify(temp), 1);
+  run(1000);
+  assert_int_equal(n_ev, 8);
+  assert_string_equal(ev[7].payload, "t=31");
+  assert_int_equal(finals, 0);
+  coap_stats_t st;
+  coap_context_get_stats(client->ctx, &st);
+  assert_int_equal(st.dtls_handshakes, 2);
+  assert_int_equal(st.dtls_reconnects, crash ? 1 : 0);
+}
+
+static int log_posts;
+static void log_post(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                     coap_response_t *resp, void *user) {
+  log_posts++;
+  coap_response_set_code(resp, COAP_CHANGED);
+}
+
+static void test_dtls_no_response_waits_for_the_handshake(void **state) {
+  coap_resource_t *log = coap_resource_add(server->ctx, "log");
+  assert_int_equal(coap_resource_set_handler(log, COAP_POST, log_post, NULL), 0);
+  log_posts = 0;
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_POST, "coaps://10.0.0.1/log");
+  o.payload = "event";
+  o.payload_len = 5;
+  o.no_response = COAP_NO_RESPONSE_2XX | COAP_NO_RESPONSE_4XX | COAP_NO_RESPONSE_5XX;
+  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, NULL, NULL), 0);
+  run(0);
+  assert_int_equal(n_ev, 0); /* not sent yet: the handshake runs */
+  for (int i = 0; i < 100 && !n_ev; i++) run(100);
+  assert_int_equal(n_ev, 1);
+  assert_int_equal(ev[0].status, 0);
+  assert_int_equal(ev[0].code, 0);
+  coap_stats_t st;
+  coap_context_get_stats(client->ctx, &st);
+  assert_int_equal(st.dtls_handshakes, 1); /* done when it was sent */
+  run(1000);
+  assert_int_equal(log_posts, 1);
+  assert_int_equal(n_ev, 1);
+}
+
+static void test_dtls_server_restart_reregisters(void **state) { restart_case(0); }
+static void test_dtls_server_crash_reregisters(void **state) { restart_case(1); }
+
 /* ---- No-Response (RFC 7967) ---- */
 
 static coap_request_id_t no_response_request(uint8_t bits, int con) {
@@ -900,6 +1035,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_large_blockwise_notification, setup, teardown),
       cmocka_unit_test_setup_teardown(test_newer_notification_restarts_a_fetch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lossy_run_ends_with_the_latest_state, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dtls_server_restart_reregisters, setup_dtls, teardown),
+      cmocka_unit_test_setup_teardown(test_dtls_server_crash_reregisters, setup_dtls, teardown),
+      cmocka_unit_test_setup_teardown(test_dtls_no_response_waits_for_the_handshake, setup_dtls,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_no_response_all_suppressed_returns_at_once, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_no_response_partial_con_acked_is_silence, setup,
