@@ -446,7 +446,9 @@ int coap_deferred_send(coap_context_t *ctx, coap_deferred_t *d);
  * at once. */
 typedef struct coap_reply {
   int status;          /* 0, or COAP_E_TIMEOUT, COAP_E_RESET, ... */
-  uint8_t code;        /* response code when status == 0 */
+  uint8_t code;        /* response code when status == 0; 0 when no
+                          response came and No-Response made that
+                          legitimate (coap_request_opts_t.no_response) */
   int content_format;  /* COAP_FORMAT_NONE when absent */
   /* The response (valid in the callback only); of a block-wise body, the
    * last block's response. */
@@ -470,10 +472,16 @@ typedef struct coap_reply {
   /* Observe (coap_request_opts_t.observe): 1 while the observation goes
    * on, so the callback will be called again (the registration's answer
    * carried Observe, and each notification); 0 on the last call, which
-   * says why it ended (status COAP_E_CANCELLED after coap_observe_cancel
-   * or coap_context_free, the server's answer without Observe or with an
-   * error code, COAP_E_TIMEOUT when re-registering failed, ...). Always 0
-   * for a request without observe. */
+   * says why it ended: status 0 with the server's answer without Observe
+   * (not registered, its last notification) or with an error code, or
+   * with the answer to coap_observe_cancel's deregistration;
+   * COAP_E_CANCELLED after coap_context_free, or after
+   * coap_observe_cancel when the server did not answer it;
+   * COAP_E_TIMEOUT when the first answer did not come within timeout_ms
+   * or a re-registration got no answer; another error when a block-wise
+   * notification could not be fetched (e.g. COAP_E_TOO_LARGE) or the
+   * DTLS session failed. There is exactly one last call. Always 0 for a
+   * request without observe. */
   int observing;
   /* The notification's Observe sequence number (24 bits) when
    * has_observe is 1. Notifications older than one already delivered
@@ -505,19 +513,34 @@ typedef struct coap_request_opts {
    * record cannot hold it); below 1024 a GET or FETCH also asks for
    * response blocks of that size from the first request (Block2 num 0). */
   uint16_t block_size;
-  /* Observe (RFC 7641), GET and FETCH only: 1 registers (Observe=0) and
-   * the callback is called for the answer and for every notification
-   * (coap_reply_t.observing) until the observation ends. The client
-   * re-registers when the last notification's Max-Age passes without a
-   * new one, and after the DTLS session with the server was made again;
-   * coap_observe_cancel() deregisters. */
+  /* Observe (RFC 7641), GET and FETCH only (else COAP_E_INVALID_ARG, as
+   * with no_response set too): 1 registers (Observe=0) and the callback
+   * is called for the answer and for every newer notification
+   * (coap_reply_t.observing) until the observation ends; reordered and
+   * repeated ones are dropped (RFC 7641 §3.4). A notification in blocks
+   * (Block2, RFC 7959 §3.4) is delivered whole once its other blocks
+   * were fetched (GETs without Observe); a newer one arriving meanwhile
+   * replaces it; one whose rest does not come is skipped (the next one
+   * brings a newer state). timeout_ms bounds the first answer only. The
+   * client registers again, with the same token, when the last
+   * notification's Max-Age (60 s without one) plus 2 s passes without a
+   * new one, and at once after the DTLS session with the server was made
+   * again (the server lost or closed it); coap_observe_cancel()
+   * deregisters. */
   int observe;
   /* No-Response (RFC 7967): the response classes the server should not
    * send, an OR of COAP_NO_RESPONSE_2XX, _4XX and _5XX (0: the option is
-   * not sent). A request whose every class is suppressed is NON and its
-   * callback is called once it is sent (status 0, code 0); otherwise a
-   * suppressed answer that does not come ends the request without error
-   * at the response timeout (code 0). */
+   * not sent; other bits, or a body that would go in Block1 blocks, are
+   * COAP_E_INVALID_ARG). A request whose every class is suppressed is
+   * sent NON and its callback is called as soon as it has gone out (on
+   * coaps:// once the handshake let it out: a failed handshake still
+   * ends it with the error) with status 0, code 0. Otherwise an answer
+   * of a class not suppressed is delivered as usual, and when none comes
+   * the request ends with status 0 and code 0 instead of COAP_E_TIMEOUT
+   * (at the response timeout, or at timeout_ms) provided the silence can
+   * be the one asked for: a NON's (loss cannot be told from it), a CON's
+   * only once it was acknowledged (the server got it); a CON never
+   * acknowledged still ends with COAP_E_TIMEOUT. */
   uint8_t no_response;
 } coap_request_opts_t;
 
@@ -533,12 +556,18 @@ typedef uint64_t coap_request_id_t;
 int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
                       coap_reply_fn cb, void *user, coap_request_id_t *id);
 int coap_cancel_request(coap_context_t *ctx, coap_request_id_t id);
-/* End the observation |id| politely: a GET with Observe=1 deregisters at
- * the server (RFC 7641 §3.6) and the callback is called a last time
- * (observing 0) with that answer. Returns 0, COAP_E_NOT_FOUND, or
- * COAP_E_INVALID_ARG when |id| is no observation. coap_cancel_request()
- * instead forgets it at once, without a callback: the server's next
- * notification is answered with RST, which deregisters too. */
+/* End the observation |id| politely: a GET with Observe=1 and the
+ * observation's token deregisters at the server (RFC 7641 §3.6) and the
+ * callback is called a last time (observing 0) with that answer (status
+ * 0). Notifications that cross it are not delivered. When the server
+ * does not answer (the message layer's retransmissions and response
+ * timeout) the last call has status COAP_E_CANCELLED and the observation
+ * is forgotten all the same (a later notification gets RST). Calling it
+ * again while it runs changes nothing. Returns 0, COAP_E_NOT_FOUND, or
+ * COAP_E_INVALID_ARG when |id| is no observation (or |ctx| is NULL).
+ * coap_cancel_request() instead forgets it at once, without a callback:
+ * the server's next notification is answered with RST, which
+ * deregisters too. */
 int coap_observe_cancel(coap_context_t *ctx, coap_request_id_t id);
 
 /* Blocking convenience (needs the I/O shell): send and run the loop until
