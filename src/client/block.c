@@ -246,6 +246,14 @@ int coap_client_block1_plan(coap_context_t *ctx, coap_proto_t proto, const coap_
                "no room for the Block1 and Size1 options among the request's options");
       return COAP_E_TOO_LARGE;
     }
+    /* Room too for what a block may carry later: a Request-Tag (a body
+     * sent beside another, at most 8 bytes) and, for a FETCH sending its
+     * body again, Block2. (Best effort: only sizes are at stake.) */
+    static const uint8_t tag[8];
+    if (!coap_msg_find_option(msg, COAP_OPTION_REQUEST_TAG))
+      (void)coap_msg_add_option(&probe, COAP_OPTION_REQUEST_TAG, tag, sizeof tag);
+    coap_block_t b2 = {.num = BLOCK_NUM_MAX, .more = 0, .szx = 6};
+    if (msg->code == COAP_FETCH) (void)coap_msg_add_block(&probe, COAP_OPTION_BLOCK2, &b2);
     need = coap_msg_encoded_size(&probe) + 1 + size;
     if (need <= room) {
       szx = s;

@@ -872,6 +872,56 @@ static void test_fetch_body_in_blocks_answer_in_blocks(void **state) {
   assert_int_equal(query_seen_len, sizeof q);
 }
 
+/* Over DTLS at MTU 300, two bodies to one path at once (one carries a
+ * Request-Tag) and a FETCH whose body is sent again with Block2 on its
+ * last block: every datagram still fits a record. */
+static void test_dtls_tags_and_fetch_fit_records(void **state) {
+  teardown(state);
+  simnet_init(&net);
+  server = simnet_add_node(&net, 5684, COAP_PROTO_DTLS, NULL);
+  client = simnet_add_node(&net, 40000, COAP_PROTO_DTLS, NULL);
+  set_psk(server->ctx, 0);
+  set_psk(client->ctx, 300);
+  coap_resource_t *r = coap_resource_add(server->ctx, "query");
+  coap_resource_set_handler(r, COAP_FETCH, query_fetch, NULL);
+  r = coap_resource_add(server->ctx, "collect");
+  coap_resource_set_handler(r, COAP_POST, collect_post, NULL);
+  net.filter = count_dtls;
+  dtls_largest = 0;
+  n_got = 0;
+  sim_reply_t boxes[2];
+  for (int i = 0; i < 2; i++) {
+    fill(bodies[i], sizeof bodies[i], 7u + (unsigned)i);
+    coap_request_opts_t o;
+    coap_request_opts_init(&o, COAP_POST, "coaps://10.0.0.1:5684/collect");
+    o.payload = bodies[i];
+    o.payload_len = sizeof bodies[i];
+    sim_send(client, &o, &boxes[i]);
+  }
+  for (int i = 0; i < 2; i++) {
+    assert_true(simnet_run_until_flag(&net, &boxes[i].done, 600000));
+    assert_int_equal(boxes[i].status, 0);
+    assert_int_equal(boxes[i].code, COAP_CHANGED);
+  }
+  assert_int_equal(n_got, 2);
+  assert_true(memcmp(got_bodies[0], bodies[0], 3000) == 0 || memcmp(got_bodies[1], bodies[0], 3000) == 0);
+  assert_true(memcmp(got_bodies[0], bodies[1], 3000) == 0 || memcmp(got_bodies[1], bodies[1], 3000) == 0);
+  static uint8_t q[1000];
+  fill(q, sizeof q, 9);
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_FETCH, "coaps://10.0.0.1:5684/query");
+  o.payload = q;
+  o.payload_len = sizeof q;
+  memset(&box, 0, sizeof box);
+  query_seen_len = 0;
+  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, &box, NULL), 0);
+  finish(600000);
+  assert_int_equal(box.status, 0);
+  assert_int_equal(box.payload_len, 6000);
+  assert_int_equal(query_seen_len, sizeof q);
+  assert_true(dtls_largest <= 300);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_block2_reassembled, setup, teardown),
@@ -898,6 +948,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_dtls_request_fits_records, setup, teardown),
       cmocka_unit_test_setup_teardown(test_block1_concurrent_bodies_tagged, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fetch_body_in_blocks_answer_in_blocks, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dtls_tags_and_fetch_fit_records, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
