@@ -47,7 +47,9 @@ count_run() {
   before=$(removed_count "$log")
   t0=$(date +%s%N)
   set +e
-  coaps get --observe --count "$N" --json -t 10 "$url/time" "$@" >"$work/out" 2>"$work/err"
+  # --duration: a bound, should the notifications stop coming.
+  coaps get --observe --count "$N" --duration 15 --json -t 10 "$url/time" "$@" \
+    >"$work/out" 2>"$work/err"
   rc=$?
   set -e
   ms=$((($(date +%s%N) - t0) / 1000000))
@@ -74,8 +76,10 @@ interrupt_run() {
   local name=$1 sig=$2 log=$3 url=$4; shift 4
   local before pid rc t0 ms
   before=$(removed_count "$log")
-  coaps observe -t 10 "$url/time" "$@" >"$work/iout" 2>"$work/ierr" &
+  # The binary itself, not the coaps function: $! must be its pid.
+  "$BUILD/coaps" observe -t 10 "$url/time" "$@" >"$work/iout" 2>"$work/ierr" &
   pid=$!
+  BG_PIDS+=("$pid")
   for _ in $(seq 100); do
     [ "$(wc -l <"$work/iout")" -ge 2 ] && break
     sleep 0.05
@@ -83,6 +87,11 @@ interrupt_run() {
   [ "$(wc -l <"$work/iout")" -ge 2 ] || fail "$name: fewer than 2 lines in 5 s: $(cat "$work/iout" "$work/ierr")"
   t0=$(date +%s%N)
   kill -"$sig" "$pid"
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -0 "$pid" 2>/dev/null && fail "$name: still running 5 s after SIG$sig: $(cat "$work/ierr")"
   set +e
   wait "$pid"
   rc=$?
@@ -99,7 +108,7 @@ url="coap://127.0.0.1:$PORT"
 count_run "coap-server-notls" "$work/notls.log" "$url"
 interrupt_run "coap-server-notls" INT "$work/notls.log" "$url"
 # Text output: one line each, the time as libcoap's /time gives it.
-out=$(coaps get --observe --count 2 -t 10 "$url/time")
+out=$(coaps get --observe --count 2 --duration 15 -t 10 "$url/time")
 expect_eq "two lines of text" 2 "$(wc -l <<<"$out")"
 [ "$(grep -cvE '^[A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8}$' <<<"$out")" = 0 ] ||
   fail "unexpected text lines: '$out'"

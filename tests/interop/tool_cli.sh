@@ -25,7 +25,7 @@ before() {
   pass "$2 (${MS} ms, the timeout is $1 s)"
 }
 
-for sub in "" get post put delete fetch patch ipatch serve; do
+for sub in "" get post put delete fetch patch ipatch observe serve; do
   rc coaps $sub --help
   expect_eq "coaps $sub --help exits 0" 0 "$RC"
   expect_contains "coaps $sub --help prints usage" "usage: coaps" "$OUT"
@@ -52,6 +52,28 @@ expect_eq "unknown format exits 64" 64 "$RC"
 rc coaps serve --port 70000
 expect_eq "serve with a bad port exits 64" 64 "$RC"
 
+# Observe and No-Response flags that do not fit: usage errors, said.
+rc coaps get --no-response 3xx coap://127.0.0.1/
+expect_eq "--no-response 3xx exits 64" 64 "$RC"
+expect_contains "--no-response 3xx is explained" "--no-response wants 2xx, 4xx, 5xx (comma-separated) or all, got '3xx'" "$ERR"
+rc coaps post --no-response 2xx,,4xx coap://127.0.0.1/ -d x
+expect_eq "--no-response with an empty class exits 64" 64 "$RC"
+rc coaps get --count 3 coap://127.0.0.1/
+expect_eq "--count without --observe exits 64" 64 "$RC"
+expect_contains "--count without --observe is explained" "--count is for an observation: add --observe" "$ERR"
+rc coaps get --duration 3 coap://127.0.0.1/
+expect_eq "--duration without --observe exits 64" 64 "$RC"
+rc coaps put --observe coap://127.0.0.1/store -d x
+expect_eq "--observe with put exits 64" 64 "$RC"
+expect_contains "--observe with put is explained" "--observe is for get and fetch" "$ERR"
+rc coaps observe --count 0 coap://127.0.0.1/
+expect_eq "--count 0 exits 64" 64 "$RC"
+rc coaps observe --no-response all coap://127.0.0.1/
+expect_eq "--no-response with --observe exits 64" 64 "$RC"
+rc coaps get --help
+expect_contains "get --help describes --observe" "--observe" "$OUT"
+expect_contains "get --help describes --no-response" "--no-response CLASSES" "$OUT"
+
 start_coaps_serve "$work/serve.log"
 base="coap://127.0.0.1:$SERVE_PORT"
 
@@ -60,6 +82,36 @@ expect_eq "GET /temp exits 0" 0 "$RC"
 [[ "$OUT" =~ ^[0-9]+\.[0-9]\ C$ ]] || fail "GET /temp payload: '$OUT'"
 rc coaps get -A json "$base/temp"
 expect_contains "Accept: json gives JSON" '"temperature":' "$OUT"
+
+# Observing /temp and /time, which change every second.
+rc coaps get --observe --count 3 --json "$base/temp"
+expect_eq "--observe --count 3 exits 0 ($ERR)" 0 "$RC"
+expect_eq "--count 3: three lines" 3 "$(wc -l <<<"$OUT")"
+prev=-1
+while read -r line; do
+  [[ "$line" =~ ^\{\"code\":\"2\.05\",\"observe\":([0-9]+),\"max_age\":[0-9]+,\"format\":\"text/plain[^\"]*\",\"size\":[0-9]+,\"payload\":\"[0-9]+\.[0-9]\ C\"\}$ ]] ||
+    fail "--json notification line: '$line'"
+  [ "${BASH_REMATCH[1]}" -gt "$prev" ] || fail "Observe numbers do not increase: $OUT"
+  prev=${BASH_REMATCH[1]}
+done <<<"$OUT"
+pass "--json: one object a line, Observe increasing"
+rc coaps observe --duration 2.5 -v "$base/time"
+expect_eq "observe --duration exits 0 ($ERR)" 0 "$RC"
+n=$(wc -l <<<"$OUT")
+[ "$n" -ge 2 ] && [ "$n" -le 4 ] || fail "--duration 2.5 on /time: $n lines: '$OUT'"
+[ "$(sort -u <<<"$OUT")" = "$OUT" ] || fail "/time notifications not new and in order: '$OUT'"
+pass "--duration 2.5: $n distinct /time lines"
+expect_contains "-v: details of each notification" "coaps: 2.05 Content, Observe " "$ERR"
+expect_contains "-v: the deregistration is answered" "coaps: deregistered: the server answered 2.05" "$ERR"
+rc coaps get --observe --count 3 "$base/.well-known/core"
+expect_eq "a resource that is not observable: its answer, exit 0" 0 "$RC"
+expect_contains "...printed" "</temp>" "$OUT"
+expect_contains "...and stderr says so" "the server did not register the observation: it answered without Observe" "$ERR"
+rc coaps get --observe "$base/nothing"
+expect_eq "observing a missing resource exits 1" 1 "$RC"
+expect_contains "...with the 4.04" "4.04 Not Found" "$ERR"
+rc coaps get -A json --json "$base/temp"
+expect_contains "--json without --observe: one object" '{"code":"2.05","max_age":5,"format":"application/json","size":' "$OUT"
 
 rc coaps put "$base/store" -d "first" -f text
 expect_eq "PUT /store exits 0" 0 "$RC"

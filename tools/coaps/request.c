@@ -66,9 +66,9 @@ static void request_usage(FILE *out, const char *method) {
           "as RFC 7641 allows a server to decline). An error code from the server\n"
           "ends it with that code's exit status; -t bounds the first answer.\n"
           "\n"
-          "--no-response with classes that are not all suppressed: a suppressed\n"
-          "answer that does not come ends the request at the response timeout\n"
-          "with exit 0 and nothing printed (-v says so).\n"
+          "--no-response with some classes only: an answer of the others is\n"
+          "printed as usual; none within 5 s (or -t) is exit 0 with nothing printed\n"
+          "(-v says so), unless the request was not even acknowledged (exit 3).\n"
           "\n"
           "Examples:\n"
           "  coaps get coap://127.0.0.1/temp\n"
@@ -167,12 +167,16 @@ static int parse_max_body(const char *text, size_t *out) {
   return -1;
 }
 
+#define NO_RESPONSE_ALL (COAP_NO_RESPONSE_2XX | COAP_NO_RESPONSE_4XX | COAP_NO_RESPONSE_5XX)
+/* How long a request whose answer may be suppressed waits without -t. */
+#define NO_RESPONSE_WAIT_MS 5000
+
 /* --no-response "2xx,4xx" or "all" into COAP_NO_RESPONSE_* bits. */
 static int parse_no_response(const char *text, uint8_t *out) {
   static const struct { const char *name; uint8_t bits; } classes[] = {
       {"2xx", COAP_NO_RESPONSE_2XX}, {"4xx", COAP_NO_RESPONSE_4XX},
       {"5xx", COAP_NO_RESPONSE_5XX},
-      {"all", COAP_NO_RESPONSE_2XX | COAP_NO_RESPONSE_4XX | COAP_NO_RESPONSE_5XX}};
+      {"all", NO_RESPONSE_ALL}};
   *out = 0;
   for (const char *p = text;; p++) {
     size_t len = strcspn(p, ","), i;
@@ -399,13 +403,13 @@ typedef struct request_outcome {
  * any code), else one line on stderr. */
 static void report_response(const request_args_t *a, const coap_reply_t *r) {
   if (r->code == 0) { /* --no-response: nothing came, as asked */
-    if (a->verbose && a->no_response == (COAP_NO_RESPONSE_2XX | COAP_NO_RESPONSE_4XX |
-                                         COAP_NO_RESPONSE_5XX))
+    if (a->verbose && a->no_response == NO_RESPONSE_ALL)
       fprintf(stderr, "coaps: sent (NON); no response expected (--no-response %s)\n",
               a->no_response_text);
     else if (a->verbose)
-      fprintf(stderr, "coaps: no response by the response timeout, as --no-response %s "
-                      "allows\n", a->no_response_text);
+      fprintf(stderr, "coaps: no response within %g s, as --no-response %s allows\n",
+              a->timeout_s > 0 ? a->timeout_s : NO_RESPONSE_WAIT_MS / 1000.0,
+              a->no_response_text);
     return;
   }
   if (COAP_CODE_CLASS(r->code) != 2 && !a->verbose && !a->json)
@@ -474,6 +478,12 @@ static void request_opts(const request_args_t *a, const uint8_t *payload, size_t
   o->block_size = (uint16_t)a->block_size;
   o->observe = a->observe;
   o->no_response = a->no_response;
+  /* Some classes suppressed: an answer of the others would come at once
+   * (piggy-backed) or soon after (separate), and most likely none comes;
+   * waiting the whole retransmission schedule (~93 s) for it would make
+   * --no-response useless. The first retransmission still fits. */
+  if (a->no_response && a->no_response != NO_RESPONSE_ALL && a->timeout_s == 0)
+    o->timeout_ms = NO_RESPONSE_WAIT_MS;
 }
 
 /* Send and run the loop until the callback has run; 0 or the error. */
