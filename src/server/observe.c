@@ -12,8 +12,8 @@
  * on LP64, a 96-byte heap chunk, plus 8 bytes of hash bucket: 104 bytes
  * an observation when many share a group (the common case: one path, no
  * query; tests/sim/test_observe_server.c measures it with
- * coap_obs_table_t.bytes). A lone observer also pays for its group, 64
- * bytes for a short path.
+ * coap_obs_table_t.bytes). A lone observer also pays for its group, 80
+ * bytes for a short path, and 8 of group bucket.
  *
  * Cost of a notification. The handler runs once per group and the answer
  * is encoded once without a token; the message layer writes each
@@ -30,7 +30,8 @@
 #define OBS_SEQ_MASK 0xFFFFFFu
 
 struct coap_obs_group {
-  coap_obs_group_t *next;     /* the resource's groups */
+  coap_obs_group_t *next, *prev; /* the resource's groups */
+  coap_obs_group_t *hash_next;   /* in the table's group buckets */
   coap_resource_t *res;
   coap_observer_t *first;     /* its observers */
   uint32_t hash;
@@ -130,6 +131,51 @@ static size_t count_for_peer(const coap_obs_table_t *t, const void *peer_key,
   return n;
 }
 
+/* Groups are found by (resource, request bytes) in a table of their
+ * own, so that a registration costs the same however many different
+ * requests (queries, Accept values) a resource is observed with. */
+static size_t group_bucket(const coap_obs_table_t *t, const coap_resource_t *r, uint32_t h) {
+  uint64_t k = (uint64_t)(uintptr_t)r ^ ((uint64_t)h << 17) ^ h;
+  k ^= k >> 31;
+  k *= 0x9E3779B97F4A7C15ull;
+  k ^= k >> 29;
+  return (size_t)(k & (t->n_gbuckets - 1));
+}
+
+static void group_table_grow(coap_obs_table_t *t) {
+  size_t n = t->n_gbuckets ? t->n_gbuckets * 2 : 16;
+  coap_obs_group_t **b = calloc(n, sizeof(*b));
+  if (!b) return; /* longer chains will do */
+  coap_obs_group_t **old = t->gbuckets;
+  size_t n_old = t->n_gbuckets;
+  t->gbuckets = b;
+  t->n_gbuckets = n;
+  for (size_t i = 0; i < n_old; i++) {
+    for (coap_obs_group_t *g = old[i], *next; g; g = next) {
+      next = g->hash_next;
+      size_t k = group_bucket(t, g->res, g->hash);
+      g->hash_next = b[k];
+      b[k] = g;
+    }
+  }
+  free(old);
+  t->bytes += (n - n_old) * sizeof(*b);
+}
+
+static void group_free(coap_server_t *s, coap_obs_group_t *g) {
+  coap_obs_table_t *t = &s->obs;
+  coap_obs_res_t *ro = coap_resource_obs(g->res);
+  if (g->prev) g->prev->next = g->next;
+  else ro->groups = g->next;
+  if (g->next) g->next->prev = g->prev;
+  coap_obs_group_t **link = &t->gbuckets[group_bucket(t, g->res, g->hash)];
+  while (*link != g) link = &(*link)->hash_next;
+  *link = g->hash_next;
+  t->n_groups--;
+  t->bytes -= chunk(sizeof(*g) + g->len);
+  free(g);
+}
+
 static void group_unlink_observer(coap_server_t *s, coap_observer_t *o) {
   coap_obs_group_t *g = o->group;
   coap_obs_res_t *ro = coap_resource_obs(g->res);
@@ -138,12 +184,7 @@ static void group_unlink_observer(coap_server_t *s, coap_observer_t *o) {
   if (o->next) o->next->prev = o->prev;
   ro->count--;
   o->group = NULL;
-  if (g->first) return;
-  coap_obs_group_t **link = &ro->groups;
-  while (*link != g) link = &(*link)->next;
-  *link = g->next;
-  s->obs.bytes -= chunk(sizeof(*g) + g->len);
-  free(g);
+  if (!g->first) group_free(s, g);
 }
 
 static void group_link_observer(coap_obs_group_t *g, coap_observer_t *o) {
@@ -200,12 +241,17 @@ static int encode_request(const coap_msg_t *req, uint8_t *buf, size_t cap) {
 static coap_obs_group_t *group_for(coap_server_t *s, coap_resource_t *r,
                                    const uint8_t *req, size_t len, uint8_t szx,
                                    uint8_t proto) {
+  coap_obs_table_t *t = &s->obs;
   coap_obs_res_t *ro = coap_resource_obs(r);
   uint32_t h = hash_bytes(req, len, 2166136261u ^ szx ^ (uint32_t)proto << 8);
-  for (coap_obs_group_t *g = ro->groups; g; g = g->next)
-    if (g->hash == h && g->len == len && g->szx == szx && g->proto == proto &&
-        memcmp(g->req, req, len) == 0)
-      return g;
+  if (t->n_gbuckets) {
+    for (coap_obs_group_t *g = t->gbuckets[group_bucket(t, r, h)]; g; g = g->hash_next)
+      if (g->res == r && g->hash == h && g->len == len && g->szx == szx &&
+          g->proto == proto && memcmp(g->req, req, len) == 0)
+        return g;
+  }
+  if (t->n_groups >= t->n_gbuckets) group_table_grow(t);
+  if (!t->n_gbuckets) return NULL;
   coap_obs_group_t *g = malloc(sizeof(*g) + len);
   if (!g) return NULL;
   g->res = r;
@@ -215,9 +261,15 @@ static coap_obs_group_t *group_for(coap_server_t *s, coap_resource_t *r,
   g->szx = szx;
   g->proto = proto;
   memcpy(g->req, req, len);
+  g->prev = NULL;
   g->next = ro->groups;
+  if (g->next) g->next->prev = g;
   ro->groups = g;
-  s->obs.bytes += chunk(sizeof(*g) + len);
+  size_t k = group_bucket(t, r, h);
+  g->hash_next = t->gbuckets[k];
+  t->gbuckets[k] = g;
+  t->n_groups++;
+  t->bytes += chunk(sizeof(*g) + len);
   return g;
 }
 
@@ -504,6 +556,7 @@ void coap_observe_free_all(coap_server_t *s) {
   for (size_t i = 0; i < t->n_buckets; i++)
     while (t->buckets[i]) observer_free(s, t->buckets[i], 0, 0);
   free(t->buckets);
+  free(t->gbuckets);
   free(t->store);
   free(t->big.data);
   free(t->wire);
@@ -581,12 +634,7 @@ static int do_register(coap_server_t *s, coap_resource_t *r, const coap_request_
     return 0;
   }
   if (!o && !(o = observer_new(s, req))) {
-    if (!g->first) { /* made for nothing: drop it again */
-      coap_obs_res_t *ro = coap_resource_obs(r);
-      ro->groups = g->next;
-      s->obs.bytes -= chunk(sizeof(*g) + g->len);
-      free(g);
-    }
+    if (!g->first) group_free(s, g); /* made for nothing */
     return 0;
   }
   if (o->group != g) {

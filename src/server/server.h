@@ -106,7 +106,8 @@ typedef struct coap_obs_ops {
 
 /* Per resource (embedded in it). */
 typedef struct coap_obs_res {
-  coap_obs_group_t *groups; /* observers with byte-identical requests */
+  coap_obs_group_t *groups; /* observers with byte-identical requests
+                               (found through coap_obs_table_t.gbuckets) */
   size_t count;
   uint32_t seq;             /* the last Observe value given out */
   int observable;
@@ -116,6 +117,8 @@ typedef struct coap_obs_res {
 typedef struct coap_obs_table {
   coap_observer_t **buckets;
   size_t n_buckets, count;
+  coap_obs_group_t **gbuckets; /* every group, by resource and request */
+  size_t n_gbuckets, n_groups;
   size_t bytes;            /* what observers and groups hold (heap) */
   uint64_t sent, removed;  /* notifications_sent, observers_removed */
   const coap_obs_ops_t *ops;

@@ -441,6 +441,44 @@ static void test_grouping_and_accept(void **state) {
   assert_int_equal(text, 3);
 }
 
+/* Many different registrations of one resource (a query each): one
+ * handler run per group at each notification, and the groups go with
+ * their last observer. */
+static void test_many_groups(void **state) {
+  enum { N = 300 };
+  size_t bytes0 = ctx->server.obs.bytes;
+  for (int i = 0; i < N; i++) {
+    coap_msg_t m;
+    begin(&m, COAP_TYPE_CON, COAP_GET, "temp", (uint8_t)(i % 60 + 1));
+    opt_uint(&m, COAP_OPTION_OBSERVE, 0);
+    char q[16];
+    int n = snprintf(q, sizeof q, "n=%d", i);
+    opt(&m, COAP_OPTION_URI_QUERY, q, (size_t)n);
+    n_sent = 0;
+    assert_true(observe_of(ask(&m, 1 + i / 60)) >= 0); /* 60 a peer at most */
+  }
+  assert_int_equal(ctx->server.obs.n_groups, N);
+  n_sent = 0;
+  unsigned calls = temp_notif_calls;
+  assert_int_equal(coap_resource_notify(temp_res), N);
+  assert_int_equal(temp_notif_calls, calls + N);
+  for (int i = 0; i < N; i++) {
+    coap_msg_t m;
+    begin(&m, COAP_TYPE_CON, COAP_GET, "temp", (uint8_t)(i % 60 + 1));
+    opt_uint(&m, COAP_OPTION_OBSERVE, 1);
+    char q[16];
+    int n = snprintf(q, sizeof q, "n=%d", i);
+    opt(&m, COAP_OPTION_URI_QUERY, q, (size_t)n);
+    n_sent = 0;
+    ask(&m, 1 + i / 60);
+  }
+  assert_int_equal(coap_resource_observer_count(temp_res), 0);
+  assert_int_equal(ctx->server.obs.n_groups, 0);
+  /* What is left is the two bucket arrays. */
+  assert_int_equal(ctx->server.obs.bytes - bytes0,
+                   (ctx->server.obs.n_buckets + ctx->server.obs.n_gbuckets) * sizeof(void *));
+}
+
 /* ---- CON and NON ---- */
 
 /* Every observe_con_every-th notification is CON; the ACK clears it. */
@@ -1121,6 +1159,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_reregister_and_deregister, setup, teardown),
       cmocka_unit_test_setup_teardown(test_plain_answers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_grouping_and_accept, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_many_groups, setup, teardown),
       cmocka_unit_test_setup_teardown(test_con_every_nth, setup, teardown),
       cmocka_unit_test_setup_teardown(test_con_interval, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rst_to_non_removes, setup, teardown),
