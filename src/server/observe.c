@@ -381,7 +381,10 @@ static int may_send(const coap_server_t *s, const coap_observer_t *o, uint32_t n
 }
 
 /* Send |b| to |o|. A last message (|b->ends|) asks for no completion:
- * the observer is forgotten right after. */
+ * the observer is forgotten right after. The CON's handle is kept once
+ * send returns: a transport that delivered the ACK from inside its send
+ * would end it before (none does: the I/O shell batches, the simulated
+ * network and the fuzzers queue). */
 static int send_one(coap_server_t *s, coap_observer_t *o, const built_t *b) {
   coap_obs_table_t *t = &s->obs;
   if (!t->ops || !t->ops->send) return COAP_E_STATE;
