@@ -1,7 +1,8 @@
 /* Fuzz the resources 'coaps serve' offers (tools/coaps/demo_resources.c:
  * /temp, /time, /store, /echo) through the whole receive path of a node
  * (node_driver.c): a handler is reachable by any coap:// client, so it
- * must hold for any request, empty payloads included. */
+ * must hold for any request, empty payloads included, and for the
+ * notifications of observable /temp and /time. */
 #include <stdint.h>
 #include <string.h>
 
@@ -20,8 +21,16 @@ static void setup(coap_context_t *ctx, coap_endpoint_t *ep, uint64_t now) {
   coap_context_input(ctx, ep, &from, delete_store, sizeof delete_store, now);
 }
 
+/* 'coaps serve' notifies the observers of /temp and /time every second:
+ * once the input has registered whatever it registers, notify them, so
+ * that notifications are built (the GET handlers run again with each
+ * registration request) and sent for any observer the input made. */
+static void finish(coap_context_t *ctx) {
+  demo_resources_tick(ctx);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static const fuzz_node_hooks_t hooks = {setup, NULL};
+  static const fuzz_node_hooks_t hooks = {setup, finish};
   fuzz_node_run(data, size, &hooks);
   return 0;
 }
