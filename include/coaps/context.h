@@ -572,7 +572,8 @@ int coap_observe_cancel(coap_context_t *ctx, coap_request_id_t id);
 
 /* Blocking convenience (needs the I/O shell): send and run the loop until
  * the reply. |out| receives a copy of the response (free with
- * coap_response_copy_clear). Returns 0 or the error. */
+ * coap_response_copy_clear). Returns 0 or the error; COAP_E_INVALID_ARG
+ * for an observation (o->observe), whose callback outlives the call. */
 typedef struct coap_response_copy {
   uint8_t code;
   int content_format;

@@ -505,7 +505,8 @@ static void blocking_reply(coap_context_t *ctx, const coap_reply_t *reply,
 
 int coap_request_blocking(coap_context_t *ctx, const coap_request_opts_t *o,
                           coap_response_copy_t *out) {
-  if (!ctx || !o || !out) return COAP_E_INVALID_ARG;
+  /* An observation calls back again after the reply: not for a wait on the stack. */
+  if (!ctx || !o || !out || o->observe) return COAP_E_INVALID_ARG;
   memset(out, 0, sizeof(*out));
   out->content_format = COAP_FORMAT_NONE;
   io_state_t *io = io_attach(ctx);
