@@ -17,7 +17,7 @@ static void usage(FILE *out) {
           "  post URI         POST a payload (-d)\n"
           "  put URI          PUT a payload (-d)\n"
           "  delete URI       DELETE a resource\n"
-          "  observe URI      observe a resource (get --observe): each notification\n"
+          "  observe URI      observe a resource (get --observe): print it as it changes\n"
           "  fetch URI        FETCH with a payload (-d)\n"
           "  patch URI        PATCH with a payload (-d)\n"
           "  ipatch URI       iPATCH with a payload (-d)\n"
