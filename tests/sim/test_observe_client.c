@@ -55,6 +55,7 @@ static struct fake {
    * reordering of what the server sends. */
   unsigned loss_pct, dup_pct, reorder_ms;
   uint32_t rng;
+  int ignore_blocks; /* requests for further blocks go unanswered */
 } fs;
 
 static int chance(unsigned pct) {
@@ -139,6 +140,7 @@ static void serve(const coap_msg_t *req) {
   const seen_req_t *s = &fs.req[fs.n_req - 1];
   coap_msg_t m;
   if (s->block2_num > 0) { /* the rest of a block-wise representation */
+    if (fs.ignore_blocks) return;
     answer_init(&m, req, COAP_CONTENT);
     representation(&m, 1, (uint32_t)s->block2_num);
     to_client(&m);
@@ -676,6 +678,52 @@ static void test_large_blockwise_notification(void **state) {
   assert_int_equal(observations(), 1);
 }
 
+static void test_blockwise_notification_whose_rest_is_lost(void **state) {
+  fs.max_age = 600; /* no re-registration meanwhile */
+  registered(1);
+  fs.ignore_blocks = 1;
+  set_body("sixteen bytes...and more of two");
+  notify_with(COAP_TYPE_NON, COAP_CONTENT, 2, 600, 1);
+  run(200000);
+  /* Skipped like a lost notification; the observation goes on. */
+  assert_int_equal(n_ev, 1);
+  assert_int_equal(fs.n_req, 1 + 5); /* block 1 asked, and asked again */
+  assert_int_equal(finals, 0);
+  assert_int_equal(coap_client_reassembly_bytes(client->ctx), 0);
+  notify(3, "three");
+  run(100);
+  assert_int_equal(n_ev, 2);
+  assert_int_equal(ev[1].observe, 3);
+}
+
+static void test_blockwise_notification_too_large_ends(void **state) {
+  /* A client that takes bodies of 64 bytes at most. */
+  simnet_free(&net);
+  simnet_init(&net);
+  coap_context_config_t cfg;
+  coap_context_config_default(&cfg);
+  cfg.max_body = 64;
+  client = simnet_add_node(&net, 40000, COAP_PROTO_UDP, &cfg);
+  server = simnet_add_node(&net, 5683, COAP_PROTO_UDP, NULL);
+  net.filter = fake_server;
+  registered(1);
+  set_body("a representation of one hundred bytes, which is more than this client takes at "
+           "once, in blocks");
+  notify_with(COAP_TYPE_NON, COAP_CONTENT, 2, -1, 1);
+  run(1000);
+  assert_int_equal(n_ev, 2);
+  assert_int_equal(ev[1].status, COAP_E_TOO_LARGE);
+  assert_int_equal(ev[1].observing, 0);
+  assert_non_null(strstr(ev[1].detail, "max_body"));
+  assert_int_equal(observations(), 0);
+  /* Forgotten: the next notification gets RST. */
+  uint16_t mid = notify(3, "three");
+  run(100);
+  assert_int_equal(n_ev, 2);
+  assert_int_equal(fs.rsts, 1);
+  assert_int_equal(fs.rst_mid[0], mid);
+}
+
 static void test_newer_notification_restarts_a_fetch(void **state) {
   registered(1);
   /* Notification 2 is block-wise; before its second block is answered,
@@ -1034,6 +1082,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_blockwise_notification_is_completed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_large_blockwise_notification, setup, teardown),
       cmocka_unit_test_setup_teardown(test_newer_notification_restarts_a_fetch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_blockwise_notification_whose_rest_is_lost, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_blockwise_notification_too_large_ends, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_lossy_run_ends_with_the_latest_state, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dtls_server_restart_reregisters, setup_dtls, teardown),
       cmocka_unit_test_setup_teardown(test_dtls_server_crash_reregisters, setup_dtls, teardown),
