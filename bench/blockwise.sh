@@ -86,6 +86,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT # so that cleanup runs then too
 
 PSK_ID=bench
 PSK=coaps-bench-secret
@@ -287,23 +288,25 @@ done
 
 # ---- the delaying path: one udp_lossy per server port, no loss ----
 
-# lossy_front TARGET_PORT: start a path delaying RTT_MS/2 each way; echo
-# its front port.
+# lossy_front KEY TARGET_PORT: start a path delaying RTT_MS/2 each way
+# (in this shell, so that cleanup knows its PID) and set FRONT[KEY] to
+# its front port. It ends with the script; its --lifetime (15 minutes,
+# over the few the GETs take) is a safety net only.
+declare -A FRONT
 lossy_front() {
-  local out=$work/lossy.$1
-  "$LOSSY" --delay $((RTT_MS / 2)) --lifetime 3600 "$1" >"$out" 2>"$out.err" &
+  local out=$work/lossy.$2
+  "$LOSSY" --delay $((RTT_MS / 2)) --lifetime 900 "$2" >"$out" 2>"$out.err" &
   PIDS+=($!)
   for _ in $(seq 100); do
-    [ -s "$out" ] && { head -1 "$out"; return 0; }
+    [ -s "$out" ] && { FRONT[$1]=$(head -1 "$out"); return 0; }
     sleep 0.05
   done
-  fail "udp_lossy $1 did not start"
+  fail "udp_lossy $2 did not start"
 }
-declare -A FRONT
-FRONT[ours,coap]=$(lossy_front "$OURS_PORT")
-FRONT[ours,coaps]=$(lossy_front "$OURS_DPORT")
-FRONT[lc,coap]=$(lossy_front "$LC_PORT")
-FRONT[lc,coaps]=$(lossy_front "$LCG_DPORT")
+lossy_front ours,coap "$OURS_PORT"
+lossy_front ours,coaps "$OURS_DPORT"
+lossy_front lc,coap "$LC_PORT"
+lossy_front lc,coaps "$LCG_DPORT"
 for scheme in coap coaps; do
   for pair in "${PAIRS[@]}"; do
     side=lc; [ "$pair" = ours ] && side=ours
