@@ -62,9 +62,19 @@ observe "coap-client-gnutls coaps:// certificate /time" "$time_re" 1 time \
 sorted=$(sort -u <<<"$OUT")
 expect_eq "the /time notifications are all new, in order" "$OUT" "$sorted"
 
-# Our server counted what it sent.
+# On the way out the server counts what it sent (-v); the clients all
+# deregistered, none was dropped for an RST or an unanswered CON.
 kill "$SERVE_PID"
 wait "$SERVE_PID" 2>/dev/null || true
+sent=$(grep -oE 'observe: [0-9]+ notifications sent; [0-9]+ observers dropped' "$work/serve.log" || true)
+[[ "$sent" =~ ^observe:\ ([0-9]+)\ notifications\ sent\;\ ([0-9]+) ]] ||
+  fail "no notification count in the server's log: $(cat "$work/serve.log")"
+[ "${BASH_REMATCH[1]}" -ge $((3 * (SECONDS_OBSERVED - 1))) ] ||
+  fail "the server sent ${BASH_REMATCH[1]} notifications to three clients"
+pass "the server sent ${BASH_REMATCH[1]} notifications"
+# libcoap ends with a GET with Observe=1 (before its close_notify on
+# coaps://): a deregistration, so nobody was dropped.
+expect_eq "no observer dropped (each deregistered with Observe=1)" 0 "${BASH_REMATCH[2]}"
 grep -q "failed connections" "$work/serve.log" &&
   fail "a connection failed: $(cat "$work/serve.log")"
 pass "no connection failed"

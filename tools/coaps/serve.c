@@ -68,9 +68,9 @@ static void serve_usage(FILE *out) {
           "                     it is whole, 4.08 for a missing block, 4.13 with\n"
           "                     Size1 over N; an answer goes in Block2 blocks,\n"
           "                     any of them on request, with an ETag and Size2\n"
-          "  -v, --verbose      log handshakes and failures, and the number of\n"
-          "                     observers of /temp and /time when it changes\n"
-          "                     (-vv: debug)\n"
+          "  -v, --verbose      log handshakes and failures, the number of\n"
+          "                     observers of /temp and /time when it changes, and\n"
+          "                     at exit the notifications sent (-vv: debug)\n"
           "  -h, --help         this help\n"
           "\n");
   security_flags_usage(out, 1);
@@ -486,13 +486,20 @@ static int workers_run(worker_t *w, long n) {
  * peer limit did (all workers). */
 static void print_failures(const worker_t *w, long n) {
   uint64_t by_cause[COAP_CAUSE_COUNT] = {0}, total = 0, rejected = 0, evicted = 0;
+  uint64_t notified = 0, dropped = 0;
   for (long i = 0; i < n; i++) {
     coap_stats_t st;
     coap_context_get_stats(w[i].ctx, &st);
     for (int c = 1; c < COAP_CAUSE_COUNT; c++) by_cause[c] += st.failures_by_cause[c];
     rejected += st.peers_rejected;
     evicted += st.peers_evicted;
+    notified += st.notifications_sent;
+    dropped += st.observers_removed;
   }
+  if (w[0].verbose && notified)
+    fprintf(stderr, "coaps: observe: %llu notifications sent; %llu observers dropped by the "
+                    "server (an RST, an unacknowledged CON, the session's end, a limit)\n",
+            (unsigned long long)notified, (unsigned long long)dropped);
   if (rejected || evicted)
     fprintf(stderr, "coaps: peer limit: %llu datagrams from new clients dropped, %llu silent "
                     "clients forgotten to make room\n",
