@@ -14,7 +14,7 @@ out=$(cc -m get "$base/temp")
 pass "GET /temp"
 
 out=$(cc -m get "$base/.well-known/core")
-expect_contains "discovery lists /temp" '</temp>;rt="temperature-c"' "$out"
+expect_contains "discovery lists /temp, observable" '</temp>;obs;rt="temperature-c"' "$out"
 expect_contains "discovery lists /store" '</store>' "$out"
 
 out=$(cc -m get "$base/.well-known/core?rt=time")
