@@ -47,9 +47,10 @@ static void ended_by_server(observation_t *ob, const coap_reply_t *r) {
     }
     ob->printed++;
   }
-  if (COAP_CODE_CLASS(r->code) != 2)
-    cli_error("the server ended the observation with %s", coap_code_name(r->code));
-  else if (!ob->registered)
+  if (COAP_CODE_CLASS(r->code) != 2) {
+    if (ob->registered) /* else the error line above says it all */
+      cli_error("the server ended the observation with %s", coap_code_name(r->code));
+  } else if (!ob->registered)
     cli_error("the server did not register the observation: it answered without Observe");
   else
     cli_error("the server ended the observation: it answered without Observe");
