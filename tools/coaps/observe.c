@@ -121,7 +121,8 @@ static int wait_once(coap_context_t *ctx, int sigfd, int ms) {
   return rc < 0 ? rc : signalled;
 }
 
-/* Milliseconds left until |deadline| (0 when none: -1, no limit). */
+/* Milliseconds left until |deadline|, 0 once it has passed; -1 when
+ * there is none (|deadline| 0). */
 static int ms_left(uint64_t deadline) {
   if (!deadline) return -1;
   uint64_t now = coap_clock_now_ms();
