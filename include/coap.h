@@ -10,5 +10,6 @@
 #include "coaps/io.h"
 #include "coaps/dtls.h"
 #include "coaps/seed.h"
+#include "coaps/version.h"
 
 #endif

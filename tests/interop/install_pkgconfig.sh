@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
 # After 'cmake --install', an application builds with
 #   cc app.c $(pkg-config --cflags --libs coaps)
-# and runs: here a tiny client that GETs /temp from our server.
+# and runs: here a tiny client that GETs /temp from our server, after
+# checking that the library it runs with is its header's version.
 BUILD=$1 SRC=$2
 . "$(dirname "$0")/lib.bash"
 need pkg-config pkg-config
 work=$(mktemp -d)
 cmake --install "$BUILD" --prefix "$work/prefix" >/dev/null || fail "cmake --install failed"
 [ -f "$work/prefix/include/coap.h" ] || fail "coap.h was not installed"
+[ -f "$work/prefix/include/coaps/version.h" ] || fail "coaps/version.h (generated) was not installed"
+[ -z "$(find "$work/prefix" -name '*.in')" ] || fail "a template (*.in) was installed"
 pc=$(find "$work/prefix" -name coaps.pc | head -1)
 [ -n "$pc" ] || fail "coaps.pc was not installed"
 cat >"$work/app.c" <<'APP'
 #include <coap.h>
 #include <stdio.h>
+#include <string.h>
 int main(int argc, char **argv) {
   if (argc != 2) return 2;
+  if (strcmp(coaps_version(), COAPS_VERSION) != 0 || coaps_version_num() != COAPS_VERSION_NUM) {
+    printf("header %s, library %s\n", COAPS_VERSION, coaps_version());
+    return 3;
+  }
+  printf("version %s\n", coaps_version());
   coap_context_t *ctx = coap_context_new(NULL);
   coap_request_opts_t o;
   coap_request_opts_init(&o, COAP_GET, argv[1]);
@@ -28,6 +37,8 @@ int main(int argc, char **argv) {
 APP
 export PKG_CONFIG_PATH=$(dirname "$pc")
 flags=$(pkg-config --cflags --libs coaps) || fail "pkg-config does not know coaps"
+header_version=$(grep -oE '#define COAPS_VERSION "[^"]+"' "$work/prefix/include/coaps/version.h" | cut -d'"' -f2)
+expect_eq "pkg-config's version is the header's" "$header_version" "$(pkg-config --modversion coaps)"
 # Sanitizer builds need their runtime on the link line too.
 extra=""
 grep -q "COAPS_SANITIZE:BOOL=ON" "$BUILD/CMakeCache.txt" && extra="-fsanitize=address,undefined"
@@ -36,4 +47,5 @@ pass "an app builds with \$(pkg-config --cflags --libs coaps)"
 start_coaps_serve "$work/serve.log"
 libdir=$(pkg-config --variable=libdir coaps)
 out=$(LD_LIBRARY_PATH=$libdir "$work/app" "coap://127.0.0.1:$SERVE_PORT/temp")
+expect_contains "the app runs with the library of its header's version" "version $header_version" "$out"
 expect_contains "the installed library serves the app's request" "2.05 Content" "$out"

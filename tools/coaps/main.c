@@ -6,7 +6,7 @@
 
 #include "cli.h"
 
-#define COAPS_TOOL_VERSION "0.1.0"
+#define COAPS_TOOL_VERSION coaps_version() /* the library's, not the header's */
 
 static void usage(FILE *out) {
   fprintf(out,
