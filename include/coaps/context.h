@@ -147,6 +147,16 @@ typedef struct coap_context_config {
                                  being fetched (Block2) at once, together;
                                  a transfer that would pass it ends with
                                  COAP_E_TOO_LARGE and a detail saying so */
+  /* Q-Block (RFC 9177), as server: block-wise transfer without lock-step
+   * for NON requests. 0 (the default) answers Q-Block1 and Q-Block2 (a
+   * server uses them only when a client asks); 1 turns them off, and a
+   * request carrying one gets 4.02 like any critical option not acted on.
+   * See coap_handler_fn for what the server does. */
+  uint8_t qblock_server_off;
+  uint16_t qblock_max_payloads; /* MAX_PAYLOADS (RFC 9177 §7.2): blocks a
+                                 Q-Block2 burst carries (and a Q-Block1 set
+                                 holds), default 10 (0: 10); both ends must
+                                 use the same value */
   /* Observe (RFC 7641), as server. */
   size_t max_observers;       /* observations at once in the context,
                                  default 100000; a registration beyond it

@@ -225,6 +225,10 @@ static void exch_on_request(void *user, coap_exch_peer_t *xp,
   coap_response_set_limits(&resp, &ctx->resp_body, ctx->cfg.max_body, response_szx(ctx, peer));
   coap_server_dispatch(&ctx->server, &req, &resp);
   uint8_t no_response = no_response_bits(msg);
+  if (resp.silent) { /* a Q-Block1 block mid-set: no answer (a CON gets its ACK) */
+    coap_exch_drop(ctx->exch, in);
+    return;
+  }
   if (req.deferred) {
     req.deferred->no_response = no_response;
     return;
@@ -237,6 +241,8 @@ static void exch_on_request(void *user, coap_exch_peer_t *xp,
   if (rc < 0)
     coap_logf(&ctx->log, COAP_LOG_WARNING, peer->name,
               "could not send the response: %s", coap_strerror(rc));
+  else /* Q-Block2 (RFC 9177): the rest of the set, after its first block */
+    coap_qblock2_burst(&ctx->server, peer, msg, &resp);
 }
 
 coap_response_t *coap_deferred_response(coap_deferred_t *d) {

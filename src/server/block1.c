@@ -27,7 +27,10 @@
 
 /* AWAITING: a deferred answer to an unsafe request is still to come;
  * the entry holds its key until coap_deferred_send. */
-typedef enum kind { RECEIVING, ANSWER, AWAITING } kind_t;
+/* DONE: a Q-Block1 body whose handler ran; later copies of its blocks
+ * get the same code again (RFC 9177 §4.3: a duplicate is answered as if
+ * new, and the handler must not run twice). */
+typedef enum kind { RECEIVING, ANSWER, AWAITING, DONE } kind_t;
 
 struct coap_b1_entry {
   coap_b1_entry_t *hash_next;
@@ -45,9 +48,20 @@ struct coap_b1_entry {
   size_t len, cap;          /* bytes held (RECEIVING: contiguous from 0) */
   uint8_t *data;
   size_t charged;           /* counted in the table's bytes */
+  /* Q-Block1 (RFC 9177): blocks come in any order. */
+  struct {
+    uint8_t on, szx, token_len, naks; /* naks: 4.08s since the last new block */
+    uint8_t token[8];                 /* of the latest block, for the timer's 4.08 */
+    uint32_t nblocks, nhave, contig;  /* contig: blocks 0..contig-1 all here */
+    uint32_t nak_set;                 /* a 4.08 went for gaps before this set */
+    uint8_t *have;                    /* a bit per block */
+    coap_timer_t timer;               /* NON_RECEIVE_TIMEOUT */
+  } q;
   size_t path_len;
   char path[];
 };
+
+static void qb1_timeout(coap_timer_t *t, uint64_t now, void *user);
 
 static uint64_t lifetime_ms(const coap_server_t *s) {
   /* EXCHANGE_LIFETIME (RFC 7252 §4.8.2): a client still retransmitting
@@ -72,6 +86,8 @@ static void unlink_entry(coap_b1_table_t *t, coap_b1_entry_t *e) {
 
 static void entry_free(coap_server_t *s, coap_b1_entry_t *e) {
   coap_timer_cancel(s->timers, &e->timer);
+  coap_timer_cancel(s->timers, &e->q.timer);
+  free(e->q.have);
   unlink_entry(&s->b1, e);
   s->b1.bytes -= e->charged;
   free(e->data);
@@ -86,6 +102,7 @@ static void expired(coap_timer_t *t, uint64_t now, void *user) {
   coap_logf(s->log, COAP_LOG_DEBUG, NULL, "%s /%s: forgotten after EXCHANGE_LIFETIME",
             e->kind == RECEIVING ? "unfinished Block1 body"
             : e->kind == ANSWER  ? "block-wise answer"
+            : e->kind == DONE    ? "handled Q-Block1 body"
                                  : "place for a deferred answer",
             e->path);
   entry_free(s, e);
@@ -188,6 +205,7 @@ static coap_b1_entry_t *entry_new(coap_server_t *s, const coap_request_t *req,
   memcpy(e->path, path, path_len);
   e->charged = charge;
   coap_timer_init(&e->timer, expired, e);
+  coap_timer_init(&e->q.timer, qb1_timeout, e);
   size_t b = bucket_of(t, e->peer);
   e->hash_next = t->buckets[b];
   t->buckets[b] = e;
@@ -305,6 +323,10 @@ coap_b1_result_t coap_b1_receive(coap_server_t *s, const coap_request_t *req,
   const coap_msg_t *m = req->msg;
   if (block_valid(s, b, m, resp) < 0) return COAP_B1_ANSWERED;
   coap_b1_entry_t *e = find(s, req, path, path_len);
+  if (e && e->q.on) {
+    entry_free(s, e); /* a Q-Block1 body under the same key: Block1 starts anew */
+    e = NULL;
+  }
   if (b->num == 0 && !b->more) {
     if (e) entry_free(s, e); /* a one-block body replaces one under way */
     *body = m->payload;
@@ -344,6 +366,228 @@ coap_b1_result_t coap_b1_receive(coap_server_t *s, const coap_request_t *req,
   *body = e->data;
   *len = e->len;
   return COAP_B1_COMPLETE;
+}
+
+/* ---- Q-Block1 (RFC 9177 §4.3, §5, §7.2) ---- */
+
+#define CF_MISSING_BLOCKS 272 /* application/missing-blocks+cbor-seq */
+#define NON_MAX_RETRANSMIT 4
+
+/* NON_RECEIVE_TIMEOUT: twice NON_TIMEOUT, which is ACK_TIMEOUT (§7.2). */
+static uint64_t non_receive_timeout(const coap_server_t *s) {
+  return 2ull * s->cfg->tx.ack_timeout_ms;
+}
+
+static int qb_has(const coap_b1_entry_t *e, uint32_t n) {
+  return (e->q.have[n >> 3] >> (n & 7)) & 1;
+}
+
+/* A CBOR unsigned integer (RFC 8949 major type 0) at |out|; its length. */
+static size_t cbor_uint(uint8_t *out, uint32_t v) {
+  if (v < 24) {
+    out[0] = (uint8_t)v;
+    return 1;
+  }
+  if (v < 256) {
+    out[0] = 0x18;
+    out[1] = (uint8_t)v;
+    return 2;
+  }
+  if (v < 65536) {
+    out[0] = 0x19;
+    out[1] = (uint8_t)(v >> 8);
+    out[2] = (uint8_t)v;
+    return 3;
+  }
+  out[0] = 0x1a;
+  for (int i = 0; i < 4; i++) out[1 + i] = (uint8_t)(v >> (24 - 8 * i));
+  return 5;
+}
+
+/* The missing blocks below |end| as a CBOR sequence in |out| (room for
+ * MAX_PAYLOADS of them, §5's advice: a 4.08 asks for one set at most).
+ * Returns the bytes written (0: none missing). */
+static size_t missing_list(const coap_server_t *s, const coap_b1_entry_t *e, uint32_t end,
+                           uint8_t *out, size_t cap) {
+  uint32_t maxp = coap_qblock_max_payloads(s), listed = 0;
+  size_t n = 0;
+  for (uint32_t b = e->q.contig; b < end && b < e->q.nblocks && listed < maxp; b++) {
+    if (qb_has(e, b)) continue;
+    if (n + 5 > cap) break;
+    n += cbor_uint(out + n, b);
+    listed++;
+  }
+  return n;
+}
+
+/* A 4.08 with the list in |resp|. */
+static coap_b1_result_t answer_missing(coap_response_t *resp, const uint8_t *list, size_t n) {
+  coap_response_error(resp, COAP_REQUEST_ENTITY_INCOMPLETE, "");
+  coap_response_set_payload(resp, CF_MISSING_BLOCKS, list, n);
+  return COAP_B1_ANSWERED;
+}
+
+/* NON_RECEIVE_TIMEOUT passed without a new block: ask for the missing
+ * ones (a NON 4.08 to the latest block's token), NON_MAX_RETRANSMIT
+ * times with the wait doubling, then give the body up. */
+static void qb1_timeout(coap_timer_t *t, uint64_t now, void *user) {
+  (void)t;
+  coap_b1_entry_t *e = user;
+  coap_server_t *s = e->srv;
+  if (e->kind != RECEIVING || !e->q.on) return;
+  if (e->q.naks >= NON_MAX_RETRANSMIT) {
+    coap_logf(s->log, COAP_LOG_DEBUG, NULL,
+              "Q-Block1 body for /%s: %u of %u blocks after %u requests for the rest; "
+              "given up", e->path, (unsigned)e->q.nhave, (unsigned)e->q.nblocks,
+              (unsigned)e->q.naks);
+    entry_free(s, e);
+    return;
+  }
+  uint8_t list[5 * 64];
+  size_t n = missing_list(s, e, e->q.nblocks, list,
+                          sizeof list < 5 * coap_qblock_max_payloads(s)
+                              ? sizeof list : 5 * coap_qblock_max_payloads(s));
+  if (!n) return;
+  coap_msg_t m;
+  coap_msg_init(&m, COAP_TYPE_NON, COAP_REQUEST_ENTITY_INCOMPLETE, 0);
+  coap_msg_add_uint(&m, COAP_OPTION_CONTENT_FORMAT, CF_MISSING_BLOCKS);
+  coap_msg_set_payload(&m, list, n);
+  coap_qblock_send_non(s, e->peer, e->q.token, e->q.token_len, &m);
+  e->q.naks++;
+  coap_timer_arm(s->timers, &e->q.timer, now + (non_receive_timeout(s) << e->q.naks));
+}
+
+/* Checks of a Q-Block1 request on its own: Request-Tag and Size1 present
+ * (§4.3: 4.00 without), the body within max_body, the block consistent
+ * with Size1. Returns the number of blocks, or 0 with |resp| answered. */
+static uint32_t qb1_valid(coap_server_t *s, const coap_block_t *b, const coap_msg_t *m,
+                          coap_response_t *resp) {
+  int64_t size1 = coap_msg_get_uint(m, COAP_OPTION_SIZE1, -1);
+  if (!coap_msg_find_option(m, COAP_OPTION_REQUEST_TAG) || size1 < 0) {
+    coap_response_error(resp, COAP_BAD_REQUEST, "Q-Block1 needs Request-Tag and Size1 (RFC 9177 4.3)");
+    return 0;
+  }
+  if ((uint64_t)size1 > s->cfg->max_body) {
+    too_large(s, resp, (uint64_t)size1);
+    return 0;
+  }
+  size_t size = coap_block_size(b->szx);
+  uint32_t nblocks = size1 ? (uint32_t)(((uint64_t)size1 + size - 1) / size) : 1;
+  size_t want = b->num + 1 < nblocks ? size : (size_t)size1 - (size_t)b->num * size;
+  if (b->num >= nblocks || b->more != (b->num + 1 < nblocks) || m->payload_len != want) {
+    char text[128];
+    snprintf(text, sizeof text, "Q-Block1 %u/%u with %zu bytes does not fit Size1 %lld",
+             (unsigned)b->num, (unsigned)b->more, m->payload_len, (long long)size1);
+    coap_response_error(resp, COAP_BAD_REQUEST, text);
+    return 0;
+  }
+  return nblocks;
+}
+
+/* A new Q-Block1 entry for |nblocks| blocks of |b->szx|; NULL when no room. */
+static coap_b1_entry_t *qb1_new(coap_server_t *s, const coap_request_t *req, const char *path,
+                                size_t path_len, const coap_block_t *b, uint32_t nblocks) {
+  coap_b1_entry_t *e = entry_new(s, req, path, path_len, RECEIVING);
+  if (!e) return NULL;
+  size_t size1 = (size_t)coap_msg_get_uint(req->msg, COAP_OPTION_SIZE1, 0);
+  size_t bits = (nblocks + 7) / 8;
+  if ((size1 && reserve(s, e, size1) < 0) || !budget_allows(s, bits) ||
+      !(e->q.have = calloc(1, bits))) {
+    entry_free(s, e);
+    return NULL;
+  }
+  s->b1.bytes += bits;
+  e->charged += bits;
+  e->q.on = 1;
+  e->q.szx = b->szx;
+  e->q.nblocks = nblocks;
+  e->len = size1;
+  return e;
+}
+
+/* A block of a body already handled, or whose answer is on its way. */
+static coap_b1_result_t qb1_after(coap_server_t *s, const coap_request_t *req,
+                                  coap_b1_entry_t *e, const char *path, size_t path_len,
+                                  coap_response_t *resp) {
+  if (e->kind == DONE) {
+    coap_response_set_code(resp, e->code);
+    return COAP_B1_ANSWERED;
+  }
+  if (e->kind == ANSWER && coap_b1_serve_kept(s, req, path, path_len, resp))
+    return COAP_B1_ANSWERED;
+  return COAP_B1_SILENT;
+}
+
+/* What a NON block that did not complete the body gets (§7.2): 2.31 when
+ * its set is complete from block 0, a 4.08 once per set for gaps in
+ * earlier sets, else nothing until the timer. */
+static coap_b1_result_t qb1_progress(coap_server_t *s, coap_b1_entry_t *e, const coap_block_t *b,
+                                     coap_response_t *resp) {
+  uint32_t maxp = coap_qblock_max_payloads(s), set = b->num / maxp;
+  uint32_t set_last = (set + 1) * maxp - 1;
+  if (set_last >= e->q.nblocks) set_last = e->q.nblocks - 1;
+  if (e->q.contig > set_last) {
+    if (b->num != set_last) return COAP_B1_SILENT;
+    coap_response_set_code(resp, COAP_CONTINUE);
+    coap_response_add_block(resp, COAP_OPTION_Q_BLOCK1, set_last, 1, e->q.szx);
+    return COAP_B1_ANSWERED;
+  }
+  if (e->q.contig < set * maxp && e->q.nak_set < set) {
+    e->q.nak_set = set;
+    uint8_t list[5 * 64];
+    size_t cap = 5 * (size_t)maxp < sizeof list ? 5 * (size_t)maxp : sizeof list;
+    size_t n = missing_list(s, e, set * maxp, list, cap);
+    if (n) return answer_missing(resp, list, n);
+  }
+  return COAP_B1_SILENT;
+}
+
+coap_b1_result_t coap_qb1_receive(coap_server_t *s, const coap_request_t *req,
+                                  const char *path, size_t path_len,
+                                  const coap_block_t *b, coap_response_t *resp,
+                                  const uint8_t **body, size_t *len) {
+  const coap_msg_t *m = req->msg;
+  uint32_t nblocks = qb1_valid(s, b, m, resp);
+  if (!nblocks) return COAP_B1_ANSWERED;
+  coap_b1_entry_t *e = find(s, req, path, path_len);
+  if (e && e->kind != RECEIVING) return qb1_after(s, req, e, path, path_len, resp);
+  if (e && (!e->q.on || e->q.szx != b->szx || e->q.nblocks != nblocks)) {
+    entry_free(s, e); /* another body under the same tag: the newer wins */
+    e = NULL;
+  }
+  if (!e && !(e = qb1_new(s, req, path, path_len, b, nblocks))) return unavailable(resp);
+  size_t size = coap_block_size(b->szx);
+  if (!qb_has(e, b->num)) {
+    /* A duplicate's payload is ignored (§4.3); a new block is progress. */
+    if (m->payload_len) memcpy(e->data + (size_t)b->num * size, m->payload, m->payload_len);
+    e->q.have[b->num >> 3] |= (uint8_t)(1u << (b->num & 7));
+    e->q.nhave++;
+    e->q.naks = 0;
+    while (e->q.contig < nblocks && qb_has(e, e->q.contig)) e->q.contig++;
+  }
+  e->q.token_len = m->token_len;
+  memcpy(e->q.token, m->token, m->token_len);
+  coap_timer_arm(s->timers, &e->timer, req->now + lifetime_ms(s));
+  if (e->q.nhave == nblocks) {
+    coap_timer_cancel(s->timers, &e->q.timer);
+    *body = e->data;
+    *len = e->len;
+    return COAP_B1_COMPLETE;
+  }
+  /* CON blocks are reliable: the ACK is the answer until the body is whole. */
+  if (m->type != COAP_TYPE_NON) return COAP_B1_SILENT;
+  coap_timer_arm(s->timers, &e->q.timer,
+                 req->now + (non_receive_timeout(s) << e->q.naks));
+  return qb1_progress(s, e, b, resp);
+}
+
+void coap_qb1_answered(coap_server_t *s, const coap_request_t *req,
+                       const char *path, size_t path_len, const coap_response_t *resp) {
+  if (find(s, req, path, path_len)) return; /* the answer is kept (ANSWER) */
+  coap_b1_entry_t *e = entry_new(s, req, path, path_len, DONE);
+  if (!e) return;
+  e->code = resp->msg.code;
+  coap_timer_arm(s->timers, &e->timer, req->now + lifetime_ms(s));
 }
 
 /* ---- answers kept for their later blocks ---- */
@@ -456,6 +700,7 @@ int coap_b1_serve_kept(coap_server_t *s, const coap_request_t *req,
 void coap_server_peer_gone(coap_server_t *s, const void *peer_key) {
   coap_observe_peer_gone(s, peer_key); /* its observations end with it (observe.c) */
   coap_b2_cache_peer_gone(s, peer_key);
+  coap_qblock_peer_gone(s, peer_key);
   coap_b1_table_t *t = &s->b1;
   if (!t->n_buckets) return;
   coap_b1_entry_t *e = t->buckets[bucket_of(t, peer_key)];

@@ -63,12 +63,22 @@ static void cut_block(coap_response_t *resp, size_t off, uint8_t szx) {
     coap_body_etag(body, len, tag);
     coap_response_add_option(resp, COAP_OPTION_ETAG, tag, sizeof tag);
   }
-  if (num == 0 || resp->asked.size2) {
+  /* Q-Block2 (RFC 9177 §4.6): Size2 in every block, so that the client
+   * knows which are missing. */
+  int q = resp->asked.qblock2;
+  if (num == 0 || resp->asked.size2 || q) {
     coap_msg_remove_option(&resp->msg, COAP_OPTION_SIZE2);
     coap_response_add_uint(resp, COAP_OPTION_SIZE2, (uint32_t)len);
   }
-  coap_response_add_block(resp, COAP_OPTION_BLOCK2, num, off + n < len, szx);
+  coap_response_add_block(resp, q ? COAP_OPTION_Q_BLOCK2 : COAP_OPTION_BLOCK2, num,
+                          off + n < len, szx);
   coap_msg_set_payload(&resp->msg, n ? body + off : NULL, n);
+  if (q) {
+    /* The rest of the burst is cut from here (qblock.c). */
+    resp->qb_body = body;
+    resp->qb_len = len;
+    resp->qb_szx = szx;
+  }
 }
 
 static void answer_body_error(coap_response_t *resp) {
@@ -167,6 +177,7 @@ struct coap_b2_cache {
  * Observe (RFC 7641 §2: not part of the cache key) and NoCacheKey ones. */
 static int key_option(uint16_t number) {
   return number != COAP_OPTION_BLOCK1 && number != COAP_OPTION_BLOCK2 &&
+         number != COAP_OPTION_Q_BLOCK1 && number != COAP_OPTION_Q_BLOCK2 &&
          number != COAP_OPTION_OBSERVE && !COAP_OPTION_IS_NOCACHEKEY(number);
 }
 
@@ -219,6 +230,7 @@ static int key_equal(const coap_msg_t *m, const uint8_t *key, size_t len) {
  * notifications, RFC 7959 §3.4). */
 static int kept_option(uint16_t number) {
   return number != COAP_OPTION_BLOCK1 && number != COAP_OPTION_BLOCK2 &&
+         number != COAP_OPTION_Q_BLOCK1 && number != COAP_OPTION_Q_BLOCK2 &&
          number != COAP_OPTION_SIZE2 && number != COAP_OPTION_ETAG &&
          number != COAP_OPTION_OBSERVE;
 }

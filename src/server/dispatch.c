@@ -161,6 +161,26 @@ static void answer_too_large(coap_server_t *s, const coap_request_t *req,
   if (n >= 0) coap_response_add_option(resp, COAP_OPTION_BLOCK1, v, (size_t)n);
 }
 
+/* Q-Block (RFC 9177): the peer speaks it from now on; a Q-Block2 list
+ * out of order is 4.00 (§4.4). A NON GET or FETCH without any block
+ * option from a peer known to speak Q-Block is answered with Q-Block2
+ * (libcoap probes once and then asks without the option). Returns 0 to
+ * go on. */
+static int admit_qblock(coap_server_t *s, coap_request_t *req, coap_response_t *resp) {
+  const coap_msg_t *m = req->msg;
+  int q1 = coap_msg_find_option(m, COAP_OPTION_Q_BLOCK1) != NULL;
+  if (q1 || resp->asked.qblock2) coap_qblock_peer_note(s, req);
+  if (resp->asked.qb_bad) {
+    coap_response_error(resp, COAP_BAD_REQUEST,
+                        "Q-Block2 options not in increasing order, or too many of them");
+    return -1;
+  }
+  if (!resp->asked.qblock2 && !resp->asked.block2 && m->type == COAP_TYPE_NON &&
+      (m->code == COAP_GET || m->code == COAP_FETCH) && coap_qblock_peer_known(s, req))
+    resp->asked.qblock2 = 1;
+  return 0;
+}
+
 typedef struct target {
   coap_resource_t *res;
   coap_handler_fn fn;
@@ -200,13 +220,15 @@ static int find_target(coap_server_t *s, const coap_msg_t *m, target_t *t,
 static int admit(coap_server_t *s, coap_request_t *req, coap_msg_t *scratch,
                  target_t *t, coap_block_t *b1, int *has_b1, coap_response_t *resp) {
   char why[128];
-  int code = coap_server_check_options(req->msg, scratch, &req->msg, why, sizeof why);
+  int qblock = coap_qblock_enabled(s);
+  int code = coap_server_check_options_qb(req->msg, qblock, scratch, &req->msg, why, sizeof why);
   if (code) {
     coap_response_error(resp, (uint8_t)code, why);
     return -1;
   }
   coap_response_note_request(resp, req->msg);
   if (check_blocks(req->msg, b1, has_b1, resp) < 0) return -1;
+  if (qblock && admit_qblock(s, req, resp) < 0) return -1;
   if (find_target(s, req->msg, t, resp) < 0) return -1;
   const coap_msg_t *m = req->msg;
   if (*has_b1 && !payload_method(m->code)) {
@@ -238,13 +260,31 @@ static void run_handler(coap_server_t *s, coap_request_t *req, target_t *t,
   }
 }
 
+/* Q-Block1 (RFC 9177 §4.3) on the request: 1 with |b| filled, 0 without,
+ * -1 with |resp| answered (a bad value 4.00, no body 4.02). */
+static int qblock1_of(const coap_server_t *s, const coap_msg_t *m, coap_block_t *b,
+                      coap_response_t *resp) {
+  const coap_option_t *o = coap_msg_find_option(m, COAP_OPTION_Q_BLOCK1);
+  if (!o || !coap_qblock_enabled(s)) return 0;
+  if (coap_block_decode(o, b) < 0) {
+    coap_response_error(resp, COAP_BAD_REQUEST, "Q-Block1 with the reserved SZX 7");
+    return -1;
+  }
+  if (!payload_method(m->code)) {
+    coap_response_error(resp, COAP_BAD_OPTION, "Q-Block1 on a request without a body");
+    return -1;
+  }
+  return 1;
+}
+
 void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
                           coap_response_t *resp) {
   coap_msg_t scratch, whole;
   target_t t;
   coap_block_t b1;
-  int has_b1;
-  if (admit(s, req, &scratch, &t, &b1, &has_b1, resp) < 0) {
+  int has_b1, has_qb1;
+  if (admit(s, req, &scratch, &t, &b1, &has_b1, resp) < 0 ||
+      (has_qb1 = qblock1_of(s, req->msg, &b1, resp)) < 0) {
     coap_response_finish(resp);
     return;
   }
@@ -256,11 +296,17 @@ void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
     coap_response_finish(resp);
     return;
   }
-  if (has_b1) {
+  if (has_b1 || has_qb1) {
     const uint8_t *body;
     size_t len;
-    if (coap_b1_receive(s, req, t.path, t.path_len, &b1, resp, &body, &len) ==
-        COAP_B1_ANSWERED) {
+    coap_b1_result_t r =
+        has_qb1 ? coap_qb1_receive(s, req, t.path, t.path_len, &b1, resp, &body, &len)
+                : coap_b1_receive(s, req, t.path, t.path_len, &b1, resp, &body, &len);
+    if (r == COAP_B1_SILENT) {
+      resp->silent = 1;
+      return;
+    }
+    if (r == COAP_B1_ANSWERED) {
       coap_response_finish(resp);
       return;
     }
@@ -268,10 +314,12 @@ void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
      * come in one message: the blocks are the server's business. */
     whole = *m;
     coap_msg_remove_option(&whole, COAP_OPTION_BLOCK1);
+    coap_msg_remove_option(&whole, COAP_OPTION_Q_BLOCK1);
     coap_msg_set_payload(&whole, body, len);
     req->msg = &whole;
-    resp->asked.block1_echo = 1;
+    resp->asked.block1_echo = !has_qb1;
     resp->asked.b1 = b1;
+    has_b1 = 1;
   } else if (payload_method(m->code) && m->payload_len > s->max_payload) {
     answer_too_large(s, req, resp);
     coap_response_finish(resp);
@@ -295,5 +343,6 @@ void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
   if (!unsafe_method(req->msg->code)) coap_b2_cache_keep(s, req, resp);
   if (has_b1 || unsafe_method(req->msg->code))
     coap_b1_answered(s, req, t.path, t.path_len, resp);
+  if (has_qb1) coap_qb1_answered(s, req, t.path, t.path_len, resp);
   coap_response_finish(resp);
 }

@@ -80,6 +80,7 @@ void coap_server_free(coap_server_t *s) {
     r = next;
   }
   coap_b1_free_all(s);
+  coap_qblock_free(s);
   free(s->buckets);
   memset(s, 0, sizeof(*s));
 }

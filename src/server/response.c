@@ -16,6 +16,33 @@ static uint8_t default_code(uint8_t method) {
   }
 }
 
+/* The Q-Block2 options of |req| (RFC 9177 §4.4): each a block, or with
+ * M a run of them; increasing numbers without duplicates, else qb_bad. */
+static void note_qblock2(coap_resp_asked_t *a, const coap_msg_t *req) {
+  a->qblock2 = 0;
+  a->qb_n = 0;
+  a->qb_bad = 0;
+  for (const coap_option_t *o = coap_msg_find_option(req, COAP_OPTION_Q_BLOCK2); o;
+       o = coap_msg_next_option(req, o)) {
+    coap_block_t b;
+    a->qblock2 = 1;
+    if (coap_block_decode(o, &b) < 0 || a->qb_n == COAP_QB_ASK_MAX ||
+        (a->qb_n && b.num <= a->qb[a->qb_n - 1].num)) {
+      a->qb_bad = 1;
+      return;
+    }
+    a->qb[a->qb_n].num = b.num;
+    a->qb[a->qb_n].more = b.more;
+    a->qb[a->qb_n].szx = b.szx;
+    a->qb_n++;
+  }
+  if (a->qb_n) {
+    a->block2 = 1;
+    a->b2_num = a->qb[0].num;
+    a->b2_szx = a->qb[0].szx;
+  }
+}
+
 void coap_response_note_request(coap_response_t *resp, const coap_msg_t *req) {
   coap_resp_asked_t *a = &resp->asked;
   const coap_option_t *o = coap_msg_find_option(req, COAP_OPTION_BLOCK2);
@@ -24,6 +51,7 @@ void coap_response_note_request(coap_response_t *resp, const coap_msg_t *req) {
   a->b2_num = a->block2 ? b.num : 0;
   a->b2_szx = a->block2 ? b.szx : 0;
   a->size2 = coap_msg_find_option(req, COAP_OPTION_SIZE2) != NULL;
+  note_qblock2(a, req);
 }
 
 void coap_response_init(coap_response_t *resp, const coap_msg_t *req,
@@ -37,6 +65,10 @@ void coap_response_init(coap_response_t *resp, const coap_msg_t *req,
   resp->max_body = 0;
   resp->szx_max = 6;
   resp->error = 0;
+  resp->qb_body = NULL;
+  resp->qb_len = 0;
+  resp->qb_szx = 0;
+  resp->silent = 0;
   memset(&resp->asked, 0, sizeof resp->asked);
   coap_response_note_request(resp, req);
 }

@@ -13,6 +13,9 @@
  * does not fit goes to the growable body buffer (coap_body_buf_t). */
 #define COAP_RESPONSE_STORE 16384
 
+/* Q-Block2 options one request may carry (a list of missing blocks). */
+#define COAP_QB_ASK_MAX 16
+
 /* A buffer grown on demand for bodies larger than the store, kept for
  * reuse: after warm-up a large answer allocates nothing. */
 typedef struct coap_body_buf {
@@ -33,6 +36,12 @@ typedef struct coap_resp_asked {
    * for it (block1.c; ticket 0: none). */
   uint64_t kept_ticket;
   const void *kept_peer;
+  /* Q-Block2 (RFC 9177 §4.4): the blocks asked for, in the request's
+   * order (several only when asking for missing blocks); block2, b2_num
+   * and b2_szx above then describe the first. qb_bad: not in increasing
+   * order, or more than COAP_QB_ASK_MAX (4.00). */
+  uint8_t qblock2, qb_n, qb_bad;
+  struct { uint32_t num; uint8_t more, szx; } qb[COAP_QB_ASK_MAX];
 } coap_resp_asked_t;
 
 struct coap_response {
@@ -44,6 +53,14 @@ struct coap_response {
   uint8_t szx_max;      /* largest block the server sends on this path */
   int error;            /* a payload could not be kept: answered 5.00 */
   coap_resp_asked_t asked;
+  /* Set by coap_response_finish for a Q-Block2 answer: the whole body and
+   * the block size, for the NON burst that follows (qblock.c). */
+  const uint8_t *qb_body;
+  size_t qb_len;
+  uint8_t qb_szx;
+  /* No answer to send (a Q-Block1 block in the middle of a set, RFC 9177
+   * §4.3): the context drops the request (a CON still gets its ACK). */
+  int silent;
 };
 
 struct coap_request {
@@ -144,6 +161,8 @@ typedef struct coap_server {
   coap_b1_table_t b1;
   struct coap_b2_cache *b2_cache; /* block2.c, made on first need */
   coap_obs_table_t obs;
+  struct coap_qb_peers *qb_peers; /* qblock.c: peers that spoke Q-Block */
+  uint64_t qb_blocks_sent;        /* Q-Block2 blocks sent in bursts */
 } coap_server_t;
 
 int coap_server_init(coap_server_t *s, size_t max_payload,
@@ -242,6 +261,35 @@ void coap_response_note_request(coap_response_t *resp, const coap_msg_t *req);
 int coap_server_check_options(const coap_msg_t *req, coap_msg_t *scratch,
                               const coap_msg_t **clean, char *why, size_t why_cap);
 
+/* The same with Q-Block1/Q-Block2 (RFC 9177) acted on when |qblock|:
+ * Q-Block2 may then repeat (a request for missing blocks, §4.1), and a
+ * mix of Q-Block and Block options is 4.02 (§4.1). */
+int coap_server_check_options_qb(const coap_msg_t *req, int qblock, coap_msg_t *scratch,
+                                 const coap_msg_t **clean, char *why, size_t why_cap);
+
+/* ---- Q-Block (RFC 9177), qblock.c ---- */
+
+/* 1 when the server answers Q-Block options (coap_context_config_t). */
+int coap_qblock_enabled(const coap_server_t *s);
+/* MAX_PAYLOADS: blocks a burst carries, blocks a Q-Block1 set holds. */
+uint32_t coap_qblock_max_payloads(const coap_server_t *s);
+/* |req| carried a Q-Block option: its peer (and session) knows Q-Block,
+ * so a large answer to a later request of its goes Q-Block2 even without
+ * one (libcoap probes once, then asks without the option). */
+void coap_qblock_peer_note(coap_server_t *s, const coap_request_t *req);
+int coap_qblock_peer_known(const coap_server_t *s, const coap_request_t *req);
+/* After the first block of a Q-Block2 answer to the NON request |req_msg|
+ * went out: send the rest of what it asked for (the rest of the
+ * MAX_PAYLOADS set, the next set for a 'Continue', the missing blocks
+ * listed) as NON responses with its token, each with its own message ID,
+ * through the observe ops' send (the server does no I/O). Nothing for a
+ * CON request (one block per request, as RFC 7959) or a non-Q-Block
+ * answer. Returns the blocks sent. */
+unsigned coap_qblock2_burst(coap_server_t *s, const void *peer_key,
+                            const coap_msg_t *req_msg, coap_response_t *resp);
+void coap_qblock_peer_gone(coap_server_t *s, const void *peer_key);
+void coap_qblock_free(coap_server_t *s);
+
 /* block2.c: an ETag for a representation that has none (8 bytes). */
 void coap_body_etag(const uint8_t *data, size_t len, uint8_t out[8]);
 /* The representation's entity tag: the one set, else the hash; returns
@@ -262,8 +310,31 @@ void coap_server_precondition_after(const coap_request_t *req,
 /* block1.c: a request with Block1 (RFC 7959 §2.3, §2.5). */
 typedef enum coap_b1_result {
   COAP_B1_ANSWERED,  /* |resp| holds the answer (2.31, 4.00, 4.08, 4.13, 5.03) */
-  COAP_B1_COMPLETE   /* the whole body is in |body|, |len|: run the handler */
+  COAP_B1_COMPLETE,  /* the whole body is in |body|, |len|: run the handler */
+  COAP_B1_SILENT     /* Q-Block1: nothing to answer to this block */
 } coap_b1_result_t;
+/* block1.c: a request with Q-Block1 (RFC 9177 §4.3): blocks in any
+ * order, kept in the same table and bounds as Block1 bodies (key: peer,
+ * session, method, path, Request-Tag; Request-Tag and Size1 required,
+ * else 4.00). A NON block that completes a MAX_PAYLOADS set (from block
+ * 0) gets 2.31; the first block of a later set while an earlier one has
+ * gaps gets 4.08 listing them (application/missing-blocks+cbor-seq); the
+ * rest get nothing, and NON_RECEIVE_TIMEOUT after the last block (doubled
+ * each time, NON_MAX_RETRANSMIT times) a 4.08 goes to the latest token
+ * (through the observe ops' send). A block of a body already handled gets
+ * the handler's answer code again, never a second run. */
+coap_b1_result_t coap_qb1_receive(coap_server_t *s, const coap_request_t *req,
+                                  const char *path, size_t path_len,
+                                  const coap_block_t *b, coap_response_t *resp,
+                                  const uint8_t **body, size_t *len);
+/* After the handler of a Q-Block1 body: remember that it ran (and its
+ * code) for the body's key, until EXCHANGE_LIFETIME. */
+void coap_qb1_answered(coap_server_t *s, const coap_request_t *req,
+                       const char *path, size_t path_len, const coap_response_t *resp);
+/* qblock.c: send |m| (its code, options and payload) as a NON response
+ * with |token| to |peer_key|. Returns 0 or a negative error. */
+int coap_qblock_send_non(coap_server_t *s, const void *peer_key, const uint8_t *token,
+                         uint8_t token_len, const coap_msg_t *m);
 coap_b1_result_t coap_b1_receive(coap_server_t *s, const coap_request_t *req,
                                  const char *path, size_t path_len,
                                  const coap_block_t *b, coap_response_t *resp,
