@@ -518,18 +518,19 @@ static coap_b1_result_t qb1_after(coap_server_t *s, const coap_request_t *req,
   return COAP_B1_SILENT;
 }
 
-/* What a NON block that did not complete the body gets (§7.2): 2.31 when
- * its set is complete from block 0, a 4.08 once per set for gaps in
- * earlier sets, else nothing until the timer. */
+/* What a NON block that did not complete the body gets (§7.2): 2.31
+ * naming the last block of the highest set complete from block 0, when
+ * this block completed it (a missing block come late may complete
+ * several) or is that set's last block again (the client missed the
+ * 2.31); a 4.08 once per set for gaps in earlier sets; else nothing until
+ * the timer. |was| is how many blocks were complete from 0 before. */
 static coap_b1_result_t qb1_progress(coap_server_t *s, coap_b1_entry_t *e, const coap_block_t *b,
-                                     coap_response_t *resp) {
+                                     uint32_t was, coap_response_t *resp) {
   uint32_t maxp = coap_qblock_max_payloads(s), set = b->num / maxp;
-  uint32_t set_last = (set + 1) * maxp - 1;
-  if (set_last >= e->q.nblocks) set_last = e->q.nblocks - 1;
-  if (e->q.contig > set_last) {
-    if (b->num != set_last) return COAP_B1_SILENT;
+  uint32_t done_sets = e->q.contig / maxp;
+  if (done_sets && (done_sets > was / maxp || b->num == done_sets * maxp - 1)) {
     coap_response_set_code(resp, COAP_CONTINUE);
-    coap_response_add_block(resp, COAP_OPTION_Q_BLOCK1, set_last, 1, e->q.szx);
+    coap_response_add_block(resp, COAP_OPTION_Q_BLOCK1, done_sets * maxp - 1, 1, e->q.szx);
     return COAP_B1_ANSWERED;
   }
   if (e->q.contig < set * maxp && e->q.nak_set < set) {
@@ -557,6 +558,7 @@ coap_b1_result_t coap_qb1_receive(coap_server_t *s, const coap_request_t *req,
   }
   if (!e && !(e = qb1_new(s, req, path, path_len, b, nblocks))) return unavailable(resp);
   size_t size = coap_block_size(b->szx);
+  uint32_t was = e->q.contig;
   if (!qb_has(e, b->num)) {
     /* A duplicate's payload is ignored (§4.3); a new block is progress. */
     if (m->payload_len) memcpy(e->data + (size_t)b->num * size, m->payload, m->payload_len);
@@ -578,7 +580,7 @@ coap_b1_result_t coap_qb1_receive(coap_server_t *s, const coap_request_t *req,
   if (m->type != COAP_TYPE_NON) return COAP_B1_SILENT;
   coap_timer_arm(s->timers, &e->q.timer,
                  req->now + (non_receive_timeout(s) << e->q.naks));
-  return qb1_progress(s, e, b, resp);
+  return qb1_progress(s, e, b, was, resp);
 }
 
 void coap_qb1_answered(coap_server_t *s, const coap_request_t *req,

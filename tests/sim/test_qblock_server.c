@@ -1,0 +1,597 @@
+/* The server side of Q-Block (RFC 9177), driven with hand-built request
+ * datagrams on a virtual clock, every datagram the server sends kept:
+ * Q-Block2 bursts of MAX_PAYLOADS NON blocks, 'Continue', missing-block
+ * lists (no block twice, order checked), CON lock-step, the peer that
+ * probed once; Q-Block1 bursts with 2.31 per set, 4.08 with the CBOR list
+ * of missing blocks (at once for an earlier set, and on the
+ * NON_RECEIVE_TIMEOUT timer, doubling, then giving up), duplicates, the
+ * handler run exactly once, the checks (Request-Tag, Size1, max_body,
+ * mixing with Block) and the switch that turns it all off (4.02). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "context/context_internal.h"
+
+static coap_context_t *ctx;
+static coap_endpoint_t *ep;
+static uint64_t vnow;
+
+/* Every datagram sent, in order. */
+#define SENT_MAX 64
+static uint8_t sent[SENT_MAX][2048];
+static size_t sent_len[SENT_MAX];
+static unsigned n_sent;
+
+static uint64_t vclock(void *user) { return vnow; }
+static void vrand(void *user, uint8_t *buf, size_t len) {
+  static uint32_t state = 11;
+  for (size_t i = 0; i < len; i++) buf[i] = (uint8_t)((state = state * 1103515245u + 12345u) >> 16);
+}
+
+static int capture(void *user, coap_endpoint_t *e, const coap_address_t *to,
+                   const uint8_t *data, size_t len) {
+  assert_true(n_sent < SENT_MAX);
+  assert_true(len <= sizeof sent[0]);
+  memcpy(sent[n_sent], data, len);
+  sent_len[n_sent++] = len;
+  return 0;
+}
+
+static coap_msg_t parsed;
+static const coap_msg_t *sent_msg(unsigned i) {
+  assert_true(i < n_sent);
+  assert_int_equal(coap_msg_parse(&parsed, sent[i], sent_len[i]), 0);
+  return &parsed;
+}
+
+/* ---- resources ---- */
+
+#define BIG_MAX 100000
+static size_t big_len;
+static unsigned big_calls, sink_calls;
+static uint8_t big_body[BIG_MAX], sink[BIG_MAX];
+static size_t sink_len;
+
+static void big_get(coap_context_t *c, coap_resource_t *r, const coap_request_t *req,
+                    coap_response_t *resp, void *user) {
+  big_calls++;
+  coap_response_set_payload(resp, COAP_FORMAT_OCTET_STREAM, big_body, big_len);
+}
+
+static void sink_put(coap_context_t *c, coap_resource_t *r, const coap_request_t *req,
+                     coap_response_t *resp, void *user) {
+  sink_calls++;
+  size_t len;
+  const uint8_t *p = coap_request_payload(req, &len);
+  assert_true(len <= sizeof sink);
+  assert_null(coap_msg_find_option(coap_request_msg(req), COAP_OPTION_Q_BLOCK1));
+  if (len) memcpy(sink, p, len);
+  sink_len = len;
+}
+
+static void server_new(int qblock_off) {
+  coap_context_config_t cfg;
+  coap_context_config_default(&cfg);
+  cfg.clock = vclock;
+  cfg.rand = vrand;
+  cfg.log_level = COAP_LOG_ERROR;
+  cfg.qblock_server_off = (uint8_t)qblock_off;
+  ctx = coap_context_new(&cfg);
+  assert_non_null(ctx);
+  coap_transport_t t = {.send = capture};
+  coap_context_set_transport(ctx, &t, NULL);
+  ep = coap_context_add_endpoint(ctx, COAP_PROTO_UDP, NULL);
+  coap_resource_t *r = coap_resource_add(ctx, "big");
+  coap_resource_set_handler(r, COAP_GET, big_get, NULL);
+  r = coap_resource_add(ctx, "sink");
+  coap_resource_set_handler(r, COAP_PUT, sink_put, NULL);
+}
+
+static int setup(void **state) {
+  vnow = 1000;
+  n_sent = 0;
+  big_len = 30 * 1024 + 500; /* 31 blocks of 1024 */
+  for (size_t i = 0; i < BIG_MAX; i++) big_body[i] = (uint8_t)(i * 13 + i / 1021);
+  big_calls = sink_calls = 0;
+  sink_len = 0;
+  server_new(0);
+  return 0;
+}
+
+static int teardown(void **state) {
+  coap_context_free(ctx);
+  ctx = NULL;
+  return 0;
+}
+
+/* ---- requests ---- */
+
+static uint8_t pool[4096];
+static size_t pool_used;
+static uint16_t next_mid = 0x200;
+
+static void opt(coap_msg_t *m, uint16_t number, const void *v, size_t n) {
+  assert_true(pool_used + n <= sizeof pool);
+  uint8_t *p = pool + pool_used;
+  if (n) memcpy(p, v, n);
+  pool_used += n;
+  size_t at = m->n_options;
+  while (at > 0 && m->options[at - 1].number > number) at--;
+  memmove(&m->options[at + 1], &m->options[at], (m->n_options - at) * sizeof m->options[0]);
+  m->options[at].number = number;
+  m->options[at].length = (uint16_t)n;
+  m->options[at].value = p;
+  m->n_options++;
+}
+
+static void opt_uint(coap_msg_t *m, uint16_t number, uint32_t v) {
+  uint8_t be[4];
+  size_t n = 0;
+  for (int s = 24; s >= 0; s -= 8)
+    if (n || (v >> s) & 0xFF) be[n++] = (uint8_t)(v >> s);
+  opt(m, number, be, n);
+}
+
+static void opt_block(coap_msg_t *m, uint16_t number, uint32_t num, int more, uint8_t szx) {
+  coap_block_t b = {num, (uint8_t)more, szx};
+  uint8_t v[3];
+  int n = coap_block_encode(&b, v);
+  assert_true(n >= 0);
+  opt(m, number, v, (size_t)n);
+}
+
+static void begin(coap_msg_t *m, uint8_t type, uint8_t code, const char *path) {
+  pool_used = 0;
+  coap_msg_init(m, (coap_type_t)type, code, next_mid++);
+  uint8_t tok[4] = {0x9B, 0x17, (uint8_t)(m->mid >> 8), (uint8_t)m->mid};
+  coap_msg_set_token(m, tok, sizeof tok);
+  opt(m, COAP_OPTION_URI_PATH, path, strlen(path));
+}
+
+/* Send |m| from peer 10.0.0.|peer|; returns how many datagrams came back
+ * (they are sent[first..n_sent)). */
+static unsigned send_from(const coap_msg_t *m, int peer, unsigned *first) {
+  static uint8_t dgram[4096];
+  int n = coap_msg_encode(m, dgram, sizeof dgram);
+  assert_true(n > 0);
+  char host[32];
+  snprintf(host, sizeof host, "10.0.0.%d", peer);
+  coap_address_t from;
+  assert_int_equal(coap_address_from_string(&from, host, 40000), 0);
+  *first = n_sent;
+  coap_context_input(ctx, ep, &from, dgram, (size_t)n, vnow);
+  return n_sent - *first;
+}
+
+static int block_of(const coap_msg_t *r, uint16_t number, coap_block_t *b) {
+  const coap_option_t *o = coap_msg_find_option(r, number);
+  if (!o) return 0;
+  assert_int_equal(coap_block_decode(o, b), 0);
+  return 1;
+}
+
+/* ---- Q-Block2 ---- */
+
+static uint8_t got[BIG_MAX];
+static uint8_t have_block[64];
+
+/* Check the answers sent[first..first+n): NON 2.05 with the request's
+ * token, Q-Block2 blocks |expect| in that order, the same ETag (|tag|),
+ * Size2 = the body; copy their bytes into |got|. */
+static void check_blocks(const coap_msg_t *req, unsigned first, unsigned n,
+                         const uint32_t *expect, unsigned n_expect, uint8_t tag[8]) {
+  assert_int_equal(n, n_expect);
+  for (unsigned i = 0; i < n; i++) {
+    const coap_msg_t *r = sent_msg(first + i);
+    assert_int_equal(r->code, COAP_CONTENT);
+    assert_int_equal(r->type, i == 0 && req->type == COAP_TYPE_CON ? COAP_TYPE_ACK : COAP_TYPE_NON);
+    assert_int_equal(r->token_len, req->token_len);
+    assert_memory_equal(r->token, req->token, req->token_len);
+    assert_null(coap_msg_find_option(r, COAP_OPTION_BLOCK2));
+    coap_block_t b;
+    assert_true(block_of(r, COAP_OPTION_Q_BLOCK2, &b));
+    assert_int_equal(b.num, expect[i]);
+    assert_int_equal(b.szx, 6);
+    assert_int_equal(coap_msg_get_uint(r, COAP_OPTION_SIZE2, -1), (int64_t)big_len);
+    const coap_option_t *e = coap_msg_find_option(r, COAP_OPTION_ETAG);
+    assert_non_null(e);
+    assert_int_equal(e->length, 8);
+    if (tag[0] == 0 && tag[1] == 0) memcpy(tag, e->value, 8);
+    assert_memory_equal(e->value, tag, 8);
+    size_t off = (size_t)b.num * 1024;
+    size_t want = big_len - off < 1024 ? big_len - off : 1024;
+    assert_int_equal(r->payload_len, want);
+    assert_int_equal(b.more, off + want < big_len);
+    memcpy(got + off, r->payload, want);
+    have_block[b.num] = 1;
+    /* Each its own message ID. */
+    for (unsigned k = 0; k < i; k++) {
+      coap_msg_t other;
+      assert_int_equal(coap_msg_parse(&other, sent[first + k], sent_len[first + k]), 0);
+      assert_int_not_equal(other.mid, sent_msg(first + i)->mid);
+    }
+  }
+}
+
+static void expect_range(uint32_t *out, uint32_t from, uint32_t to) {
+  for (uint32_t b = from; b <= to; b++) out[b - from] = b;
+}
+
+/* A NON GET with Q-Block2 0/M gets the first set of 10 blocks at once;
+ * each 'Continue' the next set; the blocks make the body; one handler
+ * run for the whole transfer. */
+static void test_qb2_bursts_and_continue(void **state) {
+  coap_msg_t m;
+  uint8_t tag[8] = {0};
+  uint32_t exp[10];
+  unsigned first, n;
+  memset(have_block, 0, sizeof have_block);
+  begin(&m, COAP_TYPE_NON, COAP_GET, "big");
+  opt_block(&m, COAP_OPTION_Q_BLOCK2, 0, 1, 6);
+  n = send_from(&m, 9, &first);
+  expect_range(exp, 0, 9);
+  check_blocks(&m, first, n, exp, 10, tag);
+  for (uint32_t set = 10; set <= 30; set += 10) {
+    begin(&m, COAP_TYPE_NON, COAP_GET, "big");
+    opt_block(&m, COAP_OPTION_Q_BLOCK2, set, 1, 6);
+    n = send_from(&m, 9, &first);
+    uint32_t last = set + 9 > 30 ? 30 : set + 9;
+    expect_range(exp, set, last);
+    check_blocks(&m, first, n, exp, last - set + 1, tag);
+  }
+  assert_memory_equal(got, big_body, big_len);
+  assert_int_equal(big_calls, 1);
+}
+
+/* Lost blocks are asked for by a list: exactly those come, each once
+ * even when the options overlap; a list out of order is 4.00; M on a
+ * block in the middle of a set brings the rest of that set only. */
+static void test_qb2_missing_blocks(void **state) {
+  coap_msg_t m;
+  uint8_t tag[8] = {0};
+  uint32_t exp[10];
+  unsigned first, n;
+  begin(&m, COAP_TYPE_NON, COAP_GET, "big");
+  opt_block(&m, COAP_OPTION_Q_BLOCK2, 0, 1, 6);
+  n = send_from(&m, 9, &first);
+  assert_int_equal(n, 10);
+  n_sent = 0;
+
+  begin(&m, COAP_TYPE_NON, COAP_GET, "big");
+  opt_block(&m, COAP_OPTION_Q_BLOCK2, 3, 0, 6);
+  opt_block(&m, COAP_OPTION_Q_BLOCK2, 7, 0, 6);
+  n = send_from(&m, 9, &first);
+  exp[0] = 3;
+  exp[1] = 7;
+  check_blocks(&m, first, n, exp, 2, tag);
+
+  /* 5 with M (5..9) and 8 alone: 8 once. */
+  begin(&m, COAP_TYPE_NON, COAP_GET, "big");
+  opt_block(&m, COAP_OPTION_Q_BLOCK2, 5, 1, 6);
+  opt_block(&m, COAP_OPTION_Q_BLOCK2, 8, 0, 6);
+  n = send_from(&m, 9, &first);
+  expect_range(exp, 5, 9);
+  check_blocks(&m, first, n, exp, 5, tag);
+
+  /* 13 with M: 13..19. */
+  begin(&m, COAP_TYPE_NON, COAP_GET, "big");
+  opt_block(&m, COAP_OPTION_Q_BLOCK2, 13, 1, 6);
+  n = send_from(&m, 9, &first);
+  expect_range(exp, 13, 19);
+  check_blocks(&m, first, n, exp, 7, tag);
+
+  /* Decreasing or repeated numbers: 4.00, nothing else. */
+  begin(&m, COAP_TYPE_NON, COAP_GET, "big");
+  opt_block(&m, COAP_OPTION_Q_BLOCK2, 7, 0, 6);
+  opt_block(&m, COAP_OPTION_Q_BLOCK2, 3, 0, 6);
+  n = send_from(&m, 9, &first);
+  assert_int_equal(n, 1);
+  assert_int_equal(sent_msg(first)->code, COAP_BAD_REQUEST);
+  begin(&m, COAP_TYPE_NON, COAP_GET, "big");
+  opt_block(&m, COAP_OPTION_Q_BLOCK2, 3, 0, 6);
+  opt_block(&m, COAP_OPTION_Q_BLOCK2, 3, 0, 6);
+  n = send_from(&m, 9, &first);
+  assert_int_equal(n, 1);
+  assert_int_equal(sent_msg(first)->code, COAP_BAD_REQUEST);
+  /* Past the end: 4.00, as Block2. */
+  begin(&m, COAP_TYPE_NON, COAP_GET, "big");
+  opt_block(&m, COAP_OPTION_Q_BLOCK2, 40, 0, 6);
+  n = send_from(&m, 9, &first);
+  assert_int_equal(n, 1);
+  assert_int_equal(sent_msg(first)->code, COAP_BAD_REQUEST);
+  /* Mixed with Block2: 4.02 (RFC 9177 §4.1). */
+  begin(&m, COAP_TYPE_NON, COAP_GET, "big");
+  opt_block(&m, COAP_OPTION_Q_BLOCK2, 1, 0, 6);
+  opt_block(&m, COAP_OPTION_BLOCK2, 1, 0, 6);
+  n = send_from(&m, 9, &first);
+  assert_int_equal(n, 1);
+  assert_int_equal(sent_msg(first)->code, COAP_BAD_OPTION);
+  assert_int_equal(big_calls, 1);
+}
+
+/* A CON request gets the block asked for only (piggy-backed), with
+ * Q-Block2: the burst is for NON. A peer that probed with Q-Block2 gets
+ * a NON GET without options answered in a burst; another peer gets
+ * Block2, one block. */
+static void test_qb2_con_and_probe(void **state) {
+  coap_msg_t m;
+  unsigned first, n;
+  begin(&m, COAP_TYPE_CON, COAP_GET, "big");
+  opt_block(&m, COAP_OPTION_Q_BLOCK2, 0, 1, 6);
+  n = send_from(&m, 9, &first);
+  assert_int_equal(n, 1);
+  const coap_msg_t *r = sent_msg(first);
+  assert_int_equal(r->type, COAP_TYPE_ACK);
+  coap_block_t b;
+  assert_true(block_of(r, COAP_OPTION_Q_BLOCK2, &b));
+  assert_int_equal(b.num, 0);
+  assert_int_equal(b.more, 1);
+
+  /* Peer 9 spoke Q-Block above: a plain NON GET now comes in a burst. */
+  begin(&m, COAP_TYPE_NON, COAP_GET, "big");
+  n = send_from(&m, 9, &first);
+  assert_int_equal(n, 10);
+  for (unsigned i = 0; i < n; i++) {
+    assert_true(block_of(sent_msg(first + i), COAP_OPTION_Q_BLOCK2, &b));
+    assert_int_equal(b.num, i);
+  }
+  /* Peer 5 never did: one Block2 block. */
+  begin(&m, COAP_TYPE_NON, COAP_GET, "big");
+  n = send_from(&m, 5, &first);
+  assert_int_equal(n, 1);
+  assert_true(block_of(sent_msg(first), COAP_OPTION_BLOCK2, &b));
+  assert_null(coap_msg_find_option(sent_msg(first), COAP_OPTION_Q_BLOCK2));
+}
+
+/* ---- Q-Block1 ---- */
+
+#define TAG "\x51\x62"
+
+static uint8_t up[BIG_MAX];
+
+/* Block |num| of a body of |size| bytes in 1024-byte blocks, NON. */
+static unsigned put_block(uint32_t num, size_t size, unsigned *first) {
+  coap_msg_t m;
+  begin(&m, COAP_TYPE_NON, COAP_PUT, "sink");
+  uint32_t nblocks = (uint32_t)((size + 1023) / 1024);
+  opt_block(&m, COAP_OPTION_Q_BLOCK1, num, num + 1 < nblocks, 6);
+  opt_uint(&m, COAP_OPTION_SIZE1, (uint32_t)size);
+  opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
+  size_t off = (size_t)num * 1024, len = size - off < 1024 ? size - off : 1024;
+  coap_msg_set_payload(&m, up + off, len);
+  return send_from(&m, 9, first);
+}
+
+static void fill_up(void) {
+  for (size_t i = 0; i < BIG_MAX; i++) up[i] = (uint8_t)(i * 29 + i / 999 + 3);
+}
+
+/* The CBOR list in a 4.08 (small numbers only: one byte each, or 0x18 n). */
+static unsigned cbor_list(const coap_msg_t *r, uint32_t *out) {
+  assert_int_equal(r->code, COAP_REQUEST_ENTITY_INCOMPLETE);
+  assert_int_equal(coap_msg_get_uint(r, COAP_OPTION_CONTENT_FORMAT, -1), 272);
+  unsigned n = 0;
+  for (size_t i = 0; i < r->payload_len; i++) {
+    uint8_t c = r->payload[i];
+    if (c < 24) out[n++] = c;
+    else {
+      assert_int_equal(c, 0x18);
+      out[n++] = r->payload[++i];
+    }
+  }
+  return n;
+}
+
+/* 25 blocks in order: nothing answered but a 2.31 for each complete set
+ * of 10 (Q-Block1 naming its last block) and 2.04 at the end; the handler
+ * runs once with the whole body; later copies of any block get 2.04
+ * again, never a second run. */
+static void test_qb1_in_order(void **state) {
+  fill_up();
+  size_t size = 25 * 1024 - 100;
+  unsigned first;
+  for (uint32_t b = 0; b < 25; b++) {
+    unsigned n = put_block(b, size, &first);
+    if (b == 9 || b == 19) {
+      assert_int_equal(n, 1);
+      const coap_msg_t *r = sent_msg(first);
+      assert_int_equal(r->code, COAP_CONTINUE);
+      assert_int_equal(r->type, COAP_TYPE_NON);
+      coap_block_t q;
+      assert_true(block_of(r, COAP_OPTION_Q_BLOCK1, &q));
+      assert_int_equal(q.num, b);
+    } else if (b == 24) {
+      assert_int_equal(n, 1);
+      assert_int_equal(sent_msg(first)->code, COAP_CHANGED);
+    } else {
+      assert_int_equal(n, 0);
+    }
+  }
+  assert_int_equal(sink_calls, 1);
+  assert_int_equal(sink_len, size);
+  assert_memory_equal(sink, up, size);
+  assert_int_equal(put_block(24, size, &first), 1);
+  assert_int_equal(sent_msg(first)->code, COAP_CHANGED);
+  assert_int_equal(put_block(3, size, &first), 1);
+  assert_int_equal(sent_msg(first)->code, COAP_CHANGED);
+  assert_int_equal(sink_calls, 1);
+  /* Nothing left once EXCHANGE_LIFETIME passed. */
+  vnow += 300000;
+  coap_context_handle_timeouts(ctx, vnow);
+  assert_int_equal(ctx->server.b1.count, 0);
+  assert_int_equal(ctx->server.b1.bytes, 0);
+}
+
+/* Block 4 lost: the first block of the next set gets a 4.08 listing it
+ * (once per set); when 4 comes, the two sets are complete: 2.31 for
+ * block 19. Then silence: after NON_RECEIVE_TIMEOUT (4 s) a NON 4.08
+ * with the latest token lists 20..24, again after 8 s, ...; duplicates
+ * change nothing; the body completes with the handler run once. */
+static void test_qb1_loss_recovery(void **state) {
+  fill_up();
+  size_t size = 25 * 1024;
+  unsigned first, n;
+  uint32_t list[16];
+  for (uint32_t b = 0; b < 10; b++)
+    if (b != 4) assert_int_equal(put_block(b, size, &first), 0);
+  n = put_block(10, size, &first);
+  assert_int_equal(n, 1);
+  assert_int_equal(cbor_list(sent_msg(first), list), 1);
+  assert_int_equal(list[0], 4);
+  for (uint32_t b = 11; b < 20; b++) assert_int_equal(put_block(b, size, &first), 0);
+  /* A duplicate of 12 changes nothing. */
+  assert_int_equal(put_block(12, size, &first), 0);
+  n = put_block(4, size, &first);
+  assert_int_equal(n, 1);
+  coap_block_t q;
+  assert_int_equal(sent_msg(first)->code, COAP_CONTINUE);
+  assert_true(block_of(sent_msg(first), COAP_OPTION_Q_BLOCK1, &q));
+  assert_int_equal(q.num, 19);
+
+  /* Silence: the timer asks, doubling its wait. */
+  unsigned before = n_sent;
+  vnow += 3999;
+  coap_context_handle_timeouts(ctx, vnow);
+  assert_int_equal(n_sent, before);
+  vnow += 1;
+  coap_context_handle_timeouts(ctx, vnow);
+  assert_int_equal(n_sent, before + 1);
+  const coap_msg_t *r = sent_msg(before);
+  assert_int_equal(r->type, COAP_TYPE_NON);
+  assert_int_equal(cbor_list(r, list), 5);
+  for (unsigned i = 0; i < 5; i++) assert_int_equal(list[i], 20 + i);
+  vnow += 7999;
+  coap_context_handle_timeouts(ctx, vnow);
+  assert_int_equal(n_sent, before + 1);
+  vnow += 1;
+  coap_context_handle_timeouts(ctx, vnow);
+  assert_int_equal(n_sent, before + 2);
+
+  for (uint32_t b = 20; b < 25; b++) put_block(b, size, &first);
+  assert_int_equal(sent_msg(n_sent - 1)->code, COAP_CHANGED);
+  assert_int_equal(sink_calls, 1);
+  assert_memory_equal(sink, up, size);
+}
+
+/* A client that never sends the rest: NON_MAX_RETRANSMIT (4) requests,
+ * then the body is given up and its bytes freed. */
+static void test_qb1_gives_up(void **state) {
+  fill_up();
+  unsigned first;
+  assert_int_equal(put_block(0, 5000, &first), 0);
+  assert_true(ctx->server.b1.bytes > 0);
+  unsigned before = n_sent;
+  for (int i = 0; i < 10; i++) {
+    vnow += 70000;
+    coap_context_handle_timeouts(ctx, vnow);
+  }
+  assert_int_equal(n_sent - before, 4);
+  assert_int_equal(ctx->server.b1.count, 0);
+  assert_int_equal(ctx->server.b1.bytes, 0);
+  assert_int_equal(sink_calls, 0);
+}
+
+/* What RFC 9177 §4.3 requires of a Q-Block1 request. */
+static void test_qb1_checks(void **state) {
+  fill_up();
+  coap_msg_t m;
+  unsigned first;
+  /* No Request-Tag, no Size1: 4.00. */
+  begin(&m, COAP_TYPE_NON, COAP_PUT, "sink");
+  opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 1, 6);
+  opt_uint(&m, COAP_OPTION_SIZE1, 3000);
+  coap_msg_set_payload(&m, up, 1024);
+  assert_int_equal(send_from(&m, 9, &first), 1);
+  assert_int_equal(sent_msg(first)->code, COAP_BAD_REQUEST);
+  begin(&m, COAP_TYPE_NON, COAP_PUT, "sink");
+  opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 1, 6);
+  opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
+  coap_msg_set_payload(&m, up, 1024);
+  assert_int_equal(send_from(&m, 9, &first), 1);
+  assert_int_equal(sent_msg(first)->code, COAP_BAD_REQUEST);
+  /* A block that does not fit Size1: 4.00. */
+  begin(&m, COAP_TYPE_NON, COAP_PUT, "sink");
+  opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 1, 6);
+  opt_uint(&m, COAP_OPTION_SIZE1, 3000);
+  opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
+  coap_msg_set_payload(&m, up, 1000);
+  assert_int_equal(send_from(&m, 9, &first), 1);
+  assert_int_equal(sent_msg(first)->code, COAP_BAD_REQUEST);
+  /* Over max_body: 4.13 with Size1. */
+  begin(&m, COAP_TYPE_NON, COAP_PUT, "sink");
+  opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 1, 6);
+  opt_uint(&m, COAP_OPTION_SIZE1, (2u << 20));
+  opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
+  coap_msg_set_payload(&m, up, 1024);
+  assert_int_equal(send_from(&m, 9, &first), 1);
+  assert_int_equal(sent_msg(first)->code, COAP_REQUEST_ENTITY_TOO_LARGE);
+  assert_int_equal(coap_msg_get_uint(sent_msg(first), COAP_OPTION_SIZE1, -1), 1 << 20);
+  /* With Block1: 4.02. On a GET: 4.02. */
+  begin(&m, COAP_TYPE_NON, COAP_PUT, "sink");
+  opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 1, 6);
+  opt_block(&m, COAP_OPTION_BLOCK1, 0, 1, 6);
+  opt_uint(&m, COAP_OPTION_SIZE1, 3000);
+  opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
+  coap_msg_set_payload(&m, up, 1024);
+  assert_int_equal(send_from(&m, 9, &first), 1);
+  assert_int_equal(sent_msg(first)->code, COAP_BAD_OPTION);
+  begin(&m, COAP_TYPE_NON, COAP_GET, "big");
+  opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 0, 6);
+  assert_int_equal(send_from(&m, 9, &first), 1);
+  assert_int_equal(sent_msg(first)->code, COAP_BAD_OPTION);
+  assert_int_equal(sink_calls, 0);
+  assert_int_equal(ctx->server.b1.count, 0);
+  /* CON blocks: the ACK only until the body is whole. */
+  size_t size = 3000;
+  for (uint32_t b = 0; b < 3; b++) {
+    begin(&m, COAP_TYPE_CON, COAP_PUT, "sink");
+    opt_block(&m, COAP_OPTION_Q_BLOCK1, b, b < 2, 6);
+    opt_uint(&m, COAP_OPTION_SIZE1, (uint32_t)size);
+    opt(&m, COAP_OPTION_REQUEST_TAG, "\x77", 1);
+    size_t len = b < 2 ? 1024 : size - 2048;
+    coap_msg_set_payload(&m, up + b * 1024, len);
+    assert_int_equal(send_from(&m, 9, &first), 1);
+    const coap_msg_t *r = sent_msg(first);
+    assert_int_equal(r->type, COAP_TYPE_ACK);
+    assert_int_equal(r->code, b < 2 ? 0 : COAP_CHANGED);
+  }
+  assert_int_equal(sink_calls, 1);
+  assert_memory_equal(sink, up, size);
+}
+
+/* Turned off: both options are critical ones not acted on, 4.02. */
+static void test_qblock_off(void **state) {
+  coap_context_free(ctx);
+  server_new(1);
+  coap_msg_t m;
+  unsigned first;
+  begin(&m, COAP_TYPE_NON, COAP_GET, "big");
+  opt_block(&m, COAP_OPTION_Q_BLOCK2, 0, 1, 6);
+  assert_int_equal(send_from(&m, 9, &first), 1);
+  assert_int_equal(sent_msg(first)->code, COAP_BAD_OPTION);
+  fill_up();
+  assert_int_equal(put_block(0, 3000, &first), 1);
+  assert_int_equal(sent_msg(first)->code, COAP_BAD_OPTION);
+  assert_int_equal(big_calls, 0);
+  assert_int_equal(ctx->server.b1.count, 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_qb2_bursts_and_continue, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_qb2_missing_blocks, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_qb2_con_and_probe, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_qb1_in_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_qb1_loss_recovery, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_qb1_gives_up, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_qb1_checks, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_qblock_off, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
