@@ -157,6 +157,23 @@ typedef struct coap_context_config {
                                  Q-Block2 burst carries (and a Q-Block1 set
                                  holds), default 10 (0: 10); both ends must
                                  use the same value */
+  /* Q-Block (RFC 9177), as client: coap_request_opts_t.qblock's default
+   * (0, the default: off; 1: every GET, and every PUT or POST whose body
+   * goes block-wise, uses Q-Block). Off by default because a server that
+   * does not know Q-Block answers 4.02 and the request then goes again the
+   * RFC 7959 way, a round trip lost; nothing is remembered per server. The
+   * client takes MAX_PAYLOADS from qblock_max_payloads (at most 16: a DTLS
+   * session holds 16 datagrams until its handshake is done). */
+  uint8_t qblock_client;
+  uint32_t qblock_non_timeout_ms; /* NON_TIMEOUT (RFC 9177 §7.2), default
+                                 2000 (0: 2000): the client waits this long
+                                 for a 2.31 before sending the next burst
+                                 of a body (or the last block again), and
+                                 twice as long (NON_RECEIVE_TIMEOUT) for the
+                                 next block of a response before asking for
+                                 what is missing; NON_MAX_RETRANSMIT (4)
+                                 such waits without progress end the
+                                 request with COAP_E_TIMEOUT */
   /* Observe (RFC 7641), as server. */
   size_t max_observers;       /* observations at once in the context,
                                  default 100000; a registration beyond it
@@ -552,6 +569,26 @@ typedef struct coap_request_opts {
    * only once it was acknowledged (the server got it); a CON never
    * acknowledged still ends with COAP_E_TIMEOUT. */
   uint8_t no_response;
+  /* Q-Block (RFC 9177): 1 uses it, -1 does not, 0 takes the context's
+   * qblock_client. Used by a GET without payload (the request asks with
+   * Q-Block2 and the server sends the body in bursts of MAX_PAYLOADS NON
+   * responses; the client asks for the next set and for missing blocks)
+   * and by a PUT or POST whose body goes block-wise (bursts of
+   * MAX_PAYLOADS NON Q-Block1 requests with one Request-Tag, following the
+   * server's 2.31 Continue and the missing blocks its 4.08 lists). The
+   * first request goes as |confirmable| says and is the probe: a CON GET
+   * asks for block 0 alone, then the body from block 0 in NON sets; a
+   * CON first block of a body goes with the NON rest of its burst. Every
+   * later request is NON; the client's timers (qblock_non_timeout_ms) make
+   * the transfer reliable. A 4.02 answer to the CON (the server does not
+   * know Q-Block) sends the request again with Block1/Block2 (RFC 7959),
+   * once; with |confirmable| 0 there is no probe, and a server without
+   * Q-Block (which answers a NON with RST or not at all, RFC 7252
+   * §5.4.1) ends the request with COAP_E_TIMEOUT. Ignored with observe or
+   * no_response, and for other methods. A response to a PUT or POST that
+   * itself comes in Q-Block2 blocks ends with COAP_E_BLOCKWISE (not
+   * built). */
+  int qblock;
 } coap_request_opts_t;
 
 void coap_request_opts_init(coap_request_opts_t *o, uint8_t method,

@@ -428,7 +428,7 @@ static int restart_fetch(coap_client_req_t *r, coap_exch_peer_t *peer, uint32_t 
 size_t coap_client_reassembly_bytes(const coap_context_t *ctx) {
   size_t n = 0;
   for (const coap_client_req_t *r = ctx->requests; r; r = r->next)
-    if (r->blk) n += r->blk->cap;
+    n += (r->blk ? r->blk->cap : 0) + coap_client_qb_bytes(r->qb);
   return n;
 }
 

@@ -99,6 +99,18 @@ void coap_client_req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err
   /* The body lives in the block state until the callback has returned. */
   coap_client_block_t *blk = r->blk;
   r->blk = NULL;
+  coap_client_qb_t *qb = r->qb;
+  r->qb = NULL;
+  if (qb) {
+    const uint8_t *body;
+    size_t len;
+    coap_client_qb_stop(r->ctx, qb);
+    coap_client_qb_result(qb, &body, &len, &reply.exchanges);
+    if (body && err == 0) {
+      reply.payload = body;
+      reply.payload_len = len;
+    }
+  }
   if (blk) {
     const uint8_t *body;
     size_t len;
@@ -115,6 +127,7 @@ void coap_client_req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err
   req_release(ctx, r);
   if (cb) cb(ctx, &reply, user);
   coap_client_block_free(blk);
+  coap_client_qb_free(qb);
 }
 
 static void req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err) {
@@ -179,6 +192,7 @@ int coap_client_on_response(void *user, coap_exch_out_t *out,
   (void)user;
   coap_client_req_t *r = coap_exch_out_user(out);
   if (!r) return 0;
+  if (r->qb) return coap_client_qb_response(r, out, msg, err, now);
   if (r->parent) return coap_client_obs_fetch_response(r, out, msg, err, now);
   if (r->obs) return coap_client_obs_response(r, out, msg, err, now);
   return coap_client_plain_response(r, out, msg, err, now);
@@ -439,7 +453,10 @@ int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
     coap_timer_arm(&ctx->timers, &r->deadline, now);
   else if (o->timeout_ms)
     coap_timer_arm(&ctx->timers, &r->deadline, now + o->timeout_ms);
-  if (block1)
+  if (coap_client_qb_wanted(ctx, o, block1) && (block1 || !o->payload_len))
+    rc = coap_client_qb_start(r, &peer->exch, &msg, o->payload, block1 ? o->payload_len : 0,
+                              (uint8_t)(block1 ? block1 - 1 : 0), now);
+  else if (block1)
     rc = coap_client_block1_start(r, &peer->exch, &msg, o->payload, o->payload_len,
                                   (uint8_t)(block1 - 1), now);
   else
@@ -462,6 +479,8 @@ int coap_cancel_request(coap_context_t *ctx, coap_request_id_t id) {
     coap_exch_cancel(ctx->exch, r->out);
     req_unlink(r);
     coap_client_block_free(r->blk);
+    coap_client_qb_stop(ctx, r->qb);
+    coap_client_qb_free(r->qb);
     req_release(ctx, r);
     return 0;
   }

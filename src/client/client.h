@@ -7,6 +7,7 @@
 
 typedef struct coap_client_block coap_client_block_t;
 typedef struct coap_client_obs coap_client_obs_t;
+typedef struct coap_client_qb coap_client_qb_t;
 
 struct coap_client_req {
   coap_client_req_t *prev, *next;
@@ -31,6 +32,9 @@ struct coap_client_req {
   /* Set for a fetch of a notification's further blocks: the observation
    * it completes, which owns it. It has no id and no callback of its own. */
   coap_client_req_t *parent;
+  /* Q-Block (RFC 9177, qblock.c): the transfer's state and exchanges;
+   * r->out is NULL while it runs. */
+  coap_client_qb_t *qb;
 };
 
 /* Every response class suppressed (RFC 7967): nothing will come back. */
@@ -100,6 +104,28 @@ void coap_client_block_free(coap_client_block_t *b);
 /* Bytes held now for response bodies being fetched (Block2), bounded by
  * the configuration's max_reassembly (coap_stats_t.reassembly_bytes). */
 size_t coap_client_reassembly_bytes(const coap_context_t *ctx);
+
+/* qblock.c (RFC 9177) */
+
+/* Does request |o| go the Q-Block way? |block1|: its body goes block-wise. */
+int coap_client_qb_wanted(const coap_context_t *ctx, const coap_request_opts_t *o, int block1);
+/* Start it: |len| > 0 sends |payload| in Q-Block1 blocks of |szx| (from
+ * coap_client_block1_plan), else asks for the response with Q-Block2.
+ * |msg| has every option but the payload. Returns 0, or an error and then
+ * |r| has no Q-Block state. */
+int coap_client_qb_start(coap_client_req_t *r, coap_exch_peer_t *peer, const coap_msg_t *msg,
+                         const uint8_t *payload, size_t len, uint8_t szx, uint64_t now);
+/* An answer (or an exchange's end) during the transfer; what the message
+ * layer's on_response returns. */
+int coap_client_qb_response(coap_client_req_t *r, coap_exch_out_t *out, const coap_msg_t *msg,
+                            int err, uint64_t now);
+/* Cancel its timer and exchanges (not the one whose answer is being
+ * handled); then coap_client_qb_free. */
+void coap_client_qb_stop(coap_context_t *ctx, coap_client_qb_t *q);
+void coap_client_qb_result(const coap_client_qb_t *q, const uint8_t **body, size_t *len,
+                           unsigned *exchanges);
+size_t coap_client_qb_bytes(const coap_client_qb_t *q);
+void coap_client_qb_free(coap_client_qb_t *q);
 
 /* observe.c (RFC 7641) */
 

@@ -26,6 +26,11 @@ static void request_usage(FILE *out, const char *method) {
           "                           payload larger than it goes in Block1 blocks; a\n"
           "                           response in Block2 blocks is fetched whole, in\n"
           "                           blocks of N asked for from the first request\n"
+          "      --q-block            (get, put, post) block-wise transfer without\n"
+          "                           lock-step (Q-Block, RFC 9177): bursts of 10 NON\n"
+          "                           blocks per round trip, lost ones asked for again.\n"
+          "                           A server without Q-Block answers 4.02 and the\n"
+          "                           request goes again with Block1/Block2 (RFC 7959)\n"
           "      --max-body BYTES     largest response body taken (default 1048576)\n"
           "      --observe            (get, fetch) observe the resource (RFC 7641):\n"
           "                           print its representation, then each notification,\n"
@@ -218,6 +223,11 @@ static int check_combination(const request_args_t *a) {
     cli_error("--no-response cannot be combined with --observe");
     return -1;
   }
+  if (a->qblock && (a->observe || a->no_response ||
+                    (a->method != COAP_GET && a->method != COAP_PUT && a->method != COAP_POST))) {
+    cli_error("--q-block is for get, put and post, without --observe or --no-response");
+    return -1;
+  }
   return 0;
 }
 
@@ -230,7 +240,7 @@ static int parse_format(const char *flag, const char *text, int *out) {
 }
 
 /* Returns 0, 1 for --help, or -1 on bad usage (already reported). */
-enum { OPT_OBSERVE = 0x300, OPT_COUNT, OPT_DURATION, OPT_JSON, OPT_NO_RESPONSE };
+enum { OPT_OBSERVE = 0x300, OPT_COUNT, OPT_DURATION, OPT_JSON, OPT_NO_RESPONSE, OPT_Q_BLOCK };
 
 static int parse_args(request_args_t *a, const char *method, int argc, char **argv) {
   static const struct option base_options[] = {
@@ -239,6 +249,7 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
       {"duration", required_argument, NULL, OPT_DURATION},
       {"json", no_argument, NULL, OPT_JSON},
       {"no-response", required_argument, NULL, OPT_NO_RESPONSE},
+      {"q-block", no_argument, NULL, OPT_Q_BLOCK},
       {"data", required_argument, NULL, 'd'},
       {"content-format", required_argument, NULL, 'f'},
       {"accept", required_argument, NULL, 'A'},
@@ -288,6 +299,7 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
           return -1;
         break;
       case OPT_JSON: a->json = 1; break;
+      case OPT_Q_BLOCK: a->qblock = 1; break;
       case OPT_NO_RESPONSE:
         if (parse_no_response(optarg, &a->no_response) < 0) return -1;
         a->no_response_text = optarg;
@@ -478,6 +490,7 @@ static void request_opts(const request_args_t *a, const uint8_t *payload, size_t
   o->block_size = (uint16_t)a->block_size;
   o->observe = a->observe;
   o->no_response = a->no_response;
+  o->qblock = a->qblock ? 1 : 0;
   /* Some classes suppressed: an answer of the others would come at once
    * (piggy-backed) or soon after (separate), and most likely none comes;
    * waiting the whole retransmission schedule (~93 s) for it would make

@@ -20,6 +20,7 @@ typedef struct request_args {
   double timeout_s;
   int verbose, quiet;
   unsigned block_size;  /* 0: the library's (1024) */
+  int qblock;           /* --q-block: Q-Block (RFC 9177) for the transfer */
   size_t max_body;      /* 0: the library's (1 MiB) */
   coap_option_t extra[MAX_EXTRA_OPTIONS];
   uint8_t extra_store[MAX_EXTRA_OPTIONS][256];
