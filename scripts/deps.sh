@@ -10,6 +10,7 @@ packages=(
   libcoap3-bin gnutls-bin openssl    # real peers for interop tests
   iproute2 util-linux                # ip, ss, unshare: namespaced tests
   jq                                 # checks the tools' JSON output
+  dpkg-dev file binutils             # Debian packages: dpkg-shlibdeps, cpack's file checks, readelf
 )
 missing=()
 for p in "${packages[@]}"; do
