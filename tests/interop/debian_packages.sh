@@ -66,14 +66,16 @@ grep -qE '^[[:space:]]*ldconfig$' "$work/control/postinst" || [ -f "$work/contro
   fail "libcoaps0 does not run ldconfig (no postinst call, no trigger)"
 pass "libcoaps0 runs ldconfig when installed"
 
-# ---- file lists (regular files and symlinks, without the leading '.')
-files() { dpkg-deb -c "$(deb "$1")" | awk '$1 !~ /^d/ {print $6}' | sed 's|^\.||' | sort; }
-files libcoaps0 >"$work/libcoaps0.list"
-files libcoaps-dev >"$work/libcoaps-dev.list"
-files coaps >"$work/coaps.list"
+# ---- file lists (regular files and symlinks, without the leading '.').
+# Listings go to files first: 'dpkg-deb -c | grep -q' would kill dpkg-deb
+# with SIGPIPE when grep stops early, and pipefail would call it a failure.
+for p in libcoaps0 libcoaps-dev coaps; do
+  dpkg-deb -c "$(deb $p)" >"$work/$p.contents" || fail "dpkg-deb -c $p failed"
+  awk '$1 !~ /^d/ {print $6}' "$work/$p.contents" | sed 's|^\.||' | sort >"$work/$p.list"
+done
 expect_eq "libcoaps0 holds the runtime library and nothing else" \
   "/$libdir/libcoaps.so.0 /$libdir/libcoaps.so.$version" "$(tr '\n' ' ' <"$work/libcoaps0.list" | sed 's/ $//')"
-dpkg-deb -c "$(deb libcoaps0)" | grep -q "libcoaps.so.0 -> libcoaps.so.$version" ||
+grep -q "libcoaps.so.0 -> libcoaps.so.$version" "$work/libcoaps0.contents" ||
   fail "libcoaps.so.0 is not a symlink to libcoaps.so.$version"
 headers=$(cd "$SRC/include" && find . -name '*.h' | sed 's|^\.|/usr/include|'; echo /usr/include/coaps/version.h)
 for f in $headers /$libdir/libcoaps.so /$libdir/libcoaps.a /$libdir/pkgconfig/coaps.pc \
@@ -82,7 +84,7 @@ for f in $headers /$libdir/libcoaps.so /$libdir/libcoaps.a /$libdir/pkgconfig/co
   grep -qxF "$f" "$work/libcoaps-dev.list" || fail "libcoaps-dev lacks $f"
 done
 pass "libcoaps-dev holds the headers, libcoaps.so, libcoaps.a, coaps.pc and the CMake package"
-dpkg-deb -c "$(deb libcoaps-dev)" | grep -q "libcoaps.so -> libcoaps.so.0" ||
+grep -q "libcoaps.so -> libcoaps.so.0" "$work/libcoaps-dev.contents" ||
   fail "libcoaps-dev's libcoaps.so is not the link to libcoaps.so.0"
 grep -qxF /usr/bin/coaps "$work/coaps.list" || fail "the coaps package lacks /usr/bin/coaps"
 pass "coaps holds /usr/bin/coaps"
@@ -100,7 +102,8 @@ pass "every installed file is in exactly one package"
 root=$work/root
 for p in libcoaps0 libcoaps-dev coaps; do dpkg-deb -x "$(deb $p)" "$root"; done
 for f in "$root/usr/bin/coaps" "$root/$libdir/libcoaps.so.$version"; do
-  if readelf -d "$f" | grep -qE 'RPATH|RUNPATH'; then fail "$f carries an RPATH"; fi
+  dyn=$(readelf -d "$f") || fail "readelf -d $f failed"
+  if grep -qE 'RPATH|RUNPATH' <<<"$dyn"; then fail "$f carries an RPATH"; fi
 done
 pass "no RPATH in the packaged tool or library"
 export LD_LIBRARY_PATH=$root/$libdir
