@@ -382,6 +382,14 @@ static int qb_has(const coap_b1_entry_t *e, uint32_t n) {
   return (e->q.have[n >> 3] >> (n & 7)) & 1;
 }
 
+/* How long to wait for a block before asking (again): RFC 9177 §7.2's
+ * Time-to-Wait, NON_RECEIVE_TIMEOUT * 2^(Re-Request-Count - 1), so the
+ * first repeat comes after NON_RECEIVE_TIMEOUT too (libcoap's client keeps
+ * a body 4 * NON_TIMEOUT after sending it all, then answers nothing). */
+static uint64_t qb1_wait(const coap_server_t *s, const coap_b1_entry_t *e) {
+  return non_receive_timeout(s) << (e->q.naks ? e->q.naks - 1 : 0);
+}
+
 /* A CBOR unsigned integer (RFC 8949 major type 0) at |out|; its length. */
 static size_t cbor_uint(uint8_t *out, uint32_t v) {
   if (v < 24) {
@@ -454,7 +462,7 @@ static void qb1_timeout(coap_timer_t *t, uint64_t now, void *user) {
   coap_msg_set_payload(&m, list, n);
   coap_qblock_send_non(s, e->peer, e->q.token, e->q.token_len, &m);
   e->q.naks++;
-  coap_timer_arm(s->timers, &e->q.timer, now + (non_receive_timeout(s) << e->q.naks));
+  coap_timer_arm(s->timers, &e->q.timer, now + qb1_wait(s, e));
 }
 
 /* Checks of a Q-Block1 request on its own: Request-Tag and Size1 present
@@ -525,7 +533,7 @@ static coap_b1_result_t qb1_after(coap_server_t *s, const coap_request_t *req,
  * 2.31); a 4.08 once per set for gaps in earlier sets; else nothing until
  * the timer. |was| is how many blocks were complete from 0 before. */
 static coap_b1_result_t qb1_progress(coap_server_t *s, coap_b1_entry_t *e, const coap_block_t *b,
-                                     uint32_t was, coap_response_t *resp) {
+                                     uint32_t was, uint64_t now, coap_response_t *resp) {
   uint32_t maxp = coap_qblock_max_payloads(s), set = b->num / maxp;
   uint32_t done_sets = e->q.contig / maxp;
   if (done_sets && (done_sets > was / maxp || b->num == done_sets * maxp - 1)) {
@@ -533,12 +541,24 @@ static coap_b1_result_t qb1_progress(coap_server_t *s, coap_b1_entry_t *e, const
     coap_response_add_block(resp, COAP_OPTION_Q_BLOCK1, done_sets * maxp - 1, 1, e->q.szx);
     return COAP_B1_ANSWERED;
   }
+  uint8_t list[5 * 64];
+  size_t cap = 5 * (size_t)maxp < sizeof list ? 5 * (size_t)maxp : sizeof list;
   if (e->q.contig < set * maxp && e->q.nak_set < set) {
     e->q.nak_set = set;
-    uint8_t list[5 * 64];
-    size_t cap = 5 * (size_t)maxp < sizeof list ? 5 * (size_t)maxp : sizeof list;
     size_t n = missing_list(s, e, set * maxp, list, cap);
     if (n) return answer_missing(resp, list, n);
+  }
+  /* The last block while some are missing: the client has sent them all
+   * and waits for this answer, so the list goes now (a reordered block
+   * arriving later is a duplicate, ignored) and counts as the first
+   * request for them. */
+  if (b->num + 1 == e->q.nblocks) {
+    size_t n = missing_list(s, e, e->q.nblocks, list, cap);
+    if (n) {
+      e->q.naks++;
+      coap_timer_arm(s->timers, &e->q.timer, now + qb1_wait(s, e));
+      return answer_missing(resp, list, n);
+    }
   }
   return COAP_B1_SILENT;
 }
@@ -578,9 +598,8 @@ coap_b1_result_t coap_qb1_receive(coap_server_t *s, const coap_request_t *req,
   }
   /* CON blocks are reliable: the ACK is the answer until the body is whole. */
   if (m->type != COAP_TYPE_NON) return COAP_B1_SILENT;
-  coap_timer_arm(s->timers, &e->q.timer,
-                 req->now + (non_receive_timeout(s) << e->q.naks));
-  return qb1_progress(s, e, b, was, resp);
+  coap_timer_arm(s->timers, &e->q.timer, req->now + qb1_wait(s, e));
+  return qb1_progress(s, e, b, was, req->now, resp);
 }
 
 void coap_qb1_answered(coap_server_t *s, const coap_request_t *req,

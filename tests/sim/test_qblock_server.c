@@ -52,7 +52,7 @@ static const coap_msg_t *sent_msg(unsigned i) {
 
 /* ---- resources ---- */
 
-#define BIG_MAX 100000
+#define BIG_MAX 110000
 static size_t big_len;
 static unsigned big_calls, sink_calls;
 static uint8_t big_body[BIG_MAX], sink[BIG_MAX];
@@ -466,16 +466,51 @@ static void test_qb1_loss_recovery(void **state) {
   assert_int_equal(r->type, COAP_TYPE_NON);
   assert_int_equal(cbor_list(r, list), 5);
   for (unsigned i = 0; i < 5; i++) assert_int_equal(list[i], 20 + i);
-  vnow += 7999;
+  /* Time-to-Wait = NON_RECEIVE_TIMEOUT * 2^(count - 1): 4 s, then 8 s. */
+  vnow += 3999;
   coap_context_handle_timeouts(ctx, vnow);
   assert_int_equal(n_sent, before + 1);
   vnow += 1;
   coap_context_handle_timeouts(ctx, vnow);
   assert_int_equal(n_sent, before + 2);
+  vnow += 7999;
+  coap_context_handle_timeouts(ctx, vnow);
+  assert_int_equal(n_sent, before + 2);
+  vnow += 1;
+  coap_context_handle_timeouts(ctx, vnow);
+  assert_int_equal(n_sent, before + 3);
 
   for (uint32_t b = 20; b < 25; b++) put_block(b, size, &first);
   assert_int_equal(sent_msg(n_sent - 1)->code, COAP_CHANGED);
   assert_int_equal(sink_calls, 1);
+  assert_memory_equal(sink, up, size);
+}
+
+/* The last block while 97 and 98 are missing: the list goes at once (the
+ * client has sent everything and waits), then after 4 s again; the
+ * missing ones complete the body. */
+static void test_qb1_last_block_with_gaps(void **state) {
+  fill_up();
+  size_t size = 100 * 1024 - 7;
+  unsigned first, n;
+  uint32_t list[16];
+  for (uint32_t b = 0; b < 99; b++)
+    if (b != 97 && b != 98) put_block(b, size, &first);
+  n = put_block(99, size, &first);
+  assert_int_equal(n, 1);
+  assert_int_equal(cbor_list(sent_msg(first), list), 2);
+  assert_int_equal(list[0], 97);
+  assert_int_equal(list[1], 98);
+  unsigned before = n_sent;
+  vnow += 4000;
+  coap_context_handle_timeouts(ctx, vnow);
+  assert_int_equal(n_sent, before + 1);
+  assert_int_equal(cbor_list(sent_msg(before), list), 2);
+  assert_int_equal(put_block(98, size, &first), 0);
+  assert_int_equal(put_block(97, size, &first), 1);
+  assert_int_equal(sent_msg(first)->code, COAP_CHANGED);
+  assert_int_equal(sink_calls, 1);
+  assert_int_equal(sink_len, size);
   assert_memory_equal(sink, up, size);
 }
 
@@ -589,6 +624,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_qb2_con_and_probe, setup, teardown),
       cmocka_unit_test_setup_teardown(test_qb1_in_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_qb1_loss_recovery, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_qb1_last_block_with_gaps, setup, teardown),
       cmocka_unit_test_setup_teardown(test_qb1_gives_up, setup, teardown),
       cmocka_unit_test_setup_teardown(test_qb1_checks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_qblock_off, setup, teardown),
