@@ -26,6 +26,8 @@
 #include "coaps/error.h"
 #include "coaps/wire.h"
 
+#include "coaps/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -50,18 +52,18 @@ typedef struct coap_address {
 } coap_address_t;
 
 /* The IPv6 any-address (dual stack), port 0. */
-void coap_address_init(coap_address_t *addr);
+COAPS_API void coap_address_init(coap_address_t *addr);
 /* Set the port (host order), keeping the address. */
-void coap_address_set_port(coap_address_t *addr, uint16_t port);
-uint16_t coap_address_get_port(const coap_address_t *addr);
+COAPS_API void coap_address_set_port(coap_address_t *addr, uint16_t port);
+COAPS_API uint16_t coap_address_get_port(const coap_address_t *addr);
 /* Parse a numeric IPv4/IPv6 literal (no name resolution). 0 or
  * COAP_E_INVALID_ARG. */
-int coap_address_from_string(coap_address_t *addr, const char *host,
-                             uint16_t port);
+COAPS_API int coap_address_from_string(coap_address_t *addr, const char *host,
+                                       uint16_t port);
 /* "192.0.2.1:5683" or "[2001:db8::1]:5684"; returns |buf|. */
-const char *coap_address_format(const coap_address_t *addr, char *buf,
-                                size_t cap);
-int coap_address_equal(const coap_address_t *a, const coap_address_t *b);
+COAPS_API const char *coap_address_format(const coap_address_t *addr, char *buf,
+                                          size_t cap);
+COAPS_API int coap_address_equal(const coap_address_t *a, const coap_address_t *b);
 
 /* ---- environment injected into a context ---- */
 
@@ -99,7 +101,7 @@ typedef struct coap_tx_params {
 } coap_tx_params_t;
 
 /* Fill |p| with the RFC 7252 defaults. */
-void coap_tx_params_default(coap_tx_params_t *p);
+COAPS_API void coap_tx_params_default(coap_tx_params_t *p);
 
 /* ---- context ---- */
 
@@ -199,16 +201,16 @@ typedef struct coap_context_config {
   void *clock_user;
 } coap_context_config_t;
 
-void coap_context_config_default(coap_context_config_t *cfg);
+COAPS_API void coap_context_config_default(coap_context_config_t *cfg);
 
 /* NULL |cfg| means defaults. Returns NULL only when out of memory. */
-coap_context_t *coap_context_new(const coap_context_config_t *cfg);
+COAPS_API coap_context_t *coap_context_new(const coap_context_config_t *cfg);
 /* Closes endpoints and sockets, fails outstanding requests with
  * COAP_E_CANCELLED, frees everything. NULL is accepted. */
-void coap_context_free(coap_context_t *ctx);
+COAPS_API void coap_context_free(coap_context_t *ctx);
 
-int coap_context_set_tx_params(coap_context_t *ctx, const coap_tx_params_t *p);
-void coap_context_set_log_level(coap_context_t *ctx, coap_log_level_t level);
+COAPS_API int coap_context_set_tx_params(coap_context_t *ctx, const coap_tx_params_t *p);
+COAPS_API void coap_context_set_log_level(coap_context_t *ctx, coap_log_level_t level);
 
 /* ---- transport (embedding without the I/O shell) ---- */
 
@@ -240,24 +242,24 @@ typedef struct coap_transport {
                    const coap_address_t *to, const uint8_t *data, size_t len);
 } coap_transport_t;
 
-void coap_context_set_transport(coap_context_t *ctx,
-                                const coap_transport_t *t, void *user);
+COAPS_API void coap_context_set_transport(coap_context_t *ctx,
+                                          const coap_transport_t *t, void *user);
 
 /* Register a local endpoint (a bound socket, or a simulated one).
  * |local| is informative (logs). */
-coap_endpoint_t *coap_context_add_endpoint(coap_context_t *ctx,
-                                           coap_proto_t proto,
-                                           const coap_address_t *local);
-coap_proto_t coap_endpoint_proto(const coap_endpoint_t *ep);
-const coap_address_t *coap_endpoint_address(const coap_endpoint_t *ep);
+COAPS_API coap_endpoint_t *coap_context_add_endpoint(coap_context_t *ctx,
+                                                     coap_proto_t proto,
+                                                     const coap_address_t *local);
+COAPS_API coap_proto_t coap_endpoint_proto(const coap_endpoint_t *ep);
+COAPS_API const coap_address_t *coap_endpoint_address(const coap_endpoint_t *ep);
 /* Opaque slot for the transport (e.g. the socket). */
-void coap_endpoint_set_transport_data(coap_endpoint_t *ep, void *data);
-void *coap_endpoint_transport_data(const coap_endpoint_t *ep);
+COAPS_API void coap_endpoint_set_transport_data(coap_endpoint_t *ep, void *data);
+COAPS_API void *coap_endpoint_transport_data(const coap_endpoint_t *ep);
 
 /* One datagram received on |ep| from |from| at monotonic time |now_ms|. */
-int coap_context_input(coap_context_t *ctx, coap_endpoint_t *ep,
-                       const coap_address_t *from, const uint8_t *data,
-                       size_t len, uint64_t now_ms);
+COAPS_API int coap_context_input(coap_context_t *ctx, coap_endpoint_t *ep,
+                                 const coap_address_t *from, const uint8_t *data,
+                                 size_t len, uint64_t now_ms);
 /* The same, for an endpoint bound to a wildcard address (or several
  * addresses): |local| is the address the datagram was sent to (its port
  * is ignored). The context remembers it per peer and hands it to the
@@ -266,17 +268,17 @@ int coap_context_input(coap_context_t *ctx, coap_endpoint_t *ep,
  * its handshake started at (a datagram that may be forged changes
  * nothing), and the HelloVerifyRequest goes from the ClientHello's. NULL
  * |local| is coap_context_input (and leaves what a peer has unchanged). */
-int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep,
-                          const coap_address_t *from,
-                          const coap_address_t *local, const uint8_t *data,
-                          size_t len, uint64_t now_ms);
+COAPS_API int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep,
+                                    const coap_address_t *from,
+                                    const coap_address_t *local, const uint8_t *data,
+                                    size_t len, uint64_t now_ms);
 /* The transport learnt that |to| is unreachable (ICMP error). */
-void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
-                                    const coap_address_t *to, uint64_t now_ms);
+COAPS_API void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
+                                              const coap_address_t *to, uint64_t now_ms);
 /* Earliest time coap_context_handle_timeouts must be called; UINT64_MAX
  * when nothing is pending. */
-uint64_t coap_context_next_timeout(const coap_context_t *ctx);
-void coap_context_handle_timeouts(coap_context_t *ctx, uint64_t now_ms);
+COAPS_API uint64_t coap_context_next_timeout(const coap_context_t *ctx);
+COAPS_API void coap_context_handle_timeouts(coap_context_t *ctx, uint64_t now_ms);
 
 /* ---- server: resources ---- */
 
@@ -327,26 +329,26 @@ typedef void (*coap_handler_fn)(coap_context_t *ctx, coap_resource_t *res,
 
 /* Register |path| ("temp", "/sensors/temp"; "" is the root). Returns NULL
  * on allocation failure or when the path is already registered. */
-coap_resource_t *coap_resource_add(coap_context_t *ctx, const char *path);
-coap_resource_t *coap_resource_find(coap_context_t *ctx, const char *path);
-int coap_resource_remove(coap_context_t *ctx, coap_resource_t *res);
+COAPS_API coap_resource_t *coap_resource_add(coap_context_t *ctx, const char *path);
+COAPS_API coap_resource_t *coap_resource_find(coap_context_t *ctx, const char *path);
+COAPS_API int coap_resource_remove(coap_context_t *ctx, coap_resource_t *res);
 /* |method| is COAP_GET..COAP_IPATCH. */
-int coap_resource_set_handler(coap_resource_t *res, uint8_t method,
-                              coap_handler_fn fn, void *user);
+COAPS_API int coap_resource_set_handler(coap_resource_t *res, uint8_t method,
+                                        coap_handler_fn fn, void *user);
 /* Link-format attribute for /.well-known/core: "rt", "if", "ct", "sz",
  * "title", "obs" (value NULL for a flag). Values are copied. */
-int coap_resource_set_attr(coap_resource_t *res, const char *name,
-                           const char *value);
+COAPS_API int coap_resource_set_attr(coap_resource_t *res, const char *name,
+                                     const char *value);
 /* Content-Formats accepted in request payloads (POST/PUT/FETCH/PATCH/
  * iPATCH); other formats get 4.15. No list: everything is accepted. */
-int coap_resource_set_accepted_formats(coap_resource_t *res,
-                                       const int *formats, size_t n);
+COAPS_API int coap_resource_set_accepted_formats(coap_resource_t *res,
+                                                 const int *formats, size_t n);
 /* Hide from /.well-known/core. */
-void coap_resource_set_hidden(coap_resource_t *res, int hidden);
-const char *coap_resource_path(const coap_resource_t *res);
+COAPS_API void coap_resource_set_hidden(coap_resource_t *res, int hidden);
+COAPS_API const char *coap_resource_path(const coap_resource_t *res);
 /* The largest body a handler is given (Block1) or may answer with: the
  * configuration's max_body. */
-size_t coap_context_max_body(const coap_context_t *ctx);
+COAPS_API size_t coap_context_max_body(const coap_context_t *ctx);
 
 /* ---- server: Observe (RFC 7641) ---- */
 
@@ -386,68 +388,68 @@ size_t coap_context_max_body(const coap_context_t *ctx);
  * ending (close_notify, eviction, expiry) ends its observations. A
  * notification larger than a block carries the first block (RFC 7959
  * §3.4). */
-int coap_resource_set_observable(coap_resource_t *res, int observable);
+COAPS_API int coap_resource_set_observable(coap_resource_t *res, int observable);
 /* The state of |res| changed: notify every observer. Returns the number
  * of observers sent a notification now (0 with none; one that waits for
  * a CON's ACK, §4.5.1, gets the newest state then), or a
  * negative error (COAP_E_STATE from a handler building a notification).
  * Must be called from the thread that drives the context; a handler may
  * call it (a PUT that changes the state). */
-int coap_resource_notify(coap_resource_t *res);
+COAPS_API int coap_resource_notify(coap_resource_t *res);
 /* Observations of |res| at this moment. */
-size_t coap_resource_observer_count(const coap_resource_t *res);
+COAPS_API size_t coap_resource_observer_count(const coap_resource_t *res);
 
 /* ---- server: reading a request ---- */
 
-const coap_msg_t *coap_request_msg(const coap_request_t *req);
-uint8_t coap_request_method(const coap_request_t *req);
-const coap_address_t *coap_request_peer(const coap_request_t *req);
-coap_proto_t coap_request_proto(const coap_request_t *req);
+COAPS_API const coap_msg_t *coap_request_msg(const coap_request_t *req);
+COAPS_API uint8_t coap_request_method(const coap_request_t *req);
+COAPS_API const coap_address_t *coap_request_peer(const coap_request_t *req);
+COAPS_API coap_proto_t coap_request_proto(const coap_request_t *req);
 /* 1 when the handler runs to build a notification for an observer (the
  * request is the observer's registration; coap_request_defer is then
  * refused), 0 for a request that came from the network. */
-int coap_request_is_notification(const coap_request_t *req);
+COAPS_API int coap_request_is_notification(const coap_request_t *req);
 /* The request body: for a Block1 transfer the whole body, reassembled.
  * Valid during the handler only (a deferring handler copies it). */
-const uint8_t *coap_request_payload(const coap_request_t *req, size_t *len);
+COAPS_API const uint8_t *coap_request_payload(const coap_request_t *req, size_t *len);
 /* Value of query parameter |name| ("name=value" or bare "name" → "").
  * Returns the length, COAP_E_NOT_FOUND or COAP_E_BUFFER_TOO_SMALL. */
-int coap_request_query(const coap_request_t *req, const char *name, char *buf,
-                       size_t cap);
+COAPS_API int coap_request_query(const coap_request_t *req, const char *name, char *buf,
+                                 size_t cap);
 
 /* ---- server: writing a response ---- */
 
 /* Values are copied into the response; the default code is 2.05 for GET
  * and FETCH, 2.04 for PUT/POST/PATCH/iPATCH, 2.02 for DELETE. */
-void coap_response_set_code(coap_response_t *resp, uint8_t code);
+COAPS_API void coap_response_set_code(coap_response_t *resp, uint8_t code);
 /* |format| COAP_FORMAT_NONE omits Content-Format. The body is copied: up
  * to the context's max_body bytes (a large one into a buffer the context
  * keeps for reuse); larger than a block, it goes block-wise (see
  * coap_handler_fn). Over max_body, or out of memory, it returns
  * COAP_E_LIMIT or COAP_E_NOMEM and the client gets 5.00, never a cut
  * body. */
-int coap_response_set_payload(coap_response_t *resp, int format,
-                              const void *data, size_t len);
-int coap_response_add_option(coap_response_t *resp, uint16_t number,
-                             const void *value, size_t len);
-int coap_response_add_uint(coap_response_t *resp, uint16_t number,
-                           uint32_t value);
-int coap_response_set_max_age(coap_response_t *resp, uint32_t seconds);
-int coap_response_set_etag(coap_response_t *resp, const void *etag,
-                           size_t len);
-int coap_response_add_location_path(coap_response_t *resp,
-                                    const char *segment);
+COAPS_API int coap_response_set_payload(coap_response_t *resp, int format,
+                                        const void *data, size_t len);
+COAPS_API int coap_response_add_option(coap_response_t *resp, uint16_t number,
+                                       const void *value, size_t len);
+COAPS_API int coap_response_add_uint(coap_response_t *resp, uint16_t number,
+                                     uint32_t value);
+COAPS_API int coap_response_set_max_age(coap_response_t *resp, uint32_t seconds);
+COAPS_API int coap_response_set_etag(coap_response_t *resp, const void *etag,
+                                     size_t len);
+COAPS_API int coap_response_add_location_path(coap_response_t *resp,
+                                              const char *segment);
 
 /* Answer later (separate response, RFC 7252 §5.2.2): the context sends an
  * empty ACK if the answer takes longer than separate_delay_ms. Returns NULL
  * when called outside a handler or twice. */
-coap_deferred_t *coap_request_defer(const coap_request_t *req,
-                                    coap_response_t *resp);
+COAPS_API coap_deferred_t *coap_request_defer(const coap_request_t *req,
+                                              coap_response_t *resp);
 /* The response to fill for a deferred request: a fresh one with the
  * method's default code (what the handler put in |resp| is not kept). */
-coap_response_t *coap_deferred_response(coap_deferred_t *d);
+COAPS_API coap_response_t *coap_deferred_response(coap_deferred_t *d);
 /* Send it; |d| is gone afterwards. */
-int coap_deferred_send(coap_context_t *ctx, coap_deferred_t *d);
+COAPS_API int coap_deferred_send(coap_context_t *ctx, coap_deferred_t *d);
 
 /* ---- client ---- */
 
@@ -591,8 +593,8 @@ typedef struct coap_request_opts {
   int qblock;
 } coap_request_opts_t;
 
-void coap_request_opts_init(coap_request_opts_t *o, uint8_t method,
-                            const char *uri);
+COAPS_API void coap_request_opts_init(coap_request_opts_t *o, uint8_t method,
+                                      const char *uri);
 
 typedef uint64_t coap_request_id_t;
 
@@ -600,9 +602,9 @@ typedef uint64_t coap_request_id_t;
  * (also on coap_context_free, with COAP_E_CANCELLED). Errors found before
  * anything is sent (bad URI, unresolvable host, no credentials for
  * coaps://) are returned here and |cb| is not called. */
-int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
-                      coap_reply_fn cb, void *user, coap_request_id_t *id);
-int coap_cancel_request(coap_context_t *ctx, coap_request_id_t id);
+COAPS_API int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
+                                coap_reply_fn cb, void *user, coap_request_id_t *id);
+COAPS_API int coap_cancel_request(coap_context_t *ctx, coap_request_id_t id);
 /* End the observation |id| politely: a GET with Observe=1 and the
  * observation's token deregisters at the server (RFC 7641 §3.6) and the
  * callback is called a last time (observing 0) with that answer (status
@@ -615,7 +617,7 @@ int coap_cancel_request(coap_context_t *ctx, coap_request_id_t id);
  * coap_cancel_request() instead forgets it at once, without a callback:
  * the server's next notification is answered with RST, which
  * deregisters too. */
-int coap_observe_cancel(coap_context_t *ctx, coap_request_id_t id);
+COAPS_API int coap_observe_cancel(coap_context_t *ctx, coap_request_id_t id);
 
 /* Blocking convenience (needs the I/O shell): send and run the loop until
  * the reply. |out| receives a copy of the response (free with
@@ -629,31 +631,31 @@ typedef struct coap_response_copy {
   uint8_t *raw;       /* the response datagram */
   size_t raw_len;
 } coap_response_copy_t;
-int coap_request_blocking(coap_context_t *ctx, const coap_request_opts_t *o,
-                          coap_response_copy_t *out);
-void coap_response_copy_clear(coap_response_copy_t *r);
+COAPS_API int coap_request_blocking(coap_context_t *ctx, const coap_request_opts_t *o,
+                                    coap_response_copy_t *out);
+COAPS_API void coap_response_copy_clear(coap_response_copy_t *r);
 
 /* Called for every message the context sends or receives, after DTLS
  * decryption (for verbose tools). |outgoing| is 1 for sent messages. */
 typedef void (*coap_trace_fn)(void *user, int outgoing,
                               const coap_address_t *peer,
                               const coap_msg_t *msg);
-void coap_context_set_trace(coap_context_t *ctx, coap_trace_fn fn, void *user);
+COAPS_API void coap_context_set_trace(coap_context_t *ctx, coap_trace_fn fn, void *user);
 
 /* The DTLS configuration attached to |ctx| (NULL when none): e.g. to
  * share its keys with another context (coap_dtls_share_keys). */
-struct coap_dtls_context *coap_context_dtls(coap_context_t *ctx);
+COAPS_API struct coap_dtls_context *coap_context_dtls(coap_context_t *ctx);
 
 /* Why the most recent request of this context failed, in words ("" when
  * there is nothing more to say than coap_strerror). */
-const char *coap_context_last_error(const coap_context_t *ctx);
+COAPS_API const char *coap_context_last_error(const coap_context_t *ctx);
 /* The diagnosis of the most recent failure (as client or server): 0, or
  * COAP_E_NOT_FOUND when nothing has failed. */
-int coap_context_last_diag(const coap_context_t *ctx, coap_diag_t *out);
+COAPS_API int coap_context_last_diag(const coap_context_t *ctx, coap_diag_t *out);
 /* The report of the most recent client handshake (finished or failed):
  * 0, or COAP_E_NOT_FOUND when there was none. */
-int coap_context_last_handshake(const coap_context_t *ctx,
-                                coap_handshake_report_t *out);
+COAPS_API int coap_context_last_handshake(const coap_context_t *ctx,
+                                          coap_handshake_report_t *out);
 
 /* ---- statistics ---- */
 
@@ -702,7 +704,7 @@ typedef struct coap_stats {
   uint64_t failures_by_cause[COAP_CAUSE_COUNT];
 } coap_stats_t;
 
-void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out);
+COAPS_API void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,8 @@
 
 #include <stdint.h>
 
+#include "coaps/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -133,14 +135,14 @@ typedef struct coap_handshake_report {
 } coap_handshake_report_t;
 
 /* The table entry for |cause| (never NULL: out-of-range gives NONE's). */
-const coap_cause_info_t *coap_cause_info(coap_cause_t cause);
+COAPS_API const coap_cause_info_t *coap_cause_info(coap_cause_t cause);
 /* "psk-key-mismatch"; the summary line (a coap_strerror for causes). */
-const char *coap_cause_name(coap_cause_t cause);
-const char *coap_cause_str(coap_cause_t cause);
+COAPS_API const char *coap_cause_name(coap_cause_t cause);
+COAPS_API const char *coap_cause_str(coap_cause_t cause);
 /* The cause named |name|, or -1. */
-int coap_cause_from_name(const char *name);
-const char *coap_step_name(coap_dtls_step_t step);
-const char *coap_detector_name(coap_detector_t d);
+COAPS_API int coap_cause_from_name(const char *name);
+COAPS_API const char *coap_step_name(coap_dtls_step_t step);
+COAPS_API const char *coap_detector_name(coap_detector_t d);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,8 @@
 
 #include "coaps/context.h"
 
+#include "coaps/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -24,11 +26,11 @@ typedef struct coap_dtls_context coap_dtls_context_t;
 
 /* A configuration owned by |ctx| (freed with it; may be NULL, then the
  * caller frees it with coap_dtls_context_free). The guide's name. */
-coap_dtls_context_t *coap_dtls_new_context(coap_context_t *ctx);
+COAPS_API coap_dtls_context_t *coap_dtls_new_context(coap_context_t *ctx);
 /* A configuration holding one reference, the caller's. */
-coap_dtls_context_t *coap_dtls_context_new(void);
+COAPS_API coap_dtls_context_t *coap_dtls_context_new(void);
 /* Drop one reference; the last one frees the configuration. */
-void coap_dtls_context_free(coap_dtls_context_t *d);
+COAPS_API void coap_dtls_context_free(coap_dtls_context_t *d);
 /* Take one more reference to |d| (returned), to share it: one
  * configuration — credentials parsed once, one GnuTLS priority cache —
  * can serve any number of contexts, e.g. a client that opens many
@@ -48,7 +50,7 @@ void coap_dtls_context_free(coap_dtls_context_t *d);
  * leaves a copy of it: callback, user pointer and level). Nothing in it is
  * locked: contexts that share a configuration must run on one thread
  * (worker threads each take their own, with coap_dtls_share_keys). */
-coap_dtls_context_t *coap_dtls_context_ref(coap_dtls_context_t *d);
+COAPS_API coap_dtls_context_t *coap_dtls_context_ref(coap_dtls_context_t *d);
 
 /* Make |d| the context's security configuration: coaps:// requests use
  * it and coap_start() serves coaps:// on 5684 with it. The context takes
@@ -56,44 +58,44 @@ coap_dtls_context_t *coap_dtls_context_ref(coap_dtls_context_t *d);
  * keep using |d| or to give it to several contexts) and drops it when it
  * is freed or given another configuration. Giving a context the
  * configuration it already has changes nothing and takes no reference. */
-int coap_context_set_dtls_context(coap_context_t *ctx, coap_dtls_context_t *d);
+COAPS_API int coap_context_set_dtls_context(coap_context_t *ctx, coap_dtls_context_t *d);
 
 /* What the last failed setter found, e.g. "server-key.pem: the private key
  * does not match the certificate in server-cert.pem". */
-const char *coap_dtls_context_last_error(const coap_dtls_context_t *d);
+COAPS_API const char *coap_dtls_context_last_error(const coap_dtls_context_t *d);
 
 /* ---- pre-shared keys (TLS_PSK_WITH_AES_128_CCM_8 first) ---- */
 
 /* As a client: the identity (NUL-terminated) and key to present. As a
  * server: one identity the server accepts, with its key. Call again to add
  * more identities for the server; the last one is the client's. */
-int coap_dtls_set_psk(coap_dtls_context_t *d, const uint8_t *identity,
-                      const uint8_t *key, size_t key_len);
+COAPS_API int coap_dtls_set_psk(coap_dtls_context_t *d, const uint8_t *identity,
+                                const uint8_t *key, size_t key_len);
 /* The same with the key in hex ("00a1ff..."). */
-int coap_dtls_set_psk_hex(coap_dtls_context_t *d, const char *identity,
-                          const char *hex_key);
+COAPS_API int coap_dtls_set_psk_hex(coap_dtls_context_t *d, const char *identity,
+                                    const char *hex_key);
 /* Server: look up keys of identities not in the table (e.g. from a
  * device database). Write the key for |identity| into |key| (|cap| bytes)
  * and return its length, or return a negative value for an unknown
  * identity (the handshake fails). */
 typedef int (*coap_dtls_psk_lookup_fn)(void *user, const char *identity,
                                        uint8_t *key, size_t cap);
-int coap_dtls_set_psk_lookup(coap_dtls_context_t *d, coap_dtls_psk_lookup_fn fn,
-                             void *user);
+COAPS_API int coap_dtls_set_psk_lookup(coap_dtls_context_t *d, coap_dtls_psk_lookup_fn fn,
+                                       void *user);
 
 /* Identity hint a server sends (optional). */
-int coap_dtls_set_psk_hint(coap_dtls_context_t *d, const char *hint);
+COAPS_API int coap_dtls_set_psk_hint(coap_dtls_context_t *d, const char *hint);
 
 /* ---- X.509 certificates (TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 first) ---- */
 
 /* Own chain and private key, PEM or DER; |key_password| may be NULL. */
-int coap_dtls_set_cert(coap_dtls_context_t *d, const char *cert_file,
-                       const char *key_file, const char *key_password);
+COAPS_API int coap_dtls_set_cert(coap_dtls_context_t *d, const char *cert_file,
+                                 const char *key_file, const char *key_password);
 /* CAs that verify the peer: a PEM file, or a directory of them. A client
  * with a CA verifies the server's chain, validity dates and that the
  * certificate names the URI's host; a server with a CA asks clients for a
  * certificate (see coap_dtls_set_client_cert). */
-int coap_dtls_set_ca(coap_dtls_context_t *d, const char *ca_file_or_dir);
+COAPS_API int coap_dtls_set_ca(coap_dtls_context_t *d, const char *ca_file_or_dir);
 
 typedef enum coap_dtls_client_cert {
   COAP_DTLS_CLIENT_CERT_NONE = 0,     /* do not ask */
@@ -101,10 +103,10 @@ typedef enum coap_dtls_client_cert {
                                          when a CA is set) */
   COAP_DTLS_CLIENT_CERT_REQUIRED = 2  /* refuse clients without one */
 } coap_dtls_client_cert_t;
-int coap_dtls_set_client_cert(coap_dtls_context_t *d, coap_dtls_client_cert_t p);
+COAPS_API int coap_dtls_set_client_cert(coap_dtls_context_t *d, coap_dtls_client_cert_t p);
 
 /* Check that the server certificate names the host (default on). */
-int coap_dtls_set_verify_peer_name(coap_dtls_context_t *d, int on);
+COAPS_API int coap_dtls_set_verify_peer_name(coap_dtls_context_t *d, int on);
 
 /* ---- session resumption (RFC 5077 tickets) ---- */
 
@@ -122,7 +124,7 @@ int coap_dtls_set_verify_peer_name(coap_dtls_context_t *d, int on);
  * fail with COAP_E_DTLS_CREDENTIALS and coap_dtls_context_last_error
  * saying why. A later failure to read or save is logged as an error; the
  * handshake then is a full one. */
-int coap_dtls_set_session_file(coap_dtls_context_t *d, const char *path);
+COAPS_API int coap_dtls_set_session_file(coap_dtls_context_t *d, const char *path);
 
 /* Client session resumption (default on). Off (|on| = 0): a client
  * neither offers a kept session nor keeps one (nor reads or writes the
@@ -131,13 +133,13 @@ int coap_dtls_set_session_file(coap_dtls_context_t *d, const char *path);
  * handshakes must not be linkable to earlier ones. The client asks for
  * no session ticket either (so the server makes none). Servers are not
  * affected: they still issue tickets to clients that ask. */
-int coap_dtls_set_resumption(coap_dtls_context_t *d, int on);
+COAPS_API int coap_dtls_set_resumption(coap_dtls_context_t *d, int on);
 
 /* Servers sharing a port (worker threads with SO_REUSEPORT, a cluster
  * behind one address): use |from|'s cookie and session-ticket keys, so
  * each accepts the others' cookies and resumes the others' sessions. The
  * keys are copied; |from| stays usable. */
-int coap_dtls_share_keys(coap_dtls_context_t *d, const coap_dtls_context_t *from);
+COAPS_API int coap_dtls_share_keys(coap_dtls_context_t *d, const coap_dtls_context_t *from);
 
 /* ---- raw public keys (RFC 7250) ---- */
 
@@ -146,32 +148,32 @@ int coap_dtls_share_keys(coap_dtls_context_t *d, const coap_dtls_context_t *from
  * (PEM "EC PRIVATE KEY" or PKCS#8 "PRIVATE KEY", or DER); its public key
  * is derived from it. A missing file, a directory, an encrypted or
  * unparsable key or another curve fail with COAP_E_DTLS_CREDENTIALS. */
-int coap_dtls_set_rpk(coap_dtls_context_t *d, const char *key_file);
+COAPS_API int coap_dtls_set_rpk(coap_dtls_context_t *d, const char *key_file);
 /* Trust the peer whose public key is in |spki_file| (a PEM "PUBLIC KEY" or
  * DER SubjectPublicKeyInfo). Repeatable. A server with such a list asks
  * clients for their key (optional unless coap_dtls_set_client_cert says
  * required). A peer presenting any other raw
  * key is refused, and the error shows that key's SHA-256 fingerprint so it
  * can be pinned. */
-int coap_dtls_add_trusted_rpk(coap_dtls_context_t *d, const char *spki_file);
+COAPS_API int coap_dtls_add_trusted_rpk(coap_dtls_context_t *d, const char *spki_file);
 /* Decide about a raw public key not in the trust list: |spki| is its DER
  * SubjectPublicKeyInfo, |fingerprint| "sha256:..". Return 1 to accept. */
 typedef int (*coap_dtls_rpk_verify_fn)(void *user, const uint8_t *spki, size_t len,
                                        const char *fingerprint);
-int coap_dtls_set_rpk_verify(coap_dtls_context_t *d, coap_dtls_rpk_verify_fn fn,
-                             void *user);
+COAPS_API int coap_dtls_set_rpk_verify(coap_dtls_context_t *d, coap_dtls_rpk_verify_fn fn,
+                                       void *user);
 /* "sha256:ab:cd:..." of the own raw public key into |buf|; 0 or an error
  * when no RPK is set. */
-int coap_dtls_rpk_fingerprint(const coap_dtls_context_t *d, char *buf, size_t cap);
+COAPS_API int coap_dtls_rpk_fingerprint(const coap_dtls_context_t *d, char *buf, size_t cap);
 
 /* ---- transport tuning ---- */
 
 /* Path MTU for handshake fragmentation (default 1280). */
-int coap_dtls_set_mtu(coap_dtls_context_t *d, unsigned mtu);
+COAPS_API int coap_dtls_set_mtu(coap_dtls_context_t *d, unsigned mtu);
 /* First flight retransmission and total handshake time (defaults 1000 ms
  * and 30000 ms). */
-int coap_dtls_set_handshake_timeouts(coap_dtls_context_t *d,
-                                     unsigned retransmit_ms, unsigned total_ms);
+COAPS_API int coap_dtls_set_handshake_timeouts(coap_dtls_context_t *d,
+                                               unsigned retransmit_ms, unsigned total_ms);
 /* Server handshakes in progress at once (default 256), so a flood of
  * handshakes cannot exhaust memory or CPU. When all places are taken, a
  * ClientHello with a valid cookie takes the place of the oldest unfinished
@@ -181,7 +183,7 @@ int coap_dtls_set_handshake_timeouts(coap_dtls_context_t *d,
  * (coap_stats_t.dtls_half_open_evicted). A hello without a cookie (see the
  * cookie policy) takes no one's place: it is dropped and the client
  * retries. */
-int coap_dtls_set_max_handshakes(coap_dtls_context_t *d, unsigned max);
+COAPS_API int coap_dtls_set_max_handshakes(coap_dtls_context_t *d, unsigned max);
 
 /* When a server asks a new client for a cookie (the HelloVerifyRequest
  * round trip, RFC 6347 §4.2.1), which proves the client's address before
@@ -202,15 +204,15 @@ typedef enum coap_dtls_cookie_policy {
   COAP_DTLS_COOKIE_UNDER_LOAD = 1,
   COAP_DTLS_COOKIE_NEVER = 2
 } coap_dtls_cookie_policy_t;
-int coap_dtls_set_cookie_policy(coap_dtls_context_t *d, coap_dtls_cookie_policy_t policy,
-                                unsigned load);
+COAPS_API int coap_dtls_set_cookie_policy(coap_dtls_context_t *d, coap_dtls_cookie_policy_t policy,
+                                          unsigned load);
 
 /* Established sessions, client and server, leave GnuTLS once the peer has
  * sent application data and protect their records on exported keys
  * (src/security/dtls_record.c): about 2 KB a session instead of more than
  * 10 KB, and less CPU a record. On by default; 0 keeps every session in
  * GnuTLS (to compare, or to rule the record layer out). */
-int coap_dtls_set_compact_sessions(coap_dtls_context_t *d, int on);
+COAPS_API int coap_dtls_set_compact_sessions(coap_dtls_context_t *d, int on);
 
 /* A GnuTLS priority string replacing the default (AEAD suites, DTLS 1.2,
  * CCM_8 first). Checked at once.
@@ -230,15 +232,15 @@ int coap_dtls_set_compact_sessions(coap_dtls_context_t *d, int on);
  * handshake then names the mismatch. The narrowing follows the
  * credentials as they are set, in any order; a new string applies to
  * sessions started after this call, not to ones already under way. */
-int coap_dtls_set_priority(coap_dtls_context_t *d, const char *priority);
+COAPS_API int coap_dtls_set_priority(coap_dtls_context_t *d, const char *priority);
 
 /* True when |d| has something to authenticate a server with (a PSK, a CA,
  * or a trusted raw public key) — what a coaps:// request needs. */
-int coap_dtls_can_connect(const coap_dtls_context_t *d);
+COAPS_API int coap_dtls_can_connect(const coap_dtls_context_t *d);
 /* (A context whose only trust is an RPK verify callback can connect too.) */
 /* True when |d| can serve coaps:// (a PSK table, a certificate or a raw
  * public key). */
-int coap_dtls_can_serve(const coap_dtls_context_t *d);
+COAPS_API int coap_dtls_can_serve(const coap_dtls_context_t *d);
 
 #ifdef __cplusplus
 }

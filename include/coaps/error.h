@@ -8,6 +8,8 @@
 #ifndef COAPS_ERROR_H
 #define COAPS_ERROR_H
 
+#include "coaps/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -72,7 +74,7 @@ typedef enum coap_error {
 } coap_error_t;
 
 /* One line describing |code|; never NULL, static storage. */
-const char *coap_strerror(int code);
+COAPS_API const char *coap_strerror(int code);
 
 #ifdef __cplusplus
 }

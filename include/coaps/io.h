@@ -7,6 +7,8 @@
 
 #include "coaps/context.h"
 
+#include "coaps/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -19,29 +21,29 @@ extern "C" {
  * read it back with coap_endpoint_address(). Installs the I/O shell as the
  * context's transport on first use. Returns the endpoint or NULL (errno
  * set; the context logs why). */
-coap_endpoint_t *coap_context_listen(coap_context_t *ctx, coap_proto_t proto,
-                                     const coap_address_t *addr);
+COAPS_API coap_endpoint_t *coap_context_listen(coap_context_t *ctx, coap_proto_t proto,
+                                               const coap_address_t *addr);
 
 /* Let several contexts (worker threads, one each) listen on the same
  * ports: the kernel spreads clients over them by address, so a client
  * always reaches the same one (SO_REUSEPORT). Off by default: binding a
  * port in use then fails instead of silently sharing it. Call before
  * coap_context_listen. */
-int coap_context_set_reuse_port(coap_context_t *ctx, int on);
+COAPS_API int coap_context_set_reuse_port(coap_context_t *ctx, int on);
 
 /* A file descriptor that becomes readable when coap_context_process has
  * work (an epoll fd covering every socket); for an application's own loop. */
-int coap_context_fd(coap_context_t *ctx);
+COAPS_API int coap_context_fd(coap_context_t *ctx);
 /* Milliseconds until the next timer (-1: none) — the poll timeout to use. */
-int coap_context_timeout_ms(coap_context_t *ctx);
+COAPS_API int coap_context_timeout_ms(coap_context_t *ctx);
 /* Wait up to |timeout_ms| (0: do not wait, -1: until something happens)
  * for datagrams, handle them and due timers. Returns 0 or a negative error. */
-int coap_context_process(coap_context_t *ctx, int timeout_ms);
+COAPS_API int coap_context_process(coap_context_t *ctx, int timeout_ms);
 
 /* Run until coap_context_stop() or SIGINT/SIGTERM. Returns 0 on a clean
  * stop. */
-int coap_run(coap_context_t *ctx);
-void coap_context_stop(coap_context_t *ctx);
+COAPS_API int coap_run(coap_context_t *ctx);
+COAPS_API void coap_context_stop(coap_context_t *ctx);
 
 /* ---- probing a port (blocking; for diagnostics) ---- */
 
@@ -63,11 +65,11 @@ typedef struct coap_probe_result {
  * empty CON (when |coap| is given), to |addr| at once and say what answers
  * each within |timeout_ms|. Once one is answered, the other gets 50 ms
  * more. Blocks. Returns 0 (see the results) or a negative code. */
-int coap_probe_port(const coap_address_t *addr, unsigned timeout_ms,
-                    coap_probe_result_t *dtls, coap_probe_result_t *coap);
+COAPS_API int coap_probe_port(const coap_address_t *addr, unsigned timeout_ms,
+                              coap_probe_result_t *dtls, coap_probe_result_t *coap);
 
 /* Monotonic clock in milliseconds (what the shell passes as |now|). */
-uint64_t coap_clock_now_ms(void);
+COAPS_API uint64_t coap_clock_now_ms(void);
 
 #ifdef __cplusplus
 }

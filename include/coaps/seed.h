@@ -21,6 +21,8 @@
 
 #include "coaps/context.h"
 
+#include "coaps/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -28,16 +30,16 @@ extern "C" {
 /* A context with default settings. |listen| (may be NULL) is the address
  * coap_start() binds; its port is ignored — coap_start uses 5683 for coap://
  * and 5684 for coaps://. */
-coap_context_t *coap_new_context(const coap_address_t *listen);
+COAPS_API coap_context_t *coap_new_context(const coap_address_t *listen);
 
 /* Set the port of |addr| (host order). Same as coap_address_set_port. */
-void coap_set_addr(coap_address_t *addr, uint16_t port);
+COAPS_API void coap_set_addr(coap_address_t *addr, uint16_t port);
 
 /* Bind coap:// on 5683 and, when a DTLS context with credentials is set,
  * coaps:// on 5684 (unless already listening), then run until SIGINT or
  * SIGTERM. Frees nothing: the caller still owns |ctx|. Returns 0 on a clean
  * stop or a negative error (a port could not be bound: the log says why). */
-int coap_start(coap_context_t *ctx);
+COAPS_API int coap_start(coap_context_t *ctx);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "coaps/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -118,7 +120,7 @@ typedef struct coap_option_info {
 } coap_option_info_t;
 
 /* Registry entry for |number|, or NULL when the number is not registered. */
-const coap_option_info_t *coap_option_info(uint16_t number);
+COAPS_API const coap_option_info_t *coap_option_info(uint16_t number);
 
 /* Content-Format registry (RFC 7252 §12.3 and later registrations). */
 enum coap_content_format {
@@ -156,11 +158,11 @@ enum {
 };
 
 /* "application/json" for 50, NULL when unknown. */
-const char *coap_content_format_name(int format);
+COAPS_API const char *coap_content_format_name(int format);
 /* Inverse of coap_content_format_name; also accepts a decimal number and the
  * short names "text", "json", "cbor", "link", "octet", "xml".
  * Returns the format or COAP_FORMAT_NONE. */
-int coap_content_format_parse(const char *name);
+COAPS_API int coap_content_format_parse(const char *name);
 
 typedef struct coap_option {
   uint16_t number;
@@ -189,45 +191,45 @@ typedef struct coap_msg {
  * COAP_E_BAD_EMPTY, COAP_E_BAD_CODE. Even on error the header fields (type,
  * code, mid) are filled when the first 4 bytes were present, so the caller
  * can answer a malformed CON with RST (RFC 7252 §4.2). */
-int coap_msg_parse(coap_msg_t *msg, const uint8_t *data, size_t len);
+COAPS_API int coap_msg_parse(coap_msg_t *msg, const uint8_t *data, size_t len);
 
 /* Reset |msg| to an empty message with the given header fields. */
-void coap_msg_init(coap_msg_t *msg, coap_type_t type, uint8_t code,
-                   uint16_t mid);
-int coap_msg_set_token(coap_msg_t *msg, const uint8_t *token, size_t len);
+COAPS_API void coap_msg_init(coap_msg_t *msg, coap_type_t type, uint8_t code,
+                             uint16_t mid);
+COAPS_API int coap_msg_set_token(coap_msg_t *msg, const uint8_t *token, size_t len);
 
 /* Add an option; |value| must outlive |msg|. Keeps options sorted.
  * Returns 0, COAP_E_TOO_MANY_OPTIONS or COAP_E_OPTION_VALUE (length outside
  * the registered bounds of a known option). */
-int coap_msg_add_option(coap_msg_t *msg, uint16_t number, const void *value,
-                        size_t len);
+COAPS_API int coap_msg_add_option(coap_msg_t *msg, uint16_t number, const void *value,
+                                  size_t len);
 /* Add a uint option in minimal length (value stored in msg->scratch). */
-int coap_msg_add_uint(coap_msg_t *msg, uint16_t number, uint32_t value);
+COAPS_API int coap_msg_add_uint(coap_msg_t *msg, uint16_t number, uint32_t value);
 /* Add a string option (strlen). */
-int coap_msg_add_string(coap_msg_t *msg, uint16_t number, const char *value);
+COAPS_API int coap_msg_add_string(coap_msg_t *msg, uint16_t number, const char *value);
 /* Remove every option with |number|. */
-void coap_msg_remove_option(coap_msg_t *msg, uint16_t number);
-void coap_msg_set_payload(coap_msg_t *msg, const void *payload, size_t len);
+COAPS_API void coap_msg_remove_option(coap_msg_t *msg, uint16_t number);
+COAPS_API void coap_msg_set_payload(coap_msg_t *msg, const void *payload, size_t len);
 
 /* First option with |number| or NULL; coap_msg_next_option continues after
  * |prev| with the same number. */
-const coap_option_t *coap_msg_find_option(const coap_msg_t *msg,
-                                          uint16_t number);
-const coap_option_t *coap_msg_next_option(const coap_msg_t *msg,
-                                          const coap_option_t *prev);
+COAPS_API const coap_option_t *coap_msg_find_option(const coap_msg_t *msg,
+                                                    uint16_t number);
+COAPS_API const coap_option_t *coap_msg_next_option(const coap_msg_t *msg,
+                                                    const coap_option_t *prev);
 /* Decode a uint option value (0..4 bytes, big endian). -1 on bad length. */
-int64_t coap_option_uint(const coap_option_t *opt);
+COAPS_API int64_t coap_option_uint(const coap_option_t *opt);
 /* Convenience: the uint value of the first |number| option or |dflt|. */
-int64_t coap_msg_get_uint(const coap_msg_t *msg, uint16_t number,
-                          int64_t dflt);
+COAPS_API int64_t coap_msg_get_uint(const coap_msg_t *msg, uint16_t number,
+                                    int64_t dflt);
 /* Content-Format of the message, or COAP_FORMAT_NONE. */
-int coap_msg_content_format(const coap_msg_t *msg);
+COAPS_API int coap_msg_content_format(const coap_msg_t *msg);
 
 /* First unrecognized critical option (not in the registry), or NULL.
  * |known| may list extra numbers the application handles (n_known entries). */
-const coap_option_t *coap_msg_unknown_critical(const coap_msg_t *msg,
-                                               const uint16_t *known,
-                                               size_t n_known);
+COAPS_API const coap_option_t *coap_msg_unknown_critical(const coap_msg_t *msg,
+                                                         const uint16_t *known,
+                                                         size_t n_known);
 
 /* ---- Observe (RFC 7641) ---- */
 
@@ -235,7 +237,7 @@ const coap_option_t *coap_msg_unknown_critical(const coap_msg_t *msg,
  * newer than the one with |v1| received at |t1|? The 24-bit numbers wrap:
  * RFC 7641 §3.4 (newer when ahead by less than 2^23, or when 128 s have
  * passed). */
-int coap_observe_is_newer(uint32_t v1, uint64_t t1, uint32_t v2, uint64_t t2);
+COAPS_API int coap_observe_is_newer(uint32_t v1, uint64_t t1, uint32_t v2, uint64_t t2);
 
 /* ---- Block1 / Block2 (RFC 7959 §2.2) ---- */
 
@@ -246,33 +248,33 @@ typedef struct coap_block {
 } coap_block_t;
 
 /* Block size in bytes for |szx| (0..6), 0 for anything else. */
-size_t coap_block_size(uint8_t szx);
+COAPS_API size_t coap_block_size(uint8_t szx);
 /* The largest szx whose blocks are at most |bytes| (16 at least). */
-uint8_t coap_block_szx_for(size_t bytes);
+COAPS_API uint8_t coap_block_szx_for(size_t bytes);
 /* Decode a Block1/Block2 option value (0..3 bytes). Returns 0, or
  * COAP_E_OPTION_VALUE for a value over 3 bytes or the reserved szx 7
  * (the RFC's 4.00 Bad Request). */
-int coap_block_decode(const coap_option_t *opt, coap_block_t *out);
+COAPS_API int coap_block_decode(const coap_option_t *opt, coap_block_t *out);
 /* Encode |b| into |out| (3 bytes at most, minimal length: block 0 of
  * szx 0 without M is the empty value). Returns the length, or
  * COAP_E_OPTION_VALUE when num is over 2^20-1 or szx over 6. */
-int coap_block_encode(const coap_block_t *b, uint8_t out[3]);
+COAPS_API int coap_block_encode(const coap_block_t *b, uint8_t out[3]);
 /* Add a Block1/Block2 option for |b| to |msg| (value in msg->scratch). */
-int coap_msg_add_block(coap_msg_t *msg, uint16_t number, const coap_block_t *b);
+COAPS_API int coap_msg_add_block(coap_msg_t *msg, uint16_t number, const coap_block_t *b);
 
 /* Bytes coap_msg_encode would write. */
-size_t coap_msg_encoded_size(const coap_msg_t *msg);
+COAPS_API size_t coap_msg_encoded_size(const coap_msg_t *msg);
 /* Write the datagram. Returns the length or COAP_E_BUFFER_TOO_SMALL. */
-int coap_msg_encode(const coap_msg_t *msg, uint8_t *buf, size_t cap);
+COAPS_API int coap_msg_encode(const coap_msg_t *msg, uint8_t *buf, size_t cap);
 
 /* "2.05 Content", "GET", "4.04 Not Found"; never NULL. */
-const char *coap_code_name(uint8_t code);
+COAPS_API const char *coap_code_name(uint8_t code);
 /* "CON"/"NON"/"ACK"/"RST". */
-const char *coap_type_name(uint8_t type);
+COAPS_API const char *coap_type_name(uint8_t type);
 /* One-line human readable dump of a message into |buf| (for verbose modes):
  * "CON GET mid=0x1234 token=a1b2c3d4 Uri-Path:temp Accept:50 payload=12B".
  * Returns the length written (truncated to cap-1, always NUL terminated). */
-size_t coap_msg_format(const coap_msg_t *msg, char *buf, size_t cap);
+COAPS_API size_t coap_msg_format(const coap_msg_t *msg, char *buf, size_t cap);
 
 /* ---- URIs (RFC 7252 §6) ---- */
 
@@ -290,24 +292,24 @@ typedef struct coap_uri {
 
 /* Parse an absolute coap:// or coaps:// URI. Returns 0 or COAP_E_URI_*
  * (COAP_E_URI_TOO_LONG for a path or query over 1023 characters). */
-int coap_uri_parse(coap_uri_t *uri, const char *text);
+COAPS_API int coap_uri_parse(coap_uri_t *uri, const char *text);
 
 /* Add Uri-Host (only when the host is a name: a literal equals the
  * destination address), Uri-Path and Uri-Query options (no Uri-Port: the
  * request goes to that port, RFC 7252 §6.4) to |msg|, percent-decoding segments into
  * |store| (which must outlive |msg|). Returns 0, COAP_E_BUFFER_TOO_SMALL,
  * COAP_E_URI_ENCODING or COAP_E_TOO_MANY_OPTIONS. */
-int coap_uri_to_options(const coap_uri_t *uri, coap_msg_t *msg, uint8_t *store,
-                        size_t store_cap);
+COAPS_API int coap_uri_to_options(const coap_uri_t *uri, coap_msg_t *msg, uint8_t *store,
+                                  size_t store_cap);
 
 /* Compose "/a/b?x=1" from a message's Uri-Path / Uri-Query options, with
  * percent-encoding where RFC 3986 requires it. Returns length or
  * COAP_E_BUFFER_TOO_SMALL. */
-int coap_msg_uri_path(const coap_msg_t *msg, char *buf, size_t cap);
+COAPS_API int coap_msg_uri_path(const coap_msg_t *msg, char *buf, size_t cap);
 
 /* Compose a full URI text from |uri|. Returns length or
  * COAP_E_BUFFER_TOO_SMALL. */
-int coap_uri_format(const coap_uri_t *uri, char *buf, size_t cap);
+COAPS_API int coap_uri_format(const coap_uri_t *uri, char *buf, size_t cap);
 
 /* ---- CoRE link format (RFC 6690) ---- */
 
@@ -319,22 +321,22 @@ typedef struct coap_link_attr {
 /* Does a resource with |href| and these attributes match a discovery query
  * such as "rt=temperature", "href=/sensors*", "ct=40" (RFC 6690 §4.1)?
  * An empty or NULL query matches everything. */
-int coap_link_matches(const char *href, const coap_link_attr_t *attrs,
-                      size_t n_attrs, const char *query);
+COAPS_API int coap_link_matches(const char *href, const coap_link_attr_t *attrs,
+                                size_t n_attrs, const char *query);
 
 /* Append one link "</href>;rt=\"x\";ct=40;obs" to |buf| at |*len|, with a
  * separating comma when *len > 0. Values of rt, if, title are quoted; ct and
  * sz are not. Returns 0 or COAP_E_BUFFER_TOO_SMALL (|*len| unchanged). */
-int coap_link_append(char *buf, size_t cap, size_t *len, const char *href,
-                     const coap_link_attr_t *attrs, size_t n_attrs);
+COAPS_API int coap_link_append(char *buf, size_t cap, size_t *len, const char *href,
+                               const coap_link_attr_t *attrs, size_t n_attrs);
 
 /* Iterate over links of a link-format document. |cursor| starts at 0.
  * Fills |href| (without <>) with a view; returns 1 when a link was found,
  * 0 at the end, COAP_E_INVALID_ARG on malformed input.
  * Attributes of the link are in [*attrs, *attrs + *attrs_len) as raw text. */
-int coap_link_next(const char *doc, size_t doc_len, size_t *cursor,
-                   const char **href, size_t *href_len, const char **attrs,
-                   size_t *attrs_len);
+COAPS_API int coap_link_next(const char *doc, size_t doc_len, size_t *cursor,
+                             const char **href, size_t *href_len, const char **attrs,
+                             size_t *attrs_len);
 
 #ifdef __cplusplus
 }
