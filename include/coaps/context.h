@@ -314,9 +314,36 @@ COAPS_API void coap_context_handle_timeouts(coap_context_t *ctx, uint64_t now_ms
  *    is kept instead for the peer that sent it (max_reassembly counts it)
  *    and its later blocks come from the copy, so the handler runs once (a
  *    deferred answer's too, from coap_deferred_send).
+ *  - Q-Block (RFC 9177), unless qblock_server_off: a NON GET or FETCH
+ *    asking with Q-Block2 (or any NON GET/FETCH from a peer and session
+ *    that sent a Q-Block option before: libcoap probes once, then asks
+ *    without one) gets the block asked for and, at once, the rest of its
+ *    set of qblock_max_payloads blocks, each a NON response with the
+ *    request's token and its own message ID, all with Q-Block2, the ETag
+ *    and Size2; a 'Continue' (Q-Block2 NUM = a set's first block, M) gets
+ *    that set, a list of Q-Block2 options (increasing, else 4.00) the
+ *    blocks listed, each once, at most one set per request (from the copy
+ *    above: no handler run). The server does not send the next set on a
+ *    timer when no 'Continue' comes, nor bursts to a CON request (it gets
+ *    the block asked for, with Q-Block2), nor to a deferred answer. A
+ *    notification carries its first block only (RFC 9177 §4.5's bursts of
+ *    notifications are not built). Q-Block1: the blocks of a NON body
+ *    (Request-Tag and Size1 required, else 4.00; Size1 over max_body 4.13)
+ *    are gathered in any order in the Block1 table, under its bounds; a
+ *    block that completes a set from block 0 gets 2.31 with Q-Block1
+ *    naming the set's last block, the first block of a set while an
+ *    earlier one has gaps and the last block while any is missing get 4.08
+ *    with the missing block numbers (Content-Format 272,
+ *    application/missing-blocks+cbor-seq), other blocks nothing; after
+ *    NON_RECEIVE_TIMEOUT (2 x ACK_TIMEOUT) without a new block a NON 4.08
+ *    goes to the latest block's token, again after 4, 8, 16 s, then the body
+ *    is dropped. CON blocks get their ACK only until the body is whole. The
+ *    handler runs once, and a later copy of any block gets its answer's code
+ *    again. Q-Block and Block options in one request: 4.02.
  *
  * The server answers by itself: 4.02 for a critical option it does not
- * act on (OSCORE, Q-Block1/2, any number it does not know), one repeated
+ * act on (OSCORE, Q-Block1/2 when qblock_server_off, any number it does
+ * not know), one repeated
  * though not repeatable, or one whose value length is out of range
  * (elective ones are then ignored, RFC 7252 §5.4); 5.05 for Proxy-Uri and
  * Proxy-Scheme; 4.00 for the reserved block size SZX 7 and for a Block2
