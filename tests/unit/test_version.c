@@ -10,10 +10,10 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "coap.h" /* the umbrella, not coaps/version.h: it must include it */
+#include "coaps/coaps.h" /* the umbrella, not coaps/version.h: it must include it */
 
 #ifndef COAPS_VERSION_NUM
-#error "coap.h does not bring coaps/version.h"
+#error "coaps/coaps.h does not bring coaps/version.h"
 #endif
 /* Usable in #if, as the header promises. */
 #if COAPS_VERSION_NUM < 0x000100

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The shared library exports exactly the functions the installed headers
+# declare, each with the COAPS_API macro (include/coaps/export.h), each
+# under the version node COAPS_0, and nothing outside the coap_/coaps_
+# prefixes; the umbrella headers include every public header.
+#
+# Three lists, from three independent sources:
+#   declared  every function declared in an installed header (GCC's
+#             -aux-info: the compiler's own list, with file and line);
+#   marked    the declarations that carry COAPS_API (the preprocessed
+#             headers, COAPS_API expanded to its visibility attribute);
+#   exported  nm -D --defined-only on the installed libcoaps.so.0.
+# All three must be equal; each difference is printed by name.
+BUILD=$1 SRC=$2
+. "$(dirname "$0")/lib.bash"
+need gcc gcc
+need nm binutils
+work=$(mktemp -d)
+trap 'cleanup_bg; rm -rf "$work"' EXIT
+prefix=$work/prefix
+cmake --install "$BUILD" --prefix "$prefix" >/dev/null || fail "cmake --install failed"
+inc=$prefix/include
+lib=$(find "$prefix" -name 'libcoaps.so.0' | head -1)
+[ -n "$lib" ] || fail "libcoaps.so.0 was not installed"
+archive=$(find "$prefix" -name 'libcoaps.a' | head -1)
+[ -n "$archive" ] || fail "libcoaps.a was not installed"
+
+# same_set WHAT LEFT_NAME LEFT_FILE RIGHT_NAME RIGHT_FILE: print the names
+# in one list and not the other; non-zero when there are any.
+same_set() {
+  local only_left only_right
+  only_left=$(comm -23 "$3" "$5")
+  only_right=$(comm -13 "$3" "$5")
+  [ -z "$only_left$only_right" ] && return 0
+  echo "$1:" >&2
+  [ -n "$only_left" ] && { echo "  $2 but not $4:" >&2; sed 's/^/    /' <<<"$only_left" >&2; }
+  [ -n "$only_right" ] && { echo "  $4 but not $2:" >&2; sed 's/^/    /' <<<"$only_right" >&2; }
+  return 1
+}
+# The comparison itself can fail: a name missing on one side is reported.
+printf 'coap_a\ncoap_b\n' >"$work/l"; printf 'coap_a\n' >"$work/r"
+if same_set "self-check" left "$work/l" right "$work/r" 2>"$work/self.txt"; then
+  fail "same_set found no difference between different lists"
+fi
+grep -q '^    coap_b$' "$work/self.txt" || fail "same_set did not name the missing name"
+
+# Every installed header, each included on its own line.
+headers=$(cd "$inc" && find . -name '*.h' | sed 's|^\./||' | LC_ALL=C sort)
+for h in coap.h coaps/coaps.h coaps/export.h coaps/version.h coaps/seed.h; do
+  grep -qx "$h" <<<"$headers" || fail "$h was not installed"
+done
+sed 's/.*/#include <&>/' <<<"$headers" >"$work/all.c"
+
+# declared: what the compiler saw declared in our headers (static inline
+# helpers, if one is ever added, are not exported and are left out).
+gcc -std=c11 -fsyntax-only -I"$inc" -aux-info "$work/aux.txt" "$work/all.c" ||
+  fail "the installed headers do not compile together"
+grep -F "/* $inc/" "$work/aux.txt" | grep -v '\*/ static ' |
+  sed -E 's|^/\* [^ ]+ \*/ ||; s/ \(.*//; s/.*[ *]//' | LC_ALL=C sort -u >"$work/declared"
+[ -s "$work/declared" ] || fail "no function declarations found in $inc (aux-info format changed?)"
+
+# marked: declarations carrying COAPS_API, from the preprocessor's output
+# (line markers tell which file a line comes from; only our headers count).
+# The first identifier followed by "(" in each declaration is its name.
+vis='visibility[[:space:]]*\([[:space:]]*"default"[[:space:]]*\)[[:space:]]*\)[[:space:]]*\)'
+gcc -std=c11 -E -I"$inc" "$work/all.c" |
+  awk -v inc="$inc/" '
+    /^# [0-9]+ "/ { f = $3; gsub(/"/, "", f); ours = index(f, inc) == 1; next }
+    ours { printf "%s ", $0 }' |
+  tr ';{}' '\n\n\n' | grep -E "$vis" | sed -E "s/.*$vis//" |
+  sed -E 's/^[^(]*[^A-Za-z0-9_(]([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*\(.*/\1/' |
+  LC_ALL=C sort -u >"$work/marked"
+[ -s "$work/marked" ] || fail "no COAPS_API declarations found (export.h changed?)"
+
+# exported: defined dynamic symbols, each NAME@@VERSION; the version node
+# itself is an absolute symbol (A) named after the node.
+nm -D --defined-only "$lib" >"$work/nm.txt"
+awk '$2 != "A" { print $3 }' "$work/nm.txt" >"$work/exported_versioned"
+sed 's/@.*//' "$work/exported_versioned" | LC_ALL=C sort -u >"$work/exported"
+[ -s "$work/exported" ] || fail "nm -D found nothing in $lib"
+
+status=0
+same_set "functions declared in the headers vs declared with COAPS_API (a declaration without it is hidden: a program cannot link it)" \
+  declared "$work/declared" "marked COAPS_API" "$work/marked" || status=1
+same_set "functions declared in the installed headers vs exported by libcoaps.so.0" \
+  declared "$work/declared" exported "$work/exported" || status=1
+[ "$status" = 0 ] || fail "the exported set differs from the public headers' declarations (names above)"
+pass "libcoaps.so.0 exports exactly the $(wc -l <"$work/declared") functions the installed headers declare, all with COAPS_API"
+
+# Only functions, only our prefixes, all under COAPS_0.
+not_text=$(awk '$2 != "T" && $2 != "A" { print $3 }' "$work/nm.txt")
+[ -z "$not_text" ] || fail "exported symbols that are not functions: $not_text"
+pass "every exported symbol is a function"
+outside=$(grep -vE '^coaps?_' "$work/exported" || true)
+[ -z "$outside" ] || fail "exported outside the coap_/coaps_ prefixes: $outside"
+pass "nothing outside coap_/coaps_ is exported"
+unversioned=$(grep -v '@@COAPS_0$' "$work/exported_versioned" || true)
+[ -z "$unversioned" ] || fail "exported without the version node COAPS_0: $unversioned"
+expect_eq "the version nodes defined" "COAPS_0" "$(awk '$2 == "A" { print $3 }' "$work/nm.txt" | tr '\n' ' ' | sed 's/ $//')"
+pass "every exported symbol carries the version COAPS_0"
+
+# The internals are really there, only hidden: the static library defines
+# them (so the check above would have seen them exported), and even there
+# every global name keeps our prefixes, so that linking libcoaps.a cannot
+# take a name from the program.
+nm -g --defined-only "$archive" 2>/dev/null | awk 'NF == 3 { print $3 }' | LC_ALL=C sort -u >"$work/archive"
+internal=$(comm -23 "$work/archive" "$work/exported")
+for name in coap_timer_ coap_exch_ coap_peer_table_; do
+  grep -q "^$name" <<<"$internal" || fail "libcoaps.a defines no $name* function: pick another witness"
+done
+pass "$(wc -l <<<"$internal") internal functions (coap_exch_*, coap_timer_*, ...) are defined and not exported"
+outside=$(grep -vE '^coaps?_' "$work/archive" || true)
+[ -z "$outside" ] || fail "libcoaps.a defines global names outside coap_/coaps_: $outside"
+pass "libcoaps.a's global names all start with coap_ or coaps_"
+
+# The umbrellas: coaps/coaps.h reaches every public header but the guide's
+# names (coaps/seed.h, left out on purpose: coaps/coaps.h says why); coap.h
+# reaches all of them.
+reached() {
+  echo "#include <$1>" | gcc -std=c11 -M -I"$inc" -x c - |
+    tr ' \\' '\n\n' | grep -F "$inc/" | sed "s|^$inc/||" | LC_ALL=C sort -u
+}
+expect_eq "coaps/coaps.h includes every public header but coaps/seed.h and coap.h" \
+  "$(grep -vx -e coaps/seed.h -e coap.h <<<"$headers")" "$(reached coaps/coaps.h)"
+expect_eq "coap.h includes every public header" "$headers" "$(reached coap.h)"
+# coaps/coaps.h alone has no guide name; coap.h has them.
+cat >"$work/umbrella.c" <<'C'
+#include <coaps/coaps.h>
+int main(void) { return coap_start(0); }
+C
+if gcc -std=c11 -Werror=implicit-function-declaration -fsyntax-only -I"$inc" "$work/umbrella.c" 2>/dev/null; then
+  fail "coaps/coaps.h declares coap_start (the guide's names are meant to be in coap.h only)"
+fi
+sed -i 's|<coaps/coaps.h>|<coap.h>|' "$work/umbrella.c"
+gcc -std=c11 -Werror=implicit-function-declaration -fsyntax-only -I"$inc" "$work/umbrella.c" ||
+  fail "coap.h does not declare the guide's coap_start"
+pass "the guide's names come with coap.h, not with coaps/coaps.h"
