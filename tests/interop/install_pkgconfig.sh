@@ -2,7 +2,9 @@
 # After 'cmake --install', an application builds with
 #   cc app.c $(pkg-config --cflags --libs coaps)
 # and runs: here a tiny client that GETs /temp from our server, after
-# checking that the library it runs with is its header's version.
+# checking that the library it runs with is its header's version. It
+# includes the umbrella <coaps/coaps.h>, as a new program would
+# (install_cmake_package.sh keeps the guide's <coap.h>).
 BUILD=$1 SRC=$2
 . "$(dirname "$0")/lib.bash"
 need pkg-config pkg-config
@@ -10,11 +12,13 @@ work=$(mktemp -d)
 cmake --install "$BUILD" --prefix "$work/prefix" >/dev/null || fail "cmake --install failed"
 [ -f "$work/prefix/include/coap.h" ] || fail "coap.h was not installed"
 [ -f "$work/prefix/include/coaps/version.h" ] || fail "coaps/version.h (generated) was not installed"
+[ -f "$work/prefix/include/coaps/coaps.h" ] || fail "coaps/coaps.h (the umbrella) was not installed"
+[ -f "$work/prefix/include/coaps/export.h" ] || fail "coaps/export.h (COAPS_API) was not installed"
 [ -z "$(find "$work/prefix" -name '*.in')" ] || fail "a template (*.in) was installed"
 pc=$(find "$work/prefix" -name coaps.pc | head -1)
 [ -n "$pc" ] || fail "coaps.pc was not installed"
 cat >"$work/app.c" <<'APP'
-#include <coap.h>
+#include <coaps/coaps.h>
 #include <stdio.h>
 #include <string.h>
 int main(int argc, char **argv) {
