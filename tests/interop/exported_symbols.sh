@@ -135,3 +135,42 @@ sed -i 's|<coaps/coaps.h>|<coap.h>|' "$work/umbrella.c"
 gcc -std=c11 -Werror=implicit-function-declaration -fsyntax-only -I"$inc" "$work/umbrella.c" ||
   fail "coap.h does not declare the guide's coap_start"
 pass "the guide's names come with coap.h, not with coaps/coaps.h"
+
+# Next to libcoap in one process (README, "Names"): four names are both
+# libcoap's and ours. The version nodes keep each call in its library:
+# libcoap's own calls to coap_address_init/coap_address_get_port (through
+# its PLT) bind to libcoap's @VER_3 even with libcoaps earlier in the
+# search order, and the program's reference binds to the library it was
+# linked against (@COAPS_0). Without the version script the first two
+# bound to libcoaps (checked by hand), whose coap_address_t differs.
+libdir=$(dirname "$lib")
+cat >"$work/both.c" <<'C'
+#include <coaps/coaps.h>
+#include <stdio.h>
+void coap_startup(void); /* libcoap's */
+int main(void) {
+  coap_address_t a;
+  coap_startup();
+  coap_address_init(&a);
+  printf("coaps %s, port %u\n", coaps_version(), coap_address_get_port(&a));
+  return 0;
+}
+C
+extra=""
+grep -q "COAPS_SANITIZE:BOOL=ON" "$BUILD/CMakeCache.txt" && extra="-fsanitize=address,undefined"
+gcc -std=c11 -o "$work/both" "$work/both.c" -I"$inc" -L"$libdir" -lcoaps \
+  -l:libcoap-3-notls.so.3 $extra 2>"$work/both.log" ||
+  { cat "$work/both.log" >&2; fail "cannot link with libcoap-3-notls.so.3: run 'bash scripts/test.sh', which installs libcoap3"; }
+LD_LIBRARY_PATH=$libdir LD_BIND_NOW=1 LD_DEBUG=bindings LD_DEBUG_OUTPUT=$work/bind \
+  "$work/both" >"$work/both.out" || fail "the program linked with libcoaps and libcoap fails"
+expect_contains "the program runs with both libraries" "coaps " "$(cat "$work/both.out")"
+bindings=$(cat "$work/bind".*)
+for name in coap_address_init coap_address_get_port; do
+  own=$(grep -E "binding file [^ ]*libcoap-3-notls[^ ]* \[0\] to [^ ]+ \[0\]: normal symbol \`$name' \[VER_3\]" <<<"$bindings") ||
+    fail "no binding of libcoap's own $name seen (LD_DEBUG output changed?)"
+  expect_contains "libcoap's own call to $name stays in libcoap" libcoap-3-notls \
+    "$(sed -E 's/.* to ([^ ]+) \[0\]: .*/\1/' <<<"$own")"
+  mine=$(grep -E "binding file $work/both \[0\] to [^ ]+ \[0\]: normal symbol \`$name' \[COAPS_0\]" <<<"$bindings") ||
+    fail "the program's $name is not bound as $name@COAPS_0"
+  expect_contains "the program's $name binds to libcoaps" "libcoaps.so.0 [0]" "$mine"
+done
