@@ -62,13 +62,15 @@ grep -F "/* $inc/" "$work/aux.txt" | grep -v '\*/ static ' |
 
 # marked: declarations carrying COAPS_API, from the preprocessor's output
 # (line markers tell which file a line comes from; only our headers count).
-# The first identifier followed by "(" in each declaration is its name.
+# The first identifier followed by "(" in each declaration, other
+# __attribute__((...)) removed, is its name.
 vis='visibility[[:space:]]*\([[:space:]]*"default"[[:space:]]*\)[[:space:]]*\)[[:space:]]*\)'
 gcc -std=c11 -E -I"$inc" "$work/all.c" |
   awk -v inc="$inc/" '
     /^# [0-9]+ "/ { f = $3; gsub(/"/, "", f); ours = index(f, inc) == 1; next }
     ours { printf "%s ", $0 }' |
   tr ';{}' '\n\n\n' | grep -E "$vis" | sed -E "s/.*$vis//" |
+  sed -E 's/__attribute__[[:space:]]*\(\(([^()]|\([^()]*\))*\)\)//g' |
   sed -E 's/^[^(]*[^A-Za-z0-9_(]([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*\(.*/\1/' |
   LC_ALL=C sort -u >"$work/marked"
 [ -s "$work/marked" ] || fail "no COAPS_API declarations found (export.h changed?)"
