@@ -548,12 +548,14 @@ static coap_b1_result_t qb1_progress(coap_server_t *s, coap_b1_entry_t *e, const
     size_t n = missing_list(s, e, set * maxp, list, cap);
     if (n) return answer_missing(resp, list, n);
   }
-  /* The last block while some are missing: the client has sent them all
-   * and waits for this answer, so the list goes now (a reordered block
-   * arriving later is a duplicate, ignored) and counts as the first
-   * request for them. */
-  if (b->num + 1 == e->q.nblocks) {
-    size_t n = missing_list(s, e, e->q.nblocks, list, cap);
+  /* The last block of a set (or of the body) while some before it are
+   * missing: the client has sent its burst and waits for an answer (it
+   * sends that block again when none comes), so the list goes now rather
+   * than after NON_RECEIVE_TIMEOUT (on UDP a reordered block is rare; one
+   * arriving later is a duplicate, ignored), and counts as a request for
+   * them. */
+  if ((b->num + 1 == e->q.nblocks || b->num % maxp == maxp - 1) && e->q.contig < b->num) {
+    size_t n = missing_list(s, e, b->num, list, cap);
     if (n) {
       e->q.naks++;
       coap_timer_arm(s->timers, &e->q.timer, now + qb1_wait(s, e));
