@@ -692,7 +692,7 @@ static void e2e_reply(coap_context_t *c, const coap_reply_t *reply, void *user) 
   b->status = reply->status;
   b->code = reply->code;
   b->len = reply->payload_len;
-  if (reply->payload_len <= sizeof b->body) memcpy(b->body, reply->payload, reply->payload_len);
+  if (reply->payload_len && reply->payload_len <= sizeof b->body) memcpy(b->body, reply->payload, reply->payload_len);
 }
 
 static void e2e_request(simnet_node_t *client, uint8_t method, const uint8_t *body, size_t len) {
