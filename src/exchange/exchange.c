@@ -613,7 +613,7 @@ int coap_exch_respond(coap_exch_t *ex, coap_exch_in_t *in, coap_msg_t *resp,
     resp->type = COAP_TYPE_ACK;
     resp->mid = in->mid;
   } else {
-    if (resp->type != COAP_TYPE_NON)
+    if (resp->type != COAP_TYPE_NON && resp->type != COAP_TYPE_CON)
       resp->type = in->type == COAP_TYPE_NON ? COAP_TYPE_NON : COAP_TYPE_CON;
     resp->mid = peer->next_mid++;
   }

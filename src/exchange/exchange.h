@@ -132,8 +132,9 @@ void coap_exch_cancel(coap_exch_t *ex, coap_exch_out_t *out);
 
 /* Answer |in|. The layer sets type, message ID and token: a piggy-backed
  * ACK while the CON has not been acknowledged yet, otherwise a separate
- * response (CON by default, NON when resp->type is preset to NON or the
- * request was NON). The answer is remembered so that a duplicate request
+ * response (NON when resp->type is preset to NON, CON when preset to CON
+ * — allowed for a NON request, RFC 7252 §5.2.3 —, else CON, or NON when
+ * the request was NON). The answer is remembered so that a duplicate request
  * gets it again. |in| is gone afterwards. */
 int coap_exch_respond(coap_exch_t *ex, coap_exch_in_t *in, coap_msg_t *resp,
                       uint64_t now);
