@@ -76,9 +76,12 @@ static void sink_put(coap_context_t *c, coap_resource_t *r, const coap_request_t
   sink_len = len;
 }
 
+static size_t reassembly_limit; /* 0: the default */
+
 static void server_new(int qblock_off) {
   coap_context_config_t cfg;
   coap_context_config_default(&cfg);
+  if (reassembly_limit) cfg.max_reassembly = reassembly_limit;
   cfg.clock = vclock;
   cfg.rand = vrand;
   cfg.log_level = COAP_LOG_ERROR;
@@ -611,6 +614,36 @@ static void test_qb1_checks(void **state) {
   assert_memory_equal(sink, up, size);
 }
 
+/* The Block1 table's bounds hold for Q-Block1 bodies: past
+ * max_reassembly a new body is 5.03 (with Max-Age) and nothing is kept;
+ * a fifth body of one peer replaces its oldest. */
+static void test_qb1_limits(void **state) {
+  coap_context_free(ctx);
+  reassembly_limit = 60000;
+  server_new(0);
+  reassembly_limit = 0;
+  fill_up();
+  unsigned first;
+  assert_int_equal(put_block(0, 100000, &first), 1);
+  assert_int_equal(sent_msg(first)->code, COAP_SERVICE_UNAVAILABLE);
+  assert_true(coap_msg_find_option(sent_msg(first), COAP_OPTION_MAX_AGE) != NULL);
+  assert_int_equal(ctx->server.b1.count, 0);
+  assert_int_equal(ctx->server.b1.bytes, 0);
+  /* Five bodies under five tags from one peer: four kept. */
+  for (int tag = 0; tag < 5; tag++) {
+    coap_msg_t m;
+    begin(&m, COAP_TYPE_NON, COAP_PUT, "sink");
+    opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 1, 6);
+    opt_uint(&m, COAP_OPTION_SIZE1, 3000);
+    uint8_t t = (uint8_t)tag;
+    opt(&m, COAP_OPTION_REQUEST_TAG, &t, 1);
+    coap_msg_set_payload(&m, up, 1024);
+    assert_int_equal(send_from(&m, 9, &first), 0);
+  }
+  assert_int_equal(ctx->server.b1.count, 4);
+  assert_int_equal(sink_calls, 0);
+}
+
 /* Turned off: both options are critical ones not acted on, 4.02. */
 static void test_qblock_off(void **state) {
   coap_context_free(ctx);
@@ -779,6 +812,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_qb1_last_block_with_gaps, setup, teardown),
       cmocka_unit_test_setup_teardown(test_qb1_gives_up, setup, teardown),
       cmocka_unit_test_setup_teardown(test_qb1_checks, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_qb1_limits, setup, teardown),
       cmocka_unit_test_setup_teardown(test_qblock_off, setup, teardown),
       cmocka_unit_test(test_e2e_lossy),
   };
