@@ -315,9 +315,9 @@ COAPS_API void coap_context_handle_timeouts(coap_context_t *ctx, uint64_t now_ms
  *    and its later blocks come from the copy, so the handler runs once (a
  *    deferred answer's too, from coap_deferred_send).
  *  - Q-Block (RFC 9177), unless qblock_server_off: a NON GET or FETCH
- *    asking with Q-Block2 (or any NON GET/FETCH from a peer and session
- *    that sent a Q-Block option before: libcoap probes once, then asks
- *    without one) gets the block asked for and, at once, the rest of its
+ *    asking with Q-Block2 (or with a Request-Tag and no block option, from
+ *    a peer and session that sent a Q-Block option before: libcoap probes
+ *    once, then asks that way) gets the block asked for and, at once, the rest of its
  *    set of qblock_max_payloads blocks, each a NON response with the
  *    request's token and its own message ID, all with Q-Block2, the ETag
  *    and Size2; a 'Continue' (Q-Block2 NUM = a set's first block, M) gets

@@ -163,9 +163,11 @@ static void answer_too_large(coap_server_t *s, const coap_request_t *req,
 
 /* Q-Block (RFC 9177): the peer speaks it from now on; a Q-Block2 list
  * out of order is 4.00 (§4.4). A NON GET or FETCH without any block
- * option from a peer known to speak Q-Block is answered with Q-Block2
- * (libcoap probes once and then asks without the option). Returns 0 to
- * go on. */
+ * option but with a Request-Tag, from a peer known to speak Q-Block, is
+ * answered with Q-Block2: libcoap probes once, then asks that way
+ * (without -b). A request without Request-Tag never is: a client asking
+ * RFC 7959's way from the same port (ours with qblock off) must not get
+ * an option it did not ask for. Returns 0 to go on. */
 static int admit_qblock(coap_server_t *s, coap_request_t *req, coap_response_t *resp) {
   const coap_msg_t *m = req->msg;
   int q1 = coap_msg_find_option(m, COAP_OPTION_Q_BLOCK1) != NULL;
@@ -176,7 +178,8 @@ static int admit_qblock(coap_server_t *s, coap_request_t *req, coap_response_t *
     return -1;
   }
   if (!resp->asked.qblock2 && !resp->asked.block2 && m->type == COAP_TYPE_NON &&
-      (m->code == COAP_GET || m->code == COAP_FETCH) && coap_qblock_peer_known(s, req))
+      (m->code == COAP_GET || m->code == COAP_FETCH) &&
+      coap_msg_find_option(m, COAP_OPTION_REQUEST_TAG) && coap_qblock_peer_known(s, req))
     resp->asked.qblock2 = 1;
   return 0;
 }

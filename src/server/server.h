@@ -274,8 +274,9 @@ int coap_qblock_enabled(const coap_server_t *s);
 /* MAX_PAYLOADS: blocks a burst carries, blocks a Q-Block1 set holds. */
 uint32_t coap_qblock_max_payloads(const coap_server_t *s);
 /* |req| carried a Q-Block option: its peer (and session) knows Q-Block,
- * so a large answer to a later request of its goes Q-Block2 even without
- * one (libcoap probes once, then asks without the option). */
+ * so a large answer to a later NON GET/FETCH of its with a Request-Tag
+ * goes Q-Block2 even without the option (libcoap probes once, then asks
+ * that way; dispatch.c). */
 void coap_qblock_peer_note(coap_server_t *s, const coap_request_t *req);
 int coap_qblock_peer_known(const coap_server_t *s, const coap_request_t *req);
 /* After the first block of a Q-Block2 answer to the NON request |req_msg|

@@ -321,8 +321,8 @@ static void test_qb2_missing_blocks(void **state) {
 
 /* A CON request gets the block asked for only (piggy-backed), with
  * Q-Block2: the burst is for NON. A peer that probed with Q-Block2 gets
- * a NON GET without options answered in a burst; another peer gets
- * Block2, one block. */
+ * a NON GET with a Request-Tag and no block option answered in a burst,
+ * one without a Request-Tag Block2; another peer gets Block2. */
 static void test_qb2_con_and_probe(void **state) {
   coap_msg_t m;
   unsigned first, n;
@@ -337,8 +337,15 @@ static void test_qb2_con_and_probe(void **state) {
   assert_int_equal(b.num, 0);
   assert_int_equal(b.more, 1);
 
-  /* Peer 9 spoke Q-Block above: a plain NON GET now comes in a burst. */
+  /* Peer 9 spoke Q-Block above: a NON GET with a Request-Tag (libcoap's
+   * way after its probe) now comes in a burst; one without (a client
+   * asking the RFC 7959 way from the same port) gets Block2. */
   begin(&m, COAP_TYPE_NON, COAP_GET, "big");
+  n = send_from(&m, 9, &first);
+  assert_int_equal(n, 1);
+  assert_true(block_of(sent_msg(first), COAP_OPTION_BLOCK2, &b));
+  begin(&m, COAP_TYPE_NON, COAP_GET, "big");
+  opt(&m, COAP_OPTION_REQUEST_TAG, "\x01\x02", 2);
   n = send_from(&m, 9, &first);
   assert_int_equal(n, 10);
   for (unsigned i = 0; i < n; i++) {
@@ -347,6 +354,7 @@ static void test_qb2_con_and_probe(void **state) {
   }
   /* Peer 5 never did: one Block2 block. */
   begin(&m, COAP_TYPE_NON, COAP_GET, "big");
+  opt(&m, COAP_OPTION_REQUEST_TAG, "\x01\x02", 2);
   n = send_from(&m, 5, &first);
   assert_int_equal(n, 1);
   assert_true(block_of(sent_msg(first), COAP_OPTION_BLOCK2, &b));
