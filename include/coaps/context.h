@@ -153,7 +153,13 @@ typedef struct coap_context_config {
    * for NON requests. 0 (the default) answers Q-Block1 and Q-Block2 (a
    * server uses them only when a client asks); 1 turns them off, and a
    * request carrying one gets 4.02 like any critical option not acted on.
-   * See coap_handler_fn for what the server does. */
+   * See coap_handler_fn for what the server does. On coap:// nothing
+   * proves a request's source address: a forged NON GET with Q-Block2
+   * sends a set of blocks (up to qblock_max_payloads x the block size) to
+   * whoever it names, ten times what a Block2 answer would; RFC 9177 §11
+   * does not recommend Q-Block without security, so a server reachable
+   * from untrusted networks on coap:// may turn it off (coaps:// peers
+   * have passed the DTLS cookie exchange). */
   uint8_t qblock_server_off;
   uint16_t qblock_max_payloads; /* MAX_PAYLOADS (RFC 9177 §7.2): blocks a
                                  Q-Block2 burst carries (and a Q-Block1 set
