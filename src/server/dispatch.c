@@ -346,12 +346,12 @@ void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
   if (!unsafe_method(req->msg->code)) coap_b2_cache_keep(s, req, resp);
   if (has_b1 || unsafe_method(req->msg->code))
     coap_b1_answered(s, req, t.path, t.path_len, resp);
-  if (has_qb1) {
-    coap_qb1_answered(s, req, t.path, t.path_len, resp);
-    /* The final answer to a NON Q-Block1 body goes CON (RFC 7252 §5.2.3
-     * allows it): lost, the client would wait for it forever, having sent
-     * every block (libcoap does not send one again). */
-    if (m->type == COAP_TYPE_NON) resp->msg.type = COAP_TYPE_CON;
-  }
+  if (has_qb1) coap_qb1_answered(s, req, t.path, t.path_len, resp);
   coap_response_finish(resp);
+  /* The final answer to a NON Q-Block1 body goes CON (RFC 7252 §5.2.3
+   * allows it): lost, the client would wait for it forever, having sent
+   * every block (libcoap does not send one again). Not when it is the
+   * first of a Q-Block2 burst: the blocks of one body are all NON (RFC
+   * 9177 §7), and a lost one is asked for again. */
+  if (has_qb1 && m->type == COAP_TYPE_NON && !resp->qb_body) resp->msg.type = COAP_TYPE_CON;
 }

@@ -78,6 +78,15 @@ static void sink_put(coap_context_t *c, coap_resource_t *r, const coap_request_t
 
 static size_t reassembly_limit; /* 0: the default */
 
+static unsigned echo_calls;
+static void echo_post(coap_context_t *c, coap_resource_t *r, const coap_request_t *req,
+                      coap_response_t *resp, void *user) {
+  echo_calls++;
+  size_t len;
+  const uint8_t *p = coap_request_payload(req, &len);
+  coap_response_set_payload(resp, COAP_FORMAT_OCTET_STREAM, p, len);
+}
+
 static void server_new(int qblock_off) {
   coap_context_config_t cfg;
   coap_context_config_default(&cfg);
@@ -95,6 +104,8 @@ static void server_new(int qblock_off) {
   coap_resource_set_handler(r, COAP_GET, big_get, NULL);
   r = coap_resource_add(ctx, "sink");
   coap_resource_set_handler(r, COAP_PUT, sink_put, NULL);
+  r = coap_resource_add(ctx, "echo");
+  coap_resource_set_handler(r, COAP_POST, echo_post, NULL);
 }
 
 static int setup(void **state) {
@@ -102,7 +113,7 @@ static int setup(void **state) {
   n_sent = 0;
   big_len = 30 * 1024 + 500; /* 31 blocks of 1024 */
   for (size_t i = 0; i < BIG_MAX; i++) big_body[i] = (uint8_t)(i * 13 + i / 1021);
-  big_calls = sink_calls = 0;
+  big_calls = sink_calls = echo_calls = 0;
   sink_len = 0;
   server_new(0);
   return 0;
@@ -622,6 +633,51 @@ static void test_qb1_checks(void **state) {
   assert_memory_equal(sink, up, size);
 }
 
+/* Q-Block1 and Q-Block2 together (RFC 9177 §4.7): a 12-block POST whose
+ * last block asks for the answer with Q-Block2 gets its first set at
+ * once, all NON (one body's blocks are all NON or all CON); a 'Continue'
+ * POST without payload gets the rest from the kept answer: the handler
+ * ran once. */
+static void test_qb1_with_qb2_answer(void **state) {
+  fill_up();
+  size_t size = 12 * 1024;
+  unsigned first, n = 0;
+  for (uint32_t b = 0; b < 12; b++) {
+    coap_msg_t m;
+    begin(&m, COAP_TYPE_NON, COAP_POST, "echo");
+    opt_block(&m, COAP_OPTION_Q_BLOCK1, b, b < 11, 6);
+    if (b == 11) opt_block(&m, COAP_OPTION_Q_BLOCK2, 0, 1, 6);
+    opt_uint(&m, COAP_OPTION_SIZE1, (uint32_t)size);
+    opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
+    coap_msg_set_payload(&m, up + b * 1024, 1024);
+    n = send_from(&m, 9, &first);
+  }
+  assert_int_equal(n, 10);
+  for (unsigned i = 0; i < n; i++) {
+    const coap_msg_t *r = sent_msg(first + i);
+    assert_int_equal(r->code, COAP_CHANGED);
+    assert_int_equal(r->type, COAP_TYPE_NON);
+    coap_block_t b;
+    assert_true(block_of(r, COAP_OPTION_Q_BLOCK2, &b));
+    assert_int_equal(b.num, i);
+    assert_memory_equal(r->payload, up + i * 1024, 1024);
+  }
+  coap_msg_t m;
+  begin(&m, COAP_TYPE_NON, COAP_POST, "echo");
+  opt_block(&m, COAP_OPTION_Q_BLOCK2, 10, 1, 6);
+  opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
+  n = send_from(&m, 9, &first);
+  assert_int_equal(n, 2);
+  for (unsigned i = 0; i < n; i++) {
+    coap_block_t b;
+    assert_true(block_of(sent_msg(first + i), COAP_OPTION_Q_BLOCK2, &b));
+    assert_int_equal(b.num, 10 + i);
+    assert_int_equal(b.more, i == 0);
+    assert_memory_equal(sent_msg(first + i)->payload, up + (10 + i) * 1024, 1024);
+  }
+  assert_int_equal(echo_calls, 1);
+}
+
 /* The Block1 table's bounds hold for Q-Block1 bodies: past
  * max_reassembly a new body is 5.03 (with Max-Age) and nothing is kept;
  * a fifth body of one peer replaces its oldest. */
@@ -820,6 +876,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_qb1_last_block_with_gaps, setup, teardown),
       cmocka_unit_test_setup_teardown(test_qb1_gives_up, setup, teardown),
       cmocka_unit_test_setup_teardown(test_qb1_checks, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_qb1_with_qb2_answer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_qb1_limits, setup, teardown),
       cmocka_unit_test_setup_teardown(test_qblock_off, setup, teardown),
       cmocka_unit_test(test_e2e_lossy),
