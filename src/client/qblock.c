@@ -27,6 +27,7 @@
 #define QB_MP_MAX 16 /* a DTLS session holds 16 datagrams until its handshake ends */
 #define QB_NON_TIMEOUT_DEFAULT 2000
 #define QB_NON_MAX_RETRANSMIT 4
+#define QB_SEND_WAITS 6 /* silent NON_TIMEOUTs before a body is given up */
 #define QB_OUTS_MAX 40
 #define QB_MISSING_PER_REQUEST 16 /* Q-Block2 options in one request */
 #define QB_RESTARTS_MAX 3
@@ -48,6 +49,8 @@ struct coap_client_qb {
   coap_exch_out_t *outs[QB_OUTS_MAX];
   size_t n_outs;
   coap_exch_out_t *in_cb; /* the exchange whose answer is being handled */
+  coap_exch_out_t *probe; /* the first request (CON) while it may still be retransmitted */
+  uint8_t probe_pending;
   /* Q-Block1: the body, its blocks, the end of the burst in flight. */
   uint8_t *body;
   size_t body_len;
@@ -84,6 +87,7 @@ static const char *say(coap_client_req_t *r, const char *fmt, ...) {
 /* ---- the exchanges of a transfer ---- */
 
 static void outs_remove(coap_client_qb_t *q, coap_exch_out_t *out) {
+  if (q->probe == out) q->probe = NULL;
   for (size_t i = 0; i < q->n_outs; i++)
     if (q->outs[i] == out) {
       memmove(&q->outs[i], &q->outs[i + 1], (q->n_outs - i - 1) * sizeof q->outs[0]);
@@ -136,6 +140,10 @@ static int send_msg(coap_client_req_t *r, coap_exch_peer_t *peer, coap_msg_t *m,
   if (rc < 0) return rc;
   /* (An answer cannot come inside: a NON is sent, never answered, in the call.) */
   if (out) outs_add(q, out);
+  if (q->probe_pending) {
+    q->probe = out;
+    q->probe_pending = 0;
+  }
   return 0;
 }
 
@@ -158,6 +166,7 @@ static int send_block(coap_client_req_t *r, coap_exch_peer_t *peer, uint32_t num
   coap_msg_set_payload(&m, q->body + off, n);
   if (!b.more) q->final_sent = 1;
   if (num == 0 && !q->probed) {
+    q->probe_pending = 1;
     /* The first block goes as the caller asked (CON by default): a server
      * that does not know Q-Block1 answers a CON with 4.02, a NON with RST
      * or nothing (RFC 7252 §5.4.1), which the client would not hear. */
@@ -168,7 +177,7 @@ static int send_block(coap_client_req_t *r, coap_exch_peer_t *peer, uint32_t num
 }
 
 /* The next MAX_PAYLOADS blocks from |from|, then wait NON_TIMEOUT for the
- * server's 2.31 (§7.2: a burst waits for 2.31 or the timeout). */
+ * server's 2.31 (§7.2). */
 static int send_burst(coap_client_req_t *r, coap_exch_peer_t *peer, uint32_t from, uint64_t now) {
   coap_client_qb_t *q = r->qb;
   uint32_t end = from + q->mp < q->nblocks ? from + q->mp : q->nblocks;
@@ -177,7 +186,10 @@ static int send_burst(coap_client_req_t *r, coap_exch_peer_t *peer, uint32_t fro
     int rc = send_block(r, peer, n, now);
     if (rc < 0) return rc;
   }
-  arm(q, now, q->non_timeout);
+  /* The server answers a set's last block at once: after a quarter of
+   * NON_TIMEOUT without that, its last block goes again (the probe;
+   * the next burst waits for NON_TIMEOUT, §7.2). */
+  arm(q, now, q->non_timeout / 4 ? q->non_timeout / 4 : 1);
   return 0;
 }
 
@@ -200,8 +212,18 @@ static int resend_missing(coap_client_req_t *r, coap_exch_peer_t *peer, const co
   coap_client_qb_t *q = r->qb;
   const uint8_t *p = msg->payload, *end = msg->payload + msg->payload_len;
   if (coap_msg_content_format(msg) != COAP_FORMAT_MISSING_BLOCKS || !msg->payload_len) {
+    /* The server dropped the transfer (libcoap does when the blocks it
+     * has make more than 4 ranges: "Too many missing blocks"): the body
+     * goes again from block 0, a bounded number of times. */
+    if (q->restarts++ < QB_RESTARTS_MAX) {
+      say(r, "the server answered 4.08 without a list of missing blocks: sending the body "
+             "again from block 0");
+      q->tries = 0;
+      int rc = send_burst(r, peer, 0, now);
+      return rc < 0 ? rc : 1;
+    }
     *detail = say(r, "the server answered 4.08 (Request Entity Incomplete) without a list of "
-                     "missing blocks: it may have dropped the transfer");
+                     "missing blocks %u times: it dropped the transfer", QB_RESTARTS_MAX + 1);
     return 0;
   }
   unsigned sent = 0;
@@ -234,9 +256,9 @@ static int send_answer(coap_client_req_t *r, coap_exch_peer_t *peer, const coap_
     }
     /* Only the 2.31 for the burst in flight moves on (a late or
      * repeated one names an older block). */
-    if (b.num + 1 != q->burst_end || q->burst_end >= q->nblocks) return 1;
+    if (b.num + 1 < q->burst_end || b.num + 1 >= q->nblocks) return 1;
     q->tries = 0;
-    int rc = send_burst(r, peer, q->burst_end, now);
+    int rc = send_burst(r, peer, b.num + 1, now);
     return rc < 0 ? rc : 1;
   }
   if (msg->code == COAP_REQUEST_ENTITY_INCOMPLETE) return resend_missing(r, peer, msg, now, detail);
@@ -267,6 +289,7 @@ static int request_blocks(coap_client_req_t *r, coap_exch_peer_t *peer, const ui
   int rc = from_template(q, &m);
   if (rc < 0) return rc;
   if (!q->probed) {
+    q->probe_pending = 1;
     m.type = q->orig_type; /* the first request: see send_block */
     q->probed = 1;
   }
@@ -474,7 +497,11 @@ static int fetch_answer(coap_client_req_t *r, coap_exch_peer_t *peer, const coap
    * Otherwise more of the set is on its way. */
   uint32_t limit = q->total && q->total < q->asked_upto ? q->total : q->asked_upto;
   if (b.num + 1 != limit) {
-    arm(q, now, 2 * q->non_timeout);
+    /* The rest of the set follows back to back: when it stops short of
+     * the set's end (that block lost), ask after a quarter of NON_TIMEOUT
+     * rather than NON_RECEIVE_TIMEOUT, which is for a request or a whole
+     * set lost. */
+    arm(q, now, q->non_timeout / 4 ? q->non_timeout / 4 : 1);
     return 1;
   }
   rc = ask_next(r, peer, now);
@@ -489,7 +516,7 @@ static void qb_timer(coap_timer_t *t, uint64_t now, void *user) {
   coap_client_qb_t *q = r->qb;
   coap_exch_peer_t *peer = peer_of(r);
   int rc = COAP_E_TIMEOUT;
-  if (peer && ++q->tries <= QB_NON_MAX_RETRANSMIT) {
+  if (peer && ++q->tries <= (q->dir == QB_FETCH ? QB_NON_MAX_RETRANSMIT : QB_SEND_WAITS)) {
     if (q->dir == QB_FETCH) {
       /* Nothing for a while: ask again for what is missing (or the set
        * asked last, again). */
@@ -504,19 +531,25 @@ static void qb_timer(coap_timer_t *t, uint64_t now, void *user) {
         }
         rc = ask_next(r, peer, now);
       }
-    } else if (q->burst_end < q->nblocks) {
-      /* No 2.31 within NON_TIMEOUT: the next burst goes (§7.2). */
+    } else if (q->tries % 3 == 0 && q->burst_end < q->nblocks) {
+      /* Still nothing: the 2.31 was lost (libcoap does not answer a block
+       * it has again), the next burst goes (§7.2). */
       rc = send_burst(r, peer, q->burst_end, now);
     } else {
-      /* The last block (with M=0) may be lost: it goes again. */
-      rc = send_block(r, peer, q->nblocks - 1, now);
+      /* No 2.31 (or final answer) within NON_TIMEOUT: first the burst's
+       * last block again, which the server answers with 2.31 or the list
+       * of what it misses. (Going on at once would leave gaps behind, and
+       * libcoap keeps 4 ranges of blocks at most: 4.08 "Too many missing
+       * blocks".) */
+      rc = send_block(r, peer, q->burst_end - 1, now);
       if (rc == 0) arm(q, now, q->non_timeout);
     }
     if (rc == 0) return;
   }
   if (rc == COAP_E_TIMEOUT)
     say(r, "no answer to the Q-Block transfer after %d waits of %u ms",
-        QB_NON_MAX_RETRANSMIT + 1, q->dir == QB_FETCH ? 2 * q->non_timeout : q->non_timeout);
+        (q->dir == QB_FETCH ? QB_NON_MAX_RETRANSMIT : QB_SEND_WAITS) + 1,
+        q->dir == QB_FETCH ? 2 * q->non_timeout : q->non_timeout);
   coap_client_req_finish(r, NULL, rc, r->ctx->last_error);
 }
 
@@ -646,13 +679,26 @@ int coap_client_qb_response(coap_client_req_t *r, coap_exch_out_t *out, const co
                             int err, uint64_t now) {
   coap_client_qb_t *q = r->qb;
   outs_remove(q, out);
-  if (err) {
+  if (err == COAP_E_TIMEOUT || err == COAP_E_CANCELLED) {
     /* One exchange of the transfer ended (its response timeout): the
      * transfer's own timer decides. */
     return 0;
   }
+  if (err) {
+    /* ICMP unreachable, an RST to the CON probe, the session failing. */
+    coap_client_req_finish(r, NULL, err, NULL);
+    return 0;
+  }
   coap_exch_peer_t *peer = coap_exch_out_peer(out);
   const char *detail = NULL;
+  /* The server answers: the CON probe's retransmissions must stop (a
+   * block 0 coming again late looks like a new body to libcoap). */
+  if (q->probe && q->probe != out && msg->code != COAP_BAD_OPTION) {
+    coap_exch_out_t *probe = q->probe;
+    outs_remove(q, probe);
+    coap_exch_cancel(r->ctx->exch, probe);
+  }
+  if (q->probe != out || msg->code != COAP_BAD_OPTION) q->probe = NULL;
   r->ctx->last_error[0] = '\0';
   int rc;
   q->in_cb = out;
