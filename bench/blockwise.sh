@@ -10,6 +10,15 @@
 # (tests/tools/udp_lossy, no loss), beside the lock-step bound of RFC 7959
 # (one round trip per block).
 #
+# Q-Block (RFC 9177) rows, coap:// only: the same 1 MiB PUT and GET for
+#   qours   -> ours     coaps get/put --q-block against coaps serve
+#   qlc     -> libcoap  libcoap 4.3.5's coap-client -N -L 5 against its
+#                       coap-server -L 5 -d (../shared/peers: Debian's
+#                       4.3.1 has no Q-Block; NON, since libcoap sends
+#                       Q-Block bursts only for NON)
+#   qmixed  -> libcoap  coaps get/put --q-block against that server
+# each beside libcoap -> libcoap (RFC 7959), the reference of issue 12.
+#
 # Servers are pinned to CPU 0 and clients to CPU 1, as in compare.sh. Every
 # run moves a fresh random body and compares it byte for byte with what
 # comes back (cmp), so a fast wrong transfer fails the script instead of
@@ -139,11 +148,23 @@ LCG_PID=$!
 PIDS+=("$LCG_PID")
 LCG_DPORT=$((LCG_PORT + 1))
 wait_port "$LCG_DPORT" || { cat "$work/gnutls.log" >&2; fail "coap-server-gnutls did not start"; }
+# libcoap 4.3.5 with Q-Block (the Debian 4.3.1 has none built in).
+PEERS_BIN=${COAPS_PEERS_DIR:-$SRC/../shared/peers}/bin
+LC5_SERVER=$PEERS_BIN/coap-server-mbedtls-cid LC5_CLIENT=$PEERS_BIN/coap-client-mbedtls-cid
+[ -x "$LC5_SERVER" ] && [ -x "$LC5_CLIENT" ] ||
+  fail "libcoap 4.3.5 (Q-Block rows) not found in $PEERS_BIN (see ../shared/peers/README.md)"
+LC5_PORT=$(free_port_pair)
+"${PIN_SERVER[@]}" "$LC5_SERVER" -A 127.0.0.1 -p "$LC5_PORT" -d 10 -L 5 >"$work/lc5.log" 2>&1 &
+LC5_PID=$!
+PIDS+=("$LC5_PID")
+wait_port "$LC5_PORT" || { cat "$work/lc5.log" >&2; fail "libcoap 4.3.5 server did not start"; }
 
 # server_uri PAIR SCHEME [PORT]: where PAIR's server keeps the body.
 server_uri() {
   local pair=$1 scheme=$2 port=${3:-}
   case $pair,$scheme in
+    qours,coap) echo "coap://127.0.0.1:${port:-$OURS_PORT}/store" ;;
+    q*,coap) echo "coap://127.0.0.1:${port:-$LC5_PORT}/$pair" ;;
     ours,coap) echo "coap://127.0.0.1:${port:-$OURS_PORT}/store" ;;
     ours,coaps) echo "coaps://127.0.0.1:${port:-$OURS_DPORT}/store" ;;
     *,coap) echo "coap://127.0.0.1:${port:-$LC_PORT}/$pair" ;;
@@ -151,12 +172,13 @@ server_uri() {
   esac
 }
 server_pid() {
-  case $1,$2 in ours,*) echo "$OURS_PID" ;; *,coap) echo "$LC_PID" ;; *) echo "$LCG_PID" ;; esac
+  case $1,$2 in ours,*|qours,*) echo "$OURS_PID" ;; q*) echo "$LC5_PID" ;; *,coap) echo "$LC_PID" ;; *) echo "$LCG_PID" ;; esac
 }
 
 # The pairs: client->server. A libcoap server gets one resource per pair.
 PAIRS=(ours libcoap mixed)
-client_of() { case $1 in libcoap) echo libcoap ;; *) echo ours ;; esac; }
+QPAIRS=(qours qlc qmixed)
+client_of() { case $1 in libcoap) echo libcoap ;; qlc) echo libcoap5 ;; *) echo ours ;; esac; }
 
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 now_ns() { date +%s%N; }
@@ -166,9 +188,14 @@ now_ns() { date +%s%N; }
 client_cmd() {
   local pair=$1 scheme=$2 method=$3 uri=$4 file=$5 lc=notls
   [ "$scheme" = coap ] || lc=gnutls
-  if [ "$(client_of "$pair")" = ours ]; then
+  if [ "$(client_of "$pair")" = libcoap5 ]; then
+    CMD=("$LC5_CLIENT" -N -L 5 -b 1024 -B 300 -m "$method")
+    if [ "$method" = put ]; then CMD+=(-f "$file"); else CMD+=(-o "$file"); fi
+    CMD+=("$uri")
+  elif [ "$(client_of "$pair")" = ours ]; then
     CMD=("$COAPS" "$method" -t 300 "$uri")
     [ "$method" = put ] && CMD+=(-d @"$file" -f octet -q)
+    case $pair in q*) CMD+=(--q-block) ;; esac
     [ "$scheme" = coap ] || CMD+=("${OUR_PSK[@]}")
   else
     CMD=("coap-client-$lc" -b 1024 -B 300 -m "$method")
@@ -282,6 +309,9 @@ for scheme in coap coaps; do
       fi
       small_get "$pair" "$scheme" "$scheme"
     done
+    if [ "$scheme" = coap ]; then
+      for pair in "${QPAIRS[@]}"; do transfer "$pair" "$scheme" "$SIZE" "$scheme"; done
+    fi
     echo "  $scheme:// run $run of $RUNS done" >&2
   done
 done
@@ -373,6 +403,17 @@ echo "(system time over user + system: the server's from /proc/PID/stat, the cli
 # The targets of issue 12, said, not asserted (figures of a shared machine).
 verdict() { awk -v v="$2" -v t="$3" -v w="$1" 'BEGIN { if (v == "-") printf "  %s: no figure\n", w;
             else printf "  %s: %s (target >= %s) %s\n", w, v, t, (v + 0 >= t + 0 ? "met" : "NOT met") }'; }
+echo
+# Q-Block rows: each pair's time, and libcoap->libcoap (RFC 7959) over it.
+printf "%-34s %10s %10s %10s %10s\n" "ms (median of $RUNS), Q-Block" "ours→ours" "lc5→lc5" "ours→lc5" "lc→lc 7959"
+for m in get put; do
+  l=$(median "coap,$m,libcoap")
+  printf "%-34s %10s %10s %10s %10s\n" "coap:// $S ${m^^} (Q-Block$([ $m = get ] && echo 2 || echo 1))" \
+    "$(median "coap,$m,qours")" "$(median "coap,$m,qlc")" "$(median "coap,$m,qmixed")" "$l"
+  printf "%-34s %10s %10s %10s\n" "  × vs libcoap→libcoap (7959)" "$(speedup "$(median "coap,$m,qours")" "$l")" \
+    "$(speedup "$(median "coap,$m,qlc")" "$l")" "$(speedup "$(median "coap,$m,qmixed")" "$l")"
+done
+echo "(lc5: libcoap 4.3.5 -L 5, NON; ours: coaps --q-block, whose first request is a CON probe)"
 echo "issue 12 targets:"
 for scheme in coap coaps; do
   for m in get put; do
@@ -381,4 +422,8 @@ for scheme in coap coaps; do
     verdict "$scheme:// ${m^^} ours→libcoap vs libcoap→libcoap" \
       "$(speedup "$(median "$scheme,$m,mixed")" "$(median "$scheme,$m,libcoap")")" 1
   done
+done
+for m in get put; do
+  verdict "coap:// ${m^^} ours --q-block→ours vs libcoap→libcoap (RFC 7959)" \
+    "$(speedup "$(median "coap,$m,qours")" "$(median "coap,$m,libcoap")")" 3
 done
