@@ -320,8 +320,13 @@ static int ask_next(coap_client_req_t *r, coap_exch_peer_t *peer, uint64_t now) 
   coap_client_qb_t *q = r->qb;
   uint32_t limit = q->total && q->total < q->asked_upto ? q->total : q->asked_upto;
   uint32_t miss[QB_MISSING_PER_REQUEST];
-  size_t n = missing_below(q, limit, miss, QB_MISSING_PER_REQUEST);
-  if (n) return request_blocks(r, peer, miss, n, 0, now);
+  size_t n = missing_below(q, limit, miss, q->mp < QB_MISSING_PER_REQUEST ? q->mp : QB_MISSING_PER_REQUEST);
+  /* One request per missing block: RFC 9177 lets one request carry
+   * several Q-Block2 options, but libcoap 4.3.5 answers only the first. */
+  for (size_t i = 0; i < n; i++) {
+    int rc = request_blocks(r, peer, &miss[i], 1, 0, now);
+    if (rc < 0 || i + 1 == n) return rc;
+  }
   if (q->total && q->have == q->total) return 0;
   /* Sets are aligned on MAX_PAYLOADS (after the probe's block 0, the
    * first set is 1..MAX_PAYLOADS-1). */
