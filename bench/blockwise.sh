@@ -178,6 +178,7 @@ server_pid() {
 # The pairs: client->server. A libcoap server gets one resource per pair.
 PAIRS=(ours libcoap mixed)
 QPAIRS=(qours qlc qmixed)
+declare -A QFAILS
 client_of() { case $1 in libcoap) echo libcoap ;; qlc) echo libcoap5 ;; *) echo ours ;; esac; }
 
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
@@ -194,6 +195,7 @@ client_cmd() {
     CMD+=("$uri")
   elif [ "$(client_of "$pair")" = ours ]; then
     CMD=("$COAPS" "$method" -t 300 "$uri")
+    case $pair in q*) CMD[3]=60 ;; esac
     [ "$method" = put ] && CMD+=(-d @"$file" -f octet -q)
     case $pair in q*) CMD+=(--q-block) ;; esac
     [ "$scheme" = coap ] || CMD+=("${OUR_PSK[@]}")
@@ -219,8 +221,16 @@ timed() {
   local t0 c0 t1 c1 us0
   us0=$(user_sys "$pid")
   c0=$(cpu_ns "$pid") t0=$(now_ns)
-  "${PIN_CLIENT[@]}" bash -c '"$@" >"$0" || exit; times >"$TIMES"' "$OUT" "$@" \
-    2>"$work/client.err" || { cat "$work/client.err" >&2; fail "$name: the client failed"; }
+  TFAIL=0
+  if ! "${PIN_CLIENT[@]}" bash -c '"$@" >"$0" || exit; times >"$TIMES"' "$OUT" "$@" \
+    2>"$work/client.err"; then
+    cat "$work/client.err" >&2
+    # A Q-Block pair's failure is counted and shown in its row, not fatal.
+    [ "${SOFT:-0}" = 1 ] || fail "$name: the client failed"
+    note "$name: the client failed (counted in the Q-Block table)"
+    TFAIL=1
+    return 0
+  fi
   t1=$(now_ns) c1=$(cpu_ns "$pid")
   MS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
   SMS=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
@@ -264,6 +274,7 @@ transfer() {
   client_cmd "$pair" "$scheme" put "$uri" "$work/body"
   OUT=/dev/null
   timed "$pair $scheme PUT" "$pid" "${CMD[@]}"
+  if [ "$TFAIL" = 1 ]; then QFAILS[$pair]=$(( ${QFAILS[$pair]:-0} + 1 )); return 0; fi
   if [ -z "$port" ]; then
     add "$tag,put,$pair" "$MS"; add "$tag,putcpu,$pair" "$SMS"; add "$tag,putccpu,$pair" "$CMS"
     kernel_share "$tag,put,$pair"
@@ -274,6 +285,7 @@ transfer() {
   [ "$(client_of "$pair")" = ours ] && OUT=$work/got
   timed "$pair $scheme GET" "$pid" "${CMD[@]}"
   OUT=/dev/null
+  if [ "$TFAIL" = 1 ]; then QFAILS[$pair]=$(( ${QFAILS[$pair]:-0} + 1 )); return 0; fi
   add "$tag,get,$pair" "$MS"
   add "$tag,getcpu,$pair" "$SMS"
   add "$tag,getccpu,$pair" "$CMS"
@@ -310,7 +322,9 @@ for scheme in coap coaps; do
       small_get "$pair" "$scheme" "$scheme"
     done
     if [ "$scheme" = coap ]; then
+      SOFT=1
       for pair in "${QPAIRS[@]}"; do transfer "$pair" "$scheme" "$SIZE" "$scheme"; done
+      SOFT=0
     fi
     echo "  $scheme:// run $run of $RUNS done" >&2
   done
@@ -414,6 +428,7 @@ for m in get put; do
     "$(speedup "$(median "coap,$m,qlc")" "$l")" "$(speedup "$(median "coap,$m,qmixed")" "$l")"
 done
 echo "(lc5: libcoap 4.3.5 -L 5, NON; ours: coaps --q-block, whose first request is a CON probe)"
+echo "failed PUT+GET runs (not in the medians): ours→ours ${QFAILS[qours]:-0}, lc5→lc5 ${QFAILS[qlc]:-0}, ours→lc5 ${QFAILS[qmixed]:-0} of $RUNS"
 echo "issue 12 targets:"
 for scheme in coap coaps; do
   for m in get put; do
