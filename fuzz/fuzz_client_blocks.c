@@ -12,7 +12,10 @@
  * and the options and payload after the token. With block & 0x80 a second
  * request of the same kind goes out at once (a second body to the same
  * path gets a Request-Tag; two bodies fetched at once meet the context's
- * max_reassembly, set just above one max_body). */
+ * max_reassembly, set just above one max_body). With block & 0x40 the
+ * request uses Q-Block (RFC 9177): a GET's sets and missing-block
+ * requests, a body's bursts, 2.31 and 4.08 lists (CBOR), the 4.02
+ * fallback, and the NON_TIMEOUT timers the clock steps reach. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +89,7 @@ static void start_request(coap_context_t *ctx, uint8_t which, uint8_t block) {
   coap_request_opts_init(&o, methods[which & 3], "coap://10.0.0.1/x?y");
   o.block_size = (uint16_t)(16 << (block % 7));
   o.confirmable = !(which & 4);
+  o.qblock = block & 0x40 ? 1 : -1;
   if (o.method != COAP_GET) {
     o.payload = body;
     o.payload_len = 1 + (size_t)(which >> 3) * 190;

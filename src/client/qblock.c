@@ -210,7 +210,6 @@ static int cbor_uint(const uint8_t **p, const uint8_t *end, uint32_t *v) {
 static int resend_missing(coap_client_req_t *r, coap_exch_peer_t *peer, const coap_msg_t *msg,
                           uint64_t now, const char **detail) {
   coap_client_qb_t *q = r->qb;
-  const uint8_t *p = msg->payload, *end = msg->payload + msg->payload_len;
   if (coap_msg_content_format(msg) != COAP_FORMAT_MISSING_BLOCKS || !msg->payload_len) {
     /* The server dropped the transfer (libcoap does when the blocks it
      * has make more than 4 ranges: "Too many missing blocks"): the body
@@ -226,6 +225,7 @@ static int resend_missing(coap_client_req_t *r, coap_exch_peer_t *peer, const co
                      "missing blocks %u times: it dropped the transfer", QB_RESTARTS_MAX + 1);
     return 0;
   }
+  const uint8_t *p = msg->payload, *end = msg->payload + msg->payload_len;
   unsigned sent = 0;
   while (p < end) {
     uint32_t num;
@@ -353,7 +353,7 @@ static int make_room(coap_client_req_t *r, size_t end) {
     say(r, "the response body is larger than max_body (%zu bytes)", max);
     return COAP_E_TOO_LARGE;
   }
-  if (end <= q->cap) return 0;
+  if (end <= q->cap) goto bits;
   size_t cap = q->cap ? q->cap : 4096;
   while (cap < end) cap *= 2;
   if (cap > max) cap = max;
@@ -367,7 +367,9 @@ static int make_room(coap_client_req_t *r, size_t end) {
   if (!p) return COAP_E_NOMEM;
   q->buf = p;
   q->cap = cap;
-  size_t bits = (cap >> (q->szx + 4)) / 8 + 1;
+bits:;
+  /* A bit per block up to the buffer's end (and the block at |end|). */
+  size_t bits = ((q->cap > end ? q->cap : end) >> (q->szx + 4)) / 8 + 1;
   if (bits > q->got_cap) {
     uint8_t *g = realloc(q->got, bits);
     if (!g) return COAP_E_NOMEM;
@@ -486,7 +488,7 @@ static int fetch_answer(coap_client_req_t *r, coap_exch_peer_t *peer, const coap
   }
   if (!got(q, b.num)) {
     if ((rc = make_room(r, (size_t)b.num * bs + msg->payload_len)) < 0) return rc;
-    memcpy(q->buf + (size_t)b.num * bs, msg->payload, msg->payload_len);
+    if (msg->payload_len) memcpy(q->buf + (size_t)b.num * bs, msg->payload, msg->payload_len);
     q->got[b.num >> 3] |= (uint8_t)(1u << (b.num & 7));
     q->have++;
     q->progress = 1;
