@@ -174,14 +174,19 @@ typedef struct coap_context_config {
    * session holds 16 datagrams until its handshake is done). */
   uint8_t qblock_client;
   uint32_t qblock_non_timeout_ms; /* NON_TIMEOUT (RFC 9177 §7.2), default
-                                 2000 (0: 2000): the client waits this long
-                                 for a 2.31 before sending the next burst
-                                 of a body (or the last block again), and
-                                 twice as long (NON_RECEIVE_TIMEOUT) for the
-                                 next block of a response before asking for
-                                 what is missing; NON_MAX_RETRANSMIT (4)
-                                 such waits without progress end the
-                                 request with COAP_E_TIMEOUT */
+                                 2000 (0: 2000). Sending a body: a quarter
+                                 of it without the burst's 2.31 sends the
+                                 burst's last block again (the server
+                                 answers it with 2.31 or a 4.08 list), then
+                                 NON_TIMEOUT between such probes, and every
+                                 third silent wait the next burst; 6 silent
+                                 waits end the request with
+                                 COAP_E_TIMEOUT. Fetching: a set that stops
+                                 short is asked for after a quarter of it,
+                                 a request unanswered after twice it
+                                 (NON_RECEIVE_TIMEOUT), and NON_MAX_
+                                 RETRANSMIT (4) waits without a new block
+                                 end the request with COAP_E_TIMEOUT */
   /* Observe (RFC 7641), as server. */
   size_t max_observers;       /* observations at once in the context,
                                  default 100000; a registration beyond it
