@@ -7,8 +7,9 @@
 #  - against Debian's coap-server-notls and coap-server-gnutls (PSK),
 #    which do not know Q-Block: the CON probe gets 4.02 and the same
 #    transfers go the RFC 7959 way, byte-exact;
-#  - against our own server, direct and through tests/tools/udp_lossy
-#    losing 10 % each way: 256 KiB PUT and GET, byte-exact.
+#  - against our own server, direct (coap:// and coaps:// PSK, 1 MiB) and
+#    through tests/tools/udp_lossy losing 10 % each way (256 KiB), PUT and
+#    GET byte-exact.
 # (libcoap 4.3.5 through 10 % loss is not here: its server keeps 4 ranges
 # of Q-Block1 blocks and drops the body beyond, and starts a new ETag for
 # a re-asked set; see bench/README.md.)
@@ -88,6 +89,10 @@ grep -q '4.02 Bad Option' "$work/get.log" || fail "coaps://: no 4.02 to the Q-Bl
 start_coaps_serve "$work/serve.log" --address 127.0.0.1 "${psk[@]}"
 roundtrip "our server, coap://" "coap://127.0.0.1:$SERVE_PORT/store" "$work/big"
 grep -q 'Q-Block2:' "$work/get.log" || fail "our server: no Q-Block2 in the GET"
+dtls_port=$(grep -m1 -oE 'listening on coaps://[^ ]*:[0-9]+' "$work/serve.log" | grep -oE '[0-9]+$' || true)
+[ -n "$dtls_port" ] || fail "coaps serve printed no coaps:// port"
+roundtrip "our server, coaps:// PSK" "coaps://127.0.0.1:$dtls_port/store" "$work/big" "${psk[@]}"
+grep -q 'Q-Block2:' "$work/get.log" || fail "our server coaps://: no Q-Block2 in the GET"
 "$BUILD/udp_lossy" --loss 0.1 --seed 7 --lifetime 280 "$SERVE_PORT" >"$work/lossy.port" \
   2>"$work/lossy.err" &
 BG_PIDS+=($!)
