@@ -185,8 +185,9 @@ typedef struct coap_context_config {
                                  short is asked for after a quarter of it,
                                  a request unanswered after twice it
                                  (NON_RECEIVE_TIMEOUT), and NON_MAX_
-                                 RETRANSMIT (4) waits without a new block
-                                 end the request with COAP_E_TIMEOUT */
+                                 RETRANSMIT (4) waits without a block (12
+                                 once blocks came) end the request with
+                                 COAP_E_TIMEOUT */
   /* Observe (RFC 7641), as server. */
   size_t max_observers;       /* observations at once in the context,
                                  default 100000; a registration beyond it
