@@ -1,7 +1,8 @@
 /* The client's Q-Block (RFC 9177) against our own server in the simulated
  * network: a 200 KiB PUT in Q-Block1 bursts and a GET in Q-Block2 sets,
  * byte-exact, in far fewer requests than blocks; the same through loss
- * and duplication; a server with Q-Block off answers the CON probe 4.02
+ * and duplication (a fixed pattern, and 60 random seeds with the first
+ * request CON or NON); a server with Q-Block off answers the CON probe 4.02
  * and the transfer goes the RFC 7959 way; a body over max_body ends with
  * COAP_E_TOO_LARGE. Every request ends with exactly one callback. */
 #include <setjmp.h>
@@ -96,9 +97,12 @@ static int teardown(void **state) {
   return 0;
 }
 
+static int first_con = 1; /* the first request of a transfer CON (the probe) or NON */
+
 static void send_and_wait(uint8_t method, box_t *b, const void *payload, size_t len) {
   coap_request_opts_t o;
   coap_request_opts_init(&o, method, "coap://10.0.0.2/blob");
+  o.confirmable = first_con;
   o.payload = payload;
   o.payload_len = len;
   o.timeout_ms = 600000;
@@ -150,6 +154,42 @@ static void test_put_get_through_loss(void **state) {
   free(get.payload);
 }
 
+/* Random loss (splitmix64 over the datagrams: an LCG's patterns line up
+ * with the traffic), 10 % lost and 5 % doubled each way. */
+static uint64_t mix_state;
+static int random_loss(void *user, const simnet_node_t *from, const coap_address_t *to,
+                       const uint8_t *data, size_t len, unsigned seq) {
+  uint64_t z = (mix_state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  unsigned r = (unsigned)((z ^ (z >> 31)) % 100);
+  return r < 10 ? 1 : r < 15 ? 2 : 0;
+}
+
+/* 60 seeds, half with a CON probe first and half all NON: every PUT and
+ * GET byte-exact with one callback, the handler once, in bounded virtual
+ * time and fewer GET requests than blocks. */
+static void test_put_get_many_seeds(void **state) {
+  for (unsigned seed = 1; seed <= 60; seed++) {
+    if (seed > 1) {
+      teardown(state);
+      setup(state);
+    }
+    net.filter = random_loss;
+    mix_state = seed * 0x2545F4914F6CDD1Dull;
+    first_con = seed & 1;
+    box_t put, get;
+    uint64_t t0 = net.now;
+    put_then_get(&put, &get);
+    /* send_and_wait runs 300 s past each answer */
+    assert_true(net.now - t0 < 2 * 300000 + 2 * 120000);
+    assert_true(get.exchanges < BLOCKS);
+    free(put.payload);
+    free(get.payload);
+  }
+  first_con = 1;
+}
+
 /* A server with Q-Block off: 4.02 to the probe, then Block1/Block2. */
 static void test_fallback_on_4_02(void **state) {
   box_t put, get;
@@ -185,6 +225,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_put_get_in_sets, setup, teardown),
       cmocka_unit_test_setup_teardown(test_put_get_through_loss, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_put_get_many_seeds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fallback_on_4_02, setup_server_off, teardown),
       cmocka_unit_test_setup_teardown(test_over_max_body, setup, teardown),
   };
