@@ -628,7 +628,9 @@ typedef struct coap_request_opts {
    * §5.4.1) ends the request with COAP_E_TIMEOUT. Ignored with observe or
    * no_response, and for other methods. A response to a PUT or POST that
    * itself comes in Q-Block2 blocks ends with COAP_E_BLOCKWISE (not
-   * built). */
+   * built). Without Q-Block, an answer carrying a Q-Block1/Q-Block2
+   * option the request did not carry is rejected (critical, RFC 7252
+   * §5.4.1): COAP_E_BAD_RESPONSE, never one block taken for the body. */
   int qblock;
 } coap_request_opts_t;
 

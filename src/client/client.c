@@ -166,9 +166,35 @@ static int silence_asked(const coap_client_req_t *r, const coap_exch_out_t *out)
 
 #define SILENCE_DETAIL "no response, as the request's No-Response option allowed"
 
+/* A Q-Block1/Q-Block2 option (RFC 9177) in an answer to a request that
+ * carried neither: the client is not in a Q-Block transfer, and taking
+ * the one block for the body would hand the caller a part of it as the
+ * whole (seen from a server that had spoken Q-Block with this port
+ * before). The options are critical and not understood here (RFC 7252
+ * §5.4.1): the response is rejected. */
+static const char *unasked_qblock(const coap_exch_out_t *out, const coap_msg_t *msg) {
+  static const uint16_t nums[2] = {COAP_OPTION_Q_BLOCK1, COAP_OPTION_Q_BLOCK2};
+  size_t len;
+  const uint8_t *bytes = coap_exch_out_bytes(out, &len);
+  coap_msg_t req;
+  int parsed = bytes && coap_msg_parse(&req, bytes, len) == 0;
+  for (int i = 0; i < 2; i++)
+    if (coap_msg_find_option(msg, nums[i]) && !(parsed && coap_msg_find_option(&req, nums[i])))
+      return i ? "the response carries a Q-Block2 option (RFC 9177) the request did not ask "
+                 "for (Q-Block is off): it holds one block, not the body; rejected"
+               : "the response carries a Q-Block1 option (RFC 9177) the request did not ask "
+                 "for (Q-Block is off); rejected";
+  return NULL;
+}
+
 int coap_client_plain_response(coap_client_req_t *r, coap_exch_out_t *out,
                                const coap_msg_t *msg, int err, uint64_t now) {
   coap_context_t *ctx = r->ctx;
+  const char *unasked = err == 0 && msg ? unasked_qblock(out, msg) : NULL;
+  if (unasked) {
+    coap_client_req_finish(r, NULL, COAP_E_BAD_RESPONSE, unasked);
+    return 0;
+  }
   if (err == 0 && (r->blk || coap_client_block_wanted(r, msg))) {
     const char *detail;
     int rc = coap_client_block_response(r, out, msg, now, &detail);

@@ -4,7 +4,9 @@
  * and duplication (a fixed pattern, and 60 random seeds with the first
  * request CON or NON); a server with Q-Block off answers the CON probe 4.02
  * and the transfer goes the RFC 7959 way; a body over max_body ends with
- * COAP_E_TOO_LARGE. Every request ends with exactly one callback. */
+ * COAP_E_TOO_LARGE; with Q-Block off, an answer with a Q-Block2 option
+ * not asked for is rejected. Every request ends with exactly one
+ * callback. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +32,7 @@ typedef struct box {
   int done, calls, status;
   uint8_t code;
   unsigned exchanges;
+  char detail[200];
   uint8_t *payload;
   size_t payload_len;
 } box_t;
@@ -42,6 +45,7 @@ static void on_reply(coap_context_t *ctx, const coap_reply_t *reply, void *user)
   b->status = reply->status;
   b->code = reply->code;
   b->exchanges = reply->exchanges;
+  snprintf(b->detail, sizeof b->detail, "%s", reply->detail ? reply->detail : "");
   free(b->payload);
   b->payload = malloc(reply->payload_len ? reply->payload_len : 1);
   assert_non_null(b->payload);
@@ -221,6 +225,44 @@ static void test_over_max_body(void **state) {
   free(get.payload);
 }
 
+/* The first 1024 bytes of the body with Q-Block2 (block 0, M, 1024
+ * bytes) that nobody asked for. */
+static void one_qblock(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                       coap_response_t *resp, void *user) {
+  uint8_t b2 = 0x0E; /* num 0, M=1, SZX 6 */
+  assert_int_equal(coap_response_add_option(resp, COAP_OPTION_Q_BLOCK2, &b2, 1), 0);
+  coap_response_set_payload(resp, COAP_FORMAT_OCTET_STREAM, body, 1024);
+}
+
+/* Q-Block off: an answer with a Q-Block2 option the request did not
+ * carry is one block, not the body; it is rejected (COAP_E_BAD_RESPONSE,
+ * a detail naming the option), never handed over as the whole, CON or
+ * NON. */
+static void test_unasked_qblock2_rejected(void **state) {
+  coap_resource_t *res = coap_resource_add(server->ctx, "one");
+  coap_resource_set_handler(res, COAP_GET, one_qblock, NULL);
+  coap_context_config_t cc;
+  coap_context_config_default(&cc);
+  cc.qblock_client = 0;
+  simnet_node_t *plain = simnet_add_node(&net, 40001, COAP_PROTO_UDP, &cc);
+  assert_non_null(plain);
+  for (int con = 0; con <= 1; con++) {
+    coap_request_opts_t o;
+    coap_request_opts_init(&o, COAP_GET, "coap://10.0.0.2/one");
+    o.confirmable = con;
+    box_t b;
+    memset(&b, 0, sizeof b);
+    assert_int_equal(coap_send_request(plain->ctx, &o, on_reply, &b, NULL), 0);
+    assert_true(simnet_run_until_flag(&net, &b.done, net.now + 700000));
+    simnet_run_until(&net, net.now + 300000);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(b.status, COAP_E_BAD_RESPONSE);
+    assert_int_equal(b.payload_len, 0);
+    assert_non_null(strstr(b.detail, "Q-Block2"));
+    free(b.payload);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_put_get_in_sets, setup, teardown),
@@ -228,6 +270,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_put_get_many_seeds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fallback_on_4_02, setup_server_off, teardown),
       cmocka_unit_test_setup_teardown(test_over_max_body, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_unasked_qblock2_rejected, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
