@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "client/client.h"
 #include "common/diag.h"
 #include "common/util.h"
 #include "context/context_internal.h"
@@ -578,6 +579,7 @@ void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out) {
   out->observers = ctx->server.obs.count;
   out->notifications_sent = ctx->server.obs.sent;
   out->observers_removed = ctx->server.obs.removed;
+  out->observations = coap_client_observations(ctx);
   /* Block1 bodies and kept answers as server, bodies fetched as client. */
   out->reassembly_bytes = ctx->server.b1.bytes + coap_client_reassembly_bytes(ctx);
   memcpy(out->failures_by_cause, ctx->failures_by_cause, sizeof out->failures_by_cause);
