@@ -53,12 +53,9 @@ struct coap_client_block {
 
 /* ---- words for the caller ---- */
 
-static const char *say(coap_client_req_t *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
 /* The reason, kept in ctx->last_error (what coap_context_last_error
- * returns) and logged. */
-static const char *say(coap_client_req_t *r, const char *fmt, ...) {
+ * returns) and logged after |what| (the kind of transfer). */
+const char *coap_client_say(coap_client_req_t *r, const char *what, const char *fmt, ...) {
   coap_context_t *ctx = r->ctx;
   va_list ap;
   va_start(ap, fmt);
@@ -67,10 +64,12 @@ static const char *say(coap_client_req_t *r, const char *fmt, ...) {
   if (coap_log_enabled(&ctx->log, COAP_LOG_INFO)) {
     char addr[64], prefix[72];
     snprintf(prefix, sizeof prefix, "[%s]", coap_address_format(&r->dest, addr, sizeof addr));
-    coap_logf(&ctx->log, COAP_LOG_INFO, prefix, "block-wise: %s", ctx->last_error);
+    coap_logf(&ctx->log, COAP_LOG_INFO, prefix, "%s: %s", what, ctx->last_error);
   }
   return ctx->last_error;
 }
+
+#define say(r, ...) coap_client_say((r), "block-wise", __VA_ARGS__)
 
 /* ---- building requests ---- */
 

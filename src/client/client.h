@@ -101,6 +101,10 @@ int coap_client_block_response(coap_client_req_t *r, coap_exch_out_t *out,
 void coap_client_block_result(const coap_client_block_t *b, const uint8_t **body,
                               size_t *len, unsigned *exchanges);
 void coap_client_block_free(coap_client_block_t *b);
+/* Keep the printf-style reason in ctx->last_error and log it at INFO,
+ * prefixed by |what| ("block-wise", "q-block"). Returns ctx->last_error. */
+const char *coap_client_say(coap_client_req_t *r, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Bytes held now for response bodies being fetched (Block2), bounded by
  * the configuration's max_reassembly (coap_stats_t.reassembly_bytes). */
 size_t coap_client_reassembly_bytes(const coap_context_t *ctx);

@@ -16,7 +16,6 @@
  * A server that does not know Q-Block answers 4.02 (Bad Option, the
  * options are critical): the request is then sent again the RFC 7959
  * way (Block1/Block2), which costs one round trip. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,21 +75,7 @@ struct coap_client_qb {
 
 /* ---- words ---- */
 
-static const char *say(coap_client_req_t *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static const char *say(coap_client_req_t *r, const char *fmt, ...) {
-  coap_context_t *ctx = r->ctx;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(ctx->last_error, sizeof ctx->last_error, fmt, ap);
-  va_end(ap);
-  if (coap_log_enabled(&ctx->log, COAP_LOG_INFO)) {
-    char addr[64], prefix[72];
-    snprintf(prefix, sizeof prefix, "[%s]", coap_address_format(&r->dest, addr, sizeof addr));
-    coap_logf(&ctx->log, COAP_LOG_INFO, prefix, "q-block: %s", ctx->last_error);
-  }
-  return ctx->last_error;
-}
+#define say(r, ...) coap_client_say((r), "q-block", __VA_ARGS__)
 
 /* ---- the exchanges of a transfer ---- */
 
