@@ -181,23 +181,34 @@ static int key_option(uint16_t number) {
          number != COAP_OPTION_OBSERVE && !COAP_OPTION_IS_NOCACHEKEY(number);
 }
 
+/* One option as the key and the kept options store it: number (2),
+ * length (2), value. With |dst| NULL only its size. */
+static size_t record_write(const coap_option_t *o, uint8_t *dst) {
+  if (dst) {
+    uint8_t h[4] = {(uint8_t)(o->number >> 8), (uint8_t)o->number, (uint8_t)(o->length >> 8),
+                    (uint8_t)o->length};
+    memcpy(dst, h, 4);
+    if (o->length) memcpy(dst + 4, o->value, o->length);
+  }
+  return 4 + (size_t)o->length;
+}
+
+/* Every option of |m| that |keep| keeps, as records in message order. */
+static size_t records_write(const coap_msg_t *m, int (*keep)(uint16_t), uint8_t *dst) {
+  size_t n = 0;
+  for (size_t i = 0; i < m->n_options; i++) {
+    const coap_option_t *o = &m->options[i];
+    if (keep(o->number)) n += record_write(o, dst ? dst + n : NULL);
+  }
+  return n;
+}
+
 /* The key, serialised: method, then number (2), length (2) and value of
  * each key option in message order, then a FETCH's body. With |dst| NULL
  * only its size. */
 static size_t key_write(const coap_msg_t *m, uint8_t *dst) {
-  size_t n = 1;
   if (dst) dst[0] = m->code;
-  for (size_t i = 0; i < m->n_options; i++) {
-    const coap_option_t *o = &m->options[i];
-    if (!key_option(o->number)) continue;
-    if (dst) {
-      uint8_t h[4] = {(uint8_t)(o->number >> 8), (uint8_t)o->number,
-                      (uint8_t)(o->length >> 8), (uint8_t)o->length};
-      memcpy(dst + n, h, 4);
-      if (o->length) memcpy(dst + n + 4, o->value, o->length);
-    }
-    n += 4 + o->length;
-  }
+  size_t n = 1 + records_write(m, key_option, dst ? dst + 1 : NULL);
   if (m->code == COAP_FETCH) {
     if (dst && m->payload_len) memcpy(dst + n, m->payload, m->payload_len);
     n += m->payload_len;
@@ -236,19 +247,7 @@ static int kept_option(uint16_t number) {
 }
 
 static size_t opts_write(const coap_msg_t *m, uint8_t *dst) {
-  size_t n = 0;
-  for (size_t i = 0; i < m->n_options; i++) {
-    const coap_option_t *o = &m->options[i];
-    if (!kept_option(o->number)) continue;
-    if (dst) {
-      uint8_t h[4] = {(uint8_t)(o->number >> 8), (uint8_t)o->number,
-                      (uint8_t)(o->length >> 8), (uint8_t)o->length};
-      memcpy(dst + n, h, 4);
-      if (o->length) memcpy(dst + n + 4, o->value, o->length);
-    }
-    n += 4 + o->length;
-  }
-  return n;
+  return records_write(m, kept_option, dst);
 }
 
 static void cache_drop(coap_server_t *s, unsigned i) {
