@@ -516,6 +516,18 @@ static void choose_token(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *re
   req->token_len = len;
 }
 
+/* What a request or notification sent by us is known by: its peer, the
+ * caller's pointer, MID, type and token (matching ACKs, RSTs, answers). */
+static void out_identify(coap_exch_out_t *o, coap_exch_peer_t *peer, void *user, uint16_t mid,
+                         uint8_t type, const uint8_t *token, uint8_t token_len) {
+  o->peer = peer;
+  o->user = user;
+  o->mid = mid;
+  o->type = type;
+  o->token_len = token_len;
+  memcpy(o->token, token, token_len);
+}
+
 int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req,
                       void *user, coap_exch_out_t **out, uint64_t now) {
   if (req->type != COAP_TYPE_CON && req->type != COAP_TYPE_NON) return COAP_E_INVALID_ARG;
@@ -531,12 +543,7 @@ int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req,
     return n;
   }
   o->len = (size_t)n;
-  o->peer = peer;
-  o->user = user;
-  o->mid = req->mid;
-  o->type = req->type;
-  o->token_len = req->token_len;
-  memcpy(o->token, req->token, req->token_len);
+  out_identify(o, peer, user, req->mid, req->type, req->token, req->token_len);
   ex->stats.requests_out++;
   if (out) *out = o;
   if (req->type == COAP_TYPE_NON) {
@@ -696,12 +703,7 @@ int coap_exch_notify(coap_exch_t *ex, coap_exch_peer_t *peer, uint8_t type,
     return n;
   }
   o->len = (size_t)n;
-  o->peer = peer;
-  o->user = user;
-  o->mid = m;
-  o->type = COAP_TYPE_CON;
-  o->token_len = token_len;
-  memcpy(o->token, token, token_len);
+  out_identify(o, peer, user, m, COAP_TYPE_CON, token, token_len);
   o->is_response = 1;
   o->is_notification = 1;
   out_link(&peer->out_head, o);
