@@ -21,4 +21,12 @@ void coap_system_rand(void *user, uint8_t *buf, size_t len);
 /* Lower-case hex of |len| bytes into |out| (2*len+1 bytes). */
 void coap_hex(const uint8_t *data, size_t len, char *out);
 
+/* A cheap 64-bit finaliser (xor-shift, multiply, xor-shift): spreads
+ * every input bit over the word before it is cut to a bucket or an ETag. */
+static inline uint64_t coap_mix64(uint64_t h) {
+  h ^= h >> 29;
+  h *= 0xBF58476D1CE4E5B9ull;
+  return h ^ (h >> 32);
+}
+
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "server/server.h"
 
 /* A 64-bit hash over 8-byte words: an ETag is computed for every block of
@@ -24,10 +25,7 @@ void coap_body_etag(const uint8_t *data, size_t len, uint8_t out[8]) {
   }
   uint64_t tail = 0;
   for (size_t j = 0; i + j < len; j++) tail |= (uint64_t)data[i + j] << (8 * j);
-  h = (h ^ tail) * k;
-  h ^= h >> 29;
-  h *= 0xBF58476D1CE4E5B9ull;
-  h ^= h >> 32;
+  h = coap_mix64((h ^ tail) * k);
   for (int b = 0; b < 8; b++) out[b] = (uint8_t)(h >> (8 * b));
 }
 

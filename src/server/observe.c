@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "server/server.h"
 
 /* Longest registration request kept (a FETCH body counts). */
@@ -68,11 +69,7 @@ static uint32_t hash_bytes(const uint8_t *p, size_t n, uint32_t h) {
 }
 
 static size_t bucket_of(const coap_obs_table_t *t, const void *peer_key) {
-  uint64_t k = (uint64_t)(uintptr_t)peer_key;
-  k ^= k >> 29;
-  k *= 0xBF58476D1CE4E5B9ull;
-  k ^= k >> 32;
-  return (size_t)(k & (t->n_buckets - 1));
+  return (size_t)(coap_mix64((uint64_t)(uintptr_t)peer_key) & (t->n_buckets - 1));
 }
 
 void coap_observe_set_ops(coap_server_t *s, const coap_obs_ops_t *ops, void *user,
