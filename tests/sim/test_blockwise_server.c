@@ -18,6 +18,7 @@
 
 #include "coaps/dtls.h"
 #include "context/context_internal.h"
+#include "support_msg.h"
 #include "support_reply.h"
 #include "support_simnet.h"
 
@@ -201,56 +202,18 @@ static int teardown(void **state) {
 
 /* ---- building requests ---- */
 
-static uint8_t pool[16384];
-static size_t pool_used;
 static uint16_t next_mid = 0x100;
 
-static const uint8_t *keep(const void *v, size_t n) {
-  assert_true(pool_used + n <= sizeof pool);
-  uint8_t *p = pool + pool_used;
-  if (n) memcpy(p, v, n);
-  pool_used += n;
-  return p;
-}
-
-/* Any option, with any length: no check, so that bad ones can be sent. */
-static void opt(coap_msg_t *m, uint16_t number, const void *v, size_t n) {
-  const uint8_t *p = keep(v, n);
-  size_t at = m->n_options;
-  while (at > 0 && m->options[at - 1].number > number) at--;
-  memmove(&m->options[at + 1], &m->options[at], (m->n_options - at) * sizeof m->options[0]);
-  m->options[at].number = number;
-  m->options[at].length = (uint16_t)n;
-  m->options[at].value = p;
-  m->n_options++;
-}
-
-static void opt_uint(coap_msg_t *m, uint16_t number, uint32_t v) {
-  uint8_t be[4];
-  size_t n = 0;
-  for (int s = 24; s >= 0; s -= 8)
-    if (n || (v >> s) & 0xFF) be[n++] = (uint8_t)(v >> s);
-  opt(m, number, be, n);
-}
-
-static void opt_block(coap_msg_t *m, uint16_t number, uint32_t num, int more, uint8_t szx) {
-  coap_block_t b = {num, (uint8_t)more, szx};
-  uint8_t v[3];
-  int n = coap_block_encode(&b, v);
-  assert_true(n >= 0);
-  opt(m, number, v, (size_t)n);
-}
-
 static void begin(coap_msg_t *m, uint8_t code, const char *path) {
-  pool_used = 0;
+  sim_msg_reset();
   coap_msg_init(m, COAP_TYPE_CON, code, next_mid++);
   uint8_t tok[4] = {0xB1, 0x0C, (uint8_t)(m->mid >> 8), (uint8_t)m->mid};
   coap_msg_set_token(m, tok, sizeof tok);
-  if (path) opt(m, COAP_OPTION_URI_PATH, path, strlen(path));
+  if (path) sim_opt(m, COAP_OPTION_URI_PATH, path, strlen(path));
 }
 
 static void set_payload(coap_msg_t *m, const void *p, size_t n) {
-  coap_msg_set_payload(m, keep(p, n), n);
+  coap_msg_set_payload(m, sim_keep(p, n), n);
 }
 
 /* Send |m| from peer |peer| and parse the answer into |reply|; NULL when
@@ -274,13 +237,6 @@ static const coap_msg_t *ask(const coap_msg_t *m) {
   return r;
 }
 
-static int get_block(const coap_msg_t *r, uint16_t number, coap_block_t *b) {
-  const coap_option_t *o = coap_msg_find_option(r, number);
-  if (!o) return 0;
-  assert_int_equal(coap_block_decode(o, b), 0);
-  return 1;
-}
-
 static size_t etag_of(const coap_msg_t *r, uint8_t tag[8]) {
   const coap_option_t *o = coap_msg_find_option(r, COAP_OPTION_ETAG);
   if (!o) return 0;
@@ -302,7 +258,7 @@ static void test_block2_whole_body(void **state) {
   const coap_msg_t *r = ask(&m);
   assert_int_equal(r->code, COAP_CONTENT);
   coap_block_t b;
-  assert_true(get_block(r, COAP_OPTION_BLOCK2, &b));
+  assert_true(sim_block_of(r, COAP_OPTION_BLOCK2, &b));
   assert_int_equal(b.num, 0);
   assert_int_equal(b.more, 1);
   assert_int_equal(b.szx, 6);
@@ -315,10 +271,10 @@ static void test_block2_whole_body(void **state) {
   got_len = r->payload_len;
   for (uint32_t num = 1; b.more; num++) {
     begin(&m, COAP_GET, "big");
-    opt_block(&m, COAP_OPTION_BLOCK2, num, 0, 6);
+    sim_opt_block(&m, COAP_OPTION_BLOCK2, num, 0, 6);
     r = ask(&m);
     assert_int_equal(r->code, COAP_CONTENT);
-    assert_true(get_block(r, COAP_OPTION_BLOCK2, &b));
+    assert_true(sim_block_of(r, COAP_OPTION_BLOCK2, &b));
     assert_int_equal(b.num, num);
     assert_int_equal(etag_of(r, tag), 8);
     assert_memory_equal(tag, tag0, 8);
@@ -339,20 +295,20 @@ static void test_block2_whole_body(void **state) {
 static void test_block2_negotiation_and_any_block(void **state) {
   coap_msg_t m;
   begin(&m, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_BLOCK2, 0, 0, 0); /* 16 bytes */
+  sim_opt_block(&m, COAP_OPTION_BLOCK2, 0, 0, 0); /* 16 bytes */
   const coap_msg_t *r = ask(&m);
   coap_block_t b;
-  assert_true(get_block(r, COAP_OPTION_BLOCK2, &b));
+  assert_true(sim_block_of(r, COAP_OPTION_BLOCK2, &b));
   assert_int_equal(b.szx, 0);
   assert_int_equal(r->payload_len, 16);
   fill_big();
   assert_memory_equal(r->payload, big_body, 16);
 
   begin(&m, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_BLOCK2, 100, 0, 1); /* bytes 3200..3231 */
-  opt_uint(&m, COAP_OPTION_SIZE2, 0);
+  sim_opt_block(&m, COAP_OPTION_BLOCK2, 100, 0, 1); /* bytes 3200..3231 */
+  sim_opt_uint(&m, COAP_OPTION_SIZE2, 0);
   r = ask(&m);
-  assert_true(get_block(r, COAP_OPTION_BLOCK2, &b));
+  assert_true(sim_block_of(r, COAP_OPTION_BLOCK2, &b));
   assert_int_equal(b.num, 100);
   assert_int_equal(b.more, 1);
   assert_int_equal(r->payload_len, 32);
@@ -361,18 +317,18 @@ static void test_block2_negotiation_and_any_block(void **state) {
 
   /* The last block: M clear, the rest of the body. */
   begin(&m, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_BLOCK2, 4, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_BLOCK2, 4, 0, 6);
   r = ask(&m);
-  assert_true(get_block(r, COAP_OPTION_BLOCK2, &b));
+  assert_true(sim_block_of(r, COAP_OPTION_BLOCK2, &b));
   assert_int_equal(b.more, 0);
   assert_int_equal(r->payload_len, 5000 - 4096);
   assert_memory_equal(r->payload, big_body + 4096, 5000 - 4096);
 
   /* A small representation asked for with Block2 comes whole, as block 0. */
   begin(&m, COAP_GET, "time");
-  opt_block(&m, COAP_OPTION_BLOCK2, 0, 0, 2);
+  sim_opt_block(&m, COAP_OPTION_BLOCK2, 0, 0, 2);
   r = ask(&m);
-  assert_true(get_block(r, COAP_OPTION_BLOCK2, &b));
+  assert_true(sim_block_of(r, COAP_OPTION_BLOCK2, &b));
   assert_int_equal(b.num, 0);
   assert_int_equal(b.more, 0);
 }
@@ -389,13 +345,13 @@ static void test_block2_server_prefers_smaller(void **state) {
   begin(&m, COAP_GET, "big");
   const coap_msg_t *r = ask(&m);
   coap_block_t b;
-  assert_true(get_block(r, COAP_OPTION_BLOCK2, &b));
+  assert_true(sim_block_of(r, COAP_OPTION_BLOCK2, &b));
   assert_int_equal(b.szx, 4);
   assert_int_equal(r->payload_len, 256);
   begin(&m, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_BLOCK2, 1, 0, 6); /* bytes from 1024, in 1024s */
+  sim_opt_block(&m, COAP_OPTION_BLOCK2, 1, 0, 6); /* bytes from 1024, in 1024s */
   r = ask(&m);
-  assert_true(get_block(r, COAP_OPTION_BLOCK2, &b));
+  assert_true(sim_block_of(r, COAP_OPTION_BLOCK2, &b));
   assert_int_equal(b.num, 4);
   assert_int_equal(b.szx, 4);
   fill_big();
@@ -405,19 +361,19 @@ static void test_block2_server_prefers_smaller(void **state) {
 static void test_block2_past_end_and_reserved_szx(void **state) {
   coap_msg_t m;
   begin(&m, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_BLOCK2, 5, 0, 6); /* 5000 bytes: blocks 0..4 */
+  sim_opt_block(&m, COAP_OPTION_BLOCK2, 5, 0, 6); /* 5000 bytes: blocks 0..4 */
   const coap_msg_t *r = ask(&m);
   assert_int_equal(r->code, COAP_BAD_REQUEST);
   assert_null(coap_msg_find_option(r, COAP_OPTION_BLOCK2));
 
   begin(&m, COAP_GET, "big");
   uint8_t szx7 = 0x07; /* block 0, SZX 7 (BERT: reliable transports only) */
-  opt(&m, COAP_OPTION_BLOCK2, &szx7, 1);
+  sim_opt(&m, COAP_OPTION_BLOCK2, &szx7, 1);
   r = ask(&m);
   assert_int_equal(r->code, COAP_BAD_REQUEST);
 
   begin(&m, COAP_PUT, "sink");
-  opt(&m, COAP_OPTION_BLOCK1, &szx7, 1);
+  sim_opt(&m, COAP_OPTION_BLOCK1, &szx7, 1);
   set_payload(&m, "x", 1);
   r = ask(&m);
   assert_int_equal(r->code, COAP_BAD_REQUEST);
@@ -426,7 +382,7 @@ static void test_block2_past_end_and_reserved_szx(void **state) {
   /* A Block2 value over 3 bytes is out of the option's range: 4.02. */
   begin(&m, COAP_GET, "big");
   uint8_t four[4] = {0, 0, 0, 0x16};
-  opt(&m, COAP_OPTION_BLOCK2, four, 4);
+  sim_opt(&m, COAP_OPTION_BLOCK2, four, 4);
   assert_int_equal(ask(&m)->code, COAP_BAD_OPTION);
 }
 
@@ -446,7 +402,7 @@ static void test_block2_etag_follows_changes(void **state) {
   vnow += 4000;
   coap_context_handle_timeouts(ctx, vnow);
   begin(&m, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_BLOCK2, 1, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_BLOCK2, 1, 0, 6);
   const coap_msg_t *r = ask(&m);
   assert_int_equal(etag_of(r, b), 8);
   assert_memory_equal(a, b, 8);
@@ -455,7 +411,7 @@ static void test_block2_etag_follows_changes(void **state) {
   vnow += 1001; /* 5 s after block 0: stale */
   coap_context_handle_timeouts(ctx, vnow);
   begin(&m, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_BLOCK2, 2, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_BLOCK2, 2, 0, 6);
   r = ask(&m);
   assert_int_equal(etag_of(r, b), 8);
   assert_memory_not_equal(a, b, 8);
@@ -511,9 +467,9 @@ static int shaped_block(int peer, uint8_t method, uint32_t num, const char *quer
                         const char *fb) {
   coap_msg_t m;
   begin(&m, method, "shaped");
-  if (query) opt(&m, COAP_OPTION_URI_QUERY, query, strlen(query));
-  if (accept >= 0) opt_uint(&m, COAP_OPTION_ACCEPT, (uint32_t)accept);
-  if (num) opt_block(&m, COAP_OPTION_BLOCK2, num, 0, 6);
+  if (query) sim_opt(&m, COAP_OPTION_URI_QUERY, query, strlen(query));
+  if (accept >= 0) sim_opt_uint(&m, COAP_OPTION_ACCEPT, (uint32_t)accept);
+  if (num) sim_opt_block(&m, COAP_OPTION_BLOCK2, num, 0, 6);
   if (fb) set_payload(&m, fb, strlen(fb));
   const coap_msg_t *r = ask_from(&m, peer);
   assert_non_null(r);
@@ -548,9 +504,9 @@ static void test_b2_cache_keyed_by_request(void **state) {
   /* Size2 and Observe in a request change nothing of the key. */
   coap_msg_t m;
   begin(&m, COAP_GET, "shaped");
-  opt(&m, COAP_OPTION_URI_QUERY, "v=a", 3);
-  opt_block(&m, COAP_OPTION_BLOCK2, 3, 0, 6);
-  opt_uint(&m, COAP_OPTION_SIZE2, 0);
+  sim_opt(&m, COAP_OPTION_URI_QUERY, "v=a", 3);
+  sim_opt_block(&m, COAP_OPTION_BLOCK2, 3, 0, 6);
+  sim_opt_uint(&m, COAP_OPTION_SIZE2, 0);
   const coap_msg_t *r = ask(&m);
   assert_int_equal(r->payload[0], (uint8_t)(3072 * 3 + 'a'));
   assert_int_equal(coap_msg_get_uint(r, COAP_OPTION_SIZE2, -1), 4000);
@@ -567,14 +523,14 @@ static void test_b2_cache_per_peer(void **state) {
   ask_from(&m, 1);
   assert_int_equal(big_calls, 1);
   begin(&m, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_BLOCK2, 1, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_BLOCK2, 1, 0, 6);
   ask_from(&m, 2);
   assert_int_equal(big_calls, 2); /* built for peer 2: not peer 1's copy */
   begin(&m, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_BLOCK2, 2, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_BLOCK2, 2, 0, 6);
   ask_from(&m, 2);
   begin(&m, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_BLOCK2, 2, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_BLOCK2, 2, 0, 6);
   ask_from(&m, 1);
   assert_int_equal(big_calls, 2); /* the same representation: one copy */
   /* Peer 1 goes: its next block is built again. */
@@ -584,7 +540,7 @@ static void test_b2_cache_per_peer(void **state) {
   assert_non_null(p1);
   coap_server_peer_gone(&ctx->server, p1);
   begin(&m, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_BLOCK2, 3, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_BLOCK2, 3, 0, 6);
   ask_from(&m, 1);
   assert_int_equal(big_calls, 3);
   /* Block 0 always runs the handler: a client starting over sees now. */
@@ -600,7 +556,7 @@ static void test_b2_cache_bounds(void **state) {
   coap_msg_t m;
   for (int i = 0; i < 2; i++) {
     begin(&m, COAP_GET, "volatile");
-    if (i) opt_block(&m, COAP_OPTION_BLOCK2, 1, 0, 6);
+    if (i) sim_opt_block(&m, COAP_OPTION_BLOCK2, 1, 0, 6);
     assert_int_equal(ask(&m)->code, COAP_CONTENT);
   }
   assert_int_equal(big_calls, 2);
@@ -640,14 +596,14 @@ static void test_b2_cache_bounds(void **state) {
   assert_int_equal(r->code, COAP_CHANGED);
   assert_int_equal(sink_len, 3000);
   begin(&m, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_BLOCK2, 1, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_BLOCK2, 1, 0, 6);
   ask(&m);
   assert_int_equal(big_calls, 2); /* the copy had given way */
   /* A representation larger than the whole budget is just not kept. */
   big_len = 20000;
   for (uint32_t num = 0; num < 3; num++) {
     begin(&m, COAP_GET, "big");
-    if (num) opt_block(&m, COAP_OPTION_BLOCK2, num, 0, 6);
+    if (num) sim_opt_block(&m, COAP_OPTION_BLOCK2, num, 0, 6);
     assert_int_equal(ask(&m)->code, COAP_CONTENT);
   }
   assert_int_equal(big_calls, 5);
@@ -674,7 +630,7 @@ static void test_b2_cache_options_replayed(void **state) {
   assert_int_equal(coap_msg_get_uint(r, COAP_OPTION_OBSERVE, -1), 7);
   for (uint32_t num = 1; num < 5; num++) {
     begin(&m, COAP_GET, "optioned");
-    opt_block(&m, COAP_OPTION_BLOCK2, num, 0, 6);
+    sim_opt_block(&m, COAP_OPTION_BLOCK2, num, 0, 6);
     r = ask(&m);
     assert_int_equal(r->code, COAP_CONTENT);
     assert_int_equal(coap_msg_content_format(r), COAP_FORMAT_OCTET_STREAM);
@@ -687,7 +643,7 @@ static void test_b2_cache_options_replayed(void **state) {
     assert_non_null(o);
     assert_int_equal(o->length, 1);
     coap_block_t b;
-    assert_true(get_block(r, COAP_OPTION_BLOCK2, &b));
+    assert_true(sim_block_of(r, COAP_OPTION_BLOCK2, &b));
     assert_int_equal(b.num, num);
     assert_int_equal(b.more, num < 4);
   }
@@ -703,9 +659,9 @@ static void test_b2_cache_large_get(void **state) {
   coap_msg_t m;
   for (uint32_t num = 0; b.more; num++) {
     begin(&m, COAP_GET, "big");
-    opt_block(&m, COAP_OPTION_BLOCK2, num, 0, 4); /* 256-byte blocks */
+    sim_opt_block(&m, COAP_OPTION_BLOCK2, num, 0, 4); /* 256-byte blocks */
     const coap_msg_t *r = ask(&m);
-    assert_true(get_block(r, COAP_OPTION_BLOCK2, &b));
+    assert_true(sim_block_of(r, COAP_OPTION_BLOCK2, &b));
     memcpy(got + got_len, r->payload, r->payload_len);
     got_len += r->payload_len;
     vnow += 10;
@@ -732,7 +688,7 @@ static void test_block2_deferred(void **state) {
   assert_int_equal(coap_deferred_send(ctx, pending), 0);
   assert_int_equal(coap_msg_parse(&reply, out, out_len), 0);
   coap_block_t b;
-  assert_true(get_block(&reply, COAP_OPTION_BLOCK2, &b));
+  assert_true(sim_block_of(&reply, COAP_OPTION_BLOCK2, &b));
   assert_int_equal(b.more, 1);
   assert_int_equal(reply.payload_len, 1024);
 }
@@ -771,13 +727,13 @@ static const coap_msg_t *upload(uint8_t method, const char *path, size_t len, ui
     size_t off = (size_t)num * size, n = len - off < size ? len - off : size;
     int more = off + n < len;
     begin(&m, method, path);
-    opt_block(&m, COAP_OPTION_BLOCK1, num, more, szx);
+    sim_opt_block(&m, COAP_OPTION_BLOCK1, num, more, szx);
     set_payload(&m, body + off, n);
     r = ask(&m);
     if (!more) break;
     assert_int_equal(r->code, COAP_CONTINUE);
     coap_block_t b;
-    assert_true(get_block(r, COAP_OPTION_BLOCK1, &b));
+    assert_true(sim_block_of(r, COAP_OPTION_BLOCK1, &b));
     assert_int_equal(b.num, num);
     assert_int_equal(b.more, 1);
     assert_int_equal(b.szx, szx);
@@ -791,7 +747,7 @@ static void test_block1_put(void **state) {
   const coap_msg_t *r = upload(COAP_PUT, "sink", 5000, 6);
   assert_int_equal(r->code, COAP_CHANGED);
   coap_block_t b;
-  assert_true(get_block(r, COAP_OPTION_BLOCK1, &b));
+  assert_true(sim_block_of(r, COAP_OPTION_BLOCK1, &b));
   assert_int_equal(b.num, 4);
   assert_int_equal(b.more, 0);
   assert_int_equal(sink_calls, 1);
@@ -820,18 +776,18 @@ static void test_block1_size_negotiation(void **state) {
   fill_body(3000, 3);
   coap_msg_t m;
   begin(&m, COAP_PUT, "sink");
-  opt_block(&m, COAP_OPTION_BLOCK1, 0, 1, 6);
+  sim_opt_block(&m, COAP_OPTION_BLOCK1, 0, 1, 6);
   set_payload(&m, body, 1024);
   const coap_msg_t *r = ask(&m);
   assert_int_equal(r->code, COAP_CONTINUE);
   coap_block_t b;
-  assert_true(get_block(r, COAP_OPTION_BLOCK1, &b));
+  assert_true(sim_block_of(r, COAP_OPTION_BLOCK1, &b));
   assert_int_equal(b.num, 0);
   assert_int_equal(b.szx, 4);
   for (uint32_t num = 4; num * 256 < 3000; num++) {
     size_t off = num * 256, n = 3000 - off < 256 ? 3000 - off : 256;
     begin(&m, COAP_PUT, "sink");
-    opt_block(&m, COAP_OPTION_BLOCK1, num, off + n < 3000, 4);
+    sim_opt_block(&m, COAP_OPTION_BLOCK1, num, off + n < 3000, 4);
     set_payload(&m, body + off, n);
     r = ask(&m);
   }
@@ -844,7 +800,7 @@ static void test_block1_size_negotiation(void **state) {
 static void send_block(coap_msg_t *m, uint8_t method, const char *path, uint32_t num,
                        int more, uint8_t szx, size_t off, size_t n) {
   begin(m, method, path);
-  opt_block(m, COAP_OPTION_BLOCK1, num, more, szx);
+  sim_opt_block(m, COAP_OPTION_BLOCK1, num, more, szx);
   set_payload(m, body + off, n);
 }
 
@@ -873,7 +829,7 @@ static void test_block1_missing_and_bad_blocks(void **state) {
   assert_memory_equal(sink, body, 5000);
   /* Block1 on a method without a body is not acted on: 4.02. */
   begin(&m, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_BLOCK1, 0, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_BLOCK1, 0, 0, 6);
   assert_int_equal(ask(&m)->code, COAP_BAD_OPTION);
 }
 
@@ -901,7 +857,7 @@ static void test_block1_overlaps(void **state) {
   send_block(&m, COAP_PUT, "sink", 0, 1, 6, 0, 1024);
   assert_int_equal(ask(&m)->code, COAP_CONTINUE);
   begin(&m, COAP_PUT, "sink");
-  opt_block(&m, COAP_OPTION_BLOCK1, 1, 1, 5); /* bytes 512..1023, but other bytes */
+  sim_opt_block(&m, COAP_OPTION_BLOCK1, 1, 1, 5); /* bytes 512..1023, but other bytes */
   uint8_t other[512];
   memset(other, 0xEE, sizeof other);
   set_payload(&m, other, sizeof other);
@@ -924,7 +880,7 @@ static void test_block1_too_large(void **state) {
   fill_body(5000, 6);
   coap_msg_t m;
   send_block(&m, COAP_PUT, "sink", 0, 1, 6, 0, 1024);
-  opt_uint(&m, COAP_OPTION_SIZE1, 5000);
+  sim_opt_uint(&m, COAP_OPTION_SIZE1, 5000);
   const coap_msg_t *r = ask(&m);
   assert_int_equal(r->code, COAP_REQUEST_ENTITY_TOO_LARGE);
   assert_int_equal(coap_msg_get_uint(r, COAP_OPTION_SIZE1, -1), 4000);
@@ -945,7 +901,7 @@ static void test_block1_too_large(void **state) {
   assert_int_equal(r->code, COAP_REQUEST_ENTITY_TOO_LARGE);
   assert_int_equal(coap_msg_get_uint(r, COAP_OPTION_SIZE1, -1), 1024);
   coap_block_t b;
-  assert_true(get_block(r, COAP_OPTION_BLOCK1, &b));
+  assert_true(sim_block_of(r, COAP_OPTION_BLOCK1, &b));
   assert_int_equal(b.szx, 6);
   begin(&m, COAP_PUT, "sink");
   set_payload(&m, body, 4500);
@@ -1000,16 +956,16 @@ static void test_block1_tags_and_limits(void **state) {
   coap_msg_t m;
   for (uint8_t tag = 0; tag < 5; tag++) {
     send_block(&m, COAP_PUT, "sink", 0, 1, 6, 0, 1024);
-    opt(&m, COAP_OPTION_REQUEST_TAG, &tag, 1);
+    sim_opt(&m, COAP_OPTION_REQUEST_TAG, &tag, 1);
     assert_int_equal(ask(&m)->code, COAP_CONTINUE);
   }
   assert_int_equal(ctx->server.b1.count, 4);
   uint8_t tag0 = 0, tag4 = 4;
   send_block(&m, COAP_PUT, "sink", 1, 0, 6, 1024, 1024);
-  opt(&m, COAP_OPTION_REQUEST_TAG, &tag0, 1); /* replaced: gone */
+  sim_opt(&m, COAP_OPTION_REQUEST_TAG, &tag0, 1); /* replaced: gone */
   assert_int_equal(ask(&m)->code, COAP_REQUEST_ENTITY_INCOMPLETE);
   send_block(&m, COAP_PUT, "sink", 1, 0, 6, 1024, 1024);
-  opt(&m, COAP_OPTION_REQUEST_TAG, &tag4, 1);
+  sim_opt(&m, COAP_OPTION_REQUEST_TAG, &tag4, 1);
   assert_int_equal(ask(&m)->code, COAP_CHANGED);
   assert_memory_equal(sink, body, 2048);
   /* Without a tag it is another body again. */
@@ -1093,10 +1049,10 @@ static void test_block1_with_block2_answer(void **state) {
   const coap_msg_t *r = upload(COAP_POST, "echo", 3000, 6);
   assert_int_equal(r->code, COAP_CHANGED);
   coap_block_t b1, b2;
-  assert_true(get_block(r, COAP_OPTION_BLOCK1, &b1));
+  assert_true(sim_block_of(r, COAP_OPTION_BLOCK1, &b1));
   assert_int_equal(b1.num, 2);
   assert_int_equal(b1.more, 0);
-  assert_true(get_block(r, COAP_OPTION_BLOCK2, &b2));
+  assert_true(sim_block_of(r, COAP_OPTION_BLOCK2, &b2));
   assert_int_equal(b2.num, 0);
   assert_int_equal(b2.more, 1);
   uint8_t tag0[8], tag[8];
@@ -1106,10 +1062,10 @@ static void test_block1_with_block2_answer(void **state) {
   for (uint32_t num = 1; b2.more; num++) {
     coap_msg_t m;
     begin(&m, COAP_POST, "echo");
-    opt_block(&m, COAP_OPTION_BLOCK2, num, 0, 6);
+    sim_opt_block(&m, COAP_OPTION_BLOCK2, num, 0, 6);
     r = ask(&m);
     assert_int_equal(r->code, COAP_CHANGED);
-    assert_true(get_block(r, COAP_OPTION_BLOCK2, &b2));
+    assert_true(sim_block_of(r, COAP_OPTION_BLOCK2, &b2));
     assert_int_equal(b2.num, num);
     assert_int_equal(etag_of(r, tag), 8);
     assert_memory_equal(tag, tag0, 8);
@@ -1122,7 +1078,7 @@ static void test_block1_with_block2_answer(void **state) {
   /* No kept answer for another peer: 4.00, not the POST run again. */
   coap_msg_t m;
   begin(&m, COAP_POST, "echo");
-  opt_block(&m, COAP_OPTION_BLOCK2, 1, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_BLOCK2, 1, 0, 6);
   assert_int_equal(ask_from(&m, 3)->code, COAP_BAD_REQUEST);
   assert_int_equal(echo_calls, 1);
 }
@@ -1132,7 +1088,7 @@ static void test_block1_with_block2_answer(void **state) {
 static size_t fetch_kept(const char *path, const coap_msg_t *r, uint8_t *got, uint8_t code) {
   coap_block_t b2;
   uint8_t tag0[8], tag[8];
-  assert_true(get_block(r, COAP_OPTION_BLOCK2, &b2));
+  assert_true(sim_block_of(r, COAP_OPTION_BLOCK2, &b2));
   assert_int_equal(b2.num, 0);
   assert_int_equal(etag_of(r, tag0), 8);
   size_t got_len = r->payload_len;
@@ -1140,10 +1096,10 @@ static size_t fetch_kept(const char *path, const coap_msg_t *r, uint8_t *got, ui
   for (uint32_t num = 1; b2.more; num++) {
     coap_msg_t m;
     begin(&m, COAP_POST, path);
-    opt_block(&m, COAP_OPTION_BLOCK2, num, 0, 6);
+    sim_opt_block(&m, COAP_OPTION_BLOCK2, num, 0, 6);
     r = ask(&m);
     assert_int_equal(r->code, code);
-    assert_true(get_block(r, COAP_OPTION_BLOCK2, &b2));
+    assert_true(sim_block_of(r, COAP_OPTION_BLOCK2, &b2));
     assert_int_equal(b2.num, num);
     assert_int_equal(etag_of(r, tag), 8);
     assert_memory_equal(tag, tag0, 8);
@@ -1180,7 +1136,7 @@ static void test_block1_deferred_block2_answer(void **state) {
   assert_int_equal(coap_msg_parse(&reply, out, out_len), 0);
   assert_int_equal(reply.code, COAP_CHANGED);
   coap_block_t b1;
-  assert_true(get_block(&reply, COAP_OPTION_BLOCK1, &b1));
+  assert_true(sim_block_of(&reply, COAP_OPTION_BLOCK1, &b1));
   assert_int_equal(b1.num, 2);
   coap_msg_t first = reply;
   assert_int_equal(fetch_kept("slow", &first, got, COAP_CHANGED), 3000);
@@ -1217,7 +1173,7 @@ static void test_block1_deferred_block2_answer(void **state) {
   pending = NULL;
   begin(&m, COAP_POST, "slow");
   set_payload(&m, body, 10);
-  opt(&m, COAP_OPTION_REQUEST_TAG, "t", 1);
+  sim_opt(&m, COAP_OPTION_REQUEST_TAG, "t", 1);
   ask_from(&m, 9);
   assert_non_null(pending);
   vnow += 300000;
@@ -1230,7 +1186,7 @@ static void test_block1_deferred_block2_answer(void **state) {
 static uint8_t code_for(uint16_t number, const void *v, size_t n) {
   coap_msg_t m;
   begin(&m, COAP_GET, "time");
-  opt(&m, number, v, n);
+  sim_opt(&m, number, v, n);
   return ask(&m)->code;
 }
 
@@ -1261,25 +1217,25 @@ static void test_options_not_acted_on(void **state) {
 static void test_repeated_options(void **state) {
   coap_msg_t m;
   begin(&m, COAP_GET, "time");
-  opt_uint(&m, COAP_OPTION_ACCEPT, 0);
-  opt_uint(&m, COAP_OPTION_ACCEPT, 50);
+  sim_opt_uint(&m, COAP_OPTION_ACCEPT, 0);
+  sim_opt_uint(&m, COAP_OPTION_ACCEPT, 50);
   assert_int_equal(ask(&m)->code, COAP_BAD_OPTION);
   begin(&m, COAP_GET, "time");
-  opt(&m, COAP_OPTION_URI_HOST, "a", 1);
-  opt(&m, COAP_OPTION_URI_HOST, "b", 1);
+  sim_opt(&m, COAP_OPTION_URI_HOST, "a", 1);
+  sim_opt(&m, COAP_OPTION_URI_HOST, "b", 1);
   assert_int_equal(ask(&m)->code, COAP_BAD_OPTION);
   assert_int_equal(hello_calls, 0);
   /* An elective one repeated: only the first counts, the handler sees it
    * alone; one out of range is not seen at all. */
   begin(&m, COAP_GET, "time");
-  opt_uint(&m, COAP_OPTION_CONTENT_FORMAT, 50);
-  opt_uint(&m, COAP_OPTION_CONTENT_FORMAT, 0);
+  sim_opt_uint(&m, COAP_OPTION_CONTENT_FORMAT, 50);
+  sim_opt_uint(&m, COAP_OPTION_CONTENT_FORMAT, 0);
   const coap_msg_t *r = ask(&m);
   assert_int_equal(r->code, COAP_CONTENT);
   assert_int_equal(r->payload_len, 5);
   assert_memory_equal(r->payload, "cf=50", 5);
   begin(&m, COAP_GET, "time");
-  opt(&m, COAP_OPTION_CONTENT_FORMAT, "\0\0\0", 3);
+  sim_opt(&m, COAP_OPTION_CONTENT_FORMAT, "\0\0\0", 3);
   r = ask(&m);
   assert_memory_equal(r->payload, "cf=-1", 5);
 }
@@ -1289,16 +1245,16 @@ static void test_repeated_options(void **state) {
 static void test_empty_path_segments(void **state) {
   coap_msg_t m;
   begin(&m, COAP_GET, NULL);
-  opt(&m, COAP_OPTION_URI_PATH, "", 0);
-  opt(&m, COAP_OPTION_URI_PATH, "time", 4);
+  sim_opt(&m, COAP_OPTION_URI_PATH, "", 0);
+  sim_opt(&m, COAP_OPTION_URI_PATH, "time", 4);
   assert_int_equal(ask(&m)->code, COAP_NOT_FOUND);
   begin(&m, COAP_GET, "time");
-  opt(&m, COAP_OPTION_URI_PATH, "", 0);
+  sim_opt(&m, COAP_OPTION_URI_PATH, "", 0);
   assert_int_equal(ask(&m)->code, COAP_NOT_FOUND);
   begin(&m, COAP_GET, "time");
   assert_int_equal(ask(&m)->code, COAP_CONTENT);
   begin(&m, COAP_GET, NULL);
-  opt(&m, COAP_OPTION_URI_PATH, "", 0);
+  sim_opt(&m, COAP_OPTION_URI_PATH, "", 0);
   assert_int_equal(ask(&m)->code, COAP_CONTENT); /* the root */
 }
 
@@ -1306,33 +1262,33 @@ static void test_preconditions(void **state) {
   coap_msg_t m;
   /* If-None-Match on a resource that does not exist yet: created. */
   begin(&m, COAP_PUT, "doc");
-  opt(&m, COAP_OPTION_IF_NONE_MATCH, "", 0);
+  sim_opt(&m, COAP_OPTION_IF_NONE_MATCH, "", 0);
   assert_int_equal(ask(&m)->code, COAP_CHANGED);
   assert_int_equal(doc_puts, 1);
   /* Again: it exists now. */
   begin(&m, COAP_PUT, "doc");
-  opt(&m, COAP_OPTION_IF_NONE_MATCH, "", 0);
+  sim_opt(&m, COAP_OPTION_IF_NONE_MATCH, "", 0);
   const coap_msg_t *r = ask(&m);
   assert_int_equal(r->code, COAP_PRECONDITION_FAILED);
   assert_int_equal(doc_puts, 1);
   /* If-Match with the current ETag, then with the old one. */
   uint8_t v2[2] = {'v', 2}, v9[2] = {'v', 9};
   begin(&m, COAP_PUT, "doc");
-  opt(&m, COAP_OPTION_IF_MATCH, v9, 2);
-  opt(&m, COAP_OPTION_IF_MATCH, v2, 2);
+  sim_opt(&m, COAP_OPTION_IF_MATCH, v9, 2);
+  sim_opt(&m, COAP_OPTION_IF_MATCH, v2, 2);
   assert_int_equal(ask(&m)->code, COAP_CHANGED);
   assert_int_equal(doc_puts, 2);
   begin(&m, COAP_PUT, "doc");
-  opt(&m, COAP_OPTION_IF_MATCH, v2, 2);
+  sim_opt(&m, COAP_OPTION_IF_MATCH, v2, 2);
   assert_int_equal(ask(&m)->code, COAP_PRECONDITION_FAILED);
   assert_int_equal(doc_puts, 2);
   /* An empty If-Match: any current representation. */
   begin(&m, COAP_PUT, "doc");
-  opt(&m, COAP_OPTION_IF_MATCH, "", 0);
+  sim_opt(&m, COAP_OPTION_IF_MATCH, "", 0);
   assert_int_equal(ask(&m)->code, COAP_CHANGED);
   /* On a GET: judged on its own answer. */
   begin(&m, COAP_GET, "doc");
-  opt(&m, COAP_OPTION_IF_MATCH, v9, 2);
+  sim_opt(&m, COAP_OPTION_IF_MATCH, v9, 2);
   assert_int_equal(ask(&m)->code, COAP_PRECONDITION_FAILED);
   /* A resource without its own ETag: the hash its block-wise answers
    * carry is the one to match. */
@@ -1340,11 +1296,11 @@ static void test_preconditions(void **state) {
   begin(&m, COAP_GET, "big");
   assert_int_equal(etag_of(ask(&m), tag), 8);
   begin(&m, COAP_GET, "big");
-  opt(&m, COAP_OPTION_IF_MATCH, tag, 8);
+  sim_opt(&m, COAP_OPTION_IF_MATCH, tag, 8);
   assert_int_equal(ask(&m)->code, COAP_CONTENT);
   tag[0] ^= 1;
   begin(&m, COAP_GET, "big");
-  opt(&m, COAP_OPTION_IF_MATCH, tag, 8);
+  sim_opt(&m, COAP_OPTION_IF_MATCH, tag, 8);
   assert_int_equal(ask(&m)->code, COAP_PRECONDITION_FAILED);
 }
 

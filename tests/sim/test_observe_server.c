@@ -18,6 +18,7 @@
 
 #include "coaps/dtls.h"
 #include "context/context_internal.h"
+#include "support_msg.h"
 #include "support_reply.h"
 #include "support_simnet.h"
 
@@ -190,45 +191,15 @@ static void server_with(const coap_context_config_t *cfg) {
 
 /* ---- building requests ---- */
 
-static uint8_t pool[4096];
-static size_t pool_used;
 static uint16_t next_mid = 0x100;
-
-static const uint8_t *keep(const void *v, size_t n) {
-  assert_true(pool_used + n <= sizeof pool);
-  uint8_t *p = pool + pool_used;
-  if (n) memcpy(p, v, n);
-  pool_used += n;
-  return p;
-}
-
-/* Any option, any length: bad ones can be sent too. */
-static void opt(coap_msg_t *m, uint16_t number, const void *v, size_t n) {
-  const uint8_t *p = keep(v, n);
-  size_t at = m->n_options;
-  while (at > 0 && m->options[at - 1].number > number) at--;
-  memmove(&m->options[at + 1], &m->options[at], (m->n_options - at) * sizeof m->options[0]);
-  m->options[at].number = number;
-  m->options[at].length = (uint16_t)n;
-  m->options[at].value = p;
-  m->n_options++;
-}
-
-static void opt_uint(coap_msg_t *m, uint16_t number, uint32_t v) {
-  uint8_t be[4];
-  size_t n = 0;
-  for (int s = 24; s >= 0; s -= 8)
-    if (n || (v >> s) & 0xFF) be[n++] = (uint8_t)(v >> s);
-  opt(m, number, be, n);
-}
 
 /* A request with token |tok| (one byte repeated 4 times). */
 static void begin(coap_msg_t *m, uint8_t type, uint8_t code, const char *path, uint8_t tok) {
-  pool_used = 0;
+  sim_msg_reset();
   coap_msg_init(m, type, code, next_mid++);
   uint8_t t[4] = {tok, tok, tok, tok};
   coap_msg_set_token(m, t, sizeof t);
-  if (path) opt(m, COAP_OPTION_URI_PATH, path, strlen(path));
+  if (path) sim_opt(m, COAP_OPTION_URI_PATH, path, strlen(path));
 }
 
 static void feed(const coap_msg_t *m, int peer) {
@@ -259,7 +230,7 @@ static const coap_msg_t *ask(const coap_msg_t *m, int peer) {
 static const coap_msg_t *observe(const char *path, int obs, uint8_t tok, int peer) {
   coap_msg_t m;
   begin(&m, COAP_TYPE_CON, COAP_GET, path, tok);
-  if (obs >= 0) opt_uint(&m, COAP_OPTION_OBSERVE, (uint32_t)obs);
+  if (obs >= 0) sim_opt_uint(&m, COAP_OPTION_OBSERVE, (uint32_t)obs);
   return ask(&m, peer);
 }
 
@@ -325,11 +296,11 @@ static void test_notify_from_put_handler(void **state) {
   observe("temp", 0, 0xA3, 1);
   coap_msg_t m;
   begin(&m, COAP_TYPE_CON, COAP_FETCH, "temp", 0xA4);
-  opt_uint(&m, COAP_OPTION_OBSERVE, 0);
-  coap_msg_set_payload(&m, keep("q", 1), 1);
+  sim_opt_uint(&m, COAP_OPTION_OBSERVE, 0);
+  coap_msg_set_payload(&m, sim_keep("q", 1), 1);
   assert_true(observe_of(ask(&m, 2)) >= 0);
   begin(&m, COAP_TYPE_CON, COAP_PUT, "temp", 0xA5);
-  coap_msg_set_payload(&m, keep("77", 2), 2);
+  coap_msg_set_payload(&m, sim_keep("77", 2), 2);
   unsigned before = n_sent;
   feed(&m, 3);
   assert_int_equal(put_notified, 2);
@@ -397,7 +368,7 @@ static void test_plain_answers(void **state) {
   coap_msg_t m;
   begin(&m, COAP_TYPE_CON, COAP_GET, "temp", 0xC2);
   uint8_t four[4] = {0, 0, 0, 0};
-  opt(&m, COAP_OPTION_OBSERVE, four, sizeof four);
+  sim_opt(&m, COAP_OPTION_OBSERVE, four, sizeof four);
   r = ask(&m, 1);
   assert_int_equal(r->code, COAP_CONTENT);
   assert_int_equal(observe_of(r), -1);
@@ -416,8 +387,8 @@ static void test_grouping_and_accept(void **state) {
   for (int p = 1; p <= 3; p++) observe("temp", 0, 0xD1, p);
   coap_msg_t m;
   begin(&m, COAP_TYPE_CON, COAP_GET, "temp", 0xD2);
-  opt_uint(&m, COAP_OPTION_OBSERVE, 0);
-  opt_uint(&m, COAP_OPTION_ACCEPT, COAP_FORMAT_JSON);
+  sim_opt_uint(&m, COAP_OPTION_OBSERVE, 0);
+  sim_opt_uint(&m, COAP_OPTION_ACCEPT, COAP_FORMAT_JSON);
   ask(&m, 4);
   assert_int_equal(coap_resource_observer_count(temp_res), 4);
   temp_state = 7;
@@ -450,10 +421,10 @@ static void test_many_groups(void **state) {
   for (int i = 0; i < N; i++) {
     coap_msg_t m;
     begin(&m, COAP_TYPE_CON, COAP_GET, "temp", (uint8_t)(i % 60 + 1));
-    opt_uint(&m, COAP_OPTION_OBSERVE, 0);
+    sim_opt_uint(&m, COAP_OPTION_OBSERVE, 0);
     char q[16];
     int n = snprintf(q, sizeof q, "n=%d", i);
-    opt(&m, COAP_OPTION_URI_QUERY, q, (size_t)n);
+    sim_opt(&m, COAP_OPTION_URI_QUERY, q, (size_t)n);
     n_sent = 0;
     assert_true(observe_of(ask(&m, 1 + i / 60)) >= 0); /* 60 a peer at most */
   }
@@ -465,10 +436,10 @@ static void test_many_groups(void **state) {
   for (int i = 0; i < N; i++) {
     coap_msg_t m;
     begin(&m, COAP_TYPE_CON, COAP_GET, "temp", (uint8_t)(i % 60 + 1));
-    opt_uint(&m, COAP_OPTION_OBSERVE, 1);
+    sim_opt_uint(&m, COAP_OPTION_OBSERVE, 1);
     char q[16];
     int n = snprintf(q, sizeof q, "n=%d", i);
-    opt(&m, COAP_OPTION_URI_QUERY, q, (size_t)n);
+    sim_opt(&m, COAP_OPTION_URI_QUERY, q, (size_t)n);
     n_sent = 0;
     ask(&m, 1 + i / 60);
   }
@@ -727,8 +698,8 @@ static void test_resource_removal_404(void **state) {
   observe("temp", 0, 0x22, 2);
   coap_msg_t m;
   begin(&m, COAP_TYPE_CON, COAP_GET, "temp", 0x23);
-  opt_uint(&m, COAP_OPTION_OBSERVE, 0);
-  opt_uint(&m, COAP_OPTION_ACCEPT, COAP_FORMAT_JSON);
+  sim_opt_uint(&m, COAP_OPTION_OBSERVE, 0);
+  sim_opt_uint(&m, COAP_OPTION_ACCEPT, COAP_FORMAT_JSON);
   ask(&m, 3);
   assert_int_equal(stats().observers, 3);
   unsigned before = n_sent;
@@ -744,7 +715,7 @@ static void test_resource_removal_404(void **state) {
 static int discovery_has_obs(void) {
   coap_msg_t m;
   begin(&m, COAP_TYPE_CON, COAP_GET, ".well-known", 0x31);
-  opt(&m, COAP_OPTION_URI_PATH, "core", 4);
+  sim_opt(&m, COAP_OPTION_URI_PATH, "core", 4);
   const coap_msg_t *r = ask(&m, 9);
   char links[1024];
   assert_true(r->payload_len < sizeof links);
@@ -881,7 +852,7 @@ static void test_no_response(void **state) {
   /* 2.xx suppressed on a CON: an empty ACK only, the handler ran. */
   coap_msg_t m;
   begin(&m, COAP_TYPE_CON, COAP_POST, "plain", 0x71);
-  opt_uint(&m, COAP_OPTION_NO_RESPONSE, COAP_NO_RESPONSE_2XX);
+  sim_opt_uint(&m, COAP_OPTION_NO_RESPONSE, COAP_NO_RESPONSE_2XX);
   const coap_msg_t *r = ask(&m, 1);
   assert_int_equal(post_calls, 1);
   assert_int_equal(r->type, COAP_TYPE_ACK);
@@ -895,22 +866,22 @@ static void test_no_response(void **state) {
   assert_int_equal(post_calls, 1);
   /* 4.xx is not suppressed by the 2.xx bit. */
   begin(&m, COAP_TYPE_CON, COAP_GET, "nothing", 0x72);
-  opt_uint(&m, COAP_OPTION_NO_RESPONSE, COAP_NO_RESPONSE_2XX);
+  sim_opt_uint(&m, COAP_OPTION_NO_RESPONSE, COAP_NO_RESPONSE_2XX);
   assert_int_equal(ask(&m, 1)->code, COAP_NOT_FOUND);
   /* ... but by its own. */
   begin(&m, COAP_TYPE_CON, COAP_GET, "nothing", 0x73);
-  opt_uint(&m, COAP_OPTION_NO_RESPONSE, COAP_NO_RESPONSE_4XX);
+  sim_opt_uint(&m, COAP_OPTION_NO_RESPONSE, COAP_NO_RESPONSE_4XX);
   assert_int_equal(ask(&m, 1)->code, 0);
   /* A NON request whose answer is suppressed: nothing at all. */
   begin(&m, COAP_TYPE_NON, COAP_POST, "plain", 0x74);
-  opt_uint(&m, COAP_OPTION_NO_RESPONSE, COAP_NO_RESPONSE_2XX | COAP_NO_RESPONSE_5XX);
+  sim_opt_uint(&m, COAP_OPTION_NO_RESPONSE, COAP_NO_RESPONSE_2XX | COAP_NO_RESPONSE_5XX);
   before = n_sent;
   feed(&m, 1);
   assert_int_equal(n_sent, before);
   assert_int_equal(post_calls, 2);
   /* A deferred answer is judged when it is sent. */
   begin(&m, COAP_TYPE_CON, COAP_POST, "slow", 0x76);
-  opt_uint(&m, COAP_OPTION_NO_RESPONSE, COAP_NO_RESPONSE_2XX);
+  sim_opt_uint(&m, COAP_OPTION_NO_RESPONSE, COAP_NO_RESPONSE_2XX);
   before = n_sent;
   feed(&m, 1);
   assert_int_equal(n_sent, before);
@@ -919,13 +890,13 @@ static void test_no_response(void **state) {
   assert_int_equal(sent[before].msg.type, COAP_TYPE_ACK);
   assert_int_equal(sent[before].msg.code, 0);
   begin(&m, COAP_TYPE_CON, COAP_POST, "slow", 0x77);
-  opt_uint(&m, COAP_OPTION_NO_RESPONSE, COAP_NO_RESPONSE_4XX);
+  sim_opt_uint(&m, COAP_OPTION_NO_RESPONSE, COAP_NO_RESPONSE_4XX);
   feed(&m, 1);
   assert_int_equal(coap_deferred_send(ctx, parked), 0);
   assert_int_equal(sent[n_sent - 1].msg.code, COAP_CHANGED);
   /* Value 0: interested in everything. */
   begin(&m, COAP_TYPE_NON, COAP_POST, "plain", 0x75);
-  opt(&m, COAP_OPTION_NO_RESPONSE, NULL, 0);
+  sim_opt(&m, COAP_OPTION_NO_RESPONSE, NULL, 0);
   assert_int_equal(ask(&m, 1)->code, COAP_CHANGED);
 }
 
@@ -937,8 +908,8 @@ static void test_stats_reassembly_bytes(void **state) {
   coap_block_t b = {0, 1, 0};
   uint8_t v[3];
   int n = coap_block_encode(&b, v);
-  opt(&m, COAP_OPTION_BLOCK1, v, (size_t)n);
-  coap_msg_set_payload(&m, keep("1111111111111111", 16), 16);
+  sim_opt(&m, COAP_OPTION_BLOCK1, v, (size_t)n);
+  coap_msg_set_payload(&m, sim_keep("1111111111111111", 16), 16);
   assert_int_equal(ask(&m, 1)->code, COAP_CONTINUE);
   assert_true(stats().reassembly_bytes >= 16);
   assert_int_equal(stats().reassembly_bytes, ctx->server.b1.bytes);
@@ -951,7 +922,7 @@ static void test_stats_reassembly_bytes(void **state) {
 static void test_unknown_token_non_gets_rst(void **state) {
   coap_msg_t m;
   begin(&m, COAP_TYPE_NON, COAP_CONTENT, NULL, 0x81);
-  opt_uint(&m, COAP_OPTION_OBSERVE, 9);
+  sim_opt_uint(&m, COAP_OPTION_OBSERVE, 9);
   const coap_msg_t *r = ask(&m, 1);
   assert_int_equal(r->type, COAP_TYPE_RST);
   assert_int_equal(r->mid, m.mid);

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "context/context_internal.h"
+#include "support_msg.h"
 #include "support_simnet.h"
 
 static coap_context_t *ctx;
@@ -127,46 +128,14 @@ static int teardown(void **state) {
 
 /* ---- requests ---- */
 
-static uint8_t pool[4096];
-static size_t pool_used;
 static uint16_t next_mid = 0x200;
 
-static void opt(coap_msg_t *m, uint16_t number, const void *v, size_t n) {
-  assert_true(pool_used + n <= sizeof pool);
-  uint8_t *p = pool + pool_used;
-  if (n) memcpy(p, v, n);
-  pool_used += n;
-  size_t at = m->n_options;
-  while (at > 0 && m->options[at - 1].number > number) at--;
-  memmove(&m->options[at + 1], &m->options[at], (m->n_options - at) * sizeof m->options[0]);
-  m->options[at].number = number;
-  m->options[at].length = (uint16_t)n;
-  m->options[at].value = p;
-  m->n_options++;
-}
-
-static void opt_uint(coap_msg_t *m, uint16_t number, uint32_t v) {
-  uint8_t be[4];
-  size_t n = 0;
-  for (int s = 24; s >= 0; s -= 8)
-    if (n || (v >> s) & 0xFF) be[n++] = (uint8_t)(v >> s);
-  opt(m, number, be, n);
-}
-
-static void opt_block(coap_msg_t *m, uint16_t number, uint32_t num, int more, uint8_t szx) {
-  coap_block_t b = {num, (uint8_t)more, szx};
-  uint8_t v[3];
-  int n = coap_block_encode(&b, v);
-  assert_true(n >= 0);
-  opt(m, number, v, (size_t)n);
-}
-
 static void begin(coap_msg_t *m, uint8_t type, uint8_t code, const char *path) {
-  pool_used = 0;
+  sim_msg_reset();
   coap_msg_init(m, (coap_type_t)type, code, next_mid++);
   uint8_t tok[4] = {0x9B, 0x17, (uint8_t)(m->mid >> 8), (uint8_t)m->mid};
   coap_msg_set_token(m, tok, sizeof tok);
-  opt(m, COAP_OPTION_URI_PATH, path, strlen(path));
+  sim_opt(m, COAP_OPTION_URI_PATH, path, strlen(path));
 }
 
 /* Send |m| from peer 10.0.0.|peer|; returns how many datagrams came back
@@ -182,13 +151,6 @@ static unsigned send_from(const coap_msg_t *m, int peer, unsigned *first) {
   *first = n_sent;
   coap_context_input(ctx, ep, &from, dgram, (size_t)n, vnow);
   return n_sent - *first;
-}
-
-static int block_of(const coap_msg_t *r, uint16_t number, coap_block_t *b) {
-  const coap_option_t *o = coap_msg_find_option(r, number);
-  if (!o) return 0;
-  assert_int_equal(coap_block_decode(o, b), 0);
-  return 1;
 }
 
 /* ---- Q-Block2 ---- */
@@ -210,7 +172,7 @@ static void check_blocks(const coap_msg_t *req, unsigned first, unsigned n,
     assert_memory_equal(r->token, req->token, req->token_len);
     assert_null(coap_msg_find_option(r, COAP_OPTION_BLOCK2));
     coap_block_t b;
-    assert_true(block_of(r, COAP_OPTION_Q_BLOCK2, &b));
+    assert_true(sim_block_of(r, COAP_OPTION_Q_BLOCK2, &b));
     assert_int_equal(b.num, expect[i]);
     assert_int_equal(b.szx, 6);
     assert_int_equal(coap_msg_get_uint(r, COAP_OPTION_SIZE2, -1), (int64_t)big_len);
@@ -248,13 +210,13 @@ static void test_qb2_bursts_and_continue(void **state) {
   unsigned first, n;
   memset(have_block, 0, sizeof have_block);
   begin(&m, COAP_TYPE_NON, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_Q_BLOCK2, 0, 1, 6);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK2, 0, 1, 6);
   n = send_from(&m, 9, &first);
   expect_range(exp, 0, 9);
   check_blocks(&m, first, n, exp, 10, tag);
   for (uint32_t set = 10; set <= 30; set += 10) {
     begin(&m, COAP_TYPE_NON, COAP_GET, "big");
-    opt_block(&m, COAP_OPTION_Q_BLOCK2, set, 1, 6);
+    sim_opt_block(&m, COAP_OPTION_Q_BLOCK2, set, 1, 6);
     n = send_from(&m, 9, &first);
     uint32_t last = set + 9 > 30 ? 30 : set + 9;
     expect_range(exp, set, last);
@@ -273,14 +235,14 @@ static void test_qb2_missing_blocks(void **state) {
   uint32_t exp[10];
   unsigned first, n;
   begin(&m, COAP_TYPE_NON, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_Q_BLOCK2, 0, 1, 6);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK2, 0, 1, 6);
   n = send_from(&m, 9, &first);
   assert_int_equal(n, 10);
   n_sent = 0;
 
   begin(&m, COAP_TYPE_NON, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_Q_BLOCK2, 3, 0, 6);
-  opt_block(&m, COAP_OPTION_Q_BLOCK2, 7, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK2, 3, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK2, 7, 0, 6);
   n = send_from(&m, 9, &first);
   exp[0] = 3;
   exp[1] = 7;
@@ -288,42 +250,42 @@ static void test_qb2_missing_blocks(void **state) {
 
   /* 5 with M (5..9) and 8 alone: 8 once. */
   begin(&m, COAP_TYPE_NON, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_Q_BLOCK2, 5, 1, 6);
-  opt_block(&m, COAP_OPTION_Q_BLOCK2, 8, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK2, 5, 1, 6);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK2, 8, 0, 6);
   n = send_from(&m, 9, &first);
   expect_range(exp, 5, 9);
   check_blocks(&m, first, n, exp, 5, tag);
 
   /* 13 with M: 13..19. */
   begin(&m, COAP_TYPE_NON, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_Q_BLOCK2, 13, 1, 6);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK2, 13, 1, 6);
   n = send_from(&m, 9, &first);
   expect_range(exp, 13, 19);
   check_blocks(&m, first, n, exp, 7, tag);
 
   /* Decreasing or repeated numbers: 4.00, nothing else. */
   begin(&m, COAP_TYPE_NON, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_Q_BLOCK2, 7, 0, 6);
-  opt_block(&m, COAP_OPTION_Q_BLOCK2, 3, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK2, 7, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK2, 3, 0, 6);
   n = send_from(&m, 9, &first);
   assert_int_equal(n, 1);
   assert_int_equal(sent_msg(first)->code, COAP_BAD_REQUEST);
   begin(&m, COAP_TYPE_NON, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_Q_BLOCK2, 3, 0, 6);
-  opt_block(&m, COAP_OPTION_Q_BLOCK2, 3, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK2, 3, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK2, 3, 0, 6);
   n = send_from(&m, 9, &first);
   assert_int_equal(n, 1);
   assert_int_equal(sent_msg(first)->code, COAP_BAD_REQUEST);
   /* Past the end: 4.00, as Block2. */
   begin(&m, COAP_TYPE_NON, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_Q_BLOCK2, 40, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK2, 40, 0, 6);
   n = send_from(&m, 9, &first);
   assert_int_equal(n, 1);
   assert_int_equal(sent_msg(first)->code, COAP_BAD_REQUEST);
   /* Mixed with Block2: 4.02 (RFC 9177 §4.1). */
   begin(&m, COAP_TYPE_NON, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_Q_BLOCK2, 1, 0, 6);
-  opt_block(&m, COAP_OPTION_BLOCK2, 1, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK2, 1, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_BLOCK2, 1, 0, 6);
   n = send_from(&m, 9, &first);
   assert_int_equal(n, 1);
   assert_int_equal(sent_msg(first)->code, COAP_BAD_OPTION);
@@ -338,13 +300,13 @@ static void test_qb2_con_and_probe(void **state) {
   coap_msg_t m;
   unsigned first, n;
   begin(&m, COAP_TYPE_CON, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_Q_BLOCK2, 0, 1, 6);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK2, 0, 1, 6);
   n = send_from(&m, 9, &first);
   assert_int_equal(n, 1);
   const coap_msg_t *r = sent_msg(first);
   assert_int_equal(r->type, COAP_TYPE_ACK);
   coap_block_t b;
-  assert_true(block_of(r, COAP_OPTION_Q_BLOCK2, &b));
+  assert_true(sim_block_of(r, COAP_OPTION_Q_BLOCK2, &b));
   assert_int_equal(b.num, 0);
   assert_int_equal(b.more, 1);
 
@@ -354,21 +316,21 @@ static void test_qb2_con_and_probe(void **state) {
   begin(&m, COAP_TYPE_NON, COAP_GET, "big");
   n = send_from(&m, 9, &first);
   assert_int_equal(n, 1);
-  assert_true(block_of(sent_msg(first), COAP_OPTION_BLOCK2, &b));
+  assert_true(sim_block_of(sent_msg(first), COAP_OPTION_BLOCK2, &b));
   begin(&m, COAP_TYPE_NON, COAP_GET, "big");
-  opt(&m, COAP_OPTION_REQUEST_TAG, "\x01\x02", 2);
+  sim_opt(&m, COAP_OPTION_REQUEST_TAG, "\x01\x02", 2);
   n = send_from(&m, 9, &first);
   assert_int_equal(n, 10);
   for (unsigned i = 0; i < n; i++) {
-    assert_true(block_of(sent_msg(first + i), COAP_OPTION_Q_BLOCK2, &b));
+    assert_true(sim_block_of(sent_msg(first + i), COAP_OPTION_Q_BLOCK2, &b));
     assert_int_equal(b.num, i);
   }
   /* Peer 5 never did: one Block2 block. */
   begin(&m, COAP_TYPE_NON, COAP_GET, "big");
-  opt(&m, COAP_OPTION_REQUEST_TAG, "\x01\x02", 2);
+  sim_opt(&m, COAP_OPTION_REQUEST_TAG, "\x01\x02", 2);
   n = send_from(&m, 5, &first);
   assert_int_equal(n, 1);
-  assert_true(block_of(sent_msg(first), COAP_OPTION_BLOCK2, &b));
+  assert_true(sim_block_of(sent_msg(first), COAP_OPTION_BLOCK2, &b));
   assert_null(coap_msg_find_option(sent_msg(first), COAP_OPTION_Q_BLOCK2));
 }
 
@@ -383,9 +345,9 @@ static unsigned put_block(uint32_t num, size_t size, unsigned *first) {
   coap_msg_t m;
   begin(&m, COAP_TYPE_NON, COAP_PUT, "sink");
   uint32_t nblocks = (uint32_t)((size + 1023) / 1024);
-  opt_block(&m, COAP_OPTION_Q_BLOCK1, num, num + 1 < nblocks, 6);
-  opt_uint(&m, COAP_OPTION_SIZE1, (uint32_t)size);
-  opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK1, num, num + 1 < nblocks, 6);
+  sim_opt_uint(&m, COAP_OPTION_SIZE1, (uint32_t)size);
+  sim_opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
   size_t off = (size_t)num * 1024, len = size - off < 1024 ? size - off : 1024;
   coap_msg_set_payload(&m, up + off, len);
   return send_from(&m, 9, first);
@@ -427,7 +389,7 @@ static void test_qb1_in_order(void **state) {
       assert_int_equal(r->code, COAP_CONTINUE);
       assert_int_equal(r->type, COAP_TYPE_NON);
       coap_block_t q;
-      assert_true(block_of(r, COAP_OPTION_Q_BLOCK1, &q));
+      assert_true(sim_block_of(r, COAP_OPTION_Q_BLOCK1, &q));
       assert_int_equal(q.num, b);
     } else if (b == 24) {
       /* The final answer goes CON: lost, the client would wait forever. */
@@ -484,7 +446,7 @@ static void test_qb1_loss_recovery(void **state) {
   assert_int_equal(n, 1);
   coap_block_t q;
   assert_int_equal(sent_msg(first)->code, COAP_CONTINUE);
-  assert_true(block_of(sent_msg(first), COAP_OPTION_Q_BLOCK1, &q));
+  assert_true(sim_block_of(sent_msg(first), COAP_OPTION_Q_BLOCK1, &q));
   assert_int_equal(q.num, 19);
 
   /* Silence: the timer asks, doubling its wait. */
@@ -572,45 +534,45 @@ static void test_qb1_checks(void **state) {
   unsigned first;
   /* No Request-Tag, no Size1: 4.00. */
   begin(&m, COAP_TYPE_NON, COAP_PUT, "sink");
-  opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 1, 6);
-  opt_uint(&m, COAP_OPTION_SIZE1, 3000);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 1, 6);
+  sim_opt_uint(&m, COAP_OPTION_SIZE1, 3000);
   coap_msg_set_payload(&m, up, 1024);
   assert_int_equal(send_from(&m, 9, &first), 1);
   assert_int_equal(sent_msg(first)->code, COAP_BAD_REQUEST);
   begin(&m, COAP_TYPE_NON, COAP_PUT, "sink");
-  opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 1, 6);
-  opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 1, 6);
+  sim_opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
   coap_msg_set_payload(&m, up, 1024);
   assert_int_equal(send_from(&m, 9, &first), 1);
   assert_int_equal(sent_msg(first)->code, COAP_BAD_REQUEST);
   /* A block that does not fit Size1: 4.00. */
   begin(&m, COAP_TYPE_NON, COAP_PUT, "sink");
-  opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 1, 6);
-  opt_uint(&m, COAP_OPTION_SIZE1, 3000);
-  opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 1, 6);
+  sim_opt_uint(&m, COAP_OPTION_SIZE1, 3000);
+  sim_opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
   coap_msg_set_payload(&m, up, 1000);
   assert_int_equal(send_from(&m, 9, &first), 1);
   assert_int_equal(sent_msg(first)->code, COAP_BAD_REQUEST);
   /* Over max_body: 4.13 with Size1. */
   begin(&m, COAP_TYPE_NON, COAP_PUT, "sink");
-  opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 1, 6);
-  opt_uint(&m, COAP_OPTION_SIZE1, (2u << 20));
-  opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 1, 6);
+  sim_opt_uint(&m, COAP_OPTION_SIZE1, (2u << 20));
+  sim_opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
   coap_msg_set_payload(&m, up, 1024);
   assert_int_equal(send_from(&m, 9, &first), 1);
   assert_int_equal(sent_msg(first)->code, COAP_REQUEST_ENTITY_TOO_LARGE);
   assert_int_equal(coap_msg_get_uint(sent_msg(first), COAP_OPTION_SIZE1, -1), 1 << 20);
   /* With Block1: 4.02. On a GET: 4.02. */
   begin(&m, COAP_TYPE_NON, COAP_PUT, "sink");
-  opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 1, 6);
-  opt_block(&m, COAP_OPTION_BLOCK1, 0, 1, 6);
-  opt_uint(&m, COAP_OPTION_SIZE1, 3000);
-  opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 1, 6);
+  sim_opt_block(&m, COAP_OPTION_BLOCK1, 0, 1, 6);
+  sim_opt_uint(&m, COAP_OPTION_SIZE1, 3000);
+  sim_opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
   coap_msg_set_payload(&m, up, 1024);
   assert_int_equal(send_from(&m, 9, &first), 1);
   assert_int_equal(sent_msg(first)->code, COAP_BAD_OPTION);
   begin(&m, COAP_TYPE_NON, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 0, 6);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 0, 6);
   assert_int_equal(send_from(&m, 9, &first), 1);
   assert_int_equal(sent_msg(first)->code, COAP_BAD_OPTION);
   assert_int_equal(sink_calls, 0);
@@ -619,9 +581,9 @@ static void test_qb1_checks(void **state) {
   size_t size = 3000;
   for (uint32_t b = 0; b < 3; b++) {
     begin(&m, COAP_TYPE_CON, COAP_PUT, "sink");
-    opt_block(&m, COAP_OPTION_Q_BLOCK1, b, b < 2, 6);
-    opt_uint(&m, COAP_OPTION_SIZE1, (uint32_t)size);
-    opt(&m, COAP_OPTION_REQUEST_TAG, "\x77", 1);
+    sim_opt_block(&m, COAP_OPTION_Q_BLOCK1, b, b < 2, 6);
+    sim_opt_uint(&m, COAP_OPTION_SIZE1, (uint32_t)size);
+    sim_opt(&m, COAP_OPTION_REQUEST_TAG, "\x77", 1);
     size_t len = b < 2 ? 1024 : size - 2048;
     coap_msg_set_payload(&m, up + b * 1024, len);
     assert_int_equal(send_from(&m, 9, &first), 1);
@@ -645,10 +607,10 @@ static void test_qb1_with_qb2_answer(void **state) {
   for (uint32_t b = 0; b < 12; b++) {
     coap_msg_t m;
     begin(&m, COAP_TYPE_NON, COAP_POST, "echo");
-    opt_block(&m, COAP_OPTION_Q_BLOCK1, b, b < 11, 6);
-    if (b == 11) opt_block(&m, COAP_OPTION_Q_BLOCK2, 0, 1, 6);
-    opt_uint(&m, COAP_OPTION_SIZE1, (uint32_t)size);
-    opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
+    sim_opt_block(&m, COAP_OPTION_Q_BLOCK1, b, b < 11, 6);
+    if (b == 11) sim_opt_block(&m, COAP_OPTION_Q_BLOCK2, 0, 1, 6);
+    sim_opt_uint(&m, COAP_OPTION_SIZE1, (uint32_t)size);
+    sim_opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
     coap_msg_set_payload(&m, up + b * 1024, 1024);
     n = send_from(&m, 9, &first);
   }
@@ -658,19 +620,19 @@ static void test_qb1_with_qb2_answer(void **state) {
     assert_int_equal(r->code, COAP_CHANGED);
     assert_int_equal(r->type, COAP_TYPE_NON);
     coap_block_t b;
-    assert_true(block_of(r, COAP_OPTION_Q_BLOCK2, &b));
+    assert_true(sim_block_of(r, COAP_OPTION_Q_BLOCK2, &b));
     assert_int_equal(b.num, i);
     assert_memory_equal(r->payload, up + i * 1024, 1024);
   }
   coap_msg_t m;
   begin(&m, COAP_TYPE_NON, COAP_POST, "echo");
-  opt_block(&m, COAP_OPTION_Q_BLOCK2, 10, 1, 6);
-  opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK2, 10, 1, 6);
+  sim_opt(&m, COAP_OPTION_REQUEST_TAG, TAG, 2);
   n = send_from(&m, 9, &first);
   assert_int_equal(n, 2);
   for (unsigned i = 0; i < n; i++) {
     coap_block_t b;
-    assert_true(block_of(sent_msg(first + i), COAP_OPTION_Q_BLOCK2, &b));
+    assert_true(sim_block_of(sent_msg(first + i), COAP_OPTION_Q_BLOCK2, &b));
     assert_int_equal(b.num, 10 + i);
     assert_int_equal(b.more, i == 0);
     assert_memory_equal(sent_msg(first + i)->payload, up + (10 + i) * 1024, 1024);
@@ -697,10 +659,10 @@ static void test_qb1_limits(void **state) {
   for (int tag = 0; tag < 5; tag++) {
     coap_msg_t m;
     begin(&m, COAP_TYPE_NON, COAP_PUT, "sink");
-    opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 1, 6);
-    opt_uint(&m, COAP_OPTION_SIZE1, 3000);
+    sim_opt_block(&m, COAP_OPTION_Q_BLOCK1, 0, 1, 6);
+    sim_opt_uint(&m, COAP_OPTION_SIZE1, 3000);
     uint8_t t = (uint8_t)tag;
-    opt(&m, COAP_OPTION_REQUEST_TAG, &t, 1);
+    sim_opt(&m, COAP_OPTION_REQUEST_TAG, &t, 1);
     coap_msg_set_payload(&m, up, 1024);
     assert_int_equal(send_from(&m, 9, &first), 0);
   }
@@ -715,7 +677,7 @@ static void test_qblock_off(void **state) {
   coap_msg_t m;
   unsigned first;
   begin(&m, COAP_TYPE_NON, COAP_GET, "big");
-  opt_block(&m, COAP_OPTION_Q_BLOCK2, 0, 1, 6);
+  sim_opt_block(&m, COAP_OPTION_Q_BLOCK2, 0, 1, 6);
   assert_int_equal(send_from(&m, 9, &first), 1);
   assert_int_equal(sent_msg(first)->code, COAP_BAD_OPTION);
   fill_up();
