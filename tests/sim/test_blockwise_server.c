@@ -18,6 +18,7 @@
 
 #include "coaps/dtls.h"
 #include "context/context_internal.h"
+#include "support_handfed.h"
 #include "support_msg.h"
 #include "support_reply.h"
 #include "support_simnet.h"
@@ -32,11 +33,7 @@ static size_t out_len;
 static unsigned n_out;
 static coap_msg_t reply;
 
-static uint64_t vclock(void *user) { return vnow; }
-static void vrand(void *user, uint8_t *buf, size_t len) {
-  static uint32_t state = 7;
-  for (size_t i = 0; i < len; i++) buf[i] = (uint8_t)((state = state * 1103515245u + 12345u) >> 16);
-}
+static uint32_t rand_state = 7; /* carried on from test to test */
 
 static int capture_send(void *user, coap_endpoint_t *e, const coap_address_t *to,
                         const uint8_t *data, size_t len) {
@@ -149,18 +146,7 @@ static void slow_post(coap_context_t *c, coap_resource_t *r, const coap_request_
 }
 
 static void server_new(const coap_context_config_t *extra) {
-  coap_context_config_t cfg;
-  coap_context_config_default(&cfg);
-  if (extra) cfg = *extra;
-  cfg.clock = vclock;
-  cfg.rand = vrand;
-  cfg.log_level = COAP_LOG_ERROR;
-  ctx = coap_context_new(&cfg);
-  assert_non_null(ctx);
-  coap_transport_t t = {.send = capture_send};
-  coap_context_set_transport(ctx, &t, NULL);
-  ep = coap_context_add_endpoint(ctx, COAP_PROTO_UDP, NULL);
-  assert_non_null(ep);
+  ctx = sim_handfed_new(extra, &vnow, &rand_state, capture_send, &ep);
   coap_resource_t *r = coap_resource_add(ctx, "big");
   coap_resource_set_handler(r, COAP_GET, big_get, NULL);
   r = coap_resource_add(ctx, "sink");

@@ -18,6 +18,7 @@
 
 #include "coaps/dtls.h"
 #include "context/context_internal.h"
+#include "support_handfed.h"
 #include "support_msg.h"
 #include "support_reply.h"
 #include "support_simnet.h"
@@ -38,12 +39,7 @@ typedef struct sent {
 static sent_t sent[MAX_SENT];
 static unsigned n_sent;
 
-static uint64_t vclock(void *user) { return vnow; }
 static uint32_t rand_state = 7;
-static void vrand(void *user, uint8_t *buf, size_t len) {
-  for (size_t i = 0; i < len; i++)
-    buf[i] = (uint8_t)((rand_state = rand_state * 1103515245u + 12345u) >> 16);
-}
 
 static int capture_send(void *user, coap_endpoint_t *e, const coap_address_t *to,
                         const uint8_t *data, size_t len) {
@@ -139,18 +135,7 @@ static void slow_post(coap_context_t *c, coap_resource_t *r, const coap_request_
 static coap_resource_t *temp_res, *big_res;
 
 static void server_new(const coap_context_config_t *extra) {
-  coap_context_config_t cfg;
-  coap_context_config_default(&cfg);
-  if (extra) cfg = *extra;
-  cfg.clock = vclock;
-  cfg.rand = vrand;
-  cfg.log_level = COAP_LOG_ERROR;
-  ctx = coap_context_new(&cfg);
-  assert_non_null(ctx);
-  coap_transport_t t = {.send = capture_send};
-  coap_context_set_transport(ctx, &t, NULL);
-  ep = coap_context_add_endpoint(ctx, COAP_PROTO_UDP, NULL);
-  assert_non_null(ep);
+  ctx = sim_handfed_new(extra, &vnow, &rand_state, capture_send, &ep);
   temp_res = coap_resource_add(ctx, "temp");
   coap_resource_set_handler(temp_res, COAP_GET, temp_get, NULL);
   coap_resource_set_handler(temp_res, COAP_FETCH, temp_get, NULL);

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "context/context_internal.h"
+#include "support_handfed.h"
 #include "support_msg.h"
 #include "support_simnet.h"
 
@@ -30,11 +31,7 @@ static uint8_t sent[SENT_MAX][2048];
 static size_t sent_len[SENT_MAX];
 static unsigned n_sent;
 
-static uint64_t vclock(void *user) { return vnow; }
-static void vrand(void *user, uint8_t *buf, size_t len) {
-  static uint32_t state = 11;
-  for (size_t i = 0; i < len; i++) buf[i] = (uint8_t)((state = state * 1103515245u + 12345u) >> 16);
-}
+static uint32_t rand_state = 11; /* carried on from test to test */
 
 static int capture(void *user, coap_endpoint_t *e, const coap_address_t *to,
                    const uint8_t *data, size_t len) {
@@ -92,15 +89,8 @@ static void server_new(int qblock_off) {
   coap_context_config_t cfg;
   coap_context_config_default(&cfg);
   if (reassembly_limit) cfg.max_reassembly = reassembly_limit;
-  cfg.clock = vclock;
-  cfg.rand = vrand;
-  cfg.log_level = COAP_LOG_ERROR;
   cfg.qblock_server_off = (uint8_t)qblock_off;
-  ctx = coap_context_new(&cfg);
-  assert_non_null(ctx);
-  coap_transport_t t = {.send = capture};
-  coap_context_set_transport(ctx, &t, NULL);
-  ep = coap_context_add_endpoint(ctx, COAP_PROTO_UDP, NULL);
+  ctx = sim_handfed_new(&cfg, &vnow, &rand_state, capture, &ep);
   coap_resource_t *r = coap_resource_add(ctx, "big");
   coap_resource_set_handler(r, COAP_GET, big_get, NULL);
   r = coap_resource_add(ctx, "sink");
