@@ -20,27 +20,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client_driver.h"
 #include "coaps/context.h"
 
 #define MAX_BODY 16384
 
 static struct {
-  uint64_t now;
-  uint32_t rand_state;
-  coap_endpoint_t *ep;
+  fuzz_client_env_t env;
   uint8_t last[2048]; /* the client's last datagram */
   size_t last_len;
   int calls, expect;
 } f;
-
-static uint64_t clock_fn(void *user) { return f.now; }
-
-static void rand_fn(void *user, uint8_t *buf, size_t len) {
-  for (size_t i = 0; i < len; i++) {
-    f.rand_state = f.rand_state * 1103515245u + 12345u;
-    buf[i] = (uint8_t)(f.rand_state >> 16);
-  }
-}
 
 static int send_fn(void *user, coap_endpoint_t *ep, const coap_address_t *to, const uint8_t *data,
                    size_t len) {
@@ -51,34 +41,10 @@ static int send_fn(void *user, coap_endpoint_t *ep, const coap_address_t *to, co
   return 0;
 }
 
-static int open_fn(void *user, coap_context_t *ctx, coap_proto_t proto, const coap_address_t *dest,
-                   coap_endpoint_t **out) {
-  *out = f.ep;
-  return 0;
-}
-
 static void on_reply(coap_context_t *ctx, const coap_reply_t *reply, void *user) {
   f.calls++;
   if (f.calls > f.expect || reply->payload_len > MAX_BODY) abort();
   if (reply->status == 0 && reply->payload_len && !reply->payload) abort();
-}
-
-static coap_context_t *client_context(void) {
-  coap_context_config_t cfg;
-  coap_context_config_default(&cfg);
-  cfg.clock = clock_fn;
-  cfg.rand = rand_fn;
-  cfg.max_body = MAX_BODY;
-  cfg.max_reassembly = MAX_BODY + 4096;
-  cfg.log_level = COAP_LOG_ERROR;
-  coap_context_t *ctx = coap_context_new(&cfg);
-  if (!ctx) abort();
-  coap_address_t local;
-  coap_address_from_string(&local, "10.0.0.2", 40000);
-  f.ep = coap_context_add_endpoint(ctx, COAP_PROTO_UDP, &local);
-  coap_transport_t t = {.send = send_fn, .open_client_endpoint = open_fn};
-  coap_context_set_transport(ctx, &t, NULL);
-  return ctx;
 }
 
 static void start_request(coap_context_t *ctx, uint8_t which, uint8_t block) {
@@ -104,8 +70,8 @@ static size_t answer(const uint8_t *frame, size_t n, uint8_t *out) {
   if (f.last_len < 4u + tkl) return 0;
   out[0] = (uint8_t)(0x40 | type << 4 | tkl);
   out[1] = frame[0];
-  out[2] = type == COAP_TYPE_ACK ? f.last[2] : (uint8_t)(f.rand_state >> 8);
-  out[3] = type == COAP_TYPE_ACK ? f.last[3] : (uint8_t)f.rand_state;
+  out[2] = type == COAP_TYPE_ACK ? f.last[2] : (uint8_t)(f.env.rand_state >> 8);
+  out[3] = type == COAP_TYPE_ACK ? f.last[3] : (uint8_t)f.env.rand_state;
   memcpy(out + 4, f.last + 4, tkl);
   memcpy(out + 4 + tkl, frame + 3, n);
   return 4u + tkl + n;
@@ -114,9 +80,7 @@ static size_t answer(const uint8_t *frame, size_t n, uint8_t *out) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 2) return 0;
   memset(&f, 0, sizeof f);
-  f.now = 1000000;
-  f.rand_state = 1;
-  coap_context_t *ctx = client_context();
+  coap_context_t *ctx = fuzz_client_new(&f.env, MAX_BODY, send_fn);
   coap_address_t server;
   coap_address_from_string(&server, "10.0.0.1", 5683);
   f.expect = data[1] & 0x80 ? 2 : 1;
@@ -127,9 +91,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (pos + 3 + n > size) n = size - pos - 3;
     uint8_t dgram[2048];
     size_t len = answer(data + pos, n, dgram);
-    if (len) coap_context_input(ctx, f.ep, &server, dgram, len, f.now);
-    f.now += (uint64_t)(data[pos + 1] >> 2) * 250;
-    coap_context_handle_timeouts(ctx, f.now);
+    if (len) coap_context_input(ctx, f.env.ep, &server, dgram, len, f.env.now);
+    f.env.now += (uint64_t)(data[pos + 1] >> 2) * 250;
+    coap_context_handle_timeouts(ctx, f.env.now);
     pos += 3 + n;
   }
   coap_context_free(ctx);

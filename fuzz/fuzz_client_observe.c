@@ -21,29 +21,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client_driver.h"
 #include "coaps/context.h"
 
 #define MAX_BODY 8192
 
 static struct {
-  uint64_t now;
-  uint32_t rand_state;
-  coap_endpoint_t *ep;
+  fuzz_client_env_t env;
   uint8_t first[2048]; /* the registration */
   size_t first_len;
   uint8_t last[2048]; /* the client's last request */
   size_t last_len;
   int calls, finals, cancelled;
 } f;
-
-static uint64_t clock_fn(void *user) { return f.now; }
-
-static void rand_fn(void *user, uint8_t *buf, size_t len) {
-  for (size_t i = 0; i < len; i++) {
-    f.rand_state = f.rand_state * 1103515245u + 12345u;
-    buf[i] = (uint8_t)(f.rand_state >> 16);
-  }
-}
 
 static int send_fn(void *user, coap_endpoint_t *ep, const coap_address_t *to, const uint8_t *data,
                    size_t len) {
@@ -58,12 +48,6 @@ static int send_fn(void *user, coap_endpoint_t *ep, const coap_address_t *to, co
   return 0;
 }
 
-static int open_fn(void *user, coap_context_t *ctx, coap_proto_t proto, const coap_address_t *dest,
-                   coap_endpoint_t **out) {
-  *out = f.ep;
-  return 0;
-}
-
 static void on_reply(coap_context_t *ctx, const coap_reply_t *reply, void *user) {
   f.calls++;
   if (f.finals || f.cancelled) abort(); /* nothing after the last call */
@@ -71,24 +55,6 @@ static void on_reply(coap_context_t *ctx, const coap_reply_t *reply, void *user)
   if (reply->observing && (reply->status || !reply->has_observe || reply->observe > 0xffffff))
     abort();
   if (reply->payload_len > MAX_BODY || (reply->payload_len && !reply->payload)) abort();
-}
-
-static coap_context_t *client_context(void) {
-  coap_context_config_t cfg;
-  coap_context_config_default(&cfg);
-  cfg.clock = clock_fn;
-  cfg.rand = rand_fn;
-  cfg.max_body = MAX_BODY;
-  cfg.max_reassembly = MAX_BODY + 4096;
-  cfg.log_level = COAP_LOG_ERROR;
-  coap_context_t *ctx = coap_context_new(&cfg);
-  if (!ctx) abort();
-  coap_address_t local;
-  coap_address_from_string(&local, "10.0.0.2", 40000);
-  f.ep = coap_context_add_endpoint(ctx, COAP_PROTO_UDP, &local);
-  coap_transport_t t = {.send = send_fn, .open_client_endpoint = open_fn};
-  coap_context_set_transport(ctx, &t, NULL);
-  return ctx;
 }
 
 /* A message from the server: |code|, |type|, the token chosen by |which|
@@ -101,9 +67,9 @@ static size_t message(uint8_t which, uint8_t type, uint8_t code, const uint8_t *
   if (req_len < 4u + tkl) return 0;
   out[0] = (uint8_t)(0x40 | type << 4 | (which == 2 ? 4 : tkl));
   out[1] = code;
-  out[2] = type == COAP_TYPE_ACK ? f.last[2] : (uint8_t)(f.rand_state >> 8);
-  out[3] = type == COAP_TYPE_ACK ? f.last[3] : (uint8_t)f.rand_state;
-  f.rand_state = f.rand_state * 1103515245u + 12345u;
+  out[2] = type == COAP_TYPE_ACK ? f.last[2] : (uint8_t)(f.env.rand_state >> 8);
+  out[3] = type == COAP_TYPE_ACK ? f.last[3] : (uint8_t)f.env.rand_state;
+  fuzz_client_rand_step(&f.env);
   if (which == 2) {
     memcpy(out + 4, "\xde\xad\xbe\xef", 4);
     tkl = 4;
@@ -117,9 +83,7 @@ static size_t message(uint8_t which, uint8_t type, uint8_t code, const uint8_t *
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;
   memset(&f, 0, sizeof f);
-  f.now = 1000000;
-  f.rand_state = 1;
-  coap_context_t *ctx = client_context();
+  coap_context_t *ctx = fuzz_client_new(&f.env, MAX_BODY, send_fn);
   coap_address_t server;
   coap_address_from_string(&server, "10.0.0.1", 5683);
   coap_request_opts_t o;
@@ -139,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (action == 0) {
       uint8_t dgram[2048];
       size_t len = message(fr[0] & 3, fr[1] & 3, fr[2], fr + 4, n, dgram);
-      if (len) coap_context_input(ctx, f.ep, &server, dgram, len, f.now);
+      if (len) coap_context_input(ctx, f.env.ep, &server, dgram, len, f.env.now);
     } else if (action == 1) {
       int rc = coap_observe_cancel(ctx, id);
       if (rc != 0 && rc != COAP_E_NOT_FOUND && rc != COAP_E_INVALID_ARG) abort();
@@ -147,8 +111,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (coap_cancel_request(ctx, id) == 0) f.cancelled = 1;
     }
     uint64_t step = fr[1] >> 2;
-    f.now += step * step * 100;
-    coap_context_handle_timeouts(ctx, f.now);
+    f.env.now += step * step * 100;
+    coap_context_handle_timeouts(ctx, f.env.now);
     pos += 4 + n;
   }
   coap_context_free(ctx);
