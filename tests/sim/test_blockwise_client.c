@@ -16,6 +16,7 @@
 #include "coaps/dtls.h"
 #include "support_reply.h"
 #include "support_simnet.h"
+#include "support_store.h"
 
 #define BODY_MAX 40000
 
@@ -618,18 +619,7 @@ static void set_psk(coap_context_t *ctx, unsigned mtu) {
 /* Our own server's handler: the server gathers the blocks and hands it
  * the body whole, once. */
 static uint8_t stored[BODY_MAX];
-static size_t stored_len;
-static int store_calls;
-static void store_put(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
-                      coap_response_t *resp, void *user) {
-  size_t len;
-  const uint8_t *p = coap_request_payload(req, &len);
-  assert_true(len <= sizeof stored);
-  memcpy(stored, p, len);
-  stored_len = len;
-  store_calls++;
-  coap_response_set_code(resp, COAP_CHANGED);
-}
+static sim_store_t store = {stored, sizeof stored, 0, 0};
 
 static void big_get(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
                     coap_response_t *resp, void *user) {
@@ -644,7 +634,7 @@ static void test_dtls_request_fits_records(void **state) {
   set_psk(server->ctx, 0);
   set_psk(client->ctx, 300); /* a record holds 263 bytes: 128-byte blocks */
   coap_resource_t *r = coap_resource_add(server->ctx, "store");
-  coap_resource_set_handler(r, COAP_PUT, store_put, NULL);
+  coap_resource_set_handler(r, COAP_PUT, sim_store_put, &store);
   net.filter = count_dtls;
   /* Options alone over a record: refused before anything is sent. */
   char uri[400];
@@ -665,8 +655,8 @@ static void test_dtls_request_fits_records(void **state) {
   finish(600000);
   assert_int_equal(box.status, 0);
   assert_int_equal(box.code, COAP_CHANGED);
-  assert_int_equal(store_calls, 1);
-  assert_int_equal(stored_len, 3000);
+  assert_int_equal(store.calls, 1);
+  assert_int_equal(store.len, 3000);
   assert_memory_equal(stored, upload, 3000);
   assert_true(dtls_largest <= 300);
   assert_int_equal(box.exchanges, (3000 + 127) / 128);

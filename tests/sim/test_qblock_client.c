@@ -18,6 +18,7 @@
 
 #include "coaps/context.h"
 #include "support_simnet.h"
+#include "support_store.h"
 
 #define BODY_LEN (200 * 1024)
 #define BLOCKS (BODY_LEN / 1024)
@@ -25,8 +26,7 @@
 static simnet_t net;
 static simnet_node_t *client, *server;
 static uint8_t body[BODY_LEN], stored[BODY_LEN];
-static size_t stored_len;
-static unsigned puts_handled;
+static sim_store_t store = {stored, sizeof stored, 0, 0}; /* /blob's PUTs */
 
 typedef struct box {
   int done, calls, status;
@@ -53,20 +53,9 @@ static void on_reply(coap_context_t *ctx, const coap_reply_t *reply, void *user)
   b->payload_len = reply->payload_len;
 }
 
-static void blob_put(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
-                     coap_response_t *resp, void *user) {
-  size_t len;
-  const uint8_t *p = coap_request_payload(req, &len);
-  assert_true(len <= sizeof stored);
-  memcpy(stored, p, len);
-  stored_len = len;
-  puts_handled++;
-  coap_response_set_code(resp, COAP_CHANGED);
-}
-
 static void blob_get(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
                      coap_response_t *resp, void *user) {
-  coap_response_set_payload(resp, COAP_FORMAT_OCTET_STREAM, stored, stored_len);
+  coap_response_set_payload(resp, COAP_FORMAT_OCTET_STREAM, stored, store.len);
 }
 
 static int setup_with(coap_context_config_t *server_cfg) {
@@ -79,11 +68,11 @@ static int setup_with(coap_context_config_t *server_cfg) {
   assert_non_null(client);
   assert_non_null(server);
   coap_resource_t *r = coap_resource_add(server->ctx, "blob");
-  coap_resource_set_handler(r, COAP_PUT, blob_put, NULL);
+  coap_resource_set_handler(r, COAP_PUT, sim_store_put, &store);
   coap_resource_set_handler(r, COAP_GET, blob_get, NULL);
   for (size_t i = 0; i < sizeof body; i++) body[i] = (uint8_t)(i * 7 + (i >> 10) * 13 + 1);
-  stored_len = 0;
-  puts_handled = 0;
+  store.len = 0;
+  store.calls = 0;
   return 0;
 }
 
@@ -122,8 +111,8 @@ static void put_then_get(box_t *put, box_t *get) {
   send_and_wait(COAP_PUT, put, body, sizeof body);
   assert_int_equal(put->status, 0);
   assert_int_equal(put->code, COAP_CHANGED);
-  assert_int_equal(puts_handled, 1);
-  assert_int_equal(stored_len, sizeof body);
+  assert_int_equal(store.calls, 1);
+  assert_int_equal(store.len, sizeof body);
   assert_memory_equal(stored, body, sizeof body);
   send_and_wait(COAP_GET, get, NULL, 0);
   assert_int_equal(get->status, 0);
