@@ -258,6 +258,17 @@ static coap_request_id_t observe_start(void) { return observe_with(1, 0); }
 
 static void run(uint64_t ms) { simnet_run_until(&net, net.now + ms); }
 
+/* Notification |seq| under a token the client no longer observes: an RST
+ * (RFC 7641 §3.6, the only one so far) and no callback, so still
+ * |expect_ev| events after a second. */
+static void notify_refused(long seq, unsigned expect_ev) {
+  uint16_t mid = notify(seq, "late");
+  run(1000);
+  assert_int_equal(n_ev, expect_ev);
+  assert_int_equal(fs.rsts, 1);
+  assert_int_equal(fs.rst_mid[0], mid);
+}
+
 static size_t observations(void) {
   coap_stats_t st;
   coap_context_get_stats(client->ctx, &st);
@@ -407,11 +418,7 @@ static void test_answer_without_observe_ends(void **state) {
   assert_int_equal(observations(), 0);
   /* A notification for the token now is for a request we no longer have:
    * RST (RFC 7641 §3.6), and no callback. */
-  uint16_t mid = notify(3, "three");
-  run(100);
-  assert_int_equal(n_ev, 3);
-  assert_int_equal(fs.rsts, 1);
-  assert_int_equal(fs.rst_mid[0], mid);
+  notify_refused(3, 3);
 }
 
 static void test_not_registered_is_one_reply(void **state) {
@@ -615,13 +622,10 @@ static void test_cancel_request_forgets_and_rst_follows(void **state) {
   coap_request_id_t id = registered(1);
   assert_int_equal(coap_cancel_request(client->ctx, id), 0);
   assert_int_equal(observations(), 0);
-  uint16_t mid = notify(2, "two");
-  run(1000);
-  assert_int_equal(n_ev, 1); /* no callback at all */
-  assert_int_equal(fs.n_req, 1); /* nothing sent but... */
-  /* ... an RST to the NON notification (the exchange layer's rule). */
-  assert_int_equal(fs.rsts, 1);
-  assert_int_equal(fs.rst_mid[0], mid);
+  /* No callback at all, nothing sent but an RST to the NON notification
+   * (the exchange layer's rule). */
+  notify_refused(2, 1);
+  assert_int_equal(fs.n_req, 1);
 }
 
 static void test_context_free_ends_it_once(void **state) {
@@ -722,11 +726,7 @@ static void test_blockwise_notification_too_large_ends(void **state) {
   assert_non_null(strstr(ev[1].detail, "max_body"));
   assert_int_equal(observations(), 0);
   /* Forgotten: the next notification gets RST. */
-  uint16_t mid = notify(3, "three");
-  run(100);
-  assert_int_equal(n_ev, 2);
-  assert_int_equal(fs.rsts, 1);
-  assert_int_equal(fs.rst_mid[0], mid);
+  notify_refused(3, 2);
 }
 
 static void test_newer_notification_restarts_a_fetch(void **state) {
