@@ -92,6 +92,15 @@ static int teardown(void **state) {
 
 static int first_con = 1; /* the first request of a transfer CON (the probe) or NON */
 
+/* Send |o| from |node| into |b| and run until its one callback. */
+static void request_and_wait(simnet_node_t *node, const coap_request_opts_t *o, box_t *b) {
+  memset(b, 0, sizeof *b);
+  assert_int_equal(coap_send_request(node->ctx, o, on_reply, b, NULL), 0);
+  assert_true(simnet_run_until_flag(&net, &b->done, net.now + 700000));
+  simnet_run_until(&net, net.now + 300000); /* a second callback would come by now */
+  assert_int_equal(b->calls, 1);
+}
+
 static void send_and_wait(uint8_t method, box_t *b, const void *payload, size_t len) {
   coap_request_opts_t o;
   coap_request_opts_init(&o, method, "coap://10.0.0.2/blob");
@@ -99,11 +108,7 @@ static void send_and_wait(uint8_t method, box_t *b, const void *payload, size_t 
   o.payload = payload;
   o.payload_len = len;
   o.timeout_ms = 600000;
-  memset(b, 0, sizeof *b);
-  assert_int_equal(coap_send_request(client->ctx, &o, on_reply, b, NULL), 0);
-  assert_true(simnet_run_until_flag(&net, &b->done, net.now + 700000));
-  simnet_run_until(&net, net.now + 300000); /* a second callback would come by now */
-  assert_int_equal(b->calls, 1);
+  request_and_wait(client, &o, b);
 }
 
 /* PUT then GET back: byte-exact, the handler once. */
@@ -205,11 +210,7 @@ static void test_over_max_body(void **state) {
   assert_non_null(small);
   coap_request_opts_t o;
   coap_request_opts_init(&o, COAP_GET, "coap://10.0.0.2/blob");
-  memset(&get, 0, sizeof get);
-  assert_int_equal(coap_send_request(small->ctx, &o, on_reply, &get, NULL), 0);
-  assert_true(simnet_run_until_flag(&net, &get.done, net.now + 700000));
-  simnet_run_until(&net, net.now + 300000);
-  assert_int_equal(get.calls, 1);
+  request_and_wait(small, &o, &get);
   assert_int_equal(get.status, COAP_E_TOO_LARGE);
   free(get.payload);
 }
@@ -240,11 +241,7 @@ static void test_unasked_qblock2_rejected(void **state) {
     coap_request_opts_init(&o, COAP_GET, "coap://10.0.0.2/one");
     o.confirmable = con;
     box_t b;
-    memset(&b, 0, sizeof b);
-    assert_int_equal(coap_send_request(plain->ctx, &o, on_reply, &b, NULL), 0);
-    assert_true(simnet_run_until_flag(&net, &b.done, net.now + 700000));
-    simnet_run_until(&net, net.now + 300000);
-    assert_int_equal(b.calls, 1);
+    request_and_wait(plain, &o, &b);
     assert_int_equal(b.status, COAP_E_BAD_RESPONSE);
     assert_int_equal(b.payload_len, 0);
     assert_non_null(strstr(b.detail, "Q-Block2"));
