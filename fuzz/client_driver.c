@@ -41,3 +41,11 @@ coap_context_t *fuzz_client_new(fuzz_client_env_t *env, size_t max_body, fuzz_se
   coap_context_set_transport(ctx, &t, env);
   return ctx;
 }
+
+void fuzz_client_header(const fuzz_client_env_t *env, uint8_t type, uint8_t tkl, uint8_t code,
+                        const uint8_t *last, uint8_t out[4]) {
+  out[0] = (uint8_t)(0x40 | type << 4 | tkl);
+  out[1] = code;
+  out[2] = type == COAP_TYPE_ACK ? last[2] : (uint8_t)(env->rand_state >> 8);
+  out[3] = type == COAP_TYPE_ACK ? last[3] : (uint8_t)env->rand_state;
+}

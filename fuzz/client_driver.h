@@ -28,4 +28,11 @@ coap_context_t *fuzz_client_new(fuzz_client_env_t *env, size_t max_body, fuzz_se
 /* One step of |env|'s LCG, the same the context draws its randomness from. */
 uint32_t fuzz_client_rand_step(fuzz_client_env_t *env);
 
+/* The 4-byte header of a message from the server to the client: version 1,
+ * |type|, token length |tkl|, |code|; an ACK takes the message ID of
+ * |last| (the client's last datagram, 4 bytes at least), any other type
+ * one from the LCG's state (not stepped). */
+void fuzz_client_header(const fuzz_client_env_t *env, uint8_t type, uint8_t tkl, uint8_t code,
+                        const uint8_t *last, uint8_t out[4]);
+
 #endif

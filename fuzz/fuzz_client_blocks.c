@@ -68,10 +68,7 @@ static void start_request(coap_context_t *ctx, uint8_t which, uint8_t block) {
 static size_t answer(const uint8_t *frame, size_t n, uint8_t *out) {
   uint8_t tkl = f.last[0] & 0x0F, type = frame[1] & 3;
   if (f.last_len < 4u + tkl) return 0;
-  out[0] = (uint8_t)(0x40 | type << 4 | tkl);
-  out[1] = frame[0];
-  out[2] = type == COAP_TYPE_ACK ? f.last[2] : (uint8_t)(f.env.rand_state >> 8);
-  out[3] = type == COAP_TYPE_ACK ? f.last[3] : (uint8_t)f.env.rand_state;
+  fuzz_client_header(&f.env, type, tkl, frame[0], f.last, out);
   memcpy(out + 4, f.last + 4, tkl);
   memcpy(out + 4 + tkl, frame + 3, n);
   return 4u + tkl + n;

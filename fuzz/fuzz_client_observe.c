@@ -65,10 +65,7 @@ static size_t message(uint8_t which, uint8_t type, uint8_t code, const uint8_t *
   size_t req_len = which == 0 ? f.first_len : f.last_len;
   uint8_t tkl = req_len ? req[0] & 0x0F : 0;
   if (req_len < 4u + tkl) return 0;
-  out[0] = (uint8_t)(0x40 | type << 4 | (which == 2 ? 4 : tkl));
-  out[1] = code;
-  out[2] = type == COAP_TYPE_ACK ? f.last[2] : (uint8_t)(f.env.rand_state >> 8);
-  out[3] = type == COAP_TYPE_ACK ? f.last[3] : (uint8_t)f.env.rand_state;
+  fuzz_client_header(&f.env, type, which == 2 ? 4 : tkl, code, f.last, out);
   fuzz_client_rand_step(&f.env);
   if (which == 2) {
     memcpy(out + 4, "\xde\xad\xbe\xef", 4);
