@@ -60,7 +60,8 @@ COAPS_API uint16_t coap_address_get_port(const coap_address_t *addr);
  * COAP_E_INVALID_ARG. */
 COAPS_API int coap_address_from_string(coap_address_t *addr, const char *host,
                                        uint16_t port);
-/* "192.0.2.1:5683" or "[2001:db8::1]:5684"; returns |buf|. */
+/* "192.0.2.1:5683" or "[2001:db8::1]:5684"; an IPv4-mapped IPv6 address
+ * as its IPv4 address ("192.0.2.1:5683"). Returns |buf|. */
 COAPS_API const char *coap_address_format(const coap_address_t *addr, char *buf,
                                           size_t cap);
 COAPS_API int coap_address_equal(const coap_address_t *a, const coap_address_t *b);
@@ -68,6 +69,8 @@ COAPS_API int coap_address_equal(const coap_address_t *a, const coap_address_t *
 /* ---- environment injected into a context ---- */
 
 typedef enum coap_log_level {
+  COAP_LOG_NONE = -1,   /* nothing; the configuration default (see
+                           coap_context_config_t.log_level) */
   COAP_LOG_ERROR = 0,
   COAP_LOG_WARNING = 1,
   COAP_LOG_INFO = 2,
@@ -202,9 +205,13 @@ typedef struct coap_context_config {
                                  (§4.5); default 20; 1: all CON */
   uint32_t observe_con_interval_s; /* and at least one CON per this many
                                  seconds, default 86400 (24 h) */
-  coap_log_fn log;            /* default: stderr */
+  /* The library is silent by default. |log| default NULL: lines go to
+   * stderr, but only once |log_level| (or coap_context_set_log_level)
+   * is raised above COAP_LOG_NONE. An installed |log| with the level
+   * left at COAP_LOG_NONE receives errors and warnings. */
+  coap_log_fn log;            /* default NULL (stderr, see above) */
   void *log_user;
-  coap_log_level_t log_level; /* default COAP_LOG_WARNING */
+  coap_log_level_t log_level; /* default COAP_LOG_NONE */
   coap_rand_fn rand;          /* default: the system's CSPRNG */
   void *rand_user;
   coap_resolve_fn resolve;    /* default: getaddrinfo */

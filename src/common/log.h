@@ -16,9 +16,17 @@ void coap_logf(const coap_logger_t *log, coap_log_level_t level,
                const char *prefix, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* COAP_LOG_NONE is the default: an installed callback then gets errors
+ * and warnings, the stderr fallback nothing (the library stays silent
+ * unless the application asks). */
+static inline coap_log_level_t coap_log_effective(const coap_logger_t *log) {
+  if (log->level != COAP_LOG_NONE) return log->level;
+  return log->fn ? COAP_LOG_WARNING : COAP_LOG_NONE;
+}
+
 static inline int coap_log_enabled(const coap_logger_t *log,
                                    coap_log_level_t level) {
-  return log && level <= log->level;
+  return log && level != COAP_LOG_NONE && level <= coap_log_effective(log);
 }
 
 #endif

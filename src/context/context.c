@@ -31,7 +31,7 @@ void coap_context_config_default(coap_context_config_t *cfg) {
   cfg->max_observers_per_peer = 64;
   cfg->observe_con_every = 20;
   cfg->observe_con_interval_s = 86400;
-  cfg->log_level = COAP_LOG_WARNING;
+  cfg->log_level = COAP_LOG_NONE;
   cfg->rand = coap_system_rand;
   cfg->resolve = coap_getaddrinfo_resolve;
   cfg->clock = monotonic_ms;
