@@ -46,6 +46,11 @@ const char *coap_address_format(const coap_address_t *addr, char *buf,
   if (addr->addr.sa.sa_family == AF_INET) {
     inet_ntop(AF_INET, &addr->addr.sin.sin_addr, host, sizeof host);
     snprintf(buf, cap, "%s:%u", host, coap_address_get_port(addr));
+  } else if (IN6_IS_ADDR_V4MAPPED(&addr->addr.sin6.sin6_addr)) {
+    /* An IPv4 peer reaching a dual-stack socket: people know it by its
+     * IPv4 address ("[::ffff:127.0.0.1]:40068" reads as a mistake). */
+    inet_ntop(AF_INET, &addr->addr.sin6.sin6_addr.s6_addr[12], host, sizeof host);
+    snprintf(buf, cap, "%s:%u", host, coap_address_get_port(addr));
   } else {
     inet_ntop(AF_INET6, &addr->addr.sin6.sin6_addr, host, sizeof host);
     snprintf(buf, cap, "[%s]:%u", host, coap_address_get_port(addr));

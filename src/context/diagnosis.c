@@ -102,8 +102,11 @@ int coap_context_plain_sees_dtls(coap_context_t *ctx, coap_endpoint_t *ep,
                   COAP_E_WRONG_PROTOCOL);
   coap_diag_explain(&g, "port %u answered with a DTLS record, not CoAP: a DTLS (coaps://) "
                         "server listens there", port_of(peer));
-  coap_diag_fix(&g, "use coaps://%s with credentials, or the server's coap:// port "
-                    "(5683 by default)", peer->name);
+  /* The URI's authority, not the bracketed log prefix peer->name. */
+  char authority[64];
+  coap_address_format(&peer->addr, authority, sizeof authority);
+  coap_diag_fix(&g, "use coaps://%s/ with credentials, or the server's coap:// port "
+                    "(5683 by default)", authority);
   coap_context_note_failure(ctx, &g, peer->name, now);
   coap_context_fail_peer(ctx, peer, COAP_E_WRONG_PROTOCOL, now);
   return 1;

@@ -135,6 +135,8 @@ before 30 "the plain port is found by a probe, not by the handshake timeout"
 expect_log "server logs the ClientHello at its coap:// port" "arrived at a coap:// endpoint" "$work/serve.log"
 rc coaps get -t 30 "coap://127.0.0.1:$dtls_port/temp"
 expect_cause "coap:// to our coaps:// port" dtls-peer 4 "coaps://"
+expect_contains "the fix names a valid coaps:// URI" "use coaps://127.0.0.1:$dtls_port/ with credentials" "$ERR"
+expect_not_contains "the fix is not the bracketed log prefix" "coaps://[" "$ERR"
 before 30 "the DTLS port is found by a probe, not by the request timeout"
 lport=$(pick_free_udp_port)
 coap-server-notls -A 127.0.0.1 -p "$lport" >/dev/null 2>&1 &

@@ -39,6 +39,51 @@ expect_contains "unknown command is named" "unknown command 'frobnicate'" "$ERR"
 rc coaps get
 expect_eq "missing URI exits 64" 64 "$RC"
 expect_contains "missing URI is said" "missing URI" "$ERR"
+
+# "coaps help CMD" is "coaps CMD --help".
+for sub in get serve keygen doctor; do
+  rc coaps help $sub
+  expect_eq "coaps help $sub exits 0" 0 "$RC"
+  expect_contains "coaps help $sub shows $sub's usage" "usage: coaps $sub" "$OUT"
+done
+rc coaps help frobnicate
+expect_eq "help on an unknown command exits 64" 64 "$RC"
+expect_contains "help on an unknown command names it" "unknown command 'frobnicate'" "$ERR"
+
+# An option without its value: named, with the value it wants, exit 64.
+while IFS='%' read -r args want; do
+  read -ra argv <<<"$args"
+  rc coaps "${argv[@]}"
+  expect_eq "coaps $args exits 64" 64 "$RC"
+  expect_contains "coaps $args names the missing value" "$want" "$ERR"
+  expect_not_contains "coaps $args is not 'unknown'" "unknown" "$ERR"
+done <<'CASES'
+get coap://127.0.0.1/x -t%-t needs a value: -t SECONDS
+get coap://127.0.0.1/x --timeout%--timeout needs a value: --timeout SECONDS
+get coap://127.0.0.1/x -d%-d needs a value: -d TEXT|@FILE|-
+get coap://127.0.0.1/x --psk%--psk needs a value: --psk KEY
+get coap://127.0.0.1/x --psk-hex%--psk-hex needs a value: --psk-hex HEX
+get coap://127.0.0.1/x --cacert%--cacert needs a value: --cacert FILE
+get coap://127.0.0.1/x -O%-O needs a value: -O NUM,VALUE
+serve -p%-p needs a value: -p PORT
+serve --workers%--workers needs a value: --workers N
+keygen -o%-o needs a value: -o DIR
+doctor coaps://127.0.0.1/x --probe-timeout%--probe-timeout needs a value: --probe-timeout SECONDS
+CASES
+rc coaps get --frobnicate coap://127.0.0.1/x
+expect_eq "an unknown option exits 64" 64 "$RC"
+expect_contains "an unknown option is named" "unknown option '--frobnicate'" "$ERR"
+
+# A configuration mistake: said once (by the tool, not also by the
+# library's logger), exit 7 (local configuration), nothing sent.
+rc coaps get "coaps://127.0.0.1:9/x" --psk-identity me --psk-hex zz
+expect_eq "--psk-hex zz exits 7" 7 "$RC"
+expect_eq "--psk-hex zz is said once, by the tool" \
+  "coaps: PSK hex key has a non-hex character near position 0" "$ERR"
+rc coaps get "coaps://127.0.0.1:9/x" --cacert "$work/no-such-ca.pem"
+expect_eq "a missing CA file exits 7" 7 "$RC"
+expect_eq "a missing CA file is said once, by the tool" \
+  "coaps: cannot read CA file '$work/no-such-ca.pem': No such file or directory" "$ERR"
 rc coaps get --bogus coap://127.0.0.1/
 expect_eq "unknown flag exits 64" 64 "$RC"
 rc coaps get http://example.com/
@@ -231,6 +276,15 @@ expect_log "the exit summary counts the refusals" " datagrams from new clients d
 start_coaps_serve_dtls "$work/psk.log" --workers 1 --psk-identity me --psk secret
 surl="coaps://127.0.0.1:$DTLS_PORT/time"
 psk=(--psk-identity me --psk secret)
+
+# An IPv4 client of the dual-stack server is named by its IPv4 address
+# in the server's log ("[127.0.0.1:PORT]", not "[[::ffff:127.0.0.1]:PORT]").
+rc coaps get "$surl" --psk-identity me --psk wrong --handshake-timeout 5
+expect_eq "a wrong PSK exits 5" 5 "$RC"
+for _ in $(seq 100); do grep -q "psk-key-mismatch" "$work/psk.log" && break; sleep 0.05; done
+psk_log=$(cat "$work/psk.log")
+expect_contains "the server names the IPv4 client as IPv4" "warning: [127.0.0.1:" "$psk_log"
+expect_not_contains "no IPv4-mapped IPv6 peer names" "::ffff:" "$psk_log"
 : >"$work/session"
 chmod 0644 "$work/session"
 rc coaps get "$surl" "${psk[@]}" --session "$work/session"
@@ -248,7 +302,7 @@ ln -s "$work/target" "$work/link"
 ln -s "$work/nothing-here" "$work/dangling"
 for l in link dangling; do
   rc coaps get "$surl" "${psk[@]}" --session "$work/$l"
-  expect_eq "a symbolic link as session file ($l) exits 5" 5 "$RC"
+  expect_eq "a symbolic link as session file ($l) exits 7 (local configuration)" 7 "$RC"
   expect_contains "the symbolic link ($l) is refused, saying so" "is a symbolic link" "$ERR"
   [ -L "$work/$l" ] || fail "the symbolic link $l was replaced"
 done
@@ -259,17 +313,17 @@ pass "a dangling link's target is not created"
 
 mkdir "$work/sessions"
 rc coaps get "$surl" "${psk[@]}" --session "$work/sessions"
-expect_eq "a directory as session file exits 5" 5 "$RC"
+expect_eq "a directory as session file exits 7 (local configuration)" 7 "$RC"
 expect_contains "a directory as session file is named" "is a directory" "$ERR"
 
 printf 'my notes\n' >"$work/notes.txt"
 rc coaps get "$surl" "${psk[@]}" --session "$work/notes.txt"
-expect_eq "a file that is not a session file exits 5" 5 "$RC"
+expect_eq "a file that is not a session file exits 7 (local configuration)" 7 "$RC"
 expect_contains "...is not overwritten, saying so" "not a coaps session file: not overwriting it" "$ERR"
 expect_eq "...and keeps its content" "my notes" "$(cat "$work/notes.txt")"
 
 rc coaps get "$surl" "${psk[@]}" --session "$work/no/such/dir/session"
-expect_eq "a session file in a missing directory exits 5" 5 "$RC"
+expect_eq "a session file in a missing directory exits 7 (local configuration)" 7 "$RC"
 expect_contains "the missing directory is said" "its directory is missing" "$ERR"
 # A directory we may not write (for root, whom permissions do not stop,
 # run as nobody; the directory is outside $work, which nobody cannot enter).
@@ -283,23 +337,23 @@ RC=$?
 set -e
 ERR=$(cat "$work/err")
 rmdir "$ro"
-expect_eq "a session file in an unwritable directory exits 5" 5 "$RC"
+expect_eq "a session file in an unwritable directory exits 7 (local configuration)" 7 "$RC"
 expect_contains "the unwritable directory is said" "its directory is not writable (Permission denied)" "$ERR"
 
 # A key or certificate path that is a directory is named as one, not as
 # "Error while reading file.".
 make_creds "$work/c"
 rc coaps get "$surl" --cert "$work/c" --key "$work/c/client-key.pem" --cacert "$work/c/ca-cert.pem"
-expect_eq "--cert DIR exits 5" 5 "$RC"
+expect_eq "--cert DIR exits 7 (local configuration)" 7 "$RC"
 expect_contains "--cert DIR is named" "--cert $work/c: is a directory" "$ERR"
 rc coaps get "$surl" --cert "$work/c/client-cert.pem" --key "$work/c" --cacert "$work/c/ca-cert.pem"
-expect_eq "--key DIR exits 5" 5 "$RC"
+expect_eq "--key DIR exits 7 (local configuration)" 7 "$RC"
 expect_contains "--key DIR is named" "--key $work/c: is a directory" "$ERR"
 rc coaps get "$surl" --rpk --key "$work/c" --trust-rpk "$work/c/rpk-server-pub.pem"
-expect_eq "--rpk --key DIR exits 5" 5 "$RC"
+expect_eq "--rpk --key DIR exits 7 (local configuration)" 7 "$RC"
 expect_contains "--rpk --key DIR is named" "--key $work/c: is a directory" "$ERR"
 rc coaps serve --port 0 --dtls-port 0 --cert "$work/c/server-cert.pem" --key "$work/c"
-expect_eq "serve --key DIR exits 5" 5 "$RC"
+expect_eq "serve --key DIR exits 7 (local configuration)" 7 "$RC"
 expect_contains "serve --key DIR is named" "--key $work/c: is a directory" "$ERR"
 
 # A certificate outside its validity period: the server starts (the dates

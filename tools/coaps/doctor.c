@@ -58,7 +58,7 @@ static int parse_doctor_args(doctor_args_t *a, int argc, char **argv) {
   optind = 0;
   opterr = 0;
   int c, causes = 0;
-  while ((c = getopt_long(argc, argv, "t:h", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":t:h", longopts, NULL)) != -1) {
     switch (c) {
       case 't': if (cli_parse_seconds("-t", optarg, 0.001, 3600, &a->timeout_ms) < 0) return -1; break;
       case OPT_PROBE_TIMEOUT:
@@ -73,7 +73,7 @@ static int parse_doctor_args(doctor_args_t *a, int argc, char **argv) {
         int taken = security_flags_take(&a->sec, c, optarg);
         if (taken > 0) break;
         if (taken < 0) return -1;
-        cli_error("unknown or incomplete option '%s'", argv[optind - 1]);
+        cli_bad_option(c, argv);
         return -1;
       }
     }
@@ -268,6 +268,7 @@ static int run_doctor(doctor_t *d) {
   coap_context_config_t cfg;
   coap_context_config_default(&cfg);
   /* The doctor reports failures itself. */
+  cfg.log = cli_log;
   cfg.log_level = COAP_LOG_ERROR;
   coap_context_t *ctx = coap_context_new(&cfg);
   if (!ctx) {

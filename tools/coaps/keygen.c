@@ -238,7 +238,7 @@ int cmd_keygen(int argc, char **argv) {
   optind = 0;
   opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, "o:H:fh", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":o:H:fh", longopts, NULL)) != -1) {
     switch (c) {
       case 'o': a.out = optarg; break;
       case 'H':
@@ -251,7 +251,7 @@ int cmd_keygen(int argc, char **argv) {
       case 'f': a.force = 1; break;
       case 'h': keygen_usage(stdout); return 0;
       default:
-        cli_error("unknown or incomplete option '%s'", argv[optind - 1]);
+        cli_bad_option(c, argv);
         fprintf(stderr, "usage: coaps keygen [--out DIR] [--host NAME]... [--force]\n");
         return EXIT_USAGE;
     }

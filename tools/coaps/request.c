@@ -60,7 +60,8 @@ static void request_usage(FILE *out, const char *method) {
           "The response payload goes to standard output, the whole body also when the\n"
           "server sends it in blocks (-v shows each block's exchange). Exit codes: 0 2.xx,\n"
           "1 4.xx, 2 5.xx, 3 timeout, 4 network error (also a body over --max-body, or a\n"
-          "block-wise transfer that failed), 5 security failure, 64 usage.\n"
+          "block-wise transfer that failed), 5 security failure, 7 local configuration\n"
+          "(a credential file or key that cannot be used), 64 usage.\n"
           "\n"
           "Observing: each representation is printed on one line as it arrives (a\n"
           "newline or other control byte in it shows as \\n, \\xNN), or as one JSON\n"
@@ -276,7 +277,7 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
   optind = 0; /* GNU getopt: full re-initialisation */
   opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, "d:f:A:t:O:b:vqh", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":d:f:A:t:O:b:vqh", longopts, NULL)) != -1) {
     switch (c) {
       case 'd': a->data = optarg; break;
       case 'f': if (parse_format("-f", optarg, &a->content_format) < 0) return -1; break;
@@ -310,7 +311,7 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
         int taken = security_flags_take(&a->sec, c, optarg);
         if (taken > 0) break;
         if (taken < 0) return -1;
-        cli_error("unknown or incomplete option '%s'", argv[optind - 1]);
+        cli_bad_option(c, argv);
         return -1;
       }
     }
@@ -473,6 +474,7 @@ static coap_context_t *request_context(const request_args_t *a) {
   coap_context_config_default(&cfg);
   /* The tool reports failures itself, in one line; the library's own log
    * lines are for -v. */
+  cfg.log = cli_log;
   cfg.log_level = a->verbose > 1 ? COAP_LOG_DEBUG : a->verbose ? COAP_LOG_INFO : COAP_LOG_ERROR;
   if (a->max_body) cfg.max_body = a->max_body;
   return coap_context_new(&cfg);

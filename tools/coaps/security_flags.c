@@ -112,7 +112,7 @@ void security_flags_usage(FILE *out, int server) {
                  "                           file of mode 0600. A symbolic link, a directory,\n"
                  "                           a file that is not a session file or a directory\n"
                  "                           we cannot write is refused before anything is\n"
-                 "                           sent (exit 5); a save that fails later is said\n"
+                 "                           sent (exit 7); a save that fails later is said\n"
                  "                           on stderr, the exit code staying the response's\n");
 }
 
@@ -152,13 +152,15 @@ int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int ser
     return usage_error("--require-client-cert needs --cacert to verify them with");
   if (refuse_directory("--cert", f->cert, "the certificate file") < 0 ||
       refuse_directory("--key", f->key, "the private key file") < 0)
-    return EXIT_SECURITY;
+    return EXIT_CONFIG;
   coap_dtls_context_t *d = coap_dtls_new_context(ctx);
   if (!d) {
     cli_error("out of memory");
     return EXIT_SECURITY;
   }
   int rc = 0;
+  /* The library logs what it refuses; the tool says it once, below. */
+  cli_log_quiet = 1;
   if (f->psk)
     rc = coap_dtls_set_psk(d, (const uint8_t *)f->psk_identity, (const uint8_t *)f->psk,
                            strlen(f->psk));
@@ -180,9 +182,10 @@ int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int ser
     rc = coap_dtls_set_cookie_policy(d, (coap_dtls_cookie_policy_t)(f->cookie - 1), 0);
   if (rc == 0 && f->client_cert_required)
     rc = coap_dtls_set_client_cert(d, COAP_DTLS_CLIENT_CERT_REQUIRED);
+  cli_log_quiet = 0;
   if (rc < 0) {
     cli_error("%s", coap_dtls_context_last_error(d));
-    return EXIT_SECURITY;
+    return EXIT_CONFIG; /* nothing was sent: a local configuration mistake */
   }
   coap_context_set_dtls_context(ctx, d);
   return 0;

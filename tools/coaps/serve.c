@@ -186,7 +186,7 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv) {
   optind = 0;
   opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, "p:a:w:vh", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":p:a:w:vh", longopts, NULL)) != -1) {
     switch (c) {
       case 'p': if (parse_port("--port", optarg, &a->port) < 0) return -1; break;
       case 'D': if (parse_port("--dtls-port", optarg, &a->dtls_port) < 0) return -1; break;
@@ -201,7 +201,7 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv) {
         int taken = security_flags_take(&a->sec, c, optarg);
         if (taken > 0) break;
         if (taken < 0) return -1;
-        cli_error("unknown or incomplete option '%s'", argv[optind - 1]);
+        cli_bad_option(c, argv);
         return -1;
       }
     }
@@ -319,6 +319,7 @@ static int worker_open(worker_t *w, const worker_t *first, const serve_args_t *a
                        coap_address_t addr, uint16_t port, uint16_t dtls_port) {
   coap_context_config_t cfg;
   coap_context_config_default(&cfg);
+  cfg.log = cli_log;
   cfg.log_level = a->verbose > 1 ? COAP_LOG_DEBUG : a->verbose ? COAP_LOG_INFO : COAP_LOG_WARNING;
   if (a->max_peers) cfg.max_peers = (size_t)a->max_peers;
   if (a->evict_after_ms >= 0) cfg.peer_evict_ms = (uint32_t)a->evict_after_ms;
