@@ -49,10 +49,10 @@ expect_eq "untrusted client key exits 5" 5 "$RC"
 expect_log "server's log names the untrusted client key" "rpk-untrusted" "$work/serve_rpk.log"
 # A certificate key is not a P-256 RPK... and a missing file is named.
 rc coaps get "$url/temp" --rpk --key "$work/missing.pem" --trust-rpk "$K/rpk-server-pub.pem"
-expect_eq "missing RPK key exits 5" 5 "$RC"
+expect_eq "missing RPK key exits 7" 7 "$RC"
 expect_contains "missing RPK key is named" "missing.pem" "$ERR"
 rc coaps get "$url/temp" --trust-rpk "$K/ca-cert.pem"
-expect_eq "a certificate given as a pinned key exits 5" 5 "$RC"
+expect_eq "a certificate given as a pinned key exits 7" 7 "$RC"
 
 # libcoap's GnuTLS client with its raw key against our server.
 out=$(coap-client-gnutls -B 10 -M "$K/rpk-client-key.pem" -m get "$url/time" 2>&1)
@@ -92,5 +92,5 @@ expect_eq "RPK handshake with a PKCS#8 key in DER" 0 "$RC"
 openssl pkey -in "$work/p8-client.pem" -aes128 -passout pass:secret -out "$work/p8-enc.pem"
 rc coaps get "coaps://127.0.0.1:$DTLS_PORT/temp" --rpk --key "$work/p8-enc.pem" \
   --trust-rpk "$work/p8-server-pub.pem"
-expect_eq "an encrypted RPK key exits 5" 5 "$RC"
+expect_eq "an encrypted RPK key exits 7" 7 "$RC"
 expect_contains "an encrypted RPK key is named as such" "the private key is encrypted" "$ERR"

@@ -100,19 +100,19 @@ DTLS_PORT=$first_port
 
 # Bad configuration is caught before anything is sent.
 rc coaps get "$url/temp" --cacert "$work/nonexistent.pem"
-expect_eq "missing CA file exits 5" 5 "$RC"
+expect_eq "missing CA file exits 7" 7 "$RC"
 expect_contains "missing CA file is named" "nonexistent.pem" "$ERR"
 printf 'not a certificate\n' >"$work/garbage.pem"
 rc coaps get "$url/temp" --cacert "$work/garbage.pem"
-expect_eq "CA file without a certificate exits 5" 5 "$RC"
+expect_eq "CA file without a certificate exits 7" 7 "$RC"
 expect_contains "CA file without a certificate is said" "garbage.pem" "$ERR"
 rc coaps serve --port 0 --dtls-port 0 --cert "$K/server-cert.pem" --key "$K/client-key.pem"
-expect_eq "key that does not match its certificate exits 5" 5 "$RC"
+expect_eq "key that does not match its certificate exits 7" 7 "$RC"
 expect_contains "mismatch is named" "does not match" "$ERR"
 rc coaps get "$url/temp" --psk-identity me
 expect_eq "--psk-identity without a key exits 64" 64 "$RC"
 rc coaps get "$url/temp" --psk-identity me --psk-hex 12zz
-expect_eq "bad hex key exits 5" 5 "$RC"
+expect_eq "bad hex key exits 7" 7 "$RC"
 expect_contains "bad hex key is said" "hex" "$ERR"
 
 # keygen refuses to overwrite.
