@@ -60,6 +60,8 @@ json_is .failure.alert decrypt_error
 json_is .failure.class trust
 json_is '.steps[] | select(.name=="authentication") | .status' ok
 json_is '.steps[] | select(.name=="CoAP request") | .status' "not reached"
+# The failed step says in --json what it says in the text output.
+json_is '[.steps[] | select(.status=="failed") | .detail | length > 0] | (length == 1 and all)' true
 
 "$BUILD/coaps" keygen --out "$work/other" --host localhost >/dev/null
 rc doctor "coaps://localhost:$dtls/temp" --cacert "$work/other/ca-cert.pem"
@@ -98,6 +100,8 @@ rc doctor "coaps://127.0.0.1:$DTLS_PORT/temp" --json
 expect_eq "no credentials: exit 7" 7 "$RC"
 json_is .failure.cause no-credentials
 json_is .failure.step credentials
+json_is '.steps[] | select(.name=="credentials") | .detail' \
+  "coaps:// needs credentials and none are configured; nothing was sent"
 
 rc doctor "coaps://no-such-host.invalid/temp" --psk-identity me --psk secret
 expect_eq "unknown host: exit 4" 4 "$RC"

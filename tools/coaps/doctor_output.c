@@ -108,6 +108,12 @@ static void print_chain(const coap_handshake_report_t *r) {
   if (r->peer_rpk[0]) printf("      raw public key: %s\n", r->peer_rpk);
 }
 
+/* What a step says; a failed step without its own words says its cause
+ * (the same in the text and the JSON output). */
+static const char *step_detail(const doctor_t *d, const doctor_step_t *s) {
+  return s->status == ST_FAILED && !s->detail[0] ? coap_cause_str(d->diag.cause) : s->detail;
+}
+
 void doctor_print_text(const doctor_t *d) {
   printf("coaps doctor %s\n", d->a.uri);
   for (int i = 0; i < S_COUNT; i++) {
@@ -117,7 +123,7 @@ void doctor_print_text(const doctor_t *d) {
     if (s->status == ST_OK || s->status == ST_WARN || s->status == ST_FAILED)
       snprintf(ms, sizeof ms, "%ld ms", s->ms);
     printf("  %-17s %-11s %7s  %s\n", s->name, status_names[s->status], ms,
-           s->status == ST_FAILED && !s->detail[0] ? coap_cause_str(d->diag.cause) : s->detail);
+           step_detail(d, s));
     if (i == S_AUTHENTICATION && d->has_rep && (d->rep.n_certs || d->rep.peer_rpk[0]))
       print_chain(&d->rep);
   }
@@ -226,7 +232,7 @@ void doctor_print_json(const doctor_t *d) {
     json_field("name", s->name, 0);
     json_field("status", s->status == ST_FAILED ? "failed" : status_names[s->status], 1);
     printf(",\"ms\":%ld", s->ms);
-    json_field("detail", s->detail, 1);
+    json_field("detail", step_detail(d, s), 1);
     printf("}");
   }
   printf("]");
