@@ -1,8 +1,8 @@
 # Debian packages with CPack's DEB generator, one per install component:
 #   libcoaps0     runtime: libcoaps.so.0 (Depends from dpkg-shlibdeps)
 #   libcoaps-dev  dev: headers, libcoaps.so, libcoaps.a, coaps.pc, the
-#                 CMake package
-#   coaps         tool: bin/coaps, linked against libcoaps0
+#                 CMake package, coaps(3)
+#   coaps         tool: bin/coaps, linked against libcoaps0; coaps(1)
 # Build them from a tree configured the Debian way
 #   cmake -S . -B build-deb -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr
 #   cmake --build build-deb -j --target package      # or: cd build-deb && cpack

@@ -11,6 +11,7 @@ packages=(
   iproute2 util-linux                # ip, ss, unshare: namespaced tests
   jq                                 # checks the tools' JSON output
   dpkg-dev file binutils             # Debian packages: dpkg-shlibdeps, cpack's file checks, readelf
+  groff-base mandoc                  # man pages: rendered and linted by tests/interop/man_pages.sh
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -88,6 +88,9 @@ grep -q "libcoaps.so -> libcoaps.so.0" "$work/libcoaps-dev.contents" ||
   fail "libcoaps-dev's libcoaps.so is not the link to libcoaps.so.0"
 grep -qxF /usr/bin/coaps "$work/coaps.list" || fail "the coaps package lacks /usr/bin/coaps"
 pass "coaps holds /usr/bin/coaps"
+grep -qxF /usr/share/man/man1/coaps.1.gz "$work/coaps.list" || fail "the coaps package lacks coaps(1)"
+grep -qxF /usr/share/man/man3/coaps.3.gz "$work/libcoaps-dev.list" || fail "libcoaps-dev lacks coaps(3)"
+pass "coaps(1) is in coaps, coaps(3) in libcoaps-dev, gzipped"
 # Every file 'cmake --install' installs is in exactly one package.
 DESTDIR=$work/destdir cmake --install "$work/build" >/dev/null || fail "cmake --install failed"
 (cd "$work/destdir" && find . ! -type d | sed 's|^\.||' | sort) >"$work/installed.list"
@@ -110,6 +113,10 @@ export LD_LIBRARY_PATH=$root/$libdir
 resolved=$(ldd "$root/usr/bin/coaps" | grep 'libcoaps.so.0' || true)
 expect_contains "the packaged tool loads the packaged library" "$root/$libdir/libcoaps.so.0" "$resolved"
 expect_eq "the packaged tool's version" "coaps $version" "$("$root/usr/bin/coaps" --version)"
+for m in man1/coaps.1 man3/coaps.3; do
+  expect_eq "the packaged $m.gz is docs/man's page" "$(cat "$SRC/docs/man/${m#*/}")" \
+    "$(gzip -dc "$root/usr/share/man/$m.gz")"
+done
 
 # From here on, the helpers' "$BUILD/coaps" is the packaged tool.
 BUILD=$root/usr/bin
