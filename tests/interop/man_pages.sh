@@ -75,6 +75,13 @@ for cmd in $commands; do
   pass "coaps.1 documents exactly the $(wc -l <<<"$want") flags of 'coaps $cmd --help'"
 done
 grep -qE '^\.SS +"?coaps help' "$page" || fail "coaps.1 has no section for 'coaps help'"
+# ... and no section for a command the tool does not have (any more).
+for word in $(awk '/^\.SH/ { c = ($0 ~ /^\.SH +"?COMMANDS/) } c && /^\.SS/' "$page" |
+  sed -E 's/^\.SS +//' | tr 'A-Z' 'a-z' | tr -c 'a-z\n' ' '); do
+  case " requests coaps help $(echo $commands) " in *" $word "*) ;;
+    *) fail "coaps.1 has a section for '$word', which 'coaps --help' does not list" ;; esac
+done
+pass "coaps.1's COMMANDS sections are the commands 'coaps --help' lists"
 grep -qF '\-\-version' "$page" || fail "coaps.1 does not document 'coaps --version'"
 
 # ---- exit codes: the numbers that start an item of an "Exit codes: ..."
