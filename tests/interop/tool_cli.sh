@@ -381,3 +381,29 @@ start_coaps_serve_dtls "$work/valid.log" --workers 1 --cert "$work/c/server-cert
   --key "$work/c/server-key.pem"
 grep -q "warning" "$work/valid.log" && fail "a valid certificate was warned about: $(cat "$work/valid.log")"
 pass "a valid certificate starts without a warning"
+
+# The demo server as scripts/run.sh starts it, with coaps keygen's
+# credentials: its one "try:" list has no placeholders, and every line
+# in it works as printed (the last one fails on purpose, with exit 5).
+psk_hex=$(sed -n 's/^key_hex=//p' "$work/c/psk.txt")
+start_coaps_serve_dtls "$work/demo.log" --workers 1 --psk-identity coaps-demo --psk-hex "$psk_hex" \
+  --cert "$work/c/server-cert.pem" --key "$work/c/server-key.pem" --cacert "$work/c/ca-cert.pem" \
+  --rpk --trust-rpk "$work/c/rpk-client-pub.pem"
+for _ in $(seq 100); do grep -q "# a failure, named" "$work/demo.log" && break; sleep 0.05; done
+expect_eq "one try: list" 1 "$(grep -c '^try:' "$work/demo.log")"
+expect_not_contains "no placeholders in the hints" "<" "$(cat "$work/demo.log")"
+hints=0
+while read -r line; do
+  read -ra cmd <<<"${line%%#*}"
+  [ "${cmd[0]}" = coaps ] || continue
+  cmd=("${cmd[@]//\'/}")
+  [[ "$line" != *--observe* ]] || cmd+=(--count 1)
+  hints=$((hints + 1))
+  rc coaps "${cmd[@]:1}" -t 10
+  if [[ "$line" == *"# a failure"* ]]; then
+    expect_eq "the failure hint fails as it says: $line" 5 "$RC"
+  else
+    expect_eq "the hint works: $line" 0 "$RC"
+  fi
+done < <(grep '^  coaps ' "$work/demo.log")
+expect_eq "hints for plain, PSK, certificates, mutual, doctor, RPK, a failure" 10 "$hints"

@@ -224,6 +224,48 @@ static void port_suffix(char *buf, size_t cap, uint16_t port, uint16_t dflt) {
   if (port != dflt) snprintf(buf, cap, ":%u", port);
 }
 
+/* |name| next to |path| (the layout coaps keygen writes), if it can be
+ * read: then a hint is a command that works, not a placeholder. */
+static int sibling(char *out, size_t cap, const char *path, const char *name) {
+  const char *slash = strrchr(path, '/');
+  int dir = slash ? (int)(slash - path + 1) : 0;
+  int n = snprintf(out, cap, "%.*s%s", dir, path, name);
+  return n > 0 && (size_t)n < cap && access(out, R_OK) == 0;
+}
+
+static void print_cert_hints(const serve_args_t *a, const char *dp) {
+  char ca[4096], cert[4096], key[4096];
+  if (!sibling(ca, sizeof ca, a->sec.cert, "ca-cert.pem")) {
+    printf("  coaps get coaps://localhost%s/temp --cacert <the CA that signed %s>\n", dp,
+           a->sec.cert);
+    return;
+  }
+  printf("  coaps get coaps://localhost%s/temp --cacert %s\n", dp, ca);
+  if (a->sec.cacert && sibling(cert, sizeof cert, a->sec.cert, "client-cert.pem") &&
+      sibling(key, sizeof key, a->sec.cert, "client-key.pem"))
+    printf("  coaps get coaps://localhost%s/temp --cacert %s --cert %s --key %s\n", dp, ca,
+           cert, key);
+  printf("  coaps doctor coaps://localhost%s/temp --cacert %s\n", dp, ca);
+}
+
+/* The server's public key is its key file's "-pub.pem" twin. */
+static void print_rpk_hints(const serve_args_t *a, const char *dp) {
+  char pub[4096], ckey[4096];
+  const char *key = a->sec.key;
+  size_t n = strlen(key), tail = strlen("-key.pem");
+  int found = n > tail && strcmp(key + n - tail, "-key.pem") == 0 &&
+              snprintf(pub, sizeof pub, "%.*s-pub.pem", (int)(n - tail), key) < (int)sizeof pub &&
+              access(pub, R_OK) == 0;
+  if (!found) {
+    printf("  coaps get coaps://127.0.0.1%s/temp --trust-rpk <the public key of %s>\n", dp, key);
+    return;
+  }
+  if (sibling(ckey, sizeof ckey, key, "rpk-client-key.pem"))
+    printf("  coaps get coaps://127.0.0.1%s/temp --rpk --key %s --trust-rpk %s\n", dp, ckey, pub);
+  else
+    printf("  coaps get coaps://127.0.0.1%s/temp --trust-rpk %s\n", dp, pub);
+}
+
 static void print_hints(const serve_args_t *a, uint16_t port, uint16_t dtls_port) {
   char p[8], dp[8];
   port_suffix(p, sizeof p, port, COAP_DEFAULT_PORT);
@@ -239,12 +281,11 @@ static void print_hints(const serve_args_t *a, uint16_t port, uint16_t dtls_port
     printf("  coaps get --observe coaps://127.0.0.1%s/time --psk-identity '%s' %s '%s'\n", dp,
            a->sec.psk_identity, a->sec.psk ? "--psk" : "--psk-hex",
            a->sec.psk ? a->sec.psk : a->sec.psk_hex);
-  if (a->sec.cert)
-    printf("  coaps get coaps://localhost%s/temp --cacert <the CA that signed %s>\n", dp,
-           a->sec.cert);
-  if (a->sec.rpk)
-    printf("  coaps get coaps://127.0.0.1%s/temp --trust-rpk <the public key of %s>\n", dp,
-           a->sec.key);
+  if (a->sec.cert) print_cert_hints(a, dp);
+  if (a->sec.rpk) print_rpk_hints(a, dp);
+  if (a->sec.psk_identity)
+    printf("  coaps get coaps://127.0.0.1%s/temp --psk-identity '%s' --psk wrong"
+           "   # a failure, named\n", dp, a->sec.psk_identity);
 }
 
 static void utc_text(time_t t, char *buf, size_t cap) {
