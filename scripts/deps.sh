@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Install what coaps needs to build, test and interoperate, from Debian's
 # packages. Skips apt entirely when everything is already there.
+# 'deps.sh demo': only what building and running the tool needs
+# (scripts/run.sh), not the test toolchain.
 set -euo pipefail
+demo_packages=(gcc make cmake pkg-config libgnutls28-dev)
 packages=(
   gcc make cmake pkg-config          # build
   libgnutls28-dev                    # DTLS
@@ -13,6 +16,11 @@ packages=(
   dpkg-dev file binutils             # Debian packages: dpkg-shlibdeps, cpack's file checks, readelf
   groff-base mandoc                  # man pages: rendered and linted by tests/interop/man_pages.sh
 )
+case "${1:-all}" in
+  all) ;;
+  demo) packages=("${demo_packages[@]}") ;;
+  *) echo "usage: scripts/deps.sh [all|demo]" >&2; exit 64 ;;
+esac
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
