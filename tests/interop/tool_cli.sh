@@ -73,6 +73,13 @@ CASES
 rc coaps get --frobnicate coap://127.0.0.1/x
 expect_eq "an unknown option exits 64" 64 "$RC"
 expect_contains "an unknown option is named" "unknown option '--frobnicate'" "$ERR"
+# Usage lines name the command as typed.
+rc coaps ipatch "coap://"
+expect_eq "a bad URI exits 64" 64 "$RC"
+expect_contains "a bad URI's usage line names the command as typed" "usage: coaps ipatch coap[s]://" "$ERR"
+rc coaps keygen extra
+expect_eq "keygen with an extra argument exits 64" 64 "$RC"
+expect_contains "keygen with an extra argument shows its usage" "usage: coaps keygen" "$ERR"
 
 # A configuration mistake: said once (by the tool, not also by the
 # library's logger), exit 7 (local configuration), nothing sent.

@@ -258,6 +258,7 @@ int cmd_keygen(int argc, char **argv) {
   }
   if (optind < argc) {
     cli_error("unexpected argument '%s'", argv[optind]);
+    fprintf(stderr, "usage: coaps keygen [--out DIR] [--host NAME]... [--force]\n");
     return EXIT_USAGE;
   }
   if (a.n_hosts == 0) a.hosts[a.n_hosts++] = "localhost";

@@ -1,4 +1,5 @@
 /* coaps get|post|put|delete|fetch|patch|ipatch|observe URI */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -458,8 +459,11 @@ int request_explain_failure(const request_args_t *a, coap_context_t *ctx, int rc
   } else if ((rc <= COAP_E_URI_SCHEME && rc >= COAP_E_URI_ENCODING) ||
              rc == COAP_E_URI_TOO_LONG) {
     cli_error("bad URI '%s': %s", a->uri, coap_strerror(rc));
-    fprintf(stderr, "usage: coaps %s coap[s]://host[:port]/path[?query] [options]\n",
-            coap_code_name(a->method));
+    /* The command as typed: "get", not the method's name "GET". */
+    char cmd[16];
+    snprintf(cmd, sizeof cmd, "%s", coap_code_name(a->method));
+    for (char *c = cmd; *c; c++) *c = (char)tolower((unsigned char)*c);
+    fprintf(stderr, "usage: coaps %s coap[s]://host[:port]/path[?query] [options]\n", cmd);
   } else if (detail && *detail) {
     cli_error("%s: %s: %s%s", a->uri, coap_strerror(rc), detail,
               strstr(detail, "max_body") ? " (--max-body raises it)" : "");
