@@ -2,7 +2,7 @@
 # Every way a coaps:// connection fails, provoked for real: the tool must
 # name the cause ([cause-name]), explain it with the specifics, print the
 # fix and exit with the code of the cause's class (3 no answer, 4 network,
-# 5 security); the server must log the cause on its side. Our server plays
+# 5 security, 7 local configuration); the server must log the cause on its side. Our server plays
 # the peer everywhere; libcoap's servers where they can play the part.
 BUILD=$1
 . "$(dirname "$0")/lib.bash"
@@ -56,7 +56,7 @@ cert_with_dates future "2099-01-01 00:00:00 UTC" "2100-01-01 00:00:00 UTC"
 # ---- 1. no credentials: an error before any packet leaves ----
 start_blackhole
 rc coaps get "coaps://127.0.0.1:$HOLE_PORT/temp" --handshake-timeout 20
-expect_cause "no credentials" no-credentials 5 "nothing was sent" "--psk-identity" "--cacert"
+expect_cause "no credentials" no-credentials 7 "nothing was sent" "--psk-identity" "--cacert"
 before 20 "no credentials fails at once, not by a handshake with the silent port"
 
 # ---- our server with PSK, certificates and a CA for clients ----

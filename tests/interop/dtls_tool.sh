@@ -77,7 +77,7 @@ expect_contains "second run resumed the session" "(resumed)" "$ERR"
 
 # Failures.
 rc coaps get "$url/temp"
-expect_eq "no credentials exits 5" 5 "$RC"
+expect_eq "no credentials exits 7" 7 "$RC"
 expect_contains "no credentials names what to give" "--psk-identity" "$ERR"
 rc coaps get "$url/temp" --psk-identity stranger --psk secret
 expect_eq "unknown PSK identity exits 5" 5 "$RC"

@@ -230,9 +230,10 @@ rc coaps get -t 1 "coap://127.0.0.1:$HOLE_PORT/temp"
 expect_eq "no answer within -t exits 3" 3 "$RC"
 expect_contains "timeout is said" "in 1.0 s" "$ERR"
 
-# coaps:// with no credentials: immediate, exit 5, says what to configure.
+# coaps:// with no credentials: immediate, exit 7 (local configuration,
+# as coaps doctor), says what to configure.
 rc coaps get --handshake-timeout 20 "coaps://127.0.0.1:$SERVE_PORT/temp"
-expect_eq "coaps:// without credentials exits 5" 5 "$RC"
+expect_eq "coaps:// without credentials exits 7" 7 "$RC"
 expect_contains "it names what to configure" "pre-shared key" "$ERR"
 before 20 "coaps:// without credentials fails at once, not by a handshake timeout"
 

@@ -9,6 +9,7 @@ int cli_exit_for_diag(const coap_diag_t *g, int err) {
   switch (coap_cause_info(g->cause)->cls) {
     case COAP_CLASS_NO_ANSWER: return EXIT_TIMEOUT;
     case COAP_CLASS_NETWORK: return EXIT_NETWORK;
+    case COAP_CLASS_CONFIG: return EXIT_CONFIG; /* as coaps doctor says it */
     case COAP_CLASS_NONE: return cli_exit_for_error(err);
     default: return EXIT_SECURITY;
   }

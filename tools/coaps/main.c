@@ -29,8 +29,9 @@ static void usage(FILE *out) {
           "\n"
           "Exit codes: 0 2.xx response, 1 4.xx, 2 5.xx, 3 timeout (no response),\n"
           "4 network error (unreachable, reset, unknown host), 5 security (DTLS)\n"
-          "failure, 7 local configuration (a key, certificate, CA or session file\n"
-          "that cannot be used; nothing was sent), 64 bad usage.\n");
+          "failure, 7 local configuration (no credentials for coaps://, or a key,\n"
+          "certificate, CA or session file that cannot be used; nothing was sent),\n"
+          "64 bad usage.\n");
 }
 
 void cli_error(const char *fmt, ...) {

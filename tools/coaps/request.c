@@ -62,7 +62,7 @@ static void request_usage(FILE *out, const char *method) {
           "server sends it in blocks (-v shows each block's exchange). Exit codes: 0 2.xx,\n"
           "1 4.xx, 2 5.xx, 3 timeout, 4 network error (also a body over --max-body, or a\n"
           "block-wise transfer that failed), 5 security failure, 7 local configuration\n"
-          "(a credential file or key that cannot be used), 64 usage.\n"
+          "(no credentials, or a credential file or key that cannot be used), 64 usage.\n"
           "\n"
           "Observing: each representation is printed on one line as it arrives (a\n"
           "newline or other control byte in it shows as \\n, \\xNN), or as one JSON\n"
