@@ -19,6 +19,7 @@ struct coap_exch_dedup {
   uint8_t type;
   uint8_t state;
   uint16_t chain; /* next entry in the same MID bucket, as index + 1; 0 ends */
+  uint16_t print; /* a response's fingerprint (response_print); 0 for the rest */
   uint64_t expires;
   coap_exch_in_t *in; /* while the request is pending */
   uint8_t *reply;
@@ -171,6 +172,18 @@ static coap_exch_dedup_t *dedup_find(coap_exch_peer_t *peer, uint16_t mid,
   return NULL;
 }
 
+/* The entry of a response seen before: the same message ID and the same
+ * fingerprint (response_print). */
+static coap_exch_dedup_t *dedup_find_response(coap_exch_peer_t *peer, uint16_t mid,
+                                              uint16_t print, uint64_t now) {
+  if (!peer->dedup) return NULL;
+  for (uint16_t i = *dedup_head(peer, mid); i; i = peer->dedup[i - 1].chain) {
+    coap_exch_dedup_t *d = &peer->dedup[i - 1];
+    if (d->mid == mid && d->print == print && d->expires > now) return d;
+  }
+  return NULL;
+}
+
 /* Room for |cap| entries (more than today's). Entries move, so the
  * pending requests' back-pointers follow them, and the index is rebuilt.
  * Returns 0, or COAP_E_NOMEM with the ring unchanged. */
@@ -216,6 +229,7 @@ static coap_exch_dedup_t *dedup_add(coap_exch_t *ex, coap_exch_peer_t *peer,
   d->mid = mid;
   d->type = type;
   d->state = DEDUP_PENDING;
+  d->print = 0;
   d->in = NULL;
   d->reply_len = 0;
   d->expires = now + (type == COAP_TYPE_CON ? exchange_lifetime(&ex->p)
@@ -845,8 +859,20 @@ static void handle_empty(coap_exch_t *ex, coap_exch_peer_t *peer,
   pump_queue(ex, peer, now);
 }
 
+/* A 16-bit fingerprint of a response datagram, never 0. A duplicate is
+ * the same datagram again; a peer that gives another response a message
+ * ID it used a moment before (libcoap 4.3.5 does, inside Q-Block bursts)
+ * sends other bytes, and dropping that one as a duplicate would lose it. */
+static uint16_t response_print(const uint8_t *data, size_t len) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (size_t i = 0; i < len; i++) h = (h ^ data[i]) * 16777619u;
+  uint16_t folded = (uint16_t)(h ^ h >> 16);
+  return folded ? folded : 1;
+}
+
 static void handle_response(coap_exch_t *ex, coap_exch_peer_t *peer,
-                            const coap_msg_t *msg, uint64_t now) {
+                            const coap_msg_t *msg, const uint8_t *data, size_t len,
+                            uint64_t now) {
   if (msg->type == COAP_TYPE_RST) return;
   if (msg->type == COAP_TYPE_ACK) {
     coap_exch_out_t *o = find_by_mid(peer, msg->mid);
@@ -859,7 +885,8 @@ static void handle_response(coap_exch_t *ex, coap_exch_peer_t *peer,
     return;
   }
   /* CON or NON: a separate response or a notification. */
-  coap_exch_dedup_t *d = dedup_find(peer, msg->mid, now);
+  uint16_t print = response_print(data, len);
+  coap_exch_dedup_t *d = dedup_find_response(peer, msg->mid, print, now);
   if (d) {
     ex->stats.rx_duplicates++;
     if (msg->type == COAP_TYPE_CON && d->reply_len) transmit(ex, peer, d->reply, d->reply_len);
@@ -875,6 +902,7 @@ static void handle_response(coap_exch_t *ex, coap_exch_peer_t *peer,
     return;
   }
   d = dedup_add(ex, peer, msg->mid, msg->type, now);
+  if (d) d->print = print;
   if (msg->type == COAP_TYPE_CON) {
     uint8_t buf[4];
     int reject = coap_msg_unknown_critical(msg, NULL, 0) != NULL;
@@ -912,7 +940,7 @@ int coap_exch_receive(coap_exch_t *ex, coap_exch_peer_t *peer, const uint8_t *da
         ? handle_request(ex, peer, &msg, now)
         : (void)ex->stats.rx_unmatched++;
   else
-    handle_response(ex, peer, &msg, now);
+    handle_response(ex, peer, &msg, data, len, now);
   return 0;
 }
 

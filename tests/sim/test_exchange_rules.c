@@ -225,6 +225,75 @@ static void test_unknown_critical_option_in_response(void **state) {
   assert_true(rst);
 }
 
+/* ---- a message ID used again for another response ---- */
+
+static unsigned observed; /* notifications delivered */
+static char observed_last;
+
+static void on_observe(coap_context_t *ctx, const coap_reply_t *reply, void *user) {
+  if (reply->status == 0 && reply->payload_len == 1) {
+    observed++;
+    observed_last = (char)reply->payload[0];
+  }
+}
+
+/* The server's side of the exchange, by hand: the registration is
+ * answered with a piggy-backed 2.05 carrying Observe. */
+static coap_msg_t registration;
+static uint8_t registration_raw[128];
+static int answer_registration(void *user, const simnet_node_t *from, const coap_address_t *to,
+                               const uint8_t *data, size_t len, unsigned seq) {
+  if (from != client || len > sizeof registration_raw) return 1;
+  memcpy(registration_raw, data, len);
+  coap_msg_parse(&registration, registration_raw, len);
+  if (registration.code != COAP_GET) return 1;
+  coap_msg_t ack;
+  coap_msg_init(&ack, COAP_TYPE_ACK, COAP_CONTENT, registration.mid);
+  coap_msg_set_token(&ack, registration.token, registration.token_len);
+  coap_msg_add_uint(&ack, COAP_OPTION_OBSERVE, 1);
+  coap_msg_set_payload(&ack, "0", 1);
+  uint8_t raw[64];
+  int n = coap_msg_encode(&ack, raw, sizeof raw);
+  coap_context_input(client->ctx, client->ep, &server->addr, raw, (size_t)n, net.now);
+  return 1;
+}
+
+static void notify_client(uint16_t mid, uint32_t seq, char value) {
+  coap_msg_t m;
+  coap_msg_init(&m, COAP_TYPE_NON, COAP_CONTENT, mid);
+  coap_msg_set_token(&m, registration.token, registration.token_len);
+  coap_msg_add_uint(&m, COAP_OPTION_OBSERVE, seq);
+  coap_msg_set_payload(&m, &value, 1);
+  uint8_t raw[64];
+  int n = coap_msg_encode(&m, raw, sizeof raw);
+  coap_context_input(client->ctx, client->ep, &server->addr, raw, (size_t)n, net.now);
+}
+
+/* A duplicate is the same datagram again. A server that gives another
+ * response a message ID it used a moment before (libcoap 4.3.5 does in
+ * Q-Block bursts) must not have it dropped as a duplicate; the same
+ * datagram twice still is one. */
+static void test_reused_mid_is_no_duplicate(void **state) {
+  net.filter = answer_registration;
+  observed = 0;
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, "coap://10.0.0.1/hello");
+  o.observe = 1;
+  assert_int_equal(coap_send_request(client->ctx, &o, on_observe, NULL, NULL), 0);
+  simnet_run_until(&net, net.now + 100);
+  assert_int_equal(observed, 1);
+  coap_stats_t before, after;
+  coap_context_get_stats(client->ctx, &before);
+  notify_client(0x4242, 2, 'a');
+  notify_client(0x4242, 3, 'b'); /* the same message ID, another message */
+  assert_int_equal(observed, 3);
+  assert_int_equal(observed_last, 'b');
+  notify_client(0x4242, 3, 'b'); /* a real duplicate */
+  assert_int_equal(observed, 3);
+  coap_context_get_stats(client->ctx, &after);
+  assert_int_equal(after.rx_duplicates, before.rx_duplicates + 1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_ping_gets_rst, setup, teardown),
@@ -236,6 +305,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_tx_params_per_context, setup, teardown),
       cmocka_unit_test_setup_teardown(test_nstart_one_queues_the_second, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unknown_critical_option_in_response, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reused_mid_is_no_duplicate, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
