@@ -62,11 +62,12 @@ for scheme in coap coaps; do
   roundtrip "libcoap 4.3.5 -L 5, $scheme://" "$scheme://127.0.0.1:$port/q$scheme" \
     "$work/big" "${extra[@]}"
   sets=$(grep -c '^> NON GET' "$work/get.log" || true)
-  # One request per set of 10 is ~103. Now and then libcoap 4.3.5 gives a
-  # block of a burst a message ID it used a moment before: our message
-  # layer drops it as a duplicate and the client asks again, up to a few
-  # hundred requests. Lock-step would take 1024.
-  [ "$sets" -ge 100 ] && [ "$sets" -le 900 ] ||
+  # One request per set of 10 is ~103 (lock-step: 1024). libcoap 4.3.5
+  # now and then gives a block of a burst a message ID it used a moment
+  # before; taken for a duplicate, that block was asked for again with its
+  # neighbours (622 requests were seen) until the message layer compared
+  # the datagrams too.
+  [ "$sets" -ge 100 ] && [ "$sets" -le 150 ] ||
     fail "libcoap $scheme://: the GET took $sets NON requests, not about one per set of 10 (~103; lock-step: 1024)"
   grep -q 'Q-Block2:' "$work/get.log" || fail "libcoap $scheme://: no Q-Block2 in the GET"
   pass "libcoap $scheme://: the GET went in $sets NON requests of 10 blocks each"
