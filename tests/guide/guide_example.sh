@@ -27,7 +27,7 @@ msg=$("$build/coaps" get --handshake-timeout 20 coaps://127.0.0.1/temp 2>&1 >/de
 rc=$?
 set -e
 elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-[ "$rc" -eq 5 ] || fail "coaps:// without credentials: exit $rc, expected 5 ($msg)"
+[ "$rc" -eq 7 ] || fail "coaps:// without credentials: exit $rc, expected 7, local configuration ($msg)"
 [ "$elapsed_ms" -lt 6666 ] ||
   fail "coaps:// without credentials took ${elapsed_ms} ms of a 20 s handshake timeout: must fail at once"
 grep -qi "psk" <<<"$msg" && grep -qi "ca" <<<"$msg" || fail "message does not say what to configure: $msg"
