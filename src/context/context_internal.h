@@ -86,6 +86,8 @@ struct coap_context {
   /* Where coap_start() listens (the guide's coap_new_context argument). */
   coap_address_t listen_addr;
   int reuse_port;                  /* listening sockets join a SO_REUSEPORT group */
+  /* DTLS Connection IDs of the server's sessions (secure.c). */
+  coap_cid_map_t cid_map;
   /* The I/O shell's state when it drives this context. */
   void *io;
   void (*io_free)(void *io);
