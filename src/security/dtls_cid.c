@@ -193,6 +193,22 @@ int coap_dtls_cid_push_rewrite(coap_dtls_session_t *s, const uint8_t *rec, size_
   return n;
 }
 
+/* A tls12_cid record that does not decrypt under the keys GnuTLS switched
+ * to still reaches GnuTLS, as a record of its format with the same bytes
+ * (which do not decrypt either): that a Finished under the new keys was
+ * discarded is how a wrong PSK is told from loss (dtls_diagnose.c). */
+static int undecryptable_stand_in(coap_dtls_session_t *s, const uint8_t *rec, size_t hdr,
+                                  size_t body, uint8_t *out) {
+  out[0] = s->established ? 23 : 22;
+  out[1] = 0xFE;
+  out[2] = 0xFD;
+  memcpy(out + 3, rec + 3, 8);
+  out[11] = (uint8_t)(body >> 8);
+  out[12] = (uint8_t)body;
+  memcpy(out + RECORD_HEADER, rec + hdr, body);
+  return (int)(RECORD_HEADER + body);
+}
+
 /* A tls12_cid record into GnuTLS's format under the same sequence number
  * and nonce. Sets |*seq_out| to its epoch and sequence number. */
 static int open_cid(coap_dtls_session_t *s, const uint8_t *rec, size_t len, uint8_t *out,
@@ -215,8 +231,10 @@ static int open_cid(coap_dtls_session_t *s, const uint8_t *rec, size_t len, uint
   size_t plain_cap = inner_len;
   if (gnutls_aead_cipher_decrypt(k.aead, nonce, sizeof nonce, aad, aad_len, k.tag_len,
                                  rec + hdr + k.nonce_part, body - k.nonce_part, plain,
-                                 &plain_cap) < 0)
+                                 &plain_cap) < 0) {
+    rc = undecryptable_stand_in(s, rec, hdr, body, out);
     goto out;
+  }
   uint8_t type;
   long content = coap_dtls_cid_inner_parse(plain, plain_cap, &type);
   if (content < 0) goto out;
@@ -257,9 +275,9 @@ int coap_dtls_cid_pull_rewrite(coap_dtls_session_t *s, const uint8_t *rec, size_
     return 0;
   }
   if (!want_cid || epoch0) return -1;
-  uint64_t seq = 0;
+  uint64_t seq = 0; /* stays 0 unless the record authenticated */
   int n = open_cid(s, rec, len, out, cap, &seq);
-  if (n > 0) coap_dtls_note_authentic(s, seq);
+  if (n > 0 && seq) coap_dtls_note_authentic(s, seq);
   return n;
 }
 
