@@ -26,7 +26,7 @@ size_t coap_dtls_cid_aad(uint8_t *aad, const uint8_t seq64[8], const uint8_t *ci
   aad[11] = VERSION_MAJOR;
   aad[12] = VERSION_MINOR;
   memcpy(aad + 13, seq64, 8);
-  memcpy(aad + 21, cid, cid_len);
+  if (cid_len) memcpy(aad + 21, cid, cid_len);
   aad[21 + cid_len] = (uint8_t)(inner_len >> 8);
   aad[22 + cid_len] = (uint8_t)inner_len;
   return COAP_DTLS_CID_AAD(cid_len);
@@ -38,7 +38,7 @@ size_t coap_dtls_cid_header(uint8_t *out, const uint8_t seq64[8], const uint8_t 
   out[1] = VERSION_MAJOR;
   out[2] = VERSION_MINOR;
   memcpy(out + 3, seq64, 8);
-  memcpy(out + 11, cid, cid_len);
+  if (cid_len) memcpy(out + 11, cid, cid_len);
   out[11 + cid_len] = (uint8_t)(body_len >> 8);
   out[12 + cid_len] = (uint8_t)body_len;
   return COAP_DTLS_CID_HEADER(cid_len);
