@@ -14,7 +14,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <time.h>
+
 #include "coaps/dtls.h"
+#include "support_certs.h"
 #include "support_reply.h"
 #include "support_simnet.h"
 
@@ -107,6 +110,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   simnet_free(&net);
+  certs_cleanup();
   return 0;
 }
 
@@ -117,6 +121,10 @@ static void get_ok(const char *path) {
   sim_get(client, uri, &b, 120000);
   assert_int_equal(b.status, 0);
   assert_int_equal(b.code, COAP_CONTENT);
+}
+
+static void rebind_client(uint16_t port) {
+  client->addr.addr.sin.sin_port = htons(port);
 }
 
 static coap_dtls_cid_stats_t server_cid_stats(void) {
@@ -213,9 +221,52 @@ static void test_resumed_handshake_keeps_cid(void **state) {
   assert_int_equal(server_cid_stats().sessions, 2);
 }
 
-static void rebind_client(uint16_t port) {
-  client->addr.addr.sin.sin_port = htons(port);
+/* X.509 or raw public keys instead of a PSK: CID is negotiated the same
+ * way, in the full handshake and in a resumed one, and a move works. */
+static void certificate_mode_case(int rpk) {
+  certs_dir();
+  coap_dtls_context_t *sd = coap_dtls_new_context(server->ctx);
+  coap_dtls_context_t *cd = coap_dtls_new_context(client->ctx);
+  if (rpk) {
+    char key[256], pub[256];
+    certs_make_rpk("rpk-server", key, pub);
+    assert_int_equal(coap_dtls_set_rpk(sd, key), 0);
+    assert_int_equal(coap_dtls_add_trusted_rpk(cd, pub), 0);
+  } else {
+    test_ca_t ca;
+    certs_make_ca(&ca, "cid CA", "ca.pem");
+    char cert[256], key[256];
+    time_t now = time(NULL);
+    certs_issue(&ca, "server", "server", "10.0.0.1", NULL, now - 60, now + 86400, cert, key);
+    assert_int_equal(coap_dtls_set_cert(sd, cert, key, NULL), 0);
+    assert_int_equal(coap_dtls_set_ca(cd, ca.cert_path), 0);
+    certs_free_ca(&ca);
+  }
+  coap_context_set_dtls_context(server->ctx, sd);
+  coap_context_set_dtls_context(client->ctx, coap_dtls_context_ref(cd));
+  get_ok("hello");
+  coap_dtls_cid_info_t info;
+  coap_dtls_last_cid(cd, &info);
+  assert_true(info.negotiated);
+  assert_true(cid_records[0] >= 2);
+  rebind_client(41000);
+  get_ok("hello");
+  assert_int_equal(server_cid_stats().moves, 1);
+  /* Resumed: a new client context on the same configuration. */
+  assert_int_equal(simnet_node_restart(client), 0);
+  coap_context_set_dtls_context(client->ctx, cd);
+  get_ok("hello");
+  coap_stats_t st;
+  coap_context_get_stats(client->ctx, &st);
+  assert_int_equal(st.dtls_resumed, 1);
+  coap_dtls_last_cid(cd, &info);
+  assert_true(info.negotiated);
+  assert_int_equal(server_cid_stats().sessions, 2);
 }
+
+static void test_x509(void **state) { certificate_mode_case(0); }
+static void test_raw_public_keys(void **state) { certificate_mode_case(1); }
+
 
 static void test_address_change_keeps_session(void **state) {
   psk(server);
@@ -342,6 +393,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_off_on_client, setup, teardown),
       cmocka_unit_test_setup_teardown(test_length_is_configurable, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resumed_handshake_keeps_cid, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_x509, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_raw_public_keys, setup, teardown),
       cmocka_unit_test_setup_teardown(test_address_change_keeps_session, setup, teardown),
       cmocka_unit_test_setup_teardown(test_forged_records_move_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_older_record_moves_nothing, setup, teardown),
