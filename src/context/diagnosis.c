@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/abi.h"
 #include "common/diag.h"
 #include "context/context_internal.h"
 
@@ -61,18 +62,25 @@ const coap_diag_t *coap_context_current_diag(const coap_context_t *ctx, int err)
   return &ctx->last_diag;
 }
 
-int coap_context_last_diag(const coap_context_t *ctx, coap_diag_t *out) {
+int coap_context_last_diag_versioned(const coap_context_t *ctx, int version,
+                                     coap_diag_t *out) {
   if (!ctx || !out) return COAP_E_INVALID_ARG;
+  if (!coap_abi_len(&coap_abi_diag, version, &ctx->log, "coap_context_last_diag"))
+    return COAP_E_INVALID_ARG;
   if (!ctx->has_diag) return COAP_E_NOT_FOUND;
-  *out = ctx->last_diag;
-  return 0;
+  return coap_abi_write(&coap_abi_diag, version, &ctx->last_diag, out, &ctx->log,
+                        "coap_context_last_diag");
 }
 
-int coap_context_last_handshake(const coap_context_t *ctx, coap_handshake_report_t *out) {
+int coap_context_last_handshake_versioned(const coap_context_t *ctx, int version,
+                                          coap_handshake_report_t *out) {
   if (!ctx || !out) return COAP_E_INVALID_ARG;
+  if (!coap_abi_len(&coap_abi_handshake_report, version, &ctx->log,
+                    "coap_context_last_handshake"))
+    return COAP_E_INVALID_ARG;
   if (!ctx->has_report) return COAP_E_NOT_FOUND;
-  *out = ctx->last_report;
-  return 0;
+  return coap_abi_write(&coap_abi_handshake_report, version, &ctx->last_report, out,
+                        &ctx->log, "coap_context_last_handshake");
 }
 
 /* ---- coap:// and coaps:// on the wrong port ---- */
