@@ -24,7 +24,7 @@ int coap_request_opts_init_versioned(int version, coap_request_opts_t *o, uint8_
   if (!o) return COAP_E_INVALID_ARG;
   coap_request_opts_t latest;
   request_opts_init(&latest, method, uri);
-  return coap_abi_write(&coap_abi_request_opts, version, &latest, o, NULL,
+  return coap_abi_write(coap_abi_struct(COAP_ABI_REQUEST_OPTS), version, &latest, o, NULL,
                         "coap_request_opts_init");
 }
 
@@ -411,7 +411,7 @@ int coap_send_request_versioned(coap_context_t *ctx, int version,
   /* The caller's version over the defaults: |o| is the latest layout. */
   coap_request_opts_t latest, *o = &latest;
   request_opts_init(o, COAP_GET, NULL);
-  if (coap_abi_read(&coap_abi_request_opts, version, given, o, &ctx->log,
+  if (coap_abi_read(coap_abi_struct(COAP_ABI_REQUEST_OPTS), version, given, o, &ctx->log,
                     "coap_send_request") < 0)
     return COAP_E_INVALID_ARG;
   if (!o->uri || o->method < COAP_GET || o->method > COAP_IPATCH ||

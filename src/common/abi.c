@@ -18,7 +18,7 @@
   static const size_t var##_len[] = {__VA_ARGS__};                           \
   _Static_assert(sizeof var##_len / sizeof var##_len[0] == (current),        \
                  #var " lists every version up to " #current);               \
-  const coap_abi_struct_t var = {#type, var##_len, (current)}
+  static const coap_abi_struct_t var = {#type, var##_len, (current)}
 
 /* coap_context_config_t embeds coap_tx_params_t (first) and
  * coap_handshake_report_t embeds coap_diag_t and coap_peer_cert_info_t:
@@ -50,6 +50,21 @@ _Static_assert(COAP_CAUSE_COUNT <= COAP_STATS_CAUSE_SLOTS,
                "coap_stats_t.failures_by_cause is full: see COAP_STATS_CAUSE_SLOTS");
 _Static_assert(COAP_STEP_COUNT <= COAP_REPORT_STEP_SLOTS,
                "coap_handshake_report_t.step_ms is full: see COAP_REPORT_STEP_SLOTS");
+
+const coap_abi_struct_t *coap_abi_struct(coap_abi_id_t id) {
+  static const coap_abi_struct_t *const table[COAP_ABI_COUNT] = {
+      [COAP_ABI_TX_PARAMS] = &coap_abi_tx_params,
+      [COAP_ABI_CONTEXT_CONFIG] = &coap_abi_context_config,
+      [COAP_ABI_TRANSPORT] = &coap_abi_transport,
+      [COAP_ABI_REQUEST_OPTS] = &coap_abi_request_opts,
+      [COAP_ABI_RESPONSE_COPY] = &coap_abi_response_copy,
+      [COAP_ABI_STATS] = &coap_abi_stats,
+      [COAP_ABI_DIAG] = &coap_abi_diag,
+      [COAP_ABI_HANDSHAKE_REPORT] = &coap_abi_handshake_report,
+      [COAP_ABI_PROBE_RESULT] = &coap_abi_probe_result,
+  };
+  return (unsigned)id < COAP_ABI_COUNT ? table[id] : NULL;
+}
 
 size_t coap_abi_len(const coap_abi_struct_t *s, int version, const coap_logger_t *log,
                     const char *fn) {

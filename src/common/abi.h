@@ -23,9 +23,23 @@ typedef struct coap_abi_struct {
   int versions;       /* known: 1..versions (the header's COAP_*_VERSION) */
 } coap_abi_struct_t;
 
-extern const coap_abi_struct_t coap_abi_tx_params, coap_abi_context_config,
-    coap_abi_transport, coap_abi_request_opts, coap_abi_response_copy, coap_abi_stats,
-    coap_abi_diag, coap_abi_handshake_report, coap_abi_probe_result;
+typedef enum coap_abi_id {
+  COAP_ABI_TX_PARAMS,
+  COAP_ABI_CONTEXT_CONFIG,
+  COAP_ABI_TRANSPORT,
+  COAP_ABI_REQUEST_OPTS,
+  COAP_ABI_RESPONSE_COPY,
+  COAP_ABI_STATS,
+  COAP_ABI_DIAG,
+  COAP_ABI_HANDSHAKE_REPORT,
+  COAP_ABI_PROBE_RESULT,
+  COAP_ABI_COUNT
+} coap_abi_id_t;
+
+/* The table of a public struct (a function, not a global: the library
+ * defines no global data, and sanitizer builds would export helpers for
+ * it). */
+const coap_abi_struct_t *coap_abi_struct(coap_abi_id_t id);
 
 /* Bytes of |version| of |s|, or 0 when this library does not know that
  * version (below 1, or newer than the library: a program built against a

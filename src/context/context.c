@@ -43,7 +43,7 @@ int coap_context_config_default_versioned(int version, coap_context_config_t *cf
   if (!cfg) return COAP_E_INVALID_ARG;
   coap_context_config_t latest;
   config_default(&latest);
-  return coap_abi_write(&coap_abi_context_config, version, &latest, cfg, NULL,
+  return coap_abi_write(coap_abi_struct(COAP_ABI_CONTEXT_CONFIG), version, &latest, cfg, NULL,
                         "coap_context_config_default");
 }
 
@@ -405,8 +405,8 @@ coap_context_t *coap_context_new_versioned(int version, const coap_context_confi
   const char *fn = "coap_context_new";
   coap_context_config_t latest;
   config_default(&latest);
-  if (!coap_abi_len(&coap_abi_context_config, version, NULL, fn) ||
-      (cfg && coap_abi_read(&coap_abi_context_config, version, cfg, &latest, NULL, fn) < 0)) {
+  if (!coap_abi_len(coap_abi_struct(COAP_ABI_CONTEXT_CONFIG), version, NULL, fn) ||
+      (cfg && coap_abi_read(coap_abi_struct(COAP_ABI_CONTEXT_CONFIG), version, cfg, &latest, NULL, fn) < 0)) {
     errno = EINVAL;
     return NULL;
   }
@@ -474,7 +474,7 @@ int coap_context_set_tx_params_versioned(coap_context_t *ctx, int version,
                                          const coap_tx_params_t *given) {
   if (!ctx || !given) return COAP_E_INVALID_ARG;
   coap_tx_params_t latest = ctx->cfg.tx, *p = &latest;
-  if (coap_abi_read(&coap_abi_tx_params, version, given, p, &ctx->log,
+  if (coap_abi_read(coap_abi_struct(COAP_ABI_TX_PARAMS), version, given, p, &ctx->log,
                     "coap_context_set_tx_params") < 0)
     return COAP_E_INVALID_ARG;
   if (p->ack_timeout_ms == 0 || p->ack_random_factor_pm < 1000 ||
@@ -501,7 +501,7 @@ int coap_context_set_transport_versioned(coap_context_t *ctx, int version,
                                          const coap_transport_t *t, void *user) {
   if (!ctx || !t) return COAP_E_INVALID_ARG;
   coap_transport_t latest = {0};
-  if (coap_abi_read(&coap_abi_transport, version, t, &latest, &ctx->log,
+  if (coap_abi_read(coap_abi_struct(COAP_ABI_TRANSPORT), version, t, &latest, &ctx->log,
                     "coap_context_set_transport") < 0)
     return COAP_E_INVALID_ARG;
   ctx->transport = latest;
@@ -621,6 +621,6 @@ int coap_context_get_stats_versioned(const coap_context_t *ctx, int version,
   if (!ctx || !out) return COAP_E_INVALID_ARG;
   coap_stats_t latest;
   stats_fill(ctx, &latest);
-  return coap_abi_write(&coap_abi_stats, version, &latest, out, &ctx->log,
+  return coap_abi_write(coap_abi_struct(COAP_ABI_STATS), version, &latest, out, &ctx->log,
                         "coap_context_get_stats");
 }

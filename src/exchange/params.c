@@ -17,6 +17,6 @@ int coap_tx_params_default_versioned(int version, coap_tx_params_t *p) {
   if (!p) return COAP_E_INVALID_ARG;
   coap_tx_params_t latest = {0};
   tx_params_default(&latest);
-  return coap_abi_write(&coap_abi_tx_params, version, &latest, p, NULL,
+  return coap_abi_write(coap_abi_struct(COAP_ABI_TX_PARAMS), version, &latest, p, NULL,
                         "coap_tx_params_default");
 }

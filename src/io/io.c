@@ -529,28 +529,28 @@ int coap_request_blocking_versioned(coap_context_t *ctx, int opts_version,
   coap_request_opts_t opts;
   coap_request_opts_init(&opts, COAP_GET, NULL);
   if (!ctx || !o || !out ||
-      coap_abi_read(&coap_abi_request_opts, opts_version, o, &opts, &ctx->log, fn) < 0 ||
-      !coap_abi_len(&coap_abi_response_copy, copy_version, &ctx->log, fn))
+      coap_abi_read(coap_abi_struct(COAP_ABI_REQUEST_OPTS), opts_version, o, &opts, &ctx->log, fn) < 0 ||
+      !coap_abi_len(coap_abi_struct(COAP_ABI_RESPONSE_COPY), copy_version, &ctx->log, fn))
     return COAP_E_INVALID_ARG;
   /* An observation calls back again after the reply: not for a wait on the stack. */
   if (opts.observe) return COAP_E_INVALID_ARG;
   coap_response_copy_t latest;
   int rc = request_blocking(ctx, &opts, &latest);
-  coap_abi_write(&coap_abi_response_copy, copy_version, &latest, out, &ctx->log, fn);
+  coap_abi_write(coap_abi_struct(COAP_ABI_RESPONSE_COPY), copy_version, &latest, out, &ctx->log, fn);
   return rc;
 }
 
 int coap_response_copy_clear_versioned(int version, coap_response_copy_t *r) {
   if (!r) return 0;
   coap_response_copy_t latest = {.content_format = COAP_FORMAT_NONE};
-  if (coap_abi_read(&coap_abi_response_copy, version, r, &latest, NULL,
+  if (coap_abi_read(coap_abi_struct(COAP_ABI_RESPONSE_COPY), version, r, &latest, NULL,
                     "coap_response_copy_clear") < 0)
     return COAP_E_INVALID_ARG;
   free(latest.payload);
   free(latest.raw);
   memset(&latest, 0, sizeof latest);
   latest.content_format = COAP_FORMAT_NONE;
-  return coap_abi_write(&coap_abi_response_copy, version, &latest, r, NULL,
+  return coap_abi_write(coap_abi_struct(COAP_ABI_RESPONSE_COPY), version, &latest, r, NULL,
                         "coap_response_copy_clear");
 }
 

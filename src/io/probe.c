@@ -131,13 +131,13 @@ static void probe(const coap_address_t *addr, unsigned timeout_ms, coap_probe_re
 int coap_probe_port_versioned(const coap_address_t *addr, unsigned timeout_ms, int version,
                               coap_probe_result_t *dtls, coap_probe_result_t *coap) {
   if (!addr || (!dtls && !coap) ||
-      !coap_abi_len(&coap_abi_probe_result, version, NULL, "coap_probe_port"))
+      !coap_abi_len(coap_abi_struct(COAP_ABI_PROBE_RESULT), version, NULL, "coap_probe_port"))
     return COAP_E_INVALID_ARG;
   /* Filled in the latest layout, handed out in the caller's. */
   coap_probe_result_t latest[2];
   probe(addr, timeout_ms, dtls ? &latest[0] : NULL, coap ? &latest[1] : NULL);
-  if (dtls) coap_abi_write(&coap_abi_probe_result, version, &latest[0], dtls, NULL, "");
-  if (coap) coap_abi_write(&coap_abi_probe_result, version, &latest[1], coap, NULL, "");
+  if (dtls) coap_abi_write(coap_abi_struct(COAP_ABI_PROBE_RESULT), version, &latest[0], dtls, NULL, "");
+  if (coap) coap_abi_write(coap_abi_struct(COAP_ABI_PROBE_RESULT), version, &latest[1], coap, NULL, "");
   return 0;
 }
 
