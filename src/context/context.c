@@ -403,10 +403,11 @@ coap_context_t *coap_context_new_versioned(int version, const coap_context_confi
   /* The version is checked even without |cfg|: a wrong one is a build
    * mismatch the caller should hear of at once. */
   const char *fn = "coap_context_new";
+  const coap_abi_struct_t *abi = coap_abi_struct(COAP_ABI_CONTEXT_CONFIG);
   coap_context_config_t latest;
   config_default(&latest);
-  if (!coap_abi_len(coap_abi_struct(COAP_ABI_CONTEXT_CONFIG), version, NULL, fn) ||
-      (cfg && coap_abi_read(coap_abi_struct(COAP_ABI_CONTEXT_CONFIG), version, cfg, &latest, NULL, fn) < 0)) {
+  if (!coap_abi_len(abi, version, NULL, fn) ||
+      (cfg && coap_abi_read(abi, version, cfg, &latest, NULL, fn) < 0)) {
     errno = EINVAL;
     return NULL;
   }

@@ -528,15 +528,17 @@ int coap_request_blocking_versioned(coap_context_t *ctx, int opts_version,
   const char *fn = "coap_request_blocking";
   coap_request_opts_t opts;
   coap_request_opts_init(&opts, COAP_GET, NULL);
+  const coap_abi_struct_t *copy_abi = coap_abi_struct(COAP_ABI_RESPONSE_COPY);
   if (!ctx || !o || !out ||
-      coap_abi_read(coap_abi_struct(COAP_ABI_REQUEST_OPTS), opts_version, o, &opts, &ctx->log, fn) < 0 ||
-      !coap_abi_len(coap_abi_struct(COAP_ABI_RESPONSE_COPY), copy_version, &ctx->log, fn))
+      coap_abi_read(coap_abi_struct(COAP_ABI_REQUEST_OPTS), opts_version, o, &opts, &ctx->log,
+                    fn) < 0 ||
+      !coap_abi_len(copy_abi, copy_version, &ctx->log, fn))
     return COAP_E_INVALID_ARG;
   /* An observation calls back again after the reply: not for a wait on the stack. */
   if (opts.observe) return COAP_E_INVALID_ARG;
   coap_response_copy_t latest;
   int rc = request_blocking(ctx, &opts, &latest);
-  coap_abi_write(coap_abi_struct(COAP_ABI_RESPONSE_COPY), copy_version, &latest, out, &ctx->log, fn);
+  coap_abi_write(copy_abi, copy_version, &latest, out, &ctx->log, fn);
   return rc;
 }
 

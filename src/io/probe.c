@@ -130,14 +130,14 @@ static void probe(const coap_address_t *addr, unsigned timeout_ms, coap_probe_re
 
 int coap_probe_port_versioned(const coap_address_t *addr, unsigned timeout_ms, int version,
                               coap_probe_result_t *dtls, coap_probe_result_t *coap) {
-  if (!addr || (!dtls && !coap) ||
-      !coap_abi_len(coap_abi_struct(COAP_ABI_PROBE_RESULT), version, NULL, "coap_probe_port"))
+  const coap_abi_struct_t *abi = coap_abi_struct(COAP_ABI_PROBE_RESULT);
+  if (!addr || (!dtls && !coap) || !coap_abi_len(abi, version, NULL, "coap_probe_port"))
     return COAP_E_INVALID_ARG;
   /* Filled in the latest layout, handed out in the caller's. */
   coap_probe_result_t latest[2];
   probe(addr, timeout_ms, dtls ? &latest[0] : NULL, coap ? &latest[1] : NULL);
-  if (dtls) coap_abi_write(coap_abi_struct(COAP_ABI_PROBE_RESULT), version, &latest[0], dtls, NULL, "");
-  if (coap) coap_abi_write(coap_abi_struct(COAP_ABI_PROBE_RESULT), version, &latest[1], coap, NULL, "");
+  if (dtls) coap_abi_write(abi, version, &latest[0], dtls, NULL, "coap_probe_port");
+  if (coap) coap_abi_write(abi, version, &latest[1], coap, NULL, "coap_probe_port");
   return 0;
 }
 

@@ -426,27 +426,32 @@ static coap_context_t *context_v1(recorder_t *r) {
 static const int bad_versions[] = {0, -1, 2, 1000};
 #define N_BAD (sizeof bad_versions / sizeof bad_versions[0])
 
+/* What the library reads or writes for version 1 of |id|; the versions
+ * it knows. */
+static size_t v1_len(coap_abi_id_t id) { return coap_abi_struct(id)->len[0]; }
+static int versions(coap_abi_id_t id) { return coap_abi_struct(id)->versions; }
+
 /* ---- tests ---- */
 
 /* The library's own table of version 1 lengths is what a version 1
  * program has (the library reads and writes exactly that many bytes). */
 static void test_v1_lengths_match_the_library(void **state) {
-  assert_int_equal(coap_abi_struct(COAP_ABI_TX_PARAMS)->len[0], V1_LEN(struct v1_tx_params, dedup_capacity));
-  assert_int_equal(coap_abi_struct(COAP_ABI_CONTEXT_CONFIG)->len[0],
+  assert_int_equal(v1_len(COAP_ABI_TX_PARAMS), V1_LEN(struct v1_tx_params, dedup_capacity));
+  assert_int_equal(v1_len(COAP_ABI_CONTEXT_CONFIG),
                    V1_LEN(struct v1_context_config, clock_user));
-  assert_int_equal(coap_abi_struct(COAP_ABI_TRANSPORT)->len[0], V1_LEN(struct v1_transport, send_from));
-  assert_int_equal(coap_abi_struct(COAP_ABI_REQUEST_OPTS)->len[0], V1_LEN(struct v1_request_opts, qblock));
-  assert_int_equal(coap_abi_struct(COAP_ABI_RESPONSE_COPY)->len[0], V1_LEN(struct v1_response_copy, raw_len));
-  assert_int_equal(coap_abi_struct(COAP_ABI_STATS)->len[0], V1_LEN(struct v1_stats, failures_by_cause));
-  assert_int_equal(coap_abi_struct(COAP_ABI_DIAG)->len[0], V1_LEN(struct v1_diag, elapsed_ms));
-  assert_int_equal(coap_abi_struct(COAP_ABI_HANDSHAKE_REPORT)->len[0],
+  assert_int_equal(v1_len(COAP_ABI_TRANSPORT), V1_LEN(struct v1_transport, send_from));
+  assert_int_equal(v1_len(COAP_ABI_REQUEST_OPTS), V1_LEN(struct v1_request_opts, qblock));
+  assert_int_equal(v1_len(COAP_ABI_RESPONSE_COPY), V1_LEN(struct v1_response_copy, raw_len));
+  assert_int_equal(v1_len(COAP_ABI_STATS), V1_LEN(struct v1_stats, failures_by_cause));
+  assert_int_equal(v1_len(COAP_ABI_DIAG), V1_LEN(struct v1_diag, elapsed_ms));
+  assert_int_equal(v1_len(COAP_ABI_HANDSHAKE_REPORT),
                    V1_LEN(struct v1_handshake_report, diag));
-  assert_int_equal(coap_abi_struct(COAP_ABI_PROBE_RESULT)->len[0], V1_LEN(struct v1_probe_result, detail));
+  assert_int_equal(v1_len(COAP_ABI_PROBE_RESULT), V1_LEN(struct v1_probe_result, detail));
   /* Every table knows exactly the versions up to the header's current one. */
-  assert_int_equal(coap_abi_struct(COAP_ABI_TX_PARAMS)->versions, COAP_TX_PARAMS_VERSION);
-  assert_int_equal(coap_abi_struct(COAP_ABI_CONTEXT_CONFIG)->versions, COAP_CONTEXT_CONFIG_VERSION);
-  assert_int_equal(coap_abi_struct(COAP_ABI_STATS)->versions, COAP_STATS_VERSION);
-  assert_int_equal(coap_abi_struct(COAP_ABI_HANDSHAKE_REPORT)->versions, COAP_HANDSHAKE_REPORT_VERSION);
+  assert_int_equal(versions(COAP_ABI_TX_PARAMS), COAP_TX_PARAMS_VERSION);
+  assert_int_equal(versions(COAP_ABI_CONTEXT_CONFIG), COAP_CONTEXT_CONFIG_VERSION);
+  assert_int_equal(versions(COAP_ABI_STATS), COAP_STATS_VERSION);
+  assert_int_equal(versions(COAP_ABI_HANDSHAKE_REPORT), COAP_HANDSHAKE_REPORT_VERSION);
   /* Causes and steps fit their reserved slots. */
   assert_true(COAP_CAUSE_COUNT <= COAP_STATS_CAUSE_SLOTS);
   assert_true(COAP_STEP_COUNT <= COAP_REPORT_STEP_SLOTS);
