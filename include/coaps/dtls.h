@@ -235,6 +235,10 @@ COAPS_API int coap_dtls_set_cid(coap_dtls_context_t *d, int on, unsigned length)
 COAPS_API int coap_dtls_set_client_cid(coap_dtls_context_t *d, const uint8_t *cid,
                                        size_t len);
 
+/* Allocated by the program, filled by the library: versioned
+ * (coaps/export.h). */
+#define COAP_DTLS_CID_INFO_V1 1
+#define COAP_DTLS_CID_INFO_VERSION COAP_DTLS_CID_INFO_V1
 typedef struct coap_dtls_cid_info {
   int negotiated;        /* both sides agreed on Connection IDs */
   size_t own_len;        /* our CID: on the records we receive (0: none) */
@@ -242,17 +246,31 @@ typedef struct coap_dtls_cid_info {
   size_t peer_len;       /* the peer's: on the records we send (0: none) */
   uint8_t peer[32];
 } coap_dtls_cid_info_t;
-/* The CIDs of the last client handshake of |d| (negotiated 0 when there
- * was none, or CID was not agreed). Returns 0, or COAP_E_INVALID_ARG. */
-COAPS_API int coap_dtls_last_cid(const coap_dtls_context_t *d, coap_dtls_cid_info_t *out);
+/* The CIDs of the last client handshake of |d| into |out|, a
+ * coap_dtls_cid_info_t of |version| (negotiated 0 when there was none,
+ * or CID was not agreed). Returns 0, or COAP_E_INVALID_ARG (NULL
+ * arguments, an unknown version: nothing written). Call it as
+ * coap_dtls_last_cid(d, out). */
+COAPS_API int coap_dtls_last_cid_versioned(const coap_dtls_context_t *d, int version,
+                                           coap_dtls_cid_info_t *out);
+#define coap_dtls_last_cid(d, out) \
+  coap_dtls_last_cid_versioned((d), COAP_DTLS_CID_INFO_VERSION, (out))
 
+/* Allocated by the program, filled by the library: versioned. */
+#define COAP_DTLS_CID_STATS_V1 1
+#define COAP_DTLS_CID_STATS_VERSION COAP_DTLS_CID_STATS_V1
 typedef struct coap_dtls_cid_stats {
   uint64_t sessions;     /* handshakes that agreed on Connection IDs */
   uint64_t moves;        /* server peers moved to a new address by their CID */
   uint64_t held;         /* datagrams not sent to an address not confirmed yet */
 } coap_dtls_cid_stats_t;
-/* Counters of |d| (summed over the contexts that share it). */
-COAPS_API int coap_dtls_cid_stats(const coap_dtls_context_t *d, coap_dtls_cid_stats_t *out);
+/* The counters of |d| (summed over the contexts that share it) into
+ * |out|, a coap_dtls_cid_stats_t of |version|. Returns 0, or
+ * COAP_E_INVALID_ARG as above. Call it as coap_dtls_cid_stats(d, out). */
+COAPS_API int coap_dtls_cid_stats_versioned(const coap_dtls_context_t *d, int version,
+                                            coap_dtls_cid_stats_t *out);
+#define coap_dtls_cid_stats(d, out) \
+  coap_dtls_cid_stats_versioned((d), COAP_DTLS_CID_STATS_VERSION, (out))
 
 /* A GnuTLS priority string replacing the default (AEAD suites, DTLS 1.2,
  * CCM_8 first). Checked at once.

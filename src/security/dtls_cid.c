@@ -17,6 +17,7 @@
 #include <gnutls/crypto.h>
 
 #include "coaps/error.h"
+#include "common/abi.h"
 #include "security/dtls_cid.h"
 #include "security/dtls_internal.h"
 
@@ -307,22 +308,25 @@ static void cid_info(const coap_dtls_cid_t *c, coap_dtls_cid_info_t *out) {
   memcpy(out->peer, c->tx, c->tx_len);
 }
 
-int coap_dtls_last_cid(const coap_dtls_context_t *d, coap_dtls_cid_info_t *out) {
+int coap_dtls_last_cid_versioned(const coap_dtls_context_t *d, int version,
+                                 coap_dtls_cid_info_t *out) {
   if (!d || !out) return COAP_E_INVALID_ARG;
-  cid_info(&d->last_client_cid, out);
-  return 0;
+  coap_dtls_cid_info_t latest;
+  cid_info(&d->last_client_cid, &latest);
+  return coap_abi_write(coap_abi_struct(COAP_ABI_DTLS_CID_INFO), version, &latest, out, d->log,
+                        "coap_dtls_last_cid");
 }
 
 void coap_dtls_session_cid(const coap_dtls_session_t *s, coap_dtls_cid_info_t *out) {
   cid_info(&s->cid, out);
 }
 
-int coap_dtls_cid_stats(const coap_dtls_context_t *d, coap_dtls_cid_stats_t *out) {
+int coap_dtls_cid_stats_versioned(const coap_dtls_context_t *d, int version,
+                                  coap_dtls_cid_stats_t *out) {
   if (!d || !out) return COAP_E_INVALID_ARG;
-  out->sessions = d->cid_sessions;
-  out->moves = d->cid_moves;
-  out->held = d->cid_held;
-  return 0;
+  coap_dtls_cid_stats_t latest = {d->cid_sessions, d->cid_moves, d->cid_held};
+  return coap_abi_write(coap_abi_struct(COAP_ABI_DTLS_CID_STATS), version, &latest, out, d->log,
+                        "coap_dtls_cid_stats");
 }
 
 size_t coap_dtls_record_cid(const coap_dtls_context_t *d, const uint8_t *data, size_t len,
