@@ -493,10 +493,10 @@ int coap_dtls_session_own_hello(const coap_dtls_session_t *s, const uint8_t *dat
 /* Connection IDs agreed: counted, remembered for a client's report, and
  * the MTU GnuTLS writes to lowered by what a tls12_cid header adds. */
 static void note_cid(coap_dtls_session_t *s) {
-  if (!s->cid.on) return;
   coap_dtls_context_t *d = s->d;
+  if (s->client) d->last_client_cid = s->cid; /* also when none was agreed */
+  if (!s->cid.on) return;
   d->cid_sessions++;
-  if (s->client) d->last_client_cid = s->cid;
   if (s->cid.tx_len) gnutls_dtls_set_mtu(s->tls, d->mtu - 1u - s->cid.tx_len);
   if (d->log && coap_log_enabled(d->log, COAP_LOG_INFO)) {
     char own[2 * COAP_DTLS_CID_MAX + 1], peer[2 * COAP_DTLS_CID_MAX + 1];
