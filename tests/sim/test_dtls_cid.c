@@ -123,6 +123,23 @@ static void get_ok(const char *path) {
   assert_int_equal(b.code, COAP_CONTENT);
 }
 
+/* coap_dtls_last_cid tells of the last handshake, also one without CID. */
+static void test_last_cid_is_the_last_handshakes(void **state) {
+  psk(server);
+  coap_dtls_context_t *cd = coap_dtls_context_ref(psk(client));
+  get_ok("hello");
+  coap_dtls_cid_info_t info;
+  coap_dtls_last_cid(cd, &info);
+  assert_true(info.negotiated);
+  assert_int_equal(coap_dtls_set_cid(coap_context_dtls(server->ctx), 0, 0), 0);
+  assert_int_equal(simnet_node_restart(client), 0);
+  coap_context_set_dtls_context(client->ctx, cd);
+  get_ok("hello");
+  coap_dtls_last_cid(cd, &info);
+  assert_false(info.negotiated);
+  assert_int_equal(info.peer_len, 0);
+}
+
 static void rebind_client(uint16_t port) {
   client->addr.addr.sin.sin_port = htons(port);
 }
@@ -393,6 +410,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_off_on_client, setup, teardown),
       cmocka_unit_test_setup_teardown(test_length_is_configurable, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resumed_handshake_keeps_cid, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_last_cid_is_the_last_handshakes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_x509, setup, teardown),
       cmocka_unit_test_setup_teardown(test_raw_public_keys, setup, teardown),
       cmocka_unit_test_setup_teardown(test_address_change_keeps_session, setup, teardown),
