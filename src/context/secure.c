@@ -271,11 +271,11 @@ static void move_peer(peer_dtls_t *pd) {
   coap_peer_t *peer = pd->peer;
   char old_name[sizeof peer->name];
   snprintf(old_name, sizeof old_name, "%s", peer->name);
-  if (coap_peer_table_move(&ctx->peers, peer, pd->rx_from) < 0) {
-    coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
-              "Connection ID record from an address another peer holds: not moved");
-    return;
-  }
+  /* A peer still at the new address is stale: the NAT gave its port to
+   * this client, whose record just authenticated from there. */
+  coap_peer_t *stale = coap_peer_table_find(&ctx->peers, peer->ep, pd->rx_from);
+  if (stale) coap_context_peer_forget(ctx, stale);
+  if (coap_peer_table_move(&ctx->peers, peer, pd->rx_from) < 0) return; /* not reached */
   char text[sizeof peer->name - 2];
   coap_address_format(pd->rx_from, text, sizeof text);
   snprintf(peer->name, sizeof peer->name, "[%s]", text);

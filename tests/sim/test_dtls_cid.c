@@ -306,6 +306,31 @@ static void test_address_change_keeps_session(void **state) {
   assert_int_equal(handler_calls, 6);
 }
 
+/* The NAT gives the client the address of another client's stale
+ * session: the mover takes it, the stale peer is forgotten. */
+static void test_move_onto_a_stale_peer(void **state) {
+  psk(server);
+  psk(client);
+  simnet_node_t *other = simnet_add_node(&net, 40001, COAP_PROTO_DTLS, NULL);
+  coap_dtls_context_t *od = coap_dtls_new_context(other->ctx);
+  coap_dtls_set_psk(od, (const uint8_t *)"device-1", (const uint8_t *)"0123456789abcdef", 16);
+  coap_context_set_dtls_context(other->ctx, od);
+  get_ok("hello");
+  sim_reply_t b;
+  sim_get(other, "coaps://10.0.0.1/hello", &b, 60000);
+  assert_int_equal(b.code, COAP_CONTENT);
+  coap_stats_t st;
+  coap_context_get_stats(server->ctx, &st);
+  assert_int_equal(st.peers, 2);
+  client->addr = other->addr; /* the client now comes from there (it is found first) */
+  get_ok("hello");
+  coap_context_get_stats(server->ctx, &st);
+  assert_int_equal(st.peers, 1);
+  assert_int_equal(server_cid_stats().moves, 1);
+  get_ok("hello");
+  assert_int_equal(server_handshakes(), 2);
+}
+
 /* A datagram the client sent, given to the server as if from |from|. */
 static void inject(const uint8_t *data, size_t len, const coap_address_t *from) {
   coap_context_input(server->ctx, server->ep, from, data, len, net.now);
@@ -414,6 +439,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_x509, setup, teardown),
       cmocka_unit_test_setup_teardown(test_raw_public_keys, setup, teardown),
       cmocka_unit_test_setup_teardown(test_address_change_keeps_session, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_move_onto_a_stale_peer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_forged_records_move_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_older_record_moves_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_move_to_victim_is_bounded, setup, teardown),
