@@ -1,7 +1,6 @@
 /* Client requests: URI → destination and options, one request object per
  * call, the reply handed to the caller exactly once. Block-wise transfers
  * are in block.c. */
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,20 +16,6 @@ void coap_request_opts_init(coap_request_opts_t *o, uint8_t method,
   o->confirmable = 1;
   o->content_format = COAP_FORMAT_NONE;
   o->accept = COAP_FORMAT_NONE;
-}
-
-int coap_getaddrinfo_resolve(void *user, const char *host, uint16_t port,
-                             coap_address_t *out) {
-  (void)user;
-  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_family = AF_UNSPEC};
-  struct addrinfo *res = NULL;
-  if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) return COAP_E_RESOLVE;
-  memset(out, 0, sizeof(*out));
-  memcpy(&out->addr.st, res->ai_addr, res->ai_addrlen);
-  out->size = (socklen_t)res->ai_addrlen;
-  freeaddrinfo(res);
-  coap_address_set_port(out, port);
-  return 0;
 }
 
 /* Finished request records are kept for the next requests, as the
