@@ -84,7 +84,8 @@ static const char *exch_peer_name(void *user, const coap_exch_peer_t *xp) {
 }
 
 static coap_deferred_t *defer_request(const coap_request_t *req,
-                                      coap_response_t *resp) {
+                                      coap_response_t *resp,
+                                      coap_response_t **deferred_resp) {
   coap_context_t *ctx = req->ctx;
   coap_deferred_t *d = calloc(1, sizeof(*d));
   if (!d) return NULL;
@@ -98,6 +99,7 @@ static coap_deferred_t *defer_request(const coap_request_t *req,
   if (d->next) d->next->prev = d;
   ctx->deferred = d;
   coap_exch_in_set_user(d->in, d);
+  *deferred_resp = &d->resp;
   return d;
 }
 
