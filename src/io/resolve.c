@@ -4,7 +4,7 @@
 #include <netdb.h>
 #include <string.h>
 
-#include "context/context_internal.h"
+#include "io/shell.h"
 
 int coap_getaddrinfo_resolve(void *user, const char *host, uint16_t port,
                              coap_address_t *out) {
