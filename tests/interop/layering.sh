@@ -10,7 +10,9 @@
 #   3. the core (common … context) links into a program without src/io and
 #      src/seed: the core_only program, linked against the coaps_core
 #      library alone, runs a request and its answer over a transport of its
-#      own, and finds no name resolver installed.
+#      own, and finds no name resolver installed; the simulated-network
+#      tests are linked against coaps_core too (no function of src/io or
+#      src/seed in them but the core's coap_context_new, sim/support_core.c).
 # Each violation is printed with the symbol or include and the files.
 BUILD=$1 SRC=$2
 . "$(dirname "$0")/lib.bash"
@@ -98,3 +100,18 @@ done
 "$BUILD/core_only" >"$work/out" 2>&1 || { cat "$work/out" >&2; fail "core_only failed"; }
 cat "$work/out"
 pass "the core (common … $CORE_LAST) links into a program and serves a request without src/io"
+
+shell_syms=$work/shell_syms
+for rel in "${!OBJ[@]}"; do
+  case $rel in src/io/* | src/seed/*) nm -P --defined-only "${OBJ[$rel]}" ;; esac
+done | awk '$2 ~ /^[A-Z]$/ {print $1}' | grep -vx coap_context_new | sort -u >"$shell_syms"
+[ -s "$shell_syms" ] || fail "no symbols found in the objects of src/io and src/seed"
+sims=0
+for bin in "$BUILD"/tests/sim_test_*; do
+  [ -x "$bin" ] || continue
+  sims=$((sims + 1))
+  extra=$(nm -P --defined-only "$bin" | awk '{print $1}' | sort -u | comm -12 - "$shell_syms")
+  [ -z "$extra" ] || fail "${bin##*/} holds functions of the I/O shell: $(echo $extra)"
+done
+[ "$sims" -gt 0 ] || fail "no sim test programs under $BUILD/tests"
+pass "the $sims simulated-network test programs hold no function of src/io or src/seed"
