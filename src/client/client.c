@@ -6,16 +6,25 @@
 #include <string.h>
 
 #include "client/client.h"
+#include "common/abi.h"
 #include "common/diag.h"
 
-void coap_request_opts_init(coap_request_opts_t *o, uint8_t method,
-                            const char *uri) {
+static void request_opts_init(coap_request_opts_t *o, uint8_t method, const char *uri) {
   memset(o, 0, sizeof(*o));
   o->method = method;
   o->uri = uri;
   o->confirmable = 1;
   o->content_format = COAP_FORMAT_NONE;
   o->accept = COAP_FORMAT_NONE;
+}
+
+int coap_request_opts_init_versioned(int version, coap_request_opts_t *o, uint8_t method,
+                                     const char *uri) {
+  if (!o) return COAP_E_INVALID_ARG;
+  coap_request_opts_t latest;
+  request_opts_init(&latest, method, uri);
+  return coap_abi_write(coap_abi_struct(COAP_ABI_REQUEST_OPTS), version, &latest, o, NULL,
+                        "coap_request_opts_init");
 }
 
 /* Finished request records are kept for the next requests, as the

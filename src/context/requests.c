@@ -1,12 +1,20 @@
 /* The client's link to the node: the public request calls, which hand the
  * client layer its own state, and what the client asks of the context in
  * return (coap_client_ops_t), with the endpoint a request goes out of. */
+#include "common/abi.h"
 #include "context/context_internal.h"
 
-int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
-                      coap_reply_fn cb, void *user, coap_request_id_t *id) {
-  if (!ctx) return COAP_E_INVALID_ARG;
-  return coap_client_send(&ctx->client, o, cb, user, id);
+int coap_send_request_versioned(coap_context_t *ctx, int version,
+                                const coap_request_opts_t *given, coap_reply_fn cb,
+                                void *user, coap_request_id_t *id) {
+  if (!ctx || !given) return COAP_E_INVALID_ARG;
+  /* The caller's version over the defaults: the client gets the latest layout. */
+  coap_request_opts_t latest;
+  coap_request_opts_init(&latest, COAP_GET, NULL);
+  if (coap_abi_read(coap_abi_struct(COAP_ABI_REQUEST_OPTS), version, given, &latest, &ctx->log,
+                    "coap_send_request") < 0)
+    return COAP_E_INVALID_ARG;
+  return coap_client_send(&ctx->client, &latest, cb, user, id);
 }
 
 int coap_cancel_request(coap_context_t *ctx, coap_request_id_t id) {

@@ -19,9 +19,10 @@ typedef struct coap_shell {
   coap_resolve_fn resolve;
 } coap_shell_t;
 
-/* coap_context_new with |shell|'s defaults; NULL: none (no transport of
- * its own, host names do not resolve: COAP_E_RESOLVE). */
-coap_context_t *coap_context_create(const coap_context_config_t *cfg, const coap_shell_t *shell);
+/* coap_context_new_versioned with |shell|'s defaults; NULL: none (no
+ * transport of its own, host names do not resolve: COAP_E_RESOLVE). */
+coap_context_t *coap_context_create(int version, const coap_context_config_t *cfg,
+                                    const coap_shell_t *shell);
 
 /* The shell's own state, owned by the context from then on: |free_fn|
  * frees it in coap_context_free, before the endpoints. */

@@ -12,7 +12,7 @@
 #      library alone, runs a request and its answer over a transport of its
 #      own, and finds no name resolver installed; the simulated-network
 #      tests are linked against coaps_core too (no function of src/io or
-#      src/seed in them but the core's coap_context_new, sim/support_core.c).
+#      src/seed in them but the core's coap_context_new_versioned, sim/support_core.c).
 # Each violation is printed with the symbol or include and the files.
 BUILD=$1 SRC=$2
 . "$(dirname "$0")/lib.bash"
@@ -104,7 +104,7 @@ pass "the core (common … $CORE_LAST) links into a program and serves a request
 shell_syms=$work/shell_syms
 for rel in "${!OBJ[@]}"; do
   case $rel in src/io/* | src/seed/*) nm -P --defined-only "${OBJ[$rel]}" ;; esac
-done | awk '$2 ~ /^[A-Z]$/ {print $1}' | grep -vx coap_context_new | sort -u >"$shell_syms"
+done | awk '$2 ~ /^[A-Z]$/ {print $1}' | grep -vx coap_context_new_versioned | sort -u >"$shell_syms"
 [ -s "$shell_syms" ] || fail "no symbols found in the objects of src/io and src/seed"
 sims=0
 for bin in "$BUILD"/tests/sim_test_*; do

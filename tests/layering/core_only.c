@@ -89,9 +89,9 @@ int main(void) {
   cfg.clock = virtual_now;
   cfg.clock_user = &net;
   net.now = 1000;
-  net.server = coap_context_create(&cfg, NULL);
-  net.client = coap_context_create(&cfg, NULL);
-  coap_context_t *bare = coap_context_create(&cfg, NULL);
+  net.server = coap_context_create(COAP_CONTEXT_CONFIG_VERSION, &cfg, NULL);
+  net.client = coap_context_create(COAP_CONTEXT_CONFIG_VERSION, &cfg, NULL);
+  coap_context_t *bare = coap_context_create(COAP_CONTEXT_CONFIG_VERSION, &cfg, NULL);
   if (!net.server || !net.client || !bare) return check(0, "contexts made");
   coap_transport_t t = {.send = mem_send, .open_client_endpoint = mem_open_client};
   coap_context_set_transport(net.server, &t, &net);
