@@ -25,12 +25,17 @@ typedef struct security_flags {
 #define SECURITY_OPTION_FIRST 0x100
 size_t security_options_merge(struct option *dst, size_t n, size_t cap);
 /* Handle option |id| if it is one of ours: 1 handled, 0 not ours, -1
- * ours but refused (too many --trust-rpk). */
+ * ours but refused after saying why (a bad value, too many --trust-rpk). */
 int security_flags_take(security_flags_t *f, int id, const char *arg);
 /* Help text lines for the flags. */
 void security_flags_usage(FILE *out, int server);
-/* Check the combination and build the DTLS configuration into |ctx|.
- * Returns 0, or the exit code after printing one line. */
+/* After the options: flags that need others, or belong to the other
+ * side (--cookie is the server's, --session the client's). 0, or -1 after
+ * saying what is wrong (a usage error). */
+int security_flags_check(const security_flags_t *f, int server);
+/* Build the DTLS configuration into |ctx| from flags that passed
+ * security_flags_check. Returns 0, or the exit code after printing one
+ * line (a file or key the library cannot use: EXIT_CONFIG). */
 int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int server);
 
 #endif
