@@ -112,9 +112,9 @@ doctor coaps://127.0.0.1:9/x --key k.pem%--key goes with --cert (or --rpk)%usage
 get coaps://127.0.0.1:9/x --rpk%--rpk needs --key FILE (an EC P-256 private key)%usage: coaps get URI [options]  (coaps get --help for more)
 get coaps://127.0.0.1:9/x --mtu 10x%--mtu wants a number of bytes from 256 to 65535, got '10x'%usage: coaps get URI [options]  (coaps get --help for more)
 serve --mtu 100%--mtu wants a number of bytes from 256 to 65535, got '100'%usage: coaps serve [options]  (coaps serve --help for more)
-get coaps://127.0.0.1:9/x --cookie never%--cookie is a server option (coaps serve)%usage: coaps get URI [options]  (coaps get --help for more)
-get coaps://127.0.0.1:9/x --require-client-cert%--require-client-cert is a server option (coaps serve)%usage: coaps get URI [options]  (coaps get --help for more)
-serve --session s%--session is a client option%usage: coaps serve [options]  (coaps serve --help for more)
+get coaps://127.0.0.1:9/x --cookie never%unknown option '--cookie' for coaps get (commands that take it: serve)%usage: coaps get URI [options]  (coaps get --help for more)
+get coaps://127.0.0.1:9/x --require-client-cert%unknown option '--require-client-cert' for coaps get (commands that take it: serve)%usage: coaps get URI [options]  (coaps get --help for more)
+serve --session s%unknown option '--session' for coaps serve (commands that take it: get, post, put, delete, fetch, patch, ipatch, observe, doctor)%usage: coaps serve [options]  (coaps serve --help for more)
 serve --psk-identity me --psk x --require-client-cert%--require-client-cert needs --cacert to verify them with%usage: coaps serve [options]  (coaps serve --help for more)
 get coaps://127.0.0.1:9/x --session s%--session needs credentials (--psk-identity or --cacert) to resume%usage: coaps get URI [options]  (coaps get --help for more)
 serve --cookie sometimes%--cookie wants always, under-load or never, got 'sometimes'%usage: coaps serve [options]  (coaps serve --help for more)
@@ -125,6 +125,38 @@ doctor --causes coap://127.0.0.1/x%--causes takes no URI%usage: coaps doctor URI
 get coap://127.0.0.1/x -b 100%--block-size wants 16, 32, 64, 128, 256, 512 or 1024, got '100'%usage: coaps get URI [options]  (coaps get --help for more)
 get coap://127.0.0.1/x coap://127.0.0.1/y%unexpected argument 'coap://127.0.0.1/y'%usage: coaps get URI [options]  (coaps get --help for more)
 CASES
+# Swept over every command's --help: each option that takes a value,
+# given without one, is named with the value it wants; each option of
+# another command is refused naming the commands that take it.
+declare -A flags_of
+for cmd in get serve keygen doctor; do
+  flags_of[$cmd]=$(coaps $cmd --help | grep -oE '^ +(-[A-Za-z], )?--[a-z0-9-]+( [A-Z]|\b)' |
+    grep -oE -- '--[a-z0-9-]+( [A-Z])?' | sort -u)
+done
+operand() { case $1 in get | doctor) echo coap://127.0.0.1/x ;; esac; }
+swept=0
+for cmd in get serve keygen doctor; do
+  while read -r flag value; do
+    [ -n "$value" ] || continue
+    rc coaps $cmd $(operand $cmd) "$flag"
+    [ "$RC" = 64 ] && [[ "$ERR" == "coaps: $flag needs a value: $flag "* ]] ||
+      fail "coaps $cmd $flag without its value: exit $RC, '$ERR'"
+    swept=$((swept + 1))
+  done <<<"${flags_of[$cmd]}"
+  for other in get serve keygen doctor; do
+    [ "$other" != "$cmd" ] || continue
+    while read -r flag value; do
+      grep -qxE -- "$flag( [A-Z])?" <<<"${flags_of[$cmd]}" && continue
+      rc coaps $cmd $(operand $cmd) "$flag" x
+      [ "$RC" = 64 ] && [[ "$ERR" == "coaps: unknown option '$flag' for coaps $cmd (commands that take it: "*"$other"* ]] ||
+        fail "coaps $cmd $flag (an option of $other): exit $RC, '$ERR'"
+      swept=$((swept + 1))
+    done <<<"${flags_of[$other]}"
+  done
+done
+[ "$swept" -gt 60 ] || fail "the sweep tried only $swept cases"
+pass "every option of every command: a missing value or the wrong command is said ($swept cases)"
+
 # Repeatable options stay repeatable.
 rc coaps keygen -o "$work/hosts" -H one -H two
 expect_eq "keygen -H twice works" 0 "$RC"

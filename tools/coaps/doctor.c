@@ -49,7 +49,8 @@ static int parse_doctor_args(doctor_args_t *a, int argc, char **argv, cli_option
       {"help", no_argument, NULL, 'h'},
   };
   cli_options_init(p, "doctor", "URI [options]", argc, argv, "t:h", longopts,
-                   sizeof longopts / sizeof longopts[0], 1, " trust-rpk ");
+                   sizeof longopts / sizeof longopts[0], CLI_CLIENT_SECURITY,
+                   " trust-rpk ");
   memset(a, 0, sizeof(*a));
   a->timeout_ms = 10000;
   a->probe_timeout_ms = 1000;

@@ -244,7 +244,8 @@ static int parse_keygen_args(keygen_args_t *a, int argc, char **argv, cli_option
       {"help", no_argument, NULL, 'h'},
   };
   cli_options_init(p, "keygen", KEYGEN_SYNOPSIS, argc, argv, "o:H:fh", longopts,
-                   sizeof longopts / sizeof longopts[0], 0, " host ");
+                   sizeof longopts / sizeof longopts[0], CLI_NO_SECURITY,
+                   " host ");
   int c;
   while ((c = cli_options_next(p)) != CLI_OPTIONS_END) {
     switch (c) {

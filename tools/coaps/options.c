@@ -31,6 +31,7 @@ static const struct {
     {NULL, "--observe", NULL, REQUESTS},
     {NULL, "--json", NULL, REQUESTS ", doctor"},
     {"-q", "--quiet", NULL, REQUESTS},
+    {"-v", "--verbose", NULL, REQUESTS ", serve"},
     {NULL, "--causes", NULL, "doctor"},
     {NULL, "--markdown", NULL, "doctor"},
     {NULL, "--psk-identity", "ID", CLIENTS ", serve"},
@@ -57,7 +58,7 @@ static const struct {
 
 void cli_options_init(cli_options_t *p, const char *command, const char *synopsis, int argc,
                       char **argv, const char *shortopts, const struct option *longopts,
-                      size_t n, int with_security, const char *repeatable) {
+                      size_t n, int security, const char *repeatable) {
   memset(p, 0, sizeof(*p));
   p->command = command;
   p->synopsis = synopsis;
@@ -67,7 +68,10 @@ void cli_options_init(cli_options_t *p, const char *command, const char *synopsi
   snprintf(p->shortopts, sizeof p->shortopts, ":%s", shortopts);
   if (n > CLI_MAX_OPTIONS - 1) n = CLI_MAX_OPTIONS - 1;
   memcpy(p->longopts, longopts, n * sizeof longopts[0]);
-  p->n_longopts = with_security ? security_options_merge(p->longopts, n, CLI_MAX_OPTIONS) : n;
+  p->n_longopts = security == CLI_NO_SECURITY
+                      ? n
+                      : security_options_merge(p->longopts, n, CLI_MAX_OPTIONS,
+                                               security == CLI_SERVER_SECURITY);
   memset(&p->longopts[p->n_longopts], 0, sizeof p->longopts[0]);
   optind = 0; /* GNU getopt: full re-initialisation, as for a new argv */
   opterr = 0; /* the messages are ours */

@@ -24,15 +24,18 @@ typedef struct cli_options {
   char **argv;
 } cli_options_t;
 
+/* Which DTLS credential flags a command takes besides its own. */
+enum { CLI_NO_SECURITY, CLI_CLIENT_SECURITY, CLI_SERVER_SECURITY };
+
 /* A command's options: |shortopts| without the leading ':', |longopts|
  * of |n| entries (no terminator needed), plus the DTLS credential flags
- * when |with_security|. |repeatable| lists the long names, each between
+ * |security| names (CLI_*_SECURITY). |repeatable| lists the long names, each between
  * spaces (" option trust-rpk "), that may be given more than once; any
  * other option taking a value given twice is refused rather than the
  * first value silently dropped. */
 void cli_options_init(cli_options_t *p, const char *command, const char *synopsis, int argc,
                       char **argv, const char *shortopts, const struct option *longopts,
-                      size_t n, int with_security, const char *repeatable);
+                      size_t n, int security, const char *repeatable);
 
 enum { CLI_OPTIONS_END = -1, CLI_OPTIONS_BAD = -2 };
 /* The next option's id (its short letter or the longopts value), with

@@ -269,7 +269,8 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
       {"help", no_argument, NULL, 'h'},
   };
   cli_options_init(p, method, "URI [options]", argc, argv, "d:f:A:t:O:b:vqh", longopts,
-                   sizeof longopts / sizeof longopts[0], 1, " option trust-rpk ");
+                   sizeof longopts / sizeof longopts[0], CLI_CLIENT_SECURITY,
+                   " option trust-rpk ");
   memset(a, 0, sizeof(*a));
   a->method = method_code(method);
   a->content_format = a->accept = COAP_FORMAT_NONE;

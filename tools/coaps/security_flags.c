@@ -36,9 +36,16 @@ static const struct option security_options[] = {
     {"cookie", required_argument, NULL, OPT_COOKIE},
 };
 
-size_t security_options_merge(struct option *dst, size_t n, size_t cap) {
+/* The flags only one side has. */
+static int for_side(const struct option *o, int server) {
+  if (o->val == OPT_SESSION) return !server;
+  if (o->val == OPT_COOKIE || o->val == OPT_REQUIRE_CLIENT_CERT) return server;
+  return 1;
+}
+
+size_t security_options_merge(struct option *dst, size_t n, size_t cap, int server) {
   for (size_t i = 0; i < sizeof security_options / sizeof security_options[0] && n + 1 < cap; i++)
-    dst[n++] = security_options[i];
+    if (for_side(&security_options[i], server)) dst[n++] = security_options[i];
   memset(&dst[n], 0, sizeof dst[n]);
   return n;
 }
@@ -152,10 +159,6 @@ int security_flags_check(const security_flags_t *f, int server) {
   if (f->rpk && !f->key) return usage_error("--rpk needs --key FILE (an EC P-256 private key)");
   if (f->cert && !f->key) return usage_error("--cert needs --key FILE (its private key)");
   if (!f->rpk && f->key && !f->cert) return usage_error("--key goes with --cert (or --rpk)");
-  if (server && f->session_file) return usage_error("--session is a client option");
-  if (!server && f->cookie) return usage_error("--cookie is a server option (coaps serve)");
-  if (!server && f->client_cert_required)
-    return usage_error("--require-client-cert is a server option (coaps serve)");
   if (f->session_file && !f->psk_identity && !f->cacert && !f->n_trust_rpk)
     return usage_error("--session needs credentials (--psk-identity or --cacert) to resume");
   if (server && f->client_cert_required && !f->cacert)

@@ -174,7 +174,8 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv, cli_options_
       {"help", no_argument, NULL, 'h'},
   };
   cli_options_init(p, "serve", "[options]", argc, argv, "p:a:w:vh", longopts,
-                   sizeof longopts / sizeof longopts[0], 1, " trust-rpk ");
+                   sizeof longopts / sizeof longopts[0], CLI_SERVER_SECURITY,
+                   " trust-rpk ");
   memset(a, 0, sizeof(*a));
   a->address = "::";
   a->port = COAP_DEFAULT_PORT;
