@@ -97,6 +97,8 @@ serve --data x%unknown option '--data' for coaps serve (commands that take it: g
 keygen --psk x%unknown option '--psk' for coaps keygen (commands that take it: get, post, put, delete, fetch, patch, ipatch, observe, doctor, serve)%usage: coaps keygen [--out DIR] [--host NAME]... [--force]  (coaps keygen --help for more)
 get coap://127.0.0.1/x -vz%unknown option '-z'%usage: coaps get URI [options]  (coaps get --help for more)
 serve --max 3%option '--max' is ambiguous: --max-peers, --max-body%usage: coaps serve [options]  (coaps serve --help for more)
+get coap://127.0.0.1/x --h%option '--h' is ambiguous: --help, --handshake-timeout%usage: coaps get URI [options]  (coaps get --help for more)
+get coap://127.0.0.1/x --=x%unknown option '--=x'%usage: coaps get URI [options]  (coaps get --help for more)
 doctor coap://127.0.0.1/x --json=yes%--json takes no value, got '--json=yes'%usage: coaps doctor URI [options]  (coaps doctor --help for more)
 get coap://127.0.0.1/x -t 1 --timeout 2%--timeout given twice (the second time as '2'): give it once%usage: coaps get URI [options]  (coaps get --help for more)
 put coap://127.0.0.1/x -d a -d b%--data given twice (the second time as 'b'): give it once%usage: coaps put URI [options]  (coaps put --help for more)

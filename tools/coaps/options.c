@@ -114,6 +114,10 @@ static void say_bad_long(const cli_options_t *p, const char *typed) {
   size_t len = strcspn(name, "=");
   char matches[256] = "";
   size_t n_matches = 0, used = 0;
+  if (len == 0) { /* "--=x": no name at all, not a prefix of every one */
+    say_unknown(p, typed);
+    return;
+  }
   for (size_t i = 0; i < p->n_longopts; i++) {
     const char *l = p->longopts[i].name;
     if (strncmp(l, name, len) != 0) continue;
