@@ -83,8 +83,10 @@ expect_contains "keygen with an extra argument shows its usage" "usage: coaps ke
 
 # Every usage error: one line saying what is wrong, then the command's
 # usage line pointing at --help, exit 64, and nothing else on stderr.
+# ('' in a case is an empty argument.)
 while IFS='%' read -r args want usage; do
   read -ra argv <<<"$args"
+  for i in "${!argv[@]}"; do [ "${argv[i]}" != "''" ] || argv[i]=; done
   rc coaps "${argv[@]}"
   expect_eq "coaps $args exits 64" 64 "$RC"
   expect_eq "coaps $args: what is wrong, then how to get help" \
@@ -99,6 +101,9 @@ get coap://127.0.0.1/x -vz%unknown option '-z'%usage: coaps get URI [options]  (
 serve --max 3%option '--max' is ambiguous: --max-peers, --max-body%usage: coaps serve [options]  (coaps serve --help for more)
 get coap://127.0.0.1/x --h%option '--h' is ambiguous: --help, --handshake-timeout%usage: coaps get URI [options]  (coaps get --help for more)
 get coap://127.0.0.1/x --=x%unknown option '--=x'%usage: coaps get URI [options]  (coaps get --help for more)
+get coaps://127.0.0.1:9/x --psk-identity me --psk x --session ''%--session wants a value, got an empty one%usage: coaps get URI [options]  (coaps get --help for more)
+get coaps://127.0.0.1:9/x --psk-identity '' --psk x%--psk-identity wants a value, got an empty one%usage: coaps get URI [options]  (coaps get --help for more)
+keygen -H '' -o x%--host wants a value, got an empty one%usage: coaps keygen [--out DIR] [--host NAME]... [--force]  (coaps keygen --help for more)
 doctor coap://127.0.0.1/x --json=yes%--json takes no value, got '--json=yes'%usage: coaps doctor URI [options]  (coaps doctor --help for more)
 get coap://127.0.0.1/x -t 1 --timeout 2%--timeout given twice (the second time as '2'): give it once%usage: coaps get URI [options]  (coaps get --help for more)
 put coap://127.0.0.1/x -d a -d b%--data given twice (the second time as 'b'): give it once%usage: coaps put URI [options]  (coaps put --help for more)

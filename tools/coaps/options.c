@@ -163,6 +163,16 @@ static int check_repeat(cli_options_t *p, int id) {
   return -1;
 }
 
+/* An empty value ('--cacert ""', often an unset shell variable) names no
+ * file, key or number; only a payload may be empty. 0, or -1 after saying. */
+static int check_empty(const cli_options_t *p, int id) {
+  int i = option_index(p, id);
+  if (i < 0 || p->longopts[i].has_arg != required_argument || !optarg || *optarg) return 0;
+  if (strcmp(p->longopts[i].name, "data") == 0) return 0;
+  cli_error("--%s wants a value, got an empty one", p->longopts[i].name);
+  return -1;
+}
+
 int cli_options_next(cli_options_t *p) {
   int c = getopt_long(p->argc, p->argv, p->shortopts, p->longopts, NULL);
   if (c == -1) return CLI_OPTIONS_END;
@@ -183,7 +193,7 @@ int cli_options_next(cli_options_t *p) {
       say_bad_long(p, typed);
     return CLI_OPTIONS_BAD;
   }
-  return check_repeat(p, c) < 0 ? CLI_OPTIONS_BAD : c;
+  return check_empty(p, c) < 0 || check_repeat(p, c) < 0 ? CLI_OPTIONS_BAD : c;
 }
 
 int cli_options_take_uri(cli_options_t *p, const char **uri) {

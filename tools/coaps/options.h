@@ -42,8 +42,8 @@ enum { CLI_OPTIONS_END = -1, CLI_OPTIONS_BAD = -2 };
  * optarg set; CLI_OPTIONS_END after the last; CLI_OPTIONS_BAD after saying
  * on stderr what is wrong: an unknown option (and which command has it,
  * if one does), an ambiguous abbreviation, a missing value (named with
- * the value it wants), a value given to a flag that takes none, a value
- * option repeated. */
+ * the value it wants), an empty value (but for -d), a value given to a
+ * flag that takes none, a value option repeated. */
 int cli_options_next(cli_options_t *p);
 
 /* After the options: exactly one operand, the URI (GNU getopt has moved
