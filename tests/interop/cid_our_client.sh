@@ -41,11 +41,12 @@ BG_PIDS+=($!)
 wait_udp_port $((mport + 1))
 M=127.0.0.1:$((mport + 1))
 
-# get NAME ARGS... URI: coaps get -v; sets OUT (stdout and stderr).
+# get NAME ARGS... URI: coaps get -v (within $GET_TIMEOUT seconds, 20 by
+# default); sets OUT (stdout and stderr).
 get() {
   local name=$1; shift
   set +e
-  "$BUILD/coaps" get -v --timeout 20 "$@" >"$work/$name.out" 2>&1
+  "$BUILD/coaps" get -v --timeout "${GET_TIMEOUT:-20}" "$@" >"$work/$name.out" 2>&1
   set -e
   OUT=$(cat "$work/$name.out")
 }
@@ -111,12 +112,12 @@ for suite in TLS-PSK-WITH-AES-128-CCM-8 TLS-PSK-WITH-AES-128-CCM TLS-PSK-WITH-AE
   rm -f "$work/session"
   # ssl_server2 answers with HTTP-like text, not CoAP: the handshake, the
   # CIDs and its reading our 8-byte GET are the verdict.
-  get "$suite" --timeout 2 --psk-identity "$ID" --psk "$KEY" --session "$work/session" \
+  GET_TIMEOUT=2 get "$suite" --psk-identity "$ID" --psk "$KEY" --session "$work/session" \
     "coaps://127.0.0.1:$sport/"
   expect_contains "$suite: CID negotiated with ssl_server2's" \
     "Connection ID: negotiated; ours (empty), the server's 5e5e5e5e" "$OUT"
   expect_log "$suite: ssl_server2 opened our tls12_cid record" "8 bytes read" "$work/$suite.log"
-  get "$suite-resumed" --timeout 2 --psk-identity "$ID" --psk "$KEY" --session "$work/session" \
+  GET_TIMEOUT=2 get "$suite-resumed" --psk-identity "$ID" --psk "$KEY" --session "$work/session" \
     "coaps://127.0.0.1:$sport/"
   expect_contains "$suite: resumed" "(resumed)" "$OUT"
   expect_contains "$suite: resumed with CID" "the server's 5e5e5e5e" "$OUT"
