@@ -216,6 +216,36 @@ static void test_length_is_configurable(void **state) {
   assert_int_equal(coap_dtls_set_cid(coap_context_dtls(server->ctx), 1, 33), COAP_E_INVALID_ARG);
 }
 
+/* A worker's CIDs begin with its index (the kernel's steering program
+ * reads that byte), also short ones; out-of-range indices are refused. */
+static void worker_case(unsigned length, unsigned index) {
+  coap_dtls_context_t *sd = psk(server);
+  assert_int_equal(coap_dtls_set_cid(sd, 1, length), 0);
+  assert_int_equal(coap_dtls_set_cid_worker(sd, index), 0);
+  coap_dtls_context_t *cd = psk(client);
+  for (int i = 0; i < 4; i++) { /* four handshakes: four random CIDs */
+    if (i) { /* a new client context keeping the configuration */
+      coap_dtls_context_ref(cd);
+      assert_int_equal(simnet_node_restart(client), 0);
+      assert_int_equal(coap_context_set_dtls_context(client->ctx, cd), 0);
+    }
+    get_ok("hello");
+    coap_dtls_cid_info_t info;
+    coap_dtls_last_cid(cd, &info);
+    assert_true(info.negotiated);
+    assert_int_equal(info.peer_len, length);
+    assert_int_equal(info.peer[0], index);
+  }
+}
+
+static void test_worker_index_leads_the_cid(void **state) {
+  worker_case(8, 1);
+  assert_int_equal(coap_dtls_set_cid_worker(NULL, 0), COAP_E_INVALID_ARG);
+  assert_int_equal(coap_dtls_set_cid_worker(coap_context_dtls(server->ctx), 256),
+                   COAP_E_INVALID_ARG);
+}
+static void test_worker_index_leads_a_short_cid(void **state) { worker_case(1, 7); }
+
 static void test_resumed_handshake_keeps_cid(void **state) {
   psk(server);
   psk(client);
@@ -435,6 +465,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_off_on_client, setup, teardown),
       cmocka_unit_test_setup_teardown(test_length_is_configurable, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resumed_handshake_keeps_cid, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_worker_index_leads_the_cid, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_worker_index_leads_a_short_cid, setup, teardown),
       cmocka_unit_test_setup_teardown(test_last_cid_is_the_last_handshakes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_x509, setup, teardown),
       cmocka_unit_test_setup_teardown(test_raw_public_keys, setup, teardown),
