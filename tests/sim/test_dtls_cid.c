@@ -315,6 +315,45 @@ static void test_x509(void **state) { certificate_mode_case(0); }
 static void test_raw_public_keys(void **state) { certificate_mode_case(1); }
 
 
+static uint64_t failures(simnet_node_t *node, coap_cause_t cause) {
+  coap_stats_t st;
+  coap_context_get_stats(node->ctx, &st);
+  return st.failures_by_cause[cause];
+}
+
+/* Without CID (off on either side) a move is a stranger's record to the
+ * server: counted and named as likely NAT rebinding, dropped; the client
+ * notices the silence, handshakes again from its new address and is
+ * answered — one handshake a move, never a key blamed. */
+static void rebinding_without_cid_case(int off_on_server) {
+  coap_dtls_context_t *sd = psk(server), *cd = psk(client);
+  assert_int_equal(coap_dtls_set_cid(off_on_server ? sd : cd, 0, 0), 0);
+  get_ok("hello");
+  for (uint16_t port = 40001; port < 40004; port++) {
+    rebind_client(port);
+    get_ok("hello");
+  }
+  assert_int_equal(server_handshakes(), 4);
+  assert_true(failures(server, COAP_CAUSE_NAT_REBINDING) >= 3);
+  assert_int_equal(failures(client, COAP_CAUSE_SESSION_LOST), 3);
+  assert_int_equal(failures(client, COAP_CAUSE_PSK_KEY_MISMATCH), 0);
+  assert_int_equal(failures(server, COAP_CAUSE_PSK_KEY_MISMATCH), 0);
+  assert_string_equal(coap_cause_name(COAP_CAUSE_NAT_REBINDING), "nat-rebinding");
+}
+static void test_rebinding_without_cid_on_server(void **state) { rebinding_without_cid_case(1); }
+static void test_rebinding_without_cid_on_client(void **state) { rebinding_without_cid_case(0); }
+
+/* With CID nothing is counted as rebinding. */
+static void test_rebinding_with_cid_is_no_failure(void **state) {
+  psk(server);
+  psk(client);
+  get_ok("hello");
+  rebind_client(40001);
+  get_ok("hello");
+  assert_int_equal(failures(server, COAP_CAUSE_NAT_REBINDING), 0);
+  assert_int_equal(server_handshakes(), 1);
+}
+
 static void test_address_change_keeps_session(void **state) {
   psk(server);
   psk(client);
@@ -471,6 +510,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_x509, setup, teardown),
       cmocka_unit_test_setup_teardown(test_raw_public_keys, setup, teardown),
       cmocka_unit_test_setup_teardown(test_address_change_keeps_session, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rebinding_without_cid_on_server, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rebinding_without_cid_on_client, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rebinding_with_cid_is_no_failure, setup, teardown),
       cmocka_unit_test_setup_teardown(test_move_onto_a_stale_peer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_forged_records_move_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_older_record_moves_nothing, setup, teardown),
