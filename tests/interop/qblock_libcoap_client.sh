@@ -94,6 +94,9 @@ pass "Debian's coap-client-notls -L 5 (RFC 7959 blocks): 100 KB byte-exact"
 # whatever the server). The paths live at most 15 minutes.
 start_lossy() { # OUTVAR ARGS...
   local var=$1; shift
+  # The file exists before udp_lossy starts: a read of a missing file
+  # would end the script (set -e) without a word.
+  : >"$work/$var.port"
   "$BUILD/udp_lossy" "$@" --lifetime 900 "$SERVE_PORT" >"$work/$var.port" 2>"$work/$var.err" &
   BG_PIDS+=($!)
   eval "${var}_PID=$!"
