@@ -1,11 +1,12 @@
 /* Context life cycle, the datagram path (endpoint → peer → message layer →
  * server/client) and the timers. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "client/client.h"
+#include "common/abi.h"
 #include "common/diag.h"
 #include "common/util.h"
 #include "context/context_internal.h"
@@ -17,7 +18,7 @@ static uint64_t monotonic_ms(void *user) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-void coap_context_config_default(coap_context_config_t *cfg) {
+static void config_default(coap_context_config_t *cfg) {
   memset(cfg, 0, sizeof(*cfg));
   coap_tx_params_default(&cfg->tx);
   cfg->max_peers = 100000;
@@ -33,8 +34,15 @@ void coap_context_config_default(coap_context_config_t *cfg) {
   cfg->observe_con_interval_s = 86400;
   cfg->log_level = COAP_LOG_NONE;
   cfg->rand = coap_system_rand;
-  cfg->resolve = coap_getaddrinfo_resolve;
   cfg->clock = monotonic_ms;
+}
+
+int coap_context_config_default_versioned(int version, coap_context_config_t *cfg) {
+  if (!cfg) return COAP_E_INVALID_ARG;
+  coap_context_config_t latest;
+  config_default(&latest);
+  return coap_abi_write(coap_abi_struct(COAP_ABI_CONTEXT_CONFIG), version, &latest, cfg, NULL,
+                        "coap_context_config_default");
 }
 
 uint64_t coap_context_now(coap_context_t *ctx) {
@@ -84,7 +92,8 @@ static const char *exch_peer_name(void *user, const coap_exch_peer_t *xp) {
 }
 
 static coap_deferred_t *defer_request(const coap_request_t *req,
-                                      coap_response_t *resp) {
+                                      coap_response_t *resp,
+                                      coap_response_t **deferred_resp) {
   coap_context_t *ctx = req->ctx;
   coap_deferred_t *d = calloc(1, sizeof(*d));
   if (!d) return NULL;
@@ -98,6 +107,7 @@ static coap_deferred_t *defer_request(const coap_request_t *req,
   if (d->next) d->next->prev = d;
   ctx->deferred = d;
   coap_exch_in_set_user(d->in, d);
+  *deferred_resp = &d->resp;
   return d;
 }
 
@@ -389,16 +399,26 @@ static void observe_defaults(coap_context_config_t *c) {
   if (!c->observe_con_interval_s) c->observe_con_interval_s = 86400;
 }
 
-coap_context_t *coap_context_new(const coap_context_config_t *cfg) {
+coap_context_t *coap_context_create(int version, const coap_context_config_t *cfg,
+                                    const coap_shell_t *shell) {
+  /* The version is checked even without |cfg|: a wrong one is a build
+   * mismatch the caller should hear of at once. */
+  const char *fn = "coap_context_new";
+  const coap_abi_struct_t *abi = coap_abi_struct(COAP_ABI_CONTEXT_CONFIG);
+  coap_context_config_t latest;
+  config_default(&latest);
+  if (!coap_abi_len(abi, version, NULL, fn) ||
+      (cfg && coap_abi_read(abi, version, cfg, &latest, NULL, fn) < 0)) {
+    errno = EINVAL;
+    return NULL;
+  }
   coap_context_t *ctx = calloc(1, sizeof(*ctx));
   if (!ctx) return NULL;
-  if (cfg)
-    ctx->cfg = *cfg;
-  else
-    coap_context_config_default(&ctx->cfg);
+  ctx->cfg = latest;
   if (!ctx->cfg.rand) ctx->cfg.rand = coap_system_rand;
   if (!ctx->cfg.clock) ctx->cfg.clock = monotonic_ms;
-  if (!ctx->cfg.resolve) ctx->cfg.resolve = coap_getaddrinfo_resolve;
+  ctx->shell = shell;
+  if (!ctx->cfg.resolve && shell) ctx->cfg.resolve = shell->resolve;
   observe_defaults(&ctx->cfg);
   ctx->log = (coap_logger_t){ctx->cfg.log, ctx->cfg.log_user, ctx->cfg.log_level};
   coap_timer_heap_init(&ctx->timers);
@@ -415,6 +435,8 @@ coap_context_t *coap_context_new(const coap_context_config_t *cfg) {
   ctx->cfg.rand(ctx->cfg.rand_user, (uint8_t *)&seed, sizeof seed);
   ctx->exch = coap_exch_new(&ctx->cfg.tx, &cb, ctx, &ctx->timers, &ctx->log,
                             ctx->cfg.rand, ctx->cfg.rand_user);
+  coap_client_init(&ctx->client, ctx, &coap_context_client_ops, &ctx->cfg, &ctx->timers,
+                   ctx->exch, &ctx->peers, &ctx->log, ctx->last_error, sizeof ctx->last_error);
   if (!ctx->exch || coap_peer_table_init(&ctx->peers, seed) < 0 ||
       coap_server_init(&ctx->server, ctx->cfg.max_payload, &ctx->log) < 0) {
     coap_context_free(ctx);
@@ -422,14 +444,13 @@ coap_context_t *coap_context_new(const coap_context_config_t *cfg) {
   }
   coap_server_configure(&ctx->server, &ctx->cfg, &ctx->timers);
   coap_observe_set_ops(&ctx->server, &obs_ops, ctx, ctx);
-  ctx->next_request_id = 1;
   ctx->now = coap_context_now(ctx);
   return ctx;
 }
 
 void coap_context_free(coap_context_t *ctx) {
   if (!ctx) return;
-  coap_client_free(ctx);
+  coap_client_free(&ctx->client);
   while (ctx->deferred) deferred_unlink(ctx, ctx->deferred);
   if (ctx->peers.buckets) {
     coap_peer_t *p;
@@ -437,7 +458,7 @@ void coap_context_free(coap_context_t *ctx) {
     while ((p = coap_peer_table_any(&ctx->peers, &cursor))) peer_destroy(ctx, p);
   }
   coap_peer_table_free(&ctx->peers);
-  if (ctx->io_free) ctx->io_free(ctx->io);
+  if (ctx->shell_state_free) ctx->shell_state_free(ctx->shell_state);
   while (ctx->endpoints) {
     coap_endpoint_t *next = ctx->endpoints->next;
     free(ctx->endpoints);
@@ -453,8 +474,14 @@ void coap_context_free(coap_context_t *ctx) {
   free(ctx);
 }
 
-int coap_context_set_tx_params(coap_context_t *ctx, const coap_tx_params_t *p) {
-  if (!ctx || !p || p->ack_timeout_ms == 0 || p->ack_random_factor_pm < 1000 ||
+int coap_context_set_tx_params_versioned(coap_context_t *ctx, int version,
+                                         const coap_tx_params_t *given) {
+  if (!ctx || !given) return COAP_E_INVALID_ARG;
+  coap_tx_params_t latest = ctx->cfg.tx, *p = &latest;
+  if (coap_abi_read(coap_abi_struct(COAP_ABI_TX_PARAMS), version, given, p, &ctx->log,
+                    "coap_context_set_tx_params") < 0)
+    return COAP_E_INVALID_ARG;
+  if (p->ack_timeout_ms == 0 || p->ack_random_factor_pm < 1000 ||
       p->nstart == 0 || p->token_len < 1 || p->token_len > 8)
     return COAP_E_INVALID_ARG;
   ctx->cfg.tx = *p;
@@ -474,10 +501,16 @@ void coap_context_set_trace(coap_context_t *ctx, coap_trace_fn fn, void *user) {
 
 /* ---- transport ---- */
 
-void coap_context_set_transport(coap_context_t *ctx, const coap_transport_t *t,
-                                void *user) {
-  ctx->transport = *t;
+int coap_context_set_transport_versioned(coap_context_t *ctx, int version,
+                                         const coap_transport_t *t, void *user) {
+  if (!ctx || !t) return COAP_E_INVALID_ARG;
+  coap_transport_t latest = {0};
+  if (coap_abi_read(coap_abi_struct(COAP_ABI_TRANSPORT), version, t, &latest, &ctx->log,
+                    "coap_context_set_transport") < 0)
+    return COAP_E_INVALID_ARG;
+  ctx->transport = latest;
   ctx->transport_user = user;
+  return 0;
 }
 
 coap_endpoint_t *coap_context_add_endpoint(coap_context_t *ctx,
@@ -551,7 +584,8 @@ void coap_context_handle_timeouts(coap_context_t *ctx, uint64_t now_ms) {
   coap_timer_heap_run(&ctx->timers, now_ms);
 }
 
-void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out) {
+/* Every counter into the latest coap_stats_t. */
+static void stats_fill(const coap_context_t *ctx, coap_stats_t *out) {
   const coap_exch_stats_t *x = coap_exch_stats(ctx->exch);
   memset(out, 0, sizeof(*out));
   out->rx_datagrams = ctx->rx_datagrams;
@@ -579,8 +613,18 @@ void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out) {
   out->observers = ctx->server.obs.count;
   out->notifications_sent = ctx->server.obs.sent;
   out->observers_removed = ctx->server.obs.removed;
-  out->observations = coap_client_observations(ctx);
+  out->observations = coap_client_observations(&ctx->client);
   /* Block1 bodies and kept answers as server, bodies fetched as client. */
-  out->reassembly_bytes = ctx->server.b1.bytes + coap_client_reassembly_bytes(ctx);
-  memcpy(out->failures_by_cause, ctx->failures_by_cause, sizeof out->failures_by_cause);
+  out->reassembly_bytes = ctx->server.b1.bytes + coap_client_reassembly_bytes(&ctx->client);
+  /* The slots past COAP_CAUSE_COUNT stay 0. */
+  memcpy(out->failures_by_cause, ctx->failures_by_cause, sizeof ctx->failures_by_cause);
+}
+
+int coap_context_get_stats_versioned(const coap_context_t *ctx, int version,
+                                     coap_stats_t *out) {
+  if (!ctx || !out) return COAP_E_INVALID_ARG;
+  coap_stats_t latest;
+  stats_fill(ctx, &latest);
+  return coap_abi_write(coap_abi_struct(COAP_ABI_STATS), version, &latest, out, &ctx->log,
+                        "coap_context_get_stats");
 }
