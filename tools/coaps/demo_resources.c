@@ -208,14 +208,16 @@ static void store_delete(coap_context_t *ctx, coap_resource_t *res, const coap_r
  * observers once a second (demo_resources_tick). */
 const char *const demo_observable[DEMO_OBSERVABLE_COUNT] = {"temp", "time"};
 
-/* A new second, if the wall clock has one since the last tick: the
- * resources change and their observers are told. A tick that finds none
- * (a clock that has not moved on yet) tells nothing, so that a
- * notification never shows an old state as new; a late one skips a second
- * rather than repeating one. */
+/* A new second, if the wall clock shows another one than the last tick
+ * announced: the resources change and their observers are told. A tick
+ * that finds the same one (a clock that has not moved on yet) tells
+ * nothing, so that a notification never shows an old state as new; a late
+ * one skips a second rather than repeating one. A clock set back is a
+ * change too: /time follows it rather than standing still until the clock
+ * catches up. */
 void demo_resources_tick(coap_context_t *ctx) {
   time_t now = time(NULL);
-  if (announced && now <= announced) return;
+  if (announced && now == announced) return;
   announced = now;
   for (size_t i = 0; i < DEMO_OBSERVABLE_COUNT; i++) {
     coap_resource_t *r = coap_resource_find(ctx, demo_observable[i]);
