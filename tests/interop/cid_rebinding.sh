@@ -14,9 +14,10 @@
 #   with one worker and with two. With 50 fresh ports, the chance that
 #   none of them hashes to the other worker is 2^-50: both are hit;
 # - without CID (coaps serve --no-cid): through the same relay, one move
-#   in 6 requests: all answered, the move costs the client one new
-#   handshake (session-lost, after 14-21 s of silence), the server logs
-#   the moved client's records as [nat-rebinding], and no key is blamed;
+#   in 6 requests, after idleness: all answered, the move costs the client
+#   one new handshake, started beside the silent session at the third send
+#   (session-lost), the server logs the moved client's records as
+#   [nat-rebinding], and no key is blamed;
 # - coaps doctor shows whether CID was negotiated and both CIDs, and
 #   without it names nat-rebinding (text and JSON).
 BUILD=$1
@@ -91,16 +92,19 @@ relay() {
 }
 
 # ---- Without CID: answered, one handshake a silence, named nat-rebinding ----
-# A new port at the 5th request: its retransmissions go unanswered until
-# the client gives the session up (after 7 ACK timeouts, 14-21 s: the
-# early re-handshake the issue asks for is not done yet) and handshakes
-# again; the 6th goes on the new session. (A relay that counted the
-# retransmissions into a rebinding every 3 would move the client again
-# right after its new handshake.)
+# A new port at the 6th request (udp_rebind moves at the 6th
+# application datagram), after 9 s of idleness (a NAT binding
+# expires on idle): its first retransmission goes unanswered, and at the
+# third send (6-9 s) the client starts a new handshake beside the silent
+# session, instead of waiting 7 ACK timeouts (14-21 s). (A relay that
+# counted the retransmissions into a rebinding every 3 would move the
+# client again right after its new handshake.)
 serve "$work/nocid.log" --workers 1 --no-cid
 relay nocid 5
-seq 6 | timeout 200 "$BUILD/repeat_client" "coaps://127.0.0.1:$RELAY_PORT/time" "$ID" "$KEY" \
-  >"$work/nocid.out" 2>"$work/nocid.err" || true
+start=$(date +%s)
+{ seq 5; sleep 9; echo; } | timeout 200 "$BUILD/repeat_client" "coaps://127.0.0.1:$RELAY_PORT/time" \
+  "$ID" "$KEY" >"$work/nocid.out" 2>"$work/nocid.err" || true
+took=$(($(date +%s) - start))
 stop_server
 expect_eq "--no-cid, rebinding: all 6 answered" 6 "$(grep -c '^ok 2.05' "$work/nocid.out" || true)"
 expect_eq "--no-cid: the relay moved the client once" 1 "$(grep -c '^rebind ' "$work/nocid.tap" || true)"
@@ -110,6 +114,10 @@ expect_eq "--no-cid: two handshakes on the server" 2 "$(count "DTLS server estab
 expect_log "--no-cid: the server names the moved client's records" "[nat-rebinding]" "$work/nocid.log"
 expect_log "--no-cid: ... and tells the fix" "should use Connection ID" "$work/nocid.log"
 expect_log "--no-cid: the client names the silence" "[session-lost]" "$work/nocid.err"
+expect_log "--no-cid: ... and handshakes early, beside the session" \
+  "new handshake beside the session" "$work/nocid.err"
+[ "$took" -lt 22 ] || fail "--no-cid: 6 requests took $took s: the move waited out 7 ACK timeouts"
+pass "--no-cid: 6 requests with 9 s of idleness in $took s"
 if grep -qE "psk-key-mismatch|psk-unknown" "$work/nocid.log" "$work/nocid.err" "$work/nocid.out"; then
   fail "--no-cid rebinding blamed a key"
 fi

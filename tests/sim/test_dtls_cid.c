@@ -44,6 +44,7 @@ static uint8_t kept[16][1500];
 static size_t kept_len[16];
 static unsigned n_kept;
 static int drop_next_client_record;
+static int drop_server_app_records; /* the next N server->client app records */
 static coap_address_t watched;            /* bytes the server sends here */
 static size_t bytes_to_watched;
 
@@ -71,6 +72,10 @@ static int wire(void *user, const simnet_node_t *from, const coap_address_t *to,
   if (!dir && n_kept < 16) {
     memcpy(kept[n_kept], data, len);
     kept_len[n_kept++] = len;
+  }
+  if (dir && drop_server_app_records && data[0] == 23) {
+    drop_server_app_records--;
+    return 1;
   }
   if (!dir && drop_next_client_record && data[0] == 25) {
     drop_next_client_record = 0;
@@ -102,6 +107,7 @@ static int setup(void **state) {
   cid_len_to[0] = 8;
   cid_len_to[1] = 0;
   drop_next_client_record = 0;
+  drop_server_app_records = 0;
   bytes_to_watched = 0;
   coap_address_from_string(&watched, "10.66.66.66", 6666);
   net.filter = wire;
@@ -343,6 +349,43 @@ static void rebinding_without_cid_case(int off_on_server) {
 static void test_rebinding_without_cid_on_server(void **state) { rebinding_without_cid_case(1); }
 static void test_rebinding_without_cid_on_client(void **state) { rebinding_without_cid_case(0); }
 
+/* Without CID, a move after the session was idle: the client starts a new
+ * handshake beside the session once the first retransmission went
+ * unanswered (the third send, at 3 to 4.5 ACK timeouts), not after
+ * seven. */
+static void test_rebinding_after_idle_handshakes_early(void **state) {
+  psk(server);
+  assert_int_equal(coap_dtls_set_cid(psk(client), 0, 0), 0);
+  get_ok("hello");
+  simnet_run_until(&net, net.now + 20000); /* idle: the NAT's binding expires */
+  rebind_client(40001);
+  uint64_t t0 = net.now;
+  get_ok("hello");
+  assert_true(net.now - t0 < 5 * 2000 + 1000); /* 7 ACK timeouts would be 14 s or more */
+  assert_int_equal(server_handshakes(), 2);
+  assert_int_equal(failures(client, COAP_CAUSE_SESSION_LOST), 1);
+  assert_true(failures(server, COAP_CAUSE_NAT_REBINDING) >= 1);
+}
+
+/* The same silence from loss (two answers lost, same address): the old
+ * session answers the third send, the new handshake is abandoned after
+ * its hello, and the session the server holds is kept: no reconnect, no
+ * second handshake, nothing served twice. */
+static void test_loss_after_idle_keeps_the_session(void **state) {
+  psk(server);
+  assert_int_equal(coap_dtls_set_cid(psk(client), 0, 0), 0);
+  get_ok("hello");
+  simnet_run_until(&net, net.now + 20000);
+  drop_server_app_records = 2;
+  int before = handler_calls;
+  get_ok("hello");
+  assert_int_equal(server_handshakes(), 1);
+  assert_int_equal(failures(client, COAP_CAUSE_SESSION_LOST), 0);
+  assert_int_equal(handler_calls, before + 1); /* deduplicated, served once */
+  get_ok("hello"); /* the session still works */
+  assert_int_equal(server_handshakes(), 1);
+}
+
 /* With CID nothing is counted as rebinding. */
 static void test_rebinding_with_cid_is_no_failure(void **state) {
   psk(server);
@@ -513,6 +556,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_rebinding_without_cid_on_server, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rebinding_without_cid_on_client, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rebinding_with_cid_is_no_failure, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rebinding_after_idle_handshakes_early, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_loss_after_idle_keeps_the_session, setup, teardown),
       cmocka_unit_test_setup_teardown(test_move_onto_a_stale_peer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_forged_records_move_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_older_record_moves_nothing, setup, teardown),
