@@ -45,6 +45,8 @@ static size_t kept_len[16];
 static unsigned n_kept;
 static int drop_next_client_record;
 static int drop_server_app_records; /* the next N server->client app records */
+static int rebind_at_client_flight;  /* move the client when it sends this flight (2: its Finished) */
+static unsigned client_flights_seen;
 static coap_address_t watched;            /* bytes the server sends here */
 static size_t bytes_to_watched;
 
@@ -72,6 +74,11 @@ static int wire(void *user, const simnet_node_t *from, const coap_address_t *to,
   if (!dir && n_kept < 16) {
     memcpy(kept[n_kept], data, len);
     kept_len[n_kept++] = len;
+  }
+  if (!dir && rebind_at_client_flight && !data[3] && !data[4] && data[0] == 22 &&
+      ++client_flights_seen == (unsigned)rebind_at_client_flight) {
+    rebind_at_client_flight = 0;
+    client->addr.addr.sin.sin_port = htons(40999); /* this datagram leaves from there */
   }
   if (dir && drop_server_app_records && data[0] == 23) {
     drop_server_app_records--;
@@ -108,6 +115,8 @@ static int setup(void **state) {
   cid_len_to[1] = 0;
   drop_next_client_record = 0;
   drop_server_app_records = 0;
+  rebind_at_client_flight = 0;
+  client_flights_seen = 0;
   bytes_to_watched = 0;
   coap_address_from_string(&watched, "10.66.66.66", 6666);
   net.filter = wire;
@@ -386,6 +395,34 @@ static void test_loss_after_idle_keeps_the_session(void **state) {
   assert_int_equal(server_handshakes(), 1);
 }
 
+/* The client's port changes between its handshake flights (a NAT that
+ * rebinds mid-handshake; flight 2: the hello with the cookie, 3: the
+ * key exchange and Finished), CID on and off: against our server the
+ * request is answered and no key is blamed on either side. (Against
+ * libcoap + Mbed TLS the first part saw psk-key-mismatch here: not
+ * reproduced in the sim.) */
+static void rebind_mid_handshake_case(int flight, int cid) {
+  psk(server);
+  if (!cid) assert_int_equal(coap_dtls_set_cid(psk(client), 0, 0), 0);
+  else psk(client);
+  rebind_at_client_flight = flight;
+  sim_reply_t b;
+  sim_get(client, "coaps://10.0.0.1/hello", &b, 120000);
+  assert_int_equal(b.status, 0); /* our server: the client recovers */
+  assert_int_equal(b.code, COAP_CONTENT);
+  assert_int_equal(failures(client, COAP_CAUSE_PSK_KEY_MISMATCH), 0);
+  assert_int_equal(failures(client, COAP_CAUSE_PSK_UNKNOWN_IDENTITY), 0);
+  assert_int_equal(failures(server, COAP_CAUSE_PSK_KEY_MISMATCH), 0);
+}
+static void test_rebind_mid_handshake(void **state) {
+  for (int flight = 2; flight <= 3; flight++)
+    for (int cid = 0; cid <= 1; cid++) {
+      teardown(state);
+      setup(state);
+      rebind_mid_handshake_case(flight, cid);
+    }
+}
+
 /* With CID nothing is counted as rebinding. */
 static void test_rebinding_with_cid_is_no_failure(void **state) {
   psk(server);
@@ -558,6 +595,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_rebinding_with_cid_is_no_failure, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rebinding_after_idle_handshakes_early, setup, teardown),
       cmocka_unit_test_setup_teardown(test_loss_after_idle_keeps_the_session, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rebind_mid_handshake, setup, teardown),
       cmocka_unit_test_setup_teardown(test_move_onto_a_stale_peer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_forged_records_move_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_older_record_moves_nothing, setup, teardown),
