@@ -23,5 +23,6 @@
 #include "coaps/context.h"
 #include "coaps/io.h"
 #include "coaps/dtls.h"
+#include "coaps/credentials.h"
 
 #endif

@@ -296,6 +296,10 @@ static void peer_destroy(coap_context_t *ctx, coap_peer_t *peer) {
   coap_peer_table_remove(&ctx->peers, peer);
 }
 
+void coap_context_peer_destroy(coap_context_t *ctx, coap_peer_t *peer) {
+  peer_destroy(ctx, peer);
+}
+
 /* Fires at last_active + idle; a peer that was active since, or still has
  * exchanges open, gets another period. */
 static void peer_idle_check(coap_timer_t *t, uint64_t now, void *user) {

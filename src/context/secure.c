@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "coaps/credentials.h"
 #include "client/client.h"
 #include "common/diag.h"
 #include "common/util.h"
@@ -137,6 +138,35 @@ void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_clos
   free(pd->server_name);
   free(pd);
   peer->security = NULL;
+}
+
+/* ---- ending sessions by who the peer is (sessions_end.c) ---- */
+
+int coap_secure_peer_info(const coap_peer_t *peer, coap_session_info_t *info, char *fp) {
+  const peer_dtls_t *pd = peer->security;
+  if (!pd || !pd->session) return -1;
+  const char *id = coap_dtls_session_psk_identity(pd->session);
+  const uint8_t *h = coap_dtls_session_peer_rpk_sha256(pd->session);
+  info->peer = peer->name;
+  info->psk_identity = id && *id ? id : NULL;
+  info->rpk_fingerprint = NULL;
+  if (h) {
+    size_t n = (size_t)snprintf(fp, 112, "sha256");
+    for (int i = 0; i < 32; i++) n += (size_t)snprintf(fp + n, 112 - n, ":%02x", h[i]);
+    info->rpk_fingerprint = fp;
+  }
+  info->established = coap_dtls_session_established(pd->session);
+  info->client = coap_dtls_session_is_client(pd->session);
+  return 0;
+}
+
+int coap_secure_peer_revoked(const coap_peer_t *peer, const coap_dtls_context_t *d) {
+  const peer_dtls_t *pd = peer->security;
+  if (!pd || !pd->session || coap_dtls_session_is_client(pd->session)) return 0;
+  const char *id = coap_dtls_session_psk_identity(pd->session);
+  if (id && *id && !coap_dtls_knows_psk_identity(d, id)) return 1;
+  const uint8_t *h = coap_dtls_session_peer_rpk_sha256(pd->session);
+  return h && !coap_dtls_rpk_trusted_sha256(d, h);
 }
 
 static void keep_report(peer_dtls_t *pd) {

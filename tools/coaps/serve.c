@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "options.h"
 #include "security_flags.h"
+#include "serve_reload.h"
 
 #define MAX_WORKERS 64
 
@@ -345,6 +346,8 @@ typedef struct worker {
   int verbose;
   long tick;                 /* the second of the last notification (tick_now) */
   size_t observers[DEMO_OBSERVABLE_COUNT]; /* as last logged */
+  reload_slot_t reload;      /* credentials handed over on SIGHUP */
+  size_t closed;             /* sessions given a close_notify at the stop */
 } worker_t;
 
 /* Set once SIGINT or SIGTERM arrives: every worker's loop ends. */
@@ -482,6 +485,7 @@ static void *worker_main(void *arg) {
   int wait_ms;
   w->tick = tick_now(&wait_ms);
   while (!atomic_load(&g_workers_stop)) {
+    reload_slot_take(&w->reload, w->ctx);
     w->rc = coap_context_process(w->ctx, wait_ms < 200 ? wait_ms : 200);
     if (w->rc < 0) {
       kill(getpid(), SIGTERM); /* wake the main thread: the server stops */
@@ -494,23 +498,37 @@ static void *worker_main(void *arg) {
     }
     if (w->verbose) log_observers(w);
   }
+  w->closed = serve_close_sessions(w->ctx);
   return NULL;
+}
+
+/* SIGHUP: the workers' reload slots are in their structs. */
+static void serve_reload_workers(worker_t *w, long n, security_flags_t *sec) {
+  reload_slot_t *slots[MAX_WORKERS];
+  for (long i = 0; i < n; i++) slots[i] = &w[i].reload;
+  serve_reload(sec, slots, n);
 }
 
 /* The workers (one is a thread too: its loop has the tick that
  * coap_run() does not): the signals are blocked in every thread and taken
  * by the main one, which then stops and joins the workers. */
-static int workers_run(worker_t *w, long n) {
+static int workers_run(worker_t *w, long n, security_flags_t *sec) {
   sigset_t mask, old;
   sigemptyset(&mask);
   sigaddset(&mask, SIGINT);
   sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &mask, &old);
   long started = 0;
   while (started < n && pthread_create(&w[started].thread, NULL, worker_main, &w[started]) == 0)
     started++;
-  int sig;
-  if (started == n) sigwait(&mask, &sig);
+  int sig = 0;
+  if (started == n) serve_notify("READY=1");
+  while (started == n && (sigwait(&mask, &sig) != 0 || sig == SIGHUP))
+    if (sig == SIGHUP) serve_reload_workers(w, n, sec);
+  serve_notify("STOPPING=1");
+  /* The stop is bounded: SIGALRM's default action ends the process. */
+  alarm(SERVE_STOP_BOUND_S);
   atomic_store(&g_workers_stop, 1);
   int rc = started == n ? 0 : COAP_E_SYSTEM;
   for (long i = 0; i < started; i++) {
@@ -566,6 +584,7 @@ int cmd_serve(int argc, char **argv) {
   if (rc < 0) return cli_usage_error(&p);
   coap_address_t addr;
   coap_address_from_string(&addr, a.address, (uint16_t)a.port); /* checked when parsed */
+  if ((rc = security_flags_load_psk_file(&a.sec)) != 0) return rc;
   worker_t *w = calloc((size_t)a.workers, sizeof(*w));
   if (!w) {
     cli_error("out of memory");
@@ -580,9 +599,15 @@ int cmd_serve(int argc, char **argv) {
   if (w[0].sep) print_endpoint("coaps", w[0].sep);
   print_hints(&a, bound_port(w[0].ep), bound_port(w[0].sep));
   fflush(stdout);
-  rc = workers_run(w, a.workers);
+  rc = workers_run(w, a.workers, &a.sec);
+  size_t closed = 0;
+  for (long i = 0; i < a.workers; i++) closed += w[i].closed;
+  if (closed)
+    fprintf(stderr, "coaps: stopping: %zu DTLS session%s closed (close_notify)\n", closed,
+            closed == 1 ? "" : "s");
   print_failures(w, a.workers);
   workers_free(w, a.workers);
+  coap_psk_table_free(a.sec.psk_table);
   if (rc < 0) {
     cli_error("server stopped: %s", coap_strerror(rc));
     return EXIT_NETWORK;
