@@ -150,6 +150,10 @@ wait "$flood" || fail "coaps-bench failed: $(cat "$work/flood.err")"
 flood_json=$(cat "$work/flood.json")
 expect_contains "a reload during a handshake flood: all 400 handshakes done" '"handshakes":400' "$flood_json"
 expect_contains "... none lost" '"errors":0' "$flood_json"
+# After all those reloads the server stops cleanly (under ASan: no leak).
+kill -TERM "$SERVE_PID"
+set +e; wait "$SERVE_PID"; stop_rc=$?; set -e
+expect_eq "the reloaded server stops cleanly" 0 "$stop_rc"
 
 # ---- --trust-rpk DIR ----
 keys=$work/rpk
@@ -183,6 +187,9 @@ rc coaps get "$url/temp" --rpk --key "$keys/b-key.pem" --trust-rpk "$keys/server
 expect_eq "... and it cannot connect again" 5 "$RC"
 rc coaps get "$url/temp" --rpk --key "$keys/a-key.pem" --trust-rpk "$keys/server-pub.pem"
 expect_eq "... the other keys still work" 0 "$RC"
+kill -TERM "$SERVE_PID"
+set +e; wait "$SERVE_PID"; stop_rc=$?; set -e
+expect_eq "the RPK server stops cleanly" 0 "$stop_rc"
 
 # ---- SIGTERM during traffic ----
 log=$work/stop.log
