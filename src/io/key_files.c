@@ -82,8 +82,10 @@ int coap_psk_table_load_file(const char *path, unsigned flags, coap_psk_table_t 
   close(fd);
   if (!text) return load_error(why, why_cap, "%s: cannot read the PSK file: %s", path,
                                strerror(err));
-  /* ~30 bytes a line is typical: size the table once. */
-  coap_psk_table_t *t = coap_psk_table_new(len / 24 + 1);
+  /* Size the table once: at most one identity a line. */
+  size_t lines = 1;
+  for (const char *p = text; (p = memchr(p, '\n', len - (size_t)(p - text))); p++) lines++;
+  coap_psk_table_t *t = coap_psk_table_new(lines);
   int rc = t ? coap_psk_table_parse(t, path, text, len, why, why_cap) : COAP_E_NOMEM;
   coap_memzero(text, len);
   free(text);
