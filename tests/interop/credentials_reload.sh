@@ -191,6 +191,43 @@ kill -TERM "$SERVE_PID"
 set +e; wait "$SERVE_PID"; stop_rc=$?; set -e
 expect_eq "the RPK server stops cleanly" 0 "$stop_rc"
 
+# ---- certificates and the CA set, reloaded ----
+make_creds "$work/pki-a"
+make_creds "$work/pki-b"
+mkdir -p "$work/live"
+cp "$work/pki-a/server-cert.pem" "$work/pki-a/server-key.pem" "$work/live/"
+cp "$work/pki-a/ca-cert.pem" "$work/live/clients-ca.pem"
+log=$work/x509.log
+start_coaps_serve_dtls "$log" --workers 2 --cert "$work/live/server-cert.pem" \
+  --key "$work/live/server-key.pem" --cacert "$work/live/clients-ca.pem" -v
+url="coaps://localhost:$DTLS_PORT"
+coaps get --observe "$url/time" --cacert "$work/pki-a/ca-cert.pem" --count 30 \
+  >"$work/obsx.out" 2>"$work/obsx.err" &
+BG_PIDS+=($!)
+for _ in $(seq 100); do [ -s "$work/obsx.out" ] && break; sleep 0.05; done
+[ -s "$work/obsx.out" ] || fail "the certificate observer did not start: $(cat "$work/obsx.err")"
+cp "$work/pki-b/server-cert.pem" "$work/pki-b/server-key.pem" "$work/live/"
+cp "$work/pki-b/ca-cert.pem" "$work/live/clients-ca.pem"
+hup
+rc coaps get "$url/temp" --cacert "$work/pki-b/ca-cert.pem" --cert "$work/pki-b/client-cert.pem" \
+  --key "$work/pki-b/client-key.pem"
+expect_eq "a new certificate and CA set after reload: served, the client's chain verified" 0 "$RC"
+rc coaps get "$url/temp" --cacert "$work/pki-a/ca-cert.pem"
+expect_eq "... a client trusting only the old CA now refuses the new certificate" 5 "$RC"
+expect_contains "... as untrusted" "cert-untrusted" "$ERR"
+rc coaps get "$url/temp" --cacert "$work/pki-b/ca-cert.pem" --cert "$work/pki-a/client-cert.pem" \
+  --key "$work/pki-a/client-key.pem"
+expect_eq "... a client certificate of the old CA is refused" 5 "$RC"
+nx=$(wc -l <"$work/obsx.out")
+sleep 1.5
+[ "$(wc -l <"$work/obsx.out")" -gt "$nx" ] || fail "the certificate session did not survive the reload"
+pass "... the session established under the old certificate goes on"
+echo "not a certificate" >"$work/live/server-cert.pem"
+hup
+expect_log "a broken certificate on reload: said" "reload failed, the credentials in use are kept" "$log"
+rc coaps get "$url/temp" --cacert "$work/pki-b/ca-cert.pem"
+expect_eq "... and the certificate in use keeps working" 0 "$RC"
+
 # ---- SIGTERM during traffic ----
 log=$work/stop.log
 start_coaps_serve_dtls "$log" --workers 2 --psk-file "$psk"

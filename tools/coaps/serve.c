@@ -287,6 +287,9 @@ static void print_hints(const serve_args_t *a, uint16_t port, uint16_t dtls_port
     printf("  coaps get --observe coaps://127.0.0.1%s/time --psk-identity '%s' %s '%s'\n", dp,
            a->sec.psk_identity, a->sec.psk ? "--psk" : "--psk-hex",
            a->sec.psk ? a->sec.psk : a->sec.psk_hex);
+  if (a->sec.psk_file)
+    printf("  coaps get coaps://127.0.0.1%s/temp --psk-identity <an identity of %s> "
+           "--psk <its key>\n", dp, a->sec.psk_file);
   if (a->sec.cert) print_cert_hints(a, dp);
   if (a->sec.rpk) print_rpk_hints(a, dp);
   if (a->sec.psk_identity)
@@ -451,7 +454,10 @@ static int workers_open(worker_t *w, const serve_args_t *a, const coap_address_t
 }
 
 static void workers_free(worker_t *w, long n) {
-  for (long i = 0; i < n; i++) coap_context_free(w[i].ctx);
+  for (long i = 0; i < n; i++) {
+    coap_dtls_context_free(atomic_exchange(&w[i].reload.next, NULL)); /* never taken */
+    coap_context_free(w[i].ctx);
+  }
   free(w);
 }
 

@@ -79,10 +79,10 @@ int serve_reload(security_flags_t *f, reload_slot_t *const *slots, long n) {
   serve_notify("RELOADING=1");
   char why[640] = "";
   coap_psk_table_t *table = NULL;
-  cli_log_quiet = 1;
+  /* Built without a logger (the worker's is set when it takes it over):
+   * the library's refusals come back through last_error, said once here. */
   int loaded = f->psk_file ? security_flags_read_psk_file(f, &table, why, sizeof why) : 0;
   coap_dtls_context_t **d = loaded < 0 ? NULL : build_all(f, n, table);
-  cli_log_quiet = 0;
   if (loaded < 0) cli_error("reload failed, the credentials in use are kept: %s", why);
   else if (why[0]) cli_error("warning: %s", why);
   if (!d) {
