@@ -160,7 +160,10 @@ COAPS_API size_t coap_context_end_sessions(coap_context_t *ctx, coap_session_mat
 
 /* End the server sessions whose credentials the context's current DTLS
  * configuration no longer accepts: a PSK identity it does not know
- * (coap_dtls_knows_psk_identity), a raw public key not in its trust list.
+ * (coap_dtls_knows_psk_identity), a raw public key not in its trust list
+ * (unless it has a coap_dtls_set_rpk_verify callback, which needs the key
+ * itself: then raw-key sessions are left alone, and only resumptions are
+ * asked again).
  * Call after coap_context_set_dtls_context with a reloaded configuration.
  * (A certificate chain is not checked again: a CA removed ends nothing
  * until the session ends by itself.) Returns how many ended. */

@@ -115,7 +115,8 @@ int coap_dtls_session_resumed(const coap_dtls_session_t *s);
  * (NULL when none). */
 const char *coap_dtls_session_psk_identity(const coap_dtls_session_t *s);
 const uint8_t *coap_dtls_session_peer_rpk_sha256(const coap_dtls_session_t *s);
-/* Is the raw key with this SHA-256 in |d|'s trust list? */
+/* Is the raw key with this SHA-256 in |d|'s trust list (or does a verify
+ * callback decide, which is then taken as yes)? */
 int coap_dtls_rpk_trusted_sha256(const coap_dtls_context_t *d, const uint8_t sha256[32]);
 
 /* Is |data| a DTLS ClientHello of epoch 0 (a client starting over from an
