@@ -498,6 +498,9 @@ static void *worker_main(void *arg) {
   worker_t *w = arg;
   int wait_ms;
   w->tick = tick_now(&wait_ms);
+  /* The demo's clock starts on this thread: answers show this second
+   * until the next tick, which does not announce it again. */
+  demo_resources_tick(w->ctx);
   while (!atomic_load(&g_workers_stop)) {
     reload_slot_take(&w->reload, w->ctx);
     w->rc = coap_context_process(w->ctx, wait_ms < 200 ? wait_ms : 200);
@@ -553,6 +556,10 @@ static int workers_run(worker_t *w, long n, security_flags_t *sec) {
   return rc;
 }
 
+static coap_context_t *worker_context(const void *workers, long i) {
+  return ((const worker_t *)workers)[i].ctx;
+}
+
 /* On the way out: how many connections failed, and why, and what the
  * peer limit did (all workers). */
 static void print_failures(const worker_t *w, long n) {
@@ -571,6 +578,7 @@ static void print_failures(const worker_t *w, long n) {
     fprintf(stderr, "coaps: observe: %llu notifications sent; %llu observers dropped by the "
                     "server (an RST, an unacknowledged CON, the session's end, a limit)\n",
             (unsigned long long)notified, (unsigned long long)dropped);
+  security_print_cid_stats(w[0].verbose, n, worker_context, w);
   if (rejected || evicted)
     fprintf(stderr, "coaps: peer limit: %llu datagrams from new clients dropped, %llu silent "
                     "clients forgotten to make room\n",
