@@ -163,7 +163,8 @@ COAPS_API size_t coap_context_end_sessions(coap_context_t *ctx, coap_session_mat
  * (coap_dtls_knows_psk_identity), a raw public key not in its trust list
  * (unless it has a coap_dtls_set_rpk_verify callback, which needs the key
  * itself: then raw-key sessions are left alone, and only resumptions are
- * asked again).
+ * asked again; nor are PSK identities longer than COAP_PSK_IDENTITY_MAX,
+ * which only a lookup callback can accept).
  * Call after coap_context_set_dtls_context with a reloaded configuration.
  * (A certificate chain is not checked again: a CA removed ends nothing
  * until the session ends by itself.) Returns how many ended. */

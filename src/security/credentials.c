@@ -114,6 +114,9 @@ int coap_dtls_server_check_peer(coap_dtls_session_t *s) {
   if (s->client) return 0;
   const char *id = gnutls_psk_server_get_username(s->tls);
   if (id && *id) snprintf(s->psk_identity, sizeof s->psk_identity, "%s", id);
+  /* An identity longer than the session keeps (a lookup callback's) is
+   * not known here by name: it is neither revoked nor re-checked. */
+  if (id && strlen(id) >= sizeof s->psk_identity) s->psk_identity[0] = '\0';
   unsigned n = 0;
   const gnutls_datum_t *peers = gnutls_certificate_get_peers(s->tls, &n);
   if (n > 0 && gnutls_certificate_type_get2(s->tls, GNUTLS_CTYPE_PEERS) == GNUTLS_CRT_RAWPK &&
