@@ -33,6 +33,7 @@ typedef enum coap_abi_id {
   COAP_ABI_DIAG,
   COAP_ABI_HANDSHAKE_REPORT,
   COAP_ABI_PROBE_RESULT,
+  COAP_ABI_FAILURE_RECORD,
   COAP_ABI_COUNT
 } coap_abi_id_t;
 

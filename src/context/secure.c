@@ -148,6 +148,17 @@ static void keep_report(peer_dtls_t *pd) {
 
 /* The session failed or closed: say why, end the peer's requests with the
  * reason, and forget the session (a new request starts a new handshake). */
+/* Keep, count and log a session's failure with who the peer said it was
+ * and the mode it got to; |counted|: a failed handshake (per mode). */
+static void note_session_failure(peer_dtls_t *pd, const coap_diag_t *g, int counted,
+                                 uint64_t now) {
+  char identity[160];
+  coap_dtls_session_peer_identity(pd->session, identity, sizeof identity);
+  int mode = coap_dtls_session_mode(pd->session);
+  if (counted) pd->ctx->dtls_failures_by_mode[mode]++;
+  coap_context_note_failure_of(pd->ctx, g, pd->peer->name, identity, mode, now);
+}
+
 static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
   coap_context_t *ctx = pd->ctx;
   coap_peer_t *peer = pd->peer;
@@ -181,7 +192,7 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
     coap_logf(&ctx->log, COAP_LOG_INFO, peer->name, "DTLS session closed by the peer");
   } else {
     if (err != COAP_E_DTLS_CLOSED) ctx->dtls_failures++;
-    coap_context_note_failure(ctx, &g, peer->name, now);
+    note_session_failure(pd, &g, err != COAP_E_DTLS_CLOSED, now);
   }
   coap_secure_peer_free(ctx, peer, 0);
   if (client) coap_context_fail_peer(ctx, peer, err, now);
@@ -196,7 +207,7 @@ static void session_ended_with(peer_dtls_t *pd, const coap_diag_t *g, uint64_t n
     keep_report(pd);
     ctx->last_report.diag = *g;
   }
-  coap_context_note_failure(ctx, g, peer->name, now);
+  note_session_failure(pd, g, 1, now);
   coap_secure_peer_free(ctx, peer, 0);
   coap_context_fail_peer(ctx, peer, g->error, now);
 }
@@ -212,7 +223,9 @@ static void on_established(void *user) {
   pd->ctx->dtls_handshakes++;
   handshake_done(pd);
   if (coap_dtls_session_is_client(pd->session)) keep_report(pd);
-  if (coap_dtls_session_resumed(pd->session)) pd->ctx->dtls_resumed++;
+  int resumed = coap_dtls_session_resumed(pd->session);
+  if (resumed) pd->ctx->dtls_resumed++;
+  pd->ctx->dtls_handshakes_by_mode[coap_dtls_session_mode(pd->session)][resumed]++;
   for (pending_t *p = pd->pending; p; p = p->next)
     coap_dtls_session_write(pd->session, p->data, p->len);
   drop_pending(pd);
