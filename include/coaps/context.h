@@ -876,11 +876,13 @@ typedef struct coap_stats {
   /* Handshakes that failed, by the mode they had negotiated (NONE: not
    * that far). */
   uint64_t dtls_failures_by_mode[COAP_DTLS_MODE_SLOTS];
+  /* Established DTLS sessions now, by mode (as client and server). */
+  uint64_t dtls_sessions_by_mode[COAP_DTLS_MODE_SLOTS];
 } coap_stats_t;
 
 /* Versions of coap_stats_t; each one's layout is frozen. */
 #define COAP_STATS_V1 1
-#define COAP_STATS_V2 2 /* rx_bytes .. dtls_failures_by_mode */
+#define COAP_STATS_V2 2 /* rx_bytes .. dtls_sessions_by_mode */
 #define COAP_STATS_VERSION COAP_STATS_V2
 
 /* The counters into |out|, a coap_stats_t of |version| (only its bytes

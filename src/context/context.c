@@ -626,6 +626,8 @@ static void stats_fill(const coap_context_t *ctx, coap_stats_t *out) {
          sizeof out->dtls_handshakes_by_mode);
   memcpy(out->dtls_failures_by_mode, ctx->dtls_failures_by_mode,
          sizeof out->dtls_failures_by_mode);
+  memcpy(out->dtls_sessions_by_mode, ctx->dtls_sessions_by_mode,
+         sizeof out->dtls_sessions_by_mode);
 }
 
 int coap_context_get_stats_versioned(const coap_context_t *ctx, int version,

@@ -81,7 +81,9 @@ struct coap_context {
   uint64_t failures_by_cause[COAP_CAUSE_COUNT];
   /* Version 2 counters of coap_stats_t. */
   uint64_t rx_bytes, tx_bytes;
-  uint64_t dtls_handshakes_by_mode[COAP_DTLS_MODE_SLOTS][2], dtls_failures_by_mode[COAP_DTLS_MODE_SLOTS];
+  uint64_t dtls_handshakes_by_mode[COAP_DTLS_MODE_SLOTS][2];
+  uint64_t dtls_failures_by_mode[COAP_DTLS_MODE_SLOTS];
+  uint64_t dtls_sessions_by_mode[COAP_DTLS_MODE_SLOTS]; /* established, now */
   /* The last COAP_FAILURE_LOG_SIZE failures, a ring: failure_seq counts
    * every one, failures[(seq - 1) % size] is failure seq. */
   coap_failure_record_t failures[COAP_FAILURE_LOG_SIZE];

@@ -154,6 +154,7 @@ struct v2_stats {
   uint64_t responses_by_class[8];
   uint64_t dtls_handshakes_by_mode[4][2];
   uint64_t dtls_failures_by_mode[4];
+  uint64_t dtls_sessions_by_mode[4];
 };
 
 struct v1_failure_record {
@@ -317,6 +318,7 @@ SAME(struct v2_stats, coap_stats_t, tx_bytes);
 SAME(struct v2_stats, coap_stats_t, responses_by_class);
 SAME(struct v2_stats, coap_stats_t, dtls_handshakes_by_mode);
 SAME(struct v2_stats, coap_stats_t, dtls_failures_by_mode);
+SAME(struct v2_stats, coap_stats_t, dtls_sessions_by_mode);
 SAME(struct v1_failure_record, coap_failure_record_t, seq);
 SAME(struct v1_failure_record, coap_failure_record_t, at_ms);
 SAME(struct v1_failure_record, coap_failure_record_t, cause);
@@ -485,7 +487,7 @@ static void test_v1_lengths_match_the_library(void **state) {
   assert_int_equal(v1_len(COAP_ABI_PROBE_RESULT), V1_LEN(struct v1_probe_result, detail));
   assert_int_equal(v1_len(COAP_ABI_FAILURE_RECORD), V1_LEN(struct v1_failure_record, fix));
   assert_int_equal(coap_abi_struct(COAP_ABI_STATS)->len[1],
-                   V1_LEN(struct v2_stats, dtls_failures_by_mode));
+                   V1_LEN(struct v2_stats, dtls_sessions_by_mode));
   /* Every table knows exactly the versions up to the header's current one. */
   assert_int_equal(versions(COAP_ABI_TX_PARAMS), COAP_TX_PARAMS_VERSION);
   assert_int_equal(versions(COAP_ABI_CONTEXT_CONFIG), COAP_CONTEXT_CONFIG_VERSION);
@@ -624,7 +626,7 @@ static void test_request_stats_diag_v1(void **state) {
   /* A version 2 caller gets the same and the appended counters. */
   guarded_t gs2;
   struct v2_stats *st2 =
-      guarded_new(&gs2, V1_LEN(struct v2_stats, dtls_failures_by_mode), 0xFF);
+      guarded_new(&gs2, V1_LEN(struct v2_stats, dtls_sessions_by_mode), 0xFF);
   assert_int_equal(coap_context_get_stats_versioned(ctx, COAP_STATS_V2, (coap_stats_t *)st2), 0);
   assert_int_equal(st2->v1.tx_datagrams, 1);
   assert_int_equal(st2->v1.failures_by_cause[COAP_CAUSE_NO_CREDENTIALS], 1);
