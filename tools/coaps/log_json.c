@@ -40,4 +40,6 @@ static void on_event(void *user, const coap_log_event_t *ev) {
   text_buf_free(&b);
 }
 
-void log_json_install(coap_context_t *ctx) { coap_context_set_log_event_handler(ctx, on_event, NULL); }
+void log_json_install(coap_context_t *ctx) {
+  coap_context_set_log_event_handler(ctx, on_event, NULL);
+}

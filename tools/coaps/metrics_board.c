@@ -82,7 +82,7 @@ static void merge_failures(metrics_view_t *v, const coap_failure_record_t *f, si
 
 void metrics_collect(metrics_board_t *b, metrics_view_t *v) {
   memset(v, 0, sizeof(*v));
-  static coap_failure_record_t copy[COAP_FAILURE_LOG_SIZE]; /* HTTP thread only */
+  coap_failure_record_t copy[COAP_FAILURE_LOG_SIZE]; /* 40 KB: the HTTP thread's stack */
   for (long i = 0; i < b->n_workers; i++) {
     metrics_slot_t *s = &b->slots[i];
     coap_stats_t st;

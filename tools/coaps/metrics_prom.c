@@ -103,7 +103,8 @@ static void process(text_buf_t *b, const metrics_view_t *v) {
          "When the credentials were last reloaded (seconds since the epoch; 0: never).");
   text_printf(b, "coaps_last_reload_success_timestamp_seconds %" PRId64 "\n",
               v->reloads.last_success_unix);
-  family(b, "coaps_start_time_seconds", "gauge", "When the server started (seconds since the epoch).");
+  family(b, "coaps_start_time_seconds", "gauge",
+         "When the server started (seconds since the epoch).");
   text_printf(b, "coaps_start_time_seconds %" PRId64 "\n", v->started_unix);
   single(b, "coaps_workers", "gauge", "Workers whose numbers are included.",
          (uint64_t)v->workers_published);
