@@ -40,11 +40,14 @@ rc coaps get "$url/temp" --psk-identity stranger --psk secret
 expect_eq "an unknown identity fails (exit 5)" 5 "$RC"
 coaps get "coap://127.0.0.1:$SERVE_PORT/nothing-here" >/dev/null 2>&1 || true
 
-# The workers publish every 100 ms: wait for the last handshake to show.
+# The workers publish every 100 ms (and each handles a client's last
+# datagram after the client exits): wait until both have shown it all.
 metric() { grep -E "^$1 " "$work/metrics" | awk '{print $2}'; }
-for _ in $(seq 60); do
+for _ in $(seq 100); do
   curl -sf "$M/metrics" -o "$work/metrics" || fail "GET /metrics failed"
-  [ "$(metric 'coaps_failures_total\{cause="psk-unknown-identity"\}')" = 1 ] && break
+  [ "$(metric 'coaps_failures_total\{cause="psk-unknown-identity"\}')" = 1 ] &&
+    [ "$(metric 'coaps_failures_total\{cause="psk-key-mismatch"\}')" = 2 ] &&
+    [ "$(metric 'coaps_responses_sent_total\{class="4xx"\}')" = 1 ] && break
   sleep 0.1
 done
 promtool check metrics <"$work/metrics" >"$work/promtool" 2>&1 ||
@@ -94,6 +97,8 @@ expect_eq "POST is 405" 405 "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d
 # The JSON log: every library line is one JSON object with its fields.
 kill "$SERVE_PID"
 wait "$SERVE_PID" 2>/dev/null || true
+expect_not_contains "no sanitizer report from the server" "Sanitizer" "$(cat "$work/serve.log")"
+expect_not_contains "no undefined behaviour in the server" "runtime error" "$(cat "$work/serve.log")"
 grep '^{' "$work/serve.log" >"$work/log.json" || fail "no JSON log line: $(cat "$work/serve.log")"
 jq -e . "$work/log.json" >/dev/null || fail "a log line is not JSON: $(cat "$work/log.json")"
 expect_not_contains "no library line left as text" "coaps warning:" "$(cat "$work/serve.log")"

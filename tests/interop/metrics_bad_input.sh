@@ -97,3 +97,7 @@ done
 expect_eq "every failed handshake of the flood counted" $((before + 4 * per_client)) "$after"
 kill -0 "$SERVE_PID" || fail "the server died"
 pass "the server is still running"
+kill "$SERVE_PID"
+wait "$SERVE_PID" 2>/dev/null || true
+expect_not_contains "no sanitizer report from the server" "Sanitizer" "$(cat "$work/serve.log")"
+expect_not_contains "no undefined behaviour in the server" "runtime error" "$(cat "$work/serve.log")"
