@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "context/context_internal.h"
 #include "server/server.h"
 
 #define MAX_ATTRS 8
@@ -58,10 +57,6 @@ void coap_server_configure(coap_server_t *s, const coap_context_config_t *cfg,
   s->timers = timers;
 }
 
-size_t coap_context_max_body(const coap_context_t *ctx) {
-  return ctx ? ctx->cfg.max_body : 0;
-}
-
 static void resource_free(coap_resource_t *r) {
   for (size_t i = 0; i < r->n_attrs; i++) {
     free((char *)r->attrs[i].name);
@@ -108,9 +103,8 @@ static void grow(coap_server_t *s) {
   for (coap_resource_t *r = s->first; r; r = r->next) link_bucket(s, r);
 }
 
-coap_resource_t *coap_resource_add(coap_context_t *ctx, const char *path) {
-  if (!ctx || !path) return NULL;
-  coap_server_t *s = &ctx->server;
+coap_resource_t *coap_server_resource_add(coap_server_t *s, const char *path) {
+  if (!path) return NULL;
   const char *p;
   size_t len;
   normalise(path, &p, &len);
@@ -132,16 +126,15 @@ coap_resource_t *coap_resource_add(coap_context_t *ctx, const char *path) {
   return r;
 }
 
-coap_resource_t *coap_resource_find(coap_context_t *ctx, const char *path) {
+coap_resource_t *coap_server_resource_find(const coap_server_t *s, const char *path) {
   const char *p;
   size_t len;
-  if (!ctx || !path) return NULL;
+  if (!path) return NULL;
   normalise(path, &p, &len);
-  return coap_server_lookup(&ctx->server, p, len);
+  return coap_server_lookup(s, p, len);
 }
 
-int coap_resource_remove(coap_context_t *ctx, coap_resource_t *res) {
-  coap_server_t *s = &ctx->server;
+int coap_server_resource_remove(coap_server_t *s, coap_resource_t *res) {
   coap_resource_t **link = &s->first, *prev = NULL;
   while (*link && *link != res) {
     prev = *link;
