@@ -111,4 +111,15 @@ expect_contains "log: fix" "give the client the key" "$(jq -r .fix <<<"$line")"
 expect_contains "log: message" "Finished message could not be decrypted" "$(jq -r .message <<<"$line")"
 [[ "$(jq -r .time <<<"$line")" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$ ]] || fail "log: time $line"
 pass "log: time in UTC (ISO 8601)"
+
+# An address given is used as given: IPv6 loopback, and every address
+# when asked for (no silent fallback to 127.0.0.1).
+start_coaps_serve_dtls "$work/v6.log" -w 1 --psk-identity me --psk secret --metrics '[::1]:0'
+M6=$(grep -m1 -oE 'metrics on http://\[::1\]:[0-9]+' "$work/v6.log" | grep -oE 'http://.*')
+[ -n "$M6" ] || fail "no IPv6 metrics line: $(cat "$work/v6.log")"
+curl -sfg "$M6/metrics" | grep -q '^coaps_workers ' || fail "no scrape over IPv6 ($M6)"
+pass "--metrics [::1]:0 serves over IPv6 ($M6)"
+kill "$SERVE_PID"
+start_coaps_serve_dtls "$work/any.log" -w 1 --psk-identity me --psk secret --metrics 0.0.0.0:0
+expect_log "--metrics 0.0.0.0:0 listens on every address" "metrics on http://0.0.0.0:" "$work/any.log"
 echo "all metrics checks passed"
