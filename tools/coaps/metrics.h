@@ -11,6 +11,7 @@
 #define COAPS_TOOL_METRICS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,10 +37,9 @@ void text_json_string(text_buf_t *b, const char *s);
  * escaped. */
 void text_label_value(text_buf_t *b, const char *s);
 
-/* Reloads of the credentials, as the serve command keeps them (0 and 0
- * when it does not reload). */
+/* Reloads of the credentials (SIGHUP), as /metrics shows them. */
 typedef struct metrics_reloads {
-  uint64_t count;               /* successful reloads */
+  uint64_t ok, failed;          /* reloads that took, and that kept the old credentials */
   int64_t last_success_unix;    /* seconds since the epoch, 0: never */
 } metrics_reloads_t;
 
@@ -59,8 +59,10 @@ typedef struct metrics_board {
   metrics_slot_t *slots;
   int64_t started_unix;         /* when serve started */
   uint64_t started_mono_ms;     /* the same on the contexts' clock */
-  void (*reloads)(void *user, metrics_reloads_t *out); /* may be NULL */
-  void *reloads_user;
+  /* Written by the thread that reloads (metrics_note_reload), read by
+   * the HTTP thread. */
+  _Atomic uint64_t reloads_ok, reloads_failed;
+  _Atomic int64_t last_reload_success_unix;
 } metrics_board_t;
 
 /* 0, or -1 when out of memory. */
@@ -69,6 +71,10 @@ void metrics_board_free(metrics_board_t *b);
 /* From worker |index|'s thread after each turn of its loop: publish if
  * METRICS_PUBLISH_MS passed (|force|: now). Never blocks. */
 void metrics_publish(metrics_board_t *b, long index, coap_context_t *ctx, int force);
+/* After a reload of the credentials (|ok|: it took): for
+ * coaps_reloads_total and coaps_last_reload_success_timestamp_seconds.
+ * |b| NULL (no --metrics): nothing. */
+void metrics_note_reload(metrics_board_t *b, int ok);
 
 /* What the HTTP side reads: the workers' numbers summed, and their
  * recent failures merged, newest first. */

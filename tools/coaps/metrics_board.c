@@ -1,5 +1,6 @@
 /* The board the workers publish their numbers on and the HTTP thread
  * reads: one slot per worker, written by that worker only. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +18,9 @@ int metrics_board_init(metrics_board_t *b, long n_workers) {
   b->slots = calloc((size_t)n_workers, sizeof(*b->slots));
   if (!b->slots) return -1;
   b->n_workers = n_workers;
+  atomic_init(&b->reloads_ok, 0);
+  atomic_init(&b->reloads_failed, 0);
+  atomic_init(&b->last_reload_success_unix, 0);
   for (long i = 0; i < n_workers; i++) pthread_mutex_init(&b->slots[i].lock, NULL);
   b->started_unix = (int64_t)time(NULL);
   b->started_mono_ms = metrics_mono_ms();
@@ -58,6 +62,16 @@ void metrics_publish(metrics_board_t *b, long index, coap_context_t *ctx, int fo
   s->last_publish_ms = now;
 }
 
+void metrics_note_reload(metrics_board_t *b, int ok) {
+  if (!b) return;
+  if (!ok) {
+    atomic_fetch_add(&b->reloads_failed, 1);
+    return;
+  }
+  atomic_store(&b->last_reload_success_unix, (int64_t)time(NULL));
+  atomic_fetch_add(&b->reloads_ok, 1);
+}
+
 static void add_stats(coap_stats_t *sum, const coap_stats_t *st) {
   /* Every field is a uint64_t counter or gauge (or an array of them) of
    * disjoint peers: the sum over workers is the server's number. */
@@ -97,7 +111,9 @@ void metrics_collect(metrics_board_t *b, metrics_view_t *v) {
     add_stats(&v->sum, &st);
     merge_failures(v, copy, n);
   }
-  if (b->reloads) b->reloads(b->reloads_user, &v->reloads);
+  v->reloads.ok = atomic_load(&b->reloads_ok);
+  v->reloads.failed = atomic_load(&b->reloads_failed);
+  v->reloads.last_success_unix = atomic_load(&b->last_reload_success_unix);
   v->now_unix = (int64_t)time(NULL);
   v->now_mono_ms = metrics_mono_ms();
   v->started_unix = b->started_unix;

@@ -97,8 +97,10 @@ static void peers(text_buf_t *b, const coap_stats_t *s) {
 }
 
 static void process(text_buf_t *b, const metrics_view_t *v) {
-  single(b, "coaps_reloads_total", "counter", "Successful reloads of the credentials.",
-         v->reloads.count);
+  family(b, "coaps_reloads_total", "counter",
+         "Reloads of the credentials (SIGHUP) by result: ok, or failed (the old ones kept).");
+  labelled(b, "coaps_reloads_total", "result", "ok", v->reloads.ok);
+  labelled(b, "coaps_reloads_total", "result", "failed", v->reloads.failed);
   family(b, "coaps_last_reload_success_timestamp_seconds", "gauge",
          "When the credentials were last reloaded (seconds since the epoch; 0: never).");
   text_printf(b, "coaps_last_reload_success_timestamp_seconds %" PRId64 "\n",

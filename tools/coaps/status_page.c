@@ -80,6 +80,9 @@ void status_json(const metrics_view_t *v, text_buf_t *out) {
   json_sessions(out, &v->sum);
   json_handshakes(out, &v->sum);
   json_causes(out, &v->sum);
+  text_printf(out, ",\"reloads\":{\"ok\":%" PRIu64 ",\"failed\":%" PRIu64
+                   ",\"last_success_unix\":%" PRId64 "}",
+              v->reloads.ok, v->reloads.failed, v->reloads.last_success_unix);
   text_printf(out, ",\"failures\":[");
   for (size_t i = 0; i < v->n_failures; i++) {
     if (i) text_printf(out, ",");
