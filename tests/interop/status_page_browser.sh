@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The status page in a real browser (headless Chromium): while a client
 # with a wrong key fails, the page's script shows the failure with its
-# cause and fix, and an identity that is markup (attacker-controlled)
-# shows as text. A screenshot is kept under the build directory.
+# cause and fix, an identity that is markup (attacker-controlled) shows
+# as text, and the filter (opened as /?filter=TEXT) keeps one device's. A screenshot is kept under the build directory.
 BUILD=$1
 . "$(dirname "$0")/lib.bash"
 need chromium
@@ -15,9 +15,11 @@ M=$(grep -m1 -oE 'metrics on http://127\.0\.0\.1:[0-9]+' "$work/serve.log" | gre
 [ -n "$M" ] || fail "no metrics line: $(cat "$work/serve.log")"
 "$BUILD/coaps" get "coaps://127.0.0.1:$DTLS_PORT/temp" --psk-identity "$evil" --psk wrong \
   >/dev/null 2>&1 && fail "the wrong key worked"
+"$BUILD/coaps" get "coaps://127.0.0.1:$DTLS_PORT/temp" --psk-identity stranger --psk secret \
+  >/dev/null 2>&1 && fail "an unknown identity worked"
 # The worker publishes within 100 ms (and the page refreshes every 2 s).
 for _ in $(seq 40); do
-  curl -sf "$M/status.json" | grep -q psk-key-mismatch && break
+  curl -sf "$M/status.json" | grep -q psk-unknown-identity && break
   sleep 0.1
 done
 
@@ -36,6 +38,15 @@ expect_contains "an identity that is markup shows as text" \
 expect_contains "the identity's markup did not run" "<title>coaps status</title>" "$dom"
 expect_not_contains "no element made from the identity" "<b>bold</b>" "$dom"
 expect_contains "the handshake success rate" '<span id="rate">0.0%</span>' "$dom"
+
+expect_eq "a row per failed handshake" 2 "$(grep -o '<td class="fix">' <<<"$dom" | wc -l)"
+
+# /?filter=TEXT opens the page filtered: one device's failures only.
+chrome --dump-dom "$M/?filter=strang" >"$work/filtered.html" || fail "chromium failed (filter)"
+filtered=$(cat "$work/filtered.html")
+expect_eq "filtered: one row" 1 "$(grep -o '<td class="fix">' <<<"$filtered" | wc -l)"
+expect_contains "filtered: the stranger's row" "<td>stranger</td>" "$filtered"
+expect_not_contains "filtered: not the other device's" "<td>&lt;script&gt;" "$filtered"
 
 shot=$BUILD/status_page.png
 rm -f "$shot"

@@ -3,7 +3,7 @@
  * shows it. Everything from the network (peer addresses, identities) is
  * escaped twice over: as JSON strings here (with <, > and & as \u
  * escapes), and put into the page as text nodes (textContent), never as
- * markup. */
+ * markup. "/?filter=TEXT" opens it filtered (a link for one device). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <time.h>
@@ -167,6 +167,8 @@ const char status_page_html[] =
     "    render();\n"
     "  } catch (e) { text('err', 'cannot reach the server: ' + e.message); }\n"
     "}\n"
+    "const asked = new URLSearchParams(location.search).get('filter');\n"
+    "if (asked) document.getElementById('filter').value = asked;\n"
     "document.getElementById('filter').addEventListener('input', render);\n"
     "refresh();\n"
     "setInterval(refresh, 2000);\n"
