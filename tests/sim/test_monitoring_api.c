@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "coaps/dtls.h"
+#include "support_certs.h"
 #include "support_reply.h"
 #include "support_simnet.h"
 
@@ -166,11 +168,64 @@ static void test_failure_ring_wraps(void **state) {
   assert_int_equal(stats_of(server).failures_by_cause[COAP_CAUSE_PSK_KEY_MISMATCH], (uint64_t)n);
 }
 
+/* A certificate's subject and a raw key's fingerprint stand for the
+ * identity: the server records the expired client certificate's subject,
+ * the client the fingerprint of the server's raw key it does not trust. */
+static void test_identity_of_certificates_and_keys(void **state) {
+  test_ca_t ca;
+  certs_make_ca(&ca, "test CA", "ca.pem");
+  time_t now = time(NULL);
+  char scert[256], skey[256], ccert[256], ckey[256];
+  certs_issue(&ca, "server", "server", "10.0.0.1", NULL, now - 3600, now + 86400, scert, skey);
+  certs_issue(&ca, "client", "device-42", NULL, NULL, 1577836800, 1609459200, ccert, ckey);
+  coap_dtls_context_t *sd = coap_dtls_new_context(server->ctx);
+  assert_int_equal(coap_dtls_set_cert(sd, scert, skey, NULL), 0);
+  assert_int_equal(coap_dtls_set_ca(sd, ca.cert_path), 0);
+  assert_int_equal(coap_dtls_set_client_cert(sd, COAP_DTLS_CLIENT_CERT_REQUIRED), 0);
+  assert_int_equal(coap_context_set_dtls_context(server->ctx, sd), 0);
+  coap_dtls_context_t *cd = coap_dtls_new_context(client->ctx);
+  assert_int_equal(coap_dtls_set_ca(cd, ca.cert_path), 0);
+  assert_int_equal(coap_dtls_set_cert(cd, ccert, ckey, NULL), 0); /* expired */
+  assert_int_equal(coap_context_set_dtls_context(client->ctx, cd), 0);
+  sim_reply_t b;
+  sim_get(client, "coaps://10.0.0.1/hello", &b, 120000);
+  assert_int_equal(b.cause, COAP_CAUSE_CLIENT_CERT_REJECTED);
+  simnet_run_until(&net, net.now + 100);
+  coap_failure_record_t f;
+  assert_int_equal(coap_context_failure(server->ctx, 0, &f), 0);
+  assert_int_equal(f.cause, COAP_CAUSE_CERT_EXPIRED);
+  assert_int_equal(f.mode, COAP_DTLS_MODE_X509);
+  assert_non_null(strstr(f.identity, "CN=device-42"));
+  assert_int_equal(stats_of(server).dtls_failures_by_mode[COAP_DTLS_MODE_X509], 1);
+
+  /* Raw keys: the client pins another key than the server's. */
+  char rkey[256], rpub[256], okey[256], opub[256], fp[128];
+  certs_make_rpk("server-rpk", rkey, rpub);
+  certs_make_rpk("other-rpk", okey, opub);
+  sd = coap_dtls_new_context(server->ctx);
+  assert_int_equal(coap_dtls_set_rpk(sd, rkey), 0);
+  assert_int_equal(coap_dtls_rpk_fingerprint(sd, fp, sizeof fp), 0);
+  assert_int_equal(coap_context_set_dtls_context(server->ctx, sd), 0);
+  cd = coap_dtls_new_context(client->ctx);
+  assert_int_equal(coap_dtls_add_trusted_rpk(cd, opub), 0);
+  assert_int_equal(coap_context_set_dtls_context(client->ctx, cd), 0);
+  sim_get(client, "coaps://10.0.0.1/hello", &b, 120000);
+  assert_int_equal(b.cause, COAP_CAUSE_RPK_UNTRUSTED);
+  assert_int_equal(coap_context_failure(client->ctx, 0, &f), 0);
+  assert_int_equal(f.cause, COAP_CAUSE_RPK_UNTRUSTED);
+  assert_int_equal(f.is_server, 0);
+  assert_int_equal(f.mode, COAP_DTLS_MODE_RPK);
+  assert_string_equal(f.identity, fp);
+  certs_free_ca(&ca);
+  certs_cleanup();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_counters_by_mode_and_class, setup, teardown),
       cmocka_unit_test_setup_teardown(test_failure_record_and_event, setup, teardown),
       cmocka_unit_test_setup_teardown(test_failure_ring_wraps, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_identity_of_certificates_and_keys, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
