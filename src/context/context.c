@@ -445,7 +445,7 @@ coap_context_t *coap_context_create(int version, const coap_context_config_t *cf
   ctx->cfg.rand(ctx->cfg.rand_user, (uint8_t *)&seed, sizeof seed);
   ctx->exch = coap_exch_new(&ctx->cfg.tx, &cb, ctx, &ctx->timers, &ctx->log,
                             ctx->cfg.rand, ctx->cfg.rand_user);
-  coap_client_init(&ctx->client, ctx, &coap_context_client_ops, &ctx->cfg, &ctx->timers,
+  coap_client_init(&ctx->client, ctx, coap_context_client_ops(), &ctx->cfg, &ctx->timers,
                    ctx->exch, &ctx->peers, &ctx->log, ctx->last_error, sizeof ctx->last_error);
   if (!ctx->exch || coap_peer_table_init(&ctx->peers, seed) < 0 ||
       coap_server_init(&ctx->server, ctx->cfg.max_payload, &ctx->log) < 0) {

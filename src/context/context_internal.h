@@ -103,7 +103,7 @@ struct coap_context {
 };
 
 /* What the client asks of the context (requests.c). */
-extern const coap_client_ops_t coap_context_client_ops;
+const coap_client_ops_t *coap_context_client_ops(void);
 /* The peer at (ep, addr), made if new: NULL when out of memory or when
  * max_peers is reached (counted and logged). For requests we send. */
 coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep,
