@@ -123,6 +123,13 @@ const uint8_t *coap_dtls_session_peer_rpk_sha256(const coap_dtls_session_t *s);
 /* Is the raw key with this SHA-256 in |d|'s trust list (or does a verify
  * callback decide, which is then taken as yes)? */
 int coap_dtls_rpk_trusted_sha256(const coap_dtls_context_t *d, const uint8_t sha256[32]);
+/* The coap_dtls_mode_t the handshake negotiated (NONE before the
+ * ServerHello). */
+int coap_dtls_session_mode(const coap_dtls_session_t *s);
+/* Who the peer said it was, for failure records: its PSK identity (server
+ * side), else its certificate's subject or its raw key's fingerprint; ""
+ * when the handshake did not get that far. */
+void coap_dtls_session_peer_identity(const coap_dtls_session_t *s, char *buf, size_t cap);
 
 /* Connection ID (RFC 9146). The session's CIDs (negotiated 0 while the
  * handshake has not agreed on one). */
