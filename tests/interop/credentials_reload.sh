@@ -155,6 +155,27 @@ kill -TERM "$SERVE_PID"
 set +e; wait "$SERVE_PID"; stop_rc=$?; set -e
 expect_eq "the reloaded server stops cleanly" 0 "$stop_rc"
 
+# --metrics counts the reloads, the failed ones apart (one ok, one failed).
+need curl curl
+log_m=$work/metrics.log
+start_coaps_serve_dtls "$log_m" --psk-file "$psk" --metrics 127.0.0.1:0
+M=$(grep -m1 -oE 'metrics on http://[0-9.:]+' "$log_m" | sed 's/metrics on //')
+[ -n "$M" ] || fail "no metrics line: $(cat "$log_m")"
+kill -HUP "$SERVE_PID"
+expect_log "a reload with --metrics" "coaps: reload: credentials reloaded" "$log_m"
+echo "broken" >>"$psk"
+kill -HUP "$SERVE_PID"
+expect_log "... and a failed one" "reload failed" "$log_m"
+cp "$work/psk.good" "$psk" && chmod 600 "$psk"
+metrics=$(curl -sf "$M/metrics") || fail "GET /metrics failed"
+expect_contains "/metrics counts the good reload" 'coaps_reloads_total{result="ok"} 1' "$metrics"
+expect_contains "/metrics counts the failed reload" 'coaps_reloads_total{result="failed"} 1' "$metrics"
+grep -qE '^coaps_last_reload_success_timestamp_seconds [1-9][0-9]{9}$' <<<"$metrics" ||
+  fail "no time of the last successful reload: $(grep reload <<<"$metrics")"
+pass "/metrics has the time of the last successful reload"
+kill -TERM "$SERVE_PID"
+set +e; wait "$SERVE_PID"; set -e
+
 # ---- --trust-rpk DIR ----
 keys=$work/rpk
 mkdir -p "$keys/trusted"
