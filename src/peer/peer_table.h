@@ -43,6 +43,7 @@ typedef struct coap_peer_table {
   size_t count;
   uint64_t seed;
   coap_peer_t *oldest, *newest; /* the recency list */
+  unsigned check_ops; /* changes since the last invariant walk */
 } coap_peer_table_t;
 
 /* Returns 0 or COAP_E_NOMEM. */
@@ -79,5 +80,11 @@ int coap_peer_get_local(const coap_peer_t *p, uint16_t port, coap_address_t *out
  * entry returned: the walk over all buckets is done once, not once per
  * entry. */
 coap_peer_t *coap_peer_table_any(const coap_peer_table_t *t, size_t *cursor);
+/* NULL when the table is sound, else which invariant is broken: count is
+ * the number of entries in the buckets, each in the bucket its key hashes
+ * to; the recency list is doubly linked from oldest to newest, holds
+ * exactly the entries of the buckets (no removed peer still linked) and
+ * is in last_active order. O(n); common/invariant.h says when it runs. */
+const char *coap_peer_table_broken(const coap_peer_table_t *t);
 
 #endif
