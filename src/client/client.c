@@ -11,6 +11,7 @@
 
 void coap_request_opts_init(coap_request_opts_t *o, uint8_t method,
                             const char *uri) {
+  if (!o) return;
   memset(o, 0, sizeof(*o));
   o->method = method;
   o->uri = uri;
@@ -497,6 +498,7 @@ int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
 }
 
 int coap_cancel_request(coap_context_t *ctx, coap_request_id_t id) {
+  if (!ctx) return COAP_E_INVALID_ARG;
   for (coap_client_req_t *r = ctx->requests; r; r = r->next) {
     if (r->id != id) continue;
     /* An observation is forgotten here, silently too: the server's next

@@ -18,6 +18,7 @@ static uint64_t monotonic_ms(void *user) {
 }
 
 void coap_context_config_default(coap_context_config_t *cfg) {
+  if (!cfg) return;
   memset(cfg, 0, sizeof(*cfg));
   coap_tx_params_default(&cfg->tx);
   cfg->max_peers = 100000;
@@ -463,11 +464,13 @@ int coap_context_set_tx_params(coap_context_t *ctx, const coap_tx_params_t *p) {
 }
 
 void coap_context_set_log_level(coap_context_t *ctx, coap_log_level_t level) {
+  if (!ctx) return;
   ctx->cfg.log_level = level;
   ctx->log.level = level;
 }
 
 void coap_context_set_trace(coap_context_t *ctx, coap_trace_fn fn, void *user) {
+  if (!ctx) return;
   ctx->trace = fn;
   ctx->trace_user = user;
 }
@@ -476,6 +479,7 @@ void coap_context_set_trace(coap_context_t *ctx, coap_trace_fn fn, void *user) {
 
 void coap_context_set_transport(coap_context_t *ctx, const coap_transport_t *t,
                                 void *user) {
+  if (!ctx || !t) return;
   ctx->transport = *t;
   ctx->transport_user = user;
 }
@@ -483,6 +487,7 @@ void coap_context_set_transport(coap_context_t *ctx, const coap_transport_t *t,
 coap_endpoint_t *coap_context_add_endpoint(coap_context_t *ctx,
                                            coap_proto_t proto,
                                            const coap_address_t *local) {
+  if (!ctx) return NULL;
   coap_endpoint_t *ep = calloc(1, sizeof(*ep));
   if (!ep) return NULL;
   ep->proto = proto;
@@ -492,14 +497,19 @@ coap_endpoint_t *coap_context_add_endpoint(coap_context_t *ctx,
   return ep;
 }
 
-coap_proto_t coap_endpoint_proto(const coap_endpoint_t *ep) { return ep->proto; }
+coap_proto_t coap_endpoint_proto(const coap_endpoint_t *ep) {
+  return ep ? ep->proto : COAP_PROTO_UDP;
+}
 const coap_address_t *coap_endpoint_address(const coap_endpoint_t *ep) {
+  if (!ep) return NULL;
   return &ep->local;
 }
 void coap_endpoint_set_transport_data(coap_endpoint_t *ep, void *data) {
+  if (!ep) return;
   ep->transport_data = data;
 }
 void *coap_endpoint_transport_data(const coap_endpoint_t *ep) {
+  if (!ep) return NULL;
   return ep->transport_data;
 }
 
@@ -513,6 +523,7 @@ int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep,
                           const coap_address_t *from,
                           const coap_address_t *local, const uint8_t *data,
                           size_t len, uint64_t now_ms) {
+  if (!ctx || !ep || !from || (!data && len)) return COAP_E_INVALID_ARG;
   if (now_ms > ctx->now) ctx->now = now_ms;
   ctx->rx_datagrams++;
   if (ep->proto == COAP_PROTO_DTLS)
@@ -528,6 +539,7 @@ int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep,
 
 void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
                                     const coap_address_t *to, uint64_t now_ms) {
+  if (!ctx || !ep || !to) return;
   coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, to);
   if (!peer) return;
   if (now_ms > ctx->now) ctx->now = now_ms;
@@ -543,17 +555,21 @@ void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
 }
 
 uint64_t coap_context_next_timeout(const coap_context_t *ctx) {
+  if (!ctx) return UINT64_MAX;
   return coap_timer_heap_next(&ctx->timers);
 }
 
 void coap_context_handle_timeouts(coap_context_t *ctx, uint64_t now_ms) {
+  if (!ctx) return;
   if (now_ms > ctx->now) ctx->now = now_ms;
   coap_timer_heap_run(&ctx->timers, now_ms);
 }
 
 void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out) {
-  const coap_exch_stats_t *x = coap_exch_stats(ctx->exch);
+  if (!out) return;
   memset(out, 0, sizeof(*out));
+  if (!ctx) return;
+  const coap_exch_stats_t *x = coap_exch_stats(ctx->exch);
   out->rx_datagrams = ctx->rx_datagrams;
   out->tx_datagrams = ctx->tx_datagrams;
   out->rx_malformed = x->rx_malformed;

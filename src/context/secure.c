@@ -70,7 +70,7 @@ int coap_context_dtls_ready(const coap_context_t *ctx) {
 }
 
 const char *coap_context_last_error(const coap_context_t *ctx) {
-  return ctx->last_error;
+  return ctx ? ctx->last_error : "";
 }
 
 /* ---- per-peer session ---- */

@@ -1,6 +1,7 @@
 #include "coaps/context.h"
 
 void coap_tx_params_default(coap_tx_params_t *p) {
+  if (!p) return;
   p->ack_timeout_ms = 2000;
   p->ack_random_factor_pm = 1500;
   p->max_retransmit = 4;

@@ -141,6 +141,7 @@ coap_resource_t *coap_resource_find(coap_context_t *ctx, const char *path) {
 }
 
 int coap_resource_remove(coap_context_t *ctx, coap_resource_t *res) {
+  if (!ctx || !res) return COAP_E_INVALID_ARG;
   coap_server_t *s = &ctx->server;
   coap_resource_t **link = &s->first, *prev = NULL;
   while (*link && *link != res) {
@@ -227,7 +228,7 @@ int coap_resource_set_attr(coap_resource_t *res, const char *name,
 int coap_resource_set_accepted_formats(coap_resource_t *res, const int *formats,
                                        size_t n) {
   if (!res || n > MAX_FORMATS || (n && !formats)) return COAP_E_INVALID_ARG;
-  memcpy(res->formats, formats, n * sizeof(*formats));
+  if (n) memcpy(res->formats, formats, n * sizeof(*formats));
   res->n_formats = n;
   return 0;
 }
