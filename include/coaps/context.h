@@ -373,8 +373,15 @@ typedef void (*coap_handler_fn)(coap_context_t *ctx, coap_resource_t *res,
                                 const coap_request_t *req,
                                 coap_response_t *resp, void *user);
 
-/* Register |path| ("temp", "/sensors/temp"; "" is the root). Returns NULL
- * on allocation failure or when the path is already registered. */
+/* Register |path| ("temp", "/sensors/temp"; "" is the root; leading and
+ * trailing '/' are ignored). Returns 0 with the resource in |*out|, or
+ * COAP_E_EXISTS when the path is already registered, COAP_E_NOMEM when
+ * out of memory, COAP_E_INVALID_ARG for a NULL argument (|*out| is then
+ * NULL). */
+COAPS_API int coap_resource_create(coap_context_t *ctx, const char *path,
+                                   coap_resource_t **out);
+/* The same, returning the resource, or NULL for any of those failures
+ * (coap_resource_create tells them apart). */
 COAPS_API coap_resource_t *coap_resource_add(coap_context_t *ctx, const char *path);
 COAPS_API coap_resource_t *coap_resource_find(coap_context_t *ctx, const char *path);
 COAPS_API int coap_resource_remove(coap_context_t *ctx, coap_resource_t *res);

@@ -163,6 +163,9 @@ typedef struct coap_server {
   coap_obs_table_t obs;
   struct coap_qb_peers *qb_peers; /* qblock.c: peers that spoke Q-Block */
   uint64_t qb_blocks_sent;        /* Q-Block2 blocks sent in bursts */
+  /* Zeroed memory for a resource and its path: calloc, or a test's
+   * allocator that fails on purpose (tests/unit/test_resource_add.c). */
+  void *(*zalloc)(size_t size);
 } coap_server_t;
 
 int coap_server_init(coap_server_t *s, size_t max_payload,

@@ -183,6 +183,13 @@ static void n_coap_resource_add(void) {
   WANT_NULL(coap_resource_add(NULL, "y"));
   WANT_NULL(coap_resource_add(ctx, NULL));
 }
+static void n_coap_resource_create(void) {
+  coap_resource_t *r = res;
+  WANT_INT(coap_resource_create(NULL, "y", &r), INVALID);
+  WANT_NULL(r);
+  WANT_INT(coap_resource_create(ctx, NULL, &r), INVALID);
+  WANT_INT(coap_resource_create(ctx, "y", NULL), INVALID);
+}
 static void n_coap_resource_find(void) {
   WANT_NULL(coap_resource_find(NULL, "x"));
   WANT_NULL(coap_resource_find(ctx, NULL));
@@ -611,7 +618,7 @@ static const null_case_t cases[] = {
     CASE(coap_endpoint_set_transport_data), CASE(coap_endpoint_transport_data),
     CASE(coap_context_input), CASE(coap_context_input_to),
     CASE(coap_context_input_unreachable), CASE(coap_context_next_timeout),
-    CASE(coap_context_handle_timeouts), CASE(coap_resource_add), CASE(coap_resource_find),
+    CASE(coap_context_handle_timeouts), CASE(coap_resource_add), CASE(coap_resource_create), CASE(coap_resource_find),
     CASE(coap_resource_remove), CASE(coap_resource_set_handler), CASE(coap_resource_set_attr),
     CASE(coap_resource_set_accepted_formats), CASE(coap_resource_set_hidden),
     CASE(coap_resource_path), CASE(coap_context_max_body), CASE(coap_resource_set_observable),
