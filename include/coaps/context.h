@@ -261,11 +261,12 @@ typedef struct coap_transport {
                    const coap_address_t *to, const uint8_t *data, size_t len);
 } coap_transport_t;
 
+/* |t| is copied; a NULL |t| changes nothing. */
 COAPS_API void coap_context_set_transport(coap_context_t *ctx,
                                           const coap_transport_t *t, void *user);
 
 /* Register a local endpoint (a bound socket, or a simulated one).
- * |local| is informative (logs). */
+ * |local| is informative (logs) and may be NULL. */
 COAPS_API coap_endpoint_t *coap_context_add_endpoint(coap_context_t *ctx,
                                                      coap_proto_t proto,
                                                      const coap_address_t *local);
@@ -295,7 +296,7 @@ COAPS_API int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep,
 COAPS_API void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
                                               const coap_address_t *to, uint64_t now_ms);
 /* Earliest time coap_context_handle_timeouts must be called; UINT64_MAX
- * when nothing is pending. */
+ * when nothing is pending (and for a NULL |ctx|). */
 COAPS_API uint64_t coap_context_next_timeout(const coap_context_t *ctx);
 COAPS_API void coap_context_handle_timeouts(coap_context_t *ctx, uint64_t now_ms);
 
@@ -385,7 +386,7 @@ COAPS_API int coap_resource_create(coap_context_t *ctx, const char *path,
 COAPS_API coap_resource_t *coap_resource_add(coap_context_t *ctx, const char *path);
 COAPS_API coap_resource_t *coap_resource_find(coap_context_t *ctx, const char *path);
 COAPS_API int coap_resource_remove(coap_context_t *ctx, coap_resource_t *res);
-/* |method| is COAP_GET..COAP_IPATCH. */
+/* |method| is COAP_GET..COAP_IPATCH; a NULL |fn| removes the handler. */
 COAPS_API int coap_resource_set_handler(coap_resource_t *res, uint8_t method,
                                         coap_handler_fn fn, void *user);
 /* Link-format attribute for /.well-known/core: "rt", "if", "ct", "sz",
@@ -463,7 +464,8 @@ COAPS_API coap_proto_t coap_request_proto(const coap_request_t *req);
  * refused), 0 for a request that came from the network. */
 COAPS_API int coap_request_is_notification(const coap_request_t *req);
 /* The request body: for a Block1 transfer the whole body, reassembled.
- * Valid during the handler only (a deferring handler copies it). */
+ * Valid during the handler only (a deferring handler copies it). |len|
+ * may be NULL. */
 COAPS_API const uint8_t *coap_request_payload(const coap_request_t *req, size_t *len);
 /* Value of query parameter |name| ("name=value" or bare "name" → "").
  * Returns the length, COAP_E_NOT_FOUND or COAP_E_BUFFER_TOO_SMALL. */
@@ -654,11 +656,25 @@ COAPS_API void coap_request_opts_init(coap_request_opts_t *o, uint8_t method,
 typedef uint64_t coap_request_id_t;
 
 /* Start a request; |cb| is called exactly once with the reply or the error
- * (also on coap_context_free, with COAP_E_CANCELLED). Errors found before
- * anything is sent (bad URI, unresolvable host, no credentials for
- * coaps://) are returned here and |cb| is not called. */
+ * (also on coap_context_free, with COAP_E_CANCELLED) — an observation's
+ * callback once per notification and exactly once with observing 0 —
+ * unless coap_cancel_request() ends the request first: then it is not
+ * called again. Errors found before anything is sent (bad URI,
+ * unresolvable host, no credentials for coaps://) are returned here and
+ * |cb| is not called. |cb| may be NULL (nobody is told); |id| may be NULL
+ * (the request cannot be cancelled). */
 COAPS_API int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
                                 coap_reply_fn cb, void *user, coap_request_id_t *id);
+/* Forget request |id| now, whatever it is doing (waiting for an answer or
+ * a separate response, for its DTLS handshake — its datagram is then not
+ * sent —, in the middle of a block-wise or Q-Block transfer, observing,
+ * fetching a block-wise notification): its callback is never called after
+ * this returns 0, and an answer that still comes is dropped (a CON or NON
+ * with its token gets RST, which also ends an observation at the server,
+ * RFC 7641 §3.6). It may be called from any callback, its own included.
+ * Returns 0, or COAP_E_NOT_FOUND when |id| is no running request (unknown,
+ * cancelled before, or over: its last call has been made or is being
+ * made), COAP_E_INVALID_ARG for a NULL |ctx|. */
 COAPS_API int coap_cancel_request(coap_context_t *ctx, coap_request_id_t id);
 /* End the observation |id| politely: a GET with Observe=1 and the
  * observation's token deregisters at the server (RFC 7641 §3.6) and the
@@ -691,7 +707,8 @@ COAPS_API int coap_request_blocking(coap_context_t *ctx, const coap_request_opts
 COAPS_API void coap_response_copy_clear(coap_response_copy_t *r);
 
 /* Called for every message the context sends or receives, after DTLS
- * decryption (for verbose tools). |outgoing| is 1 for sent messages. */
+ * decryption (for verbose tools). |outgoing| is 1 for sent messages.
+ * A NULL |fn| turns tracing off. */
 typedef void (*coap_trace_fn)(void *user, int outgoing,
                               const coap_address_t *peer,
                               const coap_msg_t *msg);
@@ -759,6 +776,7 @@ typedef struct coap_stats {
   uint64_t failures_by_cause[COAP_CAUSE_COUNT];
 } coap_stats_t;
 
+/* A NULL |ctx| gives all zeros. */
 COAPS_API void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out);
 
 #ifdef __cplusplus

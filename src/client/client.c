@@ -504,6 +504,11 @@ int coap_cancel_request(coap_context_t *ctx, coap_request_id_t id) {
     /* An observation is forgotten here, silently too: the server's next
      * notification gets RST (RFC 7641 §3.6). */
     if (r->obs) coap_client_obs_free(r);
+    /* Not sent later either, when it waits for a DTLS handshake. */
+    coap_peer_t *peer = r->out ? coap_peer_table_find(&ctx->peers, r->ep, &r->dest) : NULL;
+    size_t len = 0;
+    const uint8_t *bytes = r->out ? coap_exch_out_bytes(r->out, &len) : NULL;
+    if (peer) coap_secure_unqueue(peer, bytes, len);
     coap_exch_cancel(ctx->exch, r->out);
     req_unlink(r);
     coap_client_block_free(r->blk);

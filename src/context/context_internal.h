@@ -122,6 +122,9 @@ int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data
 int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer,
                         const char *server_name, uint64_t now);
 void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_close);
+/* A request was cancelled: its datagram, held back until the handshake
+ * completes, is not sent (every held copy of those bytes is dropped). */
+void coap_secure_unqueue(coap_peer_t *peer, const uint8_t *data, size_t len);
 
 /* End the DTLS handshake with |peer| now if it has not completed (a
  * request's own deadline passed): the session fails with a diagnosis of

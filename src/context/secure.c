@@ -352,6 +352,23 @@ static int queue_pending(peer_dtls_t *pd, const uint8_t *data, size_t len) {
   return 0;
 }
 
+void coap_secure_unqueue(coap_peer_t *peer, const uint8_t *data, size_t len) {
+  peer_dtls_t *pd = peer->security;
+  if (!pd) return;
+  pd->pending_tail = &pd->pending;
+  for (pending_t **link = &pd->pending; *link;) {
+    pending_t *p = *link;
+    if (p->len == len && memcmp(p->data, data, len) == 0) {
+      *link = p->next;
+      free(p);
+      pd->n_pending--;
+      continue;
+    }
+    link = &p->next;
+    pd->pending_tail = link;
+  }
+}
+
 int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data,
                      size_t len) {
   peer_dtls_t *pd = peer->security;
