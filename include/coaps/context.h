@@ -384,13 +384,20 @@ COAPS_API int coap_resource_create(coap_context_t *ctx, const char *path,
 /* The same, returning the resource, or NULL for any of those failures
  * (coap_resource_create tells them apart). */
 COAPS_API coap_resource_t *coap_resource_add(coap_context_t *ctx, const char *path);
+/* The resource at |path| (written as for coap_resource_create), or NULL. */
 COAPS_API coap_resource_t *coap_resource_find(coap_context_t *ctx, const char *path);
+/* Remove and free |res| (its observers get 4.04). Returns 0,
+ * COAP_E_NOT_FOUND when |res| is not one of |ctx|'s resources,
+ * COAP_E_STATE from a handler building a notification, or
+ * COAP_E_INVALID_ARG. */
 COAPS_API int coap_resource_remove(coap_context_t *ctx, coap_resource_t *res);
 /* |method| is COAP_GET..COAP_IPATCH; a NULL |fn| removes the handler. */
 COAPS_API int coap_resource_set_handler(coap_resource_t *res, uint8_t method,
                                         coap_handler_fn fn, void *user);
 /* Link-format attribute for /.well-known/core: "rt", "if", "ct", "sz",
- * "title", "obs" (value NULL for a flag). Values are copied. */
+ * "title", "obs" (value NULL for a flag). Values are copied; setting a
+ * name again replaces its value. Returns 0, COAP_E_LIMIT (8 attributes),
+ * COAP_E_NOMEM, or COAP_E_INVALID_ARG (no name). */
 COAPS_API int coap_resource_set_attr(coap_resource_t *res, const char *name,
                                      const char *value);
 /* Content-Formats accepted in request payloads (POST/PUT/FETCH/PATCH/
@@ -468,7 +475,8 @@ COAPS_API int coap_request_is_notification(const coap_request_t *req);
  * may be NULL. */
 COAPS_API const uint8_t *coap_request_payload(const coap_request_t *req, size_t *len);
 /* Value of query parameter |name| ("name=value" or bare "name" → "").
- * Returns the length, COAP_E_NOT_FOUND or COAP_E_BUFFER_TOO_SMALL. */
+ * Returns the length, COAP_E_NOT_FOUND, COAP_E_BUFFER_TOO_SMALL or
+ * COAP_E_INVALID_ARG. */
 COAPS_API int coap_request_query(const coap_request_t *req, const char *name, char *buf,
                                  size_t cap);
 
@@ -718,8 +726,11 @@ COAPS_API void coap_context_set_trace(coap_context_t *ctx, coap_trace_fn fn, voi
  * share its keys with another context (coap_dtls_share_keys). */
 COAPS_API struct coap_dtls_context *coap_context_dtls(coap_context_t *ctx);
 
-/* Why the most recent request of this context failed, in words ("" when
- * there is nothing more to say than coap_strerror). */
+/* Why the most recent failure of this context's requests happened, in
+ * words ("" when there is nothing more to say than coap_strerror, or no
+ * request has failed). It is kept until the next failure: a request that
+ * succeeds does not clear it, so read it when a request has just failed
+ * (a reply's own |detail| is the reliable one). */
 COAPS_API const char *coap_context_last_error(const coap_context_t *ctx);
 /* The diagnosis of the most recent failure (as client or server): 0, or
  * COAP_E_NOT_FOUND when nothing has failed. */
