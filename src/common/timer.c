@@ -19,6 +19,7 @@ void coap_timer_heap_free(coap_timer_heap_t *heap) {
 }
 
 void coap_timer_init(coap_timer_t *t, coap_timer_fn fn, void *user) {
+  COAPS_INVARIANT(t && fn);
   t->deadline = 0;
   t->index = COAP_TIMER_UNARMED;
   t->fn = fn;

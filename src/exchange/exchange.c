@@ -519,6 +519,7 @@ void coap_exch_set_params(coap_exch_t *ex, const coap_tx_params_t *params) {
 const coap_exch_stats_t *coap_exch_stats(const coap_exch_t *ex) { return &ex->stats; }
 
 void coap_exch_peer_init(coap_exch_t *ex, coap_exch_peer_t *peer) {
+  COAPS_INVARIANT(ex && peer);
   memset(peer, 0, sizeof(*peer));
   ex->rand(ex->rand_user, (uint8_t *)&peer->next_mid, sizeof peer->next_mid);
 }
@@ -815,6 +816,7 @@ int coap_exch_notify(coap_exch_t *ex, coap_exch_peer_t *peer, uint8_t type,
                      uint8_t code, const uint8_t *token, uint8_t token_len,
                      const uint8_t *rest, size_t rest_len, void *user,
                      coap_exch_out_t **out, uint16_t *mid, uint64_t now) {
+  COAPS_INVARIANT(ex && peer && (token || !token_len) && (rest || !rest_len));
   if ((type != COAP_TYPE_CON && type != COAP_TYPE_NON) || token_len > COAP_MAX_TOKEN_LEN)
     return COAP_E_INVALID_ARG;
   if (now > ex->now) ex->now = now;
@@ -1041,6 +1043,7 @@ static void handle_response(coap_exch_t *ex, coap_exch_peer_t *peer,
 
 int coap_exch_receive(coap_exch_t *ex, coap_exch_peer_t *peer, const uint8_t *data,
                       size_t len, uint64_t now) {
+  COAPS_INVARIANT(ex && peer && (data || !len));
   if (now > ex->now) ex->now = now;
   coap_msg_t msg;
   int rc = coap_msg_parse(&msg, data, len);

@@ -59,6 +59,7 @@ static size_t bucket_of(const coap_peer_table_t *t, const coap_endpoint_t *ep,
 coap_peer_t *coap_peer_table_find(const coap_peer_table_t *t,
                                   const coap_endpoint_t *ep,
                                   const coap_address_t *addr) {
+  COAPS_INVARIANT(t->buckets && addr);
   for (coap_peer_t *p = t->buckets[bucket_of(t, ep, addr)]; p; p = p->hash_next)
     if (p->ep == ep && coap_address_equal(&p->addr, addr)) return p;
   return NULL;
