@@ -8,6 +8,7 @@
 
 #include "client/client.h"
 #include "common/diag.h"
+#include "common/invariant.h"
 
 void coap_request_opts_init(coap_request_opts_t *o, uint8_t method,
                             const char *uri) {
@@ -49,7 +50,18 @@ static coap_client_req_t *req_alloc(coap_context_t *ctx) {
   return r;
 }
 
+/* A record released twice would be handed out twice: where invariants are
+ * checked, the pool (at most REQ_FREE_MAX records) is walked first. */
+static void check_req_pool(const coap_context_t *ctx, const coap_client_req_t *r) {
+  if (!COAPS_CHECKING_INVARIANTS) return;
+  unsigned n = 0;
+  for (const coap_client_req_t *f = ctx->req_free; f && n <= REQ_FREE_MAX; f = f->next, n++)
+    COAPS_INVARIANT(f != r); /* released twice */
+  COAPS_INVARIANT(n == ctx->n_req_free && n <= REQ_FREE_MAX);
+}
+
 static void req_release(coap_context_t *ctx, coap_client_req_t *r) {
+  check_req_pool(ctx, r);
   if (ctx->n_req_free >= REQ_FREE_MAX) {
     free(r);
     return;

@@ -18,6 +18,7 @@
 
 #include "common/invariant.h"
 #include "common/timer.h"
+#include "context/context_internal.h"
 #include "exchange/exchange.h"
 #include "peer/peer_table.h"
 
@@ -360,6 +361,36 @@ static void test_exchange_aborts(void **state) {
   expect_precondition_abort(respond_twice, "in->peer && in->ex == ex");
 }
 
+/* ---- the client's pool of request records ---- */
+
+static int drop(void *user, coap_endpoint_t *e, const coap_address_t *to, const uint8_t *data,
+                size_t len) {
+  return 0;
+}
+static int open_ep(void *user, coap_context_t *c, coap_proto_t proto, const coap_address_t *dest,
+                   coap_endpoint_t **out) {
+  *out = coap_context_add_endpoint(c, proto, NULL);
+  return *out ? 0 : COAP_E_NOMEM;
+}
+
+/* The pool's count says one record more than it holds; the next record
+ * released (a cancelled request's) walks it. */
+static void miscounted_request_pool(void) {
+  coap_context_t *ctx = coap_context_new(NULL);
+  static const coap_transport_t t = {.send = drop, .open_client_endpoint = open_ep};
+  coap_context_set_transport(ctx, &t, NULL);
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, "coap://192.0.2.1/x");
+  coap_request_id_t id;
+  if (coap_send_request(ctx, &o, NULL, NULL, &id) < 0) return;
+  ctx->n_req_free++;
+  coap_cancel_request(ctx, id);
+}
+
+static void test_request_pool_aborts(void **state) {
+  expect_invariant_abort(miscounted_request_pool, "n == ctx->n_req_free");
+}
+
 /* ---- the macro itself ---- */
 
 static void plain_invariant(void) {
@@ -381,6 +412,7 @@ int main(void) {
       cmocka_unit_test(test_peer_table_aborts),
       cmocka_unit_test(test_exchange_checker),
       cmocka_unit_test(test_exchange_aborts),
+      cmocka_unit_test(test_request_pool_aborts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
