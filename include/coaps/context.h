@@ -41,6 +41,7 @@ typedef struct coap_deferred coap_deferred_t;
 
 /* ---- addresses ---- */
 
+/* A value type: its layout is frozen (export.h). */
 typedef struct coap_address {
   socklen_t size;
   union {
@@ -90,6 +91,7 @@ typedef int (*coap_resolve_fn)(void *user, const char *host, uint16_t port,
 
 /* ---- transmission parameters (RFC 7252 §4.8) ---- */
 
+/* Filled by the program, read by the library: versioned (export.h). */
 typedef struct coap_tx_params {
   uint32_t ack_timeout_ms;        /* ACK_TIMEOUT, default 2000 */
   uint32_t ack_random_factor_pm;  /* ACK_RANDOM_FACTOR in per mille, 1500 */
@@ -103,11 +105,22 @@ typedef struct coap_tx_params {
   uint16_t dedup_capacity;        /* remembered message IDs per peer, 64 */
 } coap_tx_params_t;
 
-/* Fill |p| with the RFC 7252 defaults. */
-COAPS_API void coap_tx_params_default(coap_tx_params_t *p);
+/* Versions of coap_tx_params_t; each one's layout is frozen. It is also
+ * coap_context_config_t's first field: a new field here takes a new
+ * COAP_CONTEXT_CONFIG_V.. too (docs/architecture.md, "ABI"). */
+#define COAP_TX_PARAMS_V1 1
+#define COAP_TX_PARAMS_VERSION COAP_TX_PARAMS_V1
+
+/* Fill |p| (a coap_tx_params_t of |version|) with the RFC 7252 defaults.
+ * 0, or COAP_E_INVALID_ARG (nothing written) for a version this library
+ * does not know or a NULL |p|. Call it as coap_tx_params_default(p). */
+COAPS_API int coap_tx_params_default_versioned(int version, coap_tx_params_t *p);
+#define coap_tx_params_default(p) \
+  coap_tx_params_default_versioned(COAP_TX_PARAMS_VERSION, (p))
 
 /* ---- context ---- */
 
+/* Filled by the program, read by coap_context_new: versioned (export.h). */
 typedef struct coap_context_config {
   coap_tx_params_t tx;
   size_t max_peers;           /* default 100000 */
@@ -220,15 +233,37 @@ typedef struct coap_context_config {
   void *clock_user;
 } coap_context_config_t;
 
-COAPS_API void coap_context_config_default(coap_context_config_t *cfg);
+/* Versions of coap_context_config_t; each one's layout is frozen. */
+#define COAP_CONTEXT_CONFIG_V1 1
+#define COAP_CONTEXT_CONFIG_VERSION COAP_CONTEXT_CONFIG_V1
 
-/* NULL |cfg| means defaults. Returns NULL only when out of memory. */
-COAPS_API coap_context_t *coap_context_new(const coap_context_config_t *cfg);
+/* Fill |cfg| (of |version|) with the defaults. 0, or COAP_E_INVALID_ARG
+ * (nothing written) for an unknown version or a NULL |cfg|. Call it as
+ * coap_context_config_default(cfg). */
+COAPS_API int coap_context_config_default_versioned(int version, coap_context_config_t *cfg);
+#define coap_context_config_default(cfg) \
+  coap_context_config_default_versioned(COAP_CONTEXT_CONFIG_VERSION, (cfg))
+
+/* A context configured by |cfg|, a coap_context_config_t of |version|:
+ * the fields a newer version has take their defaults. NULL |cfg| means
+ * defaults (|version| is checked all the same). Returns NULL when out of memory (errno ENOMEM) or for a
+ * version this library does not know (errno EINVAL; there is no logger
+ * yet to say so). Call it as coap_context_new(cfg). */
+COAPS_API coap_context_t *coap_context_new_versioned(int version,
+                                                     const coap_context_config_t *cfg);
+#define coap_context_new(cfg) coap_context_new_versioned(COAP_CONTEXT_CONFIG_VERSION, (cfg))
 /* Closes endpoints and sockets, fails outstanding requests with
  * COAP_E_CANCELLED, frees everything. NULL is accepted. */
 COAPS_API void coap_context_free(coap_context_t *ctx);
 
-COAPS_API int coap_context_set_tx_params(coap_context_t *ctx, const coap_tx_params_t *p);
+/* |p| is a coap_tx_params_t of |version|: the fields a newer version has
+ * keep their values in the context. 0, or COAP_E_INVALID_ARG (a value out
+ * of range, an unknown version: logged). Call it as
+ * coap_context_set_tx_params(ctx, p). */
+COAPS_API int coap_context_set_tx_params_versioned(coap_context_t *ctx, int version,
+                                                   const coap_tx_params_t *p);
+#define coap_context_set_tx_params(ctx, p) \
+  coap_context_set_tx_params_versioned((ctx), COAP_TX_PARAMS_VERSION, (p))
 COAPS_API void coap_context_set_log_level(coap_context_t *ctx, coap_log_level_t level);
 
 /* ---- transport (embedding without the I/O shell) ---- */
@@ -238,6 +273,7 @@ typedef enum coap_proto {
   COAP_PROTO_DTLS = 1  /* coaps:// */
 } coap_proto_t;
 
+/* Filled by the program, copied by the library: versioned (export.h). */
 typedef struct coap_transport {
   /* Send one datagram from |ep| to |to|. Return 0 or a negative error;
    * -ECONNREFUSED style failures are reported as COAP_E_UNREACHABLE. */
@@ -261,9 +297,18 @@ typedef struct coap_transport {
                    const coap_address_t *to, const uint8_t *data, size_t len);
 } coap_transport_t;
 
-/* |t| is copied; a NULL |t| changes nothing. */
-COAPS_API void coap_context_set_transport(coap_context_t *ctx,
-                                          const coap_transport_t *t, void *user);
+/* Versions of coap_transport_t; each one's layout is frozen. */
+#define COAP_TRANSPORT_V1 1
+#define COAP_TRANSPORT_VERSION COAP_TRANSPORT_V1
+
+/* Install |t| (copied), a coap_transport_t of |version|: a callback a
+ * newer version has is NULL (not used). 0, or COAP_E_INVALID_ARG (NULL
+ * |ctx| or |t|, an unknown version: logged; the transport is unchanged).
+ * Call it as coap_context_set_transport(ctx, t, user). */
+COAPS_API int coap_context_set_transport_versioned(coap_context_t *ctx, int version,
+                                                   const coap_transport_t *t, void *user);
+#define coap_context_set_transport(ctx, t, user) \
+  coap_context_set_transport_versioned((ctx), COAP_TRANSPORT_VERSION, (t), (user))
 
 /* Register a local endpoint (a bound socket, or a simulated one).
  * |local| is informative (logs) and may be NULL. */
@@ -535,7 +580,11 @@ COAPS_API int coap_deferred_send(coap_context_t *ctx, coap_deferred_t *d);
  * COAP_E_TOO_LARGE, and so does one for which the bodies the context is
  * fetching at once leave no room within max_reassembly; a request that
  * fits no datagram even in 16-byte blocks is refused by coap_send_request
- * at once. */
+ * at once.
+ *
+ * Made by the library and handed to the callback by pointer: fields are
+ * only ever appended (export.h), so it carries no version; a program
+ * built against an older header reads the fields it knows. */
 typedef struct coap_reply {
   int status;          /* 0, or COAP_E_TIMEOUT, COAP_E_RESET, ... */
   uint8_t code;        /* response code when status == 0; 0 when no
@@ -585,6 +634,7 @@ typedef struct coap_reply {
 typedef void (*coap_reply_fn)(coap_context_t *ctx, const coap_reply_t *reply,
                               void *user);
 
+/* Filled by the program, read by the library: versioned (export.h). */
 typedef struct coap_request_opts {
   uint8_t method;           /* COAP_GET .. COAP_IPATCH */
   const char *uri;          /* coap://host[:port]/path?query */
@@ -658,8 +708,17 @@ typedef struct coap_request_opts {
   int qblock;
 } coap_request_opts_t;
 
-COAPS_API void coap_request_opts_init(coap_request_opts_t *o, uint8_t method,
-                                      const char *uri);
+/* Versions of coap_request_opts_t; each one's layout is frozen. */
+#define COAP_REQUEST_OPTS_V1 1
+#define COAP_REQUEST_OPTS_VERSION COAP_REQUEST_OPTS_V1
+
+/* Fill |o| (of |version|) with the defaults, |method| and |uri|. 0, or
+ * COAP_E_INVALID_ARG (nothing written) for an unknown version or a NULL
+ * |o|. Call it as coap_request_opts_init(o, method, uri). */
+COAPS_API int coap_request_opts_init_versioned(int version, coap_request_opts_t *o,
+                                               uint8_t method, const char *uri);
+#define coap_request_opts_init(o, method, uri) \
+  coap_request_opts_init_versioned(COAP_REQUEST_OPTS_VERSION, (o), (method), (uri))
 
 typedef uint64_t coap_request_id_t;
 
@@ -671,8 +730,15 @@ typedef uint64_t coap_request_id_t;
  * unresolvable host, no credentials for coaps://) are returned here and
  * |cb| is not called. |cb| may be NULL (nobody is told); |id| may be NULL
  * (the request cannot be cancelled). */
-COAPS_API int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
-                                coap_reply_fn cb, void *user, coap_request_id_t *id);
+/* |o| is a coap_request_opts_t of |version| (the fields a newer version
+ * has take coap_request_opts_init's defaults; an unknown version is
+ * COAP_E_INVALID_ARG, logged). Call it as
+ * coap_send_request(ctx, o, cb, user, id). */
+COAPS_API int coap_send_request_versioned(coap_context_t *ctx, int version,
+                                          const coap_request_opts_t *o, coap_reply_fn cb,
+                                          void *user, coap_request_id_t *id);
+#define coap_send_request(ctx, o, cb, user, id) \
+  coap_send_request_versioned((ctx), COAP_REQUEST_OPTS_VERSION, (o), (cb), (user), (id))
 /* Forget request |id| now, whatever it is doing (waiting for an answer or
  * a separate response, for its DTLS handshake — its datagram is then not
  * sent —, in the middle of a block-wise or Q-Block transfer, observing,
@@ -701,7 +767,10 @@ COAPS_API int coap_observe_cancel(coap_context_t *ctx, coap_request_id_t id);
 /* Blocking convenience (needs the I/O shell): send and run the loop until
  * the reply. |out| receives a copy of the response (free with
  * coap_response_copy_clear). Returns 0 or the error; COAP_E_INVALID_ARG
- * for an observation (o->observe), whose callback outlives the call. */
+ * for an observation (o->observe), whose callback outlives the call.
+ *
+ * coap_response_copy_t is allocated by the program and filled by the
+ * library: versioned (export.h). */
 typedef struct coap_response_copy {
   uint8_t code;
   int content_format;
@@ -710,9 +779,26 @@ typedef struct coap_response_copy {
   uint8_t *raw;       /* the response datagram */
   size_t raw_len;
 } coap_response_copy_t;
-COAPS_API int coap_request_blocking(coap_context_t *ctx, const coap_request_opts_t *o,
-                                    coap_response_copy_t *out);
-COAPS_API void coap_response_copy_clear(coap_response_copy_t *r);
+/* Versions of coap_response_copy_t; each one's layout is frozen. */
+#define COAP_RESPONSE_COPY_V1 1
+#define COAP_RESPONSE_COPY_VERSION COAP_RESPONSE_COPY_V1
+
+/* |o| is a coap_request_opts_t of |opts_version|, |out| a
+ * coap_response_copy_t of |copy_version| (only its bytes are written). An
+ * unknown version is COAP_E_INVALID_ARG (logged; nothing sent). Call it as
+ * coap_request_blocking(ctx, o, out). */
+COAPS_API int coap_request_blocking_versioned(coap_context_t *ctx, int opts_version,
+                                              const coap_request_opts_t *o, int copy_version,
+                                              coap_response_copy_t *out);
+#define coap_request_blocking(ctx, o, out)                                         \
+  coap_request_blocking_versioned((ctx), COAP_REQUEST_OPTS_VERSION, (o),          \
+                                  COAP_RESPONSE_COPY_VERSION, (out))
+/* Free what |r| (of |version|) holds and empty it. 0, or
+ * COAP_E_INVALID_ARG (nothing freed nor written) for an unknown version.
+ * NULL |r| is accepted. Call it as coap_response_copy_clear(r). */
+COAPS_API int coap_response_copy_clear_versioned(int version, coap_response_copy_t *r);
+#define coap_response_copy_clear(r) \
+  coap_response_copy_clear_versioned(COAP_RESPONSE_COPY_VERSION, (r))
 
 /* Called for every message the context sends or receives, after DTLS
  * decryption (for verbose tools). |outgoing| is 1 for sent messages.
@@ -732,16 +818,31 @@ COAPS_API struct coap_dtls_context *coap_context_dtls(coap_context_t *ctx);
  * succeeds does not clear it, so read it when a request has just failed
  * (a reply's own |detail| is the reliable one). */
 COAPS_API const char *coap_context_last_error(const coap_context_t *ctx);
-/* The diagnosis of the most recent failure (as client or server): 0, or
- * COAP_E_NOT_FOUND when nothing has failed. */
-COAPS_API int coap_context_last_diag(const coap_context_t *ctx, coap_diag_t *out);
-/* The report of the most recent client handshake (finished or failed):
- * 0, or COAP_E_NOT_FOUND when there was none. */
-COAPS_API int coap_context_last_handshake(const coap_context_t *ctx,
-                                          coap_handshake_report_t *out);
+/* The diagnosis of the most recent failure (as client or server) into
+ * |out|, a coap_diag_t of |version| (only its bytes are written): 0, or
+ * COAP_E_NOT_FOUND when nothing has failed, COAP_E_INVALID_ARG for an
+ * unknown version (logged). Call it as coap_context_last_diag(ctx, out). */
+COAPS_API int coap_context_last_diag_versioned(const coap_context_t *ctx, int version,
+                                               coap_diag_t *out);
+#define coap_context_last_diag(ctx, out) \
+  coap_context_last_diag_versioned((ctx), COAP_DIAG_VERSION, (out))
+/* The report of the most recent client handshake (finished or failed)
+ * into |out|, a coap_handshake_report_t of |version|: 0, or
+ * COAP_E_NOT_FOUND when there was none, COAP_E_INVALID_ARG for an unknown
+ * version (logged). Call it as coap_context_last_handshake(ctx, out). */
+COAPS_API int coap_context_last_handshake_versioned(const coap_context_t *ctx, int version,
+                                                    coap_handshake_report_t *out);
+#define coap_context_last_handshake(ctx, out) \
+  coap_context_last_handshake_versioned((ctx), COAP_HANDSHAKE_REPORT_VERSION, (out))
 
 /* ---- statistics ---- */
 
+/* Room for this many causes in coap_stats_t.failures_by_cause: a new
+ * coap_cause_t value takes a slot without moving any field (the library
+ * checks COAP_CAUSE_COUNT fits). Slots past COAP_CAUSE_COUNT read 0. */
+#define COAP_STATS_CAUSE_SLOTS 32
+
+/* Allocated by the program, filled by the library: versioned (export.h). */
 typedef struct coap_stats {
   uint64_t rx_datagrams, tx_datagrams;
   uint64_t rx_malformed;      /* rejected by the codec */
@@ -783,12 +884,22 @@ typedef struct coap_stats {
                                  larger than it receives (65535 bytes, the
                                  largest UDP payload: none on UDP) */
   /* Failed handshakes and connections per cause, as client and server
-   * (index: coap_cause_t). */
-  uint64_t failures_by_cause[COAP_CAUSE_COUNT];
+   * (index: coap_cause_t; COAP_CAUSE_COUNT of them are in use). */
+  uint64_t failures_by_cause[COAP_STATS_CAUSE_SLOTS];
 } coap_stats_t;
 
-/* A NULL |ctx| gives all zeros. */
-COAPS_API void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out);
+/* Versions of coap_stats_t; each one's layout is frozen. */
+#define COAP_STATS_V1 1
+#define COAP_STATS_VERSION COAP_STATS_V1
+
+/* The counters into |out|, a coap_stats_t of |version| (only its bytes
+ * are written). 0, or COAP_E_INVALID_ARG (NULL arguments, an unknown
+ * version: logged, nothing written). Call it as
+ * coap_context_get_stats(ctx, out). */
+COAPS_API int coap_context_get_stats_versioned(const coap_context_t *ctx, int version,
+                                               coap_stats_t *out);
+#define coap_context_get_stats(ctx, out) \
+  coap_context_get_stats_versioned((ctx), COAP_STATS_VERSION, (out))
 
 #ifdef __cplusplus
 }

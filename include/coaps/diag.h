@@ -19,7 +19,9 @@
 extern "C" {
 #endif
 
-/* Numbers are stable: scripts may compare them. */
+/* Numbers are stable: scripts may compare them. Like every public enum, a
+ * new value only ever goes at the end (before COAP_CAUSE_COUNT, which
+ * must stay within COAP_STATS_CAUSE_SLOTS). */
 typedef enum coap_cause {
   COAP_CAUSE_NONE = 0,
   COAP_CAUSE_NO_CREDENTIALS = 1,       /* coaps:// with nothing to authenticate the server */
@@ -46,7 +48,8 @@ typedef enum coap_cause {
   COAP_CAUSE_COUNT
 } coap_cause_t;
 
-/* How far the handshake got. */
+/* How far the handshake got. New steps only at the end (before
+ * COAP_STEP_COUNT, which must stay within COAP_REPORT_STEP_SLOTS). */
 typedef enum coap_dtls_step {
   COAP_STEP_NONE = 0,        /* nothing sent */
   COAP_STEP_HELLO,           /* ClientHello sent, waiting for an answer */
@@ -79,6 +82,8 @@ typedef enum coap_cause_class {
   COAP_CLASS_OTHER
 } coap_cause_class_t;
 
+/* Made by the library (a static table, coap_cause_info): fields are only
+ * ever appended (export.h), no version. */
 typedef struct coap_cause_info {
   coap_cause_t cause;
   const char *name;     /* "psk-key-mismatch": stable, for scripts */
@@ -87,6 +92,9 @@ typedef struct coap_cause_info {
   coap_cause_class_t cls;
 } coap_cause_info_t;
 
+/* Filled by the library into the program's struct
+ * (coap_context_last_diag): versioned (export.h). Handed by pointer
+ * (coap_reply_t.diag), it is read up to the fields the program knows. */
 typedef struct coap_diag {
   coap_cause_t cause;
   int error;                  /* the COAP_E_... code returned for it */
@@ -102,7 +110,14 @@ typedef struct coap_diag {
   uint32_t elapsed_ms;        /* from the first flight to the verdict */
 } coap_diag_t;
 
-/* A certificate the peer presented, for reports. */
+/* Versions of coap_diag_t; each one's layout is frozen. It is also the
+ * last field of coap_handshake_report_t: a new field here takes a new
+ * COAP_HANDSHAKE_REPORT_V.. too (docs/architecture.md, "ABI"). */
+#define COAP_DIAG_V1 1
+#define COAP_DIAG_VERSION COAP_DIAG_V1
+
+/* A certificate the peer presented, for reports: part of
+ * coap_handshake_report_t, whose version covers it. */
 typedef struct coap_peer_cert_info {
   char subject[256];
   char issuer[256];
@@ -111,9 +126,14 @@ typedef struct coap_peer_cert_info {
 } coap_peer_cert_info_t;
 
 #define COAP_REPORT_MAX_CERTS 4
+/* Room for this many steps in coap_handshake_report_t.step_ms: a new
+ * coap_dtls_step_t value takes a slot without moving any field (the
+ * library checks COAP_STEP_COUNT fits). */
+#define COAP_REPORT_STEP_SLOTS 12
 
 /* What a client's handshake did, step by step (coap_context_last_handshake):
- * for `coaps doctor` and anyone who wants to show it. */
+ * for `coaps doctor` and anyone who wants to show it. Filled by the
+ * library into the program's struct: versioned (export.h). */
 typedef struct coap_handshake_report {
   int attempted;
   int established;
@@ -124,8 +144,9 @@ typedef struct coap_handshake_report {
   char mode[16];             /* "psk", "x509", "rpk" */
   char server_name[256];     /* the name checked against the certificate */
   /* Milliseconds from the first flight to reaching each step; 0: not
-   * reached (COAP_STEP_HELLO is always 0). */
-  uint32_t step_ms[COAP_STEP_COUNT];
+   * reached (COAP_STEP_HELLO is always 0; index: coap_dtls_step_t, below
+   * COAP_STEP_COUNT). */
+  uint32_t step_ms[COAP_REPORT_STEP_SLOTS];
   coap_dtls_step_t step;     /* the last step reached */
   unsigned flights;
   unsigned n_certs;
@@ -133,6 +154,10 @@ typedef struct coap_handshake_report {
   char peer_rpk[112];        /* "sha256:..." when the server used a raw key */
   coap_diag_t diag;          /* cause NONE when it worked */
 } coap_handshake_report_t;
+
+/* Versions of coap_handshake_report_t; each one's layout is frozen. */
+#define COAP_HANDSHAKE_REPORT_V1 1
+#define COAP_HANDSHAKE_REPORT_VERSION COAP_HANDSHAKE_REPORT_V1
 
 /* The table entry for |cause| (never NULL: out-of-range gives NONE's). */
 COAPS_API const coap_cause_info_t *coap_cause_info(coap_cause_t cause);

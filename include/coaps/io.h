@@ -58,18 +58,29 @@ typedef enum coap_probe_answer {
   COAP_PROBE_OTHER        /* something else answered */
 } coap_probe_answer_t;
 
+/* Allocated by the program, filled by the library: versioned (export.h). */
 typedef struct coap_probe_result {
   coap_probe_answer_t answer;
   uint32_t ms;            /* until the answer (or the timeout) */
   char detail[96];        /* "a CoAP RST", "a HelloVerifyRequest (cookie)" */
 } coap_probe_result_t;
 
+/* Versions of coap_probe_result_t; each one's layout is frozen. */
+#define COAP_PROBE_RESULT_V1 1
+#define COAP_PROBE_RESULT_VERSION COAP_PROBE_RESULT_V1
+
 /* Send a DTLS ClientHello (when |dtls| is given) and a CoAP ping, an
  * empty CON (when |coap| is given), to |addr| at once and say what answers
  * each within |timeout_ms|. Once one is answered, the other gets 50 ms
- * more. Blocks. Returns 0 (see the results) or a negative code. */
-COAPS_API int coap_probe_port(const coap_address_t *addr, unsigned timeout_ms,
-                              coap_probe_result_t *dtls, coap_probe_result_t *coap);
+ * more. Blocks. |dtls| and |coap| are coap_probe_result_t of |version|
+ * (only its bytes are written). Returns 0 (see the results) or a negative
+ * code: COAP_E_INVALID_ARG for an unknown version (nothing sent). Call it
+ * as coap_probe_port(addr, timeout_ms, dtls, coap). */
+COAPS_API int coap_probe_port_versioned(const coap_address_t *addr, unsigned timeout_ms,
+                                        int version, coap_probe_result_t *dtls,
+                                        coap_probe_result_t *coap);
+#define coap_probe_port(addr, timeout_ms, dtls, coap) \
+  coap_probe_port_versioned((addr), (timeout_ms), COAP_PROBE_RESULT_VERSION, (dtls), (coap))
 
 /* Monotonic clock in milliseconds (what the shell passes as |now|). */
 COAPS_API uint64_t coap_clock_now_ms(void);

@@ -111,6 +111,7 @@ typedef enum coap_option_format {
   COAP_OPTFMT_STRING
 } coap_option_format_t;
 
+/* Made by the library (the registry): fields only ever appended (export.h). */
 typedef struct coap_option_info {
   uint16_t number;
   const char *name;          /* "Uri-Path" */
@@ -164,6 +165,9 @@ COAPS_API const char *coap_content_format_name(int format);
  * Returns the format or COAP_FORMAT_NONE. */
 COAPS_API int coap_content_format_parse(const char *name);
 
+/* coap_option_t, coap_msg_t, coap_block_t, coap_uri_t and coap_link_attr_t
+ * are value types (arrays of them cross the API): their layouts are
+ * frozen, and changing one changes the SONAME (export.h). */
 typedef struct coap_option {
   uint16_t number;
   uint16_t length;

@@ -7,18 +7,26 @@
 #include <string.h>
 
 #include "client/client.h"
+#include "common/abi.h"
 #include "common/diag.h"
 #include "common/invariant.h"
 
-void coap_request_opts_init(coap_request_opts_t *o, uint8_t method,
-                            const char *uri) {
-  if (!o) return;
+static void request_opts_init(coap_request_opts_t *o, uint8_t method, const char *uri) {
   memset(o, 0, sizeof(*o));
   o->method = method;
   o->uri = uri;
   o->confirmable = 1;
   o->content_format = COAP_FORMAT_NONE;
   o->accept = COAP_FORMAT_NONE;
+}
+
+int coap_request_opts_init_versioned(int version, coap_request_opts_t *o, uint8_t method,
+                                     const char *uri) {
+  if (!o) return COAP_E_INVALID_ARG;
+  coap_request_opts_t latest;
+  request_opts_init(&latest, method, uri);
+  return coap_abi_write(coap_abi_struct(COAP_ABI_REQUEST_OPTS), version, &latest, o, NULL,
+                        "coap_request_opts_init");
 }
 
 int coap_getaddrinfo_resolve(void *user, const char *host, uint16_t port,
@@ -408,9 +416,17 @@ static int valid_extras(const coap_request_opts_t *o) {
   return (o->no_response & ~COAP_NO_RESPONSE_ALL) == 0;
 }
 
-int coap_send_request(coap_context_t *ctx, const coap_request_opts_t *o,
-                      coap_reply_fn cb, void *user, coap_request_id_t *id) {
-  if (!ctx || !o || !o->uri || o->method < COAP_GET || o->method > COAP_IPATCH ||
+int coap_send_request_versioned(coap_context_t *ctx, int version,
+                                const coap_request_opts_t *given, coap_reply_fn cb,
+                                void *user, coap_request_id_t *id) {
+  if (!ctx || !given) return COAP_E_INVALID_ARG;
+  /* The caller's version over the defaults: |o| is the latest layout. */
+  coap_request_opts_t latest, *o = &latest;
+  request_opts_init(o, COAP_GET, NULL);
+  if (coap_abi_read(coap_abi_struct(COAP_ABI_REQUEST_OPTS), version, given, o, &ctx->log,
+                    "coap_send_request") < 0)
+    return COAP_E_INVALID_ARG;
+  if (!o->uri || o->method < COAP_GET || o->method > COAP_IPATCH ||
       (o->payload_len && !o->payload) || !valid_block_size(o->block_size) ||
       !valid_extras(o))
     return COAP_E_INVALID_ARG;

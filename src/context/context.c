@@ -1,11 +1,13 @@
 /* Context life cycle, the datagram path (endpoint → peer → message layer →
  * server/client) and the timers. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "client/client.h"
+#include "common/abi.h"
 #include "common/diag.h"
 #include "common/util.h"
 #include "context/context_internal.h"
@@ -17,8 +19,7 @@ static uint64_t monotonic_ms(void *user) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-void coap_context_config_default(coap_context_config_t *cfg) {
-  if (!cfg) return;
+static void config_default(coap_context_config_t *cfg) {
   memset(cfg, 0, sizeof(*cfg));
   coap_tx_params_default(&cfg->tx);
   cfg->max_peers = 100000;
@@ -36,6 +37,14 @@ void coap_context_config_default(coap_context_config_t *cfg) {
   cfg->rand = coap_system_rand;
   cfg->resolve = coap_getaddrinfo_resolve;
   cfg->clock = monotonic_ms;
+}
+
+int coap_context_config_default_versioned(int version, coap_context_config_t *cfg) {
+  if (!cfg) return COAP_E_INVALID_ARG;
+  coap_context_config_t latest;
+  config_default(&latest);
+  return coap_abi_write(coap_abi_struct(COAP_ABI_CONTEXT_CONFIG), version, &latest, cfg, NULL,
+                        "coap_context_config_default");
 }
 
 uint64_t coap_context_now(coap_context_t *ctx) {
@@ -390,13 +399,21 @@ static void observe_defaults(coap_context_config_t *c) {
   if (!c->observe_con_interval_s) c->observe_con_interval_s = 86400;
 }
 
-coap_context_t *coap_context_new(const coap_context_config_t *cfg) {
+coap_context_t *coap_context_new_versioned(int version, const coap_context_config_t *cfg) {
+  /* The version is checked even without |cfg|: a wrong one is a build
+   * mismatch the caller should hear of at once. */
+  const char *fn = "coap_context_new";
+  const coap_abi_struct_t *abi = coap_abi_struct(COAP_ABI_CONTEXT_CONFIG);
+  coap_context_config_t latest;
+  config_default(&latest);
+  if (!coap_abi_len(abi, version, NULL, fn) ||
+      (cfg && coap_abi_read(abi, version, cfg, &latest, NULL, fn) < 0)) {
+    errno = EINVAL;
+    return NULL;
+  }
   coap_context_t *ctx = calloc(1, sizeof(*ctx));
   if (!ctx) return NULL;
-  if (cfg)
-    ctx->cfg = *cfg;
-  else
-    coap_context_config_default(&ctx->cfg);
+  ctx->cfg = latest;
   if (!ctx->cfg.rand) ctx->cfg.rand = coap_system_rand;
   if (!ctx->cfg.clock) ctx->cfg.clock = monotonic_ms;
   if (!ctx->cfg.resolve) ctx->cfg.resolve = coap_getaddrinfo_resolve;
@@ -454,8 +471,14 @@ void coap_context_free(coap_context_t *ctx) {
   free(ctx);
 }
 
-int coap_context_set_tx_params(coap_context_t *ctx, const coap_tx_params_t *p) {
-  if (!ctx || !p || p->ack_timeout_ms == 0 || p->ack_random_factor_pm < 1000 ||
+int coap_context_set_tx_params_versioned(coap_context_t *ctx, int version,
+                                         const coap_tx_params_t *given) {
+  if (!ctx || !given) return COAP_E_INVALID_ARG;
+  coap_tx_params_t latest = ctx->cfg.tx, *p = &latest;
+  if (coap_abi_read(coap_abi_struct(COAP_ABI_TX_PARAMS), version, given, p, &ctx->log,
+                    "coap_context_set_tx_params") < 0)
+    return COAP_E_INVALID_ARG;
+  if (p->ack_timeout_ms == 0 || p->ack_random_factor_pm < 1000 ||
       p->nstart == 0 || p->token_len < 1 || p->token_len > 8)
     return COAP_E_INVALID_ARG;
   ctx->cfg.tx = *p;
@@ -477,11 +500,16 @@ void coap_context_set_trace(coap_context_t *ctx, coap_trace_fn fn, void *user) {
 
 /* ---- transport ---- */
 
-void coap_context_set_transport(coap_context_t *ctx, const coap_transport_t *t,
-                                void *user) {
-  if (!ctx || !t) return;
-  ctx->transport = *t;
+int coap_context_set_transport_versioned(coap_context_t *ctx, int version,
+                                         const coap_transport_t *t, void *user) {
+  if (!ctx || !t) return COAP_E_INVALID_ARG;
+  coap_transport_t latest = {0};
+  if (coap_abi_read(coap_abi_struct(COAP_ABI_TRANSPORT), version, t, &latest, &ctx->log,
+                    "coap_context_set_transport") < 0)
+    return COAP_E_INVALID_ARG;
+  ctx->transport = latest;
   ctx->transport_user = user;
+  return 0;
 }
 
 coap_endpoint_t *coap_context_add_endpoint(coap_context_t *ctx,
@@ -565,11 +593,10 @@ void coap_context_handle_timeouts(coap_context_t *ctx, uint64_t now_ms) {
   coap_timer_heap_run(&ctx->timers, now_ms);
 }
 
-void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out) {
-  if (!out) return;
-  memset(out, 0, sizeof(*out));
-  if (!ctx) return;
+/* Every counter into the latest coap_stats_t. */
+static void stats_fill(const coap_context_t *ctx, coap_stats_t *out) {
   const coap_exch_stats_t *x = coap_exch_stats(ctx->exch);
+  memset(out, 0, sizeof(*out));
   out->rx_datagrams = ctx->rx_datagrams;
   out->tx_datagrams = ctx->tx_datagrams;
   out->rx_malformed = x->rx_malformed;
@@ -598,5 +625,15 @@ void coap_context_get_stats(const coap_context_t *ctx, coap_stats_t *out) {
   out->observations = coap_client_observations(ctx);
   /* Block1 bodies and kept answers as server, bodies fetched as client. */
   out->reassembly_bytes = ctx->server.b1.bytes + coap_client_reassembly_bytes(ctx);
-  memcpy(out->failures_by_cause, ctx->failures_by_cause, sizeof out->failures_by_cause);
+  /* The slots past COAP_CAUSE_COUNT stay 0. */
+  memcpy(out->failures_by_cause, ctx->failures_by_cause, sizeof ctx->failures_by_cause);
+}
+
+int coap_context_get_stats_versioned(const coap_context_t *ctx, int version,
+                                     coap_stats_t *out) {
+  if (!ctx || !out) return COAP_E_INVALID_ARG;
+  coap_stats_t latest;
+  stats_fill(ctx, &latest);
+  return coap_abi_write(coap_abi_struct(COAP_ABI_STATS), version, &latest, out, &ctx->log,
+                        "coap_context_get_stats");
 }

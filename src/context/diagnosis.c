@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/abi.h"
 #include "common/diag.h"
 #include "context/context_internal.h"
 
@@ -61,18 +62,24 @@ const coap_diag_t *coap_context_current_diag(const coap_context_t *ctx, int err)
   return &ctx->last_diag;
 }
 
-int coap_context_last_diag(const coap_context_t *ctx, coap_diag_t *out) {
-  if (!ctx || !out) return COAP_E_INVALID_ARG;
+int coap_context_last_diag_versioned(const coap_context_t *ctx, int version,
+                                     coap_diag_t *out) {
+  const char *fn = "coap_context_last_diag";
+  const coap_abi_struct_t *abi = coap_abi_struct(COAP_ABI_DIAG);
+  if (!ctx || !out || !coap_abi_len(abi, version, &ctx->log, fn))
+    return COAP_E_INVALID_ARG;
   if (!ctx->has_diag) return COAP_E_NOT_FOUND;
-  *out = ctx->last_diag;
-  return 0;
+  return coap_abi_write(abi, version, &ctx->last_diag, out, &ctx->log, fn);
 }
 
-int coap_context_last_handshake(const coap_context_t *ctx, coap_handshake_report_t *out) {
-  if (!ctx || !out) return COAP_E_INVALID_ARG;
+int coap_context_last_handshake_versioned(const coap_context_t *ctx, int version,
+                                          coap_handshake_report_t *out) {
+  const char *fn = "coap_context_last_handshake";
+  const coap_abi_struct_t *abi = coap_abi_struct(COAP_ABI_HANDSHAKE_REPORT);
+  if (!ctx || !out || !coap_abi_len(abi, version, &ctx->log, fn))
+    return COAP_E_INVALID_ARG;
   if (!ctx->has_report) return COAP_E_NOT_FOUND;
-  *out = ctx->last_report;
-  return 0;
+  return coap_abi_write(abi, version, &ctx->last_report, out, &ctx->log, fn);
 }
 
 /* ---- coap:// and coaps:// on the wrong port ---- */

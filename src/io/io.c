@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "coaps/io.h"
+#include "common/abi.h"
 #include "context/context_internal.h"
 #include "io/io_stats.h"
 #include "io/tx_batch.h"
@@ -509,10 +510,9 @@ static void blocking_reply(coap_context_t *ctx, const coap_reply_t *reply,
   out->raw_len = n > 0 ? (size_t)n : 0;
 }
 
-int coap_request_blocking(coap_context_t *ctx, const coap_request_opts_t *o,
-                          coap_response_copy_t *out) {
-  /* An observation calls back again after the reply: not for a wait on the stack. */
-  if (!ctx || !o || !out || o->observe) return COAP_E_INVALID_ARG;
+/* The response into the latest coap_response_copy_t |out|. */
+static int request_blocking(coap_context_t *ctx, const coap_request_opts_t *o,
+                            coap_response_copy_t *out) {
   memset(out, 0, sizeof(*out));
   out->content_format = COAP_FORMAT_NONE;
   io_state_t *io = io_attach(ctx);
@@ -528,12 +528,38 @@ int coap_request_blocking(coap_context_t *ctx, const coap_request_opts_t *o,
   return w.status;
 }
 
-void coap_response_copy_clear(coap_response_copy_t *r) {
-  if (!r) return;
-  free(r->payload);
-  free(r->raw);
-  memset(r, 0, sizeof(*r));
-  r->content_format = COAP_FORMAT_NONE;
+int coap_request_blocking_versioned(coap_context_t *ctx, int opts_version,
+                                    const coap_request_opts_t *o, int copy_version,
+                                    coap_response_copy_t *out) {
+  const char *fn = "coap_request_blocking";
+  coap_request_opts_t opts;
+  coap_request_opts_init(&opts, COAP_GET, NULL);
+  const coap_abi_struct_t *copy_abi = coap_abi_struct(COAP_ABI_RESPONSE_COPY);
+  if (!ctx || !o || !out ||
+      coap_abi_read(coap_abi_struct(COAP_ABI_REQUEST_OPTS), opts_version, o, &opts, &ctx->log,
+                    fn) < 0 ||
+      !coap_abi_len(copy_abi, copy_version, &ctx->log, fn))
+    return COAP_E_INVALID_ARG;
+  /* An observation calls back again after the reply: not for a wait on the stack. */
+  if (opts.observe) return COAP_E_INVALID_ARG;
+  coap_response_copy_t latest;
+  int rc = request_blocking(ctx, &opts, &latest);
+  coap_abi_write(copy_abi, copy_version, &latest, out, &ctx->log, fn);
+  return rc;
+}
+
+int coap_response_copy_clear_versioned(int version, coap_response_copy_t *r) {
+  if (!r) return 0;
+  coap_response_copy_t latest = {.content_format = COAP_FORMAT_NONE};
+  if (coap_abi_read(coap_abi_struct(COAP_ABI_RESPONSE_COPY), version, r, &latest, NULL,
+                    "coap_response_copy_clear") < 0)
+    return COAP_E_INVALID_ARG;
+  free(latest.payload);
+  free(latest.raw);
+  memset(&latest, 0, sizeof latest);
+  latest.content_format = COAP_FORMAT_NONE;
+  return coap_abi_write(coap_abi_struct(COAP_ABI_RESPONSE_COPY), version, &latest, r, NULL,
+                        "coap_response_copy_clear");
 }
 
 int coap_context_set_reuse_port(coap_context_t *ctx, int on) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "coaps/io.h"
+#include "common/abi.h"
 #include "security/security.h"
 
 /* Once one probe is answered the port's protocol is known: give the other
@@ -86,9 +87,9 @@ static void take_answer(int fd, coap_probe_result_t *out, uint64_t ms) {
   out->ms = (uint32_t)ms;
 }
 
-int coap_probe_port(const coap_address_t *addr, unsigned timeout_ms,
-                    coap_probe_result_t *dtls, coap_probe_result_t *coap) {
-  if (!addr || (!dtls && !coap)) return COAP_E_INVALID_ARG;
+/* Both probes at once into the latest coap_probe_result_t. */
+static void probe(const coap_address_t *addr, unsigned timeout_ms, coap_probe_result_t *dtls,
+                  coap_probe_result_t *coap) {
   coap_probe_result_t *res[2] = {dtls, coap};
   const coap_proto_t proto[2] = {COAP_PROTO_DTLS, COAP_PROTO_UDP};
   struct pollfd p[2];
@@ -125,5 +126,18 @@ int coap_probe_port(const coap_address_t *addr, unsigned timeout_ms,
     res[i]->ms = (uint32_t)elapsed_ms(&t0);
     close(p[i].fd);
   }
+}
+
+int coap_probe_port_versioned(const coap_address_t *addr, unsigned timeout_ms, int version,
+                              coap_probe_result_t *dtls, coap_probe_result_t *coap) {
+  const coap_abi_struct_t *abi = coap_abi_struct(COAP_ABI_PROBE_RESULT);
+  if (!addr || (!dtls && !coap) || !coap_abi_len(abi, version, NULL, "coap_probe_port"))
+    return COAP_E_INVALID_ARG;
+  /* Filled in the latest layout, handed out in the caller's. */
+  coap_probe_result_t latest[2];
+  probe(addr, timeout_ms, dtls ? &latest[0] : NULL, coap ? &latest[1] : NULL);
+  if (dtls) coap_abi_write(abi, version, &latest[0], dtls, NULL, "coap_probe_port");
+  if (coap) coap_abi_write(abi, version, &latest[1], coap, NULL, "coap_probe_port");
   return 0;
 }
+

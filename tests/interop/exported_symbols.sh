@@ -90,6 +90,47 @@ same_set "functions declared in the installed headers vs exported by libcoaps.so
 [ "$status" = 0 ] || fail "the exported set differs from the public headers' declarations (names above)"
 pass "libcoaps.so.0 exports exactly the $(wc -l <"$work/declared") functions the installed headers declare, all with COAPS_API"
 
+# Macros that stand for functions (include/coaps/export.h): a function
+# taking a versioned struct is exported as NAME_versioned and called as
+# NAME(...), a function-like macro passing the header's current
+# COAP_*_VERSION. Each NAME_versioned has its NAME macro calling it, each
+# such macro calls its own NAME_versioned, and a program written with the
+# plain names links the _versioned symbols.
+gcc -std=c11 -dM -E -I"$inc" "$work/all.c" |
+  grep -E '^#define coaps?_[a-z0-9_]*\(' >"$work/fn_macros.txt" || true
+sed -E 's/^#define ([a-z0-9_]+)\(.*/\1/' "$work/fn_macros.txt" | LC_ALL=C sort -u >"$work/macro_names"
+grep -E '_versioned$' "$work/declared" | sed 's/_versioned$//' >"$work/versioned_names"
+[ -s "$work/versioned_names" ] || fail "no *_versioned function declared (export.h's scheme gone?)"
+same_set "functions exported as NAME_versioned vs function-like macros NAME in the headers" \
+  "NAME_versioned declared" "$work/versioned_names" "macro NAME" "$work/macro_names" ||
+  fail "a _versioned function without its macro, or a function-like coap_ macro without its function (names above)"
+while read -r name; do
+  body=$(grep -E "^#define $name\(" "$work/fn_macros.txt")
+  [[ $body == *"${name}_versioned("* ]] || fail "the macro $name does not call ${name}_versioned: $body"
+  [[ $body =~ COAP_[A-Z_]+_VERSION ]] || fail "the macro $name passes no COAP_*_VERSION: $body"
+done <"$work/versioned_names"
+pass "$(wc -l <"$work/versioned_names") functions taking versioned structs are exported as NAME_versioned, each called through its NAME macro"
+cat >"$work/plain.c" <<'C'
+#include <coaps/coaps.h>
+int main(void) {
+  coap_context_config_t cfg;
+  coap_context_config_default(&cfg);
+  coap_context_t *ctx = coap_context_new(&cfg);
+  coap_stats_t st;
+  coap_context_get_stats(ctx, &st);
+  coap_context_free(ctx);
+  return (int)st.requests_sent;
+}
+C
+gcc -std=c11 -o "$work/plain" "$work/plain.c" -I"$inc" -L"$(dirname "$lib")" -lcoaps $(
+  grep -q "COAPS_SANITIZE:BOOL=ON" "$BUILD/CMakeCache.txt" && echo -fsanitize=address,undefined) ||
+  fail "a program using the plain names does not build against the installed library"
+undefined=$(nm -u "$work/plain")
+for name in coap_context_config_default coap_context_new coap_context_get_stats; do
+  expect_contains "the program's reference for $name" "${name}_versioned@COAPS_0" "$undefined"
+done
+pass "a program written with the plain names links coap_*_versioned@COAPS_0"
+
 # Only functions, only our prefixes, all under COAPS_0.
 not_text=$(awk '$2 != "T" && $2 != "A" { print $3 }' "$work/nm.txt")
 [ -z "$not_text" ] || fail "exported symbols that are not functions: $not_text"

@@ -123,8 +123,10 @@ static void n_coap_address_equal(void) {
   WANT_INT(coap_address_equal(NULL, &addr), 0);
   WANT_INT(coap_address_equal(&addr, NULL), 0);
 }
-static void n_coap_tx_params_default(void) { RUNS(coap_tx_params_default(NULL)); }
-static void n_coap_context_config_default(void) { RUNS(coap_context_config_default(NULL)); }
+static void n_coap_tx_params_default(void) { WANT_INT(coap_tx_params_default(NULL), INVALID); }
+static void n_coap_context_config_default(void) {
+  WANT_INT(coap_context_config_default(NULL), INVALID);
+}
 static void n_coap_context_new(void) {
   coap_context_t *c = coap_context_new(NULL); /* NULL: defaults */
   WANT_NONNULL(c);
@@ -142,8 +144,8 @@ static void n_coap_context_set_log_level(void) {
 }
 static void n_coap_context_set_transport(void) {
   static const coap_transport_t t = {.send = drop_send};
-  RUNS(coap_context_set_transport(NULL, &t, NULL));
-  RUNS(coap_context_set_transport(ctx, NULL, NULL)); /* ignored: the transport stays */
+  WANT_INT(coap_context_set_transport(NULL, &t, NULL), INVALID);
+  WANT_INT(coap_context_set_transport(ctx, NULL, NULL), INVALID); /* the transport stays */
   WANT_INT(coap_context_input(ctx, ep, &addr, datagram, datagram_len, 1), 0);
 }
 static void n_coap_context_add_endpoint(void) {
@@ -308,8 +310,8 @@ static void n_coap_request_defer(void) {
 
 static void n_coap_request_opts_init(void) {
   coap_request_opts_t o;
-  RUNS(coap_request_opts_init(NULL, COAP_GET, "coap://192.0.2.1/x"));
-  RUNS(coap_request_opts_init(&o, COAP_GET, NULL)); /* the URI set later */
+  WANT_INT(coap_request_opts_init(NULL, COAP_GET, "coap://192.0.2.1/x"), INVALID);
+  WANT_INT(coap_request_opts_init(&o, COAP_GET, NULL), 0); /* the URI set later */
 }
 static void n_coap_send_request(void) {
   coap_request_opts_t o;
@@ -330,7 +332,7 @@ static void n_coap_request_blocking(void) {
   WANT_INT(coap_request_blocking(ctx, NULL, &out), INVALID);
   WANT_INT(coap_request_blocking(ctx, &o, NULL), INVALID);
 }
-static void n_coap_response_copy_clear(void) { RUNS(coap_response_copy_clear(NULL)); }
+static void n_coap_response_copy_clear(void) { WANT_INT(coap_response_copy_clear(NULL), 0); }
 static void n_coap_context_set_trace(void) {
   RUNS(coap_context_set_trace(NULL, trace_cb, NULL));
   RUNS(coap_context_set_trace(ctx, NULL, NULL)); /* off */
@@ -350,9 +352,9 @@ static void n_coap_context_last_handshake(void) {
 static void n_coap_context_get_stats(void) {
   coap_stats_t s;
   memset(&s, 0xff, sizeof s);
-  RUNS(coap_context_get_stats(NULL, &s));
-  WANT_INT(s.rx_datagrams, 0); /* zeroed */
-  RUNS(coap_context_get_stats(ctx, NULL));
+  WANT_INT(coap_context_get_stats(NULL, &s), INVALID);
+  WANT_INT(s.rx_datagrams == UINT64_MAX, 1); /* nothing written */
+  WANT_INT(coap_context_get_stats(ctx, NULL), INVALID);
 }
 
 /* diag.h */
@@ -606,14 +608,16 @@ typedef struct null_case {
 } null_case_t;
 
 #define CASE(fn) {#fn, n_##fn}
+/* A function the header calls through a macro of the old name */
+#define CASE_AS(exported, fn) {#exported, n_##fn}
 #define NO_POINTER(fn) {#fn, NULL}
 
 static const null_case_t cases[] = {
     CASE(coap_address_init), CASE(coap_address_set_port), CASE(coap_address_get_port),
     CASE(coap_address_from_string), CASE(coap_address_format), CASE(coap_address_equal),
-    CASE(coap_tx_params_default), CASE(coap_context_config_default), CASE(coap_context_new),
-    CASE(coap_context_free), CASE(coap_context_set_tx_params), CASE(coap_context_set_log_level),
-    CASE(coap_context_set_transport), CASE(coap_context_add_endpoint),
+    CASE_AS(coap_tx_params_default_versioned, coap_tx_params_default), CASE_AS(coap_context_config_default_versioned, coap_context_config_default), CASE_AS(coap_context_new_versioned, coap_context_new),
+    CASE(coap_context_free), CASE_AS(coap_context_set_tx_params_versioned, coap_context_set_tx_params), CASE(coap_context_set_log_level),
+    CASE_AS(coap_context_set_transport_versioned, coap_context_set_transport), CASE(coap_context_add_endpoint),
     CASE(coap_endpoint_proto), CASE(coap_endpoint_address),
     CASE(coap_endpoint_set_transport_data), CASE(coap_endpoint_transport_data),
     CASE(coap_context_input), CASE(coap_context_input_to),
@@ -629,11 +633,11 @@ static const null_case_t cases[] = {
     CASE(coap_response_add_option), CASE(coap_response_add_uint),
     CASE(coap_response_set_max_age), CASE(coap_response_set_etag),
     CASE(coap_response_add_location_path), CASE(coap_request_defer),
-    CASE(coap_deferred_response), CASE(coap_deferred_send), CASE(coap_request_opts_init),
-    CASE(coap_send_request), CASE(coap_cancel_request), CASE(coap_observe_cancel),
-    CASE(coap_request_blocking), CASE(coap_response_copy_clear), CASE(coap_context_set_trace),
-    CASE(coap_context_dtls), CASE(coap_context_last_error), CASE(coap_context_last_diag),
-    CASE(coap_context_last_handshake), CASE(coap_context_get_stats),
+    CASE(coap_deferred_response), CASE(coap_deferred_send), CASE_AS(coap_request_opts_init_versioned, coap_request_opts_init),
+    CASE_AS(coap_send_request_versioned, coap_send_request), CASE(coap_cancel_request), CASE(coap_observe_cancel),
+    CASE_AS(coap_request_blocking_versioned, coap_request_blocking), CASE_AS(coap_response_copy_clear_versioned, coap_response_copy_clear), CASE(coap_context_set_trace),
+    CASE(coap_context_dtls), CASE(coap_context_last_error), CASE_AS(coap_context_last_diag_versioned, coap_context_last_diag),
+    CASE_AS(coap_context_last_handshake_versioned, coap_context_last_handshake), CASE_AS(coap_context_get_stats_versioned, coap_context_get_stats),
     NO_POINTER(coap_cause_info), NO_POINTER(coap_cause_name), NO_POINTER(coap_cause_str),
     CASE(coap_cause_from_name), NO_POINTER(coap_step_name), NO_POINTER(coap_detector_name),
     CASE(coap_dtls_new_context), NO_POINTER(coap_dtls_context_new),
@@ -650,7 +654,7 @@ static const null_case_t cases[] = {
     CASE(coap_dtls_set_priority), CASE(coap_dtls_can_connect), CASE(coap_dtls_can_serve),
     NO_POINTER(coap_strerror), CASE(coap_context_listen), CASE(coap_context_set_reuse_port),
     CASE(coap_context_fd), CASE(coap_context_timeout_ms), CASE(coap_context_process),
-    CASE(coap_run), CASE(coap_context_stop), CASE(coap_probe_port),
+    CASE(coap_run), CASE(coap_context_stop), CASE_AS(coap_probe_port_versioned, coap_probe_port),
     NO_POINTER(coap_clock_now_ms), CASE(coap_new_context), CASE(coap_set_addr),
     CASE(coap_start), NO_POINTER(coap_option_info), NO_POINTER(coap_content_format_name),
     CASE(coap_content_format_parse), CASE(coap_msg_parse), CASE(coap_msg_init),
