@@ -59,13 +59,16 @@ static coap_client_req_t *req_alloc(coap_context_t *ctx) {
 }
 
 /* A record released twice would be handed out twice: where invariants are
- * checked, the pool (at most REQ_FREE_MAX records) is walked first. */
+ * checked, the newest records of the pool (where a record released a
+ * moment ago sits) are walked first, and a short pool is counted. */
+#define REQ_POOL_WALK 16
 static void check_req_pool(const coap_context_t *ctx, const coap_client_req_t *r) {
   if (!COAPS_CHECKING_INVARIANTS) return;
   unsigned n = 0;
-  for (const coap_client_req_t *f = ctx->req_free; f && n <= REQ_FREE_MAX; f = f->next, n++)
-    COAPS_INVARIANT(f != r); /* released twice */
-  COAPS_INVARIANT(n == ctx->n_req_free && n <= REQ_FREE_MAX);
+  const coap_client_req_t *f = ctx->req_free;
+  for (; f && n < REQ_POOL_WALK; f = f->next, n++) COAPS_INVARIANT(f != r); /* released twice */
+  COAPS_INVARIANT(ctx->n_req_free <= REQ_FREE_MAX);
+  if (!f) COAPS_INVARIANT(n == ctx->n_req_free);
 }
 
 static void req_release(coap_context_t *ctx, coap_client_req_t *r) {

@@ -39,13 +39,13 @@ _Noreturn void coap_invariant_failed(const char *file, int line, const char *wha
 #define COAPS_INVARIANT_HOLDS(why) ((void)0)
 #endif
 
-/* Whether a whole-structure walk is due: always for small structures,
- * else once every |size| / 8 operations, so that the walks cost O(1) per
- * operation on average and large sim tests and fuzz runs stay fast.
- * |*ops| is the structure's own counter. */
+/* Whether a whole-structure walk is due: always for a structure of up to
+ * 8 entries, else once every |size| / 8 operations, so that the walks
+ * cost about 8 steps per operation on average and sim tests and fuzz runs
+ * stay fast. |*ops| is the structure's own counter. */
 static inline int coap_invariant_walk_due(unsigned *ops, size_t size) {
   if (!COAPS_CHECKING_INVARIANTS) return 0;
-  if (size <= 64 || ++*ops >= size / 8) {
+  if (size <= 8 || ++*ops >= size / 8) {
     *ops = 0;
     return 1;
   }

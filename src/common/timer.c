@@ -45,7 +45,7 @@ static void check_heap(coap_timer_heap_t *heap) {
 }
 
 /* |t| is armed in |heap| (not in another context's heap). */
-static inline int armed_here(const coap_timer_heap_t *heap, const coap_timer_t *t) {
+__attribute__((unused)) static int armed_here(const coap_timer_heap_t *heap, const coap_timer_t *t) {
   return t->index < heap->len && heap->items[t->index] == t;
 }
 

@@ -101,7 +101,7 @@ const char *coap_peer_table_broken(const coap_peer_table_t *t) {
 
 /* Around each change: the whole table now and then (invariant.h). */
 static void check_table(coap_peer_table_t *t) {
-  if (coap_invariant_walk_due(&t->check_ops, t->count))
+  if (coap_invariant_walk_due(&t->check_ops, t->count + t->n_buckets))
     COAPS_INVARIANT_HOLDS(coap_peer_table_broken(t));
 }
 
