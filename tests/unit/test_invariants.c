@@ -113,6 +113,7 @@ static void test_timer_heap_checker(void **state) {
 static void arm_on_broken_heap(void) {
   heap_fill();
   heap.items[NT - 1]->deadline = 0; /* a leaf due before its parent */
+  heap.check_ops = 1000;            /* the next walk is due (they are sampled) */
   coap_timer_arm(&heap, &tm[NT], 99999);
 }
 
@@ -215,6 +216,7 @@ static void test_peer_table_checker(void **state) {
 static void add_to_broken_table(void) {
   table_fill();
   peer[3]->newer->older = NULL;
+  table.check_ops = 1000; /* the next walk is due (they are sampled) */
   coap_peer_table_add(&table, ep, &addr[NP]);
 }
 
