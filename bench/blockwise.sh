@@ -59,32 +59,18 @@ for v in "$RUNS" "$SIZE" "$RTT_MS" "$RTT_SIZE"; do
 done
 [ $((RTT_MS % 2)) = 0 ] || { echo "blockwise.sh: --rtt-ms must be even (half each way)" >&2; exit 64; }
 
-fail() { echo "blockwise.sh: FAIL: $*" >&2; exit 1; }
-note() { echo "blockwise.sh: $*" >&2; }
+. "$SRC/bench/lib.bash" # fail, note, configure_build, the libcoap and port helpers
 
 # ---- build and prerequisites ----
 
-if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-  cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null || fail "cmake configure"
-fi
+configure_build "$SRC"
 cmake --build "$BUILD" -j2 --target coaps udp_lossy >/dev/null ||
   fail "build of coaps and udp_lossy in $BUILD (udp_lossy, tests/tools, needs COAPS_TESTS=ON)"
 COAPS=$BUILD/coaps
 LOSSY=$BUILD/udp_lossy
 
-if ! command -v coap-server-notls >/dev/null || ! command -v coap-server-gnutls >/dev/null ||
-   ! command -v coap-client-notls >/dev/null || ! command -v coap-client-gnutls >/dev/null; then
-  note "installing libcoap3-bin"
-  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get install -y libcoap3-bin >/dev/null 2>&1 || fail "apt-get install libcoap3-bin"
-fi
-
-if [ "$(nproc)" -ge 2 ]; then
-  PIN_SERVER=(taskset -c 0) PIN_CLIENT=(taskset -c 1)
-else
-  note "one CPU only: servers and clients share it"
-  PIN_SERVER=() PIN_CLIENT=()
-fi
+need_libcoap_bin coap-server-notls coap-server-gnutls coap-client-notls coap-client-gnutls
+pin_cpus
 
 work=$(mktemp -d)
 PIDS=()
@@ -103,23 +89,6 @@ OUR_PSK=(--psk-identity "$PSK_ID" --psk "$PSK")
 LC_PSK=(-u "$PSK_ID" -k "$PSK")
 
 # ---- servers (all on CPU 0; only the one measured is busy) ----
-
-wait_port() {
-  for _ in $(seq 100); do
-    ss -Hlun "sport = :$1" | grep -q . && return 0
-    sleep 0.05
-  done
-  return 1
-}
-free_port_pair() {
-  local p
-  for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 40000))
-    ss -Hlun "sport = :$p" | grep -q . || ss -Hlun "sport = :$((p + 1))" | grep -q . ||
-      { echo "$p"; return 0; }
-  done
-  fail "no free UDP port pair"
-}
 
 # Ours: one worker (one CPU, like libcoap), /store taking the body.
 "${PIN_SERVER[@]}" "$COAPS" serve --workers 1 --address 127.0.0.1 --port 0 --dtls-port 0 \
@@ -222,7 +191,7 @@ timed() {
   us0=$(user_sys "$pid")
   c0=$(cpu_ns "$pid") t0=$(now_ns)
   TFAIL=0
-  if ! "${PIN_CLIENT[@]}" bash -c '"$@" >"$0" || exit; times >"$TIMES"' "$OUT" "$@" \
+  if ! "${PIN_LOAD[@]}" bash -c '"$@" >"$0" || exit; times >"$TIMES"' "$OUT" "$@" \
     2>"$work/client.err"; then
     cat "$work/client.err" >&2
     # A Q-Block pair's failure is counted and shown in its row, not fatal.

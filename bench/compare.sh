@@ -46,35 +46,21 @@ else
   HANDSHAKES=5000 CERT_HANDSHAKES=1000 IDLE_SMALL=100 INPROCESS=1000 OPEN_CAP=30
 fi
 
-fail() { echo "compare.sh: FAIL: $*" >&2; exit 1; }
-note() { echo "compare.sh: $*" >&2; }
+. "$SRC/bench/lib.bash" # fail, note, configure_build, the libcoap and port helpers
 
 # ---- build and prerequisites ----
 
 # An existing build directory keeps its own configuration (and source).
-if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-  cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null || fail "cmake configure"
-fi
+configure_build "$SRC"
 cmake --build "$BUILD" -j"$(nproc)" --target coaps coaps-bench handshake-cost >/dev/null ||
   fail "build"
 COAPS=$BUILD/coaps
 BENCH=$BUILD/coaps-bench
 HANDSHAKE_COST=$BUILD/handshake-cost
 
-if ! command -v coap-server-gnutls >/dev/null || ! command -v coap-server-openssl >/dev/null ||
-   ! command -v coap-server-notls >/dev/null; then
-  note "installing libcoap3-bin"
-  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get install -y libcoap3-bin >/dev/null 2>&1 || fail "apt-get install libcoap3-bin"
-fi
-
+need_libcoap_bin coap-server-gnutls coap-server-openssl coap-server-notls
 # Server on CPU 0, load on CPU 1: neither steals the other's core.
-if [ "$(nproc)" -ge 2 ]; then
-  PIN_SERVER=(taskset -c 0) PIN_LOAD=(taskset -c 1)
-else
-  note "one CPU only: server and load generator share it"
-  PIN_SERVER=() PIN_LOAD=()
-fi
+pin_cpus
 
 work=$(mktemp -d)
 SERVER_PID=
@@ -94,24 +80,6 @@ PSK_ARGS=(--psk-identity "$PSK_ID" --psk "$PSK")
 CERT_ARGS=(--cacert "$K/ca-cert.pem")
 
 # ---- servers ----
-
-free_port_pair() {
-  local p
-  for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 40000))
-    ss -Hlun "sport = :$p" | grep -q . || ss -Hlun "sport = :$((p + 1))" | grep -q . ||
-      { echo "$p"; return 0; }
-  done
-  fail "no free UDP port pair"
-}
-
-wait_port() {
-  for _ in $(seq 100); do
-    ss -Hlun "sport = :$1" | grep -q . && return 0
-    sleep 0.05
-  done
-  return 1
-}
 
 # start_server KIND: KIND is ours, notls, gnutls or openssl. Sets SERVER_PID,
 # PLAIN_PORT and DTLS_PORT (empty for notls). PSK and certificates are

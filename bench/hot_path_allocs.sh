@@ -13,6 +13,7 @@ PRELOAD=$BUILD/alloc_count.so
 N=5000
 SLACK=100
 . "$(dirname "$0")/lib.bash"
+bench_work_dir
 [ -f "$PRELOAD" ] || fail "$PRELOAD is missing (not built under the sanitizers)"
 
 total() { awk '{ print $1 + $2 + $3 }' "$1"; }

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "coap.h"
+#include "inproc_node.h"
 
 #define ACTIVE 100
 #define MAX_OUT 64
@@ -60,15 +61,6 @@ static int wire_open(void *user, coap_context_t *ctx, coap_proto_t proto,
   return 0;
 }
 
-static uint64_t fake_now;
-static uint64_t fake_clock(void *user) { return fake_now; }
-
-static double cpu_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
 static long rss_kb(void) {
   FILE *f = fopen("/proc/self/status", "r");
   char line[256];
@@ -85,23 +77,10 @@ static double server_cpu;
 
 static int node_init(node_t *n, const char *ip, uint16_t port, wire_t *out) {
   coap_context_config_t cfg;
-  coap_context_config_default(&cfg);
-  cfg.clock = fake_clock;
-  cfg.log_level = COAP_LOG_ERROR;
-  cfg.max_peers = 1000000;
-  cfg.peer_idle_ms = 24u * 3600 * 1000; /* idle sessions stay */
-  n->ctx = coap_context_new(&cfg);
-  if (!n->ctx) return -1;
-  coap_address_from_string(&n->addr, ip, port);
-  n->ep = coap_context_add_endpoint(n->ctx, COAP_PROTO_DTLS, &n->addr);
+  inproc_config(&cfg, 1000000);
   n->out = out;
   coap_transport_t t = {.send = wire_send, .open_client_endpoint = wire_open};
-  coap_context_set_transport(n->ctx, &t, n);
-  coap_dtls_context_t *d = coap_dtls_new_context(n->ctx);
-  if (!d || coap_dtls_set_psk(d, (const uint8_t *)"bench", (const uint8_t *)"bench-secret", 12) < 0 ||
-      coap_context_set_dtls_context(n->ctx, d) < 0)
-    return -1;
-  return n->ep ? 0 : -1;
+  return inproc_node_new(&cfg, ip, port, &t, n, NULL, &n->ctx, &n->ep, &n->addr);
 }
 
 /* Deliver until both directions are quiet; the server's share is timed. */
@@ -111,17 +90,17 @@ static void pump(node_t *client) {
     datagram_t batch[MAX_OUT];
     memcpy(batch, to_server.q, n * sizeof batch[0]);
     to_server.n = 0;
-    double t0 = cpu_us();
+    double t0 = inproc_cpu_us();
     for (size_t i = 0; i < n; i++)
       coap_context_input(server.ctx, server.ep, &batch[i].from, batch[i].data, batch[i].len,
-                         fake_now);
-    server_cpu += cpu_us() - t0;
+                         inproc_now);
+    server_cpu += inproc_cpu_us() - t0;
     n = to_client.n;
     memcpy(batch, to_client.q, n * sizeof batch[0]);
     to_client.n = 0;
     for (size_t i = 0; i < n; i++)
       if (client) coap_context_input(client->ctx, client->ep, &batch[i].from, batch[i].data,
-                                     batch[i].len, fake_now);
+                                     batch[i].len, inproc_now);
   }
 }
 
@@ -175,7 +154,7 @@ int main(int argc, char **argv) {
       return 64;
     }
   }
-  fake_now = 1000;
+  inproc_now = 1000;
   if (node_init(&server, "10.0.0.1", 5684, &to_client) < 0) return 1;
   coap_resource_set_handler(coap_resource_add(server.ctx, "time"), COAP_GET, handle_time, NULL);
   static node_t active[ACTIVE];

@@ -39,6 +39,7 @@
 #include <time.h>
 
 #include "coap.h"
+#include "inproc_node.h"
 
 #define SLOT 1400 /* larger than any datagram here (MTU 1280) */
 
@@ -101,15 +102,7 @@ static int net_open(void *user, coap_context_t *ctx, coap_proto_t proto,
   return 0;
 }
 
-static uint64_t fake_now = 1000;
 static int con_every; /* 0: the library's default */
-static uint64_t fake_clock(void *user) { return fake_now; }
-
-static double cpu_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
 
 static size_t heap_bytes(void) {
   struct mallinfo2 mi = mallinfo2();
@@ -131,36 +124,12 @@ static node_t *client_at(const coap_address_t *a) {
 static int node_init(node_t *n, const char *ip, uint16_t port, queue_t *out, unsigned peers,
                      coap_dtls_context_t *shared) {
   coap_context_config_t cfg;
-  coap_context_config_default(&cfg);
-  cfg.clock = fake_clock;
-  cfg.log_level = COAP_LOG_ERROR;
-  cfg.max_peers = peers;
-  cfg.peer_idle_ms = 24u * 3600 * 1000;
+  inproc_config(&cfg, peers);
   cfg.max_observers = peers;
   if (con_every) cfg.observe_con_every = (uint16_t)con_every;
-  n->ctx = coap_context_new(&cfg);
-  if (!n->ctx) return -1;
-  coap_address_from_string(&n->addr, ip, port);
-  n->ep = coap_context_add_endpoint(n->ctx, COAP_PROTO_DTLS, &n->addr);
   n->out = out;
   coap_transport_t t = {.send = net_send, .open_client_endpoint = net_open};
-  coap_context_set_transport(n->ctx, &t, n);
-  coap_dtls_context_t *d = shared ? coap_dtls_context_ref(shared) : coap_dtls_context_new();
-  if (!d || (!shared && coap_dtls_set_psk(d, (const uint8_t *)"bench",
-                                          (const uint8_t *)"bench-secret", 12) < 0) ||
-      coap_context_set_dtls_context(n->ctx, d) < 0)
-    return -1;
-  return n->ep ? 0 : -1;
-}
-
-/* One DTLS configuration for all the clients (credentials parsed once);
- * without resumption, so that each makes a full handshake of its own. */
-static coap_dtls_context_t *client_dtls(void) {
-  coap_dtls_context_t *d = coap_dtls_context_new();
-  if (!d || coap_dtls_set_psk(d, (const uint8_t *)"bench", (const uint8_t *)"bench-secret", 12) < 0 ||
-      coap_dtls_set_resumption(d, 0) < 0)
-    return NULL;
-  return d;
+  return inproc_node_new(&cfg, ip, port, &t, n, shared, &n->ctx, &n->ep, &n->addr);
 }
 
 /* ---- the server's calls, timed (and their allocations added up) ---- */
@@ -171,19 +140,19 @@ static int count_heap;
 
 static void server_begin(double *t0, size_t *h0) {
   *h0 = count_heap ? heap_bytes() : 0;
-  *t0 = cpu_us();
+  *t0 = inproc_cpu_us();
 }
 static void server_end(double t0, size_t h0) {
-  server_cpu += cpu_us() - t0;
+  server_cpu += inproc_cpu_us() - t0;
   if (count_heap) server_heap += (long long)heap_bytes() - (long long)h0;
 }
 
 static void server_timeouts(void) {
-  if (coap_context_next_timeout(server.ctx) > fake_now) return;
+  if (coap_context_next_timeout(server.ctx) > inproc_now) return;
   double t0;
   size_t h0;
   server_begin(&t0, &h0);
-  coap_context_handle_timeouts(server.ctx, fake_now);
+  coap_context_handle_timeouts(server.ctx, inproc_now);
   server_end(t0, h0);
 }
 
@@ -196,7 +165,7 @@ static void pump(void) {
     server_begin(&t0, &h0);
     for (size_t i = 0; i < to_server.n; i++) {
       datagram_t *d = &to_server.q[i];
-      coap_context_input(server.ctx, server.ep, &d->from, d->data, d->len, fake_now);
+      coap_context_input(server.ctx, server.ep, &d->from, d->data, d->len, inproc_now);
     }
     server_end(t0, h0);
     to_server.n = 0;
@@ -219,7 +188,7 @@ static void pump(void) {
     for (size_t i = 0; i < n; i++) {
       node_t *c = client_at(&batch[i].to);
       if (c) coap_context_input(c->ctx, c->ep, &batch[i].from, batch[i].data, batch[i].len,
-                                fake_now);
+                                inproc_now);
       else to_clients.dropped++;
     }
     server_timeouts();
@@ -411,12 +380,12 @@ static void measure(coap_resource_t *obs, results_t *r) {
   double notify_cpu = 0, get_cpu = 0;
   for (unsigned i = 0; i < r->rounds; i++) {
     int notified = 0;
-    fake_now += 10;
+    inproc_now += 10;
     server_cpu = 0;
     r->stale += notify_round(obs, &notified);
     notify_cpu += server_cpu;
     r->notifications += notified > 0 ? (unsigned)notified : 0;
-    fake_now += 10;
+    inproc_now += 10;
     server_cpu = 0;
     r->get_failed += get_round("coaps://10.0.0.1/plain", 0);
     get_cpu += server_cpu;
@@ -481,7 +450,7 @@ int main(int argc, char **argv) {
     return fprintf(stderr, "observe-cost: out of memory\n"), 1;
   coap_resource_t *obs = make_server();
   if (!obs) return fprintf(stderr, "observe-cost: server context or resources failed\n"), 1;
-  coap_dtls_context_t *cd = client_dtls();
+  coap_dtls_context_t *cd = inproc_client_dtls();
   if (!cd) return fprintf(stderr, "observe-cost: client DTLS configuration failed\n"), 1;
   if ((r.handshake_us = make_sessions(cd)) < 0 || register_all(obs, &r) < 0) return 1;
   measure(obs, &r);

@@ -10,6 +10,7 @@
 set -euo pipefail
 BUILD=${1:?usage: smoke.sh BUILD_DIR}
 . "$(dirname "$0")/lib.bash"
+bench_work_dir
 
 # run NAME FIGURE ARGS...: run coaps-bench --json, check FIGURE > 0 and errors == 0.
 run() {

@@ -53,20 +53,20 @@ struct coap_client_block {
 
 /* ---- words for the caller ---- */
 
-/* The reason, kept in ctx->last_error (what coap_context_last_error
+/* The reason, kept in cl->last_error (what coap_context_last_error
  * returns) and logged after |what| (the kind of transfer). */
 const char *coap_client_say(coap_client_req_t *r, const char *what, const char *fmt, ...) {
-  coap_context_t *ctx = r->ctx;
+  coap_client_t *cl = r->cl;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(ctx->last_error, sizeof ctx->last_error, fmt, ap);
+  vsnprintf(cl->last_error, cl->last_error_size, fmt, ap);
   va_end(ap);
-  if (coap_log_enabled(&ctx->log, COAP_LOG_INFO)) {
+  if (coap_log_enabled(cl->log, COAP_LOG_INFO)) {
     char addr[64], prefix[72];
     snprintf(prefix, sizeof prefix, "[%s]", coap_address_format(&r->dest, addr, sizeof addr));
-    coap_logf(&ctx->log, COAP_LOG_INFO, prefix, "%s: %s", what, ctx->last_error);
+    coap_logf(cl->log, COAP_LOG_INFO, prefix, "%s: %s", what, cl->last_error);
   }
-  return ctx->last_error;
+  return cl->last_error;
 }
 
 #define say(r, ...) coap_client_say((r), "block-wise", __VA_ARGS__)
@@ -106,9 +106,9 @@ static int from_template(const coap_client_block_t *b, coap_msg_t *m, int keep_p
  * a caller does: the answer may come (and end |r|) before this returns. */
 static int send_request(coap_client_req_t *r, coap_exch_peer_t *peer, coap_msg_t *m,
                         uint64_t now) {
-  coap_context_t *ctx = r->ctx;
+  coap_client_t *cl = r->cl;
   int hard;
-  size_t room = coap_client_room(ctx, r->ep->proto, &hard);
+  size_t room = coap_client_room(cl, r->proto, &hard);
   size_t n = coap_msg_encoded_size(m);
   if (hard && n > room) {
     say(r, "a follow-up request of %zu bytes does not fit the %zu bytes a DTLS record holds "
@@ -116,7 +116,7 @@ static int send_request(coap_client_req_t *r, coap_exch_peer_t *peer, coap_msg_t
     return COAP_E_TOO_LARGE;
   }
   r->blk->exchanges++;
-  return coap_exch_request(ctx->exch, peer, m, r, &r->out, now);
+  return coap_exch_request(cl->exch, peer, m, r, &r->out, now);
 }
 
 /* 1 when a request went out, else the error. */
@@ -187,7 +187,7 @@ static int same_path(const coap_msg_t *a, const coap_msg_t *b) {
  * the blocks of both for one body, or the second would replace the
  * first's kept answer. */
 static int body_clash(const coap_client_req_t *r, const coap_msg_t *msg) {
-  for (const coap_client_req_t *o = r->ctx->requests; o; o = o->next) {
+  for (const coap_client_req_t *o = r->cl->requests; o; o = o->next) {
     coap_msg_t t;
     if (o == r || !o->blk || !o->blk->body || o->ep != r->ep ||
         !coap_address_equal(&o->dest, &r->dest))
@@ -227,10 +227,10 @@ static int tag_if_needed(coap_client_req_t *r, coap_client_block_t *b) {
 
 /* ---- Block1: sending a body ---- */
 
-int coap_client_block1_plan(coap_context_t *ctx, coap_proto_t proto, const coap_msg_t *msg,
+int coap_client_block1_plan(coap_client_t *cl, coap_proto_t proto, const coap_msg_t *msg,
                             size_t len, uint16_t pref) {
   int hard;
-  size_t room = coap_client_room(ctx, proto, &hard);
+  size_t room = coap_client_room(cl, proto, &hard);
   uint8_t szx = coap_block_szx_for(pref);
   size_t need = 0;
   for (uint8_t s = szx;; s--) {
@@ -241,7 +241,7 @@ int coap_client_block1_plan(coap_context_t *ctx, coap_proto_t proto, const coap_
     coap_block_t b1 = {.num = last, .more = 1, .szx = s};
     if (coap_msg_add_block(&probe, COAP_OPTION_BLOCK1, &b1) < 0 ||
         coap_msg_add_uint(&probe, COAP_OPTION_SIZE1, (uint32_t)len) < 0) {
-      snprintf(ctx->last_error, sizeof ctx->last_error,
+      snprintf(cl->last_error, cl->last_error_size,
                "no room for the Block1 and Size1 options among the request's options");
       return COAP_E_TOO_LARGE;
     }
@@ -261,7 +261,7 @@ int coap_client_block1_plan(coap_context_t *ctx, coap_proto_t proto, const coap_
     if (s == 0) {
       /* coap:// carries it anyway: its room is advice, not a limit. */
       if (!hard) break;
-      snprintf(ctx->last_error, sizeof ctx->last_error,
+      snprintf(cl->last_error, cl->last_error_size,
                "the request does not fit a DTLS record even in 16-byte blocks: its options "
                "make %zu-byte messages, the record holds %zu bytes at this MTU; nothing was sent",
                need, room);
@@ -269,7 +269,7 @@ int coap_client_block1_plan(coap_context_t *ctx, coap_proto_t proto, const coap_
     }
   }
   if ((len - 1) / coap_block_size(szx) > BLOCK_NUM_MAX) {
-    snprintf(ctx->last_error, sizeof ctx->last_error,
+    snprintf(cl->last_error, cl->last_error_size,
              "a body of %zu bytes needs more than 2^20 blocks of %zu bytes (RFC 7959's limit); "
              "nothing was sent", len, coap_block_size(szx));
     return COAP_E_TOO_LARGE;
@@ -424,9 +424,9 @@ static int restart_fetch(coap_client_req_t *r, coap_exch_peer_t *peer, uint32_t 
   return went_out(send_block2(r, peer, 0, b->szx2, now));
 }
 
-size_t coap_client_reassembly_bytes(const coap_context_t *ctx) {
+size_t coap_client_reassembly_bytes(const coap_client_t *cl) {
   size_t n = 0;
-  for (const coap_client_req_t *r = ctx->requests; r; r = r->next)
+  for (const coap_client_req_t *r = cl->requests; r; r = r->next)
     n += (r->blk ? r->blk->cap : 0) + coap_client_qb_bytes(r->qb);
   return n;
 }
@@ -435,21 +435,21 @@ size_t coap_client_reassembly_bytes(const coap_context_t *ctx) {
  * fetched within max_reassembly? (Counted at each growth only: the
  * buffer doubles, so a transfer looks a few times, not at each block.) */
 static int within_reassembly(coap_client_req_t *r, size_t cap) {
-  size_t held = coap_client_reassembly_bytes(r->ctx) - r->blk->cap;
-  return held + cap <= r->ctx->cfg.max_reassembly;
+  size_t held = coap_client_reassembly_bytes(r->cl) - r->blk->cap;
+  return held + cap <= r->cl->cfg->max_reassembly;
 }
 
 static int over_reassembly(coap_client_req_t *r, size_t need) {
-  size_t max = r->ctx->cfg.max_reassembly;
+  size_t max = r->cl->cfg->max_reassembly;
   say(r, "the response bodies this client is fetching hold %zu of max_reassembly (%zu bytes): "
          "no room for this one's %zu (raise max_reassembly, or fetch fewer at once)",
-      coap_client_reassembly_bytes(r->ctx) - r->blk->cap, max, need);
+      coap_client_reassembly_bytes(r->cl) - r->blk->cap, max, need);
   return COAP_E_TOO_LARGE;
 }
 
 static int append(coap_client_req_t *r, const uint8_t *data, size_t n) {
   coap_client_block_t *b = r->blk;
-  size_t max = r->ctx->cfg.max_body;
+  size_t max = r->cl->cfg->max_body;
   if (b->len + n > max) {
     say(r, "the response body is larger than max_body (%zu bytes)", max);
     return COAP_E_TOO_LARGE;
@@ -495,9 +495,9 @@ static int first_block(coap_client_req_t *r, const coap_msg_t *msg) {
   b->code = msg->code;
   keep_etag(b, msg);
   int64_t size2 = coap_msg_get_uint(msg, COAP_OPTION_SIZE2, -1);
-  if (size2 > (int64_t)r->ctx->cfg.max_body) {
+  if (size2 > (int64_t)r->cl->cfg->max_body) {
     say(r, "the server announces a body of %lld bytes (Size2), over max_body (%zu bytes)",
-        (long long)size2, r->ctx->cfg.max_body);
+        (long long)size2, r->cl->cfg->max_body);
     return COAP_E_TOO_LARGE;
   }
   if (size2 > 0 && !within_reassembly(r, (size_t)size2))
@@ -571,7 +571,7 @@ static int retry_in_blocks(coap_client_req_t *r, coap_exch_peer_t *peer, const c
   coap_msg_t m;
   int rc = from_template(b, &m, 0);
   if (rc < 0) return rc;
-  int szx = coap_client_block1_plan(r->ctx, r->ep->proto, &m, req->payload_len, (uint16_t)size);
+  int szx = coap_client_block1_plan(r->cl, r->proto, &m, req->payload_len, (uint16_t)size);
   if (szx < 0) return szx;
   if ((rc = start_sending(r, b, req->payload, req->payload_len, (uint8_t)szx)) < 0) return rc;
   /* The body is copied: the template keeps the options only. */
@@ -601,8 +601,8 @@ static int adopt(coap_client_req_t *r, coap_exch_out_t *out, const coap_msg_t *m
 int coap_client_block_response(coap_client_req_t *r, coap_exch_out_t *out, const coap_msg_t *msg,
                                uint64_t now, const char **detail) {
   *detail = NULL;
-  coap_context_t *ctx = r->ctx;
-  ctx->last_error[0] = '\0';
+  coap_client_t *cl = r->cl;
+  cl->last_error[0] = '\0';
   int rc = r->blk ? 0 : adopt(r, out, msg, now);
   if (rc == 0) {
     coap_exch_peer_t *peer = coap_exch_out_peer(out);
@@ -613,7 +613,7 @@ int coap_client_block_response(coap_client_req_t *r, coap_exch_out_t *out, const
   }
   /* A failure's reason, when there is one, is what say() left. (Not after
    * 1: the transfer may have ended already.) */
-  if (rc < 0 && ctx->last_error[0]) *detail = ctx->last_error;
+  if (rc < 0 && cl->last_error[0]) *detail = cl->last_error;
   return rc;
 }
 

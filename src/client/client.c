@@ -1,7 +1,6 @@
 /* Client requests: URI → destination and options, one request object per
  * call, the reply handed to the caller exactly once. Block-wise transfers
  * are in block.c. */
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,31 +28,17 @@ int coap_request_opts_init_versioned(int version, coap_request_opts_t *o, uint8_
                         "coap_request_opts_init");
 }
 
-int coap_getaddrinfo_resolve(void *user, const char *host, uint16_t port,
-                             coap_address_t *out) {
-  (void)user;
-  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_family = AF_UNSPEC};
-  struct addrinfo *res = NULL;
-  if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) return COAP_E_RESOLVE;
-  memset(out, 0, sizeof(*out));
-  memcpy(&out->addr.st, res->ai_addr, res->ai_addrlen);
-  out->size = (socklen_t)res->ai_addrlen;
-  freeaddrinfo(res);
-  coap_address_set_port(out, port);
-  return 0;
-}
-
 /* Finished request records are kept for the next requests, as the
  * exchange layer keeps its message records: a client sending requests
  * steadily allocates nothing per request. The bound keeps a burst from
  * pinning its peak. */
 #define REQ_FREE_MAX 256
 
-static coap_client_req_t *req_alloc(coap_context_t *ctx) {
-  coap_client_req_t *r = ctx->req_free;
+static coap_client_req_t *req_alloc(coap_client_t *cl) {
+  coap_client_req_t *r = cl->req_free;
   if (!r) return calloc(1, sizeof(*r));
-  ctx->req_free = r->next;
-  ctx->n_req_free--;
+  cl->req_free = r->next;
+  cl->n_req_free--;
   memset(r, 0, sizeof(*r));
   return r;
 }
@@ -62,31 +47,31 @@ static coap_client_req_t *req_alloc(coap_context_t *ctx) {
  * checked, the newest records of the pool (where a record released a
  * moment ago sits) are walked first, and a short pool is counted. */
 #define REQ_POOL_WALK 16
-static void check_req_pool(const coap_context_t *ctx, const coap_client_req_t *r) {
+static void check_req_pool(const coap_client_t *cl, const coap_client_req_t *r) {
   if (!COAPS_CHECKING_INVARIANTS) return;
   unsigned n = 0;
-  const coap_client_req_t *f = ctx->req_free;
+  const coap_client_req_t *f = cl->req_free;
   for (; f && n < REQ_POOL_WALK; f = f->next, n++) COAPS_INVARIANT(f != r); /* released twice */
-  COAPS_INVARIANT(ctx->n_req_free <= REQ_FREE_MAX);
-  if (!f) COAPS_INVARIANT(n == ctx->n_req_free);
+  COAPS_INVARIANT(cl->n_req_free <= REQ_FREE_MAX);
+  if (!f) COAPS_INVARIANT(n == cl->n_req_free);
 }
 
-static void req_release(coap_context_t *ctx, coap_client_req_t *r) {
-  check_req_pool(ctx, r);
-  if (ctx->n_req_free >= REQ_FREE_MAX) {
+static void req_release(coap_client_t *cl, coap_client_req_t *r) {
+  check_req_pool(cl, r);
+  if (cl->n_req_free >= REQ_FREE_MAX) {
     free(r);
     return;
   }
-  r->next = ctx->req_free;
-  ctx->req_free = r;
-  ctx->n_req_free++;
+  r->next = cl->req_free;
+  cl->req_free = r;
+  cl->n_req_free++;
 }
 
 static void req_unlink(coap_client_req_t *r) {
-  coap_context_t *ctx = r->ctx;
-  coap_timer_cancel(&ctx->timers, &r->deadline);
+  coap_client_t *cl = r->cl;
+  coap_timer_cancel(cl->timers, &r->deadline);
   if (r->prev) r->prev->next = r->next;
-  else ctx->requests = r->next;
+  else cl->requests = r->next;
   if (r->next) r->next->prev = r->prev;
 }
 
@@ -115,7 +100,7 @@ void coap_client_req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err
   coap_client_reply_init(&reply, err == 0 ? msg : NULL);
   reply.status = err;
   /* (status 0 without a message: No-Response silence, code 0.) */
-  if (err && (reply.diag = coap_context_current_diag(r->ctx, err)))
+  if (err && (reply.diag = r->cl->ops->current_diag(r->cl->ctx, err)))
     reply.detail = reply.diag->explanation;
   if (!reply.detail) reply.detail = detail;
   /* The last call of an observation: observing stays 0. */
@@ -128,7 +113,7 @@ void coap_client_req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err
   if (qb) {
     const uint8_t *body;
     size_t len;
-    coap_client_qb_stop(r->ctx, qb);
+    coap_client_qb_stop(r->cl, qb);
     coap_client_qb_result(qb, &body, &len, &reply.exchanges);
     if (body && err == 0) {
       reply.payload = body;
@@ -147,9 +132,9 @@ void coap_client_req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err
   req_unlink(r);
   coap_reply_fn cb = r->cb;
   void *user = r->user;
-  coap_context_t *ctx = r->ctx;
-  req_release(ctx, r);
-  if (cb) cb(ctx, &reply, user);
+  coap_client_t *cl = r->cl;
+  req_release(cl, r);
+  if (cb) cb(cl->ctx, &reply, user);
   coap_client_block_free(blk);
   coap_client_qb_free(qb);
 }
@@ -161,18 +146,18 @@ static void req_finish(coap_client_req_t *r, const coap_msg_t *msg, int err) {
 /* A coap:// request that timed out without a single datagram from the
  * peer: say that it was silence, and what was tried. */
 static void note_silence(coap_client_req_t *r, uint64_t now) {
-  coap_context_t *ctx = r->ctx;
-  coap_peer_t *peer = coap_peer_table_find(&ctx->peers, r->ep, &r->dest);
+  coap_client_t *cl = r->cl;
+  coap_peer_t *peer = coap_peer_table_find(cl->peers, r->ep, &r->dest);
   /* (DTLS peers: a silent handshake is diagnosed by the session.) */
-  if (!peer || peer->rx || r->ep->proto != COAP_PROTO_UDP) return;
+  if (!peer || peer->rx || r->proto != COAP_PROTO_UDP) return;
   coap_diag_t g;
   coap_diag_begin(&g, COAP_CAUSE_NO_ANSWER, COAP_STEP_NONE, COAP_DETECTED_NETWORK,
                   COAP_E_TIMEOUT);
   coap_diag_explain(&g, "no answer from %s in %.1f s%s", peer->name,
                     (double)(now - r->sent_at) / 1000.0,
                     peer->probed ? ", neither to the request nor to a DTLS probe" : "");
-  coap_context_note_failure(ctx, &g, peer->name, now);
-  ctx->diag_current = 1;
+  cl->ops->note_failure(cl->ctx, &g, peer->name, now);
+  cl->ops->set_diag_current(cl->ctx, 1);
 }
 
 /* No-Response (RFC 7967): has the silence of the server at the end of
@@ -213,7 +198,7 @@ static const char *unasked_qblock(const coap_exch_out_t *out, const coap_msg_t *
 
 int coap_client_plain_response(coap_client_req_t *r, coap_exch_out_t *out,
                                const coap_msg_t *msg, int err, uint64_t now) {
-  coap_context_t *ctx = r->ctx;
+  coap_client_t *cl = r->cl;
   const char *unasked = err == 0 && msg ? unasked_qblock(out, msg) : NULL;
   if (unasked) {
     coap_client_req_finish(r, NULL, COAP_E_BAD_RESPONSE, unasked);
@@ -230,10 +215,10 @@ int coap_client_plain_response(coap_client_req_t *r, coap_exch_out_t *out,
     coap_client_req_finish(r, NULL, 0, SILENCE_DETAIL);
     return 0;
   }
-  int noted = err == COAP_E_TIMEOUT && !ctx->diag_current;
+  int noted = err == COAP_E_TIMEOUT && !cl->ops->diag_current(cl->ctx);
   if (noted) note_silence(r, now);
   req_finish(r, msg, err);
-  if (noted) ctx->diag_current = 0;
+  if (noted) cl->ops->set_diag_current(cl->ctx, 0);
   return 0;
 }
 
@@ -250,35 +235,37 @@ int coap_client_on_response(void *user, coap_exch_out_t *out,
 
 static void req_deadline(coap_timer_t *t, uint64_t now, void *user) {
   coap_client_req_t *r = user;
-  coap_context_t *ctx = r->ctx;
-  coap_peer_t *peer = coap_peer_table_find(&ctx->peers, r->ep, &r->dest);
-  int handshaking = peer && coap_secure_handshaking(peer);
+  coap_client_t *cl = r->cl;
+  coap_peer_t *peer = coap_peer_table_find(cl->peers, r->ep, &r->dest);
+  int handshaking = peer && cl->ops->secure_handshaking(cl->ctx, peer);
   /* Every class suppressed: the request is out (the handshake, if any,
    * is done) and nothing will come back. */
   if ((r->no_response & COAP_NO_RESPONSE_ALL) == COAP_NO_RESPONSE_ALL && !handshaking) {
-    coap_exch_cancel(ctx->exch, r->out);
+    coap_exch_cancel(cl->exch, r->out);
     coap_client_req_finish(r, NULL, 0, "sent; the No-Response option suppresses every answer");
     return;
   }
   /* A handshake still running when the caller's patience ends: end it and
    * say what the silence means (the request ends with it). */
-  if (handshaking && coap_secure_give_up(ctx, peer, now)) return;
+  if (handshaking && cl->ops->secure_give_up(cl->ctx, peer, now)) return;
   if (silence_asked(r, r->out)) {
-    coap_exch_cancel(ctx->exch, r->out);
+    coap_exch_cancel(cl->exch, r->out);
     coap_client_req_finish(r, NULL, 0, SILENCE_DETAIL);
     return;
   }
-  coap_exch_cancel(ctx->exch, r->out);
+  coap_exch_cancel(cl->exch, r->out);
   note_silence(r, now);
   req_finish(r, NULL, COAP_E_TIMEOUT);
-  ctx->diag_current = 0;
+  cl->ops->set_diag_current(cl->ctx, 0);
 }
 
-static int resolve_destination(coap_context_t *ctx, const coap_uri_t *uri,
+static int resolve_destination(coap_client_t *cl, const coap_uri_t *uri,
                                coap_address_t *dest) {
   if (coap_address_from_string(dest, uri->host, uri->port) == 0) return 0;
   if (uri->host_is_literal) return COAP_E_URI_HOST;
-  return ctx->cfg.resolve(ctx->cfg.resolve_user, uri->host, uri->port, dest);
+  /* (No resolver: a core without the I/O shell, given none.) */
+  if (!cl->cfg->resolve) return COAP_E_RESOLVE;
+  return cl->cfg->resolve(cl->cfg->resolve_user, uri->host, uri->port, dest);
 }
 
 /* The last URI a context sent to, parsed, with its address when the host
@@ -296,21 +283,21 @@ typedef struct coap_uri_memo {
 
 /* Parse |text| (or find it in the memo) and resolve it. *uri points into
  * the memo, or to |scratch| for a URI too long to remember. */
-static int uri_and_destination(coap_context_t *ctx, const char *text, coap_uri_t *scratch,
+static int uri_and_destination(coap_client_t *cl, const char *text, coap_uri_t *scratch,
                                const coap_uri_t **uri, coap_address_t *dest) {
-  uri_memo_t *m = ctx->uri_memo;
+  uri_memo_t *m = cl->uri_memo;
   if (m && m->valid && strcmp(m->text, text) == 0) {
     *uri = &m->uri;
-    if (!m->uri.host_is_literal) return resolve_destination(ctx, &m->uri, dest);
+    if (!m->uri.host_is_literal) return resolve_destination(cl, &m->uri, dest);
     *dest = m->dest;
     return 0;
   }
   size_t len = strlen(text);
-  if (!m && len < URI_MEMO_MAX) m = ctx->uri_memo = calloc(1, sizeof(*m));
+  if (!m && len < URI_MEMO_MAX) m = cl->uri_memo = calloc(1, sizeof(*m));
   coap_uri_t *u = m && len < URI_MEMO_MAX ? &m->uri : scratch;
   if (u != scratch) m->valid = 0;
   int rc = coap_uri_parse(u, text);
-  if (rc == 0) rc = resolve_destination(ctx, u, dest);
+  if (rc == 0) rc = resolve_destination(cl, u, dest);
   if (rc < 0) return rc;
   if (u != scratch) {
     memcpy(m->text, text, len + 1);
@@ -318,25 +305,6 @@ static int uri_and_destination(coap_context_t *ctx, const char *text, coap_uri_t
     m->valid = 1;
   }
   *uri = u;
-  return 0;
-}
-
-static int client_endpoint(coap_context_t *ctx, coap_proto_t proto,
-                           const coap_address_t *dest, coap_endpoint_t **out) {
-  for (coap_endpoint_t *ep = ctx->endpoints; ep; ep = ep->next) {
-    if (ep->client && ep->proto == proto &&
-        ep->local.addr.sa.sa_family == dest->addr.sa.sa_family) {
-      *out = ep;
-      return 0;
-    }
-  }
-  if (!ctx->transport.open_client_endpoint && coap_io_attach_default(ctx) < 0)
-    return COAP_E_STATE;
-  if (!ctx->transport.open_client_endpoint) return COAP_E_STATE;
-  int rc = ctx->transport.open_client_endpoint(ctx->transport_user, ctx, proto,
-                                               dest, out);
-  if (rc < 0) return rc;
-  (*out)->client = 1;
   return 0;
 }
 
@@ -367,10 +335,11 @@ static int build_request(const coap_request_opts_t *o, const coap_uri_t *uri,
   return 0;
 }
 
-size_t coap_client_room(const coap_context_t *ctx, coap_proto_t proto, int *hard) {
-  if (proto == COAP_PROTO_DTLS && ctx->dtls) {
+size_t coap_client_room(const coap_client_t *cl, coap_proto_t proto, int *hard) {
+  const coap_dtls_context_t *dtls = cl->ops->dtls(cl->ctx);
+  if (proto == COAP_PROTO_DTLS && dtls) {
     *hard = 1;
-    return coap_dtls_record_room(ctx->dtls);
+    return coap_dtls_record_room(dtls);
   }
   *hard = 0;
   return 1152;
@@ -381,29 +350,29 @@ static int valid_block_size(uint16_t size) {
   return size == 0 || (size >= 16 && size <= 1024 && (size & (size - 1)) == 0);
 }
 
-static uint16_t preferred_block_size(const coap_context_t *ctx, const coap_request_opts_t *o) {
-  size_t size = o->block_size ? o->block_size : ctx->cfg.block_size ? ctx->cfg.block_size : 1024;
+static uint16_t preferred_block_size(const coap_client_t *cl, const coap_request_opts_t *o) {
+  size_t size = o->block_size ? o->block_size : cl->cfg->block_size ? cl->cfg->block_size : 1024;
   return (uint16_t)coap_block_size(coap_block_szx_for(size > 1024 ? 1024 : size));
 }
 
 /* Put the payload into |msg|, or decide it goes in Block1 blocks: returns
  * 0 (one message), the Block1 szx + 1, or COAP_E_TOO_LARGE when neither
- * can be sent (the reason in ctx->last_error). A request that cannot go
+ * can be sent (the reason in cl->last_error). A request that cannot go
  * out is refused here, before a handshake starts: it would otherwise be
  * dropped below us and end in a timeout. */
-static int place_payload(coap_context_t *ctx, coap_proto_t proto, const coap_request_opts_t *o,
+static int place_payload(coap_client_t *cl, coap_proto_t proto, const coap_request_opts_t *o,
                          uint16_t pref, coap_msg_t *msg) {
   int hard;
-  size_t room = coap_client_room(ctx, proto, &hard);
+  size_t room = coap_client_room(cl, proto, &hard);
   size_t head = coap_msg_encoded_size(msg);
   if (o->payload_len > pref || (hard && head + 1 + o->payload_len > room)) {
     if (!o->payload_len) {
-      snprintf(ctx->last_error, sizeof ctx->last_error,
+      snprintf(cl->last_error, cl->last_error_size,
                "the request's options take %zu bytes, more than the %zu a DTLS record holds "
                "at this MTU; nothing was sent", head, room);
       return COAP_E_TOO_LARGE;
     }
-    int szx = coap_client_block1_plan(ctx, proto, msg, o->payload_len, pref);
+    int szx = coap_client_block1_plan(cl, proto, msg, o->payload_len, pref);
     return szx < 0 ? szx : szx + 1;
   }
   if (o->payload_len) coap_msg_set_payload(msg, o->payload, o->payload_len);
@@ -419,35 +388,27 @@ static int valid_extras(const coap_request_opts_t *o) {
   return (o->no_response & ~COAP_NO_RESPONSE_ALL) == 0;
 }
 
-int coap_send_request_versioned(coap_context_t *ctx, int version,
-                                const coap_request_opts_t *given, coap_reply_fn cb,
-                                void *user, coap_request_id_t *id) {
-  if (!ctx || !given) return COAP_E_INVALID_ARG;
-  /* The caller's version over the defaults: |o| is the latest layout. */
-  coap_request_opts_t latest, *o = &latest;
-  request_opts_init(o, COAP_GET, NULL);
-  if (coap_abi_read(coap_abi_struct(COAP_ABI_REQUEST_OPTS), version, given, o, &ctx->log,
-                    "coap_send_request") < 0)
-    return COAP_E_INVALID_ARG;
-  if (!o->uri || o->method < COAP_GET || o->method > COAP_IPATCH ||
+int coap_client_send(coap_client_t *cl, const coap_request_opts_t *o,
+                      coap_reply_fn cb, void *user, coap_request_id_t *id) {
+  if (!o || !o->uri || o->method < COAP_GET || o->method > COAP_IPATCH ||
       (o->payload_len && !o->payload) || !valid_block_size(o->block_size) ||
       !valid_extras(o))
     return COAP_E_INVALID_ARG;
   coap_uri_t scratch;
   const coap_uri_t *uri;
   coap_address_t dest;
-  int rc = uri_and_destination(ctx, o->uri, &scratch, &uri, &dest);
+  int rc = uri_and_destination(cl, o->uri, &scratch, &uri, &dest);
   if (rc < 0) return rc;
   coap_proto_t proto = uri->scheme == COAP_SCHEME_COAPS ? COAP_PROTO_DTLS : COAP_PROTO_UDP;
   /* Nothing to authenticate the server with: fail now, before a packet
    * leaves, rather than let a handshake time out. */
-  if (proto == COAP_PROTO_DTLS && !coap_dtls_can_connect(ctx->dtls)) {
+  if (proto == COAP_PROTO_DTLS && !coap_dtls_can_connect(cl->ops->dtls(cl->ctx))) {
     coap_diag_t g;
     coap_diag_begin(&g, COAP_CAUSE_NO_CREDENTIALS, COAP_STEP_NONE, COAP_DETECTED_CONFIG,
                     COAP_E_DTLS_NO_CREDENTIALS);
     coap_diag_explain(&g, "%s is a coaps:// URI and this context has no credentials to "
                           "authenticate a server with; nothing was sent", o->uri);
-    coap_context_note_failure(ctx, &g, NULL, coap_context_now(ctx));
+    cl->ops->note_failure(cl->ctx, &g, NULL, cl->ops->now(cl->ctx));
     return COAP_E_DTLS_NO_CREDENTIALS;
   }
   /* Everything taken from |uri| before any callback runs (opening an
@@ -456,37 +417,38 @@ int coap_send_request_versioned(coap_context_t *ctx, int version,
   coap_msg_t msg;
   uint8_t store[2048];
   if ((rc = build_request(o, uri, &msg, store, sizeof store)) < 0) return rc;
-  uint16_t pref = preferred_block_size(ctx, o);
+  uint16_t pref = preferred_block_size(cl, o);
   /* Early negotiation (RFC 7959 §2.4): the server sends blocks no larger. */
   if (pref < 1024 && (o->method == COAP_GET || o->method == COAP_FETCH)) {
     coap_block_t b2 = {.num = 0, .more = 0, .szx = coap_block_szx_for(pref)};
     if ((rc = coap_msg_add_block(&msg, COAP_OPTION_BLOCK2, &b2)) < 0) return rc;
   }
-  int block1 = place_payload(ctx, proto, o, pref, &msg);
+  int block1 = place_payload(cl, proto, o, pref, &msg);
   if (block1 < 0) return block1;
   /* The blocks of a body wait for 2.31 Continue, which No-Response may
    * suppress: such a body must fit one message. */
   if (block1 && o->no_response) {
-    snprintf(ctx->last_error, sizeof ctx->last_error,
+    snprintf(cl->last_error, cl->last_error_size,
              "a request with No-Response must fit one message; this body goes block-wise");
     return COAP_E_INVALID_ARG;
   }
   char host[sizeof uri->host];
   if (proto == COAP_PROTO_DTLS) memcpy(host, uri->host, strlen(uri->host) + 1);
-  uint64_t now = coap_context_now(ctx);
+  uint64_t now = cl->ops->now(cl->ctx);
   coap_endpoint_t *ep;
-  if ((rc = client_endpoint(ctx, proto, &dest, &ep)) < 0) return rc;
-  coap_peer_t *peer = coap_context_peer(ctx, ep, &dest, now);
+  if ((rc = cl->ops->endpoint(cl->ctx, proto, &dest, &ep)) < 0) return rc;
+  coap_peer_t *peer = cl->ops->peer(cl->ctx, ep, &dest, now);
   if (!peer) return COAP_E_LIMIT;
-  if (proto == COAP_PROTO_DTLS && (rc = coap_secure_connect(ctx, peer, host, now)) < 0)
+  if (proto == COAP_PROTO_DTLS && (rc = cl->ops->secure_connect(cl->ctx, peer, host, now)) < 0)
     return rc;
-  coap_client_req_t *r = req_alloc(ctx);
+  coap_client_req_t *r = req_alloc(cl);
   if (!r) return COAP_E_NOMEM;
-  r->ctx = ctx;
+  r->cl = cl;
   r->cb = cb;
   r->user = user;
-  r->id = ctx->next_request_id++;
+  r->id = cl->next_request_id++;
   r->ep = ep;
+  r->proto = proto;
   r->dest = dest;
   r->sent_at = now;
   r->method = o->method;
@@ -495,117 +457,125 @@ int coap_send_request_versioned(coap_context_t *ctx, int version,
   r->no_response = o->no_response;
   coap_timer_init(&r->deadline, req_deadline, r);
   if (o->observe && coap_client_obs_new(r) < 0) {
-    req_release(ctx, r);
+    req_release(cl, r);
     return COAP_E_NOMEM;
   }
-  r->next = ctx->requests;
+  r->next = cl->requests;
   if (r->next) r->next->prev = r;
-  ctx->requests = r;
+  cl->requests = r;
   /* Everything that touches |r| happens before the request goes out: a
    * transport may deliver the reply (and so free |r|) before send returns. */
   if (id) *id = r->id;
   /* Every class suppressed: done once sent (after the handshake, if one
    * is running: coap_client_session_up). */
   int silent = (o->no_response & COAP_NO_RESPONSE_ALL) == COAP_NO_RESPONSE_ALL;
-  if (silent && !coap_secure_handshaking(peer))
-    coap_timer_arm(&ctx->timers, &r->deadline, now);
+  if (silent && !cl->ops->secure_handshaking(cl->ctx, peer))
+    coap_timer_arm(cl->timers, &r->deadline, now);
   else if (o->timeout_ms)
-    coap_timer_arm(&ctx->timers, &r->deadline, now + o->timeout_ms);
-  if (coap_client_qb_wanted(ctx, o, block1) && (block1 || !o->payload_len))
+    coap_timer_arm(cl->timers, &r->deadline, now + o->timeout_ms);
+  if (coap_client_qb_wanted(cl, o, block1) && (block1 || !o->payload_len))
     rc = coap_client_qb_start(r, &peer->exch, &msg, o->payload, block1 ? o->payload_len : 0,
                               (uint8_t)(block1 ? block1 - 1 : 0), now);
   else if (block1)
     rc = coap_client_block1_start(r, &peer->exch, &msg, o->payload, o->payload_len,
                                   (uint8_t)(block1 - 1), now);
   else
-    rc = coap_exch_request(ctx->exch, &peer->exch, &msg, r, &r->out, now);
+    rc = coap_exch_request(cl->exch, &peer->exch, &msg, r, &r->out, now);
   if (rc < 0) {
     req_unlink(r);
     if (r->obs) coap_client_obs_free(r);
-    req_release(ctx, r);
+    req_release(cl, r);
     return rc;
   }
   return 0;
 }
 
-int coap_cancel_request(coap_context_t *ctx, coap_request_id_t id) {
-  if (!ctx) return COAP_E_INVALID_ARG;
-  for (coap_client_req_t *r = ctx->requests; r; r = r->next) {
+int coap_client_cancel(coap_client_t *cl, coap_request_id_t id) {
+  for (coap_client_req_t *r = cl->requests; r; r = r->next) {
     if (r->id != id) continue;
     /* An observation is forgotten here, silently too: the server's next
      * notification gets RST (RFC 7641 §3.6). */
     if (r->obs) coap_client_obs_free(r);
     /* Not sent later either, when it waits for a DTLS handshake. */
-    coap_peer_t *peer = r->out ? coap_peer_table_find(&ctx->peers, r->ep, &r->dest) : NULL;
     size_t len = 0;
     const uint8_t *bytes = r->out ? coap_exch_out_bytes(r->out, &len) : NULL;
-    if (peer) coap_secure_unqueue(peer, bytes, len);
-    coap_exch_cancel(ctx->exch, r->out);
+    if (bytes) cl->ops->unqueue(cl->ctx, r->ep, &r->dest, bytes, len);
+    coap_exch_cancel(cl->exch, r->out);
     req_unlink(r);
     coap_client_block_free(r->blk);
-    coap_client_qb_stop(ctx, r->qb);
+    coap_client_qb_stop(cl, r->qb);
     coap_client_qb_free(r->qb);
-    req_release(ctx, r);
+    req_release(cl, r);
     return 0;
   }
   return COAP_E_NOT_FOUND;
 }
 
 coap_client_req_t *coap_client_req_child(coap_client_req_t *parent) {
-  coap_context_t *ctx = parent->ctx;
-  coap_client_req_t *f = req_alloc(ctx);
+  coap_client_t *cl = parent->cl;
+  coap_client_req_t *f = req_alloc(cl);
   if (!f) return NULL;
-  f->ctx = ctx;
+  f->cl = cl;
   f->id = 0; /* no caller's id: coap_cancel_request never finds it */
   f->ep = parent->ep;
+  f->proto = parent->proto;
   f->dest = parent->dest;
-  f->sent_at = coap_context_now(ctx);
+  f->sent_at = cl->ops->now(cl->ctx);
   f->method = parent->method;
   f->block_size = parent->block_size;
   f->parent = parent;
   coap_timer_init(&f->deadline, req_deadline, f); /* never armed: the parent's timers rule */
-  f->next = ctx->requests;
+  f->next = cl->requests;
   if (f->next) f->next->prev = f;
-  ctx->requests = f;
+  cl->requests = f;
   return f;
 }
 
 void coap_client_req_child_free(coap_client_req_t *f, int cancel) {
-  if (cancel) coap_exch_cancel(f->ctx->exch, f->out);
+  if (cancel) coap_exch_cancel(f->cl->exch, f->out);
   req_unlink(f);
   coap_client_block_free(f->blk);
-  req_release(f->ctx, f);
+  req_release(f->cl, f);
 }
 
-void coap_client_free(coap_context_t *ctx) {
-  while (ctx->exch && ctx->requests) {
+void coap_client_init(coap_client_t *cl, coap_context_t *ctx, const coap_client_ops_t *ops,
+                      const coap_context_config_t *cfg, coap_timer_heap_t *timers,
+                      coap_exch_t *exch, coap_peer_table_t *peers, const coap_logger_t *log,
+                      char *last_error, size_t last_error_size) {
+  *cl = (coap_client_t){.next_request_id = 1, .ctx = ctx, .cfg = cfg, .timers = timers,
+                        .exch = exch, .peers = peers, .log = log, .last_error = last_error,
+                        .last_error_size = last_error_size, .ops = ops};
+}
+
+void coap_client_free(coap_client_t *cl) {
+  while (cl->exch && cl->requests) {
     /* A fetch for an observation ends with it. */
-    coap_client_req_t *r = ctx->requests;
+    coap_client_req_t *r = cl->requests;
     while (r && r->parent) r = r->next;
     if (!r) {
-      coap_client_req_child_free(ctx->requests, 1); /* (an orphan: cannot happen) */
+      coap_client_req_child_free(cl->requests, 1); /* (an orphan: cannot happen) */
       continue;
     }
-    coap_exch_cancel(ctx->exch, r->out);
+    coap_exch_cancel(cl->exch, r->out);
     req_finish(r, NULL, COAP_E_CANCELLED);
   }
-  while (ctx->req_free) {
-    coap_client_req_t *r = ctx->req_free;
-    ctx->req_free = r->next;
+  while (cl->req_free) {
+    coap_client_req_t *r = cl->req_free;
+    cl->req_free = r->next;
     free(r);
   }
-  ctx->n_req_free = 0;
-  free(ctx->uri_memo);
-  ctx->uri_memo = NULL;
+  cl->n_req_free = 0;
+  free(cl->uri_memo);
+  cl->uri_memo = NULL;
 }
 
 int coap_client_req_to_peer(const coap_client_req_t *r, const coap_peer_t *peer) {
   return r->ep == peer->ep && coap_address_equal(&r->dest, &peer->addr);
 }
 
-void coap_client_session_up(coap_context_t *ctx, coap_peer_t *peer, uint64_t now) {
-  for (coap_client_req_t *r = ctx->requests; r; r = r->next)
+void coap_client_session_up(coap_client_t *cl, coap_peer_t *peer, uint64_t now) {
+  for (coap_client_req_t *r = cl->requests; r; r = r->next)
     if ((r->no_response & COAP_NO_RESPONSE_ALL) == COAP_NO_RESPONSE_ALL &&
         coap_client_req_to_peer(r, peer))
-      coap_timer_arm(&ctx->timers, &r->deadline, now);
+      coap_timer_arm(cl->timers, &r->deadline, now);
 }

@@ -3,21 +3,103 @@
 #ifndef COAPS_CLIENT_H
 #define COAPS_CLIENT_H
 
-#include "context/context_internal.h"
+#include "coaps/context.h"
+#include "common/diag.h"
+#include "common/log.h"
+#include "common/timer.h"
+#include "exchange/exchange.h"
+#include "peer/peer_table.h"
+#include "security/security.h"
 
+typedef struct coap_client_req coap_client_req_t;
 typedef struct coap_client_block coap_client_block_t;
 typedef struct coap_client_obs coap_client_obs_t;
 typedef struct coap_client_qb coap_client_qb_t;
 
+/* What the client asks of the node that embeds it (src/context): the
+ * client is below the context and calls it only through these, with
+ * |user| the context (dependency inversion, as the message layer's
+ * callbacks). */
+typedef struct coap_client_ops {
+  uint64_t (*now)(void *user);
+  /* The endpoint for requests of |proto| to |dest|'s address family,
+   * opened (and the default I/O shell installed) when there is none.
+   * Returns 0 or a negative error. */
+  int (*endpoint)(void *user, coap_proto_t proto, const coap_address_t *dest,
+                  coap_endpoint_t **out);
+  /* The peer at (ep, addr), made if new; NULL at max_peers or out of memory. */
+  coap_peer_t *(*peer)(void *user, coap_endpoint_t *ep, const coap_address_t *addr,
+                       uint64_t now);
+  /* coaps://: start a handshake with |peer| unless one exists; end a
+   * running one now (returns 1 when it did); is one running? */
+  int (*secure_connect)(void *user, coap_peer_t *peer, const char *server_name,
+                        uint64_t now);
+  int (*secure_give_up)(void *user, coap_peer_t *peer, uint64_t now);
+  int (*secure_handshaking)(void *user, const coap_peer_t *peer);
+  /* A cancelled request's datagram |data|, if it waits for the handshake
+   * with (ep, dest), is not sent after all. */
+  void (*unqueue)(void *user, coap_endpoint_t *ep, const coap_address_t *dest,
+                  const uint8_t *data, size_t len);
+  /* The DTLS configuration attached (NULL: none). */
+  const coap_dtls_context_t *(*dtls)(void *user);
+  /* Keep, count and log a failure (|peer_name| may be NULL). */
+  void (*note_failure)(void *user, const coap_diag_t *g, const char *peer_name,
+                       uint64_t now);
+  /* The diagnosis for a request ending now with |err|, or NULL. */
+  const coap_diag_t *(*current_diag)(void *user, int err);
+  /* Mark the failure noted last as the one the replies delivered now
+   * carry (on), or no longer (off); is one marked? */
+  void (*set_diag_current)(void *user, int on);
+  int (*diag_current)(void *user);
+} coap_client_ops_t;
+
+/* The client side of a node: its requests and what it uses of the node.
+ * The context embeds one and fills it in with coap_client_init. */
+typedef struct coap_client {
+  coap_client_req_t *requests;    /* outstanding client requests */
+  coap_client_req_t *req_free;    /* finished ones, for reuse (no malloc per request) */
+  unsigned n_req_free;
+  struct coap_uri_memo *uri_memo; /* the last request URI, parsed */
+  coap_request_id_t next_request_id;
+  /* The node's, shared: */
+  coap_context_t *ctx;            /* handed to reply callbacks, opaque here */
+  const coap_context_config_t *cfg;
+  coap_timer_heap_t *timers;
+  coap_exch_t *exch;
+  coap_peer_table_t *peers;
+  const coap_logger_t *log;
+  char *last_error;               /* what coap_context_last_error says */
+  size_t last_error_size;
+  const coap_client_ops_t *ops;
+} coap_client_t;
+
+/* Everything shared must outlive the client (|cl| is zeroed first). */
+void coap_client_init(coap_client_t *cl, coap_context_t *ctx, const coap_client_ops_t *ops,
+                      const coap_context_config_t *cfg, coap_timer_heap_t *timers,
+                      coap_exch_t *exch, coap_peer_table_t *peers, const coap_logger_t *log,
+                      char *last_error, size_t last_error_size);
+/* The public request calls (coaps/client.h), on the client the context holds. */
+int coap_client_send(coap_client_t *cl, const coap_request_opts_t *o, coap_reply_fn cb,
+                     void *user, coap_request_id_t *id);
+int coap_client_cancel(coap_client_t *cl, coap_request_id_t id);
+int coap_client_observe_cancel(coap_client_t *cl, coap_request_id_t id);
+/* The message layer's on_response for every exchange the client starts. */
+int coap_client_on_response(void *user, coap_exch_out_t *out, const coap_msg_t *msg, int err,
+                            uint64_t now);
+/* Ends every outstanding request (COAP_E_CANCELLED) and frees what the
+ * client keeps; for coap_context_free. */
+void coap_client_free(coap_client_t *cl);
+
 struct coap_client_req {
   coap_client_req_t *prev, *next;
-  coap_context_t *ctx;
+  coap_client_t *cl;
   coap_request_id_t id;
   coap_reply_fn cb;
   void *user;
   coap_exch_out_t *out; /* the exchange in flight: a block-wise transfer moves on */
   coap_timer_t deadline;
   coap_endpoint_t *ep;  /* where it went: to find its peer again */
+  coap_proto_t proto;   /* the endpoint's */
   coap_address_t dest;
   uint64_t sent_at;
   /* Block-wise state, made only when a transfer needs it: a request that
@@ -68,16 +150,16 @@ void coap_client_req_child_free(coap_client_req_t *f, int cancel);
 /* The largest message worth sending |proto|'s way: a DTLS record at the
  * configured MTU, or RFC 7252 §4.6's 1152 bytes for coap://. |hard| is
  * set when a larger one cannot be sent at all (DTLS). */
-size_t coap_client_room(const coap_context_t *ctx, coap_proto_t proto, int *hard);
+size_t coap_client_room(const coap_client_t *cl, coap_proto_t proto, int *hard);
 
 /* block.c */
 
 /* The block size for sending |len| payload bytes with |msg| (every option
  * built, no payload) block-wise: the largest at most |pref| whose block
  * messages fit the datagram room of |proto|. Returns the szx, or
- * COAP_E_TOO_LARGE with the reason in ctx->last_error when none fits a
+ * COAP_E_TOO_LARGE with the reason in cl->last_error when none fits a
  * DTLS record or the body needs more than 2^20 blocks. Nothing is sent. */
-int coap_client_block1_plan(coap_context_t *ctx, coap_proto_t proto, const coap_msg_t *msg,
+int coap_client_block1_plan(coap_client_t *cl, coap_proto_t proto, const coap_msg_t *msg,
                             size_t len, uint16_t pref);
 /* Send |payload| with |msg|'s options in Block1 blocks of |szx| (from
  * coap_client_block1_plan), the first one now. Returns 0, or
@@ -93,7 +175,7 @@ int coap_client_block_wanted(const coap_client_req_t *r, const coap_msg_t *msg);
  * request |out|. Returns 1 when the next request went out (|r| may be
  * gone already: touch nothing), 0 when |msg| is the final response to
  * deliver, or a negative error to end the request with. |*detail| is
- * NULL or the words for the caller (in ctx->last_error). */
+ * NULL or the words for the caller (in cl->last_error). */
 int coap_client_block_response(coap_client_req_t *r, coap_exch_out_t *out,
                                const coap_msg_t *msg, uint64_t now, const char **detail);
 /* For the reply: the reassembled body (|*body| NULL when the last
@@ -101,18 +183,18 @@ int coap_client_block_response(coap_client_req_t *r, coap_exch_out_t *out,
 void coap_client_block_result(const coap_client_block_t *b, const uint8_t **body,
                               size_t *len, unsigned *exchanges);
 void coap_client_block_free(coap_client_block_t *b);
-/* Keep the printf-style reason in ctx->last_error and log it at INFO,
- * prefixed by |what| ("block-wise", "q-block"). Returns ctx->last_error. */
+/* Keep the printf-style reason in cl->last_error and log it at INFO,
+ * prefixed by |what| ("block-wise", "q-block"). Returns cl->last_error. */
 const char *coap_client_say(coap_client_req_t *r, const char *what, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Bytes held now for response bodies being fetched (Block2), bounded by
  * the configuration's max_reassembly (coap_stats_t.reassembly_bytes). */
-size_t coap_client_reassembly_bytes(const coap_context_t *ctx);
+size_t coap_client_reassembly_bytes(const coap_client_t *cl);
 
 /* qblock.c (RFC 9177) */
 
 /* Does request |o| go the Q-Block way? |block1|: its body goes block-wise. */
-int coap_client_qb_wanted(const coap_context_t *ctx, const coap_request_opts_t *o, int block1);
+int coap_client_qb_wanted(const coap_client_t *cl, const coap_request_opts_t *o, int block1);
 /* Start it: |len| > 0 sends |payload| in Q-Block1 blocks of |szx| (from
  * coap_client_block1_plan), else asks for the response with Q-Block2.
  * |msg| has every option but the payload. Returns 0, or an error and then
@@ -125,7 +207,7 @@ int coap_client_qb_response(coap_client_req_t *r, coap_exch_out_t *out, const co
                             int err, uint64_t now);
 /* Cancel its timer and exchanges (not the one whose answer is being
  * handled); then coap_client_qb_free. */
-void coap_client_qb_stop(coap_context_t *ctx, coap_client_qb_t *q);
+void coap_client_qb_stop(coap_client_t *cl, coap_client_qb_t *q);
 void coap_client_qb_result(const coap_client_qb_t *q, const uint8_t **body, size_t *len,
                            unsigned *exchanges);
 size_t coap_client_qb_bytes(const coap_client_qb_t *q);
@@ -149,12 +231,12 @@ int coap_client_obs_fetch_response(coap_client_req_t *f, coap_exch_out_t *out,
 /* The DTLS session with |peer| was made anew (the server lost ours, or
  * closed it): its observations re-register now (from the timer heap, not
  * from inside the caller). */
-void coap_client_observe_reconnected(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
+void coap_client_observe_reconnected(coap_client_t *cl, coap_peer_t *peer, uint64_t now);
 /* A client session with |peer| is established: requests whose every
  * response class is suppressed (No-Response) have gone out and end now. */
-void coap_client_session_up(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
+void coap_client_session_up(coap_client_t *cl, coap_peer_t *peer, uint64_t now);
 /* Observations held as a client now (coap_stats_t.observations). */
-size_t coap_client_observations(const coap_context_t *ctx);
+size_t coap_client_observations(const coap_client_t *cl);
 /* Does request |r| go to |peer|? */
 int coap_client_req_to_peer(const coap_client_req_t *r, const coap_peer_t *peer);
 

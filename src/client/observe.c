@@ -57,7 +57,7 @@ static void note(const coap_client_req_t *r, coap_log_level_t level, const char 
     __attribute__((format(printf, 3, 4)));
 
 static void note(const coap_client_req_t *r, coap_log_level_t level, const char *fmt, ...) {
-  const coap_logger_t *log = &r->ctx->log;
+  const coap_logger_t *log = r->cl->log;
   if (!coap_log_enabled(log, level)) return;
   char addr[64], prefix[72], text[256];
   snprintf(prefix, sizeof prefix, "[%s]", coap_address_format(&r->dest, addr, sizeof addr));
@@ -97,7 +97,7 @@ void coap_client_obs_free(coap_client_req_t *r) {
   coap_client_obs_t *o = r->obs;
   if (!o) return;
   r->obs = NULL;
-  coap_timer_cancel(&r->ctx->timers, &o->timer);
+  coap_timer_cancel(r->cl->timers, &o->timer);
   fetch_abort(o);
   free(o->tmpl);
   free(o);
@@ -107,7 +107,7 @@ void coap_client_obs_free(coap_client_req_t *r) {
  * still registered, is forgotten (the server's next notification gets
  * RST). */
 static void obs_end(coap_client_req_t *r, int err, const char *detail) {
-  if (r->out) coap_exch_cancel(r->ctx->exch, r->out);
+  if (r->out) coap_exch_cancel(r->cl->exch, r->out);
   r->out = NULL;
   coap_client_req_finish(r, NULL, err, detail);
 }
@@ -136,11 +136,11 @@ static int obs_request(const coap_client_obs_t *o, coap_msg_t *m, uint32_t value
  * forgotten: the token goes on in the new one. The last thing a caller
  * does: the answer may come (and end |r|) before this returns. */
 static int obs_send(coap_client_req_t *r, coap_msg_t *m, uint64_t now) {
-  coap_context_t *ctx = r->ctx;
+  coap_client_t *cl = r->cl;
   coap_exch_peer_t *peer = coap_exch_out_peer(r->out);
-  coap_exch_cancel(ctx->exch, r->out);
+  coap_exch_cancel(cl->exch, r->out);
   r->out = NULL;
-  return coap_exch_request(ctx->exch, peer, m, r, &r->out, now);
+  return coap_exch_request(cl->exch, peer, m, r, &r->out, now);
 }
 
 static void reregister(coap_client_req_t *r, uint64_t now) {
@@ -209,7 +209,7 @@ static void deliver(coap_client_req_t *r, const coap_msg_t *msg, const coap_clie
   reply.observing = 1;
   reply.has_observe = 1;
   reply.observe = seq;
-  if (r->cb) r->cb(r->ctx, &reply, r->user);
+  if (r->cb) r->cb(r->cl->ctx, &reply, r->user);
 }
 
 /* The first block of a block-wise notification came on |out|: fetch the
@@ -250,9 +250,9 @@ static int start_fetch(coap_client_req_t *r, coap_exch_out_t *out, const coap_ms
 static int on_notification(coap_client_req_t *r, coap_exch_out_t *out, const coap_msg_t *msg,
                            uint32_t seq, uint64_t now) {
   coap_client_obs_t *o = r->obs;
-  coap_context_t *ctx = r->ctx;
+  coap_client_t *cl = r->cl;
   /* timeout_ms is for the first answer only. */
-  if (o->state == OBS_REGISTERING) coap_timer_cancel(&ctx->timers, &r->deadline);
+  if (o->state == OBS_REGISTERING) coap_timer_cancel(cl->timers, &r->deadline);
   if (o->new_baseline) {
     o->has_last = 0;
     o->new_baseline = 0;
@@ -262,7 +262,7 @@ static int on_notification(coap_client_req_t *r, coap_exch_out_t *out, const coa
   /* Any notification shows that the registration holds: re-register only
    * when this one's freshness passes without another (§3.3.1). */
   uint64_t max_age = (uint64_t)coap_msg_get_uint(msg, COAP_OPTION_MAX_AGE, MAX_AGE_DEFAULT_S);
-  coap_timer_arm(&ctx->timers, &o->timer, now + max_age * 1000 + REREGISTER_MARGIN_MS);
+  coap_timer_arm(cl->timers, &o->timer, now + max_age * 1000 + REREGISTER_MARGIN_MS);
   if (!is_news(o, seq, now)) {
     note(r, COAP_LOG_DEBUG, "notification %u dropped: not newer than %u (RFC 7641 §3.4)", seq,
          o->fetch ? o->fetch_seq : o->last_seq);
@@ -314,7 +314,7 @@ int coap_client_obs_response(coap_client_req_t *r, coap_exch_out_t *out, const c
     /* Sent before the server had our Observe=1. It took the message
      * layer's timer with it (a response implies the ACK): wait for the
      * answer as long as after an ACK. */
-    coap_timer_arm(&r->ctx->timers, &o->timer, now + r->ctx->cfg.tx.response_timeout_ms);
+    coap_timer_arm(r->cl->timers, &o->timer, now + r->cl->cfg->tx.response_timeout_ms);
     return 1;
   }
   if (o->state == OBS_CANCELLING || !notification) {
@@ -362,7 +362,7 @@ int coap_client_obs_fetch_response(coap_client_req_t *f, coap_exch_out_t *out,
    * observation ends with that answer or error. */
   char why[256];
   snprintf(why, sizeof why, "%s", detail ? detail : "fetching a block-wise notification failed");
-  if (r->out) coap_exch_cancel(r->ctx->exch, r->out);
+  if (r->out) coap_exch_cancel(r->cl->exch, r->out);
   r->out = NULL;
   coap_client_req_finish(r, rc < 0 ? NULL : msg, rc < 0 ? rc : 0, why);
   return 0;
@@ -370,22 +370,21 @@ int coap_client_obs_fetch_response(coap_client_req_t *f, coap_exch_out_t *out,
 
 /* ---- the API ---- */
 
-int coap_observe_cancel(coap_context_t *ctx, coap_request_id_t id) {
-  if (!ctx) return COAP_E_INVALID_ARG;
-  coap_client_req_t *r = ctx->requests;
+int coap_client_observe_cancel(coap_client_t *cl, coap_request_id_t id) {
+  coap_client_req_t *r = cl->requests;
   while (r && r->id != id) r = r->next;
   if (!r) return COAP_E_NOT_FOUND;
   coap_client_obs_t *o = r->obs;
   if (!o) return COAP_E_INVALID_ARG;
   if (o->state == OBS_CANCELLING) return 0;
-  uint64_t now = coap_context_now(ctx);
+  uint64_t now = cl->ops->now(cl->ctx);
   coap_msg_t m;
   int rc = r->out ? keep_template(o, r->out) : COAP_E_STATE;
   if (rc == 0) rc = obs_request(o, &m, 1);
   if (rc == 0) {
     fetch_abort(o);
-    coap_timer_cancel(&ctx->timers, &r->deadline);
-    coap_timer_cancel(&ctx->timers, &o->timer);
+    coap_timer_cancel(cl->timers, &r->deadline);
+    coap_timer_cancel(cl->timers, &o->timer);
     o->state = OBS_CANCELLING;
     if ((rc = obs_send(r, &m, now)) == 0) return 0;
   }
@@ -394,19 +393,19 @@ int coap_observe_cancel(coap_context_t *ctx, coap_request_id_t id) {
   return 0;
 }
 
-void coap_client_observe_reconnected(coap_context_t *ctx, coap_peer_t *peer, uint64_t now) {
-  for (coap_client_req_t *r = ctx->requests; r; r = r->next) {
+void coap_client_observe_reconnected(coap_client_t *cl, coap_peer_t *peer, uint64_t now) {
+  for (coap_client_req_t *r = cl->requests; r; r = r->next) {
     coap_client_obs_t *o = r->obs;
     if (!o || o->state == OBS_CANCELLING || !coap_client_req_to_peer(r, peer)) continue;
     /* A new session is a new endpoint (RFC 7252 §9.1.1): a restarted
      * server counts anew, so its numbers are not compared with the old. */
     o->new_baseline = 1;
-    if (o->state == OBS_ACTIVE) coap_timer_arm(&ctx->timers, &o->timer, now);
+    if (o->state == OBS_ACTIVE) coap_timer_arm(cl->timers, &o->timer, now);
   }
 }
 
-size_t coap_client_observations(const coap_context_t *ctx) {
+size_t coap_client_observations(const coap_client_t *cl) {
   size_t n = 0;
-  for (const coap_client_req_t *r = ctx->requests; r; r = r->next) n += r->obs != NULL;
+  for (const coap_client_req_t *r = cl->requests; r; r = r->next) n += r->obs != NULL;
   return n;
 }

@@ -94,13 +94,13 @@ static void outs_add(coap_client_qb_t *q, coap_exch_out_t *out) {
   if (q->n_outs == QB_OUTS_MAX) {
     coap_exch_out_t *old = q->outs[1];
     outs_remove(q, old);
-    coap_exch_cancel(q->r->ctx->exch, old);
+    coap_exch_cancel(q->r->cl->exch, old);
   }
   q->outs[q->n_outs++] = out;
 }
 
 static coap_exch_peer_t *peer_of(coap_client_req_t *r) {
-  coap_peer_t *p = coap_peer_table_find(&r->ctx->peers, r->ep, &r->dest);
+  coap_peer_t *p = coap_peer_table_find(r->cl->peers, r->ep, &r->dest);
   return p ? &p->exch : NULL;
 }
 
@@ -122,14 +122,14 @@ static int send_msg(coap_client_req_t *r, coap_exch_peer_t *peer, coap_msg_t *m,
   coap_client_qb_t *q = r->qb;
   coap_exch_out_t *out = NULL;
   int hard;
-  size_t room = coap_client_room(r->ctx, r->ep->proto, &hard);
+  size_t room = coap_client_room(r->cl, r->proto, &hard);
   if (hard && coap_msg_encoded_size(m) > room) {
     say(r, "a Q-Block request of %zu bytes does not fit the %zu bytes a DTLS record holds",
         coap_msg_encoded_size(m), room);
     return COAP_E_TOO_LARGE;
   }
   q->exchanges++;
-  int rc = coap_exch_request(r->ctx->exch, peer, m, r, &out, now);
+  int rc = coap_exch_request(r->cl->exch, peer, m, r, &out, now);
   if (rc < 0) return rc;
   /* (An answer cannot come inside: a NON is sent, never answered, in the call.) */
   if (out) outs_add(q, out);
@@ -141,7 +141,7 @@ static int send_msg(coap_client_req_t *r, coap_exch_peer_t *peer, coap_msg_t *m,
 }
 
 static void arm(coap_client_qb_t *q, uint64_t now, uint32_t ms) {
-  coap_timer_arm(&q->r->ctx->timers, &q->timer, now + ms);
+  coap_timer_arm(q->r->cl->timers, &q->timer, now + ms);
 }
 
 /* ---- Q-Block1: sending a body ---- */
@@ -335,13 +335,13 @@ static int ask_next(coap_client_req_t *r, coap_exch_peer_t *peer, uint64_t now) 
 }
 
 static size_t reassembly_elsewhere(const coap_client_req_t *r) {
-  return coap_client_reassembly_bytes(r->ctx) - (r->qb ? r->qb->cap : 0);
+  return coap_client_reassembly_bytes(r->cl) - (r->qb ? r->qb->cap : 0);
 }
 
 /* Room for the bytes up to |end|, within max_body and max_reassembly. */
 static int make_room(coap_client_req_t *r, size_t end) {
   coap_client_qb_t *q = r->qb;
-  size_t max = r->ctx->cfg.max_body;
+  size_t max = r->cl->cfg->max_body;
   if (end > max) {
     say(r, "the response body is larger than max_body (%zu bytes)", max);
     return COAP_E_TOO_LARGE;
@@ -350,10 +350,10 @@ static int make_room(coap_client_req_t *r, size_t end) {
   size_t cap = q->cap ? q->cap : 4096;
   while (cap < end) cap *= 2;
   if (cap > max) cap = max;
-  if (reassembly_elsewhere(r) + cap > r->ctx->cfg.max_reassembly) cap = end;
-  if (reassembly_elsewhere(r) + cap > r->ctx->cfg.max_reassembly) {
+  if (reassembly_elsewhere(r) + cap > r->cl->cfg->max_reassembly) cap = end;
+  if (reassembly_elsewhere(r) + cap > r->cl->cfg->max_reassembly) {
     say(r, "the response bodies this client is fetching leave no room within max_reassembly "
-           "(%zu bytes) for this one's %zu", r->ctx->cfg.max_reassembly, cap);
+           "(%zu bytes) for this one's %zu", r->cl->cfg->max_reassembly, cap);
     return COAP_E_TOO_LARGE;
   }
   uint8_t *p = realloc(q->buf, cap);
@@ -391,9 +391,9 @@ static int first_seen(coap_client_req_t *r, const coap_msg_t *msg, const coap_bl
   q->etag_len = e ? (uint8_t)(e->length < QB_ETAG_MAX ? e->length : QB_ETAG_MAX) : 0;
   if (e) memcpy(q->etag, e->value, q->etag_len);
   int64_t size2 = coap_msg_get_uint(msg, COAP_OPTION_SIZE2, -1);
-  if (size2 > (int64_t)r->ctx->cfg.max_body) {
+  if (size2 > (int64_t)r->cl->cfg->max_body) {
     say(r, "the server announces a body of %lld bytes (Size2), over max_body (%zu bytes)",
-        (long long)size2, r->ctx->cfg.max_body);
+        (long long)size2, r->cl->cfg->max_body);
     return COAP_E_TOO_LARGE;
   }
   if (size2 > 0) {
@@ -557,20 +557,20 @@ static void qb_timer(coap_timer_t *t, uint64_t now, void *user) {
     say(r, "no answer to the Q-Block transfer after %u waits of %u ms",
         max_waits(q) + 1,
         q->dir == QB_FETCH ? 2 * q->non_timeout : q->non_timeout);
-  coap_client_req_finish(r, NULL, rc, r->ctx->last_error);
+  coap_client_req_finish(r, NULL, rc, r->cl->last_error);
 }
 
 /* ---- entry points ---- */
 
-int coap_client_qb_wanted(const coap_context_t *ctx, const coap_request_opts_t *o, int block1) {
-  int use = o->qblock ? o->qblock > 0 : ctx->cfg.qblock_client;
+int coap_client_qb_wanted(const coap_client_t *cl, const coap_request_opts_t *o, int block1) {
+  int use = o->qblock ? o->qblock > 0 : cl->cfg->qblock_client;
   if (!use || o->observe || o->no_response) return 0;
   if (o->method == COAP_GET) return 1;
   return block1 && (o->method == COAP_PUT || o->method == COAP_POST);
 }
 
 static coap_client_qb_t *qb_new(coap_client_req_t *r, const coap_msg_t *msg) {
-  coap_context_t *ctx = r->ctx;
+  coap_client_t *cl = r->cl;
   coap_client_qb_t *q = calloc(1, sizeof(*q));
   if (!q) return NULL;
   coap_msg_t m = *msg;
@@ -584,10 +584,10 @@ static coap_client_qb_t *qb_new(coap_client_req_t *r, const coap_msg_t *msg) {
   q->tmpl_len = n;
   q->r = r;
   q->orig_type = msg->type;
-  uint16_t mp = ctx->cfg.qblock_max_payloads ? ctx->cfg.qblock_max_payloads : QB_MP_DEFAULT;
+  uint16_t mp = cl->cfg->qblock_max_payloads ? cl->cfg->qblock_max_payloads : QB_MP_DEFAULT;
   q->mp = mp > QB_MP_MAX ? QB_MP_MAX : mp;
   q->non_timeout =
-      ctx->cfg.qblock_non_timeout_ms ? ctx->cfg.qblock_non_timeout_ms : QB_NON_TIMEOUT_DEFAULT;
+      cl->cfg->qblock_non_timeout_ms ? cl->cfg->qblock_non_timeout_ms : QB_NON_TIMEOUT_DEFAULT;
   coap_timer_init(&q->timer, qb_timer, r);
   return q;
 }
@@ -644,7 +644,7 @@ int coap_client_qb_start(coap_client_req_t *r, coap_exch_peer_t *peer, const coa
   }
   if (rc == 0) return 0;
 fail:
-  coap_client_qb_stop(r->ctx, q);
+  coap_client_qb_stop(r->cl, q);
   coap_client_qb_free(q);
   r->qb = NULL;
   return rc;
@@ -654,7 +654,7 @@ fail:
  * the RFC 7959 way. Returns 1 (sent) or an error. */
 static int fall_back(coap_client_req_t *r, coap_exch_peer_t *peer, uint64_t now) {
   coap_client_qb_t *q = r->qb;
-  coap_context_t *ctx = r->ctx;
+  coap_client_t *cl = r->cl;
   coap_msg_t m;
   int rc = from_template(q, &m);
   if (rc < 0) return rc;
@@ -662,11 +662,11 @@ static int fall_back(coap_client_req_t *r, coap_exch_peer_t *peer, uint64_t now)
   m.type = q->orig_type;
   unsigned before = q->exchanges;
   r->qb = NULL;
-  coap_client_qb_stop(ctx, q);
-  coap_logf(&ctx->log, COAP_LOG_INFO, NULL,
+  coap_client_qb_stop(cl, q);
+  coap_logf(cl->log, COAP_LOG_INFO, NULL,
            "q-block: the server does not know Q-Block (4.02): sending the RFC 7959 way");
   if (q->dir == QB_SEND) {
-    int szx = coap_client_block1_plan(ctx, r->ep->proto, &m, q->body_len, r->block_size);
+    int szx = coap_client_block1_plan(cl, r->proto, &m, q->body_len, r->block_size);
     rc = szx < 0 ? szx
                  : coap_client_block1_start(r, peer, &m, q->body, q->body_len, (uint8_t)szx, now);
   } else {
@@ -674,7 +674,7 @@ static int fall_back(coap_client_req_t *r, coap_exch_peer_t *peer, uint64_t now)
       coap_block_t b2 = {.num = 0, .more = 0, .szx = coap_block_szx_for(r->block_size)};
       if ((rc = coap_msg_add_block(&m, COAP_OPTION_BLOCK2, &b2)) < 0) goto done;
     }
-    rc = coap_exch_request(ctx->exch, peer, &m, r, &r->out, now);
+    rc = coap_exch_request(cl->exch, peer, &m, r, &r->out, now);
   }
   (void)before;
 done:
@@ -703,16 +703,16 @@ int coap_client_qb_response(coap_client_req_t *r, coap_exch_out_t *out, const co
   if (q->probe && q->probe != out && msg->code != COAP_BAD_OPTION) {
     coap_exch_out_t *probe = q->probe;
     outs_remove(q, probe);
-    coap_exch_cancel(r->ctx->exch, probe);
+    coap_exch_cancel(r->cl->exch, probe);
   }
   if (q->probe != out || msg->code != COAP_BAD_OPTION) q->probe = NULL;
-  r->ctx->last_error[0] = '\0';
+  r->cl->last_error[0] = '\0';
   int rc;
   q->in_cb = out;
   if (msg->code == COAP_BAD_OPTION && !q->seen && !q->progress) {
     rc = fall_back(r, peer, now);
     if (rc == 1) return 0; /* r->qb is gone */
-    detail = r->ctx->last_error[0] ? r->ctx->last_error : NULL;
+    detail = r->cl->last_error[0] ? r->cl->last_error : NULL;
     coap_client_req_finish(r, NULL, rc, detail);
     return 0;
   }
@@ -723,16 +723,16 @@ int coap_client_qb_response(coap_client_req_t *r, coap_exch_out_t *out, const co
     outs_add(q, out);
     return 1;
   }
-  if (rc < 0 && r->ctx->last_error[0]) detail = r->ctx->last_error;
+  if (rc < 0 && r->cl->last_error[0]) detail = r->cl->last_error;
   coap_client_req_finish(r, rc < 0 ? NULL : msg, rc < 0 ? rc : 0, detail);
   return 0;
 }
 
-void coap_client_qb_stop(coap_context_t *ctx, coap_client_qb_t *q) {
+void coap_client_qb_stop(coap_client_t *cl, coap_client_qb_t *q) {
   if (!q) return;
-  coap_timer_cancel(&ctx->timers, &q->timer);
+  coap_timer_cancel(cl->timers, &q->timer);
   for (size_t i = 0; i < q->n_outs; i++)
-    if (q->outs[i] != q->in_cb) coap_exch_cancel(ctx->exch, q->outs[i]);
+    if (q->outs[i] != q->in_cb) coap_exch_cancel(cl->exch, q->outs[i]);
   q->n_outs = 0;
 }
 

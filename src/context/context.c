@@ -6,7 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "client/client.h"
 #include "common/abi.h"
 #include "common/diag.h"
 #include "common/util.h"
@@ -35,7 +34,6 @@ static void config_default(coap_context_config_t *cfg) {
   cfg->observe_con_interval_s = 86400;
   cfg->log_level = COAP_LOG_NONE;
   cfg->rand = coap_system_rand;
-  cfg->resolve = coap_getaddrinfo_resolve;
   cfg->clock = monotonic_ms;
 }
 
@@ -94,7 +92,8 @@ static const char *exch_peer_name(void *user, const coap_exch_peer_t *xp) {
 }
 
 static coap_deferred_t *defer_request(const coap_request_t *req,
-                                      coap_response_t *resp) {
+                                      coap_response_t *resp,
+                                      coap_response_t **deferred_resp) {
   coap_context_t *ctx = req->ctx;
   coap_deferred_t *d = calloc(1, sizeof(*d));
   if (!d) return NULL;
@@ -108,6 +107,7 @@ static coap_deferred_t *defer_request(const coap_request_t *req,
   if (d->next) d->next->prev = d;
   ctx->deferred = d;
   coap_exch_in_set_user(d->in, d);
+  *deferred_resp = &d->resp;
   return d;
 }
 
@@ -399,7 +399,8 @@ static void observe_defaults(coap_context_config_t *c) {
   if (!c->observe_con_interval_s) c->observe_con_interval_s = 86400;
 }
 
-coap_context_t *coap_context_new_versioned(int version, const coap_context_config_t *cfg) {
+coap_context_t *coap_context_create(int version, const coap_context_config_t *cfg,
+                                    const coap_shell_t *shell) {
   /* The version is checked even without |cfg|: a wrong one is a build
    * mismatch the caller should hear of at once. */
   const char *fn = "coap_context_new";
@@ -416,7 +417,8 @@ coap_context_t *coap_context_new_versioned(int version, const coap_context_confi
   ctx->cfg = latest;
   if (!ctx->cfg.rand) ctx->cfg.rand = coap_system_rand;
   if (!ctx->cfg.clock) ctx->cfg.clock = monotonic_ms;
-  if (!ctx->cfg.resolve) ctx->cfg.resolve = coap_getaddrinfo_resolve;
+  ctx->shell = shell;
+  if (!ctx->cfg.resolve && shell) ctx->cfg.resolve = shell->resolve;
   observe_defaults(&ctx->cfg);
   ctx->log = (coap_logger_t){ctx->cfg.log, ctx->cfg.log_user, ctx->cfg.log_level};
   coap_timer_heap_init(&ctx->timers);
@@ -433,6 +435,8 @@ coap_context_t *coap_context_new_versioned(int version, const coap_context_confi
   ctx->cfg.rand(ctx->cfg.rand_user, (uint8_t *)&seed, sizeof seed);
   ctx->exch = coap_exch_new(&ctx->cfg.tx, &cb, ctx, &ctx->timers, &ctx->log,
                             ctx->cfg.rand, ctx->cfg.rand_user);
+  coap_client_init(&ctx->client, ctx, &coap_context_client_ops, &ctx->cfg, &ctx->timers,
+                   ctx->exch, &ctx->peers, &ctx->log, ctx->last_error, sizeof ctx->last_error);
   if (!ctx->exch || coap_peer_table_init(&ctx->peers, seed) < 0 ||
       coap_server_init(&ctx->server, ctx->cfg.max_payload, &ctx->log) < 0) {
     coap_context_free(ctx);
@@ -440,14 +444,13 @@ coap_context_t *coap_context_new_versioned(int version, const coap_context_confi
   }
   coap_server_configure(&ctx->server, &ctx->cfg, &ctx->timers);
   coap_observe_set_ops(&ctx->server, &obs_ops, ctx, ctx);
-  ctx->next_request_id = 1;
   ctx->now = coap_context_now(ctx);
   return ctx;
 }
 
 void coap_context_free(coap_context_t *ctx) {
   if (!ctx) return;
-  coap_client_free(ctx);
+  coap_client_free(&ctx->client);
   while (ctx->deferred) deferred_unlink(ctx, ctx->deferred);
   if (ctx->peers.buckets) {
     coap_peer_t *p;
@@ -455,7 +458,7 @@ void coap_context_free(coap_context_t *ctx) {
     while ((p = coap_peer_table_any(&ctx->peers, &cursor))) peer_destroy(ctx, p);
   }
   coap_peer_table_free(&ctx->peers);
-  if (ctx->io_free) ctx->io_free(ctx->io);
+  if (ctx->shell_state_free) ctx->shell_state_free(ctx->shell_state);
   while (ctx->endpoints) {
     coap_endpoint_t *next = ctx->endpoints->next;
     free(ctx->endpoints);
@@ -622,9 +625,9 @@ static void stats_fill(const coap_context_t *ctx, coap_stats_t *out) {
   out->observers = ctx->server.obs.count;
   out->notifications_sent = ctx->server.obs.sent;
   out->observers_removed = ctx->server.obs.removed;
-  out->observations = coap_client_observations(ctx);
+  out->observations = coap_client_observations(&ctx->client);
   /* Block1 bodies and kept answers as server, bodies fetched as client. */
-  out->reassembly_bytes = ctx->server.b1.bytes + coap_client_reassembly_bytes(ctx);
+  out->reassembly_bytes = ctx->server.b1.bytes + coap_client_reassembly_bytes(&ctx->client);
   /* The slots past COAP_CAUSE_COUNT stay 0. */
   memcpy(out->failures_by_cause, ctx->failures_by_cause, sizeof ctx->failures_by_cause);
 }

@@ -4,14 +4,14 @@
 #define COAPS_CONTEXT_INTERNAL_H
 
 #include "coaps/context.h"
+#include "client/client.h"
 #include "common/log.h"
 #include "common/timer.h"
 #include "exchange/exchange.h"
 #include "peer/peer_table.h"
 #include "security/security.h"
+#include "context/shell.h"
 #include "server/server.h"
-
-typedef struct coap_client_req coap_client_req_t;
 
 struct coap_endpoint {
   coap_endpoint_t *next;
@@ -42,11 +42,7 @@ struct coap_context {
   void *transport_user;
   coap_trace_fn trace;
   void *trace_user;
-  coap_client_req_t *requests;    /* outstanding client requests */
-  coap_client_req_t *req_free;    /* finished ones, for reuse (no malloc per request) */
-  unsigned n_req_free;
-  struct coap_uri_memo *uri_memo; /* the last request URI, parsed */
-  coap_request_id_t next_request_id;
+  coap_client_t client;            /* our requests (src/client) */
   coap_deferred_t *deferred;
   uint64_t now;                    /* last time seen */
   uint64_t rx_datagrams, tx_datagrams, peers_rejected, peers_evicted;
@@ -83,17 +79,20 @@ struct coap_context {
   /* Failure log lines: at most FAILURE_LOG_BURST per window. */
   uint64_t failure_window_start;
   unsigned failure_lines, failures_unlogged;
-  /* Where coap_start() listens (the guide's coap_new_context argument). */
+  /* What remains of the layers above, each settable before they act:
+   * where coap_start() listens (the guide's coap_new_context argument);
+   * coap_context_set_reuse_port's flag; the shell's defaults (NULL: the
+   * core alone) and, once it drives this context, its state, which the
+   * context frees with itself (it owns everything made for it). */
   coap_address_t listen_addr;
   int reuse_port;                  /* listening sockets join a SO_REUSEPORT group */
-  /* The I/O shell's state when it drives this context. */
-  void *io;
-  void (*io_free)(void *io);
+  const coap_shell_t *shell;
+  void *shell_state;
+  void (*shell_state_free)(void *state);
 };
 
-uint64_t coap_context_now(coap_context_t *ctx);
-/* A DTLS configuration with credentials is attached. */
-int coap_context_dtls_ready(const coap_context_t *ctx);
+/* What the client asks of the context (requests.c). */
+extern const coap_client_ops_t coap_context_client_ops;
 /* The peer at (ep, addr), made if new: NULL when out of memory or when
  * max_peers is reached (counted and logged). For requests we send. */
 coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep,
@@ -152,22 +151,5 @@ int coap_context_plain_sees_dtls(coap_context_t *ctx, coap_endpoint_t *ep,
 /* A coap:// request went out again unanswered: once per peer, also send a
  * DTLS ClientHello to find out whether a DTLS server listens there. */
 void coap_context_plain_probe(coap_context_t *ctx, coap_peer_t *peer);
-
-/* io.c: make the built-in I/O shell the transport of a context that has
- * none (a client request made before any coap_context_listen/process). */
-int coap_io_attach_default(coap_context_t *ctx);
-
-/* The bytes the client holds for block-wise bodies being fetched
- * (src/client/block.c), for coap_stats_t.reassembly_bytes. */
-size_t coap_client_reassembly_bytes(const coap_context_t *ctx);
-
-/* client.c */
-int coap_getaddrinfo_resolve(void *user, const char *host, uint16_t port,
-                             coap_address_t *out);
-int coap_client_on_response(void *user, coap_exch_out_t *out,
-                            const coap_msg_t *msg, int err, uint64_t now);
-/* Ends every outstanding request (COAP_E_CANCELLED) and frees what the
- * client side keeps; for coap_context_free. */
-void coap_client_free(coap_context_t *ctx);
 
 #endif

@@ -162,7 +162,7 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
               "server closed the DTLS session with requests outstanding: new handshake");
     coap_secure_peer_free(ctx, peer, 0);
     if (coap_secure_connect(ctx, peer, name, now) == 0) {
-      coap_client_observe_reconnected(ctx, peer, now);
+      coap_client_observe_reconnected(&ctx->client, peer, now);
       return;
     }
   }
@@ -218,7 +218,7 @@ static void on_established(void *user) {
   drop_pending(pd);
   /* Requests that wait for nothing (No-Response) are done once sent. */
   if (coap_dtls_session_is_client(pd->session))
-    coap_client_session_up(pd->ctx, pd->peer, pd->ctx->now);
+    coap_client_session_up(&pd->ctx->client, pd->peer, pd->ctx->now);
 }
 
 static void on_data(void *user, const uint8_t *data, size_t len) {
@@ -335,7 +335,7 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
    * session they get the whole schedule again, within their deadlines. */
   coap_exch_peer_restart(ctx->exch, &pd->peer->exch, now);
   /* The server lost its observers with our session (RFC 7641 §3.3.1). */
-  coap_client_observe_reconnected(ctx, pd->peer, now);
+  coap_client_observe_reconnected(&ctx->client, pd->peer, now);
   return 1;
 }
 

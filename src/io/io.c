@@ -20,8 +20,8 @@
 
 #include "coaps/io.h"
 #include "common/abi.h"
-#include "context/context_internal.h"
 #include "io/io_stats.h"
+#include "io/shell.h"
 #include "io/tx_batch.h"
 
 #define RX_BATCH 64
@@ -111,7 +111,7 @@ static int io_send_from(void *user, coap_endpoint_t *ep, const coap_address_t *l
 }
 
 const coap_tx_stats_t *coap_io_tx_stats(const coap_context_t *ctx) {
-  const io_state_t *io = ctx->io;
+  const io_state_t *io = coap_context_shell_state(ctx);
   return io ? &io->tx.stats : NULL;
 }
 
@@ -137,8 +137,9 @@ static int io_open_client(void *user, coap_context_t *ctx, coap_proto_t proto,
 }
 
 static io_state_t *io_attach(coap_context_t *ctx) {
-  if (ctx->io) return ctx->io;
-  if (ctx->transport.send) return NULL; /* someone else's transport */
+  io_state_t *attached = coap_context_shell_state(ctx);
+  if (attached) return attached;
+  if (coap_context_has_transport(ctx)) return NULL; /* someone else's transport */
   io_state_t *io = calloc(1, sizeof(*io));
   if (!io) return NULL;
   io->ctx = ctx;
@@ -154,8 +155,7 @@ static io_state_t *io_attach(coap_context_t *ctx) {
     io->rx_iov[i].iov_len = RX_SLOT_SIZE;
   }
   coap_tx_batch_init(&io->tx);
-  ctx->io = io;
-  ctx->io_free = io_free;
+  coap_context_set_shell_state(ctx, io, io_free);
   coap_transport_t t = {.send = io_send,
                         .open_client_endpoint = io_open_client,
                         .send_from = io_send_from};
@@ -222,12 +222,12 @@ static io_socket_t *open_socket(io_state_t *io, coap_proto_t proto,
   local.size = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
   io_socket_t *s = calloc(1, sizeof(*s));
   struct epoll_event ev = {.events = EPOLLIN};
-  if (!s || set_socket_options(fd, family, any6, client, ctx->reuse_port) < 0 ||
+  if (!s || set_socket_options(fd, family, any6, client, coap_context_reuse_port(ctx)) < 0 ||
       bind(fd, &local.addr.sa, local.size) < 0 ||
       getsockname(fd, &local.addr.sa, &local.size) < 0) {
     int saved = errno;
     char text[64];
-    coap_logf(&ctx->log, COAP_LOG_ERROR, NULL, "cannot bind %s: %s",
+    coap_logf(coap_context_logger(ctx), COAP_LOG_ERROR, NULL, "cannot bind %s: %s",
               coap_address_format(addr, text, sizeof text), strerror(saved));
     free(s);
     close(fd);
@@ -246,7 +246,6 @@ static io_socket_t *open_socket(io_state_t *io, coap_proto_t proto,
     close(fd);
     return NULL;
   }
-  s->ep->client = client;
   coap_endpoint_set_transport_data(s->ep, s);
   s->next = io->sockets;
   io->sockets = s;
@@ -352,14 +351,14 @@ static void deliver_slot(io_state_t *io, io_socket_t *s, int i, uint64_t now) {
   const uint8_t *data = io->rx_iov[i].iov_base;
   size_t len = io->rx_msgs[i].msg_len;
   if (h->msg_flags & MSG_TRUNC) {
-    io->ctx->rx_too_large++;
+    coap_context_count_rx_too_large(io->ctx);
     return;
   }
   rx_info_t info;
   parse_control(h, s->pktinfo, &info);
   size_t seg = info.seg ? info.seg : len;
   if (seg > RX_DATAGRAM_MAX) {
-    io->ctx->rx_too_large++;
+    coap_context_count_rx_too_large(io->ctx);
     return;
   }
   io->rx_addr[i].size = h->msg_namelen;
@@ -474,7 +473,7 @@ int coap_run(coap_context_t *ctx) {
 
 void coap_context_stop(coap_context_t *ctx) {
   if (!ctx) return;
-  io_state_t *io = ctx->io;
+  io_state_t *io = coap_context_shell_state(ctx);
   if (io) io->stop = 1;
 }
 
@@ -536,15 +535,15 @@ int coap_request_blocking_versioned(coap_context_t *ctx, int opts_version,
   coap_request_opts_init(&opts, COAP_GET, NULL);
   const coap_abi_struct_t *copy_abi = coap_abi_struct(COAP_ABI_RESPONSE_COPY);
   if (!ctx || !o || !out ||
-      coap_abi_read(coap_abi_struct(COAP_ABI_REQUEST_OPTS), opts_version, o, &opts, &ctx->log,
+      coap_abi_read(coap_abi_struct(COAP_ABI_REQUEST_OPTS), opts_version, o, &opts, coap_context_logger(ctx),
                     fn) < 0 ||
-      !coap_abi_len(copy_abi, copy_version, &ctx->log, fn))
+      !coap_abi_len(copy_abi, copy_version, coap_context_logger(ctx), fn))
     return COAP_E_INVALID_ARG;
   /* An observation calls back again after the reply: not for a wait on the stack. */
   if (opts.observe) return COAP_E_INVALID_ARG;
   coap_response_copy_t latest;
   int rc = request_blocking(ctx, &opts, &latest);
-  coap_abi_write(copy_abi, copy_version, &latest, out, &ctx->log, fn);
+  coap_abi_write(copy_abi, copy_version, &latest, out, coap_context_logger(ctx), fn);
   return rc;
 }
 
@@ -560,10 +559,4 @@ int coap_response_copy_clear_versioned(int version, coap_response_copy_t *r) {
   latest.content_format = COAP_FORMAT_NONE;
   return coap_abi_write(coap_abi_struct(COAP_ABI_RESPONSE_COPY), version, &latest, r, NULL,
                         "coap_response_copy_clear");
-}
-
-int coap_context_set_reuse_port(coap_context_t *ctx, int on) {
-  if (!ctx) return COAP_E_INVALID_ARG;
-  ctx->reuse_port = on != 0;
-  return 0;
 }

@@ -59,7 +59,7 @@ coap_deferred_t *coap_request_defer(const coap_request_t *req,
   coap_request_t *r = (coap_request_t *)req;
   /* A notification has no request to answer later: it is built now. */
   if (!r || !resp || r->is_notification || !r->defer || r->deferred) return NULL;
-  r->deferred = r->defer(r, resp);
+  r->deferred = r->defer(r, resp, &r->deferred_resp);
   return r->deferred;
 }
 
@@ -345,7 +345,7 @@ void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
   run_handler(s, req, &t, resp);
   if (req->deferred) {
     if (has_b1 || unsafe_method(req->msg->code))
-      coap_b1_deferred(s, req, t.path, t.path_len, coap_deferred_response(req->deferred));
+      coap_b1_deferred(s, req, t.path, t.path_len, req->deferred_resp);
     return;
   }
   /* (The copy first: a FETCH's key is its body, which the Block1 entry

@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "context/context_internal.h"
 #include "server/server.h"
 
 #define MAX_ATTRS 8
@@ -61,10 +60,6 @@ void coap_server_configure(coap_server_t *s, const coap_context_config_t *cfg,
   s->timers = timers;
 }
 
-size_t coap_context_max_body(const coap_context_t *ctx) {
-  return ctx ? ctx->cfg.max_body : 0;
-}
-
 static void resource_free(coap_resource_t *r) {
   for (size_t i = 0; i < r->n_attrs; i++) {
     free((char *)r->attrs[i].name);
@@ -111,10 +106,9 @@ static void grow(coap_server_t *s) {
   for (coap_resource_t *r = s->first; r; r = r->next) link_bucket(s, r);
 }
 
-int coap_resource_create(coap_context_t *ctx, const char *path, coap_resource_t **out) {
-  if (out) *out = NULL;
-  if (!ctx || !path || !out) return COAP_E_INVALID_ARG;
-  coap_server_t *s = &ctx->server;
+int coap_server_resource_add(coap_server_t *s, const char *path, coap_resource_t **out) {
+  *out = NULL;
+  if (!path) return COAP_E_INVALID_ARG;
   const char *p;
   size_t len;
   normalise(path, &p, &len);
@@ -138,22 +132,15 @@ int coap_resource_create(coap_context_t *ctx, const char *path, coap_resource_t 
   return 0;
 }
 
-coap_resource_t *coap_resource_add(coap_context_t *ctx, const char *path) {
-  coap_resource_t *r;
-  return coap_resource_create(ctx, path, &r) == 0 ? r : NULL;
-}
-
-coap_resource_t *coap_resource_find(coap_context_t *ctx, const char *path) {
+coap_resource_t *coap_server_resource_find(const coap_server_t *s, const char *path) {
   const char *p;
   size_t len;
-  if (!ctx || !path) return NULL;
+  if (!path) return NULL;
   normalise(path, &p, &len);
-  return coap_server_lookup(&ctx->server, p, len);
+  return coap_server_lookup(s, p, len);
 }
 
-int coap_resource_remove(coap_context_t *ctx, coap_resource_t *res) {
-  if (!ctx || !res) return COAP_E_INVALID_ARG;
-  coap_server_t *s = &ctx->server;
+int coap_server_resource_remove(coap_server_t *s, coap_resource_t *res) {
   coap_resource_t **link = &s->first, *prev = NULL;
   while (*link && *link != res) {
     prev = *link;

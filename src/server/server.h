@@ -72,10 +72,13 @@ struct coap_request {
    * (NULL for coap://). Block1 bodies are kept per peer and session. */
   const void *peer_key, *session_key;
   uint64_t now;              /* when it came (virtual in tests) */
-  /* Set by the context: turns this request into a deferred one. */
-  coap_deferred_t *(*defer)(const coap_request_t *req, coap_response_t *resp);
+  /* Set by the context: turns this request into a deferred one, whose
+   * answer is built in *deferred_resp (the context's storage). */
+  coap_deferred_t *(*defer)(const coap_request_t *req, coap_response_t *resp,
+                            coap_response_t **deferred_resp);
   void *defer_user;
   coap_deferred_t *deferred; /* set once deferred */
+  coap_response_t *deferred_resp;
   int is_notification;       /* built for observers (observe.c): no defer */
 };
 
@@ -240,6 +243,12 @@ coap_obs_res_t *coap_resource_obs(coap_resource_t *r);
 coap_server_t *coap_resource_server(const coap_resource_t *r);
 coap_resource_t *coap_server_lookup(const coap_server_t *s, const char *path,
                                     size_t len);
+/* coap_resource_add/find/remove (coaps/context.h) on the context's server. */
+/* 0 with the new resource in |*out|, COAP_E_EXISTS (|path| is taken),
+ * COAP_E_NOMEM or COAP_E_INVALID_ARG; |*out| is NULL on failure. */
+int coap_server_resource_add(coap_server_t *s, const char *path, coap_resource_t **out);
+coap_resource_t *coap_server_resource_find(const coap_server_t *s, const char *path);
+int coap_server_resource_remove(coap_server_t *s, coap_resource_t *res);
 coap_handler_fn coap_resource_handler(const coap_resource_t *r, uint8_t method,
                                       void **user);
 int coap_resource_accepts_format(const coap_resource_t *r, int format);

@@ -112,8 +112,8 @@ expect_contains "mismatch is named" "does not match" "$ERR"
 rc coaps get "$url/temp" --psk-identity me
 expect_eq "--psk-identity without a key exits 64" 64 "$RC"
 rc coaps get "$url/temp" --psk-identity me --psk-hex 12zz
-expect_eq "bad hex key exits 7" 7 "$RC"
-expect_contains "bad hex key is said" "hex" "$ERR"
+expect_eq "bad hex key is bad usage (exit 64)" 64 "$RC"
+expect_contains "bad hex key is said" "--psk-hex wants the key as pairs of hex digits" "$ERR"
 
 # keygen refuses to overwrite.
 rc coaps keygen --out "$K"

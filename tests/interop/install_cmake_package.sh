@@ -12,7 +12,7 @@ need readelf binutils
 work=$(mktemp -d)
 trap 'cleanup_bg; rm -rf "$work"' EXIT
 prefix=$work/prefix
-cmake --install "$BUILD" --prefix "$prefix" >/dev/null || fail "cmake --install failed"
+install_build "$prefix"
 cfg=$(find "$prefix" -name coapsConfig.cmake | head -1)
 [ -n "$cfg" ] || fail "coapsConfig.cmake was not installed"
 [ -f "$(dirname "$cfg")/coapsConfigVersion.cmake" ] || fail "coapsConfigVersion.cmake was not installed"
@@ -20,28 +20,7 @@ expect_eq "the CMake package sits in LIBDIR/cmake/coaps" "cmake/coaps" \
   "$(basename "$(dirname "$(dirname "$cfg")")")/$(basename "$(dirname "$cfg")")"
 
 mkdir -p "$work/app"
-cat >"$work/app/app.c" <<'APP'
-#include <coap.h>
-#include <stdio.h>
-#include <string.h>
-int main(int argc, char **argv) {
-  if (argc != 2) return 2;
-  if (strcmp(coaps_version(), COAPS_VERSION) != 0 || coaps_version_num() != COAPS_VERSION_NUM) {
-    printf("header %s, library %s\n", COAPS_VERSION, coaps_version());
-    return 3;
-  }
-  printf("version %s\n", COAPS_VERSION);
-  coap_context_t *ctx = coap_context_new(NULL);
-  coap_request_opts_t o;
-  coap_request_opts_init(&o, COAP_GET, argv[1]);
-  coap_response_copy_t r;
-  int rc = coap_request_blocking(ctx, &o, &r);
-  if (rc == 0) printf("%s %s\n", coap_code_name(r.code), (const char *)r.payload);
-  coap_response_copy_clear(&r);
-  coap_context_free(ctx);
-  return rc == 0 ? 0 : 1;
-}
-APP
+write_outside_client "$work/app/app.c" coap.h
 cat >"$work/app/CMakeLists.txt" <<'APP'
 cmake_minimum_required(VERSION 3.18)
 project(coaps_consumer C)
@@ -54,8 +33,8 @@ target_link_libraries(app_static PRIVATE coaps::coaps_static)
 APP
 # Sanitizer builds need their runtime in the program too.
 extra=()
-grep -q "COAPS_SANITIZE:BOOL=ON" "$BUILD/CMakeCache.txt" &&
-  extra=(-DCMAKE_C_FLAGS=-fsanitize=address,undefined -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined)
+san=$(sanitizer_flags)
+[ -z "$san" ] || extra=(-DCMAKE_C_FLAGS="$san" -DCMAKE_EXE_LINKER_FLAGS="$san")
 cmake -S "$work/app" -B "$work/app/build" -DCMAKE_PREFIX_PATH="$prefix" "${extra[@]}" \
   >"$work/configure.log" 2>&1 || { cat "$work/configure.log" >&2; fail "find_package(coaps) failed"; }
 pass "find_package(coaps 0.1 CONFIG REQUIRED) finds the installed package"

@@ -146,3 +146,44 @@ need_shared_peers() {
   echo "SKIP: missing peer(s): ${missing[*]} (set COAPS_PEERS_DIR to the directory holding bin/)"
   exit 0
 }
+
+# install_build PREFIX: 'cmake --install' of $BUILD into PREFIX, as a
+# packager or a user installing by hand would.
+install_build() {
+  cmake --install "$BUILD" --prefix "$1" >/dev/null || fail "cmake --install failed"
+}
+
+# sanitizer_flags: what a program linked against a sanitizer build needs
+# on its compile and link lines (their runtime), nothing otherwise.
+sanitizer_flags() {
+  grep -q "COAPS_SANITIZE:BOOL=ON" "$BUILD/CMakeCache.txt" && echo "-fsanitize=address,undefined" || true
+}
+
+# write_outside_client FILE HEADER: the C source of an outside program
+# including <HEADER>: given a URI, it checks that the library it runs
+# with is its header's version (else prints both, exit 3), prints
+# "version X", GETs the URI and prints the answer's code and payload.
+write_outside_client() {
+  cat >"$1" <<APP
+#include <$2>
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv) {
+  if (argc != 2) return 2;
+  if (strcmp(coaps_version(), COAPS_VERSION) != 0 || coaps_version_num() != COAPS_VERSION_NUM) {
+    printf("header %s, library %s\n", COAPS_VERSION, coaps_version());
+    return 3;
+  }
+  printf("version %s\n", coaps_version());
+  coap_context_t *ctx = coap_context_new(NULL);
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, argv[1]);
+  coap_response_copy_t r;
+  int rc = coap_request_blocking(ctx, &o, &r);
+  if (rc == 0) printf("%s %s\n", coap_code_name(r.code), (const char *)r.payload);
+  coap_response_copy_clear(&r);
+  coap_context_free(ctx);
+  return rc == 0 ? 0 : 1;
+}
+APP
+}

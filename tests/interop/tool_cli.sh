@@ -81,12 +81,102 @@ rc coaps keygen extra
 expect_eq "keygen with an extra argument exits 64" 64 "$RC"
 expect_contains "keygen with an extra argument shows its usage" "usage: coaps keygen" "$ERR"
 
+# Every usage error: one line saying what is wrong, then the command's
+# usage line pointing at --help, exit 64, and nothing else on stderr.
+# ('' in a case is an empty argument.)
+while IFS='%' read -r args want usage; do
+  read -ra argv <<<"$args"
+  for i in "${!argv[@]}"; do [ "${argv[i]}" != "''" ] || argv[i]=; done
+  rc coaps "${argv[@]}"
+  expect_eq "coaps $args exits 64" 64 "$RC"
+  expect_eq "coaps $args: what is wrong, then how to get help" \
+    "$(printf 'coaps: %s\n%s' "$want" "$usage")" "$ERR"
+  expect_eq "coaps $args prints nothing on stdout" "" "$OUT"
+done <<'CASES'
+--version x%--version takes no argument, got 'x'%usage: coaps --version  (coaps --help for more)
+get coap://127.0.0.1/x -w 3%unknown option '-w' for coaps get (commands that take it: serve)%usage: coaps get URI [options]  (coaps get --help for more)
+serve --data x%unknown option '--data' for coaps serve (commands that take it: get, post, put, delete, fetch, patch, ipatch, observe)%usage: coaps serve [options]  (coaps serve --help for more)
+keygen --psk x%unknown option '--psk' for coaps keygen (commands that take it: get, post, put, delete, fetch, patch, ipatch, observe, doctor, serve)%usage: coaps keygen [--out DIR] [--host NAME]... [--force]  (coaps keygen --help for more)
+get coap://127.0.0.1/x -vz%unknown option '-z'%usage: coaps get URI [options]  (coaps get --help for more)
+serve --max 3%option '--max' is ambiguous: --max-peers, --max-body%usage: coaps serve [options]  (coaps serve --help for more)
+get coap://127.0.0.1/x --h%option '--h' is ambiguous: --help, --handshake-timeout%usage: coaps get URI [options]  (coaps get --help for more)
+get coap://127.0.0.1/x --=x%unknown option '--=x'%usage: coaps get URI [options]  (coaps get --help for more)
+get coaps://127.0.0.1:9/x --psk-identity me --psk x --session ''%--session wants a value, got an empty one%usage: coaps get URI [options]  (coaps get --help for more)
+get coaps://127.0.0.1:9/x --psk-identity '' --psk x%--psk-identity wants a value, got an empty one%usage: coaps get URI [options]  (coaps get --help for more)
+keygen -H '' -o x%--host wants a value, got an empty one%usage: coaps keygen [--out DIR] [--host NAME]... [--force]  (coaps keygen --help for more)
+doctor coap://127.0.0.1/x --json=yes%--json takes no value, got '--json=yes'%usage: coaps doctor URI [options]  (coaps doctor --help for more)
+get coap://127.0.0.1/x -t 1 --timeout 2%--timeout given twice (the second time as '2'): give it once%usage: coaps get URI [options]  (coaps get --help for more)
+put coap://127.0.0.1/x -d a -d b%--data given twice (the second time as 'b'): give it once%usage: coaps put URI [options]  (coaps put --help for more)
+keygen -o a -o b%--out given twice (the second time as 'b'): give it once%usage: coaps keygen [--out DIR] [--host NAME]... [--force]  (coaps keygen --help for more)
+serve -p 1 --port 2%--port given twice (the second time as '2'): give it once%usage: coaps serve [options]  (coaps serve --help for more)
+get coaps://127.0.0.1:9/x --psk-identity me --psk-hex zz%--psk-hex wants the key as pairs of hex digits (0-9, a-f), got 'zz'%usage: coaps get URI [options]  (coaps get --help for more)
+get coaps://127.0.0.1:9/x --psk-identity me --psk-hex abc%--psk-hex wants the key as pairs of hex digits (0-9, a-f), got 'abc'%usage: coaps get URI [options]  (coaps get --help for more)
+get coaps://127.0.0.1:9/x --psk secret%--psk/--psk-hex need --psk-identity too%usage: coaps get URI [options]  (coaps get --help for more)
+serve --psk-identity me%--psk-identity needs --psk or --psk-hex too%usage: coaps serve [options]  (coaps serve --help for more)
+get coaps://127.0.0.1:9/x --psk-identity me --psk a --psk-hex 00%give --psk or --psk-hex, not both%usage: coaps get URI [options]  (coaps get --help for more)
+get coaps://127.0.0.1:9/x --cert c.pem%--cert needs --key FILE (its private key)%usage: coaps get URI [options]  (coaps get --help for more)
+doctor coaps://127.0.0.1:9/x --key k.pem%--key goes with --cert (or --rpk)%usage: coaps doctor URI [options]  (coaps doctor --help for more)
+get coaps://127.0.0.1:9/x --rpk%--rpk needs --key FILE (an EC P-256 private key)%usage: coaps get URI [options]  (coaps get --help for more)
+get coaps://127.0.0.1:9/x --mtu 10x%--mtu wants a number of bytes from 256 to 65535, got '10x'%usage: coaps get URI [options]  (coaps get --help for more)
+serve --mtu 100%--mtu wants a number of bytes from 256 to 65535, got '100'%usage: coaps serve [options]  (coaps serve --help for more)
+get coaps://127.0.0.1:9/x --cookie never%unknown option '--cookie' for coaps get (commands that take it: serve)%usage: coaps get URI [options]  (coaps get --help for more)
+get coaps://127.0.0.1:9/x --require-client-cert%unknown option '--require-client-cert' for coaps get (commands that take it: serve)%usage: coaps get URI [options]  (coaps get --help for more)
+serve --session s%unknown option '--session' for coaps serve (commands that take it: get, post, put, delete, fetch, patch, ipatch, observe, doctor)%usage: coaps serve [options]  (coaps serve --help for more)
+serve --psk-identity me --psk x --require-client-cert%--require-client-cert needs --cacert to verify them with%usage: coaps serve [options]  (coaps serve --help for more)
+get coaps://127.0.0.1:9/x --session s%--session needs credentials (--psk-identity or --cacert) to resume%usage: coaps get URI [options]  (coaps get --help for more)
+serve --cookie sometimes%--cookie wants always, under-load or never, got 'sometimes'%usage: coaps serve [options]  (coaps serve --help for more)
+serve --address nowhere%--address wants a numeric IPv4 or IPv6 address, got 'nowhere'%usage: coaps serve [options]  (coaps serve --help for more)
+doctor coap://127.0.0.1/x --markdown%--markdown goes with --causes%usage: coaps doctor URI [options]  (coaps doctor --help for more)
+doctor --causes --json%--causes takes no other option than --markdown%usage: coaps doctor URI [options]  (coaps doctor --help for more)
+doctor --causes coap://127.0.0.1/x%--causes takes no URI%usage: coaps doctor URI [options]  (coaps doctor --help for more)
+get coap://127.0.0.1/x -b 100%--block-size wants 16, 32, 64, 128, 256, 512 or 1024, got '100'%usage: coaps get URI [options]  (coaps get --help for more)
+get coap://127.0.0.1/x coap://127.0.0.1/y%unexpected argument 'coap://127.0.0.1/y'%usage: coaps get URI [options]  (coaps get --help for more)
+CASES
+# Swept over every command's --help: each option that takes a value,
+# given without one, is named with the value it wants; each option of
+# another command is refused naming the commands that take it.
+declare -A flags_of
+for cmd in get serve keygen doctor; do
+  flags_of[$cmd]=$(coaps $cmd --help | grep -oE '^ +(-[A-Za-z], )?--[a-z0-9-]+( [A-Z]|\b)' |
+    grep -oE -- '--[a-z0-9-]+( [A-Z])?' | sort -u)
+done
+operand() { case $1 in get | doctor) echo coap://127.0.0.1/x ;; esac; }
+swept=0
+for cmd in get serve keygen doctor; do
+  while read -r flag value; do
+    [ -n "$value" ] || continue
+    rc coaps $cmd $(operand $cmd) "$flag"
+    [ "$RC" = 64 ] && [[ "$ERR" == "coaps: $flag needs a value: $flag "* ]] ||
+      fail "coaps $cmd $flag without its value: exit $RC, '$ERR'"
+    swept=$((swept + 1))
+  done <<<"${flags_of[$cmd]}"
+  for other in get serve keygen doctor; do
+    [ "$other" != "$cmd" ] || continue
+    while read -r flag value; do
+      grep -qxE -- "$flag( [A-Z])?" <<<"${flags_of[$cmd]}" && continue
+      rc coaps $cmd $(operand $cmd) "$flag" x
+      [ "$RC" = 64 ] && [[ "$ERR" == "coaps: unknown option '$flag' for coaps $cmd (commands that take it: "*"$other"* ]] ||
+        fail "coaps $cmd $flag (an option of $other): exit $RC, '$ERR'"
+      swept=$((swept + 1))
+    done <<<"${flags_of[$other]}"
+  done
+done
+[ "$swept" -gt 60 ] || fail "the sweep tried only $swept cases"
+pass "every option of every command: a missing value or the wrong command is said ($swept cases)"
+
+# Repeatable options stay repeatable.
+rc coaps keygen -o "$work/hosts" -H one -H two
+expect_eq "keygen -H twice works" 0 "$RC"
+rc coaps --help get
+expect_eq "coaps --help get exits 0" 0 "$RC"
+expect_contains "coaps --help get is get's help" "usage: coaps get URI" "$OUT"
+rc coaps keygen --help
+for flag in "-o, --out DIR" "-H, --host NAME" "-f, --force" "-h, --help"; do
+  expect_contains "keygen --help names $flag" "$flag" "$OUT"
+done
+
 # A configuration mistake: said once (by the tool, not also by the
 # library's logger), exit 7 (local configuration), nothing sent.
-rc coaps get "coaps://127.0.0.1:9/x" --psk-identity me --psk-hex zz
-expect_eq "--psk-hex zz exits 7" 7 "$RC"
-expect_eq "--psk-hex zz is said once, by the tool" \
-  "coaps: PSK hex key has a non-hex character near position 0" "$ERR"
 rc coaps get "coaps://127.0.0.1:9/x" --cacert "$work/no-such-ca.pem"
 expect_eq "a missing CA file exits 7" 7 "$RC"
 expect_eq "a missing CA file is said once, by the tool" \
@@ -405,7 +495,12 @@ while read -r line; do
   read -ra cmd <<<"${line%%#*}"
   [ "${cmd[0]}" = coaps ] || continue
   cmd=("${cmd[@]//\'/}")
-  [[ "$line" != *--observe* ]] || cmd+=(--count 1)
+  # An observation stops after one representation (a hint's own --count
+  # N becomes 1: a value option is given once).
+  if [[ "$line" == *--observe* ]]; then
+    [[ "$line" == *--count* ]] || cmd+=(--count 1)
+    for i in "${!cmd[@]}"; do [ "${cmd[i]}" != --count ] || cmd[i + 1]=1; done
+  fi
   hints=$((hints + 1))
   rc coaps "${cmd[@]:1}" -t 10
   if [[ "$line" == *"# a failure"* ]]; then

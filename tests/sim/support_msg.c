@@ -21,6 +21,15 @@ const uint8_t *sim_keep(const void *v, size_t n) {
   return p;
 }
 
+void sim_msg_begin(coap_msg_t *m, coap_type_t type, uint8_t code, uint16_t mid, uint16_t tag,
+                   const char *path) {
+  sim_msg_reset();
+  coap_msg_init(m, type, code, mid);
+  uint8_t tok[4] = {(uint8_t)(tag >> 8), (uint8_t)tag, (uint8_t)(mid >> 8), (uint8_t)mid};
+  coap_msg_set_token(m, tok, sizeof tok);
+  if (path) sim_opt(m, COAP_OPTION_URI_PATH, path, strlen(path));
+}
+
 void sim_opt(coap_msg_t *m, uint16_t number, const void *v, size_t n) {
   const uint8_t *p = sim_keep(v, n);
   size_t at = m->n_options;

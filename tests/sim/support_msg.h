@@ -14,6 +14,13 @@
 /* Start a new message: what the pool held is forgotten. */
 void sim_msg_reset(void);
 
+/* Start request |m| afresh (the pool emptied): |type| and |code| with
+ * message ID |mid|, a 4-byte token — |tag| then |mid|, so that a test's
+ * requests have tokens of their own that say which test built them — and
+ * Uri-Path |path| (none for NULL). */
+void sim_msg_begin(coap_msg_t *m, coap_type_t type, uint8_t code, uint16_t mid, uint16_t tag,
+                   const char *path);
+
 /* A copy of |n| bytes of |v| in the pool, alive until sim_msg_reset. */
 const uint8_t *sim_keep(const void *v, size_t n);
 

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "client/client.h"
+#include "context/context_internal.h"
 #include "coaps/dtls.h"
 #include "support_reply.h"
 #include "support_simnet.h"
@@ -685,7 +686,7 @@ static void test_dtls_request_fits_records(void **state) {
 static size_t peak_held;
 static int watch_held(void *user, const simnet_node_t *from, const coap_address_t *to,
                       const uint8_t *data, size_t len, unsigned seq) {
-  size_t held = coap_client_reassembly_bytes(client->ctx);
+  size_t held = coap_client_reassembly_bytes(&client->ctx->client);
   if (held > peak_held) peak_held = held;
   return raw_server(user, from, to, data, len, seq);
 }
@@ -721,7 +722,7 @@ static void test_block2_context_reassembly_bound(void **state) {
     assert_int_equal(refused->status, COAP_E_TOO_LARGE);
     assert_non_null(strstr(refused->detail, "max_reassembly"));
     assert_true(peak_held > 0 && peak_held <= 12000);
-    assert_int_equal(coap_client_reassembly_bytes(client->ctx), 0);
+    assert_int_equal(coap_client_reassembly_bytes(&client->ctx->client), 0);
   }
   /* Alone, the same body fits. */
   request(COAP_GET, "/big", NULL, 0, 0);

@@ -191,11 +191,7 @@ static int teardown(void **state) {
 static uint16_t next_mid = 0x100;
 
 static void begin(coap_msg_t *m, uint8_t code, const char *path) {
-  sim_msg_reset();
-  coap_msg_init(m, COAP_TYPE_CON, code, next_mid++);
-  uint8_t tok[4] = {0xB1, 0x0C, (uint8_t)(m->mid >> 8), (uint8_t)m->mid};
-  coap_msg_set_token(m, tok, sizeof tok);
-  if (path) sim_opt(m, COAP_OPTION_URI_PATH, path, strlen(path));
+  sim_msg_begin(m, COAP_TYPE_CON, code, next_mid++, 0xB10C, path);
 }
 
 static void set_payload(coap_msg_t *m, const void *p, size_t n) {

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "client/client.h"
+#include "context/context_internal.h"
 #include "coaps/dtls.h"
 #include "support_simnet.h"
 
@@ -272,7 +273,7 @@ static void notify_refused(long seq, unsigned expect_ev) {
 static size_t observations(void) {
   coap_stats_t st;
   coap_context_get_stats(client->ctx, &st);
-  assert_int_equal(st.observations, coap_client_observations(client->ctx));
+  assert_int_equal(st.observations, coap_client_observations(&client->ctx->client));
   return (size_t)st.observations;
 }
 
@@ -683,7 +684,7 @@ static void test_large_blockwise_notification(void **state) {
   assert_memory_equal(ev[1].payload, big, 5000);
   assert_int_equal(fs.n_req, 1 + (5000 + 15) / 16 - 1);
   /* Nothing is held once it is delivered. */
-  assert_int_equal(coap_client_reassembly_bytes(client->ctx), 0);
+  assert_int_equal(coap_client_reassembly_bytes(&client->ctx->client), 0);
   assert_int_equal(observations(), 1);
 }
 
@@ -698,7 +699,7 @@ static void test_blockwise_notification_whose_rest_is_lost(void **state) {
   assert_int_equal(n_ev, 1);
   assert_int_equal(fs.n_req, 1 + 5); /* block 1 asked, and asked again */
   assert_int_equal(finals, 0);
-  assert_int_equal(coap_client_reassembly_bytes(client->ctx), 0);
+  assert_int_equal(coap_client_reassembly_bytes(&client->ctx->client), 0);
   notify(3, "three");
   run(100);
   assert_int_equal(n_ev, 2);

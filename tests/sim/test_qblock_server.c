@@ -121,11 +121,7 @@ static int teardown(void **state) {
 static uint16_t next_mid = 0x200;
 
 static void begin(coap_msg_t *m, uint8_t type, uint8_t code, const char *path) {
-  sim_msg_reset();
-  coap_msg_init(m, (coap_type_t)type, code, next_mid++);
-  uint8_t tok[4] = {0x9B, 0x17, (uint8_t)(m->mid >> 8), (uint8_t)m->mid};
-  coap_msg_set_token(m, tok, sizeof tok);
-  sim_opt(m, COAP_OPTION_URI_PATH, path, strlen(path));
+  sim_msg_begin(m, (coap_type_t)type, code, next_mid++, 0x9B17, path);
 }
 
 /* Send |m| from peer 10.0.0.|peer|; returns how many datagrams came back

@@ -385,12 +385,12 @@ static void miscounted_request_pool(void) {
   coap_request_opts_init(&o, COAP_GET, "coap://192.0.2.1/x");
   coap_request_id_t id;
   if (coap_send_request(ctx, &o, NULL, NULL, &id) < 0) return;
-  ctx->n_req_free++;
+  ctx->client.n_req_free++;
   coap_cancel_request(ctx, id);
 }
 
 static void test_request_pool_aborts(void **state) {
-  expect_invariant_abort(miscounted_request_pool, "n == ctx->n_req_free");
+  expect_invariant_abort(miscounted_request_pool, "n == cl->n_req_free");
 }
 
 /* ---- the macro itself ---- */

@@ -25,18 +25,11 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * 0, or -1 after saying what is wrong. */
 int cli_parse_seconds(const char *flag, const char *text, double min_s, double max_s,
                       unsigned *ms);
-/* After getopt_long returned ':' (an option's value is missing: the
- * optstring starts with ':') or '?' (unknown option): says which, naming
- * the missing value. */
-void cli_bad_option(int c, char **argv);
 /* The tool's logger (installed in every context it makes): the library's
  * lines on stderr as "coaps <level>: ...", unless cli_log_quiet is set
  * while the tool reports a failure itself. */
 extern int cli_log_quiet;
 void cli_log(void *user, coap_log_level_t level, const char *line);
-/* After getopt_long: the one non-option argument, the URI (GNU getopt
- * has moved it to the end). 0, or -1 after saying what is wrong. */
-int cli_take_uri(int argc, char **argv, const char **uri);
 /* The exit code for a library error. */
 int cli_exit_for_error(int err);
 

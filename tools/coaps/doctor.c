@@ -2,13 +2,13 @@
  * probe the port, cookie exchange, negotiation, authentication, key
  * confirmation, one CoAP request — each with its result and timing, and at
  * the step that failed the cause and the fix. */
-#include <getopt.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "doctor.h"
+#include "options.h"
 #include "security_flags.h"
 
 static void doctor_usage(FILE *out) {
@@ -38,9 +38,9 @@ static void doctor_usage(FILE *out) {
 
 enum { OPT_JSON = 0x200, OPT_PROBE_TIMEOUT, OPT_CAUSES, OPT_MARKDOWN };
 
-/* 0, 1 for --help, 2 for --causes, -1 on bad usage. */
-static int parse_doctor_args(doctor_args_t *a, int argc, char **argv) {
-  static const struct option base_options[] = {
+/* 0, 1 for --help, 2 for --causes, -1 on bad usage (already reported). */
+static int parse_doctor_args(doctor_args_t *a, int argc, char **argv, cli_options_t *p) {
+  static const struct option longopts[] = {
       {"timeout", required_argument, NULL, 't'},
       {"probe-timeout", required_argument, NULL, OPT_PROBE_TIMEOUT},
       {"json", no_argument, NULL, OPT_JSON},
@@ -48,18 +48,17 @@ static int parse_doctor_args(doctor_args_t *a, int argc, char **argv) {
       {"markdown", no_argument, NULL, OPT_MARKDOWN},
       {"help", no_argument, NULL, 'h'},
   };
-  struct option longopts[32];
-  memcpy(longopts, base_options, sizeof base_options);
-  security_options_merge(longopts, sizeof base_options / sizeof base_options[0],
-                         sizeof longopts / sizeof longopts[0]);
+  cli_options_init(p, "doctor", "URI [options]", argc, argv, "t:h", longopts,
+                   sizeof longopts / sizeof longopts[0], CLI_CLIENT_SECURITY,
+                   " trust-rpk ");
   memset(a, 0, sizeof(*a));
   a->timeout_ms = 10000;
   a->probe_timeout_ms = 1000;
-  optind = 0;
-  opterr = 0;
-  int c, causes = 0;
-  while ((c = getopt_long(argc, argv, ":t:h", longopts, NULL)) != -1) {
+  int c, causes = 0, others = 0;
+  while ((c = cli_options_next(p)) != CLI_OPTIONS_END) {
+    others += c != OPT_CAUSES && c != OPT_MARKDOWN;
     switch (c) {
+      case CLI_OPTIONS_BAD: return -1;
       case 't': if (cli_parse_seconds("-t", optarg, 0.001, 3600, &a->timeout_ms) < 0) return -1; break;
       case OPT_PROBE_TIMEOUT:
         if (cli_parse_seconds("--probe-timeout", optarg, 0.01, 60, &a->probe_timeout_ms) < 0)
@@ -69,21 +68,28 @@ static int parse_doctor_args(doctor_args_t *a, int argc, char **argv) {
       case OPT_CAUSES: causes = 1; break;
       case OPT_MARKDOWN: a->markdown = 1; break;
       case 'h': return 1;
-      default: {
-        int taken = security_flags_take(&a->sec, c, optarg);
-        if (taken > 0) break;
-        if (taken < 0) return -1;
-        cli_bad_option(c, argv);
-        return -1;
-      }
+      default:
+        if (security_flags_take(&a->sec, c, optarg) < 0) return -1;
+        break;
     }
   }
-  if (causes && optind < argc) {
-    cli_error("--causes takes no URI");
+  if (a->markdown && !causes) {
+    cli_error("--markdown goes with --causes");
     return -1;
   }
-  if (causes) return 2;
-  return cli_take_uri(argc, argv, &a->uri);
+  if (causes) {
+    if (optind < argc) {
+      cli_error("--causes takes no URI");
+      return -1;
+    }
+    if (others) {
+      cli_error("--causes takes no other option than --markdown");
+      return -1;
+    }
+    return 2;
+  }
+  if (security_flags_check(&a->sec, 0) < 0) return -1;
+  return cli_options_take_uri(p, &a->uri);
 }
 
 static long now_ms(void) {
@@ -294,13 +300,14 @@ static int run_doctor(doctor_t *d) {
 int cmd_doctor(int argc, char **argv) {
   doctor_t *d = calloc(1, sizeof(*d));
   if (!d) return EXIT_NETWORK;
-  int rc = parse_doctor_args(&d->a, argc, argv);
+  cli_options_t p;
+  int rc = parse_doctor_args(&d->a, argc, argv, &p);
   if (rc == 1) {
     doctor_usage(stdout);
   } else if (rc == 2) {
     doctor_print_causes(d->a.markdown);
   } else if (rc < 0) {
-    fprintf(stderr, "usage: coaps doctor URI [options]  (coaps doctor --help for more)\n");
+    cli_usage_error(&p);
   } else {
     doctor_init_steps(d);
     rc = run_doctor(d);

@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 
 #define MAX_HOSTS 8
 #define VALID_DAYS 365
@@ -26,11 +26,19 @@ typedef struct keygen_args {
   int force;
 } keygen_args_t;
 
+#define KEYGEN_SYNOPSIS "[--out DIR] [--host NAME]... [--force]"
+
 static void keygen_usage(FILE *out) {
   fprintf(out,
-          "usage: coaps keygen [--out DIR] [--host NAME]... [--force]\n"
+          "usage: coaps keygen " KEYGEN_SYNOPSIS "\n"
           "\n"
-          "Write demo credentials for coaps:// into DIR (default ./coaps-demo-creds):\n"
+          "  -o, --out DIR      write the files into DIR (default ./coaps-demo-creds)\n"
+          "  -H, --host NAME    a name for the server certificate; repeatable (up to\n"
+          "                     8; default localhost)\n"
+          "  -f, --force        overwrite existing files\n"
+          "  -h, --help         this help\n"
+          "\n"
+          "Write demo credentials for coaps:// into DIR:\n"
           "  ca-cert.pem, ca-key.pem          a P-256 ECDSA CA\n"
           "  server-cert.pem, server-key.pem  signed by the CA; names: each --host\n"
           "                                   (default localhost), 127.0.0.1, ::1\n"
@@ -227,45 +235,50 @@ out:
   return rc;
 }
 
-int cmd_keygen(int argc, char **argv) {
+/* 0, 1 for --help, or -1 on bad usage (already reported). */
+static int parse_keygen_args(keygen_args_t *a, int argc, char **argv, cli_options_t *p) {
   static const struct option longopts[] = {
       {"out", required_argument, NULL, 'o'},
       {"host", required_argument, NULL, 'H'},
       {"force", no_argument, NULL, 'f'},
       {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
-  keygen_args_t a = {.out = "coaps-demo-creds"};
-  optind = 0;
-  opterr = 0;
+  };
+  cli_options_init(p, "keygen", KEYGEN_SYNOPSIS, argc, argv, "o:H:fh", longopts,
+                   sizeof longopts / sizeof longopts[0], CLI_NO_SECURITY,
+                   " host ");
   int c;
-  while ((c = getopt_long(argc, argv, ":o:H:fh", longopts, NULL)) != -1) {
+  while ((c = cli_options_next(p)) != CLI_OPTIONS_END) {
     switch (c) {
-      case 'o': a.out = optarg; break;
+      case CLI_OPTIONS_BAD: return -1;
+      case 'o': a->out = optarg; break;
       case 'H':
-        if (a.n_hosts == MAX_HOSTS) {
+        if (a->n_hosts == MAX_HOSTS) {
           cli_error("at most %d --host names", MAX_HOSTS);
-          return EXIT_USAGE;
+          return -1;
         }
-        a.hosts[a.n_hosts++] = optarg;
+        a->hosts[a->n_hosts++] = optarg;
         break;
-      case 'f': a.force = 1; break;
-      case 'h': keygen_usage(stdout); return 0;
-      default:
-        cli_bad_option(c, argv);
-        fprintf(stderr, "usage: coaps keygen [--out DIR] [--host NAME]... [--force]\n");
-        return EXIT_USAGE;
+      case 'f': a->force = 1; break;
+      case 'h': return 1;
     }
   }
-  if (optind < argc) {
-    cli_error("unexpected argument '%s'", argv[optind]);
-    fprintf(stderr, "usage: coaps keygen [--out DIR] [--host NAME]... [--force]\n");
-    return EXIT_USAGE;
+  return cli_options_no_operand(p);
+}
+
+int cmd_keygen(int argc, char **argv) {
+  keygen_args_t a = {.out = "coaps-demo-creds"};
+  cli_options_t p;
+  int rc = parse_keygen_args(&a, argc, argv, &p);
+  if (rc == 1) {
+    keygen_usage(stdout);
+    return 0;
   }
+  if (rc < 0) return cli_usage_error(&p);
   if (a.n_hosts == 0) a.hosts[a.n_hosts++] = "localhost";
   if (mkdir(a.out, 0755) < 0 && errno != EEXIST) {
     cli_error("cannot create directory %s: %s", a.out, strerror(errno));
     return EXIT_USAGE;
   }
-  int rc = generate(&a);
+  rc = generate(&a);
   return rc == -2 ? EXIT_USAGE : rc < 0 ? EXIT_SECURITY : 0;
 }

@@ -1,5 +1,4 @@
 /* coaps — CoAP and CoAP over DTLS from the command line. */
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,48 +42,6 @@ void cli_error(const char *fmt, ...) {
   va_end(ap);
 }
 
-/* The value each option takes, as --help names it. */
-static const struct {
-  const char *short_name, *long_name, *value;
-} option_values[] = {
-    {"-t", "--timeout", "SECONDS"},      {NULL, "--probe-timeout", "SECONDS"},
-    {"-o", "--out", "DIR"},              {"-H", "--host", "NAME"},
-    {NULL, "--count", "N"},              {NULL, "--duration", "SECONDS"},
-    {NULL, "--no-response", "CLASSES"},  {"-d", "--data", "TEXT|@FILE|-"},
-    {"-f", "--content-format", "FORMAT"}, {"-A", "--accept", "FORMAT"},
-    {"-O", "--option", "NUM,VALUE"},     {"-b", "--block-size", "BYTES"},
-    {NULL, "--max-body", "BYTES"},       {NULL, "--psk-identity", "ID"},
-    {NULL, "--psk", "KEY"},              {NULL, "--psk-hex", "HEX"},
-    {NULL, "--cert", "FILE"},            {NULL, "--key", "FILE"},
-    {NULL, "--cacert", "FILE"},          {NULL, "--session", "FILE"},
-    {NULL, "--mtu", "BYTES"},            {NULL, "--trust-rpk", "FILE"},
-    {NULL, "--handshake-timeout", "SECONDS"}, {NULL, "--cookie", "POLICY"},
-    {"-p", "--port", "PORT"},            {NULL, "--dtls-port", "PORT"},
-    {"-a", "--address", "ADDRESS"},      {"-w", "--workers", "N"},
-    {NULL, "--max-peers", "N"},          {NULL, "--evict-after", "SECONDS"},
-};
-
-void cli_bad_option(int c, char **argv) {
-  const char *typed = argv[optind - 1];
-  if (c != ':') {
-    cli_error("unknown option '%s'", typed);
-    return;
-  }
-  size_t len = strcspn(typed, "=");
-  /* Exact names first, then GNU getopt's unambiguous long prefixes. */
-  for (int prefix = 0; prefix < 2; prefix++)
-    for (size_t i = 0; i < sizeof option_values / sizeof option_values[0]; i++) {
-      const char *s = option_values[i].short_name, *l = option_values[i].long_name;
-      int hit = prefix ? len > 2 && strncmp(typed, l, len) == 0
-                       : (s && strcmp(typed, s) == 0) || strcmp(typed, l) == 0;
-      if (!hit) continue;
-      const char *as = typed[1] == '-' || !s ? l : s;
-      cli_error("%s needs a value: %s %s", typed, as, option_values[i].value);
-      return;
-    }
-  cli_error("%s needs a value", typed);
-}
-
 int cli_log_quiet;
 
 void cli_log(void *user, coap_log_level_t level, const char *line) {
@@ -104,19 +61,6 @@ int cli_parse_seconds(const char *flag, const char *text, double min_s, double m
     return -1;
   }
   *ms = (unsigned)(s * 1000);
-  return 0;
-}
-
-int cli_take_uri(int argc, char **argv, const char **uri) {
-  if (optind >= argc) {
-    cli_error("missing URI");
-    return -1;
-  }
-  *uri = argv[optind++];
-  if (optind < argc) {
-    cli_error("unexpected argument '%s'", argv[optind]);
-    return -1;
-  }
   return 0;
 }
 
@@ -141,18 +85,24 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   const char *cmd = argv[1];
-  if (strcmp(cmd, "help") == 0 && argc > 2 && strcmp(argv[2], "help") != 0) {
-    /* "coaps help get" is "coaps get --help"; an unknown topic is
-     * refused as an unknown command. */
+  int asks_help = strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0;
+  if (asks_help && argc > 2 && strcmp(argv[2], "help") != 0) {
+    /* "coaps help get" (or --help get) is "coaps get --help"; an unknown
+     * topic is refused as an unknown command. */
     static char help_flag[] = "--help";
     char *again[] = {argv[0], argv[2], help_flag, NULL};
     return main(3, again);
   }
-  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+  if (asks_help) {
     usage(stdout);
     return 0;
   }
   if (strcmp(cmd, "--version") == 0) {
+    if (argc > 2) {
+      cli_error("%s takes no argument, got '%s'", cmd, argv[2]);
+      fprintf(stderr, "usage: coaps --version  (coaps --help for more)\n");
+      return EXIT_USAGE;
+    }
     printf("coaps %s\n", COAPS_TOOL_VERSION);
     return 0;
   }

@@ -1,11 +1,11 @@
 /* coaps get|post|put|delete|fetch|patch|ipatch|observe URI */
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "options.h"
 #include "request.h"
 
 static void request_usage(FILE *out, const char *method) {
@@ -244,11 +244,12 @@ static int parse_format(const char *flag, const char *text, int *out) {
   return -1;
 }
 
-/* Returns 0, 1 for --help, or -1 on bad usage (already reported). */
 enum { OPT_OBSERVE = 0x300, OPT_COUNT, OPT_DURATION, OPT_JSON, OPT_NO_RESPONSE, OPT_Q_BLOCK };
 
-static int parse_args(request_args_t *a, const char *method, int argc, char **argv) {
-  static const struct option base_options[] = {
+/* Returns 0, 1 for --help, or -1 on bad usage (already reported). */
+static int parse_args(request_args_t *a, const char *method, int argc, char **argv,
+                      cli_options_t *p) {
+  static const struct option longopts[] = {
       {"observe", no_argument, NULL, OPT_OBSERVE},
       {"count", required_argument, NULL, OPT_COUNT},
       {"duration", required_argument, NULL, OPT_DURATION},
@@ -267,20 +268,18 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
   };
-  struct option longopts[48];
-  size_t n = sizeof base_options / sizeof base_options[0];
-  memcpy(longopts, base_options, sizeof base_options);
-  security_options_merge(longopts, n, sizeof longopts / sizeof longopts[0]);
+  cli_options_init(p, method, "URI [options]", argc, argv, "d:f:A:t:O:b:vqh", longopts,
+                   sizeof longopts / sizeof longopts[0], CLI_CLIENT_SECURITY,
+                   " option trust-rpk ");
   memset(a, 0, sizeof(*a));
   a->method = method_code(method);
   a->content_format = a->accept = COAP_FORMAT_NONE;
   a->confirmable = 1;
   a->observe = strcmp(method, "observe") == 0;
-  optind = 0; /* GNU getopt: full re-initialisation */
-  opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, ":d:f:A:t:O:b:vqh", longopts, NULL)) != -1) {
+  while ((c = cli_options_next(p)) != CLI_OPTIONS_END) {
     switch (c) {
+      case CLI_OPTIONS_BAD: return -1;
       case 'd': a->data = optarg; break;
       case 'f': if (parse_format("-f", optarg, &a->content_format) < 0) return -1; break;
       case 'A': if (parse_format("-A", optarg, &a->accept) < 0) return -1; break;
@@ -309,17 +308,13 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
         if (parse_no_response(optarg, &a->no_response) < 0) return -1;
         a->no_response_text = optarg;
         break;
-      default: {
-        int taken = security_flags_take(&a->sec, c, optarg);
-        if (taken > 0) break;
-        if (taken < 0) return -1;
-        cli_bad_option(c, argv);
-        return -1;
-      }
+      default:
+        if (security_flags_take(&a->sec, c, optarg) < 0) return -1;
+        break;
     }
   }
-  if (check_combination(a) < 0) return -1;
-  return cli_take_uri(argc, argv, &a->uri);
+  if (check_combination(a) < 0 || security_flags_check(&a->sec, 0) < 0) return -1;
+  return cli_options_take_uri(p, &a->uri);
 }
 
 static int read_all(FILE *f, uint8_t **out, size_t *len) {
@@ -555,15 +550,12 @@ static int run_request(const request_args_t *a) {
 
 int cmd_request(const char *method, int argc, char **argv) {
   request_args_t a;
-  int rc = parse_args(&a, method, argc, argv);
+  cli_options_t p;
+  int rc = parse_args(&a, method, argc, argv, &p);
   if (rc == 1) {
     request_usage(stdout, method);
     return 0;
   }
-  if (rc < 0) {
-    fprintf(stderr, "usage: coaps %s URI [options]  (coaps %s --help for more)\n",
-            method, method);
-    return EXIT_USAGE;
-  }
+  if (rc < 0) return cli_usage_error(&p);
   return run_request(&a);
 }

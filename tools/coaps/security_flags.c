@@ -36,18 +36,37 @@ static const struct option security_options[] = {
     {"cookie", required_argument, NULL, OPT_COOKIE},
 };
 
-size_t security_options_merge(struct option *dst, size_t n, size_t cap) {
+/* The flags only one side has. */
+static int for_side(const struct option *o, int server) {
+  if (o->val == OPT_SESSION) return !server;
+  if (o->val == OPT_COOKIE || o->val == OPT_REQUIRE_CLIENT_CERT) return server;
+  return 1;
+}
+
+size_t security_options_merge(struct option *dst, size_t n, size_t cap, int server) {
   for (size_t i = 0; i < sizeof security_options / sizeof security_options[0] && n + 1 < cap; i++)
-    dst[n++] = security_options[i];
+    if (for_side(&security_options[i], server)) dst[n++] = security_options[i];
   memset(&dst[n], 0, sizeof dst[n]);
   return n;
+}
+
+/* A key in hex: pairs of hex digits, at least one pair. */
+static int is_hex_key(const char *s) {
+  size_t n = strlen(s);
+  return n > 0 && n % 2 == 0 && strspn(s, "0123456789abcdefABCDEF") == n;
 }
 
 int security_flags_take(security_flags_t *f, int id, const char *arg) {
   switch (id) {
     case OPT_PSK_IDENTITY: f->psk_identity = arg; break;
     case OPT_PSK: f->psk = arg; break;
-    case OPT_PSK_HEX: f->psk_hex = arg; break;
+    case OPT_PSK_HEX:
+      if (!is_hex_key(arg)) {
+        cli_error("--psk-hex wants the key as pairs of hex digits (0-9, a-f), got '%s'", arg);
+        return -1;
+      }
+      f->psk_hex = arg;
+      break;
     case OPT_CERT: f->cert = arg; break;
     case OPT_KEY: f->key = arg; break;
     case OPT_CACERT: f->cacert = arg; break;
@@ -74,7 +93,16 @@ int security_flags_take(security_flags_t *f, int id, const char *arg) {
         return -1;
       }
       break;
-    case OPT_MTU: f->mtu = strtol(arg, NULL, 10) > 0 ? strtol(arg, NULL, 10) : -1; break;
+    case OPT_MTU: {
+      char *end;
+      long v = strtol(arg, &end, 10);
+      if (end == arg || *end || v < 256 || v > 65535) {
+        cli_error("--mtu wants a number of bytes from 256 to 65535, got '%s'", arg);
+        return -1;
+      }
+      f->mtu = v;
+      break;
+    }
     default: return 0;
   }
   f->any = 1;
@@ -118,7 +146,24 @@ void security_flags_usage(FILE *out, int server) {
 
 static int usage_error(const char *msg) {
   cli_error("%s", msg);
-  return EXIT_USAGE;
+  return -1;
+}
+
+int security_flags_check(const security_flags_t *f, int server) {
+  if ((f->psk || f->psk_hex) && !f->psk_identity)
+    return usage_error("--psk/--psk-hex need --psk-identity too");
+  if (f->psk_identity && !f->psk && !f->psk_hex)
+    return usage_error("--psk-identity needs --psk or --psk-hex too");
+  if (f->psk && f->psk_hex) return usage_error("give --psk or --psk-hex, not both");
+  /* --rpk with --cert: the certificate's key doubles as the raw key. */
+  if (f->rpk && !f->key) return usage_error("--rpk needs --key FILE (an EC P-256 private key)");
+  if (f->cert && !f->key) return usage_error("--cert needs --key FILE (its private key)");
+  if (!f->rpk && f->key && !f->cert) return usage_error("--key goes with --cert (or --rpk)");
+  if (f->session_file && !f->psk_identity && !f->cacert && !f->n_trust_rpk)
+    return usage_error("--session needs credentials (--psk-identity or --cacert) to resume");
+  if (server && f->client_cert_required && !f->cacert)
+    return usage_error("--require-client-cert needs --cacert to verify them with");
+  return 0;
 }
 
 /* A directory passes the library's readability check and then fails in
@@ -133,23 +178,6 @@ static int refuse_directory(const char *flag, const char *path, const char *want
 
 int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int server) {
   if (!f->any) return 0;
-  if ((f->psk || f->psk_hex) && !f->psk_identity)
-    return usage_error("--psk/--psk-hex need --psk-identity too");
-  if (f->psk_identity && !f->psk && !f->psk_hex)
-    return usage_error("--psk-identity needs --psk or --psk-hex too");
-  if (f->psk && f->psk_hex) return usage_error("give --psk or --psk-hex, not both");
-  /* --rpk with --cert: the certificate's key doubles as the raw key. */
-  if (f->rpk && !f->key) return usage_error("--rpk needs --key FILE (an EC P-256 private key)");
-  if (f->cert && !f->key) return usage_error("--cert needs --key FILE (its private key)");
-  if (!f->rpk && f->key && !f->cert) return usage_error("--key goes with --cert (or --rpk)");
-  if (f->mtu < 0 || f->mtu > 65535 || (f->mtu && f->mtu < 256))
-    return usage_error("--mtu wants a number of bytes from 256 to 65535");
-  if (server && f->session_file) return usage_error("--session is a client option");
-  if (!server && f->cookie) return usage_error("--cookie is a server option");
-  if (f->session_file && !f->psk_identity && !f->cacert && !f->n_trust_rpk)
-    return usage_error("--session needs credentials (--psk-identity or --cacert) to resume");
-  if (server && f->client_cert_required && !f->cacert)
-    return usage_error("--require-client-cert needs --cacert to verify them with");
   if (refuse_directory("--cert", f->cert, "the certificate file") < 0 ||
       refuse_directory("--key", f->key, "the private key file") < 0)
     return EXIT_CONFIG;

@@ -20,17 +20,23 @@ typedef struct security_flags {
   int any;
 } security_flags_t;
 
-/* getopt_long entries for the flags (ids from 0x100 up), terminated by an
- * all-zero entry; merge into a command's table with security_options_merge. */
+/* getopt_long entries for the flags (ids from 0x100 up): appended to the
+ * |n| entries of |dst| (room for |cap|), then an all-zero entry; the
+ * server's (|server|: --cookie, --require-client-cert) or the client's
+ * (--session). Returns the entries now in |dst|, the zero one left out. */
 #define SECURITY_OPTION_FIRST 0x100
-size_t security_options_merge(struct option *dst, size_t n, size_t cap);
+size_t security_options_merge(struct option *dst, size_t n, size_t cap, int server);
 /* Handle option |id| if it is one of ours: 1 handled, 0 not ours, -1
- * ours but refused (too many --trust-rpk). */
+ * ours but refused after saying why (a bad value, too many --trust-rpk). */
 int security_flags_take(security_flags_t *f, int id, const char *arg);
 /* Help text lines for the flags. */
 void security_flags_usage(FILE *out, int server);
-/* Check the combination and build the DTLS configuration into |ctx|.
- * Returns 0, or the exit code after printing one line. */
+/* After the options: flags that need others. 0, or -1 after saying what
+ * is wrong (a usage error). */
+int security_flags_check(const security_flags_t *f, int server);
+/* Build the DTLS configuration into |ctx| from flags that passed
+ * security_flags_check. Returns 0, or the exit code after printing one
+ * line (a file or key the library cannot use: EXIT_CONFIG). */
 int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int server);
 
 #endif

@@ -2,7 +2,6 @@
  * several workers (one context and one socket per port each, the sockets
  * sharing the port through SO_REUSEPORT). */
 #include <errno.h>
-#include <getopt.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <netinet/in.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "options.h"
 #include "security_flags.h"
 
 #define MAX_WORKERS 64
@@ -160,8 +160,9 @@ static int parse_max_body(const char *text, size_t *out) {
   return 0;
 }
 
-static int parse_serve_args(serve_args_t *a, int argc, char **argv) {
-  static const struct option base_options[] = {
+/* 0, 1 for --help, or -1 on bad usage (already reported). */
+static int parse_serve_args(serve_args_t *a, int argc, char **argv, cli_options_t *p) {
+  static const struct option longopts[] = {
       {"port", required_argument, NULL, 'p'},
       {"dtls-port", required_argument, NULL, 'D'},
       {"address", required_argument, NULL, 'a'},
@@ -172,10 +173,9 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv) {
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
   };
-  struct option longopts[32];
-  memcpy(longopts, base_options, sizeof base_options);
-  security_options_merge(longopts, sizeof base_options / sizeof base_options[0],
-                         sizeof longopts / sizeof longopts[0]);
+  cli_options_init(p, "serve", "[options]", argc, argv, "p:a:w:vh", longopts,
+                   sizeof longopts / sizeof longopts[0], CLI_SERVER_SECURITY,
+                   " trust-rpk ");
   memset(a, 0, sizeof(*a));
   a->address = "::";
   a->port = COAP_DEFAULT_PORT;
@@ -183,11 +183,10 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv) {
   a->evict_after_ms = -1;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   a->workers = cores < 1 ? 1 : cores > MAX_WORKERS ? MAX_WORKERS : cores;
-  optind = 0;
-  opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, ":p:a:w:vh", longopts, NULL)) != -1) {
+  while ((c = cli_options_next(p)) != CLI_OPTIONS_END) {
     switch (c) {
+      case CLI_OPTIONS_BAD: return -1;
       case 'p': if (parse_port("--port", optarg, &a->port) < 0) return -1; break;
       case 'D': if (parse_port("--dtls-port", optarg, &a->dtls_port) < 0) return -1; break;
       case 'a': a->address = optarg; break;
@@ -197,20 +196,18 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv) {
       case 'B': if (parse_max_body(optarg, &a->max_body) < 0) return -1; break;
       case 'v': a->verbose++; break;
       case 'h': return 1;
-      default: {
-        int taken = security_flags_take(&a->sec, c, optarg);
-        if (taken > 0) break;
-        if (taken < 0) return -1;
-        cli_bad_option(c, argv);
-        return -1;
-      }
+      default:
+        if (security_flags_take(&a->sec, c, optarg) < 0) return -1;
+        break;
     }
   }
-  if (optind < argc) {
-    cli_error("unexpected argument '%s'", argv[optind]);
+  coap_address_t probe;
+  if (coap_address_from_string(&probe, a->address, 0) < 0) {
+    cli_error("--address wants a numeric IPv4 or IPv6 address, got '%s'", a->address);
     return -1;
   }
-  return 0;
+  if (security_flags_check(&a->sec, 1) < 0) return -1;
+  return cli_options_no_operand(p);
 }
 
 static void print_endpoint(const char *scheme, coap_endpoint_t *ep) {
@@ -560,20 +557,15 @@ static void print_failures(const worker_t *w, long n) {
 
 int cmd_serve(int argc, char **argv) {
   serve_args_t a;
-  int rc = parse_serve_args(&a, argc, argv);
+  cli_options_t p;
+  int rc = parse_serve_args(&a, argc, argv, &p);
   if (rc == 1) {
     serve_usage(stdout);
     return 0;
   }
-  if (rc < 0) {
-    fprintf(stderr, "usage: coaps serve [options]  (coaps serve --help for more)\n");
-    return EXIT_USAGE;
-  }
+  if (rc < 0) return cli_usage_error(&p);
   coap_address_t addr;
-  if (coap_address_from_string(&addr, a.address, (uint16_t)a.port) < 0) {
-    cli_error("--address wants a numeric IPv4 or IPv6 address, got '%s'", a.address);
-    return EXIT_USAGE;
-  }
+  coap_address_from_string(&addr, a.address, (uint16_t)a.port); /* checked when parsed */
   worker_t *w = calloc((size_t)a.workers, sizeof(*w));
   if (!w) {
     cli_error("out of memory");
