@@ -215,6 +215,64 @@ COAPS_API int coap_dtls_set_cookie_policy(coap_dtls_context_t *d, coap_dtls_cook
  * GnuTLS (to compare, or to rule the record layer out). */
 COAPS_API int coap_dtls_set_compact_sessions(coap_dtls_context_t *d, int on);
 
+/* ---- Connection ID (RFC 9146) ----
+ *
+ * A Connection ID lets a session survive a change of the peer's address
+ * (a NAT rebinding the port of a sleeping device): records carry an
+ * identifier chosen by their receiver, so the server finds the session by
+ * it, not by the address. On by default in both roles: a client asks for
+ * one (offering an empty CID of its own, so only its records to the
+ * server carry one, or |coap_dtls_set_client_cid|'s), and a server grants
+ * every client that asks a CID of |length| bytes (8 by default; from 1 to
+ * 32; the first two bytes of a CID of 4 bytes or more are reserved for a
+ * worker index and a node id, the rest random). |on| 0 turns it off: the
+ * client does not ask, the server does not grant. A peer moves to a new
+ * address only on a record that authenticates and is newer than any seen,
+ * and the new address gets at most 3 times the bytes it sent until the
+ * peer answers a CoAP ping sent there. */
+COAPS_API int coap_dtls_set_cid(coap_dtls_context_t *d, int on, unsigned length);
+/* Client: the CID we ask the server to put on its records to us (|len| 0
+ * to 32; 0, the default, means none). */
+COAPS_API int coap_dtls_set_client_cid(coap_dtls_context_t *d, const uint8_t *cid,
+                                       size_t len);
+
+/* Allocated by the program, filled by the library: versioned
+ * (coaps/export.h). */
+#define COAP_DTLS_CID_INFO_V1 1
+#define COAP_DTLS_CID_INFO_VERSION COAP_DTLS_CID_INFO_V1
+typedef struct coap_dtls_cid_info {
+  int negotiated;        /* both sides agreed on Connection IDs */
+  size_t own_len;        /* our CID: on the records we receive (0: none) */
+  uint8_t own[32];
+  size_t peer_len;       /* the peer's: on the records we send (0: none) */
+  uint8_t peer[32];
+} coap_dtls_cid_info_t;
+/* The CIDs of the last client handshake of |d| into |out|, a
+ * coap_dtls_cid_info_t of |version| (negotiated 0 when there was none,
+ * or CID was not agreed). Returns 0, or COAP_E_INVALID_ARG (NULL
+ * arguments, an unknown version: nothing written). Call it as
+ * coap_dtls_last_cid(d, out). */
+COAPS_API int coap_dtls_last_cid_versioned(const coap_dtls_context_t *d, int version,
+                                           coap_dtls_cid_info_t *out);
+#define coap_dtls_last_cid(d, out) \
+  coap_dtls_last_cid_versioned((d), COAP_DTLS_CID_INFO_VERSION, (out))
+
+/* Allocated by the program, filled by the library: versioned. */
+#define COAP_DTLS_CID_STATS_V1 1
+#define COAP_DTLS_CID_STATS_VERSION COAP_DTLS_CID_STATS_V1
+typedef struct coap_dtls_cid_stats {
+  uint64_t sessions;     /* handshakes that agreed on Connection IDs */
+  uint64_t moves;        /* server peers moved to a new address by their CID */
+  uint64_t held;         /* datagrams not sent to an address not confirmed yet */
+} coap_dtls_cid_stats_t;
+/* The counters of |d| (summed over the contexts that share it) into
+ * |out|, a coap_dtls_cid_stats_t of |version|. Returns 0, or
+ * COAP_E_INVALID_ARG as above. Call it as coap_dtls_cid_stats(d, out). */
+COAPS_API int coap_dtls_cid_stats_versioned(const coap_dtls_context_t *d, int version,
+                                            coap_dtls_cid_stats_t *out);
+#define coap_dtls_cid_stats(d, out) \
+  coap_dtls_cid_stats_versioned((d), COAP_DTLS_CID_STATS_VERSION, (out))
+
 /* A GnuTLS priority string replacing the default (AEAD suites, DTLS 1.2,
  * CCM_8 first). Checked at once.
  *

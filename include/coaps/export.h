@@ -25,7 +25,8 @@
  *    for newer ones;
  *  - allocated by the program, filled by the library (coap_stats_t,
  *    coap_diag_t, coap_handshake_report_t, coap_probe_result_t,
- *    coap_response_copy_t): versioned the same way; the library writes
+ *    coap_response_copy_t, coap_dtls_cid_info_t, coap_dtls_cid_stats_t):
+ *    versioned the same way; the library writes
  *    only the bytes of the caller's version;
  *  - made by the library and handed over by pointer (coap_reply_t,
  *    coap_cause_info_t, coap_option_info_t; coap_diag_t through

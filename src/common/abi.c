@@ -10,6 +10,7 @@
 
 #include "coaps/context.h"
 #include "coaps/diag.h"
+#include "coaps/dtls.h"
 #include "coaps/io.h"
 
 /* One table per struct; it lists every version up to the header's
@@ -42,6 +43,10 @@ ABI_STRUCT(coap_abi_handshake_report, coap_handshake_report_t, COAP_HANDSHAKE_RE
            COAP_ABI_LEN(coap_handshake_report_t, diag));
 ABI_STRUCT(coap_abi_probe_result, coap_probe_result_t, COAP_PROBE_RESULT_VERSION,
            COAP_ABI_LEN(coap_probe_result_t, detail));
+ABI_STRUCT(coap_abi_dtls_cid_info, coap_dtls_cid_info_t, COAP_DTLS_CID_INFO_VERSION,
+           COAP_ABI_LEN(coap_dtls_cid_info_t, peer));
+ABI_STRUCT(coap_abi_dtls_cid_stats, coap_dtls_cid_stats_t, COAP_DTLS_CID_STATS_VERSION,
+           COAP_ABI_LEN(coap_dtls_cid_stats_t, held));
 
 /* A new cause or step takes a reserved slot: no field moves. When one is
  * full, a new version appends a larger array and keeps filling the old
@@ -62,6 +67,8 @@ const coap_abi_struct_t *coap_abi_struct(coap_abi_id_t id) {
       [COAP_ABI_DIAG] = &coap_abi_diag,
       [COAP_ABI_HANDSHAKE_REPORT] = &coap_abi_handshake_report,
       [COAP_ABI_PROBE_RESULT] = &coap_abi_probe_result,
+      [COAP_ABI_DTLS_CID_INFO] = &coap_abi_dtls_cid_info,
+      [COAP_ABI_DTLS_CID_STATS] = &coap_abi_dtls_cid_stats,
   };
   return (unsigned)id < COAP_ABI_COUNT ? table[id] : NULL;
 }

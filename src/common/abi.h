@@ -33,6 +33,8 @@ typedef enum coap_abi_id {
   COAP_ABI_DIAG,
   COAP_ABI_HANDSHAKE_REPORT,
   COAP_ABI_PROBE_RESULT,
+  COAP_ABI_DTLS_CID_INFO,
+  COAP_ABI_DTLS_CID_STATS,
   COAP_ABI_COUNT
 } coap_abi_id_t;
 

@@ -286,14 +286,22 @@ static int peer_idle(const coap_context_t *ctx, const coap_peer_t *peer) {
          !coap_observe_peer_busy(&ctx->server, peer);
 }
 
-static void peer_destroy(coap_context_t *ctx, coap_peer_t *peer) {
+static void peer_teardown(coap_context_t *ctx, coap_peer_t *peer, int send_close) {
   coap_timer_cancel(&ctx->timers, &peer->idle_timer);
-  coap_secure_peer_free(ctx, peer, 1);
+  coap_secure_peer_free(ctx, peer, send_close);
   /* Its observations first (silently, their CONs cancelled): the message
    * layer's tear-down must not find notifications to end. */
   coap_server_peer_gone(&ctx->server, peer);
   coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
   coap_peer_table_remove(&ctx->peers, peer);
+}
+
+static void peer_destroy(coap_context_t *ctx, coap_peer_t *peer) { peer_teardown(ctx, peer, 1); }
+
+void coap_context_peer_forget(coap_context_t *ctx, coap_peer_t *peer) {
+  coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
+            "forgotten: its address now belongs to another DTLS session (Connection ID)");
+  peer_teardown(ctx, peer, 0);
 }
 
 /* Fires at last_active + idle; a peer that was active since, or still has

@@ -89,6 +89,8 @@ struct coap_context {
   const coap_shell_t *shell;
   void *shell_state;
   void (*shell_state_free)(void *state);
+  /* DTLS Connection IDs of the server's sessions (secure.c). */
+  coap_cid_map_t cid_map;
 };
 
 /* What the client asks of the context (requests.c). */
@@ -102,6 +104,10 @@ coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep,
  * one a caller up the stack is using. */
 coap_peer_t *coap_context_peer_for_input(coap_context_t *ctx, coap_endpoint_t *ep,
                                          const coap_address_t *addr, uint64_t now);
+/* Forget |peer| without a word to its address (secure.c: another session
+ * moved there by its Connection ID, so a close_notify would reach that
+ * one). Not |peer| of a call up the stack. */
+void coap_context_peer_forget(coap_context_t *ctx, coap_peer_t *peer);
 /* |peer| spoke (or we sent it a request): it is the most recent now. */
 void coap_context_peer_active(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
 /* Hand one datagram for |peer| to the transport and count it: through

@@ -34,6 +34,18 @@ typedef struct peer_dtls {
   /* Server: while its handshake is in progress, its place in the
    * context's list of half-open handshakes, oldest first. */
   struct peer_dtls *half_open_older, *half_open_newer;
+  /* Server, Connection ID (RFC 9146): its entry in the context's CID map;
+   * while a datagram is handled, where it came from (a record that
+   * authenticates and is newer than any before moves the peer there);
+   * after a move, the bytes received from and sent to the new address
+   * until the peer answers the CoAP ping sent there (at most 3 times as
+   * many sent). */
+  coap_cid_entry_t cid;
+  const coap_address_t *rx_from, *rx_local;
+  size_t rx_len;
+  uint64_t unconfirmed_in, unconfirmed_out;
+  uint16_t ping_mid;
+  uint8_t unconfirmed;
 } peer_dtls_t;
 
 typedef struct pending {
@@ -125,6 +137,7 @@ static void handshake_done(peer_dtls_t *pd) {
 void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_close) {
   peer_dtls_t *pd = peer->security;
   if (!pd) return;
+  coap_cid_map_remove(&ctx->cid_map, &pd->cid);
   /* Block1 bodies and kept answers belong to the session that carried
    * them; a later session (a pointer that may even be the same) must not
    * continue them. */
@@ -201,14 +214,111 @@ static void session_ended_with(peer_dtls_t *pd, const coap_diag_t *g, uint64_t n
   coap_context_fail_peer(ctx, peer, g->error, now);
 }
 
+/* ---- Connection ID: address moves (RFC 9146 §6) ---- */
+
+/* An address a peer moved to gets at most this many times the bytes it
+ * sent until the peer shows it receives there (QUIC's bound): a forged
+ * move cannot make us flood a victim. */
+#define UNCONFIRMED_FACTOR 3
+
+/* Records to an address not confirmed yet: within the bound, or held
+ * (like a loss; CoAP retransmits, and each datagram from there raises it). */
+static int within_move_budget(peer_dtls_t *pd, size_t len) {
+  if (!pd->unconfirmed) return 1;
+  if (pd->unconfirmed_out + len > UNCONFIRMED_FACTOR * pd->unconfirmed_in) {
+    coap_dtls_note_cid_held(pd->ctx->dtls);
+    coap_logf(&pd->ctx->log, COAP_LOG_DEBUG, pd->peer->name,
+              "%zu bytes held back: the new address sent %llu and has not answered our ping",
+              len, (unsigned long long)pd->unconfirmed_in);
+    return 0;
+  }
+  pd->unconfirmed_out += len;
+  return 1;
+}
+
 /* Records (and alerts) to the peer: from its local address, if it has one. */
 static int peer_send_raw(void *user, const uint8_t *data, size_t len) {
   peer_dtls_t *pd = user;
+  if (!within_move_budget(pd, len)) return 0;
   return coap_context_send_to_peer(pd->ctx, pd->peer, data, len);
+}
+
+/* A CoAP ping (an empty CON) inside the session to the new address: the
+ * peer answers it with an RST only if it got it, and only the peer can
+ * make a record we accept, so the answer confirms the address. */
+static void ping_new_address(peer_dtls_t *pd) {
+  coap_context_t *ctx = pd->ctx;
+  uint8_t ping[4] = {0x40, 0x00, 0, 0}; /* version 1, CON, 0.00 */
+  ctx->cfg.rand(ctx->cfg.rand_user, ping + 2, 2);
+  pd->ping_mid = (uint16_t)(ping[2] << 8 | ping[3]);
+  (void)coap_dtls_session_write(pd->session, ping, sizeof ping);
+}
+
+/* The answer to that ping (an RST or ACK with its message ID)? Then the
+ * address is confirmed, and the message is ours, not the message layer's. */
+static int answers_ping(peer_dtls_t *pd, const uint8_t *data, size_t len) {
+  if (!pd->unconfirmed || len != 4 || (data[0] >> 6) != 1 || data[1] != 0) return 0;
+  unsigned type = (data[0] >> 4) & 3;
+  if ((type != 2 && type != 3) || (uint16_t)(data[2] << 8 | data[3]) != pd->ping_mid) return 0;
+  pd->unconfirmed = 0;
+  coap_logf(&pd->ctx->log, COAP_LOG_DEBUG, pd->peer->name,
+            "the new address answered our ping: confirmed");
+  return 1;
+}
+
+static void move_peer(peer_dtls_t *pd) {
+  coap_context_t *ctx = pd->ctx;
+  coap_peer_t *peer = pd->peer;
+  char old_name[sizeof peer->name];
+  snprintf(old_name, sizeof old_name, "%s", peer->name);
+  /* A peer still at the new address is stale: the NAT gave its port to
+   * this client, whose record just authenticated from there. */
+  coap_peer_t *stale = coap_peer_table_find(&ctx->peers, peer->ep, pd->rx_from);
+  if (stale) coap_context_peer_forget(ctx, stale);
+  if (coap_peer_table_move(&ctx->peers, peer, pd->rx_from) < 0) return; /* not reached */
+  char text[sizeof peer->name - 2];
+  coap_address_format(pd->rx_from, text, sizeof text);
+  snprintf(peer->name, sizeof peer->name, "[%s]", text);
+  coap_peer_set_local(peer, pd->rx_local);
+  coap_dtls_note_cid_move(ctx->dtls);
+  coap_logf(&ctx->log, COAP_LOG_INFO, old_name,
+            "address changed to %s (Connection ID; authenticated, newer than any record "
+            "before): session kept, no new handshake", peer->name);
+  pd->unconfirmed = 1;
+  pd->unconfirmed_in = pd->rx_len;
+  pd->unconfirmed_out = 0;
+  ping_new_address(pd);
+}
+
+/* The session authenticated a record newer than any before (RFC 9146 §6):
+ * if the datagram came from elsewhere (found by its CID), the peer moves
+ * there now, before its data is answered. */
+static void on_fresh(void *user) {
+  peer_dtls_t *pd = user;
+  if (pd->rx_from && !coap_address_equal(pd->rx_from, &pd->peer->addr)) move_peer(pd);
+}
+
+/* A server session that agreed on a CID is found by it from now on. */
+static void register_cid(peer_dtls_t *pd) {
+  coap_dtls_cid_info_t info;
+  coap_dtls_session_cid(pd->session, &info);
+  if (coap_dtls_session_is_client(pd->session) || !info.negotiated || !info.own_len ||
+      info.own_len > COAP_CID_KEY_MAX)
+    return;
+  coap_context_t *ctx = pd->ctx;
+  if (!ctx->cid_map.n_buckets) ctx->cid_map.seed = ctx->peers.seed ^ 0x5bd1e995u;
+  pd->cid.peer = pd->peer;
+  pd->cid.len = (uint8_t)info.own_len;
+  memcpy(pd->cid.cid, info.own, info.own_len);
+  if (coap_cid_map_add(&ctx->cid_map, &pd->cid) < 0)
+    coap_logf(&ctx->log, COAP_LOG_WARNING, pd->peer->name,
+              "Connection ID already in use or no memory: the session is found by its "
+              "address only");
 }
 
 static void on_established(void *user) {
   peer_dtls_t *pd = user;
+  register_cid(pd);
   pd->ctx->dtls_handshakes++;
   handshake_done(pd);
   if (coap_dtls_session_is_client(pd->session)) keep_report(pd);
@@ -223,6 +333,7 @@ static void on_established(void *user) {
 
 static void on_data(void *user, const uint8_t *data, size_t len) {
   peer_dtls_t *pd = user;
+  if (answers_ping(pd, data, len)) return;
   coap_exch_receive(pd->ctx->exch, &pd->peer->exch, data, len, pd->ctx->now);
 }
 
@@ -268,6 +379,7 @@ static const coap_dtls_session_cb_t session_cb = {
     .send = peer_send_raw,
     .on_established = on_established,
     .on_data = on_data,
+    .on_fresh = on_fresh,
 };
 
 int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer,
@@ -563,10 +675,38 @@ static int hello_on_session(coap_context_t *ctx, coap_endpoint_t *ep, coap_peer_
   return 0;
 }
 
+/* A tls12_cid record carrying one of our CIDs: its peer, wherever the
+ * datagram came from (RFC 9146: found by CID before the address, and
+ * before a stranger must bring a ClientHello). NULL otherwise. */
+static coap_peer_t *peer_by_cid(coap_context_t *ctx, coap_endpoint_t *ep,
+                                const uint8_t *data, size_t len) {
+  const uint8_t *cid;
+  size_t cid_len = coap_dtls_record_cid(ctx->dtls, data, len, &cid);
+  if (!cid_len || !ctx->cid_map.count) return NULL;
+  coap_peer_t *peer = coap_cid_map_find(&ctx->cid_map, cid, cid_len);
+  return peer && peer->ep == ep && peer->security ? peer : NULL;
+}
+
+/* One datagram for an established session, with its source noted for the
+ * session's on_fresh (a move) and the budget of an unconfirmed address. */
+static int input_to_session(peer_dtls_t *pd, const coap_address_t *from,
+                            const coap_address_t *local, const uint8_t *data, size_t len,
+                            uint64_t now) {
+  if (pd->unconfirmed && coap_address_equal(from, &pd->peer->addr))
+    pd->unconfirmed_in += len;
+  pd->rx_from = from;
+  pd->rx_local = local;
+  pd->rx_len = len;
+  int rc = coap_dtls_session_input(pd->session, data, len, now);
+  pd->rx_from = pd->rx_local = NULL;
+  return rc;
+}
+
 int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep,
                       const coap_address_t *from, const coap_address_t *local,
                       const uint8_t *data, size_t len, uint64_t now) {
-  coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, from);
+  coap_peer_t *peer = peer_by_cid(ctx, ep, data, len);
+  if (!peer) peer = coap_peer_table_find(&ctx->peers, ep, from);
   peer_dtls_t *pd = peer ? peer->security : NULL;
   if (pd && !coap_dtls_session_is_client(pd->session) &&
       coap_dtls_session_established(pd->session) && coap_dtls_is_client_hello(data, len)) {
@@ -578,7 +718,7 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep,
   if (answered_by_plain_coap(pd, data, len, now)) return COAP_E_WRONG_PROTOCOL;
   pd->unanswered_since = 0; /* the peer spoke */
   pd->reconnected = 0;
-  int rc = coap_dtls_session_input(pd->session, data, len, now);
+  int rc = input_to_session(pd, from, local, data, len, now);
   if (rc < 0)
     session_ended(pd, rc, now);
   else

@@ -235,3 +235,83 @@ coap_peer_t *coap_peer_table_any(const coap_peer_table_t *t, size_t *cursor) {
     if (t->buckets[*cursor]) return t->buckets[*cursor];
   return NULL;
 }
+
+int coap_peer_table_move(coap_peer_table_t *t, coap_peer_t *p, const coap_address_t *addr) {
+  if (coap_peer_table_find(t, p->ep, addr)) return COAP_E_STATE;
+  coap_peer_t **link = &t->buckets[bucket_of(t, p->ep, &p->addr)];
+  while (*link && *link != p) link = &(*link)->hash_next;
+  COAPS_INVARIANT(*link == p); /* |p| is an entry of |t| */
+  if (!*link) return COAP_E_STATE;
+  *link = p->hash_next;
+  p->addr = *addr;
+  size_t b = bucket_of(t, p->ep, addr);
+  p->hash_next = t->buckets[b];
+  t->buckets[b] = p;
+  check_table(t);
+  return 0;
+}
+
+/* ---- the CID map ---- */
+
+#define CID_INITIAL_BUCKETS 64
+
+static size_t cid_bucket(const coap_cid_map_t *m, const uint8_t *cid, size_t len) {
+  uint64_t h = mix(m->seed, len);
+  for (size_t i = 0; i < len; i += 8) {
+    uint64_t w = 0;
+    memcpy(&w, cid + i, len - i < 8 ? len - i : 8);
+    h = mix(h, w);
+  }
+  return (size_t)(h & (m->n_buckets - 1));
+}
+
+static int cid_grow(coap_cid_map_t *m) {
+  size_t n = m->n_buckets ? m->n_buckets * 2 : CID_INITIAL_BUCKETS;
+  coap_cid_entry_t **nb = calloc(n, sizeof(*nb));
+  if (!nb) return m->n_buckets ? 0 : COAP_E_NOMEM; /* a full table only gets slower */
+  coap_cid_entry_t **old = m->buckets;
+  size_t old_n = m->n_buckets;
+  m->buckets = nb;
+  m->n_buckets = n;
+  for (size_t i = 0; i < old_n; i++)
+    for (coap_cid_entry_t *e = old[i], *next; e; e = next) {
+      next = e->next;
+      size_t b = cid_bucket(m, e->cid, e->len);
+      e->next = nb[b];
+      nb[b] = e;
+    }
+  free(old);
+  return 0;
+}
+
+coap_peer_t *coap_cid_map_find(const coap_cid_map_t *m, const uint8_t *cid, size_t len) {
+  if (!m->n_buckets || len > COAP_CID_KEY_MAX) return NULL;
+  for (coap_cid_entry_t *e = m->buckets[cid_bucket(m, cid, len)]; e; e = e->next)
+    if (e->len == len && memcmp(e->cid, cid, len) == 0) return e->peer;
+  return NULL;
+}
+
+int coap_cid_map_add(coap_cid_map_t *m, coap_cid_entry_t *e) {
+  if (e->len > COAP_CID_KEY_MAX) return COAP_E_INVALID_ARG;
+  if (coap_cid_map_find(m, e->cid, e->len)) return COAP_E_STATE;
+  if (m->count >= m->n_buckets && cid_grow(m) < 0) return COAP_E_NOMEM;
+  size_t b = cid_bucket(m, e->cid, e->len);
+  e->next = m->buckets[b];
+  m->buckets[b] = e;
+  m->count++;
+  return 0;
+}
+
+void coap_cid_map_remove(coap_cid_map_t *m, coap_cid_entry_t *e) {
+  if (!m->n_buckets) return;
+  coap_cid_entry_t **link = &m->buckets[cid_bucket(m, e->cid, e->len)];
+  while (*link && *link != e) link = &(*link)->next;
+  if (!*link) return;
+  *link = e->next;
+  e->next = NULL;
+  if (--m->count == 0) { /* nothing left to find: no array kept */
+    free(m->buckets);
+    m->buckets = NULL;
+    m->n_buckets = 0;
+  }
+}

@@ -87,4 +87,36 @@ coap_peer_t *coap_peer_table_any(const coap_peer_table_t *t, size_t *cursor);
  * is in last_active order. O(n); common/invariant.h says when it runs. */
 const char *coap_peer_table_broken(const coap_peer_table_t *t);
 
+/* Move |p| to |addr| (a DTLS peer that authenticated from there: RFC 9146
+ * §6): rehashed in O(1). Returns 0, or COAP_E_STATE when another entry
+ * of its endpoint holds |addr| (nothing changes). */
+int coap_peer_table_move(coap_peer_table_t *t, coap_peer_t *p, const coap_address_t *addr);
+
+/* ---- Connection IDs (RFC 9146): the server's CIDs to their peers ----
+ * A keyed hash of the CID bytes (the server chose them, mostly random;
+ * the seed keeps them from being steered into one bucket anyway). The
+ * entries live in their owners (intrusive): adding allocates nothing but
+ * the bucket array, freed when the last entry goes. */
+#define COAP_CID_KEY_MAX 32
+
+typedef struct coap_cid_entry {
+  struct coap_cid_entry *next;
+  coap_peer_t *peer;
+  uint8_t len;
+  uint8_t cid[COAP_CID_KEY_MAX];
+} coap_cid_entry_t;
+
+typedef struct coap_cid_map {
+  coap_cid_entry_t **buckets;
+  size_t n_buckets, count; /* n_buckets: a power of two, or 0 */
+  uint64_t seed;
+} coap_cid_map_t;
+
+/* Link |e| (its peer, len and cid filled in). Returns 0, COAP_E_NOMEM, or
+ * COAP_E_STATE when the CID is taken (|e| stays unlinked). */
+int coap_cid_map_add(coap_cid_map_t *m, coap_cid_entry_t *e);
+coap_peer_t *coap_cid_map_find(const coap_cid_map_t *m, const uint8_t *cid, size_t len);
+/* Unlink |e| if it is linked (a no-op otherwise). */
+void coap_cid_map_remove(coap_cid_map_t *m, coap_cid_entry_t *e);
+
 #endif

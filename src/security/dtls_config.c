@@ -50,6 +50,8 @@ coap_dtls_context_t *coap_dtls_context_new(void) {
   d->retransmit_ms = 1000;
   d->total_ms = 30000;
   d->max_handshakes = 256;
+  d->cid_enabled = 1;
+  d->cid_len = COAP_DTLS_CID_DEFAULT_LEN;
   if (!(d->priority_string = strdup(default_priority)) ||
       gnutls_priority_init(&d->priority, default_priority, NULL) < 0 ||
       gnutls_key_generate(&d->cookie_key, GNUTLS_COOKIE_KEY_SIZE) < 0 ||
@@ -414,7 +416,10 @@ unsigned coap_dtls_max_handshakes(const coap_dtls_context_t *d) {
 #define RECORD_OVERHEAD_MAX 37
 
 size_t coap_dtls_record_room(const coap_dtls_context_t *d) {
-  return d->mtu - RECORD_OVERHEAD_MAX;
+  /* A tls12_cid record: the peer's CID (at most COAP_DTLS_CID_MAX) and
+   * the inner content type more. */
+  size_t cid = d->cid_enabled ? 1 + COAP_DTLS_CID_MAX : 0;
+  return d->mtu - RECORD_OVERHEAD_MAX - cid;
 }
 
 int coap_dtls_set_priority(coap_dtls_context_t *d, const char *priority) {

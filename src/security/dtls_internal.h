@@ -80,6 +80,15 @@ struct coap_dtls_context {
   size_t flight_len, flight_cap;
   struct coap_dtls_session *flight_owner; /* NULL: not gathering */
   uint64_t compacted;             /* sessions moved to exported keys */
+  /* Connection ID (RFC 9146, dtls_cid.c): asked for (client) and granted
+   * (server) unless turned off; the length of the server's CIDs, the
+   * client's own CID (empty by default), the bytes the server's CIDs
+   * begin with (worker index, node id), and what happened. */
+  int cid_enabled;
+  uint8_t cid_len, cid_client_len, cid_worker, cid_node;
+  uint8_t cid_client[COAP_DTLS_CID_MAX];
+  coap_dtls_cid_t last_client_cid; /* of the last client handshake */
+  uint64_t cid_sessions, cid_moves, cid_held;
   char error[512];
 };
 
@@ -163,10 +172,33 @@ struct coap_dtls_session {
   coap_dtls_keys_t *keys;
   int slim_wanted, slim_refused, resumed;
   const char *suite;        /* static storage (GnuTLS's name table) */
+  /* Connection ID (dtls_cid.c). The newest epoch and sequence number of
+   * an authenticated record: only a newer one may move the peer
+   * (RFC 9146 §6). The cipher, read from the ServerHello, for rewriting
+   * records while GnuTLS runs the session. */
+  coap_dtls_cid_t cid;
+  uint8_t cid_asked;        /* server: the client sent extension 54 */
+  int cid_alg;              /* gnutls_cipher_algorithm_t, 0: not known yet */
+  uint64_t rx_newest;
 };
 
 /* The PSK identity a client sent (the server's lookup callback). */
 void coap_dtls_session_note_identity(gnutls_session_t tls, const char *identity);
+
+/* dtls_cid.c: register extension 54 on a new session (when CID is on). */
+int coap_dtls_cid_register(coap_dtls_session_t *s);
+/* Note the suite of a ServerHello passing by (ours or the peer's). */
+void coap_dtls_cid_watch_hello(coap_dtls_session_t *s, const uint8_t *rec, size_t len);
+/* A record GnuTLS pushes: 0 send it as it is, > 0 send the |out| bytes
+ * (its tls12_cid form), < 0 drop it (never send the old format). */
+int coap_dtls_cid_push_rewrite(coap_dtls_session_t *s, const uint8_t *rec, size_t len,
+                               uint8_t *out, size_t cap);
+/* A record from the peer before GnuTLS sees it: 0 as it is, > 0 the
+ * |out| bytes (GnuTLS's form of a tls12_cid record), < 0 drop it. */
+int coap_dtls_cid_pull_rewrite(coap_dtls_session_t *s, const uint8_t *rec, size_t len,
+                               uint8_t *out, size_t cap);
+/* dtls_session.c: a record with this epoch and sequence authenticated. */
+void coap_dtls_note_authentic(coap_dtls_session_t *s, uint64_t seq64);
 
 /* Key exchanges, as credentials allow them (role_made_for, cert_kx). */
 #define COAP_DTLS_KX_PSK 1u    /* PSK, ECDHE-PSK */

@@ -101,16 +101,22 @@ static void make_aad(const uint8_t seq64[8], uint8_t type, size_t len, uint8_t a
   aad[12] = (uint8_t)len;
 }
 
+/* The 64-bit sequence (epoch, then the 48-bit number) of our next record. */
+static int next_seq64(coap_dtls_keys_t *k, uint8_t seq64[8]) {
+  if (k->write_seq > SEQ_MASK) return -1; /* exhausted: would repeat a nonce */
+  seq64[0] = (uint8_t)(k->epoch >> 8);
+  seq64[1] = (uint8_t)k->epoch;
+  write_u48(seq64 + 2, k->write_seq);
+  return 0;
+}
+
 int coap_dtls_keys_protect(coap_dtls_keys_t *k, uint8_t type, const uint8_t *in, size_t len,
                            uint8_t *out, size_t cap) {
   size_t nonce_part = k->explicit_nonce ? EXPLICIT_NONCE : 0;
   size_t total = HEADER + nonce_part + len + k->tag_len;
   if (total > cap || len > 16384) return -1;
-  if (k->write_seq > SEQ_MASK) return -1; /* exhausted: would repeat a nonce */
   uint8_t seq64[8];
-  seq64[0] = (uint8_t)(k->epoch >> 8);
-  seq64[1] = (uint8_t)k->epoch;
-  write_u48(seq64 + 2, k->write_seq);
+  if (next_seq64(k, seq64) < 0) return -1;
   out[0] = type;
   out[1] = VERSION_MAJOR;
   out[2] = VERSION_MINOR;
@@ -128,6 +134,39 @@ int coap_dtls_keys_protect(coap_dtls_keys_t *k, uint8_t type, const uint8_t *in,
     return -1;
   k->write_seq++;
   return (int)total;
+}
+
+/* tls12_cid (RFC 9146 §4): the inner plaintext is the content and its
+ * real type, sealed in place (no padding). */
+static int protect_cid(coap_dtls_keys_t *k, const coap_dtls_cid_t *cid, uint8_t type,
+                       const uint8_t *in, size_t len, uint8_t *out, size_t cap) {
+  size_t nonce_part = k->explicit_nonce ? EXPLICIT_NONCE : 0;
+  size_t hdr = COAP_DTLS_CID_HEADER(cid->tx_len);
+  size_t body = nonce_part + len + 1 + k->tag_len;
+  if (hdr + body > cap || len > 16384) return -1;
+  uint8_t seq64[8];
+  if (next_seq64(k, seq64) < 0) return -1;
+  coap_dtls_cid_header(out, seq64, cid->tx, cid->tx_len, body);
+  if (nonce_part) memcpy(out + hdr, seq64, 8);
+  uint8_t *inner = out + hdr + nonce_part;
+  memmove(inner, in, len);
+  inner[len] = type;
+  uint8_t nonce[12], aad[COAP_DTLS_CID_AAD(COAP_DTLS_CID_MAX)];
+  make_nonce(k->write_iv, k->explicit_nonce, seq64, nonce);
+  size_t aad_len = coap_dtls_cid_aad(aad, seq64, cid->tx, cid->tx_len, len + 1);
+  giovec_t a = {aad, aad_len}, p = {inner, len + 1};
+  size_t tag_len = k->tag_len;
+  if (gnutls_aead_cipher_encryptv2(k->write, nonce, sizeof nonce, &a, 1, &p, 1,
+                                   inner + len + 1, &tag_len) < 0)
+    return -1;
+  k->write_seq++;
+  return (int)(hdr + body);
+}
+
+int coap_dtls_keys_protect_cid(coap_dtls_keys_t *k, const coap_dtls_cid_t *cid, uint8_t type,
+                               const uint8_t *in, size_t len, uint8_t *out, size_t cap) {
+  if (cid && cid->on && cid->tx_len) return protect_cid(k, cid, type, in, len, out, cap);
+  return coap_dtls_keys_protect(k, type, in, len, out, cap);
 }
 
 /* RFC 6347 §4.1.2.6: a sliding window over the highest sequence seen. */
@@ -150,33 +189,62 @@ static void mark_seen(coap_dtls_keys_t *k, uint64_t seq) {
 
 int coap_dtls_keys_unprotect(coap_dtls_keys_t *k, const uint8_t *rec, size_t avail,
                              size_t *rec_len, uint8_t *type, uint8_t *out, size_t *out_len) {
-  if (avail < HEADER) return COAP_DTLS_RECORD_MALFORMED;
-  size_t body = (size_t)rec[11] << 8 | rec[12];
-  if (HEADER + body > avail) return COAP_DTLS_RECORD_MALFORMED;
-  *rec_len = HEADER + body;
+  uint64_t seq64;
+  return coap_dtls_keys_unprotect_cid(k, NULL, rec, avail, rec_len, type, out, out_len,
+                                      &seq64);
+}
+
+int coap_dtls_keys_unprotect_cid(coap_dtls_keys_t *k, const coap_dtls_cid_t *cid,
+                                 const uint8_t *rec, size_t avail, size_t *rec_len,
+                                 uint8_t *type, uint8_t *out, size_t *out_len,
+                                 uint64_t *seq64) {
+  /* A tls12_cid header is longer by our CID; only its sender knows the
+   * length, and the receiver its own (RFC 9146 §4). */
+  size_t cid_len = cid && cid->on ? cid->rx_len : 0;
+  int cid_record = avail >= 1 && rec[0] == COAP_DTLS_CT_CID;
+  size_t hdr = cid_record ? COAP_DTLS_CID_HEADER(cid_len) : HEADER;
+  if (avail < hdr) return COAP_DTLS_RECORD_MALFORMED;
+  size_t body = (size_t)rec[hdr - 2] << 8 | rec[hdr - 1];
+  if (hdr + body > avail) return COAP_DTLS_RECORD_MALFORMED;
+  *rec_len = hdr + body;
   *type = rec[0];
   uint16_t epoch = (uint16_t)(rec[3] << 8 | rec[4]);
   if (rec[1] != VERSION_MAJOR || epoch != k->epoch) return COAP_DTLS_RECORD_IGNORED;
+  /* Where our CID was agreed, every record carries it; elsewhere none. */
+  if (cid_record != (cid_len > 0)) return COAP_DTLS_RECORD_IGNORED;
+  if (cid_record && memcmp(rec + 11, cid->rx, cid_len) != 0) return COAP_DTLS_RECORD_IGNORED;
   size_t nonce_part = k->explicit_nonce ? EXPLICIT_NONCE : 0;
-  if (body < nonce_part + k->tag_len) return COAP_DTLS_RECORD_IGNORED;
+  if (body < nonce_part + k->tag_len + (size_t)cid_record) return COAP_DTLS_RECORD_IGNORED;
   uint64_t seq = read_u48(rec + 5);
   if (replayed(k, seq)) return COAP_DTLS_RECORD_IGNORED;
   size_t len = body - nonce_part - k->tag_len;
   if (len > *out_len) return COAP_DTLS_RECORD_IGNORED;
-  uint8_t nonce[12], aad[13];
+  uint8_t nonce[12], aad[COAP_DTLS_CID_AAD(COAP_DTLS_CID_MAX)];
+  size_t aad_len = sizeof(aad);
   /* The explicit nonce is the sender's choice; the sequence number in the
    * header is what the additional data must cover. */
   uint8_t explicit_part[8];
-  if (nonce_part) memcpy(explicit_part, rec + HEADER, 8);
+  if (nonce_part) memcpy(explicit_part, rec + hdr, 8);
   else memcpy(explicit_part, rec + 3, 8);
   make_nonce(k->read_iv, k->explicit_nonce, explicit_part, nonce);
-  make_aad(rec + 3, *type, len, aad);
+  if (cid_record) {
+    aad_len = coap_dtls_cid_aad(aad, rec + 3, cid->rx, cid_len, len);
+  } else {
+    make_aad(rec + 3, *type, len, aad);
+    aad_len = 13;
+  }
   size_t pt_len = *out_len;
-  if (gnutls_aead_cipher_decrypt(k->read, nonce, sizeof nonce, aad, sizeof aad, k->tag_len,
-                                 rec + HEADER + nonce_part, body - nonce_part, out,
+  if (gnutls_aead_cipher_decrypt(k->read, nonce, sizeof nonce, aad, aad_len, k->tag_len,
+                                 rec + hdr + nonce_part, body - nonce_part, out,
                                  &pt_len) < 0)
     return COAP_DTLS_RECORD_IGNORED; /* forged or damaged: dropped silently */
+  if (cid_record) {
+    long content = coap_dtls_cid_inner_parse(out, pt_len, type);
+    if (content < 0) return COAP_DTLS_RECORD_IGNORED; /* all padding: invalid */
+    pt_len = (size_t)content;
+  }
   mark_seen(k, seq);
   *out_len = pt_len;
+  *seq64 = read_u64(rec + 3);
   return COAP_DTLS_RECORD_OK;
 }

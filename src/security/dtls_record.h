@@ -8,6 +8,8 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 
+#include "security/dtls_cid.h"
+
 typedef struct coap_dtls_keys {
   gnutls_aead_cipher_hd_t read, write;
   uint8_t read_iv[12], write_iv[12];
@@ -38,5 +40,18 @@ int coap_dtls_keys_protect(coap_dtls_keys_t *k, uint8_t type, const uint8_t *in,
  * length out) when the result is COAP_DTLS_RECORD_OK. */
 int coap_dtls_keys_unprotect(coap_dtls_keys_t *k, const uint8_t *rec, size_t avail,
                              size_t *rec_len, uint8_t *type, uint8_t *out, size_t *out_len);
+
+/* The same for a session with Connection IDs (|cid| NULL or not on: as
+ * above). Records to a peer with a non-empty CID are tls12_cid (RFC 9146,
+ * no padding sent); received ones must be tls12_cid exactly when our own
+ * CID is non-empty (the others are IGNORED), and their padding is
+ * stripped. Unprotect puts the record's epoch and sequence number (the
+ * 64-bit sequence of the additional data) in |*seq64| when OK. */
+int coap_dtls_keys_protect_cid(coap_dtls_keys_t *k, const coap_dtls_cid_t *cid, uint8_t type,
+                               const uint8_t *in, size_t len, uint8_t *out, size_t cap);
+int coap_dtls_keys_unprotect_cid(coap_dtls_keys_t *k, const coap_dtls_cid_t *cid,
+                                 const uint8_t *rec, size_t avail, size_t *rec_len,
+                                 uint8_t *type, uint8_t *out, size_t *out_len,
+                                 uint64_t *seq64);
 
 #endif

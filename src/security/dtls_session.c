@@ -7,6 +7,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 
+#include "common/util.h"
 #include "security/dtls_internal.h"
 
 /* gnutls_dtls_get_timeout() may return 0 again and again while records
@@ -185,16 +186,26 @@ static void gather_end(coap_dtls_session_t *s) {
 static ssize_t push(gnutls_transport_ptr_t ptr, const void *data, size_t len) {
   coap_dtls_session_t *s = ptr;
   coap_dtls_context_t *d = s->d;
+  /* With a Connection ID towards the peer, GnuTLS's encrypted records go
+   * out as tls12_cid (dtls_cid.c), or not at all. */
+  uint8_t cid_rec[RECORD_MAX + 64];
+  size_t pushed_len = len;
+  int n = coap_dtls_cid_push_rewrite(s, data, len, cid_rec, sizeof cid_rec);
+  if (n < 0) return (ssize_t)len; /* as if lost: DTLS resends */
+  if (n > 0) {
+    data = cid_rec;
+    len = (size_t)n;
+  }
   size_t room = d->mtu < d->flight_cap ? d->mtu : d->flight_cap;
   if (d->flight_owner == s && len <= room) {
     if (d->flight_len + len > room) gather_flush(d);
     memcpy(d->flight + d->flight_len, data, len);
     d->flight_len += len;
-    return (ssize_t)len;
+    return (ssize_t)pushed_len;
   }
   if (d->flight_owner == s) gather_flush(d); /* keep the records in order */
   send_datagram(s, data, len);
-  return (ssize_t)len;
+  return (ssize_t)pushed_len;
 }
 
 static ssize_t pull(gnutls_transport_ptr_t ptr, void *buf, size_t size) {
@@ -308,6 +319,7 @@ static int session_init(coap_dtls_context_t *d, int client,
   gnutls_dtls_set_mtu(s->tls, d->mtu);
   gnutls_dtls_set_timeouts(s->tls, d->retransmit_ms, d->total_ms);
   int rc = set_priority(s, d);
+  if (rc >= 0) rc = coap_dtls_cid_register(s);
   /* A client needs its own identity; a server a table or a lookup. */
   if (rc >= 0 && (d->n_psk || (!client && d->psk_lookup)))
     rc = gnutls_credentials_set(s->tls, GNUTLS_CRD_PSK,
@@ -478,8 +490,32 @@ int coap_dtls_session_own_hello(const coap_dtls_session_t *s, const uint8_t *dat
          memcmp(data + HELLO_RANDOM_AT, s->hello_random, sizeof s->hello_random) == 0;
 }
 
+/* Connection IDs agreed: counted, remembered for a client's report, and
+ * the MTU GnuTLS writes to lowered by what a tls12_cid header adds. */
+static void note_cid(coap_dtls_session_t *s) {
+  coap_dtls_context_t *d = s->d;
+  if (s->client) d->last_client_cid = s->cid; /* also when none was agreed */
+  if (!s->cid.on) return;
+  d->cid_sessions++;
+  if (s->cid.tx_len) gnutls_dtls_set_mtu(s->tls, d->mtu - 1u - s->cid.tx_len);
+  if (d->log && coap_log_enabled(d->log, COAP_LOG_INFO)) {
+    char own[2 * COAP_DTLS_CID_MAX + 1], peer[2 * COAP_DTLS_CID_MAX + 1];
+    coap_hex(s->cid.rx, s->cid.rx_len, own);
+    coap_hex(s->cid.tx, s->cid.tx_len, peer);
+    coap_logf(d->log, COAP_LOG_INFO, s->peer_name, "Connection ID on: ours %s, the peer's %s",
+              s->cid.rx_len ? own : "(empty)", s->cid.tx_len ? peer : "(empty)");
+  }
+}
+
+void coap_dtls_note_authentic(coap_dtls_session_t *s, uint64_t seq64) {
+  if (seq64 <= s->rx_newest) return; /* a replay or a late one: delivered, moves nothing */
+  s->rx_newest = seq64;
+  if (s->cb.on_fresh) s->cb.on_fresh(s->user);
+}
+
 static void established(coap_dtls_session_t *s, uint64_t now) {
   s->established = 1;
+  note_cid(s);
   if (!s->client) keep_hello_random(s);
   s->suite = coap_dtls_session_suite(s);
   s->resumed = gnutls_session_is_resumed(s->tls) != 0;
@@ -649,11 +685,13 @@ static int slim_input(coap_dtls_session_t *s, const uint8_t *data, size_t len) {
   for (size_t off = 0; off < len;) {
     size_t rec_len, plain_len = sizeof plain;
     uint8_t type;
-    int r = coap_dtls_keys_unprotect(s->keys, data + off, len - off, &rec_len, &type, plain,
-                                     &plain_len);
+    uint64_t seq64 = 0;
+    int r = coap_dtls_keys_unprotect_cid(s->keys, &s->cid, data + off, len - off, &rec_len,
+                                         &type, plain, &plain_len, &seq64);
     if (r == COAP_DTLS_RECORD_MALFORMED) return 0;
     off += rec_len;
     if (r != COAP_DTLS_RECORD_OK) continue;
+    coap_dtls_note_authentic(s, seq64);
     if (type == TYPE_APPLICATION && s->cb.on_data) {
       s->cb.on_data(s->user, plain, plain_len);
     } else if (type == TYPE_ALERT) {
@@ -679,9 +717,11 @@ static void note_round_trip(coap_dtls_session_t *s, uint64_t now) {
 
 /* The bytes of the record at the start of |data|; the rest of the
  * datagram when its header does not add up (GnuTLS then drops it). */
-static size_t record_span(const uint8_t *data, size_t len) {
-  if (len < DTLS_RECORD_HEADER) return len;
-  size_t n = DTLS_RECORD_HEADER + ((size_t)data[11] << 8 | data[12]);
+static size_t record_span(const coap_dtls_session_t *s, const uint8_t *data, size_t len) {
+  size_t hdr = DTLS_RECORD_HEADER;
+  if (data[0] == COAP_DTLS_CT_CID && s->cid.on) hdr = COAP_DTLS_CID_HEADER(s->cid.rx_len);
+  if (len < hdr) return len;
+  size_t n = hdr + ((size_t)data[hdr - 2] << 8 | data[hdr - 1]);
   return n <= len ? n : len;
 }
 
@@ -693,6 +733,17 @@ static size_t record_span(const uint8_t *data, size_t len) {
  * tells exactly which record GnuTLS dropped. */
 static int input_record(coap_dtls_session_t *s, const uint8_t *rec, size_t len,
                         uint64_t now) {
+  /* GnuTLS never sees a Connection ID: tls12_cid records are handed to it
+   * in its own format, and records that should have had one are dropped.
+   * Record by record, the peer's Finished behind its ChangeCipherSpec is
+   * converted only after GnuTLS took the CCS (and has the read keys). */
+  uint8_t plain_form[RECORD_MAX + 64];
+  int n = coap_dtls_cid_pull_rewrite(s, rec, len, plain_form, sizeof plain_form);
+  if (n < 0) return 0;
+  if (n > 0) {
+    rec = plain_form;
+    len = (size_t)n;
+  }
   s->in = rec;
   s->in_len = len;
   if (s->established) return drive_records(s);
@@ -737,7 +788,7 @@ int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data, size_t 
   s->cur_len = len;
   s->pushed = 0;
   for (size_t off = 0; rc == 0 && off < len;) {
-    size_t n = record_span(data + off, len - off);
+    size_t n = record_span(s, data + off, len - off);
     rc = input_record(s, data + off, n, now);
     off += n;
   }
@@ -749,7 +800,7 @@ int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data, size_t 
 
 static int slim_send(coap_dtls_session_t *s, uint8_t type, const uint8_t *data, size_t len) {
   uint8_t rec[RECORD_MAX + 64];
-  int n = coap_dtls_keys_protect(s->keys, type, data, len, rec, sizeof rec);
+  int n = coap_dtls_keys_protect_cid(s->keys, &s->cid, type, data, len, rec, sizeof rec);
   if (n < 0) return COAP_E_BUFFER_TOO_SMALL;
   return s->cb.send(s->user, rec, (size_t)n) < 0 ? COAP_E_SYSTEM : 0;
 }

@@ -22,6 +22,11 @@ typedef struct coap_dtls_session_cb {
   void (*on_established)(void *user);
   /* One decrypted application datagram. */
   void (*on_data)(void *user, const uint8_t *data, size_t len);
+  /* A record of the datagram being handled authenticated and is newer
+   * (epoch, sequence number) than any before it: called before its data
+   * is delivered, so that a peer found by its Connection ID can move to
+   * the datagram's source first (RFC 9146 §6). May be NULL. */
+  void (*on_fresh)(void *user);
 } coap_dtls_session_cb_t;
 
 /* Results of coap_dtls_accept. */
@@ -110,6 +115,19 @@ uint32_t coap_dtls_session_elapsed(const coap_dtls_session_t *s, uint64_t now);
 /* "TLS_PSK_WITH_AES_128_CCM_8"-style name of the negotiated suite. */
 const char *coap_dtls_session_suite(const coap_dtls_session_t *s);
 int coap_dtls_session_resumed(const coap_dtls_session_t *s);
+
+/* Connection ID (RFC 9146). The session's CIDs (negotiated 0 while the
+ * handshake has not agreed on one). */
+void coap_dtls_session_cid(const coap_dtls_session_t *s, coap_dtls_cid_info_t *out);
+/* The CID a server's peers put on their records to it, when |data| is a
+ * tls12_cid record long enough to hold one: its length (the server's CID
+ * length), with |*cid| pointing into |data|; 0 otherwise. */
+size_t coap_dtls_record_cid(const coap_dtls_context_t *d, const uint8_t *data, size_t len,
+                            const uint8_t **cid);
+/* A server peer moved to a new address (counted in the CID stats), and a
+ * datagram held back from an address not confirmed yet. */
+void coap_dtls_note_cid_move(coap_dtls_context_t *d);
+void coap_dtls_note_cid_held(coap_dtls_context_t *d);
 
 /* Is |data| a DTLS ClientHello of epoch 0 (a client starting over from an
  * address that has a session: RFC 6347 §4.2.8)? */

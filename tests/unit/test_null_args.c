@@ -455,6 +455,23 @@ static void n_coap_dtls_set_priority(void) {
   WANT_INT(coap_dtls_set_priority(NULL, "NORMAL"), INVALID);
   WANT_INT(coap_dtls_set_priority(dtls, NULL), INVALID);
 }
+static void n_coap_dtls_set_cid(void) { WANT_INT(coap_dtls_set_cid(NULL, 1, 8), INVALID); }
+static void n_coap_dtls_set_client_cid(void) {
+  const uint8_t cid[4] = {1, 2, 3, 4};
+  WANT_INT(coap_dtls_set_client_cid(NULL, cid, 4), INVALID);
+  WANT_INT(coap_dtls_set_client_cid(dtls, NULL, 4), INVALID);
+  WANT_INT(coap_dtls_set_client_cid(dtls, NULL, 0), 0); /* none */
+}
+static void n_coap_dtls_last_cid(void) {
+  coap_dtls_cid_info_t info;
+  WANT_INT(coap_dtls_last_cid(NULL, &info), INVALID);
+  WANT_INT(coap_dtls_last_cid(dtls, NULL), INVALID);
+}
+static void n_coap_dtls_cid_stats(void) {
+  coap_dtls_cid_stats_t st;
+  WANT_INT(coap_dtls_cid_stats(NULL, &st), INVALID);
+  WANT_INT(coap_dtls_cid_stats(dtls, NULL), INVALID);
+}
 static void n_coap_dtls_can_connect(void) { WANT_INT(coap_dtls_can_connect(NULL), 0); }
 static void n_coap_dtls_can_serve(void) { WANT_INT(coap_dtls_can_serve(NULL), 0); }
 
@@ -651,7 +668,9 @@ static const null_case_t cases[] = {
     CASE(coap_dtls_set_rpk_verify), CASE(coap_dtls_rpk_fingerprint), CASE(coap_dtls_set_mtu),
     CASE(coap_dtls_set_handshake_timeouts), CASE(coap_dtls_set_max_handshakes),
     CASE(coap_dtls_set_cookie_policy), CASE(coap_dtls_set_compact_sessions),
-    CASE(coap_dtls_set_priority), CASE(coap_dtls_can_connect), CASE(coap_dtls_can_serve),
+    CASE(coap_dtls_set_priority), CASE(coap_dtls_set_cid), CASE(coap_dtls_set_client_cid),
+    CASE_AS(coap_dtls_last_cid_versioned, coap_dtls_last_cid),
+    CASE_AS(coap_dtls_cid_stats_versioned, coap_dtls_cid_stats), CASE(coap_dtls_can_connect), CASE(coap_dtls_can_serve),
     NO_POINTER(coap_strerror), CASE(coap_context_listen), CASE(coap_context_set_reuse_port),
     CASE(coap_context_fd), CASE(coap_context_timeout_ms), CASE(coap_context_process),
     CASE(coap_run), CASE(coap_context_stop), CASE_AS(coap_probe_port_versioned, coap_probe_port),

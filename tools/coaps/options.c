@@ -44,6 +44,8 @@ static const struct {
     {NULL, "--trust-rpk", "FILE", CLIENTS ", serve"},
     {NULL, "--mtu", "BYTES", CLIENTS ", serve"},
     {NULL, "--handshake-timeout", "SECONDS", CLIENTS ", serve"},
+    {NULL, "--cid", NULL, CLIENTS ", serve"}, /* --cid[=N]: the value is optional */
+    {NULL, "--no-cid", NULL, CLIENTS ", serve"},
     {NULL, "--session", "FILE", CLIENTS},
     {NULL, "--cookie", "POLICY", "serve"},
     {NULL, "--require-client-cert", NULL, "serve"},

@@ -543,6 +543,7 @@ static int run_request(const request_args_t *a) {
     int rc = exchange(ctx, &o, &r);
     status = rc < 0 ? request_explain_failure(a, ctx, rc, r.detail) : request_exit_for_code(r.code);
   }
+  if (a->verbose) security_print_cid(ctx);
   coap_context_free(ctx);
   free(payload);
   return status;

@@ -17,7 +17,9 @@ enum {
   OPT_RPK,
   OPT_TRUST_RPK,
   OPT_HANDSHAKE_TIMEOUT,
-  OPT_COOKIE
+  OPT_COOKIE,
+  OPT_CID,
+  OPT_NO_CID
 };
 
 static const struct option security_options[] = {
@@ -34,6 +36,8 @@ static const struct option security_options[] = {
     {"trust-rpk", required_argument, NULL, OPT_TRUST_RPK},
     {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
     {"cookie", required_argument, NULL, OPT_COOKIE},
+    {"cid", optional_argument, NULL, OPT_CID},
+    {"no-cid", no_argument, NULL, OPT_NO_CID},
 };
 
 /* The flags only one side has. */
@@ -93,6 +97,20 @@ int security_flags_take(security_flags_t *f, int id, const char *arg) {
         return -1;
       }
       break;
+    case OPT_CID:
+      f->cid = 1;
+      if (arg) {
+        char *end;
+        long n = strtol(arg, &end, 10);
+        if (end == arg || *end || n < 0 || n > 32) {
+          cli_error("--cid=N wants a Connection ID length from 0 to 32, got '%s'", arg);
+          return -1;
+        }
+        f->cid_len = (unsigned)n;
+        f->cid_len_given = 1;
+      }
+      break;
+    case OPT_NO_CID: f->cid = -1; break;
     case OPT_MTU: {
       char *end;
       long v = strtol(arg, &end, 10);
@@ -123,9 +141,19 @@ void security_flags_usage(FILE *out, int server) {
           "      --trust-rpk FILE     trust the peer with this public key (PEM); repeatable\n"
           "      --mtu N              path MTU for handshake fragmentation (default 1280)\n"
           "      --handshake-timeout S  give up a DTLS handshake after S seconds\n"
-          "                           (default 30); flights are resent from 1 s on\n",
+          "                           (default 30); flights are resent from 1 s on\n"
+          "      --cid[=N]            Connection ID (RFC 9146), on by default: %s\n"
+          "      --no-cid             no Connection ID: %s\n",
           server ? "client's certificate (asked for, verified when sent)"
-                 : "server (chain, dates and the URI's host name)");
+                 : "server (chain, dates and the URI's host name)",
+          server ? "granted to\n"
+                   "                           clients that ask, N bytes long (1-32,\n"
+                   "                           default 8): a client whose address changes\n"
+                   "                           keeps its session"
+                 : "asked for;\n"
+                   "                           N random bytes of our own (default 0: only\n"
+                   "                           our records carry the server's CID)",
+          server ? "none granted" : "not asked for");
   if (server)
     fprintf(out, "      --require-client-cert  refuse clients without a certificate\n"
                  "      --cookie POLICY      ask new clients for a cookie (a round trip that\n"
@@ -163,6 +191,8 @@ int security_flags_check(const security_flags_t *f, int server) {
     return usage_error("--session needs credentials (--psk-identity or --cacert) to resume");
   if (server && f->client_cert_required && !f->cacert)
     return usage_error("--require-client-cert needs --cacert to verify them with");
+  if (server && f->cid > 0 && f->cid_len_given && f->cid_len == 0)
+    return usage_error("--cid=0: a server's Connection ID has 1 byte at least (or --no-cid)");
   return 0;
 }
 
@@ -174,6 +204,19 @@ static int refuse_directory(const char *flag, const char *path, const char *want
   if (!path || stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
   cli_error("%s %s: is a directory (give %s)", flag, path, want);
   return -1;
+}
+
+/* --cid=N: a server's CIDs are N bytes long (1 at least); a client's own
+ * CID is N random bytes (0: none). */
+static int security_apply_cid(const security_flags_t *f, coap_dtls_context_t *d, int server) {
+  if (f->cid < 0) return coap_dtls_set_cid(d, 0, 0);
+  if (server) return coap_dtls_set_cid(d, 1, f->cid_len ? f->cid_len : 8);
+  uint8_t cid[32];
+  FILE *rnd = f->cid_len ? fopen("/dev/urandom", "rb") : NULL;
+  size_t got = rnd ? fread(cid, 1, f->cid_len, rnd) : 0;
+  if (rnd) fclose(rnd);
+  if (got != f->cid_len) return COAP_E_SYSTEM;
+  return coap_dtls_set_client_cid(d, cid, f->cid_len);
 }
 
 int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int server) {
@@ -210,6 +253,7 @@ int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int ser
     rc = coap_dtls_set_cookie_policy(d, (coap_dtls_cookie_policy_t)(f->cookie - 1), 0);
   if (rc == 0 && f->client_cert_required)
     rc = coap_dtls_set_client_cert(d, COAP_DTLS_CLIENT_CERT_REQUIRED);
+  if (rc == 0 && f->cid) rc = security_apply_cid(f, d, server);
   cli_log_quiet = 0;
   if (rc < 0) {
     cli_error("%s", coap_dtls_context_last_error(d));
@@ -217,4 +261,41 @@ int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int ser
   }
   coap_context_set_dtls_context(ctx, d);
   return 0;
+}
+
+static void print_hex(const uint8_t *b, size_t n) {
+  if (!n) fputs("(empty)", stderr);
+  for (size_t i = 0; i < n; i++) fprintf(stderr, "%02x", b[i]);
+}
+
+void security_print_cid(coap_context_t *ctx) {
+  coap_stats_t st;
+  coap_context_get_stats(ctx, &st);
+  coap_dtls_cid_info_t info;
+  if (!st.dtls_handshakes || coap_dtls_last_cid(coap_context_dtls(ctx), &info) < 0) return;
+  if (!info.negotiated) {
+    fprintf(stderr, "coaps: Connection ID: not negotiated\n");
+    return;
+  }
+  fprintf(stderr, "coaps: Connection ID: negotiated; ours ");
+  print_hex(info.own, info.own_len);
+  fprintf(stderr, ", the server's ");
+  print_hex(info.peer, info.peer_len);
+  fputc('\n', stderr);
+}
+
+void security_print_cid_stats(int verbose, long n,
+                              coap_context_t *(*ctx_of)(const void *, long), const void *arg) {
+  coap_dtls_cid_stats_t sum = {0}, one;
+  for (long i = 0; i < n; i++) {
+    if (coap_dtls_cid_stats(coap_context_dtls(ctx_of(arg, i)), &one) < 0) continue;
+    sum.sessions += one.sessions;
+    sum.moves += one.moves;
+    sum.held += one.held;
+  }
+  if (verbose && (sum.sessions || sum.moves))
+    fprintf(stderr, "coaps: Connection ID: %llu sessions, %llu address moves, %llu datagrams "
+                    "held for unconfirmed addresses\n",
+            (unsigned long long)sum.sessions, (unsigned long long)sum.moves,
+            (unsigned long long)sum.held);
 }

@@ -17,6 +17,9 @@ typedef struct security_flags {
   unsigned handshake_timeout_ms;
   int cookie; /* 1 + coap_dtls_cookie_policy_t; 0: not given */
   int client_cert_required;
+  int cid;          /* Connection ID: 1 --cid, -1 --no-cid, 0 not given */
+  unsigned cid_len; /* --cid=N */
+  int cid_len_given;
   int any;
 } security_flags_t;
 
@@ -38,5 +41,12 @@ int security_flags_check(const security_flags_t *f, int server);
  * security_flags_check. Returns 0, or the exit code after printing one
  * line (a file or key the library cannot use: EXIT_CONFIG). */
 int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int server);
+/* -v after a coaps:// request: whether the handshake agreed on a
+ * Connection ID, and both CIDs (nothing without a DTLS handshake). */
+void security_print_cid(coap_context_t *ctx);
+/* serve, on the way out (with -v): sessions with a Connection ID, address
+ * moves and datagrams held back, over the |n| contexts |ctx_of| gives. */
+void security_print_cid_stats(int verbose, long n,
+                              coap_context_t *(*ctx_of)(const void *, long), const void *arg);
 
 #endif

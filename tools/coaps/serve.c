@@ -521,6 +521,10 @@ static int workers_run(worker_t *w, long n) {
   return rc;
 }
 
+static coap_context_t *worker_context(const void *workers, long i) {
+  return ((const worker_t *)workers)[i].ctx;
+}
+
 /* On the way out: how many connections failed, and why, and what the
  * peer limit did (all workers). */
 static void print_failures(const worker_t *w, long n) {
@@ -539,6 +543,7 @@ static void print_failures(const worker_t *w, long n) {
     fprintf(stderr, "coaps: observe: %llu notifications sent; %llu observers dropped by the "
                     "server (an RST, an unacknowledged CON, the session's end, a limit)\n",
             (unsigned long long)notified, (unsigned long long)dropped);
+  security_print_cid_stats(w[0].verbose, n, worker_context, w);
   if (rejected || evicted)
     fprintf(stderr, "coaps: peer limit: %llu datagrams from new clients dropped, %llu silent "
                     "clients forgotten to make room\n",

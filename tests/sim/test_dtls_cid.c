@@ -1,0 +1,448 @@
+/* DTLS Connection ID (RFC 9146) between whole nodes on the simulated
+ * network: negotiated by default and off from either side, records of
+ * type 25 on the wire exactly in the directions that asked, a client whose
+ * address changes keeps its session (no new handshake) and a large answer
+ * still reaches it, forged records (replayed, unknown CID, bad tag, older
+ * than the newest) move nothing, and a genuine record raced from a victim's
+ * address gets the victim no more than 3 times the bytes it came with. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <time.h>
+
+#include "coaps/dtls.h"
+#include "support_certs.h"
+#include "support_reply.h"
+#include "support_simnet.h"
+
+static simnet_t net;
+static simnet_node_t *server, *client;
+static int handler_calls;
+static char big_body[1000];
+
+static void hello(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                  coap_response_t *resp, void *user) {
+  handler_calls++;
+  coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, "secure hello", 12);
+}
+
+static void big(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                coap_response_t *resp, void *user) {
+  coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, big_body, sizeof big_body);
+}
+
+/* The wire: the type of every record of epoch >= 1 each way, and the
+ * client's datagrams kept (with a switch to drop the next one). */
+static unsigned cid_records[2], plain_records[2]; /* [0] client->server, [1] back */
+static uint8_t kept[16][1500];
+static size_t kept_len[16];
+static unsigned n_kept;
+static int drop_next_client_record;
+static coap_address_t watched;            /* bytes the server sends here */
+static size_t bytes_to_watched;
+
+/* The CID lengths on the records each way (the server's, the client's). */
+static size_t cid_len_to[2] = {8, 0};
+
+static void count_records(int dir, const uint8_t *data, size_t len) {
+  for (size_t off = 0; off + 13 <= len;) {
+    size_t hdr = data[off] == 25 ? 13 + cid_len_to[dir] : 13;
+    if (off + hdr > len) return;
+    if (data[off + 3] || data[off + 4]) { /* epoch 0 is the handshake's plaintext */
+      if (data[off] == 25) cid_records[dir]++;
+      else plain_records[dir]++;
+    }
+    off += hdr + ((size_t)data[off + hdr - 2] << 8 | data[off + hdr - 1]);
+  }
+}
+
+static int wire(void *user, const simnet_node_t *from, const coap_address_t *to,
+                const uint8_t *data, size_t len, unsigned seq) {
+  int dir = from == server;
+  if (dir && coap_address_equal(to, &watched)) bytes_to_watched += len;
+  count_records(dir, data, len);
+  if (len < 13 || (!data[3] && !data[4])) return 0;
+  if (!dir && n_kept < 16) {
+    memcpy(kept[n_kept], data, len);
+    kept_len[n_kept++] = len;
+  }
+  if (!dir && drop_next_client_record && data[0] == 25) {
+    drop_next_client_record = 0;
+    return 1;
+  }
+  return 0;
+}
+
+static coap_dtls_context_t *psk(simnet_node_t *node) {
+  coap_dtls_context_t *d = coap_dtls_new_context(node->ctx);
+  assert_non_null(d);
+  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"device-1",
+                                     (const uint8_t *)"0123456789abcdef", 16), 0);
+  assert_int_equal(coap_context_set_dtls_context(node->ctx, d), 0);
+  return d;
+}
+
+static int setup(void **state) {
+  simnet_init(&net);
+  server = simnet_add_node(&net, 5684, COAP_PROTO_DTLS, NULL);
+  client = simnet_add_node(&net, 40000, COAP_PROTO_DTLS, NULL);
+  coap_resource_set_handler(coap_resource_add(server->ctx, "hello"), COAP_GET, hello, NULL);
+  coap_resource_set_handler(coap_resource_add(server->ctx, "big"), COAP_GET, big, NULL);
+  memset(big_body, 'b', sizeof big_body);
+  handler_calls = 0;
+  memset(cid_records, 0, sizeof cid_records);
+  memset(plain_records, 0, sizeof plain_records);
+  n_kept = 0;
+  cid_len_to[0] = 8;
+  cid_len_to[1] = 0;
+  drop_next_client_record = 0;
+  bytes_to_watched = 0;
+  coap_address_from_string(&watched, "10.66.66.66", 6666);
+  net.filter = wire;
+  return 0;
+}
+
+static int teardown(void **state) {
+  simnet_free(&net);
+  certs_cleanup();
+  return 0;
+}
+
+static void get_ok(const char *path) {
+  char uri[64];
+  snprintf(uri, sizeof uri, "coaps://10.0.0.1/%s", path);
+  sim_reply_t b;
+  sim_get(client, uri, &b, 120000);
+  assert_int_equal(b.status, 0);
+  assert_int_equal(b.code, COAP_CONTENT);
+}
+
+/* coap_dtls_last_cid tells of the last handshake, also one without CID. */
+static void test_last_cid_is_the_last_handshakes(void **state) {
+  psk(server);
+  coap_dtls_context_t *cd = coap_dtls_context_ref(psk(client));
+  get_ok("hello");
+  coap_dtls_cid_info_t info;
+  coap_dtls_last_cid(cd, &info);
+  assert_true(info.negotiated);
+  assert_int_equal(coap_dtls_set_cid(coap_context_dtls(server->ctx), 0, 0), 0);
+  assert_int_equal(simnet_node_restart(client), 0);
+  coap_context_set_dtls_context(client->ctx, cd);
+  get_ok("hello");
+  coap_dtls_last_cid(cd, &info);
+  assert_false(info.negotiated);
+  assert_int_equal(info.peer_len, 0);
+}
+
+static void rebind_client(uint16_t port) {
+  client->addr.addr.sin.sin_port = htons(port);
+}
+
+static coap_dtls_cid_stats_t server_cid_stats(void) {
+  coap_dtls_cid_stats_t st;
+  assert_int_equal(coap_dtls_cid_stats(coap_context_dtls(server->ctx), &st), 0);
+  return st;
+}
+
+static uint64_t server_handshakes(void) {
+  coap_stats_t st;
+  coap_context_get_stats(server->ctx, &st);
+  return st.dtls_handshakes;
+}
+
+static void test_negotiated_by_default(void **state) {
+  psk(server);
+  psk(client);
+  get_ok("hello");
+  coap_dtls_cid_info_t info;
+  assert_int_equal(coap_dtls_last_cid(coap_context_dtls(client->ctx), &info), 0);
+  assert_true(info.negotiated);
+  assert_int_equal(info.own_len, 0);  /* the client asks for none of its own */
+  assert_int_equal(info.peer_len, 8); /* the server's default */
+  /* Client->server records carry the CID (the Finished too), the
+   * server's to the client do not. */
+  assert_true(cid_records[0] >= 2);
+  assert_int_equal(plain_records[0], 0);
+  assert_int_equal(cid_records[1], 0);
+  assert_true(plain_records[1] >= 2);
+  assert_int_equal(server_cid_stats().sessions, 1);
+}
+
+static void test_client_cid_both_directions(void **state) {
+  psk(server);
+  const uint8_t own[5] = {1, 2, 3, 4, 5};
+  cid_len_to[1] = 5;
+  assert_int_equal(coap_dtls_set_client_cid(psk(client), own, sizeof own), 0);
+  get_ok("hello");
+  coap_dtls_cid_info_t info;
+  coap_dtls_last_cid(coap_context_dtls(client->ctx), &info);
+  assert_true(info.negotiated);
+  assert_int_equal(info.own_len, 5);
+  assert_memory_equal(info.own, own, 5);
+  assert_int_equal(plain_records[0] + plain_records[1], 0);
+  assert_true(cid_records[1] >= 2);
+}
+
+static void off_case(int server_on, int client_on) {
+  coap_dtls_context_t *sd = psk(server), *cd = psk(client);
+  if (!server_on) assert_int_equal(coap_dtls_set_cid(sd, 0, 0), 0);
+  if (!client_on) assert_int_equal(coap_dtls_set_cid(cd, 0, 0), 0);
+  get_ok("hello");
+  coap_dtls_cid_info_t info;
+  coap_dtls_last_cid(cd, &info);
+  assert_false(info.negotiated);
+  assert_int_equal(cid_records[0] + cid_records[1], 0);
+  assert_true(plain_records[0] >= 2);
+  assert_int_equal(server_cid_stats().sessions, 0);
+}
+
+static void test_off_on_server(void **state) { off_case(0, 1); }
+static void test_off_on_client(void **state) { off_case(1, 0); }
+
+static void test_length_is_configurable(void **state) {
+  assert_int_equal(coap_dtls_set_cid(psk(server), 1, 3), 0);
+  psk(client);
+  get_ok("hello");
+  coap_dtls_cid_info_t info;
+  coap_dtls_last_cid(coap_context_dtls(client->ctx), &info);
+  assert_int_equal(info.peer_len, 3);
+  assert_int_equal(coap_dtls_set_cid(coap_context_dtls(server->ctx), 1, 0), COAP_E_INVALID_ARG);
+  assert_int_equal(coap_dtls_set_cid(coap_context_dtls(server->ctx), 1, 33), COAP_E_INVALID_ARG);
+}
+
+static void test_resumed_handshake_keeps_cid(void **state) {
+  psk(server);
+  psk(client);
+  get_ok("hello");
+  /* The client restarts its context but keeps the configuration's session
+   * cache: a second context with the same configuration resumes. */
+  coap_dtls_context_t *cd = coap_context_dtls(client->ctx);
+  coap_dtls_context_ref(cd);
+  assert_int_equal(simnet_node_restart(client), 0);
+  coap_context_set_dtls_context(client->ctx, cd);
+  memset(cid_records, 0, sizeof cid_records);
+  get_ok("hello");
+  coap_stats_t st;
+  coap_context_get_stats(client->ctx, &st);
+  assert_int_equal(st.dtls_resumed, 1);
+  coap_dtls_cid_info_t info;
+  coap_dtls_last_cid(cd, &info);
+  assert_true(info.negotiated);
+  assert_true(cid_records[0] >= 2);
+  assert_int_equal(server_cid_stats().sessions, 2);
+}
+
+/* X.509 or raw public keys instead of a PSK: CID is negotiated the same
+ * way, in the full handshake and in a resumed one, and a move works. */
+static void certificate_mode_case(int rpk) {
+  certs_dir();
+  coap_dtls_context_t *sd = coap_dtls_new_context(server->ctx);
+  coap_dtls_context_t *cd = coap_dtls_new_context(client->ctx);
+  if (rpk) {
+    char key[256], pub[256];
+    certs_make_rpk("rpk-server", key, pub);
+    assert_int_equal(coap_dtls_set_rpk(sd, key), 0);
+    assert_int_equal(coap_dtls_add_trusted_rpk(cd, pub), 0);
+  } else {
+    test_ca_t ca;
+    certs_make_ca(&ca, "cid CA", "ca.pem");
+    char cert[256], key[256];
+    time_t now = time(NULL);
+    certs_issue(&ca, "server", "server", "10.0.0.1", NULL, now - 60, now + 86400, cert, key);
+    assert_int_equal(coap_dtls_set_cert(sd, cert, key, NULL), 0);
+    assert_int_equal(coap_dtls_set_ca(cd, ca.cert_path), 0);
+    certs_free_ca(&ca);
+  }
+  coap_context_set_dtls_context(server->ctx, sd);
+  coap_context_set_dtls_context(client->ctx, coap_dtls_context_ref(cd));
+  get_ok("hello");
+  coap_dtls_cid_info_t info;
+  coap_dtls_last_cid(cd, &info);
+  assert_true(info.negotiated);
+  assert_true(cid_records[0] >= 2);
+  rebind_client(41000);
+  get_ok("hello");
+  assert_int_equal(server_cid_stats().moves, 1);
+  /* Resumed: a new client context on the same configuration. */
+  assert_int_equal(simnet_node_restart(client), 0);
+  coap_context_set_dtls_context(client->ctx, cd);
+  get_ok("hello");
+  coap_stats_t st;
+  coap_context_get_stats(client->ctx, &st);
+  assert_int_equal(st.dtls_resumed, 1);
+  coap_dtls_last_cid(cd, &info);
+  assert_true(info.negotiated);
+  assert_int_equal(server_cid_stats().sessions, 2);
+}
+
+static void test_x509(void **state) { certificate_mode_case(0); }
+static void test_raw_public_keys(void **state) { certificate_mode_case(1); }
+
+
+static void test_address_change_keeps_session(void **state) {
+  psk(server);
+  psk(client);
+  get_ok("hello");
+  for (uint16_t port = 40001; port < 40006; port++) {
+    rebind_client(port);
+    get_ok("hello");
+  }
+  /* A large answer right after a move: held at first (3x), then sent once
+   * the client answered the server's ping from the new address. */
+  rebind_client(40100);
+  get_ok("big");
+  assert_int_equal(server_handshakes(), 1);
+  coap_dtls_cid_stats_t st = server_cid_stats();
+  assert_int_equal(st.moves, 6);
+  coap_stats_t s;
+  coap_context_get_stats(server->ctx, &s);
+  assert_int_equal(s.peers, 1);
+  assert_int_equal(handler_calls, 6);
+}
+
+/* The NAT gives the client the address of another client's stale
+ * session: the mover takes it, the stale peer is forgotten. */
+static void test_move_onto_a_stale_peer(void **state) {
+  psk(server);
+  psk(client);
+  simnet_node_t *other = simnet_add_node(&net, 40001, COAP_PROTO_DTLS, NULL);
+  coap_dtls_context_t *od = coap_dtls_new_context(other->ctx);
+  coap_dtls_set_psk(od, (const uint8_t *)"device-1", (const uint8_t *)"0123456789abcdef", 16);
+  coap_context_set_dtls_context(other->ctx, od);
+  get_ok("hello");
+  sim_reply_t b;
+  sim_get(other, "coaps://10.0.0.1/hello", &b, 60000);
+  assert_int_equal(b.code, COAP_CONTENT);
+  coap_stats_t st;
+  coap_context_get_stats(server->ctx, &st);
+  assert_int_equal(st.peers, 2);
+  client->addr = other->addr; /* the client now comes from there (it is found first) */
+  get_ok("hello");
+  coap_context_get_stats(server->ctx, &st);
+  assert_int_equal(st.peers, 1);
+  assert_int_equal(server_cid_stats().moves, 1);
+  get_ok("hello");
+  assert_int_equal(server_handshakes(), 2);
+}
+
+/* A datagram the client sent, given to the server as if from |from|. */
+static void inject(const uint8_t *data, size_t len, const coap_address_t *from) {
+  coap_context_input(server->ctx, server->ep, from, data, len, net.now);
+  simnet_run_until(&net, net.now + 5000);
+}
+
+static void test_forged_records_move_nothing(void **state) {
+  psk(server);
+  psk(client);
+  get_ok("hello");
+  get_ok("hello");
+  assert_true(n_kept >= 2);
+  const uint8_t *last = kept[n_kept - 1];
+  size_t len = kept_len[n_kept - 1];
+  assert_int_equal(last[0], 25);
+  uint8_t forged[1500];
+  /* Replayed from another address. */
+  inject(last, len, &watched);
+  /* An unknown CID. */
+  memcpy(forged, last, len);
+  forged[12] ^= 0x55;
+  inject(forged, len, &watched);
+  /* A bad tag. */
+  memcpy(forged, last, len);
+  forged[len - 1] ^= 0x01;
+  inject(forged, len, &watched);
+  /* A record of epoch 1 without the CID (its header cut out). */
+  memcpy(forged, last, 11);
+  forged[0] = 23;
+  memcpy(forged + 11, last + 19, len - 19);
+  inject(forged, len - 8, &watched);
+  assert_int_equal(server_cid_stats().moves, 0);
+  assert_int_equal(bytes_to_watched, 0);
+  assert_int_equal(handler_calls, 2);
+  coap_stats_t st;
+  coap_context_get_stats(server->ctx, &st);
+  assert_int_equal(st.peers, 1);
+  get_ok("hello"); /* the session is fine */
+  assert_int_equal(server_handshakes(), 1);
+}
+
+static void test_older_record_moves_nothing(void **state) {
+  psk(server);
+  psk(client);
+  get_ok("hello");
+  /* The next request's record is lost on the way (and kept here); the
+   * client's retransmission, a newer record, gets through. */
+  drop_next_client_record = 1;
+  unsigned before = n_kept;
+  get_ok("hello");
+  const uint8_t *older = kept[before];
+  size_t len = kept_len[before];
+  /* The lost one, authentic but older than the newest, from elsewhere:
+   * delivered (a duplicate to the message layer), but no move. */
+  inject(older, len, &watched);
+  assert_int_equal(server_cid_stats().moves, 0);
+  assert_int_equal(bytes_to_watched, 0);
+  get_ok("hello");
+  assert_int_equal(server_handshakes(), 1);
+}
+
+static void test_move_to_victim_is_bounded(void **state) {
+  psk(server);
+  psk(client);
+  get_ok("hello");
+  /* An attacker on the path takes the client's next record before it
+   * arrives and sends it first from a victim's address: it authenticates
+   * and is newer, so the session moves there (RFC 9146 §6 cannot tell) —
+   * but the victim, who never answers our ping, gets at most 3x the bytes
+   * of that datagram, although the answer (1000 bytes) is far larger. */
+  drop_next_client_record = 1;
+  unsigned before = n_kept;
+  sim_reply_t b;
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/big");
+  sim_send(client, &o, &b);
+  simnet_run_until(&net, net.now + 10); /* the request went out and was taken */
+  assert_int_equal(n_kept, before + 1);
+  size_t len = kept_len[before];
+  coap_context_input(server->ctx, server->ep, &watched, kept[before], len, net.now);
+  simnet_run_until(&net, net.now + 100);
+  assert_int_equal(server_cid_stats().moves, 1);
+  assert_true(bytes_to_watched > 0);         /* the ping, at least */
+  assert_true(bytes_to_watched <= 3 * len);
+  /* The client retransmits from its real address: a newer record moves
+   * the session back, and the answer arrives. */
+  assert_true(simnet_run_until_flag(&net, &b.done, 120000));
+  assert_int_equal(b.status, 0);
+  assert_int_equal(b.code, COAP_CONTENT);
+  assert_int_equal(b.payload_len, sizeof big_body);
+  assert_true(bytes_to_watched <= 3 * len);
+  assert_int_equal(server_cid_stats().moves, 2);
+  assert_true(server_cid_stats().held >= 1);
+  assert_int_equal(server_handshakes(), 1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_negotiated_by_default, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_client_cid_both_directions, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_off_on_server, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_off_on_client, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_length_is_configurable, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_resumed_handshake_keeps_cid, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_last_cid_is_the_last_handshakes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_x509, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_raw_public_keys, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_address_change_keeps_session, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_move_onto_a_stale_peer, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_forged_records_move_nothing, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_older_record_moves_nothing, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_move_to_victim_is_bounded, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
