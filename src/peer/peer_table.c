@@ -284,6 +284,25 @@ static int cid_grow(coap_cid_map_t *m) {
   return 0;
 }
 
+const char *coap_cid_map_broken(const coap_cid_map_t *m) {
+  if (!m->n_buckets) return m->buckets || m->count ? "CID map: entries without buckets" : NULL;
+  if (!m->buckets || (m->n_buckets & (m->n_buckets - 1)))
+    return "CID map: bucket count not a power of two";
+  size_t seen = 0;
+  for (size_t b = 0; b < m->n_buckets; b++)
+    for (const coap_cid_entry_t *e = m->buckets[b]; e; e = e->next) {
+      if (++seen > m->count) return "CID map: more entries than count";
+      if (!e->peer || e->len > COAP_CID_KEY_MAX) return "CID map: an entry without a peer or too long";
+      if (cid_bucket(m, e->cid, e->len) != b) return "CID map: an entry in the wrong bucket";
+    }
+  return seen == m->count ? NULL : "CID map: fewer entries than count";
+}
+
+static void check_cid_map(coap_cid_map_t *m) {
+  if (coap_invariant_walk_due(&m->check_ops, m->count + m->n_buckets))
+    COAPS_INVARIANT_HOLDS(coap_cid_map_broken(m));
+}
+
 coap_peer_t *coap_cid_map_find(const coap_cid_map_t *m, const uint8_t *cid, size_t len) {
   if (!m->n_buckets || len > COAP_CID_KEY_MAX) return NULL;
   for (coap_cid_entry_t *e = m->buckets[cid_bucket(m, cid, len)]; e; e = e->next)
@@ -299,6 +318,7 @@ int coap_cid_map_add(coap_cid_map_t *m, coap_cid_entry_t *e) {
   e->next = m->buckets[b];
   m->buckets[b] = e;
   m->count++;
+  check_cid_map(m);
   return 0;
 }
 
@@ -314,4 +334,5 @@ void coap_cid_map_remove(coap_cid_map_t *m, coap_cid_entry_t *e) {
     m->buckets = NULL;
     m->n_buckets = 0;
   }
+  check_cid_map(m);
 }

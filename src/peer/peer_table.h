@@ -110,6 +110,7 @@ typedef struct coap_cid_map {
   coap_cid_entry_t **buckets;
   size_t n_buckets, count; /* n_buckets: a power of two, or 0 */
   uint64_t seed;
+  unsigned check_ops; /* changes since the last invariant walk */
 } coap_cid_map_t;
 
 /* Link |e| (its peer, len and cid filled in). Returns 0, COAP_E_NOMEM, or
@@ -118,5 +119,10 @@ int coap_cid_map_add(coap_cid_map_t *m, coap_cid_entry_t *e);
 coap_peer_t *coap_cid_map_find(const coap_cid_map_t *m, const uint8_t *cid, size_t len);
 /* Unlink |e| if it is linked (a no-op otherwise). */
 void coap_cid_map_remove(coap_cid_map_t *m, coap_cid_entry_t *e);
+/* NULL when the map is sound, else which invariant is broken: no bucket
+ * array exactly when it is empty, else a power of two of them; count is
+ * the number of entries, each with a peer, a CID of at most
+ * COAP_CID_KEY_MAX bytes, in the bucket its CID hashes to. */
+const char *coap_cid_map_broken(const coap_cid_map_t *m);
 
 #endif

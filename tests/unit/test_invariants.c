@@ -240,6 +240,56 @@ static void test_peer_table_aborts(void **state) {
   expect_precondition_abort(remove_twice, "*link == p");
 }
 
+/* ---- the CID map ---- */
+
+static void test_cid_map_checker(void **state) {
+  coap_cid_map_t m = {.seed = 7};
+  static coap_peer_t owner;
+  coap_cid_entry_t e[3];
+  assert_null(coap_cid_map_broken(&m));
+  for (int i = 0; i < 3; i++) {
+    e[i] = (coap_cid_entry_t){.peer = &owner, .len = 4, .cid = {1, 2, 3, (uint8_t)i}};
+    assert_int_equal(coap_cid_map_add(&m, &e[i]), 0);
+  }
+  assert_null(coap_cid_map_broken(&m));
+  m.count++;
+  assert_string_equal(coap_cid_map_broken(&m), "CID map: fewer entries than count");
+  m.count--;
+  e[1].cid[0] ^= 0xff; /* its CID changed while linked */
+  const char *why = coap_cid_map_broken(&m);
+  /* (the same bucket by chance is possible for one change; try others) */
+  for (int k = 1; !why && k < 255; k++) {
+    e[1].cid[1] = (uint8_t)k;
+    why = coap_cid_map_broken(&m);
+  }
+  assert_string_equal(why, "CID map: an entry in the wrong bucket");
+  e[1].cid[0] ^= 0xff;
+  e[1].cid[1] = 2;
+  assert_null(coap_cid_map_broken(&m));
+  e[2].peer = NULL;
+  assert_string_equal(coap_cid_map_broken(&m), "CID map: an entry without a peer or too long");
+  e[2].peer = &owner;
+  for (int i = 0; i < 3; i++) coap_cid_map_remove(&m, &e[i]);
+  assert_null(coap_cid_map_broken(&m));
+  assert_null(m.buckets);
+}
+
+static void add_to_broken_cid_map(void) {
+  coap_cid_map_t m = {.seed = 7};
+  static coap_peer_t owner;
+  static coap_cid_entry_t e[2];
+  e[0] = (coap_cid_entry_t){.peer = &owner, .len = 2, .cid = {9, 9}};
+  e[1] = (coap_cid_entry_t){.peer = &owner, .len = 2, .cid = {8, 8}};
+  coap_cid_map_add(&m, &e[0]);
+  m.count = 5; /* miscounted */
+  m.check_ops = 1000; /* the next walk is due */
+  coap_cid_map_add(&m, &e[1]);
+}
+
+static void test_cid_map_aborts(void **state) {
+  expect_invariant_abort(add_to_broken_cid_map, "CID map: fewer entries than count");
+}
+
 /* ---- exchange: in-flight list, NSTART queue, dedup ring, pools ---- */
 
 static coap_timer_heap_t xtimers;
@@ -412,6 +462,8 @@ int main(void) {
       cmocka_unit_test(test_timer_heap_aborts),
       cmocka_unit_test(test_peer_table_checker),
       cmocka_unit_test(test_peer_table_aborts),
+      cmocka_unit_test(test_cid_map_checker),
+      cmocka_unit_test(test_cid_map_aborts),
       cmocka_unit_test(test_exchange_checker),
       cmocka_unit_test(test_exchange_aborts),
       cmocka_unit_test(test_request_pool_aborts),
