@@ -32,6 +32,7 @@
  * session (--handshakes) costs no socket of its own.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <stdlib.h>
@@ -164,42 +165,133 @@ static int take_option(bench_opts_t *o, int c, const char *arg) {
   return 0;
 }
 
+/* The options (getopt_long's table, and the names errors use). */
+static const struct option longopts[] = {
+    {"sessions", required_argument, NULL, O_SESSIONS},
+    {"window", required_argument, NULL, O_WINDOW},
+    {"duration", required_argument, NULL, O_DURATION},
+    {"requests", required_argument, NULL, O_REQUESTS},
+    {"handshakes", required_argument, NULL, O_HANDSHAKES},
+    {"parallel", required_argument, NULL, O_PARALLEL},
+    {"hold", required_argument, NULL, O_HOLD},
+    {"psk-identity", required_argument, NULL, O_PSK_ID},
+    {"psk", required_argument, NULL, O_PSK},
+    {"psk-hex", required_argument, NULL, O_PSK_HEX},
+    {"cacert", required_argument, NULL, O_CACERT},
+    {"cert", required_argument, NULL, O_CERT},
+    {"key", required_argument, NULL, O_KEY},
+    {"rpk", required_argument, NULL, O_RPK},
+    {"trust-rpk", required_argument, NULL, O_TRUST_RPK},
+    {"json", no_argument, NULL, O_JSON},
+    {"no-gro", no_argument, NULL, O_NO_GRO},
+    {"leave-open", no_argument, NULL, O_LEAVE_OPEN},
+    {"source-addresses", required_argument, NULL, O_SOURCE_ADDRESSES},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0}};
+
+/* How the usage text writes option |id|'s value ("N", "FILE"). */
+static const char *value_name(int id) {
+  switch (id) {
+    case O_SESSIONS: return "N";
+    case O_WINDOW: return "W";
+    case O_DURATION: case O_HOLD: return "S";
+    case O_REQUESTS: case O_HANDSHAKES: return "C";
+    case O_PARALLEL: return "P";
+    case O_PSK_ID: return "ID";
+    case O_PSK: return "KEY";
+    case O_PSK_HEX: return "HEX";
+    case O_RPK: return "KEYFILE";
+    case O_TRUST_RPK: return "PUBFILE";
+    case O_SOURCE_ADDRESSES: return "K";
+    default: return "FILE";
+  }
+}
+
+static int option_index(int id) {
+  for (int i = 0; longopts[i].name; i++)
+    if (longopts[i].val == id) return i;
+  return -1;
+}
+
+/* One line naming the mistake (main adds the usage line); -1. */
+static int usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("coaps-bench: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  return -1;
+}
+
+static int missing_value(int id, const char *got) {
+  const char *name = longopts[option_index(id)].name;
+  if (got)
+    return usage_error("--%s needs a value: --%s %s (got %s%s%s)", name, name, value_name(id),
+                       *got ? "the option '" : "''", got, *got ? "'" : "");
+  return usage_error("--%s needs a value: --%s %s", name, name, value_name(id));
+}
+
+/* |text| is one of our options as typed ("--psk", "--psk=x", "-v"): when
+ * it comes as a value, the value before it was forgotten. */
+static int is_option(const char *text) {
+  if (strcmp(text, "-v") == 0 || strcmp(text, "-h") == 0) return 1;
+  if (strncmp(text, "--", 2) != 0) return 0;
+  size_t len = strcspn(text + 2, "=");
+  for (int i = 0; longopts[i].name; i++)
+    if (strlen(longopts[i].name) == len && strncmp(longopts[i].name, text + 2, len) == 0)
+      return 1;
+  return 0;
+}
+
+/* getopt_long returned '?' on |typed|: an unknown or ambiguous option, or
+ * a value given to a flag. */
+static int bad_option(const char *typed) {
+  if (strncmp(typed, "--", 2) != 0 || !typed[2])
+    return optopt ? usage_error("unknown option '-%c'", optopt)
+                  : usage_error("unknown option '%s'", typed);
+  const char *name = typed + 2;
+  size_t len = strcspn(name, "=");
+  char matches[256] = "";
+  size_t used = 0;
+  int n = 0;
+  for (int i = 0; len && longopts[i].name; i++) {
+    if (strncmp(longopts[i].name, name, len) != 0) continue;
+    if (strlen(longopts[i].name) == len && name[len] == '=')
+      return usage_error("--%s takes no value, got '%s'", longopts[i].name, typed);
+    int k = snprintf(matches + used, sizeof matches - used, "%s--%s", n ? ", " : "",
+                     longopts[i].name);
+    if (k > 0 && (size_t)k < sizeof matches - used) used += (size_t)k;
+    n++;
+  }
+  if (n > 1) return usage_error("option '%.*s' is ambiguous: %s", (int)len + 2, typed, matches);
+  return usage_error("unknown option '%s'", typed);
+}
+
 /* 0, 1 for --help, -1 for bad usage (reported). */
 static int parse_args(bench_opts_t *o, int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"sessions", required_argument, NULL, O_SESSIONS},
-      {"window", required_argument, NULL, O_WINDOW},
-      {"duration", required_argument, NULL, O_DURATION},
-      {"requests", required_argument, NULL, O_REQUESTS},
-      {"handshakes", required_argument, NULL, O_HANDSHAKES},
-      {"parallel", required_argument, NULL, O_PARALLEL},
-      {"hold", required_argument, NULL, O_HOLD},
-      {"psk-identity", required_argument, NULL, O_PSK_ID},
-      {"psk", required_argument, NULL, O_PSK},
-      {"psk-hex", required_argument, NULL, O_PSK_HEX},
-      {"cacert", required_argument, NULL, O_CACERT},
-      {"cert", required_argument, NULL, O_CERT},
-      {"key", required_argument, NULL, O_KEY},
-      {"rpk", required_argument, NULL, O_RPK},
-      {"trust-rpk", required_argument, NULL, O_TRUST_RPK},
-      {"json", no_argument, NULL, O_JSON},
-      {"no-gro", no_argument, NULL, O_NO_GRO},
-      {"leave-open", no_argument, NULL, O_LEAVE_OPEN},
-      {"source-addresses", required_argument, NULL, O_SOURCE_ADDRESSES},
-      {"verbose", no_argument, NULL, 'v'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
   *o = (bench_opts_t){.sessions = 50, .window = 4, .parallel = 16, .duration_s = 10,
                       .hold_s = -1};
-  int c;
-  while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+  int c, index;
+  char seen[sizeof longopts / sizeof longopts[0]] = {0};
+  opterr = 0; /* the errors below name the option and what it wants */
+  while (index = -1, (c = getopt_long(argc, argv, ":vh", longopts, &index)) != -1) {
     if (c == 'h') return 1;
-    if (c == '?' || take_option(o, c, optarg) < 0) return -1;
+    if (c == '?') return bad_option(argv[optind - 1]);
+    if (c == ':') return missing_value(optopt, NULL);
+    if (index >= 0 && longopts[index].has_arg == required_argument) {
+      if (!*optarg || is_option(optarg)) return missing_value(c, optarg);
+      if (seen[index]++)
+        return usage_error("--%s given twice (the second time as '%s'): give it once",
+                           longopts[index].name, optarg);
+    }
+    if (take_option(o, c, optarg) < 0) return -1;
   }
-  if (optind + 1 != argc) {
-    fprintf(stderr, "coaps-bench: give exactly one URI\n");
-    return -1;
-  }
+  if (optind == argc)
+    return usage_error("no URI: give the server's URI, coap://HOST[:PORT]/PATH or coaps://...");
+  if (optind + 1 != argc)
+    return usage_error("one URI only: '%s' comes after '%s'", argv[optind + 1], argv[optind]);
   o->uri = argv[optind];
   if ((o->psk || o->psk_hex) != !!o->psk_identity) {
     fprintf(stderr, "coaps-bench: --psk-identity goes with --psk or --psk-hex\n");
@@ -335,9 +427,13 @@ static bench_t *bench_new(const bench_opts_t *o) {
 int main(int argc, char **argv) {
   bench_opts_t o;
   int rc = parse_args(&o, argc, argv);
-  if (rc != 0) {
-    usage(rc > 0 ? stdout : stderr);
-    return rc > 0 ? 0 : 64;
+  if (rc > 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (rc < 0) {
+    fprintf(stderr, "usage: coaps-bench URI [options] (coaps-bench --help lists them)\n");
+    return 64;
   }
   bench_t *b = bench_new(&o);
   if (!b) return 1;

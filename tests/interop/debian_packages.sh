@@ -134,29 +134,14 @@ out=$("$BUILD/coaps" get -v "coaps://localhost:$DTLS_PORT/temp" --cacert "$work/
 expect_contains "packaged coaps get <-> packaged coaps serve over coaps:// with keygen's certificates" "coaps: 2.05 Content" "$out"
 
 # ---- an outside program against the packaged libcoaps-dev
-cat >"$work/app.c" <<'APP'
-#include <coap.h>
-#include <stdio.h>
-#include <string.h>
-int main(int argc, char **argv) {
-  if (argc != 2 || strcmp(coaps_version(), COAPS_VERSION) != 0) return 3;
-  coap_context_t *ctx = coap_context_new(NULL);
-  coap_request_opts_t o;
-  coap_request_opts_init(&o, COAP_GET, argv[1]);
-  coap_response_copy_t r;
-  int rc = coap_request_blocking(ctx, &o, &r);
-  if (rc == 0) printf("%s %s\n", coap_code_name(r.code), (const char *)r.payload);
-  coap_response_copy_clear(&r);
-  coap_context_free(ctx);
-  return rc == 0 ? 0 : 1;
-}
-APP
+write_outside_client "$work/app.c" coap.h
 flags=$(PKG_CONFIG_PATH=$root/$libdir/pkgconfig pkg-config --cflags --libs coaps) ||
   fail "pkg-config does not know the packaged coaps.pc"
 expect_contains "the packaged coaps.pc points into the scratch root" "-L$root/$libdir" "$flags"
 cc -Wall -o "$work/app-pc" "$work/app.c" $flags || fail "the app does not build against libcoaps-dev (pkg-config)"
 out=$("$work/app-pc" "coap://127.0.0.1:$SERVE_PORT/temp") || fail "the pkg-config app failed: $out"
 expect_contains "an app built with pkg-config against libcoaps-dev runs on libcoaps0" "2.05 Content" "$out"
+expect_contains "the pkg-config app runs on the libcoaps0 of its header's version" "version $version" "$out"
 mkdir "$work/cmake-app"
 cp "$work/app.c" "$work/cmake-app/"
 cat >"$work/cmake-app/CMakeLists.txt" <<'APP'

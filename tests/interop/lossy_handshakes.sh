@@ -7,6 +7,9 @@
 #   coap-client-gnutls -> our server      50 runs
 #   our client -> coap-server-gnutls      50 runs
 #   our client -> coap-server-openssl     50 runs
+# The four parts are independent (each its own server and its own lossy
+# path, seeded) and mostly wait on retransmission timers, so they run side
+# by side: the test takes as long as its longest part, not their sum.
 #
 # The path: 22 % loss each way, at most one datagram lost in a row per
 # client and direction (so about 18 % of datagrams are lost), 20 ms delay
@@ -52,6 +55,7 @@
 # session is a new request, RFC 7252 §9.1.1).
 BUILD=$1
 . "$(dirname "$0")/lib.bash"
+. "$(dirname "$0")/lib_parallel.bash"
 need coap-client-gnutls libcoap3-bin
 need coap-server-gnutls libcoap3-bin
 need coap-server-openssl libcoap3-bin
@@ -67,19 +71,20 @@ UNANSWERED_POSTS=0 # POST runs that ended without an answer (ditto)
 work=$(mktemp -d)
 failures=0
 
-# start_lossy TARGET_PORT SEED [OPTIONS]: sets LOSSY_PORT, LOSSY_PID, LOSSY_ERR.
+# start_lossy PEER TARGET_PORT SEED [OPTIONS]: sets LOSSY_PORT, LOSSY_PID,
+# LOSSY_ERR (files named by PEER: two parts may use one seed).
 start_lossy() {
-  local target=$1 seed=$2
-  shift 2
-  LOSSY_ERR=$work/lossy.$seed.err
-  : >"$work/lossy.$seed.port"
+  local name=$1 target=$2 seed=$3
+  shift 3
+  LOSSY_ERR=$work/lossy.$name.err
+  : >"$work/lossy.$name.port"
   "$BUILD/udp_lossy" --loss "$LOSS" --max-burst "$MAX_BURST" --delay "$DELAY_MS" \
     --jitter "$JITTER_MS" --seed "$seed" --lifetime 280 "$@" "$target" \
-    >"$work/lossy.$seed.port" 2>"$LOSSY_ERR" &
+    >"$work/lossy.$name.port" 2>"$LOSSY_ERR" &
   LOSSY_PID=$!
   BG_PIDS+=($LOSSY_PID)
   for _ in $(seq 100); do
-    LOSSY_PORT=$(head -1 "$work/lossy.$seed.port")
+    LOSSY_PORT=$(head -1 "$work/lossy.$name.port")
     [ -n "$LOSSY_PORT" ] && return 0
     sleep 0.05
   done
@@ -239,9 +244,9 @@ check_store() {
   local stored tag dup missing=0 twice=0 i
   # A failed GET goes on to stop_server, whose exit status says how a
   # server that died went.
-  if ! stored=$("$BUILD/coaps" get "coap://127.0.0.1:$1/store" -t 10 -v 2>"$work/store.err"); then
+  if ! stored=$("$BUILD/coaps" get "coap://127.0.0.1:$1/store" -t 10 -v 2>"$work/store.$2.err"); then
     echo "--- GET /store failed (the server is $(kill -0 "$SERVE_PID" 2>/dev/null ||
-      echo "no longer ")running): $(cat "$work/store.err")"
+      echo "no longer ")running): $(cat "$work/store.$2.err")"
     failures=$((failures + 1))
     return 0
   fi
@@ -281,10 +286,12 @@ stop_server() {
   fi
 }
 
-# Our client, then libcoap's, against our server. The floors on the loss
-# are far enough below what the path loses on average (18 %, and about
-# 11 % with --max-drops 2) that a few hundred datagrams cannot miss them.
-for peer in ours-ours libcoap-ours; do
+# against_ours PEER: our client (ours-ours, 200 runs) or libcoap's
+# (libcoap-ours, 50) against our server. The floors on the loss are far
+# enough below what the path loses on average (18 %, and about 11 % with
+# --max-drops 2) that a few hundred datagrams cannot miss them.
+against_ours() {
+  local peer=$1 n seed tag path floor
   case $peer in
   ours-ours) n=200 seed=11 tag=o path=() floor=12 ;;
   *) n=50 seed=12 tag=l path=(--max-drops 2) floor=6 ;;
@@ -292,18 +299,19 @@ for peer in ours-ours libcoap-ours; do
   echo "== $peer: $n runs"
   RELOST_POSTS=0 UNANSWERED_POSTS=0
   start_coaps_serve_dtls "$work/serve.$peer.log" --psk-identity "$ID" --psk "$KEY" -v
-  start_lossy "$DTLS_PORT" "$seed" "${path[@]}"
+  start_lossy "$peer" "$DTLS_PORT" "$seed" "${path[@]}"
   run_many "$peer" "$n"
   stop_lossy "$floor" "$floor"
   judge "$peer" "$n"
   check_store "$SERVE_PORT" "$tag" "$n"
   # libcoap's client may give up as many handshakes as it left unanswered.
   stop_server "$work/serve.$peer.log" "$([ "$peer" = ours-ours ] && echo 0 || echo 2)"
-done
+}
 
-# Our client against libcoap's servers (coaps:// on the port after coap://).
-for flavour in gnutls openssl; do
-  peer=ours-coap-server-$flavour
+# against_libcoap FLAVOUR: our client against libcoap's coap-server-FLAVOUR
+# (coaps:// on the port after coap://), 50 runs.
+against_libcoap() {
+  local flavour=$1 peer=ours-coap-server-$1 port server path floor before
   echo "== $peer: 50 runs"
   port=$(pick_free_udp_port)
   # -v 4: its warnings (records it could not decrypt, handshakes it gave
@@ -316,7 +324,7 @@ for flavour in gnutls openssl; do
   gnutls) path=(--max-drops 2 --loss-down 0 --jitter 0) floor=(6 0) ;;
   *) path=(--max-drops 2) floor=(6 6) ;;
   esac
-  start_lossy $((port + 1)) 13 "${path[@]}"
+  start_lossy "$peer" $((port + 1)) 13 "${path[@]}"
   run_many "$peer" 50
   stop_lossy "${floor[@]}"
   before=$failures
@@ -326,6 +334,29 @@ for flavour in gnutls openssl; do
     grep -E "WARN|ERR" "$work/$peer.log" | head -30
   fi
   kill "$server"
+}
+
+# counted NAME COMMAND...: a part's own count of failed checks, kept in
+# $work/NAME.failures (a part runs in a subshell of its own).
+counted() {
+  local name=$1
+  shift
+  failures=0
+  "$@"
+  echo "$failures" >"$work/$name.failures"
+}
+for peer in ours-ours libcoap-ours; do
+  start_part "$peer" counted "$peer" against_ours "$peer"
+done
+for flavour in gnutls openssl; do
+  start_part "ours-coap-server-$flavour" counted "ours-coap-server-$flavour" against_libcoap "$flavour"
+done
+# A part that stopped early (fail: a tool did not start) is a failure, its
+# output the evidence.
+wait_parts
+failures=$PARTS_FAILED
+for peer in ours-ours libcoap-ours ours-coap-server-gnutls ours-coap-server-openssl; do
+  if [ -s "$work/$peer.failures" ]; then failures=$((failures + $(cat "$work/$peer.failures"))); fi
 done
 
 [ "$failures" = 0 ] || fail "$failures check(s) failed over the lossy path (see above)"

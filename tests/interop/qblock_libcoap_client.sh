@@ -94,6 +94,9 @@ pass "Debian's coap-client-notls -L 5 (RFC 7959 blocks): 100 KB byte-exact"
 # whatever the server). The paths live at most 15 minutes.
 start_lossy() { # OUTVAR ARGS...
   local var=$1; shift
+  # The file exists before udp_lossy starts: a read of a missing file
+  # would end the script (set -e) without a word.
+  : >"$work/$var.port"
   "$BUILD/udp_lossy" "$@" --lifetime 900 "$SERVE_PORT" >"$work/$var.port" 2>"$work/$var.err" &
   BG_PIDS+=($!)
   eval "${var}_PID=$!"
@@ -106,12 +109,14 @@ start_lossy() { # OUTVAR ARGS...
   [ -n "$port" ] || fail "udp_lossy did not start"
   eval "${var}_PORT=$port"
 }
-stop_lossy() { # VAR: stops it, prints the datagrams it dropped
+stop_lossy() { # VAR: stops it, sets DROPPED to the datagrams it dropped
   local pid
   eval "pid=\$${1}_PID"
   kill "$pid" 2>/dev/null || true
+  # In this shell, not in $(...): only the shell that started udp_lossy can
+  # wait for it, and its counts are written on the way out.
   wait "$pid" 2>/dev/null || true
-  grep -oE 'dropped=[0-9]+' "$work/$1.err" | cut -d= -f2 | paste -sd+ | bc
+  DROPPED=$(grep -oE 'dropped=[0-9]+' "$work/$1.err" | cut -d= -f2 | paste -sd+ | bc || true)
 }
 start_lossy lossyput --loss 0.1 --seed 7
 start_lossy lossyget --loss-up 0 --loss-down 0.1 --max-drops 3 --seed 11
@@ -123,14 +128,16 @@ rm -f "$work/down.bin"
 coap-client-notls -b 1024 -B 60 -m get -o "$work/clean.bin" "$plain/store" >/dev/null 2>&1 ||
   fail "GET /store after the lossy PUT"
 cmp -s "$work/up.bin" "$work/clean.bin" || fail "the lossy Q-Block PUT did not store the body byte-exact"
-dropped=$(stop_lossy lossyput)
+stop_lossy lossyput
+dropped=$DROPPED
 [ "${dropped:-0}" -gt 0 ] || fail "udp_lossy dropped nothing on the PUT's path: $(cat "$work/lossyput.err")"
 pass "100 KB Q-Block PUT byte-exact through 10 % loss each way ($dropped datagrams dropped)"
 "$QC" -N -L 5 -b 1024 -B 200 -v 7 -m get -o "$work/down.bin" "coap://127.0.0.1:$lossyget_PORT/store" \
   >"$work/lget.out" 2>&1 || fail "lossy Q-Block GET: $(tail -5 "$work/lget.out")"
 cmp -s "$work/up.bin" "$work/down.bin" ||
   fail "lossy Q-Block GET gave $(stat -c %s "$work/down.bin" 2>/dev/null || echo no) bytes, not the 102400 PUT"
-dropped=$(stop_lossy lossyget)
+stop_lossy lossyget
+dropped=$DROPPED
 [ "${dropped:-0}" -gt 0 ] || fail "udp_lossy dropped nothing on the GET's path: $(cat "$work/lossyget.err")"
 pass "100 KB Q-Block GET byte-exact through 10 % loss toward the client ($dropped blocks dropped, recovered)"
 

@@ -293,7 +293,7 @@ static void test_cid_map_aborts(void **state) {
 /* ---- exchange: in-flight list, NSTART queue, dedup ring, pools ---- */
 
 static coap_timer_heap_t xtimers;
-static coap_logger_t logger = {NULL, NULL, COAP_LOG_ERROR};
+static coap_logger_t logger = {.level = COAP_LOG_ERROR};
 static coap_exch_t *ex;
 static coap_exch_peer_t xpeer;
 static coap_exch_out_t *outs[3];

@@ -208,6 +208,12 @@ static void test_matches_other_attributes(void **state) {
   assert_false(MATCH("ct=41"));
   assert_false(MATCH("ct=4"));
   assert_true(MATCH("ct=4*"));
+  /* A list of formats matches any one of them, and nothing else. */
+  const coap_link_attr_t formats[] = {{"ct", "0 50"}};
+  assert_true(coap_link_matches("/time", formats, 1, "ct=50"));
+  assert_true(coap_link_matches("/time", formats, 1, "ct=0"));
+  assert_false(coap_link_matches("/time", formats, 1, "ct=40"));
+  assert_false(coap_link_matches("/time", formats, 1, "ct=0 50"));
   assert_true(MATCH("title=Room temperature"));
   assert_true(MATCH("title=Room*"));
   assert_false(MATCH("title=Room")); /* not a list: whole value */

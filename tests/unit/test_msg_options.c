@@ -1,6 +1,6 @@
 /* The CoAP message codec (RFC 7252 §3.1), options: every delta and length
  * form byte for byte and their limits; the builder's ordering, uint and
- * length rules, token and payload. */
+ * length rules, token and payload; Block1/Block2 values (RFC 7959). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -89,6 +89,34 @@ static void test_option_both_extended(void **state) {
   one_option_form(300, 13, (const uint8_t[]){0xED, 0x00, 31, 0x00}, 4);
   one_option_form(20, 300, (const uint8_t[]){0xDE, 7, 0x00, 31}, 4);
   one_option_form(65535, 65535, (const uint8_t[]){0xEE, 0xFE, 0xF2, 0xFE, 0xF2}, 5);
+}
+
+/* The same forms through the builder (coap_msg_add_option), every
+ * pairing of a delta form with a length form: encoded size as announced,
+ * and the option back intact (unregistered numbers: no length bounds). */
+static void roundtrip_option(uint16_t number, size_t len) {
+  static uint8_t value[1200], buf[1400];
+  for (size_t i = 0; i < len; i++) value[i] = (uint8_t)(i * 7 + 1);
+  coap_msg_t m, back;
+  coap_msg_init(&m, COAP_TYPE_NON, COAP_POST, 1);
+  assert_int_equal(coap_msg_add_option(&m, number, value, len), 0);
+  int n = coap_msg_encode(&m, buf, sizeof buf);
+  assert_true(n > 0);
+  assert_int_equal((size_t)n, coap_msg_encoded_size(&m));
+  assert_int_equal(coap_msg_parse(&back, buf, (size_t)n), 0);
+  assert_int_equal(back.n_options, 1);
+  assert_int_equal(back.options[0].number, number);
+  assert_int_equal(back.options[0].length, len);
+  if (len) assert_memory_equal(back.options[0].value, value, len);
+}
+
+static void test_option_forms_through_builder(void **state) {
+  (void)state;
+  const uint16_t numbers[] = {2, 10, 13, 18, 268, 269, 270, 1000, 65000, 65535};
+  const size_t lengths[] = {0, 1, 12, 13, 14, 268, 269, 270, 1100};
+  for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++)
+    for (size_t j = 0; j < sizeof lengths / sizeof lengths[0]; j++)
+      roundtrip_option(numbers[i], lengths[j]);
 }
 
 /* Several options: deltas are relative to the previous option, repeats
@@ -436,11 +464,60 @@ static void test_set_payload(void **state) {
 }
 
 
+/* ---- Block1/Block2 values (RFC 7959 §2.2) ---- */
+
+/* NUM/M/SZX packing, minimal length, the reserved SZX. */
+static void test_block_option(void **state) {
+  (void)state;
+  assert_int_equal(coap_block_size(0), 16);
+  assert_int_equal(coap_block_size(6), 1024);
+  assert_int_equal(coap_block_size(7), 0);
+  assert_int_equal(coap_block_szx_for(1024), 6);
+  assert_int_equal(coap_block_szx_for(1000), 5);
+  assert_int_equal(coap_block_szx_for(5), 0);
+  uint8_t v[3];
+  coap_block_t b = {0, 0, 0};
+  assert_int_equal(coap_block_encode(&b, v), 0); /* block 0, 16 bytes, no M: empty */
+  b = (coap_block_t){1, 1, 6};
+  assert_int_equal(coap_block_encode(&b, v), 1);
+  assert_int_equal(v[0], 0x1E);
+  b = (coap_block_t){(1u << 20) - 1, 0, 2};
+  assert_int_equal(coap_block_encode(&b, v), 3);
+  coap_option_t opt = {COAP_OPTION_BLOCK2, 3, v};
+  coap_block_t d;
+  assert_int_equal(coap_block_decode(&opt, &d), 0);
+  assert_int_equal(d.num, (1u << 20) - 1);
+  assert_int_equal(d.more, 0);
+  assert_int_equal(d.szx, 2);
+  b = (coap_block_t){1u << 20, 0, 0};
+  assert_int_equal(coap_block_encode(&b, v), COAP_E_OPTION_VALUE);
+  b = (coap_block_t){0, 0, 7};
+  assert_int_equal(coap_block_encode(&b, v), COAP_E_OPTION_VALUE);
+  uint8_t reserved[1] = {0x07}, four[4] = {0, 0, 0, 0x16};
+  opt = (coap_option_t){COAP_OPTION_BLOCK1, 1, reserved};
+  assert_int_equal(coap_block_decode(&opt, &d), COAP_E_OPTION_VALUE);
+  opt = (coap_option_t){COAP_OPTION_BLOCK1, 4, four};
+  assert_int_equal(coap_block_decode(&opt, &d), COAP_E_OPTION_VALUE);
+  opt = (coap_option_t){COAP_OPTION_BLOCK1, 0, NULL};
+  assert_int_equal(coap_block_decode(&opt, &d), 0);
+  assert_int_equal(d.num + d.more + d.szx, 0);
+  coap_msg_t m;
+  coap_msg_init(&m, COAP_TYPE_CON, COAP_GET, 1);
+  b = (coap_block_t){5, 1, 4};
+  assert_int_equal(coap_msg_add_block(&m, COAP_OPTION_BLOCK2, &b), 0);
+  assert_int_equal(coap_block_decode(coap_msg_find_option(&m, COAP_OPTION_BLOCK2), &d), 0);
+  assert_int_equal(d.num, 5);
+  assert_int_equal(d.more, 1);
+  assert_int_equal(d.szx, 4);
+}
+
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_option_delta_forms),
       cmocka_unit_test(test_option_length_forms),
       cmocka_unit_test(test_option_both_extended),
+      cmocka_unit_test(test_option_forms_through_builder),
       cmocka_unit_test(test_option_deltas_chain),
       cmocka_unit_test(test_option_number_overflow),
       cmocka_unit_test(test_option_length_past_65535),
@@ -453,6 +530,7 @@ int main(void) {
       cmocka_unit_test(test_option_value_bounds),
       cmocka_unit_test(test_set_token),
       cmocka_unit_test(test_set_payload),
+      cmocka_unit_test(test_block_option),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

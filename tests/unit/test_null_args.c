@@ -337,6 +337,16 @@ static void n_coap_context_set_trace(void) {
   RUNS(coap_context_set_trace(NULL, trace_cb, NULL));
   RUNS(coap_context_set_trace(ctx, NULL, NULL)); /* off */
 }
+static void n_coap_context_failure(void) {
+  coap_failure_record_t rec;
+  WANT_INT(coap_context_failure(NULL, 0, &rec), INVALID);
+  WANT_INT(coap_context_failure(ctx, 0, NULL), INVALID);
+}
+static void log_event(void *user, const coap_log_event_t *event) {}
+static void n_coap_context_set_log_event_handler(void) {
+  RUNS(coap_context_set_log_event_handler(NULL, log_event, NULL));
+  RUNS(coap_context_set_log_event_handler(ctx, NULL, NULL)); /* the line handler again */
+}
 static void n_coap_context_dtls(void) { WANT_NULL(coap_context_dtls(NULL)); }
 static void n_coap_context_last_error(void) { WANT_STR(coap_context_last_error(NULL), ""); }
 static void n_coap_context_last_diag(void) {
@@ -653,7 +663,8 @@ static const null_case_t cases[] = {
     CASE(coap_deferred_response), CASE(coap_deferred_send), CASE_AS(coap_request_opts_init_versioned, coap_request_opts_init),
     CASE_AS(coap_send_request_versioned, coap_send_request), CASE(coap_cancel_request), CASE(coap_observe_cancel),
     CASE_AS(coap_request_blocking_versioned, coap_request_blocking), CASE_AS(coap_response_copy_clear_versioned, coap_response_copy_clear), CASE(coap_context_set_trace),
-    CASE(coap_context_dtls), CASE(coap_context_last_error), CASE_AS(coap_context_last_diag_versioned, coap_context_last_diag),
+    CASE(coap_context_dtls), CASE_AS(coap_context_failure_versioned, coap_context_failure),
+    CASE(coap_context_set_log_event_handler), NO_POINTER(coap_dtls_mode_name), CASE(coap_context_last_error), CASE_AS(coap_context_last_diag_versioned, coap_context_last_diag),
     CASE_AS(coap_context_last_handshake_versioned, coap_context_last_handshake), CASE_AS(coap_context_get_stats_versioned, coap_context_get_stats),
     NO_POINTER(coap_cause_info), NO_POINTER(coap_cause_name), NO_POINTER(coap_cause_str),
     CASE(coap_cause_from_name), NO_POINTER(coap_step_name), NO_POINTER(coap_detector_name),

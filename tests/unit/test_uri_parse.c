@@ -124,6 +124,7 @@ static void test_bad_ports(void **state) {
   expect_error("coap://h:0000005683", COAP_E_URI_PORT);
   expect_error("coap://h:abc", COAP_E_URI_PORT);
   expect_error("coap://h:80a/", COAP_E_URI_PORT);
+  expect_error("coap://h:8o/", COAP_E_URI_PORT);
   expect_error("coap://h:-1", COAP_E_URI_PORT);
   expect_error("coap://h:+80", COAP_E_URI_PORT);
   expect_error("coap://h: 80", COAP_E_URI_PORT);
@@ -173,6 +174,7 @@ static void test_ipv6_literal(void **state) {
 static void test_bad_hosts(void **state) {
   (void)state;
   expect_error("coap://[::g]/", COAP_E_URI_HOST);
+  expect_error("coap://[zz::1]/", COAP_E_URI_HOST);
   expect_error("coap://[1:2]/", COAP_E_URI_HOST);
   expect_error("coap://[]/", COAP_E_URI_HOST);
   expect_error("coap://[::1/", COAP_E_URI_HOST);
@@ -238,6 +240,8 @@ static void test_encoding_errors(void **state) {
   expect_error("coap://h/a#", COAP_E_URI_ENCODING);
   expect_error("coap://h/%zz", COAP_E_URI_ENCODING);
   expect_error("coap://h/%2", COAP_E_URI_ENCODING);
+  expect_error("coap://h/a%2", COAP_E_URI_ENCODING);
+  expect_error("coap://h/a%zz", COAP_E_URI_ENCODING);
   expect_error("coap://h/%", COAP_E_URI_ENCODING);
   expect_error("coap://h/a%g0/b", COAP_E_URI_ENCODING);
   expect_error("coap://h/?q=%G0", COAP_E_URI_ENCODING);
@@ -257,6 +261,11 @@ static void test_encoding_errors(void **state) {
   coap_uri_t u;
   assert_true(coap_uri_parse(&u, text) < 0);
   free(text);
+  /* Past the 1023 characters a path may have: that error by name. */
+  char long_uri[1200] = "coap://h/";
+  memset(long_uri + 9, 'a', 1100);
+  long_uri[1109] = '\0';
+  expect_error(long_uri, COAP_E_URI_TOO_LONG);
 }
 
 /* ---- to options ---- */
@@ -345,6 +354,13 @@ static void test_to_options_literal_hosts(void **state) {
     expect_options(&m, COAP_OPTION_URI_PATH, path);
     assert_int_equal(m.n_options, 1);
   }
+  /* A literal host and a bare "/": no option at all. */
+  coap_uri_t bare = parse_ok("coap://127.0.0.1/");
+  coap_msg_t none;
+  coap_msg_init(&none, COAP_TYPE_CON, COAP_GET, 1);
+  uint8_t none_store[32];
+  assert_int_equal(coap_uri_to_options(&bare, &none, none_store, sizeof none_store), 0);
+  assert_int_equal(none.n_options, 0);
   /* A name with an explicit port: Uri-Host but still no Uri-Port. */
   coap_uri_t u = parse_ok("coap://Sensor.Example:9999/");
   coap_msg_t m;
@@ -487,6 +503,7 @@ static void test_uri_format_round_trip(void **state) {
       {"coap://192.0.2.1:61616/s?q", "coap://192.0.2.1:61616/s?q"},
       {"coaps://[2001:db8::1]:7000/", "coaps://[2001:db8::1]:7000/"},
       {"coap://[::1]", "coap://[::1]"},
+      {"coaps://[::1]:5700/x?y=z", "coaps://[::1]:5700/x?y=z"},
       {"coap://h/a%20b?c%26d", "coap://h/a%20b?c%26d"},
       {"coap://h?q", "coap://h?q"},
   };

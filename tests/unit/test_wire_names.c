@@ -128,6 +128,7 @@ static void test_content_formats(void **state) {
   assert_int_equal(coap_content_format_parse(""), COAP_FORMAT_NONE);
   assert_int_equal(coap_content_format_parse(NULL), COAP_FORMAT_NONE);
   assert_int_equal(coap_content_format_parse("application/bogus"), COAP_FORMAT_NONE);
+  assert_int_equal(coap_content_format_parse("nonsense"), COAP_FORMAT_NONE);
   /* Every named format parses back to itself. */
   int named = 0;
   for (int f = 0; f < 65536; f++) {
@@ -169,6 +170,15 @@ static void test_msg_format(void **state) {
   assert_non_null(strstr(buf, " ETag:0a0b"));
   assert_non_null(strstr(buf, " Location-Path:a\\x0ab\\x5c"));
   assert_non_null(strstr(buf, " If-None-Match"));
+
+  /* A parsed message (RFC 7252 Appendix A.1): no token, no payload, so
+   * neither is mentioned. */
+  static const uint8_t get_temperature[] = {0x40, 0x01, 0x7d, 0x34, 0xbb, 't', 'e', 'm',
+                                            'p',  'e',  'r',  'a',  't',  'u', 'r', 'e'};
+  assert_int_equal(coap_msg_parse(&m, get_temperature, sizeof get_temperature), 0);
+  n = coap_msg_format(&m, buf, sizeof buf);
+  assert_string_equal(buf, "CON GET mid=0x7d34 Uri-Path:temperature");
+  assert_int_equal(n, strlen(buf));
 
   /* Truncation: always NUL terminated, never longer than cap - 1. */
   coap_msg_init(&m, COAP_TYPE_NON, COAP_CONTENT, 1);

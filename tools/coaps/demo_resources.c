@@ -20,12 +20,23 @@ static struct {
 /* `coaps serve --workers N` runs the handlers on N threads: one store. */
 static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* The second /time and /temp show, once a tick has announced one
+ * (demo_resources_tick): that second, not the wall clock's. 'coaps serve'
+ * ticks a little after each second begins; an answer in between showing
+ * the new second already was then notified again as new by the tick, and
+ * a client registering in that gap saw the same second twice. Per thread,
+ * like the contexts ('coaps serve' drives each from its own thread);
+ * demo_resources_register starts it again. */
+static _Thread_local time_t announced;
+
+static time_t shown_second(void) { return announced ? announced : time(NULL); }
+
 /* A reading that drifts like a room sensor's, plus a little noise that
  * moves it from one second to the next (what an observer of /temp, told
  * every second, can see change). One value per second, the same for every
  * request within it, as a sensor sampled once a second would give. */
 static double simulated_temperature(void) {
-  double t = (double)time(NULL);
+  double t = (double)shown_second();
   return 21.5 + 1.5 * sin(t / 60.0) + 0.2 * sin(t / 7.0) + 0.15 * sin(t * 2.3);
 }
 
@@ -63,7 +74,7 @@ static void time_get(coap_context_t *ctx, coap_resource_t *res,
   /* The text changes once a second: format it then, not per request
    * (per worker thread: workers share nothing). */
   static _Thread_local struct { time_t at; size_t len; char text[32]; } shown;
-  time_t now = time(NULL);
+  time_t now = shown_second();
   if (now != shown.at || !shown.len) {
     struct tm tm;
     gmtime_r(&now, &tm);
@@ -197,7 +208,17 @@ static void store_delete(coap_context_t *ctx, coap_resource_t *res, const coap_r
  * observers once a second (demo_resources_tick). */
 const char *const demo_observable[DEMO_OBSERVABLE_COUNT] = {"temp", "time"};
 
+/* A new second, if the wall clock shows another one than the last tick
+ * announced: the resources change and their observers are told. A tick
+ * that finds the same one (a clock that has not moved on yet) tells
+ * nothing, so that a notification never shows an old state as new; a late
+ * one skips a second rather than repeating one. A clock set back is a
+ * change too: /time follows it rather than standing still until the clock
+ * catches up. */
 void demo_resources_tick(coap_context_t *ctx) {
+  time_t now = time(NULL);
+  if (announced && now == announced) return;
+  announced = now;
   for (size_t i = 0; i < DEMO_OBSERVABLE_COUNT; i++) {
     coap_resource_t *r = coap_resource_find(ctx, demo_observable[i]);
     if (r) coap_resource_notify(r);
@@ -205,6 +226,7 @@ void demo_resources_tick(coap_context_t *ctx) {
 }
 
 void demo_resources_register(coap_context_t *ctx) {
+  announced = 0; /* a new context: its first tick is news */
   coap_resource_t *r = coap_resource_add(ctx, "temp");
   coap_resource_set_handler(r, COAP_GET, temp_get, NULL);
   coap_resource_set_observable(r, 1);
