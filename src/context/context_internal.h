@@ -145,6 +145,9 @@ int coap_secure_peer_info(const coap_peer_t *peer, struct coap_session_info *inf
 int coap_secure_peer_revoked(const coap_peer_t *peer, const coap_dtls_context_t *d);
 /* Forget |peer| entirely (a close_notify first if it has a session). */
 void coap_context_peer_destroy(coap_context_t *ctx, coap_peer_t *peer);
+/* A request was cancelled: its datagram, held back until the handshake
+ * completes, is not sent (every held copy of those bytes is dropped). */
+void coap_secure_unqueue(coap_peer_t *peer, const uint8_t *data, size_t len);
 
 /* End the DTLS handshake with |peer| now if it has not completed (a
  * request's own deadline passed): the session fails with a diagnosis of

@@ -84,7 +84,7 @@ int coap_context_dtls_ready(const coap_context_t *ctx) {
 }
 
 const char *coap_context_last_error(const coap_context_t *ctx) {
-  return ctx->last_error;
+  return ctx ? ctx->last_error : "";
 }
 
 /* ---- per-peer session ---- */
@@ -518,6 +518,23 @@ static int queue_pending(peer_dtls_t *pd, const uint8_t *data, size_t len) {
   pd->pending_tail = &p->next;
   pd->n_pending++;
   return 0;
+}
+
+void coap_secure_unqueue(coap_peer_t *peer, const uint8_t *data, size_t len) {
+  peer_dtls_t *pd = peer->security;
+  if (!pd) return;
+  pd->pending_tail = &pd->pending;
+  for (pending_t **link = &pd->pending; *link;) {
+    pending_t *p = *link;
+    if (p->len == len && memcmp(p->data, data, len) == 0) {
+      *link = p->next;
+      free(p);
+      pd->n_pending--;
+      continue;
+    }
+    link = &p->next;
+    pd->pending_tail = link;
+  }
 }
 
 int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data,

@@ -223,7 +223,8 @@ int coap_dtls_set_psk(coap_dtls_context_t *d, const uint8_t *identity,
 
 int coap_dtls_set_psk_hex(coap_dtls_context_t *d, const char *identity,
                           const char *hex) {
-  if (!d || !hex) return COAP_E_INVALID_ARG;
+  if (!d) return COAP_E_INVALID_ARG;
+  if (!hex) hex = ""; /* told like an empty key */
   size_t n = strlen(hex);
   uint8_t key[64];
   if (n == 0 || n % 2 || n / 2 > sizeof key)
