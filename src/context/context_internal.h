@@ -75,6 +75,15 @@ struct coap_context {
   coap_handshake_report_t last_report; /* of the last client handshake */
   int has_report;
   uint64_t failures_by_cause[COAP_CAUSE_COUNT];
+  /* Version 2 counters of coap_stats_t. */
+  uint64_t rx_bytes, tx_bytes;
+  uint64_t dtls_handshakes_by_mode[COAP_DTLS_MODE_SLOTS][2];
+  uint64_t dtls_failures_by_mode[COAP_DTLS_MODE_SLOTS];
+  uint64_t dtls_sessions_by_mode[COAP_DTLS_MODE_SLOTS]; /* established, now */
+  /* The last COAP_FAILURE_LOG_SIZE failures, a ring: failure_seq counts
+   * every one, failures[(seq - 1) % size] is failure seq. */
+  coap_failure_record_t failures[COAP_FAILURE_LOG_SIZE];
+  uint64_t failure_seq;
   uint64_t dtls_reconnects;
   /* Failure log lines: at most FAILURE_LOG_BURST per window. */
   uint64_t failure_window_start;
@@ -132,6 +141,18 @@ int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data
 int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer,
                         const char *server_name, uint64_t now);
 void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_close);
+/* sessions_end.c: the DTLS session of |peer| in words for a match
+ * callback (0), or -1 when it has none. |fp| holds the raw key's
+ * fingerprint (112 bytes). */
+struct coap_session_info;
+int coap_secure_peer_info(const coap_peer_t *peer, struct coap_session_info *info, char *fp);
+/* Is |peer|'s session one the configuration |d| would refuse now? */
+int coap_secure_peer_revoked(const coap_peer_t *peer, const coap_dtls_context_t *d);
+/* Forget |peer| entirely (a close_notify first if it has a session). */
+void coap_context_peer_destroy(coap_context_t *ctx, coap_peer_t *peer);
+/* A request was cancelled: its datagram, held back until the handshake
+ * completes, is not sent (every held copy of those bytes is dropped). */
+void coap_secure_unqueue(coap_peer_t *peer, const uint8_t *data, size_t len);
 
 /* End the DTLS handshake with |peer| now if it has not completed (a
  * request's own deadline passed): the session fails with a diagnosis of
@@ -145,6 +166,11 @@ int coap_secure_handshaking(const coap_peer_t *peer);
 /* diagnosis.c: keep, count and log a failure. |peer_name| may be NULL. */
 void coap_context_note_failure(coap_context_t *ctx, const coap_diag_t *g,
                                const char *peer_name, uint64_t now);
+/* The same with who the peer said it was and the mode negotiated (a
+ * coap_dtls_mode_t), known for DTLS handshakes. |identity| may be NULL. */
+void coap_context_note_failure_of(coap_context_t *ctx, const coap_diag_t *g,
+                                  const char *peer_name, const char *identity, int mode,
+                                  uint64_t now);
 /* Fail every request to |peer| with |err| and the diagnosis |g| (already
  * noted), so their callbacks see it. */
 void coap_context_fail_peer(coap_context_t *ctx, coap_peer_t *peer, int err,

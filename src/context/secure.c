@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "coaps/credentials.h"
 #include "client/client.h"
 #include "common/diag.h"
 #include "common/util.h"
@@ -22,6 +23,7 @@ typedef struct peer_dtls {
   coap_dtls_session_t *session;
   coap_timer_t timer;
   int counted;       /* a server handshake counted as in progress */
+  int mode_counted;  /* 1 + the coap_dtls_mode_t counted in dtls_sessions_by_mode, 0: none */
   /* Client: detecting a server that lost our session (it restarted). */
   uint64_t unanswered_since; /* first send since the peer last spoke, 0: none */
   int reconnected;           /* a fresh handshake was tried for this silence */
@@ -92,7 +94,7 @@ int coap_context_dtls_ready(const coap_context_t *ctx) {
 }
 
 const char *coap_context_last_error(const coap_context_t *ctx) {
-  return ctx->last_error;
+  return ctx ? ctx->last_error : "";
 }
 
 /* ---- per-peer session ---- */
@@ -144,9 +146,16 @@ static void handshake_done(peer_dtls_t *pd) {
   pd->counted = 0;
 }
 
+/* The established session leaves the per-mode count of sessions. */
+static void session_uncount(peer_dtls_t *pd) {
+  if (pd->mode_counted) pd->ctx->dtls_sessions_by_mode[pd->mode_counted - 1]--;
+  pd->mode_counted = 0;
+}
+
 void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_close) {
   peer_dtls_t *pd = peer->security;
   if (!pd) return;
+  session_uncount(pd);
   coap_cid_map_remove(&ctx->cid_map, &pd->cid);
   /* Block1 bodies and kept answers belong to the session that carried
    * them; a later session (a pointer that may even be the same) must not
@@ -163,11 +172,51 @@ void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_clos
   peer->security = NULL;
 }
 
+/* ---- ending sessions by who the peer is (sessions_end.c) ---- */
+
+int coap_secure_peer_info(const coap_peer_t *peer, coap_session_info_t *info, char *fp) {
+  const peer_dtls_t *pd = peer->security;
+  if (!pd || !pd->session) return -1;
+  const char *id = coap_dtls_session_psk_identity(pd->session);
+  const uint8_t *h = coap_dtls_session_peer_rpk_sha256(pd->session);
+  info->peer = peer->name;
+  info->psk_identity = id && *id ? id : NULL;
+  info->rpk_fingerprint = NULL;
+  if (h) {
+    size_t n = (size_t)snprintf(fp, 112, "sha256");
+    for (int i = 0; i < 32; i++) n += (size_t)snprintf(fp + n, 112 - n, ":%02x", h[i]);
+    info->rpk_fingerprint = fp;
+  }
+  info->established = coap_dtls_session_established(pd->session);
+  info->client = coap_dtls_session_is_client(pd->session);
+  return 0;
+}
+
+int coap_secure_peer_revoked(const coap_peer_t *peer, const coap_dtls_context_t *d) {
+  const peer_dtls_t *pd = peer->security;
+  if (!pd || !pd->session || coap_dtls_session_is_client(pd->session)) return 0;
+  const char *id = coap_dtls_session_psk_identity(pd->session);
+  if (id && *id && !coap_dtls_knows_psk_identity(d, id)) return 1;
+  const uint8_t *h = coap_dtls_session_peer_rpk_sha256(pd->session);
+  return h && !coap_dtls_rpk_trusted_sha256(d, h);
+}
+
 static void keep_report(peer_dtls_t *pd) {
   const coap_handshake_report_t *rep = coap_dtls_session_report(pd->session);
   if (!rep) return;
   pd->ctx->last_report = *rep;
   pd->ctx->has_report = 1;
+}
+
+/* Keep, count and log a session's failure with who the peer said it was
+ * and the mode it got to; |counted|: a failed handshake (per mode). */
+static void note_session_failure(peer_dtls_t *pd, const coap_diag_t *g, int counted,
+                                 uint64_t now) {
+  char identity[160];
+  coap_dtls_session_peer_identity(pd->session, identity, sizeof identity);
+  int mode = coap_dtls_session_mode(pd->session);
+  if (counted) pd->ctx->dtls_failures_by_mode[mode]++;
+  coap_context_note_failure_of(pd->ctx, g, pd->peer->name, identity, mode, now);
 }
 
 /* The session failed or closed: say why, end the peer's requests with the
@@ -205,7 +254,7 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
     coap_logf(&ctx->log, COAP_LOG_INFO, peer->name, "DTLS session closed by the peer");
   } else {
     if (err != COAP_E_DTLS_CLOSED) ctx->dtls_failures++;
-    coap_context_note_failure(ctx, &g, peer->name, now);
+    note_session_failure(pd, &g, err != COAP_E_DTLS_CLOSED, now);
   }
   coap_secure_peer_free(ctx, peer, 0);
   if (client) coap_context_fail_peer(ctx, peer, err, now);
@@ -220,7 +269,7 @@ static void session_ended_with(peer_dtls_t *pd, const coap_diag_t *g, uint64_t n
     keep_report(pd);
     ctx->last_report.diag = *g;
   }
-  coap_context_note_failure(ctx, g, peer->name, now);
+  note_session_failure(pd, g, 1, now);
   coap_secure_peer_free(ctx, peer, 0);
   coap_context_fail_peer(ctx, peer, g->error, now);
 }
@@ -336,7 +385,13 @@ static void on_established(void *user) {
   pd->ctx->dtls_handshakes++;
   handshake_done(pd);
   if (coap_dtls_session_is_client(pd->session)) keep_report(pd);
-  if (coap_dtls_session_resumed(pd->session)) pd->ctx->dtls_resumed++;
+  int resumed = coap_dtls_session_resumed(pd->session);
+  if (resumed) pd->ctx->dtls_resumed++;
+  int mode = coap_dtls_session_mode(pd->session);
+  pd->ctx->dtls_handshakes_by_mode[mode][resumed]++;
+  session_uncount(pd);
+  pd->ctx->dtls_sessions_by_mode[mode]++;
+  pd->mode_counted = mode + 1;
   for (pending_t *p = pd->pending; p; p = p->next)
     coap_dtls_session_write(pd->session, p->data, p->len);
   drop_pending(pd);
@@ -548,6 +603,7 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
             (unsigned long long)(now - pd->unanswered_since));
   ctx->dtls_reconnects++;
   ctx->failures_by_cause[COAP_CAUSE_SESSION_LOST]++;
+  session_uncount(pd);
   coap_dtls_session_free(pd->session);
   pd->session = fresh;
   coap_dtls_session_set_peer_name(fresh, pd->peer->name);
@@ -573,6 +629,23 @@ static int queue_pending(peer_dtls_t *pd, const uint8_t *data, size_t len) {
   pd->pending_tail = &p->next;
   pd->n_pending++;
   return 0;
+}
+
+void coap_secure_unqueue(coap_peer_t *peer, const uint8_t *data, size_t len) {
+  peer_dtls_t *pd = peer->security;
+  if (!pd) return;
+  pd->pending_tail = &pd->pending;
+  for (pending_t **link = &pd->pending; *link;) {
+    pending_t *p = *link;
+    if (p->len == len && memcmp(p->data, data, len) == 0) {
+      *link = p->next;
+      free(p);
+      pd->n_pending--;
+      continue;
+    }
+    link = &p->next;
+    pd->pending_tail = link;
+  }
 }
 
 int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data,

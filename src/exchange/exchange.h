@@ -76,6 +76,7 @@ typedef struct coap_exch_stats {
   uint64_t rx_malformed, rx_duplicates, rx_unmatched;
   uint64_t retransmissions, timeouts, resets_sent, resets_received;
   uint64_t requests_in, requests_out;
+  uint64_t responses_by_class[8]; /* sent, by code class (2, 4, 5) */
 } coap_exch_stats_t;
 
 /* Returns NULL when out of memory. |timers| and |log| must outlive it. */
@@ -170,5 +171,18 @@ coap_exch_peer_t *coap_exch_in_peer(const coap_exch_in_t *in);
 /* Opaque slot for the upper layer (e.g. its deferred-response object). */
 void coap_exch_in_set_user(coap_exch_in_t *in, void *user);
 void *coap_exch_in_user(const coap_exch_in_t *in);
+
+/* NULL when |peer|'s message-layer state is sound, else which invariant
+ * is broken: the in-flight list doubly linked, each request on exactly
+ * one of it and the NSTART queue, cons_in_flight the number of requests
+ * counted in flight, the queue's tail its last entry, each pending
+ * incoming request and its dedup entry pointing at each other, the dedup
+ * ring within its bounds with every entry once in the chain of its MID's
+ * bucket. O(n); common/invariant.h says when it runs. */
+const char *coap_exch_peer_broken(const coap_exch_peer_t *peer);
+/* The same for the layer's own state: the free lists (object pools) hold
+ * as many objects as they count, at most their bound, none with a timer
+ * armed. */
+const char *coap_exch_broken(const coap_exch_t *ex);
 
 #endif

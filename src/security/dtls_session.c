@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <gnutls/x509.h>
 
 #include "common/util.h"
 #include "security/dtls_internal.h"
@@ -321,7 +322,7 @@ static int session_init(coap_dtls_context_t *d, int client,
   int rc = set_priority(s, d);
   if (rc >= 0) rc = coap_dtls_cid_register(s);
   /* A client needs its own identity; a server a table or a lookup. */
-  if (rc >= 0 && (d->n_psk || (!client && d->psk_lookup)))
+  if (rc >= 0 && (d->n_psk || (!client && (d->psk_lookup || d->psk_table))))
     rc = gnutls_credentials_set(s->tls, GNUTLS_CRD_PSK,
                                 client ? (void *)d->psk_client : (void *)d->psk_server);
   if (rc >= 0 && d->cert) rc = gnutls_credentials_set(s->tls, GNUTLS_CRD_CERTIFICATE, d->cert);
@@ -331,6 +332,7 @@ static int session_init(coap_dtls_context_t *d, int client,
     free(s);
     return COAP_E_DTLS_HANDSHAKE;
   }
+  d->refs++; /* a reload may swap the context's configuration: ours stays */
   *out = s;
   return 0;
 }
@@ -398,6 +400,12 @@ void coap_dtls_session_free(coap_dtls_session_t *s) {
   if (s->cs) free(s->cs->own_flight);
   free(s->cs);
   free(s->diag);
+  /* Our reference (session_init), without the logger copy that a
+   * context letting go makes. */
+  if (s->d->refs > 1)
+    s->d->refs--;
+  else
+    coap_dtls_context_free(s->d);
   free(s);
 }
 
@@ -519,6 +527,7 @@ static void established(coap_dtls_session_t *s, uint64_t now) {
   if (!s->client) keep_hello_random(s);
   s->suite = coap_dtls_session_suite(s);
   s->resumed = gnutls_session_is_resumed(s->tls) != 0;
+  s->mode = coap_dtls_session_mode(s); /* kept for after the GnuTLS state goes */
   s->next_retransmit = UINT64_MAX;
   reach_step(s, COAP_STEP_FINISHED, now);
   reach_step(s, COAP_STEP_ESTABLISHED, now);
@@ -572,6 +581,8 @@ static int drive_handshake_from(coap_dtls_session_t *s, int resend, uint64_t now
   note_flight_sent(s, resend, now);
   s->send_twice = 0;
   if (rc == 0) {
+    int refused = coap_dtls_server_check_peer(s); /* credentials.c */
+    if (refused < 0) return refused;
     established(s, now);
     return 0;
   }
@@ -639,6 +650,14 @@ static int read_records(coap_dtls_session_t *s) {
       continue;
     }
     if (!gnutls_error_is_fatal((int)n)) continue;
+    /* A server that revoked our identity at a reload refuses a resumed
+     * session after its handshake completed for us (credentials.c). */
+    if (n == GNUTLS_E_FATAL_ALERT_RECEIVED && s->client &&
+        gnutls_alert_get(s->tls) == GNUTLS_A_UNKNOWN_PSK_IDENTITY)
+      return record_failed(s, COAP_CAUSE_PSK_UNKNOWN_IDENTITY, COAP_E_DTLS_HANDSHAKE,
+                           "the server refused our resumed session with unknown_psk_identity: "
+                           "it no longer has a key for our PSK identity (removed from its "
+                           "credentials)");
     char text[160];
     snprintf(text, sizeof text, "the session failed: %s", gnutls_strerror((int)n));
     return record_failed(s, COAP_CAUSE_PROTOCOL, COAP_E_DTLS_RECORD, text);
@@ -874,6 +893,14 @@ void coap_dtls_session_note_identity(gnutls_session_t tls, const char *identity)
   if (s && identity) snprintf(s->psk_identity, sizeof s->psk_identity, "%s", identity);
 }
 
+const char *coap_dtls_session_psk_identity(const coap_dtls_session_t *s) {
+  return s->psk_identity;
+}
+
+const uint8_t *coap_dtls_session_peer_rpk_sha256(const coap_dtls_session_t *s) {
+  return s->has_peer_rpk ? s->peer_rpk_sha256 : NULL;
+}
+
 const char *coap_dtls_session_suite(const coap_dtls_session_t *s) {
   if (!s->tls) return s->suite ? s->suite : "unknown";
   /* The IANA name ("TLS_PSK_WITH_AES_128_CCM_8"), what specs and peers say. */
@@ -887,6 +914,43 @@ const char *coap_dtls_session_suite(const coap_dtls_session_t *s) {
 int coap_dtls_session_resumed(const coap_dtls_session_t *s) {
   if (!s->tls) return s->resumed;
   return gnutls_session_is_resumed(s->tls) != 0;
+}
+
+int coap_dtls_session_mode(const coap_dtls_session_t *s) {
+  if (!s->tls || s->step < COAP_STEP_NEGOTIATION) return s->tls ? COAP_DTLS_MODE_NONE : s->mode;
+  gnutls_kx_algorithm_t kx = gnutls_kx_get(s->tls);
+  if (kx == GNUTLS_KX_PSK || kx == GNUTLS_KX_ECDHE_PSK || kx == GNUTLS_KX_DHE_PSK)
+    return COAP_DTLS_MODE_PSK;
+  if (kx == GNUTLS_KX_UNKNOWN) return COAP_DTLS_MODE_NONE;
+  return gnutls_certificate_type_get2(s->tls, GNUTLS_CTYPE_SERVER) == GNUTLS_CRT_RAWPK
+             ? COAP_DTLS_MODE_RPK
+             : COAP_DTLS_MODE_X509;
+}
+
+/* The PSK identity it sent, else its certificate's subject or its raw
+ * key's fingerprint, as far as the handshake got. */
+void coap_dtls_session_peer_identity(const coap_dtls_session_t *s, char *buf, size_t cap) {
+  if (!cap) return;
+  buf[0] = '\0';
+  if (!s->client && s->psk_identity[0]) {
+    snprintf(buf, cap, "%s", s->psk_identity);
+    return;
+  }
+  unsigned n = 0;
+  const gnutls_datum_t *peers = s->tls ? gnutls_certificate_get_peers(s->tls, &n) : NULL;
+  if (!peers || n == 0) return;
+  if (gnutls_certificate_type_get2(s->tls, GNUTLS_CTYPE_PEERS) == GNUTLS_CRT_RAWPK) {
+    coap_dtls_spki_fingerprint(&peers[0], buf, cap);
+    return;
+  }
+  gnutls_x509_crt_t crt;
+  if (gnutls_x509_crt_init(&crt) < 0) return;
+  gnutls_datum_t dn = {NULL, 0};
+  if (gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) >= 0 &&
+      gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0)
+    snprintf(buf, cap, "%s", (const char *)dn.data);
+  gnutls_free(dn.data);
+  gnutls_x509_crt_deinit(crt);
 }
 
 /* ---- stateless checks ---- */

@@ -49,12 +49,16 @@ static const struct {
     {NULL, "--session", "FILE", CLIENTS},
     {NULL, "--cookie", "POLICY", "serve"},
     {NULL, "--require-client-cert", NULL, "serve"},
+    {NULL, "--psk-file", "FILE", "serve"},
+    {NULL, "--allow-insecure-key-files", NULL, "serve"},
     {"-p", "--port", "PORT", "serve"},
     {NULL, "--dtls-port", "PORT", "serve"},
     {"-a", "--address", "ADDRESS", "serve"},
     {"-w", "--workers", "N", "serve"},
     {NULL, "--max-peers", "N", "serve"},
     {NULL, "--evict-after", "SECONDS", "serve"},
+    {NULL, "--metrics", "ADDR:PORT", "serve"},
+    {NULL, "--log-format", "FORMAT", "serve"},
 };
 #define N_KNOWN (sizeof known_options / sizeof known_options[0])
 

@@ -14,8 +14,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "metrics.h"
 #include "options.h"
 #include "security_flags.h"
+#include "serve_reload.h"
 
 #define MAX_WORKERS 64
 
@@ -28,6 +30,9 @@ typedef struct serve_args {
   size_t max_body;     /* 0: the library's default */
   int verbose;
   security_flags_t sec;
+  const char *metrics;      /* --metrics as given, or NULL */
+  coap_address_t metrics_addr;
+  int log_json;             /* --log-format json */
 } serve_args_t;
 
 static void serve_usage(FILE *out) {
@@ -35,7 +40,8 @@ static void serve_usage(FILE *out) {
           "usage: coaps serve [options]\n"
           "\n"
           "Serve the demo resources /temp, /time, /store, /echo and\n"
-          "/.well-known/core until SIGINT or SIGTERM. /temp (a simulated sensor)\n"
+          "/.well-known/core until SIGINT or SIGTERM (then every DTLS session gets\n"
+          "a close_notify, and the server exits within 5 s). /temp (a simulated sensor)\n"
           "and /time change every second and are observable (RFC 7641): their\n"
           "observers get a notification every second.\n"
           "\n"
@@ -73,6 +79,17 @@ static void serve_usage(FILE *out) {
           "  -v, --verbose      log handshakes and failures, the number of\n"
           "                     observers of /temp and /time when it changes, and\n"
           "                     at exit the notifications sent (-vv: debug)\n"
+          "      --log-format FORMAT  text (default) or json: the library's log\n"
+          "                     lines as one JSON object per line on standard\n"
+          "                     error (time, level, peer, identity, cause, fix,\n"
+          "                     message), for journald and log pipelines\n"
+          "      --metrics ADDR:PORT  serve HTTP there: /metrics (Prometheus text\n"
+          "                     format, summed over the workers), / (a status page:\n"
+          "                     sessions, failure causes, the last failed handshakes\n"
+          "                     with peer, identity, cause and fix) and /status.json.\n"
+          "                     A bare PORT is 127.0.0.1:PORT (0 picks a free one);\n"
+          "                     give an address to listen elsewhere. Needs\n"
+          "                     libmicrohttpd at build time; a port in use exits 7\n"
           "  -h, --help         this help\n"
           "\n");
   security_flags_usage(out, 1);
@@ -85,6 +102,13 @@ static void serve_usage(FILE *out) {
           "how many connections failed, by cause, and what the peer limit did.\n"
           "A --cert outside its validity period (expired, or not valid yet) is\n"
           "named at start on standard error, with its dates and the clock's.\n"
+          "\n"
+          "SIGHUP reloads the credentials (--psk-file, --cert/--key, --cacert,\n"
+          "--trust-rpk files and directories) in every worker without dropping\n"
+          "established sessions; a reload that fails keeps the credentials in use\n"
+          "and says why (FILE:LINE for the PSK file). Sessions of an identity or\n"
+          "raw key no longer there end with a close_notify and cannot resume.\n"
+          "Under systemd, readiness and reloads go to $NOTIFY_SOCKET.\n"
           "\n"
           "Requests are answered as RFC 7252 says for what the server does not\n"
           "do: 4.02 for a critical option it does not act on (OSCORE, Q-Block1/2,\n"
@@ -174,6 +198,8 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv, cli_options_
       {"max-body", required_argument, NULL, 'B'},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
+      {"metrics", required_argument, NULL, 'X'},
+      {"log-format", required_argument, NULL, 'L'},
   };
   cli_options_init(p, "serve", "[options]", argc, argv, "p:a:w:vh", longopts,
                    sizeof longopts / sizeof longopts[0], CLI_SERVER_SECURITY,
@@ -198,6 +224,17 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv, cli_options_
       case 'B': if (parse_max_body(optarg, &a->max_body) < 0) return -1; break;
       case 'v': a->verbose++; break;
       case 'h': return 1;
+      case 'X':
+        if (metrics_parse_address(optarg, &a->metrics_addr) < 0) return -1;
+        a->metrics = optarg;
+        break;
+      case 'L':
+        if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0) {
+          cli_error("--log-format wants text or json, got '%s'", optarg);
+          return -1;
+        }
+        a->log_json = strcmp(optarg, "json") == 0;
+        break;
       default:
         if (security_flags_take(&a->sec, c, optarg) < 0) return -1;
         break;
@@ -280,6 +317,9 @@ static void print_hints(const serve_args_t *a, uint16_t port, uint16_t dtls_port
     printf("  coaps get --observe coaps://127.0.0.1%s/time --psk-identity '%s' %s '%s'\n", dp,
            a->sec.psk_identity, a->sec.psk ? "--psk" : "--psk-hex",
            a->sec.psk ? a->sec.psk : a->sec.psk_hex);
+  if (a->sec.psk_file)
+    printf("  coaps get coaps://127.0.0.1%s/temp --psk-identity <an identity of %s> "
+           "--psk <its key>\n", dp, a->sec.psk_file);
   if (a->sec.cert) print_cert_hints(a, dp);
   if (a->sec.rpk) print_rpk_hints(a, dp);
   if (a->sec.psk_identity)
@@ -347,6 +387,9 @@ typedef struct worker {
   int verbose;
   long tick;                 /* the second of the last notification (tick_now) */
   size_t observers[DEMO_OBSERVABLE_COUNT]; /* as last logged */
+  reload_slot_t reload;      /* credentials handed over on SIGHUP */
+  size_t closed;             /* sessions given a close_notify at the stop */
+  metrics_board_t *board;    /* --metrics: where it publishes its numbers, or NULL */
 } worker_t;
 
 /* Set once SIGINT or SIGTERM arrives: every worker's loop ends. */
@@ -375,6 +418,7 @@ static int worker_open(worker_t *w, const worker_t *first, const serve_args_t *a
     cli_error("out of memory");
     return EXIT_NETWORK;
   }
+  if (a->log_json) log_json_install(w->ctx);
   demo_resources_register(w->ctx);
   if (a->workers > 1) coap_context_set_reuse_port(w->ctx, 1);
   int rc = security_flags_apply(&a->sec, w->ctx, 1);
@@ -446,7 +490,10 @@ static int workers_open(worker_t *w, const serve_args_t *a, const coap_address_t
 }
 
 static void workers_free(worker_t *w, long n) {
-  for (long i = 0; i < n; i++) coap_context_free(w[i].ctx);
+  for (long i = 0; i < n; i++) {
+    coap_dtls_context_free(atomic_exchange(&w[i].reload.next, NULL)); /* never taken */
+    coap_context_free(w[i].ctx);
+  }
   free(w);
 }
 
@@ -491,6 +538,7 @@ static void *worker_main(void *arg) {
    * until the next tick, which does not announce it again. */
   demo_resources_tick(w->ctx);
   while (!atomic_load(&g_workers_stop)) {
+    reload_slot_take(&w->reload, w->ctx);
     w->rc = coap_context_process(w->ctx, wait_ms < 200 ? wait_ms : 200);
     if (w->rc < 0) {
       kill(getpid(), SIGTERM); /* wake the main thread: the server stops */
@@ -502,24 +550,41 @@ static void *worker_main(void *arg) {
       demo_resources_tick(w->ctx);
     }
     if (w->verbose) log_observers(w);
+    metrics_publish(w->board, w->index, w->ctx, 0);
   }
+  w->closed = serve_close_sessions(w->ctx);
+  metrics_publish(w->board, w->index, w->ctx, 1);
   return NULL;
+}
+
+/* SIGHUP: the workers' reload slots are in their structs. */
+static void serve_reload_workers(worker_t *w, long n, security_flags_t *sec) {
+  reload_slot_t *slots[MAX_WORKERS];
+  for (long i = 0; i < n; i++) slots[i] = &w[i].reload;
+  int rc = serve_reload(sec, slots, n);
+  metrics_note_reload(w[0].board, rc == 0); /* --metrics: reload count and time */
 }
 
 /* The workers (one is a thread too: its loop has the tick that
  * coap_run() does not): the signals are blocked in every thread and taken
  * by the main one, which then stops and joins the workers. */
-static int workers_run(worker_t *w, long n) {
+static int workers_run(worker_t *w, long n, security_flags_t *sec) {
   sigset_t mask, old;
   sigemptyset(&mask);
   sigaddset(&mask, SIGINT);
   sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &mask, &old);
   long started = 0;
   while (started < n && pthread_create(&w[started].thread, NULL, worker_main, &w[started]) == 0)
     started++;
-  int sig;
-  if (started == n) sigwait(&mask, &sig);
+  int sig = 0;
+  if (started == n) serve_notify("READY=1");
+  while (started == n && (sigwait(&mask, &sig) != 0 || sig == SIGHUP))
+    if (sig == SIGHUP) serve_reload_workers(w, n, sec);
+  serve_notify("STOPPING=1");
+  /* The stop is bounded: SIGALRM's default action ends the process. */
+  alarm(SERVE_STOP_BOUND_S);
   atomic_store(&g_workers_stop, 1);
   int rc = started == n ? 0 : COAP_E_SYSTEM;
   for (long i = 0; i < started; i++) {
@@ -569,6 +634,30 @@ static void print_failures(const worker_t *w, long n) {
   if (total) fprintf(stderr, "coaps: failed connections by cause:%s\n", line);
 }
 
+/* --metrics: the board the workers publish on, and the HTTP listener
+ * reading it. 0, or an exit code with the reason said. */
+static int metrics_open(const serve_args_t *a, worker_t *w, metrics_board_t *board,
+                        metrics_server_t **server) {
+  if (metrics_board_init(board, a->workers) < 0) {
+    cli_error("out of memory");
+    return EXIT_NETWORK;
+  }
+  int rc = 0;
+  *server = metrics_server_start(&a->metrics_addr, board, &rc);
+  if (!*server) {
+    metrics_board_free(board);
+    return rc;
+  }
+  for (long i = 0; i < a->workers; i++) w[i].board = board;
+  return 0;
+}
+
+static void print_metrics_endpoint(const metrics_server_t *s) {
+  char addr[80];
+  coap_address_format(metrics_server_address(s), addr, sizeof addr);
+  printf("coaps: metrics on http://%s/metrics, status page on http://%s/\n", addr, addr);
+}
+
 int cmd_serve(int argc, char **argv) {
   serve_args_t a;
   cli_options_t p;
@@ -580,6 +669,7 @@ int cmd_serve(int argc, char **argv) {
   if (rc < 0) return cli_usage_error(&p);
   coap_address_t addr;
   coap_address_from_string(&addr, a.address, (uint16_t)a.port); /* checked when parsed */
+  if ((rc = security_flags_load_psk_file(&a.sec)) != 0) return rc;
   worker_t *w = calloc((size_t)a.workers, sizeof(*w));
   if (!w) {
     cli_error("out of memory");
@@ -589,14 +679,31 @@ int cmd_serve(int argc, char **argv) {
     workers_free(w, a.workers);
     return rc;
   }
+  metrics_board_t board;
+  metrics_server_t *metrics = NULL;
+  if (a.metrics && (rc = metrics_open(&a, w, &board, &metrics)) != 0) {
+    workers_free(w, a.workers);
+    return rc;
+  }
   if (a.sec.cert) warn_cert_dates(a.sec.cert);
   print_endpoint("coap", w[0].ep);
   if (w[0].sep) print_endpoint("coaps", w[0].sep);
+  if (metrics) print_metrics_endpoint(metrics);
   print_hints(&a, bound_port(w[0].ep), bound_port(w[0].sep));
   fflush(stdout);
-  rc = workers_run(w, a.workers);
+  rc = workers_run(w, a.workers, &a.sec);
+  size_t closed = 0;
+  for (long i = 0; i < a.workers; i++) closed += w[i].closed;
+  if (closed)
+    fprintf(stderr, "coaps: stopping: %zu DTLS session%s closed (close_notify)\n", closed,
+            closed == 1 ? "" : "s");
   print_failures(w, a.workers);
+  if (a.metrics) {
+    metrics_server_stop(metrics);
+    metrics_board_free(&board);
+  }
   workers_free(w, a.workers);
+  coap_psk_table_free(a.sec.psk_table);
   if (rc < 0) {
     cli_error("server stopped: %s", coap_strerror(rc));
     return EXIT_NETWORK;
