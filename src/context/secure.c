@@ -38,6 +38,12 @@ typedef struct peer_dtls {
   uint8_t feeding_old, old_spoke;
   uint64_t early_hold_until;
   int probed;                /* a CoAP ping went to the port */
+  /* Client: the verdict of a handshake that called the key wrong from
+   * what the network showed, while a second handshake checks it (see
+   * confirm_key_mismatch); it stands unless that one completes by
+   * confirm_by. */
+  coap_diag_t *suspect;
+  uint64_t confirm_by;
   char *server_name;         /* client: for SNI and the name check */
   /* Client: datagrams held back until the handshake completes (a server
    * never has any: it answers established sessions only). */
@@ -101,6 +107,7 @@ const char *coap_context_last_error(const coap_context_t *ctx) {
 
 static void arm_timer(peer_dtls_t *pd) {
   uint64_t t = pd->session ? coap_dtls_session_next_timeout(pd->session) : UINT64_MAX;
+  if (pd->suspect && pd->confirm_by < t) t = pd->confirm_by;
   if (t == UINT64_MAX)
     coap_timer_cancel(&pd->ctx->timers, &pd->timer);
   else
@@ -167,6 +174,7 @@ void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_clos
   coap_dtls_session_free(pd->session);
   coap_dtls_session_free(pd->old);
   drop_pending(pd);
+  free(pd->suspect);
   free(pd->server_name);
   free(pd);
   peer->security = NULL;
@@ -219,12 +227,99 @@ static void note_session_failure(peer_dtls_t *pd, const coap_diag_t *g, int coun
   coap_context_note_failure_of(pd->ctx, g, pd->peer->name, identity, mode, now);
 }
 
+static void session_ended_with(peer_dtls_t *pd, const coap_diag_t *g, uint64_t now);
+
+/* A wrong key inferred from the network (the server went on as if our
+ * Finished had not come) looks the same as every copy of our Finished
+ * lost, and as our address changing in the middle of the handshake (a
+ * NAT rebinding: the server drops our Finished as a stranger's and
+ * resends its flight to the old address, which may still reach us). A
+ * second handshake, from wherever we are now, tells them apart: it
+ * completes on a moved or merely lossy path, and it cannot on a wrong
+ * key. It is given CONFIRM_ACK_TIMEOUTS ACK timeouts, not a whole
+ * handshake timeout: a server that keeps the first handshake for our
+ * address may not answer a new hello from it at all (libcoap's), so
+ * waiting for its own verdict doubled the time to name a real wrong key. */
+#define CONFIRM_ACK_TIMEOUTS 3
+static int inferred_key_mismatch(const coap_diag_t *g) {
+  return g && g->cause == COAP_CAUSE_PSK_KEY_MISMATCH && g->detected_by == COAP_DETECTED_NETWORK;
+}
+
+/* Returns 1 when the session is gone (freed): checking, or failed. */
+static int confirm_key_mismatch(peer_dtls_t *pd, const coap_diag_t *g, uint64_t now) {
+  coap_context_t *ctx = pd->ctx;
+  coap_peer_t *peer = pd->peer;
+  coap_diag_t *suspect = malloc(sizeof(*suspect));
+  char *name = strdup(pd->server_name ? pd->server_name : "");
+  if (!suspect || !name) {
+    free(suspect);
+    free(name);
+    return 0;
+  }
+  *suspect = *g;
+  coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
+            "the server ignored our Finished: a wrong key, or our address changed in the "
+            "handshake (NAT rebinding), or loss; checking with one more handshake");
+  /* The requests held back go out as soon as the second one is up. */
+  pending_t *held = pd->pending;
+  size_t n_held = pd->n_pending;
+  pd->pending = NULL;
+  pd->n_pending = 0;
+  coap_secure_peer_free(ctx, peer, 0);
+  int rc = coap_secure_connect(ctx, peer, name, now);
+  free(name);
+  if (rc < 0 || !(pd = peer->security)) {
+    /* (Out of memory: the first verdict, unconfirmed, is all there is.) */
+    while (held) {
+      pending_t *next = held->next;
+      free(held);
+      held = next;
+    }
+    ctx->dtls_failures++;
+    ctx->last_report.diag = *suspect;
+    coap_context_note_failure_of(ctx, suspect, peer->name, "", COAP_DTLS_MODE_PSK, now);
+    coap_context_fail_peer(ctx, peer, suspect->error, now);
+    free(suspect);
+    return 1;
+  }
+  pd->pending = held;
+  pd->n_pending = n_held;
+  while (*pd->pending_tail) pd->pending_tail = &(*pd->pending_tail)->next;
+  pd->suspect = suspect;
+  pd->confirm_by = now + CONFIRM_ACK_TIMEOUTS * ctx->cfg.tx.ack_timeout_ms;
+  arm_timer(pd);
+  return 1;
+}
+
+/* The second handshake did not complete: the first verdict stands,
+ * unless this one found a cause of its own (a peer's alert, a local
+ * check), which says more. */
+static void confirmation_failed(peer_dtls_t *pd, const coap_diag_t *second, uint64_t now) {
+  coap_diag_t g = *pd->suspect;
+  if (second && second->detected_by != COAP_DETECTED_NETWORK) {
+    g = *second;
+  } else {
+    size_t used = strlen(g.explanation);
+    snprintf(g.explanation + used, sizeof g.explanation - used,
+             "; a second handshake from our current address did not get through either "
+             "(not loss, not a changed address)");
+  }
+  session_ended_with(pd, &g, now);
+}
+
 /* The session failed or closed: say why, end the peer's requests with the
  * reason, and forget the session (a new request starts a new handshake). */
 static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
   coap_context_t *ctx = pd->ctx;
   coap_peer_t *peer = pd->peer;
   int client = coap_dtls_session_is_client(pd->session);
+  if (client && pd->suspect) {
+    confirmation_failed(pd, coap_dtls_session_diag(pd->session), now);
+    return;
+  }
+  if (client && inferred_key_mismatch(coap_dtls_session_diag(pd->session)) &&
+      confirm_key_mismatch(pd, coap_dtls_session_diag(pd->session), now))
+    return;
   if (client && err == COAP_E_DTLS_CLOSED && !coap_exch_peer_idle(&peer->exch)) {
     /* The server closed (e.g. a graceful restart) while we still have
      * requests out: carry on over a new session; their retransmissions
@@ -381,6 +476,13 @@ static void switch_from_old(peer_dtls_t *pd);
 static void on_established(void *user) {
   peer_dtls_t *pd = user;
   if (pd->old) switch_from_old(pd);
+  if (pd->suspect) {
+    coap_logf(&pd->ctx->log, COAP_LOG_INFO, pd->peer->name,
+              "a second handshake got through: the first was lost or our address changed "
+              "in it (NAT rebinding), not a wrong key");
+    free(pd->suspect);
+    pd->suspect = NULL;
+  }
   register_cid(pd);
   pd->ctx->dtls_handshakes++;
   handshake_done(pd);
@@ -426,6 +528,10 @@ static void probe_plain_coap(peer_dtls_t *pd) {
 
 static void timer_fired(coap_timer_t *t, uint64_t now, void *user) {
   peer_dtls_t *pd = user;
+  if (pd->suspect && now >= pd->confirm_by) {
+    confirmation_failed(pd, NULL, now);
+    return;
+  }
   int rc = coap_dtls_session_handle_timeout(pd->session, now);
   if (rc < 0) {
     session_ended(pd, rc, now);
