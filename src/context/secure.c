@@ -16,6 +16,9 @@
 
 /* Requests a client may queue while its handshake is running. */
 #define PENDING_MAX 16
+/* A full handshake with a cookie takes the client 3 flights (hello, hello
+ * with the cookie, Finished); more means some were resent: loss. */
+#define CLEAN_HANDSHAKE_FLIGHTS 3
 
 typedef struct peer_dtls {
   coap_context_t *ctx;
@@ -25,10 +28,14 @@ typedef struct peer_dtls {
   int counted;       /* a server handshake counted as in progress */
   int mode_counted;  /* 1 + the coap_dtls_mode_t counted in dtls_sessions_by_mode, 0: none */
   /* Client: detecting a server that lost our session (it restarted). */
-  uint64_t unanswered_since; /* first send since the peer last spoke, 0: none */
+  uint64_t unanswered_since; /* first send of a message that wants an answer
+                              * since the peer last spoke, 0: none */
+  unsigned sends_unanswered; /* sends after that one, in the same silence */
   int reconnected;           /* a fresh handshake was tried for this silence */
   uint64_t last_rx, last_tx; /* when the peer last sent us anything, and we it */
   uint64_t woke_at;          /* our first send after both were quiet (EARLY_IDLE) */
+  uint64_t loss_at;          /* when the path last showed loss, 0: never */
+  unsigned clean_answers;    /* answers on this session without a resend, since */
   /* An early handshake beside the established session (see
    * start_beside): the old session, kept for answers still coming on it
    * until the new one is up; set while a datagram is fed to it, and when
@@ -486,7 +493,12 @@ static void on_established(void *user) {
   register_cid(pd);
   pd->ctx->dtls_handshakes++;
   handshake_done(pd);
-  if (coap_dtls_session_is_client(pd->session)) keep_report(pd);
+  if (coap_dtls_session_is_client(pd->session)) {
+    keep_report(pd);
+    if (coap_dtls_session_flights(pd->session) > CLEAN_HANDSHAKE_FLIGHTS)
+      pd->loss_at = pd->ctx->now ? pd->ctx->now : 1;
+    pd->clean_answers = 0;
+  }
   int resumed = coap_dtls_session_resumed(pd->session);
   if (resumed) pd->ctx->dtls_resumed++;
   int mode = coap_dtls_session_mode(pd->session);
@@ -600,27 +612,40 @@ static int queue_pending(peer_dtls_t *pd, const uint8_t *data, size_t len);
  * 5, and 39 requests served twice.) */
 #define SILENT_ACK_TIMEOUTS_FOR_RECONNECT 7
 
-/* Early: without a Connection ID a NAT that rebound our port while we
- * were idle makes the server drop our records, and waiting out three
- * round trips costs a moved device 14-21 s. So once a request's first
- * retransmission went unanswered (the third send) on a session that had
- * been idle (nothing from the server for EARLY_IDLE ACK timeouts before
- * we spoke: NAT bindings expire on idle, and loss right after traffic is
- * loss) a new handshake starts *beside* the session: the datagrams still
- * go out on the old one too, and an answer on it (the path works: it was
- * loss) abandons the new handshake while it has sent only its first
- * flight (a ClientHello the server answers statelessly, keeping our
- * session), and holds early handshakes off for EARLY_HOLD ACK timeouts.
- * When the new session is up it replaces the old. At most one at a time,
- * one per silence, and none within EARLY_GAP ACK timeouts of the last. */
+/* Early: without a Connection ID a NAT that rebound our port makes the
+ * server drop our records, and waiting out three round trips costs a
+ * moved device 14-21 s. So once a request's first retransmission went
+ * unanswered (the third send, 3 to 4.5 ACK timeouts in) a new handshake
+ * starts *beside* the session, if a move is the likely reading: the
+ * session had been idle (nothing either way for EARLY_IDLE ACK timeouts
+ * before we spoke: NAT bindings expire on idle), or the path has shown
+ * itself clean (CLEAN_ANSWERS answers on this session without a resend,
+ * and no loss for EARLY_HOLD ACK timeouts: no resent handshake flight,
+ * no answer that needed a retransmission, no abandoned early handshake):
+ * on a clean path two sends lost in a row is a move, between two
+ * requests too (a device changing networks). On a lossy path it is
+ * loss, and starting at the third send there tripled the reconnects
+ * and the requests served twice in tests/sim/test_dtls_lossy.c; the
+ * seven ACK timeouts below stay its rule. The datagrams still go out on
+ * the old session too, and an answer on it (the path works: it was loss)
+ * abandons the new handshake while it has sent only its first flight (a
+ * ClientHello the server answers statelessly, keeping our session), and
+ * holds early handshakes off for EARLY_HOLD ACK timeouts. When the new
+ * session is up it replaces the old. At most one at a time, one per
+ * silence. */
 #define EARLY_ACK_TIMEOUTS 2
 #define EARLY_IDLE 4
-#define EARLY_GAP 15
 #define EARLY_HOLD 60
+#define CLEAN_ANSWERS 2
 static int early_allowed(const peer_dtls_t *pd, uint64_t now) {
   uint64_t ack = pd->ctx->cfg.tx.ack_timeout_ms;
-  return !pd->old && now >= pd->early_hold_until && pd->woke_at > pd->last_rx &&
-         now - pd->woke_at >= EARLY_ACK_TIMEOUTS * ack;
+  if (pd->old || now < pd->early_hold_until || !pd->unanswered_since ||
+      now - pd->unanswered_since < EARLY_ACK_TIMEOUTS * ack)
+    return 0;
+  int woke_from_idle = pd->woke_at > pd->last_rx;
+  int clean_path = pd->clean_answers >= CLEAN_ANSWERS &&
+                   (!pd->loss_at || now - pd->loss_at >= EARLY_HOLD * ack);
+  return woke_from_idle || clean_path;
 }
 
 /* A client's send: note when it wakes from idleness (nothing either way
@@ -631,20 +656,30 @@ static void note_send(peer_dtls_t *pd) {
   pd->last_tx = now;
 }
 
+
+/* A CON, or a NON request, wants an answer; an ACK or RST (ours to the
+ * server's CON: a separate response, a notification) wants none, and
+ * starting the silence timer with it made a later request look silent
+ * from the moment of the server's last answer. */
+static int wants_answer(const uint8_t *data, size_t len) {
+  if (len < 4) return 0;
+  unsigned type = (data[0] >> 4) & 3, code = data[1];
+  return type == 0 || (type == 1 && code >= 1 && code < 32);
+}
+
 static void start_beside(peer_dtls_t *pd, uint64_t now) {
   coap_context_t *ctx = pd->ctx;
   coap_dtls_session_t *fresh;
   if (coap_dtls_session_new_client(ctx->dtls, pd->server_name, &session_cb, pd, now, &fresh) < 0)
     return;
   coap_logf(&ctx->log, COAP_LOG_INFO, pd->peer->name,
-            "no answer on an idle DTLS session for %llu ms: our address may have changed "
+            "no answer on the DTLS session for %llu ms: our address may have changed "
             "(NAT rebinding, without Connection ID); new handshake beside the session",
             (unsigned long long)(now - pd->unanswered_since));
   pd->old = pd->session;
   pd->session = fresh;
   coap_dtls_session_set_peer_name(fresh, pd->peer->name);
   pd->reconnected = 1;
-  pd->early_hold_until = now + EARLY_GAP * ctx->cfg.tx.ack_timeout_ms;
   arm_timer(pd);
 }
 
@@ -660,6 +695,7 @@ static void abandon_beside(peer_dtls_t *pd) {
   pd->session = pd->old;
   pd->old = NULL;
   drop_pending(pd); /* each went out on the old session too */
+  pd->loss_at = ctx->now ? ctx->now : 1;
   pd->early_hold_until = ctx->now + EARLY_HOLD * ctx->cfg.tx.ack_timeout_ms;
   arm_timer(pd);
 }
@@ -685,9 +721,11 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
    * is sent before the loop has looked at the clock again. */
   uint64_t now = coap_context_now(ctx);
   if (!pd->unanswered_since) {
-    pd->unanswered_since = now ? now : 1;
+    if (wants_answer(data, len)) pd->unanswered_since = now ? now : 1;
+    pd->sends_unanswered = 0;
     return 0;
   }
+  pd->sends_unanswered++;
   if (!pd->reconnected && early_allowed(pd, now)) {
     /* On the old session first: if the path works, its answer comes
      * before the server's answer to the new hello. */
@@ -1006,7 +1044,17 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep,
   if (!pd) return accept_new(ctx, ep, from, local, data, len, now);
   coap_context_peer_active(ctx, peer, now);
   if (answered_by_plain_coap(pd, data, len, now)) return COAP_E_WRONG_PROTOCOL;
-  pd->unanswered_since = 0; /* the peer spoke */
+  /* The peer spoke: an answer on the session that took a resend shows
+   * loss (a handshake's answers beside it say nothing of that). */
+  if (pd->unanswered_since && !pd->old && coap_dtls_session_established(pd->session)) {
+    if (!pd->sends_unanswered) {
+      pd->clean_answers++;
+    } else {
+      pd->loss_at = now ? now : 1;
+      pd->clean_answers = 0;
+    }
+  }
+  pd->unanswered_since = 0;
   pd->reconnected = 0;
   pd->last_rx = now;
   if (coap_dtls_session_is_client(pd->session) && coap_dtls_session_established(pd->session) &&

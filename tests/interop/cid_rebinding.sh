@@ -17,7 +17,9 @@
 #   in 6 requests, after idleness: all answered, the move costs the client
 #   one new handshake, started beside the silent session at the third send
 #   (session-lost), the server logs the moved client's records as
-#   [nat-rebinding], and no key is blamed;
+#   [nat-rebinding], and no key is blamed; and moves back to back (every 8
+#   datagrams, no idle gap, 30 requests): all answered, one handshake a
+#   move, each started early (no 7 ACK timeouts waited), no key blamed;
 # - coaps doctor shows whether CID was negotiated and both CIDs, and
 #   without it names nat-rebinding (text and JSON).
 BUILD=$1
@@ -122,6 +124,36 @@ if grep -qE "psk-key-mismatch|psk-unknown" "$work/nocid.log" "$work/nocid.err" "
   fail "--no-cid rebinding blamed a key"
 fi
 pass "--no-cid: $reconnects new handshakes, no key blamed"
+
+# ---- Without CID, moves back to back: one handshake each, no timeout ----
+# udp_rebind moves every 8 application datagrams, with no idle gap: 30
+# requests in a row. A move costs the moved request its first two sends
+# (dropped by the server as a stranger's), then a handshake beside the
+# session at its third send (3 to 4.5 ACK timeouts, 6-9 s), because the
+# path has shown itself clean (two answers without a resend); waiting
+# out 7 ACK timeouts would take 14 s or more a move.
+serve "$work/b2b.log" --workers 1 --no-cid
+relay b2b 8
+start=$(date +%s)
+seq 30 | timeout 300 "$BUILD/repeat_client" "coaps://127.0.0.1:$RELAY_PORT/time" \
+  "$ID" "$KEY" >"$work/b2b.out" 2>"$work/b2b.err" || true
+took=$(($(date +%s) - start))
+stop_server
+expect_eq "--no-cid, back to back: all 30 answered" 30 "$(grep -c '^ok 2.05' "$work/b2b.out" || true)"
+moves=$(grep -c '^rebind ' "$work/b2b.tap" || true)
+[ "$moves" -ge 4 ] || fail "--no-cid, back to back: the relay moved the client only $moves times"
+reconnects=$(grep -oE '^reconnects [0-9]+' "$work/b2b.out" | grep -oE '[0-9]+$' || true)
+expect_eq "--no-cid, back to back: one new handshake a move" "$moves" "${reconnects:-0}"
+expect_eq "--no-cid, back to back: each started early, beside the session" "$moves" \
+  "$(count "new handshake beside the session" "$work/b2b.err")"
+expect_eq "--no-cid, back to back: handshakes on the server" $((moves + 1)) \
+  "$(count "DTLS server established" "$work/b2b.log")"
+[ "$took" -lt $((moves * 11 + 5)) ] ||
+  fail "--no-cid, back to back: $moves moves took $took s: a move waited out 7 ACK timeouts"
+if grep -qE "psk-key-mismatch|psk-unknown" "$work/b2b.log" "$work/b2b.err" "$work/b2b.out"; then
+  fail "--no-cid back-to-back rebinding blamed a key"
+fi
+pass "--no-cid, back to back: $moves moves in 30 requests, $took s, no key blamed"
 
 # ---- coaps doctor: CID shown, its absence named ----
 serve "$work/doctor.log" --workers 1

@@ -376,6 +376,36 @@ static void test_rebinding_after_idle_handshakes_early(void **state) {
   assert_true(failures(server, COAP_CAUSE_NAT_REBINDING) >= 1);
 }
 
+/* Without CID, moves back to back (no idle gap: a NAT, or a device
+ * switching networks, between two requests): on a path that has shown
+ * itself clean (two answers without a resend on the session) each costs
+ * one handshake, started beside the session once a request's first
+ * retransmission went unanswered, not after 7 ACK timeouts; every request
+ * is served once. */
+static void test_back_to_back_rebinding_handshakes_early(void **state) {
+  psk(server);
+  assert_int_equal(coap_dtls_set_cid(psk(client), 0, 0), 0);
+  for (int i = 0; i < 3; i++) get_ok("hello");
+  int before = handler_calls;
+  const unsigned moves = 6, per_move = 3;
+  for (unsigned m = 1; m <= moves; m++) {
+    rebind_client((uint16_t)(40000 + m));
+    uint64_t t0 = net.now;
+    get_ok("hello");
+    assert_true(net.now - t0 < 5 * 2000 + 1000); /* 7 ACK timeouts would be 14 s or more */
+    for (unsigned i = 1; i < per_move; i++) {
+      t0 = net.now;
+      get_ok("hello");
+      assert_true(net.now - t0 < 1000); /* on the new session: no wait */
+    }
+  }
+  assert_int_equal(handler_calls, before + (int)(moves * per_move));
+  assert_int_equal(server_handshakes(), 1 + moves);
+  assert_int_equal(failures(client, COAP_CAUSE_SESSION_LOST), moves);
+  assert_int_equal(failures(client, COAP_CAUSE_PSK_KEY_MISMATCH), 0);
+  assert_int_equal(failures(server, COAP_CAUSE_PSK_KEY_MISMATCH), 0);
+}
+
 /* The same silence from loss (two answers lost, same address): the old
  * session answers the third send, the new handshake is abandoned after
  * its hello, and the session the server holds is kept: no reconnect, no
@@ -594,6 +624,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_rebinding_without_cid_on_client, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rebinding_with_cid_is_no_failure, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rebinding_after_idle_handshakes_early, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_back_to_back_rebinding_handshakes_early, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_loss_after_idle_keeps_the_session, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rebind_mid_handshake, setup, teardown),
       cmocka_unit_test_setup_teardown(test_move_onto_a_stale_peer, setup, teardown),
