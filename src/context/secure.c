@@ -175,6 +175,7 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
               "server closed the DTLS session with requests outstanding: new handshake");
     coap_secure_peer_free(ctx, peer, 0);
     if (coap_secure_connect(ctx, peer, name, now) == 0) {
+      coap_exch_peer_restart(ctx->exch, &peer->exch, now); /* new MIDs, full schedule */
       coap_client_observe_reconnected(&ctx->client, peer, now);
       return;
     }
@@ -442,10 +443,12 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
   coap_dtls_session_set_peer_name(fresh, pd->peer->name);
   pd->reconnected = 1;
   arm_timer(pd);
-  queue_pending(pd, data, len);
   /* The silence used up most of the requests' retransmissions: on the new
-   * session they get the whole schedule again, within their deadlines. */
+   * session they get the whole schedule again, within their deadlines, and
+   * new message IDs. Before the datagram is queued: it is a request's own
+   * bytes (the exchange sends them in place), renumbered with it. */
   coap_exch_peer_restart(ctx->exch, &pd->peer->exch, now);
+  queue_pending(pd, data, len);
   /* The server lost its observers with our session (RFC 7641 §3.3.1). */
   coap_client_observe_reconnected(&ctx->client, pd->peer, now);
   return 1;

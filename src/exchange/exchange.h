@@ -94,8 +94,9 @@ void coap_exch_peer_init(coap_exch_t *ex, coap_exch_peer_t *peer);
 void coap_exch_peer_clear(coap_exch_t *ex, coap_exch_peer_t *peer, int err);
 /* The peer is now reached over a new session (a new DTLS session is a new
  * endpoint, RFC 7252 §9.1.1): the requests still waiting for their ACK
- * start their retransmissions over, from the initial timeout, so a
- * request sent again on it has the whole schedule (its deadline holds). */
+ * get a new message ID (their bytes too; the token stays) and start
+ * their retransmissions over, from the initial timeout, so a request sent
+ * again on it has the whole schedule (its deadline holds). */
 void coap_exch_peer_restart(coap_exch_t *ex, coap_exch_peer_t *peer, uint64_t now);
 /* Fail the peer's outstanding requests with |err| without clearing the
  * rest (e.g. ICMP unreachable). */
