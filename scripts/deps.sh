@@ -4,7 +4,7 @@
 # 'deps.sh demo': only what building and running the tool needs
 # (scripts/run.sh), not the test toolchain.
 set -euo pipefail
-demo_packages=(gcc make cmake pkg-config libgnutls28-dev)
+demo_packages=(gcc make cmake pkg-config libgnutls28-dev libmicrohttpd-dev)
 packages=(
   gcc make cmake pkg-config          # build
   libgnutls28-dev                    # DTLS
@@ -15,6 +15,9 @@ packages=(
   jq                                 # checks the tools' JSON output
   dpkg-dev file binutils             # Debian packages: dpkg-shlibdeps, cpack's file checks, readelf
   groff-base mandoc                  # man pages: rendered and linted by tests/interop/man_pages.sh
+  libmicrohttpd-dev                  # coaps serve --metrics (optional for the tool)
+  prometheus curl                    # promtool check metrics on /metrics (tests/interop/metrics*.sh)
+  chromium                           # the status page in a real browser (status_page_browser.sh)
 )
 case "${1:-all}" in
   all) ;;

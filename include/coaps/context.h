@@ -803,6 +803,19 @@ COAPS_API int coap_context_last_handshake_versioned(const coap_context_t *ctx, i
 
 /* ---- statistics ---- */
 
+/* The security mode a handshake settled on (index of the per-mode
+ * counters; new modes only at the end, within COAP_DTLS_MODE_SLOTS). */
+typedef enum coap_dtls_mode {
+  COAP_DTLS_MODE_NONE = 0, /* not negotiated yet */
+  COAP_DTLS_MODE_PSK = 1,
+  COAP_DTLS_MODE_RPK = 2,
+  COAP_DTLS_MODE_X509 = 3,
+  COAP_DTLS_MODE_COUNT
+} coap_dtls_mode_t;
+#define COAP_DTLS_MODE_SLOTS 4
+/* "none", "psk", "rpk", "x509" ("none" out of range). */
+COAPS_API const char *coap_dtls_mode_name(coap_dtls_mode_t mode);
+
 /* Room for this many causes in coap_stats_t.failures_by_cause: a new
  * coap_cause_t value takes a slot without moving any field (the library
  * checks COAP_CAUSE_COUNT fits). Slots past COAP_CAUSE_COUNT read 0. */
@@ -852,11 +865,25 @@ typedef struct coap_stats {
   /* Failed handshakes and connections per cause, as client and server
    * (index: coap_cause_t; COAP_CAUSE_COUNT of them are in use). */
   uint64_t failures_by_cause[COAP_STATS_CAUSE_SLOTS];
+  /* ---- version 2 ---- */
+  uint64_t rx_bytes, tx_bytes; /* UDP payload bytes of those datagrams */
+  /* Responses sent as server by code class (index: 2 for 2.xx, 4, 5;
+   * piggy-backed, separate and automatic ones alike). */
+  uint64_t responses_by_class[8];
+  /* Handshakes completed as client or server, by security mode and kind
+   * (index: coap_dtls_mode_t, then 0 full, 1 resumed). */
+  uint64_t dtls_handshakes_by_mode[COAP_DTLS_MODE_SLOTS][2];
+  /* Handshakes that failed, by the mode they had negotiated (NONE: not
+   * that far). */
+  uint64_t dtls_failures_by_mode[COAP_DTLS_MODE_SLOTS];
+  /* Established DTLS sessions now, by mode (as client and server). */
+  uint64_t dtls_sessions_by_mode[COAP_DTLS_MODE_SLOTS];
 } coap_stats_t;
 
 /* Versions of coap_stats_t; each one's layout is frozen. */
 #define COAP_STATS_V1 1
-#define COAP_STATS_VERSION COAP_STATS_V1
+#define COAP_STATS_V2 2 /* rx_bytes .. dtls_sessions_by_mode */
+#define COAP_STATS_VERSION COAP_STATS_V2
 
 /* The counters into |out|, a coap_stats_t of |version| (only its bytes
  * are written). 0, or COAP_E_INVALID_ARG (NULL arguments, an unknown
@@ -866,6 +893,63 @@ COAPS_API int coap_context_get_stats_versioned(const coap_context_t *ctx, int ve
                                                coap_stats_t *out);
 #define coap_context_get_stats(ctx, out) \
   coap_context_get_stats_versioned((ctx), COAP_STATS_VERSION, (out))
+
+/* ---- recent failures (for a status page) ---- */
+
+/* One failed handshake or connection, as the context keeps the last
+ * COAP_FAILURE_LOG_SIZE of them. Allocated by the program, filled by the
+ * library: versioned (export.h). */
+typedef struct coap_failure_record {
+  uint64_t seq;           /* 1, 2, ... in the order they happened (per context) */
+  uint64_t at_ms;         /* when, on the context's clock (monotonic ms) */
+  coap_cause_t cause;
+  coap_dtls_mode_t mode;  /* what the handshake had negotiated (NONE: not that far) */
+  int is_server;          /* we were the server of the handshake */
+  char peer[64];          /* "[192.0.2.1]:5684" */
+  /* Who the peer said it was: the PSK identity, the certificate's
+   * subject, or "sha256:<hex>" of its raw public key; "" when it did not
+   * get that far. Attacker-controlled text: escape it for display. */
+  char identity[160];
+  char explanation[640];
+  char fix[320];
+} coap_failure_record_t;
+
+#define COAP_FAILURE_RECORD_V1 1
+#define COAP_FAILURE_RECORD_VERSION COAP_FAILURE_RECORD_V1
+/* How many failures a context keeps (the oldest is overwritten). */
+#define COAP_FAILURE_LOG_SIZE 32
+
+/* The failure |index| places before the newest (0: the newest) into
+ * |out|, a coap_failure_record_t of |version|: 0, COAP_E_NOT_FOUND past
+ * the oldest one kept, COAP_E_INVALID_ARG (NULL arguments, an unknown
+ * version: logged). Call it as coap_context_failure(ctx, index, out). */
+COAPS_API int coap_context_failure_versioned(const coap_context_t *ctx, int version,
+                                             size_t index, coap_failure_record_t *out);
+#define coap_context_failure(ctx, index, out) \
+  coap_context_failure_versioned((ctx), COAP_FAILURE_RECORD_VERSION, (index), (out))
+
+/* ---- structured log events ---- */
+
+/* A log line with its fields kept apart (for JSON logs). Made by the
+ * library and valid during the call only: fields are only ever appended
+ * (export.h), no version. Strings are never NULL ("" when absent). */
+typedef struct coap_log_event {
+  coap_log_level_t level;
+  const char *line;      /* the text line a coap_log_fn gets (peer prefix included) */
+  const char *message;   /* the same without the peer prefix */
+  const char *peer;      /* "[192.0.2.1]:5684", or "" */
+  const char *identity;  /* failures: as coap_failure_record_t.identity */
+  const char *cause;     /* failures: the cause's name ("psk-key-mismatch") */
+  const char *fix;       /* failures: what to do */
+} coap_log_event_t;
+
+typedef void (*coap_log_event_fn)(void *user, const coap_log_event_t *event);
+
+/* Hand |ctx|'s log lines to |fn| as events instead of to the configured
+ * coap_log_fn (the same levels pass; with neither installed the default
+ * is warnings and errors). NULL restores the line handler. */
+COAPS_API void coap_context_set_log_event_handler(coap_context_t *ctx, coap_log_event_fn fn,
+                                                  void *user);
 
 #ifdef __cplusplus
 }

@@ -37,10 +37,13 @@ ABI_STRUCT(coap_abi_request_opts, coap_request_opts_t, COAP_REQUEST_OPTS_VERSION
 ABI_STRUCT(coap_abi_response_copy, coap_response_copy_t, COAP_RESPONSE_COPY_VERSION,
            COAP_ABI_LEN(coap_response_copy_t, raw_len));
 ABI_STRUCT(coap_abi_stats, coap_stats_t, COAP_STATS_VERSION,
-           COAP_ABI_LEN(coap_stats_t, failures_by_cause));
+           COAP_ABI_LEN(coap_stats_t, failures_by_cause),
+           COAP_ABI_LEN(coap_stats_t, dtls_sessions_by_mode));
 ABI_STRUCT(coap_abi_diag, coap_diag_t, COAP_DIAG_VERSION, COAP_ABI_LEN(coap_diag_t, elapsed_ms));
 ABI_STRUCT(coap_abi_handshake_report, coap_handshake_report_t, COAP_HANDSHAKE_REPORT_VERSION,
            COAP_ABI_LEN(coap_handshake_report_t, diag));
+ABI_STRUCT(coap_abi_failure_record, coap_failure_record_t, COAP_FAILURE_RECORD_VERSION,
+           COAP_ABI_LEN(coap_failure_record_t, fix));
 ABI_STRUCT(coap_abi_probe_result, coap_probe_result_t, COAP_PROBE_RESULT_VERSION,
            COAP_ABI_LEN(coap_probe_result_t, detail));
 ABI_STRUCT(coap_abi_dtls_cid_info, coap_dtls_cid_info_t, COAP_DTLS_CID_INFO_VERSION,
@@ -53,6 +56,8 @@ ABI_STRUCT(coap_abi_dtls_cid_stats, coap_dtls_cid_stats_t, COAP_DTLS_CID_STATS_V
  * one as far as it goes. */
 _Static_assert(COAP_CAUSE_COUNT <= COAP_STATS_CAUSE_SLOTS,
                "coap_stats_t.failures_by_cause is full: see COAP_STATS_CAUSE_SLOTS");
+_Static_assert(COAP_DTLS_MODE_COUNT <= COAP_DTLS_MODE_SLOTS,
+               "coap_stats_t's per-mode counters are full: see COAP_DTLS_MODE_SLOTS");
 _Static_assert(COAP_STEP_COUNT <= COAP_REPORT_STEP_SLOTS,
                "coap_handshake_report_t.step_ms is full: see COAP_REPORT_STEP_SLOTS");
 
@@ -67,6 +72,7 @@ const coap_abi_struct_t *coap_abi_struct(coap_abi_id_t id) {
       [COAP_ABI_DIAG] = &coap_abi_diag,
       [COAP_ABI_HANDSHAKE_REPORT] = &coap_abi_handshake_report,
       [COAP_ABI_PROBE_RESULT] = &coap_abi_probe_result,
+      [COAP_ABI_FAILURE_RECORD] = &coap_abi_failure_record,
       [COAP_ABI_DTLS_CID_INFO] = &coap_abi_dtls_cid_info,
       [COAP_ABI_DTLS_CID_STATS] = &coap_abi_dtls_cid_stats,
   };

@@ -72,6 +72,7 @@ static int exch_send(void *user, coap_exch_peer_t *xp, const uint8_t *data,
 int coap_context_send_to_peer(coap_context_t *ctx, coap_peer_t *peer,
                               const uint8_t *data, size_t len) {
   ctx->tx_datagrams++;
+  ctx->tx_bytes += len;
   coap_address_t local;
   if (peer->local_family && ctx->transport.send_from &&
       coap_peer_get_local(peer, coap_address_get_port(&peer->ep->local), &local))
@@ -428,7 +429,8 @@ coap_context_t *coap_context_create(int version, const coap_context_config_t *cf
   ctx->shell = shell;
   if (!ctx->cfg.resolve && shell) ctx->cfg.resolve = shell->resolve;
   observe_defaults(&ctx->cfg);
-  ctx->log = (coap_logger_t){ctx->cfg.log, ctx->cfg.log_user, ctx->cfg.log_level};
+  ctx->log = (coap_logger_t){
+      .fn = ctx->cfg.log, .user = ctx->cfg.log_user, .level = ctx->cfg.log_level};
   coap_timer_heap_init(&ctx->timers);
   static const coap_exch_callbacks_t cb = {
       .send = exch_send,
@@ -556,6 +558,7 @@ int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep,
                           size_t len, uint64_t now_ms) {
   if (now_ms > ctx->now) ctx->now = now_ms;
   ctx->rx_datagrams++;
+  ctx->rx_bytes += len;
   if (ep->proto == COAP_PROTO_DTLS)
     return coap_secure_input(ctx, ep, from, local, data, len, now_ms);
   if (coap_context_plain_sees_dtls(ctx, ep, from, data, len, now_ms)) return 0;
@@ -626,6 +629,16 @@ static void stats_fill(const coap_context_t *ctx, coap_stats_t *out) {
   out->reassembly_bytes = ctx->server.b1.bytes + coap_client_reassembly_bytes(&ctx->client);
   /* The slots past COAP_CAUSE_COUNT stay 0. */
   memcpy(out->failures_by_cause, ctx->failures_by_cause, sizeof ctx->failures_by_cause);
+  /* Version 2. */
+  out->rx_bytes = ctx->rx_bytes;
+  out->tx_bytes = ctx->tx_bytes;
+  memcpy(out->responses_by_class, x->responses_by_class, sizeof out->responses_by_class);
+  memcpy(out->dtls_handshakes_by_mode, ctx->dtls_handshakes_by_mode,
+         sizeof out->dtls_handshakes_by_mode);
+  memcpy(out->dtls_failures_by_mode, ctx->dtls_failures_by_mode,
+         sizeof out->dtls_failures_by_mode);
+  memcpy(out->dtls_sessions_by_mode, ctx->dtls_sessions_by_mode,
+         sizeof out->dtls_sessions_by_mode);
 }
 
 int coap_context_get_stats_versioned(const coap_context_t *ctx, int version,

@@ -75,6 +75,15 @@ struct coap_context {
   coap_handshake_report_t last_report; /* of the last client handshake */
   int has_report;
   uint64_t failures_by_cause[COAP_CAUSE_COUNT];
+  /* Version 2 counters of coap_stats_t. */
+  uint64_t rx_bytes, tx_bytes;
+  uint64_t dtls_handshakes_by_mode[COAP_DTLS_MODE_SLOTS][2];
+  uint64_t dtls_failures_by_mode[COAP_DTLS_MODE_SLOTS];
+  uint64_t dtls_sessions_by_mode[COAP_DTLS_MODE_SLOTS]; /* established, now */
+  /* The last COAP_FAILURE_LOG_SIZE failures, a ring: failure_seq counts
+   * every one, failures[(seq - 1) % size] is failure seq. */
+  coap_failure_record_t failures[COAP_FAILURE_LOG_SIZE];
+  uint64_t failure_seq;
   uint64_t dtls_reconnects;
   /* Failure log lines: at most FAILURE_LOG_BURST per window. */
   uint64_t failure_window_start;
@@ -140,6 +149,11 @@ int coap_secure_handshaking(const coap_peer_t *peer);
 /* diagnosis.c: keep, count and log a failure. |peer_name| may be NULL. */
 void coap_context_note_failure(coap_context_t *ctx, const coap_diag_t *g,
                                const char *peer_name, uint64_t now);
+/* The same with who the peer said it was and the mode negotiated (a
+ * coap_dtls_mode_t), known for DTLS handshakes. |identity| may be NULL. */
+void coap_context_note_failure_of(coap_context_t *ctx, const coap_diag_t *g,
+                                  const char *peer_name, const char *identity, int mode,
+                                  uint64_t now);
 /* Fail every request to |peer| with |err| and the diagnosis |g| (already
  * noted), so their callbacks see it. */
 void coap_context_fail_peer(coap_context_t *ctx, coap_peer_t *peer, int err,

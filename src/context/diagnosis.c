@@ -31,14 +31,38 @@ static int failure_log_allowed(coap_context_t *ctx, uint64_t now) {
   return 0;
 }
 
+/* Into the ring of the last COAP_FAILURE_LOG_SIZE failures. */
+static void keep_failure(coap_context_t *ctx, const coap_diag_t *g, const char *identity,
+                         int mode, uint64_t now) {
+  uint64_t seq = ++ctx->failure_seq;
+  coap_failure_record_t *r = &ctx->failures[(seq - 1) % COAP_FAILURE_LOG_SIZE];
+  memset(r, 0, sizeof(*r));
+  r->seq = seq;
+  r->at_ms = now;
+  r->cause = g->cause;
+  r->mode = (coap_dtls_mode_t)mode;
+  r->is_server = g->is_server;
+  snprintf(r->peer, sizeof r->peer, "%s", ctx->last_diag.peer);
+  snprintf(r->identity, sizeof r->identity, "%s", identity ? identity : "");
+  snprintf(r->explanation, sizeof r->explanation, "%s", g->explanation);
+  snprintf(r->fix, sizeof r->fix, "%s", g->fix);
+}
+
 void coap_context_note_failure(coap_context_t *ctx, const coap_diag_t *g,
                                const char *peer_name, uint64_t now) {
+  coap_context_note_failure_of(ctx, g, peer_name, NULL, COAP_DTLS_MODE_NONE, now);
+}
+
+void coap_context_note_failure_of(coap_context_t *ctx, const coap_diag_t *g,
+                                  const char *peer_name, const char *identity, int mode,
+                                  uint64_t now) {
   ctx->last_diag = *g;
   if (peer_name) snprintf(ctx->last_diag.peer, sizeof ctx->last_diag.peer, "%s", peer_name);
   ctx->has_diag = 1;
   snprintf(ctx->last_error, sizeof ctx->last_error, "%s", g->explanation);
   if ((int)g->cause > 0 && g->cause < COAP_CAUSE_COUNT) ctx->failures_by_cause[g->cause]++;
   int quiet = g->cause == COAP_CAUSE_PEER_CLOSED;
+  if (!quiet) keep_failure(ctx, g, identity, mode, now);
   coap_log_level_t level = quiet ? COAP_LOG_INFO : COAP_LOG_WARNING;
   if (!coap_log_enabled(&ctx->log, level) || (!quiet && !failure_log_allowed(ctx, now)))
     return;
@@ -46,9 +70,33 @@ void coap_context_note_failure(coap_context_t *ctx, const coap_diag_t *g,
   if (g->alert >= 0)
     snprintf(alert, sizeof alert, " (alert %s %s)", g->alert_name,
              g->detected_by == COAP_DETECTED_PEER_ALERT ? "received" : "sent");
-  coap_logf(&ctx->log, level, peer_name, "%s failed [%s]: %s%s",
-            g->is_server ? "the client's DTLS handshake" : "connection",
-            coap_cause_name(g->cause), g->explanation, alert);
+  coap_log_fields_t fields = {identity, coap_cause_name(g->cause), g->fix};
+  coap_logf_fields(&ctx->log, level, peer_name, &fields, "%s failed [%s]: %s%s",
+                   g->is_server ? "the client's DTLS handshake" : "connection",
+                   coap_cause_name(g->cause), g->explanation, alert);
+}
+
+int coap_context_failure_versioned(const coap_context_t *ctx, int version, size_t index,
+                                   coap_failure_record_t *out) {
+  const char *fn = "coap_context_failure";
+  const coap_abi_struct_t *abi = coap_abi_struct(COAP_ABI_FAILURE_RECORD);
+  if (!ctx || !out || !coap_abi_len(abi, version, &ctx->log, fn)) return COAP_E_INVALID_ARG;
+  if (index >= COAP_FAILURE_LOG_SIZE || index >= ctx->failure_seq) return COAP_E_NOT_FOUND;
+  uint64_t seq = ctx->failure_seq - index;
+  return coap_abi_write(abi, version, &ctx->failures[(seq - 1) % COAP_FAILURE_LOG_SIZE], out,
+                        &ctx->log, fn);
+}
+
+void coap_context_set_log_event_handler(coap_context_t *ctx, coap_log_event_fn fn,
+                                        void *user) {
+  if (!ctx) return;
+  ctx->log.event_fn = fn;
+  ctx->log.event_user = user;
+}
+
+const char *coap_dtls_mode_name(coap_dtls_mode_t mode) {
+  static const char *const names[COAP_DTLS_MODE_COUNT] = {"none", "psk", "rpk", "x509"};
+  return (unsigned)mode < COAP_DTLS_MODE_COUNT ? names[mode] : "none";
 }
 
 void coap_context_fail_peer(coap_context_t *ctx, coap_peer_t *peer, int err, uint64_t now) {

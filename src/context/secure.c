@@ -22,6 +22,7 @@ typedef struct peer_dtls {
   coap_dtls_session_t *session;
   coap_timer_t timer;
   int counted;       /* a server handshake counted as in progress */
+  int mode_counted;  /* 1 + the coap_dtls_mode_t counted in dtls_sessions_by_mode, 0: none */
   /* Client: detecting a server that lost our session (it restarted). */
   uint64_t unanswered_since; /* first send since the peer last spoke, 0: none */
   int reconnected;           /* a fresh handshake was tried for this silence */
@@ -134,9 +135,16 @@ static void handshake_done(peer_dtls_t *pd) {
   pd->counted = 0;
 }
 
+/* The established session leaves the per-mode count of sessions. */
+static void session_uncount(peer_dtls_t *pd) {
+  if (pd->mode_counted) pd->ctx->dtls_sessions_by_mode[pd->mode_counted - 1]--;
+  pd->mode_counted = 0;
+}
+
 void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_close) {
   peer_dtls_t *pd = peer->security;
   if (!pd) return;
+  session_uncount(pd);
   coap_cid_map_remove(&ctx->cid_map, &pd->cid);
   /* Block1 bodies and kept answers belong to the session that carried
    * them; a later session (a pointer that may even be the same) must not
@@ -157,6 +165,17 @@ static void keep_report(peer_dtls_t *pd) {
   if (!rep) return;
   pd->ctx->last_report = *rep;
   pd->ctx->has_report = 1;
+}
+
+/* Keep, count and log a session's failure with who the peer said it was
+ * and the mode it got to; |counted|: a failed handshake (per mode). */
+static void note_session_failure(peer_dtls_t *pd, const coap_diag_t *g, int counted,
+                                 uint64_t now) {
+  char identity[160];
+  coap_dtls_session_peer_identity(pd->session, identity, sizeof identity);
+  int mode = coap_dtls_session_mode(pd->session);
+  if (counted) pd->ctx->dtls_failures_by_mode[mode]++;
+  coap_context_note_failure_of(pd->ctx, g, pd->peer->name, identity, mode, now);
 }
 
 /* The session failed or closed: say why, end the peer's requests with the
@@ -195,7 +214,7 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
     coap_logf(&ctx->log, COAP_LOG_INFO, peer->name, "DTLS session closed by the peer");
   } else {
     if (err != COAP_E_DTLS_CLOSED) ctx->dtls_failures++;
-    coap_context_note_failure(ctx, &g, peer->name, now);
+    note_session_failure(pd, &g, err != COAP_E_DTLS_CLOSED, now);
   }
   coap_secure_peer_free(ctx, peer, 0);
   if (client) coap_context_fail_peer(ctx, peer, err, now);
@@ -210,7 +229,7 @@ static void session_ended_with(peer_dtls_t *pd, const coap_diag_t *g, uint64_t n
     keep_report(pd);
     ctx->last_report.diag = *g;
   }
-  coap_context_note_failure(ctx, g, peer->name, now);
+  note_session_failure(pd, g, 1, now);
   coap_secure_peer_free(ctx, peer, 0);
   coap_context_fail_peer(ctx, peer, g->error, now);
 }
@@ -323,7 +342,13 @@ static void on_established(void *user) {
   pd->ctx->dtls_handshakes++;
   handshake_done(pd);
   if (coap_dtls_session_is_client(pd->session)) keep_report(pd);
-  if (coap_dtls_session_resumed(pd->session)) pd->ctx->dtls_resumed++;
+  int resumed = coap_dtls_session_resumed(pd->session);
+  if (resumed) pd->ctx->dtls_resumed++;
+  int mode = coap_dtls_session_mode(pd->session);
+  pd->ctx->dtls_handshakes_by_mode[mode][resumed]++;
+  session_uncount(pd);
+  pd->ctx->dtls_sessions_by_mode[mode]++;
+  pd->mode_counted = mode + 1;
   for (pending_t *p = pd->pending; p; p = p->next)
     coap_dtls_session_write(pd->session, p->data, p->len);
   drop_pending(pd);
@@ -438,6 +463,7 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
             (unsigned long long)(now - pd->unanswered_since));
   ctx->dtls_reconnects++;
   ctx->failures_by_cause[COAP_CAUSE_SESSION_LOST]++;
+  session_uncount(pd);
   coap_dtls_session_free(pd->session);
   pd->session = fresh;
   coap_dtls_session_set_peer_name(fresh, pd->peer->name);

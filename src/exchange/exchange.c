@@ -655,6 +655,7 @@ int coap_exch_respond(coap_exch_t *ex, coap_exch_in_t *in, coap_msg_t *resp,
       return n;
     }
   }
+  ex->stats.responses_by_class[(resp->code >> 5) & 7]++;
   if (piggyback || resp->type == COAP_TYPE_NON) {
     if (piggyback || in->type == COAP_TYPE_NON) dedup_store(in->dedup, ex->scratch, (size_t)n);
     transmit(ex, peer, ex->scratch, (size_t)n);

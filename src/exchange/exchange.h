@@ -76,6 +76,7 @@ typedef struct coap_exch_stats {
   uint64_t rx_malformed, rx_duplicates, rx_unmatched;
   uint64_t retransmissions, timeouts, resets_sent, resets_received;
   uint64_t requests_in, requests_out;
+  uint64_t responses_by_class[8]; /* sent, by code class (2, 4, 5) */
 } coap_exch_stats_t;
 
 /* Returns NULL when out of memory. |timers| and |log| must outlive it. */

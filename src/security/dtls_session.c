@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <gnutls/x509.h>
 
 #include "common/util.h"
 #include "security/dtls_internal.h"
@@ -519,6 +520,7 @@ static void established(coap_dtls_session_t *s, uint64_t now) {
   if (!s->client) keep_hello_random(s);
   s->suite = coap_dtls_session_suite(s);
   s->resumed = gnutls_session_is_resumed(s->tls) != 0;
+  s->mode = coap_dtls_session_mode(s); /* kept for after the GnuTLS state goes */
   s->next_retransmit = UINT64_MAX;
   reach_step(s, COAP_STEP_FINISHED, now);
   reach_step(s, COAP_STEP_ESTABLISHED, now);
@@ -887,6 +889,43 @@ const char *coap_dtls_session_suite(const coap_dtls_session_t *s) {
 int coap_dtls_session_resumed(const coap_dtls_session_t *s) {
   if (!s->tls) return s->resumed;
   return gnutls_session_is_resumed(s->tls) != 0;
+}
+
+int coap_dtls_session_mode(const coap_dtls_session_t *s) {
+  if (!s->tls || s->step < COAP_STEP_NEGOTIATION) return s->tls ? COAP_DTLS_MODE_NONE : s->mode;
+  gnutls_kx_algorithm_t kx = gnutls_kx_get(s->tls);
+  if (kx == GNUTLS_KX_PSK || kx == GNUTLS_KX_ECDHE_PSK || kx == GNUTLS_KX_DHE_PSK)
+    return COAP_DTLS_MODE_PSK;
+  if (kx == GNUTLS_KX_UNKNOWN) return COAP_DTLS_MODE_NONE;
+  return gnutls_certificate_type_get2(s->tls, GNUTLS_CTYPE_SERVER) == GNUTLS_CRT_RAWPK
+             ? COAP_DTLS_MODE_RPK
+             : COAP_DTLS_MODE_X509;
+}
+
+/* The PSK identity it sent, else its certificate's subject or its raw
+ * key's fingerprint, as far as the handshake got. */
+void coap_dtls_session_peer_identity(const coap_dtls_session_t *s, char *buf, size_t cap) {
+  if (!cap) return;
+  buf[0] = '\0';
+  if (!s->client && s->psk_identity[0]) {
+    snprintf(buf, cap, "%s", s->psk_identity);
+    return;
+  }
+  unsigned n = 0;
+  const gnutls_datum_t *peers = s->tls ? gnutls_certificate_get_peers(s->tls, &n) : NULL;
+  if (!peers || n == 0) return;
+  if (gnutls_certificate_type_get2(s->tls, GNUTLS_CTYPE_PEERS) == GNUTLS_CRT_RAWPK) {
+    coap_dtls_spki_fingerprint(&peers[0], buf, cap);
+    return;
+  }
+  gnutls_x509_crt_t crt;
+  if (gnutls_x509_crt_init(&crt) < 0) return;
+  gnutls_datum_t dn = {NULL, 0};
+  if (gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) >= 0 &&
+      gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0)
+    snprintf(buf, cap, "%s", (const char *)dn.data);
+  gnutls_free(dn.data);
+  gnutls_x509_crt_deinit(crt);
 }
 
 /* ---- stateless checks ---- */

@@ -115,6 +115,13 @@ uint32_t coap_dtls_session_elapsed(const coap_dtls_session_t *s, uint64_t now);
 /* "TLS_PSK_WITH_AES_128_CCM_8"-style name of the negotiated suite. */
 const char *coap_dtls_session_suite(const coap_dtls_session_t *s);
 int coap_dtls_session_resumed(const coap_dtls_session_t *s);
+/* The coap_dtls_mode_t the handshake negotiated (NONE before the
+ * ServerHello). */
+int coap_dtls_session_mode(const coap_dtls_session_t *s);
+/* Who the peer said it was, for failure records: its PSK identity (server
+ * side), else its certificate's subject or its raw key's fingerprint; ""
+ * when the handshake did not get that far. */
+void coap_dtls_session_peer_identity(const coap_dtls_session_t *s, char *buf, size_t cap);
 
 /* Connection ID (RFC 9146). The session's CIDs (negotiated 0 while the
  * handshake has not agreed on one). */

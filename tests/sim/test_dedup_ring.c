@@ -29,7 +29,7 @@ static coap_exch_in_t *pending[8];
 static unsigned n_pending;
 
 static coap_timer_heap_t timers;
-static coap_logger_t logger = {NULL, NULL, COAP_LOG_ERROR};
+static coap_logger_t logger = {.level = COAP_LOG_ERROR};
 static coap_exch_t *ex;
 static coap_exch_peer_t peer;
 

@@ -146,6 +146,29 @@ struct v1_stats {
   uint64_t failures_by_cause[32];
 };
 
+/* Version 2 appends byte counts, responses by class and per-mode
+ * handshake counters. */
+struct v2_stats {
+  struct v1_stats v1;
+  uint64_t rx_bytes, tx_bytes;
+  uint64_t responses_by_class[8];
+  uint64_t dtls_handshakes_by_mode[4][2];
+  uint64_t dtls_failures_by_mode[4];
+  uint64_t dtls_sessions_by_mode[4];
+};
+
+struct v1_failure_record {
+  uint64_t seq;
+  uint64_t at_ms;
+  coap_cause_t cause;
+  coap_dtls_mode_t mode;
+  int is_server;
+  char peer[64];
+  char identity[160];
+  char explanation[640];
+  char fix[320];
+};
+
 struct v1_diag {
   coap_cause_t cause;
   int error;
@@ -290,6 +313,21 @@ SAME(struct v1_stats, coap_stats_t, observations);
 SAME(struct v1_stats, coap_stats_t, reassembly_bytes);
 SAME(struct v1_stats, coap_stats_t, rx_too_large);
 SAME(struct v1_stats, coap_stats_t, failures_by_cause);
+SAME(struct v2_stats, coap_stats_t, rx_bytes);
+SAME(struct v2_stats, coap_stats_t, tx_bytes);
+SAME(struct v2_stats, coap_stats_t, responses_by_class);
+SAME(struct v2_stats, coap_stats_t, dtls_handshakes_by_mode);
+SAME(struct v2_stats, coap_stats_t, dtls_failures_by_mode);
+SAME(struct v2_stats, coap_stats_t, dtls_sessions_by_mode);
+SAME(struct v1_failure_record, coap_failure_record_t, seq);
+SAME(struct v1_failure_record, coap_failure_record_t, at_ms);
+SAME(struct v1_failure_record, coap_failure_record_t, cause);
+SAME(struct v1_failure_record, coap_failure_record_t, mode);
+SAME(struct v1_failure_record, coap_failure_record_t, is_server);
+SAME(struct v1_failure_record, coap_failure_record_t, peer);
+SAME(struct v1_failure_record, coap_failure_record_t, identity);
+SAME(struct v1_failure_record, coap_failure_record_t, explanation);
+SAME(struct v1_failure_record, coap_failure_record_t, fix);
 
 SAME(struct v1_diag, coap_diag_t, cause);
 SAME(struct v1_diag, coap_diag_t, error);
@@ -447,10 +485,14 @@ static void test_v1_lengths_match_the_library(void **state) {
   assert_int_equal(v1_len(COAP_ABI_HANDSHAKE_REPORT),
                    V1_LEN(struct v1_handshake_report, diag));
   assert_int_equal(v1_len(COAP_ABI_PROBE_RESULT), V1_LEN(struct v1_probe_result, detail));
+  assert_int_equal(v1_len(COAP_ABI_FAILURE_RECORD), V1_LEN(struct v1_failure_record, fix));
+  assert_int_equal(coap_abi_struct(COAP_ABI_STATS)->len[1],
+                   V1_LEN(struct v2_stats, dtls_sessions_by_mode));
   /* Every table knows exactly the versions up to the header's current one. */
   assert_int_equal(versions(COAP_ABI_TX_PARAMS), COAP_TX_PARAMS_VERSION);
   assert_int_equal(versions(COAP_ABI_CONTEXT_CONFIG), COAP_CONTEXT_CONFIG_VERSION);
   assert_int_equal(versions(COAP_ABI_STATS), COAP_STATS_VERSION);
+  assert_int_equal(versions(COAP_ABI_FAILURE_RECORD), COAP_FAILURE_RECORD_VERSION);
   assert_int_equal(versions(COAP_ABI_HANDSHAKE_REPORT), COAP_HANDSHAKE_REPORT_VERSION);
   /* Causes and steps fit their reserved slots. */
   assert_true(COAP_CAUSE_COUNT <= COAP_STATS_CAUSE_SLOTS);
@@ -484,7 +526,7 @@ static void test_older_version_reads_and_writes_its_prefix(void **state) {
   assert_int_equal(coap_abi_write(&s, 2, &latest, &full, NULL, "test"), 0);
   assert_int_equal(full.b, 99);
   recorder_t r = {0};
-  coap_logger_t log = {on_log, &r, COAP_LOG_ERROR};
+  coap_logger_t log = {.fn = on_log, .user = &r, .level = COAP_LOG_ERROR};
   assert_int_equal(coap_abi_write(&s, 3, &latest, &full, &log, "coap_test_fn"),
                    COAP_E_INVALID_ARG);
   assert_int_equal(r.lines, 1);
@@ -581,6 +623,32 @@ static void test_request_stats_diag_v1(void **state) {
   for (int i = COAP_CAUSE_COUNT; i < 32; i++) assert_int_equal(st->failures_by_cause[i], 0);
   guarded_check_free(&gs);
 
+  /* A version 2 caller gets the same and the appended counters. */
+  guarded_t gs2;
+  struct v2_stats *st2 =
+      guarded_new(&gs2, V1_LEN(struct v2_stats, dtls_sessions_by_mode), 0xFF);
+  assert_int_equal(coap_context_get_stats_versioned(ctx, COAP_STATS_V2, (coap_stats_t *)st2), 0);
+  assert_int_equal(st2->v1.tx_datagrams, 1);
+  assert_int_equal(st2->v1.failures_by_cause[COAP_CAUSE_NO_CREDENTIALS], 1);
+  assert_true(st2->tx_bytes > 3); /* the PUT with its 3-byte body */
+  assert_int_equal(st2->rx_bytes, 0);
+  for (int m = 0; m < 4; m++) assert_int_equal(st2->dtls_handshakes_by_mode[m][0], 0);
+  guarded_check_free(&gs2);
+
+  /* The failure log: the same failure, newest first, nothing past it. */
+  guarded_t gf;
+  struct v1_failure_record *fr = guarded_new(&gf, V1_LEN(struct v1_failure_record, fix), 0);
+  assert_int_equal(coap_context_failure_versioned(ctx, COAP_FAILURE_RECORD_V1, 0,
+                                                  (coap_failure_record_t *)fr), 0);
+  assert_int_equal(fr->seq, 1);
+  assert_int_equal(fr->cause, COAP_CAUSE_NO_CREDENTIALS);
+  assert_int_equal(fr->mode, COAP_DTLS_MODE_NONE);
+  assert_true(fr->fix[0] != '\0');
+  assert_int_equal(coap_context_failure_versioned(ctx, COAP_FAILURE_RECORD_V1, 1,
+                                                  (coap_failure_record_t *)fr),
+                   COAP_E_NOT_FOUND);
+  guarded_check_free(&gf);
+
   guarded_t gd;
   struct v1_diag *d = guarded_new(&gd, V1_LEN(struct v1_diag, elapsed_ms), 0);
   assert_int_equal(coap_context_last_diag_versioned(ctx, COAP_DIAG_V1, (coap_diag_t *)d), 0);
@@ -620,7 +688,10 @@ static void test_unknown_versions_refused(void **state) {
     assert_int_equal(coap_context_config_default_versioned(v, p), COAP_E_INVALID_ARG);
     assert_int_equal(coap_request_opts_init_versioned(v, p, COAP_GET, "coap://h/"),
                      COAP_E_INVALID_ARG);
-    assert_int_equal(coap_context_get_stats_versioned(ctx, v, p), COAP_E_INVALID_ARG);
+    /* Version 2 of the stats exists: the next one up stands for it. */
+    int vs = v == COAP_STATS_V2 ? COAP_STATS_VERSION + 1 : v;
+    assert_int_equal(coap_context_get_stats_versioned(ctx, vs, p), COAP_E_INVALID_ARG);
+    assert_int_equal(coap_context_failure_versioned(ctx, v, 0, p), COAP_E_INVALID_ARG);
     assert_int_equal(coap_context_last_diag_versioned(ctx, v, p), COAP_E_INVALID_ARG);
     assert_int_equal(coap_context_last_handshake_versioned(ctx, v, p), COAP_E_INVALID_ARG);
     assert_int_equal(coap_response_copy_clear_versioned(v, p), COAP_E_INVALID_ARG);
@@ -649,7 +720,7 @@ static void test_unknown_versions_refused(void **state) {
   assert_non_null(strstr(r.log, "coap_send_request: coap_request_opts_t version 0"));
   assert_non_null(
       strstr(r.log, "coap_request_blocking: coap_response_copy_t version 2"));
-  assert_int_equal(r.lines, (int)N_BAD * 8);
+  assert_int_equal(r.lines, (int)N_BAD * 9);
   coap_context_free(ctx);
 }
 

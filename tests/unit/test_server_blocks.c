@@ -179,7 +179,7 @@ static void test_finish_cuts_blocks(void **state) {
 static coap_server_t cache_srv;
 static coap_timer_heap_t cache_heap;
 static coap_context_config_t cache_cfg;
-static const coap_logger_t quiet = {NULL, NULL, COAP_LOG_ERROR};
+static const coap_logger_t quiet = {.level = COAP_LOG_ERROR};
 static int peer_a, peer_b, session_x; /* identities: their addresses */
 
 /* A request: |method|, Uri-Path "r", then |n| options given as number and

@@ -55,6 +55,8 @@ static const struct {
     {"-w", "--workers", "N", "serve"},
     {NULL, "--max-peers", "N", "serve"},
     {NULL, "--evict-after", "SECONDS", "serve"},
+    {NULL, "--metrics", "ADDR:PORT", "serve"},
+    {NULL, "--log-format", "FORMAT", "serve"},
 };
 #define N_KNOWN (sizeof known_options / sizeof known_options[0])
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "metrics.h"
 #include "options.h"
 #include "security_flags.h"
 
@@ -28,6 +29,9 @@ typedef struct serve_args {
   size_t max_body;     /* 0: the library's default */
   int verbose;
   security_flags_t sec;
+  const char *metrics;      /* --metrics as given, or NULL */
+  coap_address_t metrics_addr;
+  int log_json;             /* --log-format json */
 } serve_args_t;
 
 static void serve_usage(FILE *out) {
@@ -71,6 +75,17 @@ static void serve_usage(FILE *out) {
           "  -v, --verbose      log handshakes and failures, the number of\n"
           "                     observers of /temp and /time when it changes, and\n"
           "                     at exit the notifications sent (-vv: debug)\n"
+          "      --log-format FORMAT  text (default) or json: the library's log\n"
+          "                     lines as one JSON object per line on standard\n"
+          "                     error (time, level, peer, identity, cause, fix,\n"
+          "                     message), for journald and log pipelines\n"
+          "      --metrics ADDR:PORT  serve HTTP there: /metrics (Prometheus text\n"
+          "                     format, summed over the workers), / (a status page:\n"
+          "                     sessions, failure causes, the last failed handshakes\n"
+          "                     with peer, identity, cause and fix) and /status.json.\n"
+          "                     A bare PORT is 127.0.0.1:PORT (0 picks a free one);\n"
+          "                     give an address to listen elsewhere. Needs\n"
+          "                     libmicrohttpd at build time; a port in use exits 7\n"
           "  -h, --help         this help\n"
           "\n");
   security_flags_usage(out, 1);
@@ -172,6 +187,8 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv, cli_options_
       {"max-body", required_argument, NULL, 'B'},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
+      {"metrics", required_argument, NULL, 'X'},
+      {"log-format", required_argument, NULL, 'L'},
   };
   cli_options_init(p, "serve", "[options]", argc, argv, "p:a:w:vh", longopts,
                    sizeof longopts / sizeof longopts[0], CLI_SERVER_SECURITY,
@@ -196,6 +213,17 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv, cli_options_
       case 'B': if (parse_max_body(optarg, &a->max_body) < 0) return -1; break;
       case 'v': a->verbose++; break;
       case 'h': return 1;
+      case 'X':
+        if (metrics_parse_address(optarg, &a->metrics_addr) < 0) return -1;
+        a->metrics = optarg;
+        break;
+      case 'L':
+        if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0) {
+          cli_error("--log-format wants text or json, got '%s'", optarg);
+          return -1;
+        }
+        a->log_json = strcmp(optarg, "json") == 0;
+        break;
       default:
         if (security_flags_take(&a->sec, c, optarg) < 0) return -1;
         break;
@@ -345,6 +373,7 @@ typedef struct worker {
   int verbose;
   long tick;                 /* the second of the last notification (tick_now) */
   size_t observers[DEMO_OBSERVABLE_COUNT]; /* as last logged */
+  metrics_board_t *board;    /* --metrics: where it publishes its numbers, or NULL */
 } worker_t;
 
 /* Set once SIGINT or SIGTERM arrives: every worker's loop ends. */
@@ -373,6 +402,7 @@ static int worker_open(worker_t *w, const worker_t *first, const serve_args_t *a
     cli_error("out of memory");
     return EXIT_NETWORK;
   }
+  if (a->log_json) log_json_install(w->ctx);
   demo_resources_register(w->ctx);
   if (a->workers > 1) coap_context_set_reuse_port(w->ctx, 1);
   int rc = security_flags_apply(&a->sec, w->ctx, 1);
@@ -520,7 +550,9 @@ static void *worker_main(void *arg) {
       demo_resources_tick(w->ctx);
     }
     if (w->verbose) log_observers(w);
+    metrics_publish(w->board, w->index, w->ctx, 0);
   }
+  metrics_publish(w->board, w->index, w->ctx, 1);
   return NULL;
 }
 
@@ -587,6 +619,30 @@ static void print_failures(const worker_t *w, long n) {
   if (total) fprintf(stderr, "coaps: failed connections by cause:%s\n", line);
 }
 
+/* --metrics: the board the workers publish on, and the HTTP listener
+ * reading it. 0, or an exit code with the reason said. */
+static int metrics_open(const serve_args_t *a, worker_t *w, metrics_board_t *board,
+                        metrics_server_t **server) {
+  if (metrics_board_init(board, a->workers) < 0) {
+    cli_error("out of memory");
+    return EXIT_NETWORK;
+  }
+  int rc = 0;
+  *server = metrics_server_start(&a->metrics_addr, board, &rc);
+  if (!*server) {
+    metrics_board_free(board);
+    return rc;
+  }
+  for (long i = 0; i < a->workers; i++) w[i].board = board;
+  return 0;
+}
+
+static void print_metrics_endpoint(const metrics_server_t *s) {
+  char addr[80];
+  coap_address_format(metrics_server_address(s), addr, sizeof addr);
+  printf("coaps: metrics on http://%s/metrics, status page on http://%s/\n", addr, addr);
+}
+
 int cmd_serve(int argc, char **argv) {
   serve_args_t a;
   cli_options_t p;
@@ -607,13 +663,24 @@ int cmd_serve(int argc, char **argv) {
     workers_free(w, a.workers);
     return rc;
   }
+  metrics_board_t board;
+  metrics_server_t *metrics = NULL;
+  if (a.metrics && (rc = metrics_open(&a, w, &board, &metrics)) != 0) {
+    workers_free(w, a.workers);
+    return rc;
+  }
   if (a.sec.cert) warn_cert_dates(a.sec.cert);
   print_endpoint("coap", w[0].ep);
   if (w[0].sep) print_endpoint("coaps", w[0].sep);
+  if (metrics) print_metrics_endpoint(metrics);
   print_hints(&a, bound_port(w[0].ep), bound_port(w[0].sep));
   fflush(stdout);
   rc = workers_run(w, a.workers);
   print_failures(w, a.workers);
+  if (a.metrics) {
+    metrics_server_stop(metrics);
+    metrics_board_free(&board);
+  }
   workers_free(w, a.workers);
   if (rc < 0) {
     cli_error("server stopped: %s", coap_strerror(rc));
