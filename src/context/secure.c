@@ -604,6 +604,11 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep,
   }
   coap_peer_t *peer = coap_context_peer_for_input(ctx, ep, from, now);
   if (!peer) return COAP_E_LIMIT;
+  /* A new session is a new endpoint (RFC 7252 §9.1.1): what a peer kept
+   * from an earlier session at this address (message IDs seen, answers to
+   * repeat) must not turn its new requests into duplicates. */
+  coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
+  coap_exch_peer_init(ctx->exch, &peer->exch);
   /* Only here, where a valid cookie (or the policy) let the hello in: a
    * forged record later cannot move where the session's answers go from. */
   coap_peer_set_local(peer, local);

@@ -6,7 +6,8 @@
  * in-use") would drop the old MID as a duplicate, again on every session.
  * Both ways a session ends under a request: the server restarts and says
  * so (close_notify: the client reconnects at once), or it crashes (the
- * client finds out from the silence, session lost). */
+ * client finds out from the silence, session lost). And the server answers
+ * a request on a new session fresh, whatever MID it carries. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -141,10 +142,38 @@ static void session_ends_under_request(int crash) {
 static void test_new_mid_after_server_close(void **state) { session_ends_under_request(0); }
 static void test_new_mid_after_session_lost(void **state) { session_ends_under_request(1); }
 
+/* The server's side: a client that closed its session (close_notify) and
+ * comes back from the same address with a new one, whose first request
+ * happens to carry the MID and token of one answered on the old session
+ * (the simulated randomness replayed): a new request on a new session,
+ * answered fresh by the handler, not the old session's answer from the
+ * deduplication cache. */
+static void test_server_answers_new_session_fresh(void **state) {
+  static sim_reply_t b;
+  uint32_t rand_before = net.rand_state;
+  sim_get(client, "coaps://10.0.0.1/hello", &b, 60000);
+  assert_int_equal(b.code, COAP_CONTENT);
+  assert_int_equal(handler_calls, 1);
+  assert_int_equal(server_got.n, 1);
+  assert_int_equal(simnet_node_restart(client), 0); /* close_notify: session ends */
+  set_psk(client->ctx);
+  coap_context_set_trace(client->ctx, record_get, &client_sent);
+  simnet_run_until(&net, net.now + 1000);
+  net.rand_state = rand_before; /* the same MID and token again */
+  sim_get(client, "coaps://10.0.0.1/hello", &b, 60000);
+  assert_int_equal(b.code, COAP_CONTENT);
+  assert_int_equal(server_got.n, 2);
+  assert_int_equal(server_got.mid[1], server_got.mid[0]); /* the case looked for */
+  assert_int_equal(server_got.token_len[1], server_got.token_len[0]);
+  assert_memory_equal(server_got.token[1], server_got.token[0], server_got.token_len[0]);
+  assert_int_equal(handler_calls, 2); /* answered fresh */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_new_mid_after_server_close, setup, teardown),
       cmocka_unit_test_setup_teardown(test_new_mid_after_session_lost, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_server_answers_new_session_fresh, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
