@@ -215,7 +215,7 @@ static int option_index(int id) {
 }
 
 /* One line naming the mistake (main adds the usage line); -1. */
-static int usage_error(const char *fmt, ...) {
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fputs("coaps-bench: ", stderr);

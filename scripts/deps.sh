@@ -15,6 +15,7 @@ packages=(
   jq                                 # checks the tools' JSON output
   dpkg-dev file binutils             # Debian packages: dpkg-shlibdeps, cpack's file checks, readelf
   groff-base mandoc                  # man pages: rendered and linted by tests/interop/man_pages.sh
+  systemd                            # systemd-analyze verify: contrib/coaps.service (tests/interop/systemd_unit.sh)
   libmicrohttpd-dev                  # coaps serve --metrics (optional for the tool)
   prometheus curl                    # promtool check metrics on /metrics (tests/interop/metrics*.sh)
   chromium                           # the status page in a real browser (status_page_browser.sh)

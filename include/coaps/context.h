@@ -311,7 +311,7 @@ COAPS_API int coap_context_set_transport_versioned(coap_context_t *ctx, int vers
   coap_context_set_transport_versioned((ctx), COAP_TRANSPORT_VERSION, (t), (user))
 
 /* Register a local endpoint (a bound socket, or a simulated one).
- * |local| is informative (logs). */
+ * |local| is informative (logs) and may be NULL. */
 COAPS_API coap_endpoint_t *coap_context_add_endpoint(coap_context_t *ctx,
                                                      coap_proto_t proto,
                                                      const coap_address_t *local);
@@ -341,7 +341,7 @@ COAPS_API int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep,
 COAPS_API void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
                                               const coap_address_t *to, uint64_t now_ms);
 /* Earliest time coap_context_handle_timeouts must be called; UINT64_MAX
- * when nothing is pending. */
+ * when nothing is pending (and for a NULL |ctx|). */
 COAPS_API uint64_t coap_context_next_timeout(const coap_context_t *ctx);
 COAPS_API void coap_context_handle_timeouts(coap_context_t *ctx, uint64_t now_ms);
 
@@ -419,16 +419,30 @@ typedef void (*coap_handler_fn)(coap_context_t *ctx, coap_resource_t *res,
                                 const coap_request_t *req,
                                 coap_response_t *resp, void *user);
 
-/* Register |path| ("temp", "/sensors/temp"; "" is the root). Returns NULL
- * on allocation failure or when the path is already registered. */
+/* Register |path| ("temp", "/sensors/temp"; "" is the root; leading and
+ * trailing '/' are ignored). Returns 0 with the resource in |*out|, or
+ * COAP_E_EXISTS when the path is already registered, COAP_E_NOMEM when
+ * out of memory, COAP_E_INVALID_ARG for a NULL argument (|*out| is then
+ * NULL). */
+COAPS_API int coap_resource_create(coap_context_t *ctx, const char *path,
+                                   coap_resource_t **out);
+/* The same, returning the resource, or NULL for any of those failures
+ * (coap_resource_create tells them apart). */
 COAPS_API coap_resource_t *coap_resource_add(coap_context_t *ctx, const char *path);
+/* The resource at |path| (written as for coap_resource_create), or NULL. */
 COAPS_API coap_resource_t *coap_resource_find(coap_context_t *ctx, const char *path);
+/* Remove and free |res| (its observers get 4.04). Returns 0,
+ * COAP_E_NOT_FOUND when |res| is not one of |ctx|'s resources,
+ * COAP_E_STATE from a handler building a notification, or
+ * COAP_E_INVALID_ARG. */
 COAPS_API int coap_resource_remove(coap_context_t *ctx, coap_resource_t *res);
-/* |method| is COAP_GET..COAP_IPATCH. */
+/* |method| is COAP_GET..COAP_IPATCH; a NULL |fn| removes the handler. */
 COAPS_API int coap_resource_set_handler(coap_resource_t *res, uint8_t method,
                                         coap_handler_fn fn, void *user);
 /* Link-format attribute for /.well-known/core: "rt", "if", "ct", "sz",
- * "title", "obs" (value NULL for a flag). Values are copied. */
+ * "title", "obs" (value NULL for a flag). Values are copied; setting a
+ * name again replaces its value. Returns 0, COAP_E_LIMIT (8 attributes),
+ * COAP_E_NOMEM, or COAP_E_INVALID_ARG (no name). */
 COAPS_API int coap_resource_set_attr(coap_resource_t *res, const char *name,
                                      const char *value);
 /* Content-Formats accepted in request payloads (POST/PUT/FETCH/PATCH/
@@ -502,10 +516,12 @@ COAPS_API coap_proto_t coap_request_proto(const coap_request_t *req);
  * refused), 0 for a request that came from the network. */
 COAPS_API int coap_request_is_notification(const coap_request_t *req);
 /* The request body: for a Block1 transfer the whole body, reassembled.
- * Valid during the handler only (a deferring handler copies it). */
+ * Valid during the handler only (a deferring handler copies it). |len|
+ * may be NULL. */
 COAPS_API const uint8_t *coap_request_payload(const coap_request_t *req, size_t *len);
 /* Value of query parameter |name| ("name=value" or bare "name" → "").
- * Returns the length, COAP_E_NOT_FOUND or COAP_E_BUFFER_TOO_SMALL. */
+ * Returns the length, COAP_E_NOT_FOUND, COAP_E_BUFFER_TOO_SMALL or
+ * COAP_E_INVALID_ARG. */
 COAPS_API int coap_request_query(const coap_request_t *req, const char *name, char *buf,
                                  size_t cap);
 
@@ -707,9 +723,13 @@ COAPS_API int coap_request_opts_init_versioned(int version, coap_request_opts_t 
 typedef uint64_t coap_request_id_t;
 
 /* Start a request; |cb| is called exactly once with the reply or the error
- * (also on coap_context_free, with COAP_E_CANCELLED). Errors found before
- * anything is sent (bad URI, unresolvable host, no credentials for
- * coaps://) are returned here and |cb| is not called. */
+ * (also on coap_context_free, with COAP_E_CANCELLED) — an observation's
+ * callback once per notification and exactly once with observing 0 —
+ * unless coap_cancel_request() ends the request first: then it is not
+ * called again. Errors found before anything is sent (bad URI,
+ * unresolvable host, no credentials for coaps://) are returned here and
+ * |cb| is not called. |cb| may be NULL (nobody is told); |id| may be NULL
+ * (the request cannot be cancelled). */
 /* |o| is a coap_request_opts_t of |version| (the fields a newer version
  * has take coap_request_opts_init's defaults; an unknown version is
  * COAP_E_INVALID_ARG, logged). Call it as
@@ -719,6 +739,16 @@ COAPS_API int coap_send_request_versioned(coap_context_t *ctx, int version,
                                           void *user, coap_request_id_t *id);
 #define coap_send_request(ctx, o, cb, user, id) \
   coap_send_request_versioned((ctx), COAP_REQUEST_OPTS_VERSION, (o), (cb), (user), (id))
+/* Forget request |id| now, whatever it is doing (waiting for an answer or
+ * a separate response, for its DTLS handshake — its datagram is then not
+ * sent —, in the middle of a block-wise or Q-Block transfer, observing,
+ * fetching a block-wise notification): its callback is never called after
+ * this returns 0, and an answer that still comes is dropped (a CON or NON
+ * with its token gets RST, which also ends an observation at the server,
+ * RFC 7641 §3.6). It may be called from any callback, its own included.
+ * Returns 0, or COAP_E_NOT_FOUND when |id| is no running request (unknown,
+ * cancelled before, or over: its last call has been made or is being
+ * made), COAP_E_INVALID_ARG for a NULL |ctx|. */
 COAPS_API int coap_cancel_request(coap_context_t *ctx, coap_request_id_t id);
 /* End the observation |id| politely: a GET with Observe=1 and the
  * observation's token deregisters at the server (RFC 7641 §3.6) and the
@@ -771,7 +801,8 @@ COAPS_API int coap_response_copy_clear_versioned(int version, coap_response_copy
   coap_response_copy_clear_versioned(COAP_RESPONSE_COPY_VERSION, (r))
 
 /* Called for every message the context sends or receives, after DTLS
- * decryption (for verbose tools). |outgoing| is 1 for sent messages. */
+ * decryption (for verbose tools). |outgoing| is 1 for sent messages.
+ * A NULL |fn| turns tracing off. */
 typedef void (*coap_trace_fn)(void *user, int outgoing,
                               const coap_address_t *peer,
                               const coap_msg_t *msg);
@@ -781,8 +812,11 @@ COAPS_API void coap_context_set_trace(coap_context_t *ctx, coap_trace_fn fn, voi
  * share its keys with another context (coap_dtls_share_keys). */
 COAPS_API struct coap_dtls_context *coap_context_dtls(coap_context_t *ctx);
 
-/* Why the most recent request of this context failed, in words ("" when
- * there is nothing more to say than coap_strerror). */
+/* Why the most recent failure of this context's requests happened, in
+ * words ("" when there is nothing more to say than coap_strerror, or no
+ * request has failed). It is kept until the next failure: a request that
+ * succeeds does not clear it, so read it when a request has just failed
+ * (a reply's own |detail| is the reliable one). */
 COAPS_API const char *coap_context_last_error(const coap_context_t *ctx);
 /* The diagnosis of the most recent failure (as client or server) into
  * |out|, a coap_diag_t of |version| (only its bytes are written): 0, or

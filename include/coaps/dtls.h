@@ -61,7 +61,8 @@ COAPS_API coap_dtls_context_t *coap_dtls_context_ref(coap_dtls_context_t *d);
 COAPS_API int coap_context_set_dtls_context(coap_context_t *ctx, coap_dtls_context_t *d);
 
 /* What the last failed setter found, e.g. "server-key.pem: the private key
- * does not match the certificate in server-cert.pem". */
+ * does not match the certificate in server-cert.pem"; "no error" when no
+ * setter failed (and for a NULL |d|). */
 COAPS_API const char *coap_dtls_context_last_error(const coap_dtls_context_t *d);
 
 /* ---- pre-shared keys (TLS_PSK_WITH_AES_128_CCM_8 first) ---- */

@@ -32,9 +32,12 @@ COAPS_API coap_endpoint_t *coap_context_listen(coap_context_t *ctx, coap_proto_t
 COAPS_API int coap_context_set_reuse_port(coap_context_t *ctx, int on);
 
 /* A file descriptor that becomes readable when coap_context_process has
- * work (an epoll fd covering every socket); for an application's own loop. */
+ * work (an epoll fd covering every socket); for an application's own loop.
+ * COAP_E_STATE when the I/O shell cannot start (the context has a
+ * transport of its own, or epoll failed). */
 COAPS_API int coap_context_fd(coap_context_t *ctx);
-/* Milliseconds until the next timer (-1: none) — the poll timeout to use. */
+/* Milliseconds until the next timer (-1: none, also for a NULL |ctx|) —
+ * the poll timeout to use. */
 COAPS_API int coap_context_timeout_ms(coap_context_t *ctx);
 /* Wait up to |timeout_ms| (0: do not wait, -1: until something happens)
  * for datagrams, handle them and due timers. Returns 0 or a negative error. */

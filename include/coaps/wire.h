@@ -200,6 +200,7 @@ COAPS_API int coap_msg_parse(coap_msg_t *msg, const uint8_t *data, size_t len);
 /* Reset |msg| to an empty message with the given header fields. */
 COAPS_API void coap_msg_init(coap_msg_t *msg, coap_type_t type, uint8_t code,
                              uint16_t mid);
+/* 0 to 8 bytes; NULL with |len| 0 is no token. */
 COAPS_API int coap_msg_set_token(coap_msg_t *msg, const uint8_t *token, size_t len);
 
 /* Add an option; |value| must outlive |msg|. Keeps options sorted.
@@ -209,10 +210,11 @@ COAPS_API int coap_msg_add_option(coap_msg_t *msg, uint16_t number, const void *
                                   size_t len);
 /* Add a uint option in minimal length (value stored in msg->scratch). */
 COAPS_API int coap_msg_add_uint(coap_msg_t *msg, uint16_t number, uint32_t value);
-/* Add a string option (strlen). */
+/* Add a string option (strlen; NULL is the empty string). */
 COAPS_API int coap_msg_add_string(coap_msg_t *msg, uint16_t number, const char *value);
 /* Remove every option with |number|. */
 COAPS_API void coap_msg_remove_option(coap_msg_t *msg, uint16_t number);
+/* NULL |payload| (or |len| 0) is no payload. */
 COAPS_API void coap_msg_set_payload(coap_msg_t *msg, const void *payload, size_t len);
 
 /* First option with |number| or NULL; coap_msg_next_option continues after
@@ -230,7 +232,8 @@ COAPS_API int64_t coap_msg_get_uint(const coap_msg_t *msg, uint16_t number,
 COAPS_API int coap_msg_content_format(const coap_msg_t *msg);
 
 /* First unrecognized critical option (not in the registry), or NULL.
- * |known| may list extra numbers the application handles (n_known entries). */
+ * |known| may list extra numbers the application handles (n_known entries;
+ * NULL: none). */
 COAPS_API const coap_option_t *coap_msg_unknown_critical(const coap_msg_t *msg,
                                                          const uint16_t *known,
                                                          size_t n_known);
@@ -268,7 +271,8 @@ COAPS_API int coap_msg_add_block(coap_msg_t *msg, uint16_t number, const coap_bl
 
 /* Bytes coap_msg_encode would write. */
 COAPS_API size_t coap_msg_encoded_size(const coap_msg_t *msg);
-/* Write the datagram. Returns the length or COAP_E_BUFFER_TOO_SMALL. */
+/* Write the datagram. Returns the length or COAP_E_BUFFER_TOO_SMALL (also
+ * for a NULL |buf| with |cap| 0). */
 COAPS_API int coap_msg_encode(const coap_msg_t *msg, uint8_t *buf, size_t cap);
 
 /* "2.05 Content", "GET", "4.04 Not Found"; never NULL. */
@@ -324,7 +328,8 @@ typedef struct coap_link_attr {
 
 /* Does a resource with |href| and these attributes match a discovery query
  * such as "rt=temperature", "href=/sensors*", "ct=40" (RFC 6690 §4.1)?
- * An empty or NULL query matches everything. */
+ * An empty or NULL query matches everything; otherwise a NULL |href|
+ * matches nothing, and NULL |attrs| is no attributes. */
 COAPS_API int coap_link_matches(const char *href, const coap_link_attr_t *attrs,
                                 size_t n_attrs, const char *query);
 

@@ -8,6 +8,7 @@
 #include "client/client.h"
 #include "common/abi.h"
 #include "common/diag.h"
+#include "common/invariant.h"
 
 static void request_opts_init(coap_request_opts_t *o, uint8_t method, const char *uri) {
   memset(o, 0, sizeof(*o));
@@ -42,7 +43,21 @@ static coap_client_req_t *req_alloc(coap_client_t *cl) {
   return r;
 }
 
+/* A record released twice would be handed out twice: where invariants are
+ * checked, the newest records of the pool (where a record released a
+ * moment ago sits) are walked first, and a short pool is counted. */
+#define REQ_POOL_WALK 16
+static void check_req_pool(const coap_client_t *cl, const coap_client_req_t *r) {
+  if (!COAPS_CHECKING_INVARIANTS) return;
+  unsigned n = 0;
+  const coap_client_req_t *f = cl->req_free;
+  for (; f && n < REQ_POOL_WALK; f = f->next, n++) COAPS_INVARIANT(f != r); /* released twice */
+  COAPS_INVARIANT(cl->n_req_free <= REQ_FREE_MAX);
+  if (!f) COAPS_INVARIANT(n == cl->n_req_free);
+}
+
 static void req_release(coap_client_t *cl, coap_client_req_t *r) {
+  check_req_pool(cl, r);
   if (cl->n_req_free >= REQ_FREE_MAX) {
     free(r);
     return;
@@ -481,6 +496,10 @@ int coap_client_cancel(coap_client_t *cl, coap_request_id_t id) {
     /* An observation is forgotten here, silently too: the server's next
      * notification gets RST (RFC 7641 §3.6). */
     if (r->obs) coap_client_obs_free(r);
+    /* Not sent later either, when it waits for a DTLS handshake. */
+    size_t len = 0;
+    const uint8_t *bytes = r->out ? coap_exch_out_bytes(r->out, &len) : NULL;
+    if (bytes) cl->ops->unqueue(cl->ctx, r->ep, &r->dest, bytes, len);
     coap_exch_cancel(cl->exch, r->out);
     req_unlink(r);
     coap_client_block_free(r->blk);

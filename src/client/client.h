@@ -36,6 +36,10 @@ typedef struct coap_client_ops {
                         uint64_t now);
   int (*secure_give_up)(void *user, coap_peer_t *peer, uint64_t now);
   int (*secure_handshaking)(void *user, const coap_peer_t *peer);
+  /* A cancelled request's datagram |data|, if it waits for the handshake
+   * with (ep, dest), is not sent after all. */
+  void (*unqueue)(void *user, coap_endpoint_t *ep, const coap_address_t *dest,
+                  const uint8_t *data, size_t len);
   /* The DTLS configuration attached (NULL: none). */
   const coap_dtls_context_t *(*dtls)(void *user);
   /* Keep, count and log a failure (|peer_name| may be NULL). */

@@ -6,6 +6,7 @@
 #include "coaps/context.h"
 
 void coap_address_init(coap_address_t *addr) {
+  if (!addr) return;
   memset(addr, 0, sizeof(*addr));
   addr->addr.sin6.sin6_family = AF_INET6;
   addr->addr.sin6.sin6_addr = in6addr_any;
@@ -13,6 +14,7 @@ void coap_address_init(coap_address_t *addr) {
 }
 
 void coap_address_set_port(coap_address_t *addr, uint16_t port) {
+  if (!addr) return;
   if (addr->addr.sa.sa_family == AF_INET)
     addr->addr.sin.sin_port = htons(port);
   else
@@ -20,12 +22,14 @@ void coap_address_set_port(coap_address_t *addr, uint16_t port) {
 }
 
 uint16_t coap_address_get_port(const coap_address_t *addr) {
+  if (!addr) return 0;
   if (addr->addr.sa.sa_family == AF_INET) return ntohs(addr->addr.sin.sin_port);
   return ntohs(addr->addr.sin6.sin6_port);
 }
 
 int coap_address_from_string(coap_address_t *addr, const char *host,
                              uint16_t port) {
+  if (!addr || !host) return COAP_E_INVALID_ARG;
   memset(addr, 0, sizeof(*addr));
   if (inet_pton(AF_INET, host, &addr->addr.sin.sin_addr) == 1) {
     addr->addr.sin.sin_family = AF_INET;
@@ -42,7 +46,12 @@ int coap_address_from_string(coap_address_t *addr, const char *host,
 
 const char *coap_address_format(const coap_address_t *addr, char *buf,
                                 size_t cap) {
+  if (!buf || !cap) return "";
   char host[INET6_ADDRSTRLEN] = "?";
+  if (!addr) {
+    buf[0] = 0;
+    return buf;
+  }
   if (addr->addr.sa.sa_family == AF_INET) {
     inet_ntop(AF_INET, &addr->addr.sin.sin_addr, host, sizeof host);
     snprintf(buf, cap, "%s:%u", host, coap_address_get_port(addr));
@@ -59,6 +68,7 @@ const char *coap_address_format(const coap_address_t *addr, char *buf,
 }
 
 int coap_address_equal(const coap_address_t *a, const coap_address_t *b) {
+  if (!a || !b) return 0;
   if (a->addr.sa.sa_family != b->addr.sa.sa_family) return 0;
   if (a->addr.sa.sa_family == AF_INET)
     return a->addr.sin.sin_port == b->addr.sin.sin_port &&

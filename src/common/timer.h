@@ -23,6 +23,7 @@ struct coap_timer {
 typedef struct coap_timer_heap {
   coap_timer_t **items;
   size_t len, cap;
+  unsigned check_ops; /* operations since the last invariant walk */
 } coap_timer_heap_t;
 
 void coap_timer_heap_init(coap_timer_heap_t *heap);
@@ -42,5 +43,9 @@ uint64_t coap_timer_heap_next(const coap_timer_heap_t *heap);
 /* Fire every timer whose deadline is <= now (a fired timer is disarmed
  * before its callback, which may re-arm it or arm others). Returns the count. */
 size_t coap_timer_heap_run(coap_timer_heap_t *heap, uint64_t now);
+/* NULL when the heap is sound, else which invariant is broken: every slot
+ * holds a timer whose index is that slot, no timer is earlier than its
+ * parent, len <= cap. O(n); common/invariant.h says when it runs. */
+const char *coap_timer_heap_broken(const coap_timer_heap_t *heap);
 
 #endif

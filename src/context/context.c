@@ -305,6 +305,10 @@ void coap_context_peer_forget(coap_context_t *ctx, coap_peer_t *peer) {
   peer_teardown(ctx, peer, 0);
 }
 
+void coap_context_peer_destroy(coap_context_t *ctx, coap_peer_t *peer) {
+  peer_destroy(ctx, peer);
+}
+
 /* Fires at last_active + idle; a peer that was active since, or still has
  * exchanges open, gets another period. */
 static void peer_idle_check(coap_timer_t *t, uint64_t now, void *user) {
@@ -500,11 +504,13 @@ int coap_context_set_tx_params_versioned(coap_context_t *ctx, int version,
 }
 
 void coap_context_set_log_level(coap_context_t *ctx, coap_log_level_t level) {
+  if (!ctx) return;
   ctx->cfg.log_level = level;
   ctx->log.level = level;
 }
 
 void coap_context_set_trace(coap_context_t *ctx, coap_trace_fn fn, void *user) {
+  if (!ctx) return;
   ctx->trace = fn;
   ctx->trace_user = user;
 }
@@ -526,6 +532,7 @@ int coap_context_set_transport_versioned(coap_context_t *ctx, int version,
 coap_endpoint_t *coap_context_add_endpoint(coap_context_t *ctx,
                                            coap_proto_t proto,
                                            const coap_address_t *local) {
+  if (!ctx) return NULL;
   coap_endpoint_t *ep = calloc(1, sizeof(*ep));
   if (!ep) return NULL;
   ep->proto = proto;
@@ -535,14 +542,19 @@ coap_endpoint_t *coap_context_add_endpoint(coap_context_t *ctx,
   return ep;
 }
 
-coap_proto_t coap_endpoint_proto(const coap_endpoint_t *ep) { return ep->proto; }
+coap_proto_t coap_endpoint_proto(const coap_endpoint_t *ep) {
+  return ep ? ep->proto : COAP_PROTO_UDP;
+}
 const coap_address_t *coap_endpoint_address(const coap_endpoint_t *ep) {
+  if (!ep) return NULL;
   return &ep->local;
 }
 void coap_endpoint_set_transport_data(coap_endpoint_t *ep, void *data) {
+  if (!ep) return;
   ep->transport_data = data;
 }
 void *coap_endpoint_transport_data(const coap_endpoint_t *ep) {
+  if (!ep) return NULL;
   return ep->transport_data;
 }
 
@@ -556,6 +568,7 @@ int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep,
                           const coap_address_t *from,
                           const coap_address_t *local, const uint8_t *data,
                           size_t len, uint64_t now_ms) {
+  if (!ctx || !ep || !from || (!data && len)) return COAP_E_INVALID_ARG;
   if (now_ms > ctx->now) ctx->now = now_ms;
   ctx->rx_datagrams++;
   ctx->rx_bytes += len;
@@ -572,6 +585,7 @@ int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep,
 
 void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
                                     const coap_address_t *to, uint64_t now_ms) {
+  if (!ctx || !ep || !to) return;
   coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, to);
   if (!peer) return;
   if (now_ms > ctx->now) ctx->now = now_ms;
@@ -587,10 +601,12 @@ void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
 }
 
 uint64_t coap_context_next_timeout(const coap_context_t *ctx) {
+  if (!ctx) return UINT64_MAX;
   return coap_timer_heap_next(&ctx->timers);
 }
 
 void coap_context_handle_timeouts(coap_context_t *ctx, uint64_t now_ms) {
+  if (!ctx) return;
   if (now_ms > ctx->now) ctx->now = now_ms;
   coap_timer_heap_run(&ctx->timers, now_ms);
 }

@@ -136,6 +136,18 @@ int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data
 int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer,
                         const char *server_name, uint64_t now);
 void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_close);
+/* sessions_end.c: the DTLS session of |peer| in words for a match
+ * callback (0), or -1 when it has none. |fp| holds the raw key's
+ * fingerprint (112 bytes). */
+struct coap_session_info;
+int coap_secure_peer_info(const coap_peer_t *peer, struct coap_session_info *info, char *fp);
+/* Is |peer|'s session one the configuration |d| would refuse now? */
+int coap_secure_peer_revoked(const coap_peer_t *peer, const coap_dtls_context_t *d);
+/* Forget |peer| entirely (a close_notify first if it has a session). */
+void coap_context_peer_destroy(coap_context_t *ctx, coap_peer_t *peer);
+/* A request was cancelled: its datagram, held back until the handshake
+ * completes, is not sent (every held copy of those bytes is dropped). */
+void coap_secure_unqueue(coap_peer_t *peer, const uint8_t *data, size_t len);
 
 /* End the DTLS handshake with |peer| now if it has not completed (a
  * request's own deadline passed): the session fails with a diagnosis of

@@ -18,6 +18,7 @@ int coap_send_request_versioned(coap_context_t *ctx, int version,
 }
 
 int coap_cancel_request(coap_context_t *ctx, coap_request_id_t id) {
+  if (!ctx) return COAP_E_INVALID_ARG;
   return coap_client_cancel(&ctx->client, id);
 }
 
@@ -96,6 +97,13 @@ static int client_diag_current(void *user) {
   return ctx->diag_current;
 }
 
+static void client_unqueue(void *user, coap_endpoint_t *ep, const coap_address_t *dest,
+                           const uint8_t *data, size_t len) {
+  coap_context_t *ctx = user;
+  coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, dest);
+  if (peer) coap_secure_unqueue(peer, data, len);
+}
+
 /* Static, reached through a function: a global would make the sanitizer
  * build define an __odr_asan name outside coap_ (exported_symbols.sh). */
 static const coap_client_ops_t client_ops = {
@@ -105,6 +113,7 @@ static const coap_client_ops_t client_ops = {
     .secure_connect = client_secure_connect,
     .secure_give_up = client_secure_give_up,
     .secure_handshaking = client_secure_handshaking,
+    .unqueue = client_unqueue,
     .dtls = client_dtls,
     .note_failure = client_note_failure,
     .current_diag = client_current_diag,

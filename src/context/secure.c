@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "coaps/credentials.h"
 #include "client/client.h"
 #include "common/diag.h"
 #include "common/util.h"
@@ -83,7 +84,7 @@ int coap_context_dtls_ready(const coap_context_t *ctx) {
 }
 
 const char *coap_context_last_error(const coap_context_t *ctx) {
-  return ctx->last_error;
+  return ctx ? ctx->last_error : "";
 }
 
 /* ---- per-peer session ---- */
@@ -158,6 +159,35 @@ void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_clos
   free(pd->server_name);
   free(pd);
   peer->security = NULL;
+}
+
+/* ---- ending sessions by who the peer is (sessions_end.c) ---- */
+
+int coap_secure_peer_info(const coap_peer_t *peer, coap_session_info_t *info, char *fp) {
+  const peer_dtls_t *pd = peer->security;
+  if (!pd || !pd->session) return -1;
+  const char *id = coap_dtls_session_psk_identity(pd->session);
+  const uint8_t *h = coap_dtls_session_peer_rpk_sha256(pd->session);
+  info->peer = peer->name;
+  info->psk_identity = id && *id ? id : NULL;
+  info->rpk_fingerprint = NULL;
+  if (h) {
+    size_t n = (size_t)snprintf(fp, 112, "sha256");
+    for (int i = 0; i < 32; i++) n += (size_t)snprintf(fp + n, 112 - n, ":%02x", h[i]);
+    info->rpk_fingerprint = fp;
+  }
+  info->established = coap_dtls_session_established(pd->session);
+  info->client = coap_dtls_session_is_client(pd->session);
+  return 0;
+}
+
+int coap_secure_peer_revoked(const coap_peer_t *peer, const coap_dtls_context_t *d) {
+  const peer_dtls_t *pd = peer->security;
+  if (!pd || !pd->session || coap_dtls_session_is_client(pd->session)) return 0;
+  const char *id = coap_dtls_session_psk_identity(pd->session);
+  if (id && *id && !coap_dtls_knows_psk_identity(d, id)) return 1;
+  const uint8_t *h = coap_dtls_session_peer_rpk_sha256(pd->session);
+  return h && !coap_dtls_rpk_trusted_sha256(d, h);
 }
 
 static void keep_report(peer_dtls_t *pd) {
@@ -491,6 +521,23 @@ static int queue_pending(peer_dtls_t *pd, const uint8_t *data, size_t len) {
   pd->pending_tail = &p->next;
   pd->n_pending++;
   return 0;
+}
+
+void coap_secure_unqueue(coap_peer_t *peer, const uint8_t *data, size_t len) {
+  peer_dtls_t *pd = peer->security;
+  if (!pd) return;
+  pd->pending_tail = &pd->pending;
+  for (pending_t **link = &pd->pending; *link;) {
+    pending_t *p = *link;
+    if (p->len == len && memcmp(p->data, data, len) == 0) {
+      *link = p->next;
+      free(p);
+      pd->n_pending--;
+      continue;
+    }
+    link = &p->next;
+    pd->pending_tail = link;
+  }
 }
 
 int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data,

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/invariant.h"
 #include "common/util.h"
 
 #define FREE_LIST_MAX 256
@@ -75,6 +76,8 @@ struct coap_exch {
   size_t n_out_free, n_in_free;
   uint8_t *scratch;
   uint64_t now; /* latest time seen, for calls that take none */
+  unsigned check_ops;  /* operations since the last invariant walk */
+  size_t check_cost;   /* entries that walk visited */
 };
 
 /* ---- helpers ---- */
@@ -299,6 +302,7 @@ static coap_exch_out_t *out_alloc(coap_exch_t *ex, size_t len) {
 
 static void out_release(coap_exch_t *ex, coap_exch_out_t *o) {
   coap_timer_cancel(ex->timers, &o->timer);
+  o->peer = NULL; /* released: a later use is caught (COAPS_INVARIANT) */
   if (ex->n_out_free < FREE_LIST_MAX && o->cap <= 2048) {
     o->next = ex->out_free;
     ex->out_free = o;
@@ -325,6 +329,7 @@ static coap_exch_in_t *in_alloc(coap_exch_t *ex) {
 
 static void in_release(coap_exch_t *ex, coap_exch_in_t *in) {
   coap_timer_cancel(ex->timers, &in->separate_timer);
+  in->peer = NULL; /* released: a later use is caught (COAPS_INVARIANT) */
   if (ex->n_in_free < FREE_LIST_MAX) {
     in->next = ex->in_free;
     ex->in_free = in;
@@ -360,6 +365,111 @@ static void out_unlink(coap_exch_peer_t *peer, coap_exch_out_t *o) {
   else if (peer->out_head == o) peer->out_head = o->next;
   if (o->next) o->next->prev = o->prev;
   o->next = o->prev = NULL;
+}
+
+/* ---- invariants (common/invariant.h) ---- */
+
+static const char *out_list_broken(const coap_exch_peer_t *peer, size_t *walked) {
+  unsigned counted = 0;
+  const coap_exch_out_t *prev = NULL;
+  for (const coap_exch_out_t *o = peer->out_head; o; prev = o, o = o->next) {
+    if (++*walked > (1u << 24)) return "exchange: in-flight list loops";
+    if (o->prev != prev) return "exchange: in-flight list: prev is not the entry before";
+    if (o->peer != peer) return "exchange: a request in another peer's list";
+    if (o->queued) return "exchange: a queued request in the in-flight list";
+    if (o->in_flight) {
+      if (o->type != COAP_TYPE_CON || o->acked || o->is_response)
+        return "exchange: counted in flight but not an unacknowledged CON request";
+      counted++;
+    }
+  }
+  return counted == peer->cons_in_flight ? NULL
+                                         : "exchange: cons_in_flight is not the number counted";
+}
+
+static const char *queue_broken(const coap_exch_peer_t *peer, size_t *walked) {
+  if (!peer->queue_head != !peer->queue_tail) return "exchange: NSTART queue has one end only";
+  for (const coap_exch_out_t *o = peer->queue_head; o; o = o->next) {
+    if (++*walked > (1u << 24)) return "exchange: NSTART queue loops";
+    if (!o->queued || o->in_flight || o->peer != peer || o->type != COAP_TYPE_CON)
+      return "exchange: an entry of the NSTART queue not a waiting CON of the peer";
+    if (!o->next && peer->queue_tail != o) return "exchange: NSTART queue tail is not its last";
+  }
+  return NULL;
+}
+
+static const char *in_list_broken(const coap_exch_peer_t *peer, size_t *walked) {
+  const coap_exch_in_t *prev = NULL;
+  for (const coap_exch_in_t *in = peer->in_head; in; prev = in, in = in->next) {
+    if (++*walked > (1u << 24)) return "exchange: pending request list loops";
+    if (in->prev != prev) return "exchange: pending request list: prev is not the entry before";
+    if (in->peer != peer) return "exchange: a pending request in another peer's list";
+    if (in->dedup && (in->dedup < peer->dedup || in->dedup >= peer->dedup + peer->dedup_len ||
+                      in->dedup->in != in))
+      return "exchange: a pending request and its dedup entry disagree";
+  }
+  return NULL;
+}
+
+static const char *dedup_broken(const coap_exch_peer_t *peer, size_t *walked) {
+  if (peer->dedup_len > peer->dedup_cap) return "dedup ring: len > cap";
+  if (peer->dedup_cap && !peer->dedup) return "dedup ring: capacity without entries";
+  if (peer->dedup_pos && peer->dedup_pos >= peer->dedup_cap) return "dedup ring: pos >= cap";
+  if (peer->dedup_pos && peer->dedup_len < peer->dedup_cap)
+    return "dedup ring: recycling before it is full";
+  if (!peer->dedup_cap) return NULL;
+  uint16_t nb = peer->dedup_buckets;
+  if (!nb || (nb & (nb - 1)) || !peer->dedup_heads) return "dedup ring: bucket count";
+  size_t linked = 0;
+  for (uint16_t b = 0; b < nb; b++)
+    for (uint16_t i = peer->dedup_heads[b]; i; i = peer->dedup[i - 1].chain) {
+      if (i > peer->dedup_len) return "dedup ring: a chain points past len";
+      if ((peer->dedup[i - 1].mid & (nb - 1)) != b) return "dedup ring: an entry in the wrong bucket";
+      if (++linked > peer->dedup_len) return "dedup ring: an entry linked twice, or a loop";
+    }
+  if (linked != peer->dedup_len) return "dedup ring: an entry in no chain";
+  for (uint16_t i = 0; i < peer->dedup_len; i++) {
+    const coap_exch_dedup_t *d = &peer->dedup[i];
+    if (d->in && (d->in->dedup != d || d->in->peer != peer))
+      return "dedup ring: an entry's pending request points elsewhere";
+    if (d->reply_len > d->reply_cap) return "dedup ring: reply_len > reply_cap";
+  }
+  *walked += linked + nb;
+  return NULL;
+}
+
+const char *coap_exch_peer_broken(const coap_exch_peer_t *peer) {
+  size_t walked = 0;
+  const char *why = out_list_broken(peer, &walked);
+  if (!why) why = queue_broken(peer, &walked);
+  if (!why) why = in_list_broken(peer, &walked);
+  if (!why) why = dedup_broken(peer, &walked);
+  return why;
+}
+
+const char *coap_exch_broken(const coap_exch_t *ex) {
+  size_t n = 0;
+  for (const coap_exch_out_t *o = ex->out_free; o; o = o->next)
+    if (++n > ex->n_out_free || coap_timer_armed(&o->timer) || o->peer)
+      return "exchange pool: the free requests are more than counted, or in use";
+  if (n != ex->n_out_free || n > FREE_LIST_MAX) return "exchange pool: free request count";
+  n = 0;
+  for (const coap_exch_in_t *in = ex->in_free; in; in = in->next)
+    if (++n > ex->n_in_free || coap_timer_armed(&in->separate_timer) || in->peer)
+      return "exchange pool: the free incoming requests are more than counted, or in use";
+  if (n != ex->n_in_free || n > FREE_LIST_MAX) return "exchange pool: free incoming count";
+  return NULL;
+}
+
+/* After a change to |peer| (may be NULL): its state and the pools, now and
+ * then (invariant.h), at a cost proportional to what was walked last. */
+static void check_exch(coap_exch_t *ex, const coap_exch_peer_t *peer) {
+  if (!coap_invariant_walk_due(&ex->check_ops, ex->check_cost)) return;
+  COAPS_INVARIANT_HOLDS(coap_exch_broken(ex));
+  ex->check_cost = ex->n_out_free + ex->n_in_free;
+  if (!peer) return;
+  COAPS_INVARIANT_HOLDS(coap_exch_peer_broken(peer));
+  ex->check_cost += peer->dedup_len + peer->dedup_buckets + peer->cons_in_flight;
 }
 
 /* ---- life cycle ---- */
@@ -409,6 +519,7 @@ void coap_exch_set_params(coap_exch_t *ex, const coap_tx_params_t *params) {
 const coap_exch_stats_t *coap_exch_stats(const coap_exch_t *ex) { return &ex->stats; }
 
 void coap_exch_peer_init(coap_exch_t *ex, coap_exch_peer_t *peer) {
+  COAPS_INVARIANT(ex && peer);
   memset(peer, 0, sizeof(*peer));
   ex->rand(ex->rand_user, (uint8_t *)&peer->next_mid, sizeof peer->next_mid);
 }
@@ -467,6 +578,7 @@ static void release_nstart(coap_exch_out_t *o) {
 /* End a request: tell the caller (unless it asked for silence) and free. */
 static void out_finish(coap_exch_t *ex, coap_exch_out_t *o, int err, uint64_t now,
                        int notify) {
+  COAPS_INVARIANT(o->peer); /* not finished before */
   coap_exch_peer_t *peer = o->peer;
   release_nstart(o);
   out_unlink(peer, o);
@@ -476,6 +588,7 @@ static void out_finish(coap_exch_t *ex, coap_exch_out_t *o, int err, uint64_t no
   else if (notify && !o->is_response && ex->cb.on_response)
     ex->cb.on_response(ex->user, o, NULL, err, now);
   out_release(ex, o);
+  check_exch(ex, peer);
 }
 
 /* The CON was acknowledged (empty ACK, or implied by a response). */
@@ -550,6 +663,7 @@ static void out_identify(coap_exch_out_t *o, coap_exch_peer_t *peer, void *user,
 
 int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req,
                       void *user, coap_exch_out_t **out, uint64_t now) {
+  COAPS_INVARIANT(ex && peer && req);
   if (req->type != COAP_TYPE_CON && req->type != COAP_TYPE_NON) return COAP_E_INVALID_ARG;
   if (now > ex->now) ex->now = now;
   if (req->token_len == 0) choose_token(ex, peer, req);
@@ -569,6 +683,7 @@ int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req,
   if (req->type == COAP_TYPE_NON) {
     out_link(&peer->out_head, o);
     coap_timer_arm(ex->timers, &o->timer, now + ex->p.response_timeout_ms);
+    check_exch(ex, peer);
     transmit(ex, peer, o->bytes, o->len); /* last: |o| may end inside */
     return 0;
   }
@@ -578,6 +693,7 @@ int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req,
   else peer->queue_head = o;
   peer->queue_tail = o;
   pump_queue(ex, peer, now);
+  check_exch(ex, peer);
   return 0;
 }
 
@@ -593,9 +709,11 @@ int coap_exch_out_acked(const coap_exch_out_t *out) { return out->acked; }
 
 void coap_exch_cancel(coap_exch_t *ex, coap_exch_out_t *out) {
   if (!out) return;
+  COAPS_INVARIANT(out->peer && out->ex == ex); /* not cancelled or finished before */
   coap_exch_peer_t *peer = out->peer;
   out_finish(ex, out, COAP_E_CANCELLED, ex->now, 0);
   pump_queue(ex, peer, ex->now);
+  check_exch(ex, peer);
 }
 
 /* ---- incoming requests and our answers ---- */
@@ -607,9 +725,11 @@ static void in_unlink(coap_exch_peer_t *peer, coap_exch_in_t *in) {
 }
 
 static void in_finish(coap_exch_t *ex, coap_exch_in_t *in) {
-  in_unlink(in->peer, in);
+  coap_exch_peer_t *peer = in->peer;
+  in_unlink(peer, in);
   if (in->dedup && in->dedup->in == in) in->dedup->in = NULL;
   in_release(ex, in);
+  check_exch(ex, peer);
 }
 
 /* Send the empty ACK of a separate response and keep it for duplicates. */
@@ -633,6 +753,7 @@ static void in_separate_fired(coap_timer_t *t, uint64_t now, void *user) {
 
 int coap_exch_respond(coap_exch_t *ex, coap_exch_in_t *in, coap_msg_t *resp,
                       uint64_t now) {
+  COAPS_INVARIANT(in && resp && in->peer && in->ex == ex); /* answered once */
   coap_exch_peer_t *peer = in->peer;
   coap_msg_set_token(resp, in->token, in->token_len);
   int piggyback = in->type == COAP_TYPE_CON && !in->ack_sent;
@@ -702,6 +823,7 @@ int coap_exch_notify(coap_exch_t *ex, coap_exch_peer_t *peer, uint8_t type,
                      uint8_t code, const uint8_t *token, uint8_t token_len,
                      const uint8_t *rest, size_t rest_len, void *user,
                      coap_exch_out_t **out, uint16_t *mid, uint64_t now) {
+  COAPS_INVARIANT(ex && peer && (token || !token_len) && (rest || !rest_len));
   if ((type != COAP_TYPE_CON && type != COAP_TYPE_NON) || token_len > COAP_MAX_TOKEN_LEN)
     return COAP_E_INVALID_ARG;
   if (now > ex->now) ex->now = now;
@@ -729,6 +851,7 @@ int coap_exch_notify(coap_exch_t *ex, coap_exch_peer_t *peer, uint8_t type,
   o->is_notification = 1;
   out_link(&peer->out_head, o);
   if (out) *out = o;
+  check_exch(ex, peer);
   start_con(ex, o, now); /* last: |o| may end inside */
   return 0;
 }
@@ -759,6 +882,7 @@ int coap_exch_notify_replace(coap_exch_t *ex, coap_exch_out_t *o, uint8_t code,
 }
 
 void coap_exch_drop(coap_exch_t *ex, coap_exch_in_t *in) {
+  COAPS_INVARIANT(in && in->peer && in->ex == ex); /* answered once */
   /* A CON is still acknowledged so the client stops retransmitting. */
   if (in->type == COAP_TYPE_CON && !in->ack_sent) in_send_empty_ack(ex, in);
   if (in->dedup) in->dedup->state = DEDUP_REPLIED;
@@ -818,6 +942,7 @@ static void handle_request(coap_exch_t *ex, coap_exch_peer_t *peer,
   /* Still unanswered: it is a separate response; ACK a CON soon. */
   if (d->in == in && in->type == COAP_TYPE_CON && !in->ack_sent)
     coap_timer_arm(ex->timers, &in->separate_timer, now + ex->p.separate_delay_ms);
+  check_exch(ex, peer);
 }
 
 /* Hand a response to the requester; it may keep listening (Observe). */
@@ -925,6 +1050,7 @@ static void handle_response(coap_exch_t *ex, coap_exch_peer_t *peer,
 
 int coap_exch_receive(coap_exch_t *ex, coap_exch_peer_t *peer, const uint8_t *data,
                       size_t len, uint64_t now) {
+  COAPS_INVARIANT(ex && peer && (data || !len));
   if (now > ex->now) ex->now = now;
   coap_msg_t msg;
   int rc = coap_msg_parse(&msg, data, len);
@@ -965,4 +1091,5 @@ void coap_exch_peer_clear(coap_exch_t *ex, coap_exch_peer_t *peer, int err) {
   coap_exch_peer_fail(ex, peer, err ? err : COAP_E_CANCELLED, 0);
   while (peer->in_head) in_finish(ex, peer->in_head);
   dedup_free(peer);
+  COAPS_INVARIANT_HOLDS(coap_exch_peer_broken(peer));
 }

@@ -173,4 +173,17 @@ coap_exch_peer_t *coap_exch_in_peer(const coap_exch_in_t *in);
 void coap_exch_in_set_user(coap_exch_in_t *in, void *user);
 void *coap_exch_in_user(const coap_exch_in_t *in);
 
+/* NULL when |peer|'s message-layer state is sound, else which invariant
+ * is broken: the in-flight list doubly linked, each request on exactly
+ * one of it and the NSTART queue, cons_in_flight the number of requests
+ * counted in flight, the queue's tail its last entry, each pending
+ * incoming request and its dedup entry pointing at each other, the dedup
+ * ring within its bounds with every entry once in the chain of its MID's
+ * bucket. O(n); common/invariant.h says when it runs. */
+const char *coap_exch_peer_broken(const coap_exch_peer_t *peer);
+/* The same for the layer's own state: the free lists (object pools) hold
+ * as many objects as they count, at most their bound, none with a timer
+ * armed. */
+const char *coap_exch_broken(const coap_exch_t *ex);
+
 #endif

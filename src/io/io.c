@@ -254,6 +254,7 @@ static io_socket_t *open_socket(io_state_t *io, coap_proto_t proto,
 
 coap_endpoint_t *coap_context_listen(coap_context_t *ctx, coap_proto_t proto,
                                      const coap_address_t *addr) {
+  if (!ctx || !addr) return NULL;
   io_state_t *io = io_attach(ctx);
   if (!io || !addr) return NULL;
   io_socket_t *s = open_socket(io, proto, addr, 0);
@@ -400,11 +401,13 @@ static void receive_batch(io_state_t *io, io_socket_t *s) {
 }
 
 int coap_context_fd(coap_context_t *ctx) {
+  if (!ctx) return COAP_E_INVALID_ARG;
   io_state_t *io = io_attach(ctx);
   return io ? io->epfd : COAP_E_STATE;
 }
 
 int coap_context_timeout_ms(coap_context_t *ctx) {
+  if (!ctx) return COAP_E_INVALID_ARG;
   uint64_t next = coap_context_next_timeout(ctx);
   if (next == UINT64_MAX) return -1;
   uint64_t now = coap_context_now(ctx);
@@ -435,6 +438,7 @@ static int wait_and_handle(io_state_t *io, int timeout_ms, int sigfd) {
 }
 
 int coap_context_process(coap_context_t *ctx, int timeout_ms) {
+  if (!ctx) return COAP_E_INVALID_ARG;
   io_state_t *io = io_attach(ctx);
   if (!io) return COAP_E_STATE;
   int next = coap_context_timeout_ms(ctx);
@@ -443,6 +447,7 @@ int coap_context_process(coap_context_t *ctx, int timeout_ms) {
 }
 
 int coap_run(coap_context_t *ctx) {
+  if (!ctx) return COAP_E_INVALID_ARG;
   io_state_t *io = io_attach(ctx);
   if (!io) return COAP_E_STATE;
   sigset_t mask, old;
@@ -467,6 +472,7 @@ int coap_run(coap_context_t *ctx) {
 }
 
 void coap_context_stop(coap_context_t *ctx) {
+  if (!ctx) return;
   io_state_t *io = coap_context_shell_state(ctx);
   if (io) io->stop = 1;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "coaps/error.h"
+#include "common/invariant.h"
 
 #define INITIAL_BUCKETS 64
 
@@ -39,6 +40,7 @@ int coap_peer_table_init(coap_peer_table_t *t, uint64_t seed) {
   t->count = 0;
   t->seed = seed;
   t->oldest = t->newest = NULL;
+  t->check_ops = 0;
   return 0;
 }
 
@@ -57,9 +59,50 @@ static size_t bucket_of(const coap_peer_table_t *t, const coap_endpoint_t *ep,
 coap_peer_t *coap_peer_table_find(const coap_peer_table_t *t,
                                   const coap_endpoint_t *ep,
                                   const coap_address_t *addr) {
+  COAPS_INVARIANT(t->buckets && addr);
   for (coap_peer_t *p = t->buckets[bucket_of(t, ep, addr)]; p; p = p->hash_next)
     if (p->ep == ep && coap_address_equal(&p->addr, addr)) return p;
   return NULL;
+}
+
+static const char *buckets_broken(const coap_peer_table_t *t) {
+  size_t seen = 0;
+  for (size_t b = 0; b < t->n_buckets; b++)
+    for (const coap_peer_t *p = t->buckets[b]; p; p = p->hash_next) {
+      if (++seen > t->count) return "peer table: more entries in the buckets than count";
+      if (bucket_of(t, p->ep, &p->addr) != b) return "peer table: an entry in the wrong bucket";
+    }
+  return seen == t->count ? NULL : "peer table: fewer entries in the buckets than count";
+}
+
+static const char *recency_broken(const coap_peer_table_t *t) {
+  if (!t->oldest != !t->newest) return "peer recency list: only one end set";
+  if (t->oldest && (t->oldest->older || t->newest->newer))
+    return "peer recency list: an end has a neighbour beyond it";
+  size_t n = 0;
+  for (const coap_peer_t *p = t->oldest; p; p = p->newer) {
+    if (++n > t->count) return "peer recency list: longer than count (a removed peer still linked, or a loop)";
+    if (p->newer ? p->newer->older != p : t->newest != p)
+      return "peer recency list: newer->older is not the entry";
+    if (p->newer && p->newer->last_active < p->last_active)
+      return "peer recency list: not oldest first";
+    if (coap_peer_table_find(t, p->ep, &p->addr) != p)
+      return "peer recency list: an entry that is not in the hash";
+  }
+  return n == t->count ? NULL : "peer recency list: shorter than count";
+}
+
+const char *coap_peer_table_broken(const coap_peer_table_t *t) {
+  if (!t->buckets || !t->n_buckets || (t->n_buckets & (t->n_buckets - 1)))
+    return "peer table: bucket count not a power of two";
+  const char *why = buckets_broken(t);
+  return why ? why : recency_broken(t);
+}
+
+/* Around each change: the whole table now and then (invariant.h). */
+static void check_table(coap_peer_table_t *t) {
+  if (coap_invariant_walk_due(&t->check_ops, t->count + t->n_buckets))
+    COAPS_INVARIANT_HOLDS(coap_peer_table_broken(t));
 }
 
 /* Doubling keeps chains short; a failed grow leaves the table as it was
@@ -103,6 +146,9 @@ static void recency_unlink(coap_peer_table_t *t, coap_peer_t *p) {
 
 coap_peer_t *coap_peer_table_add(coap_peer_table_t *t, coap_endpoint_t *ep,
                                  const coap_address_t *addr) {
+  COAPS_INVARIANT(addr && !coap_peer_table_find(t, ep, addr));
+  /* Before linking: the caller sets the newcomer's last_active after. */
+  check_table(t);
   coap_peer_t *p = calloc(1, sizeof(*p));
   if (!p) return NULL;
   p->ep = ep;
@@ -119,16 +165,22 @@ coap_peer_t *coap_peer_table_add(coap_peer_table_t *t, coap_endpoint_t *ep,
 void coap_peer_table_remove(coap_peer_table_t *t, coap_peer_t *p) {
   coap_peer_t **link = &t->buckets[bucket_of(t, p->ep, &p->addr)];
   while (*link && *link != p) link = &(*link)->hash_next;
+  /* Not in its bucket: removed twice, or its key changed while linked;
+   * freeing it would leave it in the recency list. */
+  COAPS_INVARIANT(*link == p);
   if (*link) {
     *link = p->hash_next;
     t->count--;
     recency_unlink(t, p);
   }
   free(p);
+  check_table(t);
 }
 
 void coap_peer_table_touch(coap_peer_table_t *t, coap_peer_t *p) {
   if (t->newest == p) return; /* the usual case under load: the same peer again */
+  /* Linked: the ends of the list have no neighbour beyond them. */
+  COAPS_INVARIANT(p->newer && (p->older || t->oldest == p));
   recency_unlink(t, p);
   recency_link_newest(t, p);
 }
@@ -188,12 +240,14 @@ int coap_peer_table_move(coap_peer_table_t *t, coap_peer_t *p, const coap_addres
   if (coap_peer_table_find(t, p->ep, addr)) return COAP_E_STATE;
   coap_peer_t **link = &t->buckets[bucket_of(t, p->ep, &p->addr)];
   while (*link && *link != p) link = &(*link)->hash_next;
+  COAPS_INVARIANT(*link == p); /* |p| is an entry of |t| */
   if (!*link) return COAP_E_STATE;
   *link = p->hash_next;
   p->addr = *addr;
   size_t b = bucket_of(t, p->ep, addr);
   p->hash_next = t->buckets[b];
   t->buckets[b] = p;
+  check_table(t);
   return 0;
 }
 
@@ -230,6 +284,25 @@ static int cid_grow(coap_cid_map_t *m) {
   return 0;
 }
 
+const char *coap_cid_map_broken(const coap_cid_map_t *m) {
+  if (!m->n_buckets) return m->buckets || m->count ? "CID map: entries without buckets" : NULL;
+  if (!m->buckets || (m->n_buckets & (m->n_buckets - 1)))
+    return "CID map: bucket count not a power of two";
+  size_t seen = 0;
+  for (size_t b = 0; b < m->n_buckets; b++)
+    for (const coap_cid_entry_t *e = m->buckets[b]; e; e = e->next) {
+      if (++seen > m->count) return "CID map: more entries than count";
+      if (!e->peer || e->len > COAP_CID_KEY_MAX) return "CID map: an entry without a peer or too long";
+      if (cid_bucket(m, e->cid, e->len) != b) return "CID map: an entry in the wrong bucket";
+    }
+  return seen == m->count ? NULL : "CID map: fewer entries than count";
+}
+
+static void check_cid_map(coap_cid_map_t *m) {
+  if (coap_invariant_walk_due(&m->check_ops, m->count + m->n_buckets))
+    COAPS_INVARIANT_HOLDS(coap_cid_map_broken(m));
+}
+
 coap_peer_t *coap_cid_map_find(const coap_cid_map_t *m, const uint8_t *cid, size_t len) {
   if (!m->n_buckets || len > COAP_CID_KEY_MAX) return NULL;
   for (coap_cid_entry_t *e = m->buckets[cid_bucket(m, cid, len)]; e; e = e->next)
@@ -245,6 +318,7 @@ int coap_cid_map_add(coap_cid_map_t *m, coap_cid_entry_t *e) {
   e->next = m->buckets[b];
   m->buckets[b] = e;
   m->count++;
+  check_cid_map(m);
   return 0;
 }
 
@@ -260,4 +334,5 @@ void coap_cid_map_remove(coap_cid_map_t *m, coap_cid_entry_t *e) {
     m->buckets = NULL;
     m->n_buckets = 0;
   }
+  check_cid_map(m);
 }

@@ -43,6 +43,7 @@ typedef struct coap_peer_table {
   size_t count;
   uint64_t seed;
   coap_peer_t *oldest, *newest; /* the recency list */
+  unsigned check_ops; /* changes since the last invariant walk */
 } coap_peer_table_t;
 
 /* Returns 0 or COAP_E_NOMEM. */
@@ -79,6 +80,13 @@ int coap_peer_get_local(const coap_peer_t *p, uint16_t port, coap_address_t *out
  * entry returned: the walk over all buckets is done once, not once per
  * entry. */
 coap_peer_t *coap_peer_table_any(const coap_peer_table_t *t, size_t *cursor);
+/* NULL when the table is sound, else which invariant is broken: count is
+ * the number of entries in the buckets, each in the bucket its key hashes
+ * to; the recency list is doubly linked from oldest to newest, holds
+ * exactly the entries of the buckets (no removed peer still linked) and
+ * is in last_active order. O(n); common/invariant.h says when it runs. */
+const char *coap_peer_table_broken(const coap_peer_table_t *t);
+
 /* Move |p| to |addr| (a DTLS peer that authenticated from there: RFC 9146
  * §6): rehashed in O(1). Returns 0, or COAP_E_STATE when another entry
  * of its endpoint holds |addr| (nothing changes). */
@@ -102,6 +110,7 @@ typedef struct coap_cid_map {
   coap_cid_entry_t **buckets;
   size_t n_buckets, count; /* n_buckets: a power of two, or 0 */
   uint64_t seed;
+  unsigned check_ops; /* changes since the last invariant walk */
 } coap_cid_map_t;
 
 /* Link |e| (its peer, len and cid filled in). Returns 0, COAP_E_NOMEM, or
@@ -110,5 +119,10 @@ int coap_cid_map_add(coap_cid_map_t *m, coap_cid_entry_t *e);
 coap_peer_t *coap_cid_map_find(const coap_cid_map_t *m, const uint8_t *cid, size_t len);
 /* Unlink |e| if it is linked (a no-op otherwise). */
 void coap_cid_map_remove(coap_cid_map_t *m, coap_cid_entry_t *e);
+/* NULL when the map is sound, else which invariant is broken: no bucket
+ * array exactly when it is empty, else a power of two of them; count is
+ * the number of entries, each with a peer, a CID of at most
+ * COAP_CID_KEY_MAX bytes, in the bucket its CID hashes to. */
+const char *coap_cid_map_broken(const coap_cid_map_t *m);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include <gnutls/x509.h>
 
+#include "coaps/credentials.h"
 #include "common/util.h"
 #include "security/dtls_internal.h"
 
@@ -118,6 +119,7 @@ void coap_dtls_context_free(coap_dtls_context_t *d) {
   for (size_t i = 0; i < d->n_psk; i++) psk_entry_clear(&d->psk[i]);
   free(d->psk);
   free(d->psk_hint);
+  coap_psk_table_free(d->psk_table);
   if (d->psk_server) gnutls_psk_free_server_credentials(d->psk_server);
   if (d->psk_client) gnutls_psk_free_client_credentials(d->psk_client);
   if (d->cert) gnutls_certificate_free_credentials(d->cert);
@@ -155,9 +157,10 @@ static int server_psk_lookup(gnutls_session_t session, const char *username,
   const coap_dtls_context_t *d = gnutls_session_get_ptr(session);
   coap_dtls_session_note_identity(session, username);
   const psk_entry_t *e = d ? coap_dtls_psk_find(d, username) : NULL;
-  if (!e && d && d->psk_lookup) {
+  if (!e && d && (d->psk_table || d->psk_lookup)) {
     uint8_t buf[64];
-    int n = d->psk_lookup(d->psk_lookup_user, username, buf, sizeof buf);
+    int n = coap_dtls_psk_table_key(d, username, buf, sizeof buf);
+    if (n < 0 && d->psk_lookup) n = d->psk_lookup(d->psk_lookup_user, username, buf, sizeof buf);
     if (n <= 0 || (size_t)n > sizeof buf || !(key->data = gnutls_malloc((size_t)n))) {
       coap_memzero(buf, sizeof buf);
       return -1;
@@ -220,7 +223,8 @@ int coap_dtls_set_psk(coap_dtls_context_t *d, const uint8_t *identity,
 
 int coap_dtls_set_psk_hex(coap_dtls_context_t *d, const char *identity,
                           const char *hex) {
-  if (!d || !hex) return COAP_E_INVALID_ARG;
+  if (!d) return COAP_E_INVALID_ARG;
+  if (!hex) hex = ""; /* told like an empty key */
   size_t n = strlen(hex);
   uint8_t key[64];
   if (n == 0 || n % 2 || n / 2 > sizeof key)
@@ -246,6 +250,8 @@ int coap_dtls_set_psk_lookup(coap_dtls_context_t *d, coap_dtls_psk_lookup_fn fn,
   d->psk_lookup_user = user;
   return 0;
 }
+
+int coap_dtls_psk_table_install(coap_dtls_context_t *d) { return ensure_psk_credentials(d); }
 
 int coap_dtls_set_psk_hint(coap_dtls_context_t *d, const char *hint) {
   if (!d || !hint) return COAP_E_INVALID_ARG;
@@ -465,7 +471,7 @@ static unsigned role_needs(const coap_dtls_context_t *d, int client) {
     if ((d->n_trusted_rpk || d->rpk_verify) && !d->has_ca) kx |= SRV_RAWPK_ONLY;
     if (d->has_rpk && !d->has_cert) kx |= CLI_RAWPK_ONLY;
   } else {
-    if (d->n_psk || d->psk_lookup) kx |= COAP_DTLS_KX_PSK;
+    if (d->n_psk || d->psk_lookup || d->psk_table) kx |= COAP_DTLS_KX_PSK;
     if (d->has_cert) kx |= d->cert_kx;
     if (d->has_rpk) kx |= COAP_DTLS_KX_ECDSA;
   }
@@ -532,5 +538,5 @@ int coap_dtls_can_connect(const coap_dtls_context_t *d) {
 }
 
 int coap_dtls_can_serve(const coap_dtls_context_t *d) {
-  return d && (d->n_psk > 0 || d->psk_lookup || d->has_cert || d->has_rpk);
+  return d && (d->n_psk > 0 || d->psk_lookup || d->psk_table || d->has_cert || d->has_rpk);
 }

@@ -90,6 +90,7 @@ struct coap_dtls_context {
   coap_dtls_cid_t last_client_cid; /* of the last client handshake */
   uint64_t cid_sessions, cid_moves, cid_held;
   char error[512];
+  struct coap_psk_table *psk_table; /* coap_dtls_set_psk_table (psk_table.c) */
 };
 
 /* Send times of our Finished flight's copies kept per client session. */
@@ -159,7 +160,9 @@ struct coap_dtls_session {
   uint64_t final_at[COAP_DTLS_FINAL_COPIES_KEPT];
   unsigned largest_datagram;       /* of what we sent */
   coap_dtls_step_t step;
-  char psk_identity[64];    /* server: the identity the client sent */
+  char psk_identity[65];    /* server: the identity the client sent (64 bytes at most) */
+  uint8_t peer_rpk_sha256[32]; /* server: SHA-256 of the client's raw key ... */
+  int has_peer_rpk;          /* ... when it showed one (for revocation) */
   const char *peer_name;    /* "[addr:port]" for log lines (the caller's), or NULL */
   /* Server: the start of the client's random from this session's hello,
    * to tell a late copy of that hello from a restarted client's. */
@@ -261,5 +264,16 @@ void coap_dtls_cache_store(coap_dtls_context_t *d, const char *server_name,
 /* Look up the key of |identity| (server side). NULL when unknown. */
 const psk_entry_t *coap_dtls_psk_find(const coap_dtls_context_t *d,
                                       const char *identity);
+
+/* psk_table.c: the key of |identity| in the configuration's PSK table
+ * (its length, or a negative code), and making the PSK credentials the
+ * table needs (dtls_config.c). */
+int coap_dtls_psk_table_key(const coap_dtls_context_t *d, const char *identity, uint8_t *key,
+                            size_t cap);
+int coap_dtls_psk_table_install(coap_dtls_context_t *d);
+/* credentials.c: a server session just completed: note the peer's PSK
+ * identity and raw key, and refuse a resumed session whose credentials a
+ * reload removed. 0 or a negative code (alert sent, diagnosis made). */
+int coap_dtls_server_check_peer(coap_dtls_session_t *s);
 
 #endif

@@ -188,7 +188,8 @@ void coap_dtls_spki_fingerprint(const gnutls_datum_t *spki, char *buf, size_t ca
 }
 
 int coap_dtls_rpk_fingerprint(const coap_dtls_context_t *d, char *buf, size_t cap) {
-  if (!d || !d->has_rpk) return COAP_E_NOT_FOUND;
+  if (!d || !buf) return COAP_E_INVALID_ARG;
+  if (!d->has_rpk) return COAP_E_NOT_FOUND;
   coap_dtls_spki_fingerprint(&d->own_spki, buf, cap);
   return 0;
 }

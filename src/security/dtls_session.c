@@ -322,7 +322,7 @@ static int session_init(coap_dtls_context_t *d, int client,
   int rc = set_priority(s, d);
   if (rc >= 0) rc = coap_dtls_cid_register(s);
   /* A client needs its own identity; a server a table or a lookup. */
-  if (rc >= 0 && (d->n_psk || (!client && d->psk_lookup)))
+  if (rc >= 0 && (d->n_psk || (!client && (d->psk_lookup || d->psk_table))))
     rc = gnutls_credentials_set(s->tls, GNUTLS_CRD_PSK,
                                 client ? (void *)d->psk_client : (void *)d->psk_server);
   if (rc >= 0 && d->cert) rc = gnutls_credentials_set(s->tls, GNUTLS_CRD_CERTIFICATE, d->cert);
@@ -332,6 +332,7 @@ static int session_init(coap_dtls_context_t *d, int client,
     free(s);
     return COAP_E_DTLS_HANDSHAKE;
   }
+  d->refs++; /* a reload may swap the context's configuration: ours stays */
   *out = s;
   return 0;
 }
@@ -399,6 +400,12 @@ void coap_dtls_session_free(coap_dtls_session_t *s) {
   if (s->cs) free(s->cs->own_flight);
   free(s->cs);
   free(s->diag);
+  /* Our reference (session_init), without the logger copy that a
+   * context letting go makes. */
+  if (s->d->refs > 1)
+    s->d->refs--;
+  else
+    coap_dtls_context_free(s->d);
   free(s);
 }
 
@@ -574,6 +581,8 @@ static int drive_handshake_from(coap_dtls_session_t *s, int resend, uint64_t now
   note_flight_sent(s, resend, now);
   s->send_twice = 0;
   if (rc == 0) {
+    int refused = coap_dtls_server_check_peer(s); /* credentials.c */
+    if (refused < 0) return refused;
     established(s, now);
     return 0;
   }
@@ -641,6 +650,14 @@ static int read_records(coap_dtls_session_t *s) {
       continue;
     }
     if (!gnutls_error_is_fatal((int)n)) continue;
+    /* A server that revoked our identity at a reload refuses a resumed
+     * session after its handshake completed for us (credentials.c). */
+    if (n == GNUTLS_E_FATAL_ALERT_RECEIVED && s->client &&
+        gnutls_alert_get(s->tls) == GNUTLS_A_UNKNOWN_PSK_IDENTITY)
+      return record_failed(s, COAP_CAUSE_PSK_UNKNOWN_IDENTITY, COAP_E_DTLS_HANDSHAKE,
+                           "the server refused our resumed session with unknown_psk_identity: "
+                           "it no longer has a key for our PSK identity (removed from its "
+                           "credentials)");
     char text[160];
     snprintf(text, sizeof text, "the session failed: %s", gnutls_strerror((int)n));
     return record_failed(s, COAP_CAUSE_PROTOCOL, COAP_E_DTLS_RECORD, text);
@@ -874,6 +891,14 @@ const coap_handshake_report_t *coap_dtls_session_report(coap_dtls_session_t *s) 
 void coap_dtls_session_note_identity(gnutls_session_t tls, const char *identity) {
   coap_dtls_session_t *s = gnutls_transport_get_ptr(tls);
   if (s && identity) snprintf(s->psk_identity, sizeof s->psk_identity, "%s", identity);
+}
+
+const char *coap_dtls_session_psk_identity(const coap_dtls_session_t *s) {
+  return s->psk_identity;
+}
+
+const uint8_t *coap_dtls_session_peer_rpk_sha256(const coap_dtls_session_t *s) {
+  return s->has_peer_rpk ? s->peer_rpk_sha256 : NULL;
 }
 
 const char *coap_dtls_session_suite(const coap_dtls_session_t *s) {

@@ -115,6 +115,14 @@ uint32_t coap_dtls_session_elapsed(const coap_dtls_session_t *s, uint64_t now);
 /* "TLS_PSK_WITH_AES_128_CCM_8"-style name of the negotiated suite. */
 const char *coap_dtls_session_suite(const coap_dtls_session_t *s);
 int coap_dtls_session_resumed(const coap_dtls_session_t *s);
+/* The peer identity of a server session, for coap_context_end_sessions:
+ * the PSK identity ("" when none) and the SHA-256 of its raw public key
+ * (NULL when none). */
+const char *coap_dtls_session_psk_identity(const coap_dtls_session_t *s);
+const uint8_t *coap_dtls_session_peer_rpk_sha256(const coap_dtls_session_t *s);
+/* Is the raw key with this SHA-256 in |d|'s trust list (or does a verify
+ * callback decide, which is then taken as yes)? */
+int coap_dtls_rpk_trusted_sha256(const coap_dtls_context_t *d, const uint8_t sha256[32]);
 /* The coap_dtls_mode_t the handshake negotiated (NONE before the
  * ServerHello). */
 int coap_dtls_session_mode(const coap_dtls_session_t *s);

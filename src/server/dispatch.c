@@ -11,23 +11,30 @@
 
 /* ---- reading a request ---- */
 
-const coap_msg_t *coap_request_msg(const coap_request_t *req) { return req->msg; }
-uint8_t coap_request_method(const coap_request_t *req) { return req->msg->code; }
-const coap_address_t *coap_request_peer(const coap_request_t *req) {
-  return req->peer;
+const coap_msg_t *coap_request_msg(const coap_request_t *req) {
+  return req ? req->msg : NULL;
 }
-coap_proto_t coap_request_proto(const coap_request_t *req) { return req->proto; }
+uint8_t coap_request_method(const coap_request_t *req) { return req ? req->msg->code : 0; }
+const coap_address_t *coap_request_peer(const coap_request_t *req) {
+  return req ? req->peer : NULL;
+}
+coap_proto_t coap_request_proto(const coap_request_t *req) {
+  return req ? req->proto : COAP_PROTO_UDP;
+}
 int coap_request_is_notification(const coap_request_t *req) {
   return req && req->is_notification;
 }
 
 const uint8_t *coap_request_payload(const coap_request_t *req, size_t *len) {
-  *len = req->msg->payload_len;
-  return req->msg->payload;
+  size_t ignored;
+  if (!len) len = &ignored; /* the length is optional */
+  *len = req ? req->msg->payload_len : 0;
+  return req ? req->msg->payload : NULL;
 }
 
 int coap_request_query(const coap_request_t *req, const char *name, char *buf,
                        size_t cap) {
+  if (!req || !name || (!buf && cap)) return COAP_E_INVALID_ARG;
   size_t nlen = strlen(name);
   for (const coap_option_t *o = coap_msg_find_option(req->msg, COAP_OPTION_URI_QUERY);
        o; o = coap_msg_next_option(req->msg, o)) {
@@ -51,7 +58,7 @@ coap_deferred_t *coap_request_defer(const coap_request_t *req,
                                     coap_response_t *resp) {
   coap_request_t *r = (coap_request_t *)req;
   /* A notification has no request to answer later: it is built now. */
-  if (!r || r->is_notification || !r->defer || r->deferred) return NULL;
+  if (!r || !resp || r->is_notification || !r->defer || r->deferred) return NULL;
   r->deferred = r->defer(r, resp, &r->deferred_resp);
   return r->deferred;
 }

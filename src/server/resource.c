@@ -41,9 +41,12 @@ static void normalise(const char *path, const char **start, size_t *len) {
   *len = n;
 }
 
+static void *zalloc_default(size_t size) { return calloc(1, size); }
+
 int coap_server_init(coap_server_t *s, size_t max_payload,
                      const coap_logger_t *log) {
   memset(s, 0, sizeof(*s));
+  s->zalloc = zalloc_default;
   s->n_buckets = 64;
   s->buckets = calloc(s->n_buckets, sizeof(*s->buckets));
   s->max_payload = max_payload;
@@ -103,17 +106,19 @@ static void grow(coap_server_t *s) {
   for (coap_resource_t *r = s->first; r; r = r->next) link_bucket(s, r);
 }
 
-coap_resource_t *coap_server_resource_add(coap_server_t *s, const char *path) {
-  if (!path) return NULL;
+int coap_server_resource_add(coap_server_t *s, const char *path, coap_resource_t **out) {
+  *out = NULL;
+  if (!path) return COAP_E_INVALID_ARG;
   const char *p;
   size_t len;
   normalise(path, &p, &len);
-  if (coap_server_lookup(s, p, len)) return NULL;
-  coap_resource_t *r = calloc(1, sizeof(*r));
-  if (!r || !(r->path = strndup(p, len))) {
+  if (coap_server_lookup(s, p, len)) return COAP_E_EXISTS;
+  coap_resource_t *r = s->zalloc(sizeof(*r));
+  if (!r || !(r->path = s->zalloc(len + 1))) {
     free(r);
-    return NULL;
+    return COAP_E_NOMEM;
   }
+  memcpy(r->path, p, len);
   r->server = s;
   if (s->count >= s->n_buckets) grow(s);
   link_bucket(s, r);
@@ -123,7 +128,8 @@ coap_resource_t *coap_server_resource_add(coap_server_t *s, const char *path) {
     s->first = r;
   s->last = r;
   s->count++;
-  return r;
+  *out = r;
+  return 0;
 }
 
 coap_resource_t *coap_server_resource_find(const coap_server_t *s, const char *path) {
@@ -220,7 +226,7 @@ int coap_resource_set_attr(coap_resource_t *res, const char *name,
 int coap_resource_set_accepted_formats(coap_resource_t *res, const int *formats,
                                        size_t n) {
   if (!res || n > MAX_FORMATS || (n && !formats)) return COAP_E_INVALID_ARG;
-  memcpy(res->formats, formats, n * sizeof(*formats));
+  if (n) memcpy(res->formats, formats, n * sizeof(*formats));
   res->n_formats = n;
   return 0;
 }

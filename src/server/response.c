@@ -118,11 +118,13 @@ static const void *keep_big(coap_response_t *resp, const void *data, size_t len)
 }
 
 void coap_response_set_code(coap_response_t *resp, uint8_t code) {
+  if (!resp) return;
   resp->msg.code = code;
 }
 
 int coap_response_add_option(coap_response_t *resp, uint16_t number,
                              const void *value, size_t len) {
+  if (!resp || (!value && len)) return COAP_E_INVALID_ARG;
   const void *v = keep(resp, value, len);
   if (!v) return COAP_E_BUFFER_TOO_SMALL;
   return coap_msg_add_option(&resp->msg, number, v, len);
@@ -130,6 +132,7 @@ int coap_response_add_option(coap_response_t *resp, uint16_t number,
 
 int coap_response_add_uint(coap_response_t *resp, uint16_t number,
                            uint32_t value) {
+  if (!resp) return COAP_E_INVALID_ARG;
   uint8_t be[4];
   size_t n = 0;
   for (int shift = 24; shift >= 0; shift -= 8)
@@ -139,6 +142,7 @@ int coap_response_add_uint(coap_response_t *resp, uint16_t number,
 
 int coap_response_set_payload(coap_response_t *resp, int format,
                               const void *data, size_t len) {
+  if (!resp || (!data && len)) return COAP_E_INVALID_ARG;
   if (format != COAP_FORMAT_NONE) {
     coap_msg_remove_option(&resp->msg, COAP_OPTION_CONTENT_FORMAT);
     int rc = coap_response_add_uint(resp, COAP_OPTION_CONTENT_FORMAT,
@@ -158,12 +162,14 @@ int coap_response_set_payload(coap_response_t *resp, int format,
 }
 
 int coap_response_set_max_age(coap_response_t *resp, uint32_t seconds) {
+  if (!resp) return COAP_E_INVALID_ARG;
   coap_msg_remove_option(&resp->msg, COAP_OPTION_MAX_AGE);
   return coap_response_add_uint(resp, COAP_OPTION_MAX_AGE, seconds);
 }
 
 int coap_response_set_etag(coap_response_t *resp, const void *etag,
                            size_t len) {
+  if (!resp || !etag) return COAP_E_INVALID_ARG;
   if (len < 1 || len > 8) return COAP_E_INVALID_ARG;
   coap_msg_remove_option(&resp->msg, COAP_OPTION_ETAG);
   return coap_response_add_option(resp, COAP_OPTION_ETAG, etag, len);
@@ -171,6 +177,7 @@ int coap_response_set_etag(coap_response_t *resp, const void *etag,
 
 int coap_response_add_location_path(coap_response_t *resp,
                                     const char *segment) {
+  if (!resp || !segment) return COAP_E_INVALID_ARG;
   return coap_response_add_option(resp, COAP_OPTION_LOCATION_PATH, segment,
                                   strlen(segment));
 }

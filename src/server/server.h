@@ -166,6 +166,9 @@ typedef struct coap_server {
   coap_obs_table_t obs;
   struct coap_qb_peers *qb_peers; /* qblock.c: peers that spoke Q-Block */
   uint64_t qb_blocks_sent;        /* Q-Block2 blocks sent in bursts */
+  /* Zeroed memory for a resource and its path: calloc, or a test's
+   * allocator that fails on purpose (tests/unit/test_resource_add.c). */
+  void *(*zalloc)(size_t size);
 } coap_server_t;
 
 int coap_server_init(coap_server_t *s, size_t max_payload,
@@ -241,7 +244,9 @@ coap_server_t *coap_resource_server(const coap_resource_t *r);
 coap_resource_t *coap_server_lookup(const coap_server_t *s, const char *path,
                                     size_t len);
 /* coap_resource_add/find/remove (coaps/context.h) on the context's server. */
-coap_resource_t *coap_server_resource_add(coap_server_t *s, const char *path);
+/* 0 with the new resource in |*out|, COAP_E_EXISTS (|path| is taken),
+ * COAP_E_NOMEM or COAP_E_INVALID_ARG; |*out| is NULL on failure. */
+int coap_server_resource_add(coap_server_t *s, const char *path, coap_resource_t **out);
 coap_resource_t *coap_server_resource_find(const coap_server_t *s, const char *path);
 int coap_server_resource_remove(coap_server_t *s, coap_resource_t *res);
 coap_handler_fn coap_resource_handler(const coap_resource_t *r, uint8_t method,

@@ -19,6 +19,7 @@ uint8_t coap_block_szx_for(size_t bytes) {
 }
 
 int coap_block_decode(const coap_option_t *opt, coap_block_t *out) {
+  if (!opt || !out) return COAP_E_INVALID_ARG;
   if (opt->length > 3) return COAP_E_OPTION_VALUE;
   uint32_t v = 0;
   for (uint16_t i = 0; i < opt->length; i++) v = v << 8 | opt->value[i];
@@ -30,6 +31,7 @@ int coap_block_decode(const coap_option_t *opt, coap_block_t *out) {
 }
 
 int coap_block_encode(const coap_block_t *b, uint8_t out[3]) {
+  if (!b || !out) return COAP_E_INVALID_ARG;
   if (b->num > NUM_MAX || b->szx >= SZX_RESERVED) return COAP_E_OPTION_VALUE;
   uint32_t v = b->num << 4 | (uint32_t)(b->more ? 8 : 0) | b->szx;
   int n = v > 0xFFFF ? 3 : v > 0xFF ? 2 : v ? 1 : 0;
@@ -38,6 +40,7 @@ int coap_block_encode(const coap_block_t *b, uint8_t out[3]) {
 }
 
 int coap_msg_add_block(coap_msg_t *msg, uint16_t number, const coap_block_t *b) {
+  if (!msg || !b) return COAP_E_INVALID_ARG;
   uint8_t v[3];
   int n = coap_block_encode(b, v);
   if (n < 0) return n;

@@ -54,6 +54,7 @@ size_t coap_msg_format(const coap_msg_t *msg, char *buf, size_t cap) {
   if (!buf || cap == 0) return 0;
   out_t o = {buf, cap, 0};
   buf[0] = '\0';
+  if (!msg) return 0;
   put(&o, "%s %s mid=0x%04x", coap_type_name(msg->type), coap_code_name(msg->code),
       msg->mid);
   if (msg->token_len) {

@@ -15,6 +15,7 @@ static int unquoted(const char *name, const char *value) {
 
 int coap_link_append(char *buf, size_t cap, size_t *len, const char *href,
                      const coap_link_attr_t *attrs, size_t n_attrs) {
+  if (!buf || !len || !href || (!attrs && n_attrs)) return COAP_E_INVALID_ARG;
   size_t at = *len;
   int n = snprintf(buf + at, at < cap ? cap - at : 0, "%s<%s>", at ? "," : "", href);
   if (n < 0 || at + (size_t)n >= cap) return COAP_E_BUFFER_TOO_SMALL;
@@ -68,7 +69,9 @@ static int list_matches(const char *value, const char *pattern, size_t plen) {
 
 int coap_link_matches(const char *href, const coap_link_attr_t *attrs,
                       size_t n_attrs, const char *query) {
+  if (!attrs) n_attrs = 0;
   if (!query || !*query) return 1;
+  if (!href) return 0;
   const char *eq = strchr(query, '=');
   size_t name_len = eq ? (size_t)(eq - query) : strlen(query);
   const char *pattern = eq ? eq + 1 : "";
@@ -108,6 +111,7 @@ static long link_end(const char *doc, size_t doc_len, size_t from) {
 int coap_link_next(const char *doc, size_t doc_len, size_t *cursor,
                    const char **href, size_t *href_len, const char **attrs,
                    size_t *attrs_len) {
+  if (!doc || !cursor || !href || !href_len || !attrs || !attrs_len) return COAP_E_INVALID_ARG;
   size_t i = *cursor;
   while (i < doc_len && (doc[i] == ' ' || doc[i] == '\n' || doc[i] == '\r' || doc[i] == ','))
     i++;

@@ -60,6 +60,7 @@ static int parse_options(coap_msg_t *msg, const uint8_t *p, const uint8_t *end) 
 }
 
 int coap_msg_parse(coap_msg_t *msg, const uint8_t *data, size_t len) {
+  if (!msg || (!data && len)) return COAP_E_INVALID_ARG;
   memset(msg, 0, offsetof(coap_msg_t, options));
   msg->payload = NULL;
   msg->payload_len = 0;
@@ -82,6 +83,7 @@ int coap_msg_parse(coap_msg_t *msg, const uint8_t *data, size_t len) {
 
 void coap_msg_init(coap_msg_t *msg, coap_type_t type, uint8_t code,
                    uint16_t mid) {
+  if (!msg) return;
   memset(msg, 0, offsetof(coap_msg_t, options));
   msg->type = (uint8_t)type;
   msg->code = code;
@@ -92,6 +94,7 @@ void coap_msg_init(coap_msg_t *msg, coap_type_t type, uint8_t code,
 }
 
 int coap_msg_set_token(coap_msg_t *msg, const uint8_t *token, size_t len) {
+  if (!msg) return COAP_E_INVALID_ARG;
   if (len > COAP_MAX_TOKEN_LEN || (len && !token)) return COAP_E_INVALID_ARG;
   if (len) memcpy(msg->token, token, len);
   msg->token_len = (uint8_t)len;
@@ -100,6 +103,7 @@ int coap_msg_set_token(coap_msg_t *msg, const uint8_t *token, size_t len) {
 
 int coap_msg_add_option(coap_msg_t *msg, uint16_t number, const void *value,
                         size_t len) {
+  if (!msg) return COAP_E_INVALID_ARG;
   if (len > 0xFFFF || (len && !value)) return COAP_E_INVALID_ARG;
   const coap_option_info_t *info = coap_option_info(number);
   if (info && (len < info->min_len || len > info->max_len))
@@ -119,6 +123,7 @@ int coap_msg_add_option(coap_msg_t *msg, uint16_t number, const void *value,
 }
 
 int coap_msg_add_uint(coap_msg_t *msg, uint16_t number, uint32_t value) {
+  if (!msg) return COAP_E_INVALID_ARG;
   uint8_t be[4];
   size_t n = 0;
   for (int shift = 24; shift >= 0; shift -= 8)
@@ -136,6 +141,7 @@ int coap_msg_add_string(coap_msg_t *msg, uint16_t number, const char *value) {
 }
 
 void coap_msg_remove_option(coap_msg_t *msg, uint16_t number) {
+  if (!msg) return;
   size_t out = 0;
   for (size_t i = 0; i < msg->n_options; i++)
     if (msg->options[i].number != number) msg->options[out++] = msg->options[i];
@@ -143,12 +149,14 @@ void coap_msg_remove_option(coap_msg_t *msg, uint16_t number) {
 }
 
 void coap_msg_set_payload(coap_msg_t *msg, const void *payload, size_t len) {
+  if (!msg) return;
   msg->payload = len ? payload : NULL;
   msg->payload_len = payload ? len : 0;
 }
 
 const coap_option_t *coap_msg_find_option(const coap_msg_t *msg,
                                           uint16_t number) {
+  if (!msg) return NULL;
   for (size_t i = 0; i < msg->n_options; i++) {
     if (msg->options[i].number == number) return &msg->options[i];
     if (msg->options[i].number > number) break;
@@ -158,6 +166,7 @@ const coap_option_t *coap_msg_find_option(const coap_msg_t *msg,
 
 const coap_option_t *coap_msg_next_option(const coap_msg_t *msg,
                                           const coap_option_t *prev) {
+  if (!msg || !prev) return NULL;
   const coap_option_t *end = msg->options + msg->n_options;
   const coap_option_t *next = prev + 1;
   return next < end && next->number == prev->number ? next : NULL;
@@ -183,6 +192,8 @@ int coap_msg_content_format(const coap_msg_t *msg) {
 const coap_option_t *coap_msg_unknown_critical(const coap_msg_t *msg,
                                                const uint16_t *known,
                                                size_t n_known) {
+  if (!msg) return NULL;
+  if (!known) n_known = 0;
   for (size_t i = 0; i < msg->n_options; i++) {
     const coap_option_t *o = &msg->options[i];
     if (!COAP_OPTION_IS_CRITICAL(o->number) || coap_option_info(o->number)) continue;
@@ -198,6 +209,7 @@ static size_t extension_size(uint32_t v) { return v < 13 ? 0 : v < 269 ? 1 : 2; 
 static unsigned nibble_of(uint32_t v) { return v < 13 ? v : v < 269 ? 13 : 14; }
 
 size_t coap_msg_encoded_size(const coap_msg_t *msg) {
+  if (!msg) return 0;
   size_t n = COAP_HEADER_LEN + msg->token_len;
   uint32_t prev = 0;
   for (size_t i = 0; i < msg->n_options; i++) {
@@ -222,6 +234,7 @@ static uint8_t *write_extension(uint8_t *p, uint32_t v) {
 }
 
 int coap_msg_encode(const coap_msg_t *msg, uint8_t *buf, size_t cap) {
+  if (!msg || (!buf && cap)) return COAP_E_INVALID_ARG;
   size_t need = coap_msg_encoded_size(msg);
   if (need > cap) return COAP_E_BUFFER_TOO_SMALL;
   if (need > 0x7FFFFFFF || msg->token_len > COAP_MAX_TOKEN_LEN) return COAP_E_INVALID_ARG;

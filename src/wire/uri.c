@@ -176,6 +176,7 @@ static int add_parts(coap_msg_t *msg, uint16_t number, const char *s, char sep,
 
 int coap_uri_to_options(const coap_uri_t *uri, coap_msg_t *msg, uint8_t *store,
                         size_t store_cap) {
+  if (!uri || !msg || (!store && store_cap)) return COAP_E_INVALID_ARG;
   size_t used = 0;
   int rc;
   if (!uri->host_is_literal) {
@@ -232,6 +233,7 @@ static void text_encode(text_t *t, const uint8_t *v, size_t n, const char *extra
 }
 
 int coap_msg_uri_path(const coap_msg_t *msg, char *buf, size_t cap) {
+  if (!msg) return COAP_E_INVALID_ARG;
   if (!buf || cap == 0) return COAP_E_BUFFER_TOO_SMALL;
   text_t t = {buf, cap, 0, 0};
   buf[0] = '\0';
@@ -252,6 +254,7 @@ int coap_msg_uri_path(const coap_msg_t *msg, char *buf, size_t cap) {
 }
 
 int coap_uri_format(const coap_uri_t *uri, char *buf, size_t cap) {
+  if (!uri) return COAP_E_INVALID_ARG;
   if (!buf || cap == 0) return COAP_E_BUFFER_TOO_SMALL;
   text_t t = {buf, cap, 0, 0};
   buf[0] = '\0';

@@ -70,7 +70,7 @@ tap() {
   TAP_LOG=$work/$1.tap
   "$BUILD/udp_rebind" $((mport + 1)) "$2" "$TAP_LOG" >"$work/$1.port" &
   BG_PIDS+=($!)
-  for _ in $(seq 100); do TAP_PORT=$(head -1 "$work/$1.port"); [ -n "$TAP_PORT" ] && return 0; sleep 0.05; done
+  for _ in $(seq 100); do TAP_PORT=$(head -1 "$work/$1.port" 2>/dev/null || true); [ -n "$TAP_PORT" ] && return 0; sleep 0.05; done
   fail "udp_rebind did not start"
 }
 

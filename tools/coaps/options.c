@@ -49,6 +49,8 @@ static const struct {
     {NULL, "--session", "FILE", CLIENTS},
     {NULL, "--cookie", "POLICY", "serve"},
     {NULL, "--require-client-cert", NULL, "serve"},
+    {NULL, "--psk-file", "FILE", "serve"},
+    {NULL, "--allow-insecure-key-files", NULL, "serve"},
     {"-p", "--port", "PORT", "serve"},
     {NULL, "--dtls-port", "PORT", "serve"},
     {"-a", "--address", "ADDRESS", "serve"},

@@ -18,6 +18,8 @@ enum {
   OPT_TRUST_RPK,
   OPT_HANDSHAKE_TIMEOUT,
   OPT_COOKIE,
+  OPT_PSK_FILE,
+  OPT_ALLOW_INSECURE_KEY_FILES,
   OPT_CID,
   OPT_NO_CID
 };
@@ -36,6 +38,8 @@ static const struct option security_options[] = {
     {"trust-rpk", required_argument, NULL, OPT_TRUST_RPK},
     {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
     {"cookie", required_argument, NULL, OPT_COOKIE},
+    {"psk-file", required_argument, NULL, OPT_PSK_FILE},
+    {"allow-insecure-key-files", no_argument, NULL, OPT_ALLOW_INSECURE_KEY_FILES},
     {"cid", optional_argument, NULL, OPT_CID},
     {"no-cid", no_argument, NULL, OPT_NO_CID},
 };
@@ -43,7 +47,9 @@ static const struct option security_options[] = {
 /* The flags only one side has. */
 static int for_side(const struct option *o, int server) {
   if (o->val == OPT_SESSION) return !server;
-  if (o->val == OPT_COOKIE || o->val == OPT_REQUIRE_CLIENT_CERT) return server;
+  if (o->val == OPT_COOKIE || o->val == OPT_REQUIRE_CLIENT_CERT || o->val == OPT_PSK_FILE ||
+      o->val == OPT_ALLOW_INSECURE_KEY_FILES)
+    return server;
   return 1;
 }
 
@@ -75,6 +81,8 @@ int security_flags_take(security_flags_t *f, int id, const char *arg) {
     case OPT_KEY: f->key = arg; break;
     case OPT_CACERT: f->cacert = arg; break;
     case OPT_REQUIRE_CLIENT_CERT: f->client_cert_required = 1; break;
+    case OPT_PSK_FILE: f->psk_file = arg; break;
+    case OPT_ALLOW_INSECURE_KEY_FILES: f->allow_insecure_key_files = 1; break;
     case OPT_SESSION: f->session_file = arg; break;
     case OPT_RPK: f->rpk = 1; break;
     case OPT_TRUST_RPK:
@@ -138,7 +146,9 @@ void security_flags_usage(FILE *out, int server) {
           "      --cacert FILE|DIR    CA certificates that verify the %s\n"
           "      --rpk                use --key as a raw public key (RFC 7250) too, or\n"
           "                           alone without --cert\n"
-          "      --trust-rpk FILE     trust the peer with this public key (PEM); repeatable\n"
+          "      --trust-rpk FILE|DIR trust the peer with this public key (PEM or DER);\n"
+          "                           repeatable; a directory: every file in it not\n"
+          "                           starting with '.' is one key (any number)\n"
           "      --mtu N              path MTU for handshake fragmentation (default 1280)\n"
           "      --handshake-timeout S  give up a DTLS handshake after S seconds\n"
           "                           (default 30); flights are resent from 1 s on\n"
@@ -160,7 +170,17 @@ void security_flags_usage(FILE *out, int server) {
                  "                           proves their address): always (default),\n"
                  "                           under-load (only while many handshakes run),\n"
                  "                           never (trusted networks only); certificate\n"
-                 "                           and raw-key handshakes always get one\n");
+                 "                           and raw-key handshakes always get one\n"
+                 "      --psk-file FILE      the identities clients may use, one a line:\n"
+                 "                             IDENTITY KEY\n"
+                 "                           separated by spaces or tabs; KEY is the key as\n"
+                 "                           text, or hex: and its hex digits (hex:00a1ff);\n"
+                 "                           '#' at the start of a line or after whitespace\n"
+                 "                           starts a comment; at most 64 bytes each. A\n"
+                 "                           duplicate identity or a bad line is refused\n"
+                 "                           with FILE:LINE; so is a file group or others\n"
+                 "                           may read (chmod 600), unless\n"
+                 "      --allow-insecure-key-files  take such a file (with a warning)\n");
   else
     fprintf(out, "      --session FILE       keep the DTLS session in FILE and resume it\n"
                  "                           next time (abbreviated handshake). FILE holds\n"
@@ -189,6 +209,8 @@ int security_flags_check(const security_flags_t *f, int server) {
   if (!f->rpk && f->key && !f->cert) return usage_error("--key goes with --cert (or --rpk)");
   if (f->session_file && !f->psk_identity && !f->cacert && !f->n_trust_rpk)
     return usage_error("--session needs credentials (--psk-identity or --cacert) to resume");
+  if (f->allow_insecure_key_files && !f->psk_file)
+    return usage_error("--allow-insecure-key-files goes with --psk-file");
   if (server && f->client_cert_required && !f->cacert)
     return usage_error("--require-client-cert needs --cacert to verify them with");
   if (server && f->cid > 0 && f->cid_len_given && f->cid_len == 0)
@@ -219,28 +241,48 @@ static int security_apply_cid(const security_flags_t *f, coap_dtls_context_t *d,
   return coap_dtls_set_client_cid(d, cid, f->cid_len);
 }
 
-int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int server) {
-  if (!f->any) return 0;
-  if (refuse_directory("--cert", f->cert, "the certificate file") < 0 ||
-      refuse_directory("--key", f->key, "the private key file") < 0)
+int security_flags_read_psk_file(const security_flags_t *f, coap_psk_table_t **out, char *why,
+                                 size_t cap) {
+  unsigned flags = f->allow_insecure_key_files ? COAP_KEY_FILE_ALLOW_INSECURE : 0;
+  return coap_psk_table_load_file(f->psk_file, flags, out, why, cap);
+}
+
+int security_flags_load_psk_file(security_flags_t *f) {
+  if (!f->psk_file) return 0;
+  char why[640];
+  coap_psk_table_t *t = NULL;
+  if (security_flags_read_psk_file(f, &t, why, sizeof why) < 0) {
+    cli_error("%s", why);
     return EXIT_CONFIG;
-  coap_dtls_context_t *d = coap_dtls_new_context(ctx);
-  if (!d) {
-    cli_error("out of memory");
-    return EXIT_SECURITY;
   }
+  if (why[0]) cli_error("warning: %s", why);
+  coap_psk_table_free(f->psk_table);
+  f->psk_table = t;
+  return 0;
+}
+
+/* A --trust-rpk directory holds any number of keys. */
+static int add_trusted_rpk(coap_dtls_context_t *d, const char *path) {
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    int n = coap_dtls_add_trusted_rpk_dir(d, path);
+    return n < 0 ? n : 0;
+  }
+  return coap_dtls_add_trusted_rpk(d, path);
+}
+
+int security_flags_build(const security_flags_t *f, coap_dtls_context_t *d, int server,
+                         coap_psk_table_t *table) {
   int rc = 0;
-  /* The library logs what it refuses; the tool says it once, below. */
-  cli_log_quiet = 1;
   if (f->psk)
     rc = coap_dtls_set_psk(d, (const uint8_t *)f->psk_identity, (const uint8_t *)f->psk,
                            strlen(f->psk));
   else if (f->psk_hex)
     rc = coap_dtls_set_psk_hex(d, f->psk_identity, f->psk_hex);
+  if (rc == 0 && table) rc = coap_dtls_set_psk_table(d, table);
   if (rc == 0 && f->cert) rc = coap_dtls_set_cert(d, f->cert, f->key, NULL);
   if (rc == 0 && f->rpk) rc = coap_dtls_set_rpk(d, f->key);
-  for (size_t i = 0; rc == 0 && i < f->n_trust_rpk; i++)
-    rc = coap_dtls_add_trusted_rpk(d, f->trust_rpk[i]);
+  for (size_t i = 0; rc == 0 && i < f->n_trust_rpk; i++) rc = add_trusted_rpk(d, f->trust_rpk[i]);
   if (rc == 0 && f->cacert) rc = coap_dtls_set_ca(d, f->cacert);
   if (rc == 0 && f->mtu) rc = coap_dtls_set_mtu(d, (unsigned)f->mtu);
   if (rc == 0 && f->handshake_timeout_ms) {
@@ -254,6 +296,22 @@ int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int ser
   if (rc == 0 && f->client_cert_required)
     rc = coap_dtls_set_client_cert(d, COAP_DTLS_CLIENT_CERT_REQUIRED);
   if (rc == 0 && f->cid) rc = security_apply_cid(f, d, server);
+  return rc;
+}
+
+int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int server) {
+  if (!f->any) return 0;
+  if (refuse_directory("--cert", f->cert, "the certificate file") < 0 ||
+      refuse_directory("--key", f->key, "the private key file") < 0)
+    return EXIT_CONFIG;
+  coap_dtls_context_t *d = coap_dtls_new_context(ctx);
+  if (!d) {
+    cli_error("out of memory");
+    return EXIT_SECURITY;
+  }
+  /* The library logs what it refuses; the tool says it once, below. */
+  cli_log_quiet = 1;
+  int rc = security_flags_build(f, d, server, f->psk_table);
   cli_log_quiet = 0;
   if (rc < 0) {
     cli_error("%s", coap_dtls_context_last_error(d));

@@ -17,6 +17,9 @@ typedef struct security_flags {
   unsigned handshake_timeout_ms;
   int cookie; /* 1 + coap_dtls_cookie_policy_t; 0: not given */
   int client_cert_required;
+  const char *psk_file;          /* serve --psk-file */
+  int allow_insecure_key_files;  /* serve --allow-insecure-key-files */
+  coap_psk_table_t *psk_table;   /* psk_file loaded (security_flags_load_psk_file) */
   int cid;          /* Connection ID: 1 --cid, -1 --no-cid, 0 not given */
   unsigned cid_len; /* --cid=N */
   int cid_len_given;
@@ -37,6 +40,20 @@ void security_flags_usage(FILE *out, int server);
 /* After the options: flags that need others. 0, or -1 after saying what
  * is wrong (a usage error). */
 int security_flags_check(const security_flags_t *f, int server);
+/* Load --psk-file into f->psk_table (replacing a table there) and say a
+ * warning (an insecure file allowed) on stderr. 0, or EXIT_CONFIG after
+ * saying why on stderr. Without --psk-file, 0 and nothing changes. */
+int security_flags_load_psk_file(security_flags_t *f);
+/* The PSK file into a new table (*out) without printing: the number of
+ * identities, or a negative code with |why| saying what is wrong ("FILE:
+ * LINE: ..."); |why| may hold a warning on success too. */
+int security_flags_read_psk_file(const security_flags_t *f, coap_psk_table_t **out, char *why,
+                                 size_t cap);
+/* Put the credentials of |f| into the configuration |d| (|table|: the
+ * PSK file's, or NULL). 0, or a negative code with
+ * coap_dtls_context_last_error(d) saying why. */
+int security_flags_build(const security_flags_t *f, coap_dtls_context_t *d, int server,
+                         coap_psk_table_t *table);
 /* Build the DTLS configuration into |ctx| from flags that passed
  * security_flags_check. Returns 0, or the exit code after printing one
  * line (a file or key the library cannot use: EXIT_CONFIG). */

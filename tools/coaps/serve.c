@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "options.h"
 #include "security_flags.h"
+#include "serve_reload.h"
 
 #define MAX_WORKERS 64
 
@@ -39,7 +40,8 @@ static void serve_usage(FILE *out) {
           "usage: coaps serve [options]\n"
           "\n"
           "Serve the demo resources /temp, /time, /store, /echo and\n"
-          "/.well-known/core until SIGINT or SIGTERM. /temp (a simulated sensor)\n"
+          "/.well-known/core until SIGINT or SIGTERM (then every DTLS session gets\n"
+          "a close_notify, and the server exits within 5 s). /temp (a simulated sensor)\n"
           "and /time change every second and are observable (RFC 7641): their\n"
           "observers get a notification every second.\n"
           "\n"
@@ -98,6 +100,13 @@ static void serve_usage(FILE *out) {
           "how many connections failed, by cause, and what the peer limit did.\n"
           "A --cert outside its validity period (expired, or not valid yet) is\n"
           "named at start on standard error, with its dates and the clock's.\n"
+          "\n"
+          "SIGHUP reloads the credentials (--psk-file, --cert/--key, --cacert,\n"
+          "--trust-rpk files and directories) in every worker without dropping\n"
+          "established sessions; a reload that fails keeps the credentials in use\n"
+          "and says why (FILE:LINE for the PSK file). Sessions of an identity or\n"
+          "raw key no longer there end with a close_notify and cannot resume.\n"
+          "Under systemd, readiness and reloads go to $NOTIFY_SOCKET.\n"
           "\n"
           "Requests are answered as RFC 7252 says for what the server does not\n"
           "do: 4.02 for a critical option it does not act on (OSCORE, Q-Block1/2,\n"
@@ -306,6 +315,9 @@ static void print_hints(const serve_args_t *a, uint16_t port, uint16_t dtls_port
     printf("  coaps get --observe coaps://127.0.0.1%s/time --psk-identity '%s' %s '%s'\n", dp,
            a->sec.psk_identity, a->sec.psk ? "--psk" : "--psk-hex",
            a->sec.psk ? a->sec.psk : a->sec.psk_hex);
+  if (a->sec.psk_file)
+    printf("  coaps get coaps://127.0.0.1%s/temp --psk-identity <an identity of %s> "
+           "--psk <its key>\n", dp, a->sec.psk_file);
   if (a->sec.cert) print_cert_hints(a, dp);
   if (a->sec.rpk) print_rpk_hints(a, dp);
   if (a->sec.psk_identity)
@@ -373,6 +385,8 @@ typedef struct worker {
   int verbose;
   long tick;                 /* the second of the last notification (tick_now) */
   size_t observers[DEMO_OBSERVABLE_COUNT]; /* as last logged */
+  reload_slot_t reload;      /* credentials handed over on SIGHUP */
+  size_t closed;             /* sessions given a close_notify at the stop */
   metrics_board_t *board;    /* --metrics: where it publishes its numbers, or NULL */
 } worker_t;
 
@@ -494,7 +508,10 @@ out:
 }
 
 static void workers_free(worker_t *w, long n) {
-  for (long i = 0; i < n; i++) coap_context_free(w[i].ctx);
+  for (long i = 0; i < n; i++) {
+    coap_dtls_context_free(atomic_exchange(&w[i].reload.next, NULL)); /* never taken */
+    coap_context_free(w[i].ctx);
+  }
   free(w);
 }
 
@@ -539,6 +556,7 @@ static void *worker_main(void *arg) {
    * until the next tick, which does not announce it again. */
   demo_resources_tick(w->ctx);
   while (!atomic_load(&g_workers_stop)) {
+    reload_slot_take(&w->reload, w->ctx);
     w->rc = coap_context_process(w->ctx, wait_ms < 200 ? wait_ms : 200);
     if (w->rc < 0) {
       kill(getpid(), SIGTERM); /* wake the main thread: the server stops */
@@ -552,24 +570,39 @@ static void *worker_main(void *arg) {
     if (w->verbose) log_observers(w);
     metrics_publish(w->board, w->index, w->ctx, 0);
   }
+  w->closed = serve_close_sessions(w->ctx);
   metrics_publish(w->board, w->index, w->ctx, 1);
   return NULL;
+}
+
+/* SIGHUP: the workers' reload slots are in their structs. */
+static void serve_reload_workers(worker_t *w, long n, security_flags_t *sec) {
+  reload_slot_t *slots[MAX_WORKERS];
+  for (long i = 0; i < n; i++) slots[i] = &w[i].reload;
+  int rc = serve_reload(sec, slots, n);
+  metrics_note_reload(w[0].board, rc == 0); /* --metrics: reload count and time */
 }
 
 /* The workers (one is a thread too: its loop has the tick that
  * coap_run() does not): the signals are blocked in every thread and taken
  * by the main one, which then stops and joins the workers. */
-static int workers_run(worker_t *w, long n) {
+static int workers_run(worker_t *w, long n, security_flags_t *sec) {
   sigset_t mask, old;
   sigemptyset(&mask);
   sigaddset(&mask, SIGINT);
   sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &mask, &old);
   long started = 0;
   while (started < n && pthread_create(&w[started].thread, NULL, worker_main, &w[started]) == 0)
     started++;
-  int sig;
-  if (started == n) sigwait(&mask, &sig);
+  int sig = 0;
+  if (started == n) serve_notify("READY=1");
+  while (started == n && (sigwait(&mask, &sig) != 0 || sig == SIGHUP))
+    if (sig == SIGHUP) serve_reload_workers(w, n, sec);
+  serve_notify("STOPPING=1");
+  /* The stop is bounded: SIGALRM's default action ends the process. */
+  alarm(SERVE_STOP_BOUND_S);
   atomic_store(&g_workers_stop, 1);
   int rc = started == n ? 0 : COAP_E_SYSTEM;
   for (long i = 0; i < started; i++) {
@@ -654,6 +687,7 @@ int cmd_serve(int argc, char **argv) {
   if (rc < 0) return cli_usage_error(&p);
   coap_address_t addr;
   coap_address_from_string(&addr, a.address, (uint16_t)a.port); /* checked when parsed */
+  if ((rc = security_flags_load_psk_file(&a.sec)) != 0) return rc;
   worker_t *w = calloc((size_t)a.workers, sizeof(*w));
   if (!w) {
     cli_error("out of memory");
@@ -675,13 +709,19 @@ int cmd_serve(int argc, char **argv) {
   if (metrics) print_metrics_endpoint(metrics);
   print_hints(&a, bound_port(w[0].ep), bound_port(w[0].sep));
   fflush(stdout);
-  rc = workers_run(w, a.workers);
+  rc = workers_run(w, a.workers, &a.sec);
+  size_t closed = 0;
+  for (long i = 0; i < a.workers; i++) closed += w[i].closed;
+  if (closed)
+    fprintf(stderr, "coaps: stopping: %zu DTLS session%s closed (close_notify)\n", closed,
+            closed == 1 ? "" : "s");
   print_failures(w, a.workers);
   if (a.metrics) {
     metrics_server_stop(metrics);
     metrics_board_free(&board);
   }
   workers_free(w, a.workers);
+  coap_psk_table_free(a.sec.psk_table);
   if (rc < 0) {
     cli_error("server stopped: %s", coap_strerror(rc));
     return EXIT_NETWORK;
