@@ -22,6 +22,7 @@ trap cleanup_bg EXIT
 # and set SERVE_PORT from its "listening on coap://...:PORT" line.
 start_coaps_serve() {
   local out=$1; shift
+  : >"$out" # now: the background's own redirection may come after the first read
   "$BUILD/coaps" serve --port 0 "$@" >"$out" 2>&1 &
   BG_PIDS+=($!)
   for _ in $(seq 600); do
@@ -98,6 +99,7 @@ start_blackhole() {
 # coaps:// endpoint too; sets SERVE_PORT and DTLS_PORT.
 start_coaps_serve_dtls() {
   local out=$1; shift
+  : >"$out" # as in start_coaps_serve
   "$BUILD/coaps" serve --port 0 --dtls-port 0 "$@" >"$out" 2>&1 &
   SERVE_PID=$!
   BG_PIDS+=($!)

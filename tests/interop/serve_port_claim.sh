@@ -40,7 +40,9 @@ a_pid=$SERVE_PID a_port=$SERVE_PORT a_dport=$DTLS_PORT
 [ "$a_port" != "$a_dport" ] || fail "server A: coap:// and coaps:// on one port ($a_port)"
 
 for i in $(seq "$rounds"); do
-  start_coaps_serve_dtls "$work/b.log" --address 127.0.0.1 --workers 2 "${creds[@]}"
+  # A log of its own each round: the shell truncates a reused one only
+  # once the new server's process runs, and the old ports could be read.
+  start_coaps_serve_dtls "$work/b$i.log" --address 127.0.0.1 --workers 2 "${creds[@]}"
   for p in "$SERVE_PORT" "$DTLS_PORT"; do
     [ "$p" != "$a_port" ] && [ "$p" != "$a_dport" ] ||
       fail "round $i: server B was given port $p, which server A ($a_port, $a_dport) holds"
@@ -58,11 +60,11 @@ pass "server A still answers on its port"
 
 if [ "$narrowed" = 1 ]; then
   # Six ports: A has two, B takes two, C the last two; D finds none.
-  start_coaps_serve_dtls "$work/b.log" --address 127.0.0.1 --workers 2 "${creds[@]}"
+  start_coaps_serve_dtls "$work/b_full.log" --address 127.0.0.1 --workers 2 "${creds[@]}"
   b_pid=$SERVE_PID
   start_coaps_serve_dtls "$work/c.log" --address 127.0.0.1 --workers 2 "${creds[@]}"
   c_pid=$SERVE_PID
-  taken="$a_port $a_dport $(ports "$work/b.log") $(ports "$work/c.log")"
+  taken="$a_port $a_dport $(ports "$work/b_full.log") $(ports "$work/c.log")"
   expect_eq "six servers' ports, all different" 6 "$(tr ' ' '\n' <<<"$taken" | sort -u | wc -l)"
   set +e
   err=$(timeout 10 "$BUILD/coaps" serve --address 127.0.0.1 --port 0 --dtls-port 0 \
