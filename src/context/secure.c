@@ -235,7 +235,7 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
               "server closed the DTLS session with requests outstanding: new handshake");
     coap_secure_peer_free(ctx, peer, 0);
     if (coap_secure_connect(ctx, peer, name, now) == 0) {
-      coap_exch_peer_restart(ctx->exch, &peer->exch, now); /* new MIDs, full schedule */
+      coap_exch_peer_restart(ctx->exch, &peer->exch, now, 1); /* new MIDs, full schedule */
       coap_client_observe_reconnected(&ctx->client, peer, now);
       return;
     }
@@ -570,7 +570,9 @@ static void switch_from_old(peer_dtls_t *pd) {
   pd->old = NULL;
   ctx->dtls_reconnects++;
   ctx->failures_by_cause[COAP_CAUSE_SESSION_LOST]++;
-  coap_exch_peer_restart(ctx->exch, &pd->peer->exch, ctx->now);
+  /* Same MIDs: the datagrams held for the new session went out on it as
+   * they were (on_established), and their answers must match. */
+  coap_exch_peer_restart(ctx->exch, &pd->peer->exch, ctx->now, 0);
   coap_client_observe_reconnected(&ctx->client, pd->peer, ctx->now);
 }
 
@@ -614,7 +616,7 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
    * session they get the whole schedule again, within their deadlines, and
    * new message IDs. Before the datagram is queued: it is a request's own
    * bytes (the exchange sends them in place), renumbered with it. */
-  coap_exch_peer_restart(ctx->exch, &pd->peer->exch, now);
+  coap_exch_peer_restart(ctx->exch, &pd->peer->exch, now, 1);
   queue_pending(pd, data, len);
   /* The server lost its observers with our session (RFC 7641 §3.3.1). */
   coap_client_observe_reconnected(&ctx->client, pd->peer, now);
