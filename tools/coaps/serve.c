@@ -460,11 +460,13 @@ static uint16_t bound_port(coap_endpoint_t *ep) {
  * them join another server already on the port, and for port 0 let the
  * kernel hand out a port that another SO_REUSEPORT server of the same user
  * holds. So a socket without SO_REUSEPORT claims the port first: its bind
- * fails on a port in use and, for port 0, picks one nobody holds. Only
- * then does the claim let the workers in (SO_REUSEPORT set after its bind:
- * the kernel checks the sockets already on a port when a new one binds);
- * it is closed once they are bound. Sets |*got| to the port; returns the
- * claim's socket, or -1 with the reason printed. */
+ * fails on a port in use and, for port 0, picks one nobody holds. It is
+ * closed before the workers bind: kept (with SO_REUSEPORT set after its
+ * bind) it would sit in their group and, once closed, reorder it under
+ * the Connection ID steering program (io.c), which picks workers by
+ * their place in it. Only a process binding that very port in between
+ * can still come in. Sets |*got| to the port; returns the claim's socket,
+ * or -1 with the reason printed. */
 static int port_claim(const coap_address_t *addr, const char *text, long port, uint16_t *got) {
   coap_address_t a = *addr;
   coap_address_set_port(&a, (uint16_t)port);
@@ -473,12 +475,11 @@ static int port_claim(const coap_address_t *addr, const char *text, long port, u
     cli_error("cannot open a UDP socket: %s", strerror(errno));
     return -1;
   }
-  int off = 0, on = 1;
+  int off = 0;
   if (a.addr.sa.sa_family == AF_INET6)
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off); /* as the workers bind */
   socklen_t len = a.size;
-  if (bind(fd, &a.addr.sa, a.size) < 0 || getsockname(fd, &a.addr.sa, &len) < 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) {
+  if (bind(fd, &a.addr.sa, a.size) < 0 || getsockname(fd, &a.addr.sa, &len) < 0) {
     int err = errno;
     close(fd);
     cli_error("cannot listen on %s port %ld: %s%s", text, port, strerror(err),
@@ -502,6 +503,10 @@ static int workers_open(worker_t *w, const serve_args_t *a, const coap_address_t
       ((claim = port_claim(addr, a->address, a->port, &port)) < 0 ||
        (a->sec.any && (dtls_claim = port_claim(addr, a->address, a->dtls_port, &dtls_port)) < 0)))
     goto out;
+  /* Both claimed (coap:// and coaps:// apart), then released: see port_claim. */
+  claim_release(claim);
+  claim_release(dtls_claim);
+  claim = dtls_claim = -1;
   rc = worker_open(&w[0], NULL, a, *addr, port, dtls_port);
   for (long i = 1; rc == 0 && i < a->workers; i++) {
     w[i].index = i;
