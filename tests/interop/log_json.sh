@@ -99,3 +99,37 @@ bad=$(jq -Rr '(fromjson? // null) as $o | if ($o | type) == "object" and ($o.tim
 pass "all $lines stderr lines are JSON objects with time, level and message"
 expect_not_contains "no sanitizer report" "Sanitizer" "$(cat "$work/err")"
 expect_not_contains "stdout has no JSON log line" '{"time"' "$(cat "$work/out")"
+
+# IPv6: the peer in the event and in the failure record is "[::1]:PORT".
+need curl
+"$BUILD/coaps" serve --address ::1 --port 0 --dtls-port 0 -w 1 --psk-identity me --psk secret \
+  --metrics 0 --log-format json >"$work/out6" 2>"$work/err6" &
+SERVE_PID=$!
+BG_PIDS+=($SERVE_PID)
+DTLS_PORT=
+for _ in $(seq 600); do
+  DTLS_PORT=$(grep -m1 -oE 'listening on coaps://.*:[0-9]+' "$work/out6" | grep -oE '[0-9]+$' || true)
+  M=$(grep -oE 'http://127\.0\.0\.1:[0-9]+' "$work/out6" | head -1 || true)
+  [ -n "$DTLS_PORT" ] && [ -n "$M" ] && break
+  sleep 0.05
+done
+[ -n "$DTLS_PORT" ] && [ -n "$M" ] || fail "the IPv6 server did not start: $(cat "$work/out6" "$work/err6")"
+set +e
+coaps get "coaps://[::1]:$DTLS_PORT/temp" --psk-identity me --psk wrong >/dev/null 2>&1
+RC=$?
+set -e
+expect_eq "IPv6: a wrong key fails (exit 5)" 5 "$RC"
+for _ in $(seq 60); do
+  grep -q psk-key-mismatch "$work/err6" && break
+  sleep 0.05
+done
+peer=$(jq -Rr 'fromjson? | select(.cause == "psk-key-mismatch") | .peer' "$work/err6" | head -1)
+[[ "$peer" =~ ^\[::1\]:[0-9]+$ ]] || fail "IPv6: the event's peer is '$peer': $(cat "$work/err6")"
+pass "IPv6: the event's peer is [::1]:PORT"
+for _ in $(seq 60); do # the workers publish every 100 ms
+  peer=$(curl -s --max-time 5 "$M/status.json" | jq -r '.failures[0].peer' || true)
+  [ "$peer" != null ] && [ -n "$peer" ] && break
+  sleep 0.05
+done
+[[ "$peer" =~ ^\[::1\]:[0-9]+$ ]] || fail "IPv6: the failure record's peer is '$peer'"
+pass "IPv6: the failure record's peer is [::1]:PORT"
