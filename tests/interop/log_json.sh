@@ -2,7 +2,8 @@
 # coaps serve --log-format json (issue 15): every line the server writes
 # on stderr is one JSON object that jq reads -- the library's events and
 # the tool's own lines alike (-v observer counts, a good and a failed
-# SIGHUP reload, the summaries at the stop) -- with their fields apart;
+# SIGHUP reload, the summaries at the stop, the certificate-date warning,
+# a fatal error) -- with their fields apart, and a plain peer address;
 # stdout keeps its text lines (listening on, try:).
 BUILD=$1
 . "$(dirname "$0")/lib.bash"
@@ -133,3 +134,42 @@ for _ in $(seq 60); do # the workers publish every 100 ms
 done
 [[ "$peer" =~ ^\[::1\]:[0-9]+$ ]] || fail "IPv6: the failure record's peer is '$peer'"
 pass "IPv6: the failure record's peer is [::1]:PORT"
+
+# The certificate-date warning at the start, with its fields apart.
+need certtool gnutls-bin
+certtool --generate-privkey --key-type ecdsa --outfile "$work/key.pem" 2>/dev/null
+cat >"$work/tmpl" <<'TMPL'
+cn = "expired.example"
+activation_date = "2019-01-01 00:00:00 UTC"
+expiration_date = "2020-01-01 00:00:00 UTC"
+tls_www_server
+signing_key
+TMPL
+certtool --generate-self-signed --load-privkey "$work/key.pem" --template "$work/tmpl" \
+  --outfile "$work/cert.pem" >/dev/null 2>&1 || fail "certtool could not make the expired certificate"
+set +e
+timeout -s TERM 2 "$BUILD/coaps" serve --port 0 --dtls-port 0 -w 1 --cert "$work/cert.pem" \
+  --key "$work/key.pem" --log-format json >/dev/null 2>"$work/err"
+set -e
+err_event "an expired certificate's warning" '.level == "warning" and .cause == "cert-expired"'
+expect_eq "... its file" "$work/cert.pem" "$(jq -r .file <<<"$EVENT")"
+expect_eq "... its subject" "CN=expired.example" "$(jq -r .subject <<<"$EVENT")"
+expect_contains "... its fix" "renew it" "$(jq -r .fix <<<"$EVENT")"
+
+# A fatal error (the --metrics port taken): one JSON line, level error.
+"$BUILD/coaps" serve --port 0 -w 1 --metrics 0 >"$work/out" 2>&1 &
+BG_PIDS+=($!)
+M=
+for _ in $(seq 600); do
+  M=$(grep -oE 'http://127\.0\.0\.1:[0-9]+' "$work/out" | head -1 || true)
+  [ -n "$M" ] && break
+  sleep 0.05
+done
+[ -n "$M" ] || fail "the first --metrics server did not start: $(cat "$work/out")"
+set +e
+"$BUILD/coaps" serve --port 0 -w 1 --metrics "${M#http://}" --log-format json >/dev/null 2>"$work/err"
+RC=$?
+set -e
+expect_eq "a taken --metrics port: exit 7" 7 "$RC"
+expect_eq "... one stderr line" 1 "$(wc -l <"$work/err")"
+err_event "... a JSON error naming the port" '.level == "error" and (.message | contains("cannot listen for --metrics"))'
