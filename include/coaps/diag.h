@@ -45,6 +45,8 @@ typedef enum coap_cause {
   COAP_CAUSE_SESSION_LOST = 19,        /* server forgot the session; new handshake made */
   COAP_CAUSE_PEER_CLOSED = 20,         /* the peer closed the session */
   COAP_CAUSE_PROTOCOL = 21,            /* any other DTLS failure */
+  COAP_CAUSE_NAT_REBINDING = 22,       /* (server side) encrypted records from an address
+                                          with no session: a NAT gave the client a new port */
   COAP_CAUSE_COUNT
 } coap_cause_t;
 

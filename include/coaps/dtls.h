@@ -231,6 +231,22 @@ COAPS_API int coap_dtls_set_compact_sessions(coap_dtls_context_t *d, int on);
  * and the new address gets at most 3 times the bytes it sent until the
  * peer answers a CoAP ping sent there. */
 COAPS_API int coap_dtls_set_cid(coap_dtls_context_t *d, int on, unsigned length);
+/* Server workers sharing a port (coap_context_set_reuse_port, one
+ * context each): this configuration belongs to worker |index| (0 to
+ * COAP_DTLS_CID_WORKER_MAX), which must be the order in which the
+ * workers' coaps:// sockets were bound — worker 0 first. Every CID it
+ * grants then begins with |index| (so keep CIDs of 4 bytes or more: the
+ * rest stays random), and when a context with this configuration listens
+ * for DTLS with reuse_port on, the I/O shell attaches a classic BPF
+ * program to the port (SO_ATTACH_REUSEPORT_CBPF) that hands each
+ * tls12_cid record to the worker its first CID byte names: a client whose
+ * address changed (a NAT rebinding) reaches the worker holding its
+ * session, with no hop between workers. Other datagrams are spread by
+ * the kernel's address hash as before. Each worker needs its own
+ * configuration (coap_dtls_share_keys shares the keys, not the index).
+ * Call before coap_context_listen. Returns 0 or COAP_E_INVALID_ARG. */
+#define COAP_DTLS_CID_WORKER_MAX 255
+COAPS_API int coap_dtls_set_cid_worker(coap_dtls_context_t *d, unsigned index);
 /* Client: the CID we ask the server to put on its records to us (|len| 0
  * to 32; 0, the default, means none). */
 COAPS_API int coap_dtls_set_client_cid(coap_dtls_context_t *d, const uint8_t *cid,

@@ -93,12 +93,19 @@ static const coap_cause_info_t causes[COAP_CAUSE_COUNT] = {
      "(--mtu 500)",
      COAP_CLASS_NETWORK},
     {COAP_CAUSE_SESSION_LOST, "session-lost",
-     "the server lost our session (it restarted); a new handshake was made",
+     "the server lost our session (it restarted, or our address changed without "
+     "Connection ID); a new handshake was made",
      "nothing to do: the client reconnects by itself", COAP_CLASS_OTHER},
     {COAP_CAUSE_PEER_CLOSED, "peer-closed", "the peer closed the DTLS session",
      "send the request again: a new handshake follows", COAP_CLASS_OTHER},
     {COAP_CAUSE_PROTOCOL, "protocol-error", "the DTLS handshake failed on a protocol error",
      "run with -v for the details; the peer's log may say more", COAP_CLASS_OTHER},
+    {COAP_CAUSE_NAT_REBINDING, "nat-rebinding",
+     "encrypted records came from an address with no DTLS session: likely NAT rebinding "
+     "(a NAT gave the client a new port), so each move costs the client a new handshake",
+     "use DTLS Connection ID on both sides (on by default in coaps; --cid): the session "
+     "then survives the move",
+     COAP_CLASS_OTHER},
 };
 
 const coap_cause_info_t *coap_cause_info(coap_cause_t cause) {

@@ -100,6 +100,11 @@ struct coap_context {
   void (*shell_state_free)(void *state);
   /* DTLS Connection IDs of the server's sessions (secure.c). */
   coap_cid_map_t cid_map;
+  /* Encrypted records from addresses with no session (likely NAT
+   * rebinding, diagnosis.c): when the last line about them was logged,
+   * and how many came since. */
+  uint64_t stranger_logged_at;
+  uint64_t strangers_unlogged;
 };
 
 /* What the client asks of the context (requests.c). */
@@ -180,5 +185,10 @@ int coap_context_plain_sees_dtls(coap_context_t *ctx, coap_endpoint_t *ep,
 /* A coap:// request went out again unanswered: once per peer, also send a
  * DTLS ClientHello to find out whether a DTLS server listens there. */
 void coap_context_plain_probe(coap_context_t *ctx, coap_peer_t *peer);
+/* Server: an encrypted application-data record (DTLS, epoch >= 1, no CID)
+ * from |from|, an address with no session. Counted as
+ * COAP_CAUSE_NAT_REBINDING and logged at most once a minute. */
+void coap_context_note_stranger_record(coap_context_t *ctx, const coap_address_t *from,
+                                       uint64_t now);
 
 #endif

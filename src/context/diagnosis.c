@@ -189,3 +189,29 @@ void coap_context_plain_probe(coap_context_t *ctx, coap_peer_t *peer) {
   ctx->tx_datagrams++;
   ctx->transport.send(ctx->transport_user, peer->ep, &peer->addr, hello, (size_t)n);
 }
+
+/* One line a minute at most: a NAT in front of many devices rebinds all
+ * of them at once, and each sends records until it gives its session up. */
+#define STRANGER_LOG_EVERY_MS 60000
+
+void coap_context_note_stranger_record(coap_context_t *ctx, const coap_address_t *from,
+                                       uint64_t now) {
+  ctx->failures_by_cause[COAP_CAUSE_NAT_REBINDING]++;
+  if (ctx->stranger_logged_at && now - ctx->stranger_logged_at < STRANGER_LOG_EVERY_MS) {
+    ctx->strangers_unlogged++;
+    return;
+  }
+  char addr[64], name[68], more[96] = "";
+  snprintf(name, sizeof name, "[%s]", coap_address_format(from, addr, sizeof addr));
+  if (ctx->strangers_unlogged)
+    snprintf(more, sizeof more, " (%llu more such records since the last line)",
+             (unsigned long long)ctx->strangers_unlogged);
+  ctx->stranger_logged_at = now ? now : 1;
+  ctx->strangers_unlogged = 0;
+  coap_logf(&ctx->log, COAP_LOG_WARNING, name,
+            "[%s] encrypted DTLS record from an address with no session: likely NAT "
+            "rebinding (the client's port changed; or its session is one this server "
+            "no longer has); dropped, the client must handshake again — the client "
+            "should use Connection ID%s",
+            coap_cause_name(COAP_CAUSE_NAT_REBINDING), more);
+}

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <limits.h>
 #include <linux/errqueue.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <signal.h>
@@ -23,6 +24,7 @@
 #include "io/io_stats.h"
 #include "io/shell.h"
 #include "io/tx_batch.h"
+#include "security/security.h"
 
 #define RX_BATCH 64
 /* The largest UDP payload: anything a peer can send is taken (a request
@@ -113,6 +115,40 @@ static int io_send_from(void *user, coap_endpoint_t *ep, const coap_address_t *l
 const coap_tx_stats_t *coap_io_tx_stats(const coap_context_t *ctx) {
   const io_state_t *io = coap_context_shell_state(ctx);
   return io ? &io->tx.stats : NULL;
+}
+
+/* Workers' coaps:// sockets: the kernel runs this classic BPF program on
+ * each datagram (the UDP payload at offset 0) and hands it to the socket
+ * of the group whose index it returns. A tls12_cid record (content type
+ * 25) goes to the worker its first CID byte (payload byte 11) names —
+ * our CIDs begin with the worker index (coap_dtls_set_cid_worker) — so a
+ * rebound client reaches its session with no hop between workers.
+ * Anything else returns an index out of range, which leaves the kernel's
+ * address hash in charge. A datagram too short for a load ends the
+ * program with 0 (worker 0), which drops it as it would anywhere. */
+static int attach_cid_steering(int fd) {
+  struct sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 25, 0, 2),
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 11),
+      BPF_STMT(BPF_RET | BPF_A, 0),
+      BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
+  };
+  struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
+}
+
+/* A worker's DTLS socket (reuse_port on, a worker index given) steers
+ * tls12_cid records; failing that, rebound clients whose new address
+ * hashes elsewhere lose their session there: said once, not fatal. */
+static void steer_cid_records(coap_context_t *ctx, int fd, coap_proto_t proto, int client) {
+  if (client || proto != COAP_PROTO_DTLS || !coap_context_reuse_port(ctx) ||
+      coap_dtls_cid_worker(coap_context_dtls(ctx)) < 0)
+    return;
+  if (attach_cid_steering(fd) < 0)
+    coap_logf(coap_context_logger(ctx), COAP_LOG_WARNING, NULL,
+              "cannot steer Connection ID records to their worker (%s): a client whose "
+              "address changes may need a new handshake", strerror(errno));
 }
 
 static io_socket_t *open_socket(io_state_t *io, coap_proto_t proto,
@@ -235,6 +271,7 @@ static io_socket_t *open_socket(io_state_t *io, coap_proto_t proto,
     return NULL;
   }
   s->fd = fd;
+  steer_cid_records(ctx, fd, proto, client);
   /* A client's socket (wildcard too) sends its requests with the source
    * the kernel picks, and that is where the server answers: nothing to do. */
   s->pktinfo = !client && (any4 || any6) && want_pktinfo(fd, family);

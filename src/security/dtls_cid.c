@@ -48,9 +48,13 @@ static int ext_recv(gnutls_session_t tls, const unsigned char *data, size_t len)
 
 /* A server's CID: the worker index, the node id (both 0 until scale-out
  * sets them), then random bytes, so a peer cannot guess another's. Short
- * CIDs (under 4 bytes) are all random. */
+ * CIDs (under 4 bytes) are all random, except that a worker's (see
+ * coap_dtls_set_cid_worker) always begin with its index: the steering
+ * program in the kernel sends a record to the worker its first CID byte
+ * names, so a random first byte would send it to a stranger. */
 static void make_server_cid(coap_dtls_context_t *d, uint8_t *cid, uint8_t len) {
   (void)gnutls_rnd(GNUTLS_RND_NONCE, cid, len);
+  if (d->cid_steered) cid[0] = d->cid_worker;
   if (len < 4) return;
   cid[0] = d->cid_worker;
   cid[1] = d->cid_node;
@@ -289,6 +293,17 @@ int coap_dtls_set_cid(coap_dtls_context_t *d, int on, unsigned length) {
   d->cid_enabled = on != 0;
   if (on) d->cid_len = (uint8_t)length;
   return 0;
+}
+
+int coap_dtls_set_cid_worker(coap_dtls_context_t *d, unsigned index) {
+  if (!d || index > COAP_DTLS_CID_WORKER_MAX) return COAP_E_INVALID_ARG;
+  d->cid_worker = (uint8_t)index;
+  d->cid_steered = 1;
+  return 0;
+}
+
+int coap_dtls_cid_worker(const coap_dtls_context_t *d) {
+  return d && d->cid_steered && d->cid_enabled ? d->cid_worker : -1;
 }
 
 int coap_dtls_set_client_cid(coap_dtls_context_t *d, const uint8_t *cid, size_t len) {

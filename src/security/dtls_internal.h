@@ -83,9 +83,12 @@ struct coap_dtls_context {
   /* Connection ID (RFC 9146, dtls_cid.c): asked for (client) and granted
    * (server) unless turned off; the length of the server's CIDs, the
    * client's own CID (empty by default), the bytes the server's CIDs
-   * begin with (worker index, node id), and what happened. */
+   * begin with (worker index, node id), and what happened. cid_steered:
+   * a worker index was given (coap_dtls_set_cid_worker), so every CID of
+   * ours begins with it whatever its length — the kernel's steering
+   * program reads that byte and must never see a random one. */
   int cid_enabled;
-  uint8_t cid_len, cid_client_len, cid_worker, cid_node;
+  uint8_t cid_len, cid_client_len, cid_worker, cid_node, cid_steered;
   uint8_t cid_client[COAP_DTLS_CID_MAX];
   coap_dtls_cid_t last_client_cid; /* of the last client handshake */
   uint64_t cid_sessions, cid_moves, cid_held;

@@ -141,6 +141,10 @@ size_t coap_dtls_record_cid(const coap_dtls_context_t *d, const uint8_t *data, s
                             const uint8_t **cid);
 /* A server peer moved to a new address (counted in the CID stats), and a
  * datagram held back from an address not confirmed yet. */
+/* The worker index the server's CIDs begin with (coap_dtls_set_cid_worker),
+ * or -1 when none was given or CID is off: the I/O shell steers tls12_cid
+ * records by it only then. */
+int coap_dtls_cid_worker(const coap_dtls_context_t *d);
 void coap_dtls_note_cid_move(coap_dtls_context_t *d);
 void coap_dtls_note_cid_held(coap_dtls_context_t *d);
 

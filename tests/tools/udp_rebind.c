@@ -8,7 +8,8 @@
  * does with the new address is what is tested. Writes to LOG a line per
  * datagram: direction (c2s/s2c), the content type of its first record
  * (25: tls12_cid) and its length, and "rebind PORT" at each change. Prints
- * its port; exits after 120 s.
+ * its port; exits after 120 s. EVERY -K instead moves once, before the
+ * client's K-th handshake datagram (first record type 22).
  * usage: udp_rebind TARGET_PORT EVERY LOG */
 #include <netinet/in.h>
 #include <poll.h>
@@ -58,7 +59,7 @@ int main(int argc, char **argv) {
   fflush(stdout);
   time_t end = time(NULL) + 120;
   static unsigned char buf[65536];
-  unsigned long app_from_client = 0;
+  unsigned long app_from_client = 0, hs_from_client = 0;
   while (time(NULL) < end) {
     struct pollfd p[1 + MAX_BACK] = {{fs, POLLIN, 0}};
     for (size_t i = 0; i < n_back; i++) p[1 + i] = (struct pollfd){back[i], POLLIN, 0};
@@ -67,6 +68,16 @@ int main(int argc, char **argv) {
       socklen_t cl = sizeof client;
       ssize_t n = recvfrom(fs, buf, sizeof buf, 0, (struct sockaddr *)&client, &cl);
       int app = n > 0 && (buf[0] == 23 || buf[0] == 25);
+      /* EVERY -K: one move, before the client's K-th handshake datagram
+       * (a NAT rebinding mid-handshake). */
+      if (n > 0 && every < 0 && buf[0] == 22 && ++hs_from_client == (unsigned long)-every &&
+          n_back < MAX_BACK) {
+        int s = open_back();
+        if (s >= 0) {
+          back[n_back++] = s;
+          fprintf(log, "rebind %u\n", port_of(s));
+        }
+      }
       if (n > 0) {
         if (app && every > 0 && app_from_client > 0 &&
             app_from_client % (unsigned long)every == 0 && n_back < MAX_BACK) {

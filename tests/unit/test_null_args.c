@@ -466,6 +466,7 @@ static void n_coap_dtls_set_priority(void) {
   WANT_INT(coap_dtls_set_priority(dtls, NULL), INVALID);
 }
 static void n_coap_dtls_set_cid(void) { WANT_INT(coap_dtls_set_cid(NULL, 1, 8), INVALID); }
+static void n_coap_dtls_set_cid_worker(void) { WANT_INT(coap_dtls_set_cid_worker(NULL, 1), INVALID); }
 static void n_coap_dtls_set_client_cid(void) {
   const uint8_t cid[4] = {1, 2, 3, 4};
   WANT_INT(coap_dtls_set_client_cid(NULL, cid, 4), INVALID);
@@ -752,7 +753,7 @@ static const null_case_t cases[] = {
     CASE(coap_dtls_set_rpk_verify), CASE(coap_dtls_rpk_fingerprint), CASE(coap_dtls_set_mtu),
     CASE(coap_dtls_set_handshake_timeouts), CASE(coap_dtls_set_max_handshakes),
     CASE(coap_dtls_set_cookie_policy), CASE(coap_dtls_set_compact_sessions),
-    CASE(coap_dtls_set_priority), CASE(coap_dtls_set_cid), CASE(coap_dtls_set_client_cid),
+    CASE(coap_dtls_set_priority), CASE(coap_dtls_set_cid), CASE(coap_dtls_set_cid_worker), CASE(coap_dtls_set_client_cid),
     CASE_AS(coap_dtls_last_cid_versioned, coap_dtls_last_cid),
     CASE_AS(coap_dtls_cid_stats_versioned, coap_dtls_cid_stats), CASE(coap_dtls_can_connect), CASE(coap_dtls_can_serve),
     NO_POINTER(coap_psk_table_new), CASE(coap_psk_table_ref), CASE(coap_psk_table_free),

@@ -232,6 +232,8 @@ static void step_request(doctor_t *d, coap_context_t *ctx) {
   long ms = now_ms() - t0;
   d->has_rep = d->secure && coap_context_last_handshake(ctx, &d->rep) == 0;
   if (d->has_rep) doctor_fill_handshake_steps(d);
+  d->has_cid = d->has_rep && d->rep.established &&
+               coap_dtls_last_cid(coap_context_dtls(ctx), &d->cid) == 0;
   if (rc == 0) {
     long hs = d->has_rep ? (long)d->rep.step_ms[COAP_STEP_ESTABLISHED] : 0;
     step_set(d, S_REQUEST, ST_OK, ms - hs, "GET -> %s, %zu bytes", coap_code_name(r.code),

@@ -48,6 +48,9 @@ typedef struct doctor {
   int failed, failed_step, resolve_failed;
   coap_diag_t diag;
   uint8_t code;
+  /* The Connection IDs of the handshake (has_cid: one completed). */
+  coap_dtls_cid_info_t cid;
+  int has_cid;
 } doctor_t;
 
 void doctor_init_steps(doctor_t *d);

@@ -114,6 +114,33 @@ static const char *step_detail(const doctor_t *d, const doctor_step_t *s) {
   return s->status == ST_FAILED && !s->detail[0] ? coap_cause_str(d->diag.cause) : s->detail;
 }
 
+static void hex_into(char *out, size_t cap, const uint8_t *b, size_t n) {
+  if (!n) {
+    snprintf(out, cap, "(empty)");
+    return;
+  }
+  for (size_t i = 0; i < n && 2 * i + 3 <= cap; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* Whether the session survives a change of the client's address: with
+ * Connection ID it does; without, the server sees the moved client as a
+ * stranger (nat-rebinding) and a new handshake follows. */
+static void print_cid(const doctor_t *d) {
+  if (!d->has_cid) return;
+  if (!d->cid.negotiated) {
+    printf("  %-17s %-11s %7s  not negotiated: if a NAT changes this client's port, the "
+           "server drops its records [%s] and a new handshake follows; fix: %s\n",
+           "connection id", "warning", "", coap_cause_name(COAP_CAUSE_NAT_REBINDING),
+           coap_cause_info(COAP_CAUSE_NAT_REBINDING)->fix);
+    return;
+  }
+  char own[2 * 32 + 1] = "", peer[2 * 32 + 1] = "";
+  hex_into(own, sizeof own, d->cid.own, d->cid.own_len);
+  hex_into(peer, sizeof peer, d->cid.peer, d->cid.peer_len);
+  printf("  %-17s %-11s %7s  negotiated; ours %s, the server's %s (the session survives a "
+         "change of address)\n", "connection id", "ok", "", own, peer);
+}
+
 void doctor_print_text(const doctor_t *d) {
   printf("coaps doctor %s\n", d->a.uri);
   for (int i = 0; i < S_COUNT; i++) {
@@ -127,6 +154,7 @@ void doctor_print_text(const doctor_t *d) {
     if (i == S_AUTHENTICATION && d->has_rep && (d->rep.n_certs || d->rep.peer_rpk[0]))
       print_chain(&d->rep);
   }
+  print_cid(d);
   if (!d->failed) {
     printf("result: the connection works");
     if (d->has_rep && d->rep.established)
@@ -237,6 +265,15 @@ void doctor_print_json(const doctor_t *d) {
   }
   printf("]");
   if (d->has_rep) json_report(&d->rep);
+  if (d->has_cid) {
+    char own[2 * 32 + 1] = "", peer[2 * 32 + 1] = "";
+    hex_into(own, sizeof own, d->cid.own, d->cid.own_len);
+    hex_into(peer, sizeof peer, d->cid.peer, d->cid.peer_len);
+    printf(",\"connection_id\":{\"negotiated\":%s", d->cid.negotiated ? "true" : "false");
+    json_field("ours", d->cid.negotiated && d->cid.own_len ? own : "", 1);
+    json_field("server", d->cid.negotiated && d->cid.peer_len ? peer : "", 1);
+    printf("}");
+  }
   if (!d->failed && d->code) {
     printf(",\"response\":");
     json_string(coap_code_name(d->code));

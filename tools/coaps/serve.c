@@ -53,7 +53,9 @@ static void serve_usage(FILE *out) {
           "  -w, --workers N    serve from N threads (default: one per core, at\n"
           "                     most 64), each with its own sockets on the same\n"
           "                     ports; the kernel spreads clients over them by\n"
-          "                     address, so a client always meets the same worker.\n"
+          "                     address, so a client always meets the same worker\n"
+          "                     (a client whose address changed finds its worker\n"
+          "                     by its Connection ID).\n"
           "                     The workers share the resources and the DTLS cookie\n"
           "                     and ticket keys\n"
           "      --max-peers N  clients each worker keeps state for at once\n"
@@ -427,6 +429,10 @@ static int worker_open(worker_t *w, const worker_t *first, const serve_args_t *a
   if (a->workers > 1) coap_context_set_reuse_port(w->ctx, 1);
   int rc = security_flags_apply(&a->sec, w->ctx, 1);
   if (rc != 0) return rc;
+  /* Its CIDs begin with its index, which the kernel reads to hand a
+   * rebound client's records to it (the index is the bind order). */
+  if (a->workers > 1 && coap_context_dtls(w->ctx))
+    coap_dtls_set_cid_worker(coap_context_dtls(w->ctx), (unsigned)w->index);
   /* One set of cookie and ticket keys for all workers: a client that
    * comes back from another port (another worker) still resumes. */
   if (first && coap_context_dtls(w->ctx) &&
