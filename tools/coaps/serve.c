@@ -547,7 +547,7 @@ static void *worker_main(void *arg) {
    * until the next tick, which does not announce it again. */
   demo_resources_tick(w->ctx);
   while (!atomic_load(&g_workers_stop)) {
-    reload_slot_take(&w->reload, w->ctx);
+    reload_slot_take(&w->reload, w->ctx, w->of > 1 ? (int)w->index : -1);
     w->rc = coap_context_process(w->ctx, wait_ms < 200 ? wait_ms : 200);
     if (w->rc < 0) {
       kill(getpid(), SIGTERM); /* wake the main thread: the server stops */

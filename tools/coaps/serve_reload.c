@@ -12,9 +12,10 @@
 
 #include "log_json.h"
 
-void reload_slot_take(reload_slot_t *s, coap_context_t *ctx) {
+void reload_slot_take(reload_slot_t *s, coap_context_t *ctx, int cid_worker) {
   coap_dtls_context_t *d = atomic_exchange(&s->next, NULL);
   if (!d) return;
+  if (cid_worker >= 0) coap_dtls_set_cid_worker(d, (unsigned)cid_worker);
   coap_dtls_context_t *old = coap_context_dtls(ctx);
   /* Cookies already sent and tickets already issued stay valid. */
   if (old) coap_dtls_share_keys(d, old);
