@@ -640,12 +640,15 @@ static int queue_pending(peer_dtls_t *pd, const uint8_t *data, size_t len);
 #define CLEAN_ANSWERS 2
 static int early_allowed(const peer_dtls_t *pd, uint64_t now) {
   uint64_t ack = pd->ctx->cfg.tx.ack_timeout_ms;
-  if (pd->old || now < pd->early_hold_until || !pd->unanswered_since ||
-      now - pd->unanswered_since < EARLY_ACK_TIMEOUTS * ack)
-    return 0;
-  int woke_from_idle = pd->woke_at > pd->last_rx;
+  if (pd->old || now < pd->early_hold_until || !pd->unanswered_since) return 0;
+  /* (Measured from the waking send: a gap in a request's back-off looks
+   * like idleness too, and past 7 ACK timeouts the full reconnect below,
+   * with new message IDs, is the rule.) */
+  int woke_from_idle = pd->woke_at > pd->last_rx && now - pd->woke_at >= EARLY_ACK_TIMEOUTS * ack;
   int clean_path = pd->clean_answers >= CLEAN_ANSWERS &&
-                   (!pd->loss_at || now - pd->loss_at >= EARLY_HOLD * ack);
+                   (!pd->loss_at || now - pd->loss_at >= EARLY_HOLD * ack) &&
+                   now - pd->unanswered_since >= EARLY_ACK_TIMEOUTS * ack &&
+                   now - pd->unanswered_since < SILENT_ACK_TIMEOUTS_FOR_RECONNECT * ack;
   return woke_from_idle || clean_path;
 }
 
