@@ -37,6 +37,12 @@ static void big(coap_context_t *ctx, coap_resource_t *res, const coap_request_t 
   coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, big_body, sizeof big_body);
 }
 
+static coap_deferred_t *deferred;
+static void slow(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                 coap_response_t *resp, void *user) {
+  deferred = coap_request_defer(req, resp);
+}
+
 /* The wire: the type of every record of epoch >= 1 each way, and the
  * client's datagrams kept (with a switch to drop the next one). */
 static unsigned cid_records[2], plain_records[2]; /* [0] client->server, [1] back */
@@ -106,6 +112,8 @@ static int setup(void **state) {
   client = simnet_add_node(&net, 40000, COAP_PROTO_DTLS, NULL);
   coap_resource_set_handler(coap_resource_add(server->ctx, "hello"), COAP_GET, hello, NULL);
   coap_resource_set_handler(coap_resource_add(server->ctx, "big"), COAP_GET, big, NULL);
+  coap_resource_set_handler(coap_resource_add(server->ctx, "slow"), COAP_GET, slow, NULL);
+  deferred = NULL;
   memset(big_body, 'b', sizeof big_body);
   handler_calls = 0;
   memset(cid_records, 0, sizeof cid_records);
@@ -406,6 +414,33 @@ static void test_back_to_back_rebinding_handshakes_early(void **state) {
   assert_int_equal(failures(server, COAP_CAUSE_PSK_KEY_MISMATCH), 0);
 }
 
+/* The client's silence timer starts with a message that wants an answer,
+ * never with an ACK of ours: here the ACK to a separate (CON) response.
+ * It used to start there, at the server's last answer, so the next request
+ * after 20 s of idleness looked 20 s unanswered at its first send and
+ * replaced a working session at once. */
+static void test_our_ack_starts_no_silence(void **state) {
+  psk(server);
+  assert_int_equal(coap_dtls_set_cid(psk(client), 0, 0), 0);
+  sim_reply_t b;
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/slow");
+  sim_send(client, &o, &b);
+  simnet_run_until(&net, net.now + 3000); /* handshake, request, empty ACK */
+  assert_non_null(deferred);
+  assert_false(b.done);
+  coap_response_set_payload(coap_deferred_response(deferred), COAP_FORMAT_TEXT_PLAIN, "late", 4);
+  assert_int_equal(coap_deferred_send(server->ctx, deferred), 0);
+  assert_true(simnet_run_until_flag(&net, &b.done, 1000)); /* the client ACKs it */
+  assert_int_equal(b.code, COAP_CONTENT);
+  simnet_run_until(&net, net.now + 20000);
+  get_ok("hello");
+  coap_stats_t st;
+  coap_context_get_stats(client->ctx, &st);
+  assert_int_equal(st.dtls_reconnects, 0);
+  assert_int_equal(server_handshakes(), 1);
+}
+
 /* The same silence from loss (two answers lost, same address): the old
  * session answers the third send, the new handshake is abandoned after
  * its hello, and the session the server holds is kept: no reconnect, no
@@ -626,6 +661,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_rebinding_after_idle_handshakes_early, setup, teardown),
       cmocka_unit_test_setup_teardown(test_back_to_back_rebinding_handshakes_early, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_our_ack_starts_no_silence, setup, teardown),
       cmocka_unit_test_setup_teardown(test_loss_after_idle_keeps_the_session, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rebind_mid_handshake, setup, teardown),
       cmocka_unit_test_setup_teardown(test_move_onto_a_stale_peer, setup, teardown),
