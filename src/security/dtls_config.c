@@ -51,6 +51,7 @@ coap_dtls_context_t *coap_dtls_context_new(void) {
   d->retransmit_ms = 1000;
   d->total_ms = 30000;
   d->max_handshakes = 256;
+  d->cookie_policy = COAP_DTLS_COOKIE_WHEN_NEEDED;
   d->cid_enabled = 1;
   d->cid_len = COAP_DTLS_CID_DEFAULT_LEN;
   if (!(d->priority_string = strdup(default_priority)) ||
@@ -397,7 +398,7 @@ int coap_dtls_set_compact_sessions(coap_dtls_context_t *d, int on) {
 
 int coap_dtls_set_cookie_policy(coap_dtls_context_t *d, coap_dtls_cookie_policy_t policy,
                                 unsigned load) {
-  if (!d || policy < COAP_DTLS_COOKIE_ALWAYS || policy > COAP_DTLS_COOKIE_NEVER)
+  if (!d || policy < COAP_DTLS_COOKIE_ALWAYS || policy > COAP_DTLS_COOKIE_WHEN_NEEDED)
     return COAP_E_INVALID_ARG;
   d->cookie_policy = policy;
   d->cookie_load = load;
@@ -408,6 +409,7 @@ int coap_dtls_cookie_required(const coap_dtls_context_t *d, unsigned in_progress
   switch (d->cookie_policy) {
     case COAP_DTLS_COOKIE_NEVER: return 0;
     case COAP_DTLS_COOKIE_UNDER_LOAD:
+    case COAP_DTLS_COOKIE_WHEN_NEEDED:
       return in_progress >= (d->cookie_load ? d->cookie_load : d->max_handshakes / 4);
     default: return 1;
   }

@@ -16,6 +16,8 @@ typedef struct psk_entry {
 } psk_entry_t;
 
 #define SESSION_CACHE_SIZE 16
+#define COAP_DTLS_TICKET_NAMES 4     /* GnuTLS rotates its ticket key: room for a few */
+#define COAP_DTLS_TICKET_NAME_LEN 16 /* GnuTLS's key_name, a ticket's first bytes */
 
 /* A client's last session with one server, for resumption. */
 typedef struct session_cache_entry {
@@ -64,6 +66,10 @@ struct coap_dtls_context {
   int prestate_valid;             /* it came with a valid cookie */
   coap_dtls_cookie_policy_t cookie_policy;
   unsigned cookie_load;           /* under-load policy: handshakes in progress */
+  /* The key names (first bytes) of the last session tickets we issued:
+   * a hello whose ticket has none of them would not resume (dtls_cookie.c). */
+  uint8_t ticket_names[COAP_DTLS_TICKET_NAMES][COAP_DTLS_TICKET_NAME_LEN];
+  unsigned ticket_names_count, ticket_names_next;
   /* The logger of the context that took this configuration last, or
    * &log_copy: when a context lets go of a configuration others still
    * hold, its logger is copied (by value) so that nothing here points
@@ -248,6 +254,10 @@ int coap_dtls_check_x509(coap_dtls_session_t *s, const gnutls_datum_t *peers,
 void coap_dtls_note_chain(coap_dtls_session_t *s, const gnutls_datum_t *peers,
                           unsigned n);
 /* "PSK (TLS_PSK_WITH_AES_128_CCM_8, ...), ECDHE-ECDSA (...)" from a ClientHello. */
+/* dtls_cookie.c: whether a hello brings a ticket of ours (one whose key
+ * name we issued), and learning key names from our NewSessionTickets. */
+int coap_dtls_hello_resumes(const coap_dtls_context_t *d, const uint8_t *data, size_t len);
+void coap_dtls_note_issued_ticket(coap_dtls_context_t *d, const uint8_t *data, size_t len);
 void coap_dtls_hello_offer(const uint8_t *data, size_t len, char *out, size_t cap);
 /* What this configuration can do as |client| or server, in words. */
 void coap_dtls_describe_modes(const coap_dtls_context_t *d, int client, char *out,

@@ -164,7 +164,10 @@ static void send_datagram(coap_dtls_session_t *s, const void *data, size_t len) 
                 s->unverified_in);
     return;
   }
-  if (!s->client) keep_unverified_flight(s, data, len);
+  if (!s->client) {
+    keep_unverified_flight(s, data, len);
+    coap_dtls_note_issued_ticket(s->d, data, len);
+  }
   keep_own_flight(s, data, len);
   count_datagram(s, len);
   (void)s->cb.send(s->user, data, len);
@@ -1011,6 +1014,15 @@ static int hello_may_get_certificate(const coap_dtls_context_t *d, const uint8_t
   return 0;
 }
 
+/* May this hello start a handshake without a cookie, the policy having
+ * not asked for one? */
+static int hello_needs_no_cookie(const coap_dtls_context_t *d, const uint8_t *data,
+                                 size_t len) {
+  if (d->cookie_policy == COAP_DTLS_COOKIE_WHEN_NEEDED && coap_dtls_hello_resumes(d, data, len))
+    return 1;
+  return !hello_may_get_certificate(d, data, len);
+}
+
 int coap_dtls_accepted_with_cookie(const coap_dtls_context_t *d) { return d->prestate_valid; }
 
 /* An eighth of all, at least 4: room for several devices behind one NAT
@@ -1035,7 +1047,7 @@ int coap_dtls_accept(coap_dtls_context_t *d, const void *addr, size_t addr_len,
   if (rc != GNUTLS_E_BAD_COOKIE) return COAP_E_DTLS_RECORD;
   /* No cookie asked for (policy): the handshake starts at this hello,
    * unless our answer would be a certificate flight. */
-  if (!require_cookie && !hello_may_get_certificate(d, data, len)) return COAP_DTLS_ACCEPT;
+  if (!require_cookie && hello_needs_no_cookie(d, data, len)) return COAP_DTLS_ACCEPT;
   cookie_sink_t sink = {send, send_user};
   gnutls_dtls_cookie_send(&d->cookie_key, (void *)addr, addr_len, &d->prestate,
                           &sink, cookie_push);
