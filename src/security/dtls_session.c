@@ -845,10 +845,15 @@ int coap_dtls_session_handle_timeout(coap_dtls_session_t *s, uint64_t now) {
   s->now = now;
   if (now >= s->deadline) return coap_dtls_session_give_up(s, now);
   if (now < s->next_retransmit) return 0;
-  if (s->unverified) {
-    /* Resending to an address that never showed it is the client's would
-     * make us a reflector; a real client resends its hello, and the
-     * answer to that goes out with the bytes it brings. */
+  if (s->unverified && !(s->unverified_flight &&
+                         s->unverified_out + s->unverified_flight_len <= s->unverified_in)) {
+    /* Resending to an address that never showed it is the client's, more
+     * than it sent us, would make us a reflector; a real client resends
+     * its hello, and the answer to that goes out with the bytes it
+     * brings. A flight that still fits the bytes received does go again:
+     * after a resumed hello (large, with its ticket) our small flight is
+     * the only one that can be resent when the client's last flight is
+     * lost (in an abbreviated handshake the client sends last). */
     s->next_retransmit = UINT64_MAX;
     return 0;
   }

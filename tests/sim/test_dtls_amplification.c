@@ -3,7 +3,7 @@
  * of virtual time for any resend. In every security mode, fresh and
  * resumed (the hello brings a session ticket), and under every cookie
  * policy the forged address gets at most as many bytes as the hello had,
- * in one datagram at most; and a real client still gets its answer with
+ * in one datagram at most for a fresh hello; and a real client still gets its answer with
  * the same configuration. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -156,7 +156,10 @@ static void one_case(mode_t_ mode, coap_dtls_cookie_policy_t policy, int resumed
          (double)forged_bytes / (double)hello_len,
          st.dtls_cookies_sent > cookies_before ? ", a cookie asked" : "");
   assert_true(forged_bytes <= hello_len);
-  assert_true(forged_datagrams <= 1);
+  /* A fresh hello's answer goes once; a resumed one's small flight may be
+   * resent on the timer while it fits the bytes received (the client
+   * sends the last flight of an abbreviated handshake). */
+  if (!resumed) assert_true(forged_datagrams <= 1);
   *cookie_forced = st.dtls_cookies_sent > cookies_before;
   simnet_free(&net);
   /* The same configuration serves a real client. */
