@@ -939,7 +939,7 @@ typedef struct coap_failure_record {
   coap_cause_t cause;
   coap_dtls_mode_t mode;  /* what the handshake had negotiated (NONE: not that far) */
   int is_server;          /* we were the server of the handshake */
-  char peer[64];          /* "[192.0.2.1]:5684" */
+  char peer[64];          /* "192.0.2.1:5684", "[2001:db8::1]:5684" */
   /* Who the peer said it was: the PSK identity, the certificate's
    * subject, or "sha256:<hex>" of its raw public key; "" when it did not
    * get that far. Attacker-controlled text: escape it for display. */

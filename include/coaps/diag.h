@@ -105,7 +105,7 @@ typedef struct coap_diag {
   int alert;                  /* alert received or sent, -1: none */
   char alert_name[40];        /* "decrypt_error" */
   int is_server;              /* we were the server of the handshake */
-  char peer[64];              /* "[192.0.2.1]:5684" */
+  char peer[64];              /* "[192.0.2.1:5684]", as log lines prefix it */
   char explanation[640];      /* the specifics, one or two sentences */
   char fix[320];              /* what to do, with the specifics */
   unsigned flights;           /* handshake flights we sent (with resends) */

@@ -31,6 +31,17 @@ static int failure_log_allowed(coap_context_t *ctx, uint64_t now) {
   return 0;
 }
 
+/* The record's address without the log prefix's brackets: a peer's name
+ * is "[ADDR]" ("[192.0.2.1:5684]", "[[2001:db8::1]:5684]"), and a person
+ * pastes the address, not the prefix, into a filter or a URI. */
+static void plain_peer(char *out, size_t cap, const char *name) {
+  size_t n = strlen(name);
+  if (n >= 2 && name[0] == '[' && name[n - 1] == ']')
+    snprintf(out, cap, "%.*s", (int)(n - 2), name + 1);
+  else
+    snprintf(out, cap, "%s", name);
+}
+
 /* Into the ring of the last COAP_FAILURE_LOG_SIZE failures. */
 static void keep_failure(coap_context_t *ctx, const coap_diag_t *g, const char *identity,
                          int mode, uint64_t now) {
@@ -42,7 +53,7 @@ static void keep_failure(coap_context_t *ctx, const coap_diag_t *g, const char *
   r->cause = g->cause;
   r->mode = (coap_dtls_mode_t)mode;
   r->is_server = g->is_server;
-  snprintf(r->peer, sizeof r->peer, "%s", ctx->last_diag.peer);
+  plain_peer(r->peer, sizeof r->peer, ctx->last_diag.peer);
   snprintf(r->identity, sizeof r->identity, "%s", identity ? identity : "");
   snprintf(r->explanation, sizeof r->explanation, "%s", g->explanation);
   snprintf(r->fix, sizeof r->fix, "%s", g->fix);

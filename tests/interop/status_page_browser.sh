@@ -32,7 +32,7 @@ dom=$(cat "$work/dom.html")
 expect_contains "the page ran its script (a row per failure)" '<td class="fix">' "$dom"
 expect_contains "the failure's cause" "<td>psk-key-mismatch</td>" "$dom"
 expect_contains "the failure's fix" "give the client the key this server has for" "$dom"
-expect_contains "the failure's peer" "<td>[127.0.0.1:" "$dom"
+expect_contains "the failure's peer" "<td>127.0.0.1:" "$dom"
 expect_contains "an identity that is markup shows as text" \
   "<td>&lt;script&gt;document.title='pwned'&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;</td>" "$dom"
 expect_contains "the identity's markup did not run" "<title>coaps status</title>" "$dom"

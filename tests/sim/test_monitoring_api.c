@@ -126,7 +126,9 @@ static void test_failure_record_and_event(void **state) {
   assert_int_equal(f.mode, COAP_DTLS_MODE_PSK);
   assert_int_equal(f.is_server, 1);
   assert_string_equal(f.identity, "device-1");
-  assert_non_null(strstr(f.peer, "10.0.0.2"));
+  /* The plain address, not the log prefix "[10.0.0.2:PORT]". */
+  assert_memory_equal(f.peer, "10.0.0.2:", 9);
+  assert_null(strchr(f.peer, '['));
   assert_non_null(strstr(f.fix, "device-1"));
   assert_true(f.explanation[0] != '\0');
   assert_true(f.at_ms > 0 && f.at_ms <= net.now);

@@ -42,7 +42,7 @@ static coap_failure_record_t failure(uint64_t seq, uint64_t at_ms, const char *i
   f.cause = COAP_CAUSE_PSK_KEY_MISMATCH;
   f.mode = COAP_DTLS_MODE_PSK;
   f.is_server = 1;
-  snprintf(f.peer, sizeof f.peer, "[192.0.2.%u:5684]", (unsigned)seq);
+  snprintf(f.peer, sizeof f.peer, "192.0.2.%u:5684", (unsigned)seq);
   snprintf(f.identity, sizeof f.identity, "%s", identity);
   snprintf(f.fix, sizeof f.fix, "give the client the key for \"%s\"", identity);
   return f;

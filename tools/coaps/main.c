@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "log_json.h"
 
 #define COAPS_TOOL_VERSION coaps_version() /* the library's, not the header's */
 
@@ -36,6 +37,12 @@ static void usage(FILE *out) {
 void cli_error(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
+  if (log_json_enabled) { /* coaps serve --log-format json */
+    int warning = strncmp(fmt, "warning: ", 9) == 0;
+    tool_vlog(warning ? "warning" : "error", NULL, 0, warning ? fmt + 9 : fmt, ap);
+    va_end(ap);
+    return;
+  }
   fputs("coaps: ", stderr);
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "log_json.h"
+
 enum {
   OPT_PSK_IDENTITY = SECURITY_OPTION_FIRST,
   OPT_PSK,
@@ -355,9 +357,13 @@ void security_print_cid_stats(int verbose, long n,
     sum.moves += one.moves;
     sum.held += one.held;
   }
+  log_field_t fields[] = {LOG_COUNT("cid_sessions", sum.sessions),
+                          LOG_COUNT("cid_address_moves", sum.moves),
+                          LOG_COUNT("cid_datagrams_held", sum.held)};
   if (verbose && (sum.sessions || sum.moves))
-    fprintf(stderr, "coaps: Connection ID: %llu sessions, %llu address moves, %llu datagrams "
-                    "held for unconfirmed addresses\n",
-            (unsigned long long)sum.sessions, (unsigned long long)sum.moves,
-            (unsigned long long)sum.held);
+    tool_log("info", fields, 3,
+             "Connection ID: %llu sessions, %llu address moves, %llu datagrams held for "
+             "unconfirmed addresses",
+             (unsigned long long)sum.sessions, (unsigned long long)sum.moves,
+             (unsigned long long)sum.held);
 }

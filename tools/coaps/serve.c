@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "log_json.h"
 #include "metrics.h"
 #include "options.h"
 #include "security_flags.h"
@@ -79,10 +80,11 @@ static void serve_usage(FILE *out) {
           "  -v, --verbose      log handshakes and failures, the number of\n"
           "                     observers of /temp and /time when it changes, and\n"
           "                     at exit the notifications sent (-vv: debug)\n"
-          "      --log-format FORMAT  text (default) or json: the library's log\n"
-          "                     lines as one JSON object per line on standard\n"
-          "                     error (time, level, peer, identity, cause, fix,\n"
-          "                     message), for journald and log pipelines\n"
+          "      --log-format FORMAT  text (default) or json: every line on standard\n"
+          "                     error (the library's and the server's own) as one\n"
+          "                     JSON object (time, level, message, and peer,\n"
+          "                     identity, cause, fix, file or counts where there\n"
+          "                     are some), for journald and log pipelines\n"
           "      --metrics ADDR:PORT  serve HTTP there: /metrics (Prometheus text\n"
           "                     format, summed over the workers), / (a status page:\n"
           "                     sessions, failure causes, the last failed handshakes\n"
@@ -363,12 +365,16 @@ static void warn_cert_dates(const char *file) {
       utc_text(until, b, sizeof b);
       utc_text(now, c, sizeof c);
       if (gnutls_x509_crt_get_dn3(crts[i], &dn, 0) < 0) dn.data = NULL;
-      fprintf(stderr,
-              "coaps: warning: %s in %s (subject %s) %s: valid from %s to %s, and this "
-              "host's clock says %s; clients checking dates will refuse it (%s)\n",
-              i == 0 ? "the certificate" : "a CA certificate of the chain", file,
-              dn.data ? (const char *)dn.data : "unknown", late ? "has expired" : "is not valid yet",
-              a, b, c, late ? "renew it, or check the clock" : "check the clock");
+      const char *subject = dn.data ? (const char *)dn.data : "unknown";
+      const char *fix = late ? "renew it, or check the clock" : "check the clock";
+      log_field_t fields[] = {LOG_TEXT("file", file), LOG_TEXT("subject", subject),
+                              LOG_TEXT("cause", late ? "cert-expired" : "cert-not-yet-valid"),
+                              LOG_TEXT("fix", fix)};
+      tool_log("warning", fields, 4,
+               "%s in %s (subject %s) %s: valid from %s to %s, and this host's clock says "
+               "%s; clients checking dates will refuse it (%s)",
+               i == 0 ? "the certificate" : "a CA certificate of the chain", file, subject,
+               late ? "has expired" : "is not valid yet", a, b, c, fix);
       gnutls_free(dn.data);
     }
     gnutls_x509_crt_deinit(crts[i]);
@@ -519,11 +525,14 @@ static void log_observers(worker_t *w) {
     size_t n = r ? coap_resource_observer_count(r) : 0;
     if (n == w->observers[i]) continue;
     w->observers[i] = n;
+    log_field_t fields[] = {LOG_TEXT("resource", demo_observable[i]), LOG_COUNT("observers", n),
+                            LOG_COUNT("worker", w->index)};
     if (w->of > 1)
-      fprintf(stderr, "coaps: worker %ld: /%s: %zu observer%s\n", w->index, demo_observable[i],
-              n, n == 1 ? "" : "s");
+      tool_log("info", fields, 3, "worker %ld: /%s: %zu observer%s", w->index,
+               demo_observable[i], n, n == 1 ? "" : "s");
     else
-      fprintf(stderr, "coaps: /%s: %zu observer%s\n", demo_observable[i], n, n == 1 ? "" : "s");
+      tool_log("info", fields, 2, "/%s: %zu observer%s", demo_observable[i], n,
+               n == 1 ? "" : "s");
   }
 }
 
@@ -538,7 +547,7 @@ static void *worker_main(void *arg) {
    * until the next tick, which does not announce it again. */
   demo_resources_tick(w->ctx);
   while (!atomic_load(&g_workers_stop)) {
-    reload_slot_take(&w->reload, w->ctx);
+    reload_slot_take(&w->reload, w->ctx, w->of > 1 ? (int)w->index : -1);
     w->rc = coap_context_process(w->ctx, wait_ms < 200 ? wait_ms : 200);
     if (w->rc < 0) {
       kill(getpid(), SIGTERM); /* wake the main thread: the server stops */
@@ -613,25 +622,37 @@ static void print_failures(const worker_t *w, long n) {
     notified += st.notifications_sent;
     dropped += st.observers_removed;
   }
-  if (w[0].verbose && notified)
-    fprintf(stderr, "coaps: observe: %llu notifications sent; %llu observers dropped by the "
-                    "server (an RST, an unacknowledged CON, the session's end, a limit)\n",
-            (unsigned long long)notified, (unsigned long long)dropped);
+  if (w[0].verbose && notified) {
+    log_field_t fields[] = {LOG_COUNT("notifications", notified),
+                            LOG_COUNT("observers_dropped", dropped)};
+    tool_log("info", fields, 2,
+             "observe: %llu notifications sent; %llu observers dropped by the server (an RST, "
+             "an unacknowledged CON, the session's end, a limit)",
+             (unsigned long long)notified, (unsigned long long)dropped);
+  }
   security_print_cid_stats(w[0].verbose, n, worker_context, w);
-  if (rejected || evicted)
-    fprintf(stderr, "coaps: peer limit: %llu datagrams from new clients dropped, %llu silent "
-                    "clients forgotten to make room\n",
-            (unsigned long long)rejected, (unsigned long long)evicted);
+  if (rejected || evicted) {
+    log_field_t fields[] = {LOG_COUNT("datagrams_dropped", rejected),
+                            LOG_COUNT("peers_evicted", evicted)};
+    tool_log("info", fields, 2,
+             "peer limit: %llu datagrams from new clients dropped, %llu silent clients "
+             "forgotten to make room",
+             (unsigned long long)rejected, (unsigned long long)evicted);
+  }
   char line[1024];
   size_t used = 0;
+  log_field_t fields[COAP_CAUSE_COUNT + 1];
+  size_t nf = 0;
   for (int c = 1; c < COAP_CAUSE_COUNT && used < sizeof line; c++) {
     if (!by_cause[c]) continue;
     total += by_cause[c];
+    fields[nf++] = LOG_COUNT(coap_cause_name((coap_cause_t)c), by_cause[c]);
     int k = snprintf(line + used, sizeof line - used, "%s %s %llu", used ? "," : "",
                      coap_cause_name((coap_cause_t)c), (unsigned long long)by_cause[c]);
     if (k > 0) used += (size_t)k;
   }
-  if (total) fprintf(stderr, "coaps: failed connections by cause:%s\n", line);
+  fields[nf++] = LOG_COUNT("failures", total);
+  if (total) tool_log("info", fields, nf, "failed connections by cause:%s", line);
 }
 
 /* --metrics: the board the workers publish on, and the HTTP listener
@@ -667,6 +688,7 @@ int cmd_serve(int argc, char **argv) {
     return 0;
   }
   if (rc < 0) return cli_usage_error(&p);
+  log_json_enabled = a.log_json; /* the tool's own lines too, from here on */
   coap_address_t addr;
   coap_address_from_string(&addr, a.address, (uint16_t)a.port); /* checked when parsed */
   if ((rc = security_flags_load_psk_file(&a.sec)) != 0) return rc;
@@ -695,8 +717,8 @@ int cmd_serve(int argc, char **argv) {
   size_t closed = 0;
   for (long i = 0; i < a.workers; i++) closed += w[i].closed;
   if (closed)
-    fprintf(stderr, "coaps: stopping: %zu DTLS session%s closed (close_notify)\n", closed,
-            closed == 1 ? "" : "s");
+    tool_log("info", (log_field_t[]){LOG_COUNT("sessions_closed", closed)}, 1,
+             "stopping: %zu DTLS session%s closed (close_notify)", closed, closed == 1 ? "" : "s");
   print_failures(w, a.workers);
   if (a.metrics) {
     metrics_server_stop(metrics);

@@ -10,9 +10,12 @@
 #include <time.h>
 #include <unistd.h>
 
-void reload_slot_take(reload_slot_t *s, coap_context_t *ctx) {
+#include "log_json.h"
+
+void reload_slot_take(reload_slot_t *s, coap_context_t *ctx, int cid_worker) {
   coap_dtls_context_t *d = atomic_exchange(&s->next, NULL);
   if (!d) return;
+  if (cid_worker >= 0) coap_dtls_set_cid_worker(d, (unsigned)cid_worker);
   coap_dtls_context_t *old = coap_context_dtls(ctx);
   /* Cookies already sent and tickets already issued stay valid. */
   if (old) coap_dtls_share_keys(d, old);
@@ -83,8 +86,11 @@ int serve_reload(security_flags_t *f, reload_slot_t *const *slots, long n) {
    * the library's refusals come back through last_error, said once here. */
   int loaded = f->psk_file ? security_flags_read_psk_file(f, &table, why, sizeof why) : 0;
   coap_dtls_context_t **d = loaded < 0 ? NULL : build_all(f, n, table);
-  if (loaded < 0) cli_error("reload failed, the credentials in use are kept: %s", why);
-  else if (why[0]) cli_error("warning: %s", why);
+  log_field_t file = LOG_TEXT("file", f->psk_file ? f->psk_file : "");
+  if (loaded < 0)
+    tool_log("error", &file, 1, "reload failed, the credentials in use are kept: %s", why);
+  else if (why[0])
+    tool_log("warning", &file, 1, "%s", why);
   if (!d) {
     coap_psk_table_free(table);
     serve_notify("READY=1");
@@ -98,8 +104,12 @@ int serve_reload(security_flags_t *f, reload_slot_t *const *slots, long n) {
   if (f->psk_file)
     snprintf(psk, sizeof psk, " (%zu PSK identities in %s)", coap_psk_table_count(table),
              f->psk_file);
-  fprintf(stderr, "coaps: reload: credentials reloaded%s; %zu session%s ended whose "
-                  "credentials were removed\n", psk, ended, ended == 1 ? "" : "s");
+  log_field_t fields[] = {LOG_COUNT("sessions_ended", ended),
+                          LOG_COUNT("psk_identities", coap_psk_table_count(table)),
+                          LOG_TEXT("file", f->psk_file ? f->psk_file : "")};
+  tool_log("info", fields, f->psk_file ? 3 : 1,
+           "reload: credentials reloaded%s; %zu session%s ended whose credentials were removed",
+           psk, ended, ended == 1 ? "" : "s");
   serve_notify("READY=1");
   return 0;
 }

@@ -23,8 +23,10 @@ typedef struct reload_slot {
 } reload_slot_t;
 
 /* Worker thread: take a configuration waiting in |s|, if any, and end the
- * sessions it no longer accepts. */
-void reload_slot_take(reload_slot_t *s, coap_context_t *ctx);
+ * sessions it no longer accepts. |cid_worker| is the worker's index that
+ * its Connection IDs begin with (the kernel steers by it), -1 for none:
+ * a configuration rebuilt from the files does not know it. */
+void reload_slot_take(reload_slot_t *s, coap_context_t *ctx, int cid_worker);
 
 /* Main thread, on SIGHUP: read every credential file again (the PSK file
  * once), build one configuration per worker, and hand them over; wait
