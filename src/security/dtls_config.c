@@ -57,7 +57,8 @@ coap_dtls_context_t *coap_dtls_context_new(void) {
   if (!(d->priority_string = strdup(default_priority)) ||
       gnutls_priority_init(&d->priority, default_priority, NULL) < 0 ||
       gnutls_key_generate(&d->cookie_key, GNUTLS_COOKIE_KEY_SIZE) < 0 ||
-      gnutls_session_ticket_key_generate(&d->ticket_key) < 0) {
+      gnutls_session_ticket_key_generate(&d->ticket_key) < 0 ||
+      !(d->ticket_names = coap_dtls_ticket_names_new())) {
     coap_dtls_context_free(d);
     return NULL;
   }
@@ -74,7 +75,9 @@ int coap_dtls_share_keys(coap_dtls_context_t *d, const coap_dtls_context_t *from
   if (!d || !from) return COAP_E_INVALID_ARG;
   if (d == from) return 0;
   int rc = copy_key(&d->cookie_key, &from->cookie_key);
-  return rc < 0 ? rc : copy_key(&d->ticket_key, &from->ticket_key);
+  if (rc == 0) rc = copy_key(&d->ticket_key, &from->ticket_key);
+  if (rc == 0) coap_dtls_ticket_names_share(&d->ticket_names, from->ticket_names);
+  return rc;
 }
 
 uint64_t coap_dtls_compacted(const coap_dtls_context_t *d) { return d ? d->compacted : 0; }
@@ -136,6 +139,7 @@ void coap_dtls_context_free(coap_dtls_context_t *d) {
     coap_memzero(d->ticket_key.data, d->ticket_key.size);
     gnutls_free(d->ticket_key.data);
   }
+  coap_dtls_ticket_names_release(d->ticket_names);
   free(d);
 }
 

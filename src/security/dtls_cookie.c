@@ -12,7 +12,15 @@
  * 16 bytes, and our NewSessionTicket messages travel before the
  * ChangeCipherSpec, in the clear, where we read it. A stale ticket then
  * gets a cookie like any fresh hello, and one with a name of ours but
- * otherwise forged still meets the byte budget. */
+ * otherwise forged still meets the byte budget.
+ *
+ * Workers (threads, a configuration each) share the ticket key, and a
+ * client that comes back from a new port lands on any of them: so they
+ * share the table of names too, under a lock (written once per ticket
+ * issued, read once per hello from a new address). */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dtls_internal.h"
@@ -23,9 +31,41 @@
 #define HANDSHAKE_NEW_SESSION_TICKET 4
 #define HANDSHAKE_HEADER 12
 
-static int known_ticket_name(const coap_dtls_context_t *d, const uint8_t *name) {
-  for (unsigned i = 0; i < d->ticket_names_count; i++)
-    if (memcmp(d->ticket_names[i], name, COAP_DTLS_TICKET_NAME_LEN) == 0) return 1;
+struct coap_dtls_ticket_names {
+  atomic_uint refs;
+  pthread_mutex_t lock;
+  uint8_t name[COAP_DTLS_TICKET_NAMES][COAP_DTLS_TICKET_NAME_LEN];
+  unsigned count, next;
+};
+
+coap_dtls_ticket_names_t *coap_dtls_ticket_names_new(void) {
+  coap_dtls_ticket_names_t *t = calloc(1, sizeof *t);
+  if (!t) return NULL;
+  if (pthread_mutex_init(&t->lock, NULL) != 0) {
+    free(t);
+    return NULL;
+  }
+  atomic_init(&t->refs, 1);
+  return t;
+}
+
+void coap_dtls_ticket_names_release(coap_dtls_ticket_names_t *t) {
+  if (!t || atomic_fetch_sub(&t->refs, 1) != 1) return;
+  pthread_mutex_destroy(&t->lock);
+  free(t);
+}
+
+void coap_dtls_ticket_names_share(coap_dtls_ticket_names_t **t, coap_dtls_ticket_names_t *from) {
+  if (!from || *t == from) return;
+  atomic_fetch_add(&from->refs, 1);
+  coap_dtls_ticket_names_release(*t);
+  *t = from;
+}
+
+/* Under the lock. */
+static int known_ticket_name(const coap_dtls_ticket_names_t *t, const uint8_t *name) {
+  for (unsigned i = 0; i < t->count; i++)
+    if (memcmp(t->name[i], name, COAP_DTLS_TICKET_NAME_LEN) == 0) return 1;
   return 0;
 }
 
@@ -59,14 +99,23 @@ static const uint8_t *hello_ticket(const uint8_t *data, size_t len, size_t *tick
 int coap_dtls_hello_resumes(const coap_dtls_context_t *d, const uint8_t *data, size_t len) {
   size_t n = 0;
   const uint8_t *ticket = hello_ticket(data, len, &n);
-  return ticket && n >= COAP_DTLS_TICKET_NAME_LEN && known_ticket_name(d, ticket);
+  coap_dtls_ticket_names_t *t = d->ticket_names;
+  if (!ticket || n < COAP_DTLS_TICKET_NAME_LEN || !t) return 0;
+  pthread_mutex_lock(&t->lock);
+  int known = known_ticket_name(t, ticket);
+  pthread_mutex_unlock(&t->lock);
+  return known;
 }
 
-static void remember_ticket_name(coap_dtls_context_t *d, const uint8_t *name) {
-  if (known_ticket_name(d, name)) return;
-  memcpy(d->ticket_names[d->ticket_names_next], name, COAP_DTLS_TICKET_NAME_LEN);
-  d->ticket_names_next = (d->ticket_names_next + 1) % COAP_DTLS_TICKET_NAMES;
-  if (d->ticket_names_count < COAP_DTLS_TICKET_NAMES) d->ticket_names_count++;
+static void remember_ticket_name(coap_dtls_ticket_names_t *t, const uint8_t *name) {
+  if (!t) return;
+  pthread_mutex_lock(&t->lock);
+  if (!known_ticket_name(t, name)) {
+    memcpy(t->name[t->next], name, COAP_DTLS_TICKET_NAME_LEN);
+    t->next = (t->next + 1) % COAP_DTLS_TICKET_NAMES;
+    if (t->count < COAP_DTLS_TICKET_NAMES) t->count++;
+  }
+  pthread_mutex_unlock(&t->lock);
 }
 
 /* A datagram of ours: a NewSessionTicket in it (epoch 0, in one piece)
@@ -84,7 +133,7 @@ void coap_dtls_note_issued_ticket(coap_dtls_context_t *d, const uint8_t *data, s
       size_t ticket_len = (size_t)h[HANDSHAKE_HEADER + 4] << 8 | h[HANDSHAKE_HEADER + 5];
       if (ticket_len >= COAP_DTLS_TICKET_NAME_LEN &&
           HANDSHAKE_HEADER + 6 + ticket_len <= body)
-        remember_ticket_name(d, h + HANDSHAKE_HEADER + 6);
+        remember_ticket_name(d->ticket_names, h + HANDSHAKE_HEADER + 6);
     }
     off += DTLS_RECORD_HEADER + body;
   }

@@ -166,11 +166,34 @@ static void test_stale_ticket_after_server_restart(void **state) {
   }
 }
 
+/* Workers (and a reload) share the ticket key through
+ * coap_dtls_share_keys, and so the names of the tickets issued: a
+ * configuration that issued none still lets a client resume without a
+ * cookie when its ticket came from the one it shares keys with. */
+static void test_shared_keys_share_ticket_names(void **state) {
+  start(MODE_X509, -1);
+  coap_dtls_context_t *issuer = coap_context_dtls(server->ctx);
+  coap_dtls_context_ref(issuer);
+  (void)round_trips_of_get();
+  simnet_run_until(&net, net.now + 400000);
+  coap_dtls_context_t *other = coap_dtls_new_context(server->ctx);
+  assert_int_equal(coap_dtls_set_cert(other, cert, key, NULL), 0);
+  assert_int_equal(coap_dtls_share_keys(other, issuer), 0);
+  assert_int_equal(coap_context_set_dtls_context(server->ctx, other), 0);
+  coap_dtls_context_free(issuer); /* the names outlive the one that learnt them */
+  assert_int_equal(round_trips_of_get(), 2);
+  coap_stats_t st;
+  coap_context_get_stats(server->ctx, &st);
+  assert_int_equal(st.dtls_resumed, 1);
+  simnet_free(&net);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_default_saves_the_cookie_round_trip_where_it_protects_nothing),
       cmocka_unit_test(test_each_policy),
       cmocka_unit_test(test_stale_ticket_after_server_restart),
+      cmocka_unit_test(test_shared_keys_share_ticket_names),
   };
   return cmocka_run_group_tests(tests, setup_group, teardown_group);
 }
