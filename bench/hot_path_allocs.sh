@@ -3,7 +3,9 @@
 # principles"), on both sides: 'coaps serve' and coaps-bench (our client
 # library) run with the alloc_count module preloaded, once for N and once
 # for 10 N requests, each against a fresh server, over coap:// and over
-# coaps:// (PSK, sessions on exported keys). The two runs set up the same
+# coaps:// (PSK, sessions on exported keys), the latter with the Connection
+# ID on (the default: records in the tls12_cid format) and with --no-cid
+# (plain records). The two runs set up the same
 # sessions, so their allocation counts must be the same within a small
 # slack; one allocation per request would add 9 N.
 # usage: bench/hot_path_allocs.sh BUILD_DIR
@@ -18,12 +20,14 @@ bench_work_dir
 
 total() { awk '{ print $1 + $2 + $3 }' "$1"; }
 
-# run SCHEME REQUESTS TAG: a fresh counted server, a counted coaps-bench of
-# REQUESTS requests; leaves $work/TAG.server and $work/TAG.client.
+# run VARIANT REQUESTS TAG: a fresh counted server, a counted coaps-bench of
+# REQUESTS requests; leaves $work/TAG.server and $work/TAG.client. VARIANT
+# is coap, coaps or coaps-nocid (a server that grants no Connection ID).
 run() {
-  local scheme=$1 requests=$2 tag=$3 out
+  local scheme=${1%-nocid} requests=$2 tag=$3 out cid=()
+  [ "$1" = coaps-nocid ] && cid=(--no-cid)
   SERVER_PREFIX=(env "ALLOC_COUNT_FILE=$work/$tag.server" "LD_PRELOAD=$PRELOAD")
-  start_server --workers 1 --psk-identity alloc --psk alloc-secret
+  start_server --workers 1 --psk-identity alloc --psk alloc-secret "${cid[@]}"
   SERVER_PREFIX=()
   local p=$port
   [ "$scheme" = coap ] || p=$dport
@@ -36,7 +40,7 @@ run() {
   [ -s "$work/$tag.server" ] && [ -s "$work/$tag.client" ] || fail "$tag: no counts written"
 }
 
-for scheme in coap coaps; do
+for scheme in coap coaps coaps-nocid; do
   run "$scheme" "$N" "$scheme-short"
   run "$scheme" $((10 * N)) "$scheme-long"
   for side in server client; do

@@ -235,6 +235,7 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
               "server closed the DTLS session with requests outstanding: new handshake");
     coap_secure_peer_free(ctx, peer, 0);
     if (coap_secure_connect(ctx, peer, name, now) == 0) {
+      coap_exch_peer_restart(ctx->exch, &peer->exch, now, 1); /* new MIDs, full schedule */
       coap_client_observe_reconnected(&ctx->client, peer, now);
       return;
     }
@@ -569,7 +570,9 @@ static void switch_from_old(peer_dtls_t *pd) {
   pd->old = NULL;
   ctx->dtls_reconnects++;
   ctx->failures_by_cause[COAP_CAUSE_SESSION_LOST]++;
-  coap_exch_peer_restart(ctx->exch, &pd->peer->exch, ctx->now);
+  /* Same MIDs: the datagrams held for the new session went out on it as
+   * they were (on_established), and their answers must match. */
+  coap_exch_peer_restart(ctx->exch, &pd->peer->exch, ctx->now, 0);
   coap_client_observe_reconnected(&ctx->client, pd->peer, ctx->now);
 }
 
@@ -609,10 +612,12 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
   coap_dtls_session_set_peer_name(fresh, pd->peer->name);
   pd->reconnected = 1;
   arm_timer(pd);
-  queue_pending(pd, data, len);
   /* The silence used up most of the requests' retransmissions: on the new
-   * session they get the whole schedule again, within their deadlines. */
-  coap_exch_peer_restart(ctx->exch, &pd->peer->exch, now);
+   * session they get the whole schedule again, within their deadlines, and
+   * new message IDs. Before the datagram is queued: it is a request's own
+   * bytes (the exchange sends them in place), renumbered with it. */
+  coap_exch_peer_restart(ctx->exch, &pd->peer->exch, now, 1);
+  queue_pending(pd, data, len);
   /* The server lost its observers with our session (RFC 7641 §3.3.1). */
   coap_client_observe_reconnected(&ctx->client, pd->peer, now);
   return 1;
@@ -776,6 +781,11 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep,
   }
   coap_peer_t *peer = coap_context_peer_for_input(ctx, ep, from, now);
   if (!peer) return COAP_E_LIMIT;
+  /* A new session is a new endpoint (RFC 7252 §9.1.1): what a peer kept
+   * from an earlier session at this address (message IDs seen, answers to
+   * repeat) must not turn its new requests into duplicates. */
+  coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
+  coap_exch_peer_init(ctx->exch, &peer->exch);
   /* Only here, where a valid cookie (or the policy) let the hello in: a
    * forged record later cannot move where the session's answers go from. */
   coap_peer_set_local(peer, local);

@@ -553,9 +553,18 @@ static void start_con(coap_exch_t *ex, coap_exch_out_t *o, uint64_t now) {
   transmit(ex, o->peer, o->bytes, o->len);
 }
 
-void coap_exch_peer_restart(coap_exch_t *ex, coap_exch_peer_t *peer, uint64_t now) {
+void coap_exch_peer_restart(coap_exch_t *ex, coap_exch_peer_t *peer, uint64_t now,
+                            int new_mids) {
   for (coap_exch_out_t *o = peer->out_head; o; o = o->next) {
     if (o->type != COAP_TYPE_CON || o->acked || o->is_response) continue;
+    /* The peer may still hold the old MID from the old session and drop
+     * the request as a duplicate (libcoap: "mid already in-use"); the
+     * token stays, so the answer still matches. */
+    if (new_mids) {
+      o->mid = peer->next_mid++;
+      o->bytes[2] = (uint8_t)(o->mid >> 8);
+      o->bytes[3] = (uint8_t)o->mid;
+    }
     o->retransmits = 0;
     o->timeout_ms = initial_timeout(ex);
     coap_timer_arm(ex->timers, &o->timer, now + o->timeout_ms);

@@ -96,8 +96,12 @@ void coap_exch_peer_clear(coap_exch_t *ex, coap_exch_peer_t *peer, int err);
 /* The peer is now reached over a new session (a new DTLS session is a new
  * endpoint, RFC 7252 §9.1.1): the requests still waiting for their ACK
  * start their retransmissions over, from the initial timeout, so a
- * request sent again on it has the whole schedule (its deadline holds). */
-void coap_exch_peer_restart(coap_exch_t *ex, coap_exch_peer_t *peer, uint64_t now);
+ * request sent again on it has the whole schedule (its deadline holds).
+ * With |new_mids| they also get a new message ID (their bytes too; the
+ * token stays): not when copies already went out on the new session
+ * under the old one, whose answers must still match. */
+void coap_exch_peer_restart(coap_exch_t *ex, coap_exch_peer_t *peer, uint64_t now,
+                            int new_mids);
 /* Fail the peer's outstanding requests with |err| without clearing the
  * rest (e.g. ICMP unreachable). */
 void coap_exch_peer_fail(coap_exch_t *ex, coap_exch_peer_t *peer, int err,

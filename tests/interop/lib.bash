@@ -22,6 +22,7 @@ trap cleanup_bg EXIT
 # and set SERVE_PORT from its "listening on coap://...:PORT" line.
 start_coaps_serve() {
   local out=$1; shift
+  : >"$out" # now: the background's own redirection may come after the first read
   "$BUILD/coaps" serve --port 0 "$@" >"$out" 2>&1 &
   BG_PIDS+=($!)
   for _ in $(seq 600); do
@@ -33,11 +34,21 @@ start_coaps_serve() {
   fail "coaps serve did not print its listening line"
 }
 
-# A UDP port nobody on this host is bound to.
+# A UDP port nobody on this host is bound to, random, and outside the
+# kernel's ephemeral range (read now: ip_local_port_range), from which any
+# process's port-0 bind or connect may take it between this probe and the
+# caller's bind; below it only programs that name a port land. Below the
+# range from 10000 (from 1024 if the range starts lower), else above it;
+# never 5683/5684 (RFC 7252's own ports).
 pick_free_udp_port() {
-  local port
+  local lo=32768 hi=60999 first last port
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  first=$((lo > 11000 ? 10000 : 1024)) last=$((lo - 1))
+  if [ $((last - first)) -lt 1000 ]; then first=$((hi + 1)) last=65534; fi # callers use +1 too
+  [ $((last - first)) -ge 100 ] || fail "no port range outside the ephemeral one ($lo-$hi)"
   for _ in $(seq 50); do
-    port=$((20000 + RANDOM % 40000))
+    port=$((first + (RANDOM << 15 | RANDOM) % (last - first + 1)))
+    case $port in 5683 | 5684) continue ;; esac
     ss -Hlun "sport = :$port" | grep -q . || { echo "$port"; return 0; }
   done
   fail "no free UDP port found"
@@ -88,6 +99,7 @@ start_blackhole() {
 # coaps:// endpoint too; sets SERVE_PORT and DTLS_PORT.
 start_coaps_serve_dtls() {
   local out=$1; shift
+  : >"$out" # as in start_coaps_serve
   "$BUILD/coaps" serve --port 0 --dtls-port 0 "$@" >"$out" 2>&1 &
   SERVE_PID=$!
   BG_PIDS+=($!)

@@ -462,36 +462,65 @@ static uint16_t bound_port(coap_endpoint_t *ep) {
   return ep ? coap_address_get_port(coap_endpoint_address(ep)) : 0;
 }
 
-/* Open every worker; the first one decides the ports. */
 /* Workers share their ports through SO_REUSEPORT, which would also let
- * them join another server already on the port: make sure nobody is. */
-static int port_taken(const coap_address_t *addr, const char *text, long port) {
-  if (port == 0) return 0;
+ * them join another server already on the port, and for port 0 let the
+ * kernel hand out a port that another SO_REUSEPORT server of the same user
+ * holds. So a socket without SO_REUSEPORT claims the port first: its bind
+ * fails on a port in use and, for port 0, picks one nobody holds. It is
+ * closed before the workers bind: kept (with SO_REUSEPORT set after its
+ * bind) it would sit in their group and, once closed, reorder it under
+ * the Connection ID steering program (io.c), which picks workers by
+ * their place in it. Only a process binding that very port in between
+ * can still come in. Sets |*got| to the port; returns the claim's socket,
+ * or -1 with the reason printed. */
+static int port_claim(const coap_address_t *addr, const char *text, long port, uint16_t *got) {
   coap_address_t a = *addr;
   coap_address_set_port(&a, (uint16_t)port);
   int fd = socket(a.addr.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
+  if (fd < 0) {
+    cli_error("cannot open a UDP socket: %s", strerror(errno));
+    return -1;
+  }
   int off = 0;
   if (a.addr.sa.sa_family == AF_INET6)
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off); /* as the workers bind */
-  int taken = bind(fd, &a.addr.sa, a.size) < 0 && errno == EADDRINUSE;
-  close(fd);
-  if (taken)
-    cli_error("cannot listen on %s port %ld: Address already in use (is another server "
-              "using it? try --port/--dtls-port)", text, port);
-  return taken;
+  socklen_t len = a.size;
+  if (bind(fd, &a.addr.sa, a.size) < 0 || getsockname(fd, &a.addr.sa, &len) < 0) {
+    int err = errno;
+    close(fd);
+    cli_error("cannot listen on %s port %ld: %s%s", text, port, strerror(err),
+              err == EADDRINUSE ? " (is another server using it? try --port/--dtls-port)" : "");
+    return -1;
+  }
+  *got = coap_address_get_port(&a);
+  return fd;
 }
 
+static void claim_release(int fd) {
+  if (fd >= 0) close(fd);
+}
+
+/* Open every worker; the first one decides the ports (claimed first when
+ * there are several: port_claim). */
 static int workers_open(worker_t *w, const serve_args_t *a, const coap_address_t *addr) {
+  uint16_t port = (uint16_t)a->port, dtls_port = (uint16_t)a->dtls_port;
+  int claim = -1, dtls_claim = -1, rc = EXIT_NETWORK;
   if (a->workers > 1 &&
-      (port_taken(addr, a->address, a->port) ||
-       (a->sec.any && port_taken(addr, a->address, a->dtls_port))))
-    return EXIT_NETWORK;
-  int rc = worker_open(&w[0], NULL, a, *addr, (uint16_t)a->port, (uint16_t)a->dtls_port);
+      ((claim = port_claim(addr, a->address, a->port, &port)) < 0 ||
+       (a->sec.any && (dtls_claim = port_claim(addr, a->address, a->dtls_port, &dtls_port)) < 0)))
+    goto out;
+  /* Both claimed (coap:// and coaps:// apart), then released: see port_claim. */
+  claim_release(claim);
+  claim_release(dtls_claim);
+  claim = dtls_claim = -1;
+  rc = worker_open(&w[0], NULL, a, *addr, port, dtls_port);
   for (long i = 1; rc == 0 && i < a->workers; i++) {
     w[i].index = i;
     rc = worker_open(&w[i], &w[0], a, *addr, bound_port(w[0].ep), bound_port(w[0].sep));
   }
+out:
+  claim_release(claim);
+  claim_release(dtls_claim);
   return rc;
 }
 
