@@ -11,7 +11,9 @@
 # with coaps-bench --source-addresses. --idle-only: only the figures with
 # idle sessions (memory, GET req/s with 100 / N / M idle). Exits non-zero
 # when a step cannot run (a server does not start, a run produces no
-# result); a slow figure is not a failure.
+# result); a slow figure is not a failure. OURS_SERVE_ARGS (words) go to
+# our server's command line: OURS_SERVE_ARGS=--no-cid measures it without
+# Connection ID, OURS_SERVE_ARGS='--cookie always' with every cookie.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,7 +34,7 @@ while [ $# -gt 0 ]; do
         { echo "compare.sh: --sessions-idle wants N or N,M (numbers)" >&2; exit 64; } ;;
     --duration) DURATION=${2:?--duration wants seconds}; shift ;;
     --build-dir) BUILD=${2:?--build-dir wants a directory}; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown option '$1'" >&2; exit 64 ;;
   esac
   shift
@@ -89,7 +91,7 @@ start_server() {
   local kind=$1 log=$work/server-$1.log
   if [ "$kind" = ours ]; then
     "${PIN_SERVER[@]}" "$COAPS" serve --workers 1 --address 127.0.0.1 --port 0 --dtls-port 0 \
-      --max-peers "$OURS_MAX_PEERS" "${PSK_ARGS[@]}" --cert "$K/server-cert.pem" --key "$K/server-key.pem" >"$log" 2>&1 &
+      --max-peers "$OURS_MAX_PEERS" ${OURS_SERVE_ARGS:-} "${PSK_ARGS[@]}" --cert "$K/server-cert.pem" --key "$K/server-key.pem" >"$log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 100); do
       PLAIN_PORT=$(grep -m1 -oE 'listening on coap://[^ ]*:[0-9]+' "$log" | grep -oE '[0-9]+$' || true)

@@ -1,9 +1,13 @@
 /* The DTLS inspection a server does on bytes from the network outside
  * GnuTLS: is this a record, a ClientHello, and what suites does it offer
- * (read when a handshake fails for want of a common suite). */
+ * (read when a handshake fails for want of a common suite), and the
+ * cookie policy's look at a hello's session ticket (dtls_cookie.c), with
+ * the input also taken as a datagram of ours that may carry a
+ * NewSessionTicket, so its ticket name is then known. */
 #include <stddef.h>
 #include <stdint.h>
 
+#include "coaps/dtls.h"
 #include "security/dtls_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -14,5 +18,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   /* Also as if the header check had passed: the parser stands alone. */
   coap_dtls_hello_offer(data, size, offer, sizeof offer);
+  static coap_dtls_context_t *d;
+  if (!d) d = coap_dtls_context_new();
+  if (d) {
+    (void)coap_dtls_hello_resumes(d, data, size);
+    coap_dtls_note_issued_ticket(d, data, size);
+    (void)coap_dtls_hello_resumes(d, data, size);
+  }
   return 0;
 }

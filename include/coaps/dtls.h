@@ -189,21 +189,30 @@ COAPS_API int coap_dtls_set_max_handshakes(coap_dtls_context_t *d, unsigned max)
 /* When a server asks a new client for a cookie (the HelloVerifyRequest
  * round trip, RFC 6347 §4.2.1), which proves the client's address before
  * the server keeps anything or sends its larger flight:
- *  - ALWAYS (default): every new handshake;
+ *  - ALWAYS: every new handshake (the default before WHEN_NEEDED);
  *  - UNDER_LOAD: only while |load| or more handshakes are in progress
  *    (0: a quarter of coap_dtls_set_max_handshakes), like QUIC's Retry —
  *    a round trip less per handshake when the server is not flooded;
- *  - NEVER: for networks where spoofed source addresses cannot occur.
- * Whatever the policy, a hello that could get a certificate or raw-key
- * flight (larger than the hello) is asked for a cookie; a handshake begun
- * without one sends its address no more bytes than it received until the
- * client's Finished has been taken, and resends nothing on its own timer;
- * and a ClientHello from the address of an established session always
- * needs a cookie before it can replace that session (RFC 6347 §4.2.8). */
+ *  - NEVER: for networks where spoofed source addresses cannot occur;
+ *  - WHEN_NEEDED (default): as UNDER_LOAD, and a hello that resumes a
+ *    session (brings a session ticket) is not asked either, in every
+ *    mode: the answer to it (ServerHello, ChangeCipherSpec, Finished) is
+ *    smaller than the hello (RFC 6347 §4.2.1 lets a server skip the
+ *    exchange for resumption). A fresh PSK request then takes 3 round
+ *    trips to its first response instead of 4, a resumed one 2 instead
+ *    of 3.
+ * Whatever the policy, a fresh hello that could get a certificate or
+ * raw-key flight (larger than the hello) is asked for a cookie; a
+ * handshake begun without one sends its address no more bytes than it
+ * received until the client's Finished has been taken, and resends
+ * nothing on its own timer; and a ClientHello from the address of an
+ * established session always needs a cookie before it can replace that
+ * session (RFC 6347 §4.2.8). */
 typedef enum coap_dtls_cookie_policy {
   COAP_DTLS_COOKIE_ALWAYS = 0,
   COAP_DTLS_COOKIE_UNDER_LOAD = 1,
-  COAP_DTLS_COOKIE_NEVER = 2
+  COAP_DTLS_COOKIE_NEVER = 2,
+  COAP_DTLS_COOKIE_WHEN_NEEDED = 3
 } coap_dtls_cookie_policy_t;
 COAPS_API int coap_dtls_set_cookie_policy(coap_dtls_context_t *d, coap_dtls_cookie_policy_t policy,
                                           unsigned load);

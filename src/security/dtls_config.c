@@ -51,12 +51,14 @@ coap_dtls_context_t *coap_dtls_context_new(void) {
   d->retransmit_ms = 1000;
   d->total_ms = 30000;
   d->max_handshakes = 256;
+  d->cookie_policy = COAP_DTLS_COOKIE_WHEN_NEEDED;
   d->cid_enabled = 1;
   d->cid_len = COAP_DTLS_CID_DEFAULT_LEN;
   if (!(d->priority_string = strdup(default_priority)) ||
       gnutls_priority_init(&d->priority, default_priority, NULL) < 0 ||
       gnutls_key_generate(&d->cookie_key, GNUTLS_COOKIE_KEY_SIZE) < 0 ||
-      gnutls_session_ticket_key_generate(&d->ticket_key) < 0) {
+      gnutls_session_ticket_key_generate(&d->ticket_key) < 0 ||
+      !(d->ticket_names = coap_dtls_ticket_names_new())) {
     coap_dtls_context_free(d);
     return NULL;
   }
@@ -73,7 +75,9 @@ int coap_dtls_share_keys(coap_dtls_context_t *d, const coap_dtls_context_t *from
   if (!d || !from) return COAP_E_INVALID_ARG;
   if (d == from) return 0;
   int rc = copy_key(&d->cookie_key, &from->cookie_key);
-  return rc < 0 ? rc : copy_key(&d->ticket_key, &from->ticket_key);
+  if (rc == 0) rc = copy_key(&d->ticket_key, &from->ticket_key);
+  if (rc == 0) coap_dtls_ticket_names_share(&d->ticket_names, from->ticket_names);
+  return rc;
 }
 
 uint64_t coap_dtls_compacted(const coap_dtls_context_t *d) { return d ? d->compacted : 0; }
@@ -135,6 +139,7 @@ void coap_dtls_context_free(coap_dtls_context_t *d) {
     coap_memzero(d->ticket_key.data, d->ticket_key.size);
     gnutls_free(d->ticket_key.data);
   }
+  coap_dtls_ticket_names_release(d->ticket_names);
   free(d);
 }
 
@@ -397,7 +402,7 @@ int coap_dtls_set_compact_sessions(coap_dtls_context_t *d, int on) {
 
 int coap_dtls_set_cookie_policy(coap_dtls_context_t *d, coap_dtls_cookie_policy_t policy,
                                 unsigned load) {
-  if (!d || policy < COAP_DTLS_COOKIE_ALWAYS || policy > COAP_DTLS_COOKIE_NEVER)
+  if (!d || policy < COAP_DTLS_COOKIE_ALWAYS || policy > COAP_DTLS_COOKIE_WHEN_NEEDED)
     return COAP_E_INVALID_ARG;
   d->cookie_policy = policy;
   d->cookie_load = load;
@@ -408,6 +413,7 @@ int coap_dtls_cookie_required(const coap_dtls_context_t *d, unsigned in_progress
   switch (d->cookie_policy) {
     case COAP_DTLS_COOKIE_NEVER: return 0;
     case COAP_DTLS_COOKIE_UNDER_LOAD:
+    case COAP_DTLS_COOKIE_WHEN_NEEDED:
       return in_progress >= (d->cookie_load ? d->cookie_load : d->max_handshakes / 4);
     default: return 1;
   }

@@ -16,12 +16,16 @@ typedef struct psk_entry {
 } psk_entry_t;
 
 #define SESSION_CACHE_SIZE 16
+#define COAP_DTLS_TICKET_NAMES 4     /* GnuTLS rotates its ticket key: room for a few */
+#define COAP_DTLS_TICKET_NAME_LEN 16 /* GnuTLS's key_name, a ticket's first bytes */
 
 /* A client's last session with one server, for resumption. */
 typedef struct session_cache_entry {
   char *server_name;
   gnutls_datum_t data;
 } session_cache_entry_t;
+
+typedef struct coap_dtls_ticket_names coap_dtls_ticket_names_t;
 
 struct coap_dtls_context {
   session_cache_entry_t cache[SESSION_CACHE_SIZE];
@@ -64,6 +68,10 @@ struct coap_dtls_context {
   int prestate_valid;             /* it came with a valid cookie */
   coap_dtls_cookie_policy_t cookie_policy;
   unsigned cookie_load;           /* under-load policy: handshakes in progress */
+  /* The key names of the last session tickets we issued (dtls_cookie.c),
+   * shared by the configurations that share the ticket key
+   * (coap_dtls_share_keys: workers, a reload); NULL: none known. */
+  coap_dtls_ticket_names_t *ticket_names;
   /* The logger of the context that took this configuration last, or
    * &log_copy: when a context lets go of a configuration others still
    * hold, its logger is copied (by value) so that nothing here points
@@ -248,6 +256,15 @@ int coap_dtls_check_x509(coap_dtls_session_t *s, const gnutls_datum_t *peers,
 void coap_dtls_note_chain(coap_dtls_session_t *s, const gnutls_datum_t *peers,
                           unsigned n);
 /* "PSK (TLS_PSK_WITH_AES_128_CCM_8, ...), ECDHE-ECDSA (...)" from a ClientHello. */
+/* dtls_cookie.c: whether a hello brings a ticket of ours (one whose key
+ * name we issued), and learning key names from our NewSessionTickets;
+ * the table of names, made with the configuration and shared with those
+ * that share its ticket key (_share drops |*t|'s and takes |from|'s). */
+coap_dtls_ticket_names_t *coap_dtls_ticket_names_new(void);
+void coap_dtls_ticket_names_release(coap_dtls_ticket_names_t *t);
+void coap_dtls_ticket_names_share(coap_dtls_ticket_names_t **t, coap_dtls_ticket_names_t *from);
+int coap_dtls_hello_resumes(const coap_dtls_context_t *d, const uint8_t *data, size_t len);
+void coap_dtls_note_issued_ticket(coap_dtls_context_t *d, const uint8_t *data, size_t len);
 void coap_dtls_hello_offer(const uint8_t *data, size_t len, char *out, size_t cap);
 /* What this configuration can do as |client| or server, in words. */
 void coap_dtls_describe_modes(const coap_dtls_context_t *d, int client, char *out,

@@ -164,7 +164,10 @@ static void send_datagram(coap_dtls_session_t *s, const void *data, size_t len) 
                 s->unverified_in);
     return;
   }
-  if (!s->client) keep_unverified_flight(s, data, len);
+  if (!s->client) {
+    keep_unverified_flight(s, data, len);
+    coap_dtls_note_issued_ticket(s->d, data, len);
+  }
   keep_own_flight(s, data, len);
   count_datagram(s, len);
   (void)s->cb.send(s->user, data, len);
@@ -842,10 +845,15 @@ int coap_dtls_session_handle_timeout(coap_dtls_session_t *s, uint64_t now) {
   s->now = now;
   if (now >= s->deadline) return coap_dtls_session_give_up(s, now);
   if (now < s->next_retransmit) return 0;
-  if (s->unverified) {
-    /* Resending to an address that never showed it is the client's would
-     * make us a reflector; a real client resends its hello, and the
-     * answer to that goes out with the bytes it brings. */
+  if (s->unverified && !(s->unverified_flight &&
+                         s->unverified_out + s->unverified_flight_len <= s->unverified_in)) {
+    /* Resending to an address that never showed it is the client's, more
+     * than it sent us, would make us a reflector; a real client resends
+     * its hello, and the answer to that goes out with the bytes it
+     * brings. A flight that still fits the bytes received does go again:
+     * after a resumed hello (large, with its ticket) our small flight is
+     * the only one that can be resent when the client's last flight is
+     * lost (in an abbreviated handshake the client sends last). */
     s->next_retransmit = UINT64_MAX;
     return 0;
   }
@@ -1011,6 +1019,15 @@ static int hello_may_get_certificate(const coap_dtls_context_t *d, const uint8_t
   return 0;
 }
 
+/* May this hello start a handshake without a cookie, the policy having
+ * not asked for one? */
+static int hello_needs_no_cookie(const coap_dtls_context_t *d, const uint8_t *data,
+                                 size_t len) {
+  if (d->cookie_policy == COAP_DTLS_COOKIE_WHEN_NEEDED && coap_dtls_hello_resumes(d, data, len))
+    return 1;
+  return !hello_may_get_certificate(d, data, len);
+}
+
 int coap_dtls_accepted_with_cookie(const coap_dtls_context_t *d) { return d->prestate_valid; }
 
 /* An eighth of all, at least 4: room for several devices behind one NAT
@@ -1035,7 +1052,7 @@ int coap_dtls_accept(coap_dtls_context_t *d, const void *addr, size_t addr_len,
   if (rc != GNUTLS_E_BAD_COOKIE) return COAP_E_DTLS_RECORD;
   /* No cookie asked for (policy): the handshake starts at this hello,
    * unless our answer would be a certificate flight. */
-  if (!require_cookie && !hello_may_get_certificate(d, data, len)) return COAP_DTLS_ACCEPT;
+  if (!require_cookie && hello_needs_no_cookie(d, data, len)) return COAP_DTLS_ACCEPT;
   cookie_sink_t sink = {send, send_user};
   gnutls_dtls_cookie_send(&d->cookie_key, (void *)addr, addr_len, &d->prestate,
                           &sink, cookie_push);

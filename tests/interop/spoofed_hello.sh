@@ -2,7 +2,8 @@
 # One forged datagram must not end a session (RFC 6347 §4.2.8): a
 # cookieless epoch-0 ClientHello sent "from" an established client's
 # address and port leaves that client's session working, its next request
-# answered at once, under each cookie policy (always, under-load, never);
+# answered at once, under each cookie policy (always, under-load, never,
+# when-needed);
 # while a client that really restarted on the same address and port still
 # gets a new session at once.
 #
@@ -83,7 +84,7 @@ restart_ok() { [ "$1" = 0 ] && grep -qE '^[0-9]+\.[0-9] C$' <<<"$2" && [ "$3" -l
 # (2 ServerHello, 3 HelloVerifyRequest).
 first_handshake_type() { od -An -tu1 -j13 -N1 "$1" | tr -d ' '; }
 
-for policy in always under-load never; do
+for policy in always under-load never when-needed; do
   echo "== --cookie $policy"
   log=$work/serve.$policy.log
   start_coaps_serve_dtls "$log" --psk-identity me --psk secret --cookie "$policy" -v

@@ -160,7 +160,7 @@ get coaps://127.0.0.1:9/x --require-client-cert%unknown option '--require-client
 serve --session s%unknown option '--session' for coaps serve (commands that take it: get, post, put, delete, fetch, patch, ipatch, observe, doctor)%usage: coaps serve [options]  (coaps serve --help for more)
 serve --psk-identity me --psk x --require-client-cert%--require-client-cert needs --cacert to verify them with%usage: coaps serve [options]  (coaps serve --help for more)
 get coaps://127.0.0.1:9/x --session s%--session needs credentials (--psk-identity or --cacert) to resume%usage: coaps get URI [options]  (coaps get --help for more)
-serve --cookie sometimes%--cookie wants always, under-load or never, got 'sometimes'%usage: coaps serve [options]  (coaps serve --help for more)
+serve --cookie sometimes%--cookie wants when-needed, always, under-load or never, got 'sometimes'%usage: coaps serve [options]  (coaps serve --help for more)
 serve --address nowhere%--address wants a numeric IPv4 or IPv6 address, got 'nowhere'%usage: coaps serve [options]  (coaps serve --help for more)
 doctor coap://127.0.0.1/x --markdown%--markdown goes with --causes%usage: coaps doctor URI [options]  (coaps doctor --help for more)
 doctor --causes --json%--causes takes no other option than --markdown%usage: coaps doctor URI [options]  (coaps doctor --help for more)

@@ -59,6 +59,10 @@ static int setup(void **state) {
   server = simnet_add_node(&net, 5684, COAP_PROTO_DTLS, NULL);
   client = simnet_add_node(&net, 40000, COAP_PROTO_DTLS, NULL);
   set_psk(server->ctx);
+  /* The attacker here completes cookie exchanges: every hello is asked
+   * for one (the default lets PSK hellos in without). */
+  assert_int_equal(coap_dtls_set_cookie_policy(coap_context_dtls(server->ctx),
+                                               COAP_DTLS_COOKIE_ALWAYS, 0), 0);
   set_psk(client->ctx);
   coap_resource_set_handler(coap_resource_add(server->ctx, "hi"), COAP_GET, hi, NULL);
   net.filter = watch;

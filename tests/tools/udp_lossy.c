@@ -22,7 +22,11 @@
  *   --max-drops N   at most N drops per client, both directions (default: no cap)
  *   --seed N        random seed (default 1)
  *   --lifetime S    exit after S seconds (required)
- *   --port N        front port (default 0: any free one) */
+ *   --port N        front port (default 0: any free one)
+ *   --timing FILE   a line per datagram sent toward a client: the client's
+ *                   number (from 0, in order of arrival), the ms since its
+ *                   first datagram reached us, and the length; for tests
+ *                   that count round trips without the client's start-up */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* ppoll */
 #endif
@@ -46,6 +50,8 @@ typedef struct client {
   int fd;
   unsigned burst[2];
   unsigned long drops;
+  uint64_t first_ms; /* when its first datagram arrived */
+  size_t number;
   struct client *next;
 } client_t;
 
@@ -169,6 +175,8 @@ static client_t *client_for(const struct sockaddr_in *from, const uint8_t *d, si
   }
   c->addr = *from;
   c->fd = fd;
+  c->first_ms = now_ms();
+  c->number = n_clients;
   c->next = buckets[b];
   buckets[b] = c;
   clients[n_clients++] = c;
@@ -197,6 +205,7 @@ static long parse_num(const char *s) {
 int main(int argc, char **argv) {
   double loss[2] = {0, 0};
   long delay = 0, jitter = 0, max_burst = 0, max_drops = -1, lifetime = -1, front_port = 0;
+  FILE *timing = NULL;
   rng_state = 1;
   static const struct option opts[] = {
       {"loss", required_argument, 0, 'l'},      {"loss-up", required_argument, 0, 'u'},
@@ -204,7 +213,7 @@ int main(int argc, char **argv) {
       {"jitter", required_argument, 0, 'j'},    {"max-burst", required_argument, 0, 'b'},
       {"seed", required_argument, 0, 's'},      {"lifetime", required_argument, 0, 't'},
       {"port", required_argument, 0, 'p'},      {"max-drops", required_argument, 0, 'm'},
-      {0, 0, 0, 0}};
+      {"timing", required_argument, 0, 'T'},    {0, 0, 0, 0}};
   int o;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (o) {
@@ -218,13 +227,20 @@ int main(int argc, char **argv) {
     case 's': rng_state = (uint64_t)strtoull(optarg, NULL, 0); break;
     case 't': lifetime = parse_num(optarg); break;
     case 'p': front_port = parse_num(optarg); break;
+    case 'T':
+      if (!(timing = fopen(optarg, "w"))) {
+        perror("udp_lossy: --timing");
+        return 64;
+      }
+      setvbuf(timing, NULL, _IOLBF, 0);
+      break;
     default: return 64;
     }
   }
   if (optind != argc - 1 || lifetime < 0 || jitter > delay || front_port > 65535) {
     fprintf(stderr, "usage: udp_lossy [--loss P] [--loss-up P] [--loss-down P] [--delay MS]\n"
                     "                 [--jitter MS (<= delay)] [--max-burst N] [--max-drops N]\n"
-                    "                 [--seed N] [--port N] --lifetime S TARGET_PORT\n");
+                    "                 [--seed N] [--port N] [--timing FILE] --lifetime S TARGET_PORT\n");
     return 64;
   }
   struct sockaddr_in target = {.sin_family = AF_INET,
@@ -269,6 +285,9 @@ int main(int argc, char **argv) {
                                         (struct sockaddr *)&p->c->addr, sizeof p->c->addr);
       if (n < 0) send_err[p->dir]++;
       else fwd[p->dir]++;
+      if (timing && n >= 0 && p->dir == DOWN)
+        fprintf(timing, "%zu %llu %zu\n", p->c->number,
+                (unsigned long long)(now - p->c->first_ms), p->len);
       free(p);
     }
     if (now >= end) break;

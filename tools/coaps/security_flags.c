@@ -102,8 +102,9 @@ int security_flags_take(security_flags_t *f, int id, const char *arg) {
       if (strcmp(arg, "always") == 0) f->cookie = 1 + COAP_DTLS_COOKIE_ALWAYS;
       else if (strcmp(arg, "under-load") == 0) f->cookie = 1 + COAP_DTLS_COOKIE_UNDER_LOAD;
       else if (strcmp(arg, "never") == 0) f->cookie = 1 + COAP_DTLS_COOKIE_NEVER;
+      else if (strcmp(arg, "when-needed") == 0) f->cookie = 1 + COAP_DTLS_COOKIE_WHEN_NEEDED;
       else {
-        cli_error("--cookie wants always, under-load or never, got '%s'", arg);
+        cli_error("--cookie wants when-needed, always, under-load or never, got '%s'", arg);
         return -1;
       }
       break;
@@ -169,9 +170,12 @@ void security_flags_usage(FILE *out, int server) {
   if (server)
     fprintf(out, "      --require-client-cert  refuse clients without a certificate\n"
                  "      --cookie POLICY      ask new clients for a cookie (a round trip that\n"
-                 "                           proves their address): always (default),\n"
-                 "                           under-load (only while many handshakes run),\n"
-                 "                           never (trusted networks only); certificate\n"
+                 "                           proves their address): when-needed (default:\n"
+                 "                           under load, or when a fresh hello would get a\n"
+                 "                           certificate or raw-key flight), always,\n"
+                 "                           under-load (as when-needed, but resumed\n"
+                 "                           certificate sessions get one too), never\n"
+                 "                           (trusted networks only); fresh certificate\n"
                  "                           and raw-key handshakes always get one\n"
                  "      --psk-file FILE      the identities clients may use, one a line:\n"
                  "                             IDENTITY KEY\n"
