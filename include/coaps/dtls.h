@@ -70,8 +70,8 @@ COAPS_API const char *coap_dtls_context_last_error(const coap_dtls_context_t *d)
 /* As a client: the identity (NUL-terminated) and key to present. As a
  * server: one identity the server accepts, with its key. Call again to add
  * more identities for the server; the last one is the client's. */
-COAPS_API int coap_dtls_set_psk(coap_dtls_context_t *d, const uint8_t *identity,
-                                const uint8_t *key, size_t key_len);
+COAPS_API int coap_dtls_set_psk(coap_dtls_context_t *d, const uint8_t *identity, const uint8_t *key,
+                                size_t key_len);
 /* The same with the key in hex ("00a1ff..."). */
 COAPS_API int coap_dtls_set_psk_hex(coap_dtls_context_t *d, const char *identity,
                                     const char *hex_key);
@@ -79,8 +79,7 @@ COAPS_API int coap_dtls_set_psk_hex(coap_dtls_context_t *d, const char *identity
  * device database). Write the key for |identity| into |key| (|cap| bytes)
  * and return its length, or return a negative value for an unknown
  * identity (the handshake fails). */
-typedef int (*coap_dtls_psk_lookup_fn)(void *user, const char *identity,
-                                       uint8_t *key, size_t cap);
+typedef int (*coap_dtls_psk_lookup_fn)(void *user, const char *identity, uint8_t *key, size_t cap);
 COAPS_API int coap_dtls_set_psk_lookup(coap_dtls_context_t *d, coap_dtls_psk_lookup_fn fn,
                                        void *user);
 
@@ -173,8 +172,8 @@ COAPS_API int coap_dtls_rpk_fingerprint(const coap_dtls_context_t *d, char *buf,
 COAPS_API int coap_dtls_set_mtu(coap_dtls_context_t *d, unsigned mtu);
 /* First flight retransmission and total handshake time (defaults 1000 ms
  * and 30000 ms). */
-COAPS_API int coap_dtls_set_handshake_timeouts(coap_dtls_context_t *d,
-                                               unsigned retransmit_ms, unsigned total_ms);
+COAPS_API int coap_dtls_set_handshake_timeouts(coap_dtls_context_t *d, unsigned retransmit_ms,
+                                               unsigned total_ms);
 /* Server handshakes in progress at once (default 256), so a flood of
  * handshakes cannot exhaust memory or CPU. When all places are taken, a
  * ClientHello with a valid cookie takes the place of the oldest unfinished
@@ -202,10 +201,14 @@ COAPS_API int coap_dtls_set_max_handshakes(coap_dtls_context_t *d, unsigned max)
  *    trips to its first response instead of 4, a resumed one 2 instead
  *    of 3.
  * Whatever the policy, a fresh hello that could get a certificate or
- * raw-key flight (larger than the hello) is asked for a cookie; a
+ * raw-key flight (larger than the hello) is asked for a cookie, and so is
+ * a hello this server will refuse (not DTLS 1.2, or no AEAD suite): GnuTLS
+ * clients ignore an alert that comes before the server's first handshake
+ * message, so the handshake_failure reaches them only after a cookie; a
  * handshake begun without one sends its address no more bytes than it
- * received until the client's Finished has been taken, and resends
- * nothing on its own timer; and a ClientHello from the address of an
+ * received until the client's Finished has been taken (a flight is
+ * resent on its own timer only within that bound); and a ClientHello
+ * from the address of an
  * established session always needs a cookie before it can replace that
  * session (RFC 6347 §4.2.8). */
 typedef enum coap_dtls_cookie_policy {
@@ -258,18 +261,17 @@ COAPS_API int coap_dtls_set_cid(coap_dtls_context_t *d, int on, unsigned length)
 COAPS_API int coap_dtls_set_cid_worker(coap_dtls_context_t *d, unsigned index);
 /* Client: the CID we ask the server to put on its records to us (|len| 0
  * to 32; 0, the default, means none). */
-COAPS_API int coap_dtls_set_client_cid(coap_dtls_context_t *d, const uint8_t *cid,
-                                       size_t len);
+COAPS_API int coap_dtls_set_client_cid(coap_dtls_context_t *d, const uint8_t *cid, size_t len);
 
 /* Allocated by the program, filled by the library: versioned
  * (coaps/export.h). */
 #define COAP_DTLS_CID_INFO_V1 1
 #define COAP_DTLS_CID_INFO_VERSION COAP_DTLS_CID_INFO_V1
 typedef struct coap_dtls_cid_info {
-  int negotiated;        /* both sides agreed on Connection IDs */
-  size_t own_len;        /* our CID: on the records we receive (0: none) */
+  int negotiated; /* both sides agreed on Connection IDs */
+  size_t own_len; /* our CID: on the records we receive (0: none) */
   uint8_t own[32];
-  size_t peer_len;       /* the peer's: on the records we send (0: none) */
+  size_t peer_len; /* the peer's: on the records we send (0: none) */
   uint8_t peer[32];
 } coap_dtls_cid_info_t;
 /* The CIDs of the last client handshake of |d| into |out|, a
@@ -286,9 +288,9 @@ COAPS_API int coap_dtls_last_cid_versioned(const coap_dtls_context_t *d, int ver
 #define COAP_DTLS_CID_STATS_V1 1
 #define COAP_DTLS_CID_STATS_VERSION COAP_DTLS_CID_STATS_V1
 typedef struct coap_dtls_cid_stats {
-  uint64_t sessions;     /* handshakes that agreed on Connection IDs */
-  uint64_t moves;        /* server peers moved to a new address by their CID */
-  uint64_t held;         /* datagrams not sent to an address not confirmed yet */
+  uint64_t sessions; /* handshakes that agreed on Connection IDs */
+  uint64_t moves;    /* server peers moved to a new address by their CID */
+  uint64_t held;     /* datagrams not sent to an address not confirmed yet */
 } coap_dtls_cid_stats_t;
 /* The counters of |d| (summed over the contexts that share it) into
  * |out|, a coap_dtls_cid_stats_t of |version|. Returns 0, or

@@ -254,8 +254,9 @@ int coap_dtls_verify_peer(gnutls_session_t tls) {
     if (g) {
       coap_diag_explain(g, "the %s raw public key %s is not in the trust list",
                         s->client ? "server's" : "client's", fp);
-      coap_diag_fix(g, "if this is the right %s, pin its key: --trust-rpk FILE "
-                       "(coap_dtls_add_trusted_rpk), fingerprint %s",
+      coap_diag_fix(g,
+                    "if this is the right %s, pin its key: --trust-rpk FILE "
+                    "(coap_dtls_add_trusted_rpk), fingerprint %s",
                     s->client ? "server" : "client", fp);
     }
     return -1;
@@ -265,8 +266,9 @@ int coap_dtls_verify_peer(gnutls_session_t tls) {
     coap_diag_t *g = coap_dtls_diag_start(
         s, s->client ? COAP_CAUSE_CERT_INVALID : COAP_CAUSE_CLIENT_CERT_MISSING,
         COAP_DETECTED_LOCAL);
-    if (g) coap_diag_explain(g, s->client ? "the server sent no certificate"
-                                          : "the client sent no certificate, and one is required here");
+    if (g)
+      coap_diag_explain(g, s->client ? "the server sent no certificate"
+                                     : "the client sent no certificate, and one is required here");
     return -1;
   }
   if (s->cs) coap_dtls_note_chain(s, peers, n);
@@ -288,9 +290,8 @@ static int set_priority(coap_dtls_session_t *s, coap_dtls_context_t *d) {
   return p ? gnutls_priority_set(s->tls, p) : GNUTLS_E_MEMORY_ERROR;
 }
 
-static int session_init(coap_dtls_context_t *d, int client,
-                        const coap_dtls_session_cb_t *cb, void *user, uint64_t now,
-                        coap_dtls_session_t **out) {
+static int session_init(coap_dtls_context_t *d, int client, const coap_dtls_session_cb_t *cb,
+                        void *user, uint64_t now, coap_dtls_session_t **out) {
   coap_dtls_session_t *s = calloc(1, sizeof(*s));
   if (!s) return COAP_E_NOMEM;
   if (client && !(s->cs = calloc(1, sizeof(*s->cs)))) {
@@ -343,8 +344,8 @@ static int session_init(coap_dtls_context_t *d, int client,
 static int drive_handshake(coap_dtls_session_t *s, uint64_t now);
 
 int coap_dtls_session_new_client(coap_dtls_context_t *d, const char *server_name,
-                                 const coap_dtls_session_cb_t *cb, void *user,
-                                 uint64_t now, coap_dtls_session_t **out) {
+                                 const coap_dtls_session_cb_t *cb, void *user, uint64_t now,
+                                 coap_dtls_session_t **out) {
   if (!coap_dtls_can_connect(d)) return COAP_E_DTLS_NO_CREDENTIALS;
   coap_dtls_session_t *s;
   int rc = session_init(d, 1, cb, user, now, &s);
@@ -368,18 +369,17 @@ int coap_dtls_session_new_client(coap_dtls_context_t *d, const char *server_name
   return rc;
 }
 
-int coap_dtls_session_new_server(coap_dtls_context_t *d,
-                                 const coap_dtls_session_cb_t *cb, void *user,
-                                 uint64_t now, coap_dtls_session_t **out) {
+int coap_dtls_session_new_server(coap_dtls_context_t *d, const coap_dtls_session_cb_t *cb,
+                                 void *user, uint64_t now, coap_dtls_session_t **out) {
   if (!coap_dtls_can_serve(d)) return COAP_E_DTLS_NO_CREDENTIALS;
   coap_dtls_session_t *s;
   int rc = session_init(d, 0, cb, user, now, &s);
   if (rc < 0) return rc;
   if (d->cert && (d->has_ca || d->n_trusted_rpk || d->rpk_verify) &&
       d->client_cert != COAP_DTLS_CLIENT_CERT_NONE)
-    gnutls_certificate_server_set_request(
-        s->tls, d->client_cert == COAP_DTLS_CLIENT_CERT_REQUIRED ? GNUTLS_CERT_REQUIRE
-                                                                 : GNUTLS_CERT_REQUEST);
+    gnutls_certificate_server_set_request(s->tls, d->client_cert == COAP_DTLS_CLIENT_CERT_REQUIRED
+                                                      ? GNUTLS_CERT_REQUIRE
+                                                      : GNUTLS_CERT_REQUEST);
   gnutls_session_ticket_enable_server(s->tls, &d->ticket_key);
   /* Continue the sequence numbers of the stateless cookie exchange. */
   if (d->prestate_valid) gnutls_dtls_prestate_set(s->tls, &d->prestate);
@@ -454,9 +454,7 @@ static void track_step(coap_dtls_session_t *s, uint64_t now) {
       reach_step(s, COAP_STEP_AUTHENTICATION, now);
       break;
     case GNUTLS_HANDSHAKE_FINISHED:
-    case GNUTLS_HANDSHAKE_NEW_SESSION_TICKET:
-      reach_step(s, COAP_STEP_FINISHED, now);
-      break;
+    case GNUTLS_HANDSHAKE_NEW_SESSION_TICKET: reach_step(s, COAP_STEP_FINISHED, now); break;
     default: break;
   }
   if (out == GNUTLS_HANDSHAKE_FINISHED) reach_step(s, COAP_STEP_FINISHED, now);
@@ -469,11 +467,10 @@ static void note_negotiated(coap_dtls_session_t *s) {
   snprintf(rep->version, sizeof rep->version, "%s", v ? v : "?");
   snprintf(rep->suite, sizeof rep->suite, "%s", coap_dtls_session_suite(s));
   gnutls_kx_algorithm_t kx = gnutls_kx_get(s->tls);
-  const char *mode = kx == GNUTLS_KX_PSK || kx == GNUTLS_KX_ECDHE_PSK || kx == GNUTLS_KX_DHE_PSK
-                         ? "psk"
-                     : gnutls_certificate_type_get2(s->tls, GNUTLS_CTYPE_SERVER) == GNUTLS_CRT_RAWPK
-                         ? "rpk"
-                         : "x509";
+  const char *mode =
+      kx == GNUTLS_KX_PSK || kx == GNUTLS_KX_ECDHE_PSK || kx == GNUTLS_KX_DHE_PSK     ? "psk"
+      : gnutls_certificate_type_get2(s->tls, GNUTLS_CTYPE_SERVER) == GNUTLS_CRT_RAWPK ? "rpk"
+                                                                                      : "x509";
   snprintf(rep->mode, sizeof rep->mode, "%s", mode);
 }
 
@@ -495,8 +492,7 @@ static void keep_hello_random(coap_dtls_session_t *s) {
     memcpy(s->hello_random, client.data, sizeof s->hello_random);
 }
 
-int coap_dtls_session_own_hello(const coap_dtls_session_t *s, const uint8_t *data,
-                                size_t len) {
+int coap_dtls_session_own_hello(const coap_dtls_session_t *s, const uint8_t *data, size_t len) {
   return !s->client && len >= HELLO_RANDOM_AT + sizeof s->hello_random &&
          memcmp(data + HELLO_RANDOM_AT, s->hello_random, sizeof s->hello_random) == 0;
 }
@@ -602,12 +598,10 @@ static int drive_handshake(coap_dtls_session_t *s, uint64_t now) {
   return drive_handshake_from(s, 0, now);
 }
 
-static int record_failed(coap_dtls_session_t *s, coap_cause_t cause, int err,
-                         const char *text) {
+static int record_failed(coap_dtls_session_t *s, coap_cause_t cause, int err, const char *text) {
   s->failed = 1;
-  coap_diag_t *g = coap_dtls_diag_start(s, cause, cause == COAP_CAUSE_PEER_CLOSED
-                                                      ? COAP_DETECTED_PEER_ALERT
-                                                      : COAP_DETECTED_LOCAL);
+  coap_diag_t *g = coap_dtls_diag_start(
+      s, cause, cause == COAP_CAUSE_PEER_CLOSED ? COAP_DETECTED_PEER_ALERT : COAP_DETECTED_LOCAL);
   if (g) {
     g->error = err;
     g->step = COAP_STEP_ESTABLISHED;
@@ -708,8 +702,8 @@ static int slim_input(coap_dtls_session_t *s, const uint8_t *data, size_t len) {
     size_t rec_len, plain_len = sizeof plain;
     uint8_t type;
     uint64_t seq64 = 0;
-    int r = coap_dtls_keys_unprotect_cid(s->keys, &s->cid, data + off, len - off, &rec_len,
-                                         &type, plain, &plain_len, &seq64);
+    int r = coap_dtls_keys_unprotect_cid(s->keys, &s->cid, data + off, len - off, &rec_len, &type,
+                                         plain, &plain_len, &seq64);
     if (r == COAP_DTLS_RECORD_MALFORMED) return 0;
     off += rec_len;
     if (r != COAP_DTLS_RECORD_OK) continue;
@@ -730,8 +724,7 @@ static int slim_input(coap_dtls_session_t *s, const uint8_t *data, size_t len) {
  * the rules it serves must not think a copy had time to arrive when it
  * had not. */
 static void note_round_trip(coap_dtls_session_t *s, uint64_t now) {
-  if (!s->client || !s->flight_at || s->flight_resent || s->step >= COAP_STEP_FINISHED)
-    return;
+  if (!s->client || !s->flight_at || s->flight_resent || s->step >= COAP_STEP_FINISHED) return;
   uint64_t rtt = now > s->flight_at ? now - s->flight_at : 1;
   if (rtt > s->rtt_ms) s->rtt_ms = (uint32_t)rtt;
   s->flight_at = 0;
@@ -753,8 +746,7 @@ static size_t record_span(const coap_dtls_session_t *s, const uint8_t *data, siz
  * lost would not see the Finished behind the client's resent key
  * exchange, and so never resend that flight. One record at a time also
  * tells exactly which record GnuTLS dropped. */
-static int input_record(coap_dtls_session_t *s, const uint8_t *rec, size_t len,
-                        uint64_t now) {
+static int input_record(coap_dtls_session_t *s, const uint8_t *rec, size_t len, uint64_t now) {
   /* GnuTLS never sees a Connection ID: tls12_cid records are handed to it
    * in its own format, and records that should have had one are dropped.
    * Record by record, the peer's Finished behind its ChangeCipherSpec is
@@ -793,8 +785,7 @@ static void answer_resent_hello(coap_dtls_session_t *s, const uint8_t *data, siz
   (void)s->cb.send(s->user, s->unverified_flight, n);
 }
 
-int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data, size_t len,
-                            uint64_t now) {
+int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data, size_t len, uint64_t now) {
   if (s->failed) return COAP_E_DTLS_HANDSHAKE;
   s->now = now;
   s->rx++;
@@ -845,8 +836,8 @@ int coap_dtls_session_handle_timeout(coap_dtls_session_t *s, uint64_t now) {
   s->now = now;
   if (now >= s->deadline) return coap_dtls_session_give_up(s, now);
   if (now < s->next_retransmit) return 0;
-  if (s->unverified && !(s->unverified_flight &&
-                         s->unverified_out + s->unverified_flight_len <= s->unverified_in)) {
+  if (s->unverified &&
+      !(s->unverified_flight && s->unverified_out + s->unverified_flight_len <= s->unverified_in)) {
     /* Resending to an address that never showed it is the client's, more
      * than it sent us, would make us a reflector; a real client resends
      * its hello, and the answer to that goes out with the bytes it
@@ -876,10 +867,18 @@ void coap_dtls_session_close(coap_dtls_session_t *s) {
     gnutls_bye(s->tls, GNUTLS_SHUT_WR);
 }
 
-int coap_dtls_session_established(const coap_dtls_session_t *s) { return s->established; }
-int coap_dtls_session_is_client(const coap_dtls_session_t *s) { return s->client; }
-unsigned coap_dtls_session_rx(const coap_dtls_session_t *s) { return s->rx; }
-unsigned coap_dtls_session_flights(const coap_dtls_session_t *s) { return s->flights; }
+int coap_dtls_session_established(const coap_dtls_session_t *s) {
+  return s->established;
+}
+int coap_dtls_session_is_client(const coap_dtls_session_t *s) {
+  return s->client;
+}
+unsigned coap_dtls_session_rx(const coap_dtls_session_t *s) {
+  return s->rx;
+}
+unsigned coap_dtls_session_flights(const coap_dtls_session_t *s) {
+  return s->flights;
+}
 uint32_t coap_dtls_session_elapsed(const coap_dtls_session_t *s, uint64_t now) {
   return now > s->started ? (uint32_t)(now - s->started) : 0;
 }
@@ -990,45 +989,63 @@ static ssize_t cookie_push(gnutls_transport_ptr_t ptr, const void *data, size_t 
 #define KX_WITHOUT_CERTIFICATE(kx) \
   ((kx) == GNUTLS_KX_PSK || (kx) == GNUTLS_KX_ECDHE_PSK || (kx) == GNUTLS_KX_DHE_PSK)
 
-/* Could this ClientHello get a certificate (or raw key) flight from us:
- * does it offer a suite that needs one, to a server that has one? Such a
- * flight is many times the hello's size, so it goes only to an address
- * that answered a cookie. An unreadable list of suites counts as yes. */
-static int hello_may_get_certificate(const coap_dtls_context_t *d, const uint8_t *data,
-                                     size_t len) {
-  if (!d->has_cert && !d->has_rpk) return 0;
-  size_t off = DTLS_RECORD_HEADER + 12 + 2 + 32; /* handshake header, version, random */
-  if (len < off + 1) return 1;
+/* What a ClientHello offers, as far as the cookie decision cares. */
+typedef struct hello_offer {
+  int readable;       /* the version and the list of suites could be read */
+  int dtls12;         /* client_version is DTLS 1.2 */
+  int certificate_kx; /* a suite whose key exchange sends a certificate or raw key */
+  int aead;           /* a suite with an AEAD cipher (all this server accepts) */
+} hello_offer_t;
+
+static void note_suite(hello_offer_t *o, const uint8_t *id) {
+  unsigned char cs[2];
+  gnutls_kx_algorithm_t kx;
+  gnutls_mac_algorithm_t mac;
+  for (size_t k = 0; gnutls_cipher_suite_info(k, cs, &kx, NULL, &mac, NULL); k++) {
+    if (cs[0] != id[0] || cs[1] != id[1]) continue;
+    if (!KX_WITHOUT_CERTIFICATE(kx)) o->certificate_kx = 1;
+    if (mac == GNUTLS_MAC_AEAD) o->aead = 1;
+    return;
+  }
+}
+
+static hello_offer_t read_hello_offer(const uint8_t *data, size_t len) {
+  hello_offer_t o = {0};
+  size_t off = DTLS_RECORD_HEADER + 12; /* handshake header */
+  if (len < off + 2 + 32 + 1) return o;
+  o.dtls12 = data[off] == 0xfe && data[off + 1] == 0xfd;
+  off += 2 + 32;        /* version, random */
   off += 1 + data[off]; /* session id */
-  if (len < off + 1) return 1;
+  if (len < off + 1) return o;
   off += 1 + data[off]; /* cookie */
-  if (len < off + 2) return 1;
+  if (len < off + 2) return o;
   size_t n = ((size_t)data[off] << 8 | data[off + 1]) / 2;
   off += 2;
-  if (len < off + 2 * n) return 1;
-  for (size_t i = 0; i < n; i++) {
-    const uint8_t *id = data + off + 2 * i;
-    unsigned char cs[2];
-    gnutls_kx_algorithm_t kx;
-    for (size_t k = 0; gnutls_cipher_suite_info(k, cs, &kx, NULL, NULL, NULL); k++) {
-      if (cs[0] != id[0] || cs[1] != id[1]) continue;
-      if (!KX_WITHOUT_CERTIFICATE(kx)) return 1;
-      break;
-    }
-  }
-  return 0;
+  if (len < off + 2 * n) return o;
+  for (size_t i = 0; i < n; i++) note_suite(&o, data + off + 2 * i);
+  o.readable = 1;
+  return o;
 }
 
 /* May this hello start a handshake without a cookie, the policy having
- * not asked for one? */
-static int hello_needs_no_cookie(const coap_dtls_context_t *d, const uint8_t *data,
-                                 size_t len) {
+ * not asked for one? Not if it could get a certificate (or raw key)
+ * flight from us: such a flight is many times the hello's size, so it
+ * goes only to an address that answered a cookie. Not if we will refuse
+ * it (not DTLS 1.2, no AEAD suite): GnuTLS clients, among others, ignore
+ * an alert that comes before any handshake message of the server's, so
+ * the refusal reaches them only after a HelloVerifyRequest. An unreadable
+ * hello gets a cookie. */
+static int hello_needs_no_cookie(const coap_dtls_context_t *d, const uint8_t *data, size_t len) {
+  hello_offer_t o = read_hello_offer(data, len);
+  if (!o.readable || !o.dtls12 || !o.aead) return 0;
   if (d->cookie_policy == COAP_DTLS_COOKIE_WHEN_NEEDED && coap_dtls_hello_resumes(d, data, len))
     return 1;
-  return !hello_may_get_certificate(d, data, len);
+  return !(o.certificate_kx && (d->has_cert || d->has_rpk));
 }
 
-int coap_dtls_accepted_with_cookie(const coap_dtls_context_t *d) { return d->prestate_valid; }
+int coap_dtls_accepted_with_cookie(const coap_dtls_context_t *d) {
+  return d->prestate_valid;
+}
 
 /* An eighth of all, at least 4: room for several devices behind one NAT
  * starting at once, while one attacking host holds at most an eighth. */
@@ -1037,14 +1054,13 @@ unsigned coap_dtls_max_handshakes_per_address(const coap_dtls_context_t *d) {
   return n < 4 ? 4 : n;
 }
 
-int coap_dtls_accept(coap_dtls_context_t *d, const void *addr, size_t addr_len,
-                     const uint8_t *data, size_t len, int require_cookie,
-                     coap_dtls_send_fn send, void *send_user) {
+int coap_dtls_accept(coap_dtls_context_t *d, const void *addr, size_t addr_len, const uint8_t *data,
+                     size_t len, int require_cookie, coap_dtls_send_fn send, void *send_user) {
   if (!coap_dtls_is_client_hello(data, len)) return COAP_E_DTLS_RECORD;
   memset(&d->prestate, 0, sizeof d->prestate);
   d->prestate_valid = 0;
-  int rc = gnutls_dtls_cookie_verify(&d->cookie_key, (void *)addr, addr_len,
-                                     (void *)data, len, &d->prestate);
+  int rc = gnutls_dtls_cookie_verify(&d->cookie_key, (void *)addr, addr_len, (void *)data, len,
+                                     &d->prestate);
   if (rc == 0) {
     d->prestate_valid = 1;
     return COAP_DTLS_ACCEPT;
@@ -1054,8 +1070,7 @@ int coap_dtls_accept(coap_dtls_context_t *d, const void *addr, size_t addr_len,
    * unless our answer would be a certificate flight. */
   if (!require_cookie && hello_needs_no_cookie(d, data, len)) return COAP_DTLS_ACCEPT;
   cookie_sink_t sink = {send, send_user};
-  gnutls_dtls_cookie_send(&d->cookie_key, (void *)addr, addr_len, &d->prestate,
-                          &sink, cookie_push);
+  gnutls_dtls_cookie_send(&d->cookie_key, (void *)addr, addr_len, &d->prestate, &sink, cookie_push);
   return COAP_DTLS_COOKIE_SENT;
 }
 
