@@ -40,10 +40,10 @@ typedef struct bench_opts {
   const char *uri;
   long sessions, window, parallel;
   double duration_s;
-  int duration_set;  /* --duration given: also caps --handshakes */
+  int duration_set; /* --duration given: also caps --handshakes */
   long long requests, handshakes;
-  int leave_open;    /* --handshakes: no close_notify, the server keeps the session */
-  double hold_s; /* < 0: no hold mode */
+  int leave_open; /* --handshakes: no close_notify, the server keeps the session */
+  double hold_s;  /* < 0: no hold mode */
   const char *psk_identity, *psk, *psk_hex;
   const char *cacert, *cert, *key, *rpk, *trust_rpk;
   int json, verbose;
@@ -67,14 +67,14 @@ struct session {
   bench_t *b;
   coap_context_t *ctx;
   coap_endpoint_t *ep;
-  int fd;           /* own connected socket, or -1 */
-  uint32_t src;     /* --source-addresses: source address (network order), else 0 */
-  long idx;         /* launch order: the source address and shared socket */
+  int fd;       /* own connected socket, or -1 */
+  uint32_t src; /* --source-addresses: source address (network order), else 0 */
+  long idx;     /* launch order: the source address and shared socket */
   enum session_state state;
-  uint64_t busy;    /* bit i: slots[i] has a request in flight */
+  uint64_t busy; /* bit i: slots[i] has a request in flight */
   uint64_t deadline;
   size_t heap_idx;
-  int mute;         /* --leave-open: freed without a word to the server */
+  int mute; /* --leave-open: freed without a word to the server */
   slot_t slots[MAX_WINDOW];
 };
 
@@ -86,15 +86,15 @@ typedef struct shared_socket {
 } shared_socket_t;
 
 typedef struct counters {
-  uint64_t completed;      /* 2.xx replies to measured requests */
-  uint64_t handshakes;     /* sessions whose first request succeeded */
+  uint64_t completed;  /* 2.xx replies to measured requests */
+  uint64_t handshakes; /* sessions whose first request succeeded */
   uint64_t timeouts, handshake_failures, non_2xx, other_errors;
   uint64_t retransmissions;
 } counters_t;
 
 struct bench {
   bench_opts_t o;
-  uint64_t rand_state;     /* tokens and retransmission jitter, see bench_rand */
+  uint64_t rand_state; /* tokens and retransmission jitter, see bench_rand */
   /* The time a socket's batch was read (0: none being handled): its
    * replies arrived then, and the requests that refill the window go out
    * right after, so one clock reading serves them all. */
@@ -103,14 +103,14 @@ struct bench {
   coap_dtls_context_t *dtls; /* coaps://: shared by every session */
   int epfd;
   volatile sig_atomic_t *stop;
-  int stopping;            /* freeing: cancelled replies are not errors */
-  session_t **heap;        /* min-heap on deadline */
+  int stopping;     /* freeing: cancelled replies are not errors */
+  session_t **heap; /* min-heap on deadline */
   size_t heap_len, heap_cap;
   long started, connecting, finished; /* sessions launched / handshaking / over */
   long target_sessions;
   uint64_t t0_us, t_end_us, last_done_us;
   int measuring;
-  long long issued;        /* measured requests sent (--requests) */
+  long long issued; /* measured requests sent (--requests) */
   uint64_t in_flight_measured;
   counters_t c;
   histogram_t lat;
@@ -120,8 +120,8 @@ struct bench {
   /* UDP_GRO on the sockets (not --no-gro, and the kernel took it): a
    * server's GSO message arrives as one buffer, split here. */
   int gro;
-  size_t rx_slot;          /* bytes per receive buffer */
-  uint8_t *rx_buf;         /* RX_BATCH slots */
+  size_t rx_slot;  /* bytes per receive buffer */
+  uint8_t *rx_buf; /* RX_BATCH slots */
   struct mmsghdr rx_msgs[RX_BATCH];
   struct iovec rx_iov[RX_BATCH];
   union {

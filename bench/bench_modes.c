@@ -142,30 +142,35 @@ void report(const bench_t *b, FILE *out) {
   if (b->o.json) {
     fprintf(out,
             "{\"mode\":\"%s\",\"uri\":\"%s\",\"sessions\":%ld,\"window\":%ld,"
-            "\"parallel\":%ld,\"seconds\":%.3f,\"requests\":%" PRIu64 ","
-            "\"requests_per_s\":%.1f,\"handshakes\":%" PRIu64 ",\"handshakes_per_s\":%.1f,"
+            "\"parallel\":%ld,\"seconds\":%.3f,\"requests\":%" PRIu64
+            ","
+            "\"requests_per_s\":%.1f,\"handshakes\":%" PRIu64
+            ",\"handshakes_per_s\":%.1f,"
             "\"latency_us\":{\"p50\":%" PRIu64 ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64
-            ",\"max\":%" PRIu64 "},\"retransmissions\":%" PRIu64 ",\"errors\":%" PRIu64 ","
+            ",\"max\":%" PRIu64 "},\"retransmissions\":%" PRIu64 ",\"errors\":%" PRIu64
+            ","
             "\"timeouts\":%" PRIu64 ",\"handshake_failures\":%" PRIu64 ",\"non_2xx\":%" PRIu64
-            ",\"other_errors\":%" PRIu64 ",\"tx_dropped\":%" PRIu64 ",\"generator_cpu_s\":%.3f,"
+            ",\"other_errors\":%" PRIu64 ",\"tx_dropped\":%" PRIu64
+            ",\"generator_cpu_s\":%.3f,"
             "\"gro\":%d,\"shared_sockets\":%ld,\"source_addresses\":%ld,"
             "\"close_notify\":%d,\"generator_rss_kb\":%ld}\n",
             mode_name(&b->o), b->o.uri, b->o.sessions, b->o.window, b->o.parallel, t, c->completed,
-            rps, c->handshakes, hps, p50, p90, p99, b->lat.max, c->retransmissions,
-            errors_total(c), c->timeouts, c->handshake_failures, c->non_2xx, c->other_errors,
-            b->tx.stats.dropped, cpu, b->gro, b->n_shared, b->n_shared ? b->started : 0,
-            !b->o.leave_open, ru.ru_maxrss);
+            rps, c->handshakes, hps, p50, p90, p99, b->lat.max, c->retransmissions, errors_total(c),
+            c->timeouts, c->handshake_failures, c->non_2xx, c->other_errors, b->tx.stats.dropped,
+            cpu, b->gro, b->n_shared, b->n_shared ? b->started : 0, !b->o.leave_open, ru.ru_maxrss);
   } else {
     fprintf(out, "%s %s: %.3f s\n", mode_name(&b->o), b->o.uri, t);
     fprintf(out, "  requests      %" PRIu64 " (%.1f/s)\n", c->completed, rps);
     if (b->o.handshakes > 0 || b->o.hold_s >= 0)
       fprintf(out, "  handshakes    %" PRIu64 " (%.1f/s)%s\n", c->handshakes, hps,
               b->o.leave_open ? ", sessions left open (no close_notify)" : "");
-    fprintf(out, "  latency (us)  p50 %" PRIu64 "  p90 %" PRIu64 "  p99 %" PRIu64 "  max %" PRIu64 "\n",
+    fprintf(out,
+            "  latency (us)  p50 %" PRIu64 "  p90 %" PRIu64 "  p99 %" PRIu64 "  max %" PRIu64 "\n",
             p50, p90, p99, b->lat.max);
     fprintf(out, "  retransmissions %" PRIu64 "\n", c->retransmissions);
-    fprintf(out, "  errors        %" PRIu64 " (timeouts %" PRIu64 ", failed handshakes %" PRIu64
-                 ", non-2.xx %" PRIu64 ", other %" PRIu64 ")\n",
+    fprintf(out,
+            "  errors        %" PRIu64 " (timeouts %" PRIu64 ", failed handshakes %" PRIu64
+            ", non-2.xx %" PRIu64 ", other %" PRIu64 ")\n",
             errors_total(c), c->timeouts, c->handshake_failures, c->non_2xx, c->other_errors);
     if (b->n_shared)
       fprintf(out, "  sockets       %ld shared by %ld source addresses (127.1.0.0 on)\n",

@@ -15,7 +15,9 @@
 
 #include "bench.h"
 
-void bench_flush(bench_t *b) { coap_tx_batch_flush(&b->tx); }
+void bench_flush(bench_t *b) {
+  coap_tx_batch_flush(&b->tx);
+}
 
 /* The transport's send: the socket is connected to |to| (the only peer a
  * session talks to); a shared socket sends to it from the session's
@@ -52,7 +54,6 @@ static long address_index(uint32_t addr) {
   if (a >> 24 != 127 || (a & 0xffffff) < 65536) return -1;
   return (long)(a & 0xffffff) - 65536;
 }
-
 
 /* A shared socket's session: its own coap_context_t with an endpoint that
  * stands for its source address on the socket (the address the server
@@ -239,7 +240,6 @@ long session_count(const bench_opts_t *o) {
   return o->handshakes > 0 ? o->handshakes : o->sessions;
 }
 
-
 /* --source-addresses K: K sockets bound to 0.0.0.0 (any 127.x.y.z is
  * theirs to send from and to receive at) on loopback only
  * (SO_BINDTODEVICE, where allowed), each with IP_PKTINFO so that a reply
@@ -256,8 +256,9 @@ int open_shared_sockets(bench_t *b) {
   }
   long di = address_index(dest);
   if (di >= 0 && di < n) {
-    fprintf(stderr, "coaps-bench: --source-addresses: the server's address is one of the "
-                    "sessions' (127.1.0.0 on); use one in 127.0.0.0/16\n");
+    fprintf(stderr,
+            "coaps-bench: --source-addresses: the server's address is one of the "
+            "sessions' (127.1.0.0 on); use one in 127.0.0.0/16\n");
     return -1;
   }
   b->dest_in = b->dest.addr.sin;

@@ -234,8 +234,10 @@ static void on_reply(coap_context_t *ctx, const coap_reply_t *r, void *user) {
   if (b->stopping && r->status == COAP_E_CANCELLED) return;
   uint64_t t = b->batch_us ? b->batch_us : now_us();
   int ok = r->status == 0 && r->code >> 5 == 2;
-  if (r->status < 0) count_failure(b, r);
-  else if (!ok) b->c.non_2xx++;
+  if (r->status < 0)
+    count_failure(b, r);
+  else if (!ok)
+    b->c.non_2xx++;
   if (sl->sent_us) {
     b->in_flight_measured--;
     if (ok && (!b->t_end_us || t <= b->t_end_us)) {

@@ -120,9 +120,27 @@ static void usage(FILE *out) {
           "  -v, --verbose       log failures\n");
 }
 
-enum { O_SESSIONS = 256, O_WINDOW, O_DURATION, O_REQUESTS, O_HANDSHAKES, O_PARALLEL, O_HOLD,
-       O_PSK_ID, O_PSK, O_PSK_HEX, O_CACERT, O_CERT, O_KEY, O_RPK, O_TRUST_RPK, O_JSON,
-       O_NO_GRO, O_SOURCE_ADDRESSES, O_LEAVE_OPEN };
+enum {
+  O_SESSIONS = 256,
+  O_WINDOW,
+  O_DURATION,
+  O_REQUESTS,
+  O_HANDSHAKES,
+  O_PARALLEL,
+  O_HOLD,
+  O_PSK_ID,
+  O_PSK,
+  O_PSK_HEX,
+  O_CACERT,
+  O_CERT,
+  O_KEY,
+  O_RPK,
+  O_TRUST_RPK,
+  O_JSON,
+  O_NO_GRO,
+  O_SOURCE_ADDRESSES,
+  O_LEAVE_OPEN
+};
 
 static int parse_number(const char *flag, const char *text, double min, double max, double *out) {
   char *end;
@@ -140,13 +158,33 @@ static int parse_number(const char *flag, const char *text, double min, double m
 static int take_option(bench_opts_t *o, int c, const char *arg) {
   double v;
   switch (c) {
-    case O_SESSIONS: if (parse_number("--sessions", arg, 1, 1e6, &v) < 0) return -1; o->sessions = (long)v; break;
-    case O_WINDOW: if (parse_number("--window", arg, 1, MAX_WINDOW, &v) < 0) return -1; o->window = (long)v; break;
-    case O_DURATION: if (parse_number("--duration", arg, 0.01, 1e6, &o->duration_s) < 0) return -1; o->duration_set = 1; break;
-    case O_REQUESTS: if (parse_number("--requests", arg, 1, 1e15, &v) < 0) return -1; o->requests = (long long)v; break;
-    case O_HANDSHAKES: if (parse_number("--handshakes", arg, 1, 1e12, &v) < 0) return -1; o->handshakes = (long long)v; break;
-    case O_PARALLEL: if (parse_number("--parallel", arg, 1, 1e6, &v) < 0) return -1; o->parallel = (long)v; break;
-    case O_HOLD: if (parse_number("--hold", arg, 0, 1e9, &o->hold_s) < 0) return -1; break;
+    case O_SESSIONS:
+      if (parse_number("--sessions", arg, 1, 1e6, &v) < 0) return -1;
+      o->sessions = (long)v;
+      break;
+    case O_WINDOW:
+      if (parse_number("--window", arg, 1, MAX_WINDOW, &v) < 0) return -1;
+      o->window = (long)v;
+      break;
+    case O_DURATION:
+      if (parse_number("--duration", arg, 0.01, 1e6, &o->duration_s) < 0) return -1;
+      o->duration_set = 1;
+      break;
+    case O_REQUESTS:
+      if (parse_number("--requests", arg, 1, 1e15, &v) < 0) return -1;
+      o->requests = (long long)v;
+      break;
+    case O_HANDSHAKES:
+      if (parse_number("--handshakes", arg, 1, 1e12, &v) < 0) return -1;
+      o->handshakes = (long long)v;
+      break;
+    case O_PARALLEL:
+      if (parse_number("--parallel", arg, 1, 1e6, &v) < 0) return -1;
+      o->parallel = (long)v;
+      break;
+    case O_HOLD:
+      if (parse_number("--hold", arg, 0, 1e9, &o->hold_s) < 0) return -1;
+      break;
     case O_PSK_ID: o->psk_identity = arg; break;
     case O_PSK: o->psk = arg; break;
     case O_PSK_HEX: o->psk_hex = arg; break;
@@ -158,7 +196,10 @@ static int take_option(bench_opts_t *o, int c, const char *arg) {
     case O_JSON: o->json = 1; break;
     case O_NO_GRO: o->no_gro = 1; break;
     case O_LEAVE_OPEN: o->leave_open = 1; break;
-    case O_SOURCE_ADDRESSES: if (parse_number("--source-addresses", arg, 1, 1024, &v) < 0) return -1; o->shared_sockets = (long)v; break;
+    case O_SOURCE_ADDRESSES:
+      if (parse_number("--source-addresses", arg, 1, 1024, &v) < 0) return -1;
+      o->shared_sockets = (long)v;
+      break;
     case 'v': o->verbose++; break;
     default: return -1;
   }
@@ -195,8 +236,10 @@ static const char *value_name(int id) {
   switch (id) {
     case O_SESSIONS: return "N";
     case O_WINDOW: return "W";
-    case O_DURATION: case O_HOLD: return "S";
-    case O_REQUESTS: case O_HANDSHAKES: return "C";
+    case O_DURATION:
+    case O_HOLD: return "S";
+    case O_REQUESTS:
+    case O_HANDSHAKES: return "C";
     case O_PARALLEL: return "P";
     case O_PSK_ID: return "ID";
     case O_PSK: return "KEY";
@@ -240,8 +283,7 @@ static int is_option(const char *text) {
   if (strncmp(text, "--", 2) != 0) return 0;
   size_t len = strcspn(text + 2, "=");
   for (int i = 0; longopts[i].name; i++)
-    if (strlen(longopts[i].name) == len && strncmp(longopts[i].name, text + 2, len) == 0)
-      return 1;
+    if (strlen(longopts[i].name) == len && strncmp(longopts[i].name, text + 2, len) == 0) return 1;
   return 0;
 }
 
@@ -260,8 +302,8 @@ static int bad_option(const char *typed) {
     if (strncmp(longopts[i].name, name, len) != 0) continue;
     if (strlen(longopts[i].name) == len && name[len] == '=')
       return usage_error("--%s takes no value, got '%s'", longopts[i].name, typed);
-    int k = snprintf(matches + used, sizeof matches - used, "%s--%s", n ? ", " : "",
-                     longopts[i].name);
+    int k =
+        snprintf(matches + used, sizeof matches - used, "%s--%s", n ? ", " : "", longopts[i].name);
     if (k > 0 && (size_t)k < sizeof matches - used) used += (size_t)k;
     n++;
   }
@@ -271,8 +313,7 @@ static int bad_option(const char *typed) {
 
 /* 0, 1 for --help, -1 for bad usage (reported). */
 static int parse_args(bench_opts_t *o, int argc, char **argv) {
-  *o = (bench_opts_t){.sessions = 50, .window = 4, .parallel = 16, .duration_s = 10,
-                      .hold_s = -1};
+  *o = (bench_opts_t){.sessions = 50, .window = 4, .parallel = 16, .duration_s = 10, .hold_s = -1};
   int c, index;
   char seen[sizeof longopts / sizeof longopts[0]] = {0};
   opterr = 0; /* the errors below name the option and what it wants */
@@ -345,8 +386,9 @@ static int load_credentials(bench_t *b) {
     return -1;
   }
   if (!coap_dtls_can_connect(b->dtls)) {
-    fprintf(stderr, "coaps-bench: coaps:// needs credentials: --psk-identity ID --psk KEY, "
-                    "--cacert FILE or --trust-rpk FILE\n");
+    fprintf(stderr,
+            "coaps-bench: coaps:// needs credentials: --psk-identity ID --psk KEY, "
+            "--cacert FILE or --trust-rpk FILE\n");
     return -1;
   }
   return 0;
@@ -365,8 +407,9 @@ static void raise_nofile(long need) {
   rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
   setrlimit(RLIMIT_NOFILE, &rl);
   if (rl.rlim_cur < want)
-    fprintf(stderr, "coaps-bench: warning: only %lu file descriptors for %ld sessions "
-                    "(--source-addresses K: K sockets for all of them)\n",
+    fprintf(stderr,
+            "coaps-bench: warning: only %lu file descriptors for %ld sessions "
+            "(--source-addresses K: K sockets for all of them)\n",
             (unsigned long)rl.rlim_cur, need);
 }
 
@@ -383,7 +426,6 @@ static void install_signals(void) {
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 }
-
 
 static void free_all(bench_t *b) {
   b->stopping = 1;
@@ -443,17 +485,20 @@ int main(int argc, char **argv) {
   }
   install_signals();
   raise_nofile(o.handshakes > 0 ? o.parallel : o.shared_sockets ? 0 : o.sessions);
-  if (o.handshakes > 0) run_handshakes(b);
-  else if (o.hold_s >= 0) run_hold(b);
-  else run_steady(b);
+  if (o.handshakes > 0)
+    run_handshakes(b);
+  else if (o.hold_s >= 0)
+    run_hold(b);
+  else
+    run_steady(b);
   if (o.hold_s >= 0 && !g_stop) {
     report(b, stdout);
     hold_idle(b);
   }
   free_all(b);
   if (o.hold_s < 0) report(b, stdout);
-  int failed = errors_total(&b->c) > 0 || (o.hold_s < 0 && b->c.completed == 0 &&
-                                          b->c.handshakes == 0);
+  int failed =
+      errors_total(&b->c) > 0 || (o.hold_s < 0 && b->c.completed == 0 && b->c.handshakes == 0);
   bench_free(b);
   return failed ? 1 : 0;
 }

@@ -93,8 +93,8 @@ static void make_cert_creds(creds_t *c) {
   gnutls_x509_crt_t crt;
   int rc;
   if ((rc = gnutls_x509_privkey_init(&key)) < 0 ||
-      (rc = gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
-                                         GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0)) < 0 ||
+      (rc = gnutls_x509_privkey_generate(
+           key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0)) < 0 ||
       (rc = gnutls_x509_crt_init(&crt)) < 0)
     die("key", rc);
   time_t now = time(NULL);
@@ -205,8 +205,10 @@ static cost_t measure(int cert, const creds_t *c, int count) {
 int main(int argc, char **argv) {
   int count = 500, json = 0;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) count = atoi(argv[++i]);
-    else if (strcmp(argv[i], "--json") == 0) json = 1;
+    if (strcmp(argv[i], "--count") == 0 && i + 1 < argc)
+      count = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--json") == 0)
+      json = 1;
     else {
       fprintf(stderr, "usage: handshake-cost [--count N] [--json]\n");
       return 64;
@@ -218,16 +220,22 @@ int main(int argc, char **argv) {
   cost_t psk = measure(0, &c, count);
   cost_t ecdsa = measure(1, &c, count);
   if (json) {
-    printf("{\"count\":%d,\"psk\":{\"server_us\":%.1f,\"client_us\":%.1f,\"server_limit_per_s\":%.0f},"
-           "\"ecdhe_ecdsa\":{\"server_us\":%.1f,\"client_us\":%.1f,\"server_limit_per_s\":%.0f}}\n",
-           count, psk.server_us, psk.client_us, 1e6 / psk.server_us, ecdsa.server_us,
-           ecdsa.client_us, 1e6 / ecdsa.server_us);
+    printf(
+        "{\"count\":%d,\"psk\":{\"server_us\":%.1f,\"client_us\":%.1f,\"server_limit_per_s\":%.0f},"
+        "\"ecdhe_ecdsa\":{\"server_us\":%.1f,\"client_us\":%.1f,\"server_limit_per_s\":%.0f}}\n",
+        count, psk.server_us, psk.client_us, 1e6 / psk.server_us, ecdsa.server_us, ecdsa.client_us,
+        1e6 / ecdsa.server_us);
   } else {
-    printf("GnuTLS %s, %d handshakes each, CPU per handshake:\n", gnutls_check_version(NULL), count);
-    printf("  PSK-AES128-CCM8:          server %7.1f us, client %7.1f us -> server limit %6.0f/s per core\n",
-           psk.server_us, psk.client_us, 1e6 / psk.server_us);
-    printf("  ECDHE-ECDSA-AES128-CCM8:  server %7.1f us, client %7.1f us -> server limit %6.0f/s per core\n",
-           ecdsa.server_us, ecdsa.client_us, 1e6 / ecdsa.server_us);
+    printf("GnuTLS %s, %d handshakes each, CPU per handshake:\n", gnutls_check_version(NULL),
+           count);
+    printf(
+        "  PSK-AES128-CCM8:          server %7.1f us, client %7.1f us -> server limit %6.0f/s per "
+        "core\n",
+        psk.server_us, psk.client_us, 1e6 / psk.server_us);
+    printf(
+        "  ECDHE-ECDSA-AES128-CCM8:  server %7.1f us, client %7.1f us -> server limit %6.0f/s per "
+        "core\n",
+        ecdsa.server_us, ecdsa.client_us, 1e6 / ecdsa.server_us);
   }
   free_creds(&c);
   return 0;

@@ -45,8 +45,8 @@ typedef struct node {
   wire_t *out; /* where its datagrams go */
 } node_t;
 
-static int wire_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
-                     const uint8_t *data, size_t len) {
+static int wire_send(void *user, coap_endpoint_t *ep, const coap_address_t *to, const uint8_t *data,
+                     size_t len) {
   node_t *n = user;
   if (n->out->drop || n->out->n == MAX_OUT || len > sizeof n->out->q[0].data) return 0;
   datagram_t *d = &n->out->q[n->out->n++];
@@ -102,8 +102,9 @@ static void pump(node_t *client) {
     memcpy(batch, to_client.q, n * sizeof batch[0]);
     to_client.n = 0;
     for (size_t i = 0; i < n; i++)
-      if (client) coap_context_input(client->ctx, client->ep, &batch[i].from, batch[i].data,
-                                     batch[i].len, inproc_now);
+      if (client)
+        coap_context_input(client->ctx, client->ep, &batch[i].from, batch[i].data, batch[i].len,
+                           inproc_now);
   }
 }
 
@@ -149,14 +150,20 @@ int main(int argc, char **argv) {
   const char *idle_list = "100,10000,100000";
   int requests = 100000, json = 0, no_cid = 0, cookie_always = 0;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--idle") && i + 1 < argc) idle_list = argv[++i];
-    else if (!strcmp(argv[i], "--requests") && i + 1 < argc) requests = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--json")) json = 1;
-    else if (!strcmp(argv[i], "--no-cid")) no_cid = 1;
-    else if (!strcmp(argv[i], "--cookie-always")) cookie_always = 1;
+    if (!strcmp(argv[i], "--idle") && i + 1 < argc)
+      idle_list = argv[++i];
+    else if (!strcmp(argv[i], "--requests") && i + 1 < argc)
+      requests = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--json"))
+      json = 1;
+    else if (!strcmp(argv[i], "--no-cid"))
+      no_cid = 1;
+    else if (!strcmp(argv[i], "--cookie-always"))
+      cookie_always = 1;
     else {
-      fprintf(stderr, "usage: idle-sessions [--idle N,N,...] [--requests R] [--no-cid] "
-                      "[--cookie-always] [--json]\n");
+      fprintf(stderr,
+              "usage: idle-sessions [--idle N,N,...] [--requests R] [--no-cid] "
+              "[--cookie-always] [--json]\n");
       return 64;
     }
   }
@@ -200,13 +207,15 @@ int main(int argc, char **argv) {
     double us = server_cpu / requests;
     double per_session = made ? (double)(rss - rss_base) * 1024 / made : 0;
     if (json)
-      printf("%s{\"idle\":%u,\"server_us_per_request\":%.2f,\"server_requests_per_s\":%.0f,"
-             "\"failed\":%d,\"rss_bytes_per_idle_session\":%.0f}",
-             first ? "" : ",", made, us, 1e6 / us, failed, per_session);
+      printf(
+          "%s{\"idle\":%u,\"server_us_per_request\":%.2f,\"server_requests_per_s\":%.0f,"
+          "\"failed\":%d,\"rss_bytes_per_idle_session\":%.0f}",
+          first ? "" : ",", made, us, 1e6 / us, failed, per_session);
     else
-      printf("%7u idle sessions: server %.2f us per request (%.0f req/s per core), %d failed, "
-             "%.0f bytes resident per idle session\n",
-             made, us, 1e6 / us, failed, per_session);
+      printf(
+          "%7u idle sessions: server %.2f us per request (%.0f req/s per core), %d failed, "
+          "%.0f bytes resident per idle session\n",
+          made, us, 1e6 / us, failed, per_session);
     fflush(stdout);
     first = 0;
   }
@@ -216,8 +225,10 @@ int main(int argc, char **argv) {
   if (json)
     printf("],\"server_us_per_psk_handshake\":%.1f}\n", hs_us);
   else
-    printf("server CPU per PSK handshake (%shandshake, one GET): %.1f us "
-           "(%.0f/s per core)\n", cookie_always ? "cookie, " : "", hs_us, hs_us > 0 ? 1e6 / hs_us : 0);
+    printf(
+        "server CPU per PSK handshake (%shandshake, one GET): %.1f us "
+        "(%.0f/s per core)\n",
+        cookie_always ? "cookie, " : "", hs_us, hs_us > 0 ? 1e6 / hs_us : 0);
   free(list);
   for (unsigned i = 0; i < ACTIVE; i++) coap_context_free(active[i].ctx);
   coap_context_free(server.ctx);

@@ -80,8 +80,8 @@ static int queue_init(queue_t *q, size_t cap) {
   return q->q ? 0 : -1;
 }
 
-static int net_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
-                    const uint8_t *data, size_t len) {
+static int net_send(void *user, coap_endpoint_t *ep, const coap_address_t *to, const uint8_t *data,
+                    size_t len) {
   node_t *n = user;
   if (n->out->n == n->out->cap || len > SLOT) {
     n->out->dropped++; /* reported: the run fails */
@@ -95,8 +95,8 @@ static int net_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
   return 0;
 }
 
-static int net_open(void *user, coap_context_t *ctx, coap_proto_t proto,
-                    const coap_address_t *dest, coap_endpoint_t **out) {
+static int net_open(void *user, coap_context_t *ctx, coap_proto_t proto, const coap_address_t *dest,
+                    coap_endpoint_t **out) {
   node_t *n = user;
   *out = n->ep;
   return 0;
@@ -187,9 +187,10 @@ static void pump(void) {
     memcpy(batch, to_clients.q, n * sizeof *batch);
     for (size_t i = 0; i < n; i++) {
       node_t *c = client_at(&batch[i].to);
-      if (c) coap_context_input(c->ctx, c->ep, &batch[i].from, batch[i].data, batch[i].len,
-                                inproc_now);
-      else to_clients.dropped++;
+      if (c)
+        coap_context_input(c->ctx, c->ep, &batch[i].from, batch[i].data, batch[i].len, inproc_now);
+      else
+        to_clients.dropped++;
     }
     server_timeouts();
   }
@@ -215,8 +216,10 @@ static unsigned parse_value(const coap_reply_t *r) {
 
 static void on_get(coap_context_t *ctx, const coap_reply_t *r, void *user) {
   node_t *c = user;
-  if (r->status == 0 && r->code == COAP_CONTENT) c->replies++;
-  else c->failed++;
+  if (r->status == 0 && r->code == COAP_CONTENT)
+    c->replies++;
+  else
+    c->failed++;
 }
 
 static void on_notify(coap_context_t *ctx, const coap_reply_t *r, void *user) {
@@ -288,14 +291,18 @@ static unsigned parse_args(int argc, char **argv, int *json) {
   unsigned rounds = 20;
   n_clients = 10000;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--observers") && i + 1 < argc) n_clients = (unsigned)atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = (unsigned)atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--con-every") && i + 1 < argc) con_every = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--json")) *json = 1;
-    else usage();
+    if (!strcmp(argv[i], "--observers") && i + 1 < argc)
+      n_clients = (unsigned)atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
+      rounds = (unsigned)atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--con-every") && i + 1 < argc)
+      con_every = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--json"))
+      *json = 1;
+    else
+      usage();
   }
-  if (n_clients < 1 || n_clients > 200 * 65536 || rounds < 1 || con_every < 0 ||
-      con_every > 65535)
+  if (n_clients < 1 || n_clients > 200 * 65536 || rounds < 1 || con_every < 0 || con_every > 65535)
     usage();
   return rounds;
 }
@@ -404,17 +411,17 @@ static void measure(coap_resource_t *obs, results_t *r) {
 static void report_json(const results_t *r, int shown_con_every) {
   char bytes[32];
   snprintf(bytes, sizeof bytes, "%.1f", r->bytes_per_observation);
-  printf("{\"observers\":%u,\"rounds\":%u,\"con_every\":%d,\"server_us_per_notification\":%.3f,"
-         "\"server_us_per_get\":%.3f,\"ratio\":%.3f,\"bytes_per_observation\":%s,"
-         "\"server_us_per_psk_handshake\":%.1f,\"notifications\":%lu,"
-         "\"notifications_sent\":%llu,\"stale\":%lu,\"get_failed\":%lu,\"dropped\":%lu,"
-         "\"observers_removed\":%llu,\"heap_registration\":%lld,"
-         "\"heap_control_get\":[%lld,%lld],\"control_steady\":%d,\"ok\":%d}\n",
-         n_clients, r->rounds, shown_con_every, r->notify_us, r->get_us,
-         r->get_us > 0 ? r->notify_us / r->get_us : 0, r->have_heap ? bytes : "null",
-         r->handshake_us, r->notifications, r->sent, r->stale, r->get_failed, r->dropped,
-         r->removed, r->registered, r->control_before, r->control_after, r->control_steady,
-         r->ok);
+  printf(
+      "{\"observers\":%u,\"rounds\":%u,\"con_every\":%d,\"server_us_per_notification\":%.3f,"
+      "\"server_us_per_get\":%.3f,\"ratio\":%.3f,\"bytes_per_observation\":%s,"
+      "\"server_us_per_psk_handshake\":%.1f,\"notifications\":%lu,"
+      "\"notifications_sent\":%llu,\"stale\":%lu,\"get_failed\":%lu,\"dropped\":%lu,"
+      "\"observers_removed\":%llu,\"heap_registration\":%lld,"
+      "\"heap_control_get\":[%lld,%lld],\"control_steady\":%d,\"ok\":%d}\n",
+      n_clients, r->rounds, shown_con_every, r->notify_us, r->get_us,
+      r->get_us > 0 ? r->notify_us / r->get_us : 0, r->have_heap ? bytes : "null", r->handshake_us,
+      r->notifications, r->sent, r->stale, r->get_failed, r->dropped, r->removed, r->registered,
+      r->control_before, r->control_after, r->control_steady, r->ok);
 }
 
 static void report_text(const results_t *r, int shown_con_every) {
@@ -427,18 +434,20 @@ static void report_text(const results_t *r, int shown_con_every) {
   printf("ratio notification / GET:     %.2f (target <= 1.2)\n",
          r->get_us > 0 ? r->notify_us / r->get_us : 0);
   if (r->have_heap)
-    printf("memory per observation:       %.1f bytes (target <= 128): %.1f a registration with "
-           "its first notification, less the smaller control of %.1f and %.1f (plain GETs)\n",
-           r->bytes_per_observation, r->registered / n, r->control_before / n,
-           r->control_after / n);
+    printf(
+        "memory per observation:       %.1f bytes (target <= 128): %.1f a registration with "
+        "its first notification, less the smaller control of %.1f and %.1f (plain GETs)\n",
+        r->bytes_per_observation, r->registered / n, r->control_before / n, r->control_after / n);
   else
-    printf("memory per observation:       not measured (mallinfo2 says nothing: a sanitizer's "
-           "allocator)\n");
+    printf(
+        "memory per observation:       not measured (mallinfo2 says nothing: a sanitizer's "
+        "allocator)\n");
   printf("server CPU per PSK handshake (with its first GET): %.1f us\n", r->handshake_us);
   if (!r->ok)
-    printf("FAILED: %lu stale observers, %lu failed GETs, %lu datagrams dropped, %llu sent for "
-           "%lu notified, %llu observers removed\n",
-           r->stale, r->get_failed, r->dropped, r->sent, r->notifications, r->removed);
+    printf(
+        "FAILED: %lu stale observers, %lu failed GETs, %lu datagrams dropped, %llu sent for "
+        "%lu notified, %llu observers removed\n",
+        r->stale, r->get_failed, r->dropped, r->sent, r->notifications, r->removed);
 }
 
 int main(int argc, char **argv) {
@@ -457,8 +466,10 @@ int main(int argc, char **argv) {
   coap_context_config_t defaults;
   coap_context_config_default(&defaults);
   int shown_con_every = con_every ? con_every : defaults.observe_con_every;
-  if (json) report_json(&r, shown_con_every);
-  else report_text(&r, shown_con_every);
+  if (json)
+    report_json(&r, shown_con_every);
+  else
+    report_text(&r, shown_con_every);
   int ok = r.ok;
   for (unsigned i = 0; i < n_clients; i++) coap_context_free(clients[i].ctx);
   coap_dtls_context_free(cd);

@@ -44,8 +44,8 @@ typedef struct node {
 static wire_t to_server, to_client;
 static double server_cpu;
 
-static int wire_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
-                     const uint8_t *data, size_t len) {
+static int wire_send(void *user, coap_endpoint_t *ep, const coap_address_t *to, const uint8_t *data,
+                     size_t len) {
   node_t *n = user;
   if (n->out->n == MAX_OUT || len > sizeof n->out->q[0].data) return 0;
   datagram_t *d = &n->out->q[n->out->n++];
@@ -133,7 +133,8 @@ static double handshake_cost(coap_dtls_context_t *server_dtls, int count) {
     pump(&server, &client);
     if (!r.done || r.status != 0) {
       failed = 1;
-      fprintf(stderr, "server %s: handshake %d: done %d status %d (%s)\n", server_dtls ? "table" : "single", i, r.done, r.status, coap_strerror(r.status));
+      fprintf(stderr, "server %s: handshake %d: done %d status %d (%s)\n",
+              server_dtls ? "table" : "single", i, r.done, r.status, coap_strerror(r.status));
     }
     coap_context_free(client.ctx);
     to_server.n = to_client.n = 0;
@@ -176,9 +177,12 @@ int main(int argc, char **argv) {
   const char *sizes = "10000,100000,1000000";
   int count = 300, json = 0;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--sizes") && i + 1 < argc) sizes = argv[++i];
-    else if (!strcmp(argv[i], "--handshakes") && i + 1 < argc) count = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--json")) json = 1;
+    if (!strcmp(argv[i], "--sizes") && i + 1 < argc)
+      sizes = argv[++i];
+    else if (!strcmp(argv[i], "--handshakes") && i + 1 < argc)
+      count = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--json"))
+      json = 1;
     else {
       fprintf(stderr, "usage: psk-table-cost [--sizes N,N,...] [--handshakes H] [--json]\n");
       return 64;
@@ -208,13 +212,15 @@ int main(int argc, char **argv) {
     }
     size_t mem = coap_psk_table_memory(t);
     if (json)
-      printf("%s{\"identities\":%u,\"load_ms\":%.1f,\"ns_per_identity\":%.0f,"
-             "\"table_bytes\":%zu,\"bytes_per_identity\":%.1f,\"rss_kb\":%ld}",
-             first ? "" : ",", n, ms, ms * 1e6 / n, mem, (double)mem / n, rss);
+      printf(
+          "%s{\"identities\":%u,\"load_ms\":%.1f,\"ns_per_identity\":%.0f,"
+          "\"table_bytes\":%zu,\"bytes_per_identity\":%.1f,\"rss_kb\":%ld}",
+          first ? "" : ",", n, ms, ms * 1e6 / n, mem, (double)mem / n, rss);
     else
-      printf("%8u identities: loaded in %7.1f ms (%4.0f ns each), table %6.1f MB "
-             "(%5.1f bytes each), RSS +%ld KB\n",
-             n, ms, ms * 1e6 / n, mem / 1e6, (double)mem / n, rss);
+      printf(
+          "%8u identities: loaded in %7.1f ms (%4.0f ns each), table %6.1f MB "
+          "(%5.1f bytes each), RSS +%ld KB\n",
+          n, ms, ms * 1e6 / n, mem / 1e6, (double)mem / n, rss);
     first = 0;
     coap_psk_table_free(largest);
     largest = t;
@@ -235,12 +241,14 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (json)
-    printf("],\"handshakes\":%d,\"table_identities\":%u,\"server_us_per_handshake_table\":%.1f,"
-           "\"server_us_per_handshake_single\":%.1f,\"ratio_table_to_single\":%.3f}\n",
-           count, largest_n, table_us, single_us, table_us / single_us);
+    printf(
+        "],\"handshakes\":%d,\"table_identities\":%u,\"server_us_per_handshake_table\":%.1f,"
+        "\"server_us_per_handshake_single\":%.1f,\"ratio_table_to_single\":%.3f}\n",
+        count, largest_n, table_us, single_us, table_us / single_us);
   else
-    printf("server CPU per full PSK handshake + GET (%d each): %.1f us with %u identities, "
-           "%.1f us with one key: ratio %.3f\n",
-           count, table_us, largest_n, single_us, table_us / single_us);
+    printf(
+        "server CPU per full PSK handshake + GET (%d each): %.1f us with %u identities, "
+        "%.1f us with one key: ratio %.3f\n",
+        count, table_us, largest_n, single_us, table_us / single_us);
   return 0;
 }

@@ -2,7 +2,9 @@
 
 #include <stdlib.h>
 
-static uint64_t env_clock(void *user) { return ((const fuzz_client_env_t *)user)->now; }
+static uint64_t env_clock(void *user) {
+  return ((const fuzz_client_env_t *)user)->now;
+}
 
 uint32_t fuzz_client_rand_step(fuzz_client_env_t *env) {
   return env->rand_state = env->rand_state * 1103515245u + 12345u;
@@ -13,8 +15,8 @@ static void env_rand(void *user, uint8_t *buf, size_t len) {
 }
 
 /* Every client endpoint the context asks for is the one endpoint. */
-static int env_open(void *user, coap_context_t *ctx, coap_proto_t proto,
-                    const coap_address_t *dest, coap_endpoint_t **out) {
+static int env_open(void *user, coap_context_t *ctx, coap_proto_t proto, const coap_address_t *dest,
+                    coap_endpoint_t **out) {
   *out = ((fuzz_client_env_t *)user)->ep;
   return 0;
 }

@@ -14,8 +14,8 @@
  * from its input alone. */
 static void setup(coap_context_t *ctx, coap_endpoint_t *ep, uint64_t now) {
   demo_resources_register(ctx);
-  static const uint8_t delete_store[] = {0x50, COAP_DELETE, 0xff, 0xff,
-                                         0xb5, 's', 't', 'o', 'r', 'e'};
+  static const uint8_t delete_store[] = {0x50, COAP_DELETE, 0xff, 0xff, 0xb5,
+                                         's',  't',         'o',  'r',  'e'};
   coap_address_t from;
   fuzz_node_peer(&from, 0);
   coap_context_input(ctx, ep, &from, delete_store, sizeof delete_store, now);

@@ -39,8 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (size_t off = 0; off < size;) {
     size_t rec_len, len = sizeof plain;
     uint8_t type;
-    int r = coap_dtls_keys_unprotect(&server_keys, data + off, size - off, &rec_len, &type,
-                                     plain, &len);
+    int r = coap_dtls_keys_unprotect(&server_keys, data + off, size - off, &rec_len, &type, plain,
+                                     &len);
     if (r == COAP_DTLS_RECORD_MALFORMED) break;
     if (rec_len == 0 || rec_len > size - off) abort(); /* must advance within bounds */
     off += rec_len;

@@ -10,8 +10,8 @@
 
 static coap_deferred_t *parked;
 
-static void echo(coap_context_t *ctx, coap_resource_t *res,
-                 const coap_request_t *req, coap_response_t *resp, void *user) {
+static void echo(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                 coap_response_t *resp, void *user) {
   size_t len;
   const uint8_t *p = coap_request_payload(req, &len);
   char q[16];
@@ -21,8 +21,8 @@ static void echo(coap_context_t *ctx, coap_resource_t *res,
   if (m != COAP_GET && m != COAP_FETCH) coap_resource_notify(res); /* its observers */
 }
 
-static void deferred(coap_context_t *ctx, coap_resource_t *res,
-                     const coap_request_t *req, coap_response_t *resp, void *user) {
+static void deferred(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                     coap_response_t *resp, void *user) {
   if (parked) {
     coap_deferred_send(ctx, parked);
     parked = NULL;

@@ -3,11 +3,15 @@
 #include <string.h>
 
 static uint64_t fake_now;
-static uint64_t fuzz_clock(void *user) { return fake_now; }
+static uint64_t fuzz_clock(void *user) {
+  return fake_now;
+}
 /* Fixed "randomness": a crash must replay from its input alone. */
-static void fuzz_rand(void *user, uint8_t *buf, size_t len) { memset(buf, 0x5a, len); }
-static int fuzz_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
-                     const uint8_t *data, size_t len) {
+static void fuzz_rand(void *user, uint8_t *buf, size_t len) {
+  memset(buf, 0x5a, len);
+}
+static int fuzz_send(void *user, coap_endpoint_t *ep, const coap_address_t *to, const uint8_t *data,
+                     size_t len) {
   return 0;
 }
 static void quiet(void *user, coap_log_level_t level, const char *line) {}

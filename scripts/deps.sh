@@ -10,6 +10,7 @@ packages=(
   libgnutls28-dev                    # DTLS
   libcmocka-dev                      # unit tests
   clang libclang-rt-14-dev           # libFuzzer and sanitizer runtimes
+  clang-format                       # tests/interop/format.sh keeps the C sources formatted
   libcoap3-bin gnutls-bin openssl    # real peers for interop tests
   iproute2 util-linux                # ip, ss, unshare: namespaced tests
   jq                                 # checks the tools' JSON output

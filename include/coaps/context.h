@@ -59,50 +59,46 @@ COAPS_API void coap_address_set_port(coap_address_t *addr, uint16_t port);
 COAPS_API uint16_t coap_address_get_port(const coap_address_t *addr);
 /* Parse a numeric IPv4/IPv6 literal (no name resolution). 0 or
  * COAP_E_INVALID_ARG. */
-COAPS_API int coap_address_from_string(coap_address_t *addr, const char *host,
-                                       uint16_t port);
+COAPS_API int coap_address_from_string(coap_address_t *addr, const char *host, uint16_t port);
 /* "192.0.2.1:5683" or "[2001:db8::1]:5684"; an IPv4-mapped IPv6 address
  * as its IPv4 address ("192.0.2.1:5683"). Returns |buf|. */
-COAPS_API const char *coap_address_format(const coap_address_t *addr, char *buf,
-                                          size_t cap);
+COAPS_API const char *coap_address_format(const coap_address_t *addr, char *buf, size_t cap);
 COAPS_API int coap_address_equal(const coap_address_t *a, const coap_address_t *b);
 
 /* ---- environment injected into a context ---- */
 
 typedef enum coap_log_level {
-  COAP_LOG_NONE = -1,   /* nothing; the configuration default (see
-                           coap_context_config_t.log_level) */
+  COAP_LOG_NONE = -1, /* nothing; the configuration default (see
+                         coap_context_config_t.log_level) */
   COAP_LOG_ERROR = 0,
   COAP_LOG_WARNING = 1,
   COAP_LOG_INFO = 2,
   COAP_LOG_DEBUG = 3
 } coap_log_level_t;
 
-typedef void (*coap_log_fn)(void *user, coap_log_level_t level,
-                            const char *line);
+typedef void (*coap_log_fn)(void *user, coap_log_level_t level, const char *line);
 /* Fill |buf| with |len| unpredictable bytes. */
 typedef void (*coap_rand_fn)(void *user, uint8_t *buf, size_t len);
 /* Monotonic milliseconds; calls that take no |now| (coap_send_request)
  * ask it. Tests inject a virtual clock. */
 typedef uint64_t (*coap_clock_fn)(void *user);
 /* Resolve |host| to an address for |port|; used for host names in URIs. */
-typedef int (*coap_resolve_fn)(void *user, const char *host, uint16_t port,
-                               coap_address_t *out);
+typedef int (*coap_resolve_fn)(void *user, const char *host, uint16_t port, coap_address_t *out);
 
 /* ---- transmission parameters (RFC 7252 §4.8) ---- */
 
 /* Filled by the program, read by the library: versioned (export.h). */
 typedef struct coap_tx_params {
-  uint32_t ack_timeout_ms;        /* ACK_TIMEOUT, default 2000 */
-  uint32_t ack_random_factor_pm;  /* ACK_RANDOM_FACTOR in per mille, 1500 */
-  uint8_t max_retransmit;         /* MAX_RETRANSMIT, default 4 */
-  uint8_t nstart;                 /* NSTART, default 1 */
-  uint32_t separate_delay_ms;     /* wait before an empty ACK, default 300 */
-  uint32_t response_timeout_ms;   /* wait for a response after the ACK or
-                                     for a NON request, default 93000
-                                     (MAX_TRANSMIT_WAIT) */
-  uint8_t token_len;              /* random token length, 4..8, default 4 */
-  uint16_t dedup_capacity;        /* remembered message IDs per peer, 64 */
+  uint32_t ack_timeout_ms;       /* ACK_TIMEOUT, default 2000 */
+  uint32_t ack_random_factor_pm; /* ACK_RANDOM_FACTOR in per mille, 1500 */
+  uint8_t max_retransmit;        /* MAX_RETRANSMIT, default 4 */
+  uint8_t nstart;                /* NSTART, default 1 */
+  uint32_t separate_delay_ms;    /* wait before an empty ACK, default 300 */
+  uint32_t response_timeout_ms;  /* wait for a response after the ACK or
+                                    for a NON request, default 93000
+                                    (MAX_TRANSMIT_WAIT) */
+  uint8_t token_len;             /* random token length, 4..8, default 4 */
+  uint16_t dedup_capacity;       /* remembered message IDs per peer, 64 */
 } coap_tx_params_t;
 
 /* Versions of coap_tx_params_t; each one's layout is frozen. It is also
@@ -115,16 +111,15 @@ typedef struct coap_tx_params {
  * 0, or COAP_E_INVALID_ARG (nothing written) for a version this library
  * does not know or a NULL |p|. Call it as coap_tx_params_default(p). */
 COAPS_API int coap_tx_params_default_versioned(int version, coap_tx_params_t *p);
-#define coap_tx_params_default(p) \
-  coap_tx_params_default_versioned(COAP_TX_PARAMS_VERSION, (p))
+#define coap_tx_params_default(p) coap_tx_params_default_versioned(COAP_TX_PARAMS_VERSION, (p))
 
 /* ---- context ---- */
 
 /* Filled by the program, read by coap_context_new: versioned (export.h). */
 typedef struct coap_context_config {
   coap_tx_params_t tx;
-  size_t max_peers;           /* default 100000 */
-  uint32_t peer_idle_ms;      /* forget an idle peer, default 300000 */
+  size_t max_peers;      /* default 100000 */
+  uint32_t peer_idle_ms; /* forget an idle peer, default 300000 */
   /* With max_peers reached, a datagram from a new peer makes room by
    * forgetting the peer silent longest, if that one has been silent for
    * peer_evict_ms and has no exchange open (a DTLS session gets a
@@ -140,31 +135,31 @@ typedef struct coap_context_config {
    * instead. */
   size_t max_payload;
   /* Block-wise transfer (RFC 7959). */
-  uint16_t block_size;        /* preferred block size, 16..1024 (a power of
-                                 two), default 1024: the largest a response
-                                 or request block this side sends. A server
-                                 answers in the client's Block2 size when
-                                 smaller, and over DTLS in no more than a
-                                 record holds at the MTU (coap_dtls_set_mtu);
-                                 it asks for it in 2.31 when a client's
-                                 Block1 blocks are larger (§2.5) */
-  size_t max_body;            /* largest body reassembled or served block-wise,
-                                 as client and server, default 1 MiB: a
-                                 larger request body (or its Size1) gets
-                                 4.13 with Size1, a larger response body
-                                 5.00 */
-  size_t max_reassembly;      /* all Block1 bodies being reassembled at once
-                                 (and answers to unsafe requests kept for
-                                 their later Block2 blocks, and the GET/
-                                 FETCH copies of coap_handler_fn), in bytes,
-                                 default 8 MiB; beyond it a new body is
-                                 answered 5.03. Each peer has at most 4 under
-                                 way (a fifth replaces its oldest); one
-                                 expires EXCHANGE_LIFETIME after its last
-                                 block. As client: the response bodies
-                                 being fetched (Block2) at once, together;
-                                 a transfer that would pass it ends with
-                                 COAP_E_TOO_LARGE and a detail saying so */
+  uint16_t block_size;   /* preferred block size, 16..1024 (a power of
+                            two), default 1024: the largest a response
+                            or request block this side sends. A server
+                            answers in the client's Block2 size when
+                            smaller, and over DTLS in no more than a
+                            record holds at the MTU (coap_dtls_set_mtu);
+                            it asks for it in 2.31 when a client's
+                            Block1 blocks are larger (§2.5) */
+  size_t max_body;       /* largest body reassembled or served block-wise,
+                            as client and server, default 1 MiB: a
+                            larger request body (or its Size1) gets
+                            4.13 with Size1, a larger response body
+                            5.00 */
+  size_t max_reassembly; /* all Block1 bodies being reassembled at once
+                            (and answers to unsafe requests kept for
+                            their later Block2 blocks, and the GET/
+                            FETCH copies of coap_handler_fn), in bytes,
+                            default 8 MiB; beyond it a new body is
+                            answered 5.03. Each peer has at most 4 under
+                            way (a fifth replaces its oldest); one
+                            expires EXCHANGE_LIFETIME after its last
+                            block. As client: the response bodies
+                            being fetched (Block2) at once, together;
+                            a transfer that would pass it ends with
+                            COAP_E_TOO_LARGE and a detail saying so */
   /* Q-Block (RFC 9177), as server: block-wise transfer without lock-step
    * for NON requests. 0 (the default) answers Q-Block1 and Q-Block2 (a
    * server uses them only when a client asks); 1 turns them off, and a
@@ -205,31 +200,31 @@ typedef struct coap_context_config {
                                  once blocks came) end the request with
                                  COAP_E_TIMEOUT */
   /* Observe (RFC 7641), as server. */
-  size_t max_observers;       /* observations at once in the context,
-                                 default 100000; a registration beyond it
-                                 is served as a plain GET (no Observe in the
-                                 answer: the client knows it is not
-                                 registered, §4.1) and the limit is logged
-                                 once */
+  size_t max_observers;            /* observations at once in the context,
+                                      default 100000; a registration beyond it
+                                      is served as a plain GET (no Observe in the
+                                      answer: the client knows it is not
+                                      registered, §4.1) and the limit is logged
+                                      once */
   uint16_t max_observers_per_peer; /* per peer (address and DTLS session),
                                  default 64; beyond it the same */
-  uint16_t observe_con_every; /* every Nth notification to an observer is
-                                 CON, to find out whether it is still there
-                                 (§4.5); default 20; 1: all CON */
+  uint16_t observe_con_every;      /* every Nth notification to an observer is
+                                      CON, to find out whether it is still there
+                                      (§4.5); default 20; 1: all CON */
   uint32_t observe_con_interval_s; /* and at least one CON per this many
                                  seconds, default 86400 (24 h) */
   /* The library is silent by default. |log| default NULL: lines go to
    * stderr, but only once |log_level| (or coap_context_set_log_level)
    * is raised above COAP_LOG_NONE. An installed |log| with the level
    * left at COAP_LOG_NONE receives errors and warnings. */
-  coap_log_fn log;            /* default NULL (stderr, see above) */
+  coap_log_fn log; /* default NULL (stderr, see above) */
   void *log_user;
   coap_log_level_t log_level; /* default COAP_LOG_NONE */
   coap_rand_fn rand;          /* default: the system's CSPRNG */
   void *rand_user;
-  coap_resolve_fn resolve;    /* default: getaddrinfo */
+  coap_resolve_fn resolve; /* default: getaddrinfo */
   void *resolve_user;
-  coap_clock_fn clock;        /* default: CLOCK_MONOTONIC */
+  coap_clock_fn clock; /* default: CLOCK_MONOTONIC */
   void *clock_user;
 } coap_context_config_t;
 
@@ -246,11 +241,10 @@ COAPS_API int coap_context_config_default_versioned(int version, coap_context_co
 
 /* A context configured by |cfg|, a coap_context_config_t of |version|:
  * the fields a newer version has take their defaults. NULL |cfg| means
- * defaults (|version| is checked all the same). Returns NULL when out of memory (errno ENOMEM) or for a
- * version this library does not know (errno EINVAL; there is no logger
- * yet to say so). Call it as coap_context_new(cfg). */
-COAPS_API coap_context_t *coap_context_new_versioned(int version,
-                                                     const coap_context_config_t *cfg);
+ * defaults (|version| is checked all the same). Returns NULL when out of memory (errno ENOMEM) or
+ * for a version this library does not know (errno EINVAL; there is no logger yet to say so). Call
+ * it as coap_context_new(cfg). */
+COAPS_API coap_context_t *coap_context_new_versioned(int version, const coap_context_config_t *cfg);
 #define coap_context_new(cfg) coap_context_new_versioned(COAP_CONTEXT_CONFIG_VERSION, (cfg))
 /* Closes endpoints and sockets, fails outstanding requests with
  * COAP_E_CANCELLED, frees everything. NULL is accepted. */
@@ -269,21 +263,20 @@ COAPS_API void coap_context_set_log_level(coap_context_t *ctx, coap_log_level_t 
 /* ---- transport (embedding without the I/O shell) ---- */
 
 typedef enum coap_proto {
-  COAP_PROTO_UDP = 0,  /* coap:// */
-  COAP_PROTO_DTLS = 1  /* coaps:// */
+  COAP_PROTO_UDP = 0, /* coap:// */
+  COAP_PROTO_DTLS = 1 /* coaps:// */
 } coap_proto_t;
 
 /* Filled by the program, copied by the library: versioned (export.h). */
 typedef struct coap_transport {
   /* Send one datagram from |ep| to |to|. Return 0 or a negative error;
    * -ECONNREFUSED style failures are reported as COAP_E_UNREACHABLE. */
-  int (*send)(void *user, coap_endpoint_t *ep, const coap_address_t *to,
-              const uint8_t *data, size_t len);
+  int (*send)(void *user, coap_endpoint_t *ep, const coap_address_t *to, const uint8_t *data,
+              size_t len);
   /* The client needs a local endpoint for |proto| and the address family
    * of |dest|: create one (coap_context_add_endpoint) and return it. */
-  int (*open_client_endpoint)(void *user, coap_context_t *ctx,
-                              coap_proto_t proto, const coap_address_t *dest,
-                              coap_endpoint_t **out);
+  int (*open_client_endpoint)(void *user, coap_context_t *ctx, coap_proto_t proto,
+                              const coap_address_t *dest, coap_endpoint_t **out);
   /* Optional. Send one datagram from |ep| to |to| with |local| as its
    * source address: the address |to|'s datagrams arrived at, as given to
    * coap_context_input_to() (its port is the endpoint's). A socket bound
@@ -312,8 +305,7 @@ COAPS_API int coap_context_set_transport_versioned(coap_context_t *ctx, int vers
 
 /* Register a local endpoint (a bound socket, or a simulated one).
  * |local| is informative (logs) and may be NULL. */
-COAPS_API coap_endpoint_t *coap_context_add_endpoint(coap_context_t *ctx,
-                                                     coap_proto_t proto,
+COAPS_API coap_endpoint_t *coap_context_add_endpoint(coap_context_t *ctx, coap_proto_t proto,
                                                      const coap_address_t *local);
 COAPS_API coap_proto_t coap_endpoint_proto(const coap_endpoint_t *ep);
 COAPS_API const coap_address_t *coap_endpoint_address(const coap_endpoint_t *ep);
@@ -323,8 +315,8 @@ COAPS_API void *coap_endpoint_transport_data(const coap_endpoint_t *ep);
 
 /* One datagram received on |ep| from |from| at monotonic time |now_ms|. */
 COAPS_API int coap_context_input(coap_context_t *ctx, coap_endpoint_t *ep,
-                                 const coap_address_t *from, const uint8_t *data,
-                                 size_t len, uint64_t now_ms);
+                                 const coap_address_t *from, const uint8_t *data, size_t len,
+                                 uint64_t now_ms);
 /* The same, for an endpoint bound to a wildcard address (or several
  * addresses): |local| is the address the datagram was sent to (its port
  * is ignored). The context remembers it per peer and hands it to the
@@ -334,9 +326,8 @@ COAPS_API int coap_context_input(coap_context_t *ctx, coap_endpoint_t *ep,
  * nothing), and the HelloVerifyRequest goes from the ClientHello's. NULL
  * |local| is coap_context_input (and leaves what a peer has unchanged). */
 COAPS_API int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep,
-                                    const coap_address_t *from,
-                                    const coap_address_t *local, const uint8_t *data,
-                                    size_t len, uint64_t now_ms);
+                                    const coap_address_t *from, const coap_address_t *local,
+                                    const uint8_t *data, size_t len, uint64_t now_ms);
 /* The transport learnt that |to| is unreachable (ICMP error). */
 COAPS_API void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
                                               const coap_address_t *to, uint64_t now_ms);
@@ -416,16 +407,14 @@ COAPS_API void coap_context_handle_timeouts(coap_context_t *ctx, uint64_t now_ms
  * against what the resource's GET handler answers (its ETag, or the hash
  * above; without a GET handler the handler judges). */
 typedef void (*coap_handler_fn)(coap_context_t *ctx, coap_resource_t *res,
-                                const coap_request_t *req,
-                                coap_response_t *resp, void *user);
+                                const coap_request_t *req, coap_response_t *resp, void *user);
 
 /* Register |path| ("temp", "/sensors/temp"; "" is the root; leading and
  * trailing '/' are ignored). Returns 0 with the resource in |*out|, or
  * COAP_E_EXISTS when the path is already registered, COAP_E_NOMEM when
  * out of memory, COAP_E_INVALID_ARG for a NULL argument (|*out| is then
  * NULL). */
-COAPS_API int coap_resource_create(coap_context_t *ctx, const char *path,
-                                   coap_resource_t **out);
+COAPS_API int coap_resource_create(coap_context_t *ctx, const char *path, coap_resource_t **out);
 /* The same, returning the resource, or NULL for any of those failures
  * (coap_resource_create tells them apart). */
 COAPS_API coap_resource_t *coap_resource_add(coap_context_t *ctx, const char *path);
@@ -437,18 +426,17 @@ COAPS_API coap_resource_t *coap_resource_find(coap_context_t *ctx, const char *p
  * COAP_E_INVALID_ARG. */
 COAPS_API int coap_resource_remove(coap_context_t *ctx, coap_resource_t *res);
 /* |method| is COAP_GET..COAP_IPATCH; a NULL |fn| removes the handler. */
-COAPS_API int coap_resource_set_handler(coap_resource_t *res, uint8_t method,
-                                        coap_handler_fn fn, void *user);
+COAPS_API int coap_resource_set_handler(coap_resource_t *res, uint8_t method, coap_handler_fn fn,
+                                        void *user);
 /* Link-format attribute for /.well-known/core: "rt", "if", "ct", "sz",
  * "title", "obs" (value NULL for a flag). Values are copied; setting a
  * name again replaces its value. Returns 0, COAP_E_LIMIT (8 attributes),
  * COAP_E_NOMEM, or COAP_E_INVALID_ARG (no name). */
-COAPS_API int coap_resource_set_attr(coap_resource_t *res, const char *name,
-                                     const char *value);
+COAPS_API int coap_resource_set_attr(coap_resource_t *res, const char *name, const char *value);
 /* Content-Formats accepted in request payloads (POST/PUT/FETCH/PATCH/
  * iPATCH); other formats get 4.15. No list: everything is accepted. */
-COAPS_API int coap_resource_set_accepted_formats(coap_resource_t *res,
-                                                 const int *formats, size_t n);
+COAPS_API int coap_resource_set_accepted_formats(coap_resource_t *res, const int *formats,
+                                                 size_t n);
 /* Hide from /.well-known/core. */
 COAPS_API void coap_resource_set_hidden(coap_resource_t *res, int hidden);
 COAPS_API const char *coap_resource_path(const coap_resource_t *res);
@@ -536,23 +524,19 @@ COAPS_API void coap_response_set_code(coap_response_t *resp, uint8_t code);
  * coap_handler_fn). Over max_body, or out of memory, it returns
  * COAP_E_LIMIT or COAP_E_NOMEM and the client gets 5.00, never a cut
  * body. */
-COAPS_API int coap_response_set_payload(coap_response_t *resp, int format,
-                                        const void *data, size_t len);
-COAPS_API int coap_response_add_option(coap_response_t *resp, uint16_t number,
-                                       const void *value, size_t len);
-COAPS_API int coap_response_add_uint(coap_response_t *resp, uint16_t number,
-                                     uint32_t value);
+COAPS_API int coap_response_set_payload(coap_response_t *resp, int format, const void *data,
+                                        size_t len);
+COAPS_API int coap_response_add_option(coap_response_t *resp, uint16_t number, const void *value,
+                                       size_t len);
+COAPS_API int coap_response_add_uint(coap_response_t *resp, uint16_t number, uint32_t value);
 COAPS_API int coap_response_set_max_age(coap_response_t *resp, uint32_t seconds);
-COAPS_API int coap_response_set_etag(coap_response_t *resp, const void *etag,
-                                     size_t len);
-COAPS_API int coap_response_add_location_path(coap_response_t *resp,
-                                              const char *segment);
+COAPS_API int coap_response_set_etag(coap_response_t *resp, const void *etag, size_t len);
+COAPS_API int coap_response_add_location_path(coap_response_t *resp, const char *segment);
 
 /* Answer later (separate response, RFC 7252 §5.2.2): the context sends an
  * empty ACK if the answer takes longer than separate_delay_ms. Returns NULL
  * when called outside a handler or twice. */
-COAPS_API coap_deferred_t *coap_request_defer(const coap_request_t *req,
-                                              coap_response_t *resp);
+COAPS_API coap_deferred_t *coap_request_defer(const coap_request_t *req, coap_response_t *resp);
 /* The response to fill for a deferred request: a fresh one with the
  * method's default code (what the handler put in |resp| is not kept). */
 COAPS_API coap_response_t *coap_deferred_response(coap_deferred_t *d);
@@ -586,11 +570,11 @@ COAPS_API int coap_deferred_send(coap_context_t *ctx, coap_deferred_t *d);
  * only ever appended (export.h), so it carries no version; a program
  * built against an older header reads the fields it knows. */
 typedef struct coap_reply {
-  int status;          /* 0, or COAP_E_TIMEOUT, COAP_E_RESET, ... */
-  uint8_t code;        /* response code when status == 0; 0 when no
-                          response came and No-Response made that
-                          legitimate (coap_request_opts_t.no_response) */
-  int content_format;  /* COAP_FORMAT_NONE when absent */
+  int status;         /* 0, or COAP_E_TIMEOUT, COAP_E_RESET, ... */
+  uint8_t code;       /* response code when status == 0; 0 when no
+                         response came and No-Response made that
+                         legitimate (coap_request_opts_t.no_response) */
+  int content_format; /* COAP_FORMAT_NONE when absent */
   /* The response (valid in the callback only); of a block-wise body, the
    * last block's response. */
   const coap_msg_t *msg;
@@ -631,23 +615,22 @@ typedef struct coap_reply {
   uint32_t observe;
 } coap_reply_t;
 
-typedef void (*coap_reply_fn)(coap_context_t *ctx, const coap_reply_t *reply,
-                              void *user);
+typedef void (*coap_reply_fn)(coap_context_t *ctx, const coap_reply_t *reply, void *user);
 
 /* Filled by the program, read by the library: versioned (export.h). */
 typedef struct coap_request_opts {
-  uint8_t method;           /* COAP_GET .. COAP_IPATCH */
-  const char *uri;          /* coap://host[:port]/path?query */
-  int confirmable;          /* 1: CON (default), 0: NON */
-  int content_format;       /* COAP_FORMAT_NONE: omitted */
-  int accept;               /* COAP_FORMAT_NONE: omitted */
-  const void *payload;      /* copied: the buffer may go once
-                               coap_send_request returns */
+  uint8_t method;      /* COAP_GET .. COAP_IPATCH */
+  const char *uri;     /* coap://host[:port]/path?query */
+  int confirmable;     /* 1: CON (default), 0: NON */
+  int content_format;  /* COAP_FORMAT_NONE: omitted */
+  int accept;          /* COAP_FORMAT_NONE: omitted */
+  const void *payload; /* copied: the buffer may go once
+                          coap_send_request returns */
   size_t payload_len;
   const coap_option_t *options; /* extra options (copied) */
   size_t n_options;
-  uint32_t timeout_ms;      /* 0: the context's tx parameters decide; a
-                               block-wise transfer must end within it */
+  uint32_t timeout_ms; /* 0: the context's tx parameters decide; a
+                          block-wise transfer must end within it */
   /* Preferred block size for this request (RFC 7959): 0 takes the
    * context's block_size; else 16..1024, a power of two (anything else is
    * COAP_E_INVALID_ARG). Request payloads larger than it go out in Block1
@@ -715,8 +698,8 @@ typedef struct coap_request_opts {
 /* Fill |o| (of |version|) with the defaults, |method| and |uri|. 0, or
  * COAP_E_INVALID_ARG (nothing written) for an unknown version or a NULL
  * |o|. Call it as coap_request_opts_init(o, method, uri). */
-COAPS_API int coap_request_opts_init_versioned(int version, coap_request_opts_t *o,
-                                               uint8_t method, const char *uri);
+COAPS_API int coap_request_opts_init_versioned(int version, coap_request_opts_t *o, uint8_t method,
+                                               const char *uri);
 #define coap_request_opts_init(o, method, uri) \
   coap_request_opts_init_versioned(COAP_REQUEST_OPTS_VERSION, (o), (method), (uri))
 
@@ -774,9 +757,9 @@ COAPS_API int coap_observe_cancel(coap_context_t *ctx, coap_request_id_t id);
 typedef struct coap_response_copy {
   uint8_t code;
   int content_format;
-  uint8_t *payload;   /* NUL terminated for convenience */
+  uint8_t *payload; /* NUL terminated for convenience */
   size_t payload_len;
-  uint8_t *raw;       /* the response datagram */
+  uint8_t *raw; /* the response datagram */
   size_t raw_len;
 } coap_response_copy_t;
 /* Versions of coap_response_copy_t; each one's layout is frozen. */
@@ -790,8 +773,8 @@ typedef struct coap_response_copy {
 COAPS_API int coap_request_blocking_versioned(coap_context_t *ctx, int opts_version,
                                               const coap_request_opts_t *o, int copy_version,
                                               coap_response_copy_t *out);
-#define coap_request_blocking(ctx, o, out)                                         \
-  coap_request_blocking_versioned((ctx), COAP_REQUEST_OPTS_VERSION, (o),          \
+#define coap_request_blocking(ctx, o, out)                               \
+  coap_request_blocking_versioned((ctx), COAP_REQUEST_OPTS_VERSION, (o), \
                                   COAP_RESPONSE_COPY_VERSION, (out))
 /* Free what |r| (of |version|) holds and empty it. 0, or
  * COAP_E_INVALID_ARG (nothing freed nor written) for an unknown version.
@@ -803,8 +786,7 @@ COAPS_API int coap_response_copy_clear_versioned(int version, coap_response_copy
 /* Called for every message the context sends or receives, after DTLS
  * decryption (for verbose tools). |outgoing| is 1 for sent messages.
  * A NULL |fn| turns tracing off. */
-typedef void (*coap_trace_fn)(void *user, int outgoing,
-                              const coap_address_t *peer,
+typedef void (*coap_trace_fn)(void *user, int outgoing, const coap_address_t *peer,
                               const coap_msg_t *msg);
 COAPS_API void coap_context_set_trace(coap_context_t *ctx, coap_trace_fn fn, void *user);
 
@@ -858,30 +840,30 @@ COAPS_API const char *coap_dtls_mode_name(coap_dtls_mode_t mode);
 /* Allocated by the program, filled by the library: versioned (export.h). */
 typedef struct coap_stats {
   uint64_t rx_datagrams, tx_datagrams;
-  uint64_t rx_malformed;      /* rejected by the codec */
-  uint64_t rx_duplicates;     /* CON/NON seen before */
+  uint64_t rx_malformed;  /* rejected by the codec */
+  uint64_t rx_duplicates; /* CON/NON seen before */
   uint64_t retransmissions;
   uint64_t requests_handled, requests_sent;
   uint64_t timeouts, resets_received, resets_sent;
-  uint64_t peers;             /* current */
-  uint64_t peers_rejected;    /* over max_peers, nobody silent enough to evict */
-  uint64_t peers_evicted;     /* forgotten to make room (peer_evict_ms) */
-  uint64_t dtls_handshakes;   /* completed, as client or server */
-  uint64_t dtls_resumed;      /* of those, abbreviated (resumed) ones */
-  uint64_t dtls_failures;     /* handshakes that failed */
-  uint64_t dtls_cookies_sent; /* HelloVerifyRequests (no state kept) */
-  uint64_t dtls_refused;      /* ClientHellos dropped: too many handshakes
-                                 in progress */
-  uint64_t dtls_reconnects;   /* client: fresh handshakes after the server
-                                 lost the session */
-  uint64_t dtls_compacted;    /* sessions that, once the peer sent data,
-                                 dropped their GnuTLS state for exported
-                                 keys (a few hundred bytes) */
+  uint64_t peers;                  /* current */
+  uint64_t peers_rejected;         /* over max_peers, nobody silent enough to evict */
+  uint64_t peers_evicted;          /* forgotten to make room (peer_evict_ms) */
+  uint64_t dtls_handshakes;        /* completed, as client or server */
+  uint64_t dtls_resumed;           /* of those, abbreviated (resumed) ones */
+  uint64_t dtls_failures;          /* handshakes that failed */
+  uint64_t dtls_cookies_sent;      /* HelloVerifyRequests (no state kept) */
+  uint64_t dtls_refused;           /* ClientHellos dropped: too many handshakes
+                                      in progress */
+  uint64_t dtls_reconnects;        /* client: fresh handshakes after the server
+                                      lost the session */
+  uint64_t dtls_compacted;         /* sessions that, once the peer sent data,
+                                      dropped their GnuTLS state for exported
+                                      keys (a few hundred bytes) */
   uint64_t dtls_half_open_evicted; /* server handshakes ended unfinished to
                                       make room for a new verified client
                                       (the oldest, or the oldest of an
                                       address holding too many) */
-  uint64_t observers;         /* observations held as server, current */
+  uint64_t observers;              /* observations held as server, current */
   uint64_t notifications_sent;
   uint64_t observers_removed; /* ended by an RST, an unacknowledged CON
                                  notification, the session's or the
@@ -934,12 +916,12 @@ COAPS_API int coap_context_get_stats_versioned(const coap_context_t *ctx, int ve
  * COAP_FAILURE_LOG_SIZE of them. Allocated by the program, filled by the
  * library: versioned (export.h). */
 typedef struct coap_failure_record {
-  uint64_t seq;           /* 1, 2, ... in the order they happened (per context) */
-  uint64_t at_ms;         /* when, on the context's clock (monotonic ms) */
+  uint64_t seq;   /* 1, 2, ... in the order they happened (per context) */
+  uint64_t at_ms; /* when, on the context's clock (monotonic ms) */
   coap_cause_t cause;
-  coap_dtls_mode_t mode;  /* what the handshake had negotiated (NONE: not that far) */
-  int is_server;          /* we were the server of the handshake */
-  char peer[64];          /* "192.0.2.1:5684", "[2001:db8::1]:5684" */
+  coap_dtls_mode_t mode; /* what the handshake had negotiated (NONE: not that far) */
+  int is_server;         /* we were the server of the handshake */
+  char peer[64];         /* "192.0.2.1:5684", "[2001:db8::1]:5684" */
   /* Who the peer said it was: the PSK identity, the certificate's
    * subject, or "sha256:<hex>" of its raw public key; "" when it did not
    * get that far. Attacker-controlled text: escape it for display. */
@@ -957,8 +939,8 @@ typedef struct coap_failure_record {
  * |out|, a coap_failure_record_t of |version|: 0, COAP_E_NOT_FOUND past
  * the oldest one kept, COAP_E_INVALID_ARG (NULL arguments, an unknown
  * version: logged). Call it as coap_context_failure(ctx, index, out). */
-COAPS_API int coap_context_failure_versioned(const coap_context_t *ctx, int version,
-                                             size_t index, coap_failure_record_t *out);
+COAPS_API int coap_context_failure_versioned(const coap_context_t *ctx, int version, size_t index,
+                                             coap_failure_record_t *out);
 #define coap_context_failure(ctx, index, out) \
   coap_context_failure_versioned((ctx), COAP_FAILURE_RECORD_VERSION, (index), (out))
 
@@ -969,12 +951,12 @@ COAPS_API int coap_context_failure_versioned(const coap_context_t *ctx, int vers
  * (export.h), no version. Strings are never NULL ("" when absent). */
 typedef struct coap_log_event {
   coap_log_level_t level;
-  const char *line;      /* the text line a coap_log_fn gets (peer prefix included) */
-  const char *message;   /* the same without the peer prefix */
-  const char *peer;      /* "[192.0.2.1]:5684", or "" */
-  const char *identity;  /* failures: as coap_failure_record_t.identity */
-  const char *cause;     /* failures: the cause's name ("psk-key-mismatch") */
-  const char *fix;       /* failures: what to do */
+  const char *line;     /* the text line a coap_log_fn gets (peer prefix included) */
+  const char *message;  /* the same without the peer prefix */
+  const char *peer;     /* "[192.0.2.1]:5684", or "" */
+  const char *identity; /* failures: as coap_failure_record_t.identity */
+  const char *cause;    /* failures: the cause's name ("psk-key-mismatch") */
+  const char *fix;      /* failures: what to do */
 } coap_log_event_t;
 
 typedef void (*coap_log_event_fn)(void *user, const coap_log_event_t *event);

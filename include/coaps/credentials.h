@@ -68,8 +68,8 @@ COAPS_API int coap_psk_table_add(coap_psk_table_t *t, const char *identity, size
 /* The key of |identity| (NUL-terminated) into |key| (|cap| bytes): its
  * length, or COAP_E_NOT_FOUND, or COAP_E_BUFFER_TOO_SMALL. The identity
  * bytes are compared in constant time once the hash matches. */
-COAPS_API int coap_psk_table_lookup(const coap_psk_table_t *t, const char *identity,
-                                    uint8_t *key, size_t cap);
+COAPS_API int coap_psk_table_lookup(const coap_psk_table_t *t, const char *identity, uint8_t *key,
+                                    size_t cap);
 /* 1 when |identity| is in the table. */
 COAPS_API int coap_psk_table_contains(const coap_psk_table_t *t, const char *identity);
 /* Identities in the table. */
@@ -140,11 +140,11 @@ COAPS_API int coap_dtls_knows_psk_identity(const coap_dtls_context_t *d, const c
 
 /* What a server knows about a DTLS session's peer. */
 typedef struct coap_session_info {
-  const char *peer;          /* "[addr]:port" */
-  const char *psk_identity;  /* the identity the client sent, or NULL */
+  const char *peer;            /* "[addr]:port" */
+  const char *psk_identity;    /* the identity the client sent, or NULL */
   const char *rpk_fingerprint; /* "sha256:.." of the client's raw key, or NULL */
-  int established;           /* 0: its handshake is in progress */
-  int client;                /* 1: our own client session (to a server) */
+  int established;             /* 0: its handshake is in progress */
+  int client;                  /* 1: our own client session (to a server) */
 } coap_session_info_t;
 
 /* 1: end this session. */

@@ -24,63 +24,63 @@ extern "C" {
  * must stay within COAP_STATS_CAUSE_SLOTS). */
 typedef enum coap_cause {
   COAP_CAUSE_NONE = 0,
-  COAP_CAUSE_NO_CREDENTIALS = 1,       /* coaps:// with nothing to authenticate the server */
-  COAP_CAUSE_PSK_KEY_MISMATCH = 2,     /* same identity, different keys */
-  COAP_CAUSE_PSK_UNKNOWN_IDENTITY = 3, /* the server has no key for the identity */
-  COAP_CAUSE_CERT_UNTRUSTED = 4,       /* peer certificate from a CA not trusted here */
-  COAP_CAUSE_CERT_EXPIRED = 5,         /* peer certificate past its notAfter */
-  COAP_CAUSE_CERT_NOT_YET_VALID = 6,   /* peer certificate before its notBefore */
-  COAP_CAUSE_CERT_NAME_MISMATCH = 7,   /* server certificate does not name the host */
-  COAP_CAUSE_CERT_INVALID = 8,         /* bad signature, revoked, weak algorithm, ... */
-  COAP_CAUSE_CLIENT_CERT_MISSING = 9,  /* server requires a client certificate */
-  COAP_CAUSE_CLIENT_CERT_REJECTED = 10,/* server refused the certificate/raw key we sent */
-  COAP_CAUSE_SERVER_CERT_REJECTED = 11,/* (server side) the client refused ours */
-  COAP_CAUSE_RPK_UNTRUSTED = 12,       /* peer raw public key not pinned here */
-  COAP_CAUSE_NO_COMMON_SUITE = 13,     /* no security mode / cipher suite in common */
-  COAP_CAUSE_PORT_UNREACHABLE = 14,    /* ICMP port unreachable: nothing listening */
-  COAP_CAUSE_PLAIN_COAP_PEER = 15,     /* coaps:// to a plain CoAP port */
-  COAP_CAUSE_DTLS_PEER = 16,           /* coap:// to a DTLS port */
-  COAP_CAUSE_NO_ANSWER = 17,           /* silence: host down, filtered, wrong address */
-  COAP_CAUSE_MTU = 18,                 /* handshake datagrams over the path MTU lost */
-  COAP_CAUSE_SESSION_LOST = 19,        /* server forgot the session; new handshake made */
-  COAP_CAUSE_PEER_CLOSED = 20,         /* the peer closed the session */
-  COAP_CAUSE_PROTOCOL = 21,            /* any other DTLS failure */
-  COAP_CAUSE_NAT_REBINDING = 22,       /* (server side) encrypted records from an address
-                                          with no session: a NAT gave the client a new port */
+  COAP_CAUSE_NO_CREDENTIALS = 1,        /* coaps:// with nothing to authenticate the server */
+  COAP_CAUSE_PSK_KEY_MISMATCH = 2,      /* same identity, different keys */
+  COAP_CAUSE_PSK_UNKNOWN_IDENTITY = 3,  /* the server has no key for the identity */
+  COAP_CAUSE_CERT_UNTRUSTED = 4,        /* peer certificate from a CA not trusted here */
+  COAP_CAUSE_CERT_EXPIRED = 5,          /* peer certificate past its notAfter */
+  COAP_CAUSE_CERT_NOT_YET_VALID = 6,    /* peer certificate before its notBefore */
+  COAP_CAUSE_CERT_NAME_MISMATCH = 7,    /* server certificate does not name the host */
+  COAP_CAUSE_CERT_INVALID = 8,          /* bad signature, revoked, weak algorithm, ... */
+  COAP_CAUSE_CLIENT_CERT_MISSING = 9,   /* server requires a client certificate */
+  COAP_CAUSE_CLIENT_CERT_REJECTED = 10, /* server refused the certificate/raw key we sent */
+  COAP_CAUSE_SERVER_CERT_REJECTED = 11, /* (server side) the client refused ours */
+  COAP_CAUSE_RPK_UNTRUSTED = 12,        /* peer raw public key not pinned here */
+  COAP_CAUSE_NO_COMMON_SUITE = 13,      /* no security mode / cipher suite in common */
+  COAP_CAUSE_PORT_UNREACHABLE = 14,     /* ICMP port unreachable: nothing listening */
+  COAP_CAUSE_PLAIN_COAP_PEER = 15,      /* coaps:// to a plain CoAP port */
+  COAP_CAUSE_DTLS_PEER = 16,            /* coap:// to a DTLS port */
+  COAP_CAUSE_NO_ANSWER = 17,            /* silence: host down, filtered, wrong address */
+  COAP_CAUSE_MTU = 18,                  /* handshake datagrams over the path MTU lost */
+  COAP_CAUSE_SESSION_LOST = 19,         /* server forgot the session; new handshake made */
+  COAP_CAUSE_PEER_CLOSED = 20,          /* the peer closed the session */
+  COAP_CAUSE_PROTOCOL = 21,             /* any other DTLS failure */
+  COAP_CAUSE_NAT_REBINDING = 22,        /* (server side) encrypted records from an address
+                                           with no session: a NAT gave the client a new port */
   COAP_CAUSE_COUNT
 } coap_cause_t;
 
 /* How far the handshake got. New steps only at the end (before
  * COAP_STEP_COUNT, which must stay within COAP_REPORT_STEP_SLOTS). */
 typedef enum coap_dtls_step {
-  COAP_STEP_NONE = 0,        /* nothing sent */
-  COAP_STEP_HELLO,           /* ClientHello sent, waiting for an answer */
-  COAP_STEP_COOKIE,          /* cookie exchange (HelloVerifyRequest) */
-  COAP_STEP_NEGOTIATION,     /* ServerHello: version and cipher suite chosen */
-  COAP_STEP_AUTHENTICATION,  /* certificates, raw keys or PSK identity */
-  COAP_STEP_FINISHED,        /* key confirmation (Finished messages) */
-  COAP_STEP_ESTABLISHED,     /* application data */
+  COAP_STEP_NONE = 0,       /* nothing sent */
+  COAP_STEP_HELLO,          /* ClientHello sent, waiting for an answer */
+  COAP_STEP_COOKIE,         /* cookie exchange (HelloVerifyRequest) */
+  COAP_STEP_NEGOTIATION,    /* ServerHello: version and cipher suite chosen */
+  COAP_STEP_AUTHENTICATION, /* certificates, raw keys or PSK identity */
+  COAP_STEP_FINISHED,       /* key confirmation (Finished messages) */
+  COAP_STEP_ESTABLISHED,    /* application data */
   COAP_STEP_COUNT
 } coap_dtls_step_t;
 
 /* Who noticed. */
 typedef enum coap_detector {
   COAP_DETECTED_NONE = 0,
-  COAP_DETECTED_CONFIG,      /* before anything was sent */
-  COAP_DETECTED_LOCAL,       /* a check of ours (then we sent the alert) */
-  COAP_DETECTED_PEER_ALERT,  /* the peer's alert */
-  COAP_DETECTED_NETWORK,     /* ICMP, silence, what came back on the port */
+  COAP_DETECTED_CONFIG,     /* before anything was sent */
+  COAP_DETECTED_LOCAL,      /* a check of ours (then we sent the alert) */
+  COAP_DETECTED_PEER_ALERT, /* the peer's alert */
+  COAP_DETECTED_NETWORK,    /* ICMP, silence, what came back on the port */
   COAP_DETECTED_COUNT
 } coap_detector_t;
 
 /* What kind of problem: the tool's exit codes follow it. */
 typedef enum coap_cause_class {
   COAP_CLASS_NONE = 0,
-  COAP_CLASS_CONFIG,       /* fix the local configuration */
-  COAP_CLASS_NETWORK,      /* the port, the protocol or the path */
-  COAP_CLASS_NO_ANSWER,    /* nothing came back */
-  COAP_CLASS_TRUST,        /* keys, certificates, names */
-  COAP_CLASS_NEGOTIATION,  /* no mode or suite in common */
+  COAP_CLASS_CONFIG,      /* fix the local configuration */
+  COAP_CLASS_NETWORK,     /* the port, the protocol or the path */
+  COAP_CLASS_NO_ANSWER,   /* nothing came back */
+  COAP_CLASS_TRUST,       /* keys, certificates, names */
+  COAP_CLASS_NEGOTIATION, /* no mode or suite in common */
   COAP_CLASS_OTHER
 } coap_cause_class_t;
 
@@ -88,9 +88,9 @@ typedef enum coap_cause_class {
  * ever appended (export.h), no version. */
 typedef struct coap_cause_info {
   coap_cause_t cause;
-  const char *name;     /* "psk-key-mismatch": stable, for scripts */
-  const char *summary;  /* one line: what is wrong */
-  const char *fix;      /* one line: what to do */
+  const char *name;    /* "psk-key-mismatch": stable, for scripts */
+  const char *summary; /* one line: what is wrong */
+  const char *fix;     /* one line: what to do */
   coap_cause_class_t cls;
 } coap_cause_info_t;
 
@@ -99,17 +99,17 @@ typedef struct coap_cause_info {
  * (coap_reply_t.diag), it is read up to the fields the program knows. */
 typedef struct coap_diag {
   coap_cause_t cause;
-  int error;                  /* the COAP_E_... code returned for it */
-  coap_dtls_step_t step;      /* how far the handshake got */
+  int error;             /* the COAP_E_... code returned for it */
+  coap_dtls_step_t step; /* how far the handshake got */
   coap_detector_t detected_by;
-  int alert;                  /* alert received or sent, -1: none */
-  char alert_name[40];        /* "decrypt_error" */
-  int is_server;              /* we were the server of the handshake */
-  char peer[64];              /* "[192.0.2.1:5684]", as log lines prefix it */
-  char explanation[640];      /* the specifics, one or two sentences */
-  char fix[320];              /* what to do, with the specifics */
-  unsigned flights;           /* handshake flights we sent (with resends) */
-  uint32_t elapsed_ms;        /* from the first flight to the verdict */
+  int alert;             /* alert received or sent, -1: none */
+  char alert_name[40];   /* "decrypt_error" */
+  int is_server;         /* we were the server of the handshake */
+  char peer[64];         /* "[192.0.2.1:5684]", as log lines prefix it */
+  char explanation[640]; /* the specifics, one or two sentences */
+  char fix[320];         /* what to do, with the specifics */
+  unsigned flights;      /* handshake flights we sent (with resends) */
+  uint32_t elapsed_ms;   /* from the first flight to the verdict */
 } coap_diag_t;
 
 /* Versions of coap_diag_t; each one's layout is frozen. It is also the
@@ -140,21 +140,21 @@ typedef struct coap_handshake_report {
   int attempted;
   int established;
   int resumed;
-  int cookie;                /* the server asked for a cookie */
-  char version[16];          /* "DTLS1.2" */
-  char suite[64];            /* "TLS_PSK_WITH_AES_128_CCM_8" */
-  char mode[16];             /* "psk", "x509", "rpk" */
-  char server_name[256];     /* the name checked against the certificate */
+  int cookie;            /* the server asked for a cookie */
+  char version[16];      /* "DTLS1.2" */
+  char suite[64];        /* "TLS_PSK_WITH_AES_128_CCM_8" */
+  char mode[16];         /* "psk", "x509", "rpk" */
+  char server_name[256]; /* the name checked against the certificate */
   /* Milliseconds from the first flight to reaching each step; 0: not
    * reached (COAP_STEP_HELLO is always 0; index: coap_dtls_step_t, below
    * COAP_STEP_COUNT). */
   uint32_t step_ms[COAP_REPORT_STEP_SLOTS];
-  coap_dtls_step_t step;     /* the last step reached */
+  coap_dtls_step_t step; /* the last step reached */
   unsigned flights;
   unsigned n_certs;
   coap_peer_cert_info_t certs[COAP_REPORT_MAX_CERTS];
-  char peer_rpk[112];        /* "sha256:..." when the server used a raw key */
-  coap_diag_t diag;          /* cause NONE when it worked */
+  char peer_rpk[112]; /* "sha256:..." when the server used a raw key */
+  coap_diag_t diag;   /* cause NONE when it worked */
 } coap_handshake_report_t;
 
 /* Versions of coap_handshake_report_t; each one's layout is frozen. */

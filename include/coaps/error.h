@@ -18,15 +18,15 @@ typedef enum coap_error {
   COAP_OK = 0,
 
   /* usage and resources */
-  COAP_E_INVALID_ARG = -1,       /* an argument is out of range or NULL */
-  COAP_E_NOMEM = -2,             /* allocation failed */
-  COAP_E_BUFFER_TOO_SMALL = -3,  /* the output buffer cannot hold the result */
-  COAP_E_LIMIT = -4,             /* a configured limit was reached */
-  COAP_E_NOT_FOUND = -5,         /* no such resource, option, peer, ... */
-  COAP_E_STATE = -6,             /* call not valid in the current state */
-  COAP_E_SYSTEM = -7,            /* a system call failed (see errno) */
-  COAP_E_CANCELLED = -8,         /* the operation was cancelled */
-  COAP_E_EXISTS = -9,            /* already registered */
+  COAP_E_INVALID_ARG = -1,      /* an argument is out of range or NULL */
+  COAP_E_NOMEM = -2,            /* allocation failed */
+  COAP_E_BUFFER_TOO_SMALL = -3, /* the output buffer cannot hold the result */
+  COAP_E_LIMIT = -4,            /* a configured limit was reached */
+  COAP_E_NOT_FOUND = -5,        /* no such resource, option, peer, ... */
+  COAP_E_STATE = -6,            /* call not valid in the current state */
+  COAP_E_SYSTEM = -7,           /* a system call failed (see errno) */
+  COAP_E_CANCELLED = -8,        /* the operation was cancelled */
+  COAP_E_EXISTS = -9,           /* already registered */
 
   /* wire format (RFC 7252 §3) */
   COAP_E_TRUNCATED = -20,        /* datagram shorter than its header/token */
@@ -41,25 +41,25 @@ typedef enum coap_error {
   COAP_E_OPTION_VALUE = -29,     /* option value length outside its registered range */
 
   /* URIs */
-  COAP_E_URI_SCHEME = -40,       /* not coap:// or coaps:// */
-  COAP_E_URI_HOST = -41,         /* missing or malformed host */
-  COAP_E_URI_PORT = -42,         /* port not a number in 1..65535 */
-  COAP_E_URI_ENCODING = -43,     /* bad percent-encoding or fragment present */
-  COAP_E_RESOLVE = -44,          /* host name could not be resolved */
-  COAP_E_URI_TOO_LONG = -45,     /* path or query over 1023 characters */
+  COAP_E_URI_SCHEME = -40,   /* not coap:// or coaps:// */
+  COAP_E_URI_HOST = -41,     /* missing or malformed host */
+  COAP_E_URI_PORT = -42,     /* port not a number in 1..65535 */
+  COAP_E_URI_ENCODING = -43, /* bad percent-encoding or fragment present */
+  COAP_E_RESOLVE = -44,      /* host name could not be resolved */
+  COAP_E_URI_TOO_LONG = -45, /* path or query over 1023 characters */
 
   /* message layer */
-  COAP_E_TIMEOUT = -60,          /* no response after MAX_RETRANSMIT / timeout */
-  COAP_E_RESET = -61,            /* the peer answered with RST */
-  COAP_E_BAD_RESPONSE = -62,     /* response rejected (e.g. unknown critical option) */
-  COAP_E_UNREACHABLE = -63,      /* ICMP port/host unreachable */
-  COAP_E_WRONG_PROTOCOL = -64,   /* coaps:// to a plain CoAP port, or the reverse */
-  COAP_E_TOO_LARGE = -65,        /* a response body over max_body, or a request
-                                    that fits no datagram even in 16-byte blocks */
-  COAP_E_BLOCKWISE = -66,        /* a block-wise transfer (RFC 7959) could not be
-                                    completed: blocks that do not fit together, a
-                                    representation that kept changing, a server
-                                    that ignored Block1 */
+  COAP_E_TIMEOUT = -60,        /* no response after MAX_RETRANSMIT / timeout */
+  COAP_E_RESET = -61,          /* the peer answered with RST */
+  COAP_E_BAD_RESPONSE = -62,   /* response rejected (e.g. unknown critical option) */
+  COAP_E_UNREACHABLE = -63,    /* ICMP port/host unreachable */
+  COAP_E_WRONG_PROTOCOL = -64, /* coaps:// to a plain CoAP port, or the reverse */
+  COAP_E_TOO_LARGE = -65,      /* a response body over max_body, or a request
+                                  that fits no datagram even in 16-byte blocks */
+  COAP_E_BLOCKWISE = -66,      /* a block-wise transfer (RFC 7959) could not be
+                                  completed: blocks that do not fit together, a
+                                  representation that kept changing, a server
+                                  that ignored Block1 */
 
   /* security (DTLS); the structured diagnosis says more */
   COAP_E_DTLS_NO_CREDENTIALS = -80, /* coaps:// with nothing configured */
@@ -70,7 +70,7 @@ typedef enum coap_error {
   COAP_E_DTLS_RECORD = -85,         /* record could not be authenticated */
 
   COAP_E_FATAL_THRESHOLD = -500,
-  COAP_E_INTERNAL = -501           /* invariant broken: a bug in coaps */
+  COAP_E_INTERNAL = -501 /* invariant broken: a bug in coaps */
 } coap_error_t;
 
 /* One line describing |code|; never NULL, static storage. */

@@ -51,18 +51,18 @@ COAPS_API void coap_context_stop(coap_context_t *ctx);
 /* ---- probing a port (blocking; for diagnostics) ---- */
 
 typedef enum coap_probe_answer {
-  COAP_PROBE_SILENT = 0,  /* nothing within the timeout */
-  COAP_PROBE_REFUSED,     /* ICMP port unreachable: nothing listens */
-  COAP_PROBE_COAP,        /* a CoAP message came back (a plain CoAP server) */
-  COAP_PROBE_DTLS,        /* a DTLS record came back (a DTLS server) */
-  COAP_PROBE_OTHER        /* something else answered */
+  COAP_PROBE_SILENT = 0, /* nothing within the timeout */
+  COAP_PROBE_REFUSED,    /* ICMP port unreachable: nothing listens */
+  COAP_PROBE_COAP,       /* a CoAP message came back (a plain CoAP server) */
+  COAP_PROBE_DTLS,       /* a DTLS record came back (a DTLS server) */
+  COAP_PROBE_OTHER       /* something else answered */
 } coap_probe_answer_t;
 
 /* Allocated by the program, filled by the library: versioned (export.h). */
 typedef struct coap_probe_result {
   coap_probe_answer_t answer;
-  uint32_t ms;            /* until the answer (or the timeout) */
-  char detail[96];        /* "a CoAP RST", "a HelloVerifyRequest (cookie)" */
+  uint32_t ms;     /* until the answer (or the timeout) */
+  char detail[96]; /* "a CoAP RST", "a HelloVerifyRequest (cookie)" */
 } coap_probe_result_t;
 
 /* Versions of coap_probe_result_t; each one's layout is frozen. */

@@ -21,7 +21,7 @@ extern "C" {
 
 #define COAP_VERSION 1
 #define COAP_MAX_TOKEN_LEN 8
-#define COAP_MAX_OPTIONS 64        /* more in one message is rejected */
+#define COAP_MAX_OPTIONS 64 /* more in one message is rejected */
 #define COAP_HEADER_LEN 4
 #define COAP_PAYLOAD_MARKER 0xFF
 #define COAP_DEFAULT_PORT 5683
@@ -37,20 +37,31 @@ typedef enum coap_type {
 /* Codes are class << 5 | detail. */
 #define COAP_CODE(c, d) ((uint8_t)(((c) << 5) | (d)))
 #define COAP_CODE_CLASS(code) ((code) >> 5)
-#define COAP_CODE_DETAIL(code) ((code) & 0x1F)
+#define COAP_CODE_DETAIL(code) ((code)&0x1F)
 
 enum coap_code {
   COAP_CODE_EMPTY = 0,
-  COAP_GET = 1, COAP_POST = 2, COAP_PUT = 3, COAP_DELETE = 4,
-  COAP_FETCH = 5, COAP_PATCH = 6, COAP_IPATCH = 7,
+  COAP_GET = 1,
+  COAP_POST = 2,
+  COAP_PUT = 3,
+  COAP_DELETE = 4,
+  COAP_FETCH = 5,
+  COAP_PATCH = 6,
+  COAP_IPATCH = 7,
 
-  COAP_CREATED = COAP_CODE(2, 1), COAP_DELETED = COAP_CODE(2, 2),
-  COAP_VALID = COAP_CODE(2, 3), COAP_CHANGED = COAP_CODE(2, 4),
-  COAP_CONTENT = COAP_CODE(2, 5), COAP_CONTINUE = COAP_CODE(2, 31),
+  COAP_CREATED = COAP_CODE(2, 1),
+  COAP_DELETED = COAP_CODE(2, 2),
+  COAP_VALID = COAP_CODE(2, 3),
+  COAP_CHANGED = COAP_CODE(2, 4),
+  COAP_CONTENT = COAP_CODE(2, 5),
+  COAP_CONTINUE = COAP_CODE(2, 31),
 
-  COAP_BAD_REQUEST = COAP_CODE(4, 0), COAP_UNAUTHORIZED = COAP_CODE(4, 1),
-  COAP_BAD_OPTION = COAP_CODE(4, 2), COAP_FORBIDDEN = COAP_CODE(4, 3),
-  COAP_NOT_FOUND = COAP_CODE(4, 4), COAP_METHOD_NOT_ALLOWED = COAP_CODE(4, 5),
+  COAP_BAD_REQUEST = COAP_CODE(4, 0),
+  COAP_UNAUTHORIZED = COAP_CODE(4, 1),
+  COAP_BAD_OPTION = COAP_CODE(4, 2),
+  COAP_FORBIDDEN = COAP_CODE(4, 3),
+  COAP_NOT_FOUND = COAP_CODE(4, 4),
+  COAP_METHOD_NOT_ALLOWED = COAP_CODE(4, 5),
   COAP_NOT_ACCEPTABLE = COAP_CODE(4, 6),
   COAP_REQUEST_ENTITY_INCOMPLETE = COAP_CODE(4, 8),
   COAP_CONFLICT = COAP_CODE(4, 9),
@@ -61,7 +72,8 @@ enum coap_code {
   COAP_TOO_MANY_REQUESTS = COAP_CODE(4, 29),
 
   COAP_INTERNAL_SERVER_ERROR = COAP_CODE(5, 0),
-  COAP_NOT_IMPLEMENTED = COAP_CODE(5, 1), COAP_BAD_GATEWAY = COAP_CODE(5, 2),
+  COAP_NOT_IMPLEMENTED = COAP_CODE(5, 1),
+  COAP_BAD_GATEWAY = COAP_CODE(5, 2),
   COAP_SERVICE_UNAVAILABLE = COAP_CODE(5, 3),
   COAP_GATEWAY_TIMEOUT = COAP_CODE(5, 4),
   COAP_PROXYING_NOT_SUPPORTED = COAP_CODE(5, 5)
@@ -99,9 +111,9 @@ enum coap_option_number {
 };
 
 /* Option number properties (RFC 7252 §5.4.6). */
-#define COAP_OPTION_IS_CRITICAL(n) (((n) & 1) != 0)
-#define COAP_OPTION_IS_UNSAFE(n) (((n) & 2) != 0)
-#define COAP_OPTION_IS_NOCACHEKEY(n) (((n) & 0x1e) == 0x1c)
+#define COAP_OPTION_IS_CRITICAL(n) (((n)&1) != 0)
+#define COAP_OPTION_IS_UNSAFE(n) (((n)&2) != 0)
+#define COAP_OPTION_IS_NOCACHEKEY(n) (((n)&0x1e) == 0x1c)
 
 typedef enum coap_option_format {
   COAP_OPTFMT_UNKNOWN = 0,
@@ -114,7 +126,7 @@ typedef enum coap_option_format {
 /* Made by the library (the registry): fields only ever appended (export.h). */
 typedef struct coap_option_info {
   uint16_t number;
-  const char *name;          /* "Uri-Path" */
+  const char *name; /* "Uri-Path" */
   coap_option_format_t format;
   uint16_t min_len, max_len; /* value length bounds in bytes */
   int repeatable;
@@ -152,11 +164,7 @@ enum coap_content_format {
 
 /* No-Response (RFC 7967) option value bits: the response classes a
  * request does not want. */
-enum {
-  COAP_NO_RESPONSE_2XX = 0x02,
-  COAP_NO_RESPONSE_4XX = 0x08,
-  COAP_NO_RESPONSE_5XX = 0x10
-};
+enum { COAP_NO_RESPONSE_2XX = 0x02, COAP_NO_RESPONSE_4XX = 0x08, COAP_NO_RESPONSE_5XX = 0x10 };
 
 /* "application/json" for 50, NULL when unknown. */
 COAPS_API const char *coap_content_format_name(int format);
@@ -175,7 +183,7 @@ typedef struct coap_option {
 } coap_option_t;
 
 typedef struct coap_msg {
-  uint8_t type;       /* coap_type_t */
+  uint8_t type; /* coap_type_t */
   uint8_t code;
   uint16_t mid;
   uint8_t token_len;
@@ -198,16 +206,14 @@ typedef struct coap_msg {
 COAPS_API int coap_msg_parse(coap_msg_t *msg, const uint8_t *data, size_t len);
 
 /* Reset |msg| to an empty message with the given header fields. */
-COAPS_API void coap_msg_init(coap_msg_t *msg, coap_type_t type, uint8_t code,
-                             uint16_t mid);
+COAPS_API void coap_msg_init(coap_msg_t *msg, coap_type_t type, uint8_t code, uint16_t mid);
 /* 0 to 8 bytes; NULL with |len| 0 is no token. */
 COAPS_API int coap_msg_set_token(coap_msg_t *msg, const uint8_t *token, size_t len);
 
 /* Add an option; |value| must outlive |msg|. Keeps options sorted.
  * Returns 0, COAP_E_TOO_MANY_OPTIONS or COAP_E_OPTION_VALUE (length outside
  * the registered bounds of a known option). */
-COAPS_API int coap_msg_add_option(coap_msg_t *msg, uint16_t number, const void *value,
-                                  size_t len);
+COAPS_API int coap_msg_add_option(coap_msg_t *msg, uint16_t number, const void *value, size_t len);
 /* Add a uint option in minimal length (value stored in msg->scratch). */
 COAPS_API int coap_msg_add_uint(coap_msg_t *msg, uint16_t number, uint32_t value);
 /* Add a string option (strlen; NULL is the empty string). */
@@ -219,15 +225,13 @@ COAPS_API void coap_msg_set_payload(coap_msg_t *msg, const void *payload, size_t
 
 /* First option with |number| or NULL; coap_msg_next_option continues after
  * |prev| with the same number. */
-COAPS_API const coap_option_t *coap_msg_find_option(const coap_msg_t *msg,
-                                                    uint16_t number);
+COAPS_API const coap_option_t *coap_msg_find_option(const coap_msg_t *msg, uint16_t number);
 COAPS_API const coap_option_t *coap_msg_next_option(const coap_msg_t *msg,
                                                     const coap_option_t *prev);
 /* Decode a uint option value (0..4 bytes, big endian). -1 on bad length. */
 COAPS_API int64_t coap_option_uint(const coap_option_t *opt);
 /* Convenience: the uint value of the first |number| option or |dflt|. */
-COAPS_API int64_t coap_msg_get_uint(const coap_msg_t *msg, uint16_t number,
-                                    int64_t dflt);
+COAPS_API int64_t coap_msg_get_uint(const coap_msg_t *msg, uint16_t number, int64_t dflt);
 /* Content-Format of the message, or COAP_FORMAT_NONE. */
 COAPS_API int coap_msg_content_format(const coap_msg_t *msg);
 
@@ -235,8 +239,7 @@ COAPS_API int coap_msg_content_format(const coap_msg_t *msg);
  * |known| may list extra numbers the application handles (n_known entries;
  * NULL: none). */
 COAPS_API const coap_option_t *coap_msg_unknown_critical(const coap_msg_t *msg,
-                                                         const uint16_t *known,
-                                                         size_t n_known);
+                                                         const uint16_t *known, size_t n_known);
 
 /* ---- Observe (RFC 7641) ---- */
 
@@ -249,9 +252,9 @@ COAPS_API int coap_observe_is_newer(uint32_t v1, uint64_t t1, uint32_t v2, uint6
 /* ---- Block1 / Block2 (RFC 7959 §2.2) ---- */
 
 typedef struct coap_block {
-  uint32_t num;  /* block number, 0..2^20-1 */
-  uint8_t more;  /* M: more blocks follow (Block1: more to come; Block2: more exist) */
-  uint8_t szx;   /* size exponent 0..6: blocks of 2^(szx+4) bytes, 16..1024 */
+  uint32_t num; /* block number, 0..2^20-1 */
+  uint8_t more; /* M: more blocks follow (Block1: more to come; Block2: more exist) */
+  uint8_t szx;  /* size exponent 0..6: blocks of 2^(szx+4) bytes, 16..1024 */
 } coap_block_t;
 
 /* Block size in bytes for |szx| (0..6), 0 for anything else. */
@@ -290,12 +293,12 @@ typedef enum coap_scheme { COAP_SCHEME_COAP = 0, COAP_SCHEME_COAPS = 1 } coap_sc
 
 typedef struct coap_uri {
   coap_scheme_t scheme;
-  char host[256];       /* decoded host; IPv6 literal without brackets */
-  int host_is_literal;  /* 4 for IPv4, 6 for IPv6, 0 for a name */
-  uint16_t port;        /* explicit or the scheme's default */
+  char host[256];      /* decoded host; IPv6 literal without brackets */
+  int host_is_literal; /* 4 for IPv4, 6 for IPv6, 0 for a name */
+  uint16_t port;       /* explicit or the scheme's default */
   int port_explicit;
-  char path[1024];      /* still percent-encoded, starting with '/' or empty */
-  char query[1024];     /* still percent-encoded, without '?' or empty */
+  char path[1024];  /* still percent-encoded, starting with '/' or empty */
+  char query[1024]; /* still percent-encoded, without '?' or empty */
 } coap_uri_t;
 
 /* Parse an absolute coap:// or coaps:// URI. Returns 0 or COAP_E_URI_*
@@ -330,8 +333,8 @@ typedef struct coap_link_attr {
  * such as "rt=temperature", "href=/sensors*", "ct=40" (RFC 6690 §4.1)?
  * An empty or NULL query matches everything; otherwise a NULL |href|
  * matches nothing, and NULL |attrs| is no attributes. */
-COAPS_API int coap_link_matches(const char *href, const coap_link_attr_t *attrs,
-                                size_t n_attrs, const char *query);
+COAPS_API int coap_link_matches(const char *href, const coap_link_attr_t *attrs, size_t n_attrs,
+                                const char *query);
 
 /* Append one link "</href>;rt=\"x\";ct=40;obs" to |buf| at |*len|, with a
  * separating comma when *len > 0. Values of rt, if, title are quoted; ct and
@@ -343,9 +346,8 @@ COAPS_API int coap_link_append(char *buf, size_t cap, size_t *len, const char *h
  * Fills |href| (without <>) with a view; returns 1 when a link was found,
  * 0 at the end, COAP_E_INVALID_ARG on malformed input.
  * Attributes of the link are in [*attrs, *attrs + *attrs_len) as raw text. */
-COAPS_API int coap_link_next(const char *doc, size_t doc_len, size_t *cursor,
-                             const char **href, size_t *href_len, const char **attrs,
-                             size_t *attrs_len);
+COAPS_API int coap_link_next(const char *doc, size_t doc_len, size_t *cursor, const char **href,
+                             size_t *href_len, const char **attrs, size_t *attrs_len);
 
 #ifdef __cplusplus
 }

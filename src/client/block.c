@@ -104,15 +104,16 @@ static int from_template(const coap_client_block_t *b, coap_msg_t *m, int keep_p
 
 /* Hand |m| to the message layer as |r|'s current exchange. The last thing
  * a caller does: the answer may come (and end |r|) before this returns. */
-static int send_request(coap_client_req_t *r, coap_exch_peer_t *peer, coap_msg_t *m,
-                        uint64_t now) {
+static int send_request(coap_client_req_t *r, coap_exch_peer_t *peer, coap_msg_t *m, uint64_t now) {
   coap_client_t *cl = r->cl;
   int hard;
   size_t room = coap_client_room(cl, r->proto, &hard);
   size_t n = coap_msg_encoded_size(m);
   if (hard && n > room) {
-    say(r, "a follow-up request of %zu bytes does not fit the %zu bytes a DTLS record holds "
-           "at this MTU", n, room);
+    say(r,
+        "a follow-up request of %zu bytes does not fit the %zu bytes a DTLS record holds "
+        "at this MTU",
+        n, room);
     return COAP_E_TOO_LARGE;
   }
   r->blk->exchanges++;
@@ -120,7 +121,9 @@ static int send_request(coap_client_req_t *r, coap_exch_peer_t *peer, coap_msg_t
 }
 
 /* 1 when a request went out, else the error. */
-static int went_out(int rc) { return rc < 0 ? rc : 1; }
+static int went_out(int rc) {
+  return rc < 0 ? rc : 1;
+}
 
 static int send_block1(coap_client_req_t *r, coap_exch_peer_t *peer, uint64_t now) {
   coap_client_block_t *b = r->blk;
@@ -129,11 +132,11 @@ static int send_block1(coap_client_req_t *r, coap_exch_peer_t *peer, uint64_t no
   if (rc < 0) return rc;
   size_t size = coap_block_size(b->szx1);
   size_t n = b->body_len - b->sent < size ? b->body_len - b->sent : size;
-  coap_block_t b1 = {.num = (uint32_t)(b->sent / size), .more = b->sent + n < b->body_len,
-                     .szx = b->szx1};
+  coap_block_t b1 = {
+      .num = (uint32_t)(b->sent / size), .more = b->sent + n < b->body_len, .szx = b->szx1};
   if (b->sent / size > BLOCK_NUM_MAX) {
-    say(r, "in the server's %zu-byte blocks the %zu-byte body needs more than 2^20 blocks",
-        size, b->body_len);
+    say(r, "in the server's %zu-byte blocks the %zu-byte body needs more than 2^20 blocks", size,
+        b->body_len);
     return COAP_E_TOO_LARGE;
   }
   if ((rc = coap_msg_add_block(&m, COAP_OPTION_BLOCK1, &b1)) < 0) return rc;
@@ -192,8 +195,7 @@ static int body_clash(const coap_client_req_t *r, const coap_msg_t *msg) {
     if (o == r || !o->blk || !o->blk->body || o->ep != r->ep ||
         !coap_address_equal(&o->dest, &r->dest))
       continue;
-    if (coap_msg_parse(&t, o->blk->tmpl, o->blk->tmpl_len) == 0 && same_path(&t, msg))
-      return 1;
+    if (coap_msg_parse(&t, o->blk->tmpl, o->blk->tmpl_len) == 0 && same_path(&t, msg)) return 1;
   }
   return 0;
 }
@@ -271,7 +273,8 @@ int coap_client_block1_plan(coap_client_t *cl, coap_proto_t proto, const coap_ms
   if ((len - 1) / coap_block_size(szx) > BLOCK_NUM_MAX) {
     snprintf(cl->last_error, cl->last_error_size,
              "a body of %zu bytes needs more than 2^20 blocks of %zu bytes (RFC 7959's limit); "
-             "nothing was sent", len, coap_block_size(szx));
+             "nothing was sent",
+             len, coap_block_size(szx));
     return COAP_E_TOO_LARGE;
   }
   return szx;
@@ -330,8 +333,7 @@ static int next_block1(coap_client_req_t *r, coap_exch_peer_t *peer, const coap_
 }
 
 static int too_large_answer(coap_client_req_t *r, coap_exch_peer_t *peer, const coap_msg_t *msg,
-                            int has_b1, const coap_block_t *b1, uint64_t now,
-                            const char **detail) {
+                            int has_b1, const coap_block_t *b1, uint64_t now, const char **detail) {
   coap_client_block_t *b = r->blk;
   /* A smaller SZX in the 4.13 asks for smaller blocks: start over in
    * those (the size only goes down, so this ends). */
@@ -342,11 +344,13 @@ static int too_large_answer(coap_client_req_t *r, coap_exch_peer_t *peer, const 
   }
   int64_t size1 = coap_msg_get_uint(msg, COAP_OPTION_SIZE1, -1);
   if (size1 >= 0)
-    *detail = say(r, "the server takes request bodies of at most %lld bytes (Size1); this one "
-                     "is %zu bytes", (long long)size1, b->body_len);
+    *detail = say(r,
+                  "the server takes request bodies of at most %lld bytes (Size1); this one "
+                  "is %zu bytes",
+                  (long long)size1, b->body_len);
   else
-    *detail = say(r, "the server refused the %zu-byte body as too large at block %zu",
-                  b->body_len, b->sent / coap_block_size(b->szx1));
+    *detail = say(r, "the server refused the %zu-byte body as too large at block %zu", b->body_len,
+                  b->sent / coap_block_size(b->szx1));
   return 0;
 }
 
@@ -365,22 +369,26 @@ static int send_answer(coap_client_req_t *r, coap_exch_peer_t *peer, const coap_
   if (msg->code == COAP_REQUEST_ENTITY_TOO_LARGE)
     return too_large_answer(r, peer, msg, has_b1, &b1, now, detail);
   if (msg->code == COAP_REQUEST_ENTITY_INCOMPLETE) {
-    *detail = say(r, "the server is missing blocks of the body (4.08) at block %zu of %zu: it "
-                     "may have dropped the transfer's state", num,
-                  (b->body_len + coap_block_size(b->szx1) - 1) / coap_block_size(b->szx1));
+    *detail = say(r,
+                  "the server is missing blocks of the body (4.08) at block %zu of %zu: it "
+                  "may have dropped the transfer's state",
+                  num, (b->body_len + coap_block_size(b->szx1) - 1) / coap_block_size(b->szx1));
     return 0;
   }
   if (b->in_flight_more) {
     /* A server storing blocks as they come may answer 2.04 with Block1. */
     if (COAP_CODE_CLASS(msg->code) == 2 && has_b1) return next_block1(r, peer, &b1, now);
     if (COAP_CODE_CLASS(msg->code) == 2) {
-      say(r, "the server answered %s to block %zu of a %zu-byte body without a Block1 option: "
-             "it does not take part in block-wise transfers and may have kept only %zu bytes",
+      say(r,
+          "the server answered %s to block %zu of a %zu-byte body without a Block1 option: "
+          "it does not take part in block-wise transfers and may have kept only %zu bytes",
           coap_code_name(msg->code), num, b->body_len, b->sent + b->in_flight);
       return COAP_E_BLOCKWISE;
     }
-    *detail = say(r, "the server answered %s to block %zu of the %zu-byte body; the rest was "
-                     "not sent", coap_code_name(msg->code), num, b->body_len);
+    *detail = say(r,
+                  "the server answered %s to block %zu of the %zu-byte body; the rest was "
+                  "not sent",
+                  coap_code_name(msg->code), num, b->body_len);
     return 0;
   }
   b->sent += b->in_flight;
@@ -406,17 +414,20 @@ static void keep_etag(coap_client_block_t *b, const coap_msg_t *msg) {
 /* The representation changed under the transfer: fetch it again from
  * block 0, a bounded number of times. Only a GET or FETCH can be asked
  * again; another method's response is gone. */
-static int restart_fetch(coap_client_req_t *r, coap_exch_peer_t *peer, uint32_t num,
-                         uint64_t now) {
+static int restart_fetch(coap_client_req_t *r, coap_exch_peer_t *peer, uint32_t num, uint64_t now) {
   coap_client_block_t *b = r->blk;
   if (b->method != COAP_GET && b->method != COAP_FETCH) {
-    say(r, "the response changed (another ETag) at block %u; the response to a %s cannot be "
-           "fetched again", num, coap_code_name(b->method));
+    say(r,
+        "the response changed (another ETag) at block %u; the response to a %s cannot be "
+        "fetched again",
+        num, coap_code_name(b->method));
     return COAP_E_BLOCKWISE;
   }
   if (++b->restarts > RESTARTS_MAX) {
-    say(r, "the representation changed (another ETag) during the transfer %d times in a row; "
-           "gave up", RESTARTS_MAX + 1);
+    say(r,
+        "the representation changed (another ETag) during the transfer %d times in a row; "
+        "gave up",
+        RESTARTS_MAX + 1);
     return COAP_E_BLOCKWISE;
   }
   b->len = 0;
@@ -441,8 +452,9 @@ static int within_reassembly(coap_client_req_t *r, size_t cap) {
 
 static int over_reassembly(coap_client_req_t *r, size_t need) {
   size_t max = r->cl->cfg->max_reassembly;
-  say(r, "the response bodies this client is fetching hold %zu of max_reassembly (%zu bytes): "
-         "no room for this one's %zu (raise max_reassembly, or fetch fewer at once)",
+  say(r,
+      "the response bodies this client is fetching hold %zu of max_reassembly (%zu bytes): "
+      "no room for this one's %zu (raise max_reassembly, or fetch fewer at once)",
       coap_client_reassembly_bytes(r->cl) - r->blk->cap, max, need);
   return COAP_E_TOO_LARGE;
 }
@@ -481,8 +493,10 @@ static int fetch_ended(coap_client_req_t *r, const coap_msg_t *msg, uint32_t num
         coap_code_name(msg->code), num, b->len);
     return COAP_E_BLOCKWISE;
   }
-  *detail = say(r, "the server answered %s to the request for block %u; the body stopped after "
-                   "%zu bytes", coap_code_name(msg->code), num, b->len);
+  *detail = say(r,
+                "the server answered %s to the request for block %u; the body stopped after "
+                "%zu bytes",
+                coap_code_name(msg->code), num, b->len);
   b->len = 0;
   return 0;
 }
@@ -500,8 +514,7 @@ static int first_block(coap_client_req_t *r, const coap_msg_t *msg) {
         (long long)size2, r->cl->cfg->max_body);
     return COAP_E_TOO_LARGE;
   }
-  if (size2 > 0 && !within_reassembly(r, (size_t)size2))
-    return over_reassembly(r, (size_t)size2);
+  if (size2 > 0 && !within_reassembly(r, (size_t)size2)) return over_reassembly(r, (size_t)size2);
   if (size2 > 0) b->size2 = (size_t)size2;
   return 0;
 }
@@ -531,8 +544,8 @@ static int fetch_answer(coap_client_req_t *r, coap_exch_peer_t *peer, const coap
     return COAP_E_BLOCKWISE;
   }
   if (msg->payload_len > size || (b2.more && msg->payload_len != size)) {
-    say(r, "block %u carries %zu bytes, not the %zu of its block size", b2.num,
-        msg->payload_len, size);
+    say(r, "block %u carries %zu bytes, not the %zu of its block size", b2.num, msg->payload_len,
+        size);
     return COAP_E_BLOCKWISE;
   }
   if ((rc = append(r, msg->payload, msg->payload_len)) < 0) return rc;
@@ -581,8 +594,7 @@ static int retry_in_blocks(coap_client_req_t *r, coap_exch_peer_t *peer, const c
 }
 
 /* Block state for a request sent whole whose answer calls for it. */
-static int adopt(coap_client_req_t *r, coap_exch_out_t *out, const coap_msg_t *msg,
-                 uint64_t now) {
+static int adopt(coap_client_req_t *r, coap_exch_out_t *out, const coap_msg_t *msg, uint64_t now) {
   size_t len;
   const uint8_t *bytes = coap_exch_out_bytes(out, &len);
   coap_client_block_t *b = block_new(r, bytes, len);

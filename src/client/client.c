@@ -70,8 +70,10 @@ static void req_release(coap_client_t *cl, coap_client_req_t *r) {
 static void req_unlink(coap_client_req_t *r) {
   coap_client_t *cl = r->cl;
   coap_timer_cancel(cl->timers, &r->deadline);
-  if (r->prev) r->prev->next = r->next;
-  else cl->requests = r->next;
+  if (r->prev)
+    r->prev->next = r->next;
+  else
+    cl->requests = r->next;
   if (r->next) r->next->prev = r->prev;
 }
 
@@ -151,8 +153,7 @@ static void note_silence(coap_client_req_t *r, uint64_t now) {
   /* (DTLS peers: a silent handshake is diagnosed by the session.) */
   if (!peer || peer->rx || r->proto != COAP_PROTO_UDP) return;
   coap_diag_t g;
-  coap_diag_begin(&g, COAP_CAUSE_NO_ANSWER, COAP_STEP_NONE, COAP_DETECTED_NETWORK,
-                  COAP_E_TIMEOUT);
+  coap_diag_begin(&g, COAP_CAUSE_NO_ANSWER, COAP_STEP_NONE, COAP_DETECTED_NETWORK, COAP_E_TIMEOUT);
   coap_diag_explain(&g, "no answer from %s in %.1f s%s", peer->name,
                     (double)(now - r->sent_at) / 1000.0,
                     peer->probed ? ", neither to the request nor to a DTLS probe" : "");
@@ -196,8 +197,8 @@ static const char *unasked_qblock(const coap_exch_out_t *out, const coap_msg_t *
   return NULL;
 }
 
-int coap_client_plain_response(coap_client_req_t *r, coap_exch_out_t *out,
-                               const coap_msg_t *msg, int err, uint64_t now) {
+int coap_client_plain_response(coap_client_req_t *r, coap_exch_out_t *out, const coap_msg_t *msg,
+                               int err, uint64_t now) {
   coap_client_t *cl = r->cl;
   const char *unasked = err == 0 && msg ? unasked_qblock(out, msg) : NULL;
   if (unasked) {
@@ -222,8 +223,8 @@ int coap_client_plain_response(coap_client_req_t *r, coap_exch_out_t *out,
   return 0;
 }
 
-int coap_client_on_response(void *user, coap_exch_out_t *out,
-                            const coap_msg_t *msg, int err, uint64_t now) {
+int coap_client_on_response(void *user, coap_exch_out_t *out, const coap_msg_t *msg, int err,
+                            uint64_t now) {
   (void)user;
   coap_client_req_t *r = coap_exch_out_user(out);
   if (!r) return 0;
@@ -259,8 +260,7 @@ static void req_deadline(coap_timer_t *t, uint64_t now, void *user) {
   cl->ops->set_diag_current(cl->ctx, 0);
 }
 
-static int resolve_destination(coap_client_t *cl, const coap_uri_t *uri,
-                               coap_address_t *dest) {
+static int resolve_destination(coap_client_t *cl, const coap_uri_t *uri, coap_address_t *dest) {
   if (coap_address_from_string(dest, uri->host, uri->port) == 0) return 0;
   if (uri->host_is_literal) return COAP_E_URI_HOST;
   /* (No resolver: a core without the I/O shell, given none.) */
@@ -308,8 +308,8 @@ static int uri_and_destination(coap_client_t *cl, const char *text, coap_uri_t *
   return 0;
 }
 
-static int build_request(const coap_request_opts_t *o, const coap_uri_t *uri,
-                         coap_msg_t *msg, uint8_t *store, size_t cap) {
+static int build_request(const coap_request_opts_t *o, const coap_uri_t *uri, coap_msg_t *msg,
+                         uint8_t *store, size_t cap) {
   /* Nothing will answer a request that suppresses every class: a CON
    * would only be retransmitted until its ACK (RFC 7967 §2.1 advises NON). */
   int con = o->confirmable && (o->no_response & COAP_NO_RESPONSE_ALL) != COAP_NO_RESPONSE_ALL;
@@ -317,19 +317,16 @@ static int build_request(const coap_request_opts_t *o, const coap_uri_t *uri,
   int rc = coap_uri_to_options(uri, msg, store, cap);
   if (rc < 0) return rc;
   if (o->observe && (rc = coap_msg_add_uint(msg, COAP_OPTION_OBSERVE, 0)) < 0) return rc;
-  if (o->no_response &&
-      (rc = coap_msg_add_uint(msg, COAP_OPTION_NO_RESPONSE, o->no_response)) < 0)
+  if (o->no_response && (rc = coap_msg_add_uint(msg, COAP_OPTION_NO_RESPONSE, o->no_response)) < 0)
     return rc;
   if (o->content_format != COAP_FORMAT_NONE &&
-      (rc = coap_msg_add_uint(msg, COAP_OPTION_CONTENT_FORMAT,
-                              (uint32_t)o->content_format)) < 0)
+      (rc = coap_msg_add_uint(msg, COAP_OPTION_CONTENT_FORMAT, (uint32_t)o->content_format)) < 0)
     return rc;
   if (o->accept != COAP_FORMAT_NONE &&
       (rc = coap_msg_add_uint(msg, COAP_OPTION_ACCEPT, (uint32_t)o->accept)) < 0)
     return rc;
   for (size_t i = 0; i < o->n_options; i++) {
-    rc = coap_msg_add_option(msg, o->options[i].number, o->options[i].value,
-                             o->options[i].length);
+    rc = coap_msg_add_option(msg, o->options[i].number, o->options[i].value, o->options[i].length);
     if (rc < 0) return rc;
   }
   return 0;
@@ -369,7 +366,8 @@ static int place_payload(coap_client_t *cl, coap_proto_t proto, const coap_reque
     if (!o->payload_len) {
       snprintf(cl->last_error, cl->last_error_size,
                "the request's options take %zu bytes, more than the %zu a DTLS record holds "
-               "at this MTU; nothing was sent", head, room);
+               "at this MTU; nothing was sent",
+               head, room);
       return COAP_E_TOO_LARGE;
     }
     int szx = coap_client_block1_plan(cl, proto, msg, o->payload_len, pref);
@@ -388,11 +386,10 @@ static int valid_extras(const coap_request_opts_t *o) {
   return (o->no_response & ~COAP_NO_RESPONSE_ALL) == 0;
 }
 
-int coap_client_send(coap_client_t *cl, const coap_request_opts_t *o,
-                      coap_reply_fn cb, void *user, coap_request_id_t *id) {
+int coap_client_send(coap_client_t *cl, const coap_request_opts_t *o, coap_reply_fn cb, void *user,
+                     coap_request_id_t *id) {
   if (!o || !o->uri || o->method < COAP_GET || o->method > COAP_IPATCH ||
-      (o->payload_len && !o->payload) || !valid_block_size(o->block_size) ||
-      !valid_extras(o))
+      (o->payload_len && !o->payload) || !valid_block_size(o->block_size) || !valid_extras(o))
     return COAP_E_INVALID_ARG;
   coap_uri_t scratch;
   const coap_uri_t *uri;
@@ -406,8 +403,10 @@ int coap_client_send(coap_client_t *cl, const coap_request_opts_t *o,
     coap_diag_t g;
     coap_diag_begin(&g, COAP_CAUSE_NO_CREDENTIALS, COAP_STEP_NONE, COAP_DETECTED_CONFIG,
                     COAP_E_DTLS_NO_CREDENTIALS);
-    coap_diag_explain(&g, "%s is a coaps:// URI and this context has no credentials to "
-                          "authenticate a server with; nothing was sent", o->uri);
+    coap_diag_explain(&g,
+                      "%s is a coaps:// URI and this context has no credentials to "
+                      "authenticate a server with; nothing was sent",
+                      o->uri);
     cl->ops->note_failure(cl->ctx, &g, NULL, cl->ops->now(cl->ctx));
     return COAP_E_DTLS_NO_CREDENTIALS;
   }
@@ -542,9 +541,16 @@ void coap_client_init(coap_client_t *cl, coap_context_t *ctx, const coap_client_
                       const coap_context_config_t *cfg, coap_timer_heap_t *timers,
                       coap_exch_t *exch, coap_peer_table_t *peers, const coap_logger_t *log,
                       char *last_error, size_t last_error_size) {
-  *cl = (coap_client_t){.next_request_id = 1, .ctx = ctx, .cfg = cfg, .timers = timers,
-                        .exch = exch, .peers = peers, .log = log, .last_error = last_error,
-                        .last_error_size = last_error_size, .ops = ops};
+  *cl = (coap_client_t){.next_request_id = 1,
+                        .ctx = ctx,
+                        .cfg = cfg,
+                        .timers = timers,
+                        .exch = exch,
+                        .peers = peers,
+                        .log = log,
+                        .last_error = last_error,
+                        .last_error_size = last_error_size,
+                        .ops = ops};
 }
 
 void coap_client_free(coap_client_t *cl) {

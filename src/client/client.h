@@ -28,23 +28,20 @@ typedef struct coap_client_ops {
   int (*endpoint)(void *user, coap_proto_t proto, const coap_address_t *dest,
                   coap_endpoint_t **out);
   /* The peer at (ep, addr), made if new; NULL at max_peers or out of memory. */
-  coap_peer_t *(*peer)(void *user, coap_endpoint_t *ep, const coap_address_t *addr,
-                       uint64_t now);
+  coap_peer_t *(*peer)(void *user, coap_endpoint_t *ep, const coap_address_t *addr, uint64_t now);
   /* coaps://: start a handshake with |peer| unless one exists; end a
    * running one now (returns 1 when it did); is one running? */
-  int (*secure_connect)(void *user, coap_peer_t *peer, const char *server_name,
-                        uint64_t now);
+  int (*secure_connect)(void *user, coap_peer_t *peer, const char *server_name, uint64_t now);
   int (*secure_give_up)(void *user, coap_peer_t *peer, uint64_t now);
   int (*secure_handshaking)(void *user, const coap_peer_t *peer);
   /* A cancelled request's datagram |data|, if it waits for the handshake
    * with (ep, dest), is not sent after all. */
-  void (*unqueue)(void *user, coap_endpoint_t *ep, const coap_address_t *dest,
-                  const uint8_t *data, size_t len);
+  void (*unqueue)(void *user, coap_endpoint_t *ep, const coap_address_t *dest, const uint8_t *data,
+                  size_t len);
   /* The DTLS configuration attached (NULL: none). */
   const coap_dtls_context_t *(*dtls)(void *user);
   /* Keep, count and log a failure (|peer_name| may be NULL). */
-  void (*note_failure)(void *user, const coap_diag_t *g, const char *peer_name,
-                       uint64_t now);
+  void (*note_failure)(void *user, const coap_diag_t *g, const char *peer_name, uint64_t now);
   /* The diagnosis for a request ending now with |err|, or NULL. */
   const coap_diag_t *(*current_diag)(void *user, int err);
   /* Mark the failure noted last as the one the replies delivered now
@@ -56,19 +53,19 @@ typedef struct coap_client_ops {
 /* The client side of a node: its requests and what it uses of the node.
  * The context embeds one and fills it in with coap_client_init. */
 typedef struct coap_client {
-  coap_client_req_t *requests;    /* outstanding client requests */
-  coap_client_req_t *req_free;    /* finished ones, for reuse (no malloc per request) */
+  coap_client_req_t *requests; /* outstanding client requests */
+  coap_client_req_t *req_free; /* finished ones, for reuse (no malloc per request) */
   unsigned n_req_free;
   struct coap_uri_memo *uri_memo; /* the last request URI, parsed */
   coap_request_id_t next_request_id;
   /* The node's, shared: */
-  coap_context_t *ctx;            /* handed to reply callbacks, opaque here */
+  coap_context_t *ctx; /* handed to reply callbacks, opaque here */
   const coap_context_config_t *cfg;
   coap_timer_heap_t *timers;
   coap_exch_t *exch;
   coap_peer_table_t *peers;
   const coap_logger_t *log;
-  char *last_error;               /* what coap_context_last_error says */
+  char *last_error; /* what coap_context_last_error says */
   size_t last_error_size;
   const coap_client_ops_t *ops;
 } coap_client_t;
@@ -79,8 +76,8 @@ void coap_client_init(coap_client_t *cl, coap_context_t *ctx, const coap_client_
                       coap_exch_t *exch, coap_peer_table_t *peers, const coap_logger_t *log,
                       char *last_error, size_t last_error_size);
 /* The public request calls (coaps/client.h), on the client the context holds. */
-int coap_client_send(coap_client_t *cl, const coap_request_opts_t *o, coap_reply_fn cb,
-                     void *user, coap_request_id_t *id);
+int coap_client_send(coap_client_t *cl, const coap_request_opts_t *o, coap_reply_fn cb, void *user,
+                     coap_request_id_t *id);
 int coap_client_cancel(coap_client_t *cl, coap_request_id_t id);
 int coap_client_observe_cancel(coap_client_t *cl, coap_request_id_t id);
 /* The message layer's on_response for every exchange the client starts. */
@@ -98,17 +95,17 @@ struct coap_client_req {
   void *user;
   coap_exch_out_t *out; /* the exchange in flight: a block-wise transfer moves on */
   coap_timer_t deadline;
-  coap_endpoint_t *ep;  /* where it went: to find its peer again */
-  coap_proto_t proto;   /* the endpoint's */
+  coap_endpoint_t *ep; /* where it went: to find its peer again */
+  coap_proto_t proto;  /* the endpoint's */
   coap_address_t dest;
   uint64_t sent_at;
   /* Block-wise state, made only when a transfer needs it: a request that
    * fits one datagram and gets one back costs no allocation. */
   coap_client_block_t *blk;
-  size_t payload_len;   /* of the request, for a 4.13 that asks for Block1 */
-  uint16_t block_size;  /* preferred block size in bytes */
+  size_t payload_len;  /* of the request, for a 4.13 that asks for Block1 */
+  uint16_t block_size; /* preferred block size in bytes */
   uint8_t method;
-  uint8_t no_response;  /* the No-Response value sent (RFC 7967), 0: none */
+  uint8_t no_response; /* the No-Response value sent (RFC 7967), 0: none */
   /* Observe (observe.c): the observation, NULL for a plain request. */
   coap_client_obs_t *obs;
   /* Set for a fetch of a notification's further blocks: the observation
@@ -120,8 +117,7 @@ struct coap_client_req {
 };
 
 /* Every response class suppressed (RFC 7967): nothing will come back. */
-#define COAP_NO_RESPONSE_ALL \
-  (COAP_NO_RESPONSE_2XX | COAP_NO_RESPONSE_4XX | COAP_NO_RESPONSE_5XX)
+#define COAP_NO_RESPONSE_ALL (COAP_NO_RESPONSE_2XX | COAP_NO_RESPONSE_4XX | COAP_NO_RESPONSE_5XX)
 
 /* Give the caller the outcome and forget |r|: |msg| the response (status
  * 0) or NULL with |err|; |detail| (may be NULL) says more. A block-wise
@@ -136,8 +132,8 @@ void coap_client_reply_init(coap_reply_t *reply, const coap_msg_t *msg);
 /* The response path of a request that is no observation (any more):
  * block-wise transfers, No-Response silence, the final reply. Returns
  * what the message layer's on_response returns. */
-int coap_client_plain_response(coap_client_req_t *r, coap_exch_out_t *out,
-                               const coap_msg_t *msg, int err, uint64_t now);
+int coap_client_plain_response(coap_client_req_t *r, coap_exch_out_t *out, const coap_msg_t *msg,
+                               int err, uint64_t now);
 
 /* A record for fetching the rest of a notification of observation
  * |parent|: in the context's list (its blocks count in
@@ -165,9 +161,8 @@ int coap_client_block1_plan(coap_client_t *cl, coap_proto_t proto, const coap_ms
  * coap_client_block1_plan), the first one now. Returns 0, or
  * COAP_E_NOMEM or an exchange error, and then nothing was sent and |r|
  * has no block state. */
-int coap_client_block1_start(coap_client_req_t *r, coap_exch_peer_t *peer,
-                             const coap_msg_t *msg, const uint8_t *payload, size_t len,
-                             uint8_t szx, uint64_t now);
+int coap_client_block1_start(coap_client_req_t *r, coap_exch_peer_t *peer, const coap_msg_t *msg,
+                             const uint8_t *payload, size_t len, uint8_t szx, uint64_t now);
 /* Does |msg|, the answer to |r| (which has no block state), call for
  * block-wise work: Block2 with more to come, or a 4.13 hinting at Block1? */
 int coap_client_block_wanted(const coap_client_req_t *r, const coap_msg_t *msg);
@@ -176,12 +171,12 @@ int coap_client_block_wanted(const coap_client_req_t *r, const coap_msg_t *msg);
  * gone already: touch nothing), 0 when |msg| is the final response to
  * deliver, or a negative error to end the request with. |*detail| is
  * NULL or the words for the caller (in cl->last_error). */
-int coap_client_block_response(coap_client_req_t *r, coap_exch_out_t *out,
-                               const coap_msg_t *msg, uint64_t now, const char **detail);
+int coap_client_block_response(coap_client_req_t *r, coap_exch_out_t *out, const coap_msg_t *msg,
+                               uint64_t now, const char **detail);
 /* For the reply: the reassembled body (|*body| NULL when the last
  * response's payload is the body) and the requests the transfer sent. */
-void coap_client_block_result(const coap_client_block_t *b, const uint8_t **body,
-                              size_t *len, unsigned *exchanges);
+void coap_client_block_result(const coap_client_block_t *b, const uint8_t **body, size_t *len,
+                              unsigned *exchanges);
 void coap_client_block_free(coap_client_block_t *b);
 /* Keep the printf-style reason in cl->last_error and log it at INFO,
  * prefixed by |what| ("block-wise", "q-block"). Returns cl->last_error. */
@@ -224,8 +219,8 @@ void coap_client_obs_free(coap_client_req_t *r);
 /* An answer (or the end, |err|) for the exchange of observation |r|, or
  * of a block fetch whose parent is an observation. Return what the
  * message layer's on_response returns (1: keep the exchange). */
-int coap_client_obs_response(coap_client_req_t *r, coap_exch_out_t *out,
-                             const coap_msg_t *msg, int err, uint64_t now);
+int coap_client_obs_response(coap_client_req_t *r, coap_exch_out_t *out, const coap_msg_t *msg,
+                             int err, uint64_t now);
 int coap_client_obs_fetch_response(coap_client_req_t *f, coap_exch_out_t *out,
                                    const coap_msg_t *msg, int err, uint64_t now);
 /* The DTLS session with |peer| was made anew (the server lost ours, or

@@ -149,8 +149,9 @@ static void reregister(coap_client_req_t *r, uint64_t now) {
   fetch_abort(o); /* the answer brings the state anyway */
   int rc = obs_request(o, &m, 0);
   if (rc == 0) {
-    note(r, COAP_LOG_INFO, "no notification within Max-Age (or a new DTLS session): "
-                           "registering again");
+    note(r, COAP_LOG_INFO,
+         "no notification within Max-Age (or a new DTLS session): "
+         "registering again");
     o->state = OBS_REREGISTERING;
     rc = obs_send(r, &m, now);
   }
@@ -163,8 +164,9 @@ static void obs_timer(coap_timer_t *t, uint64_t now, void *user) {
   if (o->state == OBS_ACTIVE) {
     reregister(r, now);
   } else if (o->state == OBS_CANCELLING) {
-    obs_end(r, COAP_E_CANCELLED, "the server did not answer the deregistration; the "
-                                 "observation is forgotten (a further notification gets RST)");
+    obs_end(r, COAP_E_CANCELLED,
+            "the server did not answer the deregistration; the "
+            "observation is forgotten (a further notification gets RST)");
   }
 }
 
@@ -272,8 +274,10 @@ static int on_notification(coap_client_req_t *r, coap_exch_out_t *out, const coa
   coap_block_t b2;
   if (b2opt) {
     if (coap_block_decode(b2opt, &b2) < 0 || b2.num != 0) {
-      note(r, COAP_LOG_INFO, "notification %u dropped: its Block2 option is malformed or not "
-                             "block 0", seq);
+      note(r, COAP_LOG_INFO,
+           "notification %u dropped: its Block2 option is malformed or not "
+           "block 0",
+           seq);
       return 1;
     }
     if (b2.more) return start_fetch(r, out, msg, seq, now);
@@ -287,7 +291,7 @@ int coap_client_obs_response(coap_client_req_t *r, coap_exch_out_t *out, const c
                              int err, uint64_t now) {
   coap_client_obs_t *o = r->obs;
   if (err) {
-    r->out = NULL; /* the message layer ends the exchange */
+    r->out = NULL;                     /* the message layer ends the exchange */
     if (o->state == OBS_REGISTERING) { /* as for any request: silence, DTLS, ... */
       coap_client_obs_free(r);
       return coap_client_plain_response(r, out, NULL, err, now);
@@ -298,9 +302,8 @@ int coap_client_obs_response(coap_client_req_t *r, coap_exch_out_t *out, const c
                              "is forgotten (a further notification gets RST)");
       return 0;
     }
-    coap_client_req_finish(r, NULL, err,
-                           o->state == OBS_REREGISTERING ? "the re-registration got no answer"
-                                                         : NULL);
+    coap_client_req_finish(
+        r, NULL, err, o->state == OBS_REREGISTERING ? "the re-registration got no answer" : NULL);
     return 0;
   }
   if (keep_template(o, out) < 0) {
@@ -388,8 +391,9 @@ int coap_client_observe_cancel(coap_client_t *cl, coap_request_id_t id) {
     o->state = OBS_CANCELLING;
     if ((rc = obs_send(r, &m, now)) == 0) return 0;
   }
-  obs_end(r, COAP_E_CANCELLED, "the deregistration could not be sent; the observation is "
-                               "forgotten (a further notification gets RST)");
+  obs_end(r, COAP_E_CANCELLED,
+          "the deregistration could not be sent; the observation is "
+          "forgotten (a further notification gets RST)");
   return 0;
 }
 

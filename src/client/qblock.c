@@ -208,14 +208,17 @@ static int resend_missing(coap_client_req_t *r, coap_exch_peer_t *peer, const co
      * has make more than 4 ranges: "Too many missing blocks"): the body
      * goes again from block 0, a bounded number of times. */
     if (q->restarts++ < QB_RESTARTS_MAX) {
-      say(r, "the server answered 4.08 without a list of missing blocks: sending the body "
-             "again from block 0");
+      say(r,
+          "the server answered 4.08 without a list of missing blocks: sending the body "
+          "again from block 0");
       q->tries = 0;
       int rc = send_burst(r, peer, 0, now);
       return rc < 0 ? rc : 1;
     }
-    *detail = say(r, "the server answered 4.08 (Request Entity Incomplete) without a list of "
-                     "missing blocks %u times: it dropped the transfer", QB_RESTARTS_MAX + 1);
+    *detail = say(r,
+                  "the server answered 4.08 (Request Entity Incomplete) without a list of "
+                  "missing blocks %u times: it dropped the transfer",
+                  QB_RESTARTS_MAX + 1);
     return 0;
   }
   const uint8_t *p = msg->payload, *end = msg->payload + msg->payload_len;
@@ -223,8 +226,10 @@ static int resend_missing(coap_client_req_t *r, coap_exch_peer_t *peer, const co
   while (p < end) {
     uint32_t num;
     if (cbor_uint(&p, end, &num) < 0 || num >= q->nblocks) {
-      say(r, "the server's list of missing blocks is malformed or names a block past the "
-             "body's %u", q->nblocks);
+      say(r,
+          "the server's list of missing blocks is malformed or names a block past the "
+          "body's %u",
+          q->nblocks);
       return COAP_E_BAD_RESPONSE;
     }
     if (sent == 4u * q->mp) break; /* a bounded burst; the server asks again */
@@ -263,8 +268,9 @@ static int send_answer(coap_client_req_t *r, coap_exch_peer_t *peer, const coap_
   const coap_option_t *o2 = coap_msg_find_option(msg, COAP_OPTION_Q_BLOCK2);
   coap_block_t b2;
   if (o2 && coap_block_decode(o2, &b2) == 0 && (b2.more || b2.num)) {
-    say(r, "the response to the body comes in Q-Block2 blocks, which this client fetches only "
-           "for GET");
+    say(r,
+        "the response to the body comes in Q-Block2 blocks, which this client fetches only "
+        "for GET");
     return COAP_E_BLOCKWISE;
   }
   if (COAP_CODE_CLASS(msg->code) != 2)
@@ -313,7 +319,8 @@ static int ask_next(coap_client_req_t *r, coap_exch_peer_t *peer, uint64_t now) 
   coap_client_qb_t *q = r->qb;
   uint32_t limit = q->total && q->total < q->asked_upto ? q->total : q->asked_upto;
   uint32_t miss[QB_MISSING_PER_REQUEST];
-  size_t n = missing_below(q, limit, miss, q->mp < QB_MISSING_PER_REQUEST ? q->mp : QB_MISSING_PER_REQUEST);
+  size_t n = missing_below(q, limit, miss,
+                           q->mp < QB_MISSING_PER_REQUEST ? q->mp : QB_MISSING_PER_REQUEST);
   /* One request per missing block: RFC 9177 lets one request carry
    * several Q-Block2 options, but libcoap 4.3.5 answers only the first. */
   for (size_t i = 0; i < n; i++) {
@@ -352,8 +359,10 @@ static int make_room(coap_client_req_t *r, size_t end) {
   if (cap > max) cap = max;
   if (reassembly_elsewhere(r) + cap > r->cl->cfg->max_reassembly) cap = end;
   if (reassembly_elsewhere(r) + cap > r->cl->cfg->max_reassembly) {
-    say(r, "the response bodies this client is fetching leave no room within max_reassembly "
-           "(%zu bytes) for this one's %zu", r->cl->cfg->max_reassembly, cap);
+    say(r,
+        "the response bodies this client is fetching leave no room within max_reassembly "
+        "(%zu bytes) for this one's %zu",
+        r->cl->cfg->max_reassembly, cap);
     return COAP_E_TOO_LARGE;
   }
   uint8_t *p = realloc(q->buf, cap);
@@ -408,8 +417,10 @@ static int first_seen(coap_client_req_t *r, const coap_msg_t *msg, const coap_bl
 static int restart(coap_client_req_t *r, coap_exch_peer_t *peer, uint64_t now) {
   coap_client_qb_t *q = r->qb;
   if (++q->restarts > QB_RESTARTS_MAX) {
-    say(r, "the representation changed (another ETag) during the transfer %d times in a row; "
-           "gave up", QB_RESTARTS_MAX + 1);
+    say(r,
+        "the representation changed (another ETag) during the transfer %d times in a row; "
+        "gave up",
+        QB_RESTARTS_MAX + 1);
     return COAP_E_BLOCKWISE;
   }
   q->seen = 0;
@@ -435,8 +446,8 @@ static int fetch_answer(coap_client_req_t *r, coap_exch_peer_t *peer, const coap
           coap_code_name(msg->code));
       return COAP_E_BLOCKWISE;
     }
-    *detail = say(r, "the server answered %s in the middle of the transfer",
-                  coap_code_name(msg->code));
+    *detail =
+        say(r, "the server answered %s in the middle of the transfer", coap_code_name(msg->code));
     return 0;
   }
   if (coap_block_decode(o, &b) < 0) {
@@ -456,8 +467,8 @@ static int fetch_answer(coap_client_req_t *r, coap_exch_peer_t *peer, const coap
     if (q->got) memset(q->got, 0, q->got_cap);
     if ((rc = first_seen(r, msg, &b)) < 0) return rc;
     if (b.szx != szx) {
-      say(r, "the server changed the block size from %zu to %zu bytes",
-          coap_block_size(szx), coap_block_size(b.szx));
+      say(r, "the server changed the block size from %zu to %zu bytes", coap_block_size(szx),
+          coap_block_size(b.szx));
       return COAP_E_BLOCKWISE;
     }
   } else if (!same_etag(q, msg)) {
@@ -471,8 +482,10 @@ static int fetch_answer(coap_client_req_t *r, coap_exch_peer_t *peer, const coap
   size_t bs = coap_block_size(q->szx);
   if (msg->payload_len > bs || (b.more && msg->payload_len != bs) ||
       (q->total && b.num >= q->total) || (!b.more && q->total && b.num + 1 != q->total)) {
-    say(r, "block %u carries %zu bytes (M=%u), not what its block size (%zu) and the body's "
-           "%u blocks allow", b.num, msg->payload_len, b.more, bs, q->total);
+    say(r,
+        "block %u carries %zu bytes (M=%u), not what its block size (%zu) and the body's "
+        "%u blocks allow",
+        b.num, msg->payload_len, b.more, bs, q->total);
     return COAP_E_BLOCKWISE;
   }
   if (!b.more) {
@@ -554,8 +567,7 @@ static void qb_timer(coap_timer_t *t, uint64_t now, void *user) {
     if (rc == 0) return;
   }
   if (rc == COAP_E_TIMEOUT)
-    say(r, "no answer to the Q-Block transfer after %u waits of %u ms",
-        max_waits(q) + 1,
+    say(r, "no answer to the Q-Block transfer after %u waits of %u ms", max_waits(q) + 1,
         q->dir == QB_FETCH ? 2 * q->non_timeout : q->non_timeout);
   coap_client_req_finish(r, NULL, rc, r->cl->last_error);
 }
@@ -664,7 +676,7 @@ static int fall_back(coap_client_req_t *r, coap_exch_peer_t *peer, uint64_t now)
   r->qb = NULL;
   coap_client_qb_stop(cl, q);
   coap_logf(cl->log, COAP_LOG_INFO, NULL,
-           "q-block: the server does not know Q-Block (4.02): sending the RFC 7959 way");
+            "q-block: the server does not know Q-Block (4.02): sending the RFC 7959 way");
   if (q->dir == QB_SEND) {
     int szx = coap_client_block1_plan(cl, r->proto, &m, q->body_len, r->block_size);
     rc = szx < 0 ? szx
@@ -716,8 +728,10 @@ int coap_client_qb_response(coap_client_req_t *r, coap_exch_out_t *out, const co
     coap_client_req_finish(r, NULL, rc, detail);
     return 0;
   }
-  if (q->dir == QB_SEND) rc = send_answer(r, peer, msg, now, &detail);
-  else rc = fetch_answer(r, peer, msg, now, &detail);
+  if (q->dir == QB_SEND)
+    rc = send_answer(r, peer, msg, now, &detail);
+  else
+    rc = fetch_answer(r, peer, msg, now, &detail);
   if (rc == 1) {
     q->in_cb = NULL;
     outs_add(q, out);
@@ -743,7 +757,9 @@ void coap_client_qb_result(const coap_client_qb_t *q, const uint8_t **body, size
   *exchanges = q->exchanges;
 }
 
-size_t coap_client_qb_bytes(const coap_client_qb_t *q) { return q ? q->cap : 0; }
+size_t coap_client_qb_bytes(const coap_client_qb_t *q) {
+  return q ? q->cap : 0;
+}
 
 void coap_client_qb_free(coap_client_qb_t *q) {
   if (!q) return;

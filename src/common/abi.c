@@ -15,10 +15,10 @@
 
 /* One table per struct; it lists every version up to the header's
  * current one. */
-#define ABI_STRUCT(var, type, current, ...)                                  \
-  static const size_t var##_len[] = {__VA_ARGS__};                           \
-  _Static_assert(sizeof var##_len / sizeof var##_len[0] == (current),        \
-                 #var " lists every version up to " #current);               \
+#define ABI_STRUCT(var, type, current, ...)                           \
+  static const size_t var##_len[] = {__VA_ARGS__};                    \
+  _Static_assert(sizeof var##_len / sizeof var##_len[0] == (current), \
+                 #var " lists every version up to " #current);        \
   static const coap_abi_struct_t var = {#type, var##_len, (current)}
 
 /* coap_context_config_t embeds coap_tx_params_t (first) and

@@ -18,9 +18,9 @@
 
 /* One versioned struct: the length of each version this library knows. */
 typedef struct coap_abi_struct {
-  const char *name;   /* "coap_stats_t", for the log line */
-  const size_t *len;  /* len[v - 1]: bytes of version v */
-  int versions;       /* known: 1..versions (the header's COAP_*_VERSION) */
+  const char *name;  /* "coap_stats_t", for the log line */
+  const size_t *len; /* len[v - 1]: bytes of version v */
+  int versions;      /* known: 1..versions (the header's COAP_*_VERSION) */
 } coap_abi_struct_t;
 
 typedef enum coap_abi_id {

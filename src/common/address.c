@@ -27,8 +27,7 @@ uint16_t coap_address_get_port(const coap_address_t *addr) {
   return ntohs(addr->addr.sin6.sin6_port);
 }
 
-int coap_address_from_string(coap_address_t *addr, const char *host,
-                             uint16_t port) {
+int coap_address_from_string(coap_address_t *addr, const char *host, uint16_t port) {
   if (!addr || !host) return COAP_E_INVALID_ARG;
   memset(addr, 0, sizeof(*addr));
   if (inet_pton(AF_INET, host, &addr->addr.sin.sin_addr) == 1) {
@@ -44,8 +43,7 @@ int coap_address_from_string(coap_address_t *addr, const char *host,
   return 0;
 }
 
-const char *coap_address_format(const coap_address_t *addr, char *buf,
-                                size_t cap) {
+const char *coap_address_format(const coap_address_t *addr, char *buf, size_t cap) {
   if (!buf || !cap) return "";
   char host[INET6_ADDRSTRLEN] = "?";
   if (!addr) {
@@ -74,7 +72,6 @@ int coap_address_equal(const coap_address_t *a, const coap_address_t *b) {
     return a->addr.sin.sin_port == b->addr.sin.sin_port &&
            a->addr.sin.sin_addr.s_addr == b->addr.sin.sin_addr.s_addr;
   return a->addr.sin6.sin6_port == b->addr.sin6.sin6_port &&
-         memcmp(&a->addr.sin6.sin6_addr, &b->addr.sin6.sin6_addr,
-                sizeof(struct in6_addr)) == 0 &&
+         memcmp(&a->addr.sin6.sin6_addr, &b->addr.sin6.sin6_addr, sizeof(struct in6_addr)) == 0 &&
          a->addr.sin6.sin6_scope_id == b->addr.sin6.sin6_scope_id;
 }

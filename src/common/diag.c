@@ -31,8 +31,7 @@ static const coap_cause_info_t causes[COAP_CAUSE_COUNT] = {
     {COAP_CAUSE_CERT_EXPIRED, "cert-expired", "the peer's certificate has expired",
      "renew the certificate; if it should still be valid, check this machine's clock",
      COAP_CLASS_TRUST},
-    {COAP_CAUSE_CERT_NOT_YET_VALID, "cert-not-yet-valid",
-     "the peer's certificate is not valid yet",
+    {COAP_CAUSE_CERT_NOT_YET_VALID, "cert-not-yet-valid", "the peer's certificate is not valid yet",
      "check this machine's clock (clock skew), or reissue the certificate with an "
      "earlier start date",
      COAP_CLASS_TRUST},
@@ -77,8 +76,7 @@ static const coap_cause_info_t causes[COAP_CAUSE_COUNT] = {
      "a plain CoAP server answers on that port: it does not speak DTLS",
      "use coap:// for this port, or the server's coaps:// port (5684 by default)",
      COAP_CLASS_NETWORK},
-    {COAP_CAUSE_DTLS_PEER, "dtls-peer",
-     "a DTLS server answers on that port: it expects coaps://",
+    {COAP_CAUSE_DTLS_PEER, "dtls-peer", "a DTLS server answers on that port: it expects coaps://",
      "use coaps:// with credentials, or the server's coap:// port (5683 by default)",
      COAP_CLASS_NETWORK},
     {COAP_CAUSE_NO_ANSWER, "no-answer",
@@ -87,8 +85,7 @@ static const coap_cause_info_t causes[COAP_CAUSE_COUNT] = {
      "check the address and port, that the server runs, and firewalls on the way "
      "(UDP)",
      COAP_CLASS_NO_ANSWER},
-    {COAP_CAUSE_MTU, "mtu",
-     "handshake datagrams are lost on the way: larger than the path MTU",
+    {COAP_CAUSE_MTU, "mtu", "handshake datagrams are lost on the way: larger than the path MTU",
      "use raw public keys (--rpk), a shorter certificate chain, or a smaller MTU "
      "(--mtu 500)",
      COAP_CLASS_NETWORK},
@@ -113,8 +110,12 @@ const coap_cause_info_t *coap_cause_info(coap_cause_t cause) {
   return &causes[cause];
 }
 
-const char *coap_cause_name(coap_cause_t cause) { return coap_cause_info(cause)->name; }
-const char *coap_cause_str(coap_cause_t cause) { return coap_cause_info(cause)->summary; }
+const char *coap_cause_name(coap_cause_t cause) {
+  return coap_cause_info(cause)->name;
+}
+const char *coap_cause_str(coap_cause_t cause) {
+  return coap_cause_info(cause)->summary;
+}
 
 int coap_cause_from_name(const char *name) {
   for (int i = 0; name && i < COAP_CAUSE_COUNT; i++)
@@ -124,19 +125,21 @@ int coap_cause_from_name(const char *name) {
 
 const char *coap_step_name(coap_dtls_step_t step) {
   static const char *const names[COAP_STEP_COUNT] = {
-      "nothing sent", "hello", "cookie exchange", "cipher suite negotiation",
-      "authentication", "key confirmation (Finished)", "established"};
+      "nothing sent",    "hello",
+      "cookie exchange", "cipher suite negotiation",
+      "authentication",  "key confirmation (Finished)",
+      "established"};
   return (int)step >= 0 && step < COAP_STEP_COUNT ? names[step] : "unknown";
 }
 
 const char *coap_detector_name(coap_detector_t d) {
-  static const char *const names[COAP_DETECTED_COUNT] = {
-      "nobody", "configuration check", "local check", "peer alert", "network"};
+  static const char *const names[COAP_DETECTED_COUNT] = {"nobody", "configuration check",
+                                                         "local check", "peer alert", "network"};
   return (int)d >= 0 && d < COAP_DETECTED_COUNT ? names[d] : "unknown";
 }
 
-void coap_diag_begin(coap_diag_t *d, coap_cause_t cause, coap_dtls_step_t step,
-                     coap_detector_t by, int error) {
+void coap_diag_begin(coap_diag_t *d, coap_cause_t cause, coap_dtls_step_t step, coap_detector_t by,
+                     int error) {
   const coap_cause_info_t *info = coap_cause_info(cause);
   memset(d, 0, sizeof(*d));
   d->cause = cause;

@@ -37,7 +37,9 @@ const char *coap_strerror(int code) {
     case COAP_E_WRONG_PROTOCOL: return "the port speaks the other protocol (coap:// vs coaps://)";
     case COAP_E_TOO_LARGE: return "too large to send or to take";
     case COAP_E_BLOCKWISE: return "block-wise transfer failed";
-    case COAP_E_DTLS_NO_CREDENTIALS: return "coaps:// needs credentials: a PSK, a CA to verify the server, or a pinned raw public key";
+    case COAP_E_DTLS_NO_CREDENTIALS:
+      return "coaps:// needs credentials: a PSK, a CA to verify the server, or a pinned raw public "
+             "key";
     case COAP_E_DTLS_CREDENTIALS: return "DTLS credentials could not be loaded";
     case COAP_E_DTLS_HANDSHAKE: return "DTLS handshake failed";
     case COAP_E_DTLS_TIMEOUT: return "DTLS handshake got no answer";

@@ -26,11 +26,10 @@ _Noreturn void coap_invariant_failed(const char *file, int line, const char *wha
 
 #ifdef COAPS_CHECK_INVARIANTS
 #define COAPS_CHECKING_INVARIANTS 1
-#define COAPS_INVARIANT(cond) \
-  ((cond) ? (void)0 : coap_invariant_failed(__FILE__, __LINE__, #cond))
-#define COAPS_INVARIANT_HOLDS(why)                                   \
-  do {                                                               \
-    const char *coaps_why_ = (why);                                  \
+#define COAPS_INVARIANT(cond) ((cond) ? (void)0 : coap_invariant_failed(__FILE__, __LINE__, #cond))
+#define COAPS_INVARIANT_HOLDS(why)                                         \
+  do {                                                                     \
+    const char *coaps_why_ = (why);                                        \
     if (coaps_why_) coap_invariant_failed(__FILE__, __LINE__, coaps_why_); \
   } while (0)
 #else

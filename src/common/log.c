@@ -26,9 +26,13 @@ static void log_line(const coap_logger_t *log, coap_log_level_t level, const cha
   if (log->event_fn) {
     static const coap_log_fields_t none = {NULL, NULL, NULL};
     if (!fields) fields = &none;
-    coap_log_event_t ev = {level, line, line + n, prefix ? prefix : "",
+    coap_log_event_t ev = {level,
+                           line,
+                           line + n,
+                           prefix ? prefix : "",
                            fields->identity ? fields->identity : "",
-                           fields->cause ? fields->cause : "", fields->fix ? fields->fix : ""};
+                           fields->cause ? fields->cause : "",
+                           fields->fix ? fields->fix : ""};
     log->event_fn(log->event_user, &ev);
   } else if (log->fn) {
     log->fn(log->user, level, line);
@@ -37,8 +41,8 @@ static void log_line(const coap_logger_t *log, coap_log_level_t level, const cha
   }
 }
 
-void coap_logf(const coap_logger_t *log, coap_log_level_t level,
-               const char *prefix, const char *fmt, ...) {
+void coap_logf(const coap_logger_t *log, coap_log_level_t level, const char *prefix,
+               const char *fmt, ...) {
   if (!coap_log_enabled(log, level)) return;
   va_list ap;
   va_start(ap, fmt);
@@ -46,9 +50,8 @@ void coap_logf(const coap_logger_t *log, coap_log_level_t level,
   va_end(ap);
 }
 
-void coap_logf_fields(const coap_logger_t *log, coap_log_level_t level,
-                      const char *prefix, const coap_log_fields_t *fields,
-                      const char *fmt, ...) {
+void coap_logf_fields(const coap_logger_t *log, coap_log_level_t level, const char *prefix,
+                      const coap_log_fields_t *fields, const char *fmt, ...) {
   if (!coap_log_enabled(log, level)) return;
   va_list ap;
   va_start(ap, fmt);

@@ -45,7 +45,8 @@ static void check_heap(coap_timer_heap_t *heap) {
 }
 
 /* |t| is armed in |heap| (not in another context's heap). */
-__attribute__((unused)) static int armed_here(const coap_timer_heap_t *heap, const coap_timer_t *t) {
+__attribute__((unused)) static int armed_here(const coap_timer_heap_t *heap,
+                                              const coap_timer_t *t) {
   return t->index < heap->len && heap->items[t->index] == t;
 }
 
@@ -70,8 +71,7 @@ static void sift_down(coap_timer_heap_t *heap, size_t i) {
   for (;;) {
     size_t child = 2 * i + 1;
     if (child >= heap->len) break;
-    if (child + 1 < heap->len &&
-        heap->items[child + 1]->deadline < heap->items[child]->deadline)
+    if (child + 1 < heap->len && heap->items[child + 1]->deadline < heap->items[child]->deadline)
       child++;
     if (t->deadline <= heap->items[child]->deadline) break;
     place(heap, i, heap->items[child]);

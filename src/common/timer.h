@@ -13,7 +13,7 @@ typedef void (*coap_timer_fn)(coap_timer_t *timer, uint64_t now, void *user);
 
 struct coap_timer {
   uint64_t deadline;
-  size_t index;      /* position in the heap; COAP_TIMER_UNARMED when not */
+  size_t index; /* position in the heap; COAP_TIMER_UNARMED when not */
   coap_timer_fn fn;
   void *user;
 };

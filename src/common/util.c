@@ -45,7 +45,9 @@ static void forget_pool_in_child(void) {
   rand_unread = 0;
 }
 
-static void watch_fork(void) { pthread_atfork(NULL, NULL, forget_pool_in_child); }
+static void watch_fork(void) {
+  pthread_atfork(NULL, NULL, forget_pool_in_child);
+}
 
 void coap_system_rand(void *user, uint8_t *buf, size_t len) {
   (void)user;

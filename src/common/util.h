@@ -6,8 +6,7 @@
 #include <stdint.h>
 
 #define COAP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define COAP_CONTAINER_OF(ptr, type, member) \
-  ((type *)((char *)(ptr) - offsetof(type, member)))
+#define COAP_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define COAP_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define COAP_MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -2,6 +2,10 @@
  * that a program can compare it with the header it was built against. */
 #include "coaps/version.h"
 
-const char *coaps_version(void) { return COAPS_VERSION; }
+const char *coaps_version(void) {
+  return COAPS_VERSION;
+}
 
-unsigned coaps_version_num(void) { return COAPS_VERSION_NUM; }
+unsigned coaps_version_num(void) {
+  return COAPS_VERSION_NUM;
+}

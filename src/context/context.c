@@ -57,8 +57,7 @@ static coap_peer_t *peer_of(coap_exch_peer_t *xp) {
   return COAP_CONTAINER_OF(xp, coap_peer_t, exch);
 }
 
-static int exch_send(void *user, coap_exch_peer_t *xp, const uint8_t *data,
-                     size_t len) {
+static int exch_send(void *user, coap_exch_peer_t *xp, const uint8_t *data, size_t len) {
   coap_context_t *ctx = user;
   coap_peer_t *peer = peer_of(xp);
   if (!ctx->transport.send) return COAP_E_STATE;
@@ -69,20 +68,18 @@ static int exch_send(void *user, coap_exch_peer_t *xp, const uint8_t *data,
   return rc;
 }
 
-int coap_context_send_to_peer(coap_context_t *ctx, coap_peer_t *peer,
-                              const uint8_t *data, size_t len) {
+int coap_context_send_to_peer(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data,
+                              size_t len) {
   ctx->tx_datagrams++;
   ctx->tx_bytes += len;
   coap_address_t local;
   if (peer->local_family && ctx->transport.send_from &&
       coap_peer_get_local(peer, coap_address_get_port(&peer->ep->local), &local))
-    return ctx->transport.send_from(ctx->transport_user, peer->ep, &local, &peer->addr,
-                                    data, len);
+    return ctx->transport.send_from(ctx->transport_user, peer->ep, &local, &peer->addr, data, len);
   return ctx->transport.send(ctx->transport_user, peer->ep, &peer->addr, data, len);
 }
 
-static void exch_trace(void *user, coap_exch_peer_t *xp, int outgoing,
-                       const coap_msg_t *msg) {
+static void exch_trace(void *user, coap_exch_peer_t *xp, int outgoing, const coap_msg_t *msg) {
   coap_context_t *ctx = user;
   if (ctx->trace) ctx->trace(ctx->trace_user, outgoing, &peer_of(xp)->addr, msg);
 }
@@ -92,8 +89,7 @@ static const char *exch_peer_name(void *user, const coap_exch_peer_t *xp) {
   return peer_of((coap_exch_peer_t *)xp)->name;
 }
 
-static coap_deferred_t *defer_request(const coap_request_t *req,
-                                      coap_response_t *resp,
+static coap_deferred_t *defer_request(const coap_request_t *req, coap_response_t *resp,
                                       coap_response_t **deferred_resp) {
   coap_context_t *ctx = req->ctx;
   coap_deferred_t *d = calloc(1, sizeof(*d));
@@ -113,8 +109,10 @@ static coap_deferred_t *defer_request(const coap_request_t *req,
 }
 
 static void deferred_unlink(coap_context_t *ctx, coap_deferred_t *d) {
-  if (d->prev) d->prev->next = d->next;
-  else ctx->deferred = d->next;
+  if (d->prev)
+    d->prev->next = d->next;
+  else
+    ctx->deferred = d->next;
   if (d->next) d->next->prev = d->prev;
   free(d->body.data);
   free(d);
@@ -122,15 +120,15 @@ static void deferred_unlink(coap_context_t *ctx, coap_deferred_t *d) {
 
 /* ---- Observe: what the server's observer registry asks of us ---- */
 
-static int obs_send(void *user, const void *peer_key, int con, uint8_t code,
-                    const uint8_t *token, uint8_t token_len, const uint8_t *rest,
-                    size_t rest_len, coap_observer_t *obs, void **handle, uint16_t *mid) {
+static int obs_send(void *user, const void *peer_key, int con, uint8_t code, const uint8_t *token,
+                    uint8_t token_len, const uint8_t *rest, size_t rest_len, coap_observer_t *obs,
+                    void **handle, uint16_t *mid) {
   coap_context_t *ctx = user;
   coap_peer_t *peer = (coap_peer_t *)peer_key;
   coap_exch_out_t *out = NULL;
-  int rc = coap_exch_notify(ctx->exch, &peer->exch, con ? COAP_TYPE_CON : COAP_TYPE_NON, code,
-                            token, token_len, rest, rest_len, obs, &out, mid,
-                            coap_context_now(ctx));
+  int rc =
+      coap_exch_notify(ctx->exch, &peer->exch, con ? COAP_TYPE_CON : COAP_TYPE_NON, code, token,
+                       token_len, rest, rest_len, obs, &out, mid, coap_context_now(ctx));
   if (handle) *handle = out;
   if (rc < 0)
     coap_logf(&ctx->log, COAP_LOG_WARNING, peer->name, "could not send a notification: %s",
@@ -143,8 +141,8 @@ static void obs_cancel(void *user, void *handle) {
   coap_exch_cancel(ctx->exch, handle);
 }
 
-static int obs_replace(void *user, void *handle, uint8_t code, const uint8_t *rest,
-                       size_t rest_len, uint16_t *mid) {
+static int obs_replace(void *user, void *handle, uint8_t code, const uint8_t *rest, size_t rest_len,
+                       uint16_t *mid) {
   coap_context_t *ctx = user;
   return coap_exch_notify_replace(ctx->exch, handle, code, rest, rest_len, mid);
 }
@@ -157,7 +155,9 @@ static const coap_address_t *obs_peer_addr(void *user, const void *peer_key) {
   return &((const coap_peer_t *)peer_key)->addr;
 }
 
-static uint64_t obs_now(void *user) { return coap_context_now(user); }
+static uint64_t obs_now(void *user) {
+  return coap_context_now(user);
+}
 
 static const coap_obs_ops_t obs_ops = {
     .send = obs_send,
@@ -211,9 +211,8 @@ static int suppressed(uint8_t no_response, const coap_msg_t *resp) {
   return (no_response >> (cls - 1)) & 1;
 }
 
-static void exch_on_request(void *user, coap_exch_peer_t *xp,
-                            coap_exch_in_t *in, const coap_msg_t *msg,
-                            uint64_t now) {
+static void exch_on_request(void *user, coap_exch_peer_t *xp, coap_exch_in_t *in,
+                            const coap_msg_t *msg, uint64_t now) {
   coap_context_t *ctx = user;
   coap_peer_t *peer = peer_of(xp);
   coap_request_t req = {
@@ -251,8 +250,8 @@ static void exch_on_request(void *user, coap_exch_peer_t *xp,
   }
   int rc = coap_exch_respond(ctx->exch, in, &resp.msg, now);
   if (rc < 0)
-    coap_logf(&ctx->log, COAP_LOG_WARNING, peer->name,
-              "could not send the response: %s", coap_strerror(rc));
+    coap_logf(&ctx->log, COAP_LOG_WARNING, peer->name, "could not send the response: %s",
+              coap_strerror(rc));
   else /* Q-Block2 (RFC 9177): the rest of the set, after its first block */
     coap_qblock2_burst(&ctx->server, peer, msg, &resp);
 }
@@ -297,7 +296,9 @@ static void peer_teardown(coap_context_t *ctx, coap_peer_t *peer, int send_close
   coap_peer_table_remove(&ctx->peers, peer);
 }
 
-static void peer_destroy(coap_context_t *ctx, coap_peer_t *peer) { peer_teardown(ctx, peer, 1); }
+static void peer_destroy(coap_context_t *ctx, coap_peer_t *peer) {
+  peer_teardown(ctx, peer, 1);
+}
 
 void coap_context_peer_forget(coap_context_t *ctx, coap_peer_t *peer) {
   coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
@@ -358,8 +359,7 @@ static int evict_silent_peer(coap_context_t *ctx, uint64_t now) {
 }
 
 static coap_peer_t *find_or_add_peer(coap_context_t *ctx, coap_endpoint_t *ep,
-                                     const coap_address_t *addr, uint64_t now,
-                                     int may_evict) {
+                                     const coap_address_t *addr, uint64_t now, int may_evict) {
   coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, addr);
   if (peer) {
     coap_context_peer_active(ctx, peer, now);
@@ -391,8 +391,8 @@ static coap_peer_t *find_or_add_peer(coap_context_t *ctx, coap_endpoint_t *ep,
   return peer;
 }
 
-coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep,
-                               const coap_address_t *addr, uint64_t now) {
+coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *addr,
+                               uint64_t now) {
   return find_or_add_peer(ctx, ep, addr, now, 0);
 }
 
@@ -433,8 +433,8 @@ coap_context_t *coap_context_create(int version, const coap_context_config_t *cf
   ctx->shell = shell;
   if (!ctx->cfg.resolve && shell) ctx->cfg.resolve = shell->resolve;
   observe_defaults(&ctx->cfg);
-  ctx->log = (coap_logger_t){
-      .fn = ctx->cfg.log, .user = ctx->cfg.log_user, .level = ctx->cfg.log_level};
+  ctx->log =
+      (coap_logger_t){.fn = ctx->cfg.log, .user = ctx->cfg.log_user, .level = ctx->cfg.log_level};
   coap_timer_heap_init(&ctx->timers);
   static const coap_exch_callbacks_t cb = {
       .send = exch_send,
@@ -447,10 +447,10 @@ coap_context_t *coap_context_create(int version, const coap_context_config_t *cf
   };
   uint64_t seed;
   ctx->cfg.rand(ctx->cfg.rand_user, (uint8_t *)&seed, sizeof seed);
-  ctx->exch = coap_exch_new(&ctx->cfg.tx, &cb, ctx, &ctx->timers, &ctx->log,
-                            ctx->cfg.rand, ctx->cfg.rand_user);
-  coap_client_init(&ctx->client, ctx, coap_context_client_ops(), &ctx->cfg, &ctx->timers,
-                   ctx->exch, &ctx->peers, &ctx->log, ctx->last_error, sizeof ctx->last_error);
+  ctx->exch = coap_exch_new(&ctx->cfg.tx, &cb, ctx, &ctx->timers, &ctx->log, ctx->cfg.rand,
+                            ctx->cfg.rand_user);
+  coap_client_init(&ctx->client, ctx, coap_context_client_ops(), &ctx->cfg, &ctx->timers, ctx->exch,
+                   &ctx->peers, &ctx->log, ctx->last_error, sizeof ctx->last_error);
   if (!ctx->exch || coap_peer_table_init(&ctx->peers, seed) < 0 ||
       coap_server_init(&ctx->server, ctx->cfg.max_payload, &ctx->log) < 0) {
     coap_context_free(ctx);
@@ -495,8 +495,8 @@ int coap_context_set_tx_params_versioned(coap_context_t *ctx, int version,
   if (coap_abi_read(coap_abi_struct(COAP_ABI_TX_PARAMS), version, given, p, &ctx->log,
                     "coap_context_set_tx_params") < 0)
     return COAP_E_INVALID_ARG;
-  if (p->ack_timeout_ms == 0 || p->ack_random_factor_pm < 1000 ||
-      p->nstart == 0 || p->token_len < 1 || p->token_len > 8)
+  if (p->ack_timeout_ms == 0 || p->ack_random_factor_pm < 1000 || p->nstart == 0 ||
+      p->token_len < 1 || p->token_len > 8)
     return COAP_E_INVALID_ARG;
   ctx->cfg.tx = *p;
   coap_exch_set_params(ctx->exch, p);
@@ -529,8 +529,7 @@ int coap_context_set_transport_versioned(coap_context_t *ctx, int version,
   return 0;
 }
 
-coap_endpoint_t *coap_context_add_endpoint(coap_context_t *ctx,
-                                           coap_proto_t proto,
+coap_endpoint_t *coap_context_add_endpoint(coap_context_t *ctx, coap_proto_t proto,
                                            const coap_address_t *local) {
   if (!ctx) return NULL;
   coap_endpoint_t *ep = calloc(1, sizeof(*ep));
@@ -558,16 +557,14 @@ void *coap_endpoint_transport_data(const coap_endpoint_t *ep) {
   return ep->transport_data;
 }
 
-int coap_context_input(coap_context_t *ctx, coap_endpoint_t *ep,
-                       const coap_address_t *from, const uint8_t *data,
-                       size_t len, uint64_t now_ms) {
+int coap_context_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *from,
+                       const uint8_t *data, size_t len, uint64_t now_ms) {
   return coap_context_input_to(ctx, ep, from, NULL, data, len, now_ms);
 }
 
-int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep,
-                          const coap_address_t *from,
-                          const coap_address_t *local, const uint8_t *data,
-                          size_t len, uint64_t now_ms) {
+int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *from,
+                          const coap_address_t *local, const uint8_t *data, size_t len,
+                          uint64_t now_ms) {
   if (!ctx || !ep || !from || (!data && len)) return COAP_E_INVALID_ARG;
   if (now_ms > ctx->now) ctx->now = now_ms;
   ctx->rx_datagrams++;
@@ -651,14 +648,11 @@ static void stats_fill(const coap_context_t *ctx, coap_stats_t *out) {
   memcpy(out->responses_by_class, x->responses_by_class, sizeof out->responses_by_class);
   memcpy(out->dtls_handshakes_by_mode, ctx->dtls_handshakes_by_mode,
          sizeof out->dtls_handshakes_by_mode);
-  memcpy(out->dtls_failures_by_mode, ctx->dtls_failures_by_mode,
-         sizeof out->dtls_failures_by_mode);
-  memcpy(out->dtls_sessions_by_mode, ctx->dtls_sessions_by_mode,
-         sizeof out->dtls_sessions_by_mode);
+  memcpy(out->dtls_failures_by_mode, ctx->dtls_failures_by_mode, sizeof out->dtls_failures_by_mode);
+  memcpy(out->dtls_sessions_by_mode, ctx->dtls_sessions_by_mode, sizeof out->dtls_sessions_by_mode);
 }
 
-int coap_context_get_stats_versioned(const coap_context_t *ctx, int version,
-                                     coap_stats_t *out) {
+int coap_context_get_stats_versioned(const coap_context_t *ctx, int version, coap_stats_t *out) {
   if (!ctx || !out) return COAP_E_INVALID_ARG;
   coap_stats_t latest;
   stats_fill(ctx, &latest);

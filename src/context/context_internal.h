@@ -42,9 +42,9 @@ struct coap_context {
   void *transport_user;
   coap_trace_fn trace;
   void *trace_user;
-  coap_client_t client;            /* our requests (src/client) */
+  coap_client_t client; /* our requests (src/client) */
   coap_deferred_t *deferred;
-  uint64_t now;                    /* last time seen */
+  uint64_t now; /* last time seen */
   uint64_t rx_datagrams, tx_datagrams, peers_rejected, peers_evicted;
   uint64_t dtls_handshakes, dtls_resumed, dtls_failures, dtls_cookies_sent;
   uint64_t dtls_refused;
@@ -94,7 +94,7 @@ struct coap_context {
    * core alone) and, once it drives this context, its state, which the
    * context frees with itself (it owns everything made for it). */
   coap_address_t listen_addr;
-  int reuse_port;                  /* listening sockets join a SO_REUSEPORT group */
+  int reuse_port; /* listening sockets join a SO_REUSEPORT group */
   const coap_shell_t *shell;
   void *shell_state;
   void (*shell_state_free)(void *state);
@@ -111,8 +111,8 @@ struct coap_context {
 const coap_client_ops_t *coap_context_client_ops(void);
 /* The peer at (ep, addr), made if new: NULL when out of memory or when
  * max_peers is reached (counted and logged). For requests we send. */
-coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep,
-                               const coap_address_t *addr, uint64_t now);
+coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *addr,
+                               uint64_t now);
 /* The same for a datagram just received, where a full table may make room
  * (peer_evict_ms). Only from the input path: the peer evicted must not be
  * one a caller up the stack is using. */
@@ -127,19 +127,17 @@ void coap_context_peer_active(coap_context_t *ctx, coap_peer_t *peer, uint64_t n
 /* Hand one datagram for |peer| to the transport and count it: through
  * send_from with the peer's local address when it has one and the
  * transport has send_from, through send otherwise. */
-int coap_context_send_to_peer(coap_context_t *ctx, coap_peer_t *peer,
-                              const uint8_t *data, size_t len);
+int coap_context_send_to_peer(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data,
+                              size_t len);
 
 /* secure.c: coaps:// */
 /* |local|: where the datagram arrived (NULL: not known). */
-int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep,
-                      const coap_address_t *from, const coap_address_t *local,
-                      const uint8_t *data, size_t len, uint64_t now);
-int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data,
-                     size_t len);
+int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *from,
+                      const coap_address_t *local, const uint8_t *data, size_t len, uint64_t now);
+int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data, size_t len);
 /* Start a client handshake with |peer| unless one exists. */
-int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer,
-                        const char *server_name, uint64_t now);
+int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer, const char *server_name,
+                        uint64_t now);
 void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_close);
 /* sessions_end.c: the DTLS session of |peer| in words for a match
  * callback (0), or -1 when it has none. |fp| holds the raw key's
@@ -164,24 +162,22 @@ int coap_secure_unreachable(coap_context_t *ctx, coap_peer_t *peer, uint64_t now
 int coap_secure_handshaking(const coap_peer_t *peer);
 
 /* diagnosis.c: keep, count and log a failure. |peer_name| may be NULL. */
-void coap_context_note_failure(coap_context_t *ctx, const coap_diag_t *g,
-                               const char *peer_name, uint64_t now);
+void coap_context_note_failure(coap_context_t *ctx, const coap_diag_t *g, const char *peer_name,
+                               uint64_t now);
 /* The same with who the peer said it was and the mode negotiated (a
  * coap_dtls_mode_t), known for DTLS handshakes. |identity| may be NULL. */
-void coap_context_note_failure_of(coap_context_t *ctx, const coap_diag_t *g,
-                                  const char *peer_name, const char *identity, int mode,
-                                  uint64_t now);
+void coap_context_note_failure_of(coap_context_t *ctx, const coap_diag_t *g, const char *peer_name,
+                                  const char *identity, int mode, uint64_t now);
 /* Fail every request to |peer| with |err| and the diagnosis |g| (already
  * noted), so their callbacks see it. */
-void coap_context_fail_peer(coap_context_t *ctx, coap_peer_t *peer, int err,
-                            uint64_t now);
+void coap_context_fail_peer(coap_context_t *ctx, coap_peer_t *peer, int err, uint64_t now);
 /* The diagnosis for a request ending now with |err|, or NULL. */
 const coap_diag_t *coap_context_current_diag(const coap_context_t *ctx, int err);
 /* coap:// datagrams: a DTLS record from a peer we sent requests to means a
  * DTLS server listens there. Returns 1 when the datagram was handled. */
 int coap_context_plain_sees_dtls(coap_context_t *ctx, coap_endpoint_t *ep,
-                                 const coap_address_t *from, const uint8_t *data,
-                                 size_t len, uint64_t now);
+                                 const coap_address_t *from, const uint8_t *data, size_t len,
+                                 uint64_t now);
 /* A coap:// request went out again unanswered: once per peer, also send a
  * DTLS ClientHello to find out whether a DTLS server listens there. */
 void coap_context_plain_probe(coap_context_t *ctx, coap_peer_t *peer);

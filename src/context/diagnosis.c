@@ -43,8 +43,8 @@ static void plain_peer(char *out, size_t cap, const char *name) {
 }
 
 /* Into the ring of the last COAP_FAILURE_LOG_SIZE failures. */
-static void keep_failure(coap_context_t *ctx, const coap_diag_t *g, const char *identity,
-                         int mode, uint64_t now) {
+static void keep_failure(coap_context_t *ctx, const coap_diag_t *g, const char *identity, int mode,
+                         uint64_t now) {
   uint64_t seq = ++ctx->failure_seq;
   coap_failure_record_t *r = &ctx->failures[(seq - 1) % COAP_FAILURE_LOG_SIZE];
   memset(r, 0, sizeof(*r));
@@ -59,14 +59,13 @@ static void keep_failure(coap_context_t *ctx, const coap_diag_t *g, const char *
   snprintf(r->fix, sizeof r->fix, "%s", g->fix);
 }
 
-void coap_context_note_failure(coap_context_t *ctx, const coap_diag_t *g,
-                               const char *peer_name, uint64_t now) {
+void coap_context_note_failure(coap_context_t *ctx, const coap_diag_t *g, const char *peer_name,
+                               uint64_t now) {
   coap_context_note_failure_of(ctx, g, peer_name, NULL, COAP_DTLS_MODE_NONE, now);
 }
 
-void coap_context_note_failure_of(coap_context_t *ctx, const coap_diag_t *g,
-                                  const char *peer_name, const char *identity, int mode,
-                                  uint64_t now) {
+void coap_context_note_failure_of(coap_context_t *ctx, const coap_diag_t *g, const char *peer_name,
+                                  const char *identity, int mode, uint64_t now) {
   ctx->last_diag = *g;
   if (peer_name) snprintf(ctx->last_diag.peer, sizeof ctx->last_diag.peer, "%s", peer_name);
   ctx->has_diag = 1;
@@ -75,8 +74,7 @@ void coap_context_note_failure_of(coap_context_t *ctx, const coap_diag_t *g,
   int quiet = g->cause == COAP_CAUSE_PEER_CLOSED;
   if (!quiet) keep_failure(ctx, g, identity, mode, now);
   coap_log_level_t level = quiet ? COAP_LOG_INFO : COAP_LOG_WARNING;
-  if (!coap_log_enabled(&ctx->log, level) || (!quiet && !failure_log_allowed(ctx, now)))
-    return;
+  if (!coap_log_enabled(&ctx->log, level) || (!quiet && !failure_log_allowed(ctx, now))) return;
   char alert[64] = "";
   if (g->alert >= 0)
     snprintf(alert, sizeof alert, " (alert %s %s)", g->alert_name,
@@ -98,8 +96,7 @@ int coap_context_failure_versioned(const coap_context_t *ctx, int version, size_
                         &ctx->log, fn);
 }
 
-void coap_context_set_log_event_handler(coap_context_t *ctx, coap_log_event_fn fn,
-                                        void *user) {
+void coap_context_set_log_event_handler(coap_context_t *ctx, coap_log_event_fn fn, void *user) {
   if (!ctx) return;
   ctx->log.event_fn = fn;
   ctx->log.event_user = user;
@@ -121,12 +118,10 @@ const coap_diag_t *coap_context_current_diag(const coap_context_t *ctx, int err)
   return &ctx->last_diag;
 }
 
-int coap_context_last_diag_versioned(const coap_context_t *ctx, int version,
-                                     coap_diag_t *out) {
+int coap_context_last_diag_versioned(const coap_context_t *ctx, int version, coap_diag_t *out) {
   const char *fn = "coap_context_last_diag";
   const coap_abi_struct_t *abi = coap_abi_struct(COAP_ABI_DIAG);
-  if (!ctx || !out || !coap_abi_len(abi, version, &ctx->log, fn))
-    return COAP_E_INVALID_ARG;
+  if (!ctx || !out || !coap_abi_len(abi, version, &ctx->log, fn)) return COAP_E_INVALID_ARG;
   if (!ctx->has_diag) return COAP_E_NOT_FOUND;
   return coap_abi_write(abi, version, &ctx->last_diag, out, &ctx->log, fn);
 }
@@ -135,19 +130,20 @@ int coap_context_last_handshake_versioned(const coap_context_t *ctx, int version
                                           coap_handshake_report_t *out) {
   const char *fn = "coap_context_last_handshake";
   const coap_abi_struct_t *abi = coap_abi_struct(COAP_ABI_HANDSHAKE_REPORT);
-  if (!ctx || !out || !coap_abi_len(abi, version, &ctx->log, fn))
-    return COAP_E_INVALID_ARG;
+  if (!ctx || !out || !coap_abi_len(abi, version, &ctx->log, fn)) return COAP_E_INVALID_ARG;
   if (!ctx->has_report) return COAP_E_NOT_FOUND;
   return coap_abi_write(abi, version, &ctx->last_report, out, &ctx->log, fn);
 }
 
 /* ---- coap:// and coaps:// on the wrong port ---- */
 
-static uint16_t port_of(const coap_peer_t *peer) { return coap_address_get_port(&peer->addr); }
+static uint16_t port_of(const coap_peer_t *peer) {
+  return coap_address_get_port(&peer->addr);
+}
 
 int coap_context_plain_sees_dtls(coap_context_t *ctx, coap_endpoint_t *ep,
-                                 const coap_address_t *from, const uint8_t *data,
-                                 size_t len, uint64_t now) {
+                                 const coap_address_t *from, const uint8_t *data, size_t len,
+                                 uint64_t now) {
   if (!coap_dtls_looks_like_record(data, len)) return 0;
   coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, from);
   if (!peer || coap_exch_peer_idle(&peer->exch)) {
@@ -166,13 +162,17 @@ int coap_context_plain_sees_dtls(coap_context_t *ctx, coap_endpoint_t *ep,
   coap_diag_t g;
   coap_diag_begin(&g, COAP_CAUSE_DTLS_PEER, COAP_STEP_NONE, COAP_DETECTED_NETWORK,
                   COAP_E_WRONG_PROTOCOL);
-  coap_diag_explain(&g, "port %u answered with a DTLS record, not CoAP: a DTLS (coaps://) "
-                        "server listens there", port_of(peer));
+  coap_diag_explain(&g,
+                    "port %u answered with a DTLS record, not CoAP: a DTLS (coaps://) "
+                    "server listens there",
+                    port_of(peer));
   /* The URI's authority, not the bracketed log prefix peer->name. */
   char authority[64];
   coap_address_format(&peer->addr, authority, sizeof authority);
-  coap_diag_fix(&g, "use coaps://%s/ with credentials, or the server's coap:// port "
-                    "(5683 by default)", authority);
+  coap_diag_fix(&g,
+                "use coaps://%s/ with credentials, or the server's coap:// port "
+                "(5683 by default)",
+                authority);
   coap_context_note_failure(ctx, &g, peer->name, now);
   coap_context_fail_peer(ctx, peer, COAP_E_WRONG_PROTOCOL, now);
   return 1;

@@ -4,9 +4,8 @@
 #include "common/abi.h"
 #include "context/context_internal.h"
 
-int coap_send_request_versioned(coap_context_t *ctx, int version,
-                                const coap_request_opts_t *given, coap_reply_fn cb,
-                                void *user, coap_request_id_t *id) {
+int coap_send_request_versioned(coap_context_t *ctx, int version, const coap_request_opts_t *given,
+                                coap_reply_fn cb, void *user, coap_request_id_t *id) {
   if (!ctx || !given) return COAP_E_INVALID_ARG;
   /* The caller's version over the defaults: the client gets the latest layout. */
   coap_request_opts_t latest;
@@ -29,7 +28,9 @@ int coap_observe_cancel(coap_context_t *ctx, coap_request_id_t id) {
 
 /* ---- coap_client_ops_t: |user| is the context ---- */
 
-static uint64_t client_now(void *user) { return coap_context_now(user); }
+static uint64_t client_now(void *user) {
+  return coap_context_now(user);
+}
 
 /* A client endpoint of |proto| for |dest|'s family, or a new one from the
  * transport; a context with no transport gets the shell's (the default
@@ -48,8 +49,7 @@ static int client_endpoint(void *user, coap_proto_t proto, const coap_address_t 
       ctx->shell->attach(ctx) < 0)
     return COAP_E_STATE;
   if (!ctx->transport.open_client_endpoint) return COAP_E_STATE;
-  int rc = ctx->transport.open_client_endpoint(ctx->transport_user, ctx, proto,
-                                               dest, out);
+  int rc = ctx->transport.open_client_endpoint(ctx->transport_user, ctx, proto, dest, out);
   if (rc < 0) return rc;
   (*out)->client = 1;
   return 0;

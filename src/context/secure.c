@@ -25,8 +25,8 @@ typedef struct peer_dtls {
   coap_peer_t *peer;
   coap_dtls_session_t *session;
   coap_timer_t timer;
-  int counted;       /* a server handshake counted as in progress */
-  int mode_counted;  /* 1 + the coap_dtls_mode_t counted in dtls_sessions_by_mode, 0: none */
+  int counted;      /* a server handshake counted as in progress */
+  int mode_counted; /* 1 + the coap_dtls_mode_t counted in dtls_sessions_by_mode, 0: none */
   /* Client: detecting a server that lost our session (it restarted). */
   uint64_t unanswered_since; /* first send of a message that wants an answer
                               * since the peer last spoke, 0: none */
@@ -44,14 +44,14 @@ typedef struct peer_dtls {
   coap_dtls_session_t *old;
   uint8_t feeding_old, old_spoke;
   uint64_t early_hold_until;
-  int probed;                /* a CoAP ping went to the port */
+  int probed; /* a CoAP ping went to the port */
   /* Client: the verdict of a handshake that called the key wrong from
    * what the network showed, while a second handshake checks it (see
    * confirm_key_mismatch); it stands unless that one completes by
    * confirm_by. */
   coap_diag_t *suspect;
   uint64_t confirm_by;
-  char *server_name;         /* client: for SNI and the name check */
+  char *server_name; /* client: for SNI and the name check */
   /* Client: datagrams held back until the handshake completes (a server
    * never has any: it answers established sessions only). */
   struct pending *pending, **pending_tail;
@@ -100,7 +100,9 @@ int coap_context_set_dtls_context(coap_context_t *ctx, coap_dtls_context_t *d) {
   return 0;
 }
 
-coap_dtls_context_t *coap_context_dtls(coap_context_t *ctx) { return ctx ? ctx->dtls : NULL; }
+coap_dtls_context_t *coap_context_dtls(coap_context_t *ctx) {
+  return ctx ? ctx->dtls : NULL;
+}
 
 int coap_context_dtls_ready(const coap_context_t *ctx) {
   return coap_dtls_can_serve(ctx->dtls);
@@ -225,8 +227,7 @@ static void keep_report(peer_dtls_t *pd) {
 
 /* Keep, count and log a session's failure with who the peer said it was
  * and the mode it got to; |counted|: a failed handshake (per mode). */
-static void note_session_failure(peer_dtls_t *pd, const coap_diag_t *g, int counted,
-                                 uint64_t now) {
+static void note_session_failure(peer_dtls_t *pd, const coap_diag_t *g, int counted, uint64_t now) {
   char identity[160];
   coap_dtls_session_peer_identity(pd->session, identity, sizeof identity);
   int mode = coap_dtls_session_mode(pd->session);
@@ -391,8 +392,8 @@ static int within_move_budget(peer_dtls_t *pd, size_t len) {
   if (pd->unconfirmed_out + len > UNCONFIRMED_FACTOR * pd->unconfirmed_in) {
     coap_dtls_note_cid_held(pd->ctx->dtls);
     coap_logf(&pd->ctx->log, COAP_LOG_DEBUG, pd->peer->name,
-              "%zu bytes held back: the new address sent %llu and has not answered our ping",
-              len, (unsigned long long)pd->unconfirmed_in);
+              "%zu bytes held back: the new address sent %llu and has not answered our ping", len,
+              (unsigned long long)pd->unconfirmed_in);
     return 0;
   }
   pd->unconfirmed_out += len;
@@ -446,7 +447,8 @@ static void move_peer(peer_dtls_t *pd) {
   coap_dtls_note_cid_move(ctx->dtls);
   coap_logf(&ctx->log, COAP_LOG_INFO, old_name,
             "address changed to %s (Connection ID; authenticated, newer than any record "
-            "before): session kept, no new handshake", peer->name);
+            "before): session kept, no new handshake",
+            peer->name);
   pd->unconfirmed = 1;
   pd->unconfirmed_in = pd->rx_len;
   pd->unconfirmed_out = 0;
@@ -571,8 +573,8 @@ static const coap_dtls_session_cb_t session_cb = {
     .on_fresh = on_fresh,
 };
 
-int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer,
-                        const char *server_name, uint64_t now) {
+int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer, const char *server_name,
+                        uint64_t now) {
   if (peer->security) return 0;
   if (!coap_dtls_can_connect(ctx->dtls)) return COAP_E_DTLS_NO_CREDENTIALS;
   peer_dtls_t *pd = peer_dtls_new(ctx, peer);
@@ -583,8 +585,7 @@ int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer,
     peer->security = NULL;
     return COAP_E_NOMEM;
   }
-  int rc = coap_dtls_session_new_client(ctx->dtls, server_name, &session_cb, pd, now,
-                                        &pd->session);
+  int rc = coap_dtls_session_new_client(ctx->dtls, server_name, &session_cb, pd, now, &pd->session);
   if (rc < 0) {
     free(pd->server_name);
     free(pd);
@@ -659,7 +660,6 @@ static void note_send(peer_dtls_t *pd) {
   if (now - pd->last_tx >= idle && now - pd->last_rx >= idle) pd->woke_at = now;
   pd->last_tx = now;
 }
-
 
 /* A CON, or a NON request, wants an answer; an ACK or RST (ours to the
  * server's CON: a separate response, a notification) wants none, and
@@ -749,7 +749,8 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
   coap_logf(&ctx->log, COAP_LOG_INFO, pd->peer->name,
             "[%s] no answer on the DTLS session for %llu ms: our address may have changed "
             "(NAT rebinding, without Connection ID) or the server lost the session "
-            "(restarted); new handshake", coap_cause_name(COAP_CAUSE_SESSION_LOST),
+            "(restarted); new handshake",
+            coap_cause_name(COAP_CAUSE_SESSION_LOST),
             (unsigned long long)(now - pd->unanswered_since));
   ctx->dtls_reconnects++;
   ctx->failures_by_cause[COAP_CAUSE_SESSION_LOST]++;
@@ -800,14 +801,12 @@ void coap_secure_unqueue(coap_peer_t *peer, const uint8_t *data, size_t len) {
   }
 }
 
-int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data,
-                     size_t len) {
+int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data, size_t len) {
   peer_dtls_t *pd = peer->security;
   if (!pd) return COAP_E_STATE; /* no session: the datagram is dropped */
   if (coap_dtls_session_is_client(pd->session)) note_send(pd);
   if (coap_dtls_session_established(pd->session)) {
-    if (coap_dtls_session_is_client(pd->session) && reconnect_if_silent(pd, data, len))
-      return 0;
+    if (coap_dtls_session_is_client(pd->session) && reconnect_if_silent(pd, data, len)) return 0;
     if (!pd->old) return coap_dtls_session_write(pd->session, data, len);
   }
   if (pd->old) coap_dtls_session_write(pd->old, data, len); /* beside a new handshake */
@@ -830,8 +829,8 @@ static int send_to_address(void *user, const uint8_t *data, size_t len) {
   coap_context_t *ctx = dest->ctx;
   ctx->tx_datagrams++;
   if (dest->local && ctx->transport.send_from)
-    return ctx->transport.send_from(ctx->transport_user, dest->ep, dest->local, dest->to,
-                                    data, len);
+    return ctx->transport.send_from(ctx->transport_user, dest->ep, dest->local, dest->to, data,
+                                    len);
   return ctx->transport.send(ctx->transport_user, dest->ep, dest->to, data, len);
 }
 
@@ -851,7 +850,8 @@ static void evict_half_open(coap_context_t *ctx, peer_dtls_t *pd, const char *wh
   if (!ctx->half_open_evict_logged)
     coap_logf(&ctx->log, COAP_LOG_WARNING, pd->peer->name,
               "unfinished DTLS handshake ended to make room for a new client (%s); "
-              "logged once, counted in dtls_half_open_evicted", why);
+              "logged once, counted in dtls_half_open_evicted",
+              why);
   ctx->half_open_evict_logged = 1;
   coap_secure_peer_free(ctx, pd->peer, 0);
 }
@@ -867,8 +867,7 @@ static void evict_half_open(coap_context_t *ctx, peer_dtls_t *pd, const char *wh
  * verified hellos through in that time. Without a cookie (a policy that
  * skips it) nothing is evicted: the newcomer is refused. Returns 0 when
  * there is no room. */
-static int make_room_for_handshake(coap_context_t *ctx, const coap_address_t *from,
-                                   int verified) {
+static int make_room_for_handshake(coap_context_t *ctx, const coap_address_t *from, int verified) {
   unsigned max = coap_dtls_max_handshakes(ctx->dtls);
   if (!verified) return ctx->handshakes_in_progress < max;
   unsigned per_host = coap_dtls_max_handshakes_per_address(ctx->dtls), same = 0;
@@ -892,15 +891,13 @@ static int make_room_for_handshake(coap_context_t *ctx, const coap_address_t *fr
  * a CID we do not know is not counted: its client has CID, so a move is
  * not what went wrong. */
 static int is_encrypted_app_record(const uint8_t *data, size_t len) {
-  return len >= 13 && data[0] == 23 && data[1] == 0xFE && data[2] == 0xFD &&
-         (data[3] || data[4]);
+  return len >= 13 && data[0] == 23 && data[1] == 0xFE && data[2] == 0xFD && (data[3] || data[4]);
 }
 
 /* A datagram from an address without a session: only a ClientHello with a
  * valid cookie creates state. */
-static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep,
-                      const coap_address_t *from, const coap_address_t *local,
-                      const uint8_t *data, size_t len, uint64_t now) {
+static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *from,
+                      const coap_address_t *local, const uint8_t *data, size_t len, uint64_t now) {
   if (!coap_dtls_can_serve(ctx->dtls)) {
     coap_logf(&ctx->log, COAP_LOG_DEBUG, NULL,
               "DTLS datagram on an endpoint with no server credentials: dropped");
@@ -912,8 +909,8 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep,
   }
   cookie_dest_t dest = {ctx, ep, from, local};
   int require = coap_dtls_cookie_required(ctx->dtls, ctx->handshakes_in_progress);
-  int rc = coap_dtls_accept(ctx->dtls, &from->addr, from->size, data, len, require,
-                            send_to_address, &dest);
+  int rc = coap_dtls_accept(ctx->dtls, &from->addr, from->size, data, len, require, send_to_address,
+                            &dest);
   if (rc == COAP_DTLS_COOKIE_SENT) ctx->dtls_cookies_sent++;
   if (rc != COAP_DTLS_ACCEPT) return rc < 0 ? rc : 0;
   if (!make_room_for_handshake(ctx, from, coap_dtls_accepted_with_cookie(ctx->dtls))) {
@@ -956,20 +953,21 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep,
 /* A client in its handshake gets a datagram that is no DTLS record but a
  * CoAP message (the answer to our ping, or to nothing): a plain CoAP
  * server listens on the port. */
-static int answered_by_plain_coap(peer_dtls_t *pd, const uint8_t *data, size_t len,
-                                  uint64_t now) {
+static int answered_by_plain_coap(peer_dtls_t *pd, const uint8_t *data, size_t len, uint64_t now) {
   coap_dtls_session_t *s = pd->session;
   if (!coap_dtls_session_is_client(s) || coap_dtls_session_established(s) ||
       coap_dtls_looks_like_record(data, len) || len < 4 || (data[0] >> 6) != 1)
     return 0;
   coap_msg_t msg;
   const char *what = coap_msg_parse(&msg, data, len) == 0 && msg.type == COAP_TYPE_RST
-                         ? "a CoAP RST" : "a CoAP message";
+                         ? "a CoAP RST"
+                         : "a CoAP message";
   coap_diag_t g;
   coap_diag_begin(&g, COAP_CAUSE_PLAIN_COAP_PEER, COAP_STEP_HELLO, COAP_DETECTED_NETWORK,
                   COAP_E_WRONG_PROTOCOL);
-  coap_diag_explain(&g, "port %u answered with %s, not DTLS: a plain CoAP (coap://) "
-                        "server listens there",
+  coap_diag_explain(&g,
+                    "port %u answered with %s, not DTLS: a plain CoAP (coap://) "
+                    "server listens there",
                     coap_address_get_port(&pd->peer->addr), what);
   coap_diag_fix(&g, "use coap:// for port %u, or the server's coaps:// port (5684 by default)",
                 coap_address_get_port(&pd->peer->addr));
@@ -999,8 +997,8 @@ static int hello_on_session(coap_context_t *ctx, coap_endpoint_t *ep, coap_peer_
     return 1;
   }
   cookie_dest_t dest = {ctx, ep, from, local};
-  int rc = coap_dtls_accept(ctx->dtls, &from->addr, from->size, data, len, 1,
-                            send_to_address, &dest);
+  int rc =
+      coap_dtls_accept(ctx->dtls, &from->addr, from->size, data, len, 1, send_to_address, &dest);
   if (rc == COAP_DTLS_COOKIE_SENT) {
     ctx->dtls_cookies_sent++;
     coap_logf(&ctx->log, COAP_LOG_DEBUG, peer->name,
@@ -1019,8 +1017,8 @@ static int hello_on_session(coap_context_t *ctx, coap_endpoint_t *ep, coap_peer_
 /* A tls12_cid record carrying one of our CIDs: its peer, wherever the
  * datagram came from (RFC 9146: found by CID before the address, and
  * before a stranger must bring a ClientHello). NULL otherwise. */
-static coap_peer_t *peer_by_cid(coap_context_t *ctx, coap_endpoint_t *ep,
-                                const uint8_t *data, size_t len) {
+static coap_peer_t *peer_by_cid(coap_context_t *ctx, coap_endpoint_t *ep, const uint8_t *data,
+                                size_t len) {
   const uint8_t *cid;
   size_t cid_len = coap_dtls_record_cid(ctx->dtls, data, len, &cid);
   if (!cid_len || !ctx->cid_map.count) return NULL;
@@ -1033,8 +1031,7 @@ static coap_peer_t *peer_by_cid(coap_context_t *ctx, coap_endpoint_t *ep,
 static int input_to_session(peer_dtls_t *pd, const coap_address_t *from,
                             const coap_address_t *local, const uint8_t *data, size_t len,
                             uint64_t now) {
-  if (pd->unconfirmed && coap_address_equal(from, &pd->peer->addr))
-    pd->unconfirmed_in += len;
+  if (pd->unconfirmed && coap_address_equal(from, &pd->peer->addr)) pd->unconfirmed_in += len;
   pd->rx_from = from;
   pd->rx_local = local;
   pd->rx_len = len;
@@ -1043,9 +1040,8 @@ static int input_to_session(peer_dtls_t *pd, const coap_address_t *from,
   return rc;
 }
 
-int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep,
-                      const coap_address_t *from, const coap_address_t *local,
-                      const uint8_t *data, size_t len, uint64_t now) {
+int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *from,
+                      const coap_address_t *local, const uint8_t *data, size_t len, uint64_t now) {
   coap_peer_t *peer = peer_by_cid(ctx, ep, data, len);
   if (!peer) peer = coap_peer_table_find(&ctx->peers, ep, from);
   peer_dtls_t *pd = peer ? peer->security : NULL;
@@ -1073,8 +1069,8 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep,
   if (coap_dtls_session_is_client(pd->session) && coap_dtls_session_established(pd->session) &&
       len > 13 && data[0] == 22 && !data[3] && !data[4] && data[13] == 3)
     return 0; /* a HelloVerifyRequest: the late answer to an abandoned hello */
-  if (pd->old && !coap_dtls_session_established(pd->session) && data[0] != 22 &&
-      data[0] != 20 && coap_dtls_looks_like_record(data, len)) {
+  if (pd->old && !coap_dtls_session_established(pd->session) && data[0] != 22 && data[0] != 20 &&
+      coap_dtls_looks_like_record(data, len)) {
     /* Encrypted records while a handshake runs beside the old session
      * are the old session's. */
     pd->feeding_old = 1;

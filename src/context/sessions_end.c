@@ -13,8 +13,8 @@ size_t coap_context_end_sessions(coap_context_t *ctx, coap_session_match_fn matc
     char fp[112];
     if (coap_secure_peer_info(p, &info, fp) == 0 && (!match || match(user, &info) == 1)) {
       coap_logf(&ctx->log, COAP_LOG_INFO, p->name, "DTLS session ended%s%s%s",
-                info.psk_identity ? " (identity '" : "",
-                info.psk_identity ? info.psk_identity : "", info.psk_identity ? "')" : "");
+                info.psk_identity ? " (identity '" : "", info.psk_identity ? info.psk_identity : "",
+                info.psk_identity ? "')" : "");
       coap_context_peer_destroy(ctx, p);
       ended++;
     }

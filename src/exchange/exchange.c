@@ -11,8 +11,8 @@
 #define SCRATCH_SIZE 65536
 
 typedef enum dedup_state {
-  DEDUP_PENDING,  /* request handed up, nothing sent yet */
-  DEDUP_REPLIED   /* |reply| holds what a duplicate gets */
+  DEDUP_PENDING, /* request handed up, nothing sent yet */
+  DEDUP_REPLIED  /* |reply| holds what a duplicate gets */
 } dedup_state_t;
 
 struct coap_exch_dedup {
@@ -32,14 +32,14 @@ struct coap_exch_out {
   coap_exch_peer_t *peer;
   void *user;
   uint16_t mid;
-  uint8_t type;        /* CON or NON */
+  uint8_t type; /* CON or NON */
   uint8_t token_len;
   uint8_t token[COAP_MAX_TOKEN_LEN];
-  uint8_t is_response; /* a separate CON response we retransmit */
+  uint8_t is_response;     /* a separate CON response we retransmit */
   uint8_t is_notification; /* ... that is an Observe notification */
-  uint8_t acked;       /* CON acknowledged: only the response is awaited */
-  uint8_t queued;      /* waiting for NSTART */
-  uint8_t in_flight;   /* counted in peer->cons_in_flight */
+  uint8_t acked;           /* CON acknowledged: only the response is awaited */
+  uint8_t queued;          /* waiting for NSTART */
+  uint8_t in_flight;       /* counted in peer->cons_in_flight */
   unsigned retransmits;
   uint32_t timeout_ms;
   coap_timer_t timer;
@@ -75,9 +75,9 @@ struct coap_exch {
   coap_exch_in_t *in_free;
   size_t n_out_free, n_in_free;
   uint8_t *scratch;
-  uint64_t now; /* latest time seen, for calls that take none */
-  unsigned check_ops;  /* operations since the last invariant walk */
-  size_t check_cost;   /* entries that walk visited */
+  uint64_t now;       /* latest time seen, for calls that take none */
+  unsigned check_ops; /* operations since the last invariant walk */
+  size_t check_cost;  /* entries that walk visited */
 };
 
 /* ---- helpers ---- */
@@ -90,8 +90,8 @@ static const char *name_of(coap_exch_t *ex, const coap_exch_peer_t *peer) {
  * parameters in force; MAX_LATENCY is 100 s, PROCESSING_DELAY is
  * ACK_TIMEOUT. */
 static uint64_t max_transmit_span(const coap_tx_params_t *p) {
-  return (uint64_t)p->ack_timeout_ms * ((1u << p->max_retransmit) - 1) *
-         p->ack_random_factor_pm / 1000;
+  return (uint64_t)p->ack_timeout_ms * ((1u << p->max_retransmit) - 1) * p->ack_random_factor_pm /
+         1000;
 }
 static uint64_t exchange_lifetime(const coap_tx_params_t *p) {
   return max_transmit_span(p) + 2 * 100000ull + p->ack_timeout_ms;
@@ -100,20 +100,18 @@ static uint64_t non_lifetime(const coap_tx_params_t *p) {
   return max_transmit_span(p) + 100000ull;
 }
 
-static void trace(coap_exch_t *ex, coap_exch_peer_t *peer, int outgoing,
-                  const uint8_t *data, size_t len) {
+static void trace(coap_exch_t *ex, coap_exch_peer_t *peer, int outgoing, const uint8_t *data,
+                  size_t len) {
   if (!ex->cb.on_trace) return;
   coap_msg_t msg;
   if (coap_msg_parse(&msg, data, len) == 0) ex->cb.on_trace(ex->user, peer, outgoing, &msg);
 }
 
-static void transmit(coap_exch_t *ex, coap_exch_peer_t *peer, const uint8_t *data,
-                     size_t len) {
+static void transmit(coap_exch_t *ex, coap_exch_peer_t *peer, const uint8_t *data, size_t len) {
   trace(ex, peer, 1, data, len);
   int rc = ex->cb.send(ex->user, peer, data, len);
   if (rc < 0)
-    coap_logf(ex->log, COAP_LOG_DEBUG, name_of(ex, peer), "send failed: %s",
-              coap_strerror(rc));
+    coap_logf(ex->log, COAP_LOG_DEBUG, name_of(ex, peer), "send failed: %s", coap_strerror(rc));
 }
 
 /* An empty ACK or RST for |mid|, written into |buf| (4 bytes). */
@@ -124,8 +122,7 @@ static void empty_message(uint8_t *buf, coap_type_t type, uint16_t mid) {
   buf[3] = (uint8_t)mid;
 }
 
-static void send_empty(coap_exch_t *ex, coap_exch_peer_t *peer, coap_type_t type,
-                       uint16_t mid) {
+static void send_empty(coap_exch_t *ex, coap_exch_peer_t *peer, coap_type_t type, uint16_t mid) {
   uint8_t buf[4];
   empty_message(buf, type, mid);
   if (type == COAP_TYPE_RST) ex->stats.resets_sent++;
@@ -165,8 +162,7 @@ static void dedup_unlink(coap_exch_peer_t *peer, uint16_t idx) {
   if (*link) *link = peer->dedup[idx].chain;
 }
 
-static coap_exch_dedup_t *dedup_find(coap_exch_peer_t *peer, uint16_t mid,
-                                     uint64_t now) {
+static coap_exch_dedup_t *dedup_find(coap_exch_peer_t *peer, uint16_t mid, uint64_t now) {
   if (!peer->dedup) return NULL;
   for (uint16_t i = *dedup_head(peer, mid); i; i = peer->dedup[i - 1].chain) {
     coap_exch_dedup_t *d = &peer->dedup[i - 1];
@@ -177,8 +173,8 @@ static coap_exch_dedup_t *dedup_find(coap_exch_peer_t *peer, uint16_t mid,
 
 /* The entry of a response seen before: the same message ID and the same
  * fingerprint (response_print). */
-static coap_exch_dedup_t *dedup_find_response(coap_exch_peer_t *peer, uint16_t mid,
-                                              uint16_t print, uint64_t now) {
+static coap_exch_dedup_t *dedup_find_response(coap_exch_peer_t *peer, uint16_t mid, uint16_t print,
+                                              uint64_t now) {
   if (!peer->dedup) return NULL;
   for (uint16_t i = *dedup_head(peer, mid); i; i = peer->dedup[i - 1].chain) {
     coap_exch_dedup_t *d = &peer->dedup[i - 1];
@@ -211,8 +207,8 @@ static int dedup_grow(coap_exch_peer_t *peer, uint16_t cap) {
 /* A slot for a new MID: a fresh one while the ring may still grow, else
  * the oldest is recycled (its reply buffer kept for reuse). Returns NULL
  * only when out of memory. */
-static coap_exch_dedup_t *dedup_add(coap_exch_t *ex, coap_exch_peer_t *peer,
-                                    uint16_t mid, uint8_t type, uint64_t now) {
+static coap_exch_dedup_t *dedup_add(coap_exch_t *ex, coap_exch_peer_t *peer, uint16_t mid,
+                                    uint8_t type, uint64_t now) {
   uint16_t max = ex->p.dedup_capacity ? ex->p.dedup_capacity : 1;
   if (peer->dedup_len == peer->dedup_cap && peer->dedup_cap < max) {
     uint16_t cap = peer->dedup_cap ? peer->dedup_cap : DEDUP_INITIAL / 2;
@@ -235,8 +231,7 @@ static coap_exch_dedup_t *dedup_add(coap_exch_t *ex, coap_exch_peer_t *peer,
   d->print = 0;
   d->in = NULL;
   d->reply_len = 0;
-  d->expires = now + (type == COAP_TYPE_CON ? exchange_lifetime(&ex->p)
-                                            : non_lifetime(&ex->p));
+  d->expires = now + (type == COAP_TYPE_CON ? exchange_lifetime(&ex->p) : non_lifetime(&ex->p));
   dedup_link(peer, idx);
   return d;
 }
@@ -361,8 +356,10 @@ static void out_unlink(coap_exch_peer_t *peer, coap_exch_out_t *o) {
     o->queued = 0;
     return;
   }
-  if (o->prev) o->prev->next = o->next;
-  else if (peer->out_head == o) peer->out_head = o->next;
+  if (o->prev)
+    o->prev->next = o->next;
+  else if (peer->out_head == o)
+    peer->out_head = o->next;
   if (o->next) o->next->prev = o->prev;
   o->next = o->prev = NULL;
 }
@@ -424,7 +421,8 @@ static const char *dedup_broken(const coap_exch_peer_t *peer, size_t *walked) {
   for (uint16_t b = 0; b < nb; b++)
     for (uint16_t i = peer->dedup_heads[b]; i; i = peer->dedup[i - 1].chain) {
       if (i > peer->dedup_len) return "dedup ring: a chain points past len";
-      if ((peer->dedup[i - 1].mid & (nb - 1)) != b) return "dedup ring: an entry in the wrong bucket";
+      if ((peer->dedup[i - 1].mid & (nb - 1)) != b)
+        return "dedup ring: an entry in the wrong bucket";
       if (++linked > peer->dedup_len) return "dedup ring: an entry linked twice, or a loop";
     }
   if (linked != peer->dedup_len) return "dedup ring: an entry in no chain";
@@ -474,9 +472,8 @@ static void check_exch(coap_exch_t *ex, const coap_exch_peer_t *peer) {
 
 /* ---- life cycle ---- */
 
-coap_exch_t *coap_exch_new(const coap_tx_params_t *params,
-                           const coap_exch_callbacks_t *cb, void *user,
-                           coap_timer_heap_t *timers, const coap_logger_t *log,
+coap_exch_t *coap_exch_new(const coap_tx_params_t *params, const coap_exch_callbacks_t *cb,
+                           void *user, coap_timer_heap_t *timers, const coap_logger_t *log,
                            coap_rand_fn rand, void *rand_user) {
   coap_exch_t *ex = calloc(1, sizeof(*ex));
   if (!ex) return NULL;
@@ -516,7 +513,9 @@ void coap_exch_set_params(coap_exch_t *ex, const coap_tx_params_t *params) {
   ex->p = *params;
 }
 
-const coap_exch_stats_t *coap_exch_stats(const coap_exch_t *ex) { return &ex->stats; }
+const coap_exch_stats_t *coap_exch_stats(const coap_exch_t *ex) {
+  return &ex->stats;
+}
 
 void coap_exch_peer_init(coap_exch_t *ex, coap_exch_peer_t *peer) {
   COAPS_INVARIANT(ex && peer);
@@ -531,8 +530,8 @@ int coap_exch_peer_idle(const coap_exch_peer_t *peer) {
 /* ---- outgoing: requests and separate CON responses ---- */
 
 static uint32_t initial_timeout(coap_exch_t *ex) {
-  uint32_t spread = (uint32_t)((uint64_t)ex->p.ack_timeout_ms *
-                               (ex->p.ack_random_factor_pm - 1000) / 1000);
+  uint32_t spread =
+      (uint32_t)((uint64_t)ex->p.ack_timeout_ms * (ex->p.ack_random_factor_pm - 1000) / 1000);
   uint32_t r = 0;
   if (spread) {
     ex->rand(ex->rand_user, (uint8_t *)&r, sizeof r);
@@ -553,8 +552,7 @@ static void start_con(coap_exch_t *ex, coap_exch_out_t *o, uint64_t now) {
   transmit(ex, o->peer, o->bytes, o->len);
 }
 
-void coap_exch_peer_restart(coap_exch_t *ex, coap_exch_peer_t *peer, uint64_t now,
-                            int new_mids) {
+void coap_exch_peer_restart(coap_exch_t *ex, coap_exch_peer_t *peer, uint64_t now, int new_mids) {
   for (coap_exch_out_t *o = peer->out_head; o; o = o->next) {
     if (o->type != COAP_TYPE_CON || o->acked || o->is_response) continue;
     /* The peer may still hold the old MID from the old session and drop
@@ -579,8 +577,7 @@ static void release_nstart(coap_exch_out_t *o) {
 }
 
 /* End a request: tell the caller (unless it asked for silence) and free. */
-static void out_finish(coap_exch_t *ex, coap_exch_out_t *o, int err, uint64_t now,
-                       int notify) {
+static void out_finish(coap_exch_t *ex, coap_exch_out_t *o, int err, uint64_t now, int notify) {
   COAPS_INVARIANT(o->peer); /* not finished before */
   coap_exch_peer_t *peer = o->peer;
   release_nstart(o);
@@ -635,12 +632,10 @@ static void pump_queue(coap_exch_t *ex, coap_exch_peer_t *peer, uint64_t now) {
   }
 }
 
-static int token_in_use(const coap_exch_peer_t *peer, const uint8_t *token,
-                        size_t len) {
+static int token_in_use(const coap_exch_peer_t *peer, const uint8_t *token, size_t len) {
   for (int pass = 0; pass < 2; pass++)
     for (const coap_exch_out_t *o = pass ? peer->queue_head : peer->out_head; o; o = o->next)
-      if (!o->is_response && o->token_len == len && memcmp(o->token, token, len) == 0)
-        return 1;
+      if (!o->is_response && o->token_len == len && memcmp(o->token, token, len) == 0) return 1;
   return 0;
 }
 
@@ -664,8 +659,8 @@ static void out_identify(coap_exch_out_t *o, coap_exch_peer_t *peer, void *user,
   memcpy(o->token, token, token_len);
 }
 
-int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req,
-                      void *user, coap_exch_out_t **out, uint64_t now) {
+int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req, void *user,
+                      coap_exch_out_t **out, uint64_t now) {
   COAPS_INVARIANT(ex && peer && req);
   if (req->type != COAP_TYPE_CON && req->type != COAP_TYPE_NON) return COAP_E_INVALID_ARG;
   if (now > ex->now) ex->now = now;
@@ -692,23 +687,31 @@ int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req,
   }
   o->queued = 1;
   o->next = NULL;
-  if (peer->queue_tail) peer->queue_tail->next = o;
-  else peer->queue_head = o;
+  if (peer->queue_tail)
+    peer->queue_tail->next = o;
+  else
+    peer->queue_head = o;
   peer->queue_tail = o;
   pump_queue(ex, peer, now);
   check_exch(ex, peer);
   return 0;
 }
 
-void *coap_exch_out_user(const coap_exch_out_t *out) { return out->user; }
-coap_exch_peer_t *coap_exch_out_peer(const coap_exch_out_t *out) { return out->peer; }
+void *coap_exch_out_user(const coap_exch_out_t *out) {
+  return out->user;
+}
+coap_exch_peer_t *coap_exch_out_peer(const coap_exch_out_t *out) {
+  return out->peer;
+}
 
 const uint8_t *coap_exch_out_bytes(const coap_exch_out_t *out, size_t *len) {
   *len = out->len;
   return out->bytes;
 }
 
-int coap_exch_out_acked(const coap_exch_out_t *out) { return out->acked; }
+int coap_exch_out_acked(const coap_exch_out_t *out) {
+  return out->acked;
+}
 
 void coap_exch_cancel(coap_exch_t *ex, coap_exch_out_t *out) {
   if (!out) return;
@@ -722,8 +725,10 @@ void coap_exch_cancel(coap_exch_t *ex, coap_exch_out_t *out) {
 /* ---- incoming requests and our answers ---- */
 
 static void in_unlink(coap_exch_peer_t *peer, coap_exch_in_t *in) {
-  if (in->prev) in->prev->next = in->next;
-  else peer->in_head = in->next;
+  if (in->prev)
+    in->prev->next = in->next;
+  else
+    peer->in_head = in->next;
   if (in->next) in->next->prev = in->prev;
 }
 
@@ -754,8 +759,7 @@ static void in_separate_fired(coap_timer_t *t, uint64_t now, void *user) {
   if (!in->ack_sent) in_send_empty_ack(in->ex, in);
 }
 
-int coap_exch_respond(coap_exch_t *ex, coap_exch_in_t *in, coap_msg_t *resp,
-                      uint64_t now) {
+int coap_exch_respond(coap_exch_t *ex, coap_exch_in_t *in, coap_msg_t *resp, uint64_t now) {
   COAPS_INVARIANT(in && resp && in->peer && in->ex == ex); /* answered once */
   coap_exch_peer_t *peer = in->peer;
   coap_msg_set_token(resp, in->token, in->token_len);
@@ -808,9 +812,9 @@ int coap_exch_respond(coap_exch_t *ex, coap_exch_in_t *in, coap_msg_t *resp,
 
 /* Header and token, then |rest|, into |buf| (|cap| bytes). Returns the
  * length or COAP_E_BUFFER_TOO_SMALL. */
-static int write_notification(uint8_t *buf, size_t cap, uint8_t type, uint8_t code,
-                              uint16_t mid, const uint8_t *token, uint8_t token_len,
-                              const uint8_t *rest, size_t rest_len) {
+static int write_notification(uint8_t *buf, size_t cap, uint8_t type, uint8_t code, uint16_t mid,
+                              const uint8_t *token, uint8_t token_len, const uint8_t *rest,
+                              size_t rest_len) {
   size_t n = COAP_HEADER_LEN + token_len + rest_len;
   if (n > cap) return COAP_E_BUFFER_TOO_SMALL;
   buf[0] = (uint8_t)(COAP_VERSION << 6 | type << 4 | token_len);
@@ -822,10 +826,9 @@ static int write_notification(uint8_t *buf, size_t cap, uint8_t type, uint8_t co
   return (int)n;
 }
 
-int coap_exch_notify(coap_exch_t *ex, coap_exch_peer_t *peer, uint8_t type,
-                     uint8_t code, const uint8_t *token, uint8_t token_len,
-                     const uint8_t *rest, size_t rest_len, void *user,
-                     coap_exch_out_t **out, uint16_t *mid, uint64_t now) {
+int coap_exch_notify(coap_exch_t *ex, coap_exch_peer_t *peer, uint8_t type, uint8_t code,
+                     const uint8_t *token, uint8_t token_len, const uint8_t *rest, size_t rest_len,
+                     void *user, coap_exch_out_t **out, uint16_t *mid, uint64_t now) {
   COAPS_INVARIANT(ex && peer && (token || !token_len) && (rest || !rest_len));
   if ((type != COAP_TYPE_CON && type != COAP_TYPE_NON) || token_len > COAP_MAX_TOKEN_LEN)
     return COAP_E_INVALID_ARG;
@@ -834,16 +837,15 @@ int coap_exch_notify(coap_exch_t *ex, coap_exch_peer_t *peer, uint8_t type,
   uint16_t m = peer->next_mid++;
   if (mid) *mid = m;
   if (type == COAP_TYPE_NON) {
-    int n = write_notification(ex->scratch, SCRATCH_SIZE, type, code, m, token, token_len,
-                               rest, rest_len);
+    int n = write_notification(ex->scratch, SCRATCH_SIZE, type, code, m, token, token_len, rest,
+                               rest_len);
     if (n < 0) return n;
     transmit(ex, peer, ex->scratch, (size_t)n);
     return 0;
   }
   coap_exch_out_t *o = out_alloc(ex, COAP_HEADER_LEN + token_len + rest_len);
   if (!o) return COAP_E_NOMEM;
-  int n = write_notification(o->bytes, o->cap, type, code, m, token, token_len, rest,
-                             rest_len);
+  int n = write_notification(o->bytes, o->cap, type, code, m, token, token_len, rest, rest_len);
   if (n < 0) {
     out_release(ex, o);
     return n;
@@ -863,8 +865,8 @@ int coap_exch_notify_retransmitting(const coap_exch_out_t *o) {
   return o && o->is_notification && !o->acked && o->retransmits > 0;
 }
 
-int coap_exch_notify_replace(coap_exch_t *ex, coap_exch_out_t *o, uint8_t code,
-                             const uint8_t *rest, size_t rest_len, uint16_t *mid) {
+int coap_exch_notify_replace(coap_exch_t *ex, coap_exch_out_t *o, uint8_t code, const uint8_t *rest,
+                             size_t rest_len, uint16_t *mid) {
   if (!o || !o->is_notification || o->acked) return COAP_E_INVALID_ARG;
   if (!coap_exch_notify_retransmitting(o)) return 0;
   size_t need = COAP_HEADER_LEN + o->token_len + rest_len;
@@ -875,8 +877,8 @@ int coap_exch_notify_replace(coap_exch_t *ex, coap_exch_out_t *o, uint8_t code,
     o->cap = need;
   }
   uint16_t m = o->peer->next_mid++;
-  int n = write_notification(o->bytes, o->cap, COAP_TYPE_CON, code, m, o->token, o->token_len,
-                             rest, rest_len);
+  int n = write_notification(o->bytes, o->cap, COAP_TYPE_CON, code, m, o->token, o->token_len, rest,
+                             rest_len);
   if (n < 0) return n;
   o->len = (size_t)n;
   o->mid = m;
@@ -892,9 +894,15 @@ void coap_exch_drop(coap_exch_t *ex, coap_exch_in_t *in) {
   in_finish(ex, in);
 }
 
-coap_exch_peer_t *coap_exch_in_peer(const coap_exch_in_t *in) { return in->peer; }
-void coap_exch_in_set_user(coap_exch_in_t *in, void *user) { in->user = user; }
-void *coap_exch_in_user(const coap_exch_in_t *in) { return in->user; }
+coap_exch_peer_t *coap_exch_in_peer(const coap_exch_in_t *in) {
+  return in->peer;
+}
+void coap_exch_in_set_user(coap_exch_in_t *in, void *user) {
+  in->user = user;
+}
+void *coap_exch_in_user(const coap_exch_in_t *in) {
+  return in->user;
+}
 
 /* ---- receiving ---- */
 
@@ -912,8 +920,8 @@ static coap_exch_out_t *find_by_token(coap_exch_peer_t *peer, const coap_msg_t *
   return NULL;
 }
 
-static void handle_request(coap_exch_t *ex, coap_exch_peer_t *peer,
-                           const coap_msg_t *msg, uint64_t now) {
+static void handle_request(coap_exch_t *ex, coap_exch_peer_t *peer, const coap_msg_t *msg,
+                           uint64_t now) {
   coap_exch_dedup_t *d = dedup_find(peer, msg->mid, now);
   if (d) {
     ex->stats.rx_duplicates++;
@@ -949,8 +957,7 @@ static void handle_request(coap_exch_t *ex, coap_exch_peer_t *peer,
 }
 
 /* Hand a response to the requester; it may keep listening (Observe). */
-static void deliver(coap_exch_t *ex, coap_exch_out_t *o, const coap_msg_t *msg,
-                    uint64_t now) {
+static void deliver(coap_exch_t *ex, coap_exch_out_t *o, const coap_msg_t *msg, uint64_t now) {
   coap_exch_peer_t *peer = o->peer;
   if (o->type == COAP_TYPE_CON && !o->acked) out_acked(ex, o, now);
   coap_timer_cancel(ex->timers, &o->timer);
@@ -964,8 +971,8 @@ static void deliver(coap_exch_t *ex, coap_exch_out_t *o, const coap_msg_t *msg,
   pump_queue(ex, peer, now);
 }
 
-static void handle_empty(coap_exch_t *ex, coap_exch_peer_t *peer,
-                         const coap_msg_t *msg, uint64_t now) {
+static void handle_empty(coap_exch_t *ex, coap_exch_peer_t *peer, const coap_msg_t *msg,
+                         uint64_t now) {
   if (msg->type == COAP_TYPE_CON) { /* a ping: answer RST (§4.3) */
     send_empty(ex, peer, COAP_TYPE_RST, msg->mid);
     return;
@@ -1005,9 +1012,8 @@ static uint16_t response_print(const uint8_t *data, size_t len) {
   return folded ? folded : 1;
 }
 
-static void handle_response(coap_exch_t *ex, coap_exch_peer_t *peer,
-                            const coap_msg_t *msg, const uint8_t *data, size_t len,
-                            uint64_t now) {
+static void handle_response(coap_exch_t *ex, coap_exch_peer_t *peer, const coap_msg_t *msg,
+                            const uint8_t *data, size_t len, uint64_t now) {
   if (msg->type == COAP_TYPE_RST) return;
   if (msg->type == COAP_TYPE_ACK) {
     coap_exch_out_t *o = find_by_mid(peer, msg->mid);
@@ -1051,8 +1057,8 @@ static void handle_response(coap_exch_t *ex, coap_exch_peer_t *peer,
   deliver(ex, o, msg, now);
 }
 
-int coap_exch_receive(coap_exch_t *ex, coap_exch_peer_t *peer, const uint8_t *data,
-                      size_t len, uint64_t now) {
+int coap_exch_receive(coap_exch_t *ex, coap_exch_peer_t *peer, const uint8_t *data, size_t len,
+                      uint64_t now) {
   COAPS_INVARIANT(ex && peer && (data || !len));
   if (now > ex->now) ex->now = now;
   coap_msg_t msg;
@@ -1072,9 +1078,8 @@ int coap_exch_receive(coap_exch_t *ex, coap_exch_peer_t *peer, const uint8_t *da
   if (msg.code == COAP_CODE_EMPTY)
     handle_empty(ex, peer, &msg, now);
   else if (cls == 0)
-    msg.type == COAP_TYPE_CON || msg.type == COAP_TYPE_NON
-        ? handle_request(ex, peer, &msg, now)
-        : (void)ex->stats.rx_unmatched++;
+    msg.type == COAP_TYPE_CON || msg.type == COAP_TYPE_NON ? handle_request(ex, peer, &msg, now)
+                                                           : (void)ex->stats.rx_unmatched++;
   else
     handle_response(ex, peer, &msg, data, len, now);
   return 0;
@@ -1082,8 +1087,7 @@ int coap_exch_receive(coap_exch_t *ex, coap_exch_peer_t *peer, const uint8_t *da
 
 /* ---- tear-down ---- */
 
-void coap_exch_peer_fail(coap_exch_t *ex, coap_exch_peer_t *peer, int err,
-                         uint64_t now) {
+void coap_exch_peer_fail(coap_exch_t *ex, coap_exch_peer_t *peer, int err, uint64_t now) {
   coap_exch_out_t *o;
   while ((o = peer->queue_head)) out_finish(ex, o, err, now, 1);
   while ((o = peer->out_head)) out_finish(ex, o, err, now, 1);

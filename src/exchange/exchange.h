@@ -28,37 +28,35 @@ typedef struct coap_exch_dedup coap_exch_dedup_t;
  * opaque outside src/exchange. */
 typedef struct coap_exch_peer {
   uint16_t next_mid;
-  uint16_t cons_in_flight;       /* our CON requests not yet ACKed (NSTART) */
-  coap_exch_out_t *out_head;     /* requests awaiting a response */
-  coap_exch_out_t *queue_head;   /* waiting for NSTART */
+  uint16_t cons_in_flight;     /* our CON requests not yet ACKed (NSTART) */
+  coap_exch_out_t *out_head;   /* requests awaiting a response */
+  coap_exch_out_t *queue_head; /* waiting for NSTART */
   coap_exch_out_t *queue_tail;
-  coap_exch_in_t *in_head;       /* requests awaiting our response */
-  coap_exch_dedup_t *dedup;      /* ring of recently seen MIDs, grown on use */
-  uint16_t *dedup_heads;         /* MID buckets: first entry's index + 1 */
+  coap_exch_in_t *in_head;  /* requests awaiting our response */
+  coap_exch_dedup_t *dedup; /* ring of recently seen MIDs, grown on use */
+  uint16_t *dedup_heads;    /* MID buckets: first entry's index + 1 */
   uint16_t dedup_len, dedup_cap, dedup_pos, dedup_buckets;
 } coap_exch_peer_t;
 
 typedef struct coap_exch_callbacks {
   /* Put one datagram on the wire to |peer|. Return 0 or a negative error
    * (logged; retransmission goes on). */
-  int (*send)(void *user, coap_exch_peer_t *peer, const uint8_t *data,
-              size_t len);
+  int (*send)(void *user, coap_exch_peer_t *peer, const uint8_t *data, size_t len);
   /* A new request (duplicates never get here). The upper layer answers with
    * coap_exch_respond(in) exactly once, or coap_exch_drop(in); inside this
    * callback for a piggy-backed response, later for a separate one. */
-  void (*on_request)(void *user, coap_exch_peer_t *peer, coap_exch_in_t *in,
-                     const coap_msg_t *req, uint64_t now);
+  void (*on_request)(void *user, coap_exch_peer_t *peer, coap_exch_in_t *in, const coap_msg_t *req,
+                     uint64_t now);
   /* A response to one of our requests (|msg| != NULL, err == 0), or its
    * end: err COAP_E_TIMEOUT, COAP_E_RESET, COAP_E_BAD_RESPONSE,
    * COAP_E_UNREACHABLE, COAP_E_CANCELLED (|msg| == NULL). Return 1 to keep
    * the request registered for more responses (Observe), 0 to finish it;
    * after an error it is always finished and freed. */
-  int (*on_response)(void *user, coap_exch_out_t *out, const coap_msg_t *msg,
-                     int err, uint64_t now);
+  int (*on_response)(void *user, coap_exch_out_t *out, const coap_msg_t *msg, int err,
+                     uint64_t now);
   /* Every message sent (outgoing = 1) or accepted (0), for tracing; may be
    * NULL. */
-  void (*on_trace)(void *user, coap_exch_peer_t *peer, int outgoing,
-                   const coap_msg_t *msg);
+  void (*on_trace)(void *user, coap_exch_peer_t *peer, int outgoing, const coap_msg_t *msg);
   /* "[addr:port]" for log lines; may be NULL. */
   const char *(*peer_name)(void *user, const coap_exch_peer_t *peer);
   /* A CON notification (coap_exch_notify) ended: err 0 when ACKed,
@@ -80,9 +78,8 @@ typedef struct coap_exch_stats {
 } coap_exch_stats_t;
 
 /* Returns NULL when out of memory. |timers| and |log| must outlive it. */
-coap_exch_t *coap_exch_new(const coap_tx_params_t *params,
-                           const coap_exch_callbacks_t *cb, void *user,
-                           coap_timer_heap_t *timers, const coap_logger_t *log,
+coap_exch_t *coap_exch_new(const coap_tx_params_t *params, const coap_exch_callbacks_t *cb,
+                           void *user, coap_timer_heap_t *timers, const coap_logger_t *log,
                            coap_rand_fn rand, void *rand_user);
 void coap_exch_free(coap_exch_t *ex);
 void coap_exch_set_params(coap_exch_t *ex, const coap_tx_params_t *params);
@@ -100,12 +97,10 @@ void coap_exch_peer_clear(coap_exch_t *ex, coap_exch_peer_t *peer, int err);
  * With |new_mids| they also get a new message ID (their bytes too; the
  * token stays): not when copies already went out on the new session
  * under the old one, whose answers must still match. */
-void coap_exch_peer_restart(coap_exch_t *ex, coap_exch_peer_t *peer, uint64_t now,
-                            int new_mids);
+void coap_exch_peer_restart(coap_exch_t *ex, coap_exch_peer_t *peer, uint64_t now, int new_mids);
 /* Fail the peer's outstanding requests with |err| without clearing the
  * rest (e.g. ICMP unreachable). */
-void coap_exch_peer_fail(coap_exch_t *ex, coap_exch_peer_t *peer, int err,
-                         uint64_t now);
+void coap_exch_peer_fail(coap_exch_t *ex, coap_exch_peer_t *peer, int err, uint64_t now);
 /* True when nothing is outstanding in either direction (the dedup cache
  * does not count). */
 int coap_exch_peer_idle(const coap_exch_peer_t *peer);
@@ -113,8 +108,8 @@ int coap_exch_peer_idle(const coap_exch_peer_t *peer);
 /* A plaintext datagram from |peer|. Malformed input is answered as RFC 7252
  * §4.2/§4.3 say (RST for a CON, nothing for the rest), counted and logged
  * at debug level. Returns 0 or the codec's error. */
-int coap_exch_receive(coap_exch_t *ex, coap_exch_peer_t *peer,
-                      const uint8_t *data, size_t len, uint64_t now);
+int coap_exch_receive(coap_exch_t *ex, coap_exch_peer_t *peer, const uint8_t *data, size_t len,
+                      uint64_t now);
 
 /* Send a request (req->type CON or NON). The layer assigns the message ID
  * and, when req->token_len == 0, a random token unique among the peer's
@@ -122,8 +117,8 @@ int coap_exch_receive(coap_exch_t *ex, coap_exch_peer_t *peer,
  * return. Subject to NSTART (queued when over). |user| is kept for the
  * caller (coap_exch_out_user). Returns 0, COAP_E_NOMEM,
  * COAP_E_BUFFER_TOO_SMALL. */
-int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req,
-                      void *user, coap_exch_out_t **out, uint64_t now);
+int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req, void *user,
+                      coap_exch_out_t **out, uint64_t now);
 void *coap_exch_out_user(const coap_exch_out_t *out);
 coap_exch_peer_t *coap_exch_out_peer(const coap_exch_out_t *out);
 /* The request as encoded and sent (plaintext), |*len| bytes; valid until
@@ -141,8 +136,7 @@ void coap_exch_cancel(coap_exch_t *ex, coap_exch_out_t *out);
  * — allowed for a NON request, RFC 7252 §5.2.3 —, else CON, or NON when
  * the request was NON). The answer is remembered so that a duplicate request
  * gets it again. |in| is gone afterwards. */
-int coap_exch_respond(coap_exch_t *ex, coap_exch_in_t *in, coap_msg_t *resp,
-                      uint64_t now);
+int coap_exch_respond(coap_exch_t *ex, coap_exch_in_t *in, coap_msg_t *resp, uint64_t now);
 /* Send a response that answers no request of |in|'s kind: an Observe
  * notification (RFC 7641 §4.2). |rest| is the message as encoded after
  * the header and token (options, payload marker, payload), so that one
@@ -152,10 +146,9 @@ int coap_exch_respond(coap_exch_t *ex, coap_exch_in_t *in, coap_msg_t *resp,
  * response until ACKed, reset or timed out, and then on_notify_done gets
  * |user|; |*out| lets the caller cancel it silently (coap_exch_cancel).
  * Returns 0, COAP_E_INVALID_ARG, COAP_E_NOMEM or COAP_E_BUFFER_TOO_SMALL. */
-int coap_exch_notify(coap_exch_t *ex, coap_exch_peer_t *peer, uint8_t type,
-                     uint8_t code, const uint8_t *token, uint8_t token_len,
-                     const uint8_t *rest, size_t rest_len, void *user,
-                     coap_exch_out_t **out, uint16_t *mid, uint64_t now);
+int coap_exch_notify(coap_exch_t *ex, coap_exch_peer_t *peer, uint8_t type, uint8_t code,
+                     const uint8_t *token, uint8_t token_len, const uint8_t *rest, size_t rest_len,
+                     void *user, coap_exch_out_t **out, uint16_t *mid, uint64_t now);
 
 /* A CON notification not acknowledged after at least one retransmission
  * gets a newer state in its place (RFC 7641 §4.5.2): |rest| as for

@@ -91,8 +91,8 @@ static void io_free(void *p) {
 /* Inside the loop (a received batch, due timers) datagrams are queued and
  * flushed together; a send from the application's own code (a request, a
  * deferred response) goes out at once, as nothing would flush it later. */
-static int io_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
-                   const uint8_t *data, size_t len) {
+static int io_send(void *user, coap_endpoint_t *ep, const coap_address_t *to, const uint8_t *data,
+                   size_t len) {
   io_state_t *io = user;
   io_socket_t *s = coap_endpoint_transport_data(ep);
   if (!s) return COAP_E_STATE;
@@ -128,10 +128,8 @@ const coap_tx_stats_t *coap_io_tx_stats(const coap_context_t *ctx) {
  * program with 0 (worker 0), which drops it as it would anywhere. */
 static int attach_cid_steering(int fd) {
   struct sock_filter code[] = {
-      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 25, 0, 2),
-      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 11),
-      BPF_STMT(BPF_RET | BPF_A, 0),
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0),  BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 25, 0, 2),
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 11), BPF_STMT(BPF_RET | BPF_A, 0),
       BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
   };
   struct sock_fprog prog = {.len = sizeof code / sizeof code[0], .filter = code};
@@ -148,11 +146,12 @@ static void steer_cid_records(coap_context_t *ctx, int fd, coap_proto_t proto, i
   if (attach_cid_steering(fd) < 0)
     coap_logf(coap_context_logger(ctx), COAP_LOG_WARNING, NULL,
               "cannot steer Connection ID records to their worker (%s): a client whose "
-              "address changes may need a new handshake", strerror(errno));
+              "address changes may need a new handshake",
+              strerror(errno));
 }
 
-static io_socket_t *open_socket(io_state_t *io, coap_proto_t proto,
-                                const coap_address_t *addr, int client);
+static io_socket_t *open_socket(io_state_t *io, coap_proto_t proto, const coap_address_t *addr,
+                                int client);
 
 static int io_open_client(void *user, coap_context_t *ctx, coap_proto_t proto,
                           const coap_address_t *dest, coap_endpoint_t **out) {
@@ -192,9 +191,8 @@ static io_state_t *io_attach(coap_context_t *ctx) {
   }
   coap_tx_batch_init(&io->tx);
   coap_context_set_shell_state(ctx, io, io_free);
-  coap_transport_t t = {.send = io_send,
-                        .open_client_endpoint = io_open_client,
-                        .send_from = io_send_from};
+  coap_transport_t t = {
+      .send = io_send, .open_client_endpoint = io_open_client, .send_from = io_send_from};
   coap_context_set_transport(ctx, &t, io);
   return io;
 }
@@ -220,8 +218,7 @@ static int want_pktinfo(int fd, int family) {
   return setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on) == 0;
 }
 
-static int set_socket_options(int fd, int family, int bind_any_v6, int client,
-                              int reuse_port) {
+static int set_socket_options(int fd, int family, int bind_any_v6, int client, int reuse_port) {
   int on = 1, off = 0;
   /* Workers (coap_context_set_reuse_port) join a SO_REUSEPORT group: one
    * loop per thread, each with its own context and socket on the same
@@ -236,8 +233,7 @@ static int set_socket_options(int fd, int family, int bind_any_v6, int client,
    * harmless. */
   if (!client) setsockopt(fd, IPPROTO_UDP, UDP_GRO, &on, sizeof on);
   if (family == AF_INET6) {
-    if (bind_any_v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0)
-      return -1;
+    if (bind_any_v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0) return -1;
     setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof on);
   }
   /* Dual-stack sockets get IPv4 ICMP errors through IP_RECVERR. */
@@ -245,8 +241,8 @@ static int set_socket_options(int fd, int family, int bind_any_v6, int client,
   return 0;
 }
 
-static io_socket_t *open_socket(io_state_t *io, coap_proto_t proto,
-                                const coap_address_t *addr, int client) {
+static io_socket_t *open_socket(io_state_t *io, coap_proto_t proto, const coap_address_t *addr,
+                                int client) {
   coap_context_t *ctx = io->ctx;
   int family = addr->addr.sa.sa_family;
   int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -307,9 +303,12 @@ static void drain_errors(io_state_t *io, io_socket_t *s) {
     char control[512];
     uint8_t scratch[64];
     struct iovec iov = {scratch, sizeof scratch};
-    struct msghdr mh = {.msg_name = &dest.addr.st, .msg_namelen = sizeof dest.addr.st,
-                        .msg_iov = &iov, .msg_iovlen = 1,
-                        .msg_control = control, .msg_controllen = sizeof control};
+    struct msghdr mh = {.msg_name = &dest.addr.st,
+                        .msg_namelen = sizeof dest.addr.st,
+                        .msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = control,
+                        .msg_controllen = sizeof control};
     if (recvmsg(s->fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return;
     dest.size = mh.msg_namelen;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
@@ -318,8 +317,7 @@ static void drain_errors(io_state_t *io, io_socket_t *s) {
         continue;
       const struct sock_extended_err *ee = (const void *)CMSG_DATA(c);
       if (ee->ee_origin == SO_EE_ORIGIN_ICMP || ee->ee_origin == SO_EE_ORIGIN_ICMP6)
-        coap_context_input_unreachable(io->ctx, s->ep, &dest,
-                                       coap_context_now(io->ctx));
+        coap_context_input_unreachable(io->ctx, s->ep, &dest, coap_context_now(io->ctx));
     }
   }
 }
@@ -522,8 +520,7 @@ typedef struct blocking_wait {
   int status;
 } blocking_wait_t;
 
-static void blocking_reply(coap_context_t *ctx, const coap_reply_t *reply,
-                           void *user) {
+static void blocking_reply(coap_context_t *ctx, const coap_reply_t *reply, void *user) {
   (void)ctx;
   blocking_wait_t *w = user;
   w->done = 1;
@@ -572,8 +569,8 @@ int coap_request_blocking_versioned(coap_context_t *ctx, int opts_version,
   coap_request_opts_init(&opts, COAP_GET, NULL);
   const coap_abi_struct_t *copy_abi = coap_abi_struct(COAP_ABI_RESPONSE_COPY);
   if (!ctx || !o || !out ||
-      coap_abi_read(coap_abi_struct(COAP_ABI_REQUEST_OPTS), opts_version, o, &opts, coap_context_logger(ctx),
-                    fn) < 0 ||
+      coap_abi_read(coap_abi_struct(COAP_ABI_REQUEST_OPTS), opts_version, o, &opts,
+                    coap_context_logger(ctx), fn) < 0 ||
       !coap_abi_len(copy_abi, copy_version, coap_context_logger(ctx), fn))
     return COAP_E_INVALID_ARG;
   /* An observation calls back again after the reply: not for a wait on the stack. */

@@ -15,8 +15,8 @@
 #include "coaps/error.h"
 #include "common/util.h"
 
-__attribute__((format(printf, 3, 4))) static int load_error(char *why, size_t cap,
-                                                             const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static int load_error(char *why, size_t cap, const char *fmt,
+                                                            ...) {
   va_list ap;
   va_start(ap, fmt);
   if (why && cap) vsnprintf(why, cap, fmt, ap);
@@ -51,14 +51,14 @@ static char *read_all(int fd, size_t size, size_t *len) {
   return buf;
 }
 
-int coap_psk_table_load_file(const char *path, unsigned flags, coap_psk_table_t **out,
-                             char *why, size_t why_cap) {
+int coap_psk_table_load_file(const char *path, unsigned flags, coap_psk_table_t **out, char *why,
+                             size_t why_cap) {
   if (why && why_cap) why[0] = '\0';
   if (!path || !out) return COAP_E_INVALID_ARG;
   *out = NULL;
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) return load_error(why, why_cap, "%s: cannot open the PSK file: %s", path,
-                                strerror(errno));
+  if (fd < 0)
+    return load_error(why, why_cap, "%s: cannot open the PSK file: %s", path, strerror(errno));
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     int dir = S_ISDIR(st.st_mode);
@@ -80,8 +80,8 @@ int coap_psk_table_load_file(const char *path, unsigned flags, coap_psk_table_t 
   char *text = read_all(fd, (size_t)st.st_size, &len);
   int err = errno;
   close(fd);
-  if (!text) return load_error(why, why_cap, "%s: cannot read the PSK file: %s", path,
-                               strerror(err));
+  if (!text)
+    return load_error(why, why_cap, "%s: cannot read the PSK file: %s", path, strerror(err));
   /* Size the table once: at most one identity a line. */
   size_t lines = 1;
   for (const char *p = text; (p = memchr(p, '\n', len - (size_t)(p - text))); p++) lines++;
@@ -95,8 +95,10 @@ int coap_psk_table_load_file(const char *path, unsigned flags, coap_psk_table_t 
     return rc == COAP_E_NOMEM ? rc : COAP_E_DTLS_CREDENTIALS;
   }
   if (insecure && why && why_cap)
-    snprintf(why, why_cap, "%s: group or others may read this key file (mode %04o), taken "
-                           "as allowed", path, (unsigned)(st.st_mode & 07777));
+    snprintf(why, why_cap,
+             "%s: group or others may read this key file (mode %04o), taken "
+             "as allowed",
+             path, (unsigned)(st.st_mode & 07777));
   *out = t;
   return rc;
 }

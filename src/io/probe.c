@@ -29,7 +29,7 @@ static uint64_t elapsed_ms(const struct timespec *t0) {
 static void classify(const uint8_t *d, ssize_t n, coap_probe_result_t *out) {
   if (coap_dtls_looks_like_record(d, (size_t)n)) {
     out->answer = COAP_PROBE_DTLS;
-    const char *what = d[0] == 21 ? "a DTLS alert"
+    const char *what = d[0] == 21                           ? "a DTLS alert"
                        : n > 13 && d[0] == 22 && d[13] == 3 ? "a HelloVerifyRequest (cookie)"
                        : n > 13 && d[0] == 22 && d[13] == 2 ? "a ServerHello"
                                                             : "a DTLS record";
@@ -55,8 +55,7 @@ static int probe_bytes(coap_proto_t proto, uint8_t *buf, size_t cap) {
 
 /* A connected socket with the probe sent; -1 when sending failed (then
  * |out| says why). */
-static int send_probe(const coap_address_t *addr, coap_proto_t proto,
-                      coap_probe_result_t *out) {
+static int send_probe(const coap_address_t *addr, coap_proto_t proto, coap_probe_result_t *out) {
   uint8_t probe[512];
   int len = probe_bytes(proto, probe, sizeof probe);
   int fd = len > 0 ? socket(addr->addr.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0) : -1;
@@ -140,4 +139,3 @@ int coap_probe_port_versioned(const coap_address_t *addr, unsigned timeout_ms, i
   if (coap) coap_abi_write(abi, version, &latest[1], coap, NULL, "coap_probe_port");
   return 0;
 }
-

@@ -6,8 +6,7 @@
 
 #include "io/shell.h"
 
-int coap_getaddrinfo_resolve(void *user, const char *host, uint16_t port,
-                             coap_address_t *out) {
+int coap_getaddrinfo_resolve(void *user, const char *host, uint16_t port, coap_address_t *out) {
   (void)user;
   struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_family = AF_UNSPEC};
   struct addrinfo *res = NULL;

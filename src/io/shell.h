@@ -10,7 +10,6 @@
 int coap_io_attach_default(coap_context_t *ctx);
 
 /* resolve.c: host names with the system's blocking getaddrinfo. */
-int coap_getaddrinfo_resolve(void *user, const char *host, uint16_t port,
-                             coap_address_t *out);
+int coap_getaddrinfo_resolve(void *user, const char *host, uint16_t port, coap_address_t *out);
 
 #endif

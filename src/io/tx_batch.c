@@ -70,8 +70,8 @@ static size_t build_src(void *space, const coap_address_t *local) {
   return 0;
 }
 
-int coap_tx_send_now(coap_tx_batch_t *b, int fd, const coap_address_t *to,
-                     const uint8_t *data, size_t len) {
+int coap_tx_send_now(coap_tx_batch_t *b, int fd, const coap_address_t *to, const uint8_t *data,
+                     size_t len) {
   return coap_tx_send_now_from(b, fd, NULL, to, data, len);
 }
 
@@ -83,14 +83,15 @@ int coap_tx_send_now_from(coap_tx_batch_t *b, int fd, const coap_address_t *loca
   } control;
   size_t control_len = build_src(control.space, local);
   struct iovec iov = {(void *)data, len};
-  struct msghdr h = {.msg_name = (void *)&to->addr.st, .msg_namelen = to->size,
-                     .msg_iov = &iov, .msg_iovlen = 1,
+  struct msghdr h = {.msg_name = (void *)&to->addr.st,
+                     .msg_namelen = to->size,
+                     .msg_iov = &iov,
+                     .msg_iovlen = 1,
                      .msg_control = control_len ? control.space : NULL,
                      .msg_controllen = control_len};
   for (int attempt = 0; attempt < 2; attempt++) {
     b->stats.syscalls++;
-    ssize_t n = control_len ? sendmsg(fd, &h, 0)
-                            : sendto(fd, data, len, 0, &to->addr.sa, to->size);
+    ssize_t n = control_len ? sendmsg(fd, &h, 0) : sendto(fd, data, len, 0, &to->addr.sa, to->size);
     if (n >= 0) {
       b->stats.datagrams++;
       return 0;
@@ -174,8 +175,7 @@ static void make_group(coap_tx_batch_t *b, size_t g, size_t first, size_t count)
  * kernel's limits; the others: no GSO here at all. Either way the
  * datagrams can still go out one by one. */
 static int gso_refused(int err) {
-  return err == EINVAL || err == EMSGSIZE || err == EIO || err == ENOPROTOOPT ||
-         err == EOPNOTSUPP;
+  return err == EINVAL || err == EMSGSIZE || err == EIO || err == ENOPROTOOPT || err == EOPNOTSUPP;
 }
 
 /* A group the kernel refused: send its datagrams separately, or drop it. */
@@ -236,8 +236,8 @@ void coap_tx_batch_flush(coap_tx_batch_t *b) {
   b->len = 0;
 }
 
-int coap_tx_batch_add(coap_tx_batch_t *b, int fd, const coap_address_t *to,
-                      const uint8_t *data, size_t len) {
+int coap_tx_batch_add(coap_tx_batch_t *b, int fd, const coap_address_t *to, const uint8_t *data,
+                      size_t len) {
   return coap_tx_batch_add_from(b, fd, NULL, to, data, len);
 }
 

@@ -72,8 +72,8 @@ void coap_tx_batch_init(coap_tx_batch_t *b);
 /* Queue one datagram for |fd|; a full queue is flushed first, a datagram
  * larger than a slot is sent at once after a flush. Returns 0, or
  * COAP_E_LIMIT when it was sent at once and the kernel refused it. */
-int coap_tx_batch_add(coap_tx_batch_t *b, int fd, const coap_address_t *to,
-                      const uint8_t *data, size_t len);
+int coap_tx_batch_add(coap_tx_batch_t *b, int fd, const coap_address_t *to, const uint8_t *data,
+                      size_t len);
 /* The same with |local| (NULL: none) as the source address: IP_PKTINFO
  * for an AF_INET |local|, IPV6_PKTINFO for AF_INET6 (also v4-mapped, on a
  * dual-stack socket); its port is ignored. */
@@ -84,8 +84,8 @@ int coap_tx_batch_add_from(coap_tx_batch_t *b, int fd, const coap_address_t *loc
 void coap_tx_batch_flush(coap_tx_batch_t *b);
 /* Send one datagram now, bypassing the queue (which the caller has
  * flushed). Returns 0, COAP_E_LIMIT, COAP_E_SYSTEM or COAP_E_UNREACHABLE. */
-int coap_tx_send_now(coap_tx_batch_t *b, int fd, const coap_address_t *to,
-                     const uint8_t *data, size_t len);
+int coap_tx_send_now(coap_tx_batch_t *b, int fd, const coap_address_t *to, const uint8_t *data,
+                     size_t len);
 /* The same from |local| (NULL: none), as coap_tx_batch_add_from. */
 int coap_tx_send_now_from(coap_tx_batch_t *b, int fd, const coap_address_t *local,
                           const coap_address_t *to, const uint8_t *data, size_t len);

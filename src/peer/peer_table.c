@@ -19,8 +19,7 @@ static uint64_t mix(uint64_t h, uint64_t v) {
   return h;
 }
 
-static uint64_t hash_key(uint64_t seed, const coap_endpoint_t *ep,
-                         const coap_address_t *a) {
+static uint64_t hash_key(uint64_t seed, const coap_endpoint_t *ep, const coap_address_t *a) {
   uint64_t h = mix(seed, (uint64_t)(uintptr_t)ep);
   if (a->addr.sa.sa_family == AF_INET) {
     h = mix(h, a->addr.sin.sin_addr.s_addr);
@@ -56,8 +55,7 @@ static size_t bucket_of(const coap_peer_table_t *t, const coap_endpoint_t *ep,
   return (size_t)(hash_key(t->seed, ep, a) & (t->n_buckets - 1));
 }
 
-coap_peer_t *coap_peer_table_find(const coap_peer_table_t *t,
-                                  const coap_endpoint_t *ep,
+coap_peer_t *coap_peer_table_find(const coap_peer_table_t *t, const coap_endpoint_t *ep,
                                   const coap_address_t *addr) {
   COAPS_INVARIANT(t->buckets && addr);
   for (coap_peer_t *p = t->buckets[bucket_of(t, ep, addr)]; p; p = p->hash_next)
@@ -81,7 +79,8 @@ static const char *recency_broken(const coap_peer_table_t *t) {
     return "peer recency list: an end has a neighbour beyond it";
   size_t n = 0;
   for (const coap_peer_t *p = t->oldest; p; p = p->newer) {
-    if (++n > t->count) return "peer recency list: longer than count (a removed peer still linked, or a loop)";
+    if (++n > t->count)
+      return "peer recency list: longer than count (a removed peer still linked, or a loop)";
     if (p->newer ? p->newer->older != p : t->newest != p)
       return "peer recency list: newer->older is not the entry";
     if (p->newer && p->newer->last_active < p->last_active)
@@ -131,16 +130,22 @@ static void grow(coap_peer_table_t *t) {
 static void recency_link_newest(coap_peer_table_t *t, coap_peer_t *p) {
   p->older = t->newest;
   p->newer = NULL;
-  if (t->newest) t->newest->newer = p;
-  else t->oldest = p;
+  if (t->newest)
+    t->newest->newer = p;
+  else
+    t->oldest = p;
   t->newest = p;
 }
 
 static void recency_unlink(coap_peer_table_t *t, coap_peer_t *p) {
-  if (p->older) p->older->newer = p->newer;
-  else t->oldest = p->newer;
-  if (p->newer) p->newer->older = p->older;
-  else t->newest = p->older;
+  if (p->older)
+    p->older->newer = p->newer;
+  else
+    t->oldest = p->newer;
+  if (p->newer)
+    p->newer->older = p->older;
+  else
+    t->newest = p->older;
   p->older = p->newer = NULL;
 }
 
@@ -292,7 +297,8 @@ const char *coap_cid_map_broken(const coap_cid_map_t *m) {
   for (size_t b = 0; b < m->n_buckets; b++)
     for (const coap_cid_entry_t *e = m->buckets[b]; e; e = e->next) {
       if (++seen > m->count) return "CID map: more entries than count";
-      if (!e->peer || e->len > COAP_CID_KEY_MAX) return "CID map: an entry without a peer or too long";
+      if (!e->peer || e->len > COAP_CID_KEY_MAX)
+        return "CID map: an entry without a peer or too long";
       if (cid_bucket(m, e->cid, e->len) != b) return "CID map: an entry in the wrong bucket";
     }
   return seen == m->count ? NULL : "CID map: fewer entries than count";

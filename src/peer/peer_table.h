@@ -24,26 +24,26 @@ typedef struct coap_peer {
   void *security;          /* the peer's DTLS session, NULL for coap:// */
   coap_timer_t idle_timer; /* fires to check whether the peer can go */
   uint64_t last_active;
-  uint64_t first_tx;       /* first datagram sent to a peer not heard yet */
-  unsigned rx;             /* datagrams received from it (saturating) */
-  unsigned tx_unanswered;  /* coap:// sends since it last spoke */
+  uint64_t first_tx;      /* first datagram sent to a peer not heard yet */
+  unsigned rx;            /* datagrams received from it (saturating) */
+  unsigned tx_unanswered; /* coap:// sends since it last spoke */
   /* The local address its datagrams arrive at, when the transport said
    * (a wildcard-bound socket): replies leave from it. Kept compact (no
    * coap_address_t): family 0 means none; the port is the endpoint's. */
-  uint32_t local_scope;    /* IPv6 scope (interface) id */
-  uint8_t local_ip[16];    /* 4 bytes for AF_INET */
-  uint8_t local_family;    /* 0, AF_INET or AF_INET6 */
-  uint8_t probed;          /* the other protocol was probed for */
-  char name[56];           /* "[addr:port]" for log lines */
+  uint32_t local_scope; /* IPv6 scope (interface) id */
+  uint8_t local_ip[16]; /* 4 bytes for AF_INET */
+  uint8_t local_family; /* 0, AF_INET or AF_INET6 */
+  uint8_t probed;       /* the other protocol was probed for */
+  char name[56];        /* "[addr:port]" for log lines */
 } coap_peer_t;
 
 typedef struct coap_peer_table {
   coap_peer_t **buckets;
-  size_t n_buckets;  /* power of two */
+  size_t n_buckets; /* power of two */
   size_t count;
   uint64_t seed;
   coap_peer_t *oldest, *newest; /* the recency list */
-  unsigned check_ops; /* changes since the last invariant walk */
+  unsigned check_ops;           /* changes since the last invariant walk */
 } coap_peer_table_t;
 
 /* Returns 0 or COAP_E_NOMEM. */
@@ -52,8 +52,7 @@ int coap_peer_table_init(coap_peer_table_t *t, uint64_t seed);
  * (coap_peer_table_first / remove). */
 void coap_peer_table_free(coap_peer_table_t *t);
 
-coap_peer_t *coap_peer_table_find(const coap_peer_table_t *t,
-                                  const coap_endpoint_t *ep,
+coap_peer_t *coap_peer_table_find(const coap_peer_table_t *t, const coap_endpoint_t *ep,
                                   const coap_address_t *addr);
 /* Allocate a zeroed entry for (ep, addr) and link it, as the newest. Grows
  * the table when the load passes 1. Returns NULL when out of memory. */
@@ -68,7 +67,9 @@ void coap_peer_table_touch(coap_peer_table_t *t, coap_peer_t *p);
 static inline coap_peer_t *coap_peer_table_oldest(const coap_peer_table_t *t) {
   return t->oldest;
 }
-static inline coap_peer_t *coap_peer_newer(const coap_peer_t *p) { return p->newer; }
+static inline coap_peer_t *coap_peer_newer(const coap_peer_t *p) {
+  return p->newer;
+}
 /* Remember |local| (an IPv4 or IPv6 address; the port is ignored) as the
  * address |p|'s datagrams arrive at. NULL or another family: no change. */
 void coap_peer_set_local(coap_peer_t *p, const coap_address_t *local);

@@ -42,8 +42,8 @@ static int by_name(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-__attribute__((format(printf, 2, 3))) static int dir_error(coap_dtls_context_t *d,
-                                                           const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static int dir_error(coap_dtls_context_t *d, const char *fmt,
+                                                           ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(d->error, sizeof d->error, fmt, ap);
@@ -133,13 +133,14 @@ int coap_dtls_server_check_peer(coap_dtls_session_t *s) {
   coap_diag_t *g = coap_dtls_diag_start(s, cause, COAP_DETECTED_LOCAL);
   if (g) {
     g->error = COAP_E_DTLS_HANDSHAKE;
-    coap_diag_explain(g, "the client resumed a session of %s, which the credentials no longer "
-                         "accept (removed at a reload)",
+    coap_diag_explain(g,
+                      "the client resumed a session of %s, which the credentials no longer "
+                      "accept (removed at a reload)",
                       cause == COAP_CAUSE_RPK_UNTRUSTED ? "a raw public key" : "a PSK identity");
     coap_diag_fix(g, "add the device's credentials again if it should connect");
   }
-  gnutls_alert_send(s->tls, GNUTLS_AL_FATAL, cause == COAP_CAUSE_RPK_UNTRUSTED
-                                                 ? GNUTLS_A_BAD_CERTIFICATE
-                                                 : GNUTLS_A_UNKNOWN_PSK_IDENTITY);
+  gnutls_alert_send(
+      s->tls, GNUTLS_AL_FATAL,
+      cause == COAP_CAUSE_RPK_UNTRUSTED ? GNUTLS_A_BAD_CERTIFICATE : GNUTLS_A_UNKNOWN_PSK_IDENTITY);
   return COAP_E_DTLS_HANDSHAKE;
 }

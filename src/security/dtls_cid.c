@@ -41,8 +41,10 @@ static int ext_recv(gnutls_session_t tls, const unsigned char *data, size_t len)
   }
   memcpy(s->cid.tx, cid, cid_len);
   s->cid.tx_len = cid_len;
-  if (s->client) s->cid.on = 1; /* the server echoed: both sides agreed */
-  else s->cid_asked = 1;
+  if (s->client)
+    s->cid.on = 1; /* the server echoed: both sides agreed */
+  else
+    s->cid_asked = 1;
   return 0;
 }
 
@@ -72,8 +74,7 @@ static int ext_send(gnutls_session_t tls, gnutls_buffer_t out) {
   uint8_t body[1 + COAP_DTLS_CID_MAX];
   body[0] = s->cid.rx_len;
   memcpy(body + 1, s->cid.rx, s->cid.rx_len);
-  if (gnutls_buffer_append_data(out, body, 1u + s->cid.rx_len) < 0)
-    return GNUTLS_E_MEMORY_ERROR;
+  if (gnutls_buffer_append_data(out, body, 1u + s->cid.rx_len) < 0) return GNUTLS_E_MEMORY_ERROR;
   return 1 + s->cid.rx_len;
 }
 
@@ -85,8 +86,8 @@ int coap_dtls_cid_register(coap_dtls_session_t *s) {
     memcpy(s->cid.rx, d->cid_client, d->cid_client_len);
   }
   return gnutls_session_ext_register(
-      s->tls, "connection_id", COAP_DTLS_EXT_CID, GNUTLS_EXT_MANDATORY, ext_recv, ext_send,
-      NULL, NULL, NULL,
+      s->tls, "connection_id", COAP_DTLS_EXT_CID, GNUTLS_EXT_MANDATORY, ext_recv, ext_send, NULL,
+      NULL, NULL,
       GNUTLS_EXT_FLAG_CLIENT_HELLO | GNUTLS_EXT_FLAG_TLS12_SERVER_HELLO | GNUTLS_EXT_FLAG_DTLS);
 }
 
@@ -115,8 +116,7 @@ typedef struct record_keys {
 static int keys_open(coap_dtls_session_t *s, int read, record_keys_t *k) {
   gnutls_cipher_algorithm_t alg = (gnutls_cipher_algorithm_t)s->cid_alg;
   gnutls_datum_t iv, key;
-  if (!alg || gnutls_record_get_state(s->tls, (unsigned)read, NULL, &iv, &key, NULL) < 0)
-    return -1;
+  if (!alg || gnutls_record_get_state(s->tls, (unsigned)read, NULL, &iv, &key, NULL) < 0) return -1;
   k->tag_len = gnutls_cipher_get_tag_size(alg);
   k->nonce_part = alg == GNUTLS_CIPHER_CHACHA20_POLY1305 ? 0 : EXPLICIT_NONCE;
   k->iv_len = k->nonce_part ? 4 : 12;
@@ -167,8 +167,9 @@ static int seal_as_cid(coap_dtls_session_t *s, const uint8_t *rec, size_t len, u
   size_t inner_cap = plain_len + 1;
   plain_aad(seq64, rec[0], plain_len, aad);
   if (gnutls_aead_cipher_decrypt(k.aead, nonce, sizeof nonce, aad, 13, k.tag_len,
-                                 rec + RECORD_HEADER + k.nonce_part, body - k.nonce_part,
-                                 inner, &inner_cap) < 0 || inner_cap != plain_len)
+                                 rec + RECORD_HEADER + k.nonce_part, body - k.nonce_part, inner,
+                                 &inner_cap) < 0 ||
+      inner_cap != plain_len)
     goto out;
   inner[plain_len] = rec[0]; /* the real type; no padding */
   coap_dtls_cid_header(out, seq64, s->cid.tx, cid_len, new_body);
@@ -176,9 +177,8 @@ static int seal_as_cid(coap_dtls_session_t *s, const uint8_t *rec, size_t len, u
   size_t aad_len = coap_dtls_cid_aad(aad, seq64, s->cid.tx, cid_len, plain_len + 1);
   giovec_t iov = {inner, plain_len + 1};
   size_t tag_len = k.tag_len;
-  if (gnutls_aead_cipher_encryptv2(k.aead, nonce, sizeof nonce,
-                                   &(giovec_t){aad, aad_len}, 1, &iov, 1,
-                                   inner + plain_len + 1, &tag_len) < 0)
+  if (gnutls_aead_cipher_encryptv2(k.aead, nonce, sizeof nonce, &(giovec_t){aad, aad_len}, 1, &iov,
+                                   1, inner + plain_len + 1, &tag_len) < 0)
     goto out;
   rc = (int)(hdr + new_body);
 out:
@@ -186,11 +186,10 @@ out:
   return rc;
 }
 
-int coap_dtls_cid_push_rewrite(coap_dtls_session_t *s, const uint8_t *rec, size_t len,
-                               uint8_t *out, size_t cap) {
+int coap_dtls_cid_push_rewrite(coap_dtls_session_t *s, const uint8_t *rec, size_t len, uint8_t *out,
+                               size_t cap) {
   if (!s->client) coap_dtls_cid_watch_hello(s, rec, len);
-  if (!s->cid.on || !s->cid.tx_len || len < RECORD_HEADER || (!rec[3] && !rec[4]))
-    return 0;
+  if (!s->cid.on || !s->cid.tx_len || len < RECORD_HEADER || (!rec[3] && !rec[4])) return 0;
   int n = seal_as_cid(s, rec, len, out, cap);
   if (n < 0 && s->d->log)
     coap_logf(s->d->log, COAP_LOG_WARNING, s->peer_name,
@@ -254,8 +253,8 @@ static int open_cid(coap_dtls_session_t *s, const uint8_t *rec, size_t len, uint
   plain_aad(seq64, type, (size_t)content, aad);
   giovec_t iov = {plain, (size_t)content};
   size_t tag_len = k.tag_len;
-  if (gnutls_aead_cipher_encryptv2(k.aead, nonce, sizeof nonce, &(giovec_t){aad, 13}, 1,
-                                   &iov, 1, plain + content, &tag_len) < 0)
+  if (gnutls_aead_cipher_encryptv2(k.aead, nonce, sizeof nonce, &(giovec_t){aad, 13}, 1, &iov, 1,
+                                   plain + content, &tag_len) < 0)
     goto out;
   uint64_t v = 0;
   for (int i = 0; i < 8; i++) v = v << 8 | seq64[i];
@@ -266,8 +265,8 @@ out:
   return rc;
 }
 
-int coap_dtls_cid_pull_rewrite(coap_dtls_session_t *s, const uint8_t *rec, size_t len,
-                               uint8_t *out, size_t cap) {
+int coap_dtls_cid_pull_rewrite(coap_dtls_session_t *s, const uint8_t *rec, size_t len, uint8_t *out,
+                               size_t cap) {
   if (len < RECORD_HEADER) return 0;
   if (s->client) coap_dtls_cid_watch_hello(s, rec, len);
   int cid_record = rec[0] == COAP_DTLS_CT_CID;
@@ -353,5 +352,9 @@ size_t coap_dtls_record_cid(const coap_dtls_context_t *d, const uint8_t *data, s
   return d->cid_len;
 }
 
-void coap_dtls_note_cid_move(coap_dtls_context_t *d) { d->cid_moves++; }
-void coap_dtls_note_cid_held(coap_dtls_context_t *d) { d->cid_held++; }
+void coap_dtls_note_cid_move(coap_dtls_context_t *d) {
+  d->cid_moves++;
+}
+void coap_dtls_note_cid_held(coap_dtls_context_t *d) {
+  d->cid_held++;
+}

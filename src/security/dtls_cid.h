@@ -25,9 +25,9 @@
  * records we send (the peer's). Lengths 0: records without a CID in that
  * direction. */
 typedef struct coap_dtls_cid {
-  uint8_t on;      /* negotiated */
-  uint8_t rx_len;  /* our CID: on records we receive */
-  uint8_t tx_len;  /* the peer's: on records we send */
+  uint8_t on;     /* negotiated */
+  uint8_t rx_len; /* our CID: on records we receive */
+  uint8_t tx_len; /* the peer's: on records we send */
   uint8_t rx[COAP_DTLS_CID_MAX];
   uint8_t tx[COAP_DTLS_CID_MAX];
 } coap_dtls_cid_t;
@@ -35,14 +35,13 @@ typedef struct coap_dtls_cid {
 /* The extension's body, `opaque cid<0..255>`: the CID in |cid| and its
  * length in |*cid_len|. Returns 0, or -1 when the length byte does not
  * match the body or the CID is longer than COAP_DTLS_CID_MAX. */
-int coap_dtls_cid_ext_parse(const uint8_t *body, size_t len, uint8_t *cid,
-                            uint8_t *cid_len);
+int coap_dtls_cid_ext_parse(const uint8_t *body, size_t len, uint8_t *cid, uint8_t *cid_len);
 
 /* The additional data of a tls12_cid record (RFC 9146 §5):
  * FF*8 | 25 | cid_len | 25 | FE FD | seq64 | cid | inner_len(2).
  * Returns its length (COAP_DTLS_CID_AAD(cid_len)). */
-size_t coap_dtls_cid_aad(uint8_t *aad, const uint8_t seq64[8], const uint8_t *cid,
-                         size_t cid_len, size_t inner_len);
+size_t coap_dtls_cid_aad(uint8_t *aad, const uint8_t seq64[8], const uint8_t *cid, size_t cid_len,
+                         size_t inner_len);
 /* The header: 25 | FE FD | seq64 | cid | body_len(2). Returns its length. */
 size_t coap_dtls_cid_header(uint8_t *out, const uint8_t seq64[8], const uint8_t *cid,
                             size_t cid_len, size_t body_len);

@@ -9,16 +9,15 @@
 #define VERSION_MAJOR 0xFE
 #define VERSION_MINOR 0xFD
 
-int coap_dtls_cid_ext_parse(const uint8_t *body, size_t len, uint8_t *cid,
-                            uint8_t *cid_len) {
+int coap_dtls_cid_ext_parse(const uint8_t *body, size_t len, uint8_t *cid, uint8_t *cid_len) {
   if (len < 1 || (size_t)body[0] + 1 != len || body[0] > COAP_DTLS_CID_MAX) return -1;
   memcpy(cid, body + 1, body[0]);
   *cid_len = body[0];
   return 0;
 }
 
-size_t coap_dtls_cid_aad(uint8_t *aad, const uint8_t seq64[8], const uint8_t *cid,
-                         size_t cid_len, size_t inner_len) {
+size_t coap_dtls_cid_aad(uint8_t *aad, const uint8_t seq64[8], const uint8_t *cid, size_t cid_len,
+                         size_t inner_len) {
   memset(aad, 0xFF, 8); /* seq_num_placeholder */
   aad[8] = COAP_DTLS_CT_CID;
   aad[9] = (uint8_t)cid_len;
@@ -57,12 +56,12 @@ long coap_dtls_cid_inner_parse(const uint8_t *inner, size_t len, uint8_t *type) 
 #define HANDSHAKE_HEADER 12
 
 int coap_dtls_server_hello_suite(const uint8_t *rec, size_t len, uint8_t suite[2]) {
-  if (len < RECORD_HEADER + HANDSHAKE_HEADER || rec[0] != CONTENT_HANDSHAKE || rec[3] ||
-      rec[4] || rec[RECORD_HEADER] != HANDSHAKE_SERVER_HELLO)
+  if (len < RECORD_HEADER + HANDSHAKE_HEADER || rec[0] != CONTENT_HANDSHAKE || rec[3] || rec[4] ||
+      rec[RECORD_HEADER] != HANDSHAKE_SERVER_HELLO)
     return 0;
   const uint8_t *frag_off = rec + RECORD_HEADER + 6;
   if (frag_off[0] || frag_off[1] || frag_off[2]) return 0; /* not the first fragment */
-  size_t off = RECORD_HEADER + HANDSHAKE_HEADER + 2 + 32; /* version, random */
+  size_t off = RECORD_HEADER + HANDSHAKE_HEADER + 2 + 32;  /* version, random */
   if (len < off + 1) return 0;
   off += 1 + rec[off]; /* session id */
   if (len < off + 2) return 0;

@@ -25,8 +25,8 @@ static const char default_priority[] =
     "+AES-256-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:"
     "+CTYPE-ALL:%SERVER_PRECEDENCE";
 
-__attribute__((format(printf, 2, 3))) static int fail(coap_dtls_context_t *d,
-                                                      const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static int fail(coap_dtls_context_t *d, const char *fmt,
+                                                      ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(d->error, sizeof d->error, fmt, ap);
@@ -80,7 +80,9 @@ int coap_dtls_share_keys(coap_dtls_context_t *d, const coap_dtls_context_t *from
   return rc;
 }
 
-uint64_t coap_dtls_compacted(const coap_dtls_context_t *d) { return d ? d->compacted : 0; }
+uint64_t coap_dtls_compacted(const coap_dtls_context_t *d) {
+  return d ? d->compacted : 0;
+}
 
 void coap_dtls_context_set_logger(coap_dtls_context_t *d, const coap_logger_t *log) {
   d->log = log;
@@ -149,16 +151,14 @@ const char *coap_dtls_context_last_error(const coap_dtls_context_t *d) {
 
 /* ---- PSK ---- */
 
-const psk_entry_t *coap_dtls_psk_find(const coap_dtls_context_t *d,
-                                      const char *identity) {
+const psk_entry_t *coap_dtls_psk_find(const coap_dtls_context_t *d, const char *identity) {
   for (size_t i = 0; i < d->n_psk; i++)
     if (strcmp(d->psk[i].identity, identity) == 0) return &d->psk[i];
   return NULL;
 }
 
 /* GnuTLS asks the server for the key of the identity a client sent. */
-static int server_psk_lookup(gnutls_session_t session, const char *username,
-                             gnutls_datum_t *key) {
+static int server_psk_lookup(gnutls_session_t session, const char *username, gnutls_datum_t *key) {
   const coap_dtls_context_t *d = gnutls_session_get_ptr(session);
   coap_dtls_session_note_identity(session, username);
   const psk_entry_t *e = d ? coap_dtls_psk_find(d, username) : NULL;
@@ -193,13 +193,14 @@ static int ensure_psk_credentials(coap_dtls_context_t *d) {
   return 0;
 }
 
-int coap_dtls_set_psk(coap_dtls_context_t *d, const uint8_t *identity,
-                      const uint8_t *key, size_t key_len) {
+int coap_dtls_set_psk(coap_dtls_context_t *d, const uint8_t *identity, const uint8_t *key,
+                      size_t key_len) {
   if (!d) return COAP_E_INVALID_ARG;
-  if (!identity || !*identity) return fail(d, "PSK identity is empty: give the identity the server knows you by");
-  if (!key || key_len == 0) return fail(d, "PSK key for identity '%s' is empty", (const char *)identity);
-  if (strlen((const char *)identity) > 128)
-    return fail(d, "PSK identity is longer than 128 bytes");
+  if (!identity || !*identity)
+    return fail(d, "PSK identity is empty: give the identity the server knows you by");
+  if (!key || key_len == 0)
+    return fail(d, "PSK key for identity '%s' is empty", (const char *)identity);
+  if (strlen((const char *)identity) > 128) return fail(d, "PSK identity is longer than 128 bytes");
   if (key_len > 64) return fail(d, "PSK key is longer than 64 bytes");
   int rc = ensure_psk_credentials(d);
   if (rc < 0) return rc;
@@ -220,14 +221,12 @@ int coap_dtls_set_psk(coap_dtls_context_t *d, const uint8_t *identity,
   memcpy(e->key, key, key_len);
   e->key_len = key_len;
   gnutls_datum_t k = {e->key, (unsigned)key_len};
-  if (gnutls_psk_set_client_credentials(d->psk_client, e->identity, &k,
-                                        GNUTLS_PSK_KEY_RAW) < 0)
+  if (gnutls_psk_set_client_credentials(d->psk_client, e->identity, &k, GNUTLS_PSK_KEY_RAW) < 0)
     return fail(d, "GnuTLS refused the PSK for identity '%s'", e->identity);
   return 0;
 }
 
-int coap_dtls_set_psk_hex(coap_dtls_context_t *d, const char *identity,
-                          const char *hex) {
+int coap_dtls_set_psk_hex(coap_dtls_context_t *d, const char *identity, const char *hex) {
   if (!d) return COAP_E_INVALID_ARG;
   if (!hex) hex = ""; /* told like an empty key */
   size_t n = strlen(hex);
@@ -246,8 +245,7 @@ int coap_dtls_set_psk_hex(coap_dtls_context_t *d, const char *identity,
   return rc;
 }
 
-int coap_dtls_set_psk_lookup(coap_dtls_context_t *d, coap_dtls_psk_lookup_fn fn,
-                             void *user) {
+int coap_dtls_set_psk_lookup(coap_dtls_context_t *d, coap_dtls_psk_lookup_fn fn, void *user) {
   if (!d) return COAP_E_INVALID_ARG;
   int rc = ensure_psk_credentials(d);
   if (rc < 0) return rc;
@@ -256,7 +254,9 @@ int coap_dtls_set_psk_lookup(coap_dtls_context_t *d, coap_dtls_psk_lookup_fn fn,
   return 0;
 }
 
-int coap_dtls_psk_table_install(coap_dtls_context_t *d) { return ensure_psk_credentials(d); }
+int coap_dtls_psk_table_install(coap_dtls_context_t *d) {
+  return ensure_psk_credentials(d);
+}
 
 int coap_dtls_set_psk_hint(coap_dtls_context_t *d, const char *hint) {
   if (!d || !hint) return COAP_E_INVALID_ARG;
@@ -272,8 +272,7 @@ int coap_dtls_set_psk_hint(coap_dtls_context_t *d, const char *hint) {
 /* |dir_ok|: the path may name a directory (a CA directory). Elsewhere a
  * directory passes access(R_OK) and GnuTLS then fails on it with "Error
  * while reading file.", which names neither the path nor the mistake. */
-static int check_readable(coap_dtls_context_t *d, const char *what, const char *file,
-                          int dir_ok) {
+static int check_readable(coap_dtls_context_t *d, const char *what, const char *file, int dir_ok) {
   if (!file || !*file) return fail(d, "no %s file given", what);
   if (access(file, R_OK) != 0)
     return fail(d, "cannot read %s file '%s': %s", what, file, strerror(errno));
@@ -314,27 +313,26 @@ static unsigned cert_kx_at(gnutls_certificate_credentials_t c, unsigned idx) {
   }
 }
 
-int coap_dtls_set_cert(coap_dtls_context_t *d, const char *cert_file,
-                       const char *key_file, const char *key_password) {
+int coap_dtls_set_cert(coap_dtls_context_t *d, const char *cert_file, const char *key_file,
+                       const char *key_password) {
   if (!d) return COAP_E_INVALID_ARG;
   int rc;
   if ((rc = check_readable(d, "certificate", cert_file, 0)) < 0 ||
       (rc = check_readable(d, "private key", key_file, 0)) < 0 ||
       (rc = coap_dtls_ensure_cert_credentials(d)) < 0)
     return rc;
-  rc = gnutls_certificate_set_x509_key_file2(d->cert, cert_file, key_file,
-                                             GNUTLS_X509_FMT_PEM, key_password, 0);
+  rc = gnutls_certificate_set_x509_key_file2(d->cert, cert_file, key_file, GNUTLS_X509_FMT_PEM,
+                                             key_password, 0);
   if (rc < 0 && rc != GNUTLS_E_CERTIFICATE_KEY_MISMATCH)
-    rc = gnutls_certificate_set_x509_key_file2(d->cert, cert_file, key_file,
-                                               GNUTLS_X509_FMT_DER, key_password, 0);
+    rc = gnutls_certificate_set_x509_key_file2(d->cert, cert_file, key_file, GNUTLS_X509_FMT_DER,
+                                               key_password, 0);
   if (rc == GNUTLS_E_CERTIFICATE_KEY_MISMATCH)
-    return fail(d, "%s: the private key does not match the certificate in %s",
-                key_file, cert_file);
+    return fail(d, "%s: the private key does not match the certificate in %s", key_file, cert_file);
   if (rc == GNUTLS_E_DECRYPTION_FAILED)
     return fail(d, "%s: wrong password for the private key", key_file);
   if (rc < 0)
-    return fail(d, "%s / %s: not a valid PEM or DER certificate and private key (%s)",
-                cert_file, key_file, gnutls_strerror(rc));
+    return fail(d, "%s / %s: not a valid PEM or DER certificate and private key (%s)", cert_file,
+                key_file, gnutls_strerror(rc));
   d->cert_kx |= cert_kx_at(d->cert, (unsigned)rc);
   d->has_cert = 1;
   return 0;
@@ -470,8 +468,7 @@ static unsigned role_needs(const coap_dtls_context_t *d, int client) {
   unsigned kx = 0;
   if (client) {
     if (d->n_psk) kx |= COAP_DTLS_KX_PSK;
-    if (d->has_ca || d->n_trusted_rpk || d->rpk_verify)
-      kx |= COAP_DTLS_KX_ECDSA | COAP_DTLS_KX_RSA;
+    if (d->has_ca || d->n_trusted_rpk || d->rpk_verify) kx |= COAP_DTLS_KX_ECDSA | COAP_DTLS_KX_RSA;
     /* It asks only for what it can check, and offers only a raw key of
      * its own when it has no certificate. */
     if ((d->n_trusted_rpk || d->rpk_verify) && !d->has_ca) kx |= SRV_RAWPK_ONLY;
@@ -523,15 +520,15 @@ static gnutls_priority_t role_priority_make(const char *base, unsigned need, int
 gnutls_priority_t coap_dtls_role_priority(coap_dtls_context_t *d, int client) {
   client = client != 0;
   unsigned need = role_needs(d, client);
-  if (d->role_priority[client] && d->role_made_for[client] == need)
-    return d->role_priority[client];
+  if (d->role_priority[client] && d->role_made_for[client] == need) return d->role_priority[client];
   gnutls_priority_t p = role_priority_make(d->priority_string, need, 1);
   if (!p && (p = role_priority_make(d->priority_string, need, 0)))
     /* A priority set by hand with no suite these credentials can
      * complete: keep it whole, and the handshake names the mismatch. */
     coap_logf(d->log, COAP_LOG_WARNING, NULL,
               "the cipher suite priority has no key exchange the %s's credentials "
-              "can complete", client ? "client" : "server");
+              "can complete",
+              client ? "client" : "server");
   if (!p) return NULL;
   if (d->role_priority[client]) gnutls_priority_deinit(d->role_priority[client]);
   d->role_priority[client] = p;

@@ -131,8 +131,7 @@ void coap_dtls_note_issued_ticket(coap_dtls_context_t *d, const uint8_t *data, s
     if (rec[0] == CONTENT_HANDSHAKE && epoch0 && body >= HANDSHAKE_HEADER + 6 &&
         h[0] == HANDSHAKE_NEW_SESSION_TICKET && !h[6] && !h[7] && !h[8]) {
       size_t ticket_len = (size_t)h[HANDSHAKE_HEADER + 4] << 8 | h[HANDSHAKE_HEADER + 5];
-      if (ticket_len >= COAP_DTLS_TICKET_NAME_LEN &&
-          HANDSHAKE_HEADER + 6 + ticket_len <= body)
+      if (ticket_len >= COAP_DTLS_TICKET_NAME_LEN && HANDSHAKE_HEADER + 6 + ticket_len <= body)
         remember_ticket_name(d->ticket_names, h + HANDSHAKE_HEADER + 6);
     }
     off += DTLS_RECORD_HEADER + body;

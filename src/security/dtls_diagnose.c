@@ -26,8 +26,7 @@
 /* Without a round trip measured, a copy is old enough after this. */
 #define ROUND_TRIP_UNKNOWN_MS 1000
 
-coap_diag_t *coap_dtls_diag_start(coap_dtls_session_t *s, coap_cause_t cause,
-                                  coap_detector_t by) {
+coap_diag_t *coap_dtls_diag_start(coap_dtls_session_t *s, coap_cause_t cause, coap_detector_t by) {
   if (!s->diag && !(s->diag = malloc(sizeof(*s->diag)))) return NULL;
   coap_diag_begin(s->diag, cause, s->step, by, COAP_E_DTLS_HANDSHAKE);
   s->diag->is_server = !s->client;
@@ -85,8 +84,7 @@ static const char *peer_word(const coap_dtls_session_t *s) {
   return s->client ? "server" : "client";
 }
 
-void coap_dtls_describe_modes(const coap_dtls_context_t *d, int client, char *out,
-                              size_t cap) {
+void coap_dtls_describe_modes(const coap_dtls_context_t *d, int client, char *out, size_t cap) {
   const char *parts[3];
   size_t n = 0;
   if (d->n_psk || (!client && d->psk_lookup)) parts[n++] = "PSK";
@@ -94,10 +92,11 @@ void coap_dtls_describe_modes(const coap_dtls_context_t *d, int client, char *ou
    * with only an ECDSA certificate must not suggest RSA would work. */
   unsigned kx = client ? COAP_DTLS_KX_ECDSA | COAP_DTLS_KX_RSA : d->cert_kx;
   if (client ? d->has_ca : d->has_cert)
-    parts[n++] = (kx & COAP_DTLS_KX_ECDSA) && (kx & COAP_DTLS_KX_RSA) ? "certificates (ECDHE-ECDSA/RSA)"
-                 : kx & COAP_DTLS_KX_RSA                            ? "certificates (ECDHE-RSA)"
-                 : kx & COAP_DTLS_KX_ECDSA                          ? "certificates (ECDHE-ECDSA)"
-                                                                    : "certificates";
+    parts[n++] = (kx & COAP_DTLS_KX_ECDSA) && (kx & COAP_DTLS_KX_RSA)
+                     ? "certificates (ECDHE-ECDSA/RSA)"
+                 : kx & COAP_DTLS_KX_RSA   ? "certificates (ECDHE-RSA)"
+                 : kx & COAP_DTLS_KX_ECDSA ? "certificates (ECDHE-ECDSA)"
+                                           : "certificates";
   if (client ? (d->n_trusted_rpk || d->rpk_verify) : d->has_rpk) parts[n++] = "raw public keys";
   if (n == 0) parts[n++] = "nothing";
   snprintf(out, cap, "%s%s%s%s%s", parts[0], n > 1 ? ", " : "", n > 1 ? parts[1] : "",
@@ -124,9 +123,9 @@ void coap_dtls_hello_offer(const uint8_t *data, size_t len, char *out, size_t ca
   size_t off = 13 + 12 + 2 + 32;
   snprintf(out, cap, "an unreadable ClientHello");
   if (len < off + 1) return;
-  off += 1 + data[off];                       /* session id */
+  off += 1 + data[off]; /* session id */
   if (len < off + 1) return;
-  off += 1 + data[off];                       /* cookie */
+  off += 1 + data[off]; /* cookie */
   if (len < off + 2) return;
   size_t n = ((size_t)data[off] << 8 | data[off + 1]) / 2;
   off += 2;
@@ -153,8 +152,8 @@ void coap_dtls_hello_offer(const uint8_t *data, size_t len, char *out, size_t ca
   size_t used = 0;
   out[0] = '\0';
   for (size_t g = 0; g < groups && used < cap; g++) {
-    int w = snprintf(out + used, cap - used, "%s%s (%s%s)", g ? ", " : "", kx_seen[g],
-                     first[g], count[g] > 1 ? " and more" : "");
+    int w = snprintf(out + used, cap - used, "%s%s (%s%s)", g ? ", " : "", kx_seen[g], first[g],
+                     count[g] > 1 ? " and more" : "");
     if (w < 0) break;
     used += (size_t)w;
   }
@@ -231,8 +230,7 @@ void coap_dtls_note_chain(coap_dtls_session_t *s, const gnutls_datum_t *peers, u
 
 /* The verification said no: name the reason, with what the certificate
  * says, and choose the alert that tells the peer the same. */
-static void explain_rejection(coap_dtls_session_t *s, gnutls_x509_crt_t crt,
-                              unsigned status) {
+static void explain_rejection(coap_dtls_session_t *s, gnutls_x509_crt_t crt, unsigned status) {
   char subject[256], issuer[256], from[40], until[40], clock_now[40], names[256];
   cert_dn(crt, 0, subject, sizeof subject);
   cert_dn(crt, 1, issuer, sizeof issuer);
@@ -244,28 +242,32 @@ static void explain_rejection(coap_dtls_session_t *s, gnutls_x509_crt_t crt,
   coap_diag_t *g;
   if (status & (GNUTLS_CERT_SIGNER_NOT_FOUND | GNUTLS_CERT_SIGNER_NOT_CA)) {
     if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_CERT_UNTRUSTED, COAP_DETECTED_LOCAL))) return;
-    coap_diag_explain(g, "the %s certificate \"%s\" is issued by \"%s\", which no CA "
-                         "configured here vouches for", whose, subject, issuer);
+    coap_diag_explain(g,
+                      "the %s certificate \"%s\" is issued by \"%s\", which no CA "
+                      "configured here vouches for",
+                      whose, subject, issuer);
     coap_diag_fix(g, "give the CA certificate of \"%s\" (--cacert FILE or DIR)", issuer);
     set_alert(g, GNUTLS_A_UNKNOWN_CA);
   } else if (status & GNUTLS_CERT_SIGNATURE_FAILURE) {
     /* An issuer of that name is configured, but it did not sign this:
      * typically a CA regenerated under the same name. */
     if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_CERT_UNTRUSTED, COAP_DETECTED_LOCAL))) return;
-    coap_diag_explain(g, "the %s certificate \"%s\" is issued by \"%s\", but the CA of "
-                         "that name configured here did not sign it (the signature does not "
-                         "verify: a different CA with the same name, e.g. regenerated)",
+    coap_diag_explain(g,
+                      "the %s certificate \"%s\" is issued by \"%s\", but the CA of "
+                      "that name configured here did not sign it (the signature does not "
+                      "verify: a different CA with the same name, e.g. regenerated)",
                       whose, subject, issuer);
     coap_diag_fix(g, "give the CA certificate that really signed it (--cacert FILE or DIR)");
     set_alert(g, GNUTLS_A_UNKNOWN_CA);
   } else if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED)) {
     int expired = (status & GNUTLS_CERT_EXPIRED) != 0;
-    if (!(g = coap_dtls_diag_start(s, expired ? COAP_CAUSE_CERT_EXPIRED
-                                              : COAP_CAUSE_CERT_NOT_YET_VALID,
-                                   COAP_DETECTED_LOCAL)))
+    if (!(g = coap_dtls_diag_start(
+              s, expired ? COAP_CAUSE_CERT_EXPIRED : COAP_CAUSE_CERT_NOT_YET_VALID,
+              COAP_DETECTED_LOCAL)))
       return;
-    coap_diag_explain(g, "the %s certificate \"%s\" is %s: valid from %s until %s, and "
-                         "this machine's clock says %s",
+    coap_diag_explain(g,
+                      "the %s certificate \"%s\" is %s: valid from %s until %s, and "
+                      "this machine's clock says %s",
                       whose, subject, expired ? "expired" : "not valid yet", from, until,
                       clock_now);
     coap_diag_fix(g, expired ? "renew the certificate; if those dates should include "
@@ -275,12 +277,12 @@ static void explain_rejection(coap_dtls_session_t *s, gnutls_x509_crt_t crt,
                                "start date");
     set_alert(g, GNUTLS_A_CERTIFICATE_EXPIRED);
   } else if (status & GNUTLS_CERT_UNEXPECTED_OWNER) {
-    if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_CERT_NAME_MISMATCH, COAP_DETECTED_LOCAL)))
-      return;
+    if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_CERT_NAME_MISMATCH, COAP_DETECTED_LOCAL))) return;
     coap_diag_explain(g, "the server's certificate names %s, not \"%s\"", names,
                       s->cs ? s->cs->server_name : "");
-    coap_diag_fix(g, "use a host the certificate names in the URI (%s), or reissue it "
-                     "with \"%s\" in its subjectAltName",
+    coap_diag_fix(g,
+                  "use a host the certificate names in the URI (%s), or reissue it "
+                  "with \"%s\" in its subjectAltName",
                   names, s->cs ? s->cs->server_name : "");
     set_alert(g, GNUTLS_A_BAD_CERTIFICATE);
   } else {
@@ -331,8 +333,9 @@ static const char *cert_alert_reason(int a) {
     case GNUTLS_A_UNKNOWN_CA: return "it does not trust the CA that signed it";
     case GNUTLS_A_CERTIFICATE_EXPIRED: return "it finds it expired or not valid yet";
     case GNUTLS_A_CERTIFICATE_REVOKED: return "it finds it revoked";
-    default: return "it does not trust it or finds it invalid (untrusted raw key, "
-                    "CA, name or dates)";
+    default:
+      return "it does not trust it or finds it invalid (untrusted raw key, "
+             "CA, name or dates)";
   }
 }
 
@@ -362,29 +365,36 @@ static coap_diag_t *client_alert(coap_dtls_session_t *s, int a) {
   } else if ((a == GNUTLS_A_DECRYPT_ERROR || a == GNUTLS_A_BAD_RECORD_MAC) && psk) {
     if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_PSK_KEY_MISMATCH, COAP_DETECTED_PEER_ALERT)))
       return NULL;
-    coap_diag_explain(g, "the server could not decrypt our Finished message: its key for "
-                         "identity \"%s\" differs from ours", our_identity(s));
+    coap_diag_explain(g,
+                      "the server could not decrypt our Finished message: its key for "
+                      "identity \"%s\" differs from ours",
+                      our_identity(s));
   } else if (a == GNUTLS_A_HANDSHAKE_FAILURE && requested && !sent_own_cert(s)) {
     if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_CLIENT_CERT_MISSING, COAP_DETECTED_PEER_ALERT)))
       return NULL;
     if (s->d->has_cert)
-      coap_diag_explain(g, "the server requires a client certificate from a CA it trusts; "
-                           "ours is not issued by one of the CAs it named, so none was sent");
+      coap_diag_explain(g,
+                        "the server requires a client certificate from a CA it trusts; "
+                        "ours is not issued by one of the CAs it named, so none was sent");
     g->step = COAP_STEP_AUTHENTICATION;
   } else if ((a == GNUTLS_A_HANDSHAKE_FAILURE && s->step < COAP_STEP_NEGOTIATION) ||
              a == GNUTLS_A_INSUFFICIENT_SECURITY || a == GNUTLS_A_PROTOCOL_VERSION) {
     if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_NO_COMMON_SUITE, COAP_DETECTED_PEER_ALERT)))
       return NULL;
     coap_dtls_describe_modes(s->d, 1, offered, sizeof offered);
-    coap_diag_explain(g, "we offered %s; the server accepts none of it (it probably "
-                         "expects another security mode)", offered);
+    coap_diag_explain(g,
+                      "we offered %s; the server accepts none of it (it probably "
+                      "expects another security mode)",
+                      offered);
   } else if (cert_alert(a) && sent_own_cert(s)) {
     if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_CLIENT_CERT_REJECTED, COAP_DETECTED_PEER_ALERT)))
       return NULL;
     char fp[112] = "";
-    if (s->d->has_rpk && !s->d->has_cert) coap_dtls_spki_fingerprint(&s->d->own_spki, fp, sizeof fp);
-    coap_diag_explain(g, "the server rejected our %s%s%s: %s", fp[0] ? "raw public key " : "certificate",
-                      fp, "", fp[0] ? "it is not in the server's trust list" : cert_alert_reason(a));
+    if (s->d->has_rpk && !s->d->has_cert)
+      coap_dtls_spki_fingerprint(&s->d->own_spki, fp, sizeof fp);
+    coap_diag_explain(g, "the server rejected our %s%s%s: %s",
+                      fp[0] ? "raw public key " : "certificate", fp, "",
+                      fp[0] ? "it is not in the server's trust list" : cert_alert_reason(a));
     if (fp[0]) coap_diag_fix(g, "have the server pin our raw public key (%s)", fp);
   } else if (cert_alert(a) && requested) {
     g = coap_dtls_diag_start(s, COAP_CAUSE_CLIENT_CERT_MISSING, COAP_DETECTED_PEER_ALERT);
@@ -421,8 +431,7 @@ static int server_ignored_finished(coap_dtls_session_t *s, const char *what, uin
 
 static int fail_with_alert(coap_dtls_session_t *s, coap_diag_t *g, int alert) {
   if (g && g->alert < 0) set_alert(g, alert);
-  gnutls_alert_send(s->tls, GNUTLS_AL_FATAL,
-                    (gnutls_alert_description_t)(g ? g->alert : alert));
+  gnutls_alert_send(s->tls, GNUTLS_AL_FATAL, (gnutls_alert_description_t)(g ? g->alert : alert));
   return COAP_E_DTLS_HANDSHAKE;
 }
 
@@ -433,12 +442,13 @@ static coap_diag_t *no_common_suite(coap_dtls_session_t *s, int rc) {
   coap_dtls_describe_modes(s->d, s->client, ours, sizeof ours);
   if (!s->client && s->cur) {
     coap_dtls_hello_offer(s->cur, s->cur_len, theirs, sizeof theirs);
-    coap_diag_explain(g, "the client offered %s; this server accepts %s, over DTLS 1.2 "
-                         "with AEAD ciphers only (AES-CCM, AES-GCM, ChaCha20-Poly1305)",
+    coap_diag_explain(g,
+                      "the client offered %s; this server accepts %s, over DTLS 1.2 "
+                      "with AEAD ciphers only (AES-CCM, AES-GCM, ChaCha20-Poly1305)",
                       theirs, ours);
   } else {
-    coap_diag_explain(g, "no security mode or cipher suite in common: we offered %s (%s)",
-                      ours, gnutls_strerror(rc));
+    coap_diag_explain(g, "no security mode or cipher suite in common: we offered %s (%s)", ours,
+                      gnutls_strerror(rc));
   }
   return g;
 }
@@ -459,9 +469,10 @@ int coap_dtls_diagnose_failure(coap_dtls_session_t *s, int rc, uint64_t now) {
       if (!g && (g = coap_dtls_diag_start(s, COAP_CAUSE_CERT_INVALID, COAP_DETECTED_LOCAL)))
         coap_diag_explain(g, "the %s certificate could not be verified", peer_word(s));
       /* RFC 5246 §7.4.6: a missing client certificate is a handshake_failure. */
-      return fail_with_alert(s, g, g && g->cause == COAP_CAUSE_CLIENT_CERT_MISSING
-                                       ? GNUTLS_A_HANDSHAKE_FAILURE
-                                       : GNUTLS_A_BAD_CERTIFICATE);
+      return fail_with_alert(s, g,
+                             g && g->cause == COAP_CAUSE_CLIENT_CERT_MISSING
+                                 ? GNUTLS_A_HANDSHAKE_FAILURE
+                                 : GNUTLS_A_BAD_CERTIFICATE);
     case GNUTLS_E_NO_CIPHER_SUITES:
     case GNUTLS_E_UNKNOWN_CIPHER_SUITE:
     case GNUTLS_E_INSUFFICIENT_CREDENTIALS:
@@ -476,10 +487,11 @@ int coap_dtls_diagnose_failure(coap_dtls_session_t *s, int rc, uint64_t now) {
       g = coap_dtls_diag_start(s, COAP_CAUSE_PSK_UNKNOWN_IDENTITY, COAP_DETECTED_LOCAL);
       if (g) {
         g->step = COAP_STEP_AUTHENTICATION;
-        coap_diag_explain(g, "the client's PSK identity \"%s\" is not known here",
-                          s->psk_identity);
-        coap_diag_fix(g, "add identity \"%s\" with its key to this server, or give the "
-                         "client an identity it knows", s->psk_identity);
+        coap_diag_explain(g, "the client's PSK identity \"%s\" is not known here", s->psk_identity);
+        coap_diag_fix(g,
+                      "add identity \"%s\" with its key to this server, or give the "
+                      "client an identity it knows",
+                      s->psk_identity);
       }
       return fail_with_alert(s, g, GNUTLS_A_UNKNOWN_PSK_IDENTITY);
     case GNUTLS_E_RECEIVED_DISALLOWED_NAME:
@@ -488,29 +500,33 @@ int coap_dtls_diagnose_failure(coap_dtls_session_t *s, int rc, uint64_t now) {
       g = coap_dtls_diag_start(s, COAP_CAUSE_PROTOCOL, COAP_DETECTED_LOCAL);
       if (g) {
         g->step = COAP_STEP_HELLO;
-        coap_diag_explain(g, "the client sent a TLS server name (SNI) that is not a host "
-                             "name, such as an IPv6 address literal (RFC 6066 §3 allows "
-                             "only host names), and GnuTLS refuses it");
-        coap_diag_fix(g, "let the client reach this server by a host name (an /etc/hosts "
-                         "entry will do) or by an IPv4 address, or make it send no server "
-                         "name");
+        coap_diag_explain(g,
+                          "the client sent a TLS server name (SNI) that is not a host "
+                          "name, such as an IPv6 address literal (RFC 6066 §3 allows "
+                          "only host names), and GnuTLS refuses it");
+        coap_diag_fix(g,
+                      "let the client reach this server by a host name (an /etc/hosts "
+                      "entry will do) or by an IPv4 address, or make it send no server "
+                      "name");
       }
       return fail_with_alert(s, g, GNUTLS_A_ILLEGAL_PARAMETER);
-    case GNUTLS_E_TIMEDOUT:
-      return coap_dtls_diagnose_stall(s, now);
+    case GNUTLS_E_TIMEDOUT: return coap_dtls_diagnose_stall(s, now);
     case GNUTLS_E_SESSION_EOF:
       if (s->client && s->step == COAP_STEP_FINISHED && negotiated_psk(s) &&
           !gnutls_session_is_resumed(s->tls))
-        return server_ignored_finished(s, "the server closed the handshake without "
-                                          "accepting our Finished", now);
+        return server_ignored_finished(s,
+                                       "the server closed the handshake without "
+                                       "accepting our Finished",
+                                       now);
       /* A close_notify in the middle of the handshake: the peer gave it up
        * (libcoap's servers do after a few seconds of loss), no protocol
        * fault of either side. */
       g = coap_dtls_diag_start(s, COAP_CAUSE_PEER_CLOSED, COAP_DETECTED_PEER_ALERT);
       if (g) {
         set_alert(g, GNUTLS_A_CLOSE_NOTIFY);
-        coap_diag_explain(g, "the %s closed the connection (close_notify) during the "
-                             "handshake, at the %s step: it gave the handshake up",
+        coap_diag_explain(g,
+                          "the %s closed the connection (close_notify) during the "
+                          "handshake, at the %s step: it gave the handshake up",
                           peer_word(s), coap_step_name(s->step));
       }
       return COAP_E_DTLS_HANDSHAKE;
@@ -520,8 +536,10 @@ int coap_dtls_diagnose_failure(coap_dtls_session_t *s, int rc, uint64_t now) {
         /* The server gave up after our Finished without a fatal alert
          * (libcoap's servers close). */
         char what[160];
-        snprintf(what, sizeof what, "the server gave up the handshake without accepting "
-                                    "our Finished (%s)", gnutls_strerror(rc));
+        snprintf(what, sizeof what,
+                 "the server gave up the handshake without accepting "
+                 "our Finished (%s)",
+                 gnutls_strerror(rc));
         return server_ignored_finished(s, what, now);
       }
       g = coap_dtls_diag_start(s, COAP_CAUSE_PROTOCOL, COAP_DETECTED_LOCAL);
@@ -546,8 +564,8 @@ void coap_dtls_note_final_copy(coap_dtls_session_t *s, unsigned copies, uint64_t
 static unsigned copies_answerable(const coap_dtls_session_t *s, uint64_t now) {
   uint64_t wait = s->rtt_ms ? s->rtt_ms + s->rtt_ms / 2 + 10 : ROUND_TRIP_UNKNOWN_MS;
   unsigned n = 0;
-  unsigned kept = s->final_copies < COAP_DTLS_FINAL_COPIES_KEPT ? s->final_copies
-                                                                 : COAP_DTLS_FINAL_COPIES_KEPT;
+  unsigned kept =
+      s->final_copies < COAP_DTLS_FINAL_COPIES_KEPT ? s->final_copies : COAP_DTLS_FINAL_COPIES_KEPT;
   for (unsigned i = 0; i < kept; i++)
     if (s->final_at[i] + wait <= now) n++;
   return n;
@@ -562,27 +580,33 @@ static int server_ignored_finished(coap_dtls_session_t *s, const char *what, uin
   if (copies >= COPIES_FOR_KEY_MISMATCH) {
     if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_PSK_KEY_MISMATCH, COAP_DETECTED_NETWORK)))
       return COAP_E_DTLS_HANDSHAKE;
-    coap_diag_explain(g, "%s after %u copies of our Finished had time to reach it: it "
-                         "cannot decrypt our Finished, so its key for identity \"%s\" "
-                         "differs from ours", what, copies, our_identity(s));
+    coap_diag_explain(g,
+                      "%s after %u copies of our Finished had time to reach it: it "
+                      "cannot decrypt our Finished, so its key for identity \"%s\" "
+                      "differs from ours",
+                      what, copies, our_identity(s));
     return COAP_E_DTLS_HANDSHAKE;
   }
   if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_PROTOCOL, COAP_DETECTED_NETWORK)))
     return COAP_E_DTLS_HANDSHAKE;
-  coap_diag_explain(g, "%s, with only %u copies of our Finished old enough to have reached "
-                       "it: either all of them were lost on the way, or its key for identity "
-                       "\"%s\" differs from ours (too few copies to tell)",
+  coap_diag_explain(g,
+                    "%s, with only %u copies of our Finished old enough to have reached "
+                    "it: either all of them were lost on the way, or its key for identity "
+                    "\"%s\" differs from ours (too few copies to tell)",
                     what, copies, our_identity(s));
-  coap_diag_fix(g, "try again: on a lossy path the next attempt gets through; if it fails "
-                   "the same way, check that both sides have the same key for \"%s\"",
+  coap_diag_fix(g,
+                "try again: on a lossy path the next attempt gets through; if it fails "
+                "the same way, check that both sides have the same key for \"%s\"",
                 our_identity(s));
   return COAP_E_DTLS_HANDSHAKE;
 }
 
 static int psk_mismatch_by_repeats(coap_dtls_session_t *s, uint64_t now) {
   char what[96];
-  snprintf(what, sizeof what, "the server sent its hello flight %u more times after our "
-                              "Finished", s->repeats_after_finished);
+  snprintf(what, sizeof what,
+           "the server sent its hello flight %u more times after our "
+           "Finished",
+           s->repeats_after_finished);
   return server_ignored_finished(s, what, now);
 }
 
@@ -600,31 +624,37 @@ int coap_dtls_diagnose_stall(coap_dtls_session_t *s, uint64_t now) {
   if (s->client && s->rx && s->step <= COAP_STEP_NEGOTIATION && certificates) {
     if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_MTU, COAP_DETECTED_NETWORK)))
       return COAP_E_DTLS_TIMEOUT;
-    coap_diag_explain(g, "the server answered our first flight (%s) but its next flight, "
-                         "which carries its certificate, never arrived whole in %.1f s "
-                         "(%u flights sent): datagrams larger than the path MTU are "
-                         "probably dropped on the way",
+    coap_diag_explain(g,
+                      "the server answered our first flight (%s) but its next flight, "
+                      "which carries its certificate, never arrived whole in %.1f s "
+                      "(%u flights sent): datagrams larger than the path MTU are "
+                      "probably dropped on the way",
                       s->step == COAP_STEP_NEGOTIATION ? "ServerHello" : "cookie exchange", secs,
                       s->flights);
-    coap_diag_fix(g, "lower the server's DTLS MTU (coaps serve --mtu 500, "
-                     "coap_dtls_set_mtu), use raw public keys (--rpk) or a shorter "
-                     "certificate chain");
+    coap_diag_fix(g,
+                  "lower the server's DTLS MTU (coaps serve --mtu 500, "
+                  "coap_dtls_set_mtu), use raw public keys (--rpk) or a shorter "
+                  "certificate chain");
   } else if (!s->client && s->step == COAP_STEP_NEGOTIATION && s->rx > 1 &&
              s->largest_datagram > 576) {
     if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_MTU, COAP_DETECTED_NETWORK)))
       return COAP_E_DTLS_TIMEOUT;
-    coap_diag_explain(g, "the client kept repeating its ClientHello: our flight (datagrams "
-                         "up to %u bytes) does not reach it", s->largest_datagram);
-    coap_diag_fix(g, "lower this server's DTLS MTU (--mtu 500, coap_dtls_set_mtu) or "
-                     "use raw public keys");
+    coap_diag_explain(g,
+                      "the client kept repeating its ClientHello: our flight (datagrams "
+                      "up to %u bytes) does not reach it",
+                      s->largest_datagram);
+    coap_diag_fix(g,
+                  "lower this server's DTLS MTU (--mtu 500, coap_dtls_set_mtu) or "
+                  "use raw public keys");
   } else {
     if (!(g = coap_dtls_diag_start(s, COAP_CAUSE_NO_ANSWER, COAP_DETECTED_NETWORK)))
       return COAP_E_DTLS_TIMEOUT;
     if (!s->rx)
       coap_diag_explain(g, "no answer to %u flights over %.1f s", s->flights, secs);
     else
-      coap_diag_explain(g, "the %s answered up to the %s step, then went silent; "
-                           "%u flights over %.1f s",
+      coap_diag_explain(g,
+                        "the %s answered up to the %s step, then went silent; "
+                        "%u flights over %.1f s",
                         peer_word(s), coap_step_name(s->step), s->flights, secs);
   }
   g->error = COAP_E_DTLS_TIMEOUT;
@@ -634,8 +664,7 @@ int coap_dtls_diagnose_stall(coap_dtls_session_t *s, uint64_t now) {
 #define RECORD_HEADER 13
 #define CONTENT_HANDSHAKE 22
 
-int coap_dtls_watch_input(coap_dtls_session_t *s, const uint8_t *data, size_t len,
-                          uint64_t now) {
+int coap_dtls_watch_input(coap_dtls_session_t *s, const uint8_t *data, size_t len, uint64_t now) {
   s->now = now;
   if (!s->client || s->step < COAP_STEP_FINISHED || len <= RECORD_HEADER) return 0;
   /* An epoch-0 ServerHello again, after our Finished went out: the server
@@ -671,8 +700,9 @@ int coap_dtls_watch_discards(coap_dtls_session_t *s, const uint8_t *rec, size_t 
   s->step = COAP_STEP_FINISHED;
   coap_diag_t *g = coap_dtls_diag_start(s, COAP_CAUSE_PSK_KEY_MISMATCH, COAP_DETECTED_LOCAL);
   if (g) {
-    coap_diag_explain(g, "the client used PSK identity \"%s\", but its key differs from "
-                         "ours: its Finished message could not be decrypted",
+    coap_diag_explain(g,
+                      "the client used PSK identity \"%s\", but its key differs from "
+                      "ours: its Finished message could not be decrypted",
                       s->psk_identity);
     coap_diag_fix(g, "give the client the key this server has for \"%s\" (or change it here)",
                   s->psk_identity);

@@ -29,18 +29,18 @@ typedef struct coap_dtls_ticket_names coap_dtls_ticket_names_t;
 
 struct coap_dtls_context {
   session_cache_entry_t cache[SESSION_CACHE_SIZE];
-  size_t cache_next;        /* slot replaced next when the cache is full */
+  size_t cache_next; /* slot replaced next when the cache is full */
   char *session_file;
   int session_file_loaded;
-  psk_entry_t *psk;           /* accepted identities; the last is ours */
+  psk_entry_t *psk; /* accepted identities; the last is ours */
   size_t n_psk;
   char *psk_hint;
   gnutls_psk_server_credentials_t psk_server;
   gnutls_psk_client_credentials_t psk_client;
   gnutls_certificate_credentials_t cert;
   int has_cert, has_ca, has_rpk;
-  gnutls_datum_t own_spki;        /* DER, for the fingerprint */
-  gnutls_datum_t *trusted_rpk;    /* DER SubjectPublicKeyInfo each */
+  gnutls_datum_t own_spki;     /* DER, for the fingerprint */
+  gnutls_datum_t *trusted_rpk; /* DER SubjectPublicKeyInfo each */
   size_t n_trusted_rpk;
   coap_dtls_rpk_verify_fn rpk_verify;
   void *rpk_verify_user;
@@ -52,7 +52,7 @@ struct coap_dtls_context {
   unsigned mtu, retransmit_ms, total_ms;
   unsigned max_handshakes;
   gnutls_priority_t priority;
-  char *priority_string;          /* the same, as text, to extend per session */
+  char *priority_string; /* the same, as text, to extend per session */
   /* GnuTLS 3.7's server picks a certificate suite when it has no
    * certificate credentials at all (and a PSK suite without PSK ones),
    * then fails: so each role gets the priority above narrowed to the key
@@ -61,13 +61,13 @@ struct coap_dtls_context {
    * every setter, in any file, is covered. [0] server, [1] client. */
   gnutls_priority_t role_priority[2];
   unsigned role_made_for[2];
-  unsigned cert_kx;               /* COAP_DTLS_KX_* the X.509 keys serve */
+  unsigned cert_kx; /* COAP_DTLS_KX_* the X.509 keys serve */
   gnutls_datum_t cookie_key;
   gnutls_datum_t ticket_key;
   gnutls_dtls_prestate_st prestate; /* of the ClientHello just accepted */
-  int prestate_valid;             /* it came with a valid cookie */
+  int prestate_valid;               /* it came with a valid cookie */
   coap_dtls_cookie_policy_t cookie_policy;
-  unsigned cookie_load;           /* under-load policy: handshakes in progress */
+  unsigned cookie_load; /* under-load policy: handshakes in progress */
   /* The key names of the last session tickets we issued (dtls_cookie.c),
    * shared by the configurations that share the ticket key
    * (coap_dtls_share_keys: workers, a reload); NULL: none known. */
@@ -78,16 +78,16 @@ struct coap_dtls_context {
    * into a freed context. */
   const coap_logger_t *log;
   coap_logger_t log_copy;
-  unsigned refs;                  /* coap_dtls_context_ref; freed at 0 */
-  int no_resume;                  /* clients neither resume nor keep sessions */
-  int keep_gnutls;                /* compact sessions turned off */
+  unsigned refs;   /* coap_dtls_context_ref; freed at 0 */
+  int no_resume;   /* clients neither resume nor keep sessions */
+  int keep_gnutls; /* compact sessions turned off */
   /* The records of the flight being sent, gathered into datagrams of up
    * to mtu bytes (one buffer for all sessions: a configuration is used
    * on one thread, and one session is driven at a time). */
   uint8_t *flight;
   size_t flight_len, flight_cap;
   struct coap_dtls_session *flight_owner; /* NULL: not gathering */
-  uint64_t compacted;             /* sessions moved to exported keys */
+  uint64_t compacted;                     /* sessions moved to exported keys */
   /* Connection ID (RFC 9146, dtls_cid.c): asked for (client) and granted
    * (server) unless turned off; the length of the server's CIDs, the
    * client's own CID (empty by default), the bytes the server's CIDs
@@ -123,10 +123,10 @@ typedef struct client_side {
   size_t own_flight_len;
   uint16_t own_dgram_len[COAP_DTLS_OWN_FLIGHT_DATAGRAMS];
   unsigned own_dgrams;
-  int own_resending;         /* sending from the copy: do not copy again */
-  uint64_t own_sent_at;      /* the flight last went out */
-  unsigned rx_at_send;       /* datagrams received by then */
-  uint32_t own_resend_ms;    /* our own back-off for such resends */
+  int own_resending;      /* sending from the copy: do not copy again */
+  uint64_t own_sent_at;   /* the flight last went out */
+  unsigned rx_at_send;    /* datagrams received by then */
+  uint32_t own_resend_ms; /* our own back-off for such resends */
 } client_side_t;
 
 struct coap_dtls_session {
@@ -134,18 +134,18 @@ struct coap_dtls_session {
   coap_dtls_context_t *d;
   coap_dtls_session_cb_t cb;
   void *user;
-  const uint8_t *in;   /* the datagram GnuTLS may pull, NULL once taken */
+  const uint8_t *in; /* the datagram GnuTLS may pull, NULL once taken */
   size_t in_len;
-  const uint8_t *cur;  /* the datagram being handled (for diagnosis) */
+  const uint8_t *cur; /* the datagram being handled (for diagnosis) */
   size_t cur_len;
   int client, established, failed;
-  int pushed;               /* this drive sent a datagram: one more flight */
-  uint64_t started;         /* first flight */
-  uint64_t now;             /* last time we were given */
-  uint64_t deadline;        /* handshake gives up */
-  uint64_t next_retransmit; /* GnuTLS wants to be called again */
-  unsigned flights;         /* flights sent, resends included */
-  unsigned rx;              /* datagrams received from the peer */
+  int pushed;                      /* this drive sent a datagram: one more flight */
+  uint64_t started;                /* first flight */
+  uint64_t now;                    /* last time we were given */
+  uint64_t deadline;               /* handshake gives up */
+  uint64_t next_retransmit;        /* GnuTLS wants to be called again */
+  unsigned flights;                /* flights sent, resends included */
+  unsigned rx;                     /* datagrams received from the peer */
   unsigned repeats_after_finished; /* client: server flight seen again */
   int ccs_after_kx;                /* server: a ChangeCipherSpec taken after it */
   /* Client: evidence that loss cannot make, for a server that never says
@@ -153,11 +153,11 @@ struct coap_dtls_session {
    * once, and when each copy of our last flight (with the Finished) went
    * out: a copy counts as lost only once the server's answer to it had
    * time to come back. */
-  uint64_t flight_at;              /* our current flight first went out */
-  int flight_resent;               /* ... and was sent again since */
-  uint32_t rtt_ms;                 /* largest clean sample, 0: none yet */
-  unsigned final_copies;           /* copies of our Finished flight sent */
-  int send_twice;                  /* this drive sends each datagram twice */
+  uint64_t flight_at;    /* our current flight first went out */
+  int flight_resent;     /* ... and was sent again since */
+  uint32_t rtt_ms;       /* largest clean sample, 0: none yet */
+  unsigned final_copies; /* copies of our Finished flight sent */
+  int send_twice;        /* this drive sends each datagram twice */
   /* Server: a handshake that began without a valid cookie talks to an
    * address nobody has shown to be the sender's. Until the client's
    * Finished proves it, we send it no more bytes than it sent us, and
@@ -169,31 +169,31 @@ struct coap_dtls_session {
   uint8_t *unverified_flight;
   size_t unverified_flight_len;
   uint64_t final_at[COAP_DTLS_FINAL_COPIES_KEPT];
-  unsigned largest_datagram;       /* of what we sent */
+  unsigned largest_datagram; /* of what we sent */
   coap_dtls_step_t step;
-  char psk_identity[65];    /* server: the identity the client sent (64 bytes at most) */
+  char psk_identity[65];       /* server: the identity the client sent (64 bytes at most) */
   uint8_t peer_rpk_sha256[32]; /* server: SHA-256 of the client's raw key ... */
-  int has_peer_rpk;          /* ... when it showed one (for revocation) */
-  const char *peer_name;    /* "[addr:port]" for log lines (the caller's), or NULL */
+  int has_peer_rpk;            /* ... when it showed one (for revocation) */
+  const char *peer_name;       /* "[addr:port]" for log lines (the caller's), or NULL */
   /* Server: the start of the client's random from this session's hello,
    * to tell a late copy of that hello from a restarted client's. */
   uint8_t hello_random[8];
-  client_side_t *cs;        /* NULL on a server */
-  coap_diag_t *diag;        /* made when the session fails */
+  client_side_t *cs; /* NULL on a server */
+  coap_diag_t *diag; /* made when the session fails */
   /* A session, once the peer has sent application data (so it has
    * finished the handshake), drops its GnuTLS session (tls = NULL) and
    * runs on exported keys: a fraction of the memory. */
   coap_dtls_keys_t *keys;
   int slim_wanted, slim_refused, resumed;
-  int mode;                 /* coap_dtls_mode_t, once established */
-  const char *suite;        /* static storage (GnuTLS's name table) */
+  int mode;          /* coap_dtls_mode_t, once established */
+  const char *suite; /* static storage (GnuTLS's name table) */
   /* Connection ID (dtls_cid.c). The newest epoch and sequence number of
    * an authenticated record: only a newer one may move the peer
    * (RFC 9146 §6). The cipher, read from the ServerHello, for rewriting
    * records while GnuTLS runs the session. */
   coap_dtls_cid_t cid;
-  uint8_t cid_asked;        /* server: the client sent extension 54 */
-  int cid_alg;              /* gnutls_cipher_algorithm_t, 0: not known yet */
+  uint8_t cid_asked; /* server: the client sent extension 54 */
+  int cid_alg;       /* gnutls_cipher_algorithm_t, 0: not known yet */
   uint64_t rx_newest;
 };
 
@@ -206,19 +206,19 @@ int coap_dtls_cid_register(coap_dtls_session_t *s);
 void coap_dtls_cid_watch_hello(coap_dtls_session_t *s, const uint8_t *rec, size_t len);
 /* A record GnuTLS pushes: 0 send it as it is, > 0 send the |out| bytes
  * (its tls12_cid form), < 0 drop it (never send the old format). */
-int coap_dtls_cid_push_rewrite(coap_dtls_session_t *s, const uint8_t *rec, size_t len,
-                               uint8_t *out, size_t cap);
+int coap_dtls_cid_push_rewrite(coap_dtls_session_t *s, const uint8_t *rec, size_t len, uint8_t *out,
+                               size_t cap);
 /* A record from the peer before GnuTLS sees it: 0 as it is, > 0 the
  * |out| bytes (GnuTLS's form of a tls12_cid record), < 0 drop it. */
-int coap_dtls_cid_pull_rewrite(coap_dtls_session_t *s, const uint8_t *rec, size_t len,
-                               uint8_t *out, size_t cap);
+int coap_dtls_cid_pull_rewrite(coap_dtls_session_t *s, const uint8_t *rec, size_t len, uint8_t *out,
+                               size_t cap);
 /* dtls_session.c: a record with this epoch and sequence authenticated. */
 void coap_dtls_note_authentic(coap_dtls_session_t *s, uint64_t seq64);
 
 /* Key exchanges, as credentials allow them (role_made_for, cert_kx). */
-#define COAP_DTLS_KX_PSK 1u    /* PSK, ECDHE-PSK */
-#define COAP_DTLS_KX_ECDSA 2u  /* ECDHE-ECDSA: an EC or EdDSA key, or a raw key */
-#define COAP_DTLS_KX_RSA 4u    /* ECDHE-RSA: an RSA key */
+#define COAP_DTLS_KX_PSK 1u   /* PSK, ECDHE-PSK */
+#define COAP_DTLS_KX_ECDSA 2u /* ECDHE-ECDSA: an EC or EdDSA key, or a raw key */
+#define COAP_DTLS_KX_RSA 4u   /* ECDHE-RSA: an RSA key */
 
 /* The priority for a new session of |client| or a server: the configured
  * one narrowed to what the credentials can complete (cached in |d|). */
@@ -232,8 +232,7 @@ int coap_dtls_verify_peer(gnutls_session_t tls);
 
 /* dtls_diagnose.c: the diagnosis of a failed session (allocated on first
  * use; NULL when out of memory — callers then report the bare code). */
-coap_diag_t *coap_dtls_diag_start(coap_dtls_session_t *s, coap_cause_t cause,
-                                  coap_detector_t by);
+coap_diag_t *coap_dtls_diag_start(coap_dtls_session_t *s, coap_cause_t cause, coap_detector_t by);
 /* A fatal GnuTLS error from the handshake: diagnose it, tell the peer with
  * the fitting alert, return the COAP_E code. */
 int coap_dtls_diagnose_failure(coap_dtls_session_t *s, int gnutls_rc, uint64_t now);
@@ -241,8 +240,7 @@ int coap_dtls_diagnose_failure(coap_dtls_session_t *s, int gnutls_rc, uint64_t n
 int coap_dtls_diagnose_stall(coap_dtls_session_t *s, uint64_t now);
 /* Look at a datagram before GnuTLS does (repeated flights); returns a
  * COAP_E code when it shows the handshake cannot succeed. */
-int coap_dtls_watch_input(coap_dtls_session_t *s, const uint8_t *data, size_t len,
-                          uint64_t now);
+int coap_dtls_watch_input(coap_dtls_session_t *s, const uint8_t *data, size_t len, uint64_t now);
 /* After GnuTLS took one record of a datagram: a server notices a Finished
  * it could not decrypt under keys it has switched to (wrong PSK). */
 int coap_dtls_watch_discards(coap_dtls_session_t *s, const uint8_t *record, size_t len,
@@ -250,11 +248,9 @@ int coap_dtls_watch_discards(coap_dtls_session_t *s, const uint8_t *record, size
 /* Client: our Finished flight went out again (|copies| datagrams). */
 void coap_dtls_note_final_copy(coap_dtls_session_t *s, unsigned copies, uint64_t now);
 /* The peer certificate checks of the verify callback (X.509). */
-int coap_dtls_check_x509(coap_dtls_session_t *s, const gnutls_datum_t *peers,
-                         unsigned n);
+int coap_dtls_check_x509(coap_dtls_session_t *s, const gnutls_datum_t *peers, unsigned n);
 /* Record the chain in the client's report. */
-void coap_dtls_note_chain(coap_dtls_session_t *s, const gnutls_datum_t *peers,
-                          unsigned n);
+void coap_dtls_note_chain(coap_dtls_session_t *s, const gnutls_datum_t *peers, unsigned n);
 /* "PSK (TLS_PSK_WITH_AES_128_CCM_8, ...), ECDHE-ECDSA (...)" from a ClientHello. */
 /* dtls_cookie.c: whether a hello brings a ticket of ours (one whose key
  * name we issued), and learning key names from our NewSessionTickets;
@@ -267,8 +263,7 @@ int coap_dtls_hello_resumes(const coap_dtls_context_t *d, const uint8_t *data, s
 void coap_dtls_note_issued_ticket(coap_dtls_context_t *d, const uint8_t *data, size_t len);
 void coap_dtls_hello_offer(const uint8_t *data, size_t len, char *out, size_t cap);
 /* What this configuration can do as |client| or server, in words. */
-void coap_dtls_describe_modes(const coap_dtls_context_t *d, int client, char *out,
-                              size_t cap);
+void coap_dtls_describe_modes(const coap_dtls_context_t *d, int client, char *out, size_t cap);
 
 /* "sha256:aa:bb:..." of a DER SubjectPublicKeyInfo. */
 void coap_dtls_spki_fingerprint(const gnutls_datum_t *spki, char *buf, size_t cap);
@@ -282,8 +277,7 @@ void coap_dtls_cache_store(coap_dtls_context_t *d, const char *server_name,
                            const gnutls_datum_t *data);
 
 /* Look up the key of |identity| (server side). NULL when unknown. */
-const psk_entry_t *coap_dtls_psk_find(const coap_dtls_context_t *d,
-                                      const char *identity);
+const psk_entry_t *coap_dtls_psk_find(const coap_dtls_context_t *d, const char *identity);
 
 /* psk_table.c: the key of |identity| in the configuration's PSK table
  * (its length, or a negative code), and making the PSK credentials the

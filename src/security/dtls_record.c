@@ -129,8 +129,8 @@ int coap_dtls_keys_protect(coap_dtls_keys_t *k, uint8_t type, const uint8_t *in,
   make_nonce(k->write_iv, k->explicit_nonce, seq64, nonce);
   make_aad(seq64, type, len, aad);
   size_t ct_len = len + k->tag_len;
-  if (gnutls_aead_cipher_encrypt(k->write, nonce, sizeof nonce, aad, sizeof aad, k->tag_len,
-                                 in, len, out + HEADER + nonce_part, &ct_len) < 0)
+  if (gnutls_aead_cipher_encrypt(k->write, nonce, sizeof nonce, aad, sizeof aad, k->tag_len, in,
+                                 len, out + HEADER + nonce_part, &ct_len) < 0)
     return -1;
   k->write_seq++;
   return (int)total;
@@ -158,8 +158,8 @@ static int protect_cid(coap_dtls_keys_t *k, const coap_dtls_cid_t *cid, uint8_t 
    * GnuTLS) it copies the vectors into three fresh allocations per record;
    * the flat call on the inner plaintext, sealed in place, allocates none. */
   size_t ct_len = len + 1 + k->tag_len;
-  if (gnutls_aead_cipher_encrypt(k->write, nonce, sizeof nonce, aad, aad_len, k->tag_len,
-                                 inner, len + 1, inner, &ct_len) < 0)
+  if (gnutls_aead_cipher_encrypt(k->write, nonce, sizeof nonce, aad, aad_len, k->tag_len, inner,
+                                 len + 1, inner, &ct_len) < 0)
     return -1;
   k->write_seq++;
   return (int)(hdr + body);
@@ -189,17 +189,15 @@ static void mark_seen(coap_dtls_keys_t *k, uint64_t seq) {
   }
 }
 
-int coap_dtls_keys_unprotect(coap_dtls_keys_t *k, const uint8_t *rec, size_t avail,
-                             size_t *rec_len, uint8_t *type, uint8_t *out, size_t *out_len) {
+int coap_dtls_keys_unprotect(coap_dtls_keys_t *k, const uint8_t *rec, size_t avail, size_t *rec_len,
+                             uint8_t *type, uint8_t *out, size_t *out_len) {
   uint64_t seq64;
-  return coap_dtls_keys_unprotect_cid(k, NULL, rec, avail, rec_len, type, out, out_len,
-                                      &seq64);
+  return coap_dtls_keys_unprotect_cid(k, NULL, rec, avail, rec_len, type, out, out_len, &seq64);
 }
 
 int coap_dtls_keys_unprotect_cid(coap_dtls_keys_t *k, const coap_dtls_cid_t *cid,
-                                 const uint8_t *rec, size_t avail, size_t *rec_len,
-                                 uint8_t *type, uint8_t *out, size_t *out_len,
-                                 uint64_t *seq64) {
+                                 const uint8_t *rec, size_t avail, size_t *rec_len, uint8_t *type,
+                                 uint8_t *out, size_t *out_len, uint64_t *seq64) {
   /* A tls12_cid header is longer by our CID; only its sender knows the
    * length, and the receiver its own (RFC 9146 §4). */
   size_t cid_len = cid && cid->on ? cid->rx_len : 0;
@@ -226,8 +224,10 @@ int coap_dtls_keys_unprotect_cid(coap_dtls_keys_t *k, const coap_dtls_cid_t *cid
   /* The explicit nonce is the sender's choice; the sequence number in the
    * header is what the additional data must cover. */
   uint8_t explicit_part[8];
-  if (nonce_part) memcpy(explicit_part, rec + hdr, 8);
-  else memcpy(explicit_part, rec + 3, 8);
+  if (nonce_part)
+    memcpy(explicit_part, rec + hdr, 8);
+  else
+    memcpy(explicit_part, rec + 3, 8);
   make_nonce(k->read_iv, k->explicit_nonce, explicit_part, nonce);
   if (cid_record) {
     aad_len = coap_dtls_cid_aad(aad, rec + 3, cid->rx, cid_len, len);
@@ -237,8 +237,7 @@ int coap_dtls_keys_unprotect_cid(coap_dtls_keys_t *k, const coap_dtls_cid_t *cid
   }
   size_t pt_len = *out_len;
   if (gnutls_aead_cipher_decrypt(k->read, nonce, sizeof nonce, aad, aad_len, k->tag_len,
-                                 rec + hdr + nonce_part, body - nonce_part, out,
-                                 &pt_len) < 0)
+                                 rec + hdr + nonce_part, body - nonce_part, out, &pt_len) < 0)
     return COAP_DTLS_RECORD_IGNORED; /* forged or damaged: dropped silently */
   if (cid_record) {
     long content = coap_dtls_cid_inner_parse(out, pt_len, type);

@@ -14,11 +14,11 @@ typedef struct coap_dtls_keys {
   gnutls_aead_cipher_hd_t read, write;
   uint8_t read_iv[12], write_iv[12];
   uint8_t iv_len, tag_len;
-  uint8_t explicit_nonce;  /* GCM/CCM carry 8 nonce bytes per record */
+  uint8_t explicit_nonce; /* GCM/CCM carry 8 nonce bytes per record */
   uint16_t epoch;
-  uint64_t write_seq;      /* next sequence number to send */
-  uint64_t read_next;      /* one above the highest accepted */
-  uint64_t window;         /* bit i: read_next - 1 - i was seen */
+  uint64_t write_seq; /* next sequence number to send */
+  uint64_t read_next; /* one above the highest accepted */
+  uint64_t window;    /* bit i: read_next - 1 - i was seen */
 } coap_dtls_keys_t;
 
 /* Take the current epoch's keys and counters out of an established
@@ -28,8 +28,8 @@ int coap_dtls_keys_export(gnutls_session_t tls, coap_dtls_keys_t *k);
 void coap_dtls_keys_free(coap_dtls_keys_t *k);
 
 /* One record of |type| around |in|, into |out|; its length or -1. */
-int coap_dtls_keys_protect(coap_dtls_keys_t *k, uint8_t type, const uint8_t *in,
-                           size_t len, uint8_t *out, size_t cap);
+int coap_dtls_keys_protect(coap_dtls_keys_t *k, uint8_t type, const uint8_t *in, size_t len,
+                           uint8_t *out, size_t cap);
 
 #define COAP_DTLS_RECORD_OK 0
 #define COAP_DTLS_RECORD_IGNORED 1   /* other epoch, replayed, forged: skip */
@@ -38,8 +38,8 @@ int coap_dtls_keys_protect(coap_dtls_keys_t *k, uint8_t type, const uint8_t *in,
 /* The record at |rec| (|avail| bytes left in the datagram): its length in
  * |*rec_len|, its content type, and the plaintext in |out| (capacity in,
  * length out) when the result is COAP_DTLS_RECORD_OK. */
-int coap_dtls_keys_unprotect(coap_dtls_keys_t *k, const uint8_t *rec, size_t avail,
-                             size_t *rec_len, uint8_t *type, uint8_t *out, size_t *out_len);
+int coap_dtls_keys_unprotect(coap_dtls_keys_t *k, const uint8_t *rec, size_t avail, size_t *rec_len,
+                             uint8_t *type, uint8_t *out, size_t *out_len);
 
 /* The same for a session with Connection IDs (|cid| NULL or not on: as
  * above). Records to a peer with a non-empty CID are tls12_cid (RFC 9146,
@@ -50,8 +50,7 @@ int coap_dtls_keys_unprotect(coap_dtls_keys_t *k, const uint8_t *rec, size_t ava
 int coap_dtls_keys_protect_cid(coap_dtls_keys_t *k, const coap_dtls_cid_t *cid, uint8_t type,
                                const uint8_t *in, size_t len, uint8_t *out, size_t cap);
 int coap_dtls_keys_unprotect_cid(coap_dtls_keys_t *k, const coap_dtls_cid_t *cid,
-                                 const uint8_t *rec, size_t avail, size_t *rec_len,
-                                 uint8_t *type, uint8_t *out, size_t *out_len,
-                                 uint64_t *seq64);
+                                 const uint8_t *rec, size_t avail, size_t *rec_len, uint8_t *type,
+                                 uint8_t *out, size_t *out_len, uint64_t *seq64);
 
 #endif

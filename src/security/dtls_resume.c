@@ -35,8 +35,7 @@ void coap_dtls_cache_clear(coap_dtls_context_t *d) {
 
 static session_cache_entry_t *slot_for(coap_dtls_context_t *d, const char *name) {
   for (size_t i = 0; i < SESSION_CACHE_SIZE; i++)
-    if (d->cache[i].server_name && strcmp(d->cache[i].server_name, name) == 0)
-      return &d->cache[i];
+    if (d->cache[i].server_name && strcmp(d->cache[i].server_name, name) == 0) return &d->cache[i];
   for (size_t i = 0; i < SESSION_CACHE_SIZE; i++)
     if (!d->cache[i].server_name) return &d->cache[i];
   session_cache_entry_t *e = &d->cache[d->cache_next];
@@ -78,8 +77,10 @@ static ssize_t read_session_file(const char *path, uint8_t *buf, size_t cap) {
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return -1;
   struct stat st;
-  int err = fstat(fd, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR
-                                       : !S_ISREG(st.st_mode) ? EINVAL : 0;
+  int err = fstat(fd, &st) < 0     ? errno
+            : S_ISDIR(st.st_mode)  ? EISDIR
+            : !S_ISREG(st.st_mode) ? EINVAL
+                                   : 0;
   if (err) {
     close(fd);
     errno = err;
@@ -109,10 +110,10 @@ static void load_file(coap_dtls_context_t *d) {
   /* No file or an empty one (nothing saved yet): no session, no word. */
   if (n < 0 && errno != ENOENT) {
     coap_logf(d->log, COAP_LOG_ERROR, NULL,
-              "cannot read the session file %s: %s (a full handshake follows)",
-              d->session_file, strerror(errno));
-  } else if (n > 0 && (!eol || (size_t)(eol - buf) < magic ||
-                       memcmp(buf, FILE_MAGIC, magic) != 0 || (size_t)n >= FILE_MAX)) {
+              "cannot read the session file %s: %s (a full handshake follows)", d->session_file,
+              strerror(errno));
+  } else if (n > 0 && (!eol || (size_t)(eol - buf) < magic || memcmp(buf, FILE_MAGIC, magic) != 0 ||
+                       (size_t)n >= FILE_MAX)) {
     coap_logf(d->log, COAP_LOG_ERROR, NULL,
               "%s is not a coaps session file: ignored (a full handshake follows)",
               d->session_file);
@@ -152,8 +153,8 @@ static int create_temp(const char *path, char *tmp, size_t cap) {
       errno = EIO;
       return -1;
     }
-    int k = snprintf(tmp, cap, "%s/.%s.%02x%02x%02x%02x%02x%02x", dir, base, r[0], r[1],
-                     r[2], r[3], r[4], r[5]);
+    int k = snprintf(tmp, cap, "%s/.%s.%02x%02x%02x%02x%02x%02x", dir, base, r[0], r[1], r[2], r[3],
+                     r[4], r[5]);
     if (k < 0 || (size_t)k >= cap) {
       errno = ENAMETOOLONG;
       return -1;
@@ -186,9 +187,9 @@ static void save_file(coap_dtls_context_t *d, const char *name, const gnutls_dat
   const char *why = target_refused(d->session_file);
   int fd = why ? -1 : create_temp(d->session_file, tmp, sizeof tmp);
   if (!why && fd < 0) why = strerror(errno);
-  if (!why && (write_all(fd, FILE_MAGIC, strlen(FILE_MAGIC)) < 0 ||
-               write_all(fd, name, strlen(name)) < 0 || write_all(fd, "\n", 1) < 0 ||
-               write_all(fd, data->data, data->size) < 0 || fsync(fd) < 0))
+  if (!why &&
+      (write_all(fd, FILE_MAGIC, strlen(FILE_MAGIC)) < 0 || write_all(fd, name, strlen(name)) < 0 ||
+       write_all(fd, "\n", 1) < 0 || write_all(fd, data->data, data->size) < 0 || fsync(fd) < 0))
     why = strerror(errno);
   if (fd >= 0 && close(fd) < 0 && !why) why = strerror(errno);
   /* Once more just before the rename, which replaces a link rather than
@@ -221,8 +222,7 @@ const gnutls_datum_t *coap_dtls_cache_find(coap_dtls_context_t *d, const char *n
   return NULL;
 }
 
-void coap_dtls_cache_store(coap_dtls_context_t *d, const char *name,
-                           const gnutls_datum_t *data) {
+void coap_dtls_cache_store(coap_dtls_context_t *d, const char *name, const gnutls_datum_t *data) {
   if (d->no_resume || !data->size || data->size >= SESSION_DATA_MAX) return;
   put(d, name, data->data, data->size);
   if (d->session_file) save_file(d, name, data);
@@ -248,7 +248,8 @@ static int check_session_path(coap_dtls_context_t *d, const char *path) {
   if (n > 0 && ((size_t)n < strlen(FILE_MAGIC) || memcmp(head, FILE_MAGIC, strlen(FILE_MAGIC)))) {
     snprintf(d->error, sizeof d->error,
              "session file %s exists and is not a coaps session file: not overwriting it "
-             "(remove it or give another name)", path);
+             "(remove it or give another name)",
+             path);
     return -1;
   }
   char dir[PATH_MAX];

@@ -62,27 +62,29 @@ int coap_dtls_set_rpk(coap_dtls_context_t *d, const char *key_file) {
       snprintf(d->error, sizeof d->error,
                "raw public key file '%s' is a directory: give the private key file", key_file);
     else
-      snprintf(d->error, sizeof d->error, "cannot read raw public key file '%s': %s",
-               key_file, strerror(errno));
+      snprintf(d->error, sizeof d->error, "cannot read raw public key file '%s': %s", key_file,
+               strerror(errno));
     goto out;
   }
   int imported = key_and_spki(&raw, &key, &spki);
   if (imported == GNUTLS_E_DECRYPTION_FAILED) {
     snprintf(d->error, sizeof d->error,
              "%s: the private key is encrypted; raw public keys take an unencrypted key "
-             "(openssl pkey -in %s -out plain-key.pem)", key_file, key_file);
+             "(openssl pkey -in %s -out plain-key.pem)",
+             key_file, key_file);
     goto out;
   }
   if (imported < 0) {
     snprintf(d->error, sizeof d->error,
              "%s: not a valid private key (PEM \"EC PRIVATE KEY\" or PKCS#8 \"PRIVATE KEY\", "
-             "or DER)", key_file);
+             "or DER)",
+             key_file);
     goto out;
   }
   unsigned bits = 0;
   if (gnutls_x509_privkey_get_pk_algorithm2(key, &bits) != GNUTLS_PK_ECDSA || bits != 256) {
-    snprintf(d->error, sizeof d->error,
-             "%s: raw public keys must be EC P-256 (RFC 7252 §9.1.3.2)", key_file);
+    snprintf(d->error, sizeof d->error, "%s: raw public keys must be EC P-256 (RFC 7252 §9.1.3.2)",
+             key_file);
     goto out;
   }
   if (coap_dtls_ensure_cert_credentials(d) < 0) {
@@ -94,8 +96,8 @@ int coap_dtls_set_rpk(coap_dtls_context_t *d, const char *key_file) {
    * that GnuTLS then needs to import it again. */
   if (gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_DER, NULL, GNUTLS_PKCS_PLAIN,
                                         &key_der) < 0 ||
-      gnutls_certificate_set_rawpk_key_mem(d->cert, &spki, &key_der, GNUTLS_X509_FMT_DER,
-                                           NULL, 0, NULL, 0, 0) < 0) {
+      gnutls_certificate_set_rawpk_key_mem(d->cert, &spki, &key_der, GNUTLS_X509_FMT_DER, NULL, 0,
+                                           NULL, 0, 0) < 0) {
     snprintf(d->error, sizeof d->error, "%s: GnuTLS refused the raw public key", key_file);
     goto out;
   }
@@ -129,11 +131,13 @@ int coap_dtls_add_trusted_rpk(coap_dtls_context_t *d, const char *spki_file) {
            gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &der) >= 0;
   if (pub) gnutls_pubkey_deinit(pub);
   gnutls_free(raw.data);
-  gnutls_datum_t *grown = ok ? realloc(d->trusted_rpk, (d->n_trusted_rpk + 1) * sizeof(*grown)) : NULL;
+  gnutls_datum_t *grown =
+      ok ? realloc(d->trusted_rpk, (d->n_trusted_rpk + 1) * sizeof(*grown)) : NULL;
   if (!grown) {
     gnutls_free(der.data);
-    snprintf(d->error, sizeof d->error, ok ? "out of memory" :
-             "%s: not a readable public key (PEM \"PUBLIC KEY\" or DER SubjectPublicKeyInfo)",
+    snprintf(d->error, sizeof d->error,
+             ok ? "out of memory"
+                : "%s: not a readable public key (PEM \"PUBLIC KEY\" or DER SubjectPublicKeyInfo)",
              spki_file);
     coap_logf(d->log, COAP_LOG_ERROR, NULL, "%s", d->error);
     return ok ? COAP_E_NOMEM : COAP_E_DTLS_CREDENTIALS;

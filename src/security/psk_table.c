@@ -76,15 +76,16 @@ void coap_psk_table_free(coap_psk_table_t *t) {
   free(t);
 }
 
-size_t coap_psk_table_count(const coap_psk_table_t *t) { return t ? t->count : 0; }
+size_t coap_psk_table_count(const coap_psk_table_t *t) {
+  return t ? t->count : 0;
+}
 
 size_t coap_psk_table_memory(const coap_psk_table_t *t) {
   return t ? sizeof(*t) + t->n_slots * sizeof(psk_slot_t) + t->arena_cap : 0;
 }
 
 /* The slot holding |id|, or the empty slot where it would go. */
-static psk_slot_t *find_slot(const coap_psk_table_t *t, const char *id, size_t len,
-                             uint64_t h) {
+static psk_slot_t *find_slot(const coap_psk_table_t *t, const char *id, size_t len, uint64_t h) {
   size_t mask = t->n_slots - 1;
   uint32_t tag = (uint32_t)(h >> 32);
   for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
@@ -135,10 +136,10 @@ static int reserve_arena(coap_psk_table_t *t, size_t more) {
   return 0;
 }
 
-int coap_psk_table_add(coap_psk_table_t *t, const char *identity, size_t id_len,
-                       const uint8_t *key, size_t key_len) {
-  if (!t || !identity || !key || id_len == 0 || id_len > COAP_PSK_IDENTITY_MAX ||
-      key_len == 0 || key_len > COAP_PSK_KEY_MAX || memchr(identity, '\0', id_len))
+int coap_psk_table_add(coap_psk_table_t *t, const char *identity, size_t id_len, const uint8_t *key,
+                       size_t key_len) {
+  if (!t || !identity || !key || id_len == 0 || id_len > COAP_PSK_IDENTITY_MAX || key_len == 0 ||
+      key_len > COAP_PSK_KEY_MAX || memchr(identity, '\0', id_len))
     return COAP_E_INVALID_ARG;
   uint64_t h = identity_hash(identity, id_len);
   if (find_slot(t, identity, id_len, h)->offset) return COAP_E_EXISTS;
@@ -189,7 +190,9 @@ typedef struct field {
   size_t len;
 } field_t;
 
-static int is_blank(char c) { return c == ' ' || c == '\t'; }
+static int is_blank(char c) {
+  return c == ' ' || c == '\t';
+}
 
 /* Split |line| into fields (a '#' starting one ends the line); returns
  * how many (up to 3: a third means too many). */
@@ -299,8 +302,9 @@ static int parse_line(coap_psk_table_t *t, parse_state_t *ps, const char *p, siz
     return -1;
   }
   if (k == 3) {
-    line_problem(ps, line, "more than two fields (want IDENTITY KEY; neither holds "
-                           "whitespace: write such a key as hex:)");
+    line_problem(ps, line,
+                 "more than two fields (want IDENTITY KEY; neither holds "
+                 "whitespace: write such a key as hex:)");
     return -1;
   }
   if (f[0].len > COAP_PSK_IDENTITY_MAX) {
@@ -376,6 +380,5 @@ int coap_dtls_knows_psk_identity(const coap_dtls_context_t *d, const char *ident
 /* Used by dtls_config.c's server lookup (a table before the callback). */
 int coap_dtls_psk_table_key(const coap_dtls_context_t *d, const char *identity, uint8_t *key,
                             size_t cap) {
-  return d->psk_table ? coap_psk_table_lookup(d->psk_table, identity, key, cap)
-                      : COAP_E_NOT_FOUND;
+  return d->psk_table ? coap_psk_table_lookup(d->psk_table, identity, key, cap) : COAP_E_NOT_FOUND;
 }

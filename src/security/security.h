@@ -50,9 +50,8 @@ void coap_dtls_context_set_logger(coap_dtls_context_t *d, const coap_logger_t *l
  * it the same datagram), COAP_DTLS_COOKIE_SENT when a HelloVerifyRequest
  * went out through |send|, or a negative code for anything else
  * (dropped). */
-int coap_dtls_accept(coap_dtls_context_t *d, const void *addr, size_t addr_len,
-                     const uint8_t *data, size_t len, int require_cookie,
-                     coap_dtls_send_fn send, void *send_user);
+int coap_dtls_accept(coap_dtls_context_t *d, const void *addr, size_t addr_len, const uint8_t *data,
+                     size_t len, int require_cookie, coap_dtls_send_fn send, void *send_user);
 /* Did the ClientHello coap_dtls_accept just accepted bring a valid cookie
  * (its sender receives at its address)? */
 int coap_dtls_accepted_with_cookie(const coap_dtls_context_t *d);
@@ -66,30 +65,26 @@ int coap_dtls_cookie_required(const coap_dtls_context_t *d, unsigned in_progress
 /* A client session towards |server_name| (a host name or literal: used for
  * SNI and certificate name checks); sends the ClientHello. */
 int coap_dtls_session_new_client(coap_dtls_context_t *d, const char *server_name,
-                                 const coap_dtls_session_cb_t *cb, void *user,
-                                 uint64_t now, coap_dtls_session_t **out);
+                                 const coap_dtls_session_cb_t *cb, void *user, uint64_t now,
+                                 coap_dtls_session_t **out);
 /* A server session for the ClientHello just accepted. */
-int coap_dtls_session_new_server(coap_dtls_context_t *d,
-                                 const coap_dtls_session_cb_t *cb, void *user,
-                                 uint64_t now, coap_dtls_session_t **out);
+int coap_dtls_session_new_server(coap_dtls_context_t *d, const coap_dtls_session_cb_t *cb,
+                                 void *user, uint64_t now, coap_dtls_session_t **out);
 void coap_dtls_session_free(coap_dtls_session_t *s);
 /* Is the ClientHello in |data| a copy of the one this (server) session
  * was made from (the same client random)? Such a copy, arriving late
  * (resent before the handshake ended, then reordered), says nothing about
  * a restart. */
-int coap_dtls_session_own_hello(const coap_dtls_session_t *s, const uint8_t *data,
-                                size_t len);
+int coap_dtls_session_own_hello(const coap_dtls_session_t *s, const uint8_t *data, size_t len);
 /* The peer's name for the session's log lines; |name| must outlive it. */
 void coap_dtls_session_set_peer_name(coap_dtls_session_t *s, const char *name);
 
 /* One datagram from the peer. Returns 0, or a negative COAP_E_DTLS_* code
  * when the session failed or was closed (the caller frees it; the reason is
  * in coap_dtls_session_diag). Callbacks run inside. */
-int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data,
-                            size_t len, uint64_t now);
+int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data, size_t len, uint64_t now);
 /* Protect and send one application datagram (session established). */
-int coap_dtls_session_write(coap_dtls_session_t *s, const uint8_t *data,
-                            size_t len);
+int coap_dtls_session_write(coap_dtls_session_t *s, const uint8_t *data, size_t len);
 /* When coap_dtls_session_handle_timeout is due; UINT64_MAX: never. */
 uint64_t coap_dtls_session_next_timeout(const coap_dtls_session_t *s);
 /* Retransmit a flight or give up; same returns as _input. */

@@ -37,17 +37,17 @@ struct coap_b1_entry {
   coap_server_t *srv;
   coap_timer_t timer;
   const void *peer, *session;
-  uint64_t born;            /* for the per-peer replacement: the oldest goes */
+  uint64_t born; /* for the per-peer replacement: the oldest goes */
   kind_t kind;
   uint8_t method, tag_len;
   uint8_t tag[TAG_MAX];
-  uint8_t code;             /* ANSWER: the response's code, format, ETag */
+  uint8_t code; /* ANSWER: the response's code, format, ETag */
   int content_format;
   uint8_t etag[8];
   size_t etag_len;
-  size_t len, cap;          /* bytes held (RECEIVING: contiguous from 0) */
+  size_t len, cap; /* bytes held (RECEIVING: contiguous from 0) */
   uint8_t *data;
-  size_t charged;           /* counted in the table's bytes */
+  size_t charged; /* counted in the table's bytes */
   /* Q-Block1 (RFC 9177): blocks come in any order. */
   struct {
     uint8_t on, szx, token_len, naks; /* naks: 4.08s since the last new block */
@@ -136,20 +136,19 @@ static int request_tag(const coap_msg_t *m, uint8_t tag[TAG_MAX], uint8_t *len) 
   return 1;
 }
 
-static coap_b1_entry_t *find(coap_server_t *s, const coap_request_t *req,
-                             const char *path, size_t path_len) {
+static coap_b1_entry_t *find(coap_server_t *s, const coap_request_t *req, const char *path,
+                             size_t path_len) {
   coap_b1_table_t *t = &s->b1;
   if (!t->n_buckets) return NULL;
   uint8_t tag[TAG_MAX], tag_len = 0;
   int has_tag = request_tag(req->msg, tag, &tag_len);
   for (coap_b1_entry_t *e = t->buckets[bucket_of(t, req->peer_key)]; e; e = e->hash_next) {
-    if (e->peer != req->peer_key || e->session != req->session_key ||
-        e->method != req->msg->code || e->path_len != path_len ||
-        memcmp(e->path, path, path_len) != 0)
+    if (e->peer != req->peer_key || e->session != req->session_key || e->method != req->msg->code ||
+        e->path_len != path_len || memcmp(e->path, path, path_len) != 0)
       continue;
     int e_has_tag = e->tag_len != 0xFF;
-    if (e_has_tag != has_tag || (has_tag && (e->tag_len != tag_len ||
-                                             memcmp(e->tag, tag, tag_len) != 0)))
+    if (e_has_tag != has_tag ||
+        (has_tag && (e->tag_len != tag_len || memcmp(e->tag, tag, tag_len) != 0)))
       continue;
     return e;
   }
@@ -184,8 +183,8 @@ static int budget_allows(coap_server_t *s, size_t more) {
   return 0;
 }
 
-static coap_b1_entry_t *entry_new(coap_server_t *s, const coap_request_t *req,
-                                  const char *path, size_t path_len, kind_t kind) {
+static coap_b1_entry_t *entry_new(coap_server_t *s, const coap_request_t *req, const char *path,
+                                  size_t path_len, kind_t kind) {
   coap_b1_table_t *t = &s->b1;
   size_t charge = sizeof(coap_b1_entry_t) + path_len + 1;
   if (t->count >= t->n_buckets && grow_table(t) < 0) return NULL;
@@ -232,14 +231,14 @@ static int reserve(coap_server_t *s, coap_b1_entry_t *e, size_t need) {
 
 static void too_large(coap_server_t *s, coap_response_t *resp, uint64_t size) {
   char text[96];
-  snprintf(text, sizeof text, "body of %llu bytes or more: at most %zu",
-           (unsigned long long)size, s->cfg->max_body);
+  snprintf(text, sizeof text, "body of %llu bytes or more: at most %zu", (unsigned long long)size,
+           s->cfg->max_body);
   coap_response_error(resp, COAP_REQUEST_ENTITY_TOO_LARGE, text);
   coap_response_add_uint(resp, COAP_OPTION_SIZE1, (uint32_t)s->cfg->max_body);
 }
 
-__attribute__((format(printf, 2, 3)))
-static coap_b1_result_t incomplete(coap_response_t *resp, const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static coap_b1_result_t incomplete(coap_response_t *resp,
+                                                                         const char *fmt, ...) {
   char text[160];
   va_list ap;
   va_start(ap, fmt);
@@ -267,8 +266,8 @@ static int same_start(const coap_b1_entry_t *e, const coap_msg_t *m) {
 /* Take the block at |off| into |e|: the bytes it shares with what is
  * there must be the same (a resend, or blocks of another size covering
  * them); the rest is appended. Returns 0, or a 4.08 already answered. */
-static int take(coap_server_t *s, coap_b1_entry_t *e, uint64_t off,
-                const coap_msg_t *m, coap_response_t *resp, coap_b1_result_t *r) {
+static int take(coap_server_t *s, coap_b1_entry_t *e, uint64_t off, const coap_msg_t *m,
+                coap_response_t *resp, coap_b1_result_t *r) {
   size_t len = m->payload_len;
   if (off > e->len) {
     *r = incomplete(resp, "Block1: the block at byte %llu came before the bytes from %llu",
@@ -277,9 +276,10 @@ static int take(coap_server_t *s, coap_b1_entry_t *e, uint64_t off,
   }
   size_t shared = e->len - (size_t)off < len ? e->len - (size_t)off : len;
   if (shared && memcmp(e->data + off, m->payload, shared) != 0) {
-    *r = incomplete(resp, "Block1: the block at byte %llu differs from the bytes "
-                    "received there (%llu of them)", (unsigned long long)off,
-                    (unsigned long long)shared);
+    *r = incomplete(resp,
+                    "Block1: the block at byte %llu differs from the bytes "
+                    "received there (%llu of them)",
+                    (unsigned long long)off, (unsigned long long)shared);
     entry_free(s, e);
     return -1;
   }
@@ -316,9 +316,8 @@ static int block_valid(coap_server_t *s, const coap_block_t *b, const coap_msg_t
   return 0;
 }
 
-coap_b1_result_t coap_b1_receive(coap_server_t *s, const coap_request_t *req,
-                                 const char *path, size_t path_len,
-                                 const coap_block_t *b, coap_response_t *resp,
+coap_b1_result_t coap_b1_receive(coap_server_t *s, const coap_request_t *req, const char *path,
+                                 size_t path_len, const coap_block_t *b, coap_response_t *resp,
                                  const uint8_t **body, size_t *len) {
   const coap_msg_t *m = req->msg;
   if (block_valid(s, b, m, resp) < 0) return COAP_B1_ANSWERED;
@@ -347,7 +346,8 @@ coap_b1_result_t coap_b1_receive(coap_server_t *s, const coap_request_t *req,
   }
   if (!e || e->kind != RECEIVING)
     return incomplete(resp, "Block1 block %llu (at byte %llu) without the blocks before it",
-                      (unsigned long long)b->num, (unsigned long long)b->num * coap_block_size(b->szx));
+                      (unsigned long long)b->num,
+                      (unsigned long long)b->num * coap_block_size(b->szx));
   coap_b1_result_t r;
   uint64_t off = (uint64_t)b->num * coap_block_size(b->szx);
   if (take(s, e, off, m, resp, &r) < 0) return r;
@@ -356,13 +356,14 @@ coap_b1_result_t coap_b1_receive(coap_server_t *s, const coap_request_t *req,
     coap_response_set_code(resp, COAP_CONTINUE);
     /* RFC 7959 §2.5: our preferred size, when smaller, in the answer. */
     coap_response_add_block(resp, COAP_OPTION_BLOCK1, b->num, 1,
-              b->szx < resp->szx_max ? b->szx : resp->szx_max);
+                            b->szx < resp->szx_max ? b->szx : resp->szx_max);
     return COAP_B1_ANSWERED;
   }
   if (off + m->payload_len < e->len)
-    return incomplete(resp, "Block1: the last block ends at byte %llu, before the %llu "
-                      "bytes received", (unsigned long long)(off + m->payload_len),
-                      (unsigned long long)e->len);
+    return incomplete(resp,
+                      "Block1: the last block ends at byte %llu, before the %llu "
+                      "bytes received",
+                      (unsigned long long)(off + m->payload_len), (unsigned long long)e->len);
   *body = e->data;
   *len = e->len;
   return COAP_B1_COMPLETE;
@@ -446,15 +447,16 @@ static void qb1_timeout(coap_timer_t *t, uint64_t now, void *user) {
   if (e->q.naks >= NON_MAX_RETRANSMIT) {
     coap_logf(s->log, COAP_LOG_DEBUG, NULL,
               "Q-Block1 body for /%s: %u of %u blocks after %u requests for the rest; "
-              "given up", e->path, (unsigned)e->q.nhave, (unsigned)e->q.nblocks,
-              (unsigned)e->q.naks);
+              "given up",
+              e->path, (unsigned)e->q.nhave, (unsigned)e->q.nblocks, (unsigned)e->q.naks);
     entry_free(s, e);
     return;
   }
   uint8_t list[5 * 64];
-  size_t n = missing_list(s, e, e->q.nblocks, list,
-                          sizeof list < 5 * coap_qblock_max_payloads(s)
-                              ? sizeof list : 5 * coap_qblock_max_payloads(s));
+  size_t n =
+      missing_list(s, e, e->q.nblocks, list,
+                   sizeof list < 5 * coap_qblock_max_payloads(s) ? sizeof list
+                                                                 : 5 * coap_qblock_max_payloads(s));
   if (!n) return;
   coap_msg_t m;
   coap_msg_init(&m, COAP_TYPE_NON, COAP_REQUEST_ENTITY_INCOMPLETE, 0);
@@ -472,7 +474,8 @@ static uint32_t qb1_valid(coap_server_t *s, const coap_block_t *b, const coap_ms
                           coap_response_t *resp) {
   int64_t size1 = coap_msg_get_uint(m, COAP_OPTION_SIZE1, -1);
   if (!coap_msg_find_option(m, COAP_OPTION_REQUEST_TAG) || size1 < 0) {
-    coap_response_error(resp, COAP_BAD_REQUEST, "Q-Block1 needs Request-Tag and Size1 (RFC 9177 4.3)");
+    coap_response_error(resp, COAP_BAD_REQUEST,
+                        "Q-Block1 needs Request-Tag and Size1 (RFC 9177 4.3)");
     return 0;
   }
   if ((uint64_t)size1 > s->cfg->max_body) {
@@ -514,9 +517,8 @@ static coap_b1_entry_t *qb1_new(coap_server_t *s, const coap_request_t *req, con
 }
 
 /* A block of a body already handled, or whose answer is on its way. */
-static coap_b1_result_t qb1_after(coap_server_t *s, const coap_request_t *req,
-                                  coap_b1_entry_t *e, const char *path, size_t path_len,
-                                  coap_response_t *resp) {
+static coap_b1_result_t qb1_after(coap_server_t *s, const coap_request_t *req, coap_b1_entry_t *e,
+                                  const char *path, size_t path_len, coap_response_t *resp) {
   if (e->kind == DONE) {
     coap_response_set_code(resp, e->code);
     return COAP_B1_ANSWERED;
@@ -565,9 +567,8 @@ static coap_b1_result_t qb1_progress(coap_server_t *s, coap_b1_entry_t *e, const
   return COAP_B1_SILENT;
 }
 
-coap_b1_result_t coap_qb1_receive(coap_server_t *s, const coap_request_t *req,
-                                  const char *path, size_t path_len,
-                                  const coap_block_t *b, coap_response_t *resp,
+coap_b1_result_t coap_qb1_receive(coap_server_t *s, const coap_request_t *req, const char *path,
+                                  size_t path_len, const coap_block_t *b, coap_response_t *resp,
                                   const uint8_t **body, size_t *len) {
   const coap_msg_t *m = req->msg;
   uint32_t nblocks = qb1_valid(s, b, m, resp);
@@ -604,8 +605,8 @@ coap_b1_result_t coap_qb1_receive(coap_server_t *s, const coap_request_t *req,
   return qb1_progress(s, e, b, was, req->now, resp);
 }
 
-void coap_qb1_answered(coap_server_t *s, const coap_request_t *req,
-                       const char *path, size_t path_len, const coap_response_t *resp) {
+void coap_qb1_answered(coap_server_t *s, const coap_request_t *req, const char *path,
+                       size_t path_len, const coap_response_t *resp) {
   if (find(s, req, path, path_len)) return; /* the answer is kept (ANSWER) */
   coap_b1_entry_t *e = entry_new(s, req, path, path_len, DONE);
   if (!e) return;
@@ -650,9 +651,8 @@ static int keep_answer(coap_server_t *s, coap_b1_entry_t *e, const coap_response
   return 0;
 }
 
-void coap_b1_answered(coap_server_t *s, const coap_request_t *req,
-                      const char *path, size_t path_len,
-                      const coap_response_t *resp) {
+void coap_b1_answered(coap_server_t *s, const coap_request_t *req, const char *path,
+                      size_t path_len, const coap_response_t *resp) {
   coap_b1_entry_t *e = find(s, req, path, path_len);
   if (e) entry_free(s, e);
   /* A GET or FETCH answer is kept by the Block2 cache instead, for any
@@ -667,8 +667,8 @@ void coap_b1_answered(coap_server_t *s, const coap_request_t *req,
   keep_answer(s, e, resp, req->now);
 }
 
-void coap_b1_deferred(coap_server_t *s, const coap_request_t *req,
-                      const char *path, size_t path_len, coap_response_t *later) {
+void coap_b1_deferred(coap_server_t *s, const coap_request_t *req, const char *path,
+                      size_t path_len, coap_response_t *later) {
   coap_b1_answered(s, req, path, path_len, NULL); /* the body is the handler's now */
   uint8_t m = req->msg->code;
   if (!later || m == COAP_GET || m == COAP_FETCH) return;
@@ -692,7 +692,8 @@ void coap_b1_deferred_answered(coap_server_t *s, const coap_response_t *resp, ui
     if (blockwise)
       coap_logf(s->log, COAP_LOG_WARNING, NULL,
                 "a deferred %zu-byte answer came after its place was given up (expired or "
-                "replaced): its later blocks get 4.00", resp->msg.payload_len);
+                "replaced): its later blocks get 4.00",
+                resp->msg.payload_len);
     return;
   }
   if (!blockwise) {
@@ -702,8 +703,8 @@ void coap_b1_deferred_answered(coap_server_t *s, const coap_response_t *resp, ui
   keep_answer(s, e, resp, now);
 }
 
-int coap_b1_serve_kept(coap_server_t *s, const coap_request_t *req,
-                       const char *path, size_t path_len, coap_response_t *resp) {
+int coap_b1_serve_kept(coap_server_t *s, const coap_request_t *req, const char *path,
+                       size_t path_len, coap_response_t *resp) {
   coap_b1_entry_t *e = find(s, req, path, path_len);
   if (!e || e->kind != ANSWER) return 0;
   coap_response_set_code(resp, e->code);

@@ -55,8 +55,7 @@ static void cut_block(coap_response_t *resp, size_t off, uint8_t szx) {
   size_t n = len - off < size ? len - off : size;
   const uint8_t *body = resp->msg.payload;
   uint32_t num = (uint32_t)(off >> (szx + 4));
-  if (COAP_CODE_CLASS(resp->msg.code) == 2 &&
-      !coap_msg_find_option(&resp->msg, COAP_OPTION_ETAG)) {
+  if (COAP_CODE_CLASS(resp->msg.code) == 2 && !coap_msg_find_option(&resp->msg, COAP_OPTION_ETAG)) {
     uint8_t tag[8];
     coap_body_etag(body, len, tag);
     coap_response_add_option(resp, COAP_OPTION_ETAG, tag, sizeof tag);
@@ -68,8 +67,8 @@ static void cut_block(coap_response_t *resp, size_t off, uint8_t szx) {
     coap_msg_remove_option(&resp->msg, COAP_OPTION_SIZE2);
     coap_response_add_uint(resp, COAP_OPTION_SIZE2, (uint32_t)len);
   }
-  coap_response_add_block(resp, q ? COAP_OPTION_Q_BLOCK2 : COAP_OPTION_BLOCK2, num,
-                          off + n < len, szx);
+  coap_response_add_block(resp, q ? COAP_OPTION_Q_BLOCK2 : COAP_OPTION_BLOCK2, num, off + n < len,
+                          szx);
   coap_msg_set_payload(&resp->msg, n ? body + off : NULL, n);
   if (q) {
     /* The rest of the burst is cut from here (qblock.c). */
@@ -105,9 +104,8 @@ void coap_response_finish(coap_response_t *resp) {
   }
   /* The blocks the client counts in may be larger than ours: the same
    * offset, renumbered in our size (RFC 7959 §2.4). */
-  uint64_t off = resp->asked.block2 && success
-                     ? (uint64_t)resp->asked.b2_num << (resp->asked.b2_szx + 4)
-                     : 0;
+  uint64_t off =
+      resp->asked.block2 && success ? (uint64_t)resp->asked.b2_num << (resp->asked.b2_szx + 4) : 0;
   if (off > 0 && off >= len) {
     /* RFC 7959 names no code for it; 4.02 is for options not recognised
      * (RFC 7252 §5.9.2.3), so this is the general 4.00, as libcoap says. */
@@ -156,15 +154,15 @@ typedef struct cache_peer {
 
 typedef struct cache_entry {
   coap_server_t *srv;
-  coap_timer_t timer;      /* frees the copy when it goes stale */
-  uint64_t made;           /* the handler run that made or confirmed it */
+  coap_timer_t timer; /* frees the copy when it goes stale */
+  uint64_t made;      /* the handler run that made or confirmed it */
   uint8_t code, etag_len;
   uint8_t etag[8];
   cache_peer_t peers[CACHE_PEERS];
   unsigned n_peers, next_peer; /* a full list replaces in turn */
   size_t charged;
   size_t key_len, opts_len, body_len;
-  uint8_t *key, *opts, *body;  /* one block after the entry */
+  uint8_t *key, *opts, *body; /* one block after the entry */
 } cache_entry_t;
 
 struct coap_b2_cache {
@@ -240,8 +238,7 @@ static int key_equal(const coap_msg_t *m, const uint8_t *key, size_t len) {
 static int kept_option(uint16_t number) {
   return number != COAP_OPTION_BLOCK1 && number != COAP_OPTION_BLOCK2 &&
          number != COAP_OPTION_Q_BLOCK1 && number != COAP_OPTION_Q_BLOCK2 &&
-         number != COAP_OPTION_SIZE2 && number != COAP_OPTION_ETAG &&
-         number != COAP_OPTION_OBSERVE;
+         number != COAP_OPTION_SIZE2 && number != COAP_OPTION_ETAG && number != COAP_OPTION_OBSERVE;
 }
 
 static size_t opts_write(const coap_msg_t *m, uint8_t *dst) {
@@ -277,8 +274,7 @@ static int cache_find(const coap_server_t *s, const coap_msg_t *m) {
 
 static int peer_listed(const cache_entry_t *e, const coap_request_t *req) {
   for (unsigned i = 0; i < e->n_peers; i++)
-    if (e->peers[i].peer == req->peer_key && e->peers[i].session == req->session_key)
-      return 1;
+    if (e->peers[i].peer == req->peer_key && e->peers[i].session == req->session_key) return 1;
   return 0;
 }
 
@@ -295,8 +291,7 @@ static void peer_add(cache_entry_t *e, const coap_request_t *req) {
   e->next_peer = (e->next_peer + 1) % CACHE_PEERS;
 }
 
-int coap_b2_cache_serve(coap_server_t *s, const coap_request_t *req,
-                        coap_response_t *resp) {
+int coap_b2_cache_serve(coap_server_t *s, const coap_request_t *req, coap_response_t *resp) {
   /* A registration (odd with a later block) goes to the handler and the
    * Observe rules (RFC 7641). */
   if (coap_msg_find_option(req->msg, COAP_OPTION_OBSERVE)) return 0;
@@ -388,8 +383,7 @@ static unsigned cache_slot(coap_server_t *s) {
   return pick;
 }
 
-void coap_b2_cache_keep(coap_server_t *s, const coap_request_t *req,
-                        coap_response_t *resp) {
+void coap_b2_cache_keep(coap_server_t *s, const coap_request_t *req, coap_response_t *resp) {
   uint8_t method = req->msg->code;
   if ((method != COAP_GET && method != COAP_FETCH) || resp->error ||
       COAP_CODE_CLASS(resp->msg.code) != 2 ||

@@ -14,7 +14,9 @@
 const coap_msg_t *coap_request_msg(const coap_request_t *req) {
   return req ? req->msg : NULL;
 }
-uint8_t coap_request_method(const coap_request_t *req) { return req ? req->msg->code : 0; }
+uint8_t coap_request_method(const coap_request_t *req) {
+  return req ? req->msg->code : 0;
+}
 const coap_address_t *coap_request_peer(const coap_request_t *req) {
   return req ? req->peer : NULL;
 }
@@ -32,12 +34,11 @@ const uint8_t *coap_request_payload(const coap_request_t *req, size_t *len) {
   return req ? req->msg->payload : NULL;
 }
 
-int coap_request_query(const coap_request_t *req, const char *name, char *buf,
-                       size_t cap) {
+int coap_request_query(const coap_request_t *req, const char *name, char *buf, size_t cap) {
   if (!req || !name || (!buf && cap)) return COAP_E_INVALID_ARG;
   size_t nlen = strlen(name);
-  for (const coap_option_t *o = coap_msg_find_option(req->msg, COAP_OPTION_URI_QUERY);
-       o; o = coap_msg_next_option(req->msg, o)) {
+  for (const coap_option_t *o = coap_msg_find_option(req->msg, COAP_OPTION_URI_QUERY); o;
+       o = coap_msg_next_option(req->msg, o)) {
     if (o->length < nlen || memcmp(o->value, name, nlen) != 0) continue;
     const uint8_t *v = o->value + nlen;
     size_t vlen = o->length - nlen;
@@ -54,8 +55,7 @@ int coap_request_query(const coap_request_t *req, const char *name, char *buf,
   return COAP_E_NOT_FOUND;
 }
 
-coap_deferred_t *coap_request_defer(const coap_request_t *req,
-                                    coap_response_t *resp) {
+coap_deferred_t *coap_request_defer(const coap_request_t *req, coap_response_t *resp) {
   coap_request_t *r = (coap_request_t *)req;
   /* A notification has no request to answer later: it is built now. */
   if (!r || !resp || r->is_notification || !r->defer || r->deferred) return NULL;
@@ -72,8 +72,8 @@ coap_deferred_t *coap_request_defer(const coap_request_t *req,
 static int request_path(const coap_msg_t *req, char *buf, size_t cap) {
   size_t len = 0;
   int first = 1;
-  for (const coap_option_t *o = coap_msg_find_option(req, COAP_OPTION_URI_PATH);
-       o; o = coap_msg_next_option(req, o)) {
+  for (const coap_option_t *o = coap_msg_find_option(req, COAP_OPTION_URI_PATH); o;
+       o = coap_msg_next_option(req, o)) {
     if (len + o->length + 2 > cap) return -1;
     if (!first) buf[len++] = '/';
     first = 0;
@@ -84,8 +84,7 @@ static int request_path(const coap_msg_t *req, char *buf, size_t cap) {
   return (int)len;
 }
 
-static void serve_discovery(coap_server_t *s, const coap_msg_t *req,
-                            coap_response_t *resp) {
+static void serve_discovery(coap_server_t *s, const coap_msg_t *req, coap_response_t *resp) {
   if (req->code != COAP_GET) {
     coap_response_error(resp, COAP_METHOD_NOT_ALLOWED, "only GET on /.well-known/core");
     return;
@@ -107,15 +106,13 @@ static void serve_discovery(coap_server_t *s, const coap_msg_t *req,
     return;
   }
   resp->msg.code = COAP_CONTENT;
-  coap_response_add_uint(resp, COAP_OPTION_CONTENT_FORMAT,
-                         COAP_FORMAT_LINK_FORMAT);
+  coap_response_add_uint(resp, COAP_OPTION_CONTENT_FORMAT, COAP_FORMAT_LINK_FORMAT);
   resp->used += reserve + len;
   coap_msg_set_payload(&resp->msg, links, len);
 }
 
 static int payload_method(uint8_t m) {
-  return m == COAP_POST || m == COAP_PUT || m == COAP_FETCH ||
-         m == COAP_PATCH || m == COAP_IPATCH;
+  return m == COAP_POST || m == COAP_PUT || m == COAP_FETCH || m == COAP_PATCH || m == COAP_IPATCH;
 }
 
 static int unsafe_method(uint8_t m) {
@@ -124,8 +121,7 @@ static int unsafe_method(uint8_t m) {
 
 /* Block1/Block2 values with the reserved SZX 7 (BERT, for reliable
  * transports only): 4.00 (RFC 7959 §2.2). Fills |b1| and sets |*has_b1|. */
-static int check_blocks(const coap_msg_t *m, coap_block_t *b1, int *has_b1,
-                        coap_response_t *resp) {
+static int check_blocks(const coap_msg_t *m, coap_block_t *b1, int *has_b1, coap_response_t *resp) {
   static const uint16_t numbers[] = {COAP_OPTION_BLOCK1, COAP_OPTION_BLOCK2};
   *has_b1 = 0;
   for (size_t i = 0; i < 2; i++) {
@@ -133,9 +129,9 @@ static int check_blocks(const coap_msg_t *m, coap_block_t *b1, int *has_b1,
     coap_block_t b;
     if (!o) continue;
     if (coap_block_decode(o, &b) < 0) {
-      coap_response_error(resp, COAP_BAD_REQUEST,
-                          i == 0 ? "Block1 with the reserved SZX 7"
-                                 : "Block2 with the reserved SZX 7");
+      coap_response_error(
+          resp, COAP_BAD_REQUEST,
+          i == 0 ? "Block1 with the reserved SZX 7" : "Block2 with the reserved SZX 7");
       return -1;
     }
     if (i == 0) {
@@ -149,8 +145,7 @@ static int check_blocks(const coap_msg_t *m, coap_block_t *b1, int *has_b1,
 /* A single-message body over max_payload: 4.13 with Size1 (RFC 7252
  * §5.9.2.9). Up to max_body it may come block-wise: Block1 names the size
  * to use (RFC 7959 §2.9.3). */
-static void answer_too_large(coap_server_t *s, const coap_request_t *req,
-                             coap_response_t *resp) {
+static void answer_too_large(coap_server_t *s, const coap_request_t *req, coap_response_t *resp) {
   size_t len = req->msg->payload_len, max_body = s->cfg ? s->cfg->max_body : 0;
   char text[128];
   snprintf(text, sizeof text, "payload of %zu bytes: at most %zu in one message%s", len,
@@ -201,8 +196,7 @@ typedef struct target {
 
 /* Find the resource and handler; answers 4.04/4.05 or discovery itself.
  * Returns 0 when there is a handler to run. */
-static int find_target(coap_server_t *s, const coap_msg_t *m, target_t *t,
-                       coap_response_t *resp) {
+static int find_target(coap_server_t *s, const coap_msg_t *m, target_t *t, coap_response_t *resp) {
   int len = request_path(m, t->path, sizeof t->path);
   if (len < 0) {
     coap_response_error(resp, COAP_NOT_FOUND, "path too long");
@@ -227,8 +221,8 @@ static int find_target(coap_server_t *s, const coap_msg_t *m, target_t *t,
 
 /* The request's own checks before any body is taken: options, block
  * values, target, Content-Format. Returns 0 to go on. */
-static int admit(coap_server_t *s, coap_request_t *req, coap_msg_t *scratch,
-                 target_t *t, coap_block_t *b1, int *has_b1, coap_response_t *resp) {
+static int admit(coap_server_t *s, coap_request_t *req, coap_msg_t *scratch, target_t *t,
+                 coap_block_t *b1, int *has_b1, coap_response_t *resp) {
   char why[128];
   int qblock = coap_qblock_enabled(s);
   int code = coap_server_check_options_qb(req->msg, qblock, scratch, &req->msg, why, sizeof why);
@@ -248,18 +242,15 @@ static int admit(coap_server_t *s, coap_request_t *req, coap_msg_t *scratch,
   int cf = coap_msg_content_format(m);
   if (payload_method(m->code) && cf != COAP_FORMAT_NONE &&
       !coap_resource_accepts_format(t->res, cf)) {
-    coap_response_error(resp, COAP_UNSUPPORTED_CONTENT_FORMAT,
-                        "content-format not accepted here");
+    coap_response_error(resp, COAP_UNSUPPORTED_CONTENT_FORMAT, "content-format not accepted here");
     return -1;
   }
   return 0;
 }
 
-static void run_handler(coap_server_t *s, coap_request_t *req, target_t *t,
-                        coap_response_t *resp) {
+static void run_handler(coap_server_t *s, coap_request_t *req, target_t *t, coap_response_t *resp) {
   uint8_t method = req->msg->code;
-  if (unsafe_method(method) && coap_server_precondition_before(s, t->res, req, resp))
-    return;
+  if (unsafe_method(method) && coap_server_precondition_before(s, t->res, req, resp)) return;
   t->fn(req->ctx, t->res, req, resp, t->user);
   if (req->deferred) return;
   if (!unsafe_method(method)) {
@@ -287,8 +278,7 @@ static int qblock1_of(const coap_server_t *s, const coap_msg_t *m, coap_block_t 
   return 1;
 }
 
-void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
-                          coap_response_t *resp) {
+void coap_server_dispatch(coap_server_t *s, coap_request_t *req, coap_response_t *resp) {
   coap_msg_t scratch, whole;
   target_t t;
   coap_block_t b1;
@@ -309,9 +299,9 @@ void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
   if (has_b1 || has_qb1) {
     const uint8_t *body;
     size_t len;
-    coap_b1_result_t r =
-        has_qb1 ? coap_qb1_receive(s, req, t.path, t.path_len, &b1, resp, &body, &len)
-                : coap_b1_receive(s, req, t.path, t.path_len, &b1, resp, &body, &len);
+    coap_b1_result_t r = has_qb1
+                             ? coap_qb1_receive(s, req, t.path, t.path_len, &b1, resp, &body, &len)
+                             : coap_b1_receive(s, req, t.path, t.path_len, &b1, resp, &body, &len);
     if (r == COAP_B1_SILENT) {
       resp->silent = 1;
       return;
@@ -351,8 +341,7 @@ void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
   /* (The copy first: a FETCH's key is its body, which the Block1 entry
    * holds until coap_b1_answered.) */
   if (!unsafe_method(req->msg->code)) coap_b2_cache_keep(s, req, resp);
-  if (has_b1 || unsafe_method(req->msg->code))
-    coap_b1_answered(s, req, t.path, t.path_len, resp);
+  if (has_b1 || unsafe_method(req->msg->code)) coap_b1_answered(s, req, t.path, t.path_len, resp);
   if (has_qb1) coap_qb1_answered(s, req, t.path, t.path_len, resp);
   coap_response_finish(resp);
   /* The final answer to a NON Q-Block1 body goes CON (RFC 7252 §5.2.3

@@ -34,11 +34,11 @@ struct coap_obs_group {
   coap_obs_group_t *next, *prev; /* the resource's groups */
   coap_obs_group_t *hash_next;   /* in the table's group buckets */
   coap_resource_t *res;
-  coap_observer_t *first;     /* its observers */
+  coap_observer_t *first; /* its observers */
   uint32_t hash;
   uint16_t len;
-  uint8_t szx, proto;         /* block size and protocol of its peers */
-  uint8_t req[];              /* the request as encoded */
+  uint8_t szx, proto; /* block size and protocol of its peers */
+  uint8_t req[];      /* the request as encoded */
 };
 
 struct coap_observer {
@@ -46,12 +46,12 @@ struct coap_observer {
   coap_observer_t *hash_next;   /* in the table's bucket (by peer) */
   coap_obs_group_t *group;
   const void *peer_key, *session_key;
-  void *con;                    /* the CON notification in flight */
-  uint32_t last_con_s;          /* when the last CON went out, in s */
-  uint16_t nons;                /* NONs sent since */
-  uint16_t mids[2];             /* the last two NONs' message IDs */
+  void *con;           /* the CON notification in flight */
+  uint32_t last_con_s; /* when the last CON went out, in s */
+  uint16_t nons;       /* NONs sent since */
+  uint16_t mids[2];    /* the last two NONs' message IDs */
   uint8_t n_mids;
-  uint8_t pending : 1;          /* a newer state waits for the CON's ACK */
+  uint8_t pending : 1; /* a newer state waits for the CON's ACK */
   uint8_t token_len : 4;
   uint8_t token[COAP_MAX_TOKEN_LEN];
 };
@@ -113,8 +113,8 @@ static coap_observer_t *find_observer(const coap_obs_table_t *t, const void *pee
                                       size_t token_len) {
   if (!t->count) return NULL;
   for (coap_observer_t *o = t->buckets[bucket_of(t, peer_key)]; o; o = o->hash_next)
-    if (o->peer_key == peer_key && o->session_key == session_key &&
-        o->token_len == token_len && memcmp(o->token, token, token_len) == 0)
+    if (o->peer_key == peer_key && o->session_key == session_key && o->token_len == token_len &&
+        memcmp(o->token, token, token_len) == 0)
       return o;
   return NULL;
 }
@@ -162,8 +162,10 @@ static void group_table_grow(coap_obs_table_t *t) {
 static void group_free(coap_server_t *s, coap_obs_group_t *g) {
   coap_obs_table_t *t = &s->obs;
   coap_obs_res_t *ro = coap_resource_obs(g->res);
-  if (g->prev) g->prev->next = g->next;
-  else ro->groups = g->next;
+  if (g->prev)
+    g->prev->next = g->next;
+  else
+    ro->groups = g->next;
   if (g->next) g->next->prev = g->prev;
   coap_obs_group_t **link = &t->gbuckets[group_bucket(t, g->res, g->hash)];
   while (*link != g) link = &(*link)->hash_next;
@@ -176,8 +178,10 @@ static void group_free(coap_server_t *s, coap_obs_group_t *g) {
 static void group_unlink_observer(coap_server_t *s, coap_observer_t *o) {
   coap_obs_group_t *g = o->group;
   coap_obs_res_t *ro = coap_resource_obs(g->res);
-  if (o->prev) o->prev->next = o->next;
-  else g->first = o->next;
+  if (o->prev)
+    o->prev->next = o->next;
+  else
+    g->first = o->next;
   if (o->next) o->next->prev = o->prev;
   ro->count--;
   o->group = NULL;
@@ -235,16 +239,15 @@ static int encode_request(const coap_msg_t *req, uint8_t *buf, size_t cap) {
   return n < 0 ? -1 : n;
 }
 
-static coap_obs_group_t *group_for(coap_server_t *s, coap_resource_t *r,
-                                   const uint8_t *req, size_t len, uint8_t szx,
-                                   uint8_t proto) {
+static coap_obs_group_t *group_for(coap_server_t *s, coap_resource_t *r, const uint8_t *req,
+                                   size_t len, uint8_t szx, uint8_t proto) {
   coap_obs_table_t *t = &s->obs;
   coap_obs_res_t *ro = coap_resource_obs(r);
   uint32_t h = hash_bytes(req, len, 2166136261u ^ szx ^ (uint32_t)proto << 8);
   if (t->n_gbuckets) {
     for (coap_obs_group_t *g = t->gbuckets[group_bucket(t, r, h)]; g; g = g->hash_next)
-      if (g->res == r && g->hash == h && g->len == len && g->szx == szx &&
-          g->proto == proto && memcmp(g->req, req, len) == 0)
+      if (g->res == r && g->hash == h && g->len == len && g->szx == szx && g->proto == proto &&
+          memcmp(g->req, req, len) == 0)
         return g;
   }
   if (t->n_groups >= t->n_gbuckets) group_table_grow(t);
@@ -297,8 +300,8 @@ typedef struct built {
  * (Block2 block 0 when large) and encode it without token into the
  * table's wire buffer. |observe|: a success carries Observe. Returns 0 or
  * a negative error. */
-static int build(coap_server_t *s, coap_obs_group_t *g, const coap_observer_t *who,
-                 uint8_t code, int observe, built_t *out) {
+static int build(coap_server_t *s, coap_obs_group_t *g, const coap_observer_t *who, uint8_t code,
+                 int observe, built_t *out) {
   coap_obs_table_t *t = &s->obs;
   if (!t->store && !(t->store = malloc(COAP_RESPONSE_STORE))) return COAP_E_NOMEM;
   coap_msg_t req;
@@ -354,8 +357,8 @@ static int build(coap_server_t *s, coap_obs_group_t *g, const coap_observer_t *w
  * found out. */
 static int wants_con(const coap_server_t *s, const coap_observer_t *o, uint32_t now_s) {
   uint32_t every = s->cfg && s->cfg->observe_con_every ? s->cfg->observe_con_every : 20;
-  uint32_t interval = s->cfg && s->cfg->observe_con_interval_s ? s->cfg->observe_con_interval_s
-                                                                : 86400;
+  uint32_t interval =
+      s->cfg && s->cfg->observe_con_interval_s ? s->cfg->observe_con_interval_s : 86400;
   return o->nons + 1u >= every || now_s - o->last_con_s >= interval;
 }
 
@@ -575,13 +578,13 @@ void coap_observe_free_all(coap_server_t *s) {
 static int over_limit(coap_server_t *s, const coap_request_t *req) {
   coap_obs_table_t *t = &s->obs;
   size_t max = s->cfg && s->cfg->max_observers ? s->cfg->max_observers : 100000;
-  size_t per_peer = s->cfg && s->cfg->max_observers_per_peer ? s->cfg->max_observers_per_peer
-                                                               : 64;
+  size_t per_peer = s->cfg && s->cfg->max_observers_per_peer ? s->cfg->max_observers_per_peer : 64;
   if (t->count >= max) {
     if (!t->limit_logged)
       coap_logf(s->log, COAP_LOG_WARNING, NULL,
                 "observer limit (%zu) reached: registrations are answered without "
-                "Observe (raise max_observers)", max);
+                "Observe (raise max_observers)",
+                max);
     t->limit_logged = 1;
     return 1;
   }
@@ -647,14 +650,14 @@ static int do_register(coap_server_t *s, coap_resource_t *r, const coap_request_
   return 1;
 }
 
-void coap_observe_request(coap_server_t *s, coap_resource_t *r,
-                          const coap_request_t *req, coap_response_t *resp) {
+void coap_observe_request(coap_server_t *s, coap_resource_t *r, const coap_request_t *req,
+                          coap_response_t *resp) {
   const coap_msg_t *m = req->msg;
   if (req->is_notification || (m->code != COAP_GET && m->code != COAP_FETCH)) return;
   if (!coap_msg_find_option(m, COAP_OPTION_OBSERVE)) return;
   int64_t v = coap_msg_get_uint(m, COAP_OPTION_OBSERVE, -1);
-  coap_observer_t *o = find_observer(&s->obs, req->peer_key, req->session_key, m->token,
-                                     m->token_len);
+  coap_observer_t *o =
+      find_observer(&s->obs, req->peer_key, req->session_key, m->token, m->token_len);
   if (o && o->group->res != r) o = NULL; /* a token reused elsewhere: not this one */
   if (v != 0) {
     if (o && v == 1) observer_free(s, o, 0, 1); /* deregistration (§3.6) */

@@ -1,8 +1,8 @@
 /* RFC 7252 §5.4 on a request's options, as this server implements them.
  * An option is recognised only if the server acts on it: the registry
  * knows more names than that (OSCORE; Q-Block1/2 when the configuration
- * turns Q-Block off), and a critical one it does not act on must get 4.02, never be dropped silently. An occurrence
- * of a non-repeatable option after the first, or a value outside the
+ * turns Q-Block off), and a critical one it does not act on must get 4.02, never be dropped
+ * silently. An occurrence of a non-repeatable option after the first, or a value outside the
  * option's length range, is treated as unrecognised (§5.4.3, §5.4.5):
  * 4.02 when critical, ignored when elective (an elective number the
  * registry does not know is left for the application to read). */
@@ -23,10 +23,8 @@ static int acted_on(uint16_t number) {
     case COAP_OPTION_URI_QUERY:
     case COAP_OPTION_ACCEPT:
     case COAP_OPTION_BLOCK2:
-    case COAP_OPTION_BLOCK1:
-      return 1;
-    default:
-      return 0;
+    case COAP_OPTION_BLOCK1: return 1;
+    default: return 0;
   }
 }
 
@@ -56,8 +54,8 @@ static const char *flaw(const coap_msg_t *m, size_t i, int qblock) {
 static int mixes_blocks(const coap_msg_t *m) {
   int q = coap_msg_find_option(m, COAP_OPTION_Q_BLOCK1) ||
           coap_msg_find_option(m, COAP_OPTION_Q_BLOCK2);
-  int b = coap_msg_find_option(m, COAP_OPTION_BLOCK1) ||
-          coap_msg_find_option(m, COAP_OPTION_BLOCK2);
+  int b =
+      coap_msg_find_option(m, COAP_OPTION_BLOCK1) || coap_msg_find_option(m, COAP_OPTION_BLOCK2);
   return q && b;
 }
 
@@ -69,8 +67,8 @@ static void name_option(uint16_t number, char *buf, size_t cap) {
     snprintf(buf, cap, "%u", number);
 }
 
-int coap_server_check_options(const coap_msg_t *req, coap_msg_t *scratch,
-                              const coap_msg_t **clean, char *why, size_t why_cap) {
+int coap_server_check_options(const coap_msg_t *req, coap_msg_t *scratch, const coap_msg_t **clean,
+                              char *why, size_t why_cap) {
   return coap_server_check_options_qb(req, 0, scratch, clean, why, why_cap);
 }
 

@@ -7,7 +7,7 @@
 #include "server/server.h"
 
 typedef struct current {
-  int exists;          /* the GET handler answered 2.xx */
+  int exists; /* the GET handler answered 2.xx */
   uint8_t etag[8];
   size_t etag_len;
 } current_t;
@@ -25,8 +25,7 @@ static int conditions_hold(const coap_msg_t *m, const current_t *cur) {
   for (; o; o = coap_msg_next_option(m, o)) {
     if (!cur->exists) continue;
     if (o->length == 0) return 1; /* any representation */
-    if (o->length == cur->etag_len && memcmp(o->value, cur->etag, o->length) == 0)
-      return 1;
+    if (o->length == cur->etag_len && memcmp(o->value, cur->etag, o->length) == 0) return 1;
   }
   return 0;
 }
@@ -43,8 +42,8 @@ static void read_current(const coap_response_t *resp, current_t *cur) {
   cur->etag_len = cur->exists ? coap_response_etag(resp, cur->etag) : 0;
 }
 
-int coap_server_precondition_before(coap_server_t *s, coap_resource_t *r,
-                                    coap_request_t *req, coap_response_t *resp) {
+int coap_server_precondition_before(coap_server_t *s, coap_resource_t *r, coap_request_t *req,
+                                    coap_response_t *resp) {
   (void)s;
   const coap_msg_t *m = req->msg;
   if (!has_conditions(m)) return 0;

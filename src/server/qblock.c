@@ -141,8 +141,8 @@ int coap_qblock_send_non(coap_server_t *s, const void *peer_key, const uint8_t *
   const uint8_t *rest = encode_rest(t, &c, &rest_len);
   if (!rest) return COAP_E_NOMEM;
   uint16_t mid;
-  return t->ops->send(t->user, peer_key, 0, c.code, token, token_len, rest, rest_len, NULL,
-                      NULL, &mid);
+  return t->ops->send(t->user, peer_key, 0, c.code, token, token_len, rest, rest_len, NULL, NULL,
+                      &mid);
 }
 
 unsigned coap_qblock2_burst(coap_server_t *s, const void *peer_key, const coap_msg_t *req_msg,

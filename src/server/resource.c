@@ -10,7 +10,7 @@
 
 struct coap_resource {
   coap_resource_t *next, *hash_next;
-  char *path;  /* without leading or trailing '/' */
+  char *path; /* without leading or trailing '/' */
   struct {
     coap_handler_fn fn;
     void *user;
@@ -41,10 +41,11 @@ static void normalise(const char *path, const char **start, size_t *len) {
   *len = n;
 }
 
-static void *zalloc_default(size_t size) { return calloc(1, size); }
+static void *zalloc_default(size_t size) {
+  return calloc(1, size);
+}
 
-int coap_server_init(coap_server_t *s, size_t max_payload,
-                     const coap_logger_t *log) {
+int coap_server_init(coap_server_t *s, size_t max_payload, const coap_logger_t *log) {
   memset(s, 0, sizeof(*s));
   s->zalloc = zalloc_default;
   s->n_buckets = 64;
@@ -83,8 +84,7 @@ void coap_server_free(coap_server_t *s) {
   memset(s, 0, sizeof(*s));
 }
 
-coap_resource_t *coap_server_lookup(const coap_server_t *s, const char *path,
-                                    size_t len) {
+coap_resource_t *coap_server_lookup(const coap_server_t *s, const char *path, size_t len) {
   size_t b = (size_t)(path_hash(path, len) & (s->n_buckets - 1));
   for (coap_resource_t *r = s->buckets[b]; r; r = r->hash_next)
     if (strlen(r->path) == len && memcmp(r->path, path, len) == 0) return r;
@@ -161,10 +161,9 @@ int coap_server_resource_remove(coap_server_t *s, coap_resource_t *res) {
   return 0;
 }
 
-int coap_resource_set_handler(coap_resource_t *res, uint8_t method,
-                              coap_handler_fn fn, void *user) {
-  if (!res || method < COAP_GET || method > COAP_IPATCH)
-    return COAP_E_INVALID_ARG;
+int coap_resource_set_handler(coap_resource_t *res, uint8_t method, coap_handler_fn fn,
+                              void *user) {
+  if (!res || method < COAP_GET || method > COAP_IPATCH) return COAP_E_INVALID_ARG;
   res->handlers[method].fn = fn;
   res->handlers[method].user = user;
   return 0;
@@ -199,8 +198,7 @@ int coap_resource_set_observable(coap_resource_t *res, int observable) {
   return 0;
 }
 
-int coap_resource_set_attr(coap_resource_t *res, const char *name,
-                           const char *value) {
+int coap_resource_set_attr(coap_resource_t *res, const char *name, const char *value) {
   if (!res || !name || !*name) return COAP_E_INVALID_ARG;
   for (size_t i = 0; i < res->n_attrs; i++) {
     if (strcmp(res->attrs[i].name, name) != 0) continue;
@@ -223,8 +221,7 @@ int coap_resource_set_attr(coap_resource_t *res, const char *name,
   return 0;
 }
 
-int coap_resource_set_accepted_formats(coap_resource_t *res, const int *formats,
-                                       size_t n) {
+int coap_resource_set_accepted_formats(coap_resource_t *res, const int *formats, size_t n) {
   if (!res || n > MAX_FORMATS || (n && !formats)) return COAP_E_INVALID_ARG;
   if (n) memcpy(res->formats, formats, n * sizeof(*formats));
   res->n_formats = n;
@@ -241,11 +238,14 @@ const char *coap_resource_path(const coap_resource_t *res) {
 
 /* ---- used by dispatch and observe ---- */
 
-coap_obs_res_t *coap_resource_obs(coap_resource_t *r) { return &r->obs; }
-coap_server_t *coap_resource_server(const coap_resource_t *r) { return r->server; }
+coap_obs_res_t *coap_resource_obs(coap_resource_t *r) {
+  return &r->obs;
+}
+coap_server_t *coap_resource_server(const coap_resource_t *r) {
+  return r->server;
+}
 
-coap_handler_fn coap_resource_handler(const coap_resource_t *r, uint8_t method,
-                                      void **user) {
+coap_handler_fn coap_resource_handler(const coap_resource_t *r, uint8_t method, void **user) {
   if (method < COAP_GET || method > COAP_IPATCH) return NULL;
   *user = r->handlers[method].user;
   return r->handlers[method].fn;
@@ -259,8 +259,8 @@ int coap_resource_accepts_format(const coap_resource_t *r, int format) {
 }
 
 /* Append every visible resource matching |query| as a link. */
-int coap_server_write_links(const coap_server_t *s, const char *query,
-                            char *buf, size_t cap, size_t *len) {
+int coap_server_write_links(const coap_server_t *s, const char *query, char *buf, size_t cap,
+                            size_t *len) {
   for (const coap_resource_t *r = s->first; r; r = r->next) {
     if (r->hidden) continue;
     char href[512];

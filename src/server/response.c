@@ -54,8 +54,7 @@ void coap_response_note_request(coap_response_t *resp, const coap_msg_t *req) {
   note_qblock2(a, req);
 }
 
-void coap_response_init(coap_response_t *resp, const coap_msg_t *req,
-                        uint8_t *store, size_t cap) {
+void coap_response_init(coap_response_t *resp, const coap_msg_t *req, uint8_t *store, size_t cap) {
   coap_msg_init(&resp->msg, COAP_TYPE_ACK, default_code(req->code), 0);
   coap_msg_set_token(&resp->msg, req->token, req->token_len);
   resp->store = store;
@@ -73,8 +72,8 @@ void coap_response_init(coap_response_t *resp, const coap_msg_t *req,
   coap_response_note_request(resp, req);
 }
 
-void coap_response_set_limits(coap_response_t *resp, coap_body_buf_t *big,
-                              size_t max_body, uint8_t szx_max) {
+void coap_response_set_limits(coap_response_t *resp, coap_body_buf_t *big, size_t max_body,
+                              uint8_t szx_max) {
   resp->big = big;
   resp->max_body = max_body;
   resp->szx_max = szx_max > 6 ? 6 : szx_max;
@@ -122,16 +121,15 @@ void coap_response_set_code(coap_response_t *resp, uint8_t code) {
   resp->msg.code = code;
 }
 
-int coap_response_add_option(coap_response_t *resp, uint16_t number,
-                             const void *value, size_t len) {
+int coap_response_add_option(coap_response_t *resp, uint16_t number, const void *value,
+                             size_t len) {
   if (!resp || (!value && len)) return COAP_E_INVALID_ARG;
   const void *v = keep(resp, value, len);
   if (!v) return COAP_E_BUFFER_TOO_SMALL;
   return coap_msg_add_option(&resp->msg, number, v, len);
 }
 
-int coap_response_add_uint(coap_response_t *resp, uint16_t number,
-                           uint32_t value) {
+int coap_response_add_uint(coap_response_t *resp, uint16_t number, uint32_t value) {
   if (!resp) return COAP_E_INVALID_ARG;
   uint8_t be[4];
   size_t n = 0;
@@ -140,13 +138,11 @@ int coap_response_add_uint(coap_response_t *resp, uint16_t number,
   return coap_response_add_option(resp, number, be, n);
 }
 
-int coap_response_set_payload(coap_response_t *resp, int format,
-                              const void *data, size_t len) {
+int coap_response_set_payload(coap_response_t *resp, int format, const void *data, size_t len) {
   if (!resp || (!data && len)) return COAP_E_INVALID_ARG;
   if (format != COAP_FORMAT_NONE) {
     coap_msg_remove_option(&resp->msg, COAP_OPTION_CONTENT_FORMAT);
-    int rc = coap_response_add_uint(resp, COAP_OPTION_CONTENT_FORMAT,
-                                    (uint32_t)format);
+    int rc = coap_response_add_uint(resp, COAP_OPTION_CONTENT_FORMAT, (uint32_t)format);
     if (rc < 0) return rc;
   }
   const void *p = keep(resp, data, len);
@@ -167,35 +163,30 @@ int coap_response_set_max_age(coap_response_t *resp, uint32_t seconds) {
   return coap_response_add_uint(resp, COAP_OPTION_MAX_AGE, seconds);
 }
 
-int coap_response_set_etag(coap_response_t *resp, const void *etag,
-                           size_t len) {
+int coap_response_set_etag(coap_response_t *resp, const void *etag, size_t len) {
   if (!resp || !etag) return COAP_E_INVALID_ARG;
   if (len < 1 || len > 8) return COAP_E_INVALID_ARG;
   coap_msg_remove_option(&resp->msg, COAP_OPTION_ETAG);
   return coap_response_add_option(resp, COAP_OPTION_ETAG, etag, len);
 }
 
-int coap_response_add_location_path(coap_response_t *resp,
-                                    const char *segment) {
+int coap_response_add_location_path(coap_response_t *resp, const char *segment) {
   if (!resp || !segment) return COAP_E_INVALID_ARG;
-  return coap_response_add_option(resp, COAP_OPTION_LOCATION_PATH, segment,
-                                  strlen(segment));
+  return coap_response_add_option(resp, COAP_OPTION_LOCATION_PATH, segment, strlen(segment));
 }
 
-void coap_response_error(coap_response_t *resp, uint8_t code,
-                         const char *diagnostic) {
+void coap_response_error(coap_response_t *resp, uint8_t code, const char *diagnostic) {
   coap_msg_t *m = &resp->msg;
   /* Nothing the handler put there applies to the error. */
   m->n_options = 0;
   m->scratch_used = 0;
   m->code = code;
   resp->error = 0;
-  coap_response_set_payload(resp, COAP_FORMAT_NONE, diagnostic,
-                            strlen(diagnostic));
+  coap_response_set_payload(resp, COAP_FORMAT_NONE, diagnostic, strlen(diagnostic));
 }
 
-void coap_response_add_block(coap_response_t *resp, uint16_t number, uint32_t num,
-                             int more, uint8_t szx) {
+void coap_response_add_block(coap_response_t *resp, uint16_t number, uint32_t num, int more,
+                             uint8_t szx) {
   coap_block_t b = {num, (uint8_t)(more ? 1 : 0), szx};
   uint8_t v[3];
   int n = coap_block_encode(&b, v);

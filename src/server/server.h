@@ -26,11 +26,11 @@ typedef struct coap_body_buf {
 /* What the request asked of the response's shape, noted when the response
  * starts so that a deferred answer still knows it. */
 typedef struct coap_resp_asked {
-  uint8_t block2;       /* the request carried Block2 (num, szx below) */
+  uint8_t block2; /* the request carried Block2 (num, szx below) */
   uint8_t b2_szx;
   uint32_t b2_num;
-  uint8_t size2;        /* the request carried Size2 */
-  uint8_t block1_echo;  /* answer to a Block1 body's last block: echo it */
+  uint8_t size2;       /* the request carried Size2 */
+  uint8_t block1_echo; /* answer to a Block1 body's last block: echo it */
   coap_block_t b1;
   /* A deferred answer to an unsafe request: the Block1 table's place
    * for it (block1.c; ticket 0: none). */
@@ -41,12 +41,15 @@ typedef struct coap_resp_asked {
    * and b2_szx above then describe the first. qb_bad: not in increasing
    * order, or more than COAP_QB_ASK_MAX (4.00). */
   uint8_t qblock2, qb_n, qb_bad;
-  struct { uint32_t num; uint8_t more, szx; } qb[COAP_QB_ASK_MAX];
+  struct {
+    uint32_t num;
+    uint8_t more, szx;
+  } qb[COAP_QB_ASK_MAX];
 } coap_resp_asked_t;
 
 struct coap_response {
   coap_msg_t msg;
-  uint8_t *store;   /* copies of option values and small payloads */
+  uint8_t *store; /* copies of option values and small payloads */
   size_t cap, used;
   coap_body_buf_t *big; /* larger payloads (NULL: the store only) */
   size_t max_body;      /* the most |big| may hold */
@@ -71,7 +74,7 @@ struct coap_request {
   /* Who asked, as identities only: the peer entry and its DTLS session
    * (NULL for coap://). Block1 bodies are kept per peer and session. */
   const void *peer_key, *session_key;
-  uint64_t now;              /* when it came (virtual in tests) */
+  uint64_t now; /* when it came (virtual in tests) */
   /* Set by the context: turns this request into a deferred one, whose
    * answer is built in *deferred_resp (the context's storage). */
   coap_deferred_t *(*defer)(const coap_request_t *req, coap_response_t *resp,
@@ -79,7 +82,7 @@ struct coap_request {
   void *defer_user;
   coap_deferred_t *deferred; /* set once deferred */
   coap_response_t *deferred_resp;
-  int is_notification;       /* built for observers (observe.c): no defer */
+  int is_notification; /* built for observers (observe.c): no defer */
 };
 
 typedef struct coap_b1_entry coap_b1_entry_t;
@@ -89,8 +92,8 @@ typedef struct coap_b1_entry coap_b1_entry_t;
 typedef struct coap_b1_table {
   coap_b1_entry_t **buckets;
   size_t n_buckets, count;
-  size_t bytes;          /* charged against max_reassembly */
-  uint64_t stamp;        /* entries numbered in order of creation */
+  size_t bytes;   /* charged against max_reassembly */
+  uint64_t stamp; /* entries numbered in order of creation */
   int full_logged;
 } coap_b1_table_t;
 
@@ -107,16 +110,16 @@ typedef struct coap_obs_ops {
    * what cancel() takes, and coap_observe_con_done(obs) must follow when
    * it ends (ACK, RST, timeout). *|mid| receives its message ID. Returns
    * 0 or a negative error. */
-  int (*send)(void *user, const void *peer_key, int con, uint8_t code,
-              const uint8_t *token, uint8_t token_len, const uint8_t *rest,
-              size_t rest_len, coap_observer_t *obs, void **handle, uint16_t *mid);
+  int (*send)(void *user, const void *peer_key, int con, uint8_t code, const uint8_t *token,
+              uint8_t token_len, const uint8_t *rest, size_t rest_len, coap_observer_t *obs,
+              void **handle, uint16_t *mid);
   /* Forget a CON notification in flight, with no callback. */
   void (*cancel)(void *user, void *handle);
   /* Put a newer state in place of the CON in flight |handle| if it is
    * being retransmitted (RFC 7641 §4.5.2): 1 when done (*|mid| its new
    * message ID), 0 when its ACK is to be awaited, or a negative error. */
-  int (*replace)(void *user, void *handle, uint8_t code, const uint8_t *rest,
-                 size_t rest_len, uint16_t *mid);
+  int (*replace)(void *user, void *handle, uint8_t code, const uint8_t *rest, size_t rest_len,
+                 uint16_t *mid);
   /* 1 when replace() would replace |handle| now. */
   int (*retransmitting)(void *user, void *handle);
   /* The peer's address (for coap_request_peer in the handler). */
@@ -129,7 +132,7 @@ typedef struct coap_obs_res {
   coap_obs_group_t *groups; /* observers with byte-identical requests
                                (found through coap_obs_table_t.gbuckets) */
   size_t count;
-  uint32_t seq;             /* the last Observe value given out */
+  uint32_t seq; /* the last Observe value given out */
   int observable;
 } coap_obs_res_t;
 
@@ -139,17 +142,17 @@ typedef struct coap_obs_table {
   size_t n_buckets, count;
   coap_obs_group_t **gbuckets; /* every group, by resource and request */
   size_t n_gbuckets, n_groups;
-  size_t bytes;            /* what observers and groups hold (heap) */
-  uint64_t sent, removed;  /* notifications_sent, observers_removed */
+  size_t bytes;           /* what observers and groups hold (heap) */
+  uint64_t sent, removed; /* notifications_sent, observers_removed */
   const coap_obs_ops_t *ops;
   void *user;
-  uint8_t *store;          /* COAP_RESPONSE_STORE, made on first notification */
+  uint8_t *store; /* COAP_RESPONSE_STORE, made on first notification */
   coap_body_buf_t big;
-  uint8_t *wire;           /* one encoded notification */
+  uint8_t *wire; /* one encoded notification */
   size_t wire_cap;
   int limit_logged, peer_limit_logged;
-  int building;            /* a notification is being built: no re-entry */
-  coap_context_t *ctx;     /* handed to handlers */
+  int building;        /* a notification is being built: no re-entry */
+  coap_context_t *ctx; /* handed to handlers */
 } coap_obs_table_t;
 
 typedef struct coap_server {
@@ -171,8 +174,7 @@ typedef struct coap_server {
   void *(*zalloc)(size_t size);
 } coap_server_t;
 
-int coap_server_init(coap_server_t *s, size_t max_payload,
-                     const coap_logger_t *log);
+int coap_server_init(coap_server_t *s, size_t max_payload, const coap_logger_t *log);
 /* Block-wise transfer needs the limits of |cfg| (block_size, max_body,
  * max_reassembly, tx for EXCHANGE_LIFETIME) and a heap for its expiry
  * timers; both must outlive |s|. */
@@ -183,12 +185,11 @@ void coap_server_free(coap_server_t *s);
 /* Start |resp| as the answer to |req|: its store, the method's default
  * code, the request's token, and what the request asked of its shape
  * (Block2, Size2). Bodies beyond the store need coap_response_set_limits. */
-void coap_response_init(coap_response_t *resp, const coap_msg_t *req,
-                        uint8_t *store, size_t cap);
+void coap_response_init(coap_response_t *resp, const coap_msg_t *req, uint8_t *store, size_t cap);
 /* Let |resp| hold bodies up to |max_body| in |big|, and send blocks of at
  * most 2^(szx_max+4) bytes. */
-void coap_response_set_limits(coap_response_t *resp, coap_body_buf_t *big,
-                              size_t max_body, uint8_t szx_max);
+void coap_response_set_limits(coap_response_t *resp, coap_body_buf_t *big, size_t max_body,
+                              uint8_t szx_max);
 /* Shape the response for the wire: a body larger than a block (or one
  * asked for with Block2) becomes the block asked for, with Block2, ETag
  * and Size2 (RFC 7959 §2.4, §4); the last block of a Block1 body gets its
@@ -197,12 +198,11 @@ void coap_response_finish(coap_response_t *resp);
 
 /* Handle |req->msg|: fill |resp| ready to send (finished), or leave it to a
  * deferred answer (req->deferred set). */
-void coap_server_dispatch(coap_server_t *s, coap_request_t *req,
-                          coap_response_t *resp);
+void coap_server_dispatch(coap_server_t *s, coap_request_t *req, coap_response_t *resp);
 
 /* Add a Block1/Block2 option (NUM, M, SZX) to |resp|. */
-void coap_response_add_block(coap_response_t *resp, uint16_t number, uint32_t num,
-                             int more, uint8_t szx);
+void coap_response_add_block(coap_response_t *resp, uint16_t number, uint32_t num, int more,
+                             uint8_t szx);
 
 /* A peer goes away: forget its Block1 bodies and kept answers. */
 void coap_server_peer_gone(coap_server_t *s, const void *peer_key);
@@ -218,8 +218,8 @@ void coap_observe_set_ops(coap_server_t *s, const coap_obs_ops_t *ops, void *use
  * (not deferred), before coap_response_finish: register, re-register or
  * deregister as the request's Observe option says, and add Observe (and
  * Max-Age 60 when the handler set none) to a registration's answer. */
-void coap_observe_request(coap_server_t *s, coap_resource_t *r,
-                          const coap_request_t *req, coap_response_t *resp);
+void coap_observe_request(coap_server_t *s, coap_resource_t *r, const coap_request_t *req,
+                          coap_response_t *resp);
 /* coap_resource_notify. Returns the observers notified. */
 int coap_observe_notify(coap_server_t *s, coap_resource_t *r);
 /* End every observation of |r|: a last notification with |code| (4.04
@@ -241,24 +241,21 @@ void coap_observe_free_all(coap_server_t *s);
 /* ---- between the server's files ---- */
 coap_obs_res_t *coap_resource_obs(coap_resource_t *r);
 coap_server_t *coap_resource_server(const coap_resource_t *r);
-coap_resource_t *coap_server_lookup(const coap_server_t *s, const char *path,
-                                    size_t len);
+coap_resource_t *coap_server_lookup(const coap_server_t *s, const char *path, size_t len);
 /* coap_resource_add/find/remove (coaps/context.h) on the context's server. */
 /* 0 with the new resource in |*out|, COAP_E_EXISTS (|path| is taken),
  * COAP_E_NOMEM or COAP_E_INVALID_ARG; |*out| is NULL on failure. */
 int coap_server_resource_add(coap_server_t *s, const char *path, coap_resource_t **out);
 coap_resource_t *coap_server_resource_find(const coap_server_t *s, const char *path);
 int coap_server_resource_remove(coap_server_t *s, coap_resource_t *res);
-coap_handler_fn coap_resource_handler(const coap_resource_t *r, uint8_t method,
-                                      void **user);
+coap_handler_fn coap_resource_handler(const coap_resource_t *r, uint8_t method, void **user);
 int coap_resource_accepts_format(const coap_resource_t *r, int format);
-int coap_server_write_links(const coap_server_t *s, const char *query,
-                            char *buf, size_t cap, size_t *len);
+int coap_server_write_links(const coap_server_t *s, const char *query, char *buf, size_t cap,
+                            size_t *len);
 
 /* Replace whatever |resp| holds by the error |code| with a diagnostic
  * payload (RFC 7252 §5.5.2). */
-void coap_response_error(coap_response_t *resp, uint8_t code,
-                         const char *diagnostic);
+void coap_response_error(coap_response_t *resp, uint8_t code, const char *diagnostic);
 /* Back to a fresh answer to |req| (the method's code, no options, no
  * payload), keeping the store, the body buffer and the limits. */
 void coap_response_reset(coap_response_t *resp, const coap_msg_t *req);
@@ -270,8 +267,8 @@ void coap_response_note_request(coap_response_t *resp, const coap_msg_t *req);
  * elective options must be ignored (unrecognised, repeated or out of
  * their length range), to |scratch| holding a copy without them;
  * otherwise the error code to answer (4.02, 5.05, 4.00) with |why| set. */
-int coap_server_check_options(const coap_msg_t *req, coap_msg_t *scratch,
-                              const coap_msg_t **clean, char *why, size_t why_cap);
+int coap_server_check_options(const coap_msg_t *req, coap_msg_t *scratch, const coap_msg_t **clean,
+                              char *why, size_t why_cap);
 
 /* The same with Q-Block1/Q-Block2 (RFC 9177) acted on when |qblock|:
  * Q-Block2 may then repeat (a request for missing blocks, §4.1), and a
@@ -298,8 +295,8 @@ int coap_qblock_peer_known(const coap_server_t *s, const coap_request_t *req);
  * through the observe ops' send (the server does no I/O). Nothing for a
  * CON request (one block per request, as RFC 7959) or a non-Q-Block
  * answer. Returns the blocks sent. */
-unsigned coap_qblock2_burst(coap_server_t *s, const void *peer_key,
-                            const coap_msg_t *req_msg, coap_response_t *resp);
+unsigned coap_qblock2_burst(coap_server_t *s, const void *peer_key, const coap_msg_t *req_msg,
+                            coap_response_t *resp);
 void coap_qblock_peer_gone(coap_server_t *s, const void *peer_key);
 void coap_qblock_free(coap_server_t *s);
 
@@ -313,18 +310,17 @@ size_t coap_response_etag(const coap_response_t *resp, uint8_t out[8]);
  * an unsafe method's handler: the GET handler (when the resource has one)
  * tells whether a representation exists and its ETag. Returns 1 when
  * |resp| holds the 4.12 answer, 0 to go on. */
-int coap_server_precondition_before(coap_server_t *s, coap_resource_t *r,
-                                    coap_request_t *req, coap_response_t *resp);
+int coap_server_precondition_before(coap_server_t *s, coap_resource_t *r, coap_request_t *req,
+                                    coap_response_t *resp);
 /* After a safe method's handler: its own answer is the representation.
  * Replaces |resp| by 4.12 when a condition fails. */
-void coap_server_precondition_after(const coap_request_t *req,
-                                    coap_response_t *resp);
+void coap_server_precondition_after(const coap_request_t *req, coap_response_t *resp);
 
 /* block1.c: a request with Block1 (RFC 7959 §2.3, §2.5). */
 typedef enum coap_b1_result {
-  COAP_B1_ANSWERED,  /* |resp| holds the answer (2.31, 4.00, 4.08, 4.13, 5.03) */
-  COAP_B1_COMPLETE,  /* the whole body is in |body|, |len|: run the handler */
-  COAP_B1_SILENT     /* Q-Block1: nothing to answer to this block */
+  COAP_B1_ANSWERED, /* |resp| holds the answer (2.31, 4.00, 4.08, 4.13, 5.03) */
+  COAP_B1_COMPLETE, /* the whole body is in |body|, |len|: run the handler */
+  COAP_B1_SILENT    /* Q-Block1: nothing to answer to this block */
 } coap_b1_result_t;
 /* block1.c: a request with Q-Block1 (RFC 9177 §4.3): blocks in any
  * order, kept in the same table and bounds as Block1 bodies (key: peer,
@@ -336,41 +332,37 @@ typedef enum coap_b1_result {
  * each time, NON_MAX_RETRANSMIT times) a 4.08 goes to the latest token
  * (through the observe ops' send). A block of a body already handled gets
  * the handler's answer code again, never a second run. */
-coap_b1_result_t coap_qb1_receive(coap_server_t *s, const coap_request_t *req,
-                                  const char *path, size_t path_len,
-                                  const coap_block_t *b, coap_response_t *resp,
+coap_b1_result_t coap_qb1_receive(coap_server_t *s, const coap_request_t *req, const char *path,
+                                  size_t path_len, const coap_block_t *b, coap_response_t *resp,
                                   const uint8_t **body, size_t *len);
 /* After the handler of a Q-Block1 body: remember that it ran (and its
  * code) for the body's key, until EXCHANGE_LIFETIME. */
-void coap_qb1_answered(coap_server_t *s, const coap_request_t *req,
-                       const char *path, size_t path_len, const coap_response_t *resp);
+void coap_qb1_answered(coap_server_t *s, const coap_request_t *req, const char *path,
+                       size_t path_len, const coap_response_t *resp);
 /* qblock.c: send |m| (its code, options and payload) as a NON response
  * with |token| to |peer_key|. Returns 0 or a negative error. */
 int coap_qblock_send_non(coap_server_t *s, const void *peer_key, const uint8_t *token,
                          uint8_t token_len, const coap_msg_t *m);
-coap_b1_result_t coap_b1_receive(coap_server_t *s, const coap_request_t *req,
-                                 const char *path, size_t path_len,
-                                 const coap_block_t *b, coap_response_t *resp,
+coap_b1_result_t coap_b1_receive(coap_server_t *s, const coap_request_t *req, const char *path,
+                                 size_t path_len, const coap_block_t *b, coap_response_t *resp,
                                  const uint8_t **body, size_t *len);
 /* After the handler of a completed body (or of any unsafe request):
  * forget the body, and keep the answer when it goes block-wise, so that
  * its later blocks come without running the handler again. */
-void coap_b1_answered(coap_server_t *s, const coap_request_t *req,
-                      const char *path, size_t path_len,
-                      const coap_response_t *resp);
+void coap_b1_answered(coap_server_t *s, const coap_request_t *req, const char *path,
+                      size_t path_len, const coap_response_t *resp);
 /* An unsafe request asking for a later block of a kept answer: fill
  * |resp| from it. Returns 1 when it did, 0 when there is none. */
-int coap_b1_serve_kept(coap_server_t *s, const coap_request_t *req,
-                       const char *path, size_t path_len, coap_response_t *resp);
+int coap_b1_serve_kept(coap_server_t *s, const coap_request_t *req, const char *path,
+                       size_t path_len, coap_response_t *resp);
 /* The handler of |req| deferred: forget the body, and hold a place for
  * the answer |later| (an unsafe method's) so that, sent block-wise, its
  * later blocks come from a copy as a synchronous answer's do. */
-void coap_b1_deferred(coap_server_t *s, const coap_request_t *req,
-                      const char *path, size_t path_len, coap_response_t *later);
+void coap_b1_deferred(coap_server_t *s, const coap_request_t *req, const char *path,
+                      size_t path_len, coap_response_t *later);
 /* coap_deferred_send, before finishing |resp|: keep it in its place when
  * it goes block-wise. */
-void coap_b1_deferred_answered(coap_server_t *s, const coap_response_t *resp,
-                               uint64_t now);
+void coap_b1_deferred_answered(coap_server_t *s, const coap_response_t *resp, uint64_t now);
 void coap_b1_free_all(coap_server_t *s);
 
 /* block2.c: the last few block-wise representations of GET and FETCH
@@ -380,12 +372,10 @@ void coap_b1_free_all(coap_server_t *s);
 typedef struct coap_b2_cache coap_b2_cache_t;
 /* A GET/FETCH asking for a block after the first: fill |resp| (not
  * finished) from a fresh copy made for this peer. Returns 1 when it did. */
-int coap_b2_cache_serve(coap_server_t *s, const coap_request_t *req,
-                        coap_response_t *resp);
+int coap_b2_cache_serve(coap_server_t *s, const coap_request_t *req, coap_response_t *resp);
 /* After a GET/FETCH handler answered |req| (before finishing |resp|):
  * keep the representation when it goes block-wise (adds its ETag). */
-void coap_b2_cache_keep(coap_server_t *s, const coap_request_t *req,
-                        coap_response_t *resp);
+void coap_b2_cache_keep(coap_server_t *s, const coap_request_t *req, coap_response_t *resp);
 /* Free copies (oldest first) until |need| more bytes fit max_reassembly;
  * returns 1 when they do. */
 int coap_b2_cache_make_room(coap_server_t *s, size_t need);

@@ -45,8 +45,14 @@ static void put_option(out_t *o, const coap_option_t *opt) {
   switch (info->format) {
     case COAP_OPTFMT_EMPTY: break;
     case COAP_OPTFMT_UINT: put(o, ":%lld", (long long)coap_option_uint(opt)); break;
-    case COAP_OPTFMT_STRING: put(o, ":"); put_text(o, opt->value, opt->length); break;
-    default: put(o, ":"); put_hex(o, opt->value, opt->length); break;
+    case COAP_OPTFMT_STRING:
+      put(o, ":");
+      put_text(o, opt->value, opt->length);
+      break;
+    default:
+      put(o, ":");
+      put_hex(o, opt->value, opt->length);
+      break;
   }
 }
 
@@ -55,8 +61,7 @@ size_t coap_msg_format(const coap_msg_t *msg, char *buf, size_t cap) {
   out_t o = {buf, cap, 0};
   buf[0] = '\0';
   if (!msg) return 0;
-  put(&o, "%s %s mid=0x%04x", coap_type_name(msg->type), coap_code_name(msg->code),
-      msg->mid);
+  put(&o, "%s %s mid=0x%04x", coap_type_name(msg->type), coap_code_name(msg->code), msg->mid);
   if (msg->token_len) {
     put(&o, " token=");
     put_hex(&o, msg->token, msg->token_len);

@@ -48,8 +48,7 @@ int coap_link_append(char *buf, size_t cap, size_t *len, const char *href,
 }
 
 /* Does |value| match |pattern| (a trailing '*' matches any suffix)? */
-static int value_matches(const char *value, size_t vlen, const char *pattern,
-                         size_t plen) {
+static int value_matches(const char *value, size_t vlen, const char *pattern, size_t plen) {
   if (plen && pattern[plen - 1] == '*')
     return vlen >= plen - 1 && memcmp(value, pattern, plen - 1) == 0;
   return vlen == plen && memcmp(value, pattern, plen) == 0;
@@ -67,8 +66,8 @@ static int list_matches(const char *value, const char *pattern, size_t plen) {
   return 0;
 }
 
-int coap_link_matches(const char *href, const coap_link_attr_t *attrs,
-                      size_t n_attrs, const char *query) {
+int coap_link_matches(const char *href, const coap_link_attr_t *attrs, size_t n_attrs,
+                      const char *query) {
   if (!attrs) n_attrs = 0;
   if (!query || !*query) return 1;
   if (!href) return 0;
@@ -85,8 +84,8 @@ int coap_link_matches(const char *href, const coap_link_attr_t *attrs,
     const char *v = a->value ? a->value : "";
     /* rt, if, rel and ct may hold space-separated lists (RFC 6690 §3,
      * RFC 7252 §7.2.1): any entry may match. */
-    if (strcmp(a->name, "rt") == 0 || strcmp(a->name, "if") == 0 ||
-        strcmp(a->name, "rel") == 0 || strcmp(a->name, "ct") == 0) {
+    if (strcmp(a->name, "rt") == 0 || strcmp(a->name, "if") == 0 || strcmp(a->name, "rel") == 0 ||
+        strcmp(a->name, "ct") == 0) {
       if (list_matches(v, pattern, plen)) return 1;
     } else if (value_matches(v, strlen(v), pattern, plen)) {
       return 1;
@@ -101,20 +100,21 @@ int coap_link_matches(const char *href, const coap_link_attr_t *attrs,
 static long link_end(const char *doc, size_t doc_len, size_t from) {
   int quoted = 0;
   for (size_t i = from; i < doc_len; i++) {
-    if (doc[i] == '"') quoted = !quoted;
-    else if (doc[i] == '\\' && quoted && i + 1 < doc_len) i++;
-    else if (doc[i] == ',' && !quoted) return (long)i;
+    if (doc[i] == '"')
+      quoted = !quoted;
+    else if (doc[i] == '\\' && quoted && i + 1 < doc_len)
+      i++;
+    else if (doc[i] == ',' && !quoted)
+      return (long)i;
   }
   return quoted ? -1 : (long)doc_len;
 }
 
-int coap_link_next(const char *doc, size_t doc_len, size_t *cursor,
-                   const char **href, size_t *href_len, const char **attrs,
-                   size_t *attrs_len) {
+int coap_link_next(const char *doc, size_t doc_len, size_t *cursor, const char **href,
+                   size_t *href_len, const char **attrs, size_t *attrs_len) {
   if (!doc || !cursor || !href || !href_len || !attrs || !attrs_len) return COAP_E_INVALID_ARG;
   size_t i = *cursor;
-  while (i < doc_len && (doc[i] == ' ' || doc[i] == '\n' || doc[i] == '\r' || doc[i] == ','))
-    i++;
+  while (i < doc_len && (doc[i] == ' ' || doc[i] == '\n' || doc[i] == '\r' || doc[i] == ',')) i++;
   if (i >= doc_len) {
     *cursor = doc_len;
     return 0;

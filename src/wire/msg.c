@@ -7,8 +7,7 @@
 #include "coaps/wire.h"
 
 /* Read an option delta/length nibble with its 13/14 extension. */
-static int read_extended(unsigned nibble, const uint8_t **p, const uint8_t *end,
-                         uint32_t *out) {
+static int read_extended(unsigned nibble, const uint8_t **p, const uint8_t *end, uint32_t *out) {
   if (nibble < 13) {
     *out = nibble;
     return 0;
@@ -47,8 +46,7 @@ static int parse_options(coap_msg_t *msg, const uint8_t *p, const uint8_t *end) 
     number += delta;
     /* A length past 65535 (possible with nibble 14) cannot be held in
      * coap_option_t.length: reject it instead of truncating it. */
-    if (number > 0xFFFF || len > 0xFFFF || len > (size_t)(end - p))
-      return COAP_E_BAD_OPTION;
+    if (number > 0xFFFF || len > 0xFFFF || len > (size_t)(end - p)) return COAP_E_BAD_OPTION;
     if (msg->n_options == COAP_MAX_OPTIONS) return COAP_E_TOO_MANY_OPTIONS;
     coap_option_t *o = &msg->options[msg->n_options++];
     o->number = (uint16_t)number;
@@ -81,8 +79,7 @@ int coap_msg_parse(coap_msg_t *msg, const uint8_t *data, size_t len) {
   return parse_options(msg, data + COAP_HEADER_LEN + tkl, data + len);
 }
 
-void coap_msg_init(coap_msg_t *msg, coap_type_t type, uint8_t code,
-                   uint16_t mid) {
+void coap_msg_init(coap_msg_t *msg, coap_type_t type, uint8_t code, uint16_t mid) {
   if (!msg) return;
   memset(msg, 0, offsetof(coap_msg_t, options));
   msg->type = (uint8_t)type;
@@ -101,20 +98,17 @@ int coap_msg_set_token(coap_msg_t *msg, const uint8_t *token, size_t len) {
   return 0;
 }
 
-int coap_msg_add_option(coap_msg_t *msg, uint16_t number, const void *value,
-                        size_t len) {
+int coap_msg_add_option(coap_msg_t *msg, uint16_t number, const void *value, size_t len) {
   if (!msg) return COAP_E_INVALID_ARG;
   if (len > 0xFFFF || (len && !value)) return COAP_E_INVALID_ARG;
   const coap_option_info_t *info = coap_option_info(number);
-  if (info && (len < info->min_len || len > info->max_len))
-    return COAP_E_OPTION_VALUE;
+  if (info && (len < info->min_len || len > info->max_len)) return COAP_E_OPTION_VALUE;
   if (msg->n_options == COAP_MAX_OPTIONS) return COAP_E_TOO_MANY_OPTIONS;
   /* Insert after every option with a number <= |number|: sorted, and
    * repeated options stay in the order they were added. */
   size_t at = msg->n_options;
   while (at > 0 && msg->options[at - 1].number > number) at--;
-  memmove(&msg->options[at + 1], &msg->options[at],
-          (msg->n_options - at) * sizeof(coap_option_t));
+  memmove(&msg->options[at + 1], &msg->options[at], (msg->n_options - at) * sizeof(coap_option_t));
   msg->options[at].number = number;
   msg->options[at].length = (uint16_t)len;
   msg->options[at].value = value;
@@ -154,8 +148,7 @@ void coap_msg_set_payload(coap_msg_t *msg, const void *payload, size_t len) {
   msg->payload_len = payload ? len : 0;
 }
 
-const coap_option_t *coap_msg_find_option(const coap_msg_t *msg,
-                                          uint16_t number) {
+const coap_option_t *coap_msg_find_option(const coap_msg_t *msg, uint16_t number) {
   if (!msg) return NULL;
   for (size_t i = 0; i < msg->n_options; i++) {
     if (msg->options[i].number == number) return &msg->options[i];
@@ -164,8 +157,7 @@ const coap_option_t *coap_msg_find_option(const coap_msg_t *msg,
   return NULL;
 }
 
-const coap_option_t *coap_msg_next_option(const coap_msg_t *msg,
-                                          const coap_option_t *prev) {
+const coap_option_t *coap_msg_next_option(const coap_msg_t *msg, const coap_option_t *prev) {
   if (!msg || !prev) return NULL;
   const coap_option_t *end = msg->options + msg->n_options;
   const coap_option_t *next = prev + 1;
@@ -189,8 +181,7 @@ int coap_msg_content_format(const coap_msg_t *msg) {
   return (int)coap_msg_get_uint(msg, COAP_OPTION_CONTENT_FORMAT, COAP_FORMAT_NONE);
 }
 
-const coap_option_t *coap_msg_unknown_critical(const coap_msg_t *msg,
-                                               const uint16_t *known,
+const coap_option_t *coap_msg_unknown_critical(const coap_msg_t *msg, const uint16_t *known,
                                                size_t n_known) {
   if (!msg) return NULL;
   if (!known) n_known = 0;
@@ -205,8 +196,12 @@ const coap_option_t *coap_msg_unknown_critical(const coap_msg_t *msg,
 }
 
 /* Bytes of the extension for a delta or length value. */
-static size_t extension_size(uint32_t v) { return v < 13 ? 0 : v < 269 ? 1 : 2; }
-static unsigned nibble_of(uint32_t v) { return v < 13 ? v : v < 269 ? 13 : 14; }
+static size_t extension_size(uint32_t v) {
+  return v < 13 ? 0 : v < 269 ? 1 : 2;
+}
+static unsigned nibble_of(uint32_t v) {
+  return v < 13 ? v : v < 269 ? 13 : 14;
+}
 
 size_t coap_msg_encoded_size(const coap_msg_t *msg) {
   if (!msg) return 0;

@@ -2,7 +2,7 @@
  * the newer one. */
 #include "coaps/wire.h"
 
-#define SEQ_MASK 0xffffffu      /* the option holds 24 bits */
+#define SEQ_MASK 0xffffffu /* the option holds 24 bits */
 #define SEQ_HALF (1u << 23)
 /* After this long a notification counts as newer whatever its number: the
  * numbers may have wrapped more than once meanwhile, or the server

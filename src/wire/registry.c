@@ -107,14 +107,23 @@ static const struct {
   const char *name;
 } codes[] = {
     {COAP_CODE_EMPTY, "0.00 Empty"},
-    {COAP_GET, "GET"}, {COAP_POST, "POST"}, {COAP_PUT, "PUT"},
-    {COAP_DELETE, "DELETE"}, {COAP_FETCH, "FETCH"}, {COAP_PATCH, "PATCH"},
+    {COAP_GET, "GET"},
+    {COAP_POST, "POST"},
+    {COAP_PUT, "PUT"},
+    {COAP_DELETE, "DELETE"},
+    {COAP_FETCH, "FETCH"},
+    {COAP_PATCH, "PATCH"},
     {COAP_IPATCH, "iPATCH"},
-    {COAP_CREATED, "2.01 Created"}, {COAP_DELETED, "2.02 Deleted"},
-    {COAP_VALID, "2.03 Valid"}, {COAP_CHANGED, "2.04 Changed"},
-    {COAP_CONTENT, "2.05 Content"}, {COAP_CONTINUE, "2.31 Continue"},
-    {COAP_BAD_REQUEST, "4.00 Bad Request"}, {COAP_UNAUTHORIZED, "4.01 Unauthorized"},
-    {COAP_BAD_OPTION, "4.02 Bad Option"}, {COAP_FORBIDDEN, "4.03 Forbidden"},
+    {COAP_CREATED, "2.01 Created"},
+    {COAP_DELETED, "2.02 Deleted"},
+    {COAP_VALID, "2.03 Valid"},
+    {COAP_CHANGED, "2.04 Changed"},
+    {COAP_CONTENT, "2.05 Content"},
+    {COAP_CONTINUE, "2.31 Continue"},
+    {COAP_BAD_REQUEST, "4.00 Bad Request"},
+    {COAP_UNAUTHORIZED, "4.01 Unauthorized"},
+    {COAP_BAD_OPTION, "4.02 Bad Option"},
+    {COAP_FORBIDDEN, "4.03 Forbidden"},
     {COAP_NOT_FOUND, "4.04 Not Found"},
     {COAP_METHOD_NOT_ALLOWED, "4.05 Method Not Allowed"},
     {COAP_NOT_ACCEPTABLE, "4.06 Not Acceptable"},
@@ -136,11 +145,11 @@ static const struct {
 /* "c.dd" for every code without a registered name: a constant table, so
  * the result needs no buffer and is safe from any thread. */
 #define DD(c, d) #c "." #d
-#define ROW(c) DD(c, 00), DD(c, 01), DD(c, 02), DD(c, 03), DD(c, 04), DD(c, 05), \
-    DD(c, 06), DD(c, 07), DD(c, 08), DD(c, 09), DD(c, 10), DD(c, 11), DD(c, 12),  \
-    DD(c, 13), DD(c, 14), DD(c, 15), DD(c, 16), DD(c, 17), DD(c, 18), DD(c, 19),  \
-    DD(c, 20), DD(c, 21), DD(c, 22), DD(c, 23), DD(c, 24), DD(c, 25), DD(c, 26),  \
-    DD(c, 27), DD(c, 28), DD(c, 29), DD(c, 30), DD(c, 31)
+#define ROW(c)                                                                                \
+  DD(c, 00), DD(c, 01), DD(c, 02), DD(c, 03), DD(c, 04), DD(c, 05), DD(c, 06), DD(c, 07),     \
+      DD(c, 08), DD(c, 09), DD(c, 10), DD(c, 11), DD(c, 12), DD(c, 13), DD(c, 14), DD(c, 15), \
+      DD(c, 16), DD(c, 17), DD(c, 18), DD(c, 19), DD(c, 20), DD(c, 21), DD(c, 22), DD(c, 23), \
+      DD(c, 24), DD(c, 25), DD(c, 26), DD(c, 27), DD(c, 28), DD(c, 29), DD(c, 30), DD(c, 31)
 static const char *const numeric[256] = {ROW(0), ROW(1), ROW(2), ROW(3),
                                          ROW(4), ROW(5), ROW(6), ROW(7)};
 

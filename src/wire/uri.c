@@ -20,7 +20,9 @@ static int is_unreserved(int c) {
   return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-static int is_sub_delim(int c) { return c && strchr("!$&'()*+,;=", c) != NULL; }
+static int is_sub_delim(int c) {
+  return c && strchr("!$&'()*+,;=", c) != NULL;
+}
 
 /* Percent-decode [s, s+n) into |out| (cap bytes). Returns the decoded
  * length or a negative error. */
@@ -50,8 +52,8 @@ static int check_encoded(const char *s, size_t n) {
       if (i + 2 >= n || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0)
         return COAP_E_URI_ENCODING;
       i += 2;
-    } else if (!(is_unreserved(c) || is_sub_delim(c) || c == ':' || c == '@' ||
-                 c == '/' || c == '?')) {
+    } else if (!(is_unreserved(c) || is_sub_delim(c) || c == ':' || c == '@' || c == '/' ||
+                 c == '?')) {
       return COAP_E_URI_ENCODING;
     }
   }
@@ -160,8 +162,8 @@ int coap_uri_parse(coap_uri_t *uri, const char *text) {
 
 /* Decode each |sep|-separated part of |s| into |store| and add it as
  * option |number|. */
-static int add_parts(coap_msg_t *msg, uint16_t number, const char *s, char sep,
-                     uint8_t *store, size_t cap, size_t *used) {
+static int add_parts(coap_msg_t *msg, uint16_t number, const char *s, char sep, uint8_t *store,
+                     size_t cap, size_t *used) {
   while (1) {
     size_t n = strcspn(s, sep == '/' ? "/" : "&");
     int len = pct_decode(s, n, store + *used, cap - *used);
@@ -174,8 +176,7 @@ static int add_parts(coap_msg_t *msg, uint16_t number, const char *s, char sep,
   }
 }
 
-int coap_uri_to_options(const coap_uri_t *uri, coap_msg_t *msg, uint8_t *store,
-                        size_t store_cap) {
+int coap_uri_to_options(const coap_uri_t *uri, coap_msg_t *msg, uint8_t *store, size_t store_cap) {
   if (!uri || !msg || (!store && store_cap)) return COAP_E_INVALID_ARG;
   size_t used = 0;
   int rc;
@@ -188,12 +189,10 @@ int coap_uri_to_options(const coap_uri_t *uri, coap_msg_t *msg, uint8_t *store,
   }
   /* An empty path or a lone "/" means no Uri-Path at all (§6.4 step 8). */
   if (uri->path[0] == '/' && uri->path[1] != '\0' &&
-      (rc = add_parts(msg, COAP_OPTION_URI_PATH, uri->path + 1, '/', store,
-                      store_cap, &used)) < 0)
+      (rc = add_parts(msg, COAP_OPTION_URI_PATH, uri->path + 1, '/', store, store_cap, &used)) < 0)
     return rc;
   if (uri->query[0] &&
-      (rc = add_parts(msg, COAP_OPTION_URI_QUERY, uri->query, '&', store,
-                      store_cap, &used)) < 0)
+      (rc = add_parts(msg, COAP_OPTION_URI_QUERY, uri->query, '&', store, store_cap, &used)) < 0)
     return rc;
   return 0;
 }
@@ -244,8 +243,7 @@ int coap_msg_uri_path(const coap_msg_t *msg, char *buf, size_t cap) {
     text_encode(&t, o->value, o->length, "!$&'()*+,;=:@");
   }
   char sep = '?';
-  for (o = coap_msg_find_option(msg, COAP_OPTION_URI_QUERY); o;
-       o = coap_msg_next_option(msg, o)) {
+  for (o = coap_msg_find_option(msg, COAP_OPTION_URI_QUERY); o; o = coap_msg_next_option(msg, o)) {
     text_putc(&t, sep);
     sep = '&';
     text_encode(&t, o->value, o->length, "!$'()*+,;=:@/?");

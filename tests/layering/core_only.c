@@ -30,10 +30,12 @@ typedef struct net {
 
 static net_t net;
 
-static uint64_t virtual_now(void *user) { return ((net_t *)user)->now; }
+static uint64_t virtual_now(void *user) {
+  return ((net_t *)user)->now;
+}
 
-static int mem_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
-                    const uint8_t *data, size_t len) {
+static int mem_send(void *user, coap_endpoint_t *ep, const coap_address_t *to, const uint8_t *data,
+                    size_t len) {
   net_t *n = user;
   if (n->n == QUEUE_MAX || len > sizeof n->queue[0].data) return COAP_E_NOMEM;
   datagram_t *d = &n->queue[n->n++];

@@ -67,9 +67,9 @@ static gnutls_x509_crt_t new_crt(gnutls_x509_privkey_t key, const char *cn, time
   unsigned char sn[4] = {0, 0, (unsigned char)(serial >> 8), (unsigned char)serial};
   serial++;
   assert_int_equal(gnutls_x509_crt_set_serial(crt, sn, sizeof sn), 0);
-  assert_int_equal(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
-                                                 (unsigned)strlen(cn)),
-                   0);
+  assert_int_equal(
+      gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn, (unsigned)strlen(cn)),
+      0);
   assert_int_equal(gnutls_x509_crt_set_activation_time(crt, from), 0);
   assert_int_equal(gnutls_x509_crt_set_expiration_time(crt, until), 0);
   return crt;
@@ -98,21 +98,19 @@ void certs_free_ca(test_ca_t *ca) {
 }
 
 void certs_issue(const test_ca_t *ca, const char *base, const char *cn, const char *ip,
-                 const char *dns, time_t from, time_t until, char *cert_path,
-                 char *key_path) {
+                 const char *dns, time_t from, time_t until, char *cert_path, char *key_path) {
   gnutls_x509_privkey_t key = new_key();
   gnutls_x509_crt_t crt = new_crt(key, cn, from, until);
   if (ip) {
     unsigned char raw[4];
     assert_int_equal(inet_pton(AF_INET, ip, raw), 1);
-    assert_int_equal(gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, raw, 4,
-                                                          GNUTLS_FSAN_APPEND),
-                     0);
+    assert_int_equal(
+        gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, raw, 4, GNUTLS_FSAN_APPEND),
+        0);
   }
   if (dns)
-    assert_int_equal(gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, dns,
-                                                          (unsigned)strlen(dns),
-                                                          GNUTLS_FSAN_APPEND),
+    assert_int_equal(gnutls_x509_crt_set_subject_alt_name(
+                         crt, GNUTLS_SAN_DNSNAME, dns, (unsigned)strlen(dns), GNUTLS_FSAN_APPEND),
                      0);
   assert_int_equal(gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE), 0);
   assert_int_equal(gnutls_x509_crt_sign2(crt, ca->crt, ca->key, GNUTLS_DIG_SHA256, 0), 0);

@@ -6,8 +6,8 @@
 #include <time.h>
 
 typedef struct test_ca {
-  void *crt, *key;        /* gnutls_x509_crt_t, gnutls_x509_privkey_t */
-  char cert_path[256];    /* PEM */
+  void *crt, *key;     /* gnutls_x509_crt_t, gnutls_x509_privkey_t */
+  char cert_path[256]; /* PEM */
 } test_ca_t;
 
 /* A fresh temporary directory for one test's files (removed by
@@ -23,8 +23,7 @@ void certs_free_ca(test_ca_t *ca);
  * be NULL), valid from |from| to |until|, signed by |ca|; PEM files
  * <dir>/<base>-cert.pem and <dir>/<base>-key.pem, paths returned. */
 void certs_issue(const test_ca_t *ca, const char *base, const char *cn, const char *ip,
-                 const char *dns, time_t from, time_t until, char *cert_path,
-                 char *key_path);
+                 const char *dns, time_t from, time_t until, char *cert_path, char *key_path);
 
 /* An EC P-256 key pair for raw public keys: <base>-key.pem and
  * <base>-pub.pem (SubjectPublicKeyInfo). */

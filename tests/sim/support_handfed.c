@@ -5,12 +5,15 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-static uint64_t handfed_clock(void *user) { return *(const uint64_t *)user; }
+static uint64_t handfed_clock(void *user) {
+  return *(const uint64_t *)user;
+}
 
 /* The C library's example LCG: cheap and the same on every platform. */
 static void handfed_rand(void *user, uint8_t *buf, size_t len) {
   uint32_t *state = user;
-  for (size_t i = 0; i < len; i++) buf[i] = (uint8_t)((*state = *state * 1103515245u + 12345u) >> 16);
+  for (size_t i = 0; i < len; i++)
+    buf[i] = (uint8_t)((*state = *state * 1103515245u + 12345u) >> 16);
 }
 
 coap_context_t *sim_handfed_new(const coap_context_config_t *cfg, uint64_t *now,

@@ -11,7 +11,9 @@
 static uint8_t pool[16384];
 static size_t pool_used;
 
-void sim_msg_reset(void) { pool_used = 0; }
+void sim_msg_reset(void) {
+  pool_used = 0;
+}
 
 const uint8_t *sim_keep(const void *v, size_t n) {
   assert_true(pool_used + n <= sizeof pool);

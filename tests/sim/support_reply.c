@@ -8,7 +8,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-void sim_reply_reset(sim_reply_t *r) { memset(r, 0, sizeof(*r)); }
+void sim_reply_reset(sim_reply_t *r) {
+  memset(r, 0, sizeof(*r));
+}
 
 void sim_on_reply(coap_context_t *ctx, const coap_reply_t *reply, void *user) {
   sim_reply_t *r = user;
@@ -17,8 +19,8 @@ void sim_on_reply(coap_context_t *ctx, const coap_reply_t *reply, void *user) {
   r->status = reply->status;
   r->code = reply->code;
   r->content_format = reply->content_format;
-  r->payload_len = reply->payload_len < sizeof r->payload - 1 ? reply->payload_len
-                                                              : sizeof r->payload - 1;
+  r->payload_len =
+      reply->payload_len < sizeof r->payload - 1 ? reply->payload_len : sizeof r->payload - 1;
   if (r->payload_len) memcpy(r->payload, reply->payload, r->payload_len);
   r->payload[r->payload_len] = '\0';
   snprintf(r->detail, sizeof r->detail, "%s", reply->detail ? reply->detail : "");

@@ -17,8 +17,8 @@
 #define SIM_REPLY_DETAIL_MAX 512
 
 typedef struct sim_reply {
-  int done;            /* set by the callback: for simnet_run_until_flag */
-  int calls;           /* how many times the callback ran */
+  int done;  /* set by the callback: for simnet_run_until_flag */
+  int calls; /* how many times the callback ran */
   /* The rest is from the last call. */
   int status;
   uint8_t code;
@@ -26,9 +26,9 @@ typedef struct sim_reply {
   char payload[SIM_REPLY_PAYLOAD_MAX]; /* NUL terminated, cut to fit */
   size_t payload_len;                  /* of what was kept */
   char detail[SIM_REPLY_DETAIL_MAX];   /* "" without one */
-  coap_cause_t cause;  /* the diagnosis's, COAP_CAUSE_NONE without one */
+  coap_cause_t cause;                  /* the diagnosis's, COAP_CAUSE_NONE without one */
   int has_diag;
-  coap_diag_t diag;    /* a copy when has_diag */
+  coap_diag_t diag; /* a copy when has_diag */
 } sim_reply_t;
 
 /* Empty the box (done and calls back to 0) before a new request. */

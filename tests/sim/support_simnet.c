@@ -6,7 +6,9 @@
 #include <string.h>
 #include <time.h>
 
-uint64_t simnet_clock(void *user) { return ((simnet_t *)user)->now; }
+uint64_t simnet_clock(void *user) {
+  return ((simnet_t *)user)->now;
+}
 
 void simnet_rand(void *user, uint8_t *buf, size_t len) {
   simnet_t *net = user;
@@ -33,8 +35,9 @@ static void use_virtual_clock_in_gnutls(simnet_t *net) {
   void (*set)(gettime_fn) =
       (void (*)(gettime_fn))dlsym(RTLD_DEFAULT, "_gnutls_global_set_gettime_function");
   if (!set) {
-    fprintf(stderr, "simnet: this GnuTLS has no gettime hook: DTLS flights will not be "
-                    "resent in virtual time\n");
+    fprintf(stderr,
+            "simnet: this GnuTLS has no gettime hook: DTLS flights will not be "
+            "resent in virtual time\n");
     abort();
   }
   clock_net = net;
@@ -78,8 +81,8 @@ static void enqueue(simnet_t *net, simnet_node_t *to, const coap_address_t *dst,
 }
 
 /* One datagram from |from| (the node), leaving from its address |src|. */
-static int sim_transmit(simnet_node_t *from, const coap_address_t *src,
-                        const coap_address_t *to, const uint8_t *data, size_t len) {
+static int sim_transmit(simnet_node_t *from, const coap_address_t *src, const coap_address_t *to,
+                        const uint8_t *data, size_t len) {
   simnet_t *net = from->net;
   unsigned seq = net->seq++;
   int fate = net->filter ? net->filter(net->filter_user, from, to, data, len, seq) : 0;
@@ -93,8 +96,8 @@ static int sim_transmit(simnet_node_t *from, const coap_address_t *src,
   return 0;
 }
 
-static int sim_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
-                    const uint8_t *data, size_t len) {
+static int sim_send(void *user, coap_endpoint_t *ep, const coap_address_t *to, const uint8_t *data,
+                    size_t len) {
   simnet_node_t *from = user;
   from->sent_plain++;
   return sim_transmit(from, &from->addr, to, data, len);
@@ -124,9 +127,8 @@ static int sim_open_client(void *user, coap_context_t *ctx, coap_proto_t proto,
 
 static void attach(simnet_node_t *node, coap_proto_t proto) {
   node->ep = coap_context_add_endpoint(node->ctx, proto, &node->addr);
-  coap_transport_t t = {.send = sim_send,
-                        .open_client_endpoint = sim_open_client,
-                        .send_from = sim_send_from};
+  coap_transport_t t = {
+      .send = sim_send, .open_client_endpoint = sim_open_client, .send_from = sim_send_from};
   coap_context_set_transport(node->ctx, &t, node);
 }
 
@@ -201,8 +203,7 @@ static void step(simnet_t *net) {
     size_t len = net->queue[i].len;
     uint8_t data[1500];
     memcpy(data, net->queue[i].data, len);
-    memmove(&net->queue[i], &net->queue[i + 1],
-            (net->queued - i - 1) * sizeof net->queue[0]);
+    memmove(&net->queue[i], &net->queue[i + 1], (net->queued - i - 1) * sizeof net->queue[0]);
     net->queued--;
     net->delivered++;
     if (to->n_aliases) /* a wildcard socket: it knows where the datagram went */

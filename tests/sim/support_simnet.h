@@ -18,7 +18,7 @@ typedef struct simnet simnet_t;
 typedef struct simnet_node {
   simnet_t *net;
   coap_context_t *ctx;
-  coap_endpoint_t *ep;   /* its one endpoint */
+  coap_endpoint_t *ep; /* its one endpoint */
   coap_address_t addr;
   /* Further addresses (simnet_node_add_alias): the node then acts as a
    * socket bound to a wildcard address on a multi-homed host. */
@@ -33,9 +33,8 @@ typedef struct simnet_node {
 
 /* Decide a datagram's fate: return 0 to deliver, 1 to drop, 2 to deliver
  * twice. |seq| counts datagrams sent on the network since creation. */
-typedef int (*simnet_filter_fn)(void *user, const simnet_node_t *from,
-                                const coap_address_t *to, const uint8_t *data,
-                                size_t len, unsigned seq);
+typedef int (*simnet_filter_fn)(void *user, const simnet_node_t *from, const coap_address_t *to,
+                                const uint8_t *data, size_t len, unsigned seq);
 
 struct simnet {
   uint64_t now;

@@ -40,14 +40,14 @@ static struct raw_server {
   uint8_t upload[BODY_MAX];
   size_t upload_len;
   int upload_done;
-  uint8_t szx1;          /* block size it asks for in 2.31 */
-  long limit;            /* >= 0: bodies over it get 4.13 with Size1 */
-  int shrink_to;         /* >= 0: a larger Block1 gets 4.13 asking for this szx */
-  long incomplete_at;    /* >= 0: this block number gets 4.08 */
-  int ignore_block1;     /* an old server: each block taken as the whole body */
-  long whole_max;        /* >= 0: a larger payload sent whole gets 4.13 */
-  int hint_szx;          /* >= 0: that 4.13 carries a Block1 of this szx */
-  int reply_body;        /* a PUT/POST is answered with the resource in Block2 */
+  uint8_t szx1;       /* block size it asks for in 2.31 */
+  long limit;         /* >= 0: bodies over it get 4.13 with Size1 */
+  int shrink_to;      /* >= 0: a larger Block1 gets 4.13 asking for this szx */
+  long incomplete_at; /* >= 0: this block number gets 4.08 */
+  int ignore_block1;  /* an old server: each block taken as the whole body */
+  long whole_max;     /* >= 0: a larger payload sent whole gets 4.13 */
+  int hint_szx;       /* >= 0: that 4.13 carries a Block1 of this szx */
+  int reply_body;     /* a PUT/POST is answered with the resource in Block2 */
   /* The network's fate for each datagram, seeded. */
   unsigned loss_pct, dup_pct;
   uint32_t rng;
@@ -89,8 +89,7 @@ static int get_block(const coap_msg_t *m, uint16_t number, coap_block_t *b) {
 }
 
 static void change_representation(void) {
-  if (!srv.change_every || !srv.changes_left || !srv.served ||
-      srv.served % srv.change_every)
+  if (!srv.change_every || !srv.changes_left || !srv.served || srv.served % srv.change_every)
     return;
   srv.changes_left--;
   srv.etag++;
@@ -112,8 +111,8 @@ static void block2_answer(const coap_msg_t *req, coap_msg_t *resp, uint8_t code)
     return;
   }
   size_t n = srv.body_len - offset < size ? srv.body_len - offset : size;
-  coap_block_t b2 = {.num = (uint32_t)(offset / size), .more = offset + n < srv.body_len,
-                     .szx = szx};
+  coap_block_t b2 = {
+      .num = (uint32_t)(offset / size), .more = offset + n < srv.body_len, .szx = szx};
   if (srv.send_etag) assert_int_equal(coap_msg_add_option(resp, COAP_OPTION_ETAG, &srv.etag, 1), 0);
   assert_int_equal(coap_msg_add_block(resp, COAP_OPTION_BLOCK2, &b2), 0);
   if (srv.send_size2)
@@ -129,8 +128,7 @@ static void block1_answer(const coap_msg_t *req, coap_msg_t *resp) {
   if (!blockwise && srv.whole_max >= 0 && (long)req->payload_len > srv.whole_max) {
     resp->code = COAP_REQUEST_ENTITY_TOO_LARGE;
     coap_block_t hint = {.num = 0, .more = 0, .szx = (uint8_t)srv.hint_szx};
-    if (srv.hint_szx >= 0)
-      assert_int_equal(coap_msg_add_block(resp, COAP_OPTION_BLOCK1, &hint), 0);
+    if (srv.hint_szx >= 0) assert_int_equal(coap_msg_add_block(resp, COAP_OPTION_BLOCK1, &hint), 0);
     return;
   }
   if (srv.ignore_block1 || !blockwise) {
@@ -160,8 +158,8 @@ static void block1_answer(const coap_msg_t *req, coap_msg_t *resp) {
   assert_true(offset + req->payload_len <= BODY_MAX);
   memcpy(srv.upload + offset, req->payload, req->payload_len);
   if (offset + req->payload_len > srv.upload_len) srv.upload_len = offset + req->payload_len;
-  coap_block_t echo = {.num = b1.num, .more = b1.more,
-                       .szx = b1.szx < srv.szx1 ? b1.szx : srv.szx1};
+  coap_block_t echo = {
+      .num = b1.num, .more = b1.more, .szx = b1.szx < srv.szx1 ? b1.szx : srv.szx1};
   if (b1.more) {
     resp->code = COAP_CONTINUE;
   } else {
@@ -175,8 +173,10 @@ static void block1_answer(const coap_msg_t *req, coap_msg_t *resp) {
 static void observe(const coap_msg_t *req, size_t len) {
   coap_block_t b2;
   int has_b2 = get_block(req, COAP_OPTION_BLOCK2, &b2);
-  if (srv.requests == 0) srv.first_block2_szx = has_b2 ? b2.szx : -1;
-  else if (has_b2 && b2.szx > srv.max_followup_szx2) srv.max_followup_szx2 = b2.szx;
+  if (srv.requests == 0)
+    srv.first_block2_szx = has_b2 ? b2.szx : -1;
+  else if (has_b2 && b2.szx > srv.max_followup_szx2)
+    srv.max_followup_szx2 = b2.szx;
   if (coap_msg_find_option(req, COAP_OPTION_SIZE1) && srv.first_size1 < 0)
     srv.first_size1 = (long)coap_msg_get_uint(req, COAP_OPTION_SIZE1, -1);
   if (len > srv.max_datagram) srv.max_datagram = len;
@@ -286,7 +286,9 @@ static int setup_with(coap_context_config_t *cfg) {
   return 0;
 }
 
-static int setup(void **state) { return setup_with(NULL); }
+static int setup(void **state) {
+  return setup_with(NULL);
+}
 
 static int teardown(void **state) {
   simnet_free(&net);
@@ -593,8 +595,7 @@ static void test_bad_block_size(void **state) {
   static const uint16_t bad[] = {1, 8, 17, 100, 2048};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     o.block_size = bad[i];
-    assert_int_equal(coap_send_request(client->ctx, &o, on_reply, &box, NULL),
-                     COAP_E_INVALID_ARG);
+    assert_int_equal(coap_send_request(client->ctx, &o, on_reply, &box, NULL), COAP_E_INVALID_ARG);
   }
 }
 
@@ -612,7 +613,8 @@ static int count_dtls(void *user, const simnet_node_t *from, const coap_address_
 static void set_psk(coap_context_t *ctx, unsigned mtu) {
   coap_dtls_context_t *d = coap_dtls_new_context(ctx);
   assert_non_null(d);
-  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"dev", (const uint8_t *)"0123456789abcdef", 16), 0);
+  assert_int_equal(
+      coap_dtls_set_psk(d, (const uint8_t *)"dev", (const uint8_t *)"0123456789abcdef", 16), 0);
   if (mtu) assert_int_equal(coap_dtls_set_mtu(d, mtu), 0);
   assert_int_equal(coap_context_set_dtls_context(ctx, d), 0);
 }
@@ -754,8 +756,10 @@ static int lossy(void *user, const simnet_node_t *from, const coap_address_t *to
 static unsigned tagged_blocks, untagged_blocks;
 static void count_tags(void *user, int outgoing, const coap_address_t *peer, const coap_msg_t *m) {
   if (!outgoing || !coap_msg_find_option(m, COAP_OPTION_BLOCK1)) return;
-  if (coap_msg_find_option(m, COAP_OPTION_REQUEST_TAG)) tagged_blocks++;
-  else untagged_blocks++;
+  if (coap_msg_find_option(m, COAP_OPTION_REQUEST_TAG))
+    tagged_blocks++;
+  else
+    untagged_blocks++;
 }
 
 /* Three POSTs of different bodies to one path at once, in blocks, over a
@@ -895,8 +899,10 @@ static void test_dtls_tags_and_fetch_fit_records(void **state) {
     assert_int_equal(boxes[i].code, COAP_CHANGED);
   }
   assert_int_equal(n_got, 2);
-  assert_true(memcmp(got_bodies[0], bodies[0], 3000) == 0 || memcmp(got_bodies[1], bodies[0], 3000) == 0);
-  assert_true(memcmp(got_bodies[0], bodies[1], 3000) == 0 || memcmp(got_bodies[1], bodies[1], 3000) == 0);
+  assert_true(memcmp(got_bodies[0], bodies[0], 3000) == 0 ||
+              memcmp(got_bodies[1], bodies[0], 3000) == 0);
+  assert_true(memcmp(got_bodies[0], bodies[1], 3000) == 0 ||
+              memcmp(got_bodies[1], bodies[1], 3000) == 0);
   static uint8_t q[1000];
   fill(q, sizeof q, 9);
   coap_request_opts_t o;

@@ -58,8 +58,7 @@ static unsigned big_version, big_calls;
 static uint8_t big_body[BIG_MAX];
 
 static void fill_big(void) {
-  for (size_t i = 0; i < big_len; i++)
-    big_body[i] = (uint8_t)(i * 7 + i / 251 + big_version);
+  for (size_t i = 0; i < big_len; i++) big_body[i] = (uint8_t)(i * 7 + i / 251 + big_version);
 }
 
 static void big_get(coap_context_t *c, coap_resource_t *r, const coap_request_t *req,
@@ -779,8 +778,8 @@ static void test_block1_size_negotiation(void **state) {
   assert_int_equal(sink_calls, 1);
 }
 
-static void send_block(coap_msg_t *m, uint8_t method, const char *path, uint32_t num,
-                       int more, uint8_t szx, size_t off, size_t n) {
+static void send_block(coap_msg_t *m, uint8_t method, const char *path, uint32_t num, int more,
+                       uint8_t szx, size_t off, size_t n) {
   begin(m, method, path);
   sim_opt_block(m, COAP_OPTION_BLOCK1, num, more, szx);
   set_payload(m, body + off, n);
@@ -916,8 +915,8 @@ static void test_block1_loss_and_duplication(void **state) {
         if (more && RND() % 10 == 0) m.mid = next_mid++; /* restated */
         if (RND() % 4 == 0) continue;                    /* request lost */
         r = ask(&m);
-        if (RND() % 4 == 0) r = ask(&m);                 /* duplicated */
-        if (RND() % 4 == 0) continue;                    /* answer lost */
+        if (RND() % 4 == 0) r = ask(&m); /* duplicated */
+        if (RND() % 4 == 0) continue;    /* answer lost */
         break;
       }
       if (more) assert_int_equal(r->code, COAP_CONTINUE);
@@ -1094,7 +1093,8 @@ static void test_block1_deferred_block2_answer(void **state) {
   vnow += 500;
   coap_response_t *resp = coap_deferred_response(pending);
   coap_response_set_code(resp, COAP_CHANGED);
-  assert_int_equal(coap_response_set_payload(resp, COAP_FORMAT_OCTET_STREAM, slow_body, slow_len), 0);
+  assert_int_equal(coap_response_set_payload(resp, COAP_FORMAT_OCTET_STREAM, slow_body, slow_len),
+                   0);
   unsigned before = n_out;
   assert_int_equal(coap_deferred_send(ctx, pending), 0);
   assert_int_equal(n_out, before + 1);
@@ -1162,8 +1162,7 @@ static void test_options_not_acted_on(void **state) {
   assert_int_equal(code_for(2049, "x", 1), COAP_BAD_OPTION);
   assert_int_equal(code_for(COAP_OPTION_PROXY_URI, "coap://elsewhere/x", 18),
                    COAP_PROXYING_NOT_SUPPORTED);
-  assert_int_equal(code_for(COAP_OPTION_PROXY_SCHEME, "coap", 4),
-                   COAP_PROXYING_NOT_SUPPORTED);
+  assert_int_equal(code_for(COAP_OPTION_PROXY_SCHEME, "coap", 4), COAP_PROXYING_NOT_SUPPORTED);
   /* Out of their length range: critical ones refused. */
   assert_int_equal(code_for(COAP_OPTION_URI_HOST, "", 0), COAP_BAD_OPTION);
   assert_int_equal(code_for(COAP_OPTION_ACCEPT, "\x00\x00\x32", 3), COAP_BAD_OPTION);
@@ -1301,7 +1300,8 @@ static void trace(void *user, int outgoing, const coap_address_t *peer, const co
 static void set_psk(coap_context_t *c) {
   coap_dtls_context_t *d = coap_dtls_new_context(c);
   assert_non_null(d);
-  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"dev", (const uint8_t *)"secret-key", 10), 0);
+  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"dev", (const uint8_t *)"secret-key", 10),
+                   0);
   assert_int_equal(coap_dtls_set_mtu(d, 500), 0);
   assert_int_equal(coap_context_set_dtls_context(c, d), 0);
 }

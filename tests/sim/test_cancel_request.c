@@ -122,7 +122,7 @@ static void test_cancel_before_any_answer(void **state) {
   coap_request_opts_init(&o, COAP_GET, "coap://10.0.0.1/big");
   coap_request_id_t id = send_req(&o, &box);
   cancel_and_check_silence(id, &box, 0); /* the answer arrives, nobody is told */
-  o.confirmable = 0; /* a NON */
+  o.confirmable = 0;                     /* a NON */
   id = send_req(&o, &box);
   simnet_run_until(&net, net.now + 5);
   cancel_and_check_silence(id, &box, 0);
@@ -308,7 +308,8 @@ static void test_cancel_after_the_reply(void **state) {
 static void set_psk(coap_context_t *ctx) {
   coap_dtls_context_t *d = coap_dtls_new_context(ctx);
   assert_non_null(d);
-  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"id", (const uint8_t *)"0123456789abcdef", 16), 0);
+  assert_int_equal(
+      coap_dtls_set_psk(d, (const uint8_t *)"id", (const uint8_t *)"0123456789abcdef", 16), 0);
   assert_int_equal(coap_context_set_dtls_context(ctx, d), 0);
 }
 

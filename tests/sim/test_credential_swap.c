@@ -47,8 +47,8 @@ static coap_dtls_context_t *server_config(const char *text) {
 static simnet_node_t *client(uint16_t port, const char *identity, const char *key) {
   simnet_node_t *n = simnet_add_node(&net, port, COAP_PROTO_DTLS, NULL);
   coap_dtls_context_t *d = coap_dtls_new_context(n->ctx);
-  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)identity, (const uint8_t *)key,
-                                     strlen(key)), 0);
+  assert_int_equal(
+      coap_dtls_set_psk(d, (const uint8_t *)identity, (const uint8_t *)key, strlen(key)), 0);
   assert_int_equal(coap_context_set_dtls_context(n->ctx, d), 0);
   return n;
 }

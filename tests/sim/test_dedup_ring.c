@@ -24,7 +24,7 @@ typedef struct sent {
 static sent_t sent[MAX_SENT];
 static unsigned n_sent;
 static unsigned handler_calls;
-static int answer_now;                /* 0: leave requests pending */
+static int answer_now; /* 0: leave requests pending */
 static coap_exch_in_t *pending[8];
 static unsigned n_pending;
 
@@ -51,8 +51,8 @@ static void answer(coap_exch_in_t *in, uint16_t mid) {
   assert_int_equal(coap_exch_respond(ex, in, &resp, 0), 0);
 }
 
-static void on_request(void *user, coap_exch_peer_t *p, coap_exch_in_t *in,
-                       const coap_msg_t *req, uint64_t now) {
+static void on_request(void *user, coap_exch_peer_t *p, coap_exch_in_t *in, const coap_msg_t *req,
+                       uint64_t now) {
   handler_calls++;
   if (answer_now) {
     answer(in, req->mid);
@@ -62,7 +62,9 @@ static void on_request(void *user, coap_exch_peer_t *p, coap_exch_in_t *in,
   pending[n_pending++] = in;
 }
 
-static void rng(void *user, uint8_t *buf, size_t len) { memset(buf, 0x5a, len); }
+static void rng(void *user, uint8_t *buf, size_t len) {
+  memset(buf, 0x5a, len);
+}
 
 static void start(uint16_t capacity) {
   coap_tx_params_t params;

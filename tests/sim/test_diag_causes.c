@@ -92,11 +92,13 @@ static void get_uri(simnet_node_t *from, const char *uri, sim_reply_t *b) {
   sim_get(from, uri, b, 120000);
 }
 
-static void get(sim_reply_t *b) { get_uri(client, "coaps://10.0.0.1/hello", b); }
+static void get(sim_reply_t *b) {
+  get_uri(client, "coaps://10.0.0.1/hello", b);
+}
 
 /* The client's failure: |cause|, with |words| in the explanation or fix. */
-static void expect_client(const sim_reply_t *b, int status, coap_cause_t cause,
-                          coap_detector_t by, const char *words) {
+static void expect_client(const sim_reply_t *b, int status, coap_cause_t cause, coap_detector_t by,
+                          const char *words) {
   assert_int_equal(b->status, status);
   assert_true(b->has_diag);
   if (b->diag.cause != cause)
@@ -160,8 +162,8 @@ static void test_wrong_psk(void **state) {
   sim_reply_t b;
   uint64_t t0 = net.now;
   get(&b);
-  expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_PSK_KEY_MISMATCH,
-                COAP_DETECTED_PEER_ALERT, "identity \"me\"");
+  expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_PSK_KEY_MISMATCH, COAP_DETECTED_PEER_ALERT,
+                "identity \"me\"");
   assert_int_equal(b.diag.alert, 51);
   assert_string_equal(b.diag.alert_name, "decrypt_error");
   assert_int_equal(b.diag.step, COAP_STEP_FINISHED);
@@ -225,22 +227,22 @@ static void test_not_yet_valid(void **state) {
   dated_server_cert(4102444800 /* 2100-01-01 */, 4133980800);
   sim_reply_t b;
   get(&b);
-  expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_CERT_NOT_YET_VALID,
-                COAP_DETECTED_LOCAL, "valid from 2100-01-01");
+  expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_CERT_NOT_YET_VALID, COAP_DETECTED_LOCAL,
+                "valid from 2100-01-01");
   assert_non_null(strstr(b.diag.fix, "clock"));
 }
 
 static void test_name_mismatch(void **state) {
   char cert[256], key[256];
   time_t now = time(NULL);
-  certs_issue(&ca, "elsewhere", "elsewhere", "10.0.0.9", "elsewhere.test", now - 60,
-              now + 86400, cert, key);
+  certs_issue(&ca, "elsewhere", "elsewhere", "10.0.0.9", "elsewhere.test", now - 60, now + 86400,
+              cert, key);
   serve_cert(cert, key, NULL, 0);
   trust_ca(client, ca.cert_path);
   sim_reply_t b;
   get(&b);
-  expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_CERT_NAME_MISMATCH,
-                COAP_DETECTED_LOCAL, "IP:10.0.0.9");
+  expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_CERT_NAME_MISMATCH, COAP_DETECTED_LOCAL,
+                "IP:10.0.0.9");
   assert_non_null(strstr(b.diag.explanation, "DNS:elsewhere.test"));
   assert_non_null(strstr(b.diag.explanation, "\"10.0.0.1\""));
 }
@@ -250,8 +252,8 @@ static void test_client_cert_missing(void **state) {
   trust_ca(client, ca.cert_path);
   sim_reply_t b;
   get(&b);
-  expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_CLIENT_CERT_MISSING,
-                COAP_DETECTED_PEER_ALERT, "--cert");
+  expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_CLIENT_CERT_MISSING, COAP_DETECTED_PEER_ALERT,
+                "--cert");
   assert_string_equal(b.diag.alert_name, "handshake_failure");
   expect_server(COAP_CAUSE_CLIENT_CERT_MISSING, COAP_DETECTED_LOCAL, "sent no certificate");
 }
@@ -283,8 +285,8 @@ static void test_client_cert_from_another_ca(void **state) {
   client_cert(&other_ca, now - 60, now + 86400);
   sim_reply_t b;
   get(&b);
-  expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_CLIENT_CERT_MISSING,
-                COAP_DETECTED_PEER_ALERT, "not issued by one of the CAs");
+  expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_CLIENT_CERT_MISSING, COAP_DETECTED_PEER_ALERT,
+                "not issued by one of the CAs");
   expect_server(COAP_CAUSE_CLIENT_CERT_MISSING, COAP_DETECTED_LOCAL, "sent no certificate");
 }
 
@@ -314,8 +316,8 @@ static void test_no_common_suite(void **state) {
   psk(client, "me", "secret");
   sim_reply_t b;
   get(&b);
-  expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_NO_COMMON_SUITE,
-                COAP_DETECTED_PEER_ALERT, "we offered PSK");
+  expect_client(&b, COAP_E_DTLS_HANDSHAKE, COAP_CAUSE_NO_COMMON_SUITE, COAP_DETECTED_PEER_ALERT,
+                "we offered PSK");
   expect_server(COAP_CAUSE_NO_COMMON_SUITE, COAP_DETECTED_LOCAL, "the client offered PSK (");
   coap_diag_t g;
   coap_context_last_diag(server->ctx, &g);
@@ -411,8 +413,8 @@ static void test_coaps_to_plain_coap_port(void **state) {
 static void test_coap_to_dtls_port(void **state) {
   psk(server, "me", "secret");
   /* With a cookie asked, the probe's hello leaves nothing on the server. */
-  assert_int_equal(coap_dtls_set_cookie_policy(coap_context_dtls(server->ctx),
-                                               COAP_DTLS_COOKIE_ALWAYS, 0), 0);
+  assert_int_equal(
+      coap_dtls_set_cookie_policy(coap_context_dtls(server->ctx), COAP_DTLS_COOKIE_ALWAYS, 0), 0);
   simnet_node_t *plain = simnet_add_node(&net, 40001, COAP_PROTO_UDP, NULL);
   assert_non_null(plain);
   sim_reply_t b;

@@ -18,7 +18,13 @@
 #include "support_reply.h"
 #include "support_simnet.h"
 
-typedef enum { MODE_PSK, MODE_X509, MODE_RPK, MODE_MIXED_PSK_CLIENT, MODE_MIXED_X509_CLIENT } mode_t_;
+typedef enum {
+  MODE_PSK,
+  MODE_X509,
+  MODE_RPK,
+  MODE_MIXED_PSK_CLIENT,
+  MODE_MIXED_X509_CLIENT
+} mode_t_;
 
 static const char *mode_name[] = {"PSK", "X.509", "RPK", "PSK+X.509 server, PSK client",
                                   "PSK+X.509 server, X.509 client"};
@@ -152,8 +158,8 @@ static void one_case(mode_t_ mode, coap_dtls_cookie_policy_t policy, int resumed
   simnet_run_until(&net, net.now + 60000);
   coap_context_get_stats(server->ctx, &st);
   printf("%-32s %-7s cookie %-11s: %4zu bytes in, %4zu bytes out in %u datagrams (%.2fx)%s\n",
-         mode_name[mode], resumed ? "resumed" : "fresh", policy_name[policy], hello_len, forged_bytes, forged_datagrams,
-         (double)forged_bytes / (double)hello_len,
+         mode_name[mode], resumed ? "resumed" : "fresh", policy_name[policy], hello_len,
+         forged_bytes, forged_datagrams, (double)forged_bytes / (double)hello_len,
          st.dtls_cookies_sent > cookies_before ? ", a cookie asked" : "");
   assert_true(forged_bytes <= hello_len);
   /* A fresh hello's answer goes once; a resumed one's small flight may be

@@ -51,9 +51,10 @@ static size_t kept_len[16];
 static unsigned n_kept;
 static int drop_next_client_record;
 static int drop_server_app_records; /* the next N server->client app records */
-static int rebind_at_client_flight;  /* move the client when it sends this flight (2: its Finished) */
+static int
+    rebind_at_client_flight; /* move the client when it sends this flight (2: its Finished) */
 static unsigned client_flights_seen;
-static coap_address_t watched;            /* bytes the server sends here */
+static coap_address_t watched; /* bytes the server sends here */
 static size_t bytes_to_watched;
 
 /* The CID lengths on the records each way (the server's, the client's). */
@@ -64,8 +65,10 @@ static void count_records(int dir, const uint8_t *data, size_t len) {
     size_t hdr = data[off] == 25 ? 13 + cid_len_to[dir] : 13;
     if (off + hdr > len) return;
     if (data[off + 3] || data[off + 4]) { /* epoch 0 is the handshake's plaintext */
-      if (data[off] == 25) cid_records[dir]++;
-      else plain_records[dir]++;
+      if (data[off] == 25)
+        cid_records[dir]++;
+      else
+        plain_records[dir]++;
     }
     off += hdr + ((size_t)data[off + hdr - 2] << 8 | data[off + hdr - 1]);
   }
@@ -100,8 +103,9 @@ static int wire(void *user, const simnet_node_t *from, const coap_address_t *to,
 static coap_dtls_context_t *psk(simnet_node_t *node) {
   coap_dtls_context_t *d = coap_dtls_new_context(node->ctx);
   assert_non_null(d);
-  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"device-1",
-                                     (const uint8_t *)"0123456789abcdef", 16), 0);
+  assert_int_equal(
+      coap_dtls_set_psk(d, (const uint8_t *)"device-1", (const uint8_t *)"0123456789abcdef", 16),
+      0);
   assert_int_equal(coap_context_set_dtls_context(node->ctx, d), 0);
   return d;
 }
@@ -225,8 +229,12 @@ static void off_case(int server_on, int client_on) {
   assert_int_equal(server_cid_stats().sessions, 0);
 }
 
-static void test_off_on_server(void **state) { off_case(0, 1); }
-static void test_off_on_client(void **state) { off_case(1, 0); }
+static void test_off_on_server(void **state) {
+  off_case(0, 1);
+}
+static void test_off_on_client(void **state) {
+  off_case(1, 0);
+}
 
 static void test_length_is_configurable(void **state) {
   assert_int_equal(coap_dtls_set_cid(psk(server), 1, 3), 0);
@@ -247,7 +255,7 @@ static void worker_case(unsigned length, unsigned index) {
   assert_int_equal(coap_dtls_set_cid_worker(sd, index), 0);
   coap_dtls_context_t *cd = psk(client);
   for (int i = 0; i < 4; i++) { /* four handshakes: four random CIDs */
-    if (i) { /* a new client context keeping the configuration */
+    if (i) {                    /* a new client context keeping the configuration */
       coap_dtls_context_ref(cd);
       assert_int_equal(simnet_node_restart(client), 0);
       assert_int_equal(coap_context_set_dtls_context(client->ctx, cd), 0);
@@ -267,7 +275,9 @@ static void test_worker_index_leads_the_cid(void **state) {
   assert_int_equal(coap_dtls_set_cid_worker(coap_context_dtls(server->ctx), 256),
                    COAP_E_INVALID_ARG);
 }
-static void test_worker_index_leads_a_short_cid(void **state) { worker_case(1, 7); }
+static void test_worker_index_leads_a_short_cid(void **state) {
+  worker_case(1, 7);
+}
 
 static void test_resumed_handshake_keeps_cid(void **state) {
   psk(server);
@@ -334,9 +344,12 @@ static void certificate_mode_case(int rpk) {
   assert_int_equal(server_cid_stats().sessions, 2);
 }
 
-static void test_x509(void **state) { certificate_mode_case(0); }
-static void test_raw_public_keys(void **state) { certificate_mode_case(1); }
-
+static void test_x509(void **state) {
+  certificate_mode_case(0);
+}
+static void test_raw_public_keys(void **state) {
+  certificate_mode_case(1);
+}
 
 static uint64_t failures(simnet_node_t *node, coap_cause_t cause) {
   coap_stats_t st;
@@ -363,8 +376,12 @@ static void rebinding_without_cid_case(int off_on_server) {
   assert_int_equal(failures(server, COAP_CAUSE_PSK_KEY_MISMATCH), 0);
   assert_string_equal(coap_cause_name(COAP_CAUSE_NAT_REBINDING), "nat-rebinding");
 }
-static void test_rebinding_without_cid_on_server(void **state) { rebinding_without_cid_case(1); }
-static void test_rebinding_without_cid_on_client(void **state) { rebinding_without_cid_case(0); }
+static void test_rebinding_without_cid_on_server(void **state) {
+  rebinding_without_cid_case(1);
+}
+static void test_rebinding_without_cid_on_client(void **state) {
+  rebinding_without_cid_case(0);
+}
 
 /* Without CID, a move after the session was idle: the client starts a new
  * handshake beside the session once the first retransmission went
@@ -456,7 +473,7 @@ static void test_loss_after_idle_keeps_the_session(void **state) {
   assert_int_equal(server_handshakes(), 1);
   assert_int_equal(failures(client, COAP_CAUSE_SESSION_LOST), 0);
   assert_int_equal(handler_calls, before + 1); /* deduplicated, served once */
-  get_ok("hello"); /* the session still works */
+  get_ok("hello");                             /* the session still works */
   assert_int_equal(server_handshakes(), 1);
 }
 
@@ -468,8 +485,10 @@ static void test_loss_after_idle_keeps_the_session(void **state) {
  * reproduced in the sim.) */
 static void rebind_mid_handshake_case(int flight, int cid) {
   psk(server);
-  if (!cid) assert_int_equal(coap_dtls_set_cid(psk(client), 0, 0), 0);
-  else psk(client);
+  if (!cid)
+    assert_int_equal(coap_dtls_set_cid(psk(client), 0, 0), 0);
+  else
+    psk(client);
   rebind_at_client_flight = flight;
   sim_reply_t b;
   sim_get(client, "coaps://10.0.0.1/hello", &b, 120000);
@@ -627,7 +646,7 @@ static void test_move_to_victim_is_bounded(void **state) {
   coap_context_input(server->ctx, server->ep, &watched, kept[before], len, net.now);
   simnet_run_until(&net, net.now + 100);
   assert_int_equal(server_cid_stats().moves, 1);
-  assert_true(bytes_to_watched > 0);         /* the ping, at least */
+  assert_true(bytes_to_watched > 0); /* the ping, at least */
   assert_true(bytes_to_watched <= 3 * len);
   /* The client retransmits from its real address: a newer record moves
    * the session back, and the answer arrives. */

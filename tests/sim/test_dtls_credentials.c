@@ -78,8 +78,7 @@ static coap_dtls_context_t *dtls(simnet_node_t *node) {
 }
 
 static void set_psk(coap_dtls_context_t *d, const char *id, const char *key) {
-  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)id, (const uint8_t *)key, strlen(key)),
-                   0);
+  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)id, (const uint8_t *)key, strlen(key)), 0);
 }
 
 /* A GET of /hello from |from| to |host|, and the client's handshake report
@@ -183,8 +182,7 @@ static int lookup(void *user, const char *identity, uint8_t *key, size_t cap) {
 /* The client also holds a CA, so it offers certificate suites too, and
  * GnuTLS's server, which prefers ECDHE-ECDSA, takes one when it is not
  * told that a lookup callback is all it has. */
-static void test_lookup_only_server_takes_psk_from_a_client_offering_certificates(
-    void **state) {
+static void test_lookup_only_server_takes_psk_from_a_client_offering_certificates(void **state) {
   lookups = 0;
   looked_up[0] = '\0';
   coap_dtls_context_t *sd = dtls(server);
@@ -322,8 +320,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_psk_server_given_certificate_later, setup, teardown),
       cmocka_unit_test_setup_teardown(test_psk_server_given_raw_key_later, setup, teardown),
       cmocka_unit_test_setup_teardown(
-          test_lookup_only_server_takes_psk_from_a_client_offering_certificates, setup,
-          teardown),
+          test_lookup_only_server_takes_psk_from_a_client_offering_certificates, setup, teardown),
       cmocka_unit_test_setup_teardown(test_server_priority_set_with_sessions_running, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_client_priority_set_with_sessions_running, setup,

@@ -133,8 +133,7 @@ static void test_certificate_flight_within_small_mtu(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_psk_flights, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_certificate_flight_within_small_mtu, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(test_certificate_flight_within_small_mtu, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

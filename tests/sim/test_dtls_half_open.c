@@ -61,8 +61,8 @@ static int setup(void **state) {
   set_psk(server->ctx);
   /* The attacker here completes cookie exchanges: every hello is asked
    * for one (the default lets PSK hellos in without). */
-  assert_int_equal(coap_dtls_set_cookie_policy(coap_context_dtls(server->ctx),
-                                               COAP_DTLS_COOKIE_ALWAYS, 0), 0);
+  assert_int_equal(
+      coap_dtls_set_cookie_policy(coap_context_dtls(server->ctx), COAP_DTLS_COOKIE_ALWAYS, 0), 0);
   set_psk(client->ctx);
   coap_resource_set_handler(coap_resource_add(server->ctx, "hi"), COAP_GET, hi, NULL);
   net.filter = watch;
@@ -113,11 +113,11 @@ static void verified_hello_from(const coap_address_t *from) {
   n += cookie_len;
   memcpy(h + n, first_hello + cookie_at + 1, first_hello_len - cookie_at - 1);
   n += first_hello_len - cookie_at - 1;
-  h[10] = 1;                  /* record sequence number */
-  h[REC + 5] = 1;             /* handshake message_seq */
+  h[10] = 1;      /* record sequence number */
+  h[REC + 5] = 1; /* handshake message_seq */
   size_t body = n - REC - HS;
-  put24(h + REC + 1, body);   /* length */
-  put24(h + REC + 9, body);   /* fragment length */
+  put24(h + REC + 1, body); /* length */
+  put24(h + REC + 9, body); /* fragment length */
   h[11] = (uint8_t)((n - REC) >> 8);
   h[12] = (uint8_t)(n - REC);
   to_attacker_len = 0;
@@ -129,7 +129,7 @@ static void verified_hello_from(const coap_address_t *from) {
 
 typedef struct attack {
   unsigned per_second;
-  int one_host;     /* all from 10.50.0.1, a new port each */
+  int one_host; /* all from 10.50.0.1, a new port each */
   unsigned counter;
 } attack_t;
 
@@ -147,8 +147,7 @@ static void attack_step(attack_t *a) {
 
 /* Legitimate clients, a fresh one every |every_ms|, each given |limit_ms|
  * for handshake and GET, while the attack runs at its rate. */
-static void run(attack_t *a, unsigned clients, uint64_t every_ms, uint64_t limit_ms,
-                unsigned *ok) {
+static void run(attack_t *a, unsigned clients, uint64_t every_ms, uint64_t limit_ms, unsigned *ok) {
   *ok = 0;
   uint64_t step = 1000 / a->per_second;
   for (unsigned c = 0; c < clients; c++) {
@@ -177,11 +176,11 @@ static void test_flood_from_many_hosts(void **state) {
   run(&a, 40, 2000, 2000, &ok);
   coap_stats_t st;
   coap_context_get_stats(server->ctx, &st);
-  printf("many hosts, 20 verified hellos/s: %u of 40 clients served within 2 s; "
-         "%llu unfinished handshakes ended to make room, %llu hellos refused\n",
-         ok, (unsigned long long)st.dtls_half_open_evicted,
-         (unsigned long long)st.dtls_refused);
-  assert_true(a.counter > 256);                 /* the table did fill */
+  printf(
+      "many hosts, 20 verified hellos/s: %u of 40 clients served within 2 s; "
+      "%llu unfinished handshakes ended to make room, %llu hellos refused\n",
+      ok, (unsigned long long)st.dtls_half_open_evicted, (unsigned long long)st.dtls_refused);
+  assert_true(a.counter > 256); /* the table did fill */
   assert_true(st.dtls_half_open_evicted > 0);
   assert_true(ok * 100 >= 40 * 95);
 }
@@ -198,9 +197,10 @@ static void test_flood_from_one_host_with_far_clients(void **state) {
   run(&a, 20, 4000, 4000, &ok);
   coap_stats_t st;
   coap_context_get_stats(server->ctx, &st);
-  printf("one host, 500 verified hellos/s, clients 300 ms away: %u of 20 served within "
-         "4 s; %llu unfinished handshakes ended\n",
-         ok, (unsigned long long)st.dtls_half_open_evicted);
+  printf(
+      "one host, 500 verified hellos/s, clients 300 ms away: %u of 20 served within "
+      "4 s; %llu unfinished handshakes ended\n",
+      ok, (unsigned long long)st.dtls_half_open_evicted);
   assert_true(st.dtls_half_open_evicted > 0);
   assert_true(ok * 100 >= 20 * 95);
 }
@@ -208,8 +208,7 @@ static void test_flood_from_one_host_with_far_clients(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_flood_from_many_hosts, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_flood_from_one_host_with_far_clients, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(test_flood_from_one_host_with_far_clients, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

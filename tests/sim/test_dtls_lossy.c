@@ -52,8 +52,8 @@ static void hello(coap_context_t *ctx, coap_resource_t *res, const coap_request_
 static void set_psk(coap_context_t *ctx, const char *key) {
   coap_dtls_context_t *d = coap_dtls_new_context(ctx);
   assert_non_null(d);
-  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"dev", (const uint8_t *)key,
-                                     strlen(key)), 0);
+  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"dev", (const uint8_t *)key, strlen(key)),
+                   0);
   assert_int_equal(coap_context_set_dtls_context(ctx, d), 0);
 }
 
@@ -65,7 +65,8 @@ static void start(uint64_t latency_ms, const char *client_key) {
   server = simnet_add_node(&net, 5684, COAP_PROTO_DTLS, NULL);
   client = simnet_add_node(&net, 40000, COAP_PROTO_DTLS, NULL);
   set_psk(server->ctx, "0123456789abcdef");
-  assert_int_equal(coap_dtls_set_cookie_policy(coap_context_dtls(server->ctx), cookie_policy, 0), 0);
+  assert_int_equal(coap_dtls_set_cookie_policy(coap_context_dtls(server->ctx), cookie_policy, 0),
+                   0);
   set_psk(client->ctx, client_key);
   coap_resource_t *r = coap_resource_add(server->ctx, "hello");
   coap_resource_set_handler(r, COAP_GET, hello, NULL);
@@ -140,17 +141,20 @@ static void one_run(tally_t *t, unsigned seed, unsigned pct) {
    * session and made a new one (a new epoch is a new endpoint). */
   if (st.dtls_reconnects) t->reconnected++;
   if (handler_calls > 1) t->served_twice++;
-  if (getenv("LOSSY_TRACE") && (handler_calls != 1 || !b.done || b.cause != COAP_CAUSE_NONE || took > 20000 || st.dtls_reconnects))
-    printf("seed %u pct %u: done %d status %d cause %s calls %u took %llu ms: %s\n", seed, pct, b.done,
-           b.status, coap_cause_name(b.cause), handler_calls, (unsigned long long)took, b.detail);
+  if (getenv("LOSSY_TRACE") && (handler_calls != 1 || !b.done || b.cause != COAP_CAUSE_NONE ||
+                                took > 20000 || st.dtls_reconnects))
+    printf("seed %u pct %u: done %d status %d cause %s calls %u took %llu ms: %s\n", seed, pct,
+           b.done, b.status, coap_cause_name(b.cause), handler_calls, (unsigned long long)took,
+           b.detail);
   simnet_free(&net);
 }
 
 static void report(const char *what, const tally_t *t) {
-  printf("%s: %u runs, %u answered, %u false causes, %u stalls, %u handshakes timed out, "
-         "%u CoAP exchanges gave up, %u reconnects, %u served twice, slowest %.1f s\n",
-         what, t->runs, t->ok, t->false_causes, t->stalls, t->timeouts, t->coap_gave_up,
-         t->reconnected, t->served_twice, (double)t->slowest_ms / 1000.0);
+  printf(
+      "%s: %u runs, %u answered, %u false causes, %u stalls, %u handshakes timed out, "
+      "%u CoAP exchanges gave up, %u reconnects, %u served twice, slowest %.1f s\n",
+      what, t->runs, t->ok, t->false_causes, t->stalls, t->timeouts, t->coap_gave_up,
+      t->reconnected, t->served_twice, (double)t->slowest_ms / 1000.0);
   if (t->false_causes)
     printf("  last false cause: %s: %s\n", coap_cause_name(t->last_cause), t->last_detail);
 }

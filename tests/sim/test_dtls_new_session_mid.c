@@ -60,8 +60,9 @@ static int drop_filter(void *user, const simnet_node_t *from, const coap_address
 static void set_psk(coap_context_t *ctx) {
   coap_dtls_context_t *d = coap_dtls_new_context(ctx);
   assert_non_null(d);
-  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"device-1",
-                                     (const uint8_t *)"0123456789abcdef", 16), 0);
+  assert_int_equal(
+      coap_dtls_set_psk(d, (const uint8_t *)"device-1", (const uint8_t *)"0123456789abcdef", 16),
+      0);
   assert_int_equal(coap_context_set_dtls_context(ctx, d), 0);
 }
 
@@ -139,8 +140,12 @@ static void session_ends_under_request(int crash) {
         fail_msg("the new session carried MID 0x%04x, sent on the old one", server_got.mid[i]);
 }
 
-static void test_new_mid_after_server_close(void **state) { session_ends_under_request(0); }
-static void test_new_mid_after_session_lost(void **state) { session_ends_under_request(1); }
+static void test_new_mid_after_server_close(void **state) {
+  session_ends_under_request(0);
+}
+static void test_new_mid_after_session_lost(void **state) {
+  session_ends_under_request(1);
+}
 
 /* The server's side: a client that closed its session (close_notify) and
  * comes back from the same address with a new one, whose first request

@@ -74,13 +74,16 @@ static int teardown(void **state) {
 static void server_cookie_always(void) {
   coap_dtls_context_t *d = coap_dtls_new_context(server->ctx);
   assert_non_null(d);
-  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"device-1",
-                                     (const uint8_t *)"0123456789abcdef", 16), 0);
+  assert_int_equal(
+      coap_dtls_set_psk(d, (const uint8_t *)"device-1", (const uint8_t *)"0123456789abcdef", 16),
+      0);
   assert_int_equal(coap_dtls_set_cookie_policy(d, COAP_DTLS_COOKIE_ALWAYS, 0), 0);
   assert_int_equal(coap_context_set_dtls_context(server->ctx, d), 0);
 }
 
-static void get(sim_reply_t *b) { sim_get(client, "coaps://10.0.0.1/hello", b, 60000); }
+static void get(sim_reply_t *b) {
+  sim_get(client, "coaps://10.0.0.1/hello", b, 60000);
+}
 
 static void test_psk_request(void **state) {
   coap_dtls_context_t *sd = coap_dtls_new_context(server->ctx);
@@ -122,7 +125,7 @@ static void test_client_hello_flood_leaves_no_state(void **state) {
     coap_context_input(server->ctx, server->ep, &spoofed, hello_dgram, hello_len, net.now);
   }
   coap_context_get_stats(server->ctx, &after);
-  assert_int_equal(after.peers, before.peers); /* nothing kept per address */
+  assert_int_equal(after.peers, before.peers);                     /* nothing kept per address */
   assert_int_equal(after.tx_datagrams - before.tx_datagrams, 500); /* one HVR each */
 }
 
@@ -143,8 +146,8 @@ static void test_garbage_and_replay_are_dropped(void **state) {
   /* Every record the client sent, replayed on its session. */
   for (unsigned i = 0; i < n_captured; i++)
     if (captured_from[i] == client)
-      coap_context_input(server->ctx, server->ep, &client->addr, captured[i],
-                         captured_len[i], net.now);
+      coap_context_input(server->ctx, server->ep, &client->addr, captured[i], captured_len[i],
+                         net.now);
   simnet_run_until(&net, net.now + 1000);
   coap_context_get_stats(server->ctx, &after);
   assert_int_equal(after.peers, before.peers);
@@ -203,8 +206,7 @@ static void forged_hello_case(coap_dtls_cookie_policy_t policy) {
   coap_context_get_stats(server->ctx, &before);
   /* A copy of the session's own hello (a late resend, or replayed) is
    * ignored; hellos with another random are asked for a cookie. */
-  coap_context_input(server->ctx, server->ep, &client->addr, captured[0], captured_len[0],
-                     net.now);
+  coap_context_input(server->ctx, server->ep, &client->addr, captured[0], captured_len[0], net.now);
   for (int i = 0; i < 3; i++) {
     captured[0][13 + 12 + 2] += 0x5a; /* another client random each time */
     coap_context_input(server->ctx, server->ep, &client->addr, captured[0], captured_len[0],
@@ -263,8 +265,12 @@ static void server_restart_case(int crash) {
   assert_int_equal(st.dtls_failures, 0);
 }
 
-static void test_client_survives_server_restart(void **state) { server_restart_case(0); }
-static void test_client_survives_server_crash(void **state) { server_restart_case(1); }
+static void test_client_survives_server_restart(void **state) {
+  server_restart_case(0);
+}
+static void test_client_survives_server_crash(void **state) {
+  server_restart_case(1);
+}
 
 static void test_resumption_in_memory(void **state) {
   coap_context_config_t cfg;
@@ -351,9 +357,8 @@ static void test_resumption_across_restart(void **state) {
 /* Server answers to the first client never arrive after the cookie: its
  * handshake stays in progress on the server. */
 static const simnet_node_t *stalled;
-static int stall_first_client(void *user, const simnet_node_t *from,
-                              const coap_address_t *to, const uint8_t *data, size_t len,
-                              unsigned seq) {
+static int stall_first_client(void *user, const simnet_node_t *from, const coap_address_t *to,
+                              const uint8_t *data, size_t len, unsigned seq) {
   if (from == server && coap_address_equal(to, &stalled->addr) && data[13] != 3) return 1;
   return 0;
 }
@@ -430,8 +435,9 @@ static void write_p256_key(const char *path) {
   gnutls_x509_privkey_t key;
   gnutls_datum_t pem;
   assert_int_equal(gnutls_x509_privkey_init(&key), 0);
-  assert_int_equal(gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
-                       GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0), 0);
+  assert_int_equal(gnutls_x509_privkey_generate(
+                       key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0),
+                   0);
   assert_int_equal(gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &pem), 0);
   FILE *f = fopen(path, "wb");
   assert_non_null(f);
@@ -482,8 +488,12 @@ static void rpk_callback_case(int accept) {
   }
 }
 
-static void test_rpk_verify_callback_accepts(void **state) { rpk_callback_case(1); }
-static void test_rpk_verify_callback_refuses(void **state) { rpk_callback_case(0); }
+static void test_rpk_verify_callback_accepts(void **state) {
+  rpk_callback_case(1);
+}
+static void test_rpk_verify_callback_refuses(void **state) {
+  rpk_callback_case(0);
+}
 
 static simnet_node_t *half_open;
 static unsigned half_open_sent;

@@ -25,8 +25,8 @@ static uint8_t last_from_client[1500];
 static size_t last_from_client_len;
 
 static int remember_client_datagrams(void *user, const simnet_node_t *from,
-                                     const coap_address_t *to, const uint8_t *data,
-                                     size_t len, unsigned seq) {
+                                     const coap_address_t *to, const uint8_t *data, size_t len,
+                                     unsigned seq) {
   if (from == client && len <= sizeof last_from_client) {
     memcpy(last_from_client, data, len);
     last_from_client_len = len;
@@ -51,7 +51,9 @@ static void psk_compact(simnet_node_t *node, const char *priority, int compact) 
   assert_int_equal(coap_context_set_dtls_context(node->ctx, d), 0);
 }
 
-static void psk(simnet_node_t *node, const char *priority) { psk_compact(node, priority, 1); }
+static void psk(simnet_node_t *node, const char *priority) {
+  psk_compact(node, priority, 1);
+}
 
 static int setup(void **state) {
   simnet_init(&net);
@@ -106,11 +108,21 @@ static void many_requests(const char *priority) {
 #define ONLY(cipher) \
   "NORMAL:-VERS-ALL:+VERS-DTLS1.2:-KX-ALL:+PSK:-CIPHER-ALL:+" cipher ":-MAC-ALL:+AEAD"
 
-static void test_aes_128_ccm_8(void **state) { many_requests(ONLY("AES-128-CCM-8")); }
-static void test_aes_128_ccm(void **state) { many_requests(ONLY("AES-128-CCM")); }
-static void test_aes_128_gcm(void **state) { many_requests(ONLY("AES-128-GCM")); }
-static void test_aes_256_gcm(void **state) { many_requests(ONLY("AES-256-GCM")); }
-static void test_chacha20_poly1305(void **state) { many_requests(ONLY("CHACHA20-POLY1305")); }
+static void test_aes_128_ccm_8(void **state) {
+  many_requests(ONLY("AES-128-CCM-8"));
+}
+static void test_aes_128_ccm(void **state) {
+  many_requests(ONLY("AES-128-CCM"));
+}
+static void test_aes_128_gcm(void **state) {
+  many_requests(ONLY("AES-128-GCM"));
+}
+static void test_aes_256_gcm(void **state) {
+  many_requests(ONLY("AES-256-GCM"));
+}
+static void test_chacha20_poly1305(void **state) {
+  many_requests(ONLY("CHACHA20-POLY1305"));
+}
 
 static void test_replayed_record_is_dropped(void **state) {
   psk(server, NULL);

@@ -104,10 +104,11 @@ static void measure(mode_t_ mode, int policy, unsigned *fresh, unsigned *resumed
   assert_int_equal(st.dtls_resumed, 1);
   simnet_free(&net);
   printf("%-6s cookie %-12s: fresh %u RTT, resumed %u RTT\n", mode_name[mode],
-         policy < 0 ? "(default)" : policy == COAP_DTLS_COOKIE_ALWAYS ? "always"
-                                    : policy == COAP_DTLS_COOKIE_UNDER_LOAD ? "under-load"
-                                    : policy == COAP_DTLS_COOKIE_NEVER ? "never"
-                                                                        : "when-needed",
+         policy < 0                              ? "(default)"
+         : policy == COAP_DTLS_COOKIE_ALWAYS     ? "always"
+         : policy == COAP_DTLS_COOKIE_UNDER_LOAD ? "under-load"
+         : policy == COAP_DTLS_COOKIE_NEVER      ? "never"
+                                                 : "when-needed",
          *fresh, *resumed);
 }
 
@@ -130,8 +131,8 @@ static void test_each_policy(void **state) {
       unsigned fresh, resumed;
       measure((mode_t_)m, p, &fresh, &resumed);
       int cookie_fresh = p == COAP_DTLS_COOKIE_ALWAYS || m != MODE_PSK;
-      int cookie_resumed = p == COAP_DTLS_COOKIE_ALWAYS ||
-                           (m != MODE_PSK && p != COAP_DTLS_COOKIE_WHEN_NEEDED);
+      int cookie_resumed =
+          p == COAP_DTLS_COOKIE_ALWAYS || (m != MODE_PSK && p != COAP_DTLS_COOKIE_WHEN_NEEDED);
       assert_int_equal(fresh, 3 + cookie_fresh);
       assert_int_equal(resumed, 2 + cookie_resumed);
     }

@@ -51,8 +51,9 @@ static int setup(void **state) {
   simnet_init(&net);
   server = simnet_add_node(&net, 5684, COAP_PROTO_DTLS, NULL);
   coap_dtls_context_t *sd = coap_dtls_new_context(server->ctx);
-  assert_int_equal(coap_dtls_set_psk(sd, (const uint8_t *)"device-1",
-                                     (const uint8_t *)"0123456789abcdef", 16), 0);
+  assert_int_equal(
+      coap_dtls_set_psk(sd, (const uint8_t *)"device-1", (const uint8_t *)"0123456789abcdef", 16),
+      0);
   assert_int_equal(coap_context_set_dtls_context(server->ctx, sd), 0);
   coap_resource_t *r = coap_resource_add(server->ctx, "hello");
   coap_resource_set_handler(r, COAP_GET, hello, NULL);
@@ -70,8 +71,9 @@ static int teardown(void **state) {
 static coap_dtls_context_t *client_config(int resumption) {
   coap_dtls_context_t *d = coap_dtls_context_new();
   assert_non_null(d);
-  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"device-1",
-                                     (const uint8_t *)"0123456789abcdef", 16), 0);
+  assert_int_equal(
+      coap_dtls_set_psk(d, (const uint8_t *)"device-1", (const uint8_t *)"0123456789abcdef", 16),
+      0);
   assert_int_equal(coap_dtls_set_resumption(d, resumption), 0);
   return d;
 }
@@ -84,7 +86,9 @@ static void get_ok(simnet_node_t *node) {
 }
 
 /* Idle long enough that every client forgets the server (session closed). */
-static void forget_sessions(void) { simnet_run_until(&net, net.now + 400000); }
+static void forget_sessions(void) {
+  simnet_run_until(&net, net.now + 400000);
+}
 
 static coap_stats_t stats(simnet_node_t *node) {
   coap_stats_t st;

@@ -190,8 +190,8 @@ static void test_nstart_one_queues_the_second(void **state) {
 }
 
 static int reject_with_unknown_option(void *user, const simnet_node_t *from,
-                                      const coap_address_t *to, const uint8_t *data,
-                                      size_t len, unsigned seq) {
+                                      const coap_address_t *to, const uint8_t *data, size_t len,
+                                      unsigned seq) {
   record(user, from, to, data, len, seq);
   if (from != client) return 1;
   /* Answer as a broken server would: a separate CON response with an

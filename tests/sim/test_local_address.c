@@ -38,8 +38,8 @@ static void slow(coap_context_t *ctx, coap_resource_t *res, const coap_request_t
 static void set_psk(coap_context_t *ctx) {
   coap_dtls_context_t *d = coap_dtls_new_context(ctx);
   assert_non_null(d);
-  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"dev", (const uint8_t *)"0123456789abcdef",
-                                     16), 0);
+  assert_int_equal(
+      coap_dtls_set_psk(d, (const uint8_t *)"dev", (const uint8_t *)"0123456789abcdef", 16), 0);
   assert_int_equal(coap_context_set_dtls_context(ctx, d), 0);
 }
 
@@ -123,8 +123,8 @@ static void test_plain_separate_response(void **state) {
  * the response records — all from the address the client talks to. */
 static void test_dtls_reply_from_the_address_asked(void **state) {
   make_nodes(COAP_PROTO_DTLS, 5684);
-  assert_int_equal(coap_dtls_set_cookie_policy(coap_context_dtls(server->ctx),
-                                               COAP_DTLS_COOKIE_ALWAYS, 0), 0);
+  assert_int_equal(
+      coap_dtls_set_cookie_policy(coap_context_dtls(server->ctx), COAP_DTLS_COOKIE_ALWAYS, 0), 0);
   expect_hello("coaps://10.0.0.7:5684/hello");
   coap_stats_t st;
   coap_context_get_stats(server->ctx, &st);
@@ -147,8 +147,7 @@ static void test_dtls_reply_from_the_address_asked(void **state) {
   const uint8_t junk[] = {23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 9, 0, 3, 1, 2, 3};
   coap_address_t other;
   coap_address_from_string(&other, "10.0.0.8", 5684);
-  coap_context_input_to(server->ctx, server->ep, &client->addr, &other, junk, sizeof junk,
-                        net.now);
+  coap_context_input_to(server->ctx, server->ep, &client->addr, &other, junk, sizeof junk, net.now);
   unsigned before = server->sent_from_local;
   coap_response_set_payload(coap_deferred_response(pending), COAP_FORMAT_TEXT_PLAIN, "late", 4);
   assert_int_equal(coap_deferred_send(server->ctx, pending), 0);
@@ -163,8 +162,8 @@ static void test_dtls_reply_from_the_address_asked(void **state) {
 /* The same with the cookie round trip off: the first hello makes the peer. */
 static void test_dtls_without_cookie(void **state) {
   make_nodes(COAP_PROTO_DTLS, 5684);
-  assert_int_equal(coap_dtls_set_cookie_policy(coap_context_dtls(server->ctx),
-                                               COAP_DTLS_COOKIE_NEVER, 0), 0);
+  assert_int_equal(
+      coap_dtls_set_cookie_policy(coap_context_dtls(server->ctx), COAP_DTLS_COOKIE_NEVER, 0), 0);
   expect_hello("coaps://10.0.0.8:5684/hello");
   coap_stats_t st;
   coap_context_get_stats(server->ctx, &st);
@@ -193,8 +192,8 @@ static int count_send_from(void *user, coap_endpoint_t *ep, const coap_address_t
 
 static void feed_get(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *local,
                      uint16_t mid) {
-  const uint8_t get[] = {0x41, 0x01, (uint8_t)(mid >> 8), (uint8_t)mid, 0x42, 0xb5,
-                         'h', 'e', 'l', 'l', 'o'};
+  const uint8_t get[] = {0x41, 0x01, (uint8_t)(mid >> 8), (uint8_t)mid, 0x42, 0xb5, 'h', 'e', 'l',
+                         'l',  'o'};
   coap_address_t from;
   coap_address_from_string(&from, "192.0.2.9", 1234);
   coap_context_input_to(ctx, ep, &from, local, get, sizeof get, 1000);

@@ -164,8 +164,7 @@ static void test_failure_ring_wraps(void **state) {
     assert_true(f.at_ms <= at);
     at = f.at_ms;
   }
-  assert_int_equal(coap_context_failure(server->ctx, COAP_FAILURE_LOG_SIZE, &f),
-                   COAP_E_NOT_FOUND);
+  assert_int_equal(coap_context_failure(server->ctx, COAP_FAILURE_LOG_SIZE, &f), COAP_E_NOT_FOUND);
   assert_int_equal(coap_context_failure(NULL, 0, &f), COAP_E_INVALID_ARG);
   assert_int_equal(stats_of(server).failures_by_cause[COAP_CAUSE_PSK_KEY_MISMATCH], (uint64_t)n);
 }

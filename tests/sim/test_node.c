@@ -16,9 +16,8 @@ static simnet_t net;
 
 static int handler_calls;
 
-static void hello_get(coap_context_t *ctx, coap_resource_t *res,
-                      const coap_request_t *req, coap_response_t *resp,
-                      void *user) {
+static void hello_get(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                      coap_response_t *resp, void *user) {
   handler_calls++;
   char who[32] = "world";
   coap_request_query(req, "who", who, sizeof who);
@@ -28,9 +27,8 @@ static void hello_get(coap_context_t *ctx, coap_resource_t *res,
   coap_response_set_max_age(resp, 30);
 }
 
-static void store_put(coap_context_t *ctx, coap_resource_t *res,
-                      const coap_request_t *req, coap_response_t *resp,
-                      void *user) {
+static void store_put(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                      coap_response_t *resp, void *user) {
   handler_calls++;
   size_t len;
   const uint8_t *p = coap_request_payload(req, &len);
@@ -39,9 +37,8 @@ static void store_put(coap_context_t *ctx, coap_resource_t *res,
 }
 
 static coap_deferred_t *pending;
-static void slow_get(coap_context_t *ctx, coap_resource_t *res,
-                     const coap_request_t *req, coap_response_t *resp,
-                     void *user) {
+static void slow_get(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                     coap_response_t *resp, void *user) {
   handler_calls++;
   pending = coap_request_defer(req, resp);
 }
@@ -197,9 +194,8 @@ static void test_separate_response(void **state) {
 
 /* Drop the first answer of the server: the client retransmits, the server
  * answers from its cache and the handler still runs once. */
-static int drop_first_reply(void *user, const simnet_node_t *from,
-                            const coap_address_t *to, const uint8_t *data,
-                            size_t len, unsigned seq) {
+static int drop_first_reply(void *user, const simnet_node_t *from, const coap_address_t *to,
+                            const uint8_t *data, size_t len, unsigned seq) {
   int *dropped = user;
   if (from == server && !*dropped) {
     *dropped = 1;
@@ -225,9 +221,8 @@ static void test_lost_ack(void **state) {
 }
 
 /* Counts CoAP datagrams; the DTLS probe for a silent port is not one. */
-static int drop_everything(void *user, const simnet_node_t *from,
-                           const coap_address_t *to, const uint8_t *data,
-                           size_t len, unsigned seq) {
+static int drop_everything(void *user, const simnet_node_t *from, const coap_address_t *to,
+                           const uint8_t *data, size_t len, unsigned seq) {
   if (!(len > 13 && data[0] == 22 && data[1] == 0xFE)) (*(int *)user)++;
   return 1;
 }
@@ -268,8 +263,7 @@ static void test_bad_uri_and_no_credentials(void **state) {
   coap_request_opts_t o;
   sim_reply_t box = {0};
   coap_request_opts_init(&o, COAP_GET, "http://10.0.0.1/x");
-  assert_int_equal(coap_send_request(client->ctx, &o, sim_on_reply, &box, NULL),
-                   COAP_E_URI_SCHEME);
+  assert_int_equal(coap_send_request(client->ctx, &o, sim_on_reply, &box, NULL), COAP_E_URI_SCHEME);
   coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/x");
   assert_int_equal(coap_send_request(client->ctx, &o, sim_on_reply, &box, NULL),
                    COAP_E_DTLS_NO_CREDENTIALS);
@@ -283,10 +277,9 @@ static void test_malformed_input_is_counted(void **state) {
   /* A CON with token length 9 gets RST; a 2-byte datagram is dropped. */
   const uint8_t bad_tkl[] = {0x49, 0x01, 0x12, 0x34, 1, 2, 3, 4, 5, 6, 7, 8, 9};
   const uint8_t short_dgram[] = {0x40, 0x01};
-  coap_context_input(server->ctx, server->ep, &client->addr, bad_tkl,
-                     sizeof bad_tkl, net.now);
-  coap_context_input(server->ctx, server->ep, &client->addr, short_dgram,
-                     sizeof short_dgram, net.now);
+  coap_context_input(server->ctx, server->ep, &client->addr, bad_tkl, sizeof bad_tkl, net.now);
+  coap_context_input(server->ctx, server->ep, &client->addr, short_dgram, sizeof short_dgram,
+                     net.now);
   coap_stats_t st;
   coap_context_get_stats(server->ctx, &st);
   assert_int_equal(st.rx_malformed, 2);
@@ -309,8 +302,9 @@ static void test_peer_limit_and_idle_expiry(void **state) {
   assert_int_equal(box.code, COAP_CONTENT);
   /* A second peer is turned away while the first is remembered. */
   const uint8_t ping[] = {0x40, 0x00, 0x00, 0x01};
-  assert_int_equal(coap_context_input(small->ctx, small->ep, &server->addr, ping,
-                                      sizeof ping, net.now), COAP_E_LIMIT);
+  assert_int_equal(
+      coap_context_input(small->ctx, small->ep, &server->addr, ping, sizeof ping, net.now),
+      COAP_E_LIMIT);
   coap_stats_t st;
   coap_context_get_stats(small->ctx, &st);
   assert_int_equal(st.peers, 1);
@@ -326,8 +320,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_get_piggybacked, setup, teardown),
       cmocka_unit_test_setup_teardown(test_not_found_and_method, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_option_and_format, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_payload_over_a_message_goes_blockwise, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(test_payload_over_a_message_goes_blockwise, setup, teardown),
       cmocka_unit_test_setup_teardown(test_discovery, setup, teardown),
       cmocka_unit_test_setup_teardown(test_separate_response, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lost_ack, setup, teardown),

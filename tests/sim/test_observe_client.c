@@ -39,10 +39,10 @@ typedef struct seen_req {
 } seen_req_t;
 
 static struct fake {
-  int answer;          /* to a registration (Observe=0) */
-  int dereg_answer;    /* to Observe=1: ANSWER_PLAIN or ANSWER_NONE */
-  uint32_t seq;        /* the registration's answer carries this */
-  long max_age;        /* -1: no Max-Age option */
+  int answer;       /* to a registration (Observe=0) */
+  int dereg_answer; /* to Observe=1: ANSWER_PLAIN or ANSWER_NONE */
+  uint32_t seq;     /* the registration's answer carries this */
+  long max_age;     /* -1: no Max-Age option */
   seen_req_t req[REQ_MAX];
   unsigned n_req;
   uint8_t token[8], token_len; /* of the first registration */
@@ -255,9 +255,13 @@ static coap_request_id_t observe_with(int con, uint32_t timeout_ms) {
   return id;
 }
 
-static coap_request_id_t observe_start(void) { return observe_with(1, 0); }
+static coap_request_id_t observe_start(void) {
+  return observe_with(1, 0);
+}
 
-static void run(uint64_t ms) { simnet_run_until(&net, net.now + ms); }
+static void run(uint64_t ms) {
+  simnet_run_until(&net, net.now + ms);
+}
 
 /* Notification |seq| under a token the client no longer observes: an RST
  * (RFC 7641 §3.6, the only one so far) and no callback, so still
@@ -574,7 +578,7 @@ static void test_cancel_with_a_notification_crossing(void **state) {
   fs.dereg_answer = ANSWER_NONE;
   assert_int_equal(coap_observe_cancel(client->ctx, id), 0);
   assert_int_equal(coap_observe_cancel(client->ctx, id), 0); /* once is enough */
-  notify(2, "crossing"); /* sent before the server had it */
+  notify(2, "crossing");                                     /* sent before the server had it */
   run(1000);
   assert_int_equal(n_ev, 1); /* not delivered: the caller asked to stop */
   assert_int_equal(fs.n_req, 2);
@@ -717,8 +721,9 @@ static void test_blockwise_notification_too_large_ends(void **state) {
   server = simnet_add_node(&net, 5683, COAP_PROTO_UDP, NULL);
   net.filter = fake_server;
   registered(1);
-  set_body("a representation of one hundred bytes, which is more than this client takes at "
-           "once, in blocks");
+  set_body(
+      "a representation of one hundred bytes, which is more than this client takes at "
+      "once, in blocks");
   notify_with(COAP_TYPE_NON, COAP_CONTENT, 2, -1, 1);
   run(1000);
   assert_int_equal(n_ev, 2);
@@ -822,8 +827,9 @@ static void temp_get(coap_context_t *ctx, coap_resource_t *res, const coap_reque
 static void set_psk(coap_context_t *ctx) {
   coap_dtls_context_t *d = coap_dtls_new_context(ctx);
   assert_non_null(d);
-  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"sensor-1",
-                                     (const uint8_t *)"0123456789abcdef", 16), 0);
+  assert_int_equal(
+      coap_dtls_set_psk(d, (const uint8_t *)"sensor-1", (const uint8_t *)"0123456789abcdef", 16),
+      0);
   assert_int_equal(coap_context_set_dtls_context(ctx, d), 0);
 }
 
@@ -1012,14 +1018,20 @@ static int setup_plain_pair(void **state) {
   return 0;
 }
 
-static void test_lossy_end_to_end_coap(void **state) { lossy_end_to_end("coap://10.0.0.1/temp"); }
+static void test_lossy_end_to_end_coap(void **state) {
+  lossy_end_to_end("coap://10.0.0.1/temp");
+}
 static void test_lossy_end_to_end_coaps(void **state) {
   temp_value = 0;
   lossy_end_to_end("coaps://10.0.0.1/temp");
 }
 
-static void test_dtls_server_restart_reregisters(void **state) { restart_case(0); }
-static void test_dtls_server_crash_reregisters(void **state) { restart_case(1); }
+static void test_dtls_server_restart_reregisters(void **state) {
+  restart_case(0);
+}
+static void test_dtls_server_crash_reregisters(void **state) {
+  restart_case(1);
+}
 
 /* ---- No-Response (RFC 7967) ---- */
 
@@ -1165,8 +1177,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cancel_with_a_notification_crossing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cancel_unanswered, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cancel_arguments, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_cancel_request_forgets_and_rst_follows, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(test_cancel_request_forgets_and_rst_follows, setup, teardown),
       cmocka_unit_test_setup_teardown(test_context_free_ends_it_once, setup, teardown),
       cmocka_unit_test_setup_teardown(test_callback_may_cancel_itself, setup, teardown),
       cmocka_unit_test_setup_teardown(test_blockwise_notification_is_completed, setup, teardown),
@@ -1174,8 +1185,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_newer_notification_restarts_a_fetch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_blockwise_notification_whose_rest_is_lost, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(test_blockwise_notification_too_large_ends, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(test_blockwise_notification_too_large_ends, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lossy_run_ends_with_the_latest_state, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dtls_server_restart_reregisters, setup_dtls, teardown),
       cmocka_unit_test_setup_teardown(test_dtls_server_crash_reregisters, setup_dtls, teardown),

@@ -61,10 +61,10 @@ static void peer_addr(coap_address_t *a, int n) {
 
 /* ---- resources ---- */
 
-static int temp_state;          /* what /temp reports */
+static int temp_state; /* what /temp reports */
 static unsigned temp_calls, temp_notif_calls;
-static uint8_t temp_error;      /* answer this code instead */
-static int temp_max_age = -1;   /* set a Max-Age */
+static uint8_t temp_error;    /* answer this code instead */
+static int temp_max_age = -1; /* set a Max-Age */
 static void temp_get(coap_context_t *c, coap_resource_t *r, const coap_request_t *req,
                      coap_response_t *resp, void *user) {
   temp_calls++;
@@ -525,7 +525,8 @@ static void test_con_timeout_removes(void **state) {
     coap_context_handle_timeouts(ctx, vnow);
   }
   assert_int_equal(n_sent - before, 5); /* the first and 4 retransmissions */
-  for (unsigned i = before; i < n_sent; i++) assert_int_equal(sent[i].msg.mid, sent[before].msg.mid);
+  for (unsigned i = before; i < n_sent; i++)
+    assert_int_equal(sent[i].msg.mid, sent[before].msg.mid);
   assert_int_equal(coap_resource_observer_count(temp_res), 0);
   assert_int_equal(stats().observers_removed, 1);
   vnow += 400000;
@@ -997,7 +998,7 @@ static void test_latest_state_under_loss(void **state) {
       int64_t v = observe_of(n);
       assert_true(v >= 0);
       int st = state_of(n);
-      if (v > have_seq) { /* no wrap in this run */
+      if (v > have_seq) {              /* no wrap in this run */
         assert_true(st >= have_state); /* never older after newer */
         have_seq = v;
         have_state = st;
@@ -1033,7 +1034,8 @@ static void test_latest_state_under_loss(void **state) {
 static void set_psk(coap_context_t *c) {
   coap_dtls_context_t *d = coap_dtls_new_context(c);
   assert_non_null(d);
-  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"dev", (const uint8_t *)"secret-key", 10), 0);
+  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"dev", (const uint8_t *)"secret-key", 10),
+                   0);
   assert_int_equal(coap_context_set_dtls_context(c, d), 0);
 }
 

@@ -43,8 +43,8 @@ static void slow(coap_context_t *ctx, coap_resource_t *res, const coap_request_t
 static void set_psk(coap_context_t *ctx) {
   coap_dtls_context_t *d = coap_dtls_new_context(ctx);
   assert_non_null(d);
-  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"dev",
-                                     (const uint8_t *)"0123456789abcdef", 16), 0);
+  assert_int_equal(
+      coap_dtls_set_psk(d, (const uint8_t *)"dev", (const uint8_t *)"0123456789abcdef", 16), 0);
   assert_int_equal(coap_context_set_dtls_context(ctx, d), 0);
 }
 

@@ -63,7 +63,7 @@ static int setup_with(coap_context_config_t *server_cfg) {
   coap_context_config_t cc;
   coap_context_config_default(&cc);
   cc.qblock_client = 1;
-  client = simnet_add_node(&net, 40000, COAP_PROTO_UDP, &cc); /* 10.0.0.1 */
+  client = simnet_add_node(&net, 40000, COAP_PROTO_UDP, &cc);       /* 10.0.0.1 */
   server = simnet_add_node(&net, 5683, COAP_PROTO_UDP, server_cfg); /* 10.0.0.2 */
   assert_non_null(client);
   assert_non_null(server);
@@ -76,7 +76,9 @@ static int setup_with(coap_context_config_t *server_cfg) {
   return 0;
 }
 
-static int setup(void **state) { return setup_with(NULL); }
+static int setup(void **state) {
+  return setup_with(NULL);
+}
 
 static int setup_server_off(void **state) {
   coap_context_config_t sc;
@@ -147,7 +149,7 @@ static void test_put_get_through_loss(void **state) {
   box_t put, get;
   put_then_get(&put, &get);
   assert_true(put.exchanges > BLOCKS); /* blocks sent again */
-  assert_true(get.exchanges < BLOCKS);  /* still not one per block */
+  assert_true(get.exchanges < BLOCKS); /* still not one per block */
   free(put.payload);
   free(get.payload);
 }

@@ -33,8 +33,8 @@ static unsigned n_sent;
 
 static uint32_t rand_state = 11; /* carried on from test to test */
 
-static int capture(void *user, coap_endpoint_t *e, const coap_address_t *to,
-                   const uint8_t *data, size_t len) {
+static int capture(void *user, coap_endpoint_t *e, const coap_address_t *to, const uint8_t *data,
+                   size_t len) {
   assert_true(n_sent < SENT_MAX);
   assert_true(len <= sizeof sent[0]);
   memcpy(sent[n_sent], data, len);
@@ -155,8 +155,8 @@ static uint8_t have_block[64];
 /* Check the answers sent[first..first+n): NON 2.05 with the request's
  * token, Q-Block2 blocks |expect| in that order, the same ETag (|tag|),
  * Size2 = the body; copy their bytes into |got|. */
-static void check_blocks(const coap_msg_t *req, unsigned first, unsigned n,
-                         const uint32_t *expect, unsigned n_expect, uint8_t tag[8]) {
+static void check_blocks(const coap_msg_t *req, unsigned first, unsigned n, const uint32_t *expect,
+                         unsigned n_expect, uint8_t tag[8]) {
   assert_int_equal(n, n_expect);
   for (unsigned i = 0; i < n; i++) {
     const coap_msg_t *r = sent_msg(first + i);
@@ -350,7 +350,8 @@ static unsigned cbor_list(const coap_msg_t *r, uint32_t *out) {
   unsigned n = 0;
   for (size_t i = 0; i < r->payload_len; i++) {
     uint8_t c = r->payload[i];
-    if (c < 24) out[n++] = c;
+    if (c < 24)
+      out[n++] = c;
     else {
       assert_int_equal(c, 0x18);
       out[n++] = r->payload[++i];
@@ -402,10 +403,10 @@ static void test_qb1_in_order(void **state) {
 }
 
 /* Block 4 lost: the last block of its set, the first block of the next
- * set and the last of that one get a 4.08 listing it; when 4 comes, the two sets are complete: 2.31 for
- * block 19. Then silence: after NON_RECEIVE_TIMEOUT (4 s) a NON 4.08
- * with the latest token lists 20..24, again after 8 s, ...; duplicates
- * change nothing; the body completes with the handler run once. */
+ * set and the last of that one get a 4.08 listing it; when 4 comes, the two sets are complete: 2.31
+ * for block 19. Then silence: after NON_RECEIVE_TIMEOUT (4 s) a NON 4.08 with the latest token
+ * lists 20..24, again after 8 s, ...; duplicates change nothing; the body completes with the
+ * handler run once. */
 static void test_qb1_loss_recovery(void **state) {
   fill_up();
   size_t size = 25 * 1024;
@@ -673,7 +674,6 @@ static void test_qblock_off(void **state) {
   assert_int_equal(ctx->server.b1.count, 0);
 }
 
-
 /* ---- our client and our server, through loss and duplication ---- */
 
 static simnet_t net;
@@ -741,7 +741,8 @@ static void e2e_reply(coap_context_t *c, const coap_reply_t *reply, void *user) 
   b->code = reply->code;
   b->exchanges = reply->exchanges;
   b->len = reply->payload_len;
-  if (reply->payload_len && reply->payload_len <= sizeof b->body) memcpy(b->body, reply->payload, reply->payload_len);
+  if (reply->payload_len && reply->payload_len <= sizeof b->body)
+    memcpy(b->body, reply->payload, reply->payload_len);
 }
 
 static void e2e_request(simnet_node_t *client, uint8_t method, const uint8_t *body, size_t len) {

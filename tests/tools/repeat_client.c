@@ -19,8 +19,8 @@ int main(int argc, char **argv) {
   coap_context_t *ctx = coap_context_new(&cfg);
   coap_dtls_context_t *d = coap_dtls_new_context(ctx);
   if (!ctx || !d ||
-      coap_dtls_set_psk(d, (const uint8_t *)argv[2], (const uint8_t *)argv[3],
-                        strlen(argv[3])) < 0 ||
+      coap_dtls_set_psk(d, (const uint8_t *)argv[2], (const uint8_t *)argv[3], strlen(argv[3])) <
+          0 ||
       coap_context_set_dtls_context(ctx, d) < 0) {
     fprintf(stderr, "repeat_client: setup failed\n");
     return 1;
@@ -39,8 +39,8 @@ int main(int argc, char **argv) {
       printf("ok %s\n", coap_code_name(r.code));
       coap_response_copy_clear(&r);
     } else {
-      printf("error %s\n", coap_context_last_diag(ctx, &g) == 0 ? coap_cause_name(g.cause)
-                                                                 : coap_strerror(rc));
+      printf("error %s\n",
+             coap_context_last_diag(ctx, &g) == 0 ? coap_cause_name(g.cause) : coap_strerror(rc));
     }
     fflush(stdout);
   }

@@ -64,7 +64,10 @@ typedef struct {
 } packet_t;
 
 static volatile sig_atomic_t stop;
-static void on_signal(int sig) { (void)sig; stop = 1; }
+static void on_signal(int sig) {
+  (void)sig;
+  stop = 1;
+}
 
 static uint64_t rng_state;
 static uint64_t rng_next(void) { /* splitmix64: a seed gives one sequence */
@@ -73,7 +76,9 @@ static uint64_t rng_next(void) { /* splitmix64: a seed gives one sequence */
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
 }
-static double rng_unit(void) { return (double)(rng_next() >> 11) * 0x1.0p-53; }
+static double rng_unit(void) {
+  return (double)(rng_next() >> 11) * 0x1.0p-53;
+}
 
 static uint64_t now_ms(void) {
   struct timespec ts;
@@ -217,30 +222,31 @@ int main(int argc, char **argv) {
   int o;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (o) {
-    case 'l': loss[UP] = loss[DOWN] = parse_prob(optarg); break;
-    case 'u': loss[UP] = parse_prob(optarg); break;
-    case 'd': loss[DOWN] = parse_prob(optarg); break;
-    case 'D': delay = parse_num(optarg); break;
-    case 'j': jitter = parse_num(optarg); break;
-    case 'b': max_burst = parse_num(optarg); break;
-    case 'm': max_drops = parse_num(optarg); break;
-    case 's': rng_state = (uint64_t)strtoull(optarg, NULL, 0); break;
-    case 't': lifetime = parse_num(optarg); break;
-    case 'p': front_port = parse_num(optarg); break;
-    case 'T':
-      if (!(timing = fopen(optarg, "w"))) {
-        perror("udp_lossy: --timing");
-        return 64;
-      }
-      setvbuf(timing, NULL, _IOLBF, 0);
-      break;
-    default: return 64;
+      case 'l': loss[UP] = loss[DOWN] = parse_prob(optarg); break;
+      case 'u': loss[UP] = parse_prob(optarg); break;
+      case 'd': loss[DOWN] = parse_prob(optarg); break;
+      case 'D': delay = parse_num(optarg); break;
+      case 'j': jitter = parse_num(optarg); break;
+      case 'b': max_burst = parse_num(optarg); break;
+      case 'm': max_drops = parse_num(optarg); break;
+      case 's': rng_state = (uint64_t)strtoull(optarg, NULL, 0); break;
+      case 't': lifetime = parse_num(optarg); break;
+      case 'p': front_port = parse_num(optarg); break;
+      case 'T':
+        if (!(timing = fopen(optarg, "w"))) {
+          perror("udp_lossy: --timing");
+          return 64;
+        }
+        setvbuf(timing, NULL, _IOLBF, 0);
+        break;
+      default: return 64;
     }
   }
   if (optind != argc - 1 || lifetime < 0 || jitter > delay || front_port > 65535) {
-    fprintf(stderr, "usage: udp_lossy [--loss P] [--loss-up P] [--loss-down P] [--delay MS]\n"
-                    "                 [--jitter MS (<= delay)] [--max-burst N] [--max-drops N]\n"
-                    "                 [--seed N] [--port N] [--timing FILE] --lifetime S TARGET_PORT\n");
+    fprintf(stderr,
+            "usage: udp_lossy [--loss P] [--loss-up P] [--loss-down P] [--delay MS]\n"
+            "                 [--jitter MS (<= delay)] [--max-burst N] [--max-drops N]\n"
+            "                 [--seed N] [--port N] [--timing FILE] --lifetime S TARGET_PORT\n");
     return 64;
   }
   struct sockaddr_in target = {.sin_family = AF_INET,
@@ -279,15 +285,17 @@ int main(int argc, char **argv) {
     uint64_t now = now_ms();
     while (heap_len && heap[0]->due <= now) {
       packet_t *p = heap_pop();
-      ssize_t n = p->dir == UP ? sendto(p->c->fd, p->data, p->len, 0,
-                                        (struct sockaddr *)&target, sizeof target)
-                               : sendto(fs, p->data, p->len, 0,
-                                        (struct sockaddr *)&p->c->addr, sizeof p->c->addr);
-      if (n < 0) send_err[p->dir]++;
-      else fwd[p->dir]++;
+      ssize_t n =
+          p->dir == UP
+              ? sendto(p->c->fd, p->data, p->len, 0, (struct sockaddr *)&target, sizeof target)
+              : sendto(fs, p->data, p->len, 0, (struct sockaddr *)&p->c->addr, sizeof p->c->addr);
+      if (n < 0)
+        send_err[p->dir]++;
+      else
+        fwd[p->dir]++;
       if (timing && n >= 0 && p->dir == DOWN)
-        fprintf(timing, "%zu %llu %zu\n", p->c->number,
-                (unsigned long long)(now - p->c->first_ms), p->len);
+        fprintf(timing, "%zu %llu %zu\n", p->c->number, (unsigned long long)(now - p->c->first_ms),
+                p->len);
       free(p);
     }
     if (now >= end) break;
@@ -334,8 +342,8 @@ int main(int argc, char **argv) {
         }
         long d = delay;
         if (jitter) d += (long)(rng_unit() * (double)(2 * jitter + 1)) - jitter;
-        *p = (packet_t){.due = now + (uint64_t)d, .seq = seq++, .dir = dir, .c = c,
-                        .len = (size_t)n};
+        *p = (packet_t){
+            .due = now + (uint64_t)d, .seq = seq++, .dir = dir, .c = c, .len = (size_t)n};
         memcpy(p->data, buf, (size_t)n);
         if (heap_push(p) < 0) {
           free(p);

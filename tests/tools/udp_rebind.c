@@ -41,7 +41,8 @@ int main(int argc, char **argv) {
   }
   long every = atol(argv[2]);
   FILE *log = fopen(argv[3], "w");
-  struct sockaddr_in target = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1])),
+  struct sockaddr_in target = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)atoi(argv[1])),
                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   struct sockaddr_in front = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   struct sockaddr_in client = {0};

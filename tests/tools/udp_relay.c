@@ -15,7 +15,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   long max = atol(argv[2]);
-  struct sockaddr_in target = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1])),
+  struct sockaddr_in target = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)atoi(argv[1])),
                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   struct sockaddr_in front = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   struct sockaddr_in back = front, client = {0};
@@ -38,12 +39,15 @@ int main(int argc, char **argv) {
     if (p[0].revents & POLLIN) {
       socklen_t cl = sizeof client;
       ssize_t n = recvfrom(fs, buf, sizeof buf, 0, (struct sockaddr *)&client, &cl);
-      if (n > max) dropped++;
-      else if (n >= 0) sendto(bs, buf, (size_t)n, 0, (struct sockaddr *)&target, sizeof target);
+      if (n > max)
+        dropped++;
+      else if (n >= 0)
+        sendto(bs, buf, (size_t)n, 0, (struct sockaddr *)&target, sizeof target);
     }
     if (p[1].revents & POLLIN) {
       ssize_t n = recv(bs, buf, sizeof buf, 0);
-      if (n > max) dropped++;
+      if (n > max)
+        dropped++;
       else if (n >= 0 && client.sin_port)
         sendto(fs, buf, (size_t)n, 0, (struct sockaddr *)&client, sizeof client);
     }

@@ -41,11 +41,11 @@ static size_t client_hello(uint8_t *out) {
                                     0xC0AE /* TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 */,
                                     0x00FF /* TLS_EMPTY_RENEGOTIATION_INFO_SCSV */};
   static const uint8_t extensions[] = {
-      0x00, 0x0a, 0x00, 0x04, 0x00, 0x02, 0x00, 0x17,       /* supported_groups: secp256r1 */
-      0x00, 0x0b, 0x00, 0x02, 0x01, 0x00,                   /* ec_point_formats: uncompressed */
-      0x00, 0x0d, 0x00, 0x04, 0x00, 0x02, 0x04, 0x03,       /* signature_algorithms: ecdsa_sha256 */
-      0x00, 0x17, 0x00, 0x00,                               /* extended_master_secret */
-      0x00, 0x15, 0x00, 0x45,                               /* padding: 69 zero bytes below */
+      0x00, 0x0a, 0x00, 0x04, 0x00, 0x02, 0x00, 0x17, /* supported_groups: secp256r1 */
+      0x00, 0x0b, 0x00, 0x02, 0x01, 0x00,             /* ec_point_formats: uncompressed */
+      0x00, 0x0d, 0x00, 0x04, 0x00, 0x02, 0x04, 0x03, /* signature_algorithms: ecdsa_sha256 */
+      0x00, 0x17, 0x00, 0x00,                         /* extended_master_secret */
+      0x00, 0x15, 0x00, 0x45,                         /* padding: 69 zero bytes below */
   };
   /* The padding makes it 170 bytes, the size of a real client's first
    * flight: a server that bounds its answer by what it received (against
@@ -173,8 +173,8 @@ static int do_send(int argc, char **argv) {
       return 1;
     }
   }
-  fprintf(stderr, "udp_spoof: sent %ld datagram(s) of %zu bytes from %s:%d to %s:%d\n", count,
-          plen, argv[2], sport, argv[4], dport);
+  fprintf(stderr, "udp_spoof: sent %ld datagram(s) of %zu bytes from %s:%d to %s:%d\n", count, plen,
+          argv[2], sport, argv[4], dport);
   close(fd);
   return 0;
 }
@@ -208,10 +208,13 @@ static int do_capture(const char *path) {
 
 int main(int argc, char **argv) {
   int rc = 64;
-  if (argc >= 2 && !strcmp(argv[1], "send")) rc = do_send(argc, argv);
-  else if (argc == 3 && !strcmp(argv[1], "capture")) rc = do_capture(argv[2]);
+  if (argc >= 2 && !strcmp(argv[1], "send"))
+    rc = do_send(argc, argv);
+  else if (argc == 3 && !strcmp(argv[1], "capture"))
+    rc = do_capture(argv[2]);
   if (rc == 64)
-    fprintf(stderr, "usage: udp_spoof send SRC_IP SRC_PORT DST_IP DST_PORT (--hello | --file F)"
-                    " [--count N]\n       udp_spoof capture FILE\n");
+    fprintf(stderr,
+            "usage: udp_spoof send SRC_IP SRC_PORT DST_IP DST_PORT (--hello | --file F)"
+            " [--count N]\n       udp_spoof capture FILE\n");
   return rc;
 }

@@ -10,10 +10,8 @@
 
 #include "coaps/error.h"
 
-
 /* Parse from an exactly sized heap copy, so ASan sees any read past the end. */
-int codec_parse_exact(coap_msg_t *m, const uint8_t *data, size_t len,
-                       uint8_t **copy) {
+int codec_parse_exact(coap_msg_t *m, const uint8_t *data, size_t len, uint8_t **copy) {
   uint8_t *c = malloc(len ? len : 1);
   assert_non_null(c);
   if (len) memcpy(c, data, len);
@@ -36,8 +34,7 @@ void codec_expect_encoding(const coap_msg_t *m, const uint8_t *want, size_t n) {
 
 /* Every successfully parsed message must stay inside its datagram and be
  * sorted. */
-void codec_check_parsed_invariants(const coap_msg_t *m, const uint8_t *data,
-                                    size_t len) {
+void codec_check_parsed_invariants(const coap_msg_t *m, const uint8_t *data, size_t len) {
   assert_true(m->n_options <= COAP_MAX_OPTIONS);
   assert_true(m->token_len <= COAP_MAX_TOKEN_LEN);
   for (size_t i = 0; i < m->n_options; i++) {

@@ -219,10 +219,10 @@ struct v1_probe_result {
 #define V1_LEN(type, last) (offsetof(type, last) + sizeof(((type *)0)->last))
 
 /* Today's header still lays out version 1 field by field this way. */
-#define SAME(v1, cur, f)                                                          \
-  _Static_assert(offsetof(v1, f) == offsetof(cur, f) &&                          \
-                     sizeof(((v1 *)0)->f) == sizeof(((cur *)0)->f),               \
-                 #cur "." #f " moved or changed size: version 1 is frozen")
+#define SAME(v1, cur, f)                                                                    \
+  _Static_assert(                                                                           \
+      offsetof(v1, f) == offsetof(cur, f) && sizeof(((v1 *)0)->f) == sizeof(((cur *)0)->f), \
+      #cur "." #f " moved or changed size: version 1 is frozen")
 
 SAME(struct v1_tx_params, coap_tx_params_t, ack_timeout_ms);
 SAME(struct v1_tx_params, coap_tx_params_t, ack_random_factor_pm);
@@ -376,7 +376,7 @@ SAME(struct v1_probe_result, coap_probe_result_t, detail);
 #define GUARD_BYTE 0xA5
 
 typedef struct guarded {
-  uint8_t *mem;  /* GUARD | len bytes | GUARD */
+  uint8_t *mem; /* GUARD | len bytes | GUARD */
   size_t len;
 } guarded_t;
 
@@ -426,8 +426,8 @@ static void on_log(void *user, coap_log_level_t level, const char *line) {
   r->lines++;
 }
 
-static int rec_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
-                    const uint8_t *data, size_t len) {
+static int rec_send(void *user, coap_endpoint_t *ep, const coap_address_t *to, const uint8_t *data,
+                    size_t len) {
   recorder_t *r = user;
   r->sent++;
   r->last_len = len < sizeof r->last ? len : sizeof r->last;
@@ -435,8 +435,8 @@ static int rec_send(void *user, coap_endpoint_t *ep, const coap_address_t *to,
   return 0;
 }
 
-static int rec_open(void *user, coap_context_t *ctx, coap_proto_t proto,
-                    const coap_address_t *dest, coap_endpoint_t **out) {
+static int rec_open(void *user, coap_context_t *ctx, coap_proto_t proto, const coap_address_t *dest,
+                    coap_endpoint_t **out) {
   *out = coap_context_add_endpoint(ctx, proto, NULL);
   return *out ? 0 : COAP_E_NOMEM;
 }
@@ -448,9 +448,9 @@ static void on_reply(coap_context_t *ctx, const coap_reply_t *reply, void *user)
 static coap_context_t *context_v1(recorder_t *r) {
   guarded_t g;
   struct v1_context_config *cfg = guarded_new(&g, V1_LEN(struct v1_context_config, clock_user), 0);
-  assert_int_equal(coap_context_config_default_versioned(COAP_CONTEXT_CONFIG_V1,
-                                                         (coap_context_config_t *)cfg),
-                   0);
+  assert_int_equal(
+      coap_context_config_default_versioned(COAP_CONTEXT_CONFIG_V1, (coap_context_config_t *)cfg),
+      0);
   cfg->log = on_log;
   cfg->log_user = r;
   cfg->log_level = COAP_LOG_WARNING;
@@ -466,8 +466,12 @@ static const int bad_versions[] = {0, -1, 2, 1000};
 
 /* What the library reads or writes for version 1 of |id|; the versions
  * it knows. */
-static size_t v1_len(coap_abi_id_t id) { return coap_abi_struct(id)->len[0]; }
-static int versions(coap_abi_id_t id) { return coap_abi_struct(id)->versions; }
+static size_t v1_len(coap_abi_id_t id) {
+  return coap_abi_struct(id)->len[0];
+}
+static int versions(coap_abi_id_t id) {
+  return coap_abi_struct(id)->versions;
+}
 
 /* ---- tests ---- */
 
@@ -475,15 +479,13 @@ static int versions(coap_abi_id_t id) { return coap_abi_struct(id)->versions; }
  * program has (the library reads and writes exactly that many bytes). */
 static void test_v1_lengths_match_the_library(void **state) {
   assert_int_equal(v1_len(COAP_ABI_TX_PARAMS), V1_LEN(struct v1_tx_params, dedup_capacity));
-  assert_int_equal(v1_len(COAP_ABI_CONTEXT_CONFIG),
-                   V1_LEN(struct v1_context_config, clock_user));
+  assert_int_equal(v1_len(COAP_ABI_CONTEXT_CONFIG), V1_LEN(struct v1_context_config, clock_user));
   assert_int_equal(v1_len(COAP_ABI_TRANSPORT), V1_LEN(struct v1_transport, send_from));
   assert_int_equal(v1_len(COAP_ABI_REQUEST_OPTS), V1_LEN(struct v1_request_opts, qblock));
   assert_int_equal(v1_len(COAP_ABI_RESPONSE_COPY), V1_LEN(struct v1_response_copy, raw_len));
   assert_int_equal(v1_len(COAP_ABI_STATS), V1_LEN(struct v1_stats, failures_by_cause));
   assert_int_equal(v1_len(COAP_ABI_DIAG), V1_LEN(struct v1_diag, elapsed_ms));
-  assert_int_equal(v1_len(COAP_ABI_HANDSHAKE_REPORT),
-                   V1_LEN(struct v1_handshake_report, diag));
+  assert_int_equal(v1_len(COAP_ABI_HANDSHAKE_REPORT), V1_LEN(struct v1_handshake_report, diag));
   assert_int_equal(v1_len(COAP_ABI_PROBE_RESULT), V1_LEN(struct v1_probe_result, detail));
   assert_int_equal(v1_len(COAP_ABI_FAILURE_RECORD), V1_LEN(struct v1_failure_record, fix));
   assert_int_equal(coap_abi_struct(COAP_ABI_STATS)->len[1],
@@ -503,8 +505,8 @@ static void test_v1_lengths_match_the_library(void **state) {
  * bytes go over the defaults and the version 2 field keeps its default;
  * writing version 1 stops at its end. */
 typedef struct two_versions {
-  uint32_t a;      /* version 1 */
-  uint32_t b;      /* version 2 */
+  uint32_t a; /* version 1 */
+  uint32_t b; /* version 2 */
 } two_versions_t;
 
 static void test_older_version_reads_and_writes_its_prefix(void **state) {
@@ -527,8 +529,7 @@ static void test_older_version_reads_and_writes_its_prefix(void **state) {
   assert_int_equal(full.b, 99);
   recorder_t r = {0};
   coap_logger_t log = {.fn = on_log, .user = &r, .level = COAP_LOG_ERROR};
-  assert_int_equal(coap_abi_write(&s, 3, &latest, &full, &log, "coap_test_fn"),
-                   COAP_E_INVALID_ARG);
+  assert_int_equal(coap_abi_write(&s, 3, &latest, &full, &log, "coap_test_fn"), COAP_E_INVALID_ARG);
   assert_int_equal(r.lines, 1);
   assert_non_null(strstr(r.log, "coap_test_fn: two_versions_t version 3"));
 }
@@ -536,8 +537,7 @@ static void test_older_version_reads_and_writes_its_prefix(void **state) {
 static void test_config_and_tx_params_v1(void **state) {
   guarded_t g;
   struct v1_tx_params *tx = guarded_new(&g, V1_LEN(struct v1_tx_params, dedup_capacity), 0);
-  assert_int_equal(coap_tx_params_default_versioned(COAP_TX_PARAMS_V1, (coap_tx_params_t *)tx),
-                   0);
+  assert_int_equal(coap_tx_params_default_versioned(COAP_TX_PARAMS_V1, (coap_tx_params_t *)tx), 0);
   assert_int_equal(tx->ack_timeout_ms, 2000);
   assert_int_equal(tx->ack_random_factor_pm, 1500);
   assert_int_equal(tx->max_retransmit, 4);
@@ -555,11 +555,10 @@ static void test_config_and_tx_params_v1(void **state) {
   guarded_check_free(&g);
 
   guarded_t gc;
-  struct v1_context_config *cfg =
-      guarded_new(&gc, V1_LEN(struct v1_context_config, clock_user), 0);
-  assert_int_equal(coap_context_config_default_versioned(COAP_CONTEXT_CONFIG_V1,
-                                                         (coap_context_config_t *)cfg),
-                   0);
+  struct v1_context_config *cfg = guarded_new(&gc, V1_LEN(struct v1_context_config, clock_user), 0);
+  assert_int_equal(
+      coap_context_config_default_versioned(COAP_CONTEXT_CONFIG_V1, (coap_context_config_t *)cfg),
+      0);
   assert_int_equal(cfg->tx.ack_timeout_ms, 2000);
   assert_int_equal(cfg->max_peers, 100000);
   assert_int_equal(cfg->max_body, 1u << 20);
@@ -585,15 +584,13 @@ static void test_request_stats_diag_v1(void **state) {
   t->send = rec_send;
   t->open_client_endpoint = rec_open;
   assert_int_equal(
-      coap_context_set_transport_versioned(ctx, COAP_TRANSPORT_V1, (coap_transport_t *)t, &r),
-      0);
+      coap_context_set_transport_versioned(ctx, COAP_TRANSPORT_V1, (coap_transport_t *)t, &r), 0);
   guarded_check_free(&gt);
 
   guarded_t go;
   struct v1_request_opts *o = guarded_new(&go, V1_LEN(struct v1_request_opts, qblock), 0x5A);
-  assert_int_equal(coap_request_opts_init_versioned(COAP_REQUEST_OPTS_V1,
-                                                    (coap_request_opts_t *)o, COAP_PUT,
-                                                    "coap://192.0.2.1/v1"),
+  assert_int_equal(coap_request_opts_init_versioned(COAP_REQUEST_OPTS_V1, (coap_request_opts_t *)o,
+                                                    COAP_PUT, "coap://192.0.2.1/v1"),
                    0);
   assert_int_equal(o->method, COAP_PUT);
   assert_int_equal(o->confirmable, 1);
@@ -601,16 +598,16 @@ static void test_request_stats_diag_v1(void **state) {
   assert_int_equal(o->qblock, 0);
   o->payload = "abc";
   o->payload_len = 3;
-  assert_int_equal(coap_send_request_versioned(ctx, COAP_REQUEST_OPTS_V1,
-                                               (coap_request_opts_t *)o, on_reply, NULL, NULL),
+  assert_int_equal(coap_send_request_versioned(ctx, COAP_REQUEST_OPTS_V1, (coap_request_opts_t *)o,
+                                               on_reply, NULL, NULL),
                    0);
   assert_int_equal(r.sent, 1);
   assert_int_equal(r.last[1], COAP_PUT);
   assert_memory_equal(r.last + r.last_len - 3, "abc", 3);
   /* coaps:// with no credentials: a diagnosis, counted per cause. */
   o->uri = "coaps://192.0.2.1/v1";
-  assert_int_equal(coap_send_request_versioned(ctx, COAP_REQUEST_OPTS_V1,
-                                               (coap_request_opts_t *)o, on_reply, NULL, NULL),
+  assert_int_equal(coap_send_request_versioned(ctx, COAP_REQUEST_OPTS_V1, (coap_request_opts_t *)o,
+                                               on_reply, NULL, NULL),
                    COAP_E_DTLS_NO_CREDENTIALS);
   guarded_check_free(&go);
 
@@ -625,8 +622,7 @@ static void test_request_stats_diag_v1(void **state) {
 
   /* A version 2 caller gets the same and the appended counters. */
   guarded_t gs2;
-  struct v2_stats *st2 =
-      guarded_new(&gs2, V1_LEN(struct v2_stats, dtls_sessions_by_mode), 0xFF);
+  struct v2_stats *st2 = guarded_new(&gs2, V1_LEN(struct v2_stats, dtls_sessions_by_mode), 0xFF);
   assert_int_equal(coap_context_get_stats_versioned(ctx, COAP_STATS_V2, (coap_stats_t *)st2), 0);
   assert_int_equal(st2->v1.tx_datagrams, 1);
   assert_int_equal(st2->v1.failures_by_cause[COAP_CAUSE_NO_CREDENTIALS], 1);
@@ -638,15 +634,16 @@ static void test_request_stats_diag_v1(void **state) {
   /* The failure log: the same failure, newest first, nothing past it. */
   guarded_t gf;
   struct v1_failure_record *fr = guarded_new(&gf, V1_LEN(struct v1_failure_record, fix), 0);
-  assert_int_equal(coap_context_failure_versioned(ctx, COAP_FAILURE_RECORD_V1, 0,
-                                                  (coap_failure_record_t *)fr), 0);
+  assert_int_equal(
+      coap_context_failure_versioned(ctx, COAP_FAILURE_RECORD_V1, 0, (coap_failure_record_t *)fr),
+      0);
   assert_int_equal(fr->seq, 1);
   assert_int_equal(fr->cause, COAP_CAUSE_NO_CREDENTIALS);
   assert_int_equal(fr->mode, COAP_DTLS_MODE_NONE);
   assert_true(fr->fix[0] != '\0');
-  assert_int_equal(coap_context_failure_versioned(ctx, COAP_FAILURE_RECORD_V1, 1,
-                                                  (coap_failure_record_t *)fr),
-                   COAP_E_NOT_FOUND);
+  assert_int_equal(
+      coap_context_failure_versioned(ctx, COAP_FAILURE_RECORD_V1, 1, (coap_failure_record_t *)fr),
+      COAP_E_NOT_FOUND);
   guarded_check_free(&gf);
 
   guarded_t gd;
@@ -705,8 +702,7 @@ static void test_unknown_versions_refused(void **state) {
 
     assert_int_equal(coap_context_set_tx_params_versioned(ctx, v, &cfg.tx), COAP_E_INVALID_ARG);
     assert_int_equal(coap_context_set_transport_versioned(ctx, v, &t, &r), COAP_E_INVALID_ARG);
-    assert_int_equal(coap_send_request_versioned(ctx, v, &o, NULL, NULL, NULL),
-                     COAP_E_INVALID_ARG);
+    assert_int_equal(coap_send_request_versioned(ctx, v, &o, NULL, NULL, NULL), COAP_E_INVALID_ARG);
     errno = 0;
     assert_null(coap_context_new_versioned(v, &cfg));
     assert_int_equal(errno, EINVAL);
@@ -718,8 +714,7 @@ static void test_unknown_versions_refused(void **state) {
   assert_non_null(strstr(r.log, "coap_context_last_diag: coap_diag_t version -1"));
   assert_non_null(strstr(r.log, "coap_context_set_transport: coap_transport_t version 2"));
   assert_non_null(strstr(r.log, "coap_send_request: coap_request_opts_t version 0"));
-  assert_non_null(
-      strstr(r.log, "coap_request_blocking: coap_response_copy_t version 2"));
+  assert_non_null(strstr(r.log, "coap_request_blocking: coap_response_copy_t version 2"));
   assert_int_equal(r.lines, (int)N_BAD * 9);
   coap_context_free(ctx);
 }
@@ -745,25 +740,22 @@ static void test_blocking_copy_v1(void **state) {
 
   guarded_t go, gr;
   struct v1_request_opts *o = guarded_new(&go, V1_LEN(struct v1_request_opts, qblock), 0);
-  assert_int_equal(coap_request_opts_init_versioned(COAP_REQUEST_OPTS_V1,
-                                                    (coap_request_opts_t *)o, COAP_GET, uri),
+  assert_int_equal(coap_request_opts_init_versioned(COAP_REQUEST_OPTS_V1, (coap_request_opts_t *)o,
+                                                    COAP_GET, uri),
                    0);
   o->timeout_ms = 10000;
-  struct v1_response_copy *out =
-      guarded_new(&gr, V1_LEN(struct v1_response_copy, raw_len), 0x11);
-  assert_int_equal(coap_request_blocking_versioned(ctx, COAP_REQUEST_OPTS_V1,
-                                                   (coap_request_opts_t *)o,
-                                                   COAP_RESPONSE_COPY_V1,
-                                                   (coap_response_copy_t *)out),
-                   0);
+  struct v1_response_copy *out = guarded_new(&gr, V1_LEN(struct v1_response_copy, raw_len), 0x11);
+  assert_int_equal(
+      coap_request_blocking_versioned(ctx, COAP_REQUEST_OPTS_V1, (coap_request_opts_t *)o,
+                                      COAP_RESPONSE_COPY_V1, (coap_response_copy_t *)out),
+      0);
   assert_int_equal(out->code, COAP_CONTENT);
   assert_int_equal(out->content_format, COAP_FORMAT_TEXT_PLAIN);
   assert_int_equal(out->payload_len, 4);
   assert_string_equal((char *)out->payload, "pong");
   assert_true(out->raw_len > 4);
-  assert_int_equal(coap_response_copy_clear_versioned(COAP_RESPONSE_COPY_V1,
-                                                      (coap_response_copy_t *)out),
-                   0);
+  assert_int_equal(
+      coap_response_copy_clear_versioned(COAP_RESPONSE_COPY_V1, (coap_response_copy_t *)out), 0);
   assert_null(out->payload);
   assert_null(out->raw);
   assert_int_equal(out->content_format, COAP_FORMAT_NONE);
@@ -790,8 +782,7 @@ static void test_probe_v1(void **state) {
   struct v1_probe_result *d = guarded_new(&gd, len, 0x44);
   struct v1_probe_result *c = guarded_new(&gc, len, 0x44);
   assert_int_equal(coap_probe_port_versioned(&addr, 2000, COAP_PROBE_RESULT_V1,
-                                             (coap_probe_result_t *)d,
-                                             (coap_probe_result_t *)c),
+                                             (coap_probe_result_t *)d, (coap_probe_result_t *)c),
                    0);
   assert_int_equal(d->answer, COAP_PROBE_REFUSED);
   assert_int_equal(c->answer, COAP_PROBE_REFUSED);

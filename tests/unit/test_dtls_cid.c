@@ -47,7 +47,7 @@ static void test_additional_data_layout(void **state) {
   uint8_t aad[COAP_DTLS_CID_AAD(COAP_DTLS_CID_MAX)];
   size_t n = coap_dtls_cid_aad(aad, seq64, cid4, 4, 0x0123);
   const uint8_t want[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* placeholder */
-                          25, 4, 25, 0xfe, 0xfd,                          /* type, len, type, version */
+                          25,   4,    25,   0xfe, 0xfd, /* type, len, type, version */
                           0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, /* epoch, sequence */
                           0xc1, 0xc2, 0xc3, 0xc4,                         /* cid */
                           0x01, 0x23};                                    /* inner length */
@@ -61,8 +61,8 @@ static void test_additional_data_layout(void **state) {
 static void test_header_layout(void **state) {
   uint8_t h[COAP_DTLS_CID_HEADER(COAP_DTLS_CID_MAX)];
   size_t n = coap_dtls_cid_header(h, seq64, cid4, 4, 0x0456);
-  const uint8_t want[] = {25, 0xfe, 0xfd, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a,
-                          0xc1, 0xc2, 0xc3, 0xc4, 0x04, 0x56};
+  const uint8_t want[] = {25,   0xfe, 0xfd, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
+                          0x00, 0x2a, 0xc1, 0xc2, 0xc3, 0xc4, 0x04, 0x56};
   assert_int_equal(n, sizeof want);
   assert_memory_equal(h, want, sizeof want);
 }
@@ -84,8 +84,8 @@ static void test_inner_plaintext(void **state) {
 
 static void test_server_hello_suite(void **state) {
   uint8_t rec[13 + 12 + 2 + 32 + 1 + 4 + 2 + 1] = {22, 0xfe, 0xfd};
-  rec[13] = 2;                /* ServerHello, fragment offset 0 */
-  rec[13 + 12 + 2 + 32] = 4;  /* a session id of 4 bytes */
+  rec[13] = 2;               /* ServerHello, fragment offset 0 */
+  rec[13 + 12 + 2 + 32] = 4; /* a session id of 4 bytes */
   rec[13 + 12 + 2 + 32 + 5] = 0xc0;
   rec[13 + 12 + 2 + 32 + 6] = 0xa8; /* TLS_PSK_WITH_AES_128_CCM_8 */
   uint8_t suite[2];
@@ -138,14 +138,14 @@ static int open_at_server(const uint8_t *rec, size_t len, uint8_t *type, uint8_t
                           size_t *plain_len, uint64_t *seq) {
   size_t rec_len;
   *plain_len = 256;
-  return coap_dtls_keys_unprotect_cid(&server_keys, &server_cid, rec, len, &rec_len, type,
-                                      plain, plain_len, seq);
+  return coap_dtls_keys_unprotect_cid(&server_keys, &server_cid, rec, len, &rec_len, type, plain,
+                                      plain_len, seq);
 }
 
 static void test_record_round_trip(void **state) {
   uint8_t rec[256], plain[256], type;
-  int n = coap_dtls_keys_protect_cid(&client_keys, &client_cid, 23, (const uint8_t *)"GET", 3,
-                                     rec, sizeof rec);
+  int n = coap_dtls_keys_protect_cid(&client_keys, &client_cid, 23, (const uint8_t *)"GET", 3, rec,
+                                     sizeof rec);
   /* 13 + 4 (CID) header, 8 explicit nonce, 3 + 1 inner plaintext, 8 tag. */
   assert_int_equal(n, 17 + 8 + 4 + 8);
   assert_int_equal(rec[0], 25);
@@ -170,8 +170,8 @@ static void test_record_round_trip(void **state) {
   assert_int_equal(rec[0], 23);
   size_t rec_len;
   len = sizeof plain;
-  assert_int_equal(coap_dtls_keys_unprotect_cid(&client_keys, &client_cid, rec, (size_t)n,
-                                                &rec_len, &type, plain, &len, &seq),
+  assert_int_equal(coap_dtls_keys_unprotect_cid(&client_keys, &client_cid, rec, (size_t)n, &rec_len,
+                                                &type, plain, &len, &seq),
                    COAP_DTLS_RECORD_OK);
   assert_memory_equal(plain, "ok", 2);
 }
@@ -182,8 +182,8 @@ static void test_records_that_must_be_dropped(void **state) {
   uint64_t seq;
   /* Without a CID where ours was agreed. */
   coap_dtls_cid_t none = {0};
-  int n = coap_dtls_keys_protect_cid(&client_keys, &none, 23, (const uint8_t *)"x", 1, rec,
-                                     sizeof rec);
+  int n =
+      coap_dtls_keys_protect_cid(&client_keys, &none, 23, (const uint8_t *)"x", 1, rec, sizeof rec);
   assert_int_equal(rec[0], 23);
   assert_int_equal(open_at_server(rec, (size_t)n, &type, plain, &len, &seq),
                    COAP_DTLS_RECORD_IGNORED);
@@ -201,8 +201,7 @@ static void test_records_that_must_be_dropped(void **state) {
   assert_int_equal(open_at_server(rec, (size_t)n, &type, plain, &len, &seq),
                    COAP_DTLS_RECORD_IGNORED);
   rec[n - 1] ^= 0x80;
-  assert_int_equal(open_at_server(rec, (size_t)n, &type, plain, &len, &seq),
-                   COAP_DTLS_RECORD_OK);
+  assert_int_equal(open_at_server(rec, (size_t)n, &type, plain, &len, &seq), COAP_DTLS_RECORD_OK);
   /* A CID record to a side whose own CID is empty: its length cannot be
    * read (the CID length is not on the wire), so the datagram stops. */
   size_t rec_len;
@@ -210,16 +209,15 @@ static void test_records_that_must_be_dropped(void **state) {
   n = coap_dtls_keys_protect_cid(&server_keys, &client_cid, 23, (const uint8_t *)"x", 1, rec,
                                  sizeof rec);
   assert_int_equal(rec[0], 25);
-  assert_int_equal(coap_dtls_keys_unprotect_cid(&client_keys, &client_cid, rec, (size_t)n,
-                                                &rec_len, &type, plain, &len, &seq),
+  assert_int_equal(coap_dtls_keys_unprotect_cid(&client_keys, &client_cid, rec, (size_t)n, &rec_len,
+                                                &type, plain, &len, &seq),
                    COAP_DTLS_RECORD_MALFORMED);
 }
 
 /* A record as Mbed TLS sends it: inner plaintext padded with zeros, built
  * from the RFC's layout with GnuTLS's AEAD directly. |inner| is sealed
  * as given. */
-static size_t peer_record(uint64_t seq, const uint8_t *inner, size_t inner_len,
-                          uint8_t *out) {
+static size_t peer_record(uint64_t seq, const uint8_t *inner, size_t inner_len, uint8_t *out) {
   uint8_t s64[8];
   for (int i = 0; i < 8; i++) s64[i] = (uint8_t)((0x0001000000000000ull | seq) >> (56 - 8 * i));
   size_t hdr = coap_dtls_cid_header(out, s64, cid4, 4, 8 + inner_len + 8);
@@ -314,8 +312,7 @@ int main(void) {
       cmocka_unit_test(test_server_hello_suite),
       cmocka_unit_test(test_public_structs_versioned),
       cmocka_unit_test_setup_teardown(test_record_round_trip, keys_setup, keys_teardown),
-      cmocka_unit_test_setup_teardown(test_records_that_must_be_dropped, keys_setup,
-                                      keys_teardown),
+      cmocka_unit_test_setup_teardown(test_records_that_must_be_dropped, keys_setup, keys_teardown),
       cmocka_unit_test_setup_teardown(test_padding_is_stripped, keys_setup, keys_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

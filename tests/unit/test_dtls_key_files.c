@@ -201,10 +201,8 @@ static void test_session_file_refused(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_rpk_pkcs8_pem_and_der),
-      cmocka_unit_test(test_rpk_sec1),
-      cmocka_unit_test(test_rpk_refusals_say_why),
-      cmocka_unit_test(test_session_file_accepted),
+      cmocka_unit_test(test_rpk_pkcs8_pem_and_der), cmocka_unit_test(test_rpk_sec1),
+      cmocka_unit_test(test_rpk_refusals_say_why),  cmocka_unit_test(test_session_file_accepted),
       cmocka_unit_test(test_session_file_refused),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

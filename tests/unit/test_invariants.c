@@ -96,7 +96,8 @@ static void test_timer_heap_checker(void **state) {
   /* a child due before its parent */
   uint64_t saved = heap.items[5]->deadline;
   heap.items[5]->deadline = 1;
-  assert_string_equal(coap_timer_heap_broken(&heap), "timer heap: a timer is due before its parent");
+  assert_string_equal(coap_timer_heap_broken(&heap),
+                      "timer heap: a timer is due before its parent");
   heap.items[5]->deadline = saved;
   assert_null(coap_timer_heap_broken(&heap));
   heap.len = heap.cap + 1;
@@ -199,8 +200,9 @@ static void test_peer_table_checker(void **state) {
   why = coap_peer_table_broken(&table);
   assert_non_null(why);
   assert_true(strcmp(why, "peer recency list: an entry that is not in the hash") == 0 ||
-              strcmp(why, "peer recency list: longer than count (a removed peer still linked, "
-                          "or a loop)") == 0);
+              strcmp(why,
+                     "peer recency list: longer than count (a removed peer still linked, "
+                     "or a loop)") == 0);
   gone->hash_next = table.buckets[b];
   table.buckets[b] = gone;
   table.count++;
@@ -281,7 +283,7 @@ static void add_to_broken_cid_map(void) {
   e[0] = (coap_cid_entry_t){.peer = &owner, .len = 2, .cid = {9, 9}};
   e[1] = (coap_cid_entry_t){.peer = &owner, .len = 2, .cid = {8, 8}};
   coap_cid_map_add(&m, &e[0]);
-  m.count = 5; /* miscounted */
+  m.count = 5;        /* miscounted */
   m.check_ops = 1000; /* the next walk is due */
   coap_cid_map_add(&m, &e[1]);
 }
@@ -299,9 +301,11 @@ static coap_exch_peer_t xpeer;
 static coap_exch_out_t *outs[3];
 static coap_exch_in_t *pending;
 
-static int sink(void *user, coap_exch_peer_t *p, const uint8_t *data, size_t len) { return 0; }
-static void keep_request(void *user, coap_exch_peer_t *p, coap_exch_in_t *in,
-                         const coap_msg_t *req, uint64_t now) {
+static int sink(void *user, coap_exch_peer_t *p, const uint8_t *data, size_t len) {
+  return 0;
+}
+static void keep_request(void *user, coap_exch_peer_t *p, coap_exch_in_t *in, const coap_msg_t *req,
+                         uint64_t now) {
   pending = in; /* answered later (a separate response) */
 }
 static int on_response(void *user, coap_exch_out_t *out, const coap_msg_t *msg, int err,

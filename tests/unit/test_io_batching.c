@@ -21,8 +21,8 @@
 #define BURST 20
 #define CLIENTS 32
 
-static void pong(coap_context_t *ctx, coap_resource_t *res,
-                 const coap_request_t *req, coap_response_t *resp, void *user) {
+static void pong(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                 coap_response_t *resp, void *user) {
   coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, "pong", 4);
 }
 
@@ -48,15 +48,16 @@ static coap_context_t *server_on(uint16_t port, uint16_t *bound) {
 static int client_socket(uint16_t port) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
   assert_true(fd >= 0);
-  struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port),
-                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  struct sockaddr_in to = {
+      .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   assert_int_equal(connect(fd, (struct sockaddr *)&to, sizeof to), 0);
   return fd;
 }
 
 /* CON GET /ping with message ID |mid| and a one-byte token. */
 static void send_get(int fd, uint16_t mid) {
-  const uint8_t d[] = {0x41, 0x01, (uint8_t)(mid >> 8), (uint8_t)mid, 0x42, 0xb4, 'p', 'i', 'n', 'g'};
+  const uint8_t d[] = {0x41, 0x01, (uint8_t)(mid >> 8), (uint8_t)mid, 0x42, 0xb4, 'p', 'i',
+                       'n',  'g'};
   assert_int_equal(send(fd, d, sizeof d, 0), (ssize_t)sizeof d);
 }
 

@@ -30,8 +30,8 @@ static void on_reply(coap_context_t *ctx, const coap_reply_t *r, void *user) {
   b->payload[n] = '\0';
 }
 
-static void pong(coap_context_t *ctx, coap_resource_t *res,
-                 const coap_request_t *req, coap_response_t *resp, void *user) {
+static void pong(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                 coap_response_t *resp, void *user) {
   coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, "pong", 4);
 }
 

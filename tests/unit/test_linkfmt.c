@@ -147,8 +147,8 @@ static void test_append_escapes_quotes(void **state) {
 /* ---- coap_link_matches ---- */
 
 static const coap_link_attr_t temp_attrs[] = {
-    {"rt", "temperature-c sensor-x"}, {"if", "core.s"}, {"ct", "40"},
-    {"obs", NULL},                    {"title", "Room temperature"},
+    {"rt", "temperature-c sensor-x"}, {"if", "core.s"}, {"ct", "40"}, {"obs", NULL},
+    {"title", "Room temperature"},
 };
 #define MATCH(q) coap_link_matches("/sensors/temp", temp_attrs, N(temp_attrs), (q))
 
@@ -347,8 +347,7 @@ static void test_next_malformed(void **state) {
   const char *h, *a;
   const char *doc = "</a>,oops";
   assert_int_equal(coap_link_next(doc, strlen(doc), &cursor, &h, &hl, &a, &al), 1);
-  assert_int_equal(coap_link_next(doc, strlen(doc), &cursor, &h, &hl, &a, &al),
-                   COAP_E_INVALID_ARG);
+  assert_int_equal(coap_link_next(doc, strlen(doc), &cursor, &h, &hl, &a, &al), COAP_E_INVALID_ARG);
 }
 
 /* Every prefix of a document is read without touching bytes past it. */

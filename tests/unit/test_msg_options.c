@@ -18,8 +18,7 @@
 
 /* One option |number| with |len| bytes as the only option: check the
  * option header bytes exactly, then parse back. */
-static void one_option_form(uint16_t number, size_t len, const uint8_t *hdr,
-                            size_t hdr_len) {
+static void one_option_form(uint16_t number, size_t len, const uint8_t *hdr, size_t hdr_len) {
   static uint8_t value[65535];
   static uint8_t buf[4 + 5 + 65535];
   for (size_t i = 0; i < len; i++) value[i] = (uint8_t)(i * 13 + number);
@@ -136,15 +135,14 @@ static void test_option_deltas_chain(void **state) {
   coap_msg_set_payload(&m, "{}", 2);
   /* Size1: 60 - 12 = 48 = 13 + 35. Option 2000: 2000 - 60 = 1940 =
    * 269 + 0x0687. */
-  static const uint8_t expect[] = {
-      0x48, 0x03, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8,
-      0x31, 'h',                    /* 3 Uri-Host */
-      0x81, 'a',                    /* 11 Uri-Path */
-      0x01, 'b',                    /* 11 Uri-Path (delta 0) */
-      0x11, 50,                     /* 12 Content-Format */
-      0xD2, 35, 0x03, 0xE8,         /* 60 Size1 = 1000 */
-      0xE3, 0x06, 0x87, 'x', 'y', 'z', /* 2000 */
-      0xff, '{', '}'};
+  static const uint8_t expect[] = {0x48, 0x03, 0xbe, 0xef, 1,   2,    3,
+                                   4,    5,    6,    7,    8,   0x31, 'h', /* 3 Uri-Host */
+                                   0x81, 'a',                              /* 11 Uri-Path */
+                                   0x01, 'b',                        /* 11 Uri-Path (delta 0) */
+                                   0x11, 50,                         /* 12 Content-Format */
+                                   0xD2, 35,   0x03, 0xE8,           /* 60 Size1 = 1000 */
+                                   0xE3, 0x06, 0x87, 'x',  'y', 'z', /* 2000 */
+                                   0xff, '{',  '}'};
   codec_expect_encoding(&m, expect, sizeof expect);
 
   coap_msg_t back;
@@ -201,7 +199,10 @@ static void test_option_length_past_65535(void **state) {
   size_t len = 4 + 3 + vlen;
   uint8_t *d = calloc(1, len);
   assert_non_null(d);
-  d[0] = 0x40; d[1] = 0x02; d[2] = 0; d[3] = 7;
+  d[0] = 0x40;
+  d[1] = 0x02;
+  d[2] = 0;
+  d[3] = 7;
   d[4] = 0x1E; /* option 1, length 269 + ext */
   d[5] = (uint8_t)((vlen - 269) >> 8);
   d[6] = (uint8_t)(vlen - 269);
@@ -211,7 +212,6 @@ static void test_option_length_past_65535(void **state) {
   assert_int_equal(m.mid, 7);
   free(d);
 }
-
 
 /* ---- the builder ---- */
 
@@ -230,9 +230,9 @@ static void test_insertion_sorted_and_stable(void **state) {
   static const struct {
     uint16_t num;
     const char *val;
-  } want[] = {{COAP_OPTION_IF_MATCH, ""},  {COAP_OPTION_URI_HOST, "host"},
-              {COAP_OPTION_URI_PATH, "p1"}, {COAP_OPTION_URI_PATH, "p2"},
-              {COAP_OPTION_URI_PATH, "p3"}, {COAP_OPTION_URI_QUERY, "q1"},
+  } want[] = {{COAP_OPTION_IF_MATCH, ""},    {COAP_OPTION_URI_HOST, "host"},
+              {COAP_OPTION_URI_PATH, "p1"},  {COAP_OPTION_URI_PATH, "p2"},
+              {COAP_OPTION_URI_PATH, "p3"},  {COAP_OPTION_URI_QUERY, "q1"},
               {COAP_OPTION_URI_QUERY, "q2"}, {COAP_OPTION_ACCEPT, "\x32"}};
   assert_int_equal(m.n_options, 8);
   for (size_t i = 0; i < 8; i++) {
@@ -286,8 +286,7 @@ static void test_add_too_many_options(void **state) {
   coap_msg_init(&m, COAP_TYPE_NON, COAP_GET, 3);
   for (int i = 0; i < COAP_MAX_OPTIONS; i++)
     assert_int_equal(coap_msg_add_option(&m, COAP_OPTION_IF_MATCH, NULL, 0), 0);
-  assert_int_equal(coap_msg_add_option(&m, COAP_OPTION_IF_MATCH, NULL, 0),
-                   COAP_E_TOO_MANY_OPTIONS);
+  assert_int_equal(coap_msg_add_option(&m, COAP_OPTION_IF_MATCH, NULL, 0), COAP_E_TOO_MANY_OPTIONS);
   assert_int_equal(coap_msg_add_uint(&m, COAP_OPTION_ACCEPT, 1), COAP_E_TOO_MANY_OPTIONS);
   assert_int_equal(m.n_options, COAP_MAX_OPTIONS);
 }
@@ -366,8 +365,7 @@ static void test_add_uint_scratch(void **state) {
   }
 
   coap_msg_init(&m, COAP_TYPE_CON, COAP_GET, 1);
-  assert_int_equal(coap_msg_add_uint(&m, COAP_OPTION_CONTENT_FORMAT, 70000),
-                   COAP_E_OPTION_VALUE);
+  assert_int_equal(coap_msg_add_uint(&m, COAP_OPTION_CONTENT_FORMAT, 70000), COAP_E_OPTION_VALUE);
   assert_int_equal(m.scratch_used, 0);
   assert_int_equal(m.n_options, 0);
 }
@@ -379,17 +377,28 @@ static void test_option_value_bounds(void **state) {
     uint16_t number;
     size_t min, max;
   } rows[] = {
-      {COAP_OPTION_IF_MATCH, 0, 8},      {COAP_OPTION_URI_HOST, 1, 255},
-      {COAP_OPTION_ETAG, 1, 8},          {COAP_OPTION_IF_NONE_MATCH, 0, 0},
-      {COAP_OPTION_OBSERVE, 0, 3},       {COAP_OPTION_URI_PORT, 0, 2},
-      {COAP_OPTION_LOCATION_PATH, 0, 255}, {COAP_OPTION_URI_PATH, 0, 255},
-      {COAP_OPTION_CONTENT_FORMAT, 0, 2}, {COAP_OPTION_MAX_AGE, 0, 4},
-      {COAP_OPTION_URI_QUERY, 0, 255},   {COAP_OPTION_HOP_LIMIT, 1, 1},
-      {COAP_OPTION_ACCEPT, 0, 2},        {COAP_OPTION_LOCATION_QUERY, 0, 255},
-      {COAP_OPTION_BLOCK2, 0, 3},        {COAP_OPTION_BLOCK1, 0, 3},
-      {COAP_OPTION_SIZE2, 0, 4},         {COAP_OPTION_PROXY_URI, 1, 1034},
-      {COAP_OPTION_PROXY_SCHEME, 1, 255}, {COAP_OPTION_SIZE1, 0, 4},
-      {COAP_OPTION_ECHO, 1, 40},         {COAP_OPTION_NO_RESPONSE, 0, 1},
+      {COAP_OPTION_IF_MATCH, 0, 8},
+      {COAP_OPTION_URI_HOST, 1, 255},
+      {COAP_OPTION_ETAG, 1, 8},
+      {COAP_OPTION_IF_NONE_MATCH, 0, 0},
+      {COAP_OPTION_OBSERVE, 0, 3},
+      {COAP_OPTION_URI_PORT, 0, 2},
+      {COAP_OPTION_LOCATION_PATH, 0, 255},
+      {COAP_OPTION_URI_PATH, 0, 255},
+      {COAP_OPTION_CONTENT_FORMAT, 0, 2},
+      {COAP_OPTION_MAX_AGE, 0, 4},
+      {COAP_OPTION_URI_QUERY, 0, 255},
+      {COAP_OPTION_HOP_LIMIT, 1, 1},
+      {COAP_OPTION_ACCEPT, 0, 2},
+      {COAP_OPTION_LOCATION_QUERY, 0, 255},
+      {COAP_OPTION_BLOCK2, 0, 3},
+      {COAP_OPTION_BLOCK1, 0, 3},
+      {COAP_OPTION_SIZE2, 0, 4},
+      {COAP_OPTION_PROXY_URI, 1, 1034},
+      {COAP_OPTION_PROXY_SCHEME, 1, 255},
+      {COAP_OPTION_SIZE1, 0, 4},
+      {COAP_OPTION_ECHO, 1, 40},
+      {COAP_OPTION_NO_RESPONSE, 0, 1},
       {COAP_OPTION_REQUEST_TAG, 0, 8},
   };
   for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
@@ -463,7 +472,6 @@ static void test_set_payload(void **state) {
   assert_int_equal(coap_msg_encode(&m, buf, sizeof buf), 4);
 }
 
-
 /* ---- Block1/Block2 values (RFC 7959 §2.2) ---- */
 
 /* NUM/M/SZX packing, minimal length, the reserved SZX. */
@@ -510,7 +518,6 @@ static void test_block_option(void **state) {
   assert_int_equal(d.more, 1);
   assert_int_equal(d.szx, 4);
 }
-
 
 int main(void) {
   const struct CMUnitTest tests[] = {

@@ -21,8 +21,7 @@
 static const uint8_t get_temperature[] = {0x40, 0x01, 0x7d, 0x34, 0xbb, 't', 'e', 'm',
                                           'p',  'e',  'r',  'a',  't',  'u', 'r', 'e'};
 /* ... and its piggy-backed answer: ACK 2.05 mid 0x7d34, payload "22.3 C". */
-static const uint8_t ack_content[] = {0x60, 0x45, 0x7d, 0x34, 0xff, '2',
-                                      '2',  '.',  '3',  ' ',  'C'};
+static const uint8_t ack_content[] = {0x60, 0x45, 0x7d, 0x34, 0xff, '2', '2', '.', '3', ' ', 'C'};
 
 static void test_appendix_a_get_encode(void **state) {
   (void)state;
@@ -70,8 +69,7 @@ static void test_appendix_a_with_token(void **state) {
   (void)state;
   static const uint8_t req[] = {0x41, 0x01, 0x7d, 0x34, 0x20, 0xbb, 't', 'e', 'm',
                                 'p',  'e',  'r',  'a',  't',  'u',  'r', 'e'};
-  static const uint8_t resp[] = {0x41, 0x45, 0x23, 0xbb, 0x20, 0xff, '2',
-                                 '2',  '.',  '3',  ' ',  'C'};
+  static const uint8_t resp[] = {0x41, 0x45, 0x23, 0xbb, 0x20, 0xff, '2', '2', '.', '3', ' ', 'C'};
   const uint8_t tok = 0x20;
   coap_msg_t m;
   coap_msg_init(&m, COAP_TYPE_CON, COAP_GET, 0x7d34);
@@ -105,7 +103,6 @@ static void test_empty_messages(void **state) {
   assert_int_equal(m.mid, 0xabcd);
   assert_int_equal(m.n_options, 0);
 }
-
 
 /* ---- malformed input ---- */
 
@@ -179,15 +176,16 @@ static void test_reserved_nibble_15(void **state) {
   coap_msg_t m;
   /* Delta 15 with length 0..14 (0xFF itself is the payload marker). */
   for (unsigned l = 0; l < 15; l++) {
-    uint8_t d[] = {0x40, 0x01, 0x00, 0x01, (uint8_t)(0xF0 | l), 0, 0, 0, 0, 0, 0, 0,
-                   0,    0,    0,    0,    0,                   0, 0, 0};
+    uint8_t d[] = {0x40, 0x01, 0x00, 0x01, (uint8_t)(0xF0 | l), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                   0,    0,    0,    0};
     assert_int_equal(codec_parse_exact(&m, d, sizeof d, NULL), COAP_E_BAD_OPTION);
     assert_int_equal(m.mid, 1);
   }
   /* Length 15 with any delta. */
   for (unsigned dl = 0; dl < 15; dl++) {
-    uint8_t d[] = {0x40, 0x01, 0x00, 0x02, (uint8_t)(dl << 4 | 0x0F), 0, 0, 0, 0, 0, 0, 0,
-                   0,    0,    0,    0,    0,                         0, 0, 0};
+    uint8_t d[] = {
+        0x40, 0x01, 0x00, 0x02, (uint8_t)(dl << 4 | 0x0F), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0,    0,    0,    0};
     assert_int_equal(codec_parse_exact(&m, d, sizeof d, NULL), COAP_E_BAD_OPTION);
     assert_int_equal(m.mid, 2);
   }
@@ -212,7 +210,10 @@ static void test_empty_payload_marker(void **state) {
 static void test_too_many_options(void **state) {
   (void)state;
   uint8_t d[4 + COAP_MAX_OPTIONS + 1];
-  d[0] = 0x40; d[1] = 0x01; d[2] = 0x00; d[3] = 0x04;
+  d[0] = 0x40;
+  d[1] = 0x01;
+  d[2] = 0x00;
+  d[3] = 0x04;
   /* COAP_MAX_OPTIONS empty If-Match options (delta 1 then 0s) parse ... */
   d[4] = 0x10;
   for (size_t i = 1; i <= COAP_MAX_OPTIONS; i++) d[4 + i] = 0x00;
@@ -380,7 +381,6 @@ static void test_every_byte_mutation_is_safe(void **state) {
   free(copy);
 }
 
-
 /* ---- bounded encoding ---- */
 
 static void test_encode_every_short_capacity(void **state) {
@@ -419,7 +419,6 @@ static void test_encode_out_of_order(void **state) {
   uint8_t buf[64];
   assert_int_equal(coap_msg_encode(&m, buf, sizeof buf), COAP_E_OPTION_ORDER);
 }
-
 
 int main(void) {
   const struct CMUnitTest tests[] = {

@@ -39,22 +39,22 @@ static void bad(const char *call, long long got) {
   _exit(1);
 }
 
-#define WANT_INT(call, want)                                  \
-  do {                                                        \
-    long long got_ = (long long)(call);                       \
-    if (got_ != (long long)(want)) bad(#call, got_);          \
+#define WANT_INT(call, want)                         \
+  do {                                               \
+    long long got_ = (long long)(call);              \
+    if (got_ != (long long)(want)) bad(#call, got_); \
   } while (0)
-#define WANT_NULL(call)                                       \
-  do {                                                        \
-    if ((call) != NULL) bad(#call " (not NULL)", 1);          \
+#define WANT_NULL(call)                              \
+  do {                                               \
+    if ((call) != NULL) bad(#call " (not NULL)", 1); \
   } while (0)
-#define WANT_NONNULL(call)                                    \
-  do {                                                        \
-    if ((call) == NULL) bad(#call " (NULL)", 0);              \
+#define WANT_NONNULL(call)                       \
+  do {                                           \
+    if ((call) == NULL) bad(#call " (NULL)", 0); \
   } while (0)
-#define WANT_STR(call, want)                                  \
-  do {                                                        \
-    const char *got_ = (call);                                \
+#define WANT_STR(call, want)                                         \
+  do {                                                               \
+    const char *got_ = (call);                                       \
     if (!got_ || strcmp(got_, want) != 0) bad(#call " (string)", 0); \
   } while (0)
 #define RUNS(call) (void)(call)
@@ -73,8 +73,8 @@ static uint8_t datagram[64];
 static size_t datagram_len;
 static char buf[256];
 
-static int drop_send(void *user, coap_endpoint_t *e, const coap_address_t *to,
-                     const uint8_t *data, size_t len) {
+static int drop_send(void *user, coap_endpoint_t *e, const coap_address_t *to, const uint8_t *data,
+                     size_t len) {
   return 0;
 }
 static int no_client_endpoint(void *user, coap_context_t *c, coap_proto_t proto,
@@ -87,8 +87,7 @@ static void trace_cb(void *user, int out, const coap_address_t *p, const coap_ms
 static void fixture(void) {
   ctx = coap_context_new(NULL);
   assert_non_null(ctx);
-  static const coap_transport_t t = {.send = drop_send,
-                                     .open_client_endpoint = no_client_endpoint};
+  static const coap_transport_t t = {.send = drop_send, .open_client_endpoint = no_client_endpoint};
   coap_context_set_transport(ctx, &t, NULL);
   assert_int_equal(coap_address_from_string(&addr, "192.0.2.1", 5683), 0);
   ep = coap_context_add_endpoint(ctx, COAP_PROTO_UDP, &addr);
@@ -107,9 +106,15 @@ static void fixture(void) {
 
 /* ---- the cases: one per public function ---- */
 
-static void n_coap_address_init(void) { RUNS(coap_address_init(NULL)); }
-static void n_coap_address_set_port(void) { RUNS(coap_address_set_port(NULL, 1)); }
-static void n_coap_address_get_port(void) { WANT_INT(coap_address_get_port(NULL), 0); }
+static void n_coap_address_init(void) {
+  RUNS(coap_address_init(NULL));
+}
+static void n_coap_address_set_port(void) {
+  RUNS(coap_address_set_port(NULL, 1));
+}
+static void n_coap_address_get_port(void) {
+  WANT_INT(coap_address_get_port(NULL), 0);
+}
 static void n_coap_address_from_string(void) {
   coap_address_t a;
   WANT_INT(coap_address_from_string(NULL, "192.0.2.1", 1), INVALID);
@@ -123,7 +128,9 @@ static void n_coap_address_equal(void) {
   WANT_INT(coap_address_equal(NULL, &addr), 0);
   WANT_INT(coap_address_equal(&addr, NULL), 0);
 }
-static void n_coap_tx_params_default(void) { WANT_INT(coap_tx_params_default(NULL), INVALID); }
+static void n_coap_tx_params_default(void) {
+  WANT_INT(coap_tx_params_default(NULL), INVALID);
+}
 static void n_coap_context_config_default(void) {
   WANT_INT(coap_context_config_default(NULL), INVALID);
 }
@@ -132,7 +139,9 @@ static void n_coap_context_new(void) {
   WANT_NONNULL(c);
   coap_context_free(c);
 }
-static void n_coap_context_free(void) { RUNS(coap_context_free(NULL)); }
+static void n_coap_context_free(void) {
+  RUNS(coap_context_free(NULL));
+}
 static void n_coap_context_set_tx_params(void) {
   coap_tx_params_t p;
   coap_tx_params_default(&p);
@@ -152,12 +161,18 @@ static void n_coap_context_add_endpoint(void) {
   WANT_NULL(coap_context_add_endpoint(NULL, COAP_PROTO_UDP, &addr));
   WANT_NONNULL(coap_context_add_endpoint(ctx, COAP_PROTO_UDP, NULL)); /* informative */
 }
-static void n_coap_endpoint_proto(void) { WANT_INT(coap_endpoint_proto(NULL), COAP_PROTO_UDP); }
-static void n_coap_endpoint_address(void) { WANT_NULL(coap_endpoint_address(NULL)); }
+static void n_coap_endpoint_proto(void) {
+  WANT_INT(coap_endpoint_proto(NULL), COAP_PROTO_UDP);
+}
+static void n_coap_endpoint_address(void) {
+  WANT_NULL(coap_endpoint_address(NULL));
+}
 static void n_coap_endpoint_set_transport_data(void) {
   RUNS(coap_endpoint_set_transport_data(NULL, buf));
 }
-static void n_coap_endpoint_transport_data(void) { WANT_NULL(coap_endpoint_transport_data(NULL)); }
+static void n_coap_endpoint_transport_data(void) {
+  WANT_NULL(coap_endpoint_transport_data(NULL));
+}
 static void n_coap_context_input(void) {
   WANT_INT(coap_context_input(NULL, ep, &addr, datagram, datagram_len, 1), INVALID);
   WANT_INT(coap_context_input(ctx, NULL, &addr, datagram, datagram_len, 1), INVALID);
@@ -180,7 +195,9 @@ static void n_coap_context_input_unreachable(void) {
 static void n_coap_context_next_timeout(void) {
   WANT_INT(coap_context_next_timeout(NULL) == UINT64_MAX, 1);
 }
-static void n_coap_context_handle_timeouts(void) { RUNS(coap_context_handle_timeouts(NULL, 1)); }
+static void n_coap_context_handle_timeouts(void) {
+  RUNS(coap_context_handle_timeouts(NULL, 1));
+}
 static void n_coap_resource_add(void) {
   WANT_NULL(coap_resource_add(NULL, "y"));
   WANT_NULL(coap_resource_add(ctx, NULL));
@@ -217,13 +234,21 @@ static void n_coap_resource_set_accepted_formats(void) {
   WANT_INT(coap_resource_set_accepted_formats(res, NULL, 1), INVALID);
   WANT_INT(coap_resource_set_accepted_formats(res, NULL, 0), 0); /* no list */
 }
-static void n_coap_resource_set_hidden(void) { RUNS(coap_resource_set_hidden(NULL, 1)); }
-static void n_coap_resource_path(void) { WANT_NULL(coap_resource_path(NULL)); }
-static void n_coap_context_max_body(void) { WANT_INT(coap_context_max_body(NULL), 0); }
+static void n_coap_resource_set_hidden(void) {
+  RUNS(coap_resource_set_hidden(NULL, 1));
+}
+static void n_coap_resource_path(void) {
+  WANT_NULL(coap_resource_path(NULL));
+}
+static void n_coap_context_max_body(void) {
+  WANT_INT(coap_context_max_body(NULL), 0);
+}
 static void n_coap_resource_set_observable(void) {
   WANT_INT(coap_resource_set_observable(NULL, 1), INVALID);
 }
-static void n_coap_resource_notify(void) { WANT_INT(coap_resource_notify(NULL), INVALID); }
+static void n_coap_resource_notify(void) {
+  WANT_INT(coap_resource_notify(NULL), INVALID);
+}
 static void n_coap_resource_observer_count(void) {
   WANT_INT(coap_resource_observer_count(NULL), 0);
 }
@@ -261,7 +286,9 @@ static void h_request_getters(const coap_request_t *req, coap_response_t *resp) 
   WANT_INT(coap_request_query(req, "a", NULL, sizeof buf), INVALID);
   WANT_INT(coap_request_query(req, "a", buf, sizeof buf), 1);
 }
-static void n_coap_request_msg(void) { through_handler(h_request_getters); }
+static void n_coap_request_msg(void) {
+  through_handler(h_request_getters);
+}
 #define n_coap_request_method n_coap_request_msg
 #define n_coap_request_peer n_coap_request_msg
 #define n_coap_request_proto n_coap_request_msg
@@ -283,7 +310,9 @@ static void h_response_setters(const coap_request_t *req, coap_response_t *resp)
   WANT_INT(coap_response_add_location_path(NULL, "a"), INVALID);
   WANT_INT(coap_response_add_location_path(resp, NULL), INVALID);
 }
-static void n_coap_response_set_code(void) { through_handler(h_response_setters); }
+static void n_coap_response_set_code(void) {
+  through_handler(h_response_setters);
+}
 #define n_coap_response_set_payload n_coap_response_set_code
 #define n_coap_response_add_option n_coap_response_set_code
 #define n_coap_response_add_uint n_coap_response_set_code
@@ -322,8 +351,12 @@ static void n_coap_send_request(void) {
   coap_request_opts_init(&o, COAP_GET, NULL);
   WANT_INT(coap_send_request(ctx, &o, reply_cb, NULL, &id), INVALID);
 }
-static void n_coap_cancel_request(void) { WANT_INT(coap_cancel_request(NULL, 1), INVALID); }
-static void n_coap_observe_cancel(void) { WANT_INT(coap_observe_cancel(NULL, 1), INVALID); }
+static void n_coap_cancel_request(void) {
+  WANT_INT(coap_cancel_request(NULL, 1), INVALID);
+}
+static void n_coap_observe_cancel(void) {
+  WANT_INT(coap_observe_cancel(NULL, 1), INVALID);
+}
 static void n_coap_request_blocking(void) {
   coap_request_opts_t o;
   coap_response_copy_t out;
@@ -332,7 +365,9 @@ static void n_coap_request_blocking(void) {
   WANT_INT(coap_request_blocking(ctx, NULL, &out), INVALID);
   WANT_INT(coap_request_blocking(ctx, &o, NULL), INVALID);
 }
-static void n_coap_response_copy_clear(void) { WANT_INT(coap_response_copy_clear(NULL), 0); }
+static void n_coap_response_copy_clear(void) {
+  WANT_INT(coap_response_copy_clear(NULL), 0);
+}
 static void n_coap_context_set_trace(void) {
   RUNS(coap_context_set_trace(NULL, trace_cb, NULL));
   RUNS(coap_context_set_trace(ctx, NULL, NULL)); /* off */
@@ -347,8 +382,12 @@ static void n_coap_context_set_log_event_handler(void) {
   RUNS(coap_context_set_log_event_handler(NULL, log_event, NULL));
   RUNS(coap_context_set_log_event_handler(ctx, NULL, NULL)); /* the line handler again */
 }
-static void n_coap_context_dtls(void) { WANT_NULL(coap_context_dtls(NULL)); }
-static void n_coap_context_last_error(void) { WANT_STR(coap_context_last_error(NULL), ""); }
+static void n_coap_context_dtls(void) {
+  WANT_NULL(coap_context_dtls(NULL));
+}
+static void n_coap_context_last_error(void) {
+  WANT_STR(coap_context_last_error(NULL), "");
+}
 static void n_coap_context_last_diag(void) {
   coap_diag_t d;
   WANT_INT(coap_context_last_diag(NULL, &d), INVALID);
@@ -368,7 +407,9 @@ static void n_coap_context_get_stats(void) {
 }
 
 /* diag.h */
-static void n_coap_cause_from_name(void) { WANT_INT(coap_cause_from_name(NULL), INVALID); }
+static void n_coap_cause_from_name(void) {
+  WANT_INT(coap_cause_from_name(NULL), INVALID);
+}
 
 /* dtls.h */
 static void n_coap_dtls_new_context(void) {
@@ -376,8 +417,12 @@ static void n_coap_dtls_new_context(void) {
   WANT_NONNULL(d);
   coap_dtls_context_free(d);
 }
-static void n_coap_dtls_context_free(void) { RUNS(coap_dtls_context_free(NULL)); }
-static void n_coap_dtls_context_ref(void) { WANT_NULL(coap_dtls_context_ref(NULL)); }
+static void n_coap_dtls_context_free(void) {
+  RUNS(coap_dtls_context_free(NULL));
+}
+static void n_coap_dtls_context_ref(void) {
+  WANT_NULL(coap_dtls_context_ref(NULL));
+}
 static void n_coap_context_set_dtls_context(void) {
   WANT_INT(coap_context_set_dtls_context(NULL, dtls), INVALID);
   WANT_INT(coap_context_set_dtls_context(ctx, NULL), INVALID);
@@ -398,7 +443,9 @@ static void n_coap_dtls_set_psk_hex(void) {
   WANT_INT(coap_dtls_set_psk_hex(dtls, NULL, "0102"), COAP_E_DTLS_CREDENTIALS);
   WANT_INT(coap_dtls_set_psk_hex(dtls, "id", NULL), COAP_E_DTLS_CREDENTIALS);
 }
-static int psk_lookup(void *user, const char *identity, uint8_t *key, size_t cap) { return 0; }
+static int psk_lookup(void *user, const char *identity, uint8_t *key, size_t cap) {
+  return 0;
+}
 static void n_coap_dtls_set_psk_lookup(void) {
   WANT_INT(coap_dtls_set_psk_lookup(NULL, psk_lookup, NULL), INVALID);
   WANT_INT(coap_dtls_set_psk_lookup(dtls, NULL, NULL), 0); /* none */
@@ -426,7 +473,9 @@ static void n_coap_dtls_set_session_file(void) {
   WANT_INT(coap_dtls_set_session_file(NULL, "s"), INVALID);
   WANT_INT(coap_dtls_set_session_file(dtls, NULL), INVALID);
 }
-static void n_coap_dtls_set_resumption(void) { WANT_INT(coap_dtls_set_resumption(NULL, 1), INVALID); }
+static void n_coap_dtls_set_resumption(void) {
+  WANT_INT(coap_dtls_set_resumption(NULL, 1), INVALID);
+}
 static void n_coap_dtls_share_keys(void) {
   WANT_INT(coap_dtls_share_keys(NULL, dtls), INVALID);
   WANT_INT(coap_dtls_share_keys(dtls, NULL), INVALID);
@@ -439,7 +488,9 @@ static void n_coap_dtls_add_trusted_rpk(void) {
   WANT_INT(coap_dtls_add_trusted_rpk(NULL, "k.pem"), INVALID);
   WANT_INT(coap_dtls_add_trusted_rpk(dtls, NULL), INVALID);
 }
-static int rpk_verify(void *user, const uint8_t *spki, size_t len, const char *host) { return 0; }
+static int rpk_verify(void *user, const uint8_t *spki, size_t len, const char *host) {
+  return 0;
+}
 static void n_coap_dtls_set_rpk_verify(void) {
   WANT_INT(coap_dtls_set_rpk_verify(NULL, rpk_verify, NULL), INVALID);
   WANT_INT(coap_dtls_set_rpk_verify(dtls, NULL, NULL), 0); /* none */
@@ -448,7 +499,9 @@ static void n_coap_dtls_rpk_fingerprint(void) {
   WANT_INT(coap_dtls_rpk_fingerprint(NULL, buf, sizeof buf), INVALID);
   WANT_INT(coap_dtls_rpk_fingerprint(dtls, NULL, sizeof buf), INVALID);
 }
-static void n_coap_dtls_set_mtu(void) { WANT_INT(coap_dtls_set_mtu(NULL, 1200), INVALID); }
+static void n_coap_dtls_set_mtu(void) {
+  WANT_INT(coap_dtls_set_mtu(NULL, 1200), INVALID);
+}
 static void n_coap_dtls_set_handshake_timeouts(void) {
   WANT_INT(coap_dtls_set_handshake_timeouts(NULL, 1000, 10000), INVALID);
 }
@@ -465,8 +518,12 @@ static void n_coap_dtls_set_priority(void) {
   WANT_INT(coap_dtls_set_priority(NULL, "NORMAL"), INVALID);
   WANT_INT(coap_dtls_set_priority(dtls, NULL), INVALID);
 }
-static void n_coap_dtls_set_cid(void) { WANT_INT(coap_dtls_set_cid(NULL, 1, 8), INVALID); }
-static void n_coap_dtls_set_cid_worker(void) { WANT_INT(coap_dtls_set_cid_worker(NULL, 1), INVALID); }
+static void n_coap_dtls_set_cid(void) {
+  WANT_INT(coap_dtls_set_cid(NULL, 1, 8), INVALID);
+}
+static void n_coap_dtls_set_cid_worker(void) {
+  WANT_INT(coap_dtls_set_cid_worker(NULL, 1), INVALID);
+}
 static void n_coap_dtls_set_client_cid(void) {
   const uint8_t cid[4] = {1, 2, 3, 4};
   WANT_INT(coap_dtls_set_client_cid(NULL, cid, 4), INVALID);
@@ -483,12 +540,20 @@ static void n_coap_dtls_cid_stats(void) {
   WANT_INT(coap_dtls_cid_stats(NULL, &st), INVALID);
   WANT_INT(coap_dtls_cid_stats(dtls, NULL), INVALID);
 }
-static void n_coap_dtls_can_connect(void) { WANT_INT(coap_dtls_can_connect(NULL), 0); }
-static void n_coap_dtls_can_serve(void) { WANT_INT(coap_dtls_can_serve(NULL), 0); }
+static void n_coap_dtls_can_connect(void) {
+  WANT_INT(coap_dtls_can_connect(NULL), 0);
+}
+static void n_coap_dtls_can_serve(void) {
+  WANT_INT(coap_dtls_can_serve(NULL), 0);
+}
 
 /* credentials.h */
-static void n_coap_psk_table_ref(void) { WANT_NULL(coap_psk_table_ref(NULL)); }
-static void n_coap_psk_table_free(void) { RUNS(coap_psk_table_free(NULL)); }
+static void n_coap_psk_table_ref(void) {
+  WANT_NULL(coap_psk_table_ref(NULL));
+}
+static void n_coap_psk_table_free(void) {
+  RUNS(coap_psk_table_free(NULL));
+}
 static void n_coap_psk_table_add(void) {
   coap_psk_table_t *t = coap_psk_table_new(0);
   const uint8_t key[] = {1};
@@ -514,13 +579,17 @@ static void n_coap_psk_table_contains(void) {
   WANT_INT(coap_psk_table_contains(t, NULL), 0);
   coap_psk_table_free(t);
 }
-static void n_coap_psk_table_count(void) { WANT_INT(coap_psk_table_count(NULL), 0); }
-static void n_coap_psk_table_memory(void) { WANT_INT(coap_psk_table_memory(NULL), 0); }
+static void n_coap_psk_table_count(void) {
+  WANT_INT(coap_psk_table_count(NULL), 0);
+}
+static void n_coap_psk_table_memory(void) {
+  WANT_INT(coap_psk_table_memory(NULL), 0);
+}
 static void n_coap_psk_table_parse(void) {
   coap_psk_table_t *t = coap_psk_table_new(0);
   WANT_INT(coap_psk_table_parse(NULL, "f", "a b\n", 4, buf, sizeof buf), INVALID);
   WANT_INT(coap_psk_table_parse(t, "f", NULL, 4, buf, sizeof buf), INVALID);
-  WANT_INT(coap_psk_table_parse(t, NULL, NULL, 0, NULL, 0), 0); /* nothing to parse */
+  WANT_INT(coap_psk_table_parse(t, NULL, NULL, 0, NULL, 0), 0);    /* nothing to parse */
   WANT_INT(coap_psk_table_parse(t, NULL, "a b\n", 4, NULL, 0), 1); /* no name, no message */
   coap_psk_table_free(t);
 }
@@ -567,11 +636,21 @@ static void n_coap_context_listen(void) {
 static void n_coap_context_set_reuse_port(void) {
   WANT_INT(coap_context_set_reuse_port(NULL, 1), INVALID);
 }
-static void n_coap_context_fd(void) { WANT_INT(coap_context_fd(NULL), INVALID); }
-static void n_coap_context_timeout_ms(void) { WANT_INT(coap_context_timeout_ms(NULL), INVALID); }
-static void n_coap_context_process(void) { WANT_INT(coap_context_process(NULL, 0), INVALID); }
-static void n_coap_run(void) { WANT_INT(coap_run(NULL), INVALID); }
-static void n_coap_context_stop(void) { RUNS(coap_context_stop(NULL)); }
+static void n_coap_context_fd(void) {
+  WANT_INT(coap_context_fd(NULL), INVALID);
+}
+static void n_coap_context_timeout_ms(void) {
+  WANT_INT(coap_context_timeout_ms(NULL), INVALID);
+}
+static void n_coap_context_process(void) {
+  WANT_INT(coap_context_process(NULL, 0), INVALID);
+}
+static void n_coap_run(void) {
+  WANT_INT(coap_run(NULL), INVALID);
+}
+static void n_coap_context_stop(void) {
+  RUNS(coap_context_stop(NULL));
+}
 static void n_coap_probe_port(void) {
   coap_probe_result_t a, b;
   WANT_INT(coap_probe_port(NULL, 10, &a, &b), INVALID);
@@ -585,8 +664,12 @@ static void n_coap_new_context(void) {
   WANT_NONNULL(c);
   coap_context_free(c);
 }
-static void n_coap_set_addr(void) { RUNS(coap_set_addr(NULL, 1)); }
-static void n_coap_start(void) { WANT_INT(coap_start(NULL), INVALID); }
+static void n_coap_set_addr(void) {
+  RUNS(coap_set_addr(NULL, 1));
+}
+static void n_coap_start(void) {
+  WANT_INT(coap_start(NULL), INVALID);
+}
 
 /* wire.h */
 static void n_coap_content_format_parse(void) {
@@ -597,7 +680,9 @@ static void n_coap_msg_parse(void) {
   WANT_INT(coap_msg_parse(NULL, datagram, datagram_len), INVALID);
   WANT_INT(coap_msg_parse(&m, NULL, datagram_len), INVALID);
 }
-static void n_coap_msg_init(void) { RUNS(coap_msg_init(NULL, COAP_TYPE_CON, COAP_GET, 1)); }
+static void n_coap_msg_init(void) {
+  RUNS(coap_msg_init(NULL, COAP_TYPE_CON, COAP_GET, 1));
+}
 static void n_coap_msg_set_token(void) {
   WANT_INT(coap_msg_set_token(NULL, (const uint8_t *)"t", 1), INVALID);
   WANT_INT(coap_msg_set_token(&msg, NULL, 2), INVALID);
@@ -607,24 +692,34 @@ static void n_coap_msg_add_option(void) {
   WANT_INT(coap_msg_add_option(NULL, 2049, "a", 1), INVALID);
   WANT_INT(coap_msg_add_option(&msg, 2049, NULL, 2), INVALID);
 }
-static void n_coap_msg_add_uint(void) { WANT_INT(coap_msg_add_uint(NULL, 14, 1), INVALID); }
+static void n_coap_msg_add_uint(void) {
+  WANT_INT(coap_msg_add_uint(NULL, 14, 1), INVALID);
+}
 static void n_coap_msg_add_string(void) {
   WANT_INT(coap_msg_add_string(NULL, 2049, "a"), INVALID);
   WANT_INT(coap_msg_add_string(&msg, 2049, NULL), 0); /* the empty string */
 }
-static void n_coap_msg_remove_option(void) { RUNS(coap_msg_remove_option(NULL, 11)); }
+static void n_coap_msg_remove_option(void) {
+  RUNS(coap_msg_remove_option(NULL, 11));
+}
 static void n_coap_msg_set_payload(void) {
   RUNS(coap_msg_set_payload(NULL, "a", 1));
   RUNS(coap_msg_set_payload(&msg, NULL, 3)); /* no payload */
   WANT_INT(msg.payload_len, 0);
 }
-static void n_coap_msg_find_option(void) { WANT_NULL(coap_msg_find_option(NULL, 11)); }
+static void n_coap_msg_find_option(void) {
+  WANT_NULL(coap_msg_find_option(NULL, 11));
+}
 static void n_coap_msg_next_option(void) {
   WANT_NULL(coap_msg_next_option(NULL, &msg.options[0]));
   WANT_NULL(coap_msg_next_option(&msg, NULL));
 }
-static void n_coap_option_uint(void) { WANT_INT(coap_option_uint(NULL), -1); }
-static void n_coap_msg_get_uint(void) { WANT_INT(coap_msg_get_uint(NULL, 14, 77), 77); }
+static void n_coap_option_uint(void) {
+  WANT_INT(coap_option_uint(NULL), -1);
+}
+static void n_coap_msg_get_uint(void) {
+  WANT_INT(coap_msg_get_uint(NULL, 14, 77), 77);
+}
 static void n_coap_msg_content_format(void) {
   WANT_INT(coap_msg_content_format(NULL), COAP_FORMAT_NONE);
 }
@@ -648,7 +743,9 @@ static void n_coap_msg_add_block(void) {
   WANT_INT(coap_msg_add_block(NULL, 23, &b), INVALID);
   WANT_INT(coap_msg_add_block(&msg, 23, NULL), INVALID);
 }
-static void n_coap_msg_encoded_size(void) { WANT_INT(coap_msg_encoded_size(NULL), 0); }
+static void n_coap_msg_encoded_size(void) {
+  WANT_INT(coap_msg_encoded_size(NULL), 0);
+}
 static void n_coap_msg_encode(void) {
   WANT_INT(coap_msg_encode(NULL, (uint8_t *)buf, sizeof buf), INVALID);
   WANT_INT(coap_msg_encode(&msg, NULL, sizeof buf), INVALID);
@@ -681,7 +778,7 @@ static void n_coap_uri_format(void) {
 }
 static void n_coap_link_matches(void) {
   WANT_INT(coap_link_matches(NULL, NULL, 0, "rt=x"), 0);
-  WANT_INT(coap_link_matches(NULL, NULL, 0, NULL), 1); /* no query: all */
+  WANT_INT(coap_link_matches(NULL, NULL, 0, NULL), 1);   /* no query: all */
   WANT_INT(coap_link_matches("/x", NULL, 3, "rt=x"), 0); /* no attributes */
 }
 static void n_coap_link_append(void) {
@@ -708,77 +805,186 @@ typedef struct null_case {
   void (*calls)(void); /* NULL: the function takes no pointer */
 } null_case_t;
 
-#define CASE(fn) {#fn, n_##fn}
+#define CASE(fn) \
+  { #fn, n_##fn }
 /* A function the header calls through a macro of the old name */
-#define CASE_AS(exported, fn) {#exported, n_##fn}
-#define NO_POINTER(fn) {#fn, NULL}
+#define CASE_AS(exported, fn) \
+  { #exported, n_##fn }
+#define NO_POINTER(fn) \
+  { #fn, NULL }
 
 static const null_case_t cases[] = {
-    CASE(coap_address_init), CASE(coap_address_set_port), CASE(coap_address_get_port),
-    CASE(coap_address_from_string), CASE(coap_address_format), CASE(coap_address_equal),
-    CASE_AS(coap_tx_params_default_versioned, coap_tx_params_default), CASE_AS(coap_context_config_default_versioned, coap_context_config_default), CASE_AS(coap_context_new_versioned, coap_context_new),
-    CASE(coap_context_free), CASE_AS(coap_context_set_tx_params_versioned, coap_context_set_tx_params), CASE(coap_context_set_log_level),
-    CASE_AS(coap_context_set_transport_versioned, coap_context_set_transport), CASE(coap_context_add_endpoint),
-    CASE(coap_endpoint_proto), CASE(coap_endpoint_address),
-    CASE(coap_endpoint_set_transport_data), CASE(coap_endpoint_transport_data),
-    CASE(coap_context_input), CASE(coap_context_input_to),
-    CASE(coap_context_input_unreachable), CASE(coap_context_next_timeout),
-    CASE(coap_context_handle_timeouts), CASE(coap_resource_add), CASE(coap_resource_create), CASE(coap_resource_find),
-    CASE(coap_resource_remove), CASE(coap_resource_set_handler), CASE(coap_resource_set_attr),
-    CASE(coap_resource_set_accepted_formats), CASE(coap_resource_set_hidden),
-    CASE(coap_resource_path), CASE(coap_context_max_body), CASE(coap_resource_set_observable),
-    CASE(coap_resource_notify), CASE(coap_resource_observer_count), CASE(coap_request_msg),
-    CASE(coap_request_method), CASE(coap_request_peer), CASE(coap_request_proto),
-    CASE(coap_request_is_notification), CASE(coap_request_payload), CASE(coap_request_query),
-    CASE(coap_response_set_code), CASE(coap_response_set_payload),
-    CASE(coap_response_add_option), CASE(coap_response_add_uint),
-    CASE(coap_response_set_max_age), CASE(coap_response_set_etag),
-    CASE(coap_response_add_location_path), CASE(coap_request_defer),
-    CASE(coap_deferred_response), CASE(coap_deferred_send), CASE_AS(coap_request_opts_init_versioned, coap_request_opts_init),
-    CASE_AS(coap_send_request_versioned, coap_send_request), CASE(coap_cancel_request), CASE(coap_observe_cancel),
-    CASE_AS(coap_request_blocking_versioned, coap_request_blocking), CASE_AS(coap_response_copy_clear_versioned, coap_response_copy_clear), CASE(coap_context_set_trace),
-    CASE(coap_context_dtls), CASE_AS(coap_context_failure_versioned, coap_context_failure),
-    CASE(coap_context_set_log_event_handler), NO_POINTER(coap_dtls_mode_name), CASE(coap_context_last_error), CASE_AS(coap_context_last_diag_versioned, coap_context_last_diag),
-    CASE_AS(coap_context_last_handshake_versioned, coap_context_last_handshake), CASE_AS(coap_context_get_stats_versioned, coap_context_get_stats),
-    NO_POINTER(coap_cause_info), NO_POINTER(coap_cause_name), NO_POINTER(coap_cause_str),
-    CASE(coap_cause_from_name), NO_POINTER(coap_step_name), NO_POINTER(coap_detector_name),
-    CASE(coap_dtls_new_context), NO_POINTER(coap_dtls_context_new),
-    CASE(coap_dtls_context_free), CASE(coap_dtls_context_ref),
-    CASE(coap_context_set_dtls_context), CASE(coap_dtls_context_last_error),
-    CASE(coap_dtls_set_psk), CASE(coap_dtls_set_psk_hex), CASE(coap_dtls_set_psk_lookup),
-    CASE(coap_dtls_set_psk_hint), CASE(coap_dtls_set_cert), CASE(coap_dtls_set_ca),
-    CASE(coap_dtls_set_client_cert), CASE(coap_dtls_set_verify_peer_name),
-    CASE(coap_dtls_set_session_file), CASE(coap_dtls_set_resumption),
-    CASE(coap_dtls_share_keys), CASE(coap_dtls_set_rpk), CASE(coap_dtls_add_trusted_rpk),
-    CASE(coap_dtls_set_rpk_verify), CASE(coap_dtls_rpk_fingerprint), CASE(coap_dtls_set_mtu),
-    CASE(coap_dtls_set_handshake_timeouts), CASE(coap_dtls_set_max_handshakes),
-    CASE(coap_dtls_set_cookie_policy), CASE(coap_dtls_set_compact_sessions),
-    CASE(coap_dtls_set_priority), CASE(coap_dtls_set_cid), CASE(coap_dtls_set_cid_worker), CASE(coap_dtls_set_client_cid),
+    CASE(coap_address_init),
+    CASE(coap_address_set_port),
+    CASE(coap_address_get_port),
+    CASE(coap_address_from_string),
+    CASE(coap_address_format),
+    CASE(coap_address_equal),
+    CASE_AS(coap_tx_params_default_versioned, coap_tx_params_default),
+    CASE_AS(coap_context_config_default_versioned, coap_context_config_default),
+    CASE_AS(coap_context_new_versioned, coap_context_new),
+    CASE(coap_context_free),
+    CASE_AS(coap_context_set_tx_params_versioned, coap_context_set_tx_params),
+    CASE(coap_context_set_log_level),
+    CASE_AS(coap_context_set_transport_versioned, coap_context_set_transport),
+    CASE(coap_context_add_endpoint),
+    CASE(coap_endpoint_proto),
+    CASE(coap_endpoint_address),
+    CASE(coap_endpoint_set_transport_data),
+    CASE(coap_endpoint_transport_data),
+    CASE(coap_context_input),
+    CASE(coap_context_input_to),
+    CASE(coap_context_input_unreachable),
+    CASE(coap_context_next_timeout),
+    CASE(coap_context_handle_timeouts),
+    CASE(coap_resource_add),
+    CASE(coap_resource_create),
+    CASE(coap_resource_find),
+    CASE(coap_resource_remove),
+    CASE(coap_resource_set_handler),
+    CASE(coap_resource_set_attr),
+    CASE(coap_resource_set_accepted_formats),
+    CASE(coap_resource_set_hidden),
+    CASE(coap_resource_path),
+    CASE(coap_context_max_body),
+    CASE(coap_resource_set_observable),
+    CASE(coap_resource_notify),
+    CASE(coap_resource_observer_count),
+    CASE(coap_request_msg),
+    CASE(coap_request_method),
+    CASE(coap_request_peer),
+    CASE(coap_request_proto),
+    CASE(coap_request_is_notification),
+    CASE(coap_request_payload),
+    CASE(coap_request_query),
+    CASE(coap_response_set_code),
+    CASE(coap_response_set_payload),
+    CASE(coap_response_add_option),
+    CASE(coap_response_add_uint),
+    CASE(coap_response_set_max_age),
+    CASE(coap_response_set_etag),
+    CASE(coap_response_add_location_path),
+    CASE(coap_request_defer),
+    CASE(coap_deferred_response),
+    CASE(coap_deferred_send),
+    CASE_AS(coap_request_opts_init_versioned, coap_request_opts_init),
+    CASE_AS(coap_send_request_versioned, coap_send_request),
+    CASE(coap_cancel_request),
+    CASE(coap_observe_cancel),
+    CASE_AS(coap_request_blocking_versioned, coap_request_blocking),
+    CASE_AS(coap_response_copy_clear_versioned, coap_response_copy_clear),
+    CASE(coap_context_set_trace),
+    CASE(coap_context_dtls),
+    CASE_AS(coap_context_failure_versioned, coap_context_failure),
+    CASE(coap_context_set_log_event_handler),
+    NO_POINTER(coap_dtls_mode_name),
+    CASE(coap_context_last_error),
+    CASE_AS(coap_context_last_diag_versioned, coap_context_last_diag),
+    CASE_AS(coap_context_last_handshake_versioned, coap_context_last_handshake),
+    CASE_AS(coap_context_get_stats_versioned, coap_context_get_stats),
+    NO_POINTER(coap_cause_info),
+    NO_POINTER(coap_cause_name),
+    NO_POINTER(coap_cause_str),
+    CASE(coap_cause_from_name),
+    NO_POINTER(coap_step_name),
+    NO_POINTER(coap_detector_name),
+    CASE(coap_dtls_new_context),
+    NO_POINTER(coap_dtls_context_new),
+    CASE(coap_dtls_context_free),
+    CASE(coap_dtls_context_ref),
+    CASE(coap_context_set_dtls_context),
+    CASE(coap_dtls_context_last_error),
+    CASE(coap_dtls_set_psk),
+    CASE(coap_dtls_set_psk_hex),
+    CASE(coap_dtls_set_psk_lookup),
+    CASE(coap_dtls_set_psk_hint),
+    CASE(coap_dtls_set_cert),
+    CASE(coap_dtls_set_ca),
+    CASE(coap_dtls_set_client_cert),
+    CASE(coap_dtls_set_verify_peer_name),
+    CASE(coap_dtls_set_session_file),
+    CASE(coap_dtls_set_resumption),
+    CASE(coap_dtls_share_keys),
+    CASE(coap_dtls_set_rpk),
+    CASE(coap_dtls_add_trusted_rpk),
+    CASE(coap_dtls_set_rpk_verify),
+    CASE(coap_dtls_rpk_fingerprint),
+    CASE(coap_dtls_set_mtu),
+    CASE(coap_dtls_set_handshake_timeouts),
+    CASE(coap_dtls_set_max_handshakes),
+    CASE(coap_dtls_set_cookie_policy),
+    CASE(coap_dtls_set_compact_sessions),
+    CASE(coap_dtls_set_priority),
+    CASE(coap_dtls_set_cid),
+    CASE(coap_dtls_set_cid_worker),
+    CASE(coap_dtls_set_client_cid),
     CASE_AS(coap_dtls_last_cid_versioned, coap_dtls_last_cid),
-    CASE_AS(coap_dtls_cid_stats_versioned, coap_dtls_cid_stats), CASE(coap_dtls_can_connect), CASE(coap_dtls_can_serve),
-    NO_POINTER(coap_psk_table_new), CASE(coap_psk_table_ref), CASE(coap_psk_table_free),
-    CASE(coap_psk_table_add), CASE(coap_psk_table_lookup), CASE(coap_psk_table_contains),
-    CASE(coap_psk_table_count), CASE(coap_psk_table_memory), CASE(coap_psk_table_parse),
-    CASE(coap_psk_table_load_file), CASE(coap_dtls_set_psk_table),
-    CASE(coap_dtls_add_trusted_rpk_dir), CASE(coap_dtls_trusts_rpk_fingerprint),
-    CASE(coap_dtls_knows_psk_identity), CASE(coap_context_end_sessions),
+    CASE_AS(coap_dtls_cid_stats_versioned, coap_dtls_cid_stats),
+    CASE(coap_dtls_can_connect),
+    CASE(coap_dtls_can_serve),
+    NO_POINTER(coap_psk_table_new),
+    CASE(coap_psk_table_ref),
+    CASE(coap_psk_table_free),
+    CASE(coap_psk_table_add),
+    CASE(coap_psk_table_lookup),
+    CASE(coap_psk_table_contains),
+    CASE(coap_psk_table_count),
+    CASE(coap_psk_table_memory),
+    CASE(coap_psk_table_parse),
+    CASE(coap_psk_table_load_file),
+    CASE(coap_dtls_set_psk_table),
+    CASE(coap_dtls_add_trusted_rpk_dir),
+    CASE(coap_dtls_trusts_rpk_fingerprint),
+    CASE(coap_dtls_knows_psk_identity),
+    CASE(coap_context_end_sessions),
     CASE(coap_context_end_revoked_sessions),
-    NO_POINTER(coap_strerror), CASE(coap_context_listen), CASE(coap_context_set_reuse_port),
-    CASE(coap_context_fd), CASE(coap_context_timeout_ms), CASE(coap_context_process),
-    CASE(coap_run), CASE(coap_context_stop), CASE_AS(coap_probe_port_versioned, coap_probe_port),
-    NO_POINTER(coap_clock_now_ms), CASE(coap_new_context), CASE(coap_set_addr),
-    CASE(coap_start), NO_POINTER(coap_option_info), NO_POINTER(coap_content_format_name),
-    CASE(coap_content_format_parse), CASE(coap_msg_parse), CASE(coap_msg_init),
-    CASE(coap_msg_set_token), CASE(coap_msg_add_option), CASE(coap_msg_add_uint),
-    CASE(coap_msg_add_string), CASE(coap_msg_remove_option), CASE(coap_msg_set_payload),
-    CASE(coap_msg_find_option), CASE(coap_msg_next_option), CASE(coap_option_uint),
-    CASE(coap_msg_get_uint), CASE(coap_msg_content_format), CASE(coap_msg_unknown_critical),
-    NO_POINTER(coap_observe_is_newer), NO_POINTER(coap_block_size),
-    NO_POINTER(coap_block_szx_for), CASE(coap_block_decode), CASE(coap_block_encode),
-    CASE(coap_msg_add_block), CASE(coap_msg_encoded_size), CASE(coap_msg_encode),
-    NO_POINTER(coap_code_name), NO_POINTER(coap_type_name), CASE(coap_msg_format),
-    CASE(coap_uri_parse), CASE(coap_uri_to_options), CASE(coap_msg_uri_path),
-    CASE(coap_uri_format), CASE(coap_link_matches), CASE(coap_link_append),
+    NO_POINTER(coap_strerror),
+    CASE(coap_context_listen),
+    CASE(coap_context_set_reuse_port),
+    CASE(coap_context_fd),
+    CASE(coap_context_timeout_ms),
+    CASE(coap_context_process),
+    CASE(coap_run),
+    CASE(coap_context_stop),
+    CASE_AS(coap_probe_port_versioned, coap_probe_port),
+    NO_POINTER(coap_clock_now_ms),
+    CASE(coap_new_context),
+    CASE(coap_set_addr),
+    CASE(coap_start),
+    NO_POINTER(coap_option_info),
+    NO_POINTER(coap_content_format_name),
+    CASE(coap_content_format_parse),
+    CASE(coap_msg_parse),
+    CASE(coap_msg_init),
+    CASE(coap_msg_set_token),
+    CASE(coap_msg_add_option),
+    CASE(coap_msg_add_uint),
+    CASE(coap_msg_add_string),
+    CASE(coap_msg_remove_option),
+    CASE(coap_msg_set_payload),
+    CASE(coap_msg_find_option),
+    CASE(coap_msg_next_option),
+    CASE(coap_option_uint),
+    CASE(coap_msg_get_uint),
+    CASE(coap_msg_content_format),
+    CASE(coap_msg_unknown_critical),
+    NO_POINTER(coap_observe_is_newer),
+    NO_POINTER(coap_block_size),
+    NO_POINTER(coap_block_szx_for),
+    CASE(coap_block_decode),
+    CASE(coap_block_encode),
+    CASE(coap_msg_add_block),
+    CASE(coap_msg_encoded_size),
+    CASE(coap_msg_encode),
+    NO_POINTER(coap_code_name),
+    NO_POINTER(coap_type_name),
+    CASE(coap_msg_format),
+    CASE(coap_uri_parse),
+    CASE(coap_uri_to_options),
+    CASE(coap_msg_uri_path),
+    CASE(coap_uri_format),
+    CASE(coap_link_matches),
+    CASE(coap_link_append),
     CASE(coap_link_next),
 };
 
@@ -849,9 +1055,9 @@ static int declared_name(const char *p, char *name, size_t cap) {
   const char *end = paren;
   while (end > p && end[-1] == ' ') end--;
   const char *start = end;
-  while (start > p && (start[-1] == '_' || (start[-1] >= 'a' && start[-1] <= 'z') ||
-                       (start[-1] >= 'A' && start[-1] <= 'Z') ||
-                       (start[-1] >= '0' && start[-1] <= '9')))
+  while (start > p &&
+         (start[-1] == '_' || (start[-1] >= 'a' && start[-1] <= 'z') ||
+          (start[-1] >= 'A' && start[-1] <= 'Z') || (start[-1] >= '0' && start[-1] <= '9')))
     start--;
   size_t len = (size_t)(end - start);
   if (!len || len >= cap) return 0;
@@ -884,8 +1090,7 @@ static void test_every_declared_function_has_a_case(void **state) {
       if (!declared_name(p, name, sizeof name)) continue;
       declared++;
       if (!case_named(name)) {
-        fprintf(stderr, "%s (%s) has no NULL-argument case in %s\n", name, e->d_name,
-                __FILE__);
+        fprintf(stderr, "%s (%s) has no NULL-argument case in %s\n", name, e->d_name, __FILE__);
         missing++;
       }
     }

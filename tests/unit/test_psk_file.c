@@ -35,13 +35,14 @@ static void test_good_file(void **state) {
   (void)state;
   coap_psk_table_t *t;
   char why[256];
-  int rc = parse("# devices of hall 3\n"
-                 "\n"
-                 "sensor-1 secret1\n"
-                 "  sensor-2\thex:00A1ff   # in hex, either case\r\n"
-                 "sensor-3 k#3\n"
-                 "last-line-without-newline hex:61",
-                 &t, why, sizeof why);
+  int rc = parse(
+      "# devices of hall 3\n"
+      "\n"
+      "sensor-1 secret1\n"
+      "  sensor-2\thex:00A1ff   # in hex, either case\r\n"
+      "sensor-3 k#3\n"
+      "last-line-without-newline hex:61",
+      &t, why, sizeof why);
   assert_int_equal(rc, 4);
   assert_string_equal(why, "");
   assert_int_equal(coap_psk_table_count(t), 4);
@@ -85,7 +86,8 @@ static void test_bad_lines(void **state) {
       {l1, "psk.txt:2: the identity is longer than 64 bytes"},
       {l2, "psk.txt:2: the key is longer than 64 bytes"},
       {l3, "psk.txt:2: the key is longer than 64 bytes"},
-      {"dev k1\nother k2\ndev k3\n", "psk.txt:3: the identity 'dev' is given twice (first on line 1)"},
+      {"dev k1\nother k2\ndev k3\n",
+       "psk.txt:3: the identity 'dev' is given twice (first on line 1)"},
       {"a hex:zz\nb\nc d e\n", "psk.txt:1: bad hex"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -200,9 +202,9 @@ static void test_files(void **state) {
   assert_null(t);
   assert_non_null(strstr(why, "group or others may read this key file (mode 0644)"));
   assert_non_null(strstr(why, "--allow-insecure-key-files"));
-  assert_int_equal(coap_psk_table_load_file(path_of("open"), COAP_KEY_FILE_ALLOW_INSECURE, &t,
-                                            why, sizeof why),
-                   1);
+  assert_int_equal(
+      coap_psk_table_load_file(path_of("open"), COAP_KEY_FILE_ALLOW_INSECURE, &t, why, sizeof why),
+      1);
   assert_non_null(strstr(why, "taken as allowed"));
   coap_psk_table_free(t);
 

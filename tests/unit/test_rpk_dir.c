@@ -45,8 +45,8 @@ static void make_key(const char *key_name, const char *pub_path) {
   gnutls_pubkey_t pub;
   gnutls_datum_t out = {NULL, 0};
   assert_int_equal(gnutls_x509_privkey_init(&k), 0);
-  assert_int_equal(gnutls_x509_privkey_generate(k, GNUTLS_PK_ECDSA,
-                                                GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0),
+  assert_int_equal(gnutls_x509_privkey_generate(
+                       k, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0),
                    0);
   assert_int_equal(gnutls_x509_privkey_export2(k, GNUTLS_X509_FMT_PEM, &out), 0);
   write_datum(path_of(key_name), &out);
@@ -101,11 +101,9 @@ static void test_directory_of_keys(void **state) {
   d = coap_dtls_context_new();
   assert_int_equal(coap_dtls_add_trusted_rpk_dir(d, path_of("empty")), 0);
   assert_false(coap_dtls_can_connect(d));
-  assert_int_equal(coap_dtls_add_trusted_rpk_dir(d, path_of("c-pub.pem")),
-                   COAP_E_DTLS_CREDENTIALS);
+  assert_int_equal(coap_dtls_add_trusted_rpk_dir(d, path_of("c-pub.pem")), COAP_E_DTLS_CREDENTIALS);
   assert_non_null(strstr(coap_dtls_context_last_error(d), "is not a directory"));
-  assert_int_equal(coap_dtls_add_trusted_rpk_dir(d, path_of("missing")),
-                   COAP_E_DTLS_CREDENTIALS);
+  assert_int_equal(coap_dtls_add_trusted_rpk_dir(d, path_of("missing")), COAP_E_DTLS_CREDENTIALS);
   assert_non_null(strstr(coap_dtls_context_last_error(d), "No such file"));
   coap_dtls_context_free(d);
 
@@ -115,8 +113,7 @@ static void test_directory_of_keys(void **state) {
   fputs("not a key\n", f);
   fclose(f);
   d = coap_dtls_context_new();
-  assert_int_equal(coap_dtls_add_trusted_rpk_dir(d, path_of("trusted")),
-                   COAP_E_DTLS_CREDENTIALS);
+  assert_int_equal(coap_dtls_add_trusted_rpk_dir(d, path_of("trusted")), COAP_E_DTLS_CREDENTIALS);
   assert_non_null(strstr(coap_dtls_context_last_error(d), "notes.txt: not a readable public key"));
   coap_dtls_context_free(d);
 

@@ -90,12 +90,12 @@ static void test_option_verdicts(void **state) {
 
   /* Elective flaws: dropped from a copy, the rest kept in order. */
   coap_msg_init(&m, COAP_TYPE_CON, COAP_PUT, 1);
-  add(&m, COAP_OPTION_ETAG, "", 0);                  /* empty ETag: out of range */
+  add(&m, COAP_OPTION_ETAG, "", 0); /* empty ETag: out of range */
   add(&m, COAP_OPTION_URI_PATH, "p", 1);
   add(&m, COAP_OPTION_CONTENT_FORMAT, "\x32", 1);
-  add(&m, COAP_OPTION_CONTENT_FORMAT, "\x00", 1);    /* repeated */
-  add(&m, COAP_OPTION_SIZE1, "\1\2\3\4\5", 5);       /* too long */
-  add(&m, 1000, "x", 1);                             /* unknown, elective */
+  add(&m, COAP_OPTION_CONTENT_FORMAT, "\x00", 1); /* repeated */
+  add(&m, COAP_OPTION_SIZE1, "\1\2\3\4\5", 5);    /* too long */
+  add(&m, 1000, "x", 1);                          /* unknown, elective */
   assert_int_equal(verdict(&m, &clean, &scratch), 0);
   assert_ptr_equal(clean, &scratch);
   assert_int_equal(clean->n_options, 3);
@@ -138,7 +138,8 @@ static void test_finish_cuts_blocks(void **state) {
 
   build(&b, NULL, 0, 40000, 1 << 20); /* past the store: the body buffer */
   assert_non_null(b.big.data);
-  assert_int_equal(coap_block_decode(coap_msg_find_option(&b.resp.msg, COAP_OPTION_BLOCK2), &got), 0);
+  assert_int_equal(coap_block_decode(coap_msg_find_option(&b.resp.msg, COAP_OPTION_BLOCK2), &got),
+                   0);
   assert_int_equal(got.num, 0);
   assert_int_equal(got.more, 1);
   assert_int_equal(b.resp.msg.payload_len, 1024);
@@ -147,7 +148,8 @@ static void test_finish_cuts_blocks(void **state) {
 
   coap_block_t ask = {39, 0, 6}; /* the last one: 40000 - 39 * 1024 = 64 bytes */
   build(&b, &ask, 0, 40000, 1 << 20);
-  assert_int_equal(coap_block_decode(coap_msg_find_option(&b.resp.msg, COAP_OPTION_BLOCK2), &got), 0);
+  assert_int_equal(coap_block_decode(coap_msg_find_option(&b.resp.msg, COAP_OPTION_BLOCK2), &got),
+                   0);
   assert_int_equal(got.num, 39);
   assert_int_equal(got.more, 0);
   assert_int_equal(b.resp.msg.payload_len, 64);

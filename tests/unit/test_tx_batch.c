@@ -57,7 +57,9 @@ static int teardown(void **state) {
 }
 
 /* Datagram |i| of a test: |len| bytes, each byte telling its index. */
-static void fill(uint8_t *buf, size_t len, unsigned i) { memset(buf, (int)(i & 0xff), len); }
+static void fill(uint8_t *buf, size_t len, unsigned i) {
+  memset(buf, (int)(i & 0xff), len);
+}
 
 static void queue(const coap_address_t *to, unsigned i, size_t len) {
   uint8_t buf[COAP_TX_DATAGRAM_MAX + 512];
@@ -201,8 +203,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_full_queue_flushes_itself, setup, teardown),
       cmocka_unit_test_setup_teardown(test_oversize_datagram_keeps_its_place, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refused_datagram_dropped_rest_sent, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_gso_refused_falls_back_to_single_sends, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(test_gso_refused_falls_back_to_single_sends, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

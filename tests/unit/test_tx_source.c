@@ -74,7 +74,9 @@ static int teardown(void **state) {
   return 0;
 }
 
-static void fill(uint8_t *buf, size_t len, unsigned i) { memset(buf, (int)(i & 0xff), len); }
+static void fill(uint8_t *buf, size_t len, unsigned i) {
+  memset(buf, (int)(i & 0xff), len);
+}
 
 static void queue(int fd, const char *src, const coap_address_t *to, unsigned i, size_t len) {
   uint8_t buf[COAP_TX_DATAGRAM_MAX + 512];

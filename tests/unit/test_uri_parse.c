@@ -476,7 +476,7 @@ static void test_path_round_trip(void **state) {
       {"coap://h/", "/"},
       {"coap://h/.well-known/core?rt=temp*", "/.well-known/core?rt=temp*"},
       {"coap://h/a%2Fb?k%26v", "/a%2Fb?k%26v"},
-      {"coap://h/%7Euser", "/~user"},     /* unreserved: decoded */
+      {"coap://h/%7Euser", "/~user"},       /* unreserved: decoded */
       {"coap://h/%e2%82%ac", "/%E2%82%AC"}, /* upper-case hex */
       {"coap://h/a/", "/a/"},
   };

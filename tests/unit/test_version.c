@@ -25,8 +25,8 @@ static void test_header_parts_agree(void **state) {
   snprintf(text, sizeof text, "%d.%d.%d", COAPS_VERSION_MAJOR, COAPS_VERSION_MINOR,
            COAPS_VERSION_PATCH);
   assert_string_equal(text, COAPS_VERSION);
-  assert_int_equal(COAPS_VERSION_NUM, (COAPS_VERSION_MAJOR << 16) |
-                                          (COAPS_VERSION_MINOR << 8) | COAPS_VERSION_PATCH);
+  assert_int_equal(COAPS_VERSION_NUM,
+                   (COAPS_VERSION_MAJOR << 16) | (COAPS_VERSION_MINOR << 8) | COAPS_VERSION_PATCH);
   /* 0xMMmmpp: each part has its own byte. */
   assert_in_range(COAPS_VERSION_MINOR, 0, 255);
   assert_in_range(COAPS_VERSION_PATCH, 0, 255);

@@ -69,8 +69,7 @@ static void test_code_names(void **state) {
   assert_string_equal(coap_code_name(COAP_UNSUPPORTED_CONTENT_FORMAT),
                       "4.15 Unsupported Content-Format");
   assert_string_equal(coap_code_name(COAP_TOO_MANY_REQUESTS), "4.29 Too Many Requests");
-  assert_string_equal(coap_code_name(COAP_PROXYING_NOT_SUPPORTED),
-                      "5.05 Proxying Not Supported");
+  assert_string_equal(coap_code_name(COAP_PROXYING_NOT_SUPPORTED), "5.05 Proxying Not Supported");
   /* Unregistered: "c.dd". */
   assert_string_equal(coap_code_name(0xFF), "7.31");
   assert_string_equal(coap_code_name(COAP_CODE(7, 31)), "7.31");
@@ -97,13 +96,11 @@ static void test_code_names(void **state) {
 
 static void test_content_formats(void **state) {
   (void)state;
-  assert_string_equal(coap_content_format_name(COAP_FORMAT_TEXT_PLAIN),
-                      "text/plain;charset=utf-8");
+  assert_string_equal(coap_content_format_name(COAP_FORMAT_TEXT_PLAIN), "text/plain;charset=utf-8");
   assert_string_equal(coap_content_format_name(50), "application/json");
   assert_string_equal(coap_content_format_name(40), "application/link-format");
   assert_string_equal(coap_content_format_name(60), "application/cbor");
-  assert_string_equal(coap_content_format_name(COAP_FORMAT_SENML_JSON),
-                      "application/senml+json");
+  assert_string_equal(coap_content_format_name(COAP_FORMAT_SENML_JSON), "application/senml+json");
   assert_null(coap_content_format_name(1));
   assert_null(coap_content_format_name(9999));
   assert_null(coap_content_format_name(COAP_FORMAT_NONE));
@@ -200,7 +197,6 @@ static void test_msg_format(void **state) {
   assert_int_equal(coap_msg_format(&m, buf, 0), 0);
   assert_int_equal(coap_msg_format(&m, NULL, 10), 0);
 }
-
 
 int main(void) {
   const struct CMUnitTest tests[] = {

@@ -23,8 +23,7 @@ enum {
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "2.5" seconds for |flag| into milliseconds, within [min_s, max_s];
  * 0, or -1 after saying what is wrong. */
-int cli_parse_seconds(const char *flag, const char *text, double min_s, double max_s,
-                      unsigned *ms);
+int cli_parse_seconds(const char *flag, const char *text, double min_s, double max_s, unsigned *ms);
 /* The tool's logger (installed in every context it makes): the library's
  * lines on stderr as "coaps <level>: ...", unless cli_log_quiet is set
  * while the tool reports a failure itself. */

@@ -29,7 +29,9 @@ static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
  * demo_resources_register starts it again. */
 static _Thread_local time_t announced;
 
-static time_t shown_second(void) { return announced ? announced : time(NULL); }
+static time_t shown_second(void) {
+  return announced ? announced : time(NULL);
+}
 
 /* A reading that drifts like a room sensor's, plus a little noise that
  * moves it from one second to the next (what an observer of /temp, told
@@ -40,13 +42,12 @@ static double simulated_temperature(void) {
   return 21.5 + 1.5 * sin(t / 60.0) + 0.2 * sin(t / 7.0) + 0.15 * sin(t * 2.3);
 }
 
-static void temp_get(coap_context_t *ctx, coap_resource_t *res,
-                     const coap_request_t *req, coap_response_t *resp,
-                     void *user) {
+static void temp_get(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                     coap_response_t *resp, void *user) {
   char text[64];
   int n;
-  int accept = (int)coap_msg_get_uint(coap_request_msg(req), COAP_OPTION_ACCEPT,
-                                      COAP_FORMAT_TEXT_PLAIN);
+  int accept =
+      (int)coap_msg_get_uint(coap_request_msg(req), COAP_OPTION_ACCEPT, COAP_FORMAT_TEXT_PLAIN);
   if (accept == COAP_FORMAT_JSON) {
     n = snprintf(text, sizeof text, "{\"temperature\":%.1f,\"unit\":\"C\"}",
                  simulated_temperature());
@@ -61,11 +62,10 @@ static void temp_get(coap_context_t *ctx, coap_resource_t *res,
   coap_response_set_max_age(resp, 5);
 }
 
-static void time_get(coap_context_t *ctx, coap_resource_t *res,
-                     const coap_request_t *req, coap_response_t *resp,
-                     void *user) {
-  int accept = (int)coap_msg_get_uint(coap_request_msg(req), COAP_OPTION_ACCEPT,
-                                      COAP_FORMAT_TEXT_PLAIN);
+static void time_get(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                     coap_response_t *resp, void *user) {
+  int accept =
+      (int)coap_msg_get_uint(coap_request_msg(req), COAP_OPTION_ACCEPT, COAP_FORMAT_TEXT_PLAIN);
   if (accept != COAP_FORMAT_TEXT_PLAIN) {
     coap_response_set_code(resp, COAP_NOT_ACCEPTABLE);
     coap_response_set_payload(resp, COAP_FORMAT_NONE, "text only", 9);
@@ -73,7 +73,11 @@ static void time_get(coap_context_t *ctx, coap_resource_t *res,
   }
   /* The text changes once a second: format it then, not per request
    * (per worker thread: workers share nothing). */
-  static _Thread_local struct { time_t at; size_t len; char text[32]; } shown;
+  static _Thread_local struct {
+    time_t at;
+    size_t len;
+    char text[32];
+  } shown;
   time_t now = shown_second();
   if (now != shown.at || !shown.len) {
     struct tm tm;
@@ -96,9 +100,8 @@ static void store_changed(void) {
   store.version++;
 }
 
-static void store_get_locked(coap_context_t *ctx, coap_resource_t *res,
-                      const coap_request_t *req, coap_response_t *resp,
-                      void *user) {
+static void store_get_locked(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                             coap_response_t *resp, void *user) {
   if (!store.exists) {
     coap_response_set_code(resp, COAP_NOT_FOUND);
     coap_response_set_payload(resp, COAP_FORMAT_NONE, "store is empty: PUT something", 29);
@@ -110,8 +113,8 @@ static void store_get_locked(coap_context_t *ctx, coap_resource_t *res,
   coap_response_set_payload(resp, store.format, store.data, store.len);
 }
 
-static int store_write(coap_context_t *ctx, const coap_request_t *req,
-                       coap_response_t *resp, int append) {
+static int store_write(coap_context_t *ctx, const coap_request_t *req, coap_response_t *resp,
+                       int append) {
   size_t len;
   const uint8_t *p = coap_request_payload(req, &len);
   size_t base = append && store.exists ? store.len : 0;
@@ -141,18 +144,16 @@ static int store_write(coap_context_t *ctx, const coap_request_t *req,
   return 0;
 }
 
-static void store_put_locked(coap_context_t *ctx, coap_resource_t *res,
-                      const coap_request_t *req, coap_response_t *resp,
-                      void *user) {
+static void store_put_locked(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                             coap_response_t *resp, void *user) {
   int created = !store.exists;
   if (store_write(ctx, req, resp, 0) < 0) return;
   store.exists = 1;
   coap_response_set_code(resp, created ? COAP_CREATED : COAP_CHANGED);
 }
 
-static void store_post_locked(coap_context_t *ctx, coap_resource_t *res,
-                       const coap_request_t *req, coap_response_t *resp,
-                       void *user) {
+static void store_post_locked(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                              coap_response_t *resp, void *user) {
   int created = !store.exists;
   if (store_write(ctx, req, resp, 1) < 0) return;
   store.exists = 1;
@@ -160,16 +161,15 @@ static void store_post_locked(coap_context_t *ctx, coap_resource_t *res,
 }
 
 static void store_delete_locked(coap_context_t *ctx, coap_resource_t *res,
-                         const coap_request_t *req, coap_response_t *resp,
-                         void *user) {
+                                const coap_request_t *req, coap_response_t *resp, void *user) {
   store.exists = 0;
   store.len = 0;
   store_changed();
   coap_response_set_code(resp, COAP_DELETED);
 }
 
-static void echo(coap_context_t *ctx, coap_resource_t *res,
-                 const coap_request_t *req, coap_response_t *resp, void *user) {
+static void echo(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                 coap_response_t *resp, void *user) {
   size_t len;
   const uint8_t *p = coap_request_payload(req, &len);
   coap_response_set_code(resp, COAP_CONTENT);
@@ -191,14 +191,14 @@ static void store_put(coap_context_t *ctx, coap_resource_t *res, const coap_requ
 }
 
 static void store_post(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
-                      coap_response_t *resp, void *user) {
+                       coap_response_t *resp, void *user) {
   pthread_mutex_lock(&store_lock);
   store_post_locked(ctx, res, req, resp, user);
   pthread_mutex_unlock(&store_lock);
 }
 
 static void store_delete(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
-                      coap_response_t *resp, void *user) {
+                         coap_response_t *resp, void *user) {
   pthread_mutex_lock(&store_lock);
   store_delete_locked(ctx, res, req, resp, user);
   pthread_mutex_unlock(&store_lock);

@@ -49,8 +49,7 @@ static int parse_doctor_args(doctor_args_t *a, int argc, char **argv, cli_option
       {"help", no_argument, NULL, 'h'},
   };
   cli_options_init(p, "doctor", "URI [options]", argc, argv, "t:h", longopts,
-                   sizeof longopts / sizeof longopts[0], CLI_CLIENT_SECURITY,
-                   " trust-rpk ");
+                   sizeof longopts / sizeof longopts[0], CLI_CLIENT_SECURITY, " trust-rpk ");
   memset(a, 0, sizeof(*a));
   a->timeout_ms = 10000;
   a->probe_timeout_ms = 1000;
@@ -59,7 +58,9 @@ static int parse_doctor_args(doctor_args_t *a, int argc, char **argv, cli_option
     others += c != OPT_CAUSES && c != OPT_MARKDOWN;
     switch (c) {
       case CLI_OPTIONS_BAD: return -1;
-      case 't': if (cli_parse_seconds("-t", optarg, 0.001, 3600, &a->timeout_ms) < 0) return -1; break;
+      case 't':
+        if (cli_parse_seconds("-t", optarg, 0.001, 3600, &a->timeout_ms) < 0) return -1;
+        break;
       case OPT_PROBE_TIMEOUT:
         if (cli_parse_seconds("--probe-timeout", optarg, 0.01, 60, &a->probe_timeout_ms) < 0)
           return -1;
@@ -118,8 +119,8 @@ static void fail_with(doctor_t *d, int step, coap_cause_t cause, const char *fmt
   memset(&d->diag, 0, sizeof d->diag);
   d->diag.cause = cause;
   d->diag.alert = -1;
-  d->diag.detected_by = cause == COAP_CAUSE_NO_CREDENTIALS ? COAP_DETECTED_CONFIG
-                                                           : COAP_DETECTED_NETWORK;
+  d->diag.detected_by =
+      cause == COAP_CAUSE_NO_CREDENTIALS ? COAP_DETECTED_CONFIG : COAP_DETECTED_NETWORK;
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(d->diag.explanation, sizeof d->diag.explanation, fmt, ap);
@@ -165,9 +166,11 @@ static void step_credentials(doctor_t *d, coap_context_t *ctx, int *exit_code) {
   const security_flags_t *f = &d->a.sec;
   char what[256] = "";
   size_t n = 0;
-  if (f->psk_identity) n += snprintf(what + n, sizeof what - n, "PSK identity \"%s\"; ", f->psk_identity);
+  if (f->psk_identity)
+    n += snprintf(what + n, sizeof what - n, "PSK identity \"%s\"; ", f->psk_identity);
   if (f->cacert && n < sizeof what) n += snprintf(what + n, sizeof what - n, "CA %s; ", f->cacert);
-  if (f->cert && n < sizeof what) n += snprintf(what + n, sizeof what - n, "certificate %s; ", f->cert);
+  if (f->cert && n < sizeof what)
+    n += snprintf(what + n, sizeof what - n, "certificate %s; ", f->cert);
   if (f->rpk && n < sizeof what) n += snprintf(what + n, sizeof what - n, "raw key %s; ", f->key);
   if (f->n_trust_rpk && n < sizeof what)
     n += snprintf(what + n, sizeof what - n, "%zu pinned raw key(s); ", f->n_trust_rpk);
@@ -201,7 +204,8 @@ static void step_probe(doctor_t *d) {
   } else if (want_dtls && dtls.answer != COAP_PROBE_DTLS && coap.answer == COAP_PROBE_COAP) {
     fail_with(d, S_PROBE, COAP_CAUSE_PLAIN_COAP_PEER,
               "a CoAP ping got %s, a DTLS ClientHello got no DTLS answer: port %u serves "
-              "plain coap://", coap.detail, port);
+              "plain coap://",
+              coap.detail, port);
   } else if (!want_dtls && dtls.answer == COAP_PROBE_DTLS && coap.answer != COAP_PROBE_COAP) {
     fail_with(d, S_PROBE, COAP_CAUSE_DTLS_PEER,
               "a DTLS ClientHello got %s, a CoAP ping got no answer: port %u serves coaps://",
@@ -209,8 +213,10 @@ static void step_probe(doctor_t *d) {
   } else if ((want_dtls ? dtls.answer : coap.answer) == COAP_PROBE_SILENT &&
              dtls.answer == COAP_PROBE_SILENT && coap.answer == COAP_PROBE_SILENT) {
     /* Not conclusive (a firewall may drop probes only): go on. */
-    step_set(d, S_PROBE, ST_WARN, ms, "neither a DTLS ClientHello nor a CoAP ping got an "
-                                      "answer within %u ms", d->a.probe_timeout_ms);
+    step_set(d, S_PROBE, ST_WARN, ms,
+             "neither a DTLS ClientHello nor a CoAP ping got an "
+             "answer within %u ms",
+             d->a.probe_timeout_ms);
     return;
   }
   if (d->failed) {
@@ -232,8 +238,8 @@ static void step_request(doctor_t *d, coap_context_t *ctx) {
   long ms = now_ms() - t0;
   d->has_rep = d->secure && coap_context_last_handshake(ctx, &d->rep) == 0;
   if (d->has_rep) doctor_fill_handshake_steps(d);
-  d->has_cid = d->has_rep && d->rep.established &&
-               coap_dtls_last_cid(coap_context_dtls(ctx), &d->cid) == 0;
+  d->has_cid =
+      d->has_rep && d->rep.established && coap_dtls_last_cid(coap_context_dtls(ctx), &d->cid) == 0;
   if (rc == 0) {
     long hs = d->has_rep ? (long)d->rep.step_ms[COAP_STEP_ESTABLISHED] : 0;
     step_set(d, S_REQUEST, ST_OK, ms - hs, "GET -> %s, %zu bytes", coap_code_name(r.code),

@@ -5,9 +5,9 @@
 
 #include "doctor.h"
 
-static const char *const step_names[S_COUNT] = {
-    "resolve", "credentials", "probe port", "cookie exchange", "negotiation",
-    "authentication", "key confirmation", "CoAP request"};
+static const char *const step_names[S_COUNT] = {"resolve",          "credentials", "probe port",
+                                                "cookie exchange",  "negotiation", "authentication",
+                                                "key confirmation", "CoAP request"};
 
 static const char *const status_names[] = {"not reached", "ok", "warning", "FAILED", "skipped"};
 
@@ -26,8 +26,9 @@ void doctor_fill_handshake_steps(doctor_t *d) {
   const uint32_t *ms = r->step_ms;
   char text[512];
   if (r->cookie)
-    set(d, S_COOKIE, ST_OK, ms[COAP_STEP_COOKIE], "the server asked for a cookie "
-                                                  "(HelloVerifyRequest) and got it back");
+    set(d, S_COOKIE, ST_OK, ms[COAP_STEP_COOKIE],
+        "the server asked for a cookie "
+        "(HelloVerifyRequest) and got it back");
   else if (r->step >= COAP_STEP_NEGOTIATION)
     set(d, S_COOKIE, ST_OK, 0, "the server did not ask for a cookie");
   if (r->step >= COAP_STEP_NEGOTIATION) {
@@ -47,13 +48,16 @@ void doctor_fill_handshake_steps(doctor_t *d) {
     else if (r->resumed)
       snprintf(text, sizeof text, "resumed: authenticated in the original handshake");
     else
-      snprintf(text, sizeof text, "the server's certificate chain (%u) is trusted and names "
-                                  "\"%s\"", r->n_certs, r->server_name);
+      snprintf(text, sizeof text,
+               "the server's certificate chain (%u) is trusted and names "
+               "\"%s\"",
+               r->n_certs, r->server_name);
     set(d, S_AUTHENTICATION, ST_OK, ms[COAP_STEP_AUTHENTICATION], text);
   }
   if (r->established)
-    set(d, S_FINISHED, ST_OK, ms[COAP_STEP_FINISHED], "both Finished messages verified: "
-                                                      "the keys match");
+    set(d, S_FINISHED, ST_OK, ms[COAP_STEP_FINISHED],
+        "both Finished messages verified: "
+        "the keys match");
 }
 
 int doctor_step_of(const doctor_t *d) {
@@ -128,17 +132,20 @@ static void hex_into(char *out, size_t cap, const uint8_t *b, size_t n) {
 static void print_cid(const doctor_t *d) {
   if (!d->has_cid) return;
   if (!d->cid.negotiated) {
-    printf("  %-17s %-11s %7s  not negotiated: if a NAT changes this client's port, the "
-           "server drops its records [%s] and a new handshake follows; fix: %s\n",
-           "connection id", "warning", "", coap_cause_name(COAP_CAUSE_NAT_REBINDING),
-           coap_cause_info(COAP_CAUSE_NAT_REBINDING)->fix);
+    printf(
+        "  %-17s %-11s %7s  not negotiated: if a NAT changes this client's port, the "
+        "server drops its records [%s] and a new handshake follows; fix: %s\n",
+        "connection id", "warning", "", coap_cause_name(COAP_CAUSE_NAT_REBINDING),
+        coap_cause_info(COAP_CAUSE_NAT_REBINDING)->fix);
     return;
   }
   char own[2 * 32 + 1] = "", peer[2 * 32 + 1] = "";
   hex_into(own, sizeof own, d->cid.own, d->cid.own_len);
   hex_into(peer, sizeof peer, d->cid.peer, d->cid.peer_len);
-  printf("  %-17s %-11s %7s  negotiated; ours %s, the server's %s (the session survives a "
-         "change of address)\n", "connection id", "ok", "", own, peer);
+  printf(
+      "  %-17s %-11s %7s  negotiated; ours %s, the server's %s (the session survives a "
+      "change of address)\n",
+      "connection id", "ok", "", own, peer);
 }
 
 void doctor_print_text(const doctor_t *d) {
@@ -149,8 +156,7 @@ void doctor_print_text(const doctor_t *d) {
     char ms[16] = "";
     if (s->status == ST_OK || s->status == ST_WARN || s->status == ST_FAILED)
       snprintf(ms, sizeof ms, "%ld ms", s->ms);
-    printf("  %-17s %-11s %7s  %s\n", s->name, status_names[s->status], ms,
-           step_detail(d, s));
+    printf("  %-17s %-11s %7s  %s\n", s->name, status_names[s->status], ms, step_detail(d, s));
     if (i == S_AUTHENTICATION && d->has_rep && (d->rep.n_certs || d->rep.peer_rpk[0]))
       print_chain(&d->rep);
   }
@@ -164,15 +170,16 @@ void doctor_print_text(const doctor_t *d) {
     return;
   }
   if (d->resolve_failed) {
-    printf("result: FAILED at resolve: the host name is unknown\n"
-           "  fix: check the spelling, or use an IP address\n");
+    printf(
+        "result: FAILED at resolve: the host name is unknown\n"
+        "  fix: check the spelling, or use an IP address\n");
     return;
   }
   char origin[256];
   cli_diag_origin(&d->diag, origin, sizeof origin);
   printf("result: FAILED at %s: %s [%s]\n  why: %s\n  how: %s\n  fix: %s\n",
-         step_names[d->failed_step], coap_cause_str(d->diag.cause),
-         coap_cause_name(d->diag.cause), d->diag.explanation, origin, d->diag.fix);
+         step_names[d->failed_step], coap_cause_str(d->diag.cause), coap_cause_name(d->diag.cause),
+         d->diag.explanation, origin, d->diag.fix);
 }
 
 /* ---- JSON ---- */
@@ -197,7 +204,7 @@ static void json_field(const char *name, const char *value, int comma) {
 }
 
 static const char *class_name(coap_cause_class_t c) {
-  static const char *const names[] = {"none", "config", "network", "no-answer",
+  static const char *const names[] = {"none",  "config",      "network", "no-answer",
                                       "trust", "negotiation", "other"};
   return (int)c >= 0 && c <= COAP_CLASS_OTHER ? names[c] : "other";
 }
@@ -249,8 +256,7 @@ static void json_failure(const doctor_t *d) {
 void doctor_print_json(const doctor_t *d) {
   printf("{");
   json_field("uri", d->a.uri, 0);
-  printf(",\"ok\":%s,\"exit\":%d,\"steps\":[", d->failed ? "false" : "true",
-         doctor_exit_code(d));
+  printf(",\"ok\":%s,\"exit\":%d,\"steps\":[", d->failed ? "false" : "true", doctor_exit_code(d));
   int first = 1;
   for (int i = 0; i < S_COUNT; i++) {
     const doctor_step_t *s = &d->steps[i];

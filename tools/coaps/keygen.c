@@ -30,7 +30,8 @@ typedef struct keygen_args {
 
 static void keygen_usage(FILE *out) {
   fprintf(out,
-          "usage: coaps keygen " KEYGEN_SYNOPSIS "\n"
+          "usage: coaps keygen " KEYGEN_SYNOPSIS
+          "\n"
           "\n"
           "  -o, --out DIR      write the files into DIR (default ./coaps-demo-creds)\n"
           "  -H, --host NAME    a name for the server certificate; repeatable (up to\n"
@@ -51,8 +52,8 @@ static void keygen_usage(FILE *out) {
           VALID_DAYS);
 }
 
-static int write_file(const keygen_args_t *a, const char *name, const void *data,
-                      size_t len, mode_t mode) {
+static int write_file(const keygen_args_t *a, const char *name, const void *data, size_t len,
+                      mode_t mode) {
   char path[4096];
   snprintf(path, sizeof path, "%s/%s", a->out, name);
   if (!a->force && access(path, F_OK) == 0) {
@@ -83,8 +84,7 @@ static int write_file(const keygen_args_t *a, const char *name, const void *data
 }
 
 /* -1 on failure, -2 when the file exists and --force was not given. */
-static int write_datum(const keygen_args_t *a, const char *name, gnutls_datum_t *d,
-                       mode_t mode) {
+static int write_datum(const keygen_args_t *a, const char *name, gnutls_datum_t *d, mode_t mode) {
   int rc = write_file(a, name, d->data, d->size, mode);
   if (!(mode & 0044)) explicit_bzero(d->data, d->size); /* a private key */
   gnutls_free(d->data);
@@ -106,9 +106,8 @@ static int set_serial(gnutls_x509_crt_t crt) {
 }
 
 /* A certificate for |key| named |cn|, issued by (ca, ca_key) or self-signed. */
-static int make_cert(gnutls_x509_crt_t *crt, gnutls_x509_privkey_t key, const char *cn,
-                     int is_ca, gnutls_x509_crt_t ca, gnutls_x509_privkey_t ca_key,
-                     const keygen_args_t *a) {
+static int make_cert(gnutls_x509_crt_t *crt, gnutls_x509_privkey_t key, const char *cn, int is_ca,
+                     gnutls_x509_crt_t ca, gnutls_x509_privkey_t ca_key, const keygen_args_t *a) {
   time_t now = time(NULL);
   int rc = gnutls_x509_crt_init(crt);
   if (rc >= 0) rc = gnutls_x509_crt_set_version(*crt, 3);
@@ -130,13 +129,15 @@ static int make_cert(gnutls_x509_crt_t *crt, gnutls_x509_privkey_t key, const ch
     inet_pton(AF_INET, "127.0.0.1", v4);
     inet_pton(AF_INET6, "::1", v6);
     if (rc >= 0)
-      rc = gnutls_x509_crt_set_subject_alt_name(*crt, GNUTLS_SAN_IPADDRESS, v4, 4, GNUTLS_FSAN_APPEND);
+      rc = gnutls_x509_crt_set_subject_alt_name(*crt, GNUTLS_SAN_IPADDRESS, v4, 4,
+                                                GNUTLS_FSAN_APPEND);
     if (rc >= 0)
-      rc = gnutls_x509_crt_set_subject_alt_name(*crt, GNUTLS_SAN_IPADDRESS, v6, 16, GNUTLS_FSAN_APPEND);
+      rc = gnutls_x509_crt_set_subject_alt_name(*crt, GNUTLS_SAN_IPADDRESS, v6, 16,
+                                                GNUTLS_FSAN_APPEND);
   }
   if (rc >= 0 && !is_ca)
-    rc = gnutls_x509_crt_set_key_purpose_oid(*crt, a ? GNUTLS_KP_TLS_WWW_SERVER
-                                                     : GNUTLS_KP_TLS_WWW_CLIENT, 0);
+    rc = gnutls_x509_crt_set_key_purpose_oid(
+        *crt, a ? GNUTLS_KP_TLS_WWW_SERVER : GNUTLS_KP_TLS_WWW_CLIENT, 0);
   if (rc >= 0)
     rc = gnutls_x509_crt_sign2(*crt, ca ? ca : *crt, ca ? ca_key : key, GNUTLS_DIG_SHA256, 0);
   return rc;
@@ -161,8 +162,9 @@ static int export_spki(const keygen_args_t *a, const char *name, gnutls_x509_pri
 static int export_pair(const keygen_args_t *a, const char *cert_name, gnutls_x509_crt_t crt,
                        const char *key_name, gnutls_x509_privkey_t key) {
   gnutls_datum_t d;
-  int rc = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &d) < 0 ? -1
-           : write_datum(a, cert_name, &d, 0644);
+  int rc = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &d) < 0
+               ? -1
+               : write_datum(a, cert_name, &d, 0644);
   if (rc < 0) return rc;
   if (gnutls_x509_privkey_export2(key, GNUTLS_X509_FMT_PEM, &d) < 0) return -1;
   return write_datum(a, key_name, &d, 0600);
@@ -199,7 +201,8 @@ static int write_psk(const keygen_args_t *a) {
   char text[128];
   if (gnutls_rnd(GNUTLS_RND_KEY, key, sizeof key) < 0) return -1;
   int n = snprintf(text, sizeof text, "identity=coaps-demo\nkey_hex=");
-  for (size_t i = 0; i < sizeof key; i++) n += snprintf(text + n, sizeof text - (size_t)n, "%02x", key[i]);
+  for (size_t i = 0; i < sizeof key; i++)
+    n += snprintf(text + n, sizeof text - (size_t)n, "%02x", key[i]);
   n += snprintf(text + n, sizeof text - (size_t)n, "\n");
   int rc = write_file(a, "psk.txt", text, (size_t)n, 0600);
   explicit_bzero(key, sizeof key);
@@ -244,8 +247,7 @@ static int parse_keygen_args(keygen_args_t *a, int argc, char **argv, cli_option
       {"help", no_argument, NULL, 'h'},
   };
   cli_options_init(p, "keygen", KEYGEN_SYNOPSIS, argc, argv, "o:H:fh", longopts,
-                   sizeof longopts / sizeof longopts[0], CLI_NO_SECURITY,
-                   " host ");
+                   sizeof longopts / sizeof longopts[0], CLI_NO_SECURITY, " host ");
   int c;
   while ((c = cli_options_next(p)) != CLI_OPTIONS_END) {
     switch (c) {

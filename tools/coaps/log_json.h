@@ -28,7 +28,7 @@ extern int log_json_enabled;
  * in the message. */
 void tool_log(const char *level, const log_field_t *fields, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-void tool_vlog(const char *level, const log_field_t *fields, size_t n, const char *fmt,
-               va_list ap) __attribute__((format(printf, 4, 0)));
+void tool_vlog(const char *level, const log_field_t *fields, size_t n, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 #endif

@@ -82,7 +82,8 @@ int cli_exit_for_error(int err) {
   }
   if (err <= COAP_E_DTLS_NO_CREDENTIALS && err > COAP_E_FATAL_THRESHOLD && err >= -99)
     return EXIT_SECURITY;
-  if ((err <= COAP_E_URI_SCHEME && err >= COAP_E_URI_ENCODING) || err == COAP_E_URI_TOO_LONG) return EXIT_USAGE;
+  if ((err <= COAP_E_URI_SCHEME && err >= COAP_E_URI_ENCODING) || err == COAP_E_URI_TOO_LONG)
+    return EXIT_USAGE;
   return EXIT_NETWORK;
 }
 
@@ -113,7 +114,7 @@ int main(int argc, char **argv) {
     printf("coaps %s\n", COAPS_TOOL_VERSION);
     return 0;
   }
-  static const char *const methods[] = {"get", "post", "put", "delete",
+  static const char *const methods[] = {"get",   "post",  "put",    "delete",
                                         "fetch", "patch", "ipatch", "observe"};
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     if (strcmp(cmd, methods[i]) == 0) return cmd_request(cmd, argc - 1, argv + 1);

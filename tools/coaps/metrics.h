@@ -39,26 +39,26 @@ void text_label_value(text_buf_t *b, const char *s);
 
 /* Reloads of the credentials (SIGHUP), as /metrics shows them. */
 typedef struct metrics_reloads {
-  uint64_t ok, failed;          /* reloads that took, and that kept the old credentials */
-  int64_t last_success_unix;    /* seconds since the epoch, 0: never */
+  uint64_t ok, failed;       /* reloads that took, and that kept the old credentials */
+  int64_t last_success_unix; /* seconds since the epoch, 0: never */
 } metrics_reloads_t;
 
 /* One worker's published numbers. */
 typedef struct metrics_slot {
   pthread_mutex_t lock;
-  int published;                /* anything yet */
+  int published; /* anything yet */
   coap_stats_t stats;
   coap_failure_record_t failures[COAP_FAILURE_LOG_SIZE]; /* newest first */
   size_t n_failures;
-  uint64_t last_publish_ms;     /* the worker's own, read by it only */
-  uint64_t failure_seq;         /* the newest one copied (worker only) */
+  uint64_t last_publish_ms; /* the worker's own, read by it only */
+  uint64_t failure_seq;     /* the newest one copied (worker only) */
 } metrics_slot_t;
 
 typedef struct metrics_board {
   long n_workers;
   metrics_slot_t *slots;
-  int64_t started_unix;         /* when serve started */
-  uint64_t started_mono_ms;     /* the same on the contexts' clock */
+  int64_t started_unix;     /* when serve started */
+  uint64_t started_mono_ms; /* the same on the contexts' clock */
   /* Written by the thread that reloads (metrics_note_reload), read by
    * the HTTP thread. */
   _Atomic uint64_t reloads_ok, reloads_failed;

@@ -38,9 +38,10 @@ int metrics_parse_address(const char *text, coap_address_t *out) {
   if (coap_address_from_string(out, host, (uint16_t)port) < 0) goto bad;
   return 0;
 bad:
-  cli_error("--metrics wants PORT (on 127.0.0.1), ADDR:PORT or [IPV6]:PORT with a numeric "
-            "address and a port from 0 to 65535, got '%s'",
-            text);
+  cli_error(
+      "--metrics wants PORT (on 127.0.0.1), ADDR:PORT or [IPV6]:PORT with a numeric "
+      "address and a port from 0 to 65535, got '%s'",
+      text);
   return -1;
 }
 
@@ -58,11 +59,12 @@ struct metrics_server {
   coap_address_t addr;
 };
 
-int metrics_available(void) { return 1; }
+int metrics_available(void) {
+  return 1;
+}
 
-static enum MHD_Result send_buffer(struct MHD_Connection *c, unsigned status,
-                                   const char *type, char *data, size_t len,
-                                   enum MHD_ResponseMemoryMode mode) {
+static enum MHD_Result send_buffer(struct MHD_Connection *c, unsigned status, const char *type,
+                                   char *data, size_t len, enum MHD_ResponseMemoryMode mode) {
   struct MHD_Response *r = MHD_create_response_from_buffer(len, data, mode);
   if (!r) {
     if (mode == MHD_RESPMEM_MUST_FREE) free(data);
@@ -86,8 +88,7 @@ static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, cons
                      MHD_RESPMEM_PERSISTENT);
 }
 
-static enum MHD_Result send_view(struct MHD_Connection *c, metrics_board_t *board,
-                                 int prometheus) {
+static enum MHD_Result send_view(struct MHD_Connection *c, metrics_board_t *board, int prometheus) {
   metrics_view_t *v = malloc(sizeof(*v));
   if (!v) return send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
   metrics_collect(board, v);
@@ -102,15 +103,13 @@ static enum MHD_Result send_view(struct MHD_Connection *c, metrics_board_t *boar
     return send_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
   }
   return send_buffer(c, MHD_HTTP_OK,
-                     prometheus ? "text/plain; version=0.0.4; charset=utf-8"
-                                : "application/json",
+                     prometheus ? "text/plain; version=0.0.4; charset=utf-8" : "application/json",
                      b.data, b.len, MHD_RESPMEM_MUST_FREE);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size,
-                                  void **req_state) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **req_state) {
   (void)version;
   (void)upload_data;
   metrics_server_t *s = cls;
@@ -180,10 +179,9 @@ metrics_server_t *metrics_server_start(const coap_address_t *addr, metrics_board
   pthread_sigmask(SIG_BLOCK, &mask, &old);
   s->daemon = MHD_start_daemon(
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL, on_request, s,
-      MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-      (unsigned)METRICS_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-      (unsigned)METRICS_MAX_PER_ADDRESS, MHD_OPTION_CONNECTION_TIMEOUT,
-      (unsigned)METRICS_IDLE_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+      MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_MAX_CONNECTIONS,
+      MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)METRICS_MAX_PER_ADDRESS,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_IDLE_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
       (size_t)METRICS_POOL_BYTES, MHD_OPTION_END);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (!s->daemon) {
@@ -195,7 +193,9 @@ metrics_server_t *metrics_server_start(const coap_address_t *addr, metrics_board
   return s;
 }
 
-const coap_address_t *metrics_server_address(const metrics_server_t *s) { return &s->addr; }
+const coap_address_t *metrics_server_address(const metrics_server_t *s) {
+  return &s->addr;
+}
 
 void metrics_server_stop(metrics_server_t *s) {
   if (!s) return;
@@ -209,14 +209,17 @@ struct metrics_server {
   int unused;
 };
 
-int metrics_available(void) { return 0; }
+int metrics_available(void) {
+  return 0;
+}
 
 metrics_server_t *metrics_server_start(const coap_address_t *addr, metrics_board_t *b,
                                        int *exit_code) {
   (void)addr;
   (void)b;
-  cli_error("--metrics needs libmicrohttpd, and this coaps was built without it (install "
-            "libmicrohttpd-dev and build again)");
+  cli_error(
+      "--metrics needs libmicrohttpd, and this coaps was built without it (install "
+      "libmicrohttpd-dev and build again)");
   *exit_code = EXIT_CONFIG;
   return NULL;
 }
@@ -226,6 +229,8 @@ const coap_address_t *metrics_server_address(const metrics_server_t *s) {
   return NULL;
 }
 
-void metrics_server_stop(metrics_server_t *s) { (void)s; }
+void metrics_server_stop(metrics_server_t *s) {
+  (void)s;
+}
 
 #endif

@@ -29,11 +29,10 @@ static void traffic(text_buf_t *b, const coap_stats_t *s) {
   single(b, "coaps_datagrams_received_total", "counter", "UDP datagrams received.",
          s->rx_datagrams);
   single(b, "coaps_datagrams_sent_total", "counter", "UDP datagrams sent.", s->tx_datagrams);
-  single(b, "coaps_received_bytes_total", "counter", "UDP payload bytes received.",
-         s->rx_bytes);
+  single(b, "coaps_received_bytes_total", "counter", "UDP payload bytes received.", s->rx_bytes);
   single(b, "coaps_sent_bytes_total", "counter", "UDP payload bytes sent.", s->tx_bytes);
-  single(b, "coaps_malformed_datagrams_total", "counter",
-         "Datagrams rejected by the CoAP codec.", s->rx_malformed);
+  single(b, "coaps_malformed_datagrams_total", "counter", "Datagrams rejected by the CoAP codec.",
+         s->rx_malformed);
   single(b, "coaps_duplicates_total", "counter", "CON and NON messages seen before.",
          s->rx_duplicates);
   single(b, "coaps_retransmissions_total", "counter", "CON messages sent again.",
@@ -46,8 +45,7 @@ static void traffic(text_buf_t *b, const coap_stats_t *s) {
   for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
     char cls[8];
     snprintf(cls, sizeof cls, "%dxx", classes[i]);
-    labelled(b, "coaps_responses_sent_total", "class", cls,
-             s->responses_by_class[classes[i]]);
+    labelled(b, "coaps_responses_sent_total", "class", cls, s->responses_by_class[classes[i]]);
   }
 }
 
@@ -58,13 +56,14 @@ static void handshakes(text_buf_t *b, const coap_stats_t *s) {
          "before one was negotiated).");
   for (int m = COAP_DTLS_MODE_PSK; m < COAP_DTLS_MODE_COUNT; m++)
     for (int kind = 0; kind < 2; kind++)
-      text_printf(b, "coaps_dtls_handshakes_total{mode=\"%s\",kind=\"%s\",result=\"ok\"} %" PRIu64
-                     "\n",
-                  coap_dtls_mode_name((coap_dtls_mode_t)m), kind ? "resumed" : "full",
-                  s->dtls_handshakes_by_mode[m][kind]);
+      text_printf(
+          b, "coaps_dtls_handshakes_total{mode=\"%s\",kind=\"%s\",result=\"ok\"} %" PRIu64 "\n",
+          coap_dtls_mode_name((coap_dtls_mode_t)m), kind ? "resumed" : "full",
+          s->dtls_handshakes_by_mode[m][kind]);
   for (int m = 0; m < COAP_DTLS_MODE_COUNT; m++)
-    text_printf(b, "coaps_dtls_handshakes_total{mode=\"%s\",kind=\"unknown\",result=\"failed\"} "
-                   "%" PRIu64 "\n",
+    text_printf(b,
+                "coaps_dtls_handshakes_total{mode=\"%s\",kind=\"unknown\",result=\"failed\"} "
+                "%" PRIu64 "\n",
                 coap_dtls_mode_name((coap_dtls_mode_t)m), s->dtls_failures_by_mode[m]);
   family(b, "coaps_failures_total", "counter",
          "Failed handshakes and connections by cause (coaps doctor --causes names them).");
@@ -87,8 +86,7 @@ static void handshakes(text_buf_t *b, const coap_stats_t *s) {
 static void peers(text_buf_t *b, const coap_stats_t *s) {
   single(b, "coaps_peers", "gauge", "Clients the server keeps state for.", s->peers);
   single(b, "coaps_peers_evicted_total", "counter",
-         "Silent clients forgotten to make room (--max-peers, --evict-after).",
-         s->peers_evicted);
+         "Silent clients forgotten to make room (--max-peers, --evict-after).", s->peers_evicted);
   single(b, "coaps_peers_rejected_total", "counter",
          "Datagrams from new clients dropped: --max-peers reached.", s->peers_rejected);
   single(b, "coaps_observers", "gauge", "Observe relations held (RFC 7641).", s->observers);

@@ -20,11 +20,11 @@
 
 typedef struct observation {
   const request_args_t *a;
-  unsigned printed;     /* representations printed */
-  int registered;       /* the first answer carried Observe */
-  int ended;            /* the callback's last call came (observing 0) */
-  int cancelling;       /* coap_observe_cancel() was called */
-  int status;           /* of the last call */
+  unsigned printed; /* representations printed */
+  int registered;   /* the first answer carried Observe */
+  int ended;        /* the callback's last call came (observing 0) */
+  int cancelling;   /* coap_observe_cancel() was called */
+  int status;       /* of the last call */
   uint8_t code;
   char detail[640];
 } observation_t;
@@ -153,8 +153,7 @@ static int watch(coap_context_t *ctx, observation_t *ob, int sigfd) {
 
 /* Deregister (GET with Observe=1) and wait a bounded time for the answer;
  * a second signal stops waiting. */
-static void deregister(coap_context_t *ctx, observation_t *ob, coap_request_id_t id,
-                       int sigfd) {
+static void deregister(coap_context_t *ctx, observation_t *ob, coap_request_id_t id, int sigfd) {
   ob->cancelling = 1;
   if (coap_observe_cancel(ctx, id) < 0) {
     coap_cancel_request(ctx, id);
@@ -167,8 +166,10 @@ static void deregister(coap_context_t *ctx, observation_t *ob, coap_request_id_t
     if (wait_once(ctx, sigfd, left) != 0) break;
   if (ob->ended) return;
   if (ob->a->verbose)
-    fprintf(stderr, "coaps: the deregistration was not answered within %d ms; leaving (the "
-                    "server's next notification gets an RST)\n", DEREGISTER_WAIT_MS);
+    fprintf(stderr,
+            "coaps: the deregistration was not answered within %d ms; leaving (the "
+            "server's next notification gets an RST)\n",
+            DEREGISTER_WAIT_MS);
   coap_cancel_request(ctx, id);
   ob->ended = 1;
 }

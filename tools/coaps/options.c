@@ -63,8 +63,8 @@ static const struct {
 #define N_KNOWN (sizeof known_options / sizeof known_options[0])
 
 void cli_options_init(cli_options_t *p, const char *command, const char *synopsis, int argc,
-                      char **argv, const char *shortopts, const struct option *longopts,
-                      size_t n, int security, const char *repeatable) {
+                      char **argv, const char *shortopts, const struct option *longopts, size_t n,
+                      int security, const char *repeatable) {
   memset(p, 0, sizeof(*p));
   p->command = command;
   p->synopsis = synopsis;
@@ -90,7 +90,9 @@ static int option_index(const cli_options_t *p, int id) {
   return -1;
 }
 
-static int is_long(const char *typed) { return strncmp(typed, "--", 2) == 0 && typed[2]; }
+static int is_long(const char *typed) {
+  return strncmp(typed, "--", 2) == 0 && typed[2];
+}
 
 /* "the request commands": where an option of another command lives. */
 static const char *commands_having(const char *typed) {
@@ -107,8 +109,8 @@ static const char *commands_having(const char *typed) {
 static void say_unknown(const cli_options_t *p, const char *typed) {
   const char *where = commands_having(typed);
   if (where)
-    cli_error("unknown option '%s' for coaps %s (commands that take it: %s)", typed,
-              p->command, where);
+    cli_error("unknown option '%s' for coaps %s (commands that take it: %s)", typed, p->command,
+              where);
   else
     cli_error("unknown option '%s'", typed);
 }
@@ -146,8 +148,7 @@ static void say_missing_value(const cli_options_t *p, int id, const char *typed)
   int i = option_index(p, id);
   const char *long_name = i >= 0 ? p->longopts[i].name : "";
   for (size_t k = 0; k < N_KNOWN; k++) {
-    if (strcmp(known_options[k].long_name + 2, long_name) != 0 || !known_options[k].value)
-      continue;
+    if (strcmp(known_options[k].long_name + 2, long_name) != 0 || !known_options[k].value) continue;
     const char *as = is_long(typed) || !known_options[k].short_name ? known_options[k].long_name
                                                                     : known_options[k].short_name;
     cli_error("%s needs a value: %s %s", typed, as, known_options[k].value);

@@ -13,9 +13,9 @@
 #define CLI_MAX_OPTIONS 48
 
 typedef struct cli_options {
-  const char *command;  /* as typed: "get", "serve" */
-  const char *synopsis; /* what the usage line shows after the command */
-  char shortopts[32];   /* ":"-prefixed, so a missing value is told apart */
+  const char *command;                     /* as typed: "get", "serve" */
+  const char *synopsis;                    /* what the usage line shows after the command */
+  char shortopts[32];                      /* ":"-prefixed, so a missing value is told apart */
   struct option longopts[CLI_MAX_OPTIONS]; /* ends with an all-zero entry */
   size_t n_longopts;
   const char *repeatable; /* long names that may come more than once */
@@ -34,8 +34,8 @@ enum { CLI_NO_SECURITY, CLI_CLIENT_SECURITY, CLI_SERVER_SECURITY };
  * other option taking a value given twice is refused rather than the
  * first value silently dropped. */
 void cli_options_init(cli_options_t *p, const char *command, const char *synopsis, int argc,
-                      char **argv, const char *shortopts, const struct option *longopts,
-                      size_t n, int security, const char *repeatable);
+                      char **argv, const char *shortopts, const struct option *longopts, size_t n,
+                      int security, const char *repeatable);
 
 enum { CLI_OPTIONS_END = -1, CLI_OPTIONS_BAD = -2 };
 /* The next option's id (its short letter or the longopts value), with

@@ -15,10 +15,14 @@ static size_t utf8_seq(const uint8_t *p, size_t n) {
   size_t len;
   uint32_t v;
   if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) len = 2, v = c & 0x1F;
-  else if (c >= 0xE0 && c <= 0xEF) len = 3, v = c & 0x0F;
-  else if (c >= 0xF0 && c <= 0xF4) len = 4, v = c & 0x07;
-  else return 0;
+  if (c >= 0xC2 && c <= 0xDF)
+    len = 2, v = c & 0x1F;
+  else if (c >= 0xE0 && c <= 0xEF)
+    len = 3, v = c & 0x0F;
+  else if (c >= 0xF0 && c <= 0xF4)
+    len = 4, v = c & 0x07;
+  else
+    return 0;
   if (len > n) return 0;
   for (size_t i = 1; i < len; i++) {
     if ((p[i] & 0xC0) != 0x80) return 0;
@@ -46,11 +50,16 @@ static void print_line_safe(const uint8_t *p, size_t n) {
       fwrite(p + i, 1, k, stdout);
     } else {
       k = 1;
-      if (c == '\n') fputs("\\n", stdout);
-      else if (c == '\r') fputs("\\r", stdout);
-      else if (c == '\t') fputs("\\t", stdout);
-      else if (c < 0x20 || c >= 0x7F) printf("\\x%02x", c);
-      else putchar(c);
+      if (c == '\n')
+        fputs("\\n", stdout);
+      else if (c == '\r')
+        fputs("\\r", stdout);
+      else if (c == '\t')
+        fputs("\\t", stdout);
+      else if (c < 0x20 || c >= 0x7F)
+        printf("\\x%02x", c);
+      else
+        putchar(c);
     }
   }
   putchar('\n');
@@ -60,12 +69,18 @@ static void json_text(const uint8_t *p, size_t n) {
   putchar('"');
   for (size_t i = 0; i < n; i++) {
     uint8_t c = p[i];
-    if (c == '"' || c == '\\') printf("\\%c", c);
-    else if (c == '\n') fputs("\\n", stdout);
-    else if (c == '\r') fputs("\\r", stdout);
-    else if (c == '\t') fputs("\\t", stdout);
-    else if (c < 0x20 || c == 0x7F) printf("\\u%04x", c);
-    else putchar(c);
+    if (c == '"' || c == '\\')
+      printf("\\%c", c);
+    else if (c == '\n')
+      fputs("\\n", stdout);
+    else if (c == '\r')
+      fputs("\\r", stdout);
+    else if (c == '\t')
+      fputs("\\t", stdout);
+    else if (c < 0x20 || c == 0x7F)
+      printf("\\u%04x", c);
+    else
+      putchar(c);
   }
   putchar('"');
 }
@@ -77,11 +92,15 @@ static void json_text(const uint8_t *p, size_t n) {
 static void print_json(const coap_reply_t *r) {
   printf("{\"code\":\"%u.%02u\"", COAP_CODE_CLASS(r->code), r->code & 0x1F);
   if (r->has_observe) printf(",\"observe\":%u", (unsigned)r->observe);
-  if (r->msg) printf(",\"max_age\":%lld", (long long)coap_msg_get_uint(r->msg, COAP_OPTION_MAX_AGE, 60));
+  if (r->msg)
+    printf(",\"max_age\":%lld", (long long)coap_msg_get_uint(r->msg, COAP_OPTION_MAX_AGE, 60));
   const char *name = coap_content_format_name(r->content_format);
-  if (r->content_format == COAP_FORMAT_NONE) fputs(",\"format\":null", stdout);
-  else if (name) printf(",\"format\":\"%s\"", name);
-  else printf(",\"format\":%d", r->content_format);
+  if (r->content_format == COAP_FORMAT_NONE)
+    fputs(",\"format\":null", stdout);
+  else if (name)
+    printf(",\"format\":\"%s\"", name);
+  else
+    printf(",\"format\":%d", r->content_format);
   printf(",\"size\":%zu", r->payload_len);
   if (is_utf8(r->payload, r->payload_len)) {
     fputs(",\"payload\":", stdout);
@@ -98,9 +117,12 @@ static void print_json(const coap_reply_t *r) {
 static void print_details(const coap_reply_t *r) {
   char format[32];
   const char *name = coap_content_format_name(r->content_format);
-  if (r->content_format == COAP_FORMAT_NONE) snprintf(format, sizeof format, "no Content-Format");
-  else if (name) snprintf(format, sizeof format, "%s", name);
-  else snprintf(format, sizeof format, "Content-Format %d", r->content_format);
+  if (r->content_format == COAP_FORMAT_NONE)
+    snprintf(format, sizeof format, "no Content-Format");
+  else if (name)
+    snprintf(format, sizeof format, "%s", name);
+  else
+    snprintf(format, sizeof format, "Content-Format %d", r->content_format);
   fprintf(stderr, "coaps: %s", coap_code_name(r->code));
   if (r->has_observe) fprintf(stderr, ", Observe %u", (unsigned)r->observe);
   if (r->msg)

@@ -94,8 +94,7 @@ static void request_usage(FILE *out, const char *method) {
 
 static uint8_t method_code(const char *m) {
   if (strcmp(m, "observe") == 0) return COAP_GET;
-  static const char *const names[] = {"get", "post", "put", "delete",
-                                      "fetch", "patch", "ipatch"};
+  static const char *const names[] = {"get", "post", "put", "delete", "fetch", "patch", "ipatch"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strcmp(m, names[i]) == 0) return (uint8_t)(COAP_GET + i);
   return 0;
@@ -183,18 +182,23 @@ static int parse_max_body(const char *text, size_t *out) {
 
 /* --no-response "2xx,4xx" or "all" into COAP_NO_RESPONSE_* bits. */
 static int parse_no_response(const char *text, uint8_t *out) {
-  static const struct { const char *name; uint8_t bits; } classes[] = {
-      {"2xx", COAP_NO_RESPONSE_2XX}, {"4xx", COAP_NO_RESPONSE_4XX},
-      {"5xx", COAP_NO_RESPONSE_5XX},
-      {"all", NO_RESPONSE_ALL}};
+  static const struct {
+    const char *name;
+    uint8_t bits;
+  } classes[] = {{"2xx", COAP_NO_RESPONSE_2XX},
+                 {"4xx", COAP_NO_RESPONSE_4XX},
+                 {"5xx", COAP_NO_RESPONSE_5XX},
+                 {"all", NO_RESPONSE_ALL}};
   *out = 0;
   for (const char *p = text;; p++) {
     size_t len = strcspn(p, ","), i;
     for (i = 0; i < sizeof classes / sizeof classes[0]; i++)
       if (len == 3 && strncmp(p, classes[i].name, 3) == 0) break;
     if (i == sizeof classes / sizeof classes[0]) {
-      cli_error("--no-response wants 2xx, 4xx, 5xx (comma-separated) or all, got '%.*s' "
-                "in '%s'", (int)len, p, text);
+      cli_error(
+          "--no-response wants 2xx, 4xx, 5xx (comma-separated) or all, got '%.*s' "
+          "in '%s'",
+          (int)len, p, text);
       return -1;
     }
     *out |= classes[i].bits;
@@ -239,8 +243,10 @@ static int check_combination(const request_args_t *a) {
 static int parse_format(const char *flag, const char *text, int *out) {
   *out = coap_content_format_parse(text);
   if (*out != COAP_FORMAT_NONE) return 0;
-  cli_error("%s: unknown content format '%s' (try text, json, cbor, link, "
-            "octet, xml or a number)", flag, text);
+  cli_error(
+      "%s: unknown content format '%s' (try text, json, cbor, link, "
+      "octet, xml or a number)",
+      flag, text);
   return -1;
 }
 
@@ -269,8 +275,7 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
       {"help", no_argument, NULL, 'h'},
   };
   cli_options_init(p, method, "URI [options]", argc, argv, "d:f:A:t:O:b:vqh", longopts,
-                   sizeof longopts / sizeof longopts[0], CLI_CLIENT_SECURITY,
-                   " option trust-rpk ");
+                   sizeof longopts / sizeof longopts[0], CLI_CLIENT_SECURITY, " option trust-rpk ");
   memset(a, 0, sizeof(*a));
   a->method = method_code(method);
   a->content_format = a->accept = COAP_FORMAT_NONE;
@@ -281,8 +286,12 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
     switch (c) {
       case CLI_OPTIONS_BAD: return -1;
       case 'd': a->data = optarg; break;
-      case 'f': if (parse_format("-f", optarg, &a->content_format) < 0) return -1; break;
-      case 'A': if (parse_format("-A", optarg, &a->accept) < 0) return -1; break;
+      case 'f':
+        if (parse_format("-f", optarg, &a->content_format) < 0) return -1;
+        break;
+      case 'A':
+        if (parse_format("-A", optarg, &a->accept) < 0) return -1;
+        break;
       case 'N': a->confirmable = 0; break;
       case 't': {
         unsigned ms;
@@ -290,17 +299,24 @@ static int parse_args(request_args_t *a, const char *method, int argc, char **ar
         a->timeout_s = ms / 1000.0;
         break;
       }
-      case 'O': if (parse_extra_option(a, optarg) < 0) return -1; break;
-      case 'b': if (parse_block_size(optarg, &a->block_size) < 0) return -1; break;
-      case 'M': if (parse_max_body(optarg, &a->max_body) < 0) return -1; break;
+      case 'O':
+        if (parse_extra_option(a, optarg) < 0) return -1;
+        break;
+      case 'b':
+        if (parse_block_size(optarg, &a->block_size) < 0) return -1;
+        break;
+      case 'M':
+        if (parse_max_body(optarg, &a->max_body) < 0) return -1;
+        break;
       case 'v': a->verbose++; break;
       case 'q': a->quiet = 1; break;
       case 'h': return 1;
       case OPT_OBSERVE: a->observe = 1; break;
-      case OPT_COUNT: if (parse_count(optarg, &a->count) < 0) return -1; break;
+      case OPT_COUNT:
+        if (parse_count(optarg, &a->count) < 0) return -1;
+        break;
       case OPT_DURATION:
-        if (cli_parse_seconds("--duration", optarg, 0.001, 604800, &a->duration_ms) < 0)
-          return -1;
+        if (cli_parse_seconds("--duration", optarg, 0.001, 604800, &a->duration_ms) < 0) return -1;
         break;
       case OPT_JSON: a->json = 1; break;
       case OPT_Q_BLOCK: a->qblock = 1; break;
@@ -384,8 +400,7 @@ static void describe_blocks(const coap_msg_t *msg, char *out, size_t cap) {
   }
 }
 
-static void trace(void *user, int outgoing, const coap_address_t *peer,
-                  const coap_msg_t *msg) {
+static void trace(void *user, int outgoing, const coap_address_t *peer, const coap_msg_t *msg) {
   char line[1024], addr[64], blocks[96];
   coap_msg_format(msg, line, sizeof line);
   describe_blocks(msg, blocks, sizeof blocks);
@@ -420,13 +435,12 @@ static void report_response(const request_args_t *a, const coap_reply_t *r) {
               a->no_response_text);
     else if (a->verbose)
       fprintf(stderr, "coaps: no response within %g s, as --no-response %s allows\n",
-              a->timeout_s > 0 ? a->timeout_s : NO_RESPONSE_WAIT_MS / 1000.0,
-              a->no_response_text);
+              a->timeout_s > 0 ? a->timeout_s : NO_RESPONSE_WAIT_MS / 1000.0, a->no_response_text);
     return;
   }
   if (COAP_CODE_CLASS(r->code) != 2 && !a->verbose && !a->json)
-    cli_error("%s%s%.*s", coap_code_name(r->code), r->payload_len ? ": " : "",
-              (int)r->payload_len, r->payload_len ? (const char *)r->payload : "");
+    cli_error("%s%s%.*s", coap_code_name(r->code), r->payload_len ? ": " : "", (int)r->payload_len,
+              r->payload_len ? (const char *)r->payload : "");
   else
     reply_print(a, r, PRINT_RAW);
 }
@@ -452,8 +466,7 @@ int request_explain_failure(const request_args_t *a, coap_context_t *ctx, int rc
   }
   if (rc == COAP_E_TIMEOUT && a->timeout_s > 0) {
     cli_error("%s: no response within %g s", a->uri, a->timeout_s);
-  } else if ((rc <= COAP_E_URI_SCHEME && rc >= COAP_E_URI_ENCODING) ||
-             rc == COAP_E_URI_TOO_LONG) {
+  } else if ((rc <= COAP_E_URI_SCHEME && rc >= COAP_E_URI_ENCODING) || rc == COAP_E_URI_TOO_LONG) {
     cli_error("bad URI '%s': %s", a->uri, coap_strerror(rc));
     /* The command as typed: "get", not the method's name "GET". */
     char cmd[16];
@@ -504,8 +517,7 @@ static void request_opts(const request_args_t *a, const uint8_t *payload, size_t
 }
 
 /* Send and run the loop until the callback has run; 0 or the error. */
-static int exchange(coap_context_t *ctx, const coap_request_opts_t *o,
-                    request_outcome_t *out) {
+static int exchange(coap_context_t *ctx, const coap_request_opts_t *o, request_outcome_t *out) {
   int rc = coap_send_request(ctx, o, on_reply, out, NULL);
   if (rc < 0) {
     /* Refused before anything was sent: the context says why. */

@@ -19,25 +19,25 @@ typedef struct request_args {
   int confirmable;
   double timeout_s;
   int verbose, quiet;
-  unsigned block_size;  /* 0: the library's (1024) */
-  int qblock;           /* --q-block: Q-Block (RFC 9177) for the transfer */
-  size_t max_body;      /* 0: the library's (1 MiB) */
+  unsigned block_size; /* 0: the library's (1024) */
+  int qblock;          /* --q-block: Q-Block (RFC 9177) for the transfer */
+  size_t max_body;     /* 0: the library's (1 MiB) */
   coap_option_t extra[MAX_EXTRA_OPTIONS];
   uint8_t extra_store[MAX_EXTRA_OPTIONS][256];
   size_t n_extra;
   security_flags_t sec;
-  int json;             /* --json: one JSON object per response, a line each */
-  int observe;          /* --observe (or the observe command) */
-  unsigned count;       /* --count: representations to print, 0: no limit */
-  unsigned duration_ms; /* --duration, 0: no limit */
-  uint8_t no_response;  /* --no-response: COAP_NO_RESPONSE_* bits */
+  int json;                     /* --json: one JSON object per response, a line each */
+  int observe;                  /* --observe (or the observe command) */
+  unsigned count;               /* --count: representations to print, 0: no limit */
+  unsigned duration_ms;         /* --duration, 0: no limit */
+  uint8_t no_response;          /* --no-response: COAP_NO_RESPONSE_* bits */
   const char *no_response_text; /* as given, for messages */
 } request_args_t;
 
 /* How one response is printed on standard output. */
 typedef enum print_mode {
-  PRINT_RAW,  /* the payload's bytes as they came (a single request) */
-  PRINT_LINE  /* one line, control bytes escaped (each notification) */
+  PRINT_RAW, /* the payload's bytes as they came (a single request) */
+  PRINT_LINE /* one line, control bytes escaped (each notification) */
 } print_mode_t;
 
 /* Print |r| (a response with status 0) as --json, -q and |mode| say; -v

@@ -99,10 +99,14 @@ int security_flags_take(security_flags_t *f, int id, const char *arg) {
         return -1;
       break;
     case OPT_COOKIE:
-      if (strcmp(arg, "always") == 0) f->cookie = 1 + COAP_DTLS_COOKIE_ALWAYS;
-      else if (strcmp(arg, "under-load") == 0) f->cookie = 1 + COAP_DTLS_COOKIE_UNDER_LOAD;
-      else if (strcmp(arg, "never") == 0) f->cookie = 1 + COAP_DTLS_COOKIE_NEVER;
-      else if (strcmp(arg, "when-needed") == 0) f->cookie = 1 + COAP_DTLS_COOKIE_WHEN_NEEDED;
+      if (strcmp(arg, "always") == 0)
+        f->cookie = 1 + COAP_DTLS_COOKIE_ALWAYS;
+      else if (strcmp(arg, "under-load") == 0)
+        f->cookie = 1 + COAP_DTLS_COOKIE_UNDER_LOAD;
+      else if (strcmp(arg, "never") == 0)
+        f->cookie = 1 + COAP_DTLS_COOKIE_NEVER;
+      else if (strcmp(arg, "when-needed") == 0)
+        f->cookie = 1 + COAP_DTLS_COOKIE_WHEN_NEEDED;
       else {
         cli_error("--cookie wants when-needed, always, under-load or never, got '%s'", arg);
         return -1;
@@ -168,34 +172,36 @@ void security_flags_usage(FILE *out, int server) {
                    "                           our records carry the server's CID)",
           server ? "none granted" : "not asked for");
   if (server)
-    fprintf(out, "      --require-client-cert  refuse clients without a certificate\n"
-                 "      --cookie POLICY      ask new clients for a cookie (a round trip that\n"
-                 "                           proves their address): when-needed (default:\n"
-                 "                           under load, or when a fresh hello would get a\n"
-                 "                           certificate or raw-key flight), always,\n"
-                 "                           under-load (as when-needed, but resumed\n"
-                 "                           certificate sessions get one too), never\n"
-                 "                           (trusted networks only); fresh certificate\n"
-                 "                           and raw-key handshakes always get one\n"
-                 "      --psk-file FILE      the identities clients may use, one a line:\n"
-                 "                             IDENTITY KEY\n"
-                 "                           separated by spaces or tabs; KEY is the key as\n"
-                 "                           text, or hex: and its hex digits (hex:00a1ff);\n"
-                 "                           '#' at the start of a line or after whitespace\n"
-                 "                           starts a comment; at most 64 bytes each. A\n"
-                 "                           duplicate identity or a bad line is refused\n"
-                 "                           with FILE:LINE; so is a file group or others\n"
-                 "                           may read (chmod 600), unless\n"
-                 "      --allow-insecure-key-files  take such a file (with a warning)\n");
+    fprintf(out,
+            "      --require-client-cert  refuse clients without a certificate\n"
+            "      --cookie POLICY      ask new clients for a cookie (a round trip that\n"
+            "                           proves their address): when-needed (default:\n"
+            "                           under load, or when a fresh hello would get a\n"
+            "                           certificate or raw-key flight), always,\n"
+            "                           under-load (as when-needed, but resumed\n"
+            "                           certificate sessions get one too), never\n"
+            "                           (trusted networks only); fresh certificate\n"
+            "                           and raw-key handshakes always get one\n"
+            "      --psk-file FILE      the identities clients may use, one a line:\n"
+            "                             IDENTITY KEY\n"
+            "                           separated by spaces or tabs; KEY is the key as\n"
+            "                           text, or hex: and its hex digits (hex:00a1ff);\n"
+            "                           '#' at the start of a line or after whitespace\n"
+            "                           starts a comment; at most 64 bytes each. A\n"
+            "                           duplicate identity or a bad line is refused\n"
+            "                           with FILE:LINE; so is a file group or others\n"
+            "                           may read (chmod 600), unless\n"
+            "      --allow-insecure-key-files  take such a file (with a warning)\n");
   else
-    fprintf(out, "      --session FILE       keep the DTLS session in FILE and resume it\n"
-                 "                           next time (abbreviated handshake). FILE holds\n"
-                 "                           a secret: it is replaced atomically by a new\n"
-                 "                           file of mode 0600. A symbolic link, a directory,\n"
-                 "                           a file that is not a session file or a directory\n"
-                 "                           we cannot write is refused before anything is\n"
-                 "                           sent (exit 7); a save that fails later is said\n"
-                 "                           on stderr, the exit code staying the response's\n");
+    fprintf(out,
+            "      --session FILE       keep the DTLS session in FILE and resume it\n"
+            "                           next time (abbreviated handshake). FILE holds\n"
+            "                           a secret: it is replaced atomically by a new\n"
+            "                           file of mode 0600. A symbolic link, a directory,\n"
+            "                           a file that is not a session file or a directory\n"
+            "                           we cannot write is refused before anything is\n"
+            "                           sent (exit 7); a save that fails later is said\n"
+            "                           on stderr, the exit code staying the response's\n");
 }
 
 static int usage_error(const char *msg) {
@@ -348,8 +354,8 @@ void security_print_cid(coap_context_t *ctx) {
   fputc('\n', stderr);
 }
 
-void security_print_cid_stats(int verbose, long n,
-                              coap_context_t *(*ctx_of)(const void *, long), const void *arg) {
+void security_print_cid_stats(int verbose, long n, coap_context_t *(*ctx_of)(const void *, long),
+                              const void *arg) {
   coap_dtls_cid_stats_t sum = {0}, one;
   for (long i = 0; i < n; i++) {
     if (coap_dtls_cid_stats(coap_context_dtls(ctx_of(arg, i)), &one) < 0) continue;

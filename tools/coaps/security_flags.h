@@ -17,11 +17,11 @@ typedef struct security_flags {
   unsigned handshake_timeout_ms;
   int cookie; /* 1 + coap_dtls_cookie_policy_t; 0: not given */
   int client_cert_required;
-  const char *psk_file;          /* serve --psk-file */
-  int allow_insecure_key_files;  /* serve --allow-insecure-key-files */
-  coap_psk_table_t *psk_table;   /* psk_file loaded (security_flags_load_psk_file) */
-  int cid;          /* Connection ID: 1 --cid, -1 --no-cid, 0 not given */
-  unsigned cid_len; /* --cid=N */
+  const char *psk_file;         /* serve --psk-file */
+  int allow_insecure_key_files; /* serve --allow-insecure-key-files */
+  coap_psk_table_t *psk_table;  /* psk_file loaded (security_flags_load_psk_file) */
+  int cid;                      /* Connection ID: 1 --cid, -1 --no-cid, 0 not given */
+  unsigned cid_len;             /* --cid=N */
   int cid_len_given;
   int any;
 } security_flags_t;
@@ -63,7 +63,7 @@ int security_flags_apply(const security_flags_t *f, coap_context_t *ctx, int ser
 void security_print_cid(coap_context_t *ctx);
 /* serve, on the way out (with -v): sessions with a Connection ID, address
  * moves and datagrams held back, over the |n| contexts |ctx_of| gives. */
-void security_print_cid_stats(int verbose, long n,
-                              coap_context_t *(*ctx_of)(const void *, long), const void *arg);
+void security_print_cid_stats(int verbose, long n, coap_context_t *(*ctx_of)(const void *, long),
+                              const void *arg);
 
 #endif

@@ -31,9 +31,9 @@ typedef struct serve_args {
   size_t max_body;     /* 0: the library's default */
   int verbose;
   security_flags_t sec;
-  const char *metrics;      /* --metrics as given, or NULL */
+  const char *metrics; /* --metrics as given, or NULL */
   coap_address_t metrics_addr;
-  int log_json;             /* --log-format json */
+  int log_json; /* --log-format json */
 } serve_args_t;
 
 static void serve_usage(FILE *out) {
@@ -177,11 +177,15 @@ static int parse_max_body(const char *text, size_t *out) {
   errno = 0;
   unsigned long long v = strtoull(text, &end, 10);
   unsigned long long unit = 1;
-  if (*end == 'k' || *end == 'K') unit = 1024, end++;
-  else if (*end == 'm' || *end == 'M') unit = 1024 * 1024, end++;
+  if (*end == 'k' || *end == 'K')
+    unit = 1024, end++;
+  else if (*end == 'm' || *end == 'M')
+    unit = 1024 * 1024, end++;
   if (*text == '\0' || *text == '-' || *end || errno || v == 0 || v > (1ull << 30) / unit) {
-    cli_error("--max-body wants a number of bytes from 1 to 1G (K and M suffixes "
-              "allowed), got '%s'", text);
+    cli_error(
+        "--max-body wants a number of bytes from 1 to 1G (K and M suffixes "
+        "allowed), got '%s'",
+        text);
     return -1;
   }
   *out = (size_t)(v * unit);
@@ -204,8 +208,7 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv, cli_options_
       {"log-format", required_argument, NULL, 'L'},
   };
   cli_options_init(p, "serve", "[options]", argc, argv, "p:a:w:vh", longopts,
-                   sizeof longopts / sizeof longopts[0], CLI_SERVER_SECURITY,
-                   " trust-rpk ");
+                   sizeof longopts / sizeof longopts[0], CLI_SERVER_SECURITY, " trust-rpk ");
   memset(a, 0, sizeof(*a));
   a->address = "::";
   a->port = COAP_DEFAULT_PORT;
@@ -217,13 +220,25 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv, cli_options_
   while ((c = cli_options_next(p)) != CLI_OPTIONS_END) {
     switch (c) {
       case CLI_OPTIONS_BAD: return -1;
-      case 'p': if (parse_port("--port", optarg, &a->port) < 0) return -1; break;
-      case 'D': if (parse_port("--dtls-port", optarg, &a->dtls_port) < 0) return -1; break;
+      case 'p':
+        if (parse_port("--port", optarg, &a->port) < 0) return -1;
+        break;
+      case 'D':
+        if (parse_port("--dtls-port", optarg, &a->dtls_port) < 0) return -1;
+        break;
       case 'a': a->address = optarg; break;
-      case 'w': if (parse_workers(optarg, &a->workers) < 0) return -1; break;
-      case 'M': if (parse_max_peers(optarg, &a->max_peers) < 0) return -1; break;
-      case 'E': if (parse_evict_after(optarg, &a->evict_after_ms) < 0) return -1; break;
-      case 'B': if (parse_max_body(optarg, &a->max_body) < 0) return -1; break;
+      case 'w':
+        if (parse_workers(optarg, &a->workers) < 0) return -1;
+        break;
+      case 'M':
+        if (parse_max_peers(optarg, &a->max_peers) < 0) return -1;
+        break;
+      case 'E':
+        if (parse_evict_after(optarg, &a->evict_after_ms) < 0) return -1;
+        break;
+      case 'B':
+        if (parse_max_body(optarg, &a->max_body) < 0) return -1;
+        break;
       case 'v': a->verbose++; break;
       case 'h': return 1;
       case 'X':
@@ -281,8 +296,8 @@ static void print_cert_hints(const serve_args_t *a, const char *dp) {
   printf("  coaps get coaps://localhost%s/temp --cacert %s\n", dp, ca);
   if (a->sec.cacert && sibling(cert, sizeof cert, a->sec.cert, "client-cert.pem") &&
       sibling(key, sizeof key, a->sec.cert, "client-key.pem"))
-    printf("  coaps get coaps://localhost%s/temp --cacert %s --cert %s --key %s\n", dp, ca,
-           cert, key);
+    printf("  coaps get coaps://localhost%s/temp --cacert %s --cert %s --key %s\n", dp, ca, cert,
+           key);
   printf("  coaps doctor coaps://localhost%s/temp --cacert %s\n", dp, ca);
 }
 
@@ -307,12 +322,13 @@ static void print_rpk_hints(const serve_args_t *a, const char *dp) {
 static void print_hints(const serve_args_t *a, uint16_t port, uint16_t dtls_port) {
   char p[8], dp[8];
   port_suffix(p, sizeof p, port, COAP_DEFAULT_PORT);
-  printf("try:\n"
-         "  coaps get coap://127.0.0.1%s/temp\n"
-         "  coaps get --observe coap://127.0.0.1%s/temp --count 5\n"
-         "  coaps get coap://127.0.0.1%s/.well-known/core\n"
-         "  coaps put coap://127.0.0.1%s/store -d hello\n",
-         p, p, p, p);
+  printf(
+      "try:\n"
+      "  coaps get coap://127.0.0.1%s/temp\n"
+      "  coaps get --observe coap://127.0.0.1%s/temp --count 5\n"
+      "  coaps get coap://127.0.0.1%s/.well-known/core\n"
+      "  coaps put coap://127.0.0.1%s/store -d hello\n",
+      p, p, p, p);
   if (!dtls_port) return;
   port_suffix(dp, sizeof dp, dtls_port, COAPS_DEFAULT_PORT);
   if (a->sec.psk_identity)
@@ -320,13 +336,17 @@ static void print_hints(const serve_args_t *a, uint16_t port, uint16_t dtls_port
            a->sec.psk_identity, a->sec.psk ? "--psk" : "--psk-hex",
            a->sec.psk ? a->sec.psk : a->sec.psk_hex);
   if (a->sec.psk_file)
-    printf("  coaps get coaps://127.0.0.1%s/temp --psk-identity <an identity of %s> "
-           "--psk <its key>\n", dp, a->sec.psk_file);
+    printf(
+        "  coaps get coaps://127.0.0.1%s/temp --psk-identity <an identity of %s> "
+        "--psk <its key>\n",
+        dp, a->sec.psk_file);
   if (a->sec.cert) print_cert_hints(a, dp);
   if (a->sec.rpk) print_rpk_hints(a, dp);
   if (a->sec.psk_identity)
-    printf("  coaps get coaps://127.0.0.1%s/temp --psk-identity '%s' --psk wrong"
-           "   # a failure, named\n", dp, a->sec.psk_identity);
+    printf(
+        "  coaps get coaps://127.0.0.1%s/temp --psk-identity '%s' --psk wrong"
+        "   # a failure, named\n",
+        dp, a->sec.psk_identity);
 }
 
 static void utc_text(time_t t, char *buf, size_t cap) {
@@ -389,13 +409,13 @@ typedef struct worker {
   coap_endpoint_t *ep, *sep; /* coap:// and coaps:// (NULL without credentials) */
   pthread_t thread;
   int rc;
-  long index, of;            /* worker index, and how many there are */
+  long index, of; /* worker index, and how many there are */
   int verbose;
-  long tick;                 /* the second of the last notification (tick_now) */
+  long tick;                               /* the second of the last notification (tick_now) */
   size_t observers[DEMO_OBSERVABLE_COUNT]; /* as last logged */
-  reload_slot_t reload;      /* credentials handed over on SIGHUP */
-  size_t closed;             /* sessions given a close_notify at the stop */
-  metrics_board_t *board;    /* --metrics: where it publishes its numbers, or NULL */
+  reload_slot_t reload;                    /* credentials handed over on SIGHUP */
+  size_t closed;                           /* sessions given a close_notify at the stop */
+  metrics_board_t *board;                  /* --metrics: where it publishes its numbers, or NULL */
 } worker_t;
 
 /* Set once SIGINT or SIGTERM arrives: every worker's loop ends. */
@@ -443,16 +463,20 @@ static int worker_open(worker_t *w, const worker_t *first, const serve_args_t *a
   coap_address_set_port(&addr, port);
   w->ep = coap_context_listen(w->ctx, COAP_PROTO_UDP, &addr);
   if (!w->ep) {
-    cli_error("cannot listen on %s port %u (see the message above; is another "
-              "server using it? try --port)", a->address, port);
+    cli_error(
+        "cannot listen on %s port %u (see the message above; is another "
+        "server using it? try --port)",
+        a->address, port);
     return EXIT_NETWORK;
   }
   if (!a->sec.any) return 0;
   coap_address_set_port(&addr, dtls_port);
   w->sep = coap_context_listen(w->ctx, COAP_PROTO_DTLS, &addr);
   if (!w->sep) {
-    cli_error("cannot listen on %s port %u for coaps:// (is another server "
-              "using it? try --dtls-port)", a->address, dtls_port);
+    cli_error(
+        "cannot listen on %s port %u for coaps:// (is another server "
+        "using it? try --dtls-port)",
+        a->address, dtls_port);
     return EXIT_NETWORK;
   }
   return 0;
@@ -557,11 +581,10 @@ static void log_observers(worker_t *w) {
     log_field_t fields[] = {LOG_TEXT("resource", demo_observable[i]), LOG_COUNT("observers", n),
                             LOG_COUNT("worker", w->index)};
     if (w->of > 1)
-      tool_log("info", fields, 3, "worker %ld: /%s: %zu observer%s", w->index,
-               demo_observable[i], n, n == 1 ? "" : "s");
+      tool_log("info", fields, 3, "worker %ld: /%s: %zu observer%s", w->index, demo_observable[i],
+               n, n == 1 ? "" : "s");
     else
-      tool_log("info", fields, 2, "/%s: %zu observer%s", demo_observable[i], n,
-               n == 1 ? "" : "s");
+      tool_log("info", fields, 2, "/%s: %zu observer%s", demo_observable[i], n, n == 1 ? "" : "s");
   }
 }
 

@@ -31,8 +31,7 @@ static void free_all(coap_dtls_context_t **d, long n) {
 
 /* One configuration per worker from the files as they are now; NULL
  * after saying why. */
-static coap_dtls_context_t **build_all(const security_flags_t *f, long n,
-                                       coap_psk_table_t *table) {
+static coap_dtls_context_t **build_all(const security_flags_t *f, long n, coap_psk_table_t *table) {
   coap_dtls_context_t **d = calloc((size_t)n, sizeof(*d));
   if (!d) {
     cli_error("reload failed, the credentials in use are kept: out of memory");
@@ -135,8 +134,9 @@ void serve_notify(const char *state) {
   if (strcmp(state, "RELOADING=1") == 0) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    n = snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
-                 (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+    n = snprintf(
+        msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
+        (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
   }
   sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&sa,
          (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));

@@ -19,8 +19,7 @@ static void json_field(text_buf_t *b, const char *name, const char *value, int c
 static void iso_time(double unix_s, char *buf, size_t cap) {
   time_t t = (time_t)unix_s;
   struct tm tm;
-  if (!gmtime_r(&t, &tm) || !strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
-    snprintf(buf, cap, "?");
+  if (!gmtime_r(&t, &tm) || !strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm)) snprintf(buf, cap, "?");
 }
 
 static void json_failure(text_buf_t *b, const metrics_view_t *v, const coap_failure_record_t *f) {
@@ -51,8 +50,9 @@ static void json_handshakes(text_buf_t *b, const coap_stats_t *s) {
   uint64_t failed = 0;
   for (int m = 0; m < COAP_DTLS_MODE_COUNT; m++) failed += s->dtls_failures_by_mode[m];
   uint64_t ok = s->dtls_handshakes, all = ok + failed;
-  text_printf(b, ",\"handshakes\":{\"ok\":%" PRIu64 ",\"resumed\":%" PRIu64
-                 ",\"failed\":%" PRIu64 ",\"success_rate\":",
+  text_printf(b,
+              ",\"handshakes\":{\"ok\":%" PRIu64 ",\"resumed\":%" PRIu64 ",\"failed\":%" PRIu64
+              ",\"success_rate\":",
               ok, s->dtls_resumed, failed);
   if (all)
     text_printf(b, "%.4f}", (double)ok / (double)all);
@@ -80,8 +80,9 @@ void status_json(const metrics_view_t *v, text_buf_t *out) {
   json_sessions(out, &v->sum);
   json_handshakes(out, &v->sum);
   json_causes(out, &v->sum);
-  text_printf(out, ",\"reloads\":{\"ok\":%" PRIu64 ",\"failed\":%" PRIu64
-                   ",\"last_success_unix\":%" PRId64 "}",
+  text_printf(out,
+              ",\"reloads\":{\"ok\":%" PRIu64 ",\"failed\":%" PRIu64
+              ",\"last_success_unix\":%" PRId64 "}",
               v->reloads.ok, v->reloads.failed, v->reloads.last_success_unix);
   text_printf(out, ",\"failures\":[");
   for (size_t i = 0; i < v->n_failures; i++) {
