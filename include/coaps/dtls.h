@@ -259,6 +259,19 @@ COAPS_API int coap_dtls_set_cid(coap_dtls_context_t *d, int on, unsigned length)
  * Call before coap_context_listen. Returns 0 or COAP_E_INVALID_ARG. */
 #define COAP_DTLS_CID_WORKER_MAX 255
 COAPS_API int coap_dtls_set_cid_worker(coap_dtls_context_t *d, unsigned index);
+/* Server: the node id (0 to COAP_DTLS_CID_NODE_MAX) of this server among
+ * several behind one UDP load balancer. Every CID it grants of 2 bytes or
+ * more then carries |node| in byte 1 (byte 0 is the worker index, the
+ * rest random), so the balancer can send a client whose address changed
+ * (a NAT rebinding) to the node that holds its session: it reads the
+ * tls12_cid record's second CID byte (docs/cluster.md has an nftables
+ * rule). Each node needs an id of its own; a node cannot see another's,
+ * so a clash goes unnoticed here (the balancer's map is the place to
+ * check). Without this call byte 1 is 0 (CIDs of 4 bytes or more) or
+ * random (shorter ones). Call before coap_context_listen. Returns 0 or
+ * COAP_E_INVALID_ARG. */
+#define COAP_DTLS_CID_NODE_MAX 255
+COAPS_API int coap_dtls_set_cid_node(coap_dtls_context_t *d, unsigned node);
 /* Client: the CID we ask the server to put on its records to us (|len| 0
  * to 32; 0, the default, means none). */
 COAPS_API int coap_dtls_set_client_cid(coap_dtls_context_t *d, const uint8_t *cid, size_t len);

@@ -48,15 +48,17 @@ static int ext_recv(gnutls_session_t tls, const unsigned char *data, size_t len)
   return 0;
 }
 
-/* A server's CID: the worker index, the node id (both 0 until scale-out
- * sets them), then random bytes, so a peer cannot guess another's. Short
- * CIDs (under 4 bytes) are all random, except that a worker's (see
- * coap_dtls_set_cid_worker) always begin with its index: the steering
- * program in the kernel sends a record to the worker its first CID byte
- * names, so a random first byte would send it to a stranger. */
+/* A server's CID: the worker index, the node id (both 0 unless set),
+ * then random bytes, so a peer cannot guess another's. Short CIDs (under
+ * 4 bytes) are all random, except that a worker's (see
+ * coap_dtls_set_cid_worker) always begin with its index and a node's
+ * (coap_dtls_set_cid_node) carry its id in byte 1: the steering program
+ * in the kernel and the balancer in front send a record where those
+ * bytes say, so a random byte would send it to a stranger. */
 static void make_server_cid(coap_dtls_context_t *d, uint8_t *cid, uint8_t len) {
   (void)gnutls_rnd(GNUTLS_RND_NONCE, cid, len);
   if (d->cid_steered) cid[0] = d->cid_worker;
+  if (d->cid_node_set && len >= 2) cid[1] = d->cid_node;
   if (len < 4) return;
   cid[0] = d->cid_worker;
   cid[1] = d->cid_node;
@@ -298,6 +300,13 @@ int coap_dtls_set_cid_worker(coap_dtls_context_t *d, unsigned index) {
   if (!d || index > COAP_DTLS_CID_WORKER_MAX) return COAP_E_INVALID_ARG;
   d->cid_worker = (uint8_t)index;
   d->cid_steered = 1;
+  return 0;
+}
+
+int coap_dtls_set_cid_node(coap_dtls_context_t *d, unsigned node) {
+  if (!d || node > COAP_DTLS_CID_NODE_MAX) return COAP_E_INVALID_ARG;
+  d->cid_node = (uint8_t)node;
+  d->cid_node_set = 1;
   return 0;
 }
 

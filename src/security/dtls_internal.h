@@ -94,9 +94,11 @@ struct coap_dtls_context {
    * begin with (worker index, node id), and what happened. cid_steered:
    * a worker index was given (coap_dtls_set_cid_worker), so every CID of
    * ours begins with it whatever its length — the kernel's steering
-   * program reads that byte and must never see a random one. */
+   * program reads that byte and must never see a random one. cid_node_set:
+   * a node id was given (coap_dtls_set_cid_node): byte 1 carries it in any
+   * CID of 2 bytes or more, for the balancer in front. */
   int cid_enabled;
-  uint8_t cid_len, cid_client_len, cid_worker, cid_node, cid_steered;
+  uint8_t cid_len, cid_client_len, cid_worker, cid_node, cid_steered, cid_node_set;
   uint8_t cid_client[COAP_DTLS_CID_MAX];
   coap_dtls_cid_t last_client_cid; /* of the last client handshake */
   uint64_t cid_sessions, cid_moves, cid_held;

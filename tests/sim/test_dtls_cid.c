@@ -279,6 +279,33 @@ static void test_worker_index_leads_a_short_cid(void **state) {
   worker_case(1, 7);
 }
 
+/* A node's CIDs carry its id in byte 1 after the worker index (the
+ * balancer's map reads it), also 2-byte ones; out-of-range ids are
+ * refused. */
+static void node_case(unsigned length, unsigned node) {
+  coap_dtls_context_t *sd = psk(server);
+  assert_int_equal(coap_dtls_set_cid(sd, 1, length), 0);
+  assert_int_equal(coap_dtls_set_cid_worker(sd, 1), 0);
+  assert_int_equal(coap_dtls_set_cid_node(sd, node), 0);
+  psk(client);
+  get_ok("hello");
+  coap_dtls_cid_info_t info;
+  coap_dtls_last_cid(coap_context_dtls(client->ctx), &info);
+  assert_true(info.negotiated);
+  assert_int_equal(info.peer_len, length);
+  assert_int_equal(info.peer[0], 1);
+  assert_int_equal(info.peer[1], node);
+}
+
+static void test_node_id_follows_the_worker_index(void **state) {
+  node_case(8, 200);
+  assert_int_equal(coap_dtls_set_cid_node(NULL, 0), COAP_E_INVALID_ARG);
+  assert_int_equal(coap_dtls_set_cid_node(coap_context_dtls(server->ctx), 256), COAP_E_INVALID_ARG);
+}
+static void test_node_id_in_a_short_cid(void **state) {
+  node_case(2, 3);
+}
+
 static void test_resumed_handshake_keeps_cid(void **state) {
   psk(server);
   psk(client);
@@ -670,6 +697,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_resumed_handshake_keeps_cid, setup, teardown),
       cmocka_unit_test_setup_teardown(test_worker_index_leads_the_cid, setup, teardown),
       cmocka_unit_test_setup_teardown(test_worker_index_leads_a_short_cid, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_node_id_follows_the_worker_index, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_node_id_in_a_short_cid, setup, teardown),
       cmocka_unit_test_setup_teardown(test_last_cid_is_the_last_handshakes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_x509, setup, teardown),
       cmocka_unit_test_setup_teardown(test_raw_public_keys, setup, teardown),

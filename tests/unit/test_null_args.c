@@ -524,6 +524,9 @@ static void n_coap_dtls_set_cid(void) {
 static void n_coap_dtls_set_cid_worker(void) {
   WANT_INT(coap_dtls_set_cid_worker(NULL, 1), INVALID);
 }
+static void n_coap_dtls_set_cid_node(void) {
+  WANT_INT(coap_dtls_set_cid_node(NULL, 1), INVALID);
+}
 static void n_coap_dtls_set_client_cid(void) {
   const uint8_t cid[4] = {1, 2, 3, 4};
   WANT_INT(coap_dtls_set_client_cid(NULL, cid, 4), INVALID);
@@ -917,6 +920,7 @@ static const null_case_t cases[] = {
     CASE(coap_dtls_set_priority),
     CASE(coap_dtls_set_cid),
     CASE(coap_dtls_set_cid_worker),
+    CASE(coap_dtls_set_cid_node),
     CASE(coap_dtls_set_client_cid),
     CASE_AS(coap_dtls_last_cid_versioned, coap_dtls_last_cid),
     CASE_AS(coap_dtls_cid_stats_versioned, coap_dtls_cid_stats),

@@ -51,6 +51,7 @@ static const struct {
     {NULL, "--require-client-cert", NULL, "serve"},
     {NULL, "--psk-file", "FILE", "serve"},
     {NULL, "--allow-insecure-key-files", NULL, "serve"},
+    {NULL, "--node-id", "N", "serve"},
     {"-p", "--port", "PORT", "serve"},
     {NULL, "--dtls-port", "PORT", "serve"},
     {"-a", "--address", "ADDRESS", "serve"},

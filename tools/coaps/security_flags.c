@@ -23,7 +23,8 @@ enum {
   OPT_PSK_FILE,
   OPT_ALLOW_INSECURE_KEY_FILES,
   OPT_CID,
-  OPT_NO_CID
+  OPT_NO_CID,
+  OPT_NODE_ID
 };
 
 static const struct option security_options[] = {
@@ -44,13 +45,14 @@ static const struct option security_options[] = {
     {"allow-insecure-key-files", no_argument, NULL, OPT_ALLOW_INSECURE_KEY_FILES},
     {"cid", optional_argument, NULL, OPT_CID},
     {"no-cid", no_argument, NULL, OPT_NO_CID},
+    {"node-id", required_argument, NULL, OPT_NODE_ID},
 };
 
 /* The flags only one side has. */
 static int for_side(const struct option *o, int server) {
   if (o->val == OPT_SESSION) return !server;
   if (o->val == OPT_COOKIE || o->val == OPT_REQUIRE_CLIENT_CERT || o->val == OPT_PSK_FILE ||
-      o->val == OPT_ALLOW_INSECURE_KEY_FILES)
+      o->val == OPT_ALLOW_INSECURE_KEY_FILES || o->val == OPT_NODE_ID)
     return server;
   return 1;
 }
@@ -126,6 +128,16 @@ int security_flags_take(security_flags_t *f, int id, const char *arg) {
       }
       break;
     case OPT_NO_CID: f->cid = -1; break;
+    case OPT_NODE_ID: {
+      char *end;
+      long n = strtol(arg, &end, 10);
+      if (end == arg || *end || n < 0 || n > 255) {
+        cli_error("--node-id wants a number from 0 to 255, got '%s'", arg);
+        return -1;
+      }
+      f->node_id = (int)n + 1;
+      return 1; /* not a credential: --node-id alone turns no DTLS on */
+    }
     case OPT_MTU: {
       char *end;
       long v = strtol(arg, &end, 10);
@@ -191,7 +203,12 @@ void security_flags_usage(FILE *out, int server) {
             "                           duplicate identity or a bad line is refused\n"
             "                           with FILE:LINE; so is a file group or others\n"
             "                           may read (chmod 600), unless\n"
-            "      --allow-insecure-key-files  take such a file (with a warning)\n");
+            "      --allow-insecure-key-files  take such a file (with a warning)\n"
+            "      --node-id N          this server's id (0-255, default 0) among\n"
+            "                           several behind one balancer: byte 1 of the\n"
+            "                           Connection IDs it grants (byte 0 is the\n"
+            "                           worker), for the balancer to route a client\n"
+            "                           whose address changed (docs/cluster.md)\n");
   else
     fprintf(out,
             "      --session FILE       keep the DTLS session in FILE and resume it\n"
@@ -225,6 +242,10 @@ int security_flags_check(const security_flags_t *f, int server) {
     return usage_error("--allow-insecure-key-files goes with --psk-file");
   if (server && f->client_cert_required && !f->cacert)
     return usage_error("--require-client-cert needs --cacert to verify them with");
+  if (server && f->node_id && f->cid < 0)
+    return usage_error("--node-id is carried in the Connection ID: not with --no-cid");
+  if (server && f->node_id && f->cid_len_given && f->cid_len < 2)
+    return usage_error("--node-id needs Connection IDs of 2 bytes at least (--cid=N)");
   if (server && f->cid > 0 && f->cid_len_given && f->cid_len == 0)
     return usage_error("--cid=0: a server's Connection ID has 1 byte at least (or --no-cid)");
   return 0;
@@ -308,6 +329,7 @@ int security_flags_build(const security_flags_t *f, coap_dtls_context_t *d, int 
   if (rc == 0 && f->client_cert_required)
     rc = coap_dtls_set_client_cert(d, COAP_DTLS_CLIENT_CERT_REQUIRED);
   if (rc == 0 && f->cid) rc = security_apply_cid(f, d, server);
+  if (rc == 0 && server && f->node_id) rc = coap_dtls_set_cid_node(d, (unsigned)(f->node_id - 1));
   return rc;
 }
 

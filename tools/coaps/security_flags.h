@@ -23,6 +23,7 @@ typedef struct security_flags {
   int cid;                      /* Connection ID: 1 --cid, -1 --no-cid, 0 not given */
   unsigned cid_len;             /* --cid=N */
   int cid_len_given;
+  int node_id; /* serve --node-id: 1 + the id; 0 not given */
   int any;
 } security_flags_t;
 
