@@ -13,6 +13,7 @@ packages=(
   clang-format                       # tests/interop/format.sh keeps the C sources formatted
   libcoap3-bin gnutls-bin openssl    # real peers for interop tests
   iproute2 util-linux                # ip, ss, unshare: namespaced tests
+  nftables                           # nft: the balancer of tests/cluster/cluster.sh (cluster_nodes.sh)
   jq                                 # checks the tools' JSON output
   dpkg-dev file binutils             # Debian packages: dpkg-shlibdeps, cpack's file checks, readelf
   groff-base mandoc                  # man pages: rendered and linted by tests/interop/man_pages.sh

@@ -9,8 +9,11 @@
  * datagram: direction (c2s/s2c), the content type of its first record
  * (25: tls12_cid) and its length, and "rebind PORT" at each change. Prints
  * its port; exits after 120 s. EVERY -K instead moves once, before the
- * client's K-th handshake datagram (first record type 22).
- * usage: udp_rebind TARGET_PORT EVERY LOG */
+ * client's K-th handshake datagram (first record type 22). TARGET_ADDR
+ * (IPv4, default 127.0.0.1) sends to another host: the fresh sockets are
+ * then bound to any address (the cluster test, across namespaces).
+ * usage: udp_rebind TARGET_PORT EVERY LOG [TARGET_ADDR] */
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -21,8 +24,10 @@
 
 #define MAX_BACK 256
 
+static in_addr_t g_back_addr = INADDR_LOOPBACK; /* host order */
+
 static int open_back(void) {
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(g_back_addr)};
   int s = socket(AF_INET, SOCK_DGRAM, 0);
   if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0) return -1;
   return s;
@@ -35,8 +40,8 @@ static unsigned port_of(int s) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: udp_rebind TARGET_PORT EVERY LOG\n");
+  if (argc != 4 && argc != 5) {
+    fprintf(stderr, "usage: udp_rebind TARGET_PORT EVERY LOG [TARGET_ADDR]\n");
     return 2;
   }
   long every = atol(argv[2]);
@@ -44,6 +49,11 @@ int main(int argc, char **argv) {
   struct sockaddr_in target = {.sin_family = AF_INET,
                                .sin_port = htons((uint16_t)atoi(argv[1])),
                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (argc == 5 && inet_pton(AF_INET, argv[4], &target.sin_addr) != 1) {
+    fprintf(stderr, "udp_rebind: not an IPv4 address: %s\n", argv[4]);
+    return 2;
+  }
+  if (argc == 5) g_back_addr = INADDR_ANY;
   struct sockaddr_in front = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   struct sockaddr_in client = {0};
   int fs = socket(AF_INET, SOCK_DGRAM, 0);

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# A coaps cluster you can run here, in network namespaces (root, iproute2,
+# nftables): a balancer running contrib/nftables/coaps-balancer.nft, three
+# servers each running 'coaps serve --workers 2 --node-id N' (PSK), and a
+# client, joined by veth links with addresses from 10.199.0.0/16 that
+# exist inside those namespaces only (the host's network is not touched):
+#
+#   client 10.199.0.2 --- 10.199.0.1 balancer 10.199.N.1 --- 10.199.N.2 node N
+#
+# Clients talk to the balancer's 10.199.0.1 (ports 5683, 5684); it NATs
+# each new flow to a node: a tls12_cid record by the node byte of its CID,
+# anything else by a hash of the client's address and port.
+#
+# usage: tests/cluster/cluster.sh BUILD_DIR [COMMAND [ARG...]]
+#   builds the cluster, runs COMMAND in the client namespace (default: a
+#   few 'coaps get' requests through the balancer), tears it all down.
+# Sourced (the tests): cluster_up BUILD_DIR [IDS] / cluster_down, and
+# CLUSTER_VIP, CLUSTER_CLIENT (a command prefix that runs in the client
+# namespace), CLUSTER_LOGS (node1.log ...: each server's -v log).
+# CLUSTER_ID and CLUSTER_KEY are the PSK the servers accept; CLUSTER_NFT
+# (environment) another balancer file to load instead of the shipped one.
+#
+# A node-id clash (two servers with one id) is something no server can
+# see: each only knows its own id. cluster_up checks it from outside: it
+# asks each node directly for a Connection ID and refuses (returns 1 after
+# saying so) unless byte 1 is the id the balancer's map gives that node.
+set -euo pipefail
+
+CLUSTER_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CLUSTER_VIP=10.199.0.1
+CLUSTER_ID=cluster-device
+CLUSTER_KEY=s3cret-for-the-cluster
+CLUSTER_NS=cs$$ # netns and veth names: short (15 characters at most)
+CLUSTER_PIDS=()
+CLUSTER_LOGS=
+CLUSTER_CLIENT=
+
+cluster_say() { echo "cluster: $*" >&2; }
+
+cluster_ns() { ip netns exec "$CLUSTER_NS$1" "${@:2}"; }
+
+# cluster_link A B NET: a veth between namespaces A (address NET.1) and
+# B (NET.2), both up.
+cluster_link() {
+  local a=$CLUSTER_NS$1 b=$CLUSTER_NS$2 net=$3 tag=$2
+  ip link add "${CLUSTER_NS}a$tag" netns "$a" type veth peer name "${CLUSTER_NS}b$tag" netns "$b"
+  ip -n "$a" addr add "$net.1/24" dev "${CLUSTER_NS}a$tag"
+  ip -n "$b" addr add "$net.2/24" dev "${CLUSTER_NS}b$tag"
+  ip -n "$a" link set "${CLUSTER_NS}a$tag" up
+  ip -n "$b" link set "${CLUSTER_NS}b$tag" up
+  ip -n "$b" route add default via "$net.1"
+}
+
+# cluster_serve N ID: node N's server with node id ID; waits for it.
+cluster_serve() {
+  local log=$CLUSTER_LOGS/node$1.log
+  : >"$log"
+  cluster_ns "n$1" "$CLUSTER_BUILD/coaps" serve -a 0.0.0.0 --port 5683 --dtls-port 5684 \
+    --workers 2 --node-id "$2" -v --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" >"$log" 2>&1 &
+  CLUSTER_PIDS+=($!)
+  for _ in $(seq 200); do
+    grep -q 'listening on coaps://' "$log" && return 0
+    sleep 0.05
+  done
+  cat "$log" >&2
+  cluster_say "node $1: coaps serve did not start"
+  return 1
+}
+
+# cluster_check_node_id N ID: a handshake with node N itself (from the
+# balancer) gets a CID whose byte 1 is ID.
+cluster_check_node_id() {
+  local out got
+  out=$(cluster_ns lb timeout 20 "$CLUSTER_BUILD/coaps" get -v --psk-identity "$CLUSTER_ID" \
+    --psk "$CLUSTER_KEY" "coaps://10.199.$1.2/time" 2>&1) || true
+  got=$(grep -oE "the server's [0-9a-f]{4}" <<<"$out" | tail -c 3 || true)
+  if [ -z "$got" ]; then
+    cluster_say "node $1 (10.199.$1.2): no Connection ID from it: $out"
+    return 1
+  fi
+  if [ $((16#$got)) != "$2" ]; then
+    cluster_say "node-id clash: the balancer maps id $2 to node $1 (10.199.$1.2), but its CIDs carry id $((16#$got)); give each server its own --node-id"
+    return 1
+  fi
+}
+
+# cluster_up BUILD_DIR [IDS]: the topology, the balancer's rules and one
+# server a node, node N started with the Nth of IDS (default "1 2 3": the
+# map in coaps-balancer.nft sends id N to node N). 1 after saying why.
+cluster_up() {
+  CLUSTER_BUILD=$1
+  local ids=(${2:-1 2 3})
+  CLUSTER_LOGS=$(mktemp -d)
+  for ns in lb cl n1 n2 n3; do
+    ip netns add "$CLUSTER_NS$ns"
+    ip -n "$CLUSTER_NS$ns" link set lo up
+  done
+  cluster_link lb cl 10.199.0
+  for n in 1 2 3; do cluster_link lb "n$n" "10.199.$n"; done
+  cluster_ns lb sysctl -qw net.ipv4.ip_forward=1
+  cluster_ns lb nft -D NODE1=10.199.1.2 -D NODE2=10.199.2.2 -D NODE3=10.199.3.2 \
+    -f "${CLUSTER_NFT:-$CLUSTER_SRC/contrib/nftables/coaps-balancer.nft}"
+  for n in 1 2 3; do cluster_serve "$n" "${ids[n - 1]}" || return 1; done
+  for n in 1 2 3; do cluster_check_node_id "$n" "$n" || return 1; done
+  CLUSTER_CLIENT="ip netns exec ${CLUSTER_NS}cl"
+}
+
+cluster_down() {
+  local p
+  for p in "${CLUSTER_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${CLUSTER_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  CLUSTER_PIDS=()
+  for ns in lb cl n1 n2 n3; do ip netns del "$CLUSTER_NS$ns" 2>/dev/null || true; done
+}
+
+cluster_demo() {
+  for i in 1 2 3 4 5 6; do
+    "$CLUSTER_BUILD/coaps" get --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" \
+      "coaps://$CLUSTER_VIP/time"
+    echo
+  done
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  [ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [COMMAND [ARG...]]" >&2; exit 64; }
+  build=$(cd "$1" && pwd)
+  shift
+  trap 'cluster_down; rm -rf "$CLUSTER_LOGS"' EXIT
+  cluster_up "$build"
+  if [ $# -eq 0 ]; then
+    $CLUSTER_CLIENT bash -c "$(declare -f cluster_demo); CLUSTER_BUILD=$build CLUSTER_VIP=$CLUSTER_VIP \
+      CLUSTER_ID=$CLUSTER_ID CLUSTER_KEY=$CLUSTER_KEY cluster_demo"
+    for n in 1 2 3; do
+      echo "node $n: $(grep -c 'DTLS server established' "$CLUSTER_LOGS/node$n.log" || true) handshakes"
+    done
+  else
+    $CLUSTER_CLIENT "$@"
+  fi
+fi
