@@ -89,7 +89,8 @@ cluster_check_node_id() {
 # map in coaps-balancer.nft sends id N to node N). 1 after saying why.
 cluster_up() {
   CLUSTER_BUILD=$1
-  local ids=(${2:-1 2 3})
+  local ids
+  read -r -a ids <<<"${2:-1 2 3}"
   CLUSTER_LOGS=$(mktemp -d)
   for ns in lb cl n1 n2 n3; do
     ip netns add "$CLUSTER_NS$ns"
@@ -114,7 +115,7 @@ cluster_down() {
 }
 
 cluster_demo() {
-  for i in 1 2 3 4 5 6; do
+  for _ in 1 2 3 4 5 6; do
     "$CLUSTER_BUILD/coaps" get --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" \
       "coaps://$CLUSTER_VIP/time"
     echo
