@@ -64,6 +64,9 @@ struct coap_dtls_context {
   unsigned cert_kx; /* COAP_DTLS_KX_* the X.509 keys serve */
   gnutls_datum_t cookie_key;
   gnutls_datum_t ticket_key;
+  /* The ticket key came from coap_dtls_set_ticket_keys (a key file
+   * shared with other servers): coap_dtls_share_keys keeps it. */
+  int ticket_key_from_file;
   gnutls_dtls_prestate_st prestate; /* of the ClientHello just accepted */
   int prestate_valid;               /* it came with a valid cookie */
   coap_dtls_cookie_policy_t cookie_policy;

@@ -42,6 +42,9 @@ size_t coap_dtls_record_room(const coap_dtls_context_t *d);
 /* Server sessions moved to exported keys so far. */
 uint64_t coap_dtls_compacted(const coap_dtls_context_t *d);
 void coap_dtls_context_set_logger(coap_dtls_context_t *d, const coap_logger_t *log);
+/* Make |msg| what coap_dtls_context_last_error says (src/io's key
+ * file readers, whose refusals are about the configuration). */
+void coap_dtls_set_last_error(coap_dtls_context_t *d, const char *msg);
 
 /* A datagram from an address with no session. Checks the stateless cookie
  * (RFC 6347 §4.2.1) before anything is allocated: COAP_DTLS_ACCEPT when
