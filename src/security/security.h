@@ -58,6 +58,9 @@ int coap_dtls_accept(coap_dtls_context_t *d, const void *addr, size_t addr_len, 
 /* Did the ClientHello coap_dtls_accept just accepted bring a valid cookie
  * (its sender receives at its address)? */
 int coap_dtls_accepted_with_cookie(const coap_dtls_context_t *d);
+/* Server: the client brought a session ticket and got a full handshake
+ * (ticket-key-unknown). */
+int coap_dtls_session_ticket_refused(const coap_dtls_session_t *s);
 /* Half-open server handshakes one source address (host, any port) may
  * hold at once. */
 unsigned coap_dtls_max_handshakes_per_address(const coap_dtls_context_t *d);

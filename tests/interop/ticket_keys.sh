@@ -6,8 +6,9 @@
 # our client (--session keeps its ticket across runs) resumes on the
 # second with an abbreviated handshake, which a server without the file
 # cannot give; SIGHUP picks up a rotated file; a ticket whose key left the
-# file gets a full handshake (and still an answer); a file others may read
-# is refused with a clear message.
+# file gets a full handshake (and still an answer), logged and counted
+# (--metrics) as ticket-key-unknown; a file others may read is refused
+# with a clear message.
 BUILD=$1
 . "$(dirname "$0")/lib.bash"
 work=$(mktemp -d)
@@ -88,11 +89,23 @@ pass "the oldest key left the file after two rotations"
 # tickets it issues next are sealed with the new current key.
 cp "$work/rotated-once.keys" "$work/live.keys"
 chmod 600 "$work/live.keys"
-start_on_port "$work/s4.log" "${psk[@]}" --ticket-key-file "$work/live.keys" -v
+start_on_port "$work/s4.log" "${psk[@]}" --ticket-key-file "$work/live.keys" -v --metrics 0
+M=$(grep -m1 -oE 'metrics on http://127\.0\.0\.1:[0-9]+' "$work/s4.log" | grep -oE 'http://.*')
+[ -n "$M" ] || fail "no metrics line: $(cat "$work/s4.log")"
+unknown_count() { curl -fsS "$M/metrics" | grep -E '^coaps_failures_total\{cause="ticket-key-unknown"\}' | awk '{print $2}'; }
+expect_eq "no ticket-key-unknown before" 0 "$(unknown_count)"
+get "$work/s5-fresh.session" # a fresh client offers no ticket: not counted
+expect_eq "a fresh client is not counted as ticket-key-unknown" 0 "$(unknown_count)"
 get "$work/k0.session"
 expect_eq "a ticket whose key left the file still gets an answer" 0 "$RC"
 resumed && fail "a ticket sealed with a key no longer in the file resumed"
 pass "a ticket sealed with a key no longer in the file: full handshake"
+grep -q "\[ticket-key-unknown\] the client's session ticket could not be opened" "$work/s4.log" ||
+  fail "the server did not log the cause: $(cat "$work/s4.log")"
+pass "the server logged the cause"
+# The workers publish their numbers every 100 ms.
+for _ in $(seq 60); do [ "$(unknown_count)" = 1 ] && break; sleep 0.05; done
+expect_eq "counted as ticket-key-unknown" 1 "$(unknown_count)"
 cp "$keys" "$work/live.keys.new"
 mv "$work/live.keys.new" "$work/live.keys"
 kill -HUP "$SERVE_PID"
