@@ -44,7 +44,8 @@ typedef struct peer_dtls {
   coap_dtls_session_t *old;
   uint8_t feeding_old, old_spoke;
   uint64_t early_hold_until;
-  int probed; /* a CoAP ping went to the port */
+  int probed;  /* a CoAP ping went to the port */
+  int carried; /* written for a restart (coap_secure_export): ours no more */
   /* Client: the verdict of a handshake that called the key wrong from
    * what the network showed, while a second handshake checks it (see
    * confirm_key_mismatch); it stands unless that one completes by
@@ -193,7 +194,7 @@ void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_clos
 
 int coap_secure_peer_info(const coap_peer_t *peer, coap_session_info_t *info, char *fp) {
   const peer_dtls_t *pd = peer->security;
-  if (!pd || !pd->session) return -1;
+  if (!pd || !pd->session || pd->carried) return -1;
   const char *id = coap_dtls_session_psk_identity(pd->session);
   const uint8_t *h = coap_dtls_session_peer_rpk_sha256(pd->session);
   info->peer = peer->name;
@@ -1136,6 +1137,7 @@ static long export_peer(coap_peer_t *peer, uint64_t margin, uint8_t *out, size_t
   if (cap < head + COAP_DTLS_SESSION_SAVED_MAX) return -1;
   int n = coap_dtls_session_save(pd->session, margin, out + head, cap - head);
   if (n < 0) return 0; /* not established, or still on GnuTLS */
+  pd->carried = 1;     /* its keys are retired: no close_notify, not listed */
   put_u16(out, coap_address_get_port(&peer->ep->local));
   out[2] = (uint8_t)peer->addr.size;
   memcpy(out + 3, &peer->addr.addr.st, peer->addr.size);

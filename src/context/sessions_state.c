@@ -12,7 +12,7 @@
 #define RESTART_SEQ_MARGIN 1024
 
 long coap_context_export_sessions(coap_context_t *ctx, const uint8_t *key, size_t key_len,
-                                  uint64_t node_id, uint64_t now_s, uint8_t *out, size_t cap,
+                                  uint64_t node_id, uint64_t now_ms, uint8_t *out, size_t cap,
                                   size_t *carried) {
   if (!ctx || !key) return COAP_E_INVALID_ARG;
   if (key_len != 16 && key_len != 32) return COAP_E_INVALID_ARG;
@@ -24,7 +24,7 @@ long coap_context_export_sessions(coap_context_t *ctx, const uint8_t *key, size_
   size_t n_carried, n_left;
   long len = coap_secure_export(ctx, RESTART_SEQ_MARGIN, plain, bound, &n_carried, &n_left);
   if (len >= 0) {
-    len = coap_dtls_state_seal(key, key_len, node_id, now_s, ctx->cfg.rand, ctx->cfg.rand_user,
+    len = coap_dtls_state_seal(key, key_len, node_id, now_ms, ctx->cfg.rand, ctx->cfg.rand_user,
                                plain, (size_t)len, out, cap);
     if (len < 0) len = COAP_E_BUFFER_TOO_SMALL;
   }
@@ -40,8 +40,9 @@ long coap_context_export_sessions(coap_context_t *ctx, const uint8_t *key, size_
 }
 
 long coap_context_import_sessions(coap_context_t *ctx, const uint8_t *key, size_t key_len,
-                                  uint64_t node_id, uint64_t now_s, uint64_t max_age_s,
-                                  const uint8_t *in, size_t len, const char **why) {
+                                  uint64_t node_id, uint64_t now_ms, uint64_t max_age_ms,
+                                  uint64_t *last_sealed_ms, const uint8_t *in, size_t len,
+                                  const char **why) {
   const char *ignored;
   if (!why) why = &ignored;
   *why = "invalid argument";
@@ -51,7 +52,12 @@ long coap_context_import_sessions(coap_context_t *ctx, const uint8_t *key, size_
   uint8_t *plain = malloc(len ? len : 1);
   *why = "out of memory";
   if (!plain) return COAP_E_NOMEM;
-  long n = coap_dtls_state_open(key, key_len, node_id, now_s, max_age_s, in, len, plain, len);
+  uint64_t sealed_at = 0;
+  long n = coap_dtls_state_open(key, key_len, node_id, now_ms, max_age_ms, in, len, plain, len,
+                                &sealed_at);
+  /* Sequence numbers go on from where the buffer left them: a buffer
+   * taken twice would use them twice (docs/security.md). */
+  if (n >= 0 && last_sealed_ms && sealed_at <= *last_sealed_ms) n = COAP_DTLS_STATE_REPLAYED;
   long rc = COAP_E_INVALID_ARG;
   size_t carried = 0, skipped = 0;
   if (n < 0) {
@@ -62,6 +68,7 @@ long coap_context_import_sessions(coap_context_t *ctx, const uint8_t *key, size_
   } else {
     *why = "accepted";
     rc = (long)carried;
+    if (last_sealed_ms) *last_sealed_ms = sealed_at;
     coap_logf(&ctx->log, COAP_LOG_INFO, NULL,
               "%zu DTLS session(s) taken over from before the restart, %zu skipped", carried,
               skipped);

@@ -102,22 +102,22 @@ static int envelope_handle(gnutls_aead_cipher_hd_t *h, const uint8_t *key, size_
 
 /* magic (8), version (1), reserved (3), node id (8), sealed at (8),
  * nonce (12): COAP_DTLS_STATE_HEADER bytes. */
-static void write_header(uint8_t *h, uint64_t node_id, uint64_t now_s) {
+static void write_header(uint8_t *h, uint64_t node_id, uint64_t now) {
   memcpy(h, magic, 8);
   h[8] = SAVED_VERSION;
   h[9] = h[10] = h[11] = 0;
   put_u64(h + 12, node_id);
-  put_u64(h + 20, now_s);
+  put_u64(h + 20, now);
 }
 
-long coap_dtls_state_seal(const uint8_t *key, size_t key_len, uint64_t node_id, uint64_t now_s,
+long coap_dtls_state_seal(const uint8_t *key, size_t key_len, uint64_t node_id, uint64_t now,
                           void (*rand)(void *user, uint8_t *buf, size_t len), void *rand_user,
                           const uint8_t *in, size_t len, uint8_t *out, size_t cap) {
   if (!key || !rand || (!in && len) || !out) return -1;
   if (cap < COAP_DTLS_STATE_OVERHEAD || len > cap - COAP_DTLS_STATE_OVERHEAD) return -1;
   gnutls_aead_cipher_hd_t h;
   if (envelope_handle(&h, key, key_len) < 0) return -1;
-  write_header(out, node_id, now_s);
+  write_header(out, node_id, now);
   uint8_t *nonce = out + 28;
   rand(rand_user, nonce, 12);
   size_t sealed = cap - COAP_DTLS_STATE_HEADER;
@@ -128,9 +128,9 @@ long coap_dtls_state_seal(const uint8_t *key, size_t key_len, uint64_t node_id, 
   return rc < 0 ? -1 : (long)(COAP_DTLS_STATE_HEADER + sealed);
 }
 
-long coap_dtls_state_open(const uint8_t *key, size_t key_len, uint64_t node_id, uint64_t now_s,
-                          uint64_t max_age_s, const uint8_t *in, size_t len, uint8_t *out,
-                          size_t cap) {
+long coap_dtls_state_open(const uint8_t *key, size_t key_len, uint64_t node_id, uint64_t now,
+                          uint64_t max_age, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
+                          uint64_t *sealed_at_out) {
   if (envelope_cipher(key_len) == GNUTLS_CIPHER_UNKNOWN || !key) return COAP_DTLS_STATE_BAD_KEY;
   if (!in || !out || len < COAP_DTLS_STATE_OVERHEAD) return COAP_DTLS_STATE_MALFORMED;
   if (memcmp(in, magic, 8) != 0 || in[8] != SAVED_VERSION) return COAP_DTLS_STATE_MALFORMED;
@@ -145,9 +145,10 @@ long coap_dtls_state_open(const uint8_t *key, size_t key_len, uint64_t node_id, 
   if (rc < 0) return COAP_DTLS_STATE_FORGED;
   /* Only an authentic header is worth reading: node and age next. */
   uint64_t sealed_at = get_u64(in + 20);
-  uint64_t age = now_s > sealed_at ? now_s - sealed_at : sealed_at - now_s;
+  if (sealed_at_out) *sealed_at_out = sealed_at;
+  uint64_t age = now > sealed_at ? now - sealed_at : sealed_at - now;
   if (get_u64(in + 12) != node_id) rc = COAP_DTLS_STATE_OTHER_NODE;
-  if (!rc && age > max_age_s) rc = COAP_DTLS_STATE_STALE;
+  if (!rc && age > max_age) rc = COAP_DTLS_STATE_STALE;
   if (rc) coap_memzero(out, plain);
   return rc ? rc : (long)plain;
 }
@@ -163,6 +164,9 @@ const char *coap_dtls_state_refusal(long reason) {
              "clients will make new handshakes";
     case COAP_DTLS_STATE_OTHER_NODE:
       return "written by another node: its sessions belong to that node";
+    case COAP_DTLS_STATE_REPLAYED:
+      return "replayed: sealed no later than a state already taken over (its sequence "
+             "numbers may have been used since)";
     case COAP_DTLS_STATE_BAD_KEY: return "the state key must be 16 or 32 bytes";
     default: return "refused";
   }

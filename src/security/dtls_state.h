@@ -35,19 +35,22 @@ int coap_dtls_keys_load(coap_dtls_keys_t *k, const uint8_t *in, size_t len);
 #define COAP_DTLS_STATE_FORGED (-2)    /* the tag does not verify: tampered, or another key */
 #define COAP_DTLS_STATE_STALE (-3)     /* older than the bound, or from the future */
 #define COAP_DTLS_STATE_OTHER_NODE (-4)
-#define COAP_DTLS_STATE_BAD_KEY (-5) /* the key is neither 16 nor 32 bytes */
+#define COAP_DTLS_STATE_BAD_KEY (-5)  /* the key is neither 16 nor 32 bytes */
+#define COAP_DTLS_STATE_REPLAYED (-6) /* sealed no later than one already read */
 
-/* Seal |len| bytes for |node_id| at |now_s|; the envelope's length, or
- * -1. |rand| fills the nonce. */
-long coap_dtls_state_seal(const uint8_t *key, size_t key_len, uint64_t node_id, uint64_t now_s,
+/* Seal |len| bytes for |node_id| at |now| (any unit: the caller's, the
+ * same for max_age below); the envelope's length, or -1. |rand| fills
+ * the nonce. */
+long coap_dtls_state_seal(const uint8_t *key, size_t key_len, uint64_t node_id, uint64_t now,
                           void (*rand)(void *user, uint8_t *buf, size_t len), void *rand_user,
                           const uint8_t *in, size_t len, uint8_t *out, size_t cap);
-/* Open an envelope sealed for |node_id| no more than |max_age_s| before
- * |now_s| (and no more than that after it: clocks move both ways). The
- * plaintext's length, or a COAP_DTLS_STATE_* reason. */
-long coap_dtls_state_open(const uint8_t *key, size_t key_len, uint64_t node_id, uint64_t now_s,
-                          uint64_t max_age_s, const uint8_t *in, size_t len, uint8_t *out,
-                          size_t cap);
+/* Open an envelope sealed for |node_id| no more than |max_age| before
+ * |now| (and no more than that after it: clocks move both ways). The
+ * plaintext's length, or a COAP_DTLS_STATE_* reason; |*sealed_at| (may
+ * be NULL) the time it was sealed, when authentic. */
+long coap_dtls_state_open(const uint8_t *key, size_t key_len, uint64_t node_id, uint64_t now,
+                          uint64_t max_age, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
+                          uint64_t *sealed_at);
 /* A line saying what a refusal means and what to do. */
 const char *coap_dtls_state_refusal(long reason);
 

@@ -4,7 +4,8 @@
  * are answered with no handshake on either side, the first record of the
  * new server carries a sequence number beyond the last one of the old
  * server plus the margin, and a forged, stale, other-node, other-key or
- * truncated buffer is refused with its reason (nothing imported). */
+ * truncated buffer, and one sealed no later than the last taken
+ * (replayed), are refused with their reason (nothing imported). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,8 +19,8 @@
 #include "support_simnet.h"
 
 #define NODE 7
-#define T0 1800000000ull
-#define MAX_AGE 60
+#define T0 1800000000000ull /* wall-clock ms */
+#define MAX_AGE 60000
 #define MARGIN 1024 /* RESTART_SEQ_MARGIN in src/context/sessions_state.c */
 
 static const uint8_t state_key[32] = "restart state key, 32 bytes long";
@@ -105,10 +106,12 @@ static void test_sessions_survive_a_restart(void **state) {
   serve(server);
   handler_calls = 3;
   const char *why = NULL;
-  assert_int_equal(coap_context_import_sessions(server->ctx, state_key, 32, NODE, T0 + 2, MAX_AGE,
-                                                buf, (size_t)len, &why),
+  uint64_t last_sealed = T0 - 1000; /* the state taken before this one */
+  assert_int_equal(coap_context_import_sessions(server->ctx, state_key, 32, NODE, T0 + 2000,
+                                                MAX_AGE, &last_sealed, buf, (size_t)len, &why),
                    1);
   assert_string_equal(why, "accepted");
+  assert_int_equal(last_sealed, T0);
   for (int i = 4; i <= 6; i++) get_ok(i);
   assert_true(server_records > records_before);
   coap_stats_t st;
@@ -121,18 +124,25 @@ static void test_sessions_survive_a_restart(void **state) {
   assert_int_equal(st.dtls_failures, 0);
   /* Three answers after the move, the first of them past the margin. */
   assert_true(last_server_seq >= last_before + 1 + MARGIN + 2);
-  /* The same buffer again: that peer exists, nothing is taken twice. */
-  assert_int_equal(coap_context_import_sessions(server->ctx, state_key, 32, NODE, T0 + 2, MAX_AGE,
-                                                buf, (size_t)len, &why),
+  /* The same buffer again: replayed; without the guard, that peer
+   * exists, nothing is taken twice. */
+  assert_int_equal(coap_context_import_sessions(server->ctx, state_key, 32, NODE, T0 + 3000,
+                                                MAX_AGE, &last_sealed, buf, (size_t)len, &why),
+                   COAP_E_INVALID_ARG);
+  assert_non_null(strstr(why, "replayed"));
+  assert_int_equal(coap_context_import_sessions(server->ctx, state_key, 32, NODE, T0 + 3000,
+                                                MAX_AGE, NULL, buf, (size_t)len, &why),
                    0);
 }
 
 static void refused(const uint8_t *key, size_t key_len, uint64_t node, uint64_t now,
                     const uint8_t *buf, size_t len, const char *reason) {
   const char *why = NULL;
-  assert_int_equal(
-      coap_context_import_sessions(server->ctx, key, key_len, node, now, MAX_AGE, buf, len, &why),
-      COAP_E_INVALID_ARG);
+  uint64_t last_sealed = T0 - 1;
+  assert_int_equal(coap_context_import_sessions(server->ctx, key, key_len, node, now, MAX_AGE,
+                                                &last_sealed, buf, len, &why),
+                   COAP_E_INVALID_ARG);
+  assert_int_equal(last_sealed, T0 - 1); /* kept */
   assert_non_null(why);
   assert_non_null(strstr(why, reason));
 }
@@ -155,12 +165,19 @@ static void test_bad_state_refused(void **state) {
   refused(state_key, 32, NODE, T0, buf, n - 1, "does not verify");
   refused(state_key, 32, NODE, T0, buf, 20, "not a coaps session state");
   refused(state_key, 5, NODE, T0, buf, n, "16 or 32 bytes");
+  uint64_t last_sealed = T0; /* a state sealed then was taken already */
+  const char *why = NULL;
+  assert_int_equal(coap_context_import_sessions(server->ctx, state_key, 32, NODE, T0, MAX_AGE,
+                                                &last_sealed, buf, n, &why),
+                   COAP_E_INVALID_ARG);
+  assert_non_null(strstr(why, "replayed"));
   coap_stats_t st;
   coap_context_get_stats(server->ctx, &st);
   assert_int_equal(st.dtls_sessions_by_mode[COAP_DTLS_MODE_PSK], 0); /* nothing taken */
   /* The genuine buffer still works after all that. */
-  assert_int_equal(
-      coap_context_import_sessions(server->ctx, state_key, 32, NODE, T0, MAX_AGE, buf, n, NULL), 1);
+  assert_int_equal(coap_context_import_sessions(server->ctx, state_key, 32, NODE, T0, MAX_AGE, NULL,
+                                                buf, n, NULL),
+                   1);
 }
 
 int main(void) {

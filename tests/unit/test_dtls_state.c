@@ -117,7 +117,7 @@ static void carry_over(gnutls_cipher_algorithm_t alg) {
                    -1);
   uint8_t saved[COAP_DTLS_KEYS_SAVED];
   assert_int_equal(coap_dtls_state_open(state_key, 32, NODE, T0 + 5, MAX_AGE, envelope, (size_t)len,
-                                        saved, sizeof saved),
+                                        saved, sizeof saved, NULL),
                    COAP_DTLS_KEYS_SAVED);
   coap_dtls_keys_t moved = {0};
   assert_int_equal(coap_dtls_keys_load(&moved, saved, sizeof saved), 0);
@@ -155,12 +155,15 @@ static void test_refused_envelopes(void **state) {
   long len = carry_server(&p, envelope, sizeof envelope);
   size_t n = (size_t)len;
   const uint8_t *k = state_key;
-  assert_int_equal(coap_dtls_state_open(k, 32, NODE, T0, MAX_AGE, envelope, n, out, sizeof out),
-                   COAP_DTLS_KEYS_SAVED);
+  uint64_t sealed_at = 0;
+  assert_int_equal(
+      coap_dtls_state_open(k, 32, NODE, T0, MAX_AGE, envelope, n, out, sizeof out, &sealed_at),
+      COAP_DTLS_KEYS_SAVED);
+  assert_int_equal(sealed_at, T0);
   /* Every byte matters: header (node, time, nonce) and sealed part alike. */
   for (size_t i = 0; i < n; i++) {
     envelope[i] ^= 0x01;
-    long rc = coap_dtls_state_open(k, 32, NODE, T0, MAX_AGE, envelope, n, out, sizeof out);
+    long rc = coap_dtls_state_open(k, 32, NODE, T0, MAX_AGE, envelope, n, out, sizeof out, NULL);
     assert_true(rc == COAP_DTLS_STATE_FORGED || (i < 9 && rc == COAP_DTLS_STATE_MALFORMED));
     envelope[i] ^= 0x01;
   }
@@ -168,30 +171,35 @@ static void test_refused_envelopes(void **state) {
   memcpy(other_key, state_key, 32);
   other_key[31] ^= 0x80;
   assert_int_equal(
-      coap_dtls_state_open(other_key, 32, NODE, T0, MAX_AGE, envelope, n, out, sizeof out),
+      coap_dtls_state_open(other_key, 32, NODE, T0, MAX_AGE, envelope, n, out, sizeof out, NULL),
       COAP_DTLS_STATE_FORGED);
-  assert_int_equal(coap_dtls_state_open(k, 16, NODE, T0, MAX_AGE, envelope, n, out, sizeof out),
-                   COAP_DTLS_STATE_FORGED);
-  assert_int_equal(coap_dtls_state_open(k, 20, NODE, T0, MAX_AGE, envelope, n, out, sizeof out),
-                   COAP_DTLS_STATE_BAD_KEY);
   assert_int_equal(
-      coap_dtls_state_open(k, 32, NODE, T0 + MAX_AGE + 1, MAX_AGE, envelope, n, out, sizeof out),
-      COAP_DTLS_STATE_STALE);
+      coap_dtls_state_open(k, 16, NODE, T0, MAX_AGE, envelope, n, out, sizeof out, NULL),
+      COAP_DTLS_STATE_FORGED);
   assert_int_equal(
-      coap_dtls_state_open(k, 32, NODE, T0 - MAX_AGE - 1, MAX_AGE, envelope, n, out, sizeof out),
-      COAP_DTLS_STATE_STALE);
+      coap_dtls_state_open(k, 20, NODE, T0, MAX_AGE, envelope, n, out, sizeof out, NULL),
+      COAP_DTLS_STATE_BAD_KEY);
+  assert_int_equal(coap_dtls_state_open(k, 32, NODE, T0 + MAX_AGE + 1, MAX_AGE, envelope, n, out,
+                                        sizeof out, NULL),
+                   COAP_DTLS_STATE_STALE);
+  assert_int_equal(coap_dtls_state_open(k, 32, NODE, T0 - MAX_AGE - 1, MAX_AGE, envelope, n, out,
+                                        sizeof out, NULL),
+                   COAP_DTLS_STATE_STALE);
   assert_int_equal(
-      coap_dtls_state_open(k, 32, NODE, T0 + MAX_AGE, MAX_AGE, envelope, n, out, sizeof out),
+      coap_dtls_state_open(k, 32, NODE, T0 + MAX_AGE, MAX_AGE, envelope, n, out, sizeof out, NULL),
       COAP_DTLS_KEYS_SAVED);
-  assert_int_equal(coap_dtls_state_open(k, 32, NODE + 1, T0, MAX_AGE, envelope, n, out, sizeof out),
-                   COAP_DTLS_STATE_OTHER_NODE);
-  assert_int_equal(coap_dtls_state_open(k, 32, NODE, T0, MAX_AGE, envelope, n - 1, out, sizeof out),
-                   COAP_DTLS_STATE_FORGED);
-  assert_int_equal(coap_dtls_state_open(k, 32, NODE, T0, MAX_AGE, envelope, 10, out, sizeof out),
+  assert_int_equal(
+      coap_dtls_state_open(k, 32, NODE + 1, T0, MAX_AGE, envelope, n, out, sizeof out, NULL),
+      COAP_DTLS_STATE_OTHER_NODE);
+  assert_int_equal(
+      coap_dtls_state_open(k, 32, NODE, T0, MAX_AGE, envelope, n - 1, out, sizeof out, NULL),
+      COAP_DTLS_STATE_FORGED);
+  assert_int_equal(
+      coap_dtls_state_open(k, 32, NODE, T0, MAX_AGE, envelope, 10, out, sizeof out, NULL),
+      COAP_DTLS_STATE_MALFORMED);
+  assert_int_equal(coap_dtls_state_open(k, 32, NODE, T0, MAX_AGE, envelope, n, out, 10, NULL),
                    COAP_DTLS_STATE_MALFORMED);
-  assert_int_equal(coap_dtls_state_open(k, 32, NODE, T0, MAX_AGE, envelope, n, out, 10),
-                   COAP_DTLS_STATE_MALFORMED);
-  assert_int_equal(coap_dtls_state_open(k, 32, NODE, T0, MAX_AGE, NULL, n, out, sizeof out),
+  assert_int_equal(coap_dtls_state_open(k, 32, NODE, T0, MAX_AGE, NULL, n, out, sizeof out, NULL),
                    COAP_DTLS_STATE_MALFORMED);
   /* Each refusal has its own words. */
   assert_non_null(strstr(coap_dtls_state_refusal(COAP_DTLS_STATE_STALE), "old"));

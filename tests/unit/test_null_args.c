@@ -635,11 +635,13 @@ static void n_coap_context_export_sessions(void) {
 static void n_coap_context_import_sessions(void) {
   const uint8_t key[32] = {0}, in[64] = {0};
   const char *why = NULL;
-  WANT_INT(coap_context_import_sessions(NULL, key, 32, 1, 0, 60, in, sizeof in, &why), INVALID);
+  WANT_INT(coap_context_import_sessions(NULL, key, 32, 1, 0, 60, NULL, in, sizeof in, &why),
+           INVALID);
   WANT_INT(why != NULL, 1);
-  WANT_INT(coap_context_import_sessions(ctx, NULL, 32, 1, 0, 60, in, sizeof in, NULL), INVALID);
-  WANT_INT(coap_context_import_sessions(ctx, key, 32, 1, 0, 60, NULL, 0, NULL), INVALID);
-  WANT_INT(coap_context_import_sessions(ctx, key, 32, 1, 0, 60, in, sizeof in, NULL),
+  WANT_INT(coap_context_import_sessions(ctx, NULL, 32, 1, 0, 60, NULL, in, sizeof in, NULL),
+           INVALID);
+  WANT_INT(coap_context_import_sessions(ctx, key, 32, 1, 0, 60, NULL, NULL, 0, NULL), INVALID);
+  WANT_INT(coap_context_import_sessions(ctx, key, 32, 1, 0, 60, NULL, in, sizeof in, NULL),
            COAP_E_STATE); /* no DTLS configuration */
 }
 static void n_coap_context_end_revoked_sessions(void) {
