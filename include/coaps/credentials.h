@@ -111,6 +111,15 @@ COAPS_API int coap_psk_table_parse(coap_psk_table_t *t, const char *name, const 
 COAPS_API int coap_psk_table_load_file(const char *path, unsigned flags, coap_psk_table_t **out,
                                        char *why, size_t why_cap);
 
+/* Read the ticket key file |path| (coap_dtls_set_ticket_keys has its
+ * format) into |d|, with the checks of coap_psk_table_load_file: a file
+ * group or others may read is refused unless COAP_KEY_FILE_ALLOW_INSECURE
+ * (then a warning in |why|). Returns the number of keys, or
+ * COAP_E_INVALID_ARG, or COAP_E_DTLS_CREDENTIALS with |why| saying what
+ * is wrong. The buffer the file was read into is zeroised. */
+COAPS_API int coap_dtls_load_ticket_key_file(coap_dtls_context_t *d, const char *path,
+                                             unsigned flags, char *why, size_t why_cap);
+
 /* Serve the identities of |t| (a server; a reference is taken, |t| may be
  * NULL to drop it). Looked up after coap_dtls_set_psk's identities and
  * before a coap_dtls_set_psk_lookup callback. */

@@ -47,6 +47,8 @@ typedef enum coap_cause {
   COAP_CAUSE_PROTOCOL = 21,             /* any other DTLS failure */
   COAP_CAUSE_NAT_REBINDING = 22,        /* (server side) encrypted records from an address
                                            with no session: a NAT gave the client a new port */
+  COAP_CAUSE_TICKET_KEY_UNKNOWN = 23,   /* (server side) a client's session ticket sealed with
+                                           a key this server does not hold: full handshake */
   COAP_CAUSE_COUNT
 } coap_cause_t;
 

@@ -103,6 +103,12 @@ static const coap_cause_info_t causes[COAP_CAUSE_COUNT] = {
      "use DTLS Connection ID on both sides (on by default in coaps; --cid): the session "
      "then survives the move",
      COAP_CLASS_OTHER},
+    {COAP_CAUSE_TICKET_KEY_UNKNOWN, "ticket-key-unknown",
+     "a client resumed with a session ticket sealed with a key this server does not hold "
+     "(rotated out of the ticket key file, or another server's): a full handshake was made",
+     "give every server the same --ticket-key-file, and rotate it no faster than clients "
+     "come back",
+     COAP_CLASS_OTHER},
 };
 
 const coap_cause_info_t *coap_cause_info(coap_cause_t cause) {

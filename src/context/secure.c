@@ -505,6 +505,8 @@ static void on_established(void *user) {
   }
   int resumed = coap_dtls_session_resumed(pd->session);
   if (resumed) pd->ctx->dtls_resumed++;
+  if (coap_dtls_session_ticket_refused(pd->session))
+    pd->ctx->failures_by_cause[COAP_CAUSE_TICKET_KEY_UNKNOWN]++;
   int mode = coap_dtls_session_mode(pd->session);
   pd->ctx->dtls_handshakes_by_mode[mode][resumed]++;
   session_uncount(pd);

@@ -1,5 +1,6 @@
-/* Reading a PSK file: the file part of coap_psk_table_load_file (the
- * parser takes a buffer, src/security/psk_table.c). The file must be a
+/* Reading a PSK file or a ticket key file: the file part of
+ * coap_psk_table_load_file and coap_dtls_load_ticket_key_file (the
+ * parsers take a buffer, src/security/psk_table.c, dtls_resume.c). The file must be a
  * regular file only its owner may read, unless the caller says otherwise;
  * the buffer that held it is zeroised. */
 #include <errno.h>
@@ -12,8 +13,10 @@
 #include <unistd.h>
 
 #include "coaps/credentials.h"
+#include "coaps/dtls.h"
 #include "coaps/error.h"
 #include "common/util.h"
+#include "security/security.h"
 
 __attribute__((format(printf, 3, 4))) static int load_error(char *why, size_t cap, const char *fmt,
                                                             ...) {
@@ -51,23 +54,24 @@ static char *read_all(int fd, size_t size, size_t *len) {
   return buf;
 }
 
-int coap_psk_table_load_file(const char *path, unsigned flags, coap_psk_table_t **out, char *why,
-                             size_t why_cap) {
-  if (why && why_cap) why[0] = '\0';
-  if (!path || !out) return COAP_E_INVALID_ARG;
-  *out = NULL;
+/* The text of the key file |path| (a |kind|, for messages), checked as
+ * the header says, into *text (the caller zeroises and frees it). 0,
+ * with *insecure set when an insecure file was allowed, or
+ * COAP_E_DTLS_CREDENTIALS with |why| saying why. */
+static int read_key_file(const char *path, const char *kind, unsigned flags, char **text,
+                         size_t *len, unsigned *insecure, char *why, size_t why_cap) {
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0)
-    return load_error(why, why_cap, "%s: cannot open the PSK file: %s", path, strerror(errno));
+    return load_error(why, why_cap, "%s: cannot open the %s: %s", path, kind, strerror(errno));
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     int dir = S_ISDIR(st.st_mode);
     close(fd);
-    return load_error(why, why_cap, "%s: %s", path,
-                      dir ? "is a directory, not a PSK file" : "is not a regular file");
+    return load_error(why, why_cap, "%s: %s%s", path,
+                      dir ? "is a directory, not a " : "is not a regular file", dir ? kind : "");
   }
-  int insecure = (st.st_mode & 077) != 0;
-  if (insecure && !(flags & COAP_KEY_FILE_ALLOW_INSECURE)) {
+  *insecure = (st.st_mode & 077) ? (unsigned)(st.st_mode & 07777) : 0;
+  if (*insecure && !(flags & COAP_KEY_FILE_ALLOW_INSECURE)) {
     close(fd);
     char mode[64];
     snprintf(mode, sizeof mode, "%04o", (unsigned)(st.st_mode & 07777));
@@ -76,17 +80,37 @@ int coap_psk_table_load_file(const char *path, unsigned flags, coap_psk_table_t 
                       "(or allow it explicitly: --allow-insecure-key-files)",
                       path, mode);
   }
-  size_t len;
-  char *text = read_all(fd, (size_t)st.st_size, &len);
+  *text = read_all(fd, (size_t)st.st_size, len);
   int err = errno;
   close(fd);
-  if (!text)
-    return load_error(why, why_cap, "%s: cannot read the PSK file: %s", path, strerror(err));
+  if (!*text)
+    return load_error(why, why_cap, "%s: cannot read the %s: %s", path, kind, strerror(err));
+  return 0;
+}
+
+static void warn_insecure(const char *path, unsigned mode, char *why, size_t why_cap) {
+  if (mode && why && why_cap)
+    snprintf(why, why_cap,
+             "%s: group or others may read this key file (mode %04o), taken "
+             "as allowed",
+             path, mode);
+}
+
+int coap_psk_table_load_file(const char *path, unsigned flags, coap_psk_table_t **out, char *why,
+                             size_t why_cap) {
+  if (why && why_cap) why[0] = '\0';
+  if (!path || !out) return COAP_E_INVALID_ARG;
+  *out = NULL;
+  char *text;
+  size_t len;
+  unsigned insecure;
+  int rc = read_key_file(path, "PSK file", flags, &text, &len, &insecure, why, why_cap);
+  if (rc < 0) return rc;
   /* Size the table once: at most one identity a line. */
   size_t lines = 1;
   for (const char *p = text; (p = memchr(p, '\n', len - (size_t)(p - text))); p++) lines++;
   coap_psk_table_t *t = coap_psk_table_new(lines);
-  int rc = t ? coap_psk_table_parse(t, path, text, len, why, why_cap) : COAP_E_NOMEM;
+  rc = t ? coap_psk_table_parse(t, path, text, len, why, why_cap) : COAP_E_NOMEM;
   coap_memzero(text, len);
   free(text);
   if (rc < 0) {
@@ -94,11 +118,33 @@ int coap_psk_table_load_file(const char *path, unsigned flags, coap_psk_table_t 
     if (rc == COAP_E_NOMEM) load_error(why, why_cap, "%s: %s", path, "out of memory");
     return rc == COAP_E_NOMEM ? rc : COAP_E_DTLS_CREDENTIALS;
   }
-  if (insecure && why && why_cap)
-    snprintf(why, why_cap,
-             "%s: group or others may read this key file (mode %04o), taken "
-             "as allowed",
-             path, (unsigned)(st.st_mode & 07777));
+  warn_insecure(path, insecure, why, why_cap);
   *out = t;
+  return rc;
+}
+
+int coap_dtls_load_ticket_key_file(coap_dtls_context_t *d, const char *path, unsigned flags,
+                                   char *why, size_t why_cap) {
+  if (why && why_cap) why[0] = '\0';
+  if (!d || !path) return COAP_E_INVALID_ARG;
+  char *text;
+  size_t len;
+  unsigned insecure;
+  char msg[640];
+  int rc = read_key_file(path, "ticket key file", flags, &text, &len, &insecure, msg, sizeof msg);
+  if (rc == 0) {
+    rc = coap_dtls_set_ticket_keys(d, text, len);
+    coap_memzero(text, len);
+    free(text);
+    if (rc < 0)
+      snprintf(msg, sizeof msg, "%s: %s", path,
+               rc == COAP_E_DTLS_CREDENTIALS ? coap_dtls_context_last_error(d)
+                                             : "cannot use the ticket keys");
+  }
+  if (rc < 0) {
+    coap_dtls_set_last_error(d, msg);
+    return load_error(why, why_cap, "%s", msg);
+  }
+  warn_insecure(path, insecure, why, why_cap);
   return rc;
 }

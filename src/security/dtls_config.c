@@ -75,7 +75,7 @@ int coap_dtls_share_keys(coap_dtls_context_t *d, const coap_dtls_context_t *from
   if (!d || !from) return COAP_E_INVALID_ARG;
   if (d == from) return 0;
   int rc = copy_key(&d->cookie_key, &from->cookie_key);
-  if (rc == 0) rc = copy_key(&d->ticket_key, &from->ticket_key);
+  if (rc == 0 && !d->ticket_key_from_file) rc = copy_key(&d->ticket_key, &from->ticket_key);
   if (rc == 0) coap_dtls_ticket_names_share(&d->ticket_names, from->ticket_names);
   return rc;
 }

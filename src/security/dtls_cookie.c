@@ -96,6 +96,11 @@ static const uint8_t *hello_ticket(const uint8_t *data, size_t len, size_t *tick
   return NULL;
 }
 
+int coap_dtls_hello_has_ticket(const uint8_t *data, size_t len) {
+  size_t n = 0;
+  return hello_ticket(data, len, &n) && n >= COAP_DTLS_TICKET_NAME_LEN;
+}
+
 int coap_dtls_hello_resumes(const coap_dtls_context_t *d, const uint8_t *data, size_t len) {
   size_t n = 0;
   const uint8_t *ticket = hello_ticket(data, len, &n);

@@ -64,8 +64,12 @@ struct coap_dtls_context {
   unsigned cert_kx; /* COAP_DTLS_KX_* the X.509 keys serve */
   gnutls_datum_t cookie_key;
   gnutls_datum_t ticket_key;
+  /* The ticket key came from coap_dtls_set_ticket_keys (a key file
+   * shared with other servers): coap_dtls_share_keys keeps it. */
+  int ticket_key_from_file;
   gnutls_dtls_prestate_st prestate; /* of the ClientHello just accepted */
   int prestate_valid;               /* it came with a valid cookie */
+  int accepted_ticket;              /* ... and with a session ticket */
   coap_dtls_cookie_policy_t cookie_policy;
   unsigned cookie_load; /* under-load policy: handshakes in progress */
   /* The key names of the last session tickets we issued (dtls_cookie.c),
@@ -163,6 +167,10 @@ struct coap_dtls_session {
    * Finished proves it, we send it no more bytes than it sent us, and
    * resend nothing on our own timer (no amplification, no reflection). */
   int unverified;
+  /* Server: the client's hello brought a session ticket (copied from the
+   * configuration's accepted_ticket), so a full handshake means we could
+   * not open it (ticket-key-unknown). */
+  int offered_ticket, ticket_refused;
   size_t unverified_in, unverified_out;
   /* ... and the one datagram it last sent there, to send again when the
    * client resends its hello (GnuTLS resends only on its own timer). */
@@ -260,6 +268,9 @@ coap_dtls_ticket_names_t *coap_dtls_ticket_names_new(void);
 void coap_dtls_ticket_names_release(coap_dtls_ticket_names_t *t);
 void coap_dtls_ticket_names_share(coap_dtls_ticket_names_t **t, coap_dtls_ticket_names_t *from);
 int coap_dtls_hello_resumes(const coap_dtls_context_t *d, const uint8_t *data, size_t len);
+/* Whether a hello brings a session ticket at all (not an empty extension,
+ * which asks for a new one). */
+int coap_dtls_hello_has_ticket(const uint8_t *data, size_t len);
 void coap_dtls_note_issued_ticket(coap_dtls_context_t *d, const uint8_t *data, size_t len);
 void coap_dtls_hello_offer(const uint8_t *data, size_t len, char *out, size_t cap);
 /* What this configuration can do as |client| or server, in words. */

@@ -285,3 +285,89 @@ int coap_dtls_set_session_file(coap_dtls_context_t *d, const char *path) {
   d->session_file_loaded = 0;
   return 0;
 }
+
+/* ---- server side: session-ticket keys shared between servers ----
+ * The text of a ticket key file (docs/architecture.md, "Session-ticket
+ * keys"): lines, '#' comments and blank lines ignored; first the line
+ * "coaps-ticket-keys 1", then one key a line in hex, the current key
+ * first, then the previous ones (kept for a grace period by
+ * `coaps keygen --ticket-key`). The current key seals the tickets this
+ * server issues and opens those of every server sharing the file. */
+
+#define TICKET_KEYS_MAGIC "coaps-ticket-keys 1"
+
+static int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* |len| characters of hex into |out| (|cap| bytes exactly). 0 or -1. */
+static int hex_key(const char *text, size_t len, uint8_t *out, size_t cap) {
+  if (len != 2 * cap) return -1;
+  for (size_t i = 0; i < cap; i++) {
+    int hi = hex_digit(text[2 * i]), lo = hex_digit(text[2 * i + 1]);
+    if (hi < 0 || lo < 0) return -1;
+    out[i] = (uint8_t)(hi << 4 | lo);
+  }
+  return 0;
+}
+
+/* One line without its end of line and surrounding blanks. */
+static void trim(const char **line, size_t *len) {
+  while (*len && ((*line)[0] == ' ' || (*line)[0] == '\t')) (*line)++, (*len)--;
+  while (*len && strchr(" \t\r", (*line)[*len - 1])) (*len)--;
+}
+
+static int ticket_keys_error(coap_dtls_context_t *d, unsigned line, const char *what) {
+  if (line)
+    snprintf(d->error, sizeof d->error, "ticket key file: line %u: %s", line, what);
+  else
+    snprintf(d->error, sizeof d->error, "ticket key file: %s", what);
+  return COAP_E_DTLS_CREDENTIALS;
+}
+
+void coap_dtls_set_last_error(coap_dtls_context_t *d, const char *msg) {
+  snprintf(d->error, sizeof d->error, "%s", msg);
+}
+
+int coap_dtls_set_ticket_keys(coap_dtls_context_t *d, const char *text, size_t len) {
+  if (!d || (!text && len)) return COAP_E_INVALID_ARG;
+  uint8_t current[256];
+  size_t key_size = d->ticket_key.size;
+  if (!d->ticket_key.data || key_size > sizeof current) return COAP_E_STATE;
+  int keys = 0, magic = 0;
+  unsigned line_no = 0;
+  for (size_t at = 0; at < len;) {
+    const char *line = text + at;
+    const char *eol = memchr(line, '\n', len - at);
+    size_t n = eol ? (size_t)(eol - line) : len - at;
+    at += n + 1;
+    line_no++;
+    trim(&line, &n);
+    if (n == 0 || line[0] == '#') continue;
+    if (!magic) {
+      if (n != strlen(TICKET_KEYS_MAGIC) || memcmp(line, TICKET_KEYS_MAGIC, n) != 0)
+        return ticket_keys_error(
+            d, line_no, "not a coaps ticket key file (no \"" TICKET_KEYS_MAGIC "\" line first)");
+      magic = 1;
+      continue;
+    }
+    uint8_t key[256];
+    if (hex_key(line, n, key, key_size) < 0) {
+      coap_memzero(current, sizeof current);
+      char what[96];
+      snprintf(what, sizeof what, "not a key (%zu hex digits expected)", 2 * key_size);
+      return ticket_keys_error(d, line_no, what);
+    }
+    if (keys++ == 0) memcpy(current, key, key_size);
+    coap_memzero(key, sizeof key);
+  }
+  if (!magic) return ticket_keys_error(d, 0, "empty (no \"" TICKET_KEYS_MAGIC "\" line)");
+  if (!keys) return ticket_keys_error(d, 0, "no key in it");
+  memcpy(d->ticket_key.data, current, key_size);
+  coap_memzero(current, sizeof current);
+  d->ticket_key_from_file = 1;
+  return keys;
+}

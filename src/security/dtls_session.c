@@ -385,6 +385,7 @@ int coap_dtls_session_new_server(coap_dtls_context_t *d, const coap_dtls_session
   /* Continue the sequence numbers of the stateless cookie exchange. */
   if (d->prestate_valid) gnutls_dtls_prestate_set(s->tls, &d->prestate);
   s->unverified = !d->prestate_valid;
+  s->offered_ticket = d->accepted_ticket;
   *out = s;
   return 0;
 }
@@ -527,6 +528,13 @@ static void established(coap_dtls_session_t *s, uint64_t now) {
   if (!s->client) keep_hello_random(s);
   s->suite = coap_dtls_session_suite(s);
   s->resumed = gnutls_session_is_resumed(s->tls) != 0;
+  s->ticket_refused = !s->client && s->offered_ticket && !s->resumed;
+  if (s->ticket_refused && s->d->log)
+    coap_logf(s->d->log, COAP_LOG_WARNING, s->peer_name,
+              "[%s] the client's session ticket could not be opened (sealed with a key this "
+              "server does not hold: rotated out of the ticket key file, or another server's); "
+              "a full handshake was made",
+              coap_cause_name(COAP_CAUSE_TICKET_KEY_UNKNOWN));
   s->mode = coap_dtls_session_mode(s); /* kept for after the GnuTLS state goes */
   s->next_retransmit = UINT64_MAX;
   reach_step(s, COAP_STEP_FINISHED, now);
@@ -1044,6 +1052,10 @@ static int hello_needs_no_cookie(const coap_dtls_context_t *d, const uint8_t *da
   return !(o.certificate_kx && (d->has_cert || d->has_rpk));
 }
 
+int coap_dtls_session_ticket_refused(const coap_dtls_session_t *s) {
+  return s->ticket_refused;
+}
+
 int coap_dtls_accepted_with_cookie(const coap_dtls_context_t *d) {
   return d->prestate_valid;
 }
@@ -1060,6 +1072,7 @@ int coap_dtls_accept(coap_dtls_context_t *d, const void *addr, size_t addr_len, 
   if (!coap_dtls_is_client_hello(data, len)) return COAP_E_DTLS_RECORD;
   memset(&d->prestate, 0, sizeof d->prestate);
   d->prestate_valid = 0;
+  d->accepted_ticket = coap_dtls_hello_has_ticket(data, len);
   int rc = gnutls_dtls_cookie_verify(&d->cookie_key, (void *)addr, addr_len, (void *)data, len,
                                      &d->prestate);
   if (rc == 0) {

@@ -42,6 +42,9 @@ size_t coap_dtls_record_room(const coap_dtls_context_t *d);
 /* Server sessions moved to exported keys so far. */
 uint64_t coap_dtls_compacted(const coap_dtls_context_t *d);
 void coap_dtls_context_set_logger(coap_dtls_context_t *d, const coap_logger_t *log);
+/* Make |msg| what coap_dtls_context_last_error says (src/io's key
+ * file readers, whose refusals are about the configuration). */
+void coap_dtls_set_last_error(coap_dtls_context_t *d, const char *msg);
 
 /* A datagram from an address with no session. Checks the stateless cookie
  * (RFC 6347 §4.2.1) before anything is allocated: COAP_DTLS_ACCEPT when
@@ -55,6 +58,9 @@ int coap_dtls_accept(coap_dtls_context_t *d, const void *addr, size_t addr_len, 
 /* Did the ClientHello coap_dtls_accept just accepted bring a valid cookie
  * (its sender receives at its address)? */
 int coap_dtls_accepted_with_cookie(const coap_dtls_context_t *d);
+/* Server: the client brought a session ticket and got a full handshake
+ * (ticket-key-unknown). */
+int coap_dtls_session_ticket_refused(const coap_dtls_session_t *s);
 /* Half-open server handshakes one source address (host, any port) may
  * hold at once. */
 unsigned coap_dtls_max_handshakes_per_address(const coap_dtls_context_t *d);

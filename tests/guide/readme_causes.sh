@@ -16,6 +16,6 @@ pass "README's cause table matches the code's ($(echo "$table" | tail -n +3 | wc
 for name in no-credentials psk-key-mismatch psk-unknown-identity cert-untrusted cert-expired \
             cert-not-yet-valid cert-name-mismatch client-cert-missing client-cert-rejected \
             rpk-untrusted no-common-suite port-unreachable plain-coap-peer dtls-peer no-answer \
-            mtu session-lost nat-rebinding; do
+            mtu session-lost nat-rebinding ticket-key-unknown; do
   expect_contains "the table has $name" "| \`$name\` |" "$table"
 done

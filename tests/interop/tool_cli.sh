@@ -132,18 +132,18 @@ mapfile -t cases <<'CASES'
 --version x%--version takes no argument, got 'x'%usage: coaps --version  (coaps --help for more)
 get coap://127.0.0.1/x -w 3%unknown option '-w' for coaps get (commands that take it: serve)%usage: coaps get URI [options]  (coaps get --help for more)
 serve --data x%unknown option '--data' for coaps serve (commands that take it: get, post, put, delete, fetch, patch, ipatch, observe)%usage: coaps serve [options]  (coaps serve --help for more)
-keygen --psk x%unknown option '--psk' for coaps keygen (commands that take it: get, post, put, delete, fetch, patch, ipatch, observe, doctor, serve)%usage: coaps keygen [--out DIR] [--host NAME]... [--force]  (coaps keygen --help for more)
+keygen --psk x%unknown option '--psk' for coaps keygen (commands that take it: get, post, put, delete, fetch, patch, ipatch, observe, doctor, serve)%usage: coaps keygen [--out DIR] [--host NAME]... [--force] | --ticket-key FILE  (coaps keygen --help for more)
 get coap://127.0.0.1/x -vz%unknown option '-z'%usage: coaps get URI [options]  (coaps get --help for more)
 serve --max 3%option '--max' is ambiguous: --max-peers, --max-body%usage: coaps serve [options]  (coaps serve --help for more)
 get coap://127.0.0.1/x --h%option '--h' is ambiguous: --help, --handshake-timeout%usage: coaps get URI [options]  (coaps get --help for more)
 get coap://127.0.0.1/x --=x%unknown option '--=x'%usage: coaps get URI [options]  (coaps get --help for more)
 get coaps://127.0.0.1:9/x --psk-identity me --psk x --session ''%--session wants a value, got an empty one%usage: coaps get URI [options]  (coaps get --help for more)
 get coaps://127.0.0.1:9/x --psk-identity '' --psk x%--psk-identity wants a value, got an empty one%usage: coaps get URI [options]  (coaps get --help for more)
-keygen -H '' -o x%--host wants a value, got an empty one%usage: coaps keygen [--out DIR] [--host NAME]... [--force]  (coaps keygen --help for more)
+keygen -H '' -o x%--host wants a value, got an empty one%usage: coaps keygen [--out DIR] [--host NAME]... [--force] | --ticket-key FILE  (coaps keygen --help for more)
 doctor coap://127.0.0.1/x --json=yes%--json takes no value, got '--json=yes'%usage: coaps doctor URI [options]  (coaps doctor --help for more)
 get coap://127.0.0.1/x -t 1 --timeout 2%--timeout given twice (the second time as '2'): give it once%usage: coaps get URI [options]  (coaps get --help for more)
 put coap://127.0.0.1/x -d a -d b%--data given twice (the second time as 'b'): give it once%usage: coaps put URI [options]  (coaps put --help for more)
-keygen -o a -o b%--out given twice (the second time as 'b'): give it once%usage: coaps keygen [--out DIR] [--host NAME]... [--force]  (coaps keygen --help for more)
+keygen -o a -o b%--out given twice (the second time as 'b'): give it once%usage: coaps keygen [--out DIR] [--host NAME]... [--force] | --ticket-key FILE  (coaps keygen --help for more)
 serve -p 1 --port 2%--port given twice (the second time as '2'): give it once%usage: coaps serve [options]  (coaps serve --help for more)
 get coaps://127.0.0.1:9/x --psk-identity me --psk-hex zz%--psk-hex wants the key as pairs of hex digits (0-9, a-f), got 'zz'%usage: coaps get URI [options]  (coaps get --help for more)
 get coaps://127.0.0.1:9/x --psk-identity me --psk-hex abc%--psk-hex wants the key as pairs of hex digits (0-9, a-f), got 'abc'%usage: coaps get URI [options]  (coaps get --help for more)
@@ -205,6 +205,9 @@ for cmd in get serve keygen doctor; do
     while read -r flag value; do
       [[ $'\n'${flags_of[$cmd]}$'\n' == *$'\n'"$flag"$'\n'* ||
          $'\n'${flags_of[$cmd]}$'\n' == *$'\n'"$flag "[A-Z]$'\n'* ]] && continue
+      # An abbreviation of one of its own (keygen --ticket-key, serve
+      # --ticket-key-file) is taken, as getopt_long takes any prefix.
+      [[ $'\n'${flags_of[$cmd]} == *$'\n'"$flag"-* ]] && continue
       sweep+=("$cmd $flag $other")
     done <<<"${flags_of[$other]}"
   done

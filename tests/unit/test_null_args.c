@@ -601,6 +601,16 @@ static void n_coap_psk_table_load_file(void) {
            COAP_E_DTLS_CREDENTIALS);
   WANT_NULL(t);
 }
+static void n_coap_dtls_set_ticket_keys(void) {
+  WANT_INT(coap_dtls_set_ticket_keys(NULL, "", 0), INVALID);
+  WANT_INT(coap_dtls_set_ticket_keys(dtls, NULL, 4), INVALID);
+}
+static void n_coap_dtls_load_ticket_key_file(void) {
+  WANT_INT(coap_dtls_load_ticket_key_file(NULL, "/nonexistent/keys", 0, buf, sizeof buf), INVALID);
+  WANT_INT(coap_dtls_load_ticket_key_file(dtls, NULL, 0, buf, sizeof buf), INVALID);
+  WANT_INT(coap_dtls_load_ticket_key_file(dtls, "/nonexistent/keys", 0, NULL, 0),
+           COAP_E_DTLS_CREDENTIALS);
+}
 static void n_coap_dtls_set_psk_table(void) {
   coap_psk_table_t *t = coap_psk_table_new(0);
   WANT_INT(coap_dtls_set_psk_table(NULL, t), INVALID);
@@ -953,6 +963,8 @@ static const null_case_t cases[] = {
     CASE(coap_psk_table_memory),
     CASE(coap_psk_table_parse),
     CASE(coap_psk_table_load_file),
+    CASE(coap_dtls_set_ticket_keys),
+    CASE(coap_dtls_load_ticket_key_file),
     CASE(coap_dtls_set_psk_table),
     CASE(coap_dtls_add_trusted_rpk_dir),
     CASE(coap_dtls_trusts_rpk_fingerprint),

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "keygen_ticket.h"
 #include "options.h"
 
 #define MAX_HOSTS 8
@@ -24,9 +25,10 @@ typedef struct keygen_args {
   const char *hosts[MAX_HOSTS];
   size_t n_hosts;
   int force;
+  const char *ticket_key; /* --ticket-key FILE: only that file */
 } keygen_args_t;
 
-#define KEYGEN_SYNOPSIS "[--out DIR] [--host NAME]... [--force]"
+#define KEYGEN_SYNOPSIS "[--out DIR] [--host NAME]... [--force] | --ticket-key FILE"
 
 static void keygen_usage(FILE *out) {
   fprintf(out,
@@ -37,6 +39,10 @@ static void keygen_usage(FILE *out) {
           "  -H, --host NAME    a name for the server certificate; repeatable (up to\n"
           "                     8; default localhost)\n"
           "  -f, --force        overwrite existing files\n"
+          "      --ticket-key FILE  only create the session-ticket key file FILE for\n"
+          "                     serve --ticket-key-file, or rotate it when it exists:\n"
+          "                     a new current key, the old one kept for one more\n"
+          "                     rotation (mode 600, replaced atomically)\n"
           "  -h, --help         this help\n"
           "\n"
           "Write demo credentials for coaps:// into DIR:\n"
@@ -241,9 +247,8 @@ out:
 /* 0, 1 for --help, or -1 on bad usage (already reported). */
 static int parse_keygen_args(keygen_args_t *a, int argc, char **argv, cli_options_t *p) {
   static const struct option longopts[] = {
-      {"out", required_argument, NULL, 'o'},
-      {"host", required_argument, NULL, 'H'},
-      {"force", no_argument, NULL, 'f'},
+      {"out", required_argument, NULL, 'o'}, {"host", required_argument, NULL, 'H'},
+      {"force", no_argument, NULL, 'f'},     {"ticket-key", required_argument, NULL, 'T'},
       {"help", no_argument, NULL, 'h'},
   };
   cli_options_init(p, "keygen", KEYGEN_SYNOPSIS, argc, argv, "o:H:fh", longopts,
@@ -261,6 +266,7 @@ static int parse_keygen_args(keygen_args_t *a, int argc, char **argv, cli_option
         a->hosts[a->n_hosts++] = optarg;
         break;
       case 'f': a->force = 1; break;
+      case 'T': a->ticket_key = optarg; break;
       case 'h': return 1;
     }
   }
@@ -276,6 +282,7 @@ int cmd_keygen(int argc, char **argv) {
     return 0;
   }
   if (rc < 0) return cli_usage_error(&p);
+  if (a.ticket_key) return keygen_ticket_key(a.ticket_key);
   if (a.n_hosts == 0) a.hosts[a.n_hosts++] = "localhost";
   if (mkdir(a.out, 0755) < 0 && errno != EEXIST) {
     cli_error("cannot create directory %s: %s", a.out, strerror(errno));

@@ -22,6 +22,7 @@ enum {
   OPT_COOKIE,
   OPT_PSK_FILE,
   OPT_ALLOW_INSECURE_KEY_FILES,
+  OPT_TICKET_KEY_FILE,
   OPT_CID,
   OPT_NO_CID
 };
@@ -42,6 +43,7 @@ static const struct option security_options[] = {
     {"cookie", required_argument, NULL, OPT_COOKIE},
     {"psk-file", required_argument, NULL, OPT_PSK_FILE},
     {"allow-insecure-key-files", no_argument, NULL, OPT_ALLOW_INSECURE_KEY_FILES},
+    {"ticket-key-file", required_argument, NULL, OPT_TICKET_KEY_FILE},
     {"cid", optional_argument, NULL, OPT_CID},
     {"no-cid", no_argument, NULL, OPT_NO_CID},
 };
@@ -50,7 +52,7 @@ static const struct option security_options[] = {
 static int for_side(const struct option *o, int server) {
   if (o->val == OPT_SESSION) return !server;
   if (o->val == OPT_COOKIE || o->val == OPT_REQUIRE_CLIENT_CERT || o->val == OPT_PSK_FILE ||
-      o->val == OPT_ALLOW_INSECURE_KEY_FILES)
+      o->val == OPT_ALLOW_INSECURE_KEY_FILES || o->val == OPT_TICKET_KEY_FILE)
     return server;
   return 1;
 }
@@ -85,6 +87,7 @@ int security_flags_take(security_flags_t *f, int id, const char *arg) {
     case OPT_REQUIRE_CLIENT_CERT: f->client_cert_required = 1; break;
     case OPT_PSK_FILE: f->psk_file = arg; break;
     case OPT_ALLOW_INSECURE_KEY_FILES: f->allow_insecure_key_files = 1; break;
+    case OPT_TICKET_KEY_FILE: f->ticket_key_file = arg; break;
     case OPT_SESSION: f->session_file = arg; break;
     case OPT_RPK: f->rpk = 1; break;
     case OPT_TRUST_RPK:
@@ -191,7 +194,12 @@ void security_flags_usage(FILE *out, int server) {
             "                           duplicate identity or a bad line is refused\n"
             "                           with FILE:LINE; so is a file group or others\n"
             "                           may read (chmod 600), unless\n"
-            "      --allow-insecure-key-files  take such a file (with a warning)\n");
+            "      --allow-insecure-key-files  take such a file (with a warning)\n"
+            "      --ticket-key-file FILE  seal and open session tickets with the\n"
+            "                           current key of FILE (coaps keygen --ticket-key),\n"
+            "                           read at start and on SIGHUP: servers sharing\n"
+            "                           FILE resume each other's sessions. Mode 600\n"
+            "                           (or --allow-insecure-key-files)\n");
   else
     fprintf(out,
             "      --session FILE       keep the DTLS session in FILE and resume it\n"
@@ -221,8 +229,8 @@ int security_flags_check(const security_flags_t *f, int server) {
   if (!f->rpk && f->key && !f->cert) return usage_error("--key goes with --cert (or --rpk)");
   if (f->session_file && !f->psk_identity && !f->cacert && !f->n_trust_rpk)
     return usage_error("--session needs credentials (--psk-identity or --cacert) to resume");
-  if (f->allow_insecure_key_files && !f->psk_file)
-    return usage_error("--allow-insecure-key-files goes with --psk-file");
+  if (f->allow_insecure_key_files && !f->psk_file && !f->ticket_key_file)
+    return usage_error("--allow-insecure-key-files goes with --psk-file or --ticket-key-file");
   if (server && f->client_cert_required && !f->cacert)
     return usage_error("--require-client-cert needs --cacert to verify them with");
   if (server && f->cid > 0 && f->cid_len_given && f->cid_len == 0)
@@ -283,6 +291,16 @@ static int add_trusted_rpk(coap_dtls_context_t *d, const char *path) {
   return coap_dtls_add_trusted_rpk(d, path);
 }
 
+/* --ticket-key-file: the refusal is in last_error (said by the caller),
+ * the warning for an allowed insecure file said here. */
+static int security_apply_ticket_keys(const security_flags_t *f, coap_dtls_context_t *d) {
+  unsigned flags = f->allow_insecure_key_files ? COAP_KEY_FILE_ALLOW_INSECURE : 0;
+  char why[640];
+  int rc = coap_dtls_load_ticket_key_file(d, f->ticket_key_file, flags, why, sizeof why);
+  if (rc >= 0 && why[0]) cli_error("warning: %s", why);
+  return rc < 0 ? rc : 0;
+}
+
 int security_flags_build(const security_flags_t *f, coap_dtls_context_t *d, int server,
                          coap_psk_table_t *table) {
   int rc = 0;
@@ -308,6 +326,7 @@ int security_flags_build(const security_flags_t *f, coap_dtls_context_t *d, int 
   if (rc == 0 && f->client_cert_required)
     rc = coap_dtls_set_client_cert(d, COAP_DTLS_CLIENT_CERT_REQUIRED);
   if (rc == 0 && f->cid) rc = security_apply_cid(f, d, server);
+  if (rc == 0 && server && f->ticket_key_file) rc = security_apply_ticket_keys(f, d);
   return rc;
 }
 

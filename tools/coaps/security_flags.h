@@ -19,6 +19,7 @@ typedef struct security_flags {
   int client_cert_required;
   const char *psk_file;         /* serve --psk-file */
   int allow_insecure_key_files; /* serve --allow-insecure-key-files */
+  const char *ticket_key_file;  /* serve --ticket-key-file */
   coap_psk_table_t *psk_table;  /* psk_file loaded (security_flags_load_psk_file) */
   int cid;                      /* Connection ID: 1 --cid, -1 --no-cid, 0 not given */
   unsigned cid_len;             /* --cid=N */
