@@ -65,6 +65,37 @@ COAPS_API int coap_context_set_dtls_context(coap_context_t *ctx, coap_dtls_conte
  * setter failed (and for a NULL |d|). */
 COAPS_API const char *coap_dtls_context_last_error(const coap_dtls_context_t *d);
 
+/* ---- sessions that survive a restart or an upgrade ---- */
+
+/* Before a server stops: its established DTLS sessions (keys, replay
+ * windows, Connection IDs, PSK identities; not observe relations, Block
+ * transfers, handshakes in progress or sessions still finishing theirs)
+ * sealed into |out| with |key| (16 or 32 bytes, AES-GCM), stamped with
+ * |node_id| and |now_ms| (wall-clock milliseconds). Each carried
+ * session's next sequence number is advanced by a margin and the session
+ * can send no more from this context, not even a close_notify (no nonce
+ * is ever used twice: free the context next). Returns the length, or
+ * COAP_E_BUFFER_TOO_SMALL, COAP_E_STATE (no DTLS configuration),
+ * COAP_E_INVALID_ARG. With |out| NULL: a size that is always enough,
+ * carrying nothing. |carried| (may be NULL): how many were written. */
+COAPS_API long coap_context_export_sessions(coap_context_t *ctx, const uint8_t *key, size_t key_len,
+                                            uint64_t node_id, uint64_t now_ms, uint8_t *out,
+                                            size_t cap, size_t *carried);
+/* At start, once the DTLS configuration and endpoints are in place: the
+ * sessions of a buffer from coap_context_export_sessions, which must be
+ * sealed with |key| for |node_id| no more than |max_age_ms| from |now_ms|
+ * and, when |last_sealed_ms| is not NULL, after *|last_sealed_ms| (the
+ * time of the last buffer taken, kept by the caller: a buffer read again
+ * is refused as replayed; on success it is set to this buffer's). Their
+ * clients carry on with no handshake. Returns the number of sessions
+ * taken, or COAP_E_INVALID_ARG with |*why| (may be NULL) saying why the
+ * buffer was refused (forged or another key, another node, stale,
+ * replayed, malformed); COAP_E_STATE without a DTLS configuration. */
+COAPS_API long coap_context_import_sessions(coap_context_t *ctx, const uint8_t *key, size_t key_len,
+                                            uint64_t node_id, uint64_t now_ms, uint64_t max_age_ms,
+                                            uint64_t *last_sealed_ms, const uint8_t *in, size_t len,
+                                            const char **why);
+
 /* ---- pre-shared keys (TLS_PSK_WITH_AES_128_CCM_8 first) ---- */
 
 /* As a client: the identity (NUL-terminated) and key to present. As a

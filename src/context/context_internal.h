@@ -139,6 +139,18 @@ int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data
 int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer, const char *server_name,
                         uint64_t now);
 void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_close);
+/* Sessions carried across a restart (secure.c, sealed by sessions_state.c):
+ * the established server sessions written as entries into |out| (each
+ * one's keys retired, sequence advanced by |margin|), how many were
+ * carried and how many left (not established or still on GnuTLS); the
+ * length or COAP_E_BUFFER_TOO_SMALL (at most coap_secure_export_bound).
+ * _import makes them again in |ctx|: 0 or COAP_E_INVALID_ARG (the
+ * entries before the broken one are kept). */
+long coap_secure_export(coap_context_t *ctx, uint64_t margin, uint8_t *out, size_t cap,
+                        size_t *carried, size_t *left);
+size_t coap_secure_export_bound(coap_context_t *ctx);
+int coap_secure_import(coap_context_t *ctx, const uint8_t *in, size_t len, uint64_t now,
+                       size_t *carried, size_t *skipped);
 /* sessions_end.c: the DTLS session of |peer| in words for a match
  * callback (0), or -1 when it has none. |fp| holds the raw key's
  * fingerprint (112 bytes). */

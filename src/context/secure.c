@@ -44,7 +44,8 @@ typedef struct peer_dtls {
   coap_dtls_session_t *old;
   uint8_t feeding_old, old_spoke;
   uint64_t early_hold_until;
-  int probed; /* a CoAP ping went to the port */
+  int probed;  /* a CoAP ping went to the port */
+  int carried; /* written for a restart (coap_secure_export): ours no more */
   /* Client: the verdict of a handshake that called the key wrong from
    * what the network showed, while a second handshake checks it (see
    * confirm_key_mismatch); it stands unless that one completes by
@@ -193,7 +194,7 @@ void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_clos
 
 int coap_secure_peer_info(const coap_peer_t *peer, coap_session_info_t *info, char *fp) {
   const peer_dtls_t *pd = peer->security;
-  if (!pd || !pd->session) return -1;
+  if (!pd || !pd->session || pd->carried) return -1;
   const char *id = coap_dtls_session_psk_identity(pd->session);
   const uint8_t *h = coap_dtls_session_peer_rpk_sha256(pd->session);
   info->peer = peer->name;
@@ -1118,4 +1119,106 @@ int coap_secure_unreachable(coap_context_t *ctx, coap_peer_t *peer, uint64_t now
   g.elapsed_ms = coap_dtls_session_elapsed(pd->session, now);
   session_ended_with(pd, &g, now);
   return 1;
+}
+
+/* ---- sessions carried across a restart (sessions_state.c) ---- */
+
+static void put_u16(uint8_t *p, size_t v) {
+  p[0] = (uint8_t)(v >> 8);
+  p[1] = (uint8_t)v;
+}
+
+/* One entry: the endpoint's port (2), the peer's address (size, bytes),
+ * the session (length (2), bytes). Its length, 0 when the peer has no
+ * session to carry, or -1 when |cap| is too small. */
+static long export_peer(coap_peer_t *peer, uint64_t margin, uint8_t *out, size_t cap) {
+  peer_dtls_t *pd = peer->security;
+  if (!pd || !pd->session || pd->old || coap_dtls_session_is_client(pd->session)) return 0;
+  size_t head = 2 + 1 + peer->addr.size + 2;
+  if (peer->addr.size > sizeof peer->addr.addr.st) return 0;
+  if (cap < head + COAP_DTLS_SESSION_SAVED_MAX) return -1;
+  int n = coap_dtls_session_save(pd->session, margin, out + head, cap - head);
+  if (n < 0) return 0; /* not established, or still on GnuTLS */
+  pd->carried = 1;     /* its keys are retired: no close_notify, not listed */
+  put_u16(out, coap_address_get_port(&peer->ep->local));
+  out[2] = (uint8_t)peer->addr.size;
+  memcpy(out + 3, &peer->addr.addr.st, peer->addr.size);
+  put_u16(out + 3 + peer->addr.size, (size_t)n);
+  return (long)head + n;
+}
+
+long coap_secure_export(coap_context_t *ctx, uint64_t margin, uint8_t *out, size_t cap,
+                        size_t *carried, size_t *left) {
+  size_t used = 0;
+  *carried = *left = 0;
+  for (coap_peer_t *p = coap_peer_table_oldest(&ctx->peers); p; p = coap_peer_newer(p)) {
+    long n = export_peer(p, margin, out + used, cap - used);
+    if (n < 0) return COAP_E_BUFFER_TOO_SMALL;
+    if (n > 0) (*carried)++;
+    if (n == 0 && p->security) (*left)++;
+    used += (size_t)n;
+  }
+  return (long)used;
+}
+
+size_t coap_secure_export_bound(coap_context_t *ctx) {
+  return ctx->peers.count * (5 + sizeof(struct sockaddr_storage) + COAP_DTLS_SESSION_SAVED_MAX);
+}
+
+static coap_endpoint_t *dtls_endpoint(coap_context_t *ctx, uint16_t port) {
+  for (coap_endpoint_t *ep = ctx->endpoints; ep; ep = ep->next)
+    if (ep->proto == COAP_PROTO_DTLS && !ep->client && coap_address_get_port(&ep->local) == port)
+      return ep;
+  return NULL;
+}
+
+/* The peer for one entry, with its session made again: 0, or a COAP_E
+ * code (the entry is then skipped). */
+static int import_peer(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *addr,
+                       const uint8_t *saved, size_t len, uint64_t now) {
+  if (coap_peer_table_find(&ctx->peers, ep, addr)) return COAP_E_EXISTS;
+  coap_peer_t *peer = coap_context_peer(ctx, ep, addr, now);
+  if (!peer) return COAP_E_LIMIT;
+  peer_dtls_t *pd = peer_dtls_new(ctx, peer);
+  int rc = pd ? coap_dtls_session_restore(ctx->dtls, &session_cb, pd, now, saved, len, &pd->session)
+              : COAP_E_NOMEM;
+  if (rc < 0) {
+    free(pd);
+    coap_context_peer_destroy(ctx, peer);
+    return rc;
+  }
+  coap_dtls_session_set_peer_name(pd->session, peer->name);
+  peer->security = pd;
+  register_cid(pd);
+  int mode = coap_dtls_session_mode(pd->session);
+  ctx->dtls_sessions_by_mode[mode]++;
+  pd->mode_counted = mode + 1;
+  return 0;
+}
+
+int coap_secure_import(coap_context_t *ctx, const uint8_t *in, size_t len, uint64_t now,
+                       size_t *carried, size_t *skipped) {
+  *carried = *skipped = 0;
+  if (!ctx->dtls) return COAP_E_STATE;
+  size_t at = 0;
+  while (at < len) {
+    if (len - at < 3 || len - at < 3 + (size_t)in[at + 2] + 2) return COAP_E_INVALID_ARG;
+    uint16_t port = (uint16_t)(in[at] << 8 | in[at + 1]);
+    coap_address_t addr;
+    memset(&addr, 0, sizeof addr);
+    addr.size = in[at + 2];
+    if (addr.size > sizeof addr.addr.st) return COAP_E_INVALID_ARG;
+    memcpy(&addr.addr.st, in + at + 3, addr.size);
+    at += 3 + addr.size;
+    size_t n = (size_t)in[at] << 8 | in[at + 1];
+    at += 2;
+    if (n > len - at) return COAP_E_INVALID_ARG;
+    coap_endpoint_t *ep = dtls_endpoint(ctx, port);
+    if (ep && import_peer(ctx, ep, &addr, in + at, n, now) == 0)
+      (*carried)++;
+    else
+      (*skipped)++;
+    at += n;
+  }
+  return 0;
 }

@@ -9,6 +9,7 @@
 
 #include <gnutls/crypto.h>
 
+#include "common/util.h"
 #include "security/dtls_record.h"
 
 #define HEADER 13
@@ -63,19 +64,32 @@ int coap_dtls_keys_export(gnutls_session_t tls, coap_dtls_keys_t *k) {
   /* Everything GnuTLS already took counts as seen. */
   k->read_next = rseq & SEQ_MASK;
   k->window = ~0ull;
-  if (make_cipher(&k->write, alg, &key[0]) < 0) return -1;
-  if (make_cipher(&k->read, alg, &key[1]) < 0) {
+  if (key[0].size != key[1].size) return -1;
+  return coap_dtls_keys_init(k, alg, key[0].data, key[1].data, key[0].size);
+}
+
+int coap_dtls_keys_init(coap_dtls_keys_t *k, int alg, const uint8_t *write_key,
+                        const uint8_t *read_key, size_t key_len) {
+  if (!key_len || key_len > COAP_DTLS_KEY_MAX) return -1;
+  gnutls_datum_t w = {(unsigned char *)write_key, (unsigned)key_len};
+  gnutls_datum_t r = {(unsigned char *)read_key, (unsigned)key_len};
+  if (make_cipher(&k->write, (gnutls_cipher_algorithm_t)alg, &w) < 0) return -1;
+  if (make_cipher(&k->read, (gnutls_cipher_algorithm_t)alg, &r) < 0) {
     gnutls_aead_cipher_deinit(k->write);
     k->write = NULL;
     return -1;
   }
+  k->alg = alg;
+  k->key_len = (uint8_t)key_len;
+  memcpy(k->write_key, write_key, key_len);
+  memcpy(k->read_key, read_key, key_len);
   return 0;
 }
 
 void coap_dtls_keys_free(coap_dtls_keys_t *k) {
   if (k->read) gnutls_aead_cipher_deinit(k->read);
   if (k->write) gnutls_aead_cipher_deinit(k->write);
-  memset(k, 0, sizeof(*k));
+  coap_memzero(k, sizeof(*k));
 }
 
 /* The nonce: salt + explicit part (GCM/CCM), or the IV xor the sequence

@@ -19,7 +19,20 @@ typedef struct coap_dtls_keys {
   uint64_t write_seq; /* next sequence number to send */
   uint64_t read_next; /* one above the highest accepted */
   uint64_t window;    /* bit i: read_next - 1 - i was seen */
+  /* The raw keys, kept so that dtls_state.c can carry a session into
+   * another process (zeroised with the rest on free). */
+  int alg; /* gnutls_cipher_algorithm_t */
+  uint8_t key_len;
+  uint8_t read_key[32], write_key[32];
 } coap_dtls_keys_t;
+
+#define COAP_DTLS_KEY_MAX 32
+
+/* Keys from their parts (|k|'s iv, counters and epoch set by the caller
+ * or kept as zero): the two AEAD handles made from |write_key| and
+ * |read_key|. Returns 0 or -1 (then nothing is held). */
+int coap_dtls_keys_init(coap_dtls_keys_t *k, int alg, const uint8_t *write_key,
+                        const uint8_t *read_key, size_t key_len);
 
 /* Take the current epoch's keys and counters out of an established
  * session. Returns 0, or -1 (not an AEAD suite, or GnuTLS said no): then

@@ -10,6 +10,7 @@
 
 #include "common/util.h"
 #include "security/dtls_internal.h"
+#include "security/dtls_state.h"
 
 /* gnutls_dtls_get_timeout() may return 0 again and again while records
  * are discarded; never poll faster than this. */
@@ -1136,4 +1137,79 @@ int coap_dtls_probe_hello(uint8_t *buf, size_t cap) {
   gnutls_deinit(tls);
   gnutls_certificate_free_credentials(cred);
   return sink.len ? (int)sink.len : COAP_E_INTERNAL;
+}
+
+/* ---- carried across a restart (dtls_state.c) ---- */
+
+/* After the keys: the mode, the CID (on, our length, the peer's, the
+ * bytes), the PSK identity (length, bytes) and the raw key's hash. */
+#define SAVED_SESSION_MAX (COAP_DTLS_KEYS_SAVED + 1 + 3 + 2 * COAP_DTLS_CID_MAX + 1 + 64 + 1 + 32)
+
+int coap_dtls_session_save(coap_dtls_session_t *s, uint64_t margin, uint8_t *out, size_t cap) {
+  _Static_assert(SAVED_SESSION_MAX <= COAP_DTLS_SESSION_SAVED_MAX, "room for a saved session");
+  if (s->client || !s->established || s->failed || !s->keys || cap < SAVED_SESSION_MAX) return -1;
+  if (s->cid.rx_len > COAP_DTLS_CID_MAX || s->cid.tx_len > COAP_DTLS_CID_MAX) return -1;
+  int n = coap_dtls_keys_save(s->keys, margin, out, cap);
+  if (n < 0) return -1;
+  uint8_t *p = out + n;
+  *p++ = (uint8_t)s->mode;
+  *p++ = s->cid.on;
+  *p++ = s->cid.rx_len;
+  *p++ = s->cid.tx_len;
+  memcpy(p, s->cid.rx, s->cid.rx_len), p += s->cid.rx_len;
+  memcpy(p, s->cid.tx, s->cid.tx_len), p += s->cid.tx_len;
+  size_t id_len = strnlen(s->psk_identity, 64);
+  *p++ = (uint8_t)id_len;
+  memcpy(p, s->psk_identity, id_len), p += id_len;
+  *p++ = (uint8_t)s->has_peer_rpk;
+  memcpy(p, s->peer_rpk_sha256, 32), p += 32;
+  return (int)(p - out);
+}
+
+/* The parts after the keys, checked against |end|; 0 or -1. */
+static int restore_parts(coap_dtls_session_t *s, const uint8_t *p, const uint8_t *end) {
+  if (end - p < 4) return -1;
+  s->mode = p[0];
+  s->cid.on = p[1];
+  s->cid.rx_len = p[2];
+  s->cid.tx_len = p[3];
+  p += 4;
+  if (s->cid.rx_len > COAP_DTLS_CID_MAX || s->cid.tx_len > COAP_DTLS_CID_MAX) return -1;
+  if (end - p < s->cid.rx_len + s->cid.tx_len + 1) return -1;
+  memcpy(s->cid.rx, p, s->cid.rx_len), p += s->cid.rx_len;
+  memcpy(s->cid.tx, p, s->cid.tx_len), p += s->cid.tx_len;
+  size_t id_len = *p++;
+  if (id_len > 64 || (size_t)(end - p) != id_len + 1 + 32) return -1;
+  memcpy(s->psk_identity, p, id_len);
+  s->psk_identity[id_len] = 0;
+  p += id_len;
+  s->has_peer_rpk = *p++ != 0;
+  memcpy(s->peer_rpk_sha256, p, 32);
+  return 0;
+}
+
+int coap_dtls_session_restore(coap_dtls_context_t *d, const coap_dtls_session_cb_t *cb, void *user,
+                              uint64_t now, const uint8_t *in, size_t len,
+                              coap_dtls_session_t **out) {
+  if (len < COAP_DTLS_KEYS_SAVED) return COAP_E_INVALID_ARG;
+  coap_dtls_session_t *s;
+  int rc = session_init(d, 0, cb, user, now, &s);
+  if (rc < 0) return rc;
+  gnutls_deinit(s->tls); /* the keys are all it needs */
+  s->tls = NULL;
+  s->keys = calloc(1, sizeof(*s->keys));
+  if (!s->keys || coap_dtls_keys_load(s->keys, in, COAP_DTLS_KEYS_SAVED) < 0 ||
+      restore_parts(s, in + COAP_DTLS_KEYS_SAVED, in + len) < 0) {
+    coap_dtls_session_free(s);
+    return COAP_E_INVALID_ARG;
+  }
+  s->established = 1;
+  s->step = COAP_STEP_ESTABLISHED;
+  s->suite = gnutls_cipher_get_name((gnutls_cipher_algorithm_t)s->keys->alg);
+  /* Only a record newer than those already taken may move the peer. */
+  uint64_t taken = s->keys->read_next ? s->keys->read_next - 1 : 0;
+  s->rx_newest = (uint64_t)s->keys->epoch << 48 | taken;
+  s->next_retransmit = UINT64_MAX;
+  *out = s;
+  return 0;
 }

@@ -77,6 +77,17 @@ int coap_dtls_session_new_client(coap_dtls_context_t *d, const char *server_name
 int coap_dtls_session_new_server(coap_dtls_context_t *d, const coap_dtls_session_cb_t *cb,
                                  void *user, uint64_t now, coap_dtls_session_t **out);
 void coap_dtls_session_free(coap_dtls_session_t *s);
+/* A restart without handshakes (dtls_state.c): an established server
+ * session on exported keys written into |out| (its keys then retired for
+ * sending, the next sequence number advanced by |margin|); its length or
+ * -1 (a client, not established, still on GnuTLS, or no room: at most
+ * COAP_DTLS_SESSION_SAVED_MAX bytes). _restore makes the session again
+ * from such bytes in another process: established, no handshake. */
+#define COAP_DTLS_SESSION_SAVED_MAX 300
+int coap_dtls_session_save(coap_dtls_session_t *s, uint64_t margin, uint8_t *out, size_t cap);
+int coap_dtls_session_restore(coap_dtls_context_t *d, const coap_dtls_session_cb_t *cb, void *user,
+                              uint64_t now, const uint8_t *in, size_t len,
+                              coap_dtls_session_t **out);
 /* Is the ClientHello in |data| a copy of the one this (server) session
  * was made from (the same client random)? Such a copy, arriving late
  * (resent before the handshake ended, then reordered), says nothing about

@@ -636,6 +636,27 @@ static void n_coap_context_end_sessions(void) {
   WANT_INT(coap_context_end_sessions(NULL, NULL, NULL), 0);
   WANT_INT(coap_context_end_sessions(ctx, NULL, NULL), 0); /* all of none */
 }
+static void n_coap_context_export_sessions(void) {
+  const uint8_t key[32] = {0};
+  uint8_t out[64];
+  WANT_INT(coap_context_export_sessions(NULL, key, 32, 1, 0, out, sizeof out, NULL), INVALID);
+  WANT_INT(coap_context_export_sessions(ctx, NULL, 32, 1, 0, out, sizeof out, NULL), INVALID);
+  WANT_INT(coap_context_export_sessions(ctx, key, 20, 1, 0, out, sizeof out, NULL), INVALID);
+  WANT_INT(coap_context_export_sessions(ctx, key, 32, 1, 0, out, sizeof out, NULL),
+           COAP_E_STATE); /* no DTLS configuration */
+}
+static void n_coap_context_import_sessions(void) {
+  const uint8_t key[32] = {0}, in[64] = {0};
+  const char *why = NULL;
+  WANT_INT(coap_context_import_sessions(NULL, key, 32, 1, 0, 60, NULL, in, sizeof in, &why),
+           INVALID);
+  WANT_INT(why != NULL, 1);
+  WANT_INT(coap_context_import_sessions(ctx, NULL, 32, 1, 0, 60, NULL, in, sizeof in, NULL),
+           INVALID);
+  WANT_INT(coap_context_import_sessions(ctx, key, 32, 1, 0, 60, NULL, NULL, 0, NULL), INVALID);
+  WANT_INT(coap_context_import_sessions(ctx, key, 32, 1, 0, 60, NULL, in, sizeof in, NULL),
+           COAP_E_STATE); /* no DTLS configuration */
+}
 static void n_coap_context_end_revoked_sessions(void) {
   WANT_INT(coap_context_end_revoked_sessions(NULL), 0);
   WANT_INT(coap_context_end_revoked_sessions(ctx), 0); /* no DTLS configuration */
@@ -953,6 +974,8 @@ static const null_case_t cases[] = {
     CASE(coap_dtls_trusts_rpk_fingerprint),
     CASE(coap_dtls_knows_psk_identity),
     CASE(coap_context_end_sessions),
+    CASE(coap_context_export_sessions),
+    CASE(coap_context_import_sessions),
     CASE(coap_context_end_revoked_sessions),
     NO_POINTER(coap_strerror),
     CASE(coap_context_listen),

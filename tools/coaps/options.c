@@ -62,6 +62,9 @@ static const struct {
     {NULL, "--evict-after", "SECONDS", "serve"},
     {NULL, "--metrics", "ADDR:PORT", "serve"},
     {NULL, "--log-format", "FORMAT", "serve"},
+    {NULL, "--state-file", "FILE", "serve"},
+    {NULL, "--state-key-file", "FILE", "serve"},
+    {NULL, "--state-max-age", "SECONDS", "serve"},
 };
 #define N_KNOWN (sizeof known_options / sizeof known_options[0])
 

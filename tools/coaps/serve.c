@@ -19,6 +19,7 @@
 #include "options.h"
 #include "security_flags.h"
 #include "serve_reload.h"
+#include "serve_state.h"
 
 #define MAX_WORKERS 64
 
@@ -33,7 +34,8 @@ typedef struct serve_args {
   security_flags_t sec;
   const char *metrics; /* --metrics as given, or NULL */
   coap_address_t metrics_addr;
-  int log_json; /* --log-format json */
+  int log_json;        /* --log-format json */
+  serve_state_t state; /* --state-file, --state-key-file, --state-max-age */
 } serve_args_t;
 
 static void serve_usage(FILE *out) {
@@ -92,6 +94,21 @@ static void serve_usage(FILE *out) {
           "                     A bare PORT is 127.0.0.1:PORT (0 picks a free one);\n"
           "                     give an address to listen elsewhere. Needs\n"
           "                     libmicrohttpd at build time; a port in use exits 7\n"
+          "      --state-file FILE  at SIGINT or SIGTERM, write the established DTLS\n"
+          "                     sessions to FILE (0600, sealed with the state key;\n"
+          "                     those not written get a close_notify), and at start\n"
+          "                     read FILE, delete it and take its sessions over:\n"
+          "                     clients carry on without a handshake across a\n"
+          "                     restart or an upgrade. A file that is forged, sealed\n"
+          "                     with another key, older than --state-max-age, or\n"
+          "                     readable by others is refused with the reason (the\n"
+          "                     server starts without it); a copy read again is\n"
+          "                     refused as replayed (FILE.seen). One worker (-w 1) only;\n"
+          "                     observe relations are not carried\n"
+          "      --state-key-file FILE  the key that seals --state-file: 32 (or 16)\n"
+          "                     random bytes as hex, readable by its owner only\n"
+          "      --state-max-age S  refuse a --state-file written more than S\n"
+          "                     seconds ago (default 60)\n"
           "  -h, --help         this help\n"
           "\n");
   security_flags_usage(out, 1);
@@ -192,6 +209,17 @@ static int parse_max_body(const char *text, size_t *out) {
   return 0;
 }
 
+static int parse_state_max_age(const char *text, long *out) {
+  char *end;
+  long v = strtol(text, &end, 10);
+  if (*text == '\0' || *end || v < 1 || v > 86400) {
+    cli_error("--state-max-age wants seconds from 1 to 86400, got '%s'", text);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
 /* 0, 1 for --help, or -1 on bad usage (already reported). */
 static int parse_serve_args(serve_args_t *a, int argc, char **argv, cli_options_t *p) {
   static const struct option longopts[] = {
@@ -206,6 +234,9 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv, cli_options_
       {"help", no_argument, NULL, 'h'},
       {"metrics", required_argument, NULL, 'X'},
       {"log-format", required_argument, NULL, 'L'},
+      {"state-file", required_argument, NULL, 'S'},
+      {"state-key-file", required_argument, NULL, 'K'},
+      {"state-max-age", required_argument, NULL, 'G'},
   };
   cli_options_init(p, "serve", "[options]", argc, argv, "p:a:w:vh", longopts,
                    sizeof longopts / sizeof longopts[0], CLI_SERVER_SECURITY, " trust-rpk ");
@@ -214,6 +245,7 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv, cli_options_
   a->port = COAP_DEFAULT_PORT;
   a->dtls_port = COAPS_DEFAULT_PORT;
   a->evict_after_ms = -1;
+  a->state.max_age_s = SERVE_STATE_MAX_AGE_S;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   a->workers = cores < 1 ? 1 : cores > MAX_WORKERS ? MAX_WORKERS : cores;
   int c;
@@ -252,6 +284,11 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv, cli_options_
         }
         a->log_json = strcmp(optarg, "json") == 0;
         break;
+      case 'S': a->state.file = optarg; break;
+      case 'K': a->state.key_file = optarg; break;
+      case 'G':
+        if (parse_state_max_age(optarg, &a->state.max_age_s) < 0) return -1;
+        break;
       default:
         if (security_flags_take(&a->sec, c, optarg) < 0) return -1;
         break;
@@ -263,6 +300,10 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv, cli_options_
     return -1;
   }
   if (security_flags_check(&a->sec, 1) < 0) return -1;
+  if (a->state.file && a->workers != 1) {
+    cli_error("--state-file works with one worker only: add -w 1");
+    return -1;
+  }
   return cli_options_no_operand(p);
 }
 
@@ -416,6 +457,7 @@ typedef struct worker {
   reload_slot_t reload;                    /* credentials handed over on SIGHUP */
   size_t closed;                           /* sessions given a close_notify at the stop */
   metrics_board_t *board;                  /* --metrics: where it publishes its numbers, or NULL */
+  serve_state_t *state;                    /* --state-file: sessions saved at the stop, or NULL */
 } worker_t;
 
 /* Set once SIGINT or SIGTERM arrives: every worker's loop ends. */
@@ -613,6 +655,7 @@ static void *worker_main(void *arg) {
     if (w->verbose) log_observers(w);
     metrics_publish(w->board, w->index, w->ctx, 0);
   }
+  if (w->state) serve_state_save(w->state, w->ctx); /* before the close_notify */
   w->closed = serve_close_sessions(w->ctx);
   metrics_publish(w->board, w->index, w->ctx, 1);
   return NULL;
@@ -744,6 +787,7 @@ int cmd_serve(int argc, char **argv) {
   coap_address_t addr;
   coap_address_from_string(&addr, a.address, (uint16_t)a.port); /* checked when parsed */
   if ((rc = security_flags_load_psk_file(&a.sec)) != 0) return rc;
+  if ((rc = serve_state_load_key(&a.state)) != 0) return rc;
   worker_t *w = calloc((size_t)a.workers, sizeof(*w));
   if (!w) {
     cli_error("out of memory");
@@ -758,6 +802,10 @@ int cmd_serve(int argc, char **argv) {
   if (a.metrics && (rc = metrics_open(&a, w, &board, &metrics)) != 0) {
     workers_free(w, a.workers);
     return rc;
+  }
+  if (a.state.file && w[0].sep) {
+    serve_state_restore(&a.state, w[0].ctx);
+    w[0].state = &a.state;
   }
   if (a.sec.cert) warn_cert_dates(a.sec.cert);
   print_endpoint("coap", w[0].ep);

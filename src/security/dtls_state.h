@@ -1,0 +1,57 @@
+/* Private to src/security: an established session's exported keys carried
+ * into another process (a restart or an upgrade without handshakes), and
+ * the sealed envelope that carries them. */
+#ifndef COAPS_DTLS_STATE_H
+#define COAPS_DTLS_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "security/dtls_record.h"
+
+/* The bytes one session's keys take (coap_dtls_keys_save). */
+#define COAP_DTLS_KEYS_SAVED 121
+
+/* Write |k| into |out| with its next sequence number advanced by |margin|,
+ * then retire |k| for sending (it can never seal another record, so the
+ * new process alone uses the nonces from there on). Returns the length
+ * (COAP_DTLS_KEYS_SAVED) or -1 (no room, no raw keys, or the advanced
+ * sequence would pass 2^48 - 1). */
+int coap_dtls_keys_save(coap_dtls_keys_t *k, uint64_t margin, uint8_t *out, size_t cap);
+/* Keys saved by coap_dtls_keys_save into a zeroed |k|: 0, or -1 when
+ * |in| is not such a record (nothing is then held). */
+int coap_dtls_keys_load(coap_dtls_keys_t *k, const uint8_t *in, size_t len);
+
+/* The envelope: magic "coapstat", a version, the node id and the time of
+ * sealing (seconds), a random nonce, then the sealed bytes and a 16-byte
+ * tag (AES-GCM under a 16- or 32-byte key; the header is additional
+ * data, so none of it can be changed either). */
+#define COAP_DTLS_STATE_HEADER 40
+#define COAP_DTLS_STATE_TAG 16
+#define COAP_DTLS_STATE_OVERHEAD (COAP_DTLS_STATE_HEADER + COAP_DTLS_STATE_TAG)
+
+/* Why an envelope was refused (coap_dtls_state_open's negative results). */
+#define COAP_DTLS_STATE_MALFORMED (-1) /* not an envelope of this version */
+#define COAP_DTLS_STATE_FORGED (-2)    /* the tag does not verify: tampered, or another key */
+#define COAP_DTLS_STATE_STALE (-3)     /* older than the bound, or from the future */
+#define COAP_DTLS_STATE_OTHER_NODE (-4)
+#define COAP_DTLS_STATE_BAD_KEY (-5)  /* the key is neither 16 nor 32 bytes */
+#define COAP_DTLS_STATE_REPLAYED (-6) /* sealed no later than one already read */
+
+/* Seal |len| bytes for |node_id| at |now| (any unit: the caller's, the
+ * same for max_age below); the envelope's length, or -1. |rand| fills
+ * the nonce. */
+long coap_dtls_state_seal(const uint8_t *key, size_t key_len, uint64_t node_id, uint64_t now,
+                          void (*rand)(void *user, uint8_t *buf, size_t len), void *rand_user,
+                          const uint8_t *in, size_t len, uint8_t *out, size_t cap);
+/* Open an envelope sealed for |node_id| no more than |max_age| before
+ * |now| (and no more than that after it: clocks move both ways). The
+ * plaintext's length, or a COAP_DTLS_STATE_* reason; |*sealed_at| (may
+ * be NULL) the time it was sealed, when authentic. */
+long coap_dtls_state_open(const uint8_t *key, size_t key_len, uint64_t node_id, uint64_t now,
+                          uint64_t max_age, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
+                          uint64_t *sealed_at);
+/* A line saying what a refusal means and what to do. */
+const char *coap_dtls_state_refusal(long reason);
+
+#endif

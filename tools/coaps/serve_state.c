@@ -1,0 +1,227 @@
+/* coaps serve --state-file (serve_state.h): the file side of
+ * coap_context_export_sessions / coap_context_import_sessions. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "log_json.h"
+#include "serve_state.h"
+
+#define STATE_FILE_MAX (64u << 20)
+#define NODE_ID 0 /* one node; --node-id can feed this once it exists */
+
+static uint64_t wall_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* FILE.seen: when the last state taken over was sealed (ms), so that a
+ * copy of an older state file is refused as replayed. */
+static void seen_path(const serve_state_t *st, char *out, size_t cap) {
+  snprintf(out, cap, "%s.seen", st->file);
+}
+
+static uint64_t seen_read(const serve_state_t *st) {
+  char path[4096];
+  seen_path(st, path, sizeof path);
+  FILE *f = fopen(path, "re");
+  unsigned long long v = 0;
+  if (f && fscanf(f, "%llu", &v) != 1) v = 0;
+  if (f) fclose(f);
+  return v;
+}
+
+static void seen_write(const serve_state_t *st, uint64_t sealed_ms) {
+  char path[4096], tmp[4200];
+  seen_path(st, path, sizeof path);
+  snprintf(tmp, sizeof tmp, "%s.new", path);
+  unlink(tmp);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  char text[32];
+  int n = snprintf(text, sizeof text, "%llu\n", (unsigned long long)sealed_ms);
+  if (fd < 0 || write(fd, text, (size_t)n) != n || fsync(fd) < 0 || rename(tmp, path) < 0) {
+    cli_error(
+        "%s: cannot write it (%s): a copy of the state file just read could be taken "
+        "again",
+        path, strerror(errno));
+    unlink(tmp);
+  }
+  if (fd >= 0) close(fd);
+}
+
+/* |fd|'s file is a regular file no one but its owner can read or write. */
+static int owner_only(int fd, const char *path, const char *what) {
+  struct stat sb;
+  if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+    cli_error("%s %s: not a regular file", what, path);
+    return -1;
+  }
+  if (sb.st_mode & 077) {
+    cli_error("%s %s: readable or writable by others (mode %03o): refused (chmod 600 %s)", what,
+              path, (unsigned)(sb.st_mode & 0777), path);
+    return -1;
+  }
+  return 0;
+}
+
+/* The whole file (at most |cap| bytes) into |buf|; its length, or -1. */
+static long read_file(int fd, uint8_t *buf, size_t cap) {
+  size_t len = 0;
+  for (;;) {
+    ssize_t n = read(fd, buf + len, cap - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (n == 0) return (long)len;
+    len += (size_t)n;
+    if (len == cap) return -1; /* larger than allowed */
+  }
+}
+
+static int hex_digit(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Hex (whitespace ignored) into |key|: its length, or -1. */
+static long parse_hex_key(const uint8_t *text, size_t len, uint8_t *key, size_t cap) {
+  size_t n = 0;
+  int high = -1;
+  for (size_t i = 0; i < len; i++) {
+    if (text[i] == ' ' || text[i] == '\n' || text[i] == '\r' || text[i] == '\t') continue;
+    int d = hex_digit(text[i]);
+    if (d < 0 || (high < 0 && n == cap)) return -1;
+    if (high < 0) {
+      high = d;
+    } else {
+      key[n++] = (uint8_t)(high << 4 | d);
+      high = -1;
+    }
+  }
+  return high < 0 ? (long)n : -1;
+}
+
+int serve_state_load_key(serve_state_t *st) {
+  if (!st->file) return 0;
+  if (!st->key_file) {
+    cli_error("--state-file needs --state-key-file (the key that seals the sessions)");
+    return EXIT_USAGE;
+  }
+  int fd = open(st->key_file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    cli_error("--state-key-file %s: %s", st->key_file, strerror(errno));
+    return EXIT_SECURITY;
+  }
+  uint8_t text[256];
+  long len =
+      owner_only(fd, st->key_file, "--state-key-file") < 0 ? -2 : read_file(fd, text, sizeof text);
+  close(fd);
+  long n = len < 0 ? -1 : parse_hex_key(text, (size_t)len, st->key, sizeof st->key);
+  memset(text, 0, sizeof text);
+  if (len == -2) return EXIT_SECURITY;
+  if (n != 16 && n != 32) {
+    cli_error(
+        "--state-key-file %s: want 32 (or 16) random bytes as hex, e.g. from "
+        "'od -An -tx1 -N32 /dev/urandom'",
+        st->key_file);
+    return EXIT_SECURITY;
+  }
+  st->key_len = (size_t)n;
+  return 0;
+}
+
+void serve_state_restore(serve_state_t *st, coap_context_t *ctx) {
+  if (!st->file) return;
+  int fd = open(st->file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno != ENOENT)
+      cli_error("--state-file %s: %s: starting without saved sessions", st->file, strerror(errno));
+    return;
+  }
+  /* Read once: gone before anything in it is used, so it cannot be
+   * loaded a second time (by this process or another). */
+  if (unlink(st->file) < 0) {
+    cli_error("--state-file %s: cannot delete it (%s): refused, starting without saved sessions",
+              st->file, strerror(errno));
+    close(fd);
+    return;
+  }
+  struct stat sb;
+  size_t cap = fstat(fd, &sb) == 0 && sb.st_size < STATE_FILE_MAX ? (size_t)sb.st_size + 1 : 0;
+  uint8_t *buf = cap ? malloc(cap) : NULL;
+  long len = -1;
+  if (!buf) {
+    cli_error("--state-file %s: too large or unreadable: starting without saved sessions",
+              st->file);
+  } else if (owner_only(fd, st->file, "--state-file") == 0) {
+    len = read_file(fd, buf, cap);
+    if (len < 0) cli_error("--state-file %s: cannot read it whole", st->file);
+  }
+  close(fd);
+  if (len >= 0) {
+    const char *why = NULL;
+    uint64_t last_sealed = seen_read(st);
+    long n = coap_context_import_sessions(ctx, st->key, st->key_len, NODE_ID, wall_ms(),
+                                          (uint64_t)st->max_age_s * 1000, &last_sealed, buf,
+                                          (size_t)len, &why);
+    if (n >= 0) seen_write(st, last_sealed);
+    if (n < 0)
+      cli_error("--state-file %s refused: %s; starting without saved sessions", st->file, why);
+    else
+      tool_log("info", (log_field_t[]){LOG_COUNT("sessions_restored", (uint64_t)n)}, 1,
+               "%ld DTLS session%s restored from %s (no handshake needed)", n, n == 1 ? "" : "s",
+               st->file);
+  }
+  if (buf) memset(buf, 0, cap);
+  free(buf);
+}
+
+static int write_all(int fd, const uint8_t *data, size_t len) {
+  while (len) {
+    ssize_t n = write(fd, data, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    data += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+void serve_state_save(serve_state_t *st, coap_context_t *ctx) {
+  if (!st->file) return;
+  long cap = coap_context_export_sessions(ctx, st->key, st->key_len, NODE_ID, 0, NULL, 0, NULL);
+  uint8_t *buf = cap > 0 ? malloc((size_t)cap) : NULL;
+  size_t carried = 0;
+  long len = buf ? coap_context_export_sessions(ctx, st->key, st->key_len, NODE_ID, wall_ms(), buf,
+                                                (size_t)cap, &carried)
+             : cap < 0 ? cap
+                       : COAP_E_NOMEM;
+  char tmp[4096];
+  int fd = -1;
+  if (len >= 0 && snprintf(tmp, sizeof tmp, "%s.new", st->file) < (int)sizeof tmp) {
+    unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  }
+  if (len < 0) {
+    cli_error("--state-file %s: sessions not saved: %s", st->file, coap_strerror((int)len));
+  } else if (fd < 0 || write_all(fd, buf, (size_t)len) < 0 || fsync(fd) < 0 ||
+             rename(tmp, st->file) < 0) {
+    cli_error("--state-file %s: cannot write it: %s", st->file, strerror(errno));
+    unlink(tmp);
+  } else {
+    tool_log("info", (log_field_t[]){LOG_COUNT("sessions_saved", carried)}, 1,
+             "stopping: %zu DTLS session%s saved to %s for the next start", carried,
+             carried == 1 ? "" : "s", st->file);
+  }
+  if (fd >= 0) close(fd);
+  if (buf) memset(buf, 0, (size_t)cap);
+  free(buf);
+}
