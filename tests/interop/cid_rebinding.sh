@@ -89,7 +89,7 @@ rebinding two-workers 2
 relay() {
   "$BUILD/udp_rebind" "$DTLS_PORT" "$2" "$work/$1.tap" >"$work/$1.port" &
   BG_PIDS+=($!)
-  for _ in $(seq 100); do RELAY_PORT=$(head -1 "$work/$1.port"); [ -n "$RELAY_PORT" ] && return 0; sleep 0.05; done
+  for _ in $(seq 100); do RELAY_PORT=$(head -1 "$work/$1.port" 2>/dev/null || true); [ -n "$RELAY_PORT" ] && return 0; sleep 0.05; done
   fail "udp_rebind did not start"
 }
 

@@ -45,7 +45,7 @@ relay() {
   "$BUILD/udp_rebind" $((mport + 1)) -3 "$work/$1.tap" >"$work/$1.port" &
   BG_PIDS+=($!)
   for _ in $(seq 100); do
-    RELAY_PORT=$(head -1 "$work/$1.port")
+    RELAY_PORT=$(head -1 "$work/$1.port" 2>/dev/null || true)
     [ -n "$RELAY_PORT" ] && return 0
     sleep 0.05
   done
