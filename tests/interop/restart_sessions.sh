@@ -85,6 +85,9 @@ refused() { # refused WHAT NEEDLE [FLAGS...]
 cp "$DIR/good" "$STATE"
 printf '\xff' | dd of="$STATE" bs=1 seek=60 conv=notrunc status=none
 refused "forged" "refused: its seal does not verify"
+# Another node's file (sealed by node 0, read by --node-id 2).
+cp "$DIR/good" "$STATE"
+refused "from another node" "written by another node" --node-id 2
 # Replayed: the file written after the second start's state was taken;
 # take it once, then put a copy back.
 cp "$DIR/good" "$STATE"

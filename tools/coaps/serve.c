@@ -787,6 +787,7 @@ int cmd_serve(int argc, char **argv) {
   coap_address_t addr;
   coap_address_from_string(&addr, a.address, (uint16_t)a.port); /* checked when parsed */
   if ((rc = security_flags_load_psk_file(&a.sec)) != 0) return rc;
+  a.state.node_id = a.sec.node_id > 0 ? (unsigned)(a.sec.node_id - 1) : 0;
   if ((rc = serve_state_load_key(&a.state)) != 0) return rc;
   worker_t *w = calloc((size_t)a.workers, sizeof(*w));
   if (!w) {

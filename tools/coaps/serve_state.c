@@ -14,7 +14,6 @@
 #include "serve_state.h"
 
 #define STATE_FILE_MAX (64u << 20)
-#define NODE_ID 0 /* one node; --node-id can feed this once it exists */
 
 static uint64_t wall_ms(void) {
   struct timespec ts;
@@ -169,7 +168,7 @@ void serve_state_restore(serve_state_t *st, coap_context_t *ctx) {
   if (len >= 0) {
     const char *why = NULL;
     uint64_t last_sealed = seen_read(st);
-    long n = coap_context_import_sessions(ctx, st->key, st->key_len, NODE_ID, wall_ms(),
+    long n = coap_context_import_sessions(ctx, st->key, st->key_len, st->node_id, wall_ms(),
                                           (uint64_t)st->max_age_s * 1000, &last_sealed, buf,
                                           (size_t)len, &why);
     if (n >= 0) seen_write(st, last_sealed);
@@ -197,11 +196,11 @@ static int write_all(int fd, const uint8_t *data, size_t len) {
 
 void serve_state_save(serve_state_t *st, coap_context_t *ctx) {
   if (!st->file) return;
-  long cap = coap_context_export_sessions(ctx, st->key, st->key_len, NODE_ID, 0, NULL, 0, NULL);
+  long cap = coap_context_export_sessions(ctx, st->key, st->key_len, st->node_id, 0, NULL, 0, NULL);
   uint8_t *buf = cap > 0 ? malloc((size_t)cap) : NULL;
   size_t carried = 0;
-  long len = buf ? coap_context_export_sessions(ctx, st->key, st->key_len, NODE_ID, wall_ms(), buf,
-                                                (size_t)cap, &carried)
+  long len = buf ? coap_context_export_sessions(ctx, st->key, st->key_len, st->node_id, wall_ms(),
+                                                buf, (size_t)cap, &carried)
              : cap < 0 ? cap
                        : COAP_E_NOMEM;
   char tmp[4096];

@@ -15,6 +15,7 @@ typedef struct serve_state {
   const char *file;     /* --state-file, or NULL */
   const char *key_file; /* --state-key-file */
   long max_age_s;       /* --state-max-age */
+  unsigned node_id;     /* --node-id: a file sealed by another node is refused */
   uint8_t key[32];
   size_t key_len;
 } serve_state_t;
