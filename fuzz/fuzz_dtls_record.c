@@ -6,30 +6,15 @@
 #include <string.h>
 
 #include "security/dtls_record.h"
+#include "session_keys.h"
 
 static coap_dtls_keys_t server_keys, client_keys;
 
-/* Two ends of one session with fixed keys and salts (AES-128-CCM-8). */
 static void keys_init(void) {
   static int done;
   if (done) return;
   done = 1;
-  static unsigned char k1[16] = "0123456789abcdef", k2[16] = "fedcba9876543210";
-  gnutls_datum_t key1 = {k1, 16}, key2 = {k2, 16};
-  coap_dtls_keys_t *s = &server_keys, *c = &client_keys;
-  if (gnutls_aead_cipher_init(&s->read, GNUTLS_CIPHER_AES_128_CCM_8, &key1) < 0 ||
-      gnutls_aead_cipher_init(&s->write, GNUTLS_CIPHER_AES_128_CCM_8, &key2) < 0 ||
-      gnutls_aead_cipher_init(&c->read, GNUTLS_CIPHER_AES_128_CCM_8, &key2) < 0 ||
-      gnutls_aead_cipher_init(&c->write, GNUTLS_CIPHER_AES_128_CCM_8, &key1) < 0)
-    abort();
-  memcpy(s->read_iv, "salt", 4);
-  memcpy(c->write_iv, "salt", 4);
-  memcpy(s->write_iv, "tlas", 4);
-  memcpy(c->read_iv, "tlas", 4);
-  s->iv_len = c->iv_len = 4;
-  s->tag_len = c->tag_len = 8;
-  s->explicit_nonce = c->explicit_nonce = 1;
-  s->epoch = c->epoch = 1;
+  fuzz_session_keys(&server_keys, &client_keys, GNUTLS_CIPHER_AES_128_CCM_8, 8);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
