@@ -281,7 +281,7 @@ stop_server() {
   [ -n "$closed" ] && [ "$closed" -le "$allowed" ] && summary=""
   if [ -n "$summary" ] || [ "$rc" != 0 ]; then
     echo "--- server log (failures and the exit summary):"
-    grep -vE 'DTLS server established|DTLS session closed by the peer|^  coaps |^try:|listening on' "$1" | head -60
+    grep -vE 'DTLS server established|DTLS session closed by the peer|Connection ID on|^  coaps |^try:|listening on' "$1" | head -60
     failures=$((failures + 1))
   fi
 }
