@@ -16,7 +16,9 @@
  * resumed (the context's counters), whether the server asked for a
  * cookie on the last one, the node that answered — byte 1 of the server's
  * Connection ID, which coaps serve --node-id puts there, so no server
- * change is needed —, rebinds, and latencies.
+ * change is needed —, rebinds, and latencies. ICMP errors are not read
+ * unless --icmp-errors (then as coaps's own sockets do: the library fails
+ * the requests to that address).
  *
  * Commands on standard input, one a line (the test's phases):
  *   mark        counters restart from here ("since the mark"); each
@@ -34,11 +36,14 @@
  *                         (T: ms since the mark)
  * The report: one line a client
  *   client I port P node N mark_node M sent S answered A failed F
- *     same_node X other_node Y full H resumed R cookie C rebinds B
+ *     same_node X other_node Y full H resumed R cookie C flights G rebinds B
  *     first_answer_ms T moved_ms U max_latency_ms L
- * (since the mark; node, mark_node: the CID's node byte, -1 for none;
+ * (since the mark, a request under way at the mark counted as sent since
+ * it; node, mark_node: the CID's node byte, -1 for none;
  * other_node: answers from a node other than mark_node; cookie: the server
- * asked for one in the client's last handshake; first_answer_ms and
+ * asked for one in the client's last handshake, flights: the flights the
+ * client sent in it (a resumption without cookie: 2, one round trip;
+ * with a cookie 3; resends add to it); first_answer_ms and
  * moved_ms: ms from the mark to its first answer, and to its first answer
  * from a node other than mark_node, -1 for none; max_latency_ms: the
  * longest request, from its first send to its answer), then one line
@@ -52,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -88,6 +94,7 @@ typedef struct client {
   counts_t now, base;
   uint64_t hs_seen, resumed_seen; /* the context's counters folded in */
   int last_cookie;                /* the server asked for a cookie in the last handshake */
+  unsigned last_flights;          /* flights we sent in it (resends too) */
   long first_answer_ms, moved_ms; /* since the mark, -1: not yet */
   uint64_t max_latency_ms;
   unsigned since_rebind; /* requests since its socket was opened */
@@ -102,7 +109,7 @@ typedef struct opts {
   const char *uri, *identity, *psk;
   long clients;
   unsigned interval_ms, ramp_ms, timeout_ms, rebind_every;
-  int verbose;
+  int verbose, icmp_errors;
 } opts_t;
 
 struct fleet {
@@ -119,7 +126,7 @@ struct fleet {
   uint64_t answers_by_node[NODES + 1][2]; /* [node + 1][0: now, 1: at the mark] */
   cause_count_t causes[MAX_CAUSES];
   size_t n_causes;
-  uint64_t send_errors;
+  uint64_t send_errors, icmp_errors;
 };
 
 static volatile sig_atomic_t g_report, g_quit;
@@ -172,6 +179,10 @@ static void refresh(client_t *c) {
 static int open_socket(client_t *c, int family) {
   int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
+  int on = 1;
+  if (c->f->o.icmp_errors)
+    setsockopt(fd, family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6,
+               family == AF_INET ? IP_RECVERR : IPV6_RECVERR, &on, sizeof on);
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
   if (epoll_ctl(c->f->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
     close(fd);
@@ -218,24 +229,64 @@ static int fleet_open_endpoint(void *user, coap_context_t *ctx, coap_proto_t pro
   return 0;
 }
 
-/* A NAT gave the device a new port: the new socket is opened before the
+/* Rebinding as a NAT does it: a NAT never hands a device a port (a
+ * source tuple) it held for another one until that mapping has expired,
+ * and a balancer's conntrack keeps a flow for 120 s after its last
+ * datagram (nf_conntrack_udp_timeout_stream): a port given to another
+ * client sooner would follow the old client's flow to the old client's
+ * node, whatever the rules say for a new flow. The kernel's choice for
+ * port 0 is random and may reuse a port closed a second ago, so the new
+ * port is picked here: the next one of the ephemeral range not closed by
+ * us within PORT_QUIET_MS. */
+#define PORT_QUIET_MS 180000
+static uint64_t g_port_closed_at[65536];
+static unsigned g_port_lo, g_port_hi, g_port_next;
+
+static void read_port_range(void) {
+  FILE *fp = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+  if (!fp || fscanf(fp, "%u %u", &g_port_lo, &g_port_hi) != 2 || g_port_lo == 0 ||
+      g_port_hi > 65535 || g_port_lo > g_port_hi)
+    g_port_lo = 32768, g_port_hi = 60999;
+  if (fp) fclose(fp);
+  g_port_next = g_port_lo;
+}
+
+static int bind_port(int fd, int family, unsigned port) {
+  struct sockaddr_storage a;
+  memset(&a, 0, sizeof a);
+  a.ss_family = (sa_family_t)family;
+  if (family == AF_INET)
+    ((struct sockaddr_in *)&a)->sin_port = htons((uint16_t)port);
+  else
+    ((struct sockaddr_in6 *)&a)->sin6_port = htons((uint16_t)port);
+  socklen_t len = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+  return bind(fd, (struct sockaddr *)&a, len);
+}
+
+/* A port not in use and quiet long enough, or else any (the kernel's). */
+static int bind_fresh_port(int fd, int family, uint64_t now) {
+  unsigned span = g_port_hi - g_port_lo + 1;
+  for (unsigned i = 0; i < span; i++) {
+    unsigned p = g_port_next;
+    g_port_next = p == g_port_hi ? g_port_lo : p + 1;
+    if (g_port_closed_at[p] && now - g_port_closed_at[p] < PORT_QUIET_MS) continue;
+    if (bind_port(fd, family, p) == 0) return 0;
+  }
+  return bind_port(fd, family, 0);
+}
+
+/* A NAT gave the device a new port: the new socket is bound before the
  * old one closes, so the port really changes. Between requests only. */
 static void rebind(client_t *c) {
+  uint64_t now = coap_clock_now_ms();
   int fd = open_socket(c, c->family);
-  if (fd < 0) {
+  if (fd < 0 || bind_fresh_port(fd, c->family, now) < 0) {
     fprintf(stderr, "client_fleet: client %d: no new socket: %s\n", c->idx, strerror(errno));
+    if (fd >= 0) close(fd);
     return;
   }
-  /* Bind now (port 0) so that the old one cannot hand its port over. */
-  struct sockaddr_storage any;
-  memset(&any, 0, sizeof any);
-  any.ss_family = (sa_family_t)c->family;
-  socklen_t len = c->family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-  if (bind(fd, (struct sockaddr *)&any, len) < 0) {
-    fprintf(stderr, "client_fleet: client %d: bind: %s\n", c->idx, strerror(errno));
-    close(fd);
-    return;
-  }
+  unsigned old = local_port(c->fd);
+  if (old) g_port_closed_at[old] = now ? now : 1;
   close(c->fd);
   c->fd = fd;
   c->now.rebinds++;
@@ -269,7 +320,10 @@ static void sync_client(client_t *c) {
     c->hs_seen = st.dtls_handshakes;
     c->resumed_seen = st.dtls_resumed;
     coap_handshake_report_t r;
-    if (coap_context_last_handshake(c->ctx, &r) == 0) c->last_cookie = r.cookie;
+    if (coap_context_last_handshake(c->ctx, &r) == 0) {
+      c->last_cookie = r.cookie;
+      c->last_flights = r.flights;
+    }
   }
   coap_dtls_cid_info_t ci;
   if (coap_dtls_last_cid(c->dtls, &ci) == 0 && ci.negotiated && ci.peer_len >= 2)
@@ -348,12 +402,12 @@ static void print_report(fleet_t *f) {
                   since(n->same_node, b->same_node), since(n->other_node, b->other_node)};
     printf(
         "client %ld port %u node %d mark_node %d sent %llu answered %llu failed %llu "
-        "same_node %llu other_node %llu full %llu resumed %llu cookie %d rebinds %llu "
+        "same_node %llu other_node %llu full %llu resumed %llu cookie %d flights %u rebinds %llu "
         "first_answer_ms %ld moved_ms %ld max_latency_ms %llu\n",
         i, local_port(c->fd), c->node, c->mark_node, (unsigned long long)d.sent,
         (unsigned long long)d.answered, (unsigned long long)d.failed,
         (unsigned long long)d.same_node, (unsigned long long)d.other_node,
-        (unsigned long long)d.full, (unsigned long long)d.resumed, c->last_cookie,
+        (unsigned long long)d.full, (unsigned long long)d.resumed, c->last_cookie, c->last_flights,
         (unsigned long long)d.rebinds, c->first_answer_ms, c->moved_ms,
         (unsigned long long)c->max_latency_ms);
     sum.sent += d.sent, sum.answered += d.answered, sum.failed += d.failed;
@@ -411,6 +465,7 @@ static void take_mark(fleet_t *f) {
     client_t *c = &f->c[i];
     sync_client(c);
     c->base = c->now;
+    c->base.sent -= (uint64_t)c->in_flight; /* its answer comes after the mark */
     c->mark_node = c->node;
     c->first_answer_ms = c->moved_ms = -1;
     c->max_latency_ms = 0;
@@ -553,6 +608,9 @@ static void usage(FILE *to) {
           "                         the interval)\n"
           "      --rebind-every K   a new source port every K requests (default 0: never)\n"
           "      --timeout MS       a request's deadline (default 60000)\n"
+          "      --icmp-errors      hand ICMP errors to the library as coaps's own sockets\n"
+          "                         do (IP_RECVERR); by default they are not read, as a\n"
+          "                         device's unconnected socket does not see them\n"
           "  -v, --verbose          the library's info log on stderr, failures named\n"
           "  -h, --help\n"
           "Standard input takes commands, one a line: mark (counters restart), rebind K,\n"
@@ -578,12 +636,17 @@ static int parse_number(const char *what, const char *s, long lo, long hi, long 
 }
 
 static int parse_opts(int argc, char **argv, opts_t *o) {
-  static const struct option longopts[] = {
-      {"clients", required_argument, 0, 'n'}, {"interval", required_argument, 0, 'i'},
-      {"ramp", required_argument, 0, 'r'},    {"rebind-every", required_argument, 0, 'k'},
-      {"timeout", required_argument, 0, 't'}, {"psk-identity", required_argument, 0, 'I'},
-      {"psk", required_argument, 0, 'P'},     {"verbose", no_argument, 0, 'v'},
-      {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+  static const struct option longopts[] = {{"clients", required_argument, 0, 'n'},
+                                           {"interval", required_argument, 0, 'i'},
+                                           {"ramp", required_argument, 0, 'r'},
+                                           {"rebind-every", required_argument, 0, 'k'},
+                                           {"timeout", required_argument, 0, 't'},
+                                           {"psk-identity", required_argument, 0, 'I'},
+                                           {"psk", required_argument, 0, 'P'},
+                                           {"verbose", no_argument, 0, 'v'},
+                                           {"help", no_argument, 0, 'h'},
+                                           {"icmp-errors", no_argument, 0, 'E'},
+                                           {0, 0, 0, 0}};
   long v, ramp = -1;
   int ch;
   *o = (opts_t){.clients = 100, .interval_ms = 1000, .timeout_ms = 60000};
@@ -610,6 +673,7 @@ static int parse_opts(int argc, char **argv, opts_t *o) {
       case 'I': o->identity = optarg; break;
       case 'P': o->psk = optarg; break;
       case 'v': o->verbose = 1; break;
+      case 'E': o->icmp_errors = 1; break;
       case 'h': usage(stdout); exit(0);
       default: usage(stderr); return -1;
     }
@@ -644,6 +708,35 @@ static void run_due(fleet_t *f, uint64_t now) {
   }
 }
 
+/* --icmp-errors: what the I/O shell does with them (src/io/io.c): each
+ * names the destination of a datagram that was not delivered. */
+static void drain_errors(client_t *c, uint64_t now) {
+  for (int i = 0; i < 16; i++) {
+    coap_address_t dest;
+    memset(&dest, 0, sizeof dest);
+    char control[512];
+    uint8_t scratch[64];
+    struct iovec iov = {scratch, sizeof scratch};
+    struct msghdr mh = {.msg_name = &dest.addr.st,
+                        .msg_namelen = sizeof dest.addr.st,
+                        .msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = control,
+                        .msg_controllen = sizeof control};
+    if (recvmsg(c->fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return;
+    dest.size = mh.msg_namelen;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+      const struct sock_extended_err *ee = (const void *)CMSG_DATA(cm);
+      if (((cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_RECVERR) ||
+           (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_RECVERR)) &&
+          (ee->ee_origin == SO_EE_ORIGIN_ICMP || ee->ee_origin == SO_EE_ORIGIN_ICMP6)) {
+        c->f->icmp_errors++;
+        coap_context_input_unreachable(c->ctx, c->ep, &dest, now);
+      }
+    }
+  }
+}
+
 static void receive(client_t *c, uint64_t now) {
   static uint8_t buf[65536];
   for (int i = 0; i < 64; i++) {
@@ -668,6 +761,7 @@ int main(int argc, char **argv) {
   fleet_t *f = &fleet;
   if (parse_opts(argc, argv, &f->o) < 0) return 64;
   if (raise_fd_limit(f->o.clients) < 0) return 1;
+  read_port_range();
   signal(SIGPIPE, SIG_IGN);
   struct sigaction sa = {.sa_handler = on_signal};
   sigaction(SIGUSR1, &sa, NULL);
@@ -707,8 +801,11 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n; i++) {
       if (ev[i].data.ptr == STDIN_TAG)
         read_commands(f);
-      else
-        receive(ev[i].data.ptr, now);
+      else {
+        client_t *c = ev[i].data.ptr;
+        if (ev[i].events & EPOLLERR) drain_errors(c, now);
+        receive(c, now);
+      }
     }
     run_due(f, coap_clock_now_ms());
     say_progress(f);
