@@ -376,6 +376,10 @@ static void send_next(client_t *c, uint64_t now) {
   c->in_flight = 1;
   int rc = coap_send_request(c->ctx, &o, on_reply, c, NULL);
   if (rc < 0) { /* refused before anything was sent: the callback is not called */
+    if (f->c[0].now.sent == 1 && c == &f->c[0]) { /* the URI or the key: no use going on */
+      fprintf(stderr, "client_fleet: %s: %s\n", f->o.uri, coap_strerror(rc));
+      exit(1);
+    }
     c->in_flight = 0;
     c->now.failed++;
     count_cause(f, coap_strerror(rc));
@@ -615,7 +619,9 @@ static void usage(FILE *to) {
           "  -h, --help\n"
           "Standard input takes commands, one a line: mark (counters restart), rebind K,\n"
           "report, quit (also end of input, SIGINT, SIGTERM: the requests under way are\n"
-          "waited for, then the report). SIGUSR1: the report. The report is a line a\n"
+          "waited for, then the report); an input that is no pipe or terminal (a file,\n"
+          "/dev/null) takes no commands: it runs until a signal. SIGUSR1: the report. The report "
+          "is a line a\n"
           "client ('client I port P node N mark_node M sent ...') and a 'summary {JSON}'\n"
           "line; 'ready N T' once every client was answered, 'caught-up N T' once every\n"
           "client was answered since the mark. The node is byte 1 of the server's\n"
