@@ -22,7 +22,7 @@
 
 #include "coaps/diag.h"
 #include "coaps/dtls.h"
-#include "support_certs.h"
+#include "support_dtls_pair.h"
 #include "support_reply.h"
 #include "support_simnet.h"
 
@@ -39,51 +39,32 @@
 
 static simnet_t net;
 static simnet_node_t *server, *client;
-static char ca_path[300], cert[300], key[300];
-
-static void hi(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
-               coap_response_t *resp, void *user) {
-  coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, "hi", 2);
-}
 
 static int setup_group(void **state) {
-  test_ca_t ca;
-  certs_dir();
-  certs_make_ca(&ca, "ticket grace CA", "ca.pem");
-  snprintf(ca_path, sizeof ca_path, "%s", ca.cert_path);
-  time_t now = time(NULL);
-  certs_issue(&ca, "server", "server", "10.0.0.1", NULL, now - 3600, now + 86400, cert, key);
-  certs_free_ca(&ca);
+  dtls_pair_make_certs("ticket grace CA");
   return 0;
 }
 
 static int teardown_group(void **state) {
-  certs_cleanup();
+  dtls_pair_remove_certs();
   return 0;
 }
 
 /* The server node's configuration: the certificate and |keys|. */
 static void serve_with(const char *keys) {
-  coap_dtls_context_t *s = coap_dtls_new_context(server->ctx);
-  assert_non_null(s);
-  assert_int_equal(coap_dtls_set_cert(s, cert, key, NULL), 0);
+  coap_dtls_context_t *s = dtls_pair_server_dtls(server, DTLS_PAIR_X509);
   assert_true(coap_dtls_set_ticket_keys(s, keys, strlen(keys)) > 0);
-  assert_int_equal(coap_context_set_dtls_context(server->ctx, s), 0);
-  coap_resource_set_handler(coap_resource_add(server->ctx, "hi"), COAP_GET, hi, NULL);
+  dtls_pair_install(server, s);
+  dtls_pair_add_hi(server);
 }
 
 static void start(const char *keys) {
-  simnet_init(&net);
-  net.latency_ms = ONE_WAY_MS;
   coap_context_config_t cfg;
   coap_context_config_default(&cfg);
   cfg.peer_idle_ms = 5000; /* both forget the session: the next GET resumes */
-  server = simnet_add_node(&net, 5684, COAP_PROTO_DTLS, &cfg);
-  client = simnet_add_node(&net, 40000, COAP_PROTO_DTLS, &cfg);
-  coap_dtls_context_t *c = coap_dtls_new_context(client->ctx);
-  assert_non_null(c);
-  assert_int_equal(coap_dtls_set_ca(c, ca_path), 0);
-  assert_int_equal(coap_context_set_dtls_context(client->ctx, c), 0);
+  dtls_pair_start(&net, &cfg, &server, &client);
+  net.latency_ms = ONE_WAY_MS;
+  dtls_pair_install(client, dtls_pair_client_dtls(client, DTLS_PAIR_X509));
   serve_with(keys);
 }
 
