@@ -806,15 +806,6 @@ const char *coap_b1_table_broken(const coap_server_t *s) {
   return NULL;
 }
 
-/* The walk costs about the entries (each compared with its bucket's
- * others), the buckets and the Q-Block1 bitmaps, whose bytes are at most
- * 1/128 of the bodies' (blocks of 16 bytes at the least). */
-void coap_b1_table_check(coap_server_t *s) {
-  coap_b1_table_t *t = &s->b1;
-  if (coap_invariant_walk_due(&t->check_ops, t->count * 8 + t->n_buckets + t->bytes / 128))
-    COAPS_INVARIANT_HOLDS(coap_b1_table_broken(s));
-}
-
 /* ---- peers ---- */
 
 void coap_server_peer_gone(coap_server_t *s, const void *peer_key) {

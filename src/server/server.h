@@ -6,6 +6,7 @@
 #define COAPS_SERVER_H
 
 #include "coaps/context.h"
+#include "common/invariant.h"
 #include "common/log.h"
 #include "common/timer.h"
 
@@ -416,8 +417,15 @@ const char *coap_obs_table_broken(const coap_server_t *s);
  * Block2 copies, against bytes and max_reassembly. */
 const char *coap_b1_table_broken(const coap_server_t *s);
 /* After a change of the Block1 table or the Block2 copies: the walk
- * above now and then. */
-void coap_b1_table_check(coap_server_t *s);
+ * above now and then, at a cost of about the entries (each compared with
+ * its bucket's others), the buckets and the Q-Block1 bitmaps, whose bytes
+ * are at most 1/128 of the bodies' (blocks of 16 bytes at the least).
+ * Nothing where invariants are not checked. */
+static inline void coap_b1_table_check(coap_server_t *s) {
+  coap_b1_table_t *t = &s->b1;
+  if (coap_invariant_walk_due(&t->check_ops, t->count * 8 + t->n_buckets + t->bytes / 128))
+    COAPS_INVARIANT_HOLDS(coap_b1_table_broken(s));
+}
 /* block2.c: the Block2 copies (layout, charge, max_body, keys unique,
  * peer lists); |*bytes| receives what they charge. */
 const char *coap_b2_cache_broken(const coap_server_t *s, size_t *bytes);
