@@ -17,7 +17,11 @@
 #    nothing (no handshake, still their node). The time each moved client
 #    took is printed (what drives it: the client's silence detection,
 #    src/context/secure.c: a new handshake at the third send of a request
-#    on a clean path, 3-4.5 ACK timeouts, else at 7).
+#    on a clean path, 3-4.5 ACK timeouts, else at 7);
+# 3. rebinding again, every 2 requests, on the two nodes left, under the
+#    rules the health check wrote: the moved clients too are answered by
+#    their new node, no handshake anywhere.
+# Everything the fleet sent in the three phases is answered, none failed.
 # FLEET_CLIENTS (environment) changes the number of clients; FLEET_ARGS
 # adds client_fleet options (e.g. --icmp-errors, to see what clients that
 # read ICMP errors, as coaps's own sockets do, make of the dead node).
@@ -178,10 +182,7 @@ pass "node 2 killed; health check: out of both maps, its $flows conntrack flows 
 wait_fleet '^caught-up ' 60 "$from"
 echo "every client answered $((SECONDS - killed_at)) s after the kill"
 sleep 3 # a few more requests each on the new node: no second handshake
-fleet_report failover quit
-wait "$FLEET_PID" || fail "client_fleet exited with $?"
-FLEET_PID=
-exec 3>&-
+fleet_report failover
 moved=$(clients failover "mark_node == 2")
 echo "failover: $(jq -c '{sent, answered, in_flight, failed, failures, full_handshakes, resumed_handshakes, answers_by_node, clients_by_node}' "$work/failover.json")"
 [ "$moved" -ge $((CLIENTS / 5)) ] || fail "failover: only $moved clients were on node 2"
@@ -193,11 +194,8 @@ expect_eq "failover: each of them made one abbreviated handshake, no full one" "
 expect_eq "failover: the other clients made no handshake and stayed on their node" \
   "$((CLIENTS - moved))" "$(clients failover "mark_node != 2 && full == 0 && resumed == 0 && other_node == 0")"
 expect_eq "failover: no request failed" 0 "$(field failover failed)"
-expect_eq "failover: every request answered" "$(field failover sent)" "$(field failover answered)"
-expect_eq "failover: none under way at the end" 0 "$(field failover in_flight)"
-expect_eq "the whole run: no request failed" 0 "$(jq -r .total.failed "$work/failover.json")"
-expect_eq "the whole run: every request answered" "$(jq -r .total.sent "$work/failover.json")" \
-  "$(jq -r .total.answered "$work/failover.json")"
+expect_eq "failover: every request answered (or under way)" "$(field failover sent)" \
+  "$(($(field failover answered) + $(field failover in_flight)))"
 read -r -a now1 <<<"$(server_counts | sed -n 1p)"
 read -r -a now3 <<<"$(server_counts | sed -n 3p)"
 expect_eq "failover: no full handshake on nodes 1 and 3" "${base1[1]} ${base3[1]}" "${now1[1]} ${now3[1]}"
@@ -223,3 +221,35 @@ worst=$(cut -d' ' -f1 "$work/times" | sort -n | tail -1)
 # request interval: beyond 30 s the detection is not what it should be.
 [ "$worst" -le 30000 ] || fail "failover: a client took $worst ms"
 pass "failover: $moved clients of node 2 moved, the slowest in $worst ms"
+
+# ---- 3. rebinding again, on the two nodes left (the rules the health
+# check wrote: CID map without node 2, hash mod 6), moved clients too ----
+read -r -a before <<<"$(server_counts | awk '{ f += $2; r += $3 } END { print f, r }')"
+for n in 1 3; do moves_before[$n]=$(moves "$n"); done
+echo mark >&3
+echo "rebind 2" >&3
+sleep 5
+echo "rebind 0" >&3
+fleet_report after quit
+wait "$FLEET_PID" || fail "client_fleet exited with $?"
+FLEET_PID=
+exec 3>&-
+echo "rebinding after the failover: $(jq -c '{sent, answered, in_flight, failed, rebinds, other_node, full_handshakes, resumed_handshakes}' "$work/after.json")"
+expect_eq "rebinding after the failover: every client moved at least twice" "$CLIENTS" \
+  "$(clients after "rebinds >= 2")"
+expect_eq "rebinding after the failover: every answer from the client's node (1 or 3)" "$CLIENTS" \
+  "$(($(clients after "other_node == 0 && node == 1") + $(clients after "other_node == 0 && node == 3")))"
+expect_eq "rebinding after the failover: no handshake on any client" "$CLIENTS" \
+  "$(clients after "full == 0 && resumed == 0")"
+read -r -a after <<<"$(server_counts | awk '{ f += $2; r += $3 } END { print f, r }')"
+expect_eq "rebinding after the failover: no handshake on the servers" "${before[*]}" "${after[*]}"
+moved=0
+for n in 1 3; do moved=$((moved + $(moves "$n") - moves_before[$n])); done
+rebinds=$(field after rebinds)
+[ "$moved" -ge "$rebinds" ] || fail "rebinding after the failover: $rebinds rebinds, $moved moves logged"
+pass "rebinding after the failover: $rebinds rebinds, $moved moves logged by nodes 1 and 3"
+# The fleet has ended: everything it sent, all three phases, answered.
+expect_eq "the whole run: no request failed" 0 "$(jq -r .total.failed "$work/after.json")"
+expect_eq "the whole run: every request answered, none left under way" \
+  "$(jq -r .total.sent "$work/after.json") 0" \
+  "$(jq -r .total.answered "$work/after.json") $(field after in_flight)"
