@@ -42,7 +42,7 @@ CLIENTS=${FLEET_CLIENTS:-1000}
 work=$(mktemp -d)
 FLEET_PID=
 stop_all() {
-  exec 3>&- 2>/dev/null || true
+  exec 3>&-
   # (SIGTERM would make it wait for its requests under way: up to 60 s)
   [ -n "$FLEET_PID" ] && { kill -KILL "$FLEET_PID" 2>/dev/null; wait "$FLEET_PID" 2>/dev/null; }
   cluster_down
@@ -228,7 +228,7 @@ read -r -a before <<<"$(server_counts | awk '{ f += $2; r += $3 } END { print f,
 for n in 1 3; do moves_before[$n]=$(moves "$n"); done
 echo mark >&3
 echo "rebind 2" >&3
-sleep 5
+sleep 6
 echo "rebind 0" >&3
 fleet_report after quit
 wait "$FLEET_PID" || fail "client_fleet exited with $?"
