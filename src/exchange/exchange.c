@@ -679,8 +679,15 @@ int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req, 
   ex->stats.requests_out++;
   if (out) *out = o;
   if (req->type == COAP_TYPE_NON) {
+    /* Its timer is all that ends it when no answer comes: without one
+     * (no memory for the timer heap), it is not sent. */
+    if (coap_timer_arm(ex->timers, &o->timer, now + ex->p.response_timeout_ms) < 0) {
+      if (out) *out = NULL;
+      ex->stats.requests_out--;
+      out_release(ex, o);
+      return COAP_E_NOMEM;
+    }
     out_link(&peer->out_head, o);
-    coap_timer_arm(ex->timers, &o->timer, now + ex->p.response_timeout_ms);
     check_exch(ex, peer);
     transmit(ex, peer, o->bytes, o->len); /* last: |o| may end inside */
     return 0;

@@ -7,7 +7,8 @@
  * 5.03 and keep no entry; a Block2 copy is not kept (no bytes held) and
  * the transfer still completes; a client request whose deadline, or
  * whose Q-Block transfer's timer, cannot be armed is refused by
- * coap_send_request with COAP_E_NOMEM and leaves no request behind. Once
+ * coap_send_request with COAP_E_NOMEM and leaves no request behind, and
+ * so is a NON request whose exchange timer cannot be armed. Once
  * the heap may grow again, the same requests succeed. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -241,6 +242,17 @@ static void test_qblock_transfer_timer(void **state) {
   send_refused_then_accepted(&o);
 }
 
+/* A NON request without a deadline: only its exchange's timer would end
+ * it if no answer came. */
+static void test_non_request_timer(void **state) {
+  (void)state;
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, "coap://10.0.0.2/small");
+  o.confirmable = 0;
+  o.timeout_ms = 0;
+  send_refused_then_accepted(&o);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_block1_body_refused, setup_plain, teardown),
@@ -248,6 +260,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_block2_copy_not_kept, setup_plain, teardown),
       cmocka_unit_test_setup_teardown(test_request_deadline, setup_plain, teardown),
       cmocka_unit_test_setup_teardown(test_qblock_transfer_timer, setup_qblock, teardown),
+      cmocka_unit_test_setup_teardown(test_non_request_timer, setup_plain, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
