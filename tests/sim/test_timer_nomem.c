@@ -8,7 +8,7 @@
  * the transfer still completes; a client request whose deadline, or
  * whose Q-Block transfer's timer, cannot be armed is refused by
  * coap_send_request with COAP_E_NOMEM and leaves no request behind, and
- * so is a NON request whose exchange timer cannot be armed. Once
+ * so is a NON or CON request whose exchange timer cannot be armed. Once
  * the heap may grow again, the same requests succeed. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -253,6 +253,17 @@ static void test_non_request_timer(void **state) {
   send_refused_then_accepted(&o);
 }
 
+/* The same for a CON: its retransmission timer cannot be armed, so it
+ * is not sent rather than never retransmitted nor ended. */
+static void test_con_request_timer(void **state) {
+  (void)state;
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, "coap://10.0.0.2/small");
+  o.confirmable = 1;
+  o.timeout_ms = 0;
+  send_refused_then_accepted(&o);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_block1_body_refused, setup_plain, teardown),
@@ -261,6 +272,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_request_deadline, setup_plain, teardown),
       cmocka_unit_test_setup_teardown(test_qblock_transfer_timer, setup_qblock, teardown),
       cmocka_unit_test_setup_teardown(test_non_request_timer, setup_plain, teardown),
+      cmocka_unit_test_setup_teardown(test_con_request_timer, setup_plain, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
