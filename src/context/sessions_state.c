@@ -13,6 +13,7 @@
  * to the worker it was taken from when the count of workers is the same;
  * with one worker, everything reaches it. Any other session is left out,
  * counted and logged, and its client makes a new handshake. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "coaps/dtls.h"
@@ -118,6 +119,7 @@ typedef struct import_tally {
   size_t cid_elsewhere; /* its CID names a worker that is not there now */
   size_t hashed;        /* no steering, and the worker count changed */
   size_t failed;        /* no endpoint on its port, address taken, peer limit */
+  size_t to_worker[WORKERS_MAX];
 } import_tally_t;
 
 /* The worker (index into the contexts) whose socket |e|'s client's
@@ -139,9 +141,17 @@ static long entry_worker(const coap_saved_entry_t *e, unsigned was, size_t n, in
 static void log_import(coap_context_t *const *ctxs, size_t n, unsigned was,
                        const import_tally_t *t) {
   const coap_logger_t *log = &ctxs[0]->log;
+  char per_worker[256] = "";
+  size_t used = 0;
+  for (size_t i = 0; n > 1 && i < n && used < sizeof per_worker; i++) {
+    int k = snprintf(per_worker + used, sizeof per_worker - used, "%sworker %zu: %zu",
+                     i ? ", " : "; ", i, t->to_worker[i]);
+    if (k > 0) used += (size_t)k;
+  }
   coap_logf(log, COAP_LOG_INFO, NULL,
-            "%zu DTLS session(s) taken over from before the restart (%u worker(s) then, %zu now)",
-            t->carried, was, n);
+            "%zu DTLS session(s) taken over from before the restart (%u worker(s) then, %zu "
+            "now%s)",
+            t->carried, was, n, per_worker);
   if (t->cid_elsewhere)
     coap_logf(log, COAP_LOG_WARNING, NULL,
               "%zu DTLS session(s) not taken over: their Connection ID names a worker "
@@ -171,9 +181,10 @@ static int import_entries(coap_context_t *const *ctxs, size_t n, unsigned versio
     if (coap_secure_next_entry(plain, len, &at, version >= 2, &e) < 0) return COAP_E_INVALID_ARG;
     long w = entry_worker(&e, was, n, steered, t);
     if (w < 0) continue;
-    if (coap_secure_import_entry(ctxs[w], &e, coap_context_now(ctxs[w])) == 0)
+    if (coap_secure_import_entry(ctxs[w], &e, coap_context_now(ctxs[w])) == 0) {
       t->carried++;
-    else
+      t->to_worker[w]++;
+    } else
       t->failed++;
   }
   return 0;

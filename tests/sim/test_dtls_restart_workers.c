@@ -131,6 +131,7 @@ static void test_same_workers(void **state) {
     assert_int_equal(st.dtls_reconnects, 0);
   }
   assert_non_null(strstr(logged, "3 DTLS session(s) taken over"));
+  assert_non_null(strstr(logged, "3 worker(s) then, 3 now; worker 0: 1, worker 1: 1, worker 2: 1"));
   assert_null(strstr(logged, "not taken over"));
 }
 
