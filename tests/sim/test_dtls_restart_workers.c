@@ -11,7 +11,10 @@
  *   2, which is gone, and B's worker would be chosen by the address hash
  *   over another number of sockets: both left out, counted, logged;
  * - one: all three (one socket gets every datagram);
- * - contexts not in worker order: refused, nothing taken. */
+ * - contexts not in worker order: refused, nothing taken;
+ * - the same sessions in a format-1 buffer (one context, entries without
+ *   a worker byte, as written before workers were carried): read as from
+ *   one worker, every entry whole. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,7 +23,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <gnutls/crypto.h>
+
 #include "coaps/dtls.h"
+#include "security/dtls_state.h"
 #include "support_reply.h"
 #include "support_simnet.h"
 
@@ -164,12 +170,75 @@ static void test_out_of_order(void **state) {
   assert_int_equal(sessions(0) + sessions(1), 0);
 }
 
+static void put_u64(uint8_t *p, uint64_t v) {
+  for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+}
+
+/* |saved| as format 1 would have held it: the entries without their
+ * worker byte, under a header of version 1 (no worker count). */
+static long as_format_1(uint8_t *out, size_t cap) {
+  uint8_t plain[8192], v1[8192];
+  long n = coap_dtls_state_open(state_key, 32, NODE, T0, MAX_AGE, saved, (size_t)saved_len, plain,
+                                sizeof plain, NULL);
+  assert_true(n > 0);
+  size_t at = 0, len = 0;
+  while (at < (size_t)n) { /* worker (1), port (2), address (1 + size), session (2 + length) */
+    size_t addr = plain[at + 3], entry = 1 + 2 + 1 + addr + 2;
+    size_t session = (size_t)plain[at + entry - 2] << 8 | plain[at + entry - 1];
+    memcpy(v1 + len, plain + at + 1, entry - 1 + session);
+    len += entry - 1 + session;
+    at += entry + session;
+  }
+  assert_int_equal(at, (size_t)n);
+  memcpy(out, "coapstat", 8);
+  out[8] = 1;
+  out[9] = out[10] = out[11] = 0;
+  put_u64(out + 12, NODE);
+  put_u64(out + 20, T0);
+  memset(out + 28, 0x5a, 12); /* the nonce */
+  gnutls_aead_cipher_hd_t h;
+  gnutls_datum_t k = {(unsigned char *)state_key, 32};
+  assert_int_equal(gnutls_aead_cipher_init(&h, GNUTLS_CIPHER_AES_256_GCM, &k), 0);
+  size_t sealed = cap - COAP_DTLS_STATE_HEADER;
+  assert_int_equal(
+      gnutls_aead_cipher_encrypt(h, out + 28, 12, out, COAP_DTLS_STATE_HEADER, COAP_DTLS_STATE_TAG,
+                                 v1, len, out + COAP_DTLS_STATE_HEADER, &sealed),
+      0);
+  gnutls_aead_cipher_deinit(h);
+  return (long)(COAP_DTLS_STATE_HEADER + sealed);
+}
+
+static void test_format_1_read(void **state) {
+  uint8_t v1[8192];
+  long len = as_format_1(v1, sizeof v1);
+  coap_context_t *ctxs[WORKERS] = {worker[0]->ctx, worker[1]->ctx, worker[2]->ctx};
+  /* One worker then, three now: the CID sessions by their CID, the one
+   * without CID left out (its worker then is not its worker now). */
+  assert_int_equal(coap_contexts_import_sessions(ctxs, WORKERS, state_key, 32, NODE, T0 + 1000,
+                                                 MAX_AGE, NULL, v1, (size_t)len, NULL),
+                   2);
+  assert_int_equal(sessions(0), 1);
+  assert_int_equal(sessions(1), 0);
+  assert_int_equal(sessions(2), 1);
+  assert_non_null(strstr(logged, "1 worker(s) then, 3 now"));
+  get_ok(0);
+  get_ok(2);
+  /* Read by one context, as format 1 was meant to be: all three. */
+  assert_int_equal(simnet_node_restart(worker[0]), 0);
+  serve(0);
+  assert_int_equal(coap_context_import_sessions(worker[0]->ctx, state_key, 32, NODE, T0 + 1000,
+                                                MAX_AGE, NULL, v1, (size_t)len, NULL),
+                   3);
+  get_ok(0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_same_workers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fewer_workers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_one_worker, setup, teardown),
       cmocka_unit_test_setup_teardown(test_out_of_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_format_1_read, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
