@@ -12,6 +12,8 @@
  *   over another number of sockets: both left out, counted, logged;
  * - one: all three (one socket gets every datagram);
  * - contexts not in worker order: refused, nothing taken;
+ * - a handshake under way and a session not yet on exported keys at the
+ *   save: not carried, each counted and logged with its reason;
  * - the same sessions in a format-1 buffer (one context, entries without
  *   a worker byte, as written before workers were carried): read as from
  *   one worker, every entry whole. */
@@ -170,6 +172,48 @@ static void test_out_of_order(void **state) {
   assert_int_equal(sessions(0) + sessions(1), 0);
 }
 
+static simnet_node_t *late[2];
+static unsigned late_sent[2];
+
+/* Late client 0's datagrams after its first (the ClientHello: no cookie
+ * round trip unless under load) are lost: the server's handshake never
+ * finishes. Late client 1's after its second (its Finished) are: the
+ * server's session is established but has not moved to exported keys. */
+static int lose_late(void *user, const simnet_node_t *from, const coap_address_t *to,
+                     const uint8_t *data, size_t len, unsigned seq) {
+  for (int i = 0; i < 2; i++)
+    if (from == late[i]) return ++late_sent[i] > (unsigned)i + 1;
+  return 0;
+}
+
+static void test_not_carried_counted(void **state) {
+  static sim_reply_t b[2]; /* still pending when the contexts are freed */
+  net.filter = lose_late;
+  for (int i = 0; i < 2; i++) {
+    late[i] = simnet_add_node(&net, 40000, COAP_PROTO_DTLS, NULL);
+    late_sent[i] = 0;
+    coap_dtls_context_t *d = coap_dtls_new_context(late[i]->ctx);
+    assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"me", (const uint8_t *)"secret", 6), 0);
+    assert_int_equal(coap_context_set_dtls_context(late[i]->ctx, d), 0);
+    coap_request_opts_t o;
+    coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/hello");
+    sim_send(late[i], &o, &b[i]);
+  }
+  simnet_run_until(&net, net.now + 500); /* the server's flights are out */
+  for (int i = 0; i < 2; i++) {
+    assert_false(b[i].done);
+    assert_true(late_sent[i] > (unsigned)i + 1);
+  }
+  coap_context_t *ctxs[WORKERS] = {worker[0]->ctx, worker[1]->ctx, worker[2]->ctx};
+  size_t carried = 99;
+  uint8_t buf[4096];
+  assert_true(coap_contexts_export_sessions(ctxs, WORKERS, state_key, 32, NODE, T0, buf, sizeof buf,
+                                            &carried) > 0);
+  assert_int_equal(carried, 0);
+  assert_non_null(strstr(logged, "1 DTLS session(s) not carried: handshake not finished"));
+  assert_non_null(strstr(logged, "1 DTLS session(s) not carried: not on exported keys"));
+}
+
 static void put_u64(uint8_t *p, uint64_t v) {
   for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
 }
@@ -239,6 +283,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_one_worker, setup, teardown),
       cmocka_unit_test_setup_teardown(test_out_of_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_format_1_read, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_not_carried_counted, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
