@@ -1176,7 +1176,8 @@ int coap_dtls_saved_session_cid_first(const uint8_t *in, size_t len) {
 
 /* The parts after the keys, checked against |end|; 0 or -1. */
 static int restore_parts(coap_dtls_session_t *s, const uint8_t *p, const uint8_t *end) {
-  if (end - p < 4) return -1;
+  /* The mode indexes per-mode counters: a negotiated one only. */
+  if (end - p < 4 || p[0] < COAP_DTLS_MODE_PSK || p[0] >= COAP_DTLS_MODE_COUNT) return -1;
   s->mode = p[0];
   s->cid.on = p[1];
   s->cid.rx_len = p[2];
