@@ -632,11 +632,11 @@ static void log_observers(worker_t *w) {
   }
 }
 
+static void worker_finish(worker_t *w);
+
 /* A worker's loop. The wait is bounded so that it notices the stop flag
  * when idle (under load it never waits that long), and ends at the next
  * tick, when the observers of /temp and /time are notified. */
-static void worker_finish(worker_t *w);
-
 static void *worker_main(void *arg) {
   worker_t *w = arg;
   int wait_ms;
