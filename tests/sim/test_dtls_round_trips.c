@@ -133,9 +133,9 @@ static void test_stale_ticket_after_server_restart(void **state) {
 }
 
 /* Workers (and a reload) share the ticket key through
- * coap_dtls_share_keys, and so the names of the tickets issued: a
- * configuration that issued none still lets a client resume without a
- * cookie when its ticket came from the one it shares keys with. */
+ * coap_dtls_share_keys, and so the names derived from it: a
+ * configuration that issued no ticket still lets a client resume without
+ * a cookie when its ticket came from the one it shares keys with. */
 static void test_shared_keys_share_ticket_names(void **state) {
   start(MODE_X509, -1);
   coap_dtls_context_t *issuer = coap_context_dtls(server->ctx);
