@@ -42,9 +42,13 @@ CLIENTS=${FLEET_CLIENTS:-1000}
 work=$(mktemp -d)
 FLEET_PID=
 stop_all() {
+  set +e # everything below must run: a failed kill or wait ends nothing
   exec 3>&-
   # (SIGTERM would make it wait for its requests under way: up to 60 s)
-  [ -n "$FLEET_PID" ] && { kill -KILL "$FLEET_PID" 2>/dev/null; wait "$FLEET_PID" 2>/dev/null; }
+  if [ -n "$FLEET_PID" ]; then
+    kill -KILL "$FLEET_PID" 2>/dev/null
+    wait "$FLEET_PID" 2>/dev/null
+  fi
   cluster_down
   cleanup_bg
   if [ -n "${FLEET_KEEP:-}" ]; then rm -rf "$FLEET_KEEP"; mkdir -p "$FLEET_KEEP"; cp -r "$work"/. "$CLUSTER_LOGS"/. "$FLEET_KEEP"; fi
