@@ -39,7 +39,8 @@
  *     same_node X other_node Y full H resumed R cookie C flights G rebinds B
  *     first_answer_ms T moved_ms U max_latency_ms L
  * (since the mark, a request under way at the mark counted as sent since
- * it; node, mark_node: the CID's node byte, -1 for none;
+ * it; node, mark_node: the CID's node byte, -1 for none — a client on no
+ * node at the mark (or before any mark) takes its first answer's node;
  * other_node: answers from a node other than mark_node; cookie: the server
  * asked for one in the client's last handshake, flights: the flights the
  * client sent in it (a resumption without cookie: 2, one round trip;
@@ -340,6 +341,7 @@ static void on_reply(coap_context_t *ctx, const coap_reply_t *reply, void *user)
   if (reply->status == 0 && reply->code >> 5 == 2) {
     c->now.answered++;
     f->answers_by_node[c->node + 1][0]++;
+    if (c->mark_node < 0) c->mark_node = c->node; /* no node at the mark: its first one */
     if (c->node == c->mark_node)
       c->now.same_node++;
     else
