@@ -33,6 +33,9 @@
 #                       "--ticket-key-file $dir/keys --state-file $dir/s{n}"
 #   CLUSTER_SERVE       "none": no servers (start your own with cluster_ns;
 #                       nothing checks their node ids)
+#   CLUSTER_QUIET       1: servers without -v (the benchmarks: a log line
+#                       per handshake costs CPU; the logs then hold no
+#                       handshakes to count)
 #
 # A node-id clash (two servers with one id) is something no server can
 # see: each only knows its own id. cluster_up checks it from outside: it
@@ -73,12 +76,14 @@ cluster_serve() {
   # shellcheck disable=SC2206 # split at spaces, as documented
   extra=(${CLUSTER_SERVE_ARGS:-})
   extra=("${extra[@]//\{n\}/$1}")
+  local verbose=(-v)
+  [ "${CLUSTER_QUIET:-}" != 1 ] || verbose=()
   : >"$log"
   # ip itself, not the function cluster_ns: a function in the background
   # is a subshell, and $! would be that shell, not the server (killing it
   # left the server running). ip netns exec execs the server: $! is it.
   ip netns exec "${CLUSTER_NS}n$1" "$CLUSTER_BUILD/coaps" serve -a 0.0.0.0 --port 5683 --dtls-port 5684 \
-    --workers 2 --node-id "$2" -v --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" \
+    --workers 2 --node-id "$2" "${verbose[@]}" --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" \
     "${extra[@]}" >"$log" 2>&1 &
   CLUSTER_PIDS+=($!)
   for _ in $(seq 200); do
