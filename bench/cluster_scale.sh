@@ -61,9 +61,16 @@ BENCH=$BUILD/coaps-bench
 need_libcoap_bin coap-server-gnutls
 
 work=$(mktemp -d)
-LC_PID=
-SERVERS=
-trap 'cluster_down; [ -z "$LC_PID" ] || { kill "$LC_PID"; wait "$LC_PID"; } 2>/dev/null; rm -rf "$work" "$CLUSTER_LOGS"' EXIT
+LC_PID='' GEN_PID='' SERVERS=''
+stop_all() {
+  local p
+  for p in $GEN_PID $LC_PID; do kill "$p" 2>/dev/null || true; done
+  for p in $GEN_PID $LC_PID; do wait "$p" 2>/dev/null || true; done
+  GEN_PID='' LC_PID=''
+  cluster_down
+  rm -rf "$CLUSTER_LOGS"
+}
+trap 'stop_all; rm -rf "$work"' EXIT
 CLUSTER_QUIET=1 # no log line per handshake
 PSK_ARGS=(--psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY")
 
@@ -91,7 +98,13 @@ run() {
   declare -A c0
   for p in $SERVERS; do c0[$p]=$(cpu_ns "$p"); done
   m0=$(machine) t0=$(date +%s.%N)
-  out=$($CLUSTER_CLIENT "$BENCH" --json "$uri" "$@" 2>"$work/bench.err") || true
+  # In the background, so that a signal runs the EXIT trap at once (it
+  # stops the generator too) rather than after the run.
+  $CLUSTER_CLIENT "$BENCH" --json "$uri" "$@" >"$work/bench.out" 2>"$work/bench.err" &
+  GEN_PID=$!
+  wait "$GEN_PID" || true
+  GEN_PID=
+  out=$(cat "$work/bench.out")
   t1=$(date +%s.%N) m1=$(machine)
   R[$key]=$(field "$figure" "$out")
   [ -n "${R[$key]}" ] || { cat "$work/bench.err" >&2; fail "$key: coaps-bench gave no result"; }
@@ -123,16 +136,36 @@ run() {
 
 VIP_URI=coaps://$CLUSTER_VIP/time
 
-# measure CONFIG ROUND: handshakes, then GETs; with one coaps node also
+# up CONFIG: a cluster of CONFIG coaps nodes, or libcoap's one; fresh
+# servers for every run (a server's closed sessions may linger: libcoap's
+# cost per datagram grows with them), SERVERS their pids.
+up() {
+  if [ "$1" = libcoap ]; then libcoap_up; return; fi
+  CLUSTER_NODES=$1
+  cluster_up "$BUILD" || fail "a $1-node cluster did not come up"
+  SERVERS="${CLUSTER_PIDS[*]}"
+}
+
+# measure CONFIG ROUND: GETs, then handshakes; with one coaps node also
 # the GET run to the node's own address (past the NAT) and once more
-# through the balancer, one right after the other.
+# through the balancer, one right after the other. The GET runs' CPU
+# includes establishing the sessions (SESSIONS handshakes, under 2 % of
+# the run's CPU for our server; more for libcoap's).
 measure() {
   local c=$1 r=$2 get=(--sessions "$SESSIONS" --window 4 --duration "$DURATION")
-  run "$c,hs,$r" handshakes_per_s "$VIP_URI" "${PSK_ARGS[@]}" --handshakes "$HANDSHAKES" --parallel 16
+  up "$c"
   run "$c,get,$r" requests_per_s "$VIP_URI" "${PSK_ARGS[@]}" "${get[@]}"
+  stop_all
+  up "$c"
+  run "$c,hs,$r" handshakes_per_s "$VIP_URI" "${PSK_ARGS[@]}" --handshakes "$HANDSHAKES" --parallel 16
+  stop_all
   [ "$c" = 1 ] || return 0
+  up 1
   run "1,direct,$r" requests_per_s "coaps://10.199.1.2/time" "${PSK_ARGS[@]}" "${get[@]}"
+  stop_all
+  up 1
   run "1,via,$r" requests_per_s "$VIP_URI" "${PSK_ARGS[@]}" "${get[@]}"
+  stop_all
 }
 
 # libcoap's coap-server-gnutls as the one node of the same topology
@@ -151,11 +184,6 @@ libcoap_up() {
   cat "$work/libcoap.log" >&2
   fail "coap-server-gnutls did not listen for coaps://"
 }
-libcoap_down() {
-  kill "$LC_PID"
-  wait "$LC_PID" 2>/dev/null || true
-  LC_PID=
-}
 
 echo "cluster_scale: $ROUNDS round(s) of $HANDSHAKES PSK handshakes (16 in flight) and" \
   "$SESSIONS sessions × 4 GETs for $DURATION s per configuration; load average" \
@@ -165,17 +193,7 @@ echo "cluster_scale: $ROUNDS round(s) of $HANDSHAKES PSK handshakes (16 in fligh
 # machine's other load touches all of them alike.
 CONFIGS=(1 2 3 libcoap)
 for r in $(seq "$ROUNDS"); do
-  for c in "${CONFIGS[@]}"; do
-    if [ "$c" = libcoap ]; then libcoap_up; else
-      CLUSTER_NODES=$c
-      cluster_up "$BUILD" || fail "a $c-node cluster did not come up"
-      SERVERS="${CLUSTER_PIDS[*]}"
-    fi
-    measure "$c" "$r"
-    [ "$c" != libcoap ] || libcoap_down
-    cluster_down
-    rm -rf "$CLUSTER_LOGS"
-  done
+  for c in "${CONFIGS[@]}"; do measure "$c" "$r"; done
 done
 
 # ---- the tables: medians over the rounds ----
