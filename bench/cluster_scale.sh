@@ -61,12 +61,12 @@ BENCH=$BUILD/coaps-bench
 need_libcoap_bin coap-server-gnutls
 
 work=$(mktemp -d)
-LC_PID='' GEN_PID='' SERVERS=''
+LC_PID='' GEN_PID='' SAMPLER_PID='' SERVERS=''
 stop_all() {
   local p
-  for p in $GEN_PID $LC_PID; do kill "$p" 2>/dev/null || true; done
-  for p in $GEN_PID $LC_PID; do wait "$p" 2>/dev/null || true; done
-  GEN_PID='' LC_PID=''
+  for p in $SAMPLER_PID $GEN_PID $LC_PID; do kill "$p" 2>/dev/null || true; done
+  for p in $SAMPLER_PID $GEN_PID $LC_PID; do wait "$p" 2>/dev/null || true; done
+  SAMPLER_PID='' GEN_PID='' LC_PID=''
   cluster_down
   rm -rf "$CLUSTER_LOGS"
 }
@@ -74,12 +74,27 @@ trap 'stop_all; rm -rf "$work"' EXIT
 CLUSTER_QUIET=1 # no log line per handshake
 PSK_ARGS=(--psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY")
 
-# cpu_ns PID: CPU time of all its threads, ns (the scheduler's run time,
-# as compare.sh reads it).
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
-# machine: "busy softirq" jiffies of all CPUs (/proc/stat; busy is all but
-# idle and iowait).
-machine() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $8 }' /proc/stat; }
+# cpu_ns PID...: CPU time of all their threads, ns (the scheduler's run
+# time, as compare.sh reads it), with shell built-ins only: the sampler
+# below calls it five times a second beside the measurement.
+cpu_ns() {
+  local p f t sum=0
+  for p in "$@"; do
+    for f in /proc/"$p"/task/*/schedstat; do
+      read -r t _ <"$f" 2>/dev/null && sum=$((sum + t))
+    done
+  done
+  echo "$sum"
+}
+# sample [GENERATOR_NS]: "time servers_ns generator_ns busy softirq", the
+# last two in jiffies of all CPUs (/proc/stat; busy is all but idle and
+# iowait).
+sample() {
+  local u n s irq sirq st
+  read -r _ u n s _ _ irq sirq st _ </proc/stat
+  # shellcheck disable=SC2086 # SERVERS: pids
+  echo "$EPOCHREALTIME $(cpu_ns $SERVERS) ${1:-$(cpu_ns ${GEN_PID:-})} $((u + n + s + irq + sirq + st)) $sirq"
+}
 HZ=$(getconf CLK_TCK)
 CPUS=$(nproc)
 
@@ -89,49 +104,61 @@ declare -A R
 # servers' and the generator's CPU µs per handshake or request),
 # R[KEY,busy] (the machine's busy CPU µs per operation: any other load on
 # the machine included), R[KEY,srv%], R[KEY,gen%], R[KEY,busy%],
-# R[KEY,soft%] (shares of all CPUs over the run), and logs it all with
-# each node's CPU seconds. SERVERS: the pids whose CPU is the servers'.
+# R[KEY,soft%] (shares of all CPUs), and logs it all with each node's CPU
+# seconds. SERVERS: the pids whose CPU is the servers'. The CPU counts
+# over coaps-bench's own measurement, its last "seconds": in steady mode
+# that leaves out establishing the sessions (for libcoap's server several
+# seconds, as its cost per datagram grows with its sessions), read from
+# samples taken every 0.2 s, interpolated.
 run() {
   local key=$1 figure=$2 uri=$3
   shift 3
-  local p t0 t1 m0 m1 out ops b0 s0 b1 s1
-  declare -A c0
-  for p in $SERVERS; do c0[$p]=$(cpu_ns "$p"); done
-  m0=$(machine) t0=$(date +%s.%N)
+  local p out ops nodes0=() nodes1=()
+  for p in $SERVERS; do nodes0+=("$(cpu_ns "$p")"); done
   # In the background, so that a signal runs the EXIT trap at once (it
   # stops the generator too) rather than after the run.
   $CLUSTER_CLIENT "$BENCH" --json "$uri" "$@" >"$work/bench.out" 2>"$work/bench.err" &
   GEN_PID=$!
+  { sample; while sleep 0.2; do sample; done; } >"$work/samples" 2>/dev/null &
+  SAMPLER_PID=$!
   wait "$GEN_PID" || true
+  kill "$SAMPLER_PID"
+  wait "$SAMPLER_PID" 2>/dev/null || true
+  SAMPLER_PID=
   GEN_PID=
   out=$(cat "$work/bench.out")
-  t1=$(date +%s.%N) m1=$(machine)
+  # The last sample: the generator has exited, its own report has its CPU.
+  sample "$(awk -v s="$(field generator_cpu_s "$out")" 'BEGIN { printf "%.0f", s * 1e9 }')" >>"$work/samples"
+  for p in $SERVERS; do nodes1+=("$(cpu_ns "$p")"); done
   R[$key]=$(field "$figure" "$out")
   [ -n "${R[$key]}" ] || { cat "$work/bench.err" >&2; fail "$key: coaps-bench gave no result"; }
   if [ "$figure" = handshakes_per_s ]; then ops=$(field handshakes "$out"); else ops=$(field requests "$out"); fi
-  local nodes="" sum=0 d errors
-  for p in $SERVERS; do
-    d=$(($(cpu_ns "$p") - c0[$p]))
-    sum=$((sum + d))
-    nodes+="$(awk -v d="$d" 'BEGIN { printf "%.2f", d / 1e9 }') "
-  done
+  local errors nodes="" i
   errors=$(field errors "$out")
   [ "$errors" = 0 ] || note "$key: $errors errors (figure kept):" \
     "$(grep -oE '"(timeouts|handshake_failures|non_2xx|other_errors)":[0-9]+' <<<"$out" | tr '\n' ' ')"
-  read -r b0 s0 <<<"$m0"
-  read -r b1 s1 <<<"$m1"
+  for i in "${!nodes0[@]}"; do
+    nodes+="$(awk -v d=$((nodes1[i] - nodes0[i])) 'BEGIN { printf "%.2f", d / 1e9 }') "
+  done
+  # The window: from the end back by coaps-bench's "seconds"; each column
+  # interpolated there between the samples around it.
   local figures wall srvs gens busys softs
-  figures=$(awk -v t0="$t0" -v t1="$t1" -v srv="$sum" -v gen="$(field generator_cpu_s "$out")" \
-    -v busy=$((b1 - b0)) -v soft=$((s1 - s0)) -v hz="$HZ" -v cpus="$CPUS" -v ops="$ops" \
-    'BEGIN { wall = t1 - t0; all = wall * cpus; busy /= hz; soft /= hz; srv /= 1e9;
-             per = ops > 0 ? 1e6 / ops : 0;
-             printf "%.2f %.2f %.1f %.0f %.0f %.0f %.0f %.2f %.2f %.2f %.2f %.2f\n",
-                    srv * per, gen * per, busy * per, 100 * srv / all, 100 * gen / all,
-                    100 * busy / all, 100 * soft / all, wall, srv, gen, busy, soft }')
+  figures=$(awk -v secs="$(field seconds "$out")" -v hz="$HZ" -v cpus="$CPUS" -v ops="$ops" '
+    { t[NR] = $1; for (c = 2; c <= 5; c++) v[NR, c] = $c }
+    END {
+      start = t[NR] - secs; if (start < t[1]) start = t[1]
+      for (i = 1; i < NR && t[i + 1] <= start; i++) ;
+      f = (i < NR && t[i + 1] > t[i]) ? (start - t[i]) / (t[i + 1] - t[i]) : 0
+      for (c = 2; c <= 5; c++) d[c] = v[NR, c] - (v[i, c] + f * (v[i + 1, c] - v[i, c]))
+      wall = t[NR] - start; all = wall * cpus; srv = d[2] / 1e9; gen = d[3] / 1e9
+      busy = d[4] / hz; soft = d[5] / hz; per = ops > 0 ? 1e6 / ops : 0
+      printf "%.2f %.2f %.1f %.0f %.0f %.0f %.0f %.2f %.2f %.2f %.2f %.2f\n",
+             srv * per, gen * per, busy * per, 100 * srv / all, 100 * gen / all,
+             100 * busy / all, 100 * soft / all, wall, srv, gen, busy, soft }' "$work/samples")
   read -r "R[$key,srv]" "R[$key,gen]" "R[$key,busy]" "R[$key,srv%]" "R[$key,gen%]" "R[$key,busy%]" \
     "R[$key,soft%]" wall srvs gens busys softs <<<"$figures"
-  printf "  %-16s %9.0f %s, errors %s; CPU s in %s s × %s CPUs: nodes %s(sum %s), generator %s, machine busy %s, softirq %s\n" \
-    "$key" "${R[$key]}" "$figure" "$errors" "$wall" "$CPUS" "$nodes" "$srvs" "$gens" "$busys" "$softs" >&2
+  printf "  %-16s %9.0f %s, errors %s; CPU s in its %s s × %s CPUs: servers %s, generator %s, machine busy %s, softirq %s; whole run, each node: %s\n" \
+    "$key" "${R[$key]}" "$figure" "$errors" "$wall" "$CPUS" "$srvs" "$gens" "$busys" "$softs" "$nodes" >&2
 }
 
 VIP_URI=coaps://$CLUSTER_VIP/time
