@@ -173,20 +173,24 @@ COAPS_API int coap_dtls_set_resumption(coap_dtls_context_t *d, int on);
 COAPS_API int coap_dtls_share_keys(coap_dtls_context_t *d, const coap_dtls_context_t *from);
 
 /* Servers on several machines (behind a load balancer) or across
- * restarts: seal and open session tickets with the current key of a
- * ticket key file's text (|text|, |len| bytes; the format: lines, '#'
- * comments and blank lines ignored, first "coaps-ticket-keys 1", then one
- * key a line as 128 hex digits, the current key first, then previous ones
- * `coaps keygen --ticket-key` keeps for a grace period). Every server
- * given the same current key resumes the others' sessions (GnuTLS derives
- * the key that seals a ticket from it and the time, so the servers'
- * clocks must agree to within the ticket lifetime). Previous keys are
- * checked but not yet used: a ticket sealed with one gets a full
- * handshake. A configuration given keys here keeps them through
- * coap_dtls_share_keys (which still shares the cookie key). Returns the
- * number of keys, COAP_E_INVALID_ARG (|d| NULL, |text| NULL with |len|),
- * or COAP_E_DTLS_CREDENTIALS with coap_dtls_context_last_error saying
- * which line is wrong (keys never appear in it); the key in use is then
+ * restarts: seal session tickets with the current key of a ticket key
+ * file's text (|text|, |len| bytes; the format: lines, '#' comments and
+ * blank lines ignored, first "coaps-ticket-keys 1", then one key a line
+ * as 128 hex digits, the current key first, then previous ones that
+ * `coaps keygen --ticket-key` keeps for a grace period; at most 8), and
+ * open them with whichever of its keys sealed them. Every server given
+ * the same file resumes the others' sessions, without a cookie round
+ * trip under COAP_DTLS_COOKIE_WHEN_NEEDED. GnuTLS derives the key that
+ * seals a ticket from the file's key and an 18-hour time step, so the
+ * servers' clocks must agree: a ticket from a server whose clock is a
+ * step ahead gets a full handshake until the others' clocks catch up
+ * (docs/cluster.md). A ticket sealed with a key not in the file gets a
+ * full handshake, counted as COAP_CAUSE_TICKET_KEY_UNKNOWN. A
+ * configuration given keys here keeps them through coap_dtls_share_keys
+ * (which still shares the cookie key). Returns the number of keys,
+ * COAP_E_INVALID_ARG (|d| NULL, |text| NULL with |len|), or
+ * COAP_E_DTLS_CREDENTIALS with coap_dtls_context_last_error saying which
+ * line is wrong (keys never appear in it); the keys in use are then
  * unchanged. */
 COAPS_API int coap_dtls_set_ticket_keys(coap_dtls_context_t *d, const char *text, size_t len);
 
