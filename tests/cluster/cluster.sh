@@ -19,7 +19,8 @@
 # CLUSTER_VIP, CLUSTER_CLIENT (a command prefix that runs in the client
 # namespace), CLUSTER_LOGS (node1.log ...: each server's -v log),
 # CLUSTER_PIDS (the servers' process ids, node 1 first), cluster_ns NS CMD
-# (CMD in namespace NS: lb, cl, n1, n2 ...).
+# (CMD in namespace NS: lb, cl, n1, n2 ...), cluster_client_ports LO HI
+# (the client namespace's ephemeral ports: see there why).
 # CLUSTER_ID and CLUSTER_KEY are the PSK the servers accept. Set before
 # cluster_up (environment or shell variables):
 #   CLUSTER_NODES       the number of servers, 1 to 8 (default 3)
@@ -160,6 +161,17 @@ cluster_up() {
   [ "${CLUSTER_SERVE:-}" != none ] || return 0
   for n in $(seq "$CLUSTER_NODES"); do cluster_serve "$n" "${ids[n - 1]}" || return 1; done
   for n in $(seq "$CLUSTER_NODES"); do cluster_check_node_id "$n" "$n" || return 1; done
+}
+
+# cluster_client_ports LO HI: the client namespace's ephemeral ports. The
+# balancer decides a flow's node on its first datagram and keeps it while
+# conntrack remembers the flow (30 s; 120 s once answered more than
+# once), whatever the CIDs of later datagrams: a new socket given the
+# port of an earlier, closed one (a client rebinding onto it) reaches the
+# earlier flow's node. A test whose phases must not meet that way gives
+# each phase its own range.
+cluster_client_ports() {
+  cluster_ns cl sysctl -qw net.ipv4.ip_local_port_range="$1 $2"
 }
 
 cluster_down() {

@@ -91,6 +91,9 @@ done
 CLUSTER_SERVE_ARGS=
 declare -A before
 for n in 1 2; do before[$n]=$(handshakes "$n"); done
+# Ports of their own, apart from the rebinding relay's below (see
+# cluster_client_ports).
+cluster_client_ports 20000 29999
 gets=()
 for i in $(seq 20); do
   $CLUSTER_CLIENT timeout 30 "$BUILD/coaps" get --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" \
@@ -111,6 +114,7 @@ done
 expect_eq "two nodes: one handshake each, over both nodes" 20 "$total"
 
 for n in 1 2; do before[$n]=$(handshakes "$n"); done
+cluster_client_ports 30000 60999
 $CLUSTER_CLIENT "$BUILD/udp_rebind" 5684 7 "$work/rebind.tap" "$CLUSTER_VIP" >"$work/rebind.port" &
 BG_PIDS+=($!)
 port=
