@@ -175,9 +175,8 @@ up() {
 
 # measure CONFIG ROUND: GETs, then handshakes; with one coaps node also
 # the GET run to the node's own address (past the NAT) and once more
-# through the balancer, one right after the other. The GET runs' CPU
-# includes establishing the sessions (SESSIONS handshakes, under 2 % of
-# the run's CPU for our server; more for libcoap's).
+# through the balancer, one right after the other. Each on fresh servers
+# (up, stop_all).
 measure() {
   local c=$1 r=$2 get=(--sessions "$SESSIONS" --window 4 --duration "$DURATION")
   up "$c"
