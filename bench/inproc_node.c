@@ -130,13 +130,19 @@ void inproc_serve_time(inproc_node_t *server) {
 
 typedef struct reply {
   int done, status;
+  uint8_t code;
 } reply_t;
 
 static void on_reply(coap_context_t *ctx, const coap_reply_t *r, void *user) {
   reply_t *rep = user;
   rep->done = 1;
   rep->status = r->status;
+  rep->code = r->code;
 }
+
+/* Answers that were not 2.05 Content: the first few are named. */
+#define WRONG_CODES_SHOWN 5
+static unsigned wrong_codes;
 
 int inproc_get(inproc_net_t *net, inproc_node_t *server, inproc_node_t *client, const char *uri) {
   /* Static: a request left unanswered is cancelled when its context is
@@ -149,5 +155,17 @@ int inproc_get(inproc_net_t *net, inproc_node_t *server, inproc_node_t *client, 
   if (sent < 0) return sent;
   inproc_pump(net, server, client);
   if (!r.done) return COAP_E_TIMEOUT;
-  return r.status;
+  if (r.status < 0) return r.status;
+  if (r.code != COAP_CONTENT) {
+    /* A request answered with an error is no request served. */
+    if (wrong_codes++ < WRONG_CODES_SHOWN)
+      fprintf(stderr, "GET %s: answered %s, not 2.05 Content\n", uri, coap_code_name(r.code));
+    return INPROC_WRONG_CODE;
+  }
+  return 0;
+}
+
+const char *inproc_strerror(int rc) {
+  return rc == INPROC_WRONG_CODE ? "answered with another code than 2.05 Content"
+                                 : coap_strerror(rc);
 }

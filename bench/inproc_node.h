@@ -85,9 +85,13 @@ void inproc_pump(inproc_net_t *net, inproc_node_t *server, inproc_node_t *client
 /* GET /time answers "12:00:00". */
 void inproc_serve_time(inproc_node_t *server);
 
-/* A GET of |uri| from |client|, the network pumped: 0 when answered, the
- * send's or the reply's error, or COAP_E_TIMEOUT when no reply came by
- * the time the network went quiet. */
+/* A GET of |uri| from |client|, the network pumped: 0 when answered
+ * 2.05 Content; INPROC_WRONG_CODE when answered with another code (the
+ * first few are named on stderr); the send's or the reply's error; or
+ * COAP_E_TIMEOUT when no reply came by the time the network went quiet. */
+#define INPROC_WRONG_CODE 1
 int inproc_get(inproc_net_t *net, inproc_node_t *server, inproc_node_t *client, const char *uri);
+/* What inproc_get's |rc| means. */
+const char *inproc_strerror(int rc);
 
 #endif

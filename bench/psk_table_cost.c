@@ -44,7 +44,7 @@ static double handshake_cost(coap_dtls_context_t *server_dtls, int count) {
     if (rc != 0) {
       failed = 1;
       fprintf(stderr, "server %s: handshake %d: %s\n", server_dtls ? "table" : "single", i,
-              coap_strerror(rc));
+              inproc_strerror(rc));
     }
     coap_context_free(client.ctx);
     net.to_server.n = net.to_client.n = 0;

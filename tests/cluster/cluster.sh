@@ -29,9 +29,9 @@
 #                       coaps-balancer.nft for three nodes, and for any
 #                       other number what contrib/nftables/coaps-balancer.sh
 #                       prints for them (the same rules, N-node maps)
-#   CLUSTER_SERVE_ARGS  more 'coaps serve' options for every node (split at
-#                       spaces; {n} becomes the node's number), e.g.
-#                       "--ticket-key-file $dir/keys --state-file $dir/s{n}"
+#   CLUSTER_SERVE_ARGS  an array: more 'coaps serve' arguments for every
+#                       node, {n} in them becoming the node's number, e.g.
+#                       (--ticket-key-file "$dir/keys" --state-file "$dir/s{n}")
 #   CLUSTER_SERVE       "none": no servers (start your own with cluster_ns;
 #                       nothing checks their node ids)
 #   CLUSTER_QUIET       1: servers without -v (the benchmarks: a log line
@@ -73,19 +73,15 @@ cluster_link() {
 
 # cluster_serve N ID: node N's server with node id ID; waits for it.
 cluster_serve() {
-  local log=$CLUSTER_LOGS/node$1.log extra
-  # shellcheck disable=SC2206 # split at spaces, as documented
-  extra=(${CLUSTER_SERVE_ARGS:-})
-  extra=("${extra[@]//\{n\}/$1}")
-  local verbose=(-v)
+  local log=$CLUSTER_LOGS/node$1.log verbose=(-v) extra
   [ "${CLUSTER_QUIET:-}" != 1 ] || verbose=()
+  extra=(${CLUSTER_SERVE_ARGS[@]+"${CLUSTER_SERVE_ARGS[@]//\{n\}/$1}"})
   : >"$log"
-  # ip itself, not the function cluster_ns: a function in the background
-  # is a subshell, and $! would be that shell, not the server (killing it
-  # left the server running). ip netns exec execs the server: $! is it.
+  # ip netns exec itself, not the cluster_ns function: a function run with &
+  # is a subshell, and $! would name it rather than the server.
   ip netns exec "${CLUSTER_NS}n$1" "$CLUSTER_BUILD/coaps" serve -a 0.0.0.0 --port 5683 --dtls-port 5684 \
-    --workers 2 --node-id "$2" "${verbose[@]}" --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" \
-    "${extra[@]}" >"$log" 2>&1 &
+    --workers 2 --node-id "$2" "${verbose[@]}" ${extra[@]+"${extra[@]}"} \
+    --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" >"$log" 2>&1 &
   CLUSTER_PIDS+=($!)
   for _ in $(seq 200); do
     grep -q 'listening on coaps://' "$log" && return 0
@@ -179,7 +175,12 @@ cluster_down() {
   for p in "${CLUSTER_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${CLUSTER_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   CLUSTER_PIDS=()
-  for ns in "${CLUSTER_NSES[@]}"; do ip netns del "$CLUSTER_NS$ns" 2>/dev/null || true; done
+  # Whatever else still runs in a namespace (a client a test left behind)
+  # would outlive it: deleting a namespace's name stops nothing.
+  for ns in ${CLUSTER_NSES[@]+"${CLUSTER_NSES[@]}"}; do
+    ip netns pids "$CLUSTER_NS$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+    ip netns del "$CLUSTER_NS$ns" 2>/dev/null || true
+  done
   CLUSTER_NSES=()
 }
 

@@ -82,13 +82,13 @@ rm -rf "$CLUSTER_LOGS"
 
 # ---- two nodes ----
 CLUSTER_NODES=2
-CLUSTER_SERVE_ARGS="--max-peers 1{n}000"
+CLUSTER_SERVE_ARGS=(--max-peers "1{n}000")
 cluster_up "$BUILD" || fail "a two-node cluster did not come up"
 for n in 1 2; do
   expect_contains "CLUSTER_SERVE_ARGS reach node $n, {n} replaced" "--max-peers 1${n}000" \
     "$(tr '\0' ' ' <"/proc/${CLUSTER_PIDS[n - 1]}/cmdline")"
 done
-CLUSTER_SERVE_ARGS=
+CLUSTER_SERVE_ARGS=()
 declare -A before
 for n in 1 2; do before[$n]=$(handshakes "$n"); done
 # Ports of their own, apart from the rebinding relay's below (see
