@@ -968,8 +968,8 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
 }
 
 /* A client in its handshake gets a datagram that is no DTLS record but a
- * CoAP message (the answer to our ping, or to nothing): a plain CoAP
- * server listens on the port. */
+ * CoAP message (the answer to our ping, on the ping's socket; or one on
+ * the handshake's, to nothing): a plain CoAP server listens on the port. */
 static int answered_by_plain_coap(peer_dtls_t *pd, const uint8_t *data, size_t len, uint64_t now) {
   coap_dtls_session_t *s = pd->session;
   if (!coap_dtls_session_is_client(s) || coap_dtls_session_established(s) ||
