@@ -133,6 +133,7 @@ typedef struct client_side {
   uint64_t own_sent_at;   /* the flight last went out */
   unsigned rx_at_send;    /* datagrams received by then */
   uint32_t own_resend_ms; /* our own back-off for such resends */
+  unsigned sends;         /* datagrams sent, of every kind */
 } client_side_t;
 
 struct coap_dtls_session {
