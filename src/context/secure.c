@@ -340,6 +340,7 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
               "server closed the DTLS session with requests outstanding: new handshake");
     coap_secure_peer_free(ctx, peer, 0);
     if (coap_secure_connect(ctx, peer, name, now) == 0) {
+      coap_dtls_session_follows_old(((peer_dtls_t *)peer->security)->session);
       coap_exch_peer_restart(ctx->exch, &peer->exch, now, 1); /* new MIDs, full schedule */
       coap_client_observe_reconnected(&ctx->client, peer, now);
       return;
@@ -775,6 +776,7 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
   coap_dtls_session_free(pd->session);
   pd->session = fresh;
   coap_dtls_session_set_peer_name(fresh, pd->peer->name);
+  coap_dtls_session_follows_old(fresh);
   pd->reconnected = 1;
   arm_timer(pd);
   /* The silence used up most of the requests' retransmissions: on the new

@@ -165,6 +165,7 @@ struct coap_dtls_session {
   uint32_t rtt_ms;       /* largest clean sample, 0: none yet */
   unsigned final_copies; /* copies of our Finished flight sent */
   int send_twice;        /* this drive sends each datagram twice */
+  int await_hello;       /* client: coap_dtls_session_follows_old, no ServerHello yet */
   /* Server: a handshake that began without a valid cookie talks to an
    * address nobody has shown to be the sender's. Until the client's
    * Finished proves it, we send it no more bytes than it sent us, and

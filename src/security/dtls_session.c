@@ -395,6 +395,20 @@ void coap_dtls_session_set_peer_name(coap_dtls_session_t *s, const char *name) {
   s->peer_name = name;
 }
 
+void coap_dtls_session_follows_old(coap_dtls_session_t *s) {
+  if (s && s->client) s->await_hello = 1;
+}
+
+/* A datagram for a session that follows an old one, before its
+ * ServerHello: is it this handshake's (it begins with an epoch-0
+ * HelloVerifyRequest or ServerHello)? */
+static int hello_of_this_handshake(coap_dtls_session_t *s, const uint8_t *data, size_t len) {
+  if (len <= DTLS_RECORD_HEADER || data[0] != 22 || data[3] || data[4]) return 0;
+  uint8_t type = data[DTLS_RECORD_HEADER];
+  if (type == GNUTLS_HANDSHAKE_SERVER_HELLO) s->await_hello = 0;
+  return type == GNUTLS_HANDSHAKE_SERVER_HELLO || type == GNUTLS_HANDSHAKE_HELLO_VERIFY_REQUEST;
+}
+
 void coap_dtls_session_free(coap_dtls_session_t *s) {
   if (!s) return;
   if (s->tls) gnutls_deinit(s->tls);
@@ -832,6 +846,12 @@ static void resend_final_flight(coap_dtls_session_t *s) {
 
 int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data, size_t len, uint64_t now) {
   if (s->failed) return COAP_E_DTLS_HANDSHAKE;
+  if (s->await_hello && !s->established && !hello_of_this_handshake(s, data, len)) {
+    if (s->d->log)
+      coap_logf(s->d->log, COAP_LOG_DEBUG, s->peer_name,
+                "a late datagram of the previous session dropped (%zu bytes)", len);
+    return 0;
+  }
   s->now = now;
   s->rx++;
   if (s->keys) return slim_input(s, data, len);
