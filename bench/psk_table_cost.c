@@ -21,138 +21,38 @@
 #include "coaps/credentials.h"
 #include "inproc_node.h"
 
-#define MAX_OUT 64
-
-typedef struct datagram {
-  coap_address_t from, to;
-  size_t len;
-  uint8_t data[1500];
-} datagram_t;
-
-typedef struct wire {
-  datagram_t q[MAX_OUT];
-  size_t n;
-} wire_t;
-
-typedef struct node {
-  coap_context_t *ctx;
-  coap_endpoint_t *ep;
-  coap_address_t addr;
-  wire_t *out;
-} node_t;
-
-static wire_t to_server, to_client;
-static double server_cpu;
-
-static int wire_send(void *user, coap_endpoint_t *ep, const coap_address_t *to, const uint8_t *data,
-                     size_t len) {
-  node_t *n = user;
-  if (n->out->n == MAX_OUT || len > sizeof n->out->q[0].data) return 0;
-  datagram_t *d = &n->out->q[n->out->n++];
-  d->from = n->addr;
-  d->to = *to;
-  d->len = len;
-  memcpy(d->data, data, len);
-  return 0;
-}
-
-static int wire_open(void *user, coap_context_t *ctx, coap_proto_t proto,
-                     const coap_address_t *dest, coap_endpoint_t **out) {
-  *out = ((node_t *)user)->ep;
-  return 0;
-}
-
-static int node_init(node_t *n, const char *ip, uint16_t port, wire_t *out,
-                     coap_dtls_context_t *dtls) {
-  coap_context_config_t cfg;
-  inproc_config(&cfg, 100000);
-  n->out = out;
-  coap_transport_t t = {.send = wire_send, .open_client_endpoint = wire_open};
-  return inproc_node_new(&cfg, ip, port, &t, n, dtls, &n->ctx, &n->ep, &n->addr);
-}
-
-static void pump(node_t *server, node_t *client) {
-  for (int round = 0; round < 64 && (to_server.n || to_client.n); round++) {
-    datagram_t batch[MAX_OUT];
-    size_t n = to_server.n;
-    memcpy(batch, to_server.q, n * sizeof batch[0]);
-    to_server.n = 0;
-    double t0 = inproc_cpu_us();
-    for (size_t i = 0; i < n; i++)
-      coap_context_input(server->ctx, server->ep, &batch[i].from, batch[i].data, batch[i].len,
-                         inproc_now);
-    server_cpu += inproc_cpu_us() - t0;
-    n = to_client.n;
-    memcpy(batch, to_client.q, n * sizeof batch[0]);
-    to_client.n = 0;
-    for (size_t i = 0; i < n; i++)
-      coap_context_input(client->ctx, client->ep, &batch[i].from, batch[i].data, batch[i].len,
-                         inproc_now);
-  }
-}
-
-typedef struct reply {
-  int done, status;
-} reply_t;
-
-static void on_reply(coap_context_t *ctx, const coap_reply_t *r, void *user) {
-  reply_t *rep = user;
-  rep->done = 1;
-  rep->status = r->status;
-}
-
-static void handle_time(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
-                        coap_response_t *resp, void *user) {
-  coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, "12:00:00", 8);
-}
+static inproc_net_t net;
 
 /* Server CPU µs per full handshake + GET, over |count| fresh clients;
  * negative when one fails. */
 static double handshake_cost(coap_dtls_context_t *server_dtls, int count) {
-  node_t server, client;
-  if (node_init(&server, "10.0.0.1", 5684, &to_client, server_dtls) < 0) return -1;
-  coap_resource_set_handler(coap_resource_add(server.ctx, "time"), COAP_GET, handle_time, NULL);
+  inproc_node_t server, client;
+  if (inproc_node_init(&server, 100000, "10.0.0.1", 5684, &net.to_client, server_dtls) < 0)
+    return -1;
+  inproc_serve_time(&server);
   coap_dtls_context_t *cd = inproc_client_dtls();
-  server_cpu = 0;
+  net.server_cpu_us = 0;
   int failed = 0;
   for (int i = 0; i < count && !failed; i++) {
     char ip[32];
     snprintf(ip, sizeof ip, "10.1.%d.%d", (i >> 8) & 255, i & 255);
-    if (node_init(&client, ip, 40000, &to_server, cd) < 0) {
+    if (inproc_node_init(&client, 100000, ip, 40000, &net.to_server, cd) < 0) {
       fprintf(stderr, "client %d (%s): cannot make its node\n", i, ip);
       return -1;
     }
-    coap_request_opts_t o;
-    coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/time");
-    reply_t r = {0, 0};
-    int sent = coap_send_request(client.ctx, &o, on_reply, &r, NULL);
-    if (sent < 0) {
-      fprintf(stderr, "client %d: %s\n", i, coap_strerror(sent));
+    int rc = inproc_get(&net, &server, &client, "coaps://10.0.0.1/time");
+    if (rc != 0) {
       failed = 1;
-    }
-    pump(&server, &client);
-    if (!r.done || r.status != 0) {
-      failed = 1;
-      fprintf(stderr, "server %s: handshake %d: done %d status %d (%s)\n",
-              server_dtls ? "table" : "single", i, r.done, r.status, coap_strerror(r.status));
+      fprintf(stderr, "server %s: handshake %d: %s\n", server_dtls ? "table" : "single", i,
+              inproc_strerror(rc));
     }
     coap_context_free(client.ctx);
-    to_server.n = to_client.n = 0;
+    net.to_server.n = net.to_client.n = 0;
   }
   coap_dtls_context_free(cd);
   coap_context_free(server.ctx);
-  to_server.n = to_client.n = 0; /* the server's parting close_notify alerts */
-  return failed ? -1 : server_cpu / count;
-}
-
-static long rss_kb(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kb = -1;
-  while (f && fgets(line, sizeof line, f))
-    if (sscanf(line, "VmRSS: %ld", &kb) == 1) break;
-  if (f) fclose(f);
-  return kb;
+  net.to_server.n = net.to_client.n = 0; /* the server's parting close_notify alerts */
+  return failed ? -1 : net.server_cpu_us / count;
 }
 
 static double now_ms(void) {
@@ -199,13 +99,13 @@ int main(int argc, char **argv) {
     unsigned n = (unsigned)strtoul(p, (char **)&p, 10);
     if (*p == ',') p++;
     if (n == 0 || write_psk_file(path, n) < 0) return 1;
-    long rss0 = rss_kb();
+    long rss0 = inproc_rss_kb();
     double t0 = now_ms();
     coap_psk_table_t *t = NULL;
     char why[256];
     int loaded = coap_psk_table_load_file(path, 0, &t, why, sizeof why);
     double ms = now_ms() - t0;
-    long rss = rss_kb() - rss0;
+    long rss = inproc_rss_kb() - rss0;
     if (loaded != (int)n) {
       fprintf(stderr, "psk-table-cost: loading %u identities: %s\n", n, why);
       return 1;

@@ -1,9 +1,8 @@
 /* The DTLS inspection a server does on bytes from the network outside
  * GnuTLS: is this a record, a ClientHello, and what suites does it offer
  * (read when a handshake fails for want of a common suite), and the
- * cookie policy's look at a hello's session ticket (dtls_cookie.c), with
- * the input also taken as a datagram of ours that may carry a
- * NewSessionTicket, so its ticket name is then known. */
+ * cookie policy's look at a hello's session ticket (dtls_cookie.c):
+ * which of our ticket keys' names it carries, if any. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,9 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static coap_dtls_context_t *d;
   if (!d) d = coap_dtls_context_new();
   if (d) {
-    (void)coap_dtls_hello_resumes(d, data, size);
-    coap_dtls_note_issued_ticket(d, data, size);
-    (void)coap_dtls_hello_resumes(d, data, size);
+    (void)coap_dtls_hello_has_ticket(data, size);
+    (void)coap_dtls_hello_ticket_key(d, data, size, 1700000000u);
   }
   return 0;
 }

@@ -96,6 +96,33 @@ COAPS_API long coap_context_import_sessions(coap_context_t *ctx, const uint8_t *
                                             uint64_t *last_sealed_ms, const uint8_t *in, size_t len,
                                             const char **why);
 
+/* The same for a server's workers (contexts sharing a port with
+ * coap_context_set_reuse_port, |ctxs|[i] being worker i, with
+ * coap_dtls_set_cid_worker(i) when there are several): one buffer for
+ * all |n| (1 to 255) of them, each session marked with its worker. Call
+ * it once every worker's loop has stopped (no other thread may use the
+ * contexts meanwhile); the sessions not carried are counted and logged
+ * by reason (handshakes in progress, sessions not on exported keys,
+ * client sessions, observe relations, block-wise transfers). */
+COAPS_API long coap_contexts_export_sessions(coap_context_t *const *ctxs, size_t n,
+                                             const uint8_t *key, size_t key_len, uint64_t node_id,
+                                             uint64_t now_ms, uint8_t *out, size_t cap,
+                                             size_t *carried);
+/* Read such a buffer (or one from coap_context_export_sessions) into the
+ * |n| contexts of the workers now, before their loops start: each
+ * session goes to the worker its client's datagrams reach — the one its
+ * Connection ID's first byte names when the kernel steers by it, else
+ * the one it was taken from if the number of workers is unchanged; with
+ * one worker, every session. The others are left out, counted and logged
+ * with the reason (their clients make a new handshake). Arguments and
+ * results as coap_context_import_sessions; COAP_E_INVALID_ARG too when
+ * steered contexts are not in worker order. */
+COAPS_API long coap_contexts_import_sessions(coap_context_t *const *ctxs, size_t n,
+                                             const uint8_t *key, size_t key_len, uint64_t node_id,
+                                             uint64_t now_ms, uint64_t max_age_ms,
+                                             uint64_t *last_sealed_ms, const uint8_t *in,
+                                             size_t len, const char **why);
+
 /* ---- pre-shared keys (TLS_PSK_WITH_AES_128_CCM_8 first) ---- */
 
 /* As a client: the identity (NUL-terminated) and key to present. As a
@@ -173,20 +200,24 @@ COAPS_API int coap_dtls_set_resumption(coap_dtls_context_t *d, int on);
 COAPS_API int coap_dtls_share_keys(coap_dtls_context_t *d, const coap_dtls_context_t *from);
 
 /* Servers on several machines (behind a load balancer) or across
- * restarts: seal and open session tickets with the current key of a
- * ticket key file's text (|text|, |len| bytes; the format: lines, '#'
- * comments and blank lines ignored, first "coaps-ticket-keys 1", then one
- * key a line as 128 hex digits, the current key first, then previous ones
- * `coaps keygen --ticket-key` keeps for a grace period). Every server
- * given the same current key resumes the others' sessions (GnuTLS derives
- * the key that seals a ticket from it and the time, so the servers'
- * clocks must agree to within the ticket lifetime). Previous keys are
- * checked but not yet used: a ticket sealed with one gets a full
- * handshake. A configuration given keys here keeps them through
- * coap_dtls_share_keys (which still shares the cookie key). Returns the
- * number of keys, COAP_E_INVALID_ARG (|d| NULL, |text| NULL with |len|),
- * or COAP_E_DTLS_CREDENTIALS with coap_dtls_context_last_error saying
- * which line is wrong (keys never appear in it); the key in use is then
+ * restarts: seal session tickets with the current key of a ticket key
+ * file's text (|text|, |len| bytes; the format: lines, '#' comments and
+ * blank lines ignored, first "coaps-ticket-keys 1", then one key a line
+ * as 128 hex digits, the current key first, then previous ones that
+ * `coaps keygen --ticket-key` keeps for a grace period; at most 8), and
+ * open them with whichever of its keys sealed them. Every server given
+ * the same file resumes the others' sessions, without a cookie round
+ * trip under COAP_DTLS_COOKIE_WHEN_NEEDED. GnuTLS derives the key that
+ * seals a ticket from the file's key and an 18-hour time step, so the
+ * servers' clocks must agree: a ticket from a server whose clock is a
+ * step ahead gets a full handshake until the others' clocks catch up
+ * (docs/cluster.md). A ticket sealed with a key not in the file gets a
+ * full handshake, counted as COAP_CAUSE_TICKET_KEY_UNKNOWN. A
+ * configuration given keys here keeps them through coap_dtls_share_keys
+ * (which still shares the cookie key). Returns the number of keys,
+ * COAP_E_INVALID_ARG (|d| NULL, |text| NULL with |len|), or
+ * COAP_E_DTLS_CREDENTIALS with coap_dtls_context_last_error saying which
+ * line is wrong (keys never appear in it); the keys in use are then
  * unchanged. */
 COAPS_API int coap_dtls_set_ticket_keys(coap_dtls_context_t *d, const char *text, size_t len);
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "client/client.h"
+#include "common/invariant.h"
 
 /* Times the blocks of a representation are fetched again from block 0
  * because its ETag changed, before the transfer is given up. */
@@ -442,6 +443,36 @@ size_t coap_client_reassembly_bytes(const coap_client_t *cl) {
   return n;
 }
 
+/* ---- invariants (common/invariant.h) ---- */
+
+const char *coap_client_block_broken(const coap_client_block_t *b, const coap_client_t *cl) {
+  if (!b->tmpl || b->phase > FETCHING) return "client block-wise: no template, or no phase";
+  if (b->sent > b->body_len || (b->phase == SENDING && b->in_flight > b->body_len - b->sent))
+    return "client Block1: sent past the body";
+  if (b->len > b->cap || (cl->cfg && b->cap > cl->cfg->max_body))
+    return "client Block2: a body past its buffer, or a buffer over max_body";
+  if (b->szx1 > 6 || b->szx2 > 6 || b->b2_want_szx > 6 || b->etag_len > ETAG_MAX)
+    return "client block-wise: a block size or an ETag out of range";
+  return NULL;
+}
+
+const char *coap_client_transfers_broken(const coap_client_t *cl) {
+  const coap_client_req_t *prev = NULL;
+  size_t bytes = 0;
+  for (const coap_client_req_t *r = cl->requests; r; prev = r, r = r->next) {
+    if (r->prev != prev) return "client requests: prev is not the request before (or a loop)";
+    if (r->cl != cl) return "client requests: a request of another client";
+    const char *why = r->blk ? coap_client_block_broken(r->blk, cl) : NULL;
+    if (!why && r->qb) why = coap_client_qb_broken(r->qb, r);
+    if (!why) why = coap_client_obs_broken(r);
+    if (why) return why;
+    bytes += (r->blk ? r->blk->cap : 0) + coap_client_qb_bytes(r->qb);
+  }
+  if (cl->cfg && bytes > cl->cfg->max_reassembly)
+    return "client: response bodies being fetched hold more than max_reassembly";
+  return NULL;
+}
+
 /* Would |r|'s buffer at |cap| bytes keep the context's bodies being
  * fetched within max_reassembly? (Counted at each growth only: the
  * buffer doubles, so a transfer looks a few times, not at each block.) */
@@ -477,6 +508,8 @@ static int append(coap_client_req_t *r, const uint8_t *data, size_t n) {
     if (!p) return COAP_E_NOMEM;
     b->buf = p;
     b->cap = cap;
+    /* The list was walked to count the bodies: walk it for its invariants too. */
+    COAPS_INVARIANT_HOLDS(coap_client_transfers_broken(r->cl));
   }
   if (n) memcpy(b->buf + b->len, data, n);
   b->len += n;

@@ -235,4 +235,19 @@ size_t coap_client_observations(const coap_client_t *cl);
 /* Does request |r| go to |peer|? */
 int coap_client_req_to_peer(const coap_client_req_t *r, const coap_peer_t *peer);
 
+/* ---- invariants (common/invariant.h) ----
+ * NULL when sound, else a line naming the broken invariant; compiled in
+ * every build, called through COAPS_INVARIANT_HOLDS. */
+
+/* block.c: the request list (links both ways, each request's block-wise,
+ * Q-Block and Observe state) and the response bodies it holds within
+ * max_reassembly. Checked where a body's buffer grows (which walks the
+ * list anyway to count them). */
+const char *coap_client_transfers_broken(const coap_client_t *cl);
+/* A transfer's state on its own: block.c, qblock.c (|r| its request),
+ * observe.c (the observation of |r|, if any). */
+const char *coap_client_block_broken(const coap_client_block_t *b, const coap_client_t *cl);
+const char *coap_client_qb_broken(const coap_client_qb_t *q, const coap_client_req_t *r);
+const char *coap_client_obs_broken(const coap_client_req_t *r);
+
 #endif

@@ -408,6 +408,21 @@ void coap_client_observe_reconnected(coap_client_t *cl, coap_peer_t *peer, uint6
   }
 }
 
+/* (A block fetch is not checked against its parent: while a completed
+ * notification is delivered, its fetch has left the observation but not
+ * yet the list, and the callback may end the observation.) */
+const char *coap_client_obs_broken(const coap_client_req_t *r) {
+  const coap_client_obs_t *o = r->obs;
+  if (!o) return NULL;
+  if (r->parent) return "client observe: a block fetch with an observation of its own";
+  if (o->state > OBS_CANCELLING) return "client observe: an observation in no state";
+  if (o->last_seq > SEQ_MASK || o->fetch_seq > SEQ_MASK)
+    return "client observe: a sequence number past 24 bits";
+  if (o->fetch && (o->fetch->parent != r || o->fetch->obs))
+    return "client observe: its block fetch is another's";
+  return NULL;
+}
+
 size_t coap_client_observations(const coap_client_t *cl) {
   size_t n = 0;
   for (const coap_client_req_t *r = cl->requests; r; r = r->next) n += r->obs != NULL;

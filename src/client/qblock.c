@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "client/client.h"
+#include "common/invariant.h"
 
 #define QB_MP_DEFAULT 10
 #define QB_MP_MAX 16 /* a DTLS session holds 16 datagrams until its handshake ends */
@@ -70,7 +71,8 @@ struct coap_client_qb {
   uint32_t total, have, asked_upto;
   uint8_t seen, code, has_etag, etag_len, reassembled;
   uint8_t etag[QB_ETAG_MAX];
-  size_t body_size; /* bytes, once the last block came */
+  size_t body_size;   /* bytes, once the last block came */
+  unsigned check_ops; /* blocks taken since the last invariant walk */
 };
 
 /* ---- words ---- */
@@ -341,6 +343,49 @@ static int ask_next(coap_client_req_t *r, coap_exch_peer_t *peer, uint64_t now) 
   return request_blocks(r, peer, &next, 1, 1, now);
 }
 
+/* ---- invariants (common/invariant.h) ---- */
+
+/* The exchanges it keeps: within their room, none twice, the probe among
+ * them. */
+static const char *outs_broken(const coap_client_qb_t *q) {
+  if (q->n_outs > QB_OUTS_MAX) return "client Q-Block: more exchanges than QB_OUTS_MAX";
+  int probe_kept = !q->probe;
+  for (size_t i = 0; i < q->n_outs; i++) {
+    if (!q->outs[i]) return "client Q-Block: an empty exchange slot";
+    probe_kept |= q->outs[i] == q->probe;
+    for (size_t k = i + 1; k < q->n_outs; k++)
+      if (q->outs[k] == q->outs[i]) return "client Q-Block: an exchange kept twice";
+  }
+  return probe_kept ? NULL : "client Q-Block: the probe is not among its exchanges";
+}
+
+/* Q-Block2: the blocks counted are the bits set. (Not "within the
+ * body's blocks": a server's last block may name fewer blocks than it
+ * has sent already.) */
+static const char *got_broken(const coap_client_qb_t *q) {
+  if (q->cap > q->r->cl->cfg->max_body) return "client Q-Block2: a buffer over max_body";
+  uint32_t set = 0;
+  for (size_t i = 0; i < q->got_cap; i++) set += (uint32_t)__builtin_popcount(q->got[i]);
+  return set == q->have ? NULL : "client Q-Block2: blocks counted are not the bits set";
+}
+
+const char *coap_client_qb_broken(const coap_client_qb_t *q, const coap_client_req_t *r) {
+  if (q->r != r) return "client Q-Block: a transfer of another request";
+  if (q->dir > QB_FETCH || q->szx > 6 || !q->mp || q->mp > QB_MP_MAX || !q->tmpl)
+    return "client Q-Block: a direction, block size or MAX_PAYLOADS out of range";
+  if (q->burst_end > q->nblocks || (q->dir == QB_SEND && q->body_len && !q->body))
+    return "client Q-Block1: a burst past the body";
+  const char *why = outs_broken(q);
+  return why ? why : got_broken(q);
+}
+
+/* After a block taken: the transfer now and then, at a cost of about its
+ * bitmap (invariant.h). */
+static void check_sampled(coap_client_qb_t *q) {
+  if (coap_invariant_walk_due(&q->check_ops, q->got_cap + q->n_outs))
+    COAPS_INVARIANT_HOLDS(coap_client_qb_broken(q, q->r));
+}
+
 static size_t reassembly_elsewhere(const coap_client_req_t *r) {
   return coap_client_reassembly_bytes(r->cl) - (r->qb ? r->qb->cap : 0);
 }
@@ -369,6 +414,8 @@ static int make_room(coap_client_req_t *r, size_t end) {
   if (!p) return COAP_E_NOMEM;
   q->buf = p;
   q->cap = cap;
+  /* The list was walked to count the bodies: walk it for its invariants too. */
+  COAPS_INVARIANT_HOLDS(coap_client_transfers_broken(r->cl));
 bits:;
   /* A bit per block up to the buffer's end (and the block at |end|). */
   size_t bits = ((q->cap > end ? q->cap : end) >> (q->szx + 4)) / 8 + 1;
@@ -499,6 +546,7 @@ static int fetch_answer(coap_client_req_t *r, coap_exch_peer_t *peer, const coap
     q->have++;
     q->progress = 1;
     q->tries = 0;
+    check_sampled(q);
   }
   /* Blocks past what was asked (a server sending on by itself). */
   if (b.num >= q->asked_upto) q->asked_upto = (b.num / q->mp + 1) * q->mp;

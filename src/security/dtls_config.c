@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gnutls/crypto.h>
 #include <gnutls/x509.h>
 
 #include "coaps/credentials.h"
@@ -57,11 +58,12 @@ coap_dtls_context_t *coap_dtls_context_new(void) {
   if (!(d->priority_string = strdup(default_priority)) ||
       gnutls_priority_init(&d->priority, default_priority, NULL) < 0 ||
       gnutls_key_generate(&d->cookie_key, GNUTLS_COOKIE_KEY_SIZE) < 0 ||
-      gnutls_session_ticket_key_generate(&d->ticket_key) < 0 ||
-      !(d->ticket_names = coap_dtls_ticket_names_new())) {
+      gnutls_rnd(GNUTLS_RND_KEY, d->ticket_keys[0], COAP_DTLS_TICKET_KEY_LEN) < 0) {
     coap_dtls_context_free(d);
     return NULL;
   }
+  d->n_ticket_keys = 1;
+  d->accepted_key = -1;
   return d;
 }
 
@@ -75,8 +77,11 @@ int coap_dtls_share_keys(coap_dtls_context_t *d, const coap_dtls_context_t *from
   if (!d || !from) return COAP_E_INVALID_ARG;
   if (d == from) return 0;
   int rc = copy_key(&d->cookie_key, &from->cookie_key);
-  if (rc == 0 && !d->ticket_key_from_file) rc = copy_key(&d->ticket_key, &from->ticket_key);
-  if (rc == 0) coap_dtls_ticket_names_share(&d->ticket_names, from->ticket_names);
+  if (rc == 0 && !d->ticket_key_from_file) {
+    memcpy(d->ticket_keys, from->ticket_keys, sizeof d->ticket_keys);
+    d->n_ticket_keys = from->n_ticket_keys;
+    coap_dtls_ticket_keys_changed(d);
+  }
   return rc;
 }
 
@@ -137,11 +142,7 @@ void coap_dtls_context_free(coap_dtls_context_t *d) {
     coap_memzero(d->cookie_key.data, d->cookie_key.size);
     gnutls_free(d->cookie_key.data);
   }
-  if (d->ticket_key.data) {
-    coap_memzero(d->ticket_key.data, d->ticket_key.size);
-    gnutls_free(d->ticket_key.data);
-  }
-  coap_dtls_ticket_names_release(d->ticket_names);
+  coap_memzero(d->ticket_keys, sizeof d->ticket_keys);
   free(d);
 }
 

@@ -16,8 +16,15 @@ typedef struct psk_entry {
 } psk_entry_t;
 
 #define SESSION_CACHE_SIZE 16
-#define COAP_DTLS_TICKET_NAMES 4     /* GnuTLS rotates its ticket key: room for a few */
 #define COAP_DTLS_TICKET_NAME_LEN 16 /* GnuTLS's key_name, a ticket's first bytes */
+#define COAP_DTLS_TICKET_KEY_LEN 64  /* a GnuTLS session-ticket master key */
+#define COAP_DTLS_TICKET_KEYS_MAX 8  /* the current key and previous ones */
+/* GnuTLS derives a ticket's key from the master key and the time step
+ * unix time / (3 × the session's cache expiration) (lib/stek.c). Every
+ * server session is given this expiration (GnuTLS's default) so that the
+ * step we derive names for (dtls_ticket_names.c) is GnuTLS's. */
+#define COAP_DTLS_TICKET_EXPIRE_S 21600u
+#define COAP_DTLS_TICKET_STEP_S (3u * COAP_DTLS_TICKET_EXPIRE_S)
 
 /* A client's last session with one server, for resumption. */
 typedef struct session_cache_entry {
@@ -25,7 +32,14 @@ typedef struct session_cache_entry {
   gnutls_datum_t data;
 } session_cache_entry_t;
 
-typedef struct coap_dtls_ticket_names coap_dtls_ticket_names_t;
+/* The key names of the tickets a server can open (dtls_ticket_names.c):
+ * for each ticket key, its name at |step| ([0]) and at step - 1 ([1]). */
+typedef struct ticket_names {
+  uint64_t step;
+  unsigned keys; /* rows derived; 0: derive before use */
+  uint8_t derived[COAP_DTLS_TICKET_KEYS_MAX];
+  uint8_t name[COAP_DTLS_TICKET_KEYS_MAX][2][COAP_DTLS_TICKET_NAME_LEN];
+} ticket_names_t;
 
 struct coap_dtls_context {
   session_cache_entry_t cache[SESSION_CACHE_SIZE];
@@ -63,19 +77,21 @@ struct coap_dtls_context {
   unsigned role_made_for[2];
   unsigned cert_kx; /* COAP_DTLS_KX_* the X.509 keys serve */
   gnutls_datum_t cookie_key;
-  gnutls_datum_t ticket_key;
-  /* The ticket key came from coap_dtls_set_ticket_keys (a key file
-   * shared with other servers): coap_dtls_share_keys keeps it. */
+  /* Session-ticket master keys: [0] seals new tickets (random per
+   * configuration, or the current key of a key file), the others are the
+   * file's previous keys, which still open tickets (the grace period). */
+  uint8_t ticket_keys[COAP_DTLS_TICKET_KEYS_MAX][COAP_DTLS_TICKET_KEY_LEN];
+  unsigned n_ticket_keys;
+  /* The ticket keys came from coap_dtls_set_ticket_keys (a key file
+   * shared with other servers): coap_dtls_share_keys keeps them. */
   int ticket_key_from_file;
+  ticket_names_t ticket_names;      /* derived from ticket_keys */
   gnutls_dtls_prestate_st prestate; /* of the ClientHello just accepted */
   int prestate_valid;               /* it came with a valid cookie */
   int accepted_ticket;              /* ... and with a session ticket */
+  int accepted_key; /* ... sealed with ticket_keys[accepted_key]; -1: none of ours */
   coap_dtls_cookie_policy_t cookie_policy;
   unsigned cookie_load; /* under-load policy: handshakes in progress */
-  /* The key names of the last session tickets we issued (dtls_cookie.c),
-   * shared by the configurations that share the ticket key
-   * (coap_dtls_share_keys: workers, a reload); NULL: none known. */
-  coap_dtls_ticket_names_t *ticket_names;
   /* The logger of the context that took this configuration last, or
    * &log_copy: when a context lets go of a configuration others still
    * hold, its logger is copied (by value) so that nothing here points
@@ -175,6 +191,7 @@ struct coap_dtls_session {
    * configuration's accepted_ticket), so a full handshake means we could
    * not open it (ticket-key-unknown). */
   int offered_ticket, ticket_refused;
+  int offered_key; /* the index of the key that sealed it, -1: none of ours */
   size_t unverified_in, unverified_out;
   /* ... and the one datagram it last sent there, to send again when the
    * client resends its hello (GnuTLS resends only on its own timer). */
@@ -264,18 +281,23 @@ int coap_dtls_check_x509(coap_dtls_session_t *s, const gnutls_datum_t *peers, un
 /* Record the chain in the client's report. */
 void coap_dtls_note_chain(coap_dtls_session_t *s, const gnutls_datum_t *peers, unsigned n);
 /* "PSK (TLS_PSK_WITH_AES_128_CCM_8, ...), ECDHE-ECDSA (...)" from a ClientHello. */
-/* dtls_cookie.c: whether a hello brings a ticket of ours (one whose key
- * name we issued), and learning key names from our NewSessionTickets;
- * the table of names, made with the configuration and shared with those
- * that share its ticket key (_share drops |*t|'s and takes |from|'s). */
-coap_dtls_ticket_names_t *coap_dtls_ticket_names_new(void);
-void coap_dtls_ticket_names_release(coap_dtls_ticket_names_t *t);
-void coap_dtls_ticket_names_share(coap_dtls_ticket_names_t **t, coap_dtls_ticket_names_t *from);
-int coap_dtls_hello_resumes(const coap_dtls_context_t *d, const uint8_t *data, size_t len);
+/* dtls_cookie.c: the index in d->ticket_keys of the key that sealed the
+ * session ticket a ClientHello brings, by its name, at |unix_now|
+ * (seconds); -1 when it brings none or none of ours. */
+int coap_dtls_hello_ticket_key(coap_dtls_context_t *d, const uint8_t *data, size_t len,
+                               uint64_t unix_now);
 /* Whether a hello brings a session ticket at all (not an empty extension,
  * which asks for a new one). */
 int coap_dtls_hello_has_ticket(const uint8_t *data, size_t len);
-void coap_dtls_note_issued_ticket(coap_dtls_context_t *d, const uint8_t *data, size_t len);
+/* dtls_ticket_names.c: GnuTLS's time step at |unix_now|; the name of the
+ * tickets |key| (COAP_DTLS_TICKET_KEY_LEN bytes) seals in |step| (0, or
+ * -1 when GnuTLS has no SHA3-512); the index of the key whose tickets are
+ * named |name| now, or -1; forget the table when the keys change. */
+uint64_t coap_dtls_ticket_step(uint64_t unix_now);
+int coap_dtls_ticket_name(const uint8_t *key, uint64_t step,
+                          uint8_t name[COAP_DTLS_TICKET_NAME_LEN]);
+int coap_dtls_ticket_key_named(coap_dtls_context_t *d, const uint8_t *name, uint64_t unix_now);
+void coap_dtls_ticket_keys_changed(coap_dtls_context_t *d);
 void coap_dtls_hello_offer(const uint8_t *data, size_t len, char *out, size_t cap);
 /* What this configuration can do as |client| or server, in words. */
 void coap_dtls_describe_modes(const coap_dtls_context_t *d, int client, char *out, size_t cap);

@@ -292,7 +292,9 @@ int coap_dtls_set_session_file(coap_dtls_context_t *d, const char *path) {
  * "coaps-ticket-keys 1", then one key a line in hex, the current key
  * first, then the previous ones (kept for a grace period by
  * `coaps keygen --ticket-key`). The current key seals the tickets this
- * server issues and opens those of every server sharing the file. */
+ * server issues; every key of the file opens the tickets sealed with it
+ * by any server sharing the file (dtls_cookie.c picks the key a session
+ * gets from the ticket's name). */
 
 #define TICKET_KEYS_MAGIC "coaps-ticket-keys 1"
 
@@ -332,42 +334,54 @@ void coap_dtls_set_last_error(coap_dtls_context_t *d, const char *msg) {
   snprintf(d->error, sizeof d->error, "%s", msg);
 }
 
-int coap_dtls_set_ticket_keys(coap_dtls_context_t *d, const char *text, size_t len) {
-  if (!d || (!text && len)) return COAP_E_INVALID_ARG;
-  uint8_t current[256];
-  size_t key_size = d->ticket_key.size;
-  if (!d->ticket_key.data || key_size > sizeof current) return COAP_E_STATE;
-  int keys = 0, magic = 0;
+/* The keys of |text| into |keys| (at most COAP_DTLS_TICKET_KEYS_MAX);
+ * their number, or a negative code with d->error naming the line. */
+static int parse_ticket_keys(coap_dtls_context_t *d, const char *text, size_t len,
+                             uint8_t keys[][COAP_DTLS_TICKET_KEY_LEN]) {
+  int n = 0, magic = 0;
   unsigned line_no = 0;
   for (size_t at = 0; at < len;) {
     const char *line = text + at;
     const char *eol = memchr(line, '\n', len - at);
-    size_t n = eol ? (size_t)(eol - line) : len - at;
-    at += n + 1;
+    size_t k = eol ? (size_t)(eol - line) : len - at;
+    at += k + 1;
     line_no++;
-    trim(&line, &n);
-    if (n == 0 || line[0] == '#') continue;
+    trim(&line, &k);
+    if (k == 0 || line[0] == '#') continue;
     if (!magic) {
-      if (n != strlen(TICKET_KEYS_MAGIC) || memcmp(line, TICKET_KEYS_MAGIC, n) != 0)
+      if (k != strlen(TICKET_KEYS_MAGIC) || memcmp(line, TICKET_KEYS_MAGIC, k) != 0)
         return ticket_keys_error(
             d, line_no, "not a coaps ticket key file (no \"" TICKET_KEYS_MAGIC "\" line first)");
       magic = 1;
       continue;
     }
-    uint8_t key[256];
-    if (hex_key(line, n, key, key_size) < 0) {
-      coap_memzero(current, sizeof current);
+    if (n == COAP_DTLS_TICKET_KEYS_MAX)
+      return ticket_keys_error(d, line_no,
+                               "more than 8 keys (only the current key and the previous one "
+                               "or few are of use: remove the oldest)");
+    if (hex_key(line, k, keys[n], COAP_DTLS_TICKET_KEY_LEN) < 0) {
       char what[96];
-      snprintf(what, sizeof what, "not a key (%zu hex digits expected)", 2 * key_size);
+      snprintf(what, sizeof what, "not a key (%d hex digits expected)",
+               2 * COAP_DTLS_TICKET_KEY_LEN);
       return ticket_keys_error(d, line_no, what);
     }
-    if (keys++ == 0) memcpy(current, key, key_size);
-    coap_memzero(key, sizeof key);
+    n++;
   }
   if (!magic) return ticket_keys_error(d, 0, "empty (no \"" TICKET_KEYS_MAGIC "\" line)");
-  if (!keys) return ticket_keys_error(d, 0, "no key in it");
-  memcpy(d->ticket_key.data, current, key_size);
-  coap_memzero(current, sizeof current);
-  d->ticket_key_from_file = 1;
-  return keys;
+  if (!n) return ticket_keys_error(d, 0, "no key in it");
+  return n;
+}
+
+int coap_dtls_set_ticket_keys(coap_dtls_context_t *d, const char *text, size_t len) {
+  if (!d || (!text && len)) return COAP_E_INVALID_ARG;
+  uint8_t keys[COAP_DTLS_TICKET_KEYS_MAX][COAP_DTLS_TICKET_KEY_LEN];
+  int n = parse_ticket_keys(d, text, len, keys);
+  if (n > 0) {
+    memcpy(d->ticket_keys, keys, sizeof keys);
+    d->n_ticket_keys = (unsigned)n;
+    d->ticket_key_from_file = 1;
+    coap_dtls_ticket_keys_changed(d);
+  }
+  coap_memzero(keys, sizeof keys);
+  return n;
 }

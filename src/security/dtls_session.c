@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <arpa/inet.h>
 #include <gnutls/x509.h>
 
@@ -165,10 +166,7 @@ static void send_datagram(coap_dtls_session_t *s, const void *data, size_t len) 
                 s->unverified_in);
     return;
   }
-  if (!s->client) {
-    keep_unverified_flight(s, data, len);
-    coap_dtls_note_issued_ticket(s->d, data, len);
-  }
+  if (!s->client) keep_unverified_flight(s, data, len);
   keep_own_flight(s, data, len);
   count_datagram(s, len);
   if (s->cs) s->cs->sends++;
@@ -371,6 +369,24 @@ int coap_dtls_session_new_client(coap_dtls_context_t *d, const char *server_name
   return rc;
 }
 
+/* GnuTLS takes one ticket key per session: the key that sealed the
+ * ticket the hello brings, when it is one of ours (a previous key of the
+ * file opens the tickets of the grace period), else the current key. A
+ * hello without a ticket of ours makes a full handshake, whose new ticket
+ * is then sealed with the current key. (One whose ticket names a previous
+ * key but does not resume — forged, or its suite no longer offered — gets
+ * its new ticket sealed with that key: good until the next rotation.) The
+ * expiration fixes GnuTLS's time step to the one our names are derived
+ * for (COAP_DTLS_TICKET_STEP_S). */
+static void enable_tickets(coap_dtls_session_t *s, coap_dtls_context_t *d) {
+  int k = d->accepted_ticket && d->accepted_key >= 0 ? d->accepted_key : 0;
+  gnutls_datum_t key = {d->ticket_keys[k], COAP_DTLS_TICKET_KEY_LEN};
+  gnutls_db_set_cache_expiration(s->tls, (int)COAP_DTLS_TICKET_EXPIRE_S);
+  gnutls_session_ticket_enable_server(s->tls, &key);
+  s->offered_ticket = d->accepted_ticket;
+  s->offered_key = d->accepted_ticket ? d->accepted_key : -1;
+}
+
 int coap_dtls_session_new_server(coap_dtls_context_t *d, const coap_dtls_session_cb_t *cb,
                                  void *user, uint64_t now, coap_dtls_session_t **out) {
   if (!coap_dtls_can_serve(d)) return COAP_E_DTLS_NO_CREDENTIALS;
@@ -382,11 +398,10 @@ int coap_dtls_session_new_server(coap_dtls_context_t *d, const coap_dtls_session
     gnutls_certificate_server_set_request(s->tls, d->client_cert == COAP_DTLS_CLIENT_CERT_REQUIRED
                                                       ? GNUTLS_CERT_REQUIRE
                                                       : GNUTLS_CERT_REQUEST);
-  gnutls_session_ticket_enable_server(s->tls, &d->ticket_key);
+  enable_tickets(s, d);
   /* Continue the sequence numbers of the stateless cookie exchange. */
   if (d->prestate_valid) gnutls_dtls_prestate_set(s->tls, &d->prestate);
   s->unverified = !d->prestate_valid;
-  s->offered_ticket = d->accepted_ticket;
   *out = s;
   return 0;
 }
@@ -537,19 +552,37 @@ void coap_dtls_note_authentic(coap_dtls_session_t *s, uint64_t seq64) {
   if (s->cb.on_fresh) s->cb.on_fresh(s->user);
 }
 
+/* Server: a client offered a session ticket and got a full handshake.
+ * Its name in none of our keys' (ticket-key-unknown, counted) is the
+ * cause an operator can act on; a ticket with a known name that still
+ * did not resume (forged, or resuming a suite the client no longer
+ * offers) is not that cause, and is said apart. */
+static void note_ticket_outcome(coap_dtls_session_t *s) {
+  if (s->client || !s->offered_ticket || s->resumed) return;
+  s->ticket_refused = s->offered_key < 0;
+  if (!s->d->log) return;
+  if (s->ticket_refused)
+    coap_logf(s->d->log, COAP_LOG_WARNING, s->peer_name,
+              "[%s] the client's session ticket was sealed with a key this server does not "
+              "hold, so a full handshake was made: its key left the ticket key file (more "
+              "than one rotation ago: rotate no faster than clients come back), or it came "
+              "from a server with another file, or from one whose clock is a key step (18 h) "
+              "ahead: give every server the same --ticket-key-file, reload them all after "
+              "each rotation, keep their clocks in time",
+              coap_cause_name(COAP_CAUSE_TICKET_KEY_UNKNOWN));
+  else
+    coap_logf(s->d->log, COAP_LOG_INFO, s->peer_name,
+              "the client's session ticket names one of our keys but did not resume "
+              "(forged, or its session's suite no longer offered): a full handshake was made");
+}
+
 static void established(coap_dtls_session_t *s, uint64_t now) {
   s->established = 1;
   note_cid(s);
   if (!s->client) keep_hello_random(s);
   s->suite = coap_dtls_session_suite(s);
   s->resumed = gnutls_session_is_resumed(s->tls) != 0;
-  s->ticket_refused = !s->client && s->offered_ticket && !s->resumed;
-  if (s->ticket_refused && s->d->log)
-    coap_logf(s->d->log, COAP_LOG_WARNING, s->peer_name,
-              "[%s] the client's session ticket could not be opened (sealed with a key this "
-              "server does not hold: rotated out of the ticket key file, or another server's); "
-              "a full handshake was made",
-              coap_cause_name(COAP_CAUSE_TICKET_KEY_UNKNOWN));
+  note_ticket_outcome(s);
   s->mode = coap_dtls_session_mode(s); /* kept for after the GnuTLS state goes */
   s->next_retransmit = UINT64_MAX;
   reach_step(s, COAP_STEP_FINISHED, now);
@@ -1102,12 +1135,13 @@ static hello_offer_t read_hello_offer(const uint8_t *data, size_t len) {
  * it (not DTLS 1.2, no AEAD suite): GnuTLS clients, among others, ignore
  * an alert that comes before any handshake message of the server's, so
  * the refusal reaches them only after a HelloVerifyRequest. An unreadable
- * hello gets a cookie. */
+ * hello gets a cookie. Under WHEN_NEEDED, one that resumes a ticket sealed
+ * with one of our keys (accepted_key, by its name: dtls_cookie.c) is let
+ * in whatever its suites, on any server sharing the key file. */
 static int hello_needs_no_cookie(const coap_dtls_context_t *d, const uint8_t *data, size_t len) {
   hello_offer_t o = read_hello_offer(data, len);
   if (!o.readable || !o.dtls12 || !o.aead) return 0;
-  if (d->cookie_policy == COAP_DTLS_COOKIE_WHEN_NEEDED && coap_dtls_hello_resumes(d, data, len))
-    return 1;
+  if (d->cookie_policy == COAP_DTLS_COOKIE_WHEN_NEEDED && d->accepted_key >= 0) return 1;
   return !(o.certificate_kx && (d->has_cert || d->has_rpk));
 }
 
@@ -1126,12 +1160,20 @@ unsigned coap_dtls_max_handshakes_per_address(const coap_dtls_context_t *d) {
   return n < 4 ? 4 : n;
 }
 
+/* Wall-clock seconds, as GnuTLS reads them for its ticket key steps. */
+static uint64_t unix_now(void) {
+  time_t t = time(NULL);
+  return t > 0 ? (uint64_t)t : 0;
+}
+
 int coap_dtls_accept(coap_dtls_context_t *d, const void *addr, size_t addr_len, const uint8_t *data,
                      size_t len, int require_cookie, coap_dtls_send_fn send, void *send_user) {
   if (!coap_dtls_is_client_hello(data, len)) return COAP_E_DTLS_RECORD;
   memset(&d->prestate, 0, sizeof d->prestate);
   d->prestate_valid = 0;
   d->accepted_ticket = coap_dtls_hello_has_ticket(data, len);
+  /* GnuTLS's own clock (it reads the time itself for its key steps). */
+  d->accepted_key = d->accepted_ticket ? coap_dtls_hello_ticket_key(d, data, len, unix_now()) : -1;
   int rc = gnutls_dtls_cookie_verify(&d->cookie_key, (void *)addr, addr_len, (void *)data, len,
                                      &d->prestate);
   if (rc == 0) {
@@ -1225,9 +1267,18 @@ int coap_dtls_session_save(coap_dtls_session_t *s, uint64_t margin, uint8_t *out
   return (int)(p - out);
 }
 
+int coap_dtls_saved_session_cid_first(const uint8_t *in, size_t len) {
+  /* After the keys: mode, CID on, receive CID length, send CID length,
+   * then the receive CID (coap_dtls_session_save). */
+  if (!in || len < COAP_DTLS_KEYS_SAVED + 5) return -1;
+  const uint8_t *p = in + COAP_DTLS_KEYS_SAVED;
+  return p[1] && p[2] ? p[4] : -1;
+}
+
 /* The parts after the keys, checked against |end|; 0 or -1. */
 static int restore_parts(coap_dtls_session_t *s, const uint8_t *p, const uint8_t *end) {
-  if (end - p < 4) return -1;
+  /* The mode indexes per-mode counters: a negotiated one only. */
+  if (end - p < 4 || p[0] < COAP_DTLS_MODE_PSK || p[0] >= COAP_DTLS_MODE_COUNT) return -1;
   s->mode = p[0];
   s->cid.on = p[1];
   s->cid.rx_len = p[2];

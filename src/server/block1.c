@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/invariant.h"
 #include "server/server.h"
 
 #define PER_PEER 4
@@ -92,6 +93,7 @@ static void entry_free(coap_server_t *s, coap_b1_entry_t *e) {
   s->b1.bytes -= e->charged;
   free(e->data);
   free(e);
+  coap_b1_table_check(s);
 }
 
 static void expired(coap_timer_t *t, uint64_t now, void *user) {
@@ -210,6 +212,7 @@ static coap_b1_entry_t *entry_new(coap_server_t *s, const coap_request_t *req, c
   t->buckets[b] = e;
   t->count++;
   t->bytes += charge;
+  coap_b1_table_check(s);
   return e;
 }
 
@@ -226,6 +229,7 @@ static int reserve(coap_server_t *s, coap_b1_entry_t *e, size_t need) {
   e->charged += cap - e->cap;
   e->data = p;
   e->cap = cap;
+  coap_b1_table_check(s);
   return 0;
 }
 
@@ -567,9 +571,9 @@ static coap_b1_result_t qb1_progress(coap_server_t *s, coap_b1_entry_t *e, const
   return COAP_B1_SILENT;
 }
 
-coap_b1_result_t coap_qb1_receive(coap_server_t *s, const coap_request_t *req, const char *path,
-                                  size_t path_len, const coap_block_t *b, coap_response_t *resp,
-                                  const uint8_t **body, size_t *len) {
+static coap_b1_result_t qb1_receive(coap_server_t *s, const coap_request_t *req, const char *path,
+                                    size_t path_len, const coap_block_t *b, coap_response_t *resp,
+                                    const uint8_t **body, size_t *len) {
   const coap_msg_t *m = req->msg;
   uint32_t nblocks = qb1_valid(s, b, m, resp);
   if (!nblocks) return COAP_B1_ANSWERED;
@@ -603,6 +607,14 @@ coap_b1_result_t coap_qb1_receive(coap_server_t *s, const coap_request_t *req, c
   if (m->type != COAP_TYPE_NON) return COAP_B1_SILENT;
   coap_timer_arm(s->timers, &e->q.timer, req->now + qb1_wait(s, e));
   return qb1_progress(s, e, b, was, req->now, resp);
+}
+
+coap_b1_result_t coap_qb1_receive(coap_server_t *s, const coap_request_t *req, const char *path,
+                                  size_t path_len, const coap_block_t *b, coap_response_t *resp,
+                                  const uint8_t **body, size_t *len) {
+  coap_b1_result_t r = qb1_receive(s, req, path, path_len, b, resp, body, len);
+  coap_b1_table_check(s); /* the body's bitmap and counts moved on */
+  return r;
 }
 
 void coap_qb1_answered(coap_server_t *s, const coap_request_t *req, const char *path,
@@ -717,6 +729,81 @@ int coap_b1_serve_kept(coap_server_t *s, const coap_request_t *req, const char *
   coap_msg_set_payload(&resp->msg, e->data, e->len);
   coap_timer_arm(s->timers, &e->timer, req->now + lifetime_ms(s));
   return 1;
+}
+
+/* ---- invariants (common/invariant.h) ---- */
+
+/* The bitmap bytes a Q-Block1 body of |e| holds. */
+static size_t have_bytes(const coap_b1_entry_t *e) {
+  return e->q.have ? (e->q.nblocks + 7) / 8 : 0;
+}
+
+/* A Q-Block1 body: its counts within its blocks, and as many bits set
+ * as blocks counted, blocks 0..contig-1 among them. */
+static const char *qb1_entry_broken(const coap_b1_entry_t *e) {
+  if (!e->q.on) return e->q.have ? "block-wise table: a bitmap on a Block1 body" : NULL;
+  if (!e->q.have && e->kind == RECEIVING) return "block-wise table: a Q-Block1 body without bitmap";
+  if (e->q.nhave > e->q.nblocks || e->q.contig > e->q.nhave || e->q.token_len > 8)
+    return "block-wise table: Q-Block1 counts past the body's blocks";
+  if (!e->q.have) return NULL;
+  uint32_t set = 0;
+  for (size_t i = 0; i < have_bytes(e); i++) set += (uint32_t)__builtin_popcount(e->q.have[i]);
+  if (set != e->q.nhave) return "block-wise table: Q-Block1 blocks counted are not the bits set";
+  if (e->q.contig && !qb_has(e, e->q.contig - 1))
+    return "block-wise table: a Q-Block1 block below contig missing";
+  return NULL;
+}
+
+/* One entry on its own: its server, kind, length within what it holds,
+ * and its charge what it holds. */
+static const char *entry_broken(const coap_server_t *s, const coap_b1_entry_t *e) {
+  if (e->srv != s) return "block-wise table: an entry of another server";
+  if (e->kind > DONE || (e->tag_len > TAG_MAX && e->tag_len != 0xFF))
+    return "block-wise table: an entry of no kind, or a tag longer than its room";
+  if (e->len > e->cap) return "block-wise table: an entry longer than its buffer";
+  if (e->charged != sizeof(coap_b1_entry_t) + e->path_len + 1 + e->cap + have_bytes(e))
+    return "block-wise table: an entry's charge is not what it holds";
+  return qb1_entry_broken(e);
+}
+
+/* |e| against the entries after it in its bucket: no second entry of its
+ * key (find would never reach it), no more than PER_PEER of its peer. */
+static const char *entry_key_broken(const coap_b1_entry_t *e) {
+  unsigned same_peer = 1;
+  for (const coap_b1_entry_t *q = e->hash_next; q; q = q->hash_next) {
+    if (q->peer != e->peer) continue;
+    same_peer++;
+    if (q->session == e->session && q->method == e->method && q->path_len == e->path_len &&
+        memcmp(q->path, e->path, e->path_len) == 0 && q->tag_len == e->tag_len &&
+        (q->tag_len == 0xFF || memcmp(q->tag, e->tag, q->tag_len) == 0))
+      return "block-wise table: two entries of one key";
+  }
+  return same_peer > PER_PEER ? "block-wise table: a peer with more than PER_PEER entries" : NULL;
+}
+
+const char *coap_b1_table_broken(const coap_server_t *s) {
+  const coap_b1_table_t *t = &s->b1;
+  if ((t->n_buckets & (t->n_buckets - 1)) || (t->count && !t->n_buckets))
+    return "block-wise table: n_buckets is not a power of two";
+  size_t n = 0, bytes = 0;
+  for (size_t b = 0; b < t->n_buckets; b++)
+    for (const coap_b1_entry_t *e = t->buckets[b]; e; e = e->hash_next) {
+      if (++n > t->count) return "block-wise table: more entries in the buckets than count";
+      if (bucket_of(t, e->peer) != b) return "block-wise table: an entry in the wrong bucket";
+      const char *why = entry_broken(s, e);
+      if (!why) why = entry_key_broken(e);
+      if (why) return why;
+      bytes += e->charged;
+    }
+  if (n != t->count) return "block-wise table: fewer entries in the buckets than count";
+  size_t copies;
+  const char *why = coap_b2_cache_broken(s, &copies);
+  if (why) return why;
+  if (bytes + copies != t->bytes)
+    return "block-wise table: bytes is not what the entries and the Block2 copies hold";
+  if (s->cfg && t->bytes > s->cfg->max_reassembly)
+    return "block-wise table: more bytes than max_reassembly";
+  return NULL;
 }
 
 /* ---- peers ---- */

@@ -251,6 +251,7 @@ static void cache_drop(coap_server_t *s, unsigned i) {
   s->b1.bytes -= e->charged;
   free(e);
   s->b2_cache->slot[i] = NULL;
+  coap_b1_table_check(s);
 }
 
 static void cache_expired(coap_timer_t *t, uint64_t now, void *user) {
@@ -369,6 +370,7 @@ static void cache_put(coap_server_t *s, unsigned i, const coap_request_t *req,
   coap_timer_arm(s->timers, &e->timer, req->now + ms);
   s->b1.bytes += charge;
   s->b2_cache->slot[i] = e;
+  coap_b1_table_check(s);
 }
 
 /* Where a new copy goes: a free slot, else the least recently made. */
@@ -408,6 +410,7 @@ void coap_b2_cache_keep(coap_server_t *s, const coap_request_t *req, coap_respon
       peer_add(e, req);
       e->made = req->now;
       coap_timer_arm(s->timers, &e->timer, req->now + ms);
+      coap_b1_table_check(s);
       return;
     }
     cache_drop(s, (unsigned)i);
@@ -431,6 +434,48 @@ void coap_b2_cache_peer_gone(coap_server_t *s, const void *peer_key) {
       e->next_peer = 0;
     }
   }
+  coap_b1_table_check(s);
+}
+
+/* ---- invariants (common/invariant.h) ---- */
+
+/* One copy: its parts where its block holds them, its charge their size,
+ * its body within max_body, its peer list within its room and no peer
+ * listed twice. */
+static const char *copy_broken(const coap_server_t *s, const cache_entry_t *e) {
+  if (e->srv != s) return "Block2 copies: a copy of another server";
+  if (e->key != (const uint8_t *)(e + 1) || e->opts != e->key + e->key_len ||
+      e->body != e->opts + e->opts_len)
+    return "Block2 copies: a copy's parts are not where its block holds them";
+  if (e->charged != sizeof(cache_entry_t) + e->key_len + e->opts_len + e->body_len)
+    return "Block2 copies: a copy's charge is not its size";
+  if (s->cfg && e->body_len > s->cfg->max_body) return "Block2 copies: a copy over max_body";
+  if (e->etag_len > 8 || e->n_peers > CACHE_PEERS || e->next_peer >= CACHE_PEERS)
+    return "Block2 copies: an ETag or peer list longer than its room";
+  for (unsigned i = 0; i < e->n_peers; i++)
+    for (unsigned k = i + 1; k < e->n_peers; k++)
+      if (e->peers[i].peer == e->peers[k].peer && e->peers[i].session == e->peers[k].session)
+        return "Block2 copies: a peer listed twice";
+  return NULL;
+}
+
+const char *coap_b2_cache_broken(const coap_server_t *s, size_t *bytes) {
+  *bytes = 0;
+  if (!s->b2_cache) return NULL;
+  for (unsigned i = 0; i < CACHE_ENTRIES; i++) {
+    const cache_entry_t *e = s->b2_cache->slot[i];
+    if (!e) continue;
+    const char *why = copy_broken(s, e);
+    if (why) return why;
+    for (unsigned k = i + 1; k < CACHE_ENTRIES; k++) {
+      const cache_entry_t *o = s->b2_cache->slot[k];
+      if (o == e) return "Block2 copies: one copy in two slots";
+      if (o && o->key_len == e->key_len && memcmp(o->key, e->key, e->key_len) == 0)
+        return "Block2 copies: two copies of one key";
+    }
+    *bytes += e->charged;
+  }
+  return NULL;
 }
 
 void coap_b2_cache_free(coap_server_t *s) {

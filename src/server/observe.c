@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/invariant.h"
 #include "common/util.h"
 #include "server/server.h"
 
@@ -55,6 +56,8 @@ struct coap_observer {
   uint8_t token_len : 4;
   uint8_t token[COAP_MAX_TOKEN_LEN];
 };
+
+static void check_sampled(coap_server_t *s);
 
 /* What a heap block of |n| bytes costs with glibc (header, 16-byte
  * alignment, 32 at least): the figure the memory test checks. */
@@ -483,6 +486,7 @@ int coap_observe_notify(coap_server_t *s, coap_resource_t *r) {
     }
     g = gnext;
   }
+  check_sampled(s);
   return notified;
 }
 
@@ -500,6 +504,7 @@ void coap_observe_end_all(coap_server_t *s, coap_resource_t *r, uint8_t code) {
       observer_free(s, o, 0, 0);
     }
   }
+  check_sampled(s);
 }
 
 void coap_observe_con_done(coap_server_t *s, coap_observer_t *o, int err) {
@@ -509,7 +514,7 @@ void coap_observe_con_done(coap_server_t *s, coap_observer_t *o, int err) {
   if (err && err != COAP_E_TIMEOUT && err != COAP_E_RESET) {
     /* The peer's exchanges are torn down or it is unreachable (ICMP):
      * every observation of it ends, with nothing more sent. */
-    coap_observe_peer_gone(s, peer_key);
+    coap_observe_peer_gone(s, peer_key); /* (checks) */
     return;
   }
   if (err) {
@@ -520,6 +525,7 @@ void coap_observe_con_done(coap_server_t *s, coap_observer_t *o, int err) {
     o = NULL;
   }
   if (!s->obs.building) flush_peer(s, peer_key, o);
+  check_sampled(s);
 }
 
 int coap_observe_reset(coap_server_t *s, const void *peer_key, uint16_t mid) {
@@ -529,6 +535,7 @@ int coap_observe_reset(coap_server_t *s, const void *peer_key, uint16_t mid) {
     if (o->peer_key != peer_key) continue;
     if ((o->n_mids > 0 && o->mids[0] == mid) || (o->n_mids > 1 && o->mids[1] == mid)) {
       observer_free(s, o, 1, 1);
+      check_sampled(s);
       return 1;
     }
   }
@@ -544,6 +551,7 @@ void coap_observe_peer_gone(coap_server_t *s, const void *peer_key) {
     if (o->peer_key == peer_key) observer_free(s, o, 1, 1);
     o = next;
   }
+  check_sampled(s);
 }
 
 int coap_observe_peer_busy(const coap_server_t *s, const void *peer_key) {
@@ -570,6 +578,131 @@ void coap_observe_free_all(coap_server_t *s) {
   t->ops = ops;
   t->user = user;
   t->ctx = ctx;
+}
+
+/* ---- invariants (common/invariant.h) ---- */
+
+static size_t limit_total(const coap_server_t *s) {
+  return s->cfg && s->cfg->max_observers ? s->cfg->max_observers : 100000;
+}
+
+static size_t limit_per_peer(const coap_server_t *s) {
+  return s->cfg && s->cfg->max_observers_per_peer ? s->cfg->max_observers_per_peer : 64;
+}
+
+/* |o| against the observers after it in its bucket: no second observer
+ * of its peer, session and token on its resource (the second would never
+ * be found; the same token may observe another resource, see
+ * coap_observe_request), and no more of its peer and session than
+ * max_observers_per_peer. */
+static const char *observer_key_broken(const coap_server_t *s, const coap_observer_t *o) {
+  size_t same_peer = 1;
+  for (const coap_observer_t *q = o->hash_next; q; q = q->hash_next) {
+    if (q->peer_key != o->peer_key || q->session_key != o->session_key) continue;
+    if (q->token_len == o->token_len && memcmp(q->token, o->token, o->token_len) == 0 && q->group &&
+        o->group && q->group->res == o->group->res)
+      return "observers: two of one peer, session and token on one resource";
+    same_peer++;
+  }
+  return same_peer > limit_per_peer(s) ? "observers: a peer over max_observers_per_peer" : NULL;
+}
+
+/* |o| is linked into its group's list both ways. */
+static const char *observer_links_broken(const coap_observer_t *o) {
+  if (!o->group) return "observers: an observer in no group";
+  if (o->prev ? o->prev->next != o : o->group->first != o)
+    return "observers: an observer not where its group's list says";
+  if (o->next && (o->next->prev != o || o->next->group != o->group))
+    return "observers: next->prev is not the observer, or next is of another group";
+  return NULL;
+}
+
+/* Every observer: counted, in its peer's bucket, keys unique, within
+ * the limits, linked into its group. Adds their heap bytes to |*bytes|. */
+static const char *observers_broken(const coap_server_t *s, size_t *bytes) {
+  const coap_obs_table_t *t = &s->obs;
+  size_t n = 0;
+  for (size_t i = 0; i < t->n_buckets; i++)
+    for (const coap_observer_t *o = t->buckets[i]; o; o = o->hash_next) {
+      if (++n > t->count) return "observers: more in the buckets than count (or a loop)";
+      if (bucket_of(t, o->peer_key) != i) return "observers: an observer in the wrong bucket";
+      if (o->token_len > COAP_MAX_TOKEN_LEN || o->n_mids > 2)
+        return "observers: a token or message-ID list longer than its room";
+      const char *why = observer_links_broken(o);
+      if (!why) why = observer_key_broken(s, o);
+      if (why) return why;
+      *bytes += chunk(sizeof(*o));
+    }
+  if (n != t->count) return "observers: fewer in the buckets than count";
+  if (n > limit_total(s)) return "observers: more than max_observers";
+  return NULL;
+}
+
+/* Every group: counted, in its bucket, its hash its request's, at least
+ * one observer, each pointing back at it. Adds their bytes, and counts
+ * their observers into |*members|. */
+static const char *groups_broken(const coap_obs_table_t *t, size_t *bytes, size_t *members) {
+  size_t n = 0;
+  for (size_t i = 0; i < t->n_gbuckets; i++)
+    for (const coap_obs_group_t *g = t->gbuckets[i]; g; g = g->hash_next) {
+      if (++n > t->n_groups) return "observer groups: more in the buckets than n_groups";
+      if (group_bucket(t, g->res, g->hash) != i)
+        return "observer groups: a group in the wrong bucket";
+      if (hash_bytes(g->req, g->len, 2166136261u ^ g->szx ^ (uint32_t)g->proto << 8) != g->hash)
+        return "observer groups: a group's hash is not its request's";
+      if (!g->first) return "observer groups: a group without observers";
+      for (const coap_observer_t *o = g->first; o; o = o->next) {
+        if (o->group != g) return "observer groups: an observer of another group in the list";
+        if (++*members > t->count) return "observer groups: more members than observers";
+      }
+      *bytes += chunk(sizeof(*g) + g->len);
+    }
+  if (n != t->n_groups) return "observer groups: fewer in the buckets than n_groups";
+  return NULL;
+}
+
+/* Each resource's groups are its own, listed both ways, and its count is
+ * the observers in them; together they hold every group and observer. */
+static const char *resources_broken(const coap_server_t *s) {
+  size_t groups = 0, observers = 0;
+  for (coap_resource_t *r = coap_server_resource_next(s, NULL); r;
+       r = coap_server_resource_next(s, r)) {
+    const coap_obs_res_t *ro = coap_resource_obs(r);
+    size_t n = 0;
+    for (const coap_obs_group_t *g = ro->groups; g; g = g->next) {
+      if (g->res != r) return "observe: a resource lists a group of another resource";
+      if (g->prev ? g->prev->next != g : ro->groups != g)
+        return "observe: a group not where its resource's list says";
+      if (++groups > s->obs.n_groups) return "observe: resources list more groups than n_groups";
+      for (const coap_observer_t *o = g->first; o && n <= ro->count; o = o->next) n++;
+    }
+    if (n != ro->count) return "observe: a resource's count is not its observers";
+    observers += n;
+  }
+  if (groups != s->obs.n_groups) return "observe: groups that no resource lists";
+  if (observers != s->obs.count) return "observe: observers that no resource counts";
+  return NULL;
+}
+
+const char *coap_obs_table_broken(const coap_server_t *s) {
+  const coap_obs_table_t *t = &s->obs;
+  if ((t->n_buckets & (t->n_buckets - 1)) || (t->n_gbuckets & (t->n_gbuckets - 1)))
+    return "observers: a bucket count that is not a power of two";
+  size_t bytes = (t->n_buckets + t->n_gbuckets) * sizeof(void *), members = 0;
+  const char *why = observers_broken(s, &bytes);
+  if (!why) why = groups_broken(t, &bytes, &members);
+  if (!why && members != t->count) why = "observer groups: fewer members than observers";
+  if (!why) why = resources_broken(s);
+  if (!why && bytes != t->bytes) why = "observe: bytes is not what observers and groups hold";
+  return why;
+}
+
+/* After a change: the whole registry now and then (invariant.h), at a
+ * cost of about its size (observers, buckets, resources). */
+static void check_sampled(coap_server_t *s) {
+  coap_obs_table_t *t = &s->obs;
+  if (coap_invariant_walk_due(&t->check_ops, t->count + t->n_buckets + t->n_gbuckets + s->count))
+    COAPS_INVARIANT_HOLDS(coap_obs_table_broken(s));
 }
 
 /* ---- registration ---- */
@@ -650,8 +783,8 @@ static int do_register(coap_server_t *s, coap_resource_t *r, const coap_request_
   return 1;
 }
 
-void coap_observe_request(coap_server_t *s, coap_resource_t *r, const coap_request_t *req,
-                          coap_response_t *resp) {
+static void observe_request(coap_server_t *s, coap_resource_t *r, const coap_request_t *req,
+                            coap_response_t *resp) {
   const coap_msg_t *m = req->msg;
   if (req->is_notification || (m->code != COAP_GET && m->code != COAP_FETCH)) return;
   if (!coap_msg_find_option(m, COAP_OPTION_OBSERVE)) return;
@@ -672,6 +805,12 @@ void coap_observe_request(coap_server_t *s, coap_resource_t *r, const coap_reque
     return;
   }
   if (do_register(s, r, req, resp, o)) add_observe(r, resp);
+}
+
+void coap_observe_request(coap_server_t *s, coap_resource_t *r, const coap_request_t *req,
+                          coap_response_t *resp) {
+  observe_request(s, r, req, resp);
+  check_sampled(s);
 }
 
 size_t coap_resource_observer_count(const coap_resource_t *res) {

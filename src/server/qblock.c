@@ -17,20 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/invariant.h"
 #include "server/server.h"
 
-/* Peers known to speak Q-Block: a small direct-mapped table (a peer that
- * loses its slot to another is answered with Block2 again until it sends
- * a Q-Block option once more: slower, never wrong). */
-#define QB_PEER_SLOTS 256
-
-typedef struct qb_peer {
-  const void *peer, *session;
-} qb_peer_t;
-
-struct coap_qb_peers {
-  qb_peer_t slot[QB_PEER_SLOTS];
-};
+typedef struct coap_qb_peer qb_peer_t;
 
 int coap_qblock_enabled(const coap_server_t *s) {
   return s->cfg && !s->cfg->qblock_server_off;
@@ -45,11 +35,28 @@ static size_t peer_slot(const void *peer) {
   return (size_t)(h >> 40) % QB_PEER_SLOTS;
 }
 
+const char *coap_qblock_peers_broken(const coap_server_t *s) {
+  if (!s->qb_peers) return NULL;
+  for (size_t i = 0; i < QB_PEER_SLOTS; i++) {
+    const qb_peer_t *p = &s->qb_peers->slot[i];
+    if (!p->peer && p->session) return "Q-Block peers: a session without its peer";
+    if (p->peer && peer_slot(p->peer) != i) return "Q-Block peers: a peer in another's slot";
+  }
+  return NULL;
+}
+
+/* After a change: all the slots now and then (invariant.h). */
+static void check_sampled(coap_server_t *s) {
+  if (coap_invariant_walk_due(&s->qb_peers->check_ops, QB_PEER_SLOTS))
+    COAPS_INVARIANT_HOLDS(coap_qblock_peers_broken(s));
+}
+
 void coap_qblock_peer_note(coap_server_t *s, const coap_request_t *req) {
   if (!s->qb_peers && !(s->qb_peers = calloc(1, sizeof *s->qb_peers))) return;
   qb_peer_t *p = &s->qb_peers->slot[peer_slot(req->peer_key)];
   p->peer = req->peer_key;
   p->session = req->session_key;
+  check_sampled(s);
 }
 
 int coap_qblock_peer_known(const coap_server_t *s, const coap_request_t *req) {
@@ -62,6 +69,7 @@ void coap_qblock_peer_gone(coap_server_t *s, const void *peer_key) {
   if (!s->qb_peers) return;
   qb_peer_t *p = &s->qb_peers->slot[peer_slot(peer_key)];
   if (p->peer == peer_key) memset(p, 0, sizeof *p);
+  check_sampled(s);
 }
 
 void coap_qblock_free(coap_server_t *s) {

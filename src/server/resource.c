@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/invariant.h"
 #include "server/server.h"
 
 #define MAX_ATTRS 8
@@ -91,8 +92,12 @@ coap_resource_t *coap_server_lookup(const coap_server_t *s, const char *path, si
   return NULL;
 }
 
+static size_t bucket_of(const coap_server_t *s, const char *path) {
+  return (size_t)(path_hash(path, strlen(path)) & (s->n_buckets - 1));
+}
+
 static void link_bucket(coap_server_t *s, coap_resource_t *r) {
-  size_t b = (size_t)(path_hash(r->path, strlen(r->path)) & (s->n_buckets - 1));
+  size_t b = bucket_of(s, r->path);
   r->hash_next = s->buckets[b];
   s->buckets[b] = r;
 }
@@ -104,6 +109,62 @@ static void grow(coap_server_t *s) {
   s->buckets = nb;
   s->n_buckets *= 2;
   for (coap_resource_t *r = s->first; r; r = r->next) link_bucket(s, r);
+}
+
+/* ---- invariants (common/invariant.h) ---- */
+
+/* The list in registration order: count long, |last| its end, each entry
+ * a well-formed resource of |s|. */
+static const char *list_broken(const coap_server_t *s) {
+  size_t n = 0;
+  const coap_resource_t *last = NULL;
+  for (const coap_resource_t *r = s->first; r; r = r->next) {
+    if (++n > s->count)
+      return "resource registry: the list is longer than count (a removed resource still "
+             "linked, or a loop)";
+    if (r->server != s) return "resource registry: a resource of another server";
+    size_t len = r->path ? strlen(r->path) : 0;
+    if (!r->path || (len && (r->path[0] == '/' || r->path[len - 1] == '/')))
+      return "resource registry: a path that is not normalised";
+    if (r->n_attrs > MAX_ATTRS || r->n_formats > MAX_FORMATS)
+      return "resource registry: more attributes or formats than there is room for";
+    last = r;
+  }
+  if (n != s->count) return "resource registry: fewer resources in the list than count";
+  if (last != s->last) return "resource registry: last is not the list's end";
+  return NULL;
+}
+
+/* The hash: count entries, each in its path's bucket, no path twice (two
+ * resources of one path: the second would never be found). */
+static const char *buckets_broken(const coap_server_t *s) {
+  if (!s->n_buckets || (s->n_buckets & (s->n_buckets - 1)))
+    return "resource registry: n_buckets is not a power of two";
+  size_t n = 0;
+  for (size_t b = 0; b < s->n_buckets; b++)
+    for (const coap_resource_t *r = s->buckets[b]; r; r = r->hash_next) {
+      if (++n > s->count) return "resource registry: more resources in the buckets than count";
+      if (bucket_of(s, r->path) != b) return "resource registry: a resource in the wrong bucket";
+      for (const coap_resource_t *q = r->hash_next; q; q = q->hash_next)
+        if (strcmp(q->path, r->path) == 0) return "resource registry: two resources of one path";
+    }
+  if (n != s->count) return "resource registry: fewer resources in the buckets than count";
+  return NULL;
+}
+
+const char *coap_server_registry_broken(const coap_server_t *s) {
+  const char *why = list_broken(s);
+  return why ? why : buckets_broken(s);
+}
+
+/* After each change: the whole registry now and then (invariant.h). */
+static void check_sampled(coap_server_t *s) {
+  if (coap_invariant_walk_due(&s->check_ops, s->count + s->n_buckets))
+    COAPS_INVARIANT_HOLDS(coap_server_registry_broken(s));
+}
+
+coap_resource_t *coap_server_resource_next(const coap_server_t *s, const coap_resource_t *r) {
+  return r ? r->next : s->first;
 }
 
 int coap_server_resource_add(coap_server_t *s, const char *path, coap_resource_t **out) {
@@ -129,6 +190,7 @@ int coap_server_resource_add(coap_server_t *s, const char *path, coap_resource_t
   s->last = r;
   s->count++;
   *out = r;
+  check_sampled(s);
   return 0;
 }
 
@@ -152,12 +214,12 @@ int coap_server_resource_remove(coap_server_t *s, coap_resource_t *res) {
   coap_observe_end_all(s, res, COAP_NOT_FOUND);
   *link = res->next;
   if (s->last == res) s->last = prev;
-  size_t b = (size_t)(path_hash(res->path, strlen(res->path)) & (s->n_buckets - 1));
-  coap_resource_t **h = &s->buckets[b];
+  coap_resource_t **h = &s->buckets[bucket_of(s, res->path)];
   while (*h != res) h = &(*h)->hash_next;
   *h = res->hash_next;
   s->count--;
   resource_free(res);
+  check_sampled(s);
   return 0;
 }
 

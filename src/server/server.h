@@ -6,6 +6,7 @@
 #define COAPS_SERVER_H
 
 #include "coaps/context.h"
+#include "common/invariant.h"
 #include "common/log.h"
 #include "common/timer.h"
 
@@ -95,6 +96,7 @@ typedef struct coap_b1_table {
   size_t bytes;   /* charged against max_reassembly */
   uint64_t stamp; /* entries numbered in order of creation */
   int full_logged;
+  unsigned check_ops; /* changes since the last invariant walk (block1.c) */
 } coap_b1_table_t;
 
 /* ---- Observe (RFC 7641), observe.c ---- */
@@ -153,6 +155,7 @@ typedef struct coap_obs_table {
   int limit_logged, peer_limit_logged;
   int building;        /* a notification is being built: no re-entry */
   coap_context_t *ctx; /* handed to handlers */
+  unsigned check_ops;  /* changes since the last invariant walk */
 } coap_obs_table_t;
 
 typedef struct coap_server {
@@ -172,6 +175,7 @@ typedef struct coap_server {
   /* Zeroed memory for a resource and its path: calloc, or a test's
    * allocator that fails on purpose (tests/unit/test_resource_add.c). */
   void *(*zalloc)(size_t size);
+  unsigned check_ops; /* registry changes since the last invariant walk */
 } coap_server_t;
 
 int coap_server_init(coap_server_t *s, size_t max_payload, const coap_logger_t *log);
@@ -278,6 +282,18 @@ int coap_server_check_options_qb(const coap_msg_t *req, int qblock, coap_msg_t *
 
 /* ---- Q-Block (RFC 9177), qblock.c ---- */
 
+/* Peers known to speak Q-Block: a small direct-mapped table, slot by the
+ * peer's hash (a peer that loses its slot to another is answered with
+ * Block2 again until it sends a Q-Block option once more: slower, never
+ * wrong). */
+#define QB_PEER_SLOTS 256
+struct coap_qb_peers {
+  struct coap_qb_peer {
+    const void *peer, *session;
+  } slot[QB_PEER_SLOTS];
+  unsigned check_ops; /* changes since the last invariant walk */
+};
+
 /* 1 when the server answers Q-Block options (coap_context_config_t). */
 int coap_qblock_enabled(const coap_server_t *s);
 /* MAX_PAYLOADS: blocks a burst carries, blocks a Q-Block1 set holds. */
@@ -381,5 +397,39 @@ void coap_b2_cache_keep(coap_server_t *s, const coap_request_t *req, coap_respon
 int coap_b2_cache_make_room(coap_server_t *s, size_t need);
 void coap_b2_cache_peer_gone(coap_server_t *s, const void *peer_key);
 void coap_b2_cache_free(coap_server_t *s);
+
+/* ---- invariants (common/invariant.h) ----
+ * Each returns NULL when its structure is sound, else a line naming the
+ * broken invariant; compiled in every build (the unit tests corrupt the
+ * structures), called through COAPS_INVARIANT_HOLDS, sampled. */
+
+/* resource.c: the registry's list and hash agree with count, every
+ * resource in its path's bucket, no path twice, paths normalised. */
+const char *coap_server_registry_broken(const coap_server_t *s);
+/* The resource after |r| in registration order (NULL: the first). */
+coap_resource_t *coap_server_resource_next(const coap_server_t *s, const coap_resource_t *r);
+/* observe.c: observers and groups against their counts, buckets, lists
+ * and back-pointers, each resource's count, the limits (max_observers,
+ * max_observers_per_peer), keys unique, bytes as counted. */
+const char *coap_obs_table_broken(const coap_server_t *s);
+/* block1.c: the Block1/Q-Block1 table (counts, buckets, keys, the
+ * per-peer bound, each entry's charge and Q-Block1 bitmap), with the
+ * Block2 copies, against bytes and max_reassembly. */
+const char *coap_b1_table_broken(const coap_server_t *s);
+/* After a change of the Block1 table or the Block2 copies: the walk
+ * above now and then, at a cost of about the entries (each compared with
+ * its bucket's others), the buckets and the Q-Block1 bitmaps, whose bytes
+ * are at most 1/128 of the bodies' (blocks of 16 bytes at the least).
+ * Nothing where invariants are not checked. */
+static inline void coap_b1_table_check(coap_server_t *s) {
+  coap_b1_table_t *t = &s->b1;
+  if (coap_invariant_walk_due(&t->check_ops, t->count * 8 + t->n_buckets + t->bytes / 128))
+    COAPS_INVARIANT_HOLDS(coap_b1_table_broken(s));
+}
+/* block2.c: the Block2 copies (layout, charge, max_body, keys unique,
+ * peer lists); |*bytes| receives what they charge. */
+const char *coap_b2_cache_broken(const coap_server_t *s, size_t *bytes);
+/* qblock.c: every peer known to speak Q-Block is in its own slot. */
+const char *coap_qblock_peers_broken(const coap_server_t *s);
 
 #endif

@@ -55,7 +55,9 @@ cluster_link() {
 cluster_serve() {
   local log=$CLUSTER_LOGS/node$1.log
   : >"$log"
-  cluster_ns "n$1" "$CLUSTER_BUILD/coaps" serve -a 0.0.0.0 --port 5683 --dtls-port 5684 \
+  # ip netns exec itself, not the cluster_ns function: a function run with &
+  # is a subshell, and $! would name it rather than the server.
+  ip netns exec "${CLUSTER_NS}n$1" "$CLUSTER_BUILD/coaps" serve -a 0.0.0.0 --port 5683 --dtls-port 5684 \
     --workers 2 --node-id "$2" -v --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" >"$log" 2>&1 &
   CLUSTER_PIDS+=($!)
   for _ in $(seq 200); do
@@ -111,7 +113,12 @@ cluster_down() {
   for p in "${CLUSTER_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${CLUSTER_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   CLUSTER_PIDS=()
-  for ns in lb cl n1 n2 n3; do ip netns del "$CLUSTER_NS$ns" 2>/dev/null || true; done
+  # Whatever else still runs in a namespace (a client a test left behind)
+  # would outlive it: deleting a namespace's name stops nothing.
+  for ns in lb cl n1 n2 n3; do
+    ip netns pids "$CLUSTER_NS$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+    ip netns del "$CLUSTER_NS$ns" 2>/dev/null || true
+  done
 }
 
 cluster_demo() {

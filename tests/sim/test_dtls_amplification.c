@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "coaps/dtls.h"
-#include "support_certs.h"
+#include "support_dtls_pair.h"
 #include "support_reply.h"
 #include "support_simnet.h"
 
@@ -29,6 +29,11 @@ typedef enum {
 static const char *mode_name[] = {"PSK", "X.509", "RPK", "PSK+X.509 server, PSK client",
                                   "PSK+X.509 server, X.509 client"};
 static const char *policy_name[] = {"always", "under load", "never", "when needed"};
+static const unsigned server_creds[] = {DTLS_PAIR_PSK, DTLS_PAIR_X509, DTLS_PAIR_RPK,
+                                        DTLS_PAIR_PSK | DTLS_PAIR_X509,
+                                        DTLS_PAIR_PSK | DTLS_PAIR_X509};
+static const unsigned client_creds[] = {DTLS_PAIR_PSK, DTLS_PAIR_X509, DTLS_PAIR_RPK, DTLS_PAIR_PSK,
+                                        DTLS_PAIR_X509};
 
 static simnet_t net;
 static simnet_node_t *server, *client;
@@ -56,52 +61,25 @@ static int watch(void *user, const simnet_node_t *from, const coap_address_t *to
   return 0;
 }
 
-static void hi(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
-               coap_response_t *resp, void *user) {
-  coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, "hi", 2);
-}
-
-static char ca_path[300], cert[300], key[300], rpk_key[300], rpk_pub[300];
-
 static int setup_group(void **state) {
-  test_ca_t ca;
-  certs_dir();
-  certs_make_ca(&ca, "amplification CA", "ca.pem");
-  snprintf(ca_path, sizeof ca_path, "%s", ca.cert_path);
-  time_t now = time(NULL);
-  certs_issue(&ca, "server", "server", "10.0.0.1", NULL, now - 3600, now + 86400, cert, key);
-  certs_free_ca(&ca);
-  certs_make_rpk("rpk", rpk_key, rpk_pub);
+  dtls_pair_make_certs("amplification CA");
   return 0;
 }
 
 static int teardown_group(void **state) {
-  certs_cleanup();
+  dtls_pair_remove_certs();
   return 0;
 }
 
 static coap_dtls_context_t *server_config(mode_t_ mode, coap_dtls_cookie_policy_t policy) {
-  coap_dtls_context_t *d = coap_dtls_new_context(server->ctx);
-  assert_non_null(d);
-  if (mode == MODE_PSK || mode == MODE_MIXED_PSK_CLIENT || mode == MODE_MIXED_X509_CLIENT)
-    assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"dev", (const uint8_t *)"k3y", 3), 0);
-  if (mode == MODE_X509 || mode == MODE_MIXED_PSK_CLIENT || mode == MODE_MIXED_X509_CLIENT)
-    assert_int_equal(coap_dtls_set_cert(d, cert, key, NULL), 0);
-  if (mode == MODE_RPK) assert_int_equal(coap_dtls_set_rpk(d, rpk_key), 0);
+  coap_dtls_context_t *d = dtls_pair_server_dtls(server, server_creds[mode]);
   /* Under load only from 1000 handshakes on: never reached here. */
   assert_int_equal(coap_dtls_set_cookie_policy(d, policy, 1000), 0);
   return d;
 }
 
 static void client_config(mode_t_ mode) {
-  coap_dtls_context_t *d = coap_dtls_new_context(client->ctx);
-  assert_non_null(d);
-  if (mode == MODE_PSK || mode == MODE_MIXED_PSK_CLIENT)
-    assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"dev", (const uint8_t *)"k3y", 3), 0);
-  if (mode == MODE_X509 || mode == MODE_MIXED_X509_CLIENT)
-    assert_int_equal(coap_dtls_set_ca(d, ca_path), 0);
-  if (mode == MODE_RPK) assert_int_equal(coap_dtls_add_trusted_rpk(d, rpk_pub), 0);
-  assert_int_equal(coap_context_set_dtls_context(client->ctx, d), 0);
+  dtls_pair_install(client, dtls_pair_client_dtls(client, client_creds[mode]));
 }
 
 /* A first session, ended on both sides by idling: the client's next hello
@@ -117,15 +95,13 @@ static void prime_resumption(void) {
 }
 
 static void start(mode_t_ mode, coap_dtls_cookie_policy_t policy, int resumed) {
-  simnet_init(&net);
   coap_context_config_t cfg;
   coap_context_config_default(&cfg);
   cfg.peer_idle_ms = 5000;
-  server = simnet_add_node(&net, 5684, COAP_PROTO_DTLS, &cfg);
-  client = simnet_add_node(&net, 40000, COAP_PROTO_DTLS, &cfg);
-  assert_int_equal(coap_context_set_dtls_context(server->ctx, server_config(mode, policy)), 0);
+  dtls_pair_start(&net, &cfg, &server, &client);
+  dtls_pair_install(server, server_config(mode, policy));
   client_config(mode);
-  coap_resource_set_handler(coap_resource_add(server->ctx, "hi"), COAP_GET, hi, NULL);
+  dtls_pair_add_hi(server);
   coap_address_from_string(&forged, "10.66.0.9", 7777);
   if (resumed) prime_resumption();
   net.filter = watch;

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "coaps/dtls.h"
+#include "support_dtls_pair.h"
 #include "support_reply.h"
 #include "support_simnet.h"
 
@@ -34,21 +35,12 @@ static int remember_client_datagrams(void *user, const simnet_node_t *from,
   return 0;
 }
 
-static void hello(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
-                  coap_response_t *resp, void *user) {
-  handler_calls++;
-  char text[32];
-  int n = snprintf(text, sizeof text, "call %d", handler_calls);
-  coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, text, (size_t)n);
-}
-
 static void psk_compact(simnet_node_t *node, const char *priority, int compact) {
-  coap_dtls_context_t *d = coap_dtls_new_context(node->ctx);
-  assert_non_null(d);
+  coap_dtls_context_t *d = node == server ? dtls_pair_server_dtls(node, DTLS_PAIR_PSK)
+                                          : dtls_pair_client_dtls(node, DTLS_PAIR_PSK);
   assert_int_equal(coap_dtls_set_compact_sessions(d, compact), 0);
-  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"me", (const uint8_t *)"secret", 6), 0);
   if (priority) assert_int_equal(coap_dtls_set_priority(d, priority), 0);
-  assert_int_equal(coap_context_set_dtls_context(node->ctx, d), 0);
+  dtls_pair_install(node, d);
 }
 
 static void psk(simnet_node_t *node, const char *priority) {
@@ -56,11 +48,8 @@ static void psk(simnet_node_t *node, const char *priority) {
 }
 
 static int setup(void **state) {
-  simnet_init(&net);
-  server = simnet_add_node(&net, 5684, COAP_PROTO_DTLS, NULL);
-  client = simnet_add_node(&net, 40000, COAP_PROTO_DTLS, NULL);
-  coap_resource_t *r = coap_resource_add(server->ctx, "hello");
-  coap_resource_set_handler(r, COAP_GET, hello, NULL);
+  dtls_pair_start(&net, NULL, &server, &client);
+  dtls_pair_add_hello(server, &handler_calls);
   handler_calls = 0;
   net.filter = remember_client_datagrams;
   return 0;
@@ -72,13 +61,7 @@ static int teardown(void **state) {
 }
 
 static void get_ok(int expected_call) {
-  sim_reply_t b;
-  sim_get(client, "coaps://10.0.0.1/hello", &b, 60000);
-  assert_int_equal(b.status, 0);
-  assert_int_equal(b.code, COAP_CONTENT);
-  char want[32];
-  snprintf(want, sizeof want, "call %d", expected_call);
-  assert_string_equal(b.payload, want);
+  dtls_pair_get_hello(client, expected_call);
 }
 
 static void many_requests_on(const char *priority, int server_compacts, int client_compacts) {

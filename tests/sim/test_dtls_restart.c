@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "coaps/dtls.h"
+#include "support_dtls_pair.h"
 #include "support_reply.h"
 #include "support_simnet.h"
 
@@ -40,30 +41,15 @@ static int watch_server(void *user, const simnet_node_t *from, const coap_addres
   return 0;
 }
 
-static void hello(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
-                  coap_response_t *resp, void *user) {
-  char text[32];
-  int n = snprintf(text, sizeof text, "call %d", ++handler_calls);
-  coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, text, (size_t)n);
-}
-
 static void serve(simnet_node_t *node) {
-  coap_dtls_context_t *d = coap_dtls_new_context(node->ctx);
-  assert_non_null(d);
-  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"me", (const uint8_t *)"secret", 6), 0);
-  assert_int_equal(coap_context_set_dtls_context(node->ctx, d), 0);
-  coap_resource_t *r = coap_resource_add(node->ctx, "hello");
-  coap_resource_set_handler(r, COAP_GET, hello, NULL);
+  dtls_pair_install(node, dtls_pair_server_dtls(node, DTLS_PAIR_PSK));
+  dtls_pair_add_hello(node, &handler_calls);
 }
 
 static int setup(void **state) {
-  simnet_init(&net);
-  server = simnet_add_node(&net, 5684, COAP_PROTO_DTLS, NULL);
-  client = simnet_add_node(&net, 40000, COAP_PROTO_DTLS, NULL);
+  dtls_pair_start(&net, NULL, &server, &client);
   serve(server);
-  coap_dtls_context_t *d = coap_dtls_new_context(client->ctx);
-  assert_int_equal(coap_dtls_set_psk(d, (const uint8_t *)"me", (const uint8_t *)"secret", 6), 0);
-  assert_int_equal(coap_context_set_dtls_context(client->ctx, d), 0);
+  dtls_pair_install(client, dtls_pair_client_dtls(client, DTLS_PAIR_PSK));
   handler_calls = 0;
   server_records = 0;
   net.filter = watch_server;
@@ -76,13 +62,7 @@ static int teardown(void **state) {
 }
 
 static void get_ok(int expected_call) {
-  sim_reply_t b;
-  sim_get(client, "coaps://10.0.0.1/hello", &b, 60000);
-  assert_int_equal(b.status, 0);
-  assert_int_equal(b.code, COAP_CONTENT);
-  char want[32];
-  snprintf(want, sizeof want, "call %d", expected_call);
-  assert_string_equal(b.payload, want);
+  dtls_pair_get_hello(client, expected_call);
 }
 
 /* Three requests, then the server's sessions sealed into |buf|. */

@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "coaps/dtls.h"
-#include "support_certs.h"
+#include "support_dtls_pair.h"
 #include "support_reply.h"
 #include "support_simnet.h"
 
@@ -22,61 +22,33 @@
 
 typedef enum { MODE_PSK, MODE_X509, MODE_RPK } mode_t_;
 static const char *mode_name[] = {"PSK", "X.509", "RPK"};
+static const unsigned mode_creds[] = {DTLS_PAIR_PSK, DTLS_PAIR_X509, DTLS_PAIR_RPK};
 
 static simnet_t net;
 static simnet_node_t *server, *client;
-static char ca_path[300], cert[300], key[300], rpk_key[300], rpk_pub[300];
-
-static void hi(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
-               coap_response_t *resp, void *user) {
-  coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, "hi", 2);
-}
-
 static int setup_group(void **state) {
-  test_ca_t ca;
-  certs_dir();
-  certs_make_ca(&ca, "round trips CA", "ca.pem");
-  snprintf(ca_path, sizeof ca_path, "%s", ca.cert_path);
-  time_t now = time(NULL);
-  certs_issue(&ca, "server", "server", "10.0.0.1", NULL, now - 3600, now + 86400, cert, key);
-  certs_free_ca(&ca);
-  certs_make_rpk("rpk", rpk_key, rpk_pub);
+  dtls_pair_make_certs("round trips CA");
   return 0;
 }
 
 static int teardown_group(void **state) {
-  certs_cleanup();
+  dtls_pair_remove_certs();
   return 0;
 }
 
 /* |policy| < 0: the library's default. */
 static void start(mode_t_ mode, int policy) {
-  simnet_init(&net);
-  net.latency_ms = ONE_WAY_MS;
   coap_context_config_t cfg;
   coap_context_config_default(&cfg);
   cfg.peer_idle_ms = 5000; /* both forget the session: the next GET resumes */
-  server = simnet_add_node(&net, 5684, COAP_PROTO_DTLS, &cfg);
-  client = simnet_add_node(&net, 40000, COAP_PROTO_DTLS, &cfg);
-  coap_dtls_context_t *s = coap_dtls_new_context(server->ctx);
-  coap_dtls_context_t *c = coap_dtls_new_context(client->ctx);
-  assert_non_null(s);
-  assert_non_null(c);
-  if (mode == MODE_PSK) {
-    assert_int_equal(coap_dtls_set_psk(s, (const uint8_t *)"dev", (const uint8_t *)"k3y", 3), 0);
-    assert_int_equal(coap_dtls_set_psk(c, (const uint8_t *)"dev", (const uint8_t *)"k3y", 3), 0);
-  } else if (mode == MODE_X509) {
-    assert_int_equal(coap_dtls_set_cert(s, cert, key, NULL), 0);
-    assert_int_equal(coap_dtls_set_ca(c, ca_path), 0);
-  } else {
-    assert_int_equal(coap_dtls_set_rpk(s, rpk_key), 0);
-    assert_int_equal(coap_dtls_add_trusted_rpk(c, rpk_pub), 0);
-  }
+  dtls_pair_start(&net, &cfg, &server, &client);
+  net.latency_ms = ONE_WAY_MS;
+  coap_dtls_context_t *s = dtls_pair_server_dtls(server, mode_creds[mode]);
   if (policy >= 0)
     assert_int_equal(coap_dtls_set_cookie_policy(s, (coap_dtls_cookie_policy_t)policy, 0), 0);
-  assert_int_equal(coap_context_set_dtls_context(server->ctx, s), 0);
-  assert_int_equal(coap_context_set_dtls_context(client->ctx, c), 0);
-  coap_resource_set_handler(coap_resource_add(server->ctx, "hi"), COAP_GET, hi, NULL);
+  dtls_pair_install(server, s);
+  dtls_pair_install(client, dtls_pair_client_dtls(client, mode_creds[mode]));
+  dtls_pair_add_hi(server);
 }
 
 /* Round trips from the request to its response, whole ones: the link's
@@ -148,15 +120,8 @@ static void test_stale_ticket_after_server_restart(void **state) {
     (void)round_trips_of_get();
     simnet_run_until(&net, net.now + 400000);
     assert_int_equal(simnet_node_restart(server), 0);
-    coap_dtls_context_t *s = coap_dtls_new_context(server->ctx);
-    if (m == MODE_PSK)
-      assert_int_equal(coap_dtls_set_psk(s, (const uint8_t *)"dev", (const uint8_t *)"k3y", 3), 0);
-    else if (m == MODE_X509)
-      assert_int_equal(coap_dtls_set_cert(s, cert, key, NULL), 0);
-    else
-      assert_int_equal(coap_dtls_set_rpk(s, rpk_key), 0);
-    assert_int_equal(coap_context_set_dtls_context(server->ctx, s), 0);
-    coap_resource_set_handler(coap_resource_add(server->ctx, "hi"), COAP_GET, hi, NULL);
+    dtls_pair_install(server, dtls_pair_server_dtls(server, mode_creds[m]));
+    dtls_pair_add_hi(server);
     unsigned n = round_trips_of_get();
     printf("%-6s stale ticket: %u RTT\n", mode_name[m], n);
     coap_stats_t st;
@@ -168,17 +133,16 @@ static void test_stale_ticket_after_server_restart(void **state) {
 }
 
 /* Workers (and a reload) share the ticket key through
- * coap_dtls_share_keys, and so the names of the tickets issued: a
- * configuration that issued none still lets a client resume without a
- * cookie when its ticket came from the one it shares keys with. */
+ * coap_dtls_share_keys, and so the names derived from it: a
+ * configuration that issued no ticket still lets a client resume without
+ * a cookie when its ticket came from the one it shares keys with. */
 static void test_shared_keys_share_ticket_names(void **state) {
   start(MODE_X509, -1);
   coap_dtls_context_t *issuer = coap_context_dtls(server->ctx);
   coap_dtls_context_ref(issuer);
   (void)round_trips_of_get();
   simnet_run_until(&net, net.now + 400000);
-  coap_dtls_context_t *other = coap_dtls_new_context(server->ctx);
-  assert_int_equal(coap_dtls_set_cert(other, cert, key, NULL), 0);
+  coap_dtls_context_t *other = dtls_pair_server_dtls(server, DTLS_PAIR_X509);
   assert_int_equal(coap_dtls_share_keys(other, issuer), 0);
   assert_int_equal(coap_context_set_dtls_context(server->ctx, other), 0);
   coap_dtls_context_free(issuer); /* the names outlive the one that learnt them */

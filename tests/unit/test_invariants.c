@@ -11,16 +11,19 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "client/client.h"
 #include "common/invariant.h"
 #include "common/timer.h"
 #include "context/context_internal.h"
 #include "exchange/exchange.h"
 #include "peer/peer_table.h"
+#include "server/server.h"
 
 /* ---- death tests ---- */
 
@@ -447,6 +450,516 @@ static void test_request_pool_aborts(void **state) {
   expect_invariant_abort(miscounted_request_pool, "n == cl->n_req_free");
 }
 
+/* ---- the server's resource registry ---- */
+
+static coap_server_t srv;
+static coap_context_config_t scfg;
+static coap_timer_heap_t stimers;
+
+static void server_start(void) {
+  assert_int_equal(coap_server_init(&srv, 1024, &logger), 0);
+  coap_context_config_default(&scfg);
+  coap_timer_heap_init(&stimers);
+  coap_server_configure(&srv, &scfg, &stimers);
+}
+
+static void server_stop(void) {
+  coap_server_free(&srv);
+  coap_timer_heap_free(&stimers);
+}
+
+#define NR 12
+static coap_resource_t *res[NR];
+
+static void registry_fill(void) {
+  server_start();
+  for (int i = 0; i < NR; i++) {
+    char path[16];
+    snprintf(path, sizeof path, "/r/%c/", 'a' + i);
+    assert_int_equal(coap_server_resource_add(&srv, path, &res[i]), 0);
+  }
+  assert_null(coap_server_registry_broken(&srv));
+}
+
+/* One of two names for a resource whose path changed while linked: it is
+ * in another path's bucket, or in the bucket of a path it now shares. */
+static void assert_misplaced(const char *why) {
+  assert_non_null(why);
+  assert_true(strcmp(why, "resource registry: a resource in the wrong bucket") == 0 ||
+              strcmp(why, "resource registry: two resources of one path") == 0);
+}
+
+static void test_registry_checker(void **state) {
+  registry_fill();
+  srv.count++;
+  assert_string_equal(coap_server_registry_broken(&srv),
+                      "resource registry: fewer resources in the list than count");
+  srv.count--;
+  coap_resource_t *last = srv.last;
+  srv.last = res[3];
+  assert_string_equal(coap_server_registry_broken(&srv),
+                      "resource registry: last is not the list's end");
+  srv.last = last;
+  char *path = (char *)coap_resource_path(res[5]); /* "r/f" */
+  path[0] = '/';
+  assert_string_equal(coap_server_registry_broken(&srv),
+                      "resource registry: a path that is not normalised");
+  /* renamed to another's path while linked: found by neither */
+  path[0] = 'r';
+  path[2] = 'h';
+  assert_misplaced(coap_server_registry_broken(&srv));
+  path[2] = 'f';
+  /* a path edited in place hashes elsewhere (try letters until one does) */
+  for (char c = 'A'; c <= 'Z' && !coap_server_registry_broken(&srv); c++) path[2] = c;
+  assert_misplaced(coap_server_registry_broken(&srv));
+  path[2] = 'f';
+  size_t nb = srv.n_buckets;
+  srv.n_buckets = 48;
+  assert_string_equal(coap_server_registry_broken(&srv),
+                      "resource registry: n_buckets is not a power of two");
+  srv.n_buckets = nb;
+  assert_null(coap_server_registry_broken(&srv));
+  /* adding, removing and growing keep it sound */
+  assert_int_equal(coap_server_resource_remove(&srv, res[4]), 0);
+  assert_int_equal(coap_server_resource_remove(&srv, res[NR - 1]), 0);
+  for (int i = 0; i < 100; i++) {
+    char p[16];
+    coap_resource_t *r;
+    snprintf(p, sizeof p, "more/%d", i);
+    assert_int_equal(coap_server_resource_add(&srv, p, &r), 0);
+  }
+  assert_null(coap_server_registry_broken(&srv));
+  server_stop();
+}
+
+static void add_to_broken_registry(void) {
+  registry_fill();
+  srv.count++;
+  srv.check_ops = 1000; /* the next walk is due (they are sampled) */
+  coap_resource_t *r;
+  coap_server_resource_add(&srv, "one/more", &r);
+}
+
+static void test_registry_aborts(void **state) {
+  expect_invariant_abort(add_to_broken_registry,
+                         "resource registry: fewer resources in the list than count");
+}
+
+/* ---- the server's Observe registry ---- */
+
+static int notifications;
+
+static int obs_send(void *user, const void *peer_key, int con, uint8_t code, const uint8_t *token,
+                    uint8_t token_len, const uint8_t *rest, size_t rest_len, coap_observer_t *obs,
+                    void **handle, uint16_t *mid) {
+  if (handle) *handle = &notifications;
+  *mid = (uint16_t)++notifications;
+  return 0;
+}
+static void obs_cancel(void *user, void *handle) {}
+static uint64_t obs_now(void *user) {
+  return 1000;
+}
+static const coap_obs_ops_t obs_ops = {.send = obs_send, .cancel = obs_cancel, .now = obs_now};
+
+static void answer_x(coap_context_t *ctx, coap_resource_t *r, const coap_request_t *req,
+                     coap_response_t *resp, void *user) {
+  coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, "x", 1);
+}
+
+static uint8_t resp_store[COAP_RESPONSE_STORE];
+
+/* A GET of |r| with Observe |value| from |who| with |token| (and Uri-Query
+ * |query|, NULL: none), answered by the handler, then by the registry. */
+static void observe(coap_resource_t *r, const void *who, uint8_t token, const char *query,
+                    uint32_t value) {
+  coap_msg_t m;
+  coap_msg_init(&m, COAP_TYPE_CON, COAP_GET, token);
+  coap_msg_set_token(&m, &token, 1);
+  coap_msg_add_uint(&m, COAP_OPTION_OBSERVE, value);
+  if (query) coap_msg_add_option(&m, COAP_OPTION_URI_QUERY, query, strlen(query));
+  coap_response_t resp;
+  coap_response_init(&resp, &m, resp_store, sizeof resp_store);
+  coap_request_t req = {.msg = &m, .peer_key = who, .proto = COAP_PROTO_UDP, .now = 1000};
+  answer_x(NULL, r, &req, &resp, NULL);
+  coap_observe_request(&srv, r, &req, &resp);
+}
+
+static char peer_keys[8];
+
+/* Six peers observe res[0], one of them twice (another query: another
+ * group); two observe res[1], one with a token it uses on res[0]. */
+static void observers_fill(void) {
+  registry_fill();
+  coap_observe_set_ops(&srv, &obs_ops, NULL, NULL);
+  for (int i = 0; i < 2; i++) {
+    coap_resource_set_handler(res[i], COAP_GET, answer_x, NULL);
+    assert_int_equal(coap_resource_set_observable(res[i], 1), 0);
+  }
+  for (int i = 0; i < 6; i++) observe(res[0], &peer_keys[i], 1, NULL, 0);
+  observe(res[0], &peer_keys[0], 2, "a", 0);
+  observe(res[1], &peer_keys[1], 3, NULL, 0);
+  observe(res[1], &peer_keys[0], 2, "a", 0); /* its token on /r/a too: another observation */
+  assert_int_equal(coap_resource_observer_count(res[0]), 7);
+  assert_int_equal(coap_resource_observer_count(res[1]), 2);
+  assert_int_equal(srv.obs.n_groups, 4);
+  assert_null(coap_obs_table_broken(&srv));
+}
+
+static void test_observe_checker(void **state) {
+  observers_fill();
+  coap_obs_table_t *t = &srv.obs;
+  t->count++;
+  assert_string_equal(coap_obs_table_broken(&srv), "observers: fewer in the buckets than count");
+  t->count--;
+  coap_resource_obs(res[0])->count++;
+  assert_string_equal(coap_obs_table_broken(&srv),
+                      "observe: a resource's count is not its observers");
+  coap_resource_obs(res[0])->count--;
+  t->bytes += 8;
+  assert_string_equal(coap_obs_table_broken(&srv),
+                      "observe: bytes is not what observers and groups hold");
+  t->bytes -= 8;
+  t->n_groups++;
+  assert_string_equal(coap_obs_table_broken(&srv),
+                      "observer groups: fewer in the buckets than n_groups");
+  t->n_groups--;
+  /* two resources' group lists swapped */
+  coap_obs_group_t *g0 = coap_resource_obs(res[0])->groups;
+  coap_resource_obs(res[0])->groups = coap_resource_obs(res[1])->groups;
+  coap_resource_obs(res[1])->groups = g0;
+  assert_string_equal(coap_obs_table_broken(&srv),
+                      "observe: a resource lists a group of another resource");
+  coap_resource_obs(res[1])->groups = coap_resource_obs(res[0])->groups;
+  coap_resource_obs(res[0])->groups = g0;
+  /* the limits, as a registration past them would leave the table */
+  scfg.max_observers_per_peer = 2; /* peer 0 has three */
+  assert_string_equal(coap_obs_table_broken(&srv), "observers: a peer over max_observers_per_peer");
+  scfg.max_observers_per_peer = 64;
+  scfg.max_observers = 8;
+  assert_string_equal(coap_obs_table_broken(&srv), "observers: more than max_observers");
+  scfg.max_observers = 100000;
+  assert_null(coap_obs_table_broken(&srv));
+  /* notifying, deregistering, a peer going and a resource going keep it sound */
+  assert_int_equal(coap_observe_notify(&srv, res[0]), 7);
+  observe(res[0], &peer_keys[3], 1, NULL, 1);
+  assert_int_equal(coap_resource_observer_count(res[0]), 6);
+  coap_observe_peer_gone(&srv, &peer_keys[0]);
+  assert_int_equal(coap_resource_observer_count(res[0]), 4);
+  assert_null(coap_obs_table_broken(&srv));
+  assert_int_equal(coap_server_resource_remove(&srv, res[1]), 0);
+  assert_int_equal(srv.obs.count, 4);
+  assert_null(coap_obs_table_broken(&srv));
+  server_stop();
+}
+
+static void register_on_broken_table(void) {
+  observers_fill();
+  srv.obs.count++;
+  srv.obs.check_ops = 1000; /* the next walk is due */
+  observe(res[1], &peer_keys[5], 9, NULL, 0);
+}
+
+static void test_observe_aborts(void **state) {
+  expect_invariant_abort(register_on_broken_table, "observers: fewer in the buckets than count");
+}
+
+/* ---- the server's Block1 / Q-Block1 table and Block2 copies ---- */
+
+static const uint8_t sixteen[16] = "0123456789abcdef";
+
+/* Block |num| (16 bytes, more to come) of a POST body to /up from |who|. */
+static coap_b1_result_t block1(const void *who, uint32_t num) {
+  coap_msg_t m;
+  coap_msg_init(&m, COAP_TYPE_CON, COAP_POST, (uint16_t)num);
+  coap_block_t b = {.num = num, .more = 1, .szx = 0};
+  coap_msg_add_block(&m, COAP_OPTION_BLOCK1, &b);
+  coap_msg_set_payload(&m, sixteen, sizeof sixteen);
+  coap_response_t resp;
+  coap_response_init(&resp, &m, resp_store, sizeof resp_store);
+  coap_request_t req = {.msg = &m, .peer_key = who, .now = 1000};
+  const uint8_t *body;
+  size_t len;
+  return coap_b1_receive(&srv, &req, "up", 2, &b, &resp, &body, &len);
+}
+
+/* Block |num| of a 64-byte Q-Block1 body (NON, Request-Tag "t"). */
+static coap_b1_result_t qblock1(const void *who, uint32_t num) {
+  coap_msg_t m;
+  coap_msg_init(&m, COAP_TYPE_NON, COAP_POST, (uint16_t)(100 + num));
+  coap_block_t b = {.num = num, .more = num < 3, .szx = 0};
+  coap_msg_add_block(&m, COAP_OPTION_Q_BLOCK1, &b);
+  coap_msg_add_uint(&m, COAP_OPTION_SIZE1, 64);
+  coap_msg_add_option(&m, COAP_OPTION_REQUEST_TAG, "t", 1);
+  coap_msg_set_payload(&m, sixteen, sizeof sixteen);
+  coap_response_t resp;
+  coap_response_init(&resp, &m, resp_store, sizeof resp_store);
+  coap_request_t req = {.msg = &m, .peer_key = who, .now = 1000};
+  const uint8_t *body;
+  size_t len;
+  return coap_qb1_receive(&srv, &req, "q", 1, &b, &resp, &body, &len);
+}
+
+/* A 100-byte answer to a GET of /big from |who|, sent in 16-byte blocks:
+ * kept as a Block2 copy. */
+static void keep_copy(const void *who) {
+  static uint8_t big[100];
+  coap_msg_t m;
+  coap_msg_init(&m, COAP_TYPE_CON, COAP_GET, 7);
+  coap_msg_add_option(&m, COAP_OPTION_URI_PATH, "big", 3);
+  coap_response_t resp;
+  static coap_body_buf_t buf;
+  coap_response_init(&resp, &m, resp_store, sizeof resp_store);
+  coap_response_set_limits(&resp, &buf, scfg.max_body, 0);
+  coap_response_set_payload(&resp, COAP_FORMAT_NONE, big, sizeof big);
+  coap_request_t req = {.msg = &m, .peer_key = who, .now = 1000};
+  coap_b2_cache_keep(&srv, &req, &resp);
+  free(buf.data);
+  buf = (coap_body_buf_t){0};
+}
+
+/* Four Block1 bodies under way, a Q-Block1 body with blocks 0 and 2 of
+ * 4, a Block2 copy. */
+static void blocks_fill(void) {
+  server_start();
+  for (int i = 0; i < 4; i++) assert_int_equal(block1(&peer_keys[i], 0), COAP_B1_ANSWERED);
+  assert_int_equal(block1(&peer_keys[0], 1), COAP_B1_ANSWERED);
+  qblock1(&peer_keys[5], 0);
+  qblock1(&peer_keys[5], 2);
+  keep_copy(&peer_keys[6]);
+  assert_int_equal(srv.b1.count, 5);
+  assert_non_null(srv.b2_cache);
+  assert_null(coap_b1_table_broken(&srv));
+}
+
+static void test_blocks_checker(void **state) {
+  blocks_fill();
+  coap_b1_table_t *t = &srv.b1;
+  t->count++;
+  assert_string_equal(coap_b1_table_broken(&srv),
+                      "block-wise table: fewer entries in the buckets than count");
+  t->count--;
+  t->bytes--;
+  assert_string_equal(coap_b1_table_broken(&srv),
+                      "block-wise table: bytes is not what the entries and the Block2 copies "
+                      "hold");
+  t->bytes++;
+  size_t max = scfg.max_reassembly;
+  scfg.max_reassembly = t->bytes - 1;
+  assert_string_equal(coap_b1_table_broken(&srv),
+                      "block-wise table: more bytes than max_reassembly");
+  scfg.max_reassembly = max;
+  size_t max_body = scfg.max_body;
+  scfg.max_body = 99; /* the copy holds 100 */
+  assert_string_equal(coap_b1_table_broken(&srv), "Block2 copies: a copy over max_body");
+  scfg.max_body = max_body;
+  /* an entry moved to another bucket (the table's buckets swapped) */
+  size_t a = 0, b;
+  while (!t->buckets[a]) a++;
+  b = (a + 1) % t->n_buckets;
+  coap_b1_entry_t *saved = t->buckets[a];
+  t->buckets[a] = t->buckets[b];
+  t->buckets[b] = saved;
+  assert_string_equal(coap_b1_table_broken(&srv), "block-wise table: an entry in the wrong bucket");
+  t->buckets[b] = t->buckets[a];
+  t->buckets[a] = saved;
+  assert_null(coap_b1_table_broken(&srv));
+  /* the bodies finishing, a peer going and a copy expiring keep it sound */
+  assert_int_equal(qblock1(&peer_keys[5], 1), COAP_B1_SILENT);
+  assert_int_equal(qblock1(&peer_keys[5], 3), COAP_B1_COMPLETE);
+  coap_server_peer_gone(&srv, &peer_keys[0]);
+  assert_int_equal(srv.b1.count, 4);
+  assert_int_equal(coap_timer_heap_run(&stimers, 1000 + 6000), 1); /* the copy (5 s) */
+  size_t copies;
+  assert_null(coap_b2_cache_broken(&srv, &copies));
+  assert_int_equal(copies, 0);
+  assert_null(coap_b1_table_broken(&srv));
+  server_stop();
+}
+
+static void block_on_broken_table(void) {
+  blocks_fill();
+  srv.b1.bytes += 8;
+  srv.b1.check_ops = 1000; /* the next walk is due */
+  block1(&peer_keys[7], 0);
+}
+
+static void test_blocks_aborts(void **state) {
+  expect_invariant_abort(block_on_broken_table,
+                         "bytes is not what the entries and the Block2 copies hold");
+}
+
+/* ---- the server's peers known to speak Q-Block ---- */
+
+static void qb_note(const void *who) {
+  coap_msg_t m;
+  coap_msg_init(&m, COAP_TYPE_NON, COAP_GET, 1);
+  coap_request_t req = {.msg = &m, .peer_key = who};
+  coap_qblock_peer_note(&srv, &req);
+}
+
+/* The slot |who| is in. */
+static struct coap_qb_peer *qb_slot(const void *who) {
+  for (size_t i = 0; i < QB_PEER_SLOTS; i++)
+    if (srv.qb_peers->slot[i].peer == who) return &srv.qb_peers->slot[i];
+  fail_msg("peer not noted");
+  return NULL;
+}
+
+static void test_qblock_peers_checker(void **state) {
+  server_start();
+  assert_null(coap_qblock_peers_broken(&srv));
+  for (int i = 0; i < 8; i++) qb_note(&peer_keys[i]);
+  assert_null(coap_qblock_peers_broken(&srv));
+  struct coap_qb_peer *p = qb_slot(&peer_keys[3]);
+  struct coap_qb_peer *other = p == &srv.qb_peers->slot[0] ? p + 1 : p - 1;
+  struct coap_qb_peer saved = *other;
+  *other = *p; /* the peer in a slot that is not its hash's */
+  assert_string_equal(coap_qblock_peers_broken(&srv), "Q-Block peers: a peer in another's slot");
+  *other = saved;
+  p->peer = NULL;
+  p->session = &peer_keys[0];
+  assert_string_equal(coap_qblock_peers_broken(&srv), "Q-Block peers: a session without its peer");
+  p->session = NULL;
+  coap_qblock_peer_gone(&srv, &peer_keys[4]);
+  assert_null(coap_qblock_peers_broken(&srv));
+  server_stop();
+}
+
+static void note_on_broken_peers(void) {
+  server_start();
+  qb_note(&peer_keys[0]);
+  struct coap_qb_peer *p = qb_slot(&peer_keys[0]);
+  struct coap_qb_peer *other = p == &srv.qb_peers->slot[0] ? p + 1 : p - 1;
+  *other = *p;
+  srv.qb_peers->check_ops = 1000; /* the next walk is due */
+  qb_note(&peer_keys[1]);
+}
+
+static void test_qblock_peers_aborts(void **state) {
+  expect_invariant_abort(note_on_broken_peers, "Q-Block peers: a peer in another's slot");
+}
+
+/* ---- the client's requests and transfers ---- */
+
+/* The last datagram the client sent, to answer it. */
+static uint8_t last_out[2048];
+static size_t last_out_len;
+static coap_endpoint_t *last_ep;
+static coap_address_t last_to;
+
+static int keep_last(void *user, coap_endpoint_t *e, const coap_address_t *to, const uint8_t *data,
+                     size_t len) {
+  if (len <= sizeof last_out) memcpy(last_out, data, len);
+  last_out_len = len;
+  last_ep = e;
+  last_to = *to;
+  return 0;
+}
+
+static coap_context_t *cctx;
+
+static coap_client_req_t *send_get(int qblock, int observe_it) {
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, "coap://192.0.2.1/x");
+  o.qblock = qblock;
+  o.observe = observe_it;
+  coap_request_id_t id;
+  assert_true(coap_send_request(cctx, &o, NULL, NULL, &id) >= 0);
+  for (coap_client_req_t *r = cctx->client.requests; r; r = r->next)
+    if (r->id == id) return r;
+  fail_msg("request %llu not listed", (unsigned long long)id);
+  return NULL;
+}
+
+/* The answer to the last datagram: 2.05 with block 0 of a larger body in
+ * 16-byte blocks (the client asks for block 1 next). */
+static void answer_block0(void) {
+  coap_msg_t req, ack;
+  assert_int_equal(coap_msg_parse(&req, last_out, last_out_len), 0);
+  coap_msg_init(&ack, COAP_TYPE_ACK, COAP_CONTENT, req.mid);
+  coap_msg_set_token(&ack, req.token, req.token_len);
+  coap_block_t b = {.num = 0, .more = 1, .szx = 0};
+  coap_msg_add_block(&ack, COAP_OPTION_BLOCK2, &b);
+  coap_msg_set_payload(&ack, sixteen, sizeof sixteen);
+  uint8_t wire[256];
+  int n = coap_msg_encode(&ack, wire, sizeof wire);
+  assert_true(n > 0);
+  coap_context_input(cctx, last_ep, &last_to, wire, (size_t)n, 0);
+}
+
+static coap_client_req_t *plain, *fetching, *qb, *watching;
+
+/* A plain GET, a GET being fetched in Block2 blocks, a Q-Block GET and an
+ * observation, all outstanding. */
+static void client_start(void) {
+  static const coap_transport_t t = {.send = keep_last, .open_client_endpoint = open_ep};
+  cctx = coap_context_new(NULL);
+  assert_non_null(cctx);
+  coap_context_set_transport(cctx, &t, NULL);
+  plain = send_get(0, 0);
+  fetching = send_get(0, 0);
+  answer_block0();
+  assert_non_null(fetching->blk);
+  qb = send_get(1, 0);
+  assert_non_null(qb->qb);
+  watching = send_get(0, 1);
+  assert_non_null(watching->obs);
+  assert_null(coap_client_transfers_broken(&cctx->client));
+}
+
+static void test_client_checker(void **state) {
+  client_start();
+  coap_client_t *cl = &cctx->client;
+  /* the request list's back link */
+  coap_client_req_t *prev = plain->prev;
+  plain->prev = NULL;
+  assert_string_equal(coap_client_transfers_broken(cl),
+                      "client requests: prev is not the request before (or a loop)");
+  plain->prev = prev;
+  /* a Q-Block transfer under another request */
+  plain->qb = qb->qb;
+  assert_string_equal(coap_client_transfers_broken(cl),
+                      "client Q-Block: a transfer of another request");
+  plain->qb = NULL;
+  /* an observation on a block fetch */
+  watching->parent = plain;
+  assert_string_equal(coap_client_transfers_broken(cl),
+                      "client observe: a block fetch with an observation of its own");
+  watching->parent = NULL;
+  /* the body being fetched against the limits (its buffer is 4096 bytes) */
+  size_t max_body = cctx->cfg.max_body;
+  cctx->cfg.max_body = 1000;
+  assert_string_equal(coap_client_transfers_broken(cl),
+                      "client Block2: a body past its buffer, or a buffer over max_body");
+  cctx->cfg.max_body = max_body;
+  size_t max = cctx->cfg.max_reassembly;
+  cctx->cfg.max_reassembly = 4095;
+  assert_string_equal(coap_client_transfers_broken(cl),
+                      "client: response bodies being fetched hold more than max_reassembly");
+  cctx->cfg.max_reassembly = max;
+  assert_null(coap_client_transfers_broken(cl));
+  assert_int_equal(coap_cancel_request(cctx, fetching->id), 0);
+  assert_null(coap_client_transfers_broken(cl));
+  coap_context_free(cctx);
+}
+
+/* The list's back link broken, then a body's buffer grows (which walks
+ * the list). */
+static void fetch_on_broken_list(void) {
+  static const coap_transport_t t = {.send = keep_last, .open_client_endpoint = open_ep};
+  cctx = coap_context_new(NULL);
+  coap_context_set_transport(cctx, &t, NULL);
+  plain = send_get(0, 0);
+  fetching = send_get(0, 0);
+  plain->prev = plain;
+  answer_block0();
+}
+
+static void test_client_aborts(void **state) {
+  expect_invariant_abort(fetch_on_broken_list, "client requests: prev is not the request before");
+}
+
 /* ---- the macro itself ---- */
 
 static void plain_invariant(void) {
@@ -471,6 +984,16 @@ int main(void) {
       cmocka_unit_test(test_exchange_checker),
       cmocka_unit_test(test_exchange_aborts),
       cmocka_unit_test(test_request_pool_aborts),
+      cmocka_unit_test(test_registry_checker),
+      cmocka_unit_test(test_registry_aborts),
+      cmocka_unit_test(test_observe_checker),
+      cmocka_unit_test(test_observe_aborts),
+      cmocka_unit_test(test_blocks_checker),
+      cmocka_unit_test(test_blocks_aborts),
+      cmocka_unit_test(test_qblock_peers_checker),
+      cmocka_unit_test(test_qblock_peers_aborts),
+      cmocka_unit_test(test_client_checker),
+      cmocka_unit_test(test_client_aborts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
