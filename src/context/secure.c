@@ -255,6 +255,20 @@ static int inferred_key_mismatch(const coap_diag_t *g) {
   return g && g->cause == COAP_CAUSE_PSK_KEY_MISMATCH && g->detected_by == COAP_DETECTED_NETWORK;
 }
 
+/* The server's decrypt_error for our Finished says its keys differ from
+ * ours, which a different PSK makes, and so does a server that is no
+ * longer in our handshake: it dropped it (a full table of unfinished
+ * handshakes, a restart) and a late copy of our ClientHello began another,
+ * whose hello flight made us send our Finished again, under the first
+ * handshake's keys (seen with 1,000 clients behind one address on an
+ * overloaded cluster). A second handshake tells them apart as well, and
+ * here it is waited for to its own end: this server does answer, and a
+ * wrong key gets the same alert again at once, while a second silence on
+ * a busy server must not turn into "wrong key". */
+static int alerted_key_mismatch(const coap_diag_t *g) {
+  return g && g->cause == COAP_CAUSE_PSK_KEY_MISMATCH && g->detected_by == COAP_DETECTED_PEER_ALERT;
+}
+
 /* Returns 1 when the session is gone (freed): checking, or failed. */
 static int confirm_key_mismatch(peer_dtls_t *pd, const coap_diag_t *g, uint64_t now) {
   coap_context_t *ctx = pd->ctx;
@@ -267,9 +281,15 @@ static int confirm_key_mismatch(peer_dtls_t *pd, const coap_diag_t *g, uint64_t 
     return 0;
   }
   *suspect = *g;
-  coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
-            "the server ignored our Finished: a wrong key, or our address changed in the "
-            "handshake (NAT rebinding), or loss; checking with one more handshake");
+  if (alerted_key_mismatch(g))
+    coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
+              "the server could not decrypt our Finished: a wrong key, or a server that lost "
+              "our handshake and began another from a late copy of our hello; checking with "
+              "one more handshake");
+  else
+    coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
+              "the server ignored our Finished: a wrong key, or our address changed in the "
+              "handshake (NAT rebinding), or loss; checking with one more handshake");
   /* The requests held back go out as soon as the second one is up. */
   pending_t *held = pd->pending;
   size_t n_held = pd->n_pending;
@@ -296,7 +316,9 @@ static int confirm_key_mismatch(peer_dtls_t *pd, const coap_diag_t *g, uint64_t 
   pd->n_pending = n_held;
   while (*pd->pending_tail) pd->pending_tail = &(*pd->pending_tail)->next;
   pd->suspect = suspect;
-  pd->confirm_by = now + CONFIRM_ACK_TIMEOUTS * ctx->cfg.tx.ack_timeout_ms;
+  pd->confirm_by = alerted_key_mismatch(suspect)
+                       ? UINT64_MAX
+                       : now + CONFIRM_ACK_TIMEOUTS * ctx->cfg.tx.ack_timeout_ms;
   arm_timer(pd);
   return 1;
 }
@@ -306,7 +328,19 @@ static int confirm_key_mismatch(peer_dtls_t *pd, const coap_diag_t *g, uint64_t 
  * check), which says more. */
 static void confirmation_failed(peer_dtls_t *pd, const coap_diag_t *second, uint64_t now) {
   coap_diag_t g = *pd->suspect;
-  if (second && second->detected_by != COAP_DETECTED_NETWORK) {
+  if (second && alerted_key_mismatch(&g) && alerted_key_mismatch(second)) {
+    g = *second;
+    size_t used = strlen(g.explanation);
+    snprintf(g.explanation + used, sizeof g.explanation - used,
+             " (twice: a second handshake got the same answer)");
+  } else if (second && alerted_key_mismatch(&g) && second->detected_by == COAP_DETECTED_NETWORK) {
+    /* One decrypt_error, then silence: not evidence of a key either way. */
+    g = *second;
+    size_t used = strlen(g.explanation);
+    snprintf(g.explanation + used, sizeof g.explanation - used,
+             " (a second handshake, after the server could not decrypt our Finished in the "
+             "first: a wrong key, or a server that lost the first handshake)");
+  } else if (second && second->detected_by != COAP_DETECTED_NETWORK) {
     g = *second;
   } else {
     size_t used = strlen(g.explanation);
@@ -327,8 +361,9 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
     confirmation_failed(pd, coap_dtls_session_diag(pd->session), now);
     return;
   }
-  if (client && inferred_key_mismatch(coap_dtls_session_diag(pd->session)) &&
-      confirm_key_mismatch(pd, coap_dtls_session_diag(pd->session), now))
+  const coap_diag_t *verdict = coap_dtls_session_diag(pd->session);
+  if (client && (inferred_key_mismatch(verdict) || alerted_key_mismatch(verdict)) &&
+      confirm_key_mismatch(pd, verdict, now))
     return;
   if (client && err == COAP_E_DTLS_CLOSED && !coap_exch_peer_idle(&peer->exch)) {
     /* The server closed (e.g. a graceful restart) while we still have
@@ -878,17 +913,24 @@ static void evict_half_open(coap_context_t *ctx, peer_dtls_t *pd, const char *wh
 /* Half-open handshakes are what a flood of hellos (from addresses that do
  * answer cookies) piles up: each would hold its place for the whole
  * handshake timeout, and a few a second kept every new client out. A new
- * client with a valid cookie therefore takes the place of the oldest
- * unfinished handshake when all are taken, and of the oldest one from its
- * own host when that host holds its share already, so one host cannot
- * hold them all. A legitimate handshake needs two round trips after the
- * cookie; to end it first, an attacker must push a whole table's worth of
- * verified hellos through in that time. Without a cookie (a policy that
- * skips it) nothing is evicted: the newcomer is refused. Returns 0 when
- * there is no room. */
+ * client with a valid cookie therefore takes the place of an unfinished
+ * handshake when all are taken: the oldest one from its own host when that
+ * host holds its share already (so one host with many ports cannot push
+ * everyone else's out), else the oldest of all. A legitimate handshake
+ * needs two round trips after the cookie; to end it first, an attacker
+ * must push a whole table's worth of verified hellos through in that time.
+ * Nothing is evicted while there is room: many real clients share one
+ * address behind a NAT or a gateway, and under load their handshakes are
+ * slow, so a share enforced before the table was full ended theirs by the
+ * dozen (1,000 clients behind one address, cluster_failover under ASan):
+ * the clients past their Finished heard nothing more, and a late copy of
+ * one's hello started a second handshake whose keys its Finished did not
+ * match. Without a cookie (a policy that skips it) nothing is evicted:
+ * the newcomer is refused. Returns 0 when there is no room. */
 static int make_room_for_handshake(coap_context_t *ctx, const coap_address_t *from, int verified) {
   unsigned max = coap_dtls_max_handshakes(ctx->dtls);
-  if (!verified) return ctx->handshakes_in_progress < max;
+  if (ctx->handshakes_in_progress < max) return 1;
+  if (!verified) return 0;
   unsigned per_host = coap_dtls_max_handshakes_per_address(ctx->dtls), same = 0;
   peer_dtls_t *oldest_same = NULL;
   for (peer_dtls_t *pd = ctx->half_open_oldest; pd; pd = pd->half_open_newer) {
@@ -898,7 +940,7 @@ static int make_room_for_handshake(coap_context_t *ctx, const coap_address_t *fr
   }
   if (same >= per_host)
     evict_half_open(ctx, oldest_same, "its host holds its share of unfinished handshakes");
-  else if (ctx->handshakes_in_progress >= max && ctx->half_open_oldest)
+  else if (ctx->half_open_oldest)
     evict_half_open(ctx, ctx->half_open_oldest, "all places taken: the oldest goes");
   return ctx->handshakes_in_progress < max;
 }
@@ -1019,15 +1061,23 @@ int coap_secure_probe_answer(coap_context_t *ctx, const coap_address_t *from, co
 
 /* A ClientHello from the address of an established session: the client
  * restarted and starts over (RFC 6347 §4.2.8), or anyone forged its
- * address. The session is given up only once the hello brings a valid
- * cookie, which proves the sender receives at that address; whatever the
- * cookie policy, since one forged datagram must not end a session. Until
- * then the old session keeps working. Returns 1 when the datagram was
- * dealt with here. */
+ * address. The same for an unfinished handshake and a hello with another
+ * random than the one that began it: the client gave that handshake up
+ * and began a new one from the same port (its deadline passed while we
+ * had lost its Finished; it restarted). Fed to the old handshake, that
+ * hello got the old handshake's flight again, which the client took as
+ * the answer to its new hello: its Finished, under keys from its new
+ * random, could not be decrypted, and both sides called the key wrong
+ * (cluster_failover under load, every key right). The session is given
+ * up only once the hello brings a valid cookie, which proves the sender
+ * receives at that address; whatever the cookie policy, since one forged
+ * datagram must not end a session. Until then the old session keeps
+ * working. Returns 1 when the datagram was dealt with here. */
 static int hello_on_session(coap_context_t *ctx, coap_endpoint_t *ep, coap_peer_t *peer,
                             const coap_address_t *from, const coap_address_t *local,
                             const uint8_t *data, size_t len) {
   peer_dtls_t *pd = peer->security;
+  int established = coap_dtls_session_established(pd->session);
   if (coap_dtls_session_own_hello(pd->session, data, len)) {
     /* The client resent its hello before the handshake ended and that copy
      * came after the rest (reordered): it has a valid cookie, but the
@@ -1041,13 +1091,17 @@ static int hello_on_session(coap_context_t *ctx, coap_endpoint_t *ep, coap_peer_
       coap_dtls_accept(ctx->dtls, &from->addr, from->size, data, len, 1, send_to_address, &dest);
   if (rc == COAP_DTLS_COOKIE_SENT) {
     ctx->dtls_cookies_sent++;
-    coap_logf(&ctx->log, COAP_LOG_DEBUG, peer->name,
-              "ClientHello on an established session: cookie asked, session kept");
+    coap_logf(&ctx->log, COAP_LOG_DEBUG, peer->name, "%s: cookie asked, session kept",
+              established ? "ClientHello on an established session"
+                          : "a new ClientHello during an unfinished handshake");
     return 1;
   }
   if (rc != COAP_DTLS_ACCEPT) return 1; /* not a hello GnuTLS can read: dropped */
-  coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
-            "new ClientHello with a valid cookie: the client restarted, replacing its session");
+  coap_logf(&ctx->log, COAP_LOG_INFO, peer->name, "%s",
+            established ? "new ClientHello with a valid cookie: the client restarted, "
+                          "replacing its session"
+                        : "new ClientHello with a valid cookie during an unfinished handshake: "
+                          "the client began again, replacing that handshake");
   coap_secure_peer_free(ctx, peer, 0);
   coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
   coap_exch_peer_init(ctx->exch, &peer->exch);
@@ -1085,8 +1139,9 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
   coap_peer_t *peer = peer_by_cid(ctx, ep, data, len);
   if (!peer) peer = coap_peer_table_find(&ctx->peers, ep, from);
   peer_dtls_t *pd = peer ? peer->security : NULL;
-  if (pd && !coap_dtls_session_is_client(pd->session) &&
-      coap_dtls_session_established(pd->session) && coap_dtls_is_client_hello(data, len)) {
+  if (pd && !coap_dtls_session_is_client(pd->session) && coap_dtls_is_client_hello(data, len) &&
+      (coap_dtls_session_established(pd->session) ||
+       !coap_dtls_session_own_hello(pd->session, data, len))) {
     if (hello_on_session(ctx, ep, peer, from, local, data, len)) return 0;
     pd = NULL;
   }

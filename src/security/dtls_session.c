@@ -524,9 +524,19 @@ static void keep_hello_random(coap_dtls_session_t *s) {
     memcpy(s->hello_random, client.data, sizeof s->hello_random);
 }
 
+/* An unfinished handshake reads its client's random from GnuTLS (it has
+ * it from the hello that began it); one GnuTLS has not read yet counts as
+ * its own, and goes to GnuTLS as before. */
 int coap_dtls_session_own_hello(const coap_dtls_session_t *s, const uint8_t *data, size_t len) {
-  return !s->client && len >= HELLO_RANDOM_AT + sizeof s->hello_random &&
-         memcmp(data + HELLO_RANDOM_AT, s->hello_random, sizeof s->hello_random) == 0;
+  if (s->client || len < HELLO_RANDOM_AT + sizeof s->hello_random) return 0;
+  const uint8_t *random = s->hello_random;
+  if (!s->established && s->tls) {
+    gnutls_datum_t client, server;
+    gnutls_session_get_random(s->tls, &client, &server);
+    if (client.size < sizeof s->hello_random) return 1;
+    random = client.data;
+  }
+  return memcmp(data + HELLO_RANDOM_AT, random, sizeof s->hello_random) == 0;
 }
 
 /* Connection IDs agreed: counted, remembered for a client's report, and
