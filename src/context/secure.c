@@ -1068,7 +1068,10 @@ int coap_secure_probe_answer(coap_context_t *ctx, const coap_address_t *from, co
  * hello got the old handshake's flight again, which the client took as
  * the answer to its new hello: its Finished, under keys from its new
  * random, could not be decrypted, and both sides called the key wrong
- * (cluster_failover under load, every key right). The session is given
+ * (cluster_failover under load, every key right). And for a handshake
+ * begun by a hello without a cookie, that hello again after it answered
+ * a cookie request (our load changed in between): the client waits for
+ * the answer to that one. The session is given
  * up only once the hello brings a valid cookie, which proves the sender
  * receives at that address; whatever the cookie policy, since one forged
  * datagram must not end a session. Until then the old session keeps
@@ -1078,7 +1081,8 @@ static int hello_on_session(coap_context_t *ctx, coap_endpoint_t *ep, coap_peer_
                             const uint8_t *data, size_t len) {
   peer_dtls_t *pd = peer->security;
   int established = coap_dtls_session_established(pd->session);
-  if (coap_dtls_session_own_hello(pd->session, data, len)) {
+  if (coap_dtls_session_own_hello(pd->session, data, len) &&
+      !coap_dtls_session_hello_after_cookie(pd->session, data, len)) {
     /* The client resent its hello before the handshake ended and that copy
      * came after the rest (reordered): it has a valid cookie, but the
      * client did not restart. */
@@ -1101,7 +1105,7 @@ static int hello_on_session(coap_context_t *ctx, coap_endpoint_t *ep, coap_peer_
             established ? "new ClientHello with a valid cookie: the client restarted, "
                           "replacing its session"
                         : "new ClientHello with a valid cookie during an unfinished handshake: "
-                          "the client began again, replacing that handshake");
+                          "replacing that handshake");
   coap_secure_peer_free(ctx, peer, 0);
   coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
   coap_exch_peer_init(ctx->exch, &peer->exch);
@@ -1141,7 +1145,8 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
   peer_dtls_t *pd = peer ? peer->security : NULL;
   if (pd && !coap_dtls_session_is_client(pd->session) && coap_dtls_is_client_hello(data, len) &&
       (coap_dtls_session_established(pd->session) ||
-       !coap_dtls_session_own_hello(pd->session, data, len))) {
+       !coap_dtls_session_own_hello(pd->session, data, len) ||
+       coap_dtls_session_hello_after_cookie(pd->session, data, len))) {
     if (hello_on_session(ctx, ep, peer, from, local, data, len)) return 0;
     pd = NULL;
   }

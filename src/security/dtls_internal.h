@@ -182,6 +182,8 @@ struct coap_dtls_session {
   unsigned final_copies; /* copies of our Finished flight sent */
   int send_twice;        /* this drive sends each datagram twice */
   int await_hello;       /* client: coap_dtls_session_follows_old, no ServerHello yet */
+  int asked_cookie;      /* client: a HelloVerifyRequest came (our hello went again) */
+  int cookieless;        /* server: the handshake began with a hello without a cookie */
   /* Server: a handshake that began without a valid cookie talks to an
    * address nobody has shown to be the sender's. Until the client's
    * Finished proves it, we send it no more bytes than it sent us, and

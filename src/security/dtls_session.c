@@ -401,7 +401,7 @@ int coap_dtls_session_new_server(coap_dtls_context_t *d, const coap_dtls_session
   enable_tickets(s, d);
   /* Continue the sequence numbers of the stateless cookie exchange. */
   if (d->prestate_valid) gnutls_dtls_prestate_set(s->tls, &d->prestate);
-  s->unverified = !d->prestate_valid;
+  s->unverified = s->cookieless = !d->prestate_valid;
   *out = s;
   return 0;
 }
@@ -526,9 +526,13 @@ static void keep_hello_random(coap_dtls_session_t *s) {
 
 /* An unfinished handshake reads its client's random from GnuTLS (it has
  * it from the hello that began it); one GnuTLS has not read yet counts as
- * its own, and goes to GnuTLS as before. */
+ * its own, and goes to GnuTLS as before. So does a fragment of a hello
+ * other than the first (no random to compare: a small MTU). */
 int coap_dtls_session_own_hello(const coap_dtls_session_t *s, const uint8_t *data, size_t len) {
-  if (s->client || len < HELLO_RANDOM_AT + sizeof s->hello_random) return 0;
+  if (s->client || len < DTLS_RECORD_HEADER + 12) return 0;
+  if (data[DTLS_RECORD_HEADER + 6] || data[DTLS_RECORD_HEADER + 7] || data[DTLS_RECORD_HEADER + 8])
+    return 1;
+  if (len < HELLO_RANDOM_AT + sizeof s->hello_random) return 0;
   const uint8_t *random = s->hello_random;
   if (!s->established && s->tls) {
     gnutls_datum_t client, server;
@@ -537,6 +541,18 @@ int coap_dtls_session_own_hello(const coap_dtls_session_t *s, const uint8_t *dat
     random = client.data;
   }
   return memcmp(data + HELLO_RANDOM_AT, random, sizeof s->hello_random) == 0;
+}
+
+/* A server handshake begun by a hello without a cookie, and its client's
+ * hello again with a message_seq past 0: the client answered a cookie
+ * request (our load changed between the two, see answers_first_hello):
+ * it waits for the answer to that hello, not to the one we took. */
+int coap_dtls_session_hello_after_cookie(const coap_dtls_session_t *s, const uint8_t *data,
+                                         size_t len) {
+  return !s->client && !s->established && s->cookieless && len > DTLS_RECORD_HEADER + 8 &&
+         (data[DTLS_RECORD_HEADER + 4] || data[DTLS_RECORD_HEADER + 5]) &&
+         !data[DTLS_RECORD_HEADER + 6] && !data[DTLS_RECORD_HEADER + 7] &&
+         !data[DTLS_RECORD_HEADER + 8]; /* (a first fragment, or the whole) */
 }
 
 /* Connection IDs agreed: counted, remembered for a client's report, and
@@ -887,12 +903,39 @@ static void resend_final_flight(coap_dtls_session_t *s) {
               "the server's flight came again: our Finished flight sent again");
 }
 
+/* A server whose cookie policy depends on its load (when-needed, under
+ * load) may ask our first hello for a cookie and, the load lower a moment
+ * later, take a copy of that same hello (resent by our timer) without
+ * one: its ServerHello then answers our first hello (message_seq 0) while
+ * we answered its cookie request and wait for the answer to our second
+ * (message_seq 1). GnuTLS fails the handshake on it ("unexpected
+ * handshake packet"; 111 clients of cluster_failover under the ASan
+ * stage's load). It is dropped: the server replaces that handshake when
+ * our hello with the cookie comes (src/context/secure.c), and answers
+ * that one. */
+static int answers_first_hello(coap_dtls_session_t *s, const uint8_t *data, size_t len) {
+  if (!s->client || s->established || len <= DTLS_RECORD_HEADER + 5 || data[0] != 22 || data[3] ||
+      data[4])
+    return 0;
+  uint8_t type = data[DTLS_RECORD_HEADER];
+  unsigned seq = (unsigned)data[DTLS_RECORD_HEADER + 4] << 8 | data[DTLS_RECORD_HEADER + 5];
+  if (type == GNUTLS_HANDSHAKE_HELLO_VERIFY_REQUEST) s->asked_cookie = 1;
+  return s->asked_cookie && type == GNUTLS_HANDSHAKE_SERVER_HELLO && seq == 0;
+}
+
 int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data, size_t len, uint64_t now) {
   if (s->failed) return COAP_E_DTLS_HANDSHAKE;
   if (s->await_hello && !s->established && !hello_of_this_handshake(s, data, len)) {
     if (s->d->log)
       coap_logf(s->d->log, COAP_LOG_DEBUG, s->peer_name,
                 "a late datagram of the previous session dropped (%zu bytes)", len);
+    return 0;
+  }
+  if (answers_first_hello(s, data, len)) {
+    if (s->d->log)
+      coap_logf(s->d->log, COAP_LOG_DEBUG, s->peer_name,
+                "a ServerHello to our first hello, after the server asked it for a cookie: "
+                "dropped (our hello with the cookie gets its own)");
     return 0;
   }
   s->now = now;

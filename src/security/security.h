@@ -97,6 +97,10 @@ int coap_dtls_saved_session_cid_first(const uint8_t *in, size_t len);
  * (resent before the handshake ended, then reordered), says nothing about
  * a restart. */
 int coap_dtls_session_own_hello(const coap_dtls_session_t *s, const uint8_t *data, size_t len);
+/* An unfinished server handshake begun without a cookie, and its client's
+ * hello that answered a cookie request (message_seq past 0). */
+int coap_dtls_session_hello_after_cookie(const coap_dtls_session_t *s, const uint8_t *data,
+                                         size_t len);
 /* The peer's name for the session's log lines; |name| must outlive it. */
 void coap_dtls_session_set_peer_name(coap_dtls_session_t *s, const char *name);
 /* Client: |s| replaces a session with the same server (a reconnect), whose

@@ -41,6 +41,9 @@ static simnet_node_t *server, *clients[CLIENTS];
 static int drop_final_flight; /* drop the client's key exchange flight */
 static int drop_to_client;    /* drop everything the server sends */
 static int drop_new_hellos;   /* drop the client's ClientHellos */
+static int hold_cookie_hello; /* keep the client's hello with a cookie back */
+static uint8_t cookie_hello[1500];
+static size_t cookie_hello_len;
 static uint8_t old_flight[1500];
 static size_t old_flight_len;
 static unsigned final_flights_dropped;
@@ -74,6 +77,13 @@ static int filter(void *user, const simnet_node_t *from, const coap_address_t *t
     first_hello_len = len;
   }
   if (drop_new_hellos && is_handshake(data, len, HELLO_CLIENT)) return 1;
+  if (hold_cookie_hello && is_handshake(data, len, HELLO_CLIENT) && data[RECORD_HEADER + 5] == 1) {
+    if (!cookie_hello_len && len <= sizeof cookie_hello) {
+      memcpy(cookie_hello, data, len);
+      cookie_hello_len = len;
+    }
+    return 1;
+  }
   if (drop_final_flight && is_handshake(data, len, CLIENT_KEY_EXCHANGE)) {
     final_flights_dropped++;
     return 1;
@@ -104,7 +114,8 @@ static int setup(void **state) {
     assert_non_null(clients[i]);
     set_psk(clients[i]->ctx);
   }
-  drop_final_flight = drop_to_client = drop_new_hellos = 0;
+  drop_final_flight = drop_to_client = drop_new_hellos = hold_cookie_hello = 0;
+  cookie_hello_len = 0;
   final_flights_dropped = 0;
   first_hello_len = old_flight_len = 0;
   net.filter = filter;
@@ -278,6 +289,46 @@ static void test_decrypt_error_checked_with_a_second_handshake(void **state) {
   assert_int_equal(cs.dtls_handshakes, 1);
 }
 
+/* A cookie policy that follows the load (when-needed) asks the client's
+ * first hello for a cookie, and a moment later, the load lower, takes a
+ * copy of that hello (resent by the client's timer) without one: its
+ * ServerHello answers the first hello (message_seq 0) while the client
+ * waits for the answer to its hello with the cookie (message_seq 1).
+ * GnuTLS failed the client's handshake on it ("unexpected handshake
+ * packet", protocol-error: 111 clients of cluster_failover under load).
+ * The client drops it, and the server replaces the handshake when the
+ * hello with the cookie comes. The load change is played by switching the
+ * policy from always to never between the two. */
+static void test_cookie_asked_then_not(void **state) {
+  simnet_node_t *client = clients[0];
+  coap_dtls_context_t *d = coap_context_dtls(server->ctx);
+  hold_cookie_hello = 1;
+  assert_int_equal(coap_dtls_set_cookie_policy(d, COAP_DTLS_COOKIE_ALWAYS, 0), 0);
+  sim_reply_t r;
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/hi");
+  sim_send(client, &o, &r);
+  for (int i = 0; i < 200 && !cookie_hello_len; i++) simnet_run_until(&net, net.now + 5);
+  assert_true(cookie_hello_len > 0);
+  assert_int_equal(coap_dtls_set_cookie_policy(d, COAP_DTLS_COOKIE_NEVER, 0), 0);
+  /* The copy of the first hello: a handshake without a cookie. */
+  coap_context_input(server->ctx, server->ep, &client->addr, first_hello, first_hello_len, net.now);
+  simnet_run_until(&net, net.now + 50);
+  assert_false(r.done);
+  /* Then the hello with the cookie. */
+  hold_cookie_hello = 0;
+  coap_context_input(server->ctx, server->ep, &client->addr, cookie_hello, cookie_hello_len,
+                     net.now);
+  simnet_run_until_flag(&net, &r.done, 10000);
+  assert_int_equal(r.code, COAP_CONTENT);
+  coap_stats_t cs, ss;
+  coap_context_get_stats(client->ctx, &cs);
+  coap_context_get_stats(server->ctx, &ss);
+  assert_int_equal(cs.dtls_failures, 0);
+  assert_int_equal(ss.dtls_failures, 0);
+  assert_int_equal(cs.dtls_handshakes, 1);
+}
+
 /* A key that really differs is still named: the second handshake gets the
  * same decrypt_error, and the verdict says so. */
 static void test_wrong_key_still_named(void **state) {
@@ -306,6 +357,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_late_hello_after_a_lost_handshake, setup, teardown),
       cmocka_unit_test_setup_teardown(test_decrypt_error_checked_with_a_second_handshake, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_cookie_asked_then_not, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wrong_key_still_named, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
