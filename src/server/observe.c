@@ -369,6 +369,7 @@ static int wants_con(const coap_server_t *s, const coap_observer_t *o, uint32_t 
  * peer's observers share a bucket: at most max_observers_per_peer
  * entries to look at. */
 static int peer_con_in_flight(const coap_obs_table_t *t, const void *peer_key) {
+  if (!t->count) return 0; /* (a last message to a carried observer: maybe no buckets yet) */
   for (const coap_observer_t *o = t->buckets[bucket_of(t, peer_key)]; o; o = o->hash_next)
     if (o->peer_key == peer_key && o->con) return 1;
   return 0;
