@@ -84,7 +84,7 @@ static void on_event(coap_context_t *ctx, const coap_reply_t *reply, void *user)
   e->code = reply->code;
   e->observe = reply->observe;
   size_t n = reply->payload_len < sizeof e->payload - 1 ? reply->payload_len : 0;
-  memcpy(e->payload, reply->payload, n);
+  if (n) memcpy(e->payload, reply->payload, n);
   e->payload[n] = 0;
 }
 
