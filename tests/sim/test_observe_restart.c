@@ -9,7 +9,8 @@
  * at once. A relation to a resource the new server does not have ends
  * with 4.04; one that is not observable any more, or over the new
  * server's limits, ends with the state without Observe; each counted and
- * logged with its reason. */
+ * logged with its reason. The peer's message IDs go on from where the
+ * old process left them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,6 +46,12 @@ typedef struct event {
 } event_t;
 static event_t ev[64];
 static unsigned n_ev;
+
+/* The message ID of the last notification the client received. */
+static int last_mid = -1;
+static void trace(void *user, int outgoing, const coap_address_t *peer, const coap_msg_t *msg) {
+  if (!outgoing && (msg->type == COAP_TYPE_NON || msg->type == COAP_TYPE_CON)) last_mid = msg->mid;
+}
 
 static void keep_log(void *user, const coap_log_event_t *event) {
   size_t used = strlen(logged);
@@ -120,6 +127,8 @@ static int setup(void **state) {
   dtls_pair_start(&net, NULL, &server, &client);
   serve();
   dtls_pair_install(client, dtls_pair_client_dtls(client, DTLS_PAIR_PSK));
+  coap_context_set_trace(client->ctx, trace, NULL);
+  last_mid = -1;
   value = 0;
   registrations = 0;
   n_ev = 0;
@@ -186,6 +195,8 @@ static void test_notifications_go_on(void **state) {
   assert_int_equal(events_of(0), 4);
   uint32_t last = last_of(0)->observe;
   assert_string_equal(last_of(0)->payload, "temp 3");
+  int mid_before = last_mid;
+  assert_true(mid_before >= 0);
   restart(same_resources);
   assert_non_null(strstr(logged, "2 observe relation(s) taken over"));
   assert_null(strstr(logged, "not taken over"));
@@ -203,6 +214,9 @@ static void test_notifications_go_on(void **state) {
   assert_int_equal(e->code, COAP_CONTENT);
   assert_string_equal(e->payload, "temp 4"); /* delivered: newer than the last (§3.4) */
   assert_int_equal(e->observe, (last + MARGIN + 1) & 0xffffff);
+  /* Its message ID follows the last one of the old process: none the
+   * client saw within EXCHANGE_LIFETIME comes again. */
+  assert_int_equal(last_mid, (mid_before + 1) & 0xffff);
   /* And the ones after it, CON among them (every 20th), acknowledged. */
   for (int i = 5; i <= 30; i++) {
     value = i;
