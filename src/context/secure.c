@@ -46,6 +46,9 @@ typedef struct peer_dtls {
   uint64_t early_hold_until;
   int probed;  /* a CoAP ping went to the port */
   int carried; /* written for a restart (coap_secure_export): ours no more */
+  /* Client, established: ICMP port-unreachable errors since the server
+   * last sent anything (its restart, coap_secure_unreachable). */
+  unsigned unreachable_seen;
   /* Client: the verdict of a handshake that called the key wrong from
    * what the network showed, while a second handshake checks it (see
    * confirm_key_mismatch); it stands unless that one completes by
@@ -1069,6 +1072,12 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
   pd->unanswered_since = 0;
   pd->reconnected = 0;
   pd->last_rx = now;
+  if (pd->unreachable_seen) {
+    coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
+              "the server's port answers again after %u ICMP port-unreachable error%s",
+              pd->unreachable_seen, pd->unreachable_seen == 1 ? "" : "s");
+    pd->unreachable_seen = 0;
+  }
   if (coap_dtls_session_is_client(pd->session) && coap_dtls_session_established(pd->session) &&
       len > 13 && data[0] == 22 && !data[3] && !data[4] && data[13] == 3)
     return 0; /* a HelloVerifyRequest: the late answer to an abandoned hello */
@@ -1105,7 +1114,26 @@ int coap_secure_give_up(coap_context_t *ctx, coap_peer_t *peer, uint64_t now) {
 
 int coap_secure_unreachable(coap_context_t *ctx, coap_peer_t *peer, uint64_t now) {
   peer_dtls_t *pd = peer->security;
-  if (!pd || coap_dtls_session_established(pd->session)) return 0;
+  if (!pd) return 0;
+  if (coap_dtls_session_established(pd->session)) {
+    if (!coap_dtls_session_is_client(pd->session)) return 0; /* its client is gone */
+    /* Our server answered on this session, and now nothing listens on its
+     * port: a server restarting or being upgraded, most likely, which
+     * comes back within a CON's retransmissions (with its sessions, from a
+     * state file). RFC 7252 §4.2 lets an unreachable error fail a request
+     * only after vetting, and an ICMP error is no proof the server is gone
+     * for good: session and requests are kept, the retransmissions go on.
+     * A server that stays away still ends the requests (their timeouts,
+     * then the session given up as lost and a new handshake, which fails
+     * on the next ICMP error with the cause port-unreachable). */
+    pd->unreachable_seen++;
+    coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
+              "ICMP port unreachable: nothing listens on UDP port %u there now (a server "
+              "restart?); the session is kept and the requests are retransmitted (%u since it last "
+              "spoke)",
+              coap_address_get_port(&peer->addr), pd->unreachable_seen);
+    return 1;
+  }
   /* A server does not end a handshake on ICMP (forgeable, and it often
    * races the client's own alert, which says more); the handshake times
    * out if the client is really gone. */

@@ -1,0 +1,174 @@
+/* A server restarting under an established coaps:// session: while it is
+ * down, its host answers every datagram with ICMP port unreachable (what
+ * a closed UDP port does; a balancer's NAT relays it). The client keeps
+ * its session and its request: the CON's retransmission reaches the new
+ * process, which took the sessions from the old one (the state file), and
+ * the request is answered with no handshake on either side; the errors
+ * and the server's return are logged. A server that does not come back
+ * still ends the request, named port-unreachable (the session is given up
+ * as lost, and the new handshake meets the next error). A handshake that
+ * meets one fails at once (test_diag_causes: test_port_unreachable). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "coaps/dtls.h"
+#include "support_dtls_pair.h"
+#include "support_reply.h"
+#include "support_simnet.h"
+
+#define NODE 3
+#define T0 1800000000000ull /* wall-clock ms of the state's seal */
+
+static const uint8_t state_key[32] = "icmp restart key, 32 bytes long!";
+static simnet_t net;
+static simnet_node_t *server, *client;
+static int handler_calls;
+static int server_down;         /* datagrams to the server's port meet a closed port */
+static unsigned icmp_owed;      /* errors the "kernel" has yet to hand the client */
+static unsigned icmp_handed;    /* errors handed to the client */
+static unsigned logged_kept;    /* the client's "session is kept" lines */
+static unsigned logged_answers; /* its "answers again" lines */
+
+static int closed_port(void *user, const simnet_node_t *from, const coap_address_t *to,
+                       const uint8_t *data, size_t len, unsigned seq) {
+  (void)user, (void)data, (void)len, (void)seq;
+  if (!server_down || from != client || !coap_address_equal(to, &server->addr)) return 0;
+  icmp_owed++; /* handed over after the send returns, as a kernel does */
+  return 1;
+}
+
+static void client_log(void *user, coap_log_level_t level, const char *line) {
+  (void)user, (void)level;
+  if (strstr(line, "ICMP port unreachable") && strstr(line, "the session is kept")) logged_kept++;
+  if (strstr(line, "answers again after")) logged_answers++;
+}
+
+static void hand_icmp(void) {
+  for (; icmp_owed; icmp_owed--, icmp_handed++)
+    coap_context_input_unreachable(client->ctx, client->ep, &server->addr, net.now);
+}
+
+/* Run the network |ms| of virtual time in 1 ms steps, handing each ICMP
+ * error over in the step after the datagram that caused it; stops early
+ * when |flag| is set (NULL: never). */
+static void run_with_icmp(uint64_t ms, const int *flag) {
+  uint64_t until = net.now + ms;
+  while (net.now < until && !(flag && *flag)) {
+    simnet_run_until(&net, net.now + 1);
+    hand_icmp();
+  }
+}
+
+static void serve(simnet_node_t *node) {
+  dtls_pair_install(node, dtls_pair_server_dtls(node, DTLS_PAIR_PSK));
+  dtls_pair_add_hello(node, &handler_calls);
+}
+
+static int setup(void **state) {
+  (void)state;
+  coap_context_config_t cfg;
+  coap_context_config_default(&cfg);
+  cfg.log = client_log;
+  cfg.log_level = COAP_LOG_INFO;
+  dtls_pair_start(&net, &cfg, &server, &client);
+  serve(server);
+  dtls_pair_install(client, dtls_pair_client_dtls(client, DTLS_PAIR_PSK));
+  handler_calls = 0;
+  server_down = 0;
+  icmp_owed = icmp_handed = logged_kept = logged_answers = 0;
+  net.filter = closed_port;
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  simnet_free(&net);
+  return 0;
+}
+
+/* One answered request, then the old process stops: its sessions sealed
+ * into |buf| (the state file), its port closed. */
+static long answer_then_stop(uint8_t *buf, size_t cap) {
+  dtls_pair_get_hello(client, 1);
+  size_t carried = 0;
+  long len = coap_context_export_sessions(server->ctx, state_key, 32, NODE, T0, buf, cap, &carried);
+  assert_true(len > 0);
+  assert_int_equal(carried, 1);
+  server_down = 1;
+  return len;
+}
+
+static void send_hello(sim_reply_t *b) {
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/hello");
+  sim_send(client, &o, b);
+}
+
+static void test_restart_costs_no_request(void **state) {
+  (void)state;
+  uint8_t buf[4096];
+  long len = answer_then_stop(buf, sizeof buf);
+  sim_reply_t b;
+  send_hello(&b);
+  /* The gap: the request and whatever follows it meet the closed port. */
+  run_with_icmp(800, &b.done);
+  assert_false(b.done);
+  assert_true(icmp_handed >= 1);
+  assert_int_equal(logged_kept, icmp_handed);
+  /* The new process: the sessions from the state file, the port open. */
+  assert_int_equal(simnet_node_restart(server), 0);
+  serve(server);
+  handler_calls = 1;
+  const char *why = NULL;
+  assert_int_equal(coap_context_import_sessions(server->ctx, state_key, 32, NODE, T0 + 800, 60000,
+                                                NULL, buf, (size_t)len, &why),
+                   1);
+  server_down = 0;
+  /* The CON's first retransmission (2-3 s after it was sent) carries it. */
+  run_with_icmp(5000, &b.done);
+  assert_true(b.done);
+  assert_int_equal(b.status, 0);
+  assert_int_equal(b.code, COAP_CONTENT);
+  assert_string_equal(b.payload, "call 2");
+  assert_int_equal(logged_answers, 1);
+  coap_stats_t st;
+  coap_context_get_stats(client->ctx, &st);
+  assert_int_equal(st.dtls_handshakes, 1); /* the one before the restart */
+  assert_int_equal(st.dtls_reconnects, 0);
+  assert_int_equal(st.dtls_failures, 0);
+  assert_int_equal(st.failures_by_cause[COAP_CAUSE_PORT_UNREACHABLE], 0);
+  coap_context_get_stats(server->ctx, &st);
+  assert_int_equal(st.dtls_handshakes, 0); /* the new process made none */
+  /* And the session goes on. */
+  dtls_pair_get_hello(client, 3);
+}
+
+static void test_server_that_stays_away(void **state) {
+  (void)state;
+  uint8_t buf[4096];
+  answer_then_stop(buf, sizeof buf);
+  sim_reply_t b;
+  send_hello(&b);
+  run_with_icmp(120000, &b.done);
+  assert_true(b.done);
+  assert_int_equal(b.status, COAP_E_UNREACHABLE);
+  assert_int_equal(b.cause, COAP_CAUSE_PORT_UNREACHABLE);
+  assert_true(logged_kept >= 1);
+  assert_int_equal(logged_answers, 0);
+  coap_stats_t st;
+  coap_context_get_stats(client->ctx, &st);
+  assert_int_equal(st.failures_by_cause[COAP_CAUSE_PORT_UNREACHABLE], 1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_restart_costs_no_request, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_server_that_stays_away, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
