@@ -96,6 +96,33 @@ COAPS_API long coap_context_import_sessions(coap_context_t *ctx, const uint8_t *
                                             uint64_t *last_sealed_ms, const uint8_t *in, size_t len,
                                             const char **why);
 
+/* The same for a server's workers (contexts sharing a port with
+ * coap_context_set_reuse_port, |ctxs|[i] being worker i, with
+ * coap_dtls_set_cid_worker(i) when there are several): one buffer for
+ * all |n| (1 to 255) of them, each session marked with its worker. Call
+ * it once every worker's loop has stopped (no other thread may use the
+ * contexts meanwhile); the sessions not carried are counted and logged
+ * by reason (handshakes in progress, sessions not on exported keys,
+ * client sessions, observe relations, block-wise transfers). */
+COAPS_API long coap_contexts_export_sessions(coap_context_t *const *ctxs, size_t n,
+                                             const uint8_t *key, size_t key_len, uint64_t node_id,
+                                             uint64_t now_ms, uint8_t *out, size_t cap,
+                                             size_t *carried);
+/* Read such a buffer (or one from coap_context_export_sessions) into the
+ * |n| contexts of the workers now, before their loops start: each
+ * session goes to the worker its client's datagrams reach — the one its
+ * Connection ID's first byte names when the kernel steers by it, else
+ * the one it was taken from if the number of workers is unchanged; with
+ * one worker, every session. The others are left out, counted and logged
+ * with the reason (their clients make a new handshake). Arguments and
+ * results as coap_context_import_sessions; COAP_E_INVALID_ARG too when
+ * steered contexts are not in worker order. */
+COAPS_API long coap_contexts_import_sessions(coap_context_t *const *ctxs, size_t n,
+                                             const uint8_t *key, size_t key_len, uint64_t node_id,
+                                             uint64_t now_ms, uint64_t max_age_ms,
+                                             uint64_t *last_sealed_ms, const uint8_t *in,
+                                             size_t len, const char **why);
+
 /* ---- pre-shared keys (TLS_PSK_WITH_AES_128_CCM_8 first) ---- */
 
 /* As a client: the identity (NUL-terminated) and key to present. As a

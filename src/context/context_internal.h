@@ -139,18 +139,37 @@ int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data
 int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer, const char *server_name,
                         uint64_t now);
 void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_close);
-/* Sessions carried across a restart (secure.c, sealed by sessions_state.c):
- * the established server sessions written as entries into |out| (each
- * one's keys retired, sequence advanced by |margin|), how many were
- * carried and how many left (not established or still on GnuTLS); the
- * length or COAP_E_BUFFER_TOO_SMALL (at most coap_secure_export_bound).
- * _import makes them again in |ctx|: 0 or COAP_E_INVALID_ARG (the
- * entries before the broken one are kept). */
-long coap_secure_export(coap_context_t *ctx, uint64_t margin, uint8_t *out, size_t cap,
-                        size_t *carried, size_t *left);
+/* Sessions carried across a restart (secure.c, sealed by sessions_state.c).
+ * Why each session of a context was or was not carried at an export. */
+typedef struct coap_sessions_tally {
+  size_t carried;
+  size_t handshaking; /* handshake not finished (or a new one beside the session) */
+  size_t on_gnutls;   /* established, but not on exported keys */
+  size_t client;      /* our own client sessions: the server side only is carried */
+} coap_sessions_tally_t;
+/* The established server sessions written as entries into |out|, each
+ * marked with |worker| (its keys retired, sequence advanced by |margin|),
+ * counted into |tally|; the length or COAP_E_BUFFER_TOO_SMALL (at most
+ * coap_secure_export_bound). */
+long coap_secure_export(coap_context_t *ctx, uint64_t margin, uint8_t worker, uint8_t *out,
+                        size_t cap, coap_sessions_tally_t *tally);
 size_t coap_secure_export_bound(coap_context_t *ctx);
-int coap_secure_import(coap_context_t *ctx, const uint8_t *in, size_t len, uint64_t now,
-                       size_t *carried, size_t *skipped);
+/* One entry of an export, as views into it. */
+typedef struct coap_saved_entry {
+  unsigned worker; /* the worker it was taken from (0 in format 1) */
+  uint16_t port;   /* the DTLS endpoint's local port */
+  coap_address_t addr;
+  const uint8_t *session;
+  size_t session_len;
+} coap_saved_entry_t;
+/* The entry at |*at| of |in| (|with_worker|: format 2, a worker byte
+ * first); 0 and |*at| moved past it, or COAP_E_INVALID_ARG. */
+int coap_secure_next_entry(const uint8_t *in, size_t len, size_t *at, int with_worker,
+                           coap_saved_entry_t *e);
+/* Make |e|'s peer and session again in |ctx|: 0, or COAP_E_NOT_FOUND
+ * (no DTLS endpoint on its port), COAP_E_EXISTS (the address has a peer),
+ * COAP_E_LIMIT, COAP_E_INVALID_ARG (the session bytes). */
+int coap_secure_import_entry(coap_context_t *ctx, const coap_saved_entry_t *e, uint64_t now);
 /* sessions_end.c: the DTLS session of |peer| in words for a match
  * callback (0), or -1 when it has none. |fp| holds the raw key's
  * fingerprint (112 bytes). */

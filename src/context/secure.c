@@ -1156,41 +1156,76 @@ static void put_u16(uint8_t *p, size_t v) {
   p[1] = (uint8_t)v;
 }
 
-/* One entry: the endpoint's port (2), the peer's address (size, bytes),
- * the session (length (2), bytes). Its length, 0 when the peer has no
- * session to carry, or -1 when |cap| is too small. */
-static long export_peer(coap_peer_t *peer, uint64_t margin, uint8_t *out, size_t cap) {
+/* One entry: the worker (1), the endpoint's port (2), the peer's address
+ * (size, bytes), the session (length (2), bytes). Its length, 0 when the
+ * peer's session is not carried (|tally| says why), or -1 when |cap| is
+ * too small. */
+static long export_peer(coap_peer_t *peer, uint64_t margin, uint8_t worker, uint8_t *out,
+                        size_t cap, coap_sessions_tally_t *tally) {
   peer_dtls_t *pd = peer->security;
-  if (!pd || !pd->session || pd->old || coap_dtls_session_is_client(pd->session)) return 0;
-  size_t head = 2 + 1 + peer->addr.size + 2;
+  if (!pd || !pd->session) return 0;
+  if (coap_dtls_session_is_client(pd->session)) {
+    tally->client++;
+    return 0;
+  }
+  /* A new handshake beside the old session: the client is about to
+   * leave the old one, and the new one has no keys yet. */
+  if (pd->old || !coap_dtls_session_established(pd->session)) {
+    tally->handshaking++;
+    return 0;
+  }
+  size_t head = 1 + 2 + 1 + peer->addr.size + 2;
   if (peer->addr.size > sizeof peer->addr.addr.st) return 0;
   if (cap < head + COAP_DTLS_SESSION_SAVED_MAX) return -1;
   int n = coap_dtls_session_save(pd->session, margin, out + head, cap - head);
-  if (n < 0) return 0; /* not established, or still on GnuTLS */
-  pd->carried = 1;     /* its keys are retired: no close_notify, not listed */
-  put_u16(out, coap_address_get_port(&peer->ep->local));
-  out[2] = (uint8_t)peer->addr.size;
-  memcpy(out + 3, &peer->addr.addr.st, peer->addr.size);
-  put_u16(out + 3 + peer->addr.size, (size_t)n);
+  if (n < 0) {
+    tally->on_gnutls++; /* established, but its records still go through GnuTLS */
+    return 0;
+  }
+  pd->carried = 1; /* its keys are retired: no close_notify, not listed */
+  out[0] = worker;
+  put_u16(out + 1, coap_address_get_port(&peer->ep->local));
+  out[3] = (uint8_t)peer->addr.size;
+  memcpy(out + 4, &peer->addr.addr.st, peer->addr.size);
+  put_u16(out + 4 + peer->addr.size, (size_t)n);
+  tally->carried++;
   return (long)head + n;
 }
 
-long coap_secure_export(coap_context_t *ctx, uint64_t margin, uint8_t *out, size_t cap,
-                        size_t *carried, size_t *left) {
+long coap_secure_export(coap_context_t *ctx, uint64_t margin, uint8_t worker, uint8_t *out,
+                        size_t cap, coap_sessions_tally_t *tally) {
   size_t used = 0;
-  *carried = *left = 0;
   for (coap_peer_t *p = coap_peer_table_oldest(&ctx->peers); p; p = coap_peer_newer(p)) {
-    long n = export_peer(p, margin, out + used, cap - used);
+    long n = export_peer(p, margin, worker, out + used, cap - used, tally);
     if (n < 0) return COAP_E_BUFFER_TOO_SMALL;
-    if (n > 0) (*carried)++;
-    if (n == 0 && p->security) (*left)++;
     used += (size_t)n;
   }
   return (long)used;
 }
 
 size_t coap_secure_export_bound(coap_context_t *ctx) {
-  return ctx->peers.count * (5 + sizeof(struct sockaddr_storage) + COAP_DTLS_SESSION_SAVED_MAX);
+  return ctx->peers.count * (6 + sizeof(struct sockaddr_storage) + COAP_DTLS_SESSION_SAVED_MAX);
+}
+
+int coap_secure_next_entry(const uint8_t *in, size_t len, size_t *at, int with_worker,
+                           coap_saved_entry_t *e) {
+  const uint8_t *p = in + *at;
+  size_t left = len - *at, head = with_worker ? 1 : 0;
+  if (left < head + 3 || left < head + 3 + (size_t)p[head + 2] + 2) return COAP_E_INVALID_ARG;
+  memset(e, 0, sizeof *e);
+  e->worker = with_worker ? p[0] : 0;
+  p += head;
+  e->port = (uint16_t)(p[0] << 8 | p[1]);
+  e->addr.size = p[2];
+  if (e->addr.size > sizeof e->addr.addr.st) return COAP_E_INVALID_ARG;
+  memcpy(&e->addr.addr.st, p + 3, e->addr.size);
+  p += 3 + e->addr.size;
+  e->session_len = (size_t)p[0] << 8 | p[1];
+  p += 2;
+  if (e->session_len > (size_t)(in + len - p)) return COAP_E_INVALID_ARG;
+  e->session = p;
+  *at = (size_t)(p + e->session_len - in);
+  return 0;
 }
 
 static coap_endpoint_t *dtls_endpoint(coap_context_t *ctx, uint16_t port) {
@@ -1200,15 +1235,16 @@ static coap_endpoint_t *dtls_endpoint(coap_context_t *ctx, uint16_t port) {
   return NULL;
 }
 
-/* The peer for one entry, with its session made again: 0, or a COAP_E
- * code (the entry is then skipped). */
-static int import_peer(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *addr,
-                       const uint8_t *saved, size_t len, uint64_t now) {
-  if (coap_peer_table_find(&ctx->peers, ep, addr)) return COAP_E_EXISTS;
-  coap_peer_t *peer = coap_context_peer(ctx, ep, addr, now);
+int coap_secure_import_entry(coap_context_t *ctx, const coap_saved_entry_t *e, uint64_t now) {
+  if (!ctx->dtls) return COAP_E_STATE;
+  coap_endpoint_t *ep = dtls_endpoint(ctx, e->port);
+  if (!ep) return COAP_E_NOT_FOUND;
+  if (coap_peer_table_find(&ctx->peers, ep, &e->addr)) return COAP_E_EXISTS;
+  coap_peer_t *peer = coap_context_peer(ctx, ep, &e->addr, now);
   if (!peer) return COAP_E_LIMIT;
   peer_dtls_t *pd = peer_dtls_new(ctx, peer);
-  int rc = pd ? coap_dtls_session_restore(ctx->dtls, &session_cb, pd, now, saved, len, &pd->session)
+  int rc = pd ? coap_dtls_session_restore(ctx->dtls, &session_cb, pd, now, e->session,
+                                          e->session_len, &pd->session)
               : COAP_E_NOMEM;
   if (rc < 0) {
     free(pd);
@@ -1221,32 +1257,5 @@ static int import_peer(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addr
   int mode = coap_dtls_session_mode(pd->session);
   ctx->dtls_sessions_by_mode[mode]++;
   pd->mode_counted = mode + 1;
-  return 0;
-}
-
-int coap_secure_import(coap_context_t *ctx, const uint8_t *in, size_t len, uint64_t now,
-                       size_t *carried, size_t *skipped) {
-  *carried = *skipped = 0;
-  if (!ctx->dtls) return COAP_E_STATE;
-  size_t at = 0;
-  while (at < len) {
-    if (len - at < 3 || len - at < 3 + (size_t)in[at + 2] + 2) return COAP_E_INVALID_ARG;
-    uint16_t port = (uint16_t)(in[at] << 8 | in[at + 1]);
-    coap_address_t addr;
-    memset(&addr, 0, sizeof addr);
-    addr.size = in[at + 2];
-    if (addr.size > sizeof addr.addr.st) return COAP_E_INVALID_ARG;
-    memcpy(&addr.addr.st, in + at + 3, addr.size);
-    at += 3 + addr.size;
-    size_t n = (size_t)in[at] << 8 | in[at + 1];
-    at += 2;
-    if (n > len - at) return COAP_E_INVALID_ARG;
-    coap_endpoint_t *ep = dtls_endpoint(ctx, port);
-    if (ep && import_peer(ctx, ep, &addr, in + at, n, now) == 0)
-      (*carried)++;
-    else
-      (*skipped)++;
-    at += n;
-  }
   return 0;
 }

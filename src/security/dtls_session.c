@@ -1208,9 +1208,18 @@ int coap_dtls_session_save(coap_dtls_session_t *s, uint64_t margin, uint8_t *out
   return (int)(p - out);
 }
 
+int coap_dtls_saved_session_cid_first(const uint8_t *in, size_t len) {
+  /* After the keys: mode, CID on, receive CID length, send CID length,
+   * then the receive CID (coap_dtls_session_save). */
+  if (!in || len < COAP_DTLS_KEYS_SAVED + 5) return -1;
+  const uint8_t *p = in + COAP_DTLS_KEYS_SAVED;
+  return p[1] && p[2] ? p[4] : -1;
+}
+
 /* The parts after the keys, checked against |end|; 0 or -1. */
 static int restore_parts(coap_dtls_session_t *s, const uint8_t *p, const uint8_t *end) {
-  if (end - p < 4) return -1;
+  /* The mode indexes per-mode counters: a negotiated one only. */
+  if (end - p < 4 || p[0] < COAP_DTLS_MODE_PSK || p[0] >= COAP_DTLS_MODE_COUNT) return -1;
   s->mode = p[0];
   s->cid.on = p[1];
   s->cid.rx_len = p[2];

@@ -16,7 +16,11 @@
 #include "common/util.h"
 #include "security/dtls_state.h"
 
-#define SAVED_VERSION 1
+#define SAVED_VERSION 1 /* one session's keys (coap_dtls_keys_save) */
+/* The envelope: 1 held one context's sessions; 2 adds the worker count
+ * to the header and each entry's worker (sessions_state.c). */
+#define ENVELOPE_V1 1
+#define ENVELOPE_V2 2
 #define SEQ_LIMIT 0xFFFFFFFFFFFFull /* 2^48 - 1: the last sequence number */
 #define RETIRED (SEQ_LIMIT + 1)     /* next_seq64 refuses to seal past it */
 
@@ -100,24 +104,26 @@ static int envelope_handle(gnutls_aead_cipher_hd_t *h, const uint8_t *key, size_
   return gnutls_aead_cipher_init(h, alg, &k) < 0 ? -1 : 0;
 }
 
-/* magic (8), version (1), reserved (3), node id (8), sealed at (8),
- * nonce (12): COAP_DTLS_STATE_HEADER bytes. */
-static void write_header(uint8_t *h, uint64_t node_id, uint64_t now) {
+/* magic (8), version (1), workers (1; 0 in version 1), reserved (2),
+ * node id (8), sealed at (8), nonce (12): COAP_DTLS_STATE_HEADER bytes. */
+static void write_header(uint8_t *h, uint64_t node_id, uint64_t now, unsigned workers) {
   memcpy(h, magic, 8);
-  h[8] = SAVED_VERSION;
-  h[9] = h[10] = h[11] = 0;
+  h[8] = ENVELOPE_V2;
+  h[9] = (uint8_t)workers;
+  h[10] = h[11] = 0;
   put_u64(h + 12, node_id);
   put_u64(h + 20, now);
 }
 
 long coap_dtls_state_seal(const uint8_t *key, size_t key_len, uint64_t node_id, uint64_t now,
-                          void (*rand)(void *user, uint8_t *buf, size_t len), void *rand_user,
-                          const uint8_t *in, size_t len, uint8_t *out, size_t cap) {
-  if (!key || !rand || (!in && len) || !out) return -1;
+                          unsigned workers, void (*rand)(void *user, uint8_t *buf, size_t len),
+                          void *rand_user, const uint8_t *in, size_t len, uint8_t *out,
+                          size_t cap) {
+  if (!key || !rand || (!in && len) || !out || workers < 1 || workers > 255) return -1;
   if (cap < COAP_DTLS_STATE_OVERHEAD || len > cap - COAP_DTLS_STATE_OVERHEAD) return -1;
   gnutls_aead_cipher_hd_t h;
   if (envelope_handle(&h, key, key_len) < 0) return -1;
-  write_header(out, node_id, now);
+  write_header(out, node_id, now, workers);
   uint8_t *nonce = out + 28;
   rand(rand_user, nonce, 12);
   size_t sealed = cap - COAP_DTLS_STATE_HEADER;
@@ -133,7 +139,9 @@ long coap_dtls_state_open(const uint8_t *key, size_t key_len, uint64_t node_id, 
                           uint64_t *sealed_at_out) {
   if (envelope_cipher(key_len) == GNUTLS_CIPHER_UNKNOWN || !key) return COAP_DTLS_STATE_BAD_KEY;
   if (!in || !out || len < COAP_DTLS_STATE_OVERHEAD) return COAP_DTLS_STATE_MALFORMED;
-  if (memcmp(in, magic, 8) != 0 || in[8] != SAVED_VERSION) return COAP_DTLS_STATE_MALFORMED;
+  if (memcmp(in, magic, 8) != 0) return COAP_DTLS_STATE_MALFORMED;
+  if (in[8] != ENVELOPE_V1 && in[8] != ENVELOPE_V2) return COAP_DTLS_STATE_VERSION;
+  if (in[8] == ENVELOPE_V2 && in[9] == 0) return COAP_DTLS_STATE_MALFORMED;
   if (cap < len - COAP_DTLS_STATE_OVERHEAD) return COAP_DTLS_STATE_MALFORMED;
   gnutls_aead_cipher_hd_t h;
   if (envelope_handle(&h, key, key_len) < 0) return COAP_DTLS_STATE_BAD_KEY;
@@ -153,9 +161,20 @@ long coap_dtls_state_open(const uint8_t *key, size_t key_len, uint64_t node_id, 
   return rc ? rc : (long)plain;
 }
 
+int coap_dtls_state_format(const uint8_t *in, size_t len, unsigned *version, unsigned *workers) {
+  if (!in || len < COAP_DTLS_STATE_HEADER || memcmp(in, magic, 8) != 0) return -1;
+  *version = in[8];
+  /* Version 1 was written by one context: one worker. */
+  *workers = in[8] == ENVELOPE_V1 ? 1 : in[9];
+  return 0;
+}
+
 const char *coap_dtls_state_refusal(long reason) {
   switch (reason) {
-    case COAP_DTLS_STATE_MALFORMED: return "not a coaps session state file of this version";
+    case COAP_DTLS_STATE_MALFORMED: return "not a coaps session state file";
+    case COAP_DTLS_STATE_VERSION:
+      return "a state format this coaps does not know (written by a newer one?): not read; "
+             "clients will make new handshakes";
     case COAP_DTLS_STATE_FORGED:
       return "its seal does not verify: it was changed, or sealed with another key "
              "(check --state-key-file)";

@@ -22,8 +22,9 @@ int coap_dtls_keys_save(coap_dtls_keys_t *k, uint64_t margin, uint8_t *out, size
  * |in| is not such a record (nothing is then held). */
 int coap_dtls_keys_load(coap_dtls_keys_t *k, const uint8_t *in, size_t len);
 
-/* The envelope: magic "coapstat", a version, the node id and the time of
- * sealing (seconds), a random nonce, then the sealed bytes and a 16-byte
+/* The envelope: magic "coapstat", a version (2; 1 is still read), the
+ * number of workers whose sessions it holds, the node id and the time of
+ * sealing (the caller's unit), a random nonce, then the sealed bytes and a 16-byte
  * tag (AES-GCM under a 16- or 32-byte key; the header is additional
  * data, so none of it can be changed either). */
 #define COAP_DTLS_STATE_HEADER 40
@@ -37,13 +38,14 @@ int coap_dtls_keys_load(coap_dtls_keys_t *k, const uint8_t *in, size_t len);
 #define COAP_DTLS_STATE_OTHER_NODE (-4)
 #define COAP_DTLS_STATE_BAD_KEY (-5)  /* the key is neither 16 nor 32 bytes */
 #define COAP_DTLS_STATE_REPLAYED (-6) /* sealed no later than one already read */
+#define COAP_DTLS_STATE_VERSION (-7)  /* a version this code does not know */
 
 /* Seal |len| bytes for |node_id| at |now| (any unit: the caller's, the
- * same for max_age below); the envelope's length, or -1. |rand| fills
- * the nonce. */
+ * same for max_age below) from |workers| workers (1 to 255); the
+ * envelope's length, or -1. |rand| fills the nonce. */
 long coap_dtls_state_seal(const uint8_t *key, size_t key_len, uint64_t node_id, uint64_t now,
-                          void (*rand)(void *user, uint8_t *buf, size_t len), void *rand_user,
-                          const uint8_t *in, size_t len, uint8_t *out, size_t cap);
+                          unsigned workers, void (*rand)(void *user, uint8_t *buf, size_t len),
+                          void *rand_user, const uint8_t *in, size_t len, uint8_t *out, size_t cap);
 /* Open an envelope sealed for |node_id| no more than |max_age| before
  * |now| (and no more than that after it: clocks move both ways). The
  * plaintext's length, or a COAP_DTLS_STATE_* reason; |*sealed_at| (may
@@ -51,6 +53,11 @@ long coap_dtls_state_seal(const uint8_t *key, size_t key_len, uint64_t node_id, 
 long coap_dtls_state_open(const uint8_t *key, size_t key_len, uint64_t node_id, uint64_t now,
                           uint64_t max_age, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
                           uint64_t *sealed_at);
+/* The version (1 or 2) and worker count of an envelope: 0, or -1 when
+ * |in| is no envelope. Trust it only once coap_dtls_state_open accepted
+ * |in| (the header is authenticated). Version 1 means one worker and
+ * entries without a worker byte. */
+int coap_dtls_state_format(const uint8_t *in, size_t len, unsigned *version, unsigned *workers);
 /* A line saying what a refusal means and what to do. */
 const char *coap_dtls_state_refusal(long reason);
 

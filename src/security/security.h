@@ -88,6 +88,10 @@ int coap_dtls_session_save(coap_dtls_session_t *s, uint64_t margin, uint8_t *out
 int coap_dtls_session_restore(coap_dtls_context_t *d, const coap_dtls_session_cb_t *cb, void *user,
                               uint64_t now, const uint8_t *in, size_t len,
                               coap_dtls_session_t **out);
+/* The first byte of the Connection ID the client of saved session bytes
+ * (from _save) puts on its records, or -1 when it puts none. Byte 0 of
+ * our CIDs names the worker the kernel hands those records to. */
+int coap_dtls_saved_session_cid_first(const uint8_t *in, size_t len);
 /* Is the ClientHello in |data| a copy of the one this (server) session
  * was made from (the same client random)? Such a copy, arriving late
  * (resent before the handshake ended, then reordered), says nothing about

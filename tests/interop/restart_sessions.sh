@@ -47,6 +47,8 @@ wait_notifications 2 10
 stop
 s1=$(cat "$DIR/s1.out")
 expect_contains "the stop saves the session" "1 DTLS session saved to $STATE" "$s1"
+expect_contains "the stop says what it does not carry" \
+  "1 observe relation(s) not carried: their clients must register again" "$s1"
 expect_eq "the state file is 0600" "600" "$(stat -c %a "$STATE")"
 before=$(notifications)
 serve "$DIR/s2.out"

@@ -132,18 +132,18 @@ mapfile -t cases <<'CASES'
 --version x%--version takes no argument, got 'x'%usage: coaps --version  (coaps --help for more)
 get coap://127.0.0.1/x -w 3%unknown option '-w' for coaps get (commands that take it: serve)%usage: coaps get URI [options]  (coaps get --help for more)
 serve --data x%unknown option '--data' for coaps serve (commands that take it: get, post, put, delete, fetch, patch, ipatch, observe)%usage: coaps serve [options]  (coaps serve --help for more)
-keygen --psk x%unknown option '--psk' for coaps keygen (commands that take it: get, post, put, delete, fetch, patch, ipatch, observe, doctor, serve)%usage: coaps keygen [--out DIR] [--host NAME]... [--force] | --ticket-key FILE  (coaps keygen --help for more)
+keygen --psk x%unknown option '--psk' for coaps keygen (commands that take it: get, post, put, delete, fetch, patch, ipatch, observe, doctor, serve)%usage: coaps keygen [--out DIR] [--host NAME]... [--force] | --ticket-key FILE | --state-key FILE [--force]  (coaps keygen --help for more)
 get coap://127.0.0.1/x -vz%unknown option '-z'%usage: coaps get URI [options]  (coaps get --help for more)
 serve --max 3%option '--max' is ambiguous: --max-peers, --max-body%usage: coaps serve [options]  (coaps serve --help for more)
 get coap://127.0.0.1/x --h%option '--h' is ambiguous: --help, --handshake-timeout%usage: coaps get URI [options]  (coaps get --help for more)
 get coap://127.0.0.1/x --=x%unknown option '--=x'%usage: coaps get URI [options]  (coaps get --help for more)
 get coaps://127.0.0.1:9/x --psk-identity me --psk x --session ''%--session wants a value, got an empty one%usage: coaps get URI [options]  (coaps get --help for more)
 get coaps://127.0.0.1:9/x --psk-identity '' --psk x%--psk-identity wants a value, got an empty one%usage: coaps get URI [options]  (coaps get --help for more)
-keygen -H '' -o x%--host wants a value, got an empty one%usage: coaps keygen [--out DIR] [--host NAME]... [--force] | --ticket-key FILE  (coaps keygen --help for more)
+keygen -H '' -o x%--host wants a value, got an empty one%usage: coaps keygen [--out DIR] [--host NAME]... [--force] | --ticket-key FILE | --state-key FILE [--force]  (coaps keygen --help for more)
 doctor coap://127.0.0.1/x --json=yes%--json takes no value, got '--json=yes'%usage: coaps doctor URI [options]  (coaps doctor --help for more)
 get coap://127.0.0.1/x -t 1 --timeout 2%--timeout given twice (the second time as '2'): give it once%usage: coaps get URI [options]  (coaps get --help for more)
 put coap://127.0.0.1/x -d a -d b%--data given twice (the second time as 'b'): give it once%usage: coaps put URI [options]  (coaps put --help for more)
-keygen -o a -o b%--out given twice (the second time as 'b'): give it once%usage: coaps keygen [--out DIR] [--host NAME]... [--force] | --ticket-key FILE  (coaps keygen --help for more)
+keygen -o a -o b%--out given twice (the second time as 'b'): give it once%usage: coaps keygen [--out DIR] [--host NAME]... [--force] | --ticket-key FILE | --state-key FILE [--force]  (coaps keygen --help for more)
 serve -p 1 --port 2%--port given twice (the second time as '2'): give it once%usage: coaps serve [options]  (coaps serve --help for more)
 get coaps://127.0.0.1:9/x --psk-identity me --psk-hex zz%--psk-hex wants the key as pairs of hex digits (0-9, a-f), got 'zz'%usage: coaps get URI [options]  (coaps get --help for more)
 get coaps://127.0.0.1:9/x --psk-identity me --psk-hex abc%--psk-hex wants the key as pairs of hex digits (0-9, a-f), got 'abc'%usage: coaps get URI [options]  (coaps get --help for more)
@@ -244,9 +244,31 @@ rc coaps --help get
 expect_eq "coaps --help get exits 0" 0 "$RC"
 expect_contains "coaps --help get is get's help" "usage: coaps get URI" "$OUT"
 rc coaps keygen --help
-for flag in "-o, --out DIR" "-H, --host NAME" "-f, --force" "-h, --help"; do
+for flag in "-o, --out DIR" "-H, --host NAME" "-f, --force" "-h, --help" "--state-key FILE"; do
   expect_contains "keygen --help names $flag" "$flag" "$OUT"
 done
+# keygen --state-key: a 0600 file of 64 hex digits that serve
+# --state-key-file takes; kept when it exists, replaced with --force.
+rc coaps keygen --state-key "$work/state.key"
+expect_eq "keygen --state-key exits 0" 0 "$RC"
+expect_eq "keygen --state-key says what it wrote" "wrote $work/state.key" "$OUT"
+expect_eq "the state key file is 0600" 600 "$(stat -c %a "$work/state.key")"
+[[ "$(cat "$work/state.key")" =~ ^[0-9a-f]{64}$ ]] || fail "the state key is not 64 hex digits"
+pass "the state key is 32 bytes as hex"
+first_key=$(cat "$work/state.key")
+rc coaps keygen --state-key "$work/state.key"
+expect_eq "keygen --state-key over an existing file exits 64" 64 "$RC"
+expect_contains "keygen --state-key keeps an existing file, says why" "exists: kept" "$ERR"
+expect_eq "the existing state key is unchanged" "$first_key" "$(cat "$work/state.key")"
+rc coaps keygen --state-key "$work/state.key" --force
+expect_eq "keygen --state-key --force exits 0" 0 "$RC"
+[ "$(cat "$work/state.key")" != "$first_key" ] || fail "--force did not replace the state key"
+pass "keygen --state-key --force replaces the key"
+rc coaps keygen --state-key "$work/no-such-dir/state.key"
+expect_eq "keygen --state-key into a missing directory exits 5" 5 "$RC"
+expect_contains "keygen --state-key into a missing directory: the reason" "No such file" "$ERR"
+rc coaps keygen --state-key "$work/x.key" --ticket-key "$work/t.key"
+expect_eq "keygen --state-key with --ticket-key exits 64" 64 "$RC"
 
 # A configuration mistake: said once (by the tool, not also by the
 # library's logger), exit 7 (local configuration), nothing sent.

@@ -2,15 +2,18 @@
  * session) that sends a GET each time a line arrives on standard input and
  * prints "ok CODE" or "error CAUSE"; the library's log goes to stderr at
  * info level, where a re-handshake after a lost session is reported.
- * usage: repeat_client URI PSK_IDENTITY PSK */
+ * usage: repeat_client URI PSK_IDENTITY PSK [--no-cid]
+ * (--no-cid: no Connection ID asked for, so the server's kernel hands its
+ * datagrams to a worker by the address hash alone). */
 #include <stdio.h>
 #include <string.h>
 
 #include "coap.h"
 
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: repeat_client URI PSK_IDENTITY PSK\n");
+  int no_cid = argc == 5 && strcmp(argv[4], "--no-cid") == 0;
+  if (argc != 4 && !no_cid) {
+    fprintf(stderr, "usage: repeat_client URI PSK_IDENTITY PSK [--no-cid]\n");
     return 64;
   }
   coap_context_config_t cfg;
@@ -21,7 +24,7 @@ int main(int argc, char **argv) {
   if (!ctx || !d ||
       coap_dtls_set_psk(d, (const uint8_t *)argv[2], (const uint8_t *)argv[3], strlen(argv[3])) <
           0 ||
-      coap_context_set_dtls_context(ctx, d) < 0) {
+      (no_cid && coap_dtls_set_cid(d, 0, 0) < 0) || coap_context_set_dtls_context(ctx, d) < 0) {
     fprintf(stderr, "repeat_client: setup failed\n");
     return 1;
   }

@@ -91,8 +91,8 @@ static long carry_server(pair_t *p, uint8_t *envelope, size_t cap) {
   assert_int_equal(coap_dtls_keys_save(&p->server, MARGIN, saved, sizeof saved),
                    COAP_DTLS_KEYS_SAVED);
   unsigned n = 0;
-  long len = coap_dtls_state_seal(state_key, 32, NODE, T0, counting_rand, &n, saved, sizeof saved,
-                                  envelope, cap);
+  long len = coap_dtls_state_seal(state_key, 32, NODE, T0, 2, counting_rand, &n, saved,
+                                  sizeof saved, envelope, cap);
   assert_int_equal(len, COAP_DTLS_KEYS_SAVED + COAP_DTLS_STATE_OVERHEAD);
   /* The keys are not in the envelope in clear. */
   assert_false(contains(envelope, (size_t)len, s2c, 16));
@@ -160,11 +160,29 @@ static void test_refused_envelopes(void **state) {
       coap_dtls_state_open(k, 32, NODE, T0, MAX_AGE, envelope, n, out, sizeof out, &sealed_at),
       COAP_DTLS_KEYS_SAVED);
   assert_int_equal(sealed_at, T0);
+  unsigned version = 0, workers = 0;
+  assert_int_equal(coap_dtls_state_format(envelope, n, &version, &workers), 0);
+  assert_int_equal(version, 2);
+  assert_int_equal(workers, 2);
+  /* Format 1 (one context, before workers) reads as one worker. */
+  uint8_t v1[COAP_DTLS_STATE_HEADER];
+  memcpy(v1, envelope, sizeof v1);
+  v1[8] = 1;
+  v1[9] = 0;
+  assert_int_equal(coap_dtls_state_format(v1, sizeof v1, &version, &workers), 0);
+  assert_int_equal(version, 1);
+  assert_int_equal(workers, 1);
+  assert_int_equal(coap_dtls_state_format(v1, 10, &version, &workers), -1);
   /* Every byte matters: header (node, time, nonce) and sealed part alike. */
   for (size_t i = 0; i < n; i++) {
     envelope[i] ^= 0x01;
     long rc = coap_dtls_state_open(k, 32, NODE, T0, MAX_AGE, envelope, n, out, sizeof out, NULL);
-    assert_true(rc == COAP_DTLS_STATE_FORGED || (i < 9 && rc == COAP_DTLS_STATE_MALFORMED));
+    /* The magic, then the version (2 becomes 3: unknown), then the
+     * worker count (2 becomes 3: authenticated like the rest). */
+    long want = i < 8    ? COAP_DTLS_STATE_MALFORMED
+                : i == 8 ? COAP_DTLS_STATE_VERSION
+                         : COAP_DTLS_STATE_FORGED;
+    assert_int_equal(rc, want);
     envelope[i] ^= 0x01;
   }
   uint8_t other_key[32];
@@ -205,6 +223,7 @@ static void test_refused_envelopes(void **state) {
   assert_non_null(strstr(coap_dtls_state_refusal(COAP_DTLS_STATE_STALE), "old"));
   assert_non_null(strstr(coap_dtls_state_refusal(COAP_DTLS_STATE_FORGED), "key"));
   assert_non_null(strstr(coap_dtls_state_refusal(COAP_DTLS_STATE_OTHER_NODE), "another node"));
+  assert_non_null(strstr(coap_dtls_state_refusal(COAP_DTLS_STATE_VERSION), "format"));
   free_pair(&p);
 }
 

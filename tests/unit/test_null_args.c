@@ -657,6 +657,32 @@ static void n_coap_context_import_sessions(void) {
   WANT_INT(coap_context_import_sessions(ctx, key, 32, 1, 0, 60, NULL, in, sizeof in, NULL),
            COAP_E_STATE); /* no DTLS configuration */
 }
+static void n_coap_contexts_export_sessions(void) {
+  const uint8_t key[32] = {0};
+  uint8_t out[64];
+  coap_context_t *two[2] = {ctx, NULL};
+  WANT_INT(coap_contexts_export_sessions(NULL, 1, key, 32, 1, 0, out, sizeof out, NULL), INVALID);
+  WANT_INT(coap_contexts_export_sessions(two, 2, key, 32, 1, 0, out, sizeof out, NULL), INVALID);
+  WANT_INT(coap_contexts_export_sessions(two, 0, key, 32, 1, 0, out, sizeof out, NULL), INVALID);
+  WANT_INT(coap_contexts_export_sessions(two, 1, NULL, 32, 1, 0, out, sizeof out, NULL), INVALID);
+  WANT_INT(coap_contexts_export_sessions(two, 1, key, 32, 1, 0, out, sizeof out, NULL),
+           COAP_E_STATE); /* no DTLS configuration */
+}
+static void n_coap_contexts_import_sessions(void) {
+  const uint8_t key[32] = {0}, in[64] = {0};
+  const char *why = NULL;
+  coap_context_t *two[2] = {ctx, NULL};
+  WANT_INT(coap_contexts_import_sessions(NULL, 1, key, 32, 1, 0, 60, NULL, in, sizeof in, &why),
+           INVALID);
+  WANT_INT(why != NULL, 1);
+  WANT_INT(coap_contexts_import_sessions(two, 2, key, 32, 1, 0, 60, NULL, in, sizeof in, NULL),
+           INVALID);
+  WANT_INT(coap_contexts_import_sessions(two, 1, NULL, 32, 1, 0, 60, NULL, in, sizeof in, NULL),
+           INVALID);
+  WANT_INT(coap_contexts_import_sessions(two, 1, key, 32, 1, 0, 60, NULL, NULL, 0, NULL), INVALID);
+  WANT_INT(coap_contexts_import_sessions(two, 1, key, 32, 1, 0, 60, NULL, in, sizeof in, NULL),
+           COAP_E_STATE); /* no DTLS configuration */
+}
 static void n_coap_context_end_revoked_sessions(void) {
   WANT_INT(coap_context_end_revoked_sessions(NULL), 0);
   WANT_INT(coap_context_end_revoked_sessions(ctx), 0); /* no DTLS configuration */
@@ -976,6 +1002,8 @@ static const null_case_t cases[] = {
     CASE(coap_context_end_sessions),
     CASE(coap_context_export_sessions),
     CASE(coap_context_import_sessions),
+    CASE(coap_contexts_export_sessions),
+    CASE(coap_contexts_import_sessions),
     CASE(coap_context_end_revoked_sessions),
     NO_POINTER(coap_strerror),
     CASE(coap_context_listen),

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "keygen_state.h"
 #include "keygen_ticket.h"
 #include "options.h"
 
@@ -26,9 +27,11 @@ typedef struct keygen_args {
   size_t n_hosts;
   int force;
   const char *ticket_key; /* --ticket-key FILE: only that file */
+  const char *state_key;  /* --state-key FILE: only that file */
 } keygen_args_t;
 
-#define KEYGEN_SYNOPSIS "[--out DIR] [--host NAME]... [--force] | --ticket-key FILE"
+#define KEYGEN_SYNOPSIS \
+  "[--out DIR] [--host NAME]... [--force] | --ticket-key FILE | --state-key FILE [--force]"
 
 static void keygen_usage(FILE *out) {
   fprintf(out,
@@ -43,6 +46,11 @@ static void keygen_usage(FILE *out) {
           "                     serve --ticket-key-file, or rotate it when it exists:\n"
           "                     a new current key, the old one kept for one more\n"
           "                     rotation (mode 600, replaced atomically)\n"
+          "      --state-key FILE  only create FILE, the key for serve's option\n"
+          "                     of that name (--state-key-file): 32 random bytes\n"
+          "                     as hex, mode 600. An existing FILE is kept unless\n"
+          "                     --force (a state file sealed with the old key\n"
+          "                     could no longer be read)\n"
           "  -h, --help         this help\n"
           "\n"
           "Write demo credentials for coaps:// into DIR:\n"
@@ -247,9 +255,9 @@ out:
 /* 0, 1 for --help, or -1 on bad usage (already reported). */
 static int parse_keygen_args(keygen_args_t *a, int argc, char **argv, cli_options_t *p) {
   static const struct option longopts[] = {
-      {"out", required_argument, NULL, 'o'}, {"host", required_argument, NULL, 'H'},
-      {"force", no_argument, NULL, 'f'},     {"ticket-key", required_argument, NULL, 'T'},
-      {"help", no_argument, NULL, 'h'},
+      {"out", required_argument, NULL, 'o'},       {"host", required_argument, NULL, 'H'},
+      {"force", no_argument, NULL, 'f'},           {"ticket-key", required_argument, NULL, 'T'},
+      {"state-key", required_argument, NULL, 'S'}, {"help", no_argument, NULL, 'h'},
   };
   cli_options_init(p, "keygen", KEYGEN_SYNOPSIS, argc, argv, "o:H:fh", longopts,
                    sizeof longopts / sizeof longopts[0], CLI_NO_SECURITY, " host ");
@@ -267,6 +275,7 @@ static int parse_keygen_args(keygen_args_t *a, int argc, char **argv, cli_option
         break;
       case 'f': a->force = 1; break;
       case 'T': a->ticket_key = optarg; break;
+      case 'S': a->state_key = optarg; break;
       case 'h': return 1;
     }
   }
@@ -282,7 +291,12 @@ int cmd_keygen(int argc, char **argv) {
     return 0;
   }
   if (rc < 0) return cli_usage_error(&p);
+  if (a.ticket_key && a.state_key) {
+    cli_error("give --ticket-key or --state-key, not both (one file a run)");
+    return cli_usage_error(&p);
+  }
   if (a.ticket_key) return keygen_ticket_key(a.ticket_key);
+  if (a.state_key) return keygen_state_key(a.state_key, a.force);
   if (a.n_hosts == 0) a.hosts[a.n_hosts++] = "localhost";
   if (mkdir(a.out, 0755) < 0 && errno != EEXIST) {
     cli_error("cannot create directory %s: %s", a.out, strerror(errno));

@@ -74,9 +74,7 @@ static int write_all(int fd, const char *text, size_t len) {
   return 0;
 }
 
-/* |text| to a new 0600 file renamed over |path|. 0, or -1 after saying
- * why. */
-static int replace_file(const char *path, const char *text, size_t len) {
+int keygen_replace_file(const char *path, const char *text, size_t len) {
   char tmp[4200];
   uint8_t r[6];
   if (gnutls_rnd(GNUTLS_RND_NONCE, r, sizeof r) < 0) return -1;
@@ -124,7 +122,7 @@ int keygen_ticket_key(const char *path) {
   n += snprintf(text + n, sizeof text - (size_t)n, "\n%s%s", previous, previous[0] ? "\n" : "");
   explicit_bzero(key.data, key.size);
   gnutls_free(key.data);
-  int rc = replace_file(path, text, (size_t)n), rotated = previous[0] != '\0';
+  int rc = keygen_replace_file(path, text, (size_t)n), rotated = previous[0] != '\0';
   explicit_bzero(text, sizeof text);
   explicit_bzero(previous, sizeof previous);
   if (rc < 0) return EXIT_SECURITY;

@@ -18,6 +18,7 @@ static const struct {
     {"-H", "--host", "NAME", "keygen"},
     {NULL, "--force", NULL, "keygen"},
     {NULL, "--ticket-key", "FILE", "keygen"},
+    {NULL, "--state-key", "FILE", "keygen"},
     {NULL, "--count", "N", REQUESTS},
     {NULL, "--duration", "SECONDS", REQUESTS},
     {NULL, "--no-response", "CLASSES", REQUESTS},

@@ -104,10 +104,15 @@ static void serve_usage(FILE *out) {
           "                     --state-max-age, or readable by others is refused\n"
           "                     with the reason (the server starts without it); a\n"
           "                     copy read again is refused as replayed (FILE.seen).\n"
-          "                     One worker (-w 1) only; observe relations are not\n"
-          "                     carried\n"
+          "                     One file for all workers: a session goes back to\n"
+          "                     the worker its client reaches (by Connection ID,\n"
+          "                     else the same worker if -w is unchanged; with -w 1\n"
+          "                     all); the rest, handshakes under way, observe\n"
+          "                     relations and block transfers are not carried\n"
+          "                     (counted in the log; those clients start again)\n"
           "      --state-key-file FILE  the key that seals --state-file: 32 (or 16)\n"
           "                     random bytes as hex, readable by its owner only\n"
+          "                     (coaps keygen --state-key FILE makes one)\n"
           "      --state-max-age S  refuse a --state-file written more than S\n"
           "                     seconds ago (default 60)\n"
           "  -h, --help         this help\n"
@@ -301,10 +306,6 @@ static int parse_serve_args(serve_args_t *a, int argc, char **argv, cli_options_
     return -1;
   }
   if (security_flags_check(&a->sec, 1) < 0) return -1;
-  if (a->state.file && a->workers != 1) {
-    cli_error("--state-file works with one worker only: add -w 1");
-    return -1;
-  }
   return cli_options_no_operand(p);
 }
 
@@ -631,6 +632,8 @@ static void log_observers(worker_t *w) {
   }
 }
 
+static void worker_finish(worker_t *w);
+
 /* A worker's loop. The wait is bounded so that it notices the stop flag
  * when idle (under load it never waits that long), and ends at the next
  * tick, when the observers of /temp and /time are notified. */
@@ -656,10 +659,26 @@ static void *worker_main(void *arg) {
     if (w->verbose) log_observers(w);
     metrics_publish(w->board, w->index, w->ctx, 0);
   }
-  if (w->state) serve_state_save(w->state, w->ctx); /* before the close_notify */
+  /* With a state file the main thread saves every worker's sessions
+   * first, then finishes them (workers_save_state). */
+  if (!w->state) worker_finish(w);
+  return NULL;
+}
+
+/* At the stop, once its sessions are saved or not to be: a close_notify
+ * for each left, and the last numbers. */
+static void worker_finish(worker_t *w) {
   w->closed = serve_close_sessions(w->ctx);
   metrics_publish(w->board, w->index, w->ctx, 1);
-  return NULL;
+}
+
+/* --state-file: every worker's sessions in one file, after all their
+ * loops ended (the contexts are then this thread's alone). */
+static void workers_save_state(worker_t *w, long n) {
+  coap_context_t *ctxs[MAX_WORKERS];
+  for (long i = 0; i < n; i++) ctxs[i] = w[i].ctx;
+  serve_state_save(w[0].state, ctxs, (size_t)n);
+  for (long i = 0; i < n; i++) worker_finish(&w[i]);
 }
 
 /* SIGHUP: the workers' reload slots are in their structs. */
@@ -806,8 +825,12 @@ int cmd_serve(int argc, char **argv) {
     return rc;
   }
   if (a.state.file && w[0].sep) {
-    serve_state_restore(&a.state, w[0].ctx);
-    w[0].state = &a.state;
+    coap_context_t *ctxs[MAX_WORKERS];
+    for (long i = 0; i < a.workers; i++) {
+      ctxs[i] = w[i].ctx;
+      w[i].state = &a.state;
+    }
+    serve_state_restore(&a.state, ctxs, (size_t)a.workers);
   }
   if (a.sec.cert) warn_cert_dates(a.sec.cert);
   print_endpoint("coap", w[0].ep);
@@ -816,6 +839,7 @@ int cmd_serve(int argc, char **argv) {
   print_hints(&a, bound_port(w[0].ep), bound_port(w[0].sep));
   fflush(stdout);
   rc = workers_run(w, a.workers, &a.sec);
+  if (w[0].state) workers_save_state(w, a.workers);
   size_t closed = 0;
   for (long i = 0; i < a.workers; i++) closed += w[i].closed;
   if (closed)

@@ -137,7 +137,7 @@ int serve_state_load_key(serve_state_t *st) {
   return 0;
 }
 
-void serve_state_restore(serve_state_t *st, coap_context_t *ctx) {
+void serve_state_restore(serve_state_t *st, coap_context_t *const *ctxs, size_t n) {
   if (!st->file) return;
   int fd = open(st->file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
@@ -168,16 +168,16 @@ void serve_state_restore(serve_state_t *st, coap_context_t *ctx) {
   if (len >= 0) {
     const char *why = NULL;
     uint64_t last_sealed = seen_read(st);
-    long n = coap_context_import_sessions(ctx, st->key, st->key_len, st->node_id, wall_ms(),
-                                          (uint64_t)st->max_age_s * 1000, &last_sealed, buf,
-                                          (size_t)len, &why);
-    if (n >= 0) seen_write(st, last_sealed);
-    if (n < 0)
+    long got = coap_contexts_import_sessions(ctxs, n, st->key, st->key_len, st->node_id, wall_ms(),
+                                             (uint64_t)st->max_age_s * 1000, &last_sealed, buf,
+                                             (size_t)len, &why);
+    if (got >= 0) seen_write(st, last_sealed);
+    if (got < 0)
       cli_error("--state-file %s refused: %s; starting without saved sessions", st->file, why);
     else
-      tool_log("info", (log_field_t[]){LOG_COUNT("sessions_restored", (uint64_t)n)}, 1,
-               "%ld DTLS session%s restored from %s (no handshake needed)", n, n == 1 ? "" : "s",
-               st->file);
+      tool_log("info", (log_field_t[]){LOG_COUNT("sessions_restored", (uint64_t)got)}, 1,
+               "%ld DTLS session%s restored from %s (no handshake needed)", got,
+               got == 1 ? "" : "s", st->file);
   }
   if (buf) memset(buf, 0, cap);
   free(buf);
@@ -194,13 +194,14 @@ static int write_all(int fd, const uint8_t *data, size_t len) {
   return 0;
 }
 
-void serve_state_save(serve_state_t *st, coap_context_t *ctx) {
+void serve_state_save(serve_state_t *st, coap_context_t *const *ctxs, size_t n) {
   if (!st->file) return;
-  long cap = coap_context_export_sessions(ctx, st->key, st->key_len, st->node_id, 0, NULL, 0, NULL);
+  long cap =
+      coap_contexts_export_sessions(ctxs, n, st->key, st->key_len, st->node_id, 0, NULL, 0, NULL);
   uint8_t *buf = cap > 0 ? malloc((size_t)cap) : NULL;
   size_t carried = 0;
-  long len = buf ? coap_context_export_sessions(ctx, st->key, st->key_len, st->node_id, wall_ms(),
-                                                buf, (size_t)cap, &carried)
+  long len = buf       ? coap_contexts_export_sessions(ctxs, n, st->key, st->key_len, st->node_id,
+                                                       wall_ms(), buf, (size_t)cap, &carried)
              : cap < 0 ? cap
                        : COAP_E_NOMEM;
   char tmp[4096];

@@ -23,13 +23,17 @@ typedef struct serve_state {
 /* The key file: 32 (or 16) bytes as hex, readable by its owner only.
  * 0, or an exit code with the reason printed. */
 int serve_state_load_key(serve_state_t *st);
-/* At start: read the state file, delete it, and give its sessions to
- * |ctx|. A file that is not there is no error; one refused (forged,
- * another key, stale, readable by others) is said why and the server
- * starts without it. */
-void serve_state_restore(serve_state_t *st, coap_context_t *ctx);
-/* At the stop, on the worker's thread, before the close_notify: write
- * the sessions (a new 0600 file renamed into place). */
-void serve_state_save(serve_state_t *st, coap_context_t *ctx);
+/* At start, before the workers' loops: read the state file, delete it,
+ * and give its sessions to the |n| workers' contexts |ctxs| (worker i at
+ * i), each to the worker its client's datagrams reach. A file that is not there is no error; one
+ * refused (forged, another key, stale, readable by others) is said why and the server starts
+ * without it. */
+void serve_state_restore(serve_state_t *st, coap_context_t *const *ctxs, size_t n);
+/* At the stop, once every worker's loop has ended and before the
+ * close_notify: write the sessions of all workers to one file (a new
+ * 0600 file renamed into place). One sealing over all of them is fast
+ * (AES-GCM over at most a few hundred bytes a session), well within the
+ * stop's bound. */
+void serve_state_save(serve_state_t *st, coap_context_t *const *ctxs, size_t n);
 
 #endif
