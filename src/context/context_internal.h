@@ -187,10 +187,11 @@ void coap_secure_unqueue(coap_peer_t *peer, const uint8_t *data, size_t len);
  * request's own deadline passed): the session fails with a diagnosis of
  * the silence and its requests end. Returns 1 when it did. */
 int coap_secure_give_up(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
-/* ICMP unreachable for a DTLS peer: a client's handshake ends with that
- * cause; a server ignores it in a handshake; a client's established
- * session is kept with its requests (a server restart, logged). Returns 1
- * when dealt with, 0 when the peer's requests are to fail. */
+/* ICMP unreachable for a DTLS peer: a client's handshake with a server it
+ * never had a session with ends with that cause; its established session,
+ * or a handshake resuming one, is kept with its requests (a server
+ * restart, logged); a server ignores it in a handshake. Returns 1 when
+ * dealt with, 0 when the peer's requests are to fail. */
 int coap_secure_unreachable(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
 /* Handshake still running with |peer| (client side). */
 int coap_secure_handshaking(const coap_peer_t *peer);

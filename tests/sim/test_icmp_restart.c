@@ -6,8 +6,11 @@
  * the request is answered with no handshake on either side; the errors
  * and the server's return are logged. A server that does not come back
  * still ends the request, named port-unreachable (the session is given up
- * as lost, and the new handshake meets the next error). A handshake that
- * meets one fails at once (test_diag_causes: test_port_unreachable). */
+ * as lost, and the new handshake meets the next error). A server stopped
+ * without the state file ends its sessions: the client's new handshake
+ * resumes its old session, so its hello too is resent across the gap. A
+ * handshake with a server never reached before fails at the first error
+ * (test_diag_causes: test_port_unreachable). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +19,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "coaps/credentials.h"
 #include "coaps/dtls.h"
 #include "support_dtls_pair.h"
 #include "support_reply.h"
@@ -31,7 +35,7 @@ static int handler_calls;
 static int server_down;         /* datagrams to the server's port meet a closed port */
 static unsigned icmp_owed;      /* errors the "kernel" has yet to hand the client */
 static unsigned icmp_handed;    /* errors handed to the client */
-static unsigned logged_kept;    /* the client's "session is kept" lines */
+static unsigned logged_kept;    /* the client's "... are kept" lines */
 static unsigned logged_answers; /* its "answers again" lines */
 
 static int closed_port(void *user, const simnet_node_t *from, const coap_address_t *to,
@@ -44,7 +48,7 @@ static int closed_port(void *user, const simnet_node_t *from, const coap_address
 
 static void client_log(void *user, coap_log_level_t level, const char *line) {
   (void)user, (void)level;
-  if (strstr(line, "ICMP port unreachable") && strstr(line, "the session is kept")) logged_kept++;
+  if (strstr(line, "ICMP port unreachable") && strstr(line, "are kept")) logged_kept++;
   if (strstr(line, "answers again after")) logged_answers++;
 }
 
@@ -148,6 +152,36 @@ static void test_restart_costs_no_request(void **state) {
   dtls_pair_get_hello(client, 3);
 }
 
+/* A stop without the state file: the server ends its sessions with a
+ * close_notify. The client's next request needs a new handshake, which
+ * resumes the old session (the server listened there before): its hello
+ * meets the closed port, and is resent until the new process answers. */
+static void test_resuming_handshake_waits_for_the_restart(void **state) {
+  (void)state;
+  dtls_pair_get_hello(client, 1);
+  assert_int_equal(coap_context_end_sessions(server->ctx, NULL, NULL), 1);
+  simnet_run_until(&net, net.now + 100); /* the close_notify arrives */
+  server_down = 1;
+  sim_reply_t b;
+  send_hello(&b);
+  run_with_icmp(800, &b.done);
+  assert_false(b.done);
+  assert_true(icmp_handed >= 1);
+  assert_int_equal(logged_kept, icmp_handed);
+  assert_int_equal(simnet_node_restart(server), 0); /* nothing carried over */
+  serve(server);
+  handler_calls = 0;
+  server_down = 0;
+  run_with_icmp(10000, &b.done);
+  assert_true(b.done);
+  assert_int_equal(b.status, 0);
+  assert_string_equal(b.payload, "call 1");
+  coap_stats_t st;
+  coap_context_get_stats(client->ctx, &st);
+  assert_int_equal(st.dtls_handshakes, 2); /* the new process's, after the first */
+  assert_int_equal(st.failures_by_cause[COAP_CAUSE_PORT_UNREACHABLE], 0);
+}
+
 static void test_server_that_stays_away(void **state) {
   (void)state;
   uint8_t buf[4096];
@@ -168,6 +202,8 @@ static void test_server_that_stays_away(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_restart_costs_no_request, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_resuming_handshake_waits_for_the_restart, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_server_that_stays_away, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
