@@ -5,8 +5,8 @@
  * process, which took the sessions from the old one (the state file), and
  * the request is answered with no handshake on either side; the errors
  * and the server's return are logged. A server that does not come back
- * still ends the request, named port-unreachable (the session is given up
- * as lost, and the new handshake meets the next error). A server stopped
+ * ends the request, named port-unreachable, at the first error 5 s or
+ * more after the first one (its third send, 6-9 s). A server stopped
  * without the state file ends its sessions: the client's new handshake
  * resumes its old session, so its hello too is resent across the gap. A
  * handshake with a server never reached before fails at the first error
@@ -187,16 +187,40 @@ static void test_server_that_stays_away(void **state) {
   uint8_t buf[4096];
   answer_then_stop(buf, sizeof buf);
   sim_reply_t b;
+  uint64_t t0 = net.now;
   send_hello(&b);
   run_with_icmp(120000, &b.done);
   assert_true(b.done);
   assert_int_equal(b.status, COAP_E_UNREACHABLE);
   assert_int_equal(b.cause, COAP_CAUSE_PORT_UNREACHABLE);
-  assert_true(logged_kept >= 1);
+  /* The sends at 0 and 2-3 s kept, the one at 6-9 s ends it. */
+  assert_in_range(net.now - t0, 6000, 9100);
+  assert_int_equal(icmp_handed, 3);
+  assert_int_equal(logged_kept, 2);
   assert_int_equal(logged_answers, 0);
   coap_stats_t st;
   coap_context_get_stats(client->ctx, &st);
   assert_int_equal(st.failures_by_cause[COAP_CAUSE_PORT_UNREACHABLE], 1);
+}
+
+/* The same with a resuming handshake (a --session client whose server is
+ * gone): told within the grace, not at the handshake's deadline (30 s). */
+static void test_resuming_handshake_to_a_closed_port(void **state) {
+  (void)state;
+  dtls_pair_get_hello(client, 1);
+  assert_int_equal(coap_context_end_sessions(server->ctx, NULL, NULL), 1);
+  simnet_run_until(&net, net.now + 100);
+  server_down = 1;
+  sim_reply_t b;
+  uint64_t t0 = net.now;
+  send_hello(&b);
+  run_with_icmp(120000, &b.done);
+  assert_true(b.done);
+  assert_int_equal(b.status, COAP_E_UNREACHABLE);
+  assert_int_equal(b.cause, COAP_CAUSE_PORT_UNREACHABLE);
+  assert_in_range(net.now - t0, 5000, 10000);
+  assert_true(logged_kept >= 2);
+  assert_non_null(strstr(b.diag.explanation, "errors, no answer in between"));
 }
 
 int main(void) {
@@ -205,6 +229,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_resuming_handshake_waits_for_the_restart, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_server_that_stays_away, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_resuming_handshake_to_a_closed_port, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
