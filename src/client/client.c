@@ -468,11 +468,16 @@ int coap_client_send(coap_client_t *cl, const coap_request_opts_t *o, coap_reply
   /* Every class suppressed: done once sent (after the handshake, if one
    * is running: coap_client_session_up). */
   int silent = (o->no_response & COAP_NO_RESPONSE_ALL) == COAP_NO_RESPONSE_ALL;
+  /* A deadline that failed to arm (no memory for the timer heap) would
+   * leave a silent request, or one relying on its timeout, open forever. */
+  rc = 0;
   if (silent && !cl->ops->secure_handshaking(cl->ctx, peer))
-    coap_timer_arm(cl->timers, &r->deadline, now);
+    rc = coap_timer_arm(cl->timers, &r->deadline, now);
   else if (o->timeout_ms)
-    coap_timer_arm(cl->timers, &r->deadline, now + o->timeout_ms);
-  if (coap_client_qb_wanted(cl, o, block1) && (block1 || !o->payload_len))
+    rc = coap_timer_arm(cl->timers, &r->deadline, now + o->timeout_ms);
+  if (rc < 0)
+    snprintf(cl->last_error, cl->last_error_size, "no memory for the request's deadline timer");
+  else if (coap_client_qb_wanted(cl, o, block1) && (block1 || !o->payload_len))
     rc = coap_client_qb_start(r, &peer->exch, &msg, o->payload, block1 ? o->payload_len : 0,
                               (uint8_t)(block1 ? block1 - 1 : 0), now);
   else if (block1)
@@ -580,8 +585,15 @@ int coap_client_req_to_peer(const coap_client_req_t *r, const coap_peer_t *peer)
 }
 
 void coap_client_session_up(coap_client_t *cl, coap_peer_t *peer, uint64_t now) {
+again:
   for (coap_client_req_t *r = cl->requests; r; r = r->next)
     if ((r->no_response & COAP_NO_RESPONSE_ALL) == COAP_NO_RESPONSE_ALL &&
-        coap_client_req_to_peer(r, peer))
-      coap_timer_arm(cl->timers, &r->deadline, now);
+        coap_client_req_to_peer(r, peer) && coap_timer_arm(cl->timers, &r->deadline, now) < 0) {
+      /* Without its timer it would never end: it ends now, and the walk
+       * starts again (the callback may have changed the list; a timer
+       * armed already moves without allocating, so each pass ends one). */
+      coap_exch_cancel(cl->exch, r->out);
+      coap_client_req_finish(r, NULL, COAP_E_NOMEM, "no memory for the request's timer");
+      goto again;
+    }
 }

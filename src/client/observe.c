@@ -249,6 +249,15 @@ static int start_fetch(coap_client_req_t *r, coap_exch_out_t *out, const coap_ms
   return 0;
 }
 
+/* End |r| from within the answer on |out| (the message layer ends that
+ * exchange when 0 is returned): the caller's last callback with |err|. */
+static int end_in_answer(coap_client_req_t *r, coap_exch_out_t *out, int err, const char *detail) {
+  if (r->out && r->out != out) coap_exch_cancel(r->cl->exch, r->out);
+  r->out = NULL;
+  coap_client_req_finish(r, NULL, err, detail);
+  return 0;
+}
+
 static int on_notification(coap_client_req_t *r, coap_exch_out_t *out, const coap_msg_t *msg,
                            uint32_t seq, uint64_t now) {
   coap_client_obs_t *o = r->obs;
@@ -264,7 +273,10 @@ static int on_notification(coap_client_req_t *r, coap_exch_out_t *out, const coa
   /* Any notification shows that the registration holds: re-register only
    * when this one's freshness passes without another (§3.3.1). */
   uint64_t max_age = (uint64_t)coap_msg_get_uint(msg, COAP_OPTION_MAX_AGE, MAX_AGE_DEFAULT_S);
-  coap_timer_arm(cl->timers, &o->timer, now + max_age * 1000 + REREGISTER_MARGIN_MS);
+  if (coap_timer_arm(cl->timers, &o->timer, now + max_age * 1000 + REREGISTER_MARGIN_MS) < 0)
+    return end_in_answer(r, out, COAP_E_NOMEM,
+                         "no memory for the re-registration timer: the observation ends (the "
+                         "server would forget it unnoticed)");
   if (!is_news(o, seq, now)) {
     note(r, COAP_LOG_DEBUG, "notification %u dropped: not newer than %u (RFC 7641 §3.4)", seq,
          o->fetch ? o->fetch_seq : o->last_seq);
@@ -317,7 +329,10 @@ int coap_client_obs_response(coap_client_req_t *r, coap_exch_out_t *out, const c
     /* Sent before the server had our Observe=1. It took the message
      * layer's timer with it (a response implies the ACK): wait for the
      * answer as long as after an ACK. */
-    coap_timer_arm(r->cl->timers, &o->timer, now + r->cl->cfg->tx.response_timeout_ms);
+    if (coap_timer_arm(r->cl->timers, &o->timer, now + r->cl->cfg->tx.response_timeout_ms) < 0)
+      return end_in_answer(r, out, COAP_E_CANCELLED,
+                           "no memory to wait for the deregistration's answer; the observation "
+                           "is forgotten (a further notification gets RST)");
     return 1;
   }
   if (o->state == OBS_CANCELLING || !notification) {
@@ -398,13 +413,20 @@ int coap_client_observe_cancel(coap_client_t *cl, coap_request_id_t id) {
 }
 
 void coap_client_observe_reconnected(coap_client_t *cl, coap_peer_t *peer, uint64_t now) {
+again:
   for (coap_client_req_t *r = cl->requests; r; r = r->next) {
     coap_client_obs_t *o = r->obs;
     if (!o || o->state == OBS_CANCELLING || !coap_client_req_to_peer(r, peer)) continue;
     /* A new session is a new endpoint (RFC 7252 §9.1.1): a restarted
      * server counts anew, so its numbers are not compared with the old. */
     o->new_baseline = 1;
-    if (o->state == OBS_ACTIVE) coap_timer_arm(cl->timers, &o->timer, now);
+    if (o->state == OBS_ACTIVE && coap_timer_arm(cl->timers, &o->timer, now) < 0) {
+      /* (An active observation's timer is armed, so this does not
+       * happen; were it not, the observation would never re-register.
+       * The callback may change the list: the walk starts again.) */
+      obs_end(r, COAP_E_NOMEM, "no memory to re-register the observation");
+      goto again;
+    }
   }
 }
 

@@ -69,7 +69,9 @@ struct coap_client_qb {
   uint8_t *buf, *got;
   size_t cap, got_cap;
   uint32_t total, have, asked_upto;
+  uint32_t upto; /* 1 + the highest block number taken */
   uint8_t seen, code, has_etag, etag_len, reassembled;
+  uint8_t last_seen; /* the block with M=0 came: total and body_size are the server's word */
   uint8_t etag[QB_ETAG_MAX];
   size_t body_size;   /* bytes, once the last block came */
   unsigned check_ops; /* blocks taken since the last invariant walk */
@@ -142,8 +144,13 @@ static int send_msg(coap_client_req_t *r, coap_exch_peer_t *peer, coap_msg_t *m,
   return 0;
 }
 
-static void arm(coap_client_qb_t *q, uint64_t now, uint32_t ms) {
-  coap_timer_arm(q->r->cl->timers, &q->timer, now + ms);
+/* The transfer's timer: the only thing that ends a transfer whose peer
+ * falls silent, so a failure to arm it (no memory for the timer heap)
+ * ends the transfer. */
+static int arm(coap_client_qb_t *q, uint64_t now, uint32_t ms) {
+  int rc = coap_timer_arm(q->r->cl->timers, &q->timer, now + ms);
+  if (rc < 0) say(q->r, "no memory for the Q-Block transfer's timer");
+  return rc;
 }
 
 /* ---- Q-Block1: sending a body ---- */
@@ -184,8 +191,7 @@ static int send_burst(coap_client_req_t *r, coap_exch_peer_t *peer, uint32_t fro
   /* The server answers a set's last block at once: after a quarter of
    * NON_TIMEOUT without that, its last block goes again (the probe;
    * the next burst waits for NON_TIMEOUT, §7.2). */
-  arm(q, now, q->non_timeout / 4 ? q->non_timeout / 4 : 1);
-  return 0;
+  return arm(q, now, q->non_timeout / 4 ? q->non_timeout / 4 : 1);
 }
 
 /* One CBOR unsigned integer (major type 0) from a sequence. */
@@ -240,8 +246,8 @@ static int resend_missing(coap_client_req_t *r, coap_exch_peer_t *peer, const co
     sent++;
   }
   q->tries = 0;
-  arm(q, now, q->non_timeout);
-  return 1;
+  int rc = arm(q, now, q->non_timeout);
+  return rc < 0 ? rc : 1;
 }
 
 static int send_answer(coap_client_req_t *r, coap_exch_peer_t *peer, const coap_msg_t *msg,
@@ -299,8 +305,7 @@ static int request_blocks(coap_client_req_t *r, coap_exch_peer_t *peer, const ui
     if ((rc = coap_msg_add_block(&m, COAP_OPTION_Q_BLOCK2, &b)) < 0) return rc;
   }
   if ((rc = send_msg(r, peer, &m, now)) < 0) return rc;
-  arm(q, now, 2 * q->non_timeout); /* NON_RECEIVE_TIMEOUT */
-  return 0;
+  return arm(q, now, 2 * q->non_timeout); /* NON_RECEIVE_TIMEOUT */
 }
 
 static int got(const coap_client_qb_t *q, uint32_t num) {
@@ -359,11 +364,15 @@ static const char *outs_broken(const coap_client_qb_t *q) {
   return probe_kept ? NULL : "client Q-Block: the probe is not among its exchanges";
 }
 
-/* Q-Block2: the blocks counted are the bits set. (Not "within the
- * body's blocks": a server's last block may name fewer blocks than it
- * has sent already.) */
+/* Q-Block2: the blocks counted are the bits set, all below upto, and
+ * once the number of blocks is known none past it (a last block that
+ * names fewer blocks than came is refused, take_last). */
 static const char *got_broken(const coap_client_qb_t *q) {
   if (q->cap > q->r->cl->cfg->max_body) return "client Q-Block2: a buffer over max_body";
+  if (q->have > q->upto || (q->total && q->upto > q->total))
+    return "client Q-Block2: blocks counted past the body's blocks";
+  if (q->last_seen && q->body_size > (size_t)q->total * coap_block_size(q->szx))
+    return "client Q-Block2: the body's end past its last block";
   uint32_t set = 0;
   for (size_t i = 0; i < q->got_cap; i++) set += (uint32_t)__builtin_popcount(q->got[i]);
   return set == q->have ? NULL : "client Q-Block2: blocks counted are not the bits set";
@@ -460,6 +469,14 @@ static int first_seen(coap_client_req_t *r, const coap_msg_t *msg, const coap_bl
   return 0;
 }
 
+/* Nothing of the body kept: its blocks come again. */
+static void forget_blocks(coap_client_qb_t *q) {
+  q->have = q->total = q->upto = 0;
+  q->body_size = 0;
+  q->last_seen = 0;
+  if (q->got) memset(q->got, 0, q->got_cap);
+}
+
 /* The representation changed (another ETag): from block 0 again. */
 static int restart(coap_client_req_t *r, coap_exch_peer_t *peer, uint64_t now) {
   coap_client_qb_t *q = r->qb;
@@ -470,14 +487,45 @@ static int restart(coap_client_req_t *r, coap_exch_peer_t *peer, uint64_t now) {
         QB_RESTARTS_MAX + 1);
     return COAP_E_BLOCKWISE;
   }
+  forget_blocks(q);
   q->seen = 0;
-  q->have = q->total = 0;
-  q->body_size = 0;
-  if (q->got) memset(q->got, 0, q->got_cap);
   q->asked_upto = q->mp;
   uint32_t zero = 0;
   int rc = request_blocks(r, peer, &zero, 1, 1, now);
   return rc < 0 ? rc : 1;
+}
+
+/* The block with M=0 (|b|, |len| bytes) names the body's end: it must
+ * agree with every block taken before it — none past it, not taken
+ * before as a block with more to follow, the same end if it came
+ * already. Otherwise the count of blocks could never meet the total and
+ * the transfer would wait out its timer: it is refused at once. */
+static int take_last(coap_client_req_t *r, const coap_block_t *b, size_t len) {
+  coap_client_qb_t *q = r->qb;
+  size_t end = (size_t)b->num * coap_block_size(q->szx) + len;
+  if (q->last_seen) {
+    if (end == q->body_size) return 0; /* that block again */
+    say(r,
+        "the last block (M=0) came twice with different ends: %zu bytes, then %zu; the body "
+        "is not one representation",
+        q->body_size, end);
+    return COAP_E_BLOCKWISE;
+  }
+  if (q->upto > b->num + 1) {
+    say(r,
+        "block %u says it is the last (M=0, %u blocks) but block %u came already; the "
+        "server's blocks disagree",
+        b->num, b->num + 1, q->upto - 1);
+    return COAP_E_BLOCKWISE;
+  }
+  if (got(q, b->num)) {
+    say(r, "block %u came as the last (M=0) after it came with more to follow (M=1)", b->num);
+    return COAP_E_BLOCKWISE;
+  }
+  q->total = b->num + 1;
+  q->body_size = end;
+  q->last_seen = 1;
+  return 0;
 }
 
 static int fetch_answer(coap_client_req_t *r, coap_exch_peer_t *peer, const coap_msg_t *msg,
@@ -510,8 +558,7 @@ static int fetch_answer(coap_client_req_t *r, coap_exch_peer_t *peer, const coap
      * probe has none): bind the ETag now and keep nothing unbound; the
      * burst brings those blocks again. */
     uint8_t szx = q->szx;
-    q->have = 0;
-    if (q->got) memset(q->got, 0, q->got_cap);
+    forget_blocks(q);
     if ((rc = first_seen(r, msg, &b)) < 0) return rc;
     if (b.szx != szx) {
       say(r, "the server changed the block size from %zu to %zu bytes", coap_block_size(szx),
@@ -528,29 +575,30 @@ static int fetch_answer(coap_client_req_t *r, coap_exch_peer_t *peer, const coap
   }
   size_t bs = coap_block_size(q->szx);
   if (msg->payload_len > bs || (b.more && msg->payload_len != bs) ||
-      (q->total && b.num >= q->total) || (!b.more && q->total && b.num + 1 != q->total)) {
+      (q->total && b.num >= q->total) || (q->total && b.num + 1 == q->total && b.more) ||
+      (!b.more && q->total && b.num + 1 != q->total)) {
     say(r,
         "block %u carries %zu bytes (M=%u), not what its block size (%zu) and the body's "
         "%u blocks allow",
         b.num, msg->payload_len, b.more, bs, q->total);
     return COAP_E_BLOCKWISE;
   }
-  if (!b.more) {
-    q->total = b.num + 1;
-    q->body_size = (size_t)b.num * bs + msg->payload_len;
-  }
+  if (!b.more && (rc = take_last(r, &b, msg->payload_len)) < 0) return rc;
   if (!got(q, b.num)) {
     if ((rc = make_room(r, (size_t)b.num * bs + msg->payload_len)) < 0) return rc;
     if (msg->payload_len) memcpy(q->buf + (size_t)b.num * bs, msg->payload, msg->payload_len);
     q->got[b.num >> 3] |= (uint8_t)(1u << (b.num & 7));
     q->have++;
+    if (b.num >= q->upto) q->upto = b.num + 1;
     q->progress = 1;
     q->tries = 0;
     check_sampled(q);
   }
   /* Blocks past what was asked (a server sending on by itself). */
   if (b.num >= q->asked_upto) q->asked_upto = (b.num / q->mp + 1) * q->mp;
-  if (q->total && q->have == q->total) {
+  /* (Every block taken is below total and the last came with M=0, so the
+   * count meets the total exactly when the body is whole.) */
+  if (q->last_seen && q->have == q->total) {
     q->reassembled = 1;
     return 0;
   }
@@ -564,8 +612,8 @@ static int fetch_answer(coap_client_req_t *r, coap_exch_peer_t *peer, const coap
      * the set's end (that block lost), ask after a quarter of NON_TIMEOUT
      * rather than NON_RECEIVE_TIMEOUT, which is for a request or a whole
      * set lost. */
-    arm(q, now, q->non_timeout / 4 ? q->non_timeout / 4 : 1);
-    return 1;
+    rc = arm(q, now, q->non_timeout / 4 ? q->non_timeout / 4 : 1);
+    return rc < 0 ? rc : 1;
   }
   rc = ask_next(r, peer, now);
   return rc < 0 ? rc : 1;
@@ -610,7 +658,7 @@ static void qb_timer(coap_timer_t *t, uint64_t now, void *user) {
        * libcoap keeps 4 ranges of blocks at most: 4.08 "Too many missing
        * blocks".) */
       rc = send_block(r, peer, q->burst_end - 1, now);
-      if (rc == 0) arm(q, now, q->non_timeout);
+      if (rc == 0) rc = arm(q, now, q->non_timeout);
     }
     if (rc == 0) return;
   }

@@ -10,6 +10,7 @@ void coap_timer_heap_init(coap_timer_heap_t *heap) {
   heap->items = NULL;
   heap->len = heap->cap = 0;
   heap->check_ops = 0;
+  heap->grow = NULL;
 }
 
 void coap_timer_heap_free(coap_timer_heap_t *heap) {
@@ -107,7 +108,8 @@ int coap_timer_arm(coap_timer_heap_t *heap, coap_timer_t *t, uint64_t deadline) 
   }
   if (heap->len == heap->cap) {
     size_t cap = heap->cap ? heap->cap * 2 : 64;
-    coap_timer_t **items = realloc(heap->items, cap * sizeof(*items));
+    coap_timer_t **items = heap->grow ? heap->grow(heap->items, cap * sizeof(*items))
+                                      : realloc(heap->items, cap * sizeof(*items));
     if (!items) return COAP_E_NOMEM;
     heap->items = items;
     heap->cap = cap;

@@ -24,6 +24,9 @@ typedef struct coap_timer_heap {
   coap_timer_t **items;
   size_t len, cap;
   unsigned check_ops; /* operations since the last invariant walk */
+  /* How the array grows: realloc when NULL. Tests set it to make arming
+   * fail as it would when memory runs out. */
+  void *(*grow)(void *items, size_t bytes);
 } coap_timer_heap_t;
 
 void coap_timer_heap_init(coap_timer_heap_t *heap);
@@ -31,7 +34,10 @@ void coap_timer_heap_init(coap_timer_heap_t *heap);
 void coap_timer_heap_free(coap_timer_heap_t *heap);
 
 void coap_timer_init(coap_timer_t *t, coap_timer_fn fn, void *user);
-/* Arm (or re-arm) |t| for |deadline|. Returns 0 or COAP_E_NOMEM. */
+/* Arm (or re-arm) |t| for |deadline|. Returns 0 or COAP_E_NOMEM, which
+ * only arming a timer not armed yet can return (the heap grows): moving
+ * an armed timer allocates nothing and cannot fail. A caller whose state
+ * would never be freed without its timer must undo it on failure. */
 int coap_timer_arm(coap_timer_heap_t *heap, coap_timer_t *t, uint64_t deadline);
 /* Disarm; harmless when not armed. */
 void coap_timer_cancel(coap_timer_heap_t *heap, coap_timer_t *t);

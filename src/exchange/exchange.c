@@ -78,6 +78,11 @@ struct coap_exch {
   uint64_t now;       /* latest time seen, for calls that take none */
   unsigned check_ops; /* operations since the last invariant walk */
   size_t check_cost;  /* entries that walk visited */
+  /* The CON coap_exch_request is putting in the queue, and whether it
+   * failed to start there (pump_queue): its caller hears it as the call's
+   * return, not through on_response inside the call. */
+  coap_exch_out_t *starting;
+  int starting_failed;
 };
 
 /* ---- helpers ---- */
@@ -544,12 +549,15 @@ static void pump_queue(coap_exch_t *ex, coap_exch_peer_t *peer, uint64_t now);
 
 /* Put a CON on the wire for the first time and start its back-off. The
  * timer is armed first: a transport may deliver the answer before send
- * returns, and then |o| may already be finished. */
-static void start_con(coap_exch_t *ex, coap_exch_out_t *o, uint64_t now) {
+ * returns, and then |o| may already be finished. Without its timer (no
+ * memory for the timer heap) it would never be retransmitted nor end: it
+ * is not sent, COAP_E_NOMEM, and the caller finishes it. */
+static int start_con(coap_exch_t *ex, coap_exch_out_t *o, uint64_t now) {
   o->timeout_ms = initial_timeout(ex);
   o->retransmits = 0;
-  coap_timer_arm(ex->timers, &o->timer, now + o->timeout_ms);
+  if (coap_timer_arm(ex->timers, &o->timer, now + o->timeout_ms) < 0) return COAP_E_NOMEM;
   transmit(ex, o->peer, o->bytes, o->len);
+  return 0;
 }
 
 void coap_exch_peer_restart(coap_exch_t *ex, coap_exch_peer_t *peer, uint64_t now, int new_mids) {
@@ -628,7 +636,11 @@ static void pump_queue(coap_exch_t *ex, coap_exch_peer_t *peer, uint64_t now) {
     out_link(&peer->out_head, o);
     o->in_flight = 1;
     peer->cons_in_flight++;
-    start_con(ex, o, now);
+    if (start_con(ex, o, now) < 0) {
+      int own = o == ex->starting;
+      if (own) ex->starting_failed = 1;
+      out_finish(ex, o, COAP_E_NOMEM, now, !own);
+    }
   }
 }
 
@@ -679,8 +691,15 @@ int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req, 
   ex->stats.requests_out++;
   if (out) *out = o;
   if (req->type == COAP_TYPE_NON) {
+    /* Its timer is all that ends it when no answer comes: without one
+     * (no memory for the timer heap), it is not sent. */
+    if (coap_timer_arm(ex->timers, &o->timer, now + ex->p.response_timeout_ms) < 0) {
+      if (out) *out = NULL;
+      ex->stats.requests_out--;
+      out_release(ex, o);
+      return COAP_E_NOMEM;
+    }
     out_link(&peer->out_head, o);
-    coap_timer_arm(ex->timers, &o->timer, now + ex->p.response_timeout_ms);
     check_exch(ex, peer);
     transmit(ex, peer, o->bytes, o->len); /* last: |o| may end inside */
     return 0;
@@ -692,8 +711,15 @@ int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req, 
   else
     peer->queue_head = o;
   peer->queue_tail = o;
+  ex->starting = o;
+  ex->starting_failed = 0;
   pump_queue(ex, peer, now);
+  ex->starting = NULL;
   check_exch(ex, peer);
+  if (ex->starting_failed) {
+    if (out) *out = NULL; /* finished by pump_queue */
+    return COAP_E_NOMEM;
+  }
   return 0;
 }
 
@@ -806,7 +832,10 @@ int coap_exch_respond(coap_exch_t *ex, coap_exch_in_t *in, coap_msg_t *resp, uin
   o->is_response = 1;
   out_link(&peer->out_head, o);
   in_finish(ex, in);
-  start_con(ex, o, now);
+  if (start_con(ex, o, now) < 0) {
+    out_finish(ex, o, COAP_E_NOMEM, now, 0);
+    return COAP_E_NOMEM;
+  }
   return 0;
 }
 
@@ -857,8 +886,12 @@ int coap_exch_notify(coap_exch_t *ex, coap_exch_peer_t *peer, uint8_t type, uint
   out_link(&peer->out_head, o);
   if (out) *out = o;
   check_exch(ex, peer);
-  start_con(ex, o, now); /* last: |o| may end inside */
-  return 0;
+  if (start_con(ex, o, now) < 0) { /* (an answer comes only after a send) */
+    out_finish(ex, o, COAP_E_NOMEM, now, 0);
+    if (out) *out = NULL;
+    return COAP_E_NOMEM;
+  }
+  return 0; /* |o| may have ended inside start_con */
 }
 
 int coap_exch_notify_retransmitting(const coap_exch_out_t *o) {

@@ -73,6 +73,13 @@ static uint64_t lifetime_ms(const coap_server_t *s) {
   return span + 2 * 100000ull + p->ack_timeout_ms;
 }
 
+/* (Re)arm |e|'s expiry: EXCHANGE_LIFETIME from |now|. Arming a timer not
+ * armed yet can fail (the timer heap grows, COAP_E_NOMEM): an entry
+ * without its expiry would never be freed, so every caller frees it then. */
+static int arm_expiry(coap_server_t *s, coap_b1_entry_t *e, uint64_t now) {
+  return coap_timer_arm(s->timers, &e->timer, now + lifetime_ms(s));
+}
+
 static size_t bucket_of(const coap_b1_table_t *t, const void *peer) {
   uint64_t h = (uint64_t)(uintptr_t)peer * 0x9E3779B97F4A7C15ull;
   return (size_t)(h >> 32) & (t->n_buckets - 1);
@@ -355,7 +362,10 @@ coap_b1_result_t coap_b1_receive(coap_server_t *s, const coap_request_t *req, co
   coap_b1_result_t r;
   uint64_t off = (uint64_t)b->num * coap_block_size(b->szx);
   if (take(s, e, off, m, resp, &r) < 0) return r;
-  coap_timer_arm(s->timers, &e->timer, req->now + lifetime_ms(s));
+  if (arm_expiry(s, e, req->now) < 0) {
+    entry_free(s, e);
+    return unavailable(resp);
+  }
   if (b->more) {
     coap_response_set_code(resp, COAP_CONTINUE);
     /* RFC 7959 §2.5: our preferred size, when smaller, in the answer. */
@@ -468,7 +478,8 @@ static void qb1_timeout(coap_timer_t *t, uint64_t now, void *user) {
   coap_msg_set_payload(&m, list, n);
   coap_qblock_send_non(s, e->peer, e->q.token, e->q.token_len, &m);
   e->q.naks++;
-  coap_timer_arm(s->timers, &e->q.timer, now + qb1_wait(s, e));
+  /* (Should this fail, no further 4.08 goes; e->timer still expires it.) */
+  (void)coap_timer_arm(s->timers, &e->q.timer, now + qb1_wait(s, e));
 }
 
 /* Checks of a Q-Block1 request on its own: Request-Tag and Size1 present
@@ -564,7 +575,7 @@ static coap_b1_result_t qb1_progress(coap_server_t *s, coap_b1_entry_t *e, const
     size_t n = missing_list(s, e, b->num, list, cap);
     if (n) {
       e->q.naks++;
-      coap_timer_arm(s->timers, &e->q.timer, now + qb1_wait(s, e));
+      (void)coap_timer_arm(s->timers, &e->q.timer, now + qb1_wait(s, e)); /* see qb1_receive */
       return answer_missing(resp, list, n);
     }
   }
@@ -596,7 +607,10 @@ static coap_b1_result_t qb1_receive(coap_server_t *s, const coap_request_t *req,
   }
   e->q.token_len = m->token_len;
   memcpy(e->q.token, m->token, m->token_len);
-  coap_timer_arm(s->timers, &e->timer, req->now + lifetime_ms(s));
+  if (arm_expiry(s, e, req->now) < 0) {
+    entry_free(s, e);
+    return unavailable(resp);
+  }
   if (e->q.nhave == nblocks) {
     coap_timer_cancel(s->timers, &e->q.timer);
     *body = e->data;
@@ -605,7 +619,8 @@ static coap_b1_result_t qb1_receive(coap_server_t *s, const coap_request_t *req,
   }
   /* CON blocks are reliable: the ACK is the answer until the body is whole. */
   if (m->type != COAP_TYPE_NON) return COAP_B1_SILENT;
-  coap_timer_arm(s->timers, &e->q.timer, req->now + qb1_wait(s, e));
+  /* (Should this fail, no 4.08 comes by itself; the entry still expires.) */
+  (void)coap_timer_arm(s->timers, &e->q.timer, req->now + qb1_wait(s, e));
   return qb1_progress(s, e, b, was, req->now, resp);
 }
 
@@ -623,7 +638,7 @@ void coap_qb1_answered(coap_server_t *s, const coap_request_t *req, const char *
   coap_b1_entry_t *e = entry_new(s, req, path, path_len, DONE);
   if (!e) return;
   e->code = resp->msg.code;
-  coap_timer_arm(s->timers, &e->timer, req->now + lifetime_ms(s));
+  if (arm_expiry(s, e, req->now) < 0) entry_free(s, e); /* its copies run the handler again */
 }
 
 /* ---- answers kept for their later blocks ---- */
@@ -659,7 +674,11 @@ static int keep_answer(coap_server_t *s, coap_b1_entry_t *e, const coap_response
   e->code = resp->msg.code;
   e->content_format = coap_msg_content_format(&resp->msg);
   e->etag_len = coap_response_etag(resp, e->etag);
-  coap_timer_arm(s->timers, &e->timer, now + lifetime_ms(s));
+  if (arm_expiry(s, e, now) < 0) {
+    no_room_to_keep(s, e->path, len);
+    entry_free(s, e);
+    return -1;
+  }
   return 0;
 }
 
@@ -686,10 +705,14 @@ void coap_b1_deferred(coap_server_t *s, const coap_request_t *req, const char *p
   if (!later || m == COAP_GET || m == COAP_FETCH) return;
   coap_b1_entry_t *e = entry_new(s, req, path, path_len, AWAITING);
   if (!e) return; /* (said when the answer comes, if it goes block-wise) */
+  /* A handler that never answers leaves nothing behind for long; without
+   * that timer, nothing is kept (its later blocks then get 4.00). */
+  if (arm_expiry(s, e, req->now) < 0) {
+    entry_free(s, e);
+    return;
+  }
   later->asked.kept_ticket = e->born;
   later->asked.kept_peer = e->peer;
-  /* A handler that never answers leaves nothing behind for long. */
-  coap_timer_arm(s->timers, &e->timer, req->now + lifetime_ms(s));
 }
 
 void coap_b1_deferred_answered(coap_server_t *s, const coap_response_t *resp, uint64_t now) {
@@ -727,7 +750,9 @@ int coap_b1_serve_kept(coap_server_t *s, const coap_request_t *req, const char *
   if (e->content_format != COAP_FORMAT_NONE)
     coap_response_add_uint(resp, COAP_OPTION_CONTENT_FORMAT, (uint32_t)e->content_format);
   coap_msg_set_payload(&resp->msg, e->data, e->len);
-  coap_timer_arm(s->timers, &e->timer, req->now + lifetime_ms(s));
+  /* Armed since keep_answer: moving it allocates nothing, cannot fail. */
+  COAPS_INVARIANT(coap_timer_armed(&e->timer));
+  (void)arm_expiry(s, e, req->now);
   return 1;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/invariant.h"
 #include "common/util.h"
 #include "server/server.h"
 
@@ -367,7 +368,12 @@ static void cache_put(coap_server_t *s, unsigned i, const coap_request_t *req,
   e->charged = charge;
   peer_add(e, req);
   coap_timer_init(&e->timer, cache_expired, e);
-  coap_timer_arm(s->timers, &e->timer, req->now + ms);
+  if (coap_timer_arm(s->timers, &e->timer, req->now + ms) < 0) {
+    /* A copy that would never expire holds its bytes until replaced:
+     * none is kept (the later blocks run the handler again). */
+    free(e);
+    return;
+  }
   s->b1.bytes += charge;
   s->b2_cache->slot[i] = e;
   coap_b1_table_check(s);
@@ -409,6 +415,8 @@ void coap_b2_cache_keep(coap_server_t *s, const coap_request_t *req, coap_respon
       /* The same representation again: this peer may have it too. */
       peer_add(e, req);
       e->made = req->now;
+      /* Armed since cache_put: moving it allocates nothing, cannot fail. */
+      COAPS_INVARIANT(coap_timer_armed(&e->timer));
       coap_timer_arm(s->timers, &e->timer, req->now + ms);
       coap_b1_table_check(s);
       return;
