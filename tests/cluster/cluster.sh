@@ -19,6 +19,8 @@
 # namespace), CLUSTER_LOGS (node1.log ...: each server's -v log).
 # CLUSTER_ID and CLUSTER_KEY are the PSK the servers accept; CLUSTER_NFT
 # (environment) another balancer file to load instead of the shipped one.
+# CLUSTER_SERVE_ARGS (an array, set before cluster_up): more arguments for
+# every node's coaps serve (e.g. --ticket-key-file FILE).
 #
 # A node-id clash (two servers with one id) is something no server can
 # see: each only knows its own id. cluster_up checks it from outside: it
@@ -58,7 +60,8 @@ cluster_serve() {
   # ip netns exec itself, not the cluster_ns function: a function run with &
   # is a subshell, and $! would name it rather than the server.
   ip netns exec "${CLUSTER_NS}n$1" "$CLUSTER_BUILD/coaps" serve -a 0.0.0.0 --port 5683 --dtls-port 5684 \
-    --workers 2 --node-id "$2" -v --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" >"$log" 2>&1 &
+    --workers 2 --node-id "$2" -v ${CLUSTER_SERVE_ARGS[@]+"${CLUSTER_SERVE_ARGS[@]}"} \
+    --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" >"$log" 2>&1 &
   CLUSTER_PIDS+=($!)
   for _ in $(seq 200); do
     grep -q 'listening on coaps://' "$log" && return 0
