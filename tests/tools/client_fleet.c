@@ -17,8 +17,8 @@
  * cookie on the last one, the node that answered — byte 1 of the server's
  * Connection ID, which coaps serve --node-id puts there, so no server
  * change is needed —, rebinds, and latencies. ICMP errors are not read
- * unless --icmp-errors (then as coaps's own sockets do: the library fails
- * the requests to that address).
+ * unless --icmp-errors (then handed to the library as coaps's own sockets
+ * do: coap_context_input_unreachable says what it makes of them).
  *
  * Commands on standard input, one a line (the test's phases):
  *   mark        counters restart from here ("since the mark"); each
