@@ -1,38 +1,48 @@
 #!/usr/bin/env bash
 # Ticket key rotation in the cluster (tests/cluster/cluster.sh: three nodes
 # behind the nftables balancer sharing one --ticket-key-file, made by
-# 'coaps keygen --ticket-key'). The clients are 'coaps get --session FILE'
-# runs, each a fresh process and a fresh source port (so the balancer's
-# hash puts each reconnection on any node), each keeping its ticket in its
-# own session file, as a device keeps it across reboots:
-# - group A (ROTATION_CLIENTS, default 40) connects first: full handshakes,
-#   tickets sealed with key K1;
-# - rotation 1 (K2 current, K1 kept) and SIGHUP of every node; group B
-#   connects: tickets sealed with K2;
-# (a) every client of A and B reconnects: all resumed (abbreviated), no
-#     full handshake on the clients or the nodes, most of them on a node
-#     other than the one that issued their ticket, nothing counted as
-#     ticket-key-unknown;
-# - rotation 2 (K3 current, K2 kept, K1 gone) and SIGHUP of every node;
-# (b) every client reconnects: A's tickets (K1, from before the first
+# 'coaps keygen --ticket-key', each with --metrics). Two kinds of client,
+# each holding the ticket of its last full handshake:
+# - fleets of PSK clients (tests/tools/client_fleet, ROTATION_CLIENTS each,
+#   default 500, a CON GET every 2 s), whose 'reconnect' command makes each
+#   client end its session and move to a new source port before its next
+#   request, as a device that restarts: that request needs a new
+#   handshake, resuming its ticket, on whichever node the balancer's hash
+#   picks for the new port;
+# - 'coaps get --session FILE' runs (ROTATION_CLI, default 10 a group), each
+#   a new process and a new source port, the ticket kept in its file.
+# The steps: group A (a fleet and CLI clients) connects: full handshakes,
+# tickets sealed with K1. Rotation 1 (K2 current, K1 kept) and SIGHUP of
+# every node; group B connects: tickets sealed with K2.
+# (a) everybody reconnects: all resumed (abbreviated), no full handshake
+#     on the clients or the nodes, most on a node other than the one that
+#     issued their ticket, nothing counted as ticket-key-unknown;
+# Rotation 2 (K3 current, K2 kept, K1 gone) and SIGHUP of every node.
+# (b) everybody reconnects: A's tickets (K1, from before the first
 #     rotation; TLS 1.2 resumption issues no new ticket, so (a) kept them)
 #     get full handshakes, each answered, counted by the nodes as
-#     ticket-key-unknown (coaps_failures_total, /metrics) and logged with
-#     the cause; B's tickets (K2, issued after the first rotation) still
-#     resume.
+#     ticket-key-unknown (coaps_failures_total on /metrics) and logged with
+#     the cause; B's tickets (K2, issued after the first rotation) resume.
+# No request of the fleets fails in all of it.
 BUILD=$1
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/../cluster/cluster.sh"
 . "$(dirname "$0")/../cluster/node_ops.sh"
+. "$(dirname "$0")/../cluster/fleet_ops.sh"
 [ "$(id -u)" = 0 ] || fail "needs root (network namespaces)"
 need nft nftables
 need ip iproute2
 need curl curl
-[ -x "$BUILD/coaps" ] || fail "$BUILD/coaps is not built"
+need jq jq
+for tool in client_fleet coaps; do
+  [ -x "$BUILD/$tool" ] || fail "$BUILD/$tool is not built"
+done
 BUILD=$(cd "$BUILD" && pwd)
-CLIENTS=${ROTATION_CLIENTS:-40}
+FLEET=${ROTATION_CLIENTS:-500}
+CLI=${ROTATION_CLI:-10}
 work=$(mktemp -d)
-trap 'cluster_down; cleanup_bg; rm -rf "$work" "$CLUSTER_LOGS"' EXIT
+FLEET_DIR=$work
+trap 'fleet_stop_all; cluster_down; cleanup_bg; rm -rf "$work" "$CLUSTER_LOGS"' EXIT
 umask 077
 
 keys=$work/ticket.keys
@@ -58,79 +68,140 @@ metric_sum() { # metric_sum REGEX: the sum over the three nodes' /metrics
   echo "$total"
 }
 unknown_tickets() { metric_sum 'coaps_failures_total\{cause="ticket-key-unknown"\}'; }
-# The workers publish their numbers every 100 ms.
-settle_unknown() { for _ in $(seq 60); do [ "$(unknown_tickets)" = "$1" ] && break; sleep 0.05; done; }
+# settle FUNCTION VALUE: until FUNCTION prints VALUE, 3 s at most (the
+# workers publish their numbers every 100 ms, and a node logs a
+# resumption when the client's Finished arrives, after the client counted
+# it).
+settle() { for _ in $(seq 60); do [ "$($1)" = "$2" ] && break; sleep 0.05; done; }
 server_full() { cat "${NODE_LOG[@]}" | grep 'DTLS server established' | grep -vc '(resumed)' || true; }
 server_resumed() { cat "${NODE_LOG[@]}" | grep -c 'DTLS server established.*(resumed)' || true; }
 
-# ---- the clients ----
-# connect GROUP ROUND: every client of GROUP (a, b) asks once, all at
+# ---- the CLI clients ----
+# cli GROUP ROUND: every CLI client of GROUP (a, b) asks once, all at
 # once, each with its session file; its output in $work/GROUP.I.ROUND.
-connect() {
+cli() {
   local i pids=()
-  for i in $(seq "$CLIENTS"); do
+  for i in $(seq "$CLI"); do
     $CLUSTER_CLIENT timeout 30 "$BUILD/coaps" get -v --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" \
       --session "$work/$1.$i.session" "coaps://$CLUSTER_VIP/time" >"$work/$1.$i.$2" 2>&1 &
     pids+=($!)
   done
   wait "${pids[@]}" || true
 }
-# count GROUP ROUND WHAT: how many of the group's runs in ROUND were
-# answered (2.05: the time printed) and resumed / made a full handshake.
-answered() { grep -lE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' "$work/$1".*."$2" | wc -l; }
-resumed() { grep -l 'DTLS client established.*(resumed)' "$work/$1".*."$2" | wc -l; }
-full() { grep 'DTLS client established' "$work/$1".*."$2" | grep -vc '(resumed)' || true; }
-# node GROUP I ROUND: the node that answered (byte 1 of its CID).
-node_of() { grep -oE "the server's [0-9a-f]{4}" "$work/$1.$2.$3" | tail -1 | tail -c 3; }
-expect_round() { # expect_round GROUP ROUND WHAT RESUMED FULL
-  expect_eq "$3: every client answered" "$CLIENTS" "$(answered "$1" "$2")"
-  expect_eq "$3: resumed" "$4" "$(resumed "$1" "$2")"
-  expect_eq "$3: full handshakes" "$5" "$(full "$1" "$2")"
+cli_answered() { grep -lE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' "$work/$1".*."$2" | wc -l; }
+cli_resumed() { grep -l 'DTLS client established.*(resumed)' "$work/$1".*."$2" | wc -l; }
+cli_full() { grep 'DTLS client established' "$work/$1".*."$2" | grep -vc '(resumed)' || true; }
+# cli_node GROUP I ROUND: the node that answered (byte 1 of its CID).
+cli_node() { grep -oE "the server's [0-9a-f]{4}" "$work/$1.$2.$3" | tail -1 | tail -c 3; }
+cli_moved() { # cli_moved GROUP ROUND: clients answered by another node than in round 0
+  local i moved=0
+  for i in $(seq "$CLI"); do
+    [ "$(cli_node "$1" "$i" 0)" = "$(cli_node "$1" "$i" "$2")" ] || moved=$((moved + 1))
+  done
+  echo "$moved"
 }
+expect_cli() { # expect_cli GROUP ROUND WHAT RESUMED FULL
+  expect_eq "$3, CLI clients: every one answered" "$CLI" "$(cli_answered "$1" "$2")"
+  expect_eq "$3, CLI clients: resumed" "$4" "$(cli_resumed "$1" "$2")"
+  expect_eq "$3, CLI clients: full handshakes" "$5" "$(cli_full "$1" "$2")"
+}
+
+# ---- the fleets ----
+fleet() { # fleet GROUP: its fleet started, and every client answered
+  fleet_start "$1" --clients "$FLEET" --interval 2000 \
+    --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" "coaps://$CLUSTER_VIP/time"
+  fleet_wait "$1" '^ready ' 40 || fail "fleet $1 did not get going"
+}
+# reconnect GROUP ROUND: the group's fleet and CLI clients make a fresh
+# session (the fleet's clients each before its next request, spread over
+# the 2 s interval: all at once, one host's resumptions beyond its share
+# of a worker's unfinished handshakes, 32, would evict each other, see
+# docs/cluster.md).
+reconnect() {
+  fleet_send "$1" mark
+  fleet_send "$1" reconnect
+  cli "$1" "$2"
+}
+# expect_fleet GROUP ROUND WHAT RESUMED FULL: every client of the fleet
+# reconnected (one new port since the mark) with RESUMED resumed and FULL
+# full handshakes, within 20 s (each does at its next request, due within
+# every 2 s); its report in $work/GROUP.ROUND. No request failed.
+expect_fleet() {
+  local want="resumed == $4 && full == $5 && rebinds == 1" got=
+  for _ in $(seq 40); do
+    fleet_report "$1" "$1.$2" || fail "no report from fleet $1"
+    got=$(fleet_clients "$1.$2" "$want")
+    [ "$got" = "$FLEET" ] && break
+    sleep 0.5
+  done
+  expect_eq "$3, fleet: every client reconnected, resumed $4 and full $5" "$FLEET" "$got"
+  expect_eq "$3, fleet: no request failed" 0 "$(fleet_field "$1.$2" failed)"
+}
+
 rotate() { # rotate: keygen rotates the file, every node reloads it
   "$BUILD/coaps" keygen --ticket-key "$keys" >/dev/null || fail "coaps keygen --ticket-key (rotate) failed"
   node_reload 1 2 3 || fail "a node did not reload"
 }
 
-connect a 0
-expect_round a 0 "group A, first connection" 0 "$CLIENTS"
+fleet a
+cli a 0
+fleet_report a a.0 || fail "no report from fleet a"
+expect_eq "group A: every fleet client made one full handshake" "$FLEET" "$(fleet_clients a.0 "full == 1 && resumed == 0")"
+expect_cli a 0 "group A" 0 "$CLI"
 rotate
 pass "rotation 1 (K2 current, K1 kept), every node reloaded"
-connect b 0
-expect_round b 0 "group B, first connection after rotation 1" 0 "$CLIENTS"
+fleet b
+cli b 0
+fleet_report b b.0 || fail "no report from fleet b"
+expect_eq "group B: every fleet client made one full handshake" "$FLEET" "$(fleet_clients b.0 "full == 1 && resumed == 0")"
+expect_cli b 0 "group B" 0 "$CLI"
 
 # ---- (a) everybody reconnects after one rotation ----
 full_before=$(server_full) resumed_before=$(server_resumed)
-connect a 1
-connect b 1
-expect_round a 1 "(a) group A (K1 tickets) after one rotation" "$CLIENTS" 0
-expect_round b 1 "(a) group B (K2 tickets) after one rotation" "$CLIENTS" 0
+reconnect a 1
+expect_fleet a 1 "(a) group A (K1 tickets) after one rotation" 1 0
+reconnect b 1
+expect_fleet b 1 "(a) group B (K2 tickets) after one rotation" 1 0
+expect_cli a 1 "(a) group A" "$CLI" 0
+expect_cli b 1 "(a) group B" "$CLI" 0
+all=$((2 * FLEET + 2 * CLI))
+settle server_resumed $((resumed_before + all))
 expect_eq "(a) no full handshake on the nodes" "$full_before" "$(server_full)"
-expect_eq "(a) the nodes resumed every client" "$((resumed_before + 2 * CLIENTS))" "$(server_resumed)"
-moved=0
-for g in a b; do
-  for i in $(seq "$CLIENTS"); do
-    [ "$(node_of "$g" "$i" 0)" = "$(node_of "$g" "$i" 1)" ] || moved=$((moved + 1))
-  done
-done
-# Fresh ports hashed over three nodes: about 2/3 land on another node;
-# fewer than 1/3 of 80 is far out (p < 1e-5).
-[ "$moved" -ge $((2 * CLIENTS / 3)) ] || fail "(a) only $moved resumptions on a node other than the ticket's"
-pass "(a) $moved of $((2 * CLIENTS)) resumed on a node other than the one that issued their ticket"
-settle_unknown 0
+expect_eq "(a) the nodes resumed every client" "$((resumed_before + all))" "$(server_resumed)"
+moved=$(($(fleet_clients a.1 "other_node >= 1") + $(fleet_clients b.1 "other_node >= 1") + \
+  $(cli_moved a 1) + $(cli_moved b 1)))
+# New ports hashed over three nodes: about 2/3 land on another node;
+# fewer than a half of 1,000 is far out.
+[ "$moved" -ge $((all / 2)) ] || fail "(a) only $moved of $all resumed on a node other than their ticket's"
+pass "(a) $moved of $all resumed on a node other than the one that issued their ticket"
+settle unknown_tickets 0
 expect_eq "(a) nothing counted as ticket-key-unknown" 0 "$(unknown_tickets)"
 
 # ---- (b) a second rotation: K1 is gone ----
 rotate
 pass "rotation 2 (K3 current, K2 kept, K1 gone), every node reloaded"
 full_before=$(server_full) resumed_before=$(server_resumed)
-connect a 2
-connect b 2
-expect_round a 2 "(b) group A (K1 tickets) after two rotations" 0 "$CLIENTS"
-expect_round b 2 "(b) group B (K2 tickets) after two rotations" "$CLIENTS" 0
-expect_eq "(b) the nodes made a full handshake for each K1 ticket" "$((full_before + CLIENTS))" "$(server_full)"
-expect_eq "(b) and resumed each K2 ticket" "$((resumed_before + CLIENTS))" "$(server_resumed)"
-settle_unknown "$CLIENTS"
-expect_eq "(b) the K1 tickets counted as ticket-key-unknown on the nodes" "$CLIENTS" "$(unknown_tickets)"
-expect_eq "(b) and logged with the cause" "$CLIENTS" \
+reconnect a 2
+expect_fleet a 2 "(b) group A (K1 tickets) after two rotations" 0 1
+reconnect b 2
+expect_fleet b 2 "(b) group B (K2 tickets) after two rotations" 1 0
+expect_cli a 2 "(b) group A" 0 "$CLI"
+expect_cli b 2 "(b) group B" "$CLI" 0
+settle server_resumed $((resumed_before + FLEET + CLI))
+settle server_full $((full_before + FLEET + CLI))
+expect_eq "(b) the nodes made a full handshake for each K1 ticket" "$((full_before + FLEET + CLI))" \
+  "$(server_full)"
+expect_eq "(b) and resumed each K2 ticket" "$((resumed_before + FLEET + CLI))" "$(server_resumed)"
+settle unknown_tickets $((FLEET + CLI))
+expect_eq "(b) the K1 tickets counted as ticket-key-unknown on the nodes" "$((FLEET + CLI))" \
+  "$(unknown_tickets)"
+expect_eq "(b) and logged with the cause" "$((FLEET + CLI))" \
   "$(cat "${NODE_LOG[@]}" | grep -c '\[ticket-key-unknown\]' || true)"
+
+# ---- the fleets' whole runs ----
+for g in a b; do
+  fleet_report "$g" "$g.end" quit || fail "fleet $g: no last report"
+  expect_eq "fleet $g, the whole run: every request answered, none failed" \
+    "$(jq -r .total.sent "$work/$g.end.json") 0" \
+    "$(jq -r .total.answered "$work/$g.end.json") $(jq -r .total.failed "$work/$g.end.json")"
+done

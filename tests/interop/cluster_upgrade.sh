@@ -24,6 +24,7 @@ BUILD=$1
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/../cluster/cluster.sh"
 . "$(dirname "$0")/../cluster/node_ops.sh"
+. "$(dirname "$0")/../cluster/fleet_ops.sh"
 [ "$(id -u)" = 0 ] || fail "needs root (network namespaces)"
 need nft nftables
 need ip iproute2
@@ -34,11 +35,9 @@ done
 BUILD=$(cd "$BUILD" && pwd)
 CLIENTS=${FLEET_CLIENTS:-1000}
 work=$(mktemp -d)
-FLEET_PID=
+FLEET_DIR=$work
 stop_all() {
-  exec 3>&- 2>/dev/null || true
-  # (SIGTERM would make it wait for its requests under way: up to 60 s)
-  [ -n "$FLEET_PID" ] && { kill -KILL "$FLEET_PID" 2>/dev/null; wait "$FLEET_PID" 2>/dev/null; }
+  fleet_stop_all
   cluster_down
   cleanup_bg
   rm -rf "$work" "$CLUSTER_LOGS"
@@ -86,58 +85,16 @@ icmp_relayed() {
 }
 
 # ---- the fleet ----
-# Same helpers as cluster_failover.sh: the fleet's lines and reports.
-wait_fleet() { # wait_fleet PATTERN SECONDS
-  for _ in $(seq $(($2 * 10))); do
-    grep -qE "$1" "$work/fleet.out" && return 0
-    kill -0 "$FLEET_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  tail -5 "$work/fleet.err" >&2
-  fail "the fleet did not print '$1' within $2 s"
-}
-fleet_report() { # fleet_report NAME [quit]: the report into $work/NAME, NAME.json
-  local from
-  from=$(($(wc -l <"$work/fleet.out") + 1))
-  echo "${2:-report}" >&3
-  for _ in $(seq 1200); do
-    tail -n +"$from" "$work/fleet.out" | grep -q '^summary ' && break
-    sleep 0.1
-  done
-  tail -n +"$from" "$work/fleet.out" | sed -n '/^client /p;/^summary /{p;q}' >"$work/$1"
-  grep -q '^summary ' "$work/$1" || fail "no report from the fleet ($1)"
-  jq -ce . <<<"$(sed -n 's/^summary //p' "$work/$1")" >"$work/$1.json" ||
-    fail "the fleet's summary is not JSON: $(grep '^summary' "$work/$1")"
-}
-field() { jq -r ".$2" "$work/$1.json"; }
-clients() { # clients REPORT 'KEY OP NUMBER && ...': how many client lines meet it
-  awk -v cond="$2" 'BEGIN { n = 0 }
-    /^client / { for (i = 3; i < NF; i += 2) v[$i] = $(i + 1); if (test(cond)) n++ }
-    function test(c,   parts, k, m, j, x, y) {
-      m = split(c, parts, " && ")
-      for (j = 1; j <= m; j++) {
-        split(parts[j], k, " "); x = v[k[1]] + 0; y = k[3] + 0
-        if ((k[2] == "==" && x != y) || (k[2] == "!=" && x == y) || (k[2] == ">=" && x < y)) return 0
-      }
-      return 1
-    }
-    END { print n }' "$work/$1"
-}
 server_handshakes() { # 'DTLS server established' lines in every log of every node
   cat "$CLUSTER_LOGS"/node*.log | grep -c 'DTLS server established' || true
 }
-
-mkfifo "$work/commands"
-$CLUSTER_CLIENT "$BUILD/client_fleet" --clients "$CLIENTS" --interval 1000 --ramp 3000 --icmp-errors \
-  --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" "coaps://$CLUSTER_VIP/time" \
-  <"$work/commands" >"$work/fleet.out" 2>"$work/fleet.err" &
-FLEET_PID=$!
-exec 3>"$work/commands"
-wait_fleet '^ready ' 40
-fleet_report start
+fleet_start f --clients "$CLIENTS" --interval 1000 --ramp 3000 --icmp-errors \
+  --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" "coaps://$CLUSTER_VIP/time"
+fleet_wait f '^ready ' 40 || fail "the fleet did not get going"
+fleet_report f start || fail "no report from the fleet"
 declare -A on
 for n in 1 2 3; do
-  on[$n]=$(clients start "node == $n")
+  on[$n]=$(fleet_clients start "node == $n")
   # 1000 clients hashed over 3 nodes: fewer than 200 on one is 10 sigma off.
   [ "${on[$n]}" -ge $((CLIENTS / 5)) ] || fail "node $n got only ${on[$n]} of the $CLIENTS clients"
 done
@@ -146,7 +103,7 @@ pass "$CLIENTS clients, one full handshake each, on nodes 1, 2, 3: ${on[1]}, ${o
 # ---- the rolling upgrade ----
 handshakes_before=$(server_handshakes)
 icmp_before=$(icmp_relayed)
-echo mark >&3
+fleet_send f mark
 gaps=()
 for n in 1 2 3; do
   sleep 2 # the clients of the last node back on their sessions first
@@ -168,19 +125,16 @@ for n in 1 2 3; do
   fi
 done
 sleep 4 # retransmissions of requests sent in the last gap: 2 to 3 s
-fleet_report upgrade quit
-wait "$FLEET_PID" || fail "client_fleet exited with $?"
-FLEET_PID=
-exec 3>&-
+fleet_report f upgrade quit || fail "the fleet's last report"
 echo "upgrade: $(jq -c '{sent, answered, in_flight, failed, failures, full_handshakes, resumed_handshakes, other_node, answers_by_node}' "$work/upgrade.json")"
 icmp=$(($(icmp_relayed) - icmp_before))
 echo "ICMP port unreachable relayed to the clients during the gaps: $icmp"
-expect_eq "no client made a handshake (full or resumed)" "$CLIENTS" "$(clients upgrade "full == 0 && resumed == 0")"
+expect_eq "no client made a handshake (full or resumed)" "$CLIENTS" "$(fleet_clients upgrade "full == 0 && resumed == 0")"
 expect_eq "every client answered by its own node throughout (CID node byte unchanged)" "$CLIENTS" \
-  "$(clients upgrade "other_node == 0 && node != -1 && answered >= 1")"
-expect_eq "no request failed" 0 "$(field upgrade failed)"
-expect_eq "every request answered, none left under way" "$(field upgrade sent) 0" \
-  "$(field upgrade answered) $(field upgrade in_flight)"
+  "$(fleet_clients upgrade "other_node == 0 && node != -1 && answered >= 1")"
+expect_eq "no request failed" 0 "$(fleet_field upgrade failed)"
+expect_eq "every request answered, none left under way" "$(fleet_field upgrade sent) 0" \
+  "$(fleet_field upgrade answered) $(fleet_field upgrade in_flight)"
 expect_eq "no handshake on the servers (old processes since the mark, new ones at all)" \
   "$handshakes_before" "$(server_handshakes)"
 [ "$icmp" -ge 1 ] || fail "no ICMP error during the gaps: the upgrade was not under load"
