@@ -54,7 +54,9 @@
  * from a node other than mark_node, -1 for none; max_latency_ms: the
  * longest request, from its first send to its answer), then one line
  *   summary {JSON: the same totals since the mark, answers and clients by
- *            node, failures by cause, and "total" since the start}
+ *            node, failures by cause, and "total" since the start; since
+ *            the start too: send_errors (sends the socket refused) and
+ *            icmp_errors (ICMP errors read, with --icmp-errors)}
  */
 #include <errno.h>
 #include <getopt.h>
@@ -441,13 +443,13 @@ static void print_report(fleet_t *f) {
       "\"failed\":%llu,\"in_flight\":%llu,\"same_node\":%llu,\"other_node\":%llu,"
       "\"full_handshakes\":%llu,\"resumed_handshakes\":%llu,"
       "\"clients_with_a_cookie_in_their_last_handshake\":%llu,\"rebinds\":%llu,"
-      "\"send_errors\":%llu",
+      "\"send_errors\":%llu,\"icmp_errors\":%llu",
       f->o.clients, (unsigned long long)(now - f->mark), (unsigned long long)sum.sent,
       (unsigned long long)sum.answered, (unsigned long long)sum.failed,
       (unsigned long long)in_flight, (unsigned long long)sum.same_node,
       (unsigned long long)sum.other_node, (unsigned long long)sum.full,
       (unsigned long long)sum.resumed, (unsigned long long)cookies, (unsigned long long)sum.rebinds,
-      (unsigned long long)f->send_errors);
+      (unsigned long long)f->send_errors, (unsigned long long)f->icmp_errors);
   const char *sep = "";
   printf(",\"answers_by_node\":{");
   for (int n = 0; n <= NODES; n++) {
