@@ -1177,15 +1177,6 @@ static void end_unreachable(peer_dtls_t *pd, uint64_t now) {
   session_ended_with(pd, &g, now);
 }
 
-/* How long a server we had a session with may keep its port closed before
- * an ICMP error ends our requests: a restart (SIGTERM, the state written,
- * the new process listening) takes 30 to 110 ms in
- * tests/interop/cluster_upgrade.sh; this leaves room for a loaded machine
- * or a service manager, and bounds how long a client of a server that is
- * gone waits to be told. A CON's sends at 0, 2-3 and 6-9 s: a request
- * meets at most two errors before the one that ends it. */
-#define RESTART_GRACE_MS 5000
-
 int coap_secure_unreachable(coap_context_t *ctx, coap_peer_t *peer, uint64_t now) {
   peer_dtls_t *pd = peer->security;
   if (!pd) return 0;
@@ -1209,12 +1200,12 @@ int coap_secure_unreachable(coap_context_t *ctx, coap_peer_t *peer, uint64_t now
    * RFC 7252 §4.2 lets an unreachable error fail a request only after
    * vetting, and an ICMP error is no proof the server is gone for good:
    * the session (or handshake) and the requests are kept, the resends go
-   * on, for RESTART_GRACE_MS: an error after that ends them with the
+   * on, for COAP_RESTART_GRACE_MS: an error after that ends them with the
    * cause (and a handshake's deadline passing with ICMP errors the last
    * thing heard: timer_fired). */
   pd->unreachable_seen++;
   if (!pd->unreachable_since) pd->unreachable_since = now ? now : 1;
-  if (now - pd->unreachable_since >= RESTART_GRACE_MS) {
+  if (now - pd->unreachable_since >= COAP_RESTART_GRACE_MS) {
     /* Closed too long for a restart: the requests end. */
     if (!established) end_unreachable(pd, now);
     return !established;

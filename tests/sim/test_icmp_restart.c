@@ -10,7 +10,9 @@
  * without the state file ends its sessions: the client's new handshake
  * resumes its old session, so its hello too is resent across the gap. A
  * handshake with a server never reached before fails at the first error
- * (test_diag_causes: test_port_unreachable). */
+ * (test_diag_causes: test_port_unreachable). The same for coap://: a
+ * server that answered before is waited for, one never heard from is
+ * not. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -223,6 +225,94 @@ static void test_resuming_handshake_to_a_closed_port(void **state) {
   assert_non_null(strstr(b.diag.explanation, "errors, no answer in between"));
 }
 
+/* ---- coap:// ---- */
+
+static void count_hello(coap_context_t *ctx, coap_resource_t *r, const coap_request_t *req,
+                        coap_response_t *resp, void *user) {
+  (void)ctx, (void)r, (void)req, (void)user;
+  char text[32];
+  int n = snprintf(text, sizeof text, "call %d", ++handler_calls);
+  coap_response_set_payload(resp, COAP_FORMAT_TEXT_PLAIN, text, (size_t)n);
+}
+
+static void serve_plain(simnet_node_t *node) {
+  coap_resource_t *r = coap_resource_add(node->ctx, "hello");
+  assert_non_null(r);
+  assert_int_equal(coap_resource_set_handler(r, COAP_GET, count_hello, NULL), 0);
+}
+
+static int setup_plain(void **state) {
+  (void)state;
+  simnet_init(&net);
+  coap_context_config_t cfg;
+  coap_context_config_default(&cfg);
+  cfg.log = client_log;
+  cfg.log_level = COAP_LOG_INFO;
+  server = simnet_add_node(&net, 5683, COAP_PROTO_UDP, NULL);
+  client = simnet_add_node(&net, 40000, COAP_PROTO_UDP, &cfg);
+  assert_non_null(server);
+  assert_non_null(client);
+  serve_plain(server);
+  handler_calls = 0;
+  server_down = 0;
+  icmp_owed = icmp_handed = logged_kept = logged_answers = 0;
+  net.filter = closed_port;
+  return 0;
+}
+
+static void send_plain_hello(sim_reply_t *b) {
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, "coap://10.0.0.1/hello");
+  sim_send(client, &o, b);
+}
+
+/* A coap:// server that answered before restarts: the request waits. */
+static void test_plain_restart_costs_no_request(void **state) {
+  (void)state;
+  sim_reply_t b;
+  sim_get(client, "coap://10.0.0.1/hello", &b, 10000);
+  assert_string_equal(b.payload, "call 1");
+  server_down = 1;
+  send_plain_hello(&b);
+  run_with_icmp(800, &b.done);
+  assert_false(b.done);
+  assert_true(icmp_handed >= 1);
+  assert_int_equal(logged_kept, icmp_handed);
+  assert_int_equal(simnet_node_restart(server), 0);
+  serve_plain(server);
+  server_down = 0;
+  run_with_icmp(5000, &b.done);
+  assert_true(b.done);
+  assert_int_equal(b.status, 0);
+  assert_string_equal(b.payload, "call 2");
+}
+
+/* One that stays away: the request ends at its third send (6-9 s); and a
+ * coap:// server never heard from fails at the first error. */
+static void test_plain_server_that_stays_away(void **state) {
+  (void)state;
+  sim_reply_t b;
+  sim_get(client, "coap://10.0.0.1/hello", &b, 10000);
+  server_down = 1;
+  uint64_t t0 = net.now;
+  send_plain_hello(&b);
+  run_with_icmp(120000, &b.done);
+  assert_true(b.done);
+  assert_int_equal(b.status, COAP_E_UNREACHABLE);
+  assert_int_equal(b.cause, COAP_CAUSE_PORT_UNREACHABLE);
+  assert_in_range(net.now - t0, 6000, 9100);
+  assert_int_equal(logged_kept, 2);
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, "coap://10.0.0.1:5999/hello");
+  sim_send(client, &o, &b);
+  simnet_run_until(&net, net.now + 1);
+  coap_address_t other;
+  coap_address_from_string(&other, "10.0.0.1", 5999);
+  coap_context_input_unreachable(client->ctx, client->ep, &other, net.now);
+  assert_true(b.done);
+  assert_int_equal(b.status, COAP_E_UNREACHABLE);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_restart_costs_no_request, setup, teardown),
@@ -230,6 +320,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_server_that_stays_away, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resuming_handshake_to_a_closed_port, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_plain_restart_costs_no_request, setup_plain, teardown),
+      cmocka_unit_test_setup_teardown(test_plain_server_that_stays_away, setup_plain, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
