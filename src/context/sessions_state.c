@@ -16,16 +16,16 @@
  *
  * Inside the seal (format 3): the entries' length (4 bytes), the entries
  * (secure.c), then for each entry in the same order what its peer
- * carries besides the keys (peer_extra below): the next message ID, the
+ * carries besides the keys (write_extra, read_extra): the next message ID, the
  * local address its datagrams came to, and its Observe relations
  * (observe.c), so that an observer keeps being notified on its session
  * with no handshake and no new registration. Formats 1 and 2 are read
  * as before (no relations in them). */
 #include <netinet/in.h>
-#include <string.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "coaps/dtls.h"
 #include "common/util.h"
