@@ -12,6 +12,9 @@
 #                            host has one: conntrack then runs there, and
 #                            the balancer's datagrams must still stay out
 #                            of it (notrack) and pass
+#   balancer_conntrack_runs  status 0 if conntrack tracks the balancer's
+#                            other traffic (so a flow count of 0 means
+#                            something)
 #
 # Why one step is enough: the shipped rules are stateless, every datagram
 # is routed by the rules as they are when it arrives. Once node N is out
@@ -86,4 +89,12 @@ table ip host_firewall {
 	}
 }
 EOF
+}
+
+# balancer_conntrack_runs: whether conntrack tracks the balancer's traffic
+# (status 0 if so): a datagram from the client to the VIP's port 9 (no
+# CoAP port: the balancer's rules leave it alone) must make a flow.
+balancer_conntrack_runs() {
+  $CLUSTER_CLIENT bash -c "echo probe >/dev/udp/$CLUSTER_VIP/9" 2>/dev/null || true
+  cluster_ns lb conntrack -L -p udp --dport 9 2>/dev/null | grep -q udp
 }

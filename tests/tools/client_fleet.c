@@ -48,8 +48,10 @@
  * moved_ms: ms from the mark to its first answer, and to its first answer
  * from a node other than mark_node, -1 for none; max_latency_ms: the
  * longest request, from its first send to its answer), then one line
- *   summary {JSON: the same totals since the mark, answers and clients by
- *            node, failures by cause, and "total" since the start}
+ *   summary {JSON: the same totals since the mark, reused_ports (rebinds
+ *            onto a port some client of the fleet closed within 180 s),
+ *            answers and clients by node, failures by cause, and "total"
+ *            since the start}
  */
 #include <errno.h>
 #include <getopt.h>
@@ -73,6 +75,7 @@
 
 typedef struct counts {
   uint64_t sent, answered, failed, full, resumed, rebinds, same_node, other_node;
+  uint64_t reused_ports; /* rebinds onto a port the fleet closed < PORT_QUIET_MS ago */
 } counts_t;
 
 typedef struct fleet fleet_t;
@@ -288,8 +291,9 @@ static void rebind(client_t *c) {
     if (fd >= 0) close(fd);
     return;
   }
-  unsigned old = local_port(c->fd);
+  unsigned old = local_port(c->fd), got = local_port(fd);
   if (old) g_port_closed_at[old] = now ? now : 1;
+  if (g_port_closed_at[got] && now - g_port_closed_at[got] < PORT_QUIET_MS) c->now.reused_ports++;
   close(c->fd);
   c->fd = fd;
   c->now.rebinds++;
@@ -404,10 +408,15 @@ static void print_report(fleet_t *f) {
     client_t *c = &f->c[i];
     sync_client(c);
     const counts_t *n = &c->now, *b = &c->base;
-    counts_t d = {since(n->sent, b->sent),           since(n->answered, b->answered),
-                  since(n->failed, b->failed),       since(n->full, b->full),
-                  since(n->resumed, b->resumed),     since(n->rebinds, b->rebinds),
-                  since(n->same_node, b->same_node), since(n->other_node, b->other_node)};
+    counts_t d = {since(n->sent, b->sent),
+                  since(n->answered, b->answered),
+                  since(n->failed, b->failed),
+                  since(n->full, b->full),
+                  since(n->resumed, b->resumed),
+                  since(n->rebinds, b->rebinds),
+                  since(n->same_node, b->same_node),
+                  since(n->other_node, b->other_node),
+                  since(n->reused_ports, b->reused_ports)};
     printf(
         "client %ld port %u node %d mark_node %d sent %llu answered %llu failed %llu "
         "same_node %llu other_node %llu full %llu resumed %llu cookie %d flights %u rebinds %llu "
@@ -421,6 +430,7 @@ static void print_report(fleet_t *f) {
     sum.sent += d.sent, sum.answered += d.answered, sum.failed += d.failed;
     sum.full += d.full, sum.resumed += d.resumed, sum.rebinds += d.rebinds;
     sum.same_node += d.same_node, sum.other_node += d.other_node;
+    sum.reused_ports += d.reused_ports;
     total.sent += n->sent, total.answered += n->answered, total.failed += n->failed;
     total.full += n->full, total.resumed += n->resumed, total.rebinds += n->rebinds;
     in_flight += (uint64_t)c->in_flight;
@@ -432,13 +442,13 @@ static void print_report(fleet_t *f) {
       "\"failed\":%llu,\"in_flight\":%llu,\"same_node\":%llu,\"other_node\":%llu,"
       "\"full_handshakes\":%llu,\"resumed_handshakes\":%llu,"
       "\"clients_with_a_cookie_in_their_last_handshake\":%llu,\"rebinds\":%llu,"
-      "\"send_errors\":%llu",
+      "\"reused_ports\":%llu,\"send_errors\":%llu",
       f->o.clients, (unsigned long long)(now - f->mark), (unsigned long long)sum.sent,
       (unsigned long long)sum.answered, (unsigned long long)sum.failed,
       (unsigned long long)in_flight, (unsigned long long)sum.same_node,
       (unsigned long long)sum.other_node, (unsigned long long)sum.full,
       (unsigned long long)sum.resumed, (unsigned long long)cookies, (unsigned long long)sum.rebinds,
-      (unsigned long long)f->send_errors);
+      (unsigned long long)sum.reused_ports, (unsigned long long)f->send_errors);
   const char *sep = "";
   printf(",\"answers_by_node\":{");
   for (int n = 0; n <= NODES; n++) {
