@@ -85,7 +85,7 @@ table ip coaps_balancer {
 	chain prerouting {
 		type filter hook prerouting priority raw; policy accept;
 		ip daddr $vip udp dport { 5683, 5684 } notrack jump to_node
-		ip saddr @nodes udp sport { 5683, 5684 } notrack
+		ip saddr @nodes udp sport { 5683, 5684 } fib daddr type != local notrack
 	}
 	chain to_node {
 		udp dport 5684 @th,64,8 0x19 ip daddr set @th,160,8 map { $cid_map } return

@@ -67,20 +67,30 @@ balancer_remove_node() {
   [ "$left" = 0 ] || { cluster_say "node $1: $left conntrack flows (the rules should track none)"; return 1; }
 }
 
-# balancer_flows N: conntrack flows to or from node N.
+# balancer_flows N: conntrack flows to or from node N, but for the
+# balancer host's own (its probes, from its address on node N's link,
+# 10.199.N.1: tracked, as a stateful firewall needs them).
 balancer_flows() {
   { cluster_ns lb conntrack -L -p udp --reply-src "$(balancer_node_addr "$1")" 2>/dev/null
-    cluster_ns lb conntrack -L -p udp --orig-src "$(balancer_node_addr "$1")" 2>/dev/null; } | grep -c udp || true
+    cluster_ns lb conntrack -L -p udp --orig-src "$(balancer_node_addr "$1")" 2>/dev/null; } |
+    grep udp | grep -vc "src=10\.199\.$1\.1 " || true
 }
 
 # balancer_firewall: a stateful firewall in the balancer's namespace, as
-# a real host runs one: conntrack then tracks the namespace's traffic, and
-# the host forwards nothing but answers to its own flows and the
-# balancer's untracked CoAP datagrams (a datagram the balancer failed to
-# keep out of conntrack would be "new" here, and dropped).
+# a real host runs one: conntrack then tracks the namespace's traffic, the
+# host takes in nothing but answers to its own flows (a health check's
+# probe of a node: its answer must stay tracked), and forwards nothing but
+# those and the balancer's untracked CoAP datagrams (a datagram the
+# balancer failed to keep out of conntrack would be "new" here, and
+# dropped).
 balancer_firewall() {
   cluster_ns lb nft -f - <<'EOF'
 table ip host_firewall {
+	chain input {
+		type filter hook input priority filter; policy drop;
+		iifname "lo" accept
+		ct state { established, related } accept
+	}
 	chain forward {
 		type filter hook forward priority filter; policy drop;
 		ct state { established, related } accept
@@ -91,10 +101,10 @@ table ip host_firewall {
 EOF
 }
 
-# balancer_conntrack_runs: whether conntrack tracks the balancer's traffic
-# (status 0 if so): a datagram from the client to the VIP's port 9 (no
-# CoAP port: the balancer's rules leave it alone) must make a flow.
+# balancer_conntrack_runs: whether conntrack tracks the balancer host's
+# traffic (status 0 if so): a datagram from the host to the client's port
+# 9 (no CoAP port: the balancer's rules leave it alone) must make a flow.
 balancer_conntrack_runs() {
-  $CLUSTER_CLIENT bash -c "echo probe >/dev/udp/$CLUSTER_VIP/9" 2>/dev/null || true
+  cluster_ns lb bash -c "echo probe >/dev/udp/10.199.0.2/9" 2>/dev/null || true
   cluster_ns lb conntrack -L -p udp --dport 9 2>/dev/null | grep -q udp
 }

@@ -81,6 +81,12 @@ reuse_case() {
   if [ "${2:-}" = firewall ]; then
     balancer_firewall || fail "the balancer's firewall did not load"
     balancer_conntrack_runs || fail "conntrack does not track the balancer's other traffic"
+    # A health check's probe from the balancer host to a node: its answer
+    # is for the host itself, tracked, and let in as an answer.
+    for n in 1 2 3; do
+      cluster_check_node_id "$n" "$n" || fail "$1: the balancer host's own probe of node $n, behind its firewall"
+    done
+    pass "$1: the balancer host probes each node through its own firewall"
   fi
   local ns
   for ns in "${CLUSTER_NSES[@]}"; do
