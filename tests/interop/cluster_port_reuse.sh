@@ -105,7 +105,9 @@ table ip seen {
 }
 EOF
   cluster_client_ports 20000 20999
-  rm -f "$work/a.in" "$work/a.out" "$work/a.err"
+  # (the first case's files gone: a stale port file would be read as the
+  # new relay's)
+  rm -f "$work/a.in" "$work/a.out" "$work/a.err" "$work/rebind.port" "$work/rebind.tap"
   mkfifo "$work/a.in"
   # Moves every 10 application datagrams: once, in the second batch below.
   $CLUSTER_CLIENT "$BUILD/udp_rebind" 5684 10 "$work/rebind.tap" "$CLUSTER_VIP" >"$work/rebind.port" &
