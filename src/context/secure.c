@@ -115,13 +115,29 @@ const char *coap_context_last_error(const coap_context_t *ctx) {
 
 /* ---- per-peer session ---- */
 
-static void arm_timer(peer_dtls_t *pd) {
+/* The session's timer at its next deadline. Returns 0, or COAP_E_NOMEM
+ * when it was not armed and the heap could not grow (see reserve_timer):
+ * then nothing would ever end the handshake, and the caller ends it. */
+static int arm_timer(peer_dtls_t *pd) {
   uint64_t t = pd->session ? coap_dtls_session_next_timeout(pd->session) : UINT64_MAX;
   if (pd->suspect && pd->confirm_by < t) t = pd->confirm_by;
-  if (t == UINT64_MAX)
+  if (t == UINT64_MAX) {
     coap_timer_cancel(&pd->ctx->timers, &pd->timer);
-  else
-    coap_timer_arm(&pd->ctx->timers, &pd->timer, t);
+    return 0;
+  }
+  return coap_timer_arm(&pd->ctx->timers, &pd->timer, t);
+}
+
+/* Before a handshake starts (a first flight goes out, or a hello is
+ * taken in), its timer takes its place in the heap: moving an armed timer
+ * cannot fail, so once this succeeded every later arm_timer does, and a
+ * heap that cannot grow (out of memory) refuses the handshake before it
+ * exists rather than leaving one that never times out. Armed for |now|:
+ * fired before its real deadline is set, it finds nothing to do. Returns
+ * 0 or COAP_E_NOMEM. */
+static int reserve_timer(peer_dtls_t *pd, uint64_t now) {
+  if (coap_timer_armed(&pd->timer)) return 0;
+  return coap_timer_arm(&pd->ctx->timers, &pd->timer, now);
 }
 
 static void drop_pending(peer_dtls_t *pd) {
@@ -379,6 +395,22 @@ static void session_ended_with(peer_dtls_t *pd, const coap_diag_t *g, uint64_t n
   coap_context_fail_peer(ctx, peer, g->error, now);
 }
 
+/* arm_timer, and when the timer cannot be armed (out of memory) the
+ * handshake ends now with COAP_E_NOMEM: without its timer it would never
+ * time out. Returns 0 or COAP_E_NOMEM (then |pd| is freed). */
+static int arm_or_end(peer_dtls_t *pd, uint64_t now) {
+  if (arm_timer(pd) == 0) return 0;
+  coap_diag_t g;
+  coap_diag_begin(&g, COAP_CAUSE_PROTOCOL, COAP_STEP_NONE, COAP_DETECTED_LOCAL, COAP_E_NOMEM);
+  coap_diag_explain(&g,
+                    "out of memory: the handshake's timer could not be armed, so it could "
+                    "never time out; ended");
+  g.flights = coap_dtls_session_flights(pd->session);
+  g.elapsed_ms = coap_dtls_session_elapsed(pd->session, now);
+  session_ended_with(pd, &g, now);
+  return COAP_E_NOMEM;
+}
+
 /* ---- Connection ID: address moves (RFC 9146 §6) ---- */
 
 /* An address a peer moved to gets at most this many times the bytes it
@@ -556,7 +588,7 @@ static void timer_fired(coap_timer_t *t, uint64_t now, void *user) {
     return;
   }
   probe_plain_coap(pd);
-  arm_timer(pd);
+  (void)arm_or_end(pd, now);
 }
 
 static peer_dtls_t *peer_dtls_new(coap_context_t *ctx, coap_peer_t *peer) {
@@ -583,20 +615,18 @@ int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer, const char *serv
   peer_dtls_t *pd = peer_dtls_new(ctx, peer);
   if (!pd) return COAP_E_NOMEM;
   peer->security = pd;
-  if (!(pd->server_name = strdup(server_name ? server_name : ""))) {
-    free(pd);
-    peer->security = NULL;
-    return COAP_E_NOMEM;
-  }
-  int rc = coap_dtls_session_new_client(ctx->dtls, server_name, &session_cb, pd, now, &pd->session);
-  if (rc < 0) {
+  int rc = COAP_E_NOMEM;
+  if (!(pd->server_name = strdup(server_name ? server_name : "")) || reserve_timer(pd, now) < 0 ||
+      (rc = coap_dtls_session_new_client(ctx->dtls, server_name, &session_cb, pd, now,
+                                         &pd->session)) < 0) {
+    coap_timer_cancel(&ctx->timers, &pd->timer);
     free(pd->server_name);
     free(pd);
     peer->security = NULL;
     return rc;
   }
   coap_dtls_session_set_peer_name(pd->session, peer->name);
-  arm_timer(pd);
+  arm_timer(pd); /* reserved: cannot fail */
   return 0;
 }
 
@@ -677,6 +707,7 @@ static int wants_answer(const uint8_t *data, size_t len) {
 static void start_beside(peer_dtls_t *pd, uint64_t now) {
   coap_context_t *ctx = pd->ctx;
   coap_dtls_session_t *fresh;
+  if (reserve_timer(pd, now) < 0) return; /* no memory: the session goes on alone */
   if (coap_dtls_session_new_client(ctx->dtls, pd->server_name, &session_cb, pd, now, &fresh) < 0)
     return;
   coap_logf(&ctx->log, COAP_LOG_INFO, pd->peer->name,
@@ -747,7 +778,8 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
       now - pd->unanswered_since < SILENT_ACK_TIMEOUTS_FOR_RECONNECT * ctx->cfg.tx.ack_timeout_ms)
     return 0;
   coap_dtls_session_t *fresh;
-  if (coap_dtls_session_new_client(ctx->dtls, pd->server_name, &session_cb, pd, now, &fresh) < 0)
+  if (reserve_timer(pd, now) < 0 ||
+      coap_dtls_session_new_client(ctx->dtls, pd->server_name, &session_cb, pd, now, &fresh) < 0)
     return 0;
   coap_logf(&ctx->log, COAP_LOG_INFO, pd->peer->name,
             "[%s] no answer on the DTLS session for %llu ms: our address may have changed "
@@ -938,8 +970,15 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
   coap_peer_set_local(peer, local);
   peer_dtls_t *pd = peer_dtls_new(ctx, peer);
   if (!pd) return COAP_E_NOMEM;
-  if ((rc = coap_dtls_session_new_server(ctx->dtls, &session_cb, pd, now, &pd->session)) < 0) {
+  rc = COAP_E_NOMEM;
+  if (reserve_timer(pd, now) < 0 ||
+      (rc = coap_dtls_session_new_server(ctx->dtls, &session_cb, pd, now, &pd->session)) < 0) {
+    /* (Out of memory: nothing kept; the client's resent hello tries again.) */
+    coap_timer_cancel(&ctx->timers, &pd->timer);
     free(pd);
+    if (rc == COAP_E_NOMEM)
+      coap_logf(&ctx->log, COAP_LOG_WARNING, peer->name,
+                "out of memory for a DTLS handshake: ClientHello dropped");
     return rc;
   }
   coap_dtls_session_set_peer_name(pd->session, peer->name);
@@ -949,7 +988,7 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
   if (rc < 0)
     session_ended(pd, rc, now);
   else
-    arm_timer(pd);
+    rc = arm_or_end(pd, now);
   return rc;
 }
 
@@ -1087,7 +1126,7 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
   if (rc < 0)
     session_ended(pd, rc, now);
   else
-    arm_timer(pd);
+    rc = arm_or_end(pd, now);
   return rc;
 }
 
