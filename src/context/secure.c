@@ -1068,6 +1068,22 @@ static coap_peer_t *peer_by_cid(coap_context_t *ctx, coap_endpoint_t *ep, const 
   return peer && peer->ep == ep && peer->security ? peer : NULL;
 }
 
+/* After a datagram on a server's established session: a record in it
+ * authenticated (the count |before| rose), and the peer is active; or
+ * none did (forged, damaged, replayed), and it was dropped, counted when
+ * it named one of our CIDs (|by_cid|). */
+static void note_server_rx(peer_dtls_t *pd, uint64_t before, int by_cid, uint64_t now) {
+  coap_context_t *ctx = pd->ctx;
+  if (coap_dtls_session_authentic(pd->session) != before) {
+    coap_context_peer_active(ctx, pd->peer, now);
+    return;
+  }
+  if (by_cid) coap_dtls_note_cid_forged(ctx->dtls);
+  coap_logf(&ctx->log, COAP_LOG_DEBUG, pd->peer->name,
+            "no record of the datagram authenticated (forged, damaged or replayed): dropped, "
+            "not taken as the peer's activity");
+}
+
 /* One datagram for an established session, with its source noted for the
  * session's on_fresh (a move) and the budget of an unconfirmed address. */
 static int input_to_session(peer_dtls_t *pd, const coap_address_t *from,
@@ -1085,6 +1101,7 @@ static int input_to_session(peer_dtls_t *pd, const coap_address_t *from,
 int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *from,
                       const coap_address_t *local, const uint8_t *data, size_t len, uint64_t now) {
   coap_peer_t *peer = peer_by_cid(ctx, ep, data, len);
+  int by_cid = peer != NULL;
   if (!peer) peer = coap_peer_table_find(&ctx->peers, ep, from);
   peer_dtls_t *pd = peer ? peer->security : NULL;
   if (pd && !coap_dtls_session_is_client(pd->session) &&
@@ -1093,7 +1110,14 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
     pd = NULL;
   }
   if (!pd) return accept_new(ctx, ep, from, local, data, len, now);
-  coap_context_peer_active(ctx, peer, now);
+  /* A server's established session takes only an authenticated record as
+   * a sign of its peer's life (below): anyone can send a datagram from
+   * its address or with its CID, and that must neither keep it from
+   * idle expiry or eviction nor move it. A handshake has its own
+   * deadline. */
+  int server_session =
+      !coap_dtls_session_is_client(pd->session) && coap_dtls_session_established(pd->session);
+  if (!server_session) coap_context_peer_active(ctx, peer, now);
   if (answered_by_plain_coap(pd, data, len, now)) return COAP_E_WRONG_PROTOCOL;
   /* The peer spoke: an answer on the session that took a resend shows
    * loss (a handshake's answers beside it say nothing of that). */
@@ -1122,12 +1146,14 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
     if (pd->old_spoke) abandon_beside(pd);
     return 0;
   }
+  uint64_t authentic = coap_dtls_session_authentic(pd->session);
   int rc = input_to_session(pd, from, local, data, len, now);
-  if (rc < 0)
+  if (rc < 0) {
     session_ended(pd, rc, now);
-  else
-    rc = arm_or_end(pd, now);
-  return rc;
+    return rc;
+  }
+  if (server_session) note_server_rx(pd, authentic, by_cid, now);
+  return arm_or_end(pd, now);
 }
 
 int coap_secure_handshaking(const coap_peer_t *peer) {
