@@ -571,6 +571,7 @@ int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep, const coap_a
   ctx->rx_bytes += len;
   if (ep->proto == COAP_PROTO_DTLS)
     return coap_secure_input(ctx, ep, from, local, data, len, now_ms);
+  if (ep->client && coap_secure_probe_answer(ctx, from, data, len, now_ms)) return 0;
   if (coap_context_plain_sees_dtls(ctx, ep, from, data, len, now_ms)) return 0;
   coap_peer_t *peer = coap_context_peer_for_input(ctx, ep, from, now_ms);
   if (!peer) return COAP_E_LIMIT;

@@ -191,6 +191,17 @@ int coap_secure_give_up(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
 int coap_secure_unreachable(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
 /* Handshake still running with |peer| (client side). */
 int coap_secure_handshaking(const coap_peer_t *peer);
+/* A datagram on a client's coap:// endpoint from |from|: the answer to the
+ * CoAP ping a coaps:// client sent to that address's port (see
+ * probe_plain_coap)? Returns 1 when it was, and ends the handshake with
+ * the diagnosis if it is still running. */
+int coap_secure_probe_answer(coap_context_t *ctx, const coap_address_t *from, const uint8_t *data,
+                             size_t len, uint64_t now);
+
+/* requests.c: a client endpoint of |proto| for |dest|'s address family:
+ * the context's own, or a new one from the transport. */
+int coap_context_client_endpoint(coap_context_t *ctx, coap_proto_t proto,
+                                 const coap_address_t *dest, coap_endpoint_t **out);
 
 /* diagnosis.c: keep, count and log a failure. |peer_name| may be NULL. */
 void coap_context_note_failure(coap_context_t *ctx, const coap_diag_t *g, const char *peer_name,

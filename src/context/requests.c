@@ -55,6 +55,11 @@ static int client_endpoint(void *user, coap_proto_t proto, const coap_address_t 
   return 0;
 }
 
+int coap_context_client_endpoint(coap_context_t *ctx, coap_proto_t proto,
+                                 const coap_address_t *dest, coap_endpoint_t **out) {
+  return client_endpoint(ctx, proto, dest, out);
+}
+
 static coap_peer_t *client_peer(void *user, coap_endpoint_t *ep, const coap_address_t *addr,
                                 uint64_t now) {
   return coap_context_peer(user, ep, addr, now);

@@ -44,8 +44,9 @@ typedef struct peer_dtls {
   coap_dtls_session_t *old;
   uint8_t feeding_old, old_spoke;
   uint64_t early_hold_until;
-  int probed;  /* a CoAP ping went to the port */
-  int carried; /* written for a restart (coap_secure_export): ours no more */
+  int probed;         /* a CoAP ping went to the port (probe_plain_coap) */
+  uint16_t probe_mid; /* its message ID */
+  int carried;        /* written for a restart (coap_secure_export): ours no more */
   /* Client: the verdict of a handshake that called the key wrong from
    * what the network showed, while a second handshake checks it (see
    * confirm_key_mismatch); it stands unless that one completes by
@@ -394,6 +395,7 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
               "server closed the DTLS session with requests outstanding: new handshake");
     coap_secure_peer_free(ctx, peer, 0);
     if (coap_secure_connect(ctx, peer, name, now) == 0) {
+      coap_dtls_session_follows_old(((peer_dtls_t *)peer->security)->session);
       coap_exch_peer_restart(ctx->exch, &peer->exch, now, 1); /* new MIDs, full schedule */
       coap_client_observe_reconnected(&ctx->client, peer, now);
       return;
@@ -609,19 +611,32 @@ static void on_data(void *user, const uint8_t *data, size_t len) {
 
 /* A client whose ClientHello gets no answer also sends a CoAP ping (an
  * empty CON): a plain CoAP server answers it with RST, which tells "wrong
- * port" from "nobody there" long before the handshake times out. */
+ * port" from "nobody there" long before the handshake times out. The ping
+ * leaves from a coap:// socket of its own, never from the handshake's
+ * address: a DTLS server takes it as a datagram of our association, and
+ * libcoap 4.3 with OpenSSL hands it to DTLSv1_listen, whose error stays on
+ * the thread's error queue until the next SSL_read of any session reads it
+ * as that session's failure (it drops the session, another client's as
+ * often as ours). From its own port the ping is a stranger's datagram,
+ * which such a server drops before OpenSSL sees it. No such socket (a
+ * transport without client endpoints): no probe. */
 static void probe_plain_coap(peer_dtls_t *pd) {
   coap_dtls_session_t *s = pd->session;
   if (pd->probed || !coap_dtls_session_is_client(s) || coap_dtls_session_established(s) ||
       coap_dtls_session_rx(s) || coap_dtls_session_flights(s) < 2)
     return;
   coap_context_t *ctx = pd->ctx;
+  pd->probed = 1;
+  coap_endpoint_t *ep;
+  if (coap_context_client_endpoint(ctx, COAP_PROTO_UDP, &pd->peer->addr, &ep) < 0) return;
   uint8_t ping[4] = {0x40, 0x00, 0, 0}; /* version 1, CON, 0.00 */
   ctx->cfg.rand(ctx->cfg.rand_user, ping + 2, 2);
-  pd->probed = 1;
+  pd->probe_mid = (uint16_t)(ping[2] << 8 | ping[3]);
   coap_logf(&ctx->log, COAP_LOG_DEBUG, pd->peer->name,
             "no answer to the ClientHello yet: probing for a plain CoAP server");
-  coap_context_send_to_peer(ctx, pd->peer, ping, sizeof ping);
+  ctx->tx_datagrams++;
+  ctx->tx_bytes += sizeof ping;
+  ctx->transport.send(ctx->transport_user, ep, &pd->peer->addr, ping, sizeof ping);
 }
 
 static void timer_fired(coap_timer_t *t, uint64_t now, void *user) {
@@ -841,6 +856,7 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
   coap_dtls_session_free(pd->session);
   pd->session = fresh;
   coap_dtls_session_set_peer_name(fresh, pd->peer->name);
+  coap_dtls_session_follows_old(fresh);
   pd->reconnected = 1;
   arm_timer(pd);
   /* The silence used up most of the requests' retransmissions: on the new
@@ -1045,8 +1061,8 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
 }
 
 /* A client in its handshake gets a datagram that is no DTLS record but a
- * CoAP message (the answer to our ping, or to nothing): a plain CoAP
- * server listens on the port. */
+ * CoAP message (the answer to our ping, on the ping's socket; or one on
+ * the handshake's, to nothing): a plain CoAP server listens on the port. */
 static int answered_by_plain_coap(peer_dtls_t *pd, const uint8_t *data, size_t len, uint64_t now) {
   coap_dtls_session_t *s = pd->session;
   if (!coap_dtls_session_is_client(s) || coap_dtls_session_established(s) ||
@@ -1068,6 +1084,27 @@ static int answered_by_plain_coap(peer_dtls_t *pd, const uint8_t *data, size_t l
   g.flights = coap_dtls_session_flights(s);
   g.elapsed_ms = coap_dtls_session_elapsed(s, now);
   session_ended_with(pd, &g, now);
+  return 1;
+}
+
+/* The client's coaps:// endpoint for |from|'s address family. */
+static coap_endpoint_t *dtls_client_endpoint(coap_context_t *ctx, const coap_address_t *from) {
+  for (coap_endpoint_t *ep = ctx->endpoints; ep; ep = ep->next)
+    if (ep->client && ep->proto == COAP_PROTO_DTLS &&
+        ep->local.addr.sa.sa_family == from->addr.sa.sa_family)
+      return ep;
+  return NULL;
+}
+
+int coap_secure_probe_answer(coap_context_t *ctx, const coap_address_t *from, const uint8_t *data,
+                             size_t len, uint64_t now) {
+  coap_endpoint_t *ep = dtls_client_endpoint(ctx, from);
+  coap_peer_t *peer = ep ? coap_peer_table_find(&ctx->peers, ep, from) : NULL;
+  peer_dtls_t *pd = peer ? peer->security : NULL;
+  if (!pd || !pd->probed || len < 4 || (data[0] >> 6) != 1 ||
+      (uint16_t)(data[2] << 8 | data[3]) != pd->probe_mid)
+    return 0;
+  (void)answered_by_plain_coap(pd, data, len, now); /* (a completed handshake: too late) */
   return 1;
 }
 

@@ -149,6 +149,7 @@ typedef struct client_side {
   uint64_t own_sent_at;   /* the flight last went out */
   unsigned rx_at_send;    /* datagrams received by then */
   uint32_t own_resend_ms; /* our own back-off for such resends */
+  unsigned sends;         /* datagrams sent, of every kind */
 } client_side_t;
 
 struct coap_dtls_session {
@@ -180,6 +181,7 @@ struct coap_dtls_session {
   uint32_t rtt_ms;       /* largest clean sample, 0: none yet */
   unsigned final_copies; /* copies of our Finished flight sent */
   int send_twice;        /* this drive sends each datagram twice */
+  int await_hello;       /* client: coap_dtls_session_follows_old, no ServerHello yet */
   /* Server: a handshake that began without a valid cookie talks to an
    * address nobody has shown to be the sender's. Until the client's
    * Finished proves it, we send it no more bytes than it sent us, and

@@ -99,6 +99,14 @@ int coap_dtls_saved_session_cid_first(const uint8_t *in, size_t len);
 int coap_dtls_session_own_hello(const coap_dtls_session_t *s, const uint8_t *data, size_t len);
 /* The peer's name for the session's log lines; |name| must outlive it. */
 void coap_dtls_session_set_peer_name(coap_dtls_session_t *s, const char *name);
+/* Client: |s| replaces a session with the same server (a reconnect), whose
+ * late datagrams may still come. Until this handshake's HelloVerifyRequest
+ * or ServerHello, a datagram that begins with anything else is one of
+ * those and is dropped: GnuTLS would take the old handshake's last
+ * messages (a NewSessionTicket with a message_seq the new handshake also
+ * reaches) into the new one, whose Finished then fails, or which keeps a
+ * message it never uses and drops the server's answers after it. */
+void coap_dtls_session_follows_old(coap_dtls_session_t *s);
 
 /* One datagram from the peer. Returns 0, or a negative COAP_E_DTLS_* code
  * when the session failed or was closed (the caller frees it; the reason is

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # A coaps cluster you can run here, in network namespaces (root, iproute2,
 # nftables): a balancer running contrib/nftables/coaps-balancer.nft, three
-# servers each running 'coaps serve --workers 2 --node-id N' (PSK), and a
-# client, joined by veth links with addresses from 10.199.0.0/16 that
-# exist inside those namespaces only (the host's network is not touched):
+# servers (CLUSTER_NODES: 1 to 8) each running 'coaps serve --workers 2
+# --node-id N' (PSK), and a client, joined by veth links with addresses
+# from 10.199.0.0/16 that exist inside those namespaces only (the host's
+# network is not touched):
 #
 #   client 10.199.0.2 --- 10.199.0.1 balancer 10.199.N.1 --- 10.199.N.2 node N
 #
@@ -11,14 +12,31 @@
 # each new flow to a node: a tls12_cid record by the node byte of its CID,
 # anything else by a hash of the client's address and port.
 #
-# usage: tests/cluster/cluster.sh BUILD_DIR [COMMAND [ARG...]]
+# usage: [CLUSTER_NODES=N] tests/cluster/cluster.sh BUILD_DIR [COMMAND [ARG...]]
 #   builds the cluster, runs COMMAND in the client namespace (default: a
 #   few 'coaps get' requests through the balancer), tears it all down.
 # Sourced (the tests): cluster_up BUILD_DIR [IDS] / cluster_down, and
 # CLUSTER_VIP, CLUSTER_CLIENT (a command prefix that runs in the client
-# namespace), CLUSTER_LOGS (node1.log ...: each server's -v log).
-# CLUSTER_ID and CLUSTER_KEY are the PSK the servers accept; CLUSTER_NFT
-# (environment) another balancer file to load instead of the shipped one.
+# namespace), CLUSTER_LOGS (node1.log ...: each server's -v log),
+# CLUSTER_PIDS (the servers' process ids, node 1 first), cluster_ns NS CMD
+# (CMD in namespace NS: lb, cl, n1, n2 ...), cluster_client_ports LO HI
+# (the client namespace's ephemeral ports: see there why).
+# CLUSTER_ID and CLUSTER_KEY are the PSK the servers accept. Set before
+# cluster_up (environment or shell variables):
+#   CLUSTER_NODES       the number of servers, 1 to 8 (default 3)
+#   CLUSTER_NFT         another balancer file to load, given NODE1=...
+#                       NODEn=... (nft -D); by default the shipped
+#                       coaps-balancer.nft for three nodes, and for any
+#                       other number what contrib/nftables/coaps-balancer.sh
+#                       prints for them (the same rules, N-node maps)
+#   CLUSTER_SERVE_ARGS  an array: more 'coaps serve' arguments for every
+#                       node, {n} in them becoming the node's number, e.g.
+#                       (--ticket-key-file "$dir/keys" --state-file "$dir/s{n}")
+#   CLUSTER_SERVE       "none": no servers (start your own with cluster_ns;
+#                       nothing checks their node ids)
+#   CLUSTER_QUIET       1: servers without -v (the benchmarks: a log line
+#                       per handshake costs CPU; the logs then hold no
+#                       handshakes to count)
 #
 # A node-id clash (two servers with one id) is something no server can
 # see: each only knows its own id. cluster_up checks it from outside: it
@@ -34,6 +52,8 @@ CLUSTER_NS=cs$$ # netns and veth names: short (15 characters at most)
 CLUSTER_PIDS=()
 CLUSTER_LOGS=
 CLUSTER_CLIENT=
+CLUSTER_NODES=${CLUSTER_NODES:-3}
+CLUSTER_NSES=() # the namespaces cluster_up made, for cluster_down
 
 cluster_say() { echo "cluster: $*" >&2; }
 
@@ -53,12 +73,15 @@ cluster_link() {
 
 # cluster_serve N ID: node N's server with node id ID; waits for it.
 cluster_serve() {
-  local log=$CLUSTER_LOGS/node$1.log
+  local log=$CLUSTER_LOGS/node$1.log verbose=(-v) extra
+  [ "${CLUSTER_QUIET:-}" != 1 ] || verbose=()
+  extra=(${CLUSTER_SERVE_ARGS[@]+"${CLUSTER_SERVE_ARGS[@]//\{n\}/$1}"})
   : >"$log"
   # ip netns exec itself, not the cluster_ns function: a function run with &
   # is a subshell, and $! would name it rather than the server.
   ip netns exec "${CLUSTER_NS}n$1" "$CLUSTER_BUILD/coaps" serve -a 0.0.0.0 --port 5683 --dtls-port 5684 \
-    --workers 2 --node-id "$2" -v --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" >"$log" 2>&1 &
+    --workers 2 --node-id "$2" "${verbose[@]}" ${extra[@]+"${extra[@]}"} \
+    --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" >"$log" 2>&1 &
   CLUSTER_PIDS+=($!)
   for _ in $(seq 200); do
     grep -q 'listening on coaps://' "$log" && return 0
@@ -86,26 +109,65 @@ cluster_check_node_id() {
   fi
 }
 
+# cluster_balancer: the balancer's rules for nodes 1..CLUSTER_NODES, node
+# N at 10.199.N.2 with id N (module comment: CLUSTER_NFT).
+cluster_balancer() {
+  local n defines=() servers=()
+  for n in $(seq "$CLUSTER_NODES"); do
+    defines+=(-D "NODE$n=10.199.$n.2")
+    servers+=("10.199.$n.2")
+  done
+  if [ -n "${CLUSTER_NFT:-}" ]; then
+    cluster_ns lb nft "${defines[@]}" -f "$CLUSTER_NFT"
+  elif [ "$CLUSTER_NODES" = 3 ]; then
+    cluster_ns lb nft "${defines[@]}" -f "$CLUSTER_SRC/contrib/nftables/coaps-balancer.nft"
+  else
+    sh "$CLUSTER_SRC/contrib/nftables/coaps-balancer.sh" "${servers[@]}" | cluster_ns lb nft -f -
+  fi
+}
+
 # cluster_up BUILD_DIR [IDS]: the topology, the balancer's rules and one
-# server a node, node N started with the Nth of IDS (default "1 2 3": the
-# map in coaps-balancer.nft sends id N to node N). 1 after saying why.
+# server a node (CLUSTER_NODES of them), node N started with the Nth of
+# IDS (default "1 2 ... N": the balancer's map sends id N to node N).
+# 1 after saying why.
 cluster_up() {
   CLUSTER_BUILD=$1
-  local ids
-  read -r -a ids <<<"${2:-1 2 3}"
+  local ids n
+  case $CLUSTER_NODES in
+  [1-8]) ;;
+  *) cluster_say "CLUSTER_NODES=$CLUSTER_NODES: 1 to 8 nodes"; return 1 ;;
+  esac
+  read -r -a ids <<<"${2:-$(seq -s ' ' "$CLUSTER_NODES")}"
+  if [ "${#ids[@]}" != "$CLUSTER_NODES" ]; then
+    cluster_say "${#ids[@]} node ids (${ids[*]}) for $CLUSTER_NODES nodes"
+    return 1
+  fi
   CLUSTER_LOGS=$(mktemp -d)
-  for ns in lb cl n1 n2 n3; do
+  CLUSTER_NSES=(lb cl)
+  for n in $(seq "$CLUSTER_NODES"); do CLUSTER_NSES+=("n$n"); done
+  for ns in "${CLUSTER_NSES[@]}"; do
     ip netns add "$CLUSTER_NS$ns"
     ip -n "$CLUSTER_NS$ns" link set lo up
   done
   cluster_link lb cl 10.199.0
-  for n in 1 2 3; do cluster_link lb "n$n" "10.199.$n"; done
+  for n in $(seq "$CLUSTER_NODES"); do cluster_link lb "n$n" "10.199.$n"; done
   cluster_ns lb sysctl -qw net.ipv4.ip_forward=1
-  cluster_ns lb nft -D NODE1=10.199.1.2 -D NODE2=10.199.2.2 -D NODE3=10.199.3.2 \
-    -f "${CLUSTER_NFT:-$CLUSTER_SRC/contrib/nftables/coaps-balancer.nft}"
-  for n in 1 2 3; do cluster_serve "$n" "${ids[n - 1]}" || return 1; done
-  for n in 1 2 3; do cluster_check_node_id "$n" "$n" || return 1; done
+  cluster_balancer || { cluster_say "the balancer's rules did not load"; return 1; }
   CLUSTER_CLIENT="ip netns exec ${CLUSTER_NS}cl"
+  [ "${CLUSTER_SERVE:-}" != none ] || return 0
+  for n in $(seq "$CLUSTER_NODES"); do cluster_serve "$n" "${ids[n - 1]}" || return 1; done
+  for n in $(seq "$CLUSTER_NODES"); do cluster_check_node_id "$n" "$n" || return 1; done
+}
+
+# cluster_client_ports LO HI: the client namespace's ephemeral ports. The
+# balancer decides a flow's node on its first datagram and keeps it while
+# conntrack remembers the flow (30 s; 120 s once answered more than
+# once), whatever the CIDs of later datagrams: a new socket given the
+# port of an earlier, closed one (a client rebinding onto it) reaches the
+# earlier flow's node. A test whose phases must not meet that way gives
+# each phase its own range.
+cluster_client_ports() {
+  cluster_ns cl sysctl -qw net.ipv4.ip_local_port_range="$1 $2"
 }
 
 cluster_down() {
@@ -115,10 +177,11 @@ cluster_down() {
   CLUSTER_PIDS=()
   # Whatever else still runs in a namespace (a client a test left behind)
   # would outlive it: deleting a namespace's name stops nothing.
-  for ns in lb cl n1 n2 n3; do
+  for ns in ${CLUSTER_NSES[@]+"${CLUSTER_NSES[@]}"}; do
     ip netns pids "$CLUSTER_NS$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
     ip netns del "$CLUSTER_NS$ns" 2>/dev/null || true
   done
+  CLUSTER_NSES=()
 }
 
 cluster_demo() {
@@ -138,7 +201,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   if [ $# -eq 0 ]; then
     $CLUSTER_CLIENT bash -c "$(declare -f cluster_demo); CLUSTER_BUILD=$build CLUSTER_VIP=$CLUSTER_VIP \
       CLUSTER_ID=$CLUSTER_ID CLUSTER_KEY=$CLUSTER_KEY cluster_demo"
-    for n in 1 2 3; do
+    for n in $(seq "$CLUSTER_NODES"); do
       echo "node $n: $(grep -c 'DTLS server established' "$CLUSTER_LOGS/node$n.log" || true) handshakes"
     done
   else

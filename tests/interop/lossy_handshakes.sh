@@ -49,6 +49,16 @@
 # them two runs of 50 may end unanswered or with the server's close_notify
 # (named as such, never as a wrong key).
 #
+# The evidence when a run fails: udp_lossy traces every datagram (--trace:
+# which client, which way, lost or delayed by how much, its DTLS records),
+# and each failing part prints, for every client whose path never carried
+# application data back (a handshake that did not complete, a session that
+# died), its trace and the server's log lines for the address it had there
+# (libcoap's servers run at -v 7 for this; only those lines are printed).
+# That is how the flake of Nov 2026 was found: libcoap 4.3 with OpenSSL
+# dropped innocent sessions after our client's plain-CoAP probe reached a
+# handshake's address (test_dtls_probe_socket.c).
+#
 # "Exactly once": every other run is a POST of its own tag to /store, which
 # appends; at the end the store must hold each tag once, or more only for a
 # run whose client made a new session (to the server a request on a new
@@ -79,7 +89,7 @@ start_lossy() {
   LOSSY_ERR=$work/lossy.$name.err
   : >"$work/lossy.$name.port"
   "$BUILD/udp_lossy" --loss "$LOSS" --max-burst "$MAX_BURST" --delay "$DELAY_MS" \
-    --jitter "$JITTER_MS" --seed "$seed" --lifetime 280 "$@" "$target" \
+    --jitter "$JITTER_MS" --seed "$seed" --lifetime 280 --trace "$work/trace.$name" "$@" "$target" \
     >"$work/lossy.$name.port" 2>"$LOSSY_ERR" &
   LOSSY_PID=$!
   BG_PIDS+=($LOSSY_PID)
@@ -109,6 +119,22 @@ stop_lossy() {
     "$((100 * dn_d / (dn_f + dn_d))) % toward the clients"
   [ $((100 * up_d)) -ge $((min_up * (up_f + up_d))) ] && [ $((100 * dn_d)) -ge $((min_down * (dn_f + dn_d))) ] ||
     fail "the path lost less than $min_up % toward the server or $min_down % toward the clients: $line"
+}
+
+# path_evidence PEER LOG: for each client whose path carried no
+# application data toward it (trace.PEER), its datagrams and the server's
+# log lines (LOG) for the address the server saw it at (its back port).
+path_evidence() {
+  local trace=$work/trace.$1 log=$2 c back shown=0
+  for c in $(awk '{print $2}' "$trace" | sort -u); do
+    grep -qE "^[0-9]+ $c < fwd[+0-9]* [0-9]+ 23/" "$trace" && continue
+    ((shown++ < 4)) || continue
+    back=${c##*/}
+    echo "--- path of client $c (ms since the path started, > toward the server):"
+    grep -F " $c " "$trace" | head -30
+    echo "--- the server's log for 127.0.0.1:$back:"
+    grep -F "127.0.0.1:$back" "$log" | grep -vE ' (received|sent) [0-9]+ bytes$' | head -30
+  done
 }
 
 # run_one PEER I: one run, its output in $work/PEER/I.out, "RC MS" in I.res.
@@ -265,10 +291,10 @@ check_store() {
     failures=$((failures + 1))
 }
 
-# stop_server LOG ALLOWED: its exit summary must name no failed connection
+# stop_server LOG ALLOWED PEER: its exit summary must name no failed connection
 # (a lossy link is no cause) beyond ALLOWED handshakes the client gave up
 # with a close_notify (libcoap's client does after four resends), and it
-# must exit cleanly (the sanitizers).
+# must exit cleanly (the sanitizers). On a failure, PEER's path evidence.
 stop_server() {
   local rc=0 allowed=${2:-0}
   kill -TERM "$SERVE_PID"
@@ -282,6 +308,7 @@ stop_server() {
   if [ -n "$summary" ] || [ "$rc" != 0 ]; then
     echo "--- server log (failures and the exit summary):"
     grep -vE 'DTLS server established|DTLS session closed by the peer|Connection ID on|^  coaps |^try:|listening on' "$1" | head -60
+    path_evidence "$3" "$1"
     failures=$((failures + 1))
   fi
 }
@@ -305,7 +332,7 @@ against_ours() {
   judge "$peer" "$n"
   check_store "$SERVE_PORT" "$tag" "$n"
   # libcoap's client may give up as many handshakes as it left unanswered.
-  stop_server "$work/serve.$peer.log" "$([ "$peer" = ours-ours ] && echo 0 || echo 2)"
+  stop_server "$work/serve.$peer.log" "$([ "$peer" = ours-ours ] && echo 0 || echo 2)" "$peer"
 }
 
 # against_libcoap FLAVOUR: our client against libcoap's coap-server-FLAVOUR
@@ -314,9 +341,10 @@ against_libcoap() {
   local flavour=$1 peer=ours-coap-server-$1 port server path floor before
   echo "== $peer: 50 runs"
   port=$(pick_free_udp_port)
-  # -v 4: its warnings (records it could not decrypt, handshakes it gave
-  # up) are the evidence when a run fails.
-  coap-server-$flavour -A 127.0.0.1 -p "$port" -k "$KEY" -v 4 >"$work/$peer.log" 2>&1 &
+  # -v 7: its warnings (records it could not decrypt, handshakes it gave
+  # up) and what it did with each client's datagrams are the evidence when
+  # a run fails (path_evidence).
+  coap-server-$flavour -A 127.0.0.1 -p "$port" -k "$KEY" -v 7 >"$work/$peer.log" 2>&1 &
   server=$!
   BG_PIDS+=($server)
   wait_udp_port $((port + 1))
@@ -332,6 +360,7 @@ against_libcoap() {
   if [ "$failures" != "$before" ]; then
     echo "--- coap-server-$flavour's warnings:"
     grep -E "WARN|ERR" "$work/$peer.log" | head -30
+    path_evidence "$peer" "$work/$peer.log"
   fi
   kill "$server"
 }

@@ -54,6 +54,7 @@ void simnet_init(simnet_t *net) {
 
 static int node_has_addr(const simnet_node_t *node, const coap_address_t *a) {
   if (coap_address_equal(&node->addr, a)) return 1;
+  if (node->other_ep && coap_address_equal(&node->other_addr, a)) return 1;
   for (size_t j = 0; j < node->n_aliases; j++)
     if (coap_address_equal(&node->aliases[j], a)) return 1;
   return 0;
@@ -100,6 +101,7 @@ static int sim_send(void *user, coap_endpoint_t *ep, const coap_address_t *to, c
                     size_t len) {
   simnet_node_t *from = user;
   from->sent_plain++;
+  if (ep && ep == from->other_ep) return sim_transmit(from, &from->other_addr, to, data, len);
   return sim_transmit(from, &from->addr, to, data, len);
 }
 
@@ -120,8 +122,18 @@ static int sim_send_from(void *user, coap_endpoint_t *ep, const coap_address_t *
 static int sim_open_client(void *user, coap_context_t *ctx, coap_proto_t proto,
                            const coap_address_t *dest, coap_endpoint_t **out) {
   simnet_node_t *node = user;
-  if (coap_endpoint_proto(node->ep) != proto) return COAP_E_STATE;
-  *out = node->ep;
+  if (coap_endpoint_proto(node->ep) == proto) {
+    *out = node->ep;
+    return 0;
+  }
+  if (!node->other_ep) {
+    node->other_addr = node->addr;
+    coap_address_set_port(&node->other_addr, (uint16_t)(coap_address_get_port(&node->addr) + 1));
+    node->other_ep = coap_context_add_endpoint(ctx, proto, &node->other_addr);
+    if (!node->other_ep) return COAP_E_STATE;
+  }
+  if (coap_endpoint_proto(node->other_ep) != proto) return COAP_E_STATE;
+  *out = node->other_ep;
   return 0;
 }
 
@@ -135,6 +147,7 @@ static void attach(simnet_node_t *node, coap_proto_t proto) {
 int simnet_node_restart(simnet_node_t *node) {
   coap_proto_t proto = coap_endpoint_proto(node->ep);
   coap_context_free(node->ctx);
+  node->other_ep = NULL;
   coap_context_config_t cfg;
   coap_context_config_default(&cfg);
   cfg.clock = simnet_clock;
@@ -206,7 +219,9 @@ static void step(simnet_t *net) {
     memmove(&net->queue[i], &net->queue[i + 1], (net->queued - i - 1) * sizeof net->queue[0]);
     net->queued--;
     net->delivered++;
-    if (to->n_aliases) /* a wildcard socket: it knows where the datagram went */
+    if (to->other_ep && coap_address_equal(&dst, &to->other_addr))
+      coap_context_input(to->ctx, to->other_ep, &from, data, len, net->now);
+    else if (to->n_aliases) /* a wildcard socket: it knows where the datagram went */
       coap_context_input_to(to->ctx, to->ep, &from, &dst, data, len, net->now);
     else
       coap_context_input(to->ctx, to->ep, &from, data, len, net->now);

@@ -18,8 +18,13 @@ typedef struct simnet simnet_t;
 typedef struct simnet_node {
   simnet_t *net;
   coap_context_t *ctx;
-  coap_endpoint_t *ep; /* its one endpoint */
+  coap_endpoint_t *ep; /* its endpoint */
   coap_address_t addr;
+  /* A client endpoint of the other protocol, made when the context asks
+   * for one (a coaps:// client's plain CoAP probe): a socket of its own,
+   * at |addr|'s port + 1. */
+  coap_endpoint_t *other_ep;
+  coap_address_t other_addr;
   /* Further addresses (simnet_node_add_alias): the node then acts as a
    * socket bound to a wildcard address on a multi-homed host. */
   coap_address_t aliases[SIMNET_MAX_ALIASES];

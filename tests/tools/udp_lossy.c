@@ -26,7 +26,14 @@
  *   --timing FILE   a line per datagram sent toward a client: the client's
  *                   number (from 0, in order of arrival), the ms since its
  *                   first datagram reached us, and the length; for tests
- *                   that count round trips without the client's start-up */
+ *                   that count round trips without the client's start-up
+ *   --trace FILE    a line per datagram, for the evidence when a run fails:
+ *                   ms since start, the client's number, its port and its
+ *                   back socket's port (the address the target sees), the
+ *                   direction (> toward the target), what became of it
+ *                   (fwd at +delay ms, or drop), its length and its DTLS
+ *                   records (content type, epoch, sequence number, and a
+ *                   handshake record's message type and message_seq) */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* ppoll */
 #endif
@@ -52,6 +59,7 @@ typedef struct client {
   unsigned long drops;
   uint64_t first_ms; /* when its first datagram arrived */
   size_t number;
+  uint16_t back_port; /* its back socket's, as the target sees it */
   struct client *next;
 } client_t;
 
@@ -124,6 +132,36 @@ static packet_t *heap_pop(void) {
   return top;
 }
 
+/* --trace: the DTLS records of a datagram, as "type/epoch/seq" each
+ * (22:N/M for a handshake message N with message_seq M, epoch 0 only:
+ * later ones are encrypted), "-" for what does not parse as DTLS. */
+static void trace_records(FILE *f, const uint8_t *d, size_t n) {
+  size_t at = 0;
+  while (at + 13 <= n) {
+    unsigned type = d[at], epoch = (unsigned)d[at + 3] << 8 | d[at + 4];
+    unsigned long long seq = 0;
+    for (int i = 5; i < 11; i++) seq = seq << 8 | d[at + i];
+    size_t len = (size_t)d[at + 11] << 8 | d[at + 12];
+    if (type < 20 || type > 25 || d[at + 1] != 0xfe) break;
+    fprintf(f, " %u/%u/%llu", type, epoch, seq);
+    if (type == 25) return; /* tls12_cid: a CID before the length, of a size not said here */
+    if (type == 22 && epoch == 0 && len >= 12 && at + 13 + 12 <= n)
+      fprintf(f, ":%u/%u", d[at + 13], (unsigned)d[at + 17] << 8 | d[at + 18]);
+    at += 13 + len;
+  }
+  if (at < n) fprintf(f, " -");
+}
+static void trace(FILE *f, uint64_t t0, uint64_t now, const client_t *c, int up, const char *fate,
+                  long delay, const uint8_t *d, size_t n) {
+  if (!f) return;
+  fprintf(f, "%llu c%zu:%u/%u %s %s", (unsigned long long)(now - t0), c->number,
+          ntohs(c->addr.sin_port), c->back_port, up ? ">" : "<", fate);
+  if (delay >= 0) fprintf(f, "+%ld", delay);
+  fprintf(f, " %zu", n);
+  trace_records(f, d, n);
+  fputc('\n', f);
+}
+
 static client_t *buckets[BUCKETS];
 static client_t *clients[MAX_CLIENTS];
 static size_t n_clients;
@@ -180,6 +218,10 @@ static client_t *client_for(const struct sockaddr_in *from, const uint8_t *d, si
   }
   c->addr = *from;
   c->fd = fd;
+  struct sockaddr_in back;
+  socklen_t back_len = sizeof back;
+  if (getsockname(fd, (struct sockaddr *)&back, &back_len) == 0)
+    c->back_port = ntohs(back.sin_port);
   c->first_ms = now_ms();
   c->number = n_clients;
   c->next = buckets[b];
@@ -210,15 +252,21 @@ static long parse_num(const char *s) {
 int main(int argc, char **argv) {
   double loss[2] = {0, 0};
   long delay = 0, jitter = 0, max_burst = 0, max_drops = -1, lifetime = -1, front_port = 0;
-  FILE *timing = NULL;
+  FILE *timing = NULL, *tracef = NULL;
   rng_state = 1;
-  static const struct option opts[] = {
-      {"loss", required_argument, 0, 'l'},      {"loss-up", required_argument, 0, 'u'},
-      {"loss-down", required_argument, 0, 'd'}, {"delay", required_argument, 0, 'D'},
-      {"jitter", required_argument, 0, 'j'},    {"max-burst", required_argument, 0, 'b'},
-      {"seed", required_argument, 0, 's'},      {"lifetime", required_argument, 0, 't'},
-      {"port", required_argument, 0, 'p'},      {"max-drops", required_argument, 0, 'm'},
-      {"timing", required_argument, 0, 'T'},    {0, 0, 0, 0}};
+  static const struct option opts[] = {{"loss", required_argument, 0, 'l'},
+                                       {"loss-up", required_argument, 0, 'u'},
+                                       {"loss-down", required_argument, 0, 'd'},
+                                       {"delay", required_argument, 0, 'D'},
+                                       {"jitter", required_argument, 0, 'j'},
+                                       {"max-burst", required_argument, 0, 'b'},
+                                       {"seed", required_argument, 0, 's'},
+                                       {"lifetime", required_argument, 0, 't'},
+                                       {"port", required_argument, 0, 'p'},
+                                       {"max-drops", required_argument, 0, 'm'},
+                                       {"timing", required_argument, 0, 'T'},
+                                       {"trace", required_argument, 0, 'R'},
+                                       {0, 0, 0, 0}};
   int o;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (o) {
@@ -239,6 +287,12 @@ int main(int argc, char **argv) {
         }
         setvbuf(timing, NULL, _IOLBF, 0);
         break;
+      case 'R':
+        if (!(tracef = fopen(optarg, "w"))) {
+          perror("udp_lossy: --trace");
+          return 64;
+        }
+        break;
       default: return 64;
     }
   }
@@ -246,7 +300,8 @@ int main(int argc, char **argv) {
     fprintf(stderr,
             "usage: udp_lossy [--loss P] [--loss-up P] [--loss-down P] [--delay MS]\n"
             "                 [--jitter MS (<= delay)] [--max-burst N] [--max-drops N]\n"
-            "                 [--seed N] [--port N] [--timing FILE] --lifetime S TARGET_PORT\n");
+            "                 [--seed N] [--port N] [--timing FILE] [--trace FILE]\n"
+            "                 --lifetime S TARGET_PORT\n");
     return 64;
   }
   struct sockaddr_in target = {.sin_family = AF_INET,
@@ -277,7 +332,7 @@ int main(int argc, char **argv) {
   fflush(stdout);
 
   unsigned long fwd[2] = {0, 0}, drop[2] = {0, 0}, refused = 0, send_err[2] = {0, 0};
-  uint64_t seq = 0, end = now_ms() + (uint64_t)lifetime * 1000u;
+  uint64_t seq = 0, t0 = now_ms(), end = t0 + (uint64_t)lifetime * 1000u;
   static unsigned char buf[65536];
   struct pollfd *pfd = calloc(MAX_CLIENTS + 1, sizeof *pfd);
   if (!pfd) return 1;
@@ -332,6 +387,7 @@ int main(int argc, char **argv) {
           c->burst[dir]++;
           c->drops++;
           drop[dir]++;
+          trace(tracef, t0, now, c, dir == UP, "drop", -1, buf, (size_t)n);
           continue;
         }
         c->burst[dir] = 0;
@@ -342,6 +398,7 @@ int main(int argc, char **argv) {
         }
         long d = delay;
         if (jitter) d += (long)(rng_unit() * (double)(2 * jitter + 1)) - jitter;
+        trace(tracef, t0, now, c, dir == UP, "fwd", d, buf, (size_t)n);
         *p = (packet_t){
             .due = now + (uint64_t)d, .seq = seq++, .dir = dir, .c = c, .len = (size_t)n};
         memcpy(p->data, buf, (size_t)n);
@@ -357,6 +414,7 @@ int main(int argc, char **argv) {
           "clients=%zu unsent=%zu refused=%lu send_errors=%lu\n",
           fwd[UP], drop[UP], fwd[DOWN], drop[DOWN], n_clients, heap_len, refused,
           send_err[UP] + send_err[DOWN]);
+  if (tracef) fclose(tracef);
   while (heap_len) free(heap_pop());
   free(heap);
   for (size_t i = 0; i < n_clients; i++) {
