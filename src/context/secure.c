@@ -233,8 +233,10 @@ void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_clos
 int coap_secure_peer_info(const coap_peer_t *peer, coap_session_info_t *info, char *fp) {
   const peer_dtls_t *pd = peer->security;
   if (!pd || !pd->session || pd->carried) return -1;
-  const char *id = coap_dtls_session_psk_identity(pd->session);
-  const uint8_t *h = coap_dtls_session_peer_rpk_sha256(pd->session);
+  /* Beside a new handshake, the session is the established one. */
+  const coap_dtls_session_t *s = server_beside(pd) ? pd->old : pd->session;
+  const char *id = coap_dtls_session_psk_identity(s);
+  const uint8_t *h = coap_dtls_session_peer_rpk_sha256(s);
   info->peer = peer->name;
   info->psk_identity = id && *id ? id : NULL;
   info->rpk_fingerprint = NULL;
@@ -243,7 +245,7 @@ int coap_secure_peer_info(const coap_peer_t *peer, coap_session_info_t *info, ch
     for (int i = 0; i < 32; i++) n += (size_t)snprintf(fp + n, 112 - n, ":%02x", h[i]);
     info->rpk_fingerprint = fp;
   }
-  info->established = coap_dtls_session_established(pd->session) || server_beside(pd);
+  info->established = coap_dtls_session_established(s);
   info->client = coap_dtls_session_is_client(pd->session);
   return 0;
 }
@@ -251,9 +253,10 @@ int coap_secure_peer_info(const coap_peer_t *peer, coap_session_info_t *info, ch
 int coap_secure_peer_revoked(const coap_peer_t *peer, const coap_dtls_context_t *d) {
   const peer_dtls_t *pd = peer->security;
   if (!pd || !pd->session || coap_dtls_session_is_client(pd->session)) return 0;
-  const char *id = coap_dtls_session_psk_identity(pd->session);
+  const coap_dtls_session_t *s = server_beside(pd) ? pd->old : pd->session;
+  const char *id = coap_dtls_session_psk_identity(s);
   if (id && *id && !coap_dtls_knows_psk_identity(d, id)) return 1;
-  const uint8_t *h = coap_dtls_session_peer_rpk_sha256(pd->session);
+  const uint8_t *h = coap_dtls_session_peer_rpk_sha256(s);
   return h && !coap_dtls_rpk_trusted_sha256(d, h);
 }
 
