@@ -605,8 +605,25 @@ static void on_established(void *user) {
     coap_client_session_up(&pd->ctx->client, pd->peer, pd->ctx->now);
 }
 
+/* The peer spoke: an answer on the session that took a resend shows
+ * loss (a handshake's answers beside it say nothing of that). */
+static void peer_spoke(peer_dtls_t *pd, uint64_t now) {
+  if (pd->unanswered_since && !pd->old && coap_dtls_session_established(pd->session)) {
+    if (!pd->sends_unanswered) {
+      pd->clean_answers++;
+    } else {
+      pd->loss_at = now ? now : 1;
+      pd->clean_answers = 0;
+    }
+  }
+  pd->unanswered_since = 0;
+  pd->reconnected = 0;
+  pd->last_rx = now;
+}
+
 static void on_data(void *user, const uint8_t *data, size_t len) {
   peer_dtls_t *pd = user;
+  if (coap_dtls_session_is_client(pd->session) && !pd->old) peer_spoke(pd, pd->ctx->now);
   if (pd->feeding_old) pd->old_spoke = 1;
   if (answers_ping(pd, data, len)) return;
   coap_exch_receive(pd->ctx->exch, &pd->peer->exch, data, len, pd->ctx->now);
@@ -1305,19 +1322,13 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
                        (coap_dtls_session_established(pd->session) || beside);
   if (!server_session) coap_context_peer_active(ctx, peer, now);
   if (answered_by_plain_coap(pd, data, len, now)) return COAP_E_WRONG_PROTOCOL;
-  /* The peer spoke: an answer on the session that took a resend shows
-   * loss (a handshake's answers beside it say nothing of that). */
-  if (pd->unanswered_since && !pd->old && coap_dtls_session_established(pd->session)) {
-    if (!pd->sends_unanswered) {
-      pd->clean_answers++;
-    } else {
-      pd->loss_at = now ? now : 1;
-      pd->clean_answers = 0;
-    }
-  }
-  pd->unanswered_since = 0;
-  pd->reconnected = 0;
-  pd->last_rx = now;
+  /* A client's established session hears its server only in records that
+   * authenticate (on_data): anyone can send a datagram from the server's
+   * address, and one that did must not hide the server's silence (a lost
+   * session) from reconnect_if_silent. */
+  if (!coap_dtls_session_is_client(pd->session) || !coap_dtls_session_established(pd->session) ||
+      pd->old)
+    peer_spoke(pd, now);
   if (coap_dtls_session_is_client(pd->session) && coap_dtls_session_established(pd->session) &&
       len > 13 && data[0] == 22 && !data[3] && !data[4] && data[13] == 3)
     return 0; /* a HelloVerifyRequest: the late answer to an abandoned hello */

@@ -25,6 +25,9 @@ static simnet_t net;
 static simnet_node_t *server, *client, *newcomer;
 static uint8_t last_record[1500];
 static size_t last_record_len;
+static uint8_t server_record[1500]; /* the server's last encrypted record */
+static size_t server_record_len;
+static int server_crashing; /* its datagrams are lost (no close_notify) */
 
 static void hello(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
                   coap_response_t *resp, void *user) {
@@ -36,9 +39,14 @@ static void hello(coap_context_t *ctx, coap_resource_t *res, const coap_request_
 static int keep_client_records(void *user, const simnet_node_t *from, const coap_address_t *to,
                                const uint8_t *data, size_t len, unsigned seq) {
   (void)user, (void)to, (void)seq;
+  if (server_crashing && from == server) return 1;
   if (from == client && (data[0] == 25 || data[0] == 23) && len <= sizeof last_record) {
     memcpy(last_record, data, len);
     last_record_len = len;
+  }
+  if (from == server && (data[0] == 25 || data[0] == 23) && len <= sizeof server_record) {
+    memcpy(server_record, data, len);
+    server_record_len = len;
   }
   return 0;
 }
@@ -71,7 +79,7 @@ static void start(int cid) {
   set_psk(newcomer->ctx, cid);
   coap_resource_set_handler(coap_resource_add(server->ctx, "hello"), COAP_GET, hello, NULL);
   net.filter = keep_client_records;
-  last_record_len = 0;
+  last_record_len = server_record_len = 0;
   sim_reply_t b;
   sim_get(client, "coaps://10.0.0.1/hello", &b, 60000);
   assert_int_equal(b.code, COAP_CONTENT);
@@ -198,6 +206,53 @@ static void test_authentic_records_keep_the_session(void **state) {
   assert_int_equal(server_cid_stats().forged, 0);
 }
 
+/* The client's side: its server restarted (a crash: no close_notify) and
+ * drops its records, while an attacker sends it records "from" the
+ * server's address every second. Only the server's authenticated records
+ * show it alive: the client still finds the session lost after its
+ * silence rule (7 ACK timeouts) and reconnects, and its request is
+ * answered, instead of waiting out its deadline. */
+static void client_hears_only_authentic(int cid) {
+  start(cid);
+  assert_true(server_record_len > 13);
+  server_crashing = 1;
+  assert_int_equal(simnet_node_restart(server), 0);
+  server_crashing = 0;
+  set_psk(server->ctx, cid);
+  coap_resource_set_handler(coap_resource_add(server->ctx, "hello"), COAP_GET, hello, NULL);
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, "coaps://10.0.0.1/hello");
+  o.timeout_ms = 120000;
+  sim_reply_t b;
+  sim_send(client, &o, &b);
+  uint64_t t0 = net.now;
+  while (!b.done && net.now - t0 < 120000) {
+    uint8_t d[1500];
+    memcpy(d, server_record, server_record_len);
+    simnet_rand(&net, d + 13, server_record_len - 13);
+    d[10] = (uint8_t)(d[10] + 1);
+    coap_context_input(client->ctx, client->ep, &server->addr, d, server_record_len, net.now);
+    simnet_run_until(&net, net.now + 1000);
+  }
+  assert_true(b.done);
+  assert_int_equal(b.status, 0);
+  assert_int_equal(b.code, COAP_CONTENT);
+  /* 7 ACK timeouts (2 to 3 s each) and a handshake: well under a minute. */
+  assert_true(net.now - t0 < 40000);
+  coap_stats_t st;
+  coap_context_get_stats(client->ctx, &st);
+  assert_int_equal(st.dtls_reconnects, 1);
+}
+
+static void test_client_hears_only_authentic_no_cid(void **state) {
+  (void)state;
+  client_hears_only_authentic(0);
+}
+static void test_client_hears_only_authentic_cid(void **state) {
+  (void)state;
+  client_hears_only_authentic(1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_cid_random_body_from_elsewhere, teardown),
@@ -206,6 +261,8 @@ int main(void) {
       cmocka_unit_test_teardown(test_no_cid_from_the_client_address, teardown),
       cmocka_unit_test_teardown(test_forged_records_do_not_block_eviction, teardown),
       cmocka_unit_test_teardown(test_authentic_records_keep_the_session, teardown),
+      cmocka_unit_test_teardown(test_client_hears_only_authentic_no_cid, teardown),
+      cmocka_unit_test_teardown(test_client_hears_only_authentic_cid, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
