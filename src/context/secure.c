@@ -1255,6 +1255,8 @@ static int feed_old_server_session(peer_dtls_t *pd, const uint8_t *data, size_t 
     coap_cid_map_remove(&ctx->cid_map, &pd->cid);
     session_uncount(pd);
     coap_server_peer_gone(&ctx->server, pd->peer);
+    coap_exch_peer_clear(ctx->exch, &pd->peer->exch, 0);
+    coap_exch_peer_init(ctx->exch, &pd->peer->exch);
     coap_dtls_session_free(pd->old);
     pd->old = NULL;
     return 1;

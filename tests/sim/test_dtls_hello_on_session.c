@@ -330,6 +330,37 @@ static void test_attacker_with_cookie_silent_cid(void **state) {
   silent_attack(1);
 }
 
+/* The client closes its session while the attacker's handshake runs
+ * beside it: the session ends (counted out, its CID gone), the handshake
+ * beside ends at its deadline, and the client's next request gets a new
+ * session. */
+static void close_during_attack(int cid) {
+  start(cid);
+  attacker_start(cid, 2);
+  assert_int_equal(attack_while_client_asks(1000), 1);
+  assert_int_equal(coap_context_end_sessions(client->ctx, NULL, NULL), 1);
+  simnet_run_until(&net, net.now + 100);
+  assert_int_equal(stats(server).dtls_sessions_by_mode[COAP_DTLS_MODE_PSK], 0);
+  assert_int_equal(server->ctx->cid_map.count, 0);
+  assert_int_equal(server->ctx->handshakes_in_progress, 1);
+  simnet_run_until(&net, net.now + 200000);
+  assert_int_equal(server->ctx->handshakes_in_progress, 0);
+  sim_reply_t b;
+  sim_get(client, "coaps://10.0.0.1/hello", &b, 60000);
+  assert_int_equal(b.status, 0);
+  assert_int_equal(b.code, COAP_CONTENT);
+  assert_int_equal(stats(server).dtls_sessions_by_mode[COAP_DTLS_MODE_PSK], 1);
+}
+
+static void test_close_during_attack_no_cid(void **state) {
+  (void)state;
+  close_during_attack(0);
+}
+static void test_close_during_attack_cid(void **state) {
+  (void)state;
+  close_during_attack(1);
+}
+
 /* ---- a real restart ---- */
 
 static void real_restart(int cid) {
@@ -370,6 +401,8 @@ int main(void) {
       cmocka_unit_test_teardown(test_attacker_with_cookie_wrong_key_cid, teardown),
       cmocka_unit_test_teardown(test_attacker_with_cookie_silent_no_cid, teardown),
       cmocka_unit_test_teardown(test_attacker_with_cookie_silent_cid, teardown),
+      cmocka_unit_test_teardown(test_close_during_attack_no_cid, teardown),
+      cmocka_unit_test_teardown(test_close_during_attack_cid, teardown),
       cmocka_unit_test_teardown(test_real_restart_no_cid, teardown),
       cmocka_unit_test_teardown(test_real_restart_cid, teardown),
   };
