@@ -17,8 +17,8 @@
  * cookie on the last one, the node that answered — byte 1 of the server's
  * Connection ID, which coaps serve --node-id puts there, so no server
  * change is needed —, rebinds, and latencies. ICMP errors are not read
- * unless --icmp-errors (then as coaps's own sockets do: the library fails
- * the requests to that address).
+ * unless --icmp-errors (then handed to the library as coaps's own sockets
+ * do: coap_context_input_unreachable says what it makes of them).
  *
  * Commands on standard input, one a line (the test's phases):
  *   mark        counters restart from here ("since the mark"); each
@@ -26,6 +26,11 @@
  *   rebind K    from now on move each client to a new source port every
  *               K requests (0: never), only between requests, never in
  *               a handshake
+ *   reconnect   each client, before its next request, ends its DTLS
+ *               session (a close_notify) and moves to a new source port,
+ *               as a device that restarts: that request makes a new
+ *               handshake, which resumes the session (its ticket) when
+ *               the server still can (counted as resumed, else full)
  *   report      print the report (below) and go on
  *   quit        (or end of input, SIGINT, SIGTERM) send nothing new, wait
  *               for the requests under way (at most --timeout ms), print
@@ -49,7 +54,9 @@
  * from a node other than mark_node, -1 for none; max_latency_ms: the
  * longest request, from its first send to its answer), then one line
  *   summary {JSON: the same totals since the mark, answers and clients by
- *            node, failures by cause, and "total" since the start}
+ *            node, failures by cause, and "total" since the start; since
+ *            the start too: send_errors (sends the socket refused) and
+ *            icmp_errors (ICMP errors read, with --icmp-errors)}
  */
 #include <errno.h>
 #include <getopt.h>
@@ -99,6 +106,7 @@ typedef struct client {
   long first_answer_ms, moved_ms; /* since the mark, -1: not yet */
   uint64_t max_latency_ms;
   unsigned since_rebind; /* requests since its socket was opened */
+  int reconnect_due;     /* "reconnect": a fresh session for the next request */
 } client_t;
 
 typedef struct cause_count {
@@ -365,6 +373,11 @@ static void on_reply(coap_context_t *ctx, const coap_reply_t *reply, void *user)
 
 static void send_next(client_t *c, uint64_t now) {
   fleet_t *f = c->f;
+  if (c->reconnect_due && c->fd >= 0) {
+    c->reconnect_due = 0;
+    coap_context_end_sessions(c->ctx, NULL, NULL); /* the session cache keeps its ticket */
+    rebind(c);
+  }
   if (f->o.rebind_every && c->fd >= 0 && c->since_rebind >= f->o.rebind_every &&
       c->now.answered > 0)
     rebind(c);
@@ -430,13 +443,13 @@ static void print_report(fleet_t *f) {
       "\"failed\":%llu,\"in_flight\":%llu,\"same_node\":%llu,\"other_node\":%llu,"
       "\"full_handshakes\":%llu,\"resumed_handshakes\":%llu,"
       "\"clients_with_a_cookie_in_their_last_handshake\":%llu,\"rebinds\":%llu,"
-      "\"send_errors\":%llu",
+      "\"send_errors\":%llu,\"icmp_errors\":%llu",
       f->o.clients, (unsigned long long)(now - f->mark), (unsigned long long)sum.sent,
       (unsigned long long)sum.answered, (unsigned long long)sum.failed,
       (unsigned long long)in_flight, (unsigned long long)sum.same_node,
       (unsigned long long)sum.other_node, (unsigned long long)sum.full,
       (unsigned long long)sum.resumed, (unsigned long long)cookies, (unsigned long long)sum.rebinds,
-      (unsigned long long)f->send_errors);
+      (unsigned long long)f->send_errors, (unsigned long long)f->icmp_errors);
   const char *sep = "";
   printf(",\"answers_by_node\":{");
   for (int n = 0; n <= NODES; n++) {
@@ -520,12 +533,15 @@ static void handle_command(fleet_t *f, char *line) {
     take_mark(f);
   else if (sscanf(line, "rebind %u", &k) == 1)
     f->o.rebind_every = k;
+  else if (strcmp(line, "reconnect") == 0)
+    for (long i = 0; i < f->o.clients; i++) f->c[i].reconnect_due = 1;
   else if (strcmp(line, "report") == 0)
     print_report(f);
   else if (strcmp(line, "quit") == 0)
     start_draining(f);
   else if (line[0])
-    fprintf(stderr, "client_fleet: unknown command '%s' (mark, rebind K, report, quit)\n", line);
+    fprintf(stderr,
+            "client_fleet: unknown command '%s' (mark, rebind K, reconnect, report, quit)\n", line);
 }
 
 /* Standard input is read whole lines at a time (the test writes lines). */
@@ -620,10 +636,11 @@ static void usage(FILE *to) {
           "  -v, --verbose          the library's info log on stderr, failures named\n"
           "  -h, --help\n"
           "Standard input takes commands, one a line: mark (counters restart), rebind K,\n"
+          "reconnect (each client a new session, resuming, and a new source port),\n"
           "report, quit (also end of input, SIGINT, SIGTERM: the requests under way are\n"
           "waited for, then the report); an input that is no pipe or terminal (a file,\n"
-          "/dev/null) takes no commands: it runs until a signal. SIGUSR1: the report. The report "
-          "is a line a\n"
+          "/dev/null) takes no commands: it runs until a signal. SIGUSR1: the report.\n"
+          "The report is a line a\n"
           "client ('client I port P node N mark_node M sent ...') and a 'summary {JSON}'\n"
           "line; 'ready N T' once every client was answered, 'caught-up N T' once every\n"
           "client was answered since the mark. The node is byte 1 of the server's\n"
