@@ -388,11 +388,17 @@ COAPS_API int coap_dtls_last_cid_versioned(const coap_dtls_context_t *d, int ver
 
 /* Allocated by the program, filled by the library: versioned. */
 #define COAP_DTLS_CID_STATS_V1 1
-#define COAP_DTLS_CID_STATS_VERSION COAP_DTLS_CID_STATS_V1
+#define COAP_DTLS_CID_STATS_V2 2 /* forged */
+#define COAP_DTLS_CID_STATS_VERSION COAP_DTLS_CID_STATS_V2
 typedef struct coap_dtls_cid_stats {
   uint64_t sessions; /* handshakes that agreed on Connection IDs */
   uint64_t moves;    /* server peers moved to a new address by their CID */
   uint64_t held;     /* datagrams not sent to an address not confirmed yet */
+  /* ---- version 2 ---- */
+  uint64_t forged; /* datagrams naming one of our CIDs in which no record
+                      authenticated (forged, damaged or replayed): dropped,
+                      and no sign of the peer's life (no move, no idle
+                      timer or eviction order refreshed) */
 } coap_dtls_cid_stats_t;
 /* The counters of |d| (summed over the contexts that share it) into
  * |out|, a coap_dtls_cid_stats_t of |version|. Returns 0, or
