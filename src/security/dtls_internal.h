@@ -121,7 +121,7 @@ struct coap_dtls_context {
   uint8_t cid_len, cid_client_len, cid_worker, cid_node, cid_steered, cid_node_set;
   uint8_t cid_client[COAP_DTLS_CID_MAX];
   coap_dtls_cid_t last_client_cid; /* of the last client handshake */
-  uint64_t cid_sessions, cid_moves, cid_held;
+  uint64_t cid_sessions, cid_moves, cid_held, cid_forged;
   char error[512];
   struct coap_psk_table *psk_table; /* coap_dtls_set_psk_table (psk_table.c) */
 };
@@ -216,8 +216,9 @@ struct coap_dtls_session {
    * runs on exported keys: a fraction of the memory. */
   coap_dtls_keys_t *keys;
   int slim_wanted, slim_refused, resumed;
-  int mode;          /* coap_dtls_mode_t, once established */
-  const char *suite; /* static storage (GnuTLS's name table) */
+  int offers_resumption; /* client: its hello offers a session of this server */
+  int mode;              /* coap_dtls_mode_t, once established */
+  const char *suite;     /* static storage (GnuTLS's name table) */
   /* Connection ID (dtls_cid.c). The newest epoch and sequence number of
    * an authenticated record: only a newer one may move the peer
    * (RFC 9146 §6). The cipher, read from the ServerHello, for rewriting
@@ -226,6 +227,10 @@ struct coap_dtls_session {
   uint8_t cid_asked; /* server: the client sent extension 54 */
   int cid_alg;       /* gnutls_cipher_algorithm_t, 0: not known yet */
   uint64_t rx_newest;
+  /* Records from the peer that authenticated on the session's keys
+   * (application data and alerts, on GnuTLS or exported keys), and the
+   * handshake's completion. */
+  uint64_t rx_authentic;
 };
 
 /* The PSK identity a client sent (the server's lookup callback). */

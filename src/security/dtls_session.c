@@ -359,7 +359,8 @@ int coap_dtls_session_new_client(coap_dtls_context_t *d, const char *server_name
   if (name[0] && !literal_address(name))
     gnutls_server_name_set(s->tls, GNUTLS_NAME_DNS, name, strlen(name));
   const gnutls_datum_t *resume = coap_dtls_cache_find(d, name);
-  if (resume) gnutls_session_set_data(s->tls, resume->data, resume->size);
+  if (resume)
+    s->offers_resumption = gnutls_session_set_data(s->tls, resume->data, resume->size) == 0;
   *out = s;
   rc = drive_handshake(s, now); /* sends the ClientHello */
   if (rc < 0) {
@@ -604,6 +605,7 @@ static void note_ticket_outcome(coap_dtls_session_t *s) {
 
 static void established(coap_dtls_session_t *s, uint64_t now) {
   s->established = 1;
+  s->rx_authentic++; /* the peer's Finished verified */
   note_cid(s);
   if (!s->client) keep_hello_random(s);
   s->suite = coap_dtls_session_suite(s);
@@ -711,6 +713,7 @@ static int read_records(coap_dtls_session_t *s) {
   for (;;) {
     ssize_t n = gnutls_record_recv(s->tls, buf, sizeof buf);
     if (n > 0) {
+      s->rx_authentic++;
       s->slim_wanted = !s->d->keep_gnutls;
       if (s->cb.on_data) s->cb.on_data(s->user, buf, (size_t)n);
       continue;
@@ -790,6 +793,7 @@ static int slim_input(coap_dtls_session_t *s, const uint8_t *data, size_t len) {
     if (r == COAP_DTLS_RECORD_MALFORMED) return 0;
     off += rec_len;
     if (r != COAP_DTLS_RECORD_OK) continue;
+    s->rx_authentic++;
     coap_dtls_note_authentic(s, seq64);
     if (type == TYPE_APPLICATION && s->cb.on_data) {
       s->cb.on_data(s->user, plain, plain_len);
@@ -1027,6 +1031,9 @@ int coap_dtls_session_established(const coap_dtls_session_t *s) {
 int coap_dtls_session_is_client(const coap_dtls_session_t *s) {
   return s->client;
 }
+uint64_t coap_dtls_session_authentic(const coap_dtls_session_t *s) {
+  return s->rx_authentic;
+}
 unsigned coap_dtls_session_rx(const coap_dtls_session_t *s) {
   return s->rx;
 }
@@ -1070,6 +1077,10 @@ const char *coap_dtls_session_suite(const coap_dtls_session_t *s) {
     name = gnutls_cipher_suite_get_name(gnutls_kx_get(s->tls), gnutls_cipher_get(s->tls),
                                         gnutls_mac_get(s->tls));
   return name ? name : "unknown";
+}
+
+int coap_dtls_session_offers_resumption(const coap_dtls_session_t *s) {
+  return s->offers_resumption;
 }
 
 int coap_dtls_session_resumed(const coap_dtls_session_t *s) {

@@ -135,6 +135,11 @@ int coap_dtls_session_is_client(const coap_dtls_session_t *s);
 const coap_diag_t *coap_dtls_session_diag(const coap_dtls_session_t *s);
 /* A client's handshake report (NULL for a server session). */
 const coap_handshake_report_t *coap_dtls_session_report(coap_dtls_session_t *s);
+/* Records from the peer that authenticated so far (and 1 for the
+ * handshake's completion): a datagram that did not raise it proved
+ * nothing about the peer (forged, damaged or replayed), and must not
+ * count as its activity. */
+uint64_t coap_dtls_session_authentic(const coap_dtls_session_t *s);
 /* Datagrams received from the peer, and handshake flights sent. */
 unsigned coap_dtls_session_rx(const coap_dtls_session_t *s);
 unsigned coap_dtls_session_flights(const coap_dtls_session_t *s);
@@ -143,6 +148,9 @@ uint32_t coap_dtls_session_elapsed(const coap_dtls_session_t *s, uint64_t now);
 /* "TLS_PSK_WITH_AES_128_CCM_8"-style name of the negotiated suite. */
 const char *coap_dtls_session_suite(const coap_dtls_session_t *s);
 int coap_dtls_session_resumed(const coap_dtls_session_t *s);
+/* Client: its hello offers a session it had with this server (the server
+ * listened there before). */
+int coap_dtls_session_offers_resumption(const coap_dtls_session_t *s);
 /* The peer identity of a server session, for coap_context_end_sessions:
  * the PSK identity ("" when none) and the SHA-256 of its raw public key
  * (NULL when none). */
@@ -175,6 +183,8 @@ size_t coap_dtls_record_cid(const coap_dtls_context_t *d, const uint8_t *data, s
 int coap_dtls_cid_worker(const coap_dtls_context_t *d);
 void coap_dtls_note_cid_move(coap_dtls_context_t *d);
 void coap_dtls_note_cid_held(coap_dtls_context_t *d);
+/* A datagram found by one of our CIDs brought no authentic record. */
+void coap_dtls_note_cid_forged(coap_dtls_context_t *d);
 
 /* Is |data| a DTLS ClientHello of epoch 0 (a client starting over from an
  * address that has a session: RFC 6347 §4.2.8)? */
