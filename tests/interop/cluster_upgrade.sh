@@ -9,7 +9,8 @@
 # started with the same options (it reads the state file and takes the
 # sessions over), and once it listens, the next node. While a node is
 # down its port is closed: the clients sending then get ICMP port
-# unreachable (relayed by the balancer's conntrack, counted there), and
+# unreachable (forwarded by the balancer, counted there; its stateless
+# rules leave it naming the node, so a client matches it to no session), and
 # their CON's retransmission reaches the new process.
 # What must hold: no handshake at all (clients: none full, none resumed;
 # new processes: none), every request answered (none failed, none left
