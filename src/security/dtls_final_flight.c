@@ -45,15 +45,6 @@ static int sending_last_flight(const coap_dtls_session_t *s) {
   return in == GNUTLS_HANDSHAKE_FINISHED || in == GNUTLS_HANDSHAKE_ANY;
 }
 
-static final_flight_t *final_flight_new(void) {
-  final_flight_t *f = calloc(1, sizeof *f);
-  if (f && !(f->bytes = malloc(COAP_DTLS_OWN_FLIGHT_MAX))) {
-    free(f);
-    f = NULL;
-  }
-  return f;
-}
-
 /* Called for each datagram before it is counted: the first of a drive
  * (s->pushed still 0) starts the copy. A flight too large to keep whole
  * is not kept: GnuTLS's own resends remain. */
@@ -63,12 +54,18 @@ void coap_dtls_keep_server_final(coap_dtls_session_t *s, const void *data, size_
     coap_dtls_forget_server_final(s);
   else if (!s->server_final)
     return; /* an earlier datagram was not kept */
-  if (!s->server_final && !(s->server_final = final_flight_new())) return;
+  if (!s->server_final && !(s->server_final = calloc(1, sizeof *s->server_final))) return;
   final_flight_t *f = s->server_final;
-  if (f->dgrams == COAP_DTLS_FINAL_FLIGHT_DATAGRAMS || f->len + len > COAP_DTLS_OWN_FLIGHT_MAX) {
+  /* Exactly the flight's bytes: a server may hold many of these at once,
+   * from each client that has not sent its first request yet. */
+  uint8_t *grown = NULL;
+  if (f->dgrams < COAP_DTLS_FINAL_FLIGHT_DATAGRAMS && f->len + len <= COAP_DTLS_OWN_FLIGHT_MAX)
+    grown = realloc(f->bytes, f->len + len);
+  if (!grown) {
     coap_dtls_forget_server_final(s);
     return;
   }
+  f->bytes = grown;
   memcpy(f->bytes + f->len, data, len);
   f->len += len;
   f->dgram_len[f->dgrams++] = (uint16_t)len;
