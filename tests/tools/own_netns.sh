@@ -15,9 +15,18 @@
 # Not as another user through a user namespace (unshare -rn): its root
 # may write where the user cannot, and only that one user exists in it,
 # which the tests that drop privileges (setpriv) or check permissions need.
+#
+# The test also gets a TMPDIR of its own, removed when it ends: mktemp
+# files and directories a test (or a peer it ran) leaves behind, after a
+# failure or by oversight, go with it instead of piling up in /tmp.
 if [ -z "${COAPS_OWN_NETNS:-}" ] && [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
-  exec unshare -n env COAPS_OWN_NETNS=1 sh -c 'ip link set lo up && exec "$@"' sh "$@"
+  exec unshare -n env COAPS_OWN_NETNS=1 sh -c 'ip link set lo up && exec sh "$0" "$@"' "$0" "$@"
 fi
 [ -n "${COAPS_OWN_NETNS:-}" ] ||
   echo "own_netns.sh: not root or no unshare -n: the test shares the host's loopback" >&2
-exec "$@"
+test_tmp=$(mktemp -d "${TMPDIR:-/tmp}/coaps-test.XXXXXX") || exec "$@"
+chmod 1777 "$test_tmp" # as /tmp: the tests that drop privileges write there too
+TMPDIR=$test_tmp "$@"
+rc=$?
+rm -rf "$test_tmp"
+exit $rc
