@@ -341,7 +341,12 @@ COAPS_API int coap_context_input(coap_context_t *ctx, coap_endpoint_t *ep,
 COAPS_API int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep,
                                     const coap_address_t *from, const coap_address_t *local,
                                     const uint8_t *data, size_t len, uint64_t now_ms);
-/* The transport learnt that |to| is unreachable (ICMP error). */
+/* The transport learnt that |to| is unreachable (ICMP error). Requests to
+ * it fail at once (COAP_E_UNREACHABLE, cause port-unreachable), unless
+ * they go to a coaps:// server we had a session with (established, or the
+ * one our handshake resumes) or a coap:// server that answered us (and
+ * observes nothing here): it may be restarting, so they are resent as
+ * usual (the error is logged) until its port has been closed for 5 s. */
 COAPS_API void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
                                               const coap_address_t *to, uint64_t now_ms);
 /* Earliest time coap_context_handle_timeouts must be called; UINT64_MAX

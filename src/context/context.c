@@ -580,7 +580,27 @@ int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep, const coap_a
   coap_peer_set_local(peer, local); /* coap://: where it spoke last */
   if (peer->rx < UINT32_MAX) peer->rx++;
   peer->tx_unanswered = 0;
+  peer->unreachable_since = 0;
   return coap_exch_receive(ctx->exch, &peer->exch, data, len, now_ms);
+}
+
+/* coap://: a server that answered us before (it spoke), whose port has
+ * been closed for less than COAP_RESTART_GRACE_MS, and that observes
+ * nothing here (so no notification of ours is among the exchanges kept:
+ * an observer that is gone ends at once): most likely restarting, as
+ * coap_secure_unreachable says for coaps://. RFC 7252 §4.2's vetting (the
+ * message ID and token the error quotes) is not possible through the
+ * transport's call, which names the address only. Returns 1 when the
+ * requests go on. */
+static int plain_restart_likely(coap_context_t *ctx, coap_peer_t *peer, uint64_t now) {
+  if (!peer->rx || coap_observe_peer_busy(&ctx->server, peer)) return 0;
+  if (!peer->unreachable_since) peer->unreachable_since = now ? now : 1;
+  if (now - peer->unreachable_since >= COAP_RESTART_GRACE_MS) return 0;
+  coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
+            "ICMP port unreachable: nothing listens on UDP port %u there now (a server "
+            "restart?); the requests are kept, resent as usual",
+            coap_address_get_port(&peer->addr));
+  return 1;
 }
 
 void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
@@ -590,6 +610,7 @@ void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
   if (!peer) return;
   if (now_ms > ctx->now) ctx->now = now_ms;
   if (ep->proto == COAP_PROTO_DTLS && coap_secure_unreachable(ctx, peer, now_ms)) return;
+  if (ep->proto != COAP_PROTO_DTLS && plain_restart_likely(ctx, peer, now_ms)) return;
   if (coap_exch_peer_idle(&peer->exch)) return;
   coap_diag_t g;
   coap_diag_begin(&g, COAP_CAUSE_PORT_UNREACHABLE, COAP_STEP_NONE, COAP_DETECTED_NETWORK,

@@ -188,7 +188,20 @@ void coap_secure_unqueue(coap_peer_t *peer, const uint8_t *data, size_t len);
  * request's own deadline passed): the session fails with a diagnosis of
  * the silence and its requests end. Returns 1 when it did. */
 int coap_secure_give_up(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
-/* ICMP unreachable for a DTLS peer: end its handshake with that cause. */
+/* How long a server that answered us may keep its port closed before an
+ * ICMP error ends our requests: a restart (SIGTERM, the state written, the
+ * new process listening) takes 30 to 110 ms in
+ * tests/interop/cluster_upgrade.sh; this leaves room for a loaded machine
+ * or a service manager, and bounds how long a client of a server that is
+ * gone waits to be told. A CON's sends at 0, 2-3 and 6-9 s: a request
+ * meets at most two errors before the one that ends it. */
+#define COAP_RESTART_GRACE_MS 5000
+
+/* ICMP unreachable for a DTLS peer: a client's handshake with a server it
+ * never had a session with ends with that cause; its established session,
+ * or a handshake resuming one, is kept with its requests (a server
+ * restart, logged); a server ignores it in a handshake. Returns 1 when
+ * dealt with, 0 when the peer's requests are to fail. */
 int coap_secure_unreachable(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
 /* Handshake still running with |peer| (client side). */
 int coap_secure_handshaking(const coap_peer_t *peer);

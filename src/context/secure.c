@@ -47,6 +47,11 @@ typedef struct peer_dtls {
   int probed;         /* a CoAP ping went to the port (probe_plain_coap) */
   uint16_t probe_mid; /* its message ID */
   int carried;        /* written for a restart (coap_secure_export): ours no more */
+  /* Client: ICMP port-unreachable errors since the server last sent
+   * anything (a restart: coap_secure_unreachable), and when the first
+   * came (0: none). */
+  unsigned unreachable_seen;
+  uint64_t unreachable_since;
   /* Client: the verdict of a handshake that called the key wrong from
    * what the network showed, while a second handshake checks it (see
    * confirm_key_mismatch); it stands unless that one completes by
@@ -238,6 +243,7 @@ static void note_session_failure(peer_dtls_t *pd, const coap_diag_t *g, int coun
 }
 
 static void session_ended_with(peer_dtls_t *pd, const coap_diag_t *g, uint64_t now);
+static void end_unreachable(peer_dtls_t *pd, uint64_t now);
 
 /* A wrong key inferred from the network (the server went on as if our
  * Finished had not come) looks the same as every copy of our Finished
@@ -568,6 +574,10 @@ static void timer_fired(coap_timer_t *t, uint64_t now, void *user) {
     return;
   }
   int rc = coap_dtls_session_handle_timeout(pd->session, now);
+  if (rc == COAP_E_DTLS_TIMEOUT && pd->unreachable_seen && !pd->suspect) {
+    end_unreachable(pd, now); /* the port stayed closed (coap_secure_unreachable) */
+    return;
+  }
   if (rc < 0) {
     session_ended(pd, rc, now);
     return;
@@ -1111,6 +1121,13 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
   pd->unanswered_since = 0;
   pd->reconnected = 0;
   pd->last_rx = now;
+  if (pd->unreachable_seen) {
+    coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
+              "the server's port answers again after %u ICMP port-unreachable error%s",
+              pd->unreachable_seen, pd->unreachable_seen == 1 ? "" : "s");
+    pd->unreachable_seen = 0;
+    pd->unreachable_since = 0;
+  }
   if (coap_dtls_session_is_client(pd->session) && coap_dtls_session_established(pd->session) &&
       len > 13 && data[0] == 22 && !data[3] && !data[4] && data[13] == 3)
     return 0; /* a HelloVerifyRequest: the late answer to an abandoned hello */
@@ -1145,21 +1162,65 @@ int coap_secure_give_up(coap_context_t *ctx, coap_peer_t *peer, uint64_t now) {
   return 1;
 }
 
-int coap_secure_unreachable(coap_context_t *ctx, coap_peer_t *peer, uint64_t now) {
-  peer_dtls_t *pd = peer->security;
-  if (!pd || coap_dtls_session_established(pd->session)) return 0;
-  /* A server does not end a handshake on ICMP (forgeable, and it often
-   * races the client's own alert, which says more); the handshake times
-   * out if the client is really gone. */
-  if (!coap_dtls_session_is_client(pd->session)) return 1;
+/* A client's handshake ends: nothing listens on the server's port (the
+ * ICMP errors say so). */
+static void end_unreachable(peer_dtls_t *pd, uint64_t now) {
+  coap_peer_t *peer = pd->peer;
   coap_diag_t g;
   coap_diag_begin(&g, COAP_CAUSE_PORT_UNREACHABLE, COAP_STEP_HELLO, COAP_DETECTED_NETWORK,
                   COAP_E_UNREACHABLE);
-  coap_diag_explain(&g, "ICMP port unreachable from %s: nothing listens on UDP port %u there",
-                    peer->name, coap_address_get_port(&peer->addr));
+  if (pd->unreachable_seen > 1)
+    coap_diag_explain(&g,
+                      "ICMP port unreachable from %s: nothing listens on UDP port %u there (%u "
+                      "errors, no answer in between)",
+                      peer->name, coap_address_get_port(&peer->addr), pd->unreachable_seen);
+  else
+    coap_diag_explain(&g, "ICMP port unreachable from %s: nothing listens on UDP port %u there",
+                      peer->name, coap_address_get_port(&peer->addr));
   g.flights = coap_dtls_session_flights(pd->session);
   g.elapsed_ms = coap_dtls_session_elapsed(pd->session, now);
   session_ended_with(pd, &g, now);
+}
+
+int coap_secure_unreachable(coap_context_t *ctx, coap_peer_t *peer, uint64_t now) {
+  peer_dtls_t *pd = peer->security;
+  if (!pd) return 0;
+  int established = coap_dtls_session_established(pd->session);
+  /* A server does not end a handshake on ICMP (forgeable, and it often
+   * races the client's own alert, which says more); the handshake times
+   * out if the client is really gone. An established session's client is
+   * gone: its requests (CON notifications) fail. */
+  if (!coap_dtls_session_is_client(pd->session)) return !established;
+  /* A server we never had a session with: nothing listens there (a wrong
+   * port, a server not started): said at once. */
+  if (!established && !coap_dtls_session_offers_resumption(pd->session)) {
+    pd->unreachable_seen++;
+    end_unreachable(pd, now);
+    return 1;
+  }
+  /* This server listened there before (our session with it, or the one
+   * our hello resumes), and now its port is closed: a server restarting
+   * or being upgraded, most likely, back within a CON's retransmissions
+   * (with its sessions, from a state file) or a handshake's resends.
+   * RFC 7252 §4.2 lets an unreachable error fail a request only after
+   * vetting, and an ICMP error is no proof the server is gone for good:
+   * the session (or handshake) and the requests are kept, the resends go
+   * on, for COAP_RESTART_GRACE_MS: an error after that ends them with the
+   * cause (and a handshake's deadline passing with ICMP errors the last
+   * thing heard: timer_fired). */
+  pd->unreachable_seen++;
+  if (!pd->unreachable_since) pd->unreachable_since = now ? now : 1;
+  if (now - pd->unreachable_since >= COAP_RESTART_GRACE_MS) {
+    /* Closed too long for a restart: the requests end. */
+    if (!established) end_unreachable(pd, now);
+    return !established;
+  }
+  coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
+            "ICMP port unreachable: nothing listens on UDP port %u there now (a server "
+            "restart?); the %s and the requests are kept, resent as usual (%u error%s since it "
+            "last spoke)",
+            coap_address_get_port(&peer->addr), established ? "session" : "resuming handshake",
+            pd->unreachable_seen, pd->unreachable_seen == 1 ? "" : "s");
   return 1;
 }
 

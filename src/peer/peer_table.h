@@ -27,6 +27,9 @@ typedef struct coap_peer {
   uint64_t first_tx;      /* first datagram sent to a peer not heard yet */
   unsigned rx;            /* datagrams received from it (saturating) */
   unsigned tx_unanswered; /* coap:// sends since it last spoke */
+  /* coap://: the first ICMP port-unreachable since it last spoke, 0: none
+   * (a server restarting: coap_context_input_unreachable). */
+  uint64_t unreachable_since;
   /* The local address its datagrams arrive at, when the transport said
    * (a wildcard-bound socket): replies leave from it. Kept compact (no
    * coap_address_t): family 0 means none; the port is the endpoint's. */

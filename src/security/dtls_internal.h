@@ -235,8 +235,9 @@ struct coap_dtls_session {
    * runs on exported keys: a fraction of the memory. */
   coap_dtls_keys_t *keys;
   int slim_wanted, slim_refused, resumed;
-  int mode;          /* coap_dtls_mode_t, once established */
-  const char *suite; /* static storage (GnuTLS's name table) */
+  int offers_resumption; /* client: its hello offers a session of this server */
+  int mode;              /* coap_dtls_mode_t, once established */
+  const char *suite;     /* static storage (GnuTLS's name table) */
   /* Connection ID (dtls_cid.c). The newest epoch and sequence number of
    * an authenticated record: only a newer one may move the peer
    * (RFC 9146 §6). The cipher, read from the ServerHello, for rewriting

@@ -360,7 +360,8 @@ int coap_dtls_session_new_client(coap_dtls_context_t *d, const char *server_name
   if (name[0] && !literal_address(name))
     gnutls_server_name_set(s->tls, GNUTLS_NAME_DNS, name, strlen(name));
   const gnutls_datum_t *resume = coap_dtls_cache_find(d, name);
-  if (resume) gnutls_session_set_data(s->tls, resume->data, resume->size);
+  if (resume)
+    s->offers_resumption = gnutls_session_set_data(s->tls, resume->data, resume->size) == 0;
   *out = s;
   rc = drive_handshake(s, now); /* sends the ClientHello */
   if (rc < 0) {
@@ -1024,6 +1025,10 @@ const char *coap_dtls_session_suite(const coap_dtls_session_t *s) {
     name = gnutls_cipher_suite_get_name(gnutls_kx_get(s->tls), gnutls_cipher_get(s->tls),
                                         gnutls_mac_get(s->tls));
   return name ? name : "unknown";
+}
+
+int coap_dtls_session_offers_resumption(const coap_dtls_session_t *s) {
+  return s->offers_resumption;
 }
 
 int coap_dtls_session_resumed(const coap_dtls_session_t *s) {

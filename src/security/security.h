@@ -139,6 +139,9 @@ uint32_t coap_dtls_session_elapsed(const coap_dtls_session_t *s, uint64_t now);
 /* "TLS_PSK_WITH_AES_128_CCM_8"-style name of the negotiated suite. */
 const char *coap_dtls_session_suite(const coap_dtls_session_t *s);
 int coap_dtls_session_resumed(const coap_dtls_session_t *s);
+/* Client: its hello offers a session it had with this server (the server
+ * listened there before). */
+int coap_dtls_session_offers_resumption(const coap_dtls_session_t *s);
 /* The peer identity of a server session, for coap_context_end_sessions:
  * the PSK identity ("" when none) and the SHA-256 of its raw public key
  * (NULL when none). */
