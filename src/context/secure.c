@@ -394,6 +394,14 @@ static void confirmation_failed(peer_dtls_t *pd, const coap_diag_t *second, uint
              "first: a wrong key, or a server that lost the first handshake)");
   } else if (second && second->detected_by != COAP_DETECTED_NETWORK) {
     g = *second;
+  } else if (second && second->cause != COAP_CAUSE_PSK_KEY_MISMATCH) {
+    /* The server answered the second hello, then went silent: a busy or
+     * lossy server, no evidence of a key. */
+    g = *second;
+    size_t used = strlen(g.explanation);
+    snprintf(g.explanation + used, sizeof g.explanation - used,
+             " (a second handshake, after the server went on as if our Finished had not come "
+             "in the first: a wrong key, loss, or a busy server)");
   } else {
     size_t used = strlen(g.explanation);
     snprintf(g.explanation + used, sizeof g.explanation - used,
@@ -717,8 +725,15 @@ static void probe_plain_coap(peer_dtls_t *pd) {
 static void timer_fired(coap_timer_t *t, uint64_t now, void *user) {
   peer_dtls_t *pd = user;
   if (pd->suspect && now >= pd->confirm_by) {
-    confirmation_failed(pd, NULL, now);
-    return;
+    /* A server that answered the second hello does take new hellos from
+     * our address; it is only slow (an overloaded server resends its
+     * flight while our Finished copies wait in its queue, which looks
+     * like a wrong key): the second handshake is waited for to its end. */
+    if (!coap_dtls_session_rx(pd->session)) {
+      confirmation_failed(pd, NULL, now);
+      return;
+    }
+    pd->confirm_by = UINT64_MAX;
   }
   int rc = coap_dtls_session_handle_timeout(pd->session, now);
   if (rc == COAP_E_DTLS_TIMEOUT && pd->unreachable_seen && !pd->suspect) {
