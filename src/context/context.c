@@ -586,10 +586,8 @@ int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep, const coap_a
  * been closed for less than COAP_RESTART_GRACE_MS, and that observes
  * nothing here (so no notification of ours is among the exchanges kept:
  * an observer that is gone ends at once): most likely restarting, as
- * coap_secure_unreachable says for coaps://. RFC 7252 §4.2's vetting (the
- * message ID and token the error quotes) is not possible through the
- * transport's call, which names the address only. Returns 1 when the
- * requests go on. */
+ * coap_secure_unreachable says for coaps://. Returns 1 when the requests
+ * go on. */
 static int plain_restart_likely(coap_context_t *ctx, coap_peer_t *peer, uint64_t now) {
   if (!peer->rx || coap_observe_peer_busy(&ctx->server, peer)) return 0;
   if (!peer->unreachable_since) peer->unreachable_since = now ? now : 1;
@@ -601,11 +599,9 @@ static int plain_restart_likely(coap_context_t *ctx, coap_peer_t *peer, uint64_t
   return 1;
 }
 
-void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
-                                    const coap_address_t *to, uint64_t now_ms) {
-  if (!ctx || !ep || !to) return;
-  coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, to);
-  if (!peer) return;
+/* An ICMP port unreachable for |peer|, taken as true. */
+static void peer_unreachable(coap_context_t *ctx, coap_endpoint_t *ep, coap_peer_t *peer,
+                             uint64_t now_ms) {
   if (now_ms > ctx->now) ctx->now = now_ms;
   if (ep->proto == COAP_PROTO_DTLS && coap_secure_unreachable(ctx, peer, now_ms)) return;
   if (ep->proto != COAP_PROTO_DTLS && plain_restart_likely(ctx, peer, now_ms)) return;
@@ -617,6 +613,35 @@ void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
                     peer->name, coap_address_get_port(&peer->addr));
   coap_context_note_failure(ctx, &g, peer->name, now_ms);
   coap_context_fail_peer(ctx, peer, COAP_E_UNREACHABLE, now_ms);
+}
+
+void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
+                                    const coap_address_t *to, uint64_t now_ms) {
+  if (!ctx || !ep || !to) return;
+  coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, to);
+  if (peer) peer_unreachable(ctx, ep, peer, now_ms);
+}
+
+/* RFC 7252 §4.2 and §4.3: an ICMP error is acted upon only after vetting.
+ * An off-path attacker who knows our peer's address can forge one, but
+ * not the start of a datagram we sent: a coap:// message in flight (its
+ * header and token), or a coaps:// record among the latest we sent (its
+ * epoch and sequence number). */
+int coap_context_input_icmp(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *to,
+                            const uint8_t *quoted, size_t len, uint64_t now_ms) {
+  if (!ctx || !ep || !to || (!quoted && len)) return COAP_E_INVALID_ARG;
+  coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, to);
+  int ours = peer && (ep->proto == COAP_PROTO_DTLS ? coap_secure_sent(peer, quoted, len)
+                                                   : coap_exch_peer_sent(&peer->exch, quoted, len));
+  if (!ours) {
+    ctx->icmp_unvetted++;
+    coap_logf(&ctx->log, COAP_LOG_DEBUG, peer ? peer->name : NULL,
+              "ICMP error ignored: it quotes %zu bytes of no datagram we sent there lately", len);
+    return 0;
+  }
+  ctx->icmp_vetted++;
+  peer_unreachable(ctx, ep, peer, now_ms);
+  return 1;
 }
 
 uint64_t coap_context_next_timeout(const coap_context_t *ctx) {
@@ -667,6 +692,8 @@ static void stats_fill(const coap_context_t *ctx, coap_stats_t *out) {
   /* Version 2. */
   out->rx_bytes = ctx->rx_bytes;
   out->tx_bytes = ctx->tx_bytes;
+  out->icmp_vetted = ctx->icmp_vetted;
+  out->icmp_unvetted = ctx->icmp_unvetted;
   memcpy(out->responses_by_class, x->responses_by_class, sizeof out->responses_by_class);
   memcpy(out->dtls_handshakes_by_mode, ctx->dtls_handshakes_by_mode,
          sizeof out->dtls_handshakes_by_mode);

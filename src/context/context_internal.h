@@ -77,6 +77,10 @@ struct coap_context {
   uint64_t failures_by_cause[COAP_CAUSE_COUNT];
   /* Version 2 counters of coap_stats_t. */
   uint64_t rx_bytes, tx_bytes;
+  /* ICMP errors the transport handed in with the bytes they quote: those
+   * that quoted a datagram of ours (acted upon) and those that did not
+   * (ignored: forged, or for a datagram long gone). */
+  uint64_t icmp_vetted, icmp_unvetted;
   uint64_t dtls_handshakes_by_mode[COAP_DTLS_MODE_SLOTS][2];
   uint64_t dtls_failures_by_mode[COAP_DTLS_MODE_SLOTS];
   uint64_t dtls_sessions_by_mode[COAP_DTLS_MODE_SLOTS]; /* established, now */
@@ -202,6 +206,10 @@ int coap_secure_give_up(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
  * restart, logged); a server ignores it in a handshake. Returns 1 when
  * dealt with, 0 when the peer's requests are to fail. */
 int coap_secure_unreachable(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
+/* True when |quoted| (the start of a datagram an ICMP error quotes, |len|
+ * bytes) starts with a record header of ours to |peer|: an epoch we sent
+ * in lately and a sequence number among the last we sent in it. */
+int coap_secure_sent(const coap_peer_t *peer, const uint8_t *quoted, size_t len);
 /* Handshake still running with |peer| (client side). */
 int coap_secure_handshaking(const coap_peer_t *peer);
 /* A datagram on a client's coap:// endpoint from |from|: the answer to the

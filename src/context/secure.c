@@ -52,6 +52,15 @@ typedef struct peer_dtls {
    * came (0: none). */
   unsigned unreachable_seen;
   uint64_t unreachable_since;
+  /* The first record of each datagram we sent it, by epoch (the latest
+   * and the one before: a flight may start in the old one): the highest
+   * sequence number, for vetting the record an ICMP error quotes
+   * (coap_secure_sent). */
+  struct sent_epoch {
+    uint64_t seq;
+    uint16_t epoch;
+    uint8_t used;
+  } sent[2];
   /* Client: the verdict of a handshake that called the key wrong from
    * what the network showed, while a second handshake checks it (see
    * confirm_key_mismatch); it stands unless that one completes by
@@ -409,10 +418,59 @@ static int within_move_budget(peer_dtls_t *pd, size_t len) {
   return 1;
 }
 
+/* A DTLS record header (RFC 6347 §4.1, RFC 9146 §4: the tls12_cid one
+ * starts the same): content type, version, epoch, 48-bit sequence
+ * number. 0 when |data| does not start with one. */
+static int record_start(const uint8_t *data, size_t len, uint16_t *epoch, uint64_t *seq) {
+  if (len < 11 || data[0] < 20 || data[0] > 25 || data[1] != 0xfe) return 0;
+  *epoch = (uint16_t)(data[3] << 8 | data[4]);
+  *seq = 0;
+  for (int i = 5; i < 11; i++) *seq = *seq << 8 | data[i];
+  return 1;
+}
+
+/* How far behind the highest sequence number sent in its epoch a quoted
+ * record may be: the datagrams of about one round trip (an error comes
+ * back a round trip after the datagram), many more than a client's
+ * NSTART 1 has in flight; a forger who does not see our datagrams must
+ * hit this window of a 48-bit space. */
+#define ICMP_RECORD_WINDOW 64
+
+static void note_sent_record(peer_dtls_t *pd, const uint8_t *data, size_t len) {
+  uint16_t epoch;
+  uint64_t seq;
+  if (!record_start(data, len, &epoch, &seq)) return;
+  struct sent_epoch *s = pd->sent;
+  if (!s[0].used || epoch > s[0].epoch) {
+    s[1] = s[0];
+    s[0] = (struct sent_epoch){seq, epoch, 1};
+    return;
+  }
+  /* An older epoch than both, or a sequence number far below the
+   * highest: a new session on this peer (a new handshake) started over. */
+  struct sent_epoch *e = epoch == s[0].epoch ? &s[0] : &s[1];
+  if (!e->used || e->epoch != epoch || seq > e->seq || e->seq - seq >= ICMP_RECORD_WINDOW)
+    *e = (struct sent_epoch){seq, epoch, 1};
+}
+
+int coap_secure_sent(const coap_peer_t *peer, const uint8_t *quoted, size_t len) {
+  const peer_dtls_t *pd = peer->security;
+  uint16_t epoch;
+  uint64_t seq;
+  if (!pd || !quoted || !record_start(quoted, len, &epoch, &seq)) return 0;
+  for (int i = 0; i < 2; i++) {
+    const struct sent_epoch *e = &pd->sent[i];
+    if (e->used && e->epoch == epoch && seq <= e->seq && e->seq - seq < ICMP_RECORD_WINDOW)
+      return 1;
+  }
+  return 0;
+}
+
 /* Records (and alerts) to the peer: from its local address, if it has one. */
 static int peer_send_raw(void *user, const uint8_t *data, size_t len) {
   peer_dtls_t *pd = user;
   if (!within_move_budget(pd, len)) return 0;
+  note_sent_record(pd, data, len);
   return coap_context_send_to_peer(pd->ctx, pd->peer, data, len);
 }
 

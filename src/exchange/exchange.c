@@ -532,6 +532,19 @@ int coap_exch_peer_idle(const coap_exch_peer_t *peer) {
   return !peer->out_head && !peer->queue_head && !peer->in_head;
 }
 
+int coap_exch_peer_sent(const coap_exch_peer_t *peer, const uint8_t *quoted, size_t len) {
+  if (!quoted || len < 4 || (quoted[0] >> 6) != COAP_VERSION) return 0;
+  size_t header = 4 + (quoted[0] & 0x0f); /* with the token */
+  if (len < header) return 0;
+  /* The in-flight list only: a queued request has not been sent. */
+  for (const coap_exch_out_t *o = peer->out_head; o; o = o->next) {
+    if (o->len < header) continue;
+    size_t n = len < o->len ? len : o->len;
+    if (memcmp(o->bytes, quoted, n) == 0) return 1;
+  }
+  return 0;
+}
+
 /* ---- outgoing: requests and separate CON responses ---- */
 
 static uint32_t initial_timeout(coap_exch_t *ex) {

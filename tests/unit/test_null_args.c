@@ -192,6 +192,14 @@ static void n_coap_context_input_unreachable(void) {
   RUNS(coap_context_input_unreachable(ctx, NULL, &addr, 1));
   RUNS(coap_context_input_unreachable(ctx, ep, NULL, 1));
 }
+static void n_coap_context_input_icmp(void) {
+  WANT_INT(coap_context_input_icmp(NULL, ep, &addr, datagram, 4, 1), COAP_E_INVALID_ARG);
+  WANT_INT(coap_context_input_icmp(ctx, NULL, &addr, datagram, 4, 1), COAP_E_INVALID_ARG);
+  WANT_INT(coap_context_input_icmp(ctx, ep, NULL, datagram, 4, 1), COAP_E_INVALID_ARG);
+  WANT_INT(coap_context_input_icmp(ctx, ep, &addr, NULL, 4, 1), COAP_E_INVALID_ARG);
+  /* No quote: nothing of ours, ignored. */
+  WANT_INT(coap_context_input_icmp(ctx, ep, &addr, NULL, 0, 1), 0);
+}
 static void n_coap_context_next_timeout(void) {
   WANT_INT(coap_context_next_timeout(NULL) == UINT64_MAX, 1);
 }
@@ -895,6 +903,7 @@ static const null_case_t cases[] = {
     CASE(coap_context_input),
     CASE(coap_context_input_to),
     CASE(coap_context_input_unreachable),
+    CASE(coap_context_input_icmp),
     CASE(coap_context_next_timeout),
     CASE(coap_context_handle_timeouts),
     CASE(coap_resource_add),
