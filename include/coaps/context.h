@@ -337,7 +337,7 @@ COAPS_API int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep,
  * a datagram of ours: for coap:// the header and token (and whatever
  * else it quotes) of a message of ours still in flight to |to|; for
  * coaps:// a record header in an epoch we sent in lately, its sequence
- * number among the last 64 we sent in it. Then requests to |to| fail at
+ * number no more than 63 below the highest we sent in it. Then requests to |to| fail at
  * once (COAP_E_UNREACHABLE, cause port-unreachable), unless they go to a
  * coaps:// server we had a session with (established, or the one our
  * handshake resumes) or a coap:// server that answered us (and observes

@@ -208,7 +208,8 @@ int coap_secure_give_up(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
 int coap_secure_unreachable(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
 /* True when |quoted| (the start of a datagram an ICMP error quotes, |len|
  * bytes) starts with a record header of ours to |peer|: an epoch we sent
- * in lately and a sequence number among the last we sent in it. */
+ * in lately and a sequence number at most ICMP_RECORD_WINDOW - 1 below
+ * the highest we sent in it. */
 int coap_secure_sent(const coap_peer_t *peer, const uint8_t *quoted, size_t len);
 /* Handshake still running with |peer| (client side). */
 int coap_secure_handshaking(const coap_peer_t *peer);

@@ -11,13 +11,15 @@
  *   at all, not CoAP) leave the request alone, counted as unvetted; the
  *   genuine one ends it at once with port-unreachable, as before;
  * - coaps://, a handshake with a server never reached: forged errors (an
- *   epoch we never sent in, a sequence number past the last we sent, one
- *   far behind it, not a DTLS record) leave the handshake alone; the
+ *   epoch we never sent in, sequence numbers past the last we sent, not
+ *   a DTLS record, too short a quote) leave the handshake alone; the
  *   genuine one ends it at once;
  * - coaps://, an established session whose server went quiet: a forged
  *   error is not even logged as a restart, the request goes on to its own
- *   end (the reconnect's handshake timing out); genuine ones are taken for a restart (kept, logged) as in
- *   test_icmp_restart, and end the request after the grace. */
+ *   end (the reconnect's handshake timing out); genuine ones are taken
+ *   for a restart (kept, logged) as in test_icmp_restart, and end the
+ *   request after the grace; a record 63 below the highest sequence
+ *   number sent is taken, one 64 below is not. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -262,6 +264,37 @@ static void test_dtls_session_forged_ignored_genuine_acts(void **state) {
   assert_int_equal(vetted(), 0);
 }
 
+/* The window: a record 63 below the highest sequence number sent in the
+ * epoch is ours, one 64 below is too old to tell from a guess. */
+static void test_dtls_record_window(void **state) {
+  (void)state;
+  for (int i = 1; i <= 70; i++) dtls_pair_get_hello(client, i);
+  server_down = 1;
+  sim_reply_t b;
+  send_hello(&b);
+  simnet_run_until(&net, net.now + 1);
+  assert_true(quote_len >= 13);
+  uint64_t seq = get_seq(quote);
+  assert_true(seq >= 70);
+  uint8_t old[64];
+  memcpy(old, quote, quote_len);
+  put_seq(old, seq - 64);
+  assert_int_equal(icmp(old, quote_len), 0);
+  assert_int_equal(logged_kept, 0);
+  put_seq(old, seq - 63);
+  assert_int_equal(icmp(old, quote_len), 1);
+  assert_int_equal(logged_kept, 1); /* taken for a restart */
+  assert_false(b.done);
+  assert_int_equal(unvetted(), 1);
+  assert_int_equal(vetted(), 1);
+  /* The port open again: the CON's retransmission is answered. */
+  server_down = 0;
+  for (uint64_t t0 = net.now; !b.done && net.now - t0 < 10000;)
+    simnet_run_until(&net, net.now + 10);
+  assert_true(b.done);
+  assert_int_equal(b.status, 0);
+}
+
 /* Genuine errors on an established session: a restart, kept (logged),
  * then the request ends after the grace, as test_icmp_restart has it. */
 static void test_dtls_session_genuine_as_before(void **state) {
@@ -302,6 +335,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_dtls_session_forged_ignored_genuine_acts, setup_dtls,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_dtls_record_window, setup_dtls, teardown),
       cmocka_unit_test_setup_teardown(test_dtls_session_genuine_as_before, setup_dtls, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
