@@ -18,13 +18,13 @@
 # node's server (all threads, /proc/PID/task/*/schedstat), the generator
 # (its own report) — and the machine's busy and softirq time (/proc/stat),
 # so a flat aggregate can be explained: here every node, the balancer and
-# the generator share the same cores. The balancer's NAT and the veth
+# the generator share the same cores. The balancer's rules and the veth
 # forwarding run in softirq: partly inside the sending process's own time
 # (this kernel has no IRQ time accounting), the rest in ksoftirqd.
 # Then the balancer's own cost, roughly: in each round (--rounds, 5) one
-# node's GET run to the node's own address (the same forwarding hop, no NAT
-# rule matched) and once more through the balancer's, one after the other:
-# the difference in CPU per request.
+# node's GET run to the node's own address (the same forwarding hop, no
+# balancer rules loaded) and once more through the balancer's, one after
+# the other: the difference in CPU per request.
 # The configurations are interleaved round by round and the tables give
 # medians. Nothing is pinned (the nodes are meant to share the machine);
 # rates are printed, never asserted: a run fails only when a server does
@@ -186,7 +186,12 @@ measure() {
   run "$c,hs,$r" handshakes_per_s "$VIP_URI" "${PSK_ARGS[@]}" --handshakes "$HANDSHAKES" --parallel 16
   stop_all
   [ "$c" = 1 ] || return 0
+  # No balancer rules at all: the stateless rules would give the node's
+  # answers the VIP's address, which a client of the node's own does not
+  # expect.
+  CLUSTER_NFT=/dev/null
   up 1
+  CLUSTER_NFT=
   run "1,direct,$r" requests_per_s "coaps://10.199.1.2/time" "${PSK_ARGS[@]}" "${get[@]}"
   stop_all
   up 1
@@ -262,12 +267,12 @@ echo "(medians of $ROUNDS round(s); x1: over one coaps node; xlc: over libcoap-g
 echo " srv / gen us: CPU µs per handshake or GET of the servers (all nodes) and of the generator;"
 echo " mach us: the whole machine's busy CPU per operation, any other load on it included;"
 echo " srv% gen% busy% sirq%: shares of all $CPUS CPUs during the run; softirq is where the"
-echo " balancer's NAT and the veth forwarding run, partly inside the processes' own time)"
+echo " balancer's rules and the veth forwarding run, partly inside the processes' own time)"
 echo
 printf "%-34s %9s %7s %7s %8s\n" "one coaps node, GETs" "req/s" "srv us" "gen us" "mach us"
 for k in via direct; do
   printf "%-34s %9.0f %7s %7s %8s\n" \
-    "$([ $k = via ] && echo "through the balancer (DNAT)" || echo "to the node's address (no NAT)")" \
+    "$([ $k = via ] && echo "through the balancer's rules" || echo "to the node's address (no rules)")" \
     "$(med "1,$k")" "$(med "1,$k" srv)" "$(med "1,$k" gen)" "$(med "1,$k" busy)"
 done
 # The NAT's cost: per round, the through-the-balancer run's CPU per request
@@ -278,5 +283,5 @@ for r in $(seq "$ROUNDS"); do
     -v dg="${R[1,direct,$r,gen]}" 'BEGIN { printf "%.2f", (vs + vg) - (ds + dg) }')
   R[1,natm,$r]=$(awk -v v="${R[1,via,$r,busy]}" -v d="${R[1,direct,$r,busy]}" 'BEGIN { printf "%.1f", v - d }')
 done
-echo "NAT cost per request and its answer (through the balancer less direct, each round):" \
+echo "the balancer rules' cost per request and its answer (through the balancer less direct, each round):" \
   "$(med 1,nat) µs of server + generator CPU (median; rounds $(for r in $(seq "$ROUNDS"); do printf "%s " "${R[1,nat,$r]}"; done| sed 's/ $//')), $(med 1,natm) µs of the machine's"

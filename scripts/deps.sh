@@ -14,7 +14,7 @@ packages=(
   libcoap3-bin gnutls-bin openssl    # real peers for interop tests
   iproute2 util-linux                # ip, ss, unshare: namespaced tests
   nftables                           # nft: the balancer of tests/cluster/cluster.sh (cluster_nodes.sh)
-  conntrack                          # a health check deletes a dead node's flows (tests/cluster/balancer_ops.sh)
+  conntrack                          # the cluster tests check the balancer tracks no flow (tests/cluster/balancer_ops.sh)
   jq                                 # checks the tools' JSON output
   dpkg-dev file binutils             # Debian packages: dpkg-shlibdeps, cpack's file checks, readelf
   groff-base mandoc                  # man pages: rendered and linted by tests/interop/man_pages.sh

@@ -8,9 +8,10 @@
 #
 #   client 10.199.0.2 --- 10.199.0.1 balancer 10.199.N.1 --- 10.199.N.2 node N
 #
-# Clients talk to the balancer's 10.199.0.1 (ports 5683, 5684); it NATs
-# each new flow to a node: a tls12_cid record by the node byte of its CID,
-# anything else by a hash of the client's address and port.
+# Clients talk to the balancer's 10.199.0.1 (ports 5683, 5684); it sends
+# each datagram on to a node, with no conntrack flow: a tls12_cid record
+# by the node byte of its CID, anything else by a hash of the client's
+# address and port; the nodes' answers leave it from 10.199.0.1.
 #
 # usage: [CLUSTER_NODES=N] tests/cluster/cluster.sh BUILD_DIR [COMMAND [ARG...]]
 #   builds the cluster, runs COMMAND in the client namespace (default: a
@@ -24,8 +25,8 @@
 # CLUSTER_ID and CLUSTER_KEY are the PSK the servers accept. Set before
 # cluster_up (environment or shell variables):
 #   CLUSTER_NODES       the number of servers, 1 to 8 (default 3)
-#   CLUSTER_NFT         another balancer file to load, given NODE1=...
-#                       NODEn=... (nft -D); by default the shipped
+#   CLUSTER_NFT         another balancer file to load, given VIP=...
+#                       NODE1=... NODEn=... (nft -D); by default the shipped
 #                       coaps-balancer.nft for three nodes, and for any
 #                       other number what contrib/nftables/coaps-balancer.sh
 #                       prints for them (the same rules, N-node maps)
@@ -112,7 +113,7 @@ cluster_check_node_id() {
 # cluster_balancer: the balancer's rules for nodes 1..CLUSTER_NODES, node
 # N at 10.199.N.2 with id N (module comment: CLUSTER_NFT).
 cluster_balancer() {
-  local n defines=() servers=()
+  local n defines=(-D "VIP=$CLUSTER_VIP") servers=()
   for n in $(seq "$CLUSTER_NODES"); do
     defines+=(-D "NODE$n=10.199.$n.2")
     servers+=("10.199.$n.2")
@@ -122,7 +123,7 @@ cluster_balancer() {
   elif [ "$CLUSTER_NODES" = 3 ]; then
     cluster_ns lb nft "${defines[@]}" -f "$CLUSTER_SRC/contrib/nftables/coaps-balancer.nft"
   else
-    sh "$CLUSTER_SRC/contrib/nftables/coaps-balancer.sh" "${servers[@]}" | cluster_ns lb nft -f -
+    sh "$CLUSTER_SRC/contrib/nftables/coaps-balancer.sh" --vip "$CLUSTER_VIP" "${servers[@]}" | cluster_ns lb nft -f -
   fi
 }
 
@@ -177,12 +178,12 @@ cluster_up() {
 }
 
 # cluster_client_ports LO HI: the client namespace's ephemeral ports. The
-# balancer decides a flow's node on its first datagram and keeps it while
-# conntrack remembers the flow (30 s; 120 s once answered more than
-# once), whatever the CIDs of later datagrams: a new socket given the
-# port of an earlier, closed one (a client rebinding onto it) reaches the
-# earlier flow's node. A test whose phases must not meet that way gives
-# each phase its own range.
+# shipped balancer keeps no flows, so a new socket given the port of an
+# earlier, closed one (a client rebinding onto it) is routed by its own
+# CID; a conntrack balancer (CLUSTER_NFT) would send it to the earlier
+# flow's node for as long as conntrack remembers the flow (30 s; 120 s
+# once answered more than once), whatever its CID. Narrowed to one port,
+# it makes the next socket take that port (cluster_port_reuse.sh).
 cluster_client_ports() {
   cluster_ns cl sysctl -qw net.ipv4.ip_local_port_range="$1 $2"
 }

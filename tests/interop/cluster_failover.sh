@@ -3,13 +3,18 @@
 # and a DTLS session each, a CON GET a second each) on three coaps nodes
 # behind the nftables balancer (tests/cluster/cluster.sh), the nodes
 # sharing one --ticket-key-file:
-# 1. rebinding: every client moves to a fresh source port every 3
-#    requests (a NAT rebinding, done by the client): each new conntrack
-#    flow starts with a tls12_cid record, which the balancer sends by the
-#    CID's node byte to the node holding the session: every request is
-#    answered by that node, no handshake anywhere, the nodes log the moves;
+# The balancer's host runs a stateful firewall (balancer_firewall), so
+# conntrack is at work there: the balancer's rules keep the CoAP
+# datagrams out of it (no flow to any node, ever).
+# 1. rebinding: every client moves to a new source port every 3 requests
+#    (a NAT rebinding, done by the client), the kernel's random choice
+#    from 3,000 ports, so that many land on a port another client (on any
+#    node) closed a moment ago (counted, more than 100): each datagram is
+#    a tls12_cid record, which the balancer sends by the CID's node byte
+#    to the node holding the session: every request is answered by that
+#    node, no handshake anywhere, the nodes log the moves;
 # 2. failover: node 2 is killed (SIGKILL) and the balancer's health check
-#    removes it (both maps, and its conntrack flows: tests/cluster/
+#    removes it (both maps; no flow to flush: tests/cluster/
 #    balancer_ops.sh): every client of node 2 gets its next answer from
 #    node 1 or 3 after exactly one abbreviated handshake (the ticket its
 #    old node sealed opens on the new one), no full handshake on the
@@ -71,7 +76,13 @@ clients() { fleet_clients "$@"; }
 "$BUILD/coaps" keygen --ticket-key "$work/ticket.keys" >/dev/null || fail "coaps keygen --ticket-key failed"
 CLUSTER_SERVE_ARGS=(--ticket-key-file "$work/ticket.keys")
 cluster_up "$BUILD" || fail "the cluster did not come up"
-pass "cluster up: three nodes sharing $work/ticket.keys"
+balancer_firewall || fail "the balancer's firewall did not load"
+balancer_conntrack_runs || fail "conntrack does not track the balancer's other traffic"
+pass "cluster up: three nodes sharing $work/ticket.keys, a stateful firewall on the balancer"
+# 1,000 sockets, and as many more while the clients rebind (the new one
+# opens before the old one closes): 3,000 ports make the kernel hand out
+# ports other clients closed a moment ago.
+cluster_client_ports 40000 42999
 
 read -r -a extra <<<"${FLEET_ARGS:-}"
 fleet_start fleet --clients "$CLIENTS" --interval 1000 --ramp 3000 ${extra[@]+"${extra[@]}"} \
@@ -86,6 +97,8 @@ for n in 1 2 3; do
   # 1000 clients hashed over 3 nodes: fewer than 200 on one is 10 sigma off.
   [ "$on" -ge $((CLIENTS / 5)) ] || fail "node $n got only $on of the $CLIENTS clients"
 done
+expect_eq "the balancer tracks no flow (conntrack runs there: its firewall)" "0 0 0" \
+  "$(balancer_flows 1) $(balancer_flows 2) $(balancer_flows 3)"
 expect_eq "every client on node 1, 2 or 3 (the CID's node byte)" "$CLIENTS" \
   "$(($(clients start "node == 1") + $(clients start "node == 2") + $(clients start "node == 3")))"
 expect_eq "one full handshake a client" "$CLIENTS" "$(clients start "full == 1 && resumed == 0")"
@@ -99,7 +112,11 @@ fleet_send fleet "rebind 3"
 sleep 8
 fleet_send fleet "rebind 0"
 report rebinding
-echo "rebinding: $(jq -c '{sent, answered, in_flight, failed, rebinds, other_node, full_handshakes, resumed_handshakes}' "$work/rebinding.json")"
+echo "rebinding: $(jq -c '{sent, answered, in_flight, failed, rebinds, reused_ports, other_node, full_handshakes, resumed_handshakes}' "$work/rebinding.json")"
+# Only with --fresh-ports (FLEET_ARGS) are no ports reused.
+[[ " ${FLEET_ARGS:-} " == *" --fresh-ports "* ]] || [ "$CLIENTS" -lt 1000 ] ||
+  [ "$(field rebinding reused_ports)" -gt 100 ] ||
+  fail "rebinding: only $(field rebinding reused_ports) rebinds onto a port another client had just closed"
 expect_eq "rebinding: every client moved at least twice" "$CLIENTS" "$(clients rebinding "rebinds >= 2")"
 expect_eq "rebinding: every answer from the node at the mark (CID node byte unchanged)" "$CLIENTS" \
   "$(clients rebinding "other_node == 0 && node != -1")"
@@ -128,7 +145,8 @@ flows=$(balancer_flows 2)
 # client's silence detection fires (it needs 3 ACK timeouts, 6 s).
 sleep 1
 balancer_remove_node 2 || fail "the balancer did not let node 2 go"
-pass "node 2 killed; health check: out of both maps, its $flows conntrack flows deleted"
+expect_eq "node 2 killed: no conntrack flow to it on the balancer (nothing to flush)" 0 "$flows"
+pass "node 2 killed; health check: out of both maps, no flow to flush"
 wait_fleet '^caught-up ' 60 "$from"
 echo "every client answered $((SECONDS - killed_at)) s after the kill"
 sleep 3 # a few more requests each on the new node: no second handshake
@@ -181,7 +199,7 @@ fleet_send fleet "rebind 2"
 sleep 6
 fleet_send fleet "rebind 0"
 report after quit # and its exit awaited: a status other than 0 fails
-echo "rebinding after the failover: $(jq -c '{sent, answered, in_flight, failed, rebinds, other_node, full_handshakes, resumed_handshakes}' "$work/after.json")"
+echo "rebinding after the failover: $(jq -c '{sent, answered, in_flight, failed, rebinds, reused_ports, other_node, full_handshakes, resumed_handshakes}' "$work/after.json")"
 expect_eq "rebinding after the failover: every client moved at least twice" "$CLIENTS" \
   "$(clients after "rebinds >= 2")"
 expect_eq "rebinding after the failover: every answer from the client's node (1 or 3)" "$CLIENTS" \

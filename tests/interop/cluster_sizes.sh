@@ -4,16 +4,16 @@
 # (contrib/nftables/coaps-balancer.sh) they load:
 # - the generator's rules for three servers are those of the shipped
 #   coaps-balancer.nft, as nftables itself lists them once loaded; bad
-#   server lists (a node id twice, over 255, IPv6, not an address) are
-#   refused with a message and status 64;
+#   server lists (a node id twice, over 255, IPv6, not an address, no
+#   --vip, a server at the VIP) are refused with a message and status 64;
 # - one node: 10 clients through the balancer, all answered by it, one
 #   handshake each;
 # - two nodes (CLUSTER_SERVE_ARGS with {n} reaching each server): 20
 #   clients, all answered, both nodes got some; a client behind udp_rebind
 #   (a new source port every 7 requests) keeps its one session for 150
-#   requests, every moved flow sent by the generated CID map to the node
-#   holding the session (a hashed one would land on the other node half
-#   the time, and cost a handshake there);
+#   requests, every moved datagram sent by the generated CID map to the
+#   node holding the session (a hashed one would land on the other node
+#   half the time, and cost a handshake there);
 # - a list of node ids that does not match CLUSTER_NODES is refused.
 BUILD=$1
 . "$(dirname "$0")/lib.bash"
@@ -36,15 +36,16 @@ moves() { grep -c 'session kept, no new handshake' "$CLUSTER_LOGS/node$1.log" ||
 # ---- the generator ----
 # Both loaded in a network namespace made for it (never the host's, even
 # when this runs outside own_netns.sh), listed by nftables itself.
-sh "$GEN" 10.0.0.11 10.0.0.12 10.0.0.13 >"$work/gen3.nft" || fail "the generator failed for three nodes"
+sh "$GEN" --vip 10.0.0.1 10.0.0.11 10.0.0.12 10.0.0.13 >"$work/gen3.nft" || fail "the generator failed for three nodes"
 unshare --net bash -c '
-  nft -D NODE1=10.0.0.11 -D NODE2=10.0.0.12 -D NODE3=10.0.0.13 -f "$1" || exit 1
+  nft -D VIP=10.0.0.1 -D NODE1=10.0.0.11 -D NODE2=10.0.0.12 -D NODE3=10.0.0.13 -f "$1" || exit 1
   nft list table ip coaps_balancer >"$2/shipped.nft"
   nft -f "$2/gen3.nft" || exit 2
   nft list table ip coaps_balancer >"$2/generated.nft"' - \
   "$CLUSTER_SRC/contrib/nftables/coaps-balancer.nft" "$work" ||
   fail "the shipped file (1) or the generator's three-node rules (2) did not load: $?"
-grep -q 'jhash ip saddr . udp sport mod 3' "$work/shipped.nft" || fail "no hash rule listed: $(cat "$work/shipped.nft")"
+grep -q 'ip daddr set jhash ip saddr . udp sport mod 3' "$work/shipped.nft" || fail "no hash rule listed: $(cat "$work/shipped.nft")"
+grep -q 'notrack' "$work/shipped.nft" || fail "no notrack rule listed: $(cat "$work/shipped.nft")"
 diff "$work/shipped.nft" "$work/generated.nft" >&2 ||
   fail "the generator's three-node rules differ from coaps-balancer.nft (above)"
 pass "generator, three nodes: the rules of coaps-balancer.nft"
@@ -57,11 +58,14 @@ refused() { # refused WHAT MESSAGE ARG...
   expect_contains "generator refuses $what: says why" "$msg" "$(cat "$work/gen.err")"
   [ ! -s "$work/gen.out" ] || fail "generator printed rules for $what"
 }
-refused "a node id twice" "node id 2 is given twice" 10.0.0.1 2=10.0.0.2 2=10.0.0.3
-refused "a node id over 255" "node id 256 of '256=10.0.0.1' is over 255" 256=10.0.0.1
-refused "IPv6" "'fd00::1' is IPv6" fd00::1
-refused "a name" "'node1' is not an IPv4 address" node1
-refused "no servers" "usage:"
+refused "a node id twice" "node id 2 is given twice" --vip 10.0.0.9 10.0.0.1 2=10.0.0.2 2=10.0.0.3
+refused "a node id over 255" "node id 256 of '256=10.0.0.1' is over 255" --vip 10.0.0.9 256=10.0.0.1
+refused "IPv6" "server 'fd00::1' is IPv6" --vip 10.0.0.9 fd00::1
+refused "a name" "server 'node1' is not an IPv4 address" --vip 10.0.0.9 node1
+refused "no servers" "usage:" --vip 10.0.0.9
+refused "no --vip" "usage:" 10.0.0.1 10.0.0.2
+refused "an IPv6 VIP" "the VIP 'fd00::9' is IPv6" --vip fd00::9 10.0.0.1
+refused "a server at the VIP" "server 10.0.0.1 is the VIP" --vip 10.0.0.1 10.0.0.1
 
 # ---- one node ----
 CLUSTER_NODES=1
@@ -91,9 +95,6 @@ done
 CLUSTER_SERVE_ARGS=()
 declare -A before
 for n in 1 2; do before[$n]=$(handshakes "$n"); done
-# Ports of their own, apart from the rebinding relay's below (see
-# cluster_client_ports).
-cluster_client_ports 20000 29999
 gets=()
 for i in $(seq 20); do
   $CLUSTER_CLIENT timeout 30 "$BUILD/coaps" get --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" \
@@ -114,7 +115,6 @@ done
 expect_eq "two nodes: one handshake each, over both nodes" 20 "$total"
 
 for n in 1 2; do before[$n]=$(handshakes "$n"); done
-cluster_client_ports 30000 60999
 $CLUSTER_CLIENT "$BUILD/udp_rebind" 5684 7 "$work/rebind.tap" "$CLUSTER_VIP" >"$work/rebind.port" &
 BG_PIDS+=($!)
 port=

@@ -54,12 +54,13 @@
  * moved_ms: ms from the mark to its first answer, and to its first answer
  * from a node other than mark_node, -1 for none; max_latency_ms: the
  * longest request, from its first send to its answer), then one line
- *   summary {JSON: the same totals since the mark, answers and clients by
- *            node, failures by cause, and "total" since the start; since
- *            the start too: send_errors (sends the socket refused) and
- *            icmp_errors (ICMP errors read, with --icmp-errors),
- *            icmp_vetted (those the library found quoting a datagram of
- *            the client's, and acted upon)}
+ *   summary {JSON: the same totals since the mark, reused_ports (rebinds
+ *            onto a port some client of the fleet closed within 180 s),
+ *            answers and clients by node, failures by cause, and "total"
+ *            since the start; since the start too: send_errors (sends the
+ *            socket refused), icmp_errors (ICMP errors read, with
+ *            --icmp-errors) and icmp_vetted (those the library found
+ *            quoting a datagram of the client's, and acted upon)}
  */
 #include <errno.h>
 #include <getopt.h>
@@ -83,6 +84,7 @@
 
 typedef struct counts {
   uint64_t sent, answered, failed, full, resumed, rebinds, same_node, other_node;
+  uint64_t reused_ports; /* rebinds onto a port the fleet closed < PORT_QUIET_MS ago */
 } counts_t;
 
 typedef struct fleet fleet_t;
@@ -241,18 +243,19 @@ static int fleet_open_endpoint(void *user, coap_context_t *ctx, coap_proto_t pro
   return 0;
 }
 
-/* Rebinding as a NAT does it: a NAT never hands a device a port (a
- * source tuple) it held for another one until that mapping has expired,
- * and a balancer's conntrack keeps a flow for 120 s after its last
- * datagram (nf_conntrack_udp_timeout_stream): a port given to another
- * client sooner would follow the old client's flow to the old client's
- * node, whatever the rules say for a new flow. The kernel's choice for
- * port 0 is random and may reuse a port closed a second ago, so the new
- * port is picked here: the next one of the ephemeral range not closed by
- * us within PORT_QUIET_MS. */
+/* Rebinding: by default the new port is the kernel's choice for port 0,
+ * random, and may be one this or another client closed a second ago, as
+ * a busy NAT hands a released port to the next device: a stateless
+ * balancer routes it by its CID all the same. --fresh-ports picks the new
+ * port as a NAT that holds a mapping 180 s does, and as a balancer that
+ * keeps conntrack flows needs (a port given to another client while the
+ * balancer still holds the old client's flow follows that flow to the
+ * old client's node, whatever its CID): the next one of the ephemeral
+ * range not closed by us within PORT_QUIET_MS. */
 #define PORT_QUIET_MS 180000
 static uint64_t g_port_closed_at[65536];
 static unsigned g_port_lo, g_port_hi, g_port_next;
+static int g_fresh_ports; /* --fresh-ports */
 
 static void read_port_range(void) {
   FILE *fp = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
@@ -292,13 +295,15 @@ static int bind_fresh_port(int fd, int family, uint64_t now) {
 static void rebind(client_t *c) {
   uint64_t now = coap_clock_now_ms();
   int fd = open_socket(c, c->family);
-  if (fd < 0 || bind_fresh_port(fd, c->family, now) < 0) {
+  if (fd < 0 ||
+      (g_fresh_ports ? bind_fresh_port(fd, c->family, now) : bind_port(fd, c->family, 0)) < 0) {
     fprintf(stderr, "client_fleet: client %d: no new socket: %s\n", c->idx, strerror(errno));
     if (fd >= 0) close(fd);
     return;
   }
-  unsigned old = local_port(c->fd);
+  unsigned old = local_port(c->fd), got = local_port(fd);
   if (old) g_port_closed_at[old] = now ? now : 1;
+  if (g_port_closed_at[got] && now - g_port_closed_at[got] < PORT_QUIET_MS) c->now.reused_ports++;
   close(c->fd);
   c->fd = fd;
   c->now.rebinds++;
@@ -418,10 +423,15 @@ static void print_report(fleet_t *f) {
     client_t *c = &f->c[i];
     sync_client(c);
     const counts_t *n = &c->now, *b = &c->base;
-    counts_t d = {since(n->sent, b->sent),           since(n->answered, b->answered),
-                  since(n->failed, b->failed),       since(n->full, b->full),
-                  since(n->resumed, b->resumed),     since(n->rebinds, b->rebinds),
-                  since(n->same_node, b->same_node), since(n->other_node, b->other_node)};
+    counts_t d = {since(n->sent, b->sent),
+                  since(n->answered, b->answered),
+                  since(n->failed, b->failed),
+                  since(n->full, b->full),
+                  since(n->resumed, b->resumed),
+                  since(n->rebinds, b->rebinds),
+                  since(n->same_node, b->same_node),
+                  since(n->other_node, b->other_node),
+                  since(n->reused_ports, b->reused_ports)};
     printf(
         "client %ld port %u node %d mark_node %d sent %llu answered %llu failed %llu "
         "same_node %llu other_node %llu full %llu resumed %llu cookie %d flights %u rebinds %llu "
@@ -435,6 +445,7 @@ static void print_report(fleet_t *f) {
     sum.sent += d.sent, sum.answered += d.answered, sum.failed += d.failed;
     sum.full += d.full, sum.resumed += d.resumed, sum.rebinds += d.rebinds;
     sum.same_node += d.same_node, sum.other_node += d.other_node;
+    sum.reused_ports += d.reused_ports;
     total.sent += n->sent, total.answered += n->answered, total.failed += n->failed;
     total.full += n->full, total.resumed += n->resumed, total.rebinds += n->rebinds;
     in_flight += (uint64_t)c->in_flight;
@@ -446,14 +457,14 @@ static void print_report(fleet_t *f) {
       "\"failed\":%llu,\"in_flight\":%llu,\"same_node\":%llu,\"other_node\":%llu,"
       "\"full_handshakes\":%llu,\"resumed_handshakes\":%llu,"
       "\"clients_with_a_cookie_in_their_last_handshake\":%llu,\"rebinds\":%llu,"
-      "\"send_errors\":%llu,\"icmp_errors\":%llu,\"icmp_vetted\":%llu",
+      "\"reused_ports\":%llu,\"send_errors\":%llu,\"icmp_errors\":%llu,\"icmp_vetted\":%llu",
       f->o.clients, (unsigned long long)(now - f->mark), (unsigned long long)sum.sent,
       (unsigned long long)sum.answered, (unsigned long long)sum.failed,
       (unsigned long long)in_flight, (unsigned long long)sum.same_node,
       (unsigned long long)sum.other_node, (unsigned long long)sum.full,
       (unsigned long long)sum.resumed, (unsigned long long)cookies, (unsigned long long)sum.rebinds,
-      (unsigned long long)f->send_errors, (unsigned long long)f->icmp_errors,
-      (unsigned long long)f->icmp_vetted);
+      (unsigned long long)sum.reused_ports, (unsigned long long)f->send_errors,
+      (unsigned long long)f->icmp_errors, (unsigned long long)f->icmp_vetted);
   const char *sep = "";
   printf(",\"answers_by_node\":{");
   for (int n = 0; n <= NODES; n++) {
@@ -633,6 +644,9 @@ static void usage(FILE *to) {
           "      --ramp MS          spread the clients' first requests over MS (default\n"
           "                         the interval)\n"
           "      --rebind-every K   a new source port every K requests (default 0: never)\n"
+          "      --fresh-ports      rebind only to ports not closed by the fleet within\n"
+          "                         180 s (default: the kernel's random choice, which may\n"
+          "                         reuse a port another client just closed)\n"
           "      --timeout MS       a request's deadline (default 60000)\n"
           "      --icmp-errors      hand ICMP errors to the library as coaps's own sockets\n"
           "                         do (IP_RECVERR); by default they are not read, as a\n"
@@ -665,17 +679,13 @@ static int parse_number(const char *what, const char *s, long lo, long hi, long 
 }
 
 static int parse_opts(int argc, char **argv, opts_t *o) {
-  static const struct option longopts[] = {{"clients", required_argument, 0, 'n'},
-                                           {"interval", required_argument, 0, 'i'},
-                                           {"ramp", required_argument, 0, 'r'},
-                                           {"rebind-every", required_argument, 0, 'k'},
-                                           {"timeout", required_argument, 0, 't'},
-                                           {"psk-identity", required_argument, 0, 'I'},
-                                           {"psk", required_argument, 0, 'P'},
-                                           {"verbose", no_argument, 0, 'v'},
-                                           {"help", no_argument, 0, 'h'},
-                                           {"icmp-errors", no_argument, 0, 'E'},
-                                           {0, 0, 0, 0}};
+  static const struct option longopts[] = {
+      {"clients", required_argument, 0, 'n'}, {"interval", required_argument, 0, 'i'},
+      {"ramp", required_argument, 0, 'r'},    {"rebind-every", required_argument, 0, 'k'},
+      {"timeout", required_argument, 0, 't'}, {"psk-identity", required_argument, 0, 'I'},
+      {"psk", required_argument, 0, 'P'},     {"verbose", no_argument, 0, 'v'},
+      {"help", no_argument, 0, 'h'},          {"icmp-errors", no_argument, 0, 'E'},
+      {"fresh-ports", no_argument, 0, 'F'},   {0, 0, 0, 0}};
   long v, ramp = -1;
   int ch;
   *o = (opts_t){.clients = 100, .interval_ms = 1000, .timeout_ms = 60000};
@@ -703,6 +713,7 @@ static int parse_opts(int argc, char **argv, opts_t *o) {
       case 'P': o->psk = optarg; break;
       case 'v': o->verbose = 1; break;
       case 'E': o->icmp_errors = 1; break;
+      case 'F': g_fresh_ports = 1; break;
       case 'h': usage(stdout); exit(0);
       default: usage(stderr); return -1;
     }
