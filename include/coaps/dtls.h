@@ -68,8 +68,9 @@ COAPS_API const char *coap_dtls_context_last_error(const coap_dtls_context_t *d)
 /* ---- sessions that survive a restart or an upgrade ---- */
 
 /* Before a server stops: its established DTLS sessions (keys, replay
- * windows, Connection IDs, PSK identities; not observe relations, Block
- * transfers, handshakes in progress or sessions still finishing theirs)
+ * windows, Connection IDs, PSK identities, the peer's next message ID,
+ * and the Observe relations on each session; not Block transfers,
+ * handshakes in progress or sessions still finishing theirs)
  * sealed into |out| with |key| (16 or 32 bytes, AES-GCM), stamped with
  * |node_id| and |now_ms| (wall-clock milliseconds). Each carried
  * session's next sequence number is advanced by a margin and the session
@@ -90,7 +91,14 @@ COAPS_API long coap_context_export_sessions(coap_context_t *ctx, const uint8_t *
  * clients carry on with no handshake. Returns the number of sessions
  * taken, or COAP_E_INVALID_ARG with |*why| (may be NULL) saying why the
  * buffer was refused (forged or another key, another node, stale,
- * replayed, malformed); COAP_E_STATE without a DTLS configuration. */
+ * replayed, malformed); COAP_E_STATE without a DTLS configuration.
+ * Register the resources first: a carried Observe relation is attached
+ * again when its resource is here, observable, and within the observer
+ * limits, and its next notification carries an Observe number past the
+ * old ones by a margin (a state whose CON notification was not
+ * acknowledged is sent again at once); one to a resource missing ends
+ * with a 4.04 notification, the others with the state without Observe
+ * (counted and logged). */
 COAPS_API long coap_context_import_sessions(coap_context_t *ctx, const uint8_t *key, size_t key_len,
                                             uint64_t node_id, uint64_t now_ms, uint64_t max_age_ms,
                                             uint64_t *last_sealed_ms, const uint8_t *in, size_t len,
@@ -103,7 +111,8 @@ COAPS_API long coap_context_import_sessions(coap_context_t *ctx, const uint8_t *
  * it once every worker's loop has stopped (no other thread may use the
  * contexts meanwhile); the sessions not carried are counted and logged
  * by reason (handshakes in progress, sessions not on exported keys,
- * client sessions, observe relations, block-wise transfers). */
+ * client sessions, observe relations over coap:// or on sessions not
+ * carried, block-wise transfers). */
 COAPS_API long coap_contexts_export_sessions(coap_context_t *const *ctxs, size_t n,
                                              const uint8_t *key, size_t key_len, uint64_t node_id,
                                              uint64_t now_ms, uint8_t *out, size_t cap,
@@ -379,11 +388,17 @@ COAPS_API int coap_dtls_last_cid_versioned(const coap_dtls_context_t *d, int ver
 
 /* Allocated by the program, filled by the library: versioned. */
 #define COAP_DTLS_CID_STATS_V1 1
-#define COAP_DTLS_CID_STATS_VERSION COAP_DTLS_CID_STATS_V1
+#define COAP_DTLS_CID_STATS_V2 2 /* forged */
+#define COAP_DTLS_CID_STATS_VERSION COAP_DTLS_CID_STATS_V2
 typedef struct coap_dtls_cid_stats {
   uint64_t sessions; /* handshakes that agreed on Connection IDs */
   uint64_t moves;    /* server peers moved to a new address by their CID */
   uint64_t held;     /* datagrams not sent to an address not confirmed yet */
+  /* ---- version 2 ---- */
+  uint64_t forged; /* datagrams naming one of our CIDs in which no record
+                      authenticated (forged, damaged or replayed): dropped,
+                      and no sign of the peer's life (no move, no idle
+                      timer or eviction order refreshed) */
 } coap_dtls_cid_stats_t;
 /* The counters of |d| (summed over the contexts that share it) into
  * |out|, a coap_dtls_cid_stats_t of |version|. Returns 0, or

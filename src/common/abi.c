@@ -50,7 +50,7 @@ ABI_STRUCT(coap_abi_probe_result, coap_probe_result_t, COAP_PROBE_RESULT_VERSION
 ABI_STRUCT(coap_abi_dtls_cid_info, coap_dtls_cid_info_t, COAP_DTLS_CID_INFO_VERSION,
            COAP_ABI_LEN(coap_dtls_cid_info_t, peer));
 ABI_STRUCT(coap_abi_dtls_cid_stats, coap_dtls_cid_stats_t, COAP_DTLS_CID_STATS_VERSION,
-           COAP_ABI_LEN(coap_dtls_cid_stats_t, held));
+           COAP_ABI_LEN(coap_dtls_cid_stats_t, held), COAP_ABI_LEN(coap_dtls_cid_stats_t, forged));
 
 /* A new cause or step takes a reserved slot: no field moves. When one is
  * full, a new version appends a larger array and keeps filling the old

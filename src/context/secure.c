@@ -130,13 +130,29 @@ const char *coap_context_last_error(const coap_context_t *ctx) {
 
 /* ---- per-peer session ---- */
 
-static void arm_timer(peer_dtls_t *pd) {
+/* The session's timer at its next deadline. Returns 0, or COAP_E_NOMEM
+ * when it was not armed and the heap could not grow (see reserve_timer):
+ * then nothing would ever end the handshake, and the caller ends it. */
+static int arm_timer(peer_dtls_t *pd) {
   uint64_t t = pd->session ? coap_dtls_session_next_timeout(pd->session) : UINT64_MAX;
   if (pd->suspect && pd->confirm_by < t) t = pd->confirm_by;
-  if (t == UINT64_MAX)
+  if (t == UINT64_MAX) {
     coap_timer_cancel(&pd->ctx->timers, &pd->timer);
-  else
-    coap_timer_arm(&pd->ctx->timers, &pd->timer, t);
+    return 0;
+  }
+  return coap_timer_arm(&pd->ctx->timers, &pd->timer, t);
+}
+
+/* Before a handshake starts (a first flight goes out, or a hello is
+ * taken in), its timer takes its place in the heap: moving an armed timer
+ * cannot fail, so once this succeeded every later arm_timer does, and a
+ * heap that cannot grow (out of memory) refuses the handshake before it
+ * exists rather than leaving one that never times out. Armed for |now|:
+ * fired before its real deadline is set, it finds nothing to do. Returns
+ * 0 or COAP_E_NOMEM. */
+static int reserve_timer(peer_dtls_t *pd, uint64_t now) {
+  if (coap_timer_armed(&pd->timer)) return 0;
+  return coap_timer_arm(&pd->ctx->timers, &pd->timer, now);
 }
 
 static void drop_pending(peer_dtls_t *pd) {
@@ -184,6 +200,27 @@ static void session_uncount(peer_dtls_t *pd) {
   pd->mode_counted = 0;
 }
 
+/* A new handshake beside a server's established session (a ClientHello
+ * with a valid cookie came from its peer's address): the established
+ * session is pd->old and keeps working (its records are fed to it, our
+ * answers go out on it) until the new one, pd->session, completes; then
+ * it is replaced (server_replace_old). A new handshake that fails, times
+ * out or is evicted costs the old one nothing (end_server_beside). It
+ * counts among the half-open handshakes, bounded and evicted like any. */
+static int server_beside(const peer_dtls_t *pd) {
+  return pd->old && !coap_dtls_session_is_client(pd->old);
+}
+
+/* The new handshake beside the old session ends without completing: the
+ * old session goes on as before. */
+static void end_server_beside(peer_dtls_t *pd) {
+  handshake_done(pd);
+  coap_dtls_session_free(pd->session);
+  pd->session = pd->old;
+  pd->old = NULL;
+  arm_timer(pd); /* established: cancelled */
+}
+
 void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_close) {
   peer_dtls_t *pd = peer->security;
   if (!pd) return;
@@ -210,8 +247,10 @@ void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_clos
 int coap_secure_peer_info(const coap_peer_t *peer, coap_session_info_t *info, char *fp) {
   const peer_dtls_t *pd = peer->security;
   if (!pd || !pd->session || pd->carried) return -1;
-  const char *id = coap_dtls_session_psk_identity(pd->session);
-  const uint8_t *h = coap_dtls_session_peer_rpk_sha256(pd->session);
+  /* Beside a new handshake, the session is the established one. */
+  const coap_dtls_session_t *s = server_beside(pd) ? pd->old : pd->session;
+  const char *id = coap_dtls_session_psk_identity(s);
+  const uint8_t *h = coap_dtls_session_peer_rpk_sha256(s);
   info->peer = peer->name;
   info->psk_identity = id && *id ? id : NULL;
   info->rpk_fingerprint = NULL;
@@ -220,7 +259,7 @@ int coap_secure_peer_info(const coap_peer_t *peer, coap_session_info_t *info, ch
     for (int i = 0; i < 32; i++) n += (size_t)snprintf(fp + n, 112 - n, ":%02x", h[i]);
     info->rpk_fingerprint = fp;
   }
-  info->established = coap_dtls_session_established(pd->session);
+  info->established = coap_dtls_session_established(s);
   info->client = coap_dtls_session_is_client(pd->session);
   return 0;
 }
@@ -228,9 +267,10 @@ int coap_secure_peer_info(const coap_peer_t *peer, coap_session_info_t *info, ch
 int coap_secure_peer_revoked(const coap_peer_t *peer, const coap_dtls_context_t *d) {
   const peer_dtls_t *pd = peer->security;
   if (!pd || !pd->session || coap_dtls_session_is_client(pd->session)) return 0;
-  const char *id = coap_dtls_session_psk_identity(pd->session);
+  const coap_dtls_session_t *s = server_beside(pd) ? pd->old : pd->session;
+  const char *id = coap_dtls_session_psk_identity(s);
   if (id && *id && !coap_dtls_knows_psk_identity(d, id)) return 1;
-  const uint8_t *h = coap_dtls_session_peer_rpk_sha256(pd->session);
+  const uint8_t *h = coap_dtls_session_peer_rpk_sha256(s);
   return h && !coap_dtls_rpk_trusted_sha256(d, h);
 }
 
@@ -338,6 +378,24 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
   coap_context_t *ctx = pd->ctx;
   coap_peer_t *peer = pd->peer;
   int client = coap_dtls_session_is_client(pd->session);
+  if (server_beside(pd)) {
+    /* The handshake beside the session failed: counted, and the session
+     * goes on. */
+    const coap_diag_t *sd = coap_dtls_session_diag(pd->session);
+    coap_diag_t g;
+    if (sd) {
+      g = *sd;
+    } else {
+      coap_diag_begin(&g, COAP_CAUSE_PROTOCOL, COAP_STEP_NONE, COAP_DETECTED_LOCAL, err);
+    }
+    g.error = err;
+    ctx->dtls_failures++;
+    note_session_failure(pd, &g, 1, now);
+    coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
+              "the new handshake beside the session failed: the session goes on");
+    end_server_beside(pd);
+    return;
+  }
   if (client && pd->suspect) {
     confirmation_failed(pd, coap_dtls_session_diag(pd->session), now);
     return;
@@ -387,6 +445,11 @@ static void session_ended_with(peer_dtls_t *pd, const coap_diag_t *g, uint64_t n
   coap_context_t *ctx = pd->ctx;
   coap_peer_t *peer = pd->peer;
   ctx->dtls_failures++;
+  if (server_beside(pd)) {
+    note_session_failure(pd, g, 1, now);
+    end_server_beside(pd);
+    return;
+  }
   if (coap_dtls_session_is_client(pd->session)) {
     keep_report(pd);
     ctx->last_report.diag = *g;
@@ -394,6 +457,22 @@ static void session_ended_with(peer_dtls_t *pd, const coap_diag_t *g, uint64_t n
   note_session_failure(pd, g, 1, now);
   coap_secure_peer_free(ctx, peer, 0);
   coap_context_fail_peer(ctx, peer, g->error, now);
+}
+
+/* arm_timer, and when the timer cannot be armed (out of memory) the
+ * handshake ends now with COAP_E_NOMEM: without its timer it would never
+ * time out. Returns 0 or COAP_E_NOMEM (then |pd| is freed). */
+static int arm_or_end(peer_dtls_t *pd, uint64_t now) {
+  if (arm_timer(pd) == 0) return 0;
+  coap_diag_t g;
+  coap_diag_begin(&g, COAP_CAUSE_PROTOCOL, COAP_STEP_NONE, COAP_DETECTED_LOCAL, COAP_E_NOMEM);
+  coap_diag_explain(&g,
+                    "out of memory: the handshake's timer could not be armed, so it could "
+                    "never time out; ended");
+  g.flights = coap_dtls_session_flights(pd->session);
+  g.elapsed_ms = coap_dtls_session_elapsed(pd->session, now);
+  session_ended_with(pd, &g, now);
+  return COAP_E_NOMEM;
 }
 
 /* ---- Connection ID: address moves (RFC 9146 §6) ---- */
@@ -549,10 +628,14 @@ static void register_cid(peer_dtls_t *pd) {
 }
 
 static void switch_from_old(peer_dtls_t *pd);
+static void server_replace_old(peer_dtls_t *pd);
 
 static void on_established(void *user) {
   peer_dtls_t *pd = user;
-  if (pd->old) switch_from_old(pd);
+  if (server_beside(pd))
+    server_replace_old(pd);
+  else if (pd->old)
+    switch_from_old(pd);
   if (pd->suspect) {
     coap_logf(&pd->ctx->log, COAP_LOG_INFO, pd->peer->name,
               "a second handshake got through: the first was lost or our address changed "
@@ -586,8 +669,32 @@ static void on_established(void *user) {
     coap_client_session_up(&pd->ctx->client, pd->peer, pd->ctx->now);
 }
 
+/* The peer spoke: an answer on the session that took a resend shows
+ * loss (a handshake's answers beside it say nothing of that). */
+static void peer_spoke(peer_dtls_t *pd, uint64_t now) {
+  if (pd->unanswered_since && !pd->old && coap_dtls_session_established(pd->session)) {
+    if (!pd->sends_unanswered) {
+      pd->clean_answers++;
+    } else {
+      pd->loss_at = now ? now : 1;
+      pd->clean_answers = 0;
+    }
+  }
+  pd->unanswered_since = 0;
+  pd->reconnected = 0;
+  pd->last_rx = now;
+  if (pd->unreachable_seen) {
+    coap_logf(&pd->ctx->log, COAP_LOG_INFO, pd->peer->name,
+              "the server's port answers again after %u ICMP port-unreachable error%s",
+              pd->unreachable_seen, pd->unreachable_seen == 1 ? "" : "s");
+    pd->unreachable_seen = 0;
+    pd->unreachable_since = 0;
+  }
+}
+
 static void on_data(void *user, const uint8_t *data, size_t len) {
   peer_dtls_t *pd = user;
+  if (coap_dtls_session_is_client(pd->session) && !pd->old) peer_spoke(pd, pd->ctx->now);
   if (pd->feeding_old) pd->old_spoke = 1;
   if (answers_ping(pd, data, len)) return;
   coap_exch_receive(pd->ctx->exch, &pd->peer->exch, data, len, pd->ctx->now);
@@ -639,7 +746,7 @@ static void timer_fired(coap_timer_t *t, uint64_t now, void *user) {
     return;
   }
   probe_plain_coap(pd);
-  arm_timer(pd);
+  (void)arm_or_end(pd, now);
 }
 
 static peer_dtls_t *peer_dtls_new(coap_context_t *ctx, coap_peer_t *peer) {
@@ -666,20 +773,18 @@ int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer, const char *serv
   peer_dtls_t *pd = peer_dtls_new(ctx, peer);
   if (!pd) return COAP_E_NOMEM;
   peer->security = pd;
-  if (!(pd->server_name = strdup(server_name ? server_name : ""))) {
-    free(pd);
-    peer->security = NULL;
-    return COAP_E_NOMEM;
-  }
-  int rc = coap_dtls_session_new_client(ctx->dtls, server_name, &session_cb, pd, now, &pd->session);
-  if (rc < 0) {
+  int rc = COAP_E_NOMEM;
+  if (!(pd->server_name = strdup(server_name ? server_name : "")) || reserve_timer(pd, now) < 0 ||
+      (rc = coap_dtls_session_new_client(ctx->dtls, server_name, &session_cb, pd, now,
+                                         &pd->session)) < 0) {
+    coap_timer_cancel(&ctx->timers, &pd->timer);
     free(pd->server_name);
     free(pd);
     peer->security = NULL;
     return rc;
   }
   coap_dtls_session_set_peer_name(pd->session, peer->name);
-  arm_timer(pd);
+  arm_timer(pd); /* reserved: cannot fail */
   return 0;
 }
 
@@ -760,6 +865,7 @@ static int wants_answer(const uint8_t *data, size_t len) {
 static void start_beside(peer_dtls_t *pd, uint64_t now) {
   coap_context_t *ctx = pd->ctx;
   coap_dtls_session_t *fresh;
+  if (reserve_timer(pd, now) < 0) return; /* no memory: the session goes on alone */
   if (coap_dtls_session_new_client(ctx->dtls, pd->server_name, &session_cb, pd, now, &fresh) < 0)
     return;
   coap_logf(&ctx->log, COAP_LOG_INFO, pd->peer->name,
@@ -830,7 +936,8 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
       now - pd->unanswered_since < SILENT_ACK_TIMEOUTS_FOR_RECONNECT * ctx->cfg.tx.ack_timeout_ms)
     return 0;
   coap_dtls_session_t *fresh;
-  if (coap_dtls_session_new_client(ctx->dtls, pd->server_name, &session_cb, pd, now, &fresh) < 0)
+  if (reserve_timer(pd, now) < 0 ||
+      coap_dtls_session_new_client(ctx->dtls, pd->server_name, &session_cb, pd, now, &fresh) < 0)
     return 0;
   coap_logf(&ctx->log, COAP_LOG_INFO, pd->peer->name,
             "[%s] no answer on the DTLS session for %llu ms: our address may have changed "
@@ -896,6 +1003,7 @@ int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data
     if (coap_dtls_session_is_client(pd->session) && reconnect_if_silent(pd, data, len)) return 0;
     if (!pd->old) return coap_dtls_session_write(pd->session, data, len);
   }
+  if (server_beside(pd)) return coap_dtls_session_write(pd->old, data, len); /* its answers */
   if (pd->old) coap_dtls_session_write(pd->old, data, len); /* beside a new handshake */
   return queue_pending(pd, data, len);
 }
@@ -940,7 +1048,10 @@ static void evict_half_open(coap_context_t *ctx, peer_dtls_t *pd, const char *wh
               "logged once, counted in dtls_half_open_evicted",
               why);
   ctx->half_open_evict_logged = 1;
-  coap_secure_peer_free(ctx, pd->peer, 0);
+  if (server_beside(pd))
+    end_server_beside(pd); /* the established session beside it stays */
+  else
+    coap_secure_peer_free(ctx, pd->peer, 0);
 }
 
 /* Half-open handshakes are what a flood of hellos (from addresses that do
@@ -1022,8 +1133,15 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
   coap_peer_set_local(peer, local);
   peer_dtls_t *pd = peer_dtls_new(ctx, peer);
   if (!pd) return COAP_E_NOMEM;
-  if ((rc = coap_dtls_session_new_server(ctx->dtls, &session_cb, pd, now, &pd->session)) < 0) {
+  rc = COAP_E_NOMEM;
+  if (reserve_timer(pd, now) < 0 ||
+      (rc = coap_dtls_session_new_server(ctx->dtls, &session_cb, pd, now, &pd->session)) < 0) {
+    /* (Out of memory: nothing kept; the client's resent hello tries again.) */
+    coap_timer_cancel(&ctx->timers, &pd->timer);
     free(pd);
+    if (rc == COAP_E_NOMEM)
+      coap_logf(&ctx->log, COAP_LOG_WARNING, peer->name,
+                "out of memory for a DTLS handshake: ClientHello dropped");
     return rc;
   }
   coap_dtls_session_set_peer_name(pd->session, peer->name);
@@ -1033,7 +1151,7 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
   if (rc < 0)
     session_ended(pd, rc, now);
   else
-    arm_timer(pd);
+    rc = arm_or_end(pd, now);
   return rc;
 }
 
@@ -1085,18 +1203,79 @@ int coap_secure_probe_answer(coap_context_t *ctx, const coap_address_t *from, co
   return 1;
 }
 
-/* A ClientHello from the address of an established session: the client
- * restarted and starts over (RFC 6347 §4.2.8), or anyone forged its
- * address. The session is given up only once the hello brings a valid
- * cookie, which proves the sender receives at that address; whatever the
- * cookie policy, since one forged datagram must not end a session. Until
- * then the old session keeps working. Returns 1 when the datagram was
- * dealt with here. */
+/* The new handshake completed: the client restarted (it proved it
+ * receives at the address and holds the credentials), and the old
+ * session goes. A new session is a new endpoint (RFC 7252 §9.1.1): what
+ * the old one carried (Block1 bodies, kept answers, observations,
+ * message IDs seen) ends with it, and its CID is found no more. */
+static void server_replace_old(peer_dtls_t *pd) {
+  coap_context_t *ctx = pd->ctx;
+  coap_peer_t *peer = pd->peer;
+  coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
+            "the new handshake from the session's address completed: the client restarted, "
+            "its old session replaced (RFC 6347 §4.2.8)");
+  coap_cid_map_remove(&ctx->cid_map, &pd->cid);
+  memset(&pd->cid, 0, sizeof pd->cid);
+  pd->unconfirmed = 0;
+  coap_server_peer_gone(&ctx->server, peer);
+  coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
+  coap_exch_peer_init(ctx->exch, &peer->exch);
+  coap_dtls_session_free(pd->old);
+  pd->old = NULL;
+}
+
+static int make_room_for_handshake(coap_context_t *ctx, const coap_address_t *from, int verified);
+
+/* Start the handshake of a verified ClientHello beside the established
+ * session (or in place of an earlier such handshake, whose client started
+ * over again). Out of memory or room, the hello is dropped (the client
+ * resends it). */
+static void start_server_beside(peer_dtls_t *pd, const coap_address_t *from, const uint8_t *data,
+                                size_t len, uint64_t now) {
+  coap_context_t *ctx = pd->ctx;
+  coap_peer_t *peer = pd->peer;
+  if (server_beside(pd)) end_server_beside(pd);
+  coap_dtls_session_t *fresh;
+  if (!make_room_for_handshake(ctx, from, 1) || reserve_timer(pd, now) < 0 ||
+      coap_dtls_session_new_server(ctx->dtls, &session_cb, pd, now, &fresh) < 0) {
+    ctx->dtls_refused++;
+    coap_logf(&ctx->log, COAP_LOG_DEBUG, peer->name,
+              "no room or memory for a new handshake beside the session: hello dropped");
+    arm_timer(pd);
+    return;
+  }
+  coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
+            "ClientHello with a valid cookie from an established session's address: new "
+            "handshake beside it; the session stays until that one completes");
+  coap_dtls_session_set_peer_name(fresh, peer->name);
+  pd->old = pd->session;
+  pd->session = fresh;
+  half_open_append(pd);
+  int rc = coap_dtls_session_input(fresh, data, len, now);
+  if (rc < 0)
+    session_ended(pd, rc, now);
+  else
+    (void)arm_or_end(pd, now);
+}
+
+/* A ClientHello from the address of a server's established session: the
+ * client restarted and starts over (RFC 6347 §4.2.8), or anyone forged its
+ * address. Whatever the cookie policy, it must bring a valid cookie, which
+ * proves its sender receives at that address: the policy's "when needed"
+ * includes this, since without it one forged hello (PSK or with a ticket,
+ * which the policy otherwise lets in) would start a handshake in the
+ * session's name. Even with the cookie the session is kept: its
+ * replacement runs beside it and takes over only once it completes (the
+ * client's Finished verified), so a hello that never gets that far (an
+ * attacker on the path who saw the cookie, or one that replays it) costs
+ * the session nothing. Returns 1 when the datagram was dealt with here, 0
+ * when it is for the handshake beside the session (its own hello resent). */
 static int hello_on_session(coap_context_t *ctx, coap_endpoint_t *ep, coap_peer_t *peer,
                             const coap_address_t *from, const coap_address_t *local,
-                            const uint8_t *data, size_t len) {
+                            const uint8_t *data, size_t len, uint64_t now) {
   peer_dtls_t *pd = peer->security;
-  if (coap_dtls_session_own_hello(pd->session, data, len)) {
+  int beside = server_beside(pd);
+  if (coap_dtls_session_own_hello(beside ? pd->old : pd->session, data, len)) {
     /* The client resent its hello before the handshake ended and that copy
      * came after the rest (reordered): it has a valid cookie, but the
      * client did not restart. */
@@ -1104,6 +1283,8 @@ static int hello_on_session(coap_context_t *ctx, coap_endpoint_t *ep, coap_peer_
               "a late copy of this session's own ClientHello: ignored");
     return 1;
   }
+  /* The hello of the handshake beside, again: its flight is resent. */
+  if (beside && coap_dtls_session_own_hello(pd->session, data, len)) return 0;
   cookie_dest_t dest = {ctx, ep, from, local};
   int rc =
       coap_dtls_accept(ctx->dtls, &from->addr, from->size, data, len, 1, send_to_address, &dest);
@@ -1114,12 +1295,8 @@ static int hello_on_session(coap_context_t *ctx, coap_endpoint_t *ep, coap_peer_
     return 1;
   }
   if (rc != COAP_DTLS_ACCEPT) return 1; /* not a hello GnuTLS can read: dropped */
-  coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
-            "new ClientHello with a valid cookie: the client restarted, replacing its session");
-  coap_secure_peer_free(ctx, peer, 0);
-  coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
-  coap_exch_peer_init(ctx->exch, &peer->exch);
-  return 0;
+  start_server_beside(pd, from, data, len, now);
+  return 1;
 }
 
 /* A tls12_cid record carrying one of our CIDs: its peer, wherever the
@@ -1132,6 +1309,55 @@ static coap_peer_t *peer_by_cid(coap_context_t *ctx, coap_endpoint_t *ep, const 
   if (!cid_len || !ctx->cid_map.count) return NULL;
   coap_peer_t *peer = coap_cid_map_find(&ctx->cid_map, cid, cid_len);
   return peer && peer->ep == ep && peer->security ? peer : NULL;
+}
+
+/* While a handshake runs beside a server's session: an encrypted record
+ * (application data, an alert, a tls12_cid record) is the old session's,
+ * unless none of it authenticates there: then it may be the new
+ * handshake's Finished in a datagram of its own (a flight split by the
+ * MTU), and goes to the handshake. Returns 1 when the old session took
+ * it. */
+static int feed_old_server_session(peer_dtls_t *pd, const uint8_t *data, size_t len, int by_cid,
+                                   uint64_t now) {
+  coap_context_t *ctx = pd->ctx;
+  uint64_t before = coap_dtls_session_authentic(pd->old);
+  int rc = coap_dtls_session_input(pd->old, data, len, now);
+  if (rc < 0) {
+    /* The old session ended (the client closed it): the handshake goes
+     * on alone. */
+    coap_logf(&ctx->log, COAP_LOG_INFO, pd->peer->name,
+              "the session ended while a new handshake runs beside it");
+    coap_cid_map_remove(&ctx->cid_map, &pd->cid);
+    session_uncount(pd);
+    coap_server_peer_gone(&ctx->server, pd->peer);
+    coap_exch_peer_clear(ctx->exch, &pd->peer->exch, 0);
+    coap_exch_peer_init(ctx->exch, &pd->peer->exch);
+    coap_dtls_session_free(pd->old);
+    pd->old = NULL;
+    return 1;
+  }
+  if (coap_dtls_session_authentic(pd->old) == before) {
+    if (by_cid) coap_dtls_note_cid_forged(ctx->dtls);
+    return 0;
+  }
+  coap_context_peer_active(ctx, pd->peer, now);
+  return 1;
+}
+
+/* After a datagram on a server's established session: a record in it
+ * authenticated (the count |before| rose), and the peer is active; or
+ * none did (forged, damaged, replayed), and it was dropped, counted when
+ * it named one of our CIDs (|by_cid|). */
+static void note_server_rx(peer_dtls_t *pd, uint64_t before, int by_cid, uint64_t now) {
+  coap_context_t *ctx = pd->ctx;
+  if (coap_dtls_session_authentic(pd->session) != before) {
+    coap_context_peer_active(ctx, pd->peer, now);
+    return;
+  }
+  if (by_cid) coap_dtls_note_cid_forged(ctx->dtls);
+  coap_logf(&ctx->log, COAP_LOG_DEBUG, pd->peer->name,
+            "no record of the datagram authenticated (forged, damaged or replayed): dropped, "
+            "not taken as the peer's activity");
 }
 
 /* One datagram for an established session, with its source noted for the
@@ -1151,41 +1377,40 @@ static int input_to_session(peer_dtls_t *pd, const coap_address_t *from,
 int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *from,
                       const coap_address_t *local, const uint8_t *data, size_t len, uint64_t now) {
   coap_peer_t *peer = peer_by_cid(ctx, ep, data, len);
+  int by_cid = peer != NULL;
   if (!peer) peer = coap_peer_table_find(&ctx->peers, ep, from);
   peer_dtls_t *pd = peer ? peer->security : NULL;
   if (pd && !coap_dtls_session_is_client(pd->session) &&
-      coap_dtls_session_established(pd->session) && coap_dtls_is_client_hello(data, len)) {
-    if (hello_on_session(ctx, ep, peer, from, local, data, len)) return 0;
-    pd = NULL;
-  }
+      (coap_dtls_session_established(pd->session) || server_beside(pd)) &&
+      coap_dtls_is_client_hello(data, len) &&
+      hello_on_session(ctx, ep, peer, from, local, data, len, now))
+    return 0;
   if (!pd) return accept_new(ctx, ep, from, local, data, len, now);
-  coap_context_peer_active(ctx, peer, now);
+  if (server_beside(pd) && !coap_dtls_is_client_hello(data, len) && data[0] != 22 &&
+      data[0] != 20 && feed_old_server_session(pd, data, len, by_cid, now))
+    return 0;
+  /* A server's established session takes only an authenticated record as
+   * a sign of its peer's life (below): anyone can send a datagram from
+   * its address or with its CID, and that must neither keep it from
+   * idle expiry or eviction nor move it. A handshake has its own
+   * deadline. */
+  int beside = server_beside(pd);
+  int server_session = !coap_dtls_session_is_client(pd->session) &&
+                       (coap_dtls_session_established(pd->session) || beside);
+  if (!server_session) coap_context_peer_active(ctx, peer, now);
   if (answered_by_plain_coap(pd, data, len, now)) return COAP_E_WRONG_PROTOCOL;
-  /* The peer spoke: an answer on the session that took a resend shows
-   * loss (a handshake's answers beside it say nothing of that). */
-  if (pd->unanswered_since && !pd->old && coap_dtls_session_established(pd->session)) {
-    if (!pd->sends_unanswered) {
-      pd->clean_answers++;
-    } else {
-      pd->loss_at = now ? now : 1;
-      pd->clean_answers = 0;
-    }
-  }
-  pd->unanswered_since = 0;
-  pd->reconnected = 0;
-  pd->last_rx = now;
-  if (pd->unreachable_seen) {
-    coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
-              "the server's port answers again after %u ICMP port-unreachable error%s",
-              pd->unreachable_seen, pd->unreachable_seen == 1 ? "" : "s");
-    pd->unreachable_seen = 0;
-    pd->unreachable_since = 0;
-  }
+  /* A client's established session hears its server only in records that
+   * authenticate (on_data): anyone can send a datagram from the server's
+   * address, and one that did must not hide the server's silence (a lost
+   * session) from reconnect_if_silent. */
+  if (!coap_dtls_session_is_client(pd->session) || !coap_dtls_session_established(pd->session) ||
+      pd->old)
+    peer_spoke(pd, now);
   if (coap_dtls_session_is_client(pd->session) && coap_dtls_session_established(pd->session) &&
       len > 13 && data[0] == 22 && !data[3] && !data[4] && data[13] == 3)
     return 0; /* a HelloVerifyRequest: the late answer to an abandoned hello */
-  if (pd->old && !coap_dtls_session_established(pd->session) && data[0] != 22 && data[0] != 20 &&
-      coap_dtls_looks_like_record(data, len)) {
+  if (pd->old && !server_beside(pd) && !coap_dtls_session_established(pd->session) &&
+      data[0] != 22 && data[0] != 20 && coap_dtls_looks_like_record(data, len)) {
     /* Encrypted records while a handshake runs beside the old session
      * are the old session's. */
     pd->feeding_old = 1;
@@ -1195,12 +1420,17 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
     if (pd->old_spoke) abandon_beside(pd);
     return 0;
   }
+  uint64_t authentic = coap_dtls_session_authentic(pd->session);
   int rc = input_to_session(pd, from, local, data, len, now);
-  if (rc < 0)
+  if (rc < 0) {
     session_ended(pd, rc, now);
-  else
-    arm_timer(pd);
-  return rc;
+    return rc;
+  }
+  /* (A datagram of the handshake beside the session counts once that
+   * completes.) */
+  if (server_session && (!beside || coap_dtls_session_established(pd->session)))
+    note_server_rx(pd, authentic, by_cid, now);
+  return arm_or_end(pd, now);
 }
 
 int coap_secure_handshaking(const coap_peer_t *peer) {

@@ -12,9 +12,20 @@
  * datagrams will reach: by its CID where the kernel steers by it, else
  * to the worker it was taken from when the count of workers is the same;
  * with one worker, everything reaches it. Any other session is left out,
- * counted and logged, and its client makes a new handshake. */
+ * counted and logged, and its client makes a new handshake.
+ *
+ * Inside the seal (format 3): the entries' length (4 bytes), the entries
+ * (secure.c), then for each entry in the same order what its peer
+ * carries besides the keys (write_extra, read_extra): the next message ID, the
+ * local address its datagrams came to, and its Observe relations
+ * (observe.c), so that an observer keeps being notified on its session
+ * with no handshake and no new registration. Formats 1 and 2 are read
+ * as before (no relations in them). */
+#include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "coaps/dtls.h"
 #include "common/util.h"
@@ -25,6 +36,20 @@
  * retiring the keys (docs/security.md). */
 #define RESTART_SEQ_MARGIN 1024
 #define WORKERS_MAX 255 /* the worker count is one byte of the envelope */
+#define ENTRIES_LEN 4   /* format 3: the entries' length first */
+/* A peer's extra, before its relations: next message ID (2), local
+ * address family (1: 0, 4 or 6), address (16), IPv6 scope (4), and the
+ * relations' count (2, written by coap_observe_export). */
+#define EXTRA_FIXED 23
+#define EXTRA_BOUND (EXTRA_FIXED + 2)
+
+static void put_u32(uint8_t *p, size_t v) {
+  for (int i = 3; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+}
+
+static size_t get_u32(const uint8_t *p) {
+  return (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+}
 
 static int contexts_valid(coap_context_t *const *ctxs, size_t n) {
   if (!ctxs || n < 1 || n > WORKERS_MAX) return 0;
@@ -34,7 +59,8 @@ static int contexts_valid(coap_context_t *const *ctxs, size_t n) {
 }
 
 /* What was left behind, in words, on the first context's log. */
-static void log_left(coap_context_t *const *ctxs, size_t n, const coap_sessions_tally_t *t) {
+static void log_left(coap_context_t *const *ctxs, size_t n, const coap_sessions_tally_t *t,
+                     size_t relations) {
   const coap_logger_t *log = &ctxs[0]->log;
   if (t->handshaking)
     coap_logf(log, COAP_LOG_WARNING, NULL,
@@ -58,11 +84,17 @@ static void log_left(coap_context_t *const *ctxs, size_t n, const coap_sessions_
     observers += st.observers;
     block_bytes += st.reassembly_bytes;
   }
-  if (observers)
+  if (relations)
+    coap_logf(log, COAP_LOG_INFO, NULL,
+              "%zu observe relation(s) carried with their sessions (notifications go on "
+              "without a new registration)",
+              relations);
+  if (observers > relations)
     coap_logf(log, COAP_LOG_WARNING, NULL,
-              "%llu observe relation(s) not carried: their clients must register again "
-              "(coaps observe does when Max-Age passes without a notification)",
-              (unsigned long long)observers);
+              "%llu observe relation(s) not carried (over coap://, or their session is not "
+              "carried): their clients must register again (coaps observe does when Max-Age "
+              "passes without a notification)",
+              (unsigned long long)(observers - relations));
   if (block_bytes)
     coap_logf(log, COAP_LOG_WARNING, NULL,
               "%llu bytes of block-wise transfers under way not carried: those transfers "
@@ -70,37 +102,131 @@ static void log_left(coap_context_t *const *ctxs, size_t n, const coap_sessions_
               (unsigned long long)block_bytes);
 }
 
+/* The DTLS endpoint of |ctx| on |port| and, on it, the peer at |addr|. */
+static coap_endpoint_t *dtls_server_endpoint(coap_context_t *ctx, uint16_t port) {
+  for (coap_endpoint_t *ep = ctx->endpoints; ep; ep = ep->next)
+    if (ep->proto == COAP_PROTO_DTLS && !ep->client && coap_address_get_port(&ep->local) == port)
+      return ep;
+  return NULL;
+}
+
+static coap_peer_t *entry_peer(coap_context_t *ctx, const coap_saved_entry_t *e) {
+  coap_endpoint_t *ep = dtls_server_endpoint(ctx, e->port);
+  return ep ? coap_peer_table_find(&ctx->peers, ep, &e->addr) : NULL;
+}
+
+/* |peer|'s extra (EXTRA_FIXED bytes, then its relations): the length, or
+ * -1 when |cap| is too small. |*relations| counts what it carries. */
+static long write_extra(coap_context_t *ctx, coap_peer_t *peer, uint8_t *out, size_t cap,
+                        size_t *relations) {
+  if (cap < EXTRA_FIXED) return -1;
+  memset(out, 0, EXTRA_FIXED);
+  coap_address_t local;
+  if (peer) {
+    out[0] = (uint8_t)(peer->exch.next_mid >> 8);
+    out[1] = (uint8_t)peer->exch.next_mid;
+  }
+  if (peer && coap_peer_get_local(peer, 0, &local)) {
+    int v6 = local.addr.sa.sa_family == AF_INET6;
+    out[2] = v6 ? 6 : 4;
+    memcpy(out + 3,
+           v6 ? (const void *)&local.addr.sin6.sin6_addr : (const void *)&local.addr.sin.sin_addr,
+           v6 ? 16 : 4);
+    if (v6) put_u32(out + 19, local.addr.sin6.sin6_scope_id);
+  }
+  size_t n = 0;
+  long rel = peer ? coap_observe_export(&ctx->server, peer, peer->security, out + EXTRA_FIXED,
+                                        cap - EXTRA_FIXED, &n)
+             : cap - EXTRA_FIXED >= 2 ? (out[EXTRA_FIXED] = out[EXTRA_FIXED + 1] = 0, 2)
+                                      : -1;
+  if (rel < 0) return -1;
+  *relations += n;
+  return EXTRA_FIXED + rel;
+}
+
+/* The extras of the entries of worker |ctx| at [|at|, |end|) of |entries|
+ * into |out|: the length, or -1. */
+static long write_extras(coap_context_t *ctx, const uint8_t *entries, size_t at, size_t end,
+                         uint8_t *out, size_t cap, size_t *relations) {
+  size_t used = 0;
+  while (at < end) {
+    coap_saved_entry_t e;
+    if (coap_secure_next_entry(entries, end, &at, 1, &e) < 0) return -1;
+    long k = write_extra(ctx, entry_peer(ctx, &e), out + used, cap - used, relations);
+    if (k < 0) return -1;
+    used += (size_t)k;
+  }
+  return (long)used;
+}
+
+/* Room for the extras of |ctx|'s peers. */
+static size_t extras_bound(coap_context_t *ctx) {
+  return ctx->peers.count * EXTRA_BOUND + coap_observe_export_bound(&ctx->server);
+}
+
+/* Every worker's entries, then their extras, into |plain| (format 3):
+ * the length, or a negative error. */
+static long export_plain(coap_context_t *const *ctxs, size_t n, uint8_t *plain, size_t bound,
+                         size_t extra_bound, coap_sessions_tally_t *tally, size_t *relations) {
+  uint8_t *extras = malloc(extra_bound ? extra_bound : 1);
+  if (!extras) return COAP_E_NOMEM;
+  uint8_t *entries = plain + ENTRIES_LEN;
+  long len = 0, extra_len = 0;
+  for (size_t i = 0; i < n && len >= 0; i++) {
+    long part = coap_secure_export(ctxs[i], RESTART_SEQ_MARGIN, (uint8_t)i, entries + len,
+                                   bound - (size_t)len, tally);
+    if (part < 0) {
+      len = part;
+      break;
+    }
+    long x = write_extras(ctxs[i], entries, (size_t)len, (size_t)(len + part), extras + extra_len,
+                          extra_bound - (size_t)extra_len, relations);
+    if (x < 0) {
+      len = COAP_E_BUFFER_TOO_SMALL;
+      break;
+    }
+    len += part;
+    extra_len += x;
+  }
+  if (len >= 0) {
+    put_u32(plain, (size_t)len);
+    memcpy(entries + len, extras, (size_t)extra_len);
+    len += ENTRIES_LEN + extra_len;
+  }
+  coap_memzero(extras, extra_bound);
+  free(extras);
+  return len;
+}
+
 long coap_contexts_export_sessions(coap_context_t *const *ctxs, size_t n, const uint8_t *key,
                                    size_t key_len, uint64_t node_id, uint64_t now_ms, uint8_t *out,
                                    size_t cap, size_t *carried) {
   if (!contexts_valid(ctxs, n) || !key) return COAP_E_INVALID_ARG;
   if (key_len != 16 && key_len != 32) return COAP_E_INVALID_ARG;
-  size_t bound = 0;
+  size_t bound = 0, extra_bound = 0;
   for (size_t i = 0; i < n; i++) {
     if (!ctxs[i]->dtls) return COAP_E_STATE;
     bound += coap_secure_export_bound(ctxs[i]);
+    extra_bound += extras_bound(ctxs[i]);
   }
-  if (!out) return (long)(bound + COAP_DTLS_STATE_OVERHEAD);
-  uint8_t *plain = malloc(bound ? bound : 1);
+  size_t total = ENTRIES_LEN + bound + extra_bound;
+  if (!out) return (long)(total + COAP_DTLS_STATE_OVERHEAD);
+  uint8_t *plain = malloc(total);
   if (!plain) return COAP_E_NOMEM;
   coap_sessions_tally_t tally = {0};
-  long len = 0;
-  for (size_t i = 0; i < n && len >= 0; i++) {
-    long part = coap_secure_export(ctxs[i], RESTART_SEQ_MARGIN, (uint8_t)i, plain + len,
-                                   bound - (size_t)len, &tally);
-    len = part < 0 ? part : len + part;
-  }
+  size_t relations = 0;
+  long len = export_plain(ctxs, n, plain, bound, extra_bound, &tally, &relations);
   if (len >= 0) {
     len = coap_dtls_state_seal(key, key_len, node_id, now_ms, (unsigned)n, ctxs[0]->cfg.rand,
                                ctxs[0]->cfg.rand_user, plain, (size_t)len, out, cap);
     if (len < 0) len = COAP_E_BUFFER_TOO_SMALL;
   }
-  coap_memzero(plain, bound);
+  coap_memzero(plain, total);
   free(plain);
   if (len >= 0) {
     coap_logf(&ctxs[0]->log, COAP_LOG_INFO, NULL,
               "%zu DTLS session(s) of %zu worker(s) saved for a restart", tally.carried, n);
-    log_left(ctxs, n, &tally);
+    log_left(ctxs, n, &tally, relations);
     if (carried) *carried = tally.carried;
   }
   return len;
@@ -113,8 +239,16 @@ long coap_context_export_sessions(coap_context_t *ctx, const uint8_t *key, size_
   return coap_contexts_export_sessions(&ctx, 1, key, key_len, node_id, now_ms, out, cap, carried);
 }
 
+static int local_is_wildcard(const coap_address_t *a) {
+  if (a->addr.sa.sa_family == AF_INET) return a->addr.sin.sin_addr.s_addr == htonl(INADDR_ANY);
+  if (a->addr.sa.sa_family == AF_INET6)
+    return memcmp(&a->addr.sin6.sin6_addr, &in6addr_any, sizeof in6addr_any) == 0;
+  return 0;
+}
+
 /* Why the sessions of a buffer did not all land. */
 typedef struct import_tally {
+  coap_obs_import_tally_t obs; /* and their Observe relations */
   size_t carried;
   size_t cid_elsewhere; /* its CID names a worker that is not there now */
   size_t hashed;        /* no steering, and the worker count changed */
@@ -136,6 +270,43 @@ static long entry_worker(const coap_saved_entry_t *e, unsigned was, size_t n, in
   if (was == n && e->worker < n) return (long)e->worker;
   t->hashed++;
   return -1;
+}
+
+/* What became of the Observe relations, one line per outcome. */
+static void log_relations(const coap_logger_t *log, const coap_obs_import_tally_t *o) {
+  if (o->carried)
+    coap_logf(log, COAP_LOG_INFO, NULL,
+              "%zu observe relation(s) taken over: their observers are notified on their "
+              "sessions as before",
+              o->carried);
+  static const struct {
+    size_t offset;
+    const char *what;
+  } dropped[] = {
+      {offsetof(coap_obs_import_tally_t, no_session),
+       "their session was not taken over (the client registers again after its new "
+       "handshake)"},
+      {offsetof(coap_obs_import_tally_t, resource_gone),
+       "the resource is gone: each observer was sent 4.04, which ends the relation"},
+      {offsetof(coap_obs_import_tally_t, not_observable),
+       "the resource is no longer observable: each observer was sent its state without "
+       "Observe, which ends the relation"},
+      {offsetof(coap_obs_import_tally_t, over_limit),
+       "over max_observers or max_observers_per_peer: each observer was sent the state "
+       "without Observe, which ends the relation (raise the limits)"},
+      {offsetof(coap_obs_import_tally_t, seq_apart),
+       "their Observe numbers lie too far from the others of their resource for one next "
+       "number to be newer to all (workers merged): ended with the state without Observe"},
+      {offsetof(coap_obs_import_tally_t, duplicate), "the same token on the same resource twice"},
+      {offsetof(coap_obs_import_tally_t, no_memory),
+       "out of memory (the client registers again when Max-Age passes)"},
+  };
+  for (size_t i = 0; i < sizeof dropped / sizeof dropped[0]; i++) {
+    size_t k = *(const size_t *)((const char *)o + dropped[i].offset);
+    if (k)
+      coap_logf(log, COAP_LOG_WARNING, NULL, "%zu observe relation(s) not taken over: %s", k,
+                dropped[i].what);
+  }
 }
 
 static void log_import(coap_context_t *const *ctxs, size_t n, unsigned was,
@@ -168,26 +339,72 @@ static void log_import(coap_context_t *const *ctxs, size_t n, unsigned was,
               "%zu DTLS session(s) not taken over: no coaps:// endpoint on their port, "
               "their address already has a peer, or the peer limit is reached",
               t->failed);
+  log_relations(log, &t->obs);
 }
 
-/* The entries of an opened buffer into |ctxs|; 0 or COAP_E_INVALID_ARG
- * (the entries before the broken one are kept). */
+/* The extra at |*at| of |plain| for an entry whose peer is |peer| in
+ * |ctx| (NULL: not taken over, read only): 0, or -1 when malformed. */
+static int read_extra(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *plain, size_t len,
+                      size_t *at, coap_obs_import_tally_t *t) {
+  if (*at > len || len - *at < EXTRA_FIXED) return -1;
+  const uint8_t *p = plain + *at;
+  if (p[2] != 0 && p[2] != 4 && p[2] != 6) return -1;
+  if (peer) {
+    peer->exch.next_mid = (uint16_t)(p[0] << 8 | p[1]);
+    /* Answers leave from the address the client wrote to (a wildcard
+     * socket); an endpoint bound to one address has no choice. */
+    if (p[2] && local_is_wildcard(&peer->ep->local)) {
+      coap_address_t local;
+      memset(&local, 0, sizeof local);
+      if (p[2] == 4) {
+        local.addr.sin.sin_family = AF_INET;
+        memcpy(&local.addr.sin.sin_addr, p + 3, 4);
+        local.size = sizeof local.addr.sin;
+      } else {
+        local.addr.sin6.sin6_family = AF_INET6;
+        memcpy(&local.addr.sin6.sin6_addr, p + 3, 16);
+        local.addr.sin6.sin6_scope_id = (uint32_t)get_u32(p + 19);
+        local.size = sizeof local.addr.sin6;
+      }
+      coap_peer_set_local(peer, &local);
+    }
+  }
+  *at += EXTRA_FIXED;
+  return coap_observe_import(&ctx->server, peer, peer ? peer->security : NULL, COAP_PROTO_DTLS,
+                             plain, len, at, t) < 0
+             ? -1
+             : 0;
+}
+
+/* The entries of an opened buffer into |ctxs|, with (format 3) their
+ * peers' extras; 0 or COAP_E_INVALID_ARG (the entries before the broken
+ * one are kept). */
 static int import_entries(coap_context_t *const *ctxs, size_t n, unsigned version, unsigned was,
                           const uint8_t *plain, size_t len, import_tally_t *t) {
   int steered = n > 1 && coap_dtls_cid_worker(ctxs[0]->dtls) == 0;
-  size_t at = 0;
-  while (at < len) {
+  size_t at = 0, end = len, extra = len;
+  if (version >= 3) {
+    if (len < ENTRIES_LEN || get_u32(plain) > len - ENTRIES_LEN) return COAP_E_INVALID_ARG;
+    at = ENTRIES_LEN;
+    end = extra = ENTRIES_LEN + get_u32(plain);
+  }
+  for (size_t i = 0; i < n; i++) coap_observe_import_begin(&ctxs[i]->server);
+  while (at < end) {
     coap_saved_entry_t e;
-    if (coap_secure_next_entry(plain, len, &at, version >= 2, &e) < 0) return COAP_E_INVALID_ARG;
+    if (coap_secure_next_entry(plain, end, &at, version >= 2, &e) < 0) return COAP_E_INVALID_ARG;
     long w = entry_worker(&e, was, n, steered, t);
-    if (w < 0) continue;
-    if (coap_secure_import_entry(ctxs[w], &e, coap_context_now(ctxs[w])) == 0) {
+    coap_peer_t *peer = NULL;
+    if (w >= 0 && coap_secure_import_entry(ctxs[w], &e, coap_context_now(ctxs[w])) == 0) {
       t->carried++;
       t->to_worker[w]++;
-    } else
+      peer = entry_peer(ctxs[w], &e);
+    } else if (w >= 0) {
       t->failed++;
+    }
+    if (version >= 3 && read_extra(ctxs[w >= 0 ? w : 0], peer, plain, len, &extra, &t->obs) < 0)
+      return COAP_E_INVALID_ARG;
   }
-  return 0;
+  return version >= 3 && extra != len ? COAP_E_INVALID_ARG : 0;
 }
 
 /* With steering, the kernel hands worker i the records whose CID begins

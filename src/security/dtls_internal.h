@@ -121,7 +121,7 @@ struct coap_dtls_context {
   uint8_t cid_len, cid_client_len, cid_worker, cid_node, cid_steered, cid_node_set;
   uint8_t cid_client[COAP_DTLS_CID_MAX];
   coap_dtls_cid_t last_client_cid; /* of the last client handshake */
-  uint64_t cid_sessions, cid_moves, cid_held;
+  uint64_t cid_sessions, cid_moves, cid_held, cid_forged;
   char error[512];
   struct coap_psk_table *psk_table; /* coap_dtls_set_psk_table (psk_table.c) */
 };
@@ -225,6 +225,10 @@ struct coap_dtls_session {
   uint8_t cid_asked; /* server: the client sent extension 54 */
   int cid_alg;       /* gnutls_cipher_algorithm_t, 0: not known yet */
   uint64_t rx_newest;
+  /* Records from the peer that authenticated on the session's keys
+   * (application data and alerts, on GnuTLS or exported keys), and the
+   * handshake's completion. */
+  uint64_t rx_authentic;
 };
 
 /* The PSK identity a client sent (the server's lookup callback). */

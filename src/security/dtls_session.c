@@ -579,6 +579,7 @@ static void note_ticket_outcome(coap_dtls_session_t *s) {
 
 static void established(coap_dtls_session_t *s, uint64_t now) {
   s->established = 1;
+  s->rx_authentic++; /* the peer's Finished verified */
   note_cid(s);
   if (!s->client) keep_hello_random(s);
   s->suite = coap_dtls_session_suite(s);
@@ -686,6 +687,7 @@ static int read_records(coap_dtls_session_t *s) {
   for (;;) {
     ssize_t n = gnutls_record_recv(s->tls, buf, sizeof buf);
     if (n > 0) {
+      s->rx_authentic++;
       s->slim_wanted = !s->d->keep_gnutls;
       if (s->cb.on_data) s->cb.on_data(s->user, buf, (size_t)n);
       continue;
@@ -765,6 +767,7 @@ static int slim_input(coap_dtls_session_t *s, const uint8_t *data, size_t len) {
     if (r == COAP_DTLS_RECORD_MALFORMED) return 0;
     off += rec_len;
     if (r != COAP_DTLS_RECORD_OK) continue;
+    s->rx_authentic++;
     coap_dtls_note_authentic(s, seq64);
     if (type == TYPE_APPLICATION && s->cb.on_data) {
       s->cb.on_data(s->user, plain, plain_len);
@@ -974,6 +977,9 @@ int coap_dtls_session_established(const coap_dtls_session_t *s) {
 }
 int coap_dtls_session_is_client(const coap_dtls_session_t *s) {
   return s->client;
+}
+uint64_t coap_dtls_session_authentic(const coap_dtls_session_t *s) {
+  return s->rx_authentic;
 }
 unsigned coap_dtls_session_rx(const coap_dtls_session_t *s) {
   return s->rx;

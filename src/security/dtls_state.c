@@ -18,9 +18,12 @@
 
 #define SAVED_VERSION 1 /* one session's keys (coap_dtls_keys_save) */
 /* The envelope: 1 held one context's sessions; 2 adds the worker count
- * to the header and each entry's worker (sessions_state.c). */
+ * to the header and each entry's worker; 3 adds, after the entries, what
+ * each session's peer carries besides its keys: its Observe relations
+ * (sessions_state.c lays out the inside). */
 #define ENVELOPE_V1 1
 #define ENVELOPE_V2 2
+#define ENVELOPE_V3 3
 #define SEQ_LIMIT 0xFFFFFFFFFFFFull /* 2^48 - 1: the last sequence number */
 #define RETIRED (SEQ_LIMIT + 1)     /* next_seq64 refuses to seal past it */
 
@@ -108,7 +111,7 @@ static int envelope_handle(gnutls_aead_cipher_hd_t *h, const uint8_t *key, size_
  * node id (8), sealed at (8), nonce (12): COAP_DTLS_STATE_HEADER bytes. */
 static void write_header(uint8_t *h, uint64_t node_id, uint64_t now, unsigned workers) {
   memcpy(h, magic, 8);
-  h[8] = ENVELOPE_V2;
+  h[8] = ENVELOPE_V3;
   h[9] = (uint8_t)workers;
   h[10] = h[11] = 0;
   put_u64(h + 12, node_id);
@@ -140,8 +143,8 @@ long coap_dtls_state_open(const uint8_t *key, size_t key_len, uint64_t node_id, 
   if (envelope_cipher(key_len) == GNUTLS_CIPHER_UNKNOWN || !key) return COAP_DTLS_STATE_BAD_KEY;
   if (!in || !out || len < COAP_DTLS_STATE_OVERHEAD) return COAP_DTLS_STATE_MALFORMED;
   if (memcmp(in, magic, 8) != 0) return COAP_DTLS_STATE_MALFORMED;
-  if (in[8] != ENVELOPE_V1 && in[8] != ENVELOPE_V2) return COAP_DTLS_STATE_VERSION;
-  if (in[8] == ENVELOPE_V2 && in[9] == 0) return COAP_DTLS_STATE_MALFORMED;
+  if (in[8] < ENVELOPE_V1 || in[8] > ENVELOPE_V3) return COAP_DTLS_STATE_VERSION;
+  if (in[8] != ENVELOPE_V1 && in[9] == 0) return COAP_DTLS_STATE_MALFORMED;
   if (cap < len - COAP_DTLS_STATE_OVERHEAD) return COAP_DTLS_STATE_MALFORMED;
   gnutls_aead_cipher_hd_t h;
   if (envelope_handle(&h, key, key_len) < 0) return COAP_DTLS_STATE_BAD_KEY;

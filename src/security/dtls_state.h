@@ -22,7 +22,7 @@ int coap_dtls_keys_save(coap_dtls_keys_t *k, uint64_t margin, uint8_t *out, size
  * |in| is not such a record (nothing is then held). */
 int coap_dtls_keys_load(coap_dtls_keys_t *k, const uint8_t *in, size_t len);
 
-/* The envelope: magic "coapstat", a version (2; 1 is still read), the
+/* The envelope: magic "coapstat", a version (3; 1 and 2 are still read), the
  * number of workers whose sessions it holds, the node id and the time of
  * sealing (the caller's unit), a random nonce, then the sealed bytes and a 16-byte
  * tag (AES-GCM under a 16- or 32-byte key; the header is additional
@@ -53,10 +53,11 @@ long coap_dtls_state_seal(const uint8_t *key, size_t key_len, uint64_t node_id, 
 long coap_dtls_state_open(const uint8_t *key, size_t key_len, uint64_t node_id, uint64_t now,
                           uint64_t max_age, const uint8_t *in, size_t len, uint8_t *out, size_t cap,
                           uint64_t *sealed_at);
-/* The version (1 or 2) and worker count of an envelope: 0, or -1 when
+/* The version (1 to 3) and worker count of an envelope: 0, or -1 when
  * |in| is no envelope. Trust it only once coap_dtls_state_open accepted
  * |in| (the header is authenticated). Version 1 means one worker and
- * entries without a worker byte. */
+ * entries without a worker byte; 2 entries with one; 3 a length before
+ * the entries and each one's peer state after them (Observe relations). */
 int coap_dtls_state_format(const uint8_t *in, size_t len, unsigned *version, unsigned *workers);
 /* A line saying what a refusal means and what to do. */
 const char *coap_dtls_state_refusal(long reason);

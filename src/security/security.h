@@ -131,6 +131,11 @@ int coap_dtls_session_is_client(const coap_dtls_session_t *s);
 const coap_diag_t *coap_dtls_session_diag(const coap_dtls_session_t *s);
 /* A client's handshake report (NULL for a server session). */
 const coap_handshake_report_t *coap_dtls_session_report(coap_dtls_session_t *s);
+/* Records from the peer that authenticated so far (and 1 for the
+ * handshake's completion): a datagram that did not raise it proved
+ * nothing about the peer (forged, damaged or replayed), and must not
+ * count as its activity. */
+uint64_t coap_dtls_session_authentic(const coap_dtls_session_t *s);
 /* Datagrams received from the peer, and handshake flights sent. */
 unsigned coap_dtls_session_rx(const coap_dtls_session_t *s);
 unsigned coap_dtls_session_flights(const coap_dtls_session_t *s);
@@ -174,6 +179,8 @@ size_t coap_dtls_record_cid(const coap_dtls_context_t *d, const uint8_t *data, s
 int coap_dtls_cid_worker(const coap_dtls_context_t *d);
 void coap_dtls_note_cid_move(coap_dtls_context_t *d);
 void coap_dtls_note_cid_held(coap_dtls_context_t *d);
+/* A datagram found by one of our CIDs brought no authentic record. */
+void coap_dtls_note_cid_forged(coap_dtls_context_t *d);
 
 /* Is |data| a DTLS ClientHello of epoch 0 (a client starting over from an
  * address that has a session: RFC 6347 §4.2.8)? */

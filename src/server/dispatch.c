@@ -69,7 +69,7 @@ coap_deferred_t *coap_request_defer(const coap_request_t *req, coap_response_t *
  * segment counts, empty ones too: "//time" (segments "" and "time") is
  * not "/time" (RFC 7252 §6.4). A lone empty segment is the root, as no
  * segment at all. */
-static int request_path(const coap_msg_t *req, char *buf, size_t cap) {
+int coap_server_request_path(const coap_msg_t *req, char *buf, size_t cap) {
   size_t len = 0;
   int first = 1;
   for (const coap_option_t *o = coap_msg_find_option(req, COAP_OPTION_URI_PATH); o;
@@ -197,7 +197,7 @@ typedef struct target {
 /* Find the resource and handler; answers 4.04/4.05 or discovery itself.
  * Returns 0 when there is a handler to run. */
 static int find_target(coap_server_t *s, const coap_msg_t *m, target_t *t, coap_response_t *resp) {
-  int len = request_path(m, t->path, sizeof t->path);
+  int len = coap_server_request_path(m, t->path, sizeof t->path);
   if (len < 0) {
     coap_response_error(resp, COAP_NOT_FOUND, "path too long");
     return -1;

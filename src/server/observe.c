@@ -369,6 +369,7 @@ static int wants_con(const coap_server_t *s, const coap_observer_t *o, uint32_t 
  * peer's observers share a bucket: at most max_observers_per_peer
  * entries to look at. */
 static int peer_con_in_flight(const coap_obs_table_t *t, const void *peer_key) {
+  if (!t->count) return 0; /* (a last message to a carried observer: maybe no buckets yet) */
   for (const coap_observer_t *o = t->buckets[bucket_of(t, peer_key)]; o; o = o->hash_next)
     if (o->peer_key == peer_key && o->con) return 1;
   return 0;
@@ -733,21 +734,27 @@ static int over_limit(coap_server_t *s, const coap_request_t *req) {
   return 0;
 }
 
-static coap_observer_t *observer_new(coap_server_t *s, const coap_request_t *req) {
+static coap_observer_t *observer_alloc(coap_server_t *s, const void *peer_key,
+                                       const void *session_key, const uint8_t *token,
+                                       size_t token_len) {
   coap_obs_table_t *t = &s->obs;
   if ((t->count >= t->n_buckets && table_grow(t) < 0) || !t->n_buckets) return NULL;
   coap_observer_t *o = calloc(1, sizeof(*o));
   if (!o) return NULL;
-  o->peer_key = req->peer_key;
-  o->session_key = req->session_key;
-  o->token_len = req->msg->token_len & 0xF;
-  memcpy(o->token, req->msg->token, req->msg->token_len);
+  o->peer_key = peer_key;
+  o->session_key = session_key;
+  o->token_len = token_len & 0xF;
+  memcpy(o->token, token, o->token_len);
   size_t k = bucket_of(t, o->peer_key);
   o->hash_next = t->buckets[k];
   t->buckets[k] = o;
   t->count++;
   t->bytes += chunk(sizeof(*o));
   return o;
+}
+
+static coap_observer_t *observer_new(coap_server_t *s, const coap_request_t *req) {
+  return observer_alloc(s, req->peer_key, req->session_key, req->msg->token, req->msg->token_len);
 }
 
 /* A registration (Observe=0) answered with success: the observer now, or
@@ -820,4 +827,270 @@ size_t coap_resource_observer_count(const coap_resource_t *res) {
 int coap_resource_notify(coap_resource_t *res) {
   if (!res) return COAP_E_INVALID_ARG;
   return coap_observe_notify(coap_resource_server(res), res);
+}
+
+/* ---- relations carried across a restart ---- */
+
+/* One relation as carried: token length (1) and token, flags (1), the
+ * resource's last Observe value (3), NONs since the last CON (2), seconds
+ * since the last CON (4), block size (1), the kept registration's length
+ * (2) and bytes. */
+#define REL_FIXED 14
+#define REL_RESEND 0x01 /* the newest state may not have arrived */
+/* The first Observe value of the new process is this far past the last
+ * one carried: beyond any the old process gave out (it gave none after
+ * the save: its keys were retired then), and far inside the 2^23 window
+ * in which a client takes a larger value as newer (RFC 7641 §3.4). */
+#define OBS_RESTART_SEQ_MARGIN 1024
+/* The Observe values carried into one resource must lie this close
+ * together for one next value to be newer than each of them. */
+#define OBS_CARRIED_SPREAD 0x400000u
+
+static void put_be(uint8_t *p, uint32_t v, int n) {
+  for (int i = n - 1; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+}
+
+static uint32_t get_be(const uint8_t *p, int n) {
+  uint32_t v = 0;
+  for (int i = 0; i < n; i++) v = v << 8 | p[i];
+  return v;
+}
+
+size_t coap_observe_export_bound(const coap_server_t *s) {
+  const coap_obs_table_t *t = &s->obs;
+  size_t n = 0;
+  for (size_t i = 0; i < t->n_buckets; i++)
+    for (const coap_observer_t *o = t->buckets[i]; o; o = o->hash_next)
+      n += REL_FIXED + o->token_len + o->group->len;
+  return n;
+}
+
+static size_t write_relation(const coap_server_t *s, const coap_observer_t *o, uint32_t now_s,
+                             uint8_t *p) {
+  const coap_obs_group_t *g = o->group;
+  uint8_t *start = p;
+  *p++ = o->token_len;
+  memcpy(p, o->token, o->token_len);
+  p += o->token_len;
+  *p++ = o->con || o->pending ? REL_RESEND : 0;
+  put_be(p, coap_resource_obs(g->res)->seq & OBS_SEQ_MASK, 3), p += 3;
+  put_be(p, o->nons, 2), p += 2;
+  put_be(p, now_s >= o->last_con_s ? now_s - o->last_con_s : 0, 4), p += 4;
+  *p++ = g->szx;
+  put_be(p, g->len, 2), p += 2;
+  memcpy(p, g->req, g->len);
+  return (size_t)(p + g->len - start);
+}
+
+long coap_observe_export(const coap_server_t *s, const void *peer_key, const void *session_key,
+                         uint8_t *out, size_t cap, size_t *n) {
+  const coap_obs_table_t *t = &s->obs;
+  size_t used = 2, count = 0;
+  uint32_t now_s = (uint32_t)(now_ms(s) / 1000);
+  if (cap < 2) return -1;
+  for (const coap_observer_t *o = t->count ? t->buckets[bucket_of(t, peer_key)] : NULL;
+       o && count < 0xFFFF; o = o->hash_next) {
+    if (o->peer_key != peer_key || o->session_key != session_key) continue;
+    if (cap - used < (size_t)REL_FIXED + o->token_len + o->group->len) return -1;
+    used += write_relation(s, o, now_s, out + used);
+    count++;
+  }
+  put_be(out, (uint32_t)count, 2);
+  if (n) *n = count;
+  return (long)used;
+}
+
+void coap_observe_import_begin(coap_server_t *s) {
+  for (coap_resource_t *r = coap_server_resource_next(s, NULL); r;
+       r = coap_server_resource_next(s, r))
+    coap_resource_obs(r)->carried_set = 0;
+}
+
+/* Make |ro|'s next Observe value newer (§3.4) than |seq|, the last one a
+ * carried observer got, and than those carried before it: 0, or -1 when
+ * they lie too far apart for any one value (workers' counters merged into
+ * one context). Observers it had before the import saw at most its
+ * current value. */
+static int seq_take_over(coap_obs_res_t *ro, uint32_t seq) {
+  if (!ro->carried_set) {
+    if (!ro->count) ro->seq = seq;
+    ro->carried_low = ro->seq;
+    ro->carried_set = 1;
+  }
+  uint32_t ahead = (seq - ro->carried_low) & OBS_SEQ_MASK;
+  uint32_t low = ahead < 0x800000u ? ro->carried_low : seq;
+  uint32_t top = (ro->seq - low) & OBS_SEQ_MASK;
+  uint32_t want = ((seq - low) & OBS_SEQ_MASK) + OBS_RESTART_SEQ_MARGIN;
+  if (want > top) top = want;
+  if (top > OBS_CARRIED_SPREAD) return -1;
+  ro->carried_low = low;
+  ro->seq = (low + top) & OBS_SEQ_MASK;
+  return 0;
+}
+
+/* A relation as read: views into the buffer. */
+typedef struct carried {
+  const uint8_t *token;
+  uint8_t token_len, flags, szx;
+  uint32_t seq, since_con_s;
+  uint16_t nons;
+  const uint8_t *req;
+  size_t req_len;
+  coap_msg_t msg; /* the registration, parsed */
+} carried_t;
+
+static int read_relation(const uint8_t *in, size_t len, size_t *at, carried_t *c) {
+  const uint8_t *p = in + *at;
+  size_t left = len - *at;
+  if (left < 1 || p[0] > COAP_MAX_TOKEN_LEN || left < REL_FIXED + (size_t)p[0]) return -1;
+  c->token_len = p[0];
+  c->token = p + 1;
+  p += 1 + c->token_len;
+  c->flags = p[0];
+  c->seq = get_be(p + 1, 3);
+  c->nons = (uint16_t)get_be(p + 4, 2);
+  c->since_con_s = get_be(p + 6, 4);
+  c->szx = p[10];
+  c->req_len = get_be(p + 11, 2);
+  c->req = p + 13;
+  left -= REL_FIXED + c->token_len;
+  if (c->flags & ~REL_RESEND || c->szx > 6 || c->req_len > left || c->req_len > OBS_MAX_REQUEST)
+    return -1;
+  /* The registration as encode_request keeps it. */
+  if (coap_msg_parse(&c->msg, c->req, c->req_len) < 0 || c->msg.token_len ||
+      (c->msg.code != COAP_GET && c->msg.code != COAP_FETCH) ||
+      coap_msg_find_option(&c->msg, COAP_OPTION_OBSERVE))
+    return -1;
+  *at = (size_t)(c->req + c->req_len - in);
+  return 0;
+}
+
+/* A last message to a carried observer that cannot go on: the 4.04 of a
+ * resource that is gone (no handler to run). */
+static void send_gone(coap_server_t *s, const coap_observer_t *who) {
+  static const char why[] = "resource removed (at a restart)";
+  coap_msg_t m;
+  coap_msg_init(&m, COAP_TYPE_NON, COAP_NOT_FOUND, 0);
+  coap_msg_set_payload(&m, why, sizeof why - 1);
+  uint8_t buf[64];
+  int n = coap_msg_encode(&m, buf, sizeof buf);
+  if (n < COAP_HEADER_LEN) return;
+  built_t b = {COAP_NOT_FOUND, buf + COAP_HEADER_LEN, (size_t)n - COAP_HEADER_LEN, 1};
+  coap_observer_t o = *who;
+  send_one(s, &o, &b);
+}
+
+/* A last message from the resource's handler, without Observe: the
+ * client is no longer on the list (§3.2), as a registration over the
+ * limit is told. */
+static void send_unobserved(coap_server_t *s, coap_obs_group_t *g, const coap_observer_t *who) {
+  built_t b;
+  if (build(s, g, who, 0, 0, &b) < 0) return;
+  b.ends = 1;
+  coap_observer_t o = *who;
+  send_one(s, &o, &b);
+}
+
+static int over_limits(const coap_server_t *s, const coap_observer_t *who) {
+  return s->obs.count >= limit_total(s) ||
+         count_for_peer(&s->obs, who->peer_key, who->session_key) >= limit_per_peer(s);
+}
+
+/* |c| attached to |who|'s peer and session on |r| in group |g|. */
+static void attach(coap_server_t *s, coap_obs_group_t *g, const coap_observer_t *who,
+                   const carried_t *c, coap_obs_import_tally_t *tally) {
+  coap_observer_t *o = observer_alloc(s, who->peer_key, who->session_key, c->token, c->token_len);
+  if (!o) {
+    tally->no_memory++;
+    return;
+  }
+  group_link_observer(g, o);
+  uint32_t now_s = (uint32_t)(now_ms(s) / 1000);
+  o->nons = c->nons;
+  if (c->since_con_s <= now_s) {
+    o->last_con_s = now_s - c->since_con_s;
+  } else {
+    o->last_con_s = 0;
+    o->nons = 0xFFFE; /* a CON was due before this clock began: the next one is */
+  }
+  tally->carried++;
+  if (!(c->flags & REL_RESEND)) return;
+  /* Its newest state may be lost with the old process: sent again now,
+   * as CON (or once the peer's CON in flight is answered). */
+  o->pending = 1;
+  o->nons = 0xFFFE;
+  if (may_send(s, o, now_s)) send_latest(s, o);
+}
+
+/* Does |who| (peer, session, token) observe |r| already? */
+static int observes(const coap_obs_table_t *t, const coap_observer_t *who,
+                    const coap_resource_t *r) {
+  if (!t->count) return 0;
+  for (const coap_observer_t *o = t->buckets[bucket_of(t, who->peer_key)]; o; o = o->hash_next)
+    if (o->peer_key == who->peer_key && o->session_key == who->session_key &&
+        o->token_len == who->token_len && memcmp(o->token, who->token, o->token_len) == 0 &&
+        o->group->res == r)
+      return 1;
+  return 0;
+}
+
+static void import_relation(coap_server_t *s, const coap_observer_t *who, coap_proto_t proto,
+                            const carried_t *c, coap_obs_import_tally_t *tally) {
+  char path[1024];
+  int plen = coap_server_request_path(&c->msg, path, sizeof path);
+  coap_resource_t *r = plen >= 0 && s->count ? coap_server_lookup(s, path, (size_t)plen) : NULL;
+  if (!r) {
+    tally->resource_gone++;
+    send_gone(s, who);
+    return;
+  }
+  if (observes(&s->obs, who, r)) {
+    tally->duplicate++;
+    return;
+  }
+  coap_obs_group_t *g = group_for(s, r, c->req, c->req_len, c->szx, (uint8_t)proto);
+  if (!g) {
+    tally->no_memory++;
+    return;
+  }
+  coap_obs_res_t *ro = coap_resource_obs(r);
+  if (!ro->observable || over_limits(s, who) || seq_take_over(ro, c->seq) < 0) {
+    if (!ro->observable)
+      tally->not_observable++;
+    else if (over_limits(s, who))
+      tally->over_limit++;
+    else
+      tally->seq_apart++;
+    send_unobserved(s, g, who);
+  } else {
+    attach(s, g, who, c, tally);
+  }
+  if (!g->first) group_free(s, g); /* made for nothing */
+}
+
+int coap_observe_import(coap_server_t *s, const void *peer_key, const void *session_key,
+                        coap_proto_t proto, const uint8_t *in, size_t len, size_t *at,
+                        coap_obs_import_tally_t *tally) {
+  if (*at > len || len - *at < 2) return COAP_E_INVALID_ARG;
+  size_t n = get_be(in + *at, 2);
+  *at += 2;
+  for (size_t i = 0; i < n; i++) {
+    carried_t c;
+    if (read_relation(in, len, at, &c) < 0) {
+      check_sampled(s);
+      return COAP_E_INVALID_ARG;
+    }
+    if (!peer_key) {
+      tally->no_session++;
+      continue;
+    }
+    coap_observer_t who = {.peer_key = peer_key,
+                           .session_key = session_key,
+                           .token_len = c.token_len & 0xF,
+                           .nons = 0xFFFE};
+    memcpy(who.token, c.token, c.token_len);
+    import_relation(s, &who, proto, &c, tally);
+  }
+  check_sampled(s);
+  return 0;
 }

@@ -136,6 +136,10 @@ typedef struct coap_obs_res {
   size_t count;
   uint32_t seq; /* the last Observe value given out */
   int observable;
+  /* During an import of relations (coap_observe_import): the oldest
+   * Observe value one of them carried in, once set. */
+  uint32_t carried_low;
+  uint8_t carried_set;
 } coap_obs_res_t;
 
 /* Every observer of the context, hashed by peer. */
@@ -242,10 +246,50 @@ void coap_observe_peer_gone(coap_server_t *s, const void *peer_key);
 int coap_observe_peer_busy(const coap_server_t *s, const void *peer_key);
 void coap_observe_free_all(coap_server_t *s);
 
+/* Observe relations carried across a restart with their DTLS session
+ * (src/context/sessions_state.c seals them). A relation is written as
+ * what a new process needs to go on notifying the same observer: the
+ * token, the registration as kept (path, query, Accept, a FETCH body),
+ * the resource's last Observe value, the block size, where the CON/NON
+ * rhythm stands, and whether the newest state may not have arrived (a CON
+ * unacknowledged or a state waiting behind one). */
+/* Bytes coap_observe_export writes at most for all the relations of |s|,
+ * beyond the 2 of each peer's count. */
+size_t coap_observe_export_bound(const coap_server_t *s);
+/* |peer_key|'s relations on |session_key|: a count (2 bytes), then each.
+ * The length, or -1 when |cap| is too small. |*n| counts them. */
+long coap_observe_export(const coap_server_t *s, const void *peer_key, const void *session_key,
+                         uint8_t *out, size_t cap, size_t *n);
+/* What became of the relations read by coap_observe_import. */
+typedef struct coap_obs_import_tally {
+  size_t carried;
+  size_t no_session;     /* their session was not taken over: nothing to send them on */
+  size_t resource_gone;  /* no such resource now: a 4.04 ended each */
+  size_t not_observable; /* the resource is no longer observable: ended without Observe */
+  size_t over_limit;     /* max_observers(_per_peer): ended without Observe */
+  size_t seq_apart;      /* Observe values too far from the others carried into the resource */
+  size_t duplicate;      /* the same token on the same resource twice */
+  size_t no_memory;
+} coap_obs_import_tally_t;
+/* Before the first coap_observe_import of an import: each resource starts
+ * with no carried Observe value. */
+void coap_observe_import_begin(coap_server_t *s);
+/* The relations at |*at| of |in| (as coap_observe_export wrote them),
+ * attached to |peer_key| and |session_key| (a |proto| peer); with |peer_key| NULL (the session was
+ * not taken over) read and counted only. A relation that cannot go on is ended with a last message
+ * where one can be made. 0 and |*at| past them, or COAP_E_INVALID_ARG (|in| is not such a record:
+ * those before it are kept). */
+int coap_observe_import(coap_server_t *s, const void *peer_key, const void *session_key,
+                        coap_proto_t proto, const uint8_t *in, size_t len, size_t *at,
+                        coap_obs_import_tally_t *tally);
+
 /* ---- between the server's files ---- */
 coap_obs_res_t *coap_resource_obs(coap_resource_t *r);
 coap_server_t *coap_resource_server(const coap_resource_t *r);
 coap_resource_t *coap_server_lookup(const coap_server_t *s, const char *path, size_t len);
+/* dispatch.c: |req|'s Uri-Path segments joined with '/' into |buf|; the
+ * length, or -1 when it does not fit. */
+int coap_server_request_path(const coap_msg_t *req, char *buf, size_t cap);
 /* coap_resource_add/find/remove (coaps/context.h) on the context's server. */
 /* 0 with the new resource in |*out|, COAP_E_EXISTS (|path| is taken),
  * COAP_E_NOMEM or COAP_E_INVALID_ARG; |*out| is NULL on failure. */

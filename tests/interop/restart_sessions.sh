@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Sessions that survive a restart (coaps serve --state-file): an observing
-# client (our coaps observe, one long-lived DTLS session) keeps its session
-# across a SIGTERM and a new server process: the new server restores it,
-# makes no handshake, and answers the client's re-registration; the client
-# made one handshake in all. Then the refusals, each with its message and
-# a normal start: a forged file, a replayed one (a copy of a file already
-# taken), a stale one, one readable by others; a key file readable by
-# others stops the server. Usage: restart_sessions.sh BUILD_DIR SOURCE_DIR
+# Sessions that survive a restart (coaps serve --state-file), and the
+# Observe relations on them: two observers, our coaps observe on /time and
+# libcoap's coap-client-gnutls (-s: observe for that long) on /temp, each
+# with one long-lived DTLS session, keep their sessions across a SIGTERM
+# and a new server process: the new server restores both sessions and
+# their relations, makes no handshake, and goes on notifying each observer
+# on its old session with Observe numbers past the old ones (RFC 7641
+# §3.4: a client takes them as newer), with no gap beyond a
+# notification's Max-Age and no new registration; each client made one
+# handshake and one registration in all. Then the refusals, each with its
+# message and a normal start: a forged file, a replayed one (a copy of a
+# file already taken), a stale one, one readable by others; a key file
+# readable by others stops the server. Usage: restart_sessions.sh
+# BUILD_DIR SOURCE_DIR
 BUILD=$1
 . "$(dirname "$0")/lib.bash"
+need coap-client-gnutls libcoap3-bin
 
 DIR=$(mktemp -d)
 trap 'cleanup_bg; rm -rf "$DIR"' EXIT
@@ -37,35 +44,64 @@ wait_notifications() { # wait_notifications N SECONDS
   done
   fail "the observer got $(notifications) notifications, wanted $1 (log: $(tail -5 "$DIR/observe.err"))"
 }
+# The Observe numbers our client was given, in order.
+observe_numbers() { grep -oE '^coaps: 2\.05 Content, Observe [0-9]+' "$DIR/observe.err" | grep -oE '[0-9]+$'; }
 
-# ---- the session survives ----
+# ---- the sessions and their relations survive ----
 serve "$DIR/s1.out"
 "$BUILD/coaps" observe "coaps://127.0.0.1:$DP/time" "${PSK[@]}" -v \
   >"$DIR/observe.out" 2>"$DIR/observe.err" &
 BG_PIDS+=($!)
+# libcoap prints what it sends and gets (-v 6); it ends by itself after -s.
+timeout 40 coap-client-gnutls -s 12 -u me -k secret -v 6 "coaps://127.0.0.1:$DP/temp" \
+  >"$DIR/libcoap.out" 2>&1 &
+LIBCOAP=$!
+BG_PIDS+=($LIBCOAP)
 wait_notifications 2 10
+sleep 1
 stop
 s1=$(cat "$DIR/s1.out")
-expect_contains "the stop saves the session" "1 DTLS session saved to $STATE" "$s1"
-expect_contains "the stop says what it does not carry" \
-  "1 observe relation(s) not carried: their clients must register again" "$s1"
+expect_contains "the stop saves the sessions" "2 DTLS sessions saved to $STATE" "$s1"
+expect_contains "the stop carries the relations" \
+  "2 observe relation(s) carried with their sessions" "$s1"
+expect_not_contains "the stop leaves nothing behind" "not carried" "$s1"
 expect_eq "the state file is 0600" "600" "$(stat -c %a "$STATE")"
 before=$(notifications)
+last_before=$(observe_numbers | tail -1)
 serve "$DIR/s2.out"
-# The relation is not carried: the client registers again after Max-Age
-# on the same session.
-wait_notifications $((before + 2)) 15
+# /time changes every second with Max-Age 1: the client would register
+# again 3 s after the last notification. It does not need to.
+wait_notifications $((before + 3)) 6
 s2=$(cat "$DIR/s2.out")
-expect_contains "the new server restores the session" "1 DTLS session restored from $STATE" "$s2"
+expect_contains "the new server restores the sessions" "2 DTLS sessions restored from $STATE" "$s2"
+expect_contains "the new server takes the relations over" \
+  "2 observe relation(s) taken over" "$s2"
 expect_not_contains "the new server makes no handshake" "DTLS server established" "$s2"
 [ ! -e "$STATE" ] || fail "the state file is still there after it was read"
 pass "the state file is deleted once read"
-expect_eq "the client made one handshake in all" 1 \
+expect_eq "our client made one handshake in all" 1 \
   "$(grep -c 'DTLS client established' "$DIR/observe.err")"
+expect_eq "our client registered once in all" 1 "$(grep -c '> CON GET.*Observe:0' "$DIR/observe.err")"
+expect_not_contains "our client never had to register again" "registering again" \
+  "$(cat "$DIR/observe.err")"
+last_after=$(observe_numbers | tail -1)
+[ "$last_after" -gt $((last_before + 1024)) ] ||
+  fail "Observe numbers after the restart ($last_after) are not past the old ones ($last_before) by the margin"
+pass "Observe numbers go on past the old ones ($last_before, then $last_after)"
+# libcoap's observer: registered once, notified on after the restart.
+wait "$LIBCOAP" || fail "coap-client-gnutls exited with $? ($(tail -3 "$DIR/libcoap.out"))"
+lc=$(cat "$DIR/libcoap.out")
+expect_eq "libcoap registered once in all" 1 "$(grep -cE 'c:GET .*Observe:0' "$DIR/libcoap.out")"
+lc_after=$(grep -oE 'c:2\.05 .*Observe:[0-9]+' "$DIR/libcoap.out" | grep -oE '[0-9]+$' |
+  awk '$1 > 1024' | wc -l)
+[ "$lc_after" -ge 3 ] ||
+  fail "libcoap got $lc_after notifications from the new server (Observe past the margin): $(tail -5 "$DIR/libcoap.out")"
+pass "libcoap's observer is notified on by the new server ($lc_after notifications)"
+expect_not_contains "libcoap saw no DTLS failure" "alert" "$lc"
 stop
 cleanup_bg
 BG_PIDS=()
-expect_contains "the second stop saves it again" "1 DTLS session saved" "$(cat "$DIR/s2.out")"
+expect_contains "the second stop saves a session again" "DTLS session saved" "$(cat "$DIR/s2.out")"
 
 # ---- refusals: each says why, and the server starts without the file ----
 cp "$STATE" "$DIR/good"

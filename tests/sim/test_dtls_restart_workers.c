@@ -219,21 +219,24 @@ static void put_u64(uint8_t *p, uint64_t v) {
 }
 
 /* |saved| as format 1 would have held it: the entries without their
- * worker byte, under a header of version 1 (no worker count). */
+ * worker byte (format 3 has their length first and the peers' extras
+ * after them), under a header of version 1 (no worker count). */
 static long as_format_1(uint8_t *out, size_t cap) {
   uint8_t plain[8192], v1[8192];
   long n = coap_dtls_state_open(state_key, 32, NODE, T0, MAX_AGE, saved, (size_t)saved_len, plain,
                                 sizeof plain, NULL);
   assert_true(n > 0);
-  size_t at = 0, len = 0;
-  while (at < (size_t)n) { /* worker (1), port (2), address (1 + size), session (2 + length) */
+  size_t at = 4, len = 0;
+  size_t end = 4 + ((size_t)plain[0] << 24 | (size_t)plain[1] << 16 | plain[2] << 8 | plain[3]);
+  assert_true(end <= (size_t)n);
+  while (at < end) { /* worker (1), port (2), address (1 + size), session (2 + length) */
     size_t addr = plain[at + 3], entry = 1 + 2 + 1 + addr + 2;
     size_t session = (size_t)plain[at + entry - 2] << 8 | plain[at + entry - 1];
     memcpy(v1 + len, plain + at + 1, entry - 1 + session);
     len += entry - 1 + session;
     at += entry + session;
   }
-  assert_int_equal(at, (size_t)n);
+  assert_int_equal(at, end);
   memcpy(out, "coapstat", 8);
   out[8] = 1;
   out[9] = out[10] = out[11] = 0;

@@ -13,7 +13,10 @@
 #include "log_json.h"
 #include "serve_state.h"
 
-#define STATE_FILE_MAX (64u << 20)
+/* The largest state file read back (and so written): sessions take a
+ * few hundred bytes each, Observe relations tens (a FETCH body can make
+ * one 2 KB). */
+#define STATE_FILE_MAX (256u << 20)
 
 static uint64_t wall_ms(void) {
   struct timespec ts;
@@ -210,7 +213,13 @@ void serve_state_save(serve_state_t *st, coap_context_t *const *ctxs, size_t n) 
     unlink(tmp);
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   }
-  if (len < 0) {
+  if (len >= STATE_FILE_MAX) {
+    cli_error(
+        "--state-file %s: sessions not saved: %ld bytes, more than the next start reads "
+        "(%u)",
+        st->file, len, STATE_FILE_MAX);
+    if (fd >= 0) unlink(tmp);
+  } else if (len < 0) {
     cli_error("--state-file %s: sessions not saved: %s", st->file, coap_strerror((int)len));
   } else if (fd < 0 || write_all(fd, buf, (size_t)len) < 0 || fsync(fd) < 0 ||
              rename(tmp, st->file) < 0) {
