@@ -887,8 +887,8 @@ typedef struct coap_stats {
                                       keys (a few hundred bytes) */
   uint64_t dtls_half_open_evicted; /* server handshakes ended unfinished to
                                       make room for a new verified client
-                                      (the oldest, or the oldest of an
-                                      address holding too many) */
+                                      (coap_dtls_set_max_handshakes says
+                                      which) */
   uint64_t observers;              /* observations held as server, current */
   uint64_t notifications_sent;
   uint64_t observers_removed; /* ended by an RST, an unacknowledged CON

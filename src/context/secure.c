@@ -75,6 +75,10 @@ typedef struct peer_dtls {
   /* Server: while its handshake is in progress, its place in the
    * context's list of half-open handshakes, oldest first. */
   struct peer_dtls *half_open_older, *half_open_newer;
+  /* Server, the same while its handshake is in progress: its hello came
+   * with a valid cookie (the address is the client's), and it took a place
+   * beyond its host's share (make_room_for_handshake). */
+  uint8_t verified, borrowed;
   /* Server, Connection ID (RFC 9146): its entry in the context's CID map;
    * while a datagram is handled, where it came from (a record that
    * authenticates and is newer than any before moves the peer there);
@@ -1037,9 +1041,16 @@ static int same_host(const coap_address_t *a, const coap_address_t *b) {
 }
 
 /* End a server handshake that has not finished, to give its place to a
- * newer one: silently (the client, if there is one, times out or starts
- * over; telling it would be a datagram to an address of anyone's
- * choosing). */
+ * newer one. One that only waits for the client's next flight ends
+ * silently: its client has not finished, so it resends that flight and
+ * times out or starts over, and telling it would be a datagram to an
+ * address that (without a cookie) may be anyone's. One past our Finished
+ * (make_room_for_handshake ends it only when its host took more than its
+ * share) gets a close_notify under the handshake's keys: its client
+ * believes it is connected and would otherwise find out only by silence
+ * (6-9 s). That is no amplification: a record of a few tens of bytes
+ * after a hello that carried a ticket, and within the unverified
+ * address's byte budget anyway. */
 static void evict_half_open(coap_context_t *ctx, peer_dtls_t *pd, const char *why) {
   ctx->dtls_half_open_evicted++;
   if (!ctx->half_open_evict_logged)
@@ -1048,37 +1059,108 @@ static void evict_half_open(coap_context_t *ctx, peer_dtls_t *pd, const char *wh
               "logged once, counted in dtls_half_open_evicted",
               why);
   ctx->half_open_evict_logged = 1;
+  coap_dtls_session_abandon(pd->session);
   if (server_beside(pd))
     end_server_beside(pd); /* the established session beside it stays */
   else
     coap_secure_peer_free(ctx, pd->peer, 0);
 }
 
+/* Which handshake goes first when one must make room (lower first; the
+ * oldest within a rank): the ones that cost a client least and are least
+ * likely to complete. NOT_EVICTED: never, for a new hello. */
+enum {
+  RANK_BORROWED,          /* beyond its host's share, still waiting for the client */
+  RANK_UNVERIFIED,        /* no cookie: may be a forged address that never answers */
+  RANK_WAITING,           /* a verified client's, waiting for its next flight */
+  RANK_BORROWED_FINISHED, /* beyond its host's share, past our Finished */
+  RANK_COUNT,
+  NOT_EVICTED = RANK_COUNT
+};
+
+static int eviction_rank(const peer_dtls_t *pd) {
+  if (coap_dtls_session_awaits_peer_finished(pd->session))
+    return pd->borrowed ? RANK_BORROWED_FINISHED : NOT_EVICTED;
+  if (pd->borrowed) return RANK_BORROWED;
+  return pd->verified ? RANK_WAITING : RANK_UNVERIFIED;
+}
+
+/* The handshake to end for a newcomer: of |host| only (non-NULL), up to
+ * rank |worst|; NULL when none may go. One walk, oldest first. */
+static peer_dtls_t *eviction_candidate(coap_context_t *ctx, const coap_address_t *host, int worst) {
+  peer_dtls_t *first[RANK_COUNT] = {NULL};
+  for (peer_dtls_t *pd = ctx->half_open_oldest; pd; pd = pd->half_open_newer) {
+    if (host && !same_host(&pd->peer->addr, host)) continue;
+    int rank = eviction_rank(pd);
+    if (rank <= worst && !first[rank]) first[rank] = pd;
+  }
+  for (int rank = 0; rank <= worst; rank++)
+    if (first[rank]) return first[rank];
+  return NULL;
+}
+
+static unsigned half_open_of_host(const coap_context_t *ctx, const coap_address_t *host) {
+  unsigned n = 0;
+  for (const peer_dtls_t *pd = ctx->half_open_oldest; pd; pd = pd->half_open_newer)
+    n += same_host(&pd->peer->addr, host);
+  return n;
+}
+
 /* Half-open handshakes are what a flood of hellos (from addresses that do
  * answer cookies) piles up: each would hold its place for the whole
- * handshake timeout, and a few a second kept every new client out. A new
- * client with a valid cookie therefore takes the place of the oldest
- * unfinished handshake when all are taken, and of the oldest one from its
- * own host when that host holds its share already, so one host cannot
- * hold them all. A legitimate handshake needs two round trips after the
- * cookie; to end it first, an attacker must push a whole table's worth of
- * verified hellos through in that time. Without a cookie (a policy that
- * skips it) nothing is evicted: the newcomer is refused. Returns 0 when
- * there is no room. */
-static int make_room_for_handshake(coap_context_t *ctx, const coap_address_t *from, int verified) {
+ * handshake timeout, and a few a second kept every new client out. So a
+ * new client with a valid cookie may end an unfinished handshake when all
+ * places are taken, by these rules:
+ * - Never one past our Finished (an abbreviated handshake waiting for the
+ *   client's Finished) within its host's share: its client believes it is
+ *   connected. Its place is held for one round trip, or until the
+ *   handshake times out if the client never answers, and only a client
+ *   with a valid ticket gets that far.
+ * - The rest by eviction_rank: places a host took beyond its share first,
+ *   then handshakes begun without a cookie (forgeable), then verified
+ *   ones waiting for the client's next flight, oldest first. A full
+ *   handshake waiting for the client's final flight has cost us the most
+ *   (a signature and a key exchange with certificates), but that is spent
+ *   either way; its client has not finished, so ending it costs the
+ *   client a resent flight and a new handshake, not a silent session.
+ * - A newcomer from a host that holds its share (an eighth of the places,
+ *   at least 4) ends only its own host's, so that one host cannot push
+ *   everyone else's out: to end a legitimate handshake (in progress for a
+ *   round trip after the cookie) an attacker needs many hosts, each
+ *   answering cookies, pushing a table's worth through in that round
+ *   trip.
+ * - Nothing that may go: the newcomer is refused (dropped; the client
+ *   resends its hello, RFC 6347 §4.2.4), never a near-complete handshake
+ *   ended.
+ * The share limits evictions, not admissions: while places are free a
+ * host may take more than its share (marked borrowed, first to go when
+ * others need room). Devices behind one NAT (a carrier-grade NAT, a
+ * balancer's client network) reconnecting all at once are one host to
+ * us; the cookie already proves each of them receives at the address,
+ * which is what flood protection needs, so refusing them while places
+ * are free would only delay them by a hello's retransmission timeout,
+ * one per eighth of the table. Without a cookie (a policy that skips it)
+ * a newcomer takes a free place only and ends nothing: the policy asks
+ * for cookies from a quarter of the places on (coap_dtls_cookie_required),
+ * so forged hellos hold at most that, and they are the first to go.
+ * Returns 0 when there is no room; *borrowed: the place is beyond the
+ * host's share. */
+static int make_room_for_handshake(coap_context_t *ctx, const coap_address_t *from, int verified,
+                                   int *borrowed) {
   unsigned max = coap_dtls_max_handshakes(ctx->dtls);
-  if (!verified) return ctx->handshakes_in_progress < max;
-  unsigned per_host = coap_dtls_max_handshakes_per_address(ctx->dtls), same = 0;
-  peer_dtls_t *oldest_same = NULL;
-  for (peer_dtls_t *pd = ctx->half_open_oldest; pd; pd = pd->half_open_newer) {
-    if (!same_host(&pd->peer->addr, from)) continue;
-    if (!oldest_same) oldest_same = pd;
-    same++;
+  unsigned per_host = coap_dtls_max_handshakes_per_address(ctx->dtls);
+  unsigned same = half_open_of_host(ctx, from);
+  *borrowed = same >= per_host;
+  if (ctx->handshakes_in_progress < max) return 1;
+  if (!verified) return 0;
+  peer_dtls_t *victim;
+  if (*borrowed) {
+    victim = eviction_candidate(ctx, from, RANK_WAITING);
+    if (victim) evict_half_open(ctx, victim, "its host holds its share of unfinished handshakes");
+  } else {
+    victim = eviction_candidate(ctx, NULL, RANK_BORROWED_FINISHED);
+    if (victim) evict_half_open(ctx, victim, "all places taken");
   }
-  if (same >= per_host)
-    evict_half_open(ctx, oldest_same, "its host holds its share of unfinished handshakes");
-  else if (ctx->handshakes_in_progress >= max && ctx->half_open_oldest)
-    evict_half_open(ctx, ctx->half_open_oldest, "all places taken: the oldest goes");
   return ctx->handshakes_in_progress < max;
 }
 
@@ -1111,12 +1193,14 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
                             &dest);
   if (rc == COAP_DTLS_COOKIE_SENT) ctx->dtls_cookies_sent++;
   if (rc != COAP_DTLS_ACCEPT) return rc < 0 ? rc : 0;
-  if (!make_room_for_handshake(ctx, from, coap_dtls_accepted_with_cookie(ctx->dtls))) {
+  int verified = coap_dtls_accepted_with_cookie(ctx->dtls), borrowed;
+  if (!make_room_for_handshake(ctx, from, verified, &borrowed)) {
     ctx->dtls_refused++;
     if (!ctx->handshake_limit_logged)
       coap_logf(&ctx->log, COAP_LOG_WARNING, NULL,
-                "%u DTLS handshakes in progress: new ones without a cookie are dropped "
-                "until some finish (raise it with coap_dtls_set_max_handshakes)",
+                "%u DTLS handshakes in progress, none that may make room: new hellos are "
+                "dropped (the clients resend them) until some finish (raise it with "
+                "coap_dtls_set_max_handshakes)",
                 ctx->handshakes_in_progress);
     ctx->handshake_limit_logged = 1;
     return COAP_E_LIMIT;
@@ -1147,6 +1231,8 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
   coap_dtls_session_set_peer_name(pd->session, peer->name);
   peer->security = pd;
   half_open_append(pd);
+  pd->verified = (uint8_t)verified;
+  pd->borrowed = (uint8_t)borrowed;
   rc = coap_dtls_session_input(pd->session, data, len, now);
   if (rc < 0)
     session_ended(pd, rc, now);
@@ -1224,8 +1310,6 @@ static void server_replace_old(peer_dtls_t *pd) {
   pd->old = NULL;
 }
 
-static int make_room_for_handshake(coap_context_t *ctx, const coap_address_t *from, int verified);
-
 /* Start the handshake of a verified ClientHello beside the established
  * session (or in place of an earlier such handshake, whose client started
  * over again). Out of memory or room, the hello is dropped (the client
@@ -1236,7 +1320,8 @@ static void start_server_beside(peer_dtls_t *pd, const coap_address_t *from, con
   coap_peer_t *peer = pd->peer;
   if (server_beside(pd)) end_server_beside(pd);
   coap_dtls_session_t *fresh;
-  if (!make_room_for_handshake(ctx, from, 1) || reserve_timer(pd, now) < 0 ||
+  int borrowed;
+  if (!make_room_for_handshake(ctx, from, 1, &borrowed) || reserve_timer(pd, now) < 0 ||
       coap_dtls_session_new_server(ctx->dtls, &session_cb, pd, now, &fresh) < 0) {
     ctx->dtls_refused++;
     coap_logf(&ctx->log, COAP_LOG_DEBUG, peer->name,
@@ -1250,6 +1335,8 @@ static void start_server_beside(peer_dtls_t *pd, const coap_address_t *from, con
   coap_dtls_session_set_peer_name(fresh, peer->name);
   pd->old = pd->session;
   pd->session = fresh;
+  pd->verified = 1; /* it brought a valid cookie */
+  pd->borrowed = (uint8_t)borrowed;
   half_open_append(pd);
   int rc = coap_dtls_session_input(fresh, data, len, now);
   if (rc < 0)

@@ -972,6 +972,18 @@ void coap_dtls_session_close(coap_dtls_session_t *s) {
     gnutls_bye(s->tls, GNUTLS_SHUT_WR);
 }
 
+int coap_dtls_session_awaits_peer_finished(const coap_dtls_session_t *s) {
+  return !s->client && !s->established && !s->failed && s->step >= COAP_STEP_FINISHED;
+}
+
+void coap_dtls_session_abandon(coap_dtls_session_t *s) {
+  if (!coap_dtls_session_awaits_peer_finished(s) || !s->tls) return;
+  /* A warning-level close_notify (not a fatal alert): the session ends
+   * in order, and a client with requests outstanding carries them over
+   * to a new handshake rather than failing them. */
+  (void)gnutls_alert_send(s->tls, GNUTLS_AL_WARNING, GNUTLS_A_CLOSE_NOTIFY);
+}
+
 int coap_dtls_session_established(const coap_dtls_session_t *s) {
   return s->established;
 }

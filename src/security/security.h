@@ -123,6 +123,15 @@ int coap_dtls_session_handle_timeout(coap_dtls_session_t *s, uint64_t now);
 int coap_dtls_session_give_up(coap_dtls_session_t *s, uint64_t now);
 /* Send close_notify (best effort). */
 void coap_dtls_session_close(coap_dtls_session_t *s);
+/* Server: its Finished has gone out and only the client's is missing (an
+ * abbreviated handshake's last step): the client, once it has our
+ * Finished, believes the session is up. */
+int coap_dtls_session_awaits_peer_finished(const coap_dtls_session_t *s);
+/* Server, ending such a handshake before the client's Finished came: a
+ * close_notify under the handshake's keys, so the client starts over at
+ * once instead of finding out by silence. Sent within the byte budget of
+ * an unverified address (held back otherwise). */
+void coap_dtls_session_abandon(coap_dtls_session_t *s);
 
 int coap_dtls_session_established(const coap_dtls_session_t *s);
 int coap_dtls_session_is_client(const coap_dtls_session_t *s);
