@@ -148,11 +148,18 @@ typedef struct coap_sessions_tally {
   size_t client;      /* our own client sessions: the server side only is carried */
 } coap_sessions_tally_t;
 /* The established server sessions written as entries into |out|, each
- * marked with |worker| (its keys retired, sequence advanced by |margin|),
- * counted into |tally|; the length or COAP_E_BUFFER_TOO_SMALL (at most
- * coap_secure_export_bound). */
+ * marked with |worker| (sequence advanced by |margin|; its keys held below
+ * that until coap_secure_export_settle), counted into |tally|; the length
+ * or COAP_E_BUFFER_TOO_SMALL (at most coap_secure_export_bound). Call
+ * coap_secure_export_settle whatever it returned; none while
+ * coap_secure_export_held says an export of |ctx| is not settled. */
 long coap_secure_export(coap_context_t *ctx, uint64_t margin, uint8_t worker, uint8_t *out,
                         size_t cap, coap_sessions_tally_t *tally);
+/* The end of an export: |kept| (stored for the new process) retires the
+ * written sessions' keys (they send nothing more, not even a close_notify,
+ * and are no longer listed); otherwise they go on as before it. */
+void coap_secure_export_settle(coap_context_t *ctx, int kept);
+int coap_secure_export_held(coap_context_t *ctx);
 size_t coap_secure_export_bound(coap_context_t *ctx);
 /* One entry of an export, as views into it. */
 typedef struct coap_saved_entry {

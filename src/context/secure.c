@@ -47,6 +47,7 @@ typedef struct peer_dtls {
   int probed;         /* a CoAP ping went to the port (probe_plain_coap) */
   uint16_t probe_mid; /* its message ID */
   int carried;        /* written for a restart (coap_secure_export): ours no more */
+  int export_held;    /* written, its keys held until coap_secure_export_settle */
   /* Client: ICMP port-unreachable errors since the server last sent
    * anything (a restart: coap_secure_unreachable), and when the first
    * came (0: none). */
@@ -1252,7 +1253,7 @@ static long export_peer(coap_peer_t *peer, uint64_t margin, uint8_t worker, uint
     tally->on_gnutls++; /* established, but its records still go through GnuTLS */
     return 0;
   }
-  pd->carried = 1; /* its keys are retired: no close_notify, not listed */
+  pd->export_held = 1; /* ours until the export is settled */
   out[0] = worker;
   put_u16(out + 1, coap_address_get_port(&peer->ep->local));
   out[3] = (uint8_t)peer->addr.size;
@@ -1271,6 +1272,24 @@ long coap_secure_export(coap_context_t *ctx, uint64_t margin, uint8_t worker, ui
     used += (size_t)n;
   }
   return (long)used;
+}
+
+int coap_secure_export_held(coap_context_t *ctx) {
+  for (coap_peer_t *p = coap_peer_table_oldest(&ctx->peers); p; p = coap_peer_newer(p)) {
+    const peer_dtls_t *pd = p->security;
+    if (pd && pd->export_held) return 1;
+  }
+  return 0;
+}
+
+void coap_secure_export_settle(coap_context_t *ctx, int kept) {
+  for (coap_peer_t *p = coap_peer_table_oldest(&ctx->peers); p; p = coap_peer_newer(p)) {
+    peer_dtls_t *pd = p->security;
+    if (!pd || !pd->export_held) continue;
+    coap_dtls_session_settle_save(pd->session, kept);
+    pd->export_held = 0;
+    pd->carried = kept; /* its keys are retired: no close_notify, not listed */
+  }
 }
 
 size_t coap_secure_export_bound(coap_context_t *ctx) {
