@@ -290,13 +290,19 @@ COAPS_API int coap_dtls_set_handshake_timeouts(coap_dtls_context_t *d, unsigned 
                                                unsigned total_ms);
 /* Server handshakes in progress at once (default 256), so a flood of
  * handshakes cannot exhaust memory or CPU. When all places are taken, a
- * ClientHello with a valid cookie takes the place of the oldest unfinished
- * handshake (which ends silently), and of the oldest from its own host
- * once that host holds an eighth of the places (at least 4): clients that
+ * ClientHello with a valid cookie takes the place of an unfinished
+ * handshake, which ends silently: first one its host took beyond its
+ * share (an eighth of the places, at least 4) while places were free,
+ * then one begun without a cookie, then the oldest waiting for its
+ * client; only its own host's once its host holds its share. Clients that
  * start handshakes and go silent cannot lock others out
- * (coap_stats_t.dtls_half_open_evicted). A hello without a cookie (see the
- * cookie policy) takes no one's place: it is dropped and the client
- * retries. */
+ * (coap_stats_t.dtls_half_open_evicted). An abbreviated handshake past
+ * the server's Finished (its client believes it is connected) is never
+ * ended for a newcomer, unless it took a place beyond its host's share;
+ * then its client gets a close_notify and starts over at once. A hello
+ * that finds no place it may take, and one without a cookie (see the
+ * cookie policy) when all are taken, is dropped (coap_stats_t.
+ * dtls_refused) and the client resends it. */
 COAPS_API int coap_dtls_set_max_handshakes(coap_dtls_context_t *d, unsigned max);
 
 /* When a server asks a new client for a cookie (the HelloVerifyRequest
@@ -413,11 +419,17 @@ COAPS_API int coap_dtls_last_cid_versioned(const coap_dtls_context_t *d, int ver
 
 /* Allocated by the program, filled by the library: versioned. */
 #define COAP_DTLS_CID_STATS_V1 1
-#define COAP_DTLS_CID_STATS_VERSION COAP_DTLS_CID_STATS_V1
+#define COAP_DTLS_CID_STATS_V2 2 /* forged */
+#define COAP_DTLS_CID_STATS_VERSION COAP_DTLS_CID_STATS_V2
 typedef struct coap_dtls_cid_stats {
   uint64_t sessions; /* handshakes that agreed on Connection IDs */
   uint64_t moves;    /* server peers moved to a new address by their CID */
   uint64_t held;     /* datagrams not sent to an address not confirmed yet */
+  /* ---- version 2 ---- */
+  uint64_t forged; /* datagrams naming one of our CIDs in which no record
+                      authenticated (forged, damaged or replayed): dropped,
+                      and no sign of the peer's life (no move, no idle
+                      timer or eviction order refreshed) */
 } coap_dtls_cid_stats_t;
 /* The counters of |d| (summed over the contexts that share it) into
  * |out|, a coap_dtls_cid_stats_t of |version|. Returns 0, or

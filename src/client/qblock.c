@@ -45,6 +45,22 @@
 
 enum { QB_SEND, QB_FETCH };
 
+/* The transfer ended inside a send (see send_msg): returned up the call
+ * chain, whose every frame then touches neither the transfer nor its
+ * request again. Never seen outside this file. */
+#define QB_ENDED (-1000)
+
+/* One send in progress. The message layer may deliver the answer inside
+ * coap_exch_request (a program's own transport that hands the datagram
+ * to a server and its answer back at once): the exchange is then
+ * answered (and kept or released by the answer's handling) before the
+ * send has returned to register it. Nested sends stack up. */
+typedef struct qb_send {
+  coap_exch_out_t *out; /* set by the message layer before it transmits */
+  int answered;         /* its answer was handled inside the send */
+  struct qb_send *outer;
+} qb_send_t;
+
 struct coap_client_qb {
   coap_client_req_t *r;
   uint8_t *tmpl; /* the request's options as first built (no payload) */
@@ -75,7 +91,15 @@ struct coap_client_qb {
   uint8_t etag[QB_ETAG_MAX];
   size_t body_size;   /* bytes, once the last block came */
   unsigned check_ops; /* blocks taken since the last invariant walk */
+  /* Sends in progress (innermost first), how many, and whether the
+   * transfer was ended (coap_client_qb_free) inside one: then it is freed
+   * when the outermost send returns. */
+  qb_send_t *sending;
+  unsigned busy;
+  uint8_t ended;
 };
+
+static void qb_release(coap_client_qb_t *q);
 
 /* ---- words ---- */
 
@@ -124,7 +148,6 @@ static int from_template(const coap_client_qb_t *q, coap_msg_t *m) {
 
 static int send_msg(coap_client_req_t *r, coap_exch_peer_t *peer, coap_msg_t *m, uint64_t now) {
   coap_client_qb_t *q = r->qb;
-  coap_exch_out_t *out = NULL;
   int hard;
   size_t room = coap_client_room(r->cl, r->proto, &hard);
   if (hard && coap_msg_encoded_size(m) > room) {
@@ -133,14 +156,24 @@ static int send_msg(coap_client_req_t *r, coap_exch_peer_t *peer, coap_msg_t *m,
     return COAP_E_TOO_LARGE;
   }
   q->exchanges++;
-  int rc = coap_exch_request(r->cl->exch, peer, m, r, &out, now);
-  if (rc < 0) return rc;
-  /* (An answer cannot come inside: a NON is sent, never answered, in the call.) */
-  if (out) outs_add(q, out);
-  if (q->probe_pending) {
-    q->probe = out;
-    q->probe_pending = 0;
+  qb_send_t s = {NULL, 0, q->sending};
+  q->sending = &s;
+  q->busy++;
+  int rc = coap_exch_request(r->cl->exch, peer, m, r, &s.out, now);
+  q->sending = s.outer;
+  q->busy--;
+  if (q->ended) {
+    /* Finished, cancelled or fallen back inside: the last send out frees it. */
+    if (!q->busy) qb_release(q);
+    return QB_ENDED;
   }
+  if (rc < 0) return rc;
+  int probe = q->probe_pending;
+  q->probe_pending = 0;
+  /* Answered inside: its handling kept it (registered) or let it go. */
+  if (!s.out || s.answered) return 0;
+  outs_add(q, s.out);
+  if (probe) q->probe = s.out;
   return 0;
 }
 
@@ -660,7 +693,7 @@ static void qb_timer(coap_timer_t *t, uint64_t now, void *user) {
       rc = send_block(r, peer, q->burst_end - 1, now);
       if (rc == 0) rc = arm(q, now, q->non_timeout);
     }
-    if (rc == 0) return;
+    if (rc == 0 || rc == QB_ENDED) return;
   }
   if (rc == COAP_E_TIMEOUT)
     say(r, "no answer to the Q-Block transfer after %u waits of %u ms", max_waits(q) + 1,
@@ -750,7 +783,7 @@ int coap_client_qb_start(coap_client_req_t *r, coap_exch_peer_t *peer, const coa
     uint32_t zero = 0;
     rc = request_blocks(r, peer, &zero, 1, !con, now);
   }
-  if (rc == 0) return 0;
+  if (rc == 0 || rc == QB_ENDED) return 0; /* (answered and ended inside: done) */
 fail:
   coap_client_qb_stop(r->cl, q);
   coap_client_qb_free(q);
@@ -794,6 +827,8 @@ int coap_client_qb_response(coap_client_req_t *r, coap_exch_out_t *out, const co
                             int err, uint64_t now) {
   coap_client_qb_t *q = r->qb;
   outs_remove(q, out);
+  for (qb_send_t *s = q->sending; s; s = s->outer)
+    if (s->out == out) s->answered = 1;
   if (err == COAP_E_TIMEOUT || err == COAP_E_CANCELLED) {
     /* One exchange of the transfer ended (its response timeout): the
      * transfer's own timer decides. */
@@ -816,6 +851,7 @@ int coap_client_qb_response(coap_client_req_t *r, coap_exch_out_t *out, const co
   if (q->probe != out || msg->code != COAP_BAD_OPTION) q->probe = NULL;
   r->cl->last_error[0] = '\0';
   int rc;
+  coap_exch_out_t *outer_cb = q->in_cb; /* an answer handled inside a send of that one's */
   q->in_cb = out;
   if (msg->code == COAP_BAD_OPTION && !q->seen && !q->progress) {
     rc = fall_back(r, peer, now);
@@ -828,8 +864,9 @@ int coap_client_qb_response(coap_client_req_t *r, coap_exch_out_t *out, const co
     rc = send_answer(r, peer, msg, now, &detail);
   else
     rc = fetch_answer(r, peer, msg, now, &detail);
+  if (rc == QB_ENDED) return 0; /* |out| ends with it; |q| and |r| are gone */
+  q->in_cb = outer_cb;
   if (rc == 1) {
-    q->in_cb = NULL;
     outs_add(q, out);
     return 1;
   }
@@ -859,6 +896,14 @@ size_t coap_client_qb_bytes(const coap_client_qb_t *q) {
 
 void coap_client_qb_free(coap_client_qb_t *q) {
   if (!q) return;
+  if (q->busy) {
+    q->ended = 1; /* inside a send of its own: send_msg frees it */
+    return;
+  }
+  qb_release(q);
+}
+
+static void qb_release(coap_client_qb_t *q) {
   free(q->tmpl);
   free(q->body);
   free(q->buf);

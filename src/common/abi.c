@@ -31,7 +31,8 @@ ABI_STRUCT(coap_abi_tx_params, coap_tx_params_t, COAP_TX_PARAMS_VERSION,
 ABI_STRUCT(coap_abi_context_config, coap_context_config_t, COAP_CONTEXT_CONFIG_VERSION,
            COAP_ABI_LEN(coap_context_config_t, clock_user));
 ABI_STRUCT(coap_abi_transport, coap_transport_t, COAP_TRANSPORT_VERSION,
-           COAP_ABI_LEN(coap_transport_t, send_from));
+           COAP_ABI_LEN(coap_transport_t, send_from),
+           COAP_ABI_LEN(coap_transport_t, close_endpoint));
 ABI_STRUCT(coap_abi_request_opts, coap_request_opts_t, COAP_REQUEST_OPTS_VERSION,
            COAP_ABI_LEN(coap_request_opts_t, qblock));
 ABI_STRUCT(coap_abi_response_copy, coap_response_copy_t, COAP_RESPONSE_COPY_VERSION,
@@ -49,7 +50,7 @@ ABI_STRUCT(coap_abi_probe_result, coap_probe_result_t, COAP_PROBE_RESULT_VERSION
 ABI_STRUCT(coap_abi_dtls_cid_info, coap_dtls_cid_info_t, COAP_DTLS_CID_INFO_VERSION,
            COAP_ABI_LEN(coap_dtls_cid_info_t, peer));
 ABI_STRUCT(coap_abi_dtls_cid_stats, coap_dtls_cid_stats_t, COAP_DTLS_CID_STATS_VERSION,
-           COAP_ABI_LEN(coap_dtls_cid_stats_t, held));
+           COAP_ABI_LEN(coap_dtls_cid_stats_t, held), COAP_ABI_LEN(coap_dtls_cid_stats_t, forged));
 
 /* A new cause or step takes a reserved slot: no field moves. When one is
  * full, a new version appends a larger array and keeps filling the old

@@ -38,6 +38,7 @@ struct coap_context {
   coap_peer_table_t peers;
   coap_server_t server;
   coap_endpoint_t *endpoints;
+  coap_endpoint_t *retired; /* closed client endpoints, freed at the next input */
   coap_transport_t transport;
   void *transport_user;
   coap_trace_fn trace;
@@ -222,6 +223,15 @@ int coap_secure_probe_answer(coap_context_t *ctx, const coap_address_t *from, co
  * the context's own, or a new one from the transport. */
 int coap_context_client_endpoint(coap_context_t *ctx, coap_proto_t proto,
                                  const coap_address_t *dest, coap_endpoint_t **out);
+/* requests.c: a client |peer| whose session is being replaced moves to a
+ * client endpoint of its own from the transport (a new source port), and
+ * its old endpoint closes when no other peer uses it. Returns 1 when it
+ * moved, 0 when it stays (the transport cannot open and close endpoints,
+ * or opening failed: logged). Before the new session sends anything. */
+int coap_context_peer_to_fresh_endpoint(coap_context_t *ctx, coap_peer_t *peer);
+/* requests.c: free the endpoints closed since the last call (none of them
+ * may be up the stack: from the top of the input path only). */
+void coap_context_free_retired(coap_context_t *ctx);
 
 /* diagnosis.c: keep, count and log a failure. |peer_name| may be NULL. */
 void coap_context_note_failure(coap_context_t *ctx, const coap_diag_t *g, const char *peer_name,

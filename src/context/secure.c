@@ -67,6 +67,10 @@ typedef struct peer_dtls {
   /* Server: while its handshake is in progress, its place in the
    * context's list of half-open handshakes, oldest first. */
   struct peer_dtls *half_open_older, *half_open_newer;
+  /* Server, the same while its handshake is in progress: its hello came
+   * with a valid cookie (the address is the client's), and it took a place
+   * beyond its host's share (make_room_for_handshake). */
+  uint8_t verified, borrowed;
   /* Server, Connection ID (RFC 9146): its entry in the context's CID map;
    * while a datagram is handled, where it came from (a record that
    * authenticates and is newer than any before moves the peer there);
@@ -122,13 +126,29 @@ const char *coap_context_last_error(const coap_context_t *ctx) {
 
 /* ---- per-peer session ---- */
 
-static void arm_timer(peer_dtls_t *pd) {
+/* The session's timer at its next deadline. Returns 0, or COAP_E_NOMEM
+ * when it was not armed and the heap could not grow (see reserve_timer):
+ * then nothing would ever end the handshake, and the caller ends it. */
+static int arm_timer(peer_dtls_t *pd) {
   uint64_t t = pd->session ? coap_dtls_session_next_timeout(pd->session) : UINT64_MAX;
   if (pd->suspect && pd->confirm_by < t) t = pd->confirm_by;
-  if (t == UINT64_MAX)
+  if (t == UINT64_MAX) {
     coap_timer_cancel(&pd->ctx->timers, &pd->timer);
-  else
-    coap_timer_arm(&pd->ctx->timers, &pd->timer, t);
+    return 0;
+  }
+  return coap_timer_arm(&pd->ctx->timers, &pd->timer, t);
+}
+
+/* Before a handshake starts (a first flight goes out, or a hello is
+ * taken in), its timer takes its place in the heap: moving an armed timer
+ * cannot fail, so once this succeeded every later arm_timer does, and a
+ * heap that cannot grow (out of memory) refuses the handshake before it
+ * exists rather than leaving one that never times out. Armed for |now|:
+ * fired before its real deadline is set, it finds nothing to do. Returns
+ * 0 or COAP_E_NOMEM. */
+static int reserve_timer(peer_dtls_t *pd, uint64_t now) {
+  if (coap_timer_armed(&pd->timer)) return 0;
+  return coap_timer_arm(&pd->ctx->timers, &pd->timer, now);
 }
 
 static void drop_pending(peer_dtls_t *pd) {
@@ -176,6 +196,27 @@ static void session_uncount(peer_dtls_t *pd) {
   pd->mode_counted = 0;
 }
 
+/* A new handshake beside a server's established session (a ClientHello
+ * with a valid cookie came from its peer's address): the established
+ * session is pd->old and keeps working (its records are fed to it, our
+ * answers go out on it) until the new one, pd->session, completes; then
+ * it is replaced (server_replace_old). A new handshake that fails, times
+ * out or is evicted costs the old one nothing (end_server_beside). It
+ * counts among the half-open handshakes, bounded and evicted like any. */
+static int server_beside(const peer_dtls_t *pd) {
+  return pd->old && !coap_dtls_session_is_client(pd->old);
+}
+
+/* The new handshake beside the old session ends without completing: the
+ * old session goes on as before. */
+static void end_server_beside(peer_dtls_t *pd) {
+  handshake_done(pd);
+  coap_dtls_session_free(pd->session);
+  pd->session = pd->old;
+  pd->old = NULL;
+  arm_timer(pd); /* established: cancelled */
+}
+
 void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_close) {
   peer_dtls_t *pd = peer->security;
   if (!pd) return;
@@ -202,8 +243,10 @@ void coap_secure_peer_free(coap_context_t *ctx, coap_peer_t *peer, int send_clos
 int coap_secure_peer_info(const coap_peer_t *peer, coap_session_info_t *info, char *fp) {
   const peer_dtls_t *pd = peer->security;
   if (!pd || !pd->session || pd->carried) return -1;
-  const char *id = coap_dtls_session_psk_identity(pd->session);
-  const uint8_t *h = coap_dtls_session_peer_rpk_sha256(pd->session);
+  /* Beside a new handshake, the session is the established one. */
+  const coap_dtls_session_t *s = server_beside(pd) ? pd->old : pd->session;
+  const char *id = coap_dtls_session_psk_identity(s);
+  const uint8_t *h = coap_dtls_session_peer_rpk_sha256(s);
   info->peer = peer->name;
   info->psk_identity = id && *id ? id : NULL;
   info->rpk_fingerprint = NULL;
@@ -212,7 +255,7 @@ int coap_secure_peer_info(const coap_peer_t *peer, coap_session_info_t *info, ch
     for (int i = 0; i < 32; i++) n += (size_t)snprintf(fp + n, 112 - n, ":%02x", h[i]);
     info->rpk_fingerprint = fp;
   }
-  info->established = coap_dtls_session_established(pd->session);
+  info->established = coap_dtls_session_established(s);
   info->client = coap_dtls_session_is_client(pd->session);
   return 0;
 }
@@ -220,9 +263,10 @@ int coap_secure_peer_info(const coap_peer_t *peer, coap_session_info_t *info, ch
 int coap_secure_peer_revoked(const coap_peer_t *peer, const coap_dtls_context_t *d) {
   const peer_dtls_t *pd = peer->security;
   if (!pd || !pd->session || coap_dtls_session_is_client(pd->session)) return 0;
-  const char *id = coap_dtls_session_psk_identity(pd->session);
+  const coap_dtls_session_t *s = server_beside(pd) ? pd->old : pd->session;
+  const char *id = coap_dtls_session_psk_identity(s);
   if (id && *id && !coap_dtls_knows_psk_identity(d, id)) return 1;
-  const uint8_t *h = coap_dtls_session_peer_rpk_sha256(pd->session);
+  const uint8_t *h = coap_dtls_session_peer_rpk_sha256(s);
   return h && !coap_dtls_rpk_trusted_sha256(d, h);
 }
 
@@ -283,6 +327,7 @@ static int confirm_key_mismatch(peer_dtls_t *pd, const coap_diag_t *g, uint64_t 
   pd->pending = NULL;
   pd->n_pending = 0;
   coap_secure_peer_free(ctx, peer, 0);
+  coap_context_peer_to_fresh_endpoint(ctx, peer);
   int rc = coap_secure_connect(ctx, peer, name, now);
   free(name);
   if (rc < 0 || !(pd = peer->security)) {
@@ -330,6 +375,24 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
   coap_context_t *ctx = pd->ctx;
   coap_peer_t *peer = pd->peer;
   int client = coap_dtls_session_is_client(pd->session);
+  if (server_beside(pd)) {
+    /* The handshake beside the session failed: counted, and the session
+     * goes on. */
+    const coap_diag_t *sd = coap_dtls_session_diag(pd->session);
+    coap_diag_t g;
+    if (sd) {
+      g = *sd;
+    } else {
+      coap_diag_begin(&g, COAP_CAUSE_PROTOCOL, COAP_STEP_NONE, COAP_DETECTED_LOCAL, err);
+    }
+    g.error = err;
+    ctx->dtls_failures++;
+    note_session_failure(pd, &g, 1, now);
+    coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
+              "the new handshake beside the session failed: the session goes on");
+    end_server_beside(pd);
+    return;
+  }
   if (client && pd->suspect) {
     confirmation_failed(pd, coap_dtls_session_diag(pd->session), now);
     return;
@@ -346,6 +409,7 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
     coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
               "server closed the DTLS session with requests outstanding: new handshake");
     coap_secure_peer_free(ctx, peer, 0);
+    coap_context_peer_to_fresh_endpoint(ctx, peer);
     if (coap_secure_connect(ctx, peer, name, now) == 0) {
       coap_dtls_session_follows_old(((peer_dtls_t *)peer->security)->session);
       coap_exch_peer_restart(ctx->exch, &peer->exch, now, 1); /* new MIDs, full schedule */
@@ -379,6 +443,11 @@ static void session_ended_with(peer_dtls_t *pd, const coap_diag_t *g, uint64_t n
   coap_context_t *ctx = pd->ctx;
   coap_peer_t *peer = pd->peer;
   ctx->dtls_failures++;
+  if (server_beside(pd)) {
+    note_session_failure(pd, g, 1, now);
+    end_server_beside(pd);
+    return;
+  }
   if (coap_dtls_session_is_client(pd->session)) {
     keep_report(pd);
     ctx->last_report.diag = *g;
@@ -386,6 +455,22 @@ static void session_ended_with(peer_dtls_t *pd, const coap_diag_t *g, uint64_t n
   note_session_failure(pd, g, 1, now);
   coap_secure_peer_free(ctx, peer, 0);
   coap_context_fail_peer(ctx, peer, g->error, now);
+}
+
+/* arm_timer, and when the timer cannot be armed (out of memory) the
+ * handshake ends now with COAP_E_NOMEM: without its timer it would never
+ * time out. Returns 0 or COAP_E_NOMEM (then |pd| is freed). */
+static int arm_or_end(peer_dtls_t *pd, uint64_t now) {
+  if (arm_timer(pd) == 0) return 0;
+  coap_diag_t g;
+  coap_diag_begin(&g, COAP_CAUSE_PROTOCOL, COAP_STEP_NONE, COAP_DETECTED_LOCAL, COAP_E_NOMEM);
+  coap_diag_explain(&g,
+                    "out of memory: the handshake's timer could not be armed, so it could "
+                    "never time out; ended");
+  g.flights = coap_dtls_session_flights(pd->session);
+  g.elapsed_ms = coap_dtls_session_elapsed(pd->session, now);
+  session_ended_with(pd, &g, now);
+  return COAP_E_NOMEM;
 }
 
 /* ---- Connection ID: address moves (RFC 9146 §6) ---- */
@@ -492,10 +577,14 @@ static void register_cid(peer_dtls_t *pd) {
 }
 
 static void switch_from_old(peer_dtls_t *pd);
+static void server_replace_old(peer_dtls_t *pd);
 
 static void on_established(void *user) {
   peer_dtls_t *pd = user;
-  if (pd->old) switch_from_old(pd);
+  if (server_beside(pd))
+    server_replace_old(pd);
+  else if (pd->old)
+    switch_from_old(pd);
   if (pd->suspect) {
     coap_logf(&pd->ctx->log, COAP_LOG_INFO, pd->peer->name,
               "a second handshake got through: the first was lost or our address changed "
@@ -529,8 +618,32 @@ static void on_established(void *user) {
     coap_client_session_up(&pd->ctx->client, pd->peer, pd->ctx->now);
 }
 
+/* The peer spoke: an answer on the session that took a resend shows
+ * loss (a handshake's answers beside it say nothing of that). */
+static void peer_spoke(peer_dtls_t *pd, uint64_t now) {
+  if (pd->unanswered_since && !pd->old && coap_dtls_session_established(pd->session)) {
+    if (!pd->sends_unanswered) {
+      pd->clean_answers++;
+    } else {
+      pd->loss_at = now ? now : 1;
+      pd->clean_answers = 0;
+    }
+  }
+  pd->unanswered_since = 0;
+  pd->reconnected = 0;
+  pd->last_rx = now;
+  if (pd->unreachable_seen) {
+    coap_logf(&pd->ctx->log, COAP_LOG_INFO, pd->peer->name,
+              "the server's port answers again after %u ICMP port-unreachable error%s",
+              pd->unreachable_seen, pd->unreachable_seen == 1 ? "" : "s");
+    pd->unreachable_seen = 0;
+    pd->unreachable_since = 0;
+  }
+}
+
 static void on_data(void *user, const uint8_t *data, size_t len) {
   peer_dtls_t *pd = user;
+  if (coap_dtls_session_is_client(pd->session) && !pd->old) peer_spoke(pd, pd->ctx->now);
   if (pd->feeding_old) pd->old_spoke = 1;
   if (answers_ping(pd, data, len)) return;
   coap_exch_receive(pd->ctx->exch, &pd->peer->exch, data, len, pd->ctx->now);
@@ -582,7 +695,7 @@ static void timer_fired(coap_timer_t *t, uint64_t now, void *user) {
     return;
   }
   probe_plain_coap(pd);
-  arm_timer(pd);
+  (void)arm_or_end(pd, now);
 }
 
 static peer_dtls_t *peer_dtls_new(coap_context_t *ctx, coap_peer_t *peer) {
@@ -609,20 +722,18 @@ int coap_secure_connect(coap_context_t *ctx, coap_peer_t *peer, const char *serv
   peer_dtls_t *pd = peer_dtls_new(ctx, peer);
   if (!pd) return COAP_E_NOMEM;
   peer->security = pd;
-  if (!(pd->server_name = strdup(server_name ? server_name : ""))) {
-    free(pd);
-    peer->security = NULL;
-    return COAP_E_NOMEM;
-  }
-  int rc = coap_dtls_session_new_client(ctx->dtls, server_name, &session_cb, pd, now, &pd->session);
-  if (rc < 0) {
+  int rc = COAP_E_NOMEM;
+  if (!(pd->server_name = strdup(server_name ? server_name : "")) || reserve_timer(pd, now) < 0 ||
+      (rc = coap_dtls_session_new_client(ctx->dtls, server_name, &session_cb, pd, now,
+                                         &pd->session)) < 0) {
+    coap_timer_cancel(&ctx->timers, &pd->timer);
     free(pd->server_name);
     free(pd);
     peer->security = NULL;
     return rc;
   }
   coap_dtls_session_set_peer_name(pd->session, peer->name);
-  arm_timer(pd);
+  arm_timer(pd); /* reserved: cannot fail */
   return 0;
 }
 
@@ -703,6 +814,7 @@ static int wants_answer(const uint8_t *data, size_t len) {
 static void start_beside(peer_dtls_t *pd, uint64_t now) {
   coap_context_t *ctx = pd->ctx;
   coap_dtls_session_t *fresh;
+  if (reserve_timer(pd, now) < 0) return; /* no memory: the session goes on alone */
   if (coap_dtls_session_new_client(ctx->dtls, pd->server_name, &session_cb, pd, now, &fresh) < 0)
     return;
   coap_logf(&ctx->log, COAP_LOG_INFO, pd->peer->name,
@@ -772,8 +884,11 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
   if (pd->reconnected ||
       now - pd->unanswered_since < SILENT_ACK_TIMEOUTS_FOR_RECONNECT * ctx->cfg.tx.ack_timeout_ms)
     return 0;
+  /* The new session's hello leaves from a port of its own, if it can. */
+  coap_context_peer_to_fresh_endpoint(ctx, pd->peer);
   coap_dtls_session_t *fresh;
-  if (coap_dtls_session_new_client(ctx->dtls, pd->server_name, &session_cb, pd, now, &fresh) < 0)
+  if (reserve_timer(pd, now) < 0 ||
+      coap_dtls_session_new_client(ctx->dtls, pd->server_name, &session_cb, pd, now, &fresh) < 0)
     return 0;
   coap_logf(&ctx->log, COAP_LOG_INFO, pd->peer->name,
             "[%s] no answer on the DTLS session for %llu ms: our address may have changed "
@@ -839,6 +954,7 @@ int coap_secure_send(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *data
     if (coap_dtls_session_is_client(pd->session) && reconnect_if_silent(pd, data, len)) return 0;
     if (!pd->old) return coap_dtls_session_write(pd->session, data, len);
   }
+  if (server_beside(pd)) return coap_dtls_session_write(pd->old, data, len); /* its answers */
   if (pd->old) coap_dtls_session_write(pd->old, data, len); /* beside a new handshake */
   return queue_pending(pd, data, len);
 }
@@ -872,9 +988,16 @@ static int same_host(const coap_address_t *a, const coap_address_t *b) {
 }
 
 /* End a server handshake that has not finished, to give its place to a
- * newer one: silently (the client, if there is one, times out or starts
- * over; telling it would be a datagram to an address of anyone's
- * choosing). */
+ * newer one. One that only waits for the client's next flight ends
+ * silently: its client has not finished, so it resends that flight and
+ * times out or starts over, and telling it would be a datagram to an
+ * address that (without a cookie) may be anyone's. One past our Finished
+ * (make_room_for_handshake ends it only when its host took more than its
+ * share) gets a close_notify under the handshake's keys: its client
+ * believes it is connected and would otherwise find out only by silence
+ * (6-9 s). That is no amplification: a record of a few tens of bytes
+ * after a hello that carried a ticket, and within the unverified
+ * address's byte budget anyway. */
 static void evict_half_open(coap_context_t *ctx, peer_dtls_t *pd, const char *why) {
   ctx->dtls_half_open_evicted++;
   if (!ctx->half_open_evict_logged)
@@ -883,34 +1006,108 @@ static void evict_half_open(coap_context_t *ctx, peer_dtls_t *pd, const char *wh
               "logged once, counted in dtls_half_open_evicted",
               why);
   ctx->half_open_evict_logged = 1;
-  coap_secure_peer_free(ctx, pd->peer, 0);
+  coap_dtls_session_abandon(pd->session);
+  if (server_beside(pd))
+    end_server_beside(pd); /* the established session beside it stays */
+  else
+    coap_secure_peer_free(ctx, pd->peer, 0);
+}
+
+/* Which handshake goes first when one must make room (lower first; the
+ * oldest within a rank): the ones that cost a client least and are least
+ * likely to complete. NOT_EVICTED: never, for a new hello. */
+enum {
+  RANK_BORROWED,          /* beyond its host's share, still waiting for the client */
+  RANK_UNVERIFIED,        /* no cookie: may be a forged address that never answers */
+  RANK_WAITING,           /* a verified client's, waiting for its next flight */
+  RANK_BORROWED_FINISHED, /* beyond its host's share, past our Finished */
+  RANK_COUNT,
+  NOT_EVICTED = RANK_COUNT
+};
+
+static int eviction_rank(const peer_dtls_t *pd) {
+  if (coap_dtls_session_awaits_peer_finished(pd->session))
+    return pd->borrowed ? RANK_BORROWED_FINISHED : NOT_EVICTED;
+  if (pd->borrowed) return RANK_BORROWED;
+  return pd->verified ? RANK_WAITING : RANK_UNVERIFIED;
+}
+
+/* The handshake to end for a newcomer: of |host| only (non-NULL), up to
+ * rank |worst|; NULL when none may go. One walk, oldest first. */
+static peer_dtls_t *eviction_candidate(coap_context_t *ctx, const coap_address_t *host, int worst) {
+  peer_dtls_t *first[RANK_COUNT] = {NULL};
+  for (peer_dtls_t *pd = ctx->half_open_oldest; pd; pd = pd->half_open_newer) {
+    if (host && !same_host(&pd->peer->addr, host)) continue;
+    int rank = eviction_rank(pd);
+    if (rank <= worst && !first[rank]) first[rank] = pd;
+  }
+  for (int rank = 0; rank <= worst; rank++)
+    if (first[rank]) return first[rank];
+  return NULL;
+}
+
+static unsigned half_open_of_host(const coap_context_t *ctx, const coap_address_t *host) {
+  unsigned n = 0;
+  for (const peer_dtls_t *pd = ctx->half_open_oldest; pd; pd = pd->half_open_newer)
+    n += same_host(&pd->peer->addr, host);
+  return n;
 }
 
 /* Half-open handshakes are what a flood of hellos (from addresses that do
  * answer cookies) piles up: each would hold its place for the whole
- * handshake timeout, and a few a second kept every new client out. A new
- * client with a valid cookie therefore takes the place of the oldest
- * unfinished handshake when all are taken, and of the oldest one from its
- * own host when that host holds its share already, so one host cannot
- * hold them all. A legitimate handshake needs two round trips after the
- * cookie; to end it first, an attacker must push a whole table's worth of
- * verified hellos through in that time. Without a cookie (a policy that
- * skips it) nothing is evicted: the newcomer is refused. Returns 0 when
- * there is no room. */
-static int make_room_for_handshake(coap_context_t *ctx, const coap_address_t *from, int verified) {
+ * handshake timeout, and a few a second kept every new client out. So a
+ * new client with a valid cookie may end an unfinished handshake when all
+ * places are taken, by these rules:
+ * - Never one past our Finished (an abbreviated handshake waiting for the
+ *   client's Finished) within its host's share: its client believes it is
+ *   connected. Its place is held for one round trip, or until the
+ *   handshake times out if the client never answers, and only a client
+ *   with a valid ticket gets that far.
+ * - The rest by eviction_rank: places a host took beyond its share first,
+ *   then handshakes begun without a cookie (forgeable), then verified
+ *   ones waiting for the client's next flight, oldest first. A full
+ *   handshake waiting for the client's final flight has cost us the most
+ *   (a signature and a key exchange with certificates), but that is spent
+ *   either way; its client has not finished, so ending it costs the
+ *   client a resent flight and a new handshake, not a silent session.
+ * - A newcomer from a host that holds its share (an eighth of the places,
+ *   at least 4) ends only its own host's, so that one host cannot push
+ *   everyone else's out: to end a legitimate handshake (in progress for a
+ *   round trip after the cookie) an attacker needs many hosts, each
+ *   answering cookies, pushing a table's worth through in that round
+ *   trip.
+ * - Nothing that may go: the newcomer is refused (dropped; the client
+ *   resends its hello, RFC 6347 §4.2.4), never a near-complete handshake
+ *   ended.
+ * The share limits evictions, not admissions: while places are free a
+ * host may take more than its share (marked borrowed, first to go when
+ * others need room). Devices behind one NAT (a carrier-grade NAT, a
+ * balancer's client network) reconnecting all at once are one host to
+ * us; the cookie already proves each of them receives at the address,
+ * which is what flood protection needs, so refusing them while places
+ * are free would only delay them by a hello's retransmission timeout,
+ * one per eighth of the table. Without a cookie (a policy that skips it)
+ * a newcomer takes a free place only and ends nothing: the policy asks
+ * for cookies from a quarter of the places on (coap_dtls_cookie_required),
+ * so forged hellos hold at most that, and they are the first to go.
+ * Returns 0 when there is no room; *borrowed: the place is beyond the
+ * host's share. */
+static int make_room_for_handshake(coap_context_t *ctx, const coap_address_t *from, int verified,
+                                   int *borrowed) {
   unsigned max = coap_dtls_max_handshakes(ctx->dtls);
-  if (!verified) return ctx->handshakes_in_progress < max;
-  unsigned per_host = coap_dtls_max_handshakes_per_address(ctx->dtls), same = 0;
-  peer_dtls_t *oldest_same = NULL;
-  for (peer_dtls_t *pd = ctx->half_open_oldest; pd; pd = pd->half_open_newer) {
-    if (!same_host(&pd->peer->addr, from)) continue;
-    if (!oldest_same) oldest_same = pd;
-    same++;
+  unsigned per_host = coap_dtls_max_handshakes_per_address(ctx->dtls);
+  unsigned same = half_open_of_host(ctx, from);
+  *borrowed = same >= per_host;
+  if (ctx->handshakes_in_progress < max) return 1;
+  if (!verified) return 0;
+  peer_dtls_t *victim;
+  if (*borrowed) {
+    victim = eviction_candidate(ctx, from, RANK_WAITING);
+    if (victim) evict_half_open(ctx, victim, "its host holds its share of unfinished handshakes");
+  } else {
+    victim = eviction_candidate(ctx, NULL, RANK_BORROWED_FINISHED);
+    if (victim) evict_half_open(ctx, victim, "all places taken");
   }
-  if (same >= per_host)
-    evict_half_open(ctx, oldest_same, "its host holds its share of unfinished handshakes");
-  else if (ctx->handshakes_in_progress >= max && ctx->half_open_oldest)
-    evict_half_open(ctx, ctx->half_open_oldest, "all places taken: the oldest goes");
   return ctx->handshakes_in_progress < max;
 }
 
@@ -943,12 +1140,14 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
                             &dest);
   if (rc == COAP_DTLS_COOKIE_SENT) ctx->dtls_cookies_sent++;
   if (rc != COAP_DTLS_ACCEPT) return rc < 0 ? rc : 0;
-  if (!make_room_for_handshake(ctx, from, coap_dtls_accepted_with_cookie(ctx->dtls))) {
+  int verified = coap_dtls_accepted_with_cookie(ctx->dtls), borrowed;
+  if (!make_room_for_handshake(ctx, from, verified, &borrowed)) {
     ctx->dtls_refused++;
     if (!ctx->handshake_limit_logged)
       coap_logf(&ctx->log, COAP_LOG_WARNING, NULL,
-                "%u DTLS handshakes in progress: new ones without a cookie are dropped "
-                "until some finish (raise it with coap_dtls_set_max_handshakes)",
+                "%u DTLS handshakes in progress, none that may make room: new hellos are "
+                "dropped (the clients resend them) until some finish (raise it with "
+                "coap_dtls_set_max_handshakes)",
                 ctx->handshakes_in_progress);
     ctx->handshake_limit_logged = 1;
     return COAP_E_LIMIT;
@@ -965,18 +1164,27 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
   coap_peer_set_local(peer, local);
   peer_dtls_t *pd = peer_dtls_new(ctx, peer);
   if (!pd) return COAP_E_NOMEM;
-  if ((rc = coap_dtls_session_new_server(ctx->dtls, &session_cb, pd, now, &pd->session)) < 0) {
+  rc = COAP_E_NOMEM;
+  if (reserve_timer(pd, now) < 0 ||
+      (rc = coap_dtls_session_new_server(ctx->dtls, &session_cb, pd, now, &pd->session)) < 0) {
+    /* (Out of memory: nothing kept; the client's resent hello tries again.) */
+    coap_timer_cancel(&ctx->timers, &pd->timer);
     free(pd);
+    if (rc == COAP_E_NOMEM)
+      coap_logf(&ctx->log, COAP_LOG_WARNING, peer->name,
+                "out of memory for a DTLS handshake: ClientHello dropped");
     return rc;
   }
   coap_dtls_session_set_peer_name(pd->session, peer->name);
   peer->security = pd;
   half_open_append(pd);
+  pd->verified = (uint8_t)verified;
+  pd->borrowed = (uint8_t)borrowed;
   rc = coap_dtls_session_input(pd->session, data, len, now);
   if (rc < 0)
     session_ended(pd, rc, now);
   else
-    arm_timer(pd);
+    rc = arm_or_end(pd, now);
   return rc;
 }
 
@@ -1007,19 +1215,20 @@ static int answered_by_plain_coap(peer_dtls_t *pd, const uint8_t *data, size_t l
   return 1;
 }
 
-/* The client's coaps:// endpoint for |from|'s address family. */
-static coap_endpoint_t *dtls_client_endpoint(coap_context_t *ctx, const coap_address_t *from) {
-  for (coap_endpoint_t *ep = ctx->endpoints; ep; ep = ep->next)
-    if (ep->client && ep->proto == COAP_PROTO_DTLS &&
-        ep->local.addr.sa.sa_family == from->addr.sa.sa_family)
-      return ep;
+/* The client's coaps:// peer at |from|, on whichever client endpoint (a
+ * replaced session has one of its own). */
+static coap_peer_t *dtls_client_peer(coap_context_t *ctx, const coap_address_t *from) {
+  for (coap_endpoint_t *ep = ctx->endpoints; ep; ep = ep->next) {
+    if (!ep->client || ep->proto != COAP_PROTO_DTLS) continue;
+    coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, from);
+    if (peer) return peer;
+  }
   return NULL;
 }
 
 int coap_secure_probe_answer(coap_context_t *ctx, const coap_address_t *from, const uint8_t *data,
                              size_t len, uint64_t now) {
-  coap_endpoint_t *ep = dtls_client_endpoint(ctx, from);
-  coap_peer_t *peer = ep ? coap_peer_table_find(&ctx->peers, ep, from) : NULL;
+  coap_peer_t *peer = dtls_client_peer(ctx, from);
   peer_dtls_t *pd = peer ? peer->security : NULL;
   if (!pd || !pd->probed || len < 4 || (data[0] >> 6) != 1 ||
       (uint16_t)(data[2] << 8 | data[3]) != pd->probe_mid)
@@ -1028,18 +1237,80 @@ int coap_secure_probe_answer(coap_context_t *ctx, const coap_address_t *from, co
   return 1;
 }
 
-/* A ClientHello from the address of an established session: the client
- * restarted and starts over (RFC 6347 §4.2.8), or anyone forged its
- * address. The session is given up only once the hello brings a valid
- * cookie, which proves the sender receives at that address; whatever the
- * cookie policy, since one forged datagram must not end a session. Until
- * then the old session keeps working. Returns 1 when the datagram was
- * dealt with here. */
+/* The new handshake completed: the client restarted (it proved it
+ * receives at the address and holds the credentials), and the old
+ * session goes. A new session is a new endpoint (RFC 7252 §9.1.1): what
+ * the old one carried (Block1 bodies, kept answers, observations,
+ * message IDs seen) ends with it, and its CID is found no more. */
+static void server_replace_old(peer_dtls_t *pd) {
+  coap_context_t *ctx = pd->ctx;
+  coap_peer_t *peer = pd->peer;
+  coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
+            "the new handshake from the session's address completed: the client restarted, "
+            "its old session replaced (RFC 6347 §4.2.8)");
+  coap_cid_map_remove(&ctx->cid_map, &pd->cid);
+  memset(&pd->cid, 0, sizeof pd->cid);
+  pd->unconfirmed = 0;
+  coap_server_peer_gone(&ctx->server, peer);
+  coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
+  coap_exch_peer_init(ctx->exch, &peer->exch);
+  coap_dtls_session_free(pd->old);
+  pd->old = NULL;
+}
+
+/* Start the handshake of a verified ClientHello beside the established
+ * session (or in place of an earlier such handshake, whose client started
+ * over again). Out of memory or room, the hello is dropped (the client
+ * resends it). */
+static void start_server_beside(peer_dtls_t *pd, const coap_address_t *from, const uint8_t *data,
+                                size_t len, uint64_t now) {
+  coap_context_t *ctx = pd->ctx;
+  coap_peer_t *peer = pd->peer;
+  if (server_beside(pd)) end_server_beside(pd);
+  coap_dtls_session_t *fresh;
+  int borrowed;
+  if (!make_room_for_handshake(ctx, from, 1, &borrowed) || reserve_timer(pd, now) < 0 ||
+      coap_dtls_session_new_server(ctx->dtls, &session_cb, pd, now, &fresh) < 0) {
+    ctx->dtls_refused++;
+    coap_logf(&ctx->log, COAP_LOG_DEBUG, peer->name,
+              "no room or memory for a new handshake beside the session: hello dropped");
+    arm_timer(pd);
+    return;
+  }
+  coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
+            "ClientHello with a valid cookie from an established session's address: new "
+            "handshake beside it; the session stays until that one completes");
+  coap_dtls_session_set_peer_name(fresh, peer->name);
+  pd->old = pd->session;
+  pd->session = fresh;
+  pd->verified = 1; /* it brought a valid cookie */
+  pd->borrowed = (uint8_t)borrowed;
+  half_open_append(pd);
+  int rc = coap_dtls_session_input(fresh, data, len, now);
+  if (rc < 0)
+    session_ended(pd, rc, now);
+  else
+    (void)arm_or_end(pd, now);
+}
+
+/* A ClientHello from the address of a server's established session: the
+ * client restarted and starts over (RFC 6347 §4.2.8), or anyone forged its
+ * address. Whatever the cookie policy, it must bring a valid cookie, which
+ * proves its sender receives at that address: the policy's "when needed"
+ * includes this, since without it one forged hello (PSK or with a ticket,
+ * which the policy otherwise lets in) would start a handshake in the
+ * session's name. Even with the cookie the session is kept: its
+ * replacement runs beside it and takes over only once it completes (the
+ * client's Finished verified), so a hello that never gets that far (an
+ * attacker on the path who saw the cookie, or one that replays it) costs
+ * the session nothing. Returns 1 when the datagram was dealt with here, 0
+ * when it is for the handshake beside the session (its own hello resent). */
 static int hello_on_session(coap_context_t *ctx, coap_endpoint_t *ep, coap_peer_t *peer,
                             const coap_address_t *from, const coap_address_t *local,
-                            const uint8_t *data, size_t len) {
+                            const uint8_t *data, size_t len, uint64_t now) {
   peer_dtls_t *pd = peer->security;
-  if (coap_dtls_session_own_hello(pd->session, data, len)) {
+  int beside = server_beside(pd);
+  if (coap_dtls_session_own_hello(beside ? pd->old : pd->session, data, len)) {
     /* The client resent its hello before the handshake ended and that copy
      * came after the rest (reordered): it has a valid cookie, but the
      * client did not restart. */
@@ -1047,6 +1318,8 @@ static int hello_on_session(coap_context_t *ctx, coap_endpoint_t *ep, coap_peer_
               "a late copy of this session's own ClientHello: ignored");
     return 1;
   }
+  /* The hello of the handshake beside, again: its flight is resent. */
+  if (beside && coap_dtls_session_own_hello(pd->session, data, len)) return 0;
   cookie_dest_t dest = {ctx, ep, from, local};
   int rc =
       coap_dtls_accept(ctx->dtls, &from->addr, from->size, data, len, 1, send_to_address, &dest);
@@ -1057,12 +1330,8 @@ static int hello_on_session(coap_context_t *ctx, coap_endpoint_t *ep, coap_peer_
     return 1;
   }
   if (rc != COAP_DTLS_ACCEPT) return 1; /* not a hello GnuTLS can read: dropped */
-  coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
-            "new ClientHello with a valid cookie: the client restarted, replacing its session");
-  coap_secure_peer_free(ctx, peer, 0);
-  coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
-  coap_exch_peer_init(ctx->exch, &peer->exch);
-  return 0;
+  start_server_beside(pd, from, data, len, now);
+  return 1;
 }
 
 /* A tls12_cid record carrying one of our CIDs: its peer, wherever the
@@ -1075,6 +1344,55 @@ static coap_peer_t *peer_by_cid(coap_context_t *ctx, coap_endpoint_t *ep, const 
   if (!cid_len || !ctx->cid_map.count) return NULL;
   coap_peer_t *peer = coap_cid_map_find(&ctx->cid_map, cid, cid_len);
   return peer && peer->ep == ep && peer->security ? peer : NULL;
+}
+
+/* While a handshake runs beside a server's session: an encrypted record
+ * (application data, an alert, a tls12_cid record) is the old session's,
+ * unless none of it authenticates there: then it may be the new
+ * handshake's Finished in a datagram of its own (a flight split by the
+ * MTU), and goes to the handshake. Returns 1 when the old session took
+ * it. */
+static int feed_old_server_session(peer_dtls_t *pd, const uint8_t *data, size_t len, int by_cid,
+                                   uint64_t now) {
+  coap_context_t *ctx = pd->ctx;
+  uint64_t before = coap_dtls_session_authentic(pd->old);
+  int rc = coap_dtls_session_input(pd->old, data, len, now);
+  if (rc < 0) {
+    /* The old session ended (the client closed it): the handshake goes
+     * on alone. */
+    coap_logf(&ctx->log, COAP_LOG_INFO, pd->peer->name,
+              "the session ended while a new handshake runs beside it");
+    coap_cid_map_remove(&ctx->cid_map, &pd->cid);
+    session_uncount(pd);
+    coap_server_peer_gone(&ctx->server, pd->peer);
+    coap_exch_peer_clear(ctx->exch, &pd->peer->exch, 0);
+    coap_exch_peer_init(ctx->exch, &pd->peer->exch);
+    coap_dtls_session_free(pd->old);
+    pd->old = NULL;
+    return 1;
+  }
+  if (coap_dtls_session_authentic(pd->old) == before) {
+    if (by_cid) coap_dtls_note_cid_forged(ctx->dtls);
+    return 0;
+  }
+  coap_context_peer_active(ctx, pd->peer, now);
+  return 1;
+}
+
+/* After a datagram on a server's established session: a record in it
+ * authenticated (the count |before| rose), and the peer is active; or
+ * none did (forged, damaged, replayed), and it was dropped, counted when
+ * it named one of our CIDs (|by_cid|). */
+static void note_server_rx(peer_dtls_t *pd, uint64_t before, int by_cid, uint64_t now) {
+  coap_context_t *ctx = pd->ctx;
+  if (coap_dtls_session_authentic(pd->session) != before) {
+    coap_context_peer_active(ctx, pd->peer, now);
+    return;
+  }
+  if (by_cid) coap_dtls_note_cid_forged(ctx->dtls);
+  coap_logf(&ctx->log, COAP_LOG_DEBUG, pd->peer->name,
+            "no record of the datagram authenticated (forged, damaged or replayed): dropped, "
+            "not taken as the peer's activity");
 }
 
 /* One datagram for an established session, with its source noted for the
@@ -1094,41 +1412,40 @@ static int input_to_session(peer_dtls_t *pd, const coap_address_t *from,
 int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *from,
                       const coap_address_t *local, const uint8_t *data, size_t len, uint64_t now) {
   coap_peer_t *peer = peer_by_cid(ctx, ep, data, len);
+  int by_cid = peer != NULL;
   if (!peer) peer = coap_peer_table_find(&ctx->peers, ep, from);
   peer_dtls_t *pd = peer ? peer->security : NULL;
   if (pd && !coap_dtls_session_is_client(pd->session) &&
-      coap_dtls_session_established(pd->session) && coap_dtls_is_client_hello(data, len)) {
-    if (hello_on_session(ctx, ep, peer, from, local, data, len)) return 0;
-    pd = NULL;
-  }
+      (coap_dtls_session_established(pd->session) || server_beside(pd)) &&
+      coap_dtls_is_client_hello(data, len) &&
+      hello_on_session(ctx, ep, peer, from, local, data, len, now))
+    return 0;
   if (!pd) return accept_new(ctx, ep, from, local, data, len, now);
-  coap_context_peer_active(ctx, peer, now);
+  if (server_beside(pd) && !coap_dtls_is_client_hello(data, len) && data[0] != 22 &&
+      data[0] != 20 && feed_old_server_session(pd, data, len, by_cid, now))
+    return 0;
+  /* A server's established session takes only an authenticated record as
+   * a sign of its peer's life (below): anyone can send a datagram from
+   * its address or with its CID, and that must neither keep it from
+   * idle expiry or eviction nor move it. A handshake has its own
+   * deadline. */
+  int beside = server_beside(pd);
+  int server_session = !coap_dtls_session_is_client(pd->session) &&
+                       (coap_dtls_session_established(pd->session) || beside);
+  if (!server_session) coap_context_peer_active(ctx, peer, now);
   if (answered_by_plain_coap(pd, data, len, now)) return COAP_E_WRONG_PROTOCOL;
-  /* The peer spoke: an answer on the session that took a resend shows
-   * loss (a handshake's answers beside it say nothing of that). */
-  if (pd->unanswered_since && !pd->old && coap_dtls_session_established(pd->session)) {
-    if (!pd->sends_unanswered) {
-      pd->clean_answers++;
-    } else {
-      pd->loss_at = now ? now : 1;
-      pd->clean_answers = 0;
-    }
-  }
-  pd->unanswered_since = 0;
-  pd->reconnected = 0;
-  pd->last_rx = now;
-  if (pd->unreachable_seen) {
-    coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
-              "the server's port answers again after %u ICMP port-unreachable error%s",
-              pd->unreachable_seen, pd->unreachable_seen == 1 ? "" : "s");
-    pd->unreachable_seen = 0;
-    pd->unreachable_since = 0;
-  }
+  /* A client's established session hears its server only in records that
+   * authenticate (on_data): anyone can send a datagram from the server's
+   * address, and one that did must not hide the server's silence (a lost
+   * session) from reconnect_if_silent. */
+  if (!coap_dtls_session_is_client(pd->session) || !coap_dtls_session_established(pd->session) ||
+      pd->old)
+    peer_spoke(pd, now);
   if (coap_dtls_session_is_client(pd->session) && coap_dtls_session_established(pd->session) &&
       len > 13 && data[0] == 22 && !data[3] && !data[4] && data[13] == 3)
     return 0; /* a HelloVerifyRequest: the late answer to an abandoned hello */
-  if (pd->old && !coap_dtls_session_established(pd->session) && data[0] != 22 && data[0] != 20 &&
-      coap_dtls_looks_like_record(data, len)) {
+  if (pd->old && !server_beside(pd) && !coap_dtls_session_established(pd->session) &&
+      data[0] != 22 && data[0] != 20 && coap_dtls_looks_like_record(data, len)) {
     /* Encrypted records while a handshake runs beside the old session
      * are the old session's. */
     pd->feeding_old = 1;
@@ -1138,12 +1455,17 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
     if (pd->old_spoke) abandon_beside(pd);
     return 0;
   }
+  uint64_t authentic = coap_dtls_session_authentic(pd->session);
   int rc = input_to_session(pd, from, local, data, len, now);
-  if (rc < 0)
+  if (rc < 0) {
     session_ended(pd, rc, now);
-  else
-    arm_timer(pd);
-  return rc;
+    return rc;
+  }
+  /* (A datagram of the handshake beside the session counts once that
+   * completes.) */
+  if (server_session && (!beside || coap_dtls_session_established(pd->session)))
+    note_server_rx(pd, authentic, by_cid, now);
+  return arm_or_end(pd, now);
 }
 
 int coap_secure_handshaking(const coap_peer_t *peer) {

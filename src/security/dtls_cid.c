@@ -347,7 +347,7 @@ void coap_dtls_session_cid(const coap_dtls_session_t *s, coap_dtls_cid_info_t *o
 int coap_dtls_cid_stats_versioned(const coap_dtls_context_t *d, int version,
                                   coap_dtls_cid_stats_t *out) {
   if (!d || !out) return COAP_E_INVALID_ARG;
-  coap_dtls_cid_stats_t latest = {d->cid_sessions, d->cid_moves, d->cid_held};
+  coap_dtls_cid_stats_t latest = {d->cid_sessions, d->cid_moves, d->cid_held, d->cid_forged};
   return coap_abi_write(coap_abi_struct(COAP_ABI_DTLS_CID_STATS), version, &latest, out, d->log,
                         "coap_dtls_cid_stats");
 }
@@ -366,4 +366,7 @@ void coap_dtls_note_cid_move(coap_dtls_context_t *d) {
 }
 void coap_dtls_note_cid_held(coap_dtls_context_t *d) {
   d->cid_held++;
+}
+void coap_dtls_note_cid_forged(coap_dtls_context_t *d) {
+  d->cid_forged++;
 }

@@ -168,8 +168,9 @@ static void send_datagram(coap_dtls_session_t *s, const void *data, size_t len) 
   }
   if (!s->client) keep_unverified_flight(s, data, len);
   keep_own_flight(s, data, len);
+  coap_dtls_keep_server_final(s, data, len);
   count_datagram(s, len);
-  if (s->cs) s->cs->sends++;
+  s->sends++;
   (void)s->cb.send(s->user, data, len);
   if (s->send_twice) (void)s->cb.send(s->user, data, len);
 }
@@ -433,6 +434,7 @@ void coap_dtls_session_free(coap_dtls_session_t *s) {
     free(s->keys);
   }
   free(s->unverified_flight);
+  coap_dtls_forget_server_final(s);
   if (s->cs) free(s->cs->own_flight);
   free(s->cs);
   free(s->diag);
@@ -579,6 +581,7 @@ static void note_ticket_outcome(coap_dtls_session_t *s) {
 
 static void established(coap_dtls_session_t *s, uint64_t now) {
   s->established = 1;
+  s->rx_authentic++; /* the peer's Finished verified */
   note_cid(s);
   if (!s->client) keep_hello_random(s);
   s->suite = coap_dtls_session_suite(s);
@@ -686,7 +689,9 @@ static int read_records(coap_dtls_session_t *s) {
   for (;;) {
     ssize_t n = gnutls_record_recv(s->tls, buf, sizeof buf);
     if (n > 0) {
+      s->rx_authentic++;
       s->slim_wanted = !s->d->keep_gnutls;
+      coap_dtls_forget_server_final(s); /* the client has our flight */
       if (s->cb.on_data) s->cb.on_data(s->user, buf, (size_t)n);
       continue;
     }
@@ -734,6 +739,7 @@ static void go_slim(coap_dtls_session_t *s) {
   gnutls_deinit(s->tls);
   s->tls = NULL;
   s->keys = k;
+  coap_dtls_forget_server_final(s);
   s->d->compacted++;
 }
 
@@ -765,6 +771,7 @@ static int slim_input(coap_dtls_session_t *s, const uint8_t *data, size_t len) {
     if (r == COAP_DTLS_RECORD_MALFORMED) return 0;
     off += rec_len;
     if (r != COAP_DTLS_RECORD_OK) continue;
+    s->rx_authentic++;
     coap_dtls_note_authentic(s, seq64);
     if (type == TYPE_APPLICATION && s->cb.on_data) {
       s->cb.on_data(s->user, plain, plain_len);
@@ -890,7 +897,9 @@ int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data, size_t 
   s->rx++;
   if (s->keys) return slim_input(s, data, len);
   int again = server_flight_again(s, data, len);
-  unsigned sends_before = s->cs ? s->cs->sends : 0;
+  int client_again = coap_dtls_client_flight_again(s, data, len);
+  unsigned sends_before = s->sends;
+  s->peer_in += len;
   if (s->unverified) s->unverified_in += len;
   int rc = 0;
   if (!s->established) {
@@ -907,7 +916,8 @@ int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data, size_t 
     off += n;
   }
   if (rc == 0) answer_resent_hello(s, data, len);
-  if (rc == 0 && again && s->cs->sends == sends_before) resend_final_flight(s);
+  if (rc == 0 && again && s->sends == sends_before) resend_final_flight(s);
+  if (rc == 0 && client_again) coap_dtls_answer_client_repeat(s, data, s->sends != sends_before);
   s->in = s->cur = NULL;
   if (rc == 0 && s->slim_wanted) go_slim(s);
   return rc;
@@ -969,11 +979,26 @@ void coap_dtls_session_close(coap_dtls_session_t *s) {
     gnutls_bye(s->tls, GNUTLS_SHUT_WR);
 }
 
+int coap_dtls_session_awaits_peer_finished(const coap_dtls_session_t *s) {
+  return !s->client && !s->established && !s->failed && s->step >= COAP_STEP_FINISHED;
+}
+
+void coap_dtls_session_abandon(coap_dtls_session_t *s) {
+  if (!coap_dtls_session_awaits_peer_finished(s) || !s->tls) return;
+  /* A warning-level close_notify (not a fatal alert): the session ends
+   * in order, and a client with requests outstanding carries them over
+   * to a new handshake rather than failing them. */
+  (void)gnutls_alert_send(s->tls, GNUTLS_AL_WARNING, GNUTLS_A_CLOSE_NOTIFY);
+}
+
 int coap_dtls_session_established(const coap_dtls_session_t *s) {
   return s->established;
 }
 int coap_dtls_session_is_client(const coap_dtls_session_t *s) {
   return s->client;
+}
+uint64_t coap_dtls_session_authentic(const coap_dtls_session_t *s) {
+  return s->rx_authentic;
 }
 unsigned coap_dtls_session_rx(const coap_dtls_session_t *s) {
   return s->rx;

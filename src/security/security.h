@@ -130,6 +130,15 @@ int coap_dtls_session_handle_timeout(coap_dtls_session_t *s, uint64_t now);
 int coap_dtls_session_give_up(coap_dtls_session_t *s, uint64_t now);
 /* Send close_notify (best effort). */
 void coap_dtls_session_close(coap_dtls_session_t *s);
+/* Server: its Finished has gone out and only the client's is missing (an
+ * abbreviated handshake's last step): the client, once it has our
+ * Finished, believes the session is up. */
+int coap_dtls_session_awaits_peer_finished(const coap_dtls_session_t *s);
+/* Server, ending such a handshake before the client's Finished came: a
+ * close_notify under the handshake's keys, so the client starts over at
+ * once instead of finding out by silence. Sent within the byte budget of
+ * an unverified address (held back otherwise). */
+void coap_dtls_session_abandon(coap_dtls_session_t *s);
 
 int coap_dtls_session_established(const coap_dtls_session_t *s);
 int coap_dtls_session_is_client(const coap_dtls_session_t *s);
@@ -138,6 +147,11 @@ int coap_dtls_session_is_client(const coap_dtls_session_t *s);
 const coap_diag_t *coap_dtls_session_diag(const coap_dtls_session_t *s);
 /* A client's handshake report (NULL for a server session). */
 const coap_handshake_report_t *coap_dtls_session_report(coap_dtls_session_t *s);
+/* Records from the peer that authenticated so far (and 1 for the
+ * handshake's completion): a datagram that did not raise it proved
+ * nothing about the peer (forged, damaged or replayed), and must not
+ * count as its activity. */
+uint64_t coap_dtls_session_authentic(const coap_dtls_session_t *s);
 /* Datagrams received from the peer, and handshake flights sent. */
 unsigned coap_dtls_session_rx(const coap_dtls_session_t *s);
 unsigned coap_dtls_session_flights(const coap_dtls_session_t *s);
@@ -181,6 +195,8 @@ size_t coap_dtls_record_cid(const coap_dtls_context_t *d, const uint8_t *data, s
 int coap_dtls_cid_worker(const coap_dtls_context_t *d);
 void coap_dtls_note_cid_move(coap_dtls_context_t *d);
 void coap_dtls_note_cid_held(coap_dtls_context_t *d);
+/* A datagram found by one of our CIDs brought no authentic record. */
+void coap_dtls_note_cid_forged(coap_dtls_context_t *d);
 
 /* Is |data| a DTLS ClientHello of epoch 0 (a client starting over from an
  * address that has a session: RFC 6347 §4.2.8)? */
