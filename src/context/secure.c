@@ -47,6 +47,7 @@ typedef struct peer_dtls {
   int probed;         /* a CoAP ping went to the port (probe_plain_coap) */
   uint16_t probe_mid; /* its message ID */
   int carried;        /* written for a restart (coap_secure_export): ours no more */
+  int export_held;    /* written, its keys held until coap_secure_export_settle */
   /* Client: ICMP port-unreachable errors since the server last sent
    * anything (a restart: coap_secure_unreachable), and when the first
    * came (0: none). */
@@ -335,6 +336,7 @@ static int confirm_key_mismatch(peer_dtls_t *pd, const coap_diag_t *g, uint64_t 
   pd->pending = NULL;
   pd->n_pending = 0;
   coap_secure_peer_free(ctx, peer, 0);
+  coap_context_peer_to_fresh_endpoint(ctx, peer);
   int rc = coap_secure_connect(ctx, peer, name, now);
   free(name);
   if (rc < 0 || !(pd = peer->security)) {
@@ -416,6 +418,7 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
     coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
               "server closed the DTLS session with requests outstanding: new handshake");
     coap_secure_peer_free(ctx, peer, 0);
+    coap_context_peer_to_fresh_endpoint(ctx, peer);
     if (coap_secure_connect(ctx, peer, name, now) == 0) {
       coap_dtls_session_follows_old(((peer_dtls_t *)peer->security)->session);
       coap_exch_peer_restart(ctx->exch, &peer->exch, now, 1); /* new MIDs, full schedule */
@@ -939,6 +942,8 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
   if (pd->reconnected ||
       now - pd->unanswered_since < SILENT_ACK_TIMEOUTS_FOR_RECONNECT * ctx->cfg.tx.ack_timeout_ms)
     return 0;
+  /* The new session's hello leaves from a port of its own, if it can. */
+  coap_context_peer_to_fresh_endpoint(ctx, pd->peer);
   coap_dtls_session_t *fresh;
   if (reserve_timer(pd, now) < 0 ||
       coap_dtls_session_new_client(ctx->dtls, pd->server_name, &session_cb, pd, now, &fresh) < 0)
@@ -1268,19 +1273,20 @@ static int answered_by_plain_coap(peer_dtls_t *pd, const uint8_t *data, size_t l
   return 1;
 }
 
-/* The client's coaps:// endpoint for |from|'s address family. */
-static coap_endpoint_t *dtls_client_endpoint(coap_context_t *ctx, const coap_address_t *from) {
-  for (coap_endpoint_t *ep = ctx->endpoints; ep; ep = ep->next)
-    if (ep->client && ep->proto == COAP_PROTO_DTLS &&
-        ep->local.addr.sa.sa_family == from->addr.sa.sa_family)
-      return ep;
+/* The client's coaps:// peer at |from|, on whichever client endpoint (a
+ * replaced session has one of its own). */
+static coap_peer_t *dtls_client_peer(coap_context_t *ctx, const coap_address_t *from) {
+  for (coap_endpoint_t *ep = ctx->endpoints; ep; ep = ep->next) {
+    if (!ep->client || ep->proto != COAP_PROTO_DTLS) continue;
+    coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, from);
+    if (peer) return peer;
+  }
   return NULL;
 }
 
 int coap_secure_probe_answer(coap_context_t *ctx, const coap_address_t *from, const uint8_t *data,
                              size_t len, uint64_t now) {
-  coap_endpoint_t *ep = dtls_client_endpoint(ctx, from);
-  coap_peer_t *peer = ep ? coap_peer_table_find(&ctx->peers, ep, from) : NULL;
+  coap_peer_t *peer = dtls_client_peer(ctx, from);
   peer_dtls_t *pd = peer ? peer->security : NULL;
   if (!pd || !pd->probed || len < 4 || (data[0] >> 6) != 1 ||
       (uint16_t)(data[2] << 8 | data[3]) != pd->probe_mid)
@@ -1627,7 +1633,7 @@ static long export_peer(coap_peer_t *peer, uint64_t margin, uint8_t worker, uint
     tally->on_gnutls++; /* established, but its records still go through GnuTLS */
     return 0;
   }
-  pd->carried = 1; /* its keys are retired: no close_notify, not listed */
+  pd->export_held = 1; /* ours until the export is settled */
   out[0] = worker;
   put_u16(out + 1, coap_address_get_port(&peer->ep->local));
   out[3] = (uint8_t)peer->addr.size;
@@ -1646,6 +1652,24 @@ long coap_secure_export(coap_context_t *ctx, uint64_t margin, uint8_t worker, ui
     used += (size_t)n;
   }
   return (long)used;
+}
+
+int coap_secure_export_held(coap_context_t *ctx) {
+  for (coap_peer_t *p = coap_peer_table_oldest(&ctx->peers); p; p = coap_peer_newer(p)) {
+    const peer_dtls_t *pd = p->security;
+    if (pd && pd->export_held) return 1;
+  }
+  return 0;
+}
+
+void coap_secure_export_settle(coap_context_t *ctx, int kept) {
+  for (coap_peer_t *p = coap_peer_table_oldest(&ctx->peers); p; p = coap_peer_newer(p)) {
+    peer_dtls_t *pd = p->security;
+    if (!pd || !pd->export_held) continue;
+    coap_dtls_session_settle_save(pd->session, kept);
+    pd->export_held = 0;
+    pd->carried = kept; /* its keys are retired: no close_notify, not listed */
+  }
 }
 
 size_t coap_secure_export_bound(coap_context_t *ctx) {
