@@ -1063,8 +1063,8 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
     ctx->handshake_limit_logged = 1;
     return COAP_E_LIMIT;
   }
-  coap_peer_t *peer = coap_context_peer_for_input(ctx, ep, from, now);
-  if (!peer) return COAP_E_LIMIT;
+  coap_peer_t *peer;
+  if ((rc = coap_context_peer_for_input(ctx, ep, from, now, &peer)) < 0) return rc;
   /* A new session is a new endpoint (RFC 7252 §9.1.1): what a peer kept
    * from an earlier session at this address (message IDs seen, answers to
    * repeat) must not turn its new requests into duplicates. */
@@ -1540,12 +1540,13 @@ int coap_secure_import_entry(coap_context_t *ctx, const coap_saved_entry_t *e, u
   coap_endpoint_t *ep = dtls_endpoint(ctx, e->port);
   if (!ep) return COAP_E_NOT_FOUND;
   if (coap_peer_table_find(&ctx->peers, ep, &e->addr)) return COAP_E_EXISTS;
-  coap_peer_t *peer = coap_context_peer(ctx, ep, &e->addr, now);
-  if (!peer) return COAP_E_LIMIT;
+  coap_peer_t *peer;
+  int rc = coap_context_peer(ctx, ep, &e->addr, now, &peer);
+  if (rc < 0) return rc;
   peer_dtls_t *pd = peer_dtls_new(ctx, peer);
-  int rc = pd ? coap_dtls_session_restore(ctx->dtls, &session_cb, pd, now, e->session,
-                                          e->session_len, &pd->session)
-              : COAP_E_NOMEM;
+  rc = pd ? coap_dtls_session_restore(ctx->dtls, &session_cb, pd, now, e->session, e->session_len,
+                                      &pd->session)
+          : COAP_E_NOMEM;
   if (rc < 0) {
     free(pd);
     coap_context_peer_destroy(ctx, peer);
