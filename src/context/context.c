@@ -365,7 +365,9 @@ static int find_or_add_peer(coap_context_t *ctx, coap_endpoint_t *ep, const coap
                             uint64_t now, int may_evict, coap_peer_t **out) {
   coap_peer_t *peer = *out = coap_peer_table_find(&ctx->peers, ep, addr);
   if (peer) {
-    coap_context_peer_active(ctx, peer, now);
+    /* A datagram from a server of ours is its activity only once it
+     * matched an exchange (coap_context_input_to) or authenticated. */
+    if (!(may_evict && peer->asked)) coap_context_peer_active(ctx, peer, now);
     return 0;
   }
   if (ctx->peers.count >= ctx->cfg.max_peers && !(may_evict && evict_silent_peer(ctx, now))) {
@@ -584,7 +586,13 @@ int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep, const coap_a
   if (peer->rx < UINT32_MAX) peer->rx++;
   peer->tx_unanswered = 0;
   peer->unreachable_since = 0;
-  return coap_exch_receive(ctx->exch, &peer->exch, data, len, now_ms);
+  uint32_t matched = peer->exch.matched;
+  rc = coap_exch_receive(ctx->exch, &peer->exch, data, len, now_ms);
+  /* A server of ours shows it is alive only in a datagram that matches
+   * one of our exchanges: anyone can send one from its address, and that
+   * must not keep its entry from idle expiry or eviction. */
+  if (peer->asked && peer->exch.matched != matched) coap_context_peer_active(ctx, peer, now_ms);
+  return rc;
 }
 
 /* coap://: a server that answered us before (it spoke), whose port has

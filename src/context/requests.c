@@ -62,7 +62,9 @@ int coap_context_client_endpoint(coap_context_t *ctx, coap_proto_t proto,
 
 static int client_peer(void *user, coap_endpoint_t *ep, const coap_address_t *addr, uint64_t now,
                        coap_peer_t **out) {
-  return coap_context_peer(user, ep, addr, now, out);
+  int rc = coap_context_peer(user, ep, addr, now, out);
+  if (rc == 0) (*out)->asked = 1;
+  return rc;
 }
 
 static int client_secure_connect(void *user, coap_peer_t *peer, const char *server_name,

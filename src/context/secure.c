@@ -1339,7 +1339,10 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
   int beside = server_beside(pd);
   int server_session = !coap_dtls_session_is_client(pd->session) &&
                        (coap_dtls_session_established(pd->session) || beside);
-  if (!server_session) coap_context_peer_active(ctx, peer, now);
+  /* The same for a client's established session and its server. */
+  int client_session = coap_dtls_session_is_client(pd->session) &&
+                       coap_dtls_session_established(pd->session) && !pd->old;
+  if (!server_session && !client_session) coap_context_peer_active(ctx, peer, now);
   if (answered_by_plain_coap(pd, data, len, now)) return COAP_E_WRONG_PROTOCOL;
   /* A client's established session hears its server only in records that
    * authenticate (on_data): anyone can send a datagram from the server's
@@ -1372,6 +1375,8 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
    * completes.) */
   if (server_session && (!beside || coap_dtls_session_established(pd->session)))
     note_server_rx(pd, authentic, by_cid, now);
+  else if (client_session && coap_dtls_session_authentic(pd->session) != authentic)
+    coap_context_peer_active(ctx, pd->peer, now);
   return arm_or_end(pd, now);
 }
 

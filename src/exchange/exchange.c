@@ -1031,6 +1031,7 @@ static void handle_empty(coap_exch_t *ex, coap_exch_peer_t *peer, const coap_msg
     }
     return;
   }
+  peer->matched++;
   if (msg->type == COAP_TYPE_RST) {
     ex->stats.resets_received++;
     out_finish(ex, o, COAP_E_RESET, now, 1);
@@ -1064,6 +1065,7 @@ static void handle_response(coap_exch_t *ex, coap_exch_peer_t *peer, const coap_
       ex->stats.rx_unmatched++;
       return;
     }
+    peer->matched++;
     deliver(ex, o, msg, now);
     return;
   }
@@ -1084,6 +1086,7 @@ static void handle_response(coap_exch_t *ex, coap_exch_peer_t *peer, const coap_
     send_empty(ex, peer, COAP_TYPE_RST, msg->mid);
     return;
   }
+  peer->matched++;
   d = dedup_add(ex, peer, msg->mid, msg->type, now);
   if (d) d->print = print;
   if (msg->type == COAP_TYPE_CON) {
