@@ -288,11 +288,24 @@ typedef struct coap_transport {
    * it (NULL) gets everything through |send|. Same return values. */
   int (*send_from)(void *user, coap_endpoint_t *ep, const coap_address_t *local,
                    const coap_address_t *to, const uint8_t *data, size_t len);
+  /* Optional (COAP_TRANSPORT_V2). Close a client endpoint that
+   * open_client_endpoint made and the context no longer uses (its socket);
+   * |ep| is not passed to coap_context_input again, and the context frees
+   * it later. With it, a client that replaces its session with a server
+   * (the server closed it, fell silent, or a wrong key is being checked)
+   * makes the new one from an endpoint of its own: a new source port, as
+   * a new connection would (a server that still holds the old session may
+   * ignore a new ClientHello from the same address, and the old session's
+   * late datagrams cannot reach the new one), and closes the old endpoint
+   * when no other session uses it. Without it (NULL, or a V1 transport)
+   * the new session leaves from the same endpoint. */
+  void (*close_endpoint)(void *user, coap_context_t *ctx, coap_endpoint_t *ep);
 } coap_transport_t;
 
 /* Versions of coap_transport_t; each one's layout is frozen. */
 #define COAP_TRANSPORT_V1 1
-#define COAP_TRANSPORT_VERSION COAP_TRANSPORT_V1
+#define COAP_TRANSPORT_V2 2 /* close_endpoint */
+#define COAP_TRANSPORT_VERSION COAP_TRANSPORT_V2
 
 /* Install |t| (copied), a coap_transport_t of |version|: a callback a
  * newer version has is NULL (not used). 0, or COAP_E_INVALID_ARG (NULL
@@ -866,8 +879,8 @@ typedef struct coap_stats {
                                       keys (a few hundred bytes) */
   uint64_t dtls_half_open_evicted; /* server handshakes ended unfinished to
                                       make room for a new verified client
-                                      (the oldest, or the oldest of an
-                                      address holding too many) */
+                                      (coap_dtls_set_max_handshakes says
+                                      which) */
   uint64_t observers;              /* observations held as server, current */
   uint64_t notifications_sent;
   uint64_t observers_removed; /* ended by an RST, an unacknowledged CON

@@ -584,6 +584,12 @@ int coap_client_req_to_peer(const coap_client_req_t *r, const coap_peer_t *peer)
   return r->ep == peer->ep && coap_address_equal(&r->dest, &peer->addr);
 }
 
+void coap_client_peer_moved(coap_client_t *cl, const coap_endpoint_t *from,
+                            const coap_peer_t *peer) {
+  for (coap_client_req_t *r = cl->requests; r; r = r->next)
+    if (r->ep == from && coap_address_equal(&r->dest, &peer->addr)) r->ep = peer->ep;
+}
+
 void coap_client_session_up(coap_client_t *cl, coap_peer_t *peer, uint64_t now) {
 again:
   for (coap_client_req_t *r = cl->requests; r; r = r->next)

@@ -229,6 +229,10 @@ int coap_client_obs_fetch_response(coap_client_req_t *f, coap_exch_out_t *out,
  * closed it): its observations re-register now (from the timer heap, not
  * from inside the caller). */
 void coap_client_observe_reconnected(coap_client_t *cl, coap_peer_t *peer, uint64_t now);
+/* |peer| moved from the endpoint |from| to its own (a replacement session
+ * from a fresh source port): its requests go with it. */
+void coap_client_peer_moved(coap_client_t *cl, const coap_endpoint_t *from,
+                            const coap_peer_t *peer);
 /* A client session with |peer| is established: requests whose every
  * response class is suppressed (No-Response) have gone out and end now. */
 void coap_client_session_up(coap_client_t *cl, coap_peer_t *peer, uint64_t now);

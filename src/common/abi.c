@@ -31,7 +31,8 @@ ABI_STRUCT(coap_abi_tx_params, coap_tx_params_t, COAP_TX_PARAMS_VERSION,
 ABI_STRUCT(coap_abi_context_config, coap_context_config_t, COAP_CONTEXT_CONFIG_VERSION,
            COAP_ABI_LEN(coap_context_config_t, clock_user));
 ABI_STRUCT(coap_abi_transport, coap_transport_t, COAP_TRANSPORT_VERSION,
-           COAP_ABI_LEN(coap_transport_t, send_from));
+           COAP_ABI_LEN(coap_transport_t, send_from),
+           COAP_ABI_LEN(coap_transport_t, close_endpoint));
 ABI_STRUCT(coap_abi_request_opts, coap_request_opts_t, COAP_REQUEST_OPTS_VERSION,
            COAP_ABI_LEN(coap_request_opts_t, qblock));
 ABI_STRUCT(coap_abi_response_copy, coap_response_copy_t, COAP_RESPONSE_COPY_VERSION,

@@ -484,6 +484,7 @@ void coap_context_free(coap_context_t *ctx) {
     free(ctx->endpoints);
     ctx->endpoints = next;
   }
+  coap_context_free_retired(ctx);
   coap_server_free(&ctx->server);
   free(ctx->resp_store);
   free(ctx->resp_body.data);
@@ -573,6 +574,7 @@ int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep, const coap_a
                           uint64_t now_ms) {
   if (!ctx || !ep || !from || (!data && len)) return COAP_E_INVALID_ARG;
   if (now_ms > ctx->now) ctx->now = now_ms;
+  if (ctx->retired) coap_context_free_retired(ctx);
   ctx->rx_datagrams++;
   ctx->rx_bytes += len;
   if (ep->proto == COAP_PROTO_DTLS)

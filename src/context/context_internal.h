@@ -38,6 +38,7 @@ struct coap_context {
   coap_peer_table_t peers;
   coap_server_t server;
   coap_endpoint_t *endpoints;
+  coap_endpoint_t *retired; /* closed client endpoints, freed at the next input */
   coap_transport_t transport;
   void *transport_user;
   coap_trace_fn trace;
@@ -150,11 +151,18 @@ typedef struct coap_sessions_tally {
   size_t client;      /* our own client sessions: the server side only is carried */
 } coap_sessions_tally_t;
 /* The established server sessions written as entries into |out|, each
- * marked with |worker| (its keys retired, sequence advanced by |margin|),
- * counted into |tally|; the length or COAP_E_BUFFER_TOO_SMALL (at most
- * coap_secure_export_bound). */
+ * marked with |worker| (sequence advanced by |margin|; its keys held below
+ * that until coap_secure_export_settle), counted into |tally|; the length
+ * or COAP_E_BUFFER_TOO_SMALL (at most coap_secure_export_bound). Call
+ * coap_secure_export_settle whatever it returned; none while
+ * coap_secure_export_held says an export of |ctx| is not settled. */
 long coap_secure_export(coap_context_t *ctx, uint64_t margin, uint8_t worker, uint8_t *out,
                         size_t cap, coap_sessions_tally_t *tally);
+/* The end of an export: |kept| (stored for the new process) retires the
+ * written sessions' keys (they send nothing more, not even a close_notify,
+ * and are no longer listed); otherwise they go on as before it. */
+void coap_secure_export_settle(coap_context_t *ctx, int kept);
+int coap_secure_export_held(coap_context_t *ctx);
 size_t coap_secure_export_bound(coap_context_t *ctx);
 /* One entry of an export, as views into it. */
 typedef struct coap_saved_entry {
@@ -217,6 +225,15 @@ int coap_secure_probe_answer(coap_context_t *ctx, const coap_address_t *from, co
  * the context's own, or a new one from the transport. */
 int coap_context_client_endpoint(coap_context_t *ctx, coap_proto_t proto,
                                  const coap_address_t *dest, coap_endpoint_t **out);
+/* requests.c: a client |peer| whose session is being replaced moves to a
+ * client endpoint of its own from the transport (a new source port), and
+ * its old endpoint closes when no other peer uses it. Returns 1 when it
+ * moved, 0 when it stays (the transport cannot open and close endpoints,
+ * or opening failed: logged). Before the new session sends anything. */
+int coap_context_peer_to_fresh_endpoint(coap_context_t *ctx, coap_peer_t *peer);
+/* requests.c: free the endpoints closed since the last call (none of them
+ * may be up the stack: from the top of the input path only). */
+void coap_context_free_retired(coap_context_t *ctx);
 
 /* diagnosis.c: keep, count and log a failure. |peer_name| may be NULL. */
 void coap_context_note_failure(coap_context_t *ctx, const coap_diag_t *g, const char *peer_name,

@@ -1,6 +1,8 @@
 /* The client's link to the node: the public request calls, which hand the
  * client layer its own state, and what the client asks of the context in
  * return (coap_client_ops_t), with the endpoint a request goes out of. */
+#include <stdlib.h>
+
 #include "common/abi.h"
 #include "context/context_internal.h"
 
@@ -32,18 +34,31 @@ static uint64_t client_now(void *user) {
   return coap_context_now(user);
 }
 
-/* A client endpoint of |proto| for |dest|'s family, or a new one from the
- * transport; a context with no transport gets the shell's (the default
- * I/O shell: a request on a fresh context opens a socket by itself). */
+static int client_endpoint_of(const coap_endpoint_t *ep, coap_proto_t proto,
+                              const coap_address_t *dest) {
+  return ep->client && ep->proto == proto && ep->local.addr.sa.sa_family == dest->addr.sa.sa_family;
+}
+
+/* A client endpoint of |proto| for |dest|'s family: the one |dest|'s peer
+ * is on (a replaced session moved it to one of its own), else the first,
+ * else a new one from the transport; a context with no transport gets the
+ * shell's (the default I/O shell: a request on a fresh context opens a
+ * socket by itself). */
 static int client_endpoint(void *user, coap_proto_t proto, const coap_address_t *dest,
                            coap_endpoint_t **out) {
   coap_context_t *ctx = user;
+  coap_endpoint_t *first = NULL;
   for (coap_endpoint_t *ep = ctx->endpoints; ep; ep = ep->next) {
-    if (ep->client && ep->proto == proto &&
-        ep->local.addr.sa.sa_family == dest->addr.sa.sa_family) {
+    if (!client_endpoint_of(ep, proto, dest)) continue;
+    if (coap_peer_table_find(&ctx->peers, ep, dest)) {
       *out = ep;
       return 0;
     }
+    if (!first) first = ep;
+  }
+  if (first) {
+    *out = first;
+    return 0;
   }
   if (!ctx->transport.open_client_endpoint && ctx->shell && ctx->shell->attach &&
       ctx->shell->attach(ctx) < 0)
@@ -58,6 +73,62 @@ static int client_endpoint(void *user, coap_proto_t proto, const coap_address_t 
 int coap_context_client_endpoint(coap_context_t *ctx, coap_proto_t proto,
                                  const coap_address_t *dest, coap_endpoint_t **out) {
   return client_endpoint(ctx, proto, dest, out);
+}
+
+static int endpoint_in_use(coap_context_t *ctx, const coap_endpoint_t *ep) {
+  for (coap_peer_t *p = coap_peer_table_oldest(&ctx->peers); p; p = coap_peer_newer(p))
+    if (p->ep == ep) return 1;
+  return 0;
+}
+
+/* Out of the context's list into the retired one; the transport closes it
+ * (its socket) now, the struct is freed at the next input. */
+static void retire_endpoint(coap_context_t *ctx, coap_endpoint_t *ep) {
+  for (coap_endpoint_t **link = &ctx->endpoints; *link; link = &(*link)->next) {
+    if (*link != ep) continue;
+    *link = ep->next;
+    ep->next = ctx->retired;
+    ctx->retired = ep;
+    ctx->transport.close_endpoint(ctx->transport_user, ctx, ep);
+    return;
+  }
+}
+
+void coap_context_free_retired(coap_context_t *ctx) {
+  while (ctx->retired) {
+    coap_endpoint_t *next = ctx->retired->next;
+    free(ctx->retired);
+    ctx->retired = next;
+  }
+}
+
+/* A replacement session from the same source port is, to a server that
+ * still holds the old session for that address, a stranger's hello on an
+ * established association: libcoap with OpenSSL ignores it, and our
+ * reconnect gets no answer. And a late datagram of the old session reaches
+ * the new handshake (one that begins with a ServerHello gets past the
+ * filter of coap_dtls_session_follows_old). A new port, as a new
+ * connection would have, avoids both. */
+int coap_context_peer_to_fresh_endpoint(coap_context_t *ctx, coap_peer_t *peer) {
+  coap_endpoint_t *old = peer->ep, *fresh;
+  if (!old->client || !ctx->transport.open_client_endpoint || !ctx->transport.close_endpoint)
+    return 0;
+  int rc = ctx->transport.open_client_endpoint(ctx->transport_user, ctx, old->proto, &peer->addr,
+                                               &fresh);
+  if (rc < 0 || fresh == old) {
+    coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
+              "no fresh endpoint for the new session (%s): it leaves from the same port",
+              rc < 0 ? coap_strerror(rc) : "the transport gave the same one");
+    return 0;
+  }
+  fresh->client = 1;
+  if (coap_peer_table_move_endpoint(&ctx->peers, peer, fresh) < 0) {
+    retire_endpoint(ctx, fresh);
+    return 0;
+  }
+  coap_client_peer_moved(&ctx->client, old, peer);
+  if (!endpoint_in_use(ctx, old)) retire_endpoint(ctx, old);
+  return 1;
 }
 
 static int client_peer(void *user, coap_endpoint_t *ep, const coap_address_t *addr, uint64_t now,

@@ -47,6 +47,7 @@ typedef struct peer_dtls {
   int probed;         /* a CoAP ping went to the port (probe_plain_coap) */
   uint16_t probe_mid; /* its message ID */
   int carried;        /* written for a restart (coap_secure_export): ours no more */
+  int export_held;    /* written, its keys held until coap_secure_export_settle */
   /* Client: ICMP port-unreachable errors since the server last sent
    * anything (a restart: coap_secure_unreachable), and when the first
    * came (0: none). */
@@ -66,6 +67,10 @@ typedef struct peer_dtls {
   /* Server: while its handshake is in progress, its place in the
    * context's list of half-open handshakes, oldest first. */
   struct peer_dtls *half_open_older, *half_open_newer;
+  /* Server, the same while its handshake is in progress: its hello came
+   * with a valid cookie (the address is the client's), and it took a place
+   * beyond its host's share (make_room_for_handshake). */
+  uint8_t verified, borrowed;
   /* Server, Connection ID (RFC 9146): its entry in the context's CID map;
    * while a datagram is handled, where it came from (a record that
    * authenticates and is newer than any before moves the peer there);
@@ -322,6 +327,7 @@ static int confirm_key_mismatch(peer_dtls_t *pd, const coap_diag_t *g, uint64_t 
   pd->pending = NULL;
   pd->n_pending = 0;
   coap_secure_peer_free(ctx, peer, 0);
+  coap_context_peer_to_fresh_endpoint(ctx, peer);
   int rc = coap_secure_connect(ctx, peer, name, now);
   free(name);
   if (rc < 0 || !(pd = peer->security)) {
@@ -403,6 +409,7 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
     coap_logf(&ctx->log, COAP_LOG_INFO, peer->name,
               "server closed the DTLS session with requests outstanding: new handshake");
     coap_secure_peer_free(ctx, peer, 0);
+    coap_context_peer_to_fresh_endpoint(ctx, peer);
     if (coap_secure_connect(ctx, peer, name, now) == 0) {
       coap_dtls_session_follows_old(((peer_dtls_t *)peer->security)->session);
       coap_exch_peer_restart(ctx->exch, &peer->exch, now, 1); /* new MIDs, full schedule */
@@ -877,6 +884,8 @@ static int reconnect_if_silent(peer_dtls_t *pd, const uint8_t *data, size_t len)
   if (pd->reconnected ||
       now - pd->unanswered_since < SILENT_ACK_TIMEOUTS_FOR_RECONNECT * ctx->cfg.tx.ack_timeout_ms)
     return 0;
+  /* The new session's hello leaves from a port of its own, if it can. */
+  coap_context_peer_to_fresh_endpoint(ctx, pd->peer);
   coap_dtls_session_t *fresh;
   if (reserve_timer(pd, now) < 0 ||
       coap_dtls_session_new_client(ctx->dtls, pd->server_name, &session_cb, pd, now, &fresh) < 0)
@@ -979,9 +988,16 @@ static int same_host(const coap_address_t *a, const coap_address_t *b) {
 }
 
 /* End a server handshake that has not finished, to give its place to a
- * newer one: silently (the client, if there is one, times out or starts
- * over; telling it would be a datagram to an address of anyone's
- * choosing). */
+ * newer one. One that only waits for the client's next flight ends
+ * silently: its client has not finished, so it resends that flight and
+ * times out or starts over, and telling it would be a datagram to an
+ * address that (without a cookie) may be anyone's. One past our Finished
+ * (make_room_for_handshake ends it only when its host took more than its
+ * share) gets a close_notify under the handshake's keys: its client
+ * believes it is connected and would otherwise find out only by silence
+ * (6-9 s). That is no amplification: a record of a few tens of bytes
+ * after a hello that carried a ticket, and within the unverified
+ * address's byte budget anyway. */
 static void evict_half_open(coap_context_t *ctx, peer_dtls_t *pd, const char *why) {
   ctx->dtls_half_open_evicted++;
   if (!ctx->half_open_evict_logged)
@@ -990,37 +1006,108 @@ static void evict_half_open(coap_context_t *ctx, peer_dtls_t *pd, const char *wh
               "logged once, counted in dtls_half_open_evicted",
               why);
   ctx->half_open_evict_logged = 1;
+  coap_dtls_session_abandon(pd->session);
   if (server_beside(pd))
     end_server_beside(pd); /* the established session beside it stays */
   else
     coap_secure_peer_free(ctx, pd->peer, 0);
 }
 
+/* Which handshake goes first when one must make room (lower first; the
+ * oldest within a rank): the ones that cost a client least and are least
+ * likely to complete. NOT_EVICTED: never, for a new hello. */
+enum {
+  RANK_BORROWED,          /* beyond its host's share, still waiting for the client */
+  RANK_UNVERIFIED,        /* no cookie: may be a forged address that never answers */
+  RANK_WAITING,           /* a verified client's, waiting for its next flight */
+  RANK_BORROWED_FINISHED, /* beyond its host's share, past our Finished */
+  RANK_COUNT,
+  NOT_EVICTED = RANK_COUNT
+};
+
+static int eviction_rank(const peer_dtls_t *pd) {
+  if (coap_dtls_session_awaits_peer_finished(pd->session))
+    return pd->borrowed ? RANK_BORROWED_FINISHED : NOT_EVICTED;
+  if (pd->borrowed) return RANK_BORROWED;
+  return pd->verified ? RANK_WAITING : RANK_UNVERIFIED;
+}
+
+/* The handshake to end for a newcomer: of |host| only (non-NULL), up to
+ * rank |worst|; NULL when none may go. One walk, oldest first. */
+static peer_dtls_t *eviction_candidate(coap_context_t *ctx, const coap_address_t *host, int worst) {
+  peer_dtls_t *first[RANK_COUNT] = {NULL};
+  for (peer_dtls_t *pd = ctx->half_open_oldest; pd; pd = pd->half_open_newer) {
+    if (host && !same_host(&pd->peer->addr, host)) continue;
+    int rank = eviction_rank(pd);
+    if (rank <= worst && !first[rank]) first[rank] = pd;
+  }
+  for (int rank = 0; rank <= worst; rank++)
+    if (first[rank]) return first[rank];
+  return NULL;
+}
+
+static unsigned half_open_of_host(const coap_context_t *ctx, const coap_address_t *host) {
+  unsigned n = 0;
+  for (const peer_dtls_t *pd = ctx->half_open_oldest; pd; pd = pd->half_open_newer)
+    n += same_host(&pd->peer->addr, host);
+  return n;
+}
+
 /* Half-open handshakes are what a flood of hellos (from addresses that do
  * answer cookies) piles up: each would hold its place for the whole
- * handshake timeout, and a few a second kept every new client out. A new
- * client with a valid cookie therefore takes the place of the oldest
- * unfinished handshake when all are taken, and of the oldest one from its
- * own host when that host holds its share already, so one host cannot
- * hold them all. A legitimate handshake needs two round trips after the
- * cookie; to end it first, an attacker must push a whole table's worth of
- * verified hellos through in that time. Without a cookie (a policy that
- * skips it) nothing is evicted: the newcomer is refused. Returns 0 when
- * there is no room. */
-static int make_room_for_handshake(coap_context_t *ctx, const coap_address_t *from, int verified) {
+ * handshake timeout, and a few a second kept every new client out. So a
+ * new client with a valid cookie may end an unfinished handshake when all
+ * places are taken, by these rules:
+ * - Never one past our Finished (an abbreviated handshake waiting for the
+ *   client's Finished) within its host's share: its client believes it is
+ *   connected. Its place is held for one round trip, or until the
+ *   handshake times out if the client never answers, and only a client
+ *   with a valid ticket gets that far.
+ * - The rest by eviction_rank: places a host took beyond its share first,
+ *   then handshakes begun without a cookie (forgeable), then verified
+ *   ones waiting for the client's next flight, oldest first. A full
+ *   handshake waiting for the client's final flight has cost us the most
+ *   (a signature and a key exchange with certificates), but that is spent
+ *   either way; its client has not finished, so ending it costs the
+ *   client a resent flight and a new handshake, not a silent session.
+ * - A newcomer from a host that holds its share (an eighth of the places,
+ *   at least 4) ends only its own host's, so that one host cannot push
+ *   everyone else's out: to end a legitimate handshake (in progress for a
+ *   round trip after the cookie) an attacker needs many hosts, each
+ *   answering cookies, pushing a table's worth through in that round
+ *   trip.
+ * - Nothing that may go: the newcomer is refused (dropped; the client
+ *   resends its hello, RFC 6347 §4.2.4), never a near-complete handshake
+ *   ended.
+ * The share limits evictions, not admissions: while places are free a
+ * host may take more than its share (marked borrowed, first to go when
+ * others need room). Devices behind one NAT (a carrier-grade NAT, a
+ * balancer's client network) reconnecting all at once are one host to
+ * us; the cookie already proves each of them receives at the address,
+ * which is what flood protection needs, so refusing them while places
+ * are free would only delay them by a hello's retransmission timeout,
+ * one per eighth of the table. Without a cookie (a policy that skips it)
+ * a newcomer takes a free place only and ends nothing: the policy asks
+ * for cookies from a quarter of the places on (coap_dtls_cookie_required),
+ * so forged hellos hold at most that, and they are the first to go.
+ * Returns 0 when there is no room; *borrowed: the place is beyond the
+ * host's share. */
+static int make_room_for_handshake(coap_context_t *ctx, const coap_address_t *from, int verified,
+                                   int *borrowed) {
   unsigned max = coap_dtls_max_handshakes(ctx->dtls);
-  if (!verified) return ctx->handshakes_in_progress < max;
-  unsigned per_host = coap_dtls_max_handshakes_per_address(ctx->dtls), same = 0;
-  peer_dtls_t *oldest_same = NULL;
-  for (peer_dtls_t *pd = ctx->half_open_oldest; pd; pd = pd->half_open_newer) {
-    if (!same_host(&pd->peer->addr, from)) continue;
-    if (!oldest_same) oldest_same = pd;
-    same++;
+  unsigned per_host = coap_dtls_max_handshakes_per_address(ctx->dtls);
+  unsigned same = half_open_of_host(ctx, from);
+  *borrowed = same >= per_host;
+  if (ctx->handshakes_in_progress < max) return 1;
+  if (!verified) return 0;
+  peer_dtls_t *victim;
+  if (*borrowed) {
+    victim = eviction_candidate(ctx, from, RANK_WAITING);
+    if (victim) evict_half_open(ctx, victim, "its host holds its share of unfinished handshakes");
+  } else {
+    victim = eviction_candidate(ctx, NULL, RANK_BORROWED_FINISHED);
+    if (victim) evict_half_open(ctx, victim, "all places taken");
   }
-  if (same >= per_host)
-    evict_half_open(ctx, oldest_same, "its host holds its share of unfinished handshakes");
-  else if (ctx->handshakes_in_progress >= max && ctx->half_open_oldest)
-    evict_half_open(ctx, ctx->half_open_oldest, "all places taken: the oldest goes");
   return ctx->handshakes_in_progress < max;
 }
 
@@ -1053,12 +1140,14 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
                             &dest);
   if (rc == COAP_DTLS_COOKIE_SENT) ctx->dtls_cookies_sent++;
   if (rc != COAP_DTLS_ACCEPT) return rc < 0 ? rc : 0;
-  if (!make_room_for_handshake(ctx, from, coap_dtls_accepted_with_cookie(ctx->dtls))) {
+  int verified = coap_dtls_accepted_with_cookie(ctx->dtls), borrowed;
+  if (!make_room_for_handshake(ctx, from, verified, &borrowed)) {
     ctx->dtls_refused++;
     if (!ctx->handshake_limit_logged)
       coap_logf(&ctx->log, COAP_LOG_WARNING, NULL,
-                "%u DTLS handshakes in progress: new ones without a cookie are dropped "
-                "until some finish (raise it with coap_dtls_set_max_handshakes)",
+                "%u DTLS handshakes in progress, none that may make room: new hellos are "
+                "dropped (the clients resend them) until some finish (raise it with "
+                "coap_dtls_set_max_handshakes)",
                 ctx->handshakes_in_progress);
     ctx->handshake_limit_logged = 1;
     return COAP_E_LIMIT;
@@ -1089,6 +1178,8 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
   coap_dtls_session_set_peer_name(pd->session, peer->name);
   peer->security = pd;
   half_open_append(pd);
+  pd->verified = (uint8_t)verified;
+  pd->borrowed = (uint8_t)borrowed;
   rc = coap_dtls_session_input(pd->session, data, len, now);
   if (rc < 0)
     session_ended(pd, rc, now);
@@ -1124,19 +1215,20 @@ static int answered_by_plain_coap(peer_dtls_t *pd, const uint8_t *data, size_t l
   return 1;
 }
 
-/* The client's coaps:// endpoint for |from|'s address family. */
-static coap_endpoint_t *dtls_client_endpoint(coap_context_t *ctx, const coap_address_t *from) {
-  for (coap_endpoint_t *ep = ctx->endpoints; ep; ep = ep->next)
-    if (ep->client && ep->proto == COAP_PROTO_DTLS &&
-        ep->local.addr.sa.sa_family == from->addr.sa.sa_family)
-      return ep;
+/* The client's coaps:// peer at |from|, on whichever client endpoint (a
+ * replaced session has one of its own). */
+static coap_peer_t *dtls_client_peer(coap_context_t *ctx, const coap_address_t *from) {
+  for (coap_endpoint_t *ep = ctx->endpoints; ep; ep = ep->next) {
+    if (!ep->client || ep->proto != COAP_PROTO_DTLS) continue;
+    coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, from);
+    if (peer) return peer;
+  }
   return NULL;
 }
 
 int coap_secure_probe_answer(coap_context_t *ctx, const coap_address_t *from, const uint8_t *data,
                              size_t len, uint64_t now) {
-  coap_endpoint_t *ep = dtls_client_endpoint(ctx, from);
-  coap_peer_t *peer = ep ? coap_peer_table_find(&ctx->peers, ep, from) : NULL;
+  coap_peer_t *peer = dtls_client_peer(ctx, from);
   peer_dtls_t *pd = peer ? peer->security : NULL;
   if (!pd || !pd->probed || len < 4 || (data[0] >> 6) != 1 ||
       (uint16_t)(data[2] << 8 | data[3]) != pd->probe_mid)
@@ -1166,8 +1258,6 @@ static void server_replace_old(peer_dtls_t *pd) {
   pd->old = NULL;
 }
 
-static int make_room_for_handshake(coap_context_t *ctx, const coap_address_t *from, int verified);
-
 /* Start the handshake of a verified ClientHello beside the established
  * session (or in place of an earlier such handshake, whose client started
  * over again). Out of memory or room, the hello is dropped (the client
@@ -1178,7 +1268,8 @@ static void start_server_beside(peer_dtls_t *pd, const coap_address_t *from, con
   coap_peer_t *peer = pd->peer;
   if (server_beside(pd)) end_server_beside(pd);
   coap_dtls_session_t *fresh;
-  if (!make_room_for_handshake(ctx, from, 1) || reserve_timer(pd, now) < 0 ||
+  int borrowed;
+  if (!make_room_for_handshake(ctx, from, 1, &borrowed) || reserve_timer(pd, now) < 0 ||
       coap_dtls_session_new_server(ctx->dtls, &session_cb, pd, now, &fresh) < 0) {
     ctx->dtls_refused++;
     coap_logf(&ctx->log, COAP_LOG_DEBUG, peer->name,
@@ -1192,6 +1283,8 @@ static void start_server_beside(peer_dtls_t *pd, const coap_address_t *from, con
   coap_dtls_session_set_peer_name(fresh, peer->name);
   pd->old = pd->session;
   pd->session = fresh;
+  pd->verified = 1; /* it brought a valid cookie */
+  pd->borrowed = (uint8_t)borrowed;
   half_open_append(pd);
   int rc = coap_dtls_session_input(fresh, data, len, now);
   if (rc < 0)
@@ -1487,7 +1580,7 @@ static long export_peer(coap_peer_t *peer, uint64_t margin, uint8_t worker, uint
     tally->on_gnutls++; /* established, but its records still go through GnuTLS */
     return 0;
   }
-  pd->carried = 1; /* its keys are retired: no close_notify, not listed */
+  pd->export_held = 1; /* ours until the export is settled */
   out[0] = worker;
   put_u16(out + 1, coap_address_get_port(&peer->ep->local));
   out[3] = (uint8_t)peer->addr.size;
@@ -1506,6 +1599,24 @@ long coap_secure_export(coap_context_t *ctx, uint64_t margin, uint8_t worker, ui
     used += (size_t)n;
   }
   return (long)used;
+}
+
+int coap_secure_export_held(coap_context_t *ctx) {
+  for (coap_peer_t *p = coap_peer_table_oldest(&ctx->peers); p; p = coap_peer_newer(p)) {
+    const peer_dtls_t *pd = p->security;
+    if (pd && pd->export_held) return 1;
+  }
+  return 0;
+}
+
+void coap_secure_export_settle(coap_context_t *ctx, int kept) {
+  for (coap_peer_t *p = coap_peer_table_oldest(&ctx->peers); p; p = coap_peer_newer(p)) {
+    peer_dtls_t *pd = p->security;
+    if (!pd || !pd->export_held) continue;
+    coap_dtls_session_settle_save(pd->session, kept);
+    pd->export_held = 0;
+    pd->carried = kept; /* its keys are retired: no close_notify, not listed */
+  }
 }
 
 size_t coap_secure_export_bound(coap_context_t *ctx) {

@@ -46,6 +46,7 @@ typedef struct io_socket {
    * datagram says where it was sent to (IP_PKTINFO/IPV6_PKTINFO) and the
    * answers leave from there. A socket bound to one address needs none. */
   int pktinfo;
+  int closed; /* io_close_endpoint: fd closed, freed at the loop's top level */
 } io_socket_t;
 
 typedef struct io_state {
@@ -80,7 +81,7 @@ static void io_free(void *p) {
   while (io->sockets) {
     io_socket_t *s = io->sockets;
     io->sockets = s->next;
-    close(s->fd);
+    if (!s->closed) close(s->fd);
     free(s);
   }
   if (io->epfd >= 0) close(io->epfd);
@@ -171,6 +172,35 @@ static int io_open_client(void *user, coap_context_t *ctx, coap_proto_t proto,
   return 0;
 }
 
+/* The context no longer uses a client endpoint (a session replaced from a
+ * fresh one): its socket closes now, and the struct stays, marked, until
+ * no event or receive loop up the stack can still hold it. */
+static void io_close_endpoint(void *user, coap_context_t *ctx, coap_endpoint_t *ep) {
+  io_state_t *io = user;
+  io_socket_t *s = coap_endpoint_transport_data(ep);
+  (void)ctx;
+  if (!s || s->closed) return;
+  coap_tx_batch_flush(&io->tx); /* datagrams queued on its fd go first */
+  epoll_ctl(io->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+  close(s->fd);
+  s->fd = -1;
+  s->ep = NULL;
+  s->closed = 1;
+  coap_endpoint_set_transport_data(ep, NULL);
+}
+
+static void free_closed_sockets(io_state_t *io) {
+  for (io_socket_t **link = &io->sockets; *link;) {
+    io_socket_t *s = *link;
+    if (!s->closed) {
+      link = &s->next;
+      continue;
+    }
+    *link = s->next;
+    free(s);
+  }
+}
+
 static io_state_t *io_attach(coap_context_t *ctx) {
   io_state_t *attached = coap_context_shell_state(ctx);
   if (attached) return attached;
@@ -191,8 +221,10 @@ static io_state_t *io_attach(coap_context_t *ctx) {
   }
   coap_tx_batch_init(&io->tx);
   coap_context_set_shell_state(ctx, io, io_free);
-  coap_transport_t t = {
-      .send = io_send, .open_client_endpoint = io_open_client, .send_from = io_send_from};
+  coap_transport_t t = {.send = io_send,
+                        .open_client_endpoint = io_open_client,
+                        .send_from = io_send_from,
+                        .close_endpoint = io_close_endpoint};
   coap_context_set_transport(ctx, &t, io);
   return io;
 }
@@ -403,7 +435,7 @@ static void deliver_slot(io_state_t *io, io_socket_t *s, int i, uint64_t now) {
     size_t n = len - off < seg ? len - off : seg;
     coap_context_input_to(io->ctx, s->ep, &io->rx_addr[i], local, data + off, n, now);
     off += n;
-  } while (off < len);
+  } while (off < len && !s->closed);
 }
 
 static void receive_batch(io_state_t *io, io_socket_t *s) {
@@ -429,9 +461,9 @@ static void receive_batch(io_state_t *io, io_socket_t *s) {
     }
     /* One clock reading for the whole batch: the datagrams arrived together. */
     uint64_t now = coap_context_now(io->ctx);
-    for (int i = 0; i < n; i++) deliver_slot(io, s, i, now);
+    for (int i = 0; i < n && !s->closed; i++) deliver_slot(io, s, i, now);
     coap_tx_batch_flush(&io->tx); /* the answers to this batch, together */
-    if (n < RX_BATCH) return;
+    if (n < RX_BATCH || s->closed) return;
   }
 }
 
@@ -454,7 +486,8 @@ static int wait_and_handle(io_state_t *io, int timeout_ms, int sigfd) {
   struct epoll_event events[16];
   int n = epoll_wait(io->epfd, events, 16, timeout_ms);
   if (n < 0 && errno != EINTR) return COAP_E_SYSTEM;
-  int outer_batching = io->batching; /* a blocking call inside a handler nests */
+  int outer_batching = io->batching;            /* a blocking call inside a handler nests */
+  if (!outer_batching) free_closed_sockets(io); /* none up the stack */
   io->batching = 1;
   for (int i = 0; i < n; i++) {
     if (sigfd >= 0 && events[i].data.ptr == NULL) {
@@ -463,8 +496,9 @@ static int wait_and_handle(io_state_t *io, int timeout_ms, int sigfd) {
       continue;
     }
     io_socket_t *s = events[i].data.ptr;
+    if (s->closed) continue; /* by a datagram handled before, in this batch */
     if (events[i].events & EPOLLERR) drain_errors(io, s);
-    if (events[i].events & EPOLLIN) receive_batch(io, s);
+    if ((events[i].events & EPOLLIN) && !s->closed) receive_batch(io, s);
   }
   coap_context_handle_timeouts(io->ctx, coap_context_now(io->ctx));
   coap_tx_batch_flush(&io->tx);

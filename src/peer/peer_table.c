@@ -256,6 +256,21 @@ int coap_peer_table_move(coap_peer_table_t *t, coap_peer_t *p, const coap_addres
   return 0;
 }
 
+int coap_peer_table_move_endpoint(coap_peer_table_t *t, coap_peer_t *p, coap_endpoint_t *ep) {
+  if (coap_peer_table_find(t, ep, &p->addr)) return COAP_E_STATE;
+  coap_peer_t **link = &t->buckets[bucket_of(t, p->ep, &p->addr)];
+  while (*link && *link != p) link = &(*link)->hash_next;
+  COAPS_INVARIANT(*link == p); /* |p| is an entry of |t| */
+  if (!*link) return COAP_E_STATE;
+  *link = p->hash_next;
+  p->ep = ep;
+  size_t b = bucket_of(t, ep, &p->addr);
+  p->hash_next = t->buckets[b];
+  t->buckets[b] = p;
+  check_table(t);
+  return 0;
+}
+
 /* ---- the CID map ---- */
 
 #define CID_INITIAL_BUCKETS 64

@@ -96,6 +96,9 @@ const char *coap_peer_table_broken(const coap_peer_table_t *t);
  * §6): rehashed in O(1). Returns 0, or COAP_E_STATE when another entry
  * of its endpoint holds |addr| (nothing changes). */
 int coap_peer_table_move(coap_peer_table_t *t, coap_peer_t *p, const coap_address_t *addr);
+/* The same for a move to another local endpoint |ep| (a client's fresh
+ * source port). */
+int coap_peer_table_move_endpoint(coap_peer_table_t *t, coap_peer_t *p, coap_endpoint_t *ep);
 
 /* ---- Connection IDs (RFC 9146): the server's CIDs to their peers ----
  * A keyed hash of the CID bytes (the server chose them, mostly random;

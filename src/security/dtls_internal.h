@@ -149,8 +149,26 @@ typedef struct client_side {
   uint64_t own_sent_at;   /* the flight last went out */
   unsigned rx_at_send;    /* datagrams received by then */
   uint32_t own_resend_ms; /* our own back-off for such resends */
-  unsigned sends;         /* datagrams sent, of every kind */
 } client_side_t;
+
+/* Server, full handshake: our last flight (NewSessionTicket,
+ * ChangeCipherSpec, Finished) as first sent, to send again when the
+ * client's flight comes again and GnuTLS sends nothing (see
+ * dtls_final_flight.c). Kept until the client's first application data
+ * shows it has our flight. */
+#define COAP_DTLS_FINAL_FLIGHT_DATAGRAMS 4
+#define COAP_DTLS_FINAL_RESENDS_MAX 6 /* copies sent from it, at most */
+
+typedef struct final_flight {
+  uint8_t *bytes;
+  size_t len;
+  uint16_t dgram_len[COAP_DTLS_FINAL_FLIGHT_DATAGRAMS];
+  unsigned dgrams;
+  unsigned resends;      /* copies sent from it */
+  size_t resent_len;     /* their bytes: at most 3x what the peer sent (peer_in) */
+  int answered;          /* a repeat was answered (by GnuTLS or from the copy) */
+  uint64_t answered_seq; /* ... the last one's record number */
+} final_flight_t;
 
 struct coap_dtls_session {
   gnutls_session_t tls;
@@ -176,12 +194,15 @@ struct coap_dtls_session {
    * once, and when each copy of our last flight (with the Finished) went
    * out: a copy counts as lost only once the server's answer to it had
    * time to come back. */
-  uint64_t flight_at;    /* our current flight first went out */
-  int flight_resent;     /* ... and was sent again since */
-  uint32_t rtt_ms;       /* largest clean sample, 0: none yet */
-  unsigned final_copies; /* copies of our Finished flight sent */
-  int send_twice;        /* this drive sends each datagram twice */
-  int await_hello;       /* client: coap_dtls_session_follows_old, no ServerHello yet */
+  uint64_t flight_at;           /* our current flight first went out */
+  int flight_resent;            /* ... and was sent again since */
+  uint32_t rtt_ms;              /* largest clean sample, 0: none yet */
+  unsigned final_copies;        /* copies of our Finished flight sent */
+  int send_twice;               /* this drive sends each datagram twice */
+  int await_hello;              /* client: coap_dtls_session_follows_old, no ServerHello yet */
+  unsigned sends;               /* datagrams sent, of every kind */
+  size_t peer_in;               /* bytes received from the peer while GnuTLS runs the session */
+  final_flight_t *server_final; /* server: NULL when there is none to send again */
   /* Server: a handshake that began without a valid cookie talks to an
    * address nobody has shown to be the sender's. Until the client's
    * Finished proves it, we send it no more bytes than it sent us, and
@@ -246,6 +267,19 @@ int coap_dtls_cid_push_rewrite(coap_dtls_session_t *s, const uint8_t *rec, size_
  * |out| bytes (GnuTLS's form of a tls12_cid record), < 0 drop it. */
 int coap_dtls_cid_pull_rewrite(coap_dtls_session_t *s, const uint8_t *rec, size_t len, uint8_t *out,
                                size_t cap);
+/* dtls_final_flight.c (server): keep a datagram of the flight being sent
+ * when it is the full handshake's last; is |data| the client's flight
+ * again (an epoch-0 handshake record other than a ClientHello, on an
+ * established session with a kept flight); the |repeat| datagram was
+ * handled: when GnuTLS sent nothing for it, send the kept flight again
+ * (within its bounds: one answer per record number, by GnuTLS or us);
+ * drop the kept flight. */
+void coap_dtls_keep_server_final(coap_dtls_session_t *s, const void *data, size_t len);
+int coap_dtls_client_flight_again(const coap_dtls_session_t *s, const uint8_t *data, size_t len);
+void coap_dtls_answer_client_repeat(coap_dtls_session_t *s, const uint8_t *repeat,
+                                    int gnutls_answered);
+void coap_dtls_forget_server_final(coap_dtls_session_t *s);
+
 /* dtls_session.c: a record with this epoch and sequence authenticated. */
 void coap_dtls_note_authentic(coap_dtls_session_t *s, uint64_t seq64);
 

@@ -168,8 +168,9 @@ static void send_datagram(coap_dtls_session_t *s, const void *data, size_t len) 
   }
   if (!s->client) keep_unverified_flight(s, data, len);
   keep_own_flight(s, data, len);
+  coap_dtls_keep_server_final(s, data, len);
   count_datagram(s, len);
-  if (s->cs) s->cs->sends++;
+  s->sends++;
   (void)s->cb.send(s->user, data, len);
   if (s->send_twice) (void)s->cb.send(s->user, data, len);
 }
@@ -433,6 +434,7 @@ void coap_dtls_session_free(coap_dtls_session_t *s) {
     free(s->keys);
   }
   free(s->unverified_flight);
+  coap_dtls_forget_server_final(s);
   if (s->cs) free(s->cs->own_flight);
   free(s->cs);
   free(s->diag);
@@ -689,6 +691,7 @@ static int read_records(coap_dtls_session_t *s) {
     if (n > 0) {
       s->rx_authentic++;
       s->slim_wanted = !s->d->keep_gnutls;
+      coap_dtls_forget_server_final(s); /* the client has our flight */
       if (s->cb.on_data) s->cb.on_data(s->user, buf, (size_t)n);
       continue;
     }
@@ -736,6 +739,7 @@ static void go_slim(coap_dtls_session_t *s) {
   gnutls_deinit(s->tls);
   s->tls = NULL;
   s->keys = k;
+  coap_dtls_forget_server_final(s);
   s->d->compacted++;
 }
 
@@ -893,7 +897,9 @@ int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data, size_t 
   s->rx++;
   if (s->keys) return slim_input(s, data, len);
   int again = server_flight_again(s, data, len);
-  unsigned sends_before = s->cs ? s->cs->sends : 0;
+  int client_again = coap_dtls_client_flight_again(s, data, len);
+  unsigned sends_before = s->sends;
+  s->peer_in += len;
   if (s->unverified) s->unverified_in += len;
   int rc = 0;
   if (!s->established) {
@@ -910,7 +916,8 @@ int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data, size_t 
     off += n;
   }
   if (rc == 0) answer_resent_hello(s, data, len);
-  if (rc == 0 && again && s->cs->sends == sends_before) resend_final_flight(s);
+  if (rc == 0 && again && s->sends == sends_before) resend_final_flight(s);
+  if (rc == 0 && client_again) coap_dtls_answer_client_repeat(s, data, s->sends != sends_before);
   s->in = s->cur = NULL;
   if (rc == 0 && s->slim_wanted) go_slim(s);
   return rc;
@@ -970,6 +977,18 @@ void coap_dtls_session_close(coap_dtls_session_t *s) {
     slim_send(s, TYPE_ALERT, close_notify, sizeof close_notify);
   else
     gnutls_bye(s->tls, GNUTLS_SHUT_WR);
+}
+
+int coap_dtls_session_awaits_peer_finished(const coap_dtls_session_t *s) {
+  return !s->client && !s->established && !s->failed && s->step >= COAP_STEP_FINISHED;
+}
+
+void coap_dtls_session_abandon(coap_dtls_session_t *s) {
+  if (!coap_dtls_session_awaits_peer_finished(s) || !s->tls) return;
+  /* A warning-level close_notify (not a fatal alert): the session ends
+   * in order, and a client with requests outstanding carries them over
+   * to a new handshake rather than failing them. */
+  (void)gnutls_alert_send(s->tls, GNUTLS_AL_WARNING, GNUTLS_A_CLOSE_NOTIFY);
 }
 
 int coap_dtls_session_established(const coap_dtls_session_t *s) {
@@ -1276,6 +1295,24 @@ int coap_dtls_session_save(coap_dtls_session_t *s, uint64_t margin, uint8_t *out
   *p++ = (uint8_t)s->has_peer_rpk;
   memcpy(p, s->peer_rpk_sha256, 32), p += 32;
   return (int)(p - out);
+}
+
+static int restore_parts(coap_dtls_session_t *s, const uint8_t *p, const uint8_t *end);
+
+void coap_dtls_session_settle_save(coap_dtls_session_t *s, int kept) {
+  if (s && s->keys) coap_dtls_keys_settle(s->keys, kept);
+}
+
+int coap_dtls_saved_session_check(const uint8_t *in, size_t len) {
+  if (!in || len < COAP_DTLS_KEYS_SAVED) return COAP_E_INVALID_ARG;
+  coap_dtls_keys_t k = {0};
+  coap_dtls_session_t *s = calloc(1, sizeof(*s));
+  int ok = s && coap_dtls_keys_load(&k, in, COAP_DTLS_KEYS_SAVED) == 0;
+  if (ok) ok = restore_parts(s, in + COAP_DTLS_KEYS_SAVED, in + len) == 0;
+  coap_dtls_keys_free(&k);
+  if (s) coap_memzero(s, sizeof(*s));
+  free(s);
+  return !s ? COAP_E_NOMEM : ok ? 0 : COAP_E_INVALID_ARG;
 }
 
 int coap_dtls_saved_session_cid_first(const uint8_t *in, size_t len) {

@@ -14,7 +14,8 @@
 # The steps: group A (a fleet and CLI clients) connects: full handshakes,
 # tickets sealed with K1. Rotation 1 (K2 current, K1 kept) and SIGHUP of
 # every node; group B connects: tickets sealed with K2.
-# (a) everybody reconnects: all resumed (abbreviated), no full handshake
+# (a) everybody reconnects, both groups at once (1,000 resumptions from
+#     one address within 2 s): all resumed (abbreviated), no full handshake
 #     on the clients or the nodes, most on a node other than the one that
 #     issued their ticket, nothing counted as ticket-key-unknown;
 # Rotation 2 (K3 current, K2 kept, K1 gone) and SIGHUP of every node.
@@ -112,15 +113,21 @@ fleet() { # fleet GROUP: its fleet started, and every client answered
     --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" "coaps://$CLUSTER_VIP/time"
   fleet_wait "$1" '^ready ' 40 || fail "fleet $1 did not get going"
 }
-# reconnect GROUP ROUND: the group's fleet and CLI clients make a fresh
-# session (the fleet's clients each before its next request, spread over
-# the 2 s interval: all at once, one host's resumptions beyond its share
-# of a worker's unfinished handshakes, 32, would evict each other, see
-# docs/cluster.md).
+# reconnect ROUND: both groups' fleets and CLI clients make a fresh
+# session at once (the fleets' clients each before its next request, so
+# 1,000 resumptions from the client namespace's one address within 2 s:
+# far beyond one host's share of a worker's unfinished handshakes, 32,
+# which limits evictions only; a resumption past the node's Finished is
+# never ended for a newer hello, see docs/cluster.md).
 reconnect() {
-  fleet_send "$1" mark
-  fleet_send "$1" reconnect
-  cli "$1" "$2"
+  fleet_send a mark
+  fleet_send b mark
+  fleet_send a reconnect
+  fleet_send b reconnect
+  cli a "$1" &
+  local pid=$!
+  cli b "$1"
+  wait "$pid"
 }
 # expect_fleet GROUP ROUND WHAT RESUMED FULL: every client of the fleet
 # reconnected (one new port since the mark) with RESUMED resumed and FULL
@@ -158,9 +165,8 @@ expect_cli b 0 "group B" 0 "$CLI"
 
 # ---- (a) everybody reconnects after one rotation ----
 full_before=$(server_full) resumed_before=$(server_resumed)
-reconnect a 1
+reconnect 1
 expect_fleet a 1 "(a) group A (K1 tickets) after one rotation" 1 0
-reconnect b 1
 expect_fleet b 1 "(a) group B (K2 tickets) after one rotation" 1 0
 expect_cli a 1 "(a) group A" "$CLI" 0
 expect_cli b 1 "(a) group B" "$CLI" 0
@@ -176,14 +182,17 @@ moved=$(($(fleet_clients a.1 "other_node >= 1") + $(fleet_clients b.1 "other_nod
 pass "(a) $moved of $all resumed on a node other than the one that issued their ticket"
 settle unknown_tickets 0
 expect_eq "(a) nothing counted as ticket-key-unknown" 0 "$(unknown_tickets)"
+# Room for the burst: no node ended an unfinished handshake for a newer
+# hello (logged once per worker when it happens).
+expect_eq "(a) no node ended a handshake to make room" 0 \
+  "$(cat "${NODE_LOG[@]}" | grep -c 'unfinished DTLS handshake ended' || true)"
 
 # ---- (b) a second rotation: K1 is gone ----
 rotate
 pass "rotation 2 (K3 current, K2 kept, K1 gone), every node reloaded"
 full_before=$(server_full) resumed_before=$(server_resumed)
-reconnect a 2
+reconnect 2
 expect_fleet a 2 "(b) group A (K1 tickets) after two rotations" 0 1
-reconnect b 2
 expect_fleet b 2 "(b) group B (K2 tickets) after two rotations" 1 0
 expect_cli a 2 "(b) group A" 0 "$CLI"
 expect_cli b 2 "(b) group B" "$CLI" 0

@@ -52,7 +52,15 @@ void simnet_init(simnet_t *net) {
   use_virtual_clock_in_gnutls(net);
 }
 
+static coap_endpoint_t *fresh_ep_at(const simnet_node_t *node, const coap_address_t *a) {
+  for (size_t j = 0; j < node->n_fresh; j++)
+    if (coap_address_equal(&node->fresh_addr[j], a)) return node->fresh_ep[j];
+  return NULL;
+}
+
 static int node_has_addr(const simnet_node_t *node, const coap_address_t *a) {
+  if (fresh_ep_at(node, a)) return 1;
+  if (!node->ep) return 0; /* its own endpoint closed: only the fresh ones */
   if (coap_address_equal(&node->addr, a)) return 1;
   if (node->other_ep && coap_address_equal(&node->other_addr, a)) return 1;
   for (size_t j = 0; j < node->n_aliases; j++)
@@ -102,6 +110,8 @@ static int sim_send(void *user, coap_endpoint_t *ep, const coap_address_t *to, c
   simnet_node_t *from = user;
   from->sent_plain++;
   if (ep && ep == from->other_ep) return sim_transmit(from, &from->other_addr, to, data, len);
+  for (size_t j = 0; j < from->n_fresh; j++)
+    if (ep == from->fresh_ep[j]) return sim_transmit(from, &from->fresh_addr[j], to, data, len);
   return sim_transmit(from, &from->addr, to, data, len);
 }
 
@@ -119,13 +129,8 @@ static int sim_send_from(void *user, coap_endpoint_t *ep, const coap_address_t *
   return sim_transmit(from, local, to, data, len);
 }
 
-static int sim_open_client(void *user, coap_context_t *ctx, coap_proto_t proto,
-                           const coap_address_t *dest, coap_endpoint_t **out) {
-  simnet_node_t *node = user;
-  if (coap_endpoint_proto(node->ep) == proto) {
-    *out = node->ep;
-    return 0;
-  }
+static int open_other(simnet_node_t *node, coap_context_t *ctx, coap_proto_t proto,
+                      coap_endpoint_t **out) {
   if (!node->other_ep) {
     node->other_addr = node->addr;
     coap_address_set_port(&node->other_addr, (uint16_t)(coap_address_get_port(&node->addr) + 1));
@@ -135,6 +140,67 @@ static int sim_open_client(void *user, coap_context_t *ctx, coap_proto_t proto,
   if (coap_endpoint_proto(node->other_ep) != proto) return COAP_E_STATE;
   *out = node->other_ep;
   return 0;
+}
+
+static int sim_open_client(void *user, coap_context_t *ctx, coap_proto_t proto,
+                           const coap_address_t *dest, coap_endpoint_t **out) {
+  simnet_node_t *node = user;
+  if (coap_endpoint_proto(node->ep) == proto) {
+    *out = node->ep;
+    return 0;
+  }
+  return open_other(node, ctx, proto, out);
+}
+
+static int sim_open_fresh(void *user, coap_context_t *ctx, coap_proto_t proto,
+                          const coap_address_t *dest, coap_endpoint_t **out) {
+  simnet_node_t *node = user;
+  if (proto != node->own_proto) return open_other(node, ctx, proto, out);
+  if (!node->gave_own && node->ep) {
+    node->gave_own = 1;
+    *out = node->ep;
+    return 0;
+  }
+  if (node->n_fresh == SIMNET_MAX_FRESH) return COAP_E_LIMIT;
+  coap_address_t a = node->addr;
+  uint16_t port = (uint16_t)(coap_address_get_port(&node->addr) + 10 + node->next_fresh_port++);
+  coap_address_set_port(&a, port);
+  coap_endpoint_t *ep = coap_context_add_endpoint(ctx, proto, &a);
+  if (!ep) return COAP_E_NOMEM;
+  node->fresh_addr[node->n_fresh] = a;
+  node->fresh_ep[node->n_fresh++] = ep;
+  *out = ep;
+  return 0;
+}
+
+static void sim_close_endpoint(void *user, coap_context_t *ctx, coap_endpoint_t *ep) {
+  simnet_node_t *node = user;
+  (void)ctx;
+  node->endpoints_closed++;
+  if (ep == node->ep) node->ep = NULL;
+  for (size_t j = 0; j < node->n_fresh; j++) {
+    if (node->fresh_ep[j] != ep) continue;
+    node->fresh_ep[j] = node->fresh_ep[node->n_fresh - 1];
+    node->fresh_addr[j] = node->fresh_addr[node->n_fresh - 1];
+    node->n_fresh--;
+    return;
+  }
+}
+
+int simnet_inject(simnet_node_t *from, const coap_address_t *to, const uint8_t *data, size_t len) {
+  int known = node_by_addr(from->net, to) != NULL;
+  sim_transmit(from, &from->addr, to, data, len);
+  return known;
+}
+
+void simnet_node_fresh_endpoints(simnet_node_t *node) {
+  coap_transport_t t = {.send = sim_send,
+                        .open_client_endpoint = sim_open_fresh,
+                        .send_from = sim_send_from,
+                        .close_endpoint = sim_close_endpoint};
+  node->fresh_endpoints = 1;
+  node->own_proto = coap_endpoint_proto(node->ep);
+  coap_context_set_transport(node->ctx, &t, node);
 }
 
 static void attach(simnet_node_t *node, coap_proto_t proto) {
@@ -218,8 +284,15 @@ static void step(simnet_t *net) {
     memcpy(data, net->queue[i].data, len);
     memmove(&net->queue[i], &net->queue[i + 1], (net->queued - i - 1) * sizeof net->queue[0]);
     net->queued--;
+    coap_endpoint_t *fresh = fresh_ep_at(to, &dst);
+    if (!node_has_addr(to, &dst)) {
+      net->dropped++; /* the endpoint closed after the datagram left */
+      continue;
+    }
     net->delivered++;
-    if (to->other_ep && coap_address_equal(&dst, &to->other_addr))
+    if (fresh)
+      coap_context_input(to->ctx, fresh, &from, data, len, net->now);
+    else if (to->other_ep && coap_address_equal(&dst, &to->other_addr))
       coap_context_input(to->ctx, to->other_ep, &from, data, len, net->now);
     else if (to->n_aliases) /* a wildcard socket: it knows where the datagram went */
       coap_context_input_to(to->ctx, to->ep, &from, &dst, data, len, net->now);

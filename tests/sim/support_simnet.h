@@ -12,6 +12,7 @@
 #define SIMNET_MAX_NODES 8
 #define SIMNET_MAX_QUEUE 4096
 #define SIMNET_MAX_ALIASES 4
+#define SIMNET_MAX_FRESH 4
 
 typedef struct simnet simnet_t;
 
@@ -34,6 +35,16 @@ typedef struct simnet_node {
    * send (the "kernel" picks |addr| as the source). */
   unsigned sent_from_local, sent_plain;
   coap_address_t last_local;
+  /* simnet_node_fresh_endpoints: further client endpoints of its own
+   * protocol, each at a port of its own (the node's + 10, + 11, ...), and
+   * endpoints the context closed: |ep| NULL once the node's own closed. */
+  int fresh_endpoints, gave_own;
+  coap_proto_t own_proto;
+  coap_endpoint_t *fresh_ep[SIMNET_MAX_FRESH];
+  coap_address_t fresh_addr[SIMNET_MAX_FRESH];
+  size_t n_fresh;
+  uint16_t next_fresh_port;
+  unsigned endpoints_closed;
 } simnet_node_t;
 
 /* Decide a datagram's fate: return 0 to deliver, 1 to drop, 2 to deliver
@@ -75,6 +86,16 @@ simnet_node_t *simnet_add_node(simnet_t *net, uint16_t port, coap_proto_t proto,
  * must be one of its own); through send it leaves from |addr|. Returns 0
  * or -1. */
 int simnet_node_add_alias(simnet_node_t *node, const char *host);
+/* Give |node| a transport that opens a new client endpoint each time the
+ * context asks for one (after its own, the first) and closes those the
+ * context closes (coap_transport_t V2 close_endpoint): a client replacing
+ * a session then does so from a new port. Datagrams to a closed
+ * endpoint's address are dropped. */
+void simnet_node_fresh_endpoints(simnet_node_t *node);
+/* A datagram from |from|'s address to |to| through the network (filter,
+ * latency), as if its context had sent it. Returns 1 when some node holds
+ * |to|, 0 when it is dropped as undeliverable. */
+int simnet_inject(simnet_node_t *from, const coap_address_t *to, const uint8_t *data, size_t len);
 /* The node's process restarts: a fresh context (defaults) at the same
  * address, remembering nothing. Returns 0 or -1. */
 int simnet_node_restart(simnet_node_t *node);

@@ -683,6 +683,27 @@ static void n_coap_contexts_import_sessions(void) {
   WANT_INT(coap_contexts_import_sessions(two, 1, key, 32, 1, 0, 60, NULL, in, sizeof in, NULL),
            COAP_E_STATE); /* no DTLS configuration */
 }
+static void n_coap_contexts_export_sessions_begin(void) {
+  const uint8_t key[32] = {0};
+  uint8_t out[64];
+  coap_context_t *two[2] = {ctx, NULL};
+  WANT_INT(coap_contexts_export_sessions_begin(NULL, 1, key, 32, 1, 0, out, sizeof out, NULL),
+           INVALID);
+  WANT_INT(coap_contexts_export_sessions_begin(two, 2, key, 32, 1, 0, out, sizeof out, NULL),
+           INVALID);
+  WANT_INT(coap_contexts_export_sessions_begin(two, 1, NULL, 32, 1, 0, out, sizeof out, NULL),
+           INVALID);
+  WANT_INT(coap_contexts_export_sessions_begin(two, 1, key, 32, 1, 0, NULL, 0, NULL), INVALID);
+  WANT_INT(coap_contexts_export_sessions_begin(two, 1, key, 32, 1, 0, out, sizeof out, NULL),
+           COAP_E_STATE); /* no DTLS configuration */
+}
+static void n_coap_contexts_export_sessions_end(void) {
+  coap_context_t *two[2] = {ctx, NULL};
+  WANT_INT(coap_contexts_export_sessions_end(NULL, 1, 1), INVALID);
+  WANT_INT(coap_contexts_export_sessions_end(two, 2, 0), INVALID);
+  WANT_INT(coap_contexts_export_sessions_end(two, 0, 1), INVALID);
+  WANT_INT(coap_contexts_export_sessions_end(two, 1, 1), 0); /* nothing outstanding: no-op */
+}
 static void n_coap_context_end_revoked_sessions(void) {
   WANT_INT(coap_context_end_revoked_sessions(NULL), 0);
   WANT_INT(coap_context_end_revoked_sessions(ctx), 0); /* no DTLS configuration */
@@ -1004,6 +1025,8 @@ static const null_case_t cases[] = {
     CASE(coap_context_import_sessions),
     CASE(coap_contexts_export_sessions),
     CASE(coap_contexts_import_sessions),
+    CASE(coap_contexts_export_sessions_begin),
+    CASE(coap_contexts_export_sessions_end),
     CASE(coap_context_end_revoked_sessions),
     NO_POINTER(coap_strerror),
     CASE(coap_context_listen),
