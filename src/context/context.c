@@ -358,12 +358,17 @@ static int evict_silent_peer(coap_context_t *ctx, uint64_t now) {
   return 0;
 }
 
-static coap_peer_t *find_or_add_peer(coap_context_t *ctx, coap_endpoint_t *ep,
-                                     const coap_address_t *addr, uint64_t now, int may_evict) {
-  coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, addr);
+/* The peer at (ep, addr) into *out, made if new: 0, COAP_E_LIMIT (the
+ * table is full) or COAP_E_NOMEM (no memory for the entry or its timer):
+ * a program told "limit" would raise max_peers to no avail. */
+static int find_or_add_peer(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *addr,
+                            uint64_t now, int may_evict, coap_peer_t **out) {
+  coap_peer_t *peer = *out = coap_peer_table_find(&ctx->peers, ep, addr);
   if (peer) {
-    coap_context_peer_active(ctx, peer, now);
-    return peer;
+    /* A datagram from a server of ours is its activity only once it
+     * matched an exchange (coap_context_input_to) or authenticated. */
+    if (!(may_evict && peer->asked)) coap_context_peer_active(ctx, peer, now);
+    return 0;
   }
   if (ctx->peers.count >= ctx->cfg.max_peers && !(may_evict && evict_silent_peer(ctx, now))) {
     ctx->peers_rejected++;
@@ -373,10 +378,10 @@ static coap_peer_t *find_or_add_peer(coap_context_t *ctx, coap_endpoint_t *ep,
                 "room: datagrams from new peers are dropped (raise max_peers)",
                 ctx->cfg.max_peers);
     ctx->peers_full_logged = 1;
-    return NULL;
+    return COAP_E_LIMIT;
   }
   peer = coap_peer_table_add(&ctx->peers, ep, addr);
-  if (!peer) return NULL;
+  if (!peer) return COAP_E_NOMEM;
   char text[sizeof peer->name - 2];
   coap_address_format(addr, text, sizeof text);
   snprintf(peer->name, sizeof peer->name, "[%s]", text);
@@ -386,19 +391,20 @@ static coap_peer_t *find_or_add_peer(coap_context_t *ctx, coap_endpoint_t *ep,
   if (coap_timer_arm(&ctx->timers, &peer->idle_timer, now + ctx->cfg.peer_idle_ms) < 0) {
     coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
     coap_peer_table_remove(&ctx->peers, peer);
-    return NULL;
+    return COAP_E_NOMEM;
   }
-  return peer;
+  *out = peer;
+  return 0;
 }
 
-coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *addr,
-                               uint64_t now) {
-  return find_or_add_peer(ctx, ep, addr, now, 0);
+int coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *addr,
+                      uint64_t now, coap_peer_t **out) {
+  return find_or_add_peer(ctx, ep, addr, now, 0, out);
 }
 
-coap_peer_t *coap_context_peer_for_input(coap_context_t *ctx, coap_endpoint_t *ep,
-                                         const coap_address_t *addr, uint64_t now) {
-  return find_or_add_peer(ctx, ep, addr, now, 1);
+int coap_context_peer_for_input(coap_context_t *ctx, coap_endpoint_t *ep,
+                                const coap_address_t *addr, uint64_t now, coap_peer_t **out) {
+  return find_or_add_peer(ctx, ep, addr, now, 1, out);
 }
 
 /* ---- life cycle ---- */
@@ -575,13 +581,20 @@ int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep, const coap_a
     return coap_secure_input(ctx, ep, from, local, data, len, now_ms);
   if (ep->client && coap_secure_probe_answer(ctx, from, data, len, now_ms)) return 0;
   if (coap_context_plain_sees_dtls(ctx, ep, from, data, len, now_ms)) return 0;
-  coap_peer_t *peer = coap_context_peer_for_input(ctx, ep, from, now_ms);
-  if (!peer) return COAP_E_LIMIT;
+  coap_peer_t *peer;
+  int rc = coap_context_peer_for_input(ctx, ep, from, now_ms, &peer);
+  if (rc < 0) return rc;
   coap_peer_set_local(peer, local); /* coap://: where it spoke last */
   if (peer->rx < UINT32_MAX) peer->rx++;
   peer->tx_unanswered = 0;
   peer->unreachable_since = 0;
-  return coap_exch_receive(ctx->exch, &peer->exch, data, len, now_ms);
+  uint32_t matched = peer->exch.matched;
+  rc = coap_exch_receive(ctx->exch, &peer->exch, data, len, now_ms);
+  /* A server of ours shows it is alive only in a datagram that matches
+   * one of our exchanges: anyone can send one from its address, and that
+   * must not keep its entry from idle expiry or eviction. */
+  if (peer->asked && peer->exch.matched != matched) coap_context_peer_active(ctx, peer, now_ms);
+  return rc;
 }
 
 /* coap://: a server that answered us before (it spoke), whose port has

@@ -114,15 +114,17 @@ struct coap_context {
 
 /* What the client asks of the context (requests.c). */
 const coap_client_ops_t *coap_context_client_ops(void);
-/* The peer at (ep, addr), made if new: NULL when out of memory or when
- * max_peers is reached (counted and logged). For requests we send. */
-coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *addr,
-                               uint64_t now);
+/* The peer at (ep, addr) into *out, made if new. Returns 0, or
+ * COAP_E_LIMIT when max_peers is reached (counted and logged) or
+ * COAP_E_NOMEM when its entry or idle timer cannot be allocated. For
+ * requests we send. */
+int coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *addr,
+                      uint64_t now, coap_peer_t **out);
 /* The same for a datagram just received, where a full table may make room
  * (peer_evict_ms). Only from the input path: the peer evicted must not be
  * one a caller up the stack is using. */
-coap_peer_t *coap_context_peer_for_input(coap_context_t *ctx, coap_endpoint_t *ep,
-                                         const coap_address_t *addr, uint64_t now);
+int coap_context_peer_for_input(coap_context_t *ctx, coap_endpoint_t *ep,
+                                const coap_address_t *addr, uint64_t now, coap_peer_t **out);
 /* Forget |peer| without a word to its address (secure.c: another session
  * moved there by its Connection ID, so a close_notify would reach that
  * one). Not |peer| of a call up the stack. */

@@ -1210,8 +1210,8 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
     ctx->handshake_limit_logged = 1;
     return COAP_E_LIMIT;
   }
-  coap_peer_t *peer = coap_context_peer_for_input(ctx, ep, from, now);
-  if (!peer) return COAP_E_LIMIT;
+  coap_peer_t *peer;
+  if ((rc = coap_context_peer_for_input(ctx, ep, from, now, &peer)) < 0) return rc;
   /* A new session is a new endpoint (RFC 7252 §9.1.1): what a peer kept
    * from an earlier session at this address (message IDs seen, answers to
    * repeat) must not turn its new requests into duplicates. */
@@ -1490,7 +1490,10 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
   int beside = server_beside(pd);
   int server_session = !coap_dtls_session_is_client(pd->session) &&
                        (coap_dtls_session_established(pd->session) || beside);
-  if (!server_session) coap_context_peer_active(ctx, peer, now);
+  /* The same for a client's established session and its server. */
+  int client_session = coap_dtls_session_is_client(pd->session) &&
+                       coap_dtls_session_established(pd->session) && !pd->old;
+  if (!server_session && !client_session) coap_context_peer_active(ctx, peer, now);
   if (answered_by_plain_coap(pd, data, len, now)) return COAP_E_WRONG_PROTOCOL;
   /* A client's established session hears its server only in records that
    * authenticate (on_data): anyone can send a datagram from the server's
@@ -1523,6 +1526,8 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
    * completes.) */
   if (server_session && (!beside || coap_dtls_session_established(pd->session)))
     note_server_rx(pd, authentic, by_cid, now);
+  else if (client_session && coap_dtls_session_authentic(pd->session) != authentic)
+    coap_context_peer_active(ctx, pd->peer, now);
   return arm_or_end(pd, now);
 }
 
@@ -1709,12 +1714,13 @@ int coap_secure_import_entry(coap_context_t *ctx, const coap_saved_entry_t *e, u
   coap_endpoint_t *ep = dtls_endpoint(ctx, e->port);
   if (!ep) return COAP_E_NOT_FOUND;
   if (coap_peer_table_find(&ctx->peers, ep, &e->addr)) return COAP_E_EXISTS;
-  coap_peer_t *peer = coap_context_peer(ctx, ep, &e->addr, now);
-  if (!peer) return COAP_E_LIMIT;
+  coap_peer_t *peer;
+  int rc = coap_context_peer(ctx, ep, &e->addr, now, &peer);
+  if (rc < 0) return rc;
   peer_dtls_t *pd = peer_dtls_new(ctx, peer);
-  int rc = pd ? coap_dtls_session_restore(ctx->dtls, &session_cb, pd, now, e->session,
-                                          e->session_len, &pd->session)
-              : COAP_E_NOMEM;
+  rc = pd ? coap_dtls_session_restore(ctx->dtls, &session_cb, pd, now, e->session, e->session_len,
+                                      &pd->session)
+          : COAP_E_NOMEM;
   if (rc < 0) {
     free(pd);
     coap_context_peer_destroy(ctx, peer);

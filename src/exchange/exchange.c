@@ -649,8 +649,11 @@ static void pump_queue(coap_exch_t *ex, coap_exch_peer_t *peer, uint64_t now) {
     out_link(&peer->out_head, o);
     o->in_flight = 1;
     peer->cons_in_flight++;
+    /* Claimed before it goes out: an answer inside the send may release
+     * |o|, and a request sent meanwhile may get the same record. */
+    int own = o == ex->starting;
+    if (own) ex->starting = NULL;
     if (start_con(ex, o, now) < 0) {
-      int own = o == ex->starting;
       if (own) ex->starting_failed = 1;
       out_finish(ex, o, COAP_E_NOMEM, now, !own);
     }
@@ -724,12 +727,18 @@ int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req, 
   else
     peer->queue_head = o;
   peer->queue_tail = o;
+  /* A request sent inside another's send (its answer came at once, and
+   * the callback sent again) nests: the outer call's flags come back. */
+  coap_exch_out_t *outer = ex->starting;
+  int outer_failed = ex->starting_failed;
   ex->starting = o;
   ex->starting_failed = 0;
   pump_queue(ex, peer, now);
-  ex->starting = NULL;
+  int failed = ex->starting_failed;
+  ex->starting = outer;
+  ex->starting_failed = outer_failed;
   check_exch(ex, peer);
-  if (ex->starting_failed) {
+  if (failed) {
     if (out) *out = NULL; /* finished by pump_queue */
     return COAP_E_NOMEM;
   }
@@ -1035,6 +1044,7 @@ static void handle_empty(coap_exch_t *ex, coap_exch_peer_t *peer, const coap_msg
     }
     return;
   }
+  peer->matched++;
   if (msg->type == COAP_TYPE_RST) {
     ex->stats.resets_received++;
     out_finish(ex, o, COAP_E_RESET, now, 1);
@@ -1068,6 +1078,7 @@ static void handle_response(coap_exch_t *ex, coap_exch_peer_t *peer, const coap_
       ex->stats.rx_unmatched++;
       return;
     }
+    peer->matched++;
     deliver(ex, o, msg, now);
     return;
   }
@@ -1088,6 +1099,7 @@ static void handle_response(coap_exch_t *ex, coap_exch_peer_t *peer, const coap_
     send_empty(ex, peer, COAP_TYPE_RST, msg->mid);
     return;
   }
+  peer->matched++;
   d = dedup_add(ex, peer, msg->mid, msg->type, now);
   if (d) d->print = print;
   if (msg->type == COAP_TYPE_CON) {

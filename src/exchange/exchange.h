@@ -36,6 +36,11 @@ typedef struct coap_exch_peer {
   coap_exch_dedup_t *dedup; /* ring of recently seen MIDs, grown on use */
   uint16_t *dedup_heads;    /* MID buckets: first entry's index + 1 */
   uint16_t dedup_len, dedup_cap, dedup_pos, dedup_buckets;
+  /* Datagrams that matched an exchange of ours (an ACK or RST to one of
+   * our messages, a response or notification to one of our requests):
+   * on coap:// the only sign of a server's life a forger cannot give
+   * without seeing our traffic. Wraps. */
+  uint32_t matched;
 } coap_exch_peer_t;
 
 typedef struct coap_exch_callbacks {
