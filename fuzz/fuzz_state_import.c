@@ -127,6 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (rc < 0 && (rc != COAP_E_INVALID_ARG || strcmp(why, "malformed inside its seal") != 0))
     abort();
   if (rc >= 0 && (uint64_t)rc != held) abort();
+  if (rc < 0 && (held || observers)) abort(); /* all or nothing */
   /* What was taken can be saved again. */
   long cap = coap_contexts_export_sessions(ctxs, n, state_key, 32, NODE, NOW, NULL, 0, NULL);
   uint8_t *out = cap > 0 ? malloc((size_t)cap) : NULL;

@@ -341,12 +341,33 @@ COAPS_API int coap_context_input(coap_context_t *ctx, coap_endpoint_t *ep,
 COAPS_API int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep,
                                     const coap_address_t *from, const coap_address_t *local,
                                     const uint8_t *data, size_t len, uint64_t now_ms);
-/* The transport learnt that |to| is unreachable (ICMP error). Requests to
- * it fail at once (COAP_E_UNREACHABLE, cause port-unreachable), unless
- * they go to a coaps:// server we had a session with (established, or the
- * one our handshake resumes) or a coap:// server that answered us (and
- * observes nothing here): it may be restarting, so they are resent as
- * usual (the error is logged) until its port has been closed for 5 s. */
+/* The transport got an ICMP error (port or host unreachable) for a
+ * datagram it sent to |to|, and |quoted| holds the start of that
+ * datagram's UDP payload as the error quotes it (|len| bytes, 0 if none;
+ * Linux's error queue hands it over: IP_RECVERR). RFC 7252 §4.2/§4.3 let
+ * an ICMP error end anything only "after appropriate vetting": anyone who
+ * knows the address can forge one. It is acted upon only if the quote is
+ * a datagram of ours: for coap:// the header and token (and whatever
+ * else it quotes) of a message of ours still in flight to |to|; for
+ * coaps:// a record header in an epoch we sent in lately, its sequence
+ * number no more than 63 below the highest we sent in it. Then requests to |to| fail at
+ * once (COAP_E_UNREACHABLE, cause port-unreachable), unless they go to a
+ * coaps:// server we had a session with (established, or the one our
+ * handshake resumes) or a coap:// server that answered us (and observes
+ * nothing here): it may be restarting, so they are resent as usual (the
+ * error is logged) until its port has been closed for 5 s. An error that
+ * quotes nothing of ours (forged, or too short to tell: fewer than the 4
+ * header bytes and token, or the 11 bytes of a record header) is counted
+ * (coap_stats_t.icmp_unvetted) and ignored: the requests go on and end by
+ * their own timeouts if the peer is really gone. Returns 1 when acted
+ * upon, 0 when ignored, COAP_E_INVALID_ARG (NULL |ctx|, |ep|, |to|, or
+ * NULL |quoted| with a nonzero |len|). */
+COAPS_API int coap_context_input_icmp(coap_context_t *ctx, coap_endpoint_t *ep,
+                                      const coap_address_t *to, const uint8_t *quoted, size_t len,
+                                      uint64_t now_ms);
+/* The same, unvetted: for a transport that learns of an ICMP error but
+ * not what it quotes. Acted upon as a vetted one would be, whoever sent
+ * it: prefer coap_context_input_icmp. */
 COAPS_API void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
                                               const coap_address_t *to, uint64_t now_ms);
 /* Earliest time coap_context_handle_timeouts must be called; UINT64_MAX
@@ -912,12 +933,18 @@ typedef struct coap_stats {
   uint64_t dtls_failures_by_mode[COAP_DTLS_MODE_SLOTS];
   /* Established DTLS sessions now, by mode (as client and server). */
   uint64_t dtls_sessions_by_mode[COAP_DTLS_MODE_SLOTS];
+  /* ---- version 3 ---- */
+  /* ICMP errors handed in with their quote (coap_context_input_icmp):
+   * those that quoted a datagram of ours (acted upon) and those that did
+   * not (ignored). */
+  uint64_t icmp_vetted, icmp_unvetted;
 } coap_stats_t;
 
 /* Versions of coap_stats_t; each one's layout is frozen. */
 #define COAP_STATS_V1 1
 #define COAP_STATS_V2 2 /* rx_bytes .. dtls_sessions_by_mode */
-#define COAP_STATS_VERSION COAP_STATS_V2
+#define COAP_STATS_V3 3 /* icmp_vetted, icmp_unvetted */
+#define COAP_STATS_VERSION COAP_STATS_V3
 
 /* The counters into |out|, a coap_stats_t of |version| (only its bytes
  * are written). 0, or COAP_E_INVALID_ARG (NULL arguments, an unknown

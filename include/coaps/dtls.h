@@ -73,10 +73,14 @@ COAPS_API const char *coap_dtls_context_last_error(const coap_dtls_context_t *d)
  * handshakes in progress or sessions still finishing theirs)
  * sealed into |out| with |key| (16 or 32 bytes, AES-GCM), stamped with
  * |node_id| and |now_ms| (wall-clock milliseconds). Each carried
- * session's next sequence number is advanced by a margin and the session
- * can send no more from this context, not even a close_notify (no nonce
- * is ever used twice: free the context next). Returns the length, or
- * COAP_E_BUFFER_TOO_SMALL, COAP_E_STATE (no DTLS configuration),
+ * session's next sequence number is advanced by a margin and, once the
+ * whole sealed state is in |out|, the session can send no more from this
+ * context, not even a close_notify (no nonce is ever used twice: free the
+ * context next). All or nothing: on a failure nothing is carried, |out|
+ * is cleared and every session goes on as before (end them with
+ * coap_context_end_sessions, which sends each a close_notify). Returns
+ * the length, or COAP_E_BUFFER_TOO_SMALL, COAP_E_STATE (no DTLS
+ * configuration, or an export begun and not ended), COAP_E_NOMEM,
  * COAP_E_INVALID_ARG. With |out| NULL: a size that is always enough,
  * carrying nothing. |carried| (may be NULL): how many were written. */
 COAPS_API long coap_context_export_sessions(coap_context_t *ctx, const uint8_t *key, size_t key_len,
@@ -87,11 +91,14 @@ COAPS_API long coap_context_export_sessions(coap_context_t *ctx, const uint8_t *
  * sealed with |key| for |node_id| no more than |max_age_ms| from |now_ms|
  * and, when |last_sealed_ms| is not NULL, after *|last_sealed_ms| (the
  * time of the last buffer taken, kept by the caller: a buffer read again
- * is refused as replayed; on success it is set to this buffer's). Their
- * clients carry on with no handshake. Returns the number of sessions
- * taken, or COAP_E_INVALID_ARG with |*why| (may be NULL) saying why the
- * buffer was refused (forged or another key, another node, stale,
- * replayed, malformed); COAP_E_STATE without a DTLS configuration.
+ * is refused as replayed; it is set to this buffer's time whenever its
+ * seal verified, even if the buffer is then refused: an authentic buffer
+ * is never to be read twice, so keep the new value whatever this
+ * returns). Their clients carry on with no handshake. All or nothing: a
+ * buffer with any malformed part installs no session. Returns the number
+ * of sessions taken, or COAP_E_INVALID_ARG with |*why| (may be NULL)
+ * saying why the buffer was refused (forged or another key, another node,
+ * stale, replayed, malformed); COAP_E_STATE without a DTLS configuration.
  * Register the resources first: a carried Observe relation is attached
  * again when its resource is here, observable, and within the observer
  * limits, and its next notification carries an Observe number past the
@@ -117,6 +124,24 @@ COAPS_API long coap_contexts_export_sessions(coap_context_t *const *ctxs, size_t
                                              const uint8_t *key, size_t key_len, uint64_t node_id,
                                              uint64_t now_ms, uint8_t *out, size_t cap,
                                              size_t *carried);
+/* The same in two steps, for a caller that stores the state where it can
+ * still fail (a file: written, synced, renamed): _begin seals the state
+ * into |out| (|out| must not be NULL) and leaves every session working
+ * meanwhile, held below the sequence numbers the state will use; once the
+ * state is stored where the next process reads it, _end with |stored| 1
+ * retires the carried sessions' keys (as coap_contexts_export_sessions
+ * does). If storing it failed, erase every copy of it and call _end with
+ * |stored| 0: the sessions are this process's again (end them with a
+ * close_notify, or go on serving). Do not run the contexts' loops between
+ * the two (their records stay nonce-safe while fewer than the margin,
+ * 1024 a session, but Observe numbers and message IDs are carried as at
+ * _begin). _begin returns as coap_contexts_export_sessions (on a failure
+ * nothing is held: no _end needed); _end returns 0 or COAP_E_INVALID_ARG. */
+COAPS_API long coap_contexts_export_sessions_begin(coap_context_t *const *ctxs, size_t n,
+                                                   const uint8_t *key, size_t key_len,
+                                                   uint64_t node_id, uint64_t now_ms, uint8_t *out,
+                                                   size_t cap, size_t *carried);
+COAPS_API int coap_contexts_export_sessions_end(coap_context_t *const *ctxs, size_t n, int stored);
 /* Read such a buffer (or one from coap_context_export_sessions) into the
  * |n| contexts of the workers now, before their loops start: each
  * session goes to the worker its client's datagrams reach — the one its

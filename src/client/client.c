@@ -436,8 +436,8 @@ int coap_client_send(coap_client_t *cl, const coap_request_opts_t *o, coap_reply
   uint64_t now = cl->ops->now(cl->ctx);
   coap_endpoint_t *ep;
   if ((rc = cl->ops->endpoint(cl->ctx, proto, &dest, &ep)) < 0) return rc;
-  coap_peer_t *peer = cl->ops->peer(cl->ctx, ep, &dest, now);
-  if (!peer) return COAP_E_LIMIT;
+  coap_peer_t *peer;
+  if ((rc = cl->ops->peer(cl->ctx, ep, &dest, now, &peer)) < 0) return rc;
   if (proto == COAP_PROTO_DTLS && (rc = cl->ops->secure_connect(cl->ctx, peer, host, now)) < 0)
     return rc;
   coap_client_req_t *r = req_alloc(cl);

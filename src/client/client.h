@@ -27,8 +27,10 @@ typedef struct coap_client_ops {
    * Returns 0 or a negative error. */
   int (*endpoint)(void *user, coap_proto_t proto, const coap_address_t *dest,
                   coap_endpoint_t **out);
-  /* The peer at (ep, addr), made if new; NULL at max_peers or out of memory. */
-  coap_peer_t *(*peer)(void *user, coap_endpoint_t *ep, const coap_address_t *addr, uint64_t now);
+  /* The peer at (ep, addr) into *out, made if new. Returns 0,
+   * COAP_E_LIMIT at max_peers or COAP_E_NOMEM out of memory. */
+  int (*peer)(void *user, coap_endpoint_t *ep, const coap_address_t *addr, uint64_t now,
+              coap_peer_t **out);
   /* coaps://: start a handshake with |peer| unless one exists; end a
    * running one now (returns 1 when it did); is one running? */
   int (*secure_connect)(void *user, coap_peer_t *peer, const char *server_name, uint64_t now);

@@ -39,7 +39,8 @@ ABI_STRUCT(coap_abi_response_copy, coap_response_copy_t, COAP_RESPONSE_COPY_VERS
            COAP_ABI_LEN(coap_response_copy_t, raw_len));
 ABI_STRUCT(coap_abi_stats, coap_stats_t, COAP_STATS_VERSION,
            COAP_ABI_LEN(coap_stats_t, failures_by_cause),
-           COAP_ABI_LEN(coap_stats_t, dtls_sessions_by_mode));
+           COAP_ABI_LEN(coap_stats_t, dtls_sessions_by_mode),
+           COAP_ABI_LEN(coap_stats_t, icmp_unvetted));
 ABI_STRUCT(coap_abi_diag, coap_diag_t, COAP_DIAG_VERSION, COAP_ABI_LEN(coap_diag_t, elapsed_ms));
 ABI_STRUCT(coap_abi_handshake_report, coap_handshake_report_t, COAP_HANDSHAKE_REPORT_VERSION,
            COAP_ABI_LEN(coap_handshake_report_t, diag));

@@ -358,12 +358,17 @@ static int evict_silent_peer(coap_context_t *ctx, uint64_t now) {
   return 0;
 }
 
-static coap_peer_t *find_or_add_peer(coap_context_t *ctx, coap_endpoint_t *ep,
-                                     const coap_address_t *addr, uint64_t now, int may_evict) {
-  coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, addr);
+/* The peer at (ep, addr) into *out, made if new: 0, COAP_E_LIMIT (the
+ * table is full) or COAP_E_NOMEM (no memory for the entry or its timer):
+ * a program told "limit" would raise max_peers to no avail. */
+static int find_or_add_peer(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *addr,
+                            uint64_t now, int may_evict, coap_peer_t **out) {
+  coap_peer_t *peer = *out = coap_peer_table_find(&ctx->peers, ep, addr);
   if (peer) {
-    coap_context_peer_active(ctx, peer, now);
-    return peer;
+    /* A datagram from a server of ours is its activity only once it
+     * matched an exchange (coap_context_input_to) or authenticated. */
+    if (!(may_evict && peer->asked)) coap_context_peer_active(ctx, peer, now);
+    return 0;
   }
   if (ctx->peers.count >= ctx->cfg.max_peers && !(may_evict && evict_silent_peer(ctx, now))) {
     ctx->peers_rejected++;
@@ -373,10 +378,10 @@ static coap_peer_t *find_or_add_peer(coap_context_t *ctx, coap_endpoint_t *ep,
                 "room: datagrams from new peers are dropped (raise max_peers)",
                 ctx->cfg.max_peers);
     ctx->peers_full_logged = 1;
-    return NULL;
+    return COAP_E_LIMIT;
   }
   peer = coap_peer_table_add(&ctx->peers, ep, addr);
-  if (!peer) return NULL;
+  if (!peer) return COAP_E_NOMEM;
   char text[sizeof peer->name - 2];
   coap_address_format(addr, text, sizeof text);
   snprintf(peer->name, sizeof peer->name, "[%s]", text);
@@ -386,19 +391,20 @@ static coap_peer_t *find_or_add_peer(coap_context_t *ctx, coap_endpoint_t *ep,
   if (coap_timer_arm(&ctx->timers, &peer->idle_timer, now + ctx->cfg.peer_idle_ms) < 0) {
     coap_exch_peer_clear(ctx->exch, &peer->exch, 0);
     coap_peer_table_remove(&ctx->peers, peer);
-    return NULL;
+    return COAP_E_NOMEM;
   }
-  return peer;
+  *out = peer;
+  return 0;
 }
 
-coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *addr,
-                               uint64_t now) {
-  return find_or_add_peer(ctx, ep, addr, now, 0);
+int coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *addr,
+                      uint64_t now, coap_peer_t **out) {
+  return find_or_add_peer(ctx, ep, addr, now, 0, out);
 }
 
-coap_peer_t *coap_context_peer_for_input(coap_context_t *ctx, coap_endpoint_t *ep,
-                                         const coap_address_t *addr, uint64_t now) {
-  return find_or_add_peer(ctx, ep, addr, now, 1);
+int coap_context_peer_for_input(coap_context_t *ctx, coap_endpoint_t *ep,
+                                const coap_address_t *addr, uint64_t now, coap_peer_t **out) {
+  return find_or_add_peer(ctx, ep, addr, now, 1, out);
 }
 
 /* ---- life cycle ---- */
@@ -575,23 +581,28 @@ int coap_context_input_to(coap_context_t *ctx, coap_endpoint_t *ep, const coap_a
     return coap_secure_input(ctx, ep, from, local, data, len, now_ms);
   if (ep->client && coap_secure_probe_answer(ctx, from, data, len, now_ms)) return 0;
   if (coap_context_plain_sees_dtls(ctx, ep, from, data, len, now_ms)) return 0;
-  coap_peer_t *peer = coap_context_peer_for_input(ctx, ep, from, now_ms);
-  if (!peer) return COAP_E_LIMIT;
+  coap_peer_t *peer;
+  int rc = coap_context_peer_for_input(ctx, ep, from, now_ms, &peer);
+  if (rc < 0) return rc;
   coap_peer_set_local(peer, local); /* coap://: where it spoke last */
   if (peer->rx < UINT32_MAX) peer->rx++;
   peer->tx_unanswered = 0;
   peer->unreachable_since = 0;
-  return coap_exch_receive(ctx->exch, &peer->exch, data, len, now_ms);
+  uint32_t matched = peer->exch.matched;
+  rc = coap_exch_receive(ctx->exch, &peer->exch, data, len, now_ms);
+  /* A server of ours shows it is alive only in a datagram that matches
+   * one of our exchanges: anyone can send one from its address, and that
+   * must not keep its entry from idle expiry or eviction. */
+  if (peer->asked && peer->exch.matched != matched) coap_context_peer_active(ctx, peer, now_ms);
+  return rc;
 }
 
 /* coap://: a server that answered us before (it spoke), whose port has
  * been closed for less than COAP_RESTART_GRACE_MS, and that observes
  * nothing here (so no notification of ours is among the exchanges kept:
  * an observer that is gone ends at once): most likely restarting, as
- * coap_secure_unreachable says for coaps://. RFC 7252 §4.2's vetting (the
- * message ID and token the error quotes) is not possible through the
- * transport's call, which names the address only. Returns 1 when the
- * requests go on. */
+ * coap_secure_unreachable says for coaps://. Returns 1 when the requests
+ * go on. */
 static int plain_restart_likely(coap_context_t *ctx, coap_peer_t *peer, uint64_t now) {
   if (!peer->rx || coap_observe_peer_busy(&ctx->server, peer)) return 0;
   if (!peer->unreachable_since) peer->unreachable_since = now ? now : 1;
@@ -603,11 +614,9 @@ static int plain_restart_likely(coap_context_t *ctx, coap_peer_t *peer, uint64_t
   return 1;
 }
 
-void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
-                                    const coap_address_t *to, uint64_t now_ms) {
-  if (!ctx || !ep || !to) return;
-  coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, to);
-  if (!peer) return;
+/* An ICMP port unreachable for |peer|, taken as true. */
+static void peer_unreachable(coap_context_t *ctx, coap_endpoint_t *ep, coap_peer_t *peer,
+                             uint64_t now_ms) {
   if (now_ms > ctx->now) ctx->now = now_ms;
   if (ep->proto == COAP_PROTO_DTLS && coap_secure_unreachable(ctx, peer, now_ms)) return;
   if (ep->proto != COAP_PROTO_DTLS && plain_restart_likely(ctx, peer, now_ms)) return;
@@ -619,6 +628,35 @@ void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
                     peer->name, coap_address_get_port(&peer->addr));
   coap_context_note_failure(ctx, &g, peer->name, now_ms);
   coap_context_fail_peer(ctx, peer, COAP_E_UNREACHABLE, now_ms);
+}
+
+void coap_context_input_unreachable(coap_context_t *ctx, coap_endpoint_t *ep,
+                                    const coap_address_t *to, uint64_t now_ms) {
+  if (!ctx || !ep || !to) return;
+  coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, to);
+  if (peer) peer_unreachable(ctx, ep, peer, now_ms);
+}
+
+/* RFC 7252 §4.2 and §4.3: an ICMP error is acted upon only after vetting.
+ * An off-path attacker who knows our peer's address can forge one, but
+ * not the start of a datagram we sent: a coap:// message in flight (its
+ * header and token), or a coaps:// record among the latest we sent (its
+ * epoch and sequence number). */
+int coap_context_input_icmp(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *to,
+                            const uint8_t *quoted, size_t len, uint64_t now_ms) {
+  if (!ctx || !ep || !to || (!quoted && len)) return COAP_E_INVALID_ARG;
+  coap_peer_t *peer = coap_peer_table_find(&ctx->peers, ep, to);
+  int ours = peer && (ep->proto == COAP_PROTO_DTLS ? coap_secure_sent(peer, quoted, len)
+                                                   : coap_exch_peer_sent(&peer->exch, quoted, len));
+  if (!ours) {
+    ctx->icmp_unvetted++;
+    coap_logf(&ctx->log, COAP_LOG_DEBUG, peer ? peer->name : NULL,
+              "ICMP error ignored: it quotes %zu bytes of no datagram we sent there lately", len);
+    return 0;
+  }
+  ctx->icmp_vetted++;
+  peer_unreachable(ctx, ep, peer, now_ms);
+  return 1;
 }
 
 uint64_t coap_context_next_timeout(const coap_context_t *ctx) {
@@ -669,6 +707,8 @@ static void stats_fill(const coap_context_t *ctx, coap_stats_t *out) {
   /* Version 2. */
   out->rx_bytes = ctx->rx_bytes;
   out->tx_bytes = ctx->tx_bytes;
+  out->icmp_vetted = ctx->icmp_vetted;
+  out->icmp_unvetted = ctx->icmp_unvetted;
   memcpy(out->responses_by_class, x->responses_by_class, sizeof out->responses_by_class);
   memcpy(out->dtls_handshakes_by_mode, ctx->dtls_handshakes_by_mode,
          sizeof out->dtls_handshakes_by_mode);

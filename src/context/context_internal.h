@@ -78,6 +78,10 @@ struct coap_context {
   uint64_t failures_by_cause[COAP_CAUSE_COUNT];
   /* Version 2 counters of coap_stats_t. */
   uint64_t rx_bytes, tx_bytes;
+  /* ICMP errors the transport handed in with the bytes they quote: those
+   * that quoted a datagram of ours (acted upon) and those that did not
+   * (ignored: forged, or for a datagram long gone). */
+  uint64_t icmp_vetted, icmp_unvetted;
   uint64_t dtls_handshakes_by_mode[COAP_DTLS_MODE_SLOTS][2];
   uint64_t dtls_failures_by_mode[COAP_DTLS_MODE_SLOTS];
   uint64_t dtls_sessions_by_mode[COAP_DTLS_MODE_SLOTS]; /* established, now */
@@ -110,15 +114,17 @@ struct coap_context {
 
 /* What the client asks of the context (requests.c). */
 const coap_client_ops_t *coap_context_client_ops(void);
-/* The peer at (ep, addr), made if new: NULL when out of memory or when
- * max_peers is reached (counted and logged). For requests we send. */
-coap_peer_t *coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *addr,
-                               uint64_t now);
+/* The peer at (ep, addr) into *out, made if new. Returns 0, or
+ * COAP_E_LIMIT when max_peers is reached (counted and logged) or
+ * COAP_E_NOMEM when its entry or idle timer cannot be allocated. For
+ * requests we send. */
+int coap_context_peer(coap_context_t *ctx, coap_endpoint_t *ep, const coap_address_t *addr,
+                      uint64_t now, coap_peer_t **out);
 /* The same for a datagram just received, where a full table may make room
  * (peer_evict_ms). Only from the input path: the peer evicted must not be
  * one a caller up the stack is using. */
-coap_peer_t *coap_context_peer_for_input(coap_context_t *ctx, coap_endpoint_t *ep,
-                                         const coap_address_t *addr, uint64_t now);
+int coap_context_peer_for_input(coap_context_t *ctx, coap_endpoint_t *ep,
+                                const coap_address_t *addr, uint64_t now, coap_peer_t **out);
 /* Forget |peer| without a word to its address (secure.c: another session
  * moved there by its Connection ID, so a close_notify would reach that
  * one). Not |peer| of a call up the stack. */
@@ -149,11 +155,18 @@ typedef struct coap_sessions_tally {
   size_t client;      /* our own client sessions: the server side only is carried */
 } coap_sessions_tally_t;
 /* The established server sessions written as entries into |out|, each
- * marked with |worker| (its keys retired, sequence advanced by |margin|),
- * counted into |tally|; the length or COAP_E_BUFFER_TOO_SMALL (at most
- * coap_secure_export_bound). */
+ * marked with |worker| (sequence advanced by |margin|; its keys held below
+ * that until coap_secure_export_settle), counted into |tally|; the length
+ * or COAP_E_BUFFER_TOO_SMALL (at most coap_secure_export_bound). Call
+ * coap_secure_export_settle whatever it returned; none while
+ * coap_secure_export_held says an export of |ctx| is not settled. */
 long coap_secure_export(coap_context_t *ctx, uint64_t margin, uint8_t worker, uint8_t *out,
                         size_t cap, coap_sessions_tally_t *tally);
+/* The end of an export: |kept| (stored for the new process) retires the
+ * written sessions' keys (they send nothing more, not even a close_notify,
+ * and are no longer listed); otherwise they go on as before it. */
+void coap_secure_export_settle(coap_context_t *ctx, int kept);
+int coap_secure_export_held(coap_context_t *ctx);
 size_t coap_secure_export_bound(coap_context_t *ctx);
 /* One entry of an export, as views into it. */
 typedef struct coap_saved_entry {
@@ -203,6 +216,11 @@ int coap_secure_give_up(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
  * restart, logged); a server ignores it in a handshake. Returns 1 when
  * dealt with, 0 when the peer's requests are to fail. */
 int coap_secure_unreachable(coap_context_t *ctx, coap_peer_t *peer, uint64_t now);
+/* True when |quoted| (the start of a datagram an ICMP error quotes, |len|
+ * bytes) starts with a record header of ours to |peer|: an epoch we sent
+ * in lately and a sequence number at most ICMP_RECORD_WINDOW - 1 below
+ * the highest we sent in it. */
+int coap_secure_sent(const coap_peer_t *peer, const uint8_t *quoted, size_t len);
 /* Handshake still running with |peer| (client side). */
 int coap_secure_handshaking(const coap_peer_t *peer);
 /* A datagram on a client's coap:// endpoint from |from|: the answer to the

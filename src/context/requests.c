@@ -131,9 +131,11 @@ int coap_context_peer_to_fresh_endpoint(coap_context_t *ctx, coap_peer_t *peer) 
   return 1;
 }
 
-static coap_peer_t *client_peer(void *user, coap_endpoint_t *ep, const coap_address_t *addr,
-                                uint64_t now) {
-  return coap_context_peer(user, ep, addr, now);
+static int client_peer(void *user, coap_endpoint_t *ep, const coap_address_t *addr, uint64_t now,
+                       coap_peer_t **out) {
+  int rc = coap_context_peer(user, ep, addr, now, out);
+  if (rc == 0) (*out)->asked = 1;
+  return rc;
 }
 
 static int client_secure_connect(void *user, coap_peer_t *peer, const char *server_name,

@@ -47,11 +47,21 @@ typedef struct peer_dtls {
   int probed;         /* a CoAP ping went to the port (probe_plain_coap) */
   uint16_t probe_mid; /* its message ID */
   int carried;        /* written for a restart (coap_secure_export): ours no more */
+  int export_held;    /* written, its keys held until coap_secure_export_settle */
   /* Client: ICMP port-unreachable errors since the server last sent
    * anything (a restart: coap_secure_unreachable), and when the first
    * came (0: none). */
   unsigned unreachable_seen;
   uint64_t unreachable_since;
+  /* The first record of each datagram we sent it, by epoch (the latest
+   * and the one before: a flight may start in the old one): the highest
+   * sequence number, for vetting the record an ICMP error quotes
+   * (coap_secure_sent). */
+  struct sent_epoch {
+    uint64_t seq;
+    uint16_t epoch;
+    uint8_t used;
+  } sent[2];
   /* Client: the verdict of a handshake that called the key wrong from
    * what the network showed, while a second handshake checks it (see
    * confirm_key_mismatch); it stands unless that one completes by
@@ -538,10 +548,59 @@ static int within_move_budget(peer_dtls_t *pd, size_t len) {
   return 1;
 }
 
+/* A DTLS record header (RFC 6347 §4.1, RFC 9146 §4: the tls12_cid one
+ * starts the same): content type, version, epoch, 48-bit sequence
+ * number. 0 when |data| does not start with one. */
+static int record_start(const uint8_t *data, size_t len, uint16_t *epoch, uint64_t *seq) {
+  if (len < 11 || data[0] < 20 || data[0] > 25 || data[1] != 0xfe) return 0;
+  *epoch = (uint16_t)(data[3] << 8 | data[4]);
+  *seq = 0;
+  for (int i = 5; i < 11; i++) *seq = *seq << 8 | data[i];
+  return 1;
+}
+
+/* How far behind the highest sequence number sent in its epoch a quoted
+ * record may be: the datagrams of about one round trip (an error comes
+ * back a round trip after the datagram), many more than a client's
+ * NSTART 1 has in flight; a forger who does not see our datagrams must
+ * hit this window of a 48-bit space. */
+#define ICMP_RECORD_WINDOW 64
+
+static void note_sent_record(peer_dtls_t *pd, const uint8_t *data, size_t len) {
+  uint16_t epoch;
+  uint64_t seq;
+  if (!record_start(data, len, &epoch, &seq)) return;
+  struct sent_epoch *s = pd->sent;
+  if (!s[0].used || epoch > s[0].epoch) {
+    s[1] = s[0];
+    s[0] = (struct sent_epoch){seq, epoch, 1};
+    return;
+  }
+  /* An older epoch than both, or a sequence number far below the
+   * highest: a new session on this peer (a new handshake) started over. */
+  struct sent_epoch *e = epoch == s[0].epoch ? &s[0] : &s[1];
+  if (!e->used || e->epoch != epoch || seq > e->seq || e->seq - seq >= ICMP_RECORD_WINDOW)
+    *e = (struct sent_epoch){seq, epoch, 1};
+}
+
+int coap_secure_sent(const coap_peer_t *peer, const uint8_t *quoted, size_t len) {
+  const peer_dtls_t *pd = peer->security;
+  uint16_t epoch;
+  uint64_t seq;
+  if (!pd || !quoted || !record_start(quoted, len, &epoch, &seq)) return 0;
+  for (int i = 0; i < 2; i++) {
+    const struct sent_epoch *e = &pd->sent[i];
+    if (e->used && e->epoch == epoch && seq <= e->seq && e->seq - seq < ICMP_RECORD_WINDOW)
+      return 1;
+  }
+  return 0;
+}
+
 /* Records (and alerts) to the peer: from its local address, if it has one. */
 static int peer_send_raw(void *user, const uint8_t *data, size_t len) {
   peer_dtls_t *pd = user;
   if (!within_move_budget(pd, len)) return 0;
+  note_sent_record(pd, data, len);
   return coap_context_send_to_peer(pd->ctx, pd->peer, data, len);
 }
 
@@ -1202,8 +1261,8 @@ static int accept_new(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
     ctx->handshake_limit_logged = 1;
     return COAP_E_LIMIT;
   }
-  coap_peer_t *peer = coap_context_peer_for_input(ctx, ep, from, now);
-  if (!peer) return COAP_E_LIMIT;
+  coap_peer_t *peer;
+  if ((rc = coap_context_peer_for_input(ctx, ep, from, now, &peer)) < 0) return rc;
   /* A new session is a new endpoint (RFC 7252 §9.1.1): what a peer kept
    * from an earlier session at this address (message IDs seen, answers to
    * repeat) must not turn its new requests into duplicates. */
@@ -1530,7 +1589,10 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
   int beside = server_beside(pd);
   int server_session = !coap_dtls_session_is_client(pd->session) &&
                        (coap_dtls_session_established(pd->session) || beside);
-  if (!server_session) coap_context_peer_active(ctx, peer, now);
+  /* The same for a client's established session and its server. */
+  int client_session = coap_dtls_session_is_client(pd->session) &&
+                       coap_dtls_session_established(pd->session) && !pd->old;
+  if (!server_session && !client_session) coap_context_peer_active(ctx, peer, now);
   if (answered_by_plain_coap(pd, data, len, now)) return COAP_E_WRONG_PROTOCOL;
   /* A client's established session hears its server only in records that
    * authenticate (on_data): anyone can send a datagram from the server's
@@ -1563,6 +1625,8 @@ int coap_secure_input(coap_context_t *ctx, coap_endpoint_t *ep, const coap_addre
    * completes.) */
   if (server_session && (!beside || coap_dtls_session_established(pd->session)))
     note_server_rx(pd, authentic, by_cid, now);
+  else if (client_session && coap_dtls_session_authentic(pd->session) != authentic)
+    coap_context_peer_active(ctx, pd->peer, now);
   return arm_or_end(pd, now);
 }
 
@@ -1673,7 +1737,7 @@ static long export_peer(coap_peer_t *peer, uint64_t margin, uint8_t worker, uint
     tally->on_gnutls++; /* established, but its records still go through GnuTLS */
     return 0;
   }
-  pd->carried = 1; /* its keys are retired: no close_notify, not listed */
+  pd->export_held = 1; /* ours until the export is settled */
   out[0] = worker;
   put_u16(out + 1, coap_address_get_port(&peer->ep->local));
   out[3] = (uint8_t)peer->addr.size;
@@ -1692,6 +1756,24 @@ long coap_secure_export(coap_context_t *ctx, uint64_t margin, uint8_t worker, ui
     used += (size_t)n;
   }
   return (long)used;
+}
+
+int coap_secure_export_held(coap_context_t *ctx) {
+  for (coap_peer_t *p = coap_peer_table_oldest(&ctx->peers); p; p = coap_peer_newer(p)) {
+    const peer_dtls_t *pd = p->security;
+    if (pd && pd->export_held) return 1;
+  }
+  return 0;
+}
+
+void coap_secure_export_settle(coap_context_t *ctx, int kept) {
+  for (coap_peer_t *p = coap_peer_table_oldest(&ctx->peers); p; p = coap_peer_newer(p)) {
+    peer_dtls_t *pd = p->security;
+    if (!pd || !pd->export_held) continue;
+    coap_dtls_session_settle_save(pd->session, kept);
+    pd->export_held = 0;
+    pd->carried = kept; /* its keys are retired: no close_notify, not listed */
+  }
 }
 
 size_t coap_secure_export_bound(coap_context_t *ctx) {
@@ -1731,12 +1813,13 @@ int coap_secure_import_entry(coap_context_t *ctx, const coap_saved_entry_t *e, u
   coap_endpoint_t *ep = dtls_endpoint(ctx, e->port);
   if (!ep) return COAP_E_NOT_FOUND;
   if (coap_peer_table_find(&ctx->peers, ep, &e->addr)) return COAP_E_EXISTS;
-  coap_peer_t *peer = coap_context_peer(ctx, ep, &e->addr, now);
-  if (!peer) return COAP_E_LIMIT;
+  coap_peer_t *peer;
+  int rc = coap_context_peer(ctx, ep, &e->addr, now, &peer);
+  if (rc < 0) return rc;
   peer_dtls_t *pd = peer_dtls_new(ctx, peer);
-  int rc = pd ? coap_dtls_session_restore(ctx->dtls, &session_cb, pd, now, e->session,
-                                          e->session_len, &pd->session)
-              : COAP_E_NOMEM;
+  rc = pd ? coap_dtls_session_restore(ctx->dtls, &session_cb, pd, now, e->session, e->session_len,
+                                      &pd->session)
+          : COAP_E_NOMEM;
   if (rc < 0) {
     free(pd);
     coap_context_peer_destroy(ctx, peer);

@@ -198,9 +198,12 @@ static long export_plain(coap_context_t *const *ctxs, size_t n, uint8_t *plain, 
   return len;
 }
 
-long coap_contexts_export_sessions(coap_context_t *const *ctxs, size_t n, const uint8_t *key,
-                                   size_t key_len, uint64_t node_id, uint64_t now_ms, uint8_t *out,
-                                   size_t cap, size_t *carried) {
+/* Every session of |ctxs| written and sealed into |out|, their keys held
+ * (coap_secure_export_settle ends the hold); on a failure none is held and
+ * |out| is cleared. */
+static long export_sealed(coap_context_t *const *ctxs, size_t n, const uint8_t *key, size_t key_len,
+                          uint64_t node_id, uint64_t now_ms, uint8_t *out, size_t cap,
+                          size_t *carried) {
   if (!contexts_valid(ctxs, n) || !key) return COAP_E_INVALID_ARG;
   if (key_len != 16 && key_len != 32) return COAP_E_INVALID_ARG;
   size_t bound = 0, extra_bound = 0;
@@ -211,6 +214,8 @@ long coap_contexts_export_sessions(coap_context_t *const *ctxs, size_t n, const 
   }
   size_t total = ENTRIES_LEN + bound + extra_bound;
   if (!out) return (long)(total + COAP_DTLS_STATE_OVERHEAD);
+  for (size_t i = 0; i < n; i++)
+    if (coap_secure_export_held(ctxs[i])) return COAP_E_STATE; /* the last one not ended */
   uint8_t *plain = malloc(total);
   if (!plain) return COAP_E_NOMEM;
   coap_sessions_tally_t tally = {0};
@@ -223,13 +228,47 @@ long coap_contexts_export_sessions(coap_context_t *const *ctxs, size_t n, const 
   }
   coap_memzero(plain, total);
   free(plain);
-  if (len >= 0) {
-    coap_logf(&ctxs[0]->log, COAP_LOG_INFO, NULL,
-              "%zu DTLS session(s) of %zu worker(s) saved for a restart", tally.carried, n);
-    log_left(ctxs, n, &tally, relations);
-    if (carried) *carried = tally.carried;
+  if (len < 0) {
+    /* Nothing handed back: every session goes on as before. */
+    for (size_t i = 0; i < n; i++) coap_secure_export_settle(ctxs[i], 0);
+    coap_memzero(out, cap);
+    coap_logf(&ctxs[0]->log, COAP_LOG_WARNING, NULL,
+              "DTLS sessions not saved for a restart (%s): they stay with this process",
+              coap_strerror((int)len));
+    return len;
   }
+  coap_logf(&ctxs[0]->log, COAP_LOG_INFO, NULL,
+            "%zu DTLS session(s) of %zu worker(s) saved for a restart", tally.carried, n);
+  log_left(ctxs, n, &tally, relations);
+  if (carried) *carried = tally.carried;
   return len;
+}
+
+long coap_contexts_export_sessions(coap_context_t *const *ctxs, size_t n, const uint8_t *key,
+                                   size_t key_len, uint64_t node_id, uint64_t now_ms, uint8_t *out,
+                                   size_t cap, size_t *carried) {
+  long len = export_sealed(ctxs, n, key, key_len, node_id, now_ms, out, cap, carried);
+  /* Handed back whole: the caller has it, the sessions are its now. */
+  if (len >= 0 && out)
+    for (size_t i = 0; i < n; i++) coap_secure_export_settle(ctxs[i], 1);
+  return len;
+}
+
+long coap_contexts_export_sessions_begin(coap_context_t *const *ctxs, size_t n, const uint8_t *key,
+                                         size_t key_len, uint64_t node_id, uint64_t now_ms,
+                                         uint8_t *out, size_t cap, size_t *carried) {
+  if (!out) return COAP_E_INVALID_ARG;
+  return export_sealed(ctxs, n, key, key_len, node_id, now_ms, out, cap, carried);
+}
+
+int coap_contexts_export_sessions_end(coap_context_t *const *ctxs, size_t n, int stored) {
+  if (!contexts_valid(ctxs, n)) return COAP_E_INVALID_ARG;
+  for (size_t i = 0; i < n; i++) coap_secure_export_settle(ctxs[i], stored != 0);
+  if (!stored)
+    coap_logf(&ctxs[0]->log, COAP_LOG_WARNING, NULL,
+              "the saved DTLS sessions were not stored: they stay with this process (end "
+              "them with a close_notify, or go on serving)");
+  return 0;
 }
 
 long coap_context_export_sessions(coap_context_t *ctx, const uint8_t *key, size_t key_len,
@@ -376,22 +415,54 @@ static int read_extra(coap_context_t *ctx, coap_peer_t *peer, const uint8_t *pla
              : 0;
 }
 
-/* The entries of an opened buffer into |ctxs|, with (format 3) their
- * peers' extras; 0 or COAP_E_INVALID_ARG (the entries before the broken
- * one are kept). */
-static int import_entries(coap_context_t *const *ctxs, size_t n, unsigned version, unsigned was,
-                          const uint8_t *plain, size_t len, import_tally_t *t) {
-  int steered = n > 1 && coap_dtls_cid_worker(ctxs[0]->dtls) == 0;
-  size_t at = 0, end = len, extra = len;
-  if (version >= 3) {
-    if (len < ENTRIES_LEN || get_u32(plain) > len - ENTRIES_LEN) return COAP_E_INVALID_ARG;
-    at = ENTRIES_LEN;
-    end = extra = ENTRIES_LEN + get_u32(plain);
-  }
-  for (size_t i = 0; i < n; i++) coap_observe_import_begin(&ctxs[i]->server);
+/* Where the entries and (format 3) their extras lie in an opened buffer:
+ * 0, or COAP_E_INVALID_ARG. */
+static int entries_span(unsigned version, const uint8_t *plain, size_t len, size_t *at,
+                        size_t *end) {
+  *at = 0;
+  *end = len;
+  if (version < 3) return 0;
+  if (len < ENTRIES_LEN || get_u32(plain) > len - ENTRIES_LEN) return COAP_E_INVALID_ARG;
+  *at = ENTRIES_LEN;
+  *end = ENTRIES_LEN + get_u32(plain);
+  return 0;
+}
+
+/* Is every entry of an opened buffer, its session bytes and (format 3)
+ * its extra well formed, with nothing left over? Read only: 0, or
+ * COAP_E_INVALID_ARG (COAP_E_NOMEM). */
+static int entries_well_formed(coap_context_t *ctx, unsigned version, const uint8_t *plain,
+                               size_t len) {
+  size_t at, end;
+  if (entries_span(version, plain, len, &at, &end) < 0) return COAP_E_INVALID_ARG;
+  size_t extra = end;
+  coap_obs_import_tally_t ignored = {0};
   while (at < end) {
     coap_saved_entry_t e;
     if (coap_secure_next_entry(plain, end, &at, version >= 2, &e) < 0) return COAP_E_INVALID_ARG;
+    int rc = coap_dtls_saved_session_check(e.session, e.session_len);
+    if (rc < 0) return rc;
+    if (version >= 3 && read_extra(ctx, NULL, plain, len, &extra, &ignored) < 0)
+      return COAP_E_INVALID_ARG;
+  }
+  return version >= 3 && extra != len ? COAP_E_INVALID_ARG : 0;
+}
+
+/* The entries of an opened buffer into |ctxs|, with (format 3) their
+ * peers' extras: all or nothing, so every byte is checked first
+ * (entries_well_formed); 0 or COAP_E_INVALID_ARG (nothing taken). */
+static int import_entries(coap_context_t *const *ctxs, size_t n, unsigned version, unsigned was,
+                          const uint8_t *plain, size_t len, import_tally_t *t) {
+  int rc = entries_well_formed(ctxs[0], version, plain, len);
+  if (rc < 0) return rc;
+  int steered = n > 1 && coap_dtls_cid_worker(ctxs[0]->dtls) == 0;
+  size_t at, end;
+  (void)entries_span(version, plain, len, &at, &end);
+  size_t extra = end;
+  for (size_t i = 0; i < n; i++) coap_observe_import_begin(&ctxs[i]->server);
+  while (at < end) {
+    coap_saved_entry_t e;
+    (void)coap_secure_next_entry(plain, end, &at, version >= 2, &e);
     long w = entry_worker(&e, was, n, steered, t);
     coap_peer_t *peer = NULL;
     if (w >= 0 && coap_secure_import_entry(ctxs[w], &e, coap_context_now(ctxs[w])) == 0) {
@@ -401,10 +472,9 @@ static int import_entries(coap_context_t *const *ctxs, size_t n, unsigned versio
     } else if (w >= 0) {
       t->failed++;
     }
-    if (version >= 3 && read_extra(ctxs[w >= 0 ? w : 0], peer, plain, len, &extra, &t->obs) < 0)
-      return COAP_E_INVALID_ARG;
+    if (version >= 3) (void)read_extra(ctxs[w >= 0 ? w : 0], peer, plain, len, &extra, &t->obs);
   }
-  return version >= 3 && extra != len ? COAP_E_INVALID_ARG : 0;
+  return 0;
 }
 
 /* With steering, the kernel hands worker i the records whose CID begins
@@ -437,7 +507,11 @@ long coap_contexts_import_sessions(coap_context_t *const *ctxs, size_t n, const 
                                   &sealed_at);
   /* Sequence numbers go on from where the buffer left them: a buffer
    * taken twice would use them twice (docs/security.md). */
+  int authentic = got >= 0 || got == COAP_DTLS_STATE_STALE || got == COAP_DTLS_STATE_OTHER_NODE;
   if (got >= 0 && last_sealed_ms && sealed_at <= *last_sealed_ms) got = COAP_DTLS_STATE_REPLAYED;
+  /* Once its seal verified, a buffer is never to be taken again, whatever
+   * follows (refused, or malformed inside): the caller records it. */
+  if (authentic && last_sealed_ms && sealed_at > *last_sealed_ms) *last_sealed_ms = sealed_at;
   unsigned version = 0, was = 0;
   if (got >= 0 && coap_dtls_state_format(in, len, &version, &was) < 0)
     got = COAP_DTLS_STATE_MALFORMED;
@@ -450,7 +524,6 @@ long coap_contexts_import_sessions(coap_context_t *const *ctxs, size_t n, const 
   } else {
     *why = "accepted";
     rc = (long)tally.carried;
-    if (last_sealed_ms) *last_sealed_ms = sealed_at;
     log_import(ctxs, n, was, &tally);
   }
   coap_memzero(plain, len);

@@ -532,6 +532,19 @@ int coap_exch_peer_idle(const coap_exch_peer_t *peer) {
   return !peer->out_head && !peer->queue_head && !peer->in_head;
 }
 
+int coap_exch_peer_sent(const coap_exch_peer_t *peer, const uint8_t *quoted, size_t len) {
+  if (!quoted || len < 4 || (quoted[0] >> 6) != COAP_VERSION) return 0;
+  size_t header = 4 + (quoted[0] & 0x0f); /* with the token */
+  if (len < header) return 0;
+  /* The in-flight list only: a queued request has not been sent. */
+  for (const coap_exch_out_t *o = peer->out_head; o; o = o->next) {
+    if (o->len < header) continue;
+    size_t n = len < o->len ? len : o->len;
+    if (memcmp(o->bytes, quoted, n) == 0) return 1;
+  }
+  return 0;
+}
+
 /* ---- outgoing: requests and separate CON responses ---- */
 
 static uint32_t initial_timeout(coap_exch_t *ex) {
@@ -636,8 +649,11 @@ static void pump_queue(coap_exch_t *ex, coap_exch_peer_t *peer, uint64_t now) {
     out_link(&peer->out_head, o);
     o->in_flight = 1;
     peer->cons_in_flight++;
+    /* Claimed before it goes out: an answer inside the send may release
+     * |o|, and a request sent meanwhile may get the same record. */
+    int own = o == ex->starting;
+    if (own) ex->starting = NULL;
     if (start_con(ex, o, now) < 0) {
-      int own = o == ex->starting;
       if (own) ex->starting_failed = 1;
       out_finish(ex, o, COAP_E_NOMEM, now, !own);
     }
@@ -711,12 +727,18 @@ int coap_exch_request(coap_exch_t *ex, coap_exch_peer_t *peer, coap_msg_t *req, 
   else
     peer->queue_head = o;
   peer->queue_tail = o;
+  /* A request sent inside another's send (its answer came at once, and
+   * the callback sent again) nests: the outer call's flags come back. */
+  coap_exch_out_t *outer = ex->starting;
+  int outer_failed = ex->starting_failed;
   ex->starting = o;
   ex->starting_failed = 0;
   pump_queue(ex, peer, now);
-  ex->starting = NULL;
+  int failed = ex->starting_failed;
+  ex->starting = outer;
+  ex->starting_failed = outer_failed;
   check_exch(ex, peer);
-  if (ex->starting_failed) {
+  if (failed) {
     if (out) *out = NULL; /* finished by pump_queue */
     return COAP_E_NOMEM;
   }
@@ -1022,6 +1044,7 @@ static void handle_empty(coap_exch_t *ex, coap_exch_peer_t *peer, const coap_msg
     }
     return;
   }
+  peer->matched++;
   if (msg->type == COAP_TYPE_RST) {
     ex->stats.resets_received++;
     out_finish(ex, o, COAP_E_RESET, now, 1);
@@ -1055,6 +1078,7 @@ static void handle_response(coap_exch_t *ex, coap_exch_peer_t *peer, const coap_
       ex->stats.rx_unmatched++;
       return;
     }
+    peer->matched++;
     deliver(ex, o, msg, now);
     return;
   }
@@ -1075,6 +1099,7 @@ static void handle_response(coap_exch_t *ex, coap_exch_peer_t *peer, const coap_
     send_empty(ex, peer, COAP_TYPE_RST, msg->mid);
     return;
   }
+  peer->matched++;
   d = dedup_add(ex, peer, msg->mid, msg->type, now);
   if (d) d->print = print;
   if (msg->type == COAP_TYPE_CON) {

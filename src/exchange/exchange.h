@@ -36,6 +36,11 @@ typedef struct coap_exch_peer {
   coap_exch_dedup_t *dedup; /* ring of recently seen MIDs, grown on use */
   uint16_t *dedup_heads;    /* MID buckets: first entry's index + 1 */
   uint16_t dedup_len, dedup_cap, dedup_pos, dedup_buckets;
+  /* Datagrams that matched an exchange of ours (an ACK or RST to one of
+   * our messages, a response or notification to one of our requests):
+   * on coap:// the only sign of a server's life a forger cannot give
+   * without seeing our traffic. Wraps. */
+  uint32_t matched;
 } coap_exch_peer_t;
 
 typedef struct coap_exch_callbacks {
@@ -104,6 +109,12 @@ void coap_exch_peer_fail(coap_exch_t *ex, coap_exch_peer_t *peer, int err, uint6
 /* True when nothing is outstanding in either direction (the dedup cache
  * does not count). */
 int coap_exch_peer_idle(const coap_exch_peer_t *peer);
+/* True when |quoted| (the start of a datagram an ICMP error quotes, |len|
+ * bytes) is the start of a message of ours still in flight to |peer|: a
+ * request or a CON notification sent and not yet finished, its header and
+ * token quoted whole and every byte quoted matching (RFC 7252 §4.2's
+ * vetting: an error forged off-path does not know them). */
+int coap_exch_peer_sent(const coap_exch_peer_t *peer, const uint8_t *quoted, size_t len);
 
 /* A plaintext datagram from |peer|. Malformed input is answered as RFC 7252
  * §4.2/§4.3 say (RST for a CON, nothing for the rest), counted and logged

@@ -327,7 +327,8 @@ coap_endpoint_t *coap_context_listen(coap_context_t *ctx, coap_proto_t proto,
 }
 
 /* ICMP errors: each names the destination of a datagram that could not be
- * delivered; the context fails that peer's requests at once. */
+ * delivered and quotes its start (up to |scratch|); the context acts on
+ * one only if that quote is a datagram of ours (coap_context_input_icmp). */
 static void drain_errors(io_state_t *io, io_socket_t *s) {
   for (int i = 0; i < 16; i++) {
     coap_address_t dest;
@@ -341,7 +342,8 @@ static void drain_errors(io_state_t *io, io_socket_t *s) {
                         .msg_iovlen = 1,
                         .msg_control = control,
                         .msg_controllen = sizeof control};
-    if (recvmsg(s->fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return;
+    ssize_t quoted = recvmsg(s->fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT);
+    if (quoted < 0) return;
     dest.size = mh.msg_namelen;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
       if (!((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
@@ -349,7 +351,8 @@ static void drain_errors(io_state_t *io, io_socket_t *s) {
         continue;
       const struct sock_extended_err *ee = (const void *)CMSG_DATA(c);
       if (ee->ee_origin == SO_EE_ORIGIN_ICMP || ee->ee_origin == SO_EE_ORIGIN_ICMP6)
-        coap_context_input_unreachable(io->ctx, s->ep, &dest, coap_context_now(io->ctx));
+        coap_context_input_icmp(io->ctx, s->ep, &dest, scratch, (size_t)quoted,
+                                coap_context_now(io->ctx));
     }
   }
 }

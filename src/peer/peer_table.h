@@ -37,6 +37,7 @@ typedef struct coap_peer {
   uint8_t local_ip[16]; /* 4 bytes for AF_INET */
   uint8_t local_family; /* 0, AF_INET or AF_INET6 */
   uint8_t probed;       /* the other protocol was probed for */
+  uint8_t asked;        /* we sent it requests: a server of ours */
   char name[56];        /* "[addr:port]" for log lines */
 } coap_peer_t;
 

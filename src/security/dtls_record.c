@@ -118,6 +118,8 @@ static void make_aad(const uint8_t seq64[8], uint8_t type, size_t len, uint8_t a
 /* The 64-bit sequence (epoch, then the 48-bit number) of our next record. */
 static int next_seq64(coap_dtls_keys_t *k, uint8_t seq64[8]) {
   if (k->write_seq > SEQ_MASK) return -1; /* exhausted: would repeat a nonce */
+  /* Saved for another process, which starts at write_held. */
+  if (k->write_held && k->write_seq >= k->write_held) return -1;
   seq64[0] = (uint8_t)(k->epoch >> 8);
   seq64[1] = (uint8_t)k->epoch;
   write_u48(seq64 + 2, k->write_seq);

@@ -17,6 +17,9 @@ typedef struct coap_dtls_keys {
   uint8_t explicit_nonce; /* GCM/CCM carry 8 nonce bytes per record */
   uint16_t epoch;
   uint64_t write_seq; /* next sequence number to send */
+  /* While a save is outstanding (dtls_state.c): the saved next sequence
+   * number, which this copy must stay below; 0: none. */
+  uint64_t write_held;
   uint64_t read_next; /* one above the highest accepted */
   uint64_t window;    /* bit i: read_next - 1 - i was seen */
   /* The raw keys, kept so that dtls_state.c can carry a session into

@@ -1350,6 +1350,24 @@ int coap_dtls_session_save(coap_dtls_session_t *s, uint64_t margin, uint8_t *out
   return (int)(p - out);
 }
 
+static int restore_parts(coap_dtls_session_t *s, const uint8_t *p, const uint8_t *end);
+
+void coap_dtls_session_settle_save(coap_dtls_session_t *s, int kept) {
+  if (s && s->keys) coap_dtls_keys_settle(s->keys, kept);
+}
+
+int coap_dtls_saved_session_check(const uint8_t *in, size_t len) {
+  if (!in || len < COAP_DTLS_KEYS_SAVED) return COAP_E_INVALID_ARG;
+  coap_dtls_keys_t k = {0};
+  coap_dtls_session_t *s = calloc(1, sizeof(*s));
+  int ok = s && coap_dtls_keys_load(&k, in, COAP_DTLS_KEYS_SAVED) == 0;
+  if (ok) ok = restore_parts(s, in + COAP_DTLS_KEYS_SAVED, in + len) == 0;
+  coap_dtls_keys_free(&k);
+  if (s) coap_memzero(s, sizeof(*s));
+  free(s);
+  return !s ? COAP_E_NOMEM : ok ? 0 : COAP_E_INVALID_ARG;
+}
+
 int coap_dtls_saved_session_cid_first(const uint8_t *in, size_t len) {
   /* After the keys: mode, CID on, receive CID length, send CID length,
    * then the receive CID (coap_dtls_session_save). */

@@ -4,8 +4,9 @@
  * handshake ("DTLS graceful restart", as Californium calls it).
  *
  * Nonce safety: an AEAD nonce is the IV with the record's sequence number.
- * The saved next sequence number is advanced by a margin, and the keys in
- * the old process are retired for sending at the moment they are saved,
+ * The saved next sequence number is advanced by a margin, the keys in the
+ * old process are held below it from the moment they are saved, and
+ * retired for sending once the saved state is stored for the new process,
  * so no sequence number the old process used or could still use is ever
  * used again by the new one (docs/security.md argues it in full).
  * GnuTLS does every piece of cryptography here (gnutls_aead_cipher_*). */
@@ -41,7 +42,7 @@ static uint64_t get_u64(const uint8_t *p) {
 
 int coap_dtls_keys_save(coap_dtls_keys_t *k, uint64_t margin, uint8_t *out, size_t cap) {
   if (cap < COAP_DTLS_KEYS_SAVED || !k->key_len || k->write_seq > SEQ_LIMIT) return -1;
-  if (margin > SEQ_LIMIT - k->write_seq) return -1;
+  if (!margin || margin > SEQ_LIMIT - k->write_seq || k->write_held) return -1;
   uint8_t *p = out;
   *p++ = SAVED_VERSION;
   *p++ = (uint8_t)(k->alg >> 8);
@@ -59,8 +60,14 @@ int coap_dtls_keys_save(coap_dtls_keys_t *k, uint64_t margin, uint8_t *out, size
   memcpy(p, k->read_key, 32), p += 32;
   memcpy(p, k->write_iv, 12), p += 12;
   memcpy(p, k->read_iv, 12), p += 12;
-  k->write_seq = RETIRED;
+  k->write_held = k->write_seq + margin;
   return (int)(p - out);
+}
+
+void coap_dtls_keys_settle(coap_dtls_keys_t *k, int kept) {
+  if (!k->write_held) return;
+  if (kept) k->write_seq = RETIRED;
+  k->write_held = 0;
 }
 
 /* The saved suite must be one GnuTLS knows, with the sizes it says. */

@@ -12,12 +12,18 @@
 /* The bytes one session's keys take (coap_dtls_keys_save). */
 #define COAP_DTLS_KEYS_SAVED 121
 
-/* Write |k| into |out| with its next sequence number advanced by |margin|,
- * then retire |k| for sending (it can never seal another record, so the
- * new process alone uses the nonces from there on). Returns the length
- * (COAP_DTLS_KEYS_SAVED) or -1 (no room, no raw keys, or the advanced
- * sequence would pass 2^48 - 1). */
+/* Write |k| into |out| with its next sequence number advanced by |margin|
+ * (at least 1), then hold |k| below that number: it still seals records,
+ * but none with a sequence number the saved copy will use. Returns the
+ * length (COAP_DTLS_KEYS_SAVED) or -1 (no room, no raw keys, the advanced
+ * sequence would pass 2^48 - 1, or a save of |k| is outstanding). */
 int coap_dtls_keys_save(coap_dtls_keys_t *k, uint64_t margin, uint8_t *out, size_t cap);
+/* The end of an outstanding save: |kept| (the saved copy is stored where
+ * the new process reads it) retires |k| for sending (it can never seal
+ * another record, so the new process alone uses the nonces from there
+ * on); otherwise (the copy is gone, never to be read) the hold is lifted
+ * and |k| goes on as before the save. */
+void coap_dtls_keys_settle(coap_dtls_keys_t *k, int kept);
 /* Keys saved by coap_dtls_keys_save into a zeroed |k|: 0, or -1 when
  * |in| is not such a record (nothing is then held). */
 int coap_dtls_keys_load(coap_dtls_keys_t *k, const uint8_t *in, size_t len);

@@ -78,13 +78,20 @@ int coap_dtls_session_new_server(coap_dtls_context_t *d, const coap_dtls_session
                                  void *user, uint64_t now, coap_dtls_session_t **out);
 void coap_dtls_session_free(coap_dtls_session_t *s);
 /* A restart without handshakes (dtls_state.c): an established server
- * session on exported keys written into |out| (its keys then retired for
- * sending, the next sequence number advanced by |margin|); its length or
- * -1 (a client, not established, still on GnuTLS, or no room: at most
- * COAP_DTLS_SESSION_SAVED_MAX bytes). _restore makes the session again
- * from such bytes in another process: established, no handshake. */
+ * session on exported keys written into |out| (the next sequence number
+ * advanced by |margin|; its keys then held below that number until
+ * _settle_save); its length or -1 (a client, not established, still on
+ * GnuTLS, a save outstanding, or no room: at most
+ * COAP_DTLS_SESSION_SAVED_MAX bytes). _settle_save: |kept| (the bytes are
+ * stored for the new process) retires the keys for sending, else the
+ * session goes on as before. _restore makes the session again from such
+ * bytes in another process: established, no handshake; _check says
+ * whether _restore would take them (0, COAP_E_INVALID_ARG,
+ * COAP_E_NOMEM) without making anything. */
 #define COAP_DTLS_SESSION_SAVED_MAX 300
 int coap_dtls_session_save(coap_dtls_session_t *s, uint64_t margin, uint8_t *out, size_t cap);
+void coap_dtls_session_settle_save(coap_dtls_session_t *s, int kept);
+int coap_dtls_saved_session_check(const uint8_t *in, size_t len);
 int coap_dtls_session_restore(coap_dtls_context_t *d, const coap_dtls_session_cb_t *cb, void *user,
                               uint64_t now, const uint8_t *in, size_t len,
                               coap_dtls_session_t **out);

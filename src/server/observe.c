@@ -430,13 +430,17 @@ static int replace_con(coap_server_t *s, coap_observer_t *o, const built_t *b) {
   return 1;
 }
 
-/* Build for |o| alone and send (a state that waited for a CON's ACK). */
-static void send_latest(coap_server_t *s, coap_observer_t *o) {
+/* Build for |o| alone and send (a state that waited for a CON's ACK).
+ * 1 when that state ended the observation: |o| is freed, and its group
+ * too if |o| was its last observer. */
+static int send_latest(coap_server_t *s, coap_observer_t *o) {
   built_t b;
   o->pending = 0;
-  if (build(s, o->group, o, 0, 1, &b) < 0) return;
+  if (build(s, o->group, o, 0, 1, &b) < 0) return 0;
   send_one(s, o, &b);
-  if (b.ends) observer_free(s, o, 0, 1);
+  if (!b.ends) return 0;
+  observer_free(s, o, 0, 1);
+  return 1;
 }
 
 /* A CON of |peer_key| ended: the states that waited for it go, the
@@ -997,12 +1001,14 @@ static int over_limits(const coap_server_t *s, const coap_observer_t *who) {
 }
 
 /* |c| attached to |who|'s peer and session on |r| in group |g|. */
-static void attach(coap_server_t *s, coap_obs_group_t *g, const coap_observer_t *who,
-                   const carried_t *c, coap_obs_import_tally_t *tally) {
+/* 1 when the relation ended at once (its state sent again ended it): the
+ * group may be gone with it. */
+static int attach(coap_server_t *s, coap_obs_group_t *g, const coap_observer_t *who,
+                  const carried_t *c, coap_obs_import_tally_t *tally) {
   coap_observer_t *o = observer_alloc(s, who->peer_key, who->session_key, c->token, c->token_len);
   if (!o) {
     tally->no_memory++;
-    return;
+    return 0;
   }
   group_link_observer(g, o);
   uint32_t now_s = (uint32_t)(now_ms(s) / 1000);
@@ -1014,12 +1020,12 @@ static void attach(coap_server_t *s, coap_obs_group_t *g, const coap_observer_t 
     o->nons = 0xFFFE; /* a CON was due before this clock began: the next one is */
   }
   tally->carried++;
-  if (!(c->flags & REL_RESEND)) return;
+  if (!(c->flags & REL_RESEND)) return 0;
   /* Its newest state may be lost with the old process: sent again now,
    * as CON (or once the peer's CON in flight is answered). */
   o->pending = 1;
   o->nons = 0xFFFE;
-  if (may_send(s, o, now_s)) send_latest(s, o);
+  return may_send(s, o, now_s) && send_latest(s, o);
 }
 
 /* Does |who| (peer, session, token) observe |r| already? */
@@ -1062,8 +1068,8 @@ static void import_relation(coap_server_t *s, const coap_observer_t *who, coap_p
     else
       tally->seq_apart++;
     send_unobserved(s, g, who);
-  } else {
-    attach(s, g, who, c, tally);
+  } else if (attach(s, g, who, c, tally)) {
+    return; /* ended at once: its group, if left empty, went with it */
   }
   if (!g->first) group_free(s, g); /* made for nothing */
 }

@@ -127,6 +127,22 @@ cluster_balancer() {
   fi
 }
 
+# cluster_sweep: the namespaces of clusters whose test is gone (cs<pid>...
+# of a pid that no longer runs) deleted. A test killed whole (ctest's
+# timeout ends the tree with SIGKILL; so may a CI job cancelled) runs no
+# exit trap: its servers die with it, but a namespace's name outlives
+# every process in it.
+cluster_sweep() {
+  local ns pid
+  for ns in $(ip netns list | awk '{ print $1 }'); do
+    [[ $ns =~ ^cs([0-9]+)(lb|cl|n[1-8])$ ]] || continue
+    pid=${BASH_REMATCH[1]}
+    [ "$pid" != $$ ] && ! kill -0 "$pid" 2>/dev/null || continue
+    cluster_say "deleting $ns, left by test process $pid (gone)"
+    ip netns del "$ns" 2>/dev/null || true
+  done
+}
+
 # cluster_up BUILD_DIR [IDS]: the topology, the balancer's rules and one
 # server a node (CLUSTER_NODES of them), node N started with the Nth of
 # IDS (default "1 2 ... N": the balancer's map sends id N to node N).
@@ -143,6 +159,7 @@ cluster_up() {
     cluster_say "${#ids[@]} node ids (${ids[*]}) for $CLUSTER_NODES nodes"
     return 1
   fi
+  cluster_sweep
   CLUSTER_LOGS=$(mktemp -d)
   CLUSTER_NSES=(lb cl)
   for n in $(seq "$CLUSTER_NODES"); do CLUSTER_NSES+=("n$n"); done

@@ -15,7 +15,8 @@
 #                           (client lines and summary) and REPORT.json
 # fleet_field REPORT KEY    a value of a report's summary (jq path)
 # fleet_clients REPORT 'KEY OP N && ...'  how many client lines meet it
-#                           (OP: == != >= <=)
+#                           (OP: == != >= <= > <; another prints
+#                           "unknown-operator", which no count equals)
 # fleet_stop_all            every fleet killed (a test's exit trap: a
 #                           fleet asked to quit may wait 60 s for its
 #                           requests)
@@ -76,18 +77,20 @@ fleet_field() {
 }
 
 fleet_clients() {
-  awk -v cond="$2" 'BEGIN { n = 0 }
+  awk -v cond="$2" 'BEGIN { n = 0; bad = 0 }
     /^client / { for (i = 3; i < NF; i += 2) v[$i] = $(i + 1); if (test(cond)) n++ }
     function test(c,   parts, k, m, j, x, y) {
       m = split(c, parts, " && ")
       for (j = 1; j <= m; j++) {
         split(parts[j], k, " "); x = v[k[1]] + 0; y = k[3] + 0
+        if (k[2] !~ /^(==|!=|>=|<=|>|<)$/) bad = 1
         if ((k[2] == "==" && x != y) || (k[2] == "!=" && x == y) ||
-            (k[2] == ">=" && x < y) || (k[2] == "<=" && x > y)) return 0
+            (k[2] == ">=" && x < y) || (k[2] == "<=" && x > y) ||
+            (k[2] == ">" && x <= y) || (k[2] == "<" && x >= y)) return 0
       }
       return 1
     }
-    END { print n }' "$FLEET_DIR/$1"
+    END { if (bad) print "unknown-operator"; else print n }' "$FLEET_DIR/$1"
 }
 
 fleet_stop_all() {

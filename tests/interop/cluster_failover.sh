@@ -34,6 +34,7 @@ BUILD=$1
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/../cluster/cluster.sh"
 . "$(dirname "$0")/../cluster/balancer_ops.sh"
+. "$(dirname "$0")/../cluster/fleet_ops.sh"
 [ "$(id -u)" = 0 ] || fail "needs root (network namespaces)"
 need nft nftables
 need ip iproute2
@@ -45,15 +46,10 @@ done
 BUILD=$(cd "$BUILD" && pwd)
 CLIENTS=${FLEET_CLIENTS:-1000}
 work=$(mktemp -d)
-FLEET_PID=
+FLEET_DIR=$work
 stop_all() {
   set +e # everything below must run: a failed kill or wait ends nothing
-  exec 3>&-
-  # (SIGTERM would make it wait for its requests under way: up to 60 s)
-  if [ -n "$FLEET_PID" ]; then
-    kill -KILL "$FLEET_PID" 2>/dev/null
-    wait "$FLEET_PID" 2>/dev/null
-  fi
+  fleet_stop_all # SIGKILL: SIGTERM would make it wait for its requests (up to 60 s)
   cluster_down
   cleanup_bg
   if [ -n "${FLEET_KEEP:-}" ]; then rm -rf "$FLEET_KEEP"; mkdir -p "$FLEET_KEEP"; cp -r "$work"/. "$CLUSTER_LOGS"/. "$FLEET_KEEP"; fi
@@ -70,57 +66,11 @@ server_counts() { # "full resumed moves" for each node
   for n in 1 2 3; do echo "$n $(full_handshakes "$n") $(resumed_handshakes "$n") $(moves "$n")"; done
 }
 
-# wait_fleet PATTERN SECONDS [FROM]: until the fleet prints a line
-# matching it (from its line FROM on).
-wait_fleet() {
-  local _
-  for _ in $(seq $(($2 * 10))); do
-    tail -n +"${3:-1}" "$work/fleet.out" | grep -qE "$1" && return 0
-    kill -0 "$FLEET_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  tail -5 "$work/fleet.err" >&2
-  fail "the fleet did not print '$1' within $2 s"
-}
-
-# fleet_report NAME: the fleet's report now, into $work/NAME (its client
-# lines and summary); with "quit" as a second argument, the last one.
-fleet_report() {
-  local from
-  from=$(($(wc -l <"$work/fleet.out") + 1))
-  echo "${2:-report}" >&3
-  for _ in $(seq 1200); do
-    tail -n +"$from" "$work/fleet.out" | grep -q '^summary ' && break
-    sleep 0.1
-  done
-  tail -n +"$from" "$work/fleet.out" | sed -n '/^client /p;/^summary /{p;q}' >"$work/$1"
-  grep -q '^summary ' "$work/$1" || fail "no report from the fleet ($1)"
-  jq -ce . <<<"$(sed -n 's/^summary //p' "$work/$1")" >"$work/$1.json" ||
-    fail "the fleet's summary is not JSON: $(grep '^summary' "$work/$1")"
-}
-# field REPORT KEY: a number from a report's summary
-field() { jq -r ".$2" "$work/$1.json"; }
-
-# clients REPORT AWK-CONDITION: how many client lines meet it ($node,
-# $mark_node, ... by name: each line is "client I key value key value ...").
-clients() {
-  awk -v cond="$2" 'BEGIN { n = 0 }
-    /^client / { for (i = 3; i < NF; i += 2) v[$i] = $(i + 1); if (test(cond)) n++ }
-    function test(c,   parts, k, op, val, m, j, ok) {
-      m = split(c, parts, " && ")
-      for (j = 1; j <= m; j++) {
-        split(parts[j], k, " ")
-        op = k[2]; val = k[3] + 0; ok = v[k[1]] + 0
-        if (op == "==" && ok != val) return 0
-        if (op == "!=" && ok == val) return 0
-        if (op == ">=" && ok < val) return 0
-        if (op == "<=" && ok > val) return 0
-        if (op == ">" && ok <= val) return 0
-      }
-      return 1
-    }
-    END { print n }' "$work/$1"
-}
+# The one fleet (tests/cluster/fleet_ops.sh), its reports failing the test.
+wait_fleet() { fleet_wait fleet "$@" || fail "the fleet did not print '$1' within $2 s"; }
+report() { fleet_report fleet "$@" || fail "no report from the fleet ($1), or not JSON, or it did not exit cleanly"; }
+field() { fleet_field "$@"; }
+clients() { fleet_clients "$@"; }
 
 # ---- the cluster, sharing ticket keys ----
 "$BUILD/coaps" keygen --ticket-key "$work/ticket.keys" >/dev/null || fail "coaps keygen --ticket-key failed"
@@ -134,17 +84,13 @@ pass "cluster up: three nodes sharing $work/ticket.keys, a stateful firewall on 
 # ports other clients closed a moment ago.
 cluster_client_ports 40000 42999
 
-mkfifo "$work/commands"
 read -r -a extra <<<"${FLEET_ARGS:-}"
-$CLUSTER_CLIENT "$BUILD/client_fleet" --clients "$CLIENTS" --interval 1000 --ramp 3000 ${extra[@]+"${extra[@]}"} \
-  --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" "coaps://$CLUSTER_VIP/time" \
-  <"$work/commands" >"$work/fleet.out" 2>"$work/fleet.err" &
-FLEET_PID=$!
-exec 3>"$work/commands"
+fleet_start fleet --clients "$CLIENTS" --interval 1000 --ramp 3000 ${extra[@]+"${extra[@]}"} \
+  --psk-identity "$CLUSTER_ID" --psk "$CLUSTER_KEY" "coaps://$CLUSTER_VIP/time"
 started=$SECONDS
 wait_fleet '^ready ' 40
 pass "$CLIENTS clients answered, $((SECONDS - started)) s after the start"
-fleet_report start
+report start
 for n in 1 2 3; do
   on=$(clients start "node == $n")
   echo "node $n: $on clients"
@@ -161,11 +107,11 @@ expect_eq "one full handshake a client" "$CLIENTS" "$(clients start "full == 1 &
 read -r -a before <<<"$(server_counts | awk '{ f += $2; r += $3 } END { print f, r }')"
 declare -A moves_before
 for n in 1 2 3; do moves_before[$n]=$(moves "$n"); done
-echo mark >&3
-echo "rebind 3" >&3
+fleet_send fleet mark
+fleet_send fleet "rebind 3"
 sleep 8
-echo "rebind 0" >&3
-fleet_report rebinding
+fleet_send fleet "rebind 0"
+report rebinding
 echo "rebinding: $(jq -c '{sent, answered, in_flight, failed, rebinds, reused_ports, other_node, full_handshakes, resumed_handshakes}' "$work/rebinding.json")"
 # Only with --fresh-ports (FLEET_ARGS) are no ports reused.
 [[ " ${FLEET_ARGS:-} " == *" --fresh-ports "* ]] || [ "$CLIENTS" -lt 1000 ] ||
@@ -192,7 +138,7 @@ read -r -a base3 <<<"$(server_counts | sed -n 3p)"
 kill -KILL "${CLUSTER_PIDS[1]}"
 wait "${CLUSTER_PIDS[1]}" 2>/dev/null || true
 from=$(($(wc -l <"$work/fleet.out") + 1))
-echo mark >&3
+fleet_send fleet mark
 killed_at=$SECONDS
 flows=$(balancer_flows 2)
 # A health check notices within a probe or two; ours at once, before any
@@ -204,9 +150,9 @@ pass "node 2 killed; health check: out of both maps, no flow to flush"
 wait_fleet '^caught-up ' 60 "$from"
 echo "every client answered $((SECONDS - killed_at)) s after the kill"
 sleep 3 # a few more requests each on the new node: no second handshake
-fleet_report failover
+report failover
 moved=$(clients failover "mark_node == 2")
-echo "failover: $(jq -c '{sent, answered, in_flight, failed, failures, full_handshakes, resumed_handshakes, answers_by_node, clients_by_node}' "$work/failover.json")"
+echo "failover: $(jq -c '{sent, answered, in_flight, failed, failures, full_handshakes, resumed_handshakes, answers_by_node, clients_by_node, icmp_errors, icmp_vetted}' "$work/failover.json")"
 [ "$moved" -ge $((CLIENTS / 5)) ] || fail "failover: only $moved clients were on node 2"
 expect_eq "failover: every client of node 2 answered by node 1 or 3, none by node 2 after the kill" \
   "$moved" "$(($(clients failover "mark_node == 2 && node == 1 && same_node == 0 && other_node >= 1") + \
@@ -248,14 +194,11 @@ pass "failover: $moved clients of node 2 moved, the slowest in $worst ms"
 # check wrote: CID map without node 2, hash mod 6), moved clients too ----
 read -r -a before <<<"$(server_counts | awk '{ f += $2; r += $3 } END { print f, r }')"
 for n in 1 3; do moves_before[$n]=$(moves "$n"); done
-echo mark >&3
-echo "rebind 2" >&3
+fleet_send fleet mark
+fleet_send fleet "rebind 2"
 sleep 6
-echo "rebind 0" >&3
-fleet_report after quit
-wait "$FLEET_PID" || fail "client_fleet exited with $?"
-FLEET_PID=
-exec 3>&-
+fleet_send fleet "rebind 0"
+report after quit # and its exit awaited: a status other than 0 fails
 echo "rebinding after the failover: $(jq -c '{sent, answered, in_flight, failed, rebinds, reused_ports, other_node, full_handshakes, resumed_handshakes}' "$work/after.json")"
 expect_eq "rebinding after the failover: every client moved at least twice" "$CLIENTS" \
   "$(clients after "rebinds >= 2")"

@@ -130,7 +130,11 @@ fleet_report f upgrade quit || fail "the fleet's last report"
 echo "upgrade: $(jq -c '{sent, answered, in_flight, failed, failures, full_handshakes, resumed_handshakes, other_node, answers_by_node}' "$work/upgrade.json")"
 icmp=$(($(icmp_relayed) - icmp_before))
 read_by_clients=$(fleet_field upgrade icmp_errors)
-echo "ICMP port unreachable relayed to the clients during the gaps: $icmp, read by them: $read_by_clients"
+vetted=$(fleet_field upgrade icmp_vetted)
+# vetted: those the library matched to a record its client sent there
+# (coap_context_input_icmp); none under the stateless rules, whose errors
+# name the node, not the address the client sent to.
+echo "ICMP port unreachable relayed to the clients during the gaps: $icmp, read by them: $read_by_clients, vetted: $vetted"
 expect_eq "no client made a handshake (full or resumed)" "$CLIENTS" "$(fleet_clients upgrade "full == 0 && resumed == 0")"
 expect_eq "every client answered by its own node throughout (CID node byte unchanged)" "$CLIENTS" \
   "$(fleet_clients upgrade "other_node == 0 && node != -1 && answered >= 1")"

@@ -39,7 +39,7 @@ start_path() {
     >"$work/path.$2.port" 2>"$work/path.$2.err" &
   BG_PIDS+=($!)
   for _ in $(seq 100); do
-    PATH_PORT=$(head -1 "$work/path.$2.port")
+    PATH_PORT=$(head -1 "$work/path.$2.port" 2>/dev/null || true)
     [ -n "$PATH_PORT" ] && return 0
     sleep 0.05
   done

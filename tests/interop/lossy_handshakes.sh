@@ -94,7 +94,7 @@ start_lossy() {
   LOSSY_PID=$!
   BG_PIDS+=($LOSSY_PID)
   for _ in $(seq 100); do
-    LOSSY_PORT=$(head -1 "$work/lossy.$name.port")
+    LOSSY_PORT=$(head -1 "$work/lossy.$name.port" 2>/dev/null || true)
     [ -n "$LOSSY_PORT" ] && return 0
     sleep 0.05
   done

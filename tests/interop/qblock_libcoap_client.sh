@@ -102,7 +102,7 @@ start_lossy() { # OUTVAR ARGS...
   eval "${var}_PID=$!"
   local port=
   for _ in $(seq 100); do
-    port=$(head -1 "$work/$var.port")
+    port=$(head -1 "$work/$var.port" 2>/dev/null || true)
     [ -n "$port" ] && break
     sleep 0.05
   done

@@ -9,8 +9,9 @@
 # §3.4: a client takes them as newer), with no gap beyond a
 # notification's Max-Age and no new registration; each client made one
 # handshake and one registration in all. Then the refusals, each with its
-# message and a normal start: a forged file, a replayed one (a copy of a
-# file already taken), a stale one, one readable by others; a key file
+# message and a normal start: a forged file, another node's (recorded in
+# FILE.seen all the same: its copy is refused as replayed), a replayed one
+# (a copy of a file already taken), a stale one, one readable by others; a key file
 # readable by others stops the server. Usage: restart_sessions.sh
 # BUILD_DIR SOURCE_DIR
 BUILD=$1
@@ -126,8 +127,14 @@ refused "forged" "refused: its seal does not verify"
 # Another node's file (sealed by node 0, read by --node-id 2).
 cp "$DIR/good" "$STATE"
 refused "from another node" "written by another node" --node-id 2
+# Its seal verified, so it was recorded in FILE.seen although refused: a
+# copy of it is never read again, by this node either.
+cp "$DIR/good" "$STATE"
+refused "a copy of a file refused after its seal verified" "refused: replayed"
 # Replayed: the file written after the second start's state was taken;
-# take it once, then put a copy back.
+# take it once (FILE.seen reset by hand, as after the mistake above),
+# then put a copy back.
+rm -f "$STATE.seen"
 cp "$DIR/good" "$STATE"
 serve "$DIR/take.out"
 expect_contains "the genuine file is taken" "restored from" "$(cat "$DIR/take.out")"

@@ -218,6 +218,9 @@ static void put_u64(uint8_t *p, uint64_t v) {
   for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
 }
 
+static long seal_as(unsigned version, unsigned workers, uint64_t sealed_at, const uint8_t *in,
+                    size_t len, uint8_t *out, size_t cap);
+
 /* |saved| as format 1 would have held it: the entries without their
  * worker byte (format 3 has their length first and the peers' extras
  * after them), under a header of version 1 (no worker count). */
@@ -237,11 +240,19 @@ static long as_format_1(uint8_t *out, size_t cap) {
     at += entry + session;
   }
   assert_int_equal(at, end);
+  return seal_as(1, 0, T0, v1, len, out, cap);
+}
+
+/* |in| sealed under the state key with a header of |version|, |workers|
+ * and |sealed_at|, as the library would: the length. */
+static long seal_as(unsigned version, unsigned workers, uint64_t sealed_at, const uint8_t *in,
+                    size_t len, uint8_t *out, size_t cap) {
   memcpy(out, "coapstat", 8);
-  out[8] = 1;
-  out[9] = out[10] = out[11] = 0;
+  out[8] = (uint8_t)version;
+  out[9] = (uint8_t)workers;
+  out[10] = out[11] = 0;
   put_u64(out + 12, NODE);
-  put_u64(out + 20, T0);
+  put_u64(out + 20, sealed_at);
   memset(out + 28, 0x5a, 12); /* the nonce */
   gnutls_aead_cipher_hd_t h;
   gnutls_datum_t k = {(unsigned char *)state_key, 32};
@@ -249,7 +260,7 @@ static long as_format_1(uint8_t *out, size_t cap) {
   size_t sealed = cap - COAP_DTLS_STATE_HEADER;
   assert_int_equal(
       gnutls_aead_cipher_encrypt(h, out + 28, 12, out, COAP_DTLS_STATE_HEADER, COAP_DTLS_STATE_TAG,
-                                 v1, len, out + COAP_DTLS_STATE_HEADER, &sealed),
+                                 in, len, out + COAP_DTLS_STATE_HEADER, &sealed),
       0);
   gnutls_aead_cipher_deinit(h);
   return (long)(COAP_DTLS_STATE_HEADER + sealed);
@@ -279,6 +290,68 @@ static void test_format_1_read(void **state) {
   get_ok(0);
 }
 
+/* |saved| opened, its middle entry (B's) broken by |damage|, sealed again
+ * (authentic: only its inside is wrong) at |sealed_at|. */
+enum damage { BAD_SESSION, BAD_EXTRA };
+static long with_middle_broken(enum damage damage, uint64_t sealed_at, uint8_t *out, size_t cap) {
+  uint8_t plain[8192];
+  long n = coap_dtls_state_open(state_key, 32, NODE, T0, MAX_AGE, saved, (size_t)saved_len, plain,
+                                sizeof plain, NULL);
+  assert_true(n > 0);
+  size_t at = 4,
+         end = 4 + ((size_t)plain[0] << 24 | (size_t)plain[1] << 16 | plain[2] << 8 | plain[3]);
+  size_t session_at[3], k = 0;
+  while (at < end) { /* worker (1), port (2), address (1 + size), session (2 + length) */
+    size_t entry = 1 + 2 + 1 + plain[at + 3] + 2;
+    size_t session = (size_t)plain[at + entry - 2] << 8 | plain[at + entry - 1];
+    assert_true(k < 3);
+    session_at[k++] = at + entry;
+    at += entry + session;
+  }
+  assert_int_equal(k, 3);
+  if (damage == BAD_SESSION) {
+    plain[session_at[1] + COAP_DTLS_KEYS_SAVED] = 0xEE; /* a mode that does not exist */
+  } else {
+    /* Each extra: message ID (2), address family (1), ..., 25 bytes with
+     * no relations; the second one's family is not 0, 4 or 6. */
+    assert_int_equal((size_t)n, end + 3 * 25);
+    plain[end + 25 + 2] = 9;
+  }
+  long len = seal_as(3, WORKERS, sealed_at, plain, (size_t)n, out, cap);
+  return len;
+}
+
+/* A sealed buffer with one malformed entry between two good ones: the
+ * import takes nothing (not the good entry before it either), and the
+ * buffer's time is still given back to be recorded, so it is refused as
+ * replayed from then on. */
+static void test_malformed_middle_takes_nothing(void **state) {
+  coap_context_t *ctxs[WORKERS] = {worker[0]->ctx, worker[1]->ctx, worker[2]->ctx};
+  static const enum damage damages[] = {BAD_SESSION, BAD_EXTRA};
+  uint64_t last_sealed = T0;
+  for (size_t d = 0; d < 2; d++) {
+    uint8_t broken[8192];
+    uint64_t sealed_at = T0 + 1 + d;
+    long len = with_middle_broken(damages[d], sealed_at, broken, sizeof broken);
+    const char *why = NULL;
+    assert_int_equal(
+        coap_contexts_import_sessions(ctxs, WORKERS, state_key, 32, NODE, T0 + 1000, MAX_AGE,
+                                      &last_sealed, broken, (size_t)len, &why),
+        COAP_E_INVALID_ARG);
+    assert_string_equal(why, "malformed inside its seal");
+    for (size_t i = 0; i < WORKERS; i++) assert_int_equal(sessions(i), 0);
+    assert_int_equal(last_sealed, sealed_at); /* recorded: never to be read again */
+    assert_int_equal(
+        coap_contexts_import_sessions(ctxs, WORKERS, state_key, 32, NODE, T0 + 1000, MAX_AGE,
+                                      &last_sealed, broken, (size_t)len, &why),
+        COAP_E_INVALID_ARG);
+    assert_non_null(strstr(why, "replayed"));
+  }
+  /* Nothing was half taken: the genuine buffer lands whole. */
+  assert_int_equal(import(ctxs, WORKERS, NULL), 3);
+  for (size_t i = 0; i < WORKERS; i++) get_ok(i);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_same_workers, setup, teardown),
@@ -287,6 +360,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_out_of_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_format_1_read, setup, teardown),
       cmocka_unit_test_setup_teardown(test_not_carried_counted, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_malformed_middle_takes_nothing, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

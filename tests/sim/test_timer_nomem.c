@@ -264,6 +264,47 @@ static void test_con_request_timer(void **state) {
   send_refused_then_accepted(&o);
 }
 
+/* A new peer's entry cannot be made (its idle timer cannot be armed):
+ * that is no memory, not the peer limit (raising max_peers would not
+ * help). The request is refused with COAP_E_NOMEM, a datagram from a new
+ * address gets the same from coap_context_input, and no entry is left;
+ * a full table still says COAP_E_LIMIT. */
+static void test_new_peer_entry(void **state) {
+  (void)state;
+  coap_request_opts_t o;
+  coap_request_opts_init(&o, COAP_GET, "coap://10.0.0.7/small");
+  sim_reply_t rep;
+  sim_reply_reset(&rep);
+  size_t peers = client->ctx->peers.count;
+  starve(client->ctx);
+  assert_int_equal(coap_send_request(client->ctx, &o, sim_on_reply, &rep, NULL), COAP_E_NOMEM);
+  assert_true(refused > 0);
+  assert_int_equal(client->ctx->peers.count, peers);
+  assert_int_equal(client->ctx->peers_rejected, 0);
+  feed();
+  /* The server: a datagram from an address it does not know. */
+  static const uint8_t ping[4] = {0x40, 0x00, 0x12, 0x34}; /* CON, empty */
+  coap_address_t stranger;
+  coap_address_from_string(&stranger, "10.0.0.8", 40000);
+  peers = server->ctx->peers.count;
+  starve(server->ctx);
+  assert_int_equal(
+      coap_context_input(server->ctx, server->ep, &stranger, ping, sizeof ping, net.now),
+      COAP_E_NOMEM);
+  assert_int_equal(server->ctx->peers.count, peers);
+  feed();
+  /* The table full: the limit it is. */
+  client->ctx->cfg.max_peers = client->ctx->peers.count;
+  assert_int_equal(coap_send_request(client->ctx, &o, sim_on_reply, &rep, NULL), COAP_E_LIMIT);
+  assert_int_equal(client->ctx->peers_rejected, 1);
+  server->ctx->cfg.max_peers = server->ctx->peers.count;
+  assert_int_equal(
+      coap_context_input(server->ctx, server->ep, &stranger, ping, sizeof ping, net.now),
+      COAP_E_LIMIT);
+  simnet_run_until(&net, net.now + 300000);
+  assert_int_equal(rep.calls, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_block1_body_refused, setup_plain, teardown),
@@ -273,6 +314,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_qblock_transfer_timer, setup_qblock, teardown),
       cmocka_unit_test_setup_teardown(test_non_request_timer, setup_plain, teardown),
       cmocka_unit_test_setup_teardown(test_con_request_timer, setup_plain, teardown),
+      cmocka_unit_test_setup_teardown(test_new_peer_entry, setup_plain, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

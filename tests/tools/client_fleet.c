@@ -17,8 +17,9 @@
  * cookie on the last one, the node that answered — byte 1 of the server's
  * Connection ID, which coaps serve --node-id puts there, so no server
  * change is needed —, rebinds, and latencies. ICMP errors are not read
- * unless --icmp-errors (then handed to the library as coaps's own sockets
- * do: coap_context_input_unreachable says what it makes of them).
+ * unless --icmp-errors (then handed to the library with what they quote,
+ * as coaps's own sockets do: coap_context_input_icmp says what it makes
+ * of them).
  *
  * Commands on standard input, one a line (the test's phases):
  *   mark        counters restart from here ("since the mark"); each
@@ -57,8 +58,9 @@
  *            onto a port some client of the fleet closed within 180 s),
  *            answers and clients by node, failures by cause, and "total"
  *            since the start; since the start too: send_errors (sends the
- *            socket refused) and icmp_errors (ICMP errors read, with
- *            --icmp-errors)}
+ *            socket refused), icmp_errors (ICMP errors read, with
+ *            --icmp-errors) and icmp_vetted (those the library found
+ *            quoting a datagram of the client's, and acted upon)}
  */
 #include <errno.h>
 #include <getopt.h>
@@ -138,7 +140,7 @@ struct fleet {
   uint64_t answers_by_node[NODES + 1][2]; /* [node + 1][0: now, 1: at the mark] */
   cause_count_t causes[MAX_CAUSES];
   size_t n_causes;
-  uint64_t send_errors, icmp_errors;
+  uint64_t send_errors, icmp_errors, icmp_vetted;
 };
 
 static volatile sig_atomic_t g_report, g_quit;
@@ -455,14 +457,14 @@ static void print_report(fleet_t *f) {
       "\"failed\":%llu,\"in_flight\":%llu,\"same_node\":%llu,\"other_node\":%llu,"
       "\"full_handshakes\":%llu,\"resumed_handshakes\":%llu,"
       "\"clients_with_a_cookie_in_their_last_handshake\":%llu,\"rebinds\":%llu,"
-      "\"reused_ports\":%llu,\"send_errors\":%llu,\"icmp_errors\":%llu",
+      "\"reused_ports\":%llu,\"send_errors\":%llu,\"icmp_errors\":%llu,\"icmp_vetted\":%llu",
       f->o.clients, (unsigned long long)(now - f->mark), (unsigned long long)sum.sent,
       (unsigned long long)sum.answered, (unsigned long long)sum.failed,
       (unsigned long long)in_flight, (unsigned long long)sum.same_node,
       (unsigned long long)sum.other_node, (unsigned long long)sum.full,
       (unsigned long long)sum.resumed, (unsigned long long)cookies, (unsigned long long)sum.rebinds,
       (unsigned long long)sum.reused_ports, (unsigned long long)f->send_errors,
-      (unsigned long long)f->icmp_errors);
+      (unsigned long long)f->icmp_errors, (unsigned long long)f->icmp_vetted);
   const char *sep = "";
   printf(",\"answers_by_node\":{");
   for (int n = 0; n <= NODES; n++) {
@@ -747,7 +749,8 @@ static void run_due(fleet_t *f, uint64_t now) {
 }
 
 /* --icmp-errors: what the I/O shell does with them (src/io/io.c): each
- * names the destination of a datagram that was not delivered. */
+ * names the destination of a datagram that was not delivered and quotes
+ * its start. */
 static void drain_errors(client_t *c, uint64_t now) {
   for (int i = 0; i < 16; i++) {
     coap_address_t dest;
@@ -761,7 +764,8 @@ static void drain_errors(client_t *c, uint64_t now) {
                         .msg_iovlen = 1,
                         .msg_control = control,
                         .msg_controllen = sizeof control};
-    if (recvmsg(c->fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return;
+    ssize_t quoted = recvmsg(c->fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT);
+    if (quoted < 0) return;
     dest.size = mh.msg_namelen;
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
       const struct sock_extended_err *ee = (const void *)CMSG_DATA(cm);
@@ -769,7 +773,8 @@ static void drain_errors(client_t *c, uint64_t now) {
            (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_RECVERR)) &&
           (ee->ee_origin == SO_EE_ORIGIN_ICMP || ee->ee_origin == SO_EE_ORIGIN_ICMP6)) {
         c->f->icmp_errors++;
-        coap_context_input_unreachable(c->ctx, c->ep, &dest, now);
+        if (coap_context_input_icmp(c->ctx, c->ep, &dest, scratch, (size_t)quoted, now) == 1)
+          c->f->icmp_vetted++;
       }
     }
   }

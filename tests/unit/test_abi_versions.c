@@ -157,6 +157,12 @@ struct v2_stats {
   uint64_t dtls_sessions_by_mode[4];
 };
 
+/* Version 3 appends the ICMP errors vetted and ignored. */
+struct v3_stats {
+  struct v2_stats v2;
+  uint64_t icmp_vetted, icmp_unvetted;
+};
+
 struct v1_failure_record {
   uint64_t seq;
   uint64_t at_ms;
@@ -319,6 +325,8 @@ SAME(struct v2_stats, coap_stats_t, responses_by_class);
 SAME(struct v2_stats, coap_stats_t, dtls_handshakes_by_mode);
 SAME(struct v2_stats, coap_stats_t, dtls_failures_by_mode);
 SAME(struct v2_stats, coap_stats_t, dtls_sessions_by_mode);
+SAME(struct v3_stats, coap_stats_t, icmp_vetted);
+SAME(struct v3_stats, coap_stats_t, icmp_unvetted);
 SAME(struct v1_failure_record, coap_failure_record_t, seq);
 SAME(struct v1_failure_record, coap_failure_record_t, at_ms);
 SAME(struct v1_failure_record, coap_failure_record_t, cause);
@@ -490,6 +498,7 @@ static void test_v1_lengths_match_the_library(void **state) {
   assert_int_equal(v1_len(COAP_ABI_FAILURE_RECORD), V1_LEN(struct v1_failure_record, fix));
   assert_int_equal(coap_abi_struct(COAP_ABI_STATS)->len[1],
                    V1_LEN(struct v2_stats, dtls_sessions_by_mode));
+  assert_int_equal(coap_abi_struct(COAP_ABI_STATS)->len[2], V1_LEN(struct v3_stats, icmp_unvetted));
   /* Every table knows exactly the versions up to the header's current one. */
   assert_int_equal(versions(COAP_ABI_TX_PARAMS), COAP_TX_PARAMS_VERSION);
   assert_int_equal(versions(COAP_ABI_CONTEXT_CONFIG), COAP_CONTEXT_CONFIG_VERSION);
@@ -631,6 +640,15 @@ static void test_request_stats_diag_v1(void **state) {
   for (int m = 0; m < 4; m++) assert_int_equal(st2->dtls_handshakes_by_mode[m][0], 0);
   guarded_check_free(&gs2);
 
+  /* A version 3 caller gets the ICMP counters too (none here). */
+  guarded_t gs3;
+  struct v3_stats *st3 = guarded_new(&gs3, V1_LEN(struct v3_stats, icmp_unvetted), 0xFF);
+  assert_int_equal(coap_context_get_stats_versioned(ctx, COAP_STATS_V3, (coap_stats_t *)st3), 0);
+  assert_int_equal(st3->v2.v1.tx_datagrams, 1);
+  assert_int_equal(st3->icmp_vetted, 0);
+  assert_int_equal(st3->icmp_unvetted, 0);
+  guarded_check_free(&gs3);
+
   /* The failure log: the same failure, newest first, nothing past it. */
   guarded_t gf;
   struct v1_failure_record *fr = guarded_new(&gf, V1_LEN(struct v1_failure_record, fix), 0);
@@ -685,7 +703,7 @@ static void test_unknown_versions_refused(void **state) {
     assert_int_equal(coap_context_config_default_versioned(v, p), COAP_E_INVALID_ARG);
     assert_int_equal(coap_request_opts_init_versioned(v, p, COAP_GET, "coap://h/"),
                      COAP_E_INVALID_ARG);
-    /* Version 2 of the stats exists: the next one up stands for it. */
+    /* Versions 2 and 3 of the stats exist: the next one up stands for them. */
     int vs = v == COAP_STATS_V2 ? COAP_STATS_VERSION + 1 : v;
     assert_int_equal(coap_context_get_stats_versioned(ctx, vs, p), COAP_E_INVALID_ARG);
     assert_int_equal(coap_context_failure_versioned(ctx, v, 0, p), COAP_E_INVALID_ARG);

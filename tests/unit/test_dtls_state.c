@@ -90,6 +90,7 @@ static long carry_server(pair_t *p, uint8_t *envelope, size_t cap) {
   uint8_t saved[COAP_DTLS_KEYS_SAVED];
   assert_int_equal(coap_dtls_keys_save(&p->server, MARGIN, saved, sizeof saved),
                    COAP_DTLS_KEYS_SAVED);
+  coap_dtls_keys_settle(&p->server, 1); /* stored: the keys are the new process's */
   unsigned n = 0;
   long len = coap_dtls_state_seal(state_key, 32, NODE, T0, 2, counting_rand, &n, saved,
                                   sizeof saved, envelope, cap);
@@ -231,6 +232,49 @@ static void test_refused_envelopes(void **state) {
   free_pair(&p);
 }
 
+/* Between a save and its end the keys still seal, but only below the
+ * saved sequence number (the margin is all the old process may use); a
+ * save that was not stored gives the keys back whole, one that was
+ * retires them; no second save while one is outstanding. */
+static void test_save_held_until_settled(void **state) {
+  (void)state;
+  pair_t p;
+  make_pair(&p, GNUTLS_CIPHER_AES_128_CCM_8);
+  uint8_t rec[256];
+  int rec_len;
+  assert_int_equal(send_record(&p.server, &p.client, "before", rec, &rec_len), 0);
+  uint8_t saved[COAP_DTLS_KEYS_SAVED], again[COAP_DTLS_KEYS_SAVED];
+  assert_int_equal(coap_dtls_keys_save(&p.server, MARGIN, saved, sizeof saved),
+                   COAP_DTLS_KEYS_SAVED);
+  assert_int_equal(coap_dtls_keys_save(&p.server, MARGIN, again, sizeof again), -1);
+  /* Sequence numbers 1 .. MARGIN: the saved copy starts at 1 + MARGIN. */
+  int64_t last = -1;
+  for (int i = 0; i < MARGIN; i++) last = send_record(&p.server, &p.client, "held", rec, &rec_len);
+  assert_int_equal(last, MARGIN);
+  assert_int_equal(coap_dtls_keys_protect(&p.server, 23, (const uint8_t *)"x", 1, rec, sizeof rec),
+                   -1);
+  coap_dtls_keys_t loaded = {0};
+  assert_int_equal(coap_dtls_keys_load(&loaded, saved, sizeof saved), 0);
+  assert_int_equal(loaded.write_seq, 1 + MARGIN);
+  coap_dtls_keys_free(&loaded);
+  /* Not stored: the keys go on past the margin (no copy will use them). */
+  coap_dtls_keys_settle(&p.server, 0);
+  assert_int_equal(send_record(&p.server, &p.client, "after", rec, &rec_len), MARGIN + 1);
+  /* Saved again and stored: retired, and cannot be saved a third time. */
+  assert_int_equal(coap_dtls_keys_save(&p.server, MARGIN, saved, sizeof saved),
+                   COAP_DTLS_KEYS_SAVED);
+  coap_dtls_keys_settle(&p.server, 1);
+  assert_int_equal(coap_dtls_keys_protect(&p.server, 23, (const uint8_t *)"x", 1, rec, sizeof rec),
+                   -1);
+  assert_int_equal(coap_dtls_keys_save(&p.server, MARGIN, again, sizeof again), -1);
+  /* A margin of 0 would give the copy the next number itself. */
+  pair_t q;
+  make_pair(&q, GNUTLS_CIPHER_AES_128_CCM_8);
+  assert_int_equal(coap_dtls_keys_save(&q.server, 0, saved, sizeof saved), -1);
+  free_pair(&q);
+  free_pair(&p);
+}
+
 static void test_saved_records_checked(void **state) {
   pair_t p;
   make_pair(&p, GNUTLS_CIPHER_AES_128_CCM_8);
@@ -240,6 +284,7 @@ static void test_saved_records_checked(void **state) {
   assert_int_equal(coap_dtls_keys_save(&p.server, MARGIN, saved, sizeof saved - 1), -1);
   assert_int_equal(coap_dtls_keys_save(&p.server, MARGIN, saved, sizeof saved),
                    COAP_DTLS_KEYS_SAVED);
+  coap_dtls_keys_settle(&p.server, 1);
   /* Retired keys cannot be saved again (their nonces are spent). */
   uint8_t again[COAP_DTLS_KEYS_SAVED];
   assert_int_equal(coap_dtls_keys_save(&p.server, MARGIN, again, sizeof again), -1);
@@ -262,9 +307,9 @@ static void test_saved_records_checked(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_carry_over_gcm),        cmocka_unit_test(test_carry_over_ccm8),
-      cmocka_unit_test(test_carry_over_chacha),     cmocka_unit_test(test_refused_envelopes),
-      cmocka_unit_test(test_saved_records_checked),
+      cmocka_unit_test(test_carry_over_gcm),          cmocka_unit_test(test_carry_over_ccm8),
+      cmocka_unit_test(test_carry_over_chacha),       cmocka_unit_test(test_refused_envelopes),
+      cmocka_unit_test(test_save_held_until_settled), cmocka_unit_test(test_saved_records_checked),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

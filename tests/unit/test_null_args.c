@@ -192,6 +192,14 @@ static void n_coap_context_input_unreachable(void) {
   RUNS(coap_context_input_unreachable(ctx, NULL, &addr, 1));
   RUNS(coap_context_input_unreachable(ctx, ep, NULL, 1));
 }
+static void n_coap_context_input_icmp(void) {
+  WANT_INT(coap_context_input_icmp(NULL, ep, &addr, datagram, 4, 1), COAP_E_INVALID_ARG);
+  WANT_INT(coap_context_input_icmp(ctx, NULL, &addr, datagram, 4, 1), COAP_E_INVALID_ARG);
+  WANT_INT(coap_context_input_icmp(ctx, ep, NULL, datagram, 4, 1), COAP_E_INVALID_ARG);
+  WANT_INT(coap_context_input_icmp(ctx, ep, &addr, NULL, 4, 1), COAP_E_INVALID_ARG);
+  /* No quote: nothing of ours, ignored. */
+  WANT_INT(coap_context_input_icmp(ctx, ep, &addr, NULL, 0, 1), 0);
+}
 static void n_coap_context_next_timeout(void) {
   WANT_INT(coap_context_next_timeout(NULL) == UINT64_MAX, 1);
 }
@@ -683,6 +691,27 @@ static void n_coap_contexts_import_sessions(void) {
   WANT_INT(coap_contexts_import_sessions(two, 1, key, 32, 1, 0, 60, NULL, in, sizeof in, NULL),
            COAP_E_STATE); /* no DTLS configuration */
 }
+static void n_coap_contexts_export_sessions_begin(void) {
+  const uint8_t key[32] = {0};
+  uint8_t out[64];
+  coap_context_t *two[2] = {ctx, NULL};
+  WANT_INT(coap_contexts_export_sessions_begin(NULL, 1, key, 32, 1, 0, out, sizeof out, NULL),
+           INVALID);
+  WANT_INT(coap_contexts_export_sessions_begin(two, 2, key, 32, 1, 0, out, sizeof out, NULL),
+           INVALID);
+  WANT_INT(coap_contexts_export_sessions_begin(two, 1, NULL, 32, 1, 0, out, sizeof out, NULL),
+           INVALID);
+  WANT_INT(coap_contexts_export_sessions_begin(two, 1, key, 32, 1, 0, NULL, 0, NULL), INVALID);
+  WANT_INT(coap_contexts_export_sessions_begin(two, 1, key, 32, 1, 0, out, sizeof out, NULL),
+           COAP_E_STATE); /* no DTLS configuration */
+}
+static void n_coap_contexts_export_sessions_end(void) {
+  coap_context_t *two[2] = {ctx, NULL};
+  WANT_INT(coap_contexts_export_sessions_end(NULL, 1, 1), INVALID);
+  WANT_INT(coap_contexts_export_sessions_end(two, 2, 0), INVALID);
+  WANT_INT(coap_contexts_export_sessions_end(two, 0, 1), INVALID);
+  WANT_INT(coap_contexts_export_sessions_end(two, 1, 1), 0); /* nothing outstanding: no-op */
+}
 static void n_coap_context_end_revoked_sessions(void) {
   WANT_INT(coap_context_end_revoked_sessions(NULL), 0);
   WANT_INT(coap_context_end_revoked_sessions(ctx), 0); /* no DTLS configuration */
@@ -895,6 +924,7 @@ static const null_case_t cases[] = {
     CASE(coap_context_input),
     CASE(coap_context_input_to),
     CASE(coap_context_input_unreachable),
+    CASE(coap_context_input_icmp),
     CASE(coap_context_next_timeout),
     CASE(coap_context_handle_timeouts),
     CASE(coap_resource_add),
@@ -1004,6 +1034,8 @@ static const null_case_t cases[] = {
     CASE(coap_context_import_sessions),
     CASE(coap_contexts_export_sessions),
     CASE(coap_contexts_import_sessions),
+    CASE(coap_contexts_export_sessions_begin),
+    CASE(coap_contexts_export_sessions_end),
     CASE(coap_context_end_revoked_sessions),
     NO_POINTER(coap_strerror),
     CASE(coap_context_listen),

@@ -119,6 +119,29 @@ static void test_attach_past_the_margin(void **state) {
   assert_null(coap_obs_table_broken(&srv));
 }
 
+static void answer_error(coap_context_t *ctx, coap_resource_t *res, const coap_request_t *req,
+                         coap_response_t *resp, void *user) {
+  coap_response_set_code(resp, COAP_INTERNAL_SERVER_ERROR);
+}
+
+/* A relation whose newest state is sent again at the import, and that
+ * state (an error) ends it: the observer and its group go at once, and
+ * nothing touches them after (a use after free the fuzz target found). */
+static void test_resent_state_ends_it(void **state) {
+  coap_resource_t *r = add("fails", 1);
+  coap_resource_set_handler(r, COAP_GET, answer_error, NULL);
+  uint8_t buf[256], req[32];
+  size_t req_len = registration(COAP_GET, "fails", req);
+  buf[0] = 0;
+  buf[1] = 1;
+  size_t len = 2 + relation(buf + 2, 1, 100, 0x01 /* resend */, req, req_len);
+  coap_obs_import_tally_t t;
+  assert_int_equal(import(buf, len, &t), 0);
+  assert_int_equal(t.carried, 1);
+  assert_int_equal(coap_resource_observer_count(r), 0);
+  assert_null(coap_obs_table_broken(&srv));
+}
+
 static void test_across_the_wrap(void **state) {
   uint8_t buf[256];
   coap_obs_import_tally_t t;
@@ -253,6 +276,7 @@ static void test_malformed_refused(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_attach_past_the_margin, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_resent_state_ends_it, setup, teardown),
       cmocka_unit_test_setup_teardown(test_across_the_wrap, setup, teardown),
       cmocka_unit_test_setup_teardown(test_too_far_apart, setup, teardown),
       cmocka_unit_test_setup_teardown(test_gone_unobservable_limit, setup, teardown),

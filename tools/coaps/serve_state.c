@@ -170,11 +170,13 @@ void serve_state_restore(serve_state_t *st, coap_context_t *const *ctxs, size_t 
   close(fd);
   if (len >= 0) {
     const char *why = NULL;
-    uint64_t last_sealed = seen_read(st);
+    uint64_t seen = seen_read(st), last_sealed = seen;
     long got = coap_contexts_import_sessions(ctxs, n, st->key, st->key_len, st->node_id, wall_ms(),
                                              (uint64_t)st->max_age_s * 1000, &last_sealed, buf,
                                              (size_t)len, &why);
-    if (got >= 0) seen_write(st, last_sealed);
+    /* Every file whose seal verified, taken or not (malformed inside,
+     * stale, another node's): never to be read again. */
+    if (last_sealed != seen) seen_write(st, last_sealed);
     if (got < 0)
       cli_error("--state-file %s refused: %s; starting without saved sessions", st->file, why);
     else
@@ -197,40 +199,85 @@ static int write_all(int fd, const uint8_t *data, size_t len) {
   return 0;
 }
 
+/* |path|'s directory synced, so that its rename survives a crash. */
+static int sync_dir_of(const char *path) {
+  char dir[4096];
+  const char *slash = strrchr(path, '/');
+  int k = !slash          ? snprintf(dir, sizeof dir, ".")
+          : slash == path ? snprintf(dir, sizeof dir, "/")
+                          : snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+  if (k < 0 || (size_t)k >= sizeof dir) return -1;
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int rc = fd < 0 || fsync(fd) < 0 ? -1 : 0;
+  if (fd >= 0) close(fd);
+  return rc;
+}
+
+/* The sealed state |buf| into the state file, whole or not at all (a new
+ * 0600 file, written, synced and renamed into place): 0, or -1 with the
+ * reason said. */
+static int store(const serve_state_t *st, const uint8_t *buf, size_t len) {
+  char tmp[4096];
+  if (snprintf(tmp, sizeof tmp, "%s.new", st->file) >= (int)sizeof tmp) {
+    cli_error("--state-file %s: the name is too long", st->file);
+    return -1;
+  }
+  unlink(tmp);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  const char *step = fd < 0                        ? "create"
+                     : write_all(fd, buf, len) < 0 ? "write"
+                     : fsync(fd) < 0               ? "sync"
+                     : rename(tmp, st->file) < 0   ? "rename"
+                                                   : NULL;
+  int err = errno;
+  if (fd >= 0) close(fd);
+  if (step) {
+    unlink(tmp); /* no copy of the state is left behind */
+    cli_error("--state-file %s: cannot %s %s (%s)", st->file, step, tmp, strerror(err));
+    return -1;
+  }
+  /* In place: the next start reads it. A directory that cannot be synced
+   * only risks the file after a power loss (then clients make new
+   * handshakes); the sessions are the file's now. */
+  if (sync_dir_of(st->file) < 0)
+    cli_error(
+        "--state-file %s: written, but its directory cannot be synced (%s): a power loss "
+        "now could lose it",
+        st->file, strerror(errno));
+  return 0;
+}
+
 void serve_state_save(serve_state_t *st, coap_context_t *const *ctxs, size_t n) {
   if (!st->file) return;
   long cap =
       coap_contexts_export_sessions(ctxs, n, st->key, st->key_len, st->node_id, 0, NULL, 0, NULL);
   uint8_t *buf = cap > 0 ? malloc((size_t)cap) : NULL;
   size_t carried = 0;
-  long len = buf       ? coap_contexts_export_sessions(ctxs, n, st->key, st->key_len, st->node_id,
+  long len = buf ? coap_contexts_export_sessions_begin(ctxs, n, st->key, st->key_len, st->node_id,
                                                        wall_ms(), buf, (size_t)cap, &carried)
              : cap < 0 ? cap
                        : COAP_E_NOMEM;
-  char tmp[4096];
-  int fd = -1;
-  if (len >= 0 && snprintf(tmp, sizeof tmp, "%s.new", st->file) < (int)sizeof tmp) {
-    unlink(tmp);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  }
-  if (len >= STATE_FILE_MAX) {
+  /* The sessions' keys are retired only once the file is in place;
+   * until then they are this process's, and on any failure they end
+   * with a close_notify at the stop (serve.c) as without a state file. */
+  int stored = 0;
+  if (len >= STATE_FILE_MAX)
     cli_error(
         "--state-file %s: sessions not saved: %ld bytes, more than the next start reads "
-        "(%u)",
+        "(%u); they are ended with a close_notify",
         st->file, len, STATE_FILE_MAX);
-    if (fd >= 0) unlink(tmp);
-  } else if (len < 0) {
-    cli_error("--state-file %s: sessions not saved: %s", st->file, coap_strerror((int)len));
-  } else if (fd < 0 || write_all(fd, buf, (size_t)len) < 0 || fsync(fd) < 0 ||
-             rename(tmp, st->file) < 0) {
-    cli_error("--state-file %s: cannot write it: %s", st->file, strerror(errno));
-    unlink(tmp);
-  } else {
+  else if (len < 0)
+    cli_error("--state-file %s: sessions not saved: %s; they are ended with a close_notify",
+              st->file, coap_strerror((int)len));
+  else if (store(st, buf, (size_t)len) < 0)
+    cli_error("--state-file %s: sessions not saved; they are ended with a close_notify", st->file);
+  else
+    stored = 1;
+  if (len >= 0) coap_contexts_export_sessions_end(ctxs, n, stored);
+  if (stored)
     tool_log("info", (log_field_t[]){LOG_COUNT("sessions_saved", carried)}, 1,
              "stopping: %zu DTLS session%s saved to %s for the next start", carried,
              carried == 1 ? "" : "s", st->file);
-  }
-  if (fd >= 0) close(fd);
   if (buf) memset(buf, 0, (size_t)cap);
   free(buf);
 }
