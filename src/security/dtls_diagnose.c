@@ -693,7 +693,9 @@ int coap_dtls_watch_discards(coap_dtls_session_t *s, const uint8_t *rec, size_t 
   /* Before that, an epoch-1 record is dropped innocently: a Finished
    * that overtook its ChangeCipherSpec, or came without it (lost). After
    * it, a record under the new keys that does not decrypt proves they
-   * differ; loss, duplication and reordering cannot make that. */
+   * differ; loss, duplication and reordering within this handshake
+   * cannot make that (a Finished of an earlier handshake of ours that we
+   * lost can: docs/architecture.md). */
   if (epoch0 || !dropped || !s->ccs_after_kx) return 0;
   s->failed = 1;
   s->now = now;
