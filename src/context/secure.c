@@ -317,7 +317,10 @@ static int inferred_key_mismatch(const coap_diag_t *g) {
 
 /* The server's decrypt_error for our Finished says its keys differ from
  * ours, which a different PSK makes, and so does a server that is not in
- * the handshake we are in: one that answered our new hello with an
+ * the handshake we are in (only possible when a copy of one of our hellos
+ * could have started another there: a hello resent, or a server flight
+ * that came twice; after a clean exchange the alert is taken as it is,
+ * so a wrong key costs one handshake on each side): one that answered our new hello with an
  * unfinished older handshake's flight (ours did: cluster_failover under
  * load, 1,000 clients behind one address, every key right), or that lost
  * our handshake and began another from a late copy of our hello (without
@@ -450,7 +453,9 @@ static void session_ended(peer_dtls_t *pd, int err, uint64_t now) {
     return;
   }
   const coap_diag_t *verdict = coap_dtls_session_diag(pd->session);
-  if (client && (inferred_key_mismatch(verdict) || alerted_key_mismatch(verdict)) &&
+  if (client &&
+      (inferred_key_mismatch(verdict) ||
+       (alerted_key_mismatch(verdict) && !coap_dtls_session_clean_hellos(pd->session))) &&
       confirm_key_mismatch(pd, verdict, now))
     return;
   if (client && err == COAP_E_DTLS_CLOSED && !coap_exch_peer_idle(&peer->exch)) {

@@ -188,7 +188,11 @@ struct coap_dtls_session {
   unsigned flights;                /* flights sent, resends included */
   unsigned rx;                     /* datagrams received from the peer */
   unsigned repeats_after_finished; /* client: server flight seen again */
-  int ccs_after_kx;                /* server: a ChangeCipherSpec taken after it */
+  /* Client: hellos sent, and the HelloVerifyRequests and ServerHellos
+   * that came (each copy). Every hello answered once, before the next
+   * went out, is a clean exchange: no copy for a server to mix up. */
+  unsigned hellos_sent, hello_verifies_seen, server_hellos_seen;
+  int ccs_after_kx; /* server: a ChangeCipherSpec taken after it */
   /* Client: evidence that loss cannot make, for a server that never says
    * "wrong key" (see dtls_diagnose.c). The round trip of a flight sent
    * once, and when each copy of our last flight (with the Finished) went

@@ -21,8 +21,17 @@
 
 /* ---- transport callbacks ---- */
 
-static void count_datagram(coap_dtls_session_t *s, size_t len) {
+/* The handshake message type of a datagram whose first record is an
+ * epoch-0 handshake record; -1 otherwise. */
+static int plain_handshake_type(const uint8_t *data, size_t len) {
+  if (len <= DTLS_RECORD_HEADER || data[0] != 22 || data[3] || data[4]) return -1;
+  return data[DTLS_RECORD_HEADER];
+}
+
+static void count_datagram(coap_dtls_session_t *s, const void *data, size_t len) {
   if (s->established) return;
+  if (!s->pushed && s->client && plain_handshake_type(data, len) == GNUTLS_HANDSHAKE_CLIENT_HELLO)
+    s->hellos_sent++;
   if (!s->pushed) s->flights++;
   s->pushed = 1;
   if (len > s->largest_datagram) s->largest_datagram = (unsigned)len;
@@ -169,7 +178,7 @@ static void send_datagram(coap_dtls_session_t *s, const void *data, size_t len) 
   if (!s->client) keep_unverified_flight(s, data, len);
   keep_own_flight(s, data, len);
   coap_dtls_keep_server_final(s, data, len);
-  count_datagram(s, len);
+  count_datagram(s, data, len);
   s->sends++;
   (void)s->cb.send(s->user, data, len);
   if (s->send_twice) (void)s->cb.send(s->user, data, len);
@@ -949,6 +958,11 @@ int coap_dtls_session_input(coap_dtls_session_t *s, const uint8_t *data, size_t 
   s->now = now;
   s->rx++;
   if (s->keys) return slim_input(s, data, len);
+  if (s->client && !s->established) {
+    int type = plain_handshake_type(data, len);
+    if (type == GNUTLS_HANDSHAKE_HELLO_VERIFY_REQUEST) s->hello_verifies_seen++;
+    if (type == GNUTLS_HANDSHAKE_SERVER_HELLO) s->server_hellos_seen++;
+  }
   int again = server_flight_again(s, data, len);
   int client_again = coap_dtls_client_flight_again(s, data, len);
   unsigned sends_before = s->sends;
@@ -1042,6 +1056,10 @@ void coap_dtls_session_abandon(coap_dtls_session_t *s) {
    * in order, and a client with requests outstanding carries them over
    * to a new handshake rather than failing them. */
   (void)gnutls_alert_send(s->tls, GNUTLS_AL_WARNING, GNUTLS_A_CLOSE_NOTIFY);
+}
+
+int coap_dtls_session_clean_hellos(const coap_dtls_session_t *s) {
+  return s->client && s->server_hellos_seen == 1 && s->hellos_sent == s->hello_verifies_seen + 1;
 }
 
 int coap_dtls_session_established(const coap_dtls_session_t *s) {

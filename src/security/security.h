@@ -138,6 +138,10 @@ void coap_dtls_session_close(coap_dtls_session_t *s);
  * abbreviated handshake's last step): the client, once it has our
  * Finished, believes the session is up. */
 int coap_dtls_session_awaits_peer_finished(const coap_dtls_session_t *s);
+/* Client: every hello of this handshake was answered once (a cookie
+ * request, or the one ServerHello) before another went out: no copy of
+ * a hello a server could have begun a second handshake from. */
+int coap_dtls_session_clean_hellos(const coap_dtls_session_t *s);
 /* Server, ending such a handshake before the client's Finished came: a
  * close_notify under the handshake's keys, so the client starts over at
  * once instead of finding out by silence. Sent within the byte budget of
