@@ -14,14 +14,18 @@
 
 void reload_slot_take(reload_slot_t *s, coap_context_t *ctx, int cid_worker) {
   coap_dtls_context_t *d = atomic_exchange(&s->next, NULL);
-  if (!d) return;
-  if (cid_worker >= 0) coap_dtls_set_cid_worker(d, (unsigned)cid_worker);
-  coap_dtls_context_t *old = coap_context_dtls(ctx);
-  /* Cookies already sent and tickets already issued stay valid. */
-  if (old) coap_dtls_share_keys(d, old);
-  coap_context_set_dtls_context(ctx, d);
-  atomic_store(&s->ended, coap_context_end_revoked_sessions(ctx));
-  atomic_fetch_add(&s->done, 1);
+  if (d) {
+    if (cid_worker >= 0) coap_dtls_set_cid_worker(d, (unsigned)cid_worker);
+    coap_dtls_context_t *old = coap_context_dtls(ctx);
+    /* Cookies already sent and tickets already issued stay valid. */
+    if (old) coap_dtls_share_keys(d, old);
+    coap_context_set_dtls_context(ctx, d);
+    atomic_fetch_add(&s->done, 1);
+  }
+  if (atomic_exchange(&s->end_revoked, 0)) {
+    atomic_store(&s->ended, coap_context_end_revoked_sessions(ctx));
+    atomic_fetch_add(&s->ended_done, 1);
+  }
 }
 
 static void free_all(coap_dtls_context_t **d, long n) {
@@ -56,7 +60,16 @@ static void sleep_ms(long ms) {
   }
 }
 
-/* Hand |d| to the workers and wait until each has taken its own. */
+/* Wait (at most 2 s) until |counter| reaches |want|. */
+static void await_count(atomic_uint *counter, unsigned want) {
+  for (int waited = 0; atomic_load(counter) < want && waited < 2000; waited += 10) sleep_ms(10);
+}
+
+/* Hand |d| to the workers and wait until each has taken its own; only
+ * then are the sessions the new credentials refuse ended. Ended earlier,
+ * on the first worker to switch, a client reconnecting at once could
+ * reach a worker still on the old credentials (its new port hashes
+ * anywhere) and resume there. */
 static size_t hand_over(reload_slot_t *const *slots, coap_dtls_context_t **d, long n) {
   unsigned want[64];
   for (long i = 0; i < n; i++) {
@@ -64,10 +77,14 @@ static size_t hand_over(reload_slot_t *const *slots, coap_dtls_context_t **d, lo
     /* One not taken from an earlier reload is ours to drop. */
     coap_dtls_context_free(atomic_exchange(&slots[i]->next, d[i]));
   }
+  for (long i = 0; i < n; i++) await_count(&slots[i]->done, want[i % 64]);
+  for (long i = 0; i < n; i++) {
+    want[i % 64] = atomic_load(&slots[i]->ended_done) + 1;
+    atomic_store(&slots[i]->end_revoked, 1);
+  }
   size_t ended = 0;
   for (long i = 0; i < n; i++) {
-    for (int waited = 0; atomic_load(&slots[i]->done) < want[i % 64] && waited < 2000; waited += 10)
-      sleep_ms(10);
+    await_count(&slots[i]->ended_done, want[i % 64]);
     ended += atomic_load(&slots[i]->ended);
   }
   return ended;

@@ -19,11 +19,14 @@
 typedef struct reload_slot {
   _Atomic(coap_dtls_context_t *) next; /* waiting to be taken, or NULL */
   atomic_uint done;                    /* handovers taken */
+  atomic_int end_revoked;              /* asked to end what the new one refuses */
+  atomic_uint ended_done;              /* ... and done */
   atomic_size_t ended;                 /* sessions ended by the last one */
 } reload_slot_t;
 
-/* Worker thread: take a configuration waiting in |s|, if any, and end the
- * sessions it no longer accepts. |cid_worker| is the worker's index that
+/* Worker thread: take a configuration waiting in |s|, if any, and, when
+ * asked (once every worker has taken its own), end the sessions it no
+ * longer accepts. |cid_worker| is the worker's index that
  * its Connection IDs begin with (the kernel steers by it), -1 for none:
  * a configuration rebuilt from the files does not know it. */
 void reload_slot_take(reload_slot_t *s, coap_context_t *ctx, int cid_worker);
